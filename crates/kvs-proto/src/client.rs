@@ -1,0 +1,153 @@
+//! Requests a client sends and what the node answers.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One client request; the node answers each with exactly one [`ClientResponse`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// Read a key's current value.
+    Get {
+        /// The key to read.
+        key: Bytes,
+    },
+    /// Write a value; it replicates to every node.
+    Set {
+        /// The key to write.
+        key: Bytes,
+        /// The value to store.
+        value: Bytes,
+    },
+    /// Delete a key by writing a tombstone that replicates like a write.
+    Delete {
+        /// The key to delete.
+        key: Bytes,
+    },
+    /// Describe the node, its members and (up to `max_keys` of) its keys.
+    Status {
+        /// Upper bound on keys listed, so a large store does not flood the answer.
+        max_keys: u32,
+    },
+    /// Ask the node to leave the cluster cleanly and exit.
+    Shutdown,
+}
+
+/// The node's answer to one [`ClientRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientResponse {
+    /// The write or command succeeded.
+    Ok,
+    /// The answer to `Get`: `None` when the key is absent or deleted.
+    Value(Option<Bytes>),
+    /// The answer to `Status`.
+    Status(Box<StatusReport>),
+    /// The request failed; the connection stays usable unless the code says otherwise.
+    Error(ErrorReply),
+}
+
+/// Machine-readable reason for an error reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame could not be decoded as a request; the connection closes.
+    MalformedFrame,
+    /// The frame exceeded the node's bound; the connection closes.
+    FrameTooLarge,
+    /// The key exceeded the node's bound.
+    KeyTooLarge,
+    /// The value exceeded the node's bound.
+    ValueTooLarge,
+    /// The peer speaks another protocol version.
+    VersionMismatch,
+    /// The request is not valid in this context (e.g. a peer message on a client connection).
+    BadRequest,
+    /// The node is shutting down and takes no more work.
+    ShuttingDown,
+    /// The connection was idle past the node's deadline.
+    Timeout,
+}
+
+/// An error code with a human explanation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What kind of failure this is.
+    pub code: ErrorCode,
+    /// One line for people.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// Builds an error reply.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorReply {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+/// Liveness of a member as this node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    /// Heard from recently.
+    Alive,
+    /// Silent past the suspect timeout.
+    Suspect,
+    /// Silent past the dead timeout; still retried with backoff.
+    Dead,
+    /// Announced a clean shutdown.
+    Left,
+}
+
+impl fmt::Display for MemberState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            MemberState::Alive => "alive",
+            MemberState::Suspect => "suspect",
+            MemberState::Dead => "dead",
+            MemberState::Left => "left",
+        };
+        f.write_str(s)
+    }
+}
+
+/// One member line of a status report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    /// The member's node id in hex.
+    pub node_id: String,
+    /// The address it serves on.
+    pub addr: String,
+    /// Its liveness as seen by the reporting node.
+    pub state: MemberState,
+    /// Milliseconds since the reporting node last heard a new heartbeat of it (0 for itself).
+    pub last_heard_ms: u64,
+}
+
+/// What `status` reports about a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The node's id in hex.
+    pub node_id: String,
+    /// The address it serves on.
+    pub addr: String,
+    /// Live (non-deleted) keys.
+    pub key_count: u64,
+    /// Delete markers still held.
+    pub tombstone_count: u64,
+    /// Digest of the whole store in hex; equal content gives equal digests.
+    pub digest: String,
+    /// Every member including the node itself.
+    pub members: Vec<MemberStatus>,
+    /// Up to the requested number of live keys, sorted (lossy UTF-8).
+    pub keys: Vec<String>,
+    /// Whether more live keys exist than `keys` lists.
+    pub keys_truncated: bool,
+}

@@ -1,0 +1,26 @@
+//! Errors on the wire.
+
+use thiserror::Error;
+
+/// Everything that can go wrong reading or writing frames.
+#[derive(Debug, Error)]
+pub enum ProtoError {
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame's length prefix exceeded the bound.
+    #[error("frame exceeds the limit of {max} bytes")]
+    FrameTooLarge {
+        /// The bound that was exceeded.
+        max: usize,
+    },
+    /// A frame's body is not a valid message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// A message could not be encoded.
+    #[error("cannot encode message: {0}")]
+    Encode(String),
+    /// The stream ended in the middle of a frame.
+    #[error("connection closed mid-frame")]
+    Truncated,
+}

@@ -1,0 +1,30 @@
+//! Wire types and framing shared by every kvs process.
+//!
+//! # Layout
+//! - [`model`]: the replicated data model on the wire: node ids, HLC versions, entries.
+//! - [`hello`]: the first frame of every connection (protocol version and role) and its reply.
+//! - [`client`]: client requests, responses, error codes and the status report.
+//! - [`peer`]: messages nodes exchange: gossip, entry batches, repair digests, leave.
+//! - [`limits`]: the bounds every decoder enforces (frame, key and value sizes).
+//! - [`encoding`]: the one place that turns messages into bytes and back (bincode 2).
+//! - [`connection`]: typed send/receive over a length-delimited framed stream.
+//! - [`error`]: [`ProtoError`], everything that can go wrong on the wire.
+
+pub mod client;
+pub mod connection;
+pub mod encoding;
+pub mod error;
+pub mod hello;
+pub mod limits;
+pub mod model;
+pub mod peer;
+
+pub use client::{
+    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport,
+};
+pub use connection::Connection;
+pub use error::ProtoError;
+pub use hello::{Hello, HelloReply, Role, PROTOCOL_VERSION};
+pub use limits::Limits;
+pub use model::{Entry, NodeId, Version};
+pub use peer::{MemberInfo, PeerMessage};

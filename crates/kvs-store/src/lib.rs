@@ -1,0 +1,19 @@
+//! The kvs data model: hybrid-logical-clock versions and the last-writer-wins map.
+//!
+//! # Layout
+//! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
+//! - [`lww`]: [`lww::newer`], the merge rule on single entries, and why it converges.
+//! - [`store`]: [`Store`], the concurrent LWW map with its incrementally kept digest and counts.
+//! - [`digest`]: the per-entry hash the store digest is built from.
+//!
+//! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
+//! here, because the dependency direction is proto ← store.
+
+pub mod clock;
+pub mod digest;
+pub mod lww;
+pub mod store;
+
+pub use clock::{ClockError, HybridClock};
+pub use kvs_proto::{Entry, NodeId, Version};
+pub use store::Store;

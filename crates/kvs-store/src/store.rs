@@ -1,0 +1,248 @@
+//! The concurrent last-writer-wins map.
+
+use crate::digest::entry_hash;
+use crate::lww;
+use bytes::Bytes;
+use dashmap::mapref::entry::Entry as Slot;
+use dashmap::DashMap;
+use kvs_proto::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Every key's latest entry, with a digest and counts kept up to date on each write.
+///
+/// Sharded (dashmap), so reads and writes of different keys rarely meet on a lock, and no lock
+/// is ever held across an await.
+#[derive(Debug, Default)]
+pub struct Store {
+    map: DashMap<Bytes, Entry>,
+    /// The 128-bit XOR digest in two halves. Updated inside the shard lock of the key written, so
+    /// once writes stop it equals the XOR over the map; a reader racing a write may see half of it.
+    digest_hi: AtomicU64,
+    digest_lo: AtomicU64,
+    live: AtomicU64,
+    tombstones: AtomicU64,
+}
+
+/// How a merge changed the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// The entry was newer and is now stored.
+    Applied,
+    /// The store already held this entry or a newer one.
+    Stale,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps `entry` for `key` if it is newer than what is held; the one write path.
+    pub fn merge(&self, key: Bytes, entry: Entry) -> MergeOutcome {
+        match self.map.entry(key) {
+            Slot::Occupied(mut slot) => {
+                if entry.version <= slot.get().version {
+                    return MergeOutcome::Stale;
+                }
+                let old = slot.get();
+                self.account(slot.key(), old, -1);
+                self.account(slot.key(), &entry, 1);
+                let kept = lww::newer(old.clone(), entry);
+                slot.insert(kept);
+            }
+            Slot::Vacant(slot) => {
+                self.account(slot.key(), &entry, 1);
+                slot.insert(entry);
+            }
+        }
+        MergeOutcome::Applied
+    }
+
+    /// Merges many entries; returns how many were applied.
+    pub fn merge_all(&self, entries: impl IntoIterator<Item = (Bytes, Entry)>) -> usize {
+        entries
+            .into_iter()
+            .filter(|(key, entry)| self.merge(key.clone(), entry.clone()) == MergeOutcome::Applied)
+            .count()
+    }
+
+    /// The entry held for `key`, tombstone included.
+    pub fn get(&self, key: &[u8]) -> Option<Entry> {
+        self.map.get(key).map(|e| e.value().clone())
+    }
+
+    /// The live value of `key`, `None` when absent or deleted.
+    pub fn get_value(&self, key: &[u8]) -> Option<Bytes> {
+        self.map.get(key).and_then(|e| e.value().value.clone())
+    }
+
+    /// Digest of the whole content: equal content gives equal digests. O(1).
+    pub fn digest(&self) -> u128 {
+        let hi = self.digest_hi.load(Ordering::Acquire) as u128;
+        let lo = self.digest_lo.load(Ordering::Acquire) as u128;
+        (hi << 64) | lo
+    }
+
+    /// Keys with a live value.
+    pub fn live_count(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Keys whose latest entry is a delete marker.
+    pub fn tombstone_count(&self) -> u64 {
+        self.tombstones.load(Ordering::Relaxed)
+    }
+
+    /// A copy of every entry (values are reference-counted, so this copies no payload).
+    pub fn snapshot(&self) -> Vec<(Bytes, Entry)> {
+        self.map
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
+    /// Up to `limit` live keys in sorted order, and whether more exist.
+    pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
+        let mut keys: Vec<Bytes> = self
+            .map
+            .iter()
+            .filter(|e| !e.value().is_tombstone())
+            .map(|e| e.key().clone())
+            .collect();
+        keys.sort_unstable();
+        let truncated = keys.len() > limit;
+        keys.truncate(limit);
+        (keys, truncated)
+    }
+
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one entry from the digest and counts.
+    fn account(&self, key: &[u8], entry: &Entry, sign: i64) {
+        let hash = entry_hash(key, &entry.version);
+        self.digest_hi
+            .fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
+        self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
+        let counter = if entry.is_tombstone() {
+            &self.tombstones
+        } else {
+            &self.live
+        };
+        if sign > 0 {
+            counter.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvs_proto::{NodeId, Version};
+    use proptest::prelude::*;
+
+    fn write(key: u8, wall: u64, node: u64, value: Option<u8>) -> (Bytes, Entry) {
+        let entry = Entry {
+            value: value.map(|v| Bytes::from(vec![v])),
+            version: Version {
+                wall_ms: wall,
+                logical: 0,
+                node: NodeId(node),
+            },
+        };
+        (Bytes::from(vec![key]), entry)
+    }
+
+    /// Writes as a real cluster makes them: each (wall, node) pair is issued once, so versions are unique.
+    fn writes() -> impl Strategy<Value = Vec<(Bytes, Entry)>> {
+        proptest::collection::btree_map(
+            (0u64..20, 0u64..3),
+            (0u8..5, proptest::option::of(0u8..4)),
+            0..40,
+        )
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|((wall, node), (key, value))| write(key, wall, node, value))
+                .collect()
+        })
+    }
+
+    fn sorted(store: &Store) -> Vec<(Bytes, Entry)> {
+        let mut all = store.snapshot();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    #[test]
+    fn newer_wins_and_delete_is_a_tombstone() {
+        let store = Store::new();
+        assert_eq!(
+            store.merge(write(1, 10, 1, Some(1)).0, write(1, 10, 1, Some(1)).1),
+            MergeOutcome::Applied
+        );
+        let (k, e) = write(1, 5, 2, Some(2));
+        assert_eq!(store.merge(k, e), MergeOutcome::Stale);
+        let (k, e) = write(1, 11, 2, None);
+        assert_eq!(store.merge(k, e), MergeOutcome::Applied);
+        assert_eq!(store.get_value(&[1]), None);
+        assert_eq!((store.live_count(), store.tombstone_count()), (0, 1));
+    }
+
+    #[test]
+    fn empty_store_has_zero_digest() {
+        assert_eq!(Store::new().digest(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn replicas_fed_the_same_writes_in_any_order_with_duplicates_end_equal(
+            (ws, shuffled) in writes().prop_flat_map(|w| (Just(w.clone()), Just(w).prop_shuffle())),
+            dup_every in 1usize..4,
+        ) {
+            let a = Store::new();
+            a.merge_all(ws.clone());
+            let b = Store::new();
+            for (i, w) in shuffled.iter().enumerate() {
+                b.merge(w.0.clone(), w.1.clone());
+                if i % dup_every == 0 {
+                    b.merge(w.0.clone(), w.1.clone());
+                }
+            }
+            prop_assert_eq!(a.digest(), b.digest());
+            prop_assert_eq!(sorted(&a), sorted(&b));
+            prop_assert_eq!((a.live_count(), a.tombstone_count()), (b.live_count(), b.tombstone_count()));
+        }
+
+        #[test]
+        fn merging_states_is_commutative_associative_and_idempotent(
+            (ws, masks) in writes().prop_flat_map(|w| {
+                let n = w.len();
+                (Just(w), proptest::collection::vec((any::<bool>(), any::<bool>(), any::<bool>()), n))
+            }),
+        ) {
+            // Three overlapping replicas' states drawn from one cluster's writes.
+            let pick = |i: usize| -> Vec<(Bytes, Entry)> {
+                ws.iter().zip(&masks).filter(|(_, m)| [m.0, m.1, m.2][i]).map(|(w, _)| w.clone()).collect()
+            };
+            let (x, y, z) = (pick(0), pick(1), pick(2));
+            let merged = |parts: &[&Vec<(Bytes, Entry)>]| {
+                let s = Store::new();
+                for p in parts { s.merge_all((*p).clone()); }
+                s
+            };
+            let xyz = merged(&[&x, &y, &z]);
+            prop_assert_eq!(sorted(&xyz), sorted(&merged(&[&z, &y, &x])));
+            prop_assert_eq!(sorted(&xyz), sorted(&merged(&[&y, &x, &z, &x, &y])));
+            prop_assert_eq!(xyz.digest(), merged(&[&z, &x, &y]).digest());
+        }
+
+        #[test]
+        fn digest_depends_only_on_content(ws in writes()) {
+            let incremental = Store::new();
+            incremental.merge_all(ws);
+            let rebuilt = Store::new();
+            rebuilt.merge_all(incremental.snapshot());
+            prop_assert_eq!(incremental.digest(), rebuilt.digest());
+        }
+    }
+}
