@@ -1,1 +1,30 @@
+//! A kvs storage node: every node holds every key and replicates every write to all members.
+//!
+//! # Layout
+//! - [`config`]: command-line flags and the [`NodeConfig`] they become.
+//! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
+//! - [`membership`]: pure member table: merge rules, liveness states, heartbeats.
+//! - [`node`]: [`Node`], the shared state: store, clock, members, push log, peer tasks, shutdown.
+//! - [`server`]: bind, accept loop, heartbeat ticker, bootstrap join and the shutdown sequence.
+//! - [`handshake`]: the hello exchange that opens every accepted connection.
+//! - [`client_session`]: serves one client connection, request by request.
+//! - [`peer_inbound`]: applies what one peer streams to us.
+//! - [`peer_task`]: one task per member that streams our writes, gossip and repair to it.
+//! - [`status`]: builds the status report.
+//! - [`error`]: [`NodeError`].
 
+pub mod client_session;
+pub mod config;
+pub mod error;
+pub mod handshake;
+pub mod membership;
+pub mod net;
+pub mod node;
+pub mod peer_inbound;
+pub mod peer_task;
+pub mod server;
+pub mod status;
+
+pub use config::{NodeArgs, NodeConfig};
+pub use error::NodeError;
+pub use node::Node;

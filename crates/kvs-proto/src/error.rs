@@ -24,3 +24,16 @@ pub enum ProtoError {
     #[error("connection closed mid-frame")]
     Truncated,
 }
+
+impl ProtoError {
+    /// The error frame to send before closing, when the peer can still read one.
+    pub fn reply(&self) -> Option<crate::ErrorReply> {
+        use crate::ErrorCode;
+        let code = match self {
+            ProtoError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
+            ProtoError::Malformed(_) => ErrorCode::MalformedFrame,
+            ProtoError::Io(_) | ProtoError::Encode(_) | ProtoError::Truncated => return None,
+        };
+        Some(crate::ErrorReply::new(code, self.to_string()))
+    }
+}

@@ -1,0 +1,79 @@
+//! Serves one client connection: one response per request, in order.
+
+use crate::net;
+use crate::node::Node;
+use crate::status;
+use bytes::Bytes;
+use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply};
+use std::sync::Arc;
+
+/// Answers requests until the client closes, errs, asks for shutdown, or we shut down.
+pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
+    loop {
+        let received = tokio::select! {
+            _ = node.shutdown_started() => return,
+            received = conn.recv::<ClientRequest>() => received,
+        };
+        let request = match received {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(%error, "closing client connection");
+                if let Some(reply) = error.reply() {
+                    let _ = conn.send(&ClientResponse::Error(reply)).await;
+                }
+                return;
+            }
+        };
+        let shutdown = matches!(request, ClientRequest::Shutdown);
+        let response = handle(node, request);
+        if conn.send(&response).await.is_err() {
+            return;
+        }
+        if shutdown {
+            node.begin_shutdown();
+            return;
+        }
+    }
+}
+
+/// Executes one request against the node.
+pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
+    let result = match request {
+        ClientRequest::Get { key } => {
+            check_key(node, &key).map(|()| ClientResponse::Value(node.store.get_value(&key)))
+        }
+        ClientRequest::Set { key, value } => check_key(node, &key).and_then(|()| {
+            let max = node.config.limits.max_value_bytes;
+            if value.len() > max {
+                return Err(ErrorReply::new(
+                    ErrorCode::ValueTooLarge,
+                    format!("value of {} bytes exceeds {max}", value.len()),
+                ));
+            }
+            node.write_local(key, Some(value));
+            Ok(ClientResponse::Ok)
+        }),
+        ClientRequest::Delete { key } => check_key(node, &key).map(|()| {
+            node.write_local(key, None);
+            ClientResponse::Ok
+        }),
+        ClientRequest::Status { max_keys } => Ok(ClientResponse::Status(Box::new(status::report(
+            node,
+            max_keys as usize,
+        )))),
+        ClientRequest::Shutdown => Ok(ClientResponse::Ok),
+    };
+    result.unwrap_or_else(ClientResponse::Error)
+}
+
+fn check_key(node: &Node, key: &Bytes) -> Result<(), ErrorReply> {
+    let max = node.config.limits.max_key_bytes;
+    if key.len() > max {
+        return Err(ErrorReply::new(
+            ErrorCode::KeyTooLarge,
+            format!("key of {} bytes exceeds {max}", key.len()),
+        ));
+    }
+    Ok(())
+}

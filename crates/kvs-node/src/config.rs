@@ -1,0 +1,150 @@
+//! Node flags and configuration.
+
+use crate::error::NodeError;
+use clap::Parser;
+use kvs_proto::Limits;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// `kvs-node <ip> <port> [<bootstrap ip> <bootstrap port>] [flags]`
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kvs-node",
+    version,
+    about = "A kvs storage node: every node holds every key."
+)]
+pub struct NodeArgs {
+    /// Address to listen on and advertise to peers.
+    pub ip: IpAddr,
+    /// Port to listen on (0 picks a free one; the chosen address is printed on stdout).
+    pub port: u16,
+    /// Address of any running member to join through.
+    pub bootstrap_ip: Option<IpAddr>,
+    /// Port of that member.
+    #[arg(requires = "bootstrap_ip")]
+    pub bootstrap_port: Option<u16>,
+    /// Largest frame accepted on any connection, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+    /// Largest key accepted, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_BYTES)]
+    pub max_key_bytes: usize,
+    /// Largest value accepted, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_VALUE_BYTES)]
+    pub max_value_bytes: usize,
+    /// How often this node bumps its heartbeat and gossips membership, in ms.
+    #[arg(long, default_value_t = 200)]
+    pub gossip_interval_ms: u64,
+    /// Silence after which a member is suspect, in ms.
+    #[arg(long, default_value_t = 2_000)]
+    pub suspect_after_ms: u64,
+    /// Silence after which a member is dead, in ms.
+    #[arg(long, default_value_t = 6_000)]
+    pub dead_after_ms: u64,
+    /// How often each peer task offers its store digest for repair, in ms.
+    #[arg(long, default_value_t = 1_000)]
+    pub repair_interval_ms: u64,
+    /// How long a new connection may take to send its hello, in ms.
+    #[arg(long, default_value_t = 5_000)]
+    pub hello_timeout_ms: u64,
+    /// Remote versions further ahead of our wall clock than this are refused, in ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub max_clock_skew_ms: u64,
+    /// Writes buffered for pushing to peers; a peer that falls further behind is repaired instead.
+    #[arg(long, default_value_t = 65_536)]
+    pub push_queue: usize,
+    /// Simultaneous connections accepted; further ones wait.
+    #[arg(long, default_value_t = 4_096)]
+    pub max_connections: usize,
+}
+
+/// Everything a node needs to run, checked for consistency.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where to listen (port may be 0).
+    pub listen: SocketAddr,
+    /// A member to join through, if any.
+    pub bootstrap: Option<SocketAddr>,
+    /// Frame, key and value bounds.
+    pub limits: Limits,
+    /// Heartbeat and gossip period.
+    pub gossip_interval: Duration,
+    /// Silence before suspect.
+    pub suspect_after: Duration,
+    /// Silence before dead.
+    pub dead_after: Duration,
+    /// Digest exchange period.
+    pub repair_interval: Duration,
+    /// Deadline for a connection's hello.
+    pub hello_timeout: Duration,
+    /// Bound on how far ahead a remote version may be.
+    pub max_clock_skew_ms: u64,
+    /// Capacity of the push log.
+    pub push_queue: usize,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// Deadline for one frame write to a peer before the connection is dropped and redialed.
+    pub peer_write_timeout: Duration,
+    /// Upper bound on the bytes of entries put in one push frame.
+    pub max_batch_bytes: usize,
+    /// How long shutdown waits for tasks to finish.
+    pub shutdown_grace: Duration,
+}
+
+/// Room left in a frame for everything but one entry's key and value.
+const FRAME_OVERHEAD_BYTES: usize = 1024;
+
+impl TryFrom<NodeArgs> for NodeConfig {
+    type Error = NodeError;
+
+    fn try_from(args: NodeArgs) -> Result<Self, NodeError> {
+        let limits = Limits {
+            max_frame_bytes: args.max_frame_bytes,
+            max_key_bytes: args.max_key_bytes,
+            max_value_bytes: args.max_value_bytes,
+        };
+        if limits.max_key_bytes + limits.max_value_bytes + FRAME_OVERHEAD_BYTES
+            > limits.max_frame_bytes
+        {
+            return Err(NodeError::Config(format!(
+                "--max-frame-bytes {} must exceed --max-key-bytes + --max-value-bytes + {FRAME_OVERHEAD_BYTES}",
+                limits.max_frame_bytes
+            )));
+        }
+        if args.suspect_after_ms >= args.dead_after_ms {
+            return Err(NodeError::Config(
+                "--suspect-after-ms must be below --dead-after-ms".into(),
+            ));
+        }
+        if args.gossip_interval_ms == 0 || args.repair_interval_ms == 0 || args.push_queue == 0 {
+            return Err(NodeError::Config(
+                "intervals and --push-queue must be positive".into(),
+            ));
+        }
+        let bootstrap = match (args.bootstrap_ip, args.bootstrap_port) {
+            (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+            (None, None) => None,
+            _ => {
+                return Err(NodeError::Config(
+                    "give both <bootstrap ip> and <bootstrap port>".into(),
+                ))
+            }
+        };
+        Ok(NodeConfig {
+            listen: SocketAddr::new(args.ip, args.port),
+            bootstrap,
+            limits,
+            gossip_interval: Duration::from_millis(args.gossip_interval_ms),
+            suspect_after: Duration::from_millis(args.suspect_after_ms),
+            dead_after: Duration::from_millis(args.dead_after_ms),
+            repair_interval: Duration::from_millis(args.repair_interval_ms),
+            hello_timeout: Duration::from_millis(args.hello_timeout_ms),
+            max_clock_skew_ms: args.max_clock_skew_ms,
+            push_queue: args.push_queue,
+            max_connections: args.max_connections.max(1),
+            peer_write_timeout: Duration::from_secs(5),
+            max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),
+            shutdown_grace: Duration::from_secs(3),
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! The hello exchange that opens every accepted connection, then hand-off by role.
+
+use crate::node::Node;
+use crate::{client_session, net, peer_inbound};
+use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
+use std::sync::Arc;
+use tokio::time::timeout;
+
+/// Serves one accepted connection from hello to close.
+pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
+    let peer_addr = stream.peer_addr().ok();
+    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+    let received = tokio::select! {
+        _ = node.shutdown_started() => return,
+        received = timeout(node.config.hello_timeout, conn.recv::<Hello>()) => received,
+    };
+    let hello = match received {
+        Err(_) => {
+            let ms = node.config.hello_timeout.as_millis();
+            return reject(
+                &mut conn,
+                ErrorReply::new(ErrorCode::Timeout, format!("no hello within {ms} ms")),
+            )
+            .await;
+        }
+        Ok(Ok(Some(hello))) => hello,
+        Ok(Ok(None)) => return,
+        Ok(Err(error)) => {
+            tracing::debug!(?peer_addr, %error, "bad hello");
+            if let Some(reply) = error.reply() {
+                reject(&mut conn, reply).await;
+            }
+            return;
+        }
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        let message = format!(
+            "protocol version {} is not {PROTOCOL_VERSION}",
+            hello.protocol_version
+        );
+        return reject(
+            &mut conn,
+            ErrorReply::new(ErrorCode::VersionMismatch, message),
+        )
+        .await;
+    }
+    match hello.role {
+        Role::Client => {
+            let welcome = HelloReply::Welcome {
+                node: node.me(),
+                members: Vec::new(),
+            };
+            if conn.send(&welcome).await.is_ok() {
+                client_session::serve(&node, &mut conn).await;
+            }
+        }
+        Role::Peer(info) => {
+            let from = info.id;
+            node.merge_members([info]);
+            let welcome = HelloReply::Welcome {
+                node: node.me(),
+                members: node.member_infos(),
+            };
+            if conn.send(&welcome).await.is_ok() {
+                peer_inbound::serve(&node, &mut conn, from).await;
+            }
+        }
+    }
+}
+
+async fn reject(conn: &mut Connection<net::Stream>, reply: ErrorReply) {
+    tracing::debug!(%reply, "rejecting connection");
+    let _ = timeout(
+        std::time::Duration::from_secs(1),
+        conn.send(&HelloReply::Rejected(reply)),
+    )
+    .await;
+}

@@ -1,0 +1,55 @@
+//! `kvs-node`: parse flags, start the node, print where it listens, serve until shut down.
+
+use clap::Parser;
+use kvs_node::server;
+use kvs_node::{NodeArgs, NodeConfig};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = NodeArgs::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kvs-node: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
+    let config = NodeConfig::try_from(args)?;
+    let bound = server::bind(config).await?;
+    let node = bound.node.clone();
+    // The one line on stdout: tests and scripts read the real address from it (port 0 included).
+    println!("kvs-node {} listening on {}", node.id, node.addr);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received");
+        node.begin_shutdown();
+    });
+    bound.serve().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the node");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

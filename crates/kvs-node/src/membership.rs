@@ -1,0 +1,265 @@
+//! The member table: who is in the cluster and how recently each was heard from.
+//!
+//! Pure logic, no I/O. Records merge by freshness `(generation, heartbeat, left)`: a member's
+//! heartbeat only rises while it runs, a restart starts a higher generation, and leaving bumps the
+//! heartbeat with `left` set. "Heard from" means a fresher record arrived, directly or through
+//! gossip, so a frozen member's heartbeat stalls everywhere and every node suspects it.
+
+use kvs_proto::{MemberInfo, MemberState, NodeId};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// One other member as this node knows it.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Its freshest record.
+    pub info: MemberInfo,
+    /// When that record last got fresher.
+    pub last_heard: Instant,
+}
+
+/// A membership event the node acts on (start or stop a peer task).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A member to replicate to appeared (new, restarted, or back after leaving).
+    Joined(MemberInfo),
+    /// A member left cleanly or was replaced by a newer incarnation at its address.
+    Departed(NodeId),
+}
+
+/// This node's record plus every other member's.
+#[derive(Debug)]
+pub struct Membership {
+    me: MemberInfo,
+    others: HashMap<NodeId, Member>,
+    suspect_after: Duration,
+    dead_after: Duration,
+}
+
+impl Membership {
+    /// A table holding only this node.
+    pub fn new(me: MemberInfo, suspect_after: Duration, dead_after: Duration) -> Self {
+        Membership {
+            me,
+            others: HashMap::new(),
+            suspect_after,
+            dead_after,
+        }
+    }
+
+    /// This node's own record.
+    pub fn me(&self) -> &MemberInfo {
+        &self.me
+    }
+
+    /// Bumps this node's heartbeat; called once per gossip interval.
+    pub fn beat(&mut self) {
+        self.me.heartbeat += 1;
+    }
+
+    /// Marks this node as leaving and returns the record to announce.
+    pub fn announce_leave(&mut self) -> MemberInfo {
+        self.me.heartbeat += 1;
+        self.me.left = true;
+        self.me.clone()
+    }
+
+    /// Every record, this node's first: what gossip carries.
+    pub fn infos(&self) -> Vec<MemberInfo> {
+        std::iter::once(self.me.clone())
+            .chain(self.others.values().map(|m| m.info.clone()))
+            .collect()
+    }
+
+    /// Other members with their state and time since last heard, sorted by address.
+    pub fn others(&self, now: Instant) -> Vec<(MemberInfo, MemberState, Duration)> {
+        let mut all: Vec<_> = self
+            .others
+            .values()
+            .map(|m| {
+                (
+                    m.info.clone(),
+                    self.state(m, now),
+                    now.saturating_duration_since(m.last_heard),
+                )
+            })
+            .collect();
+        all.sort_by_key(|(info, _, _)| info.addr);
+        all
+    }
+
+    /// The state of one member by id, if known.
+    pub fn state_of(&self, id: NodeId, now: Instant) -> Option<MemberState> {
+        self.others.get(&id).map(|m| self.state(m, now))
+    }
+
+    fn state(&self, member: &Member, now: Instant) -> MemberState {
+        let silent = now.saturating_duration_since(member.last_heard);
+        if member.info.left {
+            MemberState::Left
+        } else if silent >= self.dead_after {
+            MemberState::Dead
+        } else if silent >= self.suspect_after {
+            MemberState::Suspect
+        } else {
+            MemberState::Alive
+        }
+    }
+
+    /// Merges one record received from anyone; returns what the node must act on.
+    pub fn merge(&mut self, info: MemberInfo, now: Instant) -> Vec<Change> {
+        if info.id == self.me.id {
+            return Vec::new();
+        }
+        if let Some(member) = self.others.get_mut(&info.id) {
+            if info.freshness() <= member.info.freshness() {
+                return Vec::new();
+            }
+            let was_left = member.info.left;
+            member.info = info.clone();
+            member.last_heard = now;
+            return match (was_left, info.left) {
+                (false, true) => vec![Change::Departed(info.id)],
+                (true, false) => vec![Change::Joined(info)],
+                _ => Vec::new(),
+            };
+        }
+        // One address hosts one node at a time: a record for a new id at a known address is
+        // either a newer incarnation (replace the old one) or stale news of an older one (ignore).
+        if info.addr == self.me.addr {
+            return Vec::new();
+        }
+        let mut changes = Vec::new();
+        let same_addr = self
+            .others
+            .iter()
+            .find(|(_, m)| m.info.addr == info.addr)
+            .map(|(id, m)| (*id, m.info.clone()));
+        if let Some((old_id, old)) = same_addr {
+            if old.generation >= info.generation {
+                return Vec::new();
+            }
+            self.others.remove(&old_id);
+            if !old.left {
+                changes.push(Change::Departed(old_id));
+            }
+        }
+        if !info.left {
+            changes.push(Change::Joined(info.clone()));
+        }
+        self.others.insert(
+            info.id,
+            Member {
+                info,
+                last_heard: now,
+            },
+        );
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: u64, port: u16, generation: u64, heartbeat: u64, left: bool) -> MemberInfo {
+        MemberInfo {
+            id: NodeId(id),
+            addr: ([127, 0, 0, 1], port).into(),
+            generation,
+            heartbeat,
+            left,
+        }
+    }
+
+    fn table() -> Membership {
+        Membership::new(
+            info(1, 1, 1, 0, false),
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        )
+    }
+
+    #[test]
+    fn learns_a_member_once_and_ignores_itself() {
+        let mut t = table();
+        let now = Instant::now();
+        assert_eq!(
+            t.merge(info(2, 2, 1, 0, false), now),
+            vec![Change::Joined(info(2, 2, 1, 0, false))]
+        );
+        assert!(t.merge(info(2, 2, 1, 0, false), now).is_empty());
+        assert!(t.merge(info(1, 1, 1, 9, false), now).is_empty());
+        assert_eq!(t.infos().len(), 2);
+    }
+
+    #[test]
+    fn silence_makes_a_member_suspect_then_dead_and_a_heartbeat_revives_it() {
+        let mut t = table();
+        let start = Instant::now();
+        t.merge(info(2, 2, 1, 0, false), start);
+        assert_eq!(t.state_of(NodeId(2), start), Some(MemberState::Alive));
+        assert_eq!(
+            t.state_of(NodeId(2), start + Duration::from_secs(2)),
+            Some(MemberState::Suspect)
+        );
+        assert_eq!(
+            t.state_of(NodeId(2), start + Duration::from_secs(4)),
+            Some(MemberState::Dead)
+        );
+        // A stale record is not news; a fresher heartbeat is.
+        t.merge(info(2, 2, 1, 0, false), start + Duration::from_secs(4));
+        assert_eq!(
+            t.state_of(NodeId(2), start + Duration::from_secs(4)),
+            Some(MemberState::Dead)
+        );
+        t.merge(info(2, 2, 1, 1, false), start + Duration::from_secs(4));
+        assert_eq!(
+            t.state_of(NodeId(2), start + Duration::from_secs(4)),
+            Some(MemberState::Alive)
+        );
+    }
+
+    #[test]
+    fn leaving_departs_and_stays_left_until_a_new_generation() {
+        let mut t = table();
+        let now = Instant::now();
+        t.merge(info(2, 2, 1, 5, false), now);
+        assert_eq!(
+            t.merge(info(2, 2, 1, 6, true), now),
+            vec![Change::Departed(NodeId(2))]
+        );
+        assert!(t.merge(info(2, 2, 1, 5, false), now).is_empty());
+        assert_eq!(
+            t.state_of(NodeId(2), now + Duration::from_secs(60)),
+            Some(MemberState::Left)
+        );
+        assert_eq!(
+            t.merge(info(2, 2, 2, 0, false), now),
+            vec![Change::Joined(info(2, 2, 2, 0, false))]
+        );
+    }
+
+    #[test]
+    fn a_restart_with_a_new_id_at_the_same_address_replaces_the_old_one() {
+        let mut t = table();
+        let now = Instant::now();
+        t.merge(info(2, 2, 10, 5, false), now);
+        assert!(
+            t.merge(info(3, 2, 9, 0, false), now).is_empty(),
+            "older incarnation is stale news"
+        );
+        assert_eq!(
+            t.merge(info(3, 2, 11, 0, false), now),
+            vec![
+                Change::Departed(NodeId(2)),
+                Change::Joined(info(3, 2, 11, 0, false))
+            ]
+        );
+        assert_eq!(t.infos().len(), 2);
+        assert!(
+            t.merge(info(4, 1, 99, 0, false), now).is_empty(),
+            "nobody else lives at our address"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! The transport seam: every socket the node opens goes through here.
+//!
+//! Keeping it to these types and two functions is what lets a simulator (e.g. turmoil) stand in
+//! for the kernel's network later without touching protocol code.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// A listening socket.
+pub type Listener = tokio::net::TcpListener;
+/// One connection.
+pub type Stream = tokio::net::TcpStream;
+
+/// Binds a listener.
+pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
+    Listener::bind(addr).await
+}
+
+/// Dials a peer; Nagle is off because frames are already batched.
+pub async fn connect(addr: SocketAddr) -> io::Result<Stream> {
+    let stream = Stream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Prepares an accepted connection the same way as a dialed one.
+pub fn accepted(stream: &Stream) -> io::Result<()> {
+    stream.set_nodelay(true)
+}

@@ -1,0 +1,195 @@
+//! The state one node shares between its tasks.
+
+use crate::config::NodeConfig;
+use crate::membership::{Change, Membership};
+use crate::peer_task::{self, PeerCommand, PeerHandle};
+use bytes::Bytes;
+use kvs_proto::peer::KeyedEntry;
+use kvs_proto::{Entry, MemberInfo, NodeId, Version};
+use kvs_store::clock::wall_clock_ms;
+use kvs_store::{HybridClock, Store};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A running node's shared state; every task holds an `Arc<Node>`.
+pub struct Node {
+    /// The configuration it was started with.
+    pub config: NodeConfig,
+    /// This node's identity.
+    pub id: NodeId,
+    /// The address it is bound to and advertises.
+    pub addr: SocketAddr,
+    /// Every key's latest entry.
+    pub store: Store,
+    /// Stamps local writes.
+    pub clock: HybridClock,
+    /// Std mutex: held only for table updates, never across an await.
+    members: Mutex<Membership>,
+    /// The push log: each applied local write is appended once and every peer task reads it from
+    /// its own cursor. A bounded ring; a reader that falls off its tail learns it lagged.
+    push_log: broadcast::Sender<KeyedEntry>,
+    peers: Mutex<HashMap<NodeId, PeerHandle>>,
+    shutdown: CancellationToken,
+    /// Every task the node spawns, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+/// Locks a std mutex, carrying on after a panic elsewhere: the tables stay structurally valid.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Node {
+    /// A node bound at `addr` with a fresh random id.
+    pub fn new(config: NodeConfig, addr: SocketAddr) -> Arc<Self> {
+        let id = NodeId(rand::random());
+        let me = MemberInfo {
+            id,
+            addr,
+            generation: wall_clock_ms(),
+            heartbeat: 0,
+            left: false,
+        };
+        let members = Membership::new(me, config.suspect_after, config.dead_after);
+        let (push_log, _) = broadcast::channel(config.push_queue);
+        Arc::new(Node {
+            clock: HybridClock::new(id, config.max_clock_skew_ms),
+            config,
+            id,
+            addr,
+            store: Store::new(),
+            members: Mutex::new(members),
+            push_log,
+            peers: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Applies a local write (`None` deletes) and queues it for every peer; returns its version.
+    pub fn write_local(&self, key: Bytes, value: Option<Bytes>) -> Version {
+        let entry = Entry {
+            value,
+            version: self.clock.now(),
+        };
+        let version = entry.version;
+        self.store.merge(key.clone(), entry.clone());
+        // No receivers just means no peers yet; repair brings them up to date when they come.
+        let _ = self.push_log.send((key, entry));
+        version
+    }
+
+    /// Merges entries from a peer; returns how many were newer than what we held.
+    pub fn apply_remote(&self, entries: Vec<KeyedEntry>) -> usize {
+        let mut applied = 0;
+        for (key, entry) in entries {
+            if let Err(error) = self.clock.observe(&entry.version) {
+                tracing::error!(%error, "refusing an entry from the future");
+                continue;
+            }
+            if self.store.merge(key, entry) == kvs_store::store::MergeOutcome::Applied {
+                applied += 1;
+            }
+        }
+        applied
+    }
+
+    /// A new reader of the push log, starting at its head.
+    pub fn subscribe_pushes(&self) -> broadcast::Receiver<KeyedEntry> {
+        self.push_log.subscribe()
+    }
+
+    /// This node's own membership record.
+    pub fn me(&self) -> MemberInfo {
+        lock(&self.members).me().clone()
+    }
+
+    /// Every membership record we know, ours first.
+    pub fn member_infos(&self) -> Vec<MemberInfo> {
+        lock(&self.members).infos()
+    }
+
+    /// Runs `f` on the member table (for status and tests).
+    pub fn with_members<R>(&self, f: impl FnOnce(&Membership) -> R) -> R {
+        f(&lock(&self.members))
+    }
+
+    /// Bumps our heartbeat.
+    pub fn beat(&self) {
+        lock(&self.members).beat();
+    }
+
+    /// Merges membership records and starts or stops peer tasks accordingly.
+    pub fn merge_members(self: &Arc<Self>, infos: impl IntoIterator<Item = MemberInfo>) {
+        let now = Instant::now();
+        let changes: Vec<Change> = {
+            let mut members = lock(&self.members);
+            infos
+                .into_iter()
+                .flat_map(|info| members.merge(info, now))
+                .collect()
+        };
+        for change in changes {
+            match change {
+                Change::Joined(info) => self.start_peer(info),
+                Change::Departed(id) => {
+                    if let Some(handle) = lock(&self.peers).remove(&id) {
+                        handle.stop.cancel();
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_peer(self: &Arc<Self>, info: MemberInfo) {
+        if self.is_shutting_down() {
+            return;
+        }
+        let mut peers = lock(&self.peers);
+        if peers.contains_key(&info.id) {
+            return;
+        }
+        tracing::info!(peer = %info.id, addr = %info.addr, "member joined");
+        let (handle, task) = peer_task::spawn(self.clone(), info.clone());
+        peers.insert(info.id, handle);
+        self.tasks.spawn(task);
+    }
+
+    /// Asks the task for `peer` to send it our whole state (a repair).
+    pub fn request_state_transfer(&self, peer: NodeId) {
+        if let Some(handle) = lock(&self.peers).get(&peer) {
+            // A full queue means a transfer is already pending, which serves the same purpose.
+            let _ = handle.control.try_send(PeerCommand::SendState);
+        }
+    }
+
+    /// Starts a clean shutdown: mark ourselves left, then wake every task to finish.
+    pub fn begin_shutdown(&self) {
+        if !self.shutdown.is_cancelled() {
+            lock(&self.members).announce_leave();
+            self.shutdown.cancel();
+        }
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutdown_started(&self) {
+        self.shutdown.cancelled().await
+    }
+
+    /// A token cancelled when shutdown begins; parent of every peer task's token.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+}

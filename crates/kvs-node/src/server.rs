@@ -1,0 +1,152 @@
+//! Binding, the accept loop, background tickers, joining, and the shutdown sequence.
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::handshake::handle_connection;
+use crate::net;
+use crate::node::Node;
+use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::{interval, timeout};
+
+/// A node that is bound but not yet serving; lets the caller learn the real address first.
+pub struct BoundNode {
+    /// The node's shared state.
+    pub node: Arc<Node>,
+    listener: net::Listener,
+}
+
+/// Binds the listener and creates the node (port 0 becomes a real port here).
+pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
+    let listener = net::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    Ok(BoundNode {
+        node: Node::new(config, addr),
+        listener,
+    })
+}
+
+impl BoundNode {
+    /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
+    pub async fn serve(self) -> Result<(), NodeError> {
+        let BoundNode { node, listener } = self;
+        tracing::info!(id = %node.id, addr = %node.addr, "node serving");
+        node.tasks.spawn(heartbeat(node.clone()));
+        if let Some(bootstrap) = node.config.bootstrap {
+            node.tasks.spawn(join(node.clone(), bootstrap));
+        }
+        accept_loop(&node, listener).await;
+        tracing::info!("shutting down");
+        node.tasks.close();
+        if timeout(node.config.shutdown_grace, node.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not finish within the shutdown grace period");
+        }
+        Ok(())
+    }
+}
+
+async fn accept_loop(node: &Arc<Node>, listener: net::Listener) {
+    // Caps open connections; accept waits for a permit rather than exhausting file descriptors.
+    let permits = Arc::new(Semaphore::new(node.config.max_connections));
+    loop {
+        let permit = tokio::select! {
+            _ = node.shutdown_started() => return,
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            _ = node.shutdown_started() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                if let Err(error) = net::accepted(&stream) {
+                    tracing::debug!(%error, "cannot configure accepted socket");
+                }
+                let node = node.clone();
+                node.tasks.clone().spawn(async move {
+                    handle_connection(node, stream).await;
+                    drop(permit);
+                });
+            }
+            Err(error) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Bumps our heartbeat every gossip interval; peer tasks carry it to the others.
+async fn heartbeat(node: Arc<Node>) {
+    let mut ticks = interval(node.config.gossip_interval);
+    loop {
+        tokio::select! {
+            _ = node.shutdown_started() => return,
+            _ = ticks.tick() => node.beat(),
+        }
+    }
+}
+
+/// Greets the bootstrap node until it answers, merging the member list it returns.
+async fn join(node: Arc<Node>, bootstrap: SocketAddr) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt = tokio::select! {
+            _ = node.shutdown_started() => return,
+            attempt = join_once(&node, bootstrap) => attempt,
+        };
+        match attempt {
+            Ok(()) => {
+                tracing::info!(%bootstrap, "joined the cluster");
+                return;
+            }
+            Err(error) => tracing::warn!(%bootstrap, %error, ?backoff, "cannot join yet; retrying"),
+        }
+        tokio::select! {
+            _ = node.shutdown_started() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn join_once(node: &Arc<Node>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
+    let deadline = node.config.hello_timeout;
+    let exchange = async {
+        let stream = net::connect(bootstrap).await?;
+        let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+        conn.send(&Hello::new(Role::Peer(node.me()))).await?;
+        conn.recv::<HelloReply>().await
+    };
+    let reply = timeout(deadline, exchange).await.map_err(|_| {
+        ProtoError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "bootstrap did not answer",
+        ))
+    })??;
+    match reply {
+        Some(HelloReply::Welcome {
+            node: them,
+            members,
+        }) => {
+            node.merge_members(std::iter::once(them).chain(members));
+            Ok(())
+        }
+        Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!(
+            "bootstrap refused us: {reply}"
+        ))),
+        None => Err(ProtoError::Truncated),
+    }
+}
