@@ -1,1 +1,16 @@
+//! Async client for kvs nodes.
+//!
+//! # Layout
+//! - [`client`]: [`Client`], one connection to one node; every call goes through [`Client::request`].
+//! - [`error`]: [`ClientError`], typed failures; nothing here exits the process.
+//!
+//! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
+pub mod client;
+pub mod error;
+
+pub use client::{Client, ClientOptions};
+pub use error::ClientError;
+pub use kvs_proto::{
+    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport,
+};

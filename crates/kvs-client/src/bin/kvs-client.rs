@@ -1,0 +1,144 @@
+//! `kvs-client <ip> <port> <command>`: talk to any kvs node from the shell.
+//!
+//! Exit codes: 0 success; 1 `get` found no value; 2 usage error; 3 connection or protocol
+//! error; 4 the node refused the request (e.g. key too large).
+
+use clap::{Parser, Subcommand};
+use kvs_client::{Client, ClientError, StatusReport};
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kvs-client", version, about = "Talk to a kvs node.")]
+struct Cli {
+    /// Node address.
+    ip: IpAddr,
+    /// Node port.
+    port: u16,
+    /// Seconds to wait for the node before giving up.
+    #[arg(long, default_value_t = 5.0, global = true)]
+    timeout: f64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the node, its members and (some of) its keys.
+    Status {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// List at most this many keys.
+        #[arg(long, default_value_t = 20)]
+        keys: u32,
+    },
+    /// Ask the node to leave the cluster and exit.
+    Shutdown,
+    /// Print a key's value.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Write a key.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Delete a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("kvs-client: {error}");
+            match error {
+                ClientError::Server(_) => ExitCode::from(4),
+                _ => ExitCode::from(3),
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let options = kvs_client::ClientOptions {
+        timeout: std::time::Duration::from_secs_f64(cli.timeout.max(0.001)),
+        ..Default::default()
+    };
+    let addr = std::net::SocketAddr::new(cli.ip, cli.port).to_string();
+    let mut client = Client::connect_with(&addr, options).await?;
+    match cli.command {
+        Command::Get { key } => match client.get(key).await? {
+            Some(value) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&value).and_then(|()| out.write_all(b"\n"));
+            }
+            None => {
+                eprintln!("not found");
+                return Ok(ExitCode::from(1));
+            }
+        },
+        Command::Set { key, value } => {
+            client.set(key, value).await?;
+            println!("OK");
+        }
+        Command::Delete { key } => {
+            client.delete(key).await?;
+            println!("OK");
+        }
+        Command::Shutdown => {
+            client.shutdown().await?;
+            println!("OK");
+        }
+        Command::Status { json, keys } => {
+            let report = client.status(keys).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("status serializes")
+                );
+            } else {
+                print_status(&report);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(report: &StatusReport) {
+    println!("node     {} at {}", report.node_id, report.addr);
+    println!(
+        "keys     {} live, {} tombstones",
+        report.key_count, report.tombstone_count
+    );
+    println!("digest   {}", report.digest);
+    println!("members  {}", report.members.len());
+    for m in &report.members {
+        println!(
+            "  {:<22} {}  {:<8} last heard {} ms ago",
+            m.addr,
+            m.node_id,
+            m.state.to_string(),
+            m.last_heard_ms
+        );
+    }
+    let more = if report.keys_truncated {
+        " (more not shown)"
+    } else {
+        ""
+    };
+    println!("listed   {} keys{more}", report.keys.len());
+    for key in &report.keys {
+        println!("  {key}");
+    }
+}

@@ -1,0 +1,35 @@
+//! Client-side failures.
+
+use kvs_proto::{ErrorReply, ProtoError};
+use thiserror::Error;
+
+/// Everything a client call can fail with.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The node could not be reached.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address dialed.
+        addr: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// The node did not answer within the deadline.
+    #[error("timed out after {0:?} waiting for the node")]
+    Timeout(std::time::Duration),
+    /// Framing, decoding or socket failure on an open connection.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtoError),
+    /// The node refused the connection's hello.
+    #[error("node refused the connection: {0}")]
+    Rejected(ErrorReply),
+    /// The node answered the request with an error.
+    #[error("node error: {0}")]
+    Server(ErrorReply),
+    /// The node closed the connection before answering.
+    #[error("connection closed by the node")]
+    Closed,
+    /// The node answered with a response that does not fit the request.
+    #[error("unexpected response: {0}")]
+    Unexpected(String),
+}
