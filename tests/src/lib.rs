@@ -1,1 +1,16 @@
+//! Support for end-to-end tests: build the real binaries, run nodes as processes, wait with deadlines.
+//!
+//! # Layout
+//! - [`binaries`]: builds `kvs-node` and `kvs-client` once and finds them in the target directory.
+//! - [`process`]: [`NodeProcess`], a running node that is killed when dropped.
+//! - [`wait`]: polling with a deadline, never a fixed sleep.
+//! - [`cluster`]: helpers over several nodes (chains, member counts, digests).
 
+pub mod binaries;
+pub mod cluster;
+pub mod process;
+pub mod wait;
+
+pub use cluster::{start_chain, wait_for_alive_members, wait_for_equal_digests};
+pub use process::NodeProcess;
+pub use wait::wait_until;

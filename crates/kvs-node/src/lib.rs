@@ -11,7 +11,7 @@
 //! - [`peer_inbound`]: applies what one peer streams to us.
 //! - [`peer_task`]: one task per member that streams our writes, gossip and repair to it.
 //! - [`status`]: builds the status report.
-//! - [`error`]: [`NodeError`].
+//! - [`error`]: [`NodeError`], why a node cannot start or serve.
 
 pub mod client_session;
 pub mod config;

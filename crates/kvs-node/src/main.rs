@@ -4,6 +4,7 @@ use clap::Parser;
 use kvs_node::server;
 use kvs_node::{NodeArgs, NodeConfig};
 use std::process::ExitCode;
+use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -29,28 +30,18 @@ async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
     let config = NodeConfig::try_from(args)?;
     let bound = server::bind(config).await?;
     let node = bound.node.clone();
+    // Handlers go in before the address is printed: whoever reads it may signal us at once.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     // The one line on stdout: tests and scripts read the real address from it (port 0 included).
     println!("kvs-node {} listening on {}", node.id, node.addr);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
         tracing::info!("signal received");
         node.begin_shutdown();
     });
     bound.serve().await
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the node");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

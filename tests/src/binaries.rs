@@ -1,0 +1,49 @@
+//! Locating (and first building) the binaries under test.
+//!
+//! `CARGO_BIN_EXE_*` only exists inside the binary's own package, so this crate builds the
+//! binaries itself, once per test process, with the same profile the tests were built with.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The directory holding this profile's binaries (e.g. `target/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+fn build_once() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = profile_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "--bins",
+            "-p",
+            "kvs-node",
+            "-p",
+            "kvs-client",
+        ]);
+        if dir.file_name().is_some_and(|name| name == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building kvs-node and kvs-client failed");
+        dir
+    })
+}
+
+/// Path of a workspace binary, built if needed.
+pub fn binary(name: &str) -> PathBuf {
+    let path = build_once().join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}

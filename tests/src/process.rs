@@ -1,0 +1,149 @@
+//! A node running as a child process, killed on drop.
+
+use crate::binaries::binary;
+use kvs_client::{Client, ClientError, StatusReport};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a node may take to print its listening address.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running `kvs-node` process.
+pub struct NodeProcess {
+    child: Child,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The arguments after the address, to restart it the same way.
+    extra: Vec<String>,
+}
+
+impl NodeProcess {
+    /// Starts a node on an ephemeral port, optionally joining through `bootstrap`.
+    pub fn start(bootstrap: Option<SocketAddr>, extra: &[&str]) -> NodeProcess {
+        Self::start_on(([127, 0, 0, 1], 0).into(), bootstrap, extra)
+    }
+
+    /// Starts a node on a given address (port 0 for any).
+    pub fn start_on(
+        listen: SocketAddr,
+        bootstrap: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> NodeProcess {
+        let mut command = Command::new(binary("kvs-node"));
+        command
+            .arg(listen.ip().to_string())
+            .arg(listen.port().to_string());
+        if let Some(b) = bootstrap {
+            command.arg(b.ip().to_string()).arg(b.port().to_string());
+        }
+        command.args(extra);
+        command.env(
+            "RUST_LOG",
+            std::env::var("KVS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn kvs-node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut node = NodeProcess {
+            child,
+            addr: listen,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        let line = rx.recv_timeout(START_DEADLINE).unwrap_or_default();
+        let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+        node.addr =
+            addr.unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
+        node
+    }
+
+    /// Kills this node and starts a new process on the same address joining through `bootstrap`.
+    pub fn restart(&mut self, bootstrap: Option<SocketAddr>) {
+        self.kill();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let fresh = Self::start_on(self.addr, bootstrap, &extra);
+        *self = fresh;
+    }
+
+    /// A client connected to this node.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.addr.to_string())
+            .await
+            .expect("connect to node")
+    }
+
+    /// One status request on a fresh connection.
+    pub async fn status(&self) -> Result<StatusReport, ClientError> {
+        Client::connect(&self.addr.to_string())
+            .await?
+            .status(1000)
+            .await
+    }
+
+    /// One get on a fresh connection.
+    pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, ClientError> {
+        Client::connect(&self.addr.to_string())
+            .await?
+            .get(key.to_string())
+            .await
+    }
+
+    /// Waits until `key` reads as `expected` (`None`: absent) on this node.
+    pub async fn wait_for_value(&self, key: &str, expected: Option<&str>, limit: Duration) {
+        let what = format!("{key} to read {expected:?} on {}", self.addr);
+        crate::wait_until(&what, limit, || async {
+            let value = self.get(key).await.ok()?;
+            (value.as_deref() == expected.map(str::as_bytes)).then_some(())
+        })
+        .await
+    }
+
+    /// Sends a signal (SIGSTOP, SIGCONT, SIGTERM, ...).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a pid we own; no memory is involved.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal}) failed");
+    }
+
+    /// Waits for the process to exit on its own, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not exit within {limit:?}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        // A stopped process must be resumed to die promptly.
+        // SAFETY: as in `signal`.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+        self.kill();
+    }
+}

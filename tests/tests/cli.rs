@@ -1,0 +1,77 @@
+//! The kvs-client command line contract: output and exit codes.
+
+use kvs_tests::binaries::binary;
+use kvs_tests::NodeProcess;
+use std::process::{Command, Output};
+
+fn cli(node: &NodeProcess, args: &[&str]) -> Output {
+    Command::new(binary("kvs-client"))
+        .arg(node.addr.ip().to_string())
+        .arg(node.addr.port().to_string())
+        .args(args)
+        .output()
+        .expect("run kvs-client")
+}
+
+#[tokio::test]
+async fn get_set_delete_status_and_exit_codes() {
+    let node = NodeProcess::start(None, &[]);
+
+    let set = cli(&node, &["set", "mykey", "myvalue"]);
+    assert_eq!(
+        (set.status.code(), &set.stdout[..]),
+        (Some(0), &b"OK\n"[..])
+    );
+
+    let get = cli(&node, &["get", "mykey"]);
+    assert_eq!(
+        (get.status.code(), &get.stdout[..]),
+        (Some(0), &b"myvalue\n"[..])
+    );
+
+    let missing = cli(&node, &["get", "nokey"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&missing.stderr).trim(), "not found");
+
+    let usage = cli(&node, &["frobnicate"]);
+    assert_eq!(usage.status.code(), Some(2));
+
+    let json = cli(&node, &["status", "--json"]);
+    assert_eq!(json.status.code(), Some(0));
+    let report: serde_json::Value =
+        serde_json::from_slice(&json.stdout).expect("status --json is JSON");
+    assert_eq!(report["key_count"], 1);
+    assert_eq!(report["addr"], node.addr.to_string());
+    assert!(report["digest"].as_str().is_some_and(|d| d.len() == 32));
+    let members = report["members"].as_array().expect("members array");
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["state"], "alive");
+    assert!(members[0]["last_heard_ms"].is_u64());
+    assert!(report["node_id"].is_string());
+
+    let text = cli(&node, &["status"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("mykey"));
+
+    let delete = cli(&node, &["delete", "mykey"]);
+    assert_eq!(delete.status.code(), Some(0));
+    assert_eq!(cli(&node, &["get", "mykey"]).status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn an_unreachable_node_exits_three_with_one_line() {
+    // Bind then drop a listener: nothing listens on that port afterwards.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(binary("kvs-client"))
+        .args(["127.0.0.1", &port.to_string(), "get", "k"])
+        .output()
+        .expect("run kvs-client");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+}

@@ -1,0 +1,146 @@
+//! Several nodes: membership, replication, convergence, leaving and restarting.
+
+use kvs_client::MemberState;
+use kvs_tests::{
+    start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess,
+};
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn five_nodes_booted_as_a_chain_form_a_full_mesh_and_replicate_every_write() {
+    let nodes = start_chain(5, &[]);
+    wait_for_alive_members(&nodes, 5, CONVERGE).await;
+
+    for (i, node) in nodes.iter().enumerate() {
+        node.client()
+            .await
+            .set(format!("from-{i}"), format!("value-{i}"))
+            .await
+            .unwrap();
+    }
+    for node in &nodes {
+        for i in 0..nodes.len() {
+            node.wait_for_value(&format!("from-{i}"), Some(&format!("value-{i}")), CONVERGE)
+                .await;
+        }
+    }
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+}
+
+#[tokio::test]
+async fn concurrent_writes_to_one_key_converge_to_one_value() {
+    let nodes = start_chain(3, &[]);
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let writer = |node: &NodeProcess, tag: &'static str| {
+        let addr = node.addr.to_string();
+        async move {
+            let mut client = kvs_client::Client::connect(&addr).await.unwrap();
+            for i in 0..200 {
+                client.set("contended", format!("{tag}-{i}")).await.unwrap();
+            }
+        }
+    };
+    tokio::join!(writer(a, "a"), writer(b, "b"));
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+    let mut values = Vec::new();
+    for node in &nodes {
+        values.push(
+            node.client()
+                .await
+                .get("contended")
+                .await
+                .unwrap()
+                .expect("value present"),
+        );
+    }
+    assert!(
+        values.windows(2).all(|w| w[0] == w[1]),
+        "values differ: {values:?}"
+    );
+    assert!(
+        values[0].ends_with(b"-199"),
+        "the last write of one writer wins, got {:?}",
+        values[0]
+    );
+}
+
+#[tokio::test]
+async fn deletes_replicate_as_tombstones() {
+    let nodes = start_chain(2, &[]);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    nodes[0].client().await.set("k", "v").await.unwrap();
+    nodes[1].wait_for_value("k", Some("v"), CONVERGE).await;
+    nodes[0].client().await.delete("k").await.unwrap();
+    nodes[1].wait_for_value("k", None, CONVERGE).await;
+    assert_eq!(nodes[1].status().await.unwrap().tombstone_count, 1);
+}
+
+#[tokio::test]
+async fn a_node_that_shuts_down_is_seen_as_left() {
+    let mut nodes = start_chain(3, &[]);
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    let leaving = nodes.pop().unwrap();
+    let leaving_addr = leaving.addr.to_string();
+    leaving.client().await.shutdown().await.unwrap();
+    let mut leaving = leaving;
+    assert!(leaving.wait_exit(Duration::from_secs(10)).success());
+    for node in &nodes {
+        wait_until("the leaver to be seen as left", CONVERGE, || async {
+            let status = node.status().await.ok()?;
+            let member = status.members.iter().find(|m| m.addr == leaving_addr)?;
+            (member.state == MemberState::Left).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_node_gets_every_key_back() {
+    let mut nodes = start_chain(3, &[]);
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    let mut client = nodes[0].client().await;
+    for i in 0..500 {
+        client
+            .set(format!("key-{i}"), format!("value-{i}"))
+            .await
+            .unwrap();
+    }
+    let bootstrap = nodes[0].addr;
+    nodes[2].restart(Some(bootstrap));
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+    let status = nodes[2].status().await.unwrap();
+    assert_eq!(status.key_count, 500);
+    assert_eq!(
+        nodes[2]
+            .client()
+            .await
+            .get("key-499")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"value-499"[..])
+    );
+    // The old incarnation is replaced, not left dangling as a dead member.
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+}
+
+#[tokio::test]
+async fn a_restarted_node_without_bootstrap_is_found_by_its_peers() {
+    let mut nodes = start_chain(2, &[]);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    nodes[0].client().await.set("k", "v").await.unwrap();
+    nodes[1].restart(None);
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    assert_eq!(
+        nodes[1].client().await.get("k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
