@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         eprintln!("xtask: {error}");
         return ExitCode::FAILURE;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = match cli.task {
         Task::ClusterTest => runtime.block_on(cluster_test::run()),
         Task::Bench(args) => runtime.block_on(bench::run(args)),
