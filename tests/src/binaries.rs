@@ -24,14 +24,24 @@ pub fn use_release_build(workspace: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "--quiet", "--bins", "-p", "kvs-node", "-p", "kvs-client"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--bins",
+            "-p",
+            "kvs-node",
+            "-p",
+            "kvs-client",
+        ])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err("cargo build --release failed".into());
     }
     let dir = workspace.join("target").join("release");
-    DIR.set(dir).map_err(|_| "binaries were already chosen".to_string())
+    DIR.set(dir)
+        .map_err(|_| "binaries were already chosen".to_string())
 }
 
 fn build_once() -> &'static PathBuf {

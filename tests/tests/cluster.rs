@@ -144,3 +144,47 @@ async fn a_restarted_node_without_bootstrap_is_found_by_its_peers() {
         Some(&b"v"[..])
     );
 }
+
+#[tokio::test]
+async fn a_peer_that_falls_off_the_push_queue_is_repaired() {
+    let nodes = start_chain(2, &["--push-queue", "2"]);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    let addr = nodes[0].addr.to_string();
+    let writers = (0..8).map(|w| {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut client = kvs_client::Client::connect(&addr).await.unwrap();
+            for i in 0..250 {
+                client.set(format!("w{w}-{i}"), "v").await.unwrap();
+            }
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap();
+    }
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+    assert_eq!(nodes[1].status().await.unwrap().key_count, 2000);
+}
+
+#[tokio::test]
+async fn a_frozen_node_catches_up_after_it_resumes() {
+    let nodes = start_chain(3, &[]);
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    nodes[2].signal(libc::SIGSTOP);
+    let mut client = nodes[0].client().await;
+    for i in 0..300 {
+        client.set(format!("while-frozen-{i}"), "v").await.unwrap();
+    }
+    nodes[1]
+        .client()
+        .await
+        .delete("while-frozen-0")
+        .await
+        .unwrap();
+    nodes[2].signal(libc::SIGCONT);
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+    let status = nodes[2].status().await.unwrap();
+    assert_eq!((status.key_count, status.tombstone_count), (299, 1));
+}

@@ -5,8 +5,13 @@ use crate::node::Node;
 use kvs_proto::{Connection, NodeId, PeerMessage};
 use std::sync::Arc;
 
+/// Consecutive digest mismatches before we send our state. One mismatch is usually writes still
+/// in flight; a second one a repair interval later is worth the (today whole-store) transfer.
+const MISMATCHES_BEFORE_TRANSFER: u32 = 2;
+
 /// Reads peer messages until the peer closes, leaves, errs, or we shut down.
 pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: NodeId) {
+    let mut mismatches = 0;
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
@@ -26,8 +31,14 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
                 node.apply_remote(entries);
             }
             PeerMessage::Digest { digest } => {
-                if digest != node.store.digest() {
-                    node.request_state_transfer(from);
+                if digest == node.store.digest() {
+                    mismatches = 0;
+                } else {
+                    mismatches += 1;
+                    if mismatches >= MISMATCHES_BEFORE_TRANSFER {
+                        mismatches = 0;
+                        node.request_state_transfer(from);
+                    }
                 }
             }
             PeerMessage::Leave { member } => {

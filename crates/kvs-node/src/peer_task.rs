@@ -219,6 +219,7 @@ async fn send_pushes(
 /// Sends every entry we hold, in frames of bounded size. O(data set): the repair of last resort.
 async fn send_state(node: &Node, conn: &mut Connection<net::Stream>) -> Result<(), ProtoError> {
     let snapshot = node.store.snapshot();
+    tracing::debug!(entries = snapshot.len(), "sending full state");
     let max_bytes = node.config.max_batch_bytes;
     let deadline = node.config.peer_write_timeout;
     let mut batch = Vec::new();
