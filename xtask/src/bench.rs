@@ -118,7 +118,7 @@ async fn replication_lag(
     value: &[u8],
 ) -> Result<Histogram<u64>, String> {
     let mut a = connect(&addrs[0]).await?;
-    let mut readers = vec![connect(&addrs[1]).await?, connect(&addrs[2]).await?];
+    let mut readers = [connect(&addrs[1]).await?, connect(&addrs[2]).await?];
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     let poll_deadline = Duration::from_secs(10);
     for i in 0..samples {
