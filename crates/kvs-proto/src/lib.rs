@@ -9,6 +9,7 @@
 //! - [`encoding`]: the one place that turns messages into bytes and back (bincode 2).
 //! - [`connection`]: typed send/receive over a length-delimited framed stream.
 //! - [`error`]: [`ProtoError`], everything that can go wrong on the wire.
+//! - [`resp`]: the Redis protocol (RESP2/RESP3): in-place command parsing and reply writing.
 
 pub mod client;
 pub mod connection;
@@ -18,6 +19,7 @@ pub mod hello;
 pub mod limits;
 pub mod model;
 pub mod peer;
+pub mod resp;
 
 pub use client::{
     ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport,

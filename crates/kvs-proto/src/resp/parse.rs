@@ -1,0 +1,273 @@
+//! Parsing one client command (a RESP array of bulk strings, or an inline line) from a buffer.
+
+use std::ops::Range;
+use thiserror::Error;
+
+/// Bounds on what one command may claim.
+#[derive(Clone, Copy, Debug)]
+pub struct RespLimits {
+    /// Most arguments in one command.
+    pub max_args: usize,
+    /// Longest bulk string.
+    pub max_bulk: usize,
+    /// Longest inline command or length line.
+    pub max_inline: usize,
+}
+
+impl Default for RespLimits {
+    fn default() -> Self {
+        RespLimits {
+            max_args: 1024 * 1024,
+            max_bulk: 16 * 1024 * 1024,
+            max_inline: 64 * 1024,
+        }
+    }
+}
+
+/// A malformed command; the text is Redis's own wording, sent as `-ERR Protocol error: ...`.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("Protocol error: {0}")]
+pub struct RespError(pub String);
+
+fn error(message: impl Into<String>) -> RespError {
+    RespError(message.into())
+}
+
+/// The arguments of one parsed command, as slices of the buffer it was parsed from.
+#[derive(Clone, Copy, Debug)]
+pub struct Args<'a> {
+    buf: &'a [u8],
+    ranges: &'a [Range<usize>],
+}
+
+impl<'a> Args<'a> {
+    /// Pairs a buffer with ranges produced by [`parse_command`] on it.
+    pub fn new(buf: &'a [u8], ranges: &'a [Range<usize>]) -> Self {
+        Args { buf, ranges }
+    }
+
+    /// Number of arguments, the command name included.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Whether there are no arguments at all.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Argument `i` (0 is the command name).
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        &self.buf[self.ranges[i].clone()]
+    }
+
+    /// Every argument in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.ranges.iter().map(|r| &self.buf[r.clone()])
+    }
+}
+
+/// Parses one command at the start of `buf` into `args` (cleared first).
+///
+/// Returns `Ok(Some(consumed))` for a whole command (`args` may be empty for a blank line or an
+/// empty array, which Redis ignores), `Ok(None)` when more bytes are needed.
+pub fn parse_command(
+    buf: &[u8],
+    limits: &RespLimits,
+    args: &mut Vec<Range<usize>>,
+) -> Result<Option<usize>, RespError> {
+    args.clear();
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => parse_array(buf, limits, args),
+        Some(_) => parse_inline(buf, limits, args),
+    }
+}
+
+/// Finds the `\r\n`-terminated line starting at `start`; returns the line's end (before `\r`).
+fn line_end(
+    buf: &[u8],
+    start: usize,
+    limit: usize,
+    what: &str,
+) -> Result<Option<usize>, RespError> {
+    let window = &buf[start..buf.len().min(start + limit + 2)];
+    match window.windows(2).position(|w| w == b"\r\n") {
+        Some(offset) => Ok(Some(start + offset)),
+        None if window.len() >= limit + 2 => Err(error(format!("too big {what} string"))),
+        None => Ok(None),
+    }
+}
+
+fn parse_number(digits: &[u8]) -> Option<i64> {
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+fn parse_array(
+    buf: &[u8],
+    limits: &RespLimits,
+    args: &mut Vec<Range<usize>>,
+) -> Result<Option<usize>, RespError> {
+    let Some(end) = line_end(buf, 1, 32, "mbulk count")? else {
+        return Ok(None);
+    };
+    let count = parse_number(&buf[1..end]).ok_or_else(|| error("invalid multibulk length"))?;
+    if count > limits.max_args as i64 {
+        return Err(error("invalid multibulk length"));
+    }
+    let mut pos = end + 2;
+    for _ in 0..count.max(0) {
+        let Some(&marker) = buf.get(pos) else {
+            return Ok(None);
+        };
+        if marker != b'$' {
+            return Err(error(format!("expected '$', got '{}'", marker as char)));
+        }
+        let Some(end) = line_end(buf, pos + 1, 32, "bulk count")? else {
+            return Ok(None);
+        };
+        let len = parse_number(&buf[pos + 1..end]).ok_or_else(|| error("invalid bulk length"))?;
+        if len < 0 || len as u64 > limits.max_bulk as u64 {
+            return Err(error("invalid bulk length"));
+        }
+        let start = end + 2;
+        let stop = start + len as usize;
+        if buf.len() < stop + 2 {
+            return Ok(None);
+        }
+        if &buf[stop..stop + 2] != b"\r\n" {
+            return Err(error("bulk string not terminated by CRLF"));
+        }
+        args.push(start..stop);
+        pos = stop + 2;
+    }
+    Ok(Some(pos))
+}
+
+fn parse_inline(
+    buf: &[u8],
+    limits: &RespLimits,
+    args: &mut Vec<Range<usize>>,
+) -> Result<Option<usize>, RespError> {
+    let window = &buf[..buf.len().min(limits.max_inline + 1)];
+    let Some(newline) = window.iter().position(|&b| b == b'\n') else {
+        return if window.len() > limits.max_inline {
+            Err(error("too big inline request"))
+        } else {
+            Ok(None)
+        };
+    };
+    let line_stop = if newline > 0 && buf[newline - 1] == b'\r' {
+        newline - 1
+    } else {
+        newline
+    };
+    let mut i = 0;
+    while i < line_stop {
+        if buf[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < line_stop && !buf[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if args.len() == limits.max_args {
+            return Err(error("too many arguments in inline request"));
+        }
+        args.push(start..i);
+    }
+    Ok(Some(newline + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, RespError> {
+        let mut ranges = Vec::new();
+        Ok(
+            parse_command(buf, &RespLimits::default(), &mut ranges)?.map(|used| {
+                (
+                    Args::new(buf, &ranges).iter().map(<[u8]>::to_vec).collect(),
+                    used,
+                )
+            }),
+        )
+    }
+
+    fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    #[test]
+    fn parses_an_array_and_reports_what_it_used() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n";
+        assert_eq!(
+            parse(buf).unwrap(),
+            Some((vec![b"GET".to_vec(), b"k".to_vec()], 20))
+        );
+    }
+
+    #[test]
+    fn parses_inline_commands() {
+        assert_eq!(
+            parse(b"PING\r\n").unwrap(),
+            Some((vec![b"PING".to_vec()], 6))
+        );
+        assert_eq!(
+            parse(b"  set a  b\n").unwrap().unwrap().0,
+            vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(parse(b"\r\n").unwrap(), Some((vec![], 2)));
+    }
+
+    #[test]
+    fn refuses_bad_and_huge_lengths_in_redis_words() {
+        assert_eq!(
+            parse(b"*x\r\n").unwrap_err().to_string(),
+            "Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            parse(b"*1\r\n$99999999999\r\n").unwrap_err().to_string(),
+            "Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            parse(b"*1\r\n$-5\r\n").unwrap_err().to_string(),
+            "Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            parse(b"*1\r\n:5\r\n").unwrap_err().to_string(),
+            "Protocol error: expected '$', got ':'"
+        );
+        assert_eq!(
+            parse(b"*9999999999\r\n").unwrap_err().to_string(),
+            "Protocol error: invalid multibulk length"
+        );
+        assert!(parse(&[b'*'; 100]).is_err());
+        assert!(parse(&vec![b'a'; 70 * 1024]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse(&buf);
+        }
+
+        #[test]
+        fn every_prefix_of_a_command_asks_for_more(args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 1..5)) {
+            let buf = encode(&args);
+            for cut in 0..buf.len() {
+                prop_assert_eq!(parse(&buf[..cut]).unwrap(), None);
+            }
+            prop_assert_eq!(parse(&buf).unwrap(), Some((args, buf.len())));
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Writing RESP2/RESP3 replies straight into a connection's output buffer.
+
+use bytes::{BufMut, BytesMut};
+
+/// Which RESP dialect the client asked for (`HELLO 3` switches to RESP3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// The default.
+    Resp2,
+    /// After `HELLO 3`: real nulls and maps.
+    Resp3,
+}
+
+/// A reply writer over an output buffer; pipelined replies accumulate and go out in one write.
+pub struct Reply<'a> {
+    out: &'a mut BytesMut,
+    protocol: Protocol,
+}
+
+impl<'a> Reply<'a> {
+    /// Writes into `out` in the given dialect.
+    pub fn new(out: &'a mut BytesMut, protocol: Protocol) -> Self {
+        Reply { out, protocol }
+    }
+
+    /// The dialect in use.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    fn line(&mut self, marker: u8, body: &[u8]) {
+        self.out.reserve(body.len() + 3);
+        self.out.put_u8(marker);
+        self.out.put_slice(body);
+        self.out.put_slice(b"\r\n");
+    }
+
+    fn number_line(&mut self, marker: u8, n: i64) {
+        let mut digits = itoa::Buffer::new();
+        self.line(marker, digits.format(n).as_bytes());
+    }
+
+    /// `+OK`-style status.
+    pub fn simple(&mut self, text: &str) {
+        self.line(b'+', text.as_bytes());
+    }
+
+    /// `-ERR ...`; `text` must carry its own prefix (`ERR`, `WRONGTYPE`, ...).
+    pub fn error(&mut self, text: &str) {
+        // A CR or LF inside would end the line early and desynchronize the client.
+        let clean: String = text
+            .chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .collect();
+        self.line(b'-', clean.as_bytes());
+    }
+
+    /// `:n`.
+    pub fn integer(&mut self, n: i64) {
+        self.number_line(b':', n);
+    }
+
+    /// A bulk string.
+    pub fn bulk(&mut self, data: &[u8]) {
+        self.number_line(b'$', data.len() as i64);
+        self.out.reserve(data.len() + 2);
+        self.out.put_slice(data);
+        self.out.put_slice(b"\r\n");
+    }
+
+    /// A missing value: `$-1` in RESP2, `_` in RESP3.
+    pub fn null(&mut self) {
+        match self.protocol {
+            Protocol::Resp2 => self.out.put_slice(b"$-1\r\n"),
+            Protocol::Resp3 => self.out.put_slice(b"_\r\n"),
+        }
+    }
+
+    /// A bulk string or a null.
+    pub fn optional_bulk(&mut self, data: Option<&[u8]>) {
+        match data {
+            Some(data) => self.bulk(data),
+            None => self.null(),
+        }
+    }
+
+    /// The header of an array of `n` elements, which the caller writes next.
+    pub fn array(&mut self, n: usize) {
+        self.number_line(b'*', n as i64);
+    }
+
+    /// The header of a map of `n` pairs (a flat array of 2n elements in RESP2).
+    pub fn map(&mut self, n: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.number_line(b'*', 2 * n as i64),
+            Protocol::Resp3 => self.number_line(b'%', n as i64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_each_type() {
+        let mut out = BytesMut::new();
+        let mut r = Reply::new(&mut out, Protocol::Resp2);
+        r.simple("OK");
+        r.error("ERR bad\r\nthing");
+        r.integer(-3);
+        r.bulk(b"hi");
+        r.null();
+        r.map(1);
+        assert_eq!(
+            &out[..],
+            b"+OK\r\n-ERR bad  thing\r\n:-3\r\n$2\r\nhi\r\n$-1\r\n*2\r\n"
+        );
+        let mut out = BytesMut::new();
+        let mut r = Reply::new(&mut out, Protocol::Resp3);
+        r.null();
+        r.map(2);
+        assert_eq!(&out[..], b"_\r\n%2\r\n");
+    }
+}
