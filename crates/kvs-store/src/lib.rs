@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
 //! - [`lww`]: [`lww::newer`], the merge rule on single entries, and why it converges.
-//! - [`store`]: [`Store`], the concurrent LWW map with its incrementally kept digest and counts.
+//! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
+//! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
 //! - [`digest`]: the per-entry hash the store digest is built from.
 //!
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
@@ -11,6 +12,7 @@
 
 pub mod clock;
 pub mod digest;
+pub mod glob;
 pub mod lww;
 pub mod store;
 

@@ -5,11 +5,16 @@
 //! total order: commutative, associative and idempotent. A map that applies it per key is a
 //! state-based CRDT, which is why replicas converge whatever order or how often they receive writes.
 
-use kvs_proto::Entry;
+use kvs_proto::{Entry, Version};
+
+/// Whether an entry at `incoming` replaces one at `held`.
+pub fn supersedes(incoming: &Version, held: &Version) -> bool {
+    incoming > held
+}
 
 /// The entry that survives when `a` and `b` meet for one key.
 pub fn newer(a: Entry, b: Entry) -> Entry {
-    if b.version > a.version {
+    if supersedes(&b.version, &a.version) {
         b
     } else {
         a

@@ -3,18 +3,28 @@
 use crate::digest::entry_hash;
 use crate::lww;
 use bytes::Bytes;
-use dashmap::mapref::entry::Entry as Slot;
-use dashmap::DashMap;
 use kvs_proto::Entry;
+use std::collections::hash_map::{Entry as Slot, HashMap};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Number of shards; a power of two. Enough that two cores rarely meet on a lock, and that one
+/// shard of a million-key store (the unit `scan` walks) is a few thousand keys.
+const SHARDS: usize = 256;
+
+type Shard = HashMap<Bytes, Entry, ahash::RandomState>;
 
 /// Every key's latest entry, with a digest and counts kept up to date on each write.
 ///
-/// Sharded (dashmap), so reads and writes of different keys rarely meet on a lock, and no lock
-/// is ever held across an await.
-#[derive(Debug, Default)]
+/// A fixed array of independently locked hash maps (std `RwLock`, never held across an await).
+/// Hand-sharded rather than a concurrent-map crate because `scan` needs a stable, walkable
+/// partition of the keys, which dashmap only exposes through unsafe raw tables.
+#[derive(Debug)]
 pub struct Store {
-    map: DashMap<Bytes, Entry>,
+    shards: Box<[RwLock<Shard>]>,
+    /// Picks a key's shard; fixed per process so a scan cursor stays valid while it runs.
+    router: ahash::RandomState,
     /// The 128-bit XOR digest in two halves. Updated inside the shard lock of the key written, so
     /// once writes stop it equals the XOR over the map; a reader racing a write may see half of it.
     digest_hi: AtomicU64,
@@ -32,24 +42,52 @@ pub enum MergeOutcome {
     Stale,
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            router: ahash::RandomState::new(),
+            digest_hi: AtomicU64::new(0),
+            digest_lo: AtomicU64::new(0),
+            live: AtomicU64::new(0),
+            tombstones: AtomicU64::new(0),
+        }
+    }
+}
+
 impl Store {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
+    fn shard_of(&self, key: &[u8]) -> usize {
+        self.router.hash_one(key) as usize & (SHARDS - 1)
+    }
+
+    fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
+        self.shards[shard]
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[shard]
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Keeps `entry` for `key` if it is newer than what is held; the one write path.
     pub fn merge(&self, key: Bytes, entry: Entry) -> MergeOutcome {
-        match self.map.entry(key) {
+        let mut shard = self.write(self.shard_of(&key));
+        match shard.entry(key) {
             Slot::Occupied(mut slot) => {
-                if entry.version <= slot.get().version {
+                if !lww::supersedes(&entry.version, &slot.get().version) {
                     return MergeOutcome::Stale;
                 }
-                let old = slot.get();
-                self.account(slot.key(), old, -1);
+                self.account(slot.key(), slot.get(), -1);
                 self.account(slot.key(), &entry, 1);
-                let kept = lww::newer(old.clone(), entry);
-                slot.insert(kept);
+                slot.insert(entry);
             }
             Slot::Vacant(slot) => {
                 self.account(slot.key(), &entry, 1);
@@ -69,12 +107,20 @@ impl Store {
 
     /// The entry held for `key`, tombstone included.
     pub fn get(&self, key: &[u8]) -> Option<Entry> {
-        self.map.get(key).map(|e| e.value().clone())
+        self.read(self.shard_of(key)).get(key).cloned()
     }
 
     /// The live value of `key`, `None` when absent or deleted.
     pub fn get_value(&self, key: &[u8]) -> Option<Bytes> {
-        self.map.get(key).and_then(|e| e.value().value.clone())
+        self.read(self.shard_of(key))
+            .get(key)
+            .and_then(|e| e.value.clone())
+    }
+
+    /// Runs `f` on the live value of `key` under the shard's read lock, without cloning it.
+    pub fn with_value<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        let shard = self.read(self.shard_of(key));
+        f(shard.get(key).and_then(|e| e.value.as_deref()))
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).
@@ -96,24 +142,60 @@ impl Store {
 
     /// A copy of every entry (values are reference-counted, so this copies no payload).
     pub fn snapshot(&self) -> Vec<(Bytes, Entry)> {
-        self.map
-            .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
-            .collect()
+        let mut all = Vec::with_capacity((self.live_count() + self.tombstone_count()) as usize);
+        for shard in 0..SHARDS {
+            all.extend(self.read(shard).iter().map(|(k, e)| (k.clone(), e.clone())));
+        }
+        all
     }
 
     /// Up to `limit` live keys in sorted order, and whether more exist.
     pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
-        let mut keys: Vec<Bytes> = self
-            .map
-            .iter()
-            .filter(|e| !e.value().is_tombstone())
-            .map(|e| e.key().clone())
-            .collect();
+        let mut keys = Vec::new();
+        for shard in 0..SHARDS {
+            keys.extend(
+                self.read(shard)
+                    .iter()
+                    .filter(|(_, e)| !e.is_tombstone())
+                    .map(|(k, _)| k.clone()),
+            );
+        }
         keys.sort_unstable();
         let truncated = keys.len() > limit;
         keys.truncate(limit);
         (keys, truncated)
+    }
+
+    /// One step of a cursor walk over live keys accepted by `filter`: whole shards from `cursor`
+    /// on until at least `count` keys are found. Returns the next cursor (0 when done).
+    ///
+    /// A key present for the whole walk is returned exactly once, because a key never changes
+    /// shard; `count` is a hint, as in Redis's SCAN.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        mut filter: impl FnMut(&[u8]) -> bool,
+    ) -> (u64, Vec<Bytes>) {
+        let mut shard = cursor as usize;
+        let mut keys = Vec::new();
+        while shard < SHARDS && keys.len() < count.max(1) {
+            let guard = self.read(shard);
+            keys.extend(
+                guard
+                    .iter()
+                    .filter(|(k, e)| !e.is_tombstone() && filter(k))
+                    .map(|(k, _)| k.clone()),
+            );
+            shard += 1;
+        }
+        let next = if shard >= SHARDS { 0 } else { shard as u64 };
+        (next, keys)
+    }
+
+    /// Whether `cursor` is one `scan` can continue from.
+    pub fn is_valid_cursor(cursor: u64) -> bool {
+        cursor < SHARDS as u64
     }
 
     /// Adds (`sign` = 1) or removes (`sign` = -1) one entry from the digest and counts.
@@ -186,6 +268,28 @@ mod tests {
         assert_eq!(store.merge(k, e), MergeOutcome::Applied);
         assert_eq!(store.get_value(&[1]), None);
         assert_eq!((store.live_count(), store.tombstone_count()), (0, 1));
+    }
+
+    #[test]
+    fn a_full_scan_returns_every_live_key_once() {
+        let store = Store::new();
+        for i in 0..2000u32 {
+            store.merge(Bytes::from(i.to_string()), write(0, 1, 1, Some(1)).1);
+        }
+        store.merge(Bytes::from("0"), write(0, 2, 1, None).1);
+        let (mut cursor, mut seen) = (0, Vec::new());
+        loop {
+            let (next, keys) = store.scan(cursor, 10, |k| k != b"7");
+            seen.extend(keys);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        seen.sort();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!((before, seen.len()), (1998, 1998));
     }
 
     #[test]
