@@ -5,7 +5,6 @@ use crate::lww;
 use bytes::Bytes;
 use kvs_proto::Entry;
 use std::collections::hash_map::{Entry as Slot, HashMap};
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
