@@ -185,7 +185,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn parse(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, RespError> {
+    type Parsed = Option<(Vec<Vec<u8>>, usize)>;
+
+    fn parse(buf: &[u8]) -> Result<Parsed, RespError> {
         let mut ranges = Vec::new();
         Ok(
             parse_command(buf, &RespLimits::default(), &mut ranges)?.map(|used| {
