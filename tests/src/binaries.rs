@@ -11,10 +11,7 @@ use std::sync::OnceLock;
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test binary>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps")
-        .to_path_buf()
+    exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps").to_path_buf()
 }
 
 static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -24,24 +21,14 @@ pub fn use_release_build(workspace: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--bins",
-            "-p",
-            "kvs-node",
-            "-p",
-            "kvs-client",
-        ])
+        .args(["build", "--release", "--quiet", "--bins", "-p", "kvs-node", "-p", "kvs-client"])
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err("cargo build --release failed".into());
     }
     let dir = workspace.join("target").join("release");
-    DIR.set(dir)
-        .map_err(|_| "binaries were already chosen".to_string())
+    DIR.set(dir).map_err(|_| "binaries were already chosen".to_string())
 }
 
 fn build_once() -> &'static PathBuf {
@@ -49,15 +36,7 @@ fn build_once() -> &'static PathBuf {
         let dir = profile_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "--bins",
-            "-p",
-            "kvs-node",
-            "-p",
-            "kvs-client",
-        ]);
+        build.args(["build", "--quiet", "--bins", "-p", "kvs-node", "-p", "kvs-client"]);
         if dir.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
         }

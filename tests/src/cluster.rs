@@ -18,19 +18,11 @@ pub fn start_chain(n: usize, extra: &[&str]) -> Vec<NodeProcess> {
 /// Waits until every node reports `n` members (itself included), all alive.
 pub async fn wait_for_alive_members(nodes: &[NodeProcess], n: usize, limit: Duration) {
     for node in nodes {
-        wait_until(
-            &format!("{} to see {n} alive members", node.addr),
-            limit,
-            || async {
-                let status = node.status().await.ok()?;
-                let alive = status
-                    .members
-                    .iter()
-                    .filter(|m| m.state == MemberState::Alive)
-                    .count();
-                (alive == n && status.members.len() == n).then_some(())
-            },
-        )
+        wait_until(&format!("{} to see {n} alive members", node.addr), limit, || async {
+            let status = node.status().await.ok()?;
+            let alive = status.members.iter().filter(|m| m.state == MemberState::Alive).count();
+            (alive == n && status.members.len() == n).then_some(())
+        })
         .await;
     }
 }
@@ -42,10 +34,7 @@ pub async fn wait_for_equal_digests(nodes: &[&NodeProcess], limit: Duration) -> 
         for node in nodes {
             digests.push(node.status().await.ok()?.digest);
         }
-        digests
-            .windows(2)
-            .all(|w| w[0] == w[1])
-            .then(|| digests[0].clone())
+        digests.windows(2).all(|w| w[0] == w[1]).then(|| digests[0].clone())
     })
     .await
 }

@@ -27,27 +27,15 @@ impl NodeProcess {
     }
 
     /// Starts a node on a given address (port 0 for any).
-    pub fn start_on(
-        listen: SocketAddr,
-        bootstrap: Option<SocketAddr>,
-        extra: &[&str],
-    ) -> NodeProcess {
+    pub fn start_on(listen: SocketAddr, bootstrap: Option<SocketAddr>, extra: &[&str]) -> NodeProcess {
         let mut command = Command::new(binary("kvs-node"));
-        command
-            .arg(listen.ip().to_string())
-            .arg(listen.port().to_string());
+        command.arg(listen.ip().to_string()).arg(listen.port().to_string());
         if let Some(b) = bootstrap {
             command.arg(b.ip().to_string()).arg(b.port().to_string());
         }
         command.args(extra);
-        command.env(
-            "RUST_LOG",
-            std::env::var("KVS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        );
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        command.env("RUST_LOG", std::env::var("KVS_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = command.spawn().expect("spawn kvs-node");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -56,15 +44,10 @@ impl NodeProcess {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let mut node = NodeProcess {
-            child,
-            addr: listen,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
+        let mut node = NodeProcess { child, addr: listen, extra: extra.iter().map(|s| s.to_string()).collect() };
         let line = rx.recv_timeout(START_DEADLINE).unwrap_or_default();
         let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
-        node.addr =
-            addr.unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
+        node.addr = addr.unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
         node
     }
 
@@ -78,25 +61,17 @@ impl NodeProcess {
 
     /// A client connected to this node.
     pub async fn client(&self) -> Client {
-        Client::connect(&self.addr.to_string())
-            .await
-            .expect("connect to node")
+        Client::connect(&self.addr.to_string()).await.expect("connect to node")
     }
 
     /// One status request on a fresh connection.
     pub async fn status(&self) -> Result<StatusReport, ClientError> {
-        Client::connect(&self.addr.to_string())
-            .await?
-            .status(1000)
-            .await
+        Client::connect(&self.addr.to_string()).await?.status(1000).await
     }
 
     /// One get on a fresh connection.
     pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, ClientError> {
-        Client::connect(&self.addr.to_string())
-            .await?
-            .get(key.to_string())
-            .await
+        Client::connect(&self.addr.to_string()).await?.get(key.to_string()).await
     }
 
     /// Waits until `key` reads as `expected` (`None`: absent) on this node.
@@ -123,11 +98,7 @@ impl NodeProcess {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not exit within {limit:?}",
-                self.addr
-            );
+            assert!(Instant::now() < deadline, "node {} did not exit within {limit:?}", self.addr);
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -15,13 +15,8 @@ async fn rejection(stream: TcpStream) -> ErrorReply {
         .expect("node answers in time")
         .expect("a decodable frame")
         .expect("an error frame before close");
-    let closed = tokio::time::timeout(Duration::from_secs(10), conn.recv::<HelloReply>())
-        .await
-        .expect("closes");
-    assert!(
-        matches!(closed, Ok(None) | Err(_)),
-        "connection should close after the error"
-    );
+    let closed = tokio::time::timeout(Duration::from_secs(10), conn.recv::<HelloReply>()).await.expect("closes");
+    assert!(matches!(closed, Ok(None) | Err(_)), "connection should close after the error");
     match reply {
         HelloReply::Rejected(reply) => reply,
         other => panic!("expected a rejection, got {other:?}"),
@@ -31,10 +26,7 @@ async fn rejection(stream: TcpStream) -> ErrorReply {
 async fn still_serves(node: &NodeProcess) {
     let mut client = node.client().await;
     client.set("alive", "yes").await.unwrap();
-    assert_eq!(
-        client.get("alive").await.unwrap().as_deref(),
-        Some(&b"yes"[..])
-    );
+    assert_eq!(client.get("alive").await.unwrap().as_deref(), Some(&b"yes"[..]));
 }
 
 #[tokio::test]
@@ -42,12 +34,7 @@ async fn garbage_bytes_get_an_error_and_a_closed_connection() {
     let node = NodeProcess::start(None, &[]);
     let mut stream = TcpStream::connect(node.addr).await.unwrap();
     // A plausible length (9) followed by bytes that are no hello.
-    stream
-        .write_all(&[
-            0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff,
-        ])
-        .await
-        .unwrap();
+    stream.write_all(&[0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
     let reply = rejection(stream).await;
     assert_eq!(reply.code, ErrorCode::MalformedFrame);
     still_serves(&node).await;
@@ -57,14 +44,7 @@ async fn garbage_bytes_get_an_error_and_a_closed_connection() {
 async fn a_frame_over_the_bound_is_refused_without_reading_it() {
     let node = NodeProcess::start(
         None,
-        &[
-            "--max-frame-bytes",
-            "65536",
-            "--max-value-bytes",
-            "32768",
-            "--max-key-bytes",
-            "1024",
-        ],
+        &["--max-frame-bytes", "65536", "--max-value-bytes", "32768", "--max-key-bytes", "1024"],
     );
     let mut stream = TcpStream::connect(node.addr).await.unwrap();
     stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
@@ -74,13 +54,7 @@ async fn a_frame_over_the_bound_is_refused_without_reading_it() {
     // After a good hello, an oversized request frame closes that client with an error.
     let mut client = node.client().await;
     let err = client.set("k", vec![0u8; 70_000]).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Protocol(_) | ClientError::Server(_) | ClientError::Closed
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, ClientError::Protocol(_) | ClientError::Server(_) | ClientError::Closed), "{err:?}");
     still_serves(&node).await;
 }
 
@@ -119,23 +93,13 @@ async fn a_truncated_frame_then_close_does_not_disturb_the_node() {
     drop(stream);
     // A peer-role hello with the wrong protocol version is refused by name.
     let mut stream = TcpStream::connect(node.addr).await.unwrap();
-    let body = kvs_proto::encoding::encode(&kvs_proto::Hello {
-        protocol_version: 999,
-        role: kvs_proto::Role::Client,
-    })
-    .unwrap();
-    stream
-        .write_all(&(body.len() as u32).to_be_bytes())
-        .await
+    let body = kvs_proto::encoding::encode(&kvs_proto::Hello { protocol_version: 999, role: kvs_proto::Role::Client })
         .unwrap();
+    stream.write_all(&(body.len() as u32).to_be_bytes()).await.unwrap();
     stream.write_all(&body).await.unwrap();
     let reply = rejection(stream).await;
     assert_eq!(reply.code, ErrorCode::VersionMismatch);
     let mut sink = [0u8; 1];
-    let _ = TcpStream::connect(node.addr)
-        .await
-        .unwrap()
-        .read(&mut sink[..0])
-        .await;
+    let _ = TcpStream::connect(node.addr).await.unwrap().read(&mut sink[..0]).await;
     still_serves(&node).await;
 }

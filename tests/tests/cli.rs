@@ -18,16 +18,10 @@ async fn get_set_delete_status_and_exit_codes() {
     let node = NodeProcess::start(None, &[]);
 
     let set = cli(&node, &["set", "mykey", "myvalue"]);
-    assert_eq!(
-        (set.status.code(), &set.stdout[..]),
-        (Some(0), &b"OK\n"[..])
-    );
+    assert_eq!((set.status.code(), &set.stdout[..]), (Some(0), &b"OK\n"[..]));
 
     let get = cli(&node, &["get", "mykey"]);
-    assert_eq!(
-        (get.status.code(), &get.stdout[..]),
-        (Some(0), &b"myvalue\n"[..])
-    );
+    assert_eq!((get.status.code(), &get.stdout[..]), (Some(0), &b"myvalue\n"[..]));
 
     let missing = cli(&node, &["get", "nokey"]);
     assert_eq!(missing.status.code(), Some(1));
@@ -38,8 +32,7 @@ async fn get_set_delete_status_and_exit_codes() {
 
     let json = cli(&node, &["status", "--json"]);
     assert_eq!(json.status.code(), Some(0));
-    let report: serde_json::Value =
-        serde_json::from_slice(&json.stdout).expect("status --json is JSON");
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
     assert_eq!(report["key_count"], 1);
     assert_eq!(report["addr"], node.addr.to_string());
     assert!(report["digest"].as_str().is_some_and(|d| d.len() == 32));
@@ -60,18 +53,11 @@ async fn get_set_delete_status_and_exit_codes() {
 #[tokio::test]
 async fn an_unreachable_node_exits_three_with_one_line() {
     // Bind then drop a listener: nothing listens on that port afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = Command::new(binary("kvs-client"))
         .args(["127.0.0.1", &port.to_string(), "get", "k"])
         .output()
         .expect("run kvs-client");
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
-        1
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim().lines().count(), 1);
 }

@@ -1,9 +1,7 @@
 //! Several nodes: membership, replication, convergence, leaving and restarting.
 
 use kvs_client::MemberState;
-use kvs_tests::{
-    start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess,
-};
+use kvs_tests::{start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess};
 use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(20);
@@ -14,16 +12,11 @@ async fn five_nodes_booted_as_a_chain_form_a_full_mesh_and_replicate_every_write
     wait_for_alive_members(&nodes, 5, CONVERGE).await;
 
     for (i, node) in nodes.iter().enumerate() {
-        node.client()
-            .await
-            .set(format!("from-{i}"), format!("value-{i}"))
-            .await
-            .unwrap();
+        node.client().await.set(format!("from-{i}"), format!("value-{i}")).await.unwrap();
     }
     for node in &nodes {
         for i in 0..nodes.len() {
-            node.wait_for_value(&format!("from-{i}"), Some(&format!("value-{i}")), CONVERGE)
-                .await;
+            node.wait_for_value(&format!("from-{i}"), Some(&format!("value-{i}")), CONVERGE).await;
         }
     }
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
@@ -49,24 +42,10 @@ async fn concurrent_writes_to_one_key_converge_to_one_value() {
     wait_for_equal_digests(&refs, CONVERGE).await;
     let mut values = Vec::new();
     for node in &nodes {
-        values.push(
-            node.client()
-                .await
-                .get("contended")
-                .await
-                .unwrap()
-                .expect("value present"),
-        );
+        values.push(node.client().await.get("contended").await.unwrap().expect("value present"));
     }
-    assert!(
-        values.windows(2).all(|w| w[0] == w[1]),
-        "values differ: {values:?}"
-    );
-    assert!(
-        values[0].ends_with(b"-199"),
-        "the last write of one writer wins, got {:?}",
-        values[0]
-    );
+    assert!(values.windows(2).all(|w| w[0] == w[1]), "values differ: {values:?}");
+    assert!(values[0].ends_with(b"-199"), "the last write of one writer wins, got {:?}", values[0]);
 }
 
 #[tokio::test]
@@ -105,10 +84,7 @@ async fn a_restarted_node_gets_every_key_back() {
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
     let mut client = nodes[0].client().await;
     for i in 0..500 {
-        client
-            .set(format!("key-{i}"), format!("value-{i}"))
-            .await
-            .unwrap();
+        client.set(format!("key-{i}"), format!("value-{i}")).await.unwrap();
     }
     let bootstrap = nodes[0].addr;
     nodes[2].restart(Some(bootstrap));
@@ -116,16 +92,7 @@ async fn a_restarted_node_gets_every_key_back() {
     wait_for_equal_digests(&refs, CONVERGE).await;
     let status = nodes[2].status().await.unwrap();
     assert_eq!(status.key_count, 500);
-    assert_eq!(
-        nodes[2]
-            .client()
-            .await
-            .get("key-499")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"value-499"[..])
-    );
+    assert_eq!(nodes[2].client().await.get("key-499").await.unwrap().as_deref(), Some(&b"value-499"[..]));
     // The old incarnation is replaced, not left dangling as a dead member.
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
 }
@@ -139,10 +106,7 @@ async fn a_restarted_node_without_bootstrap_is_found_by_its_peers() {
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_equal_digests(&refs, CONVERGE).await;
     wait_for_alive_members(&nodes, 2, CONVERGE).await;
-    assert_eq!(
-        nodes[1].client().await.get("k").await.unwrap().as_deref(),
-        Some(&b"v"[..])
-    );
+    assert_eq!(nodes[1].client().await.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
 }
 
 #[tokio::test]
@@ -176,12 +140,7 @@ async fn a_frozen_node_catches_up_after_it_resumes() {
     for i in 0..300 {
         client.set(format!("while-frozen-{i}"), "v").await.unwrap();
     }
-    nodes[1]
-        .client()
-        .await
-        .delete("while-frozen-0")
-        .await
-        .unwrap();
+    nodes[1].client().await.delete("while-frozen-0").await.unwrap();
     nodes[2].signal(libc::SIGCONT);
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_equal_digests(&refs, CONVERGE).await;

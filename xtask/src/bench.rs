@@ -33,10 +33,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     wait_for_alive_members(&nodes, 3, Duration::from_secs(20)).await;
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
     let value = vec![b'x'; args.value_bytes];
-    println!(
-        "kvs native bench: 3 nodes on loopback, {} ops, {}-byte values",
-        args.ops, args.value_bytes
-    );
+    println!("kvs native bench: 3 nodes on loopback, {} ops, {}-byte values", args.ops, args.value_bytes);
     println!("{:<34} {:>12}", "measurement", "ops/s");
 
     let seq_set = parallel(&addrs[0], args.ops, 1, value.clone(), true).await?;
@@ -45,17 +42,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     println!("{:<34} {:>12.0}", "GET, 1 connection, sequential", seq_get);
 
     let par_set = parallel(&addrs[0], args.ops, args.connections, value.clone(), true).await?;
-    println!(
-        "{:<34} {:>12.0}",
-        format!("SET, {} connections", args.connections),
-        par_set
-    );
+    println!("{:<34} {:>12.0}", format!("SET, {} connections", args.connections), par_set);
     let par_get = parallel(&addrs[0], args.ops, args.connections, value.clone(), false).await?;
-    println!(
-        "{:<34} {:>12.0}",
-        format!("GET, {} connections", args.connections),
-        par_get
-    );
+    println!("{:<34} {:>12.0}", format!("GET, {} connections", args.connections), par_get);
 
     let lag = replication_lag(&addrs, args.lag_samples, &value).await?;
     println!(
@@ -69,19 +58,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 async fn connect(addr: &str) -> Result<Client, String> {
-    Client::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))
+    Client::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))
 }
 
 /// `connections` clients in parallel, each sequential; returns total requests per second.
-async fn parallel(
-    addr: &str,
-    ops: usize,
-    connections: usize,
-    value: Vec<u8>,
-    write: bool,
-) -> Result<f64, String> {
+async fn parallel(addr: &str, ops: usize, connections: usize, value: Vec<u8>, write: bool) -> Result<f64, String> {
     let per_client = ops / connections.max(1);
     let mut clients = Vec::new();
     for _ in 0..connections {
@@ -104,19 +85,13 @@ async fn parallel(
         }));
     }
     for task in tasks {
-        task.await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     }
     Ok((per_client * connections) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Time from sending a SET to A until both B and C return the value, in microseconds.
-async fn replication_lag(
-    addrs: &[String],
-    samples: usize,
-    value: &[u8],
-) -> Result<Histogram<u64>, String> {
+async fn replication_lag(addrs: &[String], samples: usize, value: &[u8]) -> Result<Histogram<u64>, String> {
     let mut a = connect(&addrs[0]).await?;
     let mut readers = [connect(&addrs[1]).await?, connect(&addrs[2]).await?];
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
@@ -124,24 +99,15 @@ async fn replication_lag(
     for i in 0..samples {
         let k = format!("lag:{i:08}");
         let start = Instant::now();
-        a.set(k.clone(), value.to_vec())
-            .await
-            .map_err(|e| e.to_string())?;
+        a.set(k.clone(), value.to_vec()).await.map_err(|e| e.to_string())?;
         for reader in readers.iter_mut() {
-            while reader
-                .get(k.clone())
-                .await
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
+            while reader.get(k.clone()).await.map_err(|e| e.to_string())?.is_none() {
                 if start.elapsed() > poll_deadline {
                     return Err(format!("{k} did not replicate within {poll_deadline:?}"));
                 }
             }
         }
-        histogram
-            .record(start.elapsed().as_micros() as u64)
-            .map_err(|e| e.to_string())?;
+        histogram.record(start.elapsed().as_micros() as u64).map_err(|e| e.to_string())?;
     }
     Ok(histogram)
 }

@@ -18,11 +18,7 @@ fn cli(port: u16, args: &[&str]) -> Result<String, String> {
         .output()
         .map_err(|e| format!("cannot run kvs-client: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    println!(
-        "$ kvs-client 127.0.0.1 {port} {}\n{}",
-        args.join(" "),
-        stdout.trim_end()
-    );
+    println!("$ kvs-client 127.0.0.1 {port} {}\n{}", args.join(" "), stdout.trim_end());
     if !out.status.success() {
         return Err(format!(
             "kvs-client {} on {port} exited {:?}: {}",
@@ -54,60 +50,28 @@ pub async fn run() -> Result<(), String> {
     for (i, port) in PORTS.into_iter().enumerate() {
         let bootstrap = (i > 0).then(|| addr(PORTS[i - 1]));
         nodes.push(NodeProcess::start_on(addr(port), bootstrap, &[]));
-        println!(
-            "started node on {port}{}",
-            bootstrap
-                .map(|b| format!(", booting from {b}"))
-                .unwrap_or_default()
-        );
+        println!("started node on {port}{}", bootstrap.map(|b| format!(", booting from {b}")).unwrap_or_default());
     }
     wait_for_alive_members(&nodes, 3, DEADLINE).await;
     println!("all three nodes see three alive members");
 
-    check(
-        cli(1234, &["set", "mykey", "myvalue"])?.trim() == "OK",
-        "set did not print OK",
-    )?;
-    nodes[1]
-        .wait_for_value("mykey", Some("myvalue"), DEADLINE)
-        .await;
+    check(cli(1234, &["set", "mykey", "myvalue"])?.trim() == "OK", "set did not print OK")?;
+    nodes[1].wait_for_value("mykey", Some("myvalue"), DEADLINE).await;
     let got = cli(1235, &["get", "mykey"])?;
-    check(
-        got == "myvalue\n",
-        format!("get mykey on 1235 printed {got:?}, expected \"myvalue\""),
-    )?;
+    check(got == "myvalue\n", format!("get mykey on 1235 printed {got:?}, expected \"myvalue\""))?;
 
     for (node, port) in nodes.iter().zip(PORTS) {
         cli(port, &["status"])?;
-        let status = node
-            .status()
-            .await
-            .map_err(|e| format!("status on {port}: {e}"))?;
-        let alive = status
-            .members
-            .iter()
-            .filter(|m| m.state == MemberState::Alive)
-            .count();
-        check(
-            alive == 3,
-            format!("node {port} sees {alive} alive members, expected 3"),
-        )?;
-        check(
-            status.keys.iter().any(|k| k == "mykey"),
-            format!("node {port} does not list mykey"),
-        )?;
+        let status = node.status().await.map_err(|e| format!("status on {port}: {e}"))?;
+        let alive = status.members.iter().filter(|m| m.state == MemberState::Alive).count();
+        check(alive == 3, format!("node {port} sees {alive} alive members, expected 3"))?;
+        check(status.keys.iter().any(|k| k == "mykey"), format!("node {port} does not list mykey"))?;
     }
 
     for (node, port) in nodes.iter_mut().zip(PORTS) {
-        check(
-            cli(port, &["shutdown"])?.trim() == "OK",
-            format!("shutdown of {port} did not print OK"),
-        )?;
+        check(cli(port, &["shutdown"])?.trim() == "OK", format!("shutdown of {port} did not print OK"))?;
         let status = node.wait_exit(DEADLINE);
-        check(
-            status.success(),
-            format!("node {port} exited with {status}"),
-        )?;
+        check(status.success(), format!("node {port} exited with {status}"))?;
     }
     println!("cluster-test PASSED");
     Ok(())

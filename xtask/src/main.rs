@@ -28,10 +28,7 @@ enum Task {
 
 /// The workspace root (xtask lives one level below it).
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
 }
 
 fn main() -> ExitCode {
@@ -40,10 +37,7 @@ fn main() -> ExitCode {
         eprintln!("xtask: {error}");
         return ExitCode::FAILURE;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = match cli.task {
         Task::ClusterTest => runtime.block_on(cluster_test::run()),
         Task::Bench(args) => runtime.block_on(bench::run(args)),

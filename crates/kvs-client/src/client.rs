@@ -2,10 +2,7 @@
 
 use crate::error::ClientError;
 use bytes::Bytes;
-use kvs_proto::{
-    ClientRequest, ClientResponse, Connection, Hello, HelloReply, Limits, MemberInfo, Role,
-    StatusReport,
-};
+use kvs_proto::{ClientRequest, ClientResponse, Connection, Hello, HelloReply, Limits, MemberInfo, Role, StatusReport};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -21,10 +18,7 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions {
-            timeout: Duration::from_secs(5),
-            max_frame_bytes: Limits::DEFAULT_MAX_FRAME_BYTES,
-        }
+        ClientOptions { timeout: Duration::from_secs(5), max_frame_bytes: Limits::DEFAULT_MAX_FRAME_BYTES }
     }
 }
 
@@ -45,24 +39,12 @@ impl Client {
     pub async fn connect_with(addr: &str, options: ClientOptions) -> Result<Client, ClientError> {
         let stream = deadline(options.timeout, TcpStream::connect(addr))
             .await?
-            .map_err(|source| ClientError::Connect {
-                addr: addr.to_string(),
-                source,
-            })?;
-        stream
-            .set_nodelay(true)
-            .map_err(|source| ClientError::Connect {
-                addr: addr.to_string(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
+        stream.set_nodelay(true).map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
         let mut conn = Connection::new(stream, options.max_frame_bytes);
         conn.send(&Hello::new(Role::Client)).await?;
         match deadline(options.timeout, conn.recv::<HelloReply>()).await?? {
-            Some(HelloReply::Welcome { node, .. }) => Ok(Client {
-                conn,
-                node,
-                timeout: options.timeout,
-            }),
+            Some(HelloReply::Welcome { node, .. }) => Ok(Client { conn, node, timeout: options.timeout }),
             Some(HelloReply::Rejected(reply)) => Err(ClientError::Rejected(reply)),
             None => Err(ClientError::Closed),
         }
@@ -74,10 +56,7 @@ impl Client {
     }
 
     /// Sends one request and waits for its response; an error response becomes `Err(Server)`.
-    pub async fn request(
-        &mut self,
-        request: &ClientRequest,
-    ) -> Result<ClientResponse, ClientError> {
+    pub async fn request(&mut self, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
         self.conn.send(request).await?;
         match deadline(self.timeout, self.conn.recv::<ClientResponse>()).await?? {
             Some(ClientResponse::Error(reply)) => Err(ClientError::Server(reply)),
@@ -88,32 +67,21 @@ impl Client {
 
     /// Reads a key; `None` when absent or deleted.
     pub async fn get(&mut self, key: impl Into<Bytes>) -> Result<Option<Bytes>, ClientError> {
-        match self
-            .request(&ClientRequest::Get { key: key.into() })
-            .await?
-        {
+        match self.request(&ClientRequest::Get { key: key.into() }).await? {
             ClientResponse::Value(value) => Ok(value),
             other => Err(unexpected(other)),
         }
     }
 
     /// Writes a key.
-    pub async fn set(
-        &mut self,
-        key: impl Into<Bytes>,
-        value: impl Into<Bytes>,
-    ) -> Result<(), ClientError> {
-        let request = ClientRequest::Set {
-            key: key.into(),
-            value: value.into(),
-        };
+    pub async fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), ClientError> {
+        let request = ClientRequest::Set { key: key.into(), value: value.into() };
         self.expect_ok(&request).await
     }
 
     /// Deletes a key (writes a tombstone).
     pub async fn delete(&mut self, key: impl Into<Bytes>) -> Result<(), ClientError> {
-        self.expect_ok(&ClientRequest::Delete { key: key.into() })
-            .await
+        self.expect_ok(&ClientRequest::Delete { key: key.into() }).await
     }
 
     /// The node's status, listing at most `max_keys` keys.
@@ -142,7 +110,5 @@ fn unexpected(response: ClientResponse) -> ClientError {
 }
 
 async fn deadline<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, ClientError> {
-    tokio::time::timeout(limit, work)
-        .await
-        .map_err(|_| ClientError::Timeout(limit))
+    tokio::time::timeout(limit, work).await.map_err(|_| ClientError::Timeout(limit))
 }

@@ -11,6 +11,4 @@ pub mod error;
 
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
-pub use kvs_proto::{
-    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport,
-};
+pub use kvs_proto::{ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport};

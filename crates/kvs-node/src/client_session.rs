@@ -40,9 +40,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
 /// Executes one request against the node.
 pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
     let result = match request {
-        ClientRequest::Get { key } => {
-            check_key(node, &key).map(|()| ClientResponse::Value(node.store.get_value(&key)))
-        }
+        ClientRequest::Get { key } => check_key(node, &key).map(|()| ClientResponse::Value(node.store.get_value(&key))),
         ClientRequest::Set { key, value } => check_key(node, &key).and_then(|()| {
             let max = node.config.limits.max_value_bytes;
             if value.len() > max {
@@ -58,10 +56,9 @@ pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
             node.write_local(key, None);
             ClientResponse::Ok
         }),
-        ClientRequest::Status { max_keys } => Ok(ClientResponse::Status(Box::new(status::report(
-            node,
-            max_keys as usize,
-        )))),
+        ClientRequest::Status { max_keys } => {
+            Ok(ClientResponse::Status(Box::new(status::report(node, max_keys as usize))))
+        }
         ClientRequest::Shutdown => Ok(ClientResponse::Ok),
     };
     result.unwrap_or_else(ClientResponse::Error)
@@ -70,10 +67,7 @@ pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
 fn check_key(node: &Node, key: &Bytes) -> Result<(), ErrorReply> {
     let max = node.config.limits.max_key_bytes;
     if key.len() > max {
-        return Err(ErrorReply::new(
-            ErrorCode::KeyTooLarge,
-            format!("key of {} bytes exceeds {max}", key.len()),
-        ));
+        return Err(ErrorReply::new(ErrorCode::KeyTooLarge, format!("key of {} bytes exceeds {max}", key.len())));
     }
     Ok(())
 }

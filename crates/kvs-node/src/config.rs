@@ -8,11 +8,7 @@ use std::time::Duration;
 
 /// `kvs-node <ip> <port> [<bootstrap ip> <bootstrap port>] [flags]`
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "kvs-node",
-    version,
-    about = "A kvs storage node: every node holds every key."
-)]
+#[command(name = "kvs-node", version, about = "A kvs storage node: every node holds every key.")]
 pub struct NodeArgs {
     /// Address to listen on and advertise to peers.
     pub ip: IpAddr,
@@ -23,6 +19,9 @@ pub struct NodeArgs {
     /// Port of that member.
     #[arg(requires = "bootstrap_ip")]
     pub bootstrap_port: Option<u16>,
+    /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
+    #[arg(long)]
+    pub redis_port: Option<u16>,
     /// Largest frame accepted on any connection, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
@@ -63,6 +62,8 @@ pub struct NodeArgs {
 pub struct NodeConfig {
     /// Where to listen (port may be 0).
     pub listen: SocketAddr,
+    /// Where to serve the Redis protocol, if at all.
+    pub redis_listen: Option<SocketAddr>,
     /// A member to join through, if any.
     pub bootstrap: Option<SocketAddr>,
     /// Frame, key and value bounds.
@@ -103,35 +104,26 @@ impl TryFrom<NodeArgs> for NodeConfig {
             max_key_bytes: args.max_key_bytes,
             max_value_bytes: args.max_value_bytes,
         };
-        if limits.max_key_bytes + limits.max_value_bytes + FRAME_OVERHEAD_BYTES
-            > limits.max_frame_bytes
-        {
+        if limits.max_key_bytes + limits.max_value_bytes + FRAME_OVERHEAD_BYTES > limits.max_frame_bytes {
             return Err(NodeError::Config(format!(
                 "--max-frame-bytes {} must exceed --max-key-bytes + --max-value-bytes + {FRAME_OVERHEAD_BYTES}",
                 limits.max_frame_bytes
             )));
         }
         if args.suspect_after_ms >= args.dead_after_ms {
-            return Err(NodeError::Config(
-                "--suspect-after-ms must be below --dead-after-ms".into(),
-            ));
+            return Err(NodeError::Config("--suspect-after-ms must be below --dead-after-ms".into()));
         }
         if args.gossip_interval_ms == 0 || args.repair_interval_ms == 0 || args.push_queue == 0 {
-            return Err(NodeError::Config(
-                "intervals and --push-queue must be positive".into(),
-            ));
+            return Err(NodeError::Config("intervals and --push-queue must be positive".into()));
         }
         let bootstrap = match (args.bootstrap_ip, args.bootstrap_port) {
             (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
             (None, None) => None,
-            _ => {
-                return Err(NodeError::Config(
-                    "give both <bootstrap ip> and <bootstrap port>".into(),
-                ))
-            }
+            _ => return Err(NodeError::Config("give both <bootstrap ip> and <bootstrap port>".into())),
         };
         Ok(NodeConfig {
             listen: SocketAddr::new(args.ip, args.port),
+            redis_listen: args.redis_port.map(|port| SocketAddr::new(args.ip, port)),
             bootstrap,
             limits,
             gossip_interval: Duration::from_millis(args.gossip_interval_ms),

@@ -17,11 +17,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
     let hello = match received {
         Err(_) => {
             let ms = node.config.hello_timeout.as_millis();
-            return reject(
-                &mut conn,
-                ErrorReply::new(ErrorCode::Timeout, format!("no hello within {ms} ms")),
-            )
-            .await;
+            return reject(&mut conn, ErrorReply::new(ErrorCode::Timeout, format!("no hello within {ms} ms"))).await;
         }
         Ok(Ok(Some(hello))) => hello,
         Ok(Ok(None)) => return,
@@ -34,22 +30,12 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
         }
     };
     if hello.protocol_version != PROTOCOL_VERSION {
-        let message = format!(
-            "protocol version {} is not {PROTOCOL_VERSION}",
-            hello.protocol_version
-        );
-        return reject(
-            &mut conn,
-            ErrorReply::new(ErrorCode::VersionMismatch, message),
-        )
-        .await;
+        let message = format!("protocol version {} is not {PROTOCOL_VERSION}", hello.protocol_version);
+        return reject(&mut conn, ErrorReply::new(ErrorCode::VersionMismatch, message)).await;
     }
     match hello.role {
         Role::Client => {
-            let welcome = HelloReply::Welcome {
-                node: node.me(),
-                members: Vec::new(),
-            };
+            let welcome = HelloReply::Welcome { node: node.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
                 client_session::serve(&node, &mut conn).await;
             }
@@ -57,10 +43,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
         Role::Peer(info) => {
             let from = info.id;
             node.merge_members([info]);
-            let welcome = HelloReply::Welcome {
-                node: node.me(),
-                members: node.member_infos(),
-            };
+            let welcome = HelloReply::Welcome { node: node.me(), members: node.member_infos() };
             if conn.send(&welcome).await.is_ok() {
                 peer_inbound::serve(&node, &mut conn, from).await;
             }
@@ -70,9 +53,5 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
 
 async fn reject(conn: &mut Connection<net::Stream>, reply: ErrorReply) {
     tracing::debug!(%reply, "rejecting connection");
-    let _ = timeout(
-        std::time::Duration::from_secs(1),
-        conn.send(&HelloReply::Rejected(reply)),
-    )
-    .await;
+    let _ = timeout(std::time::Duration::from_secs(1), conn.send(&HelloReply::Rejected(reply))).await;
 }

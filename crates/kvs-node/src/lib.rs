@@ -11,6 +11,7 @@
 //! - [`peer_inbound`]: applies what one peer streams to us.
 //! - [`peer_task`]: one task per member that streams our writes, gossip and repair to it.
 //! - [`status`]: builds the status report.
+//! - [`redis`]: the optional Redis-protocol port and its commands.
 //! - [`error`]: [`NodeError`], why a node cannot start or serve.
 
 pub mod client_session;
@@ -22,6 +23,7 @@ pub mod net;
 pub mod node;
 pub mod peer_inbound;
 pub mod peer_task;
+pub mod redis;
 pub mod server;
 pub mod status;
 

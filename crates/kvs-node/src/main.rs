@@ -10,9 +10,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -34,7 +32,10 @@ async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     // The one line on stdout: tests and scripts read the real address from it (port 0 included).
-    println!("kvs-node {} listening on {}", node.id, node.addr);
+    match node.redis_addr() {
+        Some(redis) => println!("kvs-node {} listening on {} redis {redis}", node.id, node.addr),
+        None => println!("kvs-node {} listening on {}", node.id, node.addr),
+    }
     tokio::spawn(async move {
         tokio::select! {
             _ = interrupt.recv() => {}

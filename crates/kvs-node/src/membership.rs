@@ -39,12 +39,7 @@ pub struct Membership {
 impl Membership {
     /// A table holding only this node.
     pub fn new(me: MemberInfo, suspect_after: Duration, dead_after: Duration) -> Self {
-        Membership {
-            me,
-            others: HashMap::new(),
-            suspect_after,
-            dead_after,
-        }
+        Membership { me, others: HashMap::new(), suspect_after, dead_after }
     }
 
     /// This node's own record.
@@ -66,9 +61,7 @@ impl Membership {
 
     /// Every record, this node's first: what gossip carries.
     pub fn infos(&self) -> Vec<MemberInfo> {
-        std::iter::once(self.me.clone())
-            .chain(self.others.values().map(|m| m.info.clone()))
-            .collect()
+        std::iter::once(self.me.clone()).chain(self.others.values().map(|m| m.info.clone())).collect()
     }
 
     /// Other members with their state and time since last heard, sorted by address.
@@ -76,13 +69,7 @@ impl Membership {
         let mut all: Vec<_> = self
             .others
             .values()
-            .map(|m| {
-                (
-                    m.info.clone(),
-                    self.state(m, now),
-                    now.saturating_duration_since(m.last_heard),
-                )
-            })
+            .map(|m| (m.info.clone(), self.state(m, now), now.saturating_duration_since(m.last_heard)))
             .collect();
         all.sort_by_key(|(info, _, _)| info.addr);
         all
@@ -130,11 +117,7 @@ impl Membership {
             return Vec::new();
         }
         let mut changes = Vec::new();
-        let same_addr = self
-            .others
-            .iter()
-            .find(|(_, m)| m.info.addr == info.addr)
-            .map(|(id, m)| (*id, m.info.clone()));
+        let same_addr = self.others.iter().find(|(_, m)| m.info.addr == info.addr).map(|(id, m)| (*id, m.info.clone()));
         if let Some((old_id, old)) = same_addr {
             if old.generation >= info.generation {
                 return Vec::new();
@@ -147,13 +130,7 @@ impl Membership {
         if !info.left {
             changes.push(Change::Joined(info.clone()));
         }
-        self.others.insert(
-            info.id,
-            Member {
-                info,
-                last_heard: now,
-            },
-        );
+        self.others.insert(info.id, Member { info, last_heard: now });
         changes
     }
 }
@@ -163,31 +140,18 @@ mod tests {
     use super::*;
 
     fn info(id: u64, port: u16, generation: u64, heartbeat: u64, left: bool) -> MemberInfo {
-        MemberInfo {
-            id: NodeId(id),
-            addr: ([127, 0, 0, 1], port).into(),
-            generation,
-            heartbeat,
-            left,
-        }
+        MemberInfo { id: NodeId(id), addr: ([127, 0, 0, 1], port).into(), generation, heartbeat, left }
     }
 
     fn table() -> Membership {
-        Membership::new(
-            info(1, 1, 1, 0, false),
-            Duration::from_secs(1),
-            Duration::from_secs(3),
-        )
+        Membership::new(info(1, 1, 1, 0, false), Duration::from_secs(1), Duration::from_secs(3))
     }
 
     #[test]
     fn learns_a_member_once_and_ignores_itself() {
         let mut t = table();
         let now = Instant::now();
-        assert_eq!(
-            t.merge(info(2, 2, 1, 0, false), now),
-            vec![Change::Joined(info(2, 2, 1, 0, false))]
-        );
+        assert_eq!(t.merge(info(2, 2, 1, 0, false), now), vec![Change::Joined(info(2, 2, 1, 0, false))]);
         assert!(t.merge(info(2, 2, 1, 0, false), now).is_empty());
         assert!(t.merge(info(1, 1, 1, 9, false), now).is_empty());
         assert_eq!(t.infos().len(), 2);
@@ -199,25 +163,13 @@ mod tests {
         let start = Instant::now();
         t.merge(info(2, 2, 1, 0, false), start);
         assert_eq!(t.state_of(NodeId(2), start), Some(MemberState::Alive));
-        assert_eq!(
-            t.state_of(NodeId(2), start + Duration::from_secs(2)),
-            Some(MemberState::Suspect)
-        );
-        assert_eq!(
-            t.state_of(NodeId(2), start + Duration::from_secs(4)),
-            Some(MemberState::Dead)
-        );
+        assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(2)), Some(MemberState::Suspect));
+        assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(4)), Some(MemberState::Dead));
         // A stale record is not news; a fresher heartbeat is.
         t.merge(info(2, 2, 1, 0, false), start + Duration::from_secs(4));
-        assert_eq!(
-            t.state_of(NodeId(2), start + Duration::from_secs(4)),
-            Some(MemberState::Dead)
-        );
+        assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(4)), Some(MemberState::Dead));
         t.merge(info(2, 2, 1, 1, false), start + Duration::from_secs(4));
-        assert_eq!(
-            t.state_of(NodeId(2), start + Duration::from_secs(4)),
-            Some(MemberState::Alive)
-        );
+        assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(4)), Some(MemberState::Alive));
     }
 
     #[test]
@@ -225,19 +177,10 @@ mod tests {
         let mut t = table();
         let now = Instant::now();
         t.merge(info(2, 2, 1, 5, false), now);
-        assert_eq!(
-            t.merge(info(2, 2, 1, 6, true), now),
-            vec![Change::Departed(NodeId(2))]
-        );
+        assert_eq!(t.merge(info(2, 2, 1, 6, true), now), vec![Change::Departed(NodeId(2))]);
         assert!(t.merge(info(2, 2, 1, 5, false), now).is_empty());
-        assert_eq!(
-            t.state_of(NodeId(2), now + Duration::from_secs(60)),
-            Some(MemberState::Left)
-        );
-        assert_eq!(
-            t.merge(info(2, 2, 2, 0, false), now),
-            vec![Change::Joined(info(2, 2, 2, 0, false))]
-        );
+        assert_eq!(t.state_of(NodeId(2), now + Duration::from_secs(60)), Some(MemberState::Left));
+        assert_eq!(t.merge(info(2, 2, 2, 0, false), now), vec![Change::Joined(info(2, 2, 2, 0, false))]);
     }
 
     #[test]
@@ -245,21 +188,12 @@ mod tests {
         let mut t = table();
         let now = Instant::now();
         t.merge(info(2, 2, 10, 5, false), now);
-        assert!(
-            t.merge(info(3, 2, 9, 0, false), now).is_empty(),
-            "older incarnation is stale news"
-        );
+        assert!(t.merge(info(3, 2, 9, 0, false), now).is_empty(), "older incarnation is stale news");
         assert_eq!(
             t.merge(info(3, 2, 11, 0, false), now),
-            vec![
-                Change::Departed(NodeId(2)),
-                Change::Joined(info(3, 2, 11, 0, false))
-            ]
+            vec![Change::Departed(NodeId(2)), Change::Joined(info(3, 2, 11, 0, false))]
         );
         assert_eq!(t.infos().len(), 2);
-        assert!(
-            t.merge(info(4, 1, 99, 0, false), now).is_empty(),
-            "nobody else lives at our address"
-        );
+        assert!(t.merge(info(4, 1, 99, 0, false), now).is_empty(), "nobody else lives at our address");
     }
 }

@@ -10,7 +10,8 @@ use kvs_store::clock::wall_clock_ms;
 use kvs_store::{HybridClock, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -37,26 +38,33 @@ pub struct Node {
     shutdown: CancellationToken,
     /// Every task the node spawns, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// When the node started, for uptime.
+    pub started: Instant,
+    /// Where the Redis-protocol port listens, once bound.
+    redis_addr: OnceLock<SocketAddr>,
+    redis_clients: AtomicU64,
+    next_client_id: AtomicU64,
+}
+
+/// Counts one open Redis connection while alive.
+pub struct OpenClient<'a>(&'a AtomicU64);
+
+impl Drop for OpenClient<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Locks a std mutex, carrying on after a panic elsewhere: the tables stay structurally valid.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Node {
     /// A node bound at `addr` with a fresh random id.
     pub fn new(config: NodeConfig, addr: SocketAddr) -> Arc<Self> {
         let id = NodeId(rand::random());
-        let me = MemberInfo {
-            id,
-            addr,
-            generation: wall_clock_ms(),
-            heartbeat: 0,
-            left: false,
-        };
+        let me = MemberInfo { id, addr, generation: wall_clock_ms(), heartbeat: 0, left: false };
         let members = Membership::new(me, config.suspect_after, config.dead_after);
         let (push_log, _) = broadcast::channel(config.push_queue);
         Arc::new(Node {
@@ -70,15 +78,16 @@ impl Node {
             peers: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            started: Instant::now(),
+            redis_addr: OnceLock::new(),
+            redis_clients: AtomicU64::new(0),
+            next_client_id: AtomicU64::new(1),
         })
     }
 
     /// Applies a local write (`None` deletes) and queues it for every peer; returns its version.
     pub fn write_local(&self, key: Bytes, value: Option<Bytes>) -> Version {
-        let entry = Entry {
-            value,
-            version: self.clock.now(),
-        };
+        let entry = Entry { value, version: self.clock.now() };
         let version = entry.version;
         self.store.merge(key.clone(), entry.clone());
         // No receivers just means no peers yet; repair brings them up to date when they come.
@@ -131,10 +140,7 @@ impl Node {
         let now = Instant::now();
         let changes: Vec<Change> = {
             let mut members = lock(&self.members);
-            infos
-                .into_iter()
-                .flat_map(|info| members.merge(info, now))
-                .collect()
+            infos.into_iter().flat_map(|info| members.merge(info, now)).collect()
         };
         for change in changes {
             match change {
@@ -168,6 +174,32 @@ impl Node {
             // A full queue means a transfer is already pending, which serves the same purpose.
             let _ = handle.control.try_send(PeerCommand::SendState);
         }
+    }
+
+    /// Records where the Redis-protocol port listens.
+    pub fn set_redis_addr(&self, addr: SocketAddr) {
+        let _ = self.redis_addr.set(addr);
+    }
+
+    /// Where the Redis-protocol port listens, if enabled.
+    pub fn redis_addr(&self) -> Option<SocketAddr> {
+        self.redis_addr.get().copied()
+    }
+
+    /// Counts a Redis connection as open until the returned guard drops.
+    pub fn redis_client_opened(&self) -> OpenClient<'_> {
+        self.redis_clients.fetch_add(1, Ordering::Relaxed);
+        OpenClient(&self.redis_clients)
+    }
+
+    /// Open Redis connections.
+    pub fn redis_clients(&self) -> u64 {
+        self.redis_clients.load(Ordering::Relaxed)
+    }
+
+    /// A fresh id for `CLIENT ID`.
+    pub fn next_redis_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Starts a clean shutdown: mark ourselves left, then wake every task to finish.

@@ -49,12 +49,7 @@ enum Ended {
     Failed(ProtoError),
 }
 
-async fn run(
-    node: Arc<Node>,
-    member: MemberInfo,
-    stop: CancellationToken,
-    mut commands: mpsc::Receiver<PeerCommand>,
-) {
+async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut commands: mpsc::Receiver<PeerCommand>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let dialed = tokio::select! {
@@ -89,47 +84,28 @@ async fn run(
 }
 
 /// Connects and greets; the welcome's member list is merged, which is how a joiner learns the cluster.
-async fn dial(
-    node: &Arc<Node>,
-    member: &MemberInfo,
-) -> Result<Connection<net::Stream>, ProtoError> {
+async fn dial(node: &Arc<Node>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
     let deadline = node.config.hello_timeout;
-    let stream = timeout(deadline, net::connect(member.addr))
-        .await
-        .map_err(timed_out)??;
+    let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     conn.send(&Hello::new(Role::Peer(node.me()))).await?;
-    match timeout(deadline, conn.recv::<HelloReply>())
-        .await
-        .map_err(timed_out)??
-    {
-        Some(HelloReply::Welcome {
-            node: them,
-            members,
-        }) => {
+    match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
+        Some(HelloReply::Welcome { node: them, members }) => {
             let id = them.id;
             node.merge_members(std::iter::once(them).chain(members));
             if id != member.id {
                 // A newer incarnation lives at this address; merging it retires this task.
-                return Err(ProtoError::Malformed(format!(
-                    "expected node {}, found {id}",
-                    member.id
-                )));
+                return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
             }
             Ok(conn)
         }
-        Some(HelloReply::Rejected(reply)) => {
-            Err(ProtoError::Malformed(format!("peer refused us: {reply}")))
-        }
+        Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("peer refused us: {reply}"))),
         None => Err(ProtoError::Truncated),
     }
 }
 
 fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {
-    ProtoError::Io(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "peer did not answer in time",
-    ))
+    ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time"))
 }
 
 /// Streams to a connected peer until stopped or the connection fails.
@@ -170,14 +146,8 @@ async fn stream(
     }
 }
 
-async fn send(
-    conn: &mut Connection<net::Stream>,
-    message: &PeerMessage,
-    deadline: Duration,
-) -> Result<(), ProtoError> {
-    timeout(deadline, conn.send(message))
-        .await
-        .map_err(timed_out)?
+async fn send(conn: &mut Connection<net::Stream>, message: &PeerMessage, deadline: Duration) -> Result<(), ProtoError> {
+    timeout(deadline, conn.send(message)).await.map_err(timed_out)?
 }
 
 /// Sends `first` and whatever else is already queued, up to the batch bound, as one frame.
@@ -204,12 +174,7 @@ async fn send_pushes(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    send(
-        conn,
-        &PeerMessage::Entries { entries },
-        node.config.peer_write_timeout,
-    )
-    .await?;
+    send(conn, &PeerMessage::Entries { entries }, node.config.peer_write_timeout).await?;
     if lagged {
         send_state(node, conn).await?;
     }
@@ -229,19 +194,12 @@ async fn send_state(node: &Node, conn: &mut Connection<net::Stream>) -> Result<(
         batch.push(item);
         if bytes >= max_bytes {
             let entries = std::mem::take(&mut batch);
-            timeout(deadline, conn.feed(&PeerMessage::Entries { entries }))
-                .await
-                .map_err(timed_out)??;
+            timeout(deadline, conn.feed(&PeerMessage::Entries { entries })).await.map_err(timed_out)??;
             bytes = 0;
         }
     }
     if !batch.is_empty() {
-        timeout(
-            deadline,
-            conn.feed(&PeerMessage::Entries { entries: batch }),
-        )
-        .await
-        .map_err(timed_out)??;
+        timeout(deadline, conn.feed(&PeerMessage::Entries { entries: batch })).await.map_err(timed_out)??;
     }
     timeout(deadline, conn.flush()).await.map_err(timed_out)?
 }

@@ -5,6 +5,7 @@ use crate::error::NodeError;
 use crate::handshake::handle_connection;
 use crate::net;
 use crate::node::Node;
+use crate::redis;
 use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,46 +18,56 @@ pub struct BoundNode {
     /// The node's shared state.
     pub node: Arc<Node>,
     listener: net::Listener,
+    redis: Option<net::Listener>,
 }
 
-/// Binds the listener and creates the node (port 0 becomes a real port here).
+async fn bind_one(addr: SocketAddr) -> Result<net::Listener, NodeError> {
+    net::bind(addr).await.map_err(|source| NodeError::Bind { addr: addr.to_string(), source })
+}
+
+/// Binds the listeners and creates the node (port 0 becomes a real port here).
 pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
-    let listener = net::bind(config.listen)
-        .await
-        .map_err(|source| NodeError::Bind {
-            addr: config.listen.to_string(),
-            source,
-        })?;
-    let addr = listener.local_addr()?;
-    Ok(BoundNode {
-        node: Node::new(config, addr),
-        listener,
-    })
+    let listener = bind_one(config.listen).await?;
+    let redis = match config.redis_listen {
+        Some(addr) => Some(bind_one(addr).await?),
+        None => None,
+    };
+    let node = Node::new(config, listener.local_addr()?);
+    if let Some(redis) = &redis {
+        node.set_redis_addr(redis.local_addr()?);
+    }
+    Ok(BoundNode { node, listener, redis })
 }
 
 impl BoundNode {
     /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
     pub async fn serve(self) -> Result<(), NodeError> {
-        let BoundNode { node, listener } = self;
-        tracing::info!(id = %node.id, addr = %node.addr, "node serving");
+        let BoundNode { node, listener, redis } = self;
+        tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis_addr(), "node serving");
+        if let Some(redis) = redis {
+            let node = node.clone();
+            node.tasks.clone().spawn(async move { accept_loop(&node, redis, redis::session::serve).await });
+        }
         node.tasks.spawn(heartbeat(node.clone()));
         if let Some(bootstrap) = node.config.bootstrap {
             node.tasks.spawn(join(node.clone(), bootstrap));
         }
-        accept_loop(&node, listener).await;
+        accept_loop(&node, listener, handle_connection).await;
         tracing::info!("shutting down");
         node.tasks.close();
-        if timeout(node.config.shutdown_grace, node.tasks.wait())
-            .await
-            .is_err()
-        {
+        if timeout(node.config.shutdown_grace, node.tasks.wait()).await.is_err() {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
         Ok(())
     }
 }
 
-async fn accept_loop(node: &Arc<Node>, listener: net::Listener) {
+/// Accepts connections and serves each with `handler` in its own tracked task until shutdown.
+async fn accept_loop<F, Fut>(node: &Arc<Node>, listener: net::Listener, handler: F)
+where
+    F: Fn(Arc<Node>, net::Stream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     // Caps open connections; accept waits for a permit rather than exhausting file descriptors.
     let permits = Arc::new(Semaphore::new(node.config.max_connections));
     loop {
@@ -73,9 +84,9 @@ async fn accept_loop(node: &Arc<Node>, listener: net::Listener) {
                 if let Err(error) = net::accepted(&stream) {
                     tracing::debug!(%error, "cannot configure accepted socket");
                 }
-                let node = node.clone();
-                node.tasks.clone().spawn(async move {
-                    handle_connection(node, stream).await;
+                let serving = handler(node.clone(), stream);
+                node.tasks.spawn(async move {
+                    serving.await;
                     drop(permit);
                 });
             }
@@ -130,23 +141,15 @@ async fn join_once(node: &Arc<Node>, bootstrap: SocketAddr) -> Result<(), ProtoE
         conn.send(&Hello::new(Role::Peer(node.me()))).await?;
         conn.recv::<HelloReply>().await
     };
-    let reply = timeout(deadline, exchange).await.map_err(|_| {
-        ProtoError::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "bootstrap did not answer",
-        ))
-    })??;
+    let reply = timeout(deadline, exchange)
+        .await
+        .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
     match reply {
-        Some(HelloReply::Welcome {
-            node: them,
-            members,
-        }) => {
+        Some(HelloReply::Welcome { node: them, members }) => {
             node.merge_members(std::iter::once(them).chain(members));
             Ok(())
         }
-        Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!(
-            "bootstrap refused us: {reply}"
-        ))),
+        Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("bootstrap refused us: {reply}"))),
         None => Err(ProtoError::Truncated),
     }
 }

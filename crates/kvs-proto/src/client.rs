@@ -79,10 +79,7 @@ pub struct ErrorReply {
 impl ErrorReply {
     /// Builds an error reply.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorReply {
-            code,
-            message: message.into(),
-        }
+        ErrorReply { code, message: message.into() }
     }
 }
 

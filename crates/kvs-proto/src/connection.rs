@@ -19,13 +19,8 @@ pub struct Connection<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Wraps a stream; frames longer than `max_frame_bytes` are refused in both directions.
     pub fn new(stream: S, max_frame_bytes: usize) -> Self {
-        let codec = LengthDelimitedCodec::builder()
-            .max_frame_length(max_frame_bytes)
-            .new_codec();
-        Connection {
-            framed: Framed::new(stream, codec),
-            max_frame_bytes,
-        }
+        let codec = LengthDelimitedCodec::builder().max_frame_length(max_frame_bytes).new_codec();
+        Connection { framed: Framed::new(stream, codec), max_frame_bytes }
     }
 
     /// Encodes and sends one message, flushing it to the socket.
@@ -42,9 +37,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Writes everything queued by [`Connection::feed`].
     pub async fn flush(&mut self) -> Result<(), ProtoError> {
-        SinkExt::<Bytes>::flush(&mut self.framed)
-            .await
-            .map_err(|e| self.map_io(e))
+        SinkExt::<Bytes>::flush(&mut self.framed).await.map_err(|e| self.map_io(e))
     }
 
     /// Receives one message; `Ok(None)` means the peer closed cleanly between frames.
@@ -64,21 +57,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn encode<T: Serialize>(&self, message: &T) -> Result<Bytes, ProtoError> {
         let body = encoding::encode(message)?;
         if body.len() > self.max_frame_bytes {
-            return Err(ProtoError::FrameTooLarge {
-                max: self.max_frame_bytes,
-            });
+            return Err(ProtoError::FrameTooLarge { max: self.max_frame_bytes });
         }
         Ok(Bytes::from(body))
     }
 
     fn map_io(&self, error: io::Error) -> ProtoError {
-        let too_long = error
-            .get_ref()
-            .is_some_and(|inner| inner.is::<tokio_util::codec::LengthDelimitedCodecError>());
+        let too_long = error.get_ref().is_some_and(|inner| inner.is::<tokio_util::codec::LengthDelimitedCodecError>());
         if too_long {
-            ProtoError::FrameTooLarge {
-                max: self.max_frame_bytes,
-            }
+            ProtoError::FrameTooLarge { max: self.max_frame_bytes }
         } else if error.kind() == io::ErrorKind::UnexpectedEof {
             ProtoError::Truncated
         } else {

@@ -21,13 +21,10 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, ProtoError> {
 
 /// Decodes one whole frame body; trailing bytes are an error.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtoError> {
-    let (message, used) = bincode::serde::decode_from_slice(body, config())
-        .map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    let (message, used) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| ProtoError::Malformed(e.to_string()))?;
     if used != body.len() {
-        return Err(ProtoError::Malformed(format!(
-            "{} trailing bytes after message",
-            body.len() - used
-        )));
+        return Err(ProtoError::Malformed(format!("{} trailing bytes after message", body.len() - used)));
     }
     Ok(message)
 }
@@ -43,15 +40,9 @@ mod tests {
     fn round_trips_a_batch() {
         let entry = Entry {
             value: Some(Bytes::from_static(b"v")),
-            version: Version {
-                wall_ms: 7,
-                logical: 1,
-                node: NodeId(9),
-            },
+            version: Version { wall_ms: 7, logical: 1, node: NodeId(9) },
         };
-        let message = PeerMessage::Entries {
-            entries: vec![(Bytes::from_static(b"k"), entry)],
-        };
+        let message = PeerMessage::Entries { entries: vec![(Bytes::from_static(b"k"), entry)] };
         let body = encode(&message).unwrap();
         assert_eq!(decode::<PeerMessage>(&body).unwrap(), message);
     }
@@ -60,10 +51,7 @@ mod tests {
     fn rejects_trailing_bytes() {
         let mut body = encode(&ClientRequest::Shutdown).unwrap();
         body.push(0);
-        assert!(matches!(
-            decode::<ClientRequest>(&body),
-            Err(ProtoError::Malformed(_))
-        ));
+        assert!(matches!(decode::<ClientRequest>(&body), Err(ProtoError::Malformed(_))));
     }
 
     #[test]

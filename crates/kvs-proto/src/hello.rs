@@ -42,9 +42,6 @@ pub enum HelloReply {
 impl Hello {
     /// A hello for the current protocol version.
     pub fn new(role: Role) -> Self {
-        Hello {
-            protocol_version: PROTOCOL_VERSION,
-            role,
-        }
+        Hello { protocol_version: PROTOCOL_VERSION, role }
     }
 }

@@ -21,9 +21,7 @@ pub mod model;
 pub mod peer;
 pub mod resp;
 
-pub use client::{
-    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport,
-};
+pub use client::{ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport};
 pub use connection::Connection;
 pub use error::ProtoError;
 pub use hello::{Hello, HelloReply, Role, PROTOCOL_VERSION};

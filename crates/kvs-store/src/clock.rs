@@ -37,28 +37,18 @@ pub struct HybridClock {
 
 /// Milliseconds since the Unix epoch by the system clock.
 pub fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl HybridClock {
     /// A clock for `node` refusing remote versions more than `max_skew_ms` ahead.
     pub fn new(node: NodeId, max_skew_ms: u64) -> Self {
-        HybridClock {
-            node,
-            max_skew_ms,
-            last: Mutex::new((0, 0)),
-        }
+        HybridClock { node, max_skew_ms, last: Mutex::new((0, 0)) }
     }
 
     /// A clock resuming after `last`, e.g. the last version persisted before a restart.
     pub fn resume(node: NodeId, max_skew_ms: u64, last: Version) -> Self {
-        HybridClock {
-            node,
-            max_skew_ms,
-            last: Mutex::new((last.wall_ms, last.logical)),
-        }
+        HybridClock { node, max_skew_ms, last: Mutex::new((last.wall_ms, last.logical)) }
     }
 
     /// The node this clock stamps versions for.
@@ -81,11 +71,7 @@ impl HybridClock {
         } else {
             (last.0, last.1 + 1)
         };
-        Version {
-            wall_ms: last.0,
-            logical: last.1,
-            node: self.node,
-        }
+        Version { wall_ms: last.0, logical: last.1, node: self.node }
     }
 
     /// Advances the clock past a version received from another node.
@@ -97,11 +83,7 @@ impl HybridClock {
     pub fn observe_at(&self, remote: &Version, wall_ms: u64) -> Result<(), ClockError> {
         let ahead_ms = remote.wall_ms.saturating_sub(wall_ms);
         if ahead_ms > self.max_skew_ms {
-            return Err(ClockError::TooFarAhead {
-                remote_ms: remote.wall_ms,
-                ahead_ms,
-                max_skew_ms: self.max_skew_ms,
-            });
+            return Err(ClockError::TooFarAhead { remote_ms: remote.wall_ms, ahead_ms, max_skew_ms: self.max_skew_ms });
         }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let seen = (remote.wall_ms, remote.logical);
@@ -129,11 +111,7 @@ mod tests {
     #[test]
     fn a_write_after_observing_a_remote_one_is_larger() {
         let clock = HybridClock::new(NodeId(1), 200);
-        let remote = Version {
-            wall_ms: 500,
-            logical: 7,
-            node: NodeId(2),
-        };
+        let remote = Version { wall_ms: 500, logical: 7, node: NodeId(2) };
         clock.observe_at(&remote, 100).unwrap_err();
         clock.observe_at(&remote, 400).unwrap();
         let local = clock.now_at(400);
@@ -143,36 +121,14 @@ mod tests {
     #[test]
     fn refuses_versions_beyond_the_skew_bound() {
         let clock = HybridClock::new(NodeId(1), 10);
-        let remote = Version {
-            wall_ms: 1_000,
-            logical: 0,
-            node: NodeId(2),
-        };
-        assert!(matches!(
-            clock.observe_at(&remote, 100),
-            Err(ClockError::TooFarAhead { .. })
-        ));
+        let remote = Version { wall_ms: 1_000, logical: 0, node: NodeId(2) };
+        assert!(matches!(clock.observe_at(&remote, 100), Err(ClockError::TooFarAhead { .. })));
         assert!(clock.now_at(100).wall_ms < 1_000);
     }
 
     #[test]
     fn logical_overflow_moves_to_the_next_millisecond() {
-        let clock = HybridClock::resume(
-            NodeId(1),
-            10,
-            Version {
-                wall_ms: 5,
-                logical: u32::MAX,
-                node: NodeId(1),
-            },
-        );
-        assert_eq!(
-            clock.now_at(5),
-            Version {
-                wall_ms: 6,
-                logical: 0,
-                node: NodeId(1)
-            }
-        );
+        let clock = HybridClock::resume(NodeId(1), 10, Version { wall_ms: 5, logical: u32::MAX, node: NodeId(1) });
+        assert_eq!(clock.now_at(5), Version { wall_ms: 6, logical: 0, node: NodeId(1) });
     }
 }

@@ -6,11 +6,7 @@ pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
     // Where to resume after the last `*`: (pattern index after it, text index it now covers up to).
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        let step = if p < pattern.len() {
-            match_one(pattern, p, text[t])
-        } else {
-            None
-        };
+        let step = if p < pattern.len() { match_one(pattern, p, text[t]) } else { None };
         match step {
             Some(Step::Star) => {
                 star = Some((p + 1, t));
@@ -66,10 +62,7 @@ fn match_class(pattern: &[u8], mut p: usize, byte: u8) -> Option<Step> {
             found |= pattern[p + 1] == byte;
             p += 2;
         } else if p + 2 < pattern.len() && pattern[p + 1] == b'-' && pattern[p + 2] != b']' {
-            let (lo, hi) = (
-                pattern[p].min(pattern[p + 2]),
-                pattern[p].max(pattern[p + 2]),
-            );
+            let (lo, hi) = (pattern[p].min(pattern[p + 2]), pattern[p].max(pattern[p + 2]));
             found |= (lo..=hi).contains(&byte);
             p += 3;
         } else {
@@ -108,11 +101,7 @@ mod tests {
             ("user:*", "user:", true),
         ];
         for &(pattern, text, expected) in cases {
-            assert_eq!(
-                matches(pattern.as_bytes(), text.as_bytes()),
-                expected,
-                "{pattern} vs {text}"
-            );
+            assert_eq!(matches(pattern.as_bytes(), text.as_bytes()), expected, "{pattern} vs {text}");
         }
     }
 }

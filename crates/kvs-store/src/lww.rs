@@ -31,19 +31,13 @@ mod tests {
     fn entry() -> impl Strategy<Value = Entry> {
         (0u64..4, 0u32..3, 0u64..3, proptest::option::of(0u8..4)).prop_map(|(w, l, n, v)| Entry {
             value: v.map(|v| Bytes::from(vec![v])),
-            version: Version {
-                wall_ms: w,
-                logical: l,
-                node: NodeId(n),
-            },
+            version: Version { wall_ms: w, logical: l, node: NodeId(n) },
         })
     }
 
     /// Entries with equal versions must be the same write; the generator can make two that are not.
     fn consistent(entries: &[&Entry]) -> bool {
-        entries
-            .iter()
-            .all(|a| entries.iter().all(|b| a.version != b.version || a == b))
+        entries.iter().all(|a| entries.iter().all(|b| a.version != b.version || a == b))
     }
 
     proptest! {

@@ -65,15 +65,11 @@ impl Store {
     }
 
     fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
-        self.shards[shard]
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[shard].read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Shard> {
-        self.shards[shard]
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shards[shard].write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Keeps `entry` for `key` if it is newer than what is held; the one write path.
@@ -111,9 +107,7 @@ impl Store {
 
     /// The live value of `key`, `None` when absent or deleted.
     pub fn get_value(&self, key: &[u8]) -> Option<Bytes> {
-        self.read(self.shard_of(key))
-            .get(key)
-            .and_then(|e| e.value.clone())
+        self.read(self.shard_of(key)).get(key).and_then(|e| e.value.clone())
     }
 
     /// Runs `f` on the live value of `key` under the shard's read lock, without cloning it.
@@ -152,12 +146,7 @@ impl Store {
     pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
         let mut keys = Vec::new();
         for shard in 0..SHARDS {
-            keys.extend(
-                self.read(shard)
-                    .iter()
-                    .filter(|(_, e)| !e.is_tombstone())
-                    .map(|(k, _)| k.clone()),
-            );
+            keys.extend(self.read(shard).iter().filter(|(_, e)| !e.is_tombstone()).map(|(k, _)| k.clone()));
         }
         keys.sort_unstable();
         let truncated = keys.len() > limit;
@@ -170,22 +159,12 @@ impl Store {
     ///
     /// A key present for the whole walk is returned exactly once, because a key never changes
     /// shard; `count` is a hint, as in Redis's SCAN.
-    pub fn scan(
-        &self,
-        cursor: u64,
-        count: usize,
-        mut filter: impl FnMut(&[u8]) -> bool,
-    ) -> (u64, Vec<Bytes>) {
+    pub fn scan(&self, cursor: u64, count: usize, mut filter: impl FnMut(&[u8]) -> bool) -> (u64, Vec<Bytes>) {
         let mut shard = cursor as usize;
         let mut keys = Vec::new();
         while shard < SHARDS && keys.len() < count.max(1) {
             let guard = self.read(shard);
-            keys.extend(
-                guard
-                    .iter()
-                    .filter(|(k, e)| !e.is_tombstone() && filter(k))
-                    .map(|(k, _)| k.clone()),
-            );
+            keys.extend(guard.iter().filter(|(k, e)| !e.is_tombstone() && filter(k)).map(|(k, _)| k.clone()));
             shard += 1;
         }
         let next = if shard >= SHARDS { 0 } else { shard as u64 };
@@ -200,14 +179,9 @@ impl Store {
     /// Adds (`sign` = 1) or removes (`sign` = -1) one entry from the digest and counts.
     fn account(&self, key: &[u8], entry: &Entry, sign: i64) {
         let hash = entry_hash(key, &entry.version);
-        self.digest_hi
-            .fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
+        self.digest_hi.fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
         self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
-        let counter = if entry.is_tombstone() {
-            &self.tombstones
-        } else {
-            &self.live
-        };
+        let counter = if entry.is_tombstone() { &self.tombstones } else { &self.live };
         if sign > 0 {
             counter.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -225,27 +199,15 @@ mod tests {
     fn write(key: u8, wall: u64, node: u64, value: Option<u8>) -> (Bytes, Entry) {
         let entry = Entry {
             value: value.map(|v| Bytes::from(vec![v])),
-            version: Version {
-                wall_ms: wall,
-                logical: 0,
-                node: NodeId(node),
-            },
+            version: Version { wall_ms: wall, logical: 0, node: NodeId(node) },
         };
         (Bytes::from(vec![key]), entry)
     }
 
     /// Writes as a real cluster makes them: each (wall, node) pair is issued once, so versions are unique.
     fn writes() -> impl Strategy<Value = Vec<(Bytes, Entry)>> {
-        proptest::collection::btree_map(
-            (0u64..20, 0u64..3),
-            (0u8..5, proptest::option::of(0u8..4)),
-            0..40,
-        )
-        .prop_map(|m| {
-            m.into_iter()
-                .map(|((wall, node), (key, value))| write(key, wall, node, value))
-                .collect()
-        })
+        proptest::collection::btree_map((0u64..20, 0u64..3), (0u8..5, proptest::option::of(0u8..4)), 0..40)
+            .prop_map(|m| m.into_iter().map(|((wall, node), (key, value))| write(key, wall, node, value)).collect())
     }
 
     fn sorted(store: &Store) -> Vec<(Bytes, Entry)> {
@@ -257,10 +219,7 @@ mod tests {
     #[test]
     fn newer_wins_and_delete_is_a_tombstone() {
         let store = Store::new();
-        assert_eq!(
-            store.merge(write(1, 10, 1, Some(1)).0, write(1, 10, 1, Some(1)).1),
-            MergeOutcome::Applied
-        );
+        assert_eq!(store.merge(write(1, 10, 1, Some(1)).0, write(1, 10, 1, Some(1)).1), MergeOutcome::Applied);
         let (k, e) = write(1, 5, 2, Some(2));
         assert_eq!(store.merge(k, e), MergeOutcome::Stale);
         let (k, e) = write(1, 11, 2, None);

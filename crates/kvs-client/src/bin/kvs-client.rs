@@ -103,10 +103,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Command::Status { json, keys } => {
             let report = client.status(keys).await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("status serializes")
-                );
+                println!("{}", serde_json::to_string_pretty(&report).expect("status serializes"));
             } else {
                 print_status(&report);
             }
@@ -117,26 +114,13 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
 
 fn print_status(report: &StatusReport) {
     println!("node     {} at {}", report.node_id, report.addr);
-    println!(
-        "keys     {} live, {} tombstones",
-        report.key_count, report.tombstone_count
-    );
+    println!("keys     {} live, {} tombstones", report.key_count, report.tombstone_count);
     println!("digest   {}", report.digest);
     println!("members  {}", report.members.len());
     for m in &report.members {
-        println!(
-            "  {:<22} {}  {:<8} last heard {} ms ago",
-            m.addr,
-            m.node_id,
-            m.state.to_string(),
-            m.last_heard_ms
-        );
+        println!("  {:<22} {}  {:<8} last heard {} ms ago", m.addr, m.node_id, m.state.to_string(), m.last_heard_ms);
     }
-    let more = if report.keys_truncated {
-        " (more not shown)"
-    } else {
-        ""
-    };
+    let more = if report.keys_truncated { " (more not shown)" } else { "" };
     println!("listed   {} keys{more}", report.keys.len());
     for key in &report.keys {
         println!("  {key}");

@@ -16,11 +16,7 @@ pub struct RespLimits {
 
 impl Default for RespLimits {
     fn default() -> Self {
-        RespLimits {
-            max_args: 1024 * 1024,
-            max_bulk: 16 * 1024 * 1024,
-            max_inline: 64 * 1024,
-        }
+        RespLimits { max_args: 1024 * 1024, max_bulk: 16 * 1024 * 1024, max_inline: 64 * 1024 }
     }
 }
 
@@ -85,12 +81,7 @@ pub fn parse_command(
 }
 
 /// Finds the `\r\n`-terminated line starting at `start`; returns the line's end (before `\r`).
-fn line_end(
-    buf: &[u8],
-    start: usize,
-    limit: usize,
-    what: &str,
-) -> Result<Option<usize>, RespError> {
+fn line_end(buf: &[u8], start: usize, limit: usize, what: &str) -> Result<Option<usize>, RespError> {
     let window = &buf[start..buf.len().min(start + limit + 2)];
     match window.windows(2).position(|w| w == b"\r\n") {
         Some(offset) => Ok(Some(start + offset)),
@@ -103,11 +94,7 @@ fn parse_number(digits: &[u8]) -> Option<i64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-fn parse_array(
-    buf: &[u8],
-    limits: &RespLimits,
-    args: &mut Vec<Range<usize>>,
-) -> Result<Option<usize>, RespError> {
+fn parse_array(buf: &[u8], limits: &RespLimits, args: &mut Vec<Range<usize>>) -> Result<Option<usize>, RespError> {
     let Some(end) = line_end(buf, 1, 32, "mbulk count")? else {
         return Ok(None);
     };
@@ -144,24 +131,12 @@ fn parse_array(
     Ok(Some(pos))
 }
 
-fn parse_inline(
-    buf: &[u8],
-    limits: &RespLimits,
-    args: &mut Vec<Range<usize>>,
-) -> Result<Option<usize>, RespError> {
+fn parse_inline(buf: &[u8], limits: &RespLimits, args: &mut Vec<Range<usize>>) -> Result<Option<usize>, RespError> {
     let window = &buf[..buf.len().min(limits.max_inline + 1)];
     let Some(newline) = window.iter().position(|&b| b == b'\n') else {
-        return if window.len() > limits.max_inline {
-            Err(error("too big inline request"))
-        } else {
-            Ok(None)
-        };
+        return if window.len() > limits.max_inline { Err(error("too big inline request")) } else { Ok(None) };
     };
-    let line_stop = if newline > 0 && buf[newline - 1] == b'\r' {
-        newline - 1
-    } else {
-        newline
-    };
+    let line_stop = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
     let mut i = 0;
     while i < line_stop {
         if buf[i].is_ascii_whitespace() {
@@ -189,14 +164,8 @@ mod tests {
 
     fn parse(buf: &[u8]) -> Result<Parsed, RespError> {
         let mut ranges = Vec::new();
-        Ok(
-            parse_command(buf, &RespLimits::default(), &mut ranges)?.map(|used| {
-                (
-                    Args::new(buf, &ranges).iter().map(<[u8]>::to_vec).collect(),
-                    used,
-                )
-            }),
-        )
+        Ok(parse_command(buf, &RespLimits::default(), &mut ranges)?
+            .map(|used| (Args::new(buf, &ranges).iter().map(<[u8]>::to_vec).collect(), used)))
     }
 
     fn encode(args: &[Vec<u8>]) -> Vec<u8> {
@@ -212,47 +181,23 @@ mod tests {
     #[test]
     fn parses_an_array_and_reports_what_it_used() {
         let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n";
-        assert_eq!(
-            parse(buf).unwrap(),
-            Some((vec![b"GET".to_vec(), b"k".to_vec()], 20))
-        );
+        assert_eq!(parse(buf).unwrap(), Some((vec![b"GET".to_vec(), b"k".to_vec()], 20)));
     }
 
     #[test]
     fn parses_inline_commands() {
-        assert_eq!(
-            parse(b"PING\r\n").unwrap(),
-            Some((vec![b"PING".to_vec()], 6))
-        );
-        assert_eq!(
-            parse(b"  set a  b\n").unwrap().unwrap().0,
-            vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()]
-        );
+        assert_eq!(parse(b"PING\r\n").unwrap(), Some((vec![b"PING".to_vec()], 6)));
+        assert_eq!(parse(b"  set a  b\n").unwrap().unwrap().0, vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()]);
         assert_eq!(parse(b"\r\n").unwrap(), Some((vec![], 2)));
     }
 
     #[test]
     fn refuses_bad_and_huge_lengths_in_redis_words() {
-        assert_eq!(
-            parse(b"*x\r\n").unwrap_err().to_string(),
-            "Protocol error: invalid multibulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\n$99999999999\r\n").unwrap_err().to_string(),
-            "Protocol error: invalid bulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\n$-5\r\n").unwrap_err().to_string(),
-            "Protocol error: invalid bulk length"
-        );
-        assert_eq!(
-            parse(b"*1\r\n:5\r\n").unwrap_err().to_string(),
-            "Protocol error: expected '$', got ':'"
-        );
-        assert_eq!(
-            parse(b"*9999999999\r\n").unwrap_err().to_string(),
-            "Protocol error: invalid multibulk length"
-        );
+        assert_eq!(parse(b"*x\r\n").unwrap_err().to_string(), "Protocol error: invalid multibulk length");
+        assert_eq!(parse(b"*1\r\n$99999999999\r\n").unwrap_err().to_string(), "Protocol error: invalid bulk length");
+        assert_eq!(parse(b"*1\r\n$-5\r\n").unwrap_err().to_string(), "Protocol error: invalid bulk length");
+        assert_eq!(parse(b"*1\r\n:5\r\n").unwrap_err().to_string(), "Protocol error: expected '$', got ':'");
+        assert_eq!(parse(b"*9999999999\r\n").unwrap_err().to_string(), "Protocol error: invalid multibulk length");
         assert!(parse(&[b'*'; 100]).is_err());
         assert!(parse(&vec![b'a'; 70 * 1024]).is_err());
     }

@@ -23,6 +23,11 @@ impl<'a> Reply<'a> {
         Reply { out, protocol }
     }
 
+    /// Switches dialect for the replies that follow (HELLO answers in the dialect it selects).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
     /// The dialect in use.
     pub fn protocol(&self) -> Protocol {
         self.protocol
@@ -48,10 +53,7 @@ impl<'a> Reply<'a> {
     /// `-ERR ...`; `text` must carry its own prefix (`ERR`, `WRONGTYPE`, ...).
     pub fn error(&mut self, text: &str) {
         // A CR or LF inside would end the line early and desynchronize the client.
-        let clean: String = text
-            .chars()
-            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-            .collect();
+        let clean: String = text.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
         self.line(b'-', clean.as_bytes());
     }
 
@@ -112,10 +114,7 @@ mod tests {
         r.bulk(b"hi");
         r.null();
         r.map(1);
-        assert_eq!(
-            &out[..],
-            b"+OK\r\n-ERR bad  thing\r\n:-3\r\n$2\r\nhi\r\n$-1\r\n*2\r\n"
-        );
+        assert_eq!(&out[..], b"+OK\r\n-ERR bad  thing\r\n:-3\r\n$2\r\nhi\r\n$-1\r\n*2\r\n");
         let mut out = BytesMut::new();
         let mut r = Reply::new(&mut out, Protocol::Resp3);
         r.null();

@@ -1,0 +1,118 @@
+//! Connection-level commands: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
+
+use super::{parse_int, Call};
+use kvs_proto::resp::Protocol;
+
+/// The Redis version kvs reports, so clients enable the RESP features it implements.
+pub const REDIS_COMPAT_VERSION: &str = "7.0.0";
+
+/// `PING [message]`
+pub fn ping(call: &mut Call<'_, '_>) {
+    match call.args.len() {
+        1 => call.reply.simple("PONG"),
+        2 => call.reply.bulk(call.args.get(1)),
+        _ => super::wrong_arity(call.reply, "ping"),
+    }
+}
+
+/// `ECHO message`
+pub fn echo(call: &mut Call<'_, '_>) {
+    call.reply.bulk(call.args.get(1));
+}
+
+/// `SELECT index`: kvs has one database, 0.
+pub fn select(call: &mut Call<'_, '_>) {
+    match parse_int(call.args.get(1)) {
+        Some(0) => call.reply.simple("OK"),
+        Some(_) => call.reply.error("ERR DB index is out of range"),
+        None => call.reply.error("ERR value is not an integer or out of range"),
+    }
+}
+
+/// `QUIT`: answer OK, then the session closes.
+pub fn quit(call: &mut Call<'_, '_>) {
+    call.client.quit = true;
+    call.reply.simple("OK");
+}
+
+/// Client names may not contain spaces or control characters, as in Redis.
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+pub fn hello(call: &mut Call<'_, '_>) {
+    let mut protocol = call.client.protocol;
+    if call.args.len() >= 2 {
+        protocol = match parse_int(call.args.get(1)) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
+            Some(_) => return call.reply.error("NOPROTO unsupported protocol version"),
+            None => return call.reply.error("ERR Protocol version is not an integer or out of range"),
+        };
+    }
+    let mut name = None;
+    let mut i = 2;
+    while i < call.args.len() {
+        let option = call.args.get(i);
+        if option.eq_ignore_ascii_case(b"AUTH") && i + 2 < call.args.len() {
+            return call.reply.error("ERR AUTH <password> called without any password configured for the default user");
+        } else if option.eq_ignore_ascii_case(b"SETNAME") && i + 1 < call.args.len() {
+            let candidate = call.args.get(i + 1);
+            if !valid_name(candidate) {
+                return call.reply.error("ERR Client names cannot contain spaces, newlines or special characters.");
+            }
+            name = Some(candidate.to_vec());
+            i += 2;
+        } else {
+            let option = String::from_utf8_lossy(option).into_owned();
+            return call.reply.error(&format!("ERR Syntax error in HELLO option '{option}'"));
+        }
+    }
+    call.client.protocol = protocol;
+    if name.is_some() {
+        call.client.name = name;
+    }
+    let reply = &mut *call.reply;
+    reply.set_protocol(protocol);
+    reply.map(7);
+    reply.bulk(b"server");
+    reply.bulk(b"redis");
+    reply.bulk(b"version");
+    reply.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    reply.bulk(b"proto");
+    reply.integer(if protocol == Protocol::Resp3 { 3 } else { 2 });
+    reply.bulk(b"id");
+    reply.integer(call.client.id as i64);
+    reply.bulk(b"mode");
+    reply.bulk(b"standalone");
+    reply.bulk(b"role");
+    reply.bulk(b"master");
+    reply.bulk(b"modules");
+    reply.array(0);
+}
+
+/// `CLIENT ID | GETNAME | SETNAME name | SETINFO attr value`
+pub fn client(call: &mut Call<'_, '_>) {
+    let sub = call.args.get(1);
+    let argc = call.args.len();
+    if sub.eq_ignore_ascii_case(b"ID") && argc == 2 {
+        call.reply.integer(call.client.id as i64);
+    } else if sub.eq_ignore_ascii_case(b"GETNAME") && argc == 2 {
+        let reply = &mut *call.reply;
+        reply.optional_bulk(call.client.name.as_deref());
+    } else if sub.eq_ignore_ascii_case(b"SETNAME") && argc == 3 {
+        let name = call.args.get(2);
+        if !valid_name(name) {
+            return call.reply.error("ERR Client names cannot contain spaces, newlines or special characters.");
+        }
+        call.client.name = (!name.is_empty()).then(|| name.to_vec());
+        call.reply.simple("OK");
+    } else if sub.eq_ignore_ascii_case(b"SETINFO") && argc == 4 {
+        // Client libraries announce their name and version; nothing here uses it.
+        call.reply.simple("OK");
+    } else {
+        let sub = String::from_utf8_lossy(sub).into_owned();
+        call.reply.error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."));
+    }
+}

@@ -1,0 +1,165 @@
+//! Commands on keys and values; writes go through the same path as native writes and replicate alike.
+
+use super::{parse_int, wrong_arity, Call};
+use bytes::Bytes;
+use kvs_store::glob;
+use kvs_store::Store;
+
+/// Checks a key and optional value against the node's bounds, replying with an error if over.
+fn within_bounds(call: &mut Call<'_, '_>, key: &[u8], value: Option<&[u8]>) -> bool {
+    let limits = call.node.config.limits;
+    if key.len() > limits.max_key_bytes {
+        call.reply.error(&format!("ERR key of {} bytes exceeds the limit of {}", key.len(), limits.max_key_bytes));
+        return false;
+    }
+    if let Some(value) = value.filter(|v| v.len() > limits.max_value_bytes) {
+        let message = format!("ERR value of {} bytes exceeds the limit of {}", value.len(), limits.max_value_bytes);
+        call.reply.error(&message);
+        return false;
+    }
+    true
+}
+
+/// `GET key`
+pub fn get(call: &mut Call<'_, '_>) {
+    let key = call.args.get(1);
+    let reply = &mut *call.reply;
+    call.node.store.with_value(key, |value| reply.optional_bulk(value));
+}
+
+/// `SET key value` (options such as EX, PX, NX, XX are refused until they are built).
+pub fn set(call: &mut Call<'_, '_>) {
+    if call.args.len() > 3 {
+        let option = String::from_utf8_lossy(call.args.get(3)).into_owned();
+        call.reply.error(&format!("ERR SET option '{option}' is not supported by kvs yet"));
+        return;
+    }
+    let (key, value) = (call.args.get(1), call.args.get(2));
+    if within_bounds(call, key, Some(value)) {
+        // Copies: a stored value must not pin the connection's whole read buffer.
+        call.node.write_local(Bytes::copy_from_slice(key), Some(Bytes::copy_from_slice(value)));
+        call.reply.simple("OK");
+    }
+}
+
+/// `MSET key value [key value ...]`
+pub fn mset(call: &mut Call<'_, '_>) {
+    if call.args.len().is_multiple_of(2) {
+        return wrong_arity(call.reply, "mset");
+    }
+    let args = call.args;
+    let pairs = || args.iter().skip(1).step_by(2).zip(args.iter().skip(2).step_by(2));
+    for (key, value) in pairs() {
+        if !within_bounds(call, key, Some(value)) {
+            return;
+        }
+    }
+    for (key, value) in pairs() {
+        call.node.write_local(Bytes::copy_from_slice(key), Some(Bytes::copy_from_slice(value)));
+    }
+    call.reply.simple("OK");
+}
+
+/// `DEL key [key ...]`: writes a tombstone for each key, counts those that were live here.
+pub fn del(call: &mut Call<'_, '_>) {
+    let args = call.args;
+    if !args.iter().skip(1).all(|key| within_bounds(call, key, None)) {
+        return;
+    }
+    let mut removed = 0;
+    for key in args.iter().skip(1) {
+        if call.node.store.with_value(key, |v| v.is_some()) {
+            removed += 1;
+        }
+        // Written even when absent here: the tombstone also beats an older write still in flight.
+        call.node.write_local(Bytes::copy_from_slice(key), None);
+    }
+    call.reply.integer(removed);
+}
+
+/// `EXISTS key [key ...]`: repeated keys count each time, as in Redis.
+pub fn exists(call: &mut Call<'_, '_>) {
+    let store = &call.node.store;
+    let count = call.args.iter().skip(1).filter(|key| store.with_value(key, |v| v.is_some())).count();
+    call.reply.integer(count as i64);
+}
+
+/// `MGET key [key ...]`
+pub fn mget(call: &mut Call<'_, '_>) {
+    call.reply.array(call.args.len() - 1);
+    for key in call.args.iter().skip(1) {
+        let reply = &mut *call.reply;
+        call.node.store.with_value(key, |value| reply.optional_bulk(value));
+    }
+}
+
+/// `STRLEN key`
+pub fn strlen(call: &mut Call<'_, '_>) {
+    let len = call.node.store.with_value(call.args.get(1), |v| v.map_or(0, <[u8]>::len));
+    call.reply.integer(len as i64);
+}
+
+/// `DBSIZE`
+pub fn dbsize(call: &mut Call<'_, '_>) {
+    call.reply.integer(call.node.store.live_count() as i64);
+}
+
+/// `KEYS pattern`: walks the whole store, as in Redis.
+pub fn keys(call: &mut Call<'_, '_>) {
+    let pattern = call.args.get(1);
+    let mut found = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let (next, keys) = call.node.store.scan(cursor, usize::MAX, |k| glob::matches(pattern, k));
+        found.extend(keys);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    call.reply.array(found.len());
+    for key in &found {
+        call.reply.bulk(key);
+    }
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+pub fn scan(call: &mut Call<'_, '_>) {
+    let Some(cursor) = std::str::from_utf8(call.args.get(1)).ok().and_then(|s| s.parse::<u64>().ok()) else {
+        return call.reply.error("ERR invalid cursor");
+    };
+    let (mut pattern, mut count, mut only_strings) = (None, 10usize, true);
+    let mut i = 2;
+    while i < call.args.len() {
+        let option = call.args.get(i);
+        if i + 1 >= call.args.len() {
+            return call.reply.error("ERR syntax error");
+        }
+        let value = call.args.get(i + 1);
+        if option.eq_ignore_ascii_case(b"MATCH") {
+            pattern = Some(value);
+        } else if option.eq_ignore_ascii_case(b"COUNT") {
+            match parse_int(value) {
+                Some(n) if n >= 1 => count = n as usize,
+                Some(_) => return call.reply.error("ERR syntax error"),
+                None => return call.reply.error("ERR value is not an integer or out of range"),
+            }
+        } else if option.eq_ignore_ascii_case(b"TYPE") {
+            only_strings = value.eq_ignore_ascii_case(b"string");
+        } else {
+            return call.reply.error("ERR syntax error");
+        }
+        i += 2;
+    }
+    let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
+        call.node.store.scan(cursor, count, |k| pattern.is_none_or(|p| glob::matches(p, k)))
+    } else {
+        (0, Vec::new())
+    };
+    call.reply.array(2);
+    call.reply.bulk(itoa::Buffer::new().format(next).as_bytes());
+    call.reply.array(keys.len());
+    for key in &keys {
+        call.reply.bulk(key);
+    }
+}

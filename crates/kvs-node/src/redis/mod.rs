@@ -1,0 +1,50 @@
+//! The Redis-protocol port (`--redis-port`): RESP2/RESP3 clients on the same store and replication.
+//!
+//! - [`session`]: one connection: read, parse every complete command in place, answer all in one write.
+//! - [`table`]: the command table (name, arity, flags) behind dispatch, arity errors and `COMMAND`.
+//! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
+//! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
+//! - [`server`]: INFO, COMMAND, CONFIG GET.
+
+pub mod connection;
+pub mod keyspace;
+pub mod server;
+pub mod session;
+pub mod table;
+
+use kvs_proto::resp::{Args, Protocol, Reply};
+
+/// Per-connection state the commands read and change.
+#[derive(Debug)]
+pub struct ClientState {
+    /// Unique per node, as `CLIENT ID` reports.
+    pub id: u64,
+    /// Set by `CLIENT SETNAME` or `HELLO ... SETNAME`.
+    pub name: Option<Vec<u8>>,
+    /// RESP2 until `HELLO 3`.
+    pub protocol: Protocol,
+    /// Set by `QUIT`: close after this reply.
+    pub quit: bool,
+}
+
+/// What every command handler receives.
+pub struct Call<'a, 'r> {
+    /// The node served.
+    pub node: &'a crate::Node,
+    /// The command's arguments, name first.
+    pub args: Args<'a>,
+    /// The connection's state.
+    pub client: &'a mut ClientState,
+    /// Where the reply goes.
+    pub reply: &'a mut Reply<'r>,
+}
+
+/// Redis's wording for a wrong argument count.
+pub fn wrong_arity(reply: &mut Reply<'_>, name: &str) {
+    reply.error(&format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()));
+}
+
+/// Parses a decimal integer argument the way Redis does.
+pub fn parse_int(arg: &[u8]) -> Option<i64> {
+    std::str::from_utf8(arg).ok()?.parse().ok()
+}

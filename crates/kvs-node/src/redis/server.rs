@@ -1,0 +1,154 @@
+//! Server-level commands: INFO, COMMAND, CONFIG GET.
+
+use super::connection::REDIS_COMPAT_VERSION;
+use super::table::{self, CommandSpec, COMMANDS};
+use super::Call;
+use kvs_proto::resp::Reply;
+use std::fmt::Write;
+use std::time::Instant;
+
+const SECTIONS: [&str; 5] = ["server", "clients", "memory", "replication", "keyspace"];
+
+/// Resident set size of this process in bytes (Linux), 0 where unknown.
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// `INFO [section ...]`
+pub fn info(call: &mut Call<'_, '_>) {
+    let wanted: Vec<String> =
+        call.args.iter().skip(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let mut text = String::new();
+    for section in SECTIONS {
+        if all || wanted.iter().any(|w| w == section) {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            write_section(call, section, &mut text);
+        }
+    }
+    call.reply.bulk(text.as_bytes());
+}
+
+fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
+    let node = call.node;
+    // Writing to a String cannot fail.
+    let _ = match section {
+        "server" => write!(
+            out,
+            "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nkvs_version:{}\r\nredis_mode:standalone\r\n\
+             os:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{:0>40}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::process::id(),
+            node.id.to_string(),
+            node.redis_addr().map_or(0, |a| a.port()),
+            node.started.elapsed().as_secs(),
+        ),
+        "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\n", node.redis_clients()),
+        "memory" => {
+            let rss = resident_bytes();
+            write!(
+                out,
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nused_memory_human:{:.2}M\r\n",
+                rss as f64 / 1048576.0
+            )
+        }
+        "replication" => {
+            let now = Instant::now();
+            let others = node.with_members(|m| m.others(now));
+            let _ = write!(
+                out,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\ncluster_members:{}\r\n",
+                others.len() + 1
+            );
+            let _ = write!(out, "member0:id={},addr={},state=alive,last_heard_ms=0\r\n", node.id, node.addr);
+            for (i, (info, state, silent)) in others.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "member{}:id={},addr={},state={state},last_heard_ms={}\r\n",
+                    i + 1,
+                    info.id,
+                    info.addr,
+                    silent.as_millis()
+                );
+            }
+            Ok(())
+        }
+        _ => write!(
+            out,
+            "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0,tombstones={}\r\n",
+            node.store.live_count(),
+            node.store.tombstone_count()
+        ),
+    };
+}
+
+fn write_spec(reply: &mut Reply<'_>, spec: &CommandSpec) {
+    reply.array(6);
+    reply.bulk(spec.name.as_bytes());
+    reply.integer(spec.arity);
+    reply.array(spec.flags.len());
+    for flag in spec.flags {
+        reply.simple(flag);
+    }
+    reply.integer(spec.first_key);
+    reply.integer(spec.last_key);
+    reply.integer(spec.step);
+}
+
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name ...`, `COMMAND DOCS [name ...]`
+pub fn command(call: &mut Call<'_, '_>) {
+    if call.args.len() == 1 {
+        call.reply.array(COMMANDS.len());
+        for spec in COMMANDS {
+            write_spec(call.reply, spec);
+        }
+        return;
+    }
+    let sub = call.args.get(1);
+    if sub.eq_ignore_ascii_case(b"COUNT") {
+        call.reply.integer(COMMANDS.len() as i64);
+    } else if sub.eq_ignore_ascii_case(b"INFO") {
+        call.reply.array(call.args.len() - 2);
+        for name in call.args.iter().skip(2) {
+            match table::find(name) {
+                Some(spec) => write_spec(call.reply, spec),
+                None => call.reply.null(),
+            }
+        }
+    } else if sub.eq_ignore_ascii_case(b"DOCS") {
+        // No documentation to offer; an empty map is what redis-cli expects to start quietly.
+        call.reply.map(0);
+    } else {
+        let sub = String::from_utf8_lossy(sub).into_owned();
+        call.reply.error(&format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP."));
+    }
+}
+
+/// Configuration values tools ask for (redis-benchmark reads `save` and `appendonly`).
+const CONFIG: [(&str, &str); 3] = [("save", ""), ("appendonly", "no"), ("databases", "1")];
+
+/// `CONFIG GET parameter [parameter ...]` (glob patterns allowed)
+pub fn config(call: &mut Call<'_, '_>) {
+    if !call.args.get(1).eq_ignore_ascii_case(b"GET") || call.args.len() < 3 {
+        let sub = String::from_utf8_lossy(call.args.get(1)).into_owned();
+        return call
+            .reply
+            .error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CONFIG HELP."));
+    }
+    let found: Vec<_> = CONFIG
+        .iter()
+        .filter(|(name, _)| {
+            call.args.iter().skip(2).any(|p| kvs_store::glob::matches(&p.to_ascii_lowercase(), name.as_bytes()))
+        })
+        .collect();
+    call.reply.map(found.len());
+    for (name, value) in found {
+        call.reply.bulk(name.as_bytes());
+        call.reply.bulk(value.as_bytes());
+    }
+}

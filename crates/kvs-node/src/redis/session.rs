@@ -1,0 +1,130 @@
+//! One Redis-protocol connection: read, run every complete command, answer them all in one write.
+
+use super::table;
+use super::{connection, keyspace, server, wrong_arity, Call, ClientState};
+use crate::net;
+use crate::node::Node;
+use bytes::{Buf, BytesMut};
+use kvs_proto::resp::{parse_command, Args, Protocol, Reply, RespLimits};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Output size past which replies are written before running more pipelined commands.
+const FLUSH_AT_BYTES: usize = 64 * 1024;
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
+pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
+    let _open = node.redis_client_opened();
+    let mut client =
+        ClientState { id: node.next_redis_client_id(), name: None, protocol: Protocol::Resp2, quit: false };
+    let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
+    // A command still incomplete past this size is refused: buffered input stays bounded.
+    let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut ranges = Vec::with_capacity(8);
+    loop {
+        let mut consumed = 0;
+        let mut close = false;
+        while output.len() < FLUSH_AT_BYTES {
+            let pending = &input[consumed..];
+            match parse_command(pending, &limits, &mut ranges) {
+                Ok(Some(used)) => {
+                    let args = Args::new(&pending[..used], &ranges);
+                    if !args.is_empty() {
+                        let mut reply = Reply::new(&mut output, client.protocol);
+                        execute(&mut Call { node: &node, args, client: &mut client, reply: &mut reply });
+                    }
+                    consumed += used;
+                    if client.quit {
+                        close = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::debug!(%error, "closing Redis connection");
+                    Reply::new(&mut output, client.protocol).error(&format!("ERR {error}"));
+                    close = true;
+                    break;
+                }
+            }
+        }
+        input.advance(consumed);
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+        }
+        if close {
+            return;
+        }
+        if consumed > 0 && !input.is_empty() {
+            // Replies were flushed early; more pipelined commands may already be complete.
+            continue;
+        }
+        if input.len() > max_pending {
+            let message = format!("ERR Protocol error: request larger than {max_pending} bytes");
+            Reply::new(&mut output, client.protocol).error(&message);
+            let _ = stream.write_all(&output).await;
+            return;
+        }
+        input.reserve(READ_CHUNK_BYTES);
+        let read = tokio::select! {
+            _ = node.shutdown_started() => return,
+            read = stream.read_buf(&mut input) => read,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Runs one command, writing exactly one reply.
+fn execute(call: &mut Call<'_, '_>) {
+    let Some(spec) = table::find(call.args.get(0)) else {
+        return unknown_command(call);
+    };
+    if !spec.accepts(call.args.len()) {
+        return wrong_arity(call.reply, spec.name);
+    }
+    match spec.name {
+        "get" => keyspace::get(call),
+        "set" => keyspace::set(call),
+        "del" => keyspace::del(call),
+        "exists" => keyspace::exists(call),
+        "mget" => keyspace::mget(call),
+        "mset" => keyspace::mset(call),
+        "strlen" => keyspace::strlen(call),
+        "keys" => keyspace::keys(call),
+        "scan" => keyspace::scan(call),
+        "dbsize" => keyspace::dbsize(call),
+        "ping" => connection::ping(call),
+        "echo" => connection::echo(call),
+        "select" => connection::select(call),
+        "hello" => connection::hello(call),
+        "quit" => connection::quit(call),
+        "client" => connection::client(call),
+        "info" => server::info(call),
+        "command" => server::command(call),
+        "config" => server::config(call),
+        other => unreachable!("command {other} is in the table but not dispatched"),
+    }
+}
+
+/// Redis's own wording: `ERR unknown command 'x', with args beginning with: 'a' 'b' `.
+fn unknown_command(call: &mut Call<'_, '_>) {
+    let truncate = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned();
+    let mut args = String::new();
+    for arg in call.args.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        args.push_str(&format!("'{}' ", truncate(arg)));
+    }
+    let name = truncate(call.args.get(0));
+    call.reply.error(&format!("ERR unknown command '{name}', with args beginning with: {args}"));
+}
