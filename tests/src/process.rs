@@ -16,6 +16,8 @@ pub struct NodeProcess {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Where its Redis-protocol port listens, when started with `--redis-port`.
+    pub redis_addr: Option<SocketAddr>,
     /// The arguments after the address, to restart it the same way.
     extra: Vec<String>,
 }
@@ -44,11 +46,22 @@ impl NodeProcess {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let mut node = NodeProcess { child, addr: listen, extra: extra.iter().map(|s| s.to_string()).collect() };
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut node = NodeProcess { child, addr: listen, redis_addr: None, extra };
+        // "kvs-node <id> listening on <addr>[ redis <addr>]"
         let line = rx.recv_timeout(START_DEADLINE).unwrap_or_default();
-        let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
-        node.addr = addr.unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
+        let after = |word: &str| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == word).and_then(|_| words.next()).and_then(|a| a.parse().ok())
+        };
+        node.addr = after("on").unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
+        node.redis_addr = after("redis");
         node
+    }
+
+    /// The Redis-protocol address; panics if the node was started without `--redis-port`.
+    pub fn redis(&self) -> SocketAddr {
+        self.redis_addr.expect("node started with --redis-port")
     }
 
     /// Kills this node and starts a new process on the same address joining through `bootstrap`.
