@@ -97,6 +97,11 @@ impl NodeProcess {
         .await
     }
 
+    /// The process id, e.g. to read its memory use from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (SIGSTOP, SIGCONT, SIGTERM, ...).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) with a pid we own; no memory is involved.

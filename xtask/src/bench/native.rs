@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: native-protocol throughput and replication lag on a 3-node loopback cluster.
+//! `cargo xtask bench native`: native-protocol throughput and replication lag on a 3-node loopback cluster.
 
 use clap::Args;
 use hdrhistogram::Histogram;
@@ -6,9 +6,9 @@ use kvs_client::Client;
 use kvs_tests::{start_chain, wait_for_alive_members};
 use std::time::{Duration, Instant};
 
-/// Bench flags.
+/// Native bench flags.
 #[derive(Args, Debug)]
-pub struct BenchArgs {
+pub struct NativeArgs {
     /// Requests per throughput measurement.
     #[arg(long, default_value_t = 50_000)]
     ops: usize,
@@ -28,7 +28,7 @@ fn key(i: usize) -> String {
 }
 
 /// Runs every measurement and prints one table.
-pub async fn run(args: BenchArgs) -> Result<(), String> {
+pub async fn run(args: NativeArgs) -> Result<(), String> {
     let nodes = start_chain(3, &[]);
     wait_for_alive_members(&nodes, 3, Duration::from_secs(20)).await;
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();

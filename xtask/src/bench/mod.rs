@@ -1,0 +1,37 @@
+//! `cargo xtask bench [native|redis]`: figures for the README's Performance section.
+//!
+//! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
+//! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
+
+pub mod native;
+pub mod redis;
+
+use clap::{Args, Subcommand};
+
+/// Which benchmark to run.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    kind: Option<BenchKind>,
+    /// Flags of the native bench, which runs when no kind is named.
+    #[command(flatten)]
+    native: native::NativeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchKind {
+    /// Native protocol: throughput and replication lag (the default).
+    Native(native::NativeArgs),
+    /// Redis protocol: kvs against redis-server under redis-benchmark, and memory per key.
+    Redis(redis::RedisArgs),
+}
+
+/// Runs the chosen benchmark.
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    match args.kind {
+        None => native::run(args.native).await,
+        Some(BenchKind::Native(args)) => native::run(args).await,
+        Some(BenchKind::Redis(args)) => redis::run(args).await,
+    }
+}

@@ -1,0 +1,207 @@
+//! `cargo xtask bench redis`: redis-benchmark against redis-server, one kvs node and a 3-node kvs
+//! cluster, alternating runs over several rounds; medians and kvs/redis ratios; memory per key.
+
+use clap::Args;
+use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Redis bench flags.
+#[derive(Args, Debug)]
+pub struct RedisArgs {
+    /// Rounds; each round runs every configuration against every server once, in turn.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Requests per redis-benchmark run (-n).
+    #[arg(long, default_value_t = 200_000)]
+    requests: usize,
+    /// Parallel connections (-c).
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Keys loaded for the memory comparison (16-byte keys, 100-byte values); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_keys: usize,
+}
+
+/// A redis-server child process, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Result<RedisServer, String> {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("redis-server did not start listening".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn require(program: &str) -> Result<(), String> {
+    match Command::new(program).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        _ => Err(format!("{program} is not installed: apt-get install redis-server redis-tools")),
+    }
+}
+
+/// One server under test.
+struct Target {
+    name: &'static str,
+    port: u16,
+    pid: u32,
+}
+
+/// Runs redis-benchmark once; returns requests per second for SET and GET.
+fn benchmark(port: u16, requests: usize, clients: usize, pipeline: usize, data: usize) -> Result<(f64, f64), String> {
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set,get", "--csv"])
+        .args(["-n", &requests.to_string(), "-c", &clients.to_string()])
+        .args(["-P", &pipeline.to_string(), "-d", &data.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = |test: &str| {
+        text.lines()
+            .find(|line| line.starts_with(&format!("\"{test}\"")))
+            .and_then(|line| line.split(',').nth(1))
+            .and_then(|field| field.trim_matches('"').parse::<f64>().ok())
+            .ok_or_else(|| format!("no {test} figure from redis-benchmark on port {port}: {text}"))
+    };
+    Ok((rps("SET")?, rps("GET")?))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// Resident memory of a process in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1));
+    kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
+}
+
+/// Loads `n` keys of 16 bytes with 100-byte values through pipelined RESP SETs.
+fn load_keys(port: u16, n: usize) -> Result<(), String> {
+    const BATCH: usize = 1000;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let value = "v".repeat(100);
+    let mut request = Vec::new();
+    let mut replies = vec![0u8; BATCH * 5];
+    for start in (0..n).step_by(BATCH) {
+        let count = BATCH.min(n - start);
+        request.clear();
+        for i in start..start + count {
+            write!(request, "*3\r\n$3\r\nSET\r\n$16\r\nkey:{i:012}\r\n$100\r\n{value}\r\n")
+                .map_err(|e| e.to_string())?;
+        }
+        stream.write_all(&request).map_err(|e| e.to_string())?;
+        // Every reply is "+OK\r\n".
+        stream.read_exact(&mut replies[..count * 5]).map_err(|e| e.to_string())?;
+        if !replies[..count * 5].chunks(5).all(|r| r == b"+OK\r\n") {
+            return Err(format!("a SET was refused while loading port {port}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the comparison and prints the ratio table and the memory table.
+pub async fn run(args: RedisArgs) -> Result<(), String> {
+    require("redis-server")?;
+    require("redis-benchmark")?;
+    let redis = RedisServer::start()?;
+    let single = NodeProcess::start(None, &["--redis-port", "0"]);
+    let cluster = start_chain(3, &["--redis-port", "0"]);
+    wait_for_alive_members(&cluster, 3, Duration::from_secs(20)).await;
+    let targets = [
+        Target { name: "redis-server", port: redis.port, pid: redis.child.id() },
+        Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() },
+        Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() },
+    ];
+    let configs = [(1, 3), (16, 3), (1, 100), (16, 100)];
+    println!(
+        "redis-benchmark -t set,get -n {} -c {}, {} rounds, alternating servers; medians in requests/s",
+        args.requests, args.clients, args.rounds
+    );
+    let mut figures: HashMap<(usize, usize, &str), Vec<f64>> = HashMap::new();
+    for round in 1..=args.rounds {
+        for (c, &(pipeline, data)) in configs.iter().enumerate() {
+            for (t, target) in targets.iter().enumerate() {
+                let (set, get) = benchmark(target.port, args.requests, args.clients, pipeline, data)?;
+                eprintln!("round {round}: -P {pipeline} -d {data} {:<13} SET {set:>10.0} GET {get:>10.0}", target.name);
+                figures.entry((c, t, "SET")).or_default().push(set);
+                figures.entry((c, t, "GET")).or_default().push(get);
+            }
+        }
+    }
+    println!(
+        "{:<12} {:<4} {:>12} {:>12} {:>7} {:>12} {:>7}",
+        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio"
+    );
+    for (c, &(pipeline, data)) in configs.iter().enumerate() {
+        for test in ["SET", "GET"] {
+            let mut m = |t: usize| median(figures.get_mut(&(c, t, test)).expect("measured"));
+            let (redis, one, three) = (m(0), m(1), m(2));
+            println!(
+                "{:<12} {:<4} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2}",
+                format!("-P {pipeline} -d {data}"),
+                test,
+                redis,
+                one,
+                one / redis,
+                three,
+                three / redis
+            );
+        }
+    }
+    if args.memory_keys > 0 {
+        memory(&targets, &cluster, args.memory_keys).await?;
+    }
+    Ok(())
+}
+
+/// Loads the same keys into every server and reports resident bytes per key.
+async fn memory(targets: &[Target], cluster: &[NodeProcess], n: usize) -> Result<(), String> {
+    println!("memory: {n} keys of 16 bytes with 100-byte values, resident set growth per key");
+    for target in targets {
+        let before = rss_bytes(target.pid);
+        load_keys(target.port, n)?;
+        if target.pid == cluster[0].pid() {
+            // Measure the cluster once every replica holds every key, so push queues have drained.
+            for node in cluster {
+                wait_until("replicas to hold every key", Duration::from_secs(120), || async {
+                    let status = node.status().await.ok()?;
+                    (status.key_count as usize >= n).then_some(())
+                })
+                .await;
+            }
+        }
+        let after = rss_bytes(target.pid);
+        println!("{:<13} {:>8.1} bytes/key", target.name, after.saturating_sub(before) as f64 / n as f64);
+    }
+    Ok(())
+}
