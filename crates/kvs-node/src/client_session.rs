@@ -49,11 +49,11 @@ pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
                     format!("value of {} bytes exceeds {max}", value.len()),
                 ));
             }
-            node.write_local(key, Some(value));
+            node.write_local(&key, Some(&value));
             Ok(ClientResponse::Ok)
         }),
         ClientRequest::Delete { key } => check_key(node, &key).map(|()| {
-            node.write_local(key, None);
+            node.write_local(&key, None);
             ClientResponse::Ok
         }),
         ClientRequest::Status { max_keys } => {

@@ -3,11 +3,11 @@
 use crate::config::NodeConfig;
 use crate::membership::{Change, Membership};
 use crate::peer_task::{self, PeerCommand, PeerHandle};
-use bytes::Bytes;
 use kvs_proto::peer::KeyedEntry;
-use kvs_proto::{Entry, MemberInfo, NodeId, Version};
+use kvs_proto::{MemberInfo, NodeId, Version};
 use kvs_store::clock::wall_clock_ms;
-use kvs_store::{HybridClock, Store};
+use kvs_store::store::MergeOutcome;
+use kvs_store::{HybridClock, Record, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +32,9 @@ pub struct Node {
     /// Std mutex: held only for table updates, never across an await.
     members: Mutex<Membership>,
     /// The push log: each applied local write is appended once and every peer task reads it from
-    /// its own cursor. A bounded ring; a reader that falls off its tail learns it lagged.
-    push_log: broadcast::Sender<KeyedEntry>,
+    /// its own cursor. A bounded ring of record pointers; a reader that falls off its tail learns
+    /// it lagged.
+    push_log: broadcast::Sender<Record>,
     peers: Mutex<HashMap<NodeId, PeerHandle>>,
     shutdown: CancellationToken,
     /// Every task the node spawns, so shutdown can wait for them.
@@ -86,12 +87,12 @@ impl Node {
     }
 
     /// Applies a local write (`None` deletes) and queues it for every peer; returns its version.
-    pub fn write_local(&self, key: Bytes, value: Option<Bytes>) -> Version {
-        let entry = Entry { value, version: self.clock.now() };
-        let version = entry.version;
-        self.store.merge(key.clone(), entry.clone());
+    pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Version {
+        let version = self.clock.now();
+        let record = Record::new(key, value, version);
+        self.store.merge(record.clone());
         // No receivers just means no peers yet; repair brings them up to date when they come.
-        let _ = self.push_log.send((key, entry));
+        let _ = self.push_log.send(record);
         version
     }
 
@@ -103,7 +104,7 @@ impl Node {
                 tracing::error!(%error, "refusing an entry from the future");
                 continue;
             }
-            if self.store.merge(key, entry) == kvs_store::store::MergeOutcome::Applied {
+            if self.store.merge_entry(&key, &entry) == MergeOutcome::Applied {
                 applied += 1;
             }
         }
@@ -111,7 +112,7 @@ impl Node {
     }
 
     /// A new reader of the push log, starting at its head.
-    pub fn subscribe_pushes(&self) -> broadcast::Receiver<KeyedEntry> {
+    pub fn subscribe_pushes(&self) -> broadcast::Receiver<Record> {
         self.push_log.subscribe()
     }
 

@@ -5,8 +5,9 @@
 
 use crate::net;
 use crate::node::Node;
-use kvs_proto::peer::KeyedEntry;
 use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
+use kvs_store::store::SHARDS;
+use kvs_store::Record;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub struct PeerHandle {
     /// Delivers [`PeerCommand`]s.
     pub control: mpsc::Sender<PeerCommand>,
 }
+
+/// What a peer task sends: peer messages whose entries are our records, shipped without copying.
+type Outgoing = PeerMessage<Record>;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -61,7 +65,7 @@ async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut c
                 backoff = FIRST_BACKOFF;
                 let ended = stream(&node, &mut conn, &stop, &mut commands).await;
                 if matches!(ended, Ended::Stopped) && node.is_shutting_down() {
-                    let leave = PeerMessage::Leave { member: node.me() };
+                    let leave = Outgoing::Leave { member: node.me() };
                     let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
                 }
                 ended
@@ -137,8 +141,8 @@ async fn stream(
                 }
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
-            _ = gossip.tick() => send(conn, &PeerMessage::Gossip { members: node.member_infos() }, write_timeout).await,
-            _ = repair.tick() => send(conn, &PeerMessage::Digest { digest: node.store.digest() }, write_timeout).await,
+            _ = gossip.tick() => send(conn, &Outgoing::Gossip { members: node.member_infos() }, write_timeout).await,
+            _ = repair.tick() => send(conn, &Outgoing::Digest { digest: node.store.digest() }, write_timeout).await,
         };
         if let Err(error) = result {
             return Ended::Failed(error);
@@ -146,7 +150,7 @@ async fn stream(
     }
 }
 
-async fn send(conn: &mut Connection<net::Stream>, message: &PeerMessage, deadline: Duration) -> Result<(), ProtoError> {
+async fn send(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: Duration) -> Result<(), ProtoError> {
     timeout(deadline, conn.send(message)).await.map_err(timed_out)?
 }
 
@@ -154,8 +158,8 @@ async fn send(conn: &mut Connection<net::Stream>, message: &PeerMessage, deadlin
 async fn send_pushes(
     node: &Node,
     conn: &mut Connection<net::Stream>,
-    pushes: &mut tokio::sync::broadcast::Receiver<KeyedEntry>,
-    first: KeyedEntry,
+    pushes: &mut tokio::sync::broadcast::Receiver<Record>,
+    first: Record,
 ) -> Result<(), ProtoError> {
     let max_bytes = node.config.max_batch_bytes;
     let mut bytes = entry_size(&first);
@@ -174,37 +178,39 @@ async fn send_pushes(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    send(conn, &PeerMessage::Entries { entries }, node.config.peer_write_timeout).await?;
+    send(conn, &Outgoing::Entries { entries }, node.config.peer_write_timeout).await?;
     if lagged {
         send_state(node, conn).await?;
     }
     Ok(())
 }
 
-/// Sends every entry we hold, in frames of bounded size. O(data set): the repair of last resort.
+/// Sends every record we hold, shard by shard, in frames of bounded size. O(data set): the repair
+/// of last resort. Walking shards keeps the extra memory to one shard's pointers at a time.
 async fn send_state(node: &Node, conn: &mut Connection<net::Stream>) -> Result<(), ProtoError> {
-    let snapshot = node.store.snapshot();
-    tracing::debug!(entries = snapshot.len(), "sending full state");
+    tracing::debug!(records = node.store.live_count() + node.store.tombstone_count(), "sending full state");
     let max_bytes = node.config.max_batch_bytes;
     let deadline = node.config.peer_write_timeout;
     let mut batch = Vec::new();
     let mut bytes = 0;
-    for item in snapshot {
-        bytes += entry_size(&item);
-        batch.push(item);
-        if bytes >= max_bytes {
-            let entries = std::mem::take(&mut batch);
-            timeout(deadline, conn.feed(&PeerMessage::Entries { entries })).await.map_err(timed_out)??;
-            bytes = 0;
+    for shard in 0..SHARDS {
+        for record in node.store.shard_records(shard) {
+            bytes += entry_size(&record);
+            batch.push(record);
+            if bytes >= max_bytes {
+                let entries = std::mem::take(&mut batch);
+                timeout(deadline, conn.feed(&Outgoing::Entries { entries })).await.map_err(timed_out)??;
+                bytes = 0;
+            }
         }
     }
     if !batch.is_empty() {
-        timeout(deadline, conn.feed(&PeerMessage::Entries { entries: batch })).await.map_err(timed_out)??;
+        timeout(deadline, conn.feed(&Outgoing::Entries { entries: batch })).await.map_err(timed_out)??;
     }
     timeout(deadline, conn.flush()).await.map_err(timed_out)?
 }
 
-/// Approximate encoded size of one entry (key, value, version and framing).
-fn entry_size((key, entry): &KeyedEntry) -> usize {
-    key.len() + entry.payload_len() + 32
+/// Approximate encoded size of one record (key, value, version and framing).
+fn entry_size(record: &Record) -> usize {
+    record.payload_len() + 32
 }

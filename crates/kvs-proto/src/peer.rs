@@ -31,8 +31,11 @@ impl MemberInfo {
 pub type KeyedEntry = (Bytes, Entry);
 
 /// A message on a peer connection; each flows one way, from the connection's dialer to the acceptor.
+///
+/// Generic over the entry type so a sender can ship its own entry representation, as long as it
+/// serializes like [`KeyedEntry`], which is what receivers decode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PeerMessage {
+pub enum PeerMessage<E = KeyedEntry> {
     /// The sender's view of membership, itself included, with its latest heartbeat.
     Gossip {
         /// Every member the sender knows.
@@ -41,7 +44,7 @@ pub enum PeerMessage {
     /// Entries to merge: pushed writes or a repair transfer.
     Entries {
         /// Keys and their entries; the receiver keeps whichever version is larger.
-        entries: Vec<KeyedEntry>,
+        entries: Vec<E>,
     },
     /// The sender's store digest; a receiver whose digest differs sends back what it holds.
     Digest {

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
 //! - [`lww`]: [`lww::newer`], the merge rule on single entries, and why it converges.
+//! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
 //! - [`digest`]: the per-entry hash the store digest is built from.
@@ -14,8 +15,10 @@ pub mod clock;
 pub mod digest;
 pub mod glob;
 pub mod lww;
+pub mod record;
 pub mod store;
 
 pub use clock::{ClockError, HybridClock};
 pub use kvs_proto::{Entry, NodeId, Version};
+pub use record::Record;
 pub use store::Store;

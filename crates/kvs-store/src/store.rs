@@ -2,28 +2,31 @@
 
 use crate::digest::entry_hash;
 use crate::lww;
+use crate::record::Record;
 use bytes::Bytes;
+use hashbrown::hash_table::Entry as Slot;
+use hashbrown::HashTable;
 use kvs_proto::Entry;
-use std::collections::hash_map::{Entry as Slot, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Number of shards; a power of two. Enough that two cores rarely meet on a lock, and that one
-/// shard of a million-key store (the unit `scan` walks) is a few thousand keys.
-const SHARDS: usize = 256;
+/// shard of a million-key store (the unit `scan` and repair walk) is a few thousand keys.
+pub const SHARDS: usize = 256;
 
-type Shard = HashMap<Bytes, Entry, ahash::RandomState>;
+/// Records keyed by their own key bytes: an 8-byte pointer per slot.
+type Shard = HashTable<Record>;
 
-/// Every key's latest entry, with a digest and counts kept up to date on each write.
+/// Every key's latest record, with a digest and counts kept up to date on each write.
 ///
-/// A fixed array of independently locked hash maps (std `RwLock`, never held across an await).
-/// Hand-sharded rather than a concurrent-map crate because `scan` needs a stable, walkable
-/// partition of the keys, which dashmap only exposes through unsafe raw tables.
+/// A fixed array of independently locked hash tables (std `RwLock`, never held across an await).
+/// Hand-sharded rather than a concurrent-map crate because `scan` and repair need a stable,
+/// walkable partition of the keys, and because a slot here is one pointer to a [`Record`].
 #[derive(Debug)]
 pub struct Store {
     shards: Box<[RwLock<Shard>]>,
-    /// Picks a key's shard; fixed per process so a scan cursor stays valid while it runs.
-    router: ahash::RandomState,
+    /// Hashes keys; fixed per process so a scan cursor stays valid while it runs.
+    hasher: ahash::RandomState,
     /// The 128-bit XOR digest in two halves. Updated inside the shard lock of the key written, so
     /// once writes stop it equals the XOR over the map; a reader racing a write may see half of it.
     digest_hi: AtomicU64,
@@ -44,8 +47,8 @@ pub enum MergeOutcome {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
-            router: ahash::RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::new())).collect(),
+            hasher: ahash::RandomState::new(),
             digest_hi: AtomicU64::new(0),
             digest_lo: AtomicU64::new(0),
             live: AtomicU64::new(0),
@@ -60,8 +63,11 @@ impl Store {
         Self::default()
     }
 
-    fn shard_of(&self, key: &[u8]) -> usize {
-        self.router.hash_one(key) as usize & (SHARDS - 1)
+    /// The key's hash and shard. The shard comes from bits 32..40, which the table itself does not
+    /// use (it takes low bits for the bucket and the top 7 for its control byte).
+    fn locate(&self, key: &[u8]) -> (u64, usize) {
+        let hash = self.hasher.hash_one(key);
+        (hash, (hash >> 32) as usize & (SHARDS - 1))
     }
 
     fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
@@ -72,48 +78,54 @@ impl Store {
         self.shards[shard].write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Keeps `entry` for `key` if it is newer than what is held; the one write path.
-    pub fn merge(&self, key: Bytes, entry: Entry) -> MergeOutcome {
-        let mut shard = self.write(self.shard_of(&key));
-        match shard.entry(key) {
+    /// Keeps `record` if it is newer than what is held for its key; the one write path.
+    pub fn merge(&self, record: Record) -> MergeOutcome {
+        let (hash, shard) = self.locate(record.key());
+        let mut table = self.write(shard);
+        let rehash = |r: &Record| self.hasher.hash_one(r.key());
+        match table.entry(hash, |held| held.key() == record.key(), rehash) {
             Slot::Occupied(mut slot) => {
-                if !lww::supersedes(&entry.version, &slot.get().version) {
+                if !lww::supersedes(&record.version(), &slot.get().version()) {
                     return MergeOutcome::Stale;
                 }
-                self.account(slot.key(), slot.get(), -1);
-                self.account(slot.key(), &entry, 1);
-                slot.insert(entry);
+                self.account(slot.get(), -1);
+                self.account(&record, 1);
+                *slot.get_mut() = record;
             }
             Slot::Vacant(slot) => {
-                self.account(slot.key(), &entry, 1);
-                slot.insert(entry);
+                self.account(&record, 1);
+                slot.insert(record);
             }
         }
         MergeOutcome::Applied
     }
 
-    /// Merges many entries; returns how many were applied.
+    /// Merges one wire entry (copying it into a record).
+    pub fn merge_entry(&self, key: &[u8], entry: &Entry) -> MergeOutcome {
+        self.merge(Record::from_entry(key, entry))
+    }
+
+    /// Merges many wire entries; returns how many were applied.
     pub fn merge_all(&self, entries: impl IntoIterator<Item = (Bytes, Entry)>) -> usize {
-        entries
-            .into_iter()
-            .filter(|(key, entry)| self.merge(key.clone(), entry.clone()) == MergeOutcome::Applied)
-            .count()
+        entries.into_iter().filter(|(key, entry)| self.merge_entry(key, entry) == MergeOutcome::Applied).count()
     }
 
-    /// The entry held for `key`, tombstone included.
-    pub fn get(&self, key: &[u8]) -> Option<Entry> {
-        self.read(self.shard_of(key)).get(key).cloned()
+    /// The record held for `key`, tombstone included.
+    pub fn get(&self, key: &[u8]) -> Option<Record> {
+        let (hash, shard) = self.locate(key);
+        self.read(shard).find(hash, |r| r.key() == key).cloned()
     }
 
-    /// The live value of `key`, `None` when absent or deleted.
+    /// A copy of the live value of `key`, `None` when absent or deleted.
     pub fn get_value(&self, key: &[u8]) -> Option<Bytes> {
-        self.read(self.shard_of(key)).get(key).and_then(|e| e.value.clone())
+        self.with_value(key, |value| value.map(Bytes::copy_from_slice))
     }
 
-    /// Runs `f` on the live value of `key` under the shard's read lock, without cloning it.
+    /// Runs `f` on the live value of `key` under the shard's read lock, without copying it.
     pub fn with_value<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> R {
-        let shard = self.read(self.shard_of(key));
-        f(shard.get(key).and_then(|e| e.value.as_deref()))
+        let (hash, shard) = self.locate(key);
+        let table = self.read(shard);
+        f(table.find(hash, |r| r.key() == key).and_then(Record::value))
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).
@@ -133,20 +145,22 @@ impl Store {
         self.tombstones.load(Ordering::Relaxed)
     }
 
-    /// A copy of every entry (values are reference-counted, so this copies no payload).
-    pub fn snapshot(&self) -> Vec<(Bytes, Entry)> {
-        let mut all = Vec::with_capacity((self.live_count() + self.tombstone_count()) as usize);
-        for shard in 0..SHARDS {
-            all.extend(self.read(shard).iter().map(|(k, e)| (k.clone(), e.clone())));
-        }
-        all
+    /// Every record of one shard (reference-counted clones, no payload copied).
+    pub fn shard_records(&self, shard: usize) -> Vec<Record> {
+        self.read(shard).iter().cloned().collect()
+    }
+
+    /// Every record (for tests and small stores; repair walks [`Store::shard_records`] instead).
+    pub fn snapshot(&self) -> Vec<Record> {
+        (0..SHARDS).flat_map(|shard| self.shard_records(shard)).collect()
     }
 
     /// Up to `limit` live keys in sorted order, and whether more exist.
     pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
         let mut keys = Vec::new();
         for shard in 0..SHARDS {
-            keys.extend(self.read(shard).iter().filter(|(_, e)| !e.is_tombstone()).map(|(k, _)| k.clone()));
+            let table = self.read(shard);
+            keys.extend(table.iter().filter(|r| !r.is_tombstone()).map(|r| Bytes::copy_from_slice(r.key())));
         }
         keys.sort_unstable();
         let truncated = keys.len() > limit;
@@ -163,8 +177,9 @@ impl Store {
         let mut shard = cursor as usize;
         let mut keys = Vec::new();
         while shard < SHARDS && keys.len() < count.max(1) {
-            let guard = self.read(shard);
-            keys.extend(guard.iter().filter(|(k, e)| !e.is_tombstone() && filter(k)).map(|(k, _)| k.clone()));
+            let table = self.read(shard);
+            let live = table.iter().filter(|r| !r.is_tombstone() && filter(r.key()));
+            keys.extend(live.map(|r| Bytes::copy_from_slice(r.key())));
             shard += 1;
         }
         let next = if shard >= SHARDS { 0 } else { shard as u64 };
@@ -176,12 +191,12 @@ impl Store {
         cursor < SHARDS as u64
     }
 
-    /// Adds (`sign` = 1) or removes (`sign` = -1) one entry from the digest and counts.
-    fn account(&self, key: &[u8], entry: &Entry, sign: i64) {
-        let hash = entry_hash(key, &entry.version);
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one record from the digest and counts.
+    fn account(&self, record: &Record, sign: i64) {
+        let hash = entry_hash(record.key(), &record.version());
         self.digest_hi.fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
         self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
-        let counter = if entry.is_tombstone() { &self.tombstones } else { &self.live };
+        let counter = if record.is_tombstone() { &self.tombstones } else { &self.live };
         if sign > 0 {
             counter.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -211,7 +226,7 @@ mod tests {
     }
 
     fn sorted(store: &Store) -> Vec<(Bytes, Entry)> {
-        let mut all = store.snapshot();
+        let mut all: Vec<_> = store.snapshot().iter().map(Record::to_keyed_entry).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -219,11 +234,12 @@ mod tests {
     #[test]
     fn newer_wins_and_delete_is_a_tombstone() {
         let store = Store::new();
-        assert_eq!(store.merge(write(1, 10, 1, Some(1)).0, write(1, 10, 1, Some(1)).1), MergeOutcome::Applied);
+        let (k, e) = write(1, 10, 1, Some(1));
+        assert_eq!(store.merge_entry(&k, &e), MergeOutcome::Applied);
         let (k, e) = write(1, 5, 2, Some(2));
-        assert_eq!(store.merge(k, e), MergeOutcome::Stale);
+        assert_eq!(store.merge_entry(&k, &e), MergeOutcome::Stale);
         let (k, e) = write(1, 11, 2, None);
-        assert_eq!(store.merge(k, e), MergeOutcome::Applied);
+        assert_eq!(store.merge_entry(&k, &e), MergeOutcome::Applied);
         assert_eq!(store.get_value(&[1]), None);
         assert_eq!((store.live_count(), store.tombstone_count()), (0, 1));
     }
@@ -232,9 +248,9 @@ mod tests {
     fn a_full_scan_returns_every_live_key_once() {
         let store = Store::new();
         for i in 0..2000u32 {
-            store.merge(Bytes::from(i.to_string()), write(0, 1, 1, Some(1)).1);
+            store.merge_entry(i.to_string().as_bytes(), &write(0, 1, 1, Some(1)).1);
         }
-        store.merge(Bytes::from("0"), write(0, 2, 1, None).1);
+        store.merge_entry(b"0", &write(0, 2, 1, None).1);
         let (mut cursor, mut seen) = (0, Vec::new());
         loop {
             let (next, keys) = store.scan(cursor, 10, |k| k != b"7");
@@ -265,9 +281,9 @@ mod tests {
             a.merge_all(ws.clone());
             let b = Store::new();
             for (i, w) in shuffled.iter().enumerate() {
-                b.merge(w.0.clone(), w.1.clone());
+                b.merge_entry(&w.0, &w.1);
                 if i % dup_every == 0 {
-                    b.merge(w.0.clone(), w.1.clone());
+                    b.merge_entry(&w.0, &w.1);
                 }
             }
             prop_assert_eq!(a.digest(), b.digest());
@@ -303,7 +319,9 @@ mod tests {
             let incremental = Store::new();
             incremental.merge_all(ws);
             let rebuilt = Store::new();
-            rebuilt.merge_all(incremental.snapshot());
+            for record in incremental.snapshot() {
+                rebuilt.merge(record);
+            }
             prop_assert_eq!(incremental.digest(), rebuilt.digest());
         }
     }

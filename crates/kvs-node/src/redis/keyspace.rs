@@ -1,7 +1,6 @@
 //! Commands on keys and values; writes go through the same path as native writes and replicate alike.
 
 use super::{parse_int, wrong_arity, Call};
-use bytes::Bytes;
 use kvs_store::glob;
 use kvs_store::Store;
 
@@ -36,8 +35,7 @@ pub fn set(call: &mut Call<'_, '_>) {
     }
     let (key, value) = (call.args.get(1), call.args.get(2));
     if within_bounds(call, key, Some(value)) {
-        // Copies: a stored value must not pin the connection's whole read buffer.
-        call.node.write_local(Bytes::copy_from_slice(key), Some(Bytes::copy_from_slice(value)));
+        call.node.write_local(key, Some(value));
         call.reply.simple("OK");
     }
 }
@@ -55,7 +53,7 @@ pub fn mset(call: &mut Call<'_, '_>) {
         }
     }
     for (key, value) in pairs() {
-        call.node.write_local(Bytes::copy_from_slice(key), Some(Bytes::copy_from_slice(value)));
+        call.node.write_local(key, Some(value));
     }
     call.reply.simple("OK");
 }
@@ -72,7 +70,7 @@ pub fn del(call: &mut Call<'_, '_>) {
             removed += 1;
         }
         // Written even when absent here: the tombstone also beats an older write still in flight.
-        call.node.write_local(Bytes::copy_from_slice(key), None);
+        call.node.write_local(key, None);
     }
     call.reply.integer(removed);
 }

@@ -1,0 +1,183 @@
+//! [`Record`]: one key's entry in a single shared allocation.
+//!
+//! The store keeps millions of these, so their size is the store's size: one allocation holding
+//! the version, the key length and the key and value bytes back to back, behind an 8-byte
+//! reference-counted pointer. Cloning one (for the push log, a scan, a repair) is a refcount bump.
+
+use bytes::Bytes;
+use kvs_proto::peer::KeyedEntry;
+use kvs_proto::{Entry, NodeId, Version};
+use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
+use std::fmt;
+use triomphe::ThinArc;
+
+/// Packed so the header is 24 bytes: the version's fields plus the key length and tombstone flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    wall_ms: u64,
+    node: u64,
+    logical: u32,
+    /// Key length in the low 31 bits; the top bit marks a tombstone.
+    key_len_and_tombstone: u32,
+}
+
+const TOMBSTONE_BIT: u32 = 1 << 31;
+
+/// Longest key a record can hold.
+pub const MAX_RECORD_KEY_BYTES: usize = (TOMBSTONE_BIT - 1) as usize;
+
+/// A key with its latest value (or tombstone) and version.
+#[derive(Clone)]
+pub struct Record(ThinArc<Header, u8>);
+
+/// Yields the key's bytes then the value's, with an exact length, to fill the allocation in one pass.
+struct Concat<'a> {
+    first: std::slice::Iter<'a, u8>,
+    second: std::slice::Iter<'a, u8>,
+}
+
+impl Iterator for Concat<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        self.first.next().or_else(|| self.second.next()).copied()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let len = self.first.len() + self.second.len();
+        (len, Some(len))
+    }
+}
+
+impl ExactSizeIterator for Concat<'_> {}
+
+impl Record {
+    /// Builds a record; `value: None` is a tombstone. Panics if the key exceeds [`MAX_RECORD_KEY_BYTES`]
+    /// (nodes bound keys far below that).
+    pub fn new(key: &[u8], value: Option<&[u8]>, version: Version) -> Record {
+        assert!(key.len() <= MAX_RECORD_KEY_BYTES, "key of {} bytes is too long for a record", key.len());
+        let flag = if value.is_none() { TOMBSTONE_BIT } else { 0 };
+        let header = Header {
+            wall_ms: version.wall_ms,
+            node: version.node.0,
+            logical: version.logical,
+            key_len_and_tombstone: key.len() as u32 | flag,
+        };
+        let bytes = Concat { first: key.iter(), second: value.unwrap_or_default().iter() };
+        Record(ThinArc::from_header_and_iter(header, bytes))
+    }
+
+    /// A record from a wire entry (copies the bytes into one allocation).
+    pub fn from_entry(key: &[u8], entry: &Entry) -> Record {
+        Record::new(key, entry.value.as_deref(), entry.version)
+    }
+
+    fn header(&self) -> &Header {
+        &self.0.header.header
+    }
+
+    fn key_len(&self) -> usize {
+        (self.header().key_len_and_tombstone & !TOMBSTONE_BIT) as usize
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        &self.0.slice[..self.key_len()]
+    }
+
+    /// The value; `None` for a tombstone.
+    pub fn value(&self) -> Option<&[u8]> {
+        (!self.is_tombstone()).then(|| &self.0.slice[self.key_len()..])
+    }
+
+    /// Whether this record is a delete marker.
+    pub fn is_tombstone(&self) -> bool {
+        self.header().key_len_and_tombstone & TOMBSTONE_BIT != 0
+    }
+
+    /// The version that wrote it.
+    pub fn version(&self) -> Version {
+        let h = self.header();
+        Version { wall_ms: h.wall_ms, logical: h.logical, node: NodeId(h.node) }
+    }
+
+    /// Key and value bytes together, to bound batch sizes.
+    pub fn payload_len(&self) -> usize {
+        self.0.slice.len()
+    }
+
+    /// The wire form (copies the bytes).
+    pub fn to_keyed_entry(&self) -> KeyedEntry {
+        let value = self.value().map(Bytes::copy_from_slice);
+        (Bytes::copy_from_slice(self.key()), Entry { value, version: self.version() })
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("value", &self.value().map(String::from_utf8_lossy))
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+/// Bytes serialized as a byte string, like `Bytes` is.
+struct RawBytes<'a>(&'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// Serializes exactly like a [`KeyedEntry`], so a record goes on the wire without being copied
+/// and the receiver decodes it as a `KeyedEntry`.
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct EntryView<'a>(&'a Record);
+        impl Serialize for EntryView<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut entry = serializer.serialize_struct("Entry", 2)?;
+                entry.serialize_field("value", &self.0.value().map(RawBytes))?;
+                entry.serialize_field("version", &self.0.version())?;
+                entry.end()
+            }
+        }
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&RawBytes(self.key()))?;
+        tuple.serialize_element(&EntryView(self))?;
+        tuple.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvs_proto::encoding::encode;
+    use kvs_proto::PeerMessage;
+
+    fn version() -> Version {
+        Version { wall_ms: 1_700_000_000_000, logical: 3, node: NodeId(42) }
+    }
+
+    #[test]
+    fn holds_key_value_and_version() {
+        let record = Record::new(b"key", Some(b"value"), version());
+        assert_eq!((record.key(), record.value(), record.version()), (&b"key"[..], Some(&b"value"[..]), version()));
+        let tombstone = Record::new(b"key", None, version());
+        assert!(tombstone.is_tombstone());
+        assert_eq!(tombstone.value(), None);
+        assert_eq!(Record::new(b"", Some(b""), version()).value(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn encodes_exactly_like_the_wire_entry() {
+        for record in [Record::new(b"k", Some(b"v"), version()), Record::new(b"gone", None, version())] {
+            let as_records = PeerMessage::Entries { entries: vec![record.clone()] };
+            let as_entries: PeerMessage = PeerMessage::Entries { entries: vec![record.to_keyed_entry()] };
+            assert_eq!(encode(&as_records).unwrap(), encode(&as_entries).unwrap());
+        }
+    }
+}
