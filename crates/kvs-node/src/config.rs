@@ -22,6 +22,10 @@ pub struct NodeArgs {
     /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
     #[arg(long)]
     pub redis_port: Option<u16>,
+    /// Runtime worker threads; 0 picks one less than the available cores (at least one), leaving
+    /// a core for the kernel's network work and co-located processes.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Largest frame accepted on any connection, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
@@ -94,6 +98,17 @@ pub struct NodeConfig {
 
 /// Room left in a frame for everything but one entry's key and value.
 const FRAME_OVERHEAD_BYTES: usize = 1024;
+
+impl NodeArgs {
+    /// The worker thread count `--threads` asks for, with 0 resolved against this machine.
+    pub fn worker_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.saturating_sub(1).max(1)
+    }
+}
 
 impl TryFrom<NodeArgs> for NodeConfig {
     type Error = NodeError;

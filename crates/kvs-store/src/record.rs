@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kvs_proto::peer::KeyedEntry;
 use kvs_proto::{Entry, NodeId, Version};
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
+use std::cell::RefCell;
 use std::fmt;
 use triomphe::ThinArc;
 
@@ -30,26 +31,13 @@ pub const MAX_RECORD_KEY_BYTES: usize = (TOMBSTONE_BIT - 1) as usize;
 #[derive(Clone)]
 pub struct Record(ThinArc<Header, u8>);
 
-/// Yields the key's bytes then the value's, with an exact length, to fill the allocation in one pass.
-struct Concat<'a> {
-    first: std::slice::Iter<'a, u8>,
-    second: std::slice::Iter<'a, u8>,
+thread_local! {
+    /// Where key and value are laid side by side before being copied into a record in one memcpy.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Iterator for Concat<'_> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        self.first.next().or_else(|| self.second.next()).copied()
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let len = self.first.len() + self.second.len();
-        (len, Some(len))
-    }
-}
-
-impl ExactSizeIterator for Concat<'_> {}
+/// Scratch space beyond this is released after use, so one huge value does not pin memory.
+const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
 
 impl Record {
     /// Builds a record; `value: None` is a tombstone. Panics if the key exceeds [`MAX_RECORD_KEY_BYTES`]
@@ -63,8 +51,16 @@ impl Record {
             logical: version.logical,
             key_len_and_tombstone: key.len() as u32 | flag,
         };
-        let bytes = Concat { first: key.iter(), second: value.unwrap_or_default().iter() };
-        Record(ThinArc::from_header_and_iter(header, bytes))
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            scratch.extend_from_slice(key);
+            scratch.extend_from_slice(value.unwrap_or_default());
+            let record = Record(ThinArc::from_header_and_slice(header, scratch));
+            if scratch.capacity() > SCRATCH_KEEP_BYTES {
+                *scratch = Vec::new();
+            }
+            record
+        })
     }
 
     /// A record from a wire entry (copies the bytes into one allocation).

@@ -90,8 +90,23 @@ fn line_end(buf: &[u8], start: usize, limit: usize, what: &str) -> Result<Option
     }
 }
 
+/// A signed decimal of at most 18 digits (plenty for any length), without going through `str`.
 fn parse_number(digits: &[u8]) -> Option<i64> {
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (d - b'0') as i64;
+    }
+    Some(if negative { -n } else { n })
 }
 
 fn parse_array(buf: &[u8], limits: &RespLimits, args: &mut Vec<Range<usize>>) -> Result<Option<usize>, RespError> {
