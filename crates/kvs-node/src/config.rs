@@ -44,9 +44,13 @@ pub struct NodeArgs {
     /// Silence after which a member is dead, in ms.
     #[arg(long, default_value_t = 6_000)]
     pub dead_after_ms: u64,
-    /// How often each peer task offers its store digest for repair, in ms.
+    /// How often this node asks a peer (in turn) for what it lacks (anti-entropy), in ms.
     #[arg(long, default_value_t = 1_000)]
     pub repair_interval_ms: u64,
+    /// How long a delete's tombstone is kept before it is purged, in ms (default 24 h). A node away
+    /// longer than this resynchronizes fully when it returns.
+    #[arg(long, default_value_t = 86_400_000)]
+    pub tombstone_grace_ms: u64,
     /// How long a new connection may take to send its hello, in ms.
     #[arg(long, default_value_t = 5_000)]
     pub hello_timeout_ms: u64,
@@ -78,8 +82,10 @@ pub struct NodeConfig {
     pub suspect_after: Duration,
     /// Silence before dead.
     pub dead_after: Duration,
-    /// Digest exchange period.
+    /// Anti-entropy period.
     pub repair_interval: Duration,
+    /// Tombstone lifetime.
+    pub tombstone_grace: Duration,
     /// Deadline for a connection's hello.
     pub hello_timeout: Duration,
     /// Bound on how far ahead a remote version may be.
@@ -145,6 +151,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             suspect_after: Duration::from_millis(args.suspect_after_ms),
             dead_after: Duration::from_millis(args.dead_after_ms),
             repair_interval: Duration::from_millis(args.repair_interval_ms),
+            tombstone_grace: Duration::from_millis(args.tombstone_grace_ms),
             hello_timeout: Duration::from_millis(args.hello_timeout_ms),
             max_clock_skew_ms: args.max_clock_skew_ms,
             push_queue: args.push_queue,

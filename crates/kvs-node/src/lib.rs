@@ -9,11 +9,14 @@
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
 //! - [`client_session`]: serves one client connection, request by request.
 //! - [`peer_inbound`]: applies what one peer streams to us.
-//! - [`peer_task`]: one task per member that streams our writes, gossip and repair to it.
+//! - [`peer_task`]: one task per member that streams our writes, gossip and anti-entropy to it.
+//! - [`anti_entropy`]: when to sync and with whom; tombstone purge; full resync.
+//! - [`stats`]: replication traffic counters.
 //! - [`status`]: builds the status report.
 //! - [`redis`]: the optional Redis-protocol port and its commands.
 //! - [`error`]: [`NodeError`], why a node cannot start or serve.
 
+pub mod anti_entropy;
 pub mod client_session;
 pub mod config;
 pub mod error;
@@ -25,6 +28,7 @@ pub mod peer_inbound;
 pub mod peer_task;
 pub mod redis;
 pub mod server;
+pub mod stats;
 pub mod status;
 
 pub use config::{NodeArgs, NodeConfig};

@@ -1,8 +1,11 @@
 //! The state one node shares between its tasks.
 
+use crate::anti_entropy::SyncState;
 use crate::config::NodeConfig;
 use crate::membership::{Change, Membership};
 use crate::peer_task::{self, PeerCommand, PeerHandle};
+use crate::stats::SyncCounters;
+use kvs_proto::peer::Cursors;
 use kvs_proto::peer::KeyedEntry;
 use kvs_proto::{MemberInfo, NodeId, Version};
 use kvs_store::clock::wall_clock_ms;
@@ -13,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,6 +48,14 @@ pub struct Node {
     redis_addr: OnceLock<SocketAddr>,
     redis_clients: AtomicU64,
     next_client_id: AtomicU64,
+    /// Sequence number of our last local write. Held across numbering, merging and queueing a
+    /// write, so our writes enter the store and the push log in sequence order and our own cursor
+    /// never claims a write that is not yet in the store.
+    local_writes: Mutex<u64>,
+    /// Replication traffic counters.
+    pub stats: SyncCounters,
+    sync: Mutex<SyncState>,
+    kick: Notify,
 }
 
 /// Counts one open Redis connection while alive.
@@ -83,29 +94,49 @@ impl Node {
             redis_addr: OnceLock::new(),
             redis_clients: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
+            local_writes: Mutex::new(0),
+            stats: SyncCounters::default(),
+            sync: Mutex::new(SyncState::default()),
+            kick: Notify::new(),
         })
     }
 
     /// Applies a local write (`None` deletes) and queues it for every peer; returns its version.
     pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Version {
+        let mut last_seq = lock(&self.local_writes);
+        *last_seq += 1;
         let version = self.clock.now();
-        let record = Record::new(key, value, version);
+        let record = Record::new(key, value, version, *last_seq);
         self.store.merge(record.clone());
-        // No receivers just means no peers yet; repair brings them up to date when they come.
+        self.store.cursors.applied_in_order(self.id, *last_seq);
+        // No receivers just means no peers yet; anti-entropy brings them up to date when they come.
         let _ = self.push_log.send(record);
         version
     }
 
-    /// Merges entries from a peer; returns how many were newer than what we held.
-    pub fn apply_remote(&self, entries: Vec<KeyedEntry>) -> usize {
+    /// Merges entries pushed by their origin, in its sequence order; returns how many were newer.
+    pub fn apply_pushed(&self, entries: Vec<KeyedEntry>) -> usize {
+        self.apply(entries, true)
+    }
+
+    /// Merges entries from an anti-entropy delta; returns how many were newer.
+    pub fn apply_synced(&self, entries: Vec<KeyedEntry>) -> usize {
+        self.apply(entries, false)
+    }
+
+    fn apply(&self, entries: Vec<KeyedEntry>, in_origin_order: bool) -> usize {
         let mut applied = 0;
         for (key, entry) in entries {
             if let Err(error) = self.clock.observe(&entry.version) {
                 tracing::error!(%error, "refusing an entry from the future");
                 continue;
             }
+            let (origin, seq) = (entry.version.node, entry.seq);
             if self.store.merge_entry(&key, &entry) == MergeOutcome::Applied {
                 applied += 1;
+            }
+            if in_origin_order {
+                self.store.cursors.applied_in_order(origin, seq);
             }
         }
         applied
@@ -167,14 +198,44 @@ impl Node {
         let (handle, task) = peer_task::spawn(self.clone(), info.clone());
         peers.insert(info.id, handle);
         self.tasks.spawn(task);
+        // A new member may hold what we lack, or lack everything: sync without waiting a round.
+        self.kick_anti_entropy();
     }
 
-    /// Asks the task for `peer` to send it our whole state (a repair).
-    pub fn request_state_transfer(&self, peer: NodeId) {
-        if let Some(handle) = lock(&self.peers).get(&peer) {
-            // A full queue means a transfer is already pending, which serves the same purpose.
-            let _ = handle.control.try_send(PeerCommand::SendState);
+    fn command(&self, peer: NodeId, command: PeerCommand) -> bool {
+        match lock(&self.peers).get(&peer) {
+            Some(handle) => handle.control.try_send(command).is_ok(),
+            None => false,
         }
+    }
+
+    /// Has the task for `peer` send it an anti-entropy request; false if it cannot take it now.
+    /// `fresh`: we hold nothing the peer has seen (an empty store always qualifies).
+    pub fn request_sync_from(&self, peer: NodeId, fresh: bool) -> bool {
+        let fresh = fresh || self.store.is_empty();
+        self.command(peer, PeerCommand::RequestSync { fresh })
+    }
+
+    /// Has the task for `peer` answer its anti-entropy request.
+    pub fn respond_to_sync(&self, peer: NodeId, cursors: Cursors, fresh: bool) {
+        if !self.command(peer, PeerCommand::RespondSync { cursors, fresh }) {
+            tracing::debug!(%peer, "cannot answer a sync request now; the peer will ask again");
+        }
+    }
+
+    /// The requester side of anti-entropy.
+    pub fn sync_state(&self) -> MutexGuard<'_, SyncState> {
+        lock(&self.sync)
+    }
+
+    /// Starts an anti-entropy round now rather than at the next tick.
+    pub fn kick_anti_entropy(&self) {
+        self.kick.notify_one();
+    }
+
+    /// Resolves when [`Node::kick_anti_entropy`] is called.
+    pub async fn anti_entropy_kicked(&self) {
+        self.kick.notified().await
     }
 
     /// Records where the Redis-protocol port listens.

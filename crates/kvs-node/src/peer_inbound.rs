@@ -1,17 +1,14 @@
 //! Applies what one peer streams to us on the connection it dialed.
 
+use crate::anti_entropy;
 use crate::net;
 use crate::node::Node;
+use crate::stats::bump;
 use kvs_proto::{Connection, NodeId, PeerMessage};
 use std::sync::Arc;
 
-/// Consecutive digest mismatches before we send our state. One mismatch is usually writes still
-/// in flight; a second one a repair interval later is worth the (today whole-store) transfer.
-const MISMATCHES_BEFORE_TRANSFER: u32 = 2;
-
 /// Reads peer messages until the peer closes, leaves, errs, or we shut down.
 pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: NodeId) {
-    let mut mismatches = 0;
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
@@ -25,21 +22,30 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
                 return;
             }
         };
+        let bytes = conn.last_received_bytes();
+        let stats = &node.stats;
         match message {
             PeerMessage::Gossip { members } => node.merge_members(members),
             PeerMessage::Entries { entries } => {
-                node.apply_remote(entries);
+                bump(&stats.push_entries_received, entries.len());
+                bump(&stats.push_bytes_received, bytes);
+                node.apply_pushed(entries);
             }
-            PeerMessage::Digest { digest } => {
-                if digest == node.store.digest() {
-                    mismatches = 0;
-                } else {
-                    mismatches += 1;
-                    if mismatches >= MISMATCHES_BEFORE_TRANSFER {
-                        mismatches = 0;
-                        node.request_state_transfer(from);
-                    }
-                }
+            PeerMessage::SyncRequest { cursors, fresh } => {
+                bump(&stats.anti_entropy_bytes_received, bytes);
+                node.respond_to_sync(from, cursors, fresh);
+            }
+            PeerMessage::SyncEntries { entries } => {
+                bump(&stats.anti_entropy_bytes_received, bytes);
+                bump(&stats.entries_repaired, node.apply_synced(entries));
+            }
+            PeerMessage::SyncDone { cursors } => {
+                bump(&stats.anti_entropy_bytes_received, bytes);
+                anti_entropy::finished(node, from, &cursors);
+            }
+            PeerMessage::ResyncRequired { cursors } => {
+                bump(&stats.anti_entropy_bytes_received, bytes);
+                anti_entropy::resync(node, from, &cursors);
             }
             PeerMessage::Leave { member } => {
                 tracing::info!(peer = %member.id, "member left");

@@ -1,12 +1,15 @@
-//! One task per member: dials it and streams our writes, gossip and repair digests to it.
+//! One task per member: dials it and streams our writes, gossip and anti-entropy messages to it.
 //!
 //! Messages on a connection flow one way, from dialer to acceptor, so each pair of nodes has
 //! two connections, one per direction, and no request ever waits for a reply here.
 
 use crate::net;
 use crate::node::Node;
+use crate::stats::bump;
+use kvs_proto::peer::Cursors;
 use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
 use kvs_store::store::SHARDS;
+use kvs_store::sync::CursorMap;
 use kvs_store::Record;
 use std::future::Future;
 use std::sync::Arc;
@@ -19,9 +22,22 @@ use tokio_util::sync::CancellationToken;
 /// Commands another part of the node sends to a peer task.
 #[derive(Debug)]
 pub enum PeerCommand {
-    /// The peer's digest differs from ours: send it everything we hold.
-    SendState,
+    /// Ask the peer for what we lack beyond our cursors.
+    RequestSync {
+        /// We hold nothing the peer has seen, so it may skip its resync check.
+        fresh: bool,
+    },
+    /// Answer the peer's request: what it lacks beyond `cursors`.
+    RespondSync {
+        /// The peer's cursors.
+        cursors: Cursors,
+        /// The peer holds nothing we have seen.
+        fresh: bool,
+    },
 }
+
+/// Queued commands per peer; more are refused (and retried by their senders' next round).
+const COMMAND_QUEUE: usize = 8;
 
 /// The node's handle on a running peer task.
 pub struct PeerHandle {
@@ -40,7 +56,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Creates the task for `member`; the caller spawns the returned future.
 pub fn spawn(node: Arc<Node>, member: MemberInfo) -> (PeerHandle, impl Future<Output = ()>) {
     let stop = node.shutdown_token().child_token();
-    let (control, commands) = mpsc::channel(1);
+    let (control, commands) = mpsc::channel(COMMAND_QUEUE);
     let task = run(node, member, stop.clone(), commands);
     (PeerHandle { stop, control }, task)
 }
@@ -119,30 +135,31 @@ async fn stream(
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
 ) -> Ended {
-    // Subscribe before offering our digest, so nothing written after the offer is missed.
     let mut pushes = node.subscribe_pushes();
     let mut gossip = interval(node.config.gossip_interval);
-    let mut repair = interval(node.config.repair_interval);
     gossip.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    repair.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let write_timeout = node.config.peer_write_timeout;
     loop {
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
-                Some(PeerCommand::SendState) => send_state(node, conn).await,
+                Some(PeerCommand::RequestSync { fresh }) => {
+                    let request = Outgoing::SyncRequest { cursors: node.store.cursors.snapshot(), fresh };
+                    send(conn, &request, write_timeout).await.map(|bytes| bump(&node.stats.anti_entropy_bytes_sent, bytes))
+                }
+                Some(PeerCommand::RespondSync { cursors, fresh }) => respond_to_sync(node, conn, cursors, fresh).await,
                 None => return Ended::Stopped,
             },
             pushed = pushes.recv() => match pushed {
                 Ok(first) => send_pushes(node, conn, &mut pushes, first).await,
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "peer fell behind the push log; sending full state");
-                    send_state(node, conn).await
+                    // The peer's cursor for us stops at the gap; its next anti-entropy round fills it.
+                    tracing::debug!(missed, "peer fell behind the push log");
+                    Ok(())
                 }
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
-            _ = gossip.tick() => send(conn, &Outgoing::Gossip { members: node.member_infos() }, write_timeout).await,
-            _ = repair.tick() => send(conn, &Outgoing::Digest { digest: node.store.digest() }, write_timeout).await,
+            _ = gossip.tick() => send(conn, &Outgoing::Gossip { members: node.member_infos() }, write_timeout).await.map(drop),
         };
         if let Err(error) = result {
             return Ended::Failed(error);
@@ -150,8 +167,14 @@ async fn stream(
     }
 }
 
-async fn send(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: Duration) -> Result<(), ProtoError> {
+/// Sends one message with a deadline; returns the frame's size.
+async fn send(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: Duration) -> Result<usize, ProtoError> {
     timeout(deadline, conn.send(message)).await.map_err(timed_out)?
+}
+
+/// Queues one message with a deadline; returns the frame's size.
+async fn feed(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: Duration) -> Result<usize, ProtoError> {
+    timeout(deadline, conn.feed(message)).await.map_err(timed_out)?
 }
 
 /// Sends `first` and whatever else is already queued, up to the batch bound, as one frame.
@@ -164,50 +187,61 @@ async fn send_pushes(
     let max_bytes = node.config.max_batch_bytes;
     let mut bytes = entry_size(&first);
     let mut entries = vec![first];
-    let mut lagged = false;
     while bytes < max_bytes {
         match pushes.try_recv() {
             Ok(next) => {
                 bytes += entry_size(&next);
                 entries.push(next);
             }
-            Err(TryRecvError::Lagged(_)) => {
-                lagged = true;
-                break;
-            }
+            // A lag is a gap the peer's anti-entropy fills; what follows it is still worth pushing.
+            Err(TryRecvError::Lagged(_)) => continue,
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    send(conn, &Outgoing::Entries { entries }, node.config.peer_write_timeout).await?;
-    if lagged {
-        send_state(node, conn).await?;
-    }
+    let count = entries.len();
+    let sent = send(conn, &Outgoing::Entries { entries }, node.config.peer_write_timeout).await?;
+    bump(&node.stats.push_entries_sent, count);
+    bump(&node.stats.push_bytes_sent, sent);
     Ok(())
 }
 
-/// Sends every record we hold, shard by shard, in frames of bounded size. O(data set): the repair
-/// of last resort. Walking shards keeps the extra memory to one shard's pointers at a time.
-async fn send_state(node: &Node, conn: &mut Connection<net::Stream>) -> Result<(), ProtoError> {
-    tracing::debug!(records = node.store.live_count() + node.store.tombstone_count(), "sending full state");
-    let max_bytes = node.config.max_batch_bytes;
+/// Answers an anti-entropy request: every record beyond the peer's cursors, shard by shard in
+/// frames of bounded size, then our cursors; or a resync demand if it is behind purged deletes.
+async fn respond_to_sync(
+    node: &Node,
+    conn: &mut Connection<net::Stream>,
+    cursors: Cursors,
+    fresh: bool,
+) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
-    let mut batch = Vec::new();
-    let mut bytes = 0;
+    let theirs: CursorMap = cursors.into_iter().collect();
+    // Read before gathering: every write our cursors cover is then in the walk below.
+    let ours = node.store.cursors.snapshot();
+    if !fresh && node.store.needs_resync(&theirs) {
+        let sent = send(conn, &Outgoing::ResyncRequired { cursors: ours }, deadline).await?;
+        bump(&node.stats.anti_entropy_bytes_sent, sent);
+        return Ok(());
+    }
+    let max_bytes = node.config.max_batch_bytes;
+    let (mut batch, mut bytes, mut sent) = (Vec::new(), 0, 0);
     for shard in 0..SHARDS {
-        for record in node.store.shard_records(shard) {
+        for record in node.store.delta_in_shard(shard, &theirs) {
             bytes += entry_size(&record);
             batch.push(record);
             if bytes >= max_bytes {
                 let entries = std::mem::take(&mut batch);
-                timeout(deadline, conn.feed(&Outgoing::Entries { entries })).await.map_err(timed_out)??;
+                sent += feed(conn, &Outgoing::SyncEntries { entries }, deadline).await?;
                 bytes = 0;
             }
         }
     }
     if !batch.is_empty() {
-        timeout(deadline, conn.feed(&Outgoing::Entries { entries: batch })).await.map_err(timed_out)??;
+        sent += feed(conn, &Outgoing::SyncEntries { entries: batch }, deadline).await?;
     }
-    timeout(deadline, conn.flush()).await.map_err(timed_out)?
+    sent += feed(conn, &Outgoing::SyncDone { cursors: ours }, deadline).await?;
+    timeout(deadline, conn.flush()).await.map_err(timed_out)??;
+    bump(&node.stats.anti_entropy_bytes_sent, sent);
+    Ok(())
 }
 
 /// Approximate encoded size of one record (key, value, version and framing).

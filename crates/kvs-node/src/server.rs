@@ -1,5 +1,6 @@
 //! Binding, the accept loop, background tickers, joining, and the shutdown sequence.
 
+use crate::anti_entropy;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::handshake::handle_connection;
@@ -49,6 +50,8 @@ impl BoundNode {
             node.tasks.clone().spawn(async move { accept_loop(&node, redis, redis::session::serve).await });
         }
         node.tasks.spawn(heartbeat(node.clone()));
+        node.tasks.spawn(anti_entropy::run(node.clone()));
+        node.tasks.spawn(anti_entropy::purge_tombstones(node.clone()));
         if let Some(bootstrap) = node.config.bootstrap {
             node.tasks.spawn(join(node.clone(), bootstrap));
         }

@@ -27,5 +27,6 @@ pub fn report(node: &Node, max_keys: usize) -> StatusReport {
         members,
         keys: keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect(),
         keys_truncated,
+        sync: node.stats.snapshot(),
     }
 }

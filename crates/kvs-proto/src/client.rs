@@ -147,4 +147,31 @@ pub struct StatusReport {
     pub keys: Vec<String>,
     /// Whether more live keys exist than `keys` lists.
     pub keys_truncated: bool,
+    /// Replication traffic since the node started.
+    pub sync: SyncStatus,
+}
+
+/// Replication counters: the push path and the anti-entropy (repair) path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// Entries pushed to peers.
+    pub push_entries_sent: u64,
+    /// Bytes of push frames sent.
+    pub push_bytes_sent: u64,
+    /// Entries received in pushes.
+    pub push_entries_received: u64,
+    /// Bytes of push frames received.
+    pub push_bytes_received: u64,
+    /// Anti-entropy rounds this node completed as requester.
+    pub anti_entropy_rounds: u64,
+    /// Anti-entropy bytes sent (requests, deltas, completions).
+    pub anti_entropy_bytes_sent: u64,
+    /// Anti-entropy bytes received.
+    pub anti_entropy_bytes_received: u64,
+    /// Entries received through anti-entropy that were newer than what this node held.
+    pub entries_repaired: u64,
+    /// Full resynchronizations (this node was behind purged deletes).
+    pub full_resyncs: u64,
+    /// Tombstones purged after the grace period.
+    pub tombstones_purged: u64,
 }

@@ -14,25 +14,35 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 pub struct Connection<S> {
     framed: Framed<S, LengthDelimitedCodec>,
     max_frame_bytes: usize,
+    /// Size of the last frame received, header included, for traffic counters.
+    last_received_bytes: usize,
 }
+
+/// Bytes of the length prefix before every frame body.
+const HEADER_BYTES: usize = 4;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Wraps a stream; frames longer than `max_frame_bytes` are refused in both directions.
     pub fn new(stream: S, max_frame_bytes: usize) -> Self {
         let codec = LengthDelimitedCodec::builder().max_frame_length(max_frame_bytes).new_codec();
-        Connection { framed: Framed::new(stream, codec), max_frame_bytes }
+        Connection { framed: Framed::new(stream, codec), max_frame_bytes, last_received_bytes: 0 }
     }
 
-    /// Encodes and sends one message, flushing it to the socket.
-    pub async fn send<T: Serialize>(&mut self, message: &T) -> Result<(), ProtoError> {
+    /// Encodes and sends one message, flushing it to the socket; returns the frame's size.
+    pub async fn send<T: Serialize>(&mut self, message: &T) -> Result<usize, ProtoError> {
         let body = self.encode(message)?;
-        self.framed.send(body).await.map_err(|e| self.map_io(e))
+        let len = body.len() + HEADER_BYTES;
+        self.framed.send(body).await.map_err(|e| self.map_io(e))?;
+        Ok(len)
     }
 
-    /// Queues one message without flushing; call [`Connection::flush`] to write a batch at once.
-    pub async fn feed<T: Serialize>(&mut self, message: &T) -> Result<(), ProtoError> {
+    /// Queues one message without flushing (call [`Connection::flush`] to write a batch at once);
+    /// returns the frame's size.
+    pub async fn feed<T: Serialize>(&mut self, message: &T) -> Result<usize, ProtoError> {
         let body = self.encode(message)?;
-        self.framed.feed(body).await.map_err(|e| self.map_io(e))
+        let len = body.len() + HEADER_BYTES;
+        self.framed.feed(body).await.map_err(|e| self.map_io(e))?;
+        Ok(len)
     }
 
     /// Writes everything queued by [`Connection::feed`].
@@ -44,9 +54,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ProtoError> {
         match self.framed.next().await {
             None => Ok(None),
-            Some(Ok(body)) => encoding::decode(&body).map(Some),
+            Some(Ok(body)) => {
+                self.last_received_bytes = body.len() + HEADER_BYTES;
+                encoding::decode(&body).map(Some)
+            }
             Some(Err(e)) => Err(self.map_io(e)),
         }
+    }
+
+    /// Size of the last frame [`Connection::recv`] returned, length prefix included.
+    pub fn last_received_bytes(&self) -> usize {
+        self.last_received_bytes
     }
 
     /// The wrapped stream, e.g. to read its peer address.

@@ -41,6 +41,7 @@ mod tests {
         let entry = Entry {
             value: Some(Bytes::from_static(b"v")),
             version: Version { wall_ms: 7, logical: 1, node: NodeId(9) },
+            seq: 3,
         };
         let message = PeerMessage::Entries { entries: vec![(Bytes::from_static(b"k"), entry)] };
         let body = encode(&message).unwrap();

@@ -4,7 +4,7 @@
 //! - [`model`]: the replicated data model on the wire: node ids, HLC versions, entries.
 //! - [`hello`]: the first frame of every connection (protocol version and role) and its reply.
 //! - [`client`]: client requests, responses, error codes and the status report.
-//! - [`peer`]: messages nodes exchange: gossip, entry batches, repair digests, leave.
+//! - [`peer`]: messages nodes exchange: gossip, pushed entries, anti-entropy sync, leave.
 //! - [`limits`]: the bounds every decoder enforces (frame, key and value sizes).
 //! - [`encoding`]: the one place that turns messages into bytes and back (bincode 2).
 //! - [`connection`]: typed send/receive over a length-delimited framed stream.
@@ -21,7 +21,9 @@ pub mod model;
 pub mod peer;
 pub mod resp;
 
-pub use client::{ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport};
+pub use client::{
+    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport, SyncStatus,
+};
 pub use connection::Connection;
 pub use error::ProtoError;
 pub use hello::{Hello, HelloReply, Role, PROTOCOL_VERSION};

@@ -35,6 +35,9 @@ pub struct Entry {
     pub value: Option<Bytes>,
     /// Decides which of two entries for one key survives: the larger wins.
     pub version: Version,
+    /// Position of this write among all writes of its origin (`version.node`), from 1 up; what
+    /// anti-entropy cursors count.
+    pub seq: u64,
 }
 
 impl Entry {

@@ -30,6 +30,10 @@ impl MemberInfo {
 /// One key with its entry, as shipped in batches.
 pub type KeyedEntry = (Bytes, Entry);
 
+/// For each origin node, the highest sequence number up to which every one of its writes has been
+/// applied (or superseded) here: a version vector over per-origin write sequences.
+pub type Cursors = Vec<(NodeId, u64)>;
+
 /// A message on a peer connection; each flows one way, from the connection's dialer to the acceptor.
 ///
 /// Generic over the entry type so a sender can ship its own entry representation, as long as it
@@ -41,15 +45,35 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// Every member the sender knows.
         members: Vec<MemberInfo>,
     },
-    /// Entries to merge: pushed writes or a repair transfer.
+    /// The sender's own writes, pushed as they happen, in sequence order.
     Entries {
         /// Keys and their entries; the receiver keeps whichever version is larger.
         entries: Vec<E>,
     },
-    /// The sender's store digest; a receiver whose digest differs sends back what it holds.
-    Digest {
-        /// Digest of the sender's whole store.
-        digest: u128,
+    /// Anti-entropy, step 1: "send me what you hold beyond these cursors". Its size depends on the
+    /// number of origins, never on the number of keys.
+    SyncRequest {
+        /// The requester's cursors.
+        cursors: Cursors,
+        /// The requester holds nothing the responder has seen (new, or just cleared for a resync),
+        /// so it cannot resurrect a purged delete and needs no resync check.
+        fresh: bool,
+    },
+    /// Anti-entropy, step 2 (zero or more frames): entries the requester lacks.
+    SyncEntries {
+        /// Entries newer than the requester's cursors.
+        entries: Vec<E>,
+    },
+    /// Anti-entropy, step 3: the delta is complete; the requester may advance to these cursors.
+    SyncDone {
+        /// The responder's cursors, read before its entries were gathered.
+        cursors: Cursors,
+    },
+    /// Anti-entropy, instead of steps 2-3: the requester is behind deletes that were already
+    /// purged here, so merging would resurrect them; it must drop what we have seen and start over.
+    ResyncRequired {
+        /// The responder's cursors: what the requester may drop because it will receive it again.
+        cursors: Cursors,
     },
     /// The sender is leaving cleanly.
     Leave {

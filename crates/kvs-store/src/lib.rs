@@ -7,16 +7,22 @@
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
 //! - [`digest`]: the per-entry hash the store digest is built from.
+//! - [`origin_index`]: per shard, surviving records by origin and sequence number.
+//! - [`cursors`]: how far this node has applied each origin's writes (a version vector).
+//! - [`sync`]: anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
 //!
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
 //! here, because the dependency direction is proto ← store.
 
 pub mod clock;
+pub mod cursors;
 pub mod digest;
 pub mod glob;
 pub mod lww;
+pub mod origin_index;
 pub mod record;
 pub mod store;
+pub mod sync;
 
 pub use clock::{ClockError, HybridClock};
 pub use kvs_proto::{Entry, NodeId, Version};

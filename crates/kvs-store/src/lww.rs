@@ -32,6 +32,7 @@ mod tests {
         (0u64..4, 0u32..3, 0u64..3, proptest::option::of(0u8..4)).prop_map(|(w, l, n, v)| Entry {
             value: v.map(|v| Bytes::from(vec![v])),
             version: Version { wall_ms: w, logical: l, node: NodeId(n) },
+            seq: 1,
         })
     }
 

@@ -12,11 +12,13 @@ use std::cell::RefCell;
 use std::fmt;
 use triomphe::ThinArc;
 
-/// Packed so the header is 24 bytes: the version's fields plus the key length and tombstone flag.
+/// Packed so the header is 32 bytes: the version's fields, the origin sequence number, and the
+/// key length with the tombstone flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Header {
     wall_ms: u64,
     node: u64,
+    seq: u64,
     logical: u32,
     /// Key length in the low 31 bits; the top bit marks a tombstone.
     key_len_and_tombstone: u32,
@@ -40,14 +42,16 @@ thread_local! {
 const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
 
 impl Record {
-    /// Builds a record; `value: None` is a tombstone. Panics if the key exceeds [`MAX_RECORD_KEY_BYTES`]
-    /// (nodes bound keys far below that).
-    pub fn new(key: &[u8], value: Option<&[u8]>, version: Version) -> Record {
+    /// Builds a record; `value: None` is a tombstone; `seq` numbers the write among its origin's
+    /// (`version.node`) writes. Panics if the key exceeds [`MAX_RECORD_KEY_BYTES`] (nodes bound keys
+    /// far below that).
+    pub fn new(key: &[u8], value: Option<&[u8]>, version: Version, seq: u64) -> Record {
         assert!(key.len() <= MAX_RECORD_KEY_BYTES, "key of {} bytes is too long for a record", key.len());
         let flag = if value.is_none() { TOMBSTONE_BIT } else { 0 };
         let header = Header {
             wall_ms: version.wall_ms,
             node: version.node.0,
+            seq,
             logical: version.logical,
             key_len_and_tombstone: key.len() as u32 | flag,
         };
@@ -65,7 +69,7 @@ impl Record {
 
     /// A record from a wire entry (copies the bytes into one allocation).
     pub fn from_entry(key: &[u8], entry: &Entry) -> Record {
-        Record::new(key, entry.value.as_deref(), entry.version)
+        Record::new(key, entry.value.as_deref(), entry.version, entry.seq)
     }
 
     fn header(&self) -> &Header {
@@ -97,6 +101,16 @@ impl Record {
         Version { wall_ms: h.wall_ms, logical: h.logical, node: NodeId(h.node) }
     }
 
+    /// The node that made this write.
+    pub fn origin(&self) -> NodeId {
+        NodeId(self.header().node)
+    }
+
+    /// The write's position among its origin's writes.
+    pub fn seq(&self) -> u64 {
+        self.header().seq
+    }
+
     /// Key and value bytes together, to bound batch sizes.
     pub fn payload_len(&self) -> usize {
         self.0.slice.len()
@@ -105,7 +119,7 @@ impl Record {
     /// The wire form (copies the bytes).
     pub fn to_keyed_entry(&self) -> KeyedEntry {
         let value = self.value().map(Bytes::copy_from_slice);
-        (Bytes::copy_from_slice(self.key()), Entry { value, version: self.version() })
+        (Bytes::copy_from_slice(self.key()), Entry { value, version: self.version(), seq: self.seq() })
     }
 }
 
@@ -135,9 +149,10 @@ impl Serialize for Record {
         struct EntryView<'a>(&'a Record);
         impl Serialize for EntryView<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut entry = serializer.serialize_struct("Entry", 2)?;
+                let mut entry = serializer.serialize_struct("Entry", 3)?;
                 entry.serialize_field("value", &self.0.value().map(RawBytes))?;
                 entry.serialize_field("version", &self.0.version())?;
+                entry.serialize_field("seq", &self.0.seq())?;
                 entry.end()
             }
         }
@@ -160,17 +175,18 @@ mod tests {
 
     #[test]
     fn holds_key_value_and_version() {
-        let record = Record::new(b"key", Some(b"value"), version());
+        let record = Record::new(b"key", Some(b"value"), version(), 9);
         assert_eq!((record.key(), record.value(), record.version()), (&b"key"[..], Some(&b"value"[..]), version()));
-        let tombstone = Record::new(b"key", None, version());
+        assert_eq!((record.origin(), record.seq()), (NodeId(42), 9));
+        let tombstone = Record::new(b"key", None, version(), 10);
         assert!(tombstone.is_tombstone());
         assert_eq!(tombstone.value(), None);
-        assert_eq!(Record::new(b"", Some(b""), version()).value(), Some(&b""[..]));
+        assert_eq!(Record::new(b"", Some(b""), version(), 1).value(), Some(&b""[..]));
     }
 
     #[test]
     fn encodes_exactly_like_the_wire_entry() {
-        for record in [Record::new(b"k", Some(b"v"), version()), Record::new(b"gone", None, version())] {
+        for record in [Record::new(b"k", Some(b"v"), version(), 1), Record::new(b"gone", None, version(), 300)] {
             let as_records = PeerMessage::Entries { entries: vec![record.clone()] };
             let as_entries: PeerMessage = PeerMessage::Entries { entries: vec![record.to_keyed_entry()] };
             assert_eq!(encode(&as_records).unwrap(), encode(&as_entries).unwrap());

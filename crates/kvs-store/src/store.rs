@@ -1,21 +1,29 @@
 //! The concurrent last-writer-wins map.
 
+use crate::cursors::CursorTable;
 use crate::digest::entry_hash;
 use crate::lww;
+use crate::origin_index::OriginIndex;
 use crate::record::Record;
 use bytes::Bytes;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::HashTable;
-use kvs_proto::Entry;
+use kvs_proto::{Entry, NodeId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Number of shards; a power of two. Enough that two cores rarely meet on a lock, and that one
 /// shard of a million-key store (the unit `scan` and repair walk) is a few thousand keys.
 pub const SHARDS: usize = 256;
 
-/// Records keyed by their own key bytes: an 8-byte pointer per slot.
-type Shard = HashTable<Record>;
+/// One shard: records keyed by their own key bytes (an 8-byte pointer per slot) and the same
+/// records indexed by origin and sequence number for anti-entropy.
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
+    pub(crate) table: HashTable<Record>,
+    pub(crate) index: OriginIndex,
+}
 
 /// Every key's latest record, with a digest and counts kept up to date on each write.
 ///
@@ -33,6 +41,11 @@ pub struct Store {
     digest_lo: AtomicU64,
     live: AtomicU64,
     tombstones: AtomicU64,
+    /// How far this node has applied each origin's writes.
+    pub cursors: CursorTable,
+    /// Per origin, the highest sequence number of a tombstone purged here: a node whose cursor is
+    /// below it may still hold the deleted value and must resynchronize instead of merging.
+    pub(crate) purged: Mutex<HashMap<NodeId, u64>>,
 }
 
 /// How a merge changed the store.
@@ -47,12 +60,14 @@ pub enum MergeOutcome {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::new())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             hasher: ahash::RandomState::new(),
             digest_hi: AtomicU64::new(0),
             digest_lo: AtomicU64::new(0),
             live: AtomicU64::new(0),
             tombstones: AtomicU64::new(0),
+            cursors: CursorTable::default(),
+            purged: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -70,18 +85,19 @@ impl Store {
         (hash, (hash >> 32) as usize & (SHARDS - 1))
     }
 
-    fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
+    pub(crate) fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
         self.shards[shard].read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Shard> {
+    pub(crate) fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Shard> {
         self.shards[shard].write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Keeps `record` if it is newer than what is held for its key; the one write path.
     pub fn merge(&self, record: Record) -> MergeOutcome {
         let (hash, shard) = self.locate(record.key());
-        let mut table = self.write(shard);
+        let mut guard = self.write(shard);
+        let Shard { table, index } = &mut *guard;
         let rehash = |r: &Record| self.hasher.hash_one(r.key());
         match table.entry(hash, |held| held.key() == record.key(), rehash) {
             Slot::Occupied(mut slot) => {
@@ -89,11 +105,14 @@ impl Store {
                     return MergeOutcome::Stale;
                 }
                 self.account(slot.get(), -1);
+                index.remove(slot.get());
                 self.account(&record, 1);
+                index.insert(&record);
                 *slot.get_mut() = record;
             }
             Slot::Vacant(slot) => {
                 self.account(&record, 1);
+                index.insert(&record);
                 slot.insert(record);
             }
         }
@@ -113,7 +132,7 @@ impl Store {
     /// The record held for `key`, tombstone included.
     pub fn get(&self, key: &[u8]) -> Option<Record> {
         let (hash, shard) = self.locate(key);
-        self.read(shard).find(hash, |r| r.key() == key).cloned()
+        self.read(shard).table.find(hash, |r| r.key() == key).cloned()
     }
 
     /// A copy of the live value of `key`, `None` when absent or deleted.
@@ -124,8 +143,8 @@ impl Store {
     /// Runs `f` on the live value of `key` under the shard's read lock, without copying it.
     pub fn with_value<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         let (hash, shard) = self.locate(key);
-        let table = self.read(shard);
-        f(table.find(hash, |r| r.key() == key).and_then(Record::value))
+        let shard = self.read(shard);
+        f(shard.table.find(hash, |r| r.key() == key).and_then(Record::value))
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).
@@ -147,7 +166,7 @@ impl Store {
 
     /// Every record of one shard (reference-counted clones, no payload copied).
     pub fn shard_records(&self, shard: usize) -> Vec<Record> {
-        self.read(shard).iter().cloned().collect()
+        self.read(shard).table.iter().cloned().collect()
     }
 
     /// Every record (for tests and small stores; repair walks [`Store::shard_records`] instead).
@@ -159,8 +178,8 @@ impl Store {
     pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
         let mut keys = Vec::new();
         for shard in 0..SHARDS {
-            let table = self.read(shard);
-            keys.extend(table.iter().filter(|r| !r.is_tombstone()).map(|r| Bytes::copy_from_slice(r.key())));
+            let shard = self.read(shard);
+            keys.extend(shard.table.iter().filter(|r| !r.is_tombstone()).map(|r| Bytes::copy_from_slice(r.key())));
         }
         keys.sort_unstable();
         let truncated = keys.len() > limit;
@@ -177,8 +196,8 @@ impl Store {
         let mut shard = cursor as usize;
         let mut keys = Vec::new();
         while shard < SHARDS && keys.len() < count.max(1) {
-            let table = self.read(shard);
-            let live = table.iter().filter(|r| !r.is_tombstone() && filter(r.key()));
+            let guard = self.read(shard);
+            let live = guard.table.iter().filter(|r| !r.is_tombstone() && filter(r.key()));
             keys.extend(live.map(|r| Bytes::copy_from_slice(r.key())));
             shard += 1;
         }
@@ -192,7 +211,7 @@ impl Store {
     }
 
     /// Adds (`sign` = 1) or removes (`sign` = -1) one record from the digest and counts.
-    fn account(&self, record: &Record, sign: i64) {
+    pub(crate) fn account(&self, record: &Record, sign: i64) {
         let hash = entry_hash(record.key(), &record.version());
         self.digest_hi.fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
         self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
@@ -215,6 +234,7 @@ mod tests {
         let entry = Entry {
             value: value.map(|v| Bytes::from(vec![v])),
             version: Version { wall_ms: wall, logical: 0, node: NodeId(node) },
+            seq: wall + 1,
         };
         (Bytes::from(vec![key]), entry)
     }

@@ -1,0 +1,112 @@
+//! Scheduling anti-entropy and tombstone purge.
+//!
+//! Every `--repair-interval-ms` the node asks one alive peer, in turn, for what it lacks beyond its
+//! cursors; only one request is outstanding at a time, so a node back from a pause fetches what it
+//! missed once, from one peer, rather than from all of them. The exchange itself (request, delta,
+//! completion) is carried by the peer tasks; see `peer_task` and `peer_inbound`.
+
+use crate::node::Node;
+use crate::stats::bump;
+use kvs_proto::peer::Cursors;
+use kvs_proto::{MemberState, NodeId};
+use kvs_store::clock::wall_clock_ms;
+use kvs_store::sync::CursorMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::time::{interval, MissedTickBehavior};
+
+/// A request unanswered this long is given up, and the next round asks again.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The requester side's state.
+#[derive(Debug, Default)]
+pub struct SyncState {
+    /// The peer asked, and when.
+    outstanding: Option<(NodeId, Instant)>,
+    /// Round-robin position over alive peers.
+    next: usize,
+    /// Our store holds nothing any peer has seen (just cleared for a resync).
+    fresh: bool,
+}
+
+/// Runs rounds every repair interval, and at once when `Node::kick_anti_entropy` is called.
+pub async fn run(node: Arc<Node>) {
+    let mut ticks = interval(node.config.repair_interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = node.shutdown_started() => return,
+            _ = ticks.tick() => {}
+            _ = node.anti_entropy_kicked() => {}
+        }
+        start_round(&node);
+    }
+}
+
+/// Asks the next alive peer for a delta, unless a request is still outstanding.
+pub fn start_round(node: &Arc<Node>) {
+    let now = Instant::now();
+    let mut state = node.sync_state();
+    if state.outstanding.is_some_and(|(_, since)| now.duration_since(since) < SYNC_TIMEOUT) {
+        return;
+    }
+    let mut alive: Vec<NodeId> = node.with_members(|m| {
+        m.others(now)
+            .into_iter()
+            .filter(|(_, state, _)| *state == MemberState::Alive)
+            .map(|(info, _, _)| info.id)
+            .collect()
+    });
+    if alive.is_empty() {
+        state.outstanding = None;
+        return;
+    }
+    alive.sort_unstable();
+    let peer = alive[state.next % alive.len()];
+    state.next = state.next.wrapping_add(1);
+    if node.request_sync_from(peer, state.fresh) {
+        state.outstanding = Some((peer, now));
+    }
+}
+
+/// The peer's delta is complete: advance our cursors to its.
+pub fn finished(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
+    node.store.cursors.advance(cursors);
+    bump(&node.stats.anti_entropy_rounds, 1);
+    let mut state = node.sync_state();
+    state.fresh = false;
+    if state.outstanding.is_some_and(|(peer, _)| peer == from) {
+        state.outstanding = None;
+    }
+}
+
+/// The peer purged deletes we may still hold: drop all it has seen, reset cursors, ask it again.
+pub fn resync(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
+    let theirs: CursorMap = cursors.iter().copied().collect();
+    let dropped = node.store.retain_unseen(&theirs);
+    node.store.cursors.reset_except(node.id);
+    bump(&node.stats.full_resyncs, 1);
+    tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
+    let mut state = node.sync_state();
+    state.fresh = true;
+    state.outstanding = node.request_sync_from(from, true).then(|| (from, Instant::now()));
+}
+
+/// Purges tombstones past the grace period, checking a few times per grace period.
+pub async fn purge_tombstones(node: Arc<Node>) {
+    let grace = node.config.tombstone_grace;
+    let mut ticks = interval((grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = node.shutdown_started() => return,
+            _ = ticks.tick() => {}
+        }
+        let horizon = wall_clock_ms().saturating_sub(grace.as_millis() as u64);
+        let purged = node.store.purge_tombstones(horizon);
+        if purged > 0 {
+            bump(&node.stats.tombstones_purged, purged);
+            tracing::debug!(purged, "purged tombstones past the grace period");
+        }
+    }
+}

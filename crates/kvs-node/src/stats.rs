@@ -1,0 +1,53 @@
+//! Replication traffic counters, reported under `sync` in `status`.
+
+use kvs_proto::SyncStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Monotonic counters, bumped on the replication paths.
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    /// Entries pushed to peers.
+    pub push_entries_sent: AtomicU64,
+    /// Push frame bytes sent.
+    pub push_bytes_sent: AtomicU64,
+    /// Entries received in pushes.
+    pub push_entries_received: AtomicU64,
+    /// Push frame bytes received.
+    pub push_bytes_received: AtomicU64,
+    /// Anti-entropy rounds completed as requester.
+    pub anti_entropy_rounds: AtomicU64,
+    /// Anti-entropy bytes sent.
+    pub anti_entropy_bytes_sent: AtomicU64,
+    /// Anti-entropy bytes received.
+    pub anti_entropy_bytes_received: AtomicU64,
+    /// Entries anti-entropy applied because they were newer.
+    pub entries_repaired: AtomicU64,
+    /// Full resynchronizations.
+    pub full_resyncs: AtomicU64,
+    /// Tombstones purged.
+    pub tombstones_purged: AtomicU64,
+}
+
+/// Adds `n` to a counter.
+pub fn bump(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+impl SyncCounters {
+    /// A consistent-enough copy for a status report.
+    pub fn snapshot(&self) -> SyncStatus {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SyncStatus {
+            push_entries_sent: get(&self.push_entries_sent),
+            push_bytes_sent: get(&self.push_bytes_sent),
+            push_entries_received: get(&self.push_entries_received),
+            push_bytes_received: get(&self.push_bytes_received),
+            anti_entropy_rounds: get(&self.anti_entropy_rounds),
+            anti_entropy_bytes_sent: get(&self.anti_entropy_bytes_sent),
+            anti_entropy_bytes_received: get(&self.anti_entropy_bytes_received),
+            entries_repaired: get(&self.entries_repaired),
+            full_resyncs: get(&self.full_resyncs),
+            tombstones_purged: get(&self.tombstones_purged),
+        }
+    }
+}

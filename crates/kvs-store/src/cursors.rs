@@ -1,0 +1,78 @@
+//! Anti-entropy cursors: for each origin, how far this node has applied that origin's writes.
+
+use kvs_proto::peer::Cursors;
+use kvs_proto::NodeId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// `origin → seq`: every write of `origin` numbered `seq` or below is applied or superseded here.
+///
+/// Cursors only move over what was applied: a push advances one only when it is the very next
+/// sequence number, so a dropped push leaves a gap that anti-entropy later fills.
+#[derive(Debug, Default)]
+pub struct CursorTable {
+    /// Std mutex: a few instructions per update, never held across an await.
+    cursors: Mutex<HashMap<NodeId, u64>>,
+}
+
+impl CursorTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, u64>> {
+        self.cursors.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes that write `seq` of `origin` was applied; moves the cursor only if it was the next one.
+    pub fn applied_in_order(&self, origin: NodeId, seq: u64) {
+        let mut cursors = self.lock();
+        let cursor = cursors.entry(origin).or_default();
+        if seq == *cursor + 1 {
+            *cursor = seq;
+        }
+    }
+
+    /// Moves cursors forward to `to` after a complete anti-entropy delta; never moves one back.
+    pub fn advance(&self, to: &Cursors) {
+        let mut cursors = self.lock();
+        for &(origin, seq) in to {
+            let cursor = cursors.entry(origin).or_default();
+            *cursor = (*cursor).max(seq);
+        }
+    }
+
+    /// The cursor of one origin (0: nothing of it applied).
+    pub fn get(&self, origin: NodeId) -> u64 {
+        self.lock().get(&origin).copied().unwrap_or(0)
+    }
+
+    /// Every cursor.
+    pub fn snapshot(&self) -> Cursors {
+        let mut all: Cursors = self.lock().iter().map(|(o, s)| (*o, *s)).collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Sets every cursor but `keep`'s to 0, before a full resynchronization.
+    pub fn reset_except(&self, keep: NodeId) {
+        self.lock().retain(|origin, _| *origin == keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_stops_the_cursor_until_a_delta_fills_it() {
+        let table = CursorTable::default();
+        let a = NodeId(1);
+        table.applied_in_order(a, 1);
+        table.applied_in_order(a, 2);
+        table.applied_in_order(a, 4);
+        assert_eq!(table.get(a), 2);
+        table.advance(&vec![(a, 4)]);
+        assert_eq!(table.get(a), 4);
+        table.advance(&vec![(a, 3)]);
+        assert_eq!(table.get(a), 4, "never moves back");
+        table.applied_in_order(a, 5);
+        assert_eq!(table.snapshot(), vec![(a, 5)]);
+    }
+}
