@@ -51,6 +51,9 @@ pub struct NodeArgs {
     /// longer than this resynchronizes fully when it returns.
     #[arg(long, default_value_t = 86_400_000)]
     pub tombstone_grace_ms: u64,
+    /// How long one frame write to a peer may block before the connection is dropped and redialed, in ms.
+    #[arg(long, default_value_t = 5_000)]
+    pub peer_write_timeout_ms: u64,
     /// How long a new connection may take to send its hello, in ms.
     #[arg(long, default_value_t = 5_000)]
     pub hello_timeout_ms: u64,
@@ -156,7 +159,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             max_clock_skew_ms: args.max_clock_skew_ms,
             push_queue: args.push_queue,
             max_connections: args.max_connections.max(1),
-            peer_write_timeout: Duration::from_secs(5),
+            peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),
             shutdown_grace: Duration::from_secs(3),
         })
