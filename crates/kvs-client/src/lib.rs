@@ -11,4 +11,6 @@ pub mod error;
 
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
-pub use kvs_proto::{ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport};
+pub use kvs_proto::{
+    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport, SyncStatus,
+};

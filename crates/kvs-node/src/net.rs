@@ -27,3 +27,9 @@ pub async fn connect(addr: SocketAddr) -> io::Result<Stream> {
 pub fn accepted(stream: &Stream) -> io::Result<()> {
     stream.set_nodelay(true)
 }
+
+/// Makes closing this connection discard unsent data and reset it, rather than keep sending.
+pub fn abort(stream: &Stream) {
+    // Linger zero: close sends RST at once and never blocks.
+    let _ = socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO));
+}

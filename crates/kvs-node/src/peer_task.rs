@@ -8,12 +8,13 @@ use crate::node::Node;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
+use kvs_proto::{MemberState, NodeId};
 use kvs_store::store::SHARDS;
 use kvs_store::sync::CursorMap;
 use kvs_store::Record;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 use tokio::time::{interval, timeout, MissedTickBehavior};
@@ -79,10 +80,16 @@ async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut c
         let ended = match dialed {
             Ok(mut conn) => {
                 backoff = FIRST_BACKOFF;
-                let ended = stream(&node, &mut conn, &stop, &mut commands).await;
-                if matches!(ended, Ended::Stopped) && node.is_shutting_down() {
-                    let leave = Outgoing::Leave { member: node.me() };
-                    let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
+                let ended = stream(&node, member.id, &mut conn, &stop, &mut commands).await;
+                match ended {
+                    Ended::Stopped if node.is_shutting_down() => {
+                        let leave = Outgoing::Leave { member: node.me() };
+                        let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
+                    }
+                    // Drop what is still queued for an unresponsive peer instead of delivering it
+                    // late: anti-entropy sends it what it lacks once it answers again.
+                    Ended::Failed(_) => net::abort(conn.get_ref()),
+                    Ended::Stopped => {}
                 }
                 ended
             }
@@ -131,6 +138,7 @@ fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {
 /// Streams to a connected peer until stopped or the connection fails.
 async fn stream(
     node: &Arc<Node>,
+    peer: NodeId,
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
@@ -159,7 +167,13 @@ async fn stream(
                 }
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
-            _ = gossip.tick() => send(conn, &Outgoing::Gossip { members: node.member_infos() }, write_timeout).await.map(drop),
+            _ = gossip.tick() => {
+                if node.with_members(|m| m.state_of(peer, Instant::now())) == Some(MemberState::Dead) {
+                    // Whatever sits in the socket buffers for it would arrive stale; drop it.
+                    return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
+                }
+                send(conn, &Outgoing::Gossip { members: node.member_infos() }, write_timeout).await.map(drop)
+            }
         };
         if let Err(error) = result {
             return Ended::Failed(error);

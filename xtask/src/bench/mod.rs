@@ -2,7 +2,11 @@
 //!
 //! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
+//! - [`catchup`]: how many bytes and how long a paused node needs to catch up, against what changed.
+//! - [`load`]: pipelined RESP loading shared by the benches.
 
+pub mod catchup;
+pub mod load;
 pub mod native;
 pub mod redis;
 
@@ -25,6 +29,8 @@ enum BenchKind {
     Native(native::NativeArgs),
     /// Redis protocol: kvs against redis-server under redis-benchmark, and memory per key.
     Redis(redis::RedisArgs),
+    /// Anti-entropy: catch-up bytes and time of a paused node, and idle round size.
+    Catchup(catchup::CatchupArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -33,5 +39,6 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         None => native::run(args.native).await,
         Some(BenchKind::Native(args)) => native::run(args).await,
         Some(BenchKind::Redis(args)) => redis::run(args).await,
+        Some(BenchKind::Catchup(args)) => catchup::run(args).await,
     }
 }

@@ -4,7 +4,6 @@
 use clap::Args;
 use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,30 +104,6 @@ fn rss_bytes(pid: u32) -> u64 {
     kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
 
-/// Loads `n` keys of 16 bytes with 100-byte values through pipelined RESP SETs.
-fn load_keys(port: u16, n: usize) -> Result<(), String> {
-    const BATCH: usize = 1000;
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    let value = "v".repeat(100);
-    let mut request = Vec::new();
-    let mut replies = vec![0u8; BATCH * 5];
-    for start in (0..n).step_by(BATCH) {
-        let count = BATCH.min(n - start);
-        request.clear();
-        for i in start..start + count {
-            write!(request, "*3\r\n$3\r\nSET\r\n$16\r\nkey:{i:012}\r\n$100\r\n{value}\r\n")
-                .map_err(|e| e.to_string())?;
-        }
-        stream.write_all(&request).map_err(|e| e.to_string())?;
-        // Every reply is "+OK\r\n".
-        stream.read_exact(&mut replies[..count * 5]).map_err(|e| e.to_string())?;
-        if !replies[..count * 5].chunks(5).all(|r| r == b"+OK\r\n") {
-            return Err(format!("a SET was refused while loading port {port}"));
-        }
-    }
-    Ok(())
-}
-
 /// Runs the comparison and prints the ratio table and the memory table.
 pub async fn run(args: RedisArgs) -> Result<(), String> {
     require("redis-server")?;
@@ -189,7 +164,7 @@ async fn memory(targets: &[Target], cluster: &[NodeProcess], n: usize) -> Result
     println!("memory: {n} keys of 16 bytes with 100-byte values, resident set growth per key");
     for target in targets {
         let before = rss_bytes(target.pid);
-        load_keys(target.port, n)?;
+        super::load::pipeline(target.port, super::load::sets(0..n, &[b'v'; 100]))?;
         if target.pid == cluster[0].pid() {
             // Measure the cluster once every replica holds every key, so push queues have drained.
             for node in cluster {
