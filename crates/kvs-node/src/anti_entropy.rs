@@ -10,7 +10,6 @@ use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberState, NodeId};
 use kvs_store::clock::wall_clock_ms;
-use kvs_store::sync::CursorMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::{interval, MissedTickBehavior};
@@ -71,7 +70,7 @@ pub fn start_round(node: &Arc<Node>) {
 
 /// The peer's delta is complete: advance our cursors to its.
 pub fn finished(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
-    node.store.cursors.advance(cursors);
+    node.adopt_cursors(cursors);
     bump(&node.stats.anti_entropy_rounds, 1);
     let mut state = node.sync_state();
     state.fresh = false;
@@ -82,9 +81,7 @@ pub fn finished(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
 
 /// The peer purged deletes we may still hold: drop all it has seen, reset cursors, ask it again.
 pub fn resync(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
-    let theirs: CursorMap = cursors.iter().copied().collect();
-    let dropped = node.store.retain_unseen(&theirs);
-    node.store.cursors.reset_except(node.id);
+    let dropped = node.drop_seen_by(cursors);
     bump(&node.stats.full_resyncs, 1);
     tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
     let mut state = node.sync_state();

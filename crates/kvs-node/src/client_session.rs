@@ -5,6 +5,7 @@ use crate::node::Node;
 use crate::status;
 use bytes::Bytes;
 use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply};
+use kvs_store::persist::wal::Durable;
 use std::sync::Arc;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down.
@@ -26,7 +27,14 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
             }
         };
         let shutdown = matches!(request, ClientRequest::Shutdown);
-        let response = handle(node, request);
+        let (mut response, durable) = handle(node, request);
+        if let Some(durable) = durable {
+            // Under --fsync always the reply waits until the write is on disk.
+            let synced = durable.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
+            if let Err(reason) = synced {
+                response = ClientResponse::Error(ErrorReply::new(ErrorCode::StorageFailed, reason));
+            }
+        }
         if conn.send(&response).await.is_err() {
             return;
         }
@@ -37,8 +45,16 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
     }
 }
 
-/// Executes one request against the node.
-pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
+/// Executes one request against the node; a write may come with what to await before replying.
+pub fn handle(node: &Node, request: ClientRequest) -> (ClientResponse, Option<Durable>) {
+    let mut durable = None;
+    let mut write = |key: &[u8], value: Option<&[u8]>| match node.write_local(key, value) {
+        Ok(pending) => {
+            durable = pending;
+            Ok(ClientResponse::Ok)
+        }
+        Err(error) => Err(ErrorReply::new(ErrorCode::StorageFailed, error.to_string())),
+    };
     let result = match request {
         ClientRequest::Get { key } => check_key(node, &key).map(|()| ClientResponse::Value(node.store.get_value(&key))),
         ClientRequest::Set { key, value } => check_key(node, &key).and_then(|()| {
@@ -49,19 +65,15 @@ pub fn handle(node: &Node, request: ClientRequest) -> ClientResponse {
                     format!("value of {} bytes exceeds {max}", value.len()),
                 ));
             }
-            node.write_local(&key, Some(&value));
-            Ok(ClientResponse::Ok)
+            write(&key, Some(&value))
         }),
-        ClientRequest::Delete { key } => check_key(node, &key).map(|()| {
-            node.write_local(&key, None);
-            ClientResponse::Ok
-        }),
+        ClientRequest::Delete { key } => check_key(node, &key).and_then(|()| write(&key, None)),
         ClientRequest::Status { max_keys } => {
             Ok(ClientResponse::Status(Box::new(status::report(node, max_keys as usize))))
         }
         ClientRequest::Shutdown => Ok(ClientResponse::Ok),
     };
-    result.unwrap_or_else(ClientResponse::Error)
+    (result.unwrap_or_else(ClientResponse::Error), durable)
 }
 
 fn check_key(node: &Node, key: &Bytes) -> Result<(), ErrorReply> {

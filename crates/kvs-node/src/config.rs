@@ -3,6 +3,7 @@
 use crate::error::NodeError;
 use clap::Parser;
 use kvs_proto::Limits;
+use kvs_store::persist::FsyncPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -26,6 +27,16 @@ pub struct NodeArgs {
     /// a core for the kernel's network work and co-located processes.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Keep data here and survive restarts (memory-only without it). One node per directory.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// When writes reach the disk: always (before the reply; concurrent writes share an fsync),
+    /// everysec, or never.
+    #[arg(long, default_value_t = FsyncPolicy::EverySec)]
+    pub fsync: FsyncPolicy,
+    /// Rewrite the log once it reaches this many bytes and twice its size after the last rewrite.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub compact_after_bytes: u64,
     /// Largest frame accepted on any connection, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
@@ -85,6 +96,12 @@ pub struct NodeConfig {
     pub suspect_after: Duration,
     /// Silence before dead.
     pub dead_after: Duration,
+    /// Where data persists, if anywhere.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// When writes reach the disk.
+    pub fsync: FsyncPolicy,
+    /// Log size that triggers a rewrite.
+    pub compact_after_bytes: u64,
     /// Anti-entropy period.
     pub repair_interval: Duration,
     /// Tombstone lifetime.
@@ -153,6 +170,9 @@ impl TryFrom<NodeArgs> for NodeConfig {
             gossip_interval: Duration::from_millis(args.gossip_interval_ms),
             suspect_after: Duration::from_millis(args.suspect_after_ms),
             dead_after: Duration::from_millis(args.dead_after_ms),
+            data_dir: args.data_dir,
+            fsync: args.fsync,
+            compact_after_bytes: args.compact_after_bytes,
             repair_interval: Duration::from_millis(args.repair_interval_ms),
             tombstone_grace: Duration::from_millis(args.tombstone_grace_ms),
             hello_timeout: Duration::from_millis(args.hello_timeout_ms),

@@ -16,6 +16,9 @@ pub enum NodeError {
     /// The flags contradict each other.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The data dir or its log cannot be used.
+    #[error(transparent)]
+    Storage(#[from] kvs_store::persist::PersistError),
     /// Some other socket failure.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

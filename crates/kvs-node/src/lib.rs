@@ -12,6 +12,7 @@
 //! - [`peer_task`]: one task per member that streams our writes, gossip and anti-entropy to it.
 //! - [`anti_entropy`]: when to sync and with whom; tombstone purge; full resync.
 //! - [`stats`]: replication traffic counters.
+//! - [`storage`]: memory-only or durable storage, opened (and replayed) before serving.
 //! - [`status`]: builds the status report.
 //! - [`redis`]: the optional Redis-protocol port and its commands.
 //! - [`error`]: [`NodeError`], why a node cannot start or serve.
@@ -30,6 +31,7 @@ pub mod redis;
 pub mod server;
 pub mod stats;
 pub mod status;
+pub mod storage;
 
 pub use config::{NodeArgs, NodeConfig};
 pub use error::NodeError;

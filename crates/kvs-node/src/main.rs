@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = NodeArgs::parse();
+    // A file-size limit must surface as a write error (and refused writes), not kill the process.
+    // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(args.worker_threads()).enable_all().build();
     let result = match runtime {

@@ -5,10 +5,14 @@ use crate::config::NodeConfig;
 use crate::membership::{Change, Membership};
 use crate::peer_task::{self, PeerCommand, PeerHandle};
 use crate::stats::SyncCounters;
+use crate::storage::Storage;
 use kvs_proto::peer::Cursors;
 use kvs_proto::peer::KeyedEntry;
-use kvs_proto::{MemberInfo, NodeId, Version};
+use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
+use kvs_store::persist::data_dir::DataDir;
+use kvs_store::persist::wal::{Durable, Wal};
+use kvs_store::persist::PersistError;
 use kvs_store::store::MergeOutcome;
 use kvs_store::{HybridClock, Record, Store};
 use std::collections::HashMap;
@@ -29,7 +33,10 @@ pub struct Node {
     /// The address it is bound to and advertises.
     pub addr: SocketAddr,
     /// Every key's latest entry.
-    pub store: Store,
+    pub store: Arc<Store>,
+    /// The log, when the node is durable.
+    wal: Option<Wal>,
+    _data_dir: Option<DataDir>,
     /// Stamps local writes.
     pub clock: HybridClock,
     /// Std mutex: held only for table updates, never across an await.
@@ -73,18 +80,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Node {
-    /// A node bound at `addr` with a fresh random id.
-    pub fn new(config: NodeConfig, addr: SocketAddr) -> Arc<Self> {
-        let id = NodeId(rand::random());
+    /// A node bound at `addr` over opened storage.
+    pub fn new(config: NodeConfig, addr: SocketAddr, storage: Storage) -> Arc<Self> {
+        let Storage { id, store, clock, wal, own_last_seq, dir } = storage;
         let me = MemberInfo { id, addr, generation: wall_clock_ms(), heartbeat: 0, left: false };
         let members = Membership::new(me, config.suspect_after, config.dead_after);
         let (push_log, _) = broadcast::channel(config.push_queue);
         Arc::new(Node {
-            clock: HybridClock::new(id, config.max_clock_skew_ms),
+            clock,
             config,
             id,
             addr,
-            store: Store::new(),
+            store,
+            wal,
+            _data_dir: dir,
             members: Mutex::new(members),
             push_log,
             peers: Mutex::new(HashMap::new()),
@@ -94,24 +103,32 @@ impl Node {
             redis_addr: OnceLock::new(),
             redis_clients: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
-            local_writes: Mutex::new(0),
+            local_writes: Mutex::new(own_last_seq),
             stats: SyncCounters::default(),
             sync: Mutex::new(SyncState::default()),
             kick: Notify::new(),
         })
     }
 
-    /// Applies a local write (`None` deletes) and queues it for every peer; returns its version.
-    pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Version {
+    /// Applies a local write (`None` deletes), logs it and queues it for every peer. Returns, under
+    /// `--fsync always`, what to await before acknowledging it; refuses when the log has failed.
+    pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Result<Option<Durable>, PersistError> {
+        if let Some(wal) = &self.wal {
+            wal.check()?;
+        }
         let mut last_seq = lock(&self.local_writes);
         *last_seq += 1;
-        let version = self.clock.now();
-        let record = Record::new(key, value, version, *last_seq);
+        let record = Record::new(key, value, self.clock.now(), *last_seq);
         self.store.merge(record.clone());
         self.store.cursors.applied_in_order(self.id, *last_seq);
+        // Logged even if a newer remote write won, so our sequence numbers stay contiguous in the log.
+        let durable = match &self.wal {
+            Some(wal) => wal.append(&record, true)?,
+            None => None,
+        };
         // No receivers just means no peers yet; anti-entropy brings them up to date when they come.
         let _ = self.push_log.send(record);
-        version
+        Ok(durable)
     }
 
     /// Merges entries pushed by their origin, in its sequence order; returns how many were newer.
@@ -131,15 +148,55 @@ impl Node {
                 tracing::error!(%error, "refusing an entry from the future");
                 continue;
             }
-            let (origin, seq) = (entry.version.node, entry.seq);
-            if self.store.merge_entry(&key, &entry) == MergeOutcome::Applied {
+            let record = Record::from_entry(&key, &entry);
+            if self.store.merge(record.clone()) == MergeOutcome::Applied {
                 applied += 1;
+                self.log(&record);
             }
             if in_origin_order {
-                self.store.cursors.applied_in_order(origin, seq);
+                self.store.cursors.applied_in_order(record.origin(), record.seq());
             }
         }
         applied
+    }
+
+    /// Logs a replicated record; a failure marks the log failed, which refuses later local writes.
+    fn log(&self, record: &Record) {
+        if let Some(wal) = &self.wal {
+            if let Err(error) = wal.append(record, false) {
+                tracing::debug!(%error, "replicated entry not logged");
+            }
+        }
+    }
+
+    /// Adopts a peer's cursors after a complete anti-entropy delta, and logs them.
+    pub fn adopt_cursors(&self, cursors: &Cursors) {
+        self.store.cursors.advance(cursors);
+        if let Some(wal) = &self.wal {
+            let _ = wal.append_cursors(cursors.clone());
+        }
+    }
+
+    /// Drops what a peer has seen before a full resync (and rewrites the log so a restart cannot
+    /// bring it back); returns how many records were dropped.
+    pub fn drop_seen_by(&self, cursors: &Cursors) -> usize {
+        let theirs: kvs_store::sync::CursorMap = cursors.iter().copied().collect();
+        let dropped = self.store.retain_unseen(&theirs);
+        self.store.cursors.reset_except(self.id);
+        if let Some(wal) = &self.wal {
+            let _ = wal.rewrite();
+        }
+        dropped
+    }
+
+    /// Writes and fsyncs the log, then stops its writer; for a clean shutdown.
+    pub async fn close_storage(&self) {
+        if let Some(wal) = &self.wal {
+            if let Err(error) = wal.sync().await {
+                tracing::error!(%error, "final log sync failed");
+            }
+            wal.close();
+        }
     }
 
     /// A new reader of the push log, starting at its head.

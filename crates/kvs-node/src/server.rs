@@ -7,6 +7,7 @@ use crate::handshake::handle_connection;
 use crate::net;
 use crate::node::Node;
 use crate::redis;
+use crate::storage;
 use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +34,8 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         Some(addr) => Some(bind_one(addr).await?),
         None => None,
     };
-    let node = Node::new(config, listener.local_addr()?);
+    let storage = storage::open(&config)?;
+    let node = Node::new(config, listener.local_addr()?, storage);
     if let Some(redis) = &redis {
         node.set_redis_addr(redis.local_addr()?);
     }
@@ -61,6 +63,7 @@ impl BoundNode {
         if timeout(node.config.shutdown_grace, node.tasks.wait()).await.is_err() {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
+        node.close_storage().await;
         Ok(())
     }
 }

@@ -65,6 +65,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The connection was idle past the node's deadline.
     Timeout,
+    /// The node cannot make the write durable (its log failed); the write was not acknowledged.
+    StorageFailed,
 }
 
 /// An error code with a human explanation.

@@ -9,6 +9,7 @@
 //! - [`digest`]: the per-entry hash the store digest is built from.
 //! - [`origin_index`]: per shard, surviving records by origin and sequence number.
 //! - [`cursors`]: how far this node has applied each origin's writes (a version vector).
+//! - [`persist`]: durability: the data dir, the checksummed log, replay, group commit, rewrite.
 //! - [`sync`]: anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
 //!
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
@@ -20,6 +21,7 @@ pub mod digest;
 pub mod glob;
 pub mod lww;
 pub mod origin_index;
+pub mod persist;
 pub mod record;
 pub mod store;
 pub mod sync;

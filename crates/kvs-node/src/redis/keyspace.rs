@@ -34,8 +34,7 @@ pub fn set(call: &mut Call<'_, '_>) {
         return;
     }
     let (key, value) = (call.args.get(1), call.args.get(2));
-    if within_bounds(call, key, Some(value)) {
-        call.node.write_local(key, Some(value));
+    if within_bounds(call, key, Some(value)) && call.write(key, Some(value)) {
         call.reply.simple("OK");
     }
 }
@@ -53,7 +52,9 @@ pub fn mset(call: &mut Call<'_, '_>) {
         }
     }
     for (key, value) in pairs() {
-        call.node.write_local(key, Some(value));
+        if !call.write(key, Some(value)) {
+            return;
+        }
     }
     call.reply.simple("OK");
 }
@@ -70,7 +71,9 @@ pub fn del(call: &mut Call<'_, '_>) {
             removed += 1;
         }
         // Written even when absent here: the tombstone also beats an older write still in flight.
-        call.node.write_local(key, None);
+        if !call.write(key, None) {
+            return;
+        }
     }
     call.reply.integer(removed);
 }

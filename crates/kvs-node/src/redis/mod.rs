@@ -13,6 +13,7 @@ pub mod session;
 pub mod table;
 
 use kvs_proto::resp::{Args, Protocol, Reply};
+use kvs_store::persist::wal::Durable;
 
 /// Per-connection state the commands read and change.
 #[derive(Debug)]
@@ -37,6 +38,24 @@ pub struct Call<'a, 'r> {
     pub client: &'a mut ClientState,
     /// Where the reply goes.
     pub reply: &'a mut Reply<'r>,
+    /// Writes to await (under `--fsync always`) before the batch's replies go out.
+    pub durable: &'a mut Vec<Durable>,
+}
+
+impl Call<'_, '_> {
+    /// Writes through the node; on a storage failure replies with an error and returns false.
+    pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
+        match self.node.write_local(key, value) {
+            Ok(pending) => {
+                self.durable.extend(pending);
+                true
+            }
+            Err(error) => {
+                self.reply.error(&format!("ERR {error}"));
+                false
+            }
+        }
+    }
 }
 
 /// Redis's wording for a wrong argument count.

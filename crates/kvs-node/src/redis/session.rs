@@ -24,6 +24,7 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut ranges = Vec::with_capacity(8);
+    let mut durable = Vec::new();
     loop {
         let mut consumed = 0;
         let mut close = false;
@@ -34,7 +35,14 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
                     let args = Args::new(&pending[..used], &ranges);
                     if !args.is_empty() {
                         let mut reply = Reply::new(&mut output, client.protocol);
-                        execute(&mut Call { node: &node, args, client: &mut client, reply: &mut reply });
+                        let call = &mut Call {
+                            node: &node,
+                            args,
+                            client: &mut client,
+                            reply: &mut reply,
+                            durable: &mut durable,
+                        };
+                        execute(call);
                     }
                     consumed += used;
                     if client.quit {
@@ -52,6 +60,14 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
             }
         }
         input.advance(consumed);
+        // Under --fsync always, the batch's replies wait for its writes to reach the disk; if they
+        // cannot, the connection closes without acknowledging them.
+        for pending in durable.drain(..) {
+            if !matches!(pending.await, Ok(Ok(()))) {
+                tracing::warn!("closing a Redis connection: its writes could not be made durable");
+                return;
+            }
+        }
         if !output.is_empty() {
             if stream.write_all(&output).await.is_err() {
                 return;

@@ -1,0 +1,62 @@
+//! Opening the node's storage: memory-only, or a data dir whose log is replayed first.
+
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use kvs_proto::NodeId;
+use kvs_store::persist::data_dir::DataDir;
+use kvs_store::persist::recovery::recover;
+use kvs_store::persist::wal::{Wal, WalConfig};
+use kvs_store::{HybridClock, Store};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Everything about a node that survives a restart when it has a data dir.
+pub struct Storage {
+    /// The node's id: persisted in the data dir, random otherwise.
+    pub id: NodeId,
+    /// The store, already holding what the log replayed.
+    pub store: Arc<Store>,
+    /// A clock resumed past every version in the log.
+    pub clock: HybridClock,
+    /// The log writer, when durable.
+    pub wal: Option<Wal>,
+    /// Our last write's sequence number; numbering resumes after it.
+    pub own_last_seq: u64,
+    /// Holds the data dir's lock for the node's lifetime.
+    pub dir: Option<DataDir>,
+}
+
+/// Opens storage as configured; a durable node has replayed its log when this returns.
+pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
+    let store = Arc::new(Store::new());
+    let Some(path) = &config.data_dir else {
+        let id = NodeId(rand::random());
+        let clock = HybridClock::new(id, config.max_clock_skew_ms);
+        return Ok(Storage { id, store, clock, wal: None, own_last_seq: 0, dir: None });
+    };
+    let dir = DataDir::open(path, || NodeId(rand::random()))?;
+    let id = dir.node();
+    let started = Instant::now();
+    let recovered = recover(&dir.log_path(), &store, id, config.limits.max_frame_bytes)?;
+    if let Some(damage) = &recovered.damage {
+        tracing::warn!(%damage, dropped_bytes = recovered.dropped_bytes, "dropped a damaged log tail");
+    }
+    tracing::info!(
+        entries = recovered.entries,
+        keys = store.live_count(),
+        ms = started.elapsed().as_millis() as u64,
+        "log replayed"
+    );
+    let clock = match recovered.max_version {
+        Some(last) => HybridClock::resume(id, config.max_clock_skew_ms, last),
+        None => HybridClock::new(id, config.max_clock_skew_ms),
+    };
+    let wal_config = WalConfig {
+        path: dir.log_path(),
+        node: id,
+        fsync: config.fsync,
+        compact_after_bytes: config.compact_after_bytes,
+    };
+    let wal = Wal::start(wal_config, store.clone(), recovered.log_bytes)?;
+    Ok(Storage { id, store, clock, wal: Some(wal), own_last_seq: recovered.own_last_seq, dir: Some(dir) })
+}

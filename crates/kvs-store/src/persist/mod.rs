@@ -1,0 +1,78 @@
+//! Durability: an append-only log of applied records, replayed at start and compacted as it grows.
+//!
+//! Why a log of our own rather than an embedded engine (fjall, redb): the store already keeps
+//! every record in memory, indexed as replication needs; an engine would keep a second copy in its
+//! own structures and put its write path (LSM memtable or B-tree pages) in front of every write.
+//! What durability needs here is what Redis's AOF and etcd's WAL do: append each applied record,
+//! checksummed, fsync by policy with group commit, replay at start, and rewrite the log from memory
+//! when it has grown to twice what it held after the last rewrite.
+//!
+//! - [`format`]: frames (length, CRC32, bincode body) and the records inside.
+//! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
+//! - [`recovery`]: replaying the log into a store, dropping a torn or corrupt tail.
+//! - [`wal`]: the writer thread: group commit, fsync policies, compaction.
+
+pub mod data_dir;
+pub mod format;
+pub mod recovery;
+pub mod wal;
+
+use thiserror::Error;
+
+/// Why persistence failed.
+#[derive(Debug, Error)]
+pub enum PersistError {
+    /// The data directory cannot be used.
+    #[error("data dir {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What went wrong, for people.
+        reason: String,
+    },
+    /// Reading or writing the log failed.
+    #[error("log i/o on {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The log is no longer written (an earlier write or fsync failed); writes are refused.
+    #[error("storage failed earlier ({0}); writes are refused")]
+    Failed(String),
+}
+
+/// When appended records are forced to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before a write is acknowledged (group commit shares one fsync among concurrent writes).
+    Always,
+    /// About once a second; a crash loses at most the last second of writes.
+    EverySec,
+    /// Never explicitly; the OS writes back when it likes.
+    Never,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "everysec" => Ok(FsyncPolicy::EverySec),
+            "never" => Ok(FsyncPolicy::Never),
+            other => Err(format!("unknown fsync policy '{other}' (always, everysec, never)")),
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::EverySec => "everysec",
+            FsyncPolicy::Never => "never",
+        })
+    }
+}

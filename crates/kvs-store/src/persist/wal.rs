@@ -1,0 +1,284 @@
+//! The log writer: one thread owns the file, takes appends in batches and fsyncs by policy.
+//!
+//! Group commit: every append waiting in the channel when the thread wakes goes out in one write
+//! and, under `always`, one fsync; so concurrent writers share the cost of a sync.
+
+use super::format::{encode_frame, LogRecord};
+use super::{FsyncPolicy, PersistError};
+use crate::record::Record;
+use crate::store::{Store, SHARDS};
+use kvs_proto::peer::Cursors;
+use kvs_proto::NodeId;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Resolves once a write is on disk (under `always`), or with the reason it cannot be.
+pub type Durable = oneshot::Receiver<Result<(), String>>;
+
+/// Bytes gathered into one write at most.
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+enum Op {
+    Append { frame: Vec<u8>, ack: Option<oneshot::Sender<Result<(), String>>> },
+    Sync(oneshot::Sender<Result<(), String>>),
+    Rewrite,
+}
+
+/// Settings of the writer.
+#[derive(Clone, Debug)]
+pub struct WalConfig {
+    /// The log file.
+    pub path: PathBuf,
+    /// Whose log it is.
+    pub node: NodeId,
+    /// When to fsync.
+    pub fsync: FsyncPolicy,
+    /// Rewrite the log once it reaches this size and twice its size after the last rewrite.
+    pub compact_after_bytes: u64,
+}
+
+/// Handle on the log writer thread.
+#[derive(Debug)]
+pub struct Wal {
+    ops: Mutex<Option<mpsc::Sender<Op>>>,
+    /// Set when a write or fsync failed; from then on writes are refused.
+    failure: Arc<Mutex<Option<String>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    fsync: FsyncPolicy,
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> PersistError {
+    PersistError::Io { path: path.display().to_string(), source }
+}
+
+impl Wal {
+    /// Opens the log for appending (writing a header first if it is empty) and starts the writer.
+    pub fn start(config: WalConfig, store: Arc<Store>, log_bytes: u64) -> Result<Wal, PersistError> {
+        let mut file =
+            OpenOptions::new().create(true).append(true).open(&config.path).map_err(|e| io_error(&config.path, e))?;
+        let mut log_bytes = log_bytes;
+        if log_bytes == 0 {
+            let mut header = Vec::new();
+            let record = LogRecord::<Record>::Header { node: config.node, cursors: store.cursors.snapshot() };
+            encode_frame(&mut header, &record).map_err(PersistError::Failed)?;
+            file.write_all(&header).and_then(|()| file.sync_data()).map_err(|e| io_error(&config.path, e))?;
+            log_bytes = header.len() as u64;
+        }
+        let (ops, receiver) = mpsc::channel();
+        let failure = Arc::new(Mutex::new(None));
+        let writer =
+            Writer { config: config.clone(), file, store, failure: failure.clone(), log_bytes, base_bytes: log_bytes };
+        let thread = std::thread::Builder::new()
+            .name("kvs-wal".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| io_error(&config.path, e))?;
+        Ok(Wal { ops: Mutex::new(Some(ops)), failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
+    }
+
+    /// Refuses when an earlier write or fsync failed.
+    pub fn check(&self) -> Result<(), PersistError> {
+        match &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(reason) => Err(PersistError::Failed(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, op: Op) -> Result<(), PersistError> {
+        self.check()?;
+        let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        ops.as_ref()
+            .and_then(|ops| ops.send(op).ok())
+            .ok_or_else(|| PersistError::Failed("the log writer has stopped".into()))
+    }
+
+    /// Appends an applied record. Under `always` (and when `wait` is set) returns what to await
+    /// before acknowledging the write.
+    pub fn append(&self, record: &Record, wait: bool) -> Result<Option<Durable>, PersistError> {
+        let mut frame = Vec::with_capacity(record.payload_len() + 48);
+        encode_frame(&mut frame, &LogRecord::Entry(record)).map_err(PersistError::Failed)?;
+        let (ack, durable) = if wait && self.fsync == FsyncPolicy::Always {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.send(Op::Append { frame, ack })?;
+        Ok(durable)
+    }
+
+    /// Appends cursors adopted after an anti-entropy round.
+    pub fn append_cursors(&self, cursors: Cursors) -> Result<(), PersistError> {
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, &LogRecord::<Record>::Cursors(cursors)).map_err(PersistError::Failed)?;
+        self.send(Op::Append { frame, ack: None })
+    }
+
+    /// Writes and fsyncs everything appended so far.
+    pub async fn sync(&self) -> Result<(), PersistError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Sync(tx))?;
+        rx.await.map_err(|_| PersistError::Failed("the log writer has stopped".into()))?.map_err(PersistError::Failed)
+    }
+
+    /// Rewrites the log from the store soon, e.g. after records were dropped for a resync, so a
+    /// restart cannot bring them back.
+    pub fn rewrite(&self) -> Result<(), PersistError> {
+        self.send(Op::Rewrite)
+    }
+
+    /// Stops the writer after it has written and synced everything queued.
+    pub fn close(&self) {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Writer {
+    config: WalConfig,
+    file: File,
+    store: Arc<Store>,
+    failure: Arc<Mutex<Option<String>>>,
+    log_bytes: u64,
+    /// Log size right after the last rewrite (or at start).
+    base_bytes: u64,
+}
+
+impl Writer {
+    fn run(mut self, ops: mpsc::Receiver<Op>) {
+        let mut dirty = false;
+        let mut next_sync = Instant::now() + Duration::from_secs(1);
+        loop {
+            let first = if self.config.fsync == FsyncPolicy::EverySec && dirty {
+                match ops.recv_timeout(next_sync.saturating_duration_since(Instant::now())) {
+                    Ok(op) => Some(op),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match ops.recv() {
+                    Ok(op) => Some(op),
+                    Err(_) => break,
+                }
+            };
+            let mut batch = Vec::new();
+            let mut waiting = Vec::new();
+            let mut sync_now = self.config.fsync == FsyncPolicy::Always;
+            let mut rewrite = false;
+            let mut take = |op: Op, batch: &mut Vec<u8>| match op {
+                Op::Rewrite => rewrite = true,
+                Op::Append { frame, ack } => {
+                    batch.extend_from_slice(&frame);
+                    waiting.extend(ack);
+                }
+                Op::Sync(ack) => {
+                    sync_now = true;
+                    waiting.push(ack);
+                }
+            };
+            if let Some(op) = first {
+                take(op, &mut batch);
+            }
+            while batch.len() < MAX_BATCH_BYTES {
+                match ops.try_recv() {
+                    Ok(op) => take(op, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            let due = self.config.fsync == FsyncPolicy::EverySec && dirty && Instant::now() >= next_sync;
+            let result = self.write(&batch, sync_now || due);
+            if !batch.is_empty() {
+                dirty = true;
+            }
+            if sync_now || due {
+                dirty = false;
+                next_sync = Instant::now() + Duration::from_secs(1);
+            }
+            for ack in waiting {
+                let _ = ack.send(result.clone());
+            }
+            let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
+            if result.is_ok() && (grown || rewrite) {
+                if let Err(reason) = self.compact() {
+                    self.fail(format!("log rewrite failed: {reason}"));
+                }
+            }
+        }
+        let _ = self.file.sync_data();
+    }
+
+    fn fail(&self, reason: String) {
+        tracing::error!(%reason, "storage failed; refusing writes from now on");
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+    }
+
+    /// Writes a batch and syncs it if asked; once anything failed, everything fails.
+    fn write(&mut self, batch: &[u8], sync: bool) -> Result<(), String> {
+        if let Some(reason) = &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(reason.clone());
+        }
+        let result = self.file.write_all(batch).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        match result {
+            Ok(()) => {
+                self.log_bytes += batch.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!("writing {}: {error}", self.config.path.display());
+                self.fail(reason.clone());
+                Err(reason)
+            }
+        }
+    }
+
+    /// Rewrites the log from the store: a header with the cursors, then every record; then swaps
+    /// it in atomically. Appends queued meanwhile go to the new file afterwards (some twice, which
+    /// replay's merge absorbs).
+    fn compact(&mut self) -> std::io::Result<()> {
+        let started = Instant::now();
+        let path = &self.config.path;
+        let tmp = path.with_extension("rewrite");
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut buf = Vec::new();
+        // Cursors first: every write they cover is then in the walk below.
+        let header = LogRecord::<Record>::Header { node: self.config.node, cursors: self.store.cursors.snapshot() };
+        encode_frame(&mut buf, &header).map_err(std::io::Error::other)?;
+        for shard in 0..SHARDS {
+            for record in self.store.shard_records(shard) {
+                encode_frame(&mut buf, &LogRecord::Entry(&record)).map_err(std::io::Error::other)?;
+            }
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        let size = file.metadata()?.len();
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        self.file = OpenOptions::new().append(true).open(path)?;
+        tracing::info!(
+            before = self.log_bytes,
+            after = size,
+            ms = started.elapsed().as_millis() as u64,
+            "log rewritten"
+        );
+        self.log_bytes = size;
+        self.base_bytes = size;
+        Ok(())
+    }
+}
