@@ -30,6 +30,11 @@ impl NodeProcess {
 
     /// Starts a node on a given address (port 0 for any).
     pub fn start_on(listen: SocketAddr, bootstrap: Option<SocketAddr>, extra: &[&str]) -> NodeProcess {
+        Self::start_with(listen, bootstrap, extra, |_| {})
+    }
+
+    /// The command that runs a node, for tests that watch it fail to start.
+    pub fn command(listen: SocketAddr, bootstrap: Option<SocketAddr>, extra: &[&str]) -> Command {
         let mut command = Command::new(binary("kvs-node"));
         command.arg(listen.ip().to_string()).arg(listen.port().to_string());
         if let Some(b) = bootstrap {
@@ -38,6 +43,18 @@ impl NodeProcess {
         command.args(extra);
         command.env("RUST_LOG", std::env::var("KVS_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        command
+    }
+
+    /// Starts a node after letting `configure` adjust the command (e.g. resource limits).
+    pub fn start_with(
+        listen: SocketAddr,
+        bootstrap: Option<SocketAddr>,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> NodeProcess {
+        let mut command = Self::command(listen, bootstrap, extra);
+        configure(&mut command);
         let mut child = command.spawn().expect("spawn kvs-node");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
