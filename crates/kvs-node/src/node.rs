@@ -189,6 +189,14 @@ impl Node {
         dropped
     }
 
+    /// Asks for a log rewrite; false when the node is memory-only.
+    pub fn rewrite_log(&self) -> Result<bool, PersistError> {
+        match &self.wal {
+            Some(wal) => wal.rewrite().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Writes and fsyncs the log, then stops its writer; for a clean shutdown.
     pub async fn close_storage(&self) {
         if let Some(wal) = &self.wal {

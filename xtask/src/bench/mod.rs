@@ -3,9 +3,11 @@
 //! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
 //! - [`catchup`]: how many bytes and how long a paused node needs to catch up, against what changed.
+//! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
 //! - [`load`]: pipelined RESP loading shared by the benches.
 
 pub mod catchup;
+pub mod durability;
 pub mod load;
 pub mod native;
 pub mod redis;
@@ -31,6 +33,8 @@ enum BenchKind {
     Redis(redis::RedisArgs),
     /// Anti-entropy: catch-up bytes and time of a paused node, and idle round size.
     Catchup(catchup::CatchupArgs),
+    /// Durability: write throughput per fsync mode, restart time, disk bytes per key.
+    Durability(durability::DurabilityArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -40,5 +44,6 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Native(args)) => native::run(args).await,
         Some(BenchKind::Redis(args)) => redis::run(args).await,
         Some(BenchKind::Catchup(args)) => catchup::run(args).await,
+        Some(BenchKind::Durability(args)) => durability::run(args).await,
     }
 }

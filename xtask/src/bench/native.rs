@@ -62,7 +62,7 @@ async fn connect(addr: &str) -> Result<Client, String> {
 }
 
 /// `connections` clients in parallel, each sequential; returns total requests per second.
-async fn parallel(addr: &str, ops: usize, connections: usize, value: Vec<u8>, write: bool) -> Result<f64, String> {
+pub async fn parallel(addr: &str, ops: usize, connections: usize, value: Vec<u8>, write: bool) -> Result<f64, String> {
     let per_client = ops / connections.max(1);
     let mut clients = Vec::new();
     for _ in 0..connections {

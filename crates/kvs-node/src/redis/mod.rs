@@ -4,7 +4,7 @@
 //! - [`table`]: the command table (name, arity, flags) behind dispatch, arity errors and `COMMAND`.
 //! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
-//! - [`server`]: INFO, COMMAND, CONFIG GET.
+//! - [`server`]: INFO, COMMAND, CONFIG GET, BGREWRITEAOF.
 
 pub mod connection;
 pub mod keyspace;

@@ -152,3 +152,12 @@ pub fn config(call: &mut Call<'_, '_>) {
         call.reply.bulk(value.as_bytes());
     }
 }
+
+/// `BGREWRITEAOF`: rewrite the log from memory now (kvs's log plays the role of Redis's AOF).
+pub fn bgrewriteaof(call: &mut Call<'_, '_>) {
+    match call.node.rewrite_log() {
+        Ok(true) => call.reply.simple("Background append only file rewriting started"),
+        Ok(false) => call.reply.error("ERR this node has no data dir; there is no log to rewrite"),
+        Err(error) => call.reply.error(&format!("ERR {error}")),
+    }
+}

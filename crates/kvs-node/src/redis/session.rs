@@ -127,6 +127,7 @@ fn execute(call: &mut Call<'_, '_>) {
         "info" => server::info(call),
         "command" => server::command(call),
         "config" => server::config(call),
+        "bgrewriteaof" => server::bgrewriteaof(call),
         other => unreachable!("command {other} is in the table but not dispatched"),
     }
 }

@@ -49,6 +49,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("info", -1, &["loading", "stale"], 0, 0, 0),
     spec("command", -1, &["loading", "stale"], 0, 0, 0),
     spec("config", -2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
+    spec("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], 0, 0, 0),
 ];
 
 /// Looks a command up by name, ignoring case.

@@ -1,0 +1,94 @@
+//! `cargo xtask bench durability`: write throughput per fsync mode against memory-only, with 1 and
+//! 50 clients; restart time of a node holding 1,000,000 keys; disk bytes per key after a rewrite.
+
+use super::load::{pipeline, sets};
+use super::native::parallel;
+use clap::Args;
+use kvs_tests::NodeProcess;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Durability bench flags.
+#[derive(Args, Debug)]
+pub struct DurabilityArgs {
+    /// Writes per throughput measurement with one client.
+    #[arg(long, default_value_t = 5_000)]
+    ops_one: usize,
+    /// Writes per throughput measurement with 50 clients.
+    #[arg(long, default_value_t = 50_000)]
+    ops_many: usize,
+    /// Keys held for the restart and disk measurements.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: usize,
+}
+
+fn dir_arg(dir: &tempfile::TempDir) -> String {
+    dir.path().display().to_string()
+}
+
+/// Waits until a file's size has not changed for half a second.
+fn settled_size(path: &std::path::Path) -> u64 {
+    let mut last = (0, Instant::now());
+    loop {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if size != last.0 {
+            last = (size, Instant::now());
+        } else if last.1.elapsed() > Duration::from_millis(500) {
+            return size;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs every measurement and prints the tables.
+pub async fn run(args: DurabilityArgs) -> Result<(), String> {
+    println!("write throughput on one node, native protocol, 100-byte values (writes/s)");
+    println!("{:<14} {:>12} {:>12}", "mode", "1 client", "50 clients");
+    for mode in ["memory-only", "never", "everysec", "always"] {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut extra = Vec::new();
+        if mode != "memory-only" {
+            extra = vec!["--data-dir".to_string(), dir_arg(&dir), "--fsync".to_string(), mode.to_string()];
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let node = NodeProcess::start(None, &extra);
+        let addr = node.addr.to_string();
+        let one = parallel(&addr, args.ops_one, 1, vec![b'x'; 100], true).await?;
+        let many = parallel(&addr, args.ops_many, 50, vec![b'x'; 100], true).await?;
+        println!("{mode:<14} {one:>12.0} {many:>12.0}");
+    }
+
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let extra = ["--redis-port", "0", "--data-dir", &dir_arg(&dir), "--fsync", "everysec"];
+    let mut node = NodeProcess::start(None, &extra);
+    pipeline(node.redis().port(), sets(0..args.keys, &[b'v'; 100]))?;
+    pipeline(node.redis().port(), std::iter::once(vec![b"BGREWRITEAOF".to_vec()]))?;
+    let log = dir.path().join("log");
+    let size = settled_size(&log);
+    println!(
+        "disk after a rewrite: {size} bytes for {} keys of 16 bytes with 100-byte values = {:.1} bytes/key",
+        args.keys,
+        size as f64 / args.keys as f64
+    );
+    node.client().await.shutdown().await.map_err(|e| e.to_string())?;
+    node.wait_exit(Duration::from_secs(60));
+
+    for how in ["clean shutdown", "kill -9"] {
+        let addr: SocketAddr = node.addr;
+        let started = Instant::now();
+        let restarted = NodeProcess::start_on(addr, None, &extra);
+        // The address is printed only after the log is replayed; a read proves it serves.
+        let value = restarted.get("key:000000000007").await.map_err(|e| e.to_string())?;
+        let elapsed = started.elapsed();
+        if value.is_none() {
+            return Err("a replayed key is missing".into());
+        }
+        let keys = restarted.status().await.map_err(|e| e.to_string())?.key_count;
+        println!("restart to serving after {how}: {:.3} s ({keys} keys)", elapsed.as_secs_f64());
+        node = restarted;
+        if how == "clean shutdown" {
+            node.kill();
+        }
+    }
+    Ok(())
+}
