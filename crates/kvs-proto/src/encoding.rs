@@ -29,6 +29,16 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtoError> {
     Ok(message)
 }
 
+/// Decodes one whole frame body into a type that borrows from it (no copies of byte strings).
+pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtoError> {
+    let (message, used) =
+        bincode::serde::borrow_decode_from_slice(body, config()).map_err(|e| ProtoError::Malformed(e.to_string()))?;
+    if used != body.len() {
+        return Err(ProtoError::Malformed(format!("{} trailing bytes after message", body.len() - used)));
+    }
+    Ok(message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

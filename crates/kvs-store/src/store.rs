@@ -119,6 +119,35 @@ impl Store {
         MergeOutcome::Applied
     }
 
+    /// A key's hash and shard, for callers that sort records by shard before loading them.
+    pub(crate) fn hash_and_shard(&self, key: &[u8]) -> (u64, usize) {
+        self.locate(key)
+    }
+
+    /// Loads replayed records (with their hashes from [`Store::hash_and_shard`]) into one shard under
+    /// a single lock, then builds that shard's origin index in bulk.
+    pub(crate) fn load_shard(&self, shard: usize, buckets: Vec<Vec<(u64, Record)>>) {
+        let mut guard = self.write(shard);
+        let rehash = |r: &Record| self.hasher.hash_one(r.key());
+        guard.table.reserve(buckets.iter().map(Vec::len).sum(), rehash);
+        for (hash, record) in buckets.into_iter().flatten() {
+            match guard.table.entry(hash, |held| held.key() == record.key(), rehash) {
+                Slot::Occupied(mut slot) => {
+                    if lww::supersedes(&record.version(), &slot.get().version()) {
+                        self.account(slot.get(), -1);
+                        self.account(&record, 1);
+                        *slot.get_mut() = record;
+                    }
+                }
+                Slot::Vacant(slot) => {
+                    self.account(&record, 1);
+                    slot.insert(record);
+                }
+            }
+        }
+        guard.index = OriginIndex::from_records(guard.table.iter());
+    }
+
     /// Merges one wire entry (copying it into a record).
     pub fn merge_entry(&self, key: &[u8], entry: &Entry) -> MergeOutcome {
         self.merge(Record::from_entry(key, entry))

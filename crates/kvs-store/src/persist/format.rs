@@ -27,6 +27,35 @@ pub enum LogRecord<E = KeyedEntry> {
     Cursors(Cursors),
 }
 
+/// [`LogRecord`] decoded in place: keys and values borrow from the log buffer, so replay copies
+/// each entry's bytes once, straight into its [`crate::Record`].
+#[derive(Debug, Deserialize)]
+pub enum LogRecordRef<'a> {
+    /// See [`LogRecord::Header`].
+    Header {
+        /// The node the log belongs to.
+        node: NodeId,
+        /// Cursors when the file was started.
+        cursors: Cursors,
+    },
+    /// See [`LogRecord::Entry`].
+    Entry(#[serde(borrow)] (&'a [u8], EntryRef<'a>)),
+    /// See [`LogRecord::Cursors`].
+    Cursors(Cursors),
+}
+
+/// An entry borrowing its value from the log buffer; same layout as [`kvs_proto::Entry`].
+#[derive(Debug, Deserialize)]
+pub struct EntryRef<'a> {
+    /// The value, or `None` for a tombstone.
+    #[serde(borrow)]
+    pub value: Option<&'a [u8]>,
+    /// The write's version.
+    pub version: kvs_proto::Version,
+    /// The write's sequence number at its origin.
+    pub seq: u64,
+}
+
 /// Appends one framed record to `out`.
 pub fn encode_frame<E: Serialize>(out: &mut Vec<u8>, record: &LogRecord<E>) -> Result<(), String> {
     let body = kvs_proto::encoding::encode(record).map_err(|e| e.to_string())?;
@@ -36,41 +65,30 @@ pub fn encode_frame<E: Serialize>(out: &mut Vec<u8>, record: &LogRecord<E>) -> R
     Ok(())
 }
 
-/// What reading a frame at some offset found.
-#[derive(Debug)]
-pub enum Frame {
-    /// A whole, intact record and the offset after it.
-    Record(LogRecord, usize),
-    /// Clean end of the log.
-    End,
-    /// A torn or corrupt frame starts here; everything from here on is dropped.
-    Damaged(String),
-}
-
-/// Reads the frame at `pos`; bodies longer than `max_body` count as damage.
-pub fn read_frame(data: &[u8], pos: usize, max_body: usize) -> Frame {
+/// Where the frame at `pos` ends, checking only its length (the checksum is checked when decoded).
+pub fn frame_end(data: &[u8], pos: usize, max_body: usize) -> Result<usize, String> {
     let rest = &data[pos..];
-    if rest.is_empty() {
-        return Frame::End;
-    }
     if rest.len() < FRAME_HEADER_BYTES {
-        return Frame::Damaged(format!("{} stray bytes at the end", rest.len()));
+        return Err(format!("{} stray bytes at the end", rest.len()));
     }
     let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
     if len > max_body {
-        return Frame::Damaged(format!("frame length {len} exceeds {max_body}"));
+        return Err(format!("frame length {len} exceeds {max_body}"));
     }
-    let Some(body) = rest.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len) else {
-        return Frame::Damaged(format!("frame of {len} bytes cut short at {} bytes", rest.len() - FRAME_HEADER_BYTES));
-    };
+    if rest.len() < FRAME_HEADER_BYTES + len {
+        return Err(format!("frame of {len} bytes cut short at {} bytes", rest.len() - FRAME_HEADER_BYTES));
+    }
+    Ok(pos + FRAME_HEADER_BYTES + len)
+}
+
+/// Checks and decodes the whole frame `data[start..end]` found by [`frame_end`].
+pub fn decode_frame(data: &[u8], start: usize, end: usize) -> Result<LogRecordRef<'_>, String> {
+    let crc = u32::from_le_bytes(data[start + 4..start + 8].try_into().expect("4 bytes"));
+    let body = &data[start + FRAME_HEADER_BYTES..end];
     if crc32fast::hash(body) != crc {
-        return Frame::Damaged("checksum mismatch".into());
+        return Err("checksum mismatch".into());
     }
-    match kvs_proto::encoding::decode(body) {
-        Ok(record) => Frame::Record(record, pos + FRAME_HEADER_BYTES + len),
-        Err(error) => Frame::Damaged(format!("undecodable record: {error}")),
-    }
+    kvs_proto::encoding::decode_borrowed(body).map_err(|e| format!("undecodable record: {e}"))
 }
 
 #[cfg(test)]
@@ -93,15 +111,19 @@ mod tests {
         encode_frame(&mut log, &entry(1)).unwrap();
         let first = log.len();
         encode_frame(&mut log, &entry(2)).unwrap();
-        assert!(matches!(read_frame(&log, 0, 1 << 20), Frame::Record(_, end) if end == first));
+        assert_eq!(frame_end(&log, 0, 1 << 20), Ok(first));
+        assert!(matches!(decode_frame(&log, 0, first), Ok(LogRecordRef::Entry((key, _))) if key == [1]));
         for cut in first + 1..log.len() {
-            assert!(matches!(read_frame(&log[..cut], first, 1 << 20), Frame::Damaged(_)), "cut at {cut}");
+            assert!(frame_end(&log[..cut], first, 1 << 20).is_err(), "cut at {cut}");
         }
         for flip in first..log.len() {
             let mut bad = log.clone();
             bad[flip] ^= 0x40;
-            assert!(!matches!(read_frame(&bad, first, 1 << 20), Frame::Record(..)), "flip at {flip}");
+            let damaged = match frame_end(&bad, first, 1 << 20) {
+                Ok(end) => decode_frame(&bad, first, end).is_err() || end != log.len(),
+                Err(_) => true,
+            };
+            assert!(damaged, "flip at {flip}");
         }
-        assert!(matches!(read_frame(&log, log.len(), 1 << 20), Frame::End));
     }
 }
