@@ -25,7 +25,12 @@ pub type Durable = oneshot::Receiver<Result<(), String>>;
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 enum Op {
-    Append { frame: Vec<u8>, ack: Option<oneshot::Sender<Result<(), String>>> },
+    /// A record to log; encoded on the writer thread, so writers only pass a pointer.
+    Record {
+        record: Record,
+        ack: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    Cursors(Cursors),
     Sync(oneshot::Sender<Result<(), String>>),
     Rewrite,
 }
@@ -100,23 +105,19 @@ impl Wal {
     /// Appends an applied record. Under `always` (and when `wait` is set) returns what to await
     /// before acknowledging the write.
     pub fn append(&self, record: &Record, wait: bool) -> Result<Option<Durable>, PersistError> {
-        let mut frame = Vec::with_capacity(record.payload_len() + 48);
-        encode_frame(&mut frame, &LogRecord::Entry(record)).map_err(PersistError::Failed)?;
         let (ack, durable) = if wait && self.fsync == FsyncPolicy::Always {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        self.send(Op::Append { frame, ack })?;
+        self.send(Op::Record { record: record.clone(), ack })?;
         Ok(durable)
     }
 
     /// Appends cursors adopted after an anti-entropy round.
     pub fn append_cursors(&self, cursors: Cursors) -> Result<(), PersistError> {
-        let mut frame = Vec::new();
-        encode_frame(&mut frame, &LogRecord::<Record>::Cursors(cursors)).map_err(PersistError::Failed)?;
-        self.send(Op::Append { frame, ack: None })
+        self.send(Op::Cursors(cursors))
     }
 
     /// Writes and fsyncs everything appended so far.
@@ -178,11 +179,19 @@ impl Writer {
             let mut waiting = Vec::new();
             let mut sync_now = self.config.fsync == FsyncPolicy::Always;
             let mut rewrite = false;
+            let mut unencodable = None;
             let mut take = |op: Op, batch: &mut Vec<u8>| match op {
                 Op::Rewrite => rewrite = true,
-                Op::Append { frame, ack } => {
-                    batch.extend_from_slice(&frame);
+                Op::Record { record, ack } => {
+                    if let Err(reason) = encode_frame(batch, &LogRecord::Entry(&record)) {
+                        unencodable = Some(reason);
+                    }
                     waiting.extend(ack);
+                }
+                Op::Cursors(cursors) => {
+                    if let Err(reason) = encode_frame(batch, &LogRecord::<Record>::Cursors(cursors)) {
+                        unencodable = Some(reason);
+                    }
                 }
                 Op::Sync(ack) => {
                     sync_now = true;
@@ -197,6 +206,9 @@ impl Writer {
                     Ok(op) => take(op, &mut batch),
                     Err(_) => break,
                 }
+            }
+            if let Some(reason) = unencodable {
+                self.fail(format!("cannot encode a log record: {reason}"));
             }
             let due = self.config.fsync == FsyncPolicy::EverySec && dirty && Instant::now() >= next_sync;
             let result = self.write(&batch, sync_now || due);
