@@ -52,10 +52,12 @@ async fn a_frozen_node_is_suspected_then_dead_then_alive_again() {
     let frozen = nodes.pop().unwrap();
     let addr = frozen.addr.to_string();
     frozen.signal(libc::SIGSTOP);
+    // Suspect first (after 600 ms of silence), then dead (after 1500 ms): the states come in order.
     let suspect_after = wait_for_state(&nodes, &addr, MemberState::Suspect).await;
     let dead_after = wait_for_state(&nodes, &addr, MemberState::Dead).await;
-    assert!(suspect_after >= Duration::from_millis(400), "suspected too early: {suspect_after:?}");
-    assert!(suspect_after + dead_after >= Duration::from_millis(1200), "dead too early");
+    // The last heartbeat heard may predate the freeze by a gossip interval or two, no more.
+    assert!(suspect_after >= Duration::from_millis(200), "suspected too early: {suspect_after:?}");
+    assert!(suspect_after + dead_after >= Duration::from_millis(900), "dead too early");
     frozen.signal(libc::SIGCONT);
     wait_for_state(&nodes, &addr, MemberState::Alive).await;
     nodes.push(frozen);
