@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::{interval, MissedTickBehavior};
 
-/// A request unanswered this long is given up, and the next round asks again.
-const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// A request with no progress (no entries, no completion) for this long is given up and the next
+/// round asks again, perhaps another peer: an answer lost with a reset connection costs seconds.
+const SYNC_STALL: Duration = Duration::from_secs(3);
 
 /// The requester side's state.
 #[derive(Debug, Default)]
 pub struct SyncState {
-    /// The peer asked, and when.
+    /// The peer asked, and when it last made progress answering.
     outstanding: Option<(NodeId, Instant)>,
     /// Round-robin position over alive peers.
     next: usize,
@@ -46,7 +47,7 @@ pub async fn run(node: Arc<Node>) {
 pub fn start_round(node: &Arc<Node>) {
     let now = Instant::now();
     let mut state = node.sync_state();
-    if state.outstanding.is_some_and(|(_, since)| now.duration_since(since) < SYNC_TIMEOUT) {
+    if state.outstanding.is_some_and(|(_, since)| now.duration_since(since) < SYNC_STALL) {
         return;
     }
     let mut alive: Vec<NodeId> = node.with_members(|m| {
@@ -65,6 +66,16 @@ pub fn start_round(node: &Arc<Node>) {
     state.next = state.next.wrapping_add(1);
     if node.request_sync_from(peer, state.fresh) {
         state.outstanding = Some((peer, now));
+    }
+}
+
+/// Entries of the answer arrived from `from`: the request is alive.
+pub fn progressed(node: &Node, from: NodeId) {
+    let mut state = node.sync_state();
+    if let Some((peer, since)) = &mut state.outstanding {
+        if *peer == from {
+            *since = Instant::now();
+        }
     }
 }
 

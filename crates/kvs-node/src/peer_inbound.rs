@@ -38,6 +38,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             PeerMessage::SyncEntries { entries } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
                 bump(&stats.entries_repaired, node.apply_synced(entries));
+                anti_entropy::progressed(node, from);
             }
             PeerMessage::SyncDone { cursors } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
