@@ -74,7 +74,7 @@ async fn keyspace_commands_behave_like_redis() {
     assert_eq!(redis::cmd("CLIENT").arg("GETNAME").query::<String>(&mut c).unwrap(), "tester");
     assert!(redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).unwrap() > 0);
     let info: String = redis::cmd("INFO").query(&mut c).unwrap();
-    for section in ["# Server", "# Clients", "# Memory", "# Replication", "# Keyspace", "db0:keys=3"] {
+    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Replication", "# Keyspace", "db0:keys=3"] {
         assert!(info.contains(section), "INFO lacks {section}: {info}");
     }
     assert!(redis::cmd("COMMAND").arg("COUNT").query::<i64>(&mut c).unwrap() >= 20);

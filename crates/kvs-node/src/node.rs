@@ -189,6 +189,11 @@ impl Node {
         dropped
     }
 
+    /// The log, when the node is durable (for INFO).
+    pub fn wal(&self) -> Option<&Wal> {
+        self.wal.as_ref()
+    }
+
     /// Asks for a log rewrite; false when the node is memory-only.
     pub fn rewrite_log(&self) -> Result<bool, PersistError> {
         match &self.wal {

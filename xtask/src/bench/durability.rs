@@ -26,18 +26,17 @@ fn dir_arg(dir: &tempfile::TempDir) -> String {
     dir.path().display().to_string()
 }
 
-/// Waits until a file's size has not changed for half a second.
-fn settled_size(path: &std::path::Path) -> u64 {
-    let mut last = (0, Instant::now());
-    loop {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        if size != last.0 {
-            last = (size, Instant::now());
-        } else if last.1.elapsed() > Duration::from_millis(500) {
-            return size;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// One field of `INFO persistence` on a node's Redis port.
+fn persistence_field(node: &NodeProcess, field: &str) -> Result<u64, String> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &node.redis().port().to_string(), "info", "persistence"])
+        .output()
+        .map_err(|e| format!("redis-cli (apt-get install redis-tools): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no {field} in INFO persistence: {text}"))
 }
 
 /// Runs every measurement and prints the tables.
@@ -62,9 +61,16 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
     let extra = ["--redis-port", "0", "--data-dir", &dir_arg(&dir), "--fsync", "everysec"];
     let mut node = NodeProcess::start(None, &extra);
     pipeline(node.redis().port(), sets(0..args.keys, &[b'v'; 100]))?;
+    let rewrites = persistence_field(&node, "aof_rewrites")?;
     pipeline(node.redis().port(), std::iter::once(vec![b"BGREWRITEAOF".to_vec()]))?;
-    let log = dir.path().join("log");
-    let size = settled_size(&log);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while persistence_field(&node, "aof_rewrites")? <= rewrites {
+        if Instant::now() > deadline {
+            return Err("the log rewrite did not finish".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let size = std::fs::metadata(dir.path().join("log")).map_err(|e| e.to_string())?.len();
     println!(
         "disk after a rewrite: {size} bytes for {} keys of 16 bytes with 100-byte values = {:.1} bytes/key",
         args.keys,

@@ -5,9 +5,10 @@ use super::table::{self, CommandSpec, COMMANDS};
 use super::Call;
 use kvs_proto::resp::Reply;
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-const SECTIONS: [&str; 5] = ["server", "clients", "memory", "replication", "keyspace"];
+const SECTIONS: [&str; 6] = ["server", "clients", "memory", "persistence", "replication", "keyspace"];
 
 /// Resident set size of this process in bytes (Linux), 0 where unknown.
 pub fn resident_bytes() -> u64 {
@@ -56,6 +57,21 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                 "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\nused_memory_human:{:.2}M\r\n",
                 rss as f64 / 1048576.0
             )
+        }
+        "persistence" => {
+            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.wal().is_some()));
+            if let Some(wal) = node.wal() {
+                let stats = &wal.stats;
+                let _ = write!(
+                    out,
+                    "aof_rewrite_in_progress:{}\r\naof_rewrites:{}\r\naof_current_size:{}\r\naof_last_write_status:{}\r\n",
+                    u8::from(stats.rewriting.load(Ordering::Relaxed)),
+                    stats.rewrites.load(Ordering::Relaxed),
+                    stats.log_bytes.load(Ordering::Relaxed),
+                    if wal.check().is_ok() { "ok" } else { "err" },
+                );
+            }
+            Ok(())
         }
         "replication" => {
             let now = Instant::now();

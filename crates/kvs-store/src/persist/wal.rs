@@ -12,6 +12,7 @@ use kvs_proto::NodeId;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -48,9 +49,22 @@ pub struct WalConfig {
     pub compact_after_bytes: u64,
 }
 
+/// What the writer reports about itself (Redis reports the same for its AOF under INFO persistence).
+#[derive(Debug, Default)]
+pub struct WalStats {
+    /// Completed rewrites.
+    pub rewrites: AtomicU64,
+    /// Whether a rewrite is running now.
+    pub rewriting: AtomicBool,
+    /// Current size of the log in bytes.
+    pub log_bytes: AtomicU64,
+}
+
 /// Handle on the log writer thread.
 #[derive(Debug)]
 pub struct Wal {
+    /// Counters the writer keeps up to date.
+    pub stats: Arc<WalStats>,
     ops: Mutex<Option<mpsc::Sender<Op>>>,
     /// Set when a write or fsync failed; from then on writes are refused.
     failure: Arc<Mutex<Option<String>>>,
@@ -77,13 +91,22 @@ impl Wal {
         }
         let (ops, receiver) = mpsc::channel();
         let failure = Arc::new(Mutex::new(None));
-        let writer =
-            Writer { config: config.clone(), file, store, failure: failure.clone(), log_bytes, base_bytes: log_bytes };
+        let stats = Arc::new(WalStats::default());
+        stats.log_bytes.store(log_bytes, Ordering::Relaxed);
+        let writer = Writer {
+            config: config.clone(),
+            file,
+            store,
+            failure: failure.clone(),
+            stats: stats.clone(),
+            log_bytes,
+            base_bytes: log_bytes,
+        };
         let thread = std::thread::Builder::new()
             .name("kvs-wal".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| io_error(&config.path, e))?;
-        Ok(Wal { ops: Mutex::new(Some(ops)), failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
+        Ok(Wal { stats, ops: Mutex::new(Some(ops)), failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
     }
 
     /// Refuses when an earlier write or fsync failed.
@@ -153,6 +176,7 @@ struct Writer {
     file: File,
     store: Arc<Store>,
     failure: Arc<Mutex<Option<String>>>,
+    stats: Arc<WalStats>,
     log_bytes: u64,
     /// Log size right after the last rewrite (or at start).
     base_bytes: u64,
@@ -224,9 +248,15 @@ impl Writer {
             }
             let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
             if result.is_ok() && (grown || rewrite) {
-                if let Err(reason) = self.compact() {
-                    self.fail(format!("log rewrite failed: {reason}"));
+                self.stats.rewriting.store(true, Ordering::Relaxed);
+                match self.compact() {
+                    Ok(()) => {
+                        self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
+                        self.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(reason) => self.fail(format!("log rewrite failed: {reason}")),
                 }
+                self.stats.rewriting.store(false, Ordering::Relaxed);
             }
         }
         let _ = self.file.sync_data();
@@ -246,6 +276,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.log_bytes += batch.len() as u64;
+                self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
                 Ok(())
             }
             Err(error) => {
