@@ -98,6 +98,18 @@ impl Store {
         let (hash, shard) = self.locate(record.key());
         let mut guard = self.write(shard);
         let Shard { table, index } = &mut *guard;
+        self.upsert(table, hash, record, Some(index))
+    }
+
+    /// Keeps `record` in `table` if it is newer than what is held, updating digest, counts and
+    /// (when given) the origin index; the caller holds the shard's lock.
+    fn upsert(
+        &self,
+        table: &mut HashTable<Record>,
+        hash: u64,
+        record: Record,
+        index: Option<&mut OriginIndex>,
+    ) -> MergeOutcome {
         let rehash = |r: &Record| self.hasher.hash_one(r.key());
         match table.entry(hash, |held| held.key() == record.key(), rehash) {
             Slot::Occupied(mut slot) => {
@@ -105,14 +117,18 @@ impl Store {
                     return MergeOutcome::Stale;
                 }
                 self.account(slot.get(), -1);
-                index.remove(slot.get());
                 self.account(&record, 1);
-                index.insert(&record);
+                if let Some(index) = index {
+                    index.remove(slot.get());
+                    index.insert(&record);
+                }
                 *slot.get_mut() = record;
             }
             Slot::Vacant(slot) => {
                 self.account(&record, 1);
-                index.insert(&record);
+                if let Some(index) = index {
+                    index.insert(&record);
+                }
                 slot.insert(record);
             }
         }
@@ -128,24 +144,12 @@ impl Store {
     /// a single lock, then builds that shard's origin index in bulk.
     pub(crate) fn load_shard(&self, shard: usize, buckets: Vec<Vec<(u64, Record)>>) {
         let mut guard = self.write(shard);
-        let rehash = |r: &Record| self.hasher.hash_one(r.key());
-        guard.table.reserve(buckets.iter().map(Vec::len).sum(), rehash);
+        let Shard { table, index } = &mut *guard;
+        table.reserve(buckets.iter().map(Vec::len).sum(), |r| self.hasher.hash_one(r.key()));
         for (hash, record) in buckets.into_iter().flatten() {
-            match guard.table.entry(hash, |held| held.key() == record.key(), rehash) {
-                Slot::Occupied(mut slot) => {
-                    if lww::supersedes(&record.version(), &slot.get().version()) {
-                        self.account(slot.get(), -1);
-                        self.account(&record, 1);
-                        *slot.get_mut() = record;
-                    }
-                }
-                Slot::Vacant(slot) => {
-                    self.account(&record, 1);
-                    slot.insert(record);
-                }
-            }
+            self.upsert(table, hash, record, None);
         }
-        guard.index = OriginIndex::from_records(guard.table.iter());
+        *index = OriginIndex::from_records(table.iter());
     }
 
     /// Merges one wire entry (copying it into a record).
