@@ -22,6 +22,10 @@ use tokio::sync::oneshot;
 /// Resolves once a write is on disk (under `always`), or with the reason it cannot be.
 pub type Durable = oneshot::Receiver<Result<(), String>>;
 
+/// Records queued for the writer at most: when the disk cannot keep up, writers wait (back-pressure)
+/// instead of the queue growing without bound.
+const QUEUE_RECORDS: usize = 64 * 1024;
+
 /// Bytes gathered into one write at most.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
@@ -65,7 +69,7 @@ pub struct WalStats {
 pub struct Wal {
     /// Counters the writer keeps up to date.
     pub stats: Arc<WalStats>,
-    ops: Mutex<Option<mpsc::Sender<Op>>>,
+    ops: Mutex<Option<mpsc::SyncSender<Op>>>,
     /// Set when a write or fsync failed; from then on writes are refused.
     failure: Arc<Mutex<Option<String>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -89,7 +93,7 @@ impl Wal {
             file.write_all(&header).and_then(|()| file.sync_data()).map_err(|e| io_error(&config.path, e))?;
             log_bytes = header.len() as u64;
         }
-        let (ops, receiver) = mpsc::channel();
+        let (ops, receiver) = mpsc::sync_channel(QUEUE_RECORDS);
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(WalStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
