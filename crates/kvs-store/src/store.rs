@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::HashTable;
 use kvs_proto::{Entry, NodeId};
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -207,17 +207,25 @@ impl Store {
         (0..SHARDS).flat_map(|shard| self.shard_records(shard)).collect()
     }
 
-    /// Up to `limit` live keys in sorted order, and whether more exist.
+    /// Up to `limit` live keys in sorted order (the smallest), and whether more exist. Keeps only
+    /// `limit` candidates while walking, so a status poll on a large store copies and sorts little.
     pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
-        let mut keys = Vec::new();
+        let mut smallest: BinaryHeap<Bytes> = BinaryHeap::with_capacity(limit + 1);
+        let mut live = 0usize;
         for shard in 0..SHARDS {
-            let shard = self.read(shard);
-            keys.extend(shard.table.iter().filter(|r| !r.is_tombstone()).map(|r| Bytes::copy_from_slice(r.key())));
+            let guard = self.read(shard);
+            for record in guard.table.iter().filter(|r| !r.is_tombstone()) {
+                live += 1;
+                let wanted = smallest.len() < limit || smallest.peek().is_some_and(|max| record.key() < &max[..]);
+                if wanted {
+                    smallest.push(Bytes::copy_from_slice(record.key()));
+                    if smallest.len() > limit {
+                        smallest.pop();
+                    }
+                }
+            }
         }
-        keys.sort_unstable();
-        let truncated = keys.len() > limit;
-        keys.truncate(limit);
-        (keys, truncated)
+        (smallest.into_sorted_vec(), live > limit)
     }
 
     /// One step of a cursor walk over live keys accepted by `filter`: whole shards from `cursor`
@@ -317,6 +325,19 @@ mod tests {
         let before = seen.len();
         seen.dedup();
         assert_eq!((before, seen.len()), (1998, 1998));
+    }
+
+    #[test]
+    fn live_keys_are_the_smallest_in_order() {
+        let store = Store::new();
+        for i in (0..50u8).rev() {
+            store.merge_entry(&[i], &write(i, 1, 1, Some(1)).1);
+        }
+        store.merge_entry(&[0], &write(0, 2, 1, None).1);
+        assert_eq!(store.live_keys(3), (vec![Bytes::from(vec![1]), Bytes::from(vec![2]), Bytes::from(vec![3])], true));
+        assert_eq!(store.live_keys(49).0.len(), 49);
+        assert!(!store.live_keys(49).1);
+        assert_eq!(store.live_keys(0), (Vec::new(), true));
     }
 
     #[test]
