@@ -22,10 +22,18 @@ impl CursorTable {
 
     /// Notes that write `seq` of `origin` was applied; moves the cursor only if it was the next one.
     pub fn applied_in_order(&self, origin: NodeId, seq: u64) {
+        self.applied_all_in_order(origin, std::iter::once(seq));
+    }
+
+    /// [`CursorTable::applied_in_order`] for many writes of one origin under one lock (replay
+    /// passes them sorted, so the cursor runs over every consecutive number present).
+    pub fn applied_all_in_order(&self, origin: NodeId, seqs: impl IntoIterator<Item = u64>) {
         let mut cursors = self.lock();
         let cursor = cursors.entry(origin).or_default();
-        if seq == *cursor + 1 {
-            *cursor = seq;
+        for seq in seqs {
+            if seq == *cursor + 1 {
+                *cursor = seq;
+            }
         }
     }
 

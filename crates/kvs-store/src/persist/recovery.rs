@@ -192,18 +192,10 @@ fn apply(store: &Store, mut chunks: Vec<ChunkResult>, recovered: &mut Recovered)
             });
         }
     });
-    let mut extended: Cursors = Vec::new();
     for (origin, mut list) in seqs {
         list.sort_unstable();
-        let mut cursor = store.cursors.get(origin);
-        for seq in list {
-            if seq == cursor + 1 {
-                cursor = seq;
-            }
-        }
-        extended.push((origin, cursor));
+        store.cursors.applied_all_in_order(origin, list);
     }
-    store.cursors.advance(&extended);
 }
 
 #[cfg(test)]
