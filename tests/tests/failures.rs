@@ -36,12 +36,24 @@ async fn wait_for_state(observers: &[NodeProcess], addr: &str, wanted: MemberSta
     started.elapsed()
 }
 
-/// Writes `count` values of `size` bytes on `node`: enough to overflow socket buffers, so pushes
-/// to a frozen peer are dropped with their connection.
+/// Writes `count` values of `size` bytes on `node`.
 async fn write_many(node: &NodeProcess, prefix: &str, count: usize, size: usize) {
     let mut client = node.client().await;
     for i in 0..count {
         client.set(format!("{prefix}{i}"), vec![b'x'; size]).await.unwrap();
+    }
+}
+
+/// Waits until `others` declare the frozen node at `addr` dead, and then one gossip round more,
+/// so their connections to it are reset: writes made from now on can reach it only through
+/// anti-entropy, whatever the kernel's socket buffers could have held.
+async fn freeze_out(others: &[NodeProcess], addr: &str) {
+    wait_for_state(others, addr, MemberState::Dead).await;
+    for node in others {
+        wait_until("the dead node's connection to be reset", CONVERGE, || async {
+            (node.status().await.ok()?.sync.peer_connections_reset >= 1).then_some(())
+        })
+        .await;
     }
 }
 
@@ -72,8 +84,10 @@ async fn a_frozen_node_catches_up_through_anti_entropy() {
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_equal_digests(&refs, CONVERGE).await;
 
+    let frozen = nodes[2].addr.to_string();
     nodes[2].signal(libc::SIGSTOP);
-    write_many(&nodes[0], "a", 3000, 4096).await;
+    freeze_out(&nodes[..2], &frozen).await;
+    write_many(&nodes[0], "a", 3000, 100).await;
     write_many(&nodes[1], "b", 500, 100).await;
     nodes[1].client().await.delete("before").await.unwrap();
     nodes[2].signal(libc::SIGCONT);
@@ -116,9 +130,10 @@ async fn a_node_away_longer_than_the_grace_period_resyncs_instead_of_resurrectin
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_equal_digests(&refs, CONVERGE).await;
 
+    let frozen = nodes[2].addr.to_string();
     nodes[2].signal(libc::SIGSTOP);
-    // Break the connections to the frozen node first, so the delete cannot wait in a socket buffer.
-    write_many(&nodes[0], "fill", 3000, 4096).await;
+    freeze_out(&nodes[..2], &frozen).await;
+    write_many(&nodes[0], "fill", 3000, 100).await;
     nodes[0].client().await.delete("deleted-while-away").await.unwrap();
     for node in &nodes[..2] {
         wait_until("the delete to be purged on the nodes that stayed", CONVERGE, || async {

@@ -3,9 +3,11 @@
 //! # Layout
 //! - [`cluster_test`]: the reference three-node scenario on ports 1234-1236, pass or fail.
 //! - [`bench`]: throughput and replication-lag figures on a loopback cluster.
+//! - [`flake_check`]: the whole test suite many times in a row, to catch tests that fail sometimes.
 
 mod bench;
 mod cluster_test;
+mod flake_check;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +26,12 @@ enum Task {
     ClusterTest,
     /// Benchmarks; prints figures for the README's Performance section.
     Bench(bench::BenchArgs),
+    /// Runs `cargo test --workspace` N times in a row and reports every failure.
+    FlakeCheck {
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -32,16 +40,20 @@ fn workspace_root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(error) = kvs_tests::binaries::use_release_build(&workspace_root()) {
-        eprintln!("xtask: {error}");
-        return ExitCode::FAILURE;
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    let result = match cli.task {
-        Task::ClusterTest => runtime.block_on(cluster_test::run()),
-        Task::Bench(args) => runtime.block_on(bench::run(args)),
-    };
+    report(match Cli::parse().task {
+        Task::ClusterTest => on_release_build(cluster_test::run()),
+        Task::Bench(args) => on_release_build(bench::run(args)),
+        Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),
+    })
+}
+
+/// Builds the release binaries, then runs `task` against them.
+fn on_release_build(task: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    kvs_tests::binaries::use_release_build(&workspace_root())?;
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(task)
+}
+
+fn report(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -88,7 +88,10 @@ async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut c
                     }
                     // Drop what is still queued for an unresponsive peer instead of delivering it
                     // late: anti-entropy sends it what it lacks once it answers again.
-                    Ended::Failed(_) => net::abort(conn.get_ref()),
+                    Ended::Failed(_) => {
+                        net::abort(conn.get_ref());
+                        bump(&node.stats.peer_connections_reset, 1);
+                    }
                     Ended::Stopped => {}
                 }
                 ended

@@ -26,6 +26,8 @@ pub struct SyncCounters {
     pub full_resyncs: AtomicU64,
     /// Tombstones purged.
     pub tombstones_purged: AtomicU64,
+    /// Peer connections dropped and redialed.
+    pub peer_connections_reset: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -48,6 +50,7 @@ impl SyncCounters {
             entries_repaired: get(&self.entries_repaired),
             full_resyncs: get(&self.full_resyncs),
             tombstones_purged: get(&self.tombstones_purged),
+            peer_connections_reset: get(&self.peer_connections_reset),
         }
     }
 }

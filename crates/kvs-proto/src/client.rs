@@ -176,4 +176,6 @@ pub struct SyncStatus {
     pub full_resyncs: u64,
     /// Tombstones purged after the grace period.
     pub tombstones_purged: u64,
+    /// Connections to peers this node dropped (peer dead, silent or stalled) and redialed.
+    pub peer_connections_reset: u64,
 }
