@@ -208,3 +208,36 @@ async fn a_restarted_durable_node_serves_its_keys_and_fetches_only_what_it_misse
     assert!(sync.anti_entropy_bytes_received < 20_000, "caught up more than it missed: {sync:?}");
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
 }
+
+/// A write pushed to a peer but lost by its origin in a crash before the log reached the disk; the
+/// origin restarts and writes again. Its next run writes under a fresh origin, so the new write
+/// cannot take the lost one's sequence number, and anti-entropy brings the lost write back to it
+/// from the peer: the two nodes converge on both writes. (Had the restart reused the numbering,
+/// the peer's cursor would already cover the new write's number and the origin would lack the
+/// lost write forever.)
+#[tokio::test]
+async fn a_write_lost_in_a_crash_before_fsync_never_shares_a_sequence_number_with_a_later_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let durable_args = durable(&dir, "always");
+    let mut crashing_args = durable_args.clone();
+    crashing_args.push("--fault-hold-log".into());
+    let peer = NodeProcess::start(None, &[]);
+    let mut nodes = vec![NodeProcess::start(Some(peer.addr), &as_strs(&crashing_args)), peer];
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    let (peer, mut origin) = (nodes.pop().unwrap(), nodes.pop().unwrap());
+
+    // Never acknowledged (the log holds it), but pushed: the peer gets it, the origin's disk not.
+    let addr = origin.addr.to_string();
+    let in_flight = tokio::spawn(async move { Client::connect(&addr).await?.set("lost-locally", "1").await });
+    peer.wait_for_value("lost-locally", Some("1"), CONVERGE).await;
+    origin.kill();
+    assert!(in_flight.await.unwrap().is_err(), "a write whose log record never reached the disk was acknowledged");
+
+    let origin = NodeProcess::start_on(origin.addr, Some(peer.addr), &as_strs(&durable_args));
+    origin.client().await.set("after-restart", "2").await.unwrap();
+    wait_for_equal_digests(&[&origin, &peer], CONVERGE).await;
+    for node in [&origin, &peer] {
+        assert_eq!(node.get("lost-locally").await.unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(node.get("after-restart").await.unwrap().as_deref(), Some(&b"2"[..]));
+    }
+}

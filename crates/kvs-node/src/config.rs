@@ -77,6 +77,10 @@ pub struct NodeArgs {
     /// Simultaneous connections accepted; further ones wait.
     #[arg(long, default_value_t = 4_096)]
     pub max_connections: usize,
+    /// Fault injection for tests: the log writer takes records and never writes them, so every
+    /// write is in flight when the process is killed (a crash before fsync, made deterministic).
+    #[arg(long, hide = true)]
+    pub fault_hold_log: bool,
 }
 
 /// Everything a node needs to run, checked for consistency.
@@ -120,6 +124,8 @@ pub struct NodeConfig {
     pub max_batch_bytes: usize,
     /// How long shutdown waits for tasks to finish.
     pub shutdown_grace: Duration,
+    /// Test-only: never write the log (see `--fault-hold-log`).
+    pub fault_hold_log: bool,
 }
 
 /// Room left in a frame for everything but one entry's key and value.
@@ -182,6 +188,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),
             shutdown_grace: Duration::from_secs(3),
+            fault_hold_log: args.fault_hold_log,
         })
     }
 }

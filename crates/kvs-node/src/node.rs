@@ -37,7 +37,7 @@ pub struct Node {
     /// The log, when the node is durable.
     wal: Option<Wal>,
     _data_dir: Option<DataDir>,
-    /// Stamps local writes.
+    /// Stamps local writes with versions of this run's origin.
     pub clock: HybridClock,
     /// Std mutex: held only for table updates, never across an await.
     members: Mutex<Membership>,
@@ -55,9 +55,10 @@ pub struct Node {
     redis_addr: OnceLock<SocketAddr>,
     redis_clients: AtomicU64,
     next_client_id: AtomicU64,
-    /// Sequence number of our last local write. Held across numbering, merging and queueing a
-    /// write, so our writes enter the store and the push log in sequence order and our own cursor
-    /// never claims a write that is not yet in the store.
+    /// Sequence number of our last local write under this run's origin (a fresh origin starts at
+    /// 0; see `storage`). Held across numbering, merging and queueing a write, so our writes enter
+    /// the store and the push log in sequence order and our own cursor never claims a write that
+    /// is not yet in the store.
     local_writes: Mutex<u64>,
     /// Replication traffic counters.
     pub stats: SyncCounters,
@@ -82,7 +83,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Node {
     /// A node bound at `addr` over opened storage.
     pub fn new(config: NodeConfig, addr: SocketAddr, storage: Storage) -> Arc<Self> {
-        let Storage { id, store, clock, wal, own_last_seq, dir } = storage;
+        let Storage { id, store, clock, wal, dir } = storage;
         let me = MemberInfo { id, addr, generation: wall_clock_ms(), heartbeat: 0, left: false };
         let members = Membership::new(me, config.suspect_after, config.dead_after);
         let (push_log, _) = broadcast::channel(config.push_queue);
@@ -103,7 +104,7 @@ impl Node {
             redis_addr: OnceLock::new(),
             redis_clients: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
-            local_writes: Mutex::new(own_last_seq),
+            local_writes: Mutex::new(0),
             stats: SyncCounters::default(),
             sync: Mutex::new(SyncState::default()),
             kick: Notify::new(),
@@ -120,7 +121,7 @@ impl Node {
         *last_seq += 1;
         let record = Record::new(key, value, self.clock.now(), *last_seq);
         self.store.merge(record.clone());
-        self.store.cursors.applied_in_order(self.id, *last_seq);
+        self.store.cursors.applied_in_order(self.clock.origin(), *last_seq);
         // Logged even if a newer remote write won, so our sequence numbers stay contiguous in the log.
         let durable = match &self.wal {
             Some(wal) => wal.append(&record, true)?,
@@ -182,7 +183,7 @@ impl Node {
     pub fn drop_seen_by(&self, cursors: &Cursors) -> usize {
         let theirs: kvs_store::sync::CursorMap = cursors.iter().copied().collect();
         let dropped = self.store.retain_unseen(&theirs);
-        self.store.cursors.reset_except(self.id);
+        self.store.cursors.reset_except(self.clock.origin());
         if let Some(wal) = &self.wal {
             let _ = wal.rewrite();
         }

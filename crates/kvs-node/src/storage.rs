@@ -1,4 +1,11 @@
 //! Opening the node's storage: memory-only, or a data dir whose log is replayed first.
+//!
+//! Every run of a node writes under a fresh origin, never under the one a previous run used. A
+//! write is pushed to peers before its log record is on disk, so a crash can lose a write locally
+//! that peers already hold; had the next run resumed the old numbering, it would have given that
+//! write's sequence number to a different write, and a peer whose cursor had passed it would never
+//! ask for the second one. With a fresh origin a sequence number names one write forever: the old
+//! origin's stream simply ends, and anti-entropy brings back whatever of it peers hold.
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
@@ -16,12 +23,10 @@ pub struct Storage {
     pub id: NodeId,
     /// The store, already holding what the log replayed.
     pub store: Arc<Store>,
-    /// A clock resumed past every version in the log.
+    /// A clock resumed past every version in the log, stamping this run's origin.
     pub clock: HybridClock,
     /// The log writer, when durable.
     pub wal: Option<Wal>,
-    /// Our last write's sequence number; numbering resumes after it.
-    pub own_last_seq: u64,
     /// Holds the data dir's lock for the node's lifetime.
     pub dir: Option<DataDir>,
 }
@@ -31,13 +36,14 @@ pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
     let store = Arc::new(Store::new());
     let Some(path) = &config.data_dir else {
         let id = NodeId(rand::random());
+        // A memory-only node is new at every start, so its id can serve as its origin.
         let clock = HybridClock::new(id, config.max_clock_skew_ms);
-        return Ok(Storage { id, store, clock, wal: None, own_last_seq: 0, dir: None });
+        return Ok(Storage { id, store, clock, wal: None, dir: None });
     };
     let dir = DataDir::open(path, || NodeId(rand::random()))?;
     let id = dir.node();
     let started = Instant::now();
-    let recovered = recover(&dir.log_path(), &store, id, config.limits.max_frame_bytes)?;
+    let recovered = recover(&dir.log_path(), &store, config.limits.max_frame_bytes)?;
     if let Some(damage) = &recovered.damage {
         tracing::warn!(%damage, dropped_bytes = recovered.dropped_bytes, "dropped a damaged log tail");
     }
@@ -47,16 +53,28 @@ pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
         ms = started.elapsed().as_millis() as u64,
         "log replayed"
     );
+    let origin = fresh_origin(&store);
     let clock = match recovered.max_version {
-        Some(last) => HybridClock::resume(id, config.max_clock_skew_ms, last),
-        None => HybridClock::new(id, config.max_clock_skew_ms),
+        Some(last) => HybridClock::resume(origin, config.max_clock_skew_ms, last),
+        None => HybridClock::new(origin, config.max_clock_skew_ms),
     };
     let wal_config = WalConfig {
         path: dir.log_path(),
         node: id,
         fsync: config.fsync,
         compact_after_bytes: config.compact_after_bytes,
+        hold: config.fault_hold_log,
     };
     let wal = Wal::start(wal_config, store.clone(), recovered.log_bytes)?;
-    Ok(Storage { id, store, clock, wal: Some(wal), own_last_seq: recovered.own_last_seq, dir: Some(dir) })
+    Ok(Storage { id, store, clock, wal: Some(wal), dir: Some(dir) })
+}
+
+/// An origin id no write this node knows of was made under.
+fn fresh_origin(store: &Store) -> NodeId {
+    loop {
+        let origin = NodeId(rand::random());
+        if !store.cursors.knows(origin) {
+            return origin;
+        }
+    }
 }

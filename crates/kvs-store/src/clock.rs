@@ -25,10 +25,10 @@ pub enum ClockError {
     },
 }
 
-/// Issues versions for one node.
+/// Issues versions for one origin: one run of one node (see [`HybridClock::origin`]).
 #[derive(Debug)]
 pub struct HybridClock {
-    node: NodeId,
+    origin: NodeId,
     max_skew_ms: u64,
     /// `(wall_ms, logical)` of the last version issued or observed. A std mutex: held for a few
     /// instructions and never across an await.
@@ -41,19 +41,20 @@ pub fn wall_clock_ms() -> u64 {
 }
 
 impl HybridClock {
-    /// A clock for `node` refusing remote versions more than `max_skew_ms` ahead.
-    pub fn new(node: NodeId, max_skew_ms: u64) -> Self {
-        HybridClock { node, max_skew_ms, last: Mutex::new((0, 0)) }
+    /// A clock for `origin` refusing remote versions more than `max_skew_ms` ahead.
+    pub fn new(origin: NodeId, max_skew_ms: u64) -> Self {
+        HybridClock { origin, max_skew_ms, last: Mutex::new((0, 0)) }
     }
 
     /// A clock resuming after `last`, e.g. the last version persisted before a restart.
-    pub fn resume(node: NodeId, max_skew_ms: u64, last: Version) -> Self {
-        HybridClock { node, max_skew_ms, last: Mutex::new((last.wall_ms, last.logical)) }
+    pub fn resume(origin: NodeId, max_skew_ms: u64, last: Version) -> Self {
+        HybridClock { origin, max_skew_ms, last: Mutex::new((last.wall_ms, last.logical)) }
     }
 
-    /// The node this clock stamps versions for.
-    pub fn node(&self) -> NodeId {
-        self.node
+    /// The origin this clock stamps versions for: the `node` of every version it issues, and the
+    /// name under which anti-entropy counts these writes' sequence numbers.
+    pub fn origin(&self) -> NodeId {
+        self.origin
     }
 
     /// A fresh version for a local write, strictly larger than any issued or observed before.
@@ -71,7 +72,7 @@ impl HybridClock {
         } else {
             (last.0, last.1 + 1)
         };
-        Version { wall_ms: last.0, logical: last.1, node: self.node }
+        Version { wall_ms: last.0, logical: last.1, node: self.origin }
     }
 
     /// Advances the clock past a version received from another node.

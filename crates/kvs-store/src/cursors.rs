@@ -51,6 +51,11 @@ impl CursorTable {
         self.lock().get(&origin).copied().unwrap_or(0)
     }
 
+    /// Whether `origin` has a cursor here (any write of it was applied, or a peer reported one).
+    pub fn knows(&self, origin: NodeId) -> bool {
+        self.lock().contains_key(&origin)
+    }
+
     /// Every cursor.
     pub fn snapshot(&self) -> Cursors {
         let mut all: Cursors = self.lock().iter().map(|(o, s)| (*o, *s)).collect();

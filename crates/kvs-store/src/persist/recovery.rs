@@ -25,8 +25,6 @@ pub struct Recovered {
     pub entries: u64,
     /// The largest version in the log: the clock resumes past it.
     pub max_version: Option<Version>,
-    /// Our own last write's sequence number: numbering resumes after it.
-    pub own_last_seq: u64,
     /// Bytes of torn or corrupt tail dropped (0 after a clean shutdown).
     pub dropped_bytes: u64,
     /// Why the tail was dropped, if it was.
@@ -51,7 +49,7 @@ struct ChunkResult {
 
 /// Replays `log` into `store` (cursors included) and truncates a damaged tail so appends continue
 /// from the last intact record. A missing log is an empty one.
-pub fn recover(log: &Path, store: &Store, own: NodeId, max_body: usize) -> Result<Recovered, PersistError> {
+pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, PersistError> {
     let io = |source| PersistError::Io { path: log.display().to_string(), source };
     let started = std::time::Instant::now();
     let data = match read_parallel(log) {
@@ -103,7 +101,6 @@ pub fn recover(log: &Path, store: &Store, own: NodeId, max_body: usize) -> Resul
         file.set_len(good_end as u64).map_err(io)?;
         file.sync_all().map_err(io)?;
     }
-    recovered.own_last_seq = store.cursors.get(own);
     // Freeing a log-sized buffer takes a noticeable while; it need not delay serving.
     std::thread::spawn(move || drop((data, frames)));
     Ok(recovered)
@@ -231,10 +228,10 @@ mod tests {
         std::fs::write(&log, &bytes).unwrap();
 
         let store = Store::new();
-        let recovered = recover(&log, &store, NodeId(1), 1 << 20).unwrap();
+        let recovered = recover(&log, &store, 1 << 20).unwrap();
         assert_eq!(recovered.entries, 5002);
         assert_eq!((recovered.dropped_bytes, recovered.log_bytes), (6, good as u64));
-        assert_eq!(recovered.own_last_seq, 5000);
+        assert_eq!(store.cursors.get(NodeId(1)), 5000);
         assert_eq!(store.cursors.get(NodeId(2)), 6);
         assert_eq!(store.digest(), source.digest());
         assert_eq!(std::fs::metadata(&log).unwrap().len(), good as u64);

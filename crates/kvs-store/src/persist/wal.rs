@@ -51,6 +51,9 @@ pub struct WalConfig {
     pub fsync: FsyncPolicy,
     /// Rewrite the log once it reaches this size and twice its size after the last rewrite.
     pub compact_after_bytes: u64,
+    /// Fault injection: take records and never write or acknowledge them, as a process that is
+    /// killed before its next write would.
+    pub hold: bool,
 }
 
 /// What the writer reports about itself (Redis reports the same for its AOF under INFO persistence).
@@ -188,6 +191,12 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, ops: mpsc::Receiver<Op>) {
+        if self.config.hold {
+            // Keeps every op (acknowledgements included) unanswered until the node stops.
+            let held: Vec<Op> = ops.iter().collect();
+            tracing::warn!(held = held.len(), "log writer held every record (fault injection)");
+            return;
+        }
         let mut dirty = false;
         let mut next_sync = Instant::now() + Duration::from_secs(1);
         loop {
