@@ -46,6 +46,28 @@ impl NodeProcess {
         command
     }
 
+    /// Runs a node that is expected to fail to start; returns its exit code and stderr.
+    pub fn failed_start(listen: SocketAddr, extra: &[&str]) -> (Option<i32>, String) {
+        let mut command = Self::command(listen, None, extra);
+        command.stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = command.spawn().expect("spawn kvs-node");
+        let deadline = Instant::now() + START_DEADLINE;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the node kept running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("piped stderr"), &mut stderr)
+            .expect("read stderr");
+        (status.code(), stderr)
+    }
+
     /// Starts a node after letting `configure` adjust the command (e.g. resource limits).
     pub fn start_with(
         listen: SocketAddr,

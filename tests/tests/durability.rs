@@ -4,7 +4,6 @@ use kvs_client::{Client, ClientError, ErrorCode};
 use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, NodeProcess};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,40 +100,19 @@ async fn a_torn_or_corrupt_log_tail_is_dropped_and_the_rest_served() {
     assert_eq!(client.get("k99").await.unwrap().as_deref(), Some(&b"v99"[..]));
 }
 
-/// Runs a node that is expected to fail to start; returns its exit code and stderr.
-fn failed_start(extra: &[&str]) -> (Option<i32>, String) {
-    let mut command = NodeProcess::command(any_port(), None, extra);
-    command.stderr(Stdio::piped()).stdout(Stdio::null());
-    let mut child = command.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the node kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (status.code(), stderr)
-}
-
 #[tokio::test]
 async fn two_nodes_cannot_share_a_data_dir_and_an_unusable_one_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let args = durable(&dir, "everysec");
     let _first = NodeProcess::start(None, &as_strs(&args));
-    let (code, stderr) = failed_start(&as_strs(&args));
+    let (code, stderr) = NodeProcess::failed_start(any_port(), &as_strs(&args));
     assert_eq!(code, Some(1));
     assert!(stderr.contains("in use by another kvs-node"), "{stderr}");
 
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
     let path = file.join("data").display().to_string();
-    let (code, stderr) = failed_start(&["--data-dir", &path]);
+    let (code, stderr) = NodeProcess::failed_start(any_port(), &["--data-dir", &path]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("cannot create it"), "{stderr}");
 }

@@ -9,7 +9,12 @@ use std::time::Duration;
 
 /// `kvs-node <ip> <port> [<bootstrap ip> <bootstrap port>] [flags]`
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kvs-node", version, about = "A kvs storage node: every node holds every key.")]
+#[command(
+    name = "kvs-node",
+    version,
+    about = "A kvs storage node: every node holds every key.",
+    after_help = "`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
+)]
 pub struct NodeArgs {
     /// Address to listen on and advertise to peers.
     pub ip: IpAddr,

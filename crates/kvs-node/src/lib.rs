@@ -1,6 +1,7 @@
 //! A kvs storage node: every node holds every key and replicates every write to all members.
 //!
 //! # Layout
+//! - [`check_data_dir`]: `kvs-node check-data-dir DIR [--repair]`, the offline data dir check.
 //! - [`config`]: command-line flags and the [`NodeConfig`] they become.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`membership`]: pure member table: merge rules, liveness states, heartbeats.
@@ -18,6 +19,7 @@
 //! - [`error`]: [`NodeError`], why a node cannot start or serve.
 
 pub mod anti_entropy;
+pub mod check_data_dir;
 pub mod client_session;
 pub mod config;
 pub mod error;

@@ -1,7 +1,8 @@
-//! `kvs-node`: parse flags, start the node, print where it listens, serve until shut down.
+//! `kvs-node`: parse flags, start the node, print where it listens, serve until shut down; or,
+//! as `kvs-node check-data-dir DIR`, check a data dir offline.
 
 use clap::Parser;
-use kvs_node::server;
+use kvs_node::{check_data_dir, server};
 use kvs_node::{NodeArgs, NodeConfig};
 use std::process::ExitCode;
 use tokio::signal::unix::{signal, SignalKind};
@@ -13,6 +14,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if std::env::args().nth(1).as_deref() == Some("check-data-dir") {
+        return check_data_dir::run(check_data_dir::CheckArgs::parse_from(std::env::args().skip(1)));
+    }
     let args = NodeArgs::parse();
     // A file-size limit must surface as a write error (and refused writes), not kill the process.
     // SAFETY: setting a signal's disposition to "ignore" before any thread starts.

@@ -44,17 +44,18 @@ pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
     let id = dir.node();
     let started = Instant::now();
     let recovered = recover(&dir.log_path(), &store, config.limits.max_frame_bytes)?;
-    if let Some(damage) = &recovered.damage {
-        tracing::warn!(%damage, dropped_bytes = recovered.dropped_bytes, "dropped a damaged log tail");
+    if let Some(damage) = &recovered.replay.damage {
+        let reason = &damage.reason;
+        tracing::warn!(%reason, offset = damage.offset, dropped_bytes = recovered.dropped_bytes, "cut off a torn log tail");
     }
     tracing::info!(
-        entries = recovered.entries,
+        entries = recovered.replay.entries,
         keys = store.live_count(),
         ms = started.elapsed().as_millis() as u64,
         "log replayed"
     );
     let origin = fresh_origin(&store);
-    let clock = match recovered.max_version {
+    let clock = match recovered.replay.max_version {
         Some(last) => HybridClock::resume(origin, config.max_clock_skew_ms, last),
         None => HybridClock::new(origin, config.max_clock_skew_ms),
     };
@@ -65,7 +66,7 @@ pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
         compact_after_bytes: config.compact_after_bytes,
         hold: config.fault_hold_log,
     };
-    let wal = Wal::start(wal_config, store.clone(), recovered.log_bytes)?;
+    let wal = Wal::start(wal_config, store.clone(), recovered.log_bytes, recovered.replay.legacy)?;
     Ok(Storage { id, store, clock, wal: Some(wal), dir: Some(dir) })
 }
 

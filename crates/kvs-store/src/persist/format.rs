@@ -1,68 +1,166 @@
-//! The log's framing: `[body length: u32 LE][CRC32 of body: u32 LE][body]`, body a bincode record.
+//! The log's on-disk format, version 1, independent of the wire codec.
 //!
-//! A crash can leave the last frame half written; its length runs past the end of the file or its
-//! checksum fails, and replay stops there and drops it rather than load garbage.
+//! ```text
+//! file   := magic "KVSLOG\r\n" (8 bytes) · format version u32 LE · reserved u32 (0) · frame*
+//! frame  := body length u32 LE · CRC32 of body u32 LE · body
+//! body   := tag u8 · fields (all integers little-endian)
+//!   tag 1  start:   node u64 · cursors
+//!   tag 2  entry:   key_len u32 · key · kind u8 (0 tombstone, 1 value) · [value_len u32 · value]
+//!                   · wall_ms u64 · logical u32 · origin u64 · seq u64
+//!   tag 3  cursors: cursors
+//! cursors := count u32 · (origin u64 · seq u64) * count
+//! ```
+//!
+//! Tags are numbers written here, never an enum's declaration order, so reordering code cannot
+//! change what a file means. A frame whose checksum holds but whose body does not decode (an
+//! unknown tag, a field running past the body, bytes left over) is not a torn write: it is
+//! corruption or a newer format, and replay refuses it rather than guess (see `recovery`).
 
-use kvs_proto::peer::{Cursors, KeyedEntry};
-use kvs_proto::NodeId;
-use serde::{Deserialize, Serialize};
+use crate::record::Record;
+use kvs_proto::peer::Cursors;
+use kvs_proto::{NodeId, Version};
+
+/// First bytes of every log file.
+pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
+
+/// The format version this code writes, and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bytes of the file header (magic, version, reserved).
+pub const FILE_HEADER_BYTES: usize = 16;
 
 /// Bytes before every body.
 pub const FRAME_HEADER_BYTES: usize = 8;
 
-/// One record of the log. Generic over the entry type so the writer can log store records without
-/// copying them; they serialize like [`KeyedEntry`], which replay decodes.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum LogRecord<E = KeyedEntry> {
-    /// First in every log file: whose log this is and where its cursors stood when it was written.
-    Header {
+const TAG_START: u8 = 1;
+const TAG_ENTRY: u8 = 2;
+const TAG_CURSORS: u8 = 3;
+
+const KIND_TOMBSTONE: u8 = 0;
+const KIND_VALUE: u8 = 1;
+
+/// One decoded record; keys and values borrow from the log buffer, so replay copies each entry's
+/// bytes once, straight into its [`Record`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogRecord<'a> {
+    /// First in every log file: whose log it is and where its cursors stood when it was started.
+    Start {
         /// The node the log belongs to.
         node: NodeId,
-        /// Cursors at the time the file was started (a rewrite's snapshot point).
+        /// Cursors when the file was started (a rewrite's snapshot point).
         cursors: Cursors,
     },
     /// An entry that was applied to the store.
-    Entry(E),
+    Entry(EntryRef<'a>),
     /// Cursors adopted after a completed anti-entropy round.
     Cursors(Cursors),
 }
 
-/// [`LogRecord`] decoded in place: keys and values borrow from the log buffer, so replay copies
-/// each entry's bytes once, straight into its [`crate::Record`].
-#[derive(Debug, Deserialize)]
-pub enum LogRecordRef<'a> {
-    /// See [`LogRecord::Header`].
-    Header {
-        /// The node the log belongs to.
-        node: NodeId,
-        /// Cursors when the file was started.
-        cursors: Cursors,
-    },
-    /// See [`LogRecord::Entry`].
-    Entry(#[serde(borrow)] (&'a [u8], EntryRef<'a>)),
-    /// See [`LogRecord::Cursors`].
-    Cursors(Cursors),
-}
-
-/// An entry borrowing its value from the log buffer; same layout as [`kvs_proto::Entry`].
-#[derive(Debug, Deserialize)]
+/// An entry as the log holds it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct EntryRef<'a> {
+    /// The key.
+    pub key: &'a [u8],
     /// The value, or `None` for a tombstone.
-    #[serde(borrow)]
     pub value: Option<&'a [u8]>,
     /// The write's version.
-    pub version: kvs_proto::Version,
-    /// The write's sequence number at its origin.
+    pub version: Version,
+    /// The write's sequence number at its origin (`version.node`).
     pub seq: u64,
 }
 
-/// Appends one framed record to `out`.
-pub fn encode_frame<E: Serialize>(out: &mut Vec<u8>, record: &LogRecord<E>) -> Result<(), String> {
-    let body = kvs_proto::encoding::encode(record).map_err(|e| e.to_string())?;
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(())
+/// The file header for the current format.
+pub fn file_header() -> [u8; FILE_HEADER_BYTES] {
+    let mut header = [0u8; FILE_HEADER_BYTES];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header
+}
+
+/// What the first bytes of a file say about its format.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Empty, or a header cut short by a crash while the file was being created.
+    Unstarted,
+    /// This format; frames start at [`FILE_HEADER_BYTES`].
+    Current,
+    /// The format before headers existed (version 0): bincode records, frames from byte 0.
+    Legacy,
+    /// A kvs log of a format this code does not know (written by a newer kvs).
+    Newer(u32),
+}
+
+/// Classifies a log by its first bytes.
+pub fn file_kind(data: &[u8]) -> FileKind {
+    let header = file_header();
+    if data.len() < FILE_HEADER_BYTES && header.starts_with(data) {
+        return FileKind::Unstarted;
+    }
+    if !data.starts_with(&MAGIC) {
+        return FileKind::Legacy;
+    }
+    match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
+        FORMAT_VERSION => FileKind::Current,
+        newer => FileKind::Newer(newer),
+    }
+}
+
+/// Appends one frame whose body `write_body` produces.
+fn frame(out: &mut Vec<u8>, write_body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    write_body(out);
+    let body = &out[start + FRAME_HEADER_BYTES..];
+    let (len, crc) = (body.len() as u32, crc32fast::hash(body));
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn put_cursors(out: &mut Vec<u8>, cursors: &Cursors) {
+    out.extend_from_slice(&(cursors.len() as u32).to_le_bytes());
+    for (origin, seq) in cursors {
+        out.extend_from_slice(&origin.0.to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+    }
+}
+
+/// Appends a start frame.
+pub fn encode_start(out: &mut Vec<u8>, node: NodeId, cursors: &Cursors) {
+    frame(out, |body| {
+        body.push(TAG_START);
+        body.extend_from_slice(&node.0.to_le_bytes());
+        put_cursors(body, cursors);
+    })
+}
+
+/// Appends an entry frame for `record`.
+pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
+    frame(out, |body| {
+        let (key, version) = (record.key(), record.version());
+        body.push(TAG_ENTRY);
+        body.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        body.extend_from_slice(key);
+        match record.value() {
+            None => body.push(KIND_TOMBSTONE),
+            Some(value) => {
+                body.push(KIND_VALUE);
+                body.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                body.extend_from_slice(value);
+            }
+        }
+        body.extend_from_slice(&version.wall_ms.to_le_bytes());
+        body.extend_from_slice(&version.logical.to_le_bytes());
+        body.extend_from_slice(&version.node.0.to_le_bytes());
+        body.extend_from_slice(&record.seq().to_le_bytes());
+    })
+}
+
+/// Appends a cursors frame.
+pub fn encode_cursors(out: &mut Vec<u8>, cursors: &Cursors) {
+    frame(out, |body| {
+        body.push(TAG_CURSORS);
+        put_cursors(body, cursors);
+    })
 }
 
 /// Where the frame at `pos` ends, checking only its length (the checksum is checked when decoded).
@@ -81,38 +179,132 @@ pub fn frame_end(data: &[u8], pos: usize, max_body: usize) -> Result<usize, Stri
     Ok(pos + FRAME_HEADER_BYTES + len)
 }
 
-/// Checks and decodes the whole frame `data[start..end]` found by [`frame_end`].
-pub fn decode_frame(data: &[u8], start: usize, end: usize) -> Result<LogRecordRef<'_>, String> {
+/// The body of the frame `data[start..end]` found by [`frame_end`], if its checksum holds. An
+/// empty body never passes: nothing writes one, and a zero-filled tail would otherwise look like a
+/// run of valid frames.
+pub fn checked_body(data: &[u8], start: usize, end: usize) -> Option<&[u8]> {
     let crc = u32::from_le_bytes(data[start + 4..start + 8].try_into().expect("4 bytes"));
     let body = &data[start + FRAME_HEADER_BYTES..end];
-    if crc32fast::hash(body) != crc {
-        return Err("checksum mismatch".into());
+    (!body.is_empty() && crc32fast::hash(body) == crc).then_some(body)
+}
+
+/// Reads fields off a body, refusing to run past its end.
+struct Fields<'a> {
+    body: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+        if self.body.len() < n {
+            return Err(format!("{what} runs past the end of the record"));
+        }
+        let (head, rest) = self.body.split_at(n);
+        self.body = rest;
+        Ok(head)
     }
-    kvs_proto::encoding::decode_borrowed(body).map_err(|e| format!("undecodable record: {e}"))
+
+    fn u8(&mut self, what: &str) -> Result<u8, String> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+    }
+
+    fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
+        let len = self.u32(what)? as usize;
+        self.take(len, what)
+    }
+
+    fn cursors(&mut self) -> Result<Cursors, String> {
+        let count = self.u32("cursor count")? as usize;
+        // Bounded by the bytes present before anything is allocated.
+        if count > self.body.len() / 16 {
+            return Err(format!("{count} cursors do not fit in the record"));
+        }
+        (0..count).map(|_| Ok((NodeId(self.u64("cursor origin")?), self.u64("cursor")?))).collect()
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, String> {
+        match self.body.len() {
+            0 => Ok(value),
+            extra => Err(format!("{extra} bytes left over after the record")),
+        }
+    }
+}
+
+/// Decodes a checked body; an error means corruption or a newer format, never a torn write.
+pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
+    let mut fields = Fields { body };
+    match fields.u8("tag")? {
+        TAG_START => {
+            let node = NodeId(fields.u64("node")?);
+            let cursors = fields.cursors()?;
+            fields.finish(LogRecord::Start { node, cursors })
+        }
+        TAG_ENTRY => {
+            let key = fields.bytes("key")?;
+            let value = match fields.u8("value kind")? {
+                KIND_TOMBSTONE => None,
+                KIND_VALUE => Some(fields.bytes("value")?),
+                other => return Err(format!("unknown value kind {other}")),
+            };
+            let wall_ms = fields.u64("wall_ms")?;
+            let logical = fields.u32("logical")?;
+            let node = NodeId(fields.u64("origin")?);
+            let seq = fields.u64("seq")?;
+            fields.finish(LogRecord::Entry(EntryRef { key, value, version: Version { wall_ms, logical, node }, seq }))
+        }
+        TAG_CURSORS => {
+            let cursors = fields.cursors()?;
+            fields.finish(LogRecord::Cursors(cursors))
+        }
+        other => Err(format!("unknown record tag {other} (written by a newer kvs?)")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use kvs_proto::{Entry, Version};
 
-    fn entry(i: u8) -> LogRecord {
-        let version = Version { wall_ms: 1, logical: 0, node: NodeId(2) };
-        LogRecord::Entry((
-            Bytes::from(vec![i]),
-            Entry { value: Some(Bytes::from_static(b"v")), version, seq: i as u64 },
-        ))
+    fn record(i: u8, value: Option<&[u8]>) -> Record {
+        Record::new(&[i], value, Version { wall_ms: 1, logical: 2, node: NodeId(3) }, i as u64)
+    }
+
+    fn decode_at(log: &[u8], start: usize) -> Result<LogRecord<'_>, String> {
+        let end = frame_end(log, start, 1 << 20)?;
+        decode_body(checked_body(log, start, end).ok_or("checksum mismatch")?)
+    }
+
+    #[test]
+    fn every_record_kind_round_trips() {
+        let mut log = Vec::new();
+        let cursors = vec![(NodeId(1), 5), (NodeId(u64::MAX), u64::MAX)];
+        encode_start(&mut log, NodeId(9), &cursors);
+        let second = log.len();
+        encode_entry(&mut log, &record(1, Some(b"value")));
+        let third = log.len();
+        encode_entry(&mut log, &record(2, None));
+        let fourth = log.len();
+        encode_cursors(&mut log, &cursors);
+        assert_eq!(decode_at(&log, 0), Ok(LogRecord::Start { node: NodeId(9), cursors: cursors.clone() }));
+        let version = Version { wall_ms: 1, logical: 2, node: NodeId(3) };
+        let entry = |key, value, seq| LogRecord::Entry(EntryRef { key, value, version, seq });
+        assert_eq!(decode_at(&log, second), Ok(entry(&[1][..], Some(&b"value"[..]), 1)));
+        assert_eq!(decode_at(&log, third), Ok(entry(&[2][..], None, 2)));
+        assert_eq!(decode_at(&log, fourth), Ok(LogRecord::Cursors(cursors)));
     }
 
     #[test]
     fn every_cut_and_every_flipped_byte_is_detected() {
         let mut log = Vec::new();
-        encode_frame(&mut log, &entry(1)).unwrap();
+        encode_entry(&mut log, &record(1, Some(b"v")));
         let first = log.len();
-        encode_frame(&mut log, &entry(2)).unwrap();
-        assert_eq!(frame_end(&log, 0, 1 << 20), Ok(first));
-        assert!(matches!(decode_frame(&log, 0, first), Ok(LogRecordRef::Entry((key, _))) if key == [1]));
+        encode_entry(&mut log, &record(2, Some(b"v")));
         for cut in first + 1..log.len() {
             assert!(frame_end(&log[..cut], first, 1 << 20).is_err(), "cut at {cut}");
         }
@@ -120,10 +312,31 @@ mod tests {
             let mut bad = log.clone();
             bad[flip] ^= 0x40;
             let damaged = match frame_end(&bad, first, 1 << 20) {
-                Ok(end) => decode_frame(&bad, first, end).is_err() || end != log.len(),
+                Ok(end) => checked_body(&bad, first, end).is_none() || end != log.len(),
                 Err(_) => true,
             };
             assert!(damaged, "flip at {flip}");
         }
+    }
+
+    #[test]
+    fn a_checksummed_body_that_does_not_decode_is_an_error_not_a_guess() {
+        for body in [&[9u8][..], &[TAG_ENTRY, 200, 0, 0, 0][..], &[TAG_CURSORS, 0, 0, 0, 0, 7][..], &[][..]] {
+            assert!(decode_body(body).is_err(), "{body:?}");
+        }
+        // A cursor count is checked against the bytes present before anything is allocated.
+        assert!(decode_body(&[TAG_CURSORS, 255, 255, 255, 255]).unwrap_err().contains("do not fit"));
+    }
+
+    #[test]
+    fn the_header_tells_current_legacy_newer_and_unstarted_files_apart() {
+        let header = file_header();
+        assert_eq!(file_kind(&header), FileKind::Current);
+        assert_eq!(file_kind(&header[..5]), FileKind::Unstarted);
+        assert_eq!(file_kind(&[]), FileKind::Unstarted);
+        assert_eq!(file_kind(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), FileKind::Legacy);
+        let mut newer = header;
+        newer[8] = 2;
+        assert_eq!(file_kind(&newer), FileKind::Newer(2));
     }
 }

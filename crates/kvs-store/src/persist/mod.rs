@@ -7,13 +7,17 @@
 //! checksummed, fsync by policy with group commit, replay at start, and rewrite the log from memory
 //! when it has grown to twice what it held after the last rewrite.
 //!
-//! - [`format`]: frames (length, CRC32, bincode body) and the records inside.
+//! - [`format`]: the file header, frames (length, CRC32, body) and the tagged records inside.
+//! - [`legacy`]: reading logs of format version 0 (bincode bodies, no header), to upgrade them.
+//! - [`check`]: `kvs-node check-data-dir`: an offline report, and the repair an operator asks for.
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
-//! - [`recovery`]: replaying the log into a store, dropping a torn or corrupt tail.
+//! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
 //! - [`wal`]: the writer thread: group commit, fsync policies, compaction.
 
+pub mod check;
 pub mod data_dir;
 pub mod format;
+pub mod legacy;
 pub mod recovery;
 pub mod wal;
 
@@ -37,6 +41,28 @@ pub enum PersistError {
         path: String,
         /// The error.
         source: std::io::Error,
+    },
+    /// The log is damaged somewhere other than a torn tail; it was left exactly as it was.
+    #[error(
+        "log {path} is damaged at byte {offset}: {reason}. The file was left as it is; \
+         `kvs-node check-data-dir <dir>` reports the damage and `--repair` cuts the log there, \
+         losing the records after it"
+    )]
+    Damaged {
+        /// The file.
+        path: String,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// The log was written in a format this kvs does not know (by a newer version).
+    #[error("log {path} has format version {version}, newer than this kvs reads ({known}); the file was left as it is", known = format::FORMAT_VERSION)]
+    UnknownFormat {
+        /// The file.
+        path: String,
+        /// The version its header names.
+        version: u32,
     },
     /// The log is no longer written (an earlier write or fsync failed); writes are refused.
     #[error("storage failed earlier ({0}); writes are refused")]

@@ -7,9 +7,13 @@
 //! (sorted runs are far cheaper than a million single inserts). Cursors do not depend on order
 //! either: each origin's cursor starts at the highest one the log recorded and extends over every
 //! next sequence number present in the log.
-
-use super::format::{decode_frame, frame_end, LogRecordRef};
-use super::PersistError;
+//!
+//! Damage: only an incomplete or checksum-failing record with nothing intact after it is a torn
+//! tail, the trace of a crash in the middle of a write; it is cut off. Anything else (a record
+//! that passes its checksum but does not decode, or a bad record with intact ones after it) means
+//! the file was damaged or written by a newer kvs: start-up stops and the file is left as it is.
+use super::format::{self, checked_body, file_kind, frame_end, FileKind, LogRecord, FILE_HEADER_BYTES};
+use super::{legacy, PersistError};
 use crate::record::Record;
 use crate::store::{Store, SHARDS};
 use kvs_proto::peer::Cursors;
@@ -18,17 +22,46 @@ use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::path::Path;
 
-/// What replay found.
+/// Where a log stops being intact, and whether that is a torn tail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset of the first record that is not intact.
+    pub offset: u64,
+    /// What is wrong there, for people.
+    pub reason: String,
+    /// Nothing intact follows and the record did not decode because it is cut short or fails its
+    /// checksum: what a crash in the middle of a write leaves, safe to cut off.
+    pub torn_tail: bool,
+}
+
+/// What reading a log found, without changing it.
 #[derive(Debug, Default)]
-pub struct Recovered {
-    /// Entries replayed.
+pub struct Replay {
+    /// Intact records (entries, cursors, start records).
+    pub records: u64,
+    /// Intact entries among them.
     pub entries: u64,
     /// The largest version in the log: the clock resumes past it.
     pub max_version: Option<Version>,
-    /// Bytes of torn or corrupt tail dropped (0 after a clean shutdown).
+    /// Offset just past the last intact record.
+    pub good_end: u64,
+    /// Size of the file.
+    pub file_bytes: u64,
+    /// The first damage, if any.
+    pub damage: Option<Damage>,
+    /// The file is in the format before headers existed and must be rewritten.
+    pub legacy: bool,
+    /// The node the log's start record names.
+    pub node: Option<NodeId>,
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// What was read.
+    pub replay: Replay,
+    /// Bytes of torn tail cut off (0 after a clean shutdown).
     pub dropped_bytes: u64,
-    /// Why the tail was dropped, if it was.
-    pub damage: Option<String>,
     /// Size of the log after recovery.
     pub log_bytes: u64,
 }
@@ -38,29 +71,76 @@ pub struct Recovered {
 struct ChunkResult {
     /// Frames decoded intact before any damage.
     intact: usize,
-    damage: Option<String>,
+    /// The first frame that was not intact: its offset, why, and whether its checksum held.
+    failure: Option<(usize, String, bool)>,
     /// Records by shard, with their key hashes.
     buckets: Vec<Vec<(u64, Record)>>,
     cursors: Vec<Cursors>,
     /// Sequence numbers seen per origin, gathered while each record is hot in cache.
     seqs: HashMap<NodeId, Vec<u64>>,
     max_version: Option<Version>,
+    node: Option<NodeId>,
 }
 
-/// Replays `log` into `store` (cursors included) and truncates a damaged tail so appends continue
-/// from the last intact record. A missing log is an empty one.
+type Decoder = fn(&[u8]) -> Result<LogRecord<'_>, String>;
+
+/// Replays `log` into `store` (cursors included) and cuts off a torn tail so appends continue
+/// from the last intact record; refuses, changing nothing, a log damaged anywhere else or written
+/// in a newer format. A missing log is an empty one.
 pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, PersistError> {
+    let replay = replay(log, store, max_body)?;
+    let mut recovered = Recovered { log_bytes: replay.file_bytes, ..Recovered::default() };
+    if let Some(damage) = &replay.damage {
+        if !damage.torn_tail {
+            return Err(PersistError::Damaged {
+                path: log.display().to_string(),
+                offset: damage.offset,
+                reason: damage.reason.clone(),
+            });
+        }
+        let io = |source| PersistError::Io { path: log.display().to_string(), source };
+        let file = OpenOptions::new().write(true).open(log).map_err(io)?;
+        file.set_len(replay.good_end).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        recovered.dropped_bytes = replay.file_bytes - replay.good_end;
+        recovered.log_bytes = replay.good_end;
+    }
+    recovered.replay = replay;
+    Ok(recovered)
+}
+
+/// Reads `log` into `store` up to its first damage and reports what it found; never changes the
+/// file. Errors only when the file cannot be read or is of a format this code does not know.
+pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, PersistError> {
     let io = |source| PersistError::Io { path: log.display().to_string(), source };
     let started = std::time::Instant::now();
     let data = match read_parallel(log) {
         Ok(data) => data,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Recovered::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
         Err(e) => return Err(io(e)),
     };
-    let mut recovered = Recovered::default();
-    // Frame boundaries first (lengths only); a length that runs off the end is a torn tail.
+    let mut replay = Replay { file_bytes: data.len() as u64, ..Replay::default() };
+    let (first, decoder): (usize, Decoder) = match file_kind(&data) {
+        FileKind::Current => (FILE_HEADER_BYTES, format::decode_body),
+        FileKind::Legacy => {
+            replay.legacy = true;
+            (0, legacy::decode_body)
+        }
+        FileKind::Unstarted => {
+            // A crash while the file was being created: there is nothing to lose.
+            if !data.is_empty() {
+                replay.damage = Some(Damage { offset: 0, reason: "file header cut short".into(), torn_tail: true });
+            }
+            return Ok(replay);
+        }
+        FileKind::Newer(version) => {
+            return Err(PersistError::UnknownFormat { path: log.display().to_string(), version });
+        }
+    };
+    // Frame boundaries first (lengths only); a length that runs off the end stops the walk.
     let mut frames = Vec::new();
-    let mut pos = 0;
+    let mut pos = first;
+    let mut framing_damage = None;
     while pos < data.len() {
         match frame_end(&data, pos, max_body) {
             Ok(end) => {
@@ -68,42 +148,61 @@ pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, 
                 pos = end;
             }
             Err(reason) => {
-                recovered.damage = Some(reason);
+                framing_damage = Some((pos, reason, false));
                 break;
             }
         }
     }
     let read_ms = started.elapsed().as_millis() as u64;
-    let results = decode_chunks(store, &data, &frames);
+    let results = decode_chunks(store, &data, &frames, decoder);
     let decode_ms = started.elapsed().as_millis() as u64;
-    // Everything after the first damaged frame is dropped, even where later chunks decoded fine.
+    // Nothing after the first damaged frame is loaded, even where later chunks decoded fine.
     let mut kept = Vec::new();
-    let mut intact_frames = 0;
-    for result in results {
-        intact_frames += result.intact;
-        let damaged = result.damage.is_some();
-        if damaged {
-            recovered.damage = result.damage.clone();
-        }
+    let mut failure = None;
+    for mut result in results {
+        replay.records += result.intact as u64;
+        failure = result.failure.take();
         kept.push(result);
-        if damaged {
+        if failure.is_some() {
             break;
         }
     }
-    let good_end = if intact_frames == 0 { 0 } else { frames[intact_frames - 1].1 };
-    apply(store, kept, &mut recovered);
+    let failure = failure.or(framing_damage);
+    replay.good_end = match failure {
+        Some((offset, _, _)) => offset as u64,
+        None => data.len() as u64,
+    };
+    replay.damage =
+        failure.map(|(offset, reason, checksum_held)| classify(&data, offset, reason, checksum_held, max_body));
+    apply(store, kept, &mut replay);
     let apply_ms = started.elapsed().as_millis() as u64;
     tracing::debug!(read_ms, decode_ms, apply_ms, frames = frames.len(), "replay phases (cumulative)");
-    recovered.dropped_bytes = (data.len() - good_end) as u64;
-    recovered.log_bytes = good_end as u64;
-    if recovered.dropped_bytes > 0 {
-        let file = OpenOptions::new().write(true).open(log).map_err(io)?;
-        file.set_len(good_end as u64).map_err(io)?;
-        file.sync_all().map_err(io)?;
-    }
     // Freeing a log-sized buffer takes a noticeable while; it need not delay serving.
     std::thread::spawn(move || drop((data, frames)));
-    Ok(recovered)
+    Ok(replay)
+}
+
+/// Decides whether damage at `offset` is a torn tail: the record is cut short or fails its
+/// checksum, and no intact record starts anywhere after it.
+fn classify(data: &[u8], offset: usize, reason: String, checksum_held: bool, max_body: usize) -> Damage {
+    if checksum_held {
+        let reason = format!("a record passes its checksum but does not decode ({reason})");
+        return Damage { offset: offset as u64, reason, torn_tail: false };
+    }
+    match next_intact_frame(data, offset + 1, max_body) {
+        None => Damage { offset: offset as u64, reason, torn_tail: true },
+        Some(next) => Damage {
+            offset: offset as u64,
+            reason: format!("{reason}, yet an intact record follows at byte {next}, so this is not a torn write"),
+            torn_tail: false,
+        },
+    }
+}
+
+/// The first offset at or after `from` where a frame with a valid checksum starts.
+fn next_intact_frame(data: &[u8], from: usize, max_body: usize) -> Option<usize> {
+    (from..data.len())
+        .find(|&pos| frame_end(data, pos, max_body).is_ok_and(|end| checked_body(data, pos, end).is_some()))
 }
 
 /// Reads the whole file, one slice per core (the copy out of the page cache is most of the cost).
@@ -132,28 +231,37 @@ fn threads() -> usize {
 }
 
 /// Checks and decodes the frames in one chunk per core.
-fn decode_chunks(store: &Store, data: &[u8], frames: &[(usize, usize)]) -> Vec<ChunkResult> {
+fn decode_chunks(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: Decoder) -> Vec<ChunkResult> {
     let chunk = frames.len().div_ceil(threads()).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> =
-            frames.chunks(chunk).map(|part| scope.spawn(move || decode_chunk(store, data, part))).collect();
+            frames.chunks(chunk).map(|part| scope.spawn(move || decode_chunk(store, data, part, decoder))).collect();
         workers.into_iter().map(|w| w.join().expect("replay worker panicked")).collect()
     })
 }
 
-fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)]) -> ChunkResult {
+fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: Decoder) -> ChunkResult {
     let mut result = ChunkResult { buckets: vec![Vec::new(); SHARDS], ..ChunkResult::default() };
     for &(start, end) in frames {
-        match decode_frame(data, start, end) {
-            Ok(LogRecordRef::Entry((key, entry))) => {
-                let (hash, shard) = store.hash_and_shard(key);
+        let Some(body) = checked_body(data, start, end) else {
+            result.failure = Some((start, "checksum mismatch".into(), false));
+            return result;
+        };
+        match decoder(body) {
+            Ok(LogRecord::Entry(entry)) => {
+                let (hash, shard) = store.hash_and_shard(entry.key);
                 result.seqs.entry(entry.version.node).or_default().push(entry.seq);
                 result.max_version = result.max_version.max(Some(entry.version));
-                result.buckets[shard].push((hash, Record::new(key, entry.value, entry.version, entry.seq)));
+                let record = Record::new(entry.key, entry.value, entry.version, entry.seq);
+                result.buckets[shard].push((hash, record));
             }
-            Ok(LogRecordRef::Header { cursors, .. } | LogRecordRef::Cursors(cursors)) => result.cursors.push(cursors),
+            Ok(LogRecord::Start { node, cursors }) => {
+                result.node.get_or_insert(node);
+                result.cursors.push(cursors);
+            }
+            Ok(LogRecord::Cursors(cursors)) => result.cursors.push(cursors),
             Err(reason) => {
-                result.damage = Some(reason);
+                result.failure = Some((start, reason, true));
                 return result;
             }
         }
@@ -164,17 +272,18 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)]) -> ChunkR
 
 /// Loads the records (each thread a range of shards: merge is commutative, so order is free) and
 /// sets cursors: the highest recorded, extended over every next sequence number present.
-fn apply(store: &Store, mut chunks: Vec<ChunkResult>, recovered: &mut Recovered) {
+fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay) {
     let mut seqs: HashMap<NodeId, Vec<u64>> = HashMap::new();
     for chunk in &mut chunks {
         for cursors in &chunk.cursors {
             store.cursors.advance(cursors);
         }
         for (origin, list) in chunk.seqs.drain() {
-            recovered.entries += list.len() as u64;
+            replay.entries += list.len() as u64;
             seqs.entry(origin).or_default().extend(list);
         }
-        recovered.max_version = recovered.max_version.max(chunk.max_version);
+        replay.max_version = replay.max_version.max(chunk.max_version);
+        replay.node = replay.node.or(chunk.node);
     }
     // Transpose to shard-major, moving the records (no refcount traffic on a million of them).
     let mut by_shard: Vec<Vec<Vec<(u64, Record)>>> =
@@ -198,38 +307,43 @@ fn apply(store: &Store, mut chunks: Vec<ChunkResult>, recovered: &mut Recovered)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persist::format::{encode_frame, LogRecord};
+    use crate::persist::format::{encode_entry, encode_start, file_header};
 
     fn record(key: &[u8], origin: u64, seq: u64, wall: u64) -> Record {
         Record::new(key, Some(b"v"), Version { wall_ms: wall, logical: 0, node: NodeId(origin) }, seq)
     }
 
-    #[test]
-    fn replay_rebuilds_store_cursors_and_drops_a_damaged_tail() {
-        let dir = tempfile_dir();
-        let log = dir.join("log");
-        let mut bytes = Vec::new();
-        encode_frame(&mut bytes, &LogRecord::<Record>::Header { node: NodeId(1), cursors: vec![(NodeId(2), 5)] })
-            .unwrap();
+    /// A log of 5,002 entries from two origins, and the store it describes.
+    fn sample_log() -> (Vec<u8>, Store) {
+        let mut bytes = file_header().to_vec();
+        encode_start(&mut bytes, NodeId(1), &vec![(NodeId(2), 5)]);
         let source = Store::new();
         for i in 0..5000u64 {
             let r = record(format!("k{}", i % 3000).as_bytes(), 1, i + 1, 100 + i);
             source.merge(r.clone());
-            encode_frame(&mut bytes, &LogRecord::Entry(&r)).unwrap();
+            encode_entry(&mut bytes, &r);
         }
         // Origin 2: 6 and 8 present after its recorded cursor 5; 7 missing.
         for seq in [6, 8] {
             let r = record(format!("o2-{seq}").as_bytes(), 2, seq, 50);
             source.merge(r.clone());
-            encode_frame(&mut bytes, &LogRecord::Entry(&r)).unwrap();
+            encode_entry(&mut bytes, &r);
         }
+        (bytes, source)
+    }
+
+    #[test]
+    fn replay_rebuilds_store_and_cursors_and_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let (mut bytes, source) = sample_log();
         let good = bytes.len();
         bytes.extend_from_slice(&[9, 0, 0, 0, 1, 2]);
         std::fs::write(&log, &bytes).unwrap();
 
         let store = Store::new();
         let recovered = recover(&log, &store, 1 << 20).unwrap();
-        assert_eq!(recovered.entries, 5002);
+        assert_eq!((recovered.replay.entries, recovered.replay.node), (5002, Some(NodeId(1))));
         assert_eq!((recovered.dropped_bytes, recovered.log_bytes), (6, good as u64));
         assert_eq!(store.cursors.get(NodeId(1)), 5000);
         assert_eq!(store.cursors.get(NodeId(2)), 6);
@@ -240,13 +354,55 @@ mod tests {
         let delta: usize = (0..crate::store::SHARDS).map(|s| store.delta_in_shard(s, &cursors).len()).sum();
         let expected: usize = (0..crate::store::SHARDS).map(|s| source.delta_in_shard(s, &cursors).len()).sum();
         assert_eq!(delta, expected);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("kvs-recovery-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    #[test]
+    fn a_flipped_byte_mid_log_refuses_start_up_and_leaves_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let (mut bytes, _) = sample_log();
+        let third = bytes.len() / 3;
+        bytes[third] ^= 0x01;
+        std::fs::write(&log, &bytes).unwrap();
+        let error = recover(&log, &Store::new(), 1 << 20).unwrap_err();
+        assert!(matches!(error, PersistError::Damaged { offset, .. } if offset as usize <= third), "{error}");
+        assert_eq!(std::fs::read(&log).unwrap(), bytes, "the file is untouched");
+    }
+
+    #[test]
+    fn a_checksummed_record_that_does_not_decode_refuses_start_up_even_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let (mut bytes, _) = sample_log();
+        let body = [42u8, 1, 2, 3];
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        std::fs::write(&log, &bytes).unwrap();
+        let error = recover(&log, &Store::new(), 1 << 20).unwrap_err().to_string();
+        assert!(error.contains("passes its checksum but does not decode"), "{error}");
+        assert!(error.contains("unknown record tag 42"), "{error}");
+        assert_eq!(std::fs::read(&log).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_zero_filled_or_half_written_tail_is_torn_but_a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let (bytes, _) = sample_log();
+        for tail in [vec![0u8; 4096], bytes[FILE_HEADER_BYTES..FILE_HEADER_BYTES + 30].to_vec()] {
+            let mut damaged = bytes.clone();
+            damaged.extend_from_slice(&tail);
+            std::fs::write(&log, &damaged).unwrap();
+            let recovered = recover(&log, &Store::new(), 1 << 20).unwrap();
+            assert_eq!(recovered.dropped_bytes, tail.len() as u64);
+            assert_eq!(std::fs::read(&log).unwrap(), bytes);
+        }
+        let mut newer = bytes.clone();
+        newer[8] = 9;
+        std::fs::write(&log, &newer).unwrap();
+        let error = recover(&log, &Store::new(), 1 << 20).unwrap_err();
+        assert!(matches!(error, PersistError::UnknownFormat { version: 9, .. }), "{error}");
+        assert_eq!(std::fs::read(&log).unwrap(), newer);
     }
 }

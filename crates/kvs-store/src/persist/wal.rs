@@ -3,7 +3,7 @@
 //! Group commit: every append waiting in the channel when the thread wakes goes out in one write
 //! and, under `always`, one fsync; so concurrent writers share the cost of a sync.
 
-use super::format::{encode_frame, LogRecord};
+use super::format::{encode_cursors, encode_entry, encode_start, file_header};
 use super::{FsyncPolicy, PersistError};
 use crate::record::Record;
 use crate::store::{Store, SHARDS};
@@ -85,14 +85,20 @@ fn io_error(path: &Path, source: std::io::Error) -> PersistError {
 
 impl Wal {
     /// Opens the log for appending (writing a header first if it is empty) and starts the writer.
-    pub fn start(config: WalConfig, store: Arc<Store>, log_bytes: u64) -> Result<Wal, PersistError> {
+    /// `rewrite_first`: the log is in an old format, so it is rewritten from the store (in the
+    /// current format) before anything is appended.
+    pub fn start(
+        config: WalConfig,
+        store: Arc<Store>,
+        log_bytes: u64,
+        rewrite_first: bool,
+    ) -> Result<Wal, PersistError> {
         let mut file =
             OpenOptions::new().create(true).append(true).open(&config.path).map_err(|e| io_error(&config.path, e))?;
         let mut log_bytes = log_bytes;
         if log_bytes == 0 {
-            let mut header = Vec::new();
-            let record = LogRecord::<Record>::Header { node: config.node, cursors: store.cursors.snapshot() };
-            encode_frame(&mut header, &record).map_err(PersistError::Failed)?;
+            let mut header = file_header().to_vec();
+            encode_start(&mut header, config.node, &store.cursors.snapshot());
             file.write_all(&header).and_then(|()| file.sync_data()).map_err(|e| io_error(&config.path, e))?;
             log_bytes = header.len() as u64;
         }
@@ -100,7 +106,7 @@ impl Wal {
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(WalStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
-        let writer = Writer {
+        let mut writer = Writer {
             config: config.clone(),
             file,
             store,
@@ -109,6 +115,10 @@ impl Wal {
             log_bytes,
             base_bytes: log_bytes,
         };
+        if rewrite_first {
+            writer.compact().map_err(|e| io_error(&config.path, e))?;
+            tracing::info!(path = %config.path.display(), "log upgraded to the current format");
+        }
         let thread = std::thread::Builder::new()
             .name("kvs-wal".into())
             .spawn(move || writer.run(receiver))
@@ -216,20 +226,13 @@ impl Writer {
             let mut waiting = Vec::new();
             let mut sync_now = self.config.fsync == FsyncPolicy::Always;
             let mut rewrite = false;
-            let mut unencodable = None;
             let mut take = |op: Op, batch: &mut Vec<u8>| match op {
                 Op::Rewrite => rewrite = true,
                 Op::Record { record, ack } => {
-                    if let Err(reason) = encode_frame(batch, &LogRecord::Entry(&record)) {
-                        unencodable = Some(reason);
-                    }
+                    encode_entry(batch, &record);
                     waiting.extend(ack);
                 }
-                Op::Cursors(cursors) => {
-                    if let Err(reason) = encode_frame(batch, &LogRecord::<Record>::Cursors(cursors)) {
-                        unencodable = Some(reason);
-                    }
-                }
+                Op::Cursors(cursors) => encode_cursors(batch, &cursors),
                 Op::Sync(ack) => {
                     sync_now = true;
                     waiting.push(ack);
@@ -243,9 +246,6 @@ impl Writer {
                     Ok(op) => take(op, &mut batch),
                     Err(_) => break,
                 }
-            }
-            if let Some(reason) = unencodable {
-                self.fail(format!("cannot encode a log record: {reason}"));
             }
             let due = self.config.fsync == FsyncPolicy::EverySec && dirty && Instant::now() >= next_sync;
             let result = self.write(&batch, sync_now || due);
@@ -300,7 +300,8 @@ impl Writer {
         }
     }
 
-    /// Rewrites the log from the store: a header with the cursors, then every record; then swaps
+    /// Rewrites the log from the store: the file header, a start record with the cursors, then
+    /// every record; then swaps
     /// it in atomically. Appends queued meanwhile go to the new file afterwards (some twice, which
     /// replay's merge absorbs).
     fn compact(&mut self) -> std::io::Result<()> {
@@ -308,13 +309,12 @@ impl Writer {
         let path = &self.config.path;
         let tmp = path.with_extension("rewrite");
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        let mut buf = Vec::new();
+        let mut buf = file_header().to_vec();
         // Cursors first: every write they cover is then in the walk below.
-        let header = LogRecord::<Record>::Header { node: self.config.node, cursors: self.store.cursors.snapshot() };
-        encode_frame(&mut buf, &header).map_err(std::io::Error::other)?;
+        encode_start(&mut buf, self.config.node, &self.store.cursors.snapshot());
         for shard in 0..SHARDS {
             for record in self.store.shard_records(shard) {
-                encode_frame(&mut buf, &LogRecord::Entry(&record)).map_err(std::io::Error::other)?;
+                encode_entry(&mut buf, &record);
             }
             out.write_all(&buf)?;
             buf.clear();
