@@ -1,5 +1,6 @@
 //! Serves one client connection: one response per request, in order.
 
+use crate::error::WriteRefused;
 use crate::net;
 use crate::node::Node;
 use crate::status;
@@ -53,7 +54,8 @@ pub fn handle(node: &Node, request: ClientRequest) -> (ClientResponse, Option<Du
             durable = pending;
             Ok(ClientResponse::Ok)
         }
-        Err(error) => Err(ErrorReply::new(ErrorCode::StorageFailed, error.to_string())),
+        Err(error @ WriteRefused::Storage(_)) => Err(ErrorReply::new(ErrorCode::StorageFailed, error.to_string())),
+        Err(error @ WriteRefused::ClockSkew(_)) => Err(ErrorReply::new(ErrorCode::ClockSkew, error.to_string())),
     };
     let result = match request {
         ClientRequest::Get { key } => check_key(node, &key).map(|()| ClientResponse::Value(node.store.get_value(&key))),

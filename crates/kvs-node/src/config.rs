@@ -86,6 +86,9 @@ pub struct NodeArgs {
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
     pub fault_hold_log: bool,
+    /// Fault injection for tests: run this node's wall clock this many ms off the system's.
+    #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
+    pub fault_clock_offset_ms: i64,
 }
 
 /// Everything a node needs to run, checked for consistency.

@@ -23,3 +23,15 @@ pub enum NodeError {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Why a client write was refused (and not acknowledged).
+#[derive(Debug, Error)]
+pub enum WriteRefused {
+    /// The log failed; the node cannot make writes durable.
+    #[error(transparent)]
+    Storage(#[from] kvs_store::persist::PersistError),
+    /// This node's clock is off from its peers' by more than the skew bound, so they would refuse
+    /// the write.
+    #[error("{0}")]
+    ClockSkew(String),
+}

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`check_data_dir`]: `kvs-node check-data-dir DIR [--repair]`, the offline data dir check.
+//! - [`clock_offsets`]: peers' clock offsets from gossip round trips, and whether ours is wrong.
 //! - [`config`]: command-line flags and the [`NodeConfig`] they become.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`membership`]: pure member table: merge rules, liveness states, heartbeats.
@@ -21,6 +22,7 @@
 pub mod anti_entropy;
 pub mod check_data_dir;
 pub mod client_session;
+pub mod clock_offsets;
 pub mod config;
 pub mod error;
 pub mod handshake;

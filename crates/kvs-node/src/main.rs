@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         return check_data_dir::run(check_data_dir::CheckArgs::parse_from(std::env::args().skip(1)));
     }
     let args = NodeArgs::parse();
+    kvs_store::clock::set_wall_clock_offset_ms(args.fault_clock_offset_ms);
     // A file-size limit must surface as a write error (and refused writes), not kill the process.
     // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };

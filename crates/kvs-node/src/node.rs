@@ -1,14 +1,16 @@
 //! The state one node shares between its tasks.
 
 use crate::anti_entropy::SyncState;
+use crate::clock_offsets::ClockOffsets;
 use crate::config::NodeConfig;
+use crate::error::WriteRefused;
 use crate::membership::{Change, Membership};
 use crate::peer_task::{self, PeerCommand, PeerHandle};
 use crate::stats::SyncCounters;
 use crate::storage::Storage;
 use kvs_proto::peer::Cursors;
 use kvs_proto::peer::KeyedEntry;
-use kvs_proto::{MemberInfo, NodeId};
+use kvs_proto::{ClockSample, MemberInfo, MemberState, NodeId};
 use kvs_store::clock::wall_clock_ms;
 use kvs_store::persist::data_dir::DataDir;
 use kvs_store::persist::wal::{Durable, Wal};
@@ -17,7 +19,7 @@ use kvs_store::store::MergeOutcome;
 use kvs_store::{HybridClock, Record, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 use tokio::sync::{broadcast, Notify};
@@ -64,6 +66,11 @@ pub struct Node {
     pub stats: SyncCounters,
     sync: Mutex<SyncState>,
     kick: Notify,
+    /// Peers' clock offsets, measured from gossip round trips.
+    clock_offsets: Mutex<ClockOffsets>,
+    /// Our clock's offset from our peers' (see `clock_offsets`), refreshed on every gossip
+    /// received and every heartbeat; read on every write, hence an atomic.
+    clock_skew_ms: AtomicI64,
 }
 
 /// Counts one open Redis connection while alive.
@@ -87,6 +94,7 @@ impl Node {
         let me = MemberInfo { id, addr, generation: wall_clock_ms(), heartbeat: 0, left: false };
         let members = Membership::new(me, config.suspect_after, config.dead_after);
         let (push_log, _) = broadcast::channel(config.push_queue);
+        let config_dead_after = config.dead_after;
         Arc::new(Node {
             clock,
             config,
@@ -108,12 +116,18 @@ impl Node {
             stats: SyncCounters::default(),
             sync: Mutex::new(SyncState::default()),
             kick: Notify::new(),
+            clock_offsets: Mutex::new(ClockOffsets::new(config_dead_after)),
+            clock_skew_ms: AtomicI64::new(0),
         })
     }
 
     /// Applies a local write (`None` deletes), logs it and queues it for every peer. Returns, under
-    /// `--fsync always`, what to await before acknowledging it; refuses when the log has failed.
-    pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Result<Option<Durable>, PersistError> {
+    /// `--fsync always`, what to await before acknowledging it; refuses when the log has failed or
+    /// our clock is too far from our peers' for them to accept the write.
+    pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Result<Option<Durable>, WriteRefused> {
+        if let Some(problem) = self.clock_problem() {
+            return Err(WriteRefused::ClockSkew(problem));
+        }
         if let Some(wal) = &self.wal {
             wal.check()?;
         }
@@ -252,6 +266,7 @@ impl Node {
                     if let Some(handle) = lock(&self.peers).remove(&id) {
                         handle.stop.cancel();
                     }
+                    lock(&self.clock_offsets).forget(id);
                 }
             }
         }
@@ -309,6 +324,56 @@ impl Node {
         self.kick.notified().await
     }
 
+    /// The clock sample to put in our next gossip to `peer`.
+    pub fn clock_sample_for(&self, peer: NodeId) -> ClockSample {
+        lock(&self.clock_offsets).sample_for(peer, wall_clock_ms())
+    }
+
+    /// Takes the clock sample of a gossip message from `from` and re-estimates our skew.
+    pub fn clock_sample_received(&self, from: NodeId, sample: ClockSample) {
+        lock(&self.clock_offsets).received(from, sample, wall_clock_ms(), Instant::now());
+        self.check_clock();
+    }
+
+    /// Re-estimates our clock's offset from our peers', logging when it crosses the skew bound.
+    pub fn check_clock(&self) {
+        let now = Instant::now();
+        let alive =
+            self.with_members(|m| m.others(now).iter().filter(|(_, state, _)| *state == MemberState::Alive).count());
+        let Some(skew) = lock(&self.clock_offsets).own_skew(now, alive) else { return };
+        let before = self.clock_skew_ms.swap(skew, Ordering::Relaxed);
+        let bound = self.config.max_clock_skew_ms as i64;
+        match (before.abs() > bound, skew.abs() > bound) {
+            (false, true) => {
+                tracing::error!("{}; refusing client writes until it is corrected", skew_message(skew, bound))
+            }
+            (true, false) => tracing::info!(skew_ms = skew, "this node's clock is back within the skew bound"),
+            _ => {}
+        }
+    }
+
+    /// Our clock minus our peers', in ms.
+    pub fn clock_skew_ms(&self) -> i64 {
+        self.clock_skew_ms.load(Ordering::Relaxed)
+    }
+
+    /// `peer`'s clock minus ours, in ms, if measured recently.
+    pub fn clock_offset_of(&self, peer: NodeId) -> Option<i64> {
+        lock(&self.clock_offsets).offset_of(peer, Instant::now())
+    }
+
+    /// Why our clock makes us refuse writes, if it does.
+    fn clock_problem(&self) -> Option<String> {
+        let (skew, bound) = (self.clock_skew_ms(), self.config.max_clock_skew_ms as i64);
+        (skew.abs() > bound).then(|| skew_message(skew, bound))
+    }
+
+    /// Why this node is unhealthy, one line each (empty when healthy).
+    pub fn problems(&self) -> Vec<String> {
+        let storage = self.wal.as_ref().and_then(|wal| wal.check().err()).map(|e| e.to_string());
+        self.clock_problem().into_iter().chain(storage).collect()
+    }
+
     /// Records where the Redis-protocol port listens.
     pub fn set_redis_addr(&self, addr: SocketAddr) {
         let _ = self.redis_addr.set(addr);
@@ -357,4 +422,11 @@ impl Node {
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown
     }
+}
+
+/// "this node's clock is 300 s ahead of its peers …", for errors, logs and status.
+fn skew_message(skew_ms: i64, bound_ms: i64) -> String {
+    let direction = if skew_ms > 0 { "ahead of" } else { "behind" };
+    let (secs, bound) = ((skew_ms.abs() + 500) / 1000, bound_ms as f64 / 1000.0);
+    format!("this node's clock is {secs} s {direction} its peers (the bound is {bound} s, --max-clock-skew-ms)")
 }

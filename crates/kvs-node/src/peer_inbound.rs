@@ -25,7 +25,10 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
         let bytes = conn.last_received_bytes();
         let stats = &node.stats;
         match message {
-            PeerMessage::Gossip { members } => node.merge_members(members),
+            PeerMessage::Gossip { members, clock } => {
+                node.clock_sample_received(from, clock);
+                node.merge_members(members);
+            }
             PeerMessage::Entries { entries } => {
                 bump(&stats.push_entries_received, entries.len());
                 bump(&stats.push_bytes_received, bytes);

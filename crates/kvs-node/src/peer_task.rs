@@ -175,7 +175,8 @@ async fn stream(
                     // Whatever sits in the socket buffers for it would arrive stale; drop it.
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
-                send(conn, &Outgoing::Gossip { members: node.member_infos() }, write_timeout).await.map(drop)
+                let gossip = Outgoing::Gossip { members: node.member_infos(), clock: node.clock_sample_for(peer) };
+                send(conn, &gossip, write_timeout).await.map(drop)
             }
         };
         if let Err(error) = result {

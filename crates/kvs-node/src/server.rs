@@ -111,7 +111,11 @@ async fn heartbeat(node: Arc<Node>) {
     loop {
         tokio::select! {
             _ = node.shutdown_started() => return,
-            _ = ticks.tick() => node.beat(),
+            _ = ticks.tick() => {
+                node.beat();
+                // Estimates age out when a peer goes quiet; our verdict must follow.
+                node.check_clock();
+            }
         }
     }
 }

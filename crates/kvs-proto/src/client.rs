@@ -67,6 +67,9 @@ pub enum ErrorCode {
     Timeout,
     /// The node cannot make the write durable (its log failed); the write was not acknowledged.
     StorageFailed,
+    /// The node's clock is further from its peers' than the skew bound, so they would refuse its
+    /// writes; the write was not acknowledged.
+    ClockSkew,
 }
 
 /// An error code with a human explanation.
@@ -128,6 +131,9 @@ pub struct MemberStatus {
     pub state: MemberState,
     /// Milliseconds since the reporting node last heard a new heartbeat of it (0 for itself).
     pub last_heard_ms: u64,
+    /// Its wall clock minus the reporting node's, in ms, as last measured (0 for itself; none
+    /// until a gossip round trip has been timed).
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// What `status` reports about a node.
@@ -145,6 +151,10 @@ pub struct StatusReport {
     pub digest: String,
     /// Every member including the node itself.
     pub members: Vec<MemberStatus>,
+    /// This node's wall clock minus its peers' (their upper median), in ms.
+    pub clock_skew_ms: i64,
+    /// Why this node is unhealthy, one line each; empty when it is healthy.
+    pub problems: Vec<String>,
     /// Up to the requested number of live keys, sorted (lossy UTF-8).
     pub keys: Vec<String>,
     /// Whether more live keys exist than `keys` lists.

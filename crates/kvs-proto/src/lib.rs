@@ -29,4 +29,4 @@ pub use error::ProtoError;
 pub use hello::{Hello, HelloReply, Role, PROTOCOL_VERSION};
 pub use limits::Limits;
 pub use model::{Entry, NodeId, Version};
-pub use peer::{MemberInfo, PeerMessage};
+pub use peer::{ClockSample, MemberInfo, PeerMessage};

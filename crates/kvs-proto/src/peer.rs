@@ -27,6 +27,18 @@ impl MemberInfo {
     }
 }
 
+/// The wall clocks a gossip message carries, from which the receiver estimates the sender's clock
+/// offset the way NTP does: `echo` returns the sender's last sample from the receiver, so the
+/// receiver has all four timestamps of one round trip.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSample {
+    /// The sender's wall clock when it sent this message, in ms since the Unix epoch.
+    pub sent_ms: u64,
+    /// The last sample the sender received from the receiver: `(receiver's sent_ms, sender's
+    /// wall clock when it arrived)`.
+    pub echo: Option<(u64, u64)>,
+}
+
 /// One key with its entry, as shipped in batches.
 pub type KeyedEntry = (Bytes, Entry);
 
@@ -44,6 +56,8 @@ pub enum PeerMessage<E = KeyedEntry> {
     Gossip {
         /// Every member the sender knows.
         members: Vec<MemberInfo>,
+        /// The sender's wall clock, for the receiver's estimate of the offset between them.
+        clock: ClockSample,
     },
     /// The sender's own writes, pushed as they happen, in sequence order.
     Entries {

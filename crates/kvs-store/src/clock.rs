@@ -5,6 +5,7 @@
 //! causally follows another (seen here) always carries a larger version, whatever wall clocks say.
 
 use kvs_proto::{NodeId, Version};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
@@ -35,9 +36,19 @@ pub struct HybridClock {
     last: Mutex<(u64, u32)>,
 }
 
-/// Milliseconds since the Unix epoch by the system clock.
+/// Added to the system clock by [`wall_clock_ms`]; 0 unless a test set it.
+static WALL_CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Fault injection for tests: makes this process's wall clock run `offset_ms` off the system's,
+/// as libfaketime would, so a node with a wrong clock can be tested on one machine.
+pub fn set_wall_clock_offset_ms(offset_ms: i64) {
+    WALL_CLOCK_OFFSET_MS.store(offset_ms, Ordering::Relaxed);
+}
+
+/// Milliseconds since the Unix epoch by the system clock (plus any offset a test set).
 pub fn wall_clock_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    let system = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    system.saturating_add_signed(WALL_CLOCK_OFFSET_MS.load(Ordering::Relaxed))
 }
 
 impl HybridClock {

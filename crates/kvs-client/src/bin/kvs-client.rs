@@ -118,7 +118,12 @@ fn print_status(report: &StatusReport) {
     println!("digest   {}", report.digest);
     println!("members  {}", report.members.len());
     for m in &report.members {
-        println!("  {:<22} {}  {:<8} last heard {} ms ago", m.addr, m.node_id, m.state.to_string(), m.last_heard_ms);
+        let clock = m.clock_offset_ms.map_or_else(|| "clock not measured".into(), |ms| format!("clock {ms:+} ms"));
+        let (addr, id, state, heard) = (&m.addr, &m.node_id, m.state.to_string(), m.last_heard_ms);
+        println!("  {addr:<22} {id}  {state:<8} last heard {heard} ms ago, {clock}");
+    }
+    for problem in &report.problems {
+        println!("PROBLEM  {problem}");
     }
     let more = if report.keys_truncated { " (more not shown)" } else { "" };
     println!("listed   {} keys{more}", report.keys.len());
