@@ -2,7 +2,10 @@
 //!
 //! Every `--repair-interval-ms` the node asks one alive peer, in turn, for what it lacks beyond its
 //! cursors; only one request is outstanding at a time, so a node back from a pause fetches what it
-//! missed once, from one peer, rather than from all of them. The exchange itself (request, delta,
+//! missed once, from one peer, rather than from all of them. Only peers we are connected to are
+//! asked, and a peer whose answer stalled is passed over while another can be asked, until we
+//! reconnect to it or it answers: in a partition that is not transitive, gossip relayed by a third
+//! node keeps the unreachable peer alive, and asking it in turn would stall every other round. The exchange itself (request, delta,
 //! completion) is carried by the peer tasks; see `peer_task` and `peer_inbound`.
 
 use crate::node::Node;
@@ -10,6 +13,7 @@ use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberState, NodeId};
 use kvs_store::clock::wall_clock_ms;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::{interval, MissedTickBehavior};
@@ -27,6 +31,8 @@ pub struct SyncState {
     next: usize,
     /// Our store holds nothing any peer has seen (just cleared for a resync).
     fresh: bool,
+    /// Peers whose answer stalled, with the connection it stalled on.
+    stalled: HashMap<NodeId, u64>,
 }
 
 /// Runs rounds every repair interval, and at once when `Node::kick_anti_entropy` is called.
@@ -47,22 +53,37 @@ pub async fn run(node: Arc<Node>) {
 pub fn start_round(node: &Arc<Node>) {
     let now = Instant::now();
     let mut state = node.sync_state();
-    if state.outstanding.is_some_and(|(_, since)| now.duration_since(since) < SYNC_STALL) {
-        return;
+    if let Some((peer, since)) = state.outstanding {
+        if now.duration_since(since) < SYNC_STALL {
+            return;
+        }
+        tracing::debug!(%peer, "anti-entropy request stalled; asking another peer");
+        if let Some(connection) = node.peer_connection(peer) {
+            state.stalled.insert(peer, connection);
+        }
     }
-    let mut alive: Vec<NodeId> = node.with_members(|m| {
+    let mut candidates: Vec<NodeId> = node.with_members(|m| {
         m.others(now)
             .into_iter()
             .filter(|(_, state, _)| *state == MemberState::Alive)
             .map(|(info, _, _)| info.id)
             .collect()
     });
-    if alive.is_empty() {
+    candidates.retain(|peer| node.peer_connection(*peer).is_some());
+    let responsive: Vec<NodeId> = candidates
+        .iter()
+        .copied()
+        .filter(|peer| state.stalled.get(peer).is_none_or(|&c| node.peer_connection(*peer) != Some(c)))
+        .collect();
+    if !responsive.is_empty() {
+        candidates = responsive;
+    }
+    if candidates.is_empty() {
         state.outstanding = None;
         return;
     }
-    alive.sort_unstable();
-    let peer = alive[state.next % alive.len()];
+    candidates.sort_unstable();
+    let peer = candidates[state.next % candidates.len()];
     state.next = state.next.wrapping_add(1);
     if node.request_sync_from(peer, state.fresh) {
         state.outstanding = Some((peer, now));
@@ -85,6 +106,7 @@ pub fn finished(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
     bump(&node.stats.anti_entropy_rounds, 1);
     let mut state = node.sync_state();
     state.fresh = false;
+    state.stalled.remove(&from);
     if state.outstanding.is_some_and(|(peer, _)| peer == from) {
         state.outstanding = None;
     }

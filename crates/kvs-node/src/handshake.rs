@@ -41,6 +41,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
             }
         }
         Role::Peer(info) => {
+            net::peer_link(conn.get_ref(), node.config.dead_after);
             let from = info.id;
             node.merge_members([info]);
             let welcome = HelloReply::Welcome { node: node.me(), members: node.member_infos() };

@@ -28,6 +28,15 @@ pub fn accepted(stream: &Stream) -> io::Result<()> {
     stream.set_nodelay(true)
 }
 
+/// Prepares a connection between peers: when data we sent stays unacknowledged for `deadline`
+/// (the peer is gone, or a partition swallows our packets), the kernel gives the connection up and
+/// our next write fails, rather than retransmitting with backoff for many minutes.
+pub fn peer_link(stream: &Stream, deadline: std::time::Duration) {
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(deadline)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+    }
+}
+
 /// Makes closing this connection discard unsent data and reset it, rather than keep sending.
 pub fn abort(stream: &Stream) {
     // Linger zero: close sends RST at once and never blocks.

@@ -288,6 +288,11 @@ impl Node {
         self.kick_anti_entropy();
     }
 
+    /// The number of our current connection to `peer`, if its task is connected.
+    pub fn peer_connection(&self, peer: NodeId) -> Option<u64> {
+        lock(&self.peers).get(&peer)?.link.current()
+    }
+
     fn command(&self, peer: NodeId, command: PeerCommand) -> bool {
         match lock(&self.peers).get(&peer) {
             Some(handle) => handle.control.try_send(command).is_ok(),

@@ -6,19 +6,31 @@ use crate::node::Node;
 use crate::stats::bump;
 use kvs_proto::{Connection, NodeId, PeerMessage};
 use std::sync::Arc;
+use tokio::time::timeout;
 
-/// Reads peer messages until the peer closes, leaves, errs, or we shut down.
+/// Reads peer messages until the peer closes, leaves, errs, falls silent, or we shut down.
+///
+/// The dialer gossips every interval, so a connection silent for the dead-after time is dead:
+/// across a partition its close or reset never arrives, and without this deadline its socket and
+/// task (and a connection slot) would live forever.
 pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: NodeId) {
+    let silence = node.config.dead_after;
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
-            received = conn.recv::<PeerMessage>() => received,
+            received = timeout(silence, conn.recv::<PeerMessage>()) => received,
         };
         let message = match received {
-            Ok(Some(message)) => message,
-            Ok(None) => return,
-            Err(error) => {
+            Ok(Ok(Some(message))) => message,
+            Ok(Ok(None)) => return,
+            Ok(Err(error)) => {
                 tracing::warn!(peer = %from, %error, "dropping peer connection");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(peer = %from, ?silence, "closing a silent peer connection");
+                net::abort(conn.get_ref());
+                bump(&node.stats.peer_connections_reset, 1);
                 return;
             }
         };

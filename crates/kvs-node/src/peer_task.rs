@@ -13,6 +13,7 @@ use kvs_store::store::SHARDS;
 use kvs_store::sync::CursorMap;
 use kvs_store::Record;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -46,6 +47,24 @@ pub struct PeerHandle {
     pub stop: CancellationToken,
     /// Delivers [`PeerCommand`]s.
     pub control: mpsc::Sender<PeerCommand>,
+    /// The state of the task's connection.
+    pub link: Arc<LinkState>,
+}
+
+/// Whether a peer task is connected, and over which of its connections.
+#[derive(Debug, Default)]
+pub struct LinkState {
+    /// A connection is up (greeted, streaming).
+    connected: AtomicBool,
+    /// Connections established so far: a new number means a new connection.
+    dials: AtomicU64,
+}
+
+impl LinkState {
+    /// The current connection's number, if connected.
+    pub fn current(&self) -> Option<u64> {
+        self.connected.load(Ordering::Relaxed).then(|| self.dials.load(Ordering::Relaxed))
+    }
 }
 
 /// What a peer task sends: peer messages whose entries are our records, shipped without copying.
@@ -58,8 +77,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub fn spawn(node: Arc<Node>, member: MemberInfo) -> (PeerHandle, impl Future<Output = ()>) {
     let stop = node.shutdown_token().child_token();
     let (control, commands) = mpsc::channel(COMMAND_QUEUE);
-    let task = run(node, member, stop.clone(), commands);
-    (PeerHandle { stop, control }, task)
+    let link = Arc::new(LinkState::default());
+    let task = run(node, member, stop.clone(), commands, link.clone());
+    (PeerHandle { stop, control, link }, task)
 }
 
 /// Why one connection's streaming ended.
@@ -70,7 +90,13 @@ enum Ended {
     Failed(ProtoError),
 }
 
-async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut commands: mpsc::Receiver<PeerCommand>) {
+async fn run(
+    node: Arc<Node>,
+    member: MemberInfo,
+    stop: CancellationToken,
+    mut commands: mpsc::Receiver<PeerCommand>,
+    link: Arc<LinkState>,
+) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let dialed = tokio::select! {
@@ -80,7 +106,12 @@ async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut c
         let ended = match dialed {
             Ok(mut conn) => {
                 backoff = FIRST_BACKOFF;
+                link.dials.fetch_add(1, Ordering::Relaxed);
+                link.connected.store(true, Ordering::Relaxed);
+                // Anti-entropy asks only connected peers; this one may hold what we lack.
+                node.kick_anti_entropy();
                 let ended = stream(&node, member.id, &mut conn, &stop, &mut commands).await;
+                link.connected.store(false, Ordering::Relaxed);
                 match ended {
                     Ended::Stopped if node.is_shutting_down() => {
                         let leave = Outgoing::Leave { member: node.me() };
@@ -117,6 +148,7 @@ async fn run(node: Arc<Node>, member: MemberInfo, stop: CancellationToken, mut c
 async fn dial(node: &Arc<Node>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
     let deadline = node.config.hello_timeout;
     let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
+    net::peer_link(&stream, node.config.dead_after);
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     conn.send(&Hello::new(Role::Peer(node.me()))).await?;
     match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
