@@ -5,9 +5,11 @@
 //! - [`process`]: [`NodeProcess`], a running node that is killed when dropped.
 //! - [`wait`]: polling with a deadline, never a fixed sleep.
 //! - [`cluster`]: helpers over several nodes (chains, member counts, digests).
+//! - [`netns`]: hosts in network namespaces with traffic between chosen pairs cut and healed.
 
 pub mod binaries;
 pub mod cluster;
+pub mod netns;
 pub mod process;
 pub mod wait;
 

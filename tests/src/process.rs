@@ -35,7 +35,20 @@ impl NodeProcess {
 
     /// The command that runs a node, for tests that watch it fail to start.
     pub fn command(listen: SocketAddr, bootstrap: Option<SocketAddr>, extra: &[&str]) -> Command {
-        let mut command = Command::new(binary("kvs-node"));
+        Self::command_in(None, listen, bootstrap, extra)
+    }
+
+    /// [`NodeProcess::command`] inside network namespace `netns` (through `ip netns exec`, which
+    /// execs the node, so the child is the node itself).
+    fn command_in(netns: Option<&str>, listen: SocketAddr, bootstrap: Option<SocketAddr>, extra: &[&str]) -> Command {
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(binary("kvs-node"));
+                command
+            }
+            None => Command::new(binary("kvs-node")),
+        };
         command.arg(listen.ip().to_string()).arg(listen.port().to_string());
         if let Some(b) = bootstrap {
             command.arg(b.ip().to_string()).arg(b.port().to_string());
@@ -68,6 +81,16 @@ impl NodeProcess {
         (status.code(), stderr)
     }
 
+    /// Starts a node inside network namespace `netns`, listening on `listen` there.
+    pub fn start_in_netns(
+        netns: &str,
+        listen: SocketAddr,
+        bootstrap: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> NodeProcess {
+        Self::spawn(Self::command_in(Some(netns), listen, bootstrap, extra), listen, extra)
+    }
+
     /// Starts a node after letting `configure` adjust the command (e.g. resource limits).
     pub fn start_with(
         listen: SocketAddr,
@@ -77,6 +100,10 @@ impl NodeProcess {
     ) -> NodeProcess {
         let mut command = Self::command(listen, bootstrap, extra);
         configure(&mut command);
+        Self::spawn(command, listen, extra)
+    }
+
+    fn spawn(mut command: Command, listen: SocketAddr, extra: &[&str]) -> NodeProcess {
         let mut child = command.spawn().expect("spawn kvs-node");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();

@@ -58,6 +58,7 @@ pub fn start_round(node: &Arc<Node>) {
             return;
         }
         tracing::debug!(%peer, "anti-entropy request stalled; asking another peer");
+        bump(&node.stats.anti_entropy_stalls, 1);
         if let Some(connection) = node.peer_connection(peer) {
             state.stalled.insert(peer, connection);
         }

@@ -28,6 +28,8 @@ pub struct SyncCounters {
     pub tombstones_purged: AtomicU64,
     /// Peer connections dropped and redialed.
     pub peer_connections_reset: AtomicU64,
+    /// Anti-entropy requests given up unanswered.
+    pub anti_entropy_stalls: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -51,6 +53,7 @@ impl SyncCounters {
             full_resyncs: get(&self.full_resyncs),
             tombstones_purged: get(&self.tombstones_purged),
             peer_connections_reset: get(&self.peer_connections_reset),
+            anti_entropy_stalls: get(&self.anti_entropy_stalls),
         }
     }
 }

@@ -188,4 +188,6 @@ pub struct SyncStatus {
     pub tombstones_purged: u64,
     /// Connections to peers this node dropped (peer dead, silent or stalled) and redialed.
     pub peer_connections_reset: u64,
+    /// Anti-entropy requests given up because the peer did not answer in time.
+    pub anti_entropy_stalls: u64,
 }

@@ -1,0 +1,144 @@
+//! Real partitions: nodes in their own network namespaces, traffic between chosen pairs cut and
+//! healed with a blackhole qdisc (see `kvs_tests::netns`). Needs root; skipped elsewhere unless
+//! `KVS_REQUIRE_NETNS` is set, as CI sets it.
+
+use kvs_client::MemberState;
+use kvs_tests::netns::Network;
+use kvs_tests::{wait_until, NodeProcess};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// Fast failure detection, so cuts are noticed in a second or two.
+const FAST: [&str; 10] = [
+    "--gossip-interval-ms",
+    "100",
+    "--suspect-after-ms",
+    "600",
+    "--dead-after-ms",
+    "1500",
+    "--peer-write-timeout-ms",
+    "500",
+    "--hello-timeout-ms",
+    "500",
+];
+
+/// Starts one node per host, each booting from the one before.
+fn start_nodes(network: &Network, n: usize, extra: &[&str]) -> Vec<NodeProcess> {
+    let mut nodes: Vec<NodeProcess> = Vec::new();
+    for i in 0..n {
+        let bootstrap = nodes.last().map(|node| node.addr);
+        let listen = SocketAddr::new(network.ip(i), 0);
+        nodes.push(NodeProcess::start_in_netns(network.host(i), listen, bootstrap, extra));
+    }
+    nodes
+}
+
+/// Waits until node `i`, asked from its own host, sees `wanted` for the member at `addr`.
+async fn wait_for_state(network: &Network, nodes: &[NodeProcess], i: usize, addr: SocketAddr, wanted: MemberState) {
+    let what = format!("node {i} to see {addr} {wanted:?}");
+    wait_until(&what, CONVERGE, || async {
+        let status = network.status(i, nodes[i].addr)?;
+        (status.members.iter().find(|m| m.addr == addr.to_string())?.state == wanted).then_some(())
+    })
+    .await
+}
+
+async fn wait_all_alive(network: &Network, nodes: &[NodeProcess]) {
+    for i in 0..nodes.len() {
+        for other in nodes {
+            wait_for_state(network, nodes, i, other.addr, MemberState::Alive).await;
+        }
+    }
+}
+
+async fn wait_for_value(network: &Network, nodes: &[NodeProcess], i: usize, key: &str, value: &str, limit: Duration) {
+    wait_until(&format!("{key} to reach node {i}"), limit, || async {
+        let got = network.client(i, nodes[i].addr, &["get", key])?;
+        (got.trim_end() == value).then_some(())
+    })
+    .await
+}
+
+/// Each cut leaves both ends with a socket whose reset was lost in the partition. Without a read
+/// deadline on inbound peer connections they lived forever, each holding a connection slot: with
+/// `--max-connections 4`, three cut-and-heal cycles left nodes that answered nobody.
+#[tokio::test]
+async fn half_open_peer_connections_are_closed_so_partitions_cannot_exhaust_connection_slots() {
+    let Some(network) = Network::create(3) else { return };
+    let mut extra = FAST.to_vec();
+    extra.extend(["--max-connections", "4"]);
+    let nodes = start_nodes(&network, 3, &extra);
+    wait_all_alive(&network, &nodes).await;
+
+    for _cycle in 0..3 {
+        network.cut(2, 0);
+        network.cut(2, 1);
+        for i in 0..2 {
+            wait_for_state(&network, &nodes, i, nodes[2].addr, MemberState::Dead).await;
+            wait_for_state(&network, &nodes, 2, nodes[i].addr, MemberState::Dead).await;
+        }
+        // Past the dead-after time again: long enough for every inbound peer socket to go silent.
+        let cut_at = Instant::now();
+        wait_until("the cut to outlast the silence deadline", CONVERGE, || async {
+            (cut_at.elapsed() > Duration::from_millis(1_600)).then_some(())
+        })
+        .await;
+        network.heal(2, 0);
+        network.heal(2, 1);
+        wait_all_alive(&network, &nodes).await;
+    }
+
+    // Every node holds exactly one accepted connection per live peer, none left from the cuts.
+    for (i, node) in nodes.iter().enumerate() {
+        wait_until(&format!("node {i} to hold only its live peers' connections"), CONVERGE, || async {
+            (network.established_to(i, node.addr.port()) == 2).then_some(())
+        })
+        .await;
+        let status = network.status(i, node.addr).expect("status answers after the partitions");
+        assert!(status.sync.peer_connections_reset > 0, "{:?}", status.sync);
+    }
+    network.client(0, nodes[0].addr, &["set", "after", "partitions"]).expect("set");
+    for i in 0..3 {
+        wait_for_value(&network, &nodes, i, "after", "partitions", CONVERGE).await;
+    }
+}
+
+/// A and B cannot reach each other, C reaches both, so gossip through C keeps A and B alive to
+/// each other. Anti-entropy must not keep asking the unreachable peer (it passes over one whose
+/// answer stalled), and once the cut heals, A's stalled connection to B must already be gone
+/// (TCP_USER_TIMEOUT), so direct replication resumes at once rather than at TCP's next backed-off
+/// retransmission, many seconds later.
+#[tokio::test]
+async fn a_non_transitive_partition_stalls_neither_repair_nor_direct_replication() {
+    let Some(network) = Network::create(3) else { return };
+    let mut extra = FAST.to_vec();
+    extra.extend(["--repair-interval-ms", "200"]);
+    let mut nodes = start_nodes(&network, 3, &extra);
+    wait_all_alive(&network, &nodes).await;
+
+    network.cut(0, 1);
+    let stalls = |i: usize| network.status(i, nodes[i].addr).map(|s| s.sync.anti_entropy_stalls);
+    let before = stalls(1).expect("status");
+    network.client(0, nodes[0].addr, &["set", "during", "cut"]).expect("set");
+    // Through C, by anti-entropy.
+    wait_for_value(&network, &nodes, 1, "during", "cut", CONVERGE).await;
+    let cut_for = Duration::from_secs(12);
+    let cut_at = Instant::now();
+    wait_until("the cut to last", CONVERGE, || async { (cut_at.elapsed() > cut_for).then_some(()) }).await;
+    // Still alive to each other through C's gossip, and B stopped asking A after a stall or two
+    // (asking in turn, it would stall on every other round: over 30 times in 12 s).
+    wait_for_state(&network, &nodes, 1, nodes[0].addr, MemberState::Alive).await;
+    let stalled = stalls(1).expect("status") - before;
+    assert!(stalled <= 3, "anti-entropy kept asking the unreachable peer: {stalled} stalls");
+
+    network.heal(0, 1);
+    // With C gone, only the direct connection can carry A's next write to B.
+    let c = nodes.pop().unwrap();
+    drop(c);
+    let healed_at = Instant::now();
+    network.client(0, nodes[0].addr, &["set", "after", "heal"]).expect("set");
+    wait_for_value(&network, &nodes, 1, "after", "heal", Duration::from_secs(8)).await;
+    eprintln!("a write after the heal reached the far side in {:?}", healed_at.elapsed());
+}
