@@ -30,7 +30,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             Err(_) => {
                 tracing::info!(peer = %from, ?silence, "closing a silent peer connection");
                 net::abort(conn.get_ref());
-                bump(&node.stats.peer_connections_reset, 1);
+                bump(&node.stats.silent_peer_connections_closed, 1);
                 return;
             }
         };

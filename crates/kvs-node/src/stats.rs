@@ -26,8 +26,10 @@ pub struct SyncCounters {
     pub full_resyncs: AtomicU64,
     /// Tombstones purged.
     pub tombstones_purged: AtomicU64,
-    /// Peer connections dropped and redialed.
+    /// Peer connections dialed, then dropped and redialed.
     pub peer_connections_reset: AtomicU64,
+    /// Inbound peer connections closed after silence.
+    pub silent_peer_connections_closed: AtomicU64,
     /// Anti-entropy requests given up unanswered.
     pub anti_entropy_stalls: AtomicU64,
 }
@@ -53,6 +55,7 @@ impl SyncCounters {
             full_resyncs: get(&self.full_resyncs),
             tombstones_purged: get(&self.tombstones_purged),
             peer_connections_reset: get(&self.peer_connections_reset),
+            silent_peer_connections_closed: get(&self.silent_peer_connections_closed),
             anti_entropy_stalls: get(&self.anti_entropy_stalls),
         }
     }

@@ -186,8 +186,11 @@ pub struct SyncStatus {
     pub full_resyncs: u64,
     /// Tombstones purged after the grace period.
     pub tombstones_purged: u64,
-    /// Connections to peers this node dropped (peer dead, silent or stalled) and redialed.
+    /// Connections to peers this node dialed and then dropped (peer dead, a write failed or
+    /// timed out, data unacknowledged past the dead-after time) and redialed.
     pub peer_connections_reset: u64,
+    /// Connections peers dialed to this node that it closed after the dead-after time of silence.
+    pub silent_peer_connections_closed: u64,
     /// Anti-entropy requests given up because the peer did not answer in time.
     pub anti_entropy_stalls: u64,
 }
