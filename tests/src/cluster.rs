@@ -5,6 +5,21 @@ use crate::wait::wait_until;
 use kvs_client::MemberState;
 use std::time::Duration;
 
+/// Flags for fast failure detection and short peer deadlines, so a pause or a cut is noticed
+/// within a second or two (suspect after 0.6 s, dead after 1.5 s).
+pub const FAST_FAILURE_DETECTION: [&str; 10] = [
+    "--gossip-interval-ms",
+    "100",
+    "--suspect-after-ms",
+    "600",
+    "--dead-after-ms",
+    "1500",
+    "--peer-write-timeout-ms",
+    "500",
+    "--hello-timeout-ms",
+    "500",
+];
+
 /// Starts `n` nodes, each booting from the one before it.
 pub fn start_chain(n: usize, extra: &[&str]) -> Vec<NodeProcess> {
     let mut nodes: Vec<NodeProcess> = Vec::with_capacity(n);

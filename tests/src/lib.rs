@@ -13,6 +13,6 @@ pub mod netns;
 pub mod process;
 pub mod wait;
 
-pub use cluster::{start_chain, wait_for_alive_members, wait_for_equal_digests};
+pub use cluster::{start_chain, wait_for_alive_members, wait_for_equal_digests, FAST_FAILURE_DETECTION};
 pub use process::NodeProcess;
 pub use wait::wait_until;

@@ -1,24 +1,12 @@
 //! Failure detection, catch-up after a pause, tombstone purge and the resync it requires.
 
 use kvs_client::MemberState;
-use kvs_tests::{start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess};
+use kvs_tests::{
+    start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess, FAST_FAILURE_DETECTION,
+};
 use std::time::{Duration, Instant};
 
 const CONVERGE: Duration = Duration::from_secs(30);
-
-/// Fast failure detection and short peer deadlines, so pauses are noticed within a second or two.
-const FAST: [&str; 10] = [
-    "--gossip-interval-ms",
-    "100",
-    "--suspect-after-ms",
-    "600",
-    "--dead-after-ms",
-    "1500",
-    "--peer-write-timeout-ms",
-    "500",
-    "--hello-timeout-ms",
-    "500",
-];
 
 async fn state_of(observer: &NodeProcess, addr: &str) -> Option<MemberState> {
     let status = observer.status().await.ok()?;
@@ -59,7 +47,7 @@ async fn freeze_out(others: &[NodeProcess], addr: &str) {
 
 #[tokio::test]
 async fn a_frozen_node_is_suspected_then_dead_then_alive_again() {
-    let mut nodes = start_chain(3, &FAST);
+    let mut nodes = start_chain(3, &FAST_FAILURE_DETECTION);
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
     let frozen = nodes.pop().unwrap();
     let addr = frozen.addr.to_string();
@@ -78,7 +66,7 @@ async fn a_frozen_node_is_suspected_then_dead_then_alive_again() {
 
 #[tokio::test]
 async fn a_frozen_node_catches_up_through_anti_entropy() {
-    let nodes = start_chain(3, &FAST);
+    let nodes = start_chain(3, &FAST_FAILURE_DETECTION);
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
     nodes[0].client().await.set("before", "1").await.unwrap();
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
@@ -121,7 +109,7 @@ async fn tombstones_are_purged_everywhere_after_the_grace_period() {
 
 #[tokio::test]
 async fn a_node_away_longer_than_the_grace_period_resyncs_instead_of_resurrecting_deletes() {
-    let mut extra = FAST.to_vec();
+    let mut extra = FAST_FAILURE_DETECTION.to_vec();
     extra.extend(["--tombstone-grace-ms", "1000"]);
     let nodes = start_chain(3, &extra);
     wait_for_alive_members(&nodes, 3, CONVERGE).await;

@@ -4,25 +4,11 @@
 
 use kvs_client::MemberState;
 use kvs_tests::netns::Network;
-use kvs_tests::{wait_until, NodeProcess};
+use kvs_tests::{wait_until, NodeProcess, FAST_FAILURE_DETECTION};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const CONVERGE: Duration = Duration::from_secs(30);
-
-/// Fast failure detection, so cuts are noticed in a second or two.
-const FAST: [&str; 10] = [
-    "--gossip-interval-ms",
-    "100",
-    "--suspect-after-ms",
-    "600",
-    "--dead-after-ms",
-    "1500",
-    "--peer-write-timeout-ms",
-    "500",
-    "--hello-timeout-ms",
-    "500",
-];
 
 /// Starts one node per host, each booting from the one before.
 fn start_nodes(network: &Network, n: usize, extra: &[&str]) -> Vec<NodeProcess> {
@@ -67,7 +53,7 @@ async fn wait_for_value(network: &Network, nodes: &[NodeProcess], i: usize, key:
 #[tokio::test]
 async fn half_open_peer_connections_are_closed_so_partitions_cannot_exhaust_connection_slots() {
     let Some(network) = Network::create(3) else { return };
-    let mut extra = FAST.to_vec();
+    let mut extra = FAST_FAILURE_DETECTION.to_vec();
     extra.extend(["--max-connections", "4"]);
     let nodes = start_nodes(&network, 3, &extra);
     wait_all_alive(&network, &nodes).await;
@@ -113,7 +99,7 @@ async fn half_open_peer_connections_are_closed_so_partitions_cannot_exhaust_conn
 #[tokio::test]
 async fn a_non_transitive_partition_stalls_neither_repair_nor_direct_replication() {
     let Some(network) = Network::create(3) else { return };
-    let mut extra = FAST.to_vec();
+    let mut extra = FAST_FAILURE_DETECTION.to_vec();
     extra.extend(["--repair-interval-ms", "200"]);
     let mut nodes = start_nodes(&network, 3, &extra);
     wait_all_alive(&network, &nodes).await;
