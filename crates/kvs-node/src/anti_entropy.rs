@@ -2,16 +2,18 @@
 //!
 //! Every `--repair-interval-ms` the node asks one alive peer, in turn, for what it lacks beyond its
 //! cursors; only one request is outstanding at a time, so a node back from a pause fetches what it
-//! missed once, from one peer, rather than from all of them. Only peers we are connected to are
-//! asked, and a peer whose answer stalled is passed over while another can be asked, until we
-//! reconnect to it or it answers: in a partition that is not transitive, gossip relayed by a third
-//! node keeps the unreachable peer alive, and asking it in turn would stall every other round. The exchange itself (request, delta,
+//! missed once, from one peer, rather than from all of them. The exchange itself (request, delta,
 //! completion) is carried by the peer tasks; see `peer_task` and `peer_inbound`.
+//!
+//! Only peers we are connected to are asked, and a peer whose answer stalled is passed over while
+//! another can be asked, until we reconnect to it or it answers: in a partition that is not
+//! transitive, gossip relayed by a third node keeps the unreachable peer alive, and asking it in
+//! turn would stall every other round.
 
 use crate::node::Node;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
-use kvs_proto::{MemberState, NodeId};
+use kvs_proto::NodeId;
 use kvs_store::clock::wall_clock_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,13 +65,7 @@ pub fn start_round(node: &Arc<Node>) {
             state.stalled.insert(peer, connection);
         }
     }
-    let mut candidates: Vec<NodeId> = node.with_members(|m| {
-        m.others(now)
-            .into_iter()
-            .filter(|(_, state, _)| *state == MemberState::Alive)
-            .map(|(info, _, _)| info.id)
-            .collect()
-    });
+    let mut candidates = node.with_members(|m| m.alive_peers(now));
     candidates.retain(|peer| node.peer_connection(*peer).is_some());
     let responsive: Vec<NodeId> = candidates
         .iter()

@@ -75,6 +75,11 @@ impl Membership {
         all
     }
 
+    /// The ids of other members that are alive now.
+    pub fn alive_peers(&self, now: Instant) -> Vec<NodeId> {
+        self.others.values().filter(|m| self.state(m, now) == MemberState::Alive).map(|m| m.info.id).collect()
+    }
+
     /// The state of one member by id, if known.
     pub fn state_of(&self, id: NodeId, now: Instant) -> Option<MemberState> {
         self.others.get(&id).map(|m| self.state(m, now))

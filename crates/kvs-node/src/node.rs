@@ -10,7 +10,7 @@ use crate::stats::SyncCounters;
 use crate::storage::Storage;
 use kvs_proto::peer::Cursors;
 use kvs_proto::peer::KeyedEntry;
-use kvs_proto::{ClockSample, MemberInfo, MemberState, NodeId};
+use kvs_proto::{ClockSample, MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
 use kvs_store::persist::data_dir::DataDir;
 use kvs_store::persist::wal::{Durable, Wal};
@@ -94,7 +94,7 @@ impl Node {
         let me = MemberInfo { id, addr, generation: wall_clock_ms(), heartbeat: 0, left: false };
         let members = Membership::new(me, config.suspect_after, config.dead_after);
         let (push_log, _) = broadcast::channel(config.push_queue);
-        let config_dead_after = config.dead_after;
+        let clock_offsets = Mutex::new(ClockOffsets::new(config.dead_after));
         Arc::new(Node {
             clock,
             config,
@@ -116,7 +116,7 @@ impl Node {
             stats: SyncCounters::default(),
             sync: Mutex::new(SyncState::default()),
             kick: Notify::new(),
-            clock_offsets: Mutex::new(ClockOffsets::new(config_dead_after)),
+            clock_offsets,
             clock_skew_ms: AtomicI64::new(0),
         })
     }
@@ -343,8 +343,7 @@ impl Node {
     /// Re-estimates our clock's offset from our peers', logging when it crosses the skew bound.
     pub fn check_clock(&self) {
         let now = Instant::now();
-        let alive =
-            self.with_members(|m| m.others(now).iter().filter(|(_, state, _)| *state == MemberState::Alive).count());
+        let alive = self.with_members(|m| m.alive_peers(now).len());
         let Some(skew) = lock(&self.clock_offsets).own_skew(now, alive) else { return };
         let before = self.clock_skew_ms.swap(skew, Ordering::Relaxed);
         let bound = self.config.max_clock_skew_ms as i64;
