@@ -4,10 +4,12 @@
 //! - [`cluster_test`]: the reference three-node scenario on ports 1234-1236, pass or fail.
 //! - [`bench`]: throughput and replication-lag figures on a loopback cluster.
 //! - [`flake_check`]: the whole test suite many times in a row, to catch tests that fail sometimes.
+//! - [`fuzz`]: every cargo-fuzz target in `fuzz/`, with seeds, reporting executions and crashes.
 
 mod bench;
 mod cluster_test;
 mod flake_check;
+mod fuzz;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +34,15 @@ enum Task {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Runs the fuzz targets (cargo-fuzz on nightly) for M minutes in all, and reports.
+    Fuzz {
+        /// Minutes in all, shared equally among the targets.
+        #[arg(long, default_value_t = 3.0)]
+        minutes: f64,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -44,6 +55,7 @@ fn main() -> ExitCode {
         Task::ClusterTest => on_release_build(cluster_test::run()),
         Task::Bench(args) => on_release_build(bench::run(args)),
         Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),
+        Task::Fuzz { minutes, target } => fuzz::run(&workspace_root(), minutes, target),
     })
 }
 

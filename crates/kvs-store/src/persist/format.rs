@@ -88,6 +88,8 @@ pub enum FileKind {
     Legacy,
     /// A kvs log of a format this code does not know (written by a newer kvs).
     Newer(u32),
+    /// The magic is there but the header is cut short with bytes it never holds: damaged.
+    BadHeader,
 }
 
 /// Classifies a log by its first bytes.
@@ -98,6 +100,9 @@ pub fn file_kind(data: &[u8]) -> FileKind {
     }
     if !data.starts_with(&MAGIC) {
         return FileKind::Legacy;
+    }
+    if data.len() < FILE_HEADER_BYTES {
+        return FileKind::BadHeader;
     }
     match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
         FORMAT_VERSION => FileKind::Current,
@@ -338,5 +343,7 @@ mod tests {
         let mut newer = header;
         newer[8] = 2;
         assert_eq!(file_kind(&newer), FileKind::Newer(2));
+        // Found by the log_replay fuzz target: the magic, then a byte no header holds.
+        assert_eq!(file_kind(b"KVSLOG\r\n\x91"), FileKind::BadHeader);
     }
 }

@@ -113,12 +113,18 @@ pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, 
 /// file. Errors only when the file cannot be read or is of a format this code does not know.
 pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, PersistError> {
     let io = |source| PersistError::Io { path: log.display().to_string(), source };
-    let started = std::time::Instant::now();
     let data = match read_parallel(log) {
         Ok(data) => data,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
         Err(e) => return Err(io(e)),
     };
+    replay_bytes(data, &log.display().to_string(), store, max_body)
+}
+
+/// [`replay`] of a log already in memory; `name` names it in errors. Any bytes at all give a
+/// report or a format error, never a panic (the fuzz target `log_replay` holds it to that).
+pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -> Result<Replay, PersistError> {
+    let started = std::time::Instant::now();
     let mut replay = Replay { file_bytes: data.len() as u64, ..Replay::default() };
     let (first, decoder): (usize, Decoder) = match file_kind(&data) {
         FileKind::Current => (FILE_HEADER_BYTES, format::decode_body),
@@ -133,8 +139,13 @@ pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, Pers
             }
             return Ok(replay);
         }
+        FileKind::BadHeader => {
+            let reason = "the file header is damaged".to_string();
+            replay.damage = Some(Damage { offset: 0, reason, torn_tail: false });
+            return Ok(replay);
+        }
         FileKind::Newer(version) => {
-            return Err(PersistError::UnknownFormat { path: log.display().to_string(), version });
+            return Err(PersistError::UnknownFormat { path: name.to_string(), version });
         }
     };
     // Frame boundaries first (lengths only); a length that runs off the end stops the walk.
@@ -154,7 +165,8 @@ pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, Pers
         }
     }
     let read_ms = started.elapsed().as_millis() as u64;
-    let results = decode_chunks(store, &data, &frames, decoder);
+    let workers = if data.len() < PARALLEL_FROM_BYTES { 1 } else { threads() };
+    let results = decode_chunks(store, &data, &frames, decoder, workers);
     let decode_ms = started.elapsed().as_millis() as u64;
     // Nothing after the first damaged frame is loaded, even where later chunks decoded fine.
     let mut kept = Vec::new();
@@ -174,11 +186,13 @@ pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, Pers
     };
     replay.damage =
         failure.map(|(offset, reason, checksum_held)| classify(&data, offset, reason, checksum_held, max_body));
-    apply(store, kept, &mut replay);
+    apply(store, kept, &mut replay, workers);
     let apply_ms = started.elapsed().as_millis() as u64;
     tracing::debug!(read_ms, decode_ms, apply_ms, frames = frames.len(), "replay phases (cumulative)");
-    // Freeing a log-sized buffer takes a noticeable while; it need not delay serving.
-    std::thread::spawn(move || drop((data, frames)));
+    if workers > 1 {
+        // Freeing a log-sized buffer takes a noticeable while; it need not delay serving.
+        std::thread::spawn(move || drop((data, frames)));
+    }
     Ok(replay)
 }
 
@@ -226,13 +240,25 @@ fn read_parallel(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(data)
 }
 
+/// Logs smaller than this replay on the calling thread: threads cost more than they save.
+const PARALLEL_FROM_BYTES: usize = 1 << 20;
+
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16)
 }
 
 /// Checks and decodes the frames in one chunk per core.
-fn decode_chunks(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: Decoder) -> Vec<ChunkResult> {
-    let chunk = frames.len().div_ceil(threads()).max(1);
+fn decode_chunks(
+    store: &Store,
+    data: &[u8],
+    frames: &[(usize, usize)],
+    decoder: Decoder,
+    workers: usize,
+) -> Vec<ChunkResult> {
+    if workers == 1 {
+        return vec![decode_chunk(store, data, frames, decoder)];
+    }
+    let chunk = frames.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> =
             frames.chunks(chunk).map(|part| scope.spawn(move || decode_chunk(store, data, part, decoder))).collect();
@@ -272,7 +298,7 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
 
 /// Loads the records (each thread a range of shards: merge is commutative, so order is free) and
 /// sets cursors: the highest recorded, extended over every next sequence number present.
-fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay) {
+fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay, workers: usize) {
     let mut seqs: HashMap<NodeId, Vec<u64>> = HashMap::new();
     for chunk in &mut chunks {
         for cursors in &chunk.cursors {
@@ -288,16 +314,21 @@ fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay) {
     // Transpose to shard-major, moving the records (no refcount traffic on a million of them).
     let mut by_shard: Vec<Vec<Vec<(u64, Record)>>> =
         (0..SHARDS).map(|shard| chunks.iter_mut().map(|c| std::mem::take(&mut c.buckets[shard])).collect()).collect();
-    let per_thread = SHARDS.div_ceil(threads());
-    std::thread::scope(|scope| {
-        for (part, shards) in by_shard.chunks_mut(per_thread).enumerate() {
-            scope.spawn(move || {
-                for (offset, buckets) in shards.iter_mut().enumerate() {
-                    store.load_shard(part * per_thread + offset, std::mem::take(buckets));
-                }
-            });
+    let per_thread = SHARDS.div_ceil(workers);
+    let load = |part: usize, shards: &mut [Vec<Vec<(u64, Record)>>]| {
+        for (offset, buckets) in shards.iter_mut().enumerate() {
+            store.load_shard(part * per_thread + offset, std::mem::take(buckets));
         }
-    });
+    };
+    if workers == 1 {
+        load(0, &mut by_shard);
+    } else {
+        std::thread::scope(|scope| {
+            for (part, shards) in by_shard.chunks_mut(per_thread).enumerate() {
+                scope.spawn(move || load(part, shards));
+            }
+        });
+    }
     for (origin, mut list) in seqs {
         list.sort_unstable();
         store.cursors.applied_all_in_order(origin, list);
@@ -310,10 +341,11 @@ mod tests {
     use crate::persist::format::{encode_entry, encode_start, file_header};
 
     fn record(key: &[u8], origin: u64, seq: u64, wall: u64) -> Record {
-        Record::new(key, Some(b"v"), Version { wall_ms: wall, logical: 0, node: NodeId(origin) }, seq)
+        Record::new(key, Some(&[b'v'; 256]), Version { wall_ms: wall, logical: 0, node: NodeId(origin) }, seq)
     }
 
-    /// A log of 5,002 entries from two origins, and the store it describes.
+    /// A log of 5,002 entries from two origins (over 1 MiB, so replay runs on every core), and
+    /// the store it describes.
     fn sample_log() -> (Vec<u8>, Store) {
         let mut bytes = file_header().to_vec();
         encode_start(&mut bytes, NodeId(1), &vec![(NodeId(2), 5)]);
@@ -337,6 +369,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         let (mut bytes, source) = sample_log();
+        assert!(bytes.len() > PARALLEL_FROM_BYTES);
         let good = bytes.len();
         bytes.extend_from_slice(&[9, 0, 0, 0, 1, 2]);
         std::fs::write(&log, &bytes).unwrap();

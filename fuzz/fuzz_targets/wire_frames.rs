@@ -1,0 +1,32 @@
+//! Bytes from a socket: length-delimited frames, each decoded as every message a node or client
+//! accepts. Nothing may panic; whatever decodes must encode back to an equal message.
+#![no_main]
+
+use bytes::BytesMut;
+use kvs_proto::encoding::{decode, encode};
+use kvs_proto::{ClientRequest, ClientResponse, Hello, HelloReply, PeerMessage};
+use libfuzzer_sys::fuzz_target;
+use tokio_util::codec::{Decoder, LengthDelimitedCodec};
+
+/// Decodes `body` as `T`; if it decodes, its encoding must decode to the same message.
+fn round_trip<T>(body: &[u8])
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    if let Ok(message) = decode::<T>(body) {
+        let again: T = decode(&encode(&message).expect("a decoded message encodes")).expect("and decodes again");
+        assert_eq!(again, message);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut codec = LengthDelimitedCodec::builder().max_frame_length(1 << 20).new_codec();
+    let mut buf = BytesMut::from(data);
+    while let Ok(Some(frame)) = codec.decode(&mut buf) {
+        round_trip::<Hello>(&frame);
+        round_trip::<HelloReply>(&frame);
+        round_trip::<ClientRequest>(&frame);
+        round_trip::<ClientResponse>(&frame);
+        round_trip::<PeerMessage>(&frame);
+    }
+});
