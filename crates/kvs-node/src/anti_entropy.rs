@@ -130,7 +130,7 @@ pub async fn purge_tombstones(node: Arc<Node>) {
             _ = ticks.tick() => {}
         }
         let horizon = wall_clock_ms().saturating_sub(grace.as_millis() as u64);
-        let purged = node.store.purge_tombstones(horizon);
+        let purged = node.store().purge_tombstones(horizon);
         if purged > 0 {
             bump(&node.stats.tombstones_purged, purged);
             tracing::debug!(purged, "purged tombstones past the grace period");

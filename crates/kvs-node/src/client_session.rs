@@ -58,7 +58,9 @@ pub fn handle(node: &Node, request: ClientRequest) -> (ClientResponse, Option<Du
         Err(error @ WriteRefused::ClockSkew(_)) => Err(ErrorReply::new(ErrorCode::ClockSkew, error.to_string())),
     };
     let result = match request {
-        ClientRequest::Get { key } => check_key(node, &key).map(|()| ClientResponse::Value(node.store.get_value(&key))),
+        ClientRequest::Get { key } => {
+            check_key(node, &key).map(|()| ClientResponse::Value(node.store().get_value(&key)))
+        }
         ClientRequest::Set { key, value } => check_key(node, &key).and_then(|()| {
             let max = node.config.limits.max_value_bytes;
             if value.len() > max {

@@ -15,8 +15,7 @@ use kvs_store::clock::wall_clock_ms;
 use kvs_store::persist::data_dir::DataDir;
 use kvs_store::persist::wal::{Durable, Wal};
 use kvs_store::persist::PersistError;
-use kvs_store::store::MergeOutcome;
-use kvs_store::{HybridClock, Record, Store};
+use kvs_store::{Record, Replica, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -34,13 +33,11 @@ pub struct Node {
     pub id: NodeId,
     /// The address it is bound to and advertises.
     pub addr: SocketAddr,
-    /// Every key's latest entry.
-    pub store: Arc<Store>,
+    /// Every key's latest entry, and every change to it.
+    pub replica: Replica,
     /// The log, when the node is durable.
     wal: Option<Wal>,
     _data_dir: Option<DataDir>,
-    /// Stamps local writes with versions of this run's origin.
-    pub clock: HybridClock,
     /// Std mutex: held only for table updates, never across an await.
     members: Mutex<Membership>,
     /// The push log: each applied local write is appended once and every peer task reads it from
@@ -57,11 +54,9 @@ pub struct Node {
     redis_addr: OnceLock<SocketAddr>,
     redis_clients: AtomicU64,
     next_client_id: AtomicU64,
-    /// Sequence number of our last local write under this run's origin (a fresh origin starts at
-    /// 0; see `storage`). Held across numbering, merging and queueing a write, so our writes enter
-    /// the store and the push log in sequence order and our own cursor never claims a write that
-    /// is not yet in the store.
-    local_writes: Mutex<u64>,
+    /// Held across writing and queueing a local write, so our writes enter the push log in
+    /// sequence order.
+    push_order: Mutex<()>,
     /// Replication traffic counters.
     pub stats: SyncCounters,
     sync: Mutex<SyncState>,
@@ -96,11 +91,10 @@ impl Node {
         let (push_log, _) = broadcast::channel(config.push_queue);
         let clock_offsets = Mutex::new(ClockOffsets::new(config.dead_after));
         Arc::new(Node {
-            clock,
+            replica: Replica::new(store, clock),
             config,
             id,
             addr,
-            store,
             wal,
             _data_dir: dir,
             members: Mutex::new(members),
@@ -112,7 +106,7 @@ impl Node {
             redis_addr: OnceLock::new(),
             redis_clients: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
-            local_writes: Mutex::new(0),
+            push_order: Mutex::new(()),
             stats: SyncCounters::default(),
             sync: Mutex::new(SyncState::default()),
             kick: Notify::new(),
@@ -131,12 +125,8 @@ impl Node {
         if let Some(wal) = &self.wal {
             wal.check()?;
         }
-        let mut last_seq = lock(&self.local_writes);
-        *last_seq += 1;
-        let record = Record::new(key, value, self.clock.now(), *last_seq);
-        self.store.merge(record.clone());
-        self.store.cursors.applied_in_order(self.clock.origin(), *last_seq);
-        // Logged even if a newer remote write won, so our sequence numbers stay contiguous in the log.
+        let _in_order = lock(&self.push_order);
+        let record = self.replica.write(key, value, wall_clock_ms());
         let durable = match &self.wal {
             Some(wal) => wal.append(&record, true)?,
             None => None,
@@ -156,23 +146,15 @@ impl Node {
         self.apply(entries, false)
     }
 
-    fn apply(&self, entries: Vec<KeyedEntry>, in_origin_order: bool) -> usize {
-        let mut applied = 0;
-        for (key, entry) in entries {
-            if let Err(error) = self.clock.observe(&entry.version) {
-                tracing::error!(%error, "refusing an entry from the future");
-                continue;
-            }
-            let record = Record::from_entry(&key, &entry);
-            if self.store.merge(record.clone()) == MergeOutcome::Applied {
-                applied += 1;
-                self.log(&record);
-            }
-            if in_origin_order {
-                self.store.cursors.applied_in_order(record.origin(), record.seq());
-            }
+    fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool) -> usize {
+        let applied = self.replica.apply(entries, pushed, wall_clock_ms());
+        if let Some((count, error)) = applied.refused {
+            tracing::error!(%error, count, "refusing entries from the future");
         }
-        applied
+        for record in &applied.records {
+            self.log(record);
+        }
+        applied.records.len()
     }
 
     /// Logs a replicated record; a failure marks the log failed, which refuses later local writes.
@@ -186,7 +168,7 @@ impl Node {
 
     /// Adopts a peer's cursors after a complete anti-entropy delta, and logs them.
     pub fn adopt_cursors(&self, cursors: &Cursors) {
-        self.store.cursors.advance(cursors);
+        self.replica.adopt_cursors(cursors);
         if let Some(wal) = &self.wal {
             let _ = wal.append_cursors(cursors.clone());
         }
@@ -195,13 +177,16 @@ impl Node {
     /// Drops what a peer has seen before a full resync (and rewrites the log so a restart cannot
     /// bring it back); returns how many records were dropped.
     pub fn drop_seen_by(&self, cursors: &Cursors) -> usize {
-        let theirs: kvs_store::sync::CursorMap = cursors.iter().copied().collect();
-        let dropped = self.store.retain_unseen(&theirs);
-        self.store.cursors.reset_except(self.clock.origin());
+        let dropped = self.replica.drop_seen_by(cursors);
         if let Some(wal) = &self.wal {
             let _ = wal.rewrite();
         }
         dropped
+    }
+
+    /// The data, for reads.
+    pub fn store(&self) -> &Store {
+        self.replica.store()
     }
 
     /// The log, when the node is durable (for INFO).
@@ -303,7 +288,7 @@ impl Node {
     /// Has the task for `peer` send it an anti-entropy request; false if it cannot take it now.
     /// `fresh`: we hold nothing the peer has seen (an empty store always qualifies).
     pub fn request_sync_from(&self, peer: NodeId, fresh: bool) -> bool {
-        let fresh = fresh || self.store.is_empty();
+        let fresh = fresh || self.store().is_empty();
         self.command(peer, PeerCommand::RequestSync { fresh })
     }
 

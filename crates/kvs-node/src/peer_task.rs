@@ -9,8 +9,7 @@ use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
 use kvs_proto::{MemberState, NodeId};
-use kvs_store::store::SHARDS;
-use kvs_store::sync::CursorMap;
+use kvs_store::replica::{entry_cost, SyncAnswer};
 use kvs_store::Record;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -187,7 +186,7 @@ async fn stream(
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
                 Some(PeerCommand::RequestSync { fresh }) => {
-                    let request = Outgoing::SyncRequest { cursors: node.store.cursors.snapshot(), fresh };
+                    let request = Outgoing::SyncRequest { cursors: node.replica.cursors(), fresh };
                     send(conn, &request, write_timeout).await.map(|bytes| bump(&node.stats.anti_entropy_bytes_sent, bytes))
                 }
                 Some(PeerCommand::RespondSync { cursors, fresh }) => respond_to_sync(node, conn, cursors, fresh).await,
@@ -235,12 +234,12 @@ async fn send_pushes(
     first: Record,
 ) -> Result<(), ProtoError> {
     let max_bytes = node.config.max_batch_bytes;
-    let mut bytes = entry_size(&first);
+    let mut bytes = entry_cost(&first);
     let mut entries = vec![first];
     while bytes < max_bytes {
         match pushes.try_recv() {
             Ok(next) => {
-                bytes += entry_size(&next);
+                bytes += entry_cost(&next);
                 entries.push(next);
             }
             // A lag is a gap the peer's anti-entropy fills; what follows it is still worth pushing.
@@ -255,8 +254,8 @@ async fn send_pushes(
     Ok(())
 }
 
-/// Answers an anti-entropy request: every record beyond the peer's cursors, shard by shard in
-/// frames of bounded size, then our cursors; or a resync demand if it is behind purged deletes.
+/// Answers an anti-entropy request: every record beyond the peer's cursors in frames of bounded
+/// size, then our cursors; or a resync demand if it is behind purged deletes.
 async fn respond_to_sync(
     node: &Node,
     conn: &mut Connection<net::Stream>,
@@ -264,37 +263,17 @@ async fn respond_to_sync(
     fresh: bool,
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
-    let theirs: CursorMap = cursors.into_iter().collect();
-    // Read before gathering: every write our cursors cover is then in the walk below.
-    let ours = node.store.cursors.snapshot();
-    if !fresh && node.store.needs_resync(&theirs) {
-        let sent = send(conn, &Outgoing::ResyncRequired { cursors: ours }, deadline).await?;
-        bump(&node.stats.anti_entropy_bytes_sent, sent);
-        return Ok(());
-    }
-    let max_bytes = node.config.max_batch_bytes;
-    let (mut batch, mut bytes, mut sent) = (Vec::new(), 0, 0);
-    for shard in 0..SHARDS {
-        for record in node.store.delta_in_shard(shard, &theirs) {
-            bytes += entry_size(&record);
-            batch.push(record);
-            if bytes >= max_bytes {
-                let entries = std::mem::take(&mut batch);
+    let mut sent = 0;
+    match node.replica.answer_sync(cursors, fresh, node.config.max_batch_bytes) {
+        SyncAnswer::Resync(cursors) => sent += send(conn, &Outgoing::ResyncRequired { cursors }, deadline).await?,
+        SyncAnswer::Delta(mut batches) => {
+            for entries in batches.by_ref() {
                 sent += feed(conn, &Outgoing::SyncEntries { entries }, deadline).await?;
-                bytes = 0;
             }
+            sent += feed(conn, &Outgoing::SyncDone { cursors: batches.done }, deadline).await?;
+            timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }
-    if !batch.is_empty() {
-        sent += feed(conn, &Outgoing::SyncEntries { entries: batch }, deadline).await?;
-    }
-    sent += feed(conn, &Outgoing::SyncDone { cursors: ours }, deadline).await?;
-    timeout(deadline, conn.flush()).await.map_err(timed_out)??;
     bump(&node.stats.anti_entropy_bytes_sent, sent);
     Ok(())
-}
-
-/// Approximate encoded size of one record (key, value, version and framing).
-fn entry_size(record: &Record) -> usize {
-    record.payload_len() + 32
 }

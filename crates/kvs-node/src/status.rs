@@ -23,13 +23,13 @@ pub fn report(node: &Node, max_keys: usize) -> StatusReport {
         last_heard_ms: silent.as_millis() as u64,
         clock_offset_ms: node.clock_offset_of(info.id),
     }));
-    let (keys, keys_truncated) = node.store.live_keys(max_keys);
+    let (keys, keys_truncated) = node.store().live_keys(max_keys);
     StatusReport {
         node_id: node.id.to_string(),
         addr: node.addr.to_string(),
-        key_count: node.store.live_count(),
-        tombstone_count: node.store.tombstone_count(),
-        digest: format!("{:032x}", node.store.digest()),
+        key_count: node.store().live_count(),
+        tombstone_count: node.store().tombstone_count(),
+        digest: format!("{:032x}", node.store().digest()),
         members,
         clock_skew_ms: node.clock_skew_ms(),
         problems: node.problems(),

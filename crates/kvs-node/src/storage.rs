@@ -74,7 +74,7 @@ pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
 fn fresh_origin(store: &Store) -> NodeId {
     loop {
         let origin = NodeId(rand::random());
-        if !store.cursors.knows(origin) {
+        if !store.knows_origin(origin) {
             return origin;
         }
     }

@@ -4,6 +4,8 @@
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
 //! - [`lww`]: [`lww::newer`], the merge rule on single entries, and why it converges.
 //! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
+//! - [`replica`]: [`Replica`], every change to the store: local writes, remote entries, cursors and
+//!   the answers to anti-entropy requests, with the invariants that make copies converge.
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
 //! - [`digest`]: the per-entry hash the store digest is built from.
@@ -23,10 +25,12 @@ pub mod lww;
 pub mod origin_index;
 pub mod persist;
 pub mod record;
+pub mod replica;
 pub mod store;
 pub mod sync;
 
 pub use clock::{ClockError, HybridClock};
 pub use kvs_proto::{Entry, NodeId, Version};
 pub use record::Record;
+pub use replica::Replica;
 pub use store::Store;

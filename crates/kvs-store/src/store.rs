@@ -41,8 +41,9 @@ pub struct Store {
     digest_lo: AtomicU64,
     live: AtomicU64,
     tombstones: AtomicU64,
-    /// How far this node has applied each origin's writes.
-    pub cursors: CursorTable,
+    /// How far this node has applied each origin's writes; moved only by the store's own write
+    /// paths ([`crate::Replica`], replay), never by a caller.
+    pub(crate) cursors: CursorTable,
     /// Per origin, the highest sequence number of a tombstone purged here: a node whose cursor is
     /// below it may still hold the deleted value and must resynchronize instead of merging.
     pub(crate) purged: Mutex<HashMap<NodeId, u64>>,
@@ -76,6 +77,11 @@ impl Store {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether any write of `origin` is known here (applied, or covered by a peer's cursors).
+    pub fn knows_origin(&self, origin: NodeId) -> bool {
+        self.cursors.knows(origin)
     }
 
     /// The key's hash and shard. The shard comes from bits 32..40, which the table itself does not

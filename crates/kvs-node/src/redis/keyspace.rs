@@ -23,7 +23,7 @@ fn within_bounds(call: &mut Call<'_, '_>, key: &[u8], value: Option<&[u8]>) -> b
 pub fn get(call: &mut Call<'_, '_>) {
     let key = call.args.get(1);
     let reply = &mut *call.reply;
-    call.node.store.with_value(key, |value| reply.optional_bulk(value));
+    call.node.store().with_value(key, |value| reply.optional_bulk(value));
 }
 
 /// `SET key value` (options such as EX, PX, NX, XX are refused until they are built).
@@ -67,7 +67,7 @@ pub fn del(call: &mut Call<'_, '_>) {
     }
     let mut removed = 0;
     for key in args.iter().skip(1) {
-        if call.node.store.with_value(key, |v| v.is_some()) {
+        if call.node.store().with_value(key, |v| v.is_some()) {
             removed += 1;
         }
         // Written even when absent here: the tombstone also beats an older write still in flight.
@@ -80,7 +80,7 @@ pub fn del(call: &mut Call<'_, '_>) {
 
 /// `EXISTS key [key ...]`: repeated keys count each time, as in Redis.
 pub fn exists(call: &mut Call<'_, '_>) {
-    let store = &call.node.store;
+    let store = call.node.store();
     let count = call.args.iter().skip(1).filter(|key| store.with_value(key, |v| v.is_some())).count();
     call.reply.integer(count as i64);
 }
@@ -90,19 +90,19 @@ pub fn mget(call: &mut Call<'_, '_>) {
     call.reply.array(call.args.len() - 1);
     for key in call.args.iter().skip(1) {
         let reply = &mut *call.reply;
-        call.node.store.with_value(key, |value| reply.optional_bulk(value));
+        call.node.store().with_value(key, |value| reply.optional_bulk(value));
     }
 }
 
 /// `STRLEN key`
 pub fn strlen(call: &mut Call<'_, '_>) {
-    let len = call.node.store.with_value(call.args.get(1), |v| v.map_or(0, <[u8]>::len));
+    let len = call.node.store().with_value(call.args.get(1), |v| v.map_or(0, <[u8]>::len));
     call.reply.integer(len as i64);
 }
 
 /// `DBSIZE`
 pub fn dbsize(call: &mut Call<'_, '_>) {
-    call.reply.integer(call.node.store.live_count() as i64);
+    call.reply.integer(call.node.store().live_count() as i64);
 }
 
 /// `KEYS pattern`: walks the whole store, as in Redis.
@@ -111,7 +111,7 @@ pub fn keys(call: &mut Call<'_, '_>) {
     let mut found = Vec::new();
     let mut cursor = 0;
     loop {
-        let (next, keys) = call.node.store.scan(cursor, usize::MAX, |k| glob::matches(pattern, k));
+        let (next, keys) = call.node.store().scan(cursor, usize::MAX, |k| glob::matches(pattern, k));
         found.extend(keys);
         if next == 0 {
             break;
@@ -153,7 +153,7 @@ pub fn scan(call: &mut Call<'_, '_>) {
         i += 2;
     }
     let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
-        call.node.store.scan(cursor, count, |k| pattern.is_none_or(|p| glob::matches(p, k)))
+        call.node.store().scan(cursor, count, |k| pattern.is_none_or(|p| glob::matches(p, k)))
     } else {
         (0, Vec::new())
     };

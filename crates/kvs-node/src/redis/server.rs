@@ -97,8 +97,8 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         _ => write!(
             out,
             "# Keyspace\r\ndb0:keys={},expires=0,avg_ttl=0,tombstones={}\r\n",
-            node.store.live_count(),
-            node.store.tombstone_count()
+            node.store().live_count(),
+            node.store().tombstone_count()
         ),
     };
 }

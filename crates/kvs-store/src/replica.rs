@@ -1,0 +1,231 @@
+//! [`Replica`]: this node's copy of the data and the rules that keep every copy convergent.
+//!
+//! Everything that changes the store goes through here, so the store's invariants are kept in
+//! one place rather than by each caller: a local write is stamped, numbered, merged and counted
+//! by its origin's cursor as one step (our cursor never claims a write the store lacks); a pushed
+//! entry moves its origin's cursor only when it is the next number; a remote version too far
+//! ahead is refused; anti-entropy answers are built from the store shard by shard. No method
+//! reads a clock: the caller passes the wall time, so the same code runs under a simulator.
+
+use crate::clock::{ClockError, HybridClock};
+use crate::record::Record;
+use crate::store::{MergeOutcome, Store, SHARDS};
+use crate::sync::CursorMap;
+use kvs_proto::peer::{Cursors, KeyedEntry};
+use kvs_proto::NodeId;
+use std::sync::{Arc, Mutex};
+
+/// This node's data and its write rules.
+#[derive(Debug)]
+pub struct Replica {
+    store: Arc<Store>,
+    /// Stamps local writes with versions of this run's origin.
+    clock: HybridClock,
+    /// Sequence number of the last local write under this run's origin. Held across numbering,
+    /// stamping and merging a write, so our writes enter the store in sequence order.
+    last_seq: Mutex<u64>,
+}
+
+/// What merging a batch of remote entries did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Entries that were newer than what the store held (to log).
+    pub records: Vec<Record>,
+    /// Entries refused because their version is too far ahead of our clock, with the first reason.
+    pub refused: Option<(usize, ClockError)>,
+}
+
+/// The answer to an anti-entropy request.
+#[derive(Debug)]
+pub enum SyncAnswer<'a> {
+    /// The requester is behind a purged delete: it must drop what we have seen (these cursors)
+    /// and ask again from scratch.
+    Resync(Cursors),
+    /// What the requester lacks, in batches, then the cursors it may adopt.
+    Delta(DeltaBatches<'a>),
+}
+
+/// Records a requester lacks, in batches of bounded size, walked shard by shard (one shard lock
+/// at a time, never held between batches).
+#[derive(Debug)]
+pub struct DeltaBatches<'a> {
+    store: &'a Store,
+    theirs: CursorMap,
+    next_shard: usize,
+    pending: std::vec::IntoIter<Record>,
+    max_bytes: usize,
+    /// Our cursors, read before the walk: every write they cover is in it.
+    pub done: Cursors,
+}
+
+/// What one record costs in a batch (key, value, version and framing), for bounding frames.
+pub fn entry_cost(record: &Record) -> usize {
+    record.payload_len() + 32
+}
+
+impl Iterator for DeltaBatches<'_> {
+    type Item = Vec<Record>;
+
+    fn next(&mut self) -> Option<Vec<Record>> {
+        let (mut batch, mut bytes) = (Vec::new(), 0);
+        loop {
+            for record in self.pending.by_ref() {
+                bytes += entry_cost(&record);
+                batch.push(record);
+                if bytes >= self.max_bytes {
+                    return Some(batch);
+                }
+            }
+            if self.next_shard == SHARDS {
+                return (!batch.is_empty()).then_some(batch);
+            }
+            self.pending = self.store.delta_in_shard(self.next_shard, &self.theirs).into_iter();
+            self.next_shard += 1;
+        }
+    }
+}
+
+impl Replica {
+    /// A replica over `store` (already holding what the log replayed), writing with `clock`,
+    /// whose origin must be new: no write of it may exist anywhere yet.
+    pub fn new(store: Arc<Store>, clock: HybridClock) -> Self {
+        Replica { store, clock, last_seq: Mutex::new(0) }
+    }
+
+    /// The data, for reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The origin this run's local writes are made under.
+    pub fn origin(&self) -> NodeId {
+        self.clock.origin()
+    }
+
+    /// Applies a local write (`None` deletes) at wall time `wall_ms`; returns the record to log
+    /// and push. Logged even if a newer remote write already won the key, so our sequence
+    /// numbers stay contiguous in the log.
+    pub fn write(&self, key: &[u8], value: Option<&[u8]>, wall_ms: u64) -> Record {
+        let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        *last_seq += 1;
+        let record = Record::new(key, value, self.clock.now_at(wall_ms), *last_seq);
+        self.store.merge(record.clone());
+        self.store.cursors.applied_in_order(self.origin(), *last_seq);
+        record
+    }
+
+    /// Merges remote entries at wall time `wall_ms`. `pushed`: they come from their origin in its
+    /// sequence order, so each moves the origin's cursor if it is the next number; entries of an
+    /// anti-entropy delta arrive in any order and only the completed round moves cursors.
+    pub fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, wall_ms: u64) -> Applied {
+        let mut applied = Applied::default();
+        for (key, entry) in entries {
+            if let Err(error) = self.clock.observe_at(&entry.version, wall_ms) {
+                let refused = applied.refused.get_or_insert((0, error));
+                refused.0 += 1;
+                continue;
+            }
+            let record = Record::from_entry(&key, &entry);
+            if self.store.merge(record.clone()) == MergeOutcome::Applied {
+                applied.records.push(record.clone());
+            }
+            if pushed {
+                self.store.cursors.applied_in_order(record.origin(), record.seq());
+            }
+        }
+        applied
+    }
+
+    /// Our cursors, to send with an anti-entropy request.
+    pub fn cursors(&self) -> Cursors {
+        self.store.cursors.snapshot()
+    }
+
+    /// Adopts a peer's cursors after its delta is complete.
+    pub fn adopt_cursors(&self, cursors: &Cursors) {
+        self.store.cursors.advance(cursors);
+    }
+
+    /// Answers a peer at `theirs`: what it lacks in batches of about `max_bytes`, or a resync
+    /// demand if it is behind a purged delete (unless it is `fresh`, holding nothing we have seen).
+    pub fn answer_sync(&self, theirs: Cursors, fresh: bool, max_bytes: usize) -> SyncAnswer<'_> {
+        let theirs: CursorMap = theirs.into_iter().collect();
+        // Read before gathering: every write our cursors cover is then in the walk.
+        let done = self.cursors();
+        if !fresh && self.store.needs_resync(&theirs) {
+            return SyncAnswer::Resync(done);
+        }
+        SyncAnswer::Delta(DeltaBatches {
+            store: &self.store,
+            theirs,
+            next_shard: 0,
+            pending: Vec::new().into_iter(),
+            max_bytes,
+            done,
+        })
+    }
+
+    /// Drops everything a peer at `cursors` has seen, before resynchronizing from it, and resets
+    /// every cursor but our own origin's; returns how many records were dropped.
+    pub fn drop_seen_by(&self, cursors: &Cursors) -> usize {
+        let theirs: CursorMap = cursors.iter().copied().collect();
+        let dropped = self.store.retain_unseen(&theirs);
+        self.store.cursors.reset_except(self.origin());
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvs_proto::Version;
+
+    fn replica(origin: u64) -> Replica {
+        Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(origin), 1_000))
+    }
+
+    #[test]
+    fn local_writes_are_numbered_and_counted_in_order() {
+        let a = replica(1);
+        let first = a.write(b"k", Some(b"1"), 100);
+        let second = a.write(b"k", None, 100);
+        assert_eq!((first.seq(), second.seq()), (1, 2));
+        assert!(second.version() > first.version());
+        assert_eq!(a.cursors(), vec![(NodeId(1), 2)]);
+    }
+
+    #[test]
+    fn pushes_move_cursors_only_in_order_and_far_future_entries_are_refused() {
+        let (a, b) = (replica(1), replica(2));
+        let writes: Vec<_> = (0..3).map(|i| a.write(format!("k{i}").as_bytes(), Some(b"v"), 100)).collect();
+        let applied = b.apply(vec![writes[0].to_keyed_entry(), writes[2].to_keyed_entry()], true, 100);
+        assert_eq!(applied.records.len(), 2);
+        assert_eq!(b.store().cursors.get(NodeId(1)), 1, "a gap stops the cursor");
+        let future = Record::new(b"f", Some(b"v"), Version { wall_ms: 5_000, logical: 0, node: NodeId(3) }, 1);
+        let applied = b.apply(vec![future.to_keyed_entry()], true, 100);
+        assert!(applied.records.is_empty());
+        assert!(matches!(applied.refused, Some((1, ClockError::TooFarAhead { .. }))));
+    }
+
+    #[test]
+    fn a_delta_in_small_batches_carries_exactly_what_the_peer_lacks() {
+        let (a, b) = (replica(1), replica(2));
+        for i in 0..500 {
+            a.write(format!("k{i}").as_bytes(), Some(&[7; 100]), 100);
+        }
+        let SyncAnswer::Delta(mut batches) = a.answer_sync(b.cursors(), false, 1_000) else {
+            panic!("no resync expected");
+        };
+        let mut shipped = 0;
+        for batch in batches.by_ref() {
+            assert!(batch.iter().map(entry_cost).sum::<usize>() < 1_000 + 200, "batch over its bound");
+            shipped += batch.len();
+            b.apply(batch.iter().map(Record::to_keyed_entry).collect(), false, 100);
+        }
+        b.adopt_cursors(&batches.done);
+        assert_eq!(shipped, 500);
+        assert_eq!(a.store().digest(), b.store().digest());
+        let SyncAnswer::Delta(mut again) = a.answer_sync(b.cursors(), false, 1_000) else { panic!() };
+        assert!(again.next().is_none(), "in sync: nothing to ship");
+    }
+}
