@@ -1,7 +1,7 @@
 //! The hello exchange that opens every accepted connection, then hand-off by role.
 
 use crate::node::Node;
-use crate::{client_session, net, peer_inbound};
+use crate::{client_session, net, peer_inbound, peer_task};
 use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
 use std::sync::Arc;
 use tokio::time::timeout;
@@ -43,7 +43,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
         Role::Peer(info) => {
             net::peer_link(conn.get_ref(), node.config.dead_after);
             let from = info.id;
-            node.merge_members([info]);
+            peer_task::merge_members(&node, [info]);
             let welcome = HelloReply::Welcome { node: node.me(), members: node.member_infos() };
             if conn.send(&welcome).await.is_ok() {
                 peer_inbound::serve(&node, &mut conn, from).await;

@@ -11,8 +11,11 @@
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
 //! - [`client_session`]: serves one client connection, request by request.
 //! - [`peer_inbound`]: applies what one peer streams to us.
-//! - [`peer_task`]: one task per member that streams our writes, gossip and anti-entropy to it.
-//! - [`anti_entropy`]: when to sync and with whom; tombstone purge; full resync.
+//! - [`peer_links`]: the node's handles on its peer tasks (stop, commands, connection state).
+//! - [`peer_task`]: one task per member that streams our writes, gossip and anti-entropy to it;
+//!   starts and stops those tasks as membership changes.
+//! - [`anti_entropy`]: the anti-entropy task and the handlers of its answers; tombstone purge.
+//! - `anti_entropy_rounds`: whom anti-entropy asks and when a request is given up (pure logic).
 //! - [`stats`]: replication traffic counters.
 //! - [`storage`]: memory-only or durable storage, opened (and replayed) before serving.
 //! - [`status`]: builds the status report.
@@ -20,6 +23,7 @@
 //! - [`error`]: [`NodeError`], why a node cannot start or serve.
 
 pub mod anti_entropy;
+pub(crate) mod anti_entropy_rounds;
 pub mod check_data_dir;
 pub mod client_session;
 pub mod clock_offsets;
@@ -30,6 +34,7 @@ pub mod membership;
 pub mod net;
 pub mod node;
 pub mod peer_inbound;
+pub mod peer_links;
 pub mod peer_task;
 pub mod redis;
 pub mod server;

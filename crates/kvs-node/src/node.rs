@@ -1,11 +1,11 @@
 //! The state one node shares between its tasks.
 
-use crate::anti_entropy::SyncState;
+use crate::anti_entropy_rounds::Rounds;
 use crate::clock_offsets::ClockOffsets;
 use crate::config::NodeConfig;
 use crate::error::WriteRefused;
 use crate::membership::{Change, Membership};
-use crate::peer_task::{self, PeerCommand, PeerHandle};
+use crate::peer_links::{PeerCommand, PeerHandle};
 use crate::stats::SyncCounters;
 use crate::storage::Storage;
 use kvs_proto::peer::Cursors;
@@ -59,7 +59,8 @@ pub struct Node {
     push_order: Mutex<()>,
     /// Replication traffic counters.
     pub stats: SyncCounters,
-    sync: Mutex<SyncState>,
+    /// Whom anti-entropy asks and when it gives up.
+    rounds: Mutex<Rounds>,
     kick: Notify,
     /// Peers' clock offsets, measured from gossip round trips.
     clock_offsets: Mutex<ClockOffsets>,
@@ -108,7 +109,7 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             push_order: Mutex::new(()),
             stats: SyncCounters::default(),
-            sync: Mutex::new(SyncState::default()),
+            rounds: Mutex::new(Rounds::default()),
             kick: Notify::new(),
             clock_offsets,
             clock_skew_ms: AtomicI64::new(0),
@@ -237,40 +238,39 @@ impl Node {
         lock(&self.members).beat();
     }
 
-    /// Merges membership records and starts or stops peer tasks accordingly.
-    pub fn merge_members(self: &Arc<Self>, infos: impl IntoIterator<Item = MemberInfo>) {
+    /// Merges membership records; returns which peer tasks to start or stop (see
+    /// `peer_task::merge_members`, the one caller).
+    pub(crate) fn merge_members(&self, infos: impl IntoIterator<Item = MemberInfo>) -> Vec<Change> {
         let now = Instant::now();
-        let changes: Vec<Change> = {
-            let mut members = lock(&self.members);
-            infos.into_iter().flat_map(|info| members.merge(info, now)).collect()
-        };
-        for change in changes {
-            match change {
-                Change::Joined(info) => self.start_peer(info),
-                Change::Departed(id) => {
-                    if let Some(handle) = lock(&self.peers).remove(&id) {
-                        handle.stop.cancel();
-                    }
-                    lock(&self.clock_offsets).forget(id);
-                }
-            }
-        }
+        let mut members = lock(&self.members);
+        infos.into_iter().flat_map(|info| members.merge(info, now)).collect()
     }
 
-    fn start_peer(self: &Arc<Self>, info: MemberInfo) {
+    /// Registers and spawns the task `make` creates for `peer`, unless one runs or we are
+    /// shutting down; returns whether it started.
+    pub(crate) fn start_peer<F>(&self, peer: NodeId, make: impl FnOnce() -> (PeerHandle, F)) -> bool
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         if self.is_shutting_down() {
-            return;
+            return false;
         }
         let mut peers = lock(&self.peers);
-        if peers.contains_key(&info.id) {
-            return;
+        if peers.contains_key(&peer) {
+            return false;
         }
-        tracing::info!(peer = %info.id, addr = %info.addr, "member joined");
-        let (handle, task) = peer_task::spawn(self.clone(), info.clone());
-        peers.insert(info.id, handle);
+        let (handle, task) = make();
+        peers.insert(peer, handle);
         self.tasks.spawn(task);
-        // A new member may hold what we lack, or lack everything: sync without waiting a round.
-        self.kick_anti_entropy();
+        true
+    }
+
+    /// Stops the task for a member that left or was replaced, and forgets its clock.
+    pub(crate) fn stop_peer(&self, peer: NodeId) {
+        if let Some(handle) = lock(&self.peers).remove(&peer) {
+            handle.stop.cancel();
+        }
+        lock(&self.clock_offsets).forget(peer);
     }
 
     /// The number of our current connection to `peer`, if its task is connected.
@@ -300,8 +300,8 @@ impl Node {
     }
 
     /// The requester side of anti-entropy.
-    pub fn sync_state(&self) -> MutexGuard<'_, SyncState> {
-        lock(&self.sync)
+    pub(crate) fn rounds(&self) -> MutexGuard<'_, Rounds> {
+        lock(&self.rounds)
     }
 
     /// Starts an anti-entropy round now rather than at the next tick.

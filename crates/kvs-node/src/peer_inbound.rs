@@ -3,6 +3,7 @@
 use crate::anti_entropy;
 use crate::net;
 use crate::node::Node;
+use crate::peer_task;
 use crate::stats::bump;
 use kvs_proto::{Connection, NodeId, PeerMessage};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
         match message {
             PeerMessage::Gossip { members, clock } => {
                 node.clock_sample_received(from, clock);
-                node.merge_members(members);
+                peer_task::merge_members(node, members);
             }
             PeerMessage::Entries { entries } => {
                 bump(&stats.push_entries_received, entries.len());
@@ -65,7 +66,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             }
             PeerMessage::Leave { member } => {
                 tracing::info!(peer = %member.id, "member left");
-                node.merge_members([member]);
+                peer_task::merge_members(node, [member]);
                 return;
             }
         }

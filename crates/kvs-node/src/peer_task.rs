@@ -3,8 +3,10 @@
 //! Messages on a connection flow one way, from dialer to acceptor, so each pair of nodes has
 //! two connections, one per direction, and no request ever waits for a reply here.
 
+use crate::membership::Change;
 use crate::net;
 use crate::node::Node;
+use crate::peer_links::{LinkState, PeerCommand, PeerHandle, COMMAND_QUEUE};
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
@@ -12,7 +14,6 @@ use kvs_proto::{MemberState, NodeId};
 use kvs_store::replica::{entry_cost, SyncAnswer};
 use kvs_store::Record;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -20,60 +21,32 @@ use tokio::sync::mpsc;
 use tokio::time::{interval, timeout, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-/// Commands another part of the node sends to a peer task.
-#[derive(Debug)]
-pub enum PeerCommand {
-    /// Ask the peer for what we lack beyond our cursors.
-    RequestSync {
-        /// We hold nothing the peer has seen, so it may skip its resync check.
-        fresh: bool,
-    },
-    /// Answer the peer's request: what it lacks beyond `cursors`.
-    RespondSync {
-        /// The peer's cursors.
-        cursors: Cursors,
-        /// The peer holds nothing we have seen.
-        fresh: bool,
-    },
-}
-
-/// Queued commands per peer; more are refused (and retried by their senders' next round).
-const COMMAND_QUEUE: usize = 8;
-
-/// The node's handle on a running peer task.
-pub struct PeerHandle {
-    /// Cancelled to stop the task (member left or replaced); child of the node's shutdown token.
-    pub stop: CancellationToken,
-    /// Delivers [`PeerCommand`]s.
-    pub control: mpsc::Sender<PeerCommand>,
-    /// The state of the task's connection.
-    pub link: Arc<LinkState>,
-}
-
-/// Whether a peer task is connected, and over which of its connections.
-#[derive(Debug, Default)]
-pub struct LinkState {
-    /// A connection is up (greeted, streaming).
-    connected: AtomicBool,
-    /// Connections established so far: a new number means a new connection.
-    dials: AtomicU64,
-}
-
-impl LinkState {
-    /// The current connection's number, if connected.
-    pub fn current(&self) -> Option<u64> {
-        self.connected.load(Ordering::Relaxed).then(|| self.dials.load(Ordering::Relaxed))
-    }
-}
-
 /// What a peer task sends: peer messages whose entries are our records, shipped without copying.
 type Outgoing = PeerMessage<Record>;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// Merges membership records and starts or stops peer tasks accordingly: how every record heard
+/// (hello, welcome, gossip, leave) enters the member table.
+pub fn merge_members(node: &Arc<Node>, infos: impl IntoIterator<Item = MemberInfo>) {
+    for change in node.merge_members(infos) {
+        match change {
+            Change::Joined(info) => {
+                let started = node.start_peer(info.id, || spawn(node.clone(), info.clone()));
+                if started {
+                    tracing::info!(peer = %info.id, addr = %info.addr, "member joined");
+                    // A new member may hold what we lack, or lack everything: sync without waiting.
+                    node.kick_anti_entropy();
+                }
+            }
+            Change::Departed(id) => node.stop_peer(id),
+        }
+    }
+}
+
 /// Creates the task for `member`; the caller spawns the returned future.
-pub fn spawn(node: Arc<Node>, member: MemberInfo) -> (PeerHandle, impl Future<Output = ()>) {
+fn spawn(node: Arc<Node>, member: MemberInfo) -> (PeerHandle, impl Future<Output = ()> + Send + 'static) {
     let stop = node.shutdown_token().child_token();
     let (control, commands) = mpsc::channel(COMMAND_QUEUE);
     let link = Arc::new(LinkState::default());
@@ -105,12 +78,11 @@ async fn run(
         let ended = match dialed {
             Ok(mut conn) => {
                 backoff = FIRST_BACKOFF;
-                link.dials.fetch_add(1, Ordering::Relaxed);
-                link.connected.store(true, Ordering::Relaxed);
+                link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
                 node.kick_anti_entropy();
                 let ended = stream(&node, member.id, &mut conn, &stop, &mut commands).await;
-                link.connected.store(false, Ordering::Relaxed);
+                link.disconnected();
                 match ended {
                     Ended::Stopped if node.is_shutting_down() => {
                         let leave = Outgoing::Leave { member: node.me() };
@@ -153,7 +125,7 @@ async fn dial(node: &Arc<Node>, member: &MemberInfo) -> Result<Connection<net::S
     match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
         Some(HelloReply::Welcome { node: them, members }) => {
             let id = them.id;
-            node.merge_members(std::iter::once(them).chain(members));
+            merge_members(node, std::iter::once(them).chain(members));
             if id != member.id {
                 // A newer incarnation lives at this address; merging it retires this task.
                 return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));

@@ -6,6 +6,7 @@ use crate::error::NodeError;
 use crate::handshake::handle_connection;
 use crate::net;
 use crate::node::Node;
+use crate::peer_task;
 use crate::redis;
 use crate::storage;
 use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
@@ -156,7 +157,7 @@ async fn join_once(node: &Arc<Node>, bootstrap: SocketAddr) -> Result<(), ProtoE
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
     match reply {
         Some(HelloReply::Welcome { node: them, members }) => {
-            node.merge_members(std::iter::once(them).chain(members));
+            peer_task::merge_members(node, std::iter::once(them).chain(members));
             Ok(())
         }
         Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("bootstrap refused us: {reply}"))),
