@@ -8,7 +8,8 @@ use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
 use kvs_store::clock::wall_clock_ms;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio::time::{interval, MissedTickBehavior};
 
 /// Runs rounds every repair interval, and at once when `Node::kick_anti_entropy` is called.

@@ -7,8 +7,9 @@
 //! unreachable peer alive, and asking it in turn would stall every other round.
 
 use kvs_proto::NodeId;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use kvs_store::map::Map;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// A request with no progress (no entries, no completion) for this long is given up and the next
 /// round asks again, perhaps another peer: an answer lost with a reset connection costs seconds.
@@ -27,7 +28,7 @@ pub(crate) struct Rounds {
     /// Our store holds nothing any peer has seen (just cleared for a resync).
     fresh: bool,
     /// Peers whose answer stalled, with the connection it stalled on.
-    stalled: HashMap<NodeId, u64>,
+    stalled: Map<NodeId, u64>,
 }
 
 /// What a round decided.

@@ -11,8 +11,9 @@
 //! other refuses (the HLC's skew bound), so the upper median blames it.
 
 use kvs_proto::{ClockSample, NodeId};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use kvs_store::map::Map;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// A round trip longer than this gives no estimate worth keeping (and bounds what an echo may claim).
 const MAX_ROUND_TRIP_MS: i64 = 10_000;
@@ -28,7 +29,7 @@ struct PeerClock {
 /// Clock offsets of every peer we exchange gossip with.
 #[derive(Debug)]
 pub struct ClockOffsets {
-    peers: HashMap<NodeId, PeerClock>,
+    peers: Map<NodeId, PeerClock>,
     /// Estimates older than this no longer count (the peer went quiet).
     fresh_for: Duration,
 }
@@ -36,7 +37,7 @@ pub struct ClockOffsets {
 impl ClockOffsets {
     /// An empty table whose estimates count for `fresh_for`.
     pub fn new(fresh_for: Duration) -> Self {
-        ClockOffsets { peers: HashMap::new(), fresh_for }
+        ClockOffsets { peers: Map::default(), fresh_for }
     }
 
     /// What to send `peer` with our next gossip, our wall clock being `now_ms`.

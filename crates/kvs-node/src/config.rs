@@ -2,7 +2,7 @@
 
 use crate::error::NodeError;
 use clap::Parser;
-use kvs_proto::Limits;
+use kvs_proto::{Limits, NodeId};
 use kvs_store::persist::FsyncPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -86,6 +86,14 @@ pub struct NodeArgs {
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
     pub fault_hold_log: bool,
+    /// For simulations: the id of a memory-only node, in hex, instead of a random one (it must
+    /// still be new at every start, since a memory-only node's id is also its origin).
+    #[arg(long, hide = true, value_parser = parse_node_id)]
+    pub node_id: Option<NodeId>,
+    /// Fault injection for tests: plant a real bug (a pushed write moves its origin's cursor over
+    /// a gap), to show the simulator's checker catches it.
+    #[arg(long, hide = true)]
+    pub fault_cursor_skips_gaps: bool,
     /// Fault injection for tests: run this node's wall clock this many ms off the system's.
     #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
     pub fault_clock_offset_ms: i64,
@@ -134,6 +142,12 @@ pub struct NodeConfig {
     pub shutdown_grace: Duration,
     /// Test-only: never write the log (see `--fault-hold-log`).
     pub fault_hold_log: bool,
+    /// Simulation-only: the id of a memory-only node (see `--node-id`).
+    pub node_id: Option<NodeId>,
+}
+
+fn parse_node_id(hex: &str) -> Result<NodeId, String> {
+    u64::from_str_radix(hex, 16).map(NodeId).map_err(|e| format!("not a hex node id: {e}"))
 }
 
 /// Room left in a frame for everything but one entry's key and value.
@@ -164,6 +178,9 @@ impl TryFrom<NodeArgs> for NodeConfig {
                 "--max-frame-bytes {} must exceed --max-key-bytes + --max-value-bytes + {FRAME_OVERHEAD_BYTES}",
                 limits.max_frame_bytes
             )));
+        }
+        if args.node_id.is_some() && args.data_dir.is_some() {
+            return Err(NodeError::Config("--node-id is for memory-only nodes; a data dir keeps its own".into()));
         }
         if args.suspect_after_ms >= args.dead_after_ms {
             return Err(NodeError::Config("--suspect-after-ms must be below --dead-after-ms".into()));
@@ -197,6 +214,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),
             shutdown_grace: Duration::from_secs(3),
             fault_hold_log: args.fault_hold_log,
+            node_id: args.node_id,
         })
     }
 }

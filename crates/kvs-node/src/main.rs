@@ -19,6 +19,9 @@ fn main() -> ExitCode {
     }
     let args = NodeArgs::parse();
     kvs_store::clock::set_wall_clock_offset_ms(args.fault_clock_offset_ms);
+    if args.fault_cursor_skips_gaps {
+        kvs_store::cursors::plant_cursor_gap_bug();
+    }
     // A file-size limit must surface as a write error (and refused writes), not kill the process.
     // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };

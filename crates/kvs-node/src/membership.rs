@@ -6,8 +6,9 @@
 //! gossip, so a frozen member's heartbeat stalls everywhere and every node suspects it.
 
 use kvs_proto::{MemberInfo, MemberState, NodeId};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use kvs_store::map::Map;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// One other member as this node knows it.
 #[derive(Clone, Debug)]
@@ -31,7 +32,7 @@ pub enum Change {
 #[derive(Debug)]
 pub struct Membership {
     me: MemberInfo,
-    others: HashMap<NodeId, Member>,
+    others: Map<NodeId, Member>,
     suspect_after: Duration,
     dead_after: Duration,
 }
@@ -39,7 +40,7 @@ pub struct Membership {
 impl Membership {
     /// A table holding only this node.
     pub fn new(me: MemberInfo, suspect_after: Duration, dead_after: Duration) -> Self {
-        Membership { me, others: HashMap::new(), suspect_after, dead_after }
+        Membership { me, others: Map::default(), suspect_after, dead_after }
     }
 
     /// This node's own record.

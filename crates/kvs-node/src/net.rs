@@ -1,19 +1,37 @@
 //! The transport seam: every socket the node opens goes through here.
 //!
-//! Keeping it to these types and two functions is what lets a simulator (e.g. turmoil) stand in
-//! for the kernel's network later without touching protocol code.
+//! Built normally, these are tokio's TCP types. Built with the `sim` feature (only by the
+//! simulator in `sim/`, never in the workspace), they are turmoil's simulated ones, so the same
+//! shell code runs over a seeded network that partitions, delays and crashes hosts.
 
 use std::io;
 use std::net::SocketAddr;
 
 /// A listening socket.
+#[cfg(not(feature = "sim"))]
 pub type Listener = tokio::net::TcpListener;
 /// One connection.
+#[cfg(not(feature = "sim"))]
 pub type Stream = tokio::net::TcpStream;
+/// A listening socket (simulated).
+#[cfg(feature = "sim")]
+pub type Listener = turmoil::net::TcpListener;
+/// One connection (simulated).
+#[cfg(feature = "sim")]
+pub type Stream = turmoil::net::TcpStream;
 
 /// Binds a listener.
 pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
+    // A simulated host listens on every address it has (turmoil binds no other way).
+    #[cfg(feature = "sim")]
+    let addr = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port());
     Listener::bind(addr).await
+}
+
+/// The address a listener bound for `requested` is reached at (port 0 resolved).
+pub fn bound_addr(listener: &Listener, requested: SocketAddr) -> io::Result<SocketAddr> {
+    let port = listener.local_addr()?.port();
+    Ok(SocketAddr::new(requested.ip(), port))
 }
 
 /// Dials a peer; Nagle is off because frames are already batched.
@@ -32,13 +50,19 @@ pub fn accepted(stream: &Stream) -> io::Result<()> {
 /// (the peer is gone, or a partition swallows our packets), the kernel gives the connection up and
 /// our next write fails, rather than retransmitting with backoff for many minutes.
 pub fn peer_link(stream: &Stream, deadline: std::time::Duration) {
+    #[cfg(not(feature = "sim"))]
     if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(deadline)) {
         tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
     }
+    #[cfg(feature = "sim")]
+    let _ = (stream, deadline);
 }
 
 /// Makes closing this connection discard unsent data and reset it, rather than keep sending.
 pub fn abort(stream: &Stream) {
     // Linger zero: close sends RST at once and never blocks.
+    #[cfg(not(feature = "sim"))]
     let _ = socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO));
+    #[cfg(feature = "sim")]
+    let _ = stream;
 }

@@ -12,16 +12,16 @@ use kvs_proto::peer::Cursors;
 use kvs_proto::peer::KeyedEntry;
 use kvs_proto::{ClockSample, MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
+use kvs_store::map::Map;
 use kvs_store::persist::data_dir::DataDir;
 use kvs_store::persist::wal::{Durable, Wal};
 use kvs_store::persist::PersistError;
 use kvs_store::{Record, Replica, Store};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
 use tokio::sync::{broadcast, Notify};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,7 +44,7 @@ pub struct Node {
     /// its own cursor. A bounded ring of record pointers; a reader that falls off its tail learns
     /// it lagged.
     push_log: broadcast::Sender<Record>,
-    peers: Mutex<HashMap<NodeId, PeerHandle>>,
+    peers: Mutex<Map<NodeId, PeerHandle>>,
     shutdown: CancellationToken,
     /// Every task the node spawns, so shutdown can wait for them.
     pub tasks: TaskTracker,
@@ -100,7 +100,7 @@ impl Node {
             _data_dir: dir,
             members: Mutex::new(members),
             push_log,
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::new(Map::default()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),

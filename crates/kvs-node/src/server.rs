@@ -36,9 +36,14 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         None => None,
     };
     let storage = storage::open(&config)?;
-    let node = Node::new(config, listener.local_addr()?, storage);
-    if let Some(redis) = &redis {
-        node.set_redis_addr(redis.local_addr()?);
+    let addr = net::bound_addr(&listener, config.listen)?;
+    let redis_addr = match (&redis, config.redis_listen) {
+        (Some(redis), Some(requested)) => Some(net::bound_addr(redis, requested)?),
+        _ => None,
+    };
+    let node = Node::new(config, addr, storage);
+    if let Some(redis_addr) = redis_addr {
+        node.set_redis_addr(redis_addr);
     }
     Ok(BoundNode { node, listener, redis })
 }

@@ -2,7 +2,7 @@
 
 use crate::node::Node;
 use kvs_proto::{MemberState, MemberStatus, StatusReport};
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// Builds the report, listing at most `max_keys` keys.
 pub fn report(node: &Node, max_keys: usize) -> StatusReport {

@@ -15,7 +15,7 @@ use kvs_store::persist::recovery::recover;
 use kvs_store::persist::wal::{Wal, WalConfig};
 use kvs_store::{HybridClock, Store};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// Everything about a node that survives a restart when it has a data dir.
 pub struct Storage {
@@ -35,7 +35,7 @@ pub struct Storage {
 pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
     let store = Arc::new(Store::new());
     let Some(path) = &config.data_dir else {
-        let id = NodeId(rand::random());
+        let id = config.node_id.unwrap_or_else(|| NodeId(rand::random()));
         // A memory-only node is new at every start, so its id can serve as its origin.
         let clock = HybridClock::new(id, config.max_clock_skew_ms);
         return Ok(Storage { id, store, clock, wal: None, dir: None });

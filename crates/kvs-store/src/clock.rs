@@ -6,7 +6,7 @@
 
 use kvs_proto::{NodeId, Version};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
@@ -45,10 +45,23 @@ pub fn set_wall_clock_offset_ms(offset_ms: i64) {
     WALL_CLOCK_OFFSET_MS.store(offset_ms, Ordering::Relaxed);
 }
 
+/// Where [`wall_clock_ms`] reads the time; the system clock unless a simulator set its own.
+static WALL_CLOCK_SOURCE: OnceLock<fn() -> u64> = OnceLock::new();
+
+/// For simulators: read wall time (ms since the Unix epoch) from `source` from now on, for the
+/// whole process. Only the first call takes effect.
+pub fn set_wall_clock_source(source: fn() -> u64) {
+    let _ = WALL_CLOCK_SOURCE.set(source);
+}
+
+fn system_clock_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Milliseconds since the Unix epoch by the system clock (plus any offset a test set).
 pub fn wall_clock_ms() -> u64 {
-    let system = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    system.saturating_add_signed(WALL_CLOCK_OFFSET_MS.load(Ordering::Relaxed))
+    let now = WALL_CLOCK_SOURCE.get().map_or_else(system_clock_ms, |source| source());
+    now.saturating_add_signed(WALL_CLOCK_OFFSET_MS.load(Ordering::Relaxed))
 }
 
 impl HybridClock {

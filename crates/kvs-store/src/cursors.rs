@@ -1,9 +1,20 @@
 //! Anti-entropy cursors: for each origin, how far this node has applied that origin's writes.
 
+use crate::map::Map;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+/// A planted bug, for showing that the simulator's checker catches real ones: when set, a pushed
+/// write moves its origin's cursor even over a gap, so the writes in the gap are never fetched.
+static CURSOR_SKIPS_GAPS: AtomicBool = AtomicBool::new(false);
+
+/// Plants the cursor bug above in this process (`kvs-node --fault-cursor-skips-gaps`, the
+/// simulator's `--plant-bug`). Never set outside those tests.
+pub fn plant_cursor_gap_bug() {
+    CURSOR_SKIPS_GAPS.store(true, Ordering::Relaxed);
+}
 
 /// `origin → seq`: every write of `origin` numbered `seq` or below is applied or superseded here.
 ///
@@ -12,11 +23,11 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct CursorTable {
     /// Std mutex: a few instructions per update, never held across an await.
-    cursors: Mutex<HashMap<NodeId, u64>>,
+    cursors: Mutex<Map<NodeId, u64>>,
 }
 
 impl CursorTable {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Map<NodeId, u64>> {
         self.cursors.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -30,8 +41,9 @@ impl CursorTable {
     pub fn applied_all_in_order(&self, origin: NodeId, seqs: impl IntoIterator<Item = u64>) {
         let mut cursors = self.lock();
         let cursor = cursors.entry(origin).or_default();
+        let skip_gaps = CURSOR_SKIPS_GAPS.load(Ordering::Relaxed);
         for seq in seqs {
-            if seq == *cursor + 1 {
+            if seq == *cursor + 1 || (skip_gaps && seq > *cursor) {
                 *cursor = seq;
             }
         }

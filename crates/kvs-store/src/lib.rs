@@ -9,6 +9,7 @@
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
 //! - [`digest`]: the per-entry hash the store digest is built from.
+//! - [`map`]: the hash map every table uses (randomly keyed, fixed keys in simulation).
 //! - [`origin_index`]: per shard, surviving records by origin and sequence number.
 //! - [`cursors`]: how far this node has applied each origin's writes (a version vector).
 //! - [`persist`]: durability: the data dir, the checksummed log, replay, group commit, rewrite.
@@ -22,6 +23,7 @@ pub mod cursors;
 pub mod digest;
 pub mod glob;
 pub mod lww;
+pub mod map;
 pub mod origin_index;
 pub mod persist;
 pub mod record;

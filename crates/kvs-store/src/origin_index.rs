@@ -3,9 +3,9 @@
 //! Only each key's latest record is indexed, so a superseded write disappears from its origin's
 //! index; what remains for origin `o` above a cursor `c` is exactly what a node at `c` may lack.
 
+use crate::map::Map;
 use crate::record::Record;
 use kvs_proto::NodeId;
-use std::collections::HashMap;
 
 /// One origin's records in one shard, sorted by sequence number: 16 bytes per entry.
 ///
@@ -58,13 +58,13 @@ impl OriginLog {
 /// Records of one shard by origin, then sequence number.
 #[derive(Debug, Default)]
 pub struct OriginIndex {
-    by_origin: HashMap<NodeId, OriginLog>,
+    by_origin: Map<NodeId, OriginLog>,
 }
 
 impl OriginIndex {
     /// An index over `records`, built by sorting (far cheaper than inserting one by one).
     pub fn from_records<'a>(records: impl Iterator<Item = &'a Record>) -> Self {
-        let mut by_origin: HashMap<NodeId, OriginLog> = HashMap::new();
+        let mut by_origin: Map<NodeId, OriginLog> = Map::default();
         for record in records {
             by_origin.entry(record.origin()).or_default().entries.push((record.seq(), Some(record.clone())));
         }

@@ -3,13 +3,14 @@
 use crate::cursors::CursorTable;
 use crate::digest::entry_hash;
 use crate::lww;
+use crate::map::Map;
 use crate::origin_index::OriginIndex;
 use crate::record::Record;
 use bytes::Bytes;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::HashTable;
 use kvs_proto::{Entry, NodeId};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -46,7 +47,7 @@ pub struct Store {
     pub(crate) cursors: CursorTable,
     /// Per origin, the highest sequence number of a tombstone purged here: a node whose cursor is
     /// below it may still hold the deleted value and must resynchronize instead of merging.
-    pub(crate) purged: Mutex<HashMap<NodeId, u64>>,
+    pub(crate) purged: Mutex<Map<NodeId, u64>>,
 }
 
 /// How a merge changed the store.
@@ -62,13 +63,13 @@ impl Default for Store {
     fn default() -> Self {
         Store {
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
-            hasher: ahash::RandomState::new(),
+            hasher: crate::map::key_hasher(),
             digest_hi: AtomicU64::new(0),
             digest_lo: AtomicU64::new(0),
             live: AtomicU64::new(0),
             tombstones: AtomicU64::new(0),
             cursors: CursorTable::default(),
-            purged: Mutex::new(HashMap::new()),
+            purged: Mutex::new(Map::default()),
         }
     }
 }

@@ -6,13 +6,13 @@
 //! descend many levels (round trips) or ship whole leaves of unchanged keys. The price is 8 bytes of
 //! sequence number per record and a per-origin index (a B-tree entry per key).
 
+use crate::map::Map;
 use crate::record::Record;
 use crate::store::{Shard, Store, SHARDS};
 use kvs_proto::NodeId;
-use std::collections::HashMap;
 
 /// A peer's cursors, for lookups while walking the store.
-pub type CursorMap = HashMap<NodeId, u64>;
+pub type CursorMap = Map<NodeId, u64>;
 
 impl Store {
     /// Records of `shard` that a node at `cursors` may lack: each origin's above its cursor.

@@ -6,7 +6,7 @@ use super::Call;
 use kvs_proto::resp::Reply;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use tokio::time::Instant;
 
 const SECTIONS: [&str; 6] = ["server", "clients", "memory", "persistence", "replication", "keyspace"];
 

@@ -14,11 +14,11 @@
 //! the file was damaged or written by a newer kvs: start-up stops and the file is left as it is.
 use super::format::{self, checked_body, file_kind, frame_end, FileKind, LogRecord, FILE_HEADER_BYTES};
 use super::{legacy, PersistError};
+use crate::map::Map;
 use crate::record::Record;
 use crate::store::{Store, SHARDS};
 use kvs_proto::peer::Cursors;
 use kvs_proto::{NodeId, Version};
-use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::path::Path;
 
@@ -77,7 +77,7 @@ struct ChunkResult {
     buckets: Vec<Vec<(u64, Record)>>,
     cursors: Vec<Cursors>,
     /// Sequence numbers seen per origin, gathered while each record is hot in cache.
-    seqs: HashMap<NodeId, Vec<u64>>,
+    seqs: Map<NodeId, Vec<u64>>,
     max_version: Option<Version>,
     node: Option<NodeId>,
 }
@@ -299,7 +299,7 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
 /// Loads the records (each thread a range of shards: merge is commutative, so order is free) and
 /// sets cursors: the highest recorded, extended over every next sequence number present.
 fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay, workers: usize) {
-    let mut seqs: HashMap<NodeId, Vec<u64>> = HashMap::new();
+    let mut seqs: Map<NodeId, Vec<u64>> = Map::default();
     for chunk in &mut chunks {
         for cursors in &chunk.cursors {
             store.cursors.advance(cursors);
