@@ -5,11 +5,13 @@
 //! - [`bench`]: throughput and replication-lag figures on a loopback cluster.
 //! - [`flake_check`]: the whole test suite many times in a row, to catch tests that fail sometimes.
 //! - [`fuzz`]: every cargo-fuzz target in `fuzz/`, with seeds, reporting executions and crashes.
+//! - [`sim`]: the deterministic simulator in `sim/` (built outside the workspace).
 
 mod bench;
 mod cluster_test;
 mod flake_check;
 mod fuzz;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +36,13 @@ enum Task {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// The deterministic simulation: `--seeds N [--seed S] [--nodes K] [--plant-bug] [--history]`.
+    #[command(disable_help_flag = true)]
+    Sim {
+        /// Passed to the simulator (`cargo xtask sim --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Runs the fuzz targets (cargo-fuzz on nightly) for M minutes in all, and reports.
     Fuzz {
         /// Minutes in all, shared equally among the targets.
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => on_release_build(bench::run(args)),
         Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),
         Task::Fuzz { minutes, target } => fuzz::run(&workspace_root(), minutes, target),
+        Task::Sim { args } => sim::run(&workspace_root(), &args),
     })
 }
 

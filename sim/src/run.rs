@@ -1,0 +1,282 @@
+//! One seeded run: nodes, a workload under faults, healing, then the checks.
+
+use crate::check::{check, Written};
+use crate::client;
+use kvs_node::{server, NodeArgs, NodeConfig};
+use kvs_proto::{ClientRequest, ClientResponse};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The port every simulated node listens on (each host has its own address).
+const PORT: u16 = 7000;
+
+/// How long faults and traffic go on, in simulated time.
+const FAULTS_FOR: Duration = Duration::from_secs(20);
+
+/// How long the healed cluster gets to converge, in simulated time.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
+
+/// What a run is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// The seed: the network, the faults and the workload all follow from it.
+    pub seed: u64,
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// Plant the cursor-over-a-gap bug, to show the checks catch it.
+    pub plant_bug: bool,
+}
+
+/// The story of a run, printed when it fails.
+#[derive(Clone, Default)]
+pub struct History(Arc<Mutex<Vec<String>>>);
+
+impl History {
+    /// Notes an event at the current simulated time.
+    pub fn note(&self, event: impl Into<String>) {
+        let at = turmoil::sim_elapsed().unwrap_or_default();
+        self.0.lock().expect("history").push(format!("{:>9.3}s  {}", at.as_secs_f64(), event.into()));
+    }
+
+    /// Every event so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("history").clone()
+    }
+}
+
+/// Crashes and restarts the client asks the simulation for (only the simulation can do them).
+#[derive(Default)]
+struct Requests {
+    crash: Vec<String>,
+    restart: Vec<String>,
+}
+
+fn host(i: usize) -> String {
+    format!("n{i}")
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::new(turmoil::lookup(host(i)), PORT)
+}
+
+/// Simulated wall time: the simulation's epoch plus elapsed simulated time.
+fn simulated_wall_ms() -> u64 {
+    turmoil::since_epoch().map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs one seed; returns its history, or what failed and the history.
+pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
+    kvs_store::clock::set_wall_clock_source(simulated_wall_ms);
+    if options.plant_bug {
+        kvs_store::cursors::plant_cursor_gap_bug();
+    }
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let history = History::default();
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(options.seed)
+        // A fixed epoch: wall-clock versions (and so digests) must follow from the seed alone.
+        .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+        .simulation_duration(Duration::from_secs(300))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(rng.random_range(2..40)))
+        .build();
+    let n = options.nodes;
+    for i in 0..n {
+        let incarnation = Rc::new(RefCell::new(0u64));
+        let seed = options.seed;
+        sim.host(host(i), move || {
+            let incarnation = incarnation.clone();
+            async move {
+                *incarnation.borrow_mut() += 1;
+                // A memory-only node must be new at every start: its id is also its origin.
+                let id = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64) << 32) ^ *incarnation.borrow();
+                let me = addr(i);
+                let mut args = vec!["kvs-node".to_string(), me.ip().to_string(), PORT.to_string()];
+                if i > 0 || *incarnation.borrow() > 1 {
+                    let bootstrap = addr(if i == 0 { 1 } else { i - 1 });
+                    args.extend([bootstrap.ip().to_string(), PORT.to_string()]);
+                }
+                args.extend(
+                    [
+                        "--node-id",
+                        &format!("{id:x}"),
+                        "--gossip-interval-ms",
+                        "100",
+                        "--suspect-after-ms",
+                        "600",
+                        "--dead-after-ms",
+                        "1500",
+                        "--repair-interval-ms",
+                        "300",
+                        "--peer-write-timeout-ms",
+                        "500",
+                        "--hello-timeout-ms",
+                        "500",
+                    ]
+                    .map(String::from),
+                );
+                let config = NodeConfig::try_from(<NodeArgs as clap::Parser>::parse_from(args))?;
+                server::bind(config).await?.serve().await?;
+                Ok(())
+            }
+        });
+    }
+    let requests = Rc::new(RefCell::new(Requests::default()));
+    let outcome: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
+    {
+        let (history, requests, outcome) = (history.clone(), requests.clone(), outcome.clone());
+        let workload_seed = rng.random();
+        sim.client("client", async move {
+            let result = workload(n, workload_seed, history, requests).await;
+            *outcome.borrow_mut() = Some(result);
+            Ok(())
+        });
+    }
+    loop {
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => return Err((format!("simulation error: {error}"), history.lines())),
+        }
+        let mut pending = requests.borrow_mut();
+        for name in pending.crash.drain(..) {
+            sim.crash(name.as_str());
+        }
+        for name in pending.restart.drain(..) {
+            sim.bounce(name.as_str());
+        }
+    }
+    let result = outcome.borrow_mut().take();
+    match result {
+        Some(Ok(())) => Ok(history.lines()),
+        Some(Err(failure)) => Err((failure, history.lines())),
+        None => Err(("the workload never finished".into(), history.lines())),
+    }
+}
+
+/// Writes and deletes on random nodes while the network partitions and nodes crash; then heals
+/// everything, waits for convergence and checks.
+async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Requests>>) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    wait_converged(n, &history, Duration::from_secs(30)).await.map_err(|e| format!("never formed: {e}"))?;
+    history.note(format!("cluster of {n} formed"));
+    let mut written = Written::default();
+    let mut crashed: Vec<usize> = Vec::new();
+    let mut cut: Vec<(usize, usize, bool)> = Vec::new();
+    let started = tokio::time::Instant::now();
+    let mut op = 0u64;
+    while started.elapsed() < FAULTS_FOR {
+        match rng.random_range(0..100) {
+            0..=3 if crashed.len() + 1 < n => {
+                let victim = rng.random_range(0..n);
+                if !crashed.contains(&victim) {
+                    history.note(format!("crash {}", host(victim)));
+                    requests.borrow_mut().crash.push(host(victim));
+                    crashed.push(victim);
+                    written.crashed(victim);
+                }
+            }
+            4..=7 if !crashed.is_empty() => {
+                let back = crashed.swap_remove(rng.random_range(0..crashed.len()));
+                history.note(format!("restart {}", host(back)));
+                requests.borrow_mut().restart.push(host(back));
+            }
+            8..=11 => {
+                let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+                if a != b {
+                    let one_way = rng.random_bool(0.3);
+                    if one_way {
+                        turmoil::partition_oneway(host(a), host(b));
+                    } else {
+                        turmoil::partition(host(a), host(b));
+                    }
+                    history.note(format!("cut {} {} {}", host(a), if one_way { "->" } else { "<->" }, host(b)));
+                    cut.push((a, b, one_way));
+                }
+            }
+            12..=15 if !cut.is_empty() => {
+                let (a, b, one_way) = cut.swap_remove(rng.random_range(0..cut.len()));
+                heal(a, b, one_way);
+                history.note(format!("heal {} {} {}", host(a), if one_way { "->" } else { "<->" }, host(b)));
+            }
+            _ => {
+                // Few keys, so writes to one key from different nodes are concurrent often.
+                let node = rng.random_range(0..n);
+                let key = format!("k{}", rng.random_range(0..20));
+                op += 1;
+                let delete = rng.random_bool(0.15);
+                let value = format!("v{op}");
+                let request = if delete {
+                    ClientRequest::Delete { key: key.clone().into() }
+                } else {
+                    ClientRequest::Set { key: key.clone().into(), value: value.clone().into() }
+                };
+                written.attempted(&key, (!delete).then(|| value.clone()));
+                let acked = matches!(client::request(addr(node), request).await, Some(ClientResponse::Ok));
+                if acked {
+                    written.acknowledged(&key, (!delete).then_some(value.clone()), node);
+                }
+                let what = if delete { "delete".to_string() } else { format!("set {value}") };
+                history.note(format!(
+                    "{} {key} {what} on {}: {}",
+                    "write",
+                    host(node),
+                    if acked { "ok" } else { "no answer" }
+                ));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(5..60))).await;
+    }
+    history.note("faults stop: heal every link, restart every crashed node");
+    for (a, b, one_way) in cut.drain(..) {
+        heal(a, b, one_way);
+    }
+    for back in crashed.drain(..) {
+        requests.borrow_mut().restart.push(host(back));
+    }
+    wait_converged(n, &history, CONVERGE_WITHIN).await?;
+    history.note("converged");
+    check(n, &written, &history).await
+}
+
+fn heal(a: usize, b: usize, one_way: bool) {
+    if one_way {
+        turmoil::repair_oneway(host(a), host(b));
+    } else {
+        turmoil::repair(host(a), host(b));
+    }
+}
+
+/// Waits until every node sees `n` alive members and all report one digest.
+async fn wait_converged(n: usize, history: &History, within: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let mut digests = Vec::new();
+        let mut views = Vec::new();
+        for i in 0..n {
+            match client::status(addr(i)).await {
+                Some(status) => {
+                    let alive = status.members.iter().filter(|m| m.state == kvs_proto::MemberState::Alive).count();
+                    views.push(format!("{}: {alive} alive, {} keys, {}", host(i), status.key_count, status.digest));
+                    if alive == n && status.members.len() == n {
+                        digests.push(status.digest);
+                    }
+                }
+                None => views.push(format!("{}: no answer", host(i))),
+            }
+        }
+        if digests.len() == n && digests.windows(2).all(|w| w[0] == w[1]) {
+            return Ok(());
+        }
+        last = views.join("; ");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    history.note(format!("not converged: {last}"));
+    Err(format!("not converged within {within:?}: {last}"))
+}
