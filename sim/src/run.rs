@@ -95,6 +95,9 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                 *incarnation.borrow_mut() += 1;
                 // A memory-only node must be new at every start: its id is also its origin.
                 let id = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64) << 32) ^ *incarnation.borrow();
+                // Each run of each node has its own wall clock, up to 25 s either way (so any two
+                // stay within the 60 s skew bound); a restart may step it back.
+                let skew_ms = StdRng::seed_from_u64(id).random_range(-25_000i64..=25_000);
                 let me = addr(i);
                 let mut args = vec!["kvs-node".to_string(), me.ip().to_string(), PORT.to_string()];
                 if i > 0 || *incarnation.borrow() > 1 {
@@ -120,6 +123,7 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                     ]
                     .map(String::from),
                 );
+                args.push(format!("--fault-clock-offset-ms={skew_ms}"));
                 let config = NodeConfig::try_from(<NodeArgs as clap::Parser>::parse_from(args))?;
                 server::bind(config).await?.serve().await?;
                 Ok(())

@@ -6,7 +6,6 @@ use crate::node::Node;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
-use kvs_store::clock::wall_clock_ms;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -81,7 +80,7 @@ pub async fn purge_tombstones(node: Arc<Node>) {
             _ = node.shutdown_started() => return,
             _ = ticks.tick() => {}
         }
-        let horizon = wall_clock_ms().saturating_sub(grace.as_millis() as u64);
+        let horizon = node.wall_ms().saturating_sub(grace.as_millis() as u64);
         let purged = node.store().purge_tombstones(horizon);
         if purged > 0 {
             bump(&node.stats.tombstones_purged, purged);

@@ -144,6 +144,8 @@ pub struct NodeConfig {
     pub fault_hold_log: bool,
     /// Simulation-only: the id of a memory-only node (see `--node-id`).
     pub node_id: Option<NodeId>,
+    /// Test-only: how far this node's wall clock runs from the system's (`--fault-clock-offset-ms`).
+    pub clock_offset_ms: i64,
 }
 
 fn parse_node_id(hex: &str) -> Result<NodeId, String> {
@@ -215,6 +217,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             shutdown_grace: Duration::from_secs(3),
             fault_hold_log: args.fault_hold_log,
             node_id: args.node_id,
+            clock_offset_ms: args.fault_clock_offset_ms,
         })
     }
 }

@@ -18,7 +18,6 @@ fn main() -> ExitCode {
         return check_data_dir::run(check_data_dir::CheckArgs::parse_from(std::env::args().skip(1)));
     }
     let args = NodeArgs::parse();
-    kvs_store::clock::set_wall_clock_offset_ms(args.fault_clock_offset_ms);
     if args.fault_cursor_skips_gaps {
         kvs_store::cursors::plant_cursor_gap_bug();
     }

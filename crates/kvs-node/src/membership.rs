@@ -48,6 +48,21 @@ impl Membership {
         &self.me
     }
 
+    /// A record of ours, or of an earlier incarnation at our address, that would beat our own
+    /// (its generation is not below ours: our wall clock has stepped back since that incarnation
+    /// started) is outbid, as SWIM refutes a rumour: our generation moves past it, so our record
+    /// wins everywhere instead of being ignored as stale news of the old one.
+    fn refute(&mut self, info: &MemberInfo) {
+        let beats_us = if info.id == self.me.id {
+            info.freshness() > self.me.freshness()
+        } else {
+            info.generation >= self.me.generation
+        };
+        if beats_us {
+            self.me.generation = info.generation + 1;
+        }
+    }
+
     /// Bumps this node's heartbeat; called once per gossip interval.
     pub fn beat(&mut self) {
         self.me.heartbeat += 1;
@@ -101,7 +116,8 @@ impl Membership {
 
     /// Merges one record received from anyone; returns what the node must act on.
     pub fn merge(&mut self, info: MemberInfo, now: Instant) -> Vec<Change> {
-        if info.id == self.me.id {
+        if info.id == self.me.id || info.addr == self.me.addr {
+            self.refute(&info);
             return Vec::new();
         }
         if let Some(member) = self.others.get_mut(&info.id) {
@@ -119,9 +135,6 @@ impl Membership {
         }
         // One address hosts one node at a time: a record for a new id at a known address is
         // either a newer incarnation (replace the old one) or stale news of an older one (ignore).
-        if info.addr == self.me.addr {
-            return Vec::new();
-        }
         let mut changes = Vec::new();
         let same_addr = self.others.iter().find(|(_, m)| m.info.addr == info.addr).map(|(id, m)| (*id, m.info.clone()));
         if let Some((old_id, old)) = same_addr {
@@ -201,5 +214,23 @@ mod tests {
         );
         assert_eq!(t.infos().len(), 2);
         assert!(t.merge(info(4, 1, 99, 0, false), now).is_empty(), "nobody else lives at our address");
+    }
+
+    #[test]
+    fn news_of_an_earlier_incarnation_that_looks_fresher_is_refuted() {
+        // Our clock stepped back since the last run at our address: its record has a higher
+        // generation than ours. Found by the simulator (seed 5): the others ignored us for good.
+        let mut t = table();
+        let now = Instant::now();
+        assert!(t.merge(info(9, 1, 50, 7, false), now).is_empty());
+        assert_eq!(t.me().generation, 51, "outbid the old incarnation at our address");
+        let mut other = Membership::new(info(2, 2, 1, 0, false), Duration::from_secs(1), Duration::from_secs(3));
+        other.merge(info(9, 1, 50, 7, false), now);
+        assert!(!other.merge(t.me().clone(), now).is_empty(), "our record now replaces the old one elsewhere");
+        // The same for our own id (a durable node whose earlier run left with a later clock).
+        t.merge(info(1, 1, 80, 3, true), now);
+        assert_eq!(t.me().generation, 81);
+        t.merge(info(1, 1, 2, 0, false), now);
+        assert_eq!(t.me().generation, 81, "stale news of ourselves changes nothing");
     }
 }

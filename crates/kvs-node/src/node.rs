@@ -87,7 +87,13 @@ impl Node {
     /// A node bound at `addr` over opened storage.
     pub fn new(config: NodeConfig, addr: SocketAddr, storage: Storage) -> Arc<Self> {
         let Storage { id, store, clock, wal, dir } = storage;
-        let me = MemberInfo { id, addr, generation: wall_clock_ms(), heartbeat: 0, left: false };
+        let me = MemberInfo {
+            id,
+            addr,
+            generation: wall_clock_ms().saturating_add_signed(config.clock_offset_ms),
+            heartbeat: 0,
+            left: false,
+        };
         let members = Membership::new(me, config.suspect_after, config.dead_after);
         let (push_log, _) = broadcast::channel(config.push_queue);
         let clock_offsets = Mutex::new(ClockOffsets::new(config.dead_after));
@@ -127,7 +133,7 @@ impl Node {
             wal.check()?;
         }
         let _in_order = lock(&self.push_order);
-        let record = self.replica.write(key, value, wall_clock_ms());
+        let record = self.replica.write(key, value, self.wall_ms());
         let durable = match &self.wal {
             Some(wal) => wal.append(&record, true)?,
             None => None,
@@ -148,7 +154,7 @@ impl Node {
     }
 
     fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool) -> usize {
-        let applied = self.replica.apply(entries, pushed, wall_clock_ms());
+        let applied = self.replica.apply(entries, pushed, self.wall_ms());
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
         }
@@ -314,14 +320,20 @@ impl Node {
         self.kick.notified().await
     }
 
+    /// This node's wall clock, ms since the Unix epoch: the system's (or a simulator's), shifted
+    /// by `--fault-clock-offset-ms` in tests. Every wall-time input of the node is read here.
+    pub fn wall_ms(&self) -> u64 {
+        wall_clock_ms().saturating_add_signed(self.config.clock_offset_ms)
+    }
+
     /// The clock sample to put in our next gossip to `peer`.
     pub fn clock_sample_for(&self, peer: NodeId) -> ClockSample {
-        lock(&self.clock_offsets).sample_for(peer, wall_clock_ms())
+        lock(&self.clock_offsets).sample_for(peer, self.wall_ms())
     }
 
     /// Takes the clock sample of a gossip message from `from` and re-estimates our skew.
     pub fn clock_sample_received(&self, from: NodeId, sample: ClockSample) {
-        lock(&self.clock_offsets).received(from, sample, wall_clock_ms(), Instant::now());
+        lock(&self.clock_offsets).received(from, sample, self.wall_ms(), Instant::now());
         self.check_clock();
     }
 

@@ -5,7 +5,6 @@
 //! causally follows another (seen here) always carries a larger version, whatever wall clocks say.
 
 use kvs_proto::{NodeId, Version};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
@@ -36,15 +35,6 @@ pub struct HybridClock {
     last: Mutex<(u64, u32)>,
 }
 
-/// Added to the system clock by [`wall_clock_ms`]; 0 unless a test set it.
-static WALL_CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
-
-/// Fault injection for tests: makes this process's wall clock run `offset_ms` off the system's,
-/// as libfaketime would, so a node with a wrong clock can be tested on one machine.
-pub fn set_wall_clock_offset_ms(offset_ms: i64) {
-    WALL_CLOCK_OFFSET_MS.store(offset_ms, Ordering::Relaxed);
-}
-
 /// Where [`wall_clock_ms`] reads the time; the system clock unless a simulator set its own.
 static WALL_CLOCK_SOURCE: OnceLock<fn() -> u64> = OnceLock::new();
 
@@ -58,10 +48,9 @@ fn system_clock_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Milliseconds since the Unix epoch by the system clock (plus any offset a test set).
+/// Milliseconds since the Unix epoch by the system clock (or the simulator's).
 pub fn wall_clock_ms() -> u64 {
-    let now = WALL_CLOCK_SOURCE.get().map_or_else(system_clock_ms, |source| source());
-    now.saturating_add_signed(WALL_CLOCK_OFFSET_MS.load(Ordering::Relaxed))
+    WALL_CLOCK_SOURCE.get().map_or_else(system_clock_ms, |source| source())
 }
 
 impl HybridClock {
@@ -81,12 +70,8 @@ impl HybridClock {
         self.origin
     }
 
-    /// A fresh version for a local write, strictly larger than any issued or observed before.
-    pub fn now(&self) -> Version {
-        self.now_at(wall_clock_ms())
-    }
-
-    /// [`HybridClock::now`] with the wall time given, for tests.
+    /// A fresh version for a local write at wall time `wall_ms`, strictly larger than any issued
+    /// or observed before (the caller reads the wall clock, so this runs under a simulator too).
     pub fn now_at(&self, wall_ms: u64) -> Version {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         *last = if wall_ms > last.0 {
@@ -99,12 +84,8 @@ impl HybridClock {
         Version { wall_ms: last.0, logical: last.1, node: self.origin }
     }
 
-    /// Advances the clock past a version received from another node.
-    pub fn observe(&self, remote: &Version) -> Result<(), ClockError> {
-        self.observe_at(remote, wall_clock_ms())
-    }
-
-    /// [`HybridClock::observe`] with the wall time given, for tests.
+    /// Advances the clock past a version received from another node, our wall clock reading
+    /// `wall_ms`; refuses one too far ahead of it.
     pub fn observe_at(&self, remote: &Version, wall_ms: u64) -> Result<(), ClockError> {
         let ahead_ms = remote.wall_ms.saturating_sub(wall_ms);
         if ahead_ms > self.max_skew_ms {
