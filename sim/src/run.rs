@@ -203,6 +203,19 @@ async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Re
                     cut.push((a, b, one_way));
                 }
             }
+            16..=17 if crashed.len() + 2 < n => {
+                // A clean leave under traffic; the node rejoins (under a new id) when restarted.
+                let leaving = rng.random_range(0..n);
+                if !crashed.contains(&leaving) {
+                    let answered = client::request(addr(leaving), ClientRequest::Shutdown).await.is_some();
+                    history.note(format!("leave {}: {}", host(leaving), if answered { "ok" } else { "no answer" }));
+                    // Gone either way (a node that did not answer may still be leaving): it is
+                    // restarted like a crashed one, and what it acknowledged may not have spread.
+                    requests.borrow_mut().crash.push(host(leaving));
+                    crashed.push(leaving);
+                    written.crashed(leaving);
+                }
+            }
             12..=15 if !cut.is_empty() => {
                 let (a, b, one_way) = cut.swap_remove(rng.random_range(0..cut.len()));
                 heal(a, b, one_way);

@@ -91,6 +91,11 @@ impl Membership {
         all
     }
 
+    /// Addresses of members that left (a new incarnation may live there later).
+    pub fn left_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.others.values().filter(|m| m.info.left).map(|m| m.info.addr).collect()
+    }
+
     /// The ids of other members that are alive now.
     pub fn alive_peers(&self, now: Instant) -> Vec<NodeId> {
         self.others.values().filter(|m| self.state(m, now) == MemberState::Alive).map(|m| m.info.id).collect()

@@ -58,6 +58,7 @@ impl BoundNode {
             node.tasks.clone().spawn(async move { accept_loop(&node, redis, redis::session::serve).await });
         }
         node.tasks.spawn(heartbeat(node.clone()));
+        node.tasks.spawn(rediscover(node.clone()));
         node.tasks.spawn(anti_entropy::run(node.clone()));
         node.tasks.spawn(anti_entropy::purge_tombstones(node.clone()));
         if let Some(bootstrap) = node.config.bootstrap {
@@ -122,6 +123,32 @@ async fn heartbeat(node: Arc<Node>) {
                 // Estimates age out when a peer goes quiet; our verdict must follow.
                 node.check_clock();
             }
+        }
+    }
+}
+
+/// Every dead-after period, greets the address of each member that left, to learn whether a new
+/// incarnation lives there now. Without this, nodes that restart bootstrapping only from each
+/// other (all others knowing them as "left") form an island that never meets the rest of the
+/// cluster (found by the simulator, seed 12).
+async fn rediscover(node: Arc<Node>) {
+    let mut ticks = interval(node.config.dead_after);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = node.shutdown_started() => return,
+            _ = ticks.tick() => {}
+        }
+        let probes = async {
+            for addr in node.with_members(|m| m.left_addrs()) {
+                if let Err(error) = join_once(&node, addr).await {
+                    tracing::trace!(%addr, %error, "nobody new at a departed member's address");
+                }
+            }
+        };
+        tokio::select! {
+            _ = node.shutdown_started() => return,
+            _ = probes => {}
         }
     }
 }
