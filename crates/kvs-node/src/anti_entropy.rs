@@ -19,7 +19,7 @@ pub async fn run(node: Arc<Node>) {
         tokio::select! {
             _ = node.shutdown_started() => return,
             _ = ticks.tick() => {}
-            _ = node.anti_entropy_kicked() => {}
+            _ = node.cluster.anti_entropy_kicked() => {}
         }
         start_round(&node);
     }
@@ -29,11 +29,12 @@ pub async fn run(node: Arc<Node>) {
 pub fn start_round(node: &Arc<Node>) {
     let now = Instant::now();
     let candidates: Vec<_> = node
+        .cluster
         .with_members(|m| m.alive_peers(now))
         .into_iter()
-        .filter_map(|peer| Some((peer, node.peer_connection(peer)?)))
+        .filter_map(|peer| Some((peer, node.cluster.peer_connection(peer)?)))
         .collect();
-    let mut rounds = node.rounds();
+    let mut rounds = node.cluster.rounds();
     let round = rounds.start(now, &candidates);
     if let Some(peer) = round.gave_up {
         tracing::debug!(%peer, "anti-entropy request stalled; asking another peer");
@@ -48,22 +49,22 @@ pub fn start_round(node: &Arc<Node>) {
 
 /// Entries of the answer arrived from `from`: the request is alive.
 pub fn progressed(node: &Node, from: NodeId) {
-    node.rounds().progressed(from, Instant::now());
+    node.cluster.rounds().progressed(from, Instant::now());
 }
 
 /// The peer's delta is complete: advance our cursors to its.
 pub fn finished(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
-    node.adopt_cursors(cursors);
+    node.data.adopt_cursors(cursors);
     bump(&node.stats.anti_entropy_rounds, 1);
-    node.rounds().finished(from);
+    node.cluster.rounds().finished(from);
 }
 
 /// The peer purged deletes we may still hold: drop all it has seen, reset cursors, ask it again.
 pub fn resync(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
-    let dropped = node.drop_seen_by(cursors);
+    let dropped = node.data.drop_seen_by(cursors);
     bump(&node.stats.full_resyncs, 1);
     tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
-    let mut rounds = node.rounds();
+    let mut rounds = node.cluster.rounds();
     rounds.resync();
     if node.request_sync_from(from, true) {
         rounds.asked(from, Instant::now());
@@ -80,7 +81,7 @@ pub async fn purge_tombstones(node: Arc<Node>) {
             _ = node.shutdown_started() => return,
             _ = ticks.tick() => {}
         }
-        let horizon = node.wall_ms().saturating_sub(grace.as_millis() as u64);
+        let horizon = node.clock.wall_ms().saturating_sub(grace.as_millis() as u64);
         let purged = node.store().purge_tombstones(horizon);
         if purged > 0 {
             bump(&node.stats.tombstones_purged, purged);

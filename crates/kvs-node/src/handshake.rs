@@ -35,7 +35,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
     }
     match hello.role {
         Role::Client => {
-            let welcome = HelloReply::Welcome { node: node.me(), members: Vec::new() };
+            let welcome = HelloReply::Welcome { node: node.cluster.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
                 client_session::serve(&node, &mut conn).await;
             }
@@ -44,7 +44,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
             net::peer_link(conn.get_ref(), node.config.dead_after);
             let from = info.id;
             peer_task::merge_members(&node, [info]);
-            let welcome = HelloReply::Welcome { node: node.me(), members: node.member_infos() };
+            let welcome = HelloReply::Welcome { node: node.cluster.me(), members: node.cluster.member_infos() };
             if conn.send(&welcome).await.is_ok() {
                 peer_inbound::serve(&node, &mut conn, from).await;
             }

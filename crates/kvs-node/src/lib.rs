@@ -6,7 +6,10 @@
 //! - [`config`]: command-line flags and the [`NodeConfig`] they become.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`membership`]: pure member table: merge rules, liveness states, heartbeats.
-//! - [`node`]: [`Node`], the shared state: store, clock, members, push log, peer tasks, shutdown.
+//! - [`node`]: [`Node`], the node's parts shared by its tasks, and operations spanning them.
+//! - [`data`]: the write path: replica, log, push log.
+//! - [`cluster`]: the member table, the peer task handles, anti-entropy's choice of peer.
+//! - [`clock_watch`]: the node's wall clock, and whether it is off from its peers'.
 //! - [`server`]: bind, accept loop, heartbeat ticker, bootstrap join and the shutdown sequence.
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
 //! - [`client_session`]: serves one client connection, request by request.
@@ -27,7 +30,10 @@ pub(crate) mod anti_entropy_rounds;
 pub mod check_data_dir;
 pub mod client_session;
 pub mod clock_offsets;
+pub mod clock_watch;
+pub mod cluster;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod handshake;
 pub mod membership;

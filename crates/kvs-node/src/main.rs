@@ -47,7 +47,7 @@ async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     // The one line on stdout: tests and scripts read the real address from it (port 0 included).
-    match node.redis_addr() {
+    match node.redis.addr() {
         Some(redis) => println!("kvs-node {} listening on {} redis {redis}", node.id, node.addr),
         None => println!("kvs-node {} listening on {}", node.id, node.addr),
     }

@@ -39,7 +39,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
         let stats = &node.stats;
         match message {
             PeerMessage::Gossip { members, clock } => {
-                node.clock_sample_received(from, clock);
+                node.clock.received(from, clock, node.cluster.alive_peers());
                 peer_task::merge_members(node, members);
             }
             PeerMessage::Entries { entries } => {
@@ -49,7 +49,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             }
             PeerMessage::SyncRequest { cursors, fresh } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
-                node.respond_to_sync(from, cursors, fresh);
+                node.cluster.respond_to_sync(from, cursors, fresh);
             }
             PeerMessage::SyncEntries { entries } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);

@@ -28,6 +28,7 @@ pub enum PeerCommand {
 }
 
 /// The node's handle on a running peer task.
+#[derive(Debug)]
 pub struct PeerHandle {
     /// Cancelled to stop the task (member left or replaced); child of the node's shutdown token.
     pub stop: CancellationToken,

@@ -31,17 +31,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Merges membership records and starts or stops peer tasks accordingly: how every record heard
 /// (hello, welcome, gossip, leave) enters the member table.
 pub fn merge_members(node: &Arc<Node>, infos: impl IntoIterator<Item = MemberInfo>) {
-    for change in node.merge_members(infos) {
+    for change in node.cluster.merge_members(infos) {
         match change {
             Change::Joined(info) => {
-                let started = node.start_peer(info.id, || spawn(node.clone(), info.clone()));
-                if started {
+                if node.is_shutting_down() {
+                    continue;
+                }
+                let make = || spawn(node.clone(), info.clone());
+                if node.cluster.start_peer(&node.tasks, info.id, make) {
                     tracing::info!(peer = %info.id, addr = %info.addr, "member joined");
                     // A new member may hold what we lack, or lack everything: sync without waiting.
-                    node.kick_anti_entropy();
+                    node.cluster.kick_anti_entropy();
                 }
             }
-            Change::Departed(id) => node.stop_peer(id),
+            Change::Departed(id) => {
+                node.cluster.stop_peer(id);
+                node.clock.forget(id);
+            }
         }
     }
 }
@@ -81,12 +87,12 @@ async fn run(
                 backoff = FIRST_BACKOFF;
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
-                node.kick_anti_entropy();
+                node.cluster.kick_anti_entropy();
                 let ended = stream(&node, member.id, &mut conn, &stop, &mut commands).await;
                 link.disconnected();
                 match ended {
                     Ended::Stopped if node.is_shutting_down() => {
-                        let leave = Outgoing::Leave { member: node.me() };
+                        let leave = Outgoing::Leave { member: node.cluster.me() };
                         let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
                     }
                     // Drop what is still queued for an unresponsive peer instead of delivering it
@@ -122,7 +128,7 @@ async fn dial(node: &Arc<Node>, member: &MemberInfo) -> Result<Connection<net::S
     let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
     net::peer_link(&stream, node.config.dead_after);
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    conn.send(&Hello::new(Role::Peer(node.me()))).await?;
+    conn.send(&Hello::new(Role::Peer(node.cluster.me()))).await?;
     match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
         Some(HelloReply::Welcome { node: them, members }) => {
             let id = them.id;
@@ -150,7 +156,7 @@ async fn stream(
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
 ) -> Ended {
-    let mut pushes = node.subscribe_pushes();
+    let mut pushes = node.data.subscribe_pushes();
     let mut gossip = interval(node.config.gossip_interval);
     gossip.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let write_timeout = node.config.peer_write_timeout;
@@ -159,7 +165,7 @@ async fn stream(
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
                 Some(PeerCommand::RequestSync { fresh }) => {
-                    let request = Outgoing::SyncRequest { cursors: node.replica.cursors(), fresh };
+                    let request = Outgoing::SyncRequest { cursors: node.data.replica.cursors(), fresh };
                     send(conn, &request, write_timeout).await.map(|bytes| bump(&node.stats.anti_entropy_bytes_sent, bytes))
                 }
                 Some(PeerCommand::RespondSync { cursors, fresh }) => respond_to_sync(node, conn, cursors, fresh).await,
@@ -175,11 +181,11 @@ async fn stream(
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
             _ = gossip.tick() => {
-                if node.with_members(|m| m.state_of(peer, Instant::now())) == Some(MemberState::Dead) {
+                if node.cluster.with_members(|m| m.state_of(peer, Instant::now())) == Some(MemberState::Dead) {
                     // Whatever sits in the socket buffers for it would arrive stale; drop it.
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
-                let gossip = Outgoing::Gossip { members: node.member_infos(), clock: node.clock_sample_for(peer) };
+                let gossip = Outgoing::Gossip { members: node.cluster.member_infos(), clock: node.clock.sample_for(peer) };
                 send(conn, &gossip, write_timeout).await.map(drop)
             }
         };
@@ -237,7 +243,7 @@ async fn respond_to_sync(
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
     let mut sent = 0;
-    match node.replica.answer_sync(cursors, fresh, node.config.max_batch_bytes) {
+    match node.data.replica.answer_sync(cursors, fresh, node.config.max_batch_bytes) {
         SyncAnswer::Resync(cursors) => sent += send(conn, &Outgoing::ResyncRequired { cursors }, deadline).await?,
         SyncAnswer::Delta(mut batches) => {
             for entries in batches.by_ref() {

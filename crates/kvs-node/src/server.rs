@@ -43,7 +43,7 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
     };
     let node = Node::new(config, addr, storage);
     if let Some(redis_addr) = redis_addr {
-        node.set_redis_addr(redis_addr);
+        node.redis.set_addr(redis_addr);
     }
     Ok(BoundNode { node, listener, redis })
 }
@@ -52,7 +52,7 @@ impl BoundNode {
     /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
     pub async fn serve(self) -> Result<(), NodeError> {
         let BoundNode { node, listener, redis } = self;
-        tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis_addr(), "node serving");
+        tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis.addr(), "node serving");
         if let Some(redis) = redis {
             let node = node.clone();
             node.tasks.clone().spawn(async move { accept_loop(&node, redis, redis::session::serve).await });
@@ -70,7 +70,7 @@ impl BoundNode {
         if timeout(node.config.shutdown_grace, node.tasks.wait()).await.is_err() {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
-        node.close_storage().await;
+        node.data.close().await;
         Ok(())
     }
 }
@@ -119,7 +119,7 @@ async fn heartbeat(node: Arc<Node>) {
         tokio::select! {
             _ = node.shutdown_started() => return,
             _ = ticks.tick() => {
-                node.beat();
+                node.cluster.beat();
                 // Estimates age out when a peer goes quiet; our verdict must follow.
                 node.check_clock();
             }
@@ -140,7 +140,7 @@ async fn rediscover(node: Arc<Node>) {
             _ = ticks.tick() => {}
         }
         let probes = async {
-            for addr in node.with_members(|m| m.left_addrs()) {
+            for addr in node.cluster.with_members(|m| m.left_addrs()) {
                 if let Err(error) = join_once(&node, addr).await {
                     tracing::trace!(%addr, %error, "nobody new at a departed member's address");
                 }
@@ -181,7 +181,7 @@ async fn join_once(node: &Arc<Node>, bootstrap: SocketAddr) -> Result<(), ProtoE
     let exchange = async {
         let stream = net::connect(bootstrap).await?;
         let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-        conn.send(&Hello::new(Role::Peer(node.me()))).await?;
+        conn.send(&Hello::new(Role::Peer(node.cluster.me()))).await?;
         conn.recv::<HelloReply>().await
     };
     let reply = timeout(deadline, exchange)

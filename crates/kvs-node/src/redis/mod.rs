@@ -1,11 +1,13 @@
 //! The Redis-protocol port (`--redis-port`): RESP2/RESP3 clients on the same store and replication.
 //!
+//! - [`clients`]: where the port listens, open connections, client ids.
 //! - [`session`]: one connection: read, parse every complete command in place, answer all in one write.
 //! - [`table`]: the command table (name, arity, flags) behind dispatch, arity errors and `COMMAND`.
 //! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
 //! - [`server`]: INFO, COMMAND, CONFIG GET, BGREWRITEAOF.
 
+pub mod clients;
 pub mod connection;
 pub mod keyspace;
 pub mod server;

@@ -46,10 +46,10 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             std::env::consts::OS,
             std::process::id(),
             node.id.to_string(),
-            node.redis_addr().map_or(0, |a| a.port()),
+            node.redis.addr().map_or(0, |a| a.port()),
             node.started.elapsed().as_secs(),
         ),
-        "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\n", node.redis_clients()),
+        "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\n", node.redis.open()),
         "memory" => {
             let rss = resident_bytes();
             write!(
@@ -59,8 +59,8 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             )
         }
         "persistence" => {
-            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.wal().is_some()));
-            if let Some(wal) = node.wal() {
+            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.data.log().is_some()));
+            if let Some(wal) = node.data.log() {
                 let stats = &wal.stats;
                 let _ = write!(
                     out,
@@ -75,7 +75,7 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         }
         "replication" => {
             let now = Instant::now();
-            let others = node.with_members(|m| m.others(now));
+            let others = node.cluster.with_members(|m| m.others(now));
             let _ = write!(
                 out,
                 "# Replication\r\nrole:master\r\nconnected_slaves:0\r\ncluster_members:{}\r\n",
@@ -171,7 +171,7 @@ pub fn config(call: &mut Call<'_, '_>) {
 
 /// `BGREWRITEAOF`: rewrite the log from memory now (kvs's log plays the role of Redis's AOF).
 pub fn bgrewriteaof(call: &mut Call<'_, '_>) {
-    match call.node.rewrite_log() {
+    match call.node.data.rewrite_log() {
         Ok(true) => call.reply.simple("Background append only file rewriting started"),
         Ok(false) => call.reply.error("ERR this node has no data dir; there is no log to rewrite"),
         Err(error) => call.reply.error(&format!("ERR {error}")),

@@ -15,9 +15,8 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
 pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
-    let _open = node.redis_client_opened();
-    let mut client =
-        ClientState { id: node.next_redis_client_id(), name: None, protocol: Protocol::Resp2, quit: false };
+    let _open = node.redis.opened();
+    let mut client = ClientState { id: node.redis.next_id(), name: None, protocol: Protocol::Resp2, quit: false };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
