@@ -25,28 +25,28 @@
 //! - [`redis`]: the optional Redis-protocol port and its commands.
 //! - [`error`]: [`NodeError`], why a node cannot start or serve.
 
-pub mod anti_entropy;
+pub(crate) mod anti_entropy;
 pub(crate) mod anti_entropy_rounds;
 pub mod check_data_dir;
-pub mod client_session;
-pub mod clock_offsets;
-pub mod clock_watch;
-pub mod cluster;
+pub(crate) mod client_session;
+pub(crate) mod clock_offsets;
+pub(crate) mod clock_watch;
+pub(crate) mod cluster;
 pub mod config;
-pub mod data;
+pub(crate) mod data;
 pub mod error;
-pub mod handshake;
-pub mod membership;
-pub mod net;
-pub mod node;
-pub mod peer_inbound;
-pub mod peer_links;
-pub mod peer_task;
-pub mod redis;
+pub(crate) mod handshake;
+pub(crate) mod membership;
+pub(crate) mod net;
+pub(crate) mod node;
+pub(crate) mod peer_inbound;
+pub(crate) mod peer_links;
+pub(crate) mod peer_task;
+pub(crate) mod redis;
 pub mod server;
-pub mod stats;
-pub mod status;
-pub mod storage;
+pub(crate) mod stats;
+pub(crate) mod status;
+pub(crate) mod storage;
 
 pub use config::{NodeArgs, NodeConfig};
 pub use error::NodeError;

@@ -45,9 +45,4 @@ impl Entry {
     pub fn is_tombstone(&self) -> bool {
         self.value.is_none()
     }
-
-    /// Size of the entry's payload on the wire, used to bound batch sizes.
-    pub fn payload_len(&self) -> usize {
-        self.value.as_ref().map_or(0, Bytes::len)
-    }
 }

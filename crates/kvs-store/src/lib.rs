@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
-//! - [`lww`]: [`lww::newer`], the merge rule on single entries, and why it converges.
+//! - [`lww`]: [`lww::supersedes`], the merge rule on single entries, and why it converges.
 //! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
 //! - [`replica`]: [`Replica`], every change to the store: local writes, remote entries, cursors and
 //!   the answers to anti-entropy requests, with the invariants that make copies converge.

@@ -1,29 +1,31 @@
 //! The last-writer-wins rule on single entries.
 //!
-//! `newer(a, b)` keeps the entry with the larger [`Version`](kvs_proto::Version). Versions are
-//! totally ordered and unique per write (the node id breaks ties), so `newer` is a join on a
-//! total order: commutative, associative and idempotent. A map that applies it per key is a
-//! state-based CRDT, which is why replicas converge whatever order or how often they receive writes.
+//! An entry replaces the one held for its key when its [`Version`] is larger. Versions are
+//! totally ordered and unique per write (the origin breaks ties), so keeping the larger of two is
+//! a join on a total order: commutative, associative and idempotent. A map that applies it per key
+//! is a state-based CRDT, which is why replicas converge whatever order or how often they receive
+//! writes (the tests below check the laws on the rule).
 
-use kvs_proto::{Entry, Version};
+use kvs_proto::Version;
 
 /// Whether an entry at `incoming` replaces one at `held`.
 pub fn supersedes(incoming: &Version, held: &Version) -> bool {
     incoming > held
 }
 
-/// The entry that survives when `a` and `b` meet for one key.
-pub fn newer(a: Entry, b: Entry) -> Entry {
-    if supersedes(&b.version, &a.version) {
-        b
-    } else {
-        a
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kvs_proto::Entry;
+
+    /// The entry that survives when `a` and `b` meet for one key, by [`supersedes`].
+    fn newer(a: Entry, b: Entry) -> Entry {
+        if supersedes(&b.version, &a.version) {
+            b
+        } else {
+            a
+        }
+    }
     use bytes::Bytes;
     use kvs_proto::{NodeId, Version};
     use proptest::prelude::*;

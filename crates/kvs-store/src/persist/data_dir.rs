@@ -60,11 +60,6 @@ impl DataDir {
         }
     }
 
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The node id stored here.
     pub fn node(&self) -> NodeId {
         self.node
