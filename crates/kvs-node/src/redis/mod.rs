@@ -2,10 +2,10 @@
 //!
 //! - [`clients`]: where the port listens, open connections, client ids.
 //! - [`session`]: one connection: read, parse every complete command in place, answer all in one write.
-//! - [`table`]: the command table (name, arity, flags) behind dispatch, arity errors and `COMMAND`.
+//! - [`table`]: the one registry of commands: name, arity, flags and handler; `COMMAND` itself.
 //! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
-//! - [`server`]: INFO, COMMAND, CONFIG GET, BGREWRITEAOF.
+//! - [`server`]: INFO, CONFIG GET, BGREWRITEAOF.
 
 pub mod clients;
 pub mod connection;

@@ -1,9 +1,7 @@
-//! Server-level commands: INFO, COMMAND, CONFIG GET.
+//! Server-level commands: INFO, CONFIG GET, BGREWRITEAOF.
 
 use super::connection::REDIS_COMPAT_VERSION;
-use super::table::{self, CommandSpec, COMMANDS};
 use super::Call;
-use kvs_proto::resp::Reply;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use tokio::time::Instant;
@@ -101,48 +99,6 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             node.store().tombstone_count()
         ),
     };
-}
-
-fn write_spec(reply: &mut Reply<'_>, spec: &CommandSpec) {
-    reply.array(6);
-    reply.bulk(spec.name.as_bytes());
-    reply.integer(spec.arity);
-    reply.array(spec.flags.len());
-    for flag in spec.flags {
-        reply.simple(flag);
-    }
-    reply.integer(spec.first_key);
-    reply.integer(spec.last_key);
-    reply.integer(spec.step);
-}
-
-/// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name ...`, `COMMAND DOCS [name ...]`
-pub fn command(call: &mut Call<'_, '_>) {
-    if call.args.len() == 1 {
-        call.reply.array(COMMANDS.len());
-        for spec in COMMANDS {
-            write_spec(call.reply, spec);
-        }
-        return;
-    }
-    let sub = call.args.get(1);
-    if sub.eq_ignore_ascii_case(b"COUNT") {
-        call.reply.integer(COMMANDS.len() as i64);
-    } else if sub.eq_ignore_ascii_case(b"INFO") {
-        call.reply.array(call.args.len() - 2);
-        for name in call.args.iter().skip(2) {
-            match table::find(name) {
-                Some(spec) => write_spec(call.reply, spec),
-                None => call.reply.null(),
-            }
-        }
-    } else if sub.eq_ignore_ascii_case(b"DOCS") {
-        // No documentation to offer; an empty map is what redis-cli expects to start quietly.
-        call.reply.map(0);
-    } else {
-        let sub = String::from_utf8_lossy(sub).into_owned();
-        call.reply.error(&format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP."));
-    }
 }
 
 /// Configuration values tools ask for (redis-benchmark reads `save` and `appendonly`).

@@ -1,7 +1,14 @@
-//! The command table: what each command is called, how many arguments it takes, how it is flagged.
+//! The command table: the one registry of commands. A row holds each command's name, arity,
+//! flags and key positions (what `COMMAND` reports) and its handler, so a command cannot be
+//! listed without being served, nor served without being listed.
 
-/// One command as `COMMAND` describes it.
-#[derive(Debug)]
+use super::{connection, keyspace, server, Call};
+use kvs_proto::resp::Reply;
+
+/// What runs a command: writes exactly one reply.
+pub type Handler = fn(&mut Call<'_, '_>);
+
+/// One command: how `COMMAND` describes it, and what runs it.
 pub struct CommandSpec {
     /// Lower-case name.
     pub name: &'static str,
@@ -15,41 +22,42 @@ pub struct CommandSpec {
     pub last_key: i64,
     /// Step between key arguments.
     pub step: i64,
+    /// Runs it.
+    pub handler: Handler,
 }
 
 const fn spec(
     name: &'static str,
     arity: i64,
     flags: &'static [&'static str],
-    first_key: i64,
-    last_key: i64,
-    step: i64,
+    (first_key, last_key, step): (i64, i64, i64),
+    handler: Handler,
 ) -> CommandSpec {
-    CommandSpec { name, arity, flags, first_key, last_key, step }
+    CommandSpec { name, arity, flags, first_key, last_key, step, handler }
 }
 
 /// Every command the Redis port answers.
 pub const COMMANDS: &[CommandSpec] = &[
-    spec("get", 2, &["readonly", "fast"], 1, 1, 1),
-    spec("set", -3, &["write", "denyoom"], 1, 1, 1),
-    spec("del", -2, &["write"], 1, -1, 1),
-    spec("exists", -2, &["readonly", "fast"], 1, -1, 1),
-    spec("mget", -2, &["readonly", "fast"], 1, -1, 1),
-    spec("mset", -3, &["write", "denyoom"], 1, -1, 2),
-    spec("strlen", 2, &["readonly", "fast"], 1, 1, 1),
-    spec("keys", 2, &["readonly"], 0, 0, 0),
-    spec("scan", -2, &["readonly"], 0, 0, 0),
-    spec("dbsize", 1, &["readonly", "fast"], 0, 0, 0),
-    spec("ping", -1, &["fast", "stale"], 0, 0, 0),
-    spec("echo", 2, &["fast"], 0, 0, 0),
-    spec("select", 2, &["loading", "stale", "fast"], 0, 0, 0),
-    spec("hello", -1, &["noscript", "loading", "stale", "fast"], 0, 0, 0),
-    spec("quit", -1, &["allow_busy", "fast"], 0, 0, 0),
-    spec("client", -2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
-    spec("info", -1, &["loading", "stale"], 0, 0, 0),
-    spec("command", -1, &["loading", "stale"], 0, 0, 0),
-    spec("config", -2, &["admin", "noscript", "loading", "stale"], 0, 0, 0),
-    spec("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], 0, 0, 0),
+    spec("get", 2, &["readonly", "fast"], (1, 1, 1), keyspace::get),
+    spec("set", -3, &["write", "denyoom"], (1, 1, 1), keyspace::set),
+    spec("del", -2, &["write"], (1, -1, 1), keyspace::del),
+    spec("exists", -2, &["readonly", "fast"], (1, -1, 1), keyspace::exists),
+    spec("mget", -2, &["readonly", "fast"], (1, -1, 1), keyspace::mget),
+    spec("mset", -3, &["write", "denyoom"], (1, -1, 2), keyspace::mset),
+    spec("strlen", 2, &["readonly", "fast"], (1, 1, 1), keyspace::strlen),
+    spec("keys", 2, &["readonly"], (0, 0, 0), keyspace::keys),
+    spec("scan", -2, &["readonly"], (0, 0, 0), keyspace::scan),
+    spec("dbsize", 1, &["readonly", "fast"], (0, 0, 0), keyspace::dbsize),
+    spec("ping", -1, &["fast", "stale"], (0, 0, 0), connection::ping),
+    spec("echo", 2, &["fast"], (0, 0, 0), connection::echo),
+    spec("select", 2, &["loading", "stale", "fast"], (0, 0, 0), connection::select),
+    spec("hello", -1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), connection::hello),
+    spec("quit", -1, &["allow_busy", "fast"], (0, 0, 0), connection::quit),
+    spec("client", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), connection::client),
+    spec("info", -1, &["loading", "stale"], (0, 0, 0), server::info),
+    spec("command", -1, &["loading", "stale"], (0, 0, 0), command),
+    spec("config", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), server::config),
+    spec("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], (0, 0, 0), server::bgrewriteaof),
 ];
 
 /// Looks a command up by name, ignoring case.
@@ -66,5 +74,47 @@ impl CommandSpec {
         } else {
             argc >= -self.arity
         }
+    }
+}
+
+fn write_spec(reply: &mut Reply<'_>, spec: &CommandSpec) {
+    reply.array(6);
+    reply.bulk(spec.name.as_bytes());
+    reply.integer(spec.arity);
+    reply.array(spec.flags.len());
+    for flag in spec.flags {
+        reply.simple(flag);
+    }
+    reply.integer(spec.first_key);
+    reply.integer(spec.last_key);
+    reply.integer(spec.step);
+}
+
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND INFO name ...`, `COMMAND DOCS [name ...]`
+pub fn command(call: &mut Call<'_, '_>) {
+    if call.args.len() == 1 {
+        call.reply.array(COMMANDS.len());
+        for spec in COMMANDS {
+            write_spec(call.reply, spec);
+        }
+        return;
+    }
+    let sub = call.args.get(1);
+    if sub.eq_ignore_ascii_case(b"COUNT") {
+        call.reply.integer(COMMANDS.len() as i64);
+    } else if sub.eq_ignore_ascii_case(b"INFO") {
+        call.reply.array(call.args.len() - 2);
+        for name in call.args.iter().skip(2) {
+            match find(name) {
+                Some(spec) => write_spec(call.reply, spec),
+                None => call.reply.null(),
+            }
+        }
+    } else if sub.eq_ignore_ascii_case(b"DOCS") {
+        // No documentation to offer; an empty map is what redis-cli expects to start quietly.
+        call.reply.map(0);
+    } else {
+        let sub = String::from_utf8_lossy(sub).into_owned();
+        call.reply.error(&format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP."));
     }
 }
