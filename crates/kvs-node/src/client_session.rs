@@ -6,7 +6,7 @@ use crate::node::Node;
 use crate::status;
 use bytes::Bytes;
 use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply};
-use kvs_store::persist::wal::Durable;
+use kvs_store::persist::wal::{Durable, Room};
 use std::sync::Arc;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down.
@@ -28,7 +28,11 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
             }
         };
         let shutdown = matches!(request, ClientRequest::Shutdown);
-        let (mut response, durable) = handle(node, request);
+        let writes = usize::from(matches!(request, ClientRequest::Set { .. } | ClientRequest::Delete { .. }));
+        // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
+        // Without room (the log failed) the write is refused below with the log's reason.
+        let mut room = node.data.reserve(writes).await.unwrap_or_default();
+        let (mut response, durable) = handle(node, request, &mut room);
         if let Some(durable) = durable {
             // Under --fsync always the reply waits until the write is on disk.
             let synced = durable.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
@@ -46,10 +50,11 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
     }
 }
 
-/// Executes one request against the node; a write may come with what to await before replying.
-pub fn handle(node: &Node, request: ClientRequest) -> (ClientResponse, Option<Durable>) {
+/// Executes one request against the node (a write uses `room` reserved in the log's queue); a
+/// write may come with what to await before replying.
+pub fn handle(node: &Node, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
     let mut durable = None;
-    let mut write = |key: &[u8], value: Option<&[u8]>| match node.write_local(key, value) {
+    let mut write = |key: &[u8], value: Option<&[u8]>| match node.write_local(key, value, room) {
         Ok(pending) => {
             durable = pending;
             Ok(ClientResponse::Ok)

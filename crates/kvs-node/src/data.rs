@@ -3,7 +3,7 @@
 
 use kvs_proto::peer::{Cursors, KeyedEntry};
 use kvs_store::persist::data_dir::DataDir;
-use kvs_store::persist::wal::{Durable, Wal};
+use kvs_store::persist::wal::{Durable, Room, Wal};
 use kvs_store::persist::PersistError;
 use kvs_store::{Record, Replica, Store};
 use std::sync::Mutex;
@@ -43,14 +43,30 @@ impl Data {
         self.log.as_ref().map_or(Ok(()), Wal::check)
     }
 
-    /// Applies a local write (`None` deletes) at wall time `wall_ms`, logs it and queues it for
-    /// every peer. Returns, under `--fsync always`, what to await before acknowledging it.
-    pub fn write(&self, key: &[u8], value: Option<&[u8]>, wall_ms: u64) -> Result<Option<Durable>, PersistError> {
+    /// Waits (asynchronously) for room in the log's queue for `records` writes: how a slow disk
+    /// slows writers down without blocking a thread. Memory-only nodes never wait.
+    pub async fn reserve(&self, records: usize) -> Result<Room, PersistError> {
+        match &self.log {
+            Some(log) => log.reserve(records).await,
+            None => Ok(Room::default()),
+        }
+    }
+
+    /// Applies a local write (`None` deletes) at wall time `wall_ms`, logs it (in `room`
+    /// reserved for it) and queues it for every peer. Returns, under `--fsync always`, what to
+    /// await before acknowledging it.
+    pub fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        wall_ms: u64,
+        room: &mut Room,
+    ) -> Result<Option<Durable>, PersistError> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
         let record = self.replica.write(key, value, wall_ms);
         let durable = match &self.log {
-            Some(log) => log.append(&record, true)?,
+            Some(log) => log.append(&record, true, room)?,
             None => None,
         };
         // No receivers just means no peers yet; anti-entropy brings them up to date when they come.
@@ -59,8 +75,8 @@ impl Data {
     }
 
     /// Merges remote entries (`pushed`: from their origin, in its order) at wall time `wall_ms`
-    /// and logs the newer ones; returns how many were newer.
-    pub fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, wall_ms: u64) -> usize {
+    /// and logs the newer ones in `room`; returns how many were newer.
+    pub fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, wall_ms: u64, room: &mut Room) -> usize {
         let applied = self.replica.apply(entries, pushed, wall_ms);
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
@@ -68,7 +84,7 @@ impl Data {
         if let Some(log) = &self.log {
             for record in &applied.records {
                 // A failure marks the log failed, which refuses later local writes.
-                if let Err(error) = log.append(record, false) {
+                if let Err(error) = log.append(record, false, room) {
                     tracing::debug!(%error, "replicated entry not logged");
                 }
             }

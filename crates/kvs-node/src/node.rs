@@ -15,7 +15,7 @@ use crate::redis::clients::RedisClients;
 use crate::stats::SyncCounters;
 use crate::storage::Storage;
 use kvs_proto::{MemberInfo, NodeId};
-use kvs_store::persist::wal::Durable;
+use kvs_store::persist::wal::{Durable, Room};
 use kvs_store::{Replica, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,21 +78,24 @@ impl Node {
     /// Applies a client's write (`None` deletes). Returns, under `--fsync always`, what to await
     /// before acknowledging it; refuses when the log has failed or our clock is too far from our
     /// peers' for them to accept the write.
-    pub fn write_local(&self, key: &[u8], value: Option<&[u8]>) -> Result<Option<Durable>, WriteRefused> {
+    pub fn write_local(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        room: &mut Room,
+    ) -> Result<Option<Durable>, WriteRefused> {
         if let Some(problem) = self.clock.problem() {
             return Err(WriteRefused::ClockSkew(problem));
         }
-        Ok(self.data.write(key, value, self.clock.wall_ms())?)
+        Ok(self.data.write(key, value, self.clock.wall_ms(), room)?)
     }
 
-    /// Merges entries pushed by their origin, in its sequence order; returns how many were newer.
-    pub fn apply_pushed(&self, entries: Vec<kvs_proto::peer::KeyedEntry>) -> usize {
-        self.data.apply(entries, true, self.clock.wall_ms())
-    }
-
-    /// Merges entries from an anti-entropy delta; returns how many were newer.
-    pub fn apply_synced(&self, entries: Vec<kvs_proto::peer::KeyedEntry>) -> usize {
-        self.data.apply(entries, false, self.clock.wall_ms())
+    /// Merges entries a peer sent (`pushed`: by their origin, in its sequence order; otherwise an
+    /// anti-entropy delta), after waiting for room to log them; returns how many were newer.
+    pub async fn apply_remote(&self, entries: Vec<kvs_proto::peer::KeyedEntry>, pushed: bool) -> usize {
+        // Without room (the log failed), entries still merge; they are not logged.
+        let mut room = self.data.reserve(entries.len()).await.unwrap_or_default();
+        self.data.apply(entries, pushed, self.clock.wall_ms(), &mut room)
     }
 
     /// Has the task for `peer` send it an anti-entropy request; false if it cannot take it now.

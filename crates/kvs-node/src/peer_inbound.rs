@@ -45,7 +45,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             PeerMessage::Entries { entries } => {
                 bump(&stats.push_entries_received, entries.len());
                 bump(&stats.push_bytes_received, bytes);
-                node.apply_pushed(entries);
+                node.apply_remote(entries, true).await;
             }
             PeerMessage::SyncRequest { cursors, fresh } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
@@ -53,7 +53,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             }
             PeerMessage::SyncEntries { entries } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
-                bump(&stats.entries_repaired, node.apply_synced(entries));
+                bump(&stats.entries_repaired, node.apply_remote(entries, false).await);
                 anti_entropy::progressed(node, from);
             }
             PeerMessage::SyncDone { cursors } => {

@@ -15,7 +15,7 @@ pub mod session;
 pub mod table;
 
 use kvs_proto::resp::{Args, Protocol, Reply};
-use kvs_store::persist::wal::Durable;
+use kvs_store::persist::wal::{Durable, Room};
 
 /// Per-connection state the commands read and change.
 #[derive(Debug)]
@@ -42,12 +42,14 @@ pub struct Call<'a, 'r> {
     pub reply: &'a mut Reply<'r>,
     /// Writes to await (under `--fsync always`) before the batch's replies go out.
     pub durable: &'a mut Vec<Durable>,
+    /// Room reserved in the log's queue for this command's writes.
+    pub room: &'a mut Room,
 }
 
 impl Call<'_, '_> {
     /// Writes through the node; on a storage failure replies with an error and returns false.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
-        match self.node.write_local(key, value) {
+        match self.node.write_local(key, value, self.room) {
             Ok(pending) => {
                 self.durable.extend(pending);
                 true

@@ -33,6 +33,12 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
                 Ok(Some(used)) => {
                     let args = Args::new(&pending[..used], &ranges);
                     if !args.is_empty() {
+                        let spec = table::find(args.get(0));
+                        // Room in the log's queue for the keys a write command may write, awaited
+                        // here: a slow disk parks this connection, not a worker thread. Without
+                        // room (the log failed) the write is refused with the log's reason.
+                        let writes = spec.filter(|s| s.flags.contains(&"write")).map_or(0, |_| args.len() - 1);
+                        let mut room = node.data.reserve(writes).await.unwrap_or_default();
                         let mut reply = Reply::new(&mut output, client.protocol);
                         let call = &mut Call {
                             node: &node,
@@ -40,8 +46,9 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
                             client: &mut client,
                             reply: &mut reply,
                             durable: &mut durable,
+                            room: &mut room,
                         };
-                        execute(call);
+                        execute(call, spec);
                     }
                     consumed += used;
                     if client.quit {
@@ -98,9 +105,9 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
     }
 }
 
-/// Runs one command, writing exactly one reply.
-fn execute(call: &mut Call<'_, '_>) {
-    let Some(spec) = table::find(call.args.get(0)) else {
+/// Runs one command (`spec`: its row in the table, if it has one), writing exactly one reply.
+fn execute(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
+    let Some(spec) = spec else {
         return unknown_command(call);
     };
     if !spec.accepts(call.args.len()) {

@@ -17,14 +17,40 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
 /// Resolves once a write is on disk (under `always`), or with the reason it cannot be.
 pub type Durable = oneshot::Receiver<Result<(), String>>;
 
-/// Records queued for the writer at most: when the disk cannot keep up, writers wait (back-pressure)
-/// instead of the queue growing without bound.
+/// Records queued for the writer at most: when the disk cannot keep up, writers wait for room
+/// (back-pressure) instead of the queue growing without bound.
 const QUEUE_RECORDS: usize = 64 * 1024;
+
+/// Room in the writer's queue, reserved with [`Wal::reserve`] before appending. Writers await room
+/// in async code, so a slow disk parks tasks, never a runtime worker thread. Room not used is
+/// given back when this drops.
+#[derive(Debug, Default)]
+pub struct Room {
+    permits: u32,
+    queue: Option<Arc<Semaphore>>,
+}
+
+impl Room {
+    /// Uses one record's worth of room, if any is left.
+    fn take(&mut self) -> bool {
+        let had = self.permits > 0;
+        self.permits = self.permits.saturating_sub(1);
+        had
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        if let (Some(queue), 1..) = (&self.queue, self.permits) {
+            queue.add_permits(self.permits as usize);
+        }
+    }
+}
 
 /// Bytes gathered into one write at most.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
@@ -34,6 +60,8 @@ enum Op {
     Record {
         record: Record,
         ack: Option<oneshot::Sender<Result<(), String>>>,
+        /// It took reserved room, which the writer gives back once it is written.
+        reserved: bool,
     },
     Cursors(Cursors),
     Sync(oneshot::Sender<Result<(), String>>),
@@ -72,7 +100,9 @@ pub struct WalStats {
 pub struct Wal {
     /// Counters the writer keeps up to date.
     pub stats: Arc<WalStats>,
-    ops: Mutex<Option<mpsc::SyncSender<Op>>>,
+    ops: Mutex<Option<mpsc::Sender<Op>>>,
+    /// Free room in the queue (see [`Room`]); closed when the writer fails or stops.
+    room: Arc<Semaphore>,
     /// Set when a write or fsync failed; from then on writes are refused.
     failure: Arc<Mutex<Option<String>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -102,7 +132,9 @@ impl Wal {
             file.write_all(&header).and_then(|()| file.sync_data()).map_err(|e| io_error(&config.path, e))?;
             log_bytes = header.len() as u64;
         }
-        let (ops, receiver) = mpsc::sync_channel(QUEUE_RECORDS);
+        // Unbounded here because [`Room`] bounds it: every record appended took reserved room.
+        let (ops, receiver) = mpsc::channel();
+        let room = Arc::new(Semaphore::new(QUEUE_RECORDS));
         let failure = Arc::new(Mutex::new(None));
         let stats = Arc::new(WalStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
@@ -114,6 +146,7 @@ impl Wal {
             stats: stats.clone(),
             log_bytes,
             base_bytes: log_bytes,
+            room: room.clone(),
         };
         if rewrite_first {
             writer.compact().map_err(|e| io_error(&config.path, e))?;
@@ -123,7 +156,8 @@ impl Wal {
             .name("kvs-wal".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| io_error(&config.path, e))?;
-        Ok(Wal { stats, ops: Mutex::new(Some(ops)), failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
+        let ops = Mutex::new(Some(ops));
+        Ok(Wal { stats, ops, room, failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
     }
 
     /// Refuses when an earlier write or fsync failed.
@@ -142,16 +176,29 @@ impl Wal {
             .ok_or_else(|| PersistError::Failed("the log writer has stopped".into()))
     }
 
-    /// Appends an applied record. Under `always` (and when `wait` is set) returns what to await
-    /// before acknowledging the write.
-    pub fn append(&self, record: &Record, wait: bool) -> Result<Option<Durable>, PersistError> {
+    /// Waits for room for `records` appends (at most the whole queue); fails once the log failed.
+    pub async fn reserve(&self, records: usize) -> Result<Room, PersistError> {
+        self.check()?;
+        let permits = records.min(QUEUE_RECORDS) as u32;
+        if permits == 0 {
+            return Ok(Room::default());
+        }
+        let stopped = |_| PersistError::Failed("the log writer has stopped".into());
+        self.room.acquire_many(permits).await.map_err(stopped)?.forget();
+        Ok(Room { permits, queue: Some(self.room.clone()) })
+    }
+
+    /// Appends an applied record, using `room` reserved for it (a record beyond the room reserved
+    /// is still queued: the bound is the reservations'). Under `always` (and when `wait` is set)
+    /// returns what to await before acknowledging the write.
+    pub fn append(&self, record: &Record, wait: bool, room: &mut Room) -> Result<Option<Durable>, PersistError> {
         let (ack, durable) = if wait && self.fsync == FsyncPolicy::Always {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        self.send(Op::Record { record: record.clone(), ack })?;
+        self.send(Op::Record { record: record.clone(), ack, reserved: room.take() })?;
         Ok(durable)
     }
 
@@ -197,6 +244,8 @@ struct Writer {
     log_bytes: u64,
     /// Log size right after the last rewrite (or at start).
     base_bytes: u64,
+    /// Room in the queue, given back as records are written.
+    room: Arc<Semaphore>,
 }
 
 impl Writer {
@@ -226,11 +275,13 @@ impl Writer {
             let mut waiting = Vec::new();
             let mut sync_now = self.config.fsync == FsyncPolicy::Always;
             let mut rewrite = false;
+            let mut freed = 0;
             let mut take = |op: Op, batch: &mut Vec<u8>| match op {
                 Op::Rewrite => rewrite = true,
-                Op::Record { record, ack } => {
+                Op::Record { record, ack, reserved } => {
                     encode_entry(batch, &record);
                     waiting.extend(ack);
+                    freed += usize::from(reserved);
                 }
                 Op::Cursors(cursors) => encode_cursors(batch, &cursors),
                 Op::Sync(ack) => {
@@ -259,6 +310,7 @@ impl Writer {
             for ack in waiting {
                 let _ = ack.send(result.clone());
             }
+            self.room.add_permits(freed);
             let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
             if result.is_ok() && (grown || rewrite) {
                 self.stats.rewriting.store(true, Ordering::Relaxed);
@@ -273,11 +325,14 @@ impl Writer {
             }
         }
         let _ = self.file.sync_data();
+        self.room.close();
     }
 
     fn fail(&self, reason: String) {
         tracing::error!(%reason, "storage failed; refusing writes from now on");
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+        // Writers waiting for room would wait forever: wake them to the failure.
+        self.room.close();
     }
 
     /// Writes a batch and syncs it if asked; once anything failed, everything fails.
@@ -336,5 +391,38 @@ impl Writer {
         self.log_bytes = size;
         self.base_bytes = size;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvs_proto::Version;
+
+    fn held_wal(dir: &Path) -> Wal {
+        let config = WalConfig {
+            path: dir.join("log"),
+            node: NodeId(1),
+            fsync: FsyncPolicy::Never,
+            compact_after_bytes: u64::MAX,
+            hold: true,
+        };
+        Wal::start(config, Arc::new(Store::new()), 0, false).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_parks_the_writer_until_room_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = held_wal(dir.path());
+        let mut all = wal.reserve(QUEUE_RECORDS).await.unwrap();
+        let record = Record::new(b"k", Some(b"v"), Version { wall_ms: 1, logical: 0, node: NodeId(1) }, 1);
+        wal.append(&record, false, &mut all).unwrap();
+        // The writer holds everything (as a disk that never keeps up would): no room is left.
+        let waiting = tokio::time::timeout(Duration::from_millis(50), wal.reserve(1)).await;
+        assert!(waiting.is_err(), "room was granted beyond the queue's bound");
+        // Room reserved but not used goes back when dropped, and a waiting writer gets it.
+        drop(all);
+        let room = tokio::time::timeout(Duration::from_secs(5), wal.reserve(1)).await;
+        assert!(matches!(room, Ok(Ok(_))), "unused room was not given back");
     }
 }
