@@ -114,7 +114,7 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                         "600",
                         "--dead-after-ms",
                         "1500",
-                        "--repair-interval-ms",
+                        "--anti-entropy-interval-ms",
                         "300",
                         "--peer-write-timeout-ms",
                         "500",

@@ -180,8 +180,8 @@ async fn a_restarted_durable_node_serves_its_keys_and_fetches_only_what_it_misse
     assert!(status.key_count >= 2000, "serves its own keys at once");
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_equal_digests(&refs, CONVERGE).await;
-    let sync = nodes[2].status().await.unwrap().sync;
-    assert!(sync.entries_repaired + sync.push_entries_received >= 50);
+    let sync = nodes[2].status().await.unwrap().replication;
+    assert!(sync.anti_entropy_entries_applied + sync.push_entries_received >= 50);
     // 2,000 keys of 100 bytes would be over 200 KB; what it missed is 50 small entries.
     assert!(sync.anti_entropy_bytes_received < 20_000, "caught up more than it missed: {sync:?}");
     wait_for_alive_members(&nodes, 3, CONVERGE).await;

@@ -39,7 +39,7 @@ async fn freeze_out(others: &[NodeProcess], addr: &str) {
     wait_for_state(others, addr, MemberState::Dead).await;
     for node in others {
         wait_until("the dead node's connection to be reset", CONVERGE, || async {
-            (node.status().await.ok()?.sync.peer_connections_reset >= 1).then_some(())
+            (node.status().await.ok()?.replication.peer_connections_reset >= 1).then_some(())
         })
         .await;
     }
@@ -83,8 +83,12 @@ async fn a_frozen_node_catches_up_through_anti_entropy() {
     wait_for_equal_digests(&refs, CONVERGE).await;
     let status = nodes[2].status().await.unwrap();
     assert_eq!((status.key_count, status.tombstone_count), (3500, 1));
-    assert!(status.sync.entries_repaired > 0, "catch-up went through anti-entropy: {:?}", status.sync);
-    assert_eq!(status.sync.full_resyncs, 0);
+    assert!(
+        status.replication.anti_entropy_entries_applied > 0,
+        "catch-up went through anti-entropy: {:?}",
+        status.replication
+    );
+    assert_eq!(status.replication.full_resyncs, 0);
 }
 
 #[tokio::test]
@@ -98,7 +102,8 @@ async fn tombstones_are_purged_everywhere_after_the_grace_period() {
     for node in &nodes {
         wait_until("the tombstone to be purged", CONVERGE, || async {
             let status = node.status().await.ok()?;
-            (status.tombstone_count == 0 && status.sync.tombstones_purged == 1 && status.key_count == 1).then_some(())
+            (status.tombstone_count == 0 && status.replication.tombstones_purged == 1 && status.key_count == 1)
+                .then_some(())
         })
         .await;
         assert_eq!(node.get("doomed").await.unwrap(), None);
@@ -125,7 +130,7 @@ async fn a_node_away_longer_than_the_grace_period_resyncs_instead_of_resurrectin
     nodes[0].client().await.delete("deleted-while-away").await.unwrap();
     for node in &nodes[..2] {
         wait_until("the delete to be purged on the nodes that stayed", CONVERGE, || async {
-            (node.status().await.ok()?.sync.tombstones_purged >= 1).then_some(())
+            (node.status().await.ok()?.replication.tombstones_purged >= 1).then_some(())
         })
         .await;
     }
@@ -135,14 +140,14 @@ async fn a_node_away_longer_than_the_grace_period_resyncs_instead_of_resurrectin
     assert_eq!(nodes[2].get("deleted-while-away").await.unwrap(), None, "the delete was resurrected");
     assert_eq!(nodes[2].get("stays").await.unwrap().as_deref(), Some(&b"v"[..]));
     let status = nodes[2].status().await.unwrap();
-    assert!(status.sync.full_resyncs >= 1, "{:?}", status.sync);
+    assert!(status.replication.full_resyncs >= 1, "{:?}", status.replication);
     assert_eq!(status.key_count, 3001);
 }
 
 #[tokio::test]
 async fn nodes_in_sync_exchange_small_constant_size_rounds() {
     for keys in [10usize, 3000] {
-        let nodes = start_chain(2, &["--repair-interval-ms", "100"]);
+        let nodes = start_chain(2, &["--anti-entropy-interval-ms", "100"]);
         wait_for_alive_members(&nodes, 2, CONVERGE).await;
         write_many(&nodes[0], "k", keys, 100).await;
         let refs: Vec<&NodeProcess> = nodes.iter().collect();
@@ -151,7 +156,7 @@ async fn nodes_in_sync_exchange_small_constant_size_rounds() {
         let totals = || async {
             let (mut bytes, mut rounds) = (0, 0);
             for node in &nodes {
-                let sync = node.status().await.unwrap().sync;
+                let sync = node.status().await.unwrap().replication;
                 bytes += sync.anti_entropy_bytes_sent;
                 rounds += sync.anti_entropy_rounds;
             }

@@ -83,7 +83,7 @@ async fn half_open_peer_connections_are_closed_so_partitions_cannot_exhaust_conn
         })
         .await;
         let status = network.status(i, node.addr).expect("status answers after the partitions");
-        assert!(status.sync.silent_peer_connections_closed > 0, "{:?}", status.sync);
+        assert!(status.replication.silent_peer_connections_closed > 0, "{:?}", status.replication);
     }
     network.client(0, nodes[0].addr, &["set", "after", "partitions"]).expect("set");
     for i in 0..3 {
@@ -100,11 +100,11 @@ async fn half_open_peer_connections_are_closed_so_partitions_cannot_exhaust_conn
 async fn a_non_transitive_partition_stalls_neither_repair_nor_direct_replication() {
     let Some(network) = Network::create(3) else { return };
     let mut extra = FAST_FAILURE_DETECTION.to_vec();
-    extra.extend(["--repair-interval-ms", "200"]);
+    extra.extend(["--anti-entropy-interval-ms", "200"]);
     let mut nodes = start_nodes(&network, 3, &extra);
     wait_all_alive(&network, &nodes).await;
 
-    let sync = |i: usize| network.status(i, nodes[i].addr).expect("status").sync;
+    let sync = |i: usize| network.status(i, nodes[i].addr).expect("status").replication;
     let (stalls_before, resets_before) = (sync(1).anti_entropy_stalls, sync(0).peer_connections_reset);
     network.cut(0, 1);
     network.client(0, nodes[0].addr, &["set", "during", "cut"]).expect("set");

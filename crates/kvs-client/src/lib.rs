@@ -12,5 +12,5 @@ pub mod error;
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
 pub use kvs_proto::{
-    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, StatusReport, SyncStatus,
+    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, ReplicationStatus, StatusReport,
 };

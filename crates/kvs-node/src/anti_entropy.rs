@@ -13,7 +13,7 @@ use tokio::time::{interval, MissedTickBehavior};
 
 /// Runs rounds every repair interval, and at once when `Node::kick_anti_entropy` is called.
 pub async fn run(node: Arc<Node>) {
-    let mut ticks = interval(node.config.repair_interval);
+    let mut ticks = interval(node.config.anti_entropy_interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -41,7 +41,7 @@ pub fn start_round(node: &Arc<Node>) {
         bump(&node.stats.anti_entropy_stalls, 1);
     }
     if let Some((peer, fresh)) = round.ask {
-        if node.request_sync_from(peer, fresh) {
+        if node.request_anti_entropy(peer, fresh) {
             rounds.asked(peer, now);
         }
     }
@@ -66,7 +66,7 @@ pub fn resync(node: &Arc<Node>, from: NodeId, cursors: &Cursors) {
     tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
     let mut rounds = node.cluster.rounds();
     rounds.resync();
-    if node.request_sync_from(from, true) {
+    if node.request_anti_entropy(from, true) {
         rounds.asked(from, Instant::now());
     }
 }

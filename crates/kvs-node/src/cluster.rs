@@ -120,13 +120,13 @@ impl Cluster {
 
     /// Has the task for `peer` send it an anti-entropy request; false if it cannot take it now.
     /// `fresh`: we hold nothing the peer has seen.
-    pub fn request_sync_from(&self, peer: NodeId, fresh: bool) -> bool {
-        self.command(peer, PeerCommand::RequestSync { fresh })
+    pub fn request_anti_entropy(&self, peer: NodeId, fresh: bool) -> bool {
+        self.command(peer, PeerCommand::RequestAntiEntropy { fresh })
     }
 
     /// Has the task for `peer` answer its anti-entropy request.
-    pub fn respond_to_sync(&self, peer: NodeId, cursors: Cursors, fresh: bool) {
-        if !self.command(peer, PeerCommand::RespondSync { cursors, fresh }) {
+    pub fn answer_anti_entropy(&self, peer: NodeId, cursors: Cursors, fresh: bool) {
+        if !self.command(peer, PeerCommand::AnswerAntiEntropy { cursors, fresh }) {
             tracing::debug!(%peer, "cannot answer a sync request now; the peer will ask again");
         }
     }

@@ -62,7 +62,7 @@ pub struct NodeArgs {
     pub dead_after_ms: u64,
     /// How often this node asks a peer (in turn) for what it lacks (anti-entropy), in ms.
     #[arg(long, default_value_t = 1_000)]
-    pub repair_interval_ms: u64,
+    pub anti_entropy_interval_ms: u64,
     /// How long a delete's tombstone is kept before it is purged, in ms (default 24 h). A node away
     /// longer than this resynchronizes fully when it returns.
     #[arg(long, default_value_t = 86_400_000)]
@@ -123,7 +123,7 @@ pub struct NodeConfig {
     /// Log size that triggers a rewrite.
     pub compact_after_bytes: u64,
     /// Anti-entropy period.
-    pub repair_interval: Duration,
+    pub anti_entropy_interval: Duration,
     /// Tombstone lifetime.
     pub tombstone_grace: Duration,
     /// Deadline for a connection's hello.
@@ -187,7 +187,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
         if args.suspect_after_ms >= args.dead_after_ms {
             return Err(NodeError::Config("--suspect-after-ms must be below --dead-after-ms".into()));
         }
-        if args.gossip_interval_ms == 0 || args.repair_interval_ms == 0 || args.push_queue == 0 {
+        if args.gossip_interval_ms == 0 || args.anti_entropy_interval_ms == 0 || args.push_queue == 0 {
             return Err(NodeError::Config("intervals and --push-queue must be positive".into()));
         }
         let bootstrap = match (args.bootstrap_ip, args.bootstrap_port) {
@@ -206,7 +206,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             data_dir: args.data_dir,
             fsync: args.fsync,
             compact_after_bytes: args.compact_after_bytes,
-            repair_interval: Duration::from_millis(args.repair_interval_ms),
+            anti_entropy_interval: Duration::from_millis(args.anti_entropy_interval_ms),
             tombstone_grace: Duration::from_millis(args.tombstone_grace_ms),
             hello_timeout: Duration::from_millis(args.hello_timeout_ms),
             max_clock_skew_ms: args.max_clock_skew_ms,

@@ -12,7 +12,7 @@ use crate::data::Data;
 use crate::error::WriteRefused;
 use crate::membership::Membership;
 use crate::redis::clients::RedisClients;
-use crate::stats::SyncCounters;
+use crate::stats::ReplicationCounters;
 use crate::storage::Storage;
 use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::persist::wal::{Durable, Room};
@@ -40,7 +40,7 @@ pub struct Node {
     /// The Redis port's connection bookkeeping.
     pub redis: RedisClients,
     /// Replication traffic counters.
-    pub stats: SyncCounters,
+    pub stats: ReplicationCounters,
     /// Cancelled when shutdown begins; parent of every peer task's token.
     shutdown: CancellationToken,
     /// Every task the node spawns, so shutdown can wait for them.
@@ -63,7 +63,7 @@ impl Node {
             config,
             id,
             addr,
-            stats: SyncCounters::default(),
+            stats: ReplicationCounters::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
@@ -100,8 +100,8 @@ impl Node {
 
     /// Has the task for `peer` send it an anti-entropy request; false if it cannot take it now.
     /// `fresh`: we hold nothing the peer has seen (an empty store always qualifies).
-    pub fn request_sync_from(&self, peer: NodeId, fresh: bool) -> bool {
-        self.cluster.request_sync_from(peer, fresh || self.store().is_empty())
+    pub fn request_anti_entropy(&self, peer: NodeId, fresh: bool) -> bool {
+        self.cluster.request_anti_entropy(peer, fresh || self.store().is_empty())
     }
 
     /// Re-judges our clock against the peers alive now.

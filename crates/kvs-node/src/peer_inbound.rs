@@ -47,16 +47,16 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
                 bump(&stats.push_bytes_received, bytes);
                 node.apply_remote(entries, true).await;
             }
-            PeerMessage::SyncRequest { cursors, fresh } => {
+            PeerMessage::AntiEntropyRequest { cursors, fresh } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
-                node.cluster.respond_to_sync(from, cursors, fresh);
+                node.cluster.answer_anti_entropy(from, cursors, fresh);
             }
-            PeerMessage::SyncEntries { entries } => {
+            PeerMessage::AntiEntropyEntries { entries } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
-                bump(&stats.entries_repaired, node.apply_remote(entries, false).await);
+                bump(&stats.anti_entropy_entries_applied, node.apply_remote(entries, false).await);
                 anti_entropy::progressed(node, from);
             }
-            PeerMessage::SyncDone { cursors } => {
+            PeerMessage::AntiEntropyDone { cursors } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
                 anti_entropy::finished(node, from, &cursors);
             }

@@ -14,12 +14,12 @@ pub const COMMAND_QUEUE: usize = 8;
 #[derive(Debug)]
 pub enum PeerCommand {
     /// Ask the peer for what we lack beyond our cursors.
-    RequestSync {
+    RequestAntiEntropy {
         /// We hold nothing the peer has seen, so it may skip its resync check.
         fresh: bool,
     },
     /// Answer the peer's request: what it lacks beyond `cursors`.
-    RespondSync {
+    AnswerAntiEntropy {
         /// The peer's cursors.
         cursors: Cursors,
         /// The peer holds nothing we have seen.

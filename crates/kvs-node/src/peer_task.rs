@@ -11,7 +11,7 @@ use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
 use kvs_proto::{MemberState, NodeId};
-use kvs_store::replica::{entry_cost, SyncAnswer};
+use kvs_store::replica::{entry_cost, AntiEntropyAnswer};
 use kvs_store::Record;
 use std::future::Future;
 use std::sync::Arc;
@@ -164,11 +164,11 @@ async fn stream(
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
-                Some(PeerCommand::RequestSync { fresh }) => {
-                    let request = Outgoing::SyncRequest { cursors: node.data.replica.cursors(), fresh };
+                Some(PeerCommand::RequestAntiEntropy { fresh }) => {
+                    let request = Outgoing::AntiEntropyRequest { cursors: node.data.replica.cursors(), fresh };
                     send(conn, &request, write_timeout).await.map(|bytes| bump(&node.stats.anti_entropy_bytes_sent, bytes))
                 }
-                Some(PeerCommand::RespondSync { cursors, fresh }) => respond_to_sync(node, conn, cursors, fresh).await,
+                Some(PeerCommand::AnswerAntiEntropy { cursors, fresh }) => answer_anti_entropy(node, conn, cursors, fresh).await,
                 None => return Ended::Stopped,
             },
             pushed = pushes.recv() => match pushed {
@@ -235,7 +235,7 @@ async fn send_pushes(
 
 /// Answers an anti-entropy request: every record beyond the peer's cursors in frames of bounded
 /// size, then our cursors; or a resync demand if it is behind purged deletes.
-async fn respond_to_sync(
+async fn answer_anti_entropy(
     node: &Node,
     conn: &mut Connection<net::Stream>,
     cursors: Cursors,
@@ -243,13 +243,15 @@ async fn respond_to_sync(
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
     let mut sent = 0;
-    match node.data.replica.answer_sync(cursors, fresh, node.config.max_batch_bytes) {
-        SyncAnswer::Resync(cursors) => sent += send(conn, &Outgoing::ResyncRequired { cursors }, deadline).await?,
-        SyncAnswer::Delta(mut batches) => {
+    match node.data.replica.answer_anti_entropy(cursors, fresh, node.config.max_batch_bytes) {
+        AntiEntropyAnswer::Resync(cursors) => {
+            sent += send(conn, &Outgoing::ResyncRequired { cursors }, deadline).await?
+        }
+        AntiEntropyAnswer::Delta(mut batches) => {
             for entries in batches.by_ref() {
-                sent += feed(conn, &Outgoing::SyncEntries { entries }, deadline).await?;
+                sent += feed(conn, &Outgoing::AntiEntropyEntries { entries }, deadline).await?;
             }
-            sent += feed(conn, &Outgoing::SyncDone { cursors: batches.done }, deadline).await?;
+            sent += feed(conn, &Outgoing::AntiEntropyDone { cursors: batches.done }, deadline).await?;
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }

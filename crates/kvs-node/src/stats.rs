@@ -1,11 +1,11 @@
 //! Replication traffic counters, reported under `sync` in `status`.
 
-use kvs_proto::SyncStatus;
+use kvs_proto::ReplicationStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Monotonic counters, bumped on the replication paths.
 #[derive(Debug, Default)]
-pub struct SyncCounters {
+pub struct ReplicationCounters {
     /// Entries pushed to peers.
     pub push_entries_sent: AtomicU64,
     /// Push frame bytes sent.
@@ -21,7 +21,7 @@ pub struct SyncCounters {
     /// Anti-entropy bytes received.
     pub anti_entropy_bytes_received: AtomicU64,
     /// Entries anti-entropy applied because they were newer.
-    pub entries_repaired: AtomicU64,
+    pub anti_entropy_entries_applied: AtomicU64,
     /// Full resynchronizations.
     pub full_resyncs: AtomicU64,
     /// Tombstones purged.
@@ -39,11 +39,11 @@ pub fn bump(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }
 
-impl SyncCounters {
+impl ReplicationCounters {
     /// A consistent-enough copy for a status report.
-    pub fn snapshot(&self) -> SyncStatus {
+    pub fn snapshot(&self) -> ReplicationStatus {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        SyncStatus {
+        ReplicationStatus {
             push_entries_sent: get(&self.push_entries_sent),
             push_bytes_sent: get(&self.push_bytes_sent),
             push_entries_received: get(&self.push_entries_received),
@@ -51,7 +51,7 @@ impl SyncCounters {
             anti_entropy_rounds: get(&self.anti_entropy_rounds),
             anti_entropy_bytes_sent: get(&self.anti_entropy_bytes_sent),
             anti_entropy_bytes_received: get(&self.anti_entropy_bytes_received),
-            entries_repaired: get(&self.entries_repaired),
+            anti_entropy_entries_applied: get(&self.anti_entropy_entries_applied),
             full_resyncs: get(&self.full_resyncs),
             tombstones_purged: get(&self.tombstones_purged),
             peer_connections_reset: get(&self.peer_connections_reset),

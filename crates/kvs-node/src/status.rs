@@ -35,6 +35,6 @@ pub fn report(node: &Node, max_keys: usize) -> StatusReport {
         problems: node.problems(),
         keys: keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect(),
         keys_truncated,
-        sync: node.stats.snapshot(),
+        replication: node.stats.snapshot(),
     }
 }

@@ -160,12 +160,12 @@ pub struct StatusReport {
     /// Whether more live keys exist than `keys` lists.
     pub keys_truncated: bool,
     /// Replication traffic since the node started.
-    pub sync: SyncStatus,
+    pub replication: ReplicationStatus,
 }
 
 /// Replication counters: the push path and the anti-entropy (repair) path.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncStatus {
+pub struct ReplicationStatus {
     /// Entries pushed to peers.
     pub push_entries_sent: u64,
     /// Bytes of push frames sent.
@@ -181,7 +181,7 @@ pub struct SyncStatus {
     /// Anti-entropy bytes received.
     pub anti_entropy_bytes_received: u64,
     /// Entries received through anti-entropy that were newer than what this node held.
-    pub entries_repaired: u64,
+    pub anti_entropy_entries_applied: u64,
     /// Full resynchronizations (this node was behind purged deletes).
     pub full_resyncs: u64,
     /// Tombstones purged after the grace period.

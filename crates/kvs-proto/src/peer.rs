@@ -66,7 +66,7 @@ pub enum PeerMessage<E = KeyedEntry> {
     },
     /// Anti-entropy, step 1: "send me what you hold beyond these cursors". Its size depends on the
     /// number of origins, never on the number of keys.
-    SyncRequest {
+    AntiEntropyRequest {
         /// The requester's cursors.
         cursors: Cursors,
         /// The requester holds nothing the responder has seen (new, or just cleared for a resync),
@@ -74,12 +74,12 @@ pub enum PeerMessage<E = KeyedEntry> {
         fresh: bool,
     },
     /// Anti-entropy, step 2 (zero or more frames): entries the requester lacks.
-    SyncEntries {
+    AntiEntropyEntries {
         /// Entries newer than the requester's cursors.
         entries: Vec<E>,
     },
     /// Anti-entropy, step 3: the delta is complete; the requester may advance to these cursors.
-    SyncDone {
+    AntiEntropyDone {
         /// The responder's cursors, read before its entries were gathered.
         cursors: Cursors,
     },

@@ -13,11 +13,12 @@
 //! - [`origin_index`]: per shard, surviving records by origin and sequence number.
 //! - [`cursors`]: how far this node has applied each origin's writes (a version vector).
 //! - [`persist`]: durability: the data dir, the checksummed log, replay, group commit, rewrite.
-//! - [`sync`]: anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
+//! - [`anti_entropy`]: anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
 //!
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
 //! here, because the dependency direction is proto ← store.
 
+pub mod anti_entropy;
 pub mod clock;
 pub mod cursors;
 pub mod digest;
@@ -29,7 +30,6 @@ pub mod persist;
 pub mod record;
 pub mod replica;
 pub mod store;
-pub mod sync;
 
 pub use clock::{ClockError, HybridClock};
 pub use kvs_proto::{Entry, NodeId, Version};

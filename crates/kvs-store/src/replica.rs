@@ -7,10 +7,10 @@
 //! ahead is refused; anti-entropy answers are built from the store shard by shard. No method
 //! reads a clock: the caller passes the wall time, so the same code runs under a simulator.
 
+use crate::anti_entropy::CursorMap;
 use crate::clock::{ClockError, HybridClock};
 use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
-use crate::sync::CursorMap;
 use kvs_proto::peer::{Cursors, KeyedEntry};
 use kvs_proto::NodeId;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,7 @@ pub struct Applied {
 
 /// The answer to an anti-entropy request.
 #[derive(Debug)]
-pub enum SyncAnswer<'a> {
+pub enum AntiEntropyAnswer<'a> {
     /// The requester is behind a purged delete: it must drop what we have seen (these cursors)
     /// and ask again from scratch.
     Resync(Cursors),
@@ -148,14 +148,14 @@ impl Replica {
 
     /// Answers a peer at `theirs`: what it lacks in batches of about `max_bytes`, or a resync
     /// demand if it is behind a purged delete (unless it is `fresh`, holding nothing we have seen).
-    pub fn answer_sync(&self, theirs: Cursors, fresh: bool, max_bytes: usize) -> SyncAnswer<'_> {
+    pub fn answer_anti_entropy(&self, theirs: Cursors, fresh: bool, max_bytes: usize) -> AntiEntropyAnswer<'_> {
         let theirs: CursorMap = theirs.into_iter().collect();
         // Read before gathering: every write our cursors cover is then in the walk.
         let done = self.cursors();
         if !fresh && self.store.needs_resync(&theirs) {
-            return SyncAnswer::Resync(done);
+            return AntiEntropyAnswer::Resync(done);
         }
-        SyncAnswer::Delta(DeltaBatches {
+        AntiEntropyAnswer::Delta(DeltaBatches {
             store: &self.store,
             theirs,
             next_shard: 0,
@@ -213,7 +213,7 @@ mod tests {
         for i in 0..500 {
             a.write(format!("k{i}").as_bytes(), Some(&[7; 100]), 100);
         }
-        let SyncAnswer::Delta(mut batches) = a.answer_sync(b.cursors(), false, 1_000) else {
+        let AntiEntropyAnswer::Delta(mut batches) = a.answer_anti_entropy(b.cursors(), false, 1_000) else {
             panic!("no resync expected");
         };
         let mut shipped = 0;
@@ -225,7 +225,7 @@ mod tests {
         b.adopt_cursors(&batches.done);
         assert_eq!(shipped, 500);
         assert_eq!(a.store().digest(), b.store().digest());
-        let SyncAnswer::Delta(mut again) = a.answer_sync(b.cursors(), false, 1_000) else { panic!() };
+        let AntiEntropyAnswer::Delta(mut again) = a.answer_anti_entropy(b.cursors(), false, 1_000) else { panic!() };
         assert!(again.next().is_none(), "in sync: nothing to ship");
     }
 }

@@ -4,7 +4,7 @@
 
 use super::load::{key, pipeline, sets};
 use clap::Args;
-use kvs_client::{MemberState, SyncStatus};
+use kvs_client::{MemberState, ReplicationStatus};
 use kvs_tests::{start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess};
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,8 @@ pub struct CatchupArgs {
 const VALUE_BYTES: usize = 100;
 const DEADLINE: Duration = Duration::from_secs(600);
 
-async fn sync_of(node: &NodeProcess) -> Result<SyncStatus, String> {
-    node.status().await.map(|s| s.sync).map_err(|e| format!("status of {}: {e}", node.addr))
+async fn sync_of(node: &NodeProcess) -> Result<ReplicationStatus, String> {
+    node.status().await.map(|s| s.replication).map_err(|e| format!("status of {}: {e}", node.addr))
 }
 
 /// Anti-entropy bytes sent and rounds completed, summed over the nodes.
@@ -113,9 +113,9 @@ pub async fn run(args: CatchupArgs) -> Result<(), String> {
     let caught_up = resumed.elapsed();
     let after = [sync_of(a).await?, sync_of(b).await?, sync_of(c).await?];
 
-    let delta = |f: fn(&SyncStatus) -> u64| -> u64 { after.iter().zip(&before).map(|(x, y)| f(x) - f(y)).sum() };
+    let delta = |f: fn(&ReplicationStatus) -> u64| -> u64 { after.iter().zip(&before).map(|(x, y)| f(x) - f(y)).sum() };
     let ae_bytes = delta(|s| s.anti_entropy_bytes_sent);
-    let repaired = after[2].entries_repaired - before[2].entries_repaired;
+    let repaired = after[2].anti_entropy_entries_applied - before[2].anti_entropy_entries_applied;
     let pushed_to_c = after[2].push_bytes_received - before[2].push_bytes_received;
     println!(
         "changes while C was paused: {} ({} on A, {} on B), raw size {raw} bytes (keys + values)",
