@@ -104,25 +104,9 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                     let bootstrap = addr(if i == 0 { 1 } else { i - 1 });
                     args.extend([bootstrap.ip().to_string(), PORT.to_string()]);
                 }
-                args.extend(
-                    [
-                        "--node-id",
-                        &format!("{id:x}"),
-                        "--gossip-interval-ms",
-                        "100",
-                        "--suspect-after-ms",
-                        "600",
-                        "--dead-after-ms",
-                        "1500",
-                        "--anti-entropy-interval-ms",
-                        "300",
-                        "--peer-write-timeout-ms",
-                        "500",
-                        "--hello-timeout-ms",
-                        "500",
-                    ]
-                    .map(String::from),
-                );
+                // The failure detection the real-process tests use, and anti-entropy every 300 ms.
+                args.extend(kvs_tests::FAST_FAILURE_DETECTION.map(String::from));
+                args.extend(["--anti-entropy-interval-ms".into(), "300".into(), format!("--node-id={id:x}")]);
                 args.push(format!("--fault-clock-offset-ms={skew_ms}"));
                 let config = NodeConfig::try_from(<NodeArgs as clap::Parser>::parse_from(args))?;
                 server::bind(config).await?.serve().await?;
