@@ -86,6 +86,8 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
         .max_message_latency(Duration::from_millis(rng.random_range(2..40)))
         .build();
     let n = options.nodes;
+    // The last node joins a cluster that is already under traffic and faults.
+    let late_join = Duration::from_millis(rng.random_range(1_000..15_000));
     for i in 0..n {
         let incarnation = Rc::new(RefCell::new(0u64));
         let seed = options.seed;
@@ -93,6 +95,9 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
             let incarnation = incarnation.clone();
             async move {
                 *incarnation.borrow_mut() += 1;
+                if i == n - 1 && *incarnation.borrow() == 1 {
+                    tokio::time::sleep(late_join).await;
+                }
                 // A memory-only node must be new at every start: its id is also its origin.
                 let id = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64) << 32) ^ *incarnation.borrow();
                 // Each run of each node has its own wall clock, up to 25 s either way (so any two
@@ -151,8 +156,8 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
 /// everything, waits for convergence and checks.
 async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Requests>>) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed);
-    wait_converged(n, &history, Duration::from_secs(30)).await.map_err(|e| format!("never formed: {e}"))?;
-    history.note(format!("cluster of {n} formed"));
+    wait_converged(n - 1, &history, Duration::from_secs(30)).await.map_err(|e| format!("never formed: {e}"))?;
+    history.note(format!("cluster of {} formed; {} joins later", n - 1, host(n - 1)));
     let mut written = Written::default();
     let mut crashed: Vec<usize> = Vec::new();
     let mut cut: Vec<(usize, usize, bool)> = Vec::new();
@@ -253,7 +258,7 @@ fn heal(a: usize, b: usize, one_way: bool) {
     }
 }
 
-/// Waits until every node sees `n` alive members and all report one digest.
+/// Waits until nodes `0..n` each see `n` alive members and all report one digest.
 async fn wait_converged(n: usize, history: &History, within: Duration) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + within;
     let mut last = String::new();
