@@ -2,7 +2,7 @@
 
 use crate::error::WriteRefused;
 use crate::net;
-use crate::node::Node;
+use crate::shell::Shell;
 use crate::status;
 use bytes::Bytes;
 use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply};
@@ -10,7 +10,7 @@ use kvs_store::persist::wal::{Durable, Room};
 use std::sync::Arc;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down.
-pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
+pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
@@ -31,7 +31,7 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
         let writes = usize::from(matches!(request, ClientRequest::Set { .. } | ClientRequest::Delete { .. }));
         // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
         // Without room (the log failed) the write is refused below with the log's reason.
-        let mut room = node.data.reserve(writes).await.unwrap_or_default();
+        let mut room = node.writes.reserve(writes).await.unwrap_or_default();
         let (mut response, durable) = handle(node, request, &mut room);
         if let Some(durable) = durable {
             // Under --fsync always the reply waits until the write is on disk.
@@ -52,9 +52,9 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>) {
 
 /// Executes one request against the node (a write uses `room` reserved in the log's queue); a
 /// write may come with what to await before replying.
-pub fn handle(node: &Node, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
+pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
     let mut durable = None;
-    let mut write = |key: &[u8], value: Option<&[u8]>| match node.write_local(key, value, room) {
+    let mut write = |key: &[u8], value: Option<&[u8]>| match node.write(key, value, room) {
         Ok(pending) => {
             durable = pending;
             Ok(ClientResponse::Ok)
@@ -85,7 +85,7 @@ pub fn handle(node: &Node, request: ClientRequest, room: &mut Room) -> (ClientRe
     (result.unwrap_or_else(ClientResponse::Error), durable)
 }
 
-fn check_key(node: &Node, key: &Bytes) -> Result<(), ErrorReply> {
+fn check_key(node: &Shell, key: &Bytes) -> Result<(), ErrorReply> {
     let max = node.config.limits.max_key_bytes;
     if key.len() > max {
         return Err(ErrorReply::new(ErrorCode::KeyTooLarge, format!("key of {} bytes exceeds {max}", key.len())));

@@ -1,13 +1,13 @@
 //! The hello exchange that opens every accepted connection, then hand-off by role.
 
-use crate::node::Node;
-use crate::{client_session, net, peer_inbound, peer_task};
+use crate::shell::Shell;
+use crate::{client_session, net, peer_inbound};
 use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
 use std::sync::Arc;
 use tokio::time::timeout;
 
 /// Serves one accepted connection from hello to close.
-pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
+pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream) {
     let peer_addr = stream.peer_addr().ok();
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     let received = tokio::select! {
@@ -35,7 +35,7 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
     }
     match hello.role {
         Role::Client => {
-            let welcome = HelloReply::Welcome { node: node.cluster.me(), members: Vec::new() };
+            let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
                 client_session::serve(&node, &mut conn).await;
             }
@@ -43,8 +43,8 @@ pub async fn handle_connection(node: Arc<Node>, stream: net::Stream) {
         Role::Peer(info) => {
             net::peer_link(conn.get_ref(), node.config.dead_after);
             let from = info.id;
-            peer_task::merge_members(&node, [info]);
-            let welcome = HelloReply::Welcome { node: node.cluster.me(), members: node.cluster.member_infos() };
+            node.execute_control(node.core.merge_members([info], node.now()));
+            let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos() };
             if conn.send(&welcome).await.is_ok() {
                 peer_inbound::serve(&node, &mut conn, from).await;
             }

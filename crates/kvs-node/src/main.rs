@@ -42,22 +42,19 @@ fn main() -> ExitCode {
 async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
     let config = NodeConfig::try_from(args)?;
     let bound = server::bind(config).await?;
-    let node = bound.node.clone();
+    let shutdown = bound.shutdown_handle();
     // Handlers go in before the address is printed: whoever reads it may signal us at once.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     // The one line on stdout: tests and scripts read the real address from it (port 0 included).
-    match node.redis.addr() {
-        Some(redis) => println!("kvs-node {} listening on {} redis {redis}", node.id, node.addr),
-        None => println!("kvs-node {} listening on {}", node.id, node.addr),
-    }
+    println!("{}", bound.banner());
     tokio::spawn(async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
         tracing::info!("signal received");
-        node.begin_shutdown();
+        shutdown.begin();
     });
     bound.serve().await
 }

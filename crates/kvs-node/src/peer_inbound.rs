@@ -1,9 +1,7 @@
 //! Applies what one peer streams to us on the connection it dialed.
 
-use crate::anti_entropy;
 use crate::net;
-use crate::node::Node;
-use crate::peer_task;
+use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::{Connection, NodeId, PeerMessage};
 use std::sync::Arc;
@@ -14,7 +12,7 @@ use tokio::time::timeout;
 /// The dialer gossips every interval, so a connection silent for the dead-after time is dead:
 /// across a partition its close or reset never arrives, and without this deadline its socket and
 /// task (and a connection slot) would live forever.
-pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: NodeId) {
+pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, from: NodeId) {
     let silence = node.config.dead_after;
     loop {
         let received = tokio::select! {
@@ -31,44 +29,35 @@ pub async fn serve(node: &Arc<Node>, conn: &mut Connection<net::Stream>, from: N
             Err(_) => {
                 tracing::info!(peer = %from, ?silence, "closing a silent peer connection");
                 net::abort(conn.get_ref());
-                bump(&node.stats.silent_peer_connections_closed, 1);
+                bump(&node.core.stats().silent_peer_connections_closed, 1);
                 return;
             }
         };
         let bytes = conn.last_received_bytes();
-        let stats = &node.stats;
-        match message {
-            PeerMessage::Gossip { members, clock } => {
-                node.clock.received(from, clock, node.cluster.alive_peers());
-                peer_task::merge_members(node, members);
-            }
+        let stats = node.core.stats();
+        let leaving = matches!(message, PeerMessage::Leave { .. });
+        let entries = match &message {
+            PeerMessage::Gossip { .. } | PeerMessage::Leave { .. } => 0,
             PeerMessage::Entries { entries } => {
-                bump(&stats.push_entries_received, entries.len());
                 bump(&stats.push_bytes_received, bytes);
-                node.apply_remote(entries, true).await;
-            }
-            PeerMessage::AntiEntropyRequest { cursors, fresh } => {
-                bump(&stats.anti_entropy_bytes_received, bytes);
-                node.cluster.answer_anti_entropy(from, cursors, fresh);
+                entries.len()
             }
             PeerMessage::AntiEntropyEntries { entries } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
-                bump(&stats.anti_entropy_entries_applied, node.apply_remote(entries, false).await);
-                anti_entropy::progressed(node, from);
+                entries.len()
             }
-            PeerMessage::AntiEntropyDone { cursors } => {
+            _ => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
-                anti_entropy::finished(node, from, &cursors);
+                0
             }
-            PeerMessage::ResyncRequired { cursors } => {
-                bump(&stats.anti_entropy_bytes_received, bytes);
-                anti_entropy::resync(node, from, &cursors);
-            }
-            PeerMessage::Leave { member } => {
-                tracing::info!(peer = %member.id, "member left");
-                peer_task::merge_members(node, [member]);
-                return;
-            }
+        };
+        // Room in the log for the entries first: a slow disk slows the peer down, not a thread.
+        // Without room (the log failed) entries still merge; they are not logged.
+        let mut room = node.writes.reserve(entries).await.unwrap_or_default();
+        let effects = node.core.receive(from, message, node.now());
+        node.execute(effects, &mut room);
+        if leaving {
+            return;
         }
     }
 }

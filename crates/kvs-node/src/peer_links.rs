@@ -1,24 +1,30 @@
-//! The node's handles on its peer tasks: how to stop one, what to ask of it, whether it is
-//! connected. Data only, so the node can hold them without knowing how the tasks run.
+//! The shell's handles on its peer tasks: how to stop one, what to hand it, whether it is
+//! connected; and the table of them, one per member we replicate to.
 
+use crate::core::Outgoing;
 use kvs_proto::peer::Cursors;
+use kvs_proto::NodeId;
+use kvs_store::map::Map;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Queued commands per peer; more are refused (and retried by their senders' next round).
-pub const COMMAND_QUEUE: usize = 8;
+pub(crate) const COMMAND_QUEUE: usize = 8;
 
-/// Commands another part of the node sends to a peer task.
+/// A peer task, created but not yet spawned.
+pub(crate) type PeerTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// What the shell hands a peer task.
 #[derive(Debug)]
-pub enum PeerCommand {
-    /// Ask the peer for what we lack beyond our cursors.
-    RequestAntiEntropy {
-        /// We hold nothing the peer has seen, so it may skip its resync check.
-        fresh: bool,
-    },
-    /// Answer the peer's request: what it lacks beyond `cursors`.
+pub(crate) enum PeerCommand {
+    /// Send this message.
+    Send(Outgoing),
+    /// Stream the answer to the peer's anti-entropy request: what it lacks beyond `cursors`.
     AnswerAntiEntropy {
         /// The peer's cursors.
         cursors: Cursors,
@@ -27,20 +33,20 @@ pub enum PeerCommand {
     },
 }
 
-/// The node's handle on a running peer task.
+/// The shell's handle on a running peer task.
 #[derive(Debug)]
-pub struct PeerHandle {
+pub(crate) struct PeerHandle {
     /// Cancelled to stop the task (member left or replaced); child of the node's shutdown token.
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// Delivers [`PeerCommand`]s.
-    pub control: mpsc::Sender<PeerCommand>,
+    pub(crate) control: mpsc::Sender<PeerCommand>,
     /// The state of the task's connection.
-    pub link: Arc<LinkState>,
+    pub(crate) link: Arc<LinkState>,
 }
 
 /// Whether a peer task is connected, and over which of its connections.
 #[derive(Debug, Default)]
-pub struct LinkState {
+pub(crate) struct LinkState {
     /// A connection is up (greeted, streaming).
     connected: AtomicBool,
     /// Connections established so far: a new number means a new connection.
@@ -49,18 +55,81 @@ pub struct LinkState {
 
 impl LinkState {
     /// A connection was established.
-    pub fn connected(&self) {
+    pub(crate) fn connected(&self) {
         self.dials.fetch_add(1, Ordering::Relaxed);
         self.connected.store(true, Ordering::Relaxed);
     }
 
     /// The connection ended.
-    pub fn disconnected(&self) {
+    pub(crate) fn disconnected(&self) {
         self.connected.store(false, Ordering::Relaxed);
     }
 
     /// The current connection's number, if connected.
-    pub fn current(&self) -> Option<u64> {
+    pub(crate) fn current(&self) -> Option<u64> {
         self.connected.load(Ordering::Relaxed).then(|| self.dials.load(Ordering::Relaxed))
+    }
+}
+
+/// Every running peer task, by member, and the anti-entropy task's wake-up. Std mutex: held
+/// only for table updates, never across an await.
+#[derive(Debug, Default)]
+pub(crate) struct PeerLinks {
+    peers: Mutex<Map<NodeId, PeerHandle>>,
+    /// Wakes the anti-entropy task for a round now.
+    kick: Notify,
+}
+
+impl PeerLinks {
+    fn peers(&self) -> MutexGuard<'_, Map<NodeId, PeerHandle>> {
+        self.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers the task `make` creates for `peer` and spawns it on `tasks`, unless one runs;
+    /// returns whether it started.
+    pub(crate) fn start(
+        &self,
+        tasks: &TaskTracker,
+        peer: NodeId,
+        make: impl FnOnce() -> (PeerHandle, PeerTask),
+    ) -> bool {
+        let mut peers = self.peers();
+        if peers.contains_key(&peer) {
+            return false;
+        }
+        let (handle, task) = make();
+        peers.insert(peer, handle);
+        tasks.spawn(task);
+        true
+    }
+
+    /// Stops the task for a member that left or was replaced.
+    pub(crate) fn stop(&self, peer: NodeId) {
+        if let Some(handle) = self.peers().remove(&peer) {
+            handle.stop.cancel();
+        }
+    }
+
+    /// The number of our current connection to `peer`, if its task is connected.
+    pub(crate) fn connection(&self, peer: NodeId) -> Option<u64> {
+        self.peers().get(&peer)?.link.current()
+    }
+
+    /// Hands `command` to the task for `peer`; false if there is none or its queue is full.
+    pub(crate) fn command(&self, peer: NodeId, command: PeerCommand) -> bool {
+        match self.peers().get(&peer) {
+            Some(handle) => handle.control.try_send(command).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Starts an anti-entropy round now rather than at the next tick.
+    pub(crate) fn kick_anti_entropy(&self) {
+        self.kick.notify_one();
+    }
+
+    /// Resolves when [`PeerLinks::kick_anti_entropy`] is called.
+    pub(crate) async fn anti_entropy_kicked(&self) {
+        self.kick.notified().await
     }
 }

@@ -3,62 +3,33 @@
 //! Messages on a connection flow one way, from dialer to acceptor, so each pair of nodes has
 //! two connections, one per direction, and no request ever waits for a reply here.
 
-use crate::membership::Change;
+use crate::core::Outgoing;
 use crate::net;
-use crate::node::Node;
-use crate::peer_links::{LinkState, PeerCommand, PeerHandle, COMMAND_QUEUE};
+use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
+use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
-use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, PeerMessage, ProtoError, Role};
-use kvs_proto::{MemberState, NodeId};
+use kvs_proto::NodeId;
+use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, ProtoError, Role};
 use kvs_store::replica::{entry_cost, AntiEntropyAnswer};
 use kvs_store::Record;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio::time::{interval, timeout, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-
-/// What a peer task sends: peer messages whose entries are our records, shipped without copying.
-type Outgoing = PeerMessage<Record>;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Merges membership records and starts or stops peer tasks accordingly: how every record heard
-/// (hello, welcome, gossip, leave) enters the member table.
-pub fn merge_members(node: &Arc<Node>, infos: impl IntoIterator<Item = MemberInfo>) {
-    for change in node.cluster.merge_members(infos) {
-        match change {
-            Change::Joined(info) => {
-                if node.is_shutting_down() {
-                    continue;
-                }
-                let make = || spawn(node.clone(), info.clone());
-                if node.cluster.start_peer(&node.tasks, info.id, make) {
-                    tracing::info!(peer = %info.id, addr = %info.addr, "member joined");
-                    // A new member may hold what we lack, or lack everything: sync without waiting.
-                    node.cluster.kick_anti_entropy();
-                }
-            }
-            Change::Departed(id) => {
-                node.cluster.stop_peer(id);
-                node.clock.forget(id);
-            }
-        }
-    }
-}
-
-/// Creates the task for `member`; the caller spawns the returned future.
-fn spawn(node: Arc<Node>, member: MemberInfo) -> (PeerHandle, impl Future<Output = ()> + Send + 'static) {
+/// Creates the task for `member`; the shell spawns it (see [`crate::shell::SpawnPeer`]).
+pub(crate) fn spawn(node: Arc<Shell>, member: MemberInfo) -> (PeerHandle, PeerTask) {
     let stop = node.shutdown_token().child_token();
     let (control, commands) = mpsc::channel(COMMAND_QUEUE);
     let link = Arc::new(LinkState::default());
     let task = run(node, member, stop.clone(), commands, link.clone());
-    (PeerHandle { stop, control, link }, task)
+    (PeerHandle { stop, control, link }, Box::pin(task))
 }
 
 /// Why one connection's streaming ended.
@@ -70,7 +41,7 @@ enum Ended {
 }
 
 async fn run(
-    node: Arc<Node>,
+    node: Arc<Shell>,
     member: MemberInfo,
     stop: CancellationToken,
     mut commands: mpsc::Receiver<PeerCommand>,
@@ -87,19 +58,19 @@ async fn run(
                 backoff = FIRST_BACKOFF;
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
-                node.cluster.kick_anti_entropy();
+                node.peers.kick_anti_entropy();
                 let ended = stream(&node, member.id, &mut conn, &stop, &mut commands).await;
                 link.disconnected();
                 match ended {
                     Ended::Stopped if node.is_shutting_down() => {
-                        let leave = Outgoing::Leave { member: node.cluster.me() };
+                        let leave = Outgoing::Leave { member: node.core.me() };
                         let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
                     }
                     // Drop what is still queued for an unresponsive peer instead of delivering it
                     // late: anti-entropy sends it what it lacks once it answers again.
                     Ended::Failed(_) => {
                         net::abort(conn.get_ref());
-                        bump(&node.stats.peer_connections_reset, 1);
+                        bump(&node.core.stats().peer_connections_reset, 1);
                     }
                     Ended::Stopped => {}
                 }
@@ -123,16 +94,16 @@ async fn run(
 }
 
 /// Connects and greets; the welcome's member list is merged, which is how a joiner learns the cluster.
-async fn dial(node: &Arc<Node>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
+async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
     let deadline = node.config.hello_timeout;
     let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
     net::peer_link(&stream, node.config.dead_after);
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    conn.send(&Hello::new(Role::Peer(node.cluster.me()))).await?;
+    conn.send(&Hello::new(Role::Peer(node.core.me()))).await?;
     match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
         Some(HelloReply::Welcome { node: them, members }) => {
             let id = them.id;
-            merge_members(node, std::iter::once(them).chain(members));
+            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), node.now()));
             if id != member.id {
                 // A newer incarnation lives at this address; merging it retires this task.
                 return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
@@ -150,13 +121,13 @@ fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {
 
 /// Streams to a connected peer until stopped or the connection fails.
 async fn stream(
-    node: &Arc<Node>,
+    node: &Arc<Shell>,
     peer: NodeId,
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
 ) -> Ended {
-    let mut pushes = node.data.subscribe_pushes();
+    let mut pushes = node.writes.subscribe_pushes();
     let mut gossip = interval(node.config.gossip_interval);
     gossip.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let write_timeout = node.config.peer_write_timeout;
@@ -164,9 +135,13 @@ async fn stream(
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
-                Some(PeerCommand::RequestAntiEntropy { fresh }) => {
-                    let request = Outgoing::AntiEntropyRequest { cursors: node.data.replica.cursors(), fresh };
-                    send(conn, &request, write_timeout).await.map(|bytes| bump(&node.stats.anti_entropy_bytes_sent, bytes))
+                Some(PeerCommand::Send(message)) => {
+                    let request = matches!(message, Outgoing::AntiEntropyRequest { .. });
+                    send(conn, &message, write_timeout).await.map(|bytes| {
+                        if request {
+                            bump(&node.core.stats().anti_entropy_bytes_sent, bytes)
+                        }
+                    })
                 }
                 Some(PeerCommand::AnswerAntiEntropy { cursors, fresh }) => answer_anti_entropy(node, conn, cursors, fresh).await,
                 None => return Ended::Stopped,
@@ -181,11 +156,12 @@ async fn stream(
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
             _ = gossip.tick() => {
-                if node.cluster.with_members(|m| m.state_of(peer, Instant::now())) == Some(MemberState::Dead) {
+                let now = node.now();
+                if node.core.is_dead(peer, now) {
                     // Whatever sits in the socket buffers for it would arrive stale; drop it.
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
-                let gossip = Outgoing::Gossip { members: node.cluster.member_infos(), clock: node.clock.sample_for(peer) };
+                let gossip = node.core.gossip_for(peer, now);
                 send(conn, &gossip, write_timeout).await.map(drop)
             }
         };
@@ -207,7 +183,7 @@ async fn feed(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: 
 
 /// Sends `first` and whatever else is already queued, up to the batch bound, as one frame.
 async fn send_pushes(
-    node: &Node,
+    node: &Shell,
     conn: &mut Connection<net::Stream>,
     pushes: &mut tokio::sync::broadcast::Receiver<Record>,
     first: Record,
@@ -228,22 +204,22 @@ async fn send_pushes(
     }
     let count = entries.len();
     let sent = send(conn, &Outgoing::Entries { entries }, node.config.peer_write_timeout).await?;
-    bump(&node.stats.push_entries_sent, count);
-    bump(&node.stats.push_bytes_sent, sent);
+    bump(&node.core.stats().push_entries_sent, count);
+    bump(&node.core.stats().push_bytes_sent, sent);
     Ok(())
 }
 
 /// Answers an anti-entropy request: every record beyond the peer's cursors in frames of bounded
 /// size, then our cursors; or a resync demand if it is behind purged deletes.
 async fn answer_anti_entropy(
-    node: &Node,
+    node: &Shell,
     conn: &mut Connection<net::Stream>,
     cursors: Cursors,
     fresh: bool,
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
     let mut sent = 0;
-    match node.data.replica.answer_anti_entropy(cursors, fresh, node.config.max_batch_bytes) {
+    match node.core.anti_entropy_answer(cursors, fresh) {
         AntiEntropyAnswer::Resync(cursors) => {
             sent += send(conn, &Outgoing::ResyncRequired { cursors }, deadline).await?
         }
@@ -255,6 +231,6 @@ async fn answer_anti_entropy(
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }
-    bump(&node.stats.anti_entropy_bytes_sent, sent);
+    bump(&node.core.stats().anti_entropy_bytes_sent, sent);
     Ok(())
 }

@@ -5,9 +5,9 @@ use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::handshake::handle_connection;
 use crate::net;
-use crate::node::Node;
 use crate::peer_task;
 use crate::redis;
+use crate::shell::Shell;
 use crate::storage;
 use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
 use std::net::SocketAddr;
@@ -18,8 +18,7 @@ use tokio::time::{interval, timeout};
 
 /// A node that is bound but not yet serving; lets the caller learn the real address first.
 pub struct BoundNode {
-    /// The node's shared state.
-    pub node: Arc<Node>,
+    node: Arc<Shell>,
     listener: net::Listener,
     redis: Option<net::Listener>,
 }
@@ -41,14 +40,39 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         (Some(redis), Some(requested)) => Some(net::bound_addr(redis, requested)?),
         _ => None,
     };
-    let node = Node::new(config, addr, storage);
+    let node = Shell::new(config, addr, storage, peer_task::spawn);
     if let Some(redis_addr) = redis_addr {
         node.redis.set_addr(redis_addr);
     }
     Ok(BoundNode { node, listener, redis })
 }
 
+/// Begins a clean shutdown of a node when asked (on a signal, say).
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<Shell>);
+
+impl ShutdownHandle {
+    /// Starts the shutdown sequence: leave the cluster, finish every task.
+    pub fn begin(&self) {
+        self.0.begin_shutdown();
+    }
+}
+
 impl BoundNode {
+    /// The line that announces the node on stdout: its id, address and Redis address.
+    pub fn banner(&self) -> String {
+        let node = &self.node;
+        match node.redis.addr() {
+            Some(redis) => format!("kvs-node {} listening on {} redis {redis}", node.id, node.addr),
+            None => format!("kvs-node {} listening on {}", node.id, node.addr),
+        }
+    }
+
+    /// A handle that begins this node's shutdown.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.node.clone())
+    }
+
     /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
     pub async fn serve(self) -> Result<(), NodeError> {
         let BoundNode { node, listener, redis } = self;
@@ -70,15 +94,15 @@ impl BoundNode {
         if timeout(node.config.shutdown_grace, node.tasks.wait()).await.is_err() {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
-        node.data.close().await;
+        node.writes.close().await;
         Ok(())
     }
 }
 
 /// Accepts connections and serves each with `handler` in its own tracked task until shutdown.
-async fn accept_loop<F, Fut>(node: &Arc<Node>, listener: net::Listener, handler: F)
+async fn accept_loop<F, Fut>(node: &Arc<Shell>, listener: net::Listener, handler: F)
 where
-    F: Fn(Arc<Node>, net::Stream) -> Fut,
+    F: Fn(Arc<Shell>, net::Stream) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     // Caps open connections; accept waits for a permit rather than exhausting file descriptors.
@@ -113,15 +137,13 @@ where
 }
 
 /// Bumps our heartbeat every gossip interval; peer tasks carry it to the others.
-async fn heartbeat(node: Arc<Node>) {
+async fn heartbeat(node: Arc<Shell>) {
     let mut ticks = interval(node.config.gossip_interval);
     loop {
         tokio::select! {
             _ = node.shutdown_started() => return,
             _ = ticks.tick() => {
-                node.cluster.beat();
-                // Estimates age out when a peer goes quiet; our verdict must follow.
-                node.check_clock();
+                node.core.heartbeat(node.now());
             }
         }
     }
@@ -131,7 +153,7 @@ async fn heartbeat(node: Arc<Node>) {
 /// incarnation lives there now. Without this, nodes that restart bootstrapping only from each
 /// other (all others knowing them as "left") form an island that never meets the rest of the
 /// cluster (found by the simulator, seed 12).
-async fn rediscover(node: Arc<Node>) {
+async fn rediscover(node: Arc<Shell>) {
     let mut ticks = interval(node.config.dead_after);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -140,7 +162,7 @@ async fn rediscover(node: Arc<Node>) {
             _ = ticks.tick() => {}
         }
         let probes = async {
-            for addr in node.cluster.with_members(|m| m.left_addrs()) {
+            for addr in node.core.with_members(|m| m.left_addrs()) {
                 if let Err(error) = join_once(&node, addr).await {
                     tracing::trace!(%addr, %error, "nobody new at a departed member's address");
                 }
@@ -154,7 +176,7 @@ async fn rediscover(node: Arc<Node>) {
 }
 
 /// Greets the bootstrap node until it answers, merging the member list it returns.
-async fn join(node: Arc<Node>, bootstrap: SocketAddr) {
+async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = tokio::select! {
@@ -176,12 +198,12 @@ async fn join(node: Arc<Node>, bootstrap: SocketAddr) {
     }
 }
 
-async fn join_once(node: &Arc<Node>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
+async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
     let deadline = node.config.hello_timeout;
     let exchange = async {
         let stream = net::connect(bootstrap).await?;
         let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-        conn.send(&Hello::new(Role::Peer(node.cluster.me()))).await?;
+        conn.send(&Hello::new(Role::Peer(node.core.me()))).await?;
         conn.recv::<HelloReply>().await
     };
     let reply = timeout(deadline, exchange)
@@ -189,7 +211,7 @@ async fn join_once(node: &Arc<Node>, bootstrap: SocketAddr) -> Result<(), ProtoE
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
     match reply {
         Some(HelloReply::Welcome { node: them, members }) => {
-            peer_task::merge_members(node, std::iter::once(them).chain(members));
+            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), node.now()));
             Ok(())
         }
         Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("bootstrap refused us: {reply}"))),

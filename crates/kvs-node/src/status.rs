@@ -1,13 +1,12 @@
 //! The status report: who this node is, what it holds, and how it sees every member.
 
-use crate::node::Node;
+use crate::shell::Shell;
 use kvs_proto::{MemberState, MemberStatus, StatusReport};
-use tokio::time::Instant;
 
 /// Builds the report, listing at most `max_keys` keys.
-pub fn report(node: &Node, max_keys: usize) -> StatusReport {
-    let now = Instant::now();
-    let (me, others) = node.cluster.with_members(|m| (m.me().clone(), m.others(now)));
+pub fn report(node: &Shell, max_keys: usize) -> StatusReport {
+    let now = node.now();
+    let (me, others) = node.core.with_members(|m| (m.me().clone(), m.others(now.at)));
     let my_state = if me.left { MemberState::Left } else { MemberState::Alive };
     let mut members = vec![MemberStatus {
         node_id: me.id.to_string(),
@@ -21,7 +20,7 @@ pub fn report(node: &Node, max_keys: usize) -> StatusReport {
         addr: info.addr.to_string(),
         state,
         last_heard_ms: silent.as_millis() as u64,
-        clock_offset_ms: node.clock.offset_of(info.id),
+        clock_offset_ms: node.core.clock().offset_of(info.id, now),
     }));
     let (keys, keys_truncated) = node.store().live_keys(max_keys);
     StatusReport {
@@ -31,10 +30,10 @@ pub fn report(node: &Node, max_keys: usize) -> StatusReport {
         tombstone_count: node.store().tombstone_count(),
         digest: format!("{:032x}", node.store().digest()),
         members,
-        clock_skew_ms: node.clock.skew_ms(),
+        clock_skew_ms: node.core.clock().skew_ms(),
         problems: node.problems(),
         keys: keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect(),
         keys_truncated,
-        replication: node.stats.snapshot(),
+        replication: node.core.stats().snapshot(),
     }
 }

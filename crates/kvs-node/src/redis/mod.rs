@@ -33,7 +33,7 @@ pub struct ClientState {
 /// What every command handler receives.
 pub struct Call<'a, 'r> {
     /// The node served.
-    pub node: &'a crate::Node,
+    pub node: &'a crate::shell::Shell,
     /// The command's arguments, name first.
     pub args: Args<'a>,
     /// The connection's state.
@@ -49,7 +49,7 @@ pub struct Call<'a, 'r> {
 impl Call<'_, '_> {
     /// Writes through the node; on a storage failure replies with an error and returns false.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
-        match self.node.write_local(key, value, self.room) {
+        match self.node.write(key, value, self.room) {
             Ok(pending) => {
                 self.durable.extend(pending);
                 true

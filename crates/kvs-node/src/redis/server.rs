@@ -4,7 +4,6 @@ use super::connection::REDIS_COMPAT_VERSION;
 use super::Call;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
-use tokio::time::Instant;
 
 const SECTIONS: [&str; 6] = ["server", "clients", "memory", "persistence", "replication", "keyspace"];
 
@@ -57,8 +56,8 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             )
         }
         "persistence" => {
-            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.data.log().is_some()));
-            if let Some(wal) = node.data.log() {
+            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.writes.log().is_some()));
+            if let Some(wal) = node.writes.log() {
                 let stats = &wal.stats;
                 let _ = write!(
                     out,
@@ -72,8 +71,8 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             Ok(())
         }
         "replication" => {
-            let now = Instant::now();
-            let others = node.cluster.with_members(|m| m.others(now));
+            let now = node.now().at;
+            let others = node.core.with_members(|m| m.others(now));
             let _ = write!(
                 out,
                 "# Replication\r\nrole:master\r\nconnected_slaves:0\r\ncluster_members:{}\r\n",
@@ -127,7 +126,7 @@ pub fn config(call: &mut Call<'_, '_>) {
 
 /// `BGREWRITEAOF`: rewrite the log from memory now (kvs's log plays the role of Redis's AOF).
 pub fn bgrewriteaof(call: &mut Call<'_, '_>) {
-    match call.node.data.rewrite_log() {
+    match call.node.writes.compact_log() {
         Ok(true) => call.reply.simple("Background append only file rewriting started"),
         Ok(false) => call.reply.error("ERR this node has no data dir; there is no log to rewrite"),
         Err(error) => call.reply.error(&format!("ERR {error}")),

@@ -3,7 +3,7 @@
 use super::table;
 use super::{wrong_arity, Call, ClientState};
 use crate::net;
-use crate::node::Node;
+use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
 use kvs_proto::resp::{parse_command, Args, Protocol, Reply, RespLimits};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ const FLUSH_AT_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
-pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
+pub async fn serve(node: Arc<Shell>, mut stream: net::Stream) {
     let _open = node.redis.opened();
     let mut client = ClientState { id: node.redis.next_id(), name: None, protocol: Protocol::Resp2, quit: false };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
@@ -38,7 +38,7 @@ pub async fn serve(node: Arc<Node>, mut stream: net::Stream) {
                         // here: a slow disk parks this connection, not a worker thread. Without
                         // room (the log failed) the write is refused with the log's reason.
                         let writes = spec.filter(|s| s.flags.contains(&"write")).map_or(0, |_| args.len() - 1);
-                        let mut room = node.data.reserve(writes).await.unwrap_or_default();
+                        let mut room = node.writes.reserve(writes).await.unwrap_or_default();
                         let mut reply = Reply::new(&mut output, client.protocol);
                         let call = &mut Call {
                             node: &node,

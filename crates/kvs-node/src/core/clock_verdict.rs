@@ -1,18 +1,16 @@
-//! This node's wall clock, and its watch over its peers' clocks: whether ours is the wrong one.
+//! Whether this node's clock is the wrong one: its peers' measured offsets, judged against the
+//! skew bound. Pure logic; the wall time comes in with every call.
 
-use crate::clock_offsets::ClockOffsets;
+use super::clock_offsets::ClockOffsets;
+use super::Now;
 use kvs_proto::{ClockSample, NodeId};
-use kvs_store::clock::wall_clock_ms;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::time::Instant;
 
-/// The node's wall clock and its peers' measured offsets.
+/// Peers' measured offsets and the verdict on our own clock.
 #[derive(Debug)]
-pub struct ClockWatch {
-    /// How far this node's wall clock runs from the system's (`--fault-clock-offset-ms`, tests).
-    offset_ms: i64,
+pub(crate) struct ClockVerdict {
     /// `--max-clock-skew-ms`.
     bound_ms: i64,
     /// Peers' clock offsets, measured from gossip round trips. Std mutex: never held across an await.
@@ -22,43 +20,35 @@ pub struct ClockWatch {
     skew_ms: AtomicI64,
 }
 
-impl ClockWatch {
-    /// A watch for a node whose clock runs `offset_ms` off the system's, judged against
-    /// `bound_ms`, counting estimates for `fresh_for`.
-    pub fn new(offset_ms: i64, bound_ms: u64, fresh_for: Duration) -> Self {
-        ClockWatch {
-            offset_ms,
+impl ClockVerdict {
+    /// A verdict judged against `bound_ms`, counting estimates for `fresh_for`.
+    pub(crate) fn new(bound_ms: u64, fresh_for: Duration) -> Self {
+        ClockVerdict {
             bound_ms: bound_ms as i64,
             offsets: Mutex::new(ClockOffsets::new(fresh_for)),
             skew_ms: AtomicI64::new(0),
         }
     }
 
-    fn offsets(&self) -> std::sync::MutexGuard<'_, ClockOffsets> {
+    fn offsets(&self) -> MutexGuard<'_, ClockOffsets> {
         self.offsets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// This node's wall clock, ms since the Unix epoch: the system's (or a simulator's), shifted
-    /// in tests. Every wall-time input of the node is read here.
-    pub fn wall_ms(&self) -> u64 {
-        wall_clock_ms().saturating_add_signed(self.offset_ms)
-    }
-
     /// The clock sample to put in our next gossip to `peer`.
-    pub fn sample_for(&self, peer: NodeId) -> ClockSample {
-        self.offsets().sample_for(peer, self.wall_ms())
+    pub(crate) fn sample_for(&self, peer: NodeId, now: Now) -> ClockSample {
+        self.offsets().sample_for(peer, now.wall_ms)
     }
 
     /// Takes the clock sample of a gossip message from `from`, then re-judges our clock against
     /// the `alive` peers.
-    pub fn received(&self, from: NodeId, sample: ClockSample, alive: usize) {
-        self.offsets().received(from, sample, self.wall_ms(), Instant::now());
-        self.check(alive);
+    pub(crate) fn received(&self, from: NodeId, sample: ClockSample, now: Now, alive: usize) {
+        self.offsets().received(from, sample, now.wall_ms, now.at);
+        self.judge(now, alive);
     }
 
     /// Re-estimates our clock's offset from the `alive` peers', logging when it crosses the bound.
-    pub fn check(&self, alive: usize) {
-        let Some(skew) = self.offsets().own_skew(Instant::now(), alive) else { return };
+    pub(crate) fn judge(&self, now: Now, alive: usize) {
+        let Some(skew) = self.offsets().own_skew(now.at, alive) else { return };
         let before = self.skew_ms.swap(skew, Ordering::Relaxed);
         match (before.abs() > self.bound_ms, skew.abs() > self.bound_ms) {
             (false, true) => {
@@ -71,22 +61,22 @@ impl ClockWatch {
     }
 
     /// Forgets a peer that left or was replaced.
-    pub fn forget(&self, peer: NodeId) {
+    pub(crate) fn forget(&self, peer: NodeId) {
         self.offsets().forget(peer);
     }
 
     /// Our clock minus our peers', in ms.
-    pub fn skew_ms(&self) -> i64 {
+    pub(crate) fn skew_ms(&self) -> i64 {
         self.skew_ms.load(Ordering::Relaxed)
     }
 
     /// `peer`'s clock minus ours, in ms, if measured recently.
-    pub fn offset_of(&self, peer: NodeId) -> Option<i64> {
-        self.offsets().offset_of(peer, Instant::now())
+    pub(crate) fn offset_of(&self, peer: NodeId, now: Now) -> Option<i64> {
+        self.offsets().offset_of(peer, now.at)
     }
 
     /// Why our clock makes us refuse writes, if it does.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         let skew = self.skew_ms();
         (skew.abs() > self.bound_ms).then(|| skew_message(skew, self.bound_ms))
     }

@@ -84,6 +84,14 @@ impl Rounds {
         self.outstanding = Some((peer, now));
     }
 
+    /// The request to `peer` never went out (its connection's queue was full): forget it, so the
+    /// next round asks again rather than waiting for it to stall.
+    pub(crate) fn undelivered(&mut self, peer: NodeId) {
+        if self.outstanding.is_some_and(|(asked, _)| asked == peer) {
+            self.outstanding = None;
+        }
+    }
+
     /// Entries of the answer arrived from `from` at `now`: the request is alive.
     pub(crate) fn progressed(&mut self, from: NodeId, now: Instant) {
         if let Some((peer, since)) = &mut self.outstanding {

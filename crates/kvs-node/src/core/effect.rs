@@ -1,0 +1,40 @@
+//! What the core asks the shell to do.
+
+use kvs_proto::peer::Cursors;
+use kvs_proto::{MemberInfo, NodeId, PeerMessage};
+use kvs_store::Record;
+
+/// A message the core sends to a peer: its entries are our records, shipped without copying.
+pub(crate) type Outgoing = PeerMessage<Record>;
+
+/// One thing for the shell to carry out, in the order given.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    /// Log these remote records, which were newer than what we held.
+    Log(Vec<Record>),
+    /// Log cursors adopted from a peer after its complete anti-entropy delta.
+    LogCursors(Cursors),
+    /// Compact the log now: it may hold records the core just dropped.
+    CompactLog,
+    /// Start replicating to this member (a task that dials it), unless already replicating.
+    StartPeer(MemberInfo),
+    /// Stop replicating to this member: it left or was replaced.
+    StopPeer(NodeId),
+    /// Send this message to `to`. An anti-entropy request that cannot be handed over is reported
+    /// back with `Core::request_undelivered`.
+    Send {
+        /// The peer.
+        to: NodeId,
+        /// The message.
+        message: Outgoing,
+    },
+    /// Stream `to` the answer to its anti-entropy request (`Core::anti_entropy_answer`).
+    AnswerAntiEntropy {
+        /// The peer that asked.
+        to: NodeId,
+        /// Its cursors.
+        cursors: Cursors,
+        /// It holds nothing we have seen.
+        fresh: bool,
+    },
+}

@@ -1,0 +1,283 @@
+//! The replication core: every rule of replication, and no I/O.
+//!
+//! It holds no socket, spawns no task and reads no clock. The shell feeds it inputs — a client
+//! write, a message from peer X, a tick — each carrying the time as [`Now`], and carries out the
+//! [`Effect`]s it returns: records to log, messages to send to whom, peer tasks to start or stop.
+//! That is what lets the simulator drive the same code under simulated time and network.
+//!
+//! - [`membership`]: the member table's merge rules and liveness states.
+//! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
+//! - [`clock_offsets`]: peers' clock offsets from gossip round trips.
+//! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
+//! - [`effect`]: what the core asks the shell to do.
+//!
+//! The data itself — store, hybrid clock, cursors, origin index, and the anti-entropy deltas —
+//! lives behind [`kvs_store::Replica`], whose invariants (merge, then advance the cursor) hold
+//! inside it. Std mutexes only, held for a table update and never across an await.
+
+pub(crate) mod anti_entropy_rounds;
+pub(crate) mod clock_offsets;
+pub(crate) mod clock_verdict;
+pub(crate) mod effect;
+pub(crate) mod membership;
+
+use crate::config::NodeConfig;
+use crate::error::WriteRefused;
+use crate::stats::{bump, ReplicationCounters};
+use anti_entropy_rounds::Rounds;
+use clock_verdict::ClockVerdict;
+pub(crate) use effect::{Effect, Outgoing};
+use kvs_proto::peer::Cursors;
+use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
+use kvs_store::replica::AntiEntropyAnswer;
+use kvs_store::{Record, Replica, Store};
+use membership::{Change, Membership};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The time an input happens at: a monotonic instant for timeouts and liveness, and the node's
+/// wall clock (ms since the Unix epoch) for versions and clock offsets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Now {
+    /// Monotonic time.
+    pub(crate) at: Instant,
+    /// The node's wall clock.
+    pub(crate) wall_ms: u64,
+}
+
+/// Locks a std mutex, carrying on after a panic elsewhere: the tables stay structurally valid.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The replication core of one node.
+#[derive(Debug)]
+pub(crate) struct Core {
+    /// The data and every change to it.
+    replica: Replica,
+    /// Who is in the cluster.
+    members: Mutex<Membership>,
+    /// The requester side of anti-entropy.
+    rounds: Mutex<Rounds>,
+    /// Whether our clock is off from our peers'.
+    clock: ClockVerdict,
+    /// Largest anti-entropy batch, in bytes.
+    max_batch_bytes: usize,
+    /// How long a tombstone is kept before it may be purged.
+    tombstone_grace: Duration,
+    /// Replication counters (the shell adds the byte counts it sees on the wire).
+    stats: ReplicationCounters,
+}
+
+impl Core {
+    /// The core of a node whose own record is `me`, over `replica` (which holds what the log
+    /// replayed).
+    pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica) -> Self {
+        Core {
+            replica,
+            members: Mutex::new(Membership::new(me, config.suspect_after, config.dead_after)),
+            rounds: Mutex::new(Rounds::default()),
+            clock: ClockVerdict::new(config.max_clock_skew_ms, config.dead_after),
+            max_batch_bytes: config.max_batch_bytes,
+            tombstone_grace: config.tombstone_grace,
+            stats: ReplicationCounters::default(),
+        }
+    }
+
+    // ---- Inputs -------------------------------------------------------------------------------
+
+    /// A client's write (`None` deletes). Returns the record, which the shell logs and then
+    /// pushes to every peer, in the order writes return here; refuses when our clock is too far
+    /// from our peers' for them to accept the write.
+    pub(crate) fn write(&self, key: &[u8], value: Option<&[u8]>, now: Now) -> Result<Record, WriteRefused> {
+        if let Some(problem) = self.clock.problem() {
+            return Err(WriteRefused::ClockSkew(problem));
+        }
+        Ok(self.replica.write(key, value, now.wall_ms))
+    }
+
+    /// A message from peer `from`. The shell has already made room in the log for its entries.
+    pub(crate) fn receive(&self, from: NodeId, message: PeerMessage, now: Now) -> Vec<Effect> {
+        match message {
+            PeerMessage::Gossip { members, clock } => {
+                self.clock.received(from, clock, now, self.alive_peers(now));
+                self.merge_members(members, now)
+            }
+            PeerMessage::Entries { entries } => {
+                bump(&self.stats.push_entries_received, entries.len());
+                self.apply(entries, true, now)
+            }
+            PeerMessage::AntiEntropyRequest { cursors, fresh } => {
+                vec![Effect::AnswerAntiEntropy { to: from, cursors, fresh }]
+            }
+            PeerMessage::AntiEntropyEntries { entries } => {
+                lock(&self.rounds).progressed(from, now.at);
+                let effects = self.apply(entries, false, now);
+                if let Some(Effect::Log(records)) = effects.first() {
+                    bump(&self.stats.anti_entropy_entries_applied, records.len());
+                }
+                effects
+            }
+            PeerMessage::AntiEntropyDone { cursors } => {
+                self.replica.adopt_cursors(&cursors);
+                bump(&self.stats.anti_entropy_rounds, 1);
+                lock(&self.rounds).finished(from);
+                vec![Effect::LogCursors(cursors)]
+            }
+            PeerMessage::ResyncRequired { cursors } => self.resync(from, &cursors, now),
+            PeerMessage::Leave { member } => {
+                tracing::info!(peer = %member.id, "member left");
+                self.merge_members([member], now)
+            }
+        }
+    }
+
+    /// Membership records heard outside gossip (a hello, a welcome).
+    pub(crate) fn merge_members(&self, infos: impl IntoIterator<Item = MemberInfo>, now: Now) -> Vec<Effect> {
+        let changes: Vec<Change> = {
+            let mut members = lock(&self.members);
+            infos.into_iter().flat_map(|info| members.merge(info, now.at)).collect()
+        };
+        let mut effects = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                Change::Joined(info) => effects.push(Effect::StartPeer(info)),
+                Change::Departed(id) => {
+                    self.clock.forget(id);
+                    effects.push(Effect::StopPeer(id));
+                }
+            }
+        }
+        effects
+    }
+
+    /// The heartbeat tick: bump our heartbeat and re-judge our clock (estimates age out when a
+    /// peer goes quiet, and our verdict must follow).
+    pub(crate) fn heartbeat(&self, now: Now) {
+        lock(&self.members).beat();
+        self.clock.judge(now, self.alive_peers(now));
+    }
+
+    /// The anti-entropy tick: ask the next alive peer we are `connected` to (the number of our
+    /// current connection to it) for what we lack, unless a request is still outstanding.
+    pub(crate) fn anti_entropy_round(&self, now: Now, connected: impl Fn(NodeId) -> Option<u64>) -> Vec<Effect> {
+        let alive = lock(&self.members).alive_peers(now.at);
+        let candidates: Vec<_> = alive.into_iter().filter_map(|peer| Some((peer, connected(peer)?))).collect();
+        let mut rounds = lock(&self.rounds);
+        let round = rounds.start(now.at, &candidates);
+        if let Some(peer) = round.gave_up {
+            tracing::debug!(%peer, "anti-entropy request stalled; asking another peer");
+            bump(&self.stats.anti_entropy_stalls, 1);
+        }
+        let Some((peer, fresh)) = round.ask else { return Vec::new() };
+        rounds.asked(peer, now.at);
+        vec![self.request(peer, fresh)]
+    }
+
+    /// The request made to `peer` could not be handed to its connection: the next round asks again.
+    pub(crate) fn request_undelivered(&self, peer: NodeId) {
+        lock(&self.rounds).undelivered(peer);
+    }
+
+    /// The purge tick: drops tombstones older than the grace period; returns how many.
+    pub(crate) fn purge_tombstones(&self, now: Now) -> usize {
+        let horizon = now.wall_ms.saturating_sub(self.tombstone_grace.as_millis() as u64);
+        let purged = self.replica.store().purge_tombstones(horizon);
+        bump(&self.stats.tombstones_purged, purged);
+        purged
+    }
+
+    /// This node leaves the cluster: its record, marked left, for the shell to send every peer.
+    pub(crate) fn leave(&self) -> MemberInfo {
+        lock(&self.members).announce_leave()
+    }
+
+    // ---- Outputs asked for by the shell's timers and peer tasks -----------------------------------
+
+    /// The gossip message for `peer`: every member record we know, and a clock sample.
+    pub(crate) fn gossip_for(&self, peer: NodeId, now: Now) -> Outgoing {
+        Outgoing::Gossip { members: self.member_infos(), clock: self.clock.sample_for(peer, now) }
+    }
+
+    /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.
+    pub(crate) fn anti_entropy_answer(&self, cursors: Cursors, fresh: bool) -> AntiEntropyAnswer<'_> {
+        self.replica.answer_anti_entropy(cursors, fresh, self.max_batch_bytes)
+    }
+
+    // ---- Queries ----------------------------------------------------------------------------------
+
+    /// The data, for reads.
+    pub(crate) fn store(&self) -> &Store {
+        self.replica.store()
+    }
+
+    /// This node's own membership record.
+    pub(crate) fn me(&self) -> MemberInfo {
+        lock(&self.members).me().clone()
+    }
+
+    /// Every membership record we know, ours first.
+    pub(crate) fn member_infos(&self) -> Vec<MemberInfo> {
+        lock(&self.members).infos()
+    }
+
+    /// Runs `f` on the member table (for status).
+    pub(crate) fn with_members<R>(&self, f: impl FnOnce(&Membership) -> R) -> R {
+        f(&lock(&self.members))
+    }
+
+    /// Whether `peer` is dead to us now (what its socket buffers hold would arrive stale).
+    pub(crate) fn is_dead(&self, peer: NodeId, now: Now) -> bool {
+        lock(&self.members).state_of(peer, now.at) == Some(MemberState::Dead)
+    }
+
+    /// The verdict on our clock.
+    pub(crate) fn clock(&self) -> &ClockVerdict {
+        &self.clock
+    }
+
+    /// Replication counters.
+    pub(crate) fn stats(&self) -> &ReplicationCounters {
+        &self.stats
+    }
+
+    // ---- Internals --------------------------------------------------------------------------------
+
+    fn alive_peers(&self, now: Now) -> usize {
+        lock(&self.members).alive_peers(now.at).len()
+    }
+
+    /// An anti-entropy request for `peer`. `fresh`: we hold nothing it has seen (an empty store
+    /// always qualifies), so it may skip its resync check.
+    fn request(&self, peer: NodeId, fresh: bool) -> Effect {
+        let fresh = fresh || self.store().is_empty();
+        Effect::Send { to: peer, message: Outgoing::AntiEntropyRequest { cursors: self.replica.cursors(), fresh } }
+    }
+
+    /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
+    /// ones are to be logged.
+    fn apply(&self, entries: Vec<kvs_proto::peer::KeyedEntry>, pushed: bool, now: Now) -> Vec<Effect> {
+        let applied = self.replica.apply(entries, pushed, now.wall_ms);
+        if let Some((count, error)) = applied.refused {
+            tracing::error!(%error, count, "refusing entries from the future");
+        }
+        if applied.records.is_empty() {
+            return Vec::new();
+        }
+        vec![Effect::Log(applied.records)]
+    }
+
+    /// The peer purged deletes we may still hold: drop all it has seen, reset cursors, and ask it
+    /// again at once.
+    fn resync(&self, from: NodeId, cursors: &Cursors, now: Now) -> Vec<Effect> {
+        let dropped = self.replica.drop_seen_by(cursors);
+        bump(&self.stats.full_resyncs, 1);
+        tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
+        let mut rounds = lock(&self.rounds);
+        rounds.resync();
+        rounds.asked(from, now.at);
+        // The log still holds what was dropped: compacting it keeps a restart from bringing it back.
+        vec![Effect::CompactLog, self.request(from, true)]
+    }
+}

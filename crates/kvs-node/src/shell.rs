@@ -1,0 +1,175 @@
+//! The I/O shell around the replication core: what its tasks share through an `Arc<Shell>`.
+//!
+//! The shell reads the clocks, feeds the [`Core`] its inputs and carries out the [`Effect`]s it
+//! returns with the handles it holds — the log and push log ([`WritePath`]), the peer tasks
+//! ([`PeerLinks`]), the task tracker and the shutdown token. It holds no replication state of its
+//! own; every rule lives in the core.
+
+use crate::config::NodeConfig;
+use crate::core::{Core, Effect, Now};
+use crate::error::WriteRefused;
+use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
+use crate::redis::clients::RedisClients;
+use crate::storage::Storage;
+use crate::write_path::WritePath;
+use kvs_proto::{MemberInfo, NodeId};
+use kvs_store::clock::wall_clock_ms;
+use kvs_store::persist::wal::{Durable, Room};
+use kvs_store::{Replica, Store};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Creates the task that replicates to a member; given to the shell by whoever starts it, so the
+/// shell does not depend on how peer tasks run.
+pub(crate) type SpawnPeer = fn(Arc<Shell>, MemberInfo) -> (PeerHandle, PeerTask);
+
+/// A running node's shell; every task holds an `Arc<Shell>`.
+pub struct Shell {
+    /// The configuration it was started with.
+    pub(crate) config: NodeConfig,
+    /// This node's identity.
+    pub(crate) id: NodeId,
+    /// The address it is bound to and advertises.
+    pub(crate) addr: SocketAddr,
+    /// The replication core.
+    pub(crate) core: Core,
+    /// The log and the push log.
+    pub(crate) writes: WritePath,
+    /// The peer tasks.
+    pub(crate) peers: PeerLinks,
+    /// The Redis port's connection bookkeeping.
+    pub(crate) redis: RedisClients,
+    /// How far this node's wall clock runs from the system's (`--fault-clock-offset-ms`, tests).
+    clock_offset_ms: i64,
+    /// Creates peer tasks.
+    spawn_peer: SpawnPeer,
+    /// Cancelled when shutdown begins; parent of every peer task's token.
+    shutdown: CancellationToken,
+    /// Every task the node spawns, so shutdown can wait for them.
+    pub(crate) tasks: TaskTracker,
+    /// When the node started, for uptime.
+    pub(crate) started: Instant,
+}
+
+impl Shell {
+    /// The shell of a node bound at `addr` over opened storage.
+    pub(crate) fn new(config: NodeConfig, addr: SocketAddr, storage: Storage, spawn_peer: SpawnPeer) -> Arc<Self> {
+        let Storage { id, store, clock, wal, dir } = storage;
+        let clock_offset_ms = config.clock_offset_ms;
+        let generation = wall_clock_ms().saturating_add_signed(clock_offset_ms);
+        let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
+        Arc::new(Shell {
+            core: Core::new(&config, me, Replica::new(store, clock)),
+            writes: WritePath::new(wal, dir, config.push_queue),
+            peers: PeerLinks::default(),
+            redis: RedisClients::default(),
+            clock_offset_ms,
+            spawn_peer,
+            id,
+            addr,
+            config,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Now, for the core: every clock read of the node happens here (a simulator's clocks in
+    /// simulation, shifted by `--fault-clock-offset-ms` in tests).
+    pub(crate) fn now(&self) -> Now {
+        Now { at: Instant::now(), wall_ms: wall_clock_ms().saturating_add_signed(self.clock_offset_ms) }
+    }
+
+    /// The data, for reads.
+    pub(crate) fn store(&self) -> &Store {
+        self.core.store()
+    }
+
+    /// Makes a client's write (`None` deletes) in `room` reserved in the log's queue. Returns,
+    /// under `--fsync always`, what to await before acknowledging it.
+    pub(crate) fn write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        room: &mut Room,
+    ) -> Result<Option<Durable>, WriteRefused> {
+        self.writes.write(&self.core, key, value, self.now(), room)
+    }
+
+    /// Carries out what the core asked for, logging in `room` (reserved for the input's entries).
+    pub(crate) fn execute(self: &Arc<Self>, effects: Vec<Effect>, room: &mut Room) {
+        for effect in effects {
+            match effect {
+                Effect::Log(records) => self.writes.log_applied(&records, room),
+                Effect::LogCursors(cursors) => self.writes.log_cursors(cursors),
+                Effect::CompactLog => {
+                    if let Err(error) = self.writes.compact_log() {
+                        tracing::warn!(%error, "cannot compact the log");
+                    }
+                }
+                Effect::StartPeer(info) => self.start_peer(info),
+                Effect::StopPeer(peer) => self.peers.stop(peer),
+                Effect::Send { to, message } => {
+                    let request = matches!(message, crate::core::Outgoing::AntiEntropyRequest { .. });
+                    if !self.peers.command(to, PeerCommand::Send(message)) && request {
+                        self.core.request_undelivered(to);
+                    }
+                }
+                Effect::AnswerAntiEntropy { to, cursors, fresh } => {
+                    if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { cursors, fresh }) {
+                        tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Effects that log nothing (membership, anti-entropy control).
+    pub(crate) fn execute_control(self: &Arc<Self>, effects: Vec<Effect>) {
+        self.execute(effects, &mut Room::default());
+    }
+
+    fn start_peer(self: &Arc<Self>, info: MemberInfo) {
+        if self.is_shutting_down() {
+            return;
+        }
+        let make = || (self.spawn_peer)(self.clone(), info.clone());
+        if self.peers.start(&self.tasks, info.id, make) {
+            tracing::info!(peer = %info.id, addr = %info.addr, "member joined");
+            // A new member may hold what we lack, or lack everything: ask without waiting.
+            self.peers.kick_anti_entropy();
+        }
+    }
+
+    /// Why this node is unhealthy, one line each (empty when healthy).
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let log = self.writes.check().err().map(|e| e.to_string());
+        self.core.clock().problem().into_iter().chain(log).collect()
+    }
+
+    /// Starts a clean shutdown: mark ourselves left, then wake every task to finish.
+    pub(crate) fn begin_shutdown(&self) {
+        if !self.shutdown.is_cancelled() {
+            self.core.leave();
+            self.shutdown.cancel();
+        }
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub(crate) async fn shutdown_started(&self) {
+        self.shutdown.cancelled().await
+    }
+
+    /// A token cancelled when shutdown begins; parent of every peer task's token.
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+}

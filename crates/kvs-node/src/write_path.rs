@@ -1,0 +1,117 @@
+//! Where the core's records go: the log that makes them durable, and the push log that carries
+//! local writes to peers. A local write goes through the core, the log and the push log here, in
+//! that order, one write at a time.
+
+use crate::core::{Core, Now};
+use crate::error::WriteRefused;
+use kvs_proto::peer::Cursors;
+use kvs_store::persist::data_dir::DataDir;
+use kvs_store::persist::wal::{Durable, Room, Wal};
+use kvs_store::persist::PersistError;
+use kvs_store::Record;
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+
+/// The log (when durable) and the push log.
+pub(crate) struct WritePath {
+    /// The log, when the node is durable.
+    log: Option<Wal>,
+    /// Holds the data dir's lock for the node's lifetime.
+    _dir: Option<DataDir>,
+    /// The push log: each local write is appended once and every peer task reads it from its own
+    /// cursor. A bounded ring of record pointers; a reader that falls off its tail learns it lagged.
+    push_log: broadcast::Sender<Record>,
+    /// Held across making, logging and queueing a local write, so our writes enter the log and
+    /// the push log in sequence order.
+    push_order: Mutex<()>,
+}
+
+impl WritePath {
+    /// A write path over the log (if durable) and a push log of `push_queue` records.
+    pub(crate) fn new(log: Option<Wal>, dir: Option<DataDir>, push_queue: usize) -> Self {
+        let (push_log, _) = broadcast::channel(push_queue);
+        WritePath { log, _dir: dir, push_log, push_order: Mutex::new(()) }
+    }
+
+    /// Refuses when an earlier log write or fsync failed.
+    pub(crate) fn check(&self) -> Result<(), PersistError> {
+        self.log.as_ref().map_or(Ok(()), Wal::check)
+    }
+
+    /// Waits (asynchronously) for room in the log's queue for `records` writes: how a slow disk
+    /// slows writers down without blocking a thread. Memory-only nodes never wait.
+    pub(crate) async fn reserve(&self, records: usize) -> Result<Room, PersistError> {
+        match &self.log {
+            Some(log) => log.reserve(records).await,
+            None => Ok(Room::default()),
+        }
+    }
+
+    /// Has `core` make a local write (`None` deletes), logs it in `room` and queues it for every
+    /// peer. Returns, under `--fsync always`, what to await before acknowledging it.
+    pub(crate) fn write(
+        &self,
+        core: &Core,
+        key: &[u8],
+        value: Option<&[u8]>,
+        now: Now,
+        room: &mut Room,
+    ) -> Result<Option<Durable>, WriteRefused> {
+        self.check()?;
+        let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
+        let record = core.write(key, value, now)?;
+        let durable = match &self.log {
+            Some(log) => log.append(&record, true, room)?,
+            None => None,
+        };
+        // No receivers just means no peers yet; anti-entropy brings them up to date when they come.
+        let _ = self.push_log.send(record);
+        Ok(durable)
+    }
+
+    /// Logs remote records the core applied, in `room` reserved for them.
+    pub(crate) fn log_applied(&self, records: &[Record], room: &mut Room) {
+        let Some(log) = &self.log else { return };
+        for record in records {
+            // A failure marks the log failed, which refuses later local writes.
+            if let Err(error) = log.append(record, false, room) {
+                tracing::debug!(%error, "replicated entry not logged");
+            }
+        }
+    }
+
+    /// Logs cursors adopted after a complete anti-entropy delta.
+    pub(crate) fn log_cursors(&self, cursors: Cursors) {
+        if let Some(log) = &self.log {
+            let _ = log.append_cursors(cursors);
+        }
+    }
+
+    /// The log, when the node is durable (for INFO).
+    pub(crate) fn log(&self) -> Option<&Wal> {
+        self.log.as_ref()
+    }
+
+    /// Asks for a log compaction; false when the node is memory-only.
+    pub(crate) fn compact_log(&self) -> Result<bool, PersistError> {
+        match &self.log {
+            Some(log) => log.rewrite().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Writes and fsyncs the log, then stops its writer; for a clean shutdown.
+    pub(crate) async fn close(&self) {
+        if let Some(log) = &self.log {
+            if let Err(error) = log.sync().await {
+                tracing::error!(%error, "final log sync failed");
+            }
+            log.close();
+        }
+    }
+
+    /// A new reader of the push log, starting at its head.
+    pub(crate) fn subscribe_pushes(&self) -> broadcast::Receiver<Record> {
+        self.push_log.subscribe()
+    }
+}
