@@ -281,3 +281,6 @@ impl Core {
         vec![Effect::CompactLog, self.request(from, true)]
     }
 }
+
+#[cfg(test)]
+mod tests;

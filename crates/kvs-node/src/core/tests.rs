@@ -1,0 +1,117 @@
+//! The core driven by hand: two or three cores exchange messages through a test harness that
+//! stands in for the shell, with no socket, task or clock anywhere.
+
+use super::*;
+use crate::config::NodeArgs;
+use clap::Parser;
+use kvs_proto::encoding::{decode, encode};
+use kvs_store::HybridClock;
+use std::sync::Arc;
+
+const WALL_MS: u64 = 1_800_000_000_000;
+
+fn core(id: u64) -> Core {
+    let args = NodeArgs::parse_from(["kvs-node", "127.0.0.1", &format!("{}", 7000 + id)]);
+    let config = NodeConfig::try_from(args).unwrap();
+    let me = MemberInfo { id: NodeId(id), addr: config.listen, generation: 1, heartbeat: 0, left: false };
+    Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)))
+}
+
+fn at(start: Instant, ms: u64) -> Now {
+    Now { at: start + Duration::from_millis(ms), wall_ms: WALL_MS + ms }
+}
+
+/// What a peer receives for a message we send: the same bytes the wire would carry.
+fn over_the_wire(message: &Outgoing) -> PeerMessage {
+    decode(&encode(message).unwrap()).unwrap()
+}
+
+/// Delivers `from`'s gossip to `to`; returns `to`'s effects.
+fn gossip(from: &Core, to: &Core, now: Now) -> Vec<Effect> {
+    to.receive(from.me().id, over_the_wire(&from.gossip_for(to.me().id, now)), now)
+}
+
+fn value(core: &Core, key: &[u8]) -> Option<Vec<u8>> {
+    core.store().get_value(key).map(|v| v.to_vec())
+}
+
+#[test]
+fn gossip_starts_replication_and_a_leave_stops_it() {
+    let (a, b) = (core(1), core(2));
+    let now = at(Instant::now(), 0);
+    let effects = gossip(&a, &b, now);
+    assert!(matches!(&effects[..], [Effect::StartPeer(info)] if info.id == NodeId(1)), "{effects:?}");
+    assert!(gossip(&a, &b, now).is_empty(), "old news starts nothing");
+    let leave = Outgoing::Leave { member: a.leave() };
+    let effects = b.receive(NodeId(1), over_the_wire(&leave), now);
+    assert!(matches!(&effects[..], [Effect::StopPeer(NodeId(1))]), "{effects:?}");
+}
+
+#[test]
+fn a_pushed_write_is_applied_and_logged_once() {
+    let (a, b) = (core(1), core(2));
+    let now = at(Instant::now(), 0);
+    let record = a.write(b"k", Some(b"v"), now).unwrap();
+    let push = Outgoing::Entries { entries: vec![record] };
+    let effects = b.receive(NodeId(1), over_the_wire(&push), now);
+    assert!(matches!(&effects[..], [Effect::Log(records)] if records.len() == 1), "{effects:?}");
+    assert_eq!(value(&b, b"k").as_deref(), Some(&b"v"[..]));
+    assert!(b.receive(NodeId(1), over_the_wire(&push), now).is_empty(), "a duplicate changes nothing");
+    assert_eq!(b.store().digest(), a.store().digest());
+}
+
+#[test]
+fn anti_entropy_fetches_what_pushes_missed_from_a_connected_peer_only() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    for i in 0..50 {
+        a.write(format!("k{i}").as_bytes(), Some(b"v"), at(start, 1)).unwrap();
+    }
+    assert!(b.anti_entropy_round(at(start, 2), |_| None).is_empty(), "nobody connected, nobody asked");
+    let effects = b.anti_entropy_round(at(start, 2), |_| Some(1));
+    let [Effect::Send { to: NodeId(1), message }] = &effects[..] else { panic!("{effects:?}") };
+    assert!(b.anti_entropy_round(at(start, 3), |_| Some(1)).is_empty(), "one request at a time");
+
+    let effects = a.receive(NodeId(2), over_the_wire(message), at(start, 3));
+    let [Effect::AnswerAntiEntropy { to: NodeId(2), cursors, fresh }] = &effects[..] else { panic!("{effects:?}") };
+    let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(cursors.clone(), *fresh) else {
+        panic!("no resync expected")
+    };
+    for entries in batches.by_ref() {
+        b.receive(NodeId(1), over_the_wire(&Outgoing::AntiEntropyEntries { entries }), at(start, 4));
+    }
+    let done = Outgoing::AntiEntropyDone { cursors: batches.done };
+    let effects = b.receive(NodeId(1), over_the_wire(&done), at(start, 4));
+    assert!(matches!(&effects[..], [Effect::LogCursors(_)]), "{effects:?}");
+    assert_eq!(b.store().digest(), a.store().digest());
+    assert_eq!(b.stats().anti_entropy_entries_applied.load(std::sync::atomic::Ordering::Relaxed), 50);
+    assert!(!b.anti_entropy_round(at(start, 5), |_| Some(1)).is_empty(), "the round is over: ask again");
+}
+
+#[test]
+fn an_undelivered_request_is_retried_at_the_next_round_not_after_a_stall() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    assert_eq!(b.anti_entropy_round(at(start, 1), |_| Some(1)).len(), 1);
+    b.request_undelivered(NodeId(1));
+    assert_eq!(b.anti_entropy_round(at(start, 2), |_| Some(1)).len(), 1);
+}
+
+#[test]
+fn a_node_whose_clock_its_peers_find_far_ahead_refuses_writes() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let start = Instant::now();
+    // Two round trips each way give both sides an estimate; `a` runs 120 s ahead of the others.
+    let ahead = |now: Now| Now { wall_ms: now.wall_ms + 120_000, ..now };
+    for ms in [0, 10, 20] {
+        let now = at(start, ms);
+        for peer in [&b, &c] {
+            peer.receive(NodeId(1), over_the_wire(&a.gossip_for(peer.me().id, ahead(now))), now);
+            a.receive(peer.me().id, over_the_wire(&peer.gossip_for(NodeId(1), now)), ahead(now));
+        }
+    }
+    assert!(matches!(a.write(b"k", Some(b"v"), ahead(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
+    assert!(b.write(b"k", Some(b"v"), at(start, 30)).is_ok());
+}
