@@ -2,7 +2,7 @@
 //! replay reports stays inside the file, and a log with no damage loads every record it counts.
 #![no_main]
 
-use kvs_store::persist::recovery::replay_bytes;
+use kvs_store::log::recovery::replay_bytes;
 use kvs_store::Store;
 use libfuzzer_sys::fuzz_target;
 

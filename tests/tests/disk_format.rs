@@ -59,7 +59,7 @@ async fn the_current_format_fixture_replays() {
 }
 
 #[tokio::test]
-async fn a_version_0_log_replays_and_is_rewritten_in_the_current_format() {
+async fn a_version_0_log_replays_and_is_compacted_into_the_current_format() {
     let dir = copy_of("data-dir-v0");
     let args = data_dir_args(dir.path());
     let mut node = NodeProcess::start(None, &as_strs(&args));

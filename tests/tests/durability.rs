@@ -144,9 +144,9 @@ async fn a_full_disk_refuses_writes_instead_of_acknowledging_them() {
         }
         assert!(acknowledged < 200, "64 KiB cannot hold 200 KB of acknowledged writes");
     };
-    assert_eq!(refused.code, ErrorCode::StorageFailed);
+    assert_eq!(refused.code, ErrorCode::LogFailed);
     let again = client.set("later", "v").await.unwrap_err();
-    assert!(matches!(again, ClientError::Server(ref r) if r.code == ErrorCode::StorageFailed), "{again}");
+    assert!(matches!(again, ClientError::Server(ref r) if r.code == ErrorCode::LogFailed), "{again}");
     assert_eq!(client.get("k0").await.unwrap().as_deref(), Some(&[b'v'; 1000][..]), "reads still served");
     assert_eq!(client.get("later").await.unwrap(), None);
 }

@@ -1,4 +1,4 @@
-//! Failure detection, catch-up after a pause, tombstone purge and the resync it requires.
+//! Failure detection, anti-entropy after a pause, tombstone purge and the resync it requires.
 
 use kvs_client::MemberState;
 use kvs_tests::{
@@ -85,7 +85,7 @@ async fn a_frozen_node_catches_up_through_anti_entropy() {
     assert_eq!((status.key_count, status.tombstone_count), (3500, 1));
     assert!(
         status.replication.anti_entropy_entries_applied > 0,
-        "catch-up went through anti-entropy: {:?}",
+        "what the paused node missed came through anti-entropy: {:?}",
         status.replication
     );
     assert_eq!(status.replication.full_resyncs, 0);

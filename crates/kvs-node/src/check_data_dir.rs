@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use kvs_proto::Limits;
-use kvs_store::persist::check::{check, repair};
+use kvs_store::log::check::{check, repair};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

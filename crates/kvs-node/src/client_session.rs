@@ -6,7 +6,7 @@ use crate::shell::Shell;
 use crate::status;
 use bytes::Bytes;
 use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply};
-use kvs_store::persist::wal::{Durable, Room};
+use kvs_store::log::writer::{Durable, Room};
 use std::sync::Arc;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down.
@@ -37,7 +37,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
             // Under --fsync always the reply waits until the write is on disk.
             let synced = durable.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
             if let Err(reason) = synced {
-                response = ClientResponse::Error(ErrorReply::new(ErrorCode::StorageFailed, reason));
+                response = ClientResponse::Error(ErrorReply::new(ErrorCode::LogFailed, reason));
             }
         }
         if conn.send(&response).await.is_err() {
@@ -59,7 +59,7 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
             durable = pending;
             Ok(ClientResponse::Ok)
         }
-        Err(error @ WriteRefused::Storage(_)) => Err(ErrorReply::new(ErrorCode::StorageFailed, error.to_string())),
+        Err(error @ WriteRefused::Log(_)) => Err(ErrorReply::new(ErrorCode::LogFailed, error.to_string())),
         Err(error @ WriteRefused::ClockSkew(_)) => Err(ErrorReply::new(ErrorCode::ClockSkew, error.to_string())),
     };
     let result = match request {

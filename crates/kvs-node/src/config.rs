@@ -3,7 +3,7 @@
 use crate::error::NodeError;
 use clap::Parser;
 use kvs_proto::{Limits, NodeId};
-use kvs_store::persist::FsyncPolicy;
+use kvs_store::log::FsyncPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ pub struct NodeArgs {
     /// everysec, or never.
     #[arg(long, default_value_t = FsyncPolicy::EverySec)]
     pub fsync: FsyncPolicy,
-    /// Rewrite the log once it reaches this many bytes and twice its size after the last rewrite.
+    /// Compact the log once it reaches this many bytes and twice its size after the last compaction.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub compact_after_bytes: u64,
     /// Largest frame accepted on any connection, in bytes.
@@ -76,7 +76,7 @@ pub struct NodeArgs {
     /// Remote versions further ahead of our wall clock than this are refused, in ms.
     #[arg(long, default_value_t = 60_000)]
     pub max_clock_skew_ms: u64,
-    /// Writes buffered for pushing to peers; a peer that falls further behind is repaired instead.
+    /// Writes buffered for pushing to peers; a peer that falls further behind gets the rest by anti-entropy.
     #[arg(long, default_value_t = 65_536)]
     pub push_queue: usize,
     /// Simultaneous connections accepted; further ones wait.
@@ -120,7 +120,7 @@ pub struct NodeConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// When writes reach the disk.
     pub fsync: FsyncPolicy,
-    /// Log size that triggers a rewrite.
+    /// Log size that triggers a compaction.
     pub compact_after_bytes: u64,
     /// Anti-entropy period.
     pub anti_entropy_interval: Duration,

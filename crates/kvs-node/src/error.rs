@@ -18,7 +18,7 @@ pub enum NodeError {
     Config(String),
     /// The data dir or its log cannot be used.
     #[error(transparent)]
-    Storage(#[from] kvs_store::persist::PersistError),
+    Log(#[from] kvs_store::log::LogError),
     /// Some other socket failure.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -29,7 +29,7 @@ pub enum NodeError {
 pub enum WriteRefused {
     /// The log failed; the node cannot make writes durable.
     #[error(transparent)]
-    Storage(#[from] kvs_store::persist::PersistError),
+    Log(#[from] kvs_store::log::LogError),
     /// This node's clock is off from its peers' by more than the skew bound, so they would refuse
     /// the write.
     #[error("{0}")]

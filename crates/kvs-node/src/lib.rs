@@ -19,7 +19,7 @@
 //! - [`server`]: bind, accept loop, heartbeat and rediscovery timers, joining, shutdown.
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
-//! - [`storage`]: memory-only or durable storage, opened (and its log replayed) before serving.
+//! - [`open`]: the node's data, memory-only or from a data dir whose log is replayed first.
 //!
 //! The front ends, which call the shell's one write and the store's reads:
 //! - [`client_session`]: the native protocol, request by request.
@@ -36,6 +36,7 @@ pub(crate) mod core;
 pub mod error;
 pub(crate) mod handshake;
 pub(crate) mod net;
+pub(crate) mod open;
 pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;
 pub(crate) mod peer_task;
@@ -44,7 +45,6 @@ pub mod server;
 pub(crate) mod shell;
 pub(crate) mod stats;
 pub(crate) mod status;
-pub(crate) mod storage;
 pub(crate) mod write_path;
 
 pub use config::{NodeArgs, NodeConfig};

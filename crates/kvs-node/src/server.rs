@@ -5,10 +5,10 @@ use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::handshake::handle_connection;
 use crate::net;
+use crate::open;
 use crate::peer_task;
 use crate::redis;
 use crate::shell::Shell;
-use crate::storage;
 use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,13 +34,13 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         Some(addr) => Some(bind_one(addr).await?),
         None => None,
     };
-    let storage = storage::open(&config)?;
+    let data = open::open_data(&config)?;
     let addr = net::bound_addr(&listener, config.listen)?;
     let redis_addr = match (&redis, config.redis_listen) {
         (Some(redis), Some(requested)) => Some(net::bound_addr(redis, requested)?),
         _ => None,
     };
-    let node = Shell::new(config, addr, storage, peer_task::spawn);
+    let node = Shell::new(config, addr, data, peer_task::spawn);
     if let Some(redis_addr) = redis_addr {
         node.redis.set_addr(redis_addr);
     }

@@ -8,13 +8,13 @@
 use crate::config::NodeConfig;
 use crate::core::{Core, Effect, Now};
 use crate::error::WriteRefused;
+use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
 use crate::redis::clients::RedisClients;
-use crate::storage::Storage;
 use crate::write_path::WritePath;
 use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
-use kvs_store::persist::wal::{Durable, Room};
+use kvs_store::log::writer::{Durable, Room};
 use kvs_store::{Replica, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,15 +55,15 @@ pub struct Shell {
 }
 
 impl Shell {
-    /// The shell of a node bound at `addr` over opened storage.
-    pub(crate) fn new(config: NodeConfig, addr: SocketAddr, storage: Storage, spawn_peer: SpawnPeer) -> Arc<Self> {
-        let Storage { id, store, clock, wal, dir } = storage;
+    /// The shell of a node bound at `addr` over its opened data.
+    pub(crate) fn new(config: NodeConfig, addr: SocketAddr, data: OpenedData, spawn_peer: SpawnPeer) -> Arc<Self> {
+        let OpenedData { id, store, clock, log, dir } = data;
         let clock_offset_ms = config.clock_offset_ms;
         let generation = wall_clock_ms().saturating_add_signed(clock_offset_ms);
         let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
         Arc::new(Shell {
             core: Core::new(&config, me, Replica::new(store, clock)),
-            writes: WritePath::new(wal, dir, config.push_queue),
+            writes: WritePath::new(log, dir, config.push_queue),
             peers: PeerLinks::default(),
             redis: RedisClients::default(),
             clock_offset_ms,

@@ -1,4 +1,4 @@
-//! Replication traffic counters, reported under `sync` in `status`.
+//! Replication traffic counters, reported under `replication` in `status`.
 
 use kvs_proto::ReplicationStatus;
 use std::sync::atomic::{AtomicU64, Ordering};

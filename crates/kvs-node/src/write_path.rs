@@ -5,9 +5,9 @@
 use crate::core::{Core, Now};
 use crate::error::WriteRefused;
 use kvs_proto::peer::Cursors;
-use kvs_store::persist::data_dir::DataDir;
-use kvs_store::persist::wal::{Durable, Room, Wal};
-use kvs_store::persist::PersistError;
+use kvs_store::log::data_dir::DataDir;
+use kvs_store::log::writer::{Durable, Log, Room};
+use kvs_store::log::LogError;
 use kvs_store::Record;
 use std::sync::Mutex;
 use tokio::sync::broadcast;
@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 /// The log (when durable) and the push log.
 pub(crate) struct WritePath {
     /// The log, when the node is durable.
-    log: Option<Wal>,
+    log: Option<Log>,
     /// Holds the data dir's lock for the node's lifetime.
     _dir: Option<DataDir>,
     /// The push log: each local write is appended once and every peer task reads it from its own
@@ -28,19 +28,19 @@ pub(crate) struct WritePath {
 
 impl WritePath {
     /// A write path over the log (if durable) and a push log of `push_queue` records.
-    pub(crate) fn new(log: Option<Wal>, dir: Option<DataDir>, push_queue: usize) -> Self {
+    pub(crate) fn new(log: Option<Log>, dir: Option<DataDir>, push_queue: usize) -> Self {
         let (push_log, _) = broadcast::channel(push_queue);
         WritePath { log, _dir: dir, push_log, push_order: Mutex::new(()) }
     }
 
     /// Refuses when an earlier log write or fsync failed.
-    pub(crate) fn check(&self) -> Result<(), PersistError> {
-        self.log.as_ref().map_or(Ok(()), Wal::check)
+    pub(crate) fn check(&self) -> Result<(), LogError> {
+        self.log.as_ref().map_or(Ok(()), Log::check)
     }
 
     /// Waits (asynchronously) for room in the log's queue for `records` writes: how a slow disk
     /// slows writers down without blocking a thread. Memory-only nodes never wait.
-    pub(crate) async fn reserve(&self, records: usize) -> Result<Room, PersistError> {
+    pub(crate) async fn reserve(&self, records: usize) -> Result<Room, LogError> {
         match &self.log {
             Some(log) => log.reserve(records).await,
             None => Ok(Room::default()),
@@ -88,14 +88,14 @@ impl WritePath {
     }
 
     /// The log, when the node is durable (for INFO).
-    pub(crate) fn log(&self) -> Option<&Wal> {
+    pub(crate) fn log(&self) -> Option<&Log> {
         self.log.as_ref()
     }
 
     /// Asks for a log compaction; false when the node is memory-only.
-    pub(crate) fn compact_log(&self) -> Result<bool, PersistError> {
+    pub(crate) fn compact_log(&self) -> Result<bool, LogError> {
         match &self.log {
-            Some(log) => log.rewrite().map(|()| true),
+            Some(log) => log.compact().map(|()| true),
             None => Ok(false),
         }
     }

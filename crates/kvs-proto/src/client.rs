@@ -66,7 +66,7 @@ pub enum ErrorCode {
     /// The connection was idle past the node's deadline.
     Timeout,
     /// The node cannot make the write durable (its log failed); the write was not acknowledged.
-    StorageFailed,
+    LogFailed,
     /// The node's clock is further from its peers' than the skew bound, so they would refuse its
     /// writes; the write was not acknowledged.
     ClockSkew,
@@ -163,7 +163,7 @@ pub struct StatusReport {
     pub replication: ReplicationStatus,
 }
 
-/// Replication counters: the push path and the anti-entropy (repair) path.
+/// Replication counters: the push path and the anti-entropy path.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationStatus {
     /// Entries pushed to peers.

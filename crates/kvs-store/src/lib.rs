@@ -12,7 +12,7 @@
 //! - [`map`]: the hash map every table uses (randomly keyed, fixed keys in simulation).
 //! - [`origin_index`]: per shard, surviving records by origin and sequence number.
 //! - [`cursors`]: how far this node has applied each origin's writes (a version vector).
-//! - [`persist`]: durability: the data dir, the checksummed log, replay, group commit, rewrite.
+//! - [`log`]: durability: the data dir, the checksummed log, replay, group commit, compaction.
 //! - [`anti_entropy`]: anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
 //!
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
@@ -23,10 +23,10 @@ pub mod clock;
 pub mod cursors;
 pub mod digest;
 pub mod glob;
+pub mod log;
 pub mod lww;
 pub mod map;
 pub mod origin_index;
-pub mod persist;
 pub mod record;
 pub mod replica;
 pub mod store;

@@ -2,7 +2,7 @@
 //!
 //! The store keeps millions of these, so their size is the store's size: one allocation holding
 //! the version, the key length and the key and value bytes back to back, behind an 8-byte
-//! reference-counted pointer. Cloning one (for the push log, a scan, a repair) is a refcount bump.
+//! reference-counted pointer. Cloning one (for the push log, a scan, an anti-entropy answer) is a refcount bump.
 
 use bytes::Bytes;
 use kvs_proto::peer::KeyedEntry;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Number of shards; a power of two. Enough that two cores rarely meet on a lock, and that one
-/// shard of a million-key store (the unit `scan` and repair walk) is a few thousand keys.
+/// shard of a million-key store (the unit `scan` and anti-entropy walk) is a few thousand keys.
 pub const SHARDS: usize = 256;
 
 /// One shard: records keyed by their own key bytes (an 8-byte pointer per slot) and the same
@@ -29,7 +29,7 @@ pub(crate) struct Shard {
 /// Every key's latest record, with a digest and counts kept up to date on each write.
 ///
 /// A fixed array of independently locked hash tables (std `RwLock`, never held across an await).
-/// Hand-sharded rather than a concurrent-map crate because `scan` and repair need a stable,
+/// Hand-sharded rather than a concurrent-map crate because `scan` and anti-entropy need a stable,
 /// walkable partition of the keys, and because a slot here is one pointer to a [`Record`].
 #[derive(Debug)]
 pub struct Store {
@@ -209,7 +209,7 @@ impl Store {
         self.read(shard).table.iter().cloned().collect()
     }
 
-    /// Every record (for tests and small stores; repair walks [`Store::shard_records`] instead).
+    /// Every record (for tests and small stores; anti-entropy walks [`Store::shard_records`] instead).
     pub fn snapshot(&self) -> Vec<Record> {
         (0..SHARDS).flat_map(|shard| self.shard_records(shard)).collect()
     }

@@ -1,5 +1,5 @@
 //! `cargo xtask bench durability`: write throughput per fsync mode against memory-only, with 1 and
-//! 50 clients; restart time of a node holding 1,000,000 keys; disk bytes per key after a rewrite.
+//! 50 clients; restart time of a node holding 1,000,000 keys; disk bytes per key after a compaction.
 
 use super::load::{pipeline, sets};
 use super::native::parallel;
@@ -61,7 +61,7 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
     let extra = ["--redis-port", "0", "--data-dir", &dir_arg(&dir), "--fsync", "everysec"];
     let mut node = NodeProcess::start(None, &extra);
     pipeline(node.redis().port(), sets(0..args.keys, &[b'v'; 100]))?;
-    // A rewrite the load itself triggered must finish first, or it would be mistaken for ours.
+    // A compaction the load itself triggered must finish first, or it would be mistaken for ours.
     let deadline = Instant::now() + Duration::from_secs(120);
     while persistence_field(&node, "aof_rewrite_in_progress")? == 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -71,13 +71,13 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while persistence_field(&node, "aof_rewrites")? <= rewrites {
         if Instant::now() > deadline {
-            return Err("the log rewrite did not finish".into());
+            return Err("the log compaction did not finish".into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let size = std::fs::metadata(dir.path().join("log")).map_err(|e| e.to_string())?.len();
     println!(
-        "disk after a rewrite: {size} bytes for {} keys of 16 bytes with 100-byte values = {:.1} bytes/key",
+        "disk after a compaction: {size} bytes for {} keys of 16 bytes with 100-byte values = {:.1} bytes/key",
         args.keys,
         size as f64 / args.keys as f64
     );

@@ -2,11 +2,11 @@
 //!
 //! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
-//! - [`catchup`]: how many bytes and how long a paused node needs to catch up, against what changed.
+//! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
 //! - [`load`]: pipelined RESP loading shared by the benches.
 
-pub mod catchup;
+pub mod anti_entropy;
 pub mod durability;
 pub mod load;
 pub mod native;
@@ -31,8 +31,8 @@ enum BenchKind {
     Native(native::NativeArgs),
     /// Redis protocol: kvs against redis-server under redis-benchmark, and memory per key.
     Redis(redis::RedisArgs),
-    /// Anti-entropy: catch-up bytes and time of a paused node, and idle round size.
-    Catchup(catchup::CatchupArgs),
+    /// Anti-entropy: bytes and time to bring a paused node back, and idle round size.
+    AntiEntropy(anti_entropy::AntiEntropyArgs),
     /// Durability: write throughput per fsync mode, restart time, disk bytes per key.
     Durability(durability::DurabilityArgs),
 }
@@ -43,7 +43,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         None => native::run(args.native).await,
         Some(BenchKind::Native(args)) => native::run(args).await,
         Some(BenchKind::Redis(args)) => redis::run(args).await,
-        Some(BenchKind::Catchup(args)) => catchup::run(args).await,
+        Some(BenchKind::AntiEntropy(args)) => anti_entropy::run(args).await,
         Some(BenchKind::Durability(args)) => durability::run(args).await,
     }
 }

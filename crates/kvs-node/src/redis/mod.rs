@@ -15,7 +15,7 @@ pub mod session;
 pub mod table;
 
 use kvs_proto::resp::{Args, Protocol, Reply};
-use kvs_store::persist::wal::{Durable, Room};
+use kvs_store::log::writer::{Durable, Room};
 
 /// Per-connection state the commands read and change.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub struct Call<'a, 'r> {
 }
 
 impl Call<'_, '_> {
-    /// Writes through the node; on a storage failure replies with an error and returns false.
+    /// Writes through the node; when the write is refused replies with an error and returns false.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
         match self.node.write(key, value, self.room) {
             Ok(pending) => {

@@ -57,15 +57,15 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         }
         "persistence" => {
             let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.writes.log().is_some()));
-            if let Some(wal) = node.writes.log() {
-                let stats = &wal.stats;
+            if let Some(log) = node.writes.log() {
+                let stats = &log.stats;
                 let _ = write!(
                     out,
                     "aof_rewrite_in_progress:{}\r\naof_rewrites:{}\r\naof_current_size:{}\r\naof_last_write_status:{}\r\n",
-                    u8::from(stats.rewriting.load(Ordering::Relaxed)),
-                    stats.rewrites.load(Ordering::Relaxed),
+                    u8::from(stats.compacting.load(Ordering::Relaxed)),
+                    stats.compactions.load(Ordering::Relaxed),
                     stats.log_bytes.load(Ordering::Relaxed),
-                    if wal.check().is_ok() { "ok" } else { "err" },
+                    if log.check().is_ok() { "ok" } else { "err" },
                 );
             }
             Ok(())
@@ -128,7 +128,7 @@ pub fn config(call: &mut Call<'_, '_>) {
 pub fn bgrewriteaof(call: &mut Call<'_, '_>) {
     match call.node.writes.compact_log() {
         Ok(true) => call.reply.simple("Background append only file rewriting started"),
-        Ok(false) => call.reply.error("ERR this node has no data dir; there is no log to rewrite"),
+        Ok(false) => call.reply.error("ERR this node has no data dir; there is no log to compact"),
         Err(error) => call.reply.error(&format!("ERR {error}")),
     }
 }

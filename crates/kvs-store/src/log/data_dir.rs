@@ -1,6 +1,6 @@
 //! The data directory: held by one node at a time, and where its identity lives.
 
-use super::PersistError;
+use super::LogError;
 use kvs_proto::NodeId;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -14,14 +14,14 @@ pub struct DataDir {
     node: NodeId,
 }
 
-fn error(path: &Path, reason: impl Into<String>) -> PersistError {
-    PersistError::DataDir { path: path.display().to_string(), reason: reason.into() }
+fn error(path: &Path, reason: impl Into<String>) -> LogError {
+    LogError::DataDir { path: path.display().to_string(), reason: reason.into() }
 }
 
 impl DataDir {
     /// Creates (if needed) and locks `path`, and reads the node id stored there, or stores
     /// `fresh_id()` as the id if there is none yet.
-    pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, PersistError> {
+    pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, LogError> {
         fs::create_dir_all(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
         let lock_path = path.join("LOCK");
         let lock = OpenOptions::new()
@@ -37,7 +37,7 @@ impl DataDir {
         Ok(DataDir { path: path.to_path_buf(), _lock: lock, node })
     }
 
-    fn node_id(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<NodeId, PersistError> {
+    fn node_id(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<NodeId, LogError> {
         let id_path = path.join("node-id");
         match fs::read_to_string(&id_path) {
             Ok(text) => u64::from_str_radix(text.trim(), 16)

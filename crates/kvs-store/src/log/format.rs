@@ -47,7 +47,7 @@ pub enum LogRecord<'a> {
     Start {
         /// The node the log belongs to.
         node: NodeId,
-        /// Cursors when the file was started (a rewrite's snapshot point).
+        /// Cursors when the file was started (a compaction's snapshot point).
         cursors: Cursors,
     },
     /// An entry that was applied to the store.

@@ -6,7 +6,7 @@
 
 use super::format::FORMAT_VERSION;
 use super::recovery::{replay, Damage};
-use super::PersistError;
+use super::LogError;
 use crate::store::Store;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -80,12 +80,12 @@ impl std::fmt::Display for CheckReport {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
-    move |source| PersistError::Io { path: path.display().to_string(), source }
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io { path: path.display().to_string(), source }
 }
 
-fn dir_error(dir: &Path, reason: impl Into<String>) -> PersistError {
-    PersistError::DataDir { path: dir.display().to_string(), reason: reason.into() }
+fn dir_error(dir: &Path, reason: impl Into<String>) -> LogError {
+    LogError::DataDir { path: dir.display().to_string(), reason: reason.into() }
 }
 
 /// Whether a running node holds `dir`'s lock; never creates the lock file.
@@ -97,7 +97,7 @@ fn held_by_a_node(dir: &Path) -> bool {
 }
 
 /// Reads the data dir at `dir` and reports on it; changes nothing.
-pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, PersistError> {
+pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, LogError> {
     if !dir.is_dir() {
         return Err(dir_error(dir, "is not a directory"));
     }
@@ -126,7 +126,7 @@ pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, PersistError> {
 /// Cuts the log of `dir` at its first damage, first saving the bytes after it to
 /// `log.cut-at-<offset>` beside it; returns that file, or `None` if there was nothing to cut.
 /// Refuses while a node runs on the directory.
-pub fn repair(dir: &Path, max_body: usize) -> Result<Option<PathBuf>, PersistError> {
+pub fn repair(dir: &Path, max_body: usize) -> Result<Option<PathBuf>, LogError> {
     if held_by_a_node(dir) {
         return Err(dir_error(dir, "in use by a running kvs-node; stop it before repairing"));
     }

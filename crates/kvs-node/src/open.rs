@@ -1,4 +1,4 @@
-//! Opening the node's storage: memory-only, or a data dir whose log is replayed first.
+//! Opening the node's data: memory-only, or a data dir whose log is replayed first.
 //!
 //! Every run of a node writes under a fresh origin, never under the one a previous run used. A
 //! write is pushed to peers before its log record is on disk, so a crash can lose a write locally
@@ -10,15 +10,15 @@
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use kvs_proto::NodeId;
-use kvs_store::persist::data_dir::DataDir;
-use kvs_store::persist::recovery::recover;
-use kvs_store::persist::wal::{Wal, WalConfig};
+use kvs_store::log::data_dir::DataDir;
+use kvs_store::log::recovery::recover;
+use kvs_store::log::writer::{Log, LogConfig};
 use kvs_store::{HybridClock, Store};
 use std::sync::Arc;
 use tokio::time::Instant;
 
 /// Everything about a node that survives a restart when it has a data dir.
-pub struct Storage {
+pub struct OpenedData {
     /// The node's id: persisted in the data dir, random otherwise.
     pub id: NodeId,
     /// The store, already holding what the log replayed.
@@ -26,19 +26,19 @@ pub struct Storage {
     /// A clock resumed past every version in the log, stamping this run's origin.
     pub clock: HybridClock,
     /// The log writer, when durable.
-    pub wal: Option<Wal>,
+    pub log: Option<Log>,
     /// Holds the data dir's lock for the node's lifetime.
     pub dir: Option<DataDir>,
 }
 
-/// Opens storage as configured; a durable node has replayed its log when this returns.
-pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
+/// Opens the data as configured; a durable node has replayed its log when this returns.
+pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
     let store = Arc::new(Store::new());
     let Some(path) = &config.data_dir else {
         let id = config.node_id.unwrap_or_else(|| NodeId(rand::random()));
         // A memory-only node is new at every start, so its id can serve as its origin.
         let clock = HybridClock::new(id, config.max_clock_skew_ms);
-        return Ok(Storage { id, store, clock, wal: None, dir: None });
+        return Ok(OpenedData { id, store, clock, log: None, dir: None });
     };
     let dir = DataDir::open(path, || NodeId(rand::random()))?;
     let id = dir.node();
@@ -59,15 +59,15 @@ pub fn open(config: &NodeConfig) -> Result<Storage, NodeError> {
         Some(last) => HybridClock::resume(origin, config.max_clock_skew_ms, last),
         None => HybridClock::new(origin, config.max_clock_skew_ms),
     };
-    let wal_config = WalConfig {
+    let wal_config = LogConfig {
         path: dir.log_path(),
         node: id,
         fsync: config.fsync,
         compact_after_bytes: config.compact_after_bytes,
         hold: config.fault_hold_log,
     };
-    let wal = Wal::start(wal_config, store.clone(), recovered.log_bytes, recovered.replay.legacy)?;
-    Ok(Storage { id, store, clock, wal: Some(wal), dir: Some(dir) })
+    let log = Log::start(wal_config, store.clone(), recovered.log_bytes, recovered.replay.legacy)?;
+    Ok(OpenedData { id, store, clock, log: Some(log), dir: Some(dir) })
 }
 
 /// An origin id no write this node knows of was made under.

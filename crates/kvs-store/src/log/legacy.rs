@@ -1,6 +1,6 @@
 //! Reading logs of format version 0, written before the log had a header: frames as today, bodies
 //! in the wire codec's bincode, tags from the declaration order of the enum below. A node that
-//! finds one replays it and rewrites it in the current format before it serves; nothing writes
+//! finds one replays it and compacts it into the current format before it serves; nothing writes
 //! this format any more, and this file must keep the enum exactly as it was.
 
 use super::format::{EntryRef, LogRecord};

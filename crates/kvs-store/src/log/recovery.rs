@@ -13,7 +13,7 @@
 //! that passes its checksum but does not decode, or a bad record with intact ones after it) means
 //! the file was damaged or written by a newer kvs: start-up stops and the file is left as it is.
 use super::format::{self, checked_body, file_kind, frame_end, FileKind, LogRecord, FILE_HEADER_BYTES};
-use super::{legacy, PersistError};
+use super::{legacy, LogError};
 use crate::map::Map;
 use crate::record::Record;
 use crate::store::{Store, SHARDS};
@@ -49,7 +49,7 @@ pub struct Replay {
     pub file_bytes: u64,
     /// The first damage, if any.
     pub damage: Option<Damage>,
-    /// The file is in the format before headers existed and must be rewritten.
+    /// The file is in the format before headers existed and must be compacted into the current format.
     pub legacy: bool,
     /// The node the log's start record names.
     pub node: Option<NodeId>,
@@ -87,18 +87,18 @@ type Decoder = fn(&[u8]) -> Result<LogRecord<'_>, String>;
 /// Replays `log` into `store` (cursors included) and cuts off a torn tail so appends continue
 /// from the last intact record; refuses, changing nothing, a log damaged anywhere else or written
 /// in a newer format. A missing log is an empty one.
-pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, PersistError> {
+pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, LogError> {
     let replay = replay(log, store, max_body)?;
     let mut recovered = Recovered { log_bytes: replay.file_bytes, ..Recovered::default() };
     if let Some(damage) = &replay.damage {
         if !damage.torn_tail {
-            return Err(PersistError::Damaged {
+            return Err(LogError::Damaged {
                 path: log.display().to_string(),
                 offset: damage.offset,
                 reason: damage.reason.clone(),
             });
         }
-        let io = |source| PersistError::Io { path: log.display().to_string(), source };
+        let io = |source| LogError::Io { path: log.display().to_string(), source };
         let file = OpenOptions::new().write(true).open(log).map_err(io)?;
         file.set_len(replay.good_end).map_err(io)?;
         file.sync_all().map_err(io)?;
@@ -111,8 +111,8 @@ pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, 
 
 /// Reads `log` into `store` up to its first damage and reports what it found; never changes the
 /// file. Errors only when the file cannot be read or is of a format this code does not know.
-pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, PersistError> {
-    let io = |source| PersistError::Io { path: log.display().to_string(), source };
+pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, LogError> {
+    let io = |source| LogError::Io { path: log.display().to_string(), source };
     let data = match read_parallel(log) {
         Ok(data) => data,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
@@ -123,7 +123,7 @@ pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, Pers
 
 /// [`replay`] of a log already in memory; `name` names it in errors. Any bytes at all give a
 /// report or a format error, never a panic (the fuzz target `log_replay` holds it to that).
-pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -> Result<Replay, PersistError> {
+pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -> Result<Replay, LogError> {
     let started = std::time::Instant::now();
     let mut replay = Replay { file_bytes: data.len() as u64, ..Replay::default() };
     let (first, decoder): (usize, Decoder) = match file_kind(&data) {
@@ -145,7 +145,7 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
             return Ok(replay);
         }
         FileKind::Newer(version) => {
-            return Err(PersistError::UnknownFormat { path: name.to_string(), version });
+            return Err(LogError::UnknownFormat { path: name.to_string(), version });
         }
     };
     // Frame boundaries first (lengths only); a length that runs off the end stops the walk.
@@ -338,7 +338,7 @@ fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay, worke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persist::format::{encode_entry, encode_start, file_header};
+    use crate::log::format::{encode_entry, encode_start, file_header};
 
     fn record(key: &[u8], origin: u64, seq: u64, wall: u64) -> Record {
         Record::new(key, Some(&[b'v'; 256]), Version { wall_ms: wall, logical: 0, node: NodeId(origin) }, seq)
@@ -398,7 +398,7 @@ mod tests {
         bytes[third] ^= 0x01;
         std::fs::write(&log, &bytes).unwrap();
         let error = recover(&log, &Store::new(), 1 << 20).unwrap_err();
-        assert!(matches!(error, PersistError::Damaged { offset, .. } if offset as usize <= third), "{error}");
+        assert!(matches!(error, LogError::Damaged { offset, .. } if offset as usize <= third), "{error}");
         assert_eq!(std::fs::read(&log).unwrap(), bytes, "the file is untouched");
     }
 
@@ -435,7 +435,7 @@ mod tests {
         newer[8] = 9;
         std::fs::write(&log, &newer).unwrap();
         let error = recover(&log, &Store::new(), 1 << 20).unwrap_err();
-        assert!(matches!(error, PersistError::UnknownFormat { version: 9, .. }), "{error}");
+        assert!(matches!(error, LogError::UnknownFormat { version: 9, .. }), "{error}");
         assert_eq!(std::fs::read(&log).unwrap(), newer);
     }
 }

@@ -4,28 +4,28 @@
 //! every record in memory, indexed as replication needs; an engine would keep a second copy in its
 //! own structures and put its write path (LSM memtable or B-tree pages) in front of every write.
 //! What durability needs here is what Redis's AOF and etcd's WAL do: append each applied record,
-//! checksummed, fsync by policy with group commit, replay at start, and rewrite the log from memory
-//! when it has grown to twice what it held after the last rewrite.
+//! checksummed, fsync by policy with group commit, replay at start, and compact the log from memory
+//! when it has grown to twice what it held after the last compaction.
 //!
 //! - [`format`]: the file header, frames (length, CRC32, body) and the tagged records inside.
 //! - [`legacy`]: reading logs of format version 0 (bincode bodies, no header), to upgrade them.
 //! - [`check`]: `kvs-node check-data-dir`: an offline report, and the repair an operator asks for.
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
 //! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
-//! - [`wal`]: the writer thread: group commit, fsync policies, compaction.
+//! - [`log`]: the writer thread: group commit, fsync policies, compaction.
 
 pub mod check;
 pub mod data_dir;
 pub mod format;
 pub mod legacy;
 pub mod recovery;
-pub mod wal;
+pub mod writer;
 
 use thiserror::Error;
 
-/// Why persistence failed.
+/// Why the log or the data dir failed.
 #[derive(Debug, Error)]
-pub enum PersistError {
+pub enum LogError {
     /// The data directory cannot be used.
     #[error("data dir {path}: {reason}")]
     DataDir {
@@ -65,7 +65,7 @@ pub enum PersistError {
         version: u32,
     },
     /// The log is no longer written (an earlier write or fsync failed); writes are refused.
-    #[error("storage failed earlier ({0}); writes are refused")]
+    #[error("the log failed earlier ({0}); writes are refused")]
     Failed(String),
 }
 

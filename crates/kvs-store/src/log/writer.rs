@@ -4,7 +4,7 @@
 //! and, under `always`, one fsync; so concurrent writers share the cost of a sync.
 
 use super::format::{encode_cursors, encode_entry, encode_start, file_header};
-use super::{FsyncPolicy, PersistError};
+use super::{FsyncPolicy, LogError};
 use crate::record::Record;
 use crate::store::{Store, SHARDS};
 use kvs_proto::peer::Cursors;
@@ -26,7 +26,7 @@ pub type Durable = oneshot::Receiver<Result<(), String>>;
 /// (back-pressure) instead of the queue growing without bound.
 const QUEUE_RECORDS: usize = 64 * 1024;
 
-/// Room in the writer's queue, reserved with [`Wal::reserve`] before appending. Writers await room
+/// Room in the writer's queue, reserved with [`Log::reserve`] before appending. Writers await room
 /// in async code, so a slow disk parks tasks, never a runtime worker thread. Room not used is
 /// given back when this drops.
 #[derive(Debug, Default)]
@@ -65,19 +65,19 @@ enum Op {
     },
     Cursors(Cursors),
     Sync(oneshot::Sender<Result<(), String>>),
-    Rewrite,
+    Compact,
 }
 
 /// Settings of the writer.
 #[derive(Clone, Debug)]
-pub struct WalConfig {
+pub struct LogConfig {
     /// The log file.
     pub path: PathBuf,
     /// Whose log it is.
     pub node: NodeId,
     /// When to fsync.
     pub fsync: FsyncPolicy,
-    /// Rewrite the log once it reaches this size and twice its size after the last rewrite.
+    /// Compact the log once it reaches this size and twice its size after the last compaction.
     pub compact_after_bytes: u64,
     /// Fault injection: take records and never write or acknowledge them, as a process that is
     /// killed before its next write would.
@@ -86,20 +86,20 @@ pub struct WalConfig {
 
 /// What the writer reports about itself (Redis reports the same for its AOF under INFO persistence).
 #[derive(Debug, Default)]
-pub struct WalStats {
-    /// Completed rewrites.
-    pub rewrites: AtomicU64,
-    /// Whether a rewrite is running now.
-    pub rewriting: AtomicBool,
+pub struct LogStats {
+    /// Completed compactions.
+    pub compactions: AtomicU64,
+    /// Whether a compaction is running now.
+    pub compacting: AtomicBool,
     /// Current size of the log in bytes.
     pub log_bytes: AtomicU64,
 }
 
 /// Handle on the log writer thread.
 #[derive(Debug)]
-pub struct Wal {
+pub struct Log {
     /// Counters the writer keeps up to date.
-    pub stats: Arc<WalStats>,
+    pub stats: Arc<LogStats>,
     ops: Mutex<Option<mpsc::Sender<Op>>>,
     /// Free room in the queue (see [`Room`]); closed when the writer fails or stops.
     room: Arc<Semaphore>,
@@ -109,20 +109,15 @@ pub struct Wal {
     fsync: FsyncPolicy,
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> PersistError {
-    PersistError::Io { path: path.display().to_string(), source }
+fn io_error(path: &Path, source: std::io::Error) -> LogError {
+    LogError::Io { path: path.display().to_string(), source }
 }
 
-impl Wal {
+impl Log {
     /// Opens the log for appending (writing a header first if it is empty) and starts the writer.
-    /// `rewrite_first`: the log is in an old format, so it is rewritten from the store (in the
+    /// `compact_first`: the log is in an old format, so it is compacted from the store (in the
     /// current format) before anything is appended.
-    pub fn start(
-        config: WalConfig,
-        store: Arc<Store>,
-        log_bytes: u64,
-        rewrite_first: bool,
-    ) -> Result<Wal, PersistError> {
+    pub fn start(config: LogConfig, store: Arc<Store>, log_bytes: u64, compact_first: bool) -> Result<Log, LogError> {
         let mut file =
             OpenOptions::new().create(true).append(true).open(&config.path).map_err(|e| io_error(&config.path, e))?;
         let mut log_bytes = log_bytes;
@@ -136,7 +131,7 @@ impl Wal {
         let (ops, receiver) = mpsc::channel();
         let room = Arc::new(Semaphore::new(QUEUE_RECORDS));
         let failure = Arc::new(Mutex::new(None));
-        let stats = Arc::new(WalStats::default());
+        let stats = Arc::new(LogStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
         let mut writer = Writer {
             config: config.clone(),
@@ -148,42 +143,42 @@ impl Wal {
             base_bytes: log_bytes,
             room: room.clone(),
         };
-        if rewrite_first {
+        if compact_first {
             writer.compact().map_err(|e| io_error(&config.path, e))?;
             tracing::info!(path = %config.path.display(), "log upgraded to the current format");
         }
         let thread = std::thread::Builder::new()
-            .name("kvs-wal".into())
+            .name("kvs-log".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| io_error(&config.path, e))?;
         let ops = Mutex::new(Some(ops));
-        Ok(Wal { stats, ops, room, failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
+        Ok(Log { stats, ops, room, failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
     }
 
     /// Refuses when an earlier write or fsync failed.
-    pub fn check(&self) -> Result<(), PersistError> {
+    pub fn check(&self) -> Result<(), LogError> {
         match &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(reason) => Err(PersistError::Failed(reason.clone())),
+            Some(reason) => Err(LogError::Failed(reason.clone())),
             None => Ok(()),
         }
     }
 
-    fn send(&self, op: Op) -> Result<(), PersistError> {
+    fn send(&self, op: Op) -> Result<(), LogError> {
         self.check()?;
         let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         ops.as_ref()
             .and_then(|ops| ops.send(op).ok())
-            .ok_or_else(|| PersistError::Failed("the log writer has stopped".into()))
+            .ok_or_else(|| LogError::Failed("the log writer has stopped".into()))
     }
 
     /// Waits for room for `records` appends (at most the whole queue); fails once the log failed.
-    pub async fn reserve(&self, records: usize) -> Result<Room, PersistError> {
+    pub async fn reserve(&self, records: usize) -> Result<Room, LogError> {
         self.check()?;
         let permits = records.min(QUEUE_RECORDS) as u32;
         if permits == 0 {
             return Ok(Room::default());
         }
-        let stopped = |_| PersistError::Failed("the log writer has stopped".into());
+        let stopped = |_| LogError::Failed("the log writer has stopped".into());
         self.room.acquire_many(permits).await.map_err(stopped)?.forget();
         Ok(Room { permits, queue: Some(self.room.clone()) })
     }
@@ -191,7 +186,7 @@ impl Wal {
     /// Appends an applied record, using `room` reserved for it (a record beyond the room reserved
     /// is still queued: the bound is the reservations'). Under `always` (and when `wait` is set)
     /// returns what to await before acknowledging the write.
-    pub fn append(&self, record: &Record, wait: bool, room: &mut Room) -> Result<Option<Durable>, PersistError> {
+    pub fn append(&self, record: &Record, wait: bool, room: &mut Room) -> Result<Option<Durable>, LogError> {
         let (ack, durable) = if wait && self.fsync == FsyncPolicy::Always {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -203,21 +198,21 @@ impl Wal {
     }
 
     /// Appends cursors adopted after an anti-entropy round.
-    pub fn append_cursors(&self, cursors: Cursors) -> Result<(), PersistError> {
+    pub fn append_cursors(&self, cursors: Cursors) -> Result<(), LogError> {
         self.send(Op::Cursors(cursors))
     }
 
     /// Writes and fsyncs everything appended so far.
-    pub async fn sync(&self) -> Result<(), PersistError> {
+    pub async fn sync(&self) -> Result<(), LogError> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Sync(tx))?;
-        rx.await.map_err(|_| PersistError::Failed("the log writer has stopped".into()))?.map_err(PersistError::Failed)
+        rx.await.map_err(|_| LogError::Failed("the log writer has stopped".into()))?.map_err(LogError::Failed)
     }
 
-    /// Rewrites the log from the store soon, e.g. after records were dropped for a resync, so a
+    /// Compacts the log from the store soon, e.g. after records were dropped for a resync, so a
     /// restart cannot bring them back.
-    pub fn rewrite(&self) -> Result<(), PersistError> {
-        self.send(Op::Rewrite)
+    pub fn compact(&self) -> Result<(), LogError> {
+        self.send(Op::Compact)
     }
 
     /// Stops the writer after it has written and synced everything queued.
@@ -229,20 +224,20 @@ impl Wal {
     }
 }
 
-impl Drop for Wal {
+impl Drop for Log {
     fn drop(&mut self) {
         self.close();
     }
 }
 
 struct Writer {
-    config: WalConfig,
+    config: LogConfig,
     file: File,
     store: Arc<Store>,
     failure: Arc<Mutex<Option<String>>>,
-    stats: Arc<WalStats>,
+    stats: Arc<LogStats>,
     log_bytes: u64,
-    /// Log size right after the last rewrite (or at start).
+    /// Log size right after the last compaction (or at start).
     base_bytes: u64,
     /// Room in the queue, given back as records are written.
     room: Arc<Semaphore>,
@@ -274,10 +269,10 @@ impl Writer {
             let mut batch = Vec::new();
             let mut waiting = Vec::new();
             let mut sync_now = self.config.fsync == FsyncPolicy::Always;
-            let mut rewrite = false;
+            let mut compact = false;
             let mut freed = 0;
             let mut take = |op: Op, batch: &mut Vec<u8>| match op {
-                Op::Rewrite => rewrite = true,
+                Op::Compact => compact = true,
                 Op::Record { record, ack, reserved } => {
                     encode_entry(batch, &record);
                     waiting.extend(ack);
@@ -312,16 +307,16 @@ impl Writer {
             }
             self.room.add_permits(freed);
             let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
-            if result.is_ok() && (grown || rewrite) {
-                self.stats.rewriting.store(true, Ordering::Relaxed);
+            if result.is_ok() && (grown || compact) {
+                self.stats.compacting.store(true, Ordering::Relaxed);
                 match self.compact() {
                     Ok(()) => {
                         self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
-                        self.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+                        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(reason) => self.fail(format!("log rewrite failed: {reason}")),
+                    Err(reason) => self.fail(format!("log compaction failed: {reason}")),
                 }
-                self.stats.rewriting.store(false, Ordering::Relaxed);
+                self.stats.compacting.store(false, Ordering::Relaxed);
             }
         }
         let _ = self.file.sync_data();
@@ -329,7 +324,7 @@ impl Writer {
     }
 
     fn fail(&self, reason: String) {
-        tracing::error!(%reason, "storage failed; refusing writes from now on");
+        tracing::error!(%reason, "the log failed; refusing writes from now on");
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
         // Writers waiting for room would wait forever: wake them to the failure.
         self.room.close();
@@ -355,14 +350,14 @@ impl Writer {
         }
     }
 
-    /// Rewrites the log from the store: the file header, a start record with the cursors, then
+    /// Compacts the log from the store: the file header, a start record with the cursors, then
     /// every record; then swaps
     /// it in atomically. Appends queued meanwhile go to the new file afterwards (some twice, which
     /// replay's merge absorbs).
     fn compact(&mut self) -> std::io::Result<()> {
         let started = Instant::now();
         let path = &self.config.path;
-        let tmp = path.with_extension("rewrite");
+        let tmp = path.with_extension("compacting");
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
         let mut buf = file_header().to_vec();
         // Cursors first: every write they cover is then in the walk below.
@@ -386,7 +381,7 @@ impl Writer {
             before = self.log_bytes,
             after = size,
             ms = started.elapsed().as_millis() as u64,
-            "log rewritten"
+            "log compacted"
         );
         self.log_bytes = size;
         self.base_bytes = size;
@@ -399,30 +394,30 @@ mod tests {
     use super::*;
     use kvs_proto::Version;
 
-    fn held_wal(dir: &Path) -> Wal {
-        let config = WalConfig {
+    fn held_wal(dir: &Path) -> Log {
+        let config = LogConfig {
             path: dir.join("log"),
             node: NodeId(1),
             fsync: FsyncPolicy::Never,
             compact_after_bytes: u64::MAX,
             hold: true,
         };
-        Wal::start(config, Arc::new(Store::new()), 0, false).unwrap()
+        Log::start(config, Arc::new(Store::new()), 0, false).unwrap()
     }
 
     #[tokio::test]
     async fn a_full_queue_parks_the_writer_until_room_comes_back() {
         let dir = tempfile::tempdir().unwrap();
-        let wal = held_wal(dir.path());
-        let mut all = wal.reserve(QUEUE_RECORDS).await.unwrap();
+        let log = held_wal(dir.path());
+        let mut all = log.reserve(QUEUE_RECORDS).await.unwrap();
         let record = Record::new(b"k", Some(b"v"), Version { wall_ms: 1, logical: 0, node: NodeId(1) }, 1);
-        wal.append(&record, false, &mut all).unwrap();
+        log.append(&record, false, &mut all).unwrap();
         // The writer holds everything (as a disk that never keeps up would): no room is left.
-        let waiting = tokio::time::timeout(Duration::from_millis(50), wal.reserve(1)).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), log.reserve(1)).await;
         assert!(waiting.is_err(), "room was granted beyond the queue's bound");
         // Room reserved but not used goes back when dropped, and a waiting writer gets it.
         drop(all);
-        let room = tokio::time::timeout(Duration::from_secs(5), wal.reserve(1)).await;
+        let room = tokio::time::timeout(Duration::from_secs(5), log.reserve(1)).await;
         assert!(matches!(room, Ok(Ok(_))), "unused room was not given back");
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench catchup`: pause node C, change k entries on A and B, resume C; measure the
+//! `cargo xtask bench anti-entropy`: pause node C, change k entries on A and B, resume C; measure the
 //! time until all digests match and the anti-entropy bytes moved, against the size of the changes.
 //! Also the size of one idle anti-entropy round with n keys in sync.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// Catch-up bench flags.
 #[derive(Args, Debug)]
-pub struct CatchupArgs {
+pub struct AntiEntropyArgs {
     /// Keys loaded before the pause (16-byte keys, 100-byte values).
     #[arg(long, default_value_t = 1_000_000)]
     keys: usize,
@@ -58,7 +58,7 @@ fn changes(first_new: usize, existing: std::ops::Range<usize>, count: usize) -> 
 }
 
 /// Runs the scenario and prints the figures.
-pub async fn run(args: CatchupArgs) -> Result<(), String> {
+pub async fn run(args: AntiEntropyArgs) -> Result<(), String> {
     let flags = [
         "--redis-port",
         "0",
