@@ -12,8 +12,9 @@ pub struct Written {
     attempted: BTreeMap<String, BTreeSet<Option<String>>>,
     /// Writes the cluster acknowledged, with the node that took each.
     acknowledged: BTreeMap<String, Vec<(Option<String>, usize)>>,
-    /// Nodes that crashed at some point. The simulated nodes keep their data in memory only, so a
-    /// write acknowledged by a node that crashed may have died with it before reaching a peer.
+    /// Nodes that crashed at some point and may have lost what they acknowledged: a memory-only
+    /// node, or one that does not fsync before replying, can lose a write it acknowledged before
+    /// it reached a peer. A node that fsyncs first (`--fsync always`) never can, so it is not here.
     crashed: BTreeSet<usize>,
 }
 
@@ -28,9 +29,11 @@ impl Written {
         self.acknowledged.entry(key.to_string()).or_default().push((value, node));
     }
 
-    /// `node` crashed: what it acknowledged may be lost.
-    pub fn crashed(&mut self, node: usize) {
-        self.crashed.insert(node);
+    /// `node` crashed; unless it `keeps` what it acknowledged, that may be lost.
+    pub fn crashed(&mut self, node: usize, keeps: bool) {
+        if !keeps {
+            self.crashed.insert(node);
+        }
     }
 }
 

@@ -43,6 +43,10 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The nodes' logs, when asked for (`RUST_LOG=warn cargo xtask sim ...`); silent by default.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    }
     let started = Instant::now();
     for seed in args.seed..args.seed + args.seeds {
         let nodes = args.nodes.unwrap_or(3 + (seed % 5) as usize).clamp(3, 7);

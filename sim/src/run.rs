@@ -77,19 +77,27 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
     }
     let mut rng = StdRng::seed_from_u64(options.seed);
     let history = History::default();
-    let mut sim = turmoil::Builder::new()
+    let mut sim = turmoil::Builder::new();
+    let sim = sim
         .rng_seed(options.seed)
         // A fixed epoch: wall-clock versions (and so digests) must follow from the seed alone.
         .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
         .simulation_duration(Duration::from_secs(300))
         .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(rng.random_range(2..40)))
-        .build();
+        .max_message_latency(Duration::from_millis(rng.random_range(2..40)));
+    // The simulated disk keeps only what was fsynced when its host crashes, except that the
+    // kernel may have written some pages back on its own, and a write cut short leaves whole
+    // 64-byte blocks of it (a torn tail).
+    sim.fs().sync_probability(0.05).block_size(64);
+    let mut sim = sim.build();
     let n = options.nodes;
+    // Some nodes keep their data on the simulated disk, each with its own fsync policy.
+    let storage: Vec<Storage> = (0..n).map(|_| Storage::draw(&mut rng)).collect();
     // The last node joins a cluster that is already under traffic and faults.
     let late_join = Duration::from_millis(rng.random_range(1_000..15_000));
     for i in 0..n {
         let incarnation = Rc::new(RefCell::new(0u64));
+        let storage = storage[i];
         let seed = options.seed;
         sim.host(host(i), move || {
             let incarnation = incarnation.clone();
@@ -113,6 +121,14 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                 args.extend(kvs_tests::FAST_FAILURE_DETECTION.map(String::from));
                 args.extend(["--anti-entropy-interval-ms".into(), "300".into(), format!("--node-id={id:x}")]);
                 args.push(format!("--fault-clock-offset-ms={skew_ms}"));
+                if let Storage::Durable(fsync) = storage {
+                    // A small compaction threshold, so runs compact their logs too.
+                    args.extend([
+                        "--data-dir=/data".into(),
+                        format!("--fsync={fsync}"),
+                        "--compact-after-bytes=4096".into(),
+                    ]);
+                }
                 let config = NodeConfig::try_from(<NodeArgs as clap::Parser>::parse_from(args))?;
                 server::bind(config).await?.serve().await?;
                 Ok(())
@@ -124,8 +140,9 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
     {
         let (history, requests, outcome) = (history.clone(), requests.clone(), outcome.clone());
         let workload_seed = rng.random();
+        let storage = storage.clone();
         sim.client("client", async move {
-            let result = workload(n, workload_seed, history, requests).await;
+            let result = workload(&storage, workload_seed, history, requests).await;
             *outcome.borrow_mut() = Some(result);
             Ok(())
         });
@@ -154,8 +171,16 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
 
 /// Writes and deletes on random nodes while the network partitions and nodes crash; then heals
 /// everything, waits for convergence and checks.
-async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Requests>>) -> Result<(), String> {
+async fn workload(
+    storage: &[Storage],
+    seed: u64,
+    history: History,
+    requests: Rc<RefCell<Requests>>,
+) -> Result<(), String> {
+    let n = storage.len();
     let mut rng = StdRng::seed_from_u64(seed);
+    let kinds: Vec<String> = storage.iter().enumerate().map(|(i, s)| format!("{} {s}", host(i))).collect();
+    history.note(format!("nodes: {}", kinds.join(", ")));
     wait_converged(n - 1, &history, Duration::from_secs(30)).await.map_err(|e| format!("never formed: {e}"))?;
     history.note(format!("cluster of {} formed; {} joins later", n - 1, host(n - 1)));
     let mut written = Written::default();
@@ -171,7 +196,7 @@ async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Re
                     history.note(format!("crash {}", host(victim)));
                     requests.borrow_mut().crash.push(host(victim));
                     crashed.push(victim);
-                    written.crashed(victim);
+                    written.crashed(victim, storage[victim].keeps_acknowledged_writes());
                 }
             }
             4..=7 if !crashed.is_empty() => {
@@ -202,7 +227,7 @@ async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Re
                     // restarted like a crashed one, and what it acknowledged may not have spread.
                     requests.borrow_mut().crash.push(host(leaving));
                     crashed.push(leaving);
-                    written.crashed(leaving);
+                    written.crashed(leaving, storage[leaving].keeps_acknowledged_writes());
                 }
             }
             12..=15 if !cut.is_empty() => {
@@ -248,6 +273,41 @@ async fn workload(n: usize, seed: u64, history: History, requests: Rc<RefCell<Re
     wait_converged(n, &history, CONVERGE_WITHIN).await?;
     history.note("converged");
     check(n, &written, &history).await
+}
+
+/// Where a simulated node keeps its data.
+#[derive(Clone, Copy, Debug)]
+pub enum Storage {
+    /// In memory: a crash loses everything it held.
+    Memory,
+    /// In a data dir on the simulated disk, synced by this policy (`always`, `everysec`, `never`).
+    Durable(&'static str),
+}
+
+impl Storage {
+    fn draw(rng: &mut StdRng) -> Storage {
+        match rng.random_range(0..5) {
+            0 | 1 => Storage::Memory,
+            2 => Storage::Durable("always"),
+            3 => Storage::Durable("everysec"),
+            _ => Storage::Durable("never"),
+        }
+    }
+
+    /// Whether a write it acknowledged survives its crash: only an fsync before the reply
+    /// promises that.
+    fn keeps_acknowledged_writes(self) -> bool {
+        matches!(self, Storage::Durable("always"))
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Memory => f.write_str("memory-only"),
+            Storage::Durable(fsync) => write!(f, "durable (fsync {fsync})"),
+        }
+    }
 }
 
 fn heal(a: usize, b: usize, one_way: bool) {

@@ -50,12 +50,28 @@ async fn assert_serves_the_fixture(node: &NodeProcess, node_id: &str, digest: &s
 
 #[tokio::test]
 async fn the_current_format_fixture_replays() {
+    let dir = copy_of("data-dir-v2");
+    let (code, report) = check_data_dir(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("6 live, 2 tombstones") && report.contains("version 2"), "{report}");
+    let node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
+    assert_serves_the_fixture(&node, "3e72d3c58b6e759e", "1633bf32f7cfafe460c8d2815fa545de").await;
+}
+
+#[tokio::test]
+async fn a_version_1_log_replays_and_is_compacted_into_the_current_format() {
     let dir = copy_of("data-dir-v1");
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("6 live, 2 tombstones") && report.contains("version 1"), "{report}");
-    let node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
+    let args = data_dir_args(dir.path());
+    let mut node = NodeProcess::start(None, &as_strs(&args));
     assert_serves_the_fixture(&node, "e986bd1e628d4986", "4205446ee19ab9860d390491bb8241b1").await;
+    node.client().await.shutdown().await.unwrap();
+    assert!(node.wait_exit(EXIT).success());
+    let (code, report) = check_data_dir(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("version 2"), "upgraded before serving: {report}");
 }
 
 #[tokio::test]
@@ -98,7 +114,7 @@ async fn a_byte_flipped_mid_log_stops_start_up_until_an_operator_repairs_it() {
 
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(1), "{report}");
-    assert!(report.contains("intact record follows") && report.contains("start-up refuses"), "{report}");
+    assert!(report.contains("says the log was on disk up to byte") && report.contains("start-up refuses"), "{report}");
     assert_eq!(std::fs::read(&log).unwrap(), damaged, "the check changed nothing");
 
     let (code, report) = check_data_dir(dir.path(), &["--repair"]);

@@ -86,8 +86,9 @@ pub struct NodeArgs {
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
     pub fault_hold_log: bool,
-    /// For simulations: the id of a memory-only node, in hex, instead of a random one (it must
-    /// still be new at every start, since a memory-only node's id is also its origin).
+    /// For simulations: the node's id, in hex, instead of a random one: a memory-only node's (it
+    /// must still be new at every start, since a memory-only node's id is also its origin), or a
+    /// new data dir's (a data dir that already holds an id keeps it).
     #[arg(long, hide = true, value_parser = parse_node_id)]
     pub node_id: Option<NodeId>,
     /// Fault injection for tests: plant a real bug (a pushed write moves its origin's cursor over
@@ -142,7 +143,7 @@ pub struct NodeConfig {
     pub shutdown_grace: Duration,
     /// Test-only: never write the log (see `--fault-hold-log`).
     pub fault_hold_log: bool,
-    /// Simulation-only: the id of a memory-only node (see `--node-id`).
+    /// Simulation-only: the id of a memory-only node or a new data dir (see `--node-id`).
     pub node_id: Option<NodeId>,
     /// Test-only: how far this node's wall clock runs from the system's (`--fault-clock-offset-ms`).
     pub clock_offset_ms: i64,
@@ -180,9 +181,6 @@ impl TryFrom<NodeArgs> for NodeConfig {
                 "--max-frame-bytes {} must exceed --max-key-bytes + --max-value-bytes + {FRAME_OVERHEAD_BYTES}",
                 limits.max_frame_bytes
             )));
-        }
-        if args.node_id.is_some() && args.data_dir.is_some() {
-            return Err(NodeError::Config("--node-id is for memory-only nodes; a data dir keeps its own".into()));
         }
         if args.suspect_after_ms >= args.dead_after_ms {
             return Err(NodeError::Config("--suspect-after-ms must be below --dead-after-ms".into()));

@@ -40,7 +40,8 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
         let clock = HybridClock::new(id, config.max_clock_skew_ms);
         return Ok(OpenedData { id, store, clock, log: None, dir: None });
     };
-    let dir = DataDir::open(path, || NodeId(rand::random()))?;
+    // `--node-id` names a new data dir's node (the simulator's nodes are named by their seed).
+    let dir = DataDir::open(path, || config.node_id.unwrap_or_else(|| NodeId(rand::random())))?;
     let id = dir.node();
     let started = Instant::now();
     let recovered = recover(&dir.log_path(), &store, config.limits.max_frame_bytes)?;
@@ -54,7 +55,7 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
         ms = started.elapsed().as_millis() as u64,
         "log replayed"
     );
-    let origin = fresh_origin(&store);
+    let origin = fresh_origin(&store, id);
     let clock = match recovered.replay.max_version {
         Some(last) => HybridClock::resume(origin, config.max_clock_skew_ms, last),
         None => HybridClock::new(origin, config.max_clock_skew_ms),
@@ -71,11 +72,28 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
 }
 
 /// An origin id no write this node knows of was made under.
-fn fresh_origin(store: &Store) -> NodeId {
+fn fresh_origin(store: &Store, id: NodeId) -> NodeId {
+    let mut draw = origin_source(store, id);
     loop {
-        let origin = NodeId(rand::random());
+        let origin = NodeId(draw());
         if !store.knows_origin(origin) {
             return origin;
         }
     }
+}
+
+/// Random origins.
+#[cfg(not(feature = "sim"))]
+fn origin_source(_: &Store, _: NodeId) -> impl FnMut() -> u64 {
+    rand::random
+}
+
+/// Origins that follow from the seed, as everything in a simulated run must: drawn from the node
+/// id, what it replayed and the simulated wall clock at start, which differ between its runs.
+#[cfg(feature = "sim")]
+fn origin_source(store: &Store, id: NodeId) -> impl FnMut() -> u64 {
+    use rand::{Rng, SeedableRng};
+    let seed = id.0 ^ (store.digest() as u64) ^ kvs_store::clock::wall_clock_ms().rotate_left(32);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    move || rng.random()
 }

@@ -4,7 +4,6 @@
 //! [`check`] reads what start-up would read and reports it, changing nothing; [`repair`] cuts the
 //! log at its first damage, keeping the cut bytes beside it so nothing is destroyed.
 
-use super::format::FORMAT_VERSION;
 use super::recovery::{replay, Damage};
 use super::LogError;
 use crate::store::Store;
@@ -112,7 +111,7 @@ pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, LogError> {
         dir: dir.to_path_buf(),
         node_id,
         in_use: held_by_a_node(dir),
-        format_version: if log.legacy { 0 } else { FORMAT_VERSION },
+        format_version: log.format_version,
         log_bytes: log.file_bytes,
         records: log.records,
         entries: log.entries,

@@ -1,8 +1,8 @@
 //! The data directory: held by one node at a time, and where its identity lives.
 
+use super::disk::{self, fs, File, OpenOptions};
 use super::LogError;
 use kvs_proto::NodeId;
-use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ impl DataDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| error(path, format!("cannot open {}: {e}", lock_path.display())))?;
-        lock.try_lock().map_err(|_| {
+        disk::lock(&lock).map_err(|_| {
             error(path, "in use by another kvs-node (its LOCK is held); two nodes cannot share a data dir")
         })?;
         let node = Self::node_id(path, fresh_id)?;
@@ -51,7 +51,7 @@ impl DataDir {
                     writeln!(file, "{id}")?;
                     file.sync_all()?;
                     fs::rename(&tmp, &id_path)?;
-                    File::open(path)?.sync_all()
+                    disk::sync_dir(path)
                 };
                 write().map_err(|e| error(path, format!("cannot write {}: {e}", id_path.display())))?;
                 Ok(id)

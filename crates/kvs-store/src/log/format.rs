@@ -1,4 +1,4 @@
-//! The log's on-disk format, version 1, independent of the wire codec.
+//! The log's on-disk format, version 2, independent of the wire codec.
 //!
 //! ```text
 //! file   := magic "KVSLOG\r\n" (8 bytes) · format version u32 LE · reserved u32 (0) · frame*
@@ -8,8 +8,17 @@
 //!   tag 2  entry:   key_len u32 · key · kind u8 (0 tombstone, 1 value) · [value_len u32 · value]
 //!                   · wall_ms u64 · logical u32 · origin u64 · seq u64
 //!   tag 3  cursors: cursors
+//!   tag 4  synced:  offset u64
 //! cursors := count u32 · (origin u64 · seq u64) * count
 //! ```
+//!
+//! A synced record says that every byte of the file before `offset` had been fsynced before the
+//! record was written (the writer appends one after each fsync, and compaction ends its file with
+//! one). It is how recovery tells a crash's debris from damage: after a crash, what was not
+//! fsynced may be missing, torn or out of order (the kernel writes pages back in any order), so
+//! damage past the last synced offset is a tail to cut, while damage before it, proven by a synced
+//! record beyond it, is refused. Version 1 is version 2 without synced records; it is replayed and
+//! compacted into version 2 at start.
 //!
 //! Tags are numbers written here, never an enum's declaration order, so reordering code cannot
 //! change what a file means. A frame whose checksum holds but whose body does not decode (an
@@ -24,7 +33,10 @@ use kvs_proto::{NodeId, Version};
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
 
 /// The format version this code writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The previous version: the same records but no synced ones.
+pub const PREVIOUS_FORMAT_VERSION: u32 = 1;
 
 /// Bytes of the file header (magic, version, reserved).
 pub const FILE_HEADER_BYTES: usize = 16;
@@ -35,6 +47,7 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 const TAG_START: u8 = 1;
 const TAG_ENTRY: u8 = 2;
 const TAG_CURSORS: u8 = 3;
+const TAG_SYNCED: u8 = 4;
 
 const KIND_TOMBSTONE: u8 = 0;
 const KIND_VALUE: u8 = 1;
@@ -54,6 +67,8 @@ pub enum LogRecord<'a> {
     Entry(EntryRef<'a>),
     /// Cursors adopted after a completed anti-entropy round.
     Cursors(Cursors),
+    /// Every byte before this offset was fsynced before this record was written.
+    Synced(u64),
 }
 
 /// An entry as the log holds it.
@@ -84,6 +99,8 @@ pub enum FileKind {
     Unstarted,
     /// This format; frames start at [`FILE_HEADER_BYTES`].
     Current,
+    /// Version 1: frames as in this format, without synced records.
+    Previous,
     /// The format before headers existed (version 0): bincode records, frames from byte 0.
     Legacy,
     /// A kvs log of a format this code does not know (written by a newer kvs).
@@ -106,6 +123,7 @@ pub fn file_kind(data: &[u8]) -> FileKind {
     }
     match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
         FORMAT_VERSION => FileKind::Current,
+        PREVIOUS_FORMAT_VERSION => FileKind::Previous,
         newer => FileKind::Newer(newer),
     }
 }
@@ -165,6 +183,14 @@ pub fn encode_cursors(out: &mut Vec<u8>, cursors: &Cursors) {
     frame(out, |body| {
         body.push(TAG_CURSORS);
         put_cursors(body, cursors);
+    })
+}
+
+/// Appends a synced frame: every byte before `offset` is on disk.
+pub fn encode_synced(out: &mut Vec<u8>, offset: u64) {
+    frame(out, |body| {
+        body.push(TAG_SYNCED);
+        body.extend_from_slice(&offset.to_le_bytes());
     })
 }
 
@@ -268,6 +294,10 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
             let cursors = fields.cursors()?;
             fields.finish(LogRecord::Cursors(cursors))
         }
+        TAG_SYNCED => {
+            let offset = fields.u64("offset")?;
+            fields.finish(LogRecord::Synced(offset))
+        }
         other => Err(format!("unknown record tag {other} (written by a newer kvs?)")),
     }
 }
@@ -296,12 +326,15 @@ mod tests {
         encode_entry(&mut log, &record(2, None));
         let fourth = log.len();
         encode_cursors(&mut log, &cursors);
+        let fifth = log.len();
+        encode_synced(&mut log, 4096);
         assert_eq!(decode_at(&log, 0), Ok(LogRecord::Start { node: NodeId(9), cursors: cursors.clone() }));
         let version = Version { wall_ms: 1, logical: 2, node: NodeId(3) };
         let entry = |key, value, seq| LogRecord::Entry(EntryRef { key, value, version, seq });
         assert_eq!(decode_at(&log, second), Ok(entry(&[1][..], Some(&b"value"[..]), 1)));
         assert_eq!(decode_at(&log, third), Ok(entry(&[2][..], None, 2)));
         assert_eq!(decode_at(&log, fourth), Ok(LogRecord::Cursors(cursors)));
+        assert_eq!(decode_at(&log, fifth), Ok(LogRecord::Synced(4096)));
     }
 
     #[test]
@@ -340,9 +373,12 @@ mod tests {
         assert_eq!(file_kind(&header[..5]), FileKind::Unstarted);
         assert_eq!(file_kind(&[]), FileKind::Unstarted);
         assert_eq!(file_kind(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), FileKind::Legacy);
+        let mut previous = header;
+        previous[8] = 1;
+        assert_eq!(file_kind(&previous), FileKind::Previous);
         let mut newer = header;
-        newer[8] = 2;
-        assert_eq!(file_kind(&newer), FileKind::Newer(2));
+        newer[8] = 3;
+        assert_eq!(file_kind(&newer), FileKind::Newer(3));
         // Found by the log_replay fuzz target: the magic, then a byte no header holds.
         assert_eq!(file_kind(b"KVSLOG\r\n\x91"), FileKind::BadHeader);
     }

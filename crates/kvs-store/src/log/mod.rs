@@ -12,10 +12,12 @@
 //! - [`check`]: `kvs-node check-data-dir`: an offline report, and the repair an operator asks for.
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
 //! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
-//! - [`log`]: the writer thread: group commit, fsync policies, compaction.
+//! - [`writer`]: the writer thread: group commit, fsync policies, compaction.
+//! - `disk`: the filesystem seam (real files, or the simulator's disk).
 
 pub mod check;
 pub mod data_dir;
+pub(crate) mod disk;
 pub mod format;
 pub mod legacy;
 pub mod recovery;

@@ -12,6 +12,7 @@
 //! tail, the trace of a crash in the middle of a write; it is cut off. Anything else (a record
 //! that passes its checksum but does not decode, or a bad record with intact ones after it) means
 //! the file was damaged or written by a newer kvs: start-up stops and the file is left as it is.
+use super::disk::{self, OpenOptions};
 use super::format::{self, checked_body, file_kind, frame_end, FileKind, LogRecord, FILE_HEADER_BYTES};
 use super::{legacy, LogError};
 use crate::map::Map;
@@ -19,7 +20,6 @@ use crate::record::Record;
 use crate::store::{Store, SHARDS};
 use kvs_proto::peer::Cursors;
 use kvs_proto::{NodeId, Version};
-use std::fs::OpenOptions;
 use std::path::Path;
 
 /// Where a log stops being intact, and whether that is a torn tail.
@@ -49,8 +49,10 @@ pub struct Replay {
     pub file_bytes: u64,
     /// The first damage, if any.
     pub damage: Option<Damage>,
-    /// The file is in the format before headers existed and must be compacted into the current format.
+    /// The file is in an older format (version 0 or 1) and must be compacted into the current one.
     pub legacy: bool,
+    /// The format version of the file (0 before headers existed).
+    pub format_version: u32,
     /// The node the log's start record names.
     pub node: Option<NodeId>,
 }
@@ -113,7 +115,7 @@ pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, 
 /// file. Errors only when the file cannot be read or is of a format this code does not know.
 pub fn replay(log: &Path, store: &Store, max_body: usize) -> Result<Replay, LogError> {
     let io = |source| LogError::Io { path: log.display().to_string(), source };
-    let data = match read_parallel(log) {
+    let data = match disk::read(log, threads()) {
         Ok(data) => data,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
         Err(e) => return Err(io(e)),
@@ -127,7 +129,15 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
     let started = std::time::Instant::now();
     let mut replay = Replay { file_bytes: data.len() as u64, ..Replay::default() };
     let (first, decoder): (usize, Decoder) = match file_kind(&data) {
-        FileKind::Current => (FILE_HEADER_BYTES, format::decode_body),
+        FileKind::Current => {
+            replay.format_version = format::FORMAT_VERSION;
+            (FILE_HEADER_BYTES, format::decode_body)
+        }
+        FileKind::Previous => {
+            replay.legacy = true;
+            replay.format_version = format::PREVIOUS_FORMAT_VERSION;
+            (FILE_HEADER_BYTES, format::decode_body)
+        }
         FileKind::Legacy => {
             replay.legacy = true;
             (0, legacy::decode_body)
@@ -184,8 +194,10 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
         Some((offset, _, _)) => offset as u64,
         None => data.len() as u64,
     };
-    replay.damage =
-        failure.map(|(offset, reason, checksum_held)| classify(&data, offset, reason, checksum_held, max_body));
+    let synced_records = replay.format_version >= format::FORMAT_VERSION;
+    replay.damage = failure.map(|(offset, reason, checksum_held)| {
+        classify(&data, offset, reason, checksum_held, max_body, synced_records)
+    });
     apply(store, kept, &mut replay, workers);
     let apply_ms = started.elapsed().as_millis() as u64;
     tracing::debug!(read_ms, decode_ms, apply_ms, frames = frames.len(), "replay phases (cumulative)");
@@ -196,48 +208,75 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
     Ok(replay)
 }
 
-/// Decides whether damage at `offset` is a torn tail: the record is cut short or fails its
-/// checksum, and no intact record starts anywhere after it.
-fn classify(data: &[u8], offset: usize, reason: String, checksum_held: bool, max_body: usize) -> Damage {
+/// Decides whether damage at `offset` is what a crash leaves (a tail to cut) or damage to refuse.
+///
+/// A record that passes its checksum but does not decode is never a crash's doing. Otherwise the
+/// record is cut short or fails its checksum, and it is a crash's tail when no intact record
+/// follows it, or (in a log with synced records, see `format`) when intact records follow but
+/// none of them says the log was on disk past `offset`: a crash may leave the unsynced tail
+/// holed, torn and out of order. A synced record beyond the damage proves it was on disk, so the
+/// damage came later: refused.
+fn classify(
+    data: &[u8],
+    offset: usize,
+    reason: String,
+    checksum_held: bool,
+    max_body: usize,
+    synced_records: bool,
+) -> Damage {
+    let at = offset as u64;
     if checksum_held {
         let reason = format!("a record passes its checksum but does not decode ({reason})");
-        return Damage { offset: offset as u64, reason, torn_tail: false };
+        return Damage { offset: at, reason, torn_tail: false };
     }
-    match next_intact_frame(data, offset + 1, max_body) {
-        None => Damage { offset: offset as u64, reason, torn_tail: true },
-        Some(next) => Damage {
-            offset: offset as u64,
-            reason: format!("{reason}, yet an intact record follows at byte {next}, so this is not a torn write"),
+    let Some(next) = next_intact_frame(data, offset + 1, max_body) else {
+        return Damage { offset: at, reason, torn_tail: true };
+    };
+    if !synced_records {
+        let reason = format!("{reason}, yet an intact record follows at byte {next}, so this is not a torn write");
+        return Damage { offset: at, reason, torn_tail: false };
+    }
+    match synced_beyond(data, next, max_body) {
+        Some((record, synced)) if synced > at => Damage {
+            offset: at,
+            reason: format!(
+                "{reason}, yet the record at byte {record} says the log was on disk up to byte {synced}, \
+                 so this is not what a crash leaves"
+            ),
             torn_tail: false,
         },
+        _ => Damage {
+            offset: at,
+            reason: format!("{reason}, in the part of the log a crash may lose (nothing later says it was on disk)"),
+            torn_tail: true,
+        },
     }
+}
+
+/// The intact synced record from `from` on that claims the most: its offset and its claim.
+fn synced_beyond(data: &[u8], from: usize, max_body: usize) -> Option<(usize, u64)> {
+    let mut best: Option<(usize, u64)> = None;
+    let mut pos = Some(from);
+    while let Some(at) = pos {
+        let end = frame_end(data, at, max_body).ok().filter(|&end| checked_body(data, at, end).is_some());
+        let Some(end) = end else {
+            pos = next_intact_frame(data, at + 1, max_body);
+            continue;
+        };
+        if let Some(Ok(LogRecord::Synced(synced))) = checked_body(data, at, end).map(format::decode_body) {
+            if best.is_none_or(|(_, claim)| synced > claim) {
+                best = Some((at, synced));
+            }
+        }
+        pos = (end < data.len()).then_some(end);
+    }
+    best
 }
 
 /// The first offset at or after `from` where a frame with a valid checksum starts.
 fn next_intact_frame(data: &[u8], from: usize, max_body: usize) -> Option<usize> {
     (from..data.len())
         .find(|&pos| frame_end(data, pos, max_body).is_ok_and(|end| checked_body(data, pos, end).is_some()))
-}
-
-/// Reads the whole file, one slice per core (the copy out of the page cache is most of the cost).
-fn read_parallel(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len() as usize;
-    let mut data = vec![0u8; len];
-    let part = len.div_ceil(threads()).max(1);
-    std::thread::scope(|scope| {
-        let readers: Vec<_> = data
-            .chunks_mut(part)
-            .enumerate()
-            .map(|(i, slice)| {
-                let file = &file;
-                scope.spawn(move || file.read_exact_at(slice, (i * part) as u64))
-            })
-            .collect();
-        readers.into_iter().try_for_each(|r| r.join().expect("log reader panicked"))
-    })?;
-    Ok(data)
 }
 
 /// Logs smaller than this replay on the calling thread: threads cost more than they save.
@@ -286,6 +325,7 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
                 result.cursors.push(cursors);
             }
             Ok(LogRecord::Cursors(cursors)) => result.cursors.push(cursors),
+            Ok(LogRecord::Synced(_)) => {}
             Err(reason) => {
                 result.failure = Some((start, reason, true));
                 return result;
@@ -338,14 +378,17 @@ fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay, worke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::format::{encode_entry, encode_start, file_header};
+    use crate::log::format::{encode_entry, encode_start, encode_synced, file_header};
 
     fn record(key: &[u8], origin: u64, seq: u64, wall: u64) -> Record {
         Record::new(key, Some(&[b'v'; 256]), Version { wall_ms: wall, logical: 0, node: NodeId(origin) }, seq)
     }
 
-    /// A log of 5,002 entries from two origins (over 1 MiB, so replay runs on every core), and
-    /// the store it describes.
+    /// The offset of the last synced record in [`sample_log`].
+    const LAST_SYNCED_AFTER_ENTRIES: u64 = 4500;
+
+    /// A log of 5,002 entries from two origins (over 1 MiB, so replay runs on every core), with a
+    /// synced record every 500 entries as the writer leaves them, and the store it describes.
     fn sample_log() -> (Vec<u8>, Store) {
         let mut bytes = file_header().to_vec();
         encode_start(&mut bytes, NodeId(1), &vec![(NodeId(2), 5)]);
@@ -354,6 +397,10 @@ mod tests {
             let r = record(format!("k{}", i % 3000).as_bytes(), 1, i + 1, 100 + i);
             source.merge(r.clone());
             encode_entry(&mut bytes, &r);
+            if (i + 1) % 500 == 0 && i < LAST_SYNCED_AFTER_ENTRIES {
+                let synced = bytes.len() as u64;
+                encode_synced(&mut bytes, synced);
+            }
         }
         // Origin 2: 6 and 8 present after its recorded cursor 5; 7 missing.
         for seq in [6, 8] {
@@ -400,6 +447,46 @@ mod tests {
         let error = recover(&log, &Store::new(), 1 << 20).unwrap_err();
         assert!(matches!(error, LogError::Damaged { offset, .. } if offset as usize <= third), "{error}");
         assert_eq!(std::fs::read(&log).unwrap(), bytes, "the file is untouched");
+    }
+
+    #[test]
+    fn damage_past_the_last_synced_record_is_a_crash_tail_and_is_cut_with_what_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let (bytes, _) = sample_log();
+        // A hole in the unsynced tail (a page the kernel never wrote back), intact records after it.
+        let hole = bytes.len() - 10 * 300;
+        let mut holed = bytes.clone();
+        holed[hole..hole + 600].fill(0);
+        std::fs::write(&log, &holed).unwrap();
+        let recovered = recover(&log, &Store::new(), 1 << 20).unwrap();
+        let damage = recovered.replay.damage.clone().unwrap();
+        assert!(damage.torn_tail && damage.reason.contains("a crash may lose"), "{damage:?}");
+        assert!(recovered.replay.entries > LAST_SYNCED_AFTER_ENTRIES && recovered.replay.entries < 5002);
+        assert_eq!(recovered.log_bytes, damage.offset);
+        assert_eq!(std::fs::read(&log).unwrap(), &holed[..damage.offset as usize]);
+    }
+
+    #[test]
+    fn damage_mid_log_in_the_previous_format_is_refused_for_want_of_synced_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut bytes = file_header().to_vec();
+        bytes[8] = crate::log::format::PREVIOUS_FORMAT_VERSION as u8;
+        encode_start(&mut bytes, NodeId(1), &Vec::new());
+        for i in 0..100 {
+            encode_entry(&mut bytes, &record(format!("k{i}").as_bytes(), 1, i + 1, 100));
+        }
+        std::fs::write(&log, &bytes).unwrap();
+        let clean = replay(&log, &Store::new(), 1 << 20).unwrap();
+        assert_eq!((clean.entries, clean.format_version, clean.legacy), (100, 1, true), "{clean:?}");
+        let last = bytes.len() - 100;
+        bytes[last] ^= 0x01;
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&log, &bytes).unwrap();
+        let error = recover(&log, &Store::new(), 1 << 20).unwrap_err().to_string();
+        assert!(error.contains("intact record follows"), "{error}");
     }
 
     #[test]

@@ -3,21 +3,24 @@
 //! Group commit: every append waiting in the channel when the thread wakes goes out in one write
 //! and, under `always`, one fsync; so concurrent writers share the cost of a sync.
 
-use super::format::{encode_cursors, encode_entry, encode_start, file_header};
+use super::disk::{self, fs, File, OpenOptions};
+use super::format::{encode_cursors, encode_entry, encode_start, encode_synced, file_header};
 use super::{FsyncPolicy, LogError};
 use crate::record::Record;
 use crate::store::{Store, SHARDS};
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
-use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
+// Tokio's clock: the real one on the writer thread, the simulated one when the writer runs in a
+// simulated host's task.
+use tokio::time::Instant;
 
 /// Resolves once a write is on disk (under `always`), or with the reason it cannot be.
 pub type Durable = oneshot::Receiver<Result<(), String>>;
@@ -100,13 +103,21 @@ pub struct LogStats {
 pub struct Log {
     /// Counters the writer keeps up to date.
     pub stats: Arc<LogStats>,
-    ops: Mutex<Option<mpsc::Sender<Op>>>,
+    writer: Backend,
     /// Free room in the queue (see [`Room`]); closed when the writer fails or stops.
     room: Arc<Semaphore>,
     /// Set when a write or fsync failed; from then on writes are refused.
     failure: Arc<Mutex<Option<String>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
     fsync: FsyncPolicy,
+}
+
+/// Where the writer runs.
+#[derive(Debug)]
+enum Backend {
+    /// On a thread of its own, fed through a channel (`None` once closed).
+    Thread { ops: Mutex<Option<mpsc::Sender<Op>>>, thread: Mutex<Option<JoinHandle<()>>> },
+    /// In the caller's task, one op at a time (the simulator; see `disk::WRITER_THREAD`).
+    Inline(Mutex<Option<Writer>>),
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> LogError {
@@ -124,7 +135,12 @@ impl Log {
         if log_bytes == 0 {
             let mut header = file_header().to_vec();
             encode_start(&mut header, config.node, &store.cursors.snapshot());
-            file.write_all(&header).and_then(|()| file.sync_data()).map_err(|e| io_error(&config.path, e))?;
+            // The directory too: a crash must not lose the new file's name with what is in it.
+            let parent = config.path.parent().unwrap_or(Path::new("."));
+            file.write_all(&header)
+                .and_then(|()| file.sync_data())
+                .and_then(|()| disk::sync_dir(parent))
+                .map_err(|e| io_error(&config.path, e))?;
             log_bytes = header.len() as u64;
         }
         // Unbounded here because [`Room`] bounds it: every record appended took reserved room.
@@ -142,17 +158,24 @@ impl Log {
             log_bytes,
             base_bytes: log_bytes,
             room: room.clone(),
+            dirty: false,
+            next_sync: Instant::now() + SYNC_EVERY,
+            unrecorded_sync: None,
         };
         if compact_first {
             writer.compact().map_err(|e| io_error(&config.path, e))?;
             tracing::info!(path = %config.path.display(), "log upgraded to the current format");
         }
-        let thread = std::thread::Builder::new()
-            .name("kvs-log".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(|e| io_error(&config.path, e))?;
-        let ops = Mutex::new(Some(ops));
-        Ok(Log { stats, ops, room, failure, thread: Mutex::new(Some(thread)), fsync: config.fsync })
+        let writer = if disk::WRITER_THREAD {
+            let thread = std::thread::Builder::new()
+                .name("kvs-log".into())
+                .spawn(move || writer.run(receiver))
+                .map_err(|e| io_error(&config.path, e))?;
+            Backend::Thread { ops: Mutex::new(Some(ops)), thread: Mutex::new(Some(thread)) }
+        } else {
+            Backend::Inline(Mutex::new(Some(writer)))
+        };
+        Ok(Log { stats, writer, room, failure, fsync: config.fsync })
     }
 
     /// Refuses when an earlier write or fsync failed.
@@ -165,10 +188,22 @@ impl Log {
 
     fn send(&self, op: Op) -> Result<(), LogError> {
         self.check()?;
-        let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-        ops.as_ref()
-            .and_then(|ops| ops.send(op).ok())
-            .ok_or_else(|| LogError::Failed("the log writer has stopped".into()))
+        let stopped = || LogError::Failed("the log writer has stopped".into());
+        match &self.writer {
+            Backend::Thread { ops, .. } => {
+                let ops = ops.lock().unwrap_or_else(|p| p.into_inner());
+                ops.as_ref().and_then(|ops| ops.send(op).ok()).ok_or_else(stopped)
+            }
+            Backend::Inline(writer) => {
+                let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
+                let writer = writer.as_mut().ok_or_else(stopped)?;
+                let mut pass = Pass::new(writer.config.fsync);
+                pass.take(op);
+                let due = writer.sync_due();
+                writer.finish(pass, due);
+                Ok(())
+            }
+        }
     }
 
     /// Waits for room for `records` appends (at most the whole queue); fails once the log failed.
@@ -215,11 +250,21 @@ impl Log {
         self.send(Op::Compact)
     }
 
-    /// Stops the writer after it has written and synced everything queued.
+    /// Stops the writer after it has written everything queued (and on its thread, synced it:
+    /// an inline writer is closed by a crash as often as by a clean stop, which syncs first).
     pub fn close(&self) {
-        self.ops.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = thread.join();
+        match &self.writer {
+            Backend::Thread { ops, thread } => {
+                ops.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(thread) = thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = thread.join();
+                }
+            }
+            Backend::Inline(writer) => {
+                if let Some(writer) = writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    writer.room.close();
+                }
+            }
         }
     }
 }
@@ -230,6 +275,48 @@ impl Drop for Log {
     }
 }
 
+/// How often `everysec` syncs.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// One pass of the writer: the ops it took, encoded, and what they ask for.
+struct Pass {
+    batch: Vec<u8>,
+    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    sync_now: bool,
+    compact: bool,
+    /// Reserved room the pass's records took, given back once they are written.
+    freed: usize,
+}
+
+impl Pass {
+    fn new(fsync: FsyncPolicy) -> Self {
+        Pass {
+            batch: Vec::new(),
+            waiting: Vec::new(),
+            sync_now: fsync == FsyncPolicy::Always,
+            compact: false,
+            freed: 0,
+        }
+    }
+
+    fn take(&mut self, op: Op) {
+        match op {
+            Op::Compact => self.compact = true,
+            Op::Record { record, ack, reserved } => {
+                encode_entry(&mut self.batch, &record);
+                self.waiting.extend(ack);
+                self.freed += usize::from(reserved);
+            }
+            Op::Cursors(cursors) => encode_cursors(&mut self.batch, &cursors),
+            Op::Sync(ack) => {
+                self.sync_now = true;
+                self.waiting.push(ack);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct Writer {
     config: LogConfig,
     file: File,
@@ -241,6 +328,13 @@ struct Writer {
     base_bytes: u64,
     /// Room in the queue, given back as records are written.
     room: Arc<Semaphore>,
+    /// Written since the last sync.
+    dirty: bool,
+    /// When `everysec` syncs next.
+    next_sync: Instant,
+    /// The end of the log at the last fsync, until a synced record saying so is written (with the
+    /// next records: a synced record must never share an fsync with the bytes it vouches for).
+    unrecorded_sync: Option<u64>,
 }
 
 impl Writer {
@@ -251,11 +345,9 @@ impl Writer {
             tracing::warn!(held = held.len(), "log writer held every record (fault injection)");
             return;
         }
-        let mut dirty = false;
-        let mut next_sync = Instant::now() + Duration::from_secs(1);
         loop {
-            let first = if self.config.fsync == FsyncPolicy::EverySec && dirty {
-                match ops.recv_timeout(next_sync.saturating_duration_since(Instant::now())) {
+            let first = if self.config.fsync == FsyncPolicy::EverySec && self.dirty {
+                match ops.recv_timeout(self.next_sync.saturating_duration_since(Instant::now())) {
                     Ok(op) => Some(op),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -266,61 +358,67 @@ impl Writer {
                     Err(_) => break,
                 }
             };
-            let mut batch = Vec::new();
-            let mut waiting = Vec::new();
-            let mut sync_now = self.config.fsync == FsyncPolicy::Always;
-            let mut compact = false;
-            let mut freed = 0;
-            let mut take = |op: Op, batch: &mut Vec<u8>| match op {
-                Op::Compact => compact = true,
-                Op::Record { record, ack, reserved } => {
-                    encode_entry(batch, &record);
-                    waiting.extend(ack);
-                    freed += usize::from(reserved);
-                }
-                Op::Cursors(cursors) => encode_cursors(batch, &cursors),
-                Op::Sync(ack) => {
-                    sync_now = true;
-                    waiting.push(ack);
-                }
-            };
+            let mut pass = Pass::new(self.config.fsync);
             if let Some(op) = first {
-                take(op, &mut batch);
+                pass.take(op);
             }
-            while batch.len() < MAX_BATCH_BYTES {
+            while pass.batch.len() < MAX_BATCH_BYTES {
                 match ops.try_recv() {
-                    Ok(op) => take(op, &mut batch),
+                    Ok(op) => pass.take(op),
                     Err(_) => break,
                 }
             }
-            let due = self.config.fsync == FsyncPolicy::EverySec && dirty && Instant::now() >= next_sync;
-            let result = self.write(&batch, sync_now || due);
-            if !batch.is_empty() {
-                dirty = true;
-            }
-            if sync_now || due {
-                dirty = false;
-                next_sync = Instant::now() + Duration::from_secs(1);
-            }
-            for ack in waiting {
-                let _ = ack.send(result.clone());
-            }
-            self.room.add_permits(freed);
-            let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
-            if result.is_ok() && (grown || compact) {
-                self.stats.compacting.store(true, Ordering::Relaxed);
-                match self.compact() {
-                    Ok(()) => {
-                        self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
-                        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(reason) => self.fail(format!("log compaction failed: {reason}")),
-                }
-                self.stats.compacting.store(false, Ordering::Relaxed);
-            }
+            let due = self.sync_due();
+            self.finish(pass, due);
         }
         let _ = self.file.sync_data();
         self.room.close();
+    }
+
+    /// Whether `everysec` owes a sync now.
+    fn sync_due(&self) -> bool {
+        self.config.fsync == FsyncPolicy::EverySec && self.dirty && Instant::now() >= self.next_sync
+    }
+
+    /// Writes a pass (syncing it if it asks to or `due`), answers its waiters, gives back its
+    /// room, and compacts the log if it asked to or has grown enough.
+    fn finish(&mut self, pass: Pass, due: bool) {
+        let sync = pass.sync_now || due;
+        let mut batch = pass.batch;
+        if let (false, Some(synced)) = (batch.is_empty(), self.unrecorded_sync) {
+            let mut marked = Vec::with_capacity(batch.len() + 32);
+            encode_synced(&mut marked, synced);
+            marked.extend_from_slice(&batch);
+            batch = marked;
+            self.unrecorded_sync = None;
+        }
+        let result = self.write(&batch, sync);
+        if !batch.is_empty() {
+            self.dirty = true;
+        }
+        if sync {
+            self.dirty = false;
+            self.next_sync = Instant::now() + SYNC_EVERY;
+            if result.is_ok() {
+                self.unrecorded_sync = Some(self.log_bytes);
+            }
+        }
+        for ack in pass.waiting {
+            let _ = ack.send(result.clone());
+        }
+        self.room.add_permits(pass.freed);
+        let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
+        if result.is_ok() && (grown || pass.compact) {
+            self.stats.compacting.store(true, Ordering::Relaxed);
+            match self.compact() {
+                Ok(()) => {
+                    self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
+                    self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(reason) => self.fail(format!("log compaction failed: {reason}")),
+            }
+            self.stats.compacting.store(false, Ordering::Relaxed);
+        }
     }
 
     fn fail(&self, reason: String) {
@@ -356,6 +454,10 @@ impl Writer {
     /// replay's merge absorbs).
     fn compact(&mut self) -> std::io::Result<()> {
         let started = Instant::now();
+        // Not needed on a real filesystem, where unsynced writes to the replaced file die with its
+        // inode; the simulated disk keys unsynced writes by path, and would apply them to the new
+        // file after a crash. One fsync per compaction keeps the model honest.
+        self.file.sync_data()?;
         let path = &self.config.path;
         let tmp = path.with_extension("compacting");
         let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
@@ -369,12 +471,17 @@ impl Writer {
             out.write_all(&buf)?;
             buf.clear();
         }
+        // The new file is synced whole before it becomes the log, so its synced record may vouch
+        // for everything before it.
+        let written = out.get_ref().metadata()?.len() + out.buffer().len() as u64;
+        encode_synced(&mut buf, written);
+        out.write_all(&buf)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         let size = file.metadata()?.len();
         fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
+            disk::sync_dir(dir)?;
         }
         self.file = OpenOptions::new().append(true).open(path)?;
         tracing::info!(
@@ -385,6 +492,7 @@ impl Writer {
         );
         self.log_bytes = size;
         self.base_bytes = size;
+        self.unrecorded_sync = None;
         Ok(())
     }
 }
