@@ -2,16 +2,25 @@
 
 use crate::client;
 use crate::run::History;
+use kvs_proto::{Entry, Version};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+
+/// One acknowledged write: its value (`None`: a delete), the version the node answered with, and
+/// the node that took it.
+struct Acknowledged {
+    value: Option<String>,
+    version: Version,
+    node: usize,
+}
 
 /// Every write the workload made, per key.
 #[derive(Default)]
 pub struct Written {
     /// Values ever sent for a key (`None`: a delete), acknowledged or not: any of them may apply.
     attempted: BTreeMap<String, BTreeSet<Option<String>>>,
-    /// Writes the cluster acknowledged, with the node that took each.
-    acknowledged: BTreeMap<String, Vec<(Option<String>, usize)>>,
+    /// Writes the cluster acknowledged.
+    acknowledged: BTreeMap<String, Vec<Acknowledged>>,
     /// Nodes that crashed at some point and may have lost what they acknowledged: a memory-only
     /// node, or one that does not fsync before replying, can lose a write it acknowledged before
     /// it reached a peer. A node that fsyncs first (`--fsync always`) never can, so it is not here.
@@ -24,9 +33,9 @@ impl Written {
         self.attempted.entry(key.to_string()).or_default().insert(value);
     }
 
-    /// A write to `key` was acknowledged by `node`.
-    pub fn acknowledged(&mut self, key: &str, value: Option<String>, node: usize) {
-        self.acknowledged.entry(key.to_string()).or_default().push((value, node));
+    /// A write to `key` was acknowledged by `node`, made with `version`.
+    pub fn acknowledged(&mut self, key: &str, value: Option<String>, version: Version, node: usize) {
+        self.acknowledged.entry(key.to_string()).or_default().push(Acknowledged { value, version, node });
     }
 
     /// `node` crashed; unless it `keeps` what it acknowledged, that may be lost.
@@ -35,35 +44,56 @@ impl Written {
             self.crashed.insert(node);
         }
     }
+
+    /// The acknowledged write to `key` with the largest version that no crash can have lost.
+    fn must_survive(&self, key: &str) -> Option<&Acknowledged> {
+        let writes = self.acknowledged.get(key)?;
+        writes.iter().filter(|w| !self.crashed.contains(&w.node)).max_by_key(|w| w.version)
+    }
 }
 
-/// Every node holds the same value for every key (digests already agree, this reads it back);
-/// that value is one that was written to the key; and a key with an acknowledged write, taken by
-/// a node that never crashed, is present unless a delete of it was sent too (a write is only ever
-/// superseded by another).
+/// Every node holds the same entry for every key (digests already agree; this reads each back);
+/// its value is one that was written to the key; and it is the acknowledged write with the largest
+/// version among those no crash can have lost, or a write with a larger version still. So no
+/// acknowledged write is lost unless superseded, and no deleted key comes back.
 pub async fn check(n: usize, written: &Written, history: &History) -> Result<(), String> {
     let nodes: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(turmoil::lookup(format!("n{i}")), 7000)).collect();
+    let text = |entry: &Option<Entry>| {
+        entry.as_ref().and_then(|e| e.value.as_ref()).map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let mut superseded = 0;
     for (key, sent) in &written.attempted {
         let mut seen = Vec::new();
         for node in &nodes {
-            let value = client::get(*node, key).await.ok_or_else(|| format!("{node} did not answer a get"))?;
-            seen.push(value.map(|v| String::from_utf8_lossy(&v).into_owned()));
+            seen.push(client::inspect(*node, key).await.ok_or_else(|| format!("{node} did not answer an inspect"))?);
         }
         if seen.windows(2).any(|w| w[0] != w[1]) {
             return Err(format!("{key} differs between nodes: {seen:?}"));
         }
-        let value = &seen[0];
-        if !sent.contains(value) && value.is_some() {
+        let entry = &seen[0];
+        let value = text(entry);
+        if value.is_some() && !sent.contains(&value) {
             return Err(format!("{key} holds {value:?}, which nobody wrote (sent: {sent:?})"));
         }
-        let acked_set = written
-            .acknowledged
-            .get(key)
-            .is_some_and(|w| w.iter().any(|(value, node)| value.is_some() && !written.crashed.contains(node)));
-        if value.is_none() && acked_set && !sent.contains(&None) {
-            return Err(format!("{key}: an acknowledged write was lost (no delete was ever sent)"));
+        let Some(survivor) = written.must_survive(key) else { continue };
+        let what = |w: &Acknowledged| format!("{:?} at {:?} on n{}", w.value, w.version, w.node);
+        match entry {
+            // Purged tombstones leave nothing; only a delete may end that way.
+            None if survivor.value.is_none() => {}
+            None => return Err(format!("{key}: the acknowledged write {} is gone", what(survivor))),
+            Some(entry) if entry.version < survivor.version => {
+                let held = format!("{:?} at {:?}", value, entry.version);
+                return Err(format!("{key}: holds {held}, older than the acknowledged write {}", what(survivor)));
+            }
+            Some(entry) if entry.version == survivor.version && value != survivor.value => {
+                return Err(format!("{key}: holds {value:?} under the version of {}", what(survivor)));
+            }
+            Some(entry) => superseded += usize::from(entry.version > survivor.version),
         }
     }
-    history.note(format!("checked {} keys on {n} nodes", written.attempted.len()));
+    history.note(format!(
+        "checked {} keys on {n} nodes ({superseded} hold a write newer than any acknowledged one that must survive)",
+        written.attempted.len()
+    ));
     Ok(())
 }

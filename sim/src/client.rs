@@ -1,6 +1,6 @@
 //! The native protocol spoken over simulated sockets: one request per connection, with a deadline.
 
-use kvs_proto::{ClientRequest, ClientResponse, Connection, Hello, HelloReply, Role, StatusReport};
+use kvs_proto::{ClientRequest, ClientResponse, Connection, Entry, Hello, HelloReply, Role, StatusReport};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -31,10 +31,11 @@ pub async fn status(addr: SocketAddr) -> Option<StatusReport> {
     }
 }
 
-/// A key's value on one node: `Some(None)` when absent.
-pub async fn get(addr: SocketAddr, key: &str) -> Option<Option<bytes::Bytes>> {
-    match request(addr, ClientRequest::Get { key: key.to_string().into() }).await? {
-        ClientResponse::Value(value) => Some(value),
+/// A key's entry on one node (value or tombstone, with its version): `Some(None)` when it holds
+/// nothing for the key.
+pub async fn inspect(addr: SocketAddr, key: &str) -> Option<Option<Entry>> {
+    match request(addr, ClientRequest::Inspect { key: key.to_string().into() }).await? {
+        ClientResponse::Entry(entry) => Some(entry),
         _ => None,
     }
 }

@@ -98,9 +98,11 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
     for i in 0..n {
         let incarnation = Rc::new(RefCell::new(0u64));
         let storage = storage[i];
+        let history = history.clone();
         let seed = options.seed;
         sim.host(host(i), move || {
             let incarnation = incarnation.clone();
+            let history = history.clone();
             async move {
                 *incarnation.borrow_mut() += 1;
                 if i == n - 1 && *incarnation.borrow() == 1 {
@@ -121,6 +123,24 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                 args.extend(kvs_tests::FAST_FAILURE_DETECTION.map(String::from));
                 args.extend(["--anti-entropy-interval-ms".into(), "300".into(), format!("--node-id={id:x}")]);
                 args.push(format!("--fault-clock-offset-ms={skew_ms}"));
+                let mut faults = vec![format!("clock {:+.1} s", skew_ms as f64 / 1000.0)];
+                let mut draw = StdRng::seed_from_u64(id ^ 0x5eed_f00d);
+                if draw.random_bool(0.3) {
+                    // An NTP-style correction while it runs: stepped back, staying within ±25 s.
+                    let at = draw.random_range(500..15_000);
+                    let to = draw.random_range(-25_000..=skew_ms);
+                    args.push(format!("--fault-clock-step={at}:{}", to - skew_ms));
+                    faults.push(format!(
+                        "stepped back {:.1} s at {:.1} s",
+                        (skew_ms - to) as f64 / 1000.0,
+                        at as f64 / 1000.0
+                    ));
+                }
+                if draw.random_bool(0.3) {
+                    args.push("--fault-duplicate-messages".into());
+                    faults.push("sends every peer message twice".into());
+                }
+                history.note(format!("{} starts (run {}): {}", host(i), incarnation.borrow(), faults.join(", ")));
                 if let Storage::Durable(fsync) = storage {
                     // A small compaction threshold, so runs compact their logs too.
                     args.extend([
@@ -230,6 +250,22 @@ async fn workload(
                     written.crashed(leaving, storage[leaving].keeps_acknowledged_writes());
                 }
             }
+            18..=19 if n >= 3 => {
+                // A bridge: two sides that only one node sees both of.
+                let bridge = rng.random_range(0..n);
+                let others: Vec<usize> = (0..n).filter(|&i| i != bridge).collect();
+                let (left, right): (Vec<usize>, Vec<usize>) = others.iter().partition(|_| rng.random_bool(0.5));
+                if !left.is_empty() && !right.is_empty() {
+                    for &a in &left {
+                        for &b in &right {
+                            turmoil::partition(host(a), host(b));
+                            cut.push((a, b, false));
+                        }
+                    }
+                    let names = |side: &[usize]| side.iter().map(|&i| host(i)).collect::<Vec<_>>().join(" ");
+                    history.note(format!("bridge: {} | {} | {}", names(&left), host(bridge), names(&right)));
+                }
+            }
             12..=15 if !cut.is_empty() => {
                 let (a, b, one_way) = cut.swap_remove(rng.random_range(0..cut.len()));
                 heal(a, b, one_way);
@@ -248,16 +284,19 @@ async fn workload(
                     ClientRequest::Set { key: key.clone().into(), value: value.clone().into() }
                 };
                 written.attempted(&key, (!delete).then(|| value.clone()));
-                let acked = matches!(client::request(addr(node), request).await, Some(ClientResponse::Ok));
-                if acked {
-                    written.acknowledged(&key, (!delete).then_some(value.clone()), node);
+                let acked = match client::request(addr(node), request).await {
+                    Some(ClientResponse::Written(version)) => Some(version),
+                    _ => None,
+                };
+                if let Some(version) = acked {
+                    written.acknowledged(&key, (!delete).then_some(value.clone()), version, node);
                 }
                 let what = if delete { "delete".to_string() } else { format!("set {value}") };
                 history.note(format!(
                     "{} {key} {what} on {}: {}",
                     "write",
                     host(node),
-                    if acked { "ok" } else { "no answer" }
+                    acked.map_or("no answer".to_string(), |v| format!("ok at {}.{}@{}", v.wall_ms, v.logical, v.node))
                 ));
             }
         }

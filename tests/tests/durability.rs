@@ -36,7 +36,7 @@ async fn every_acknowledged_write_survives_kill_9_with_fsync_always() {
                 for i in 0.. {
                     let key = format!("w{w}-{i}");
                     match client.set(key.clone(), format!("value-{i}")).await {
-                        Ok(()) => acked.lock().unwrap().push((key, format!("value-{i}"))),
+                        Ok(_) => acked.lock().unwrap().push((key, format!("value-{i}"))),
                         Err(_) => return,
                     }
                 }
@@ -138,7 +138,7 @@ async fn a_full_disk_refuses_writes_instead_of_acknowledging_them() {
     let mut acknowledged = 0;
     let refused = loop {
         match client.set(format!("k{acknowledged}"), vec![b'v'; 1000]).await {
-            Ok(()) => acknowledged += 1,
+            Ok(_) => acknowledged += 1,
             Err(ClientError::Server(reply)) => break reply,
             Err(other) => panic!("unexpected error {other}"),
         }

@@ -21,6 +21,22 @@ async fn set_get_delete_on_a_single_node() {
 }
 
 #[tokio::test]
+async fn a_write_answers_with_its_version_and_inspect_shows_the_entry_it_made() {
+    let node = NodeProcess::start(None, &[]);
+    let mut client = node.client().await;
+    assert_eq!(client.inspect("k").await.unwrap(), None);
+    let first = client.set("k", "v1").await.unwrap();
+    let entry = client.inspect("k").await.unwrap().unwrap();
+    assert_eq!((entry.value.as_deref(), entry.version, entry.seq), (Some(&b"v1"[..]), first, 1));
+    let deleted = client.delete("k").await.unwrap();
+    assert!(deleted > first);
+    let tombstone = client.inspect("k").await.unwrap().unwrap();
+    assert_eq!((tombstone.value, tombstone.version, tombstone.seq), (None, deleted, 2));
+    let status = client.status(0).await.unwrap();
+    assert_eq!(first.node.to_string(), status.node_id, "a memory-only node writes under its id");
+}
+
+#[tokio::test]
 async fn binary_keys_and_values_round_trip() {
     let node = NodeProcess::start(None, &[]);
     let mut client = node.client().await;

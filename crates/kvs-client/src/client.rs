@@ -2,7 +2,8 @@
 
 use crate::error::ClientError;
 use bytes::Bytes;
-use kvs_proto::{ClientRequest, ClientResponse, Connection, Hello, HelloReply, Limits, MemberInfo, Role, StatusReport};
+use kvs_proto::{ClientRequest, ClientResponse, Connection, Entry, Hello, HelloReply, Limits, MemberInfo, Role};
+use kvs_proto::{StatusReport, Version};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -73,15 +74,23 @@ impl Client {
         }
     }
 
-    /// Writes a key.
-    pub async fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<(), ClientError> {
-        let request = ClientRequest::Set { key: key.into(), value: value.into() };
-        self.expect_ok(&request).await
+    /// Writes a key; returns the version the write was made with.
+    pub async fn set(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<Version, ClientError> {
+        self.write(&ClientRequest::Set { key: key.into(), value: value.into() }).await
     }
 
-    /// Deletes a key (writes a tombstone).
-    pub async fn delete(&mut self, key: impl Into<Bytes>) -> Result<(), ClientError> {
-        self.expect_ok(&ClientRequest::Delete { key: key.into() }).await
+    /// Deletes a key (writes a tombstone); returns the version the delete was made with.
+    pub async fn delete(&mut self, key: impl Into<Bytes>) -> Result<Version, ClientError> {
+        self.write(&ClientRequest::Delete { key: key.into() }).await
+    }
+
+    /// A key's entry as this node holds it (value or tombstone, version, sequence number); `None`
+    /// when it holds nothing for the key.
+    pub async fn inspect(&mut self, key: impl Into<Bytes>) -> Result<Option<Entry>, ClientError> {
+        match self.request(&ClientRequest::Inspect { key: key.into() }).await? {
+            ClientResponse::Entry(entry) => Ok(entry),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The node's status, listing at most `max_keys` keys.
@@ -95,6 +104,13 @@ impl Client {
     /// Asks the node to leave the cluster and exit.
     pub async fn shutdown(&mut self) -> Result<(), ClientError> {
         self.expect_ok(&ClientRequest::Shutdown).await
+    }
+
+    async fn write(&mut self, request: &ClientRequest) -> Result<Version, ClientError> {
+        match self.request(request).await? {
+            ClientResponse::Written(version) => Ok(version),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn expect_ok(&mut self, request: &ClientRequest) -> Result<(), ClientError> {

@@ -55,9 +55,9 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
 pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
     let mut durable = None;
     let mut write = |key: &[u8], value: Option<&[u8]>| match node.write(key, value, room) {
-        Ok(pending) => {
-            durable = pending;
-            Ok(ClientResponse::Ok)
+        Ok(written) => {
+            durable = written.durable;
+            Ok(ClientResponse::Written(written.version))
         }
         Err(error @ WriteRefused::Log(_)) => Err(ErrorReply::new(ErrorCode::LogFailed, error.to_string())),
         Err(error @ WriteRefused::ClockSkew(_)) => Err(ErrorReply::new(ErrorCode::ClockSkew, error.to_string())),
@@ -81,6 +81,8 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
             Ok(ClientResponse::Status(Box::new(status::report(node, max_keys as usize))))
         }
         ClientRequest::Shutdown => Ok(ClientResponse::Ok),
+        ClientRequest::Inspect { key } => check_key(node, &key)
+            .map(|()| ClientResponse::Entry(node.store().get(&key).map(|record| record.to_keyed_entry().1))),
     };
     (result.unwrap_or_else(ClientResponse::Error), durable)
 }

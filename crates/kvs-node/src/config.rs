@@ -98,6 +98,30 @@ pub struct NodeArgs {
     /// Fault injection for tests: run this node's wall clock this many ms off the system's.
     #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
     pub fault_clock_offset_ms: i64,
+    /// Fault injection for tests: `AT_MS:DELTA_MS` steps this node's wall clock by DELTA_MS
+    /// (negative: backwards) AT_MS after it starts, as an NTP correction would.
+    #[arg(long, hide = true, value_parser = parse_clock_step, allow_hyphen_values = true)]
+    pub fault_clock_step: Option<ClockStep>,
+    /// Fault injection for tests: send every peer message twice, as a network that duplicates
+    /// would deliver it (the simulator's duplication fault).
+    #[arg(long, hide = true)]
+    pub fault_duplicate_messages: bool,
+}
+
+/// A step of the wall clock while a node runs (`--fault-clock-step`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockStep {
+    /// How long after start the clock steps.
+    pub after: Duration,
+    /// By how much, in ms (negative: backwards).
+    pub delta_ms: i64,
+}
+
+fn parse_clock_step(text: &str) -> Result<ClockStep, String> {
+    let (after, delta) = text.split_once(':').ok_or("expected AT_MS:DELTA_MS")?;
+    let after = after.parse::<u64>().map_err(|e| format!("AT_MS: {e}"))?;
+    let delta_ms = delta.parse::<i64>().map_err(|e| format!("DELTA_MS: {e}"))?;
+    Ok(ClockStep { after: Duration::from_millis(after), delta_ms })
 }
 
 /// Everything a node needs to run, checked for consistency.
@@ -147,6 +171,10 @@ pub struct NodeConfig {
     pub node_id: Option<NodeId>,
     /// Test-only: how far this node's wall clock runs from the system's (`--fault-clock-offset-ms`).
     pub clock_offset_ms: i64,
+    /// Test-only: a step of the wall clock while running (`--fault-clock-step`).
+    pub clock_step: Option<ClockStep>,
+    /// Test-only: every peer message is sent twice (`--fault-duplicate-messages`).
+    pub duplicate_messages: bool,
 }
 
 fn parse_node_id(hex: &str) -> Result<NodeId, String> {
@@ -216,6 +244,8 @@ impl TryFrom<NodeArgs> for NodeConfig {
             fault_hold_log: args.fault_hold_log,
             node_id: args.node_id,
             clock_offset_ms: args.fault_clock_offset_ms,
+            clock_step: args.fault_clock_step,
+            duplicate_messages: args.fault_duplicate_messages,
         })
     }
 }

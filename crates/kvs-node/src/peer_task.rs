@@ -130,14 +130,13 @@ async fn stream(
     let mut pushes = node.writes.subscribe_pushes();
     let mut gossip = interval(node.config.gossip_interval);
     gossip.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let write_timeout = node.config.peer_write_timeout;
     loop {
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
                 Some(PeerCommand::Send(message)) => {
                     let request = matches!(message, Outgoing::AntiEntropyRequest { .. });
-                    send(conn, &message, write_timeout).await.map(|bytes| {
+                    send(node, conn, &message).await.map(|bytes| {
                         if request {
                             bump(&node.core.stats().anti_entropy_bytes_sent, bytes)
                         }
@@ -162,7 +161,7 @@ async fn stream(
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
                 let gossip = node.core.gossip_for(peer, now);
-                send(conn, &gossip, write_timeout).await.map(drop)
+                send(node, conn, &gossip).await.map(drop)
             }
         };
         if let Err(error) = result {
@@ -171,14 +170,33 @@ async fn stream(
     }
 }
 
-/// Sends one message with a deadline; returns the frame's size.
-async fn send(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: Duration) -> Result<usize, ProtoError> {
-    timeout(deadline, conn.send(message)).await.map_err(timed_out)?
+/// Sends one message within the peer write timeout; returns the frame's size.
+async fn send(node: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
+    timeout(node.config.peer_write_timeout, write(node, conn, message, true)).await.map_err(timed_out)?
 }
 
-/// Queues one message with a deadline; returns the frame's size.
-async fn feed(conn: &mut Connection<net::Stream>, message: &Outgoing, deadline: Duration) -> Result<usize, ProtoError> {
-    timeout(deadline, conn.feed(message)).await.map_err(timed_out)?
+/// Queues one message (written when the buffer fills or on the next flush) within the peer
+/// write timeout; returns the frame's size.
+async fn feed(node: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
+    timeout(node.config.peer_write_timeout, write(node, conn, message, false)).await.map_err(timed_out)?
+}
+
+/// Queues `message` and flushes if asked. Under `--fault-duplicate-messages` (the simulator)
+/// every message goes out twice: receivers must not care.
+async fn write(
+    node: &Shell,
+    conn: &mut Connection<net::Stream>,
+    message: &Outgoing,
+    flush: bool,
+) -> Result<usize, ProtoError> {
+    let mut sent = conn.feed(message).await?;
+    if node.config.duplicate_messages {
+        sent = conn.feed(message).await?;
+    }
+    if flush {
+        conn.flush().await?;
+    }
+    Ok(sent)
 }
 
 /// Sends `first` and whatever else is already queued, up to the batch bound, as one frame.
@@ -203,7 +221,7 @@ async fn send_pushes(
         }
     }
     let count = entries.len();
-    let sent = send(conn, &Outgoing::Entries { entries }, node.config.peer_write_timeout).await?;
+    let sent = send(node, conn, &Outgoing::Entries { entries }).await?;
     bump(&node.core.stats().push_entries_sent, count);
     bump(&node.core.stats().push_bytes_sent, sent);
     Ok(())
@@ -220,14 +238,12 @@ async fn answer_anti_entropy(
     let deadline = node.config.peer_write_timeout;
     let mut sent = 0;
     match node.core.anti_entropy_answer(cursors, fresh) {
-        AntiEntropyAnswer::Resync(cursors) => {
-            sent += send(conn, &Outgoing::ResyncRequired { cursors }, deadline).await?
-        }
+        AntiEntropyAnswer::Resync(cursors) => sent += send(node, conn, &Outgoing::ResyncRequired { cursors }).await?,
         AntiEntropyAnswer::Delta(mut batches) => {
             for entries in batches.by_ref() {
-                sent += feed(conn, &Outgoing::AntiEntropyEntries { entries }, deadline).await?;
+                sent += feed(node, conn, &Outgoing::AntiEntropyEntries { entries }).await?;
             }
-            sent += feed(conn, &Outgoing::AntiEntropyDone { cursors: batches.done }, deadline).await?;
+            sent += feed(node, conn, &Outgoing::AntiEntropyDone { cursors: batches.done }).await?;
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }

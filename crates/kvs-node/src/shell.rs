@@ -11,10 +11,10 @@ use crate::error::WriteRefused;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
 use crate::redis::clients::RedisClients;
-use crate::write_path::WritePath;
+use crate::write_path::{WritePath, Written};
 use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
-use kvs_store::log::writer::{Durable, Room};
+use kvs_store::log::writer::Room;
 use kvs_store::{Replica, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct Shell {
     pub(crate) redis: RedisClients,
     /// How far this node's wall clock runs from the system's (`--fault-clock-offset-ms`, tests).
     clock_offset_ms: i64,
+    /// When the wall clock steps, and by how much (`--fault-clock-step`, tests).
+    clock_step: Option<(Instant, i64)>,
     /// Creates peer tasks.
     spawn_peer: SpawnPeer,
     /// Cancelled when shutdown begins; parent of every peer task's token.
@@ -67,6 +69,7 @@ impl Shell {
             peers: PeerLinks::default(),
             redis: RedisClients::default(),
             clock_offset_ms,
+            clock_step: config.clock_step.map(|step| (Instant::now() + step.after, step.delta_ms)),
             spawn_peer,
             id,
             addr,
@@ -80,7 +83,12 @@ impl Shell {
     /// Now, for the core: every clock read of the node happens here (a simulator's clocks in
     /// simulation, shifted by `--fault-clock-offset-ms` in tests).
     pub(crate) fn now(&self) -> Now {
-        Now { at: Instant::now(), wall_ms: wall_clock_ms().saturating_add_signed(self.clock_offset_ms) }
+        let at = Instant::now();
+        let step = match self.clock_step {
+            Some((when, delta_ms)) if at >= when => delta_ms,
+            _ => 0,
+        };
+        Now { at, wall_ms: wall_clock_ms().saturating_add_signed(self.clock_offset_ms + step) }
     }
 
     /// The data, for reads.
@@ -88,14 +96,8 @@ impl Shell {
         self.core.store()
     }
 
-    /// Makes a client's write (`None` deletes) in `room` reserved in the log's queue. Returns,
-    /// under `--fsync always`, what to await before acknowledging it.
-    pub(crate) fn write(
-        &self,
-        key: &[u8],
-        value: Option<&[u8]>,
-        room: &mut Room,
-    ) -> Result<Option<Durable>, WriteRefused> {
+    /// Makes a client's write (`None` deletes) in `room` reserved in the log's queue.
+    pub(crate) fn write(&self, key: &[u8], value: Option<&[u8]>, room: &mut Room) -> Result<Written, WriteRefused> {
         self.writes.write(&self.core, key, value, self.now(), room)
     }
 

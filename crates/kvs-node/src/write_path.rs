@@ -5,12 +5,21 @@
 use crate::core::{Core, Now};
 use crate::error::WriteRefused;
 use kvs_proto::peer::Cursors;
+use kvs_proto::Version;
 use kvs_store::log::data_dir::DataDir;
 use kvs_store::log::writer::{Durable, Log, Room};
 use kvs_store::log::LogError;
 use kvs_store::Record;
 use std::sync::Mutex;
 use tokio::sync::broadcast;
+
+/// A local write that was made.
+pub(crate) struct Written {
+    /// The version it was made with.
+    pub(crate) version: Version,
+    /// Under `--fsync always`, what to await before acknowledging it.
+    pub(crate) durable: Option<Durable>,
+}
 
 /// The log (when durable) and the push log.
 pub(crate) struct WritePath {
@@ -48,7 +57,7 @@ impl WritePath {
     }
 
     /// Has `core` make a local write (`None` deletes), logs it in `room` and queues it for every
-    /// peer. Returns, under `--fsync always`, what to await before acknowledging it.
+    /// peer.
     pub(crate) fn write(
         &self,
         core: &Core,
@@ -56,17 +65,18 @@ impl WritePath {
         value: Option<&[u8]>,
         now: Now,
         room: &mut Room,
-    ) -> Result<Option<Durable>, WriteRefused> {
+    ) -> Result<Written, WriteRefused> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
         let record = core.write(key, value, now)?;
+        let version = record.version();
         let durable = match &self.log {
             Some(log) => log.append(&record, true, room)?,
             None => None,
         };
         // No receivers just means no peers yet; anti-entropy brings them up to date when they come.
         let _ = self.push_log.send(record);
-        Ok(durable)
+        Ok(Written { version, durable })
     }
 
     /// Logs remote records the core applied, in `room` reserved for them.

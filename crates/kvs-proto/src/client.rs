@@ -1,5 +1,6 @@
 //! Requests a client sends and what the node answers.
 
+use crate::model::{Entry, Version};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -31,6 +32,11 @@ pub enum ClientRequest {
     },
     /// Ask the node to leave the cluster cleanly and exit.
     Shutdown,
+    /// Read a key's entry as this node holds it: value or tombstone, version and sequence number.
+    Inspect {
+        /// The key to read.
+        key: Bytes,
+    },
 }
 
 /// The node's answer to one [`ClientRequest`].
@@ -44,6 +50,12 @@ pub enum ClientResponse {
     Status(Box<StatusReport>),
     /// The request failed; the connection stays usable unless the code says otherwise.
     Error(ErrorReply),
+    /// The answer to `Set` and `Delete`: the version the write was made with. A later read sees
+    /// this write or one with a larger version, on every node once it has replicated.
+    Written(Version),
+    /// The answer to `Inspect`: `None` when the node holds nothing for the key (a tombstone is
+    /// an entry).
+    Entry(Option<Entry>),
 }
 
 /// Machine-readable reason for an error reply.

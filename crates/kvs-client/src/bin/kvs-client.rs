@@ -53,6 +53,11 @@ enum Command {
         /// The key.
         key: String,
     },
+    /// Print a key's entry on this node: value or tombstone, version and sequence number.
+    Inspect {
+        /// The key.
+        key: String,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -96,6 +101,19 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             client.delete(key).await?;
             println!("OK");
         }
+        Command::Inspect { key } => match client.inspect(key).await? {
+            Some(entry) => {
+                let value = entry.value.as_deref().map_or("(deleted)".into(), String::from_utf8_lossy);
+                let version = entry.version;
+                println!("value    {value}");
+                println!("version  wall_ms {} logical {} origin {}", version.wall_ms, version.logical, version.node);
+                println!("seq      {}", entry.seq);
+            }
+            None => {
+                eprintln!("not found");
+                return Ok(ExitCode::from(1));
+            }
+        },
         Command::Shutdown => {
             client.shutdown().await?;
             println!("OK");

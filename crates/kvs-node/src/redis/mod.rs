@@ -50,8 +50,8 @@ impl Call<'_, '_> {
     /// Writes through the node; when the write is refused replies with an error and returns false.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
         match self.node.write(key, value, self.room) {
-            Ok(pending) => {
-                self.durable.extend(pending);
+            Ok(written) => {
+                self.durable.extend(written.durable);
                 true
             }
             Err(error) => {
