@@ -60,6 +60,13 @@ pub struct NodeArgs {
     /// Silence after which a member is dead, in ms.
     #[arg(long, default_value_t = 6_000)]
     pub dead_after_ms: u64,
+    /// Members dead or departed this long are forgotten, in ms (default 1 h); a member that comes
+    /// back later rejoins as new.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub reap_after_ms: u64,
+    /// Most members the cluster may have, this node included; records of more are ignored.
+    #[arg(long, default_value_t = 1_024)]
+    pub max_members: usize,
     /// How often this node asks a peer (in turn) for what it lacks (anti-entropy), in ms.
     #[arg(long, default_value_t = 1_000)]
     pub anti_entropy_interval_ms: u64,
@@ -141,6 +148,10 @@ pub struct NodeConfig {
     pub suspect_after: Duration,
     /// Silence before dead.
     pub dead_after: Duration,
+    /// Silence before a dead or departed member is forgotten.
+    pub reap_after: Duration,
+    /// Most members, this node included.
+    pub max_members: usize,
     /// Where data persists, if anywhere.
     pub data_dir: Option<std::path::PathBuf>,
     /// When writes reach the disk.
@@ -210,6 +221,12 @@ impl TryFrom<NodeArgs> for NodeConfig {
                 limits.max_frame_bytes
             )));
         }
+        if args.reap_after_ms <= args.dead_after_ms {
+            return Err(NodeError::Config("--reap-after-ms must exceed --dead-after-ms".into()));
+        }
+        if args.max_members < 2 {
+            return Err(NodeError::Config("--max-members must be at least 2".into()));
+        }
         if args.suspect_after_ms >= args.dead_after_ms {
             return Err(NodeError::Config("--suspect-after-ms must be below --dead-after-ms".into()));
         }
@@ -229,6 +246,8 @@ impl TryFrom<NodeArgs> for NodeConfig {
             gossip_interval: Duration::from_millis(args.gossip_interval_ms),
             suspect_after: Duration::from_millis(args.suspect_after_ms),
             dead_after: Duration::from_millis(args.dead_after_ms),
+            reap_after: Duration::from_millis(args.reap_after_ms),
+            max_members: args.max_members,
             data_dir: args.data_dir,
             fsync: args.fsync,
             compact_after_bytes: args.compact_after_bytes,

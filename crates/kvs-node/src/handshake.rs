@@ -1,5 +1,6 @@
 //! The hello exchange that opens every accepted connection, then hand-off by role.
 
+use crate::core::Peer;
 use crate::shell::Shell;
 use crate::{client_session, net, peer_inbound};
 use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
@@ -40,13 +41,13 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream) {
                 client_session::serve(&node, &mut conn).await;
             }
         }
-        Role::Peer(info) => {
+        Role::Peer { member, origin } => {
             net::peer_link(conn.get_ref(), node.config.dead_after);
-            let from = info.id;
-            node.execute_control(node.core.merge_members([info], node.now()));
+            let peer = Peer { id: member.id, origin };
+            node.execute_control(node.core.merge_members([member], peer.id, node.now()));
             let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos() };
             if conn.send(&welcome).await.is_ok() {
-                peer_inbound::serve(&node, &mut conn, from).await;
+                peer_inbound::serve(&node, &mut conn, peer).await;
             }
         }
     }

@@ -1,9 +1,10 @@
 //! Applies what one peer streams to us on the connection it dialed.
 
+use crate::core::Peer;
 use crate::net;
 use crate::shell::Shell;
 use crate::stats::bump;
-use kvs_proto::{Connection, NodeId, PeerMessage};
+use kvs_proto::{Connection, PeerMessage};
 use std::sync::Arc;
 use tokio::time::timeout;
 
@@ -12,7 +13,8 @@ use tokio::time::timeout;
 /// The dialer gossips every interval, so a connection silent for the dead-after time is dead:
 /// across a partition its close or reset never arrives, and without this deadline its socket and
 /// task (and a connection slot) would live forever.
-pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, from: NodeId) {
+pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: Peer) {
+    let from = peer.id;
     let silence = node.config.dead_after;
     loop {
         let received = tokio::select! {
@@ -54,7 +56,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, from: 
         // Room in the log for the entries first: a slow disk slows the peer down, not a thread.
         // Without room (the log failed) entries still merge; they are not logged.
         let mut room = node.writes.reserve(entries).await.unwrap_or_default();
-        let effects = node.core.receive(from, message, node.now());
+        let effects = node.core.receive(peer, message, node.now());
         node.execute(effects, &mut room);
         if leaving {
             return;

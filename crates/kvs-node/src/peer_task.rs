@@ -10,7 +10,7 @@ use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
-use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, ProtoError, Role};
+use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, ProtoError};
 use kvs_store::replica::{entry_cost, AntiEntropyAnswer};
 use kvs_store::Record;
 use std::sync::Arc;
@@ -99,11 +99,11 @@ async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::
     let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
     net::peer_link(&stream, node.config.dead_after);
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    conn.send(&Hello::new(Role::Peer(node.core.me()))).await?;
+    conn.send(&Hello::new(node.core.peer_role())).await?;
     match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
         Some(HelloReply::Welcome { node: them, members }) => {
             let id = them.id;
-            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), node.now()));
+            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), id, node.now()));
             if id != member.id {
                 // A newer incarnation lives at this address; merging it retires this task.
                 return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));

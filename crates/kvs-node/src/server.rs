@@ -9,7 +9,7 @@ use crate::open;
 use crate::peer_task;
 use crate::redis;
 use crate::shell::Shell;
-use kvs_proto::{Connection, Hello, HelloReply, ProtoError, Role};
+use kvs_proto::{Connection, Hello, HelloReply, ProtoError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,7 +143,7 @@ async fn heartbeat(node: Arc<Shell>) {
         tokio::select! {
             _ = node.shutdown_started() => return,
             _ = ticks.tick() => {
-                node.core.heartbeat(node.now());
+                node.execute_control(node.core.heartbeat(node.now()));
             }
         }
     }
@@ -203,7 +203,7 @@ async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), Proto
     let exchange = async {
         let stream = net::connect(bootstrap).await?;
         let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-        conn.send(&Hello::new(Role::Peer(node.core.me()))).await?;
+        conn.send(&Hello::new(node.core.peer_role())).await?;
         conn.recv::<HelloReply>().await
     };
     let reply = timeout(deadline, exchange)
@@ -211,7 +211,8 @@ async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), Proto
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
     match reply {
         Some(HelloReply::Welcome { node: them, members }) => {
-            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), node.now()));
+            let from = them.id;
+            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), from, node.now()));
             Ok(())
         }
         Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("bootstrap refused us: {reply}"))),

@@ -32,6 +32,8 @@ pub struct ReplicationCounters {
     pub silent_peer_connections_closed: AtomicU64,
     /// Anti-entropy requests given up unanswered.
     pub anti_entropy_stalls: AtomicU64,
+    /// Peer messages (or entries in them) refused as not fitting our state.
+    pub peer_messages_refused: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -57,6 +59,7 @@ impl ReplicationCounters {
             peer_connections_reset: get(&self.peer_connections_reset),
             silent_peer_connections_closed: get(&self.silent_peer_connections_closed),
             anti_entropy_stalls: get(&self.anti_entropy_stalls),
+            peer_messages_refused: get(&self.peer_messages_refused),
         }
     }
 }

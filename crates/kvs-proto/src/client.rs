@@ -205,4 +205,8 @@ pub struct ReplicationStatus {
     pub silent_peer_connections_closed: u64,
     /// Anti-entropy requests given up because the peer did not answer in time.
     pub anti_entropy_stalls: u64,
+    /// Peer messages refused because they did not fit this node's state: an anti-entropy answer
+    /// nobody asked that peer for, or pushed entries not of the sender's origin or over the key
+    /// and value bounds.
+    pub peer_messages_refused: u64,
 }

@@ -1,6 +1,7 @@
 //! The handshake every connection opens with.
 
 use crate::client::ErrorReply;
+use crate::model::NodeId;
 use crate::peer::MemberInfo;
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +22,13 @@ pub struct Hello {
 pub enum Role {
     /// A client that will send [`crate::ClientRequest`]s and read one response each.
     Client,
-    /// A cluster member that will stream [`crate::PeerMessage`]s; carries its own membership record.
-    Peer(MemberInfo),
+    /// A cluster member that will stream [`crate::PeerMessage`]s.
+    Peer {
+        /// Its own membership record.
+        member: MemberInfo,
+        /// The origin its writes are made under in this run: every entry it pushes must carry it.
+        origin: NodeId,
+    },
 }
 
 /// The node's answer to a [`Hello`].

@@ -166,9 +166,12 @@ impl Replica {
     }
 
     /// Drops everything a peer at `cursors` has seen, before resynchronizing from it, and resets
-    /// every cursor but our own origin's; returns how many records were dropped.
+    /// every cursor but our own origin's; returns how many records were dropped. Our own writes
+    /// are never dropped, whatever the peer claims to have seen of them: they may exist nowhere
+    /// else.
     pub fn drop_seen_by(&self, cursors: &Cursors) -> usize {
-        let theirs: CursorMap = cursors.iter().copied().collect();
+        let mut theirs: CursorMap = cursors.iter().copied().collect();
+        theirs.remove(&self.origin());
         let dropped = self.store.retain_unseen(&theirs);
         self.store.cursors.reset_except(self.origin());
         dropped

@@ -84,6 +84,11 @@ impl Rounds {
         self.outstanding = Some((peer, now));
     }
 
+    /// Whether our outstanding request is to `peer`: only it may answer.
+    pub(crate) fn is_asking(&self, peer: NodeId) -> bool {
+        self.outstanding.is_some_and(|(asked, _)| asked == peer)
+    }
+
     /// The request to `peer` never went out (its connection's queue was full): forget it, so the
     /// next round asks again rather than waiting for it to stall.
     pub(crate) fn undelivered(&mut self, peer: NodeId) {

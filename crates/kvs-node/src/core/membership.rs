@@ -4,9 +4,19 @@
 //! heartbeat only rises while it runs, a restart starts a higher generation, and leaving bumps the
 //! heartbeat with `left` set. "Heard from" means a fresher record arrived, directly or through
 //! gossip, so a frozen member's heartbeat stalls everywhere and every node suspects it.
+//!
+//! What a record is believed for depends on who sent it. A member speaks for itself: its own
+//! record may start a new generation, say it left, or replace an older incarnation at its
+//! address. A record relayed by someone else may only introduce a member we do not know, or carry
+//! a newer heartbeat of the generation we know: a third party cannot make us drop a member, and a
+//! restarted member tells everyone itself (it dials every member it learns of). No record is
+//! believed with a generation far beyond our wall clock (generations are taken from the wall
+//! clock), and the table is bounded: past `--max-members` new members are refused,
+//! and members dead or gone for `--reap-after-ms` are forgotten.
 
 use kvs_proto::{MemberInfo, MemberState, NodeId};
 use kvs_store::map::Map;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -28,19 +38,35 @@ pub enum Change {
     Departed(NodeId),
 }
 
+/// How the member table judges time and how large it may grow.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// Silence after which a member is suspect.
+    pub suspect_after: Duration,
+    /// Silence after which a member is dead.
+    pub dead_after: Duration,
+    /// Dead or departed members are forgotten after this much silence.
+    pub reap_after: Duration,
+    /// Most members, this node included.
+    pub max_members: usize,
+    /// How far past our wall clock a generation may be and still be believed.
+    pub max_future_ms: u64,
+}
+
 /// This node's record plus every other member's.
 #[derive(Debug)]
 pub struct Membership {
     me: MemberInfo,
     others: Map<NodeId, Member>,
-    suspect_after: Duration,
-    dead_after: Duration,
+    /// Who lives at each address: one node per address.
+    by_addr: Map<SocketAddr, NodeId>,
+    rules: Rules,
 }
 
 impl Membership {
     /// A table holding only this node.
-    pub fn new(me: MemberInfo, suspect_after: Duration, dead_after: Duration) -> Self {
-        Membership { me, others: Map::default(), suspect_after, dead_after }
+    pub fn new(me: MemberInfo, rules: Rules) -> Self {
+        Membership { me, others: Map::default(), by_addr: Map::default(), rules }
     }
 
     /// This node's own record.
@@ -59,7 +85,7 @@ impl Membership {
             info.generation >= self.me.generation
         };
         if beats_us {
-            self.me.generation = info.generation + 1;
+            self.me.generation = info.generation.saturating_add(1);
         }
     }
 
@@ -110,23 +136,33 @@ impl Membership {
         let silent = now.saturating_duration_since(member.last_heard);
         if member.info.left {
             MemberState::Left
-        } else if silent >= self.dead_after {
+        } else if silent >= self.rules.dead_after {
             MemberState::Dead
-        } else if silent >= self.suspect_after {
+        } else if silent >= self.rules.suspect_after {
             MemberState::Suspect
         } else {
             MemberState::Alive
         }
     }
 
-    /// Merges one record received from anyone; returns what the node must act on.
-    pub fn merge(&mut self, info: MemberInfo, now: Instant) -> Vec<Change> {
+    /// Merges one record that `from` sent us (about itself, or relayed), at `now` with our wall
+    /// clock at `wall_ms`; returns what the node must act on.
+    pub fn merge(&mut self, info: MemberInfo, from: NodeId, now: Instant, wall_ms: u64) -> Vec<Change> {
+        if info.generation > wall_ms.saturating_add(self.rules.max_future_ms) {
+            tracing::debug!(%from, member = %info.id, generation = info.generation, "ignoring a member record from the future");
+            return Vec::new();
+        }
         if info.id == self.me.id || info.addr == self.me.addr {
             self.refute(&info);
             return Vec::new();
         }
+        let firsthand = from == info.id;
         if let Some(member) = self.others.get_mut(&info.id) {
             if info.freshness() <= member.info.freshness() {
+                return Vec::new();
+            }
+            if !firsthand && (info.generation != member.info.generation || info.left != member.info.left) {
+                // Only the member itself may start a new generation or say it left.
                 return Vec::new();
             }
             let was_left = member.info.left;
@@ -138,24 +174,55 @@ impl Membership {
                 _ => Vec::new(),
             };
         }
+        if !firsthand && info.left {
+            return Vec::new();
+        }
         // One address hosts one node at a time: a record for a new id at a known address is
         // either a newer incarnation (replace the old one) or stale news of an older one (ignore).
+        // Only the new incarnation itself may replace the old one.
         let mut changes = Vec::new();
-        let same_addr = self.others.iter().find(|(_, m)| m.info.addr == info.addr).map(|(id, m)| (*id, m.info.clone()));
-        if let Some((old_id, old)) = same_addr {
-            if old.generation >= info.generation {
+        if let Some(&old_id) = self.by_addr.get(&info.addr) {
+            let old = &self.others[&old_id].info;
+            if !firsthand || old.generation >= info.generation {
                 return Vec::new();
             }
-            self.others.remove(&old_id);
-            if !old.left {
+            let old_left = old.left;
+            self.remove(old_id);
+            if !old_left {
                 changes.push(Change::Departed(old_id));
             }
+        }
+        if self.others.len() + 1 >= self.rules.max_members {
+            tracing::warn!(member = %info.id, addr = %info.addr, max = self.rules.max_members, "member table full (--max-members); ignoring a new member");
+            return changes;
         }
         if !info.left {
             changes.push(Change::Joined(info.clone()));
         }
+        self.by_addr.insert(info.addr, info.id);
         self.others.insert(info.id, Member { info, last_heard: now });
         changes
+    }
+
+    /// Forgets members dead or departed for the reap period; returns their ids.
+    pub fn reap(&mut self, now: Instant) -> Vec<NodeId> {
+        let reap_after = self.rules.reap_after;
+        let gone: Vec<NodeId> = self
+            .others
+            .values()
+            .filter(|m| now.saturating_duration_since(m.last_heard) >= reap_after)
+            .map(|m| m.info.id)
+            .collect();
+        for &id in &gone {
+            self.remove(id);
+        }
+        gone
+    }
+
+    fn remove(&mut self, id: NodeId) {
+        if let Some(member) = self.others.remove(&id) {
+            self.by_addr.remove(&member.info.addr);
+        }
     }
 }
 
@@ -167,17 +234,34 @@ mod tests {
         MemberInfo { id: NodeId(id), addr: ([127, 0, 0, 1], port).into(), generation, heartbeat, left }
     }
 
+    const RULES: Rules = Rules {
+        suspect_after: Duration::from_secs(1),
+        dead_after: Duration::from_secs(3),
+        reap_after: Duration::from_secs(60),
+        max_members: 4,
+        max_future_ms: 60_000,
+    };
+    const WALL_MS: u64 = 1_000;
+
     fn table() -> Membership {
-        Membership::new(info(1, 1, 1, 0, false), Duration::from_secs(1), Duration::from_secs(3))
+        Membership::new(info(1, 1, 1, 0, false), RULES)
+    }
+
+    impl Membership {
+        /// Merges a record its member sent itself.
+        fn hear(&mut self, info: MemberInfo, now: Instant) -> Vec<Change> {
+            let from = info.id;
+            self.merge(info, from, now, WALL_MS)
+        }
     }
 
     #[test]
     fn learns_a_member_once_and_ignores_itself() {
         let mut t = table();
         let now = Instant::now();
-        assert_eq!(t.merge(info(2, 2, 1, 0, false), now), vec![Change::Joined(info(2, 2, 1, 0, false))]);
-        assert!(t.merge(info(2, 2, 1, 0, false), now).is_empty());
-        assert!(t.merge(info(1, 1, 1, 9, false), now).is_empty());
+        assert_eq!(t.hear(info(2, 2, 1, 0, false), now), vec![Change::Joined(info(2, 2, 1, 0, false))]);
+        assert!(t.hear(info(2, 2, 1, 0, false), now).is_empty());
+        assert!(t.hear(info(1, 1, 1, 9, false), now).is_empty());
         assert_eq!(t.infos().len(), 2);
     }
 
@@ -185,14 +269,14 @@ mod tests {
     fn silence_makes_a_member_suspect_then_dead_and_a_heartbeat_revives_it() {
         let mut t = table();
         let start = Instant::now();
-        t.merge(info(2, 2, 1, 0, false), start);
+        t.hear(info(2, 2, 1, 0, false), start);
         assert_eq!(t.state_of(NodeId(2), start), Some(MemberState::Alive));
         assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(2)), Some(MemberState::Suspect));
         assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(4)), Some(MemberState::Dead));
         // A stale record is not news; a fresher heartbeat is.
-        t.merge(info(2, 2, 1, 0, false), start + Duration::from_secs(4));
+        t.hear(info(2, 2, 1, 0, false), start + Duration::from_secs(4));
         assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(4)), Some(MemberState::Dead));
-        t.merge(info(2, 2, 1, 1, false), start + Duration::from_secs(4));
+        t.hear(info(2, 2, 1, 1, false), start + Duration::from_secs(4));
         assert_eq!(t.state_of(NodeId(2), start + Duration::from_secs(4)), Some(MemberState::Alive));
     }
 
@@ -200,25 +284,25 @@ mod tests {
     fn leaving_departs_and_stays_left_until_a_new_generation() {
         let mut t = table();
         let now = Instant::now();
-        t.merge(info(2, 2, 1, 5, false), now);
-        assert_eq!(t.merge(info(2, 2, 1, 6, true), now), vec![Change::Departed(NodeId(2))]);
-        assert!(t.merge(info(2, 2, 1, 5, false), now).is_empty());
+        t.hear(info(2, 2, 1, 5, false), now);
+        assert_eq!(t.hear(info(2, 2, 1, 6, true), now), vec![Change::Departed(NodeId(2))]);
+        assert!(t.hear(info(2, 2, 1, 5, false), now).is_empty());
         assert_eq!(t.state_of(NodeId(2), now + Duration::from_secs(60)), Some(MemberState::Left));
-        assert_eq!(t.merge(info(2, 2, 2, 0, false), now), vec![Change::Joined(info(2, 2, 2, 0, false))]);
+        assert_eq!(t.hear(info(2, 2, 2, 0, false), now), vec![Change::Joined(info(2, 2, 2, 0, false))]);
     }
 
     #[test]
     fn a_restart_with_a_new_id_at_the_same_address_replaces_the_old_one() {
         let mut t = table();
         let now = Instant::now();
-        t.merge(info(2, 2, 10, 5, false), now);
-        assert!(t.merge(info(3, 2, 9, 0, false), now).is_empty(), "older incarnation is stale news");
+        t.hear(info(2, 2, 10, 5, false), now);
+        assert!(t.hear(info(3, 2, 9, 0, false), now).is_empty(), "older incarnation is stale news");
         assert_eq!(
-            t.merge(info(3, 2, 11, 0, false), now),
+            t.hear(info(3, 2, 11, 0, false), now),
             vec![Change::Departed(NodeId(2)), Change::Joined(info(3, 2, 11, 0, false))]
         );
         assert_eq!(t.infos().len(), 2);
-        assert!(t.merge(info(4, 1, 99, 0, false), now).is_empty(), "nobody else lives at our address");
+        assert!(t.hear(info(4, 1, 99, 0, false), now).is_empty(), "nobody else lives at our address");
     }
 
     #[test]
@@ -227,15 +311,64 @@ mod tests {
         // generation than ours. Found by the simulator (seed 5): the others ignored us for good.
         let mut t = table();
         let now = Instant::now();
-        assert!(t.merge(info(9, 1, 50, 7, false), now).is_empty());
+        assert!(t.hear(info(9, 1, 50, 7, false), now).is_empty());
         assert_eq!(t.me().generation, 51, "outbid the old incarnation at our address");
-        let mut other = Membership::new(info(2, 2, 1, 0, false), Duration::from_secs(1), Duration::from_secs(3));
-        other.merge(info(9, 1, 50, 7, false), now);
-        assert!(!other.merge(t.me().clone(), now).is_empty(), "our record now replaces the old one elsewhere");
+        let mut other = Membership::new(info(2, 2, 1, 0, false), RULES);
+        other.hear(info(9, 1, 50, 7, false), now);
+        assert!(!other.hear(t.me().clone(), now).is_empty(), "our record now replaces the old one elsewhere");
         // The same for our own id (a durable node whose earlier run left with a later clock).
-        t.merge(info(1, 1, 80, 3, true), now);
+        t.hear(info(1, 1, 80, 3, true), now);
         assert_eq!(t.me().generation, 81);
-        t.merge(info(1, 1, 2, 0, false), now);
+        t.hear(info(1, 1, 2, 0, false), now);
         assert_eq!(t.me().generation, 81, "stale news of ourselves changes nothing");
+    }
+
+    #[test]
+    fn a_relayed_record_cannot_make_a_member_leave_restart_or_be_replaced() {
+        let mut t = table();
+        let now = Instant::now();
+        let relay = NodeId(7);
+        t.hear(info(2, 2, 10, 5, false), now);
+        assert!(t.merge(info(2, 2, 10, 6, true), relay, now, WALL_MS).is_empty(), "left only from itself");
+        assert!(t.merge(info(2, 2, 11, 0, false), relay, now, WALL_MS).is_empty(), "a new generation only from itself");
+        assert!(t.merge(info(3, 2, 99, 0, false), relay, now, WALL_MS).is_empty(), "replaced only by itself");
+        assert!(
+            t.merge(info(4, 4, 1, 0, true), relay, now, WALL_MS).is_empty(),
+            "an unknown member that left is no news"
+        );
+        assert_eq!(t.state_of(NodeId(2), now), Some(MemberState::Alive));
+        // What a relay may carry: a newer heartbeat, and members we do not know.
+        assert!(t.merge(info(2, 2, 10, 9, false), relay, now, WALL_MS).is_empty());
+        assert_eq!(t.others(now)[0].0.heartbeat, 9);
+        assert_eq!(
+            t.merge(info(5, 5, 1, 0, false), relay, now, WALL_MS),
+            vec![Change::Joined(info(5, 5, 1, 0, false))]
+        );
+    }
+
+    #[test]
+    fn records_from_the_future_are_ignored_and_refuting_cannot_overflow() {
+        let mut t = table();
+        let now = Instant::now();
+        assert!(t.hear(info(2, 2, u64::MAX - 1, 0, true), now).is_empty());
+        assert!(t.infos().len() == 1, "nobody was added");
+        t.merge(info(1, 1, WALL_MS + 60_000, 0, false), NodeId(2), now, WALL_MS);
+        assert_eq!(t.me().generation, WALL_MS + 60_001, "refuted within the bound");
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_the_long_gone_are_reaped() {
+        let mut t = table();
+        let start = Instant::now();
+        for id in 2..10 {
+            t.hear(info(id, id as u16, 1, 0, false), start);
+        }
+        assert_eq!(t.infos().len(), RULES.max_members);
+        t.hear(info(2, 2, 1, 1, false), start + Duration::from_secs(59));
+        let mut reaped = t.reap(start + Duration::from_secs(60));
+        reaped.sort();
+        assert_eq!(reaped, vec![NodeId(3), NodeId(4)], "silent for the reap period");
+        assert_eq!(t.infos().len(), 2);
+        assert!(!t.hear(info(9, 9, 1, 0, false), start + Duration::from_secs(60)).is_empty(), "room again");
     }
 }

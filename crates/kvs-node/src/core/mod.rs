@@ -27,14 +27,19 @@ use crate::stats::{bump, ReplicationCounters};
 use anti_entropy_rounds::Rounds;
 use clock_verdict::ClockVerdict;
 pub(crate) use effect::{Effect, Outgoing};
-use kvs_proto::peer::Cursors;
+use kvs_proto::peer::{Cursors, KeyedEntry};
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
 use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
-use membership::{Change, Membership};
+use membership::{Change, Membership, Rules};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How far past our wall clock a member's generation may be and still be believed: a day, far
+/// beyond any clock error a cluster lives with (a node minutes off must still be seen, so its
+/// peers can tell it so), far below the `u64::MAX` an attacker would send.
+const MAX_GENERATION_AHEAD_MS: u64 = 86_400_000;
 
 /// The time an input happens at: a monotonic instant for timeouts and liveness, and the node's
 /// wall clock (ms since the Unix epoch) for versions and clock offsets.
@@ -44,6 +49,15 @@ pub(crate) struct Now {
     pub(crate) at: Instant,
     /// The node's wall clock.
     pub(crate) wall_ms: u64,
+}
+
+/// The peer at the other end of an inbound connection, as its hello named it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Peer {
+    /// Its node id.
+    pub(crate) id: NodeId,
+    /// The origin its writes are made under in this run.
+    pub(crate) origin: NodeId,
 }
 
 /// Locks a std mutex, carrying on after a panic elsewhere: the tables stay structurally valid.
@@ -64,6 +78,8 @@ pub(crate) struct Core {
     clock: ClockVerdict,
     /// Largest anti-entropy batch, in bytes.
     max_batch_bytes: usize,
+    /// Bounds on keys and values, for peers' entries as for client writes.
+    limits: kvs_proto::Limits,
     /// How long a tombstone is kept before it may be purged.
     tombstone_grace: Duration,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
@@ -76,10 +92,20 @@ impl Core {
     pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica) -> Self {
         Core {
             replica,
-            members: Mutex::new(Membership::new(me, config.suspect_after, config.dead_after)),
+            members: Mutex::new(Membership::new(
+                me,
+                Rules {
+                    suspect_after: config.suspect_after,
+                    dead_after: config.dead_after,
+                    reap_after: config.reap_after,
+                    max_members: config.max_members,
+                    max_future_ms: MAX_GENERATION_AHEAD_MS,
+                },
+            )),
             rounds: Mutex::new(Rounds::default()),
             clock: ClockVerdict::new(config.max_clock_skew_ms, config.dead_after),
             max_batch_bytes: config.max_batch_bytes,
+            limits: config.limits,
             tombstone_grace: config.tombstone_grace,
             stats: ReplicationCounters::default(),
         }
@@ -97,15 +123,34 @@ impl Core {
         Ok(self.replica.write(key, value, now.wall_ms))
     }
 
-    /// A message from peer `from`. The shell has already made room in the log for its entries.
-    pub(crate) fn receive(&self, from: NodeId, message: PeerMessage, now: Now) -> Vec<Effect> {
+    /// A message from `peer`. The shell has already made room in the log for its entries.
+    ///
+    /// Nothing is believed just because it arrived. Pushed entries must be the sender's own
+    /// writes (of the origin its hello named), since a node pushes only what it wrote; entries of
+    /// anti-entropy answers may be of any origin, but only the peer we asked may answer; every
+    /// entry must fit the same key and value bounds as a client write. Membership records are
+    /// weighed by who sent them (see `membership`).
+    pub(crate) fn receive(&self, peer: Peer, message: PeerMessage, now: Now) -> Vec<Effect> {
+        let from = peer.id;
+        let answer = matches!(
+            message,
+            PeerMessage::AntiEntropyEntries { .. }
+                | PeerMessage::AntiEntropyDone { .. }
+                | PeerMessage::ResyncRequired { .. }
+        );
+        if answer && !lock(&self.rounds).is_asking(from) {
+            tracing::warn!(peer = %from, "refusing an anti-entropy answer nobody asked that peer for");
+            bump(&self.stats.peer_messages_refused, 1);
+            return Vec::new();
+        }
         match message {
             PeerMessage::Gossip { members, clock } => {
                 self.clock.received(from, clock, now, self.alive_peers(now));
-                self.merge_members(members, now)
+                self.merge_members(members, from, now)
             }
             PeerMessage::Entries { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
+                let entries = self.admit(entries, Some(peer));
                 self.apply(entries, true, now)
             }
             PeerMessage::AntiEntropyRequest { cursors, fresh } => {
@@ -113,6 +158,7 @@ impl Core {
             }
             PeerMessage::AntiEntropyEntries { entries } => {
                 lock(&self.rounds).progressed(from, now.at);
+                let entries = self.admit(entries, None);
                 let effects = self.apply(entries, false, now);
                 if let Some(Effect::Log(records)) = effects.first() {
                     bump(&self.stats.anti_entropy_entries_applied, records.len());
@@ -128,16 +174,21 @@ impl Core {
             PeerMessage::ResyncRequired { cursors } => self.resync(from, &cursors, now),
             PeerMessage::Leave { member } => {
                 tracing::info!(peer = %member.id, "member left");
-                self.merge_members([member], now)
+                self.merge_members([member], from, now)
             }
         }
     }
 
-    /// Membership records heard outside gossip (a hello, a welcome).
-    pub(crate) fn merge_members(&self, infos: impl IntoIterator<Item = MemberInfo>, now: Now) -> Vec<Effect> {
+    /// Membership records `from` sent (its own, or relayed): gossip, a hello, a welcome.
+    pub(crate) fn merge_members(
+        &self,
+        infos: impl IntoIterator<Item = MemberInfo>,
+        from: NodeId,
+        now: Now,
+    ) -> Vec<Effect> {
         let changes: Vec<Change> = {
             let mut members = lock(&self.members);
-            infos.into_iter().flat_map(|info| members.merge(info, now.at)).collect()
+            infos.into_iter().flat_map(|info| members.merge(info, from, now.at, now.wall_ms)).collect()
         };
         let mut effects = Vec::with_capacity(changes.len());
         for change in changes {
@@ -152,11 +203,23 @@ impl Core {
         effects
     }
 
-    /// The heartbeat tick: bump our heartbeat and re-judge our clock (estimates age out when a
-    /// peer goes quiet, and our verdict must follow).
-    pub(crate) fn heartbeat(&self, now: Now) {
-        lock(&self.members).beat();
+    /// The heartbeat tick: bump our heartbeat, re-judge our clock (estimates age out when a
+    /// peer goes quiet, and our verdict must follow), and forget members long gone.
+    pub(crate) fn heartbeat(&self, now: Now) -> Vec<Effect> {
+        let reaped = {
+            let mut members = lock(&self.members);
+            members.beat();
+            members.reap(now.at)
+        };
         self.clock.judge(now, self.alive_peers(now));
+        reaped
+            .into_iter()
+            .map(|id| {
+                tracing::info!(member = %id, "forgetting a member gone for the reap period");
+                self.clock.forget(id);
+                Effect::StopPeer(id)
+            })
+            .collect()
     }
 
     /// The anti-entropy tick: ask the next alive peer we are `connected` to (the number of our
@@ -217,6 +280,11 @@ impl Core {
         lock(&self.members).me().clone()
     }
 
+    /// How this node introduces itself when it dials a peer.
+    pub(crate) fn peer_role(&self) -> kvs_proto::Role {
+        kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin() }
+    }
+
     /// Every membership record we know, ours first.
     pub(crate) fn member_infos(&self) -> Vec<MemberInfo> {
         lock(&self.members).infos()
@@ -255,9 +323,27 @@ impl Core {
         Effect::Send { to: peer, message: Outgoing::AntiEntropyRequest { cursors: self.replica.cursors(), fresh } }
     }
 
+    /// The entries that may be applied: within the key and value bounds and, when `pushed_by`
+    /// names the sender, of its origin. Refusals are counted and logged once per message.
+    fn admit(&self, mut entries: Vec<KeyedEntry>, pushed_by: Option<Peer>) -> Vec<KeyedEntry> {
+        let before = entries.len();
+        let limits = self.limits;
+        entries.retain(|(key, entry)| {
+            let fits = key.len() <= limits.max_key_bytes
+                && entry.value.as_ref().is_none_or(|v| v.len() <= limits.max_value_bytes);
+            fits && pushed_by.is_none_or(|peer| entry.version.node == peer.origin)
+        });
+        let refused = before - entries.len();
+        if refused > 0 {
+            tracing::warn!(refused, ?pushed_by, "refusing peer entries over the bounds or not of the sender's origin");
+            bump(&self.stats.peer_messages_refused, refused);
+        }
+        entries
+    }
+
     /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
     /// ones are to be logged.
-    fn apply(&self, entries: Vec<kvs_proto::peer::KeyedEntry>, pushed: bool, now: Now) -> Vec<Effect> {
+    fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, now: Now) -> Vec<Effect> {
         let applied = self.replica.apply(entries, pushed, now.wall_ms);
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");

@@ -17,6 +17,11 @@ fn core(id: u64) -> Core {
     Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)))
 }
 
+/// The inbound side of node `id`'s connection (the test cores write under their ids).
+fn peer(id: u64) -> Peer {
+    Peer { id: NodeId(id), origin: NodeId(id) }
+}
+
 fn at(start: Instant, ms: u64) -> Now {
     Now { at: start + Duration::from_millis(ms), wall_ms: WALL_MS + ms }
 }
@@ -28,7 +33,7 @@ fn over_the_wire(message: &Outgoing) -> PeerMessage {
 
 /// Delivers `from`'s gossip to `to`; returns `to`'s effects.
 fn gossip(from: &Core, to: &Core, now: Now) -> Vec<Effect> {
-    to.receive(from.me().id, over_the_wire(&from.gossip_for(to.me().id, now)), now)
+    to.receive(peer(from.me().id.0), over_the_wire(&from.gossip_for(to.me().id, now)), now)
 }
 
 fn value(core: &Core, key: &[u8]) -> Option<Vec<u8>> {
@@ -43,7 +48,7 @@ fn gossip_starts_replication_and_a_leave_stops_it() {
     assert!(matches!(&effects[..], [Effect::StartPeer(info)] if info.id == NodeId(1)), "{effects:?}");
     assert!(gossip(&a, &b, now).is_empty(), "old news starts nothing");
     let leave = Outgoing::Leave { member: a.leave() };
-    let effects = b.receive(NodeId(1), over_the_wire(&leave), now);
+    let effects = b.receive(peer(1), over_the_wire(&leave), now);
     assert!(matches!(&effects[..], [Effect::StopPeer(NodeId(1))]), "{effects:?}");
 }
 
@@ -53,10 +58,10 @@ fn a_pushed_write_is_applied_and_logged_once() {
     let now = at(Instant::now(), 0);
     let record = a.write(b"k", Some(b"v"), now).unwrap();
     let push = Outgoing::Entries { entries: vec![record] };
-    let effects = b.receive(NodeId(1), over_the_wire(&push), now);
+    let effects = b.receive(peer(1), over_the_wire(&push), now);
     assert!(matches!(&effects[..], [Effect::Log(records)] if records.len() == 1), "{effects:?}");
     assert_eq!(value(&b, b"k").as_deref(), Some(&b"v"[..]));
-    assert!(b.receive(NodeId(1), over_the_wire(&push), now).is_empty(), "a duplicate changes nothing");
+    assert!(b.receive(peer(1), over_the_wire(&push), now).is_empty(), "a duplicate changes nothing");
     assert_eq!(b.store().digest(), a.store().digest());
 }
 
@@ -73,16 +78,16 @@ fn anti_entropy_fetches_what_pushes_missed_from_a_connected_peer_only() {
     let [Effect::Send { to: NodeId(1), message }] = &effects[..] else { panic!("{effects:?}") };
     assert!(b.anti_entropy_round(at(start, 3), |_| Some(1)).is_empty(), "one request at a time");
 
-    let effects = a.receive(NodeId(2), over_the_wire(message), at(start, 3));
+    let effects = a.receive(peer(2), over_the_wire(message), at(start, 3));
     let [Effect::AnswerAntiEntropy { to: NodeId(2), cursors, fresh }] = &effects[..] else { panic!("{effects:?}") };
     let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(cursors.clone(), *fresh) else {
         panic!("no resync expected")
     };
     for entries in batches.by_ref() {
-        b.receive(NodeId(1), over_the_wire(&Outgoing::AntiEntropyEntries { entries }), at(start, 4));
+        b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { entries }), at(start, 4));
     }
     let done = Outgoing::AntiEntropyDone { cursors: batches.done };
-    let effects = b.receive(NodeId(1), over_the_wire(&done), at(start, 4));
+    let effects = b.receive(peer(1), over_the_wire(&done), at(start, 4));
     assert!(matches!(&effects[..], [Effect::LogCursors(_)]), "{effects:?}");
     assert_eq!(b.store().digest(), a.store().digest());
     assert_eq!(b.stats().anti_entropy_entries_applied.load(std::sync::atomic::Ordering::Relaxed), 50);
@@ -107,11 +112,59 @@ fn a_node_whose_clock_its_peers_find_far_ahead_refuses_writes() {
     let ahead = |now: Now| Now { wall_ms: now.wall_ms + 120_000, ..now };
     for ms in [0, 10, 20] {
         let now = at(start, ms);
-        for peer in [&b, &c] {
-            peer.receive(NodeId(1), over_the_wire(&a.gossip_for(peer.me().id, ahead(now))), now);
-            a.receive(peer.me().id, over_the_wire(&peer.gossip_for(NodeId(1), now)), ahead(now));
+        for other in [&b, &c] {
+            other.receive(peer(1), over_the_wire(&a.gossip_for(other.me().id, ahead(now))), now);
+            a.receive(peer(other.me().id.0), over_the_wire(&other.gossip_for(NodeId(1), now)), ahead(now));
         }
     }
     assert!(matches!(a.write(b"k", Some(b"v"), ahead(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
     assert!(b.write(b"k", Some(b"v"), at(start, 30)).is_ok());
+}
+
+#[test]
+fn an_anti_entropy_answer_nobody_asked_for_is_refused() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    let mine = b.write(b"mine", Some(b"v"), at(start, 1)).unwrap();
+    // An outsider's resync demand claiming to have seen all of b's writes, and absurd cursors.
+    let absurd = vec![(NodeId(2), 1_000_000_000_000_000), (NodeId(1), 1_000_000_000_000_000)];
+    for message in [
+        Outgoing::ResyncRequired { cursors: absurd.clone() },
+        Outgoing::AntiEntropyDone { cursors: absurd.clone() },
+        Outgoing::AntiEntropyEntries { entries: vec![mine.clone()] },
+    ] {
+        assert!(b.receive(peer(1), over_the_wire(&message), at(start, 2)).is_empty());
+    }
+    assert_eq!(b.stats().peer_messages_refused.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(value(&b, b"mine").as_deref(), Some(&b"v"[..]));
+    assert_eq!(b.replica.cursors(), vec![(NodeId(2), 1)]);
+}
+
+#[test]
+fn a_resync_from_the_peer_asked_keeps_our_own_writes() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    b.write(b"mine", Some(b"v"), at(start, 1)).unwrap();
+    assert_eq!(b.anti_entropy_round(at(start, 2), |_| Some(1)).len(), 1);
+    let claim = Outgoing::ResyncRequired { cursors: vec![(NodeId(2), 1_000)] };
+    let effects = b.receive(peer(1), over_the_wire(&claim), at(start, 3));
+    assert!(matches!(&effects[..], [Effect::CompactLog, Effect::Send { to: NodeId(1), .. }]), "{effects:?}");
+    assert_eq!(value(&b, b"mine").as_deref(), Some(&b"v"[..]), "our own write survives the resync");
+}
+
+#[test]
+fn pushed_entries_must_be_the_senders_own_and_within_the_bounds() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let now = at(Instant::now(), 0);
+    let forged = c.write(b"k", Some(b"from c"), now).unwrap();
+    let huge = a.write(b"big", Some(&vec![b'v'; 8 * 1024 * 1024 + 1]), now).unwrap();
+    let own = a.write(b"ok", Some(b"v"), now).unwrap();
+    let push = Outgoing::Entries { entries: vec![forged, huge, own] };
+    let effects = b.receive(peer(1), over_the_wire(&push), now);
+    assert!(matches!(&effects[..], [Effect::Log(records)] if records.len() == 1), "{effects:?}");
+    assert_eq!(value(&b, b"ok").as_deref(), Some(&b"v"[..]));
+    assert_eq!((value(&b, b"k"), value(&b, b"big")), (None, None));
+    assert_eq!(b.stats().peer_messages_refused.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
