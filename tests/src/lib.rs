@@ -6,9 +6,11 @@
 //! - [`wait`]: polling with a deadline, never a fixed sleep.
 //! - [`cluster`]: helpers over several nodes (chains, member counts, digests).
 //! - [`netns`]: hosts in network namespaces with traffic between chosen pairs cut and healed.
+//! - [`impostor`]: an outsider that says hello as a peer and sends what it likes.
 
 pub mod binaries;
 pub mod cluster;
+pub mod impostor;
 pub mod netns;
 pub mod process;
 pub mod wait;

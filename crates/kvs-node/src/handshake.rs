@@ -45,7 +45,7 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream) {
             net::peer_link(conn.get_ref(), node.config.dead_after);
             let peer = Peer { id: member.id, origin };
             node.execute_control(node.core.merge_members([member], peer.id, node.now()));
-            let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos() };
+            let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos(node.now()) };
             if conn.send(&welcome).await.is_ok() {
                 peer_inbound::serve(&node, &mut conn, peer).await;
             }

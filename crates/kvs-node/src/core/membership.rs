@@ -61,12 +61,14 @@ pub struct Membership {
     /// Who lives at each address: one node per address.
     by_addr: Map<SocketAddr, NodeId>,
     rules: Rules,
+    /// New members refused because the table was full, since last taken.
+    refused: usize,
 }
 
 impl Membership {
     /// A table holding only this node.
     pub fn new(me: MemberInfo, rules: Rules) -> Self {
-        Membership { me, others: Map::default(), by_addr: Map::default(), rules }
+        Membership { me, others: Map::default(), by_addr: Map::default(), rules, refused: 0 }
     }
 
     /// This node's own record.
@@ -101,9 +103,24 @@ impl Membership {
         self.me.clone()
     }
 
-    /// Every record, this node's first: what gossip carries.
+    /// Every record, this node's first.
+    #[cfg(test)]
     pub fn infos(&self) -> Vec<MemberInfo> {
         std::iter::once(self.me.clone()).chain(self.others.values().map(|m| m.info.clone())).collect()
+    }
+
+    /// What gossip and welcomes carry: our record and those of members alive or suspect now.
+    /// Records of the dead and departed are not passed on, so a member nobody hears from any more
+    /// dies everywhere and is reaped everywhere, instead of two nodes handing it back and forth.
+    pub fn live_infos(&self, now: Instant) -> Vec<MemberInfo> {
+        let live =
+            self.others.values().filter(|m| matches!(self.state(m, now), MemberState::Alive | MemberState::Suspect));
+        std::iter::once(self.me.clone()).chain(live.map(|m| m.info.clone())).collect()
+    }
+
+    /// How many new members were refused because the table was full since the last call.
+    pub fn take_refused(&mut self) -> usize {
+        std::mem::take(&mut self.refused)
     }
 
     /// Other members with their state and time since last heard, sorted by address.
@@ -193,7 +210,7 @@ impl Membership {
             }
         }
         if self.others.len() + 1 >= self.rules.max_members {
-            tracing::warn!(member = %info.id, addr = %info.addr, max = self.rules.max_members, "member table full (--max-members); ignoring a new member");
+            self.refused += 1;
             return changes;
         }
         if !info.left {
@@ -370,5 +387,17 @@ mod tests {
         assert_eq!(reaped, vec![NodeId(3), NodeId(4)], "silent for the reap period");
         assert_eq!(t.infos().len(), 2);
         assert!(!t.hear(info(9, 9, 1, 0, false), start + Duration::from_secs(60)).is_empty(), "room again");
+    }
+
+    #[test]
+    fn the_dead_and_departed_are_not_passed_on() {
+        let mut t = table();
+        let start = Instant::now();
+        t.hear(info(2, 2, 1, 0, false), start);
+        t.hear(info(3, 3, 1, 0, false), start);
+        t.hear(info(3, 3, 1, 1, true), start);
+        t.hear(info(4, 4, 1, 0, false), start + Duration::from_secs(3));
+        let passed: Vec<NodeId> = t.live_infos(start + Duration::from_secs(4)).iter().map(|i| i.id).collect();
+        assert_eq!(passed, vec![NodeId(1), NodeId(4)], "2 is dead, 3 left");
     }
 }

@@ -188,7 +188,12 @@ impl Core {
     ) -> Vec<Effect> {
         let changes: Vec<Change> = {
             let mut members = lock(&self.members);
-            infos.into_iter().flat_map(|info| members.merge(info, from, now.at, now.wall_ms)).collect()
+            let changes = infos.into_iter().flat_map(|info| members.merge(info, from, now.at, now.wall_ms)).collect();
+            let refused = members.take_refused();
+            if refused > 0 {
+                tracing::warn!(%from, refused, "member table full (--max-members): ignored new members");
+            }
+            changes
         };
         let mut effects = Vec::with_capacity(changes.len());
         for change in changes {
@@ -260,7 +265,7 @@ impl Core {
 
     /// The gossip message for `peer`: every member record we know, and a clock sample.
     pub(crate) fn gossip_for(&self, peer: NodeId, now: Now) -> Outgoing {
-        Outgoing::Gossip { members: self.member_infos(), clock: self.clock.sample_for(peer, now) }
+        Outgoing::Gossip { members: self.member_infos(now), clock: self.clock.sample_for(peer, now) }
     }
 
     /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.
@@ -285,9 +290,9 @@ impl Core {
         kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin() }
     }
 
-    /// Every membership record we know, ours first.
-    pub(crate) fn member_infos(&self) -> Vec<MemberInfo> {
-        lock(&self.members).infos()
+    /// The membership records we pass on (ours, and those of members alive or suspect).
+    pub(crate) fn member_infos(&self, now: Now) -> Vec<MemberInfo> {
+        lock(&self.members).live_infos(now.at)
     }
 
     /// Runs `f` on the member table (for status).

@@ -1,0 +1,42 @@
+//! An outsider on the network: it says hello to a node as if it were a peer and then sends
+//! whatever it likes, to show what the node does with messages it did not ask for.
+
+use kvs_proto::peer::KeyedEntry;
+use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, NodeId, PeerMessage, Role};
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+
+/// An open peer connection that no member made.
+pub struct Impostor {
+    conn: Connection<TcpStream>,
+    /// The id it claimed, also the origin it claimed to write under.
+    pub id: NodeId,
+}
+
+/// The wall clock in ms, as nodes stamp versions.
+pub fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64
+}
+
+impl Impostor {
+    /// Says hello to `node` as a peer named `id` living at an address nobody listens on; returns
+    /// `None` if the node refuses the hello.
+    pub async fn connect(node: SocketAddr, id: u64) -> Option<Impostor> {
+        let stream = TcpStream::connect(node).await.ok()?;
+        let mut conn = Connection::new(stream, 64 << 20);
+        let id = NodeId(id);
+        let member =
+            MemberInfo { id, addr: ([127, 0, 0, 1], 1).into(), generation: wall_ms(), heartbeat: 0, left: false };
+        conn.send(&Hello::new(Role::Peer { member, origin: id })).await.ok()?;
+        match conn.recv::<HelloReply>().await.ok()?? {
+            HelloReply::Welcome { .. } => Some(Impostor { conn, id }),
+            HelloReply::Rejected(_) => None,
+        }
+    }
+
+    /// Sends one peer message; false once the node has closed the connection.
+    pub async fn send(&mut self, message: &PeerMessage<KeyedEntry>) -> bool {
+        self.conn.send(message).await.is_ok()
+    }
+}

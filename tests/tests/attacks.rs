@@ -1,0 +1,146 @@
+//! An outsider on the network against real nodes: each test replays one probe from the security
+//! issue's table (its row number is in the test's name) and shows the node now refuses it and
+//! keeps serving with its data.
+
+use kvs_proto::peer::{Cursors, KeyedEntry};
+use kvs_proto::{Entry, MemberInfo, NodeId, PeerMessage, Version};
+use kvs_tests::impostor::{wall_ms, Impostor};
+use kvs_tests::{wait_for_alive_members, wait_until, NodeProcess, FAST_FAILURE_DETECTION};
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+/// Waits until `node` has refused at least `n` peer messages (or entries in them).
+async fn wait_for_refusals(node: &NodeProcess, n: u64) {
+    wait_until(&format!("{} to refuse {n} peer messages", node.addr), CONVERGE, || async {
+        (node.status().await.ok()?.replication.peer_messages_refused >= n).then_some(())
+    })
+    .await;
+}
+
+fn entry(key: &str, value: Vec<u8>, version: Version) -> KeyedEntry {
+    (key.to_string().into(), Entry { value: Some(value.into()), version, seq: 1 })
+}
+
+#[tokio::test]
+async fn row_2_an_unsolicited_resync_demand_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let mut node = NodeProcess::start(None, &["--data-dir", &data_dir]);
+    let mut client = node.client().await;
+    for i in 0..500 {
+        client.set(format!("k{i}"), "v").await.unwrap();
+    }
+    let origin = client.inspect("k0").await.unwrap().unwrap().version.node;
+    let mut impostor = Impostor::connect(node.addr, 0xbad).await.unwrap();
+    let seen_everything: Cursors = vec![(origin, 1 << 50)];
+    assert!(impostor.send(&PeerMessage::ResyncRequired { cursors: seen_everything }).await);
+    wait_for_refusals(&node, 1).await;
+    assert_eq!(node.status().await.unwrap().key_count, 500);
+    node.restart(None);
+    assert_eq!(node.status().await.unwrap().key_count, 500, "and the log still holds them");
+}
+
+#[tokio::test]
+async fn row_3_unsolicited_cursors_do_not_stop_a_node_fetching_what_it_missed() {
+    let nodes = kvs_tests::start_chain(2, &FAST_FAILURE_DETECTION);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let b_origin = b.client().await.set("before", "v").await.unwrap().node;
+    let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
+    let absurd: Cursors = vec![(b_origin, 1_000_000_000_000_000)];
+    assert!(impostor.send(&PeerMessage::AntiEntropyDone { cursors: absurd }).await);
+    wait_for_refusals(a, 1).await;
+    // A misses a push while frozen; only anti-entropy can bring it the write afterwards.
+    a.signal(libc::SIGSTOP);
+    wait_until("b to reset its connection to the frozen a", CONVERGE, || async {
+        (b.status().await.ok()?.replication.peer_connections_reset >= 1).then_some(())
+    })
+    .await;
+    b.client().await.set("missed", "while frozen").await.unwrap();
+    a.signal(libc::SIGCONT);
+    a.wait_for_value("missed", Some("while frozen"), CONVERGE).await;
+}
+
+#[tokio::test]
+async fn row_4_a_forged_leave_with_a_huge_generation_does_not_stop_replication() {
+    let nodes = kvs_tests::start_chain(2, &FAST_FAILURE_DETECTION);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let b_status = b.status().await.unwrap();
+    let b_id = NodeId(u64::from_str_radix(&b_status.node_id, 16).unwrap());
+    let forged = MemberInfo { id: b_id, addr: b.addr, generation: u64::MAX - 1, heartbeat: 0, left: true };
+    let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
+    let gossip = PeerMessage::Gossip { members: vec![forged.clone()], clock: Default::default() };
+    assert!(impostor.send(&gossip).await);
+    assert!(impostor.send(&PeerMessage::Leave { member: forged }).await);
+    a.client().await.set("after", "the forgery").await.unwrap();
+    b.wait_for_value("after", Some("the forgery"), CONVERGE).await;
+    let status = a.status().await.unwrap();
+    let seen = status.members.iter().find(|m| m.addr == b.addr.to_string()).unwrap();
+    assert_eq!(seen.state, kvs_proto::MemberState::Alive, "{status:?}");
+}
+
+#[tokio::test]
+async fn row_5_twenty_thousand_fake_members_are_capped_and_then_forgotten() {
+    let mut flags = FAST_FAILURE_DETECTION.to_vec();
+    flags.extend(["--max-members", "16", "--reap-after-ms", "4000"]);
+    let nodes = kvs_tests::start_chain(2, &flags);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let now = wall_ms();
+    let fakes: Vec<MemberInfo> = (0..20_000u64)
+        .map(|i| MemberInfo {
+            id: NodeId(0xfa4e_0000 + i),
+            addr: ([127, 0, 0, 2], 10_000 + (i % 50_000) as u16).into(),
+            generation: now,
+            heartbeat: 0,
+            left: false,
+        })
+        .collect();
+    let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
+    assert!(impostor.send(&PeerMessage::Gossip { members: fakes, clock: Default::default() }).await);
+    wait_until("a to take the fake members in", CONVERGE, || async {
+        (a.status().await.ok()?.members.len() > 2).then_some(())
+    })
+    .await;
+    assert!(a.status().await.unwrap().members.len() <= 16, "capped at --max-members");
+    // Reads stay fast, and the fakes (never heard from again) are forgotten after the reap period.
+    let started = std::time::Instant::now();
+    a.client().await.set("k", "v").await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    b.wait_for_value("k", Some("v"), CONVERGE).await;
+}
+
+#[tokio::test]
+async fn row_10_an_entry_with_a_forged_origin_is_refused() {
+    let nodes = kvs_tests::start_chain(2, &FAST_FAILURE_DETECTION);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let b_version = b.client().await.set("k", "acknowledged on b").await.unwrap();
+    a.wait_for_value("k", Some("acknowledged on b"), CONVERGE).await;
+    let ahead = Version { wall_ms: wall_ms() + 59_000, logical: 0, node: b_version.node };
+    let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
+    let forged = PeerMessage::Entries { entries: vec![entry("k", b"forged".to_vec(), ahead)] };
+    assert!(impostor.send(&forged).await);
+    wait_for_refusals(a, 1).await;
+    for node in &nodes {
+        assert_eq!(node.get("k").await.unwrap().as_deref(), Some(&b"acknowledged on b"[..]));
+    }
+}
+
+#[tokio::test]
+async fn row_11_a_value_over_the_client_bound_is_refused_on_the_peer_path_too() {
+    let node = NodeProcess::start(None, &[]);
+    let mut impostor = Impostor::connect(node.addr, 0xbad).await.unwrap();
+    let own = Version { wall_ms: wall_ms(), logical: 0, node: impostor.id };
+    let big = PeerMessage::Entries { entries: vec![entry("big", vec![b'v'; 9 << 20], own)] };
+    assert!(impostor.send(&big).await);
+    wait_for_refusals(&node, 1).await;
+    assert_eq!(node.get("big").await.unwrap(), None);
+    // A node joining later is not fed anything it would refuse.
+    let joiner = NodeProcess::start(Some(node.addr), &[]);
+    node.client().await.set("small", "ok").await.unwrap();
+    joiner.wait_for_value("small", Some("ok"), CONVERGE).await;
+}
