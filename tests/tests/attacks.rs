@@ -144,3 +144,79 @@ async fn row_11_a_value_over_the_client_bound_is_refused_on_the_peer_path_too() 
     node.client().await.set("small", "ok").await.unwrap();
     joiner.wait_for_value("small", Some("ok"), CONVERGE).await;
 }
+
+#[tokio::test]
+async fn row_6_a_status_asking_for_four_billion_keys_lists_at_most_ten_thousand() {
+    let node = NodeProcess::start(None, &[]);
+    let mut client = node.client().await;
+    for i in 0..20 {
+        client.set(format!("k{i}"), "v").await.unwrap();
+    }
+    let status = client.status(u32::MAX).await.unwrap();
+    assert_eq!((status.keys.len(), status.keys_truncated), (20, false));
+    assert_eq!(client.get("k0").await.unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+/// The node's CPU time so far (user + system), from /proc.
+fn cpu_time(node: &NodeProcess) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", node.pid())).unwrap();
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// Sends one RESP command on a raw socket and reads its reply's first line.
+fn resp_command(stream: &mut std::net::TcpStream, args: &[&[u8]]) -> String {
+    use std::io::{BufRead, Write};
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    stream.write_all(&out).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stream).read_line(&mut line).unwrap();
+    line
+}
+
+#[tokio::test]
+async fn row_7_an_mget_whose_reply_would_pass_the_bound_is_refused_not_built() {
+    let node = NodeProcess::start(None, &["--redis-port", "0"]);
+    let mut stream = std::net::TcpStream::connect(node.redis()).unwrap();
+    let big = vec![b'v'; 8 << 20];
+    assert_eq!(resp_command(&mut stream, &[b"SET", b"big", &big]), "+OK\r\n");
+    let mut args: Vec<&[u8]> = vec![b"MGET"];
+    args.extend(std::iter::repeat_n(&b"big"[..], 400));
+    let reply = resp_command(&mut stream, &args);
+    assert!(reply.starts_with("-ERR reply of") && reply.contains("--max-reply-bytes"), "{reply}");
+    assert_eq!(resp_command(&mut stream, &[b"STRLEN", b"big"]), ":8388608\r\n", "the connection serves on");
+}
+
+#[tokio::test]
+async fn row_12_an_incomplete_command_trickled_in_is_not_parsed_again_from_its_start() {
+    use std::io::Write;
+    let node = NodeProcess::start(None, &["--redis-port", "0"]);
+    let mut stream = std::net::TcpStream::connect(node.redis()).unwrap();
+    // 4 MiB of one-byte arguments in 4,096 pieces: parsed from the start on every read, that is up
+    // to a billion argument headers (seconds of CPU); resumed, half a million.
+    let args = 4 << 20 >> 3;
+    let mut command = format!("*{}\r\n", args + 1).into_bytes();
+    command.extend((0..args).flat_map(|_| *b"$1\r\nx\r\n"));
+    let before = cpu_time(&node);
+    for piece in command.chunks(command.len() / 4096) {
+        stream.write_all(piece).unwrap();
+        stream.flush().unwrap();
+        std::thread::yield_now();
+    }
+    // The last argument completes the command; its reply shows the node has read it all.
+    stream.write_all(b"$1\r\ny\r\n").unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut stream), &mut line).unwrap();
+    assert!(line.starts_with("-ERR unknown command 'x'"), "{line}");
+    let spent = cpu_time(&node) - before;
+    assert!(spent < Duration::from_secs(2), "{spent:?} of CPU for a 4 MiB request");
+}

@@ -1,5 +1,6 @@
 //! Serves one client connection: one response per request, in order.
 
+use crate::config::CLIENT_WRITE_TIMEOUT;
 use crate::error::WriteRefused;
 use crate::net;
 use crate::shell::Shell;
@@ -40,7 +41,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
                 response = ClientResponse::Error(ErrorReply::new(ErrorCode::LogFailed, reason));
             }
         }
-        if conn.send(&response).await.is_err() {
+        if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.send(&response)).await, Ok(Ok(_))) {
             return;
         }
         if shutdown {
@@ -78,7 +79,8 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
         }),
         ClientRequest::Delete { key } => check_key(node, &key).and_then(|()| write(&key, None)),
         ClientRequest::Status { max_keys } => {
-            Ok(ClientResponse::Status(Box::new(status::report(node, max_keys as usize))))
+            let max_keys = (max_keys as usize).min(status::MAX_KEYS);
+            Ok(ClientResponse::Status(Box::new(status::report(node, max_keys))))
         }
         ClientRequest::Shutdown => Ok(ClientResponse::Ok),
         ClientRequest::Inspect { key } => check_key(node, &key)

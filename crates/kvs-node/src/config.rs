@@ -89,6 +89,10 @@ pub struct NodeArgs {
     /// Simultaneous connections accepted; further ones wait.
     #[arg(long, default_value_t = 4_096)]
     pub max_connections: usize,
+    /// Largest reply one command may produce, in bytes (MGET, KEYS, SCAN); past it the command
+    /// gets an error instead.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub max_reply_bytes: usize,
     /// Fault injection for tests: the log writer takes records and never writes them, so every
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
@@ -170,6 +174,8 @@ pub struct NodeConfig {
     pub push_queue: usize,
     /// Connection cap.
     pub max_connections: usize,
+    /// Largest reply one command may produce.
+    pub max_reply_bytes: usize,
     /// Deadline for one frame write to a peer before the connection is dropped and redialed.
     pub peer_write_timeout: Duration,
     /// Upper bound on the bytes of entries put in one push frame.
@@ -187,6 +193,11 @@ pub struct NodeConfig {
     /// Test-only: every peer message is sent twice (`--fault-duplicate-messages`).
     pub duplicate_messages: bool,
 }
+
+/// How long a client may leave its replies unread before it is disconnected: until then it has
+/// at most one reply batch queued at the node (the rest waits in its socket), as Redis's
+/// client-output-buffer-limit bounds what a client that does not read can cost.
+pub const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn parse_node_id(hex: &str) -> Result<NodeId, String> {
     u64::from_str_radix(hex, 16).map(NodeId).map_err(|e| format!("not a hex node id: {e}"))
@@ -257,6 +268,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             max_clock_skew_ms: args.max_clock_skew_ms,
             push_queue: args.push_queue,
             max_connections: args.max_connections.max(1),
+            max_reply_bytes: args.max_reply_bytes,
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),
             shutdown_grace: Duration::from_secs(3),

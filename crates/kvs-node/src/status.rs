@@ -3,6 +3,10 @@
 use crate::shell::Shell;
 use kvs_proto::{MemberState, MemberStatus, StatusReport};
 
+/// Most keys a status report lists, whatever the request asks: the list is for people, and the
+/// report must fit in one frame.
+pub const MAX_KEYS: usize = 10_000;
+
 /// Builds the report, listing at most `max_keys` keys.
 pub fn report(node: &Shell, max_keys: usize) -> StatusReport {
     let now = node.now();

@@ -217,7 +217,8 @@ impl Store {
     /// Up to `limit` live keys in sorted order (the smallest), and whether more exist. Keeps only
     /// `limit` candidates while walking, so a status poll on a large store copies and sorts little.
     pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
-        let mut smallest: BinaryHeap<Bytes> = BinaryHeap::with_capacity(limit + 1);
+        // The heap grows as keys come, so `limit` (a number from the network) sizes nothing.
+        let mut smallest: BinaryHeap<Bytes> = BinaryHeap::new();
         let mut live = 0usize;
         for shard in 0..SHARDS {
             let guard = self.read(shard);

@@ -1,6 +1,6 @@
 //! Commands on keys and values; writes go through the same path as native writes and replicate alike.
 
-use super::{parse_int, wrong_arity, Call};
+use super::{bulk_cost, parse_int, wrong_arity, Call};
 use kvs_store::glob;
 use kvs_store::Store;
 
@@ -87,6 +87,12 @@ pub fn exists(call: &mut Call<'_, '_>) {
 
 /// `MGET key [key ...]`
 pub fn mget(call: &mut Call<'_, '_>) {
+    let store = call.node.store();
+    let size: usize =
+        call.args.iter().skip(1).map(|key| bulk_cost(store.with_value(key, |v| v.map_or(0, <[u8]>::len)))).sum();
+    if call.reply_too_large(size) {
+        return;
+    }
     call.reply.array(call.args.len() - 1);
     for key in call.args.iter().skip(1) {
         let reply = &mut *call.reply;
@@ -109,9 +115,14 @@ pub fn dbsize(call: &mut Call<'_, '_>) {
 pub fn keys(call: &mut Call<'_, '_>) {
     let pattern = call.args.get(1);
     let mut found = Vec::new();
-    let mut cursor = 0;
+    let (mut cursor, mut size) = (0, 0);
     loop {
-        let (next, keys) = call.node.store().scan(cursor, usize::MAX, |k| glob::matches(pattern, k));
+        // A shard at a time, so a reply too large is refused before the whole keyspace is copied.
+        let (next, keys) = call.node.store().scan(cursor, 1, |k| glob::matches(pattern, k));
+        size += keys.iter().map(|k| bulk_cost(k.len())).sum::<usize>();
+        if call.reply_too_large(size) {
+            return;
+        }
         found.extend(keys);
         if next == 0 {
             break;
@@ -157,6 +168,9 @@ pub fn scan(call: &mut Call<'_, '_>) {
     } else {
         (0, Vec::new())
     };
+    if call.reply_too_large(keys.iter().map(|k| bulk_cost(k.len())).sum()) {
+        return;
+    }
     call.reply.array(2);
     call.reply.bulk(itoa::Buffer::new().format(next).as_bytes());
     call.reply.array(keys.len());

@@ -62,6 +62,24 @@ impl Call<'_, '_> {
     }
 }
 
+impl Call<'_, '_> {
+    /// Refuses a reply of `bytes` past `--max-reply-bytes` with an error; true if refused. Checked
+    /// before a large reply is built, so no command can make the node allocate without bound.
+    pub fn reply_too_large(&mut self, bytes: usize) -> bool {
+        let max = self.node.config.max_reply_bytes;
+        if bytes <= max {
+            return false;
+        }
+        self.reply.error(&format!("ERR reply of {bytes} bytes or more would exceed --max-reply-bytes ({max})"));
+        true
+    }
+}
+
+/// Bytes a bulk string of `len` takes in a reply, framing included.
+pub fn bulk_cost(len: usize) -> usize {
+    len + 16
+}
+
 /// Redis's wording for a wrong argument count.
 pub fn wrong_arity(reply: &mut Reply<'_>, name: &str) {
     reply.error(&format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase()));

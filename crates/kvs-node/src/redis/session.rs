@@ -2,10 +2,11 @@
 
 use super::table;
 use super::{wrong_arity, Call, ClientState};
+use crate::config::CLIENT_WRITE_TIMEOUT;
 use crate::net;
 use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
-use kvs_proto::resp::{parse_command, Args, Protocol, Reply, RespLimits};
+use kvs_proto::resp::{Args, CommandParser, Protocol, Reply, RespLimits};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -22,16 +23,17 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream) {
     let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut ranges = Vec::with_capacity(8);
+    // Resumes an incomplete command where it stopped instead of parsing it again from its start.
+    let mut parser = CommandParser::default();
     let mut durable = Vec::new();
     loop {
         let mut consumed = 0;
         let mut close = false;
         while output.len() < FLUSH_AT_BYTES {
             let pending = &input[consumed..];
-            match parse_command(pending, &limits, &mut ranges) {
+            match parser.parse(pending, &limits) {
                 Ok(Some(used)) => {
-                    let args = Args::new(&pending[..used], &ranges);
+                    let args = Args::new(&pending[..used], parser.args());
                     if !args.is_empty() {
                         let spec = table::find(args.get(0));
                         // Room in the log's queue for the keys a write command may write, awaited
@@ -75,7 +77,9 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream) {
             }
         }
         if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
+            let written = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(&output)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::debug!("closing a Redis connection that does not read its replies");
                 return;
             }
             output.clear();

@@ -6,5 +6,5 @@
 mod parse;
 mod reply;
 
-pub use parse::{parse_command, Args, RespError, RespLimits};
+pub use parse::{parse_command, Args, CommandParser, RespError, RespLimits};
 pub use reply::{Protocol, Reply};

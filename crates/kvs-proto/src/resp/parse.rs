@@ -63,20 +63,132 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Parses one command at the start of `buf` into `args` (cleared first).
+/// Parses one command at the start of `buf` into `args` (cleared first), from scratch.
 ///
 /// Returns `Ok(Some(consumed))` for a whole command (`args` may be empty for a blank line or an
-/// empty array, which Redis ignores), `Ok(None)` when more bytes are needed.
+/// empty array, which Redis ignores), `Ok(None)` when more bytes are needed. A connection keeps a
+/// [`CommandParser`] instead, which resumes where it stopped.
 pub fn parse_command(
     buf: &[u8],
     limits: &RespLimits,
     args: &mut Vec<Range<usize>>,
 ) -> Result<Option<usize>, RespError> {
-    args.clear();
-    match buf.first() {
-        None => Ok(None),
-        Some(b'*') => parse_array(buf, limits, args),
-        Some(_) => parse_inline(buf, limits, args),
+    let mut parser = CommandParser::default();
+    let parsed = parser.parse(buf, limits)?;
+    *args = std::mem::take(&mut parser.args);
+    Ok(parsed)
+}
+
+/// A command parsed as its bytes arrive: an incomplete command is not parsed again from its
+/// start on every read (a command of a million arguments trickled in would otherwise cost time
+/// quadratic in its size), but resumed after the last whole argument, or line bytes scanned.
+#[derive(Debug, Default)]
+pub struct CommandParser {
+    /// Argument ranges found so far, relative to the command's first byte.
+    args: Vec<Range<usize>>,
+    /// An array command's argument count, once its header line is read.
+    count: Option<usize>,
+    /// Where parsing resumes: after the last whole argument (array), or the bytes already
+    /// searched for the end of the line (inline).
+    pos: usize,
+}
+
+impl CommandParser {
+    /// Parses, or goes on parsing, the command at the start of `buf`, which must begin at the
+    /// same byte as on the previous call until a command is returned. `Ok(Some(consumed))`: a
+    /// whole command, whose arguments [`CommandParser::args`] gives until the next call (which
+    /// starts a new command).
+    pub fn parse(&mut self, buf: &[u8], limits: &RespLimits) -> Result<Option<usize>, RespError> {
+        let parsed = match buf.first() {
+            None => Ok(None),
+            Some(b'*') => self.parse_array(buf, limits),
+            Some(_) => self.parse_inline(buf, limits),
+        };
+        if !matches!(parsed, Ok(None)) {
+            // Done (or failed): the next call starts a new command.
+            self.count = None;
+            self.pos = 0;
+        }
+        parsed
+    }
+
+    /// The argument ranges of the command just returned, relative to its first byte.
+    pub fn args(&self) -> &[Range<usize>] {
+        &self.args
+    }
+
+    fn parse_array(&mut self, buf: &[u8], limits: &RespLimits) -> Result<Option<usize>, RespError> {
+        let count = match self.count {
+            Some(count) => count,
+            None => {
+                self.args.clear();
+                let Some(end) = line_end(buf, 1, 32, "mbulk count")? else {
+                    return Ok(None);
+                };
+                let count = parse_number(&buf[1..end]).ok_or_else(|| error("invalid multibulk length"))?;
+                if count > limits.max_args as i64 {
+                    return Err(error("invalid multibulk length"));
+                }
+                self.pos = end + 2;
+                let count = count.max(0) as usize;
+                self.count = Some(count);
+                count
+            }
+        };
+        while self.args.len() < count {
+            let pos = self.pos;
+            let Some(&marker) = buf.get(pos) else {
+                return Ok(None);
+            };
+            if marker != b'$' {
+                return Err(error(format!("expected '$', got '{}'", marker as char)));
+            }
+            let Some(end) = line_end(buf, pos + 1, 32, "bulk count")? else {
+                return Ok(None);
+            };
+            let len = parse_number(&buf[pos + 1..end]).ok_or_else(|| error("invalid bulk length"))?;
+            if len < 0 || len as u64 > limits.max_bulk as u64 {
+                return Err(error("invalid bulk length"));
+            }
+            let start = end + 2;
+            let stop = start + len as usize;
+            if buf.len() < stop + 2 {
+                return Ok(None);
+            }
+            if &buf[stop..stop + 2] != b"\r\n" {
+                return Err(error("bulk string not terminated by CRLF"));
+            }
+            self.args.push(start..stop);
+            self.pos = stop + 2;
+        }
+        Ok(Some(self.pos))
+    }
+
+    fn parse_inline(&mut self, buf: &[u8], limits: &RespLimits) -> Result<Option<usize>, RespError> {
+        self.args.clear();
+        let window = &buf[..buf.len().min(limits.max_inline + 1)];
+        let scanned = self.pos.min(window.len());
+        let Some(newline) = window[scanned..].iter().position(|&b| b == b'\n').map(|i| scanned + i) else {
+            self.pos = window.len();
+            return if window.len() > limits.max_inline { Err(error("too big inline request")) } else { Ok(None) };
+        };
+        let line_stop = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
+        let mut i = 0;
+        while i < line_stop {
+            if buf[i].is_ascii_whitespace() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < line_stop && !buf[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if self.args.len() == limits.max_args {
+                return Err(error("too many arguments in inline request"));
+            }
+            self.args.push(start..i);
+        }
+        Ok(Some(newline + 1))
     }
 }
 
@@ -107,67 +219,6 @@ fn parse_number(digits: &[u8]) -> Option<i64> {
         n = n * 10 + (d - b'0') as i64;
     }
     Some(if negative { -n } else { n })
-}
-
-fn parse_array(buf: &[u8], limits: &RespLimits, args: &mut Vec<Range<usize>>) -> Result<Option<usize>, RespError> {
-    let Some(end) = line_end(buf, 1, 32, "mbulk count")? else {
-        return Ok(None);
-    };
-    let count = parse_number(&buf[1..end]).ok_or_else(|| error("invalid multibulk length"))?;
-    if count > limits.max_args as i64 {
-        return Err(error("invalid multibulk length"));
-    }
-    let mut pos = end + 2;
-    for _ in 0..count.max(0) {
-        let Some(&marker) = buf.get(pos) else {
-            return Ok(None);
-        };
-        if marker != b'$' {
-            return Err(error(format!("expected '$', got '{}'", marker as char)));
-        }
-        let Some(end) = line_end(buf, pos + 1, 32, "bulk count")? else {
-            return Ok(None);
-        };
-        let len = parse_number(&buf[pos + 1..end]).ok_or_else(|| error("invalid bulk length"))?;
-        if len < 0 || len as u64 > limits.max_bulk as u64 {
-            return Err(error("invalid bulk length"));
-        }
-        let start = end + 2;
-        let stop = start + len as usize;
-        if buf.len() < stop + 2 {
-            return Ok(None);
-        }
-        if &buf[stop..stop + 2] != b"\r\n" {
-            return Err(error("bulk string not terminated by CRLF"));
-        }
-        args.push(start..stop);
-        pos = stop + 2;
-    }
-    Ok(Some(pos))
-}
-
-fn parse_inline(buf: &[u8], limits: &RespLimits, args: &mut Vec<Range<usize>>) -> Result<Option<usize>, RespError> {
-    let window = &buf[..buf.len().min(limits.max_inline + 1)];
-    let Some(newline) = window.iter().position(|&b| b == b'\n') else {
-        return if window.len() > limits.max_inline { Err(error("too big inline request")) } else { Ok(None) };
-    };
-    let line_stop = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
-    let mut i = 0;
-    while i < line_stop {
-        if buf[i].is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < line_stop && !buf[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if args.len() == limits.max_args {
-            return Err(error("too many arguments in inline request"));
-        }
-        args.push(start..i);
-    }
-    Ok(Some(newline + 1))
 }
 
 #[cfg(test)]
@@ -221,6 +272,26 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = parse(&buf);
+        }
+
+        #[test]
+        fn a_command_fed_in_pieces_parses_as_it_does_whole(
+            args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..30),
+            cuts in proptest::collection::vec(1usize..50, 1..40),
+        ) {
+            let whole = encode(&args);
+            let mut parser = CommandParser::default();
+            let mut end = 0;
+            let mut parsed = None;
+            for cut in cuts.iter().cycle() {
+                end = (end + cut).min(whole.len());
+                if let Some(used) = parser.parse(&whole[..end], &RespLimits::default()).unwrap() {
+                    parsed = Some((Args::new(&whole[..used], parser.args()).iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), used));
+                    break;
+                }
+                prop_assert!(end < whole.len(), "the whole command must parse");
+            }
+            prop_assert_eq!(parsed, Some((args.clone(), whole.len())));
         }
 
         #[test]
