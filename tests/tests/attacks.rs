@@ -220,3 +220,100 @@ async fn row_12_an_incomplete_command_trickled_in_is_not_parsed_again_from_its_s
     let spent = cpu_time(&node) - before;
     assert!(spent < Duration::from_secs(2), "{spent:?} of CPU for a 4 MiB request");
 }
+
+#[tokio::test]
+async fn row_8_idle_connections_cannot_keep_a_member_out_and_are_closed_when_idle() {
+    use std::io::Write;
+    let flags = ["--max-connections", "64", "--idle-timeout-ms", "3000", "--redis-port", "0"];
+    let node = NodeProcess::start(None, &flags);
+    // Every client slot taken: idle native clients after their hello, and unfinished RESP SETs.
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(node.client().await);
+    }
+    let mut unfinished = Vec::new();
+    for _ in 0..40 {
+        let mut stream = std::net::TcpStream::connect(node.redis()).unwrap();
+        stream.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nunfinished").unwrap();
+        unfinished.push(stream);
+    }
+    // A new member still joins: peers have a reserve clients cannot take.
+    let joiner = NodeProcess::start(Some(node.addr), &[]);
+    wait_for_alive_members(std::slice::from_ref(&joiner), 2, CONVERGE).await;
+    // A client is told plainly that there is no room, rather than left hanging...
+    let refused = kvs_client::Client::connect(&node.addr.to_string()).await;
+    match refused {
+        Err(kvs_client::ClientError::Rejected(reply)) => {
+            assert_eq!(reply.code, kvs_proto::ErrorCode::TooManyConnections, "{reply}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    // ...and gets in once the idle ones are closed.
+    wait_until("the idle connections to be closed", CONVERGE, || async { node.status().await.ok() }).await;
+    drop((held, unfinished));
+}
+
+#[tokio::test]
+async fn row_9_idle_sockets_under_a_low_descriptor_limit_cannot_break_the_log() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let flags = ["--data-dir", &data_dir, "--redis-port", "0", "--compact-after-bytes", "65536"];
+    let node = NodeProcess::start_with(([127, 0, 0, 1], 0).into(), None, &flags, |command| {
+        // SAFETY: only calls setrlimit, which is async-signal-safe, between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    // 250 idle sockets: with what else the node holds open, more descriptors than it has. It
+    // accepts only what its budget leaves room for; the rest wait in the listen backlog (128).
+    let mut writer = std::net::TcpStream::connect(node.redis()).unwrap();
+    let idle: Vec<_> = (0..250).map(|_| std::net::TcpStream::connect(node.redis()).unwrap()).collect();
+    let value = vec![b'v'; 1000];
+    for i in 0..200 {
+        let key = format!("k{i}");
+        assert_eq!(resp_command(&mut writer, &[b"SET", key.as_bytes(), &value]), "+OK\r\n");
+    }
+    // The log compacted (it needs a descriptor for the new file) and still writes.
+    let info = {
+        use std::io::{Read, Write};
+        writer.write_all(b"*2\r\n$4\r\nINFO\r\n$11\r\npersistence\r\n").unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = writer.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(info.contains("aof_last_write_status:ok"), "{info}");
+    assert!(!info.contains("aof_rewrites:0"), "no compaction ran: {info}");
+    drop(idle);
+}
+
+#[tokio::test]
+async fn row_13_a_symlink_planted_in_the_data_dir_is_refused_and_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let data_dir = dir.display().to_string();
+    let mut node = NodeProcess::start(None, &["--data-dir", &data_dir]);
+    node.client().await.set("k", "v").await.unwrap();
+    node.kill();
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for file in ["log", "node-id", "LOCK"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    // A `log` pointing at another file is refused, and that file is left alone.
+    let victim = parent.path().join("victim");
+    std::fs::write(&victim, b"not a log, and not kvs's to truncate").unwrap();
+    std::fs::remove_file(dir.join("log")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("log")).unwrap();
+    let (code, stderr) = NodeProcess::failed_start(node.addr, &["--data-dir", &data_dir]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"not a log, and not kvs's to truncate");
+}

@@ -97,7 +97,7 @@ async fn half_open_peer_connections_are_closed_so_partitions_cannot_exhaust_conn
 /// (TCP_USER_TIMEOUT), so direct replication resumes at once rather than at TCP's next backed-off
 /// retransmission, many seconds later.
 #[tokio::test]
-async fn a_non_transitive_partition_stalls_neither_repair_nor_direct_replication() {
+async fn a_non_transitive_partition_stalls_neither_anti_entropy_nor_direct_replication() {
     let Some(network) = Network::create(3) else { return };
     let mut extra = FAST_FAILURE_DETECTION.to_vec();
     extra.extend(["--anti-entropy-interval-ms", "200"]);

@@ -1,6 +1,6 @@
 //! Serves one client connection: one response per request, in order.
 
-use crate::config::CLIENT_WRITE_TIMEOUT;
+use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::error::WriteRefused;
 use crate::net;
 use crate::shell::Shell;
@@ -15,7 +15,13 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
-            received = conn.recv::<ClientRequest>() => received,
+            received = unless_idle(node.config.idle_timeout, conn.recv::<ClientRequest>()) => match received {
+                Some(received) => received,
+                None => {
+                    tracing::debug!("closing an idle client connection");
+                    return;
+                }
+            },
         };
         let request = match received {
             Ok(Some(request)) => request,

@@ -86,9 +86,14 @@ pub struct NodeArgs {
     /// Writes buffered for pushing to peers; a peer that falls further behind gets the rest by anti-entropy.
     #[arg(long, default_value_t = 65_536)]
     pub push_queue: usize,
-    /// Simultaneous connections accepted; further ones wait.
+    /// Simultaneous connections accepted across all listeners, further ones wait; lowered to fit
+    /// the file descriptor limit (raised to its hard limit at start), and an eighth (up to 256)
+    /// kept for peers.
     #[arg(long, default_value_t = 4_096)]
     pub max_connections: usize,
+    /// Close a client connection idle this long, in ms (0: never, as Redis's `timeout 0`).
+    #[arg(long, default_value_t = 0)]
+    pub idle_timeout_ms: u64,
     /// Largest reply one command may produce, in bytes (MGET, KEYS, SCAN); past it the command
     /// gets an error instead.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
@@ -174,6 +179,8 @@ pub struct NodeConfig {
     pub push_queue: usize,
     /// Connection cap.
     pub max_connections: usize,
+    /// How long a client connection may idle, if bounded.
+    pub idle_timeout: Option<Duration>,
     /// Largest reply one command may produce.
     pub max_reply_bytes: usize,
     /// Deadline for one frame write to a peer before the connection is dropped and redialed.
@@ -198,6 +205,14 @@ pub struct NodeConfig {
 /// at most one reply batch queued at the node (the rest waits in its socket), as Redis's
 /// client-output-buffer-limit bounds what a client that does not read can cost.
 pub const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits for `read` unless the connection idles past `idle` (`--idle-timeout-ms`); `None` then.
+pub async fn unless_idle<T>(idle: Option<Duration>, read: impl std::future::Future<Output = T>) -> Option<T> {
+    match idle {
+        Some(limit) => tokio::time::timeout(limit, read).await.ok(),
+        None => Some(read.await),
+    }
+}
 
 fn parse_node_id(hex: &str) -> Result<NodeId, String> {
     u64::from_str_radix(hex, 16).map(NodeId).map_err(|e| format!("not a hex node id: {e}"))
@@ -268,6 +283,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             max_clock_skew_ms: args.max_clock_skew_ms,
             push_queue: args.push_queue,
             max_connections: args.max_connections.max(1),
+            idle_timeout: (args.idle_timeout_ms > 0).then(|| Duration::from_millis(args.idle_timeout_ms)),
             max_reply_bytes: args.max_reply_bytes,
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),

@@ -1,5 +1,6 @@
 //! The hello exchange that opens every accepted connection, then hand-off by role.
 
+use crate::connection_budget::Slot;
 use crate::core::Peer;
 use crate::shell::Shell;
 use crate::{client_session, net, peer_inbound};
@@ -7,8 +8,9 @@ use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROT
 use std::sync::Arc;
 use tokio::time::timeout;
 
-/// Serves one accepted connection from hello to close.
-pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream) {
+/// Serves one accepted connection from hello to close; `slot` is its place in the connection
+/// budget (one from the peers' reserve admits only a peer).
+pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot) {
     let peer_addr = stream.peer_addr().ok();
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     let received = tokio::select! {
@@ -35,6 +37,10 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream) {
         return reject(&mut conn, ErrorReply::new(ErrorCode::VersionMismatch, message)).await;
     }
     match hello.role {
+        Role::Client if slot.peers_only => {
+            let message = format!("all {} client connections are in use", node.budget.total - node.budget.reserved);
+            reject(&mut conn, ErrorReply::new(ErrorCode::TooManyConnections, message)).await
+        }
         Role::Client => {
             let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {

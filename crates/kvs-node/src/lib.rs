@@ -17,6 +17,8 @@
 //! - [`peer_inbound`]: feeds what one peer streams to us to the core.
 //! - [`anti_entropy`]: the anti-entropy and tombstone-purge timers.
 //! - [`server`]: bind, accept loop, heartbeat and rediscovery timers, joining, shutdown.
+//! - [`connection_budget`]: one budget of accepted connections, within the descriptor limit,
+//!   with a reserve for peers.
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`open`]: the node's data, memory-only or from a data dir whose log is replayed first.
@@ -32,6 +34,7 @@ pub(crate) mod anti_entropy;
 pub mod check_data_dir;
 pub(crate) mod client_session;
 pub mod config;
+pub(crate) mod connection_budget;
 pub(crate) mod core;
 pub mod error;
 pub(crate) mod handshake;

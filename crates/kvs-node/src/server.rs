@@ -2,6 +2,7 @@
 
 use crate::anti_entropy;
 use crate::config::NodeConfig;
+use crate::connection_budget::Slot;
 use crate::error::NodeError;
 use crate::handshake::handle_connection;
 use crate::net;
@@ -9,11 +10,10 @@ use crate::open;
 use crate::peer_task;
 use crate::redis;
 use crate::shell::Shell;
-use kvs_proto::{Connection, Hello, HelloReply, ProtoError};
+use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, ProtoError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::time::{interval, timeout};
 
 /// A node that is bound but not yet serving; lets the caller learn the real address first.
@@ -79,7 +79,9 @@ impl BoundNode {
         tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis.addr(), "node serving");
         if let Some(redis) = redis {
             let node = node.clone();
-            node.tasks.clone().spawn(async move { accept_loop(&node, redis, redis::session::serve).await });
+            node.tasks
+                .clone()
+                .spawn(async move { accept_loop(&node, redis, Clients::Only, redis::session::serve).await });
         }
         node.tasks.spawn(heartbeat(node.clone()));
         node.tasks.spawn(rediscover(node.clone()));
@@ -88,7 +90,7 @@ impl BoundNode {
         if let Some(bootstrap) = node.config.bootstrap {
             node.tasks.spawn(join(node.clone(), bootstrap));
         }
-        accept_loop(&node, listener, handle_connection).await;
+        accept_loop(&node, listener, Clients::AndPeers, handle_connection).await;
         tracing::info!("shutting down");
         node.tasks.close();
         if timeout(node.config.shutdown_grace, node.tasks.wait()).await.is_err() {
@@ -99,41 +101,71 @@ impl BoundNode {
     }
 }
 
-/// Accepts connections and serves each with `handler` in its own tracked task until shutdown.
-async fn accept_loop<F, Fut>(node: &Arc<Shell>, listener: net::Listener, handler: F)
+/// Who a listener serves, which decides what part of the connection budget it may take.
+#[derive(Clone, Copy)]
+enum Clients {
+    /// Clients only (the Redis port): never the peers' reserve.
+    Only,
+    /// Clients and peers (the native port): the reserve too, for peers.
+    AndPeers,
+}
+
+/// Accepts connections and serves each with `handler` in its own tracked task until shutdown,
+/// each holding its slot in the node's one connection budget; a connection beyond the budget is
+/// told so and closed at once.
+async fn accept_loop<F, Fut>(node: &Arc<Shell>, listener: net::Listener, serves: Clients, handler: F)
 where
-    F: Fn(Arc<Shell>, net::Stream) -> Fut,
+    F: Fn(Arc<Shell>, net::Stream, Slot) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    // Caps open connections; accept waits for a permit rather than exhausting file descriptors.
-    let permits = Arc::new(Semaphore::new(node.config.max_connections));
     loop {
-        let permit = tokio::select! {
-            _ = node.shutdown_started() => return,
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-        };
         let accepted = tokio::select! {
             _ = node.shutdown_started() => return,
             accepted = listener.accept() => accepted,
         };
-        match accepted {
-            Ok((stream, _)) => {
-                if let Err(error) = net::accepted(&stream) {
-                    tracing::debug!(%error, "cannot configure accepted socket");
-                }
-                let serving = handler(node.clone(), stream);
-                node.tasks.spawn(async move {
-                    serving.await;
-                    drop(permit);
-                });
-            }
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
             Err(error) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 tracing::warn!(%error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
+        };
+        if let Err(error) = net::accepted(&stream) {
+            tracing::debug!(%error, "cannot configure accepted socket");
+        }
+        let slot = match serves {
+            Clients::Only => node.budget.try_client(),
+            Clients::AndPeers => node.budget.try_any(),
+        };
+        match slot {
+            Some(slot) => drop(node.tasks.spawn(handler(node.clone(), stream, slot))),
+            None => drop(node.tasks.spawn(turn_away(node.clone(), stream, serves))),
         }
     }
+}
+
+/// Tells a connection beyond the budget so, in its protocol, and closes it.
+async fn turn_away(node: Arc<Shell>, mut stream: net::Stream, serves: Clients) {
+    let total = node.budget.total;
+    tracing::debug!(total, "connection budget used up; turning a connection away");
+    let said = async {
+        match serves {
+            // Redis's own words past maxclients.
+            Clients::Only => {
+                use tokio::io::AsyncWriteExt;
+                stream.write_all(b"-ERR max number of clients reached\r\n").await.map_err(ProtoError::Io)
+            }
+            Clients::AndPeers => {
+                let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+                let reply =
+                    ErrorReply::new(ErrorCode::TooManyConnections, format!("all {total} connections are in use"));
+                conn.send(&HelloReply::Rejected(reply)).await.map(drop)
+            }
+        }
+    };
+    let _ = timeout(Duration::from_secs(1), said).await;
 }
 
 /// Bumps our heartbeat every gossip interval; peer tasks carry it to the others.

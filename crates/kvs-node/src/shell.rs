@@ -6,6 +6,7 @@
 //! own; every rule lives in the core.
 
 use crate::config::NodeConfig;
+use crate::connection_budget::ConnectionBudget;
 use crate::core::{Core, Effect, Now};
 use crate::error::WriteRefused;
 use crate::open::OpenedData;
@@ -42,6 +43,8 @@ pub struct Shell {
     pub(crate) peers: PeerLinks,
     /// The Redis port's connection bookkeeping.
     pub(crate) redis: RedisClients,
+    /// Accepted connections, across every listener.
+    pub(crate) budget: ConnectionBudget,
     /// How far this node's wall clock runs from the system's (`--fault-clock-offset-ms`, tests).
     clock_offset_ms: i64,
     /// When the wall clock steps, and by how much (`--fault-clock-step`, tests).
@@ -68,6 +71,7 @@ impl Shell {
             writes: WritePath::new(log, dir, config.push_queue),
             peers: PeerLinks::default(),
             redis: RedisClients::default(),
+            budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),
             clock_offset_ms,
             clock_step: config.clock_step.map(|step| (Instant::now() + step.after, step.delta_ms)),
             spawn_peer,

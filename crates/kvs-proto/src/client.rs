@@ -82,6 +82,8 @@ pub enum ErrorCode {
     /// The node's clock is further from its peers' than the skew bound, so they would refuse its
     /// writes; the write was not acknowledged.
     ClockSkew,
+    /// Every connection a client may take is in use (the rest are kept for peers).
+    TooManyConnections,
 }
 
 /// An error code with a human explanation.

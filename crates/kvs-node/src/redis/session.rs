@@ -2,7 +2,8 @@
 
 use super::table;
 use super::{wrong_arity, Call, ClientState};
-use crate::config::CLIENT_WRITE_TIMEOUT;
+use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
+use crate::connection_budget::Slot;
 use crate::net;
 use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
@@ -15,7 +16,7 @@ const FLUSH_AT_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
-pub async fn serve(node: Arc<Shell>, mut stream: net::Stream) {
+pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     let _open = node.redis.opened();
     let mut client = ClientState { id: node.redis.next_id(), name: None, protocol: Protocol::Resp2, quit: false };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
@@ -100,7 +101,13 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream) {
         input.reserve(READ_CHUNK_BYTES);
         let read = tokio::select! {
             _ = node.shutdown_started() => return,
-            read = stream.read_buf(&mut input) => read,
+            read = unless_idle(node.config.idle_timeout, stream.read_buf(&mut input)) => match read {
+                Some(read) => read,
+                None => {
+                    tracing::debug!("closing an idle Redis connection");
+                    return;
+                }
+            },
         };
         match read {
             Ok(0) | Err(_) => return,

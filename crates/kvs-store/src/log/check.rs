@@ -106,6 +106,7 @@ pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, LogError> {
         Err(e) => return Err(dir_error(dir, format!("cannot read node-id: {e}"))),
     };
     let store = Store::new();
+    super::disk::refuse_symlink(&dir.join("log")).map_err(|e| dir_error(dir, e.to_string()))?;
     let log = replay(&dir.join("log"), &store, max_body)?;
     Ok(CheckReport {
         dir: dir.to_path_buf(),

@@ -1,6 +1,6 @@
 //! The data directory: held by one node at a time, and where its identity lives.
 
-use super::disk::{self, fs, File, OpenOptions};
+use super::disk::{self, fs, File};
 use super::LogError;
 use kvs_proto::NodeId;
 use std::io::Write;
@@ -22,9 +22,12 @@ impl DataDir {
     /// Creates (if needed) and locks `path`, and reads the node id stored there, or stores
     /// `fresh_id()` as the id if there is none yet.
     pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, LogError> {
-        fs::create_dir_all(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
+        disk::create_private_dir(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
+        for name in ["LOCK", "node-id", "log"] {
+            disk::refuse_symlink(&path.join(name)).map_err(|e| error(path, e.to_string()))?;
+        }
         let lock_path = path.join("LOCK");
-        let lock = OpenOptions::new()
+        let lock = disk::private_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -47,7 +50,7 @@ impl DataDir {
                 let id = fresh_id();
                 let tmp = path.join("node-id.tmp");
                 let write = || -> std::io::Result<()> {
-                    let mut file = File::create(&tmp)?;
+                    let mut file = disk::create_private(&tmp)?;
                     writeln!(file, "{id}")?;
                     file.sync_all()?;
                     fs::rename(&tmp, &id_path)?;

@@ -26,6 +26,59 @@ pub(crate) fn lock(file: &File) -> io::Result<()> {
     }
 }
 
+/// Options for opening a data dir file: created readable by this user only (0600), and never
+/// through a symbolic link (O_NOFOLLOW), so nobody can point the log at another file.
+pub(crate) fn private_options() -> OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = OpenOptions::new();
+    #[cfg(not(feature = "sim"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options
+}
+
+/// Creates (or truncates) a private data dir file for writing.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    private_options().write(true).create(true).truncate(true).open(path)
+}
+
+/// Refuses a data dir entry that is a symbolic link, with a message saying so.
+pub(crate) fn refuse_symlink(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(io::Error::other(format!(
+            "{} is a symbolic link; kvs never follows links in its data dir",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the data dir if needed, readable by this user only (0700); an existing one that
+/// others may read is reported, not changed.
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
+    refuse_symlink(path)?;
+    if fs::metadata(path).is_ok() {
+        #[cfg(not(feature = "sim"))]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the data dir is open to other users; 0700 is advised");
+            }
+        }
+        return Ok(());
+    }
+    fs::create_dir_all(path)?;
+    #[cfg(not(feature = "sim"))]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Makes the directory's entries (a created or renamed file) durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(not(feature = "sim"))]
@@ -40,12 +93,13 @@ pub(crate) fn read(path: &Path, threads: usize) -> io::Result<Vec<u8>> {
     #[cfg(feature = "sim")]
     {
         let _ = threads;
+        refuse_symlink(path)?;
         fs::read(path)
     }
     #[cfg(not(feature = "sim"))]
     {
         use std::os::unix::fs::FileExt;
-        let file = File::open(path)?;
+        let file = private_options().read(true).open(path)?;
         let len = file.metadata()?.len() as usize;
         let mut data = vec![0u8; len];
         let part = len.div_ceil(threads.max(1)).max(1);

@@ -69,6 +69,10 @@ pub enum LogError {
     /// The log is no longer written (an earlier write or fsync failed); writes are refused.
     #[error("the log failed earlier ({0}); writes are refused")]
     Failed(String),
+    /// A write failed for a reason that may clear (out of file descriptors or disk space); it is
+    /// retried, and writes are refused until a retry succeeds.
+    #[error("the log cannot write now ({0}); writes are refused until a retry succeeds")]
+    Unavailable(String),
 }
 
 /// When appended records are forced to disk.

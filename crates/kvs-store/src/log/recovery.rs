@@ -12,7 +12,7 @@
 //! tail, the trace of a crash in the middle of a write; it is cut off. Anything else (a record
 //! that passes its checksum but does not decode, or a bad record with intact ones after it) means
 //! the file was damaged or written by a newer kvs: start-up stops and the file is left as it is.
-use super::disk::{self, OpenOptions};
+use super::disk;
 use super::format::{self, checked_body, file_kind, frame_end, FileKind, LogRecord, FILE_HEADER_BYTES};
 use super::{legacy, LogError};
 use crate::map::Map;
@@ -101,7 +101,7 @@ pub fn recover(log: &Path, store: &Store, max_body: usize) -> Result<Recovered, 
             });
         }
         let io = |source| LogError::Io { path: log.display().to_string(), source };
-        let file = OpenOptions::new().write(true).open(log).map_err(io)?;
+        let file = disk::private_options().write(true).open(log).map_err(io)?;
         file.set_len(replay.good_end).map_err(io)?;
         file.sync_all().map_err(io)?;
         recovered.dropped_bytes = replay.file_bytes - replay.good_end;

@@ -3,7 +3,7 @@
 //! Group commit: every append waiting in the channel when the thread wakes goes out in one write
 //! and, under `always`, one fsync; so concurrent writers share the cost of a sync.
 
-use super::disk::{self, fs, File, OpenOptions};
+use super::disk::{self, fs, File};
 use super::format::{encode_cursors, encode_entry, encode_start, encode_synced, file_header};
 use super::{FsyncPolicy, LogError};
 use crate::record::Record;
@@ -94,6 +94,8 @@ pub struct LogStats {
     pub compactions: AtomicU64,
     /// Whether a compaction is running now.
     pub compacting: AtomicBool,
+    /// Compactions that failed (and were tried again later).
+    pub compaction_failures: AtomicU64,
     /// Current size of the log in bytes.
     pub log_bytes: AtomicU64,
 }
@@ -106,10 +108,32 @@ pub struct Log {
     writer: Backend,
     /// Free room in the queue (see [`Room`]); closed when the writer fails or stops.
     room: Arc<Semaphore>,
-    /// Set when a write or fsync failed; from then on writes are refused.
-    failure: Arc<Mutex<Option<String>>>,
+    /// Set when a write or fsync failed; writes are refused while it is.
+    failure: Arc<Mutex<Option<Failure>>>,
+    /// Set by `close`, so a writer retrying a write gives up.
+    closing: Arc<AtomicBool>,
     fsync: FsyncPolicy,
 }
+
+/// Why the log refuses writes.
+#[derive(Clone, Debug)]
+struct Failure {
+    reason: String,
+    /// It may clear: the writer is retrying.
+    transient: bool,
+}
+
+/// Whether an I/O error may clear by itself (out of descriptors, disk space or quota): retried
+/// with backoff rather than failing the log for good.
+fn transient(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOSPC | libc::EDQUOT))
+}
+
+/// The longest wait between retries of a write that failed for a transient reason.
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long after a failed compaction the next one is tried.
+const COMPACTION_RETRY: Duration = Duration::from_secs(10);
 
 /// Where the writer runs.
 #[derive(Debug)]
@@ -129,8 +153,11 @@ impl Log {
     /// `compact_first`: the log is in an old format, so it is compacted from the store (in the
     /// current format) before anything is appended.
     pub fn start(config: LogConfig, store: Arc<Store>, log_bytes: u64, compact_first: bool) -> Result<Log, LogError> {
-        let mut file =
-            OpenOptions::new().create(true).append(true).open(&config.path).map_err(|e| io_error(&config.path, e))?;
+        let mut file = disk::private_options()
+            .create(true)
+            .append(true)
+            .open(&config.path)
+            .map_err(|e| io_error(&config.path, e))?;
         let mut log_bytes = log_bytes;
         if log_bytes == 0 {
             let mut header = file_header().to_vec();
@@ -147,6 +174,7 @@ impl Log {
         let (ops, receiver) = mpsc::channel();
         let room = Arc::new(Semaphore::new(QUEUE_RECORDS));
         let failure = Arc::new(Mutex::new(None));
+        let closing = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LogStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
         let mut writer = Writer {
@@ -154,6 +182,8 @@ impl Log {
             file,
             store,
             failure: failure.clone(),
+            closing: closing.clone(),
+            compact_retry_at: None,
             stats: stats.clone(),
             log_bytes,
             base_bytes: log_bytes,
@@ -175,13 +205,14 @@ impl Log {
         } else {
             Backend::Inline(Mutex::new(Some(writer)))
         };
-        Ok(Log { stats, writer, room, failure, fsync: config.fsync })
+        Ok(Log { stats, writer, room, failure, closing, fsync: config.fsync })
     }
 
     /// Refuses when an earlier write or fsync failed.
     pub fn check(&self) -> Result<(), LogError> {
         match &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(reason) => Err(LogError::Failed(reason.clone())),
+            Some(Failure { reason, transient: true }) => Err(LogError::Unavailable(reason.clone())),
+            Some(Failure { reason, transient: false }) => Err(LogError::Failed(reason.clone())),
             None => Ok(()),
         }
     }
@@ -253,6 +284,7 @@ impl Log {
     /// Stops the writer after it has written everything queued (and on its thread, synced it:
     /// an inline writer is closed by a crash as often as by a clean stop, which syncs first).
     pub fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
         match &self.writer {
             Backend::Thread { ops, thread } => {
                 ops.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -321,7 +353,10 @@ struct Writer {
     config: LogConfig,
     file: File,
     store: Arc<Store>,
-    failure: Arc<Mutex<Option<String>>>,
+    failure: Arc<Mutex<Option<Failure>>>,
+    closing: Arc<AtomicBool>,
+    /// After a failed compaction, when the next may be tried.
+    compact_retry_at: Option<Instant>,
     stats: Arc<LogStats>,
     log_bytes: u64,
     /// Log size right after the last compaction (or at start).
@@ -408,14 +443,23 @@ impl Writer {
         }
         self.room.add_permits(pass.freed);
         let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
-        if result.is_ok() && (grown || pass.compact) {
+        let may = self.compact_retry_at.is_none_or(|at| Instant::now() >= at);
+        if result.is_ok() && (grown || pass.compact) && may {
             self.stats.compacting.store(true, Ordering::Relaxed);
             match self.compact() {
                 Ok(()) => {
                     self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
                     self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+                    self.compact_retry_at = None;
                 }
-                Err(reason) => self.fail(format!("log compaction failed: {reason}")),
+                // The old log is whole and still appended to: a failed compaction costs disk
+                // space, never writes. It is tried again later.
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?COMPACTION_RETRY, "log compaction failed; the log is intact");
+                    self.stats.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                    let _ = fs::remove_file(self.config.path.with_extension("compacting"));
+                    self.compact_retry_at = Some(Instant::now() + COMPACTION_RETRY);
+                }
             }
             self.stats.compacting.store(false, Ordering::Relaxed);
         }
@@ -423,28 +467,51 @@ impl Writer {
 
     fn fail(&self, reason: String) {
         tracing::error!(%reason, "the log failed; refusing writes from now on");
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.as_ref().is_none_or(|f| f.transient) {
+            *failure = Some(Failure { reason, transient: false });
+        }
         // Writers waiting for room would wait forever: wake them to the failure.
         self.room.close();
     }
 
-    /// Writes a batch and syncs it if asked; once anything failed, everything fails.
+    /// Writes a batch and syncs it if asked; once anything failed for good, everything fails. A
+    /// failure that may clear (see [`transient`]) is retried with backoff, on the writer thread,
+    /// with the bytes of the failed attempt cut off first so the file stays whole records; local
+    /// writes are refused meanwhile and accepted again once a retry succeeds.
     fn write(&mut self, batch: &[u8], sync: bool) -> Result<(), String> {
-        if let Some(reason) = &*self.failure.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Err(reason.clone());
-        }
-        let result = self.file.write_all(batch).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
-        match result {
-            Ok(()) => {
-                self.log_bytes += batch.len() as u64;
-                self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
-                Ok(())
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if let Some(Failure { reason, transient: false }) = &*self.failure.lock().unwrap_or_else(|p| p.into_inner())
+            {
+                return Err(reason.clone());
             }
-            Err(error) => {
-                let reason = format!("writing {}: {error}", self.config.path.display());
+            let result = self.file.write_all(batch).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+            let error = match result {
+                Ok(()) => {
+                    self.log_bytes += batch.len() as u64;
+                    self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
+                    if self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
+                        tracing::info!("the log writes again; writes are accepted");
+                    }
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            let reason = format!("writing {}: {error}", self.config.path.display());
+            let retry = transient(&error) && disk::WRITER_THREAD && !self.closing.load(Ordering::Relaxed);
+            if !retry || self.file.set_len(self.log_bytes).is_err() {
                 self.fail(reason.clone());
-                Err(reason)
+                return Err(reason);
             }
+            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if failure.is_none() {
+                tracing::warn!(%reason, "the log cannot write; refusing writes and retrying");
+            }
+            *failure = Some(Failure { reason, transient: true });
+            drop(failure);
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
         }
     }
 
@@ -460,7 +527,7 @@ impl Writer {
         self.file.sync_data()?;
         let path = &self.config.path;
         let tmp = path.with_extension("compacting");
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut out = BufWriter::with_capacity(1 << 20, disk::create_private(&tmp)?);
         let mut buf = file_header().to_vec();
         // Cursors first: every write they cover is then in the walk below.
         encode_start(&mut buf, self.config.node, &self.store.cursors.snapshot());
@@ -483,7 +550,7 @@ impl Writer {
         if let Some(dir) = path.parent() {
             disk::sync_dir(dir)?;
         }
-        self.file = OpenOptions::new().append(true).open(path)?;
+        self.file = disk::private_options().append(true).open(path)?;
         tracing::info!(
             before = self.log_bytes,
             after = size,
