@@ -15,7 +15,7 @@ pub async fn request(addr: SocketAddr, request: ClientRequest) -> Option<ClientR
         conn.send(&Hello::new(Role::Client)).await.ok()?;
         match conn.recv::<HelloReply>().await.ok()?? {
             HelloReply::Welcome { .. } => {}
-            HelloReply::Rejected(_) => return None,
+            HelloReply::Rejected(_) | HelloReply::Challenge { .. } => return None,
         }
         conn.send(&request).await.ok()?;
         conn.recv::<ClientResponse>().await.ok()?

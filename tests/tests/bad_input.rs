@@ -93,8 +93,12 @@ async fn a_truncated_frame_then_close_does_not_disturb_the_node() {
     drop(stream);
     // A peer-role hello with the wrong protocol version is refused by name.
     let mut stream = TcpStream::connect(node.addr).await.unwrap();
-    let body = kvs_proto::encoding::encode(&kvs_proto::Hello { protocol_version: 999, role: kvs_proto::Role::Client })
-        .unwrap();
+    let body = kvs_proto::encoding::encode(&kvs_proto::Hello {
+        protocol_version: 999,
+        role: kvs_proto::Role::Client,
+        credentials: None,
+    })
+    .unwrap();
     stream.write_all(&(body.len() as u32).to_be_bytes()).await.unwrap();
     stream.write_all(&body).await.unwrap();
     let reply = rejection(stream).await;

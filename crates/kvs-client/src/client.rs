@@ -2,24 +2,30 @@
 
 use crate::error::ClientError;
 use bytes::Bytes;
-use kvs_proto::{ClientRequest, ClientResponse, Connection, Entry, Hello, HelloReply, Limits, MemberInfo, Role};
+use kvs_proto::{ClientRequest, ClientResponse, Connection, Credentials, Entry, Hello, HelloReply, Limits, MemberInfo};
 use kvs_proto::{StatusReport, Version};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// Connection settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Deadline for connecting and for each request's answer.
     pub timeout: Duration,
     /// Largest frame sent or accepted.
     pub max_frame_bytes: usize,
+    /// The user and password to log in with, for a node with a users file.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { timeout: Duration::from_secs(5), max_frame_bytes: Limits::DEFAULT_MAX_FRAME_BYTES }
+        ClientOptions {
+            timeout: Duration::from_secs(5),
+            max_frame_bytes: Limits::DEFAULT_MAX_FRAME_BYTES,
+            credentials: None,
+        }
     }
 }
 
@@ -43,10 +49,11 @@ impl Client {
             .map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
         stream.set_nodelay(true).map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
         let mut conn = Connection::new(stream, options.max_frame_bytes);
-        conn.send(&Hello::new(Role::Client)).await?;
+        conn.send(&Hello::client(options.credentials)).await?;
         match deadline(options.timeout, conn.recv::<HelloReply>()).await?? {
             Some(HelloReply::Welcome { node, .. }) => Ok(Client { conn, node, timeout: options.timeout }),
             Some(HelloReply::Rejected(reply)) => Err(ClientError::Rejected(reply)),
+            Some(HelloReply::Challenge { .. }) => Err(ClientError::Unexpected("a peer challenge to a client".into())),
             None => Err(ClientError::Closed),
         }
     }

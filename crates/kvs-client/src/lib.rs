@@ -12,5 +12,6 @@ pub mod error;
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
 pub use kvs_proto::{
-    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, ReplicationStatus, StatusReport,
+    ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState, MemberStatus,
+    ReplicationStatus, StatusReport, Version,
 };

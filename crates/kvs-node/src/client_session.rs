@@ -1,6 +1,7 @@
 //! Serves one client connection: one response per request, in order.
 
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
+use crate::credentials::Access;
 use crate::error::WriteRefused;
 use crate::net;
 use crate::shell::Shell;
@@ -10,8 +11,9 @@ use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply
 use kvs_store::log::writer::{Durable, Room};
 use std::sync::Arc;
 
-/// Answers requests until the client closes, errs, asks for shutdown, or we shut down.
-pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
+/// Answers requests until the client closes, errs, asks for shutdown, or we shut down; the client
+/// may do what `access` allows.
+pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access: Access) {
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
@@ -39,7 +41,10 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
         // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
         // Without room (the log failed) the write is refused below with the log's reason.
         let mut room = node.writes.reserve(writes).await.unwrap_or_default();
-        let (mut response, durable) = handle(node, request, &mut room);
+        let (mut response, durable) = match needed(&request) {
+            required if required > access => (ClientResponse::Error(no_permission(&request, required)), None),
+            _ => handle(node, request, &mut room),
+        };
         if let Some(durable) = durable {
             // Under --fsync always the reply waits until the write is on disk.
             let synced = durable.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
@@ -50,11 +55,36 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>) {
         if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.send(&response)).await, Ok(Ok(_))) {
             return;
         }
-        if shutdown {
+        if shutdown && response == ClientResponse::Ok {
             node.begin_shutdown();
             return;
         }
     }
+}
+
+/// What a request needs.
+fn needed(request: &ClientRequest) -> Access {
+    match request {
+        ClientRequest::Get { .. } | ClientRequest::Status { .. } | ClientRequest::Inspect { .. } => Access::Read,
+        ClientRequest::Set { .. } | ClientRequest::Delete { .. } => Access::Write,
+        ClientRequest::Shutdown => Access::Admin,
+    }
+}
+
+/// Redis's NOPERM wording, for a request above the user's role.
+fn no_permission(request: &ClientRequest, required: Access) -> ErrorReply {
+    let name = match request {
+        ClientRequest::Get { .. } => "get",
+        ClientRequest::Status { .. } => "status",
+        ClientRequest::Inspect { .. } => "inspect",
+        ClientRequest::Set { .. } => "set",
+        ClientRequest::Delete { .. } => "delete",
+        ClientRequest::Shutdown => "shutdown",
+    };
+    ErrorReply::new(
+        ErrorCode::NoPerm,
+        format!("this user has no permissions to run the '{name}' command (it needs the {} role)", required.name()),
+    )
 }
 
 /// Executes one request against the node (a write uses `room` reserved in the log's queue); a

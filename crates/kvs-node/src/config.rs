@@ -1,5 +1,6 @@
 //! Node flags and configuration.
 
+use crate::credentials::{ClusterSecret, Users};
 use crate::error::NodeError;
 use clap::Parser;
 use kvs_proto::{Limits, NodeId};
@@ -98,6 +99,14 @@ pub struct NodeArgs {
     /// gets an error instead.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub max_reply_bytes: usize,
+    /// A file holding the cluster secret (mode 600): peers then prove they hold it before they are
+    /// let in, and nodes with different secrets never merge.
+    #[arg(long)]
+    pub cluster_secret_file: Option<std::path::PathBuf>,
+    /// A file of users (mode 600), one `<name> <role> <password>` a line, role read, write or
+    /// admin, password plain or `sha256:<hex>`: clients must then log in (native hello, RESP AUTH).
+    #[arg(long)]
+    pub users_file: Option<std::path::PathBuf>,
     /// Fault injection for tests: the log writer takes records and never writes them, so every
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
@@ -199,6 +208,10 @@ pub struct NodeConfig {
     pub clock_step: Option<ClockStep>,
     /// Test-only: every peer message is sent twice (`--fault-duplicate-messages`).
     pub duplicate_messages: bool,
+    /// The cluster secret, when peers must prove they hold it.
+    pub cluster_secret: Option<ClusterSecret>,
+    /// The users clients log in as, when they must.
+    pub users: Option<Users>,
 }
 
 /// How long a client may leave its replies unread before it is disconnected: until then it has
@@ -293,6 +306,8 @@ impl TryFrom<NodeArgs> for NodeConfig {
             clock_offset_ms: args.fault_clock_offset_ms,
             clock_step: args.fault_clock_step,
             duplicate_messages: args.fault_duplicate_messages,
+            cluster_secret: args.cluster_secret_file.as_deref().map(ClusterSecret::load).transpose()?,
+            users: args.users_file.as_deref().map(Users::load).transpose()?,
         })
     }
 }

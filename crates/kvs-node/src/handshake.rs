@@ -2,9 +2,10 @@
 
 use crate::connection_budget::Slot;
 use crate::core::Peer;
+use crate::credentials::Access;
 use crate::shell::Shell;
-use crate::{client_session, net, peer_inbound};
-use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
+use crate::{client_session, net, peer_handshake, peer_inbound};
+use kvs_proto::{Connection, Credentials, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
 use std::sync::Arc;
 use tokio::time::timeout;
 
@@ -42,12 +43,21 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
             reject(&mut conn, ErrorReply::new(ErrorCode::TooManyConnections, message)).await
         }
         Role::Client => {
+            let access = match log_in(&node, hello.credentials) {
+                Ok(access) => access,
+                Err(reply) => return reject(&mut conn, reply).await,
+            };
             let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
-                client_session::serve(&node, &mut conn).await;
+                client_session::serve(&node, &mut conn, access).await;
             }
         }
-        Role::Peer { member, origin } => {
+        Role::Peer { member, origin, nonce } => {
+            if let Err(reply) = peer_handshake::challenge(&node, &mut conn, member.id, &nonce).await {
+                tracing::warn!(?peer_addr, claimed = %member.id, %reply, "refusing a peer");
+                crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
+                return reject(&mut conn, reply).await;
+            }
             net::peer_link(conn.get_ref(), node.config.dead_after);
             let peer = Peer { id: member.id, origin };
             node.execute_control(node.core.merge_members([member], peer.id, node.now()));
@@ -57,6 +67,18 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
             }
         }
     }
+}
+
+/// What a client may do: everything without a users file; with one, what its user's role allows,
+/// once its credentials check out.
+fn log_in(node: &Shell, credentials: Option<Credentials>) -> Result<Access, ErrorReply> {
+    let Some(users) = &node.config.users else { return Ok(Access::Admin) };
+    let Some(credentials) = credentials else {
+        return Err(ErrorReply::new(ErrorCode::NoAuth, "authentication required"));
+    };
+    users
+        .check(&credentials.user, &credentials.password)
+        .ok_or_else(|| ErrorReply::new(ErrorCode::WrongPass, "invalid username-password pair or user is disabled"))
 }
 
 async fn reject(conn: &mut Connection<net::Stream>, reply: ErrorReply) {

@@ -20,6 +20,8 @@
 //! - [`connection_budget`]: one budget of accepted connections, within the descriptor limit,
 //!   with a reserve for peers.
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
+//! - [`peer_handshake`]: the dialer's side of a peer hello, and the cluster-secret challenge.
+//! - [`credentials`]: the cluster secret and the users file, and what each role may do.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`open`]: the node's data, memory-only or from a data dir whose log is replayed first.
 //!
@@ -36,10 +38,12 @@ pub(crate) mod client_session;
 pub mod config;
 pub(crate) mod connection_budget;
 pub(crate) mod core;
+pub mod credentials;
 pub mod error;
 pub(crate) mod handshake;
 pub(crate) mod net;
 pub(crate) mod open;
+pub(crate) mod peer_handshake;
 pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;
 pub(crate) mod peer_task;

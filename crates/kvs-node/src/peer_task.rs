@@ -5,12 +5,13 @@
 
 use crate::core::Outgoing;
 use crate::net;
+use crate::peer_handshake;
 use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
 use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
-use kvs_proto::{Connection, Hello, HelloReply, MemberInfo, ProtoError};
+use kvs_proto::{Connection, MemberInfo, ProtoError};
 use kvs_store::replica::{entry_cost, AntiEntropyAnswer};
 use kvs_store::Record;
 use std::sync::Arc;
@@ -99,20 +100,14 @@ async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::
     let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
     net::peer_link(&stream, node.config.dead_after);
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    conn.send(&Hello::new(node.core.peer_role())).await?;
-    match timeout(deadline, conn.recv::<HelloReply>()).await.map_err(timed_out)?? {
-        Some(HelloReply::Welcome { node: them, members }) => {
-            let id = them.id;
-            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), id, node.now()));
-            if id != member.id {
-                // A newer incarnation lives at this address; merging it retires this task.
-                return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
-            }
-            Ok(conn)
-        }
-        Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("peer refused us: {reply}"))),
-        None => Err(ProtoError::Truncated),
+    let (them, members) = peer_handshake::greet(node, &mut conn).await?;
+    let id = them.id;
+    node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), id, node.now()));
+    if id != member.id {
+        // A newer incarnation lives at this address; merging it retires this task.
+        return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
     }
+    Ok(conn)
 }
 
 fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {

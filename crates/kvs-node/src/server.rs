@@ -7,10 +7,11 @@ use crate::error::NodeError;
 use crate::handshake::handle_connection;
 use crate::net;
 use crate::open;
+use crate::peer_handshake;
 use crate::peer_task;
 use crate::redis;
 use crate::shell::Shell;
-use kvs_proto::{Connection, ErrorCode, ErrorReply, Hello, HelloReply, ProtoError};
+use kvs_proto::{Connection, ErrorCode, ErrorReply, HelloReply, ProtoError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +78,12 @@ impl BoundNode {
     pub async fn serve(self) -> Result<(), NodeError> {
         let BoundNode { node, listener, redis } = self;
         tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis.addr(), "node serving");
+        if !node.addr.ip().is_loopback() && node.config.users.is_none() && node.config.cluster_secret.is_none() {
+            tracing::warn!(
+                addr = %node.addr,
+                "listening beyond loopback with neither --users-file nor --cluster-secret-file: anyone who reaches this port can read, write, join or shut the node down"
+            );
+        }
         if let Some(redis) = redis {
             let node = node.clone();
             node.tasks
@@ -232,22 +239,12 @@ async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
 
 async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
     let deadline = node.config.hello_timeout;
-    let exchange = async {
-        let stream = net::connect(bootstrap).await?;
-        let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-        conn.send(&Hello::new(node.core.peer_role())).await?;
-        conn.recv::<HelloReply>().await
-    };
-    let reply = timeout(deadline, exchange)
+    let stream = timeout(deadline, net::connect(bootstrap))
         .await
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
-    match reply {
-        Some(HelloReply::Welcome { node: them, members }) => {
-            let from = them.id;
-            node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), from, node.now()));
-            Ok(())
-        }
-        Some(HelloReply::Rejected(reply)) => Err(ProtoError::Malformed(format!("bootstrap refused us: {reply}"))),
-        None => Err(ProtoError::Truncated),
-    }
+    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+    let (them, members) = peer_handshake::greet(node, &mut conn).await?;
+    let from = them.id;
+    node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), from, node.now()));
+    Ok(())
 }

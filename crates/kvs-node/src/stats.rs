@@ -34,6 +34,8 @@ pub struct ReplicationCounters {
     pub anti_entropy_stalls: AtomicU64,
     /// Peer messages (or entries in them) refused as not fitting our state.
     pub peer_messages_refused: AtomicU64,
+    /// Peer hellos refused for want of the cluster secret.
+    pub peer_hellos_refused: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -60,6 +62,7 @@ impl ReplicationCounters {
             silent_peer_connections_closed: get(&self.silent_peer_connections_closed),
             anti_entropy_stalls: get(&self.anti_entropy_stalls),
             peer_messages_refused: get(&self.peer_messages_refused),
+            peer_hellos_refused: get(&self.peer_hellos_refused),
         }
     }
 }

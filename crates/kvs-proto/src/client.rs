@@ -84,6 +84,14 @@ pub enum ErrorCode {
     ClockSkew,
     /// Every connection a client may take is in use (the rest are kept for peers).
     TooManyConnections,
+    /// The node has users and the hello carried no credentials.
+    NoAuth,
+    /// The user and password do not match a user of the node.
+    WrongPass,
+    /// The user's role does not allow the request.
+    NoPerm,
+    /// A peer failed the cluster-secret handshake.
+    PeerAuthFailed,
 }
 
 /// An error code with a human explanation.
@@ -211,4 +219,6 @@ pub struct ReplicationStatus {
     /// nobody asked that peer for, or pushed entries not of the sender's origin or over the key
     /// and value bounds.
     pub peer_messages_refused: u64,
+    /// Peer hellos refused because the dialer did not prove the cluster secret.
+    pub peer_hellos_refused: u64,
 }

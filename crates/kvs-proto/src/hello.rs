@@ -15,6 +15,36 @@ pub struct Hello {
     pub protocol_version: u32,
     /// Whether the rest of the connection carries client requests or peer messages.
     pub role: Role,
+    /// A client's user and password, for a node with a users file.
+    pub credentials: Option<Credentials>,
+}
+
+/// A client's user name and password (sent as Redis's AUTH sends them: protect the wire with TLS).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// The user.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+/// 32 random bytes a side of a peer handshake contributes, so no proof can be replayed.
+pub type Nonce = [u8; 32];
+
+/// An HMAC-SHA256 over both nonces and both node ids, keyed with the cluster secret.
+pub type Proof = [u8; 32];
+
+/// The dialer's answer to a [`HelloReply::Challenge`]: its own proof of the cluster secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerProof {
+    /// The dialer's proof.
+    pub proof: Proof,
 }
 
 /// Who is connecting.
@@ -28,6 +58,8 @@ pub enum Role {
         member: MemberInfo,
         /// The origin its writes are made under in this run: every entry it pushes must carry it.
         origin: NodeId,
+        /// The dialer's half of the challenge, for a cluster with a secret.
+        nonce: Nonce,
     },
 }
 
@@ -43,11 +75,26 @@ pub enum HelloReply {
     },
     /// Refused (version mismatch, malformed hello); the connection closes after this frame.
     Rejected(ErrorReply),
+    /// The responder holds a cluster secret: it proves it, and challenges the dialer to answer
+    /// with a [`PeerProof`] before it welcomes it.
+    Challenge {
+        /// The responder's id (bound into both proofs).
+        node: NodeId,
+        /// The responder's half of the challenge.
+        nonce: Nonce,
+        /// The responder's proof.
+        proof: Proof,
+    },
 }
 
 impl Hello {
     /// A hello for the current protocol version.
     pub fn new(role: Role) -> Self {
-        Hello { protocol_version: PROTOCOL_VERSION, role }
+        Hello { protocol_version: PROTOCOL_VERSION, role, credentials: None }
+    }
+
+    /// A client's hello carrying its credentials, if any.
+    pub fn client(credentials: Option<Credentials>) -> Self {
+        Hello { protocol_version: PROTOCOL_VERSION, role: Role::Client, credentials }
     }
 }

@@ -26,7 +26,7 @@ pub use client::{
 };
 pub use connection::Connection;
 pub use error::ProtoError;
-pub use hello::{Hello, HelloReply, Role, PROTOCOL_VERSION};
+pub use hello::{Credentials, Hello, HelloReply, Nonce, PeerProof, Proof, Role, PROTOCOL_VERSION};
 pub use limits::Limits;
 pub use model::{Entry, NodeId, Version};
 pub use peer::{ClockSample, MemberInfo, PeerMessage};

@@ -19,6 +19,13 @@ struct Cli {
     /// Seconds to wait for the node before giving up.
     #[arg(long, default_value_t = 5.0, global = true)]
     timeout: f64,
+    /// Log in as this user (a node with a users file); the password comes from `KVS_PASSWORD` or
+    /// `--password-file`, never from the command line, where `ps` would show it.
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// A file holding the password for `--user` (its first line).
+    #[arg(long, global = true)]
+    password_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +75,7 @@ async fn main() -> ExitCode {
         Err(error) => {
             eprintln!("kvs-client: {error}");
             match error {
-                ClientError::Server(_) => ExitCode::from(4),
+                ClientError::Server(_) | ClientError::Rejected(_) => ExitCode::from(4),
                 _ => ExitCode::from(3),
             }
         }
@@ -76,8 +83,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let credentials = match credentials(&cli) {
+        Ok(credentials) => credentials,
+        Err(message) => {
+            eprintln!("kvs-client: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let options = kvs_client::ClientOptions {
         timeout: std::time::Duration::from_secs_f64(cli.timeout.max(0.001)),
+        credentials,
         ..Default::default()
     };
     let addr = std::net::SocketAddr::new(cli.ip, cli.port).to_string();
@@ -128,6 +143,24 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The user and password to log in with: `--user`, and the password from `--password-file` or
+/// `KVS_PASSWORD`.
+fn credentials(cli: &Cli) -> Result<Option<kvs_client::Credentials>, String> {
+    let Some(user) = &cli.user else { return Ok(None) };
+    let password = match &cli.password_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--password-file {}: {e}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        None => {
+            std::env::var("KVS_PASSWORD").map_err(|_| "--user needs KVS_PASSWORD or --password-file".to_string())?
+        }
+    };
+    Ok(Some(kvs_client::Credentials { user: user.clone(), password }))
 }
 
 fn print_status(report: &StatusReport) {

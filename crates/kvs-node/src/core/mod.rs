@@ -285,9 +285,9 @@ impl Core {
         lock(&self.members).me().clone()
     }
 
-    /// How this node introduces itself when it dials a peer.
-    pub(crate) fn peer_role(&self) -> kvs_proto::Role {
-        kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin() }
+    /// How this node introduces itself when it dials a peer, with its half of the challenge.
+    pub(crate) fn peer_role(&self, nonce: kvs_proto::Nonce) -> kvs_proto::Role {
+        kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin(), nonce }
     }
 
     /// The membership records we pass on (ours, and those of members alive or suspect).

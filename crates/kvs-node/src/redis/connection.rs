@@ -40,6 +40,38 @@ fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
 
+/// `AUTH [username] password`: `default` is the user when only a password is given.
+pub fn auth(call: &mut Call<'_, '_>) {
+    let (user, password) = match call.args.len() {
+        2 => (&b"default"[..], call.args.get(1)),
+        3 => (call.args.get(1), call.args.get(2)),
+        _ => return call.reply.error("ERR syntax error"),
+    };
+    if log_in(call, user, password) {
+        call.reply.simple("OK");
+    }
+}
+
+/// Checks a user and password against the users file, replying with Redis's error if they do not
+/// match (or if the node has no users); true when the connection is now that user's.
+fn log_in(call: &mut Call<'_, '_>, user: &[u8], password: &[u8]) -> bool {
+    let Some(users) = &call.node.config.users else {
+        call.reply.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        return false;
+    };
+    let (user, password) = (String::from_utf8_lossy(user), String::from_utf8_lossy(password));
+    match users.check(&user, &password) {
+        Some(access) => {
+            call.client.user = Some((user.into_owned(), access));
+            true
+        }
+        None => {
+            call.reply.error("WRONGPASS invalid username-password pair or user is disabled.");
+            false
+        }
+    }
+}
+
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
 pub fn hello(call: &mut Call<'_, '_>) {
     let mut protocol = call.client.protocol;
@@ -56,7 +88,11 @@ pub fn hello(call: &mut Call<'_, '_>) {
     while i < call.args.len() {
         let option = call.args.get(i);
         if option.eq_ignore_ascii_case(b"AUTH") && i + 2 < call.args.len() {
-            return call.reply.error("ERR AUTH <password> called without any password configured for the default user");
+            let (user, password) = (call.args.get(i + 1), call.args.get(i + 2));
+            if !log_in(call, user, password) {
+                return;
+            }
+            i += 3;
         } else if option.eq_ignore_ascii_case(b"SETNAME") && i + 1 < call.args.len() {
             let candidate = call.args.get(i + 1);
             if !valid_name(candidate) {

@@ -14,6 +14,7 @@ pub mod server;
 pub mod session;
 pub mod table;
 
+use crate::credentials::Access;
 use kvs_proto::resp::{Args, Protocol, Reply};
 use kvs_store::log::writer::{Durable, Room};
 
@@ -28,6 +29,9 @@ pub struct ClientState {
     pub protocol: Protocol,
     /// Set by `QUIT`: close after this reply.
     pub quit: bool,
+    /// The user this connection is logged in as and what it may do (`None`: not logged in, on a
+    /// node with a users file; without one, every connection is an admin).
+    pub user: Option<(String, Access)>,
 }
 
 /// What every command handler receives.

@@ -4,6 +4,7 @@ use super::table;
 use super::{wrong_arity, Call, ClientState};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
+use crate::credentials::Access;
 use crate::net;
 use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
@@ -18,7 +19,9 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
 pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     let _open = node.redis.opened();
-    let mut client = ClientState { id: node.redis.next_id(), name: None, protocol: Protocol::Resp2, quit: false };
+    // Without a users file every connection is an admin, as a Redis without requirepass.
+    let user = node.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
+    let mut client = ClientState { id: node.redis.next_id(), name: None, protocol: Protocol::Resp2, quit: false, user };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
@@ -121,6 +124,14 @@ fn execute(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     let Some(spec) = spec else {
         return unknown_command(call);
     };
+    match &call.client.user {
+        None if !spec.flags.contains(&"no_auth") => return call.reply.error("NOAUTH Authentication required."),
+        Some((user, access)) if *access < spec.needs() => {
+            let message = format!("NOPERM User {user} has no permissions to run the '{}' command", spec.name);
+            return call.reply.error(&message);
+        }
+        _ => {}
+    }
     if !spec.accepts(call.args.len()) {
         return wrong_arity(call.reply, spec.name);
     }

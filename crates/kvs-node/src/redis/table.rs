@@ -3,6 +3,7 @@
 //! listed without being served, nor served without being listed.
 
 use super::{connection, keyspace, server, Call};
+use crate::credentials::Access;
 use kvs_proto::resp::Reply;
 
 /// What runs a command: writes exactly one reply.
@@ -51,8 +52,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("ping", -1, &["fast", "stale"], (0, 0, 0), connection::ping),
     spec("echo", 2, &["fast"], (0, 0, 0), connection::echo),
     spec("select", 2, &["loading", "stale", "fast"], (0, 0, 0), connection::select),
-    spec("hello", -1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), connection::hello),
-    spec("quit", -1, &["allow_busy", "fast"], (0, 0, 0), connection::quit),
+    spec("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::hello),
+    spec("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::auth),
+    spec("quit", -1, &["allow_busy", "fast", "no_auth"], (0, 0, 0), connection::quit),
     spec("client", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), connection::client),
     spec("info", -1, &["loading", "stale"], (0, 0, 0), server::info),
     spec("command", -1, &["loading", "stale"], (0, 0, 0), command),
@@ -66,6 +68,17 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
 }
 
 impl CommandSpec {
+    /// What a user must be allowed to run this command: its `write` and `admin` flags say.
+    pub fn needs(&self) -> Access {
+        if self.flags.contains(&"admin") {
+            Access::Admin
+        } else if self.flags.contains(&"write") {
+            Access::Write
+        } else {
+            Access::Read
+        }
+    }
+
     /// Whether `argc` arguments (name included) fit this command's arity.
     pub fn accepts(&self, argc: usize) -> bool {
         let argc = argc as i64;

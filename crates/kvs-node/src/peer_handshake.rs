@@ -1,0 +1,86 @@
+//! The peer hello, both sides, and its cluster-secret challenge.
+//!
+//! Without a secret, the dialer says hello and the responder welcomes it. With one, the responder
+//! answers the hello with a challenge carrying its own proof (an HMAC over both nonces and both
+//! ids, keyed with the secret); the dialer checks it and answers with its proof; only then is it
+//! welcomed. The secret never crosses the wire, a proof cannot be replayed (fresh nonces on both
+//! sides), and a node with a secret refuses a peer without one, and the other way round, so nodes
+//! with different secrets never merge into one cluster.
+
+use crate::credentials::{nonce, Side};
+use crate::net;
+use crate::shell::Shell;
+use kvs_proto::{
+    Connection, ErrorCode, ErrorReply, Hello, HelloReply, MemberInfo, NodeId, Nonce, PeerProof, ProtoError,
+};
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::timeout;
+
+/// The responder's welcome: itself and every member it passes on.
+pub(crate) type Welcome = (MemberInfo, Vec<MemberInfo>);
+
+fn refused(message: String) -> ProtoError {
+    ProtoError::Malformed(message)
+}
+
+async fn within<T>(deadline: Duration, work: impl Future<Output = Result<T, ProtoError>>) -> Result<T, ProtoError> {
+    timeout(deadline, work)
+        .await
+        .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time")))?
+}
+
+/// The dialer's side: says hello as a peer, answers a challenge if the responder sends one, and
+/// returns its welcome.
+pub(crate) async fn greet(node: &Shell, conn: &mut Connection<net::Stream>) -> Result<Welcome, ProtoError> {
+    let deadline = node.config.hello_timeout;
+    let mine = nonce();
+    conn.send(&Hello::new(node.core.peer_role(mine))).await?;
+    let reply = within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?;
+    let reply = match (reply, &node.config.cluster_secret) {
+        (HelloReply::Welcome { .. }, Some(_)) => {
+            return Err(refused("the peer has no cluster secret, and this node requires one".into()));
+        }
+        (HelloReply::Challenge { .. }, None) => {
+            return Err(refused("the peer requires a cluster secret (--cluster-secret-file)".into()));
+        }
+        (HelloReply::Challenge { node: them, nonce: theirs, proof }, Some(secret)) => {
+            let (dialer, responder) = ((node.id, &mine), (them, &theirs));
+            if !secret.verify(Side::Responder, dialer, responder, &proof) {
+                return Err(refused(format!("peer {them} failed to prove the cluster secret")));
+            }
+            conn.send(&PeerProof { proof: secret.proof(Side::Dialer, dialer, responder) }).await?;
+            within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?
+        }
+        (reply, _) => reply,
+    };
+    match reply {
+        HelloReply::Welcome { node: them, members } => Ok((them, members)),
+        HelloReply::Rejected(reply) => Err(refused(format!("peer refused us: {reply}"))),
+        HelloReply::Challenge { .. } => Err(refused("a second challenge".into())),
+    }
+}
+
+/// The responder's side, after a peer's hello: with a secret, challenges the dialer `dialer`
+/// (who sent `theirs`) and checks its answer; the error is what to reject it with.
+pub(crate) async fn challenge(
+    node: &Shell,
+    conn: &mut Connection<net::Stream>,
+    dialer: NodeId,
+    theirs: &Nonce,
+) -> Result<(), ErrorReply> {
+    let Some(secret) = &node.config.cluster_secret else { return Ok(()) };
+    let mine = nonce();
+    let (dialer, responder) = ((dialer, theirs), (node.id, &mine));
+    let proof = secret.proof(Side::Responder, dialer, responder);
+    let failed = |why: &str| ErrorReply::new(ErrorCode::PeerAuthFailed, format!("cluster secret: {why}"));
+    conn.send(&HelloReply::Challenge { node: node.id, nonce: mine, proof }).await.map_err(|_| failed("closed"))?;
+    let answer = timeout(node.config.hello_timeout, conn.recv::<PeerProof>()).await;
+    let Ok(Ok(Some(answer))) = answer else {
+        return Err(failed("the dialer sent no proof in time"));
+    };
+    if !secret.verify(Side::Dialer, dialer, responder, &answer.proof) {
+        return Err(failed("wrong proof"));
+    }
+    Ok(())
+}
