@@ -1,12 +1,18 @@
 //! One connection to one node.
 
 use crate::error::ClientError;
+use crate::tls::ClientTls;
 use bytes::Bytes;
 use kvs_proto::{ClientRequest, ClientResponse, Connection, Credentials, Entry, Hello, HelloReply, Limits, MemberInfo};
 use kvs_proto::{StatusReport, Version};
+use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
+
+/// The connection: plain TCP, or TLS over it.
+type Stream = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// Connection settings.
 #[derive(Clone, Debug)]
@@ -17,6 +23,8 @@ pub struct ClientOptions {
     pub max_frame_bytes: usize,
     /// The user and password to log in with, for a node with a users file.
     pub credentials: Option<Credentials>,
+    /// TLS to the node, when it listens with TLS.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -25,13 +33,14 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(5),
             max_frame_bytes: Limits::DEFAULT_MAX_FRAME_BYTES,
             credentials: None,
+            tls: None,
         }
     }
 }
 
 /// A connection to a node; requests on it are answered in order.
 pub struct Client {
-    conn: Connection<TcpStream>,
+    conn: Connection<Stream>,
     node: MemberInfo,
     timeout: Duration,
 }
@@ -48,6 +57,17 @@ impl Client {
             .await?
             .map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
         stream.set_nodelay(true).map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
+        let stream = match &options.tls {
+            Some(tls) => {
+                let ip =
+                    stream.peer_addr().map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?.ip();
+                let connector = tokio_rustls::TlsConnector::from(tls.0.clone());
+                let handshake = connector.connect(ServerName::IpAddress(ip.into()), stream);
+                let tls = deadline(options.timeout, handshake).await?.map_err(|e| ClientError::Tls(e.to_string()))?;
+                Either::Right(Box::new(tls))
+            }
+            None => Either::Left(stream),
+        };
         let mut conn = Connection::new(stream, options.max_frame_bytes);
         conn.send(&Hello::client(options.credentials)).await?;
         match deadline(options.timeout, conn.recv::<HelloReply>()).await?? {

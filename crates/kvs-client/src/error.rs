@@ -32,4 +32,7 @@ pub enum ClientError {
     /// The node answered with a response that does not fit the request.
     #[error("unexpected response: {0}")]
     Unexpected(String),
+    /// TLS could not be set up (certificate files) or its handshake failed.
+    #[error("TLS: {0}")]
+    Tls(String),
 }

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod error;
+pub mod tls;
 
 pub use client::{Client, ClientOptions};
 pub use error::ClientError;
@@ -15,3 +16,4 @@ pub use kvs_proto::{
     ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState, MemberStatus,
     ReplicationStatus, StatusReport, Version,
 };
+pub use tls::ClientTls;

@@ -2,6 +2,7 @@
 
 use crate::credentials::{ClusterSecret, Users};
 use crate::error::NodeError;
+use crate::tls::Tls;
 use clap::Parser;
 use kvs_proto::{Limits, NodeId};
 use kvs_store::log::FsyncPolicy;
@@ -107,6 +108,17 @@ pub struct NodeArgs {
     /// admin, password plain or `sha256:<hex>`: clients must then log in (native hello, RESP AUTH).
     #[arg(long)]
     pub users_file: Option<std::path::PathBuf>,
+    /// TLS on every listener and every connection to a peer: this node's certificate chain (PEM),
+    /// with its IP addresses among its names.
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// Mutual TLS: every connection, client or peer, must present a certificate this CA (PEM)
+    /// signed; peers' certificates are verified against it.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// Fault injection for tests: the log writer takes records and never writes them, so every
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
@@ -212,6 +224,8 @@ pub struct NodeConfig {
     pub cluster_secret: Option<ClusterSecret>,
     /// The users clients log in as, when they must.
     pub users: Option<Users>,
+    /// TLS, when on.
+    pub tls: Option<Tls>,
 }
 
 /// How long a client may leave its replies unread before it is disconnected: until then it has
@@ -308,6 +322,10 @@ impl TryFrom<NodeArgs> for NodeConfig {
             duplicate_messages: args.fault_duplicate_messages,
             cluster_secret: args.cluster_secret_file.as_deref().map(ClusterSecret::load).transpose()?,
             users: args.users_file.as_deref().map(Users::load).transpose()?,
+            tls: match (&args.tls_cert_file, &args.tls_key_file) {
+                (Some(cert), Some(key)) => Some(Tls::load(cert, key, args.tls_ca_file.as_deref())?),
+                _ => None,
+            },
         })
     }
 }

@@ -12,7 +12,7 @@ use tokio::time::timeout;
 /// Serves one accepted connection from hello to close; `slot` is its place in the connection
 /// budget (one from the peers' reserve admits only a peer).
 pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot) {
-    let peer_addr = stream.peer_addr().ok();
+    let peer_addr = net::socket(&stream).peer_addr().ok();
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     let received = tokio::select! {
         _ = node.shutdown_started() => return,
@@ -58,7 +58,7 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
                 crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
                 return reject(&mut conn, reply).await;
             }
-            net::peer_link(conn.get_ref(), node.config.dead_after);
+            net::peer_link(net::socket(conn.get_ref()), node.config.dead_after);
             let peer = Peer { id: member.id, origin };
             node.execute_control(node.core.merge_members([member], peer.id, node.now()));
             let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos(node.now()) };

@@ -23,6 +23,7 @@
 //! - [`peer_handshake`]: the dialer's side of a peer hello, and the cluster-secret challenge.
 //! - [`credentials`]: the cluster secret and the users file, and what each role may do.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
+//! - [`tls`]: TLS with rustls on every listener and every dialed connection.
 //! - [`open`]: the node's data, memory-only or from a data dir whose log is replayed first.
 //!
 //! The front ends, which call the shell's one write and the store's reads:
@@ -52,6 +53,7 @@ pub mod server;
 pub(crate) mod shell;
 pub(crate) mod stats;
 pub(crate) mod status;
+pub mod tls;
 pub(crate) mod write_path;
 
 pub use config::{NodeArgs, NodeConfig};

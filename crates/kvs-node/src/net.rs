@@ -4,21 +4,50 @@
 //! simulator in `sim/`, never in the workspace), they are turmoil's simulated ones, so the same
 //! shell code runs over a seeded network that partitions, delays and crashes hosts.
 
+use crate::tls::Tls;
 use std::io;
 use std::net::SocketAddr;
+use tokio_util::either::Either;
 
 /// A listening socket.
 #[cfg(not(feature = "sim"))]
 pub type Listener = tokio::net::TcpListener;
-/// One connection.
+/// One TCP connection.
 #[cfg(not(feature = "sim"))]
-pub type Stream = tokio::net::TcpStream;
+pub type Tcp = tokio::net::TcpStream;
 /// A listening socket (simulated).
 #[cfg(feature = "sim")]
 pub type Listener = turmoil::net::TcpListener;
-/// One connection (simulated).
+/// One TCP connection (simulated).
 #[cfg(feature = "sim")]
-pub type Stream = turmoil::net::TcpStream;
+pub type Tcp = turmoil::net::TcpStream;
+
+/// One connection as the protocols use it: plain TCP, or TLS over it.
+pub type Stream = Either<Tcp, Box<tokio_rustls::TlsStream<Tcp>>>;
+
+/// The TCP connection under a stream, for socket options and addresses.
+pub fn socket(stream: &Stream) -> &Tcp {
+    match stream {
+        Either::Left(tcp) => tcp,
+        Either::Right(tls) => tls.get_ref().0,
+    }
+}
+
+/// Runs the server side of TLS on an accepted connection when the node has TLS.
+pub async fn secure_accepted(tls: Option<&Tls>, tcp: Tcp) -> io::Result<Stream> {
+    match tls {
+        Some(tls) => Ok(Either::Right(Box::new(tls.accept(tcp).await?))),
+        None => Ok(Either::Left(tcp)),
+    }
+}
+
+/// Runs the client side of TLS on a connection dialed to `addr` when the node has TLS.
+pub async fn secure_dialed(tls: Option<&Tls>, tcp: Tcp, addr: SocketAddr) -> io::Result<Stream> {
+    match tls {
+        Some(tls) => Ok(Either::Right(Box::new(tls.connect(addr.ip(), tcp).await?))),
+        None => Ok(Either::Left(tcp)),
+    }
+}
 
 /// Binds a listener.
 pub async fn bind(addr: SocketAddr) -> io::Result<Listener> {
@@ -35,21 +64,21 @@ pub fn bound_addr(listener: &Listener, requested: SocketAddr) -> io::Result<Sock
 }
 
 /// Dials a peer; Nagle is off because frames are already batched.
-pub async fn connect(addr: SocketAddr) -> io::Result<Stream> {
-    let stream = Stream::connect(addr).await?;
+pub async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
+    let stream = Tcp::connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
 /// Prepares an accepted connection the same way as a dialed one.
-pub fn accepted(stream: &Stream) -> io::Result<()> {
+pub fn accepted(stream: &Tcp) -> io::Result<()> {
     stream.set_nodelay(true)
 }
 
 /// Prepares a connection between peers: when data we sent stays unacknowledged for `deadline`
 /// (the peer is gone, or a partition swallows our packets), the kernel gives the connection up and
 /// our next write fails, rather than retransmitting with backoff for many minutes.
-pub fn peer_link(stream: &Stream, deadline: std::time::Duration) {
+pub fn peer_link(stream: &Tcp, deadline: std::time::Duration) {
     #[cfg(not(feature = "sim"))]
     if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(deadline)) {
         tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
@@ -62,7 +91,7 @@ pub fn peer_link(stream: &Stream, deadline: std::time::Duration) {
 pub fn abort(stream: &Stream) {
     // Linger zero: close sends RST at once and never blocks.
     #[cfg(not(feature = "sim"))]
-    let _ = socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO));
+    let _ = socket2::SockRef::from(socket(stream)).set_linger(Some(std::time::Duration::ZERO));
     #[cfg(feature = "sim")]
     let _ = stream;
 }

@@ -97,8 +97,10 @@ async fn run(
 /// Connects and greets; the welcome's member list is merged, which is how a joiner learns the cluster.
 async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
     let deadline = node.config.hello_timeout;
-    let stream = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
-    net::peer_link(&stream, node.config.dead_after);
+    let tcp = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
+    net::peer_link(&tcp, node.config.dead_after);
+    let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, member.addr);
+    let stream = timeout(deadline, secured).await.map_err(timed_out)??;
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     let (them, members) = peer_handshake::greet(node, &mut conn).await?;
     let id = them.id;

@@ -122,7 +122,7 @@ enum Clients {
 /// told so and closed at once.
 async fn accept_loop<F, Fut>(node: &Arc<Shell>, listener: net::Listener, serves: Clients, handler: F)
 where
-    F: Fn(Arc<Shell>, net::Stream, Slot) -> Fut,
+    F: Fn(Arc<Shell>, net::Stream, Slot) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     loop {
@@ -147,14 +147,29 @@ where
             Clients::AndPeers => node.budget.try_any(),
         };
         match slot {
-            Some(slot) => drop(node.tasks.spawn(handler(node.clone(), stream, slot))),
+            Some(slot) => {
+                let shell = node.clone();
+                let serve = handler.clone();
+                drop(node.tasks.spawn(async move {
+                    // The TLS handshake, if any, within the hello deadline; plaintext sent to a
+                    // TLS port fails it and only that connection closes.
+                    let secured = net::secure_accepted(shell.config.tls.as_ref(), stream);
+                    match timeout(shell.config.hello_timeout, secured).await {
+                        Ok(Ok(stream)) => serve(shell, stream, slot).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("no TLS handshake within the hello deadline"),
+                    }
+                }));
+            }
+            // Over TLS there is no saying so before a handshake: the connection just closes.
+            None if node.config.tls.is_some() => drop(stream),
             None => drop(node.tasks.spawn(turn_away(node.clone(), stream, serves))),
         }
     }
 }
 
 /// Tells a connection beyond the budget so, in its protocol, and closes it.
-async fn turn_away(node: Arc<Shell>, mut stream: net::Stream, serves: Clients) {
+async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients) {
     let total = node.budget.total;
     tracing::debug!(total, "connection budget used up; turning a connection away");
     let said = async {
@@ -239,7 +254,11 @@ async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
 
 async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
     let deadline = node.config.hello_timeout;
-    let stream = timeout(deadline, net::connect(bootstrap))
+    let dial = async {
+        let tcp = net::connect(bootstrap).await?;
+        net::secure_dialed(node.config.tls.as_ref(), tcp, bootstrap).await
+    };
+    let stream = timeout(deadline, dial)
         .await
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);

@@ -26,6 +26,18 @@ struct Cli {
     /// A file holding the password for `--user` (its first line).
     #[arg(long, global = true)]
     password_file: Option<std::path::PathBuf>,
+    /// Talk TLS to the node, trusting the CA in `--cacert`.
+    #[arg(long, global = true, requires = "cacert")]
+    tls: bool,
+    /// The CA certificate (PEM) that signed the node's certificate.
+    #[arg(long, global = true)]
+    cacert: Option<std::path::PathBuf>,
+    /// This client's certificate (PEM), for a node that demands mutual TLS.
+    #[arg(long = "cert", id = "tls_cert", global = true, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `--cert`.
+    #[arg(long = "key", id = "tls_key", global = true, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,9 +102,14 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             return Ok(ExitCode::from(2));
         }
     };
+    let tls = match (&cli.tls, &cli.cacert) {
+        (true, Some(ca)) => Some(kvs_client::ClientTls::load(ca, cli.tls_cert.as_deref().zip(cli.tls_key.as_deref()))?),
+        _ => None,
+    };
     let options = kvs_client::ClientOptions {
         timeout: std::time::Duration::from_secs_f64(cli.timeout.max(0.001)),
         credentials,
+        tls,
         ..Default::default()
     };
     let addr = std::net::SocketAddr::new(cli.ip, cli.port).to_string();
