@@ -141,6 +141,24 @@ async fn the_redis_port_speaks_redis_words_for_auth() {
 }
 
 #[tokio::test]
+async fn a_connection_that_never_logs_in_is_closed_at_the_hello_deadline() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let users = private_file(dir.path(), "users", USERS, 0o600);
+    let flags = ["--users-file", users.to_str().unwrap(), "--redis-port", "0", "--hello-timeout-ms", "500"];
+    let node = NodeProcess::start(None, &flags);
+    let mut silent = std::net::TcpStream::connect(node.redis()).unwrap();
+    silent.set_read_timeout(Some(CONVERGE)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(silent.read(&mut buf).unwrap(), 0, "closed without a word");
+    let mut native = std::net::TcpStream::connect(node.addr).unwrap();
+    native.set_read_timeout(Some(CONVERGE)).unwrap();
+    let mut answer = Vec::new();
+    let _ = native.read_to_end(&mut answer);
+    assert!(!answer.is_empty() && String::from_utf8_lossy(&answer).contains("no hello within 500 ms"));
+}
+
+#[tokio::test]
 async fn the_cli_reads_the_password_from_the_environment_and_a_refusal_exits_four() {
     let dir = tempfile::tempdir().unwrap();
     let users = private_file(dir.path(), "users", USERS, 0o600);

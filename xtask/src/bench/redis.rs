@@ -23,20 +23,30 @@ pub struct RedisArgs {
     /// Keys loaded for the memory comparison (16-byte keys, 100-byte values); 0 skips it.
     #[arg(long, default_value_t = 1_000_000)]
     memory_keys: usize,
+    /// Only the security rows: TLS (redis-server --tls-port against kvs with TLS, same
+    /// certificates) and a kvs node with a users file, clients logged in.
+    #[arg(long)]
+    security_only: bool,
 }
 
 /// A redis-server child process, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
+pub(super) struct RedisServer {
+    pub(super) child: Child,
+    pub(super) port: u16,
 }
 
 impl RedisServer {
     fn start() -> Result<RedisServer, String> {
+        Self::start_with(|port| vec!["--port".into(), port.to_string()])
+    }
+
+    /// Starts one with the flags `listen` gives for a free port (plain or TLS).
+    pub(super) fn start_with(listen: impl FnOnce(u16) -> Vec<String>) -> Result<RedisServer, String> {
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(listen(port))
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
@@ -59,7 +69,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn require(program: &str) -> Result<(), String> {
+pub(super) fn require(program: &str) -> Result<(), String> {
     match Command::new(program).arg("--version").output() {
         Ok(out) if out.status.success() => Ok(()),
         _ => Err(format!("{program} is not installed: apt-get install redis-server redis-tools")),
@@ -75,8 +85,21 @@ struct Target {
 
 /// Runs redis-benchmark once; returns requests per second for SET and GET.
 fn benchmark(port: u16, requests: usize, clients: usize, pipeline: usize, data: usize) -> Result<(f64, f64), String> {
+    benchmark_with(port, &[], requests, clients, pipeline, data)
+}
+
+/// [`benchmark`] with extra redis-benchmark flags (TLS, credentials).
+pub(super) fn benchmark_with(
+    port: u16,
+    extra: &[String],
+    requests: usize,
+    clients: usize,
+    pipeline: usize,
+    data: usize,
+) -> Result<(f64, f64), String> {
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set,get", "--csv"])
+        .args(extra)
         .args(["-n", &requests.to_string(), "-c", &clients.to_string()])
         .args(["-P", &pipeline.to_string(), "-d", &data.to_string()])
         .output()
@@ -92,7 +115,7 @@ fn benchmark(port: u16, requests: usize, clients: usize, pipeline: usize, data: 
     Ok((rps("SET")?, rps("GET")?))
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(super) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
 }
@@ -108,6 +131,9 @@ fn rss_bytes(pid: u32) -> u64 {
 pub async fn run(args: RedisArgs) -> Result<(), String> {
     require("redis-server")?;
     require("redis-benchmark")?;
+    if args.security_only {
+        return super::secured::run(args.rounds, args.requests, args.clients).await;
+    }
     let redis = RedisServer::start()?;
     let single = NodeProcess::start(None, &["--redis-port", "0"]);
     let cluster = start_chain(3, &["--redis-port", "0"]);
@@ -156,7 +182,7 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     if args.memory_keys > 0 {
         memory(&targets, &cluster, args.memory_keys).await?;
     }
-    Ok(())
+    super::secured::run(args.rounds, args.requests, args.clients).await
 }
 
 /// Loads the same keys into every server and reports resident bytes per key.

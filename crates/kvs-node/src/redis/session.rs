@@ -25,6 +25,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
+    let login_by = node.config.users.is_some().then(|| tokio::time::Instant::now() + node.config.hello_timeout);
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     // Resumes an incomplete command where it stopped instead of parsing it again from its start.
@@ -102,9 +103,18 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
             return;
         }
         input.reserve(READ_CHUNK_BYTES);
+        // On a node with users, a connection not logged in within the hello deadline is closed,
+        // as one that never says hello on the native port is.
+        let limit = match login_by {
+            Some(deadline) if client.user.is_none() => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                Some(node.config.idle_timeout.map_or(left, |idle| idle.min(left)))
+            }
+            _ => node.config.idle_timeout,
+        };
         let read = tokio::select! {
             _ = node.shutdown_started() => return,
-            read = unless_idle(node.config.idle_timeout, stream.read_buf(&mut input)) => match read {
+            read = unless_idle(limit, stream.read_buf(&mut input)) => match read {
                 Some(read) => read,
                 None => {
                     tracing::debug!("closing an idle Redis connection");

@@ -1,0 +1,115 @@
+//! The security rows of `cargo xtask bench redis`: redis-server over TLS against a kvs node over
+//! TLS (same certificates, same redis-benchmark), and a kvs node whose clients log in (users
+//! file) against one whose clients do not, to show what auth costs once a client is logged in.
+
+use super::redis::{benchmark_with, median, RedisServer};
+use kvs_tests::NodeProcess;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A CA and a certificate it signed for 127.0.0.1, in a temporary directory.
+struct Certificates {
+    dir: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn new() -> Result<Self, String> {
+        let err = |e: rcgen::Error| e.to_string();
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "kvs bench CA");
+        let ca_key = KeyPair::generate().map_err(err)?;
+        let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).map_err(err)?;
+        leaf.distinguished_name.push(DnType::CommonName, "kvs bench server");
+        let key = KeyPair::generate().map_err(err)?;
+        let cert = leaf.signed_by(&key, &ca_cert, &ca_key).map_err(err)?;
+        for (name, text) in [("ca.pem", ca_cert.pem()), ("cert.pem", cert.pem()), ("key.pem", key.serialize_pem())] {
+            write_private(&dir.path().join(name), &text)?;
+        }
+        Ok(Certificates { dir })
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<PathBuf, String> {
+    std::fs::write(path, text).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    Ok(path.to_path_buf())
+}
+
+/// One server of the security comparison and the redis-benchmark flags that reach it.
+struct Row {
+    name: &'static str,
+    port: u16,
+    flags: Vec<String>,
+}
+
+/// Runs the rows `rounds` times, alternating, and prints medians and ratios.
+pub async fn run(rounds: usize, requests: usize, clients: usize) -> Result<(), String> {
+    let certs = Certificates::new()?;
+    let tls_server = [certs.path("cert.pem"), certs.path("key.pem"), certs.path("ca.pem")];
+    let redis = RedisServer::start_with(|port| {
+        let mut flags: Vec<String> = vec!["--port".into(), "0".into(), "--tls-port".into(), port.to_string()];
+        for (flag, file) in ["--tls-cert-file", "--tls-key-file", "--tls-ca-cert-file"].iter().zip(&tls_server) {
+            flags.extend([flag.to_string(), file.clone()]);
+        }
+        flags.extend(["--tls-auth-clients".into(), "no".into()]);
+        flags
+    })?;
+    let kvs_tls = NodeProcess::start(
+        None,
+        &["--redis-port", "0", "--tls-cert-file", &tls_server[0], "--tls-key-file", &tls_server[1]],
+    );
+    let users = write_private(&certs.dir.path().join("users"), "bench write benchpw\n")?;
+    let plain = NodeProcess::start(None, &["--redis-port", "0"]);
+    let authed = NodeProcess::start(None, &["--redis-port", "0", "--users-file", users.to_str().unwrap()]);
+    let tls_flags = vec!["--tls".to_string(), "--cacert".to_string(), certs.path("ca.pem")];
+    let auth_flags = ["--user", "bench", "-a", "benchpw"].map(String::from).to_vec();
+    let rows = [
+        Row { name: "redis TLS", port: redis.port, flags: tls_flags.clone() },
+        Row { name: "kvs TLS", port: kvs_tls.redis().port(), flags: tls_flags },
+        Row { name: "kvs plain", port: plain.redis().port(), flags: Vec::new() },
+        Row { name: "kvs AUTH", port: authed.redis().port(), flags: auth_flags },
+    ];
+    let configs = [(1, 3), (16, 3)];
+    let mut figures = vec![vec![Vec::new(); rows.len()]; configs.len() * 2];
+    for round in 1..=rounds {
+        for (c, &(pipeline, data)) in configs.iter().enumerate() {
+            for (r, row) in rows.iter().enumerate() {
+                let (set, get) = benchmark_with(row.port, &row.flags, requests, clients, pipeline, data)?;
+                eprintln!("round {round}: -P {pipeline} -d {data} {:<10} SET {set:>10.0} GET {get:>10.0}", row.name);
+                figures[c * 2][r].push(set);
+                figures[c * 2 + 1][r].push(get);
+            }
+        }
+    }
+    println!("security: redis-benchmark -n {requests} -c {clients}, {rounds} rounds, medians in requests/s");
+    println!(
+        "{:<12} {:<4} {:>11} {:>11} {:>6} {:>11} {:>11} {:>6}",
+        "config", "test", "redis TLS", "kvs TLS", "ratio", "kvs plain", "kvs AUTH", "ratio"
+    );
+    for (c, &(pipeline, data)) in configs.iter().enumerate() {
+        for (t, test) in ["SET", "GET"].iter().enumerate() {
+            let row = &mut figures[c * 2 + t];
+            let m: Vec<f64> = row.iter_mut().map(|values| median(values)).collect();
+            println!(
+                "{:<12} {:<4} {:>11.0} {:>11.0} {:>6.2} {:>11.0} {:>11.0} {:>6.2}",
+                format!("-P {pipeline} -d {data}"),
+                test,
+                m[0],
+                m[1],
+                m[1] / m[0],
+                m[2],
+                m[3],
+                m[3] / m[2]
+            );
+        }
+    }
+    Ok(())
+}
