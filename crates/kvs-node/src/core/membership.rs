@@ -174,10 +174,19 @@ impl Membership {
             return Vec::new();
         }
         let firsthand = from == info.id;
-        if let Some(member) = self.others.get_mut(&info.id) {
-            if info.freshness() <= member.info.freshness() {
+        let gone = |m: &Member| matches!(self.state(m, now), MemberState::Dead | MemberState::Left);
+        // Whether the node now at the record's address is gone (decided before anything changes).
+        let addr_gone = self.by_addr.get(&info.addr).map(|id| gone(&self.others[id]));
+        if let Some(member) = self.others.get(&info.id) {
+            // A member we hold as dead or gone, speaking for itself from another run, is back,
+            // even if its clock stepped back since (its generation, from the wall clock, is then
+            // lower): nobody passes on records of the dead, so nobody would tell it to outbid them.
+            let back = firsthand && gone(member) && info.generation != member.info.generation;
+            if info.freshness() <= member.info.freshness() && !back {
                 return Vec::new();
             }
+        }
+        if let Some(member) = self.others.get_mut(&info.id) {
             if !firsthand && (info.generation != member.info.generation || info.left != member.info.left) {
                 // Only the member itself may start a new generation or say it left.
                 return Vec::new();
@@ -200,7 +209,9 @@ impl Membership {
         let mut changes = Vec::new();
         if let Some(&old_id) = self.by_addr.get(&info.addr) {
             let old = &self.others[&old_id].info;
-            if !firsthand || old.generation >= info.generation {
+            // Speaking for itself, a new node at the address replaces one that is gone whatever
+            // their generations (see `back` above), and a live one only with a newer generation.
+            if !firsthand || (old.generation >= info.generation && addr_gone != Some(true)) {
                 return Vec::new();
             }
             let old_left = old.left;
@@ -399,5 +410,25 @@ mod tests {
         t.hear(info(4, 4, 1, 0, false), start + Duration::from_secs(3));
         let passed: Vec<NodeId> = t.live_infos(start + Duration::from_secs(4)).iter().map(|i| i.id).collect();
         assert_eq!(passed, vec![NodeId(1), NodeId(4)], "2 is dead, 3 left");
+    }
+
+    #[test]
+    fn a_member_back_from_the_dead_with_its_clock_stepped_back_is_taken_back() {
+        let mut t = table();
+        let start = Instant::now();
+        t.hear(info(2, 2, 500, 9, false), start);
+        t.hear(info(3, 3, 500, 9, false), start);
+        let later = start + Duration::from_secs(10);
+        assert_eq!(t.state_of(NodeId(2), later), Some(MemberState::Dead));
+        // The same durable node, restarted with its clock behind: a lower generation.
+        assert_eq!(t.hear(info(2, 2, 100, 0, false), later), Vec::new(), "back, and already replicated to");
+        assert_eq!(t.state_of(NodeId(2), later), Some(MemberState::Alive));
+        // A memory-only node restarted under a new id at 3's address, its clock behind too.
+        let replaced = t.hear(info(4, 3, 100, 0, false), later);
+        assert_eq!(replaced, vec![Change::Departed(NodeId(3)), Change::Joined(info(4, 3, 100, 0, false))]);
+        // Relayed, neither would have been believed.
+        let mut u = table();
+        u.hear(info(3, 3, 500, 9, false), start);
+        assert!(u.merge(info(4, 3, 100, 0, false), NodeId(7), later, WALL_MS).is_empty());
     }
 }
