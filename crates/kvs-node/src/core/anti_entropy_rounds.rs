@@ -35,6 +35,8 @@ pub(crate) struct Rounds {
     fresh: bool,
     /// Peers whose answer stalled, with the connection it stalled on and when.
     stalled: Map<NodeId, (u64, Instant)>,
+    /// Entries of the outstanding answer were refused: its cursors must not be adopted.
+    incomplete: bool,
 }
 
 /// What a round decided.
@@ -81,6 +83,7 @@ impl Rounds {
 
     /// The request to `peer` went out at `now`.
     pub(crate) fn asked(&mut self, peer: NodeId, now: Instant) {
+        self.incomplete = false;
         self.outstanding = Some((peer, now));
     }
 
@@ -106,13 +109,23 @@ impl Rounds {
         }
     }
 
-    /// `from` completed its answer.
-    pub(crate) fn finished(&mut self, from: NodeId) {
-        self.fresh = false;
+    /// Part of the outstanding answer could not be applied (entries refused).
+    pub(crate) fn incomplete(&mut self) {
+        self.incomplete = true;
+    }
+
+    /// `from` completed its answer; returns whether it was applied whole, so that its cursors may
+    /// be adopted.
+    pub(crate) fn finished(&mut self, from: NodeId) -> bool {
+        let whole = !std::mem::take(&mut self.incomplete);
+        if whole {
+            self.fresh = false;
+        }
         self.stalled.remove(&from);
         if self.outstanding.is_some_and(|(peer, _)| peer == from) {
             self.outstanding = None;
         }
+        whole
     }
 
     /// We dropped what a peer has seen to resynchronize from it: until a round completes we hold

@@ -166,9 +166,15 @@ impl Core {
                 effects
             }
             PeerMessage::AntiEntropyDone { cursors } => {
-                self.replica.adopt_cursors(&cursors);
+                // Cursors cover every entry of the answer: adopted only if we applied them all,
+                // or an entry we refused (from too far ahead, for now) would never be asked again.
+                if lock(&self.rounds).finished(from) {
+                    self.replica.adopt_cursors(&cursors);
+                } else {
+                    tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
+                    return Vec::new();
+                }
                 bump(&self.stats.anti_entropy_rounds, 1);
-                lock(&self.rounds).finished(from);
                 vec![Effect::LogCursors(cursors)]
             }
             PeerMessage::ResyncRequired { cursors } => self.resync(from, &cursors, now),
@@ -352,6 +358,10 @@ impl Core {
         let applied = self.replica.apply(entries, pushed, now.wall_ms);
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
+            if !pushed {
+                // The answer is incomplete: its cursors would cover what we refused.
+                lock(&self.rounds).incomplete();
+            }
         }
         if applied.records.is_empty() {
             return Vec::new();

@@ -168,3 +168,19 @@ fn pushed_entries_must_be_the_senders_own_and_within_the_bounds() {
     assert_eq!((value(&b, b"k"), value(&b, b"big")), (None, None));
     assert_eq!(b.stats().peer_messages_refused.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
+
+#[test]
+fn the_cursors_of_an_answer_with_refused_entries_are_not_adopted() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    // a's clock runs two minutes ahead of b's, past b's skew bound: b refuses a's write for now.
+    let ahead = Now { wall_ms: WALL_MS + 120_000, ..at(start, 1) };
+    let far = a.write(b"k", Some(b"v"), ahead).unwrap();
+    assert_eq!(b.anti_entropy_round(at(start, 2), |_| Some(1)).len(), 1);
+    b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { entries: vec![far] }), at(start, 3));
+    let done = Outgoing::AntiEntropyDone { cursors: a.replica.cursors() };
+    assert!(b.receive(peer(1), over_the_wire(&done), at(start, 3)).is_empty(), "nothing to log");
+    assert_eq!(b.replica.cursors(), Vec::new(), "a's write is still to be fetched");
+    assert_eq!(value(&b, b"k"), None);
+}
