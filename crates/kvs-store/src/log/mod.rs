@@ -13,8 +13,10 @@
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
 //! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
 //! - [`writer`]: the writer thread: group commit, fsync policies, compaction.
+//! - `appender`: what owns the file: passes, group commit, fsync, synced records, compaction.
 //! - `disk`: the filesystem seam (real files, or the simulator's disk).
 
+pub(crate) mod appender;
 pub mod check;
 pub mod data_dir;
 pub(crate) mod disk;
