@@ -52,6 +52,33 @@ impl Written {
     }
 }
 
+/// Notes, for a run that did not converge, every key whose entry differs between nodes, with each
+/// node's entry (value, version, sequence number): where to start reading the history.
+pub async fn note_differences(n: usize, written: &Written, history: &History) {
+    let nodes: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(turmoil::lookup(format!("n{i}")), 7000)).collect();
+    for key in written.attempted.keys() {
+        let mut seen = Vec::new();
+        for node in &nodes {
+            seen.push(client::inspect(*node, key).await);
+        }
+        if seen.windows(2).any(|w| w[0] != w[1]) {
+            let entries: Vec<String> = seen
+                .iter()
+                .enumerate()
+                .map(|(i, entry)| match entry {
+                    Some(Some(e)) => format!(
+                        "n{i}: {:?} at {}.{}@{} seq {}",
+                        e.value, e.version.wall_ms, e.version.logical, e.version.node, e.seq
+                    ),
+                    Some(None) => format!("n{i}: nothing"),
+                    None => format!("n{i}: no answer"),
+                })
+                .collect();
+            history.note(format!("{key} differs: {}", entries.join("; ")));
+        }
+    }
+}
+
 /// Every node holds the same entry for every key (digests already agree; this reads each back);
 /// its value is one that was written to the key; and it is the acknowledged write with the largest
 /// version among those no crash can have lost, or a write with a larger version still. So no

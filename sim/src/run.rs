@@ -309,7 +309,10 @@ async fn workload(
     for back in crashed.drain(..) {
         requests.borrow_mut().restart.push(host(back));
     }
-    wait_converged(n, &history, CONVERGE_WITHIN).await?;
+    if let Err(failure) = wait_converged(n, &history, CONVERGE_WITHIN).await {
+        crate::check::note_differences(n, &written, &history).await;
+        return Err(failure);
+    }
     history.note("converged");
     check(n, &written, &history).await
 }
