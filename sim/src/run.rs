@@ -140,7 +140,12 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                     args.push("--fault-duplicate-messages".into());
                     faults.push("sends every peer message twice".into());
                 }
-                history.note(format!("{} starts (run {}): {}", host(i), incarnation.borrow(), faults.join(", ")));
+                history.note(format!(
+                    "{} starts (run {}, id {id:016x}): {}",
+                    host(i),
+                    incarnation.borrow(),
+                    faults.join(", ")
+                ));
                 if let Storage::Durable(fsync) = storage {
                     // A small compaction threshold, so runs compact their logs too.
                     args.extend([
@@ -311,6 +316,11 @@ async fn workload(
     }
     if let Err(failure) = wait_converged(n, &history, CONVERGE_WITHIN).await {
         crate::check::note_differences(n, &written, &history).await;
+        for i in 0..n {
+            if let Some(status) = client::status(addr(i)).await {
+                history.note(format!("{} cursors: {:?}", host(i), status.cursors));
+            }
+        }
         return Err(failure);
     }
     history.note("converged");

@@ -34,7 +34,7 @@ async fn row_2_an_unsolicited_resync_demand_drops_nothing() {
     let origin = client.inspect("k0").await.unwrap().unwrap().version.node;
     let mut impostor = Impostor::connect(node.addr, 0xbad).await.unwrap();
     let seen_everything: Cursors = vec![(origin, 1 << 50)];
-    assert!(impostor.send(&PeerMessage::ResyncRequired { cursors: seen_everything }).await);
+    assert!(impostor.send(&PeerMessage::ResyncRequired { request: 1, cursors: seen_everything }).await);
     wait_for_refusals(&node, 1).await;
     assert_eq!(node.status().await.unwrap().key_count, 500);
     node.restart(None);
@@ -49,7 +49,7 @@ async fn row_3_unsolicited_cursors_do_not_stop_a_node_fetching_what_it_missed() 
     let b_origin = b.client().await.set("before", "v").await.unwrap().node;
     let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
     let absurd: Cursors = vec![(b_origin, 1_000_000_000_000_000)];
-    assert!(impostor.send(&PeerMessage::AntiEntropyDone { cursors: absurd }).await);
+    assert!(impostor.send(&PeerMessage::AntiEntropyDone { request: 1, cursors: absurd }).await);
     wait_for_refusals(a, 1).await;
     // A misses a push while frozen; only anti-entropy can bring it the write afterwards.
     a.signal(libc::SIGSTOP);

@@ -114,10 +114,14 @@ fn wire_seeds() -> Vec<Vec<u8>> {
         frame(&ClientResponse::Value(Some("v".into()))),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::Gossip { members: vec![member.clone()], clock }),
         frame(&PeerMessage::Entries { entries: vec![entry(Some(b"value")), entry(None)] }),
-        frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyRequest { cursors: cursors.clone(), fresh: false }),
-        frame(&PeerMessage::AntiEntropyEntries { entries: vec![entry(Some(b"v"))] }),
-        frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyDone { cursors: cursors.clone() }),
-        frame(&PeerMessage::<(bytes::Bytes, Entry)>::ResyncRequired { cursors }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyRequest {
+            request: 7,
+            cursors: cursors.clone(),
+            fresh: false,
+        }),
+        frame(&PeerMessage::AntiEntropyEntries { request: 7, entries: vec![entry(Some(b"v"))] }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyDone { request: 7, cursors: cursors.clone() }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::ResyncRequired { request: 7, cursors }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::Leave { member }),
     ];
     // A whole session's worth in one input, as a socket delivers it.

@@ -47,9 +47,10 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
     let recovered = recover(&dir.log_path(), &store, config.limits.max_frame_bytes)?;
     if let Some(damage) = &recovered.replay.damage {
         let reason = &damage.reason;
-        tracing::warn!(%reason, offset = damage.offset, dropped_bytes = recovered.dropped_bytes, "cut off a torn log tail");
+        tracing::warn!(node = %id, %reason, offset = damage.offset, dropped_bytes = recovered.dropped_bytes, "cut off a torn log tail");
     }
     tracing::info!(
+        node = %id,
         entries = recovered.replay.entries,
         keys = store.live_count(),
         ms = started.elapsed().as_millis() as u64,

@@ -44,7 +44,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: 
                 bump(&stats.push_bytes_received, bytes);
                 entries.len()
             }
-            PeerMessage::AntiEntropyEntries { entries } => {
+            PeerMessage::AntiEntropyEntries { entries, .. } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
                 entries.len()
             }

@@ -26,6 +26,8 @@ pub(crate) enum PeerCommand {
     Send(Outgoing),
     /// Stream the answer to the peer's anti-entropy request: what it lacks beyond `cursors`.
     AnswerAntiEntropy {
+        /// The request answered.
+        request: u64,
         /// The peer's cursors.
         cursors: Cursors,
         /// The peer holds nothing we have seen.

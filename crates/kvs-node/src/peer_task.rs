@@ -139,7 +139,9 @@ async fn stream(
                         }
                     })
                 }
-                Some(PeerCommand::AnswerAntiEntropy { cursors, fresh }) => answer_anti_entropy(node, conn, cursors, fresh).await,
+                Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) => {
+                    answer_anti_entropy(node, conn, request, cursors, fresh).await
+                }
                 None => return Ended::Stopped,
             },
             pushed = pushes.recv() => match pushed {
@@ -229,18 +231,21 @@ async fn send_pushes(
 async fn answer_anti_entropy(
     node: &Shell,
     conn: &mut Connection<net::Stream>,
+    request: u64,
     cursors: Cursors,
     fresh: bool,
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
     let mut sent = 0;
     match node.core.anti_entropy_answer(cursors, fresh) {
-        AntiEntropyAnswer::Resync(cursors) => sent += send(node, conn, &Outgoing::ResyncRequired { cursors }).await?,
+        AntiEntropyAnswer::Resync(cursors) => {
+            sent += send(node, conn, &Outgoing::ResyncRequired { request, cursors }).await?
+        }
         AntiEntropyAnswer::Delta(mut batches) => {
             for entries in batches.by_ref() {
-                sent += feed(node, conn, &Outgoing::AntiEntropyEntries { entries }).await?;
+                sent += feed(node, conn, &Outgoing::AntiEntropyEntries { request, entries }).await?;
             }
-            sent += feed(node, conn, &Outgoing::AntiEntropyDone { cursors: batches.done }).await?;
+            sent += feed(node, conn, &Outgoing::AntiEntropyDone { request, cursors: batches.done }).await?;
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }

@@ -66,8 +66,10 @@ impl Shell {
         let clock_offset_ms = config.clock_offset_ms;
         let generation = wall_clock_ms().saturating_add_signed(clock_offset_ms);
         let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
+        let replica = Replica::new(store, clock);
+        tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
-            core: Core::new(&config, me, Replica::new(store, clock)),
+            core: Core::new(&config, me, replica),
             writes: WritePath::new(log, dir, config.push_queue),
             peers: PeerLinks::default(),
             redis: RedisClients::default(),
@@ -124,8 +126,8 @@ impl Shell {
                         self.core.request_undelivered(to);
                     }
                 }
-                Effect::AnswerAntiEntropy { to, cursors, fresh } => {
-                    if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { cursors, fresh }) {
+                Effect::AnswerAntiEntropy { to, request, cursors, fresh } => {
+                    if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
                     }
                 }

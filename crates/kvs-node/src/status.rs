@@ -39,5 +39,6 @@ pub fn report(node: &Shell, max_keys: usize) -> StatusReport {
         keys: keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect(),
         keys_truncated,
         replication: node.core.stats().snapshot(),
+        cursors: node.core.cursors().into_iter().map(|(origin, seq)| (origin.to_string(), seq)).collect(),
     }
 }

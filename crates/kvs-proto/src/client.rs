@@ -183,6 +183,9 @@ pub struct StatusReport {
     pub keys_truncated: bool,
     /// Replication traffic since the node started.
     pub replication: ReplicationStatus,
+    /// How far this node has applied each origin's writes: `(origin, sequence number)`, the
+    /// cursors anti-entropy asks beyond.
+    pub cursors: Vec<(String, u64)>,
 }
 
 /// Replication counters: the push path and the anti-entropy path.

@@ -67,6 +67,9 @@ pub enum PeerMessage<E = KeyedEntry> {
     /// Anti-entropy, step 1: "send me what you hold beyond these cursors". Its size depends on the
     /// number of origins, never on the number of keys.
     AntiEntropyRequest {
+        /// Names this request; every frame of the answer carries it, so an answer is only ever
+        /// taken for the request it answers (not a stale one from an earlier run of the node).
+        request: u64,
         /// The requester's cursors.
         cursors: Cursors,
         /// The requester holds nothing the responder has seen (new, or just cleared for a resync),
@@ -75,17 +78,23 @@ pub enum PeerMessage<E = KeyedEntry> {
     },
     /// Anti-entropy, step 2 (zero or more frames): entries the requester lacks.
     AntiEntropyEntries {
+        /// The request answered.
+        request: u64,
         /// Entries newer than the requester's cursors.
         entries: Vec<E>,
     },
     /// Anti-entropy, step 3: the delta is complete; the requester may advance to these cursors.
     AntiEntropyDone {
+        /// The request answered.
+        request: u64,
         /// The responder's cursors, read before its entries were gathered.
         cursors: Cursors,
     },
     /// Anti-entropy, instead of steps 2-3: the requester is behind deletes that were already
     /// purged here, so merging would resurrect them; it must drop what we have seen and start over.
     ResyncRequired {
+        /// The request answered.
+        request: u64,
         /// The responder's cursors: what the requester may drop because it will receive it again.
         cursors: Cursors,
     },

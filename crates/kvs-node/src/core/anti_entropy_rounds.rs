@@ -28,7 +28,7 @@ pub(crate) type Candidate = (NodeId, u64);
 #[derive(Debug, Default)]
 pub(crate) struct Rounds {
     /// The peer asked, and when it last made progress answering.
-    outstanding: Option<(NodeId, Instant)>,
+    outstanding: Option<(NodeId, u64, Instant)>,
     /// Round-robin position.
     next: usize,
     /// Our store holds nothing any peer has seen (just cleared for a resync).
@@ -37,6 +37,11 @@ pub(crate) struct Rounds {
     stalled: Map<NodeId, (u64, Instant)>,
     /// Entries of the outstanding answer were refused: its cursors must not be adopted.
     incomplete: bool,
+    /// Makes request ids unique to this run of the node (its origin), so an answer to a request
+    /// of an earlier run, delivered late, is never taken for ours.
+    salt: u64,
+    /// Requests made so far.
+    requests: u64,
 }
 
 /// What a round decided.
@@ -49,12 +54,17 @@ pub(crate) struct Round {
 }
 
 impl Rounds {
+    /// The rounds of a run whose request ids are salted with `salt` (its origin).
+    pub(crate) fn new(salt: u64) -> Self {
+        Rounds { salt, ..Rounds::default() }
+    }
+
     /// Starts a round at `now` among `candidates` (alive and connected peers), unless a request is
     /// still outstanding. The caller sends the request and reports whether it could with
     /// [`Rounds::asked`].
     pub(crate) fn start(&mut self, now: Instant, candidates: &[Candidate]) -> Round {
         let mut round = Round::default();
-        if let Some((peer, since)) = self.outstanding {
+        if let Some((peer, _, since)) = self.outstanding {
             if now.duration_since(since) < STALL_AFTER {
                 return round;
             }
@@ -82,27 +92,30 @@ impl Rounds {
     }
 
     /// The request to `peer` went out at `now`.
-    pub(crate) fn asked(&mut self, peer: NodeId, now: Instant) {
+    pub(crate) fn asked(&mut self, peer: NodeId, now: Instant) -> u64 {
         self.incomplete = false;
-        self.outstanding = Some((peer, now));
+        self.requests += 1;
+        let request = self.salt.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(self.requests);
+        self.outstanding = Some((peer, request, now));
+        request
     }
 
-    /// Whether our outstanding request is to `peer`: only it may answer.
-    pub(crate) fn is_asking(&self, peer: NodeId) -> bool {
-        self.outstanding.is_some_and(|(asked, _)| asked == peer)
+    /// Whether `request` is our outstanding request, made to `peer`: only that is answered.
+    pub(crate) fn is_asking(&self, peer: NodeId, request: u64) -> bool {
+        self.outstanding.is_some_and(|(asked, id, _)| asked == peer && id == request)
     }
 
     /// The request to `peer` never went out (its connection's queue was full): forget it, so the
     /// next round asks again rather than waiting for it to stall.
     pub(crate) fn undelivered(&mut self, peer: NodeId) {
-        if self.outstanding.is_some_and(|(asked, _)| asked == peer) {
+        if self.outstanding.is_some_and(|(asked, _, _)| asked == peer) {
             self.outstanding = None;
         }
     }
 
     /// Entries of the answer arrived from `from` at `now`: the request is alive.
     pub(crate) fn progressed(&mut self, from: NodeId, now: Instant) {
-        if let Some((peer, since)) = &mut self.outstanding {
+        if let Some((peer, _, since)) = &mut self.outstanding {
             if *peer == from {
                 *since = now;
             }
@@ -122,7 +135,7 @@ impl Rounds {
             self.fresh = false;
         }
         self.stalled.remove(&from);
-        if self.outstanding.is_some_and(|(peer, _)| peer == from) {
+        if self.outstanding.is_some_and(|(peer, _, _)| peer == from) {
             self.outstanding = None;
         }
         whole

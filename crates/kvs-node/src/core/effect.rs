@@ -32,6 +32,8 @@ pub(crate) enum Effect {
     AnswerAntiEntropy {
         /// The peer that asked.
         to: NodeId,
+        /// The request answered.
+        request: u64,
         /// Its cursors.
         cursors: Cursors,
         /// It holds nothing we have seen.

@@ -90,6 +90,7 @@ impl Core {
     /// The core of a node whose own record is `me`, over `replica` (which holds what the log
     /// replayed).
     pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica) -> Self {
+        let origin = replica.origin();
         Core {
             replica,
             members: Mutex::new(Membership::new(
@@ -102,7 +103,7 @@ impl Core {
                     max_future_ms: MAX_GENERATION_AHEAD_MS,
                 },
             )),
-            rounds: Mutex::new(Rounds::default()),
+            rounds: Mutex::new(Rounds::new(origin.0)),
             clock: ClockVerdict::new(config.max_clock_skew_ms, config.dead_after),
             max_batch_bytes: config.max_batch_bytes,
             limits: config.limits,
@@ -132,14 +133,14 @@ impl Core {
     /// weighed by who sent them (see `membership`).
     pub(crate) fn receive(&self, peer: Peer, message: PeerMessage, now: Now) -> Vec<Effect> {
         let from = peer.id;
-        let answer = matches!(
-            message,
-            PeerMessage::AntiEntropyEntries { .. }
-                | PeerMessage::AntiEntropyDone { .. }
-                | PeerMessage::ResyncRequired { .. }
-        );
-        if answer && !lock(&self.rounds).is_asking(from) {
-            tracing::warn!(peer = %from, "refusing an anti-entropy answer nobody asked that peer for");
+        let answers = match &message {
+            PeerMessage::AntiEntropyEntries { request, .. }
+            | PeerMessage::AntiEntropyDone { request, .. }
+            | PeerMessage::ResyncRequired { request, .. } => Some(*request),
+            _ => None,
+        };
+        if answers.is_some_and(|request| !lock(&self.rounds).is_asking(from, request)) {
+            tracing::warn!(peer = %from, "refusing an anti-entropy answer to no request of ours outstanding");
             bump(&self.stats.peer_messages_refused, 1);
             return Vec::new();
         }
@@ -153,10 +154,12 @@ impl Core {
                 let entries = self.admit(entries, Some(peer));
                 self.apply(entries, true, now)
             }
-            PeerMessage::AntiEntropyRequest { cursors, fresh } => {
-                vec![Effect::AnswerAntiEntropy { to: from, cursors, fresh }]
+            PeerMessage::AntiEntropyRequest { request, cursors, fresh } => {
+                tracing::trace!(me = %self.me().id, peer = %from, ?cursors, fresh, "anti-entropy request");
+                vec![Effect::AnswerAntiEntropy { to: from, request, cursors, fresh }]
             }
-            PeerMessage::AntiEntropyEntries { entries } => {
+            PeerMessage::AntiEntropyEntries { entries, .. } => {
+                tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|(k, e)| (String::from_utf8_lossy(k).into_owned(), e.version.node, e.seq)).collect::<Vec<_>>(), "anti-entropy entries");
                 lock(&self.rounds).progressed(from, now.at);
                 let entries = self.admit(entries, None);
                 let effects = self.apply(entries, false, now);
@@ -165,10 +168,11 @@ impl Core {
                 }
                 effects
             }
-            PeerMessage::AntiEntropyDone { cursors } => {
+            PeerMessage::AntiEntropyDone { cursors, .. } => {
                 // Cursors cover every entry of the answer: adopted only if we applied them all,
                 // or an entry we refused (from too far ahead, for now) would never be asked again.
                 if lock(&self.rounds).finished(from) {
+                    tracing::debug!(me = %self.me().id, peer = %from, ?cursors, "adopting the cursors of a complete answer");
                     self.replica.adopt_cursors(&cursors);
                 } else {
                     tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
@@ -177,7 +181,7 @@ impl Core {
                 bump(&self.stats.anti_entropy_rounds, 1);
                 vec![Effect::LogCursors(cursors)]
             }
-            PeerMessage::ResyncRequired { cursors } => self.resync(from, &cursors, now),
+            PeerMessage::ResyncRequired { cursors, .. } => self.resync(from, &cursors, now),
             PeerMessage::Leave { member } => {
                 tracing::info!(peer = %member.id, "member left");
                 self.merge_members([member], from, now)
@@ -245,8 +249,8 @@ impl Core {
             bump(&self.stats.anti_entropy_stalls, 1);
         }
         let Some((peer, fresh)) = round.ask else { return Vec::new() };
-        rounds.asked(peer, now.at);
-        vec![self.request(peer, fresh)]
+        let request = rounds.asked(peer, now.at);
+        vec![self.request(peer, fresh, request)]
     }
 
     /// The request made to `peer` could not be handed to its connection: the next round asks again.
@@ -311,6 +315,11 @@ impl Core {
         lock(&self.members).state_of(peer, now.at) == Some(MemberState::Dead)
     }
 
+    /// How far we have applied each origin's writes.
+    pub(crate) fn cursors(&self) -> Cursors {
+        self.replica.cursors()
+    }
+
     /// The verdict on our clock.
     pub(crate) fn clock(&self) -> &ClockVerdict {
         &self.clock
@@ -329,9 +338,12 @@ impl Core {
 
     /// An anti-entropy request for `peer`. `fresh`: we hold nothing it has seen (an empty store
     /// always qualifies), so it may skip its resync check.
-    fn request(&self, peer: NodeId, fresh: bool) -> Effect {
+    fn request(&self, peer: NodeId, fresh: bool, request: u64) -> Effect {
         let fresh = fresh || self.store().is_empty();
-        Effect::Send { to: peer, message: Outgoing::AntiEntropyRequest { cursors: self.replica.cursors(), fresh } }
+        Effect::Send {
+            to: peer,
+            message: Outgoing::AntiEntropyRequest { request, cursors: self.replica.cursors(), fresh },
+        }
     }
 
     /// The entries that may be applied: within the key and value bounds and, when `pushed_by`
@@ -377,9 +389,9 @@ impl Core {
         tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
         let mut rounds = lock(&self.rounds);
         rounds.resync();
-        rounds.asked(from, now.at);
+        let request = rounds.asked(from, now.at);
         // The log still holds what was dropped: compacting it keeps a restart from bringing it back.
-        vec![Effect::CompactLog, self.request(from, true)]
+        vec![Effect::CompactLog, self.request(from, true, request)]
     }
 }
 

@@ -36,6 +36,15 @@ fn gossip(from: &Core, to: &Core, now: Now) -> Vec<Effect> {
     to.receive(peer(from.me().id.0), over_the_wire(&from.gossip_for(to.me().id, now)), now)
 }
 
+/// The id of the anti-entropy request in `effects` (a round's or a resync's).
+fn request_in(effects: &[Effect]) -> u64 {
+    let sent = effects.iter().find_map(|effect| match effect {
+        Effect::Send { message: Outgoing::AntiEntropyRequest { request, .. }, .. } => Some(*request),
+        _ => None,
+    });
+    sent.unwrap_or_else(|| panic!("no request in {effects:?}"))
+}
+
 fn value(core: &Core, key: &[u8]) -> Option<Vec<u8>> {
     core.store().get_value(key).map(|v| v.to_vec())
 }
@@ -79,14 +88,17 @@ fn anti_entropy_fetches_what_pushes_missed_from_a_connected_peer_only() {
     assert!(b.anti_entropy_round(at(start, 3), |_| Some(1)).is_empty(), "one request at a time");
 
     let effects = a.receive(peer(2), over_the_wire(message), at(start, 3));
-    let [Effect::AnswerAntiEntropy { to: NodeId(2), cursors, fresh }] = &effects[..] else { panic!("{effects:?}") };
+    let [Effect::AnswerAntiEntropy { to: NodeId(2), request, cursors, fresh }] = &effects[..] else {
+        panic!("{effects:?}")
+    };
+    let request = *request;
     let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(cursors.clone(), *fresh) else {
         panic!("no resync expected")
     };
     for entries in batches.by_ref() {
-        b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { entries }), at(start, 4));
+        b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { request, entries }), at(start, 4));
     }
-    let done = Outgoing::AntiEntropyDone { cursors: batches.done };
+    let done = Outgoing::AntiEntropyDone { request, cursors: batches.done };
     let effects = b.receive(peer(1), over_the_wire(&done), at(start, 4));
     assert!(matches!(&effects[..], [Effect::LogCursors(_)]), "{effects:?}");
     assert_eq!(b.store().digest(), a.store().digest());
@@ -130,9 +142,9 @@ fn an_anti_entropy_answer_nobody_asked_for_is_refused() {
     // An outsider's resync demand claiming to have seen all of b's writes, and absurd cursors.
     let absurd = vec![(NodeId(2), 1_000_000_000_000_000), (NodeId(1), 1_000_000_000_000_000)];
     for message in [
-        Outgoing::ResyncRequired { cursors: absurd.clone() },
-        Outgoing::AntiEntropyDone { cursors: absurd.clone() },
-        Outgoing::AntiEntropyEntries { entries: vec![mine.clone()] },
+        Outgoing::ResyncRequired { request: 0, cursors: absurd.clone() },
+        Outgoing::AntiEntropyDone { request: 0, cursors: absurd.clone() },
+        Outgoing::AntiEntropyEntries { request: 0, entries: vec![mine.clone()] },
     ] {
         assert!(b.receive(peer(1), over_the_wire(&message), at(start, 2)).is_empty());
     }
@@ -147,8 +159,8 @@ fn a_resync_from_the_peer_asked_keeps_our_own_writes() {
     let start = Instant::now();
     gossip(&a, &b, at(start, 0));
     b.write(b"mine", Some(b"v"), at(start, 1)).unwrap();
-    assert_eq!(b.anti_entropy_round(at(start, 2), |_| Some(1)).len(), 1);
-    let claim = Outgoing::ResyncRequired { cursors: vec![(NodeId(2), 1_000)] };
+    let request = request_in(&b.anti_entropy_round(at(start, 2), |_| Some(1)));
+    let claim = Outgoing::ResyncRequired { request, cursors: vec![(NodeId(2), 1_000)] };
     let effects = b.receive(peer(1), over_the_wire(&claim), at(start, 3));
     assert!(matches!(&effects[..], [Effect::CompactLog, Effect::Send { to: NodeId(1), .. }]), "{effects:?}");
     assert_eq!(value(&b, b"mine").as_deref(), Some(&b"v"[..]), "our own write survives the resync");
@@ -177,10 +189,32 @@ fn the_cursors_of_an_answer_with_refused_entries_are_not_adopted() {
     // a's clock runs two minutes ahead of b's, past b's skew bound: b refuses a's write for now.
     let ahead = Now { wall_ms: WALL_MS + 120_000, ..at(start, 1) };
     let far = a.write(b"k", Some(b"v"), ahead).unwrap();
-    assert_eq!(b.anti_entropy_round(at(start, 2), |_| Some(1)).len(), 1);
-    b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { entries: vec![far] }), at(start, 3));
-    let done = Outgoing::AntiEntropyDone { cursors: a.replica.cursors() };
+    let request = request_in(&b.anti_entropy_round(at(start, 2), |_| Some(1)));
+    b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { request, entries: vec![far] }), at(start, 3));
+    let done = Outgoing::AntiEntropyDone { request, cursors: a.replica.cursors() };
     assert!(b.receive(peer(1), over_the_wire(&done), at(start, 3)).is_empty(), "nothing to log");
     assert_eq!(b.replica.cursors(), Vec::new(), "a's write is still to be fetched");
     assert_eq!(value(&b, b"k"), None);
+}
+
+#[test]
+fn an_answer_to_another_request_of_the_same_peer_is_refused() {
+    // Found by the simulator (seed 6093): a node restarted under the same id asked a peer, and the
+    // peer's answer to the request of the node's previous run, computed from that run's cursors,
+    // arrived first and was taken; its cursors then covered writes its entries had left out.
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    a.write(b"k", Some(b"v"), at(start, 1)).unwrap();
+    let request = request_in(&b.anti_entropy_round(at(start, 2), |_| Some(1)));
+    let stale = Outgoing::AntiEntropyDone { request: request.wrapping_add(1), cursors: a.replica.cursors() };
+    assert!(b.receive(peer(1), over_the_wire(&stale), at(start, 3)).is_empty());
+    assert_eq!(b.replica.cursors(), Vec::new(), "nothing adopted from an answer to another request");
+    let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(b.replica.cursors(), false) else { panic!() };
+    for entries in batches.by_ref() {
+        b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { request, entries }), at(start, 3));
+    }
+    let done = Outgoing::AntiEntropyDone { request, cursors: batches.done };
+    assert!(matches!(&b.receive(peer(1), over_the_wire(&done), at(start, 3))[..], [Effect::LogCursors(_)]));
+    assert_eq!(value(&b, b"k").as_deref(), Some(&b"v"[..]));
 }
