@@ -7,11 +7,13 @@
 //! - [`cluster`]: helpers over several nodes (chains, member counts, digests).
 //! - [`netns`]: hosts in network namespaces with traffic between chosen pairs cut and healed.
 //! - [`impostor`]: an outsider that says hello as a peer and sends what it likes.
+//! - [`pki`]: certificates made at run time, for TLS.
 
 pub mod binaries;
 pub mod cluster;
 pub mod impostor;
 pub mod netns;
+pub mod pki;
 pub mod process;
 pub mod wait;
 

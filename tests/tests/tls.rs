@@ -2,9 +2,8 @@
 //! TLS to it, and plaintext sent to a TLS port closes only that connection.
 
 use kvs_client::{Client, ClientError, ClientOptions, ClientTls};
+use kvs_tests::pki::Certificates;
 use kvs_tests::{start_chain, NodeProcess};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -13,34 +12,16 @@ const CONVERGE: Duration = Duration::from_secs(30);
 
 /// A CA, and a certificate it signed for 127.0.0.1 (every node and the client share it here).
 struct Pki {
-    dir: tempfile::TempDir,
+    certificates: Certificates,
 }
 
 impl Pki {
     fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "kvs test CA");
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        leaf.distinguished_name.push(DnType::CommonName, "kvs test node");
-        let leaf = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
-        let write = |name: &str, text: String| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        };
-        write("ca.pem", ca_cert.pem());
-        write("cert.pem", leaf.pem());
-        write("key.pem", leaf_key.serialize_pem());
-        Pki { dir }
+        Pki { certificates: Certificates::generate().unwrap() }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.certificates.path(name)
     }
 
     /// Node flags for mutual TLS.

@@ -42,7 +42,14 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
         // Without room (the log failed) the write is refused below with the log's reason.
         let mut room = node.writes.reserve(writes).await.unwrap_or_default();
         let (mut response, durable) = match needed(&request) {
-            required if required > access => (ClientResponse::Error(no_permission(&request, required)), None),
+            (name, required) if required > access => {
+                // Redis's NOPERM wording, for a request above the user's role.
+                let message = format!(
+                    "this user has no permissions to run the '{name}' command (it needs the {} role)",
+                    required.name()
+                );
+                (ClientResponse::Error(ErrorReply::new(ErrorCode::NoPerm, message)), None)
+            }
             _ => handle(node, request, &mut room),
         };
         if let Some(durable) = durable {
@@ -62,29 +69,16 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
     }
 }
 
-/// What a request needs.
-fn needed(request: &ClientRequest) -> Access {
+/// A request's name, for errors, and what a user must be allowed to run it.
+fn needed(request: &ClientRequest) -> (&'static str, Access) {
     match request {
-        ClientRequest::Get { .. } | ClientRequest::Status { .. } | ClientRequest::Inspect { .. } => Access::Read,
-        ClientRequest::Set { .. } | ClientRequest::Delete { .. } => Access::Write,
-        ClientRequest::Shutdown => Access::Admin,
+        ClientRequest::Get { .. } => ("get", Access::Read),
+        ClientRequest::Status { .. } => ("status", Access::Read),
+        ClientRequest::Inspect { .. } => ("inspect", Access::Read),
+        ClientRequest::Set { .. } => ("set", Access::Write),
+        ClientRequest::Delete { .. } => ("delete", Access::Write),
+        ClientRequest::Shutdown => ("shutdown", Access::Admin),
     }
-}
-
-/// Redis's NOPERM wording, for a request above the user's role.
-fn no_permission(request: &ClientRequest, required: Access) -> ErrorReply {
-    let name = match request {
-        ClientRequest::Get { .. } => "get",
-        ClientRequest::Status { .. } => "status",
-        ClientRequest::Inspect { .. } => "inspect",
-        ClientRequest::Set { .. } => "set",
-        ClientRequest::Delete { .. } => "delete",
-        ClientRequest::Shutdown => "shutdown",
-    };
-    ErrorReply::new(
-        ErrorCode::NoPerm,
-        format!("this user has no permissions to run the '{name}' command (it needs the {} role)", required.name()),
-    )
 }
 
 /// Executes one request against the node (a write uses `room` reserved in the log's queue); a

@@ -3,45 +3,8 @@
 //! file) against one whose clients do not, to show what auth costs once a client is logged in.
 
 use super::redis::{benchmark_with, median, RedisServer};
+use kvs_tests::pki::Certificates;
 use kvs_tests::NodeProcess;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// A CA and a certificate it signed for 127.0.0.1, in a temporary directory.
-struct Certificates {
-    dir: tempfile::TempDir,
-}
-
-impl Certificates {
-    fn new() -> Result<Self, String> {
-        let err = |e: rcgen::Error| e.to_string();
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "kvs bench CA");
-        let ca_key = KeyPair::generate().map_err(err)?;
-        let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
-        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).map_err(err)?;
-        leaf.distinguished_name.push(DnType::CommonName, "kvs bench server");
-        let key = KeyPair::generate().map_err(err)?;
-        let cert = leaf.signed_by(&key, &ca_cert, &ca_key).map_err(err)?;
-        for (name, text) in [("ca.pem", ca_cert.pem()), ("cert.pem", cert.pem()), ("key.pem", key.serialize_pem())] {
-            write_private(&dir.path().join(name), &text)?;
-        }
-        Ok(Certificates { dir })
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-}
-
-fn write_private(path: &Path, text: &str) -> Result<PathBuf, String> {
-    std::fs::write(path, text).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
-    Ok(path.to_path_buf())
-}
 
 /// One server of the security comparison and the redis-benchmark flags that reach it.
 struct Row {
@@ -52,8 +15,9 @@ struct Row {
 
 /// Runs the rows `rounds` times, alternating, and prints medians and ratios.
 pub async fn run(rounds: usize, requests: usize, clients: usize) -> Result<(), String> {
-    let certs = Certificates::new()?;
-    let tls_server = [certs.path("cert.pem"), certs.path("key.pem"), certs.path("ca.pem")];
+    let certs = Certificates::generate()?;
+    let path = |name: &str| certs.path(name).display().to_string();
+    let tls_server = [path("cert.pem"), path("key.pem"), path("ca.pem")];
     let redis = RedisServer::start_with(|port| {
         let mut flags: Vec<String> = vec!["--port".into(), "0".into(), "--tls-port".into(), port.to_string()];
         for (flag, file) in ["--tls-cert-file", "--tls-key-file", "--tls-ca-cert-file"].iter().zip(&tls_server) {
@@ -66,10 +30,10 @@ pub async fn run(rounds: usize, requests: usize, clients: usize) -> Result<(), S
         None,
         &["--redis-port", "0", "--tls-cert-file", &tls_server[0], "--tls-key-file", &tls_server[1]],
     );
-    let users = write_private(&certs.dir.path().join("users"), "bench write benchpw\n")?;
+    let users = certs.write_private("users", "bench write benchpw\n")?;
     let plain = NodeProcess::start(None, &["--redis-port", "0"]);
     let authed = NodeProcess::start(None, &["--redis-port", "0", "--users-file", users.to_str().unwrap()]);
-    let tls_flags = vec!["--tls".to_string(), "--cacert".to_string(), certs.path("ca.pem")];
+    let tls_flags = vec!["--tls".to_string(), "--cacert".to_string(), path("ca.pem")];
     let auth_flags = ["--user", "bench", "-a", "benchpw"].map(String::from).to_vec();
     let rows = [
         Row { name: "redis TLS", port: redis.port, flags: tls_flags.clone() },
