@@ -15,6 +15,7 @@ pub mod impostor;
 pub mod netns;
 pub mod pki;
 pub mod process;
+pub mod resp;
 pub mod wait;
 
 pub use cluster::{start_chain, wait_for_alive_members, wait_for_equal_digests, FAST_FAILURE_DETECTION};

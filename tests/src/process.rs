@@ -130,6 +130,11 @@ impl NodeProcess {
         self.redis_addr.expect("node started with --redis-port")
     }
 
+    /// A connection to the Redis port; panics if the node was started without `--redis-port`.
+    pub fn resp(&self) -> redis::Connection {
+        crate::resp::connect(self.redis())
+    }
+
     /// Kills this node and starts a new process on the same address joining through `bootstrap`.
     pub fn restart(&mut self, bootstrap: Option<SocketAddr>) {
         self.kill();

@@ -19,7 +19,7 @@ async fn wait_for_refusals(node: &NodeProcess, n: u64) {
 }
 
 fn entry(key: &str, value: Vec<u8>, version: Version) -> KeyedEntry {
-    (key.to_string().into(), Entry { value: Some(value.into()), version, seq: 1 })
+    (key.to_string().into(), Entry::plain(Some(value.into()), version, 1))
 }
 
 #[tokio::test]

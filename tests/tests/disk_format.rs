@@ -49,13 +49,18 @@ async fn assert_serves_the_fixture(node: &NodeProcess, node_id: &str, digest: &s
 }
 
 #[tokio::test]
-async fn the_current_format_fixture_replays() {
+async fn a_version_2_log_replays_and_is_compacted_into_the_current_format() {
     let dir = copy_of("data-dir-v2");
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("6 live, 2 tombstones") && report.contains("version 2"), "{report}");
-    let node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
+    let mut node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
     assert_serves_the_fixture(&node, "3e72d3c58b6e759e", "1633bf32f7cfafe460c8d2815fa545de").await;
+    node.client().await.shutdown().await.unwrap();
+    assert!(node.wait_exit(EXIT).success());
+    let (code, report) = check_data_dir(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("version 3"), "upgraded before serving: {report}");
 }
 
 #[tokio::test]
@@ -71,7 +76,7 @@ async fn a_version_1_log_replays_and_is_compacted_into_the_current_format() {
     assert!(node.wait_exit(EXIT).success());
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(0), "{report}");
-    assert!(report.contains("version 2"), "upgraded before serving: {report}");
+    assert!(report.contains("version 3"), "upgraded before serving: {report}");
 }
 
 #[tokio::test]

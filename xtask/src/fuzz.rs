@@ -100,7 +100,7 @@ fn wire_seeds() -> Vec<Vec<u8>> {
         MemberInfo { id: NodeId(7), addr: ([127, 0, 0, 1], 1234).into(), generation: 3, heartbeat: 9, left: false };
     let version = Version { wall_ms: 1_700_000_000_000, logical: 2, node: NodeId(7) };
     let entry = |value: Option<&'static [u8]>| {
-        (bytes::Bytes::from_static(b"key"), Entry { value: value.map(bytes::Bytes::from_static), version, seq: 5 })
+        (bytes::Bytes::from_static(b"key"), Entry::plain(value.map(bytes::Bytes::from_static), version, 5))
     };
     let cursors = vec![(NodeId(7), 5), (NodeId(8), 11)];
     let clock = ClockSample { sent_ms: 1_700_000_000_000, echo: Some((1_699_999_999_990, 1_700_000_000_001)) };

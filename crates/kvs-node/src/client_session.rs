@@ -95,7 +95,7 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
     };
     let result = match request {
         ClientRequest::Get { key } => {
-            check_key(node, &key).map(|()| ClientResponse::Value(node.store().get_value(&key)))
+            check_key(node, &key).map(|()| ClientResponse::Value(node.store().get_value(&key, node.now().wall_ms)))
         }
         ClientRequest::Set { key, value } => check_key(node, &key).and_then(|()| {
             let max = node.config.limits.max_value_bytes;
@@ -113,8 +113,11 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
             Ok(ClientResponse::Status(Box::new(status::report(node, max_keys))))
         }
         ClientRequest::Shutdown => Ok(ClientResponse::Ok),
-        ClientRequest::Inspect { key } => check_key(node, &key)
-            .map(|()| ClientResponse::Entry(node.store().get(&key).map(|record| record.to_keyed_entry().1))),
+        ClientRequest::Inspect { key } => check_key(node, &key).map(|()| {
+            let now_ms = node.now().wall_ms;
+            let held = node.store().get(&key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
+            ClientResponse::Entry(held.map(|record| record.to_keyed_entry().1))
+        }),
     };
     (result.unwrap_or_else(ClientResponse::Error), durable)
 }

@@ -41,6 +41,7 @@ pub(crate) mod connection_budget;
 pub(crate) mod core;
 pub mod credentials;
 pub mod error;
+pub(crate) mod expiry;
 pub(crate) mod handshake;
 pub(crate) mod net;
 pub(crate) mod open;

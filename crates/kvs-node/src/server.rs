@@ -94,6 +94,7 @@ impl BoundNode {
         node.tasks.spawn(rediscover(node.clone()));
         node.tasks.spawn(anti_entropy::run(node.clone()));
         node.tasks.spawn(anti_entropy::purge_tombstones(node.clone()));
+        node.tasks.spawn(crate::expiry::run(node.clone()));
         if let Some(bootstrap) = node.config.bootstrap {
             node.tasks.spawn(join(node.clone(), bootstrap));
         }

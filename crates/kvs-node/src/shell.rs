@@ -15,9 +15,11 @@ use crate::redis::clients::RedisClients;
 use crate::write_path::{WritePath, Written};
 use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
+use kvs_store::local::{Decision, Local};
 use kvs_store::log::writer::Room;
 use kvs_store::{Replica, Store};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +59,8 @@ pub struct Shell {
     pub(crate) tasks: TaskTracker,
     /// When the node started, for uptime.
     pub(crate) started: Instant,
+    /// Whether the expiry timer reclaims keys (`DEBUG SET-ACTIVE-EXPIRE`).
+    pub(crate) active_expiry: AtomicBool,
 }
 
 impl Shell {
@@ -83,6 +87,7 @@ impl Shell {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
+            active_expiry: AtomicBool::new(true),
         })
     }
 
@@ -105,6 +110,21 @@ impl Shell {
     /// Makes a client's write (`None` deletes) in `room` reserved in the log's queue.
     pub(crate) fn write(&self, key: &[u8], value: Option<&[u8]>, room: &mut Room) -> Result<Written, WriteRefused> {
         self.writes.write(&self.core, key, value, self.now(), room)
+    }
+
+    /// Runs a local command on `key` (see [`kvs_store::Replica::update`]) in `room`.
+    pub(crate) fn update<T>(
+        &self,
+        key: &[u8],
+        room: &mut Room,
+        decide: impl FnOnce(&Local<'_>) -> Decision<T>,
+    ) -> Result<(Option<Written>, T), WriteRefused> {
+        self.writes.update(&self.core, key, self.now(), room, decide)
+    }
+
+    /// FLUSHALL: a replicated flush, in `room`.
+    pub(crate) fn flush(&self, room: &mut Room) -> Result<Written, WriteRefused> {
+        self.writes.flush(&self.core, self.now(), room)
     }
 
     /// Carries out what the core asked for, logging in `room` (reserved for the input's entries).

@@ -26,6 +26,8 @@ pub struct ReplicationCounters {
     pub full_resyncs: AtomicU64,
     /// Tombstones purged.
     pub tombstones_purged: AtomicU64,
+    /// Keys reclaimed by active expiry.
+    pub keys_expired: AtomicU64,
     /// Peer connections dialed, then dropped and redialed.
     pub peer_connections_reset: AtomicU64,
     /// Inbound peer connections closed after silence.
@@ -58,6 +60,7 @@ impl ReplicationCounters {
             anti_entropy_entries_applied: get(&self.anti_entropy_entries_applied),
             full_resyncs: get(&self.full_resyncs),
             tombstones_purged: get(&self.tombstones_purged),
+            keys_expired: get(&self.keys_expired),
             peer_connections_reset: get(&self.peer_connections_reset),
             silent_peer_connections_closed: get(&self.silent_peer_connections_closed),
             anti_entropy_stalls: get(&self.anti_entropy_stalls),

@@ -26,7 +26,7 @@ pub fn report(node: &Shell, max_keys: usize) -> StatusReport {
         last_heard_ms: silent.as_millis() as u64,
         clock_offset_ms: node.core.clock().offset_of(info.id, now),
     }));
-    let (keys, keys_truncated) = node.store().live_keys(max_keys);
+    let (keys, keys_truncated) = node.store().live_keys(max_keys, node.now().wall_ms);
     StatusReport {
         node_id: node.id.to_string(),
         addr: node.addr.to_string(),

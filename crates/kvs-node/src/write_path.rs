@@ -6,6 +6,7 @@ use crate::core::{Core, Now};
 use crate::error::WriteRefused;
 use kvs_proto::peer::Cursors;
 use kvs_proto::Version;
+use kvs_store::local::{Decision, Local};
 use kvs_store::log::data_dir::DataDir;
 use kvs_store::log::writer::{Durable, Log, Room};
 use kvs_store::log::LogError;
@@ -66,9 +67,39 @@ impl WritePath {
         now: Now,
         room: &mut Room,
     ) -> Result<Written, WriteRefused> {
+        let (written, ()) = self.update(core, key, now, room, |local| Decision::Write(local.value(value, None), ()))?;
+        Ok(written.expect("a write was decided"))
+    }
+
+    /// Runs a local command on `key` through `core` (see [`kvs_store::Replica::update`]); a
+    /// record it writes is logged in `room` and queued for every peer.
+    pub(crate) fn update<T>(
+        &self,
+        core: &Core,
+        key: &[u8],
+        now: Now,
+        room: &mut Room,
+        decide: impl FnOnce(&Local<'_>) -> Decision<T>,
+    ) -> Result<(Option<Written>, T), WriteRefused> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
-        let record = core.write(key, value, now)?;
+        let (record, answer) = core.update(key, now, decide)?;
+        let written = match record {
+            Some(record) => Some(self.logged_and_queued(record, room)?),
+            None => None,
+        };
+        Ok((written, answer))
+    }
+
+    /// A replicated flush through `core`, logged and queued like a write.
+    pub(crate) fn flush(&self, core: &Core, now: Now, room: &mut Room) -> Result<Written, WriteRefused> {
+        self.check()?;
+        let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
+        let record = core.flush(now)?;
+        self.logged_and_queued(record, room)
+    }
+
+    fn logged_and_queued(&self, record: Record, room: &mut Room) -> Result<Written, WriteRefused> {
         let version = record.version();
         let durable = match &self.log {
             Some(log) => log.append(&record, true, room)?,

@@ -211,6 +211,8 @@ pub struct ReplicationStatus {
     pub full_resyncs: u64,
     /// Tombstones purged after the grace period.
     pub tombstones_purged: u64,
+    /// Keys reclaimed by active expiry after their deadline.
+    pub keys_expired: u64,
     /// Connections to peers this node dialed and then dropped (peer dead, a write failed or
     /// timed out, data unacknowledged past the dead-after time) and redialed.
     pub peer_connections_reset: u64,

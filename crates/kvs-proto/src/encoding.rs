@@ -48,11 +48,8 @@ mod tests {
 
     #[test]
     fn round_trips_a_batch() {
-        let entry = Entry {
-            value: Some(Bytes::from_static(b"v")),
-            version: Version { wall_ms: 7, logical: 1, node: NodeId(9) },
-            seq: 3,
-        };
+        let entry =
+            Entry::plain(Some(Bytes::from_static(b"v")), Version { wall_ms: 7, logical: 1, node: NodeId(9) }, 3);
         let message = PeerMessage::Entries { entries: vec![(Bytes::from_static(b"k"), entry)] };
         let body = encode(&message).unwrap();
         assert_eq!(decode::<PeerMessage>(&body).unwrap(), message);

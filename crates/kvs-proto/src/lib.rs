@@ -28,5 +28,5 @@ pub use connection::Connection;
 pub use error::ProtoError;
 pub use hello::{Credentials, Hello, HelloReply, Nonce, PeerProof, Proof, Role, PROTOCOL_VERSION};
 pub use limits::Limits;
-pub use model::{Entry, NodeId, Version};
+pub use model::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
 pub use peer::{ClockSample, MemberInfo, PeerMessage};

@@ -28,7 +28,57 @@ pub struct Version {
     pub node: NodeId,
 }
 
-/// A value (or a tombstone) with the version that wrote it.
+/// A write's identity: its version and its position among its origin's writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The write's version.
+    pub version: Version,
+    /// Position among the writes of `version.node`, from 1 up (0: no write, see [`Stamp::NONE`]).
+    pub seq: u64,
+}
+
+impl Stamp {
+    /// Stands for "no write": the base of a counter started on a key that never existed.
+    pub const NONE: Stamp = Stamp { version: Version { wall_ms: 0, logical: 0, node: NodeId(0) }, seq: 0 };
+}
+
+/// One node's part of a counter: the net sum of its increments since the counter's base, and
+/// the increment that last changed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// The increment that set `total` (its node is the contributing node).
+    pub stamp: Stamp,
+    /// Net sum of that node's increments since the base.
+    pub total: i64,
+}
+
+/// A counter that adds up increments made on every node (a PN-counter over a reset point).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// The write the counter started from (a SET of an integer, a delete, a flush, or
+    /// [`Stamp::NONE`]); a later reset of the key beats every increment made on top of it.
+    pub base: Stamp,
+    /// The value at the base.
+    pub base_value: i64,
+    /// At most one per node, sorted by node.
+    pub contributions: Vec<Contribution>,
+}
+
+/// What an entry is, beside its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A value, or a tombstone when the value is `None`.
+    Plain,
+    /// A counter; the entry's value is `None` and its version and seq are its newest stamp's.
+    Counter(Counter),
+    /// A replicated FLUSHALL: every entry older than its version is gone (key empty, no value).
+    Flush,
+    /// What a counter becomes once expired: a tombstone stamped with the counter's base, ranked
+    /// above every counter of that base (no value).
+    ExpiredCounter,
+}
+
+/// A value (or a tombstone, a counter, a flush) with the version that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// `None` marks a delete (a tombstone), kept so the delete replicates like a write.
@@ -38,11 +88,20 @@ pub struct Entry {
     /// Position of this write among all writes of its origin (`version.node`), from 1 up; what
     /// anti-entropy cursors count.
     pub seq: u64,
+    /// When the key expires (Unix milliseconds), part of the write like the value.
+    pub expires_at_ms: Option<u64>,
+    /// Plain, counter or flush.
+    pub kind: EntryKind,
 }
 
 impl Entry {
+    /// A plain value (`None`: a tombstone) without expiry.
+    pub fn plain(value: Option<Bytes>, version: Version, seq: u64) -> Entry {
+        Entry { value, version, seq, expires_at_ms: None, kind: EntryKind::Plain }
+    }
+
     /// Whether this entry is a delete marker.
     pub fn is_tombstone(&self) -> bool {
-        self.value.is_none()
+        self.value.is_none() && matches!(self.kind, EntryKind::Plain | EntryKind::ExpiredCounter)
     }
 }

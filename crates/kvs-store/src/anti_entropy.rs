@@ -18,7 +18,7 @@ impl Store {
     /// Records of `shard` that a node at `cursors` may lack: each origin's above its cursor.
     pub fn delta_in_shard(&self, shard: usize, cursors: &CursorMap) -> Vec<Record> {
         let guard = self.read(shard);
-        guard.index.above(|origin| cursors.get(&origin).copied().unwrap_or(0)).cloned().collect()
+        guard.index.above(|origin| cursors.get(&origin).copied().unwrap_or(0))
     }
 
     /// Whether a node at `cursors` is behind a tombstone purged here, so that a delta (which can no
@@ -30,11 +30,11 @@ impl Store {
 
     /// Removes the records `doomed` picks from every shard (index, digest and counts included);
     /// returns what was removed.
-    fn remove_where(&self, doomed: impl Fn(&Record) -> bool) -> Vec<Record> {
+    pub(crate) fn remove_where(&self, doomed: impl Fn(&Record) -> bool) -> Vec<Record> {
         let mut removed = Vec::new();
         for shard in 0..SHARDS {
             let mut guard = self.write(shard);
-            let Shard { table, index } = &mut *guard;
+            let Shard { table, index, expiry } = &mut *guard;
             let before = removed.len();
             removed.extend(table.iter().filter(|r| doomed(r)).cloned());
             if removed.len() == before {
@@ -43,6 +43,7 @@ impl Store {
             table.retain(|r| !doomed(r));
             for record in &removed[before..] {
                 index.remove(record);
+                expiry.remove(record);
                 self.account(record, -1);
             }
         }
@@ -64,7 +65,8 @@ impl Store {
     /// will send back whatever of those still stands, and nothing it deleted. Records it has not
     /// seen (newer than its cursors) are kept, since they may exist nowhere else yet.
     pub fn retain_unseen(&self, cursors: &CursorMap) -> usize {
-        self.remove_where(|r| r.seq() <= cursors.get(&r.origin()).copied().unwrap_or(0)).len()
+        let seen = |stamp: kvs_proto::Stamp| stamp.seq <= cursors.get(&stamp.version.node).copied().unwrap_or(0);
+        self.remove_where(|r| r.stamps().all(seen)).len()
     }
 
     /// Number of records held, tombstones included.

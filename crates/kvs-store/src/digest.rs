@@ -4,6 +4,7 @@
 //! pair's hash, add the new one's. The version alone identifies a write (one node never issues a
 //! version twice), so the value need not be hashed.
 
+use crate::record::{Body, Record};
 use kvs_proto::Version;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
@@ -29,6 +30,21 @@ pub fn entry_hash(key: &[u8], version: &Version) -> u128 {
     hasher.update(&version.logical.to_le_bytes());
     hasher.update(&version.node.0.to_le_bytes());
     hasher.digest128()
+}
+
+/// A record's part of the store digest: its key at its version; for a counter, at its base and
+/// at each contribution, so two states of one counter differ whenever their parts do.
+pub fn record_hash(record: &Record) -> u128 {
+    match record.body() {
+        Body::Counter(counter) => counter
+            .contributions()
+            .fold(entry_hash(record.key(), &counter.base().version).rotate_left(1), |hash, part| {
+                hash ^ entry_hash(record.key(), &part.stamp.version)
+            }),
+        // Flushes have an empty key and a version no other record shares.
+        _ if record.is_expired_counter() => entry_hash(record.key(), &record.version()).rotate_left(2),
+        _ => entry_hash(record.key(), &record.version()),
+    }
 }
 
 #[cfg(test)]

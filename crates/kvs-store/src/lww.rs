@@ -1,66 +1,160 @@
-//! The last-writer-wins rule on single entries.
+//! The merge rule: which record stands when two of one key meet.
 //!
-//! An entry replaces the one held for its key when its [`Version`] is larger. Versions are
-//! totally ordered and unique per write (the origin breaks ties), so keeping the larger of two is
-//! a join on a total order: commutative, associative and idempotent. A map that applies it per key
-//! is a state-based CRDT, which is why replicas converge whatever order or how often they receive
-//! writes (the tests below check the laws on the rule).
+//! Records rank by [`Record::rank`]: a value or tombstone by its version, a counter by its base
+//! (the write it started from). The larger rank stands. Two counters of one base are the same
+//! counter seen by different nodes: they join, keeping each node's newest contribution. Ranks are
+//! totally ordered and, for one base, joining contributions is a join on each node's own total
+//! order; so the rule is commutative, associative and idempotent, a state-based CRDT per key, which
+//! is why replicas converge whatever order or how often they receive writes (the tests below check
+//! the laws).
 
-use kvs_proto::Version;
+use crate::record::{Body, CounterView, Record};
+use kvs_proto::{Contribution, Counter};
+use std::cmp::Ordering;
 
-/// Whether an entry at `incoming` replaces one at `held`.
-pub fn supersedes(incoming: &Version, held: &Version) -> bool {
-    incoming > held
+/// What stands when `incoming` meets `held`: `None` when `held` does unchanged.
+pub fn merge(held: &Record, incoming: &Record) -> Option<Record> {
+    match incoming.rank().cmp(&held.rank()) {
+        Ordering::Greater => Some(incoming.clone()),
+        Ordering::Less => None,
+        Ordering::Equal => match (held.body(), incoming.body()) {
+            (Body::Counter(a), Body::Counter(b)) => join_counters(held, a, incoming, b),
+            // Equal rank otherwise means the same write.
+            _ => None,
+        },
+    }
+}
+
+/// Joins two states of one counter; `None` when the join is what `held` already holds.
+fn join_counters(held: &Record, a: CounterView<'_>, incoming: &Record, b: CounterView<'_>) -> Option<Record> {
+    let mut parts: Vec<Contribution> = Vec::new();
+    let (mut left, mut right) = (a.contributions().peekable(), b.contributions().peekable());
+    let mut changed = false;
+    loop {
+        let next = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => left.next(),
+            (None, Some(_)) => {
+                changed = true;
+                right.next()
+            }
+            (Some(x), Some(y)) => match x.stamp.version.node.cmp(&y.stamp.version.node) {
+                Ordering::Less => left.next(),
+                Ordering::Greater => {
+                    changed = true;
+                    right.next()
+                }
+                Ordering::Equal => {
+                    let (x, y) = (left.next().expect("peeked"), right.next().expect("peeked"));
+                    if y.stamp.version > x.stamp.version {
+                        changed = true;
+                        Some(y)
+                    } else {
+                        Some(x)
+                    }
+                }
+            },
+        };
+        parts.extend(next);
+    }
+    // One base means one deadline; should two ever differ, both sides keep the earlier.
+    let deadline = match (held.deadline_ms(), incoming.deadline_ms()) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    changed |= deadline != held.deadline_ms();
+    let counter = Counter { base: a.base(), base_value: a.base_value(), contributions: parts };
+    changed.then(|| Record::counter(held.key(), &counter, deadline))
+}
+
+/// The record that stands after `a` and `b` meet, whichever arrived first.
+pub fn merged(a: &Record, b: &Record) -> Record {
+    merge(a, b).unwrap_or_else(|| a.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kvs_proto::Entry;
-
-    /// The entry that survives when `a` and `b` meet for one key, by [`supersedes`].
-    fn newer(a: Entry, b: Entry) -> Entry {
-        if supersedes(&b.version, &a.version) {
-            b
-        } else {
-            a
-        }
-    }
-    use bytes::Bytes;
-    use kvs_proto::{NodeId, Version};
+    use kvs_proto::{NodeId, Stamp, Version};
     use proptest::prelude::*;
 
-    fn entry() -> impl Strategy<Value = Entry> {
-        (0u64..4, 0u32..3, 0u64..3, proptest::option::of(0u8..4)).prop_map(|(w, l, n, v)| Entry {
-            value: v.map(|v| Bytes::from(vec![v])),
-            version: Version { wall_ms: w, logical: l, node: NodeId(n) },
-            seq: 1,
+    fn stamp(wall: u64, node: u64) -> Stamp {
+        Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq: wall + 1 }
+    }
+
+    /// Records of one key as a cluster makes them: values, tombstones, and counters over a few
+    /// bases with contributions of three nodes. Versions are unique per (wall, node).
+    fn record() -> impl Strategy<Value = Record> {
+        let plain = (0u64..6, 0u64..3, proptest::option::of(0u8..3))
+            .prop_map(|(w, n, v)| Record::plain(b"k", v.as_ref().map(std::slice::from_ref), stamp(w, n), None));
+        let counter = (0u64..3, proptest::collection::btree_map(0u64..3, 0u64..4, 1..3)).prop_map(|(base, parts)| {
+            let contributions = parts
+                .into_iter()
+                .map(|(node, age)| Contribution { stamp: stamp(base + 1 + age, node), total: (age * 10 + node) as i64 })
+                .collect();
+            Record::counter(b"k", &Counter { base: stamp(base, 0), base_value: 5, contributions }, None)
+        });
+        prop_oneof![plain, counter]
+    }
+
+    /// Records of one write must agree; the generator can make two that do not (a value and a
+    /// tombstone at one stamp, or one node's contribution with two totals at one stamp).
+    fn consistent(records: &[&Record]) -> bool {
+        let mut writes = std::collections::HashMap::new();
+        records.iter().all(|r| {
+            let contributions: Vec<_> = match r.body() {
+                Body::Counter(c) => c.contributions().map(|c| (c.stamp, Some(c.total), true)).collect(),
+                _ => vec![(r.stamp(), r.value().map(|v| v[0] as i64), false)],
+            };
+            contributions
+                .into_iter()
+                .all(|(stamp, what, counter)| *writes.entry(stamp).or_insert((what, counter)) == (what, counter))
         })
     }
 
-    /// Entries with equal versions must be the same write; the generator can make two that are not.
-    fn consistent(entries: &[&Entry]) -> bool {
-        entries.iter().all(|a| entries.iter().all(|b| a.version != b.version || a == b))
+    fn same(a: &Record, b: &Record) -> bool {
+        a.key() == b.key() && a.body() == b.body() && a.stamp() == b.stamp() && a.deadline_ms() == b.deadline_ms()
     }
 
     proptest! {
         #[test]
-        fn commutative(a in entry(), b in entry()) {
+        fn commutative(a in record(), b in record()) {
             prop_assume!(consistent(&[&a, &b]));
-            prop_assert_eq!(newer(a.clone(), b.clone()), newer(b, a));
+            prop_assert!(same(&merged(&a, &b), &merged(&b, &a)));
         }
 
         #[test]
-        fn associative(a in entry(), b in entry(), c in entry()) {
+        fn associative(a in record(), b in record(), c in record()) {
             prop_assume!(consistent(&[&a, &b, &c]));
-            let left = newer(newer(a.clone(), b.clone()), c.clone());
-            let right = newer(a, newer(b, c));
-            prop_assert_eq!(left, right);
+            let left = merged(&merged(&a, &b), &c);
+            let right = merged(&a, &merged(&b, &c));
+            prop_assert!(same(&left, &right));
         }
 
         #[test]
-        fn idempotent(a in entry()) {
-            prop_assert_eq!(newer(a.clone(), a.clone()), a);
+        fn idempotent(a in record()) {
+            prop_assert!(merge(&a, &a).is_none());
         }
+    }
+
+    #[test]
+    fn counters_of_one_base_add_up_and_a_reset_they_never_saw_beats_them() {
+        let base = stamp(1, 0);
+        let counter = |node, wall, total| {
+            let contributions = vec![Contribution { stamp: stamp(wall, node), total }];
+            Record::counter(b"k", &Counter { base, base_value: 10, contributions }, None)
+        };
+        let sum = |r: &Record| match r.body() {
+            Body::Counter(c) => c.sum(),
+            _ => panic!("not a counter"),
+        };
+        let both = merged(&counter(1, 5, 3), &counter(2, 6, 4));
+        assert_eq!(sum(&both), 17);
+        // A SET at version 4 is newer than the base (1) though older than the increments: it wins.
+        let reset = Record::plain(b"k", Some(b"x"), stamp(4, 2), None);
+        assert!(same(&merged(&both, &reset), &reset));
+        // The SET the counter started from (version 1) does not.
+        let started_from = Record::plain(b"k", Some(b"10"), base, None);
+        assert!(same(&merged(&both, &started_from), &both));
     }
 }

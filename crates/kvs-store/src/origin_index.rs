@@ -1,6 +1,7 @@
 //! Per-origin index of one shard: for each node that wrote, its surviving writes by sequence number.
 //!
-//! Only each key's latest record is indexed, so a superseded write disappears from its origin's
+//! Only each key's latest record is indexed, under every write it carries ([`Record::stamps`]: one
+//! for a value, one per node for a counter), so a superseded write disappears from its origin's
 //! index; what remains for origin `o` above a cursor `c` is exactly what a node at `c` may lack.
 
 use crate::map::Map;
@@ -66,7 +67,9 @@ impl OriginIndex {
     pub fn from_records<'a>(records: impl Iterator<Item = &'a Record>) -> Self {
         let mut by_origin: Map<NodeId, OriginLog> = Map::default();
         for record in records {
-            by_origin.entry(record.origin()).or_default().entries.push((record.seq(), Some(record.clone())));
+            for stamp in record.stamps() {
+                by_origin.entry(stamp.version.node).or_default().entries.push((stamp.seq, Some(record.clone())));
+            }
         }
         for log in by_origin.values_mut() {
             log.entries.sort_unstable_by_key(|(seq, _)| *seq);
@@ -76,19 +79,36 @@ impl OriginIndex {
 
     /// Indexes a record that became its key's latest.
     pub fn insert(&mut self, record: &Record) {
-        self.by_origin.entry(record.origin()).or_default().insert(record.seq(), record.clone());
+        for stamp in record.stamps() {
+            self.by_origin.entry(stamp.version.node).or_default().insert(stamp.seq, record.clone());
+        }
     }
 
     /// Forgets a record that was superseded or purged.
     pub fn remove(&mut self, record: &Record) {
-        if let Some(log) = self.by_origin.get_mut(&record.origin()) {
-            log.remove(record.seq());
+        for stamp in record.stamps() {
+            if let Some(log) = self.by_origin.get_mut(&stamp.version.node) {
+                log.remove(stamp.seq);
+            }
         }
     }
 
-    /// Records of every origin with a sequence number above `cursor(origin)`.
-    pub fn above(&self, cursor: impl Fn(NodeId) -> u64) -> impl Iterator<Item = &Record> {
-        self.by_origin.iter().flat_map(move |(origin, log)| log.above(cursor(*origin)))
+    /// Records of every origin with a sequence number above `cursor(origin)`, each once (a
+    /// counter is indexed under several origins).
+    pub fn above(&self, cursor: impl Fn(NodeId) -> u64) -> Vec<Record> {
+        let mut found: Vec<Record> = Vec::new();
+        let mut several = false;
+        for (origin, log) in &self.by_origin {
+            for record in log.above(cursor(*origin)) {
+                several |= record.stamps().nth(1).is_some();
+                found.push(record.clone());
+            }
+        }
+        if several {
+            found.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+            found.dedup_by(|a, b| a.same_as(b));
+        }
+        found
     }
 }
 
@@ -117,7 +137,7 @@ mod tests {
                     model.remove(&seq);
                 }
             }
-            let got: Vec<u64> = index.above(|_| cursor).map(Record::seq).collect();
+            let got: Vec<u64> = index.above(|_| cursor).iter().map(Record::seq).collect();
             let want: Vec<u64> = model.range(cursor + 1..).map(|(s, _)| *s).collect();
             prop_assert_eq!(got, want);
         }

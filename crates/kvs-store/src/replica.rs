@@ -9,10 +9,11 @@
 
 use crate::anti_entropy::CursorMap;
 use crate::clock::{ClockError, HybridClock};
+use crate::local::{Decision, Local};
 use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
 use kvs_proto::peer::{Cursors, KeyedEntry};
-use kvs_proto::NodeId;
+use kvs_proto::{NodeId, Stamp};
 use std::sync::{Arc, Mutex};
 
 /// This node's data and its write rules.
@@ -33,6 +34,8 @@ pub struct Applied {
     pub records: Vec<Record>,
     /// Entries refused because their version is too far ahead of our clock, with the first reason.
     pub refused: Option<(usize, ClockError)>,
+    /// Entries refused because they are not well formed (see [`crate::record::InvalidEntry`]).
+    pub malformed: usize,
 }
 
 /// The answer to an anti-entropy request.
@@ -106,9 +109,41 @@ impl Replica {
     /// and push. Logged even if a newer remote write already won the key, so our sequence
     /// numbers stay contiguous in the log.
     pub fn write(&self, key: &[u8], value: Option<&[u8]>, wall_ms: u64) -> Record {
+        let (record, ()) = self.update(key, wall_ms, |local| Decision::Write(local.value(value, None), ()));
+        record.expect("written")
+    }
+
+    /// Runs a local command on `key` at wall time `wall_ms`: `decide` sees the key's state and
+    /// either writes a record built from it or keeps the key. Local commands run one at a time,
+    /// so a read-modify-write (INCR, APPEND, SET NX) sees every earlier local write; a remote
+    /// write landing meanwhile merges with ours by the merge rule, as if it came just after.
+    pub fn update<T>(
+        &self,
+        key: &[u8],
+        wall_ms: u64,
+        decide: impl FnOnce(&Local<'_>) -> Decision<T>,
+    ) -> (Option<Record>, T) {
+        let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        let stamp = Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq + 1 };
+        let floor = self.store.floor().map(|f| f.stamp());
+        let local = Local::new(key, self.store.get(key), floor, stamp, wall_ms);
+        match decide(&local) {
+            Decision::Keep(answer) => (None, answer),
+            Decision::Write(record, answer) => {
+                *last_seq += 1;
+                self.store.merge(record.clone());
+                self.store.cursors.applied_in_order(self.origin(), *last_seq);
+                (Some(record), answer)
+            }
+        }
+    }
+
+    /// A replicated flush at wall time `wall_ms`: every record older than it goes, here and,
+    /// once it arrives, everywhere.
+    pub fn flush(&self, wall_ms: u64) -> Record {
         let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
         *last_seq += 1;
-        let record = Record::new(key, value, self.clock.now_at(wall_ms), *last_seq);
+        let record = Record::flush(Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq });
         self.store.merge(record.clone());
         self.store.cursors.applied_in_order(self.origin(), *last_seq);
         record
@@ -125,7 +160,10 @@ impl Replica {
                 refused.0 += 1;
                 continue;
             }
-            let record = Record::from_entry(&key, &entry);
+            let Ok(record) = Record::from_entry(&key, &entry) else {
+                applied.malformed += 1;
+                continue;
+            };
             if self.store.merge(record.clone()) == MergeOutcome::Applied {
                 applied.records.push(record.clone());
             }

@@ -1,29 +1,32 @@
 //! The concurrent last-writer-wins map.
 
 use crate::cursors::CursorTable;
-use crate::digest::entry_hash;
+use crate::digest::record_hash;
+use crate::expiry::ExpiryQueue;
 use crate::lww;
 use crate::map::Map;
 use crate::origin_index::OriginIndex;
-use crate::record::Record;
+use crate::record::{Body, Record};
 use bytes::Bytes;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::HashTable;
 use kvs_proto::{Entry, NodeId};
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Number of shards; a power of two. Enough that two cores rarely meet on a lock, and that one
 /// shard of a million-key store (the unit `scan` and anti-entropy walk) is a few thousand keys.
 pub const SHARDS: usize = 256;
 
-/// One shard: records keyed by their own key bytes (an 8-byte pointer per slot) and the same
-/// records indexed by origin and sequence number for anti-entropy.
+/// One shard: records keyed by their own key bytes (an 8-byte pointer per slot), the same
+/// records indexed by origin and sequence number for anti-entropy, and those with a deadline by
+/// deadline.
 #[derive(Debug, Default)]
 pub(crate) struct Shard {
     pub(crate) table: HashTable<Record>,
     pub(crate) index: OriginIndex,
+    pub(crate) expiry: ExpiryQueue,
 }
 
 /// Every key's latest record, with a digest and counts kept up to date on each write.
@@ -48,6 +51,12 @@ pub struct Store {
     /// Per origin, the highest sequence number of a tombstone purged here: a node whose cursor is
     /// below it may still hold the deleted value and must resynchronize instead of merging.
     pub(crate) purged: Mutex<Map<NodeId, u64>>,
+    /// The newest replicated flush: every record ranked below its version is gone. Read under
+    /// the shard lock of the key merged, and set before a flush walks the shards, so no older
+    /// record can slip in behind the walk.
+    floor: RwLock<Option<Record>>,
+    /// Whether `floor` was ever set (the common case, never, costs one atomic load per merge).
+    flushed: AtomicBool,
 }
 
 /// How a merge changed the store.
@@ -70,6 +79,8 @@ impl Default for Store {
             tombstones: AtomicU64::new(0),
             cursors: CursorTable::default(),
             purged: Mutex::new(Map::default()),
+            floor: RwLock::new(None),
+            flushed: AtomicBool::new(false),
         }
     }
 }
@@ -100,46 +111,88 @@ impl Store {
         self.shards[shard].write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Keeps `record` if it is newer than what is held for its key; the one write path.
+    /// Merges `record` into what is held for its key by the merge rule ([`lww::merge`]); the one
+    /// write path. Returns what now stands when it changed.
     pub fn merge(&self, record: Record) -> MergeOutcome {
+        if record.is_flush() {
+            return self.merge_flush(record);
+        }
         let (hash, shard) = self.locate(record.key());
         let mut guard = self.write(shard);
-        let Shard { table, index } = &mut *guard;
-        self.upsert(table, hash, record, Some(index))
+        self.upsert(&mut guard, hash, record, true)
     }
 
-    /// Keeps `record` in `table` if it is newer than what is held, updating digest, counts and
-    /// (when given) the origin index; the caller holds the shard's lock.
-    fn upsert(
-        &self,
-        table: &mut HashTable<Record>,
-        hash: u64,
-        record: Record,
-        index: Option<&mut OriginIndex>,
-    ) -> MergeOutcome {
+    /// Merges `record` into `shard` (whose lock the caller holds), updating digest, counts, the
+    /// expiry queue and (when `indexed`) the origin index.
+    fn upsert(&self, shard: &mut Shard, hash: u64, record: Record, indexed: bool) -> MergeOutcome {
+        if self.below_floor(&record) {
+            return MergeOutcome::Stale;
+        }
+        let Shard { table, index, expiry } = shard;
         let rehash = |r: &Record| self.hasher.hash_one(r.key());
-        match table.entry(hash, |held| held.key() == record.key(), rehash) {
+        let stands = match table.entry(hash, |held| held.key() == record.key(), rehash) {
             Slot::Occupied(mut slot) => {
-                if !lww::supersedes(&record.version(), &slot.get().version()) {
+                let Some(stands) = lww::merge(slot.get(), &record) else {
                     return MergeOutcome::Stale;
-                }
+                };
                 self.account(slot.get(), -1);
-                self.account(&record, 1);
-                if let Some(index) = index {
+                expiry.remove(slot.get());
+                if indexed {
                     index.remove(slot.get());
-                    index.insert(&record);
                 }
-                *slot.get_mut() = record;
+                *slot.get_mut() = stands.clone();
+                stands
             }
             Slot::Vacant(slot) => {
-                self.account(&record, 1);
-                if let Some(index) = index {
-                    index.insert(&record);
-                }
-                slot.insert(record);
+                slot.insert(record.clone());
+                record
             }
+        };
+        self.account(&stands, 1);
+        expiry.insert(&stands);
+        if indexed {
+            index.insert(&stands);
         }
         MergeOutcome::Applied
+    }
+
+    /// Whether a flush newer than `record` has been seen.
+    fn below_floor(&self, record: &Record) -> bool {
+        if !self.flushed.load(Ordering::Acquire) {
+            return false;
+        }
+        let floor = self.floor.read().unwrap_or_else(|p| p.into_inner());
+        floor.as_ref().is_some_and(|flush| record.rank().0 < flush.version())
+    }
+
+    /// Merges a replicated flush: if it is the newest seen, every record ranked below it goes.
+    fn merge_flush(&self, flush: Record) -> MergeOutcome {
+        let version = flush.version();
+        let previous = {
+            let mut floor = self.floor.write().unwrap_or_else(|p| p.into_inner());
+            if floor.as_ref().is_some_and(|held| held.version() >= version) {
+                return MergeOutcome::Stale;
+            }
+            self.flushed.store(true, Ordering::Release);
+            floor.replace(flush.clone())
+        };
+        {
+            // The flush lives in shard 0's origin index, so anti-entropy carries it.
+            let mut first = self.write(0);
+            if let Some(previous) = &previous {
+                first.index.remove(previous);
+                self.account(previous, -1);
+            }
+            first.index.insert(&flush);
+            self.account(&flush, 1);
+        }
+        self.remove_where(|r| r.rank().0 < version);
+        MergeOutcome::Applied
+    }
+
+    /// The newest replicated flush seen.
+    pub fn floor(&self) -> Option<Record> {
+        self.floor.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A key's hash and shard, for callers that sort records by shard before loading them.
@@ -151,17 +204,25 @@ impl Store {
     /// a single lock, then builds that shard's origin index in bulk.
     pub(crate) fn load_shard(&self, shard: usize, buckets: Vec<Vec<(u64, Record)>>) {
         let mut guard = self.write(shard);
-        let Shard { table, index } = &mut *guard;
-        table.reserve(buckets.iter().map(Vec::len).sum(), |r| self.hasher.hash_one(r.key()));
+        guard.table.reserve(buckets.iter().map(Vec::len).sum(), |r| self.hasher.hash_one(r.key()));
         for (hash, record) in buckets.into_iter().flatten() {
-            self.upsert(table, hash, record, None);
+            self.upsert(&mut guard, hash, record, false);
         }
-        *index = OriginIndex::from_records(table.iter());
+        let mut index = OriginIndex::from_records(guard.table.iter());
+        if shard == 0 {
+            if let Some(flush) = self.floor() {
+                index.insert(&flush);
+            }
+        }
+        guard.index = index;
     }
 
-    /// Merges one wire entry (copying it into a record).
+    /// Merges one wire entry (copying it into a record); a malformed one is refused as stale.
     pub fn merge_entry(&self, key: &[u8], entry: &Entry) -> MergeOutcome {
-        self.merge(Record::from_entry(key, entry))
+        match Record::from_entry(key, entry) {
+            Ok(record) => self.merge(record),
+            Err(_) => MergeOutcome::Stale,
+        }
     }
 
     /// Merges many wire entries; returns how many were applied.
@@ -169,22 +230,50 @@ impl Store {
         entries.into_iter().filter(|(key, entry)| self.merge_entry(key, entry) == MergeOutcome::Applied).count()
     }
 
-    /// The record held for `key`, tombstone included.
+    /// The record held for `key`, tombstone and expired ones included.
     pub fn get(&self, key: &[u8]) -> Option<Record> {
         let (hash, shard) = self.locate(key);
         self.read(shard).table.find(hash, |r| r.key() == key).cloned()
     }
 
-    /// A copy of the live value of `key`, `None` when absent or deleted.
-    pub fn get_value(&self, key: &[u8]) -> Option<Bytes> {
-        self.with_value(key, |value| value.map(Bytes::copy_from_slice))
+    /// The record held for `key` if it is live (a value or counter, not expired) at `now_ms`.
+    pub fn get_live(&self, key: &[u8], now_ms: u64) -> Option<Record> {
+        self.get(key).filter(|r| r.is_live_at(now_ms))
     }
 
-    /// Runs `f` on the live value of `key` under the shard's read lock, without copying it.
-    pub fn with_value<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    /// A copy of the live value of `key` at `now_ms` (a counter as its decimal value), `None`
+    /// when absent, deleted or expired.
+    pub fn get_value(&self, key: &[u8], now_ms: u64) -> Option<Bytes> {
+        self.with_value(key, now_ms, |value| value.map(Bytes::copy_from_slice))
+    }
+
+    /// Runs `f` on the live value of `key` at `now_ms` (a counter as its decimal value) under the
+    /// shard's read lock, without copying it.
+    pub fn with_value<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         let (hash, shard) = self.locate(key);
-        let shard = self.read(shard);
-        f(shard.table.find(hash, |r| r.key() == key).and_then(Record::value))
+        let guard = self.read(shard);
+        let record = guard.table.find(hash, |r| r.key() == key);
+        let expired = record.is_some_and(|r| r.is_expired_at(now_ms));
+        let answer = match record.filter(|_| !expired).map(Record::body) {
+            Some(Body::Value(value)) => f(Some(value)),
+            Some(Body::Counter(counter)) => f(Some(itoa::Buffer::new().format(counter.sum()).as_bytes())),
+            _ => f(None),
+        };
+        drop(guard);
+        if expired {
+            // Reclaimed lazily on access, as Redis does, besides the expiry timer's sweep.
+            self.expire_key(key, hash, shard, now_ms);
+        }
+        answer
+    }
+
+    /// Turns `key`'s record into its expired form if it has expired at `now_ms`.
+    fn expire_key(&self, key: &[u8], hash: u64, shard: usize, now_ms: u64) {
+        let mut guard = self.write(shard);
+        let held = guard.table.find(hash, |r| r.key() == key).filter(|r| r.is_expired_at(now_ms)).cloned();
+        if let Some(held) = held {
+            self.upsert(&mut guard, hash, held.expired(), true);
+        }
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).
@@ -194,7 +283,8 @@ impl Store {
         (hi << 64) | lo
     }
 
-    /// Keys with a live value.
+    /// Keys with a value or counter, expired ones not yet reclaimed included (see
+    /// [`Store::expire_due`]).
     pub fn live_count(&self) -> u64 {
         self.live.load(Ordering::Relaxed)
     }
@@ -216,13 +306,13 @@ impl Store {
 
     /// Up to `limit` live keys in sorted order (the smallest), and whether more exist. Keeps only
     /// `limit` candidates while walking, so a status poll on a large store copies and sorts little.
-    pub fn live_keys(&self, limit: usize) -> (Vec<Bytes>, bool) {
+    pub fn live_keys(&self, limit: usize, now_ms: u64) -> (Vec<Bytes>, bool) {
         // The heap grows as keys come, so `limit` (a number from the network) sizes nothing.
         let mut smallest: BinaryHeap<Bytes> = BinaryHeap::new();
         let mut live = 0usize;
         for shard in 0..SHARDS {
             let guard = self.read(shard);
-            for record in guard.table.iter().filter(|r| !r.is_tombstone()) {
+            for record in guard.table.iter().filter(|r| r.is_live_at(now_ms)) {
                 live += 1;
                 let wanted = smallest.len() < limit || smallest.peek().is_some_and(|max| record.key() < &max[..]);
                 if wanted {
@@ -241,12 +331,18 @@ impl Store {
     ///
     /// A key present for the whole walk is returned exactly once, because a key never changes
     /// shard; `count` is a hint, as in Redis's SCAN.
-    pub fn scan(&self, cursor: u64, count: usize, mut filter: impl FnMut(&[u8]) -> bool) -> (u64, Vec<Bytes>) {
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        mut filter: impl FnMut(&[u8]) -> bool,
+    ) -> (u64, Vec<Bytes>) {
         let mut shard = cursor as usize;
         let mut keys = Vec::new();
         while shard < SHARDS && keys.len() < count.max(1) {
             let guard = self.read(shard);
-            let live = guard.table.iter().filter(|r| !r.is_tombstone() && filter(r.key()));
+            let live = guard.table.iter().filter(|r| r.is_live_at(now_ms) && filter(r.key()));
             keys.extend(live.map(|r| Bytes::copy_from_slice(r.key())));
             shard += 1;
         }
@@ -261,15 +357,51 @@ impl Store {
 
     /// Adds (`sign` = 1) or removes (`sign` = -1) one record from the digest and counts.
     pub(crate) fn account(&self, record: &Record, sign: i64) {
-        let hash = entry_hash(record.key(), &record.version());
+        let hash = record_hash(record);
         self.digest_hi.fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
         self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
+        if record.is_flush() {
+            return;
+        }
         let counter = if record.is_tombstone() { &self.tombstones } else { &self.live };
         if sign > 0 {
             counter.fetch_add(1, Ordering::Relaxed);
         } else {
             counter.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Turns every record whose deadline is at or before `now_ms` into the tombstone it expires
+    /// to ([`Record::expired`]), freeing its value; returns how many. The tombstone blocks older
+    /// copies still travelling, and is purged like any other.
+    pub fn expire_due(&self, now_ms: u64) -> usize {
+        let mut expired = 0;
+        for shard in 0..SHARDS {
+            let mut guard = self.write(shard);
+            let hasher = &self.hasher;
+            let Shard { table, expiry, .. } = &mut *guard;
+            let due = expiry.pop_due(now_ms, |record| {
+                table
+                    .find(hasher.hash_one(record.key()), |r| r.key() == record.key())
+                    .is_some_and(|r| r.same_as(record))
+            });
+            for record in due {
+                let hash = self.hasher.hash_one(record.key());
+                if self.upsert(&mut guard, hash, record.expired(), true) == MergeOutcome::Applied {
+                    expired += 1;
+                }
+            }
+            if guard.expiry.needs_rebuild() {
+                let Shard { table, expiry, .. } = &mut *guard;
+                expiry.rebuild(table.iter());
+            }
+        }
+        expired
+    }
+
+    /// Keys held with a deadline (expired ones not yet reclaimed included).
+    pub fn volatile_count(&self) -> u64 {
+        (0..SHARDS).map(|shard| self.read(shard).expiry.tracked() as u64).sum()
     }
 }
 
@@ -280,11 +412,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn write(key: u8, wall: u64, node: u64, value: Option<u8>) -> (Bytes, Entry) {
-        let entry = Entry {
-            value: value.map(|v| Bytes::from(vec![v])),
-            version: Version { wall_ms: wall, logical: 0, node: NodeId(node) },
-            seq: wall + 1,
-        };
+        let version = Version { wall_ms: wall, logical: 0, node: NodeId(node) };
+        let entry = Entry::plain(value.map(|v| Bytes::from(vec![v])), version, wall + 1);
         (Bytes::from(vec![key]), entry)
     }
 
@@ -309,7 +438,7 @@ mod tests {
         assert_eq!(store.merge_entry(&k, &e), MergeOutcome::Stale);
         let (k, e) = write(1, 11, 2, None);
         assert_eq!(store.merge_entry(&k, &e), MergeOutcome::Applied);
-        assert_eq!(store.get_value(&[1]), None);
+        assert_eq!(store.get_value(&[1], 0), None);
         assert_eq!((store.live_count(), store.tombstone_count()), (0, 1));
     }
 
@@ -322,7 +451,7 @@ mod tests {
         store.merge_entry(b"0", &write(0, 2, 1, None).1);
         let (mut cursor, mut seen) = (0, Vec::new());
         loop {
-            let (next, keys) = store.scan(cursor, 10, |k| k != b"7");
+            let (next, keys) = store.scan(cursor, 10, 0, |k| k != b"7");
             seen.extend(keys);
             if next == 0 {
                 break;
@@ -342,10 +471,13 @@ mod tests {
             store.merge_entry(&[i], &write(i, 1, 1, Some(1)).1);
         }
         store.merge_entry(&[0], &write(0, 2, 1, None).1);
-        assert_eq!(store.live_keys(3), (vec![Bytes::from(vec![1]), Bytes::from(vec![2]), Bytes::from(vec![3])], true));
-        assert_eq!(store.live_keys(49).0.len(), 49);
-        assert!(!store.live_keys(49).1);
-        assert_eq!(store.live_keys(0), (Vec::new(), true));
+        assert_eq!(
+            store.live_keys(3, 0),
+            (vec![Bytes::from(vec![1]), Bytes::from(vec![2]), Bytes::from(vec![3])], true)
+        );
+        assert_eq!(store.live_keys(49, 0).0.len(), 49);
+        assert!(!store.live_keys(49, 0).1);
+        assert_eq!(store.live_keys(0, 0), (Vec::new(), true));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use clock_verdict::ClockVerdict;
 pub(crate) use effect::{Effect, Outgoing};
 use kvs_proto::peer::{Cursors, KeyedEntry};
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
+use kvs_store::local::{Decision, Local};
 use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
 use membership::{Change, Membership, Rules};
@@ -117,11 +118,35 @@ impl Core {
     /// A client's write (`None` deletes). Returns the record, which the shell logs and then
     /// pushes to every peer, in the order writes return here; refuses when our clock is too far
     /// from our peers' for them to accept the write.
+    #[cfg(test)]
     pub(crate) fn write(&self, key: &[u8], value: Option<&[u8]>, now: Now) -> Result<Record, WriteRefused> {
-        if let Some(problem) = self.clock.problem() {
-            return Err(WriteRefused::ClockSkew(problem));
-        }
+        self.refuse_if_skewed()?;
         Ok(self.replica.write(key, value, now.wall_ms))
+    }
+
+    /// A client's command on one key (see [`kvs_store::Replica::update`]): the record it wrote,
+    /// if any, goes where a write's does.
+    pub(crate) fn update<T>(
+        &self,
+        key: &[u8],
+        now: Now,
+        decide: impl FnOnce(&Local<'_>) -> Decision<T>,
+    ) -> Result<(Option<Record>, T), WriteRefused> {
+        self.refuse_if_skewed()?;
+        Ok(self.replica.update(key, now.wall_ms, decide))
+    }
+
+    /// A client's FLUSHALL: a replicated flush record, logged and pushed like a write.
+    pub(crate) fn flush(&self, now: Now) -> Result<Record, WriteRefused> {
+        self.refuse_if_skewed()?;
+        Ok(self.replica.flush(now.wall_ms))
+    }
+
+    fn refuse_if_skewed(&self) -> Result<(), WriteRefused> {
+        match self.clock.problem() {
+            Some(problem) => Err(WriteRefused::ClockSkew(problem)),
+            None => Ok(()),
+        }
     }
 
     /// A message from `peer`. The shell has already made room in the log for its entries.
@@ -266,6 +291,13 @@ impl Core {
         purged
     }
 
+    /// The expiry tick: reclaims every key whose deadline has passed; returns how many.
+    pub(crate) fn expire(&self, now: Now) -> usize {
+        let expired = self.replica.store().expire_due(now.wall_ms);
+        bump(&self.stats.keys_expired, expired);
+        expired
+    }
+
     /// This node leaves the cluster: its record, marked left, for the shell to send every peer.
     pub(crate) fn leave(&self) -> MemberInfo {
         lock(&self.members).announce_leave()
@@ -368,6 +400,10 @@ impl Core {
     /// ones are to be logged.
     fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, now: Now) -> Vec<Effect> {
         let applied = self.replica.apply(entries, pushed, now.wall_ms);
+        if applied.malformed > 0 {
+            tracing::warn!(malformed = applied.malformed, "refusing malformed peer entries");
+            bump(&self.stats.peer_messages_refused, applied.malformed);
+        }
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
             if !pushed {

@@ -46,7 +46,7 @@ fn request_in(effects: &[Effect]) -> u64 {
 }
 
 fn value(core: &Core, key: &[u8]) -> Option<Vec<u8>> {
-    core.store().get_value(key).map(|v| v.to_vec())
+    core.store().get_value(key, 0).map(|v| v.to_vec())
 }
 
 #[test]

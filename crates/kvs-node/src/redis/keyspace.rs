@@ -2,10 +2,11 @@
 
 use super::{bulk_cost, parse_int, wrong_arity, Call};
 use kvs_store::glob;
+use kvs_store::local::Decision;
 use kvs_store::Store;
 
 /// Checks a key and optional value against the node's bounds, replying with an error if over.
-fn within_bounds(call: &mut Call<'_, '_>, key: &[u8], value: Option<&[u8]>) -> bool {
+pub(super) fn within_bounds(call: &mut Call<'_, '_>, key: &[u8], value: Option<&[u8]>) -> bool {
     let limits = call.node.config.limits;
     if key.len() > limits.max_key_bytes {
         call.reply.error(&format!("ERR key of {} bytes exceeds the limit of {}", key.len(), limits.max_key_bytes));
@@ -21,22 +22,9 @@ fn within_bounds(call: &mut Call<'_, '_>, key: &[u8], value: Option<&[u8]>) -> b
 
 /// `GET key`
 pub fn get(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
+    let (key, now_ms) = (call.args.get(1), call.now_ms());
     let reply = &mut *call.reply;
-    call.node.store().with_value(key, |value| reply.optional_bulk(value));
-}
-
-/// `SET key value` (options such as EX, PX, NX, XX are refused until they are built).
-pub fn set(call: &mut Call<'_, '_>) {
-    if call.args.len() > 3 {
-        let option = String::from_utf8_lossy(call.args.get(3)).into_owned();
-        call.reply.error(&format!("ERR SET option '{option}' is not supported by kvs yet"));
-        return;
-    }
-    let (key, value) = (call.args.get(1), call.args.get(2));
-    if within_bounds(call, key, Some(value)) && call.write(key, Some(value)) {
-        call.reply.simple("OK");
-    }
+    call.node.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
 }
 
 /// `MSET key value [key value ...]`
@@ -67,58 +55,62 @@ pub fn del(call: &mut Call<'_, '_>) {
     }
     let mut removed = 0;
     for key in args.iter().skip(1) {
-        if call.node.store().with_value(key, |v| v.is_some()) {
-            removed += 1;
-        }
         // Written even when absent here: the tombstone also beats an older write still in flight.
-        if !call.write(key, None) {
+        let Some(was_live) = call.update(key, |local| Decision::Write(local.value(None, None), local.live().is_some()))
+        else {
             return;
-        }
+        };
+        removed += was_live as i64;
     }
     call.reply.integer(removed);
 }
 
 /// `EXISTS key [key ...]`: repeated keys count each time, as in Redis.
 pub fn exists(call: &mut Call<'_, '_>) {
-    let store = call.node.store();
-    let count = call.args.iter().skip(1).filter(|key| store.with_value(key, |v| v.is_some())).count();
+    let (store, now_ms) = (call.node.store(), call.now_ms());
+    let count = call.args.iter().skip(1).filter(|key| store.with_value(key, now_ms, |v| v.is_some())).count();
     call.reply.integer(count as i64);
 }
 
 /// `MGET key [key ...]`
 pub fn mget(call: &mut Call<'_, '_>) {
-    let store = call.node.store();
-    let size: usize =
-        call.args.iter().skip(1).map(|key| bulk_cost(store.with_value(key, |v| v.map_or(0, <[u8]>::len)))).sum();
+    let (store, now_ms) = (call.node.store(), call.now_ms());
+    let size: usize = call
+        .args
+        .iter()
+        .skip(1)
+        .map(|key| bulk_cost(store.with_value(key, now_ms, |v| v.map_or(0, <[u8]>::len))))
+        .sum();
     if call.reply_too_large(size) {
         return;
     }
     call.reply.array(call.args.len() - 1);
     for key in call.args.iter().skip(1) {
         let reply = &mut *call.reply;
-        call.node.store().with_value(key, |value| reply.optional_bulk(value));
+        call.node.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
     }
 }
 
 /// `STRLEN key`
 pub fn strlen(call: &mut Call<'_, '_>) {
-    let len = call.node.store().with_value(call.args.get(1), |v| v.map_or(0, <[u8]>::len));
+    let len = call.node.store().with_value(call.args.get(1), call.now_ms(), |v| v.map_or(0, <[u8]>::len));
     call.reply.integer(len as i64);
 }
 
 /// `DBSIZE`
 pub fn dbsize(call: &mut Call<'_, '_>) {
-    call.reply.integer(call.node.store().live_count() as i64);
+    let live = super::keys::live_key_count(call);
+    call.reply.integer(live as i64);
 }
 
 /// `KEYS pattern`: walks the whole store, as in Redis.
 pub fn keys(call: &mut Call<'_, '_>) {
-    let pattern = call.args.get(1);
+    let (pattern, now_ms) = (call.args.get(1), call.now_ms());
     let mut found = Vec::new();
     let (mut cursor, mut size) = (0, 0);
     loop {
         // A shard at a time, so a reply too large is refused before the whole keyspace is copied.
-        let (next, keys) = call.node.store().scan(cursor, 1, |k| glob::matches(pattern, k));
+        let (next, keys) = call.node.store().scan(cursor, 1, now_ms, |k| glob::matches(pattern, k));
         size += keys.iter().map(|k| bulk_cost(k.len())).sum::<usize>();
         if call.reply_too_large(size) {
             return;
@@ -164,7 +156,7 @@ pub fn scan(call: &mut Call<'_, '_>) {
         i += 2;
     }
     let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
-        call.node.store().scan(cursor, count, |k| pattern.is_none_or(|p| glob::matches(p, k)))
+        call.node.store().scan(cursor, count, call.now_ms(), |k| pattern.is_none_or(|p| glob::matches(p, k)))
     } else {
         (0, Vec::new())
     };

@@ -4,18 +4,31 @@
 //! - [`session`]: one connection: read, parse every complete command in place, answer all in one write.
 //! - [`table`]: the one registry of commands: name, arity, flags and handler; `COMMAND` itself.
 //! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
+//! - [`strings`]: SET's options, SETNX, SETEX, GETSET, GETDEL, GETEX, APPEND, SETRANGE, GETRANGE.
+//! - [`lcs`]: the LCS command.
+//! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
+//! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
+//! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
+//! - [`debug`]: the DEBUG subcommands Redis's tests use.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
 //! - [`server`]: INFO, CONFIG GET, BGREWRITEAOF.
 
 pub mod clients;
 pub mod connection;
+pub mod counters;
+pub mod debug;
+pub mod expire;
+pub mod keys;
 pub mod keyspace;
+pub mod lcs;
 pub mod server;
 pub mod session;
+pub mod strings;
 pub mod table;
 
 use crate::credentials::Access;
 use kvs_proto::resp::{Args, Protocol, Reply};
+use kvs_store::local::{Decision, Local};
 use kvs_store::log::writer::{Durable, Room};
 
 /// Per-connection state the commands read and change.
@@ -67,6 +80,27 @@ impl Call<'_, '_> {
 }
 
 impl Call<'_, '_> {
+    /// The node's wall clock (Unix milliseconds): when this command runs, for expiry.
+    pub fn now_ms(&self) -> u64 {
+        self.node.now().wall_ms
+    }
+
+    /// Runs a command on one key through the node's write path (see
+    /// [`kvs_store::Replica::update`]); when the write is refused replies with an error and
+    /// returns `None`.
+    pub fn update<T>(&mut self, key: &[u8], decide: impl FnOnce(&Local<'_>) -> Decision<T>) -> Option<T> {
+        match self.node.update(key, self.room, decide) {
+            Ok((written, answer)) => {
+                self.durable.extend(written.and_then(|w| w.durable));
+                Some(answer)
+            }
+            Err(error) => {
+                self.reply.error(&format!("ERR {error}"));
+                None
+            }
+        }
+    }
+
     /// Refuses a reply of `bytes` past `--max-reply-bytes` with an error; true if refused. Checked
     /// before a large reply is built, so no command can make the node allocate without bound.
     pub fn reply_too_large(&mut self, bytes: usize) -> bool {
@@ -91,5 +125,8 @@ pub fn wrong_arity(reply: &mut Reply<'_>, name: &str) {
 
 /// Parses a decimal integer argument the way Redis does.
 pub fn parse_int(arg: &[u8]) -> Option<i64> {
-    std::str::from_utf8(arg).ok()?.parse().ok()
+    kvs_store::local::parse_integer(arg)
 }
+
+/// Redis's reply to an argument that is not an integer.
+pub const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";

@@ -2,7 +2,7 @@
 //! flags and key positions (what `COMMAND` reports) and its handler, so a command cannot be
 //! listed without being served, nor served without being listed.
 
-use super::{connection, keyspace, server, Call};
+use super::{connection, counters, debug, expire, keys, keyspace, lcs, server, strings, Call};
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
 
@@ -40,7 +40,44 @@ const fn spec(
 /// Every command the Redis port answers.
 pub const COMMANDS: &[CommandSpec] = &[
     spec("get", 2, &["readonly", "fast"], (1, 1, 1), keyspace::get),
-    spec("set", -3, &["write", "denyoom"], (1, 1, 1), keyspace::set),
+    spec("set", -3, &["write", "denyoom"], (1, 1, 1), strings::set),
+    spec("setnx", 3, &["write", "denyoom", "fast"], (1, 1, 1), strings::setnx),
+    spec("setex", 4, &["write", "denyoom"], (1, 1, 1), strings::setex),
+    spec("psetex", 4, &["write", "denyoom"], (1, 1, 1), strings::psetex),
+    spec("getset", 3, &["write", "denyoom", "fast"], (1, 1, 1), strings::getset),
+    spec("getdel", 2, &["write", "fast"], (1, 1, 1), strings::getdel),
+    spec("getex", -2, &["write", "fast"], (1, 1, 1), strings::getex),
+    spec("append", 3, &["write", "denyoom", "fast"], (1, 1, 1), strings::append),
+    spec("setrange", 4, &["write", "denyoom"], (1, 1, 1), strings::setrange),
+    spec("getrange", 4, &["readonly"], (1, 1, 1), strings::getrange),
+    spec("substr", 4, &["readonly"], (1, 1, 1), strings::getrange),
+    spec("msetnx", -3, &["write", "denyoom"], (1, -1, 2), strings::msetnx),
+    spec("lcs", -3, &["readonly"], (1, 2, 1), lcs::lcs),
+    spec("incr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::incr),
+    spec("decr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::decr),
+    spec("incrby", 3, &["write", "denyoom", "fast"], (1, 1, 1), counters::incrby),
+    spec("decrby", 3, &["write", "denyoom", "fast"], (1, 1, 1), counters::decrby),
+    spec("incrbyfloat", 3, &["write", "denyoom", "fast"], (1, 1, 1), counters::incrbyfloat),
+    spec("expire", -3, &["write", "fast"], (1, 1, 1), expire::expire),
+    spec("pexpire", -3, &["write", "fast"], (1, 1, 1), expire::pexpire),
+    spec("expireat", -3, &["write", "fast"], (1, 1, 1), expire::expireat),
+    spec("pexpireat", -3, &["write", "fast"], (1, 1, 1), expire::pexpireat),
+    spec("ttl", 2, &["readonly", "fast"], (1, 1, 1), expire::ttl),
+    spec("pttl", 2, &["readonly", "fast"], (1, 1, 1), expire::pttl),
+    spec("expiretime", 2, &["readonly", "fast"], (1, 1, 1), expire::expiretime),
+    spec("pexpiretime", 2, &["readonly", "fast"], (1, 1, 1), expire::pexpiretime),
+    spec("persist", 2, &["write", "fast"], (1, 1, 1), expire::persist),
+    spec("flushall", -1, &["write"], (0, 0, 0), keys::flushall),
+    spec("flushdb", -1, &["write"], (0, 0, 0), keys::flushall),
+    spec("rename", 3, &["write"], (1, 2, 1), keys::rename),
+    spec("renamenx", 3, &["write", "fast"], (1, 2, 1), keys::renamenx),
+    spec("copy", -3, &["write", "denyoom"], (1, 2, 1), keys::copy),
+    spec("randomkey", 1, &["readonly"], (0, 0, 0), keys::randomkey),
+    spec("type", 2, &["readonly", "fast"], (1, 1, 1), keys::type_of),
+    spec("touch", -2, &["readonly", "fast"], (1, -1, 1), keys::touch),
+    spec("unlink", -2, &["write", "fast"], (1, -1, 1), keyspace::del),
+    spec("object", -2, &["readonly"], (2, 2, 1), keys::object),
+    spec("debug", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), debug::debug),
     spec("del", -2, &["write"], (1, -1, 1), keyspace::del),
     spec("exists", -2, &["readonly", "fast"], (1, -1, 1), keyspace::exists),
     spec("mget", -2, &["readonly", "fast"], (1, -1, 1), keyspace::mget),

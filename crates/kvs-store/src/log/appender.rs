@@ -310,6 +310,9 @@ impl Writer {
         let mut buf = file_header().to_vec();
         // Cursors first: every write they cover is then in the walk below.
         encode_start(&mut buf, self.config.node, &self.store.cursors.snapshot());
+        if let Some(flush) = self.store.floor() {
+            encode_entry(&mut buf, &flush);
+        }
         for shard in 0..SHARDS {
             for record in self.store.shard_records(shard) {
                 encode_entry(&mut buf, &record);

@@ -1,16 +1,27 @@
-//! The log's on-disk format, version 2, independent of the wire codec.
+//! The log's on-disk format, version 3, independent of the wire codec.
 //!
 //! ```text
 //! file   := magic "KVSLOG\r\n" (8 bytes) · format version u32 LE · reserved u32 (0) · frame*
 //! frame  := body length u32 LE · CRC32 of body u32 LE · body
 //! body   := tag u8 · fields (all integers little-endian)
 //!   tag 1  start:   node u64 · cursors
-//!   tag 2  entry:   key_len u32 · key · kind u8 (0 tombstone, 1 value) · [value_len u32 · value]
-//!                   · wall_ms u64 · logical u32 · origin u64 · seq u64
+//!   tag 2  entry:   key_len u32 · key · kind u8 · kind's fields · stamp
+//!            kind 0 tombstone
+//!            kind 1 value:            value_len u32 · value
+//!            kind 2 expiring value:   deadline_ms u64 · value_len u32 · value
+//!            kind 3 counter:          has_deadline u8 · [deadline_ms u64] · base stamp · base_value i64
+//!                                     · count u32 · (stamp · total i64) * count
+//!            kind 4 expired counter   (the stamp is the counter's base)
 //!   tag 3  cursors: cursors
 //!   tag 4  synced:  offset u64
+//!   tag 5  flush:   stamp
+//! stamp   := wall_ms u64 · logical u32 · origin u64 · seq u64
 //! cursors := count u32 · (origin u64 · seq u64) * count
 //! ```
+//!
+//! An entry's stamp is its newest write's (for a counter, its newest contribution's). Version 3
+//! added kinds 2–4 and tag 5 (expiry, counters, flush) to version 2; a version-2 log is replayed
+//! and compacted into version 3 at start, like version 1.
 //!
 //! A synced record says that every byte of the file before `offset` had been fsynced before the
 //! record was written (the writer appends one after each fsync, and compaction ends its file with
@@ -18,25 +29,29 @@
 //! fsynced may be missing, torn or out of order (the kernel writes pages back in any order), so
 //! damage past the last synced offset is a tail to cut, while damage before it, proven by a synced
 //! record beyond it, is refused. Version 1 is version 2 without synced records; it is replayed and
-//! compacted into version 2 at start.
+//! compacted into the current version at start.
 //!
 //! Tags are numbers written here, never an enum's declaration order, so reordering code cannot
 //! change what a file means. A frame whose checksum holds but whose body does not decode (an
 //! unknown tag, a field running past the body, bytes left over) is not a torn write: it is
 //! corruption or a newer format, and replay refuses it rather than guess (see `recovery`).
 
-use crate::record::Record;
+use crate::record::{Body, Record};
 use kvs_proto::peer::Cursors;
-use kvs_proto::{NodeId, Version};
+use kvs_proto::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
 
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
 
 /// The format version this code writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The previous version: the same records but no synced ones.
+/// The oldest version with a header (1: no synced records; 2: no expiry, counters or flush);
+/// every version from it up to the current one decodes with this code, a subset of it.
 pub const PREVIOUS_FORMAT_VERSION: u32 = 1;
+
+/// The first version with synced records.
+pub const SYNCED_FORMAT_VERSION: u32 = 2;
 
 /// Bytes of the file header (magic, version, reserved).
 pub const FILE_HEADER_BYTES: usize = 16;
@@ -48,9 +63,13 @@ const TAG_START: u8 = 1;
 const TAG_ENTRY: u8 = 2;
 const TAG_CURSORS: u8 = 3;
 const TAG_SYNCED: u8 = 4;
+const TAG_FLUSH: u8 = 5;
 
 const KIND_TOMBSTONE: u8 = 0;
 const KIND_VALUE: u8 = 1;
+const KIND_EXPIRING_VALUE: u8 = 2;
+const KIND_COUNTER: u8 = 3;
+const KIND_EXPIRED_COUNTER: u8 = 4;
 
 /// One decoded record; keys and values borrow from the log buffer, so replay copies each entry's
 /// bytes once, straight into its [`Record`].
@@ -65,6 +84,8 @@ pub enum LogRecord<'a> {
     },
     /// An entry that was applied to the store.
     Entry(EntryRef<'a>),
+    /// A replicated flush that was applied.
+    Flush(Stamp),
     /// Cursors adopted after a completed anti-entropy round.
     Cursors(Cursors),
     /// Every byte before this offset was fsynced before this record was written.
@@ -76,12 +97,40 @@ pub enum LogRecord<'a> {
 pub struct EntryRef<'a> {
     /// The key.
     pub key: &'a [u8],
-    /// The value, or `None` for a tombstone.
+    /// The value, or `None` for a tombstone or counter.
     pub value: Option<&'a [u8]>,
-    /// The write's version.
+    /// The newest write's version.
     pub version: Version,
-    /// The write's sequence number at its origin (`version.node`).
+    /// The newest write's sequence number at its origin (`version.node`).
     pub seq: u64,
+    /// When the key expires.
+    pub deadline_ms: Option<u64>,
+    /// A counter's state (`None`: a value or tombstone).
+    pub counter: Option<Counter>,
+    /// Whether this is an expired counter's tombstone.
+    pub expired_counter: bool,
+}
+
+impl<'a> EntryRef<'a> {
+    /// A value (`None`: a tombstone) without expiry.
+    pub fn plain(key: &'a [u8], value: Option<&'a [u8]>, version: Version, seq: u64) -> Self {
+        EntryRef { key, value, version, seq, deadline_ms: None, counter: None, expired_counter: false }
+    }
+
+    /// The record it stands for (copying the bytes once), if well formed.
+    pub fn to_record(&self) -> Result<Record, String> {
+        let kind = match (&self.counter, self.expired_counter) {
+            (Some(counter), _) => EntryKind::Counter(counter.clone()),
+            (None, true) => EntryKind::ExpiredCounter,
+            (None, false) => {
+                // The common case, without building a wire entry.
+                let stamp = Stamp { version: self.version, seq: self.seq };
+                return Ok(Record::plain(self.key, self.value, stamp, self.deadline_ms));
+            }
+        };
+        let entry = Entry { value: None, version: self.version, seq: self.seq, expires_at_ms: self.deadline_ms, kind };
+        Record::from_entry(self.key, &entry).map_err(|e| e.to_string())
+    }
 }
 
 /// The file header for the current format.
@@ -99,8 +148,8 @@ pub enum FileKind {
     Unstarted,
     /// This format; frames start at [`FILE_HEADER_BYTES`].
     Current,
-    /// Version 1: frames as in this format, without synced records.
-    Previous,
+    /// An older version with a header (1 or 2): frames as in this format, with fewer kinds.
+    Previous(u32),
     /// The format before headers existed (version 0): bincode records, frames from byte 0.
     Legacy,
     /// A kvs log of a format this code does not know (written by a newer kvs).
@@ -123,7 +172,7 @@ pub fn file_kind(data: &[u8]) -> FileKind {
     }
     match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
         FORMAT_VERSION => FileKind::Current,
-        PREVIOUS_FORMAT_VERSION => FileKind::Previous,
+        older if (PREVIOUS_FORMAT_VERSION..FORMAT_VERSION).contains(&older) => FileKind::Previous(older),
         newer => FileKind::Newer(newer),
     }
 }
@@ -156,25 +205,58 @@ pub fn encode_start(out: &mut Vec<u8>, node: NodeId, cursors: &Cursors) {
     })
 }
 
-/// Appends an entry frame for `record`.
+fn put_stamp(out: &mut Vec<u8>, stamp: &Stamp) {
+    out.extend_from_slice(&stamp.version.wall_ms.to_le_bytes());
+    out.extend_from_slice(&stamp.version.logical.to_le_bytes());
+    out.extend_from_slice(&stamp.version.node.0.to_le_bytes());
+    out.extend_from_slice(&stamp.seq.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Appends the frame for `record`: an entry, or a flush.
 pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
+    if record.is_flush() {
+        return frame(out, |body| {
+            body.push(TAG_FLUSH);
+            put_stamp(body, &record.stamp());
+        });
+    }
     frame(out, |body| {
-        let (key, version) = (record.key(), record.version());
         body.push(TAG_ENTRY);
-        body.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        body.extend_from_slice(key);
-        match record.value() {
-            None => body.push(KIND_TOMBSTONE),
-            Some(value) => {
+        put_bytes(body, record.key());
+        match (record.body(), record.deadline_ms()) {
+            (Body::Tombstone, _) if record.is_expired_counter() => body.push(KIND_EXPIRED_COUNTER),
+            (Body::Tombstone | Body::Flush, _) => body.push(KIND_TOMBSTONE),
+            (Body::Value(value), None) => {
                 body.push(KIND_VALUE);
-                body.extend_from_slice(&(value.len() as u32).to_le_bytes());
-                body.extend_from_slice(value);
+                put_bytes(body, value);
+            }
+            (Body::Value(value), Some(deadline)) => {
+                body.push(KIND_EXPIRING_VALUE);
+                body.extend_from_slice(&deadline.to_le_bytes());
+                put_bytes(body, value);
+            }
+            (Body::Counter(counter), deadline) => {
+                body.push(KIND_COUNTER);
+                body.push(deadline.is_some() as u8);
+                if let Some(deadline) = deadline {
+                    body.extend_from_slice(&deadline.to_le_bytes());
+                }
+                put_stamp(body, &counter.base());
+                body.extend_from_slice(&counter.base_value().to_le_bytes());
+                let parts: Vec<Contribution> = counter.contributions().collect();
+                body.extend_from_slice(&(parts.len() as u32).to_le_bytes());
+                for part in parts {
+                    put_stamp(body, &part.stamp);
+                    body.extend_from_slice(&part.total.to_le_bytes());
+                }
             }
         }
-        body.extend_from_slice(&version.wall_ms.to_le_bytes());
-        body.extend_from_slice(&version.logical.to_le_bytes());
-        body.extend_from_slice(&version.node.0.to_le_bytes());
-        body.extend_from_slice(&record.seq().to_le_bytes());
+        put_stamp(body, &record.stamp());
     })
 }
 
@@ -251,6 +333,32 @@ impl<'a> Fields<'a> {
         self.take(len, what)
     }
 
+    fn stamp(&mut self) -> Result<Stamp, String> {
+        let wall_ms = self.u64("wall_ms")?;
+        let logical = self.u32("logical")?;
+        let node = NodeId(self.u64("origin")?);
+        Ok(Stamp { version: Version { wall_ms, logical, node }, seq: self.u64("seq")? })
+    }
+
+    fn counter(&mut self) -> Result<(Option<u64>, Counter), String> {
+        let deadline = match self.u8("deadline flag")? {
+            0 => None,
+            1 => Some(self.u64("deadline")?),
+            other => return Err(format!("bad deadline flag {other}")),
+        };
+        let base = self.stamp()?;
+        let base_value = self.u64("base value")? as i64;
+        let count = self.u32("contribution count")? as usize;
+        // Bounded by the bytes present before anything is allocated.
+        if count > self.body.len() / 36 {
+            return Err(format!("{count} contributions do not fit in the record"));
+        }
+        let contributions = (0..count)
+            .map(|_| Ok(Contribution { stamp: self.stamp()?, total: self.u64("total")? as i64 }))
+            .collect::<Result<_, String>>()?;
+        Ok((deadline, Counter { base, base_value, contributions }))
+    }
+
     fn cursors(&mut self) -> Result<Cursors, String> {
         let count = self.u32("cursor count")? as usize;
         // Bounded by the bytes present before anything is allocated.
@@ -279,16 +387,28 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
         }
         TAG_ENTRY => {
             let key = fields.bytes("key")?;
-            let value = match fields.u8("value kind")? {
-                KIND_TOMBSTONE => None,
-                KIND_VALUE => Some(fields.bytes("value")?),
+            let (mut value, mut deadline_ms, mut counter, mut expired_counter) = (None, None, None, false);
+            match fields.u8("value kind")? {
+                KIND_TOMBSTONE => {}
+                KIND_VALUE => value = Some(fields.bytes("value")?),
+                KIND_EXPIRING_VALUE => {
+                    deadline_ms = Some(fields.u64("deadline")?);
+                    value = Some(fields.bytes("value")?);
+                }
+                KIND_COUNTER => {
+                    let (deadline, state) = fields.counter()?;
+                    (deadline_ms, counter) = (deadline, Some(state));
+                }
+                KIND_EXPIRED_COUNTER => expired_counter = true,
                 other => return Err(format!("unknown value kind {other}")),
-            };
-            let wall_ms = fields.u64("wall_ms")?;
-            let logical = fields.u32("logical")?;
-            let node = NodeId(fields.u64("origin")?);
-            let seq = fields.u64("seq")?;
-            fields.finish(LogRecord::Entry(EntryRef { key, value, version: Version { wall_ms, logical, node }, seq }))
+            }
+            let Stamp { version, seq } = fields.stamp()?;
+            let entry = EntryRef { key, value, version, seq, deadline_ms, counter, expired_counter };
+            fields.finish(LogRecord::Entry(entry))
+        }
+        TAG_FLUSH => {
+            let stamp = fields.stamp()?;
+            fields.finish(LogRecord::Flush(stamp))
         }
         TAG_CURSORS => {
             let cursors = fields.cursors()?;
@@ -330,7 +450,7 @@ mod tests {
         encode_synced(&mut log, 4096);
         assert_eq!(decode_at(&log, 0), Ok(LogRecord::Start { node: NodeId(9), cursors: cursors.clone() }));
         let version = Version { wall_ms: 1, logical: 2, node: NodeId(3) };
-        let entry = |key, value, seq| LogRecord::Entry(EntryRef { key, value, version, seq });
+        let entry = |key, value, seq| LogRecord::Entry(EntryRef::plain(key, value, version, seq));
         assert_eq!(decode_at(&log, second), Ok(entry(&[1][..], Some(&b"value"[..]), 1)));
         assert_eq!(decode_at(&log, third), Ok(entry(&[2][..], None, 2)));
         assert_eq!(decode_at(&log, fourth), Ok(LogRecord::Cursors(cursors)));
@@ -375,10 +495,10 @@ mod tests {
         assert_eq!(file_kind(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), FileKind::Legacy);
         let mut previous = header;
         previous[8] = 1;
-        assert_eq!(file_kind(&previous), FileKind::Previous);
+        assert_eq!(file_kind(&previous), FileKind::Previous(1));
         let mut newer = header;
-        newer[8] = 3;
-        assert_eq!(file_kind(&newer), FileKind::Newer(3));
+        newer[8] = 4;
+        assert_eq!(file_kind(&newer), FileKind::Newer(4));
         // Found by the log_replay fuzz target: the magic, then a byte no header holds.
         assert_eq!(file_kind(b"KVSLOG\r\n\x91"), FileKind::BadHeader);
     }

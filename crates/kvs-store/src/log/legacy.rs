@@ -30,9 +30,7 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
         kvs_proto::encoding::decode_borrowed(body).map_err(|e| format!("undecodable version-0 record: {e}"))?;
     Ok(match record {
         LegacyRecord::Header { node, cursors } => LogRecord::Start { node, cursors },
-        LegacyRecord::Entry((key, e)) => {
-            LogRecord::Entry(EntryRef { key, value: e.value, version: e.version, seq: e.seq })
-        }
+        LegacyRecord::Entry((key, e)) => LogRecord::Entry(EntryRef::plain(key, e.value, e.version, e.seq)),
         LegacyRecord::Cursors(cursors) => LogRecord::Cursors(cursors),
     })
 }

@@ -82,6 +82,8 @@ struct ChunkResult {
     seqs: Map<NodeId, Vec<u64>>,
     max_version: Option<Version>,
     node: Option<NodeId>,
+    /// Replicated flushes.
+    flushes: Vec<Record>,
 }
 
 type Decoder = fn(&[u8]) -> Result<LogRecord<'_>, String>;
@@ -133,9 +135,9 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
             replay.format_version = format::FORMAT_VERSION;
             (FILE_HEADER_BYTES, format::decode_body)
         }
-        FileKind::Previous => {
+        FileKind::Previous(version) => {
             replay.legacy = true;
-            replay.format_version = format::PREVIOUS_FORMAT_VERSION;
+            replay.format_version = version;
             (FILE_HEADER_BYTES, format::decode_body)
         }
         FileKind::Legacy => {
@@ -194,7 +196,7 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
         Some((offset, _, _)) => offset as u64,
         None => data.len() as u64,
     };
-    let synced_records = replay.format_version >= format::FORMAT_VERSION;
+    let synced_records = replay.format_version >= format::SYNCED_FORMAT_VERSION;
     replay.damage = failure.map(|(offset, reason, checksum_held)| {
         classify(&data, offset, reason, checksum_held, max_body, synced_records)
     });
@@ -314,11 +316,24 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
         };
         match decoder(body) {
             Ok(LogRecord::Entry(entry)) => {
+                let record = match entry.to_record() {
+                    Ok(record) => record,
+                    Err(reason) => {
+                        result.failure = Some((start, reason, true));
+                        return result;
+                    }
+                };
                 let (hash, shard) = store.hash_and_shard(entry.key);
-                result.seqs.entry(entry.version.node).or_default().push(entry.seq);
+                for stamp in record.stamps() {
+                    result.seqs.entry(stamp.version.node).or_default().push(stamp.seq);
+                }
                 result.max_version = result.max_version.max(Some(entry.version));
-                let record = Record::new(entry.key, entry.value, entry.version, entry.seq);
                 result.buckets[shard].push((hash, record));
+            }
+            Ok(LogRecord::Flush(stamp)) => {
+                result.seqs.entry(stamp.version.node).or_default().push(stamp.seq);
+                result.max_version = result.max_version.max(Some(stamp.version));
+                result.flushes.push(Record::flush(stamp));
             }
             Ok(LogRecord::Start { node, cursors }) => {
                 result.node.get_or_insert(node);
@@ -340,6 +355,12 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
 /// sets cursors: the highest recorded, extended over every next sequence number present.
 fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay, workers: usize) {
     let mut seqs: Map<NodeId, Vec<u64>> = Map::default();
+    // Flushes first: each sets a floor the loads below respect, whatever the order in the log.
+    for chunk in &mut chunks {
+        for flush in chunk.flushes.drain(..) {
+            store.merge(flush);
+        }
+    }
     for chunk in &mut chunks {
         for cursors in &chunk.cursors {
             store.cursors.advance(cursors);

@@ -1,0 +1,219 @@
+//! Commands on the keyspace as a whole or on keys as names: FLUSHALL, FLUSHDB, RENAME, RENAMENX,
+//! COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
+//!
+//! FLUSHALL is a replicated, versioned clear: every record older than it disappears on every
+//! node, including records that reach a node later from a peer that had not seen it. RENAME and
+//! COPY are a write of the destination then (RENAME) a delete of the source, each an ordinary
+//! versioned write.
+
+use super::keyspace::within_bounds;
+use super::Call;
+use kvs_store::local::Decision;
+use kvs_store::record::Body;
+use kvs_store::Store;
+
+/// `FLUSHALL [ASYNC|SYNC]`, `FLUSHDB [ASYNC|SYNC]`: there is one database, so both clear it.
+pub fn flushall(call: &mut Call<'_, '_>) {
+    let valid = match call.args.len() {
+        1 => true,
+        2 => [b"ASYNC".as_slice(), b"SYNC"].iter().any(|o| call.args.get(1).eq_ignore_ascii_case(o)),
+        _ => false,
+    };
+    if !valid {
+        return call.reply.error("ERR syntax error");
+    }
+    match call.node.flush(call.room) {
+        Ok(written) => {
+            call.durable.extend(written.durable);
+            call.reply.simple("OK");
+        }
+        Err(error) => call.reply.error(&format!("ERR {error}")),
+    }
+}
+
+/// Copies `from` to `to` (`replace`: even if `to` exists); with `delete_source`, then deletes
+/// `from`. Returns whether it copied, or `None` when it replied with an error; `Some(None)` when
+/// the source does not exist.
+fn copy_key(
+    call: &mut Call<'_, '_>,
+    from: &[u8],
+    to: &[u8],
+    replace: bool,
+    delete_source: bool,
+) -> Option<Option<bool>> {
+    if !within_bounds(call, from, None) || !within_bounds(call, to, None) {
+        return None;
+    }
+    let now_ms = call.now_ms();
+    let Some(source) = call.node.store().get_live(from, now_ms) else {
+        return Some(None);
+    };
+    if from == to {
+        return Some(Some(!delete_source || replace));
+    }
+    let value = match source.body() {
+        Body::Value(value) => value.to_vec(),
+        Body::Counter(counter) => counter.sum().to_string().into_bytes(),
+        _ => return Some(None),
+    };
+    let deadline = source.deadline_ms();
+    let copied = call.update(to, |local| {
+        if local.live().is_some() && !replace {
+            return Decision::Keep(false);
+        }
+        Decision::Write(local.value(Some(&value), deadline), true)
+    })?;
+    if copied && delete_source {
+        call.update(from, |local| Decision::Write(local.value(None, None), ()))?;
+    }
+    Some(Some(copied))
+}
+
+/// `RENAME key newkey`
+pub fn rename(call: &mut Call<'_, '_>) {
+    let (from, to) = (call.args.get(1), call.args.get(2));
+    match copy_key(call, from, to, true, true) {
+        Some(Some(_)) => call.reply.simple("OK"),
+        Some(None) => call.reply.error("ERR no such key"),
+        None => {}
+    }
+}
+
+/// `RENAMENX key newkey`: 1 if renamed, 0 if `newkey` exists.
+pub fn renamenx(call: &mut Call<'_, '_>) {
+    let (from, to) = (call.args.get(1), call.args.get(2));
+    match copy_key(call, from, to, false, true) {
+        Some(Some(renamed)) => call.reply.integer((renamed && from != to) as i64),
+        Some(None) => call.reply.error("ERR no such key"),
+        None => {}
+    }
+}
+
+/// `COPY source destination [DB 0] [REPLACE]`: 1 if copied.
+pub fn copy(call: &mut Call<'_, '_>) {
+    let mut replace = false;
+    let mut i = 3;
+    while i < call.args.len() {
+        let option = call.args.get(i);
+        if option.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if option.eq_ignore_ascii_case(b"DB") && i + 1 < call.args.len() {
+            i += 1;
+            match super::parse_int(call.args.get(i)) {
+                Some(0) => {}
+                Some(_) => return call.reply.error("ERR DB index is out of range"),
+                None => return call.reply.error(super::NOT_AN_INTEGER),
+            }
+        } else {
+            return call.reply.error("ERR syntax error");
+        }
+        i += 1;
+    }
+    let (from, to) = (call.args.get(1), call.args.get(2));
+    if from == to {
+        return call.reply.error("ERR source and destination objects are the same");
+    }
+    match copy_key(call, from, to, replace, false) {
+        Some(Some(copied)) => call.reply.integer(copied as i64),
+        Some(None) => call.reply.integer(0),
+        None => {}
+    }
+}
+
+/// `RANDOMKEY`: a live key from a shard picked at random, or nil.
+pub fn randomkey(call: &mut Call<'_, '_>) {
+    let now_ms = call.now_ms();
+    let store = call.node.store();
+    let start = rand::random_range(0..kvs_store::store::SHARDS as u64);
+    let (mut cursor, mut wrapped) = (start, false);
+    loop {
+        let (next, keys) = store.scan(cursor, 1, now_ms, |_| true);
+        if !keys.is_empty() {
+            return call.reply.bulk(&keys[rand::random_range(0..keys.len())]);
+        }
+        if next == 0 && (wrapped || start == 0) {
+            return call.reply.null();
+        }
+        (cursor, wrapped) = if next == 0 { (0, true) } else { (next, wrapped) };
+        if wrapped && cursor >= start {
+            return call.reply.null();
+        }
+    }
+}
+
+/// `TYPE key`: `string` or `none`.
+pub fn type_of(call: &mut Call<'_, '_>) {
+    let live = call.node.store().get_live(call.args.get(1), call.now_ms()).is_some();
+    call.reply.simple(if live { "string" } else { "none" });
+}
+
+/// `TOUCH key [key ...]`: how many exist.
+pub fn touch(call: &mut Call<'_, '_>) {
+    let now_ms = call.now_ms();
+    let store = call.node.store();
+    let count = call.args.iter().skip(1).filter(|key| store.get_live(key, now_ms).is_some()).count();
+    call.reply.integer(count as i64);
+}
+
+/// The encoding Redis would report for a value: `int`, `embstr` or `raw`.
+pub fn encoding_of(value: &[u8]) -> &'static str {
+    if value.len() <= 20 && kvs_store::local::parse_integer(value).is_some() {
+        "int"
+    } else if value.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ|HELP key`
+pub fn object(call: &mut Call<'_, '_>) {
+    let sub = call.args.get(1).to_ascii_uppercase();
+    if sub == b"HELP" {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "FREQ <key>",
+            "IDLETIME <key>",
+            "REFCOUNT <key>",
+            "HELP",
+        ];
+        call.reply.array(lines.len());
+        for line in lines {
+            call.reply.simple(line);
+        }
+        return;
+    }
+    if call.args.len() != 3 {
+        let sub = String::from_utf8_lossy(call.args.get(1)).into_owned();
+        return call
+            .reply
+            .error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."));
+    }
+    let now_ms = call.now_ms();
+    let Some(value) = call.node.store().get_value(call.args.get(2), now_ms) else {
+        return call.reply.null();
+    };
+    match sub.as_slice() {
+        b"ENCODING" => call.reply.bulk(encoding_of(&value).as_bytes()),
+        b"REFCOUNT" => call.reply.integer(1),
+        b"IDLETIME" => call.reply.integer(0),
+        b"FREQ" => call.reply.error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
+        _ => {
+            let sub = String::from_utf8_lossy(call.args.get(1)).into_owned();
+            call.reply.error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."))
+        }
+    }
+}
+
+/// Live keys now, reclaiming what expired first unless active expiry is paused (then, as in
+/// Redis, expired keys not yet touched still count).
+pub fn live_key_count(call: &Call<'_, '_>) -> u64 {
+    let store: &Store = call.node.store();
+    if call.node.active_expiry.load(std::sync::atomic::Ordering::Relaxed) {
+        store.expire_due(call.now_ms());
+    }
+    store.live_count()
+}

@@ -1,0 +1,90 @@
+//! Per shard, the keys that expire, soonest first, so that reclaiming what is due costs in
+//! proportion to what is due, not to the keys held.
+//!
+//! Redis samples keys with a deadline at random and reclaims those it finds expired, so an
+//! expired key may hold memory for a while; a heap per shard finds exactly the due ones. Entries
+//! are not removed when their record is replaced (the heap cannot find them): a popped entry
+//! counts only if its record is still the one held, and the heap is rebuilt once stale entries
+//! outnumber live ones, so it stays within twice the keys that have a deadline.
+
+use crate::record::Record;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// A record and its deadline, ordered by the deadline.
+#[derive(Debug)]
+struct Due(u64, Record);
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+/// Stale entries tolerated before a rebuild, whatever the proportion.
+const MIN_STALE_TO_REBUILD: usize = 64;
+
+/// One shard's records with a deadline, soonest first.
+#[derive(Debug, Default)]
+pub(crate) struct ExpiryQueue {
+    heap: BinaryHeap<Reverse<Due>>,
+    /// Records held in the shard's table that have a deadline.
+    tracked: usize,
+}
+
+impl ExpiryQueue {
+    /// Notes a record that became its key's latest.
+    pub(crate) fn insert(&mut self, record: &Record) {
+        if let Some(deadline) = record.deadline_ms() {
+            self.heap.push(Reverse(Due(deadline, record.clone())));
+            self.tracked += 1;
+        }
+    }
+
+    /// Notes a record that stopped being its key's latest; its heap entry goes stale.
+    pub(crate) fn remove(&mut self, record: &Record) {
+        if record.deadline_ms().is_some() {
+            self.tracked -= 1;
+        }
+    }
+
+    /// Records held in the table that have a deadline.
+    pub(crate) fn tracked(&self) -> usize {
+        self.tracked
+    }
+
+    /// Pops the entries due at `now_ms`; `held` says whether a record is still its key's latest.
+    pub(crate) fn pop_due(&mut self, now_ms: u64, held: impl Fn(&Record) -> bool) -> Vec<Record> {
+        let mut due = Vec::new();
+        while self.heap.peek().is_some_and(|Reverse(Due(deadline, _))| *deadline <= now_ms) {
+            let Reverse(Due(_, record)) = self.heap.pop().expect("peeked");
+            if held(&record) {
+                due.push(record);
+            }
+        }
+        due
+    }
+
+    /// Whether stale entries are numerous enough to rebuild.
+    pub(crate) fn needs_rebuild(&self) -> bool {
+        let stale = self.heap.len() - self.tracked.min(self.heap.len());
+        stale >= MIN_STALE_TO_REBUILD && stale > self.tracked
+    }
+
+    /// Rebuilds from the records held.
+    pub(crate) fn rebuild<'a>(&mut self, held: impl Iterator<Item = &'a Record>) {
+        self.heap = held.filter_map(|r| Some(Reverse(Due(r.deadline_ms()?, r.clone())))).collect();
+        self.tracked = self.heap.len();
+    }
+}

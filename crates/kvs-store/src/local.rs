@@ -1,0 +1,162 @@
+//! What a local command sees and makes: the key's current state at the command's time, and the
+//! records it may write (a value, a delete, an increment), stamped with the write's own stamp.
+
+use crate::record::{Body, Record};
+use kvs_proto::{Contribution, Counter, Stamp};
+
+/// Why an increment cannot be made (Redis's wording is the front end's business).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IncrementError {
+    /// The value is not a decimal integer in the 64-bit range.
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
+    /// The result would leave the 64-bit range.
+    #[error("increment or decrement would overflow")]
+    Overflow,
+}
+
+/// A local command's view of one key: what is held (expired records already in their expired
+/// form), the flush floor, and the stamp its write will carry.
+#[derive(Debug)]
+pub struct Local<'a> {
+    key: &'a [u8],
+    held: Option<Record>,
+    floor: Option<Stamp>,
+    stamp: Stamp,
+    now_ms: u64,
+}
+
+/// What a command decided: write a record, or leave the key alone. `T` is its answer.
+#[derive(Debug)]
+pub enum Decision<T> {
+    /// Write this record (built from [`Local`], so it carries the write's stamp).
+    Write(Record, T),
+    /// Change nothing.
+    Keep(T),
+}
+
+/// Parses a decimal integer exactly as Redis does: an optional minus, no leading zeros, no
+/// spaces, no plus sign, within `i64`.
+pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => bytes.len() == 1,
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    if !canonical || bytes.len() > 20 {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+impl<'a> Local<'a> {
+    /// The view of `key` given what the store holds, at `now_ms`.
+    pub(crate) fn new(key: &'a [u8], held: Option<Record>, floor: Option<Stamp>, stamp: Stamp, now_ms: u64) -> Self {
+        let held = held.map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
+        Local { key, held, floor, stamp, now_ms }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// The live record (a value or counter), if any.
+    pub fn live(&self) -> Option<&Record> {
+        self.held.as_ref().filter(|r| r.is_live_at(self.now_ms))
+    }
+
+    /// The time the command runs at (Unix milliseconds).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The stamp this command's write carries.
+    pub fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
+    /// A value (or, with `None`, a delete) expiring at `deadline_ms`.
+    pub fn value(&self, value: Option<&[u8]>, deadline_ms: Option<u64>) -> Record {
+        Record::plain(self.key, value, self.stamp, deadline_ms)
+    }
+
+    /// The live value's bytes as they read (a counter in decimal); `None` when there is none.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        match self.live()?.body() {
+            Body::Value(value) => Some(value.to_vec()),
+            Body::Counter(counter) => Some(counter.sum().to_string().into_bytes()),
+            _ => None,
+        }
+    }
+
+    /// The live record's deadline.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.live().and_then(Record::deadline_ms)
+    }
+
+    /// The key with `delta` added, and the new value.
+    ///
+    /// A counter gets this node's contribution changed; a decimal value becomes a counter based
+    /// on it (its deadline kept); an absent or deleted key becomes a counter based on its delete
+    /// (or the flush, or nothing), so increments made on several nodes at once all count. Over a
+    /// counter that expired, the new counter is based on this increment itself (it must beat the
+    /// expired counter's tombstone), so only one of two concurrent ones survives.
+    pub fn increment(&self, delta: i64) -> Result<(Record, i64), IncrementError> {
+        let me = self.stamp.version.node;
+        let (counter, deadline) = match self.live().map(Record::body) {
+            Some(Body::Counter(view)) => {
+                let mut counter = view.to_counter();
+                let mine = counter.contributions.iter().position(|c| c.stamp.version.node == me);
+                let total = mine.map_or(0, |i| counter.contributions[i].total);
+                let total = total.checked_add(delta).ok_or(IncrementError::Overflow)?;
+                let part = Contribution { stamp: self.stamp, total };
+                match mine {
+                    Some(i) => counter.contributions[i] = part,
+                    None => {
+                        let at = counter.contributions.partition_point(|c| c.stamp.version.node < me);
+                        counter.contributions.insert(at, part);
+                    }
+                }
+                (counter, self.deadline_ms())
+            }
+            Some(Body::Value(value)) => {
+                let base_value = parse_integer(value).ok_or(IncrementError::NotAnInteger)?;
+                let base = self.held.as_ref().map(Record::stamp).expect("live");
+                (self.counter_over(base, base_value, delta), self.deadline_ms())
+            }
+            _ => {
+                let base = match &self.held {
+                    Some(gone) if gone.is_expired_counter() => self.stamp,
+                    Some(gone) => gone.stamp(),
+                    None => self.floor.unwrap_or(Stamp::NONE),
+                };
+                (self.counter_over(base, 0, delta), None)
+            }
+        };
+        let sum = counter.base_value as i128 + counter.contributions.iter().map(|c| c.total as i128).sum::<i128>();
+        let sum = i64::try_from(sum).map_err(|_| IncrementError::Overflow)?;
+        Ok((Record::counter(self.key, &counter, deadline), sum))
+    }
+
+    fn counter_over(&self, base: Stamp, base_value: i64, delta: i64) -> Counter {
+        Counter { base, base_value, contributions: vec![Contribution { stamp: self.stamp, total: delta }] }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_parse_as_redis_parses_them() {
+        for (text, want) in [("0", Some(0)), ("-1", Some(-1)), ("9223372036854775807", Some(i64::MAX))] {
+            assert_eq!(parse_integer(text.as_bytes()), want, "{text}");
+        }
+        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in ["", "-", "01", "-0", "+1", " 1", "1 ", "1.0", "9223372036854775808", "abc"] {
+            assert_eq!(parse_integer(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+}
