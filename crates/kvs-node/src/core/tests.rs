@@ -218,3 +218,36 @@ fn an_answer_to_another_request_of_the_same_peer_is_refused() {
     assert!(matches!(&b.receive(peer(1), over_the_wire(&done), at(start, 3))[..], [Effect::LogCursors(_)]));
     assert_eq!(value(&b, b"k").as_deref(), Some(&b"v"[..]));
 }
+
+/// An increment of `delta` on `core`'s counter at `key`, made at `now`.
+fn increment(core: &Core, key: &[u8], delta: i64, now: Now) -> Record {
+    let decide = |local: &Local<'_>| Decision::Write(local.increment(delta).unwrap().0, ());
+    core.update(key, now, decide).unwrap().0.unwrap()
+}
+
+/// Pushes `record` (written by `from`) to `to`.
+fn push(from: u64, to: &Core, record: &Record, now: Now) {
+    to.receive(peer(from), over_the_wire(&Outgoing::Entries { entries: vec![record.clone()] }), now);
+}
+
+#[test]
+fn increments_on_two_cores_add_up_and_a_reset_neither_saw_beats_the_increments_it_missed() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    let (from_a, from_b) = (increment(&a, b"n", 5, at(start, 0)), increment(&b, b"n", 7, at(start, 0)));
+    push(1, &b, &from_a, at(start, 1));
+    push(2, &a, &from_b, at(start, 1));
+    assert_eq!((value(&a, b"n"), value(&b, b"n")), (Some(b"12".to_vec()), Some(b"12".to_vec())));
+    assert_eq!(a.store().digest(), b.store().digest());
+
+    // A increments at +10 ms; B, not having seen it, sets the key at +5 ms. Last-writer-wins on
+    // the newest version would keep A's counter (112); the reset beats the increments it never
+    // saw, on both nodes, whatever the order they meet in.
+    let more = increment(&a, b"n", 100, at(start, 10));
+    let reset = b.update(b"n", at(start, 5), |l| Decision::Write(l.value(Some(b"1"), None), ())).unwrap().0.unwrap();
+    assert!(reset.version() < more.version());
+    push(1, &b, &more, at(start, 11));
+    push(2, &a, &reset, at(start, 11));
+    assert_eq!((value(&a, b"n"), value(&b, b"n")), (Some(b"1".to_vec()), Some(b"1".to_vec())));
+    assert_eq!(a.store().digest(), b.store().digest());
+}
