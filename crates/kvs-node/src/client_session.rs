@@ -85,7 +85,11 @@ fn needed(request: &ClientRequest) -> (&'static str, Access) {
 /// write may come with what to await before replying.
 pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
     let mut durable = None;
-    let mut write = |key: &[u8], value: Option<&[u8]>| match node.write(key, value, room) {
+    let mut write = |key: &[u8], value: Option<&[u8]>| match {
+        // Never inside a Redis client's transaction (see `redis::transaction`).
+        let _shared = node.core.isolation.read().unwrap_or_else(|p| p.into_inner());
+        node.write(key, value, room)
+    } {
         Ok(written) => {
             durable = written.durable;
             Ok(ClientResponse::Written(written.version))

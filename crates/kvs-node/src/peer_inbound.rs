@@ -40,7 +40,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: 
         let leaving = matches!(message, PeerMessage::Leave { .. });
         let entries = match &message {
             PeerMessage::Gossip { .. } | PeerMessage::Leave { .. } => 0,
-            PeerMessage::Entries { entries } => {
+            PeerMessage::Entries { entries } | PeerMessage::Unit { entries } => {
                 bump(&stats.push_bytes_received, bytes);
                 entries.len()
             }

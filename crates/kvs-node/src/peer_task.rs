@@ -9,6 +9,7 @@ use crate::peer_handshake;
 use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
 use crate::shell::Shell;
 use crate::stats::bump;
+use crate::write_path::Pushed;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
 use kvs_proto::{Connection, MemberInfo, ProtoError};
@@ -198,26 +199,51 @@ async fn write(
     Ok(sent)
 }
 
-/// Sends `first` and whatever else is already queued, up to the batch bound, as one frame.
+/// Sends `first` and whatever else is already queued, up to the batch bound, as one frame; a
+/// transaction's writes go in a frame of their own, applied as a unit by the peer.
 async fn send_pushes(
     node: &Shell,
     conn: &mut Connection<net::Stream>,
-    pushes: &mut tokio::sync::broadcast::Receiver<Record>,
-    first: Record,
+    pushes: &mut tokio::sync::broadcast::Receiver<Pushed>,
+    first: Pushed,
 ) -> Result<(), ProtoError> {
     let max_bytes = node.config.max_batch_bytes;
-    let mut bytes = entry_cost(&first);
-    let mut entries = vec![first];
-    while bytes < max_bytes {
-        match pushes.try_recv() {
-            Ok(next) => {
-                bytes += entry_cost(&next);
-                entries.push(next);
+    let (mut entries, mut bytes) = (Vec::new(), 0);
+    let mut next = Some(first);
+    while let Some(pushed) = next.take() {
+        match pushed {
+            Pushed::One(record) => {
+                bytes += entry_cost(&record);
+                entries.push(record);
             }
-            // A lag is a gap the peer's anti-entropy fills; what follows it is still worth pushing.
-            Err(TryRecvError::Lagged(_)) => continue,
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            Pushed::Unit(unit) => {
+                send_batch(node, conn, std::mem::take(&mut entries)).await?;
+                bytes = 0;
+                let count = unit.len();
+                let sent = send(node, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
+                bump(&node.core.stats().push_entries_sent, count);
+                bump(&node.core.stats().push_bytes_sent, sent);
+            }
         }
+        if bytes >= max_bytes {
+            break;
+        }
+        next = loop {
+            match pushes.try_recv() {
+                Ok(pushed) => break Some(pushed),
+                // A lag is a gap the peer's anti-entropy fills; what follows is still worth pushing.
+                Err(TryRecvError::Lagged(_)) => continue,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break None,
+            }
+        };
+    }
+    send_batch(node, conn, entries).await
+}
+
+/// Sends pushed writes as one frame (nothing when there are none).
+async fn send_batch(node: &Shell, conn: &mut Connection<net::Stream>, entries: Vec<Record>) -> Result<(), ProtoError> {
+    if entries.is_empty() {
+        return Ok(());
     }
     let count = entries.len();
     let sent = send(node, conn, &Outgoing::Entries { entries }).await?;

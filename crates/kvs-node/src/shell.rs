@@ -17,7 +17,7 @@ use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::writer::Room;
-use kvs_store::{Replica, Store};
+use kvs_store::{Record, Replica, Store};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -112,19 +112,21 @@ impl Shell {
         self.writes.write(&self.core, key, value, self.now(), room)
     }
 
-    /// Runs a local command on `key` (see [`kvs_store::Replica::update`]) in `room`.
+    /// Runs a local command on `key` (see [`kvs_store::Replica::update`]) in `room`; inside a
+    /// transaction its write is kept in `unit`.
     pub(crate) fn update<T>(
         &self,
         key: &[u8],
         room: &mut Room,
+        unit: Option<&mut Vec<Record>>,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Written>, T), WriteRefused> {
-        self.writes.update(&self.core, key, self.now(), room, decide)
+        self.writes.update(&self.core, key, self.now(), room, unit, decide)
     }
 
-    /// FLUSHALL: a replicated flush, in `room`.
-    pub(crate) fn flush(&self, room: &mut Room) -> Result<Written, WriteRefused> {
-        self.writes.flush(&self.core, self.now(), room)
+    /// FLUSHALL: a replicated flush, in `room` (inside a transaction, kept in `unit`).
+    pub(crate) fn flush(&self, room: &mut Room, unit: Option<&mut Vec<Record>>) -> Result<Written, WriteRefused> {
+        self.writes.flush(&self.core, self.now(), room, unit)
     }
 
     /// Carries out what the core asked for, logging in `room` (reserved for the input's entries).

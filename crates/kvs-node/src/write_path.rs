@@ -11,7 +11,7 @@ use kvs_store::log::data_dir::DataDir;
 use kvs_store::log::writer::{Durable, Log, Room};
 use kvs_store::log::LogError;
 use kvs_store::Record;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// A local write that was made.
@@ -22,6 +22,15 @@ pub(crate) struct Written {
     pub(crate) durable: Option<Durable>,
 }
 
+/// What the push log carries: a write, or the writes of one transaction, pushed as one unit.
+#[derive(Clone, Debug)]
+pub(crate) enum Pushed {
+    /// One write.
+    One(Record),
+    /// A transaction's writes, in sequence order.
+    Unit(Arc<Vec<Record>>),
+}
+
 /// The log (when durable) and the push log.
 pub(crate) struct WritePath {
     /// The log, when the node is durable.
@@ -30,7 +39,7 @@ pub(crate) struct WritePath {
     _dir: Option<DataDir>,
     /// The push log: each local write is appended once and every peer task reads it from its own
     /// cursor. A bounded ring of record pointers; a reader that falls off its tail learns it lagged.
-    push_log: broadcast::Sender<Record>,
+    push_log: broadcast::Sender<Pushed>,
     /// Held across making, logging and queueing a local write, so our writes enter the log and
     /// the push log in sequence order.
     push_order: Mutex<()>,
@@ -67,47 +76,75 @@ impl WritePath {
         now: Now,
         room: &mut Room,
     ) -> Result<Written, WriteRefused> {
-        let (written, ()) = self.update(core, key, now, room, |local| Decision::Write(local.value(value, None), ()))?;
+        let decide = |local: &Local<'_>| Decision::Write(local.value(value, None), ());
+        let (written, ()) = self.update(core, key, now, room, None, decide)?;
         Ok(written.expect("a write was decided"))
     }
 
     /// Runs a local command on `key` through `core` (see [`kvs_store::Replica::update`]); a
-    /// record it writes is logged in `room` and queued for every peer.
+    /// record it writes is logged in `room` and queued for every peer, or, inside a transaction,
+    /// kept in `unit` to be pushed with the rest of it.
     pub(crate) fn update<T>(
         &self,
         core: &Core,
         key: &[u8],
         now: Now,
         room: &mut Room,
+        unit: Option<&mut Vec<Record>>,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Written>, T), WriteRefused> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
         let (record, answer) = core.update(key, now, decide)?;
         let written = match record {
-            Some(record) => Some(self.logged_and_queued(record, room)?),
+            Some(record) => Some(self.logged_and_queued(record, room, unit)?),
             None => None,
         };
         Ok((written, answer))
     }
 
     /// A replicated flush through `core`, logged and queued like a write.
-    pub(crate) fn flush(&self, core: &Core, now: Now, room: &mut Room) -> Result<Written, WriteRefused> {
+    pub(crate) fn flush(
+        &self,
+        core: &Core,
+        now: Now,
+        room: &mut Room,
+        unit: Option<&mut Vec<Record>>,
+    ) -> Result<Written, WriteRefused> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
         let record = core.flush(now)?;
-        self.logged_and_queued(record, room)
+        self.logged_and_queued(record, room, unit)
     }
 
-    fn logged_and_queued(&self, record: Record, room: &mut Room) -> Result<Written, WriteRefused> {
+    fn logged_and_queued(
+        &self,
+        record: Record,
+        room: &mut Room,
+        unit: Option<&mut Vec<Record>>,
+    ) -> Result<Written, WriteRefused> {
         let version = record.version();
         let durable = match &self.log {
             Some(log) => log.append(&record, true, room)?,
             None => None,
         };
-        // No receivers just means no peers yet; anti-entropy brings them up to date when they come.
-        let _ = self.push_log.send(record);
+        match unit {
+            Some(unit) => unit.push(record),
+            // No receivers just means no peers yet; anti-entropy brings them up to date later.
+            None => drop(self.push_log.send(Pushed::One(record))),
+        }
         Ok(Written { version, durable })
+    }
+
+    /// Queues a transaction's writes for every peer as one unit. The caller held the core's
+    /// isolation lock across the transaction, so no other local write came between them.
+    pub(crate) fn push_unit(&self, records: Vec<Record>) {
+        let pushed = match records.len() {
+            0 => return,
+            1 => Pushed::One(records.into_iter().next().expect("one")),
+            _ => Pushed::Unit(Arc::new(records)),
+        };
+        let _ = self.push_log.send(pushed);
     }
 
     /// Logs remote records the core applied, in `room` reserved for them.
@@ -152,7 +189,7 @@ impl WritePath {
     }
 
     /// A new reader of the push log, starting at its head.
-    pub(crate) fn subscribe_pushes(&self) -> broadcast::Receiver<Record> {
+    pub(crate) fn subscribe_pushes(&self) -> broadcast::Receiver<Pushed> {
         self.push_log.subscribe()
     }
 }

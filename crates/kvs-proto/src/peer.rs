@@ -64,6 +64,12 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// Keys and their entries; the receiver keeps whichever version is larger.
         entries: Vec<E>,
     },
+    /// The sender's own writes of one transaction (MULTI/EXEC), in sequence order, to apply as
+    /// one unit: no reader of the receiver sees some of them without the others.
+    Unit {
+        /// Keys and their entries, merged like pushed entries.
+        entries: Vec<E>,
+    },
     /// Anti-entropy, step 1: "send me what you hold beyond these cursors". Its size depends on the
     /// number of origins, never on the number of keys.
     AntiEntropyRequest {

@@ -33,7 +33,7 @@ use kvs_store::local::{Decision, Local};
 use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
 use membership::{Change, Membership, Rules};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -85,6 +85,10 @@ pub(crate) struct Core {
     tombstone_grace: Duration,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
     stats: ReplicationCounters,
+    /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
+    /// while it runs, every other client command that writes or reads several keys holds it for
+    /// reading, so none sees or interleaves with half a transaction.
+    pub(crate) isolation: RwLock<()>,
 }
 
 impl Core {
@@ -110,6 +114,7 @@ impl Core {
             limits: config.limits,
             tombstone_grace: config.tombstone_grace,
             stats: ReplicationCounters::default(),
+            isolation: RwLock::new(()),
         }
     }
 
@@ -177,6 +182,17 @@ impl Core {
             PeerMessage::Entries { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
                 let entries = self.admit(entries, Some(peer));
+                self.apply(entries, true, now)
+            }
+            PeerMessage::Unit { entries } => {
+                bump(&self.stats.push_entries_received, entries.len());
+                let before = entries.len();
+                let entries = self.admit(entries, Some(peer));
+                if entries.len() < before {
+                    // A unit is applied whole or not at all; anti-entropy brings what is sound.
+                    return Vec::new();
+                }
+                let _whole = self.isolation.write().unwrap_or_else(|p| p.into_inner());
                 self.apply(entries, true, now)
             }
             PeerMessage::AntiEntropyRequest { request, cursors, fresh } => {

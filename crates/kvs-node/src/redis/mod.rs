@@ -10,6 +10,7 @@
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
 //! - [`debug`]: the DEBUG subcommands Redis's tests use.
+//! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
 //! - [`server`]: INFO, CONFIG GET, BGREWRITEAOF.
 
@@ -25,6 +26,7 @@ pub mod server;
 pub mod session;
 pub mod strings;
 pub mod table;
+pub mod transaction;
 
 use crate::credentials::Access;
 use kvs_proto::resp::{Args, Protocol, Reply};
@@ -45,6 +47,8 @@ pub struct ClientState {
     /// The user this connection is logged in as and what it may do (`None`: not logged in, on a
     /// node with a users file; without one, every connection is an admin).
     pub user: Option<(String, Access)>,
+    /// MULTI/EXEC/WATCH state.
+    pub transaction: transaction::Transaction,
 }
 
 /// What every command handler receives.
@@ -66,16 +70,7 @@ pub struct Call<'a, 'r> {
 impl Call<'_, '_> {
     /// Writes through the node; when the write is refused replies with an error and returns false.
     pub fn write(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
-        match self.node.write(key, value, self.room) {
-            Ok(written) => {
-                self.durable.extend(written.durable);
-                true
-            }
-            Err(error) => {
-                self.reply.error(&format!("ERR {error}"));
-                false
-            }
-        }
+        self.update(key, |local| Decision::Write(local.value(value, None), ())).is_some()
     }
 }
 
@@ -89,7 +84,7 @@ impl Call<'_, '_> {
     /// [`kvs_store::Replica::update`]); when the write is refused replies with an error and
     /// returns `None`.
     pub fn update<T>(&mut self, key: &[u8], decide: impl FnOnce(&Local<'_>) -> Decision<T>) -> Option<T> {
-        match self.node.update(key, self.room, decide) {
+        match self.node.update(key, self.room, self.client.transaction.unit.as_mut(), decide) {
             Ok((written, answer)) => {
                 self.durable.extend(written.and_then(|w| w.durable));
                 Some(answer)

@@ -1,6 +1,6 @@
 //! One Redis-protocol connection: read, run every complete command, answer them all in one write.
 
-use super::table;
+use super::{table, transaction};
 use super::{wrong_arity, Call, ClientState};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
@@ -21,7 +21,9 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     let _open = node.redis.opened();
     // Without a users file every connection is an admin, as a Redis without requirepass.
     let user = node.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
-    let mut client = ClientState { id: node.redis.next_id(), name: None, protocol: Protocol::Resp2, quit: false, user };
+    let id = node.redis.next_id();
+    let transaction = Default::default();
+    let mut client = ClientState { id, name: None, protocol: Protocol::Resp2, quit: false, user, transaction };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
@@ -41,10 +43,18 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                     let args = Args::new(&pending[..used], parser.args());
                     if !args.is_empty() {
                         let spec = table::find(args.get(0));
+                        let name = spec.map_or("", |s| s.name);
+                        let queueing = client.transaction.is_open() && !transaction::is_control(name);
+                        let exec = client.transaction.is_open() && name == "exec";
                         // Room in the log's queue for the keys a write command may write, awaited
                         // here: a slow disk parks this connection, not a worker thread. Without
                         // room (the log failed) the write is refused with the log's reason.
-                        let writes = spec.filter(|s| s.flags.contains(&"write")).map_or(0, |_| args.len() - 1);
+                        let writes = match spec {
+                            _ if queueing => 0,
+                            _ if exec => client.transaction.writes_queued(),
+                            Some(s) if s.flags.contains(&"write") => args.len() - 1,
+                            _ => 0,
+                        };
                         let mut room = node.writes.reserve(writes).await.unwrap_or_default();
                         let mut reply = Reply::new(&mut output, client.protocol);
                         let call = &mut Call {
@@ -55,7 +65,13 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                             durable: &mut durable,
                             room: &mut room,
                         };
-                        execute(call, spec);
+                        if queueing {
+                            queue(call, spec);
+                        } else if exec {
+                            transaction::exec(call, execute);
+                        } else {
+                            isolated(call, spec);
+                        }
                     }
                     consumed += used;
                     if client.quit {
@@ -129,23 +145,65 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     }
 }
 
+/// Runs one command outside a transaction. One that writes, or reads several keys, holds the
+/// core's isolation lock for reading, so it never runs inside a transaction's EXEC.
+fn isolated(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
+    let several_keys =
+        spec.is_some_and(|s| s.flags.contains(&"write") || matches!(s.name, "mget" | "exists" | "touch"));
+    let node = call.node;
+    let _shared = several_keys.then(|| node.core.isolation.read().unwrap_or_else(|p| p.into_inner()));
+    run(call, spec);
+}
+
+/// Queues a command after MULTI if it passes the checks it would meet when run; a command that
+/// does not fails the transaction, as in Redis.
+fn queue(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
+    match check(call, spec) {
+        Some(_) => {
+            call.client.transaction.queue(call.args);
+            call.reply.simple("QUEUED");
+        }
+        None => call.client.transaction.failed = true,
+    }
+}
+
+/// Runs one queued command of a transaction.
+fn execute(call: &mut Call<'_, '_>) {
+    let spec = table::find(call.args.get(0));
+    run(call, spec);
+}
+
 /// Runs one command (`spec`: its row in the table, if it has one), writing exactly one reply.
-fn execute(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
+fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
+    if let Some(spec) = check(call, spec) {
+        (spec.handler)(call);
+    }
+}
+
+/// The command's row if the connection may run it with these arguments; otherwise replies with
+/// the error and returns `None`.
+fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> Option<&'s table::CommandSpec> {
     let Some(spec) = spec else {
-        return unknown_command(call);
+        unknown_command(call);
+        return None;
     };
     match &call.client.user {
-        None if !spec.flags.contains(&"no_auth") => return call.reply.error("NOAUTH Authentication required."),
+        None if !spec.flags.contains(&"no_auth") => {
+            call.reply.error("NOAUTH Authentication required.");
+            return None;
+        }
         Some((user, access)) if *access < spec.needs() => {
             let message = format!("NOPERM User {user} has no permissions to run the '{}' command", spec.name);
-            return call.reply.error(&message);
+            call.reply.error(&message);
+            return None;
         }
         _ => {}
     }
     if !spec.accepts(call.args.len()) {
-        return wrong_arity(call.reply, spec.name);
+        wrong_arity(call.reply, spec.name);
+        return None;
     }
-    (spec.handler)(call);
+    Some(spec)
 }
 
 /// Redis's own wording: `ERR unknown command 'x', with args beginning with: 'a' 'b' `.

@@ -2,7 +2,7 @@
 //! flags and key positions (what `COMMAND` reports) and its handler, so a command cannot be
 //! listed without being served, nor served without being listed.
 
-use super::{connection, counters, debug, expire, keys, keyspace, lcs, server, strings, Call};
+use super::{connection, counters, debug, expire, keys, keyspace, lcs, server, strings, transaction, Call};
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
 
@@ -77,6 +77,11 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("touch", -2, &["readonly", "fast"], (1, -1, 1), keys::touch),
     spec("unlink", -2, &["write", "fast"], (1, -1, 1), keyspace::del),
     spec("object", -2, &["readonly"], (2, 2, 1), keys::object),
+    spec("multi", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::multi),
+    spec("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), transaction::exec_without_multi),
+    spec("discard", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::discard),
+    spec("watch", -2, &["noscript", "loading", "stale", "fast", "allow_busy"], (1, -1, 1), transaction::watch),
+    spec("unwatch", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::unwatch),
     spec("debug", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), debug::debug),
     spec("del", -2, &["write"], (1, -1, 1), keyspace::del),
     spec("exists", -2, &["readonly", "fast"], (1, -1, 1), keyspace::exists),

@@ -78,6 +78,14 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// A null array (what EXEC answers when a watched key changed).
+    pub fn null_array(&mut self) {
+        match self.protocol {
+            Protocol::Resp2 => self.out.put_slice(b"*-1\r\n"),
+            Protocol::Resp3 => self.out.put_slice(b"_\r\n"),
+        }
+    }
+
     /// A bulk string or a null.
     pub fn optional_bulk(&mut self, data: Option<&[u8]>) {
         match data {

@@ -1,0 +1,170 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Commands after MULTI are checked and queued; EXEC runs them all while holding the core's
+//! isolation lock for writing, so no other client's command runs in between and no reader sees
+//! half of them, then pushes their writes to every peer as one unit, which each peer applies
+//! under its own isolation lock. WATCH remembers the record each key held; EXEC aborts if any has
+//! changed since, whoever changed it (a client here or a write replicated from a peer). Like NX,
+//! it is a check on the node that runs the EXEC, not a cluster-wide lock.
+
+use super::Call;
+use kvs_proto::resp::Args;
+use kvs_proto::Stamp;
+use kvs_store::Record;
+use std::ops::Range;
+
+/// One queued command, its arguments copied out of the connection's buffer.
+#[derive(Debug)]
+pub struct Queued {
+    bytes: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl Queued {
+    fn of(args: Args<'_>) -> Queued {
+        let (mut bytes, mut ranges) = (Vec::new(), Vec::with_capacity(args.len()));
+        for arg in args.iter() {
+            ranges.push(bytes.len()..bytes.len() + arg.len());
+            bytes.extend_from_slice(arg);
+        }
+        Queued { bytes, ranges }
+    }
+
+    /// The command's arguments.
+    pub fn args(&self) -> Args<'_> {
+        Args::new(&self.bytes, &self.ranges)
+    }
+}
+
+/// What a watched key held: the write its record carries, and whether it was live (an expiry
+/// changes no write but does change the key).
+pub type Held = (Option<Stamp>, bool);
+
+fn held(call: &Call<'_, '_>, key: &[u8], now_ms: u64) -> Held {
+    let record = call.node.store().get(key);
+    (record.as_ref().map(Record::stamp), record.is_some_and(|r| r.is_live_at(now_ms)))
+}
+
+/// A connection's transaction state.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    /// Commands queued since MULTI; `None` outside MULTI.
+    pub queued: Option<Vec<Queued>>,
+    /// A command could not be queued: EXEC discards the transaction.
+    pub failed: bool,
+    /// Watched keys, with what each held when watched.
+    pub watched: Vec<(Vec<u8>, Held)>,
+    /// While EXEC runs, the writes made, pushed as one unit at the end.
+    pub unit: Option<Vec<Record>>,
+}
+
+impl Transaction {
+    /// Whether commands are being queued.
+    pub fn is_open(&self) -> bool {
+        self.queued.is_some()
+    }
+
+    /// Queues a command that passed its checks.
+    pub fn queue(&mut self, args: Args<'_>) {
+        self.queued.get_or_insert_with(Vec::new).push(Queued::of(args));
+    }
+
+    /// Room in the log EXEC needs: a record per key argument of every queued write command.
+    pub fn writes_queued(&self) -> usize {
+        let queued = self.queued.iter().flatten();
+        queued
+            .filter(|q| super::table::find(q.args().get(0)).is_some_and(|s| s.flags.contains(&"write")))
+            .map(|q| q.ranges.len())
+            .sum()
+    }
+
+    fn reset(&mut self) {
+        self.queued = None;
+        self.failed = false;
+        self.watched.clear();
+    }
+}
+
+/// Commands that act on the transaction itself rather than being queued.
+pub fn is_control(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "unwatch" | "quit" | "reset")
+}
+
+/// `MULTI`
+pub fn multi(call: &mut Call<'_, '_>) {
+    if call.client.transaction.is_open() {
+        return call.reply.error("ERR MULTI calls can not be nested");
+    }
+    call.client.transaction.queued = Some(Vec::new());
+    call.client.transaction.failed = false;
+    call.reply.simple("OK");
+}
+
+/// `DISCARD`
+pub fn discard(call: &mut Call<'_, '_>) {
+    if !call.client.transaction.is_open() {
+        return call.reply.error("ERR DISCARD without MULTI");
+    }
+    call.client.transaction.reset();
+    call.reply.simple("OK");
+}
+
+/// `WATCH key [key ...]`
+pub fn watch(call: &mut Call<'_, '_>) {
+    if call.client.transaction.is_open() {
+        return call.reply.error("ERR WATCH inside MULTI is not allowed");
+    }
+    let now_ms = call.now_ms();
+    for key in call.args.iter().skip(1) {
+        let held = held(call, key, now_ms);
+        call.client.transaction.watched.push((key.to_vec(), held));
+    }
+    call.reply.simple("OK");
+}
+
+/// `UNWATCH`
+pub fn unwatch(call: &mut Call<'_, '_>) {
+    call.client.transaction.watched.clear();
+    call.reply.simple("OK");
+}
+
+/// `EXEC` outside MULTI. Inside MULTI the session runs EXEC itself with [`exec`], since only it
+/// dispatches commands; this row describes EXEC to `COMMAND` and answers a stray one.
+pub fn exec_without_multi(call: &mut Call<'_, '_>) {
+    call.reply.error("ERR EXEC without MULTI");
+}
+
+/// `EXEC`: runs the queued commands with `run`, one reply each in an array; a nil array if a
+/// watched key changed; EXECABORT if a command could not be queued.
+pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
+    let Some(queued) = call.client.transaction.queued.take() else {
+        return call.reply.error("ERR EXEC without MULTI");
+    };
+    if call.client.transaction.failed {
+        call.client.transaction.reset();
+        return call.reply.error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let node = call.node;
+    let _alone = node.core.isolation.write().unwrap_or_else(|p| p.into_inner());
+    let now_ms = call.now_ms();
+    let changed = call.client.transaction.watched.iter().any(|(key, then)| held(call, key, now_ms) != *then);
+    call.client.transaction.reset();
+    if changed {
+        return call.reply.null_array();
+    }
+    call.client.transaction.unit = Some(Vec::new());
+    call.reply.array(queued.len());
+    for command in &queued {
+        let inner = &mut Call {
+            node,
+            args: command.args(),
+            client: &mut *call.client,
+            reply: &mut *call.reply,
+            durable: &mut *call.durable,
+            room: &mut *call.room,
+        };
+        run(inner);
+    }
+    let unit = call.client.transaction.unit.take().unwrap_or_default();
+    node.writes.push_unit(unit);
+}
