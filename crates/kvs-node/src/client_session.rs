@@ -85,17 +85,19 @@ fn needed(request: &ClientRequest) -> (&'static str, Access) {
 /// write may come with what to await before replying.
 pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
     let mut durable = None;
-    let mut write = |key: &[u8], value: Option<&[u8]>| match {
+    let mut write = |key: &[u8], value: Option<&[u8]>| {
         // Never inside a Redis client's transaction (see `redis::transaction`).
-        let _shared = node.core.isolation.read().unwrap_or_else(|p| p.into_inner());
-        node.write(key, value, room)
-    } {
-        Ok(written) => {
-            durable = written.durable;
-            Ok(ClientResponse::Written(written.version))
+        let shared = node.core.isolation.read().unwrap_or_else(|p| p.into_inner());
+        let written = node.write(key, value, room);
+        drop(shared);
+        match written {
+            Ok(written) => {
+                durable = written.durable;
+                Ok(ClientResponse::Written(written.version))
+            }
+            Err(error @ WriteRefused::Log(_)) => Err(ErrorReply::new(ErrorCode::LogFailed, error.to_string())),
+            Err(error @ WriteRefused::ClockSkew(_)) => Err(ErrorReply::new(ErrorCode::ClockSkew, error.to_string())),
         }
-        Err(error @ WriteRefused::Log(_)) => Err(ErrorReply::new(ErrorCode::LogFailed, error.to_string())),
-        Err(error @ WriteRefused::ClockSkew(_)) => Err(ErrorReply::new(ErrorCode::ClockSkew, error.to_string())),
     };
     let result = match request {
         ClientRequest::Get { key } => {
