@@ -1,5 +1,6 @@
 //! Bytes on the Redis port: commands parsed one after another from one buffer, as a session does.
-//! Nothing may panic; every command consumes bytes it was given and its arguments lie inside them.
+//! Nothing may panic; every command consumes bytes it was given and its arguments are no longer
+//! than them.
 #![no_main]
 
 use kvs_proto::resp::{parse_command, RespLimits};
@@ -14,9 +15,8 @@ fuzz_target!(|data: &[u8]| {
             Ok(Some(consumed)) => {
                 assert!(consumed > 0 && pos + consumed <= data.len(), "consumed {consumed} at {pos}");
                 assert!(args.len() <= limits.max_args);
-                for range in &args {
-                    assert!(range.start <= range.end && range.end <= consumed, "{range:?} outside {consumed}");
-                }
+                let bytes: usize = args.iter().map(Vec::len).sum();
+                assert!(bytes <= consumed, "{bytes} bytes of arguments from {consumed}");
                 pos += consumed;
             }
             Ok(None) | Err(_) => break,

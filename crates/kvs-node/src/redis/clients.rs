@@ -1,8 +1,29 @@
-//! What the Redis port keeps about its connections: where it listens, how many are open, ids.
+//! What the Redis port keeps about its connections: where it listens, how many are open, ids,
+//! and each connection's address, name and kill switch (CLIENT LIST, CLIENT KILL).
 
+use kvs_store::map::Map;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// One open connection, as CLIENT LIST shows it.
+#[derive(Clone, Debug)]
+pub struct Connected {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Our end of the connection.
+    pub laddr: SocketAddr,
+    /// Set by CLIENT SETNAME.
+    pub name: Option<Vec<u8>>,
+    /// The user it is logged in as.
+    pub user: String,
+    /// When it connected.
+    pub since: Instant,
+    /// Cancelled by CLIENT KILL: the connection closes after its current batch of commands.
+    pub kill: CancellationToken,
+}
 
 /// The Redis port's connection bookkeeping.
 #[derive(Debug)]
@@ -10,11 +31,25 @@ pub struct RedisClients {
     addr: OnceLock<SocketAddr>,
     open: AtomicU64,
     next_id: AtomicU64,
+    connected: Mutex<Map<u64, Connected>>,
 }
 
 impl Default for RedisClients {
     fn default() -> Self {
-        RedisClients { addr: OnceLock::new(), open: AtomicU64::new(0), next_id: AtomicU64::new(1) }
+        let connected = Mutex::new(Map::default());
+        RedisClients { addr: OnceLock::new(), open: AtomicU64::new(0), next_id: AtomicU64::new(1), connected }
+    }
+}
+
+/// Removes a connection from the registry when dropped.
+pub struct Registration<'a> {
+    clients: &'a RedisClients,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.clients.lock().remove(&self.id);
     }
 }
 
@@ -47,6 +82,45 @@ impl RedisClients {
     /// Open Redis connections.
     pub fn open(&self) -> u64 {
         self.open.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Map<u64, Connected>> {
+        self.connected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lists connection `id` until the returned guard drops.
+    pub fn register(&self, id: u64, connected: Connected) -> Registration<'_> {
+        self.lock().insert(id, connected);
+        Registration { clients: self, id }
+    }
+
+    /// Changes what CLIENT LIST shows of connection `id`.
+    pub fn update(&self, id: u64, change: impl FnOnce(&mut Connected)) {
+        if let Some(connected) = self.lock().get_mut(&id) {
+            change(connected);
+        }
+    }
+
+    /// Every open connection, by id.
+    pub fn list(&self) -> Vec<(u64, Connected)> {
+        let mut all: Vec<_> = self.lock().iter().map(|(id, c)| (*id, c.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// Kills the connections `doomed` picks; returns how many.
+    pub fn kill(&self, doomed: impl Fn(u64, &Connected) -> bool) -> usize {
+        let connected = self.lock();
+        let killed: Vec<_> = connected.iter().filter(|(id, c)| doomed(**id, c)).collect();
+        for (_, c) in &killed {
+            c.kill.cancel();
+        }
+        killed.len()
+    }
+
+    /// The id the next connection will get.
+    pub fn next_id_peek(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
     }
 
     /// A fresh id for `CLIENT ID`.

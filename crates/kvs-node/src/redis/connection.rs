@@ -143,12 +143,113 @@ pub fn client(call: &mut Call<'_, '_>) {
             return call.reply.error("ERR Client names cannot contain spaces, newlines or special characters.");
         }
         call.client.name = (!name.is_empty()).then(|| name.to_vec());
+        let name = call.client.name.clone();
+        call.node.redis.update(call.client.id, |c| c.name = name);
         call.reply.simple("OK");
     } else if sub.eq_ignore_ascii_case(b"SETINFO") && argc == 4 {
         // Client libraries announce their name and version; nothing here uses it.
         call.reply.simple("OK");
+    } else if (sub.eq_ignore_ascii_case(b"NO-EVICT") || sub.eq_ignore_ascii_case(b"NO-TOUCH")) && argc == 3 {
+        // Nothing is evicted and no access time is kept, so both switches change nothing.
+        match call.args.get(2).to_ascii_uppercase().as_slice() {
+            b"ON" | b"OFF" => call.reply.simple("OK"),
+            _ => call.reply.error("ERR syntax error"),
+        }
+    } else if sub.eq_ignore_ascii_case(b"LIST") {
+        client_list(call);
+    } else if sub.eq_ignore_ascii_case(b"KILL") && argc >= 3 {
+        client_kill(call);
+    } else if sub.eq_ignore_ascii_case(b"INFO") && argc == 2 {
+        let me = call.node.redis.list().into_iter().filter(|(id, _)| *id == call.client.id).collect();
+        let text = client_lines(call, me);
+        call.reply.bulk(text.as_bytes());
     } else {
         let sub = String::from_utf8_lossy(sub).into_owned();
         call.reply.error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."));
     }
+}
+
+/// One line per connection, as Redis's CLIENT LIST writes them (the fields tools read).
+fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connected)>) -> String {
+    let now = tokio::time::Instant::now();
+    let mut text = String::new();
+    for (id, c) in clients {
+        let name = c.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        let age = now.saturating_duration_since(c.since).as_secs();
+        let (multi, resp) = if id == call.client.id {
+            let queued = call.client.transaction.queued.as_ref().map_or(-1, |q| q.len() as i64);
+            (queued, if call.client.protocol == kvs_proto::resp::Protocol::Resp3 { 3 } else { 2 })
+        } else {
+            (-1, 2)
+        };
+        text.push_str(&format!(
+            "id={id} addr={} laddr={} fd=0 name={name} age={age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi={multi} \
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|list \
+             user={} redir=-1 resp={resp}\n",
+            c.addr, c.laddr, c.user
+        ));
+    }
+    text
+}
+
+/// `CLIENT LIST [ID id ...]`
+fn client_list(call: &mut Call<'_, '_>) {
+    let mut clients = call.node.redis.list();
+    if call.args.len() > 2 {
+        if !call.args.get(2).eq_ignore_ascii_case(b"ID") || call.args.len() < 4 {
+            return call.reply.error("ERR syntax error");
+        }
+        let mut ids = Vec::new();
+        for arg in call.args.iter().skip(3) {
+            match parse_int(arg) {
+                Some(id) if id > 0 => ids.push(id as u64),
+                _ => return call.reply.error("ERR Invalid client ID"),
+            }
+        }
+        clients.retain(|(id, _)| ids.contains(id));
+    }
+    let text = client_lines(call, clients);
+    call.reply.bulk(text.as_bytes());
+}
+
+/// `CLIENT KILL addr:port` (the old form: OK or an error) or `CLIENT KILL <filter value> ...`
+/// with ID, ADDR, LADDR, USER and SKIPME filters (the number killed).
+fn client_kill(call: &mut Call<'_, '_>) {
+    let me = call.client.id;
+    if call.args.len() == 3 {
+        let addr = String::from_utf8_lossy(call.args.get(2)).into_owned();
+        let killed = call.node.redis.kill(|_, c| c.addr.to_string() == addr);
+        return if killed > 0 { call.reply.simple("OK") } else { call.reply.error("ERR No such client") };
+    }
+    if !call.args.len().is_multiple_of(2) {
+        return call.reply.error("ERR syntax error");
+    }
+    let (mut id, mut addr, mut laddr, mut user, mut skip_me) = (None, None, None, None, true);
+    for pair in 1..call.args.len() / 2 {
+        let (filter, value) = (call.args.get(pair * 2), call.args.get(pair * 2 + 1));
+        let text = String::from_utf8_lossy(value).into_owned();
+        match filter.to_ascii_uppercase().as_slice() {
+            b"ID" => match parse_int(value) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return call.reply.error("ERR client-id should be greater than 0"),
+            },
+            b"ADDR" => addr = Some(text),
+            b"LADDR" => laddr = Some(text),
+            b"USER" => user = Some(text),
+            b"SKIPME" => match text.to_ascii_lowercase().as_str() {
+                "yes" => skip_me = true,
+                "no" => skip_me = false,
+                _ => return call.reply.error("ERR syntax error"),
+            },
+            _ => return call.reply.error("ERR syntax error"),
+        }
+    }
+    let killed = call.node.redis.kill(|cid, c| {
+        id.is_none_or(|id| id == cid)
+            && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
+            && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
+            && user.as_ref().is_none_or(|u| *u == c.user)
+            && !(skip_me && cid == me)
+    });
+    call.reply.integer(killed as i64);
 }

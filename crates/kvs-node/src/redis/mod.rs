@@ -3,6 +3,7 @@
 //! - [`clients`]: where the port listens, open connections, client ids.
 //! - [`session`]: one connection: read, parse every complete command in place, answer all in one write.
 //! - [`table`]: the one registry of commands: name, arity, flags and handler; `COMMAND` itself.
+//! - [`docs`]: what `COMMAND DOCS` says of each command.
 //! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
 //! - [`strings`]: SET's options, SETNX, SETEX, GETSET, GETDEL, GETEX, APPEND, SETRANGE, GETRANGE.
 //! - [`lcs`]: the LCS command.
@@ -18,6 +19,7 @@ pub mod clients;
 pub mod connection;
 pub mod counters;
 pub mod debug;
+pub mod docs;
 pub mod expire;
 pub mod keys;
 pub mod keyspace;

@@ -1,5 +1,6 @@
 //! One Redis-protocol connection: read, run every complete command, answer them all in one write.
 
+use super::clients::Connected;
 use super::{table, transaction};
 use super::{wrong_arity, Call, ClientState};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
@@ -8,9 +9,10 @@ use crate::credentials::Access;
 use crate::net;
 use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
-use kvs_proto::resp::{Args, CommandParser, Protocol, Reply, RespLimits};
+use kvs_proto::resp::{CommandParser, Protocol, Reply, RespLimits};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 /// Output size past which replies are written before running more pipelined commands.
 const FLUSH_AT_BYTES: usize = 64 * 1024;
@@ -23,6 +25,18 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     let user = node.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
     let id = node.redis.next_id();
     let transaction = Default::default();
+    let kill = CancellationToken::new();
+    let socket = net::socket(&stream);
+    let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let connected = Connected {
+        addr: socket.peer_addr().unwrap_or_else(|_| unknown()),
+        laddr: socket.local_addr().unwrap_or_else(|_| unknown()),
+        name: None,
+        user: user.as_ref().map_or_else(|| "default".into(), |(name, _)| name.clone()),
+        since: tokio::time::Instant::now(),
+        kill: kill.clone(),
+    };
+    let _listed = node.redis.register(id, connected);
     let mut client = ClientState { id, name: None, protocol: Protocol::Resp2, quit: false, user, transaction };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
@@ -40,7 +54,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
             let pending = &input[consumed..];
             match parser.parse(pending, &limits) {
                 Ok(Some(used)) => {
-                    let args = Args::new(&pending[..used], parser.args());
+                    let args = parser.command(&pending[..used]);
                     if !args.is_empty() {
                         let spec = table::find(args.get(0));
                         let name = spec.map_or("", |s| s.name);
@@ -105,7 +119,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
             }
             output.clear();
         }
-        if close {
+        if close || kill.is_cancelled() {
             return;
         }
         if consumed > 0 && !input.is_empty() {
@@ -130,6 +144,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
         };
         let read = tokio::select! {
             _ = node.shutdown_started() => return,
+            _ = kill.cancelled() => return,
             read = unless_idle(limit, stream.read_buf(&mut input)) => match read {
                 Some(read) => read,
                 None => {

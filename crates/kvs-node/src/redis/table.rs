@@ -166,8 +166,21 @@ pub fn command(call: &mut Call<'_, '_>) {
             }
         }
     } else if sub.eq_ignore_ascii_case(b"DOCS") {
-        // No documentation to offer; an empty map is what redis-cli expects to start quietly.
-        call.reply.map(0);
+        let named: Vec<&CommandSpec> = if call.args.len() == 2 {
+            COMMANDS.iter().collect()
+        } else {
+            call.args.iter().skip(2).filter_map(find).collect()
+        };
+        call.reply.map(named.len());
+        for spec in named {
+            let (summary, group, since) = super::docs::doc(spec.name).unwrap_or(("", "generic", ""));
+            call.reply.bulk(spec.name.as_bytes());
+            call.reply.map(3);
+            for (field, value) in [("summary", summary), ("since", since), ("group", group)] {
+                call.reply.bulk(field.as_bytes());
+                call.reply.bulk(value.as_bytes());
+            }
+        }
     } else {
         let sub = String::from_utf8_lossy(sub).into_owned();
         call.reply.error(&format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP."));

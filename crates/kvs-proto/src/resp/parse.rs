@@ -68,14 +68,13 @@ impl<'a> Args<'a> {
 /// Returns `Ok(Some(consumed))` for a whole command (`args` may be empty for a blank line or an
 /// empty array, which Redis ignores), `Ok(None)` when more bytes are needed. A connection keeps a
 /// [`CommandParser`] instead, which resumes where it stopped.
-pub fn parse_command(
-    buf: &[u8],
-    limits: &RespLimits,
-    args: &mut Vec<Range<usize>>,
-) -> Result<Option<usize>, RespError> {
+pub fn parse_command(buf: &[u8], limits: &RespLimits, args: &mut Vec<Vec<u8>>) -> Result<Option<usize>, RespError> {
     let mut parser = CommandParser::default();
     let parsed = parser.parse(buf, limits)?;
-    *args = std::mem::take(&mut parser.args);
+    args.clear();
+    if let Some(used) = parsed {
+        args.extend(parser.command(&buf[..used]).iter().map(<[u8]>::to_vec));
+    }
     Ok(parsed)
 }
 
@@ -91,6 +90,10 @@ pub struct CommandParser {
     /// Where parsing resumes: after the last whole argument (array), or the bytes already
     /// searched for the end of the line (inline).
     pos: usize,
+    /// An inline command's arguments with quotes and escapes resolved (then `args` index here).
+    inline: Vec<u8>,
+    /// Whether the command just returned was inline.
+    was_inline: bool,
 }
 
 impl CommandParser {
@@ -99,6 +102,7 @@ impl CommandParser {
     /// whole command, whose arguments [`CommandParser::args`] gives until the next call (which
     /// starts a new command).
     pub fn parse(&mut self, buf: &[u8], limits: &RespLimits) -> Result<Option<usize>, RespError> {
+        self.was_inline = !matches!(buf.first(), None | Some(b'*'));
         let parsed = match buf.first() {
             None => Ok(None),
             Some(b'*') => self.parse_array(buf, limits),
@@ -112,9 +116,14 @@ impl CommandParser {
         parsed
     }
 
-    /// The argument ranges of the command just returned, relative to its first byte.
-    pub fn args(&self) -> &[Range<usize>] {
-        &self.args
+    /// The arguments of the command just returned, which `buf` (the bytes it was parsed from,
+    /// starting at its first byte) holds, or, for an inline command, the parser itself.
+    pub fn command<'a>(&'a self, buf: &'a [u8]) -> Args<'a> {
+        if self.was_inline {
+            Args::new(&self.inline, &self.args)
+        } else {
+            Args::new(buf, &self.args)
+        }
     }
 
     fn parse_array(&mut self, buf: &[u8], limits: &RespLimits) -> Result<Option<usize>, RespError> {
@@ -173,22 +182,102 @@ impl CommandParser {
             return if window.len() > limits.max_inline { Err(error("too big inline request")) } else { Ok(None) };
         };
         let line_stop = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
-        let mut i = 0;
-        while i < line_stop {
-            if buf[i].is_ascii_whitespace() {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < line_stop && !buf[i].is_ascii_whitespace() {
-                i += 1;
-            }
+        self.inline.clear();
+        for arg in split_args(&buf[..line_stop])? {
             if self.args.len() == limits.max_args {
                 return Err(error("too many arguments in inline request"));
             }
-            self.args.push(start..i);
+            let start = self.inline.len();
+            self.inline.extend_from_slice(&arg);
+            self.args.push(start..self.inline.len());
         }
         Ok(Some(newline + 1))
+    }
+}
+
+/// Splits an inline command line into arguments as Redis's `sdssplitargs` does: runs of
+/// non-space bytes, or "double-quoted" strings with C escapes (`\n`, `\xHH`, ...), or
+/// 'single-quoted' strings where only `\'` is an escape. A closing quote must be followed by a
+/// space or the end of the line.
+fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, RespError> {
+    let unbalanced = || error("unbalanced quotes in request");
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == line.len() {
+            return Ok(args);
+        }
+        let mut arg = Vec::new();
+        match line[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match line.get(i..) {
+                        None | Some([]) => return Err(unbalanced()),
+                        Some([b'\\', b'x', hi, lo, ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                            let hex = |d: u8| (d as char).to_digit(16).expect("hex digit") as u8;
+                            arg.push(hex(*hi) << 4 | hex(*lo));
+                            i += 4;
+                        }
+                        Some([b'\\', escaped, ..]) => {
+                            arg.push(match escaped {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                other => *other,
+                            });
+                            i += 2;
+                        }
+                        Some([b'"', rest @ ..]) => {
+                            if rest.first().is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return Err(unbalanced());
+                            }
+                            i += 1;
+                            break;
+                        }
+                        Some([byte, ..]) => {
+                            arg.push(*byte);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match line.get(i..) {
+                        None | Some([]) => return Err(unbalanced()),
+                        Some([b'\\', b'\'', ..]) => {
+                            arg.push(b'\'');
+                            i += 2;
+                        }
+                        Some([b'\'', rest @ ..]) => {
+                            if rest.first().is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return Err(unbalanced());
+                            }
+                            i += 1;
+                            break;
+                        }
+                        Some([byte, ..]) => {
+                            arg.push(*byte);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < line.len() && !line[i].is_ascii_whitespace() {
+                    arg.push(line[i]);
+                    i += 1;
+                }
+            }
+        }
+        args.push(arg);
     }
 }
 
@@ -229,9 +318,8 @@ mod tests {
     type Parsed = Option<(Vec<Vec<u8>>, usize)>;
 
     fn parse(buf: &[u8]) -> Result<Parsed, RespError> {
-        let mut ranges = Vec::new();
-        Ok(parse_command(buf, &RespLimits::default(), &mut ranges)?
-            .map(|used| (Args::new(buf, &ranges).iter().map(<[u8]>::to_vec).collect(), used)))
+        let mut args = Vec::new();
+        Ok(parse_command(buf, &RespLimits::default(), &mut args)?.map(|used| (args, used)))
     }
 
     fn encode(args: &[Vec<u8>]) -> Vec<u8> {
@@ -255,6 +343,17 @@ mod tests {
         assert_eq!(parse(b"PING\r\n").unwrap(), Some((vec![b"PING".to_vec()], 6)));
         assert_eq!(parse(b"  set a  b\n").unwrap().unwrap().0, vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()]);
         assert_eq!(parse(b"\r\n").unwrap(), Some((vec![], 2)));
+    }
+
+    #[test]
+    fn inline_commands_take_quotes_and_escapes_as_redis_does() {
+        let args = |line: &str| parse(line.as_bytes()).unwrap().unwrap().0;
+        assert_eq!(args("set \"a b\" 'c d'\r\n"), [b"set".to_vec(), b"a b".to_vec(), b"c d".to_vec()]);
+        assert_eq!(args("x \"\\x41\\n\\\"\" 'it\\'s'\n"), [b"x".to_vec(), b"A\n\"".to_vec(), b"it's".to_vec()]);
+        assert_eq!(args("  \"\"  \r\n"), [Vec::<u8>::new()]);
+        for bad in ["set \"\"\"test-key\"\"\" v\r\n", "set \"open\r\n", "set 'x'y\r\n"] {
+            assert_eq!(parse(bad.as_bytes()), Err(error("unbalanced quotes in request")), "{bad:?}");
+        }
     }
 
     #[test]
@@ -286,7 +385,7 @@ mod tests {
             for cut in cuts.iter().cycle() {
                 end = (end + cut).min(whole.len());
                 if let Some(used) = parser.parse(&whole[..end], &RespLimits::default()).unwrap() {
-                    parsed = Some((Args::new(&whole[..used], parser.args()).iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), used));
+                    parsed = Some((parser.command(&whole[..used]).iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), used));
                     break;
                 }
                 prop_assert!(end < whole.len(), "the whole command must parse");
