@@ -27,6 +27,20 @@ pub fn merge(held: &Record, incoming: &Record) -> Option<Record> {
 
 /// Joins two states of one counter; `None` when the join is what `held` already holds.
 fn join_counters(held: &Record, a: CounterView<'_>, incoming: &Record, b: CounterView<'_>) -> Option<Record> {
+    // One base means one deadline; should two ever differ, both sides keep the earlier.
+    let deadline = match (held.deadline_ms(), incoming.deadline_ms()) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    // The common case, a local increment or a push built on everything held: the incoming state
+    // covers the held one, so it stands as it is, without building a third record.
+    let covers = a.contributions().all(|x| {
+        b.contributions().any(|y| y.stamp.version.node == x.stamp.version.node && y.stamp.version >= x.stamp.version)
+    });
+    if covers && deadline == incoming.deadline_ms() {
+        let same = b.contributions().all(|y| a.contributions().any(|x| x == y)) && deadline == held.deadline_ms();
+        return (!same).then(|| incoming.clone());
+    }
     let mut parts: Vec<Contribution> = Vec::new();
     let (mut left, mut right) = (a.contributions().peekable(), b.contributions().peekable());
     let mut changed = false;
@@ -57,11 +71,6 @@ fn join_counters(held: &Record, a: CounterView<'_>, incoming: &Record, b: Counte
         };
         parts.extend(next);
     }
-    // One base means one deadline; should two ever differ, both sides keep the earlier.
-    let deadline = match (held.deadline_ms(), incoming.deadline_ms()) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    };
     changed |= deadline != held.deadline_ms();
     let counter = Counter { base: a.base(), base_value: a.base_value(), contributions: parts };
     changed.then(|| Record::counter(held.key(), &counter, deadline))

@@ -192,6 +192,9 @@ impl Store {
 
     /// The newest replicated flush seen.
     pub fn floor(&self) -> Option<Record> {
+        if !self.flushed.load(Ordering::Acquire) {
+            return None;
+        }
         self.floor.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

@@ -27,6 +27,10 @@ pub struct RedisArgs {
     /// certificates) and a kvs node with a users file, clients logged in.
     #[arg(long)]
     security_only: bool,
+    /// Only the keyspace rows: INCR and SET with an expiry (`SET key val EX 100`), and memory
+    /// per key with a TTL.
+    #[arg(long)]
+    keyspace_only: bool,
 }
 
 /// A redis-server child process, killed on drop.
@@ -81,6 +85,62 @@ struct Target {
     name: &'static str,
     port: u16,
     pid: u32,
+}
+
+/// Runs redis-benchmark once for one test (`-t name` or a command line) and returns its
+/// requests per second: the first figure of its CSV output.
+fn benchmark_one(port: u16, test: &[&str], requests: usize, clients: usize, pipeline: usize) -> Result<f64, String> {
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
+        .args(["-n", &requests.to_string(), "-c", &clients.to_string(), "-P", &pipeline.to_string()])
+        .args(test)
+        .output()
+        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .nth(1)
+        .and_then(|line| line.split(',').nth(1))
+        .and_then(|field| field.trim_matches('"').parse::<f64>().ok())
+        .ok_or_else(|| format!("no figure from redis-benchmark {test:?} on port {port}: {text}"))
+}
+
+/// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers.
+fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
+    let tests: [(&str, &[&str]); 2] =
+        [("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
+    let mut figures: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
+    for round in 1..=args.rounds {
+        for (p, pipeline) in [1, 16].into_iter().enumerate() {
+            for (k, (name, test)) in tests.iter().enumerate() {
+                for (t, target) in targets.iter().enumerate() {
+                    let rps = benchmark_one(target.port, test, args.requests, args.clients, pipeline)?;
+                    eprintln!("round {round}: -P {pipeline} {name:<7} {:<13} {rps:>10.0}", target.name);
+                    figures.entry((p, k, t)).or_default().push(rps);
+                }
+            }
+        }
+    }
+    println!(
+        "{:<6} {:<7} {:>12} {:>12} {:>7} {:>12} {:>7}",
+        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio"
+    );
+    for (p, pipeline) in [1, 16].into_iter().enumerate() {
+        for (k, (name, _)) in tests.iter().enumerate() {
+            let mut m = |t: usize| median(figures.get_mut(&(p, k, t)).expect("measured"));
+            let (redis, one, three) = (m(0), m(1), m(2));
+            println!(
+                "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2}",
+                format!("-P {pipeline}"),
+                name,
+                redis,
+                one,
+                one / redis,
+                three,
+                three / redis
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs redis-benchmark once; returns requests per second for SET and GET.
@@ -143,6 +203,13 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() },
         Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() },
     ];
+    if args.keyspace_only {
+        keyspace_rows(&targets, &args)?;
+        if args.memory_keys > 0 {
+            memory(&targets, &cluster, args.memory_keys, Some(100_000)).await?;
+        }
+        return Ok(());
+    }
     let configs = [(1, 3), (16, 3), (1, 100), (16, 100)];
     println!(
         "redis-benchmark -t set,get -n {} -c {}, {} rounds, alternating servers; medians in requests/s",
@@ -179,18 +246,29 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
             );
         }
     }
+    keyspace_rows(&targets, &args)?;
     if args.memory_keys > 0 {
-        memory(&targets, &cluster, args.memory_keys).await?;
+        memory(&targets, &cluster, args.memory_keys, None).await?;
     }
     super::secured::run(args.rounds, args.requests, args.clients).await
 }
 
-/// Loads the same keys into every server and reports resident bytes per key.
-async fn memory(targets: &[Target], cluster: &[NodeProcess], n: usize) -> Result<(), String> {
-    println!("memory: {n} keys of 16 bytes with 100-byte values, resident set growth per key");
+/// Loads the same keys into every server (with a TTL of `ttl_s` seconds, if given) and reports
+/// resident bytes per key.
+async fn memory(targets: &[Target], cluster: &[NodeProcess], n: usize, ttl_s: Option<u64>) -> Result<(), String> {
+    let with_ttl = ttl_s.map_or(String::new(), |s| format!(", each with a {s} s TTL"));
+    println!("memory: {n} keys of 16 bytes with 100-byte values{with_ttl}, resident set growth per key");
     for target in targets {
         let before = rss_bytes(target.pid);
-        super::load::pipeline(target.port, super::load::sets(0..n, &[b'v'; 100]))?;
+        let sets = super::load::sets(0..n, &[b'v'; 100]);
+        let ttl = ttl_s.map(|s| s.to_string().into_bytes());
+        let commands = sets.map(|mut set| {
+            if let Some(ttl) = &ttl {
+                set.extend([b"EX".to_vec(), ttl.clone()]);
+            }
+            set
+        });
+        super::load::pipeline(target.port, commands)?;
         if target.pid == cluster[0].pid() {
             // Measure the cluster once every replica holds every key, so push queues have drained.
             for node in cluster {
