@@ -49,6 +49,29 @@ async fn assert_serves_the_fixture(node: &NodeProcess, node_id: &str, digest: &s
 }
 
 #[tokio::test]
+async fn the_current_format_fixture_replays_counters_deadlines_and_a_flush() {
+    let dir = copy_of("data-dir-v3");
+    let (code, report) = check_data_dir(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("version 3"), "{report}");
+    let node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
+    kvs_tests::wait_until("the expired key to be reclaimed", Duration::from_secs(10), || async {
+        let status = node.status().await.ok()?;
+        (status.tombstone_count == 3).then_some(())
+    })
+    .await;
+    let status = node.status().await.unwrap();
+    assert_eq!((status.node_id.as_str(), status.key_count), ("4fc3c3fc5750384d", 8));
+    assert_eq!(status.digest, "b3a46adbb00525019fe791efc8fdde9e");
+    let mut client = node.client().await;
+    assert_eq!(client.get("counter").await.unwrap().as_deref(), Some(&b"12"[..]));
+    assert_eq!(client.get("ttl-key").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(client.get("gone").await.unwrap(), None);
+    assert_eq!(client.get("old-key").await.unwrap(), None, "the flush stands");
+    assert_eq!(client.get("key-2").await.unwrap().as_deref(), Some(&b"value-2-overwritten"[..]));
+}
+
+#[tokio::test]
 async fn a_version_2_log_replays_and_is_compacted_into_the_current_format() {
     let dir = copy_of("data-dir-v2");
     let (code, report) = check_data_dir(dir.path(), &[]);

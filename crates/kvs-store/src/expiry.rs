@@ -11,13 +11,20 @@ use crate::record::Record;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-/// A record and its deadline, ordered by the deadline.
+/// A record with a deadline, ordered by it. The deadline is read from the record rather than
+/// kept beside it: 8 bytes an entry instead of 16, for a pointer chase per comparison.
 #[derive(Debug)]
-struct Due(u64, Record);
+struct Due(Record);
+
+impl Due {
+    fn deadline(&self) -> u64 {
+        self.0.deadline_ms().unwrap_or(u64::MAX)
+    }
+}
 
 impl PartialEq for Due {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.deadline() == other.deadline()
     }
 }
 impl Eq for Due {}
@@ -28,7 +35,7 @@ impl PartialOrd for Due {
 }
 impl Ord for Due {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
+        self.deadline().cmp(&other.deadline())
     }
 }
 
@@ -46,8 +53,8 @@ pub(crate) struct ExpiryQueue {
 impl ExpiryQueue {
     /// Notes a record that became its key's latest.
     pub(crate) fn insert(&mut self, record: &Record) {
-        if let Some(deadline) = record.deadline_ms() {
-            self.heap.push(Reverse(Due(deadline, record.clone())));
+        if record.deadline_ms().is_some() {
+            self.heap.push(Reverse(Due(record.clone())));
             self.tracked += 1;
         }
     }
@@ -67,8 +74,8 @@ impl ExpiryQueue {
     /// Pops the entries due at `now_ms`; `held` says whether a record is still its key's latest.
     pub(crate) fn pop_due(&mut self, now_ms: u64, held: impl Fn(&Record) -> bool) -> Vec<Record> {
         let mut due = Vec::new();
-        while self.heap.peek().is_some_and(|Reverse(Due(deadline, _))| *deadline <= now_ms) {
-            let Reverse(Due(_, record)) = self.heap.pop().expect("peeked");
+        while self.heap.peek().is_some_and(|Reverse(due)| due.deadline() <= now_ms) {
+            let Reverse(Due(record)) = self.heap.pop().expect("peeked");
             if held(&record) {
                 due.push(record);
             }
@@ -84,7 +91,7 @@ impl ExpiryQueue {
 
     /// Rebuilds from the records held.
     pub(crate) fn rebuild<'a>(&mut self, held: impl Iterator<Item = &'a Record>) {
-        self.heap = held.filter_map(|r| Some(Reverse(Due(r.deadline_ms()?, r.clone())))).collect();
+        self.heap = held.filter(|r| r.deadline_ms().is_some()).map(|r| Reverse(Due(r.clone()))).collect();
         self.tracked = self.heap.len();
     }
 }

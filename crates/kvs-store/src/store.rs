@@ -483,6 +483,50 @@ mod tests {
         assert_eq!(store.live_keys(0, 0), (Vec::new(), true));
     }
 
+    fn stamp(wall: u64, node: u64) -> kvs_proto::Stamp {
+        kvs_proto::Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq: wall }
+    }
+
+    #[test]
+    fn expired_keys_are_hidden_then_reclaimed_into_tombstones_of_the_same_write() {
+        let store = Store::new();
+        store.merge(Record::plain(b"soon", Some(b"v"), stamp(10, 1), Some(1_000)));
+        store.merge(Record::plain(b"later", Some(b"v"), stamp(11, 1), Some(5_000)));
+        store.merge(Record::plain(b"never", Some(b"v"), stamp(12, 1), None));
+        let digest = store.digest();
+        assert_eq!(store.get_value(b"soon", 999).as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.volatile_count(), 2);
+        assert_eq!(store.expire_due(1_000), 1);
+        assert_eq!(store.get_value(b"soon", 1_000), None);
+        assert_eq!((store.live_count(), store.tombstone_count(), store.volatile_count()), (2, 1, 1));
+        assert_eq!(store.digest(), digest, "a value's expiry does not change the digest");
+        // An older copy arriving later cannot bring it back.
+        assert_eq!(store.merge(Record::plain(b"soon", Some(b"old"), stamp(5, 2), None)), MergeOutcome::Stale);
+        // Lazily, on a read, when the timer has not run.
+        assert!(!store.with_value(b"later", 6_000, |v| v.is_some()));
+        assert_eq!(store.tombstone_count(), 2);
+        assert_eq!(store.expire_due(u64::MAX), 0);
+    }
+
+    #[test]
+    fn a_flush_removes_every_older_record_including_late_arrivals() {
+        let store = Store::new();
+        store.merge(Record::plain(b"a", Some(b"1"), stamp(10, 1), None));
+        store.merge(Record::plain(b"b", Some(b"2"), stamp(30, 2), None));
+        assert_eq!(store.merge(Record::flush(stamp(20, 1))), MergeOutcome::Applied);
+        assert_eq!(store.get_value(b"a", 0), None);
+        assert_eq!(store.get_value(b"b", 0).as_deref(), Some(&b"2"[..]), "newer than the flush");
+        assert_eq!(store.merge(Record::plain(b"c", Some(b"3"), stamp(15, 2), None)), MergeOutcome::Stale);
+        assert_eq!(store.merge(Record::flush(stamp(18, 2))), MergeOutcome::Stale, "an older flush");
+        assert_eq!(store.live_count(), 1);
+        let replayed = Store::new();
+        for record in [Record::plain(b"c", Some(b"3"), stamp(15, 2), None), Record::flush(stamp(20, 1))] {
+            replayed.merge(record);
+        }
+        replayed.merge(Record::plain(b"b", Some(b"2"), stamp(30, 2), None));
+        assert_eq!(replayed.digest(), store.digest(), "order does not matter");
+    }
+
     #[test]
     fn empty_store_has_zero_digest() {
         assert_eq!(Store::new().digest(), 0);

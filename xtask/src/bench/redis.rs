@@ -106,8 +106,7 @@ fn benchmark_one(port: u16, test: &[&str], requests: usize, clients: usize, pipe
 
 /// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers.
 fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
-    let tests: [(&str, &[&str]); 2] =
-        [("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
+    let tests: [(&str, &[&str]); 2] = [("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
     let mut figures: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
     for round in 1..=args.rounds {
         for (p, pipeline) in [1, 16].into_iter().enumerate() {
