@@ -32,15 +32,14 @@ pub fn entry_hash(key: &[u8], version: &Version) -> u128 {
     hasher.digest128()
 }
 
-/// A record's part of the store digest: its key at its version; for a counter, at its base and
-/// at each contribution, so two states of one counter differ whenever their parts do.
+/// A record's part of the store digest: its key at its version; for a counter, at each
+/// contribution, so two states of one counter differ whenever their parts do (a contribution is
+/// one write, made on one base, so the base needs no hash of its own).
 pub fn record_hash(record: &Record) -> u128 {
     match record.body() {
         Body::Counter(counter) => counter
             .contributions()
-            .fold(entry_hash(record.key(), &counter.base().version).rotate_left(1), |hash, part| {
-                hash ^ entry_hash(record.key(), &part.stamp.version)
-            }),
+            .fold(0x5eed_c0de, |hash: u128, part| hash ^ entry_hash(record.key(), &part.stamp.version).rotate_left(3)),
         // Flushes have an empty key and a version no other record shares.
         _ if record.is_expired_counter() => entry_hash(record.key(), &record.version()).rotate_left(2),
         _ => entry_hash(record.key(), &record.version()),

@@ -107,19 +107,12 @@ impl<'a> Local<'a> {
         let me = self.stamp.version.node;
         let (counter, deadline) = match self.live().map(Record::body) {
             Some(Body::Counter(view)) => {
-                let mut counter = view.to_counter();
-                let mine = counter.contributions.iter().position(|c| c.stamp.version.node == me);
-                let total = mine.map_or(0, |i| counter.contributions[i].total);
-                let total = total.checked_add(delta).ok_or(IncrementError::Overflow)?;
+                let mine = view.contributions().find(|c| c.stamp.version.node == me).map_or(0, |c| c.total);
+                let total = mine.checked_add(delta).ok_or(IncrementError::Overflow)?;
+                let sum = view.sum() - mine as i128 + total as i128;
+                let sum = i64::try_from(sum).map_err(|_| IncrementError::Overflow)?;
                 let part = Contribution { stamp: self.stamp, total };
-                match mine {
-                    Some(i) => counter.contributions[i] = part,
-                    None => {
-                        let at = counter.contributions.partition_point(|c| c.stamp.version.node < me);
-                        counter.contributions.insert(at, part);
-                    }
-                }
-                (counter, self.deadline_ms())
+                return Ok((Record::counter_with(self.key, view, part, self.deadline_ms()), sum));
             }
             Some(Body::Value(value)) => {
                 let base_value = parse_integer(value).ok_or(IncrementError::NotAnInteger)?;
@@ -135,8 +128,7 @@ impl<'a> Local<'a> {
                 (self.counter_over(base, 0, delta), None)
             }
         };
-        let sum = counter.base_value as i128 + counter.contributions.iter().map(|c| c.total as i128).sum::<i128>();
-        let sum = i64::try_from(sum).map_err(|_| IncrementError::Overflow)?;
+        let sum = counter.base_value.checked_add(delta).ok_or(IncrementError::Overflow)?;
         Ok((Record::counter(self.key, &counter, deadline), sum))
     }
 
@@ -148,6 +140,39 @@ impl<'a> Local<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kvs_proto::{NodeId, Version};
+
+    fn stamp(wall: u64, node: u64) -> Stamp {
+        Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq: wall }
+    }
+
+    /// Increments `held` by `delta` as node `node` at `wall`.
+    fn increment(held: Option<Record>, node: u64, wall: u64, delta: i64) -> Result<(Record, i64), IncrementError> {
+        Local::new(b"k", held, None, stamp(wall, node), wall).increment(delta)
+    }
+
+    fn parts(record: &Record) -> Vec<(u64, i64)> {
+        let Body::Counter(view) = record.body() else { panic!("not a counter") };
+        view.contributions().map(|c| (c.stamp.version.node.0, c.total)).collect()
+    }
+
+    #[test]
+    fn increments_keep_one_contribution_per_node_in_node_order() {
+        let (first, one) = increment(None, 5, 10, 3).unwrap();
+        assert_eq!((one, parts(&first)), (3, vec![(5, 3)]));
+        let (second, two) = increment(Some(first), 2, 11, 4).unwrap();
+        assert_eq!((two, parts(&second)), (7, vec![(2, 4), (5, 3)]));
+        let (third, three) = increment(Some(second), 9, 12, -10).unwrap();
+        assert_eq!((three, parts(&third)), (-3, vec![(2, 4), (5, 3), (9, -10)]));
+        let (fourth, four) = increment(Some(third), 5, 13, 1).unwrap();
+        assert_eq!((four, parts(&fourth)), (-2, vec![(2, 4), (5, 4), (9, -10)]));
+        assert_eq!(fourth.stamp(), stamp(13, 5), "stamped with its newest increment");
+        assert_eq!(increment(Some(fourth), 5, 14, i64::MAX).unwrap_err(), IncrementError::Overflow);
+        let text = Record::plain(b"k", Some(b"abc"), stamp(1, 1), None);
+        assert_eq!(increment(Some(text), 1, 2, 1).unwrap_err(), IncrementError::NotAnInteger);
+        let max = Record::plain(b"k", Some(b"9223372036854775807"), stamp(1, 1), None);
+        assert_eq!(increment(Some(max), 1, 2, 1).unwrap_err(), IncrementError::Overflow);
+    }
 
     #[test]
     fn integers_parse_as_redis_parses_them() {

@@ -163,6 +163,35 @@ impl Record {
         })
     }
 
+    /// The counter `view` with `part` in place of its node's contribution (or added, in node
+    /// order), expiring at `deadline_ms`: an increment, without building an owned counter.
+    pub fn counter_with(key: &[u8], view: CounterView<'_>, part: Contribution, deadline_ms: Option<u64>) -> Record {
+        let node = part.stamp.version.node;
+        let others = view.contributions().filter(|c| c.stamp.version.node != node);
+        let newest = others.map(|c| c.stamp).chain([part.stamp]).max_by_key(|s| s.version).expect("one stamp");
+        let put = |out: &mut Vec<u8>, c: &Contribution| {
+            put_stamp(out, &c.stamp);
+            out.extend_from_slice(&c.total.to_le_bytes());
+        };
+        Record::build(key, newest, COUNTER_BIT, deadline_ms, |out| {
+            out.extend_from_slice(&view.0[..COUNTER_PART_BYTES]);
+            let mut placed = false;
+            for c in view.contributions() {
+                let at = c.stamp.version.node;
+                if !placed && at >= node {
+                    put(out, &part);
+                    placed = true;
+                }
+                if at != node {
+                    put(out, &c);
+                }
+            }
+            if !placed {
+                put(out, &part);
+            }
+        })
+    }
+
     /// A replicated flush made by the write `stamp`.
     pub fn flush(stamp: Stamp) -> Record {
         Record::build(b"", stamp, FLUSH_BIT, None, |_| {})

@@ -37,7 +37,7 @@ const fn spec(
     CommandSpec { name, arity, flags, first_key, last_key, step, handler }
 }
 
-/// Every command the Redis port answers.
+/// Every command the Redis port answers (names at most `MAX_NAME` bytes, lower case).
 pub const COMMANDS: &[CommandSpec] = &[
     spec("get", 2, &["readonly", "fast"], (1, 1, 1), keyspace::get),
     spec("set", -3, &["write", "denyoom"], (1, 1, 1), strings::set),
@@ -104,9 +104,23 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], (0, 0, 0), server::bgrewriteaof),
 ];
 
+/// Longest command name.
+const MAX_NAME: usize = 16;
+
+/// The table by name, for lookups in one hash probe rather than a walk of every row.
+static BY_NAME: std::sync::LazyLock<std::collections::HashMap<&'static [u8], &'static CommandSpec>> =
+    std::sync::LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+
 /// Looks a command up by name, ignoring case.
 pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    if name.len() > MAX_NAME {
+        return None;
+    }
+    let mut lower = [0u8; MAX_NAME];
+    for (to, from) in lower.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    BY_NAME.get(&lower[..name.len()]).copied()
 }
 
 impl CommandSpec {
@@ -184,5 +198,20 @@ pub fn command(call: &mut Call<'_, '_>) {
     } else {
         let sub = String::from_utf8_lossy(sub).into_owned();
         call.reply.error(&format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP."));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_is_found_by_its_name_in_any_case() {
+        for spec in COMMANDS {
+            assert!(spec.name.len() <= MAX_NAME && spec.name == spec.name.to_ascii_lowercase(), "{}", spec.name);
+            assert_eq!(find(spec.name.to_ascii_uppercase().as_bytes()).map(|s| s.name), Some(spec.name));
+        }
+        assert!(find(b"no-such-command").is_none());
+        assert!(find(b"a-name-far-longer-than-any-command").is_none());
     }
 }
