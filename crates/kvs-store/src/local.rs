@@ -2,7 +2,9 @@
 //! records it may write (a value, a delete, an increment), stamped with the write's own stamp.
 
 use crate::record::{Body, Record};
+use crate::store::Store;
 use kvs_proto::{Contribution, Counter, Stamp};
+use std::cell::OnceCell;
 
 /// Why an increment cannot be made (Redis's wording is the front end's business).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -16,12 +18,13 @@ pub enum IncrementError {
 }
 
 /// A local command's view of one key: what is held (expired records already in their expired
-/// form), the flush floor, and the stamp its write will carry.
+/// form), the flush floor, and the stamp its write will carry. What is held is looked up when
+/// first asked for, so a plain SET, which never asks, costs no lookup.
 #[derive(Debug)]
 pub struct Local<'a> {
     key: &'a [u8],
-    held: Option<Record>,
-    floor: Option<Stamp>,
+    store: &'a Store,
+    held: OnceCell<Option<Record>>,
     stamp: Stamp,
     now_ms: u64,
 }
@@ -52,9 +55,16 @@ pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
 
 impl<'a> Local<'a> {
     /// The view of `key` given what the store holds, at `now_ms`.
-    pub(crate) fn new(key: &'a [u8], held: Option<Record>, floor: Option<Stamp>, stamp: Stamp, now_ms: u64) -> Self {
-        let held = held.map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
-        Local { key, held, floor, stamp, now_ms }
+    pub(crate) fn new(key: &'a [u8], store: &'a Store, stamp: Stamp, now_ms: u64) -> Self {
+        Local { key, store, held: OnceCell::new(), stamp, now_ms }
+    }
+
+    fn held(&self) -> Option<&Record> {
+        let now_ms = self.now_ms;
+        let held = self
+            .held
+            .get_or_init(|| self.store.get(self.key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r }));
+        held.as_ref()
     }
 
     /// The key.
@@ -64,7 +74,7 @@ impl<'a> Local<'a> {
 
     /// The live record (a value or counter), if any.
     pub fn live(&self) -> Option<&Record> {
-        self.held.as_ref().filter(|r| r.is_live_at(self.now_ms))
+        self.held().filter(|r| r.is_live_at(self.now_ms))
     }
 
     /// The time the command runs at (Unix milliseconds).
@@ -116,14 +126,14 @@ impl<'a> Local<'a> {
             }
             Some(Body::Value(value)) => {
                 let base_value = parse_integer(value).ok_or(IncrementError::NotAnInteger)?;
-                let base = self.held.as_ref().map(Record::stamp).expect("live");
+                let base = self.held().map(Record::stamp).expect("live");
                 (self.counter_over(base, base_value, delta), self.deadline_ms())
             }
             _ => {
-                let base = match &self.held {
+                let base = match self.held() {
                     Some(gone) if gone.is_expired_counter() => self.stamp,
                     Some(gone) => gone.stamp(),
-                    None => self.floor.unwrap_or(Stamp::NONE),
+                    None => self.store.floor().map_or(Stamp::NONE, |flush| flush.stamp()),
                 };
                 (self.counter_over(base, 0, delta), None)
             }
@@ -148,7 +158,11 @@ mod tests {
 
     /// Increments `held` by `delta` as node `node` at `wall`.
     fn increment(held: Option<Record>, node: u64, wall: u64, delta: i64) -> Result<(Record, i64), IncrementError> {
-        Local::new(b"k", held, None, stamp(wall, node), wall).increment(delta)
+        let store = Store::new();
+        if let Some(held) = held {
+            store.merge(held);
+        }
+        Local::new(b"k", &store, stamp(wall, node), wall).increment(delta)
     }
 
     fn parts(record: &Record) -> Vec<(u64, i64)> {

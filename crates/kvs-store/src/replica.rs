@@ -125,8 +125,7 @@ impl Replica {
     ) -> (Option<Record>, T) {
         let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
         let stamp = Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq + 1 };
-        let floor = self.store.floor().map(|f| f.stamp());
-        let local = Local::new(key, self.store.get(key), floor, stamp, wall_ms);
+        let local = Local::new(key, &self.store, stamp, wall_ms);
         match decide(&local) {
             Decision::Keep(answer) => (None, answer),
             Decision::Write(record, answer) => {

@@ -19,24 +19,37 @@ fn resolve(deadline: Deadline, local: &Local<'_>) -> Option<u64> {
     }
 }
 
-/// Writes `value` at `key` under the conditions given; replies with what Redis replies. Returns
-/// the old value (when `get`) and whether it wrote, or `None` when refused with an error.
+/// What a SET asks of the key it replaces.
+#[derive(Clone, Copy, Debug, Default)]
+struct Conditions {
+    /// Only if absent.
+    nx: bool,
+    /// Only if present.
+    xx: bool,
+    /// Answer the old value.
+    get: bool,
+}
+
+/// Writes `value` at `key` under `conditions`. Returns the old value (when asked for) and
+/// whether it wrote, or `None` when refused with an error. A plain SET never looks at the key.
 fn set_value(
     call: &mut Call<'_, '_>,
     key: &[u8],
     value: &[u8],
     deadline: Deadline,
-    nx: bool,
-    xx: bool,
+    conditions: Conditions,
 ) -> Option<(Option<Vec<u8>>, bool)> {
     if !within_bounds(call, key, Some(value)) {
         return None;
     }
+    let Conditions { nx, xx, get } = conditions;
     call.update(key, |local| {
-        let old = local.bytes();
-        let exists = local.live().is_some();
-        if (nx && exists) || (xx && !exists) {
-            return Decision::Keep((old, false));
+        let old = if get { local.bytes() } else { None };
+        if nx || xx {
+            let exists = local.live().is_some();
+            if (nx && exists) || (xx && !exists) {
+                return Decision::Keep((old, false));
+            }
         }
         Decision::Write(local.value(Some(value), resolve(deadline, local)), (old, true))
     })
@@ -68,7 +81,11 @@ pub fn set(call: &mut Call<'_, '_>) {
         i += 1;
     }
     let (key, value) = (call.args.get(1), call.args.get(2));
-    let Some((old, written)) = set_value(call, key, value, deadline.unwrap_or(Deadline::Clear), nx, xx) else { return };
+    let Some((old, written)) =
+        set_value(call, key, value, deadline.unwrap_or(Deadline::Clear), Conditions { nx, xx, get })
+    else {
+        return;
+    };
     if get {
         call.reply.optional_bulk(old.as_deref());
     } else if written {
@@ -81,7 +98,9 @@ pub fn set(call: &mut Call<'_, '_>) {
 /// `SETNX key value`: 1 if it was set.
 pub fn setnx(call: &mut Call<'_, '_>) {
     let (key, value) = (call.args.get(1), call.args.get(2));
-    if let Some((_, written)) = set_value(call, key, value, Deadline::Clear, true, false) {
+    if let Some((_, written)) =
+        set_value(call, key, value, Deadline::Clear, Conditions { nx: true, ..Default::default() })
+    {
         call.reply.integer(written as i64);
     }
 }
@@ -89,7 +108,7 @@ pub fn setnx(call: &mut Call<'_, '_>) {
 fn set_expiring(call: &mut Call<'_, '_>, unit: Unit, command: &str) {
     let Some(deadline) = parse_positive_deadline(call, unit, call.args.get(2), command) else { return };
     let (key, value) = (call.args.get(1), call.args.get(3));
-    if set_value(call, key, value, deadline, false, false).is_some() {
+    if set_value(call, key, value, deadline, Conditions::default()).is_some() {
         call.reply.simple("OK");
     }
 }
@@ -107,7 +126,8 @@ pub fn psetex(call: &mut Call<'_, '_>) {
 /// `GETSET key value`: sets, answering the old value.
 pub fn getset(call: &mut Call<'_, '_>) {
     let (key, value) = (call.args.get(1), call.args.get(2));
-    if let Some((old, _)) = set_value(call, key, value, Deadline::Clear, false, false) {
+    if let Some((old, _)) = set_value(call, key, value, Deadline::Clear, Conditions { get: true, ..Default::default() })
+    {
         call.reply.optional_bulk(old.as_deref());
     }
 }
@@ -258,7 +278,7 @@ pub fn msetnx(call: &mut Call<'_, '_>) {
         return call.reply.integer(0);
     }
     for (key, value) in pairs() {
-        if set_value(call, key, value, Deadline::Clear, false, false).is_none() {
+        if set_value(call, key, value, Deadline::Clear, Conditions::default()).is_none() {
             return;
         }
     }

@@ -107,20 +107,20 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Longest command name.
 const MAX_NAME: usize = 16;
 
-/// The table by name, for lookups in one hash probe rather than a walk of every row.
-static BY_NAME: std::sync::LazyLock<std::collections::HashMap<&'static [u8], &'static CommandSpec>> =
-    std::sync::LazyLock::new(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+/// The table's rows by name length, so a lookup compares only names of the right length (a
+/// handful), byte by byte, with no hashing and no call to `memcmp`.
+static BY_LENGTH: std::sync::LazyLock<[Vec<&'static CommandSpec>; MAX_NAME + 1]> = std::sync::LazyLock::new(|| {
+    let mut by_length: [Vec<&'static CommandSpec>; MAX_NAME + 1] = Default::default();
+    for spec in COMMANDS {
+        by_length[spec.name.len()].push(spec);
+    }
+    by_length
+});
 
 /// Looks a command up by name, ignoring case.
 pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
-    if name.len() > MAX_NAME {
-        return None;
-    }
-    let mut lower = [0u8; MAX_NAME];
-    for (to, from) in lower.iter_mut().zip(name) {
-        *to = from.to_ascii_lowercase();
-    }
-    BY_NAME.get(&lower[..name.len()]).copied()
+    let candidates = BY_LENGTH.get(name.len())?;
+    candidates.iter().copied().find(|c| c.name.bytes().zip(name).all(|(a, b)| a == b.to_ascii_lowercase()))
 }
 
 impl CommandSpec {
