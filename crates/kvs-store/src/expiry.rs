@@ -4,8 +4,9 @@
 //! Redis samples keys with a deadline at random and reclaims those it finds expired, so an
 //! expired key may hold memory for a while; a heap per shard finds exactly the due ones. Entries
 //! are not removed when their record is replaced (the heap cannot find them): a popped entry
-//! counts only if its record is still the one held, and the heap is rebuilt once stale entries
-//! outnumber live ones, so it stays within twice the keys that have a deadline.
+//! counts only if its record is still the one held, and the heap is rebuilt (by the store, on
+//! the write that tips it) once stale entries outnumber live ones, so it stays within twice the
+//! keys that have a deadline, plus a few.
 
 use crate::record::Record;
 use std::cmp::{Ordering, Reverse};
@@ -93,5 +94,26 @@ impl ExpiryQueue {
     pub(crate) fn rebuild<'a>(&mut self, held: impl Iterator<Item = &'a Record>) {
         self.heap = held.filter(|r| r.deadline_ms().is_some()).map(|r| Reverse(Due(r.clone()))).collect();
         self.tracked = self.heap.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+    use crate::Record;
+    use kvs_proto::{NodeId, Stamp, Version};
+
+    #[test]
+    fn rewriting_one_deadline_again_and_again_keeps_the_heap_small() {
+        let store = Store::new();
+        for i in 1..=10_000u64 {
+            let stamp = Stamp { version: Version { wall_ms: i, logical: 0, node: NodeId(1) }, seq: i };
+            store.merge(Record::plain(b"hot", Some(b"v"), stamp, Some(1_000_000 + i)));
+        }
+        let (_, shard) = store.hash_and_shard(b"hot");
+        let heap = store.read(shard).expiry.heap.len();
+        assert!(heap <= 2 * super::MIN_STALE_TO_REBUILD, "{heap} entries for one key");
+        assert_eq!(store.volatile_count(), 1);
+        assert_eq!(store.expire_due(2_000_000), 1);
     }
 }

@@ -150,6 +150,12 @@ impl Store {
         };
         self.account(&stands, 1);
         expiry.insert(&stands);
+        if expiry.needs_rebuild() {
+            // Rewriting one key's deadline over and over leaves stale entries behind; dropping
+            // them here, not only on the expiry tick, keeps the heap bounded even with the tick
+            // paused, at an amortized constant cost per write.
+            expiry.rebuild(table.iter());
+        }
         if indexed {
             index.insert(&stands);
         }
@@ -393,10 +399,6 @@ impl Store {
                 if self.upsert(&mut guard, hash, record.expired(), true) == MergeOutcome::Applied {
                     expired += 1;
                 }
-            }
-            if guard.expiry.needs_rebuild() {
-                let Shard { table, expiry, .. } = &mut *guard;
-                expiry.rebuild(table.iter());
             }
         }
         expired
