@@ -102,6 +102,14 @@ impl Shell {
         Now { at, wall_ms: wall_clock_ms().saturating_add_signed(self.clock_offset_ms + step) }
     }
 
+    /// The wall clock alone (one clock read, not two): what a client's command needs.
+    pub(crate) fn wall_ms(&self) -> u64 {
+        match self.clock_step {
+            Some(_) => self.now().wall_ms,
+            None => wall_clock_ms().saturating_add_signed(self.clock_offset_ms),
+        }
+    }
+
     /// The data, for reads.
     pub(crate) fn store(&self) -> &Store {
         self.core.store()
@@ -109,7 +117,7 @@ impl Shell {
 
     /// Makes a client's write (`None` deletes) in `room` reserved in the log's queue.
     pub(crate) fn write(&self, key: &[u8], value: Option<&[u8]>, room: &mut Room) -> Result<Written, WriteRefused> {
-        self.writes.write(&self.core, key, value, self.now(), room)
+        self.writes.write(&self.core, key, value, self.wall_ms(), room)
     }
 
     /// Runs a local command on `key` (see [`kvs_store::Replica::update`]) in `room`; inside a
@@ -121,12 +129,12 @@ impl Shell {
         unit: Option<&mut Vec<Record>>,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Written>, T), WriteRefused> {
-        self.writes.update(&self.core, key, self.now(), room, unit, decide)
+        self.writes.update(&self.core, key, self.wall_ms(), room, unit, decide)
     }
 
     /// FLUSHALL: a replicated flush, in `room` (inside a transaction, kept in `unit`).
     pub(crate) fn flush(&self, room: &mut Room, unit: Option<&mut Vec<Record>>) -> Result<Written, WriteRefused> {
-        self.writes.flush(&self.core, self.now(), room, unit)
+        self.writes.flush(&self.core, self.wall_ms(), room, unit)
     }
 
     /// Carries out what the core asked for, logging in `room` (reserved for the input's entries).

@@ -2,7 +2,7 @@
 //! local writes to peers. A local write goes through the core, the log and the push log here, in
 //! that order, one write at a time.
 
-use crate::core::{Core, Now};
+use crate::core::Core;
 use crate::error::WriteRefused;
 use kvs_proto::peer::Cursors;
 use kvs_proto::Version;
@@ -73,11 +73,11 @@ impl WritePath {
         core: &Core,
         key: &[u8],
         value: Option<&[u8]>,
-        now: Now,
+        wall_ms: u64,
         room: &mut Room,
     ) -> Result<Written, WriteRefused> {
         let decide = |local: &Local<'_>| Decision::Write(local.value(value, None), ());
-        let (written, ()) = self.update(core, key, now, room, None, decide)?;
+        let (written, ()) = self.update(core, key, wall_ms, room, None, decide)?;
         Ok(written.expect("a write was decided"))
     }
 
@@ -88,14 +88,14 @@ impl WritePath {
         &self,
         core: &Core,
         key: &[u8],
-        now: Now,
+        wall_ms: u64,
         room: &mut Room,
         unit: Option<&mut Vec<Record>>,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Written>, T), WriteRefused> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
-        let (record, answer) = core.update(key, now, decide)?;
+        let (record, answer) = core.update(key, wall_ms, decide)?;
         let written = match record {
             Some(record) => Some(self.logged_and_queued(record, room, unit)?),
             None => None,
@@ -107,13 +107,13 @@ impl WritePath {
     pub(crate) fn flush(
         &self,
         core: &Core,
-        now: Now,
+        wall_ms: u64,
         room: &mut Room,
         unit: Option<&mut Vec<Record>>,
     ) -> Result<Written, WriteRefused> {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
-        let record = core.flush(now)?;
+        let record = core.flush(wall_ms)?;
         self.logged_and_queued(record, room, unit)
     }
 

@@ -79,6 +79,11 @@ impl OriginIndex {
 
     /// Indexes a record that became its key's latest.
     pub fn insert(&mut self, record: &Record) {
+        if !record.is_counter() {
+            // The common case, without walking an iterator of stamps.
+            self.by_origin.entry(record.origin()).or_default().insert(record.seq(), record.clone());
+            return;
+        }
         for stamp in record.stamps() {
             self.by_origin.entry(stamp.version.node).or_default().insert(stamp.seq, record.clone());
         }
@@ -86,6 +91,12 @@ impl OriginIndex {
 
     /// Forgets a record that was superseded or purged.
     pub fn remove(&mut self, record: &Record) {
+        if !record.is_counter() {
+            if let Some(log) = self.by_origin.get_mut(&record.origin()) {
+                log.remove(record.seq());
+            }
+            return;
+        }
         for stamp in record.stamps() {
             if let Some(log) = self.by_origin.get_mut(&stamp.version.node) {
                 log.remove(stamp.seq);

@@ -320,6 +320,11 @@ impl Record {
         self.flags() & TOMBSTONE_BIT != 0
     }
 
+    /// Whether this record is a live counter (not one expired to a tombstone).
+    pub fn is_counter(&self) -> bool {
+        self.flags() & (COUNTER_BIT | TOMBSTONE_BIT) == COUNTER_BIT
+    }
+
     /// Whether this record is a replicated flush.
     pub fn is_flush(&self) -> bool {
         self.flags() & FLUSH_BIT != 0

@@ -134,17 +134,17 @@ impl Core {
     pub(crate) fn update<T>(
         &self,
         key: &[u8],
-        now: Now,
+        wall_ms: u64,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Record>, T), WriteRefused> {
         self.refuse_if_skewed()?;
-        Ok(self.replica.update(key, now.wall_ms, decide))
+        Ok(self.replica.update(key, wall_ms, decide))
     }
 
     /// A client's FLUSHALL: a replicated flush record, logged and pushed like a write.
-    pub(crate) fn flush(&self, now: Now) -> Result<Record, WriteRefused> {
+    pub(crate) fn flush(&self, wall_ms: u64) -> Result<Record, WriteRefused> {
         self.refuse_if_skewed()?;
-        Ok(self.replica.flush(now.wall_ms))
+        Ok(self.replica.flush(wall_ms))
     }
 
     fn refuse_if_skewed(&self) -> Result<(), WriteRefused> {

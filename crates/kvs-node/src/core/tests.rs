@@ -222,7 +222,7 @@ fn an_answer_to_another_request_of_the_same_peer_is_refused() {
 /// An increment of `delta` on `core`'s counter at `key`, made at `now`.
 fn increment(core: &Core, key: &[u8], delta: i64, now: Now) -> Record {
     let decide = |local: &Local<'_>| Decision::Write(local.increment(delta).unwrap().0, ());
-    core.update(key, now, decide).unwrap().0.unwrap()
+    core.update(key, now.wall_ms, decide).unwrap().0.unwrap()
 }
 
 /// Pushes `record` (written by `from`) to `to`.
@@ -244,7 +244,8 @@ fn increments_on_two_cores_add_up_and_a_reset_neither_saw_beats_the_increments_i
     // the newest version would keep A's counter (112); the reset beats the increments it never
     // saw, on both nodes, whatever the order they meet in.
     let more = increment(&a, b"n", 100, at(start, 10));
-    let reset = b.update(b"n", at(start, 5), |l| Decision::Write(l.value(Some(b"1"), None), ())).unwrap().0.unwrap();
+    let reset =
+        b.update(b"n", at(start, 5).wall_ms, |l| Decision::Write(l.value(Some(b"1"), None), ())).unwrap().0.unwrap();
     assert!(reset.version() < more.version());
     push(1, &b, &more, at(start, 11));
     push(2, &a, &reset, at(start, 11));

@@ -79,7 +79,7 @@ impl Call<'_, '_> {
 impl Call<'_, '_> {
     /// The node's wall clock (Unix milliseconds): when this command runs, for expiry.
     pub fn now_ms(&self) -> u64 {
-        self.node.now().wall_ms
+        self.node.wall_ms()
     }
 
     /// Runs a command on one key through the node's write path (see
