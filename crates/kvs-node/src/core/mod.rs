@@ -81,6 +81,8 @@ pub(crate) struct Core {
     max_batch_bytes: usize,
     /// Bounds on keys and values, for peers' entries as for client writes.
     limits: kvs_proto::Limits,
+    /// The most members a cluster may have, hence the most contributions a counter may carry.
+    max_members: usize,
     /// How long a tombstone is kept before it may be purged.
     tombstone_grace: Duration,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
@@ -112,6 +114,7 @@ impl Core {
             clock: ClockVerdict::new(config.max_clock_skew_ms, config.dead_after),
             max_batch_bytes: config.max_batch_bytes,
             limits: config.limits,
+            max_members: config.max_members,
             tombstone_grace: config.tombstone_grace,
             stats: ReplicationCounters::default(),
             isolation: RwLock::new(()),
@@ -400,8 +403,15 @@ impl Core {
         let before = entries.len();
         let limits = self.limits;
         entries.retain(|(key, entry)| {
+            // A counter has one contribution per node that ever incremented it, and every
+            // increment copies them: more than the cluster can have members is a forgery.
+            let parts_fit = match &entry.kind {
+                kvs_proto::EntryKind::Counter(counter) => counter.contributions.len() <= self.max_members,
+                _ => true,
+            };
             let fits = key.len() <= limits.max_key_bytes
-                && entry.value.as_ref().is_none_or(|v| v.len() <= limits.max_value_bytes);
+                && entry.value.as_ref().is_none_or(|v| v.len() <= limits.max_value_bytes)
+                && parts_fit;
             fits && pushed_by.is_none_or(|peer| entry.version.node == peer.origin)
         });
         let refused = before - entries.len();

@@ -252,3 +252,25 @@ fn increments_on_two_cores_add_up_and_a_reset_neither_saw_beats_the_increments_i
     assert_eq!((value(&a, b"n"), value(&b, b"n")), (Some(b"1".to_vec()), Some(b"1".to_vec())));
     assert_eq!(a.store().digest(), b.store().digest());
 }
+
+#[test]
+fn a_pushed_counter_with_more_contributions_than_members_is_refused() {
+    let b = core(2);
+    let start = Instant::now();
+    let part = |node: u64, wall: u64| kvs_proto::Contribution {
+        stamp: kvs_proto::Stamp {
+            version: kvs_proto::Version { wall_ms: WALL_MS + wall, logical: 0, node: NodeId(node) },
+            seq: 1,
+        },
+        total: 1,
+    };
+    let counter = |n: usize| {
+        let mut contributions: Vec<_> = (0..n as u64).map(|i| part(100 + i, 5)).collect();
+        contributions.insert(0, part(1, 10));
+        Record::counter(b"n", &kvs_proto::Counter { base: kvs_proto::Stamp::NONE, base_value: 0, contributions }, None)
+    };
+    push(1, &b, &counter(b.max_members), at(start, 20));
+    assert_eq!(value(&b, b"n"), None, "one contribution too many");
+    push(1, &b, &counter(3), at(start, 20));
+    assert_eq!(value(&b, b"n"), Some(b"4".to_vec()));
+}
