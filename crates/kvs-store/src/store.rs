@@ -135,7 +135,7 @@ impl Store {
                 let Some(stands) = lww::merge(slot.get(), &record) else {
                     return MergeOutcome::Stale;
                 };
-                self.account(slot.get(), -1);
+                self.account_replaced(slot.get(), &stands);
                 expiry.remove(slot.get());
                 if indexed {
                     index.remove(slot.get());
@@ -144,11 +144,11 @@ impl Store {
                 stands
             }
             Slot::Vacant(slot) => {
+                self.account(&record, 1);
                 slot.insert(record.clone());
                 record
             }
         };
-        self.account(&stands, 1);
         expiry.insert(&stands);
         if expiry.needs_rebuild() {
             // Rewriting one key's deadline over and over leaves stale entries behind; dropping
@@ -377,6 +377,26 @@ impl Store {
             counter.fetch_add(1, Ordering::Relaxed);
         } else {
             counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Accounts for `new` replacing `old` in one pass: the digest changes by both hashes at once
+    /// and the counts only when one is a tombstone and the other not, so an overwrite costs two
+    /// atomic operations instead of six.
+    fn account_replaced(&self, old: &Record, new: &Record) {
+        let change = record_hash(old) ^ record_hash(new);
+        self.digest_hi.fetch_xor((change >> 64) as u64, Ordering::AcqRel);
+        self.digest_lo.fetch_xor(change as u64, Ordering::AcqRel);
+        match (old.is_tombstone(), new.is_tombstone()) {
+            (false, true) => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                self.tombstones.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.tombstones.fetch_sub(1, Ordering::Relaxed);
+                self.live.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 
