@@ -200,7 +200,6 @@ impl CommandParser {
 /// 'single-quoted' strings where only `\'` is an escape. A closing quote must be followed by a
 /// space or the end of the line.
 fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, RespError> {
-    let unbalanced = || error("unbalanced quotes in request");
     let mut args = Vec::new();
     let mut i = 0;
     loop {
@@ -212,64 +211,7 @@ fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, RespError> {
         }
         let mut arg = Vec::new();
         match line[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match line.get(i..) {
-                        None | Some([]) => return Err(unbalanced()),
-                        Some([b'\\', b'x', hi, lo, ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
-                            let hex = |d: u8| (d as char).to_digit(16).expect("hex digit") as u8;
-                            arg.push(hex(*hi) << 4 | hex(*lo));
-                            i += 4;
-                        }
-                        Some([b'\\', escaped, ..]) => {
-                            arg.push(match escaped {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                other => *other,
-                            });
-                            i += 2;
-                        }
-                        Some([b'"', rest @ ..]) => {
-                            if rest.first().is_some_and(|b| !b.is_ascii_whitespace()) {
-                                return Err(unbalanced());
-                            }
-                            i += 1;
-                            break;
-                        }
-                        Some([byte, ..]) => {
-                            arg.push(*byte);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match line.get(i..) {
-                        None | Some([]) => return Err(unbalanced()),
-                        Some([b'\\', b'\'', ..]) => {
-                            arg.push(b'\'');
-                            i += 2;
-                        }
-                        Some([b'\'', rest @ ..]) => {
-                            if rest.first().is_some_and(|b| !b.is_ascii_whitespace()) {
-                                return Err(unbalanced());
-                            }
-                            i += 1;
-                            break;
-                        }
-                        Some([byte, ..]) => {
-                            arg.push(*byte);
-                            i += 1;
-                        }
-                    }
-                }
-            }
+            quote @ (b'"' | b'\'') => i = quoted(line, i + 1, quote, &mut arg)?,
             _ => {
                 while i < line.len() && !line[i].is_ascii_whitespace() {
                     arg.push(line[i]);
@@ -278,6 +220,47 @@ fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, RespError> {
             }
         }
         args.push(arg);
+    }
+}
+
+/// Reads a quoted argument whose body starts at `i` into `arg`; returns where it ends, past
+/// the closing `quote`. Double quotes take C escapes, single quotes only `\'`.
+fn quoted(line: &[u8], mut i: usize, quote: u8, arg: &mut Vec<u8>) -> Result<usize, RespError> {
+    let double = quote == b'"';
+    loop {
+        match &line[i..] {
+            [] => return Err(error("unbalanced quotes in request")),
+            [b'\\', b'x', hi, lo, ..] if double && hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                let hex = |d: u8| (d as char).to_digit(16).expect("hex digit") as u8;
+                arg.push(hex(*hi) << 4 | hex(*lo));
+                i += 4;
+            }
+            [b'\\', escaped, ..] if double => {
+                arg.push(match escaped {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 8,
+                    b'a' => 7,
+                    other => *other,
+                });
+                i += 2;
+            }
+            [b'\\', b'\'', ..] => {
+                arg.push(b'\'');
+                i += 2;
+            }
+            [closing, rest @ ..] if *closing == quote => {
+                if rest.first().is_some_and(|b| !b.is_ascii_whitespace()) {
+                    return Err(error("unbalanced quotes in request"));
+                }
+                return Ok(i + 1);
+            }
+            [byte, ..] => {
+                arg.push(*byte);
+                i += 1;
+            }
+        }
     }
 }
 
