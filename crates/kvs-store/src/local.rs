@@ -94,11 +94,7 @@ impl<'a> Local<'a> {
 
     /// The live value's bytes as they read (a counter in decimal); `None` when there is none.
     pub fn bytes(&self) -> Option<Vec<u8>> {
-        match self.live()?.body() {
-            Body::Value(value) => Some(value.to_vec()),
-            Body::Counter(counter) => Some(counter.sum().to_string().into_bytes()),
-            _ => None,
-        }
+        self.live()?.read_bytes()
     }
 
     /// The live record's deadline.

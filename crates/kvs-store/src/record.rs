@@ -69,6 +69,12 @@ fn put_stamp(out: &mut Vec<u8>, stamp: &Stamp) {
     out.extend_from_slice(&stamp.seq.to_le_bytes());
 }
 
+/// A contribution as a counter body holds it: its stamp, then its total.
+fn put_contribution(out: &mut Vec<u8>, part: &Contribution) {
+    put_stamp(out, &part.stamp);
+    out.extend_from_slice(&part.total.to_le_bytes());
+}
+
 fn le_u64(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
 }
@@ -157,8 +163,7 @@ impl Record {
             put_stamp(out, &counter.base);
             out.extend_from_slice(&counter.base_value.to_le_bytes());
             for part in &counter.contributions {
-                put_stamp(out, &part.stamp);
-                out.extend_from_slice(&part.total.to_le_bytes());
+                put_contribution(out, part);
             }
         })
     }
@@ -169,25 +174,21 @@ impl Record {
         let node = part.stamp.version.node;
         let others = view.contributions().filter(|c| c.stamp.version.node != node);
         let newest = others.map(|c| c.stamp).chain([part.stamp]).max_by_key(|s| s.version).expect("one stamp");
-        let put = |out: &mut Vec<u8>, c: &Contribution| {
-            put_stamp(out, &c.stamp);
-            out.extend_from_slice(&c.total.to_le_bytes());
-        };
         Record::build(key, newest, COUNTER_BIT, deadline_ms, |out| {
             out.extend_from_slice(&view.0[..COUNTER_PART_BYTES]);
             let mut placed = false;
             for c in view.contributions() {
                 let at = c.stamp.version.node;
                 if !placed && at >= node {
-                    put(out, &part);
+                    put_contribution(out, &part);
                     placed = true;
                 }
                 if at != node {
-                    put(out, &c);
+                    put_contribution(out, &c);
                 }
             }
             if !placed {
-                put(out, &part);
+                put_contribution(out, &part);
             }
         })
     }
@@ -297,6 +298,16 @@ impl Record {
         match self.body() {
             Body::Value(value) => Some(value),
             _ => None,
+        }
+    }
+
+    /// What a read of the key returns (deadlines not considered): the value, or a counter's sum
+    /// in decimal; `None` for a tombstone or a flush.
+    pub fn read_bytes(&self) -> Option<Vec<u8>> {
+        match self.body() {
+            Body::Value(value) => Some(value.to_vec()),
+            Body::Counter(counter) => Some(counter.sum().to_string().into_bytes()),
+            Body::Tombstone | Body::Flush => None,
         }
     }
 

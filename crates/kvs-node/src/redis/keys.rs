@@ -9,7 +9,6 @@
 use super::keyspace::within_bounds;
 use super::Call;
 use kvs_store::local::Decision;
-use kvs_store::record::Body;
 use kvs_store::Store;
 
 /// `FLUSHALL [ASYNC|SYNC]`, `FLUSHDB [ASYNC|SYNC]`: there is one database, so both clear it.
@@ -51,10 +50,8 @@ fn copy_key(
     if from == to {
         return Some(Some(!delete_source || replace));
     }
-    let value = match source.body() {
-        Body::Value(value) => value.to_vec(),
-        Body::Counter(counter) => counter.sum().to_string().into_bytes(),
-        _ => return Some(None),
+    let Some(value) = source.read_bytes() else {
+        return Some(None);
     };
     let deadline = source.deadline_ms();
     let copied = call.update(to, |local| {
