@@ -28,6 +28,11 @@ impl NodeProcess {
         Self::start_on(([127, 0, 0, 1], 0).into(), bootstrap, extra)
     }
 
+    /// Starts a node of its own with a Redis port, on ephemeral ports.
+    pub fn start_with_redis() -> NodeProcess {
+        Self::start(None, &["--redis-port", "0"])
+    }
+
     /// Starts a node on a given address (port 0 for any).
     pub fn start_on(listen: SocketAddr, bootstrap: Option<SocketAddr>, extra: &[&str]) -> NodeProcess {
         Self::start_with(listen, bootstrap, extra, |_| {})

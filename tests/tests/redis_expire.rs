@@ -7,10 +7,6 @@ use kvs_tests::NodeProcess;
 use redis::Connection;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn node() -> NodeProcess {
-    NodeProcess::start(None, &["--redis-port", "0"])
-}
-
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
@@ -22,7 +18,7 @@ fn wait_gone(c: &mut Connection, key: &str, limit: Duration) {
 
 #[test]
 fn expire_set_timeouts_and_keys_go() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "x", "foobar"]);
     assert_eq!(run::<i64>(c, &["EXPIRE", "x", "5"]), 1);
@@ -51,7 +47,7 @@ fn expire_set_timeouts_and_keys_go() {
 
 #[test]
 fn persist_ttl_pttl_and_expiretime() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "x", "foo"]);
     let _: () = run(c, &["EXPIRE", "x", "50"]);
@@ -85,7 +81,7 @@ fn persist_ttl_pttl_and_expiretime() {
 
 #[test]
 fn expire_options_nx_xx_gt_lt() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "foo", "bar"]);
     assert_eq!(run::<i64>(c, &["EXPIRE", "foo", "200", "XX"]), 0);
@@ -116,7 +112,7 @@ fn expire_options_nx_xx_gt_lt() {
 
 #[test]
 fn keys_expire_actively_and_lazily() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     // Active: every key reclaimed without being touched.
     let _: () = run(c, &["FLUSHDB"]);
@@ -160,7 +156,7 @@ fn keys_expire_actively_and_lazily() {
 
 #[test]
 fn set_removes_the_deadline_and_keepttl_keeps_it() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "foo", "bar", "EX", "100"]);
     let _: () = run(c, &["SET", "foo", "bar"]);

@@ -5,13 +5,9 @@
 use kvs_tests::resp::{assert_error, run};
 use kvs_tests::NodeProcess;
 
-fn node() -> NodeProcess {
-    NodeProcess::start(None, &["--redis-port", "0"])
-}
-
 #[test]
 fn del_keys_dbsize_and_flush() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "x", "foo"]);
     assert_eq!(run::<i64>(c, &["DEL", "x"]), 1);
@@ -42,7 +38,7 @@ fn del_keys_dbsize_and_flush() {
 
 #[test]
 fn exists_type_touch_randomkey() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "newkey", "test"]);
     assert_eq!(run::<i64>(c, &["EXISTS", "newkey"]), 1);
@@ -65,7 +61,7 @@ fn exists_type_touch_randomkey() {
 
 #[test]
 fn rename_renamenx_and_copy() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "mykey", "a"]);
     assert_eq!(run::<String>(c, &["RENAME", "mykey", "mykey1"]), "OK");
@@ -109,7 +105,7 @@ fn rename_renamenx_and_copy() {
 
 #[test]
 fn object_and_debug() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "int", "12345"]);
     let _: () = run(c, &["SET", "short", "hello"]);

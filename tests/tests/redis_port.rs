@@ -1,5 +1,6 @@
 //! The Redis-protocol port, driven by the `redis` crate, raw bytes and Debian's redis-cli.
 
+use kvs_tests::resp::connect;
 use kvs_tests::{start_chain, wait_for_alive_members, NodeProcess};
 use redis::Commands;
 use std::io::{Read, Write};
@@ -9,10 +10,6 @@ use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(20);
 
-fn connect(addr: SocketAddr) -> redis::Connection {
-    redis::Client::open(format!("redis://{addr}/")).unwrap().get_connection().unwrap()
-}
-
 /// Sends raw bytes and reads until the node closes the connection (or 10 s pass).
 fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -21,10 +18,6 @@ fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     answer
-}
-
-fn redis_node() -> NodeProcess {
-    NodeProcess::start(None, &["--redis-port", "0"])
 }
 
 #[tokio::test]
@@ -49,7 +42,7 @@ async fn writes_cross_between_resp_and_the_native_protocol_across_nodes() {
 
 #[tokio::test]
 async fn keyspace_commands_behave_like_redis() {
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let mut c = connect(node.redis());
     let _: () = redis::cmd("MSET").arg(&["k1", "a", "k2", "bb", "other", "c"]).query(&mut c).unwrap();
     let got: Vec<Option<String>> = c.mget(&["k1", "nope", "k2"]).unwrap();
@@ -80,14 +73,14 @@ async fn keyspace_commands_behave_like_redis() {
 
 #[tokio::test]
 async fn unknown_commands_get_redis_wording() {
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let answer = raw_exchange(node.redis(), b"FOO bar baz\r\nQUIT\r\n");
     assert_eq!(answer, b"-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' \r\n+OK\r\n");
 }
 
 #[tokio::test]
 async fn scan_walks_every_key_once_with_match_and_count() {
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let mut c = connect(node.redis());
     for i in 0..500 {
         let _: () = c.set(format!("user:{i}"), i).unwrap();
@@ -115,7 +108,7 @@ async fn scan_walks_every_key_once_with_match_and_count() {
 
 #[tokio::test]
 async fn pipelined_commands_are_answered_in_order() {
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let mut c = connect(node.redis());
     let mut pipe = redis::pipe();
     for i in 0..1000 {
@@ -140,7 +133,7 @@ async fn pipelined_commands_are_answered_in_order() {
 
 #[tokio::test]
 async fn concurrent_clients_each_see_their_own_writes() {
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let addr = node.redis();
     let workers: Vec<_> = (0..8)
         .map(|w| {
@@ -162,7 +155,7 @@ async fn concurrent_clients_each_see_their_own_writes() {
 
 #[tokio::test]
 async fn resp3_after_hello_3_uses_real_nulls() {
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let answer = raw_exchange(node.redis(), b"HELLO 3\r\nGET missing\r\nQUIT\r\n");
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{text}");
@@ -206,7 +199,7 @@ async fn redis_cli_works_against_a_node() {
         return;
     };
     assert!(probe.status.success());
-    let node = redis_node();
+    let node = NodeProcess::start_with_redis();
     let port = node.redis().port().to_string();
     let cli = |args: &[&str]| {
         let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port]).args(args).output().unwrap();

@@ -9,10 +9,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-fn node() -> NodeProcess {
-    NodeProcess::start(None, &["--redis-port", "0"])
-}
-
 /// Sends raw bytes; reads until the node closes the connection or `expected` bytes arrived.
 fn exchange(node: &NodeProcess, request: &[u8], expected: usize) -> String {
     let mut stream = TcpStream::connect(node.redis()).unwrap();
@@ -31,7 +27,7 @@ fn exchange(node: &NodeProcess, request: &[u8], expected: usize) -> String {
 
 #[test]
 fn malformed_requests_get_redis_errors() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     assert_eq!(exchange(&node, b"\r\nPING\r\n", 7), "+PONG\r\n", "an empty query is ignored");
     assert_eq!(exchange(&node, b"*-10\r\nPING\r\n", 7), "+PONG\r\n", "a negative multibulk length too");
     for (request, wanted) in [
@@ -52,7 +48,7 @@ fn malformed_requests_get_redis_errors() {
 
 #[test]
 fn inline_commands_and_large_argument_lists() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let answer = exchange(&node, b"set \"a key\" 'a value'\r\nget \"a key\"\r\n", 18);
     assert_eq!(answer, "+OK\r\n$7\r\na value\r\n");
     let answer = exchange(&node, b"set k \"\\x41\\tB\"\r\nget k\r\n", 14);
@@ -72,7 +68,7 @@ fn inline_commands_and_large_argument_lists() {
 
 #[test]
 fn quit_stops_what_was_pipelined_after_it() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     assert_eq!(run::<String>(c, &["QUIT"]), "OK");
     let answer = exchange(&node, b"*1\r\n$4\r\nquit\r\n*3\r\n$3\r\nset\r\n$3\r\nfoo\r\n$3\r\nbar\r\n", usize::MAX);
@@ -89,7 +85,7 @@ fn quit_stops_what_was_pipelined_after_it() {
 
 #[test]
 fn info_sections_and_fields() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "k", "v", "EX", "100"]);
     let _: () = run(c, &["SET", "j", "v"]);
@@ -117,7 +113,7 @@ fn info_sections_and_fields() {
 
 #[test]
 fn client_list_kill_and_switches() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let victim = &mut node.resp();
     let _: () = run(victim, &["CLIENT", "SETNAME", "victim"]);
@@ -139,7 +135,7 @@ fn client_list_kill_and_switches() {
 
 #[test]
 fn command_docs_and_info_cover_every_command() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let count: i64 = run(c, &["COMMAND", "COUNT"]);
     let Value::Array(docs) = run::<Value>(c, &["COMMAND", "DOCS"]) else { panic!("COMMAND DOCS is a map") };

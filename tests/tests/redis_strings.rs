@@ -6,13 +6,9 @@ use kvs_tests::resp::{assert_error, run};
 use kvs_tests::NodeProcess;
 use redis::Value;
 
-fn node() -> NodeProcess {
-    NodeProcess::start(None, &["--redis-port", "0"])
-}
-
 #[test]
 fn set_and_get() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "x", "foobar"]);
     assert_eq!(run::<String>(c, &["GET", "x"]), "foobar");
@@ -25,7 +21,7 @@ fn set_and_get() {
 
 #[test]
 fn setnx_getset_getdel_and_msetnx() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["DEL", "novar"]);
     assert_eq!(run::<i64>(c, &["SETNX", "novar", "foobared"]), 1);
@@ -68,7 +64,7 @@ fn setnx_getset_getdel_and_msetnx() {
 
 #[test]
 fn extended_set_options() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     assert_error(c, &["SET", "foo", "bar", "non-existing-option"], "syntax");
     let _: () = run(c, &["DEL", "foo"]);
@@ -115,7 +111,7 @@ fn extended_set_options() {
 
 #[test]
 fn getex_options() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["SET", "foo", "bar"]);
     assert_eq!(run::<String>(c, &["GETEX", "foo", "ex", "10"]), "bar");
@@ -135,7 +131,7 @@ fn getex_options() {
 
 #[test]
 fn strlen_append_setrange_getrange_substr() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     assert_eq!(run::<i64>(c, &["STRLEN", "notakey"]), 0);
     let _: () = run(c, &["SET", "myinteger", "-555"]);
@@ -205,7 +201,7 @@ fn strlen_append_setrange_getrange_substr() {
 
 #[test]
 fn lcs() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let rna1 = "CACCTTCCCAGGTAACAAACCAACCAACTTTCGATCTCTTGTAGATCTGTTCTCTAAACGAACTTTAAAATCTGTGTGGCTGTCACTCGGCTGCATGCTTAGTGCACTCACGCAGTATAATTAATAACTAATTACTGTCGTTGACAGGACACGAGTAACTCGTCTATCTTCTGCAGGCTGCTTACGGTTTCGTCCGTGTTGCAGCCGATCATCAGCACATCTAGGTTTCGTCCGGGTGTG";
     let rna2 = "ATTAAAGGTTTATACCTTCCCAGGTAACAAACCAACCAACTTTCGATCTCTTGTAGATCTGTTCTCTAAACGAACTTTAAAATCTGTGTGGCTGTCACTCGGCTGCATGCTTAGTGCACTCACGCAGTATAATTAATAACTAATTACTGTCGTTGACAGGACACGAGTAACTCGTCTATCTTCTGCAGGCTGCTTACGGTTTCGTCCGTGTTGCAGCCGATCATCAGCACATCTAGGTTT";
@@ -259,7 +255,7 @@ fn lcs() {
 
 #[test]
 fn incr_family() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     assert_eq!(run::<i64>(c, &["INCR", "novar"]), 1);
     assert_eq!(run::<i64>(c, &["INCR", "novar"]), 2);
@@ -291,7 +287,7 @@ fn incr_family() {
 
 #[test]
 fn incrbyfloat() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let _: () = run(c, &["DEL", "novar"]);
     assert_eq!(run::<String>(c, &["INCRBYFLOAT", "novar", "1"]), "1");

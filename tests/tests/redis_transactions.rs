@@ -8,17 +8,13 @@ use redis::{Connection, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-fn node() -> NodeProcess {
-    NodeProcess::start(None, &["--redis-port", "0"])
-}
-
 fn ok(c: &mut Connection, args: &[&str]) {
     let _: Value = run(c, args);
 }
 
 #[test]
 fn multi_exec_discard_and_queueing_errors() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     ok(c, &["DEL", "foo", "bar"]);
     assert_eq!(run::<String>(c, &["MULTI"]), "OK");
@@ -77,7 +73,7 @@ fn multi_exec_discard_and_queueing_errors() {
 
 #[test]
 fn watch_aborts_exec_when_a_watched_key_changes() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let other = &mut node.resp();
     let exec = |c: &mut Connection| -> Option<Vec<Value>> { run(c, &["EXEC"]) };
@@ -149,7 +145,7 @@ fn watch_aborts_exec_when_a_watched_key_changes() {
 
 #[test]
 fn a_redis_crate_atomic_pipeline_is_a_multi_exec() {
-    let node = node();
+    let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();
     let (a, b): (i64, i64) = redis::pipe().atomic().incr("counter", 1).incr("counter", 1).query(c).unwrap();
     assert_eq!((a, b), (1, 2));
