@@ -120,21 +120,28 @@ impl Shell {
         self.writes.write(&self.core, key, value, self.wall_ms(), room)
     }
 
-    /// Runs a local command on `key` (see [`kvs_store::Replica::update`]) in `room`; inside a
-    /// transaction its write is kept in `unit`.
+    /// Runs a local command on `key` at wall time `wall_ms` (see [`kvs_store::Replica::update`])
+    /// in `room`; inside a transaction its write is kept in `unit`.
     pub(crate) fn update<T>(
         &self,
         key: &[u8],
+        wall_ms: u64,
         room: &mut Room,
         unit: Option<&mut Vec<Record>>,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Written>, T), WriteRefused> {
-        self.writes.update(&self.core, key, self.wall_ms(), room, unit, decide)
+        self.writes.update(&self.core, key, wall_ms, room, unit, decide)
     }
 
-    /// FLUSHALL: a replicated flush, in `room` (inside a transaction, kept in `unit`).
-    pub(crate) fn flush(&self, room: &mut Room, unit: Option<&mut Vec<Record>>) -> Result<Written, WriteRefused> {
-        self.writes.flush(&self.core, self.wall_ms(), room, unit)
+    /// FLUSHALL at wall time `wall_ms`: a replicated flush, in `room` (inside a transaction, kept
+    /// in `unit`).
+    pub(crate) fn flush(
+        &self,
+        wall_ms: u64,
+        room: &mut Room,
+        unit: Option<&mut Vec<Record>>,
+    ) -> Result<Written, WriteRefused> {
+        self.writes.flush(&self.core, wall_ms, room, unit)
     }
 
     /// Carries out what the core asked for, logging in `room` (reserved for the input's entries).

@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 
-/// How maps hash: random keys normally, fixed ones in simulation.
+/// How maps hash: random keys normally (aHash: these maps sit on every write's path, keyed by
+/// node ids, where SipHash costs several times as much), fixed ones in simulation.
 #[cfg(not(feature = "sim"))]
-pub type MapHasher = std::collections::hash_map::RandomState;
+pub type MapHasher = ahash::RandomState;
 /// How maps hash: random keys normally, fixed ones in simulation.
 #[cfg(feature = "sim")]
 pub type MapHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;

@@ -5,8 +5,8 @@
 //! index; what remains for origin `o` above a cursor `c` is exactly what a node at `c` may lack.
 
 use crate::map::Map;
-use crate::record::Record;
-use kvs_proto::NodeId;
+use crate::record::{Body, Record};
+use kvs_proto::{NodeId, Stamp};
 
 /// One origin's records in one shard, sorted by sequence number: 16 bytes per entry.
 ///
@@ -39,7 +39,12 @@ impl OriginLog {
     }
 
     fn remove(&mut self, seq: u64) {
-        if let Ok(i) = self.entries.binary_search_by_key(&seq, |(s, _)| *s) {
+        // A hot key's write replaces the one just indexed: the last entry, found without a search.
+        let at = match self.entries.last() {
+            Some((last, _)) if *last == seq => Ok(self.entries.len() - 1),
+            _ => self.entries.binary_search_by_key(&seq, |(s, _)| *s),
+        };
+        if let Ok(i) = at {
             if self.entries[i].1.take().is_some() {
                 self.holes += 1;
             }
@@ -79,28 +84,25 @@ impl OriginIndex {
 
     /// Indexes a record that became its key's latest.
     pub fn insert(&mut self, record: &Record) {
-        if !record.is_counter() {
-            // The common case, without walking an iterator of stamps.
+        let Body::Counter(counter) = record.body() else {
             self.by_origin.entry(record.origin()).or_default().insert(record.seq(), record.clone());
             return;
-        }
-        for stamp in record.stamps() {
+        };
+        for stamp in counter.contributions().map(|part| part.stamp) {
             self.by_origin.entry(stamp.version.node).or_default().insert(stamp.seq, record.clone());
         }
     }
 
     /// Forgets a record that was superseded or purged.
     pub fn remove(&mut self, record: &Record) {
-        if !record.is_counter() {
-            if let Some(log) = self.by_origin.get_mut(&record.origin()) {
-                log.remove(record.seq());
-            }
-            return;
-        }
-        for stamp in record.stamps() {
+        let mut forget = |stamp: Stamp| {
             if let Some(log) = self.by_origin.get_mut(&stamp.version.node) {
                 log.remove(stamp.seq);
             }
+        };
+        match record.body() {
+            Body::Counter(counter) => counter.contributions().for_each(|part| forget(part.stamp)),
+            _ => forget(record.stamp()),
         }
     }
 

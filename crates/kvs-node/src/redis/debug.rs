@@ -23,6 +23,7 @@ pub fn debug(call: &mut Call<'_, '_>) {
             };
             // Like Redis, the server (here: this connection's thread) does nothing meanwhile.
             std::thread::sleep(Duration::from_secs_f64(seconds).min(MAX_SLEEP));
+            call.clock.advance();
             call.reply.simple("OK");
         }
         (b"OBJECT", 3) => {

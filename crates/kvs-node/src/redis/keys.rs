@@ -21,7 +21,7 @@ pub fn flushall(call: &mut Call<'_, '_>) {
     if !valid {
         return call.reply.error("ERR syntax error");
     }
-    match call.node.flush(call.room, call.client.transaction.unit.as_mut()) {
+    match call.node.flush(call.now_ms(), call.room, call.client.transaction.unit.as_mut()) {
         Ok(written) => {
             call.durable.extend(written.durable);
             call.reply.simple("OK");

@@ -31,6 +31,7 @@ pub mod table;
 pub mod transaction;
 
 use crate::credentials::Access;
+use crate::shell::Shell;
 use kvs_proto::resp::{Args, Protocol, Reply};
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::writer::{Durable, Room};
@@ -53,6 +54,33 @@ pub struct ClientState {
     pub transaction: transaction::Transaction,
 }
 
+/// The time commands of one batch (what one read brought) run at, read once for the batch.
+///
+/// Pipelined commands arriving together take microseconds, so one clock read serves them all,
+/// as Redis freezes time for the commands of a transaction; a command that takes long (DEBUG
+/// SLEEP) makes the next read the clock again.
+#[derive(Debug, Default)]
+pub struct BatchClock(std::cell::Cell<Option<u64>>);
+
+impl BatchClock {
+    /// The batch's time (Unix milliseconds), read from the node's clock on first use.
+    fn now_ms(&self, node: &Shell) -> u64 {
+        match self.0.get() {
+            Some(ms) => ms,
+            None => {
+                let ms = node.wall_ms();
+                self.0.set(Some(ms));
+                ms
+            }
+        }
+    }
+
+    /// Time passed: the next command reads the clock again.
+    pub fn advance(&self) {
+        self.0.set(None);
+    }
+}
+
 /// What every command handler receives.
 pub struct Call<'a, 'r> {
     /// The node served.
@@ -67,6 +95,8 @@ pub struct Call<'a, 'r> {
     pub durable: &'a mut Vec<Durable>,
     /// Room reserved in the log's queue for this command's writes.
     pub room: &'a mut Room,
+    /// When the command runs.
+    pub clock: &'a BatchClock,
 }
 
 impl Call<'_, '_> {
@@ -79,14 +109,15 @@ impl Call<'_, '_> {
 impl Call<'_, '_> {
     /// The node's wall clock (Unix milliseconds): when this command runs, for expiry.
     pub fn now_ms(&self) -> u64 {
-        self.node.wall_ms()
+        self.clock.now_ms(self.node)
     }
 
     /// Runs a command on one key through the node's write path (see
     /// [`kvs_store::Replica::update`]); when the write is refused replies with an error and
     /// returns `None`.
     pub fn update<T>(&mut self, key: &[u8], decide: impl FnOnce(&Local<'_>) -> Decision<T>) -> Option<T> {
-        match self.node.update(key, self.room, self.client.transaction.unit.as_mut(), decide) {
+        let now_ms = self.now_ms();
+        match self.node.update(key, now_ms, self.room, self.client.transaction.unit.as_mut(), decide) {
             Ok((written, answer)) => {
                 self.durable.extend(written.and_then(|w| w.durable));
                 Some(answer)

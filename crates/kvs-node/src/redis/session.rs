@@ -2,7 +2,7 @@
 
 use super::clients::Connected;
 use super::{table, transaction};
-use super::{wrong_arity, Call, ClientState};
+use super::{wrong_arity, BatchClock, Call, ClientState};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
 use crate::credentials::Access;
@@ -50,6 +50,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     loop {
         let mut consumed = 0;
         let mut close = false;
+        let clock = BatchClock::default();
         while output.len() < FLUSH_AT_BYTES {
             let pending = &input[consumed..];
             match parser.parse(pending, &limits) {
@@ -66,10 +67,14 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                         let writes = match spec {
                             _ if queueing => 0,
                             _ if exec => client.transaction.writes_queued(),
-                            Some(s) if s.flags.contains(&"write") => args.len() - 1,
+                            Some(s) if s.writes => args.len() - 1,
                             _ => 0,
                         };
-                        let mut room = node.writes.reserve(writes).await.unwrap_or_default();
+                        let (room, waited) = waited(node.writes.reserve(writes)).await;
+                        if waited {
+                            clock.advance();
+                        }
+                        let mut room = room.unwrap_or_default();
                         let mut reply = Reply::new(&mut output, client.protocol);
                         let call = &mut Call {
                             node: &node,
@@ -78,6 +83,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                             reply: &mut reply,
                             durable: &mut durable,
                             room: &mut room,
+                            clock: &clock,
                         };
                         if queueing {
                             queue(call, spec);
@@ -163,11 +169,23 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
 /// Runs one command outside a transaction. One that writes, or reads several keys, holds the
 /// core's isolation lock for reading, so it never runs inside a transaction's EXEC.
 fn isolated(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
-    let several_keys =
-        spec.is_some_and(|s| s.flags.contains(&"write") || matches!(s.name, "mget" | "exists" | "touch"));
+    let several_keys = spec.is_some_and(|s| s.writes || matches!(s.name, "mget" | "exists" | "touch"));
     let node = call.node;
     let _shared = several_keys.then(|| node.core.isolation.read().unwrap_or_else(|p| p.into_inner()));
     run(call, spec);
+}
+
+/// Awaits `future`, telling whether it had to wait (time passed meanwhile) or was ready at once.
+async fn waited<F: std::future::Future>(future: F) -> (F::Output, bool) {
+    let mut future = std::pin::pin!(future);
+    let mut waited = false;
+    let output = std::future::poll_fn(|cx| {
+        let poll = future.as_mut().poll(cx);
+        waited |= poll.is_pending();
+        poll
+    })
+    .await;
+    (output, waited)
 }
 
 /// Queues a command after MULTI if it passes the checks it would meet when run; a command that
@@ -203,7 +221,7 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         return None;
     };
     match &call.client.user {
-        None if !spec.flags.contains(&"no_auth") => {
+        None if !spec.no_auth => {
             call.reply.error("NOAUTH Authentication required.");
             return None;
         }

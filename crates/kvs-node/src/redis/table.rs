@@ -25,6 +25,12 @@ pub struct CommandSpec {
     pub step: i64,
     /// Runs it.
     pub handler: Handler,
+    /// What a user must be allowed to run it (from its flags, read once rather than per call).
+    access: Access,
+    /// Whether it may write (the `write` flag).
+    pub writes: bool,
+    /// Whether it runs without logging in (the `no_auth` flag).
+    pub no_auth: bool,
 }
 
 const fn spec(
@@ -34,7 +40,42 @@ const fn spec(
     (first_key, last_key, step): (i64, i64, i64),
     handler: Handler,
 ) -> CommandSpec {
-    CommandSpec { name, arity, flags, first_key, last_key, step, handler }
+    let writes = has_flag(flags, "write");
+    let access = if has_flag(flags, "admin") {
+        Access::Admin
+    } else if writes {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    let no_auth = has_flag(flags, "no_auth");
+    CommandSpec { name, arity, flags, first_key, last_key, step, handler, access, writes, no_auth }
+}
+
+/// Whether `flags` holds `flag` (a `const fn`, so the table is built at compile time).
+const fn has_flag(flags: &[&str], flag: &str) -> bool {
+    let mut i = 0;
+    while i < flags.len() {
+        if same_bytes(flags[i].as_bytes(), flag.as_bytes()) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Every command the Redis port answers (names at most `MAX_NAME` bytes, lower case).
@@ -126,13 +167,7 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
 impl CommandSpec {
     /// What a user must be allowed to run this command: its `write` and `admin` flags say.
     pub fn needs(&self) -> Access {
-        if self.flags.contains(&"admin") {
-            Access::Admin
-        } else if self.flags.contains(&"write") {
-            Access::Write
-        } else {
-            Access::Read
-        }
+        self.access
     }
 
     /// Whether `argc` arguments (name included) fit this command's arity.

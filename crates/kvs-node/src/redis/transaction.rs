@@ -72,10 +72,7 @@ impl Transaction {
     /// Room in the log EXEC needs: a record per key argument of every queued write command.
     pub fn writes_queued(&self) -> usize {
         let queued = self.queued.iter().flatten();
-        queued
-            .filter(|q| super::table::find(q.args().get(0)).is_some_and(|s| s.flags.contains(&"write")))
-            .map(|q| q.ranges.len())
-            .sum()
+        queued.filter(|q| super::table::find(q.args().get(0)).is_some_and(|s| s.writes)).map(|q| q.ranges.len()).sum()
     }
 
     fn reset(&mut self) {
@@ -162,6 +159,7 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
             reply: &mut *call.reply,
             durable: &mut *call.durable,
             room: &mut *call.room,
+            clock: call.clock,
         };
         run(inner);
     }
