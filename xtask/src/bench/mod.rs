@@ -2,6 +2,7 @@
 //!
 //! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
+//! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
@@ -12,6 +13,7 @@ pub mod durability;
 pub mod load;
 pub mod native;
 pub mod redis;
+pub mod replication;
 pub mod secured;
 
 use clap::{Args, Subcommand};

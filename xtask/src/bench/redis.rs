@@ -1,10 +1,11 @@
 //! `cargo xtask bench redis`: redis-benchmark against redis-server, one kvs node and a 3-node kvs
 //! cluster, alternating runs over several rounds; medians and kvs/redis ratios; memory per key.
 
+use super::replication::RedisReplicaSet;
 use clap::Args;
 use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
 use std::collections::HashMap;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,13 @@ pub struct RedisArgs {
     /// per key with a TTL.
     #[arg(long)]
     keyspace_only: bool,
+    /// Only the replicated rows: the 3-node cluster against a Redis primary with two replicas,
+    /// throughput and replication lag.
+    #[arg(long)]
+    replication_only: bool,
+    /// Replication-lag samples per round.
+    #[arg(long, default_value_t = 1_000)]
+    lag_samples: usize,
 }
 
 /// A redis-server child process, killed on drop.
@@ -40,6 +48,11 @@ pub(super) struct RedisServer {
 }
 
 impl RedisServer {
+    /// Where it listens.
+    pub(super) fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     fn start() -> Result<RedisServer, String> {
         Self::start_with(|port| vec!["--port".into(), port.to_string()])
     }
@@ -81,6 +94,7 @@ pub(super) fn require(program: &str) -> Result<(), String> {
 }
 
 /// One server under test.
+#[derive(Clone, Copy)]
 struct Target {
     name: &'static str,
     port: u16,
@@ -104,42 +118,74 @@ fn benchmark_one(port: u16, test: &[&str], requests: usize, clients: usize, pipe
         .ok_or_else(|| format!("no figure from redis-benchmark {test:?} on port {port}: {text}"))
 }
 
-/// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers.
+/// How many times more requests a pipelined keyspace run makes.
+const PIPELINED_SCALE: usize = 5;
+
+/// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers; with
+/// each server's CPU time per request, steadier than throughput on a shared machine.
 fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
     let tests: [(&str, &[&str]); 2] = [("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
     let mut figures: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
+    let mut cpu: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
     for round in 1..=args.rounds {
         for (p, pipeline) in [1, 16].into_iter().enumerate() {
             for (k, (name, test)) in tests.iter().enumerate() {
-                for (t, target) in targets.iter().enumerate() {
-                    let rps = benchmark_one(target.port, test, args.requests, args.clients, pipeline)?;
-                    eprintln!("round {round}: -P {pipeline} {name:<7} {:<13} {rps:>10.0}", target.name);
+                // Each round starts with a different server, so none always runs first (the first
+                // of a pair measured ~10-20% slower); a pipelined run gets more requests, so it
+                // lasts as long as an unpipelined one instead of a fraction of a second.
+                for t in (0..targets.len()).map(|i| (i + round) % targets.len()) {
+                    let target = &targets[t];
+                    let requests = args.requests * if pipeline > 1 { PIPELINED_SCALE } else { 1 };
+                    let before = cpu_seconds(target.pid);
+                    let rps = benchmark_one(target.port, test, requests, args.clients, pipeline)?;
+                    let micros = (cpu_seconds(target.pid) - before) * 1e6 / requests as f64;
+                    eprintln!(
+                        "round {round}: -P {pipeline} {name:<7} {:<13} {rps:>10.0}/s {micros:>6.2} µs CPU/request",
+                        target.name
+                    );
                     figures.entry((p, k, t)).or_default().push(rps);
+                    cpu.entry((p, k, t)).or_default().push(micros);
                 }
             }
         }
     }
     println!(
-        "{:<6} {:<7} {:>12} {:>12} {:>7} {:>12} {:>7}",
-        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio"
+        "{:<6} {:<7} {:>12} {:>12} {:>7} {:>12} {:>7} {:>12} {:>12}",
+        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio", "redis µs/req", "kvs µs/req"
     );
     for (p, pipeline) in [1, 16].into_iter().enumerate() {
         for (k, (name, _)) in tests.iter().enumerate() {
             let mut m = |t: usize| median(figures.get_mut(&(p, k, t)).expect("measured"));
             let (redis, one, three) = (m(0), m(1), m(2));
+            let mut c = |t: usize| median(cpu.get_mut(&(p, k, t)).expect("measured"));
             println!(
-                "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2}",
+                "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2} {:>12.2} {:>12.2}",
                 format!("-P {pipeline}"),
                 name,
                 redis,
                 one,
                 one / redis,
                 three,
-                three / redis
+                three / redis,
+                c(0),
+                c(1)
             );
         }
     }
     Ok(())
+}
+
+/// CPU time (user and system) a process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and
+    // stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    ticks as f64 / per_second as f64
 }
 
 /// Runs redis-benchmark once; returns requests per second for SET and GET.
@@ -197,11 +243,10 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     let single = NodeProcess::start(None, &["--redis-port", "0"]);
     let cluster = start_chain(3, &["--redis-port", "0"]);
     wait_for_alive_members(&cluster, 3, Duration::from_secs(20)).await;
-    let targets = [
-        Target { name: "redis-server", port: redis.port, pid: redis.child.id() },
-        Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() },
-        Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() },
-    ];
+    let redis_target = Target { name: "redis-server", port: redis.port, pid: redis.child.id() };
+    let single_target = Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() };
+    let cluster_target = Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() };
+    let targets = [redis_target, single_target, cluster_target];
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;
         if args.memory_keys > 0 {
@@ -209,15 +254,52 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         }
         return Ok(());
     }
-    let configs = [(1, 3), (16, 3), (1, 100), (16, 100)];
+    let replicated = RedisReplicaSet::start()?;
+    let primary = replicated.primary.child.id();
+    let primary_target = Target { name: "redis + 2 rep", port: replicated.primary.port, pid: primary };
+    let compared = [redis_target, single_target, primary_target, cluster_target];
+    let rows = if args.replication_only {
+        throughput_rows(&compared[2..], &args)?
+    } else {
+        throughput_rows(&compared, &args)?
+    };
+    print_throughput(&compared, rows, args.replication_only);
+    let kvs_readers = [cluster[1].redis(), cluster[2].redis()];
+    let redis_readers = [replicated.replicas[0].addr(), replicated.replicas[1].addr()];
+    lag_rows(
+        args.rounds,
+        args.lag_samples,
+        (cluster[0].redis(), kvs_readers),
+        (replicated.primary.addr(), redis_readers),
+    )?;
+    if args.replication_only {
+        return Ok(());
+    }
+    keyspace_rows(&targets, &args)?;
+    if args.memory_keys > 0 {
+        memory(&targets, &cluster, args.memory_keys, None).await?;
+    }
+    super::secured::run(args.rounds, args.requests, args.clients).await
+}
+
+/// The SET and GET configurations: pipeline depth and value size.
+const CONFIGS: [(usize, usize); 4] = [(1, 3), (16, 3), (1, 100), (16, 100)];
+
+/// Medians in requests/s by (configuration, target, test).
+type Medians = HashMap<(usize, usize, &'static str), f64>;
+
+/// redis-benchmark SET and GET in every configuration against every target, alternating targets
+/// (each round starting with a different one), over the rounds; returns the medians.
+fn throughput_rows(targets: &[Target], args: &RedisArgs) -> Result<Medians, String> {
     println!(
         "redis-benchmark -t set,get -n {} -c {}, {} rounds, alternating servers; medians in requests/s",
         args.requests, args.clients, args.rounds
     );
     let mut figures: HashMap<(usize, usize, &str), Vec<f64>> = HashMap::new();
     for round in 1..=args.rounds {
-        for (c, &(pipeline, data)) in configs.iter().enumerate() {
-            for (t, target) in targets.iter().enumerate() {
+        for (c, &(pipeline, data)) in CONFIGS.iter().enumerate() {
+            for t in (0..targets.len()).map(|i| (i + round) % targets.len()) {
+                let target = &targets[t];
                 let (set, get) = benchmark(target.port, args.requests, args.clients, pipeline, data)?;
                 eprintln!("round {round}: -P {pipeline} -d {data} {:<13} SET {set:>10.0} GET {get:>10.0}", target.name);
                 figures.entry((c, t, "SET")).or_default().push(set);
@@ -225,31 +307,69 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
             }
         }
     }
+    Ok(figures.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect())
+}
+
+/// Prints the throughput table: one node against redis-server, and the 3-node cluster against a
+/// Redis primary with two replicas (only those two when `replicated_only`).
+fn print_throughput(targets: &[Target; 4], medians: Medians, replicated_only: bool) {
+    let offset = if replicated_only { 2 } else { 0 };
+    let m = |c: usize, t: usize, test: &str| medians.get(&(c, t - offset, test)).copied().unwrap_or(f64::NAN);
+    let single = |cells: String| if replicated_only { String::new() } else { cells };
     println!(
-        "{:<12} {:<4} {:>12} {:>12} {:>7} {:>12} {:>7}",
-        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio"
+        "{:<12} {:<4} {}{:>14} {:>12} {:>7}",
+        "config",
+        "test",
+        single(format!("{:>12} {:>12} {:>7} ", targets[0].name, targets[1].name, "ratio")),
+        targets[2].name,
+        targets[3].name,
+        "ratio"
     );
-    for (c, &(pipeline, data)) in configs.iter().enumerate() {
+    for (c, &(pipeline, data)) in CONFIGS.iter().enumerate() {
         for test in ["SET", "GET"] {
-            let mut m = |t: usize| median(figures.get_mut(&(c, t, test)).expect("measured"));
-            let (redis, one, three) = (m(0), m(1), m(2));
+            let (replicated, three) = (m(c, 2, test), m(c, 3, test));
+            let (redis, one) = if replicated_only { (0.0, 0.0) } else { (m(c, 0, test), m(c, 1, test)) };
             println!(
-                "{:<12} {:<4} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2}",
+                "{:<12} {:<4} {}{:>14.0} {:>12.0} {:>7.2}",
                 format!("-P {pipeline} -d {data}"),
                 test,
-                redis,
-                one,
-                one / redis,
+                single(format!("{redis:>12.0} {one:>12.0} {:>7.2} ", one / redis)),
+                replicated,
                 three,
-                three / redis
+                three / replicated
             );
         }
     }
-    keyspace_rows(&targets, &args)?;
-    if args.memory_keys > 0 {
-        memory(&targets, &cluster, args.memory_keys, None).await?;
+}
+
+/// Replication lag of the kvs cluster (SET on A, read on B and C) and of the Redis primary and
+/// replicas, by the same tool, alternating, per round; then the medians of the rounds.
+fn lag_rows(
+    rounds: usize,
+    samples: usize,
+    kvs: (SocketAddr, [SocketAddr; 2]),
+    redis: (SocketAddr, [SocketAddr; 2]),
+) -> Result<(), String> {
+    println!("replication lag: SET on the primary / node A until GET on both others returns it, {samples} samples a round, µs");
+    let systems = [("redis + 2 replicas", redis), ("kvs, 3 nodes", kvs)];
+    let mut figures: HashMap<(usize, &str), Vec<f64>> = HashMap::new();
+    for round in 1..=rounds {
+        for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
+            let (name, (writer, readers)) = systems[s];
+            let histogram = super::replication::lag(writer, readers, samples)?;
+            let (p50, p99) = (histogram.value_at_quantile(0.50) as f64, histogram.value_at_quantile(0.99) as f64);
+            eprintln!("round {round}: lag {name:<18} p50 {p50:>6.0} p99 {p99:>6.0}");
+            figures.entry((s, "p50")).or_default().push(p50);
+            figures.entry((s, "p99")).or_default().push(p99);
+        }
     }
-    super::secured::run(args.rounds, args.requests, args.clients).await
+    println!("{:<8} {:>18} {:>12} {:>7}", "lag", systems[0].0, systems[1].0, "ratio");
+    for quantile in ["p50", "p99"] {
+        let redis = median(figures.get_mut(&(0, quantile)).expect("measured"));
+        let kvs = median(figures.get_mut(&(1, quantile)).expect("measured"));
+        println!("{quantile:<8} {redis:>18.0} {kvs:>12.0} {:>7.2}", kvs / redis);
+    }
+    Ok(())
 }
 
 /// Loads the same keys into every server (with a TTL of `ttl_s` seconds, if given) and reports

@@ -1,0 +1,75 @@
+//! The fair baseline for a replicated kvs cluster: a Redis primary with two replicas, and
+//! replication lag measured by one tool for both (SET on the primary or node A over RESP, then GET
+//! polled on the two others until both return the value).
+
+use super::redis::RedisServer;
+use hdrhistogram::Histogram;
+use kvs_tests::resp;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A redis-server primary and two replicas (`--replicaof`), killed on drop.
+pub(super) struct RedisReplicaSet {
+    /// The primary, which takes the writes.
+    pub(super) primary: RedisServer,
+    /// The two replicas.
+    pub(super) replicas: [RedisServer; 2],
+}
+
+impl RedisReplicaSet {
+    /// Starts the three and waits until both replicas are in sync with the primary.
+    pub(super) fn start() -> Result<RedisReplicaSet, String> {
+        let primary = RedisServer::start_with(|port| vec!["--port".into(), port.to_string()])?;
+        let replica = || {
+            RedisServer::start_with(|port| {
+                let of = ["--replicaof".into(), "127.0.0.1".into(), primary.port.to_string()];
+                ["--port".into(), port.to_string()].into_iter().chain(of).collect()
+            })
+        };
+        let replicas = [replica()?, replica()?];
+        let set = RedisReplicaSet { primary, replicas };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !set.in_sync() {
+            if Instant::now() > deadline {
+                return Err("redis replicas did not reach the primary".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(set)
+    }
+
+    fn in_sync(&self) -> bool {
+        let info = |server: &RedisServer| -> String {
+            redis::cmd("INFO").arg("replication").query(&mut resp::connect(server.addr())).unwrap_or_default()
+        };
+        info(&self.primary).contains("connected_slaves:2")
+            && self.replicas.iter().all(|r| info(r).contains("master_link_status:up"))
+    }
+}
+
+/// Replication lag in microseconds: for each sample, the time from sending a SET of a new key to
+/// `writer` until both `readers` return its value, every request over RESP on one connection per
+/// server, polled as fast as answers come back.
+pub(super) fn lag(writer: SocketAddr, readers: [SocketAddr; 2], samples: usize) -> Result<Histogram<u64>, String> {
+    let mut write = resp::connect(writer);
+    let mut reads = readers.map(resp::connect);
+    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    let poll_deadline = Duration::from_secs(10);
+    let value = [b'v'; 100];
+    // A per-run prefix, so keys from an earlier round are never already there.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    for i in 0..samples {
+        let key = format!("lag:{run:x}:{i:08}");
+        let start = Instant::now();
+        redis::cmd("SET").arg(&key).arg(&value[..]).query::<()>(&mut write).map_err(|e| e.to_string())?;
+        for read in reads.iter_mut() {
+            while redis::cmd("GET").arg(&key).query::<Option<Vec<u8>>>(read).map_err(|e| e.to_string())?.is_none() {
+                if start.elapsed() > poll_deadline {
+                    return Err(format!("{key} did not replicate within {poll_deadline:?}"));
+                }
+            }
+        }
+        histogram.record(start.elapsed().as_micros() as u64).map_err(|e| e.to_string())?;
+    }
+    Ok(histogram)
+}
