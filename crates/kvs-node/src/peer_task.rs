@@ -146,7 +146,14 @@ async fn stream(
                 None => return Ended::Stopped,
             },
             pushed = pushes.recv() => match pushed {
-                Ok(first) => send_pushes(node, conn, &mut pushes, first).await,
+                Ok(first) => {
+                    // Let every task already runnable (client sessions with pipelined writes)
+                    // run first, so their writes leave in this frame rather than one frame
+                    // each: one write per peer per scheduler pass, as Redis writes its
+                    // replication stream once per event-loop turn. Alone, it resumes at once.
+                    tokio::task::yield_now().await;
+                    send_pushes(node, conn, &mut pushes, first).await
+                }
                 Err(RecvError::Lagged(missed)) => {
                     // The peer's cursor for us stops at the gap; its next anti-entropy round fills it.
                     tracing::debug!(missed, "peer fell behind the push log");
