@@ -3,6 +3,7 @@
 //! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
+//! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
@@ -14,6 +15,7 @@ pub mod load;
 pub mod native;
 pub mod redis;
 pub mod replication;
+pub mod scaling;
 pub mod secured;
 
 use clap::{Args, Subcommand};
@@ -39,6 +41,8 @@ enum BenchKind {
     AntiEntropy(anti_entropy::AntiEntropyArgs),
     /// Durability: write throughput per fsync mode, restart time, disk bytes per key.
     Durability(durability::DurabilityArgs),
+    /// Scaling: one write load against clusters of growing size.
+    Scaling(scaling::ScalingArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -49,5 +53,6 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Redis(args)) => redis::run(args).await,
         Some(BenchKind::AntiEntropy(args)) => anti_entropy::run(args).await,
         Some(BenchKind::Durability(args)) => durability::run(args).await,
+        Some(BenchKind::Scaling(args)) => scaling::run(args).await,
     }
 }

@@ -103,7 +103,13 @@ struct Target {
 
 /// Runs redis-benchmark once for one test (`-t name` or a command line) and returns its
 /// requests per second: the first figure of its CSV output.
-fn benchmark_one(port: u16, test: &[&str], requests: usize, clients: usize, pipeline: usize) -> Result<f64, String> {
+pub(super) fn benchmark_one(
+    port: u16,
+    test: &[&str],
+    requests: usize,
+    clients: usize,
+    pipeline: usize,
+) -> Result<f64, String> {
     let out = Command::new("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
         .args(["-n", &requests.to_string(), "-c", &clients.to_string(), "-P", &pipeline.to_string()])
@@ -176,7 +182,7 @@ fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
 }
 
 /// CPU time (user and system) a process has used, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(super) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces: utime and
     // stime are the 12th and 13th.
@@ -356,7 +362,7 @@ fn lag_rows(
     for round in 1..=rounds {
         for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
             let (name, (writer, readers)) = systems[s];
-            let histogram = super::replication::lag(writer, readers, samples)?;
+            let histogram = super::replication::lag(writer, &readers, samples)?;
             let (p50, p99) = (histogram.value_at_quantile(0.50) as f64, histogram.value_at_quantile(0.99) as f64);
             eprintln!("round {round}: lag {name:<18} p50 {p50:>6.0} p99 {p99:>6.0}");
             figures.entry((s, "p50")).or_default().push(p50);

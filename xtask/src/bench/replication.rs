@@ -48,11 +48,11 @@ impl RedisReplicaSet {
 }
 
 /// Replication lag in microseconds: for each sample, the time from sending a SET of a new key to
-/// `writer` until both `readers` return its value, every request over RESP on one connection per
-/// server, polled as fast as answers come back.
-pub(super) fn lag(writer: SocketAddr, readers: [SocketAddr; 2], samples: usize) -> Result<Histogram<u64>, String> {
+/// `writer` until every one of `readers` returns its value, every request over RESP on one
+/// connection per server, polled as fast as answers come back.
+pub(super) fn lag(writer: SocketAddr, readers: &[SocketAddr], samples: usize) -> Result<Histogram<u64>, String> {
     let mut write = resp::connect(writer);
-    let mut reads = readers.map(resp::connect);
+    let mut reads: Vec<_> = readers.iter().copied().map(resp::connect).collect();
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     let poll_deadline = Duration::from_secs(10);
     let value = [b'v'; 100];
