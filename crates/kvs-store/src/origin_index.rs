@@ -30,7 +30,7 @@ const MIN_HOLES_TO_SWEEP: usize = 32;
 impl OriginLog {
     fn insert(&mut self, seq: u64, record: Record) {
         if self.entries.last().is_none_or(|(last, _)| *last < seq) {
-            if self.entries.len() % FENCE_STRIDE == 0 {
+            if self.entries.len().is_multiple_of(FENCE_STRIDE) {
                 self.fences.push(seq);
             }
             self.entries.push((seq, Some(record)));
