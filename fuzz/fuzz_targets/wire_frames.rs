@@ -5,6 +5,7 @@
 use bytes::BytesMut;
 use kvs_proto::encoding::{decode, encode};
 use kvs_proto::{ClientRequest, ClientResponse, Hello, HelloReply, PeerMessage};
+use kvs_store::Record;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
@@ -19,6 +20,16 @@ where
     }
 }
 
+/// Decodes `body` as a node decodes peer messages, entries straight into records: whatever
+/// decodes so must decode as plain entries too, and its records must encode back to them.
+fn records(body: &[u8]) {
+    if let Ok(message) = decode::<PeerMessage<Record>>(body) {
+        let plain: PeerMessage = decode(body).expect("records decode only from entries that decode");
+        let again: PeerMessage = decode(&encode(&message).expect("records encode")).expect("and decode as entries");
+        assert_eq!(again, plain);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut codec = LengthDelimitedCodec::builder().max_frame_length(1 << 20).new_codec();
     let mut buf = BytesMut::from(data);
@@ -28,5 +39,6 @@ fuzz_target!(|data: &[u8]| {
         round_trip::<ClientRequest>(&frame);
         round_trip::<ClientResponse>(&frame);
         round_trip::<PeerMessage>(&frame);
+        records(&frame);
     }
 });

@@ -5,6 +5,7 @@ use crate::net;
 use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::{Connection, PeerMessage};
+use kvs_store::Record;
 use std::sync::Arc;
 use tokio::time::timeout;
 
@@ -19,7 +20,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: 
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
-            received = timeout(silence, conn.recv::<PeerMessage>()) => received,
+            received = timeout(silence, conn.recv::<PeerMessage<Record>>()) => received,
         };
         let message = match received {
             Ok(Ok(Some(message))) => message,

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use kvs_proto::peer::KeyedEntry;
 use kvs_proto::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
+use serde::de::{Deserialize, Deserializer, Error as _};
 use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 use std::cell::RefCell;
 use std::fmt;
@@ -231,15 +232,26 @@ impl Record {
 
     /// A record from a wire entry (copies the bytes into one allocation), if it is well formed.
     pub fn from_entry(key: &[u8], entry: &Entry) -> Result<Record, InvalidEntry> {
+        let stamp = Stamp { version: entry.version, seq: entry.seq };
+        Record::from_parts(key, entry.value.as_deref(), stamp, entry.expires_at_ms, &entry.kind)
+    }
+
+    /// A record from the parts of a wire entry, if they are well formed.
+    fn from_parts(
+        key: &[u8],
+        value: Option<&[u8]>,
+        stamp: Stamp,
+        expires_at_ms: Option<u64>,
+        kind: &EntryKind,
+    ) -> Result<Record, InvalidEntry> {
         if key.len() > MAX_RECORD_KEY_BYTES {
             return Err(InvalidEntry::Key);
         }
-        let stamp = Stamp { version: entry.version, seq: entry.seq };
-        match &entry.kind {
-            EntryKind::Plain => Ok(Record::plain(key, entry.value.as_deref(), stamp, entry.expires_at_ms)),
-            EntryKind::Flush if key.is_empty() && entry.value.is_none() => Ok(Record::flush(stamp)),
+        match kind {
+            EntryKind::Plain => Ok(Record::plain(key, value, stamp, expires_at_ms)),
+            EntryKind::Flush if key.is_empty() && value.is_none() => Ok(Record::flush(stamp)),
             EntryKind::Flush => Err(InvalidEntry::Flush),
-            EntryKind::ExpiredCounter if entry.value.is_none() => Ok(Record::expired_counter(key, stamp)),
+            EntryKind::ExpiredCounter if value.is_none() => Ok(Record::expired_counter(key, stamp)),
             EntryKind::ExpiredCounter => Err(InvalidEntry::Counter),
             EntryKind::Counter(counter) => {
                 let parts = &counter.contributions;
@@ -248,11 +260,11 @@ impl Record {
                 let after_base = parts.iter().all(|c| c.stamp.version >= counter.base.version && c.stamp.seq > 0);
                 let newest = parts.iter().map(|c| c.stamp).max_by_key(|s| s.version);
                 // A deadline comes from the base write, so a counter that has one has a real base.
-                let based = entry.expires_at_ms.is_none() || counter.base.seq > 0;
-                if !ordered || !after_base || newest != Some(stamp) || entry.value.is_some() || !based {
+                let based = expires_at_ms.is_none() || counter.base.seq > 0;
+                if !ordered || !after_base || newest != Some(stamp) || value.is_some() || !based {
                     return Err(InvalidEntry::Counter);
                 }
-                Ok(Record::counter(key, counter, entry.expires_at_ms))
+                Ok(Record::counter(key, counter, expires_at_ms))
             }
         }
     }
@@ -461,6 +473,29 @@ impl Serialize for RawBytes<'_> {
 
 /// Serializes exactly like a [`KeyedEntry`], so a record goes on the wire without its value
 /// being copied and the receiver decodes it as a `KeyedEntry`.
+/// An [`Entry`] as it arrives, its bytes still in the received frame: a [`Record`] decodes
+/// through it, so a replica copies a pushed key and value once, into the record, instead of
+/// first into buffers of their own.
+#[derive(serde::Deserialize)]
+struct EntryInFrame<'a> {
+    #[serde(borrow)]
+    value: Option<&'a [u8]>,
+    version: Version,
+    seq: u64,
+    expires_at_ms: Option<u64>,
+    kind: EntryKind,
+}
+
+/// Decodes what [`KeyedEntry`] encodes (and a record serializes to), refusing an entry that is
+/// not well formed; decoders must lend bytes from their input (the peer frames' bincode does).
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Record, D::Error> {
+        let (key, entry): (&'de [u8], EntryInFrame<'de>) = Deserialize::deserialize(deserializer)?;
+        let stamp = Stamp { version: entry.version, seq: entry.seq };
+        Record::from_parts(key, entry.value, stamp, entry.expires_at_ms, &entry.kind).map_err(D::Error::custom)
+    }
+}
+
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         struct EntryView<'a>(&'a Record);

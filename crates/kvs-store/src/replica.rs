@@ -12,7 +12,7 @@ use crate::clock::{ClockError, HybridClock};
 use crate::local::{Decision, Local};
 use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
-use kvs_proto::peer::{Cursors, KeyedEntry};
+use kvs_proto::peer::Cursors;
 use kvs_proto::{NodeId, Stamp};
 use std::sync::{Arc, Mutex};
 
@@ -34,8 +34,6 @@ pub struct Applied {
     pub records: Vec<Record>,
     /// Entries refused because their version is too far ahead of our clock, with the first reason.
     pub refused: Option<(usize, ClockError)>,
-    /// Entries refused because they are not well formed (see [`crate::record::InvalidEntry`]).
-    pub malformed: usize,
 }
 
 /// The answer to an anti-entropy request.
@@ -148,26 +146,23 @@ impl Replica {
         record
     }
 
-    /// Merges remote entries at wall time `wall_ms`. `pushed`: they come from their origin in its
-    /// sequence order, so each moves the origin's cursor if it is the next number; entries of an
+    /// Merges remote records at wall time `wall_ms`. `pushed`: they come from their origin in its
+    /// sequence order, so each moves the origin's cursor if it is the next number; records of an
     /// anti-entropy delta arrive in any order and only the completed round moves cursors.
-    pub fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, wall_ms: u64) -> Applied {
+    pub fn apply(&self, records: Vec<Record>, pushed: bool, wall_ms: u64) -> Applied {
         let mut applied = Applied::default();
-        for (key, entry) in entries {
-            if let Err(error) = self.clock.observe_at(&entry.version, wall_ms) {
+        for record in records {
+            if let Err(error) = self.clock.observe_at(&record.version(), wall_ms) {
                 let refused = applied.refused.get_or_insert((0, error));
                 refused.0 += 1;
                 continue;
             }
-            let Ok(record) = Record::from_entry(&key, &entry) else {
-                applied.malformed += 1;
-                continue;
-            };
+            let (origin, seq) = (record.origin(), record.seq());
             if self.store.merge(record.clone()) == MergeOutcome::Applied {
-                applied.records.push(record.clone());
+                applied.records.push(record);
             }
             if pushed {
-                self.store.cursors.applied_in_order(record.origin(), record.seq());
+                self.store.cursors.applied_in_order(origin, seq);
             }
         }
         applied
@@ -238,11 +233,11 @@ mod tests {
     fn pushes_move_cursors_only_in_order_and_far_future_entries_are_refused() {
         let (a, b) = (replica(1), replica(2));
         let writes: Vec<_> = (0..3).map(|i| a.write(format!("k{i}").as_bytes(), Some(b"v"), 100)).collect();
-        let applied = b.apply(vec![writes[0].to_keyed_entry(), writes[2].to_keyed_entry()], true, 100);
+        let applied = b.apply(vec![writes[0].clone(), writes[2].clone()], true, 100);
         assert_eq!(applied.records.len(), 2);
         assert_eq!(b.store().cursors.get(NodeId(1)), 1, "a gap stops the cursor");
         let future = Record::new(b"f", Some(b"v"), Version { wall_ms: 5_000, logical: 0, node: NodeId(3) }, 1);
-        let applied = b.apply(vec![future.to_keyed_entry()], true, 100);
+        let applied = b.apply(vec![future], true, 100);
         assert!(applied.records.is_empty());
         assert!(matches!(applied.refused, Some((1, ClockError::TooFarAhead { .. }))));
     }
@@ -260,7 +255,7 @@ mod tests {
         for batch in batches.by_ref() {
             assert!(batch.iter().map(entry_cost).sum::<usize>() < 1_000 + 200, "batch over its bound");
             shipped += batch.len();
-            b.apply(batch.iter().map(Record::to_keyed_entry).collect(), false, 100);
+            b.apply(batch.to_vec(), false, 100);
         }
         b.adopt_cursors(&batches.done);
         assert_eq!(shipped, 500);

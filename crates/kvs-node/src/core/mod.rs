@@ -27,9 +27,10 @@ use crate::stats::{bump, ReplicationCounters};
 use anti_entropy_rounds::Rounds;
 use clock_verdict::ClockVerdict;
 pub(crate) use effect::{Effect, Outgoing};
-use kvs_proto::peer::{Cursors, KeyedEntry};
+use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
 use kvs_store::local::{Decision, Local};
+use kvs_store::record::Body;
 use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
 use membership::{Change, Membership, Rules};
@@ -164,7 +165,7 @@ impl Core {
     /// anti-entropy answers may be of any origin, but only the peer we asked may answer; every
     /// entry must fit the same key and value bounds as a client write. Membership records are
     /// weighed by who sent them (see `membership`).
-    pub(crate) fn receive(&self, peer: Peer, message: PeerMessage, now: Now) -> Vec<Effect> {
+    pub(crate) fn receive(&self, peer: Peer, message: PeerMessage<Record>, now: Now) -> Vec<Effect> {
         let from = peer.id;
         let answers = match &message {
             PeerMessage::AntiEntropyEntries { request, .. }
@@ -203,7 +204,7 @@ impl Core {
                 vec![Effect::AnswerAntiEntropy { to: from, request, cursors, fresh }]
             }
             PeerMessage::AntiEntropyEntries { entries, .. } => {
-                tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|(k, e)| (String::from_utf8_lossy(k).into_owned(), e.version.node, e.seq)).collect::<Vec<_>>(), "anti-entropy entries");
+                tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|r| (String::from_utf8_lossy(r.key()).into_owned(), r.origin(), r.seq())).collect::<Vec<_>>(), "anti-entropy entries");
                 lock(&self.rounds).progressed(from, now.at);
                 let entries = self.admit(entries, None);
                 let effects = self.apply(entries, false, now);
@@ -399,20 +400,19 @@ impl Core {
 
     /// The entries that may be applied: within the key and value bounds and, when `pushed_by`
     /// names the sender, of its origin. Refusals are counted and logged once per message.
-    fn admit(&self, mut entries: Vec<KeyedEntry>, pushed_by: Option<Peer>) -> Vec<KeyedEntry> {
+    fn admit(&self, mut entries: Vec<Record>, pushed_by: Option<Peer>) -> Vec<Record> {
         let before = entries.len();
         let limits = self.limits;
-        entries.retain(|(key, entry)| {
-            // A counter has one contribution per node that ever incremented it, and every
-            // increment copies them: more than the cluster can have members is a forgery.
-            let parts_fit = match &entry.kind {
-                kvs_proto::EntryKind::Counter(counter) => counter.contributions.len() <= self.max_members,
-                _ => true,
+        entries.retain(|record| {
+            let (fits, parts_fit) = match record.body() {
+                // A counter has one contribution per node that ever incremented it, and every
+                // increment copies them: more than the cluster can have members is a forgery.
+                Body::Counter(counter) => (true, counter.contributions().count() <= self.max_members),
+                Body::Value(value) => (value.len() <= limits.max_value_bytes, true),
+                Body::Tombstone | Body::Flush => (true, true),
             };
-            let fits = key.len() <= limits.max_key_bytes
-                && entry.value.as_ref().is_none_or(|v| v.len() <= limits.max_value_bytes)
-                && parts_fit;
-            fits && pushed_by.is_none_or(|peer| entry.version.node == peer.origin)
+            let fits = fits && parts_fit && record.key().len() <= limits.max_key_bytes;
+            fits && pushed_by.is_none_or(|peer| record.origin() == peer.origin)
         });
         let refused = before - entries.len();
         if refused > 0 {
@@ -424,12 +424,8 @@ impl Core {
 
     /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
     /// ones are to be logged.
-    fn apply(&self, entries: Vec<KeyedEntry>, pushed: bool, now: Now) -> Vec<Effect> {
+    fn apply(&self, entries: Vec<Record>, pushed: bool, now: Now) -> Vec<Effect> {
         let applied = self.replica.apply(entries, pushed, now.wall_ms);
-        if applied.malformed > 0 {
-            tracing::warn!(malformed = applied.malformed, "refusing malformed peer entries");
-            bump(&self.stats.peer_messages_refused, applied.malformed);
-        }
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
             if !pushed {

@@ -27,7 +27,7 @@ fn at(start: Instant, ms: u64) -> Now {
 }
 
 /// What a peer receives for a message we send: the same bytes the wire would carry.
-fn over_the_wire(message: &Outgoing) -> PeerMessage {
+fn over_the_wire(message: &Outgoing) -> PeerMessage<Record> {
     decode(&encode(message).unwrap()).unwrap()
 }
 
