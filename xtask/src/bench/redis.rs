@@ -45,15 +45,19 @@ pub struct RedisArgs {
 pub(super) struct RedisServer {
     pub(super) child: Child,
     pub(super) port: u16,
+    /// Its working directory: a primary and its replicas write the RDB files of a full sync
+    /// there, which must not land in the checkout.
+    _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     /// Where it listens.
-    pub(super) fn addr(&self) -> std::net::SocketAddr {
-        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    pub(super) fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    fn start() -> Result<RedisServer, String> {
+    /// Starts a plain one on a free port.
+    pub(super) fn start() -> Result<RedisServer, String> {
         Self::start_with(|port| vec!["--port".into(), port.to_string()])
     }
 
@@ -61,13 +65,15 @@ impl RedisServer {
     pub(super) fn start_with(listen: impl FnOnce(u16) -> Vec<String>) -> Result<RedisServer, String> {
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let child = Command::new("redis-server")
+            .current_dir(dir.path())
             .args(listen(port))
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
-        let server = RedisServer { child, port };
+        let server = RedisServer { child, port, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {

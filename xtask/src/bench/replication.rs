@@ -19,7 +19,7 @@ pub(super) struct RedisReplicaSet {
 impl RedisReplicaSet {
     /// Starts the three and waits until both replicas are in sync with the primary.
     pub(super) fn start() -> Result<RedisReplicaSet, String> {
-        let primary = RedisServer::start_with(|port| vec!["--port".into(), port.to_string()])?;
+        let primary = RedisServer::start()?;
         let replica = || {
             RedisServer::start_with(|port| {
                 let of = ["--replicaof".into(), "127.0.0.1".into(), primary.port.to_string()];

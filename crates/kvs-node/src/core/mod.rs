@@ -404,14 +404,14 @@ impl Core {
         let before = entries.len();
         let limits = self.limits;
         entries.retain(|record| {
-            let (fits, parts_fit) = match record.body() {
+            let body_fits = match record.body() {
                 // A counter has one contribution per node that ever incremented it, and every
                 // increment copies them: more than the cluster can have members is a forgery.
-                Body::Counter(counter) => (true, counter.contributions().count() <= self.max_members),
-                Body::Value(value) => (value.len() <= limits.max_value_bytes, true),
-                Body::Tombstone | Body::Flush => (true, true),
+                Body::Counter(counter) => counter.contributions().count() <= self.max_members,
+                Body::Value(value) => value.len() <= limits.max_value_bytes,
+                Body::Tombstone | Body::Flush => true,
             };
-            let fits = fits && parts_fit && record.key().len() <= limits.max_key_bytes;
+            let fits = body_fits && record.key().len() <= limits.max_key_bytes;
             fits && pushed_by.is_none_or(|peer| record.origin() == peer.origin)
         });
         let refused = before - entries.len();
