@@ -5,8 +5,8 @@
 //! index; what remains for origin `o` above a cursor `c` is exactly what a node at `c` may lack.
 
 use crate::map::Map;
-use crate::record::{Body, Record};
-use kvs_proto::{NodeId, Stamp};
+use crate::record::Record;
+use kvs_proto::NodeId;
 
 /// One origin's records in one shard, sorted by sequence number: 16 bytes per entry.
 ///
@@ -119,25 +119,17 @@ impl OriginIndex {
 
     /// Indexes a record that became its key's latest.
     pub fn insert(&mut self, record: &Record) {
-        let Body::Counter(counter) = record.body() else {
-            self.by_origin.entry(record.origin()).or_default().insert(record.seq(), record.clone());
-            return;
-        };
-        for stamp in counter.contributions().map(|part| part.stamp) {
+        for stamp in record.stamps() {
             self.by_origin.entry(stamp.version.node).or_default().insert(stamp.seq, record.clone());
         }
     }
 
     /// Forgets a record that was superseded or purged.
     pub fn remove(&mut self, record: &Record) {
-        let mut forget = |stamp: Stamp| {
+        for stamp in record.stamps() {
             if let Some(log) = self.by_origin.get_mut(&stamp.version.node) {
                 log.remove(stamp.seq);
             }
-        };
-        match record.body() {
-            Body::Counter(counter) => counter.contributions().for_each(|part| forget(part.stamp)),
-            _ => forget(record.stamp()),
         }
     }
 

@@ -116,6 +116,26 @@ impl<'a> CounterView<'a> {
     }
 }
 
+/// The writes a record carries (see [`Record::stamps`]).
+#[derive(Clone, Debug)]
+pub enum Stamps<'a> {
+    /// A value's, tombstone's or flush's one write.
+    One(Option<Stamp>),
+    /// A counter's contributions, each read in place.
+    Parts(std::slice::ChunksExact<'a, u8>),
+}
+
+impl Iterator for Stamps<'_> {
+    type Item = Stamp;
+
+    fn next(&mut self) -> Option<Stamp> {
+        match self {
+            Stamps::One(stamp) => stamp.take(),
+            Stamps::Parts(parts) => parts.next().map(read_stamp),
+        }
+    }
+}
+
 /// Why a wire entry cannot be a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidEntry {
@@ -377,13 +397,14 @@ impl Record {
     /// Every write whose effect this record carries, for anti-entropy: the one write of a value,
     /// tombstone or flush; each node's latest increment of a counter (its base is another write,
     /// carried by every contribution).
-    pub fn stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
-        let counter = match self.body() {
-            Body::Counter(counter) => Some(counter.contributions().map(|c| c.stamp)),
-            _ => None,
-        };
-        let single = counter.is_none().then(|| self.stamp());
-        single.into_iter().chain(counter.into_iter().flatten())
+    ///
+    /// One branch per step rather than a chain of two iterators: the origin index walks these on
+    /// every write, and the chained form cost ~2% of a node's samples under INCR.
+    pub fn stamps(&self) -> Stamps<'_> {
+        match self.body() {
+            Body::Counter(counter) => Stamps::Parts(counter.0[COUNTER_PART_BYTES..].chunks_exact(COUNTER_PART_BYTES)),
+            _ => Stamps::One(Some(self.stamp())),
+        }
     }
 
     /// Where this record stands against another of its key: the larger survives a merge.
