@@ -3,7 +3,7 @@
 //! keeps serving with its data.
 
 use kvs_proto::peer::{Cursors, KeyedEntry};
-use kvs_proto::{Entry, MemberInfo, NodeId, PeerMessage, Version};
+use kvs_proto::{Entry, MemberInfo, NodeId, PeerMessage, Version, View};
 use kvs_tests::impostor::{wall_ms, Impostor};
 use kvs_tests::{wait_for_alive_members, wait_until, NodeProcess, FAST_FAILURE_DETECTION};
 use std::time::Duration;
@@ -71,7 +71,7 @@ async fn row_4_a_forged_leave_with_a_huge_generation_does_not_stop_replication()
     let b_id = NodeId(u64::from_str_radix(&b_status.node_id, 16).unwrap());
     let forged = MemberInfo { id: b_id, addr: b.addr, generation: u64::MAX - 1, heartbeat: 0, left: true };
     let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
-    let gossip = PeerMessage::Gossip { members: vec![forged.clone()], clock: Default::default() };
+    let gossip = PeerMessage::Gossip { view: View::Records(vec![(forged.clone(), 0)]), answer: true };
     assert!(impostor.send(&gossip).await);
     assert!(impostor.send(&PeerMessage::Leave { member: forged }).await);
     a.client().await.set("after", "the forgery").await.unwrap();
@@ -99,7 +99,8 @@ async fn row_5_twenty_thousand_fake_members_are_capped_and_then_forgotten() {
         })
         .collect();
     let mut impostor = Impostor::connect(a.addr, 0xbad).await.unwrap();
-    assert!(impostor.send(&PeerMessage::Gossip { members: fakes, clock: Default::default() }).await);
+    let view = View::Records(fakes.into_iter().map(|info| (info, 0)).collect());
+    assert!(impostor.send(&PeerMessage::Gossip { view, answer: true }).await);
     wait_until("a to take the fake members in", CONVERGE, || async {
         (a.status().await.ok()?.members.len() > 2).then_some(())
     })

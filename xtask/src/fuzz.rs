@@ -6,7 +6,9 @@
 
 use kvs_proto::encoding::encode;
 use kvs_proto::peer::ClockSample;
-use kvs_proto::{ClientRequest, ClientResponse, Entry, Hello, MemberInfo, NodeId, PeerMessage, Role, Version};
+use kvs_proto::{
+    ClientRequest, ClientResponse, Entry, Hello, MemberInfo, NodeId, PeerMessage, Pulse, Role, Version, View,
+};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -112,7 +114,15 @@ fn wire_seeds() -> Vec<Vec<u8>> {
         frame(&ClientRequest::Delete { key: "k".into() }),
         frame(&ClientRequest::Status { max_keys: 20 }),
         frame(&ClientResponse::Value(Some("v".into()))),
-        frame(&PeerMessage::<(bytes::Bytes, Entry)>::Gossip { members: vec![member.clone()], clock }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::Gossip {
+            view: View::Records(vec![(member.clone(), 120)]),
+            answer: true,
+        }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::Gossip {
+            view: View::Pulses { roster: 0x5eed, pulses: vec![Pulse { index: 0, heartbeat: 9, age_ms: 40 }] },
+            answer: false,
+        }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::Ping { generation: 3, heartbeat: 9, clock }),
         frame(&PeerMessage::Entries { entries: vec![entry(Some(b"value")), entry(None)] }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyRequest {
             request: 7,

@@ -53,7 +53,7 @@ pub struct NodeArgs {
     /// Largest value accepted, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_VALUE_BYTES)]
     pub max_value_bytes: usize,
-    /// How often this node bumps its heartbeat and gossips membership, in ms.
+    /// How often this node bumps its heartbeat and gossips membership with one peer, in ms.
     #[arg(long, default_value_t = 200)]
     pub gossip_interval_ms: u64,
     /// Silence after which a member is suspect, in ms.
@@ -174,6 +174,9 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Heartbeat and gossip period.
     pub gossip_interval: Duration,
+    /// How often each peer connection carries a ping: a quarter of the dead-after time (the
+    /// silence after which the other end closes it).
+    pub ping_interval: Duration,
     /// Silence before suspect.
     pub suspect_after: Duration,
     /// Silence before dead.
@@ -297,6 +300,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             bootstrap,
             limits,
             gossip_interval: Duration::from_millis(args.gossip_interval_ms),
+            ping_interval: Duration::from_millis((args.dead_after_ms / 4).max(1)),
             suspect_after: Duration::from_millis(args.suspect_after_ms),
             dead_after: Duration::from_millis(args.dead_after_ms),
             reap_after: Duration::from_millis(args.reap_after_ms),

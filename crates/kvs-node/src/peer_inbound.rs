@@ -11,7 +11,7 @@ use tokio::time::timeout;
 
 /// Reads peer messages until the peer closes, leaves, errs, falls silent, or we shut down.
 ///
-/// The dialer gossips every interval, so a connection silent for the dead-after time is dead:
+/// The dialer pings a few times per dead-after period, so a connection silent that long is dead:
 /// across a partition its close or reset never arrives, and without this deadline its socket and
 /// task (and a connection slot) would live forever.
 pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: Peer) {
@@ -40,7 +40,11 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: 
         let stats = node.core.stats();
         let leaving = matches!(message, PeerMessage::Leave { .. });
         let entries = match &message {
-            PeerMessage::Gossip { .. } | PeerMessage::Leave { .. } => 0,
+            PeerMessage::Gossip { .. } | PeerMessage::Ping { .. } => {
+                bump(&stats.gossip_bytes_received, bytes);
+                0
+            }
+            PeerMessage::Leave { .. } => 0,
             PeerMessage::Entries { entries } | PeerMessage::Unit { entries } => {
                 bump(&stats.push_bytes_received, bytes);
                 entries.len()

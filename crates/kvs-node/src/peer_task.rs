@@ -126,17 +126,22 @@ async fn stream(
     commands: &mut mpsc::Receiver<PeerCommand>,
 ) -> Ended {
     let mut pushes = node.writes.subscribe_pushes();
-    let mut gossip = interval(node.config.gossip_interval);
-    gossip.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ping = interval(node.config.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
                 Some(PeerCommand::Send(message)) => {
-                    let request = matches!(message, Outgoing::AntiEntropyRequest { .. });
+                    let stats = node.core.stats();
+                    let counter = match message {
+                        Outgoing::AntiEntropyRequest { .. } => Some(&stats.anti_entropy_bytes_sent),
+                        Outgoing::Gossip { .. } => Some(&stats.gossip_bytes_sent),
+                        _ => None,
+                    };
                     send(node, conn, &message).await.map(|bytes| {
-                        if request {
-                            bump(&node.core.stats().anti_entropy_bytes_sent, bytes)
+                        if let Some(counter) = counter {
+                            bump(counter, bytes)
                         }
                     })
                 }
@@ -161,14 +166,14 @@ async fn stream(
                 }
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
-            _ = gossip.tick() => {
+            _ = ping.tick() => {
                 let now = node.now();
                 if node.core.is_dead(peer, now) {
                     // Whatever sits in the socket buffers for it would arrive stale; drop it.
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
-                let gossip = node.core.gossip_for(peer, now);
-                send(node, conn, &gossip).await.map(drop)
+                let ping = node.core.ping_for(peer, now);
+                send(node, conn, &ping).await.map(|bytes| bump(&node.core.stats().gossip_bytes_sent, bytes))
             }
         };
         if let Err(error) = result {

@@ -14,6 +14,10 @@ pub struct ReplicationCounters {
     pub push_entries_received: AtomicU64,
     /// Push frame bytes received.
     pub push_bytes_received: AtomicU64,
+    /// Gossip and ping frame bytes sent.
+    pub gossip_bytes_sent: AtomicU64,
+    /// Gossip and ping frame bytes received.
+    pub gossip_bytes_received: AtomicU64,
     /// Anti-entropy rounds completed as requester.
     pub anti_entropy_rounds: AtomicU64,
     /// Anti-entropy bytes sent.
@@ -54,6 +58,8 @@ impl ReplicationCounters {
             push_bytes_sent: get(&self.push_bytes_sent),
             push_entries_received: get(&self.push_entries_received),
             push_bytes_received: get(&self.push_bytes_received),
+            gossip_bytes_sent: get(&self.gossip_bytes_sent),
+            gossip_bytes_received: get(&self.gossip_bytes_received),
             anti_entropy_rounds: get(&self.anti_entropy_rounds),
             anti_entropy_bytes_sent: get(&self.anti_entropy_bytes_sent),
             anti_entropy_bytes_received: get(&self.anti_entropy_bytes_received),

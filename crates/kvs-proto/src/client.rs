@@ -199,6 +199,10 @@ pub struct ReplicationStatus {
     pub push_entries_received: u64,
     /// Bytes of push frames received.
     pub push_bytes_received: u64,
+    /// Bytes of gossip and ping frames sent (membership, liveness and clocks).
+    pub gossip_bytes_sent: u64,
+    /// Bytes of gossip and ping frames received.
+    pub gossip_bytes_received: u64,
     /// Anti-entropy rounds this node completed as requester.
     pub anti_entropy_rounds: u64,
     /// Anti-entropy bytes sent (requests, deltas, completions).

@@ -6,7 +6,7 @@ use crate::peer::MemberInfo;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a wire type changes incompatibly; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// First frame on every connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

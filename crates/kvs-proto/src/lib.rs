@@ -29,4 +29,4 @@ pub use error::ProtoError;
 pub use hello::{Credentials, Hello, HelloReply, Nonce, PeerProof, Proof, Role, PROTOCOL_VERSION};
 pub use limits::Limits;
 pub use model::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
-pub use peer::{ClockSample, MemberInfo, PeerMessage};
+pub use peer::{ClockSample, MemberInfo, PeerMessage, Pulse, View};

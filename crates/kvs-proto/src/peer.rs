@@ -27,7 +27,7 @@ impl MemberInfo {
     }
 }
 
-/// The wall clocks a gossip message carries, from which the receiver estimates the sender's clock
+/// The wall clocks a ping carries, from which the receiver estimates the sender's clock
 /// offset the way NTP does: `echo` returns the sender's last sample from the receiver, so the
 /// receiver has all four timestamps of one round trip.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,37 @@ pub struct ClockSample {
     /// The last sample the sender received from the receiver: `(receiver's sent_ms, sender's
     /// wall clock when it arrived)`.
     pub echo: Option<(u64, u64)>,
+}
+
+/// One member's liveness in a [`View::Pulses`], at its position in the roster both sides hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pulse {
+    /// The member's position in the roster (members sorted by id).
+    pub index: u32,
+    /// The freshest heartbeat the sender knows of it.
+    pub heartbeat: u64,
+    /// How long ago, in ms, the sender last heard of it (see [`View`]).
+    pub age_ms: u32,
+}
+
+/// What a gossip message says about the members the sender counts as alive or suspect (its
+/// roster, itself included, sorted by id).
+///
+/// Every member's age travels with it: how long ago the sender last heard of the member, firsthand
+/// or relayed. The receiver dates its own "last heard" from it, so a member's silence is timed
+/// from when anyone last heard it, however many relays the news took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum View {
+    /// Full records and their ages in ms: for a receiver whose roster may differ from ours.
+    Records(Vec<(MemberInfo, u32)>),
+    /// Heartbeats only, by position in a roster both sides hold (identified by its hash): a few
+    /// bytes per member, for the steady state where everyone knows the same members.
+    Pulses {
+        /// The hash of the roster the positions refer to.
+        roster: u64,
+        /// The members whose news is worth sending.
+        pulses: Vec<Pulse>,
+    },
 }
 
 /// One key with its entry, as shipped in batches.
@@ -52,11 +83,23 @@ pub type Cursors = Vec<(NodeId, u64)>;
 /// serializes like [`KeyedEntry`], which is what receivers decode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerMessage<E = KeyedEntry> {
-    /// The sender's view of membership, itself included, with its latest heartbeat.
+    /// Membership news for one peer a gossip round picked: the sender's view, and whether the
+    /// receiver should answer with its own news the sender lacks (push-pull, as chitchat does).
     Gossip {
-        /// Every member the sender knows.
-        members: Vec<MemberInfo>,
-        /// The sender's wall clock, for the receiver's estimate of the offset between them.
+        /// What the sender knows.
+        view: View,
+        /// Answer with what is fresher on the receiver's side.
+        answer: bool,
+    },
+    /// Sent on every peer connection a few times per dead-after period: it keeps a healthy idle
+    /// connection from being closed as silent, carries the sender's own heartbeat firsthand, and
+    /// the clocks for the receiver's estimate of the offset between them.
+    Ping {
+        /// The sender's generation.
+        generation: u64,
+        /// The sender's current heartbeat.
+        heartbeat: u64,
+        /// The sender's wall clock.
         clock: ClockSample,
     },
     /// The sender's own writes, pushed as they happen, in sequence order.

@@ -2,8 +2,10 @@
 //!
 //! Pure logic, no I/O. Records merge by freshness `(generation, heartbeat, left)`: a member's
 //! heartbeat only rises while it runs, a restart starts a higher generation, and leaving bumps the
-//! heartbeat with `left` set. "Heard from" means a fresher record arrived, directly or through
-//! gossip, so a frozen member's heartbeat stalls everywhere and every node suspects it.
+//! heartbeat with `left` set. "Last heard" is when the member's freshest heartbeat was heard by
+//! anyone: news relayed through gossip carries its age, so a member's silence is timed from the
+//! same moment everywhere however many relays the news took, and a frozen member's heartbeat
+//! stalls everywhere and every node suspects it.
 //!
 //! What a record is believed for depends on who sent it. A member speaks for itself: its own
 //! record may start a new generation, say it left, or replace an older incarnation at its
@@ -163,8 +165,9 @@ impl Membership {
     }
 
     /// Merges one record that `from` sent us (about itself, or relayed), at `now` with our wall
-    /// clock at `wall_ms`; returns what the node must act on.
-    pub fn merge(&mut self, info: MemberInfo, from: NodeId, now: Instant, wall_ms: u64) -> Vec<Change> {
+    /// clock at `wall_ms`; `heard` is when the member was last heard of, as the sender dates it
+    /// (`now` for a record its member just sent). Returns what the node must act on.
+    pub fn merge(&mut self, info: MemberInfo, from: NodeId, now: Instant, heard: Instant, wall_ms: u64) -> Vec<Change> {
         if info.generation > wall_ms.saturating_add(self.rules.max_future_ms) {
             tracing::debug!(%from, member = %info.id, generation = info.generation, "ignoring a member record from the future");
             return Vec::new();
@@ -192,8 +195,9 @@ impl Membership {
                 return Vec::new();
             }
             let was_left = member.info.left;
+            let back = member.info.generation != info.generation;
             member.info = info.clone();
-            member.last_heard = now;
+            member.last_heard = if back { heard } else { member.last_heard.max(heard) };
             return match (was_left, info.left) {
                 (false, true) => vec![Change::Departed(info.id)],
                 (true, false) => vec![Change::Joined(info)],
@@ -228,8 +232,34 @@ impl Membership {
             changes.push(Change::Joined(info.clone()));
         }
         self.by_addr.insert(info.addr, info.id);
-        self.others.insert(info.id, Member { info, last_heard: now });
+        self.others.insert(info.id, Member { info, last_heard: heard });
         changes
+    }
+
+    /// Takes news of a member's heartbeat (firsthand, or relayed from a roster that matches ours,
+    /// so of the generation we know): a heartbeat beyond ours dates "last heard" to `heard` if
+    /// that is later. The same heartbeat again is no news, however recent it claims to be (a
+    /// message held up in a partition must not revive a member).
+    pub fn pulse(&mut self, id: NodeId, generation: u64, heartbeat: u64, heard: Instant) {
+        let Some(member) = self.others.get_mut(&id) else { return };
+        if member.info.generation != generation || member.info.left || heartbeat <= member.info.heartbeat {
+            return;
+        }
+        member.info.heartbeat = heartbeat;
+        member.last_heard = member.last_heard.max(heard);
+    }
+
+    /// The members we count as alive or suspect, this node included, sorted by id, each with
+    /// how long ago it was last heard of: what gossip tells others.
+    pub fn roster(&self, now: Instant) -> Vec<(MemberInfo, Duration)> {
+        let live = self
+            .others
+            .values()
+            .filter(|m| matches!(self.state(m, now), MemberState::Alive | MemberState::Suspect))
+            .map(|m| (m.info.clone(), now.saturating_duration_since(m.last_heard)));
+        let mut roster: Vec<_> = std::iter::once((self.me.clone(), Duration::ZERO)).chain(live).collect();
+        roster.sort_unstable_by_key(|(info, _)| info.id);
+        roster
     }
 
     /// Forgets members dead or departed for the reap period; returns their ids.
@@ -279,7 +309,7 @@ mod tests {
         /// Merges a record its member sent itself.
         fn hear(&mut self, info: MemberInfo, now: Instant) -> Vec<Change> {
             let from = info.id;
-            self.merge(info, from, now, WALL_MS)
+            self.merge(info, from, now, now, WALL_MS)
         }
     }
 
@@ -357,19 +387,22 @@ mod tests {
         let now = Instant::now();
         let relay = NodeId(7);
         t.hear(info(2, 2, 10, 5, false), now);
-        assert!(t.merge(info(2, 2, 10, 6, true), relay, now, WALL_MS).is_empty(), "left only from itself");
-        assert!(t.merge(info(2, 2, 11, 0, false), relay, now, WALL_MS).is_empty(), "a new generation only from itself");
-        assert!(t.merge(info(3, 2, 99, 0, false), relay, now, WALL_MS).is_empty(), "replaced only by itself");
+        assert!(t.merge(info(2, 2, 10, 6, true), relay, now, now, WALL_MS).is_empty(), "left only from itself");
         assert!(
-            t.merge(info(4, 4, 1, 0, true), relay, now, WALL_MS).is_empty(),
+            t.merge(info(2, 2, 11, 0, false), relay, now, now, WALL_MS).is_empty(),
+            "a new generation only from itself"
+        );
+        assert!(t.merge(info(3, 2, 99, 0, false), relay, now, now, WALL_MS).is_empty(), "replaced only by itself");
+        assert!(
+            t.merge(info(4, 4, 1, 0, true), relay, now, now, WALL_MS).is_empty(),
             "an unknown member that left is no news"
         );
         assert_eq!(t.state_of(NodeId(2), now), Some(MemberState::Alive));
         // What a relay may carry: a newer heartbeat, and members we do not know.
-        assert!(t.merge(info(2, 2, 10, 9, false), relay, now, WALL_MS).is_empty());
+        assert!(t.merge(info(2, 2, 10, 9, false), relay, now, now, WALL_MS).is_empty());
         assert_eq!(t.others(now)[0].0.heartbeat, 9);
         assert_eq!(
-            t.merge(info(5, 5, 1, 0, false), relay, now, WALL_MS),
+            t.merge(info(5, 5, 1, 0, false), relay, now, now, WALL_MS),
             vec![Change::Joined(info(5, 5, 1, 0, false))]
         );
     }
@@ -380,7 +413,7 @@ mod tests {
         let now = Instant::now();
         assert!(t.hear(info(2, 2, u64::MAX - 1, 0, true), now).is_empty());
         assert!(t.infos().len() == 1, "nobody was added");
-        t.merge(info(1, 1, WALL_MS + 60_000, 0, false), NodeId(2), now, WALL_MS);
+        t.merge(info(1, 1, WALL_MS + 60_000, 0, false), NodeId(2), now, now, WALL_MS);
         assert_eq!(t.me().generation, WALL_MS + 60_001, "refuted within the bound");
     }
 
@@ -429,6 +462,6 @@ mod tests {
         // Relayed, neither would have been believed.
         let mut u = table();
         u.hear(info(3, 3, 500, 9, false), start);
-        assert!(u.merge(info(4, 3, 100, 0, false), NodeId(7), later, WALL_MS).is_empty());
+        assert!(u.merge(info(4, 3, 100, 0, false), NodeId(7), later, later, WALL_MS).is_empty());
     }
 }

@@ -6,6 +6,7 @@
 //! That is what lets the simulator drive the same code under simulated time and network.
 //!
 //! - [`membership`]: the member table's merge rules and liveness states.
+//! - [`gossip`]: whom to gossip with each interval, and the views exchanged.
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
 //! - [`clock_offsets`]: peers' clock offsets from gossip round trips.
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
@@ -19,6 +20,7 @@ pub(crate) mod anti_entropy_rounds;
 pub(crate) mod clock_offsets;
 pub(crate) mod clock_verdict;
 pub(crate) mod effect;
+pub(crate) mod gossip;
 pub(crate) mod membership;
 
 use crate::config::NodeConfig;
@@ -27,6 +29,7 @@ use crate::stats::{bump, ReplicationCounters};
 use anti_entropy_rounds::Rounds;
 use clock_verdict::ClockVerdict;
 pub(crate) use effect::{Effect, Outgoing};
+use gossip::Gossip;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
 use kvs_store::local::{Decision, Local};
@@ -62,6 +65,14 @@ pub(crate) struct Peer {
     pub(crate) origin: NodeId,
 }
 
+/// Logs new members refused because the member table is full.
+fn warn_if_refused(members: &mut Membership, from: NodeId) {
+    let refused = members.take_refused();
+    if refused > 0 {
+        tracing::warn!(%from, refused, "member table full (--max-members): ignored new members");
+    }
+}
+
 /// Locks a std mutex, carrying on after a panic elsewhere: the tables stay structurally valid.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -74,6 +85,8 @@ pub(crate) struct Core {
     replica: Replica,
     /// Who is in the cluster.
     members: Mutex<Membership>,
+    /// Whom we gossip with next and what their rosters look like (locked after `members`).
+    gossip: Mutex<Gossip>,
     /// The requester side of anti-entropy.
     rounds: Mutex<Rounds>,
     /// Whether our clock is off from our peers'.
@@ -111,6 +124,7 @@ impl Core {
                     max_future_ms: MAX_GENERATION_AHEAD_MS,
                 },
             )),
+            gossip: Mutex::new(Gossip::new(origin.0)),
             rounds: Mutex::new(Rounds::new(origin.0)),
             clock: ClockVerdict::new(config.max_clock_skew_ms, config.dead_after),
             max_batch_bytes: config.max_batch_bytes,
@@ -179,9 +193,11 @@ impl Core {
             return Vec::new();
         }
         match message {
-            PeerMessage::Gossip { members, clock } => {
+            PeerMessage::Gossip { view, answer } => self.gossip_received(from, view, answer, now),
+            PeerMessage::Ping { generation, heartbeat, clock } => {
                 self.clock.received(from, clock, now, self.alive_peers(now));
-                self.merge_members(members, from, now)
+                lock(&self.members).pulse(from, generation, heartbeat, now.at);
+                Vec::new()
             }
             PeerMessage::Entries { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
@@ -243,19 +259,42 @@ impl Core {
     ) -> Vec<Effect> {
         let changes: Vec<Change> = {
             let mut members = lock(&self.members);
-            let changes = infos.into_iter().flat_map(|info| members.merge(info, from, now.at, now.wall_ms)).collect();
-            let refused = members.take_refused();
-            if refused > 0 {
-                tracing::warn!(%from, refused, "member table full (--max-members): ignored new members");
-            }
+            let merged = infos.into_iter().flat_map(|info| members.merge(info, from, now.at, now.at, now.wall_ms));
+            let changes = merged.collect();
+            warn_if_refused(&mut members, from);
             changes
         };
+        self.act_on(changes)
+    }
+
+    /// A gossip view from `from`: merged, and answered if it asks.
+    fn gossip_received(&self, from: NodeId, view: kvs_proto::View, answer: bool, now: Now) -> Vec<Effect> {
+        let received = {
+            let mut members = lock(&self.members);
+            let received = lock(&self.gossip).receive(&mut members, from, view, answer, now.at, now.wall_ms);
+            warn_if_refused(&mut members, from);
+            received
+        };
+        if received.malformed {
+            tracing::warn!(peer = %from, "refusing a gossip view that points past its roster");
+            bump(&self.stats.peer_messages_refused, 1);
+        }
+        let mut effects = self.act_on(received.changes);
+        if let Some(view) = received.answer {
+            effects.push(Effect::Send { to: from, message: Outgoing::Gossip { view, answer: false } });
+        }
+        effects
+    }
+
+    /// What the node does about membership changes: start or stop peer tasks, forget departed
+    /// members' clocks and rosters.
+    fn act_on(&self, changes: Vec<Change>) -> Vec<Effect> {
         let mut effects = Vec::with_capacity(changes.len());
         for change in changes {
             match change {
                 Change::Joined(info) => effects.push(Effect::StartPeer(info)),
                 Change::Departed(id) => {
-                    self.clock.forget(id);
+                    self.forget(id);
                     effects.push(Effect::StopPeer(id));
                 }
             }
@@ -263,23 +302,37 @@ impl Core {
         effects
     }
 
+    fn forget(&self, peer: NodeId) {
+        self.clock.forget(peer);
+        lock(&self.gossip).forget(peer);
+    }
+
     /// The heartbeat tick: bump our heartbeat, re-judge our clock (estimates age out when a
-    /// peer goes quiet, and our verdict must follow), and forget members long gone.
+    /// peer goes quiet, and our verdict must follow), forget members long gone, and open a
+    /// gossip round with the next peer.
     pub(crate) fn heartbeat(&self, now: Now) -> Vec<Effect> {
-        let reaped = {
+        let (reaped, peer) = {
             let mut members = lock(&self.members);
             members.beat();
-            members.reap(now.at)
+            let reaped = members.reap(now.at);
+            let me = members.me().id;
+            let candidates: Vec<NodeId> =
+                members.roster(now.at).into_iter().map(|(info, _)| info.id).filter(|&id| id != me).collect();
+            (reaped, lock(&self.gossip).next_peer(&candidates))
         };
         self.clock.judge(now, self.alive_peers(now));
-        reaped
+        let mut effects: Vec<Effect> = reaped
             .into_iter()
             .map(|id| {
                 tracing::info!(member = %id, "forgetting a member gone for the reap period");
-                self.clock.forget(id);
+                self.forget(id);
                 Effect::StopPeer(id)
             })
-            .collect()
+            .collect();
+        if let Some(peer) = peer {
+            effects.push(Effect::Send { to: peer, message: self.gossip_for(peer, now) });
+        }
+        effects
     }
 
     /// The anti-entropy tick: ask the next alive peer we are `connected` to (the number of our
@@ -325,9 +378,17 @@ impl Core {
 
     // ---- Outputs asked for by the shell's timers and peer tasks -----------------------------------
 
-    /// The gossip message for `peer`: every member record we know, and a clock sample.
+    /// The message that opens a gossip round with `peer`: our view, asking for its news.
     pub(crate) fn gossip_for(&self, peer: NodeId, now: Now) -> Outgoing {
-        Outgoing::Gossip { members: self.member_infos(now), clock: self.clock.sample_for(peer, now) }
+        let members = lock(&self.members);
+        let view = lock(&self.gossip).opening(peer, &members, now.at);
+        Outgoing::Gossip { view, answer: true }
+    }
+
+    /// The ping for `peer`'s connection: our heartbeat firsthand, and a clock sample.
+    pub(crate) fn ping_for(&self, peer: NodeId, now: Now) -> Outgoing {
+        let me = self.me();
+        Outgoing::Ping { generation: me.generation, heartbeat: me.heartbeat, clock: self.clock.sample_for(peer, now) }
     }
 
     /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.

@@ -31,9 +31,10 @@ fn over_the_wire(message: &Outgoing) -> PeerMessage<Record> {
     decode(&encode(message).unwrap()).unwrap()
 }
 
-/// Delivers `from`'s gossip to `to`; returns `to`'s effects.
+/// Delivers `from`'s gossip to `to`, asking for no answer; returns `to`'s effects.
 fn gossip(from: &Core, to: &Core, now: Now) -> Vec<Effect> {
-    to.receive(peer(from.me().id.0), over_the_wire(&from.gossip_for(to.me().id, now)), now)
+    let Outgoing::Gossip { view, .. } = from.gossip_for(to.me().id, now) else { unreachable!() };
+    to.receive(peer(from.me().id.0), over_the_wire(&Outgoing::Gossip { view, answer: false }), now)
 }
 
 /// The id of the anti-entropy request in `effects` (a round's or a resync's).
@@ -59,6 +60,31 @@ fn gossip_starts_replication_and_a_leave_stops_it() {
     let leave = Outgoing::Leave { member: a.leave() };
     let effects = b.receive(peer(1), over_the_wire(&leave), now);
     assert!(matches!(&effects[..], [Effect::StopPeer(NodeId(1))]), "{effects:?}");
+}
+
+/// The gossip message in `effects`, and whom it goes to.
+fn gossip_in(effects: Vec<Effect>) -> (NodeId, Outgoing) {
+    let sent = effects.into_iter().find_map(|effect| match effect {
+        Effect::Send { to, message: message @ Outgoing::Gossip { .. } } => Some((to, message)),
+        _ => None,
+    });
+    sent.expect("a gossip message")
+}
+
+#[test]
+fn each_heartbeat_gossips_with_a_peer_whose_answer_brings_what_we_lacked() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let now = at(Instant::now(), 0);
+    gossip(&a, &b, now);
+    gossip(&c, &b, now);
+    a.merge_members([b.me()], NodeId(2), now);
+    let (to, opening) = gossip_in(a.heartbeat(now));
+    assert_eq!(to, NodeId(2), "a's only peer");
+    let (to, answer) = gossip_in(b.receive(peer(1), over_the_wire(&opening), now));
+    assert!(matches!(answer, Outgoing::Gossip { answer: false, .. }), "an answer is not answered");
+    assert_eq!(to, NodeId(1));
+    let effects = a.receive(peer(2), over_the_wire(&answer), now);
+    assert!(matches!(&effects[..], [Effect::StartPeer(info)] if info.id == NodeId(3)), "{effects:?}");
 }
 
 #[test]
@@ -120,13 +146,13 @@ fn an_undelivered_request_is_retried_at_the_next_round_not_after_a_stall() {
 fn a_node_whose_clock_its_peers_find_far_ahead_refuses_writes() {
     let (a, b, c) = (core(1), core(2), core(3));
     let start = Instant::now();
-    // Two round trips each way give both sides an estimate; `a` runs 120 s ahead of the others.
+    // Two ping round trips each way give both sides an estimate; `a` runs 120 s ahead of the others.
     let ahead = |now: Now| Now { wall_ms: now.wall_ms + 120_000, ..now };
     for ms in [0, 10, 20] {
         let now = at(start, ms);
         for other in [&b, &c] {
-            other.receive(peer(1), over_the_wire(&a.gossip_for(other.me().id, ahead(now))), now);
-            a.receive(peer(other.me().id.0), over_the_wire(&other.gossip_for(NodeId(1), now)), ahead(now));
+            other.receive(peer(1), over_the_wire(&a.ping_for(other.me().id, ahead(now))), now);
+            a.receive(peer(other.me().id.0), over_the_wire(&other.ping_for(NodeId(1), now)), ahead(now));
         }
     }
     assert!(matches!(a.write(b"k", Some(b"v"), ahead(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
