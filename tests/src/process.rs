@@ -96,6 +96,18 @@ impl NodeProcess {
         Self::spawn(Self::command_in(Some(netns), listen, bootstrap, extra), listen, extra)
     }
 
+    /// Starts a node from another build's `kvs-node` (a bench's baseline) on an ephemeral port,
+    /// with the same arguments and environment as [`NodeProcess::start`].
+    pub fn start_program(program: &std::path::Path, bootstrap: Option<SocketAddr>, extra: &[&str]) -> NodeProcess {
+        let listen = ([127, 0, 0, 1], 0).into();
+        let ours = Self::command(listen, bootstrap, extra);
+        let mut command = Command::new(program);
+        command.args(ours.get_args());
+        command.envs(ours.get_envs().filter_map(|(key, value)| Some((key, value?))));
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        Self::spawn(command, listen, extra)
+    }
+
     /// Starts a node after letting `configure` adjust the command (e.g. resource limits).
     pub fn start_with(
         listen: SocketAddr,

@@ -1,9 +1,10 @@
-//! `cargo xtask bench [native|redis]`: figures for the README's Performance section.
+//! `cargo xtask bench [native|redis|…]`: figures for the README's Performance section.
 //!
-//! - [`native`]: native-protocol throughput and replication lag on a 3-node cluster.
+//! - [`native`]: the native port against the RESP port of one node, in redis-benchmark's shape.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
+//! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
@@ -11,6 +12,7 @@
 
 pub mod anti_entropy;
 pub mod durability;
+pub mod gossip;
 pub mod load;
 pub mod native;
 pub mod redis;
@@ -33,7 +35,7 @@ pub struct BenchArgs {
 
 #[derive(Subcommand, Debug)]
 enum BenchKind {
-    /// Native protocol: throughput and replication lag (the default).
+    /// Native protocol against RESP on one node, in redis-benchmark's shape (the default).
     Native(native::NativeArgs),
     /// Redis protocol: kvs against redis-server under redis-benchmark, and memory per key.
     Redis(redis::RedisArgs),
@@ -43,6 +45,8 @@ enum BenchKind {
     Durability(durability::DurabilityArgs),
     /// Scaling: one write load against clusters of growing size.
     Scaling(scaling::ScalingArgs),
+    /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
+    Gossip(gossip::GossipArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -54,5 +58,6 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::AntiEntropy(args)) => anti_entropy::run(args).await,
         Some(BenchKind::Durability(args)) => durability::run(args).await,
         Some(BenchKind::Scaling(args)) => scaling::run(args).await,
+        Some(BenchKind::Gossip(args)) => gossip::run(args).await,
     }
 }
