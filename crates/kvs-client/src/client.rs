@@ -87,10 +87,34 @@ impl Client {
     pub async fn request(&mut self, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
         self.conn.send(request).await?;
         match deadline(self.timeout, self.conn.recv::<ClientResponse>()).await?? {
-            Some(ClientResponse::Error(reply)) => Err(ClientError::Server(reply)),
-            Some(response) => Ok(response),
+            Some(response) => server_error(response),
             None => Err(ClientError::Closed),
         }
+    }
+
+    /// Sends every request before waiting for any answer (one write for them all), then returns
+    /// each one's response in order: an error response is that request's `Err(Server)`; a
+    /// connection failure fails the whole call, and which requests took effect is then unknown.
+    pub async fn pipeline(
+        &mut self,
+        requests: &[ClientRequest],
+    ) -> Result<Vec<Result<ClientResponse, ClientError>>, ClientError> {
+        let responses: Vec<ClientResponse> = deadline(self.timeout, self.conn.exchange(requests)).await??;
+        Ok(responses.into_iter().map(server_error).collect())
+    }
+
+    /// Reads several keys in one request; `None` for each absent one.
+    pub async fn mget(&mut self, keys: Vec<Bytes>) -> Result<Vec<Option<Bytes>>, ClientError> {
+        match self.request(&ClientRequest::MGet { keys }).await? {
+            ClientResponse::Values(values) => Ok(values),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes several keys in one request (each replicates like a `set`); returns the version of
+    /// the last, the largest.
+    pub async fn mset(&mut self, pairs: Vec<(Bytes, Bytes)>) -> Result<Version, ClientError> {
+        self.write(&ClientRequest::MSet { pairs }).await
     }
 
     /// Reads a key; `None` when absent or deleted.
@@ -145,6 +169,14 @@ impl Client {
             ClientResponse::Ok => Ok(()),
             other => Err(unexpected(other)),
         }
+    }
+}
+
+/// An error response as `Err(Server)`.
+fn server_error(response: ClientResponse) -> Result<ClientResponse, ClientError> {
+    match response {
+        ClientResponse::Error(reply) => Err(ClientError::Server(reply)),
+        response => Ok(response),
     }
 }
 

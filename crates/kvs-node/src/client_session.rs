@@ -1,4 +1,7 @@
 //! Serves one client connection: one response per request, in order.
+//!
+//! Pipelined requests are answered like Redis answers them: every request already in the read
+//! buffer is served before the replies are written, with one write for all of them.
 
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::credentials::Access;
@@ -37,7 +40,11 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
             }
         };
         let shutdown = matches!(request, ClientRequest::Shutdown);
-        let writes = usize::from(matches!(request, ClientRequest::Set { .. } | ClientRequest::Delete { .. }));
+        let writes = match &request {
+            ClientRequest::Set { .. } | ClientRequest::Delete { .. } => 1,
+            ClientRequest::MSet { pairs } => pairs.len(),
+            _ => 0,
+        };
         // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
         // Without room (the log failed) the write is refused below with the log's reason.
         let mut room = node.writes.reserve(writes).await.unwrap_or_default();
@@ -59,7 +66,15 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
                 response = ClientResponse::Error(ErrorReply::new(ErrorCode::LogFailed, reason));
             }
         }
-        if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.send(&response)).await, Ok(Ok(_))) {
+        let more = conn.has_buffered_frame() && !shutdown;
+        let sent = async {
+            conn.feed(&response).await?;
+            if !more {
+                conn.flush().await?;
+            }
+            Ok::<_, kvs_proto::ProtoError>(())
+        };
+        if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, sent).await, Ok(Ok(()))) {
             return;
         }
         if shutdown && response == ClientResponse::Ok {
@@ -75,6 +90,8 @@ fn needed(request: &ClientRequest) -> (&'static str, Access) {
         ClientRequest::Get { .. } => ("get", Access::Read),
         ClientRequest::Status { .. } => ("status", Access::Read),
         ClientRequest::Inspect { .. } => ("inspect", Access::Read),
+        ClientRequest::MGet { .. } => ("mget", Access::Read),
+        ClientRequest::MSet { .. } => ("mset", Access::Write),
         ClientRequest::Set { .. } => ("set", Access::Write),
         ClientRequest::Delete { .. } => ("delete", Access::Write),
         ClientRequest::Shutdown => ("shutdown", Access::Admin),
@@ -103,15 +120,33 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
         ClientRequest::Get { key } => {
             check_key(node, &key).map(|()| ClientResponse::Value(node.store().get_value(&key, node.now().wall_ms)))
         }
-        ClientRequest::Set { key, value } => check_key(node, &key).and_then(|()| {
-            let max = node.config.limits.max_value_bytes;
-            if value.len() > max {
-                return Err(ErrorReply::new(
-                    ErrorCode::ValueTooLarge,
-                    format!("value of {} bytes exceeds {max}", value.len()),
-                ));
+        ClientRequest::Set { key, value } => {
+            check_key(node, &key).and_then(|()| check_value(node, &value)).and_then(|()| write(&key, Some(&value)))
+        }
+        ClientRequest::MSet { pairs } => {
+            let checked: Result<(), ErrorReply> =
+                pairs.iter().try_for_each(|(key, value)| check_key(node, key).and_then(|()| check_value(node, value)));
+            checked.and_then(|()| {
+                let mut last = Ok(ClientResponse::Ok);
+                for (key, value) in &pairs {
+                    last = write(key, Some(value));
+                    if last.is_err() {
+                        break;
+                    }
+                }
+                last
+            })
+        }
+        ClientRequest::MGet { keys } => keys.iter().try_for_each(|key| check_key(node, key)).and_then(|()| {
+            let now_ms = node.now().wall_ms;
+            let values: Vec<Option<Bytes>> = keys.iter().map(|key| node.store().get_value(key, now_ms)).collect();
+            // What the reply costs on the wire: each value and its length, within both bounds.
+            let size: usize = values.iter().map(|v| v.as_ref().map_or(1, |v| v.len() + 9)).sum();
+            let max = node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64));
+            if size > max {
+                return Err(ErrorReply::new(ErrorCode::ReplyTooLarge, format!("reply of {size} bytes exceeds {max}")));
             }
-            write(&key, Some(&value))
+            Ok(ClientResponse::Values(values))
         }),
         ClientRequest::Delete { key } => check_key(node, &key).and_then(|()| write(&key, None)),
         ClientRequest::Status { max_keys } => {
@@ -126,6 +161,14 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
         }),
     };
     (result.unwrap_or_else(ClientResponse::Error), durable)
+}
+
+fn check_value(node: &Shell, value: &Bytes) -> Result<(), ErrorReply> {
+    let max = node.config.limits.max_value_bytes;
+    if value.len() > max {
+        return Err(ErrorReply::new(ErrorCode::ValueTooLarge, format!("value of {} bytes exceeds {max}", value.len())));
+    }
+    Ok(())
 }
 
 fn check_key(node: &Shell, key: &Bytes) -> Result<(), ErrorReply> {

@@ -37,6 +37,17 @@ pub enum ClientRequest {
         /// The key to read.
         key: Bytes,
     },
+    /// Read several keys at once, as Redis's MGET: one request, one answer.
+    MGet {
+        /// The keys to read, in the order their values are returned.
+        keys: Vec<Bytes>,
+    },
+    /// Write several keys at once, as Redis's MSET: every key and value is checked against the
+    /// bounds before any is written, then each is written and replicated like a `Set`.
+    MSet {
+        /// Keys and their values, written in this order.
+        pairs: Vec<(Bytes, Bytes)>,
+    },
 }
 
 /// The node's answer to one [`ClientRequest`].
@@ -56,6 +67,8 @@ pub enum ClientResponse {
     /// The answer to `Inspect`: `None` when the node holds nothing for the key (a tombstone is
     /// an entry).
     Entry(Option<Entry>),
+    /// The answer to `MGet`: each key's value in request order, `None` when absent.
+    Values(Vec<Option<Bytes>>),
 }
 
 /// Machine-readable reason for an error reply.
@@ -92,6 +105,8 @@ pub enum ErrorCode {
     NoPerm,
     /// A peer failed the cluster-secret handshake.
     PeerAuthFailed,
+    /// The answer would exceed the node's reply bound (`--max-reply-bytes`, and the frame bound).
+    ReplyTooLarge,
 }
 
 /// An error code with a human explanation.

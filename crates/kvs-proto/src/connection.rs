@@ -7,6 +7,7 @@ use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io;
+use std::task::Poll;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
@@ -62,9 +63,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Sends every request and receives one response per request, in order, writing and reading
+    /// at once: a long pipeline never stalls with both sides' socket buffers full of data the
+    /// other is not reading, whatever their sizes.
+    pub async fn exchange<Req: Serialize, Resp: DeserializeOwned>(
+        &mut self,
+        requests: &[Req],
+    ) -> Result<Vec<Resp>, ProtoError> {
+        let mut bodies =
+            requests.iter().map(|request| self.encode(request)).collect::<Result<Vec<_>, _>>()?.into_iter();
+        let mut pending: Option<Bytes> = None;
+        let mut flushed = false;
+        let mut responses = Vec::with_capacity(requests.len());
+        std::future::poll_fn(|cx| {
+            let framed = &mut self.framed;
+            // Write as far as the socket takes; a full socket leaves us waiting to write too.
+            while !flushed {
+                pending = pending.take().or_else(|| bodies.next());
+                let Some(body) = pending.take() else {
+                    match SinkExt::<Bytes>::poll_flush_unpin(framed, cx) {
+                        Poll::Ready(Ok(())) => flushed = true,
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                        Poll::Pending => {}
+                    }
+                    break;
+                };
+                match SinkExt::<Bytes>::poll_ready_unpin(framed, cx) {
+                    Poll::Ready(Ok(())) => framed.start_send_unpin(body)?,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => {
+                        pending = Some(body);
+                        break;
+                    }
+                }
+            }
+            while responses.len() < requests.len() {
+                match framed.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(body))) => responses.push(body),
+                    Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
+                    Poll::Ready(None) => {
+                        return Poll::Ready(Err(io::Error::from(io::ErrorKind::UnexpectedEof)));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+        .map_err(|e| self.map_io(e))?;
+        responses.iter().map(|body| encoding::decode(body)).collect()
+    }
+
     /// Size of the last frame [`Connection::recv`] returned, length prefix included.
     pub fn last_received_bytes(&self) -> usize {
         self.last_received_bytes
+    }
+
+    /// Whether a whole frame is already buffered, so the next [`Connection::recv`] returns
+    /// without reading the socket: a server answering pipelined requests holds its replies back
+    /// until none is, and writes them all at once.
+    pub fn has_buffered_frame(&self) -> bool {
+        let buffered = self.framed.read_buffer();
+        buffered.len() >= HEADER_BYTES && {
+            let len = u32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]) as usize;
+            buffered.len() - HEADER_BYTES >= len
+        }
     }
 
     /// The wrapped stream, e.g. to read its peer address.

@@ -2,7 +2,6 @@
 //! 50 clients; restart time of a node holding 1,000,000 keys; disk bytes per key after a compaction.
 
 use super::load::{pipeline, sets};
-use super::native::parallel;
 use clap::Args;
 use kvs_tests::NodeProcess;
 use std::net::SocketAddr;
@@ -102,4 +101,33 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `connections` clients in parallel, each sequential; returns total requests per second.
+async fn parallel(addr: &str, ops: usize, connections: usize, value: Vec<u8>, write: bool) -> Result<f64, String> {
+    let per_client = ops / connections.max(1);
+    let mut clients = Vec::new();
+    for _ in 0..connections {
+        clients.push(kvs_client::Client::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?);
+    }
+    let start = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (c, mut client) in clients.into_iter().enumerate() {
+        let value = value.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_client {
+                let key = format!("bench:{:012}", c * per_client + i);
+                if write {
+                    client.set(key, value.clone()).await?;
+                } else {
+                    client.get(key).await?;
+                }
+            }
+            Ok::<(), kvs_client::ClientError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    }
+    Ok((per_client * connections) as f64 / start.elapsed().as_secs_f64())
 }

@@ -1,113 +1,258 @@
-//! `cargo xtask bench native`: native-protocol throughput and replication lag on a 3-node loopback cluster.
+//! `cargo xtask bench native`: the native protocol against the RESP port of the same node, in
+//! redis-benchmark's shape (`-c` connections, `-n` requests, `-P` pipeline depth, `-d` value
+//! size, `-r` random keys, SET and GET).
+//!
+//! One load generator drives both ports, so the ratio compares the protocols and not two tools:
+//! each connection sends `-P` requests at once and waits for their answers, as redis-benchmark
+//! does. redis-benchmark's own figure for the RESP port is printed beside them, to show the
+//! generator keeps up with it.
 
+use super::redis::{benchmark_one, median, require};
+use bytes::Bytes;
 use clap::Args;
-use hdrhistogram::Histogram;
-use kvs_client::Client;
-use kvs_tests::{start_chain, wait_for_alive_members};
-use std::time::{Duration, Instant};
+use kvs_client::{Client, ClientRequest};
+use kvs_tests::NodeProcess;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
-/// Native bench flags.
+/// Native bench flags, named as redis-benchmark's.
 #[derive(Args, Debug)]
 pub struct NativeArgs {
-    /// Requests per throughput measurement.
-    #[arg(long, default_value_t = 50_000)]
-    ops: usize,
-    /// Connections for the parallel measurements.
-    #[arg(long, default_value_t = 50)]
-    connections: usize,
-    /// Replication-lag samples.
-    #[arg(long, default_value_t = 2_000)]
-    lag_samples: usize,
-    /// Value size in bytes.
-    #[arg(long, default_value_t = 100)]
-    value_bytes: usize,
+    /// Parallel connections.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    clients: usize,
+    /// Requests per run.
+    #[arg(short = 'n', long, default_value_t = 200_000)]
+    requests: usize,
+    /// Pipeline depths to measure.
+    #[arg(short = 'P', long, value_delimiter = ',', default_value = "1,16")]
+    pipelines: Vec<usize>,
+    /// Value sizes to measure, in bytes.
+    #[arg(short = 'd', long, value_delimiter = ',', default_value = "3,100")]
+    data_sizes: Vec<usize>,
+    /// Keys are drawn at random from this many.
+    #[arg(short = 'r', long, default_value_t = 100_000)]
+    keyspace: u64,
+    /// Rounds per config, alternating ports with each round starting at the other; medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
-fn key(i: usize) -> String {
-    format!("bench:{i:012}")
+/// Which port the generator talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Port {
+    Native,
+    Resp,
 }
 
-/// Runs every measurement and prints one table.
+/// One run's shape.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    write: bool,
+    clients: usize,
+    requests: usize,
+    pipeline: usize,
+    data: usize,
+    keyspace: u64,
+}
+
+/// Runs every config and prints ratios.
 pub async fn run(args: NativeArgs) -> Result<(), String> {
-    let nodes = start_chain(3, &[]);
-    wait_for_alive_members(&nodes, 3, Duration::from_secs(20)).await;
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
-    let value = vec![b'x'; args.value_bytes];
-    println!("kvs native bench: 3 nodes on loopback, {} ops, {}-byte values", args.ops, args.value_bytes);
-    println!("{:<34} {:>12}", "measurement", "ops/s");
-
-    let seq_set = parallel(&addrs[0], args.ops, 1, value.clone(), true).await?;
-    println!("{:<34} {:>12.0}", "SET, 1 connection, sequential", seq_set);
-    let seq_get = parallel(&addrs[0], args.ops, 1, value.clone(), false).await?;
-    println!("{:<34} {:>12.0}", "GET, 1 connection, sequential", seq_get);
-
-    let par_set = parallel(&addrs[0], args.ops, args.connections, value.clone(), true).await?;
-    println!("{:<34} {:>12.0}", format!("SET, {} connections", args.connections), par_set);
-    let par_get = parallel(&addrs[0], args.ops, args.connections, value.clone(), false).await?;
-    println!("{:<34} {:>12.0}", format!("GET, {} connections", args.connections), par_get);
-
-    let lag = replication_lag(&addrs, args.lag_samples, &value).await?;
+    require("redis-benchmark")?;
+    let node = NodeProcess::start(None, &["--redis-port", "0"]);
     println!(
-        "replication lag (SET on A until readable on B and C, {} samples): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        lag.len(),
-        lag.value_at_quantile(0.50) as f64 / 1000.0,
-        lag.value_at_quantile(0.99) as f64 / 1000.0,
-        lag.max() as f64 / 1000.0
+        "one node; the same generator on the native port and on the RESP port: -c {} -n {} -r {}, {} rounds, medians (requests/s)",
+        args.clients, args.requests, args.keyspace, args.rounds
     );
+    println!(
+        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22}",
+        "test", "P", "d", "native", "RESP", "ratio", "redis-benchmark on RESP"
+    );
+    for write in [true, false] {
+        for &pipeline in &args.pipelines {
+            for &data in &args.data_sizes {
+                let load = Load {
+                    write,
+                    clients: args.clients,
+                    requests: args.requests,
+                    pipeline,
+                    data,
+                    keyspace: args.keyspace,
+                };
+                if !write {
+                    // GETs of keys that exist: fill the keyspace first.
+                    drive(Port::Native, &node, Load { write: true, requests: args.keyspace as usize * 2, ..load })
+                        .await?;
+                }
+                let (mut native, mut resp) = (Vec::new(), Vec::new());
+                for round in 0..args.rounds {
+                    let order = if round % 2 == 0 { [Port::Native, Port::Resp] } else { [Port::Resp, Port::Native] };
+                    for port in order {
+                        let rate = drive(port, &node, load).await?;
+                        if port == Port::Native {
+                            native.push(rate)
+                        } else {
+                            resp.push(rate)
+                        }
+                    }
+                }
+                let test = if write { "set" } else { "get" };
+                let data_arg = data.to_string();
+                let keyspace_arg = args.keyspace.to_string();
+                let reference = benchmark_one(
+                    node.redis().port(),
+                    &["-t", test, "-d", &data_arg, "-r", &keyspace_arg],
+                    args.requests,
+                    args.clients,
+                    pipeline,
+                )?;
+                let (native, resp) = (median(&mut native), median(&mut resp));
+                println!(
+                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0}",
+                    test,
+                    pipeline,
+                    data,
+                    native,
+                    resp,
+                    native / resp,
+                    reference
+                );
+            }
+        }
+    }
     Ok(())
 }
 
-async fn connect(addr: &str) -> Result<Client, String> {
-    Client::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))
-}
-
-/// `connections` clients in parallel, each sequential; returns total requests per second.
-pub async fn parallel(addr: &str, ops: usize, connections: usize, value: Vec<u8>, write: bool) -> Result<f64, String> {
-    let per_client = ops / connections.max(1);
-    let mut clients = Vec::new();
-    for _ in 0..connections {
-        clients.push(connect(addr).await?);
+/// Runs `load` against one port of `node`; returns requests per second.
+async fn drive(port: Port, node: &NodeProcess, load: Load) -> Result<f64, String> {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let mut connections = Vec::with_capacity(load.clients);
+    for _ in 0..load.clients {
+        connections.push(match port {
+            Port::Native => Conn::Native(Client::connect(&node.addr.to_string()).await.map_err(|e| e.to_string())?),
+            Port::Resp => Conn::Resp(resp_connect(node.redis()).await?),
+        });
     }
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for (c, mut client) in clients.into_iter().enumerate() {
-        let value = value.clone();
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(load.clients);
+    for (seed, mut conn) in connections.into_iter().enumerate() {
+        let issued = issued.clone();
         tasks.push(tokio::spawn(async move {
-            for i in 0..per_client {
-                let k = key(c * per_client + i);
-                if write {
-                    client.set(k, value.clone()).await?;
-                } else {
-                    client.get(k).await?;
-                }
+            let mut keys = Keys::new(seed as u64 + 1, load.keyspace);
+            let value = Bytes::from(vec![b'x'; load.data]);
+            let mut done = 0;
+            while issued.fetch_add(load.pipeline, Ordering::Relaxed) < load.requests {
+                conn.batch(&load, &mut keys, &value).await?;
+                done += load.pipeline;
             }
-            Ok::<(), kvs_client::ClientError>(())
+            Ok::<usize, String>(done)
         }));
     }
+    let mut done = 0;
     for task in tasks {
-        task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        done += task.await.map_err(|e| e.to_string())??;
     }
-    Ok((per_client * connections) as f64 / start.elapsed().as_secs_f64())
+    Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Time from sending a SET to A until both B and C return the value, in microseconds.
-async fn replication_lag(addrs: &[String], samples: usize, value: &[u8]) -> Result<Histogram<u64>, String> {
-    let mut a = connect(&addrs[0]).await?;
-    let mut readers = [connect(&addrs[1]).await?, connect(&addrs[2]).await?];
-    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
-    let poll_deadline = Duration::from_secs(10);
-    for i in 0..samples {
-        let k = format!("lag:{i:08}");
-        let start = Instant::now();
-        a.set(k.clone(), value.to_vec()).await.map_err(|e| e.to_string())?;
-        for reader in readers.iter_mut() {
-            while reader.get(k.clone()).await.map_err(|e| e.to_string())?.is_none() {
-                if start.elapsed() > poll_deadline {
-                    return Err(format!("{k} did not replicate within {poll_deadline:?}"));
+/// redis-benchmark's `-r` keys: `key:` and a random number below the keyspace, 12 digits.
+struct Keys {
+    state: u64,
+    keyspace: u64,
+}
+
+impl Keys {
+    fn new(seed: u64, keyspace: u64) -> Self {
+        Keys { state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, keyspace: keyspace.max(1) }
+    }
+
+    fn next(&mut self) -> Bytes {
+        // xorshift64: cheap, and the same sequence for both ports.
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        Bytes::from(format!("key:{:012}", self.state % self.keyspace))
+    }
+}
+
+/// One connection of the generator.
+enum Conn {
+    Native(Client),
+    Resp(BufReader<TcpStream>),
+}
+
+impl Conn {
+    /// Sends one pipeline of `load.pipeline` requests and waits for every answer.
+    async fn batch(&mut self, load: &Load, keys: &mut Keys, value: &Bytes) -> Result<(), String> {
+        match self {
+            Conn::Native(client) => {
+                let request = |key: Bytes| match load.write {
+                    true => ClientRequest::Set { key, value: value.clone() },
+                    false => ClientRequest::Get { key },
+                };
+                if load.pipeline == 1 {
+                    client.request(&request(keys.next())).await.map_err(|e| e.to_string())?;
+                } else {
+                    let requests: Vec<ClientRequest> = (0..load.pipeline).map(|_| request(keys.next())).collect();
+                    for response in client.pipeline(&requests).await.map_err(|e| e.to_string())? {
+                        response.map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            Conn::Resp(stream) => {
+                let mut out = Vec::with_capacity(load.pipeline * (64 + load.data));
+                for _ in 0..load.pipeline {
+                    let key = keys.next();
+                    if load.write {
+                        resp_command(&mut out, &[b"SET", &key, value]);
+                    } else {
+                        resp_command(&mut out, &[b"GET", &key]);
+                    }
+                }
+                stream.get_mut().write_all(&out).await.map_err(|e| e.to_string())?;
+                for _ in 0..load.pipeline {
+                    resp_reply(stream).await?;
                 }
             }
         }
-        histogram.record(start.elapsed().as_micros() as u64).map_err(|e| e.to_string())?;
+        Ok(())
     }
-    Ok(histogram)
+}
+
+async fn resp_connect(addr: SocketAddr) -> Result<BufReader<TcpStream>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(BufReader::with_capacity(64 * 1024, stream))
+}
+
+fn resp_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Reads one reply: a status line, or a bulk string (nil included); an error reply fails the run.
+async fn resp_reply(stream: &mut BufReader<TcpStream>) -> Result<(), String> {
+    let mut line = Vec::with_capacity(16);
+    stream.read_until(b'\n', &mut line).await.map_err(|e| e.to_string())?;
+    match line.first() {
+        Some(b'+') => Ok(()),
+        Some(b'$') => {
+            let len: i64 =
+                std::str::from_utf8(&line[1..]).ok().and_then(|n| n.trim().parse().ok()).ok_or("bad bulk")?;
+            if len >= 0 {
+                let mut body = vec![0; len as usize + 2];
+                stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        _ => Err(format!("unexpected reply {:?}", String::from_utf8_lossy(&line))),
+    }
 }
