@@ -3,7 +3,7 @@
 #![no_main]
 
 use bytes::BytesMut;
-use kvs_proto::encoding::{decode, encode};
+use kvs_proto::encoding::{decode, decode_borrowed, encode};
 use kvs_proto::{ClientRequest, ClientResponse, Hello, HelloReply, PeerMessage};
 use kvs_store::Record;
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +30,17 @@ fn records(body: &[u8]) {
     }
 }
 
+/// Decodes `body` as a node decodes client requests, borrowing keys and values from the frame:
+/// it must decode exactly when the owned form does, to the same request.
+fn borrowed_request(body: &[u8]) {
+    let owned = decode::<ClientRequest>(body).ok();
+    let borrowed = decode_borrowed::<ClientRequest<&[u8]>>(body).ok();
+    assert_eq!(owned.is_some(), borrowed.is_some());
+    if let (Some(owned), Some(borrowed)) = (owned, borrowed) {
+        assert_eq!(encode(&owned).expect("encodes"), encode(&borrowed).expect("encodes"));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut codec = LengthDelimitedCodec::builder().max_frame_length(1 << 20).new_codec();
     let mut buf = BytesMut::from(data);
@@ -37,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         round_trip::<Hello>(&frame);
         round_trip::<HelloReply>(&frame);
         round_trip::<ClientRequest>(&frame);
+        borrowed_request(&frame);
         round_trip::<ClientResponse>(&frame);
         round_trip::<PeerMessage>(&frame);
         records(&frame);

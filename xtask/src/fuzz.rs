@@ -109,11 +109,13 @@ fn wire_seeds() -> Vec<Vec<u8>> {
     let mut seeds = vec![
         frame(&Hello::new(Role::Client)),
         frame(&Hello::new(Role::Peer { member: member.clone(), origin: member.id, nonce: [0; 32] })),
-        frame(&ClientRequest::Set { key: "k".into(), value: "v".into() }),
-        frame(&ClientRequest::Get { key: "k".into() }),
-        frame(&ClientRequest::Delete { key: "k".into() }),
-        frame(&ClientRequest::Status { max_keys: 20 }),
-        frame(&ClientResponse::Value(Some("v".into()))),
+        frame(&ClientRequest::<bytes::Bytes>::Set { key: "k".into(), value: "v".into() }),
+        frame(&ClientRequest::<bytes::Bytes>::Get { key: "k".into() }),
+        frame(&ClientRequest::<bytes::Bytes>::Delete { key: "k".into() }),
+        frame(&ClientRequest::<bytes::Bytes>::Status { max_keys: 20 }),
+        frame(&ClientResponse::<bytes::Bytes>::Value(Some("v".into()))),
+        frame(&ClientRequest::<bytes::Bytes>::MGet { keys: vec!["k".into(), "j".into()] }),
+        frame(&ClientRequest::<bytes::Bytes>::MSet { pairs: vec![("k".into(), "v".into())] }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::Gossip {
             view: View::Records(vec![(member.clone(), 120)]),
             answer: true,

@@ -1,7 +1,9 @@
 //! Serves one client connection: one response per request, in order.
 //!
 //! Pipelined requests are answered like Redis answers them: every request already in the read
-//! buffer is served before the replies are written, with one write for all of them.
+//! buffer is served before the replies are written, with one write for all of them. A request is
+//! decoded borrowing its keys and values from the frame, and a read's value is encoded from the
+//! store straight into the connection's write buffer, so neither is copied on the way.
 
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::credentials::Access;
@@ -9,10 +11,17 @@ use crate::error::WriteRefused;
 use crate::net;
 use crate::shell::Shell;
 use crate::status;
-use bytes::Bytes;
-use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply};
+use futures::FutureExt;
+use kvs_proto::encoding::decode_borrowed;
+use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, ProtoError};
 use kvs_store::log::writer::{Durable, Room};
 use std::sync::Arc;
+
+/// Replies queued past this size are written out before more pipelined requests are served.
+const FLUSH_AT_BYTES: usize = 64 * 1024;
+
+/// A request as decoded from its frame, borrowing its keys and values.
+type Request<'a> = ClientRequest<&'a [u8]>;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down; the client
 /// may do what `access` allows.
@@ -20,7 +29,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
     loop {
         let received = tokio::select! {
             _ = node.shutdown_started() => return,
-            received = unless_idle(node.config.idle_timeout, conn.recv::<ClientRequest>()) => match received {
+            received = unless_idle(node.config.idle_timeout, conn.recv_frame()) => match received {
                 Some(received) => received,
                 None => {
                     tracing::debug!("closing an idle client connection");
@@ -28,79 +37,121 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
                 }
             },
         };
-        let request = match received {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::debug!(%error, "closing client connection");
-                if let Some(reply) = error.reply() {
-                    let _ = conn.send(&ClientResponse::Error(reply)).await;
-                }
+        let mut next = received;
+        // Every request already buffered is served before the replies go out in one write.
+        loop {
+            let frame = match next {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(error) => return refuse(conn, error).await,
+            };
+            let request: Request<'_> = match decode_borrowed(&frame) {
+                Ok(request) => request,
+                Err(error) => return refuse(conn, error).await,
+            };
+            let shutdown = matches!(request, ClientRequest::Shutdown);
+            let Some(accepted) = answer(node, request, access, conn).await else { return };
+            if shutdown && accepted {
+                let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
+                node.begin_shutdown();
                 return;
             }
-        };
-        let shutdown = matches!(request, ClientRequest::Shutdown);
-        let writes = match &request {
-            ClientRequest::Set { .. } | ClientRequest::Delete { .. } => 1,
-            ClientRequest::MSet { pairs } => pairs.len(),
-            _ => 0,
-        };
-        // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
-        // Without room (the log failed) the write is refused below with the log's reason.
-        let mut room = node.writes.reserve(writes).await.unwrap_or_default();
-        let (mut response, durable) = match needed(&request) {
-            (name, required) if required > access => {
-                // Redis's NOPERM wording, for a request above the user's role.
-                let message = format!(
-                    "this user has no permissions to run the '{name}' command (it needs the {} role)",
-                    required.name()
-                );
-                (ClientResponse::Error(ErrorReply::new(ErrorCode::NoPerm, message)), None)
+            if !conn.has_buffered_frame() || conn.queued_bytes() >= FLUSH_AT_BYTES {
+                break;
             }
-            _ => handle(node, request, &mut room),
-        };
-        if let Some(durable) = durable {
-            // Under --fsync always the reply waits until the write is on disk.
-            let synced = durable.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
-            if let Err(reason) = synced {
-                response = ClientResponse::Error(ErrorReply::new(ErrorCode::LogFailed, reason));
-            }
+            // Buffered whole: this returns at once, without reading the socket.
+            next = match conn.recv_frame().now_or_never() {
+                Some(next) => next,
+                None => break,
+            };
         }
-        let more = conn.has_buffered_frame() && !shutdown;
-        let sent = async {
-            conn.feed(&response).await?;
-            if !more {
-                conn.flush().await?;
-            }
-            Ok::<_, kvs_proto::ProtoError>(())
-        };
-        if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, sent).await, Ok(Ok(()))) {
-            return;
-        }
-        if shutdown && response == ClientResponse::Ok {
-            node.begin_shutdown();
+        if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await, Ok(Ok(()))) {
             return;
         }
     }
 }
 
+/// Serves one request and queues its response; `None` if the connection must close, else
+/// whether the request was carried out (not answered with an error).
+async fn answer(
+    node: &Shell,
+    request: Request<'_>,
+    access: Access,
+    conn: &mut Connection<net::Stream>,
+) -> Option<bool> {
+    let writes = match &request {
+        ClientRequest::Set { .. } | ClientRequest::Delete { .. } => 1,
+        ClientRequest::MSet { pairs } => pairs.len(),
+        _ => 0,
+    };
+    // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
+    // Without room (the log failed) the write is refused below with the log's reason.
+    let mut room = if writes > 0 { node.writes.reserve(writes).await.unwrap_or_default() } else { Room::default() };
+    let answer = match needed(&request) {
+        (name, required) if required > access => {
+            // Redis's NOPERM wording, for a request above the user's role.
+            let message = format!(
+                "this user has no permissions to run the '{name}' command (it needs the {} role)",
+                required.name()
+            );
+            Answer::Reply(error(ErrorReply::new(ErrorCode::NoPerm, message)), None)
+        }
+        _ => handle(node, request, &mut room, conn),
+    };
+    let (queued, accepted) = match answer {
+        Answer::Queued(queued) => (queued, true),
+        Answer::Reply(mut response, durable) => {
+            if let Some(durable) = durable {
+                // Under --fsync always the reply waits until the write is on disk.
+                let synced = durable.await.unwrap_or_else(|_| Err("the log writer stopped".into()));
+                if let Err(reason) = synced {
+                    response = error(ErrorReply::new(ErrorCode::LogFailed, reason));
+                }
+            }
+            let accepted = !matches!(response, ClientResponse::Error(_));
+            (conn.queue(&response), accepted)
+        }
+    };
+    queued.ok().map(|_| accepted)
+}
+
+/// What serving a request produced.
+enum Answer {
+    /// A read's answer, already queued on the connection (encoded straight from the store).
+    Queued(Result<usize, ProtoError>),
+    /// The response to queue, once the write it reports is durable if there is a wait for that.
+    Reply(ClientResponse<&'static [u8]>, Option<Durable>),
+}
+
+/// Answers a frame that cannot be read with why, where the error has an answer, and closes.
+async fn refuse(conn: &mut Connection<net::Stream>, error: ProtoError) {
+    tracing::debug!(%error, "closing client connection");
+    if let Some(reply) = error.reply() {
+        let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.send(&ClientResponse::<&[u8]>::Error(reply))).await;
+    }
+}
+
+fn error(reply: ErrorReply) -> ClientResponse<&'static [u8]> {
+    ClientResponse::Error(reply)
+}
+
 /// A request's name, for errors, and what a user must be allowed to run it.
-fn needed(request: &ClientRequest) -> (&'static str, Access) {
+fn needed(request: &Request<'_>) -> (&'static str, Access) {
     match request {
         ClientRequest::Get { .. } => ("get", Access::Read),
         ClientRequest::Status { .. } => ("status", Access::Read),
         ClientRequest::Inspect { .. } => ("inspect", Access::Read),
         ClientRequest::MGet { .. } => ("mget", Access::Read),
-        ClientRequest::MSet { .. } => ("mset", Access::Write),
         ClientRequest::Set { .. } => ("set", Access::Write),
         ClientRequest::Delete { .. } => ("delete", Access::Write),
+        ClientRequest::MSet { .. } => ("mset", Access::Write),
         ClientRequest::Shutdown => ("shutdown", Access::Admin),
     }
 }
 
 /// Executes one request against the node (a write uses `room` reserved in the log's queue); a
-/// write may come with what to await before replying.
-pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientResponse, Option<Durable>) {
+/// read queues its answer on `conn` at once.
+fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
     let mut durable = None;
     let mut write = |key: &[u8], value: Option<&[u8]>| {
         // Never inside a Redis client's transaction (see `redis::transaction`).
@@ -117,53 +168,64 @@ pub fn handle(node: &Shell, request: ClientRequest, room: &mut Room) -> (ClientR
         }
     };
     let result = match request {
-        ClientRequest::Get { key } => {
-            check_key(node, &key).map(|()| ClientResponse::Value(node.store().get_value(&key, node.now().wall_ms)))
-        }
-        ClientRequest::Set { key, value } => {
-            check_key(node, &key).and_then(|()| check_value(node, &value)).and_then(|()| write(&key, Some(&value)))
-        }
-        ClientRequest::MSet { pairs } => {
-            let checked: Result<(), ErrorReply> =
-                pairs.iter().try_for_each(|(key, value)| check_key(node, key).and_then(|()| check_value(node, value)));
-            checked.and_then(|()| {
-                let mut last = Ok(ClientResponse::Ok);
-                for (key, value) in &pairs {
-                    last = write(key, Some(value));
-                    if last.is_err() {
-                        break;
-                    }
-                }
-                last
-            })
-        }
-        ClientRequest::MGet { keys } => keys.iter().try_for_each(|key| check_key(node, key)).and_then(|()| {
-            let now_ms = node.now().wall_ms;
-            let values: Vec<Option<Bytes>> = keys.iter().map(|key| node.store().get_value(key, now_ms)).collect();
+        ClientRequest::Get { key } => check_key(node, key).map(|()| {
+            // The value goes from the store into the write buffer under the shard's read lock.
+            let now_ms = node.wall_ms();
+            let value = |value: Option<&[u8]>| conn.queue(&ClientResponse::<&[u8]>::Value(value));
+            Answer::Queued(node.store().with_value(key, now_ms, value))
+        }),
+        ClientRequest::MGet { keys } => keys.iter().try_for_each(|&key| check_key(node, key)).and_then(|()| {
+            let now_ms = node.wall_ms();
+            let values: Vec<_> = keys.iter().map(|key| node.store().get_value(key, now_ms)).collect();
             // What the reply costs on the wire: each value and its length, within both bounds.
             let size: usize = values.iter().map(|v| v.as_ref().map_or(1, |v| v.len() + 9)).sum();
             let max = node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64));
             if size > max {
                 return Err(ErrorReply::new(ErrorCode::ReplyTooLarge, format!("reply of {size} bytes exceeds {max}")));
             }
-            Ok(ClientResponse::Values(values))
+            Ok(Answer::Queued(conn.queue(&ClientResponse::Values(values))))
         }),
-        ClientRequest::Delete { key } => check_key(node, &key).and_then(|()| write(&key, None)),
+        ClientRequest::Set { key, value } => check_key(node, key)
+            .and_then(|()| check_value(node, value))
+            .and_then(|()| write(key, Some(value)))
+            .map(|written| Answer::Reply(written, None)),
+        ClientRequest::MSet { pairs } => {
+            let checked: Result<(), ErrorReply> =
+                pairs.iter().try_for_each(|&(key, value)| check_key(node, key).and_then(|()| check_value(node, value)));
+            checked.and_then(|()| {
+                let mut last = Ok(ClientResponse::Ok);
+                for &(key, value) in &pairs {
+                    last = write(key, Some(value));
+                    if last.is_err() {
+                        break;
+                    }
+                }
+                last.map(|written| Answer::Reply(written, None))
+            })
+        }
+        ClientRequest::Delete { key } => {
+            check_key(node, key).and_then(|()| write(key, None)).map(|written| Answer::Reply(written, None))
+        }
         ClientRequest::Status { max_keys } => {
             let max_keys = (max_keys as usize).min(status::MAX_KEYS);
-            Ok(ClientResponse::Status(Box::new(status::report(node, max_keys))))
+            Ok(Answer::Reply(ClientResponse::Status(Box::new(status::report(node, max_keys))), None))
         }
-        ClientRequest::Shutdown => Ok(ClientResponse::Ok),
-        ClientRequest::Inspect { key } => check_key(node, &key).map(|()| {
-            let now_ms = node.now().wall_ms;
-            let held = node.store().get(&key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
-            ClientResponse::Entry(held.map(|record| record.to_keyed_entry().1))
+        ClientRequest::Shutdown => Ok(Answer::Reply(ClientResponse::Ok, None)),
+        ClientRequest::Inspect { key } => check_key(node, key).map(|()| {
+            let now_ms = node.wall_ms();
+            let held = node.store().get(key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
+            Answer::Reply(ClientResponse::Entry(held.map(|record| record.to_keyed_entry().1)), None)
         }),
     };
-    (result.unwrap_or_else(ClientResponse::Error), durable)
+    match result {
+        // A write's wait for the disk goes with its reply.
+        Ok(Answer::Reply(response, None)) => Answer::Reply(response, durable),
+        Ok(answer) => answer,
+        Err(reply) => Answer::Reply(error(reply), None),
+    }
 }
 
-fn check_value(node: &Shell, value: &Bytes) -> Result<(), ErrorReply> {
+fn check_value(node: &Shell, value: &[u8]) -> Result<(), ErrorReply> {
     let max = node.config.limits.max_value_bytes;
     if value.len() > max {
         return Err(ErrorReply::new(ErrorCode::ValueTooLarge, format!("value of {} bytes exceeds {max}", value.len())));
@@ -171,7 +233,7 @@ fn check_value(node: &Shell, value: &Bytes) -> Result<(), ErrorReply> {
     Ok(())
 }
 
-fn check_key(node: &Shell, key: &Bytes) -> Result<(), ErrorReply> {
+fn check_key(node: &Shell, key: &[u8]) -> Result<(), ErrorReply> {
     let max = node.config.limits.max_key_bytes;
     if key.len() > max {
         return Err(ErrorReply::new(ErrorCode::KeyTooLarge, format!("key of {} bytes exceeds {max}", key.len())));

@@ -6,24 +6,27 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One client request; the node answers each with exactly one [`ClientResponse`].
+///
+/// Generic over its byte strings so a node can decode a request borrowing them from the frame
+/// (`ClientRequest<&[u8]>`) while clients build owned ones; both encode alike.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClientRequest {
+pub enum ClientRequest<B = Bytes> {
     /// Read a key's current value.
     Get {
         /// The key to read.
-        key: Bytes,
+        key: B,
     },
     /// Write a value; it replicates to every node.
     Set {
         /// The key to write.
-        key: Bytes,
+        key: B,
         /// The value to store.
-        value: Bytes,
+        value: B,
     },
     /// Delete a key by writing a tombstone that replicates like a write.
     Delete {
         /// The key to delete.
-        key: Bytes,
+        key: B,
     },
     /// Describe the node, its members and (up to `max_keys` of) its keys.
     Status {
@@ -35,28 +38,29 @@ pub enum ClientRequest {
     /// Read a key's entry as this node holds it: value or tombstone, version and sequence number.
     Inspect {
         /// The key to read.
-        key: Bytes,
+        key: B,
     },
     /// Read several keys at once, as Redis's MGET: one request, one answer.
     MGet {
         /// The keys to read, in the order their values are returned.
-        keys: Vec<Bytes>,
+        keys: Vec<B>,
     },
     /// Write several keys at once, as Redis's MSET: every key and value is checked against the
     /// bounds before any is written, then each is written and replicated like a `Set`.
     MSet {
         /// Keys and their values, written in this order.
-        pairs: Vec<(Bytes, Bytes)>,
+        pairs: Vec<(B, B)>,
     },
 }
 
-/// The node's answer to one [`ClientRequest`].
+/// The node's answer to one [`ClientRequest`]; generic over its values' byte strings, so a node
+/// can encode a value straight from its store (`ClientResponse<&[u8]>`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClientResponse {
+pub enum ClientResponse<B = Bytes> {
     /// The write or command succeeded.
     Ok,
     /// The answer to `Get`: `None` when the key is absent or deleted.
-    Value(Option<Bytes>),
+    Value(Option<B>),
     /// The answer to `Status`.
     Status(Box<StatusReport>),
     /// The request failed; the connection stays usable unless the code says otherwise.
@@ -68,7 +72,7 @@ pub enum ClientResponse {
     /// an entry).
     Entry(Option<Entry>),
     /// The answer to `MGet`: each key's value in request order, `None` when absent.
-    Values(Vec<Option<Bytes>>),
+    Values(Vec<Option<B>>),
 }
 
 /// Machine-readable reason for an error reply.

@@ -2,13 +2,13 @@
 
 use crate::encoding;
 use crate::error::ProtoError;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io;
 use std::task::Poll;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// A framed connection: each frame is a 4-byte big-endian length then a bincode body.
@@ -22,6 +22,10 @@ pub struct Connection<S> {
 /// Bytes of the length prefix before every frame body.
 const HEADER_BYTES: usize = 4;
 
+/// Queued frames are written out before another is queued once they reach this size, so a
+/// stream of messages goes out in large writes without the buffer growing without bound.
+const WRITE_OUT_AT_BYTES: usize = 64 * 1024;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Wraps a stream; frames longer than `max_frame_bytes` are refused in both directions.
     pub fn new(stream: S, max_frame_bytes: usize) -> Self {
@@ -31,33 +35,70 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Encodes and sends one message, flushing it to the socket; returns the frame's size.
     pub async fn send<T: Serialize>(&mut self, message: &T) -> Result<usize, ProtoError> {
-        let body = self.encode(message)?;
-        let len = body.len() + HEADER_BYTES;
-        self.framed.send(body).await.map_err(|e| self.map_io(e))?;
+        let len = self.feed(message).await?;
+        self.flush().await?;
         Ok(len)
     }
 
-    /// Queues one message without flushing (call [`Connection::flush`] to write a batch at once);
-    /// returns the frame's size.
+    /// Queues one message without flushing (call [`Connection::flush`] to write a batch at once),
+    /// writing out what is queued first once that is large; returns the frame's size.
     pub async fn feed<T: Serialize>(&mut self, message: &T) -> Result<usize, ProtoError> {
-        let body = self.encode(message)?;
-        let len = body.len() + HEADER_BYTES;
-        self.framed.feed(body).await.map_err(|e| self.map_io(e))?;
-        Ok(len)
+        if self.queued_bytes() >= WRITE_OUT_AT_BYTES {
+            self.flush().await?;
+        }
+        self.queue(message)
     }
 
-    /// Writes everything queued by [`Connection::feed`].
+    /// Encodes one message as a frame straight into the write buffer (no copy in between, no
+    /// waiting); returns the frame's size. What is queued leaves on the next flush.
+    pub fn queue<T: Serialize>(&mut self, message: &T) -> Result<usize, ProtoError> {
+        let buffer = self.framed.write_buffer_mut();
+        let start = buffer.len();
+        buffer.extend_from_slice(&[0; HEADER_BYTES]);
+        let body = match encoding::encode_into(message, buffer) {
+            Ok(body) if body <= self.max_frame_bytes => body,
+            outcome => {
+                buffer.truncate(start);
+                return Err(outcome.err().unwrap_or(ProtoError::FrameTooLarge { max: self.max_frame_bytes }));
+            }
+        };
+        buffer[start..start + HEADER_BYTES].copy_from_slice(&(body as u32).to_be_bytes());
+        Ok(body + HEADER_BYTES)
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.framed.write_buffer().len()
+    }
+
+    /// Writes everything queued, with plain writes of the whole buffer (the framed sink would
+    /// use `writev`, which costs the kernel more for the one slice there is). Not cancel safe: a
+    /// connection whose flush was abandoned half way must be closed, as every caller does.
     pub async fn flush(&mut self) -> Result<(), ProtoError> {
-        SinkExt::<Bytes>::flush(&mut self.framed).await.map_err(|e| self.map_io(e))
+        let mut queued = std::mem::take(self.framed.write_buffer_mut());
+        let written = self.framed.get_mut().write_all(&queued).await;
+        queued.clear();
+        *self.framed.write_buffer_mut() = queued;
+        written.map_err(|e| self.map_io(e))?;
+        self.framed.get_mut().flush().await.map_err(|e| self.map_io(e))
     }
 
     /// Receives one message; `Ok(None)` means the peer closed cleanly between frames.
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ProtoError> {
+        match self.recv_frame().await? {
+            None => Ok(None),
+            Some(body) => encoding::decode(&body).map(Some),
+        }
+    }
+
+    /// Receives one frame's body undecoded, to decode it borrowing from the frame
+    /// ([`encoding::decode_borrowed`]); `Ok(None)` means the peer closed cleanly between frames.
+    pub async fn recv_frame(&mut self) -> Result<Option<BytesMut>, ProtoError> {
         match self.framed.next().await {
             None => Ok(None),
             Some(Ok(body)) => {
                 self.last_received_bytes = body.len() + HEADER_BYTES;
-                encoding::decode(&body).map(Some)
+                Ok(Some(body))
             }
             Some(Err(e)) => Err(self.map_io(e)),
         }
@@ -70,31 +111,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         &mut self,
         requests: &[Req],
     ) -> Result<Vec<Resp>, ProtoError> {
-        let mut bodies =
-            requests.iter().map(|request| self.encode(request)).collect::<Result<Vec<_>, _>>()?.into_iter();
-        let mut pending: Option<Bytes> = None;
+        for request in requests {
+            self.queue(request)?;
+        }
         let mut flushed = false;
         let mut responses = Vec::with_capacity(requests.len());
         std::future::poll_fn(|cx| {
             let framed = &mut self.framed;
             // Write as far as the socket takes; a full socket leaves us waiting to write too.
-            while !flushed {
-                pending = pending.take().or_else(|| bodies.next());
-                let Some(body) = pending.take() else {
-                    match SinkExt::<Bytes>::poll_flush_unpin(framed, cx) {
-                        Poll::Ready(Ok(())) => flushed = true,
-                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                        Poll::Pending => {}
-                    }
-                    break;
-                };
-                match SinkExt::<Bytes>::poll_ready_unpin(framed, cx) {
-                    Poll::Ready(Ok(())) => framed.start_send_unpin(body)?,
+            if !flushed {
+                match SinkExt::<Bytes>::poll_flush_unpin(framed, cx) {
+                    Poll::Ready(Ok(())) => flushed = true,
                     Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                    Poll::Pending => {
-                        pending = Some(body);
-                        break;
-                    }
+                    Poll::Pending => {}
                 }
             }
             while responses.len() < requests.len() {
@@ -106,6 +135,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                     Poll::Pending => return Poll::Pending,
                 }
+            }
+            if !flushed {
+                return Poll::Pending;
             }
             Poll::Ready(Ok(()))
         })
@@ -133,14 +165,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// The wrapped stream, e.g. to read its peer address.
     pub fn get_ref(&self) -> &S {
         self.framed.get_ref()
-    }
-
-    fn encode<T: Serialize>(&self, message: &T) -> Result<Bytes, ProtoError> {
-        let body = encoding::encode(message)?;
-        if body.len() > self.max_frame_bytes {
-            return Err(ProtoError::FrameTooLarge { max: self.max_frame_bytes });
-        }
-        Ok(Bytes::from(body))
     }
 
     fn map_io(&self, error: io::Error) -> ProtoError {

@@ -19,6 +19,16 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, ProtoError> {
     bincode::serde::encode_to_vec(message, config()).map_err(|e| ProtoError::Encode(e.to_string()))
 }
 
+/// Encodes a message at the end of `buffer` (a connection's write buffer: no copy in between);
+/// returns its size.
+pub fn encode_into<T: Serialize>(message: &T, buffer: &mut bytes::BytesMut) -> Result<usize, ProtoError> {
+    use bytes::BufMut;
+    let before = buffer.len();
+    bincode::serde::encode_into_std_write(message, &mut buffer.writer(), config())
+        .map_err(|e| ProtoError::Encode(e.to_string()))?;
+    Ok(buffer.len() - before)
+}
+
 /// Decodes one whole frame body; trailing bytes are an error.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtoError> {
     let (message, used) =
@@ -57,7 +67,7 @@ mod tests {
 
     #[test]
     fn rejects_trailing_bytes() {
-        let mut body = encode(&ClientRequest::Shutdown).unwrap();
+        let mut body = encode(&ClientRequest::<Bytes>::Shutdown).unwrap();
         body.push(0);
         assert!(matches!(decode::<ClientRequest>(&body), Err(ProtoError::Malformed(_))));
     }

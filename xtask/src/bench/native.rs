@@ -7,7 +7,7 @@
 //! does. redis-benchmark's own figure for the RESP port is printed beside them, to show the
 //! generator keeps up with it.
 
-use super::redis::{benchmark_one, median, require};
+use super::redis::{benchmark_one, cpu_seconds, median, require};
 use bytes::Bytes;
 use clap::Args;
 use kvs_client::{Client, ClientRequest};
@@ -37,6 +37,9 @@ pub struct NativeArgs {
     /// Keys are drawn at random from this many.
     #[arg(short = 'r', long, default_value_t = 100_000)]
     keyspace: u64,
+    /// Tests to run: set, get.
+    #[arg(short = 't', long, value_delimiter = ',', default_value = "set,get")]
+    tests: Vec<String>,
     /// Rounds per config, alternating ports with each round starting at the other; medians.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -65,14 +68,17 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
     require("redis-benchmark")?;
     let node = NodeProcess::start(None, &["--redis-port", "0"]);
     println!(
-        "one node; the same generator on the native port and on the RESP port: -c {} -n {} -r {}, {} rounds, medians (requests/s)",
+        "one node; the same generator on the native port and on the RESP port: -c {} -n {} -r {}, {} rounds, medians (requests/s; the node's CPU per request)",
         args.clients, args.requests, args.keyspace, args.rounds
     );
     println!(
-        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22}",
-        "test", "P", "d", "native", "RESP", "ratio", "redis-benchmark on RESP"
+        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22} {:>14} {:>12}",
+        "test", "P", "d", "native", "RESP", "ratio", "redis-benchmark on RESP", "native µs CPU", "RESP µs CPU"
     );
     for write in [true, false] {
+        if !args.tests.iter().any(|t| t == if write { "set" } else { "get" }) {
+            continue;
+        }
         for &pipeline in &args.pipelines {
             for &data in &args.data_sizes {
                 let load = Load {
@@ -88,16 +94,17 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                     drive(Port::Native, &node, Load { write: true, requests: args.keyspace as usize * 2, ..load })
                         .await?;
                 }
-                let (mut native, mut resp) = (Vec::new(), Vec::new());
+                let (mut native, mut resp, mut native_cpu, mut resp_cpu) = (vec![], vec![], vec![], vec![]);
                 for round in 0..args.rounds {
                     let order = if round % 2 == 0 { [Port::Native, Port::Resp] } else { [Port::Resp, Port::Native] };
                     for port in order {
+                        let cpu = cpu_seconds(node.pid());
                         let rate = drive(port, &node, load).await?;
-                        if port == Port::Native {
-                            native.push(rate)
-                        } else {
-                            resp.push(rate)
-                        }
+                        let cpu = (cpu_seconds(node.pid()) - cpu) * 1e6 / load.requests as f64;
+                        match port {
+                            Port::Native => (native.push(rate), native_cpu.push(cpu)),
+                            Port::Resp => (resp.push(rate), resp_cpu.push(cpu)),
+                        };
                     }
                 }
                 let test = if write { "set" } else { "get" };
@@ -111,15 +118,18 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                     pipeline,
                 )?;
                 let (native, resp) = (median(&mut native), median(&mut resp));
+                let (native_cpu, resp_cpu) = (median(&mut native_cpu), median(&mut resp_cpu));
                 println!(
-                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0}",
+                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0} {:>14.2} {:>12.2}",
                     test,
                     pipeline,
                     data,
                     native,
                     resp,
                     native / resp,
-                    reference
+                    reference,
+                    native_cpu,
+                    resp_cpu
                 );
             }
         }
