@@ -173,7 +173,7 @@ pub struct MemberStatus {
     /// Milliseconds since the reporting node last heard a new heartbeat of it (0 for itself).
     pub last_heard_ms: u64,
     /// Its wall clock minus the reporting node's, in ms, as last measured (0 for itself; none
-    /// until a gossip round trip has been timed).
+    /// until a ping round trip has been timed).
     pub clock_offset_ms: Option<i64>,
 }
 

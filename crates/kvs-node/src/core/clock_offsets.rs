@@ -1,6 +1,6 @@
 //! How far each peer's wall clock is from ours, and whether ours is the one that is wrong.
 //!
-//! Pure logic, no I/O. Every gossip message carries the sender's wall clock and echoes the last
+//! Pure logic, no I/O. Every ping carries the sender's wall clock and echoes the last
 //! one it received from us, which gives the four timestamps of a round trip (NTP's method):
 //! we sent at `t1`, the peer received at `t2` and answered at `t3` (its clock), we received at
 //! `t4`. The peer's offset is `((t2 - t1) + (t3 - t4)) / 2`, accurate to half the round trip.
@@ -26,7 +26,7 @@ struct PeerClock {
     offset: Option<(i64, Instant)>,
 }
 
-/// Clock offsets of every peer we exchange gossip with.
+/// Clock offsets of every peer we exchange pings with.
 #[derive(Debug)]
 pub struct ClockOffsets {
     peers: Map<NodeId, PeerClock>,
@@ -40,7 +40,7 @@ impl ClockOffsets {
         ClockOffsets { peers: Map::default(), fresh_for }
     }
 
-    /// What to send `peer` with our next gossip, our wall clock being `now_ms`.
+    /// What to send `peer` with our next ping, our wall clock being `now_ms`.
     pub fn sample_for(&self, peer: NodeId, now_ms: u64) -> ClockSample {
         ClockSample { sent_ms: now_ms, echo: self.peers.get(&peer).and_then(|p| p.last_received) }
     }

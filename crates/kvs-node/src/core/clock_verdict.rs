@@ -13,9 +13,9 @@ use std::time::Duration;
 pub(crate) struct ClockVerdict {
     /// `--max-clock-skew-ms`.
     bound_ms: i64,
-    /// Peers' clock offsets, measured from gossip round trips. Std mutex: never held across an await.
+    /// Peers' clock offsets, measured from ping round trips. Std mutex: never held across an await.
     offsets: Mutex<ClockOffsets>,
-    /// Our clock's offset from our peers', refreshed on every gossip received and every
+    /// Our clock's offset from our peers', refreshed on every ping received and every
     /// heartbeat; read on every write, hence an atomic.
     skew_ms: AtomicI64,
 }
@@ -34,12 +34,12 @@ impl ClockVerdict {
         self.offsets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The clock sample to put in our next gossip to `peer`.
+    /// The clock sample to put in our next ping to `peer`.
     pub(crate) fn sample_for(&self, peer: NodeId, now: Now) -> ClockSample {
         self.offsets().sample_for(peer, now.wall_ms)
     }
 
-    /// Takes the clock sample of a gossip message from `from`, then re-judges our clock against
+    /// Takes the clock sample of a ping from `from`, then re-judges our clock against
     /// the `alive` peers.
     pub(crate) fn received(&self, from: NodeId, sample: ClockSample, now: Now, alive: usize) {
         self.offsets().received(from, sample, now.wall_ms, now.at);

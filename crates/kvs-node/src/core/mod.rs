@@ -8,7 +8,7 @@
 //! - [`membership`]: the member table's merge rules and liveness states.
 //! - [`gossip`]: whom to gossip with each interval, and the views exchanged.
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
-//! - [`clock_offsets`]: peers' clock offsets from gossip round trips.
+//! - [`clock_offsets`]: peers' clock offsets from ping round trips.
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
 //! - [`effect`]: what the core asks the shell to do.
 //!
