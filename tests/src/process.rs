@@ -20,6 +20,9 @@ pub struct NodeProcess {
     pub redis_addr: Option<SocketAddr>,
     /// The arguments after the address, to restart it the same way.
     extra: Vec<String>,
+    /// Its stdout lines after the first, as they come (behind a mutex: a node is shared across
+    /// threads that poll it).
+    stdout: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl NodeProcess {
@@ -124,15 +127,20 @@ impl NodeProcess {
         let mut child = command.spawn().expect("spawn kvs-node");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        // Read for as long as the node runs: the pipe stays open for every line it prints.
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
         });
         let extra = extra.iter().map(|s| s.to_string()).collect();
-        let mut node = NodeProcess { child, addr: listen, redis_addr: None, extra };
+        let first = rx.recv_timeout(START_DEADLINE).unwrap_or_default();
+        let mut node = NodeProcess { child, addr: listen, redis_addr: None, extra, stdout: std::sync::Mutex::new(rx) };
         // "kvs-node <id> listening on <addr>[ redis <addr>]"
-        let line = rx.recv_timeout(START_DEADLINE).unwrap_or_default();
+        let line = first;
         let after = |word: &str| {
             let mut words = line.split_whitespace();
             words.find(|w| *w == word).and_then(|_| words.next()).and_then(|a| a.parse().ok())
@@ -140,6 +148,11 @@ impl NodeProcess {
         node.addr = after("on").unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
         node.redis_addr = after("redis");
         node
+    }
+
+    /// The next line the node prints on stdout after its first, waiting up to `limit`.
+    pub fn next_stdout_line(&self, limit: Duration) -> Option<String> {
+        self.stdout.lock().unwrap_or_else(|p| p.into_inner()).recv_timeout(limit).ok()
     }
 
     /// The Redis-protocol address; panics if the node was started without `--redis-port`.

@@ -27,6 +27,10 @@ pub struct NodeArgs {
     /// Port of that member.
     #[arg(requires = "bootstrap_ip")]
     pub bootstrap_port: Option<u16>,
+    /// Give up joining through the bootstrap node after this long, in ms, and exit with an error
+    /// (0: keep retrying, with backoff, for as long as it takes).
+    #[arg(long, default_value_t = 0)]
+    pub join_timeout_ms: u64,
     /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
     #[arg(long)]
     pub redis_port: Option<u16>,
@@ -170,6 +174,8 @@ pub struct NodeConfig {
     pub redis_listen: Option<SocketAddr>,
     /// A member to join through, if any.
     pub bootstrap: Option<SocketAddr>,
+    /// How long joining through the bootstrap node may take before the node gives up.
+    pub join_timeout: Option<Duration>,
     /// Frame, key and value bounds.
     pub limits: Limits,
     /// Heartbeat and gossip period.
@@ -298,6 +304,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             listen: SocketAddr::new(args.ip, args.port),
             redis_listen: args.redis_port.map(|port| SocketAddr::new(args.ip, port)),
             bootstrap,
+            join_timeout: (args.join_timeout_ms > 0).then(|| Duration::from_millis(args.join_timeout_ms)),
             limits,
             gossip_interval: Duration::from_millis(args.gossip_interval_ms),
             ping_interval: Duration::from_millis((args.dead_after_ms / 4).max(1)),

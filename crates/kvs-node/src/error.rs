@@ -22,6 +22,16 @@ pub enum NodeError {
     /// Some other socket failure.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The bootstrap node could not be joined within `--join-timeout-ms`.
+    #[error("could not join the cluster through {bootstrap} within {waited:?}: {last_error}")]
+    JoinTimeout {
+        /// The bootstrap address.
+        bootstrap: std::net::SocketAddr,
+        /// How long it tried.
+        waited: std::time::Duration,
+        /// Why the last attempt failed.
+        last_error: String,
+    },
 }
 
 /// Why a client write was refused (and not acknowledged).

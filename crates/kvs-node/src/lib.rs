@@ -59,3 +59,4 @@ pub(crate) mod write_path;
 
 pub use config::{NodeArgs, NodeConfig};
 pub use error::NodeError;
+pub use shell::JoinState;

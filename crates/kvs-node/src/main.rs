@@ -4,6 +4,7 @@
 use clap::Parser;
 use kvs_node::{check_data_dir, server};
 use kvs_node::{NodeArgs, NodeConfig};
+use std::io::Write;
 use std::process::ExitCode;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
@@ -46,8 +47,18 @@ async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
     // Handlers go in before the address is printed: whoever reads it may signal us at once.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    // The one line on stdout: tests and scripts read the real address from it (port 0 included).
+    // The first line on stdout: tests and scripts read the real address from it (port 0
+    // included). A second says when the node has joined through its bootstrap node.
     println!("{}", bound.banner());
+    let mut joining = bound.join_state();
+    tokio::spawn(async move {
+        if let Ok(state) = joining.wait_for(|state| matches!(state, kvs_node::JoinState::Joined { .. })).await {
+            if let kvs_node::JoinState::Joined { through, members } = &*state {
+                // Whoever read the first line may have closed the pipe since: not an error.
+                let _ = writeln!(std::io::stdout(), "joined the cluster through {through}: {members} members");
+            }
+        }
+    });
     tokio::spawn(async move {
         tokio::select! {
             _ = interrupt.recv() => {}

@@ -10,7 +10,7 @@ use crate::open;
 use crate::peer_handshake;
 use crate::peer_task;
 use crate::redis;
-use crate::shell::Shell;
+use crate::shell::{JoinState, Shell};
 use kvs_proto::{Connection, ErrorCode, ErrorReply, HelloReply, ProtoError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +69,12 @@ impl BoundNode {
         }
     }
 
+    /// Where joining through the bootstrap node stands, as it changes (for the stdout line that
+    /// says the node joined).
+    pub fn join_state(&self) -> tokio::sync::watch::Receiver<JoinState> {
+        self.node.join_state.subscribe()
+    }
+
     /// A handle that begins this node's shutdown.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.node.clone())
@@ -105,7 +111,13 @@ impl BoundNode {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
         node.writes.close().await;
-        Ok(())
+        let joined = node.join_state.borrow().clone();
+        match joined {
+            JoinState::Failed { through, waited, last_error } => {
+                Err(NodeError::JoinTimeout { bootstrap: through, waited, last_error })
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -230,24 +242,44 @@ async fn rediscover(node: Arc<Shell>) {
     }
 }
 
-/// Greets the bootstrap node until it answers, merging the member list it returns.
+/// Greets the bootstrap node until it answers, merging the member list it returns; past
+/// `--join-timeout-ms` gives up and shuts the node down, which then exits with the reason.
 async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
+    let started = tokio::time::Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
+        let remaining = node.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
         let attempt = tokio::select! {
             _ = node.shutdown_started() => return,
-            attempt = join_once(&node, bootstrap) => attempt,
+            attempt = timeout(remaining.unwrap_or(Duration::MAX), join_once(&node, bootstrap)) => {
+                attempt.unwrap_or_else(|_| Err(ProtoError::Io(std::io::ErrorKind::TimedOut.into())))
+            }
         };
-        match attempt {
+        let error = match attempt {
             Ok(()) => {
-                tracing::info!(%bootstrap, "joined the cluster");
+                let members = node.core.with_members(|m| m.others(node.now().at).len() + 1);
+                tracing::info!(%bootstrap, members, "joined the cluster");
+                node.join_state.send_replace(JoinState::Joined { through: bootstrap, members });
                 return;
             }
-            Err(error) => tracing::warn!(%bootstrap, %error, ?backoff, "cannot join yet; retrying"),
+            Err(error) => error,
+        };
+        let left = node.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
+        if left.is_some_and(|left| left.is_zero()) {
+            let waited = started.elapsed();
+            tracing::error!(%bootstrap, ?waited, %error, "could not join the cluster in time (--join-timeout-ms); shutting down");
+            node.join_state.send_replace(JoinState::Failed {
+                through: bootstrap,
+                waited,
+                last_error: error.to_string(),
+            });
+            node.begin_shutdown();
+            return;
         }
+        tracing::warn!(%bootstrap, %error, ?backoff, "cannot join yet; retrying");
         tokio::select! {
             _ = node.shutdown_started() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(left.map_or(backoff, |left| left.min(backoff))) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

@@ -61,6 +61,31 @@ pub struct Shell {
     pub(crate) started: Instant,
     /// Whether the expiry timer reclaims keys (`DEBUG SET-ACTIVE-EXPIRE`).
     pub(crate) active_expiry: AtomicBool,
+    /// Where joining through the bootstrap node stands.
+    pub(crate) join_state: tokio::sync::watch::Sender<JoinState>,
+}
+
+/// Where joining the cluster through the bootstrap node stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JoinState {
+    /// Still trying (or there is no bootstrap node to join through).
+    Joining,
+    /// Joined through `through`; `members` counts the members then known, this node included.
+    Joined {
+        /// The bootstrap address.
+        through: SocketAddr,
+        /// Members known right after joining.
+        members: usize,
+    },
+    /// Gave up after `--join-timeout-ms`.
+    Failed {
+        /// The bootstrap address.
+        through: SocketAddr,
+        /// How long it tried.
+        waited: std::time::Duration,
+        /// Why the last attempt failed.
+        last_error: String,
+    },
 }
 
 impl Shell {
@@ -88,6 +113,7 @@ impl Shell {
             tasks: TaskTracker::new(),
             started: Instant::now(),
             active_expiry: AtomicBool::new(true),
+            join_state: tokio::sync::watch::Sender::new(JoinState::Joining),
         })
     }
 

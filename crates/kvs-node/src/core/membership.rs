@@ -29,6 +29,8 @@ pub struct Member {
     pub info: MemberInfo,
     /// When that record last got fresher.
     pub last_heard: Instant,
+    /// Its state when last reported (see [`Membership::state_changes`]).
+    reported: MemberState,
 }
 
 /// A membership event the node acts on (start or stop a peer task).
@@ -232,7 +234,7 @@ impl Membership {
             changes.push(Change::Joined(info.clone()));
         }
         self.by_addr.insert(info.addr, info.id);
-        self.others.insert(info.id, Member { info, last_heard: heard });
+        self.others.insert(info.id, Member { info, last_heard: heard, reported: MemberState::Alive });
         changes
     }
 
@@ -260,6 +262,22 @@ impl Membership {
         let mut roster: Vec<_> = std::iter::once((self.me.clone(), Duration::ZERO)).chain(live).collect();
         roster.sort_unstable_by_key(|(info, _)| info.id);
         roster
+    }
+
+    /// Members whose state changed since the last call: each with its state then and now, for
+    /// the node to log (suspect, dead, alive again, left).
+    pub fn state_changes(&mut self, now: Instant) -> Vec<(MemberInfo, MemberState, MemberState)> {
+        let states: Vec<(NodeId, MemberState)> =
+            self.others.values().map(|m| (m.info.id, self.state(m, now))).collect();
+        let mut changes = Vec::new();
+        for (id, state) in states {
+            let member = self.others.get_mut(&id).expect("listed just now");
+            if member.reported != state {
+                changes.push((member.info.clone(), member.reported, state));
+                member.reported = state;
+            }
+        }
+        changes
     }
 
     /// Forgets members dead or departed for the reap period; returns their ids.
@@ -443,6 +461,26 @@ mod tests {
         t.hear(info(4, 4, 1, 0, false), start + Duration::from_secs(3));
         let passed: Vec<NodeId> = t.live_infos(start + Duration::from_secs(4)).iter().map(|i| i.id).collect();
         assert_eq!(passed, vec![NodeId(1), NodeId(4)], "2 is dead, 3 left");
+    }
+
+    #[test]
+    fn state_changes_are_reported_once_each() {
+        let mut t = table();
+        let start = Instant::now();
+        t.hear(info(2, 2, 1, 0, false), start);
+        assert!(t.state_changes(start).is_empty(), "joined alive: nothing new");
+        let states = |changes: Vec<(MemberInfo, MemberState, MemberState)>| {
+            changes.into_iter().map(|(info, from, to)| (info.id, from, to)).collect::<Vec<_>>()
+        };
+        let suspect = start + Duration::from_secs(2);
+        assert_eq!(states(t.state_changes(suspect)), vec![(NodeId(2), MemberState::Alive, MemberState::Suspect)]);
+        assert!(t.state_changes(suspect).is_empty(), "reported once");
+        let dead = start + Duration::from_secs(4);
+        assert_eq!(states(t.state_changes(dead)), vec![(NodeId(2), MemberState::Suspect, MemberState::Dead)]);
+        t.hear(info(2, 2, 1, 1, false), dead);
+        assert_eq!(states(t.state_changes(dead)), vec![(NodeId(2), MemberState::Dead, MemberState::Alive)]);
+        t.hear(info(2, 2, 1, 2, true), dead);
+        assert_eq!(states(t.state_changes(dead)), vec![(NodeId(2), MemberState::Alive, MemberState::Left)]);
     }
 
     #[test]

@@ -65,6 +65,24 @@ pub(crate) struct Peer {
     pub(crate) origin: NodeId,
 }
 
+/// Logs members turning suspect, dead or alive again (a member that left says so itself, and
+/// that is logged when it does).
+fn log_state_changes(changes: Vec<(MemberInfo, MemberState, MemberState)>) {
+    for (member, from, to) in changes {
+        let (id, addr) = (member.id, member.addr);
+        match to {
+            MemberState::Suspect => {
+                tracing::warn!(member = %id, %addr, %from, "member is suspect: not heard from for --suspect-after-ms")
+            }
+            MemberState::Dead => {
+                tracing::warn!(member = %id, %addr, %from, "member is dead: not heard from for --dead-after-ms (redialed with backoff, forgotten after --reap-after-ms)")
+            }
+            MemberState::Alive => tracing::info!(member = %id, %addr, %from, "member is alive again"),
+            MemberState::Left => {}
+        }
+    }
+}
+
 /// Logs new members refused because the member table is full.
 fn warn_if_refused(members: &mut Membership, from: NodeId) {
     let refused = members.take_refused();
@@ -314,6 +332,7 @@ impl Core {
         let (reaped, peer) = {
             let mut members = lock(&self.members);
             members.beat();
+            log_state_changes(members.state_changes(now.at));
             let reaped = members.reap(now.at);
             let me = members.me().id;
             let candidates: Vec<NodeId> =
