@@ -61,3 +61,44 @@ async fn an_unreachable_node_exits_three_with_one_line() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim().lines().count(), 1);
 }
+
+fn cli_raw(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(binary("kvs-client"));
+    command.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    command.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+    let mut child = command.spawn().expect("run kvs-client");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("piped stdin").write_all(input).expect("write stdin");
+    }
+    child.wait_with_output().expect("kvs-client output")
+}
+
+#[tokio::test]
+async fn the_node_may_be_named_by_host_name_or_host_colon_port_and_a_value_read_from_stdin() {
+    let node = NodeProcess::start(None, &[]);
+    let port = node.addr.port().to_string();
+    let joined = node.addr.to_string();
+    let set = cli_raw(&["localhost", &port, "set", "k", "by name"], None);
+    assert_eq!((set.status.code(), &set.stdout[..]), (Some(0), &b"OK\n"[..]), "{set:?}");
+    let get = cli_raw(&[&joined, "get", "k"], None);
+    assert_eq!((get.status.code(), &get.stdout[..]), (Some(0), &b"by name\n"[..]), "{get:?}");
+    // A value far past what one argument may hold (128 KiB on Linux), from stdin.
+    let big = vec![b'v'; 1 << 20];
+    let set = cli_raw(&["--timeout", "20", &joined, "set", "big", "-"], Some(&big));
+    assert_eq!(set.status.code(), Some(0), "{set:?}");
+    let got = node.get("big").await.unwrap().unwrap();
+    assert_eq!(got.len(), big.len());
+}
+
+#[tokio::test]
+async fn pointed_at_the_redis_port_the_client_says_so_at_once() {
+    let node = NodeProcess::start_with_redis();
+    let redis = node.redis();
+    let started = std::time::Instant::now();
+    let out = cli_raw(&[&redis.ip().to_string(), &redis.port().to_string(), "get", "k"], None);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Redis-protocol port"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "not a timeout: {:?}", started.elapsed());
+}

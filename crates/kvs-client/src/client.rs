@@ -70,7 +70,14 @@ impl Client {
         };
         let mut conn = Connection::new(stream, options.max_frame_bytes);
         conn.send(&Hello::client(options.credentials)).await?;
-        match deadline(options.timeout, conn.recv::<HelloReply>()).await?? {
+        let reply = deadline(options.timeout, conn.recv::<HelloReply>()).await?.map_err(|error| match error {
+            // A text protocol's answer read as a frame: a length far past any bound, or garbage.
+            kvs_proto::ProtoError::FrameTooLarge { .. } | kvs_proto::ProtoError::Malformed(_) => {
+                ClientError::NotKvs { addr: addr.to_string() }
+            }
+            error => ClientError::Protocol(error),
+        })?;
+        match reply {
             Some(HelloReply::Welcome { node, .. }) => Ok(Client { conn, node, timeout: options.timeout }),
             Some(HelloReply::Rejected(reply)) => Err(ClientError::Rejected(reply)),
             Some(HelloReply::Challenge { .. }) => Err(ClientError::Unexpected("a peer challenge to a client".into())),

@@ -32,6 +32,14 @@ pub enum ClientError {
     /// The node answered with a response that does not fit the request.
     #[error("unexpected response: {0}")]
     Unexpected(String),
+    /// What answered the hello is not a kvs node's native port (a Redis-protocol port, say).
+    #[error(
+        "{addr} did not answer as a kvs node (is it a Redis-protocol port? kvs-client needs the node's main port)"
+    )]
+    NotKvs {
+        /// The address dialed.
+        addr: String,
+    },
     /// TLS could not be set up (certificate files) or its handshake failed.
     #[error("TLS: {0}")]
     Tls(String),

@@ -1,4 +1,4 @@
-//! `kvs-client <ip> <port> <command>`: talk to any kvs node from the shell.
+//! `kvs-client <host> <port> <command>` (or `<host:port>`): talk to any kvs node from the shell.
 //!
 //! Exit codes: 0 success; 1 `get` found no value; 2 usage error; 3 connection or protocol
 //! error; 4 the node refused the request (e.g. key too large).
@@ -12,8 +12,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "kvs-client", version, about = "Talk to a kvs node.")]
 struct Cli {
-    /// Node address.
-    ip: IpAddr,
+    /// Node host name or address (`host:port` also works, the port then left out).
+    host: String,
     /// Node port.
     port: u16,
     /// Seconds to wait for the node before giving up.
@@ -64,7 +64,7 @@ enum Command {
     Set {
         /// The key.
         key: String,
-        /// The value.
+        /// The value; `-` reads it from stdin (for values beyond what a command line holds).
         value: String,
     },
     /// Delete a key.
@@ -81,7 +81,7 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(split_host_port(std::env::args().collect()));
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
@@ -92,6 +92,36 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `kvs-client host:port …` read as `kvs-client host port …`: the first argument that is not a
+/// flag is the host, and written `host:port` (`[v6]:port` for IPv6) without a port after it, it is
+/// split in two.
+fn split_host_port(mut args: Vec<String>) -> Vec<String> {
+    const TAKES_VALUE: [&str; 6] = ["--timeout", "--user", "--password-file", "--cacert", "--cert", "--key"];
+    let mut at = 1;
+    while let Some(arg) = args.get(at) {
+        match arg {
+            _ if TAKES_VALUE.contains(&arg.as_str()) => at += 2,
+            _ if arg.starts_with('-') => at += 1,
+            _ => break,
+        }
+    }
+    let port_follows = args.get(at + 1).is_some_and(|next| next.parse::<u16>().is_ok());
+    let Some((host, port)) = args.get(at).filter(|_| !port_follows).and_then(|first| first.rsplit_once(':')) else {
+        return args;
+    };
+    let (host, bracketed) = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => (inner, true),
+        None => (host, false),
+    };
+    // An unbracketed colon in the host is an IPv6 address (`::1`), not `host:port`.
+    if host.is_empty() || (host.contains(':') && !bracketed) || port.parse::<u16>().is_err() {
+        return args;
+    }
+    let (host, port) = (host.to_string(), port.to_string());
+    args.splice(at..=at, [host, port]);
+    args
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
@@ -112,7 +142,11 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         tls,
         ..Default::default()
     };
-    let addr = std::net::SocketAddr::new(cli.ip, cli.port).to_string();
+    // A bare IPv6 address needs brackets before its port; a host name resolves when dialed.
+    let addr = match cli.host.parse::<IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, cli.port).to_string(),
+        Err(_) => format!("{}:{}", cli.host, cli.port),
+    };
     let mut client = Client::connect_with(&addr, options).await?;
     match cli.command {
         Command::Get { key } => match client.get(key).await? {
@@ -126,6 +160,16 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             }
         },
         Command::Set { key, value } => {
+            let value = if value == "-" {
+                let mut value = Vec::new();
+                if let Err(error) = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut value) {
+                    eprintln!("kvs-client: cannot read the value from stdin: {error}");
+                    return Ok(ExitCode::from(2));
+                }
+                value
+            } else {
+                value.into_bytes()
+            };
             client.set(key, value).await?;
             println!("OK");
         }
@@ -197,5 +241,27 @@ fn print_status(report: &StatusReport) {
     println!("listed   {} keys{more}", report.keys.len());
     for key in &report.keys {
         println!("  {key}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    fn split(line: &str) -> String {
+        let args = std::iter::once("kvs-client").chain(line.split(' ')).map(String::from).collect();
+        split_host_port(args)[1..].join(" ")
+    }
+
+    #[test]
+    fn host_and_port_in_one_argument_are_split_and_everything_else_is_left_alone() {
+        assert_eq!(split("127.0.0.1:1235 get k"), "127.0.0.1 1235 get k");
+        assert_eq!(split("localhost:1235 status"), "localhost 1235 status");
+        assert_eq!(split("[::1]:1235 status"), "::1 1235 status");
+        assert_eq!(split("--timeout 2 db.example:7 get k"), "--timeout 2 db.example 7 get k");
+        assert_eq!(split("--tls --cacert ca.pem 10.0.0.1:9 status"), "--tls --cacert ca.pem 10.0.0.1 9 status");
+        assert_eq!(split("127.0.0.1 1235 get k"), "127.0.0.1 1235 get k");
+        assert_eq!(split("::1 1235 get a:1"), "::1 1235 get a:1");
+        assert_eq!(split("localhost 1235 set k:1 v"), "localhost 1235 set k:1 v");
     }
 }

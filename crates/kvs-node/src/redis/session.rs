@@ -48,6 +48,16 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
     let mut parser = CommandParser::default();
     let mut durable = Vec::new();
     loop {
+        if input.first() == Some(&0) {
+            // No command starts with a NUL byte; a native frame's length prefix does. Say where
+            // the native port is instead of waiting for a line end that never comes.
+            let message = format!(
+                "-ERR this is kvs's Redis-protocol port; kvs-client speaks the native protocol on port {}\r\n",
+                node.addr.port()
+            );
+            let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(message.as_bytes())).await;
+            return;
+        }
         let mut consumed = 0;
         let mut close = false;
         let clock = BatchClock::default();
