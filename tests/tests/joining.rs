@@ -44,3 +44,27 @@ fn a_node_that_cannot_join_in_time_exits_with_the_reason() {
     assert!(stderr.contains(&reason), "{stderr}");
     assert!(started.elapsed() >= Duration::from_secs(1), "it tried for the whole timeout");
 }
+
+#[test]
+fn a_node_listening_on_an_unspecified_address_must_say_what_to_advertise() {
+    let (code, stderr) = NodeProcess::failed_start(([0, 0, 0, 0], 0).into(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("listening on 0.0.0.0 needs --advertise-addr"), "{stderr}");
+    let (code, stderr) = NodeProcess::failed_start(([127, 0, 0, 1], 0).into(), &["--advertise-addr", "0.0.0.0:7"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is not an address peers can dial"), "{stderr}");
+}
+
+#[tokio::test]
+async fn peers_dial_the_advertised_address_not_the_one_listened_on() {
+    let a = NodeProcess::start_on(([0, 0, 0, 0], 0).into(), None, &["--advertise-addr", "127.0.0.1:0"]);
+    let advertised: SocketAddr = ([127, 0, 0, 1], a.addr.port()).into();
+    let b = NodeProcess::start(Some(advertised), &[]);
+    let nodes = [a, b];
+    kvs_tests::wait_for_alive_members(&nodes, 2, Duration::from_secs(30)).await;
+    // Everyone knows a by the address it advertised (0.0.0.0 would only work on this one host).
+    assert_eq!(nodes[0].status().await.unwrap().addr, advertised.to_string());
+    let seen_by_b = nodes[1].status().await.unwrap();
+    assert!(seen_by_b.members.iter().any(|m| m.addr == advertised.to_string()), "{seen_by_b:?}");
+    assert!(seen_by_b.members.iter().all(|m| !m.addr.starts_with("0.0.0.0")), "{seen_by_b:?}");
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
     after_help = "`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
 )]
 pub struct NodeArgs {
-    /// Address to listen on and advertise to peers.
+    /// Address to listen on (and advertise to peers, unless `--advertise-addr` says otherwise).
     pub ip: IpAddr,
     /// Port to listen on (0 picks a free one; the chosen address is printed on stdout).
     pub port: u16,
@@ -27,6 +27,11 @@ pub struct NodeArgs {
     /// Port of that member.
     #[arg(requires = "bootstrap_ip")]
     pub bootstrap_port: Option<u16>,
+    /// The address peers and clients reach this node at, `IP:PORT`, when it is not the one it
+    /// listens on (behind 0.0.0.0, a container or NAT); port 0 means the port it listens on.
+    /// Required when listening on an unspecified address such as 0.0.0.0.
+    #[arg(long)]
+    pub advertise_addr: Option<SocketAddr>,
     /// Give up joining through the bootstrap node after this long, in ms, and exit with an error
     /// (0: keep retrying, with backoff, for as long as it takes).
     #[arg(long, default_value_t = 0)]
@@ -170,6 +175,8 @@ fn parse_clock_step(text: &str) -> Result<ClockStep, String> {
 pub struct NodeConfig {
     /// Where to listen (port may be 0).
     pub listen: SocketAddr,
+    /// The address advertised to peers, if not the one listened on (its port 0: the bound port).
+    pub advertise: Option<SocketAddr>,
     /// Where to serve the Redis protocol, if at all.
     pub redis_listen: Option<SocketAddr>,
     /// A member to join through, if any.
@@ -289,6 +296,20 @@ impl TryFrom<NodeArgs> for NodeConfig {
         if args.max_members < 2 {
             return Err(NodeError::Config("--max-members must be at least 2".into()));
         }
+        match args.advertise_addr {
+            None if args.ip.is_unspecified() => {
+                return Err(NodeError::Config(format!(
+                    "listening on {} needs --advertise-addr IP:PORT: peers would dial {0}, which is their own host",
+                    args.ip
+                )))
+            }
+            Some(advertised) if advertised.ip().is_unspecified() => {
+                return Err(NodeError::Config(format!(
+                    "--advertise-addr {advertised} is not an address peers can dial"
+                )))
+            }
+            _ => {}
+        }
         if args.suspect_after_ms >= args.dead_after_ms {
             return Err(NodeError::Config("--suspect-after-ms must be below --dead-after-ms".into()));
         }
@@ -302,6 +323,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
         };
         Ok(NodeConfig {
             listen: SocketAddr::new(args.ip, args.port),
+            advertise: args.advertise_addr,
             redis_listen: args.redis_port.map(|port| SocketAddr::new(args.ip, port)),
             bootstrap,
             join_timeout: (args.join_timeout_ms > 0).then(|| Duration::from_millis(args.join_timeout_ms)),

@@ -36,7 +36,12 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         None => None,
     };
     let data = open::open_data(&config)?;
-    let addr = net::bound_addr(&listener, config.listen)?;
+    let bound = net::bound_addr(&listener, config.listen)?;
+    let addr = match config.advertise {
+        Some(advertised) if advertised.port() == 0 => SocketAddr::new(advertised.ip(), bound.port()),
+        Some(advertised) => advertised,
+        None => bound,
+    };
     let redis_addr = match (&redis, config.redis_listen) {
         (Some(redis), Some(requested)) => Some(net::bound_addr(redis, requested)?),
         _ => None,
@@ -60,13 +65,22 @@ impl ShutdownHandle {
 }
 
 impl BoundNode {
-    /// The line that announces the node on stdout: its id, address and Redis address.
+    /// The line that announces the node on stdout: its id, the address it listens on, the one it
+    /// advertises if another, and its Redis address.
     pub fn banner(&self) -> String {
         let node = &self.node;
-        match node.redis.addr() {
-            Some(redis) => format!("kvs-node {} listening on {} redis {redis}", node.id, node.addr),
-            None => format!("kvs-node {} listening on {}", node.id, node.addr),
+        let listening = self
+            .listener
+            .local_addr()
+            .map_or(node.addr, |local| SocketAddr::new(node.config.listen.ip(), local.port()));
+        let mut line = format!("kvs-node {} listening on {listening}", node.id);
+        if listening != node.addr {
+            line.push_str(&format!(" advertised as {}", node.addr));
         }
+        if let Some(redis) = node.redis.addr() {
+            line.push_str(&format!(" redis {redis}"));
+        }
+        line
     }
 
     /// Where joining through the bootstrap node stands, as it changes (for the stdout line that
