@@ -15,7 +15,7 @@ use std::time::Duration;
     name = "kvs-node",
     version,
     about = "A kvs storage node: every node holds every key.",
-    after_help = "`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
+    after_help = "Logs go to stderr, filtered by RUST_LOG (default info; e.g. RUST_LOG=kvs_node=debug).\n`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
 )]
 pub struct NodeArgs {
     /// Address to listen on (and advertise to peers, unless `--advertise-addr` says otherwise).
@@ -30,103 +30,103 @@ pub struct NodeArgs {
     /// The address peers and clients reach this node at, `IP:PORT`, when it is not the one it
     /// listens on (behind 0.0.0.0, a container or NAT); port 0 means the port it listens on.
     /// Required when listening on an unspecified address such as 0.0.0.0.
-    #[arg(long)]
+    #[arg(long, help_heading = "Network")]
     pub advertise_addr: Option<SocketAddr>,
     /// Give up joining through the bootstrap node after this long, in ms, and exit with an error
     /// (0: keep retrying, with backoff, for as long as it takes).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "Membership")]
     pub join_timeout_ms: u64,
     /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
-    #[arg(long)]
+    #[arg(long, help_heading = "Network")]
     pub redis_port: Option<u16>,
     /// Runtime worker threads; 0 picks one less than the available cores (at least one), leaving
     /// a core for the kernel's network work and co-located processes.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "Network")]
     pub threads: usize,
     /// Keep data here and survive restarts (memory-only without it). One node per directory.
-    #[arg(long)]
+    #[arg(long, help_heading = "Storage")]
     pub data_dir: Option<std::path::PathBuf>,
     /// When writes reach the disk: always (before the reply; concurrent writes share an fsync),
     /// everysec, or never.
-    #[arg(long, default_value_t = FsyncPolicy::EverySec)]
+    #[arg(long, default_value_t = FsyncPolicy::EverySec, help_heading = "Storage")]
     pub fsync: FsyncPolicy,
     /// Compact the log once it reaches this many bytes and twice its size after the last compaction.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, default_value_t = 64 * 1024 * 1024, help_heading = "Storage")]
     pub compact_after_bytes: u64,
     /// Largest frame accepted on any connection, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES)]
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES, help_heading = "Limits")]
     pub max_frame_bytes: usize,
     /// Largest key accepted, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_BYTES)]
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_BYTES, help_heading = "Limits")]
     pub max_key_bytes: usize,
     /// Largest value accepted, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_VALUE_BYTES)]
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_VALUE_BYTES, help_heading = "Limits")]
     pub max_value_bytes: usize,
     /// How often this node bumps its heartbeat and gossips membership with one peer, in ms.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, help_heading = "Membership")]
     pub gossip_interval_ms: u64,
     /// Silence after which a member is suspect, in ms.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 2_000, help_heading = "Membership")]
     pub suspect_after_ms: u64,
     /// Silence after which a member is dead, in ms.
-    #[arg(long, default_value_t = 6_000)]
+    #[arg(long, default_value_t = 6_000, help_heading = "Membership")]
     pub dead_after_ms: u64,
     /// Members dead or departed this long are forgotten, in ms (default 1 h); a member that comes
     /// back later rejoins as new.
-    #[arg(long, default_value_t = 3_600_000)]
+    #[arg(long, default_value_t = 3_600_000, help_heading = "Membership")]
     pub reap_after_ms: u64,
     /// Most members the cluster may have, this node included; records of more are ignored.
-    #[arg(long, default_value_t = 1_024)]
+    #[arg(long, default_value_t = 1_024, help_heading = "Membership")]
     pub max_members: usize,
     /// How often this node asks a peer (in turn) for what it lacks (anti-entropy), in ms.
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, help_heading = "Membership")]
     pub anti_entropy_interval_ms: u64,
     /// How long a delete's tombstone is kept before it is purged, in ms (default 24 h). A node away
     /// longer than this resynchronizes fully when it returns.
-    #[arg(long, default_value_t = 86_400_000)]
+    #[arg(long, default_value_t = 86_400_000, help_heading = "Storage")]
     pub tombstone_grace_ms: u64,
     /// How long one frame write to a peer may block before the connection is dropped and redialed, in ms.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 5_000, help_heading = "Network")]
     pub peer_write_timeout_ms: u64,
     /// How long a new connection may take to send its hello, in ms.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 5_000, help_heading = "Network")]
     pub hello_timeout_ms: u64,
     /// Remote versions further ahead of our wall clock than this are refused, in ms.
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = 60_000, help_heading = "Limits")]
     pub max_clock_skew_ms: u64,
     /// Writes buffered for pushing to peers; a peer that falls further behind gets the rest by anti-entropy.
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, default_value_t = 65_536, help_heading = "Membership")]
     pub push_queue: usize,
     /// Simultaneous connections accepted across all listeners, further ones wait; lowered to fit
     /// the file descriptor limit (raised to its hard limit at start), and an eighth (up to 256)
     /// kept for peers.
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = 4_096, help_heading = "Network")]
     pub max_connections: usize,
     /// Close a client connection idle this long, in ms (0: never, as Redis's `timeout 0`).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "Network")]
     pub idle_timeout_ms: u64,
     /// Largest reply one command may produce, in bytes (MGET, KEYS, SCAN); past it the command
     /// gets an error instead.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, default_value_t = 64 * 1024 * 1024, help_heading = "Limits")]
     pub max_reply_bytes: usize,
     /// A file holding the cluster secret (mode 600): peers then prove they hold it before they are
     /// let in, and nodes with different secrets never merge.
-    #[arg(long)]
+    #[arg(long, help_heading = "Security")]
     pub cluster_secret_file: Option<std::path::PathBuf>,
     /// A file of users (mode 600), one `<name> <role> <password>` a line, role read, write or
     /// admin, password plain or `sha256:<hex>`: clients must then log in (native hello, RESP AUTH).
-    #[arg(long)]
+    #[arg(long, help_heading = "Security")]
     pub users_file: Option<std::path::PathBuf>,
     /// TLS on every listener and every connection to a peer: this node's certificate chain (PEM),
     /// with its IP addresses among its names.
-    #[arg(long, requires = "tls_key_file")]
+    #[arg(long, requires = "tls_key_file", help_heading = "Security")]
     pub tls_cert_file: Option<std::path::PathBuf>,
     /// The private key (PEM) of `--tls-cert-file`.
-    #[arg(long, requires = "tls_cert_file")]
+    #[arg(long, requires = "tls_cert_file", help_heading = "Security")]
     pub tls_key_file: Option<std::path::PathBuf>,
     /// Mutual TLS: every connection, client or peer, must present a certificate this CA (PEM)
     /// signed; peers' certificates are verified against it.
-    #[arg(long, requires = "tls_cert_file")]
+    #[arg(long, requires = "tls_cert_file", help_heading = "Security")]
     pub tls_ca_file: Option<std::path::PathBuf>,
     /// Fault injection for tests: the log writer takes records and never writes them, so every
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
