@@ -102,3 +102,31 @@ async fn pointed_at_the_redis_port_the_client_says_so_at_once() {
     assert!(stderr.contains("Redis-protocol port"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(4), "not a timeout: {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn check_says_in_sync_only_when_every_member_agrees() {
+    let mut nodes = kvs_tests::start_chain(3, &kvs_tests::FAST_FAILURE_DETECTION);
+    kvs_tests::wait_for_alive_members(&nodes, 3, std::time::Duration::from_secs(30)).await;
+    nodes[0].client().await.set("k", "v").await.unwrap();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    kvs_tests::wait_for_equal_digests(&all, std::time::Duration::from_secs(30)).await;
+
+    let check = cli(&nodes[1], &["check"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[3], "in sync");
+    assert!(lines[..3].iter().all(|line| line.contains("keys         1") && line.contains("alive 3")), "{text}");
+    let json = cli(&nodes[1], &["check", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("check --json is JSON");
+    assert_eq!(report["verdict"], "in_sync");
+    assert_eq!(report["nodes"].as_array().map(Vec::len), Some(3));
+
+    nodes[2].kill();
+    let check = cli(&nodes[0], &["check"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{text}");
+    assert!(text.contains("unreachable"), "{text}");
+    assert_eq!(text.lines().last(), Some("members disagree"));
+}

@@ -3,9 +3,11 @@
 //! # Layout
 //! - [`client`]: [`Client`], one connection to one node; every call goes through [`Client::request`].
 //! - [`error`]: [`ClientError`], typed failures; nothing here exits the process.
+//! - [`check`]: whether every member agrees on the data and on who the members are.
 //!
 //! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
+pub mod check;
 pub mod client;
 pub mod error;
 pub mod tls;

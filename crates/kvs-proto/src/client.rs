@@ -178,7 +178,7 @@ pub struct MemberStatus {
 }
 
 /// What `status` reports about a node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// The node's id in hex.
     pub node_id: String,

@@ -72,6 +72,13 @@ enum Command {
         /// The key.
         key: String,
     },
+    /// Ask every member for its digest, key count and view of the members; print one line per
+    /// member and a verdict (in sync, diverged, members disagree); exit 0 only when in sync.
+    Check {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a key's entry on this node: value or tombstone, version and sequence number.
     Inspect {
         /// The key.
@@ -92,6 +99,32 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `check`: one line per member, then the verdict; exit 0 only when the cluster is in sync, 1
+/// when it is not.
+async fn check(seed: &str, options: &kvs_client::ClientOptions, json: bool) -> Result<ExitCode, ClientError> {
+    let found = kvs_client::check::check_cluster(seed, options).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found).expect("the check serializes"));
+    } else {
+        for node in &found.nodes {
+            match (&node.status, &node.error) {
+                (Some(status), _) => println!(
+                    "{:<22} {}  keys {:>9}  tombstones {:>7}  digest {}  alive {}",
+                    node.addr,
+                    status.node_id,
+                    status.key_count,
+                    status.tombstone_count,
+                    status.digest,
+                    node.alive_view().map_or(0, |view| view.len())
+                ),
+                (None, error) => println!("{:<22} unreachable: {}", node.addr, error.as_deref().unwrap_or("no answer")),
+            }
+        }
+        println!("{}", found.verdict.as_str());
+    }
+    Ok(if found.verdict == kvs_client::check::Verdict::InSync { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// `kvs-client host:port …` read as `kvs-client host port …`: the first argument that is not a
@@ -147,8 +180,12 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Ok(ip) => std::net::SocketAddr::new(ip, cli.port).to_string(),
         Err(_) => format!("{}:{}", cli.host, cli.port),
     };
+    if let Command::Check { json } = cli.command {
+        return check(&addr, &options, json).await;
+    }
     let mut client = Client::connect_with(&addr, options).await?;
     match cli.command {
+        Command::Check { .. } => unreachable!("answered above"),
         Command::Get { key } => match client.get(key).await? {
             Some(value) => {
                 let mut out = std::io::stdout().lock();
