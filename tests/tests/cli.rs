@@ -130,3 +130,15 @@ async fn check_says_in_sync_only_when_every_member_agrees() {
     assert!(text.contains("unreachable"), "{text}");
     assert_eq!(text.lines().last(), Some("members disagree"));
 }
+
+#[tokio::test]
+async fn nodes_lists_more_nodes_to_try_when_the_first_does_not_answer() {
+    let node = NodeProcess::start(None, &[]);
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let nodes = format!("{nobody},{}", node.addr);
+    let set = cli_raw(&["--nodes", &nodes, "set", "k", "v"], None);
+    assert_eq!((set.status.code(), &set.stdout[..]), (Some(0), &b"OK\n"[..]), "{set:?}");
+    assert!(String::from_utf8_lossy(&set.stderr).contains("trying the next node"));
+    let get = cli_raw(&[&nobody, "--nodes", &node.addr.to_string(), "get", "k"], None);
+    assert_eq!((get.status.code(), &get.stdout[..]), (Some(0), &b"v\n"[..]), "{get:?}");
+}

@@ -4,15 +4,18 @@
 //! - [`client`]: [`Client`], one connection to one node; every call goes through [`Client::request`].
 //! - [`error`]: [`ClientError`], typed failures; nothing here exits the process.
 //! - [`check`]: whether every member agrees on the data and on who the members are.
+//! - [`cluster`]: [`ClusterClient`], which knows the members, pools connections and fails over.
 //!
 //! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
 pub mod check;
 pub mod client;
+pub mod cluster;
 pub mod error;
 pub mod tls;
 
 pub use client::{Client, ClientOptions};
+pub use cluster::ClusterClient;
 pub use error::ClientError;
 pub use kvs_proto::{
     ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState, MemberStatus,

@@ -16,6 +16,10 @@ struct Cli {
     host: String,
     /// Node port.
     port: u16,
+    /// More nodes to try, in order, when the first does not answer: `host:port,host:port`
+    /// (with `--nodes`, `<host> <port>` may be left out).
+    #[arg(long, global = true, value_delimiter = ',')]
+    nodes: Vec<String>,
     /// Seconds to wait for the node before giving up.
     #[arg(long, default_value_t = 5.0, global = true)]
     timeout: f64,
@@ -127,17 +131,33 @@ async fn check(seed: &str, options: &kvs_client::ClientOptions, json: bool) -> R
     Ok(if found.verdict == kvs_client::check::Verdict::InSync { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The value of `--nodes`, however it was written.
+fn nodes_flag(args: &[String]) -> Option<&str> {
+    let at = args.iter().position(|arg| arg == "--nodes" || arg.starts_with("--nodes="))?;
+    match args[at].strip_prefix("--nodes=") {
+        Some(value) => Some(value),
+        None => args.get(at + 1).map(String::as_str),
+    }
+}
+
 /// `kvs-client host:port …` read as `kvs-client host port …`: the first argument that is not a
 /// flag is the host, and written `host:port` (`[v6]:port` for IPv6) without a port after it, it is
 /// split in two.
 fn split_host_port(mut args: Vec<String>) -> Vec<String> {
-    const TAKES_VALUE: [&str; 6] = ["--timeout", "--user", "--password-file", "--cacert", "--cert", "--key"];
+    const TAKES_VALUE: [&str; 7] = ["--timeout", "--user", "--password-file", "--cacert", "--cert", "--key", "--nodes"];
     let mut at = 1;
     while let Some(arg) = args.get(at) {
         match arg {
             _ if TAKES_VALUE.contains(&arg.as_str()) => at += 2,
             _ if arg.starts_with('-') => at += 1,
             _ => break,
+        }
+    }
+    let subcommand = ["status", "check", "shutdown", "get", "set", "delete", "inspect", "help"];
+    if args.get(at).is_some_and(|first| subcommand.contains(&first.as_str())) {
+        // `--nodes a:1,b:2 get k`: the first of the nodes stands in for `<host> <port>`.
+        if let Some(first) = nodes_flag(&args).and_then(|nodes| nodes.split(',').next().map(str::to_string)) {
+            args.insert(at, first);
         }
     }
     let port_follows = args.get(at + 1).is_some_and(|next| next.parse::<u16>().is_ok());
@@ -180,10 +200,25 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         Ok(ip) => std::net::SocketAddr::new(ip, cli.port).to_string(),
         Err(_) => format!("{}:{}", cli.host, cli.port),
     };
+    // The first node that answers serves the command.
+    let mut seeds: Vec<String> = std::iter::once(addr).chain(cli.nodes.iter().cloned()).collect();
+    seeds.dedup();
+    let mut connected = None;
+    for (i, seed) in seeds.iter().enumerate() {
+        match Client::connect_with(seed, options.clone()).await {
+            Ok(client) => {
+                connected = Some((seed.clone(), client));
+                break;
+            }
+            Err(error) if i + 1 == seeds.len() => return Err(error),
+            Err(error) => eprintln!("kvs-client: {error}; trying the next node"),
+        }
+    }
+    let Some((addr, mut client)) = connected else { return Err(ClientError::Closed) };
     if let Command::Check { json } = cli.command {
+        drop(client);
         return check(&addr, &options, json).await;
     }
-    let mut client = Client::connect_with(&addr, options).await?;
     match cli.command {
         Command::Check { .. } => unreachable!("answered above"),
         Command::Get { key } => match client.get(key).await? {
@@ -300,5 +335,8 @@ mod tests {
         assert_eq!(split("127.0.0.1 1235 get k"), "127.0.0.1 1235 get k");
         assert_eq!(split("::1 1235 get a:1"), "::1 1235 get a:1");
         assert_eq!(split("localhost 1235 set k:1 v"), "localhost 1235 set k:1 v");
+        assert_eq!(split("--nodes a:1,b:2 get k"), "--nodes a:1,b:2 a 1 get k");
+        assert_eq!(split("--nodes=a:1 status"), "--nodes=a:1 a 1 status");
+        assert_eq!(split("c 3 --nodes a:1 get k"), "c 3 --nodes a:1 get k");
     }
 }

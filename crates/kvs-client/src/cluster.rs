@@ -1,0 +1,126 @@
+//! A client for a whole cluster: it learns the members from the first seed that answers, keeps a
+//! pool of connections for concurrent callers, and retries a request on another member when the
+//! connection it used fails.
+//!
+//! Retrying a write cannot apply it twice in effect: native writes set absolute values (SET,
+//! DELETE, MSET), so if the first attempt was applied before its connection failed, the retry
+//! writes the same value again under a later version, which wins everywhere, and the key ends as
+//! the caller asked. A failed request's error is returned only once every member was tried.
+
+use crate::client::{Client, ClientOptions};
+use crate::error::ClientError;
+use bytes::Bytes;
+use kvs_proto::{ClientRequest, ClientResponse, MemberState, Version};
+use std::sync::Mutex;
+
+/// Most idle connections kept for reuse.
+const MAX_IDLE: usize = 64;
+
+/// A client for a cluster; share it (`&self` everywhere) between tasks.
+pub struct ClusterClient {
+    options: ClientOptions,
+    /// Addresses to try, the one that answered last first.
+    members: Mutex<Vec<String>>,
+    /// Idle connections, each with the address it is connected to.
+    idle: Mutex<Vec<(String, Client)>>,
+}
+
+impl ClusterClient {
+    /// Connects to the first of `seeds` that answers and learns the cluster's alive members from it.
+    pub async fn connect(seeds: &[String], options: ClientOptions) -> Result<ClusterClient, ClientError> {
+        let cluster = ClusterClient { options, members: Mutex::new(seeds.to_vec()), idle: Mutex::new(Vec::new()) };
+        cluster.refresh_members().await?;
+        Ok(cluster)
+    }
+
+    /// The addresses requests go to, in the order they are tried.
+    pub fn members(&self) -> Vec<String> {
+        lock(&self.members).clone()
+    }
+
+    /// Asks the members known (in turn, until one answers) who the alive members are now.
+    pub async fn refresh_members(&self) -> Result<(), ClientError> {
+        let response = self.request(&ClientRequest::Status { max_keys: 0 }).await?;
+        let ClientResponse::Status(report) = response else {
+            return Err(ClientError::Unexpected(format!("{response:?}")));
+        };
+        let mut alive: Vec<String> =
+            report.members.iter().filter(|m| m.state == MemberState::Alive).map(|m| m.addr.clone()).collect();
+        // The node that answered first: it is up.
+        alive.sort_by_key(|addr| *addr != report.addr);
+        if !alive.is_empty() {
+            *lock(&self.members) = alive;
+        }
+        Ok(())
+    }
+
+    /// Sends one request, on a pooled connection or a new one, trying each member in turn while
+    /// connections fail; an error the node answered with is returned at once.
+    pub async fn request(&self, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
+        let candidates = self.members();
+        let mut last = ClientError::Closed;
+        for addr in &candidates {
+            let pooled = {
+                let mut idle = lock(&self.idle);
+                idle.iter().position(|(at, _)| at == addr).map(|i| idle.swap_remove(i).1)
+            };
+            let mut client = match pooled {
+                Some(client) => client,
+                None => match Client::connect_with(addr, self.options.clone()).await {
+                    Ok(client) => client,
+                    Err(error) => {
+                        last = error;
+                        continue;
+                    }
+                },
+            };
+            match client.request(request).await {
+                Ok(response) => {
+                    self.answered(addr, client);
+                    return Ok(response);
+                }
+                Err(error @ ClientError::Server(_)) => {
+                    self.answered(addr, client);
+                    return Err(error);
+                }
+                // The connection failed: drop it and try the next member.
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    }
+
+    /// Reads a key; `None` when absent or deleted.
+    pub async fn get(&self, key: impl Into<Bytes>) -> Result<Option<Bytes>, ClientError> {
+        match self.request(&ClientRequest::Get { key: key.into() }).await? {
+            ClientResponse::Value(value) => Ok(value),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Writes a key; returns the version the write was made with.
+    pub async fn set(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<Version, ClientError> {
+        match self.request(&ClientRequest::Set { key: key.into(), value: value.into() }).await? {
+            ClientResponse::Written(version) => Ok(version),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Keeps a connection that answered for reuse, and tries its node first from now on.
+    fn answered(&self, addr: &str, client: Client) {
+        {
+            let mut members = lock(&self.members);
+            if let Some(i) = members.iter().position(|m| m == addr) {
+                members[..=i].rotate_right(1);
+            }
+        }
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE {
+            idle.push((addr.to_string(), client));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
