@@ -32,6 +32,11 @@ pub struct NodeArgs {
     /// Required when listening on an unspecified address such as 0.0.0.0.
     #[arg(long, help_heading = "Network")]
     pub advertise_addr: Option<SocketAddr>,
+    /// Read flags from this TOML file, each flag a key without its dashes (`dead-after-ms =
+    /// 6000`; the arguments as `ip`, `port`, `bootstrap-ip`, `bootstrap-port`); flags given here
+    /// override the file.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
     /// Give up joining through the bootstrap node after this long, in ms, and exit with an error
     /// (0: keep retrying, with backoff, for as long as it takes).
     #[arg(long, default_value_t = 0, help_heading = "Membership")]

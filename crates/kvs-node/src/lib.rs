@@ -30,13 +30,14 @@
 //! - [`client_session`]: the native protocol, request by request.
 //! - [`redis`]: the optional Redis-protocol port; its command table is the one registry of commands.
 //!
-//! And: [`config`] (flags), [`status`] (the status report), [`stats`] (replication counters),
+//! And: [`config`] (flags), [`config_file`] (flags from a TOML file), [`status`] (the status report), [`stats`] (replication counters),
 //! [`check_data_dir`] (`kvs-node check-data-dir`), [`error`] ([`NodeError`]).
 
 pub(crate) mod anti_entropy;
 pub mod check_data_dir;
 pub(crate) mod client_session;
 pub mod config;
+pub mod config_file;
 pub(crate) mod connection_budget;
 pub(crate) mod core;
 pub mod credentials;

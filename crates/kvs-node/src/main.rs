@@ -18,7 +18,14 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("check-data-dir") {
         return check_data_dir::run(check_data_dir::CheckArgs::parse_from(std::env::args().skip(1)));
     }
-    let args = NodeArgs::parse();
+    let argv = match kvs_node::config_file::merge(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(error) => {
+            eprintln!("kvs-node: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let args = NodeArgs::parse_from(argv);
     if args.fault_cursor_skips_gaps {
         kvs_store::cursors::plant_cursor_gap_bug();
     }
