@@ -29,6 +29,8 @@ async fn get_set_delete_status_and_exit_codes() {
 
     let usage = cli(&node, &["frobnicate"]);
     assert_eq!(usage.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&usage.stderr);
+    assert!(said.contains("kvs-client commands: status, shutdown, get, set, delete, check, inspect"), "{said}");
 
     let json = cli(&node, &["status", "--json"]);
     assert_eq!(json.status.code(), Some(0));

@@ -92,7 +92,24 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse_from(split_host_port(std::env::args().collect()));
+    let cli = match Cli::try_parse_from(split_host_port(std::env::args().collect())) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            let unknown = matches!(error.kind(), ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument);
+            let _ = error.print();
+            if unknown {
+                use clap::CommandFactory;
+                let commands: Vec<String> = Cli::command()
+                    .get_subcommands()
+                    .filter(|c| c.get_name() != "help")
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                eprintln!("kvs-client commands: {}", commands.join(", "));
+            }
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
