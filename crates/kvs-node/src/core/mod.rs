@@ -7,6 +7,7 @@
 //!
 //! - [`membership`]: the member table's merge rules and liveness states.
 //! - [`gossip`]: whom to gossip with each interval, and the views exchanged.
+//! - `membership_io`: the core's membership inputs and outputs (records, gossip, pings).
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
 //! - [`clock_offsets`]: peers' clock offsets from ping round trips.
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
@@ -22,6 +23,7 @@ pub(crate) mod clock_verdict;
 pub(crate) mod effect;
 pub(crate) mod gossip;
 pub(crate) mod membership;
+mod membership_io;
 
 use crate::config::NodeConfig;
 use crate::error::WriteRefused;
@@ -36,7 +38,7 @@ use kvs_store::local::{Decision, Local};
 use kvs_store::record::Body;
 use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
-use membership::{Change, Membership, Rules};
+use membership::{Membership, Rules};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -63,32 +65,6 @@ pub(crate) struct Peer {
     pub(crate) id: NodeId,
     /// The origin its writes are made under in this run.
     pub(crate) origin: NodeId,
-}
-
-/// Logs members turning suspect, dead or alive again (a member that left says so itself, and
-/// that is logged when it does).
-fn log_state_changes(changes: Vec<(MemberInfo, MemberState, MemberState)>) {
-    for (member, from, to) in changes {
-        let (id, addr) = (member.id, member.addr);
-        match to {
-            MemberState::Suspect => {
-                tracing::warn!(member = %id, %addr, %from, "member is suspect: not heard from for --suspect-after-ms")
-            }
-            MemberState::Dead => {
-                tracing::warn!(member = %id, %addr, %from, "member is dead: not heard from for --dead-after-ms (redialed with backoff, forgotten after --reap-after-ms)")
-            }
-            MemberState::Alive => tracing::info!(member = %id, %addr, %from, "member is alive again"),
-            MemberState::Left => {}
-        }
-    }
-}
-
-/// Logs new members refused because the member table is full.
-fn warn_if_refused(members: &mut Membership, from: NodeId) {
-    let refused = members.take_refused();
-    if refused > 0 {
-        tracing::warn!(%from, refused, "member table full (--max-members): ignored new members");
-    }
 }
 
 /// Locks a std mutex, carrying on after a panic elsewhere: the tables stay structurally valid.
@@ -268,63 +244,6 @@ impl Core {
         }
     }
 
-    /// Membership records `from` sent (its own, or relayed): gossip, a hello, a welcome.
-    pub(crate) fn merge_members(
-        &self,
-        infos: impl IntoIterator<Item = MemberInfo>,
-        from: NodeId,
-        now: Now,
-    ) -> Vec<Effect> {
-        let changes: Vec<Change> = {
-            let mut members = lock(&self.members);
-            let merged = infos.into_iter().flat_map(|info| members.merge(info, from, now.at, now.at, now.wall_ms));
-            let changes = merged.collect();
-            warn_if_refused(&mut members, from);
-            changes
-        };
-        self.act_on(changes)
-    }
-
-    /// A gossip view from `from`: merged, and answered if it asks.
-    fn gossip_received(&self, from: NodeId, view: kvs_proto::View, answer: bool, now: Now) -> Vec<Effect> {
-        let received = {
-            let mut members = lock(&self.members);
-            let received = lock(&self.gossip).receive(&mut members, from, view, answer, now.at, now.wall_ms);
-            warn_if_refused(&mut members, from);
-            received
-        };
-        if received.malformed {
-            tracing::warn!(peer = %from, "refusing a gossip view that points past its roster");
-            bump(&self.stats.peer_messages_refused, 1);
-        }
-        let mut effects = self.act_on(received.changes);
-        if let Some(view) = received.answer {
-            effects.push(Effect::Send { to: from, message: Outgoing::Gossip { view, answer: false } });
-        }
-        effects
-    }
-
-    /// What the node does about membership changes: start or stop peer tasks, forget departed
-    /// members' clocks and rosters.
-    fn act_on(&self, changes: Vec<Change>) -> Vec<Effect> {
-        let mut effects = Vec::with_capacity(changes.len());
-        for change in changes {
-            match change {
-                Change::Joined(info) => effects.push(Effect::StartPeer(info)),
-                Change::Departed(id) => {
-                    self.forget(id);
-                    effects.push(Effect::StopPeer(id));
-                }
-            }
-        }
-        effects
-    }
-
-    fn forget(&self, peer: NodeId) {
-        self.clock.forget(peer);
-        lock(&self.gossip).forget(peer);
-    }
-
     /// The heartbeat tick: bump our heartbeat, re-judge our clock (estimates age out when a
     /// peer goes quiet, and our verdict must follow), forget members long gone, and open a
     /// gossip round with the next peer.
@@ -332,7 +251,7 @@ impl Core {
         let (reaped, peer) = {
             let mut members = lock(&self.members);
             members.beat();
-            log_state_changes(members.state_changes(now.at));
+            membership_io::log_state_changes(members.state_changes(now.at));
             let reaped = members.reap(now.at);
             let me = members.me().id;
             let candidates: Vec<NodeId> =
@@ -396,19 +315,6 @@ impl Core {
     }
 
     // ---- Outputs asked for by the shell's timers and peer tasks -----------------------------------
-
-    /// The message that opens a gossip round with `peer`: our view, asking for its news.
-    pub(crate) fn gossip_for(&self, peer: NodeId, now: Now) -> Outgoing {
-        let members = lock(&self.members);
-        let view = lock(&self.gossip).opening(peer, &members, now.at);
-        Outgoing::Gossip { view, answer: true }
-    }
-
-    /// The ping for `peer`'s connection: our heartbeat firsthand, and a clock sample.
-    pub(crate) fn ping_for(&self, peer: NodeId, now: Now) -> Outgoing {
-        let me = self.me();
-        Outgoing::Ping { generation: me.generation, heartbeat: me.heartbeat, clock: self.clock.sample_for(peer, now) }
-    }
 
     /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.
     pub(crate) fn anti_entropy_answer(&self, cursors: Cursors, fresh: bool) -> AntiEntropyAnswer<'_> {
