@@ -9,13 +9,40 @@ use kvs_store::log::FsyncPolicy;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// A duration flag's value: a number of milliseconds, or a duration with units (`500ms`, `6s`,
+/// `24h`, `1day`).
+fn parse_ms(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(ms) => Ok(ms),
+        Err(_) => humantime::parse_duration(text)
+            .map(|duration| duration.as_millis().try_into().unwrap_or(u64::MAX))
+            .map_err(|e| format!("{e} (a number of ms, or e.g. 500ms, 6s, 24h)")),
+    }
+}
+
+/// A size flag's value: a number of bytes, or a size with units (`64KiB`, `16MiB`, `1GB`).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => text
+            .parse::<bytesize::ByteSize>()
+            .map(|size| size.as_u64())
+            .map_err(|e| format!("{e} (a number of bytes, or e.g. 64KiB, 16MiB)")),
+    }
+}
+
+/// [`parse_bytes`] for a size held in memory.
+fn parse_size(text: &str) -> Result<usize, String> {
+    parse_bytes(text)?.try_into().map_err(|_| format!("{text} is larger than this machine can address"))
+}
+
 /// `kvs-node <ip> <port> [<bootstrap ip> <bootstrap port>] [flags]`
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "kvs-node",
     version,
     about = "A kvs storage node: every node holds every key.",
-    after_help = "Logs go to stderr, filtered by RUST_LOG (default info; e.g. RUST_LOG=kvs_node=debug).\n`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
+    after_help = "Durations take a number of ms or units (500ms, 6s, 24h); sizes a number of bytes or units (64KiB, 16MiB).\nLogs go to stderr, filtered by RUST_LOG (default info; e.g. RUST_LOG=kvs_node=debug).\n`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
 )]
 pub struct NodeArgs {
     /// Address to listen on (and advertise to peers, unless `--advertise-addr` says otherwise).
@@ -39,7 +66,7 @@ pub struct NodeArgs {
     pub config: Option<std::path::PathBuf>,
     /// Give up joining through the bootstrap node after this long, in ms, and exit with an error
     /// (0: keep retrying, with backoff, for as long as it takes).
-    #[arg(long, default_value_t = 0, help_heading = "Membership")]
+    #[arg(long, default_value = "0s", value_parser = parse_ms, help_heading = "Membership")]
     pub join_timeout_ms: u64,
     /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
     #[arg(long, help_heading = "Network")]
@@ -56,48 +83,48 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = FsyncPolicy::EverySec, help_heading = "Storage")]
     pub fsync: FsyncPolicy,
     /// Compact the log once it reaches this many bytes and twice its size after the last compaction.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, help_heading = "Storage")]
+    #[arg(long, default_value = "64MiB", value_parser = parse_bytes, help_heading = "Storage")]
     pub compact_after_bytes: u64,
     /// Largest frame accepted on any connection, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_FRAME_BYTES, help_heading = "Limits")]
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, help_heading = "Limits")]
     pub max_frame_bytes: usize,
     /// Largest key accepted, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_KEY_BYTES, help_heading = "Limits")]
+    #[arg(long, default_value = "64KiB", value_parser = parse_size, help_heading = "Limits")]
     pub max_key_bytes: usize,
     /// Largest value accepted, in bytes.
-    #[arg(long, default_value_t = Limits::DEFAULT_MAX_VALUE_BYTES, help_heading = "Limits")]
+    #[arg(long, default_value = "8MiB", value_parser = parse_size, help_heading = "Limits")]
     pub max_value_bytes: usize,
     /// How often this node bumps its heartbeat and gossips membership with one peer, in ms.
-    #[arg(long, default_value_t = 200, help_heading = "Membership")]
+    #[arg(long, default_value = "200ms", value_parser = parse_ms, help_heading = "Membership")]
     pub gossip_interval_ms: u64,
     /// Silence after which a member is suspect, in ms.
-    #[arg(long, default_value_t = 2_000, help_heading = "Membership")]
+    #[arg(long, default_value = "2s", value_parser = parse_ms, help_heading = "Membership")]
     pub suspect_after_ms: u64,
     /// Silence after which a member is dead, in ms.
-    #[arg(long, default_value_t = 6_000, help_heading = "Membership")]
+    #[arg(long, default_value = "6s", value_parser = parse_ms, help_heading = "Membership")]
     pub dead_after_ms: u64,
-    /// Members dead or departed this long are forgotten, in ms (default 1 h); a member that comes
+    /// Members dead or departed this long are forgotten, in ms; a member that comes
     /// back later rejoins as new.
-    #[arg(long, default_value_t = 3_600_000, help_heading = "Membership")]
+    #[arg(long, default_value = "1h", value_parser = parse_ms, help_heading = "Membership")]
     pub reap_after_ms: u64,
     /// Most members the cluster may have, this node included; records of more are ignored.
     #[arg(long, default_value_t = 1_024, help_heading = "Membership")]
     pub max_members: usize,
     /// How often this node asks a peer (in turn) for what it lacks (anti-entropy), in ms.
-    #[arg(long, default_value_t = 1_000, help_heading = "Membership")]
+    #[arg(long, default_value = "1s", value_parser = parse_ms, help_heading = "Membership")]
     pub anti_entropy_interval_ms: u64,
-    /// How long a delete's tombstone is kept before it is purged, in ms (default 24 h). A node away
+    /// How long a delete's tombstone is kept before it is purged, in ms. A node away
     /// longer than this resynchronizes fully when it returns.
-    #[arg(long, default_value_t = 86_400_000, help_heading = "Storage")]
+    #[arg(long, default_value = "24h", value_parser = parse_ms, help_heading = "Storage")]
     pub tombstone_grace_ms: u64,
     /// How long one frame write to a peer may block before the connection is dropped and redialed, in ms.
-    #[arg(long, default_value_t = 5_000, help_heading = "Network")]
+    #[arg(long, default_value = "5s", value_parser = parse_ms, help_heading = "Network")]
     pub peer_write_timeout_ms: u64,
     /// How long a new connection may take to send its hello, in ms.
-    #[arg(long, default_value_t = 5_000, help_heading = "Network")]
+    #[arg(long, default_value = "5s", value_parser = parse_ms, help_heading = "Network")]
     pub hello_timeout_ms: u64,
     /// Remote versions further ahead of our wall clock than this are refused, in ms.
-    #[arg(long, default_value_t = 60_000, help_heading = "Limits")]
+    #[arg(long, default_value = "60s", value_parser = parse_ms, help_heading = "Limits")]
     pub max_clock_skew_ms: u64,
     /// Writes buffered for pushing to peers; a peer that falls further behind gets the rest by anti-entropy.
     #[arg(long, default_value_t = 65_536, help_heading = "Membership")]
@@ -108,11 +135,11 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 4_096, help_heading = "Network")]
     pub max_connections: usize,
     /// Close a client connection idle this long, in ms (0: never, as Redis's `timeout 0`).
-    #[arg(long, default_value_t = 0, help_heading = "Network")]
+    #[arg(long, default_value = "0s", value_parser = parse_ms, help_heading = "Network")]
     pub idle_timeout_ms: u64,
     /// Largest reply one command may produce, in bytes (MGET, KEYS, SCAN); past it the command
     /// gets an error instead.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, help_heading = "Limits")]
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, help_heading = "Limits")]
     pub max_reply_bytes: usize,
     /// A file holding the cluster secret (mode 600): peers then prove they hold it before they are
     /// let in, and nodes with different secrets never merge.
@@ -365,5 +392,30 @@ impl TryFrom<NodeArgs> for NodeConfig {
                 _ => None,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_take_plain_numbers_or_units() {
+        assert_eq!(parse_ms("6000"), Ok(6_000));
+        assert_eq!(parse_ms("500ms"), Ok(500));
+        assert_eq!(parse_ms("24h"), Ok(86_400_000));
+        assert!(parse_ms("soon").is_err());
+        assert_eq!(parse_bytes("65536"), Ok(65_536));
+        assert_eq!(parse_bytes("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("16MiB"), Ok(16 * 1024 * 1024));
+        assert!(parse_bytes("lots").is_err());
+        let args =
+            NodeArgs::parse_from(["kvs-node", "127.0.0.1", "0", "--dead-after-ms", "9s", "--max-key-bytes", "1KiB"]);
+        assert_eq!((args.dead_after_ms, args.max_key_bytes, args.suspect_after_ms), (9_000, 1_024, 2_000));
+        let defaults = NodeArgs::parse_from(["kvs-node", "127.0.0.1", "0"]);
+        assert_eq!(
+            (defaults.tombstone_grace_ms, defaults.max_frame_bytes),
+            (86_400_000, Limits::DEFAULT_MAX_FRAME_BYTES)
+        );
     }
 }

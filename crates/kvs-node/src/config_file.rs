@@ -17,7 +17,8 @@ pub fn merge(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let mut command = NodeArgs::command();
     // Positionals get their indices when the command is built.
     command.build();
-    let given = command.clone().ignore_errors(true).try_get_matches_from(&argv).map_err(|e| e.to_string())?;
+    // `--help`, `--version` and errors the real parse reports itself, with its own exit codes.
+    let Ok(given) = command.clone().ignore_errors(true).try_get_matches_from(&argv) else { return Ok(argv) };
     let Some(path) = given.get_one::<PathBuf>("config").cloned() else { return Ok(argv) };
     let shown = path.display();
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read --config {shown}: {e}"))?;
