@@ -30,3 +30,14 @@ fn a_key_no_flag_has_stops_the_node_with_its_name() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("unknown key `max-keys`"), "{stderr}");
 }
+
+#[test]
+fn help_groups_the_flags_and_shows_defaults_in_units() {
+    let out = std::process::Command::new(kvs_tests::binaries::binary("kvs-node")).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for heading in ["Network:", "Membership:", "Storage:", "Limits:", "Security:", "RUST_LOG"] {
+        assert!(help.contains(heading), "{heading} missing from:\n{help}");
+    }
+    assert!(help.contains("[default: 6s]") && help.contains("[default: 8MiB]"), "{help}");
+}
