@@ -69,10 +69,7 @@ impl BoundNode {
     /// advertises if another, and its Redis address.
     pub fn banner(&self) -> String {
         let node = &self.node;
-        let listening = self
-            .listener
-            .local_addr()
-            .map_or(node.addr, |local| SocketAddr::new(node.config.listen.ip(), local.port()));
+        let listening = net::bound_addr(&self.listener, node.config.listen).unwrap_or(node.addr);
         let mut line = format!("kvs-node {} listening on {listening}", node.id);
         if listening != node.addr {
             line.push_str(&format!(" advertised as {}", node.addr));
@@ -260,12 +257,13 @@ async fn rediscover(node: Arc<Shell>) {
 /// `--join-timeout-ms` gives up and shuts the node down, which then exits with the reason.
 async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
     let started = tokio::time::Instant::now();
+    // What is left of --join-timeout-ms, if it was given.
+    let left = || node.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
     let mut backoff = Duration::from_millis(100);
     loop {
-        let remaining = node.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
         let attempt = tokio::select! {
             _ = node.shutdown_started() => return,
-            attempt = timeout(remaining.unwrap_or(Duration::MAX), join_once(&node, bootstrap)) => {
+            attempt = timeout(left().unwrap_or(Duration::MAX), join_once(&node, bootstrap)) => {
                 attempt.unwrap_or_else(|_| Err(ProtoError::Io(std::io::ErrorKind::TimedOut.into())))
             }
         };
@@ -278,7 +276,7 @@ async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
             }
             Err(error) => error,
         };
-        let left = node.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
+        let left = left();
         if left.is_some_and(|left| left.is_zero()) {
             let waited = started.elapsed();
             tracing::error!(%bootstrap, ?waited, %error, "could not join the cluster in time (--join-timeout-ms); shutting down");

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 const BATCH: usize = 1000;
 
 /// Encodes one command as a RESP array of bulk strings.
-fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+pub(super) fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for arg in args {
         out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());

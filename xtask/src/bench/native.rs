@@ -218,9 +218,9 @@ impl Conn {
                 for _ in 0..load.pipeline {
                     let key = keys.next();
                     if load.write {
-                        resp_command(&mut out, &[b"SET", &key, value]);
+                        super::load::encode(&mut out, &[b"SET", &key, value]);
                     } else {
-                        resp_command(&mut out, &[b"GET", &key]);
+                        super::load::encode(&mut out, &[b"GET", &key]);
                     }
                 }
                 stream.get_mut().write_all(&out).await.map_err(|e| e.to_string())?;
@@ -237,15 +237,6 @@ async fn resp_connect(addr: SocketAddr) -> Result<BufReader<TcpStream>, String> 
     let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     Ok(BufReader::with_capacity(64 * 1024, stream))
-}
-
-fn resp_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
 }
 
 /// Reads one reply: a status line, or a bulk string (nil included); an error reply fails the run.

@@ -113,13 +113,12 @@ impl Membership {
         std::iter::once(self.me.clone()).chain(self.others.values().map(|m| m.info.clone())).collect()
     }
 
-    /// What gossip and welcomes carry: our record and those of members alive or suspect now.
+    /// What welcomes carry: the records of the roster (ours, and those of members alive or
+    /// suspect now), as gossip does.
     /// Records of the dead and departed are not passed on, so a member nobody hears from any more
     /// dies everywhere and is reaped everywhere, instead of two nodes handing it back and forth.
     pub fn live_infos(&self, now: Instant) -> Vec<MemberInfo> {
-        let live =
-            self.others.values().filter(|m| matches!(self.state(m, now), MemberState::Alive | MemberState::Suspect));
-        std::iter::once(self.me.clone()).chain(live.map(|m| m.info.clone())).collect()
+        self.roster(now).into_iter().map(|(info, _)| info).collect()
     }
 
     /// How many new members were refused because the table was full since the last call.
