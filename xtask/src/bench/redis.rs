@@ -32,6 +32,10 @@ pub struct RedisArgs {
     /// per key with a TTL.
     #[arg(long)]
     keyspace_only: bool,
+    /// Only the memory rows: resident bytes per key on redis-server, a single kvs node, and
+    /// every node of the 3-node cluster.
+    #[arg(long)]
+    memory_only: bool,
     /// Only the replicated rows: the 3-node cluster against a Redis primary with two replicas,
     /// throughput and replication lag.
     #[arg(long)]
@@ -259,6 +263,9 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     let single_target = Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() };
     let cluster_target = Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() };
     let targets = [redis_target, single_target, cluster_target];
+    if args.memory_only {
+        return memory(&targets, &cluster, args.memory_keys, None).await;
+    }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;
         if args.memory_keys > 0 {
@@ -391,6 +398,8 @@ async fn memory(targets: &[Target], cluster: &[NodeProcess], n: usize, ttl_s: Op
     println!("memory: {n} keys of 16 bytes with 100-byte values{with_ttl}, resident set growth per key");
     for target in targets {
         let before = rss_bytes(target.pid);
+        // The cluster's replicas start empty too; they are measured once each holds every key.
+        let replicas_before: Vec<u64> = cluster[1..].iter().map(|node| rss_bytes(node.pid())).collect();
         let sets = super::load::sets(0..n, &[b'v'; 100]);
         let ttl = ttl_s.map(|s| s.to_string().into_bytes());
         let commands = sets.map(|mut set| {
@@ -400,18 +409,24 @@ async fn memory(targets: &[Target], cluster: &[NodeProcess], n: usize, ttl_s: Op
             set
         });
         super::load::pipeline(target.port, commands)?;
-        if target.pid == cluster[0].pid() {
-            // Measure the cluster once every replica holds every key, so push queues have drained.
-            for node in cluster {
-                wait_until("replicas to hold every key", Duration::from_secs(120), || async {
-                    let status = node.status().await.ok()?;
-                    (status.key_count as usize >= n).then_some(())
-                })
-                .await;
-            }
+        if target.pid != cluster[0].pid() {
+            let after = rss_bytes(target.pid);
+            println!("{:<13} {:>8.1} bytes/key", target.name, after.saturating_sub(before) as f64 / n as f64);
+            continue;
         }
-        let after = rss_bytes(target.pid);
-        println!("{:<13} {:>8.1} bytes/key", target.name, after.saturating_sub(before) as f64 / n as f64);
+        // Every node is measured once each holds every key, so push queues have drained.
+        for node in cluster {
+            wait_until("replicas to hold every key", Duration::from_secs(120), || async {
+                let status = node.status().await.ok()?;
+                (status.key_count as usize >= n).then_some(())
+            })
+            .await;
+        }
+        let per_key = |before: u64, pid: u32| rss_bytes(pid).saturating_sub(before) as f64 / n as f64;
+        println!("{:<13} {:>8.1} bytes/key (the node written to)", target.name, per_key(before, target.pid));
+        for (i, (node, before)) in cluster[1..].iter().zip(replicas_before).enumerate() {
+            println!("{:<13} {:>8.1} bytes/key (replica {})", target.name, per_key(before, node.pid()), i + 1);
+        }
     }
     Ok(())
 }
