@@ -322,6 +322,13 @@ impl TryFrom<NodeArgs> for NodeConfig {
                 limits.max_frame_bytes
             )));
         }
+        if limits.max_frame_bytes > kvs_store::MAX_RECORD_BYTES {
+            return Err(NodeError::Config(format!(
+                "--max-frame-bytes {} exceeds what a record holds ({} bytes)",
+                limits.max_frame_bytes,
+                kvs_store::MAX_RECORD_BYTES
+            )));
+        }
         if args.reap_after_ms <= args.dead_after_ms {
             return Err(NodeError::Config("--reap-after-ms must exceed --dead-after-ms".into()));
         }

@@ -35,6 +35,6 @@ pub mod store;
 
 pub use clock::{ClockError, HybridClock};
 pub use kvs_proto::{Entry, NodeId, Version};
-pub use record::Record;
+pub use record::{Record, MAX_RECORD_BYTES};
 pub use replica::Replica;
 pub use store::Store;

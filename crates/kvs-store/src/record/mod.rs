@@ -2,28 +2,23 @@
 //!
 //! The store keeps millions of these, so their size is the store's size: one allocation holding
 //! the version, the key length and the key and value bytes back to back, behind an 8-byte
-//! reference-counted pointer. Cloning one (for the push log, a scan, an anti-entropy answer) is a refcount bump.
+//! reference-counted pointer ([`packed`]). Cloning one (for the push log, a scan, an anti-entropy
+//! answer) is a refcount bump.
+
+mod counter;
+mod origins;
+mod packed;
+mod wire;
+
+use counter::{le_u64, put_contribution, put_stamp, COUNTER_PART_BYTES};
+pub use counter::{CounterView, Stamps};
+use packed::{Fields, Packed};
 
 use bytes::Bytes;
 use kvs_proto::peer::KeyedEntry;
 use kvs_proto::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
-use serde::de::{Deserialize, Deserializer, Error as _};
-use serde::ser::{Serialize, SerializeStruct, SerializeTuple, Serializer};
 use std::cell::RefCell;
 use std::fmt;
-use triomphe::ThinArc;
-
-/// Packed so the header is 32 bytes: the version's fields, the origin sequence number, and the
-/// key length with the record's flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Header {
-    wall_ms: u64,
-    node: u64,
-    seq: u64,
-    logical: u32,
-    /// Key length in the low 28 bits; the top four are the flags below.
-    key_len_and_flags: u32,
-}
 
 const TOMBSTONE_BIT: u32 = 1 << 31;
 /// An 8-byte deadline follows the key.
@@ -37,14 +32,12 @@ const KEY_MASK: u32 = FLUSH_BIT - 1;
 /// Longest key a record can hold.
 pub const MAX_RECORD_KEY_BYTES: usize = KEY_MASK as usize;
 
-/// Bytes of a stamp in a counter body: wall u64, logical u32, node u64, seq u64.
-const STAMP_BYTES: usize = 28;
-/// Bytes of a counter body's head (base stamp, base value) and of each contribution.
-const COUNTER_PART_BYTES: usize = STAMP_BYTES + 8;
+/// Most bytes (key, deadline and value or counter) a record can hold.
+pub const MAX_RECORD_BYTES: usize = packed::MAX_BYTES;
 
 /// A key with its latest value (or tombstone, counter, flush) and version.
 #[derive(Clone)]
-pub struct Record(ThinArc<Header, u8>);
+pub struct Record(Packed);
 
 /// What a record holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,83 +50,6 @@ pub enum Body<'a> {
     Counter(CounterView<'a>),
     /// A replicated flush.
     Flush,
-}
-
-/// A counter's state, read in place from a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CounterView<'a>(&'a [u8]);
-
-fn put_stamp(out: &mut Vec<u8>, stamp: &Stamp) {
-    out.extend_from_slice(&stamp.version.wall_ms.to_le_bytes());
-    out.extend_from_slice(&stamp.version.logical.to_le_bytes());
-    out.extend_from_slice(&stamp.version.node.0.to_le_bytes());
-    out.extend_from_slice(&stamp.seq.to_le_bytes());
-}
-
-/// A contribution as a counter body holds it: its stamp, then its total.
-fn put_contribution(out: &mut Vec<u8>, part: &Contribution) {
-    put_stamp(out, &part.stamp);
-    out.extend_from_slice(&part.total.to_le_bytes());
-}
-
-fn le_u64(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
-}
-
-fn read_stamp(bytes: &[u8]) -> Stamp {
-    let logical = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    let version = Version { wall_ms: le_u64(bytes), logical, node: NodeId(le_u64(&bytes[12..])) };
-    Stamp { version, seq: le_u64(&bytes[20..]) }
-}
-
-impl<'a> CounterView<'a> {
-    /// The write the counter started from.
-    pub fn base(&self) -> Stamp {
-        read_stamp(self.0)
-    }
-
-    /// The value at the base.
-    pub fn base_value(&self) -> i64 {
-        le_u64(&self.0[STAMP_BYTES..]) as i64
-    }
-
-    /// Each node's part, sorted by node.
-    pub fn contributions(&self) -> impl Iterator<Item = Contribution> + 'a {
-        self.0[COUNTER_PART_BYTES..]
-            .chunks_exact(COUNTER_PART_BYTES)
-            .map(|part| Contribution { stamp: read_stamp(part), total: le_u64(&part[STAMP_BYTES..]) as i64 })
-    }
-
-    /// The counter's value: the base plus every node's part (wider than `i64`, so no sum of
-    /// in-range parts overflows; a value outside `i64` makes INCR refuse).
-    pub fn sum(&self) -> i128 {
-        self.base_value() as i128 + self.contributions().map(|c| c.total as i128).sum::<i128>()
-    }
-
-    /// An owned copy.
-    pub fn to_counter(&self) -> Counter {
-        Counter { base: self.base(), base_value: self.base_value(), contributions: self.contributions().collect() }
-    }
-}
-
-/// The writes a record carries (see [`Record::stamps`]).
-#[derive(Clone, Debug)]
-pub enum Stamps<'a> {
-    /// A value's, tombstone's or flush's one write.
-    One(Option<Stamp>),
-    /// A counter's contributions, each read in place.
-    Parts(std::slice::ChunksExact<'a, u8>),
-}
-
-impl Iterator for Stamps<'_> {
-    type Item = Stamp;
-
-    fn next(&mut self) -> Option<Stamp> {
-        match self {
-            Stamps::One(stamp) => stamp.take(),
-            Stamps::Parts(parts) => parts.next().map(read_stamp),
-        }
-    }
 }
 
 /// Why a wire entry cannot be a record.
@@ -149,6 +65,9 @@ pub enum InvalidEntry {
     /// A key too long for a record.
     #[error("key too long")]
     Key,
+    /// More bytes than a record holds ([`MAX_RECORD_BYTES`]).
+    #[error("record too large")]
+    Size,
 }
 
 thread_local! {
@@ -228,11 +147,11 @@ impl Record {
     ) -> Record {
         assert!(key.len() <= MAX_RECORD_KEY_BYTES, "key of {} bytes is too long for a record", key.len());
         let flags = flags | if deadline_ms.is_some() { DEADLINE_BIT } else { 0 };
-        let header = Header {
+        let fields = Fields {
             wall_ms: stamp.version.wall_ms,
-            node: stamp.version.node.0,
             seq: stamp.seq,
             logical: stamp.version.logical,
+            origin: origins::number(stamp.version.node),
             key_len_and_flags: key.len() as u32 | flags,
         };
         SCRATCH.with_borrow_mut(|scratch| {
@@ -242,7 +161,7 @@ impl Record {
                 scratch.extend_from_slice(&deadline.to_le_bytes());
             }
             body(scratch);
-            let record = Record(ThinArc::from_header_and_slice(header, scratch));
+            let record = Record(Packed::new(fields, scratch));
             if scratch.capacity() > SCRATCH_KEEP_BYTES {
                 *scratch = Vec::new();
             }
@@ -267,6 +186,14 @@ impl Record {
         if key.len() > MAX_RECORD_KEY_BYTES {
             return Err(InvalidEntry::Key);
         }
+        let body_bytes = match kind {
+            EntryKind::Counter(counter) => (1 + counter.contributions.len()).saturating_mul(COUNTER_PART_BYTES),
+            _ => value.map_or(0, <[u8]>::len),
+        };
+        // The deadline's 8 bytes may come too.
+        if key.len().saturating_add(body_bytes).saturating_add(8) > MAX_RECORD_BYTES {
+            return Err(InvalidEntry::Size);
+        }
         match kind {
             EntryKind::Plain => Ok(Record::plain(key, value, stamp, expires_at_ms)),
             EntryKind::Flush if key.is_empty() && value.is_none() => Ok(Record::flush(stamp)),
@@ -289,16 +216,12 @@ impl Record {
         }
     }
 
-    fn header(&self) -> &Header {
-        &self.0.header.header
-    }
-
     fn flags(&self) -> u32 {
-        self.header().key_len_and_flags & !KEY_MASK
+        self.0.key_len_and_flags() & !KEY_MASK
     }
 
     fn key_len(&self) -> usize {
-        (self.header().key_len_and_flags & KEY_MASK) as usize
+        (self.0.key_len_and_flags() & KEY_MASK) as usize
     }
 
     fn body_start(&self) -> usize {
@@ -307,13 +230,13 @@ impl Record {
 
     /// The key.
     pub fn key(&self) -> &[u8] {
-        &self.0.slice[..self.key_len()]
+        &self.0.bytes()[..self.key_len()]
     }
 
     /// What it holds.
     pub fn body(&self) -> Body<'_> {
         let flags = self.flags();
-        let body = &self.0.slice[self.body_start()..];
+        let body = &self.0.bytes()[self.body_start()..];
         if flags & TOMBSTONE_BIT != 0 {
             Body::Tombstone
         } else if flags & COUNTER_BIT != 0 {
@@ -345,7 +268,7 @@ impl Record {
 
     /// When the key expires (Unix milliseconds), if it does.
     pub fn deadline_ms(&self) -> Option<u64> {
-        (self.flags() & DEADLINE_BIT != 0).then(|| le_u64(&self.0.slice[self.key_len()..]))
+        (self.flags() & DEADLINE_BIT != 0).then(|| le_u64(&self.0.bytes()[self.key_len()..]))
     }
 
     /// Whether the key has expired at `now_ms`.
@@ -375,8 +298,8 @@ impl Record {
 
     /// The version of its newest write (for a counter, its newest contribution).
     pub fn version(&self) -> Version {
-        let h = self.header();
-        Version { wall_ms: h.wall_ms, logical: h.logical, node: NodeId(h.node) }
+        let Fields { wall_ms, logical, origin, .. } = self.0.fields();
+        Version { wall_ms, logical, node: origins::id(origin) }
     }
 
     /// The newest write's stamp.
@@ -386,12 +309,12 @@ impl Record {
 
     /// The node that made the newest write.
     pub fn origin(&self) -> NodeId {
-        NodeId(self.header().node)
+        origins::id(self.0.fields().origin)
     }
 
     /// The newest write's position among its origin's writes.
     pub fn seq(&self) -> u64 {
-        self.header().seq
+        self.0.fields().seq
     }
 
     /// Every write whose effect this record carries, for anti-entropy: the one write of a value,
@@ -444,12 +367,12 @@ impl Record {
 
     /// Key, value and counter bytes together, to bound batch sizes.
     pub fn payload_len(&self) -> usize {
-        self.0.slice.len()
+        self.0.bytes().len()
     }
 
     /// Whether two handles share one allocation.
     pub fn same_as(&self, other: &Record) -> bool {
-        std::ptr::eq(self.0.ptr(), other.0.ptr())
+        self.0.same_as(&other.0)
     }
 
     /// The wire form (copies the bytes).
@@ -480,62 +403,6 @@ impl fmt::Debug for Record {
             .field("value", &self.value().map(String::from_utf8_lossy))
             .field("version", &self.version())
             .finish()
-    }
-}
-
-/// Bytes serialized as a byte string, like `Bytes` is.
-struct RawBytes<'a>(&'a [u8]);
-
-impl Serialize for RawBytes<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(self.0)
-    }
-}
-
-/// Serializes exactly like a [`KeyedEntry`], so a record goes on the wire without its value
-/// being copied and the receiver decodes it as a `KeyedEntry`.
-/// An [`Entry`] as it arrives, its bytes still in the received frame: a [`Record`] decodes
-/// through it, so a replica copies a pushed key and value once, into the record, instead of
-/// first into buffers of their own.
-#[derive(serde::Deserialize)]
-struct EntryInFrame<'a> {
-    #[serde(borrow)]
-    value: Option<&'a [u8]>,
-    version: Version,
-    seq: u64,
-    expires_at_ms: Option<u64>,
-    kind: EntryKind,
-}
-
-/// Decodes what [`KeyedEntry`] encodes (and a record serializes to), refusing an entry that is
-/// not well formed; decoders must lend bytes from their input (the peer frames' bincode does).
-impl<'de> Deserialize<'de> for Record {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Record, D::Error> {
-        let (key, entry): (&'de [u8], EntryInFrame<'de>) = Deserialize::deserialize(deserializer)?;
-        let stamp = Stamp { version: entry.version, seq: entry.seq };
-        Record::from_parts(key, entry.value, stamp, entry.expires_at_ms, &entry.kind).map_err(D::Error::custom)
-    }
-}
-
-impl Serialize for Record {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct EntryView<'a>(&'a Record);
-        impl Serialize for EntryView<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let record = self.0;
-                let mut entry = serializer.serialize_struct("Entry", 5)?;
-                entry.serialize_field("value", &record.value().map(RawBytes))?;
-                entry.serialize_field("version", &record.version())?;
-                entry.serialize_field("seq", &record.seq())?;
-                entry.serialize_field("expires_at_ms", &record.deadline_ms())?;
-                entry.serialize_field("kind", &record.entry_kind())?;
-                entry.end()
-            }
-        }
-        let mut tuple = serializer.serialize_tuple(2)?;
-        tuple.serialize_element(&RawBytes(self.key()))?;
-        tuple.serialize_element(&EntryView(self))?;
-        tuple.end()
     }
 }
 
