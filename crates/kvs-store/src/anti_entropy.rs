@@ -4,7 +4,7 @@
 //! does), chosen over a Merkle tree because one round trip moves exactly the entries the other side
 //! lacks: a Merkle tree over a million keys with a hundred thousand scattered changes must either
 //! descend many levels (round trips) or ship whole leaves of unchanged keys. The price is 8 bytes of
-//! sequence number per record and a per-origin index (16 bytes a key in sorted vectors).
+//! sequence number per record and a per-origin index (8.5 bytes a key in sorted vectors).
 
 use crate::map::Map;
 use crate::record::Record;

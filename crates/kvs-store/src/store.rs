@@ -138,13 +138,16 @@ impl Store {
                 self.account_replaced(slot.get(), &stands);
                 expiry.remove(slot.get());
                 if indexed {
-                    index.remove(slot.get());
+                    index.replace(slot.get(), &stands);
                 }
                 *slot.get_mut() = stands.clone();
                 stands
             }
             Slot::Vacant(slot) => {
                 self.account(&record, 1);
+                if indexed {
+                    index.insert(&record);
+                }
                 slot.insert(record.clone());
                 record
             }
@@ -155,9 +158,6 @@ impl Store {
             // them here, not only on the expiry tick, keeps the heap bounded even with the tick
             // paused, at an amortized constant cost per write.
             expiry.rebuild(table.iter());
-        }
-        if indexed {
-            index.insert(&stands);
         }
         MergeOutcome::Applied
     }
