@@ -16,8 +16,13 @@ fn profile_dir() -> PathBuf {
 
 static DIR: OnceLock<PathBuf> = OnceLock::new();
 
-/// Builds the binaries in release mode and uses them from now on (for xtask's scenarios and benches).
+/// Builds the binaries in release mode and uses them from now on (for xtask's scenarios and
+/// benches); with `KVS_BIN_DIR` set, uses the binaries there instead, unbuilt (to measure
+/// another build of kvs with the same bench).
 pub fn use_release_build(workspace: &Path) -> Result<(), String> {
+    if let Some(dir) = std::env::var_os("KVS_BIN_DIR") {
+        return DIR.set(PathBuf::from(dir)).map_err(|_| "binaries were already chosen".to_string());
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)

@@ -385,7 +385,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             idle_timeout: (args.idle_timeout_ms > 0).then(|| Duration::from_millis(args.idle_timeout_ms)),
             max_reply_bytes: args.max_reply_bytes,
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
-            max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 1024 * 1024),
+            max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 256 * 1024),
             shutdown_grace: Duration::from_secs(3),
             fault_hold_log: args.fault_hold_log,
             node_id: args.node_id,

@@ -26,6 +26,11 @@ const HEADER_BYTES: usize = 4;
 /// stream of messages goes out in large writes without the buffer growing without bound.
 const WRITE_OUT_AT_BYTES: usize = 64 * 1024;
 
+/// A buffer grown past this by one large frame (a peer's batch, a big value) is let go once it
+/// is empty, rather than held for the connection's life: a node keeps two per connection, and a
+/// few megabytes per peer was a tenth of a million-key node's growth in memory.
+const KEEP_BUFFER_BYTES: usize = 4 * WRITE_OUT_AT_BYTES;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Wraps a stream; frames longer than `max_frame_bytes` are refused in both directions.
     pub fn new(stream: S, max_frame_bytes: usize) -> Self {
@@ -77,8 +82,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn flush(&mut self) -> Result<(), ProtoError> {
         let mut queued = std::mem::take(self.framed.write_buffer_mut());
         let written = self.framed.get_mut().write_all(&queued).await;
-        queued.clear();
-        *self.framed.write_buffer_mut() = queued;
+        if queued.capacity() <= KEEP_BUFFER_BYTES {
+            queued.clear();
+            *self.framed.write_buffer_mut() = queued;
+        }
         written.map_err(|e| self.map_io(e))?;
         self.framed.get_mut().flush().await.map_err(|e| self.map_io(e))
     }
@@ -98,6 +105,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             None => Ok(None),
             Some(Ok(body)) => {
                 self.last_received_bytes = body.len() + HEADER_BYTES;
+                let unread = self.framed.read_buffer_mut();
+                if unread.is_empty() && unread.capacity() > KEEP_BUFFER_BYTES {
+                    // The frame keeps the bytes it needs; the buffer's share of them goes.
+                    *unread = BytesMut::new();
+                }
                 Ok(Some(body))
             }
             Some(Err(e)) => Err(self.map_io(e)),
