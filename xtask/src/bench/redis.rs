@@ -33,7 +33,7 @@ pub struct RedisArgs {
     #[arg(long)]
     keyspace_only: bool,
     /// Only the memory rows: resident bytes per key on redis-server, a single kvs node, and
-    /// every node of the 3-node cluster.
+    /// every node of the 3-node cluster, without and then with a TTL (fresh servers for each).
     #[arg(long)]
     memory_only: bool,
     /// Only the replicated rows: the 3-node cluster against a Redis primary with two replicas,
@@ -255,21 +255,21 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     if args.security_only {
         return super::secured::run(args.rounds, args.requests, args.clients).await;
     }
-    let redis = RedisServer::start()?;
-    let single = NodeProcess::start(None, &["--redis-port", "0"]);
-    let cluster = start_chain(3, &["--redis-port", "0"]);
-    wait_for_alive_members(&cluster, 3, Duration::from_secs(20)).await;
-    let redis_target = Target { name: "redis-server", port: redis.port, pid: redis.child.id() };
-    let single_target = Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() };
-    let cluster_target = Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() };
-    let targets = [redis_target, single_target, cluster_target];
+    let servers = Servers::start().await?;
+    let targets = servers.targets();
+    let [redis_target, single_target, cluster_target] = targets;
+    let Servers { cluster, .. } = &servers;
     if args.memory_only {
-        return memory(&targets, &cluster, args.memory_keys, None).await;
+        memory(&targets, cluster, args.memory_keys, None).await?;
+        drop(servers);
+        // Fresh servers, so the keys loaded above do not count.
+        let servers = Servers::start().await?;
+        return memory(&servers.targets(), &servers.cluster, args.memory_keys, Some(100_000)).await;
     }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;
         if args.memory_keys > 0 {
-            memory(&targets, &cluster, args.memory_keys, Some(100_000)).await?;
+            memory(&targets, cluster, args.memory_keys, Some(100_000)).await?;
         }
         return Ok(());
     }
@@ -296,7 +296,7 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     }
     keyspace_rows(&targets, &args)?;
     if args.memory_keys > 0 {
-        memory(&targets, &cluster, args.memory_keys, None).await?;
+        memory(&targets, cluster, args.memory_keys, None).await?;
     }
     super::secured::run(args.rounds, args.requests, args.clients).await
 }
@@ -389,6 +389,33 @@ fn lag_rows(
         println!("{quantile:<8} {redis:>18.0} {kvs:>12.0} {:>7.2}", kvs / redis);
     }
     Ok(())
+}
+
+/// redis-server, a single kvs node and a 3-node kvs cluster, each with a RESP port.
+struct Servers {
+    redis: RedisServer,
+    single: NodeProcess,
+    cluster: Vec<NodeProcess>,
+}
+
+impl Servers {
+    async fn start() -> Result<Servers, String> {
+        let redis = RedisServer::start()?;
+        let single = NodeProcess::start(None, &["--redis-port", "0"]);
+        let cluster = start_chain(3, &["--redis-port", "0"]);
+        wait_for_alive_members(&cluster, 3, Duration::from_secs(20)).await;
+        Ok(Servers { redis, single, cluster })
+    }
+
+    /// redis-server, the single node and the cluster's first node, in that order.
+    fn targets(&self) -> [Target; 3] {
+        let Servers { redis, single, cluster } = self;
+        [
+            Target { name: "redis-server", port: redis.port, pid: redis.child.id() },
+            Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() },
+            Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() },
+        ]
+    }
 }
 
 /// Loads the same keys into every server (with a TTL of `ttl_s` seconds, if given) and reports
