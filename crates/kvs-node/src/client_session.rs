@@ -9,6 +9,7 @@ use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::credentials::Access;
 use crate::error::WriteRefused;
 use crate::net;
+use crate::request_stats::ClientProtocol;
 use crate::shell::Shell;
 use crate::status;
 use futures::FutureExt;
@@ -38,6 +39,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
             },
         };
         let mut next = received;
+        let (started, mut served) = (std::time::Instant::now(), 0);
         // Every request already buffered is served before the replies go out in one write.
         loop {
             let frame = match next {
@@ -50,7 +52,10 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
                 Err(error) => return refuse(conn, error).await,
             };
             let shutdown = matches!(request, ClientRequest::Shutdown);
+            let (name, _) = needed(&request);
             let Some(accepted) = answer(node, request, access, conn).await else { return };
+            node.requests.native(name, accepted);
+            served += 1;
             if shutdown && accepted {
                 let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
                 node.begin_shutdown();
@@ -68,6 +73,7 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
         if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await, Ok(Ok(()))) {
             return;
         }
+        node.requests.batch(ClientProtocol::Native, started.elapsed(), served);
     }
 }
 

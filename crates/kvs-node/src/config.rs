@@ -71,6 +71,11 @@ pub struct NodeArgs {
     /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
     #[arg(long, help_heading = "Network")]
     pub redis_port: Option<u16>,
+    /// Serve the HTTP admin port on this port of the same address (0: any free port): the cluster
+    /// page at /, /metrics (Prometheus), /health, /ready and /status. With --users-file, every
+    /// view but /health and /ready asks for HTTP Basic credentials of a user in it.
+    #[arg(long, help_heading = "Network")]
+    pub http_port: Option<u16>,
     /// Runtime worker threads; 0 picks one less than the available cores (at least one), leaving
     /// a core for the kernel's network work and co-located processes.
     #[arg(long, default_value_t = 0, help_heading = "Network")]
@@ -211,6 +216,8 @@ pub struct NodeConfig {
     pub advertise: Option<SocketAddr>,
     /// Where to serve the Redis protocol, if at all.
     pub redis_listen: Option<SocketAddr>,
+    /// Where the HTTP admin port listens, if it is served.
+    pub http_listen: Option<SocketAddr>,
     /// A member to join through, if any.
     pub bootstrap: Option<SocketAddr>,
     /// How long joining through the bootstrap node may take before the node gives up.
@@ -364,6 +371,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             listen: SocketAddr::new(args.ip, args.port),
             advertise: args.advertise_addr,
             redis_listen: args.redis_port.map(|port| SocketAddr::new(args.ip, port)),
+            http_listen: args.http_port.map(|port| SocketAddr::new(args.ip, port)),
             bootstrap,
             join_timeout: (args.join_timeout_ms > 0).then(|| Duration::from_millis(args.join_timeout_ms)),
             limits,

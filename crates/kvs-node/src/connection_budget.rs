@@ -70,6 +70,11 @@ impl ConnectionBudget {
         budget
     }
 
+    /// Connections open now, on every listener.
+    pub(crate) fn open(&self) -> usize {
+        self.total - self.general.available_permits() - self.peers_only.available_permits()
+    }
+
     /// A slot on a port that serves peers and clients: a general one if free, else one of the
     /// peers' reserve (the hello then decides); `None` when both are used up.
     pub(crate) fn try_any(&self) -> Option<Slot> {

@@ -30,7 +30,7 @@
 //! - [`client_session`]: the native protocol, request by request.
 //! - [`redis`]: the optional Redis-protocol port; its command table is the one registry of commands.
 //!
-//! And: [`config`] (flags), [`config_file`] (flags from a TOML file), [`status`] (the status report), [`stats`] (replication counters),
+//! And: [`config`] (flags), [`config_file`] (flags from a TOML file), [`status`] (the status report), [`stats`] (replication counters), [`request_stats`] (requests by command), [`http`] (the admin port),
 //! [`check_data_dir`] (`kvs-node check-data-dir`), [`error`] ([`NodeError`]).
 
 pub(crate) mod anti_entropy;
@@ -44,6 +44,7 @@ pub mod credentials;
 pub mod error;
 pub(crate) mod expiry;
 pub(crate) mod handshake;
+pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod open;
 pub(crate) mod peer_handshake;
@@ -51,6 +52,7 @@ pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;
 pub(crate) mod peer_task;
 pub(crate) mod redis;
+pub(crate) mod request_stats;
 pub mod server;
 pub(crate) mod shell;
 pub(crate) mod stats;

@@ -22,6 +22,8 @@ pub struct BoundNode {
     node: Arc<Shell>,
     listener: net::Listener,
     redis: Option<net::Listener>,
+    /// The HTTP admin port and its bound address.
+    http: Option<(tokio::net::TcpListener, SocketAddr)>,
 }
 
 async fn bind_one(addr: SocketAddr) -> Result<net::Listener, NodeError> {
@@ -33,6 +35,15 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
     let listener = bind_one(config.listen).await?;
     let redis = match config.redis_listen {
         Some(addr) => Some(bind_one(addr).await?),
+        None => None,
+    };
+    let http = match config.http_listen {
+        Some(addr) => {
+            let bind_error = |source| NodeError::Bind { addr: addr.to_string(), source };
+            let http = tokio::net::TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = http.local_addr().map_err(bind_error)?;
+            Some((http, bound))
+        }
         None => None,
     };
     let data = open::open_data(&config)?;
@@ -50,7 +61,7 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
     if let Some(redis_addr) = redis_addr {
         node.redis.set_addr(redis_addr);
     }
-    Ok(BoundNode { node, listener, redis })
+    Ok(BoundNode { node, listener, redis, http })
 }
 
 /// Begins a clean shutdown of a node when asked (on a signal, say).
@@ -66,7 +77,7 @@ impl ShutdownHandle {
 
 impl BoundNode {
     /// The line that announces the node on stdout: its id, the address it listens on, the one it
-    /// advertises if another, and its Redis address.
+    /// advertises if another, and its Redis and HTTP addresses.
     pub fn banner(&self) -> String {
         let node = &self.node;
         let listening = net::bound_addr(&self.listener, node.config.listen).unwrap_or(node.addr);
@@ -76,6 +87,9 @@ impl BoundNode {
         }
         if let Some(redis) = node.redis.addr() {
             line.push_str(&format!(" redis {redis}"));
+        }
+        if let Some((_, http)) = &self.http {
+            line.push_str(&format!(" http {http}"));
         }
         line
     }
@@ -93,7 +107,7 @@ impl BoundNode {
 
     /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
     pub async fn serve(self) -> Result<(), NodeError> {
-        let BoundNode { node, listener, redis } = self;
+        let BoundNode { node, listener, redis, http } = self;
         tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis.addr(), "node serving");
         if !node.addr.ip().is_loopback() && node.config.users.is_none() && node.config.cluster_secret.is_none() {
             tracing::warn!(
@@ -106,6 +120,9 @@ impl BoundNode {
             node.tasks
                 .clone()
                 .spawn(async move { accept_loop(&node, redis, Clients::Only, redis::session::serve).await });
+        }
+        if let Some((http, _)) = http {
+            node.tasks.spawn(crate::http::serve(node.clone(), http));
         }
         node.tasks.spawn(heartbeat(node.clone()));
         node.tasks.spawn(rediscover(node.clone()));

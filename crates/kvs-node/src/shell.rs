@@ -12,6 +12,7 @@ use crate::error::WriteRefused;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
 use crate::redis::clients::RedisClients;
+use crate::request_stats::RequestStats;
 use crate::write_path::{WritePath, Written};
 use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
@@ -63,6 +64,8 @@ pub struct Shell {
     pub(crate) active_expiry: AtomicBool,
     /// Where joining through the bootstrap node stands.
     pub(crate) join_state: tokio::sync::watch::Sender<JoinState>,
+    /// Requests served, for /metrics.
+    pub(crate) requests: RequestStats,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -114,6 +117,7 @@ impl Shell {
             started: Instant::now(),
             active_expiry: AtomicBool::new(true),
             join_state: tokio::sync::watch::Sender::new(JoinState::Joining),
+            requests: RequestStats::default(),
         })
     }
 

@@ -7,6 +7,7 @@ use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
 use crate::credentials::Access;
 use crate::net;
+use crate::request_stats::ClientProtocol;
 use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
 use kvs_proto::resp::{CommandParser, Protocol, Reply, RespLimits};
@@ -61,6 +62,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
         let mut consumed = 0;
         let mut close = false;
         let clock = BatchClock::default();
+        let (started, mut served) = (std::time::Instant::now(), 0);
         while output.len() < FLUSH_AT_BYTES {
             let pending = &input[consumed..];
             match parser.parse(pending, &limits) {
@@ -85,6 +87,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                             clock.advance();
                         }
                         let mut room = room.unwrap_or_default();
+                        let reply_at = output.len();
                         let mut reply = Reply::new(&mut output, client.protocol);
                         let call = &mut Call {
                             node: &node,
@@ -102,6 +105,9 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                         } else {
                             isolated(call, spec);
                         }
+                        // Every reply that reports a failure starts with '-' (QUEUED does not).
+                        node.requests.resp(spec, output.get(reply_at) != Some(&b'-'));
+                        served += 1;
                     }
                     consumed += used;
                     if client.quit {
@@ -135,6 +141,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
             }
             output.clear();
         }
+        node.requests.batch(ClientProtocol::Resp, started.elapsed(), served);
         if close || kill.is_cancelled() {
             return;
         }

@@ -79,7 +79,7 @@ const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Every command the Redis port answers (names at most `MAX_NAME` bytes, lower case).
-pub const COMMANDS: &[CommandSpec] = &[
+pub static COMMANDS: &[CommandSpec] = &[
     spec("get", 2, &["readonly", "fast"], (1, 1, 1), keyspace::get),
     spec("set", -3, &["write", "denyoom"], (1, 1, 1), strings::set),
     spec("setnx", 3, &["write", "denyoom", "fast"], (1, 1, 1), strings::setnx),
@@ -157,6 +157,14 @@ static BY_LENGTH: std::sync::LazyLock<[Vec<&'static CommandSpec>; MAX_NAME + 1]>
     }
     by_length
 });
+
+/// A command's row number in [`COMMANDS`] (a static, so every row has one address).
+pub fn position(spec: &CommandSpec) -> usize {
+    let offset = spec as *const CommandSpec as usize - COMMANDS.as_ptr() as usize;
+    let row = offset / size_of::<CommandSpec>();
+    debug_assert!(std::ptr::eq(&COMMANDS[row], spec), "a row of the table");
+    row
+}
 
 /// Looks a command up by name, ignoring case.
 pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {

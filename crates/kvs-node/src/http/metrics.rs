@@ -1,0 +1,165 @@
+//! /metrics: the node's counters and gauges in the OpenMetrics text format, encoded by
+//! `prometheus-client` from what the node already counts, read at scrape time.
+
+use crate::request_stats::ClientProtocol;
+use crate::shell::Shell;
+use crate::status;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use kvs_proto::MemberState;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use std::fmt;
+use std::sync::Arc;
+
+/// The content type of the OpenMetrics text format, which Prometheus scrapes.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Answers a scrape.
+pub(super) async fn scrape(State(node): State<Arc<Shell>>) -> impl IntoResponse {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(NodeMetrics(node)));
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], body),
+        Err(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain")], "encoding failed\n".into())
+        }
+    }
+}
+
+/// Everything /metrics reports about one node.
+struct NodeMetrics(Arc<Shell>);
+
+impl fmt::Debug for NodeMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NodeMetrics")
+    }
+}
+
+/// Writes one unlabelled gauge or counter.
+fn single(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    value: u64,
+) -> Result<(), fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    match kind {
+        MetricType::Counter => metric.encode_counter::<NoLabelSet, _, u64>(&value, None),
+        _ => metric.encode_gauge(&value),
+    }
+}
+
+impl Collector for NodeMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let node = &self.0;
+        let report = status::report(node, 0);
+        let gauges = [
+            ("kvs_keys", "Live keys held", report.key_count),
+            ("kvs_tombstones", "Delete markers held until purged", report.tombstone_count),
+            (
+                "kvs_connections",
+                "Connections open on the native and Redis ports, clients and peers",
+                node.budget.open() as u64,
+            ),
+            (
+                "kvs_storage_ok",
+                "1 while the log accepts writes (or there is none), 0 after a storage failure",
+                u64::from(node.writes.check().is_ok()),
+            ),
+            ("kvs_uptime_seconds", "Seconds since the node started", node.started.elapsed().as_secs()),
+        ];
+        for (name, help, value) in gauges {
+            single(&mut encoder, name, help, MetricType::Gauge, value)?;
+        }
+        let mut skew = encoder.encode_descriptor(
+            "kvs_clock_skew_milliseconds",
+            "This node's wall clock minus its peers' (their upper median)",
+            None,
+            MetricType::Gauge,
+        )?;
+        skew.encode_gauge(&report.clock_skew_ms)?;
+
+        let mut members = encoder.encode_descriptor(
+            "kvs_members",
+            "Members by state as this node sees them, itself included",
+            None,
+            MetricType::Gauge,
+        )?;
+        for state in [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left] {
+            let count = report.members.iter().filter(|m| m.state == state).count() as u64;
+            members.encode_family(&[("state", state.to_string())])?.encode_gauge(&count)?;
+        }
+
+        let mut requests = encoder.encode_descriptor(
+            "kvs_requests",
+            "Requests answered, by protocol, command and outcome (error: answered with an error)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (protocol, command, outcome, count) in node.requests.counts() {
+            let labels = [("protocol", protocol.name()), ("command", command), ("outcome", outcome)];
+            requests.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+        }
+        let mut latency = encoder.encode_descriptor(
+            "kvs_request_duration_seconds",
+            "Time from the read that brought a request to the write of its reply (pipelined requests share their batch's)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for protocol in [ClientProtocol::Native, ClientProtocol::Resp] {
+            let (sum, count, buckets) = node.requests.latency(protocol).snapshot();
+            let labels = [("protocol", protocol.name())];
+            let mut family = latency.encode_family(&labels)?;
+            family.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+
+        let r = &report.replication;
+        let counters = [
+            ("kvs_push_entries_sent", "Entries pushed to peers", r.push_entries_sent),
+            ("kvs_push_bytes_sent", "Bytes of push frames sent", r.push_bytes_sent),
+            ("kvs_push_entries_received", "Entries received in pushes", r.push_entries_received),
+            ("kvs_push_bytes_received", "Bytes of push frames received", r.push_bytes_received),
+            ("kvs_gossip_bytes_sent", "Bytes of gossip and ping frames sent", r.gossip_bytes_sent),
+            ("kvs_gossip_bytes_received", "Bytes of gossip and ping frames received", r.gossip_bytes_received),
+            ("kvs_anti_entropy_rounds", "Anti-entropy rounds completed as requester", r.anti_entropy_rounds),
+            ("kvs_anti_entropy_bytes_sent", "Anti-entropy bytes sent", r.anti_entropy_bytes_sent),
+            ("kvs_anti_entropy_bytes_received", "Anti-entropy bytes received", r.anti_entropy_bytes_received),
+            (
+                "kvs_anti_entropy_entries_applied",
+                "Entries anti-entropy applied because they were newer",
+                r.anti_entropy_entries_applied,
+            ),
+            ("kvs_full_resyncs", "Full resynchronizations after falling behind purged deletes", r.full_resyncs),
+            ("kvs_tombstones_purged", "Tombstones purged after the grace period", r.tombstones_purged),
+            ("kvs_keys_expired", "Keys reclaimed by active expiry", r.keys_expired),
+            ("kvs_peer_connections_reset", "Peer connections dropped and redialed", r.peer_connections_reset),
+            (
+                "kvs_peer_messages_refused",
+                "Peer messages refused as not fitting this node's state",
+                r.peer_messages_refused,
+            ),
+        ];
+        for (name, help, value) in counters {
+            single(&mut encoder, name, help, MetricType::Counter, value)?;
+        }
+
+        // Replication progress: how far this node applied each origin's writes. An origin's own
+        // figure is how many writes it made, so another node's lag behind it is the difference.
+        let mut applied = encoder.encode_descriptor(
+            "kvs_origin_applied_sequence",
+            "Highest sequence number of each origin's writes this node applied (its own: writes it made)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (origin, seq) in &report.cursors {
+            applied.encode_family(&[("origin", origin.as_str())])?.encode_gauge(seq)?;
+        }
+        Ok(())
+    }
+}

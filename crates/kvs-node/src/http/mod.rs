@@ -1,0 +1,140 @@
+//! The HTTP admin port (`--http-port`): the cluster page, Prometheus metrics, health and status.
+//!
+//! What needs credentials: with `--users-file`, every view but /health and /ready asks for HTTP
+//! Basic credentials of a user in that file (any role: the views only read). /health and /ready
+//! stay open because load balancers and orchestrators probe them without credentials, and they
+//! tell one word. The port speaks plain HTTP: off a trusted network, bind the node to a private
+//! interface or put the port behind a TLS proxy.
+
+mod metrics;
+
+use crate::credentials::Users;
+use crate::shell::{JoinState, Shell};
+use crate::status;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use kvs_client::{ClientOptions, Credentials};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Keys a /status answer lists unless `?keys=` asks otherwise, as `kvs-client status` does.
+const DEFAULT_STATUS_KEYS: usize = 100;
+
+/// Serves the admin port on `listener` until the node shuts down.
+pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener) {
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/metrics", get(metrics::scrape))
+        .route("/status", get(status_json))
+        .route("/cluster", get(cluster))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .layer(middleware::from_fn_with_state(node.clone(), authenticate))
+        .with_state(node.clone());
+    let stop = async move { node.shutdown_started().await };
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        tracing::warn!(%error, "the HTTP admin port stopped");
+    }
+}
+
+/// Lets a request through if the node has no users, it probes /health or /ready, or it carries
+/// Basic credentials of a user; otherwise answers 401 with a challenge the browser shows.
+async fn authenticate(State(node): State<Arc<Shell>>, request: Request, next: Next) -> Response {
+    let open = matches!(request.uri().path(), "/health" | "/ready");
+    if open || node.config.users.as_ref().is_none_or(|users| known(users, request.headers())) {
+        return next.run(request).await;
+    }
+    let challenge = [(header::WWW_AUTHENTICATE, "Basic realm=\"kvs\", charset=\"UTF-8\"")];
+    let why = "credentials of a user in the node's users file are needed\n";
+    (StatusCode::UNAUTHORIZED, challenge, why).into_response()
+}
+
+/// Whether the request carries Basic credentials of one of `users`.
+fn known(users: &Users, headers: &HeaderMap) -> bool {
+    basic_credentials(headers).is_some_and(|(user, password)| users.check(&user, &password).is_some())
+}
+
+/// The user and password of an `Authorization: Basic …` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Why the node cannot serve, if it cannot: shutting down, or its storage failed.
+fn unhealthy(node: &Shell) -> Option<String> {
+    if node.is_shutting_down() {
+        return Some("shutting down".into());
+    }
+    node.writes.check().err().map(|error| format!("storage failed: {error}"))
+}
+
+/// 200 while the node serves; 503 once its storage failed or it is shutting down. (The port
+/// opens only once the node's data is loaded and it serves, so "starting" never answers 200.)
+async fn health(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
+    match unhealthy(&node) {
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        None => (StatusCode::OK, "ok\n".into()),
+    }
+}
+
+/// 200 once the node is healthy and has joined its cluster (at once without a bootstrap node);
+/// 503 while it joins, after it gave up joining, or while unhealthy.
+async fn ready(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
+    if let Some(why) = unhealthy(&node) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"));
+    }
+    let joined = node.join_state.borrow().clone();
+    match (joined, node.config.bootstrap) {
+        (JoinState::Joined { .. }, _) | (JoinState::Joining, None) => (StatusCode::OK, "ready\n".into()),
+        (JoinState::Joining, Some(through)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("joining the cluster through {through}\n"))
+        }
+        (JoinState::Failed { through, .. }, _) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("gave up joining the cluster through {through}\n"))
+        }
+    }
+}
+
+/// The `?keys=N` of /status.
+#[derive(serde::Deserialize)]
+struct StatusQuery {
+    keys: Option<usize>,
+}
+
+/// What `kvs-client status --json` prints.
+async fn status_json(State(node): State<Arc<Shell>>, Query(query): Query<StatusQuery>) -> impl IntoResponse {
+    let keys = query.keys.unwrap_or(DEFAULT_STATUS_KEYS).min(status::MAX_KEYS);
+    Json(status::report(&node, keys))
+}
+
+/// How long /cluster waits for each member.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What `kvs-client check --json` prints, asked from this node: every member's status (through
+/// its native port, with the viewer's credentials when the node has users) and the verdict.
+async fn cluster(State(node): State<Arc<Shell>>, headers: HeaderMap) -> Response {
+    if node.config.tls.is_some() {
+        let why =
+            "the cluster view asks members over their native port, which has TLS here; read each node's /status\n";
+        return (StatusCode::NOT_IMPLEMENTED, why).into_response();
+    }
+    let credentials = basic_credentials(&headers).map(|(user, password)| Credentials { user, password });
+    let options = ClientOptions { timeout: MEMBER_TIMEOUT, credentials, ..ClientOptions::default() };
+    match kvs_client::check::check_cluster(&node.addr.to_string(), &options).await {
+        Ok(found) => Json(found).into_response(),
+        Err(error) => (StatusCode::BAD_GATEWAY, format!("{error}\n")).into_response(),
+    }
+}
+
+/// The cluster page: one self-contained HTML file that polls /cluster.
+async fn page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], Html(include_str!("page.html")))
+}
