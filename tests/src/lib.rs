@@ -8,9 +8,11 @@
 //! - [`netns`]: hosts in network namespaces with traffic between chosen pairs cut and healed.
 //! - [`impostor`]: an outsider that says hello as a peer and sends what it likes.
 //! - [`pki`]: certificates made at run time, for TLS.
+//! - [`http`]: GETs against a node's admin port, and reading Prometheus samples.
 
 pub mod binaries;
 pub mod cluster;
+pub mod http;
 pub mod impostor;
 pub mod netns;
 pub mod pki;

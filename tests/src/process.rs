@@ -18,6 +18,8 @@ pub struct NodeProcess {
     pub addr: SocketAddr,
     /// Where its Redis-protocol port listens, when started with `--redis-port`.
     pub redis_addr: Option<SocketAddr>,
+    /// Where its HTTP admin port listens, when started with `--http-port`.
+    pub http_addr: Option<SocketAddr>,
     /// The arguments after the address, to restart it the same way.
     extra: Vec<String>,
     /// Its stdout lines after the first, as they come (behind a mutex: a node is shared across
@@ -138,8 +140,15 @@ impl NodeProcess {
         });
         let extra = extra.iter().map(|s| s.to_string()).collect();
         let first = rx.recv_timeout(START_DEADLINE).unwrap_or_default();
-        let mut node = NodeProcess { child, addr: listen, redis_addr: None, extra, stdout: std::sync::Mutex::new(rx) };
-        // "kvs-node <id> listening on <addr>[ redis <addr>]"
+        let mut node = NodeProcess {
+            child,
+            addr: listen,
+            redis_addr: None,
+            http_addr: None,
+            extra,
+            stdout: std::sync::Mutex::new(rx),
+        };
+        // "kvs-node <id> listening on <addr>[ redis <addr>][ http <addr>]"
         let line = first;
         let after = |word: &str| {
             let mut words = line.split_whitespace();
@@ -147,6 +156,7 @@ impl NodeProcess {
         };
         node.addr = after("on").unwrap_or_else(|| panic!("kvs-node did not report its address; printed {line:?}"));
         node.redis_addr = after("redis");
+        node.http_addr = after("http");
         node
     }
 
@@ -158,6 +168,12 @@ impl NodeProcess {
     /// The Redis-protocol address; panics if the node was started without `--redis-port`.
     pub fn redis(&self) -> SocketAddr {
         self.redis_addr.expect("node started with --redis-port")
+    }
+
+    /// The admin port's URL for `path` (`/metrics`, say); panics if the node was started without
+    /// `--http-port`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr.expect("node started with --http-port"))
     }
 
     /// A connection to the Redis port; panics if the node was started without `--redis-port`.

@@ -1,0 +1,120 @@
+//! The HTTP admin port (`--http-port`): /metrics, /health, /ready, /status and /cluster, and the
+//! credentials it asks for, against real nodes.
+
+use kvs_tests::http::{get, sample};
+use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
+use redis::Commands;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn metrics_count_requests_by_protocol_command_and_outcome() {
+    let node = NodeProcess::start(None, &["--http-port", "0", "--redis-port", "0"]);
+    let mut client = node.client().await;
+    client.set("a", "1").await.unwrap();
+    client.set("b", "2").await.unwrap();
+    assert_eq!(client.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    let mut resp = node.resp();
+    let _: i64 = resp.incr("counter", 5).unwrap();
+    let refused: redis::RedisResult<String> = redis::cmd("NOSUCH").query(&mut resp);
+    assert!(refused.is_err());
+
+    let metrics = get(&node.http_url("/metrics"), None);
+    assert_eq!(metrics.status, 200);
+    let body = &metrics.body;
+    let count = |name: &str| sample(body, name).unwrap_or_else(|| panic!("{name} missing from:\n{body}"));
+    assert_eq!(count(r#"kvs_requests_total{protocol="native",command="set",outcome="ok"}"#), 2.0);
+    assert_eq!(count(r#"kvs_requests_total{protocol="native",command="get",outcome="ok"}"#), 1.0);
+    assert_eq!(count(r#"kvs_requests_total{protocol="resp",command="incrby",outcome="ok"}"#), 1.0);
+    assert_eq!(count(r#"kvs_requests_total{protocol="resp",command="unknown",outcome="error"}"#), 1.0);
+    assert_eq!(count("kvs_keys"), 3.0);
+    assert_eq!(count(r#"kvs_members{state="alive"}"#), 1.0);
+    assert_eq!(count("kvs_storage_ok"), 1.0);
+    assert_eq!(count(r#"kvs_request_duration_seconds_count{protocol="native"}"#), 3.0);
+    assert_eq!(count(r#"kvs_request_duration_seconds_bucket{le="+Inf",protocol="native"}"#), 3.0);
+    assert!(body.ends_with("# EOF\n"), "an OpenMetrics exposition ends with # EOF");
+}
+
+#[tokio::test]
+async fn status_health_and_ready_on_a_serving_node() {
+    let node = NodeProcess::start(None, &["--http-port", "0"]);
+    node.client().await.set("k", "v").await.unwrap();
+    let health = get(&node.http_url("/health"), None);
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    assert_eq!(get(&node.http_url("/ready"), None).status, 200);
+
+    let status = get(&node.http_url("/status"), None);
+    assert_eq!(status.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    let native = node.status().await.unwrap();
+    assert_eq!(json["node_id"], native.node_id);
+    assert_eq!(json["key_count"], 1);
+    assert_eq!(json["keys"], serde_json::json!(["k"]));
+    assert_eq!(json["digest"], native.digest);
+
+    let page = get(&node.http_url("/"), None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>kvs cluster</title>") && page.body.contains("fetch(\"/cluster\""));
+    assert!(
+        !page.body.contains("http://") && !page.body.contains("https://"),
+        "the page fetches nothing from elsewhere"
+    );
+    assert_eq!(get(&node.http_url("/nowhere"), None).status, 404);
+}
+
+#[tokio::test]
+async fn ready_waits_for_the_join_while_health_stays_up() {
+    // A bootstrap address where nothing listens: the node serves but never joins.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let node = NodeProcess::start(Some(nowhere), &["--http-port", "0"]);
+    let ready = get(&node.http_url("/ready"), None);
+    assert_eq!(ready.status, 503);
+    assert!(ready.body.contains(&format!("joining the cluster through {nowhere}")), "{}", ready.body);
+    assert_eq!(get(&node.http_url("/health"), None).status, 200);
+}
+
+#[tokio::test]
+async fn with_users_every_view_but_health_and_ready_needs_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "root admin rootpw\nreader read readerpw\n").unwrap();
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let node = NodeProcess::start(None, &["--http-port", "0", "--users-file", users.to_str().unwrap()]);
+    for path in ["/", "/metrics", "/status", "/cluster"] {
+        let refused = get(&node.http_url(path), None);
+        assert_eq!(refused.status, 401, "{path} without credentials");
+        assert!(
+            refused.challenge.as_deref().is_some_and(|c| c.starts_with("Basic ")),
+            "{path} asks for Basic credentials"
+        );
+        assert_eq!(get(&node.http_url(path), Some(("reader", "wrong"))).status, 401, "{path} with a wrong password");
+        assert_eq!(get(&node.http_url(path), Some(("reader", "readerpw"))).status, 200, "{path} as a reader");
+    }
+    assert_eq!(get(&node.http_url("/health"), None).status, 200);
+    assert_eq!(get(&node.http_url("/ready"), None).status, 200);
+}
+
+#[tokio::test]
+async fn cluster_view_asks_every_member() {
+    let nodes = start_chain(3, &["--http-port", "0"]);
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    nodes[0].client().await.set("shared", "x").await.unwrap();
+    let url = nodes[2].http_url("/cluster");
+    let found: serde_json::Value = wait_until("the cluster view to agree", CONVERGE, || async {
+        let json: serde_json::Value = serde_json::from_str(&get(&url, None).body).ok()?;
+        (json["verdict"] == "in_sync").then_some(json)
+    })
+    .await;
+    let members = found["nodes"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    for member in members {
+        assert_eq!(member["status"]["key_count"], 1, "{member}");
+    }
+    let metrics = get(&nodes[1].http_url("/metrics"), None).body;
+    assert_eq!(sample(&metrics, r#"kvs_members{state="alive"}"#), Some(3.0));
+    let origin = nodes[0].status().await.unwrap().node_id;
+    let applied = sample(&metrics, &format!(r#"kvs_origin_applied_sequence{{origin="{origin}"}}"#));
+    assert!(applied.is_some_and(|seq| seq >= 1.0), "node 1 applied node 0's write: {metrics}");
+}
