@@ -3,8 +3,8 @@
 use crate::error::ClientError;
 use crate::tls::ClientTls;
 use bytes::Bytes;
+use kvs_proto::{BackupEntry, StatusReport, Version};
 use kvs_proto::{ClientRequest, ClientResponse, Connection, Credentials, Entry, Hello, HelloReply, Limits, MemberInfo};
-use kvs_proto::{StatusReport, Version};
 use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::time::Duration;
@@ -43,6 +43,7 @@ pub struct Client {
     conn: Connection<Stream>,
     node: MemberInfo,
     timeout: Duration,
+    max_frame_bytes: usize,
 }
 
 impl Client {
@@ -78,7 +79,9 @@ impl Client {
             error => ClientError::Protocol(error),
         })?;
         match reply {
-            Some(HelloReply::Welcome { node, .. }) => Ok(Client { conn, node, timeout: options.timeout }),
+            Some(HelloReply::Welcome { node, .. }) => {
+                Ok(Client { conn, node, timeout: options.timeout, max_frame_bytes: options.max_frame_bytes })
+            }
             Some(HelloReply::Rejected(reply)) => Err(ClientError::Rejected(reply)),
             Some(HelloReply::Challenge { .. }) => Err(ClientError::Unexpected("a peer challenge to a client".into())),
             None => Err(ClientError::Closed),
@@ -88,6 +91,11 @@ impl Client {
     /// The node this client is connected to, as it introduced itself.
     pub fn node(&self) -> &MemberInfo {
         &self.node
+    }
+
+    /// The largest frame this client sends or accepts.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.max_frame_bytes
     }
 
     /// Sends one request and waits for its response; an error response becomes `Err(Server)`.
@@ -122,6 +130,20 @@ impl Client {
     /// the last, the largest.
     pub async fn mset(&mut self, pairs: Vec<(Bytes, Bytes)>) -> Result<Version, ClientError> {
         self.write(&ClientRequest::MSet { pairs }).await
+    }
+
+    /// One page of a backup: up to `max_keys` live keys after `after` in byte order, with values
+    /// and deadlines (the node may return fewer, to bound its reply); empty at the end.
+    pub async fn export_page(&mut self, after: Option<Bytes>, max_keys: u32) -> Result<Vec<BackupEntry>, ClientError> {
+        match self.request(&ClientRequest::Export { after, max_keys }).await? {
+            ClientResponse::Exported(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes backup entries, each like a `set` with its deadline (one already expired is left out).
+    pub async fn load(&mut self, entries: Vec<BackupEntry>) -> Result<(), ClientError> {
+        self.expect_ok(&ClientRequest::Load { entries }).await
     }
 
     /// Reads a key; `None` when absent or deleted.

@@ -5,9 +5,11 @@
 //! - [`error`]: [`ClientError`], typed failures; nothing here exits the process.
 //! - [`check`]: whether every member agrees on the data and on who the members are.
 //! - [`cluster`]: [`ClusterClient`], which knows the members, pools connections and fails over.
+//! - [`backup`]: exporting every live key to a file and importing one, both resumable.
 //!
 //! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
+pub mod backup;
 pub mod check;
 pub mod client;
 pub mod cluster;
@@ -18,7 +20,7 @@ pub use client::{Client, ClientOptions};
 pub use cluster::ClusterClient;
 pub use error::ClientError;
 pub use kvs_proto::{
-    ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState, MemberStatus,
+    BackupEntry, ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState, MemberStatus,
     ReplicationStatus, StatusReport, Version,
 };
 pub use tls::ClientTls;

@@ -12,9 +12,11 @@ use crate::net;
 use crate::request_stats::ClientProtocol;
 use crate::shell::Shell;
 use crate::status;
+use bytes::Bytes;
 use futures::FutureExt;
 use kvs_proto::encoding::decode_borrowed;
-use kvs_proto::{ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, ProtoError};
+use kvs_proto::{BackupEntry, ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, ProtoError};
+use kvs_store::local::{Decision, Local};
 use kvs_store::log::writer::{Durable, Room};
 use std::sync::Arc;
 
@@ -88,6 +90,7 @@ async fn answer(
     let writes = match &request {
         ClientRequest::Set { .. } | ClientRequest::Delete { .. } => 1,
         ClientRequest::MSet { pairs } => pairs.len(),
+        ClientRequest::Load { entries } => entries.len(),
         _ => 0,
     };
     // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
@@ -151,6 +154,8 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
         ClientRequest::Set { .. } => ("set", Access::Write),
         ClientRequest::Delete { .. } => ("delete", Access::Write),
         ClientRequest::MSet { .. } => ("mset", Access::Write),
+        ClientRequest::Export { .. } => ("export", Access::Read),
+        ClientRequest::Load { .. } => ("load", Access::Write),
         ClientRequest::Shutdown => ("shutdown", Access::Admin),
     }
 }
@@ -159,13 +164,21 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
 /// read queues its answer on `conn` at once.
 fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
     let mut durable = None;
-    let mut write = |key: &[u8], value: Option<&[u8]>| {
+    // A write, with a deadline only from a backup (a `Load`); `None` when it expired already.
+    let mut write = |key: &[u8], value: Option<&[u8]>, deadline_ms: Option<u64>| {
         // Never inside a Redis client's transaction (see `redis::transaction`).
         let shared = node.core.isolation.read().unwrap_or_else(|p| p.into_inner());
-        let written = node.write(key, value, room);
+        let written = match deadline_ms {
+            None => node.write(key, value, room).map(Some),
+            Some(deadline_ms) => {
+                let decide = |local: &Local<'_>| Decision::Write(local.value(value, Some(deadline_ms)), ());
+                node.update(key, node.wall_ms(), room, None, decide).map(|(written, ())| written)
+            }
+        };
         drop(shared);
         match written {
-            Ok(written) => {
+            Ok(None) => Ok(ClientResponse::Ok),
+            Ok(Some(written)) => {
                 durable = written.durable;
                 Ok(ClientResponse::Written(written.version))
             }
@@ -193,7 +206,7 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
         }),
         ClientRequest::Set { key, value } => check_key(node, key)
             .and_then(|()| check_value(node, value))
-            .and_then(|()| write(key, Some(value)))
+            .and_then(|()| write(key, Some(value), None))
             .map(|written| Answer::Reply(written, None)),
         ClientRequest::MSet { pairs } => {
             let checked: Result<(), ErrorReply> =
@@ -201,7 +214,7 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
             checked.and_then(|()| {
                 let mut last = Ok(ClientResponse::Ok);
                 for &(key, value) in &pairs {
-                    last = write(key, Some(value));
+                    last = write(key, Some(value), None);
                     if last.is_err() {
                         break;
                     }
@@ -210,7 +223,24 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
             })
         }
         ClientRequest::Delete { key } => {
-            check_key(node, key).and_then(|()| write(key, None)).map(|written| Answer::Reply(written, None))
+            check_key(node, key).and_then(|()| write(key, None, None)).map(|written| Answer::Reply(written, None))
+        }
+        ClientRequest::Export { after, max_keys } => after
+            .map_or(Ok(()), |after| check_key(node, after))
+            .map(|()| Answer::Queued(export(node, after, max_keys, conn))),
+        ClientRequest::Load { entries } => {
+            let checked: Result<(), ErrorReply> = entries
+                .iter()
+                .try_for_each(|entry| check_key(node, entry.key).and_then(|()| check_value(node, entry.value)));
+            // An entry whose deadline has passed is left out, as Redis's RESTORE leaves out a key
+            // whose time has passed.
+            let now_ms = node.wall_ms();
+            let live = entries.iter().filter(|e| e.expires_at_ms.is_none_or(|at| at > now_ms));
+            checked
+                .and_then(|()| {
+                    live.map(|e| write(e.key, Some(e.value), e.expires_at_ms)).collect::<Result<Vec<_>, _>>()
+                })
+                .map(|_| Answer::Reply(ClientResponse::Ok, None))
         }
         ClientRequest::Status { max_keys } => {
             let max_keys = (max_keys as usize).min(status::MAX_KEYS);
@@ -229,6 +259,35 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
         Ok(answer) => answer,
         Err(reply) => Answer::Reply(error(reply), None),
     }
+}
+
+/// Keys an export page holds at most, whatever the request asks.
+const MAX_EXPORT_KEYS: usize = 10_000;
+
+/// Queues one page of an export: the live keys after `after`, as many as `max_keys` asks (up to
+/// [`MAX_EXPORT_KEYS`]) and the reply bound allows (at least one, which the value bound fits).
+fn export(
+    node: &Shell,
+    after: Option<&[u8]>,
+    max_keys: u32,
+    conn: &mut Connection<net::Stream>,
+) -> Result<usize, ProtoError> {
+    let now_ms = node.wall_ms();
+    let records = node.store().export_page(after, (max_keys as usize).clamp(1, MAX_EXPORT_KEYS), now_ms);
+    let max_bytes = node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64));
+    let mut entries = Vec::with_capacity(records.len());
+    let mut bytes = 0;
+    for record in &records {
+        let value = record.read_bytes().unwrap_or_default();
+        // A key and value cost their lengths and a few bytes of framing each.
+        bytes += record.key().len() + value.len() + 32;
+        if bytes > max_bytes && !entries.is_empty() {
+            break;
+        }
+        let (key, expires_at_ms) = (Bytes::copy_from_slice(record.key()), record.deadline_ms());
+        entries.push(BackupEntry { key, value: Bytes::from(value), expires_at_ms });
+    }
+    conn.queue(&ClientResponse::<Bytes>::Exported(entries))
 }
 
 fn check_value(node: &Shell, value: &[u8]) -> Result<(), ErrorReply> {

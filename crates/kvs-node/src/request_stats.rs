@@ -29,7 +29,8 @@ impl ClientProtocol {
 }
 
 /// The native protocol's requests, in the order their counters are kept.
-pub const NATIVE_COMMANDS: [&str; 8] = ["get", "set", "delete", "mget", "mset", "status", "inspect", "shutdown"];
+pub const NATIVE_COMMANDS: [&str; 10] =
+    ["get", "set", "delete", "mget", "mset", "export", "load", "status", "inspect", "shutdown"];
 
 /// Upper bounds of the latency buckets, in seconds (the last bucket, +Inf, is implied).
 pub const LATENCY_BOUNDS_S: [f64; 14] =

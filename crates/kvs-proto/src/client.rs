@@ -51,6 +51,33 @@ pub enum ClientRequest<B = Bytes> {
         /// Keys and their values, written in this order.
         pairs: Vec<(B, B)>,
     },
+    /// A page of a backup: the live keys after `after` in byte order (from the first without
+    /// it), with their values and deadlines, at most `max_keys` of them and as many as fit the
+    /// node's reply bound; an empty page means the end. The last key of a page is the next
+    /// page's `after`, so an interrupted export resumes from the last key it saved.
+    Export {
+        /// The last key already exported.
+        after: Option<B>,
+        /// Upper bound on keys in the page.
+        max_keys: u32,
+    },
+    /// Load keys from a backup: each is written and replicated like a `Set`, with its deadline.
+    /// Every entry is checked against the bounds before any is written.
+    Load {
+        /// The entries, written in this order.
+        entries: Vec<BackupEntry<B>>,
+    },
+}
+
+/// One live key of a backup: its value (a counter's, in decimal) and when it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupEntry<B = Bytes> {
+    /// The key.
+    pub key: B,
+    /// Its value.
+    pub value: B,
+    /// When it expires, in Unix milliseconds, if it does.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// The node's answer to one [`ClientRequest`]; generic over its values' byte strings, so a node
@@ -73,6 +100,8 @@ pub enum ClientResponse<B = Bytes> {
     Entry(Option<Entry>),
     /// The answer to `MGet`: each key's value in request order, `None` when absent.
     Values(Vec<Option<B>>),
+    /// The answer to `Export`: the page's entries in key order (none: the export is complete).
+    Exported(Vec<BackupEntry<B>>),
 }
 
 /// Machine-readable reason for an error reply.

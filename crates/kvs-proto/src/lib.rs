@@ -22,7 +22,8 @@ pub mod peer;
 pub mod resp;
 
 pub use client::{
-    ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, ReplicationStatus, StatusReport,
+    BackupEntry, ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, ReplicationStatus,
+    StatusReport,
 };
 pub use connection::Connection;
 pub use error::ProtoError;

@@ -8,6 +8,7 @@
 //!   the answers to anti-entropy requests, with the invariants that make copies converge.
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
+//! - [`export`]: pages of a backup, the live records after a key in key order.
 //! - [`digest`]: the per-entry hash the store digest is built from.
 //! - [`map`]: the hash map every table uses (randomly keyed, fixed keys in simulation).
 //! - [`origin_index`]: per shard, surviving records by origin and sequence number.
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod cursors;
 pub mod digest;
 mod expiry;
+pub mod export;
 pub mod glob;
 pub mod local;
 pub mod log;

@@ -143,7 +143,9 @@ async fn drive(port: Port, node: &NodeProcess, load: Load) -> Result<f64, String
     let mut connections = Vec::with_capacity(load.clients);
     for _ in 0..load.clients {
         connections.push(match port {
-            Port::Native => Conn::Native(Client::connect(&node.addr.to_string()).await.map_err(|e| e.to_string())?),
+            Port::Native => {
+                Conn::Native(Box::new(Client::connect(&node.addr.to_string()).await.map_err(|e| e.to_string())?))
+            }
             Port::Resp => Conn::Resp(resp_connect(node.redis()).await?),
         });
     }
@@ -191,7 +193,7 @@ impl Keys {
 
 /// One connection of the generator.
 enum Conn {
-    Native(Client),
+    Native(Box<Client>),
     Resp(BufReader<TcpStream>),
 }
 

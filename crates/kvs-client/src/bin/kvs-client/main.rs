@@ -1,7 +1,9 @@
 //! `kvs-client <host> <port> <command>` (or `<host:port>`): talk to any kvs node from the shell.
 //!
-//! Exit codes: 0 success; 1 `get` found no value; 2 usage error; 3 connection or protocol
-//! error; 4 the node refused the request (e.g. key too large).
+//! Exit codes: 0 success; 1 `get` found no value, or an export or import failed; 2 usage error;
+//! 3 connection or protocol error; 4 the node refused the request (e.g. key too large).
+
+mod backup;
 
 use clap::{Parser, Subcommand};
 use kvs_client::{Client, ClientError, StatusReport};
@@ -87,6 +89,18 @@ enum Command {
     Inspect {
         /// The key.
         key: String,
+    },
+    /// Save every live key (value and expiry) to FILE, in key order; an unfinished FILE from an
+    /// interrupted export is resumed after its last complete key.
+    Export {
+        /// The backup file (format in the README).
+        file: std::path::PathBuf,
+    },
+    /// Load a backup into the cluster in batches, each key written like a `set` with its expiry;
+    /// an interrupted import resumes where it stopped (FILE.import-progress says where).
+    Import {
+        /// The backup file.
+        file: std::path::PathBuf,
     },
 }
 
@@ -279,6 +293,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 return Ok(ExitCode::from(1));
             }
         },
+        Command::Export { file } => return Ok(backup::export(&mut client, &file).await),
+        Command::Import { file } => return Ok(backup::import(&mut client, &file).await),
         Command::Shutdown => {
             client.shutdown().await?;
             println!("OK");
