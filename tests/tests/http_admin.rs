@@ -118,3 +118,15 @@ async fn cluster_view_asks_every_member() {
     let applied = sample(&metrics, &format!(r#"kvs_origin_applied_sequence{{origin="{origin}"}}"#));
     assert!(applied.is_some_and(|seq| seq >= 1.0), "node 1 applied node 0's write: {metrics}");
 }
+
+#[tokio::test]
+async fn metrics_report_the_log_and_its_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let node = NodeProcess::start(None, &["--http-port", "0", "--data-dir", data, "--fsync", "always"]);
+    node.client().await.set("durable", "yes").await.unwrap();
+    let metrics = get(&node.http_url("/metrics"), None).body;
+    assert!(sample(&metrics, "kvs_log_bytes").is_some_and(|bytes| bytes > 0.0), "{metrics}");
+    assert!(sample(&metrics, "kvs_log_fsyncs_total").is_some_and(|n| n >= 1.0), "{metrics}");
+    assert!(sample(&metrics, "kvs_log_fsync_seconds_total").is_some_and(|s| s > 0.0), "{metrics}");
+}

@@ -57,6 +57,11 @@ impl WritePath {
         self.log.as_ref().map_or(Ok(()), Log::check)
     }
 
+    /// What the log reports about itself (size, syncs), when the node is durable.
+    pub(crate) fn log_stats(&self) -> Option<&kvs_store::log::writer::LogStats> {
+        self.log.as_ref().map(|log| &*log.stats)
+    }
+
     /// Waits (asynchronously) for room in the log's queue for `records` writes: how a slow disk
     /// slows writers down without blocking a thread. Memory-only nodes never wait.
     pub(crate) async fn reserve(&self, records: usize) -> Result<Room, LogError> {

@@ -8,9 +8,11 @@
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
+//! - [`backup`]: `kvs-client export`/`import` against `redis-cli --rdb`/`--pipe`.
 //! - [`load`]: pipelined RESP loading shared by the benches.
 
 pub mod anti_entropy;
+pub mod backup;
 pub mod durability;
 pub mod gossip;
 pub mod load;
@@ -47,6 +49,8 @@ enum BenchKind {
     Scaling(scaling::ScalingArgs),
     /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
     Gossip(gossip::GossipArgs),
+    /// Backup: export and import rates against redis-cli --rdb and --pipe.
+    Backup(backup::BackupArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -59,5 +63,6 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Durability(args)) => durability::run(args).await,
         Some(BenchKind::Scaling(args)) => scaling::run(args).await,
         Some(BenchKind::Gossip(args)) => gossip::run(args).await,
+        Some(BenchKind::Backup(args)) => backup::run(args).await,
     }
 }

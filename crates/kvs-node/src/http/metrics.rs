@@ -13,6 +13,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// The content type of the OpenMetrics text format, which Prometheus scrapes.
@@ -147,6 +148,23 @@ impl Collector for NodeMetrics {
         ];
         for (name, help, value) in counters {
             single(&mut encoder, name, help, MetricType::Counter, value)?;
+        }
+
+        if let Some(log) = node.writes.log_stats() {
+            let bytes = log.log_bytes.load(Ordering::Relaxed);
+            single(&mut encoder, "kvs_log_bytes", "Size of the log file", MetricType::Gauge, bytes)?;
+            let syncs = log.syncs.load(Ordering::Relaxed);
+            single(
+                &mut encoder,
+                "kvs_log_fsyncs",
+                "Syncs of appended records to the disk",
+                MetricType::Counter,
+                syncs,
+            )?;
+            let seconds = log.sync_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            let help = "Seconds those syncs took, in all (divided by kvs_log_fsyncs_total: the mean fsync latency)";
+            let mut total = encoder.encode_descriptor("kvs_log_fsync_seconds", help, None, MetricType::Counter)?;
+            total.encode_counter::<NoLabelSet, _, u64>(&seconds, None)?;
         }
 
         // Replication progress: how far this node applied each origin's writes. An origin's own

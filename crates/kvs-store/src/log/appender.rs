@@ -64,6 +64,10 @@ pub struct LogStats {
     pub compaction_failures: AtomicU64,
     /// Current size of the log in bytes.
     pub log_bytes: AtomicU64,
+    /// Syncs of appended records to the disk (`fdatasync`).
+    pub syncs: AtomicU64,
+    /// Nanoseconds those syncs took, in all.
+    pub sync_nanos: AtomicU64,
 }
 
 /// Why the log refuses writes.
@@ -189,6 +193,15 @@ impl Writer {
         self.room.close();
     }
 
+    /// Syncs the appended records to the disk, counting how long that takes.
+    fn timed_sync(&self) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
+        let synced = self.file.sync_data();
+        self.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.sync_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        synced
+    }
+
     /// Whether `everysec` owes a sync now.
     pub(super) fn sync_due(&self) -> bool {
         self.config.fsync == FsyncPolicy::EverySec && self.dirty && Instant::now() >= self.next_sync
@@ -265,7 +278,7 @@ impl Writer {
             {
                 return Err(reason.clone());
             }
-            let result = self.file.write_all(batch).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+            let result = self.file.write_all(batch).and_then(|()| if sync { self.timed_sync() } else { Ok(()) });
             let error = match result {
                 Ok(()) => {
                     self.log_bytes += batch.len() as u64;
