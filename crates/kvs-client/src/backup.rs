@@ -30,7 +30,7 @@ pub const MAGIC: &[u8; 8] = b"KVSBACK1";
 const END: u32 = u32::MAX;
 
 /// Keys asked for per export page (the node may send fewer, to bound its reply).
-const PAGE_KEYS: u32 = 10_000;
+const PAGE_KEYS: u32 = 100_000;
 
 /// Entries and bytes per import batch: large enough that a request's round trip is a small part
 /// of its cost, small enough that a node's reply and log queue stay bounded.

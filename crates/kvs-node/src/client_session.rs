@@ -262,7 +262,7 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
 }
 
 /// Keys an export page holds at most, whatever the request asks.
-const MAX_EXPORT_KEYS: usize = 10_000;
+const MAX_EXPORT_KEYS: usize = 100_000;
 
 /// Queues one page of an export: the live keys after `after`, as many as `max_keys` asks (up to
 /// [`MAX_EXPORT_KEYS`]) and the reply bound allows (at least one, which the value bound fits).
