@@ -164,7 +164,7 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
 /// read queues its answer on `conn` at once.
 fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
     let mut durable = None;
-    // A write, with a deadline only from a backup (a `Load`); `None` when it expired already.
+    // A write; only a backup's (a `Load`) carries a deadline.
     let mut write = |key: &[u8], value: Option<&[u8]>, deadline_ms: Option<u64>| {
         // Never inside a Redis client's transaction (see `redis::transaction`).
         let shared = node.core.isolation.read().unwrap_or_else(|p| p.into_inner());
@@ -235,12 +235,10 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
             // An entry whose deadline has passed is left out, as Redis's RESTORE leaves out a key
             // whose time has passed.
             let now_ms = node.wall_ms();
-            let live = entries.iter().filter(|e| e.expires_at_ms.is_none_or(|at| at > now_ms));
+            let mut live = entries.iter().filter(|e| e.expires_at_ms.is_none_or(|at| at > now_ms));
             checked
-                .and_then(|()| {
-                    live.map(|e| write(e.key, Some(e.value), e.expires_at_ms)).collect::<Result<Vec<_>, _>>()
-                })
-                .map(|_| Answer::Reply(ClientResponse::Ok, None))
+                .and_then(|()| live.try_for_each(|e| write(e.key, Some(e.value), e.expires_at_ms).map(drop)))
+                .map(|()| Answer::Reply(ClientResponse::Ok, None))
         }
         ClientRequest::Status { max_keys } => {
             let max_keys = (max_keys as usize).min(status::MAX_KEYS);
