@@ -11,7 +11,6 @@ use bytes::Bytes;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::HashTable;
 use kvs_proto::{Entry, NodeId};
-use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -313,26 +312,19 @@ impl Store {
         (0..SHARDS).flat_map(|shard| self.shard_records(shard)).collect()
     }
 
-    /// Up to `limit` live keys in sorted order (the smallest), and whether more exist. Keeps only
-    /// `limit` candidates while walking, so a status poll on a large store copies and sorts little.
+    /// Up to `limit` live keys in sorted order (the smallest), and whether more exist: the first
+    /// page of an export ([`Store::export_page`]) one key longer than asked, keys copied.
+    ///
+    /// With nothing to list (`status` with no keys, which `check`, `/metrics` and the cluster
+    /// page ask every second) it stops at the first live key instead of walking the store.
     pub fn live_keys(&self, limit: usize, now_ms: u64) -> (Vec<Bytes>, bool) {
-        // The heap grows as keys come, so `limit` (a number from the network) sizes nothing.
-        let mut smallest: BinaryHeap<Bytes> = BinaryHeap::new();
-        let mut live = 0usize;
-        for shard in 0..SHARDS {
-            let guard = self.read(shard);
-            for record in guard.table.iter().filter(|r| r.is_live_at(now_ms)) {
-                live += 1;
-                let wanted = smallest.len() < limit || smallest.peek().is_some_and(|max| record.key() < &max[..]);
-                if wanted {
-                    smallest.push(Bytes::copy_from_slice(record.key()));
-                    if smallest.len() > limit {
-                        smallest.pop();
-                    }
-                }
-            }
+        if limit == 0 {
+            let any = (0..SHARDS).any(|shard| self.read(shard).table.iter().any(|r| r.is_live_at(now_ms)));
+            return (Vec::new(), any);
         }
-        (smallest.into_sorted_vec(), live > limit)
+        let page = self.export_page(None, limit.saturating_add(1), now_ms);
+        let more = page.len() > limit;
+        (page.iter().take(limit).map(|r| Bytes::copy_from_slice(r.key())).collect(), more)
     }
 
     /// One step of a cursor walk over live keys accepted by `filter`: whole shards from `cursor`
