@@ -198,7 +198,7 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
             let values: Vec<_> = keys.iter().map(|key| node.store().get_value(key, now_ms)).collect();
             // What the reply costs on the wire: each value and its length, within both bounds.
             let size: usize = values.iter().map(|v| v.as_ref().map_or(1, |v| v.len() + 9)).sum();
-            let max = node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64));
+            let max = reply_bound(node);
             if size > max {
                 return Err(ErrorReply::new(ErrorCode::ReplyTooLarge, format!("reply of {size} bytes exceeds {max}")));
             }
@@ -259,6 +259,12 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
     }
 }
 
+/// Largest reply of many values (MGET, an export page): `--max-reply-bytes`, and room for the
+/// frame's own bytes within the frame bound.
+fn reply_bound(node: &Shell) -> usize {
+    node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64))
+}
+
 /// Keys an export page holds at most, whatever the request asks.
 const MAX_EXPORT_KEYS: usize = 100_000;
 
@@ -272,7 +278,7 @@ fn export(
 ) -> Result<usize, ProtoError> {
     let now_ms = node.wall_ms();
     let records = node.store().export_page(after, (max_keys as usize).clamp(1, MAX_EXPORT_KEYS), now_ms);
-    let max_bytes = node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64));
+    let max_bytes = reply_bound(node);
     let mut entries = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for record in &records {
