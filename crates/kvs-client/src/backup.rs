@@ -29,6 +29,14 @@ pub const MAGIC: &[u8; 8] = b"KVSBACK1";
 /// The key length that marks the end of a backup.
 const END: u32 = u32::MAX;
 
+/// Bytes of the end mark.
+const END_BYTES: u64 = size_of::<u32>() as u64;
+
+/// Bytes an entry takes in the file: two lengths and a deadline besides its key and value.
+fn entry_bytes(entry: &BackupEntry) -> u64 {
+    16 + entry.key.len() as u64 + entry.value.len() as u64
+}
+
 /// Keys asked for per export page (the node may send fewer, to bound its reply).
 const PAGE_KEYS: u32 = 100_000;
 
@@ -137,7 +145,7 @@ fn write_entry(output: &mut impl Write, entry: &BackupEntry) -> io::Result<u64> 
     output.write_all(&(entry.value.len() as u32).to_le_bytes())?;
     output.write_all(&entry.value)?;
     output.write_all(&entry.expires_at_ms.unwrap_or(0).to_le_bytes())?;
-    Ok(16 + entry.key.len() as u64 + entry.value.len() as u64)
+    Ok(entry_bytes(entry))
 }
 
 /// Where an existing export file stands.
@@ -161,7 +169,7 @@ fn survey(path: &Path, max_len: usize) -> Result<Existing, BackupError> {
     loop {
         match read_item(&mut input, max_len).map_err(|e| format_error(path, e.to_string()))? {
             Some(Item::Entry(entry)) => {
-                existing.complete_bytes += 16 + entry.key.len() as u64 + entry.value.len() as u64;
+                existing.complete_bytes += entry_bytes(&entry);
                 existing.entries += 1;
                 existing.last_key = Some(entry.key);
             }
@@ -188,7 +196,7 @@ pub async fn export(
         false => None,
     };
     if let Some(done) = existing.as_ref().filter(|e| e.finished) {
-        let bytes = done.complete_bytes + 4;
+        let bytes = done.complete_bytes + END_BYTES;
         return Ok(Summary { entries: done.entries, resumed: done.entries, bytes });
     }
     let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(path).map_err(io_error(path))?;
@@ -221,7 +229,7 @@ pub async fn export(
     output.write_all(&END.to_le_bytes()).map_err(io_error(path))?;
     let file = output.into_inner().map_err(|e| io_error(path)(e.into_error()))?;
     file.sync_all().map_err(io_error(path))?;
-    Ok(Summary { entries: done.entries, resumed, bytes: done.bytes + 4 })
+    Ok(Summary { entries: done.entries, resumed, bytes: done.bytes + END_BYTES })
 }
 
 /// The file beside `path` where an import notes how far it got.
@@ -263,7 +271,7 @@ pub async fn import(
         let item = read_item(&mut input, max_len).map_err(|e| format_error(path, e.to_string()))?;
         let end = !matches!(item, Some(Item::Entry(_)));
         if let Some(Item::Entry(entry)) = item {
-            batch_bytes += 16 + entry.key.len() as u64 + entry.value.len() as u64;
+            batch_bytes += entry_bytes(&entry);
             batch.push(entry);
         }
         if !batch.is_empty() && (end || batch.len() >= BATCH_ENTRIES || batch_bytes as usize >= BATCH_BYTES) {
@@ -282,7 +290,7 @@ pub async fn import(
         Err(e) if e.kind() != ErrorKind::NotFound => return Err(io_error(&noted)(e)),
         _ => {}
     }
-    Ok(Summary { entries: done.entries, resumed, bytes: done.bytes + 4 })
+    Ok(Summary { entries: done.entries, resumed, bytes: done.bytes + END_BYTES })
 }
 
 /// `"<offset> <entries>"`, as an import notes its progress.
