@@ -30,6 +30,13 @@ enum Task {
     ClusterTest,
     /// Benchmarks; prints figures for the README's Performance section.
     Bench(bench::BenchArgs),
+    /// A server speaking both client protocols with no store behind it (`bench native` starts it).
+    #[command(hide = true)]
+    NullServer {
+        /// Bytes in the value every GET returns.
+        #[arg(long, default_value_t = 3)]
+        value_bytes: usize,
+    },
     /// Runs `cargo test --workspace` N times in a row and reports every failure.
     FlakeCheck {
         /// How many runs.
@@ -63,6 +70,7 @@ fn main() -> ExitCode {
     report(match Cli::parse().task {
         Task::ClusterTest => on_release_build(cluster_test::run()),
         Task::Bench(args) => on_release_build(bench::run(args)),
+        Task::NullServer { value_bytes } => bench::null_server::run(value_bytes),
         Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),
         Task::Fuzz { minutes, target } => fuzz::run(&workspace_root(), minutes, target),
         Task::Sim { args } => sim::run(&workspace_root(), &args),

@@ -9,6 +9,7 @@
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
 //! - [`backup`]: `kvs-client export`/`import` against `redis-cli --rdb`/`--pipe`.
+//! - [`null_server`]: both client protocols and nothing else, the ceiling for `native`.
 //! - [`load`]: pipelined RESP loading shared by the benches.
 
 pub mod anti_entropy;
@@ -17,6 +18,7 @@ pub mod durability;
 pub mod gossip;
 pub mod load;
 pub mod native;
+pub mod null_server;
 pub mod redis;
 pub mod replication;
 pub mod scaling;

@@ -7,6 +7,7 @@
 //! does. redis-benchmark's own figure for the RESP port is printed beside them, to show the
 //! generator keeps up with it.
 
+use super::null_server::NullServer;
 use super::redis::{benchmark_one, cpu_seconds, median, require};
 use bytes::Bytes;
 use clap::Args;
@@ -50,6 +51,10 @@ pub struct NativeArgs {
 enum Port {
     Native,
     Resp,
+    /// The null server's native port: the ceiling (see [`super::null_server`]).
+    Ceiling,
+    /// The null server's RESP port: what RESP costs with nothing behind it.
+    CeilingResp,
 }
 
 /// One run's shape.
@@ -72,9 +77,24 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
         args.clients, args.requests, args.keyspace, args.rounds
     );
     println!(
-        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22} {:>14} {:>12}",
-        "test", "P", "d", "native", "RESP", "ratio", "redis-benchmark on RESP", "native µs CPU", "RESP µs CPU"
+        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22} {:>14} {:>12} {:>12} {:>9} {:>10} {:>12} {:>14} {:>12}",
+        "test",
+        "P",
+        "d",
+        "native",
+        "RESP",
+        "ratio",
+        "redis-benchmark on RESP",
+        "native µs CPU",
+        "RESP µs CPU",
+        "null server",
+        "null/RESP",
+        "null µs CPU",
+        "null RESP",
+        "gen µs native",
+        "gen µs RESP"
     );
+    println!("(null server: requests answered by a server with no store behind them, on its native and RESP ports; null/RESP is the ceiling for any native protocol)");
     for write in [true, false] {
         if !args.tests.iter().any(|t| t == if write { "set" } else { "get" }) {
             continue;
@@ -91,22 +111,34 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                 };
                 if !write {
                     // GETs of keys that exist: fill the keyspace first.
-                    drive(Port::Native, &node, Load { write: true, requests: args.keyspace as usize * 2, ..load })
-                        .await?;
+                    let fill = Load { write: true, requests: args.keyspace as usize * 2, ..load };
+                    drive(Port::Native, node.addr, fill).await?;
                 }
-                let (mut native, mut resp, mut native_cpu, mut resp_cpu) = (vec![], vec![], vec![], vec![]);
+                let null = NullServer::start(data)?;
+                // Per target: rates, the server's CPU per request, the generator's (this process's).
+                let mut figures: [[Vec<f64>; 3]; 4] = Default::default();
                 for round in 0..args.rounds {
-                    let order = if round % 2 == 0 { [Port::Native, Port::Resp] } else { [Port::Resp, Port::Native] };
+                    let mut order = [Port::Native, Port::Resp, Port::Ceiling, Port::CeilingResp];
+                    order.rotate_left(round % 4);
                     for port in order {
-                        let cpu = cpu_seconds(node.pid());
-                        let rate = drive(port, &node, load).await?;
-                        let cpu = (cpu_seconds(node.pid()) - cpu) * 1e6 / load.requests as f64;
-                        match port {
-                            Port::Native => (native.push(rate), native_cpu.push(cpu)),
-                            Port::Resp => (resp.push(rate), resp_cpu.push(cpu)),
+                        let (addr, pid, slot) = match port {
+                            Port::Native => (node.addr, node.pid(), 0),
+                            Port::Resp => (node.redis(), node.pid(), 1),
+                            Port::Ceiling => (null.native, null.pid(), 2),
+                            Port::CeilingResp => (null.resp, null.pid(), 3),
                         };
+                        let (cpu, generator) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+                        let rate = drive(port, addr, load).await?;
+                        let per_request =
+                            |before: f64, pid: u32| (cpu_seconds(pid) - before) * 1e6 / load.requests as f64;
+                        let generator = per_request(generator, std::process::id());
+                        figures[slot][0].push(rate);
+                        figures[slot][1].push(per_request(cpu, pid));
+                        figures[slot][2].push(generator);
                     }
                 }
+                let [native, resp, ceiling, ceiling_resp] =
+                    figures.map(|mut f| f.each_mut().map(|values| median(values)));
                 let test = if write { "set" } else { "get" };
                 let data_arg = data.to_string();
                 let keyspace_arg = args.keyspace.to_string();
@@ -117,19 +149,23 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                     args.clients,
                     pipeline,
                 )?;
-                let (native, resp) = (median(&mut native), median(&mut resp));
-                let (native_cpu, resp_cpu) = (median(&mut native_cpu), median(&mut resp_cpu));
                 println!(
-                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0} {:>14.2} {:>12.2}",
+                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0} {:>14.2} {:>12.2} {:>12.0} {:>9.2} {:>10.2} {:>12.0} {:>14.2} {:>12.2}",
                     test,
                     pipeline,
                     data,
-                    native,
-                    resp,
-                    native / resp,
+                    native[0],
+                    resp[0],
+                    native[0] / resp[0],
                     reference,
-                    native_cpu,
-                    resp_cpu
+                    native[1],
+                    resp[1],
+                    ceiling[0],
+                    ceiling[0] / resp[0],
+                    ceiling[1],
+                    ceiling_resp[0],
+                    native[2],
+                    resp[2]
                 );
             }
         }
@@ -137,16 +173,16 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `load` against one port of `node`; returns requests per second.
-async fn drive(port: Port, node: &NodeProcess, load: Load) -> Result<f64, String> {
+/// Runs `load` against `addr`, speaking `port`'s protocol; returns requests per second.
+async fn drive(port: Port, addr: SocketAddr, load: Load) -> Result<f64, String> {
     let issued = Arc::new(AtomicUsize::new(0));
     let mut connections = Vec::with_capacity(load.clients);
     for _ in 0..load.clients {
         connections.push(match port {
-            Port::Native => {
-                Conn::Native(Box::new(Client::connect(&node.addr.to_string()).await.map_err(|e| e.to_string())?))
+            Port::Native | Port::Ceiling => {
+                Conn::Native(Box::new(Client::connect(&addr.to_string()).await.map_err(|e| e.to_string())?))
             }
-            Port::Resp => Conn::Resp(resp_connect(node.redis()).await?),
+            Port::Resp | Port::CeilingResp => Conn::Resp(resp_connect(addr).await?),
         });
     }
     let started = Instant::now();

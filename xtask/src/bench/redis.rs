@@ -40,6 +40,9 @@ pub struct RedisArgs {
     /// throughput and replication lag.
     #[arg(long)]
     replication_only: bool,
+    /// Only the replication lag of the 3-node cluster against a Redis primary with two replicas.
+    #[arg(long)]
+    lag_only: bool,
     /// Replication-lag samples per round.
     #[arg(long, default_value_t = 1_000)]
     lag_samples: usize,
@@ -277,12 +280,14 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     let primary = replicated.primary.child.id();
     let primary_target = Target { name: "redis + 2 rep", port: replicated.primary.port, pid: primary };
     let compared = [redis_target, single_target, primary_target, cluster_target];
-    let rows = if args.replication_only {
-        throughput_rows(&compared[2..], &args)?
-    } else {
-        throughput_rows(&compared, &args)?
-    };
-    print_throughput(&compared, rows, args.replication_only);
+    if !args.lag_only {
+        let rows = if args.replication_only {
+            throughput_rows(&compared[2..], &args)?
+        } else {
+            throughput_rows(&compared, &args)?
+        };
+        print_throughput(&compared, rows, args.replication_only);
+    }
     let kvs_readers = [cluster[1].redis(), cluster[2].redis()];
     let redis_readers = [replicated.replicas[0].addr(), replicated.replicas[1].addr()];
     lag_rows(
@@ -291,7 +296,7 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         (cluster[0].redis(), kvs_readers),
         (replicated.primary.addr(), redis_readers),
     )?;
-    if args.replication_only {
+    if args.replication_only || args.lag_only {
         return Ok(());
     }
     keyspace_rows(&targets, &args)?;
@@ -362,7 +367,8 @@ fn print_throughput(targets: &[Target; 4], medians: Medians, replicated_only: bo
 }
 
 /// Replication lag of the kvs cluster (SET on A, read on B and C) and of the Redis primary and
-/// replicas, by the same tool, alternating, per round; then the medians of the rounds.
+/// replicas, by the same tool, alternating, per round; then the medians of the rounds, with where
+/// the time went (the SET's reply, the first reader).
 fn lag_rows(
     rounds: usize,
     samples: usize,
@@ -375,18 +381,24 @@ fn lag_rows(
     for round in 1..=rounds {
         for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
             let (name, (writer, readers)) = systems[s];
-            let histogram = super::replication::lag(writer, &readers, samples)?;
-            let (p50, p99) = (histogram.value_at_quantile(0.50) as f64, histogram.value_at_quantile(0.99) as f64);
-            eprintln!("round {round}: lag {name:<18} p50 {p50:>6.0} p99 {p99:>6.0}");
-            figures.entry((s, "p50")).or_default().push(p50);
-            figures.entry((s, "p99")).or_default().push(p99);
+            let lag = super::replication::lag(writer, &readers, samples)?;
+            let rows = [
+                ("p50", lag.replicated.value_at_quantile(0.50)),
+                ("p99", lag.replicated.value_at_quantile(0.99)),
+                ("SET reply p50", lag.acknowledged.value_at_quantile(0.50)),
+                ("first reader p50", lag.first_reader.value_at_quantile(0.50)),
+            ];
+            eprintln!("round {round}: lag {name:<18} {}", rows.map(|(row, us)| format!("{row} {us}")).join(", "));
+            for (row, us) in rows {
+                figures.entry((s, row)).or_default().push(us as f64);
+            }
         }
     }
-    println!("{:<8} {:>18} {:>12} {:>7}", "lag", systems[0].0, systems[1].0, "ratio");
-    for quantile in ["p50", "p99"] {
-        let redis = median(figures.get_mut(&(0, quantile)).expect("measured"));
-        let kvs = median(figures.get_mut(&(1, quantile)).expect("measured"));
-        println!("{quantile:<8} {redis:>18.0} {kvs:>12.0} {:>7.2}", kvs / redis);
+    println!("{:<18} {:>18} {:>12} {:>7}", "lag", systems[0].0, systems[1].0, "ratio");
+    for row in ["p50", "p99", "SET reply p50", "first reader p50"] {
+        let redis = median(figures.get_mut(&(0, row)).expect("measured"));
+        let kvs = median(figures.get_mut(&(1, row)).expect("measured"));
+        println!("{row:<18} {redis:>18.0} {kvs:>12.0} {:>7.2}", kvs / redis);
     }
     Ok(())
 }

@@ -47,29 +47,45 @@ impl RedisReplicaSet {
     }
 }
 
-/// Replication lag in microseconds: for each sample, the time from sending a SET of a new key to
-/// `writer` until every one of `readers` returns its value, every request over RESP on one
-/// connection per server, polled as fast as answers come back.
-pub(super) fn lag(writer: SocketAddr, readers: &[SocketAddr], samples: usize) -> Result<Histogram<u64>, String> {
+/// One lag run's figures, in microseconds per sample.
+pub(super) struct Lag {
+    /// From sending the SET until every reader returns the value: the replication lag.
+    pub(super) replicated: Histogram<u64>,
+    /// From sending the SET until its reply: the part of the lag that is the write itself.
+    pub(super) acknowledged: Histogram<u64>,
+    /// From sending the SET until the first reader returns the value.
+    pub(super) first_reader: Histogram<u64>,
+}
+
+/// Replication lag: for each sample, the time from sending a SET of a new key to `writer` until
+/// every one of `readers` returns its value, every request over RESP on one connection per server,
+/// polled as fast as answers come back; with the SET's own round trip and the first reader's time.
+pub(super) fn lag(writer: SocketAddr, readers: &[SocketAddr], samples: usize) -> Result<Lag, String> {
     let mut write = resp::connect(writer);
     let mut reads: Vec<_> = readers.iter().copied().map(resp::connect).collect();
-    let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    let histogram = || Histogram::<u64>::new(3).expect("histogram");
+    let mut lag = Lag { replicated: histogram(), acknowledged: histogram(), first_reader: histogram() };
     let poll_deadline = Duration::from_secs(10);
     let value = [b'v'; 100];
     // A per-run prefix, so keys from an earlier round are never already there.
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let micros = |start: Instant| start.elapsed().as_micros() as u64;
     for i in 0..samples {
         let key = format!("lag:{run:x}:{i:08}");
         let start = Instant::now();
         redis::cmd("SET").arg(&key).arg(&value[..]).query::<()>(&mut write).map_err(|e| e.to_string())?;
-        for read in reads.iter_mut() {
+        lag.acknowledged.record(micros(start)).map_err(|e| e.to_string())?;
+        for (n, read) in reads.iter_mut().enumerate() {
             while redis::cmd("GET").arg(&key).query::<Option<Vec<u8>>>(read).map_err(|e| e.to_string())?.is_none() {
                 if start.elapsed() > poll_deadline {
                     return Err(format!("{key} did not replicate within {poll_deadline:?}"));
                 }
             }
+            if n == 0 {
+                lag.first_reader.record(micros(start)).map_err(|e| e.to_string())?;
+            }
         }
-        histogram.record(start.elapsed().as_micros() as u64).map_err(|e| e.to_string())?;
+        lag.replicated.record(micros(start)).map_err(|e| e.to_string())?;
     }
-    Ok(histogram)
+    Ok(lag)
 }

@@ -76,7 +76,7 @@ async fn measure(size: usize, args: &ScalingArgs) -> Result<Row, String> {
         let per_write = |seconds: f64| seconds * 1e6 / args.requests as f64;
         let others = used[1..].iter().sum::<f64>() / (size - 1) as f64;
         let readers: Vec<_> = nodes[1..].iter().map(NodeProcess::redis).collect();
-        let lag = super::replication::lag(nodes[0].redis(), &readers, args.lag_samples)?;
+        let lag = super::replication::lag(nodes[0].redis(), &readers, args.lag_samples)?.replicated;
         eprintln!(
             "{size} nodes, round {round}: {rps:.0} SETs/s, A {:.2} µs, others {:.2} µs CPU/write, lag p50 {} p99 {} µs",
             per_write(used[0]),

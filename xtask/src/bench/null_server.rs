@@ -1,0 +1,205 @@
+//! A server that speaks both of kvs's client protocols and does nothing else: no store, no
+//! replication, no metrics. It reads requests, decodes them, and answers SET with OK and GET with
+//! a canned value of the bench's size, batching replies per read as the node does, on a runtime
+//! shaped like the node's on this machine (one worker thread).
+//!
+//! It is the ceiling for any protocol change: what the node's own work (the store, the bookkeeping)
+//! costs is gone, and only the kernel's, the runtime's and the framing's cost is left. If this
+//! server answers native requests less than 1.2 times as fast as the node answers RESP, no native
+//! protocol with the same system calls can.
+
+use kvs_proto::encoding::decode_borrowed;
+use kvs_proto::{ClientRequest, ClientResponse, Connection, Hello, HelloReply, MemberInfo, NodeId};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Largest frame or command it accepts, in bytes.
+const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// Serves until killed; prints `native <port> resp <port>` on stdout once listening.
+pub fn run(value_bytes: usize) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let native = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let resp = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+        println!("native {} resp {}", port(&native), port(&resp));
+        let value = vec![b'x'; value_bytes];
+        let resp_value: &'static [u8] = {
+            let mut reply = format!("${value_bytes}\r\n").into_bytes();
+            reply.extend_from_slice(&value);
+            reply.extend_from_slice(b"\r\n");
+            reply.leak()
+        };
+        let value: &'static [u8] = value.leak();
+        let me = MemberInfo {
+            id: NodeId(1),
+            addr: native.local_addr().map_err(|e| e.to_string())?,
+            generation: 1,
+            heartbeat: 0,
+            left: false,
+        };
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = resp.accept().await {
+                tokio::spawn(serve_resp(stream, resp_value));
+            }
+        });
+        while let Ok((stream, _)) = native.accept().await {
+            tokio::spawn(serve_native(stream, me.clone(), value));
+        }
+        Ok(())
+    })
+}
+
+/// The native protocol: hello, then every buffered request answered before one flush.
+async fn serve_native(stream: TcpStream, me: MemberInfo, value: &'static [u8]) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection::new(stream, MAX_FRAME_BYTES);
+    if !matches!(conn.recv::<Hello>().await, Ok(Some(_))) {
+        return;
+    }
+    if conn.send(&HelloReply::Welcome { node: me, members: Vec::new() }).await.is_err() {
+        return;
+    }
+    while let Ok(Some(frame)) = conn.recv_frame().await {
+        let mut next = Some(frame);
+        while let Some(frame) = next.take() {
+            let response = match decode_borrowed::<ClientRequest<&[u8]>>(&frame) {
+                Ok(ClientRequest::Get { .. }) => ClientResponse::Value(Some(value)),
+                Ok(_) => ClientResponse::Ok,
+                Err(_) => return,
+            };
+            if conn.queue(&response).is_err() {
+                return;
+            }
+            if conn.has_buffered_frame() {
+                next = conn.recv_frame().await.ok().flatten();
+            }
+        }
+        if conn.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// RESP: every complete command in the buffer answered (SET with +OK, GET with the value) in one
+/// write.
+async fn serve_resp(mut stream: TcpStream, value: &'static [u8]) {
+    let _ = stream.set_nodelay(true);
+    let (mut input, mut output) = (Vec::with_capacity(16 * 1024), Vec::with_capacity(16 * 1024));
+    loop {
+        let mut consumed = 0;
+        while let Some((used, get)) = command(&input[consumed..]) {
+            output.extend_from_slice(if get { value } else { b"+OK\r\n" });
+            consumed += used;
+        }
+        input.drain(..consumed);
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+        }
+        if input.len() > MAX_FRAME_BYTES {
+            return;
+        }
+        input.reserve(16 * 1024);
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// One complete command (an array of bulk strings) at the start of `input`: its length and
+/// whether it is a GET; `None` until it is complete.
+fn command(input: &[u8]) -> Option<(usize, bool)> {
+    let (count, mut at) = number(input, b'*')?;
+    let mut get = false;
+    for arg in 0..count {
+        let (len, start) = number(&input[at..], b'$')?;
+        let end = at + start + len + 2;
+        if input.len() < end {
+            return None;
+        }
+        if arg == 0 {
+            get = input[at + start..at + start + len].eq_ignore_ascii_case(b"GET");
+        }
+        at = end;
+    }
+    Some((at, get))
+}
+
+/// `<marker><digits>\r\n` at the start of `input`: the number and the bytes it took.
+fn number(input: &[u8], marker: u8) -> Option<(usize, usize)> {
+    if input.first() != Some(&marker) {
+        return None;
+    }
+    let end = input.iter().position(|&b| b == b'\n')?;
+    let digits = std::str::from_utf8(&input[1..end.checked_sub(1)?]).ok()?;
+    Some((digits.parse().ok()?, end + 1))
+}
+
+/// A running null server, killed on drop.
+pub(super) struct NullServer {
+    child: std::process::Child,
+    /// Its native port.
+    pub(super) native: SocketAddr,
+    /// Its RESP port.
+    pub(super) resp: SocketAddr,
+}
+
+impl NullServer {
+    /// Starts one (this xtask binary, `null-server`) answering GETs with `value_bytes`-byte values.
+    pub(super) fn start(value_bytes: usize) -> Result<NullServer, String> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = std::process::Command::new(exe)
+            .args(["null-server", "--value-bytes", &value_bytes.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the null server: {e}"))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+        let ports: Vec<u16> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let server = NullServer {
+            child,
+            native: SocketAddr::from(([127, 0, 0, 1], *ports.first().ok_or("no native port")?)),
+            resp: SocketAddr::from(([127, 0, 0, 1], *ports.get(1).ok_or("no RESP port")?)),
+        };
+        Ok(server)
+    }
+
+    /// Its process id, for CPU time.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for NullServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command;
+
+    #[test]
+    fn commands_are_found_whole_or_not_at_all() {
+        let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n";
+        assert_eq!(command(set), Some((set.len(), false)));
+        assert_eq!(command(&set[..set.len() - 1]), None);
+        let get = b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n";
+        assert_eq!(command(get), Some((get.len(), true)));
+        assert_eq!(command(b"*2\r\n$3\r\nGE"), None);
+    }
+}
