@@ -1,7 +1,7 @@
 //! A server that speaks both of kvs's client protocols and does nothing else: no store, no
 //! replication, no metrics. It reads requests, decodes them, and answers SET with OK and GET with
 //! a canned value of the bench's size, batching replies per read as the node does, on a runtime
-//! shaped like the node's on this machine (one worker thread).
+//! shaped like the node's (one worker thread fewer than the cores, at least one).
 //!
 //! It is the ceiling for any protocol change: what the node's own work (the store, the bookkeeping)
 //! costs is gone, and only the kernel's, the runtime's and the framing's cost is left. If this
@@ -20,7 +20,7 @@ const MAX_FRAME_BYTES: usize = 1 << 20;
 /// Serves until killed; prints `native <port> resp <port>` on stdout once listening.
 pub fn run(value_bytes: usize) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)))
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
