@@ -47,6 +47,7 @@ pub(crate) mod handshake;
 pub(crate) mod http;
 pub(crate) mod net;
 pub(crate) mod open;
+pub mod outbox;
 pub(crate) mod peer_handshake;
 pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;

@@ -32,8 +32,13 @@ fn main() -> ExitCode {
     // A file-size limit must surface as a write error (and refused writes), not kill the process.
     // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.worker_threads()).enable_all().build();
+    // Each unpark starts a runtime pass: the first local write of a pass goes to idle peers
+    // from the writing session itself (see `outbox`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.worker_threads())
+        .on_thread_unpark(kvs_node::outbox::new_pass)
+        .enable_all()
+        .build();
     let result = match runtime {
         Ok(runtime) => runtime.block_on(run(args)),
         Err(error) => Err(kvs_node::NodeError::Io(error)),

@@ -2,6 +2,7 @@
 //! connected; and the table of them, one per member we replicate to.
 
 use crate::core::Outgoing;
+use crate::outbox::Outbox;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
 use kvs_store::map::Map;
@@ -53,6 +54,8 @@ pub(crate) struct LinkState {
     connected: AtomicBool,
     /// Connections established so far: a new number means a new connection.
     dials: AtomicU64,
+    /// Where writing sessions send pushes themselves while the link is idle.
+    pub(crate) outbox: Arc<Outbox>,
 }
 
 impl LinkState {

@@ -5,6 +5,7 @@
 
 use crate::core::Outgoing;
 use crate::net;
+use crate::outbox::Outbox;
 use crate::peer_handshake;
 use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
 use crate::shell::Shell;
@@ -61,10 +62,12 @@ async fn run(
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
                 node.peers.kick_anti_entropy();
-                let ended = stream(&node, member.id, &mut conn, &stop, &mut commands).await;
+                let ended = stream(&node, member.id, &mut conn, &stop, &mut commands, &link.outbox).await;
                 link.disconnected();
                 match ended {
                     Ended::Stopped if node.is_shutting_down() => {
+                        // A frame a session began must be finished before another starts.
+                        conn.queue_bytes(&link.outbox.begin_write());
                         let leave = Outgoing::Leave { member: node.core.me() };
                         let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
                     }
@@ -124,8 +127,11 @@ async fn stream(
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
+    outbox: &Arc<Outbox>,
 ) -> Ended {
     let mut pushes = node.writes.subscribe_pushes();
+    // Subscribed first: a push a session hands over from now on reaches this task.
+    let _open = node.writes.outboxes.open(outbox, conn.get_ref());
     let mut ping = interval(node.config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -133,6 +139,7 @@ async fn stream(
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
                 Some(PeerCommand::Send(message)) => {
+                    conn.queue_bytes(&outbox.begin_write());
                     let stats = node.core.stats();
                     let counter = match message {
                         Outgoing::AntiEntropyRequest { .. } => Some(&stats.anti_entropy_bytes_sent),
@@ -146,18 +153,29 @@ async fn stream(
                     })
                 }
                 Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) => {
+                    conn.queue_bytes(&outbox.begin_write());
                     answer_anti_entropy(node, conn, request, cursors, fresh).await
                 }
                 None => return Ended::Stopped,
             },
             pushed = pushes.recv() => match pushed {
+                Ok(Pushed::One(record)) if outbox.written(&record) && pushes.is_empty() => {
+                    // A session sent it already; a partial frame it left is finished here.
+                    conn.queue_bytes(&outbox.begin_write());
+                    if conn.queued_bytes() > 0 {
+                        timeout(node.config.peer_write_timeout, conn.flush()).await.map_err(timed_out).and_then(|r| r)
+                    } else {
+                        Ok(())
+                    }
+                }
                 Ok(first) => {
+                    conn.queue_bytes(&outbox.begin_write());
                     // Let every task already runnable (client sessions with pipelined writes)
                     // run first, so their writes leave in this frame rather than one frame
                     // each: one write per peer per scheduler pass, as Redis writes its
                     // replication stream once per event-loop turn. Alone, it resumes at once.
                     tokio::task::yield_now().await;
-                    send_pushes(node, conn, &mut pushes, first).await
+                    send_pushes(node, conn, &mut pushes, first, outbox).await
                 }
                 Err(RecvError::Lagged(missed)) => {
                     // The peer's cursor for us stops at the gap; its next anti-entropy round fills it.
@@ -173,12 +191,14 @@ async fn stream(
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
                 let ping = node.core.ping_for(peer, now);
+                conn.queue_bytes(&outbox.begin_write());
                 send(node, conn, &ping).await.map(|bytes| bump(&node.core.stats().gossip_bytes_sent, bytes))
             }
         };
         if let Err(error) = result {
             return Ended::Failed(error);
         }
+        outbox.end_write(|| pushes.is_empty());
     }
 }
 
@@ -218,12 +238,15 @@ async fn send_pushes(
     conn: &mut Connection<net::Stream>,
     pushes: &mut tokio::sync::broadcast::Receiver<Pushed>,
     first: Pushed,
+    outbox: &Outbox,
 ) -> Result<(), ProtoError> {
     let max_bytes = node.config.max_batch_bytes;
     let (mut entries, mut bytes) = (Vec::new(), 0);
     let mut next = Some(first);
     while let Some(pushed) = next.take() {
         match pushed {
+            // A session sent it itself while the link was idle.
+            Pushed::One(record) if outbox.written(&record) => {}
             Pushed::One(record) => {
                 bytes += entry_cost(&record);
                 entries.push(record);

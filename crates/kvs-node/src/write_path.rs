@@ -4,6 +4,8 @@
 
 use crate::core::Core;
 use crate::error::WriteRefused;
+use crate::outbox::Outboxes;
+use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::Version;
 use kvs_store::local::{Decision, Local};
@@ -43,13 +45,15 @@ pub(crate) struct WritePath {
     /// Held across making, logging and queueing a local write, so our writes enter the log and
     /// the push log in sequence order.
     push_order: Mutex<()>,
+    /// Every peer link, for pushes the writing session sends itself.
+    pub(crate) outboxes: Outboxes,
 }
 
 impl WritePath {
     /// A write path over the log (if durable) and a push log of `push_queue` records.
     pub(crate) fn new(log: Option<Log>, dir: Option<DataDir>, push_queue: usize) -> Self {
         let (push_log, _) = broadcast::channel(push_queue);
-        WritePath { log, _dir: dir, push_log, push_order: Mutex::new(()) }
+        WritePath { log, _dir: dir, push_log, push_order: Mutex::new(()), outboxes: Outboxes::default() }
     }
 
     /// Refuses when an earlier log write or fsync failed.
@@ -102,7 +106,7 @@ impl WritePath {
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
         let (record, answer) = core.update(key, wall_ms, decide)?;
         let written = match record {
-            Some(record) => Some(self.logged_and_queued(record, room, unit)?),
+            Some(record) => Some(self.logged_and_queued(core, record, room, unit)?),
             None => None,
         };
         Ok((written, answer))
@@ -119,11 +123,12 @@ impl WritePath {
         self.check()?;
         let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
         let record = core.flush(wall_ms)?;
-        self.logged_and_queued(record, room, unit)
+        self.logged_and_queued(core, record, room, unit)
     }
 
     fn logged_and_queued(
         &self,
+        core: &Core,
         record: Record,
         room: &mut Room,
         unit: Option<&mut Vec<Record>>,
@@ -136,7 +141,13 @@ impl WritePath {
         match unit {
             Some(unit) => unit.push(record),
             // No receivers just means no peers yet; anti-entropy brings them up to date later.
-            None => drop(self.push_log.send(Pushed::One(record))),
+            None => {
+                let queue = || drop(self.push_log.send(Pushed::One(record.clone())));
+                if let Some(sent) = self.outboxes.push(&record, queue) {
+                    bump(&core.stats().push_entries_sent, sent.peers);
+                    bump(&core.stats().push_bytes_sent, sent.peers * sent.bytes);
+                }
+            }
         }
         Ok(Written { version, durable })
     }
@@ -149,7 +160,7 @@ impl WritePath {
             1 => Pushed::One(records.into_iter().next().expect("one")),
             _ => Pushed::Unit(Arc::new(records)),
         };
-        let _ = self.push_log.send(pushed);
+        self.outboxes.queue_only(|| drop(self.push_log.send(pushed)));
     }
 
     /// Logs remote records the core applied, in `room` reserved for them.

@@ -71,6 +71,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(body + HEADER_BYTES)
     }
 
+    /// Queues bytes already framed: the rest of a frame another writer of the same socket began.
+    /// They leave on the next flush, before anything queued after them.
+    pub fn queue_bytes(&mut self, bytes: &[u8]) {
+        self.framed.write_buffer_mut().extend_from_slice(bytes);
+    }
+
     /// Bytes queued and not yet written.
     pub fn queued_bytes(&self) -> usize {
         self.framed.write_buffer().len()
