@@ -17,6 +17,8 @@
 
 use crate::core::Outgoing;
 use crate::net;
+use bytes::BytesMut;
+use kvs_proto::connection::frame_into;
 use kvs_store::Record;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -153,22 +155,22 @@ impl Outboxes {
     /// Sends `record` from the session to every idle link if it is the first write of this runtime
     /// pass, and marks the other links busy; then runs `queue`, which hands the record to the
     /// peer tasks, while every link is still locked.
-    pub(crate) fn push(&self, record: &Record, queue: impl FnOnce()) -> Option<Sent> {
+    pub(crate) fn push(&self, record: Record, queue: impl FnOnce(Record)) -> Option<Sent> {
         let links = self.links();
         let mut states: Vec<_> = links.iter().map(|o| o.state()).collect();
         let pass = PASSES.load(Ordering::Relaxed);
         let first = self.last_pass.swap(pass, Ordering::Relaxed) != pass;
-        let mut frame = Vec::new();
+        let mut frame = BytesMut::new();
         let mut sent = Sent { peers: 0, bytes: 0 };
         for state in states.iter_mut() {
-            if !first || state.busy || !write(state, record, &mut frame) {
+            if !first || state.busy || !write(state, &record, &mut frame) {
                 state.busy = true;
             } else {
                 sent.peers += 1;
                 sent.bytes = frame.len();
             }
         }
-        queue();
+        queue(record);
         drop(states);
         (sent.peers > 0).then_some(sent)
     }
@@ -187,15 +189,14 @@ impl Outboxes {
 
 /// Writes `record`'s push frame (encoded into `frame` once, on first use) to an idle link without
 /// waiting; false if the link cannot take it here (no socket, or the write failed at once).
-fn write(state: &mut OutboxState, record: &Record, frame: &mut Vec<u8>) -> bool {
+fn write(state: &mut OutboxState, record: &Record, frame: &mut BytesMut) -> bool {
     let Some(socket) = &mut state.socket else { return false };
     if frame.is_empty() {
         let message = Outgoing::Entries { entries: vec![record.clone()] };
-        let mut buffer = bytes::BytesMut::new();
-        buffer.extend_from_slice(&[0; 4]);
-        let Ok(body) = kvs_proto::encoding::encode_into(&message, &mut buffer) else { return false };
-        buffer[..4].copy_from_slice(&(body as u32).to_be_bytes());
-        *frame = buffer.to_vec();
+        if frame_into(&message, frame).is_err() {
+            frame.clear();
+            return false;
+        }
     }
     // The descriptor is non-blocking (tokio set it so): a full socket takes part or none.
     let written = match socket.write(frame) {
@@ -252,14 +253,14 @@ mod tests {
 
         // Until the task has drained its queue once, it may hold pushes: sessions keep off.
         new_pass();
-        assert!(outboxes.push(&record(1, b"v"), || {}).is_none());
+        assert!(outboxes.push(record(1, b"v"), drop).is_none());
         outbox.end_write(|| true);
 
         // The first write of a pass goes from the session; the next of the same pass does not.
         new_pass();
-        assert!(outboxes.push(&record(2, b"v"), || {}).is_some());
+        assert!(outboxes.push(record(2, b"v"), drop).is_some());
         assert!(outbox.written(&record(2, b"v")));
-        assert!(outboxes.push(&record(3, b"v"), || {}).is_none());
+        assert!(outboxes.push(record(3, b"v"), drop).is_none());
         assert!(!outbox.written(&record(3, b"v")));
         assert!(outbox.begin_write().is_empty());
         outbox.end_write(|| true);
@@ -270,13 +271,13 @@ mod tests {
         while outbox.state().remainder.is_empty() {
             seq += 1;
             new_pass();
-            assert!(outboxes.push(&record(seq, &value), || {}).is_some(), "an idle link was not written to");
+            assert!(outboxes.push(record(seq, &value), drop).is_some(), "an idle link was not written to");
             assert!(seq < 10_000, "the socket never filled");
         }
         // An unfinished frame keeps sessions off, whatever the task's queue says.
         outbox.end_write(|| true);
         new_pass();
-        assert!(outboxes.push(&record(seq + 1, b"v"), || {}).is_none());
+        assert!(outboxes.push(record(seq + 1, b"v"), drop).is_none());
 
         // The task finishes the frame before anything else: the peer reads whole frames, in order.
         let remainder = outbox.begin_write();

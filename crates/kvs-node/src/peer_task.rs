@@ -66,8 +66,7 @@ async fn run(
                 link.disconnected();
                 match ended {
                     Ended::Stopped if node.is_shutting_down() => {
-                        // A frame a session began must be finished before another starts.
-                        conn.queue_bytes(&link.outbox.begin_write());
+                        claim(&mut conn, &link.outbox);
                         let leave = Outgoing::Leave { member: node.core.me() };
                         let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
                     }
@@ -139,7 +138,7 @@ async fn stream(
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
                 Some(PeerCommand::Send(message)) => {
-                    conn.queue_bytes(&outbox.begin_write());
+                    claim(conn, outbox);
                     let stats = node.core.stats();
                     let counter = match message {
                         Outgoing::AntiEntropyRequest { .. } => Some(&stats.anti_entropy_bytes_sent),
@@ -153,7 +152,7 @@ async fn stream(
                     })
                 }
                 Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) => {
-                    conn.queue_bytes(&outbox.begin_write());
+                    claim(conn, outbox);
                     answer_anti_entropy(node, conn, request, cursors, fresh).await
                 }
                 None => return Ended::Stopped,
@@ -161,7 +160,7 @@ async fn stream(
             pushed = pushes.recv() => match pushed {
                 Ok(Pushed::One(record)) if outbox.written(&record) && pushes.is_empty() => {
                     // A session sent it already; a partial frame it left is finished here.
-                    conn.queue_bytes(&outbox.begin_write());
+                    claim(conn, outbox);
                     if conn.queued_bytes() > 0 {
                         timeout(node.config.peer_write_timeout, conn.flush()).await.map_err(timed_out).and_then(|r| r)
                     } else {
@@ -169,7 +168,7 @@ async fn stream(
                     }
                 }
                 Ok(first) => {
-                    conn.queue_bytes(&outbox.begin_write());
+                    claim(conn, outbox);
                     // Let every task already runnable (client sessions with pipelined writes)
                     // run first, so their writes leave in this frame rather than one frame
                     // each: one write per peer per scheduler pass, as Redis writes its
@@ -191,7 +190,7 @@ async fn stream(
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
                 let ping = node.core.ping_for(peer, now);
-                conn.queue_bytes(&outbox.begin_write());
+                claim(conn, outbox);
                 send(node, conn, &ping).await.map(|bytes| bump(&node.core.stats().gossip_bytes_sent, bytes))
             }
         };
@@ -200,6 +199,12 @@ async fn stream(
         }
         outbox.end_write(|| pushes.is_empty());
     }
+}
+
+/// Takes the link from writing sessions before the task writes on it (see [`Outbox`]): a frame
+/// one of them began is queued to be finished before anything else.
+fn claim(conn: &mut Connection<net::Stream>, outbox: &Outbox) {
+    conn.queue_bytes(&outbox.begin_write());
 }
 
 /// Sends one message within the peer write timeout; returns the frame's size.

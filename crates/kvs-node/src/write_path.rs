@@ -142,8 +142,8 @@ impl WritePath {
             Some(unit) => unit.push(record),
             // No receivers just means no peers yet; anti-entropy brings them up to date later.
             None => {
-                let queue = || drop(self.push_log.send(Pushed::One(record.clone())));
-                if let Some(sent) = self.outboxes.push(&record, queue) {
+                let queue = |record| drop(self.push_log.send(Pushed::One(record)));
+                if let Some(sent) = self.outboxes.push(record, queue) {
                     bump(&core.stats().push_entries_sent, sent.peers);
                     bump(&core.stats().push_bytes_sent, sent.peers * sent.bytes);
                 }

@@ -31,6 +31,16 @@ const WRITE_OUT_AT_BYTES: usize = 64 * 1024;
 /// few megabytes per peer was a tenth of a million-key node's growth in memory.
 const KEEP_BUFFER_BYTES: usize = 4 * WRITE_OUT_AT_BYTES;
 
+/// Encodes `message` as one frame (length prefix, then body) at the end of `buffer`; returns the
+/// frame's size. For a writer that shares a connection's socket without its `Connection`.
+pub fn frame_into<T: Serialize>(message: &T, buffer: &mut BytesMut) -> Result<usize, ProtoError> {
+    let start = buffer.len();
+    buffer.extend_from_slice(&[0; HEADER_BYTES]);
+    let body = encoding::encode_into(message, buffer)?;
+    buffer[start..start + HEADER_BYTES].copy_from_slice(&(body as u32).to_be_bytes());
+    Ok(body + HEADER_BYTES)
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Wraps a stream; frames longer than `max_frame_bytes` are refused in both directions.
     pub fn new(stream: S, max_frame_bytes: usize) -> Self {
@@ -59,16 +69,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn queue<T: Serialize>(&mut self, message: &T) -> Result<usize, ProtoError> {
         let buffer = self.framed.write_buffer_mut();
         let start = buffer.len();
-        buffer.extend_from_slice(&[0; HEADER_BYTES]);
-        let body = match encoding::encode_into(message, buffer) {
-            Ok(body) if body <= self.max_frame_bytes => body,
+        match frame_into(message, buffer) {
+            Ok(frame) if frame - HEADER_BYTES <= self.max_frame_bytes => Ok(frame),
             outcome => {
                 buffer.truncate(start);
-                return Err(outcome.err().unwrap_or(ProtoError::FrameTooLarge { max: self.max_frame_bytes }));
+                Err(outcome.err().unwrap_or(ProtoError::FrameTooLarge { max: self.max_frame_bytes }))
             }
-        };
-        buffer[start..start + HEADER_BYTES].copy_from_slice(&(body as u32).to_be_bytes());
-        Ok(body + HEADER_BYTES)
+        }
     }
 
     /// Queues bytes already framed: the rest of a frame another writer of the same socket began.

@@ -9,6 +9,7 @@
 //! protocol with the same system calls can.
 
 use kvs_proto::encoding::decode_borrowed;
+use kvs_proto::resp::{CommandParser, RespLimits};
 use kvs_proto::{ClientRequest, ClientResponse, Connection, Hello, HelloReply, MemberInfo, NodeId};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -87,14 +88,23 @@ async fn serve_native(stream: TcpStream, me: MemberInfo, value: &'static [u8]) {
     }
 }
 
-/// RESP: every complete command in the buffer answered (SET with +OK, GET with the value) in one
-/// write.
+/// RESP: every complete command in the buffer (parsed by the node's own parser) answered, SET with
+/// +OK and GET with the value, in one write.
 async fn serve_resp(mut stream: TcpStream, value: &'static [u8]) {
     let _ = stream.set_nodelay(true);
     let (mut input, mut output) = (Vec::with_capacity(16 * 1024), Vec::with_capacity(16 * 1024));
+    let (mut parser, limits) = (CommandParser::default(), RespLimits::default());
     loop {
         let mut consumed = 0;
-        while let Some((used, get)) = command(&input[consumed..]) {
+        loop {
+            let pending = &input[consumed..];
+            let used = match parser.parse(pending, &limits) {
+                Ok(Some(used)) => used,
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            let args = parser.command(&pending[..used]);
+            let get = !args.is_empty() && args.get(0).eq_ignore_ascii_case(b"GET");
             output.extend_from_slice(if get { value } else { b"+OK\r\n" });
             consumed += used;
         }
@@ -114,35 +124,6 @@ async fn serve_resp(mut stream: TcpStream, value: &'static [u8]) {
             Ok(_) => {}
         }
     }
-}
-
-/// One complete command (an array of bulk strings) at the start of `input`: its length and
-/// whether it is a GET; `None` until it is complete.
-fn command(input: &[u8]) -> Option<(usize, bool)> {
-    let (count, mut at) = number(input, b'*')?;
-    let mut get = false;
-    for arg in 0..count {
-        let (len, start) = number(&input[at..], b'$')?;
-        let end = at + start + len + 2;
-        if input.len() < end {
-            return None;
-        }
-        if arg == 0 {
-            get = input[at + start..at + start + len].eq_ignore_ascii_case(b"GET");
-        }
-        at = end;
-    }
-    Some((at, get))
-}
-
-/// `<marker><digits>\r\n` at the start of `input`: the number and the bytes it took.
-fn number(input: &[u8], marker: u8) -> Option<(usize, usize)> {
-    if input.first() != Some(&marker) {
-        return None;
-    }
-    let end = input.iter().position(|&b| b == b'\n')?;
-    let digits = std::str::from_utf8(&input[1..end.checked_sub(1)?]).ok()?;
-    Some((digits.parse().ok()?, end + 1))
 }
 
 /// A running null server, killed on drop.
@@ -186,20 +167,5 @@ impl Drop for NullServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::command;
-
-    #[test]
-    fn commands_are_found_whole_or_not_at_all() {
-        let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n";
-        assert_eq!(command(set), Some((set.len(), false)));
-        assert_eq!(command(&set[..set.len() - 1]), None);
-        let get = b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n";
-        assert_eq!(command(get), Some((get.len(), true)));
-        assert_eq!(command(b"*2\r\n$3\r\nGE"), None);
     }
 }
