@@ -23,6 +23,27 @@ async fn five_nodes_booted_as_a_chain_form_a_full_mesh_and_replicate_every_write
     wait_for_equal_digests(&refs, CONVERGE).await;
 }
 
+/// One worker thread runs the current-thread scheduler and more run the multi-thread one; the
+/// default picks by core count, so both are started here by name, whatever this machine has.
+#[tokio::test]
+async fn nodes_on_one_worker_thread_and_on_several_replicate_to_each_other() {
+    let one = NodeProcess::start(None, &["--threads", "1", "--redis-port", "0"]);
+    let several = NodeProcess::start(Some(one.addr), &["--threads", "3", "--redis-port", "0"]);
+    let nodes = [one, several];
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    for (i, node) in nodes.iter().enumerate() {
+        node.client().await.set(format!("native-{i}"), "n").await.unwrap();
+        let mut resp = kvs_tests::resp::connect(node.redis());
+        redis::cmd("SET").arg(format!("resp-{i}")).arg("r").query::<()>(&mut resp).unwrap();
+    }
+    for node in &nodes {
+        for i in 0..nodes.len() {
+            node.wait_for_value(&format!("native-{i}"), Some("n"), CONVERGE).await;
+            node.wait_for_value(&format!("resp-{i}"), Some("r"), CONVERGE).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn concurrent_writes_to_one_key_converge_to_one_value() {
     let nodes = start_chain(3, &[]);

@@ -77,7 +77,8 @@ pub struct NodeArgs {
     #[arg(long, help_heading = "Network")]
     pub http_port: Option<u16>,
     /// Runtime worker threads; 0 picks one less than the available cores (at least one), leaving
-    /// a core for the kernel's network work and co-located processes.
+    /// a core for the kernel's network work and co-located processes. One worker runs tokio's
+    /// current-thread scheduler, which runs woken tasks in the order their events arrived.
     #[arg(long, default_value_t = 0, help_heading = "Network")]
     pub threads: usize,
     /// Keep data here and survive restarts (memory-only without it). One node per directory.

@@ -34,11 +34,20 @@ fn main() -> ExitCode {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     // Each unpark starts a runtime pass: the first local write of a pass goes to idle peers
     // from the writing session itself (see `outbox`).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.worker_threads())
-        .on_thread_unpark(kvs_node::outbox::new_pass)
-        .enable_all()
-        .build();
+    let runtime = match args.worker_threads() {
+        // One worker: the current-thread scheduler runs woken tasks in the order their events
+        // arrived. The multi-thread one runs the last task woken first (its LIFO slot), so a
+        // replica could answer a GET that arrived after a push before applying the push.
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    }
+    .on_thread_unpark(kvs_node::outbox::new_pass)
+    .enable_all()
+    .build();
     let result = match runtime {
         Ok(runtime) => runtime.block_on(run(args)),
         Err(error) => Err(kvs_node::NodeError::Io(error)),

@@ -20,11 +20,19 @@ const MAX_FRAME_BYTES: usize = 1 << 20;
 
 /// Serves until killed; prints `native <port> resp <port>` on stdout once listening.
 pub fn run(value_bytes: usize) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)))
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    // The node's runtime shape (see its main.rs): one less worker than the cores, and one worker
+    // on the current-thread scheduler.
+    let runtime = match std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)) {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let native = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let resp = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;

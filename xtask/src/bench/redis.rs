@@ -375,7 +375,7 @@ fn lag_rows(
     kvs: (SocketAddr, [SocketAddr; 2]),
     redis: (SocketAddr, [SocketAddr; 2]),
 ) -> Result<(), String> {
-    println!("replication lag: SET on the primary / node A until GET on both others returns it, {samples} samples a round, µs");
+    println!("replication lag: SET on the primary / node A until GET on both others returns it, {samples} samples a round, µs (and GETs that found nothing yet, per 100 samples)");
     let systems = [("redis + 2 replicas", redis), ("kvs, 3 nodes", kvs)];
     let mut figures: HashMap<(usize, &str), Vec<f64>> = HashMap::new();
     for round in 1..=rounds {
@@ -387,6 +387,7 @@ fn lag_rows(
                 ("p99", lag.replicated.value_at_quantile(0.99)),
                 ("SET reply p50", lag.acknowledged.value_at_quantile(0.50)),
                 ("first reader p50", lag.first_reader.value_at_quantile(0.50)),
+                ("empty GETs /100", lag.empty_reads * 100 / samples.max(1) as u64),
             ];
             eprintln!("round {round}: lag {name:<18} {}", rows.map(|(row, us)| format!("{row} {us}")).join(", "));
             for (row, us) in rows {
@@ -395,7 +396,7 @@ fn lag_rows(
         }
     }
     println!("{:<18} {:>18} {:>12} {:>7}", "lag", systems[0].0, systems[1].0, "ratio");
-    for row in ["p50", "p99", "SET reply p50", "first reader p50"] {
+    for row in ["p50", "p99", "SET reply p50", "first reader p50", "empty GETs /100"] {
         let redis = median(figures.get_mut(&(0, row)).expect("measured"));
         let kvs = median(figures.get_mut(&(1, row)).expect("measured"));
         println!("{row:<18} {redis:>18.0} {kvs:>12.0} {:>7.2}", kvs / redis);

@@ -55,6 +55,9 @@ pub(super) struct Lag {
     pub(super) acknowledged: Histogram<u64>,
     /// From sending the SET until the first reader returns the value.
     pub(super) first_reader: Histogram<u64>,
+    /// GETs that found nothing yet, over all samples and readers: each is a round trip the lag
+    /// waited for a replica to apply the write.
+    pub(super) empty_reads: u64,
 }
 
 /// Replication lag: for each sample, the time from sending a SET of a new key to `writer` until
@@ -64,7 +67,7 @@ pub(super) fn lag(writer: SocketAddr, readers: &[SocketAddr], samples: usize) ->
     let mut write = resp::connect(writer);
     let mut reads: Vec<_> = readers.iter().copied().map(resp::connect).collect();
     let histogram = || Histogram::<u64>::new(3).expect("histogram");
-    let mut lag = Lag { replicated: histogram(), acknowledged: histogram(), first_reader: histogram() };
+    let mut lag = Lag { replicated: histogram(), acknowledged: histogram(), first_reader: histogram(), empty_reads: 0 };
     let poll_deadline = Duration::from_secs(10);
     let value = [b'v'; 100];
     // A per-run prefix, so keys from an earlier round are never already there.
@@ -77,6 +80,7 @@ pub(super) fn lag(writer: SocketAddr, readers: &[SocketAddr], samples: usize) ->
         lag.acknowledged.record(micros(start)).map_err(|e| e.to_string())?;
         for (n, read) in reads.iter_mut().enumerate() {
             while redis::cmd("GET").arg(&key).query::<Option<Vec<u8>>>(read).map_err(|e| e.to_string())?.is_none() {
+                lag.empty_reads += 1;
                 if start.elapsed() > poll_deadline {
                     return Err(format!("{key} did not replicate within {poll_deadline:?}"));
                 }
