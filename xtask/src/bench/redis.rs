@@ -1,7 +1,7 @@
 //! `cargo xtask bench redis`: redis-benchmark against redis-server, one kvs node and a 3-node kvs
 //! cluster, alternating runs over several rounds; medians and kvs/redis ratios; memory per key.
 
-use super::replication::RedisReplicaSet;
+use super::replication::{RedisReplicaSet, Replicated};
 use clap::Args;
 use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
 use std::collections::HashMap;
@@ -138,7 +138,7 @@ pub(super) fn benchmark_one(
 }
 
 /// How many times more requests a pipelined keyspace run makes.
-const PIPELINED_SCALE: usize = 5;
+pub(super) const PIPELINED_SCALE: usize = 5;
 
 /// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers; with
 /// each server's CPU time per request, steadier than throughput on a shared machine.
@@ -287,6 +287,14 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
             throughput_rows(&compared, &args)?
         };
         print_throughput(&compared, rows, args.replication_only);
+        let pids = |nodes: &[NodeProcess]| [nodes[0].pid(), nodes[1].pid(), nodes[2].pid()];
+        let redis = Replicated {
+            name: "redis + 2 replicas",
+            port: replicated.primary.port,
+            pids: [primary, replicated.replicas[0].child.id(), replicated.replicas[1].child.id()],
+        };
+        let kvs = Replicated { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pids: pids(cluster) };
+        super::replication::cost_rows([&redis, &kvs], args.rounds, args.requests, args.clients)?;
     }
     let kvs_readers = [cluster[1].redis(), cluster[2].redis()];
     let redis_readers = [replicated.replicas[0].addr(), replicated.replicas[1].addr()];
@@ -307,7 +315,7 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
 }
 
 /// The SET and GET configurations: pipeline depth and value size.
-const CONFIGS: [(usize, usize); 4] = [(1, 3), (16, 3), (1, 100), (16, 100)];
+pub(super) const CONFIGS: [(usize, usize); 4] = [(1, 3), (16, 3), (1, 100), (16, 100)];
 
 /// Medians in requests/s by (configuration, target, test).
 type Medians = HashMap<(usize, usize, &'static str), f64>;

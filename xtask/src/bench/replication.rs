@@ -93,3 +93,68 @@ pub(super) fn lag(writer: SocketAddr, readers: &[SocketAddr], samples: usize) ->
     }
     Ok(lag)
 }
+
+/// A replicated system for [`cost_rows`]: where writes go, and the writer's and replicas' pids.
+pub(super) struct Replicated {
+    /// Its name in the table.
+    pub(super) name: &'static str,
+    /// The RESP port of the primary or node A.
+    pub(super) port: u16,
+    /// The writer, then the two replicas.
+    pub(super) pids: [u32; 3],
+}
+
+/// What a replicated write costs: redis-benchmark SETs in every configuration against each system
+/// in turn (each round starting at the other), with the CPU time every process of it spent per
+/// SET; medians. The sum over the writer and both replicas is the price of a replicated write,
+/// and steadier than throughput on a shared machine.
+pub(super) fn cost_rows(
+    systems: [&Replicated; 2],
+    rounds: usize,
+    requests: usize,
+    clients: usize,
+) -> Result<(), String> {
+    println!(
+        "CPU per replicated SET (redis-benchmark -t set -c {clients}, writer + both replicas), {rounds} rounds, medians in µs"
+    );
+    println!(
+        "{:<12} {:>22} {:>22} {:>7}",
+        "config",
+        format!("{}: writer+replicas", systems[0].name),
+        format!("{}: writer+replicas", systems[1].name),
+        "ratio"
+    );
+    for (pipeline, data) in super::redis::CONFIGS {
+        // Per system: the writer's, the replicas' (together) and the total, per round.
+        let mut figures: [[Vec<f64>; 3]; 2] = Default::default();
+        let requests = requests * if pipeline > 1 { super::redis::PIPELINED_SCALE } else { 1 };
+        for round in 0..rounds {
+            for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
+                let system = systems[s];
+                let before = system.pids.map(super::redis::cpu_seconds);
+                let data_arg = data.to_string();
+                super::redis::benchmark_one(system.port, &["-t", "set", "-d", &data_arg], requests, clients, pipeline)?;
+                let per_set =
+                    |p: usize| (super::redis::cpu_seconds(system.pids[p]) - before[p]) * 1e6 / requests as f64;
+                let (writer, replicas) = (per_set(0), per_set(1) + per_set(2));
+                eprintln!(
+                    "round {round}: -P {pipeline} -d {data} {:<18} writer {writer:.2} replicas {replicas:.2} µs/SET",
+                    system.name
+                );
+                for (slot, value) in [writer, replicas, writer + replicas].into_iter().enumerate() {
+                    figures[s][slot].push(value);
+                }
+            }
+        }
+        let [redis, kvs] = figures.map(|mut f| f.each_mut().map(|values| super::redis::median(values)));
+        let cell = |f: [f64; 3]| format!("{:.2} + {:.2} = {:.2}", f[0], f[1], f[2]);
+        println!(
+            "{:<12} {:>22} {:>22} {:>7.2}",
+            format!("-P {pipeline} -d {data}"),
+            cell(redis),
+            cell(kvs),
+            kvs[2] / redis[2]
+        );
+    }
+    Ok(())
+}
