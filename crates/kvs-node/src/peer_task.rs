@@ -159,13 +159,9 @@ async fn stream(
             },
             pushed = pushes.recv() => match pushed {
                 Ok(Pushed::One(record)) if outbox.written(&record) && pushes.is_empty() => {
-                    // A session sent it already; a partial frame it left is finished here.
+                    // A session sent it already; a partial frame it left is finished below.
                     claim(conn, outbox);
-                    if conn.queued_bytes() > 0 {
-                        timeout(node.config.peer_write_timeout, conn.flush()).await.map_err(timed_out).and_then(|r| r)
-                    } else {
-                        Ok(())
-                    }
+                    Ok(())
                 }
                 Ok(first) => {
                     claim(conn, outbox);
@@ -193,6 +189,14 @@ async fn stream(
                 claim(conn, outbox);
                 send(node, conn, &ping).await.map(|bytes| bump(&node.core.stats().gossip_bytes_sent, bytes))
             }
+        };
+        // A session's unfinished frame that was claimed with nothing of ours sent after it (every
+        // push already written by sessions) must be on the wire before sessions write again.
+        let result = match result {
+            Ok(()) if conn.queued_bytes() > 0 => {
+                timeout(node.config.peer_write_timeout, conn.flush()).await.map_err(timed_out).and_then(|r| r)
+            }
+            result => result,
         };
         if let Err(error) = result {
             return Ended::Failed(error);
