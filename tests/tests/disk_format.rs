@@ -26,6 +26,23 @@ fn data_dir_args(dir: &Path) -> Vec<String> {
     vec!["--data-dir".into(), dir.display().to_string()]
 }
 
+/// Arguments that start a node on a copy of a fixture with its clock a second past the fixture's
+/// newest write, as `check-data-dir` reports it: the fixture's deadlines and tombstone ages then
+/// mean on every day what they meant the day it was made, and no TTL or grace period runs out on
+/// the calendar.
+fn fixture_args(dir: &Path) -> Vec<String> {
+    let (code, report) = check_data_dir(dir, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    let newest: i64 = report
+        .lines()
+        .find_map(|line| line.strip_prefix("newest write:")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no newest write in {report}"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let mut args = data_dir_args(dir);
+    args.extend(["--fault-clock-offset-ms".into(), (newest + 1_000 - now).to_string()]);
+    args
+}
+
 fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -54,7 +71,7 @@ async fn the_current_format_fixture_replays_counters_deadlines_and_a_flush() {
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("version 3"), "{report}");
-    let node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
+    let node = NodeProcess::start(None, &as_strs(&fixture_args(dir.path())));
     kvs_tests::wait_until("the expired key to be reclaimed", Duration::from_secs(10), || async {
         let status = node.status().await.ok()?;
         (status.tombstone_count == 3).then_some(())
@@ -77,7 +94,7 @@ async fn a_version_2_log_replays_and_is_compacted_into_the_current_format() {
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("6 live, 2 tombstones") && report.contains("version 2"), "{report}");
-    let mut node = NodeProcess::start(None, &as_strs(&data_dir_args(dir.path())));
+    let mut node = NodeProcess::start(None, &as_strs(&fixture_args(dir.path())));
     assert_serves_the_fixture(&node, "3e72d3c58b6e759e", "1633bf32f7cfafe460c8d2815fa545de").await;
     node.client().await.shutdown().await.unwrap();
     assert!(node.wait_exit(EXIT).success());
@@ -92,7 +109,7 @@ async fn a_version_1_log_replays_and_is_compacted_into_the_current_format() {
     let (code, report) = check_data_dir(dir.path(), &[]);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("6 live, 2 tombstones") && report.contains("version 1"), "{report}");
-    let args = data_dir_args(dir.path());
+    let args = fixture_args(dir.path());
     let mut node = NodeProcess::start(None, &as_strs(&args));
     assert_serves_the_fixture(&node, "e986bd1e628d4986", "4205446ee19ab9860d390491bb8241b1").await;
     node.client().await.shutdown().await.unwrap();
@@ -105,7 +122,7 @@ async fn a_version_1_log_replays_and_is_compacted_into_the_current_format() {
 #[tokio::test]
 async fn a_version_0_log_replays_and_is_compacted_into_the_current_format() {
     let dir = copy_of("data-dir-v0");
-    let args = data_dir_args(dir.path());
+    let args = fixture_args(dir.path());
     let mut node = NodeProcess::start(None, &as_strs(&args));
     assert_serves_the_fixture(&node, "4af81745536d4842", "ceb49ade06ace1bf4f67de96ebf83b32").await;
     node.client().await.shutdown().await.unwrap();

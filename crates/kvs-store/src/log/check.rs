@@ -32,6 +32,9 @@ pub struct CheckReport {
     pub keys: u64,
     /// Tombstones after replaying them.
     pub tombstones: u64,
+    /// The newest version's wall clock among the replayed records, in ms since the Unix epoch
+    /// (`None` for an empty log): when the data was last written, by the writers' clocks.
+    pub newest_write_ms: Option<u64>,
     /// Offset just past the last intact record.
     pub last_good_offset: u64,
     /// The first damage, if any.
@@ -56,6 +59,10 @@ impl std::fmt::Display for CheckReport {
         writeln!(f, "log bytes:         {}", self.log_bytes)?;
         writeln!(f, "records:           {} ({} entries)", self.records, self.entries)?;
         writeln!(f, "keys:              {} live, {} tombstones", self.keys, self.tombstones)?;
+        match self.newest_write_ms {
+            Some(ms) => writeln!(f, "newest write:      {ms} ms since the Unix epoch")?,
+            None => writeln!(f, "newest write:      none")?,
+        }
         writeln!(f, "last good offset:  {}", self.last_good_offset)?;
         match &self.damage {
             None => writeln!(f, "damage:            none\nverdict:           sound"),
@@ -118,6 +125,7 @@ pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, LogError> {
         entries: log.entries,
         keys: store.live_count(),
         tombstones: store.tombstone_count(),
+        newest_write_ms: store.snapshot().iter().map(|record| record.version().wall_ms).max(),
         last_good_offset: log.good_end,
         damage: log.damage,
     })
