@@ -174,6 +174,9 @@ fn survey(path: &Path, max_len: usize) -> Result<Existing, BackupError> {
                 existing.last_key = Some(entry.key);
             }
             Some(Item::End) => {
+                if input.read(&mut [0u8; 1]).map_err(io_error(path))? > 0 {
+                    return Err(format_error(path, "bytes follow the end mark; the file is not one kvs wrote"));
+                }
                 existing.finished = true;
                 return Ok(existing);
             }

@@ -107,13 +107,15 @@ pub fn check(dir: &Path, max_body: usize) -> Result<CheckReport, LogError> {
     if !dir.is_dir() {
         return Err(dir_error(dir, "is not a directory"));
     }
+    for name in ["node-id", "log"] {
+        super::disk::refuse_unless_regular(&dir.join(name)).map_err(|e| dir_error(dir, e.to_string()))?;
+    }
     let node_id = match fs::read_to_string(dir.join("node-id")) {
         Ok(text) => Some(text.trim().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(dir_error(dir, format!("cannot read node-id: {e}"))),
     };
     let store = Store::new();
-    super::disk::refuse_symlink(&dir.join("log")).map_err(|e| dir_error(dir, e.to_string()))?;
     let log = replay(&dir.join("log"), &store, max_body)?;
     Ok(CheckReport {
         dir: dir.to_path_buf(),

@@ -24,7 +24,7 @@ impl DataDir {
     pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, LogError> {
         disk::create_private_dir(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
         for name in ["LOCK", "node-id", "log"] {
-            disk::refuse_symlink(&path.join(name)).map_err(|e| error(path, e.to_string()))?;
+            disk::refuse_unless_regular(&path.join(name)).map_err(|e| error(path, e.to_string()))?;
         }
         let lock_path = path.join("LOCK");
         let lock = disk::private_options()

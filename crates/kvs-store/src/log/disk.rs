@@ -55,6 +55,19 @@ pub(crate) fn refuse_symlink(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Refuses a data dir file that exists but is not a regular file: a symbolic link (never
+/// followed), or a FIFO, socket, device or directory, where a read could block for ever.
+pub(crate) fn refuse_unless_regular(path: &Path) -> io::Result<()> {
+    refuse_symlink(path)?;
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => Err(io::Error::other(format!(
+            "{} is not a regular file (a FIFO, socket, device or directory); kvs opens only regular files in its data dir",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Creates the data dir if needed, readable by this user only (0700); an existing one that
 /// others may read is reported, not changed.
 pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
