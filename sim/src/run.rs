@@ -93,6 +93,14 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
     let n = options.nodes;
     // Some nodes keep their data on the simulated disk, each with its own fsync policy.
     let storage: Vec<Storage> = (0..n).map(|_| Storage::draw(&mut rng)).collect();
+    // In some runs one member lies in every anti-entropy answer while faults go on (a resync
+    // demand, then absurd cursors for everyone else's writes); in the end every node must still
+    // hold every write. Drawn
+    // apart from the rest, so the other faults of a seed stay what they were.
+    let liar = {
+        let mut draw = StdRng::seed_from_u64(options.seed ^ 0x11a2_5eed);
+        draw.random_bool(0.25).then(|| draw.random_range(0..n))
+    };
     // The last node joins a cluster that is already under traffic and faults.
     let late_join = Duration::from_millis(rng.random_range(1_000..15_000));
     for i in 0..n {
@@ -139,6 +147,13 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                 if draw.random_bool(0.3) {
                     args.push("--fault-duplicate-messages".into());
                     faults.push("sends every peer message twice".into());
+                }
+                if liar == Some(i) {
+                    // It lies while faults go on; once they stop the others must still fetch
+                    // everything, however their cursors were lied to.
+                    let lies_for = FAULTS_FOR.saturating_sub(turmoil::sim_elapsed().unwrap_or_default());
+                    args.push(format!("--fault-lying-anti-entropy-ms={}", lies_for.as_millis()));
+                    faults.push(format!("lies in anti-entropy answers for {:.1} s", lies_for.as_secs_f64()));
                 }
                 history.note(format!(
                     "{} starts (run {}, id {id:016x}): {}",

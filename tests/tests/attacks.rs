@@ -26,7 +26,8 @@ fn entry(key: &str, value: Vec<u8>, version: Version) -> KeyedEntry {
 async fn row_2_an_unsolicited_resync_demand_drops_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().display().to_string();
-    let mut node = NodeProcess::start(None, &["--data-dir", &data_dir]);
+    // Durable writes: the restart below is a kill, and what it checks is the log's, not the page cache's.
+    let mut node = NodeProcess::start(None, &["--data-dir", &data_dir, "--fsync", "always"]);
     let mut client = node.client().await;
     for i in 0..500 {
         client.set(format!("k{i}"), "v").await.unwrap();

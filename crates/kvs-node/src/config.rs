@@ -190,6 +190,12 @@ pub struct NodeArgs {
     /// would deliver it (the simulator's duplication fault).
     #[arg(long, hide = true)]
     pub fault_duplicate_messages: bool,
+    /// Fault injection for tests: for this long after it starts, in ms, this node lies in every
+    /// anti-entropy answer, as a hostile member would: it demands a resync claiming to have seen
+    /// everything of every other origin, then answers the fresh request with those cursors and no
+    /// entries (0: never).
+    #[arg(long, hide = true, default_value = "0s", value_parser = parse_ms)]
+    pub fault_lying_anti_entropy_ms: u64,
 }
 
 /// A step of the wall clock while a node runs (`--fault-clock-step`).
@@ -276,6 +282,8 @@ pub struct NodeConfig {
     pub clock_step: Option<ClockStep>,
     /// Test-only: every peer message is sent twice (`--fault-duplicate-messages`).
     pub duplicate_messages: bool,
+    /// Test-only: how long after start every anti-entropy answer lies (`--fault-lying-anti-entropy-ms`).
+    pub lying_anti_entropy_for: Duration,
     /// The cluster secret, when peers must prove they hold it.
     pub cluster_secret: Option<ClusterSecret>,
     /// The users clients log in as, when they must.
@@ -401,6 +409,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             clock_offset_ms: args.fault_clock_offset_ms,
             clock_step: args.fault_clock_step,
             duplicate_messages: args.fault_duplicate_messages,
+            lying_anti_entropy_for: Duration::from_millis(args.fault_lying_anti_entropy_ms),
             cluster_secret: args.cluster_secret_file.as_deref().map(ClusterSecret::load).transpose()?,
             users: args.users_file.as_deref().map(Users::load).transpose()?,
             tls: match (&args.tls_cert_file, &args.tls_key_file) {

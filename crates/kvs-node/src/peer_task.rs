@@ -306,6 +306,9 @@ async fn answer_anti_entropy(
     fresh: bool,
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
+    if node.started.elapsed() < node.config.lying_anti_entropy_for {
+        return lie_in_anti_entropy(node, conn, request, fresh).await;
+    }
     let mut sent = 0;
     match node.core.anti_entropy_answer(cursors, fresh) {
         AntiEntropyAnswer::Resync(cursors) => {
@@ -320,5 +323,32 @@ async fn answer_anti_entropy(
         }
     }
     bump(&node.core.stats().anti_entropy_bytes_sent, sent);
+    Ok(())
+}
+
+/// `--fault-lying-anti-entropy-ms`: the answers of a hostile member, which claims to have seen
+/// everything of every origin but its own: a resync demand, then, asked afresh, those cursors and
+/// no entries. It says nothing of its own origin: a member can always withhold its own writes,
+/// and what the fault tests is that it cannot make others lose or stop fetching anyone else's.
+async fn lie_in_anti_entropy(
+    node: &Shell,
+    conn: &mut Connection<net::Stream>,
+    request: u64,
+    fresh: bool,
+) -> Result<(), ProtoError> {
+    let own = node.core.origin();
+    let cursors: Cursors = node
+        .core
+        .cursors()
+        .into_iter()
+        .filter(|&(origin, _)| origin != own)
+        .map(|(origin, _)| (origin, 1_000_000_000_000_000))
+        .collect();
+    let lie = if fresh {
+        Outgoing::AntiEntropyDone { request, cursors }
+    } else {
+        Outgoing::ResyncRequired { request, cursors }
+    };
+    send(node, conn, &lie).await?;
     Ok(())
 }

@@ -61,12 +61,13 @@ impl Store {
         removed.len()
     }
 
-    /// Drops every record a node at `cursors` has already seen, before resynchronizing from it: it
-    /// will send back whatever of those still stands, and nothing it deleted. Records it has not
-    /// seen (newer than its cursors) are kept, since they may exist nowhere else yet.
-    pub fn retain_unseen(&self, cursors: &CursorMap) -> usize {
+    /// Drops every record written before `older_than_ms` that a node at `cursors` has already
+    /// seen, before resynchronizing from it: it will send back whatever of those still stands, and
+    /// nothing it deleted. Records it has not seen (newer than its cursors) are kept, since they
+    /// may exist nowhere else yet.
+    pub fn retain_unseen(&self, cursors: &CursorMap, older_than_ms: u64) -> usize {
         let seen = |stamp: kvs_proto::Stamp| stamp.seq <= cursors.get(&stamp.version.node).copied().unwrap_or(0);
-        self.remove_where(|r| r.stamps().all(seen)).len()
+        self.remove_where(|r| r.version().wall_ms < older_than_ms && r.stamps().all(seen)).len()
     }
 
     /// Number of records held, tombstones included.
@@ -193,7 +194,7 @@ mod tests {
 
         // Resync: b drops what a has seen, then takes everything.
         let a_cursors: CursorMap = a.cursors.snapshot().into_iter().collect();
-        assert_eq!(b.retain_unseen(&a_cursors), 1);
+        assert_eq!(b.retain_unseen(&a_cursors, u64::MAX), 1);
         b.cursors.reset_except(NodeId(99));
         sync(&a, &b);
         assert!(b.get(b"k").is_none());

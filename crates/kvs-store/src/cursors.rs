@@ -58,6 +58,14 @@ impl CursorTable {
         }
     }
 
+    /// Sets the cursor of `origin` back to `seq` if it is beyond it: for a cursor adopted on one
+    /// peer's word that two peers now place lower.
+    pub fn set_back(&self, origin: NodeId, seq: u64) {
+        if let Some(cursor) = self.lock().get_mut(&origin) {
+            *cursor = (*cursor).min(seq);
+        }
+    }
+
     /// The cursor of one origin (0: nothing of it applied).
     pub fn get(&self, origin: NodeId) -> u64 {
         self.lock().get(&origin).copied().unwrap_or(0)

@@ -173,9 +173,30 @@ impl Replica {
         self.store.cursors.snapshot()
     }
 
-    /// Adopts a peer's cursors after its delta is complete.
-    pub fn adopt_cursors(&self, cursors: &Cursors) {
-        self.store.cursors.advance(cursors);
+    /// Adopts the cursors of a complete anti-entropy answer from the member writing under
+    /// `peer_origin`: its cursor of its own origin as it claims (nobody knows its writes better),
+    /// every other origin's forward only as far as `witnessed` (what enough peers claim), and back
+    /// to `set_back` where a cursor taken earlier on one word ran past what two peers claim; our
+    /// own origin's is never touched. Returns what it moved forward, to log: no more than this
+    /// answer covers, whose entries are in the log before it (our whole table could name a pushed
+    /// write the log has not taken yet, and a crash would then leave a cursor over a write we
+    /// never held).
+    pub fn adopt_answer(
+        &self,
+        peer_origin: NodeId,
+        claimed: &Cursors,
+        witnessed: &Cursors,
+        set_back: &Cursors,
+    ) -> Cursors {
+        let me = self.origin();
+        let own = claimed.iter().filter(|&&(origin, _)| origin == peer_origin);
+        let others = witnessed.iter().filter(|&&(origin, _)| origin != peer_origin);
+        let adopted: Cursors = own.chain(others).copied().filter(|&(origin, _)| origin != me).collect();
+        for &(origin, seq) in set_back.iter().filter(|&&(origin, _)| origin != me && origin != peer_origin) {
+            self.store.cursors.set_back(origin, seq);
+        }
+        self.store.cursors.advance(&adopted);
+        adopted
     }
 
     /// Answers a peer at `theirs`: what it lacks in batches of about `max_bytes`, or a resync
@@ -197,14 +218,19 @@ impl Replica {
         })
     }
 
-    /// Drops everything a peer at `cursors` has seen, before resynchronizing from it, and resets
-    /// every cursor but our own origin's; returns how many records were dropped. Our own writes
-    /// are never dropped, whatever the peer claims to have seen of them: they may exist nowhere
-    /// else.
-    pub fn drop_seen_by(&self, cursors: &Cursors) -> usize {
+    /// Drops what a peer at `cursors` has seen and that a delete it purged could have
+    /// superseded, before resynchronizing from it, and resets every cursor but our own origin's;
+    /// returns how many records were dropped.
+    ///
+    /// Only records written before `older_than_ms` go: a purged delete is older than the peer's
+    /// grace period, and so is everything it deleted, so a newer record can never be one. That is
+    /// also the most a member that lies about needing a resync can make us drop, and what it drops
+    /// comes back from the others, since the cursors that covered it are reset. Our own writes are
+    /// never dropped, whatever the peer claims to have seen of them: they may exist nowhere else.
+    pub fn drop_seen_by(&self, cursors: &Cursors, older_than_ms: u64) -> usize {
         let mut theirs: CursorMap = cursors.iter().copied().collect();
         theirs.remove(&self.origin());
-        let dropped = self.store.retain_unseen(&theirs);
+        let dropped = self.store.retain_unseen(&theirs, older_than_ms);
         self.store.cursors.reset_except(self.origin());
         dropped
     }
@@ -257,7 +283,7 @@ mod tests {
             shipped += batch.len();
             b.apply(batch.to_vec(), false, 100);
         }
-        b.adopt_cursors(&batches.done);
+        b.adopt_answer(NodeId(1), &batches.done, &batches.done, &Vec::new());
         assert_eq!(shipped, 500);
         assert_eq!(a.store().digest(), b.store().digest());
         let AntiEntropyAnswer::Delta(mut again) = a.answer_anti_entropy(b.cursors(), false, 1_000) else { panic!() };

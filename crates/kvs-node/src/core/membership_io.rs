@@ -62,6 +62,7 @@ impl Core {
     pub(super) fn forget(&self, peer: NodeId) {
         self.clock.forget(peer);
         lock(&self.gossip).forget(peer);
+        lock(&self.claims).forget(peer);
     }
 
     /// The message that opens a gossip round with `peer`: our view, asking for its news.

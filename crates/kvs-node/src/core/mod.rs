@@ -11,6 +11,7 @@
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
 //! - [`clock_offsets`]: peers' clock offsets from ping round trips.
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
+//! - [`cursor_claims`]: how far peers' claimed cursors may move ours.
 //! - [`effect`]: what the core asks the shell to do.
 //!
 //! The data itself — store, hybrid clock, cursors, origin index, and the anti-entropy deltas —
@@ -20,6 +21,7 @@
 pub(crate) mod anti_entropy_rounds;
 pub(crate) mod clock_offsets;
 pub(crate) mod clock_verdict;
+pub(crate) mod cursor_claims;
 pub(crate) mod effect;
 pub(crate) mod gossip;
 pub(crate) mod membership;
@@ -30,6 +32,7 @@ use crate::error::WriteRefused;
 use crate::stats::{bump, ReplicationCounters};
 use anti_entropy_rounds::Rounds;
 use clock_verdict::ClockVerdict;
+use cursor_claims::CursorClaims;
 pub(crate) use effect::{Effect, Outgoing};
 use gossip::Gossip;
 use kvs_proto::peer::Cursors;
@@ -83,6 +86,8 @@ pub(crate) struct Core {
     gossip: Mutex<Gossip>,
     /// The requester side of anti-entropy.
     rounds: Mutex<Rounds>,
+    /// What peers' complete answers claimed (locked after `rounds`).
+    claims: Mutex<CursorClaims>,
     /// Whether our clock is off from our peers'.
     clock: ClockVerdict,
     /// Largest anti-entropy batch, in bytes.
@@ -93,6 +98,8 @@ pub(crate) struct Core {
     max_members: usize,
     /// How long a tombstone is kept before it may be purged.
     tombstone_grace: Duration,
+    /// How far a peer's clock may be from ours, in ms.
+    max_clock_skew_ms: u64,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
     stats: ReplicationCounters,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
@@ -120,11 +127,13 @@ impl Core {
             )),
             gossip: Mutex::new(Gossip::new(origin.0)),
             rounds: Mutex::new(Rounds::new(origin.0)),
+            claims: Mutex::default(),
             clock: ClockVerdict::new(config.max_clock_skew_ms, config.dead_after),
             max_batch_bytes: config.max_batch_bytes,
             limits: config.limits,
             max_members: config.max_members,
             tombstone_grace: config.tombstone_grace,
+            max_clock_skew_ms: config.max_clock_skew_ms,
             stats: ReplicationCounters::default(),
             isolation: RwLock::new(()),
         }
@@ -226,15 +235,18 @@ impl Core {
             PeerMessage::AntiEntropyDone { cursors, .. } => {
                 // Cursors cover every entry of the answer: adopted only if we applied them all,
                 // or an entry we refused (from too far ahead, for now) would never be asked again.
-                if lock(&self.rounds).finished(from) {
-                    tracing::debug!(me = %self.me().id, peer = %from, ?cursors, "adopting the cursors of a complete answer");
-                    self.replica.adopt_cursors(&cursors);
-                } else {
+                if !lock(&self.rounds).finished(from) {
                     tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
                     return Vec::new();
                 }
+                // Every member we know counts, dead ones too: while the only other one is down,
+                // one peer's word must still not be enough.
+                let peers = lock(&self.members).others(now.at).len();
+                let witnessed = lock(&self.claims).witnessed(from, &cursors, peers);
+                let adopted = self.replica.adopt_answer(peer.origin, &cursors, &witnessed.forward, &witnessed.back);
+                tracing::debug!(me = %self.me().id, peer = %from, ?cursors, ?adopted, "adopting the cursors of a complete answer");
                 bump(&self.stats.anti_entropy_rounds, 1);
-                vec![Effect::LogCursors(cursors)]
+                vec![Effect::LogCursors(adopted)]
             }
             PeerMessage::ResyncRequired { cursors, .. } => self.resync(from, &cursors, now),
             PeerMessage::Leave { member } => {
@@ -333,6 +345,11 @@ impl Core {
         lock(&self.members).me().clone()
     }
 
+    /// The origin this run's writes are made under.
+    pub(crate) fn origin(&self) -> NodeId {
+        self.replica.origin()
+    }
+
     /// How this node introduces itself when it dials a peer, with its half of the challenge.
     pub(crate) fn peer_role(&self, nonce: kvs_proto::Nonce) -> kvs_proto::Role {
         kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin(), nonce }
@@ -425,10 +442,12 @@ impl Core {
         vec![Effect::Log(applied.records)]
     }
 
-    /// The peer purged deletes we may still hold: drop all it has seen, reset cursors, and ask it
-    /// again at once.
+    /// The peer purged deletes we may still hold: drop what it has seen that such a delete could
+    /// have superseded (written before its grace period, by the fastest clock the skew bound
+    /// allows it), reset cursors, and ask it again at once.
     fn resync(&self, from: NodeId, cursors: &Cursors, now: Now) -> Vec<Effect> {
-        let dropped = self.replica.drop_seen_by(cursors);
+        let horizon = (now.wall_ms + self.max_clock_skew_ms).saturating_sub(self.tombstone_grace.as_millis() as u64);
+        let dropped = self.replica.drop_seen_by(cursors, horizon);
         bump(&self.stats.full_resyncs, 1);
         tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
         let mut rounds = lock(&self.rounds);

@@ -300,3 +300,68 @@ fn a_pushed_counter_with_more_contributions_than_members_is_refused() {
     push(1, &b, &counter(3), at(start, 20));
     assert_eq!(value(&b, b"n"), Some(b"4".to_vec()));
 }
+
+/// Answers `asker`'s outstanding request as `answerer` honestly would: its delta, then its cursors.
+fn answer_honestly(answerer: &Core, asker: &Core, request_effects: &[Effect], now: Now) -> Vec<Effect> {
+    let request = request_in(request_effects);
+    let AntiEntropyAnswer::Delta(mut batches) = answerer.anti_entropy_answer(asker.replica.cursors(), false) else {
+        panic!("no resync expected")
+    };
+    let from = peer(answerer.me().id.0);
+    for entries in batches.by_ref() {
+        asker.receive(from, over_the_wire(&Outgoing::AntiEntropyEntries { request, entries }), now);
+    }
+    asker.receive(from, over_the_wire(&Outgoing::AntiEntropyDone { request, cursors: batches.done }), now)
+}
+
+#[test]
+fn a_member_lying_in_its_answers_cannot_make_a_node_drop_writes_or_stop_asking_for_them() {
+    // The attack of issue 23's first row: asked for anti-entropy, a member demands a resync and
+    // then claims absurd cursors for everyone else's writes.
+    let (honest, victim, liar) = (core(1), core(2), core(3));
+    let start = Instant::now();
+    gossip(&honest, &victim, at(start, 0));
+    gossip(&liar, &victim, at(start, 0));
+    for i in 0..300 {
+        let record = honest.write(format!("k{i}").as_bytes(), Some(b"v"), at(start, 1)).unwrap();
+        push(1, &victim, &record, at(start, 1));
+    }
+    let absurd = vec![(NodeId(1), 1_000_000_000_000_000), (NodeId(3), 1)];
+    let only_the_liar = |id: NodeId| (id == NodeId(3)).then_some(1);
+    let asked = victim.anti_entropy_round(at(start, 2), only_the_liar);
+    let lie = Outgoing::ResyncRequired { request: request_in(&asked), cursors: absurd.clone() };
+    let asked_again = victim.receive(peer(3), over_the_wire(&lie), at(start, 3));
+    assert_eq!(victim.store().live_count(), 300, "nothing written within the grace period is dropped");
+    let lie = Outgoing::AntiEntropyDone { request: request_in(&asked_again), cursors: absurd };
+    victim.receive(peer(3), over_the_wire(&lie), at(start, 4));
+    assert!(victim.replica.cursors().iter().all(|&(origin, seq)| origin != NodeId(1) || seq <= 300), "unwitnessed");
+
+    // Writes the victim never got pushed are still fetched from the honest member.
+    for i in 300..350 {
+        honest.write(format!("k{i}").as_bytes(), Some(b"v"), at(start, 5)).unwrap();
+    }
+    let only_the_honest = |id: NodeId| (id == NodeId(1)).then_some(1);
+    let asked = victim.anti_entropy_round(at(start, 6), only_the_honest);
+    answer_honestly(&honest, &victim, &asked, at(start, 6));
+    assert_eq!(victim.store().live_count(), 350);
+    assert_eq!(victim.store().digest(), honest.store().digest());
+}
+
+#[test]
+fn a_resync_demand_drops_what_a_purged_delete_could_have_superseded() {
+    // Records older than the grace period that the demanding peer has seen go (a purged delete
+    // may have superseded them, and the peer sends back what still stands); newer ones stay.
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    gossip(&a, &b, at(start, 0));
+    // Two days pass on the wall clock (the monotonic one, which liveness follows, barely moves).
+    let two_days_on = Now { wall_ms: WALL_MS + 2 * 86_400_000, ..at(start, 1) };
+    let old = a.write(b"old", Some(b"v"), at(start, 0)).unwrap();
+    let recent = a.write(b"recent", Some(b"v"), two_days_on).unwrap();
+    push(1, &b, &old, two_days_on);
+    push(1, &b, &recent, two_days_on);
+    let asked = b.anti_entropy_round(two_days_on, |_| Some(1));
+    let demand = Outgoing::ResyncRequired { request: request_in(&asked), cursors: a.replica.cursors() };
+    b.receive(peer(1), over_the_wire(&demand), two_days_on);
+    assert_eq!((value(&b, b"old"), value(&b, b"recent").as_deref()), (None, Some(&b"v"[..])));
+}

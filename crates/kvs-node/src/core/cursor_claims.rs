@@ -1,0 +1,98 @@
+//! What each peer last claimed to have applied of each origin, and how far such claims may move
+//! our cursors: pure logic.
+//!
+//! A cursor that runs ahead of what we hold is worse than one that lags: a lagging cursor costs a
+//! few entries shipped twice, a cursor ahead of us stops us asking for writes we lack, for ever.
+//! So one member's word is not enough. A member's claim about its own origin is taken (nobody
+//! knows its writes better, and a lie there only hides its own writes); any other origin's cursor
+//! moves only as far as two peers both claim, so one member that lies (it holds the cluster
+//! secret, or the cluster has none) cannot make us stop fetching what the honest ones hold.
+//!
+//! With a single peer known there is nobody to confirm, and its word is taken for now; but what
+//! was taken on one word is remembered, and once a second peer answers, a cursor that ran past
+//! what both claim is set back to it, so the writes it skipped are fetched after all.
+
+use kvs_proto::peer::Cursors;
+use kvs_proto::NodeId;
+use kvs_store::map::Map;
+
+/// How many peers must claim a cursor for another origin before it is adopted for good.
+const WITNESSES: usize = 2;
+
+/// The last complete answer's claims of each peer.
+#[derive(Debug, Default)]
+pub(crate) struct CursorClaims {
+    by_peer: Map<NodeId, Map<NodeId, u64>>,
+    /// Cursors adopted on a single peer's word, by origin.
+    unconfirmed: Map<NodeId, u64>,
+}
+
+/// How a peer's claims move our cursors.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Witnessed {
+    /// Cursors to move forward to (never back).
+    pub(crate) forward: Cursors,
+    /// Cursors adopted earlier on one word that two peers now place lower: set back to these.
+    pub(crate) back: Cursors,
+}
+
+impl CursorClaims {
+    /// Notes `peer`'s claimed cursors and returns, for each origin it claimed, the highest
+    /// sequence number that `min(2, peers)` peers each claim at least (0: not yet witnessed), and
+    /// which cursors taken on one word to set back.
+    pub(crate) fn witnessed(&mut self, peer: NodeId, claimed: &Cursors, peers: usize) -> Witnessed {
+        self.by_peer.insert(peer, claimed.iter().copied().collect());
+        let needed = WITNESSES.min(peers).max(1);
+        let mut witnessed = Witnessed::default();
+        for &(origin, _) in claimed {
+            let mut claims: Vec<u64> =
+                self.by_peer.values().map(|claims| claims.get(&origin).copied().unwrap_or(0)).collect();
+            claims.sort_unstable_by(|a, b| b.cmp(a));
+            let at_least = |n: usize| claims.get(n - 1).copied().unwrap_or(0);
+            let seq = at_least(needed);
+            if needed < WITNESSES {
+                self.unconfirmed.insert(origin, seq);
+            } else if let Some(taken) = self.unconfirmed.remove(&origin) {
+                if taken > seq {
+                    witnessed.back.push((origin, seq));
+                }
+            }
+            witnessed.forward.push((origin, seq));
+        }
+        witnessed
+    }
+
+    /// `peer` is gone from the cluster: its claims no longer count.
+    pub(crate) fn forget(&mut self, peer: NodeId) {
+        self.by_peer.remove(&peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ABSURD: u64 = 1_000_000_000_000_000;
+
+    #[test]
+    fn beside_another_peer_a_claim_needs_a_second_witness() {
+        let (o, liar, honest) = (NodeId(9), NodeId(1), NodeId(2));
+        let mut claims = CursorClaims::default();
+        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2).forward, vec![(o, 0)], "unconfirmed");
+        assert_eq!(claims.witnessed(honest, &vec![(o, 300)], 2).forward, vec![(o, 300)], "what both claim");
+        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2).forward, vec![(o, 300)]);
+        claims.forget(honest);
+        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2).forward, vec![(o, 0)]);
+    }
+
+    #[test]
+    fn one_peer_alone_is_believed_until_a_second_one_places_the_cursor_lower() {
+        let (o, liar, honest) = (NodeId(9), NodeId(1), NodeId(2));
+        let mut claims = CursorClaims::default();
+        let alone = claims.witnessed(liar, &vec![(o, ABSURD)], 1);
+        assert_eq!(alone, Witnessed { forward: vec![(o, ABSURD)], back: vec![] });
+        let confirmed = claims.witnessed(honest, &vec![(o, 300)], 2);
+        assert_eq!(confirmed, Witnessed { forward: vec![(o, 300)], back: vec![(o, 300)] });
+        assert_eq!(claims.witnessed(honest, &vec![(o, 300)], 2).back, vec![], "set back once");
+    }
+}
