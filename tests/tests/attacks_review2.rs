@@ -3,12 +3,16 @@
 //! review's probes are in `attacks.rs`.
 
 use kvs_tests::binaries::binary;
+use kvs_tests::resp::{assert_error, eventually, run};
 use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess, FAST_FAILURE_DETECTION};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONVERGE: Duration = Duration::from_secs(30);
+
+/// The node's bound on a glob pattern (`kvs_store::glob::MAX_PATTERN_BYTES`).
+const MAX_PATTERN_BYTES: usize = 4096;
 
 #[tokio::test]
 async fn row_1_a_member_lying_in_its_anti_entropy_answers_cannot_wipe_or_starve_a_node() {
@@ -119,4 +123,56 @@ fn row_12_check_data_dir_refuses_a_fifo_instead_of_blocking() {
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is not a regular file"), "{stderr}");
+}
+
+/// The node's resident memory, in bytes.
+fn rss_bytes(node: &NodeProcess) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap();
+    let kb = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1));
+    kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap() * 1024
+}
+
+#[test]
+fn row_5_a_transaction_queue_is_bounded_and_its_memory_given_back() {
+    let node = NodeProcess::start_with_redis();
+    let before = rss_bytes(&node);
+    let c = &mut node.resp();
+    let _: () = run(c, &["MULTI"]);
+    let big = "x".repeat(8 << 20);
+    let mut queued = 0;
+    let refused = loop {
+        assert!(queued < 60, "60 commands of 8 MiB were all queued");
+        match redis::cmd("ECHO").arg(&big).query::<String>(c) {
+            Ok(reply) => {
+                assert_eq!(reply, "QUEUED");
+                queued += 1;
+            }
+            Err(error) => break error.to_string(),
+        }
+    };
+    assert!(refused.contains("transaction too long") && refused.contains("discarded"), "{refused}");
+    assert_eq!(queued, 7, "seven fit in 64 MiB of arguments; an eighth ECHO and its 8 MiB do not");
+    assert_error(c, &["ECHO", "small"], "transaction too long");
+    assert_error(c, &["EXEC"], "Transaction discarded because of previous errors");
+    assert_eq!(run::<String>(c, &["PING"]), "PONG", "the connection serves on");
+    drop(std::mem::replace(c, node.resp()));
+    eventually(CONVERGE, "the node to give back the queue's memory", || rss_bytes(&node) < before + (32 << 20));
+}
+
+#[test]
+fn row_6_a_pattern_is_bounded_and_a_long_one_is_refused_not_matched() {
+    let node = NodeProcess::start_with_redis();
+    let c = &mut node.resp();
+    for i in 0..2_000 {
+        let _: () = run(c, &["SET", &format!("key:{i}"), "v"]);
+    }
+    let huge = "*".repeat(4 << 20);
+    assert_error(c, &["KEYS", &huge], "longer than the 4096 allowed");
+    assert_error(c, &["SCAN", "0", "MATCH", &huge], "longer than the 4096 allowed");
+    let longest = "*".repeat(MAX_PATTERN_BYTES);
+    assert_eq!(run::<Vec<String>>(c, &["KEYS", &longest]).len(), 2_000);
+    let backtracking = "*k".repeat(MAX_PATTERN_BYTES / 2);
+    assert!(run::<Vec<String>>(c, &["KEYS", &backtracking]).is_empty());
+    let _: () = run(c, &["SET", "after", "v"]);
+    assert_eq!(run::<i64>(c, &["DBSIZE"]), 2_001);
 }

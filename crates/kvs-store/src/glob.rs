@@ -1,6 +1,11 @@
 //! Redis-style glob matching on bytes: `*`, `?`, `[abc]`, `[^a-z]`, and `\` escapes.
 
-/// Whether `text` matches `pattern` with Redis's glob rules.
+/// Longest pattern a node matches keys against (KEYS, SCAN MATCH). Matching costs at most the
+/// pattern's length times the key's (a `*` is resumed from, never re-explored), so the bound
+/// is what keeps one command over many keys from stalling the node.
+pub const MAX_PATTERN_BYTES: usize = 4096;
+
+/// Whether `text` matches `pattern` with Redis's glob rules, in time linear in their product.
 pub fn matches(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: (pattern index after it, text index it now covers up to).

@@ -342,9 +342,10 @@ impl Store {
         let mut shard = cursor as usize;
         let mut keys = Vec::new();
         while shard < SHARDS && keys.len() < count.max(1) {
-            let guard = self.read(shard);
-            let live = guard.table.iter().filter(|r| r.is_live_at(now_ms) && filter(r.key()));
-            keys.extend(live.map(|r| Bytes::copy_from_slice(r.key())));
+            // The filter (a glob, say) runs after the lock is let go: a write to this shard never
+            // waits for a match, only for reference-counted clones.
+            let live: Vec<Record> = self.read(shard).table.iter().filter(|r| r.is_live_at(now_ms)).cloned().collect();
+            keys.extend(live.iter().filter(|r| filter(r.key())).map(|r| Bytes::copy_from_slice(r.key())));
             shard += 1;
         }
         let next = if shard >= SHARDS { 0 } else { shard as u64 };

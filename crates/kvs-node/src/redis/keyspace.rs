@@ -106,6 +106,9 @@ pub fn dbsize(call: &mut Call<'_, '_>) {
 /// `KEYS pattern`: walks the whole store, as in Redis.
 pub fn keys(call: &mut Call<'_, '_>) {
     let (pattern, now_ms) = (call.args.get(1), call.now_ms());
+    if call.pattern_too_long(pattern) {
+        return;
+    }
     let mut found = Vec::new();
     let (mut cursor, mut size) = (0, 0);
     loop {
@@ -154,6 +157,9 @@ pub fn scan(call: &mut Call<'_, '_>) {
             return call.reply.error("ERR syntax error");
         }
         i += 2;
+    }
+    if pattern.is_some_and(|p| call.pattern_too_long(p)) {
+        return;
     }
     let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
         call.node.store().scan(cursor, count, call.now_ms(), |k| pattern.is_none_or(|p| glob::matches(p, k)))

@@ -139,6 +139,17 @@ impl Call<'_, '_> {
         self.reply.error(&format!("ERR reply of {bytes} bytes or more would exceed --max-reply-bytes ({max})"));
         true
     }
+
+    /// Refuses a glob pattern longer than [`kvs_store::glob::MAX_PATTERN_BYTES`] with an error;
+    /// true if refused.
+    pub fn pattern_too_long(&mut self, pattern: &[u8]) -> bool {
+        let max = kvs_store::glob::MAX_PATTERN_BYTES;
+        if pattern.len() <= max {
+            return false;
+        }
+        self.reply.error(&format!("ERR pattern of {} bytes is longer than the {max} allowed", pattern.len()));
+        true
+    }
 }
 
 /// Bytes a bulk string of `len` takes in a reply, framing included.

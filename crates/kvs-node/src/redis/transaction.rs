@@ -13,6 +13,20 @@ use kvs_proto::Stamp;
 use kvs_store::Record;
 use std::ops::Range;
 
+/// Most commands one transaction may queue.
+pub const MAX_QUEUED_COMMANDS: usize = 100_000;
+
+/// Most argument bytes one transaction may queue: the size of the largest reply a node builds
+/// by default (`--max-reply-bytes`), so EXEC's work stays of the order of one command's.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// Most keys one connection may watch.
+pub const MAX_WATCHED_KEYS: usize = 100_000;
+
+/// The error past either bound; the transaction is discarded.
+pub const TOO_LONG: &str =
+    "ERR transaction too long (at most 100000 commands and 64 MiB of arguments); transaction discarded";
+
 /// One queued command, its arguments copied out of the connection's buffer.
 #[derive(Debug)]
 pub struct Queued {
@@ -56,6 +70,10 @@ pub struct Transaction {
     pub watched: Vec<(Vec<u8>, Held)>,
     /// While EXEC runs, the writes made, pushed as one unit at the end.
     pub unit: Option<Vec<Record>>,
+    /// Argument bytes queued.
+    queued_bytes: usize,
+    /// The queue passed a bound: it was freed, and nothing more is queued until EXEC or DISCARD.
+    too_long: bool,
 }
 
 impl Transaction {
@@ -64,9 +82,21 @@ impl Transaction {
         self.queued.is_some()
     }
 
-    /// Queues a command that passed its checks.
-    pub fn queue(&mut self, args: Args<'_>) {
-        self.queued.get_or_insert_with(Vec::new).push(Queued::of(args));
+    /// Queues a command that passed its checks; past the bounds, frees what was queued, fails
+    /// the transaction and returns false (and keeps returning false until EXEC or DISCARD).
+    pub fn queue(&mut self, args: Args<'_>) -> bool {
+        let bytes: usize = args.iter().map(<[u8]>::len).sum();
+        let queued = self.queued.get_or_insert_with(Vec::new);
+        let fits = self.queued_bytes.saturating_add(bytes) <= MAX_QUEUED_BYTES && queued.len() < MAX_QUEUED_COMMANDS;
+        if !fits || self.too_long {
+            *queued = Vec::new();
+            self.too_long = true;
+            self.failed = true;
+            return false;
+        }
+        self.queued_bytes += bytes;
+        queued.push(Queued::of(args));
+        true
     }
 
     /// Room in the log EXEC needs: a record per key argument of every queued write command.
@@ -78,7 +108,9 @@ impl Transaction {
     fn reset(&mut self) {
         self.queued = None;
         self.failed = false;
-        self.watched.clear();
+        self.queued_bytes = 0;
+        self.too_long = false;
+        self.watched = Vec::new();
     }
 }
 
@@ -92,8 +124,10 @@ pub fn multi(call: &mut Call<'_, '_>) {
     if call.client.transaction.is_open() {
         return call.reply.error("ERR MULTI calls can not be nested");
     }
+    let watched = std::mem::take(&mut call.client.transaction.watched);
+    call.client.transaction.reset();
+    call.client.transaction.watched = watched;
     call.client.transaction.queued = Some(Vec::new());
-    call.client.transaction.failed = false;
     call.reply.simple("OK");
 }
 
@@ -110,6 +144,9 @@ pub fn discard(call: &mut Call<'_, '_>) {
 pub fn watch(call: &mut Call<'_, '_>) {
     if call.client.transaction.is_open() {
         return call.reply.error("ERR WATCH inside MULTI is not allowed");
+    }
+    if call.client.transaction.watched.len() + call.args.len() - 1 > MAX_WATCHED_KEYS {
+        return call.reply.error("ERR too many watched keys (at most 100000 per connection)");
     }
     let now_ms = call.now_ms();
     for key in call.args.iter().skip(1) {
