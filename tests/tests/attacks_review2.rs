@@ -2,6 +2,7 @@
 //! (issue 23; the row number is in the test's name) and shows the node now holds. The first
 //! review's probes are in `attacks.rs`.
 
+use kvs_client::{Client, ClientOptions, Credentials};
 use kvs_tests::binaries::binary;
 use kvs_tests::resp::{assert_error, eventually, run};
 use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess, FAST_FAILURE_DETECTION};
@@ -175,4 +176,70 @@ fn row_6_a_pattern_is_bounded_and_a_long_one_is_refused_not_matched() {
     assert!(run::<Vec<String>>(c, &["KEYS", &backtracking]).is_empty());
     let _: () = run(c, &["SET", "after", "v"]);
     assert_eq!(run::<i64>(c, &["DBSIZE"]), 2_001);
+}
+
+/// A users file in `dir` holding `root`, an admin whose password `pw1` is stored as argon2id (made
+/// by `kvs-node hash-password`).
+fn argon2_users(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut hasher = Command::new(binary("kvs-node"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hasher.stdin.take().unwrap().write_all(b"pw1\n").unwrap();
+    let output = hasher.wait_with_output().unwrap();
+    let hash = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success() && hash.starts_with("$argon2id$"), "{hash}");
+    let path = dir.join("users");
+    std::fs::write(&path, format!("root admin {}", hash.trim())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Sends `commands` in one write on a fresh connection to `node`'s Redis port and reads every
+/// reply line until the node closes the connection (or `limit` passes).
+fn pipeline_until_closed(node: &NodeProcess, commands: &[u8], limit: Duration) -> Vec<String> {
+    let mut stream = std::net::TcpStream::connect(node.redis()).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    // The node may close before taking it all: a failed write is part of the answer.
+    let _ = stream.write_all(commands);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn row_7_password_guessing_is_cut_off_per_connection_and_slowed_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = argon2_users(dir.path());
+    let node = NodeProcess::start(None, &["--users-file", users.to_str().unwrap(), "--redis-port", "0"]);
+    let guesses: Vec<u8> = (0..20_000).flat_map(|i| format!("AUTH root guess{i}\r\n").into_bytes()).collect();
+    let replies = pipeline_until_closed(&node, &guesses, Duration::from_secs(10));
+    assert_eq!(replies.len(), 3, "three tries, then the connection is closed: {replies:?}");
+    assert!(replies.iter().all(|r| r.starts_with("-WRONGPASS")), "{replies:?}");
+    // Two more connections spend the address's burst of ten; then even the right password waits.
+    for _ in 0..2 {
+        pipeline_until_closed(&node, &guesses[..200], Duration::from_secs(10));
+    }
+    let mut c = node.resp();
+    assert_error(&mut c, &["AUTH", "root", "again"], "invalid username-password pair");
+    assert_error(&mut c, &["AUTH", "root", "pw1"], "too many failed logins from this address");
+}
+
+#[tokio::test]
+async fn row_7_an_argon2id_password_logs_in_on_every_front_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = argon2_users(dir.path());
+    let flags = ["--users-file", users.to_str().unwrap(), "--redis-port", "0", "--http-port", "0"];
+    let node = NodeProcess::start(None, &flags);
+    let replies = pipeline_until_closed(&node, b"AUTH root pw1\r\nPING\r\nQUIT\r\n", Duration::from_secs(10));
+    assert_eq!(replies, ["+OK", "+PONG", "+OK"]);
+    let credentials = Some(Credentials { user: "root".into(), password: "pw1".into() });
+    let options = ClientOptions { credentials, ..Default::default() };
+    let mut client = Client::connect_with(&node.addr.to_string(), options).await.unwrap();
+    client.set("k", "v").await.unwrap();
+    assert_eq!(kvs_tests::http::get(&node.http_url("/status"), Some(("root", "pw1"))).status, 200);
+    assert_eq!(kvs_tests::http::get(&node.http_url("/status"), Some(("root", "pw2"))).status, 401);
 }

@@ -1,8 +1,9 @@
 //! Node flags and configuration.
 
-use crate::credentials::{ClusterSecret, Users};
+use crate::credentials::ClusterSecret;
 use crate::error::NodeError;
 use crate::tls::Tls;
+use crate::users::Users;
 use clap::Parser;
 use kvs_proto::{Limits, NodeId};
 use kvs_store::log::FsyncPolicy;

@@ -1,10 +1,10 @@
-//! Who may talk to the node: the cluster secret peers prove they hold, and the users clients log in
-//! as, each read from a file only its owner may read.
+//! Who may talk to the node: the cluster secret peers prove they hold, and the roles users log in
+//! with (the users themselves are in `users`); secrets are read from files only their owner may read.
 
 use crate::error::NodeError;
 use hmac::{Hmac, Mac};
 use kvs_proto::{NodeId, Nonce, Proof};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::path::Path;
 use subtle::ConstantTimeEq;
 
@@ -31,7 +31,7 @@ impl Access {
 }
 
 /// Reads a file that holds a secret, refusing one that group or others may access.
-fn read_private_file(path: &Path, flag: &str) -> Result<String, NodeError> {
+pub(crate) fn read_private_file(path: &Path, flag: &str) -> Result<String, NodeError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| NodeError::Config(format!("{flag} {shown}: {e}")))?;
@@ -103,93 +103,9 @@ pub fn nonce() -> Nonce {
     rand::random()
 }
 
-/// One user of a users file.
-#[derive(Clone)]
-struct User {
-    name: String,
-    access: Access,
-    /// SHA-256 of the password.
-    password_hash: [u8; 32],
-}
-
-/// The users clients log in as (`--users-file`).
-#[derive(Clone, Default)]
-pub struct Users(Vec<User>);
-
-impl std::fmt::Debug for Users {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|u| (&u.name, u.access))).finish()
-    }
-}
-
-impl Users {
-    /// Reads a users file: one `<name> <role> <password>` a line, role `read`, `write` or `admin`,
-    /// password in plain text or `sha256:<hex>`; `#` starts a comment.
-    pub fn load(path: &Path) -> Result<Self, NodeError> {
-        let text = read_private_file(path, "--users-file")?;
-        Users::parse(&text).map_err(|e| NodeError::Config(format!("--users-file {}: {e}", path.display())))
-    }
-
-    fn parse(text: &str) -> Result<Self, String> {
-        let mut users = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, role, password] = fields[..] else {
-                return Err(format!("line {}: expected `<name> <role> <password>`", n + 1));
-            };
-            let access = match role {
-                "read" => Access::Read,
-                "write" => Access::Write,
-                "admin" => Access::Admin,
-                other => return Err(format!("line {}: unknown role '{other}' (read, write, admin)", n + 1)),
-            };
-            let password_hash = match password.strip_prefix("sha256:") {
-                Some(hex) => {
-                    let bytes = hex::decode(hex).map_err(|e| format!("line {}: bad sha256 hex: {e}", n + 1))?;
-                    bytes.try_into().map_err(|_| format!("line {}: a sha256 is 32 bytes", n + 1))?
-                }
-                None => Sha256::digest(password.as_bytes()).into(),
-            };
-            if users.iter().any(|u: &User| u.name == name) {
-                return Err(format!("line {}: user '{name}' appears twice", n + 1));
-            }
-            users.push(User { name: name.to_string(), access, password_hash });
-        }
-        if users.is_empty() {
-            return Err("no users".into());
-        }
-        Ok(Users(users))
-    }
-
-    /// What `user` may do, if `password` is its password.
-    pub fn check(&self, user: &str, password: &str) -> Option<Access> {
-        let hash: [u8; 32] = Sha256::digest(password.as_bytes()).into();
-        let found = self.0.iter().find(|u| u.name == user)?;
-        bool::from(found.password_hash.ct_eq(&hash)).then_some(found.access)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_users_file_reads_roles_and_both_password_forms() {
-        let hashed = hex::encode(Sha256::digest(b"s3cret"));
-        let text = format!("# who\nalice admin pw1\nbob read sha256:{hashed}  # hashed\n\ncarol write pw3\n");
-        let users = Users::parse(&text).unwrap();
-        assert_eq!(users.check("alice", "pw1"), Some(Access::Admin));
-        assert_eq!(users.check("bob", "s3cret"), Some(Access::Read));
-        assert_eq!(users.check("carol", "pw3"), Some(Access::Write));
-        assert_eq!(users.check("alice", "wrong"), None);
-        assert_eq!(users.check("nobody", "pw1"), None);
-        assert!(Users::parse("dave superuser pw").unwrap_err().contains("unknown role"));
-        assert!(Users::parse("eve read").unwrap_err().contains("expected"));
-    }
 
     #[test]
     fn proofs_bind_the_secret_both_sides_and_both_nonces() {

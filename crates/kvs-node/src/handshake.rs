@@ -4,8 +4,10 @@ use crate::connection_budget::Slot;
 use crate::core::Peer;
 use crate::credentials::Access;
 use crate::shell::Shell;
+use crate::users::LoginRefused;
 use crate::{client_session, net, peer_handshake, peer_inbound};
 use kvs_proto::{Connection, Credentials, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::time::timeout;
 
@@ -43,7 +45,7 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
             reject(&mut conn, ErrorReply::new(ErrorCode::TooManyConnections, message)).await
         }
         Role::Client => {
-            let access = match log_in(&node, hello.credentials) {
+            let access = match log_in(&node, hello.credentials, peer_addr) {
                 Ok(access) => access,
                 Err(reply) => return reject(&mut conn, reply).await,
             };
@@ -70,15 +72,24 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
 }
 
 /// What a client may do: everything without a users file; with one, what its user's role allows,
-/// once its credentials check out.
-fn log_in(node: &Shell, credentials: Option<Credentials>) -> Result<Access, ErrorReply> {
+/// once its credentials check out (and its address has not failed too often lately).
+fn log_in(node: &Shell, credentials: Option<Credentials>, source: Option<SocketAddr>) -> Result<Access, ErrorReply> {
     let Some(users) = &node.config.users else { return Ok(Access::Admin) };
     let Some(credentials) = credentials else {
         return Err(ErrorReply::new(ErrorCode::NoAuth, "authentication required"));
     };
-    users
-        .check(&credentials.user, &credentials.password)
-        .ok_or_else(|| ErrorReply::new(ErrorCode::WrongPass, "invalid username-password pair or user is disabled"))
+    let source = source.map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
+    users.log_in(&credentials.user, &credentials.password, source, tokio::time::Instant::now()).map_err(|refused| {
+        match refused {
+            LoginRefused::WrongPass => {
+                ErrorReply::new(ErrorCode::WrongPass, "invalid username-password pair or user is disabled")
+            }
+            LoginRefused::Throttled(wait) => ErrorReply::new(
+                ErrorCode::WrongPass,
+                format!("too many failed logins from this address; try again in {} s", wait.as_secs() + 1),
+            ),
+        }
+    })
 }
 
 async fn reject(conn: &mut Connection<net::Stream>, reply: ErrorReply) {

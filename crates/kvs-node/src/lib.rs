@@ -21,7 +21,9 @@
 //!   with a reserve for peers.
 //! - [`handshake`]: the hello exchange that opens every accepted connection.
 //! - [`peer_handshake`]: the dialer's side of a peer hello, and the cluster-secret challenge.
-//! - [`credentials`]: the cluster secret and the users file, and what each role may do.
+//! - [`credentials`]: the cluster secret, and what each role may do.
+//! - [`users`]: the users file and the one login check every front end makes.
+//! - [`login_throttle`]: slows down a source address that keeps failing to log in.
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`tls`]: TLS with rustls on every listener and every dialed connection.
 //! - [`open`]: the node's data, memory-only or from a data dir whose log is replayed first.
@@ -45,6 +47,7 @@ pub mod error;
 pub(crate) mod expiry;
 pub(crate) mod handshake;
 pub(crate) mod http;
+pub(crate) mod login_throttle;
 pub(crate) mod net;
 pub(crate) mod open;
 pub mod outbox;
@@ -59,6 +62,7 @@ pub(crate) mod shell;
 pub(crate) mod stats;
 pub(crate) mod status;
 pub mod tls;
+pub mod users;
 pub(crate) mod write_path;
 
 pub use config::{NodeArgs, NodeConfig};

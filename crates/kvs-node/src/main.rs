@@ -1,5 +1,6 @@
 //! `kvs-node`: parse flags, start the node, print where it listens, serve until shut down; or,
-//! as `kvs-node check-data-dir DIR`, check a data dir offline.
+//! as `kvs-node check-data-dir DIR`, check a data dir offline; or, as `kvs-node hash-password`,
+//! make a users file's argon2id line.
 
 use clap::Parser;
 use kvs_node::{check_data_dir, server};
@@ -9,14 +10,43 @@ use std::process::ExitCode;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
+/// `kvs-node hash-password`: reads a password from the first line of stdin (never from the
+/// command line, where `ps` would show it) and prints its argon2id string for a users file.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut line) {
+        eprintln!("kvs-node hash-password: cannot read stdin: {error}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() || password.contains(char::is_whitespace) {
+        eprintln!("kvs-node hash-password: give a password without spaces on stdin (a users file splits on spaces)");
+        return ExitCode::FAILURE;
+    }
+    match kvs_node::users::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("kvs-node hash-password: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if std::env::args().nth(1).as_deref() == Some("check-data-dir") {
-        return check_data_dir::run(check_data_dir::CheckArgs::parse_from(std::env::args().skip(1)));
+    match std::env::args().nth(1).as_deref() {
+        Some("check-data-dir") => {
+            return check_data_dir::run(check_data_dir::CheckArgs::parse_from(std::env::args().skip(1)))
+        }
+        Some("hash-password") => return hash_password(),
+        _ => {}
     }
     let argv = match kvs_node::config_file::merge(std::env::args_os().collect()) {
         Ok(argv) => argv,

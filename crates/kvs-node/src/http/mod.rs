@@ -8,10 +8,10 @@
 
 mod metrics;
 
-use crate::credentials::Users;
 use crate::shell::{JoinState, Shell};
 use crate::status;
-use axum::extract::{Query, Request, State};
+use crate::users::LoginRefused;
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -37,26 +37,37 @@ pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener) {
         .layer(middleware::from_fn_with_state(node.clone(), authenticate))
         .with_state(node.clone());
     let stop = async move { node.shutdown_started().await };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::warn!(%error, "the HTTP admin port stopped");
     }
 }
 
 /// Lets a request through if the node has no users, it probes /health or /ready, or it carries
-/// Basic credentials of a user; otherwise answers 401 with a challenge the browser shows.
-async fn authenticate(State(node): State<Arc<Shell>>, request: Request, next: Next) -> Response {
+/// Basic credentials of a user; otherwise answers 401 with a challenge the browser shows (or 429
+/// while the source address is slowed down for failing too often).
+async fn authenticate(
+    State(node): State<Arc<Shell>>,
+    ConnectInfo(source): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
     let open = matches!(request.uri().path(), "/health" | "/ready");
-    if open || node.config.users.as_ref().is_none_or(|users| known(users, request.headers())) {
-        return next.run(request).await;
+    let Some(users) = node.config.users.as_ref().filter(|_| !open) else { return next.run(request).await };
+    let logged_in = basic_credentials(request.headers())
+        .map(|(user, password)| users.log_in(&user, &password, source.ip(), tokio::time::Instant::now()));
+    match logged_in {
+        Some(Ok(_)) => next.run(request).await,
+        Some(Err(LoginRefused::Throttled(wait))) => {
+            let why = format!("too many failed logins from this address; try again in {} s\n", wait.as_secs() + 1);
+            (StatusCode::TOO_MANY_REQUESTS, why).into_response()
+        }
+        Some(Err(LoginRefused::WrongPass)) | None => {
+            let challenge = [(header::WWW_AUTHENTICATE, "Basic realm=\"kvs\", charset=\"UTF-8\"")];
+            let why = "credentials of a user in the node's users file are needed\n";
+            (StatusCode::UNAUTHORIZED, challenge, why).into_response()
+        }
     }
-    let challenge = [(header::WWW_AUTHENTICATE, "Basic realm=\"kvs\", charset=\"UTF-8\"")];
-    let why = "credentials of a user in the node's users file are needed\n";
-    (StatusCode::UNAUTHORIZED, challenge, why).into_response()
-}
-
-/// Whether the request carries Basic credentials of one of `users`.
-fn known(users: &Users, headers: &HeaderMap) -> bool {
-    basic_credentials(headers).is_some_and(|(user, password)| users.check(&user, &password).is_some())
 }
 
 /// The user and password of an `Authorization: Basic …` header.

@@ -1,6 +1,7 @@
 //! Connection-level commands: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
 
 use super::{parse_int, Call};
+use crate::users::LoginRefused;
 use kvs_proto::resp::Protocol;
 
 /// The Redis version kvs reports, so clients enable the RESP features it implements.
@@ -52,21 +53,36 @@ pub fn auth(call: &mut Call<'_, '_>) {
     }
 }
 
+/// Failed logins one connection may make before it is closed: a guesser must reconnect, and
+/// its address is slowed down meanwhile (see `login_throttle`).
+pub const MAX_FAILED_LOGINS: u32 = 3;
+
 /// Checks a user and password against the users file, replying with Redis's error if they do not
-/// match (or if the node has no users); true when the connection is now that user's.
+/// match (or if the node has no users); true when the connection is now that user's. The
+/// connection closes after its third failure.
 fn log_in(call: &mut Call<'_, '_>, user: &[u8], password: &[u8]) -> bool {
     let Some(users) = &call.node.config.users else {
         call.reply.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return false;
     };
     let (user, password) = (String::from_utf8_lossy(user), String::from_utf8_lossy(password));
-    match users.check(&user, &password) {
-        Some(access) => {
+    match users.log_in(&user, &password, call.client.source, tokio::time::Instant::now()) {
+        Ok(access) => {
             call.client.user = Some((user.into_owned(), access));
             true
         }
-        None => {
-            call.reply.error("WRONGPASS invalid username-password pair or user is disabled.");
+        Err(refused) => {
+            match refused {
+                LoginRefused::WrongPass => {
+                    call.reply.error("WRONGPASS invalid username-password pair or user is disabled.")
+                }
+                LoginRefused::Throttled(wait) => call.reply.error(&format!(
+                    "ERR too many failed logins from this address; try again in {} s",
+                    wait.as_secs() + 1
+                )),
+            }
+            call.client.failed_logins += 1;
+            call.client.quit |= call.client.failed_logins >= MAX_FAILED_LOGINS;
             false
         }
     }

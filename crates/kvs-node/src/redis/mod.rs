@@ -52,6 +52,10 @@ pub struct ClientState {
     pub user: Option<(String, Access)>,
     /// MULTI/EXEC/WATCH state.
     pub transaction: transaction::Transaction,
+    /// Where the connection comes from, for slowing down an address that keeps failing to log in.
+    pub source: std::net::IpAddr,
+    /// Failed logins on this connection; at [`connection::MAX_FAILED_LOGINS`] it is closed.
+    pub failed_logins: u32,
 }
 
 /// The time commands of one batch (what one read brought) run at, read once for the batch.

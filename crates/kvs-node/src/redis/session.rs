@@ -37,8 +37,18 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
         since: tokio::time::Instant::now(),
         kill: kill.clone(),
     };
+    let source = connected.addr.ip();
     let _listed = node.redis.register(id, connected);
-    let mut client = ClientState { id, name: None, protocol: Protocol::Resp2, quit: false, user, transaction };
+    let mut client = ClientState {
+        id,
+        name: None,
+        protocol: Protocol::Resp2,
+        quit: false,
+        user,
+        transaction,
+        source,
+        failed_logins: 0,
+    };
     let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
