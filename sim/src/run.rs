@@ -129,6 +129,8 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                 }
                 // The failure detection the real-process tests use, and anti-entropy every 300 ms.
                 args.extend(kvs_tests::FAST_FAILURE_DETECTION.map(String::from));
+                // Simulated hosts have no loopback addresses between them.
+                args.push("--protected-mode=no".into());
                 args.extend(["--anti-entropy-interval-ms".into(), "300".into(), format!("--node-id={id:x}")]);
                 args.push(format!("--fault-clock-offset-ms={skew_ms}"));
                 let mut faults = vec![format!("clock {:+.1} s", skew_ms as f64 / 1000.0)];

@@ -4,9 +4,11 @@
 
 use kvs_client::{Client, ClientOptions, Credentials};
 use kvs_tests::binaries::binary;
+use kvs_tests::netns::Network;
 use kvs_tests::resp::{assert_error, eventually, run};
 use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess, FAST_FAILURE_DETECTION};
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -242,4 +244,109 @@ async fn row_7_an_argon2id_password_logs_in_on_every_front_end() {
     client.set("k", "v").await.unwrap();
     assert_eq!(kvs_tests::http::get(&node.http_url("/status"), Some(("root", "pw1"))).status, 200);
     assert_eq!(kvs_tests::http::get(&node.http_url("/status"), Some(("root", "pw2"))).status, 401);
+}
+
+/// Runs `kvs-client <node> args` inside host `i` of `network`: whether it succeeded, and its stderr.
+fn client_in(network: &Network, i: usize, node: SocketAddr, args: &[&str]) -> (bool, String) {
+    let output = Command::new("ip")
+        .args(["netns", "exec", network.host(i)])
+        .arg(binary("kvs-client"))
+        .args([node.ip().to_string(), node.port().to_string()])
+        .args(["--timeout", "2"])
+        .args(args)
+        .output()
+        .unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn row_8_protected_mode_serves_loopback_only_until_told_otherwise() {
+    let Some(network) = Network::create(2) else { return };
+    let advertised = format!("{}:0", network.ip(0));
+    let everywhere = SocketAddr::from(([0, 0, 0, 0], 0));
+    // The default, said out loud: the namespace helper turns it off unless a test names it.
+    let guarded = NodeProcess::start_in_netns(
+        network.host(0),
+        everywhere,
+        None,
+        &["--advertise-addr", &advertised, "--protected-mode", "yes"],
+    );
+    let port = guarded.addr.port();
+    let (from_afar, loopback) = (SocketAddr::new(network.ip(0), port), SocketAddr::from(([127, 0, 0, 1], port)));
+    let (served, stderr) = client_in(&network, 1, from_afar, &["set", "k", "v"]);
+    assert!(!served && stderr.contains("protected mode") && stderr.contains("--protected-mode no"), "{stderr}");
+    let (served, stderr) = client_in(&network, 0, loopback, &["set", "k", "v"]);
+    assert!(served, "loopback is served: {stderr}");
+    // A member from another host is refused at its hello just the same.
+    let joining = NodeProcess::start_in_netns(
+        network.host(1),
+        SocketAddr::new(network.ip(1), 0),
+        Some(from_afar),
+        &["--join-timeout-ms", "3000"],
+    );
+    let mut joining = joining;
+    assert!(!joining.wait_exit(CONVERGE).success(), "the join was refused");
+
+    let open = NodeProcess::start_in_netns(
+        network.host(0),
+        everywhere,
+        None,
+        &["--advertise-addr", &advertised, "--protected-mode", "no"],
+    );
+    let (served, stderr) = client_in(&network, 1, SocketAddr::new(network.ip(0), open.addr.port()), &["set", "k", "v"]);
+    assert!(served, "--protected-mode no serves every address: {stderr}");
+}
+
+/// Opens a connection to `addr` that asks for `/health` and keeps the connection
+/// open; returns it with the status line it got.
+fn keep_alive_health(addr: SocketAddr) -> (std::net::TcpStream, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(CONVERGE)).unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nhost: kvs\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    let status = match stream.read_exact(&mut head) {
+        Ok(()) => String::from_utf8_lossy(&head).into_owned(),
+        Err(error) => error.to_string(),
+    };
+    (stream, status)
+}
+
+#[tokio::test]
+async fn row_4_http_connections_share_the_budget_and_a_real_member_still_joins() {
+    let mut flags = vec!["--http-port", "0", "--max-connections", "40"];
+    flags.extend(FAST_FAILURE_DETECTION);
+    let node = NodeProcess::start(None, &flags);
+    let http: SocketAddr = node.http_url("/").trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    // 40 connections, 5 of them kept for peers: keep-alive clients of /health get the other 35.
+    let held: Vec<_> = (0..60).map(|_| keep_alive_health(http)).collect();
+    let served = held.iter().filter(|(_, status)| status == "HTTP/1.1 200").count();
+    let refused = held.iter().filter(|(_, status)| status == "HTTP/1.1 503").count();
+    assert_eq!((served, refused), (35, 25), "{:?}", held.iter().map(|(_, s)| s).collect::<Vec<_>>());
+    // The peers' reserve stays free: a new member joins and replicates.
+    let joining = NodeProcess::start(Some(node.addr), &FAST_FAILURE_DETECTION);
+    let nodes = [node, joining];
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    drop(held);
+
+    // A request whose headers come a byte every two seconds is cut off at the header deadline.
+    let [node, _] = &nodes;
+    let mut slow = std::net::TcpStream::connect(http).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let started = Instant::now();
+    let closed = loop {
+        assert!(started.elapsed() < CONVERGE, "the trickling connection was never closed");
+        if slow.write_all(b"G").is_err() {
+            break true;
+        }
+        let mut byte = [0u8; 1];
+        match slow.read(&mut byte) {
+            Ok(0) => break true,
+            Ok(_) => break false,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break true,
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert!(closed, "answered a request never finished");
+    assert!(node.status().await.is_ok());
 }

@@ -21,6 +21,15 @@ fn parse_ms(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A yes/no flag's value, as Redis writes them (`yes`, `no`).
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(format!("'{other}' is neither yes nor no")),
+    }
+}
+
 /// A size flag's value: a number of bytes, or a size with units (`64KiB`, `16MiB`, `1GB`).
 fn parse_bytes(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
@@ -167,6 +176,11 @@ pub struct NodeArgs {
     /// signed; peers' certificates are verified against it.
     #[arg(long, requires = "tls_cert_file", help_heading = "Security")]
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// With neither --cluster-secret-file nor --users-file, serve loopback only (refuse clients
+    /// and peers from other addresses, saying which flag to set), as Redis's protected mode; `no`
+    /// serves every address without either, trusting the network.
+    #[arg(long, default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set, help_heading = "Security")]
+    pub protected_mode: bool,
     /// Fault injection for tests: the log writer takes records and never writes them, so every
     /// write is in flight when the process is killed (a crash before fsync, made deterministic).
     #[arg(long, hide = true)]
@@ -285,6 +299,8 @@ pub struct NodeConfig {
     pub duplicate_messages: bool,
     /// Test-only: how long after start every anti-entropy answer lies (`--fault-lying-anti-entropy-ms`).
     pub lying_anti_entropy_for: Duration,
+    /// Whether to serve loopback only, for want of a secret and users (`--protected-mode`).
+    pub protected_mode: bool,
     /// The cluster secret, when peers must prove they hold it.
     pub cluster_secret: Option<ClusterSecret>,
     /// The users clients log in as, when they must.
@@ -321,6 +337,16 @@ impl NodeArgs {
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         cores.saturating_sub(1).max(1)
+    }
+}
+
+/// What a node in protected mode tells a connection from beyond loopback before closing it.
+pub const PROTECTED_MODE_REFUSAL: &str = "kvs-node is in protected mode: with neither --cluster-secret-file nor --users-file it serves loopback only; set them (README, Security) or start it with --protected-mode no";
+
+impl NodeConfig {
+    /// Whether a connection from `source` is refused for protected mode.
+    pub fn refuses_in_protected_mode(&self, source: std::net::IpAddr) -> bool {
+        self.protected_mode && !source.to_canonical().is_loopback()
     }
 }
 
@@ -411,6 +437,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             clock_step: args.fault_clock_step,
             duplicate_messages: args.fault_duplicate_messages,
             lying_anti_entropy_for: Duration::from_millis(args.fault_lying_anti_entropy_ms),
+            protected_mode: args.protected_mode && args.cluster_secret_file.is_none() && args.users_file.is_none(),
             cluster_secret: args.cluster_secret_file.as_deref().map(ClusterSecret::load).transpose()?,
             users: args.users_file.as_deref().map(Users::load).transpose()?,
             tls: match (&args.tls_cert_file, &args.tls_key_file) {

@@ -109,11 +109,18 @@ impl BoundNode {
     pub async fn serve(self) -> Result<(), NodeError> {
         let BoundNode { node, listener, redis, http } = self;
         tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis.addr(), "node serving");
-        if !node.addr.ip().is_loopback() && node.config.users.is_none() && node.config.cluster_secret.is_none() {
-            tracing::warn!(
-                addr = %node.addr,
-                "listening beyond loopback with neither --users-file nor --cluster-secret-file: anyone who reaches this port can read, write, join or shut the node down"
-            );
+        let unguarded = node.config.users.is_none() && node.config.cluster_secret.is_none();
+        if !node.addr.ip().is_loopback() && unguarded {
+            match node.config.protected_mode {
+                true => tracing::warn!(
+                    addr = %node.addr,
+                    "protected mode: with neither --users-file nor --cluster-secret-file, connections from beyond loopback are refused (--protected-mode no serves them)"
+                ),
+                false => tracing::warn!(
+                    addr = %node.addr,
+                    "--protected-mode no with neither --users-file nor --cluster-secret-file: anyone who reaches this port can read, write, join or shut the node down"
+                ),
+            }
         }
         if let Some(redis) = redis {
             let node = node.clone();
@@ -171,8 +178,8 @@ where
             _ = node.shutdown_started() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, source) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 tracing::warn!(%error, "accept failed");
@@ -182,6 +189,11 @@ where
         };
         if let Err(error) = net::accepted(&stream) {
             tracing::debug!(%error, "cannot configure accepted socket");
+        }
+        if node.config.refuses_in_protected_mode(source.ip()) {
+            tracing::warn!(%source, "refusing a connection from beyond loopback: protected mode (see --protected-mode)");
+            drop(node.tasks.spawn(turn_away(node.clone(), stream, serves, TurnedAway::ProtectedMode)));
+            continue;
         }
         let slot = match serves {
             Clients::Only => node.budget.try_client(),
@@ -204,26 +216,43 @@ where
             }
             // Over TLS there is no saying so before a handshake: the connection just closes.
             None if node.config.tls.is_some() => drop(stream),
-            None => drop(node.tasks.spawn(turn_away(node.clone(), stream, serves))),
+            None => drop(node.tasks.spawn(turn_away(node.clone(), stream, serves, TurnedAway::OverBudget))),
         }
     }
 }
 
-/// Tells a connection beyond the budget so, in its protocol, and closes it.
-async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients) {
+/// Why a connection is closed as soon as it is accepted.
+#[derive(Clone, Copy)]
+enum TurnedAway {
+    /// Every connection of the budget is in use.
+    OverBudget,
+    /// It comes from beyond loopback to a node in protected mode.
+    ProtectedMode,
+}
+
+/// Tells a connection turned away why, in its protocol, and closes it.
+async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients, why: TurnedAway) {
     let total = node.budget.total;
-    tracing::debug!(total, "connection budget used up; turning a connection away");
+    let (resp, reply) = match why {
+        TurnedAway::OverBudget => {
+            tracing::debug!(total, "connection budget used up; turning a connection away");
+            // Redis's own words past maxclients.
+            let reply = ErrorReply::new(ErrorCode::TooManyConnections, format!("all {total} connections are in use"));
+            ("-ERR max number of clients reached\r\n".to_string(), reply)
+        }
+        TurnedAway::ProtectedMode => (
+            format!("-DENIED {}\r\n", crate::config::PROTECTED_MODE_REFUSAL),
+            ErrorReply::new(ErrorCode::NoAuth, crate::config::PROTECTED_MODE_REFUSAL),
+        ),
+    };
     let said = async {
         match serves {
-            // Redis's own words past maxclients.
             Clients::Only => {
                 use tokio::io::AsyncWriteExt;
-                stream.write_all(b"-ERR max number of clients reached\r\n").await.map_err(ProtoError::Io)
+                stream.write_all(resp.as_bytes()).await.map_err(ProtoError::Io)
             }
             Clients::AndPeers => {
                 let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-                let reply =
-                    ErrorReply::new(ErrorCode::TooManyConnections, format!("all {total} connections are in use"));
                 conn.send(&HelloReply::Rejected(reply)).await.map(drop)
             }
         }

@@ -108,7 +108,8 @@ impl Users {
                 let bytes = hex::decode(hex).map_err(|e| format!("line {}: bad sha256 hex: {e}", n + 1))?;
                 Stored::Sha256(bytes.try_into().map_err(|_| format!("line {}: a sha256 is 32 bytes", n + 1))?)
             } else if password.starts_with("$argon2") {
-                let parsed = PasswordHash::new(password).map_err(|e| format!("line {}: bad argon2 string: {e}", n + 1))?;
+                let parsed =
+                    PasswordHash::new(password).map_err(|e| format!("line {}: bad argon2 string: {e}", n + 1))?;
                 if parsed.hash.is_none() || parsed.salt.is_none() {
                     return Err(format!("line {}: bad argon2 string: no salt or hash", n + 1));
                 }

@@ -6,6 +6,7 @@
 //! tell one word. The port speaks plain HTTP: off a trusted network, bind the node to a private
 //! interface or put the port behind a TLS proxy.
 
+mod accept;
 mod metrics;
 
 use crate::shell::{JoinState, Shell};
@@ -36,11 +37,7 @@ pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener) {
         .route("/ready", get(ready))
         .layer(middleware::from_fn_with_state(node.clone(), authenticate))
         .with_state(node.clone());
-    let stop = async move { node.shutdown_started().await };
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-        tracing::warn!(%error, "the HTTP admin port stopped");
-    }
+    accept::serve(node, listener, app).await;
 }
 
 /// Lets a request through if the node has no users, it probes /health or /ready, or it carries
