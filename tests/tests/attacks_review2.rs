@@ -3,7 +3,9 @@
 //! review's probes are in `attacks.rs`.
 
 use kvs_client::{Client, ClientOptions, Credentials};
+use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage, View};
 use kvs_tests::binaries::binary;
+use kvs_tests::impostor::{wall_ms, Impostor};
 use kvs_tests::netns::Network;
 use kvs_tests::resp::{assert_error, eventually, run};
 use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess, FAST_FAILURE_DETECTION};
@@ -260,7 +262,7 @@ fn client_in(network: &Network, i: usize, node: SocketAddr, args: &[&str]) -> (b
 }
 
 #[tokio::test]
-async fn row_8_protected_mode_serves_loopback_only_until_told_otherwise() {
+async fn row_9_protected_mode_serves_loopback_only_until_told_otherwise() {
     let Some(network) = Network::create(2) else { return };
     let advertised = format!("{}:0", network.ip(0));
     let everywhere = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -349,4 +351,33 @@ async fn row_4_http_connections_share_the_budget_and_a_real_member_still_joins()
     };
     assert!(closed, "answered a request never finished");
     assert!(node.status().await.is_ok());
+}
+
+#[tokio::test]
+async fn row_8_a_table_full_of_fake_members_still_takes_a_real_one() {
+    let mut flags = FAST_FAILURE_DETECTION.to_vec();
+    flags.extend(["--max-members", "16"]);
+    let victim = NodeProcess::start(None, &flags);
+    let now = wall_ms();
+    let fakes: Vec<(MemberInfo, u32)> = (0..2_000u64)
+        .map(|i| {
+            let addr = ([127, 0, 0, 2], 10_000 + i as u16).into();
+            (MemberInfo { id: NodeId(0xfa4e_0000 + i), addr, generation: now, heartbeat: 0, left: false }, 0)
+        })
+        .collect();
+    let mut impostor = Impostor::connect(victim.addr, 0xbad).await.unwrap();
+    assert!(impostor.send(&PeerMessage::Gossip { view: View::Records(fakes), answer: false }).await);
+    wait_until("the victim's table to fill with fakes", CONVERGE, || async {
+        (victim.status().await.ok()?.members.len() >= 16).then_some(())
+    })
+    .await;
+    let real = NodeProcess::start(Some(victim.addr), &flags);
+    let real_addr = real.addr.to_string();
+    wait_until("the victim to hold the real member alive", CONVERGE, || async {
+        let status = victim.status().await.ok()?;
+        status.members.iter().any(|m| m.addr == real_addr && m.state == MemberState::Alive).then_some(())
+    })
+    .await;
+    real.client().await.set("k", "v").await.unwrap();
+    victim.wait_for_value("k", Some("v"), CONVERGE).await;
 }

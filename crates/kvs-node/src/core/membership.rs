@@ -13,8 +13,10 @@
 //! a newer heartbeat of the generation we know: a third party cannot make us drop a member, and a
 //! restarted member tells everyone itself (it dials every member it learns of). No record is
 //! believed with a generation far beyond our wall clock (generations are taken from the wall
-//! clock), and the table is bounded: past `--max-members` new members are refused,
-//! and members dead or gone for `--reap-after-ms` are forgotten.
+//! clock), and the table is bounded: past `--max-members` new members are refused, unless the
+//! newcomer speaks for itself and some member was only ever named by relays (the longest silent
+//! of those gives way: relayed names cost nothing to forge, a member that connects does), and
+//! members dead or gone for `--reap-after-ms` are forgotten.
 
 use kvs_proto::{MemberInfo, MemberState, NodeId};
 use kvs_store::map::Map;
@@ -31,6 +33,9 @@ pub struct Member {
     pub last_heard: Instant,
     /// Its state when last reported (see [`Membership::state_changes`]).
     reported: MemberState,
+    /// It has spoken for itself (on a connection of its own, after proving the secret where there
+    /// is one), not only been named by relays: such a member is never pushed out by a newcomer.
+    firsthand: bool,
 }
 
 /// A membership event the node acts on (start or stop a peer task).
@@ -195,6 +200,7 @@ impl Membership {
                 // Only the member itself may start a new generation or say it left.
                 return Vec::new();
             }
+            member.firsthand |= firsthand;
             let was_left = member.info.left;
             let back = member.info.generation != info.generation;
             member.info = info.clone();
@@ -226,14 +232,24 @@ impl Membership {
             }
         }
         if self.others.len() + 1 >= self.rules.max_members {
-            self.refused += 1;
-            return changes;
+            let relayed_only = self.others.values().filter(|m| !m.firsthand).min_by_key(|m| m.last_heard);
+            match relayed_only.map(|m| m.info.id).filter(|_| firsthand) {
+                Some(pushed_out) => {
+                    tracing::debug!(member = %info.id, %pushed_out, "member table full: a member named only by relays gives way");
+                    self.remove(pushed_out);
+                    changes.push(Change::Departed(pushed_out));
+                }
+                None => {
+                    self.refused += 1;
+                    return changes;
+                }
+            }
         }
         if !info.left {
             changes.push(Change::Joined(info.clone()));
         }
         self.by_addr.insert(info.addr, info.id);
-        self.others.insert(info.id, Member { info, last_heard: heard, reported: MemberState::Alive });
+        self.others.insert(info.id, Member { info, last_heard: heard, reported: MemberState::Alive, firsthand });
         changes
     }
 
@@ -448,6 +464,26 @@ mod tests {
         assert_eq!(reaped, vec![NodeId(3), NodeId(4)], "silent for the reap period");
         assert_eq!(t.infos().len(), 2);
         assert!(!t.hear(info(9, 9, 1, 0, false), start + Duration::from_secs(60)).is_empty(), "room again");
+    }
+
+    #[test]
+    fn a_full_table_of_relayed_names_makes_room_for_a_member_speaking_for_itself() {
+        let mut t = table();
+        let start = Instant::now();
+        let relayer = NodeId(99);
+        for id in 2..10 {
+            t.merge(info(id, id as u16, 1, 0, false), relayer, start, start, WALL_MS);
+        }
+        assert_eq!(t.infos().len(), RULES.max_members);
+        assert!(t.merge(info(20, 20, 1, 0, false), relayer, start, start, WALL_MS).is_empty(), "relayed: refused");
+        let changes = t.hear(info(21, 21, 1, 0, false), start);
+        assert!(changes.contains(&Change::Joined(info(21, 21, 1, 0, false))), "{changes:?}");
+        assert!(changes.iter().any(|c| matches!(c, Change::Departed(_))), "a relayed name gave way: {changes:?}");
+        // Once everyone left has spoken for itself, a newcomer is refused.
+        for id in t.infos().iter().map(|i| i.clone()).collect::<Vec<_>>() {
+            t.hear(MemberInfo { heartbeat: id.heartbeat + 1, ..id }, start);
+        }
+        assert!(t.hear(info(22, 22, 1, 0, false), start).is_empty(), "a table of real members stays");
     }
 
     #[test]
