@@ -480,7 +480,7 @@ mod tests {
         assert!(changes.contains(&Change::Joined(info(21, 21, 1, 0, false))), "{changes:?}");
         assert!(changes.iter().any(|c| matches!(c, Change::Departed(_))), "a relayed name gave way: {changes:?}");
         // Once everyone left has spoken for itself, a newcomer is refused.
-        for id in t.infos().iter().map(|i| i.clone()).collect::<Vec<_>>() {
+        for id in t.infos() {
             t.hear(MemberInfo { heartbeat: id.heartbeat + 1, ..id }, start);
         }
         assert!(t.hear(info(22, 22, 1, 0, false), start).is_empty(), "a table of real members stays");
