@@ -55,3 +55,37 @@ async fn a_node_with_its_clock_five_minutes_ahead_refuses_writes_and_says_why() 
         node.wait_for_value("k", Some("from a healthy node"), CONVERGE).await;
     }
 }
+
+#[tokio::test]
+async fn a_node_with_its_clock_five_minutes_behind_keeps_up_with_its_peers_and_is_drained() {
+    let first = NodeProcess::start(None, &[]);
+    first.client().await.set("before", "it joined").await.unwrap();
+    let second = NodeProcess::start(Some(first.addr), &[]);
+    let offset = (-AHEAD_MS).to_string();
+    let lagging = NodeProcess::start(
+        Some(second.addr),
+        &["--fault-clock-offset-ms", &offset, "--redis-port", "0", "--http-port", "0"],
+    );
+    let nodes = [first, second, lagging];
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    let [first, _, lagging] = &nodes;
+    let status = wait_until("the lagging node to report its clock", CONVERGE, || async {
+        let status = lagging.status().await.ok()?;
+        (!status.problems.is_empty()).then_some(status)
+    })
+    .await;
+    assert!(status.problems[0].contains("300 s behind its peers"), "{:?}", status.problems);
+
+    // It takes its peers' writes, pushed and through anti-entropy, so its reads stay current.
+    first.client().await.set("after", "it lagged").await.unwrap();
+    lagging.wait_for_value("before", Some("it joined"), CONVERGE).await;
+    lagging.wait_for_value("after", Some("it lagged"), CONVERGE).await;
+    // Its own writes are refused; a load balancer sees it is not ready; INFO says why.
+    let refused = lagging.client().await.set("k", "from the lagging node").await.unwrap_err();
+    assert!(matches!(refused, ClientError::Server(reply) if reply.code == ErrorCode::ClockSkew));
+    let ready = kvs_tests::http::get(&lagging.http_url("/ready"), None);
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.body.contains("300 s behind its peers"), "{}", ready.body);
+    let info: String = kvs_tests::resp::run(&mut lagging.resp(), &["INFO", "server"]);
+    assert!(info.contains("kvs_clock_status:this node's clock is 300 s behind"), "{info}");
+}

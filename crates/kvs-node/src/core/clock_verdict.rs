@@ -75,6 +75,19 @@ impl ClockVerdict {
         self.offsets().offset_of(peer, now.at)
     }
 
+    /// The wall time peers' versions are bounded against: ours, or, once we have judged our
+    /// clock to be behind the others' past the bound, our estimate of theirs. The bound on
+    /// versions "from the future" guards against a node that runs ahead; a node that lags must
+    /// still take the majority's writes, or it would serve reads with nothing for as long as its
+    /// clock is wrong (its own writes stay refused meanwhile).
+    pub(crate) fn peers_wall_ms(&self, now: Now) -> u64 {
+        let skew = self.skew_ms();
+        match skew < -self.bound_ms {
+            true => now.wall_ms.saturating_add(skew.unsigned_abs()),
+            false => now.wall_ms,
+        }
+    }
+
     /// Why our clock makes us refuse writes, if it does.
     pub(crate) fn problem(&self) -> Option<String> {
         let skew = self.skew_ms();

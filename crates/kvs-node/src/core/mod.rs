@@ -428,7 +428,7 @@ impl Core {
     /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
     /// ones are to be logged.
     fn apply(&self, entries: Vec<Record>, pushed: bool, now: Now) -> Vec<Effect> {
-        let applied = self.replica.apply(entries, pushed, now.wall_ms);
+        let applied = self.replica.apply(entries, pushed, self.clock.peers_wall_ms(now));
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
             if !pushed {

@@ -160,6 +160,32 @@ fn a_node_whose_clock_its_peers_find_far_ahead_refuses_writes() {
 }
 
 #[test]
+fn a_node_whose_clock_lags_its_peers_refuses_writes_but_takes_theirs() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let start = Instant::now();
+    // `a` runs 120 s behind the others, past the 60 s bound.
+    let behind = |now: Now| Now { wall_ms: now.wall_ms - 120_000, ..now };
+    for ms in [0, 10, 20] {
+        let now = at(start, ms);
+        for other in [&b, &c] {
+            other.receive(peer(1), over_the_wire(&a.ping_for(other.me().id, behind(now))), now);
+            a.receive(peer(other.me().id.0), over_the_wire(&other.ping_for(NodeId(1), now)), behind(now));
+        }
+        // b and c measure each other too: for them, a is the odd one out.
+        b.receive(peer(3), over_the_wire(&c.ping_for(NodeId(2), now)), now);
+        c.receive(peer(2), over_the_wire(&b.ping_for(NodeId(3), now)), now);
+    }
+    assert!(matches!(a.write(b"mine", Some(b"v"), behind(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
+    let theirs = b.write(b"k", Some(b"v"), at(start, 30)).unwrap();
+    push(2, &a, &theirs, behind(at(start, 30)));
+    assert_eq!(value(&a, b"k").as_deref(), Some(&b"v"[..]), "a write 120 s ahead of a's clock, taken");
+    // A node that is not behind still refuses a version that far ahead.
+    let ahead = a.replica.write(b"far", Some(b"v"), WALL_MS + 200_000);
+    push(1, &c, &ahead, at(start, 30));
+    assert_eq!(value(&c, b"far"), None);
+}
+
+#[test]
 fn an_anti_entropy_answer_nobody_asked_for_is_refused() {
     let (a, b) = (core(1), core(2));
     let start = Instant::now();

@@ -94,9 +94,11 @@ async fn health(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
 }
 
 /// 200 once the node is healthy and has joined its cluster (at once without a bootstrap node);
-/// 503 while it joins, after it gave up joining, or while unhealthy.
+/// 503 while it joins, after it gave up joining, while unhealthy, or while its clock is out of
+/// bounds.
 async fn ready(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
-    if let Some(why) = unhealthy(&node) {
+    // A clock out of bounds refuses writes: a load balancer should drain the node meanwhile.
+    if let Some(why) = unhealthy(&node).or_else(|| node.core.clock().problem()) {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"));
     }
     let joined = node.join_state.borrow().clone();

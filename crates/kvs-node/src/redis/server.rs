@@ -56,13 +56,16 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         "server" => write!(
             out,
             "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nkvs_version:{}\r\nredis_mode:standalone\r\n\
-             os:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{:0>40}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n",
+             os:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{:0>40}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
+             kvs_clock_skew_ms:{}\r\nkvs_clock_status:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::process::id(),
             node.id.to_string(),
             node.redis.addr().map_or(0, |a| a.port()),
             node.started.elapsed().as_secs(),
+            node.core.clock().skew_ms(),
+            node.core.clock().problem().unwrap_or_else(|| "ok".into()),
         ),
         "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", node.redis.open()),
         "stats" => {
