@@ -28,7 +28,7 @@ impl Impostor {
         let id = NodeId(id);
         let member =
             MemberInfo { id, addr: ([127, 0, 0, 1], 1).into(), generation: wall_ms(), heartbeat: 0, left: false };
-        conn.send(&Hello::new(Role::Peer { member, origin: id, nonce: [7; 32] })).await.ok()?;
+        conn.send(&Hello::new(Role::Peer { member, origin: id, nonce: [7; 32], dialed: node })).await.ok()?;
         match conn.recv::<HelloReply>().await.ok()?? {
             HelloReply::Welcome { .. } => Some(Impostor { conn, id }),
             HelloReply::Rejected(_) | HelloReply::Challenge { .. } => None,

@@ -76,7 +76,21 @@ impl NodeProcess {
 
     /// Runs a node that is expected to fail to start; returns its exit code and stderr.
     pub fn failed_start(listen: SocketAddr, extra: &[&str]) -> (Option<i32>, String) {
-        let mut command = Self::command(listen, None, extra);
+        Self::failed_start_through(listen, None, extra)
+    }
+
+    /// Runs a node on an ephemeral port that is expected to fail to join through `bootstrap`
+    /// (with a `--join-timeout-ms` among `extra`); returns its exit code and stderr.
+    pub fn failed_start_joining(bootstrap: SocketAddr, extra: &[&str]) -> (Option<i32>, String) {
+        Self::failed_start_through(([127, 0, 0, 1], 0).into(), Some(bootstrap), extra)
+    }
+
+    fn failed_start_through(
+        listen: SocketAddr,
+        bootstrap: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> (Option<i32>, String) {
+        let mut command = Self::command(listen, bootstrap, extra);
         command.stderr(Stdio::piped()).stdout(Stdio::null());
         let mut child = command.spawn().expect("spawn kvs-node");
         let deadline = Instant::now() + START_DEADLINE;

@@ -381,3 +381,43 @@ async fn row_8_a_table_full_of_fake_members_still_takes_a_real_one() {
     real.client().await.set("k", "v").await.unwrap();
     victim.wait_for_value("k", Some("v"), CONVERGE).await;
 }
+
+/// A relay: whoever dials `listener` is connected, byte for byte, to `to`.
+async fn relay(listener: tokio::net::TcpListener, to: SocketAddr) {
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn row_2_a_relay_between_two_members_gets_no_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "the secret of this cluster\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let flags = ["--cluster-secret-file", secret.to_str().unwrap()];
+    let member = NodeProcess::start(None, &flags);
+    // Whoever holds an address a node dials (a dead member's port, a fake member's address)
+    // passes its hello and the proofs on to a real member.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relayed = listener.local_addr().unwrap();
+    let relaying = tokio::spawn(relay(listener, member.addr));
+    let mut dialer_flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    dialer_flags.extend(["--join-timeout-ms".into(), "3000".into()]);
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let flags: Vec<&str> = dialer_flags.iter().map(String::as_str).collect();
+        NodeProcess::failed_start_joining(relayed, &flags)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not this node"), "{stderr}");
+    assert!(member.status().await.unwrap().replication.peer_hellos_refused >= 1);
+    assert_eq!(member.status().await.unwrap().members.len(), 1, "nobody joined through the relay");
+    relaying.abort();
+}

@@ -108,7 +108,12 @@ fn wire_seeds() -> Vec<Vec<u8>> {
     let clock = ClockSample { sent_ms: 1_700_000_000_000, echo: Some((1_699_999_999_990, 1_700_000_000_001)) };
     let mut seeds = vec![
         frame(&Hello::new(Role::Client)),
-        frame(&Hello::new(Role::Peer { member: member.clone(), origin: member.id, nonce: [0; 32] })),
+        frame(&Hello::new(Role::Peer {
+            member: member.clone(),
+            origin: member.id,
+            nonce: [0; 32],
+            dialed: member.addr,
+        })),
         frame(&ClientRequest::<bytes::Bytes>::Set { key: "k".into(), value: "v".into() }),
         frame(&ClientRequest::<bytes::Bytes>::Get { key: "k".into() }),
         frame(&ClientRequest::<bytes::Bytes>::Delete { key: "k".into() }),

@@ -45,7 +45,7 @@ pub(crate) fn read_private_file(path: &Path, flag: &str) -> Result<String, NodeE
 }
 
 /// The secret every member of a cluster holds (`--cluster-secret-file`). It never crosses the
-/// wire: each side of a peer handshake proves it with an HMAC over both nonces and both ids.
+/// wire: each side of a peer handshake proves it with an HMAC over the handshake's [`Transcript`].
 #[derive(Clone)]
 pub struct ClusterSecret(Vec<u8>);
 
@@ -78,24 +78,43 @@ impl ClusterSecret {
         Ok(ClusterSecret(secret))
     }
 
-    /// The proof `side` sends in the handshake between `dialer` and `responder`.
-    pub fn proof(&self, side: Side, dialer: (NodeId, &Nonce), responder: (NodeId, &Nonce)) -> Proof {
+    /// The proof `side` sends in the handshake `transcript`.
+    pub fn proof(&self, side: Side, transcript: &Transcript<'_>) -> Proof {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(match side {
-            Side::Dialer => b"kvs peer dialer v1",
-            Side::Responder => b"kvs peer responder v1",
+            Side::Dialer => b"kvs peer dialer v2",
+            Side::Responder => b"kvs peer responder v2",
         });
-        mac.update(&dialer.0 .0.to_le_bytes());
-        mac.update(dialer.1);
-        mac.update(&responder.0 .0.to_le_bytes());
-        mac.update(responder.1);
+        mac.update(&transcript.dialer.0 .0.to_le_bytes());
+        mac.update(transcript.dialer.1);
+        mac.update(&transcript.responder.0 .0.to_le_bytes());
+        mac.update(transcript.responder.1);
+        mac.update(transcript.dialed.to_string().as_bytes());
+        mac.update(&[u8::from(transcript.channel.is_some())]);
+        mac.update(transcript.channel.as_ref().map_or(&[][..], |c| &c[..]));
         mac.finalize().into_bytes().into()
     }
 
     /// Whether `proof` is what `side` should have sent (compared in constant time).
-    pub fn verify(&self, side: Side, dialer: (NodeId, &Nonce), responder: (NodeId, &Nonce), proof: &Proof) -> bool {
-        self.proof(side, dialer, responder).ct_eq(proof).into()
+    pub fn verify(&self, side: Side, transcript: &Transcript<'_>, proof: &Proof) -> bool {
+        self.proof(side, transcript).ct_eq(proof).into()
     }
+}
+
+/// Everything a peer proof covers: both sides' ids and nonces, the address the dialer dialed, and,
+/// over TLS, a value both ends derive from their TLS session (an exporter, as RFC 9266 binds a
+/// channel). A relay between two members sees the proofs pass by, but the address dialed is not
+/// the far member's and its two TLS sessions export different values, so no proof fits the other
+/// leg: it cannot become a peer without the secret.
+pub struct Transcript<'a> {
+    /// The dialer's id and nonce.
+    pub dialer: (NodeId, &'a Nonce),
+    /// The responder's id and nonce.
+    pub responder: (NodeId, &'a Nonce),
+    /// The address the dialer dialed.
+    pub dialed: std::net::SocketAddr,
+    /// The TLS session's exported value, when the connection has TLS.
+    pub channel: Option<[u8; 32]>,
 }
 
 /// A fresh random nonce.
@@ -108,17 +127,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proofs_bind_the_secret_both_sides_and_both_nonces() {
+    fn proofs_bind_the_secret_both_sides_both_nonces_the_address_and_the_channel() {
         let secret = ClusterSecret(b"0123456789abcdef".to_vec());
         let other = ClusterSecret(b"fedcba9876543210".to_vec());
-        let (a, b) = ((NodeId(1), [1u8; 32]), (NodeId(2), [2u8; 32]));
-        let dialer = (a.0, &a.1);
-        let responder = (b.0, &b.1);
-        let proof = secret.proof(Side::Dialer, dialer, responder);
-        assert!(secret.verify(Side::Dialer, dialer, responder, &proof));
-        assert!(!secret.verify(Side::Responder, dialer, responder, &proof), "not the other side's");
-        assert!(!other.verify(Side::Dialer, dialer, responder, &proof), "not another secret's");
-        assert!(!secret.verify(Side::Dialer, dialer, (b.0, &[3u8; 32]), &proof), "not another nonce's");
-        assert!(!secret.verify(Side::Dialer, (NodeId(9), &a.1), responder, &proof), "not another node's");
+        let (na, nb, nc) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let dialed: std::net::SocketAddr = ([10, 0, 0, 2], 7000).into();
+        let t = Transcript { dialer: (NodeId(1), &na), responder: (NodeId(2), &nb), dialed, channel: None };
+        let proof = secret.proof(Side::Dialer, &t);
+        assert!(secret.verify(Side::Dialer, &t, &proof));
+        assert!(!secret.verify(Side::Responder, &t, &proof), "not the other side's");
+        assert!(!other.verify(Side::Dialer, &t, &proof), "not another secret's");
+        assert!(!secret.verify(Side::Dialer, &Transcript { responder: (NodeId(2), &nc), ..t }, &proof), "nonce");
+        assert!(!secret.verify(Side::Dialer, &Transcript { dialer: (NodeId(9), &na), ..t }, &proof), "id");
+        let relayed = Transcript { dialed: ([10, 0, 0, 5], 7000).into(), ..t };
+        assert!(!secret.verify(Side::Dialer, &relayed, &proof), "another address dialed");
+        let other_session = Transcript { channel: Some([9; 32]), ..t };
+        assert!(!secret.verify(Side::Dialer, &other_session, &proof), "another TLS session");
     }
 }

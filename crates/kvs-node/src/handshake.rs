@@ -54,8 +54,8 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
                 client_session::serve(&node, &mut conn, access).await;
             }
         }
-        Role::Peer { member, origin, nonce } => {
-            if let Err(reply) = peer_handshake::challenge(&node, &mut conn, member.id, &nonce).await {
+        Role::Peer { member, origin, nonce, dialed } => {
+            if let Err(reply) = peer_handshake::challenge(&node, &mut conn, member.id, &nonce, dialed).await {
                 tracing::warn!(?peer_addr, claimed = %member.id, %reply, "refusing a peer");
                 crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
                 return reject(&mut conn, reply).await;

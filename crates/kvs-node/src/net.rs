@@ -25,6 +25,21 @@ pub type Tcp = turmoil::net::TcpStream;
 /// One connection as the protocols use it: plain TCP, or TLS over it.
 pub type Stream = Either<Tcp, Box<tokio_rustls::TlsStream<Tcp>>>;
 
+/// The value both ends of a TLS connection derive from its session (a TLS exporter, RFC 5705,
+/// as RFC 9266 binds a channel), for peer proofs; `None` without TLS.
+pub fn channel_binding(stream: &Stream) -> Option<[u8; 32]> {
+    let Either::Right(tls) = stream else { return None };
+    let mut value = [0u8; 32];
+    let label = b"EXPORTER-kvs-peer-proof";
+    let exported = match tls.as_ref() {
+        tokio_rustls::TlsStream::Client(client) => client.get_ref().1.export_keying_material(&mut value, label, None),
+        tokio_rustls::TlsStream::Server(server) => server.get_ref().1.export_keying_material(&mut value, label, None),
+    }
+    .is_ok();
+    // Only before the handshake ends can exporting fail; a connection here has finished it.
+    exported.then_some(value)
+}
+
 /// The TCP connection under a stream, for socket options and addresses.
 pub fn socket(stream: &Stream) -> &Tcp {
     match stream {

@@ -1,19 +1,22 @@
 //! The peer hello, both sides, and its cluster-secret challenge.
 //!
 //! Without a secret, the dialer says hello and the responder welcomes it. With one, the responder
-//! answers the hello with a challenge carrying its own proof (an HMAC over both nonces and both
-//! ids, keyed with the secret); the dialer checks it and answers with its proof; only then is it
-//! welcomed. The secret never crosses the wire, a proof cannot be replayed (fresh nonces on both
-//! sides), and a node with a secret refuses a peer without one, and the other way round, so nodes
-//! with different secrets never merge into one cluster.
+//! answers the hello with a challenge carrying its own proof (an HMAC keyed with the secret over
+//! the whole [`Transcript`]: both nonces, both ids, the address dialed and, over TLS, the session's
+//! exporter); the dialer checks it and answers with its proof; only then is it welcomed. The
+//! secret never crosses the wire, a proof cannot be replayed (fresh nonces on both sides) nor
+//! relayed (a hello that dialed another address is refused, and a relay's two TLS sessions export
+//! different values), and a node with a secret refuses a peer without one, and the other way
+//! round, so nodes with different secrets never merge into one cluster.
 
-use crate::credentials::{nonce, Side};
+use crate::credentials::{nonce, Side, Transcript};
 use crate::net;
 use crate::shell::Shell;
 use kvs_proto::{
     Connection, ErrorCode, ErrorReply, Hello, HelloReply, MemberInfo, NodeId, Nonce, PeerProof, ProtoError,
 };
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -30,12 +33,16 @@ async fn within<T>(deadline: Duration, work: impl Future<Output = Result<T, Prot
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time")))?
 }
 
-/// The dialer's side: says hello as a peer, answers a challenge if the responder sends one, and
-/// returns its welcome.
-pub(crate) async fn greet(node: &Shell, conn: &mut Connection<net::Stream>) -> Result<Welcome, ProtoError> {
+/// The dialer's side, having dialed `dialed`: says hello as a peer, answers a challenge if the
+/// responder sends one, and returns its welcome.
+pub(crate) async fn greet(
+    node: &Shell,
+    conn: &mut Connection<net::Stream>,
+    dialed: SocketAddr,
+) -> Result<Welcome, ProtoError> {
     let deadline = node.config.hello_timeout;
     let mine = nonce();
-    conn.send(&Hello::new(node.core.peer_role(mine))).await?;
+    conn.send(&Hello::new(node.core.peer_role(mine, dialed))).await?;
     let reply = within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?;
     let reply = match (reply, &node.config.cluster_secret) {
         (HelloReply::Welcome { .. }, Some(_)) => {
@@ -45,11 +52,12 @@ pub(crate) async fn greet(node: &Shell, conn: &mut Connection<net::Stream>) -> R
             return Err(refused("the peer requires a cluster secret (--cluster-secret-file)".into()));
         }
         (HelloReply::Challenge { node: them, nonce: theirs, proof }, Some(secret)) => {
-            let (dialer, responder) = ((node.id, &mine), (them, &theirs));
-            if !secret.verify(Side::Responder, dialer, responder, &proof) {
+            let channel = net::channel_binding(conn.get_ref());
+            let transcript = Transcript { dialer: (node.id, &mine), responder: (them, &theirs), dialed, channel };
+            if !secret.verify(Side::Responder, &transcript, &proof) {
                 return Err(refused(format!("peer {them} failed to prove the cluster secret")));
             }
-            conn.send(&PeerProof { proof: secret.proof(Side::Dialer, dialer, responder) }).await?;
+            conn.send(&PeerProof { proof: secret.proof(Side::Dialer, &transcript) }).await?;
             within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?
         }
         (reply, _) => reply,
@@ -62,24 +70,32 @@ pub(crate) async fn greet(node: &Shell, conn: &mut Connection<net::Stream>) -> R
 }
 
 /// The responder's side, after a peer's hello: with a secret, challenges the dialer `dialer`
-/// (who sent `theirs`) and checks its answer; the error is what to reject it with.
+/// (who sent `theirs`, having dialed `dialed`) and checks its answer; the error is what to reject
+/// it with. A hello that dialed neither this connection's local address nor the address we
+/// advertise was relayed here from another address, and is refused before any proof is made.
 pub(crate) async fn challenge(
     node: &Shell,
     conn: &mut Connection<net::Stream>,
     dialer: NodeId,
     theirs: &Nonce,
+    dialed: SocketAddr,
 ) -> Result<(), ErrorReply> {
     let Some(secret) = &node.config.cluster_secret else { return Ok(()) };
-    let mine = nonce();
-    let (dialer, responder) = ((dialer, theirs), (node.id, &mine));
-    let proof = secret.proof(Side::Responder, dialer, responder);
     let failed = |why: &str| ErrorReply::new(ErrorCode::PeerAuthFailed, format!("cluster secret: {why}"));
+    let local = net::socket(conn.get_ref()).local_addr().ok();
+    if local != Some(dialed) && node.addr != dialed {
+        return Err(failed(&format!("the hello dialed {dialed}, not this node (relayed?)")));
+    }
+    let mine = nonce();
+    let channel = net::channel_binding(conn.get_ref());
+    let transcript = Transcript { dialer: (dialer, theirs), responder: (node.id, &mine), dialed, channel };
+    let proof = secret.proof(Side::Responder, &transcript);
     conn.send(&HelloReply::Challenge { node: node.id, nonce: mine, proof }).await.map_err(|_| failed("closed"))?;
     let answer = timeout(node.config.hello_timeout, conn.recv::<PeerProof>()).await;
     let Ok(Ok(Some(answer))) = answer else {
         return Err(failed("the dialer sent no proof in time"));
     };
-    if !secret.verify(Side::Dialer, dialer, responder, &answer.proof) {
+    if !secret.verify(Side::Dialer, &transcript, &answer.proof) {
         return Err(failed("wrong proof"));
     }
     Ok(())

@@ -105,7 +105,7 @@ async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::
     let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, member.addr);
     let stream = timeout(deadline, secured).await.map_err(timed_out)??;
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    let (them, members) = peer_handshake::greet(node, &mut conn).await?;
+    let (them, members) = peer_handshake::greet(node, &mut conn, member.addr).await?;
     let id = them.id;
     node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), id, node.now()));
     if id != member.id {

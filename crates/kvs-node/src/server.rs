@@ -353,7 +353,7 @@ async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), Proto
         .await
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    let (them, members) = peer_handshake::greet(node, &mut conn).await?;
+    let (them, members) = peer_handshake::greet(node, &mut conn, bootstrap).await?;
     let from = them.id;
     node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), from, node.now()));
     Ok(())

@@ -6,7 +6,7 @@ use crate::peer::MemberInfo;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a wire type changes incompatibly; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// First frame on every connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,9 @@ pub enum Role {
         origin: NodeId,
         /// The dialer's half of the challenge, for a cluster with a secret.
         nonce: Nonce,
+        /// The address the dialer dialed: part of what both proofs cover, and the responder's
+        /// own, or the hello was relayed from somewhere else.
+        dialed: std::net::SocketAddr,
     },
 }
 

@@ -350,9 +350,10 @@ impl Core {
         self.replica.origin()
     }
 
-    /// How this node introduces itself when it dials a peer, with its half of the challenge.
-    pub(crate) fn peer_role(&self, nonce: kvs_proto::Nonce) -> kvs_proto::Role {
-        kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin(), nonce }
+    /// How this node introduces itself when it dials a peer at `dialed`, with its half of the
+    /// challenge.
+    pub(crate) fn peer_role(&self, nonce: kvs_proto::Nonce, dialed: std::net::SocketAddr) -> kvs_proto::Role {
+        kvs_proto::Role::Peer { member: self.me(), origin: self.replica.origin(), nonce, dialed }
     }
 
     /// The membership records we pass on (ours, and those of members alive or suspect).
