@@ -421,3 +421,64 @@ async fn row_2_a_relay_between_two_members_gets_no_session() {
     assert_eq!(member.status().await.unwrap().members.len(), 1, "nobody joined through the relay");
     relaying.abort();
 }
+
+/// Listens at `listener` and keeps every byte anyone sends it (a fake member, or whoever took a
+/// dead member's port), answering nothing.
+async fn record(listener: tokio::net::TcpListener, heard: std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use tokio::io::AsyncReadExt;
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let heard = heard.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(Ok(n @ 1..)) = tokio::time::timeout(Duration::from_secs(5), inbound.read(&mut buf)).await {
+                heard.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn row_3_the_cluster_view_never_forwards_the_viewers_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = |name: &str, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.display().to_string()
+    };
+    let (secret, users) =
+        (private("secret", "the secret of this cluster\n"), private("users", "root admin hunter2pw\n"));
+    let mut flags = vec!["--cluster-secret-file", &secret, "--users-file", &users, "--http-port", "0"];
+    flags.extend(FAST_FAILURE_DETECTION);
+    let first = NodeProcess::start(None, &flags);
+    let second = NodeProcess::start(Some(first.addr), &flags);
+    let mut doomed = NodeProcess::start(Some(first.addr), &flags);
+    let nodes = [first, second];
+    wait_until("three members", CONVERGE, || async {
+        let credentials = Some(Credentials { user: "root".into(), password: "hunter2pw".into() });
+        let options = ClientOptions { credentials, ..Default::default() };
+        let status = Client::connect_with(&nodes[0].addr.to_string(), options).await.ok()?.status(0).await.ok()?;
+        (status.members.len() == 3).then_some(())
+    })
+    .await;
+    // The third member dies and someone else takes its port.
+    let port = doomed.addr;
+    doomed.kill();
+    let listener = tokio::net::TcpListener::bind(port).await.unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recording = tokio::spawn(record(listener, heard.clone()));
+
+    let url = nodes[0].http_url("/cluster");
+    let view =
+        tokio::task::spawn_blocking(move || kvs_tests::http::get(&url, Some(("root", "hunter2pw")))).await.unwrap();
+    assert_eq!(view.status, 200, "{}", view.body);
+    let found: serde_json::Value = serde_json::from_str(&view.body).unwrap();
+    let second = nodes[1].addr.to_string();
+    let asked = found["nodes"].as_array().unwrap().iter().find(|n| n["addr"] == second.as_str()).cloned();
+    assert!(asked.is_some_and(|n| n["status"]["node_id"].is_string()), "the live member was asked: {found}");
+    let heard = heard.lock().unwrap().clone();
+    assert!(!heard.is_empty(), "the view did ask at the dead member's address");
+    assert!(!heard.windows(9).any(|w| w == b"hunter2pw"), "the password reached whoever holds the port");
+    recording.abort();
+}

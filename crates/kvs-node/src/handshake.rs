@@ -54,6 +54,23 @@ pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot
                 client_session::serve(&node, &mut conn, access).await;
             }
         }
+        Role::Viewer { node: asker, nonce, dialed } => {
+            // Only a member may ask this way: the challenge needs the cluster secret.
+            if node.config.cluster_secret.is_none() {
+                let reply =
+                    ErrorReply::new(ErrorCode::NoAuth, "this node has no cluster secret to check a viewer with");
+                return reject(&mut conn, reply).await;
+            }
+            if let Err(reply) = peer_handshake::challenge(&node, &mut conn, asker, &nonce, dialed).await {
+                tracing::warn!(?peer_addr, claimed = %asker, %reply, "refusing a viewer");
+                crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
+                return reject(&mut conn, reply).await;
+            }
+            let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
+            if conn.send(&welcome).await.is_ok() {
+                client_session::serve(&node, &mut conn, Access::Read).await;
+            }
+        }
         Role::Peer { member, origin, nonce, dialed } => {
             if let Err(reply) = peer_handshake::challenge(&node, &mut conn, member.id, &nonce, dialed).await {
                 tracing::warn!(?peer_addr, claimed = %member.id, %reply, "refusing a peer");

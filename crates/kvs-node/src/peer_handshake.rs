@@ -13,7 +13,8 @@ use crate::credentials::{nonce, Side, Transcript};
 use crate::net;
 use crate::shell::Shell;
 use kvs_proto::{
-    Connection, ErrorCode, ErrorReply, Hello, HelloReply, MemberInfo, NodeId, Nonce, PeerProof, ProtoError,
+    ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, Hello, HelloReply, MemberInfo, NodeId, Nonce,
+    PeerProof, ProtoError, Role, StatusReport,
 };
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,9 +41,38 @@ pub(crate) async fn greet(
     conn: &mut Connection<net::Stream>,
     dialed: SocketAddr,
 ) -> Result<Welcome, ProtoError> {
-    let deadline = node.config.hello_timeout;
     let mine = nonce();
     conn.send(&Hello::new(node.core.peer_role(mine, dialed))).await?;
+    answer(node, conn, &mine, dialed).await
+}
+
+/// A member's view of another: says hello at `dialed` as a viewer, proves the cluster secret
+/// (which this node must have) and asks for the other's status. No user's password is sent.
+pub(crate) async fn view(node: &Shell, dialed: SocketAddr) -> Result<StatusReport, ProtoError> {
+    let deadline = node.config.hello_timeout;
+    let tcp = within(deadline, async { net::connect(dialed).await.map_err(ProtoError::Io) }).await?;
+    let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, dialed);
+    let stream = within(deadline, async { secured.await.map_err(ProtoError::Io) }).await?;
+    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+    let mine = nonce();
+    conn.send(&Hello::new(Role::Viewer { node: node.id, nonce: mine, dialed })).await?;
+    answer(node, &mut conn, &mine, dialed).await?;
+    conn.send(&ClientRequest::<bytes::Bytes>::Status { max_keys: 0 }).await?;
+    match within(deadline, conn.recv::<ClientResponse>()).await?.ok_or(ProtoError::Truncated)? {
+        ClientResponse::Status(report) => Ok(*report),
+        other => Err(refused(format!("asked for its status, the member answered {other:?}"))),
+    }
+}
+
+/// The dialer's side after its hello (with `mine` as its nonce, having dialed `dialed`): checks
+/// the responder's challenge, if the cluster has a secret, answers it, and returns the welcome.
+async fn answer(
+    node: &Shell,
+    conn: &mut Connection<net::Stream>,
+    mine: &Nonce,
+    dialed: SocketAddr,
+) -> Result<Welcome, ProtoError> {
+    let deadline = node.config.hello_timeout;
     let reply = within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?;
     let reply = match (reply, &node.config.cluster_secret) {
         (HelloReply::Welcome { .. }, Some(_)) => {
@@ -53,7 +83,7 @@ pub(crate) async fn greet(
         }
         (HelloReply::Challenge { node: them, nonce: theirs, proof }, Some(secret)) => {
             let channel = net::channel_binding(conn.get_ref());
-            let transcript = Transcript { dialer: (node.id, &mine), responder: (them, &theirs), dialed, channel };
+            let transcript = Transcript { dialer: (node.id, mine), responder: (them, &theirs), dialed, channel };
             if !secret.verify(Side::Responder, &transcript, &proof) {
                 return Err(refused(format!("peer {them} failed to prove the cluster secret")));
             }

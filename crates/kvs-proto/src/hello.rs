@@ -64,6 +64,16 @@ pub enum Role {
         /// own, or the hello was relayed from somewhere else.
         dialed: std::net::SocketAddr,
     },
+    /// A member asking another for its status (the cluster page's view), proving the cluster
+    /// secret as a peer does, so that no user's password need be forwarded; then a read-only client.
+    Viewer {
+        /// The asking member's node id.
+        node: NodeId,
+        /// The asker's half of the challenge.
+        nonce: Nonce,
+        /// The address it dialed (see `Peer`).
+        dialed: std::net::SocketAddr,
+    },
 }
 
 /// The node's answer to a [`Hello`].

@@ -7,6 +7,7 @@
 //! interface or put the port behind a TLS proxy.
 
 mod accept;
+mod cluster_view;
 mod metrics;
 
 use crate::shell::{JoinState, Shell};
@@ -19,9 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
-use kvs_client::{ClientOptions, Credentials};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Keys a /status answer lists unless `?keys=` asks otherwise, as `kvs-client status` does.
 const DEFAULT_STATUS_KEYS: usize = 100;
@@ -125,23 +124,9 @@ async fn status_json(State(node): State<Arc<Shell>>, Query(query): Query<StatusQ
     Json(status::report(&node, keys))
 }
 
-/// How long /cluster waits for each member.
-const MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// What `kvs-client check --json` prints, asked from this node: every member's status (through
-/// its native port, with the viewer's credentials when the node has users) and the verdict.
-async fn cluster(State(node): State<Arc<Shell>>, headers: HeaderMap) -> Response {
-    if node.config.tls.is_some() {
-        let why =
-            "the cluster view asks members over their native port, which has TLS here; read each node's /status\n";
-        return (StatusCode::NOT_IMPLEMENTED, why).into_response();
-    }
-    let credentials = basic_credentials(&headers).map(|(user, password)| Credentials { user, password });
-    let options = ClientOptions { timeout: MEMBER_TIMEOUT, credentials, ..ClientOptions::default() };
-    match kvs_client::check::check_cluster(&node.addr.to_string(), &options).await {
-        Ok(found) => Json(found).into_response(),
-        Err(error) => (StatusCode::BAD_GATEWAY, format!("{error}\n")).into_response(),
-    }
+/// What `kvs-client check --json` prints, asked from this node (see `cluster_view`).
+async fn cluster(State(node): State<Arc<Shell>>) -> Response {
+    Json(cluster_view::check(&node).await).into_response()
 }
 
 /// The cluster page: one self-contained HTML file that polls /cluster.
