@@ -2,7 +2,7 @@
 //! (issue 23; the row number is in the test's name) and shows the node now holds. The first
 //! review's probes are in `attacks.rs`.
 
-use kvs_client::{Client, ClientOptions, Credentials};
+use kvs_client::{Client, ClientError, ClientOptions, Credentials, ErrorCode};
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage, View};
 use kvs_tests::binaries::binary;
 use kvs_tests::impostor::{wall_ms, Impostor};
@@ -481,4 +481,74 @@ async fn row_3_the_cluster_view_never_forwards_the_viewers_password() {
     assert!(!heard.is_empty(), "the view did ask at the dead member's address");
     assert!(!heard.windows(9).any(|w| w == b"hunter2pw"), "the password reached whoever holds the port");
     recording.abort();
+}
+
+/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on drop; `None` (the test skips)
+/// where mounting needs a root this process is not, unless `KVS_REQUIRE_NETNS` says the machine
+/// must allow it (CI runs as root).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(bytes: usize) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let size = format!("size={bytes}");
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs"]).arg(dir.path()).output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(SmallDisk(dir)),
+            other => {
+                assert!(std::env::var_os("KVS_REQUIRE_NETNS").is_none(), "mounting a tmpfs is required: {other:?}");
+                eprintln!("SKIPPED: this test mounts a tmpfs, which needs root: {other:?}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn row_10_no_write_waits_on_a_full_disk() {
+    let Some(disk) = SmallDisk::mount(2 << 20) else { return };
+    let data = disk.0.path().join("data");
+    let ballast = disk.0.path().join("ballast");
+    let data_dir = data.display().to_string();
+    let args = ["--data-dir", &data_dir, "--fsync", "always"];
+    let mut node = NodeProcess::start(None, &args);
+    // Most of the disk taken by something else, to be given back later.
+    std::fs::write(&ballast, vec![0u8; 1 << 20]).unwrap();
+    let (mut writer, mut reader) = (node.client().await, node.client().await);
+    let mut acknowledged = Vec::new();
+    let in_flight = loop {
+        let key = format!("k{}", acknowledged.len());
+        let answer = tokio::time::timeout(Duration::from_secs(10), writer.set(key.clone(), vec![b'v'; 4096])).await;
+        match answer.expect("a write waited for the disk") {
+            Ok(_) => acknowledged.push(key),
+            Err(ClientError::Server(reply)) => {
+                assert_eq!(reply.code, ErrorCode::LogFailed, "{reply}");
+                assert!(reply.message.contains("not durable"), "{reply}");
+                break key;
+            }
+            Err(other) => panic!("{other}"),
+        }
+        assert!(acknowledged.len() < 1_000, "a 2 MiB disk took 4 MB");
+    };
+    // What readers may see meanwhile, as the README says: the write in flight is applied here.
+    assert_eq!(reader.get(in_flight.clone()).await.unwrap().as_deref(), Some(&[b'v'; 4096][..]));
+    let refused = writer.set("while full", "v").await.unwrap_err();
+    assert!(matches!(&refused, ClientError::Server(r) if r.code == ErrorCode::LogFailed), "{refused}");
+
+    // Space returns: writes are taken again, and the write in flight reaches the log.
+    std::fs::remove_file(&ballast).unwrap();
+    wait_until("writes to be accepted again", CONVERGE, || async { node.client().await.set("after", "v").await.ok() })
+        .await;
+    node.restart(None);
+    let mut client = node.client().await;
+    for key in acknowledged.iter().chain([&in_flight, &"after".to_string()]) {
+        assert!(client.get(key.clone()).await.unwrap().is_some(), "{key} lost across the restart");
+    }
+    drop(node);
 }

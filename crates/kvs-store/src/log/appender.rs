@@ -84,6 +84,12 @@ fn transient(error: &std::io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOSPC | libc::EDQUOT))
 }
 
+/// What a writer waiting for durability is told when the disk fails it for a reason that may
+/// clear: no request waits for space to return.
+const NOT_DURABLE: &str = "not durable: the write is applied on this node and sent to its peers, and goes into this \
+                           node's log once the disk takes writes again (a crash of this node before then loses it \
+                           here, not on the peers that received it)";
+
 /// The longest wait between retries of a write that failed for a transient reason.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -219,7 +225,8 @@ impl Writer {
             batch = marked;
             self.unrecorded_sync = None;
         }
-        let result = self.write(&batch, sync);
+        let mut waiting = pass.waiting;
+        let result = self.write(&batch, sync, &mut waiting);
         if !batch.is_empty() {
             self.dirty = true;
         }
@@ -230,7 +237,7 @@ impl Writer {
                 self.unrecorded_sync = Some(self.log_bytes);
             }
         }
-        for ack in pass.waiting {
+        for ack in waiting {
             let _ = ack.send(result.clone());
         }
         self.room.add_permits(pass.freed);
@@ -270,8 +277,15 @@ impl Writer {
     /// Writes a batch and syncs it if asked; once anything failed for good, everything fails. A
     /// failure that may clear (see [`transient`]) is retried with backoff, on the writer thread,
     /// with the bytes of the failed attempt cut off first so the file stays whole records; local
-    /// writes are refused meanwhile and accepted again once a retry succeeds.
-    fn write(&mut self, batch: &[u8], sync: bool) -> Result<(), String> {
+    /// writes are refused meanwhile and accepted again once a retry succeeds. The batch's
+    /// `waiting` writers are answered at the first such failure, not when space returns: their
+    /// writes are applied and on their way to the peers, but not durable here (see `NOT_DURABLE`).
+    fn write(
+        &mut self,
+        batch: &[u8],
+        sync: bool,
+        waiting: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    ) -> Result<(), String> {
         let mut backoff = Duration::from_millis(50);
         loop {
             if let Some(Failure { reason, transient: false }) = &*self.failure.lock().unwrap_or_else(|p| p.into_inner())
@@ -300,8 +314,12 @@ impl Writer {
             if failure.is_none() {
                 tracing::warn!(%reason, "the log cannot write; refusing writes and retrying");
             }
+            let not_durable = format!("{reason}; {NOT_DURABLE}");
             *failure = Some(Failure { reason, transient: true });
             drop(failure);
+            for ack in waiting.drain(..) {
+                let _ = ack.send(Err(not_durable.clone()));
+            }
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
         }
