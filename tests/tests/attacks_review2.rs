@@ -195,9 +195,14 @@ fn argon2_users(dir: &std::path::Path) -> std::path::PathBuf {
     let output = hasher.wait_with_output().unwrap();
     let hash = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success() && hash.starts_with("$argon2id$"), "{hash}");
-    let path = dir.join("users");
-    std::fs::write(&path, format!("root admin {}", hash.trim())).unwrap();
+    private_file(dir, "users", &format!("root admin {}", hash.trim()))
+}
+
+/// Writes `text` to `dir/name`, readable by its owner only (as secrets and users files must be).
+fn private_file(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
@@ -396,10 +401,7 @@ async fn relay(listener: tokio::net::TcpListener, to: SocketAddr) {
 #[tokio::test]
 async fn row_2_a_relay_between_two_members_gets_no_session() {
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "the secret of this cluster\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let secret = private_file(dir.path(), "secret", "the secret of this cluster\n");
     let flags = ["--cluster-secret-file", secret.to_str().unwrap()];
     let member = NodeProcess::start(None, &flags);
     // Whoever holds an address a node dials (a dead member's port, a fake member's address)
@@ -440,13 +442,7 @@ async fn record(listener: tokio::net::TcpListener, heard: std::sync::Arc<std::sy
 #[tokio::test]
 async fn row_3_the_cluster_view_never_forwards_the_viewers_password() {
     let dir = tempfile::tempdir().unwrap();
-    let private = |name: &str, text: &str| {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        path.display().to_string()
-    };
+    let private = |name: &str, text: &str| private_file(dir.path(), name, text).display().to_string();
     let (secret, users) =
         (private("secret", "the secret of this cluster\n"), private("users", "root admin hunter2pw\n"));
     let mut flags = vec!["--cluster-secret-file", &secret, "--users-file", &users, "--http-port", "0"];
