@@ -1,6 +1,7 @@
 //! The second security review against real nodes: each test replays one probe from its table
 //! (issue 23; the row number is in the test's name) and shows the node now holds. The first
-//! review's probes are in `attacks.rs`.
+//! review's probes are in `attacks.rs`; row 10, a node whose clock lags, is in `clock_skew.rs`
+//! beside the node whose clock leads.
 
 use kvs_client::{Client, ClientError, ClientOptions, Credentials, ErrorCode};
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage, View};
@@ -507,7 +508,7 @@ impl Drop for SmallDisk {
 }
 
 #[tokio::test]
-async fn row_10_no_write_waits_on_a_full_disk() {
+async fn row_11_no_write_waits_on_a_full_disk() {
     let Some(disk) = SmallDisk::mount(2 << 20) else { return };
     let data = disk.0.path().join("data");
     let ballast = disk.0.path().join("ballast");
