@@ -533,7 +533,7 @@ async fn row_11_no_write_waits_on_a_full_disk() {
         }
         assert!(acknowledged.len() < 1_000, "a 2 MiB disk took 4 MB");
     };
-    // What readers may see meanwhile, as the README says: the write in flight is applied here.
+    // What readers may see meanwhile, as docs/how-it-works.md says: the write in flight is applied here.
     assert_eq!(reader.get(in_flight.clone()).await.unwrap().as_deref(), Some(&[b'v'; 4096][..]));
     let refused = writer.set("while full", "v").await.unwrap_err();
     assert!(matches!(&refused, ClientError::Server(r) if r.code == ErrorCode::LogFailed), "{refused}");

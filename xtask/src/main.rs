@@ -28,7 +28,7 @@ struct Cli {
 enum Task {
     /// The reference scenario: 3 nodes on 127.0.0.1:1234/1235/1236, set, get, status, shutdown.
     ClusterTest,
-    /// Benchmarks; prints figures for the README's Performance section.
+    /// Benchmarks; prints figures for docs/performance.md.
     Bench(bench::BenchArgs),
     /// A server speaking both client protocols with no store behind it (`bench native` starts it).
     #[command(hide = true)]

@@ -341,7 +341,7 @@ impl NodeArgs {
 }
 
 /// What a node in protected mode tells a connection from beyond loopback before closing it.
-pub const PROTECTED_MODE_REFUSAL: &str = "kvs-node is in protected mode: with neither --cluster-secret-file nor --users-file it serves loopback only; set them (README, Security) or start it with --protected-mode no";
+pub const PROTECTED_MODE_REFUSAL: &str = "kvs-node is in protected mode: with neither --cluster-secret-file nor --users-file it serves loopback only; set them (docs/security.md) or start it with --protected-mode no";
 
 impl NodeConfig {
     /// Whether a connection from `source` is refused for protected mode.

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [native|redis|…]`: figures for the README's Performance section.
+//! `cargo xtask bench [native|redis|…]`: figures for docs/performance.md.
 //!
 //! - [`native`]: the native port against the RESP port of one node, in redis-benchmark's shape.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.

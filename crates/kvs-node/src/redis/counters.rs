@@ -1,5 +1,5 @@
 //! INCR, DECR, INCRBY, DECRBY: increments that add up across nodes; and INCRBYFLOAT, which does
-//! not (last writer wins; see the README for why).
+//! not (last writer wins; see docs/how-it-works.md for why).
 //!
 //! An increment changes this node's contribution to the key's counter
 //! ([`kvs_store::local::Local::increment`]); every node sums the contributions, so increments

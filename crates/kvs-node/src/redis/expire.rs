@@ -3,7 +3,7 @@
 //!
 //! A deadline is an absolute Unix time in milliseconds written with the value, so every node
 //! expires the key at the same moment (within clock skew) and a restart replays it unchanged.
-//! Changing a counter's deadline writes its current value as a plain value (see the README on
+//! Changing a counter's deadline writes its current value as a plain value (see docs/how-it-works.md on
 //! counters).
 
 use super::{Call, NOT_AN_INTEGER};

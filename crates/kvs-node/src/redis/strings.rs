@@ -3,7 +3,7 @@
 //!
 //! Every condition (NX, XX, the old value APPEND extends) is checked on the node that takes the
 //! command, against what it holds then; the result replicates as an ordinary versioned write, so
-//! NX is not a cluster-wide lock (see the README).
+//! NX is not a cluster-wide lock (see docs/how-it-works.md).
 
 use super::expire::{parse_positive_deadline, Deadline, Unit};
 use super::keyspace::within_bounds;

@@ -93,7 +93,7 @@ enum Command {
     /// Save every live key (value and expiry) to FILE, in key order; an unfinished FILE from an
     /// interrupted export is resumed after its last complete key.
     Export {
-        /// The backup file (format in the README).
+        /// The backup file (format in docs/operations.md).
         file: std::path::PathBuf,
     },
     /// Load a backup into the cluster in batches, each key written like a `set` with its expiry;
