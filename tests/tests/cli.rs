@@ -144,3 +144,24 @@ async fn nodes_lists_more_nodes_to_try_when_the_first_does_not_answer() {
     let get = cli_raw(&[&nobody, "--nodes", &node.addr.to_string(), "get", "k"], None);
     assert_eq!((get.status.code(), &get.stdout[..]), (Some(0), &b"v\n"[..]), "{get:?}");
 }
+
+#[tokio::test]
+async fn a_redis_client_on_the_native_port_is_told_where_redis_is_served() {
+    let node = NodeProcess::start_with_redis();
+    let output = Command::new("redis-cli")
+        .args(["-h", &node.addr.ip().to_string(), "-p", &node.addr.port().to_string(), "ping"])
+        .output()
+        .expect("run redis-cli");
+    let said = String::from_utf8_lossy(&output.stdout);
+    let redis_port = node.redis().port();
+    assert!(said.contains(&format!("native port; the Redis protocol is served on port {redis_port}")), "{said}");
+    // kvs's own client on the same port is unaffected.
+    node.client().await.set("k", "v").await.unwrap();
+}
+
+#[test]
+fn version_names_the_wire_protocol_and_the_log_format() {
+    let output = Command::new(binary("kvs-node")).arg("--version").output().unwrap();
+    let line = String::from_utf8_lossy(&output.stdout);
+    assert!(line.starts_with("kvs-node ") && line.contains("wire protocol ") && line.contains("log format "), "{line}");
+}

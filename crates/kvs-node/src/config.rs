@@ -21,6 +21,20 @@ fn parse_ms(text: &str) -> Result<u64, String> {
     }
 }
 
+/// What `kvs-node --version` prints: the release, the wire protocol it speaks and the log format
+/// it writes, which are what decide whether two builds can run in one cluster and on one data dir.
+fn version_line() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        format!(
+            "{} (wire protocol {}, log format {})",
+            env!("CARGO_PKG_VERSION"),
+            kvs_proto::PROTOCOL_VERSION,
+            kvs_store::log::format::FORMAT_VERSION
+        )
+    })
+}
+
 /// A yes/no flag's value, as Redis writes them (`yes`, `no`).
 fn parse_yes_no(text: &str) -> Result<bool, String> {
     match text {
@@ -50,7 +64,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "kvs-node",
-    version,
+    version = version_line(),
     about = "A kvs storage node: every node holds every key.",
     after_help = "Durations take a number of ms or units (500ms, 6s, 24h); sizes a number of bytes or units (64KiB, 16MiB).\nLogs go to stderr, filtered by RUST_LOG (default info; e.g. RUST_LOG=kvs_node=debug).\n`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
 )]

@@ -13,12 +13,17 @@ use tokio::time::timeout;
 
 /// Serves one accepted connection from hello to close; `slot` is its place in the connection
 /// budget (one from the peers' reserve admits only a peer).
-pub async fn handle_connection(node: Arc<Shell>, stream: net::Stream, slot: Slot) {
+pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: Slot) {
     let peer_addr = net::socket(&stream).peer_addr().ok();
+    // One deadline for the hello, whatever is looked at first.
+    let hello_by = tokio::time::Instant::now() + node.config.hello_timeout;
+    if speaks_resp(&node, &mut stream, hello_by).await {
+        return;
+    }
     let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
     let received = tokio::select! {
         _ = node.shutdown_started() => return,
-        received = timeout(node.config.hello_timeout, conn.recv::<Hello>()) => received,
+        received = tokio::time::timeout_at(hello_by, conn.recv::<Hello>()) => received,
     };
     let hello = match received {
         Err(_) => {
@@ -107,6 +112,29 @@ fn log_in(node: &Shell, credentials: Option<Credentials>, source: Option<SocketA
             ),
         }
     })
+}
+
+/// Whether a plaintext connection opens with a Redis command (a RESP array `*`, or an inline
+/// command's letter) rather than a hello frame's length: a Redis client pointed at this port. It
+/// is told, in RESP, where the Redis protocol is served, and closed (a hello's first byte is that
+/// of a length far below such values, so no kvs client or peer is mistaken for one).
+async fn speaks_resp(node: &Shell, stream: &mut net::Stream, hello_by: tokio::time::Instant) -> bool {
+    let peeked = tokio::select! {
+        _ = node.shutdown_started() => return true,
+        peeked = tokio::time::timeout_at(hello_by, net::peek_byte(stream)) => peeked,
+    };
+    let Ok(Ok(Some(first))) = peeked else { return false };
+    if !(first == b'*' || first.is_ascii_alphabetic()) {
+        return false;
+    }
+    let served = match node.redis.addr() {
+        Some(addr) => format!("on port {} (--redis-port)", addr.port()),
+        None => "only with --redis-port, which this node was not started with".to_string(),
+    };
+    let line = format!("-ERR this is kvs's native port; the Redis protocol is served {served}\r\n");
+    use tokio::io::AsyncWriteExt;
+    let _ = timeout(std::time::Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+    true
 }
 
 async fn reject(conn: &mut Connection<net::Stream>, reply: ErrorReply) {

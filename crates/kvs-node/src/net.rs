@@ -40,6 +40,15 @@ pub fn channel_binding(stream: &Stream) -> Option<[u8; 32]> {
     exported.then_some(value)
 }
 
+/// The first byte a plaintext connection holds, without taking it (`None` over TLS, or if the
+/// other side closed first).
+pub async fn peek_byte(stream: &mut Stream) -> io::Result<Option<u8>> {
+    let Either::Left(tcp) = stream else { return Ok(None) };
+    let mut first = [0u8; 1];
+    let read = tcp.peek(&mut first).await?;
+    Ok((read == 1).then_some(first[0]))
+}
+
 /// The TCP connection under a stream, for socket options and addresses.
 pub fn socket(stream: &Stream) -> &Tcp {
     match stream {
