@@ -178,3 +178,21 @@ async fn the_cli_reads_the_password_from_the_environment_and_a_refusal_exits_fou
     let above = cli("writerpw", &["shutdown"]);
     assert_eq!(above.status.code(), Some(4));
 }
+
+#[tokio::test]
+async fn a_node_with_another_secret_is_told_the_secrets_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = private_file(dir.path(), "ours", "the secret of this cluster\n", 0o600);
+    let theirs = private_file(dir.path(), "theirs", "the secret of another one\n", 0o600);
+    let member = NodeProcess::start(None, &["--cluster-secret-file", ours.to_str().unwrap()]);
+    let bootstrap = member.addr;
+    let theirs = theirs.display().to_string();
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let flags = ["--cluster-secret-file", &theirs, "--join-timeout-ms", "2000"];
+        NodeProcess::failed_start_joining(bootstrap, &flags)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the two nodes' --cluster-secret-file differ"), "{stderr}");
+}

@@ -25,7 +25,7 @@ use tokio::time::timeout;
 pub(crate) type Welcome = (MemberInfo, Vec<MemberInfo>);
 
 fn refused(message: String) -> ProtoError {
-    ProtoError::Malformed(message)
+    ProtoError::Refused(message)
 }
 
 async fn within<T>(deadline: Duration, work: impl Future<Output = Result<T, ProtoError>>) -> Result<T, ProtoError> {
@@ -85,7 +85,9 @@ async fn answer(
             let channel = net::channel_binding(conn.get_ref());
             let transcript = Transcript { dialer: (node.id, mine), responder: (them, &theirs), dialed, channel };
             if !secret.verify(Side::Responder, &transcript, &proof) {
-                return Err(refused(format!("peer {them} failed to prove the cluster secret")));
+                return Err(refused(format!(
+                    "peer {them} proves another cluster secret: the two nodes' --cluster-secret-file differ"
+                )));
             }
             conn.send(&PeerProof { proof: secret.proof(Side::Dialer, &transcript) }).await?;
             within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?
@@ -123,7 +125,9 @@ pub(crate) async fn challenge(
     conn.send(&HelloReply::Challenge { node: node.id, nonce: mine, proof }).await.map_err(|_| failed("closed"))?;
     let answer = timeout(node.config.hello_timeout, conn.recv::<PeerProof>()).await;
     let Ok(Ok(Some(answer))) = answer else {
-        return Err(failed("the dialer sent no proof in time"));
+        return Err(failed(
+            "the dialer sent no proof (its --cluster-secret-file differs from ours, or it is no member)",
+        ));
     };
     if !secret.verify(Side::Dialer, &transcript, &answer.proof) {
         return Err(failed("wrong proof"));

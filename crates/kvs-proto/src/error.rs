@@ -23,6 +23,9 @@ pub enum ProtoError {
     /// The stream ended in the middle of a frame.
     #[error("connection closed mid-frame")]
     Truncated,
+    /// The other side's hello or proof was not acceptable (the reason says why).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl ProtoError {
@@ -32,7 +35,7 @@ impl ProtoError {
         let code = match self {
             ProtoError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
             ProtoError::Malformed(_) => ErrorCode::MalformedFrame,
-            ProtoError::Io(_) | ProtoError::Encode(_) | ProtoError::Truncated => return None,
+            ProtoError::Io(_) | ProtoError::Encode(_) | ProtoError::Truncated | ProtoError::Refused(_) => return None,
         };
         Some(crate::ErrorReply::new(code, self.to_string()))
     }
