@@ -69,12 +69,13 @@ impl Client {
             }
             None => Either::Left(stream),
         };
+        let plaintext = options.tls.is_none();
         let mut conn = Connection::new(stream, options.max_frame_bytes);
         conn.send(&Hello::client(options.credentials)).await?;
         let reply = deadline(options.timeout, conn.recv::<HelloReply>()).await?.map_err(|error| match error {
             // A text protocol's answer read as a frame: a length far past any bound, or garbage.
             kvs_proto::ProtoError::FrameTooLarge { .. } | kvs_proto::ProtoError::Malformed(_) => {
-                ClientError::NotKvs { addr: addr.to_string() }
+                ClientError::NotKvs { addr: addr.to_string(), plaintext }
             }
             error => ClientError::Protocol(error),
         })?;

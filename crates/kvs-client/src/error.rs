@@ -32,13 +32,17 @@ pub enum ClientError {
     /// The node answered with a response that does not fit the request.
     #[error("unexpected response: {0}")]
     Unexpected(String),
-    /// What answered the hello is not a kvs node's native port (a Redis-protocol port, say).
+    /// What answered the hello is not a kvs node's native port (a Redis-protocol port, say, or,
+    /// for a plaintext hello, a port that speaks TLS).
     #[error(
-        "{addr} did not answer as a kvs node (is it a Redis-protocol port? kvs-client needs the node's main port)"
+        "{addr} did not answer as a kvs node (is it a Redis-protocol port? kvs-client needs the node's main port{})",
+        if *.plaintext { "; or does the node speak TLS? then pass --tls" } else { "" }
     )]
     NotKvs {
         /// The address dialed.
         addr: String,
+        /// The hello went without TLS, so a TLS port would not have understood it either.
+        plaintext: bool,
     },
     /// TLS could not be set up (certificate files) or its handshake failed.
     #[error("TLS: {0}")]
