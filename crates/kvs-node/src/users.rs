@@ -131,14 +131,16 @@ impl Users {
     /// Logs `user` in from `source` at `now`: what it may do, if `password` is its password and
     /// the source has not failed too often lately (a failure is counted against it).
     pub fn log_in(&self, user: &str, password: &str, source: IpAddr, now: Instant) -> Result<Access, LoginRefused> {
-        let mut throttle = self.0.throttle.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wait) = throttle.wait(source, now) {
+        let throttle = || self.0.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = throttle().wait(source, now) {
             return Err(LoginRefused::Throttled(wait));
         }
+        // Checked with the throttle let go: an argon2 verification takes milliseconds, and other
+        // sources' logins must not queue behind it.
         match self.check(user, password) {
             Some(access) => Ok(access),
             None => {
-                throttle.failed(source, now);
+                throttle().failed(source, now);
                 Err(LoginRefused::WrongPass)
             }
         }
