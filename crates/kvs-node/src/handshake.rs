@@ -66,10 +66,8 @@ pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: 
                     ErrorReply::new(ErrorCode::NoAuth, "this node has no cluster secret to check a viewer with");
                 return reject(&mut conn, reply).await;
             }
-            if let Err(reply) = peer_handshake::challenge(&node, &mut conn, asker, &nonce, dialed).await {
-                tracing::warn!(?peer_addr, claimed = %asker, %reply, "refusing a viewer");
-                crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
-                return reject(&mut conn, reply).await;
+            if !proved(&node, &mut conn, peer_addr, "viewer", (asker, &nonce), dialed).await {
+                return;
             }
             let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
@@ -77,10 +75,8 @@ pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: 
             }
         }
         Role::Peer { member, origin, nonce, dialed } => {
-            if let Err(reply) = peer_handshake::challenge(&node, &mut conn, member.id, &nonce, dialed).await {
-                tracing::warn!(?peer_addr, claimed = %member.id, %reply, "refusing a peer");
-                crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
-                return reject(&mut conn, reply).await;
+            if !proved(&node, &mut conn, peer_addr, "peer", (member.id, &nonce), dialed).await {
+                return;
             }
             net::peer_link(net::socket(conn.get_ref()), node.config.dead_after);
             let peer = Peer { id: member.id, origin };
@@ -91,6 +87,23 @@ pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: 
             }
         }
     }
+}
+
+/// Has the dialer (a `what`, claiming `claimed`'s id with its nonce, having dialed `dialed`) prove
+/// the cluster secret, if the node has one; refuses it, logged and counted, if it cannot.
+async fn proved(
+    node: &Shell,
+    conn: &mut Connection<net::Stream>,
+    peer_addr: Option<SocketAddr>,
+    what: &str,
+    claimed: (kvs_proto::NodeId, &kvs_proto::Nonce),
+    dialed: SocketAddr,
+) -> bool {
+    let Err(reply) = peer_handshake::challenge(node, conn, claimed.0, claimed.1, dialed).await else { return true };
+    tracing::warn!(?peer_addr, claimed = %claimed.0, %reply, "refusing a {what}");
+    crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
+    reject(conn, reply).await;
+    false
 }
 
 /// What a client may do: everything without a users file; with one, what its user's role allows,
