@@ -29,7 +29,7 @@ pub(crate) struct LoginThrottle {
 
 impl LoginThrottle {
     /// How long `source` must wait before a login of its is checked again (`None`: it may try now).
-    pub(crate) fn wait(&mut self, source: IpAddr, now: Instant) -> Option<Duration> {
+    pub(crate) fn wait(&self, source: IpAddr, now: Instant) -> Option<Duration> {
         let left = self.left(source, now);
         (left < 1.0).then(|| REFILL.mul_f64(1.0 - left))
     }
