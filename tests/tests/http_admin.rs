@@ -31,7 +31,7 @@ async fn metrics_count_requests_by_protocol_command_and_outcome() {
     assert_eq!(count(r#"kvs_requests_total{protocol="resp",command="unknown",outcome="error"}"#), 1.0);
     assert_eq!(count("kvs_keys"), 3.0);
     assert_eq!(count(r#"kvs_members{state="alive"}"#), 1.0);
-    assert_eq!(count("kvs_storage_ok"), 1.0);
+    assert_eq!(count("kvs_log_ok"), 1.0);
     assert_eq!(count(r#"kvs_request_duration_seconds_count{protocol="native"}"#), 3.0);
     assert_eq!(count(r#"kvs_request_duration_seconds_bucket{le="+Inf",protocol="native"}"#), 3.0);
     assert!(body.ends_with("# EOF\n"), "an OpenMetrics exposition ends with # EOF");

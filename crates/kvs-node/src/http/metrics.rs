@@ -69,8 +69,8 @@ impl Collector for NodeMetrics {
                 node.budget.open() as u64,
             ),
             (
-                "kvs_storage_ok",
-                "1 while the log accepts writes (or there is none), 0 after a storage failure",
+                "kvs_log_ok",
+                "1 while the log accepts writes (or there is none), 0 once it failed",
                 u64::from(node.writes.check().is_ok()),
             ),
             ("kvs_uptime_seconds", "Seconds since the node started", node.started.elapsed().as_secs()),

@@ -75,15 +75,15 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-/// Why the node cannot serve, if it cannot: shutting down, or its storage failed.
+/// Why the node cannot serve, if it cannot: shutting down, or its log failed.
 fn unhealthy(node: &Shell) -> Option<String> {
     if node.is_shutting_down() {
         return Some("shutting down".into());
     }
-    node.writes.check().err().map(|error| format!("storage failed: {error}"))
+    node.writes.check().err().map(|error| format!("the log failed: {error}"))
 }
 
-/// 200 while the node serves; 503 once its storage failed or it is shutting down. (The port
+/// 200 while the node serves; 503 once its log failed or it is shutting down. (The port
 /// opens only once the node's data is loaded and it serves, so "starting" never answers 200.)
 async fn health(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
     match unhealthy(&node) {
