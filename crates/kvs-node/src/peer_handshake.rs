@@ -34,6 +34,16 @@ async fn within<T>(deadline: Duration, work: impl Future<Output = Result<T, Prot
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time")))?
 }
 
+/// Connects to another member at `addr`, with TLS when the node has it, each step within the
+/// hello deadline: the connection a greeting or a view goes over.
+pub(crate) async fn dial(node: &Shell, addr: SocketAddr) -> Result<Connection<net::Stream>, ProtoError> {
+    let deadline = node.config.hello_timeout;
+    let tcp = within(deadline, async { net::connect(addr).await.map_err(ProtoError::Io) }).await?;
+    let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, addr);
+    let stream = within(deadline, async { secured.await.map_err(ProtoError::Io) }).await?;
+    Ok(Connection::new(stream, node.config.limits.max_frame_bytes))
+}
+
 /// The dialer's side, having dialed `dialed`: says hello as a peer, answers a challenge if the
 /// responder sends one, and returns its welcome.
 pub(crate) async fn greet(
@@ -50,10 +60,7 @@ pub(crate) async fn greet(
 /// (which this node must have) and asks for the other's status. No user's password is sent.
 pub(crate) async fn view(node: &Shell, dialed: SocketAddr) -> Result<StatusReport, ProtoError> {
     let deadline = node.config.hello_timeout;
-    let tcp = within(deadline, async { net::connect(dialed).await.map_err(ProtoError::Io) }).await?;
-    let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, dialed);
-    let stream = within(deadline, async { secured.await.map_err(ProtoError::Io) }).await?;
-    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+    let mut conn = dial(node, dialed).await?;
     let mine = nonce();
     conn.send(&Hello::new(Role::Viewer { node: node.id, nonce: mine, dialed })).await?;
     answer(node, &mut conn, &mine, dialed).await?;

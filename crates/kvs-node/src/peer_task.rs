@@ -99,12 +99,8 @@ async fn run(
 
 /// Connects and greets; the welcome's member list is merged, which is how a joiner learns the cluster.
 async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
-    let deadline = node.config.hello_timeout;
-    let tcp = timeout(deadline, net::connect(member.addr)).await.map_err(timed_out)??;
-    net::peer_link(&tcp, node.config.dead_after);
-    let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, member.addr);
-    let stream = timeout(deadline, secured).await.map_err(timed_out)??;
-    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+    let mut conn = peer_handshake::dial(node, member.addr).await?;
+    net::peer_link(net::socket(conn.get_ref()), node.config.dead_after);
     let (them, members) = peer_handshake::greet(node, &mut conn, member.addr).await?;
     let id = them.id;
     node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), id, node.now()));
