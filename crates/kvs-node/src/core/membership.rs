@@ -131,6 +131,11 @@ impl Membership {
         std::mem::take(&mut self.refused)
     }
 
+    /// How many other members the table holds, whatever their state.
+    pub fn peer_count(&self) -> usize {
+        self.others.len()
+    }
+
     /// Other members with their state and time since last heard, sorted by address.
     pub fn others(&self, now: Instant) -> Vec<(MemberInfo, MemberState, Duration)> {
         let mut all: Vec<_> = self

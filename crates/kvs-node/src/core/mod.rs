@@ -241,7 +241,7 @@ impl Core {
                 }
                 // Every member we know counts, dead ones too: while the only other one is down,
                 // one peer's word must still not be enough.
-                let peers = lock(&self.members).others(now.at).len();
+                let peers = lock(&self.members).peer_count();
                 let witnessed = lock(&self.claims).witnessed(from, &cursors, peers);
                 let adopted = self.replica.adopt_answer(peer.origin, &cursors, &witnessed.forward, &witnessed.back);
                 tracing::debug!(me = %self.me().id, peer = %from, ?cursors, ?adopted, "adopting the cursors of a complete answer");
