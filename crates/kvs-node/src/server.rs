@@ -214,8 +214,6 @@ where
                     }
                 }));
             }
-            // Over TLS there is no saying so before a handshake: the connection just closes.
-            None if node.config.tls.is_some() => drop(stream),
             None => drop(node.tasks.spawn(turn_away(node.clone(), stream, serves, TurnedAway::OverBudget))),
         }
     }
@@ -232,6 +230,10 @@ enum TurnedAway {
 
 /// Tells a connection turned away why, in its protocol, and closes it.
 async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients, why: TurnedAway) {
+    // Over TLS there is no saying so before a handshake: the connection just closes.
+    if node.config.tls.is_some() {
+        return;
+    }
     let total = node.budget.total;
     let (resp, reply) = match why {
         TurnedAway::OverBudget => {
