@@ -153,14 +153,15 @@ impl Users {
         let matches = match &found.password {
             Stored::Sha256(hash) => bool::from(hash.ct_eq(&digest)),
             Stored::Argon2(phc) => {
-                let mut verified = found.verified.lock().unwrap_or_else(|p| p.into_inner());
-                if verified.is_some_and(|known| bool::from(known.ct_eq(&digest))) {
+                let remembered = || found.verified.lock().unwrap_or_else(|p| p.into_inner());
+                if remembered().is_some_and(|known| bool::from(known.ct_eq(&digest))) {
                     true
                 } else {
+                    // Verified with the cache let go: logins of this user must not queue behind it.
                     let hash = PasswordHash::new(phc).ok()?;
                     let ok = Argon2::default().verify_password(password.as_bytes(), &hash).is_ok();
                     if ok {
-                        *verified = Some(digest);
+                        *remembered() = Some(digest);
                     }
                     ok
                 }
