@@ -11,7 +11,7 @@
 //! The shell:
 //! - [`shell`]: [`Shell`](shell::Shell), what the node's tasks share: the core, and the handles
 //!   its effects are carried out with; every clock read of the node.
-//! - [`write_path`]: the log and the push log a local write goes through, in order.
+//! - [`write_path`]: carries out the core's log and push effects (the log, the push log).
 //! - [`peer_links`]: the handles on the peer tasks (stop, commands, connection state).
 //! - [`peer_task`]: one task per member that streams our writes, gossip and anti-entropy to it.
 //! - [`peer_inbound`]: feeds what one peer streams to us to the core.

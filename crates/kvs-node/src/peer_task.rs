@@ -4,13 +4,13 @@
 //! two connections, one per direction, and no request ever waits for a reply here.
 
 use crate::core::Outgoing;
+use crate::core::Pushed;
 use crate::net;
 use crate::outbox::Outbox;
 use crate::peer_handshake;
 use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
 use crate::shell::Shell;
 use crate::stats::bump;
-use crate::write_path::Pushed;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
 use kvs_proto::{Connection, MemberInfo, ProtoError};

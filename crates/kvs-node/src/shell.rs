@@ -178,11 +178,15 @@ impl Shell {
     pub(crate) fn execute(self: &Arc<Self>, effects: Vec<Effect>, room: &mut Room) {
         for effect in effects {
             match effect {
-                Effect::Log(records) => self.writes.log_applied(&records, room),
-                Effect::LogCursors(cursors) => self.writes.log_cursors(cursors),
-                Effect::CompactLog => {
-                    if let Err(error) = self.writes.compact_log() {
-                        tracing::warn!(%error, "cannot compact the log");
+                effect @ (Effect::Log(_)
+                | Effect::LogWrite(_)
+                | Effect::LogCursors(_)
+                | Effect::CompactLog
+                | Effect::Push(_)) => {
+                    if let Err(error) = self.writes.execute(self.core.stats(), effect, room) {
+                        // The log refuses local writes from now on; replicated ones are fetched
+                        // again by anti-entropy once it takes writes.
+                        tracing::debug!(%error, "not logged");
                     }
                 }
                 Effect::StartPeer(info) => self.start_peer(info),

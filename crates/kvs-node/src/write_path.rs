@@ -1,19 +1,18 @@
-//! Where the core's records go: the log that makes them durable, and the push log that carries
-//! local writes to peers. A local write goes through the core, the log and the push log here, in
-//! that order, one write at a time.
+//! The shell's executor of the core's log and push effects: the log that makes records durable,
+//! and the push log that carries our writes to peers. A local write is a core input made within
+//! a [`Turn`]; its effects (log it, then push it) are carried out here before the turn ends, so
+//! local and remote records take one path to the disk.
 
-use crate::core::Core;
+use crate::core::{Core, Effect, Pushed, Turn};
 use crate::error::WriteRefused;
 use crate::outbox::Outboxes;
-use crate::stats::bump;
-use kvs_proto::peer::Cursors;
+use crate::stats::{bump, ReplicationCounters};
 use kvs_proto::Version;
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::data_dir::DataDir;
 use kvs_store::log::writer::{Durable, Log, Room};
 use kvs_store::log::LogError;
 use kvs_store::Record;
-use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// A local write that was made.
@@ -22,15 +21,6 @@ pub(crate) struct Written {
     pub(crate) version: Version,
     /// Under `--fsync always`, what to await before acknowledging it.
     pub(crate) durable: Option<Durable>,
-}
-
-/// What the push log carries: a write, or the writes of one transaction, pushed as one unit.
-#[derive(Clone, Debug)]
-pub(crate) enum Pushed {
-    /// One write.
-    One(Record),
-    /// A transaction's writes, in sequence order.
-    Unit(Arc<Vec<Record>>),
 }
 
 /// The log (when durable) and the push log.
@@ -42,9 +32,6 @@ pub(crate) struct WritePath {
     /// The push log: each local write is appended once and every peer task reads it from its own
     /// cursor. A bounded ring of record pointers; a reader that falls off its tail learns it lagged.
     push_log: broadcast::Sender<Pushed>,
-    /// Held across making, logging and queueing a local write, so our writes enter the log and
-    /// the push log in sequence order.
-    push_order: Mutex<()>,
     /// Every peer link, for pushes the writing session sends itself.
     pub(crate) outboxes: Outboxes,
 }
@@ -53,7 +40,7 @@ impl WritePath {
     /// A write path over the log (if durable) and a push log of `push_queue` records.
     pub(crate) fn new(log: Option<Log>, dir: Option<DataDir>, push_queue: usize) -> Self {
         let (push_log, _) = broadcast::channel(push_queue);
-        WritePath { log, _dir: dir, push_log, push_order: Mutex::new(()), outboxes: Outboxes::default() }
+        WritePath { log, _dir: dir, push_log, outboxes: Outboxes::default() }
     }
 
     /// Refuses when an earlier log write or fsync failed.
@@ -75,8 +62,7 @@ impl WritePath {
         }
     }
 
-    /// Has `core` make a local write (`None` deletes), logs it in `room` and queues it for every
-    /// peer.
+    /// Has `core` make a local write (`None` deletes) and carries it out, logging it in `room`.
     pub(crate) fn write(
         &self,
         core: &Core,
@@ -90,9 +76,9 @@ impl WritePath {
         Ok(written.expect("a write was decided"))
     }
 
-    /// Runs a local command on `key` through `core` (see [`kvs_store::Replica::update`]); a
-    /// record it writes is logged in `room` and queued for every peer, or, inside a transaction,
-    /// kept in `unit` to be pushed with the rest of it.
+    /// Runs a local command on `key` through `core` (see [`Core::update`]) and carries out what
+    /// it wrote: logged in `room`, then pushed to every peer (inside a transaction, kept in
+    /// `unit`). Refused before the core sees it when the log has failed.
     pub(crate) fn update<T>(
         &self,
         core: &Core,
@@ -103,16 +89,13 @@ impl WritePath {
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> Result<(Option<Written>, T), WriteRefused> {
         self.check()?;
-        let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
-        let (record, answer) = core.update(key, wall_ms, decide)?;
-        let written = match record {
-            Some(record) => Some(self.logged_and_queued(core, record, room, unit)?),
-            None => None,
-        };
+        let mut turn = core.turn();
+        let answer = core.update(&mut turn, key, wall_ms, unit, decide)?;
+        let written = self.carry_out(core.stats(), &mut turn, room)?;
         Ok((written, answer))
     }
 
-    /// A replicated flush through `core`, logged and queued like a write.
+    /// A replicated flush through `core`, carried out like a write.
     pub(crate) fn flush(
         &self,
         core: &Core,
@@ -121,63 +104,84 @@ impl WritePath {
         unit: Option<&mut Vec<Record>>,
     ) -> Result<Written, WriteRefused> {
         self.check()?;
-        let _in_order = self.push_order.lock().unwrap_or_else(|p| p.into_inner());
-        let record = core.flush(wall_ms)?;
-        self.logged_and_queued(core, record, room, unit)
+        let mut turn = core.turn();
+        core.flush(&mut turn, wall_ms, unit)?;
+        Ok(self.carry_out(core.stats(), &mut turn, room)?.expect("a flush is a write"))
     }
 
-    fn logged_and_queued(
+    /// Pushes a transaction's writes (logged as they were made) to every peer as one unit.
+    pub(crate) fn push_unit(&self, core: &Core, records: Vec<Record>) {
+        let mut turn = core.turn();
+        core.push_unit(&mut turn, records);
+        // Pushing cannot fail; only a log write can.
+        let _ = self.carry_out(core.stats(), &mut turn, &mut Room::default());
+    }
+
+    /// Carries out the effects of `turn`, in order, before it ends; returns the local write they
+    /// logged. A log refusal stops there: what was not logged is not pushed.
+    fn carry_out(
         &self,
-        core: &Core,
-        record: Record,
+        stats: &ReplicationCounters,
+        turn: &mut Turn<'_>,
         room: &mut Room,
-        unit: Option<&mut Vec<Record>>,
-    ) -> Result<Written, WriteRefused> {
-        let version = record.version();
-        let durable = match &self.log {
-            Some(log) => log.append(&record, true, room)?,
-            None => None,
-        };
-        match unit {
-            Some(unit) => unit.push(record),
-            // No receivers just means no peers yet; anti-entropy brings them up to date later.
-            None => {
+    ) -> Result<Option<Written>, LogError> {
+        let mut written = None;
+        for effect in turn.effects() {
+            written = self.execute(stats, effect, room)?.or(written);
+        }
+        Ok(written)
+    }
+
+    /// Carries out one effect of the log or the push log (the shell carries out the others);
+    /// returns the write it logged, for an [`Effect::LogWrite`].
+    pub(crate) fn execute(
+        &self,
+        stats: &ReplicationCounters,
+        effect: Effect,
+        room: &mut Room,
+    ) -> Result<Option<Written>, LogError> {
+        match effect {
+            Effect::LogWrite(record) => {
+                let version = record.version();
+                let durable = match &self.log {
+                    Some(log) => log.append(&record, true, room)?,
+                    None => None,
+                };
+                return Ok(Some(Written { version, durable }));
+            }
+            Effect::Push(Pushed::One(record)) => {
+                // No receivers just means no peers yet; anti-entropy brings them up to date later.
                 let queue = |record| drop(self.push_log.send(Pushed::One(record)));
                 if let Some(sent) = self.outboxes.push(record, queue) {
-                    bump(&core.stats().push_entries_sent, sent.peers);
-                    bump(&core.stats().push_bytes_sent, sent.peers * sent.bytes);
+                    bump(&stats.push_entries_sent, sent.peers);
+                    bump(&stats.push_bytes_sent, sent.peers * sent.bytes);
                 }
             }
+            Effect::Push(unit @ Pushed::Unit(_)) => self.outboxes.queue_only(|| drop(self.push_log.send(unit))),
+            Effect::Log(records) => self.log_applied(&records, room),
+            Effect::LogCursors(cursors) => {
+                if let Some(log) = &self.log {
+                    let _ = log.append_cursors(cursors);
+                }
+            }
+            Effect::CompactLog => {
+                if let Err(error) = self.compact_log() {
+                    tracing::warn!(%error, "cannot compact the log");
+                }
+            }
+            other => unreachable!("not an effect of the log or the push log: {other:?}"),
         }
-        Ok(Written { version, durable })
-    }
-
-    /// Queues a transaction's writes for every peer as one unit. The caller held the core's
-    /// isolation lock across the transaction, so no other local write came between them.
-    pub(crate) fn push_unit(&self, records: Vec<Record>) {
-        let pushed = match records.len() {
-            0 => return,
-            1 => Pushed::One(records.into_iter().next().expect("one")),
-            _ => Pushed::Unit(Arc::new(records)),
-        };
-        self.outboxes.queue_only(|| drop(self.push_log.send(pushed)));
+        Ok(None)
     }
 
     /// Logs remote records the core applied, in `room` reserved for them.
-    pub(crate) fn log_applied(&self, records: &[Record], room: &mut Room) {
+    fn log_applied(&self, records: &[Record], room: &mut Room) {
         let Some(log) = &self.log else { return };
         for record in records {
             // A failure marks the log failed, which refuses later local writes.
             if let Err(error) = log.append(record, false, room) {
                 tracing::debug!(%error, "replicated entry not logged");
             }
-        }
-    }
-
-    /// Logs cursors adopted after a complete anti-entropy delta.
-    pub(crate) fn log_cursors(&self, cursors: Cursors) {
-        if let Some(log) = &self.log {
-            let _ = log.append_cursors(cursors);
         }
     }
 

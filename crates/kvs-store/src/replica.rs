@@ -14,7 +14,7 @@ use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
 use kvs_proto::peer::Cursors;
 use kvs_proto::{NodeId, Stamp};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// This node's data and its write rules.
 #[derive(Debug)]
@@ -22,10 +22,15 @@ pub struct Replica {
     store: Arc<Store>,
     /// Stamps local writes with versions of this run's origin.
     clock: HybridClock,
-    /// Sequence number of the last local write under this run's origin. Held across numbering,
-    /// stamping and merging a write, so our writes enter the store in sequence order.
+    /// Sequence number of the last local write under this run's origin; locked for a [`Turn`].
     last_seq: Mutex<u64>,
 }
+
+/// The right to make local writes, one holder at a time: held across numbering, stamping and
+/// merging a write, and by the caller across carrying it out (logging it, pushing it), so our
+/// writes enter the store, the log and every peer's stream in sequence order.
+#[derive(Debug)]
+pub struct Turn<'a>(MutexGuard<'a, u64>);
 
 /// What merging a batch of remote entries did.
 #[derive(Debug, Default)]
@@ -103,25 +108,33 @@ impl Replica {
         self.clock.origin()
     }
 
+    /// Takes the turn for local writes; the next local write waits until it is dropped.
+    pub fn turn(&self) -> Turn<'_> {
+        Turn(self.last_seq.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Applies a local write (`None` deletes) at wall time `wall_ms`; returns the record to log
     /// and push. Logged even if a newer remote write already won the key, so our sequence
     /// numbers stay contiguous in the log.
-    pub fn write(&self, key: &[u8], value: Option<&[u8]>, wall_ms: u64) -> Record {
-        let (record, ()) = self.update(key, wall_ms, |local| Decision::Write(local.value(value, None), ()));
+    pub fn write(&self, turn: &mut Turn<'_>, key: &[u8], value: Option<&[u8]>, wall_ms: u64) -> Record {
+        let decide = |local: &Local<'_>| Decision::Write(local.value(value, None), ());
+        let (record, ()) = self.update(turn, key, wall_ms, decide);
         record.expect("written")
     }
 
-    /// Runs a local command on `key` at wall time `wall_ms`: `decide` sees the key's state and
-    /// either writes a record built from it or keeps the key. Local commands run one at a time,
-    /// so a read-modify-write (INCR, APPEND, SET NX) sees every earlier local write; a remote
-    /// write landing meanwhile merges with ours by the merge rule, as if it came just after.
+    /// Runs a local command on `key` at wall time `wall_ms` in `turn`: `decide` sees the key's
+    /// state and either writes a record built from it or keeps the key. Local commands run one
+    /// turn at a time, so a read-modify-write (INCR, APPEND, SET NX) sees every earlier local
+    /// write; a remote write landing meanwhile merges with ours by the merge rule, as if it came
+    /// just after.
     pub fn update<T>(
         &self,
+        turn: &mut Turn<'_>,
         key: &[u8],
         wall_ms: u64,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> (Option<Record>, T) {
-        let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+        let last_seq = &mut *turn.0;
         let stamp = Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq + 1 };
         let local = Local::new(key, &self.store, stamp, wall_ms);
         match decide(&local) {
@@ -135,10 +148,10 @@ impl Replica {
         }
     }
 
-    /// A replicated flush at wall time `wall_ms`: every record older than it goes, here and,
-    /// once it arrives, everywhere.
-    pub fn flush(&self, wall_ms: u64) -> Record {
-        let mut last_seq = self.last_seq.lock().unwrap_or_else(|p| p.into_inner());
+    /// A replicated flush at wall time `wall_ms`, in `turn`: every record older than it goes,
+    /// here and, once it arrives, everywhere.
+    pub fn flush(&self, turn: &mut Turn<'_>, wall_ms: u64) -> Record {
+        let last_seq = &mut *turn.0;
         *last_seq += 1;
         let record = Record::flush(Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq });
         self.store.merge(record.clone());
@@ -248,8 +261,8 @@ mod tests {
     #[test]
     fn local_writes_are_numbered_and_counted_in_order() {
         let a = replica(1);
-        let first = a.write(b"k", Some(b"1"), 100);
-        let second = a.write(b"k", None, 100);
+        let first = a.write(&mut a.turn(), b"k", Some(b"1"), 100);
+        let second = a.write(&mut a.turn(), b"k", None, 100);
         assert_eq!((first.seq(), second.seq()), (1, 2));
         assert!(second.version() > first.version());
         assert_eq!(a.cursors(), vec![(NodeId(1), 2)]);
@@ -258,7 +271,8 @@ mod tests {
     #[test]
     fn pushes_move_cursors_only_in_order_and_far_future_entries_are_refused() {
         let (a, b) = (replica(1), replica(2));
-        let writes: Vec<_> = (0..3).map(|i| a.write(format!("k{i}").as_bytes(), Some(b"v"), 100)).collect();
+        let writes: Vec<_> =
+            (0..3).map(|i| a.write(&mut a.turn(), format!("k{i}").as_bytes(), Some(b"v"), 100)).collect();
         let applied = b.apply(vec![writes[0].clone(), writes[2].clone()], true, 100);
         assert_eq!(applied.records.len(), 2);
         assert_eq!(b.store().cursors.get(NodeId(1)), 1, "a gap stops the cursor");
@@ -272,7 +286,7 @@ mod tests {
     fn a_delta_in_small_batches_carries_exactly_what_the_peer_lacks() {
         let (a, b) = (replica(1), replica(2));
         for i in 0..500 {
-            a.write(format!("k{i}").as_bytes(), Some(&[7; 100]), 100);
+            a.write(&mut a.turn(), format!("k{i}").as_bytes(), Some(&[7; 100]), 100);
         }
         let AntiEntropyAnswer::Delta(mut batches) = a.answer_anti_entropy(b.cursors(), false, 1_000) else {
             panic!("no resync expected");

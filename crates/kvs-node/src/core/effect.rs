@@ -3,15 +3,29 @@
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, NodeId, PeerMessage};
 use kvs_store::Record;
+use std::sync::Arc;
 
 /// A message the core sends to a peer: its entries are our records, shipped without copying.
 pub(crate) type Outgoing = PeerMessage<Record>;
+
+/// What a push carries to every peer: a write, or the writes of one transaction as one unit.
+#[derive(Clone, Debug)]
+pub(crate) enum Pushed {
+    /// One write.
+    One(Record),
+    /// A transaction's writes, in sequence order.
+    Unit(Arc<Vec<Record>>),
+}
 
 /// One thing for the shell to carry out, in the order given.
 #[derive(Debug)]
 pub(crate) enum Effect {
     /// Log these remote records, which were newer than what we held.
     Log(Vec<Record>),
+    /// Log our own write; under `--fsync always` the client's acknowledgement waits for the disk.
+    LogWrite(Record),
+    /// Send our writes to every peer, after they are logged.
+    Push(Pushed),
     /// Log cursors adopted from a peer after its complete anti-entropy delta.
     LogCursors(Cursors),
     /// Compact the log now: it may hold records the core just dropped.

@@ -13,6 +13,7 @@
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
 //! - [`cursor_claims`]: how far peers' claimed cursors may move ours.
 //! - [`effect`]: what the core asks the shell to do.
+//! - `local_writes`: a client's write as an input, carried out within one turn.
 //!
 //! The data itself — store, hybrid clock, cursors, origin index, and the anti-entropy deltas —
 //! lives behind [`kvs_store::Replica`], whose invariants (merge, then advance the cursor) hold
@@ -24,6 +25,7 @@ pub(crate) mod clock_verdict;
 pub(crate) mod cursor_claims;
 pub(crate) mod effect;
 pub(crate) mod gossip;
+mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
 
@@ -33,14 +35,14 @@ use crate::stats::{bump, ReplicationCounters};
 use anti_entropy_rounds::Rounds;
 use clock_verdict::ClockVerdict;
 use cursor_claims::CursorClaims;
-pub(crate) use effect::{Effect, Outgoing};
+pub(crate) use effect::{Effect, Outgoing, Pushed};
 use gossip::Gossip;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
-use kvs_store::local::{Decision, Local};
 use kvs_store::record::Body;
 use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
+pub(crate) use local_writes::Turn;
 use membership::{Membership, Rules};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -140,33 +142,6 @@ impl Core {
     }
 
     // ---- Inputs -------------------------------------------------------------------------------
-
-    /// A client's write (`None` deletes). Returns the record, which the shell logs and then
-    /// pushes to every peer, in the order writes return here; refuses when our clock is too far
-    /// from our peers' for them to accept the write.
-    #[cfg(test)]
-    pub(crate) fn write(&self, key: &[u8], value: Option<&[u8]>, now: Now) -> Result<Record, WriteRefused> {
-        self.refuse_if_skewed()?;
-        Ok(self.replica.write(key, value, now.wall_ms))
-    }
-
-    /// A client's command on one key (see [`kvs_store::Replica::update`]): the record it wrote,
-    /// if any, goes where a write's does.
-    pub(crate) fn update<T>(
-        &self,
-        key: &[u8],
-        wall_ms: u64,
-        decide: impl FnOnce(&Local<'_>) -> Decision<T>,
-    ) -> Result<(Option<Record>, T), WriteRefused> {
-        self.refuse_if_skewed()?;
-        Ok(self.replica.update(key, wall_ms, decide))
-    }
-
-    /// A client's FLUSHALL: a replicated flush record, logged and pushed like a write.
-    pub(crate) fn flush(&self, wall_ms: u64) -> Result<Record, WriteRefused> {
-        self.refuse_if_skewed()?;
-        Ok(self.replica.flush(wall_ms))
-    }
 
     fn refuse_if_skewed(&self) -> Result<(), WriteRefused> {
         match self.clock.problem() {

@@ -5,6 +5,7 @@ use super::*;
 use crate::config::NodeArgs;
 use clap::Parser;
 use kvs_proto::encoding::{decode, encode};
+use kvs_store::local::{Decision, Local};
 use kvs_store::HybridClock;
 use std::sync::Arc;
 
@@ -44,6 +45,38 @@ fn request_in(effects: &[Effect]) -> u64 {
         _ => None,
     });
     sent.unwrap_or_else(|| panic!("no request in {effects:?}"))
+}
+
+/// A client's command on `core` at `now`, carried out as the shell would: a write's effects must
+/// be "log the record, then push it"; returns the record.
+fn local<T>(
+    core: &Core,
+    key: &[u8],
+    now: Now,
+    decide: impl FnOnce(&Local<'_>) -> Decision<T>,
+) -> Result<(Option<Record>, T), WriteRefused> {
+    let mut turn = core.turn();
+    let answer = core.update(&mut turn, key, now.wall_ms, None, decide)?;
+    let effects: Vec<Effect> = turn.effects().collect();
+    let record = match &effects[..] {
+        [] => None,
+        [Effect::LogWrite(logged), Effect::Push(Pushed::One(pushed))] if number(logged) == number(pushed) => {
+            Some(pushed.clone())
+        }
+        other => panic!("a local write logs, then pushes: {other:?}"),
+    };
+    Ok((record, answer))
+}
+
+/// A client's write (`None` deletes) on `core` at `now`.
+fn write(core: &Core, key: &[u8], value: Option<&[u8]>, now: Now) -> Result<Record, WriteRefused> {
+    let (record, ()) = local(core, key, now, |l| Decision::Write(l.value(value, None), ()))?;
+    Ok(record.expect("a write was decided"))
+}
+
+/// A record's origin and sequence number: which write it is.
+fn number(record: &Record) -> (NodeId, u64) {
+    (record.origin(), record.seq())
 }
 
 fn value(core: &Core, key: &[u8]) -> Option<Vec<u8>> {
@@ -91,7 +124,7 @@ fn each_heartbeat_gossips_with_a_peer_whose_answer_brings_what_we_lacked() {
 fn a_pushed_write_is_applied_and_logged_once() {
     let (a, b) = (core(1), core(2));
     let now = at(Instant::now(), 0);
-    let record = a.write(b"k", Some(b"v"), now).unwrap();
+    let record = write(&a, b"k", Some(b"v"), now).unwrap();
     let push = Outgoing::Entries { entries: vec![record] };
     let effects = b.receive(peer(1), over_the_wire(&push), now);
     assert!(matches!(&effects[..], [Effect::Log(records)] if records.len() == 1), "{effects:?}");
@@ -106,7 +139,7 @@ fn anti_entropy_fetches_what_pushes_missed_from_a_connected_peer_only() {
     let start = Instant::now();
     gossip(&a, &b, at(start, 0));
     for i in 0..50 {
-        a.write(format!("k{i}").as_bytes(), Some(b"v"), at(start, 1)).unwrap();
+        write(&a, format!("k{i}").as_bytes(), Some(b"v"), at(start, 1)).unwrap();
     }
     assert!(b.anti_entropy_round(at(start, 2), |_| None).is_empty(), "nobody connected, nobody asked");
     let effects = b.anti_entropy_round(at(start, 2), |_| Some(1));
@@ -155,8 +188,8 @@ fn a_node_whose_clock_its_peers_find_far_ahead_refuses_writes() {
             a.receive(peer(other.me().id.0), over_the_wire(&other.ping_for(NodeId(1), now)), ahead(now));
         }
     }
-    assert!(matches!(a.write(b"k", Some(b"v"), ahead(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
-    assert!(b.write(b"k", Some(b"v"), at(start, 30)).is_ok());
+    assert!(matches!(write(&a, b"k", Some(b"v"), ahead(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
+    assert!(write(&b, b"k", Some(b"v"), at(start, 30)).is_ok());
 }
 
 #[test]
@@ -175,12 +208,12 @@ fn a_node_whose_clock_lags_its_peers_refuses_writes_but_takes_theirs() {
         b.receive(peer(3), over_the_wire(&c.ping_for(NodeId(2), now)), now);
         c.receive(peer(2), over_the_wire(&b.ping_for(NodeId(3), now)), now);
     }
-    assert!(matches!(a.write(b"mine", Some(b"v"), behind(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
-    let theirs = b.write(b"k", Some(b"v"), at(start, 30)).unwrap();
+    assert!(matches!(write(&a, b"mine", Some(b"v"), behind(at(start, 30))), Err(WriteRefused::ClockSkew(_))));
+    let theirs = write(&b, b"k", Some(b"v"), at(start, 30)).unwrap();
     push(2, &a, &theirs, behind(at(start, 30)));
     assert_eq!(value(&a, b"k").as_deref(), Some(&b"v"[..]), "a write 120 s ahead of a's clock, taken");
     // A node that is not behind still refuses a version that far ahead.
-    let ahead = a.replica.write(b"far", Some(b"v"), WALL_MS + 200_000);
+    let ahead = a.replica.write(&mut a.replica.turn(), b"far", Some(b"v"), WALL_MS + 200_000);
     push(1, &c, &ahead, at(start, 30));
     assert_eq!(value(&c, b"far"), None);
 }
@@ -190,7 +223,7 @@ fn an_anti_entropy_answer_nobody_asked_for_is_refused() {
     let (a, b) = (core(1), core(2));
     let start = Instant::now();
     gossip(&a, &b, at(start, 0));
-    let mine = b.write(b"mine", Some(b"v"), at(start, 1)).unwrap();
+    let mine = write(&b, b"mine", Some(b"v"), at(start, 1)).unwrap();
     // An outsider's resync demand claiming to have seen all of b's writes, and absurd cursors.
     let absurd = vec![(NodeId(2), 1_000_000_000_000_000), (NodeId(1), 1_000_000_000_000_000)];
     for message in [
@@ -210,7 +243,7 @@ fn a_resync_from_the_peer_asked_keeps_our_own_writes() {
     let (a, b) = (core(1), core(2));
     let start = Instant::now();
     gossip(&a, &b, at(start, 0));
-    b.write(b"mine", Some(b"v"), at(start, 1)).unwrap();
+    write(&b, b"mine", Some(b"v"), at(start, 1)).unwrap();
     let request = request_in(&b.anti_entropy_round(at(start, 2), |_| Some(1)));
     let claim = Outgoing::ResyncRequired { request, cursors: vec![(NodeId(2), 1_000)] };
     let effects = b.receive(peer(1), over_the_wire(&claim), at(start, 3));
@@ -222,9 +255,9 @@ fn a_resync_from_the_peer_asked_keeps_our_own_writes() {
 fn pushed_entries_must_be_the_senders_own_and_within_the_bounds() {
     let (a, b, c) = (core(1), core(2), core(3));
     let now = at(Instant::now(), 0);
-    let forged = c.write(b"k", Some(b"from c"), now).unwrap();
-    let huge = a.write(b"big", Some(&vec![b'v'; 8 * 1024 * 1024 + 1]), now).unwrap();
-    let own = a.write(b"ok", Some(b"v"), now).unwrap();
+    let forged = write(&c, b"k", Some(b"from c"), now).unwrap();
+    let huge = write(&a, b"big", Some(&vec![b'v'; 8 * 1024 * 1024 + 1]), now).unwrap();
+    let own = write(&a, b"ok", Some(b"v"), now).unwrap();
     let push = Outgoing::Entries { entries: vec![forged, huge, own] };
     let effects = b.receive(peer(1), over_the_wire(&push), now);
     assert!(matches!(&effects[..], [Effect::Log(records)] if records.len() == 1), "{effects:?}");
@@ -240,7 +273,7 @@ fn the_cursors_of_an_answer_with_refused_entries_are_not_adopted() {
     gossip(&a, &b, at(start, 0));
     // a's clock runs two minutes ahead of b's, past b's skew bound: b refuses a's write for now.
     let ahead = Now { wall_ms: WALL_MS + 120_000, ..at(start, 1) };
-    let far = a.write(b"k", Some(b"v"), ahead).unwrap();
+    let far = write(&a, b"k", Some(b"v"), ahead).unwrap();
     let request = request_in(&b.anti_entropy_round(at(start, 2), |_| Some(1)));
     b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { request, entries: vec![far] }), at(start, 3));
     let done = Outgoing::AntiEntropyDone { request, cursors: a.replica.cursors() };
@@ -257,7 +290,7 @@ fn an_answer_to_another_request_of_the_same_peer_is_refused() {
     let (a, b) = (core(1), core(2));
     let start = Instant::now();
     gossip(&a, &b, at(start, 0));
-    a.write(b"k", Some(b"v"), at(start, 1)).unwrap();
+    write(&a, b"k", Some(b"v"), at(start, 1)).unwrap();
     let request = request_in(&b.anti_entropy_round(at(start, 2), |_| Some(1)));
     let stale = Outgoing::AntiEntropyDone { request: request.wrapping_add(1), cursors: a.replica.cursors() };
     assert!(b.receive(peer(1), over_the_wire(&stale), at(start, 3)).is_empty());
@@ -274,7 +307,7 @@ fn an_answer_to_another_request_of_the_same_peer_is_refused() {
 /// An increment of `delta` on `core`'s counter at `key`, made at `now`.
 fn increment(core: &Core, key: &[u8], delta: i64, now: Now) -> Record {
     let decide = |local: &Local<'_>| Decision::Write(local.increment(delta).unwrap().0, ());
-    core.update(key, now.wall_ms, decide).unwrap().0.unwrap()
+    local(core, key, now, decide).unwrap().0.unwrap()
 }
 
 /// Pushes `record` (written by `from`) to `to`.
@@ -296,8 +329,7 @@ fn increments_on_two_cores_add_up_and_a_reset_neither_saw_beats_the_increments_i
     // the newest version would keep A's counter (112); the reset beats the increments it never
     // saw, on both nodes, whatever the order they meet in.
     let more = increment(&a, b"n", 100, at(start, 10));
-    let reset =
-        b.update(b"n", at(start, 5).wall_ms, |l| Decision::Write(l.value(Some(b"1"), None), ())).unwrap().0.unwrap();
+    let reset = local(&b, b"n", at(start, 5), |l| Decision::Write(l.value(Some(b"1"), None), ())).unwrap().0.unwrap();
     assert!(reset.version() < more.version());
     push(1, &b, &more, at(start, 11));
     push(2, &a, &reset, at(start, 11));
@@ -349,7 +381,7 @@ fn a_member_lying_in_its_answers_cannot_make_a_node_drop_writes_or_stop_asking_f
     gossip(&honest, &victim, at(start, 0));
     gossip(&liar, &victim, at(start, 0));
     for i in 0..300 {
-        let record = honest.write(format!("k{i}").as_bytes(), Some(b"v"), at(start, 1)).unwrap();
+        let record = write(&honest, format!("k{i}").as_bytes(), Some(b"v"), at(start, 1)).unwrap();
         push(1, &victim, &record, at(start, 1));
     }
     let absurd = vec![(NodeId(1), 1_000_000_000_000_000), (NodeId(3), 1)];
@@ -364,7 +396,7 @@ fn a_member_lying_in_its_answers_cannot_make_a_node_drop_writes_or_stop_asking_f
 
     // Writes the victim never got pushed are still fetched from the honest member.
     for i in 300..350 {
-        honest.write(format!("k{i}").as_bytes(), Some(b"v"), at(start, 5)).unwrap();
+        write(&honest, format!("k{i}").as_bytes(), Some(b"v"), at(start, 5)).unwrap();
     }
     let only_the_honest = |id: NodeId| (id == NodeId(1)).then_some(1);
     let asked = victim.anti_entropy_round(at(start, 6), only_the_honest);
@@ -382,12 +414,54 @@ fn a_resync_demand_drops_what_a_purged_delete_could_have_superseded() {
     gossip(&a, &b, at(start, 0));
     // Two days pass on the wall clock (the monotonic one, which liveness follows, barely moves).
     let two_days_on = Now { wall_ms: WALL_MS + 2 * 86_400_000, ..at(start, 1) };
-    let old = a.write(b"old", Some(b"v"), at(start, 0)).unwrap();
-    let recent = a.write(b"recent", Some(b"v"), two_days_on).unwrap();
+    let old = write(&a, b"old", Some(b"v"), at(start, 0)).unwrap();
+    let recent = write(&a, b"recent", Some(b"v"), two_days_on).unwrap();
     push(1, &b, &old, two_days_on);
     push(1, &b, &recent, two_days_on);
     let asked = b.anti_entropy_round(two_days_on, |_| Some(1));
     let demand = Outgoing::ResyncRequired { request: request_in(&asked), cursors: a.replica.cursors() };
     b.receive(peer(1), over_the_wire(&demand), two_days_on);
     assert_eq!((value(&b, b"old"), value(&b, b"recent").as_deref()), (None, Some(&b"v"[..])));
+}
+
+#[test]
+fn a_local_write_logs_then_pushes_in_sequence_order_and_a_transaction_pushes_one_unit() {
+    let a = core(1);
+    let now = at(Instant::now(), 0);
+    let mut turn = a.turn();
+    for key in [&b"x"[..], b"y"] {
+        a.update(&mut turn, key, now.wall_ms, None, |l| Decision::Write(l.value(Some(b"v"), None), ())).unwrap();
+    }
+    let kept = a.update(&mut turn, b"x", now.wall_ms, None, |l| Decision::Keep(l.live().is_some())).unwrap();
+    assert!(kept, "a command that writes nothing sees the writes before it, and has no effect");
+    a.flush(&mut turn, now.wall_ms, None).unwrap();
+    let order: Vec<(&str, u64)> = turn
+        .effects()
+        .map(|effect| match effect {
+            Effect::LogWrite(record) => ("log", record.seq()),
+            Effect::Push(Pushed::One(record)) => ("push", record.seq()),
+            other => panic!("a local write has no {other:?}"),
+        })
+        .collect();
+    assert_eq!(order, [("log", 1), ("push", 1), ("log", 2), ("push", 2), ("log", 3), ("push", 3)]);
+
+    // Inside a transaction each write is logged as it is made; the push is one unit at the end.
+    let mut unit = Vec::new();
+    for key in [&b"x"[..], b"y"] {
+        a.update(&mut turn, key, now.wall_ms, Some(&mut unit), |l| Decision::Write(l.value(None, None), ())).unwrap();
+    }
+    let logged: Vec<u64> = turn
+        .effects()
+        .map(|effect| match effect {
+            Effect::LogWrite(record) => record.seq(),
+            other => panic!("nothing but logging inside a transaction: {other:?}"),
+        })
+        .collect();
+    assert_eq!(logged, [4, 5]);
+    a.push_unit(&mut turn, unit);
+    let pushed: Vec<Effect> = turn.effects().collect();
+    assert!(
+        matches!(&pushed[..], [Effect::Push(Pushed::Unit(records))] if records.iter().map(Record::seq).eq([4, 5])),
+        "{pushed:?}"
+    );
 }

@@ -201,5 +201,5 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
         run(inner);
     }
     let unit = call.client.transaction.unit.take().unwrap_or_default();
-    node.writes.push_unit(unit);
+    node.writes.push_unit(&node.core, unit);
 }
