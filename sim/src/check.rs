@@ -1,7 +1,7 @@
 //! What must hold once faults stop and the cluster has converged.
 
 use crate::client;
-use crate::run::History;
+use crate::history::History;
 use kvs_proto::{Entry, Version};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

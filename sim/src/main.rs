@@ -12,6 +12,7 @@
 
 mod check;
 mod client;
+mod history;
 mod run;
 
 use clap::Parser;

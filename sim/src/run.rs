@@ -2,6 +2,7 @@
 
 use crate::check::{check, Written};
 use crate::client;
+use crate::history::History;
 use kvs_node::{server, NodeArgs, NodeConfig};
 use kvs_proto::{ClientRequest, ClientResponse};
 use rand::rngs::StdRng;
@@ -9,7 +10,6 @@ use rand::{Rng, SeedableRng};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The port every simulated node listens on (each host has its own address).
@@ -30,23 +30,6 @@ pub struct RunOptions {
     pub nodes: usize,
     /// Plant the cursor-over-a-gap bug, to show the checks catch it.
     pub plant_bug: bool,
-}
-
-/// The story of a run, printed when it fails.
-#[derive(Clone, Default)]
-pub struct History(Arc<Mutex<Vec<String>>>);
-
-impl History {
-    /// Notes an event at the current simulated time.
-    pub fn note(&self, event: impl Into<String>) {
-        let at = turmoil::sim_elapsed().unwrap_or_default();
-        self.0.lock().expect("history").push(format!("{:>9.3}s  {}", at.as_secs_f64(), event.into()));
-    }
-
-    /// Every event so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.0.lock().expect("history").clone()
-    }
 }
 
 /// Crashes and restarts the client asks the simulation for (only the simulation can do them).

@@ -2,7 +2,7 @@
 //! `redis-cli --pipe` on the same keys, alternating rounds, each checked for every key.
 
 use super::load;
-use super::redis::{median, require, RedisServer};
+use super::redis_tools::{median, require, RedisServer};
 use clap::Args;
 use kvs_tests::binaries::binary;
 use kvs_tests::NodeProcess;

@@ -2,6 +2,7 @@
 //!
 //! - [`native`]: the native port against the RESP port of one node, in redis-benchmark's shape.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
+//! - [`redis_tools`]: redis-server, redis-benchmark runs, and a process's CPU time and memory.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
 //! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
@@ -20,6 +21,7 @@ pub mod load;
 pub mod native;
 pub mod null_server;
 pub mod redis;
+pub mod redis_tools;
 pub mod replication;
 pub mod scaling;
 pub mod secured;

@@ -8,7 +8,7 @@
 //! generator keeps up with it.
 
 use super::null_server::NullServer;
-use super::redis::{benchmark_one, cpu_seconds, median, require};
+use super::redis_tools::{benchmark_one, cpu_seconds, median, require};
 use bytes::Bytes;
 use clap::Args;
 use kvs_client::{Client, ClientRequest};

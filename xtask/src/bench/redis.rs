@@ -1,13 +1,14 @@
 //! `cargo xtask bench redis`: redis-benchmark against redis-server, one kvs node and a 3-node kvs
 //! cluster, alternating runs over several rounds; medians and kvs/redis ratios; memory per key.
 
+use super::redis_tools::{benchmark, benchmark_one, cpu_seconds, median, require, rss_bytes, RedisServer};
+use super::redis_tools::{CONFIGS, PIPELINED_SCALE};
 use super::replication::{RedisReplicaSet, Replicated};
 use clap::Args;
 use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Redis bench flags.
 #[derive(Args, Debug)]
@@ -48,64 +49,6 @@ pub struct RedisArgs {
     lag_samples: usize,
 }
 
-/// A redis-server child process, killed on drop.
-pub(super) struct RedisServer {
-    pub(super) child: Child,
-    pub(super) port: u16,
-    /// Its working directory: a primary and its replicas write the RDB files of a full sync
-    /// there, which must not land in the checkout.
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    /// Where it listens.
-    pub(super) fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// Starts a plain one on a free port.
-    pub(super) fn start() -> Result<RedisServer, String> {
-        Self::start_with(|port| vec!["--port".into(), port.to_string()])
-    }
-
-    /// Starts one with the flags `listen` gives for a free port (plain or TLS).
-    pub(super) fn start_with(listen: impl FnOnce(u16) -> Vec<String>) -> Result<RedisServer, String> {
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let child = Command::new("redis-server")
-            .current_dir(dir.path())
-            .args(listen(port))
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start redis-server: {e}"))?;
-        let server = RedisServer { child, port, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("redis-server did not start listening".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(super) fn require(program: &str) -> Result<(), String> {
-    match Command::new(program).arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(()),
-        _ => Err(format!("{program} is not installed: apt-get install redis-server redis-tools")),
-    }
-}
-
 /// One server under test.
 #[derive(Clone, Copy)]
 struct Target {
@@ -113,32 +56,6 @@ struct Target {
     port: u16,
     pid: u32,
 }
-
-/// Runs redis-benchmark once for one test (`-t name` or a command line) and returns its
-/// requests per second: the first figure of its CSV output.
-pub(super) fn benchmark_one(
-    port: u16,
-    test: &[&str],
-    requests: usize,
-    clients: usize,
-    pipeline: usize,
-) -> Result<f64, String> {
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
-        .args(["-n", &requests.to_string(), "-c", &clients.to_string(), "-P", &pipeline.to_string()])
-        .args(test)
-        .output()
-        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .nth(1)
-        .and_then(|line| line.split(',').nth(1))
-        .and_then(|field| field.trim_matches('"').parse::<f64>().ok())
-        .ok_or_else(|| format!("no figure from redis-benchmark {test:?} on port {port}: {text}"))
-}
-
-/// How many times more requests a pipelined keyspace run makes.
-pub(super) const PIPELINED_SCALE: usize = 5;
 
 /// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers; with
 /// each server's CPU time per request, steadier than throughput on a shared machine.
@@ -192,63 +109,6 @@ fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// CPU time (user and system) a process has used, in seconds.
-pub(super) fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces: utime and
-    // stime are the 12th and 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-    ticks as f64 / per_second as f64
-}
-
-/// Runs redis-benchmark once; returns requests per second for SET and GET.
-fn benchmark(port: u16, requests: usize, clients: usize, pipeline: usize, data: usize) -> Result<(f64, f64), String> {
-    benchmark_with(port, &[], requests, clients, pipeline, data)
-}
-
-/// [`benchmark`] with extra redis-benchmark flags (TLS, credentials).
-pub(super) fn benchmark_with(
-    port: u16,
-    extra: &[String],
-    requests: usize,
-    clients: usize,
-    pipeline: usize,
-    data: usize,
-) -> Result<(f64, f64), String> {
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "set,get", "--csv"])
-        .args(extra)
-        .args(["-n", &requests.to_string(), "-c", &clients.to_string()])
-        .args(["-P", &pipeline.to_string(), "-d", &data.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rps = |test: &str| {
-        text.lines()
-            .find(|line| line.starts_with(&format!("\"{test}\"")))
-            .and_then(|line| line.split(',').nth(1))
-            .and_then(|field| field.trim_matches('"').parse::<f64>().ok())
-            .ok_or_else(|| format!("no {test} figure from redis-benchmark on port {port}: {text}"))
-    };
-    Ok((rps("SET")?, rps("GET")?))
-}
-
-pub(super) fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
-/// Resident memory of a process in bytes.
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1));
-    kb.and_then(|kb| kb.parse::<u64>().ok()).unwrap_or(0) * 1024
 }
 
 /// Runs the comparison and prints the ratio table and the memory table.
@@ -313,9 +173,6 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     }
     super::secured::run(args.rounds, args.requests, args.clients).await
 }
-
-/// The SET and GET configurations: pipeline depth and value size.
-pub(super) const CONFIGS: [(usize, usize); 4] = [(1, 3), (16, 3), (1, 100), (16, 100)];
 
 /// Medians in requests/s by (configuration, target, test).
 type Medians = HashMap<(usize, usize, &'static str), f64>;

@@ -2,7 +2,7 @@
 //! replication lag measured by one tool for both (SET on the primary or node A over RESP, then GET
 //! polled on the two others until both return the value).
 
-use super::redis::RedisServer;
+use super::redis_tools::RedisServer;
 use hdrhistogram::Histogram;
 use kvs_tests::resp;
 use std::net::SocketAddr;
@@ -124,18 +124,24 @@ pub(super) fn cost_rows(
         format!("{}: writer+replicas", systems[1].name),
         "ratio"
     );
-    for (pipeline, data) in super::redis::CONFIGS {
+    for (pipeline, data) in super::redis_tools::CONFIGS {
         // Per system: the writer's, the replicas' (together) and the total, per round.
         let mut figures: [[Vec<f64>; 3]; 2] = Default::default();
-        let requests = requests * if pipeline > 1 { super::redis::PIPELINED_SCALE } else { 1 };
+        let requests = requests * if pipeline > 1 { super::redis_tools::PIPELINED_SCALE } else { 1 };
         for round in 0..rounds {
             for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
                 let system = systems[s];
-                let before = system.pids.map(super::redis::cpu_seconds);
+                let before = system.pids.map(super::redis_tools::cpu_seconds);
                 let data_arg = data.to_string();
-                super::redis::benchmark_one(system.port, &["-t", "set", "-d", &data_arg], requests, clients, pipeline)?;
+                super::redis_tools::benchmark_one(
+                    system.port,
+                    &["-t", "set", "-d", &data_arg],
+                    requests,
+                    clients,
+                    pipeline,
+                )?;
                 let per_set =
-                    |p: usize| (super::redis::cpu_seconds(system.pids[p]) - before[p]) * 1e6 / requests as f64;
+                    |p: usize| (super::redis_tools::cpu_seconds(system.pids[p]) - before[p]) * 1e6 / requests as f64;
                 let (writer, replicas) = (per_set(0), per_set(1) + per_set(2));
                 eprintln!(
                     "round {round}: -P {pipeline} -d {data} {:<18} writer {writer:.2} replicas {replicas:.2} µs/SET",
@@ -146,7 +152,7 @@ pub(super) fn cost_rows(
                 }
             }
         }
-        let [redis, kvs] = figures.map(|mut f| f.each_mut().map(|values| super::redis::median(values)));
+        let [redis, kvs] = figures.map(|mut f| f.each_mut().map(|values| super::redis_tools::median(values)));
         let cell = |f: [f64; 3]| format!("{:.2} + {:.2} = {:.2}", f[0], f[1], f[2]);
         println!(
             "{:<12} {:>22} {:>22} {:>7.2}",

@@ -1,7 +1,7 @@
 //! `cargo xtask bench scaling`: the same write load against clusters of growing size: throughput,
 //! replication lag to every other node, and CPU per write on the writing node and on the others.
 
-use super::redis::{benchmark_one, cpu_seconds, median, require};
+use super::redis_tools::{benchmark_one, cpu_seconds, median, require};
 use clap::Args;
 use kvs_tests::{start_chain, wait_for_alive_members, NodeProcess};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! TLS (same certificates, same redis-benchmark), and a kvs node whose clients log in (users
 //! file) against one whose clients do not, to show what auth costs once a client is logged in.
 
-use super::redis::{benchmark_with, median, RedisServer};
+use super::redis_tools::{benchmark_with, median, RedisServer};
 use kvs_tests::pki::Certificates;
 use kvs_tests::NodeProcess;
 

@@ -11,7 +11,7 @@ use kvs_store::local::{Decision, IncrementError};
 /// Adds `delta` to the key's counter, replying with the new value or Redis's error.
 fn add(call: &mut Call<'_, '_>, delta: i64) {
     let key = call.args.get(1);
-    if !super::keyspace::within_bounds(call, key, None) {
+    if !call.within_bounds(key, None) {
         return;
     }
     let result = call.update(key, |local| match local.increment(delta) {
@@ -78,7 +78,7 @@ pub fn incrbyfloat(call: &mut Call<'_, '_>) {
     let Some(delta) = parse_float(call.args.get(2)) else {
         return call.reply.error("ERR value is not a valid float");
     };
-    if !super::keyspace::within_bounds(call, key, None) {
+    if !call.within_bounds(key, None) {
         return;
     }
     let result = call.update(key, |local| {

@@ -6,7 +6,6 @@
 //! COPY are a write of the destination then (RENAME) a delete of the source, each an ordinary
 //! versioned write.
 
-use super::keyspace::within_bounds;
 use super::Call;
 use kvs_store::local::Decision;
 use kvs_store::Store;
@@ -40,7 +39,7 @@ fn copy_key(
     replace: bool,
     delete_source: bool,
 ) -> Option<Option<bool>> {
-    if !within_bounds(call, from, None) || !within_bounds(call, to, None) {
+    if !call.within_bounds(from, None) || !call.within_bounds(to, None) {
         return None;
     }
     let now_ms = call.now_ms();

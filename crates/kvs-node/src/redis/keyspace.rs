@@ -5,21 +5,6 @@ use kvs_store::glob;
 use kvs_store::local::Decision;
 use kvs_store::Store;
 
-/// Checks a key and optional value against the node's bounds, replying with an error if over.
-pub(super) fn within_bounds(call: &mut Call<'_, '_>, key: &[u8], value: Option<&[u8]>) -> bool {
-    let limits = call.node.config.limits;
-    if key.len() > limits.max_key_bytes {
-        call.reply.error(&format!("ERR key of {} bytes exceeds the limit of {}", key.len(), limits.max_key_bytes));
-        return false;
-    }
-    if let Some(value) = value.filter(|v| v.len() > limits.max_value_bytes) {
-        let message = format!("ERR value of {} bytes exceeds the limit of {}", value.len(), limits.max_value_bytes);
-        call.reply.error(&message);
-        return false;
-    }
-    true
-}
-
 /// `GET key`
 pub fn get(call: &mut Call<'_, '_>) {
     let (key, now_ms) = (call.args.get(1), call.now_ms());
@@ -35,7 +20,7 @@ pub fn mset(call: &mut Call<'_, '_>) {
     let args = call.args;
     let pairs = || args.iter().skip(1).step_by(2).zip(args.iter().skip(2).step_by(2));
     for (key, value) in pairs() {
-        if !within_bounds(call, key, Some(value)) {
+        if !call.within_bounds(key, Some(value)) {
             return;
         }
     }
@@ -50,7 +35,7 @@ pub fn mset(call: &mut Call<'_, '_>) {
 /// `DEL key [key ...]`: writes a tombstone for each key, counts those that were live here.
 pub fn del(call: &mut Call<'_, '_>) {
     let args = call.args;
-    if !args.iter().skip(1).all(|key| within_bounds(call, key, None)) {
+    if !args.iter().skip(1).all(|key| call.within_bounds(key, None)) {
         return;
     }
     let mut removed = 0;

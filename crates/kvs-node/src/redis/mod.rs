@@ -133,6 +133,21 @@ impl Call<'_, '_> {
         }
     }
 
+    /// Checks a key and optional value against the node's bounds, replying with an error if over.
+    pub fn within_bounds(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
+        let limits = self.node.config.limits;
+        if key.len() > limits.max_key_bytes {
+            self.reply.error(&format!("ERR key of {} bytes exceeds the limit of {}", key.len(), limits.max_key_bytes));
+            return false;
+        }
+        if let Some(value) = value.filter(|v| v.len() > limits.max_value_bytes) {
+            let message = format!("ERR value of {} bytes exceeds the limit of {}", value.len(), limits.max_value_bytes);
+            self.reply.error(&message);
+            return false;
+        }
+        true
+    }
+
     /// Refuses a reply of `bytes` past `--max-reply-bytes` with an error; true if refused. Checked
     /// before a large reply is built, so no command can make the node allocate without bound.
     pub fn reply_too_large(&mut self, bytes: usize) -> bool {

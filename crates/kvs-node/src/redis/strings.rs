@@ -6,7 +6,6 @@
 //! NX is not a cluster-wide lock (see docs/how-it-works.md).
 
 use super::expire::{parse_positive_deadline, Deadline, Unit};
-use super::keyspace::within_bounds;
 use super::{wrong_arity, Call, NOT_AN_INTEGER};
 use kvs_store::local::{Decision, Local};
 
@@ -39,7 +38,7 @@ fn set_value(
     deadline: Deadline,
     conditions: Conditions,
 ) -> Option<(Option<Vec<u8>>, bool)> {
-    if !within_bounds(call, key, Some(value)) {
+    if !call.within_bounds(key, Some(value)) {
         return None;
     }
     let Conditions { nx, xx, get } = conditions;
@@ -185,7 +184,7 @@ fn too_big(call: &mut Call<'_, '_>) {
 pub fn append(call: &mut Call<'_, '_>) {
     let (key, suffix) = (call.args.get(1), call.args.get(2));
     let max = call.node.config.limits.max_value_bytes;
-    if !within_bounds(call, key, None) {
+    if !call.within_bounds(key, None) {
         return;
     }
     let length = call.update(key, |local| {
@@ -213,7 +212,7 @@ pub fn setrange(call: &mut Call<'_, '_>) {
         return call.reply.error("ERR offset is out of range");
     }
     let max = call.node.config.limits.max_value_bytes;
-    if !within_bounds(call, key, None) {
+    if !call.within_bounds(key, None) {
         return;
     }
     let length = call.update(key, |local| {
@@ -270,7 +269,7 @@ pub fn msetnx(call: &mut Call<'_, '_>) {
     }
     let args = call.args;
     let pairs = || args.iter().skip(1).step_by(2).zip(args.iter().skip(2).step_by(2));
-    if !pairs().all(|(key, value)| within_bounds(call, key, Some(value))) {
+    if !pairs().all(|(key, value)| call.within_bounds(key, Some(value))) {
         return;
     }
     let now_ms = call.now_ms();

@@ -32,16 +32,18 @@ pub const TOO_LONG: &str =
 pub struct Queued {
     bytes: Vec<u8>,
     ranges: Vec<Range<usize>>,
+    /// The command writes: EXEC reserves room in the log for each of its arguments.
+    writes: bool,
 }
 
 impl Queued {
-    fn of(args: Args<'_>) -> Queued {
+    fn of(args: Args<'_>, writes: bool) -> Queued {
         let (mut bytes, mut ranges) = (Vec::new(), Vec::with_capacity(args.len()));
         for arg in args.iter() {
             ranges.push(bytes.len()..bytes.len() + arg.len());
             bytes.extend_from_slice(arg);
         }
-        Queued { bytes, ranges }
+        Queued { bytes, ranges, writes }
     }
 
     /// The command's arguments.
@@ -82,9 +84,9 @@ impl Transaction {
         self.queued.is_some()
     }
 
-    /// Queues a command that passed its checks; past the bounds, frees what was queued, fails
+    /// Queues a command that passed its checks (`writes`: the command table says it writes); past the bounds, frees what was queued, fails
     /// the transaction and returns false (and keeps returning false until EXEC or DISCARD).
-    pub fn queue(&mut self, args: Args<'_>) -> bool {
+    pub fn queue(&mut self, args: Args<'_>, writes: bool) -> bool {
         let bytes: usize = args.iter().map(<[u8]>::len).sum();
         let queued = self.queued.get_or_insert_with(Vec::new);
         let fits = self.queued_bytes.saturating_add(bytes) <= MAX_QUEUED_BYTES && queued.len() < MAX_QUEUED_COMMANDS;
@@ -95,14 +97,14 @@ impl Transaction {
             return false;
         }
         self.queued_bytes += bytes;
-        queued.push(Queued::of(args));
+        queued.push(Queued::of(args, writes));
         true
     }
 
     /// Room in the log EXEC needs: a record per key argument of every queued write command.
     pub fn writes_queued(&self) -> usize {
         let queued = self.queued.iter().flatten();
-        queued.filter(|q| super::table::find(q.args().get(0)).is_some_and(|s| s.writes)).map(|q| q.ranges.len()).sum()
+        queued.filter(|q| q.writes).map(|q| q.ranges.len()).sum()
     }
 
     fn reset(&mut self) {
