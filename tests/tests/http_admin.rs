@@ -130,3 +130,28 @@ async fn metrics_report_the_log_and_its_fsyncs() {
     assert!(sample(&metrics, "kvs_log_fsyncs_total").is_some_and(|n| n >= 1.0), "{metrics}");
     assert!(sample(&metrics, "kvs_log_fsync_seconds_total").is_some_and(|s| s > 0.0), "{metrics}");
 }
+
+#[tokio::test]
+async fn every_replication_counter_is_in_status_metrics_and_info() {
+    let flags = ["--http-port", "0", "--redis-port", "0"];
+    let nodes = start_chain(2, &flags);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    nodes[0].client().await.set("k", "v").await.unwrap();
+    wait_until("the write to be pushed", CONVERGE, || async {
+        let pushed = nodes[0].status().await.ok()?.replication.push_entries_sent;
+        (pushed >= 1).then_some(())
+    })
+    .await;
+    let status = nodes[0].status().await.unwrap().replication;
+    let metrics = get(&nodes[0].http_url("/metrics"), None).body;
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut nodes[0].resp()).unwrap();
+    let in_info = |name: &str| info.lines().find_map(|line| line.strip_prefix(&format!("kvs_{name}:"))?.parse().ok());
+    let rows = status.rows();
+    for (name, _, value) in rows {
+        let exported = sample(&metrics, &format!("kvs_{name}_total"));
+        assert!(exported.is_some_and(|m| m >= value as f64), "{name} missing from /metrics or behind status");
+        let reported: Option<u64> = in_info(name);
+        assert!(reported.is_some_and(|i| i >= value), "{name} missing from INFO or behind status:\n{info}");
+    }
+    assert!(in_info("push_entries_sent").is_some_and(|pushed| pushed >= 1), "a counter that moved shows it");
+}

@@ -236,46 +236,4 @@ pub struct StatusReport {
     pub cursors: Vec<(String, u64)>,
 }
 
-/// Replication counters: the push path and the anti-entropy path.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicationStatus {
-    /// Entries pushed to peers.
-    pub push_entries_sent: u64,
-    /// Bytes of push frames sent.
-    pub push_bytes_sent: u64,
-    /// Entries received in pushes.
-    pub push_entries_received: u64,
-    /// Bytes of push frames received.
-    pub push_bytes_received: u64,
-    /// Bytes of gossip and ping frames sent (membership, liveness and clocks).
-    pub gossip_bytes_sent: u64,
-    /// Bytes of gossip and ping frames received.
-    pub gossip_bytes_received: u64,
-    /// Anti-entropy rounds this node completed as requester.
-    pub anti_entropy_rounds: u64,
-    /// Anti-entropy bytes sent (requests, deltas, completions).
-    pub anti_entropy_bytes_sent: u64,
-    /// Anti-entropy bytes received.
-    pub anti_entropy_bytes_received: u64,
-    /// Entries received through anti-entropy that were newer than what this node held.
-    pub anti_entropy_entries_applied: u64,
-    /// Full resynchronizations (this node was behind purged deletes).
-    pub full_resyncs: u64,
-    /// Tombstones purged after the grace period.
-    pub tombstones_purged: u64,
-    /// Keys reclaimed by active expiry after their deadline.
-    pub keys_expired: u64,
-    /// Connections to peers this node dialed and then dropped (peer dead, a write failed or
-    /// timed out, data unacknowledged past the dead-after time) and redialed.
-    pub peer_connections_reset: u64,
-    /// Connections peers dialed to this node that it closed after the dead-after time of silence.
-    pub silent_peer_connections_closed: u64,
-    /// Anti-entropy requests given up because the peer did not answer in time.
-    pub anti_entropy_stalls: u64,
-    /// Peer messages refused because they did not fit this node's state: an anti-entropy answer
-    /// nobody asked that peer for, or pushed entries not of the sender's origin or over the key
-    /// and value bounds.
-    pub peer_messages_refused: u64,
-    /// Peer hellos refused because the dialer did not prove the cluster secret.
-    pub peer_hellos_refused: u64,
-}
+pub use crate::replication_counters::ReplicationStatus;

@@ -5,6 +5,7 @@
 //! - [`hello`]: the first frame of every connection (protocol version and role) and its reply.
 //! - [`client`]: client requests, responses, error codes and the status report.
 //! - [`peer`]: messages nodes exchange: gossip, pushed entries, anti-entropy sync, leave.
+//! - [`replication_counters`]: the table of replication counters every report is generated from.
 //! - [`limits`]: the bounds every decoder enforces (frame, key and value sizes).
 //! - [`encoding`]: the one place that turns messages into bytes and back (bincode 2).
 //! - [`connection`]: typed send/receive over a length-delimited framed stream.
@@ -19,6 +20,7 @@ pub mod hello;
 pub mod limits;
 pub mod model;
 pub mod peer;
+pub mod replication_counters;
 pub mod resp;
 
 pub use client::{

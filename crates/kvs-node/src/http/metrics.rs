@@ -7,7 +7,7 @@ use crate::status;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use kvs_proto::{MemberState, ReplicationStatus};
+use kvs_proto::MemberState;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -120,9 +120,8 @@ impl Collector for NodeMetrics {
             family.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
         }
 
-        let counters = replication_counters(&report.replication);
-        for (name, help, value) in counters {
-            single(&mut encoder, name, help, MetricType::Counter, value)?;
+        for (name, help, value) in report.replication.rows() {
+            single(&mut encoder, &format!("kvs_{name}"), help, MetricType::Counter, value)?;
         }
 
         if let Some(log) = node.writes.log_stats() {
@@ -154,61 +153,5 @@ impl Collector for NodeMetrics {
             applied.encode_family(&[("origin", origin.as_str())])?.encode_gauge(seq)?;
         }
         Ok(())
-    }
-}
-
-/// Every replication counter of `status`, as a `/metrics` row: name, help, value. One row per
-/// field of [`ReplicationStatus`] (a test holds the two together).
-fn replication_counters(r: &ReplicationStatus) -> Vec<(&'static str, &'static str, u64)> {
-    vec![
-        ("kvs_push_entries_sent", "Entries pushed to peers", r.push_entries_sent),
-        ("kvs_push_bytes_sent", "Bytes of push frames sent", r.push_bytes_sent),
-        ("kvs_push_entries_received", "Entries received in pushes", r.push_entries_received),
-        ("kvs_push_bytes_received", "Bytes of push frames received", r.push_bytes_received),
-        ("kvs_gossip_bytes_sent", "Bytes of gossip and ping frames sent", r.gossip_bytes_sent),
-        ("kvs_gossip_bytes_received", "Bytes of gossip and ping frames received", r.gossip_bytes_received),
-        ("kvs_anti_entropy_rounds", "Anti-entropy rounds completed as requester", r.anti_entropy_rounds),
-        ("kvs_anti_entropy_bytes_sent", "Anti-entropy bytes sent", r.anti_entropy_bytes_sent),
-        ("kvs_anti_entropy_bytes_received", "Anti-entropy bytes received", r.anti_entropy_bytes_received),
-        (
-            "kvs_anti_entropy_entries_applied",
-            "Entries anti-entropy applied because they were newer",
-            r.anti_entropy_entries_applied,
-        ),
-        ("kvs_full_resyncs", "Full resynchronizations after falling behind purged deletes", r.full_resyncs),
-        ("kvs_tombstones_purged", "Tombstones purged after the grace period", r.tombstones_purged),
-        ("kvs_keys_expired", "Keys reclaimed by active expiry", r.keys_expired),
-        ("kvs_peer_connections_reset", "Peer connections dropped and redialed", r.peer_connections_reset),
-        (
-            "kvs_peer_messages_refused",
-            "Peer messages refused as not fitting this node's state",
-            r.peer_messages_refused,
-        ),
-        (
-            "kvs_silent_peer_connections_closed",
-            "Peer connections closed because nothing arrived on them for --dead-after-ms",
-            r.silent_peer_connections_closed,
-        ),
-        (
-            "kvs_anti_entropy_stalls",
-            "Anti-entropy requests given up for want of progress (another peer is asked)",
-            r.anti_entropy_stalls,
-        ),
-        ("kvs_peer_hellos_refused", "Peer and viewer hellos refused (cluster secret, address)", r.peer_hellos_refused),
-    ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_replication_counter_of_status_is_a_metric() {
-        let fields = serde_json::to_value(ReplicationStatus::default()).unwrap();
-        let names: Vec<&str> = replication_counters(&ReplicationStatus::default()).iter().map(|row| row.0).collect();
-        for field in fields.as_object().unwrap().keys() {
-            assert!(names.contains(&format!("kvs_{field}").as_str()), "status's {field} has no /metrics row");
-        }
-        assert_eq!(names.len(), fields.as_object().unwrap().len(), "a /metrics row that status lacks");
     }
 }

@@ -123,6 +123,9 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                     silent.as_millis()
                 );
             }
+            for (name, _, value) in node.core.stats().snapshot().rows() {
+                let _ = write!(out, "kvs_{name}:{value}\r\n");
+            }
             Ok(())
         }
         _ => write!(
