@@ -5,10 +5,12 @@
 //! - [`error`]: [`ClientError`], typed failures; nothing here exits the process.
 //! - [`check`]: whether every member agrees on the data and on who the members are.
 //! - [`cluster`]: [`ClusterClient`], which knows the members, pools connections and fails over.
+//! - [`address`]: a node's address as a person writes it (`host:port`, `localhost`).
 //! - [`backup`]: exporting every live key to a file and importing one, both resumable.
 //!
 //! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
+pub mod address;
 pub mod backup;
 pub mod check;
 pub mod client;

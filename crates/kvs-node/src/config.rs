@@ -7,6 +7,7 @@ use crate::users::Users;
 use clap::Parser;
 use kvs_proto::{Limits, NodeId};
 use kvs_store::log::FsyncPolicy;
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -60,6 +61,26 @@ fn parse_size(text: &str) -> Result<usize, String> {
     parse_bytes(text)?.try_into().map_err(|_| format!("{text} is larger than this machine can address"))
 }
 
+/// The command line with each leading `host:port` argument (before the first flag) split in
+/// two, so `kvs-node 127.0.0.1:1234 127.0.0.1:1235` reads as the four positionals it stands for.
+pub fn split_addresses(argv: Vec<OsString>) -> Vec<OsString> {
+    let mut split = Vec::with_capacity(argv.len() + 2);
+    let mut positional = true;
+    for (i, arg) in argv.into_iter().enumerate() {
+        positional &= i == 0 || !arg.to_string_lossy().starts_with('-');
+        match arg.to_str().and_then(kvs_client::address::split_host_port) {
+            Some((host, port)) if positional && i > 0 => split.extend([host.into(), port.into()]),
+            _ => split.push(arg),
+        }
+    }
+    split
+}
+
+/// An `<ip>` argument: an IP address, or a host name such as `localhost` resolved to one.
+fn host_ip(text: &str) -> Result<IpAddr, String> {
+    kvs_client::address::resolve_ip(text)
+}
+
 /// `kvs-node <ip> <port> [<bootstrap ip> <bootstrap port>] [flags]`
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -69,11 +90,14 @@ fn parse_size(text: &str) -> Result<usize, String> {
     after_help = "Durations take a number of ms or units (500ms, 6s, 24h); sizes a number of bytes or units (64KiB, 16MiB).\nLogs go to stderr, filtered by RUST_LOG (default info; e.g. RUST_LOG=kvs_node=debug).\n`kvs-node check-data-dir DIR [--repair]` checks a data dir offline (see its --help)."
 )]
 pub struct NodeArgs {
-    /// Address to listen on (and advertise to peers, unless `--advertise-addr` says otherwise).
+    /// Address to listen on (and advertise to peers, unless `--advertise-addr` says otherwise):
+    /// an IP address or a host name such as `localhost`; `<ip>:<port>` in one argument works too.
+    #[arg(value_parser = host_ip)]
     pub ip: IpAddr,
     /// Port to listen on (0 picks a free one; the chosen address is printed on stdout).
     pub port: u16,
-    /// Address of any running member to join through.
+    /// Address of any running member to join through (an IP address or a host name).
+    #[arg(value_parser = host_ip)]
     pub bootstrap_ip: Option<IpAddr>,
     /// Port of that member.
     #[arg(requires = "bootstrap_ip")]
@@ -465,6 +489,20 @@ impl TryFrom<NodeArgs> for NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_take_host_names_and_host_port_in_one_argument() {
+        let argv = ["kvs-node", "localhost:7000", "127.0.0.1:7001", "--advertise-addr", "127.0.0.1:7000"];
+        let args = NodeArgs::parse_from(split_addresses(argv.iter().map(OsString::from).collect()));
+        let config = NodeConfig::try_from(args).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.bootstrap.map(|b| b.to_string()).as_deref(), Some("127.0.0.1:7001"));
+        assert_eq!(config.advertise.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:7000"), "a flag's value stays");
+        let args = NodeArgs::parse_from(["kvs-node", "127.0.0.1", "7000", "localhost", "7001"]);
+        assert_eq!(args.bootstrap_ip.map(|ip| ip.is_loopback()), Some(true));
+        let refused = NodeArgs::try_parse_from(["kvs-node", "no such host.invalid", "7000"]).unwrap_err();
+        assert!(refused.to_string().contains("cannot resolve"), "{refused}");
+    }
 
     #[test]
     fn durations_and_sizes_take_plain_numbers_or_units() {

@@ -48,7 +48,8 @@ fn main() -> ExitCode {
         Some("hash-password") => return hash_password(),
         _ => {}
     }
-    let argv = match kvs_node::config_file::merge(std::env::args_os().collect()) {
+    let argv = kvs_node::config::split_addresses(std::env::args_os().collect());
+    let argv = match kvs_node::config_file::merge(argv) {
         Ok(argv) => argv,
         Err(error) => {
             eprintln!("kvs-node: {error}");

@@ -192,18 +192,10 @@ fn split_host_port(mut args: Vec<String>) -> Vec<String> {
         }
     }
     let port_follows = args.get(at + 1).is_some_and(|next| next.parse::<u16>().is_ok());
-    let Some((host, port)) = args.get(at).filter(|_| !port_follows).and_then(|first| first.rsplit_once(':')) else {
+    let split = args.get(at).filter(|_| !port_follows).and_then(|first| kvs_client::address::split_host_port(first));
+    let Some((host, port)) = split.map(|(host, port)| (host.to_string(), port.to_string())) else {
         return args;
     };
-    let (host, bracketed) = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(inner) => (inner, true),
-        None => (host, false),
-    };
-    // An unbracketed colon in the host is an IPv6 address (`::1`), not `host:port`.
-    if host.is_empty() || (host.contains(':') && !bracketed) || port.parse::<u16>().is_err() {
-        return args;
-    }
-    let (host, port) = (host.to_string(), port.to_string());
     args.splice(at..=at, [host, port]);
     args
 }
