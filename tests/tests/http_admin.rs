@@ -115,7 +115,8 @@ async fn cluster_view_asks_every_member() {
     let metrics = get(&nodes[1].http_url("/metrics"), None).body;
     assert_eq!(sample(&metrics, r#"kvs_members{state="alive"}"#), Some(3.0));
     let origin = nodes[0].status().await.unwrap().node_id;
-    let applied = sample(&metrics, &format!(r#"kvs_origin_applied_sequence{{origin="{origin}"}}"#));
+    let named = format!(r#"kvs_origin_applied_sequence{{origin="{origin}",node="{origin}"}}"#);
+    let applied = sample(&metrics, &named);
     assert!(applied.is_some_and(|seq| seq >= 1.0), "node 1 applied node 0's write: {metrics}");
 }
 
@@ -154,4 +155,28 @@ async fn every_replication_counter_is_in_status_metrics_and_info() {
         assert!(reported.is_some_and(|i| i >= value), "{name} missing from INFO or behind status:\n{info}");
     }
     assert!(in_info("push_entries_sent").is_some_and(|pushed| pushed >= 1), "a counter that moved shows it");
+}
+
+#[tokio::test]
+async fn with_a_data_dir_each_origin_is_named_by_its_node() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let flags = |i: usize| {
+        vec!["--http-port".to_string(), "0".into(), "--data-dir".into(), dirs[i].path().display().to_string()]
+    };
+    let first = NodeProcess::start(None, &flags(0).iter().map(String::as_str).collect::<Vec<_>>());
+    let second = NodeProcess::start(Some(first.addr), &flags(1).iter().map(String::as_str).collect::<Vec<_>>());
+    let nodes = [first, second];
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    nodes[0].client().await.set("k", "v").await.unwrap();
+    let writer = nodes[0].status().await.unwrap().node_id;
+    // The writer's origin is this run's, not its node id: the label says whose it is.
+    let applied = wait_until("node 1 to name node 0's origin", CONVERGE, || async {
+        let metrics = get(&nodes[1].http_url("/metrics"), None).body;
+        let line = metrics.lines().find(|l| l.starts_with("kvs_origin_applied_sequence") && l.contains(&writer))?;
+        let seq: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        (seq >= 1.0).then(|| line.to_string())
+    })
+    .await;
+    assert!(applied.contains(&format!(r#"node="{writer}""#)), "{applied}");
+    assert!(!applied.contains(&format!(r#"origin="{writer}""#)), "a durable node's origin is not its id: {applied}");
 }

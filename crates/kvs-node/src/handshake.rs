@@ -80,6 +80,7 @@ pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: 
             }
             net::peer_link(net::socket(conn.get_ref()), node.config.dead_after);
             let peer = Peer { id: member.id, origin };
+            node.core.greeted(peer);
             node.execute_control(node.core.merge_members([member], peer.id, node.now()));
             let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos(node.now()) };
             if conn.send(&welcome).await.is_ok() {

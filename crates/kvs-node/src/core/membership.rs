@@ -112,6 +112,11 @@ impl Membership {
         self.me.clone()
     }
 
+    /// Whether `id` is in the table (in any state).
+    pub fn knows(&self, id: NodeId) -> bool {
+        self.others.contains_key(&id)
+    }
+
     /// Every record, this node's first.
     #[cfg(test)]
     pub fn infos(&self) -> Vec<MemberInfo> {

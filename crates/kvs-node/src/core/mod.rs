@@ -104,6 +104,8 @@ pub(crate) struct Core {
     max_clock_skew_ms: u64,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
     stats: ReplicationCounters,
+    /// Each peer's origin in its current run, as its hello named it (for naming cursors).
+    origins: Mutex<std::collections::HashMap<NodeId, NodeId>>,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
     /// while it runs, every other client command that writes or reads several keys holds it for
     /// reading, so none sees or interleaves with half a transaction.
@@ -137,6 +139,7 @@ impl Core {
             tombstone_grace: config.tombstone_grace,
             max_clock_skew_ms: config.max_clock_skew_ms,
             stats: ReplicationCounters::default(),
+            origins: Mutex::default(),
             isolation: RwLock::new(()),
         }
     }
@@ -318,6 +321,25 @@ impl Core {
     /// This node's own membership record.
     pub(crate) fn me(&self) -> MemberInfo {
         lock(&self.members).me().clone()
+    }
+
+    /// A peer's hello was accepted: remember which node writes under its origin. One entry per
+    /// node (its latest run), at most as many as the member table holds.
+    pub(crate) fn greeted(&self, peer: Peer) {
+        let mut origins = lock(&self.origins);
+        origins.insert(peer.id, peer.origin);
+        if origins.len() > self.max_members {
+            let members = lock(&self.members);
+            origins.retain(|node, _| members.knows(*node));
+        }
+    }
+
+    /// The node each known origin belongs to: ours, and each greeted peer's current one. An
+    /// origin of an earlier run (replayed from the log) has no name here.
+    pub(crate) fn origin_nodes(&self) -> Vec<(NodeId, NodeId)> {
+        let origins = lock(&self.origins);
+        let peers = origins.iter().map(|(&node, &origin)| (origin, node));
+        std::iter::once((self.origin(), self.me().id)).chain(peers).collect()
     }
 
     /// The origin this run's writes are made under.

@@ -143,14 +143,18 @@ impl Collector for NodeMetrics {
 
         // Replication progress: how far this node applied each origin's writes. An origin's own
         // figure is how many writes it made, so another node's lag behind it is the difference.
+        // `node` names the node writing under the origin now (empty for an earlier run's).
         let mut applied = encoder.encode_descriptor(
             "kvs_origin_applied_sequence",
             "Highest sequence number of each origin's writes this node applied (its own: writes it made)",
             None,
             MetricType::Gauge,
         )?;
+        let names: Vec<(String, String)> =
+            node.core.origin_nodes().iter().map(|(origin, node)| (origin.to_string(), node.to_string())).collect();
         for (origin, seq) in &report.cursors {
-            applied.encode_family(&[("origin", origin.as_str())])?.encode_gauge(seq)?;
+            let named = names.iter().find(|(o, _)| o == origin).map_or("", |(_, node)| node.as_str());
+            applied.encode_family(&[("origin", origin.as_str()), ("node", named)])?.encode_gauge(seq)?;
         }
         Ok(())
     }
