@@ -144,7 +144,7 @@ impl WritePath {
             Effect::LogWrite(record) => {
                 let version = record.version();
                 let durable = match &self.log {
-                    Some(log) => log.append(&record, true, room)?,
+                    Some(log) => log.append(record, true, room)?,
                     None => None,
                 };
                 return Ok(Some(Written { version, durable }));
@@ -158,7 +158,7 @@ impl WritePath {
                 }
             }
             Effect::Push(unit @ Pushed::Unit(_)) => self.outboxes.queue_only(|| drop(self.push_log.send(unit))),
-            Effect::Log(records) => self.log_applied(&records, room),
+            Effect::Log(records) => self.log_applied(records, room),
             Effect::LogCursors(cursors) => {
                 if let Some(log) = &self.log {
                     let _ = log.append_cursors(cursors);
@@ -175,7 +175,7 @@ impl WritePath {
     }
 
     /// Logs remote records the core applied, in `room` reserved for them.
-    fn log_applied(&self, records: &[Record], room: &mut Room) {
+    fn log_applied(&self, records: Vec<Record>, room: &mut Room) {
         let Some(log) = &self.log else { return };
         for record in records {
             // A failure marks the log failed, which refuses later local writes.

@@ -58,7 +58,7 @@ impl Core {
         self.refuse_if_skewed()?;
         let (record, answer) = self.replica.update(&mut turn.sequence, key, wall_ms, decide);
         if let Some(record) = record {
-            Self::written(turn, record, unit);
+            self.written(turn, record, unit);
         }
         Ok(answer)
     }
@@ -72,7 +72,7 @@ impl Core {
     ) -> Result<(), WriteRefused> {
         self.refuse_if_skewed()?;
         let record = self.replica.flush(&mut turn.sequence, wall_ms);
-        Self::written(turn, record, unit);
+        self.written(turn, record, unit);
         Ok(())
     }
 
@@ -88,16 +88,20 @@ impl Core {
         turn.effects.push(Effect::Push(pushed));
     }
 
-    fn written(turn: &mut Turn<'_>, record: Record, unit: Option<&mut Vec<Record>>) {
-        match unit {
-            Some(unit) => {
+    /// The effects of our write `record`: logged if the node is durable, then pushed, or kept in
+    /// the transaction's `unit`. Copied only where two of them need it.
+    fn written(&self, turn: &mut Turn<'_>, record: Record, unit: Option<&mut Vec<Record>>) {
+        match (unit, self.durable) {
+            (Some(unit), true) => {
                 unit.push(record.clone());
                 turn.effects.push(Effect::LogWrite(record));
             }
-            None => {
+            (Some(unit), false) => unit.push(record),
+            (None, true) => {
                 turn.effects.push(Effect::LogWrite(record.clone()));
                 turn.effects.push(Effect::Push(Pushed::One(record)));
             }
+            (None, false) => turn.effects.push(Effect::Push(Pushed::One(record))),
         }
     }
 }

@@ -104,6 +104,9 @@ pub(crate) struct Core {
     max_clock_skew_ms: u64,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
     stats: ReplicationCounters,
+    /// The node keeps a log (`--data-dir`): our writes are to be logged. A memory-only node's
+    /// core asks for no log write, so the record is not copied for nothing.
+    durable: bool,
     /// Each peer's origin in its current run, as its hello named it (for naming cursors).
     origins: Mutex<std::collections::HashMap<NodeId, NodeId>>,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
@@ -139,6 +142,7 @@ impl Core {
             tombstone_grace: config.tombstone_grace,
             max_clock_skew_ms: config.max_clock_skew_ms,
             stats: ReplicationCounters::default(),
+            durable: config.data_dir.is_some(),
             origins: Mutex::default(),
             isolation: RwLock::new(()),
         }

@@ -13,7 +13,9 @@ const WALL_MS: u64 = 1_800_000_000_000;
 
 fn core(id: u64) -> Core {
     let args = NodeArgs::parse_from(["kvs-node", "127.0.0.1", &format!("{}", 7000 + id)]);
-    let config = NodeConfig::try_from(args).unwrap();
+    let mut config = NodeConfig::try_from(args).unwrap();
+    // Durable, so the core asks for its writes to be logged (it never opens the dir).
+    config.data_dir = Some("unused-data-dir".into());
     let me = MemberInfo { id: NodeId(id), addr: config.listen, generation: 1, heartbeat: 0, left: false };
     Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)))
 }
@@ -59,6 +61,7 @@ fn local<T>(
     let answer = core.update(&mut turn, key, now.wall_ms, None, decide)?;
     let effects: Vec<Effect> = turn.effects().collect();
     let record = match &effects[..] {
+        [Effect::Push(Pushed::One(pushed))] if !core.durable => Some(pushed.clone()),
         [] => None,
         [Effect::LogWrite(logged), Effect::Push(Pushed::One(pushed))] if number(logged) == number(pushed) => {
             Some(pushed.clone())
@@ -464,4 +467,16 @@ fn a_local_write_logs_then_pushes_in_sequence_order_and_a_transaction_pushes_one
         matches!(&pushed[..], [Effect::Push(Pushed::Unit(records))] if records.iter().map(Record::seq).eq([4, 5])),
         "{pushed:?}"
     );
+}
+
+#[test]
+fn a_memory_only_node_pushes_its_writes_and_logs_none() {
+    let args = NodeArgs::parse_from(["kvs-node", "127.0.0.1", "7009"]);
+    let config = NodeConfig::try_from(args).unwrap();
+    let me = MemberInfo { id: NodeId(9), addr: config.listen, generation: 1, heartbeat: 0, left: false };
+    let a = Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(9), 60_000)));
+    let mut turn = a.turn();
+    a.update(&mut turn, b"k", WALL_MS, None, |l| Decision::Write(l.value(Some(b"v"), None), ())).unwrap();
+    let effects: Vec<Effect> = turn.effects().collect();
+    assert!(matches!(&effects[..], [Effect::Push(Pushed::One(record))] if record.seq() == 1), "{effects:?}");
 }

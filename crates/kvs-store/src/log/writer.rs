@@ -188,14 +188,14 @@ impl Log {
     /// Appends an applied record, using `room` reserved for it (a record beyond the room reserved
     /// is still queued: the bound is the reservations'). Under `always` (and when `wait` is set)
     /// returns what to await before acknowledging the write.
-    pub fn append(&self, record: &Record, wait: bool, room: &mut Room) -> Result<Option<Durable>, LogError> {
+    pub fn append(&self, record: Record, wait: bool, room: &mut Room) -> Result<Option<Durable>, LogError> {
         let (ack, durable) = if wait && self.fsync == FsyncPolicy::Always {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        self.send(Op::Record { record: record.clone(), ack, reserved: room.take() })?;
+        self.send(Op::Record { record, ack, reserved: room.take() })?;
         Ok(durable)
     }
 
@@ -267,7 +267,7 @@ mod tests {
         let log = held_log(dir.path());
         let mut all = log.reserve(QUEUE_RECORDS).await.unwrap();
         let record = Record::new(b"k", Some(b"v"), Version { wall_ms: 1, logical: 0, node: NodeId(1) }, 1);
-        log.append(&record, false, &mut all).unwrap();
+        log.append(record, false, &mut all).unwrap();
         // The writer holds everything (as a disk that never keeps up would): no room is left.
         let waiting = tokio::time::timeout(Duration::from_millis(50), log.reserve(1)).await;
         assert!(waiting.is_err(), "room was granted beyond the queue's bound");
