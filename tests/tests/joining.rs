@@ -68,3 +68,42 @@ async fn peers_dial_the_advertised_address_not_the_one_listened_on() {
     assert!(seen_by_b.members.iter().any(|m| m.addr == advertised.to_string()), "{seen_by_b:?}");
     assert!(seen_by_b.members.iter().all(|m| !m.addr.starts_with("0.0.0.0")), "{seen_by_b:?}");
 }
+
+#[tokio::test]
+async fn a_node_alone_at_a_departed_members_address_joins_its_old_cluster_unless_its_secret_differs() {
+    use kvs_tests::{wait_for_alive_members, wait_until, FAST_FAILURE_DETECTION};
+    const CONVERGE: Duration = Duration::from_secs(30);
+    let first = NodeProcess::start(None, &FAST_FAILURE_DETECTION);
+    let second = NodeProcess::start(Some(first.addr), &FAST_FAILURE_DETECTION);
+    let mut nodes = [first, second];
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    nodes[0].client().await.set("old", "data").await.unwrap();
+    let departed = nodes[1].addr;
+    nodes[1].client().await.shutdown().await.unwrap();
+    assert!(nodes[1].wait_exit(CONVERGE).success());
+
+    // Started alone at the departed member's address, a node is found by the old member.
+    let mut again = NodeProcess::start_with(departed, None, &FAST_FAILURE_DETECTION, |_| {});
+    wait_until("the old member to pull it in, data included", CONVERGE, || async {
+        let status = again.status().await.ok()?;
+        (status.members.len() == 2 && again.client().await.get("old").await.ok()?.is_some()).then_some(())
+    })
+    .await;
+    again.client().await.shutdown().await.unwrap();
+    assert!(again.wait_exit(CONVERGE).success());
+
+    // With a cluster secret of its own, it stays a cluster of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "another cluster's secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut flags = FAST_FAILURE_DETECTION.to_vec();
+    flags.extend(["--cluster-secret-file", secret.to_str().unwrap()]);
+    let separate = NodeProcess::start_with(departed, None, &flags, |_| {});
+    wait_until("the old member's greeting to be refused", CONVERGE, || async {
+        (separate.status().await.ok()?.replication.peer_hellos_refused >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(separate.status().await.unwrap().members.len(), 1);
+    assert_eq!(separate.client().await.get("old").await.unwrap(), None);
+}

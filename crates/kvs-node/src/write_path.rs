@@ -90,9 +90,9 @@ impl WritePath {
     ) -> Result<(Option<Written>, T), WriteRefused> {
         self.check()?;
         let mut turn = core.turn();
-        let answer = core.update(&mut turn, key, wall_ms, unit, decide)?;
-        let written = self.carry_out(core.stats(), &mut turn, room)?;
-        Ok((written, answer))
+        let (version, answer) = core.update(&mut turn, key, wall_ms, unit, decide)?;
+        let durable = self.carry_out(core.stats(), &mut turn, room)?;
+        Ok((version.map(|version| Written { version, durable }), answer))
     }
 
     /// A replicated flush through `core`, carried out like a write.
@@ -105,8 +105,9 @@ impl WritePath {
     ) -> Result<Written, WriteRefused> {
         self.check()?;
         let mut turn = core.turn();
-        core.flush(&mut turn, wall_ms, unit)?;
-        Ok(self.carry_out(core.stats(), &mut turn, room)?.expect("a flush is a write"))
+        let version = core.flush(&mut turn, wall_ms, unit)?;
+        let durable = self.carry_out(core.stats(), &mut turn, room)?;
+        Ok(Written { version, durable })
     }
 
     /// Pushes a transaction's writes (logged as they were made) to every peer as one unit.
@@ -117,37 +118,36 @@ impl WritePath {
         let _ = self.carry_out(core.stats(), &mut turn, &mut Room::default());
     }
 
-    /// Carries out the effects of `turn`, in order, before it ends; returns the local write they
-    /// logged. A log refusal stops there: what was not logged is not pushed.
+    /// Carries out the effects of `turn`, in order, before it ends; returns what to await, under
+    /// `--fsync always`, before acknowledging the write they logged. A log refusal stops there:
+    /// what was not logged is not pushed.
     fn carry_out(
         &self,
         stats: &ReplicationCounters,
         turn: &mut Turn<'_>,
         room: &mut Room,
-    ) -> Result<Option<Written>, LogError> {
-        let mut written = None;
+    ) -> Result<Option<Durable>, LogError> {
+        let mut durable = None;
         for effect in turn.effects() {
-            written = self.execute(stats, effect, room)?.or(written);
+            durable = self.execute(stats, effect, room)?.or(durable);
         }
-        Ok(written)
+        Ok(durable)
     }
 
     /// Carries out one effect of the log or the push log (the shell carries out the others);
-    /// returns the write it logged, for an [`Effect::LogWrite`].
+    /// for an [`Effect::LogWrite`] under `--fsync always`, returns what to await.
     pub(crate) fn execute(
         &self,
         stats: &ReplicationCounters,
         effect: Effect,
         room: &mut Room,
-    ) -> Result<Option<Written>, LogError> {
+    ) -> Result<Option<Durable>, LogError> {
         match effect {
             Effect::LogWrite(record) => {
-                let version = record.version();
-                let durable = match &self.log {
-                    Some(log) => log.append(record, true, room)?,
-                    None => None,
+                return match &self.log {
+                    Some(log) => Ok(log.append(record, true, room)?),
+                    None => Ok(None),
                 };
-                return Ok(Some(Written { version, durable }));
             }
             Effect::Push(Pushed::One(record)) => {
                 // No receivers just means no peers yet; anti-entropy brings them up to date later.

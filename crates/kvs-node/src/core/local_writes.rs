@@ -10,7 +10,7 @@ use super::{Core, Effect, Pushed};
 use crate::error::WriteRefused;
 use kvs_store::local::{Decision, Local};
 use kvs_store::replica::Turn as ReplicaTurn;
-use kvs_store::Record;
+use kvs_store::{Record, Version};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -43,7 +43,8 @@ impl Core {
         Turn { sequence: self.replica.turn(), effects: SmallVec::new() }
     }
 
-    /// A client's command on one key at wall time `wall_ms` (see [`kvs_store::Replica::update`]).
+    /// A client's command on one key at wall time `wall_ms` (see [`kvs_store::Replica::update`]);
+    /// returns the version of the write it made, if any, with its answer.
     /// A record it writes is logged and then pushed to every peer or, inside a transaction, kept
     /// in `unit` to be pushed with the rest of it ([`Core::push_unit`]). Refused when our clock
     /// is too far from our peers' for them to accept what we would write.
@@ -54,13 +55,15 @@ impl Core {
         wall_ms: u64,
         unit: Option<&mut Vec<Record>>,
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
-    ) -> Result<T, WriteRefused> {
+    ) -> Result<(Option<Version>, T), WriteRefused> {
         self.refuse_if_skewed()?;
         let (record, answer) = self.replica.update(&mut turn.sequence, key, wall_ms, decide);
-        if let Some(record) = record {
+        let version = record.map(|record| {
+            let version = record.version();
             self.written(turn, record, unit);
-        }
-        Ok(answer)
+            version
+        });
+        Ok((version, answer))
     }
 
     /// A client's FLUSHALL: a replicated flush record, logged and pushed like a write.
@@ -69,11 +72,12 @@ impl Core {
         turn: &mut Turn<'_>,
         wall_ms: u64,
         unit: Option<&mut Vec<Record>>,
-    ) -> Result<(), WriteRefused> {
+    ) -> Result<Version, WriteRefused> {
         self.refuse_if_skewed()?;
         let record = self.replica.flush(&mut turn.sequence, wall_ms);
+        let version = record.version();
         self.written(turn, record, unit);
-        Ok(())
+        Ok(version)
     }
 
     /// A transaction's writes, logged as they were made, pushed to every peer as one unit. Its

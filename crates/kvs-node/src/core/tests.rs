@@ -58,7 +58,7 @@ fn local<T>(
     decide: impl FnOnce(&Local<'_>) -> Decision<T>,
 ) -> Result<(Option<Record>, T), WriteRefused> {
     let mut turn = core.turn();
-    let answer = core.update(&mut turn, key, now.wall_ms, None, decide)?;
+    let (version, answer) = core.update(&mut turn, key, now.wall_ms, None, decide)?;
     let effects: Vec<Effect> = turn.effects().collect();
     let record = match &effects[..] {
         [Effect::Push(Pushed::One(pushed))] if !core.durable => Some(pushed.clone()),
@@ -68,6 +68,7 @@ fn local<T>(
         }
         other => panic!("a local write logs, then pushes: {other:?}"),
     };
+    assert_eq!(version, record.as_ref().map(Record::version), "the version returned is the record's");
     Ok((record, answer))
 }
 
@@ -435,7 +436,8 @@ fn a_local_write_logs_then_pushes_in_sequence_order_and_a_transaction_pushes_one
     for key in [&b"x"[..], b"y"] {
         a.update(&mut turn, key, now.wall_ms, None, |l| Decision::Write(l.value(Some(b"v"), None), ())).unwrap();
     }
-    let kept = a.update(&mut turn, b"x", now.wall_ms, None, |l| Decision::Keep(l.live().is_some())).unwrap();
+    let (none, kept) = a.update(&mut turn, b"x", now.wall_ms, None, |l| Decision::Keep(l.live().is_some())).unwrap();
+    assert_eq!(none, None, "no write, no version");
     assert!(kept, "a command that writes nothing sees the writes before it, and has no effect");
     a.flush(&mut turn, now.wall_ms, None).unwrap();
     let order: Vec<(&str, u64)> = turn
