@@ -4,9 +4,10 @@
 //! The node is a replication core with no I/O, inside a thin I/O shell, behind two front ends.
 //!
 //! The core:
-//! - [`core`]: every replication rule; takes inputs (a client write, a peer's message, a tick,
-//!   each with the time) and returns effects (records to log, messages to send to whom, peer
-//!   tasks to start or stop). Membership, anti-entropy rounds and clock offsets live in it.
+//! - [`core`]: every replication rule; takes inputs (a client write, made within a turn; a
+//!   peer's message; a tick; each with the time) and returns effects (records to log, our writes
+//!   to push, messages to send to whom, peer tasks to start or stop). Membership, anti-entropy
+//!   rounds and clock offsets live in it.
 //!
 //! The shell:
 //! - [`shell`]: [`Shell`](shell::Shell), what the node's tasks share: the core, and the handles
