@@ -141,7 +141,7 @@ async fn speaks_resp(node: &Shell, stream: &mut net::Stream, hello_by: tokio::ti
     if !(first == b'*' || first.is_ascii_alphabetic()) {
         return false;
     }
-    let served = match node.redis.addr() {
+    let served = match node.redis_addr {
         Some(addr) => format!("on port {} (--redis-port)", addr.port()),
         None => "only with --redis-port, which this node was not started with".to_string(),
     };

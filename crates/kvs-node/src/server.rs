@@ -57,10 +57,7 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         (Some(redis), Some(requested)) => Some(net::bound_addr(redis, requested)?),
         _ => None,
     };
-    let node = Shell::new(config, addr, data, peer_task::spawn);
-    if let Some(redis_addr) = redis_addr {
-        node.redis.set_addr(redis_addr);
-    }
+    let node = Shell::new(config, addr, redis_addr, data, peer_task::spawn);
     Ok(BoundNode { node, listener, redis, http })
 }
 
@@ -85,7 +82,7 @@ impl BoundNode {
         if listening != node.addr {
             line.push_str(&format!(" advertised as {}", node.addr));
         }
-        if let Some(redis) = node.redis.addr() {
+        if let Some(redis) = node.redis_addr {
             line.push_str(&format!(" redis {redis}"));
         }
         if let Some((_, http)) = &self.http {
@@ -108,7 +105,7 @@ impl BoundNode {
     /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
     pub async fn serve(self) -> Result<(), NodeError> {
         let BoundNode { node, listener, redis, http } = self;
-        tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis.addr(), "node serving");
+        tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis_addr, "node serving");
         let unguarded = node.config.users.is_none() && node.config.cluster_secret.is_none();
         if !node.addr.ip().is_loopback() && unguarded {
             match node.config.protected_mode {
@@ -124,9 +121,12 @@ impl BoundNode {
         }
         if let Some(redis) = redis {
             let node = node.clone();
-            node.tasks
-                .clone()
-                .spawn(async move { accept_loop(&node, redis, Clients::Only, redis::session::serve).await });
+            node.tasks.clone().spawn(async move {
+                // The Redis port's connections are its own state, kept by its sessions.
+                let clients = Arc::new(redis::clients::RedisClients::default());
+                let serve = move |node, stream, slot| redis::session::serve(node, clients.clone(), stream, slot);
+                accept_loop(&node, redis, Clients::Only, serve).await
+            });
         }
         if let Some((http, _)) = http {
             node.tasks.spawn(crate::http::serve(node.clone(), http));

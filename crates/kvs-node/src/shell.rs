@@ -11,7 +11,6 @@ use crate::core::{Core, Effect, Now};
 use crate::error::WriteRefused;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
-use crate::redis::clients::RedisClients;
 use crate::request_stats::RequestStats;
 use crate::write_path::{WritePath, Written};
 use kvs_proto::{MemberInfo, NodeId};
@@ -44,8 +43,9 @@ pub struct Shell {
     pub(crate) writes: WritePath,
     /// The peer tasks.
     pub(crate) peers: PeerLinks,
-    /// The Redis port's connection bookkeeping.
-    pub(crate) redis: RedisClients,
+    /// Where the Redis-protocol port listens, if enabled (the native port names it to a Redis
+    /// client that knocked on the wrong door).
+    pub(crate) redis_addr: Option<SocketAddr>,
     /// Accepted connections, across every listener.
     pub(crate) budget: ConnectionBudget,
     /// How far this node's wall clock runs from the system's (`--fault-clock-offset-ms`, tests).
@@ -92,8 +92,14 @@ pub enum JoinState {
 }
 
 impl Shell {
-    /// The shell of a node bound at `addr` over its opened data.
-    pub(crate) fn new(config: NodeConfig, addr: SocketAddr, data: OpenedData, spawn_peer: SpawnPeer) -> Arc<Self> {
+    /// The shell of a node bound at `addr` (and its Redis port at `redis_addr`) over its opened data.
+    pub(crate) fn new(
+        config: NodeConfig,
+        addr: SocketAddr,
+        redis_addr: Option<SocketAddr>,
+        data: OpenedData,
+        spawn_peer: SpawnPeer,
+    ) -> Arc<Self> {
         let OpenedData { id, store, clock, log, dir } = data;
         let clock_offset_ms = config.clock_offset_ms;
         let generation = wall_clock_ms().saturating_add_signed(clock_offset_ms);
@@ -104,7 +110,7 @@ impl Shell {
             core: Core::new(&config, me, replica),
             writes: WritePath::new(log, dir, config.push_queue),
             peers: PeerLinks::default(),
-            redis: RedisClients::default(),
+            redis_addr,
             budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),
             clock_offset_ms,
             clock_step: config.clock_step.map(|step| (Instant::now() + step.after, step.delta_ms)),

@@ -1,10 +1,10 @@
-//! What the Redis port keeps about its connections: where it listens, how many are open, ids,
+//! What the Redis port keeps about its connections (its own state, not the shell's): how many are open, ids,
 //! and each connection's address, name and kill switch (CLIENT LIST, CLIENT KILL).
 
 use kvs_store::map::Map;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,6 @@ pub struct Connected {
 /// The Redis port's connection bookkeeping.
 #[derive(Debug)]
 pub struct RedisClients {
-    addr: OnceLock<SocketAddr>,
     open: AtomicU64,
     next_id: AtomicU64,
     connected: Mutex<Map<u64, Connected>>,
@@ -37,7 +36,7 @@ pub struct RedisClients {
 impl Default for RedisClients {
     fn default() -> Self {
         let connected = Mutex::new(Map::default());
-        RedisClients { addr: OnceLock::new(), open: AtomicU64::new(0), next_id: AtomicU64::new(1), connected }
+        RedisClients { open: AtomicU64::new(0), next_id: AtomicU64::new(1), connected }
     }
 }
 
@@ -63,16 +62,6 @@ impl Drop for OpenClient<'_> {
 }
 
 impl RedisClients {
-    /// Records where the Redis-protocol port listens.
-    pub fn set_addr(&self, addr: SocketAddr) {
-        let _ = self.addr.set(addr);
-    }
-
-    /// Where the Redis-protocol port listens, if enabled.
-    pub fn addr(&self) -> Option<SocketAddr> {
-        self.addr.get().copied()
-    }
-
     /// Counts a Redis connection as open until the returned guard drops.
     pub fn opened(&self) -> OpenClient<'_> {
         self.open.fetch_add(1, Ordering::Relaxed);

@@ -160,7 +160,7 @@ pub fn client(call: &mut Call<'_, '_>) {
         }
         call.client.name = (!name.is_empty()).then(|| name.to_vec());
         let name = call.client.name.clone();
-        call.node.redis.update(call.client.id, |c| c.name = name);
+        call.clients.update(call.client.id, |c| c.name = name);
         call.reply.simple("OK");
     } else if sub.eq_ignore_ascii_case(b"SETINFO") && argc == 4 {
         // Client libraries announce their name and version; nothing here uses it.
@@ -176,7 +176,7 @@ pub fn client(call: &mut Call<'_, '_>) {
     } else if sub.eq_ignore_ascii_case(b"KILL") && argc >= 3 {
         client_kill(call);
     } else if sub.eq_ignore_ascii_case(b"INFO") && argc == 2 {
-        let me = call.node.redis.list().into_iter().filter(|(id, _)| *id == call.client.id).collect();
+        let me = call.clients.list().into_iter().filter(|(id, _)| *id == call.client.id).collect();
         let text = client_lines(call, me);
         call.reply.bulk(text.as_bytes());
     } else {
@@ -210,7 +210,7 @@ fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connecte
 
 /// `CLIENT LIST [ID id ...]`
 fn client_list(call: &mut Call<'_, '_>) {
-    let mut clients = call.node.redis.list();
+    let mut clients = call.clients.list();
     if call.args.len() > 2 {
         if !call.args.get(2).eq_ignore_ascii_case(b"ID") || call.args.len() < 4 {
             return call.reply.error("ERR syntax error");
@@ -234,7 +234,7 @@ fn client_kill(call: &mut Call<'_, '_>) {
     let me = call.client.id;
     if call.args.len() == 3 {
         let addr = String::from_utf8_lossy(call.args.get(2)).into_owned();
-        let killed = call.node.redis.kill(|_, c| c.addr.to_string() == addr);
+        let killed = call.clients.kill(|_, c| c.addr.to_string() == addr);
         return if killed > 0 { call.reply.simple("OK") } else { call.reply.error("ERR No such client") };
     }
     if !call.args.len().is_multiple_of(2) {
@@ -260,7 +260,7 @@ fn client_kill(call: &mut Call<'_, '_>) {
             _ => return call.reply.error("ERR syntax error"),
         }
     }
-    let killed = call.node.redis.kill(|cid, c| {
+    let killed = call.clients.kill(|cid, c| {
         id.is_none_or(|id| id == cid)
             && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())

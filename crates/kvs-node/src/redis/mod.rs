@@ -93,6 +93,8 @@ pub struct Call<'a, 'r> {
     pub args: Args<'a>,
     /// The connection's state.
     pub client: &'a mut ClientState,
+    /// Every connection of the Redis port (CLIENT LIST, CLIENT KILL, INFO clients).
+    pub clients: &'a clients::RedisClients,
     /// Where the reply goes.
     pub reply: &'a mut Reply<'r>,
     /// Writes to await (under `--fsync always`) before the batch's replies go out.

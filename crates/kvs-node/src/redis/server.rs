@@ -62,18 +62,18 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             std::env::consts::OS,
             std::process::id(),
             node.id.to_string(),
-            node.redis.addr().map_or(0, |a| a.port()),
+            node.redis_addr.map_or(0, |a| a.port()),
             node.started.elapsed().as_secs(),
             node.core.clock().skew_ms(),
             node.core.clock().problem().unwrap_or_else(|| "ok".into()),
         ),
-        "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", node.redis.open()),
+        "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", call.clients.open()),
         "stats" => {
             let stats = node.core.stats();
             write!(
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n",
-                node.redis.next_id_peek().saturating_sub(1),
+                call.clients.next_id_peek().saturating_sub(1),
                 stats.keys_expired.load(Ordering::Relaxed),
             )
         }

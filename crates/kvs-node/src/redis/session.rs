@@ -1,6 +1,6 @@
 //! One Redis-protocol connection: read, run every complete command, answer them all in one write.
 
-use super::clients::Connected;
+use super::clients::{Connected, RedisClients};
 use super::{table, transaction};
 use super::{wrong_arity, BatchClock, Call, ClientState};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
@@ -20,11 +20,11 @@ const FLUSH_AT_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
-pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
-    let _open = node.redis.opened();
+pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net::Stream, _slot: Slot) {
+    let _open = clients.opened();
     // Without a users file every connection is an admin, as a Redis without requirepass.
     let user = node.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
-    let id = node.redis.next_id();
+    let id = clients.next_id();
     let transaction = Default::default();
     let kill = CancellationToken::new();
     let socket = net::socket(&stream);
@@ -38,7 +38,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
         kill: kill.clone(),
     };
     let source = connected.addr.ip();
-    let _listed = node.redis.register(id, connected);
+    let _listed = clients.register(id, connected);
     let mut client = ClientState {
         id,
         name: None,
@@ -103,6 +103,7 @@ pub async fn serve(node: Arc<Shell>, mut stream: net::Stream, _slot: Slot) {
                             node: &node,
                             args,
                             client: &mut client,
+                            clients: &clients,
                             reply: &mut reply,
                             durable: &mut durable,
                             room: &mut room,

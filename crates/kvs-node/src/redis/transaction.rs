@@ -195,6 +195,7 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
             node,
             args: command.args(),
             client: &mut *call.client,
+            clients: call.clients,
             reply: &mut *call.reply,
             durable: &mut *call.durable,
             room: &mut *call.room,
