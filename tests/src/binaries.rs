@@ -1,7 +1,9 @@
 //! Locating (and first building) the binaries under test.
 //!
 //! `CARGO_BIN_EXE_*` only exists inside the binary's own package, so this crate builds the
-//! binaries itself, once per test process, with the same profile the tests were built with.
+//! binaries itself, once per test process, with the same profile the tests were built with and
+//! the `fault` feature (the tests inject faults); xtask's scenarios and benches use release
+//! binaries without it, as shipped.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +43,18 @@ fn build_once() -> &'static PathBuf {
         let dir = profile_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--bins", "-p", "kvs-node", "-p", "kvs-client"]);
+        // The tests inject faults (`--fault-*`), which only a build with the feature has.
+        build.args([
+            "build",
+            "--quiet",
+            "--bins",
+            "-p",
+            "kvs-node",
+            "-p",
+            "kvs-client",
+            "--features",
+            "kvs-node/fault",
+        ]);
         if dir.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
         }

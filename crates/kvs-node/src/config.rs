@@ -2,6 +2,7 @@
 
 use crate::credentials::ClusterSecret;
 use crate::error::NodeError;
+use crate::faults::Faults;
 use crate::tls::Tls;
 use crate::users::Users;
 use clap::Parser;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 /// A duration flag's value: a number of milliseconds, or a duration with units (`500ms`, `6s`,
 /// `24h`, `1day`).
-fn parse_ms(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_ms(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(ms) => Ok(ms),
         Err(_) => humantime::parse_duration(text)
@@ -219,52 +220,16 @@ pub struct NodeArgs {
     /// serves every address without either, trusting the network.
     #[arg(long, default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set, help_heading = "Security")]
     pub protected_mode: bool,
-    /// Fault injection for tests: the log writer takes records and never writes them, so every
-    /// write is in flight when the process is killed (a crash before fsync, made deterministic).
-    #[arg(long, hide = true)]
-    pub fault_hold_log: bool,
     /// For simulations: the node's id, in hex, instead of a random one: a memory-only node's (it
     /// must still be new at every start, since a memory-only node's id is also its origin), or a
     /// new data dir's (a data dir that already holds an id keeps it).
     #[arg(long, hide = true, value_parser = parse_node_id)]
     pub node_id: Option<NodeId>,
-    /// Fault injection for tests: plant a real bug (a pushed write moves its origin's cursor over
-    /// a gap), to show the simulator's checker catches it.
-    #[arg(long, hide = true)]
-    pub fault_cursor_skips_gaps: bool,
-    /// Fault injection for tests: run this node's wall clock this many ms off the system's.
-    #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
-    pub fault_clock_offset_ms: i64,
-    /// Fault injection for tests: `AT_MS:DELTA_MS` steps this node's wall clock by DELTA_MS
-    /// (negative: backwards) AT_MS after it starts, as an NTP correction would.
-    #[arg(long, hide = true, value_parser = parse_clock_step, allow_hyphen_values = true)]
-    pub fault_clock_step: Option<ClockStep>,
-    /// Fault injection for tests: send every peer message twice, as a network that duplicates
-    /// would deliver it (the simulator's duplication fault).
-    #[arg(long, hide = true)]
-    pub fault_duplicate_messages: bool,
-    /// Fault injection for tests: for this long after it starts, in ms, this node lies in every
-    /// anti-entropy answer, as a hostile member would: it demands a resync claiming to have seen
-    /// everything of every other origin, then answers the fresh request with those cursors and no
-    /// entries (0: never).
-    #[arg(long, hide = true, default_value = "0s", value_parser = parse_ms)]
-    pub fault_lying_anti_entropy_ms: u64,
-}
-
-/// A step of the wall clock while a node runs (`--fault-clock-step`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClockStep {
-    /// How long after start the clock steps.
-    pub after: Duration,
-    /// By how much, in ms (negative: backwards).
-    pub delta_ms: i64,
-}
-
-fn parse_clock_step(text: &str) -> Result<ClockStep, String> {
-    let (after, delta) = text.split_once(':').ok_or("expected AT_MS:DELTA_MS")?;
-    let after = after.parse::<u64>().map_err(|e| format!("AT_MS: {e}"))?;
-    let delta_ms = delta.parse::<i64>().map_err(|e| format!("DELTA_MS: {e}"))?;
-    Ok(ClockStep { after: Duration::from_millis(after), delta_ms })
+    /// Fault injection, for tests and the simulator: flags only a build with the `fault` feature
+    /// has (see [`crate::faults::FaultArgs`]).
+    #[cfg(feature = "fault")]
+    #[command(flatten)]
+    pub faults: crate::faults::FaultArgs,
 }
 
 /// Everything a node needs to run, checked for consistency.
@@ -325,18 +290,10 @@ pub struct NodeConfig {
     pub max_batch_bytes: usize,
     /// How long shutdown waits for tasks to finish.
     pub shutdown_grace: Duration,
-    /// Test-only: never write the log (see `--fault-hold-log`).
-    pub fault_hold_log: bool,
     /// Simulation-only: the id of a memory-only node or a new data dir (see `--node-id`).
     pub node_id: Option<NodeId>,
-    /// Test-only: how far this node's wall clock runs from the system's (`--fault-clock-offset-ms`).
-    pub clock_offset_ms: i64,
-    /// Test-only: a step of the wall clock while running (`--fault-clock-step`).
-    pub clock_step: Option<ClockStep>,
-    /// Test-only: every peer message is sent twice (`--fault-duplicate-messages`).
-    pub duplicate_messages: bool,
-    /// Test-only: how long after start every anti-entropy answer lies (`--fault-lying-anti-entropy-ms`).
-    pub lying_anti_entropy_for: Duration,
+    /// What fault injection asks of this node: nothing, unless built with the `fault` feature.
+    pub faults: Faults,
     /// Whether to serve loopback only, for want of a secret and users (`--protected-mode`).
     pub protected_mode: bool,
     /// The cluster secret, when peers must prove they hold it.
@@ -469,12 +426,11 @@ impl TryFrom<NodeArgs> for NodeConfig {
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 256 * 1024),
             shutdown_grace: Duration::from_secs(3),
-            fault_hold_log: args.fault_hold_log,
             node_id: args.node_id,
-            clock_offset_ms: args.fault_clock_offset_ms,
-            clock_step: args.fault_clock_step,
-            duplicate_messages: args.fault_duplicate_messages,
-            lying_anti_entropy_for: Duration::from_millis(args.fault_lying_anti_entropy_ms),
+            #[cfg(feature = "fault")]
+            faults: Faults::from(&args.faults),
+            #[cfg(not(feature = "fault"))]
+            faults: Faults::default(),
             protected_mode: args.protected_mode && args.cluster_secret_file.is_none() && args.users_file.is_none(),
             cluster_secret: args.cluster_secret_file.as_deref().map(ClusterSecret::load).transpose()?,
             users: args.users_file.as_deref().map(Users::load).transpose()?,

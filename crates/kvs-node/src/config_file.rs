@@ -85,21 +85,36 @@ mod tests {
     #[test]
     fn the_file_sets_flags_and_arguments_and_the_command_line_overrides_it() {
         let file = "ip = \"127.0.0.1\"\nport = 7000\nbootstrap-ip = \"127.0.0.2\"\nbootstrap-port = 7001\n\
-                    dead-after-ms = 9000\nmax-key-bytes = 4\nfault-hold-log = true\n";
+                    dead-after-ms = 9000\nmax-key-bytes = 4\n";
         let args = merged(file, &[]).unwrap();
         assert_eq!((args.port, args.bootstrap_port, args.dead_after_ms), (7000, Some(7001), 9000));
-        assert!(args.fault_hold_log);
         let args = merged(file, &["127.0.0.3", "7100", "--max-key-bytes", "8"]).unwrap();
         assert_eq!((args.ip.to_string(), args.port, args.bootstrap_port), ("127.0.0.3".into(), 7100, None));
         assert_eq!((args.max_key_bytes, args.dead_after_ms), (8, 9000), "the flag wins, the file fills the rest");
+    }
+
+    /// The only switches (flags without a value) are the fault-injection ones.
+    #[cfg(feature = "fault")]
+    #[test]
+    fn a_switch_is_true_or_false() {
+        let args = merged("ip = \"127.0.0.1\"\nport = 0\nfault-hold-log = true\n", &[]).unwrap();
+        assert!(args.faults.fault_hold_log);
+        let error = merged("ip = \"127.0.0.1\"\nport = 0\nfault-hold-log = 1\n", &[]).unwrap_err();
+        assert!(error.contains("`fault-hold-log` must be true or false"), "{error}");
+    }
+
+    #[cfg(not(feature = "fault"))]
+    #[test]
+    fn a_build_without_the_fault_feature_has_no_fault_flag() {
+        let error = merged("ip = \"127.0.0.1\"\nport = 0\nfault-hold-log = true\n", &[]).unwrap_err();
+        assert!(error.contains("unknown key `fault-hold-log`"), "{error}");
+        assert!(NodeArgs::try_parse_from(["kvs-node", "127.0.0.1", "0", "--fault-clock-offset-ms", "5"]).is_err());
     }
 
     #[test]
     fn unknown_keys_and_wrong_kinds_are_errors_naming_the_key() {
         let error = merged("ip = \"127.0.0.1\"\nport = 0\ndead-after = 5\n", &[]).unwrap_err();
         assert!(error.contains("unknown key `dead-after`"), "{error}");
-        let error = merged("ip = \"127.0.0.1\"\nport = 0\nfault-hold-log = 1\n", &[]).unwrap_err();
-        assert!(error.contains("`fault-hold-log` must be true or false"), "{error}");
         let error = merged("ip = \"127.0.0.1\"\nport = 0\ndead-after-ms = \"soon\"\n", &[]).unwrap_err();
         assert!(error.contains("dead-after-ms"), "{error}");
     }

@@ -57,7 +57,8 @@ fn main() -> ExitCode {
         }
     };
     let args = NodeArgs::parse_from(argv);
-    if args.fault_cursor_skips_gaps {
+    #[cfg(feature = "fault")]
+    if args.faults.fault_cursor_skips_gaps {
         kvs_store::cursors::plant_cursor_gap_bug();
     }
     // A file-size limit must surface as a write error (and refused writes), not kill the process.

@@ -66,7 +66,7 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
         node: id,
         fsync: config.fsync,
         compact_after_bytes: config.compact_after_bytes,
-        hold: config.fault_hold_log,
+        hold: config.faults.hold_log,
     };
     let log = Log::start(wal_config, store.clone(), recovered.log_bytes, recovered.replay.legacy)?;
     Ok(OpenedData { id, store, clock, log: Some(log), dir: Some(dir) })

@@ -227,7 +227,7 @@ async fn write(
     flush: bool,
 ) -> Result<usize, ProtoError> {
     let mut sent = conn.feed(message).await?;
-    if node.config.duplicate_messages {
+    if node.config.faults.duplicate_messages {
         sent = conn.feed(message).await?;
     }
     if flush {
@@ -302,7 +302,7 @@ async fn answer_anti_entropy(
     fresh: bool,
 ) -> Result<(), ProtoError> {
     let deadline = node.config.peer_write_timeout;
-    if node.started.elapsed() < node.config.lying_anti_entropy_for {
+    if node.started.elapsed() < node.config.faults.lying_anti_entropy_for {
         return lie_in_anti_entropy(node, conn, request, fresh).await;
     }
     let mut sent = 0;

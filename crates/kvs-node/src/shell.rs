@@ -101,7 +101,7 @@ impl Shell {
         spawn_peer: SpawnPeer,
     ) -> Arc<Self> {
         let OpenedData { id, store, clock, log, dir } = data;
-        let clock_offset_ms = config.clock_offset_ms;
+        let clock_offset_ms = config.faults.clock_offset_ms;
         let generation = wall_clock_ms().saturating_add_signed(clock_offset_ms);
         let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
         let replica = Replica::new(store, clock);
@@ -113,7 +113,7 @@ impl Shell {
             redis_addr,
             budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),
             clock_offset_ms,
-            clock_step: config.clock_step.map(|step| (Instant::now() + step.after, step.delta_ms)),
+            clock_step: config.faults.clock_step.map(|step| (Instant::now() + step.after, step.delta_ms)),
             spawn_peer,
             id,
             addr,

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 static CURSOR_SKIPS_GAPS: AtomicBool = AtomicBool::new(false);
 
 /// Plants the cursor bug above in this process (`kvs-node --fault-cursor-skips-gaps`, the
-/// simulator's `--plant-bug`). Never set outside those tests.
+/// simulator's `--plant-bug`); only with the `fault` feature.
+#[cfg(feature = "fault")]
 pub fn plant_cursor_gap_bug() {
     CURSOR_SKIPS_GAPS.store(true, Ordering::Relaxed);
 }
@@ -41,7 +42,7 @@ impl CursorTable {
     pub fn applied_all_in_order(&self, origin: NodeId, seqs: impl IntoIterator<Item = u64>) {
         let mut cursors = self.lock();
         let cursor = cursors.entry(origin).or_default();
-        let skip_gaps = CURSOR_SKIPS_GAPS.load(Ordering::Relaxed);
+        let skip_gaps = cfg!(feature = "fault") && CURSOR_SKIPS_GAPS.load(Ordering::Relaxed);
         for seq in seqs {
             if seq == *cursor + 1 || (skip_gaps && seq > *cursor) {
                 *cursor = seq;
