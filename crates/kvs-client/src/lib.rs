@@ -10,6 +10,12 @@
 //!
 //! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
+// The lint block (after fjall's): unsafe code, undocumented public items and leftover
+// debugging never build.
+#![deny(unsafe_code)]
+#![deny(missing_docs, rust_2018_idioms)]
+#![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
+
 pub mod address;
 pub mod backup;
 pub mod check;

@@ -1,5 +1,8 @@
 //! `kvs-node check-data-dir DIR [--repair]`: the offline data dir check, for operators.
 
+// `kvs-node check-data-dir` is a command line: printing its report is what it is for.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use clap::Parser;
 use kvs_proto::Limits;
 use kvs_store::log::check::{check, repair};

@@ -36,6 +36,12 @@
 //! And: [`config`] (flags), [`config_file`] (flags from a TOML file), [`faults`] (fault injection, with the `fault` feature), [`status`] (the status report), [`stats`] (replication counters), [`request_stats`] (requests by command), [`http`] (the admin port),
 //! [`check_data_dir`] (`kvs-node check-data-dir`), [`error`] ([`NodeError`]).
 
+// The lint block (after fjall's): unsafe code, undocumented public items and leftover
+// debugging never build.
+#![deny(unsafe_code)]
+#![deny(missing_docs, rust_2018_idioms)]
+#![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
+
 pub(crate) mod anti_entropy;
 pub mod check_data_dir;
 pub(crate) mod client_session;

@@ -12,6 +12,12 @@
 //! - [`error`]: [`ProtoError`], everything that can go wrong on the wire.
 //! - [`resp`]: the Redis protocol (RESP2/RESP3): in-place command parsing and reply writing.
 
+// The lint block (after fjall's): unsafe code, undocumented public items and leftover
+// debugging never build.
+#![deny(unsafe_code)]
+#![deny(missing_docs, rust_2018_idioms)]
+#![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
+
 pub mod client;
 pub mod connection;
 pub mod encoding;

@@ -19,6 +19,12 @@
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
 //! here, because the dependency direction is proto ← store.
 
+// The lint block (after fjall's): unsafe code, undocumented public items and leftover
+// debugging never build.
+#![deny(unsafe_code)] // one exception, `record::packed`, allowed and documented there
+#![deny(missing_docs, rust_2018_idioms)]
+#![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
+
 pub mod anti_entropy;
 pub mod clock;
 pub mod cursors;

@@ -98,9 +98,7 @@ pub(super) fn cpu_seconds(pid: u32) -> f64 {
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
     let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
         + fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-    ticks as f64 / per_second as f64
+    ticks as f64 / rustix::param::clock_ticks_per_second().max(1) as f64
 }
 
 /// Runs redis-benchmark once; returns requests per second for SET and GET.

@@ -43,7 +43,7 @@ impl fmt::Debug for NodeMetrics {
 
 /// Writes one unlabelled gauge or counter.
 fn single(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     kind: MetricType,
@@ -57,7 +57,7 @@ fn single(
 }
 
 impl Collector for NodeMetrics {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
         let node = &self.0;
         let report = status::report(node, 0);
         let gauges = [

@@ -9,16 +9,16 @@ use std::sync::atomic::Ordering;
 /// give them all (kvs has no module or latency sections to leave out of the default).
 const SECTIONS: [&str; 8] = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"];
 
-/// CPU time this process has used, user and system, in seconds.
+/// CPU time this process has used, user and system, in seconds (from `/proc/self/stat`, in the
+/// kernel's clock ticks); zeros where the kernel does not say.
 fn cpu_seconds() -> (f64, f64) {
-    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid pointer.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return (0.0, 0.0);
-    }
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (seconds(usage.ru_utime), seconds(usage.ru_stime))
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and
+    // stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0) as f64;
+    let per_second = rustix::param::clock_ticks_per_second().max(1) as f64;
+    (ticks(11) / per_second, ticks(12) / per_second)
 }
 
 /// Resident set size of this process in bytes (Linux), 0 where unknown.
