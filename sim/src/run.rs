@@ -56,7 +56,7 @@ fn simulated_wall_ms() -> u64 {
 pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
     kvs_store::clock::set_wall_clock_source(simulated_wall_ms);
     if options.plant_bug {
-        kvs_store::cursors::plant_cursor_gap_bug();
+        kvs_store::plant_cursor_gap_bug();
     }
     let mut rng = StdRng::seed_from_u64(options.seed);
     let history = History::default();

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let args = NodeArgs::parse_from(argv);
     #[cfg(feature = "fault")]
     if args.faults.fault_cursor_skips_gaps {
-        kvs_store::cursors::plant_cursor_gap_bug();
+        kvs_store::plant_cursor_gap_bug();
     }
     // A file-size limit must surface as a write error (and refused writes), not kill the process.
     // SAFETY: setting a signal's disposition to "ignore" before any thread starts.

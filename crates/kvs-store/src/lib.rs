@@ -2,19 +2,22 @@
 //!
 //! # Layout
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
-//! - [`lww`]: [`lww::supersedes`], the merge rule on single entries, and why it converges.
+//! - `lww` (internal): `lww::supersedes`, the merge rule on single entries, and why it converges.
 //! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
 //! - [`replica`]: [`Replica`], every change to the store: local writes, remote entries, cursors and
 //!   the answers to anti-entropy requests, with the invariants that make copies converge.
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
-//! - [`export`]: pages of a backup, the live records after a key in key order.
-//! - [`digest`]: the per-entry hash the store digest is built from.
+//! - `export` (internal): pages of a backup, the live records after a key in key order.
+//! - `digest` (internal): the per-entry hash the store digest is built from.
 //! - [`map`]: the hash map every table uses (randomly keyed, fixed keys in simulation).
-//! - [`origin_index`]: per shard, surviving records by origin and sequence number.
-//! - [`cursors`]: how far this node has applied each origin's writes (a version vector).
+//! - `origin_index` (internal): per shard, surviving records by origin and sequence number.
+//! - `cursors` (internal): how far this node has applied each origin's writes (a version vector).
 //! - [`log`]: durability: the data dir, the checksummed log, replay, group commit, compaction.
-//! - [`anti_entropy`]: anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
+//! - `anti_entropy` (internal): anti-entropy on the store: deltas beyond cursors, tombstone purge, resync.
+//!
+//! The modules marked internal are the store's own: what kvs-node, the simulator and the fuzz
+//! targets use is public, and nothing else.
 //!
 //! [`Version`], [`Entry`] and [`NodeId`] are wire types defined in `kvs-proto` and re-exported
 //! here, because the dependency direction is proto ← store.
@@ -25,23 +28,25 @@
 #![deny(missing_docs, rust_2018_idioms)]
 #![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
 
-pub mod anti_entropy;
+pub(crate) mod anti_entropy;
 pub mod clock;
-pub mod cursors;
-pub mod digest;
+pub(crate) mod cursors;
+pub(crate) mod digest;
 mod expiry;
-pub mod export;
+pub(crate) mod export;
 pub mod glob;
 pub mod local;
 pub mod log;
-pub mod lww;
+pub(crate) mod lww;
 pub mod map;
-pub mod origin_index;
+pub(crate) mod origin_index;
 pub mod record;
 pub mod replica;
 pub mod store;
 
 pub use clock::{ClockError, HybridClock};
+#[cfg(feature = "fault")]
+pub use cursors::plant_cursor_gap_bug;
 pub use kvs_proto::{Entry, NodeId, Version};
 pub use record::{Record, MAX_RECORD_BYTES};
 pub use replica::Replica;

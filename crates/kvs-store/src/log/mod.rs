@@ -21,7 +21,7 @@ pub mod check;
 pub mod data_dir;
 pub(crate) mod disk;
 pub mod format;
-pub mod legacy;
+pub(crate) mod legacy;
 pub mod recovery;
 pub mod writer;
 
