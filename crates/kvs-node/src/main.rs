@@ -12,7 +12,16 @@ use tracing_subscriber::EnvFilter;
 
 /// `kvs-node hash-password`: reads a password from the first line of stdin (never from the
 /// command line, where `ps` would show it) and prints its argon2id string for a users file.
+/// `kvs-node hash-password`: takes no arguments, so `--help` and strays are clap's to answer.
+#[derive(clap::Parser)]
+#[command(
+    name = "kvs-node hash-password",
+    about = "Reads a password (one line, no spaces) on stdin and prints its argon2id hash for a users file."
+)]
+struct HashPasswordArgs {}
+
 fn hash_password() -> ExitCode {
+    let HashPasswordArgs {} = HashPasswordArgs::parse_from(std::env::args().skip(1));
     let mut line = String::new();
     if let Err(error) = std::io::stdin().read_line(&mut line) {
         eprintln!("kvs-node hash-password: cannot read stdin: {error}");
