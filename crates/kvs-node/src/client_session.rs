@@ -17,7 +17,7 @@ use futures::FutureExt;
 use kvs_proto::encoding::decode_borrowed;
 use kvs_proto::{BackupEntry, ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, ProtoError};
 use kvs_store::local::{Decision, Local};
-use kvs_store::log::writer::{Durable, Room};
+use kvs_store::log::{Durable, Room};
 use std::sync::Arc;
 
 /// Replies queued past this size are written out before more pipelined requests are served.

@@ -12,7 +12,7 @@ use crate::error::NodeError;
 use kvs_proto::NodeId;
 use kvs_store::log::data_dir::DataDir;
 use kvs_store::log::recovery::recover;
-use kvs_store::log::writer::{Log, LogConfig};
+use kvs_store::log::{Log, LogConfig};
 use kvs_store::{HybridClock, Store};
 use std::sync::Arc;
 use tokio::time::Instant;

@@ -16,7 +16,7 @@ use crate::write_path::{WritePath, Written};
 use kvs_proto::{MemberInfo, NodeId};
 use kvs_store::clock::wall_clock_ms;
 use kvs_store::local::{Decision, Local};
-use kvs_store::log::writer::Room;
+use kvs_store::log::Room;
 use kvs_store::{Record, Replica, Store};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;

@@ -10,8 +10,8 @@ use crate::stats::{bump, ReplicationCounters};
 use kvs_proto::Version;
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::data_dir::DataDir;
-use kvs_store::log::writer::{Durable, Log, Room};
 use kvs_store::log::LogError;
+use kvs_store::log::{Durable, Log, Room};
 use kvs_store::Record;
 use tokio::sync::broadcast;
 
@@ -49,7 +49,7 @@ impl WritePath {
     }
 
     /// What the log reports about itself (size, syncs), when the node is durable.
-    pub(crate) fn log_stats(&self) -> Option<&kvs_store::log::writer::LogStats> {
+    pub(crate) fn log_stats(&self) -> Option<&kvs_store::log::LogStats> {
         self.log.as_ref().map(|log| &*log.stats)
     }
 

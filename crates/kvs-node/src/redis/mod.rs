@@ -34,7 +34,7 @@ use crate::credentials::Access;
 use crate::shell::Shell;
 use kvs_proto::resp::{Args, Protocol, Reply};
 use kvs_store::local::{Decision, Local};
-use kvs_store::log::writer::{Durable, Room};
+use kvs_store::log::{Durable, Room};
 
 /// Per-connection state the commands read and change.
 #[derive(Debug)]

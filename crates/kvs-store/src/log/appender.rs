@@ -1,7 +1,7 @@
 //! The appender: what owns the log file. It takes queued appends in passes, writes each pass at
 //! once (group commit), fsyncs by policy, appends synced records, compacts the log, and retries a
 //! write that failed for a reason that may clear. It runs on its own thread, or in the caller's
-//! task in simulation (see `writer`).
+//! task in simulation (see `handle`).
 
 use super::disk::{self, fs, File};
 use super::format::{encode_cursors, encode_entry, encode_start, encode_synced, file_header};
@@ -138,7 +138,7 @@ impl Pass {
 }
 
 #[derive(Debug)]
-pub(super) struct Writer {
+pub(super) struct Appender {
     pub(super) config: LogConfig,
     pub(super) file: File,
     pub(super) store: Arc<Store>,
@@ -161,7 +161,7 @@ pub(super) struct Writer {
     pub(super) unrecorded_sync: Option<u64>,
 }
 
-impl Writer {
+impl Appender {
     pub(super) fn run(mut self, ops: mpsc::Receiver<Op>) {
         if self.config.hold {
             // Keeps every op (acknowledgements included) unanswered until the node stops.

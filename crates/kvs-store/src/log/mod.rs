@@ -12,8 +12,9 @@
 //! - [`check`]: `kvs-node check-data-dir`: an offline report, and the repair an operator asks for.
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
 //! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
-//! - [`writer`]: the writer thread: group commit, fsync policies, compaction.
-//! - `appender`: what owns the file: passes, group commit, fsync, synced records, compaction.
+//! - `handle`: [`Log`], what the node calls: append, reserve room, sync, compact, close.
+//! - `appender`: the [`Log`]'s thread, which owns the file: passes, group commit, fsync, synced
+//!   records, compaction.
 //! - `disk`: the filesystem seam (real files, or the simulator's disk).
 
 pub(crate) mod appender;
@@ -21,9 +22,11 @@ pub mod check;
 pub mod data_dir;
 pub(crate) mod disk;
 pub mod format;
+mod handle;
 pub(crate) mod legacy;
 pub mod recovery;
-pub mod writer;
+
+pub use handle::{Durable, Log, LogConfig, LogStats, Room};
 
 use thiserror::Error;
 

@@ -1,11 +1,11 @@
-//! The log writer's handle: what the node calls to append, reserve room, sync, compact and close.
+//! The log's handle, [`Log`]: what the node calls to append, reserve room, sync, compact and close.
 //! The appender (`appender`) owns the file, on a thread of its own: every append waiting in the
 //! channel when it wakes goes out in one write and, under `always`, one fsync, so concurrent
 //! writers share the cost of a sync (group commit).
 
 pub use super::appender::{LogConfig, LogStats};
 
-use super::appender::{Failure, Op, Pass, Writer, SYNC_EVERY};
+use super::appender::{Appender, Failure, Op, Pass, SYNC_EVERY};
 use super::disk;
 use super::format::{encode_start, file_header};
 use super::{FsyncPolicy, LogError};
@@ -77,7 +77,7 @@ enum Backend {
     /// On a thread of its own, fed through a channel (`None` once closed).
     Thread { ops: Mutex<Option<mpsc::Sender<Op>>>, thread: Mutex<Option<JoinHandle<()>>> },
     /// In the caller's task, one op at a time (the simulator; see `disk::WRITER_THREAD`).
-    Inline(Mutex<Option<Writer>>),
+    Inline(Mutex<Option<Appender>>),
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> LogError {
@@ -113,7 +113,7 @@ impl Log {
         let closing = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LogStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
-        let mut writer = Writer {
+        let mut writer = Appender {
             config: config.clone(),
             file,
             store,
