@@ -10,31 +10,31 @@ use tokio::time::{interval, MissedTickBehavior};
 
 /// Runs a round every anti-entropy interval, and at once when `PeerLinks::kick_anti_entropy` is
 /// called.
-pub(crate) async fn run(node: Arc<Shell>) {
-    let mut ticks = interval(node.config.anti_entropy_interval);
+pub(crate) async fn run(shell: Arc<Shell>) {
+    let mut ticks = interval(shell.config.anti_entropy_interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = ticks.tick() => {}
-            _ = node.peers.anti_entropy_kicked() => {}
+            _ = shell.peers.anti_entropy_kicked() => {}
         }
-        let effects = node.core.anti_entropy_round(node.now(), |peer| node.peers.connection(peer));
-        node.execute_control(effects);
+        let effects = shell.core.anti_entropy_round(shell.now(), |peer| shell.peers.connection(peer));
+        shell.execute_control(effects);
     }
 }
 
 /// Purges tombstones past the grace period, checking a few times per grace period.
-pub(crate) async fn purge_tombstones(node: Arc<Shell>) {
-    let grace = node.config.tombstone_grace;
+pub(crate) async fn purge_tombstones(shell: Arc<Shell>) {
+    let grace = shell.config.tombstone_grace;
     let mut ticks = interval((grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = ticks.tick() => {}
         }
-        let purged = node.core.purge_tombstones(node.now());
+        let purged = shell.core.purge_tombstones(shell.now());
         if purged > 0 {
             tracing::debug!(purged, "purged tombstones past the grace period");
         }

@@ -28,11 +28,11 @@ type Request<'a> = ClientRequest<&'a [u8]>;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down; the client
 /// may do what `access` allows.
-pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access: Access) {
+pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, access: Access) {
     loop {
         let received = tokio::select! {
-            _ = node.shutdown_started() => return,
-            received = unless_idle(node.config.idle_timeout, conn.recv_frame()) => match received {
+            _ = shell.shutdown_started() => return,
+            received = unless_idle(shell.config.idle_timeout, conn.recv_frame()) => match received {
                 Some(received) => received,
                 None => {
                     tracing::debug!("closing an idle client connection");
@@ -55,12 +55,12 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
             };
             let shutdown = matches!(request, ClientRequest::Shutdown);
             let (name, _) = needed(&request);
-            let Some(accepted) = answer(node, request, access, conn).await else { return };
-            node.requests.native(name, accepted);
+            let Some(accepted) = answer(shell, request, access, conn).await else { return };
+            shell.requests.native(name, accepted);
             served += 1;
             if shutdown && accepted {
                 let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
-                node.begin_shutdown();
+                shell.begin_shutdown();
                 return;
             }
             if !conn.has_buffered_frame() || conn.queued_bytes() >= FLUSH_AT_BYTES {
@@ -75,14 +75,14 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, access
         if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await, Ok(Ok(()))) {
             return;
         }
-        node.requests.batch(ClientProtocol::Native, started.elapsed(), served);
+        shell.requests.batch(ClientProtocol::Native, started.elapsed(), served);
     }
 }
 
 /// Serves one request and queues its response; `None` if the connection must close, else
 /// whether the request was carried out (not answered with an error).
 async fn answer(
-    node: &Shell,
+    shell: &Shell,
     request: Request<'_>,
     access: Access,
     conn: &mut Connection<net::Stream>,
@@ -95,7 +95,7 @@ async fn answer(
     };
     // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
     // Without room (the log failed) the write is refused below with the log's reason.
-    let mut room = if writes > 0 { node.writes.reserve(writes).await.unwrap_or_default() } else { Room::default() };
+    let mut room = if writes > 0 { shell.writes.reserve(writes).await.unwrap_or_default() } else { Room::default() };
     let answer = match needed(&request) {
         (name, required) if required > access => {
             // Redis's NOPERM wording, for a request above the user's role.
@@ -105,7 +105,7 @@ async fn answer(
             );
             Answer::Reply(error(ErrorReply::new(ErrorCode::NoPerm, message)), None)
         }
-        _ => handle(node, request, &mut room, conn),
+        _ => handle(shell, request, &mut room, conn),
     };
     let (queued, accepted) = match answer {
         Answer::Queued(queued) => (queued, true),
@@ -162,17 +162,17 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
 
 /// Executes one request against the node (a write uses `room` reserved in the log's queue); a
 /// read queues its answer on `conn` at once.
-fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
+fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
     let mut durable = None;
     // A write; only a backup's (a `Load`) carries a deadline.
     let mut write = |key: &[u8], value: Option<&[u8]>, deadline_ms: Option<u64>| {
         // Never inside a Redis client's transaction (see `redis::transaction`).
-        let shared = node.core.isolation.read().unwrap_or_else(|p| p.into_inner());
+        let shared = shell.core.isolation.read().unwrap_or_else(|p| p.into_inner());
         let written = match deadline_ms {
-            None => node.write(key, value, room).map(Some),
+            None => shell.write(key, value, room).map(Some),
             Some(deadline_ms) => {
                 let decide = |local: &Local<'_>| Decision::Write(local.value(value, Some(deadline_ms)), ());
-                node.update(key, node.wall_ms(), room, None, decide).map(|(written, ())| written)
+                shell.update(key, shell.wall_ms(), room, None, decide).map(|(written, ())| written)
             }
         };
         drop(shared);
@@ -187,30 +187,31 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
         }
     };
     let result = match request {
-        ClientRequest::Get { key } => check_key(node, key).map(|()| {
+        ClientRequest::Get { key } => check_key(shell, key).map(|()| {
             // The value goes from the store into the write buffer under the shard's read lock.
-            let now_ms = node.wall_ms();
+            let now_ms = shell.wall_ms();
             let value = |value: Option<&[u8]>| conn.queue(&ClientResponse::<&[u8]>::Value(value));
-            Answer::Queued(node.store().with_value(key, now_ms, value))
+            Answer::Queued(shell.store().with_value(key, now_ms, value))
         }),
-        ClientRequest::MGet { keys } => keys.iter().try_for_each(|&key| check_key(node, key)).and_then(|()| {
-            let now_ms = node.wall_ms();
-            let values: Vec<_> = keys.iter().map(|key| node.store().get_value(key, now_ms)).collect();
+        ClientRequest::MGet { keys } => keys.iter().try_for_each(|&key| check_key(shell, key)).and_then(|()| {
+            let now_ms = shell.wall_ms();
+            let values: Vec<_> = keys.iter().map(|key| shell.store().get_value(key, now_ms)).collect();
             // What the reply costs on the wire: each value and its length, within both bounds.
             let size: usize = values.iter().map(|v| v.as_ref().map_or(1, |v| v.len() + 9)).sum();
-            let max = reply_bound(node);
+            let max = reply_bound(shell);
             if size > max {
                 return Err(ErrorReply::new(ErrorCode::ReplyTooLarge, format!("reply of {size} bytes exceeds {max}")));
             }
             Ok(Answer::Queued(conn.queue(&ClientResponse::Values(values))))
         }),
-        ClientRequest::Set { key, value } => check_key(node, key)
-            .and_then(|()| check_value(node, value))
+        ClientRequest::Set { key, value } => check_key(shell, key)
+            .and_then(|()| check_value(shell, value))
             .and_then(|()| write(key, Some(value), None))
             .map(|written| Answer::Reply(written, None)),
         ClientRequest::MSet { pairs } => {
-            let checked: Result<(), ErrorReply> =
-                pairs.iter().try_for_each(|&(key, value)| check_key(node, key).and_then(|()| check_value(node, value)));
+            let checked: Result<(), ErrorReply> = pairs
+                .iter()
+                .try_for_each(|&(key, value)| check_key(shell, key).and_then(|()| check_value(shell, value)));
             checked.and_then(|()| {
                 let mut last = Ok(ClientResponse::Ok);
                 for &(key, value) in &pairs {
@@ -223,18 +224,18 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
             })
         }
         ClientRequest::Delete { key } => {
-            check_key(node, key).and_then(|()| write(key, None, None)).map(|written| Answer::Reply(written, None))
+            check_key(shell, key).and_then(|()| write(key, None, None)).map(|written| Answer::Reply(written, None))
         }
         ClientRequest::Export { after, max_keys } => after
-            .map_or(Ok(()), |after| check_key(node, after))
-            .map(|()| Answer::Queued(export(node, after, max_keys, conn))),
+            .map_or(Ok(()), |after| check_key(shell, after))
+            .map(|()| Answer::Queued(export(shell, after, max_keys, conn))),
         ClientRequest::Load { entries } => {
             let checked: Result<(), ErrorReply> = entries
                 .iter()
-                .try_for_each(|entry| check_key(node, entry.key).and_then(|()| check_value(node, entry.value)));
+                .try_for_each(|entry| check_key(shell, entry.key).and_then(|()| check_value(shell, entry.value)));
             // An entry whose deadline has passed is left out, as Redis's RESTORE leaves out a key
             // whose time has passed.
-            let now_ms = node.wall_ms();
+            let now_ms = shell.wall_ms();
             let mut live = entries.iter().filter(|e| e.expires_at_ms.is_none_or(|at| at > now_ms));
             checked
                 .and_then(|()| live.try_for_each(|e| write(e.key, Some(e.value), e.expires_at_ms).map(drop)))
@@ -242,12 +243,12 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
         }
         ClientRequest::Status { max_keys } => {
             let max_keys = (max_keys as usize).min(status::MAX_KEYS);
-            Ok(Answer::Reply(ClientResponse::Status(Box::new(status::report(node, max_keys))), None))
+            Ok(Answer::Reply(ClientResponse::Status(Box::new(status::report(shell, max_keys))), None))
         }
         ClientRequest::Shutdown => Ok(Answer::Reply(ClientResponse::Ok, None)),
-        ClientRequest::Inspect { key } => check_key(node, key).map(|()| {
-            let now_ms = node.wall_ms();
-            let held = node.store().get(key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
+        ClientRequest::Inspect { key } => check_key(shell, key).map(|()| {
+            let now_ms = shell.wall_ms();
+            let held = shell.store().get(key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });
             Answer::Reply(ClientResponse::Entry(held.map(|record| record.to_keyed_entry().1)), None)
         }),
     };
@@ -261,8 +262,8 @@ fn handle(node: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connec
 
 /// Largest reply of many values (MGET, an export page): `--max-reply-bytes`, and room for the
 /// frame's own bytes within the frame bound.
-fn reply_bound(node: &Shell) -> usize {
-    node.config.max_reply_bytes.min(node.config.limits.max_frame_bytes.saturating_sub(64))
+fn reply_bound(shell: &Shell) -> usize {
+    shell.config.max_reply_bytes.min(shell.config.limits.max_frame_bytes.saturating_sub(64))
 }
 
 /// Keys an export page holds at most, whatever the request asks.
@@ -271,14 +272,14 @@ const MAX_EXPORT_KEYS: usize = 100_000;
 /// Queues one page of an export: the live keys after `after`, as many as `max_keys` asks (up to
 /// [`MAX_EXPORT_KEYS`]) and the reply bound allows (at least one, which the value bound fits).
 fn export(
-    node: &Shell,
+    shell: &Shell,
     after: Option<&[u8]>,
     max_keys: u32,
     conn: &mut Connection<net::Stream>,
 ) -> Result<usize, ProtoError> {
-    let now_ms = node.wall_ms();
-    let records = node.store().export_page(after, (max_keys as usize).clamp(1, MAX_EXPORT_KEYS), now_ms);
-    let max_bytes = reply_bound(node);
+    let now_ms = shell.wall_ms();
+    let records = shell.store().export_page(after, (max_keys as usize).clamp(1, MAX_EXPORT_KEYS), now_ms);
+    let max_bytes = reply_bound(shell);
     let mut entries = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for record in &records {
@@ -294,16 +295,16 @@ fn export(
     conn.queue(&ClientResponse::<Bytes>::Exported(entries))
 }
 
-fn check_value(node: &Shell, value: &[u8]) -> Result<(), ErrorReply> {
-    let max = node.config.limits.max_value_bytes;
+fn check_value(shell: &Shell, value: &[u8]) -> Result<(), ErrorReply> {
+    let max = shell.config.limits.max_value_bytes;
     if value.len() > max {
         return Err(ErrorReply::new(ErrorCode::ValueTooLarge, format!("value of {} bytes exceeds {max}", value.len())));
     }
     Ok(())
 }
 
-fn check_key(node: &Shell, key: &[u8]) -> Result<(), ErrorReply> {
-    let max = node.config.limits.max_key_bytes;
+fn check_key(shell: &Shell, key: &[u8]) -> Result<(), ErrorReply> {
+    let max = shell.config.limits.max_key_bytes;
     if key.len() > max {
         return Err(ErrorReply::new(ErrorCode::KeyTooLarge, format!("key of {} bytes exceeds {max}", key.len())));
     }

@@ -11,16 +11,16 @@ use tokio::time::{interval, MissedTickBehavior};
 const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Reclaims expired keys every [`EXPIRY_INTERVAL`] unless `DEBUG SET-ACTIVE-EXPIRE 0` paused it.
-pub(crate) async fn run(node: Arc<Shell>) {
+pub(crate) async fn run(shell: Arc<Shell>) {
     let mut ticks = interval(EXPIRY_INTERVAL);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = ticks.tick() => {}
         }
-        if node.active_expiry.load(Ordering::Relaxed) {
-            let expired = node.core.expire(node.now());
+        if shell.active_expiry.load(Ordering::Relaxed) {
+            let expired = shell.core.expire(shell.now());
             if expired > 0 {
                 tracing::trace!(expired, "reclaimed expired keys");
             }

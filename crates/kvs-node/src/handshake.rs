@@ -13,21 +13,21 @@ use tokio::time::timeout;
 
 /// Serves one accepted connection from hello to close; `slot` is its place in the connection
 /// budget (one from the peers' reserve admits only a peer).
-pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: Slot) {
+pub async fn handle_connection(shell: Arc<Shell>, mut stream: net::Stream, slot: Slot) {
     let peer_addr = net::socket(&stream).peer_addr().ok();
     // One deadline for the hello, whatever is looked at first.
-    let hello_by = tokio::time::Instant::now() + node.config.hello_timeout;
-    if speaks_resp(&node, &mut stream, hello_by).await {
+    let hello_by = tokio::time::Instant::now() + shell.config.hello_timeout;
+    if speaks_resp(&shell, &mut stream, hello_by).await {
         return;
     }
-    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+    let mut conn = Connection::new(stream, shell.config.limits.max_frame_bytes);
     let received = tokio::select! {
-        _ = node.shutdown_started() => return,
+        _ = shell.shutdown_started() => return,
         received = tokio::time::timeout_at(hello_by, conn.recv::<Hello>()) => received,
     };
     let hello = match received {
         Err(_) => {
-            let ms = node.config.hello_timeout.as_millis();
+            let ms = shell.config.hello_timeout.as_millis();
             return reject(&mut conn, ErrorReply::new(ErrorCode::Timeout, format!("no hello within {ms} ms"))).await;
         }
         Ok(Ok(Some(hello))) => hello,
@@ -46,45 +46,45 @@ pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: 
     }
     match hello.role {
         Role::Client if slot.peers_only => {
-            let message = format!("all {} client connections are in use", node.budget.total - node.budget.reserved);
+            let message = format!("all {} client connections are in use", shell.budget.total - shell.budget.reserved);
             reject(&mut conn, ErrorReply::new(ErrorCode::TooManyConnections, message)).await
         }
         Role::Client => {
-            let access = match log_in(&node, hello.credentials, peer_addr) {
+            let access = match log_in(&shell, hello.credentials, peer_addr) {
                 Ok(access) => access,
                 Err(reply) => return reject(&mut conn, reply).await,
             };
-            let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
+            let welcome = HelloReply::Welcome { node: shell.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
-                client_session::serve(&node, &mut conn, access).await;
+                client_session::serve(&shell, &mut conn, access).await;
             }
         }
         Role::Viewer { node: asker, nonce, dialed } => {
             // Only a member may ask this way: the challenge needs the cluster secret.
-            if node.config.cluster_secret.is_none() {
+            if shell.config.cluster_secret.is_none() {
                 let reply =
                     ErrorReply::new(ErrorCode::NoAuth, "this node has no cluster secret to check a viewer with");
                 return reject(&mut conn, reply).await;
             }
-            if !proved(&node, &mut conn, peer_addr, "viewer", (asker, &nonce), dialed).await {
+            if !proved(&shell, &mut conn, peer_addr, "viewer", (asker, &nonce), dialed).await {
                 return;
             }
-            let welcome = HelloReply::Welcome { node: node.core.me(), members: Vec::new() };
+            let welcome = HelloReply::Welcome { node: shell.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
-                client_session::serve(&node, &mut conn, Access::Read).await;
+                client_session::serve(&shell, &mut conn, Access::Read).await;
             }
         }
         Role::Peer { member, origin, nonce, dialed } => {
-            if !proved(&node, &mut conn, peer_addr, "peer", (member.id, &nonce), dialed).await {
+            if !proved(&shell, &mut conn, peer_addr, "peer", (member.id, &nonce), dialed).await {
                 return;
             }
-            net::peer_link(net::socket(conn.get_ref()), node.config.dead_after);
+            net::peer_link(net::socket(conn.get_ref()), shell.config.dead_after);
             let peer = Peer { id: member.id, origin };
-            node.core.greeted(peer);
-            node.execute_control(node.core.merge_members([member], peer.id, node.now()));
-            let welcome = HelloReply::Welcome { node: node.core.me(), members: node.core.member_infos(node.now()) };
+            shell.core.greeted(peer);
+            shell.execute_control(shell.core.merge_members([member], peer.id, shell.now()));
+            let welcome = HelloReply::Welcome { node: shell.core.me(), members: shell.core.member_infos(shell.now()) };
             if conn.send(&welcome).await.is_ok() {
-                peer_inbound::serve(&node, &mut conn, peer).await;
+                peer_inbound::serve(&shell, &mut conn, peer).await;
             }
         }
     }
@@ -93,24 +93,24 @@ pub async fn handle_connection(node: Arc<Shell>, mut stream: net::Stream, slot: 
 /// Has the dialer (a `what`, claiming `claimed`'s id with its nonce, having dialed `dialed`) prove
 /// the cluster secret, if the node has one; refuses it, logged and counted, if it cannot.
 async fn proved(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     peer_addr: Option<SocketAddr>,
     what: &str,
     claimed: (kvs_proto::NodeId, &kvs_proto::Nonce),
     dialed: SocketAddr,
 ) -> bool {
-    let Err(reply) = peer_handshake::challenge(node, conn, claimed.0, claimed.1, dialed).await else { return true };
+    let Err(reply) = peer_handshake::challenge(shell, conn, claimed.0, claimed.1, dialed).await else { return true };
     tracing::warn!(?peer_addr, claimed = %claimed.0, %reply, "refusing a {what}");
-    crate::stats::bump(&node.core.stats().peer_hellos_refused, 1);
+    crate::stats::bump(&shell.core.stats().peer_hellos_refused, 1);
     reject(conn, reply).await;
     false
 }
 
 /// What a client may do: everything without a users file; with one, what its user's role allows,
 /// once its credentials check out (and its address has not failed too often lately).
-fn log_in(node: &Shell, credentials: Option<Credentials>, source: Option<SocketAddr>) -> Result<Access, ErrorReply> {
-    let Some(users) = &node.config.users else { return Ok(Access::Admin) };
+fn log_in(shell: &Shell, credentials: Option<Credentials>, source: Option<SocketAddr>) -> Result<Access, ErrorReply> {
+    let Some(users) = &shell.config.users else { return Ok(Access::Admin) };
     let Some(credentials) = credentials else {
         return Err(ErrorReply::new(ErrorCode::NoAuth, "authentication required"));
     };
@@ -132,16 +132,16 @@ fn log_in(node: &Shell, credentials: Option<Credentials>, source: Option<SocketA
 /// command's letter) rather than a hello frame's length: a Redis client pointed at this port. It
 /// is told, in RESP, where the Redis protocol is served, and closed (a hello's first byte is that
 /// of a length far below such values, so no kvs client or peer is mistaken for one).
-async fn speaks_resp(node: &Shell, stream: &mut net::Stream, hello_by: tokio::time::Instant) -> bool {
+async fn speaks_resp(shell: &Shell, stream: &mut net::Stream, hello_by: tokio::time::Instant) -> bool {
     let peeked = tokio::select! {
-        _ = node.shutdown_started() => return true,
+        _ = shell.shutdown_started() => return true,
         peeked = tokio::time::timeout_at(hello_by, net::peek_byte(stream)) => peeked,
     };
     let Ok(Ok(Some(first))) = peeked else { return false };
     if !(first == b'*' || first.is_ascii_alphabetic()) {
         return false;
     }
-    let served = match node.redis_addr {
+    let served = match shell.redis_addr {
         Some(addr) => format!("on port {} (--redis-port)", addr.port()),
         None => "only with --redis-port, which this node was not started with".to_string(),
     };

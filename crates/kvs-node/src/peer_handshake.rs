@@ -36,34 +36,34 @@ async fn within<T>(deadline: Duration, work: impl Future<Output = Result<T, Prot
 
 /// Connects to another member at `addr`, with TLS when the node has it, each step within the
 /// hello deadline: the connection a greeting or a view goes over.
-pub(crate) async fn dial(node: &Shell, addr: SocketAddr) -> Result<Connection<net::Stream>, ProtoError> {
-    let deadline = node.config.hello_timeout;
+pub(crate) async fn dial(shell: &Shell, addr: SocketAddr) -> Result<Connection<net::Stream>, ProtoError> {
+    let deadline = shell.config.hello_timeout;
     let tcp = within(deadline, async { net::connect(addr).await.map_err(ProtoError::Io) }).await?;
-    let secured = net::secure_dialed(node.config.tls.as_ref(), tcp, addr);
+    let secured = net::secure_dialed(shell.config.tls.as_ref(), tcp, addr);
     let stream = within(deadline, async { secured.await.map_err(ProtoError::Io) }).await?;
-    Ok(Connection::new(stream, node.config.limits.max_frame_bytes))
+    Ok(Connection::new(stream, shell.config.limits.max_frame_bytes))
 }
 
 /// The dialer's side, having dialed `dialed`: says hello as a peer, answers a challenge if the
 /// responder sends one, and returns its welcome.
 pub(crate) async fn greet(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     dialed: SocketAddr,
 ) -> Result<Welcome, ProtoError> {
     let mine = nonce();
-    conn.send(&Hello::new(node.core.peer_role(mine, dialed))).await?;
-    answer(node, conn, &mine, dialed).await
+    conn.send(&Hello::new(shell.core.peer_role(mine, dialed))).await?;
+    answer(shell, conn, &mine, dialed).await
 }
 
 /// A member's view of another: says hello at `dialed` as a viewer, proves the cluster secret
 /// (which this node must have) and asks for the other's status. No user's password is sent.
-pub(crate) async fn view(node: &Shell, dialed: SocketAddr) -> Result<StatusReport, ProtoError> {
-    let deadline = node.config.hello_timeout;
-    let mut conn = dial(node, dialed).await?;
+pub(crate) async fn view(shell: &Shell, dialed: SocketAddr) -> Result<StatusReport, ProtoError> {
+    let deadline = shell.config.hello_timeout;
+    let mut conn = dial(shell, dialed).await?;
     let mine = nonce();
-    conn.send(&Hello::new(Role::Viewer { node: node.id, nonce: mine, dialed })).await?;
-    answer(node, &mut conn, &mine, dialed).await?;
+    conn.send(&Hello::new(Role::Viewer { node: shell.id, nonce: mine, dialed })).await?;
+    answer(shell, &mut conn, &mine, dialed).await?;
     conn.send(&ClientRequest::<bytes::Bytes>::Status { max_keys: 0 }).await?;
     match within(deadline, conn.recv::<ClientResponse>()).await?.ok_or(ProtoError::Truncated)? {
         ClientResponse::Status(report) => Ok(*report),
@@ -74,14 +74,14 @@ pub(crate) async fn view(node: &Shell, dialed: SocketAddr) -> Result<StatusRepor
 /// The dialer's side after its hello (with `mine` as its nonce, having dialed `dialed`): checks
 /// the responder's challenge, if the cluster has a secret, answers it, and returns the welcome.
 async fn answer(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     mine: &Nonce,
     dialed: SocketAddr,
 ) -> Result<Welcome, ProtoError> {
-    let deadline = node.config.hello_timeout;
+    let deadline = shell.config.hello_timeout;
     let reply = within(deadline, conn.recv::<HelloReply>()).await?.ok_or(ProtoError::Truncated)?;
-    let reply = match (reply, &node.config.cluster_secret) {
+    let reply = match (reply, &shell.config.cluster_secret) {
         (HelloReply::Welcome { .. }, Some(_)) => {
             return Err(refused("the peer has no cluster secret, and this node requires one".into()));
         }
@@ -90,7 +90,7 @@ async fn answer(
         }
         (HelloReply::Challenge { node: them, nonce: theirs, proof }, Some(secret)) => {
             let channel = net::channel_binding(conn.get_ref());
-            let transcript = Transcript { dialer: (node.id, mine), responder: (them, &theirs), dialed, channel };
+            let transcript = Transcript { dialer: (shell.id, mine), responder: (them, &theirs), dialed, channel };
             if !secret.verify(Side::Responder, &transcript, &proof) {
                 return Err(refused(format!(
                     "peer {them} proves another cluster secret: the two nodes' --cluster-secret-file differ"
@@ -113,24 +113,24 @@ async fn answer(
 /// it with. A hello that dialed neither this connection's local address nor the address we
 /// advertise was relayed here from another address, and is refused before any proof is made.
 pub(crate) async fn challenge(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     dialer: NodeId,
     theirs: &Nonce,
     dialed: SocketAddr,
 ) -> Result<(), ErrorReply> {
-    let Some(secret) = &node.config.cluster_secret else { return Ok(()) };
+    let Some(secret) = &shell.config.cluster_secret else { return Ok(()) };
     let failed = |why: &str| ErrorReply::new(ErrorCode::PeerAuthFailed, format!("cluster secret: {why}"));
     let local = net::socket(conn.get_ref()).local_addr().ok();
-    if local != Some(dialed) && node.addr != dialed {
+    if local != Some(dialed) && shell.addr != dialed {
         return Err(failed(&format!("the hello dialed {dialed}, not this node (relayed?)")));
     }
     let mine = nonce();
     let channel = net::channel_binding(conn.get_ref());
-    let transcript = Transcript { dialer: (dialer, theirs), responder: (node.id, &mine), dialed, channel };
+    let transcript = Transcript { dialer: (dialer, theirs), responder: (shell.id, &mine), dialed, channel };
     let proof = secret.proof(Side::Responder, &transcript);
-    conn.send(&HelloReply::Challenge { node: node.id, nonce: mine, proof }).await.map_err(|_| failed("closed"))?;
-    let answer = timeout(node.config.hello_timeout, conn.recv::<PeerProof>()).await;
+    conn.send(&HelloReply::Challenge { node: shell.id, nonce: mine, proof }).await.map_err(|_| failed("closed"))?;
+    let answer = timeout(shell.config.hello_timeout, conn.recv::<PeerProof>()).await;
     let Ok(Ok(Some(answer))) = answer else {
         return Err(failed(
             "the dialer sent no proof (its --cluster-secret-file differs from ours, or it is no member)",

@@ -14,12 +14,12 @@ use tokio::time::timeout;
 /// The dialer pings a few times per dead-after period, so a connection silent that long is dead:
 /// across a partition its close or reset never arrives, and without this deadline its socket and
 /// task (and a connection slot) would live forever.
-pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: Peer) {
+pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: Peer) {
     let from = peer.id;
-    let silence = node.config.dead_after;
+    let silence = shell.config.dead_after;
     loop {
         let received = tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             received = timeout(silence, conn.recv::<PeerMessage<Record>>()) => received,
         };
         let message = match received {
@@ -32,12 +32,12 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: 
             Err(_) => {
                 tracing::info!(peer = %from, ?silence, "closing a silent peer connection");
                 net::abort(conn.get_ref());
-                bump(&node.core.stats().silent_peer_connections_closed, 1);
+                bump(&shell.core.stats().silent_peer_connections_closed, 1);
                 return;
             }
         };
         let bytes = conn.last_received_bytes();
-        let stats = node.core.stats();
+        let stats = shell.core.stats();
         let leaving = matches!(message, PeerMessage::Leave { .. });
         let entries = match &message {
             PeerMessage::Gossip { .. } | PeerMessage::Ping { .. } => {
@@ -63,9 +63,9 @@ pub async fn serve(node: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: 
         };
         // Room in the log for the entries first: a slow disk slows the peer down, not a thread.
         // Without room (the log failed) entries still merge; they are not logged.
-        let mut room = node.writes.reserve(entries).await.unwrap_or_default();
-        let effects = node.core.receive(peer, message, node.now());
-        node.execute(effects, &mut room);
+        let mut room = shell.writes.reserve(entries).await.unwrap_or_default();
+        let effects = shell.core.receive(peer, message, shell.now());
+        shell.execute(effects, &mut room);
         if leaving {
             return;
         }

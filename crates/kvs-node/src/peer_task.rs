@@ -27,11 +27,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Creates the task for `member`; the shell spawns it (see [`crate::shell::SpawnPeer`]).
-pub(crate) fn spawn(node: Arc<Shell>, member: MemberInfo) -> (PeerHandle, PeerTask) {
-    let stop = node.shutdown_token().child_token();
+pub(crate) fn spawn(shell: Arc<Shell>, member: MemberInfo) -> (PeerHandle, PeerTask) {
+    let stop = shell.shutdown_token().child_token();
     let (control, commands) = mpsc::channel(COMMAND_QUEUE);
     let link = Arc::new(LinkState::default());
-    let task = run(node, member, stop.clone(), commands, link.clone());
+    let task = run(shell, member, stop.clone(), commands, link.clone());
     (PeerHandle { stop, control, link }, Box::pin(task))
 }
 
@@ -44,7 +44,7 @@ enum Ended {
 }
 
 async fn run(
-    node: Arc<Shell>,
+    shell: Arc<Shell>,
     member: MemberInfo,
     stop: CancellationToken,
     mut commands: mpsc::Receiver<PeerCommand>,
@@ -54,27 +54,27 @@ async fn run(
     loop {
         let dialed = tokio::select! {
             _ = stop.cancelled() => break,
-            dialed = dial(&node, &member) => dialed,
+            dialed = dial(&shell, &member) => dialed,
         };
         let ended = match dialed {
             Ok(mut conn) => {
                 backoff = FIRST_BACKOFF;
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
-                node.peers.kick_anti_entropy();
-                let ended = stream(&node, member.id, &mut conn, &stop, &mut commands, &link.outbox).await;
+                shell.peers.kick_anti_entropy();
+                let ended = stream(&shell, member.id, &mut conn, &stop, &mut commands, &link.outbox).await;
                 link.disconnected();
                 match ended {
-                    Ended::Stopped if node.is_shutting_down() => {
+                    Ended::Stopped if shell.is_shutting_down() => {
                         claim(&mut conn, &link.outbox);
-                        let leave = Outgoing::Leave { member: node.core.me() };
-                        let _ = timeout(node.config.peer_write_timeout, conn.send(&leave)).await;
+                        let leave = Outgoing::Leave { member: shell.core.me() };
+                        let _ = timeout(shell.config.peer_write_timeout, conn.send(&leave)).await;
                     }
                     // Drop what is still queued for an unresponsive peer instead of delivering it
                     // late: anti-entropy sends it what it lacks once it answers again.
                     Ended::Failed(_) => {
                         net::abort(conn.get_ref());
-                        bump(&node.core.stats().peer_connections_reset, 1);
+                        bump(&shell.core.stats().peer_connections_reset, 1);
                     }
                     Ended::Stopped => {}
                 }
@@ -98,12 +98,12 @@ async fn run(
 }
 
 /// Connects and greets; the welcome's member list is merged, which is how a joiner learns the cluster.
-async fn dial(node: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
-    let mut conn = peer_handshake::dial(node, member.addr).await?;
-    net::peer_link(net::socket(conn.get_ref()), node.config.dead_after);
-    let (them, members) = peer_handshake::greet(node, &mut conn, member.addr).await?;
+async fn dial(shell: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
+    let mut conn = peer_handshake::dial(shell, member.addr).await?;
+    net::peer_link(net::socket(conn.get_ref()), shell.config.dead_after);
+    let (them, members) = peer_handshake::greet(shell, &mut conn, member.addr).await?;
     let id = them.id;
-    node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), id, node.now()));
+    shell.execute_control(shell.core.merge_members(std::iter::once(them).chain(members), id, shell.now()));
     if id != member.id {
         // A newer incarnation lives at this address; merging it retires this task.
         return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
@@ -117,17 +117,17 @@ fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {
 
 /// Streams to a connected peer until stopped or the connection fails.
 async fn stream(
-    node: &Arc<Shell>,
+    shell: &Arc<Shell>,
     peer: NodeId,
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
     outbox: &Arc<Outbox>,
 ) -> Ended {
-    let mut pushes = node.writes.subscribe_pushes();
+    let mut pushes = shell.writes.subscribe_pushes();
     // Subscribed first: a push a session hands over from now on reaches this task.
-    let _open = node.writes.outboxes.open(outbox, conn.get_ref());
-    let mut ping = interval(node.config.ping_interval);
+    let _open = shell.writes.outboxes.open(outbox, conn.get_ref());
+    let mut ping = interval(shell.config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         let result = tokio::select! {
@@ -135,13 +135,13 @@ async fn stream(
             command = commands.recv() => match command {
                 Some(PeerCommand::Send(message)) => {
                     claim(conn, outbox);
-                    let stats = node.core.stats();
+                    let stats = shell.core.stats();
                     let counter = match message {
                         Outgoing::AntiEntropyRequest { .. } => Some(&stats.anti_entropy_bytes_sent),
                         Outgoing::Gossip { .. } => Some(&stats.gossip_bytes_sent),
                         _ => None,
                     };
-                    send(node, conn, &message).await.map(|bytes| {
+                    send(shell, conn, &message).await.map(|bytes| {
                         if let Some(counter) = counter {
                             bump(counter, bytes)
                         }
@@ -149,7 +149,7 @@ async fn stream(
                 }
                 Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) => {
                     claim(conn, outbox);
-                    answer_anti_entropy(node, conn, request, cursors, fresh).await
+                    answer_anti_entropy(shell, conn, request, cursors, fresh).await
                 }
                 None => return Ended::Stopped,
             },
@@ -166,7 +166,7 @@ async fn stream(
                     // each: one write per peer per scheduler pass, as Redis writes its
                     // replication stream once per event-loop turn. Alone, it resumes at once.
                     tokio::task::yield_now().await;
-                    send_pushes(node, conn, &mut pushes, first, outbox).await
+                    send_pushes(shell, conn, &mut pushes, first, outbox).await
                 }
                 Err(RecvError::Lagged(missed)) => {
                     // The peer's cursor for us stops at the gap; its next anti-entropy round fills it.
@@ -176,21 +176,21 @@ async fn stream(
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
             _ = ping.tick() => {
-                let now = node.now();
-                if node.core.is_dead(peer, now) {
+                let now = shell.now();
+                if shell.core.is_dead(peer, now) {
                     // Whatever sits in the socket buffers for it would arrive stale; drop it.
                     return Ended::Failed(ProtoError::Io(std::io::Error::other("peer is dead")));
                 }
-                let ping = node.core.ping_for(peer, now);
+                let ping = shell.core.ping_for(peer, now);
                 claim(conn, outbox);
-                send(node, conn, &ping).await.map(|bytes| bump(&node.core.stats().gossip_bytes_sent, bytes))
+                send(shell, conn, &ping).await.map(|bytes| bump(&shell.core.stats().gossip_bytes_sent, bytes))
             }
         };
         // A session's unfinished frame that was claimed with nothing of ours sent after it (every
         // push already written by sessions) must be on the wire before sessions write again.
         let result = match result {
             Ok(()) if conn.queued_bytes() > 0 => {
-                timeout(node.config.peer_write_timeout, conn.flush()).await.map_err(timed_out).and_then(|r| r)
+                timeout(shell.config.peer_write_timeout, conn.flush()).await.map_err(timed_out).and_then(|r| r)
             }
             result => result,
         };
@@ -208,26 +208,26 @@ fn claim(conn: &mut Connection<net::Stream>, outbox: &Outbox) {
 }
 
 /// Sends one message within the peer write timeout; returns the frame's size.
-async fn send(node: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
-    timeout(node.config.peer_write_timeout, write(node, conn, message, true)).await.map_err(timed_out)?
+async fn send(shell: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
+    timeout(shell.config.peer_write_timeout, write(shell, conn, message, true)).await.map_err(timed_out)?
 }
 
 /// Queues one message (written when the buffer fills or on the next flush) within the peer
 /// write timeout; returns the frame's size.
-async fn feed(node: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
-    timeout(node.config.peer_write_timeout, write(node, conn, message, false)).await.map_err(timed_out)?
+async fn feed(shell: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
+    timeout(shell.config.peer_write_timeout, write(shell, conn, message, false)).await.map_err(timed_out)?
 }
 
 /// Queues `message` and flushes if asked. Under `--fault-duplicate-messages` (the simulator)
 /// every message goes out twice: receivers must not care.
 async fn write(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     message: &Outgoing,
     flush: bool,
 ) -> Result<usize, ProtoError> {
     let mut sent = conn.feed(message).await?;
-    if node.config.faults.duplicate_messages {
+    if shell.config.faults.duplicate_messages {
         sent = conn.feed(message).await?;
     }
     if flush {
@@ -239,13 +239,13 @@ async fn write(
 /// Sends `first` and whatever else is already queued, up to the batch bound, as one frame; a
 /// transaction's writes go in a frame of their own, applied as a unit by the peer.
 async fn send_pushes(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     pushes: &mut tokio::sync::broadcast::Receiver<Pushed>,
     first: Pushed,
     outbox: &Outbox,
 ) -> Result<(), ProtoError> {
-    let max_bytes = node.config.max_batch_bytes;
+    let max_bytes = shell.config.max_batch_bytes;
     let (mut entries, mut bytes) = (Vec::new(), 0);
     let mut next = Some(first);
     while let Some(pushed) = next.take() {
@@ -257,12 +257,12 @@ async fn send_pushes(
                 entries.push(record);
             }
             Pushed::Unit(unit) => {
-                send_batch(node, conn, std::mem::take(&mut entries)).await?;
+                send_batch(shell, conn, std::mem::take(&mut entries)).await?;
                 bytes = 0;
                 let count = unit.len();
-                let sent = send(node, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
-                bump(&node.core.stats().push_entries_sent, count);
-                bump(&node.core.stats().push_bytes_sent, sent);
+                let sent = send(shell, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
+                bump(&shell.core.stats().push_entries_sent, count);
+                bump(&shell.core.stats().push_bytes_sent, sent);
             }
         }
         if bytes >= max_bytes {
@@ -277,48 +277,48 @@ async fn send_pushes(
             }
         };
     }
-    send_batch(node, conn, entries).await
+    send_batch(shell, conn, entries).await
 }
 
 /// Sends pushed writes as one frame (nothing when there are none).
-async fn send_batch(node: &Shell, conn: &mut Connection<net::Stream>, entries: Vec<Record>) -> Result<(), ProtoError> {
+async fn send_batch(shell: &Shell, conn: &mut Connection<net::Stream>, entries: Vec<Record>) -> Result<(), ProtoError> {
     if entries.is_empty() {
         return Ok(());
     }
     let count = entries.len();
-    let sent = send(node, conn, &Outgoing::Entries { entries }).await?;
-    bump(&node.core.stats().push_entries_sent, count);
-    bump(&node.core.stats().push_bytes_sent, sent);
+    let sent = send(shell, conn, &Outgoing::Entries { entries }).await?;
+    bump(&shell.core.stats().push_entries_sent, count);
+    bump(&shell.core.stats().push_bytes_sent, sent);
     Ok(())
 }
 
 /// Answers an anti-entropy request: every record beyond the peer's cursors in frames of bounded
 /// size, then our cursors; or a resync demand if it is behind purged deletes.
 async fn answer_anti_entropy(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     request: u64,
     cursors: Cursors,
     fresh: bool,
 ) -> Result<(), ProtoError> {
-    let deadline = node.config.peer_write_timeout;
-    if node.started.elapsed() < node.config.faults.lying_anti_entropy_for {
-        return lie_in_anti_entropy(node, conn, request, fresh).await;
+    let deadline = shell.config.peer_write_timeout;
+    if shell.started.elapsed() < shell.config.faults.lying_anti_entropy_for {
+        return lie_in_anti_entropy(shell, conn, request, fresh).await;
     }
     let mut sent = 0;
-    match node.core.anti_entropy_answer(cursors, fresh) {
+    match shell.core.anti_entropy_answer(cursors, fresh) {
         AntiEntropyAnswer::Resync(cursors) => {
-            sent += send(node, conn, &Outgoing::ResyncRequired { request, cursors }).await?
+            sent += send(shell, conn, &Outgoing::ResyncRequired { request, cursors }).await?
         }
         AntiEntropyAnswer::Delta(mut batches) => {
             for entries in batches.by_ref() {
-                sent += feed(node, conn, &Outgoing::AntiEntropyEntries { request, entries }).await?;
+                sent += feed(shell, conn, &Outgoing::AntiEntropyEntries { request, entries }).await?;
             }
-            sent += feed(node, conn, &Outgoing::AntiEntropyDone { request, cursors: batches.done }).await?;
+            sent += feed(shell, conn, &Outgoing::AntiEntropyDone { request, cursors: batches.done }).await?;
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }
-    bump(&node.core.stats().anti_entropy_bytes_sent, sent);
+    bump(&shell.core.stats().anti_entropy_bytes_sent, sent);
     Ok(())
 }
 
@@ -327,13 +327,13 @@ async fn answer_anti_entropy(
 /// no entries. It says nothing of its own origin: a member can always withhold its own writes,
 /// and what the fault tests is that it cannot make others lose or stop fetching anyone else's.
 async fn lie_in_anti_entropy(
-    node: &Shell,
+    shell: &Shell,
     conn: &mut Connection<net::Stream>,
     request: u64,
     fresh: bool,
 ) -> Result<(), ProtoError> {
-    let own = node.core.origin();
-    let cursors: Cursors = node
+    let own = shell.core.origin();
+    let cursors: Cursors = shell
         .core
         .cursors()
         .into_iter()
@@ -345,6 +345,6 @@ async fn lie_in_anti_entropy(
     } else {
         Outgoing::ResyncRequired { request, cursors }
     };
-    send(node, conn, &lie).await?;
+    send(shell, conn, &lie).await?;
     Ok(())
 }

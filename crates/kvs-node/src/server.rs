@@ -19,7 +19,7 @@ use tokio::time::{interval, timeout};
 
 /// A node that is bound but not yet serving; lets the caller learn the real address first.
 pub struct BoundNode {
-    node: Arc<Shell>,
+    shell: Arc<Shell>,
     listener: net::Listener,
     redis: Option<net::Listener>,
     /// The HTTP admin port and its bound address.
@@ -57,8 +57,8 @@ pub async fn bind(config: NodeConfig) -> Result<BoundNode, NodeError> {
         (Some(redis), Some(requested)) => Some(net::bound_addr(redis, requested)?),
         _ => None,
     };
-    let node = Shell::new(config, addr, redis_addr, data, peer_task::spawn);
-    Ok(BoundNode { node, listener, redis, http })
+    let shell = Shell::new(config, addr, redis_addr, data, peer_task::spawn);
+    Ok(BoundNode { shell, listener, redis, http })
 }
 
 /// Begins a clean shutdown of a node when asked (on a signal, say).
@@ -76,13 +76,13 @@ impl BoundNode {
     /// The line that announces the node on stdout: its id, the address it listens on, the one it
     /// advertises if another, and its Redis and HTTP addresses.
     pub fn banner(&self) -> String {
-        let node = &self.node;
-        let listening = net::bound_addr(&self.listener, node.config.listen).unwrap_or(node.addr);
-        let mut line = format!("kvs-node {} listening on {listening}", node.id);
-        if listening != node.addr {
-            line.push_str(&format!(" advertised as {}", node.addr));
+        let shell = &self.shell;
+        let listening = net::bound_addr(&self.listener, shell.config.listen).unwrap_or(shell.addr);
+        let mut line = format!("kvs-node {} listening on {listening}", shell.id);
+        if listening != shell.addr {
+            line.push_str(&format!(" advertised as {}", shell.addr));
         }
-        if let Some(redis) = node.redis_addr {
+        if let Some(redis) = shell.redis_addr {
             line.push_str(&format!(" redis {redis}"));
         }
         if let Some((_, http)) = &self.http {
@@ -94,59 +94,59 @@ impl BoundNode {
     /// Where joining through the bootstrap node stands, as it changes (for the stdout line that
     /// says the node joined).
     pub fn join_state(&self) -> tokio::sync::watch::Receiver<JoinState> {
-        self.node.join_state.subscribe()
+        self.shell.join_state.subscribe()
     }
 
     /// A handle that begins this node's shutdown.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.node.clone())
+        ShutdownHandle(self.shell.clone())
     }
 
     /// Serves until shutdown begins, then leaves cleanly and waits (bounded) for every task.
     pub async fn serve(self) -> Result<(), NodeError> {
-        let BoundNode { node, listener, redis, http } = self;
-        tracing::info!(id = %node.id, addr = %node.addr, redis = ?node.redis_addr, "node serving");
-        let unguarded = node.config.users.is_none() && node.config.cluster_secret.is_none();
-        if !node.addr.ip().is_loopback() && unguarded {
-            match node.config.protected_mode {
+        let BoundNode { shell, listener, redis, http } = self;
+        tracing::info!(id = %shell.id, addr = %shell.addr, redis = ?shell.redis_addr, "node serving");
+        let unguarded = shell.config.users.is_none() && shell.config.cluster_secret.is_none();
+        if !shell.addr.ip().is_loopback() && unguarded {
+            match shell.config.protected_mode {
                 true => tracing::warn!(
-                    addr = %node.addr,
+                    addr = %shell.addr,
                     "protected mode: with neither --users-file nor --cluster-secret-file, connections from beyond loopback are refused (--protected-mode no serves them)"
                 ),
                 false => tracing::warn!(
-                    addr = %node.addr,
+                    addr = %shell.addr,
                     "--protected-mode no with neither --users-file nor --cluster-secret-file: anyone who reaches this port can read, write, join or shut the node down"
                 ),
             }
         }
         if let Some(redis) = redis {
-            let node = node.clone();
-            node.tasks.clone().spawn(async move {
+            let shell = shell.clone();
+            shell.tasks.clone().spawn(async move {
                 // The Redis port's connections are its own state, kept by its sessions.
                 let clients = Arc::new(redis::clients::RedisClients::default());
-                let serve = move |node, stream, slot| redis::session::serve(node, clients.clone(), stream, slot);
-                accept_loop(&node, redis, Clients::Only, serve).await
+                let serve = move |shell, stream, slot| redis::session::serve(shell, clients.clone(), stream, slot);
+                accept_loop(&shell, redis, Clients::Only, serve).await
             });
         }
         if let Some((http, _)) = http {
-            node.tasks.spawn(crate::http::serve(node.clone(), http));
+            shell.tasks.spawn(crate::http::serve(shell.clone(), http));
         }
-        node.tasks.spawn(heartbeat(node.clone()));
-        node.tasks.spawn(rediscover(node.clone()));
-        node.tasks.spawn(anti_entropy::run(node.clone()));
-        node.tasks.spawn(anti_entropy::purge_tombstones(node.clone()));
-        node.tasks.spawn(crate::expiry::run(node.clone()));
-        if let Some(bootstrap) = node.config.bootstrap {
-            node.tasks.spawn(join(node.clone(), bootstrap));
+        shell.tasks.spawn(heartbeat(shell.clone()));
+        shell.tasks.spawn(rediscover(shell.clone()));
+        shell.tasks.spawn(anti_entropy::run(shell.clone()));
+        shell.tasks.spawn(anti_entropy::purge_tombstones(shell.clone()));
+        shell.tasks.spawn(crate::expiry::run(shell.clone()));
+        if let Some(bootstrap) = shell.config.bootstrap {
+            shell.tasks.spawn(join(shell.clone(), bootstrap));
         }
-        accept_loop(&node, listener, Clients::AndPeers, handle_connection).await;
+        accept_loop(&shell, listener, Clients::AndPeers, handle_connection).await;
         tracing::info!("shutting down");
-        node.tasks.close();
-        if timeout(node.config.shutdown_grace, node.tasks.wait()).await.is_err() {
+        shell.tasks.close();
+        if timeout(shell.config.shutdown_grace, shell.tasks.wait()).await.is_err() {
             tracing::warn!("some tasks did not finish within the shutdown grace period");
         }
-        node.writes.close().await;
-        let joined = node.join_state.borrow().clone();
+        shell.writes.close().await;
+        let joined = shell.join_state.borrow().clone();
         match joined {
             JoinState::Failed { through, waited, last_error } => {
                 Err(NodeError::JoinTimeout { bootstrap: through, waited, last_error })
@@ -168,14 +168,14 @@ enum Clients {
 /// Accepts connections and serves each with `handler` in its own tracked task until shutdown,
 /// each holding its slot in the node's one connection budget; a connection beyond the budget is
 /// told so and closed at once.
-async fn accept_loop<F, Fut>(node: &Arc<Shell>, listener: net::Listener, serves: Clients, handler: F)
+async fn accept_loop<F, Fut>(shell: &Arc<Shell>, listener: net::Listener, serves: Clients, handler: F)
 where
     F: Fn(Arc<Shell>, net::Stream, Slot) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     loop {
         let accepted = tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, source) = match accepted {
@@ -190,31 +190,31 @@ where
         if let Err(error) = net::accepted(&stream) {
             tracing::debug!(%error, "cannot configure accepted socket");
         }
-        if node.config.refuses_in_protected_mode(source.ip()) {
+        if shell.config.refuses_in_protected_mode(source.ip()) {
             tracing::warn!(%source, "refusing a connection from beyond loopback: protected mode (see --protected-mode)");
-            drop(node.tasks.spawn(turn_away(node.clone(), stream, serves, TurnedAway::ProtectedMode)));
+            drop(shell.tasks.spawn(turn_away(shell.clone(), stream, serves, TurnedAway::ProtectedMode)));
             continue;
         }
         let slot = match serves {
-            Clients::Only => node.budget.try_client(),
-            Clients::AndPeers => node.budget.try_any(),
+            Clients::Only => shell.budget.try_client(),
+            Clients::AndPeers => shell.budget.try_any(),
         };
         match slot {
             Some(slot) => {
-                let shell = node.clone();
+                let served = shell.clone();
                 let serve = handler.clone();
-                drop(node.tasks.spawn(async move {
+                drop(shell.tasks.spawn(async move {
                     // The TLS handshake, if any, within the hello deadline; plaintext sent to a
                     // TLS port fails it and only that connection closes.
-                    let secured = net::secure_accepted(shell.config.tls.as_ref(), stream);
-                    match timeout(shell.config.hello_timeout, secured).await {
-                        Ok(Ok(stream)) => serve(shell, stream, slot).await,
+                    let secured = net::secure_accepted(served.config.tls.as_ref(), stream);
+                    match timeout(served.config.hello_timeout, secured).await {
+                        Ok(Ok(stream)) => serve(served, stream, slot).await,
                         Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
                         Err(_) => tracing::debug!("no TLS handshake within the hello deadline"),
                     }
                 }));
             }
-            None => drop(node.tasks.spawn(turn_away(node.clone(), stream, serves, TurnedAway::OverBudget))),
+            None => drop(shell.tasks.spawn(turn_away(shell.clone(), stream, serves, TurnedAway::OverBudget))),
         }
     }
 }
@@ -229,12 +229,12 @@ enum TurnedAway {
 }
 
 /// Tells a connection turned away why, in its protocol, and closes it.
-async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients, why: TurnedAway) {
+async fn turn_away(shell: Arc<Shell>, mut stream: net::Tcp, serves: Clients, why: TurnedAway) {
     // Over TLS there is no saying so before a handshake: the connection just closes.
-    if node.config.tls.is_some() {
+    if shell.config.tls.is_some() {
         return;
     }
-    let total = node.budget.total;
+    let total = shell.budget.total;
     let (resp, reply) = match why {
         TurnedAway::OverBudget => {
             tracing::debug!(total, "connection budget used up; turning a connection away");
@@ -254,7 +254,7 @@ async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients, why:
                 stream.write_all(resp.as_bytes()).await.map_err(ProtoError::Io)
             }
             Clients::AndPeers => {
-                let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
+                let mut conn = Connection::new(stream, shell.config.limits.max_frame_bytes);
                 conn.send(&HelloReply::Rejected(reply)).await.map(drop)
             }
         }
@@ -263,13 +263,13 @@ async fn turn_away(node: Arc<Shell>, mut stream: net::Tcp, serves: Clients, why:
 }
 
 /// Bumps our heartbeat every gossip interval; peer tasks carry it to the others.
-async fn heartbeat(node: Arc<Shell>) {
-    let mut ticks = interval(node.config.gossip_interval);
+async fn heartbeat(shell: Arc<Shell>) {
+    let mut ticks = interval(shell.config.gossip_interval);
     loop {
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = ticks.tick() => {
-                node.execute_control(node.core.heartbeat(node.now()));
+                shell.execute_control(shell.core.heartbeat(shell.now()));
             }
         }
     }
@@ -279,23 +279,23 @@ async fn heartbeat(node: Arc<Shell>) {
 /// incarnation lives there now. Without this, nodes that restart bootstrapping only from each
 /// other (all others knowing them as "left") form an island that never meets the rest of the
 /// cluster (found by the simulator, seed 12).
-async fn rediscover(node: Arc<Shell>) {
-    let mut ticks = interval(node.config.dead_after);
+async fn rediscover(shell: Arc<Shell>) {
+    let mut ticks = interval(shell.config.dead_after);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = ticks.tick() => {}
         }
         let probes = async {
-            for addr in node.core.with_members(|m| m.left_addrs()) {
-                if let Err(error) = join_once(&node, addr).await {
+            for addr in shell.core.with_members(|m| m.left_addrs()) {
+                if let Err(error) = join_once(&shell, addr).await {
                     tracing::trace!(%addr, %error, "nobody new at a departed member's address");
                 }
             }
         };
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = probes => {}
         }
     }
@@ -303,23 +303,23 @@ async fn rediscover(node: Arc<Shell>) {
 
 /// Greets the bootstrap node until it answers, merging the member list it returns; past
 /// `--join-timeout-ms` gives up and shuts the node down, which then exits with the reason.
-async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
+async fn join(shell: Arc<Shell>, bootstrap: SocketAddr) {
     let started = tokio::time::Instant::now();
     // What is left of --join-timeout-ms, if it was given.
-    let left = || node.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
+    let left = || shell.config.join_timeout.map(|limit| limit.saturating_sub(started.elapsed()));
     let mut backoff = Duration::from_millis(100);
     loop {
         let attempt = tokio::select! {
-            _ = node.shutdown_started() => return,
-            attempt = timeout(left().unwrap_or(Duration::MAX), join_once(&node, bootstrap)) => {
+            _ = shell.shutdown_started() => return,
+            attempt = timeout(left().unwrap_or(Duration::MAX), join_once(&shell, bootstrap)) => {
                 attempt.unwrap_or_else(|_| Err(ProtoError::Io(std::io::ErrorKind::TimedOut.into())))
             }
         };
         let error = match attempt {
             Ok(()) => {
-                let members = node.core.with_members(|m| m.others(node.now().at).len() + 1);
+                let members = shell.core.with_members(|m| m.others(shell.now().at).len() + 1);
                 tracing::info!(%bootstrap, members, "joined the cluster");
-                node.join_state.send_replace(JoinState::Joined { through: bootstrap, members });
+                shell.join_state.send_replace(JoinState::Joined { through: bootstrap, members });
                 return;
             }
             Err(error) => error,
@@ -328,35 +328,35 @@ async fn join(node: Arc<Shell>, bootstrap: SocketAddr) {
         if left.is_some_and(|left| left.is_zero()) {
             let waited = started.elapsed();
             tracing::error!(%bootstrap, ?waited, %error, "could not join the cluster in time (--join-timeout-ms); shutting down");
-            node.join_state.send_replace(JoinState::Failed {
+            shell.join_state.send_replace(JoinState::Failed {
                 through: bootstrap,
                 waited,
                 last_error: error.to_string(),
             });
-            node.begin_shutdown();
+            shell.begin_shutdown();
             return;
         }
         tracing::warn!(%bootstrap, %error, ?backoff, "cannot join yet; retrying");
         tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = tokio::time::sleep(left.map_or(backoff, |left| left.min(backoff))) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-async fn join_once(node: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
-    let deadline = node.config.hello_timeout;
+async fn join_once(shell: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
+    let deadline = shell.config.hello_timeout;
     let dial = async {
         let tcp = net::connect(bootstrap).await?;
-        net::secure_dialed(node.config.tls.as_ref(), tcp, bootstrap).await
+        net::secure_dialed(shell.config.tls.as_ref(), tcp, bootstrap).await
     };
     let stream = timeout(deadline, dial)
         .await
         .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
-    let mut conn = Connection::new(stream, node.config.limits.max_frame_bytes);
-    let (them, members) = peer_handshake::greet(node, &mut conn, bootstrap).await?;
+    let mut conn = Connection::new(stream, shell.config.limits.max_frame_bytes);
+    let (them, members) = peer_handshake::greet(shell, &mut conn, bootstrap).await?;
     let from = them.id;
-    node.execute_control(node.core.merge_members(std::iter::once(them).chain(members), from, node.now()));
+    shell.execute_control(shell.core.merge_members(std::iter::once(them).chain(members), from, shell.now()));
     Ok(())
 }

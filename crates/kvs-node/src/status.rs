@@ -8,9 +8,9 @@ use kvs_proto::{MemberState, MemberStatus, StatusReport};
 pub const MAX_KEYS: usize = 10_000;
 
 /// Builds the report, listing at most `max_keys` keys.
-pub fn report(node: &Shell, max_keys: usize) -> StatusReport {
-    let now = node.now();
-    let (me, others) = node.core.with_members(|m| (m.me().clone(), m.others(now.at)));
+pub fn report(shell: &Shell, max_keys: usize) -> StatusReport {
+    let now = shell.now();
+    let (me, others) = shell.core.with_members(|m| (m.me().clone(), m.others(now.at)));
     let my_state = if me.left { MemberState::Left } else { MemberState::Alive };
     let mut members = vec![MemberStatus {
         node_id: me.id.to_string(),
@@ -24,21 +24,21 @@ pub fn report(node: &Shell, max_keys: usize) -> StatusReport {
         addr: info.addr.to_string(),
         state,
         last_heard_ms: silent.as_millis() as u64,
-        clock_offset_ms: node.core.clock().offset_of(info.id, now),
+        clock_offset_ms: shell.core.clock().offset_of(info.id, now),
     }));
-    let (keys, keys_truncated) = node.store().live_keys(max_keys, node.now().wall_ms);
+    let (keys, keys_truncated) = shell.store().live_keys(max_keys, shell.now().wall_ms);
     StatusReport {
-        node_id: node.id.to_string(),
-        addr: node.addr.to_string(),
-        key_count: node.store().live_count(),
-        tombstone_count: node.store().tombstone_count(),
-        digest: format!("{:032x}", node.store().digest()),
+        node_id: shell.id.to_string(),
+        addr: shell.addr.to_string(),
+        key_count: shell.store().live_count(),
+        tombstone_count: shell.store().tombstone_count(),
+        digest: format!("{:032x}", shell.store().digest()),
         members,
-        clock_skew_ms: node.core.clock().skew_ms(),
-        problems: node.problems(),
+        clock_skew_ms: shell.core.clock().skew_ms(),
+        problems: shell.problems(),
         keys: keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect(),
         keys_truncated,
-        replication: node.core.stats().snapshot(),
-        cursors: node.core.cursors().into_iter().map(|(origin, seq)| (origin.to_string(), seq)).collect(),
+        replication: shell.core.stats().snapshot(),
+        cursors: shell.core.cursors().into_iter().map(|(origin, seq)| (origin.to_string(), seq)).collect(),
     }
 }

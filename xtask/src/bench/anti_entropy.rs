@@ -8,7 +8,7 @@ use kvs_client::{MemberState, ReplicationStatus};
 use kvs_tests::{start_chain, wait_for_alive_members, wait_for_equal_digests, wait_until, NodeProcess};
 use std::time::{Duration, Instant};
 
-/// Catch-up bench flags.
+/// Anti-entropy bench flags.
 #[derive(Args, Debug)]
 pub struct AntiEntropyArgs {
     /// Keys loaded before the pause (16-byte keys, 100-byte values).
@@ -115,7 +115,7 @@ pub async fn run(args: AntiEntropyArgs) -> Result<(), String> {
 
     let delta = |f: fn(&ReplicationStatus) -> u64| -> u64 { after.iter().zip(&before).map(|(x, y)| f(x) - f(y)).sum() };
     let ae_bytes = delta(|s| s.anti_entropy_bytes_sent);
-    let repaired = after[2].anti_entropy_entries_applied - before[2].anti_entropy_entries_applied;
+    let applied = after[2].anti_entropy_entries_applied - before[2].anti_entropy_entries_applied;
     let pushed_to_c = after[2].push_bytes_received - before[2].push_bytes_received;
     println!(
         "changes while C was paused: {} ({} on A, {} on B), raw size {raw} bytes (keys + values)",
@@ -125,7 +125,7 @@ pub async fn run(args: AntiEntropyArgs) -> Result<(), String> {
     );
     println!("C caught up in {:.2} s after resuming", caught_up.as_secs_f64());
     println!(
-        "anti-entropy bytes moved (all nodes): {ae_bytes} = {:.2}x the raw size; entries repaired on C: {repaired}",
+        "anti-entropy bytes moved (all nodes): {ae_bytes} = {:.2}x the raw size; entries anti-entropy applied on C: {applied}",
         ae_bytes as f64 / raw as f64
     );
     println!("push bytes C still received from socket buffers after resuming: {pushed_to_c}");

@@ -24,10 +24,10 @@ const OVER_BUDGET: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 28\r\nconnection: close\r\n\r\nall connections are in use\r\n";
 
 /// Accepts admin connections on `listener` until the node shuts down.
-pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener, app: Router) {
+pub(crate) async fn serve(shell: Arc<Shell>, listener: tokio::net::TcpListener, app: Router) {
     loop {
         let accepted = tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             accepted = listener.accept() => accepted,
         };
         let (mut stream, source) = match accepted {
@@ -39,7 +39,7 @@ pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener, a
                 continue;
             }
         };
-        let answer = match (node.config.refuses_in_protected_mode(source.ip()), node.budget.try_client()) {
+        let answer = match (shell.config.refuses_in_protected_mode(source.ip()), shell.budget.try_client()) {
             (true, _) => Err(format!(
                 "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}\n",
                 crate::config::PROTECTED_MODE_REFUSAL.len() + 1,
@@ -52,22 +52,22 @@ pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener, a
         let slot = match answer {
             Ok(slot) => slot,
             Err(refusal) => {
-                drop(node.tasks.spawn(async move {
+                drop(shell.tasks.spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&refusal)).await;
                 }));
                 continue;
             }
         };
-        let (node, app) = (node.clone(), app.clone());
-        drop(node.clone().tasks.spawn(async move {
+        let (shell, app) = (shell.clone(), app.clone());
+        drop(shell.clone().tasks.spawn(async move {
             let _slot = slot;
-            serve_connection(&node, stream, source, app).await;
+            serve_connection(&shell, stream, source, app).await;
         }));
     }
 }
 
 /// Serves one admin connection until it closes, idles past the deadline, or the node shuts down.
-async fn serve_connection(node: &Shell, stream: tokio::net::TcpStream, source: SocketAddr, app: Router) {
+async fn serve_connection(shell: &Shell, stream: tokio::net::TcpStream, source: SocketAddr, app: Router) {
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(source));
@@ -79,7 +79,7 @@ async fn serve_connection(node: &Shell, stream: tokio::net::TcpStream, source: S
         .max_buf_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     tokio::select! {
-        _ = node.shutdown_started() => {}
+        _ = shell.shutdown_started() => {}
         served = connection => if let Err(error) = served {
             tracing::debug!(%error, %source, "HTTP connection ended");
         },

@@ -32,9 +32,9 @@ enum Asking {
 }
 
 /// Every member this node knows (but those that left), each as it answered, and the verdict.
-pub(crate) async fn check(node: &Shell) -> ClusterCheck {
-    let mine = status::report(node, 0);
-    let asking = match (&node.config.cluster_secret, &node.config.users) {
+pub(crate) async fn check(shell: &Shell) -> ClusterCheck {
+    let mine = status::report(shell, 0);
+    let asking = match (&shell.config.cluster_secret, &shell.config.users) {
         (Some(_), _) => Asking::AsMember,
         (None, None) => Asking::Anonymously,
         (None, Some(_)) => Asking::NotAtAll,
@@ -46,7 +46,7 @@ pub(crate) async fn check(node: &Shell) -> ClusterCheck {
             nodes.push(NodeCheck { addr, status: Some(mine.clone()), error: None });
             continue;
         }
-        let (status, error) = match ask(node, &addr, &asking).await {
+        let (status, error) = match ask(shell, &addr, &asking).await {
             Ok(status) => (Some(status), None),
             Err(error) => (None, Some(error)),
         };
@@ -56,14 +56,14 @@ pub(crate) async fn check(node: &Shell) -> ClusterCheck {
     ClusterCheck { nodes, verdict }
 }
 
-async fn ask(node: &Shell, addr: &str, asking: &Asking) -> Result<StatusReport, String> {
+async fn ask(shell: &Shell, addr: &str, asking: &Asking) -> Result<StatusReport, String> {
     let parsed: SocketAddr = addr.parse().map_err(|e| format!("bad member address {addr}: {e}"))?;
     match asking {
         Asking::AsMember => {
-            let viewed = tokio::time::timeout(MEMBER_TIMEOUT, peer_handshake::view(node, parsed)).await;
+            let viewed = tokio::time::timeout(MEMBER_TIMEOUT, peer_handshake::view(shell, parsed)).await;
             viewed.map_err(|_| "no answer in time".to_string())?.map_err(|e| e.to_string())
         }
-        Asking::Anonymously if node.config.tls.is_some() => {
+        Asking::Anonymously if shell.config.tls.is_some() => {
             Err("not asked: this node has TLS and no cluster secret to ask members with".into())
         }
         Asking::Anonymously => {

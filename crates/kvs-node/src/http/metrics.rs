@@ -20,9 +20,9 @@ use std::sync::Arc;
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Answers a scrape.
-pub(super) async fn scrape(State(node): State<Arc<Shell>>) -> impl IntoResponse {
+pub(super) async fn scrape(State(shell): State<Arc<Shell>>) -> impl IntoResponse {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(NodeMetrics(node)));
+    registry.register_collector(Box::new(NodeMetrics(shell)));
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &registry) {
         Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], body),
@@ -58,22 +58,22 @@ fn single(
 
 impl Collector for NodeMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let node = &self.0;
-        let report = status::report(node, 0);
+        let shell = &self.0;
+        let report = status::report(shell, 0);
         let gauges = [
             ("kvs_keys", "Live keys held", report.key_count),
             ("kvs_tombstones", "Delete markers held until purged", report.tombstone_count),
             (
                 "kvs_connections",
                 "Connections open on the native and Redis ports, clients and peers",
-                node.budget.open() as u64,
+                shell.budget.open() as u64,
             ),
             (
                 "kvs_log_ok",
                 "1 while the log accepts writes (or there is none), 0 once it failed",
-                u64::from(node.writes.check().is_ok()),
+                u64::from(shell.writes.check().is_ok()),
             ),
-            ("kvs_uptime_seconds", "Seconds since the node started", node.started.elapsed().as_secs()),
+            ("kvs_uptime_seconds", "Seconds since the node started", shell.started.elapsed().as_secs()),
         ];
         for (name, help, value) in gauges {
             single(&mut encoder, name, help, MetricType::Gauge, value)?;
@@ -103,7 +103,7 @@ impl Collector for NodeMetrics {
             None,
             MetricType::Counter,
         )?;
-        for (protocol, command, outcome, count) in node.requests.counts() {
+        for (protocol, command, outcome, count) in shell.requests.counts() {
             let labels = [("protocol", protocol.name()), ("command", command), ("outcome", outcome)];
             requests.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&count, None)?;
         }
@@ -114,7 +114,7 @@ impl Collector for NodeMetrics {
             MetricType::Histogram,
         )?;
         for protocol in [ClientProtocol::Native, ClientProtocol::Resp] {
-            let (sum, count, buckets) = node.requests.latency(protocol).snapshot();
+            let (sum, count, buckets) = shell.requests.latency(protocol).snapshot();
             let labels = [("protocol", protocol.name())];
             let mut family = latency.encode_family(&labels)?;
             family.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
@@ -124,7 +124,7 @@ impl Collector for NodeMetrics {
             single(&mut encoder, &format!("kvs_{name}"), help, MetricType::Counter, value)?;
         }
 
-        if let Some(log) = node.writes.log_stats() {
+        if let Some(log) = shell.writes.log_stats() {
             let bytes = log.log_bytes.load(Ordering::Relaxed);
             single(&mut encoder, "kvs_log_bytes", "Size of the log file", MetricType::Gauge, bytes)?;
             let syncs = log.syncs.load(Ordering::Relaxed);
@@ -151,9 +151,9 @@ impl Collector for NodeMetrics {
             MetricType::Gauge,
         )?;
         let names: Vec<(String, String)> =
-            node.core.origin_nodes().iter().map(|(origin, node)| (origin.to_string(), node.to_string())).collect();
+            shell.core.origin_nodes().iter().map(|(origin, shell)| (origin.to_string(), shell.to_string())).collect();
         for (origin, seq) in &report.cursors {
-            let named = names.iter().find(|(o, _)| o == origin).map_or("", |(_, node)| node.as_str());
+            let named = names.iter().find(|(o, _)| o == origin).map_or("", |(_, shell)| shell.as_str());
             applied.encode_family(&[("origin", origin.as_str()), ("node", named)])?.encode_gauge(seq)?;
         }
         Ok(())

@@ -26,7 +26,7 @@ use std::sync::Arc;
 const DEFAULT_STATUS_KEYS: usize = 100;
 
 /// Serves the admin port on `listener` until the node shuts down.
-pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener) {
+pub(crate) async fn serve(shell: Arc<Shell>, listener: tokio::net::TcpListener) {
     let app = Router::new()
         .route("/", get(page))
         .route("/metrics", get(metrics::scrape))
@@ -34,22 +34,22 @@ pub(crate) async fn serve(node: Arc<Shell>, listener: tokio::net::TcpListener) {
         .route("/cluster", get(cluster))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .layer(middleware::from_fn_with_state(node.clone(), authenticate))
-        .with_state(node.clone());
-    accept::serve(node, listener, app).await;
+        .layer(middleware::from_fn_with_state(shell.clone(), authenticate))
+        .with_state(shell.clone());
+    accept::serve(shell, listener, app).await;
 }
 
 /// Lets a request through if the node has no users, it probes /health or /ready, or it carries
 /// Basic credentials of a user; otherwise answers 401 with a challenge the browser shows (or 429
 /// while the source address is slowed down for failing too often).
 async fn authenticate(
-    State(node): State<Arc<Shell>>,
+    State(shell): State<Arc<Shell>>,
     ConnectInfo(source): ConnectInfo<std::net::SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
     let open = matches!(request.uri().path(), "/health" | "/ready");
-    let Some(users) = node.config.users.as_ref().filter(|_| !open) else { return next.run(request).await };
+    let Some(users) = shell.config.users.as_ref().filter(|_| !open) else { return next.run(request).await };
     let logged_in = basic_credentials(request.headers())
         .map(|(user, password)| users.log_in(&user, &password, source.ip(), tokio::time::Instant::now()));
     match logged_in {
@@ -76,17 +76,17 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// Why the node cannot serve, if it cannot: shutting down, or its log failed.
-fn unhealthy(node: &Shell) -> Option<String> {
-    if node.is_shutting_down() {
+fn unhealthy(shell: &Shell) -> Option<String> {
+    if shell.is_shutting_down() {
         return Some("shutting down".into());
     }
-    node.writes.check().err().map(|error| format!("the log failed: {error}"))
+    shell.writes.check().err().map(|error| format!("the log failed: {error}"))
 }
 
 /// 200 while the node serves; 503 once its log failed or it is shutting down. (The port
 /// opens only once the node's data is loaded and it serves, so "starting" never answers 200.)
-async fn health(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
-    match unhealthy(&node) {
+async fn health(State(shell): State<Arc<Shell>>) -> (StatusCode, String) {
+    match unhealthy(&shell) {
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
         None => (StatusCode::OK, "ok\n".into()),
     }
@@ -95,13 +95,13 @@ async fn health(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
 /// 200 once the node is healthy and has joined its cluster (at once without a bootstrap node);
 /// 503 while it joins, after it gave up joining, while unhealthy, or while its clock is out of
 /// bounds.
-async fn ready(State(node): State<Arc<Shell>>) -> (StatusCode, String) {
+async fn ready(State(shell): State<Arc<Shell>>) -> (StatusCode, String) {
     // A clock out of bounds refuses writes: a load balancer should drain the node meanwhile.
-    if let Some(why) = unhealthy(&node).or_else(|| node.core.clock().problem()) {
+    if let Some(why) = unhealthy(&shell).or_else(|| shell.core.clock().problem()) {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"));
     }
-    let joined = node.join_state.borrow().clone();
-    match (joined, node.config.bootstrap) {
+    let joined = shell.join_state.borrow().clone();
+    match (joined, shell.config.bootstrap) {
         (JoinState::Joined { .. }, _) | (JoinState::Joining, None) => (StatusCode::OK, "ready\n".into()),
         (JoinState::Joining, Some(through)) => {
             (StatusCode::SERVICE_UNAVAILABLE, format!("joining the cluster through {through}\n"))
@@ -119,14 +119,14 @@ struct StatusQuery {
 }
 
 /// What `kvs-client status --json` prints.
-async fn status_json(State(node): State<Arc<Shell>>, Query(query): Query<StatusQuery>) -> impl IntoResponse {
+async fn status_json(State(shell): State<Arc<Shell>>, Query(query): Query<StatusQuery>) -> impl IntoResponse {
     let keys = query.keys.unwrap_or(DEFAULT_STATUS_KEYS).min(status::MAX_KEYS);
-    Json(status::report(&node, keys))
+    Json(status::report(&shell, keys))
 }
 
 /// What `kvs-client check --json` prints, asked from this node (see `cluster_view`).
-async fn cluster(State(node): State<Arc<Shell>>) -> Response {
-    Json(cluster_view::check(&node).await).into_response()
+async fn cluster(State(shell): State<Arc<Shell>>) -> Response {
+    Json(cluster_view::check(&shell).await).into_response()
 }
 
 /// The cluster page: one self-contained HTML file that polls /cluster.

@@ -61,7 +61,7 @@ pub const MAX_FAILED_LOGINS: u32 = 3;
 /// match (or if the node has no users); true when the connection is now that user's. The
 /// connection closes after its third failure.
 fn log_in(call: &mut Call<'_, '_>, user: &[u8], password: &[u8]) -> bool {
-    let Some(users) = &call.node.config.users else {
+    let Some(users) = &call.shell.config.users else {
         call.reply.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return false;
     };

@@ -14,7 +14,7 @@ pub fn debug(call: &mut Call<'_, '_>) {
     match (sub.as_slice(), call.args.len()) {
         (b"SET-ACTIVE-EXPIRE", 3) => {
             let on = call.args.get(2) != b"0";
-            call.node.active_expiry.store(on, Ordering::Relaxed);
+            call.shell.active_expiry.store(on, Ordering::Relaxed);
             call.reply.simple("OK");
         }
         (b"SLEEP", 3) => {
@@ -28,7 +28,7 @@ pub fn debug(call: &mut Call<'_, '_>) {
             call.reply.simple("OK");
         }
         (b"OBJECT", 3) => {
-            let Some(value) = call.node.store().get_value(call.args.get(2), call.now_ms()) else {
+            let Some(value) = call.shell.store().get_value(call.args.get(2), call.now_ms()) else {
                 return call.reply.error("ERR no such key");
             };
             let encoding = encoding_of(&value);

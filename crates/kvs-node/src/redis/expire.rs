@@ -163,7 +163,7 @@ pub fn pexpireat(call: &mut Call<'_, '_>) {
 /// How TTL-like commands report a key: -2 absent, -1 without deadline, else from the deadline.
 fn report_deadline(call: &mut Call<'_, '_>, from_deadline: impl Fn(u64, u64) -> i64) {
     let now_ms = call.now_ms();
-    let answer = match call.node.store().get_live(call.args.get(1), now_ms) {
+    let answer = match call.shell.store().get_live(call.args.get(1), now_ms) {
         None => -2,
         Some(record) => record.deadline_ms().map_or(-1, |deadline| from_deadline(deadline, now_ms)),
     };

@@ -20,7 +20,7 @@ pub fn flushall(call: &mut Call<'_, '_>) {
     if !valid {
         return call.reply.error("ERR syntax error");
     }
-    match call.node.flush(call.now_ms(), call.room, call.client.transaction.unit.as_mut()) {
+    match call.shell.flush(call.now_ms(), call.room, call.client.transaction.unit.as_mut()) {
         Ok(written) => {
             call.durable.extend(written.durable);
             call.reply.simple("OK");
@@ -43,7 +43,7 @@ fn copy_key(
         return None;
     }
     let now_ms = call.now_ms();
-    let Some(source) = call.node.store().get_live(from, now_ms) else {
+    let Some(source) = call.shell.store().get_live(from, now_ms) else {
         return Some(None);
     };
     if from == to {
@@ -119,7 +119,7 @@ pub fn copy(call: &mut Call<'_, '_>) {
 /// `RANDOMKEY`: a live key from a shard picked at random, or nil.
 pub fn randomkey(call: &mut Call<'_, '_>) {
     let now_ms = call.now_ms();
-    let store = call.node.store();
+    let store = call.shell.store();
     let start = rand::random_range(0..kvs_store::store::SHARDS as u64);
     let (mut cursor, mut wrapped) = (start, false);
     loop {
@@ -139,14 +139,14 @@ pub fn randomkey(call: &mut Call<'_, '_>) {
 
 /// `TYPE key`: `string` or `none`.
 pub fn type_of(call: &mut Call<'_, '_>) {
-    let live = call.node.store().get_live(call.args.get(1), call.now_ms()).is_some();
+    let live = call.shell.store().get_live(call.args.get(1), call.now_ms()).is_some();
     call.reply.simple(if live { "string" } else { "none" });
 }
 
 /// `TOUCH key [key ...]`: how many exist.
 pub fn touch(call: &mut Call<'_, '_>) {
     let now_ms = call.now_ms();
-    let store = call.node.store();
+    let store = call.shell.store();
     let count = call.args.iter().skip(1).filter(|key| store.get_live(key, now_ms).is_some()).count();
     call.reply.integer(count as i64);
 }
@@ -187,7 +187,7 @@ pub fn object(call: &mut Call<'_, '_>) {
             .error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."));
     }
     let now_ms = call.now_ms();
-    let Some(value) = call.node.store().get_value(call.args.get(2), now_ms) else {
+    let Some(value) = call.shell.store().get_value(call.args.get(2), now_ms) else {
         return call.reply.null();
     };
     match sub.as_slice() {
@@ -207,8 +207,8 @@ pub fn object(call: &mut Call<'_, '_>) {
 /// Live keys now, reclaiming what expired first unless active expiry is paused (then, as in
 /// Redis, expired keys not yet touched still count).
 pub fn live_key_count(call: &Call<'_, '_>) -> u64 {
-    let store: &Store = call.node.store();
-    if call.node.active_expiry.load(std::sync::atomic::Ordering::Relaxed) {
+    let store: &Store = call.shell.store();
+    if call.shell.active_expiry.load(std::sync::atomic::Ordering::Relaxed) {
         store.expire_due(call.now_ms());
     }
     store.live_count()

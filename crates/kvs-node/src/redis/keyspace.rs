@@ -9,7 +9,7 @@ use kvs_store::Store;
 pub fn get(call: &mut Call<'_, '_>) {
     let (key, now_ms) = (call.args.get(1), call.now_ms());
     let reply = &mut *call.reply;
-    call.node.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
+    call.shell.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
 }
 
 /// `MSET key value [key value ...]`
@@ -52,14 +52,14 @@ pub fn del(call: &mut Call<'_, '_>) {
 
 /// `EXISTS key [key ...]`: repeated keys count each time, as in Redis.
 pub fn exists(call: &mut Call<'_, '_>) {
-    let (store, now_ms) = (call.node.store(), call.now_ms());
+    let (store, now_ms) = (call.shell.store(), call.now_ms());
     let count = call.args.iter().skip(1).filter(|key| store.with_value(key, now_ms, |v| v.is_some())).count();
     call.reply.integer(count as i64);
 }
 
 /// `MGET key [key ...]`
 pub fn mget(call: &mut Call<'_, '_>) {
-    let (store, now_ms) = (call.node.store(), call.now_ms());
+    let (store, now_ms) = (call.shell.store(), call.now_ms());
     let size: usize = call
         .args
         .iter()
@@ -72,13 +72,13 @@ pub fn mget(call: &mut Call<'_, '_>) {
     call.reply.array(call.args.len() - 1);
     for key in call.args.iter().skip(1) {
         let reply = &mut *call.reply;
-        call.node.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
+        call.shell.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
     }
 }
 
 /// `STRLEN key`
 pub fn strlen(call: &mut Call<'_, '_>) {
-    let len = call.node.store().with_value(call.args.get(1), call.now_ms(), |v| v.map_or(0, <[u8]>::len));
+    let len = call.shell.store().with_value(call.args.get(1), call.now_ms(), |v| v.map_or(0, <[u8]>::len));
     call.reply.integer(len as i64);
 }
 
@@ -98,7 +98,7 @@ pub fn keys(call: &mut Call<'_, '_>) {
     let (mut cursor, mut size) = (0, 0);
     loop {
         // A shard at a time, so a reply too large is refused before the whole keyspace is copied.
-        let (next, keys) = call.node.store().scan(cursor, 1, now_ms, |k| glob::matches(pattern, k));
+        let (next, keys) = call.shell.store().scan(cursor, 1, now_ms, |k| glob::matches(pattern, k));
         size += keys.iter().map(|k| bulk_cost(k.len())).sum::<usize>();
         if call.reply_too_large(size) {
             return;
@@ -147,7 +147,7 @@ pub fn scan(call: &mut Call<'_, '_>) {
         return;
     }
     let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
-        call.node.store().scan(cursor, count, call.now_ms(), |k| pattern.is_none_or(|p| glob::matches(p, k)))
+        call.shell.store().scan(cursor, count, call.now_ms(), |k| pattern.is_none_or(|p| glob::matches(p, k)))
     } else {
         (0, Vec::new())
     };

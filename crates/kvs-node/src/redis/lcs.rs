@@ -109,7 +109,7 @@ pub fn lcs(call: &mut Call<'_, '_>) {
         return call.reply.error("ERR If you want both the length and indexes, please just use IDX.");
     }
     let now_ms = call.now_ms();
-    let store = call.node.store();
+    let store = call.shell.store();
     let a = store.get_value(call.args.get(1), now_ms).unwrap_or_default();
     let b = store.get_value(call.args.get(2), now_ms).unwrap_or_default();
     if (a.len() + 1).saturating_mul(b.len() + 1) > MAX_CELLS {

@@ -68,11 +68,11 @@ pub struct BatchClock(std::cell::Cell<Option<u64>>);
 
 impl BatchClock {
     /// The batch's time (Unix milliseconds), read from the node's clock on first use.
-    fn now_ms(&self, node: &Shell) -> u64 {
+    fn now_ms(&self, shell: &Shell) -> u64 {
         match self.0.get() {
             Some(ms) => ms,
             None => {
-                let ms = node.wall_ms();
+                let ms = shell.wall_ms();
                 self.0.set(Some(ms));
                 ms
             }
@@ -88,7 +88,7 @@ impl BatchClock {
 /// What every command handler receives.
 pub struct Call<'a, 'r> {
     /// The node served.
-    pub node: &'a crate::shell::Shell,
+    pub shell: &'a crate::shell::Shell,
     /// The command's arguments, name first.
     pub args: Args<'a>,
     /// The connection's state.
@@ -115,7 +115,7 @@ impl Call<'_, '_> {
 impl Call<'_, '_> {
     /// The node's wall clock (Unix milliseconds): when this command runs, for expiry.
     pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms(self.node)
+        self.clock.now_ms(self.shell)
     }
 
     /// Runs a command on one key through the node's write path (see
@@ -123,7 +123,7 @@ impl Call<'_, '_> {
     /// returns `None`.
     pub fn update<T>(&mut self, key: &[u8], decide: impl FnOnce(&Local<'_>) -> Decision<T>) -> Option<T> {
         let now_ms = self.now_ms();
-        match self.node.update(key, now_ms, self.room, self.client.transaction.unit.as_mut(), decide) {
+        match self.shell.update(key, now_ms, self.room, self.client.transaction.unit.as_mut(), decide) {
             Ok((written, answer)) => {
                 self.durable.extend(written.and_then(|w| w.durable));
                 Some(answer)
@@ -137,7 +137,7 @@ impl Call<'_, '_> {
 
     /// Checks a key and optional value against the node's bounds, replying with an error if over.
     pub fn within_bounds(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
-        let limits = self.node.config.limits;
+        let limits = self.shell.config.limits;
         if key.len() > limits.max_key_bytes {
             self.reply.error(&format!("ERR key of {} bytes exceeds the limit of {}", key.len(), limits.max_key_bytes));
             return false;
@@ -153,7 +153,7 @@ impl Call<'_, '_> {
     /// Refuses a reply of `bytes` past `--max-reply-bytes` with an error; true if refused. Checked
     /// before a large reply is built, so no command can make the node allocate without bound.
     pub fn reply_too_large(&mut self, bytes: usize) -> bool {
-        let max = self.node.config.max_reply_bytes;
+        let max = self.shell.config.max_reply_bytes;
         if bytes <= max {
             return false;
         }

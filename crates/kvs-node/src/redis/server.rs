@@ -50,7 +50,7 @@ pub fn info(call: &mut Call<'_, '_>) {
 }
 
 fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
-    let node = call.node;
+    let shell = call.shell;
     // Writing to a String cannot fail.
     let _ = match section {
         "server" => write!(
@@ -61,15 +61,15 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::process::id(),
-            node.id.to_string(),
-            node.redis_addr.map_or(0, |a| a.port()),
-            node.started.elapsed().as_secs(),
-            node.core.clock().skew_ms(),
-            node.core.clock().problem().unwrap_or_else(|| "ok".into()),
+            shell.id.to_string(),
+            shell.redis_addr.map_or(0, |a| a.port()),
+            shell.started.elapsed().as_secs(),
+            shell.core.clock().skew_ms(),
+            shell.core.clock().problem().unwrap_or_else(|| "ok".into()),
         ),
         "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", call.clients.open()),
         "stats" => {
-            let stats = node.core.stats();
+            let stats = shell.core.stats();
             write!(
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n",
@@ -90,8 +90,8 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             )
         }
         "persistence" => {
-            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(node.writes.log().is_some()));
-            if let Some(log) = node.writes.log() {
+            let _ = write!(out, "# Persistence\r\naof_enabled:{}\r\n", u8::from(shell.writes.log().is_some()));
+            if let Some(log) = shell.writes.log() {
                 let stats = &log.stats;
                 let _ = write!(
                     out,
@@ -105,14 +105,14 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             Ok(())
         }
         "replication" => {
-            let now = node.now().at;
-            let others = node.core.with_members(|m| m.others(now));
+            let now = shell.now().at;
+            let others = shell.core.with_members(|m| m.others(now));
             let _ = write!(
                 out,
                 "# Replication\r\nrole:master\r\nconnected_slaves:0\r\ncluster_members:{}\r\n",
                 others.len() + 1
             );
-            let _ = write!(out, "member0:id={},addr={},state=alive,last_heard_ms=0\r\n", node.id, node.addr);
+            let _ = write!(out, "member0:id={},addr={},state=alive,last_heard_ms=0\r\n", shell.id, shell.addr);
             for (i, (info, state, silent)) in others.iter().enumerate() {
                 let _ = write!(
                     out,
@@ -123,7 +123,7 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                     silent.as_millis()
                 );
             }
-            for (name, _, value) in node.core.stats().snapshot().rows() {
+            for (name, _, value) in shell.core.stats().snapshot().rows() {
                 let _ = write!(out, "kvs_{name}:{value}\r\n");
             }
             Ok(())
@@ -131,9 +131,9 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         _ => write!(
             out,
             "# Keyspace\r\ndb0:keys={},expires={},avg_ttl=0,tombstones={}\r\n",
-            node.store().live_count(),
-            node.store().volatile_count(),
-            node.store().tombstone_count()
+            shell.store().live_count(),
+            shell.store().volatile_count(),
+            shell.store().tombstone_count()
         ),
     };
 }
@@ -164,7 +164,7 @@ pub fn config(call: &mut Call<'_, '_>) {
 
 /// `BGREWRITEAOF`: rewrite the log from memory now (kvs's log plays the role of Redis's AOF).
 pub fn bgrewriteaof(call: &mut Call<'_, '_>) {
-    match call.node.writes.compact_log() {
+    match call.shell.writes.compact_log() {
         Ok(true) => call.reply.simple("Background append only file rewriting started"),
         Ok(false) => call.reply.error("ERR this node has no data dir; there is no log to compact"),
         Err(error) => call.reply.error(&format!("ERR {error}")),

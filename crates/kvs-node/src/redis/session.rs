@@ -20,10 +20,10 @@ const FLUSH_AT_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
-pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net::Stream, _slot: Slot) {
+pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net::Stream, _slot: Slot) {
     let _open = clients.opened();
     // Without a users file every connection is an admin, as a Redis without requirepass.
-    let user = node.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
+    let user = shell.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
     let id = clients.next_id();
     let transaction = Default::default();
     let kill = CancellationToken::new();
@@ -49,10 +49,10 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
         source,
         failed_logins: 0,
     };
-    let limits = RespLimits { max_bulk: node.config.limits.max_frame_bytes, ..RespLimits::default() };
+    let limits = RespLimits { max_bulk: shell.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
-    let max_pending = node.config.limits.max_frame_bytes + limits.max_inline;
-    let login_by = node.config.users.is_some().then(|| tokio::time::Instant::now() + node.config.hello_timeout);
+    let max_pending = shell.config.limits.max_frame_bytes + limits.max_inline;
+    let login_by = shell.config.users.is_some().then(|| tokio::time::Instant::now() + shell.config.hello_timeout);
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     // Resumes an incomplete command where it stopped instead of parsing it again from its start.
@@ -64,7 +64,7 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
             // the native port is instead of waiting for a line end that never comes.
             let message = format!(
                 "-ERR this is kvs's Redis-protocol port; kvs-client speaks the native protocol on port {}\r\n",
-                node.addr.port()
+                shell.addr.port()
             );
             let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(message.as_bytes())).await;
             return;
@@ -92,7 +92,7 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
                             Some(s) if s.writes => args.len() - 1,
                             _ => 0,
                         };
-                        let (room, waited) = waited(node.writes.reserve(writes)).await;
+                        let (room, waited) = waited(shell.writes.reserve(writes)).await;
                         if waited {
                             clock.advance();
                         }
@@ -100,7 +100,7 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
                         let reply_at = output.len();
                         let mut reply = Reply::new(&mut output, client.protocol);
                         let call = &mut Call {
-                            node: &node,
+                            shell: &shell,
                             args,
                             client: &mut client,
                             clients: &clients,
@@ -117,7 +117,7 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
                             isolated(call, spec);
                         }
                         // Every reply that reports a failure starts with '-' (QUEUED does not).
-                        node.requests.resp(spec, output.get(reply_at) != Some(&b'-'));
+                        shell.requests.resp(spec, output.get(reply_at) != Some(&b'-'));
                         served += 1;
                     }
                     consumed += used;
@@ -152,7 +152,7 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
             }
             output.clear();
         }
-        node.requests.batch(ClientProtocol::Resp, started.elapsed(), served);
+        shell.requests.batch(ClientProtocol::Resp, started.elapsed(), served);
         if close || kill.is_cancelled() {
             return;
         }
@@ -172,12 +172,12 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
         let limit = match login_by {
             Some(deadline) if client.user.is_none() => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                Some(node.config.idle_timeout.map_or(left, |idle| idle.min(left)))
+                Some(shell.config.idle_timeout.map_or(left, |idle| idle.min(left)))
             }
-            _ => node.config.idle_timeout,
+            _ => shell.config.idle_timeout,
         };
         let read = tokio::select! {
-            _ = node.shutdown_started() => return,
+            _ = shell.shutdown_started() => return,
             _ = kill.cancelled() => return,
             read = unless_idle(limit, stream.read_buf(&mut input)) => match read {
                 Some(read) => read,
@@ -198,8 +198,8 @@ pub async fn serve(node: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net
 /// core's isolation lock for reading, so it never runs inside a transaction's EXEC.
 fn isolated(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     let several_keys = spec.is_some_and(|s| s.writes || matches!(s.name, "mget" | "exists" | "touch"));
-    let node = call.node;
-    let _shared = several_keys.then(|| node.core.isolation.read().unwrap_or_else(|p| p.into_inner()));
+    let shell = call.shell;
+    let _shared = several_keys.then(|| shell.core.isolation.read().unwrap_or_else(|p| p.into_inner()));
     run(call, spec);
 }
 

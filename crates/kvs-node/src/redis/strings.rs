@@ -183,7 +183,7 @@ fn too_big(call: &mut Call<'_, '_>) {
 /// `APPEND key value`: the new length. Keeps the key's deadline.
 pub fn append(call: &mut Call<'_, '_>) {
     let (key, suffix) = (call.args.get(1), call.args.get(2));
-    let max = call.node.config.limits.max_value_bytes;
+    let max = call.shell.config.limits.max_value_bytes;
     if !call.within_bounds(key, None) {
         return;
     }
@@ -211,7 +211,7 @@ pub fn setrange(call: &mut Call<'_, '_>) {
     if offset < 0 {
         return call.reply.error("ERR offset is out of range");
     }
-    let max = call.node.config.limits.max_value_bytes;
+    let max = call.shell.config.limits.max_value_bytes;
     if !call.within_bounds(key, None) {
         return;
     }
@@ -249,7 +249,7 @@ pub fn getrange(call: &mut Call<'_, '_>) {
     let negative_and_crossed = start < 0 && end < 0 && start > end;
     let now_ms = call.now_ms();
     let reply = &mut *call.reply;
-    call.node.store().with_value(call.args.get(1), now_ms, |value| {
+    call.shell.store().with_value(call.args.get(1), now_ms, |value| {
         let value = value.unwrap_or_default();
         let len = value.len() as i64;
         let from_end = |i: i64| if i < 0 { (len + i).max(0) } else { i };
@@ -273,7 +273,7 @@ pub fn msetnx(call: &mut Call<'_, '_>) {
         return;
     }
     let now_ms = call.now_ms();
-    if pairs().any(|(key, _)| call.node.store().get_live(key, now_ms).is_some()) {
+    if pairs().any(|(key, _)| call.shell.store().get_live(key, now_ms).is_some()) {
         return call.reply.integer(0);
     }
     for (key, value) in pairs() {

@@ -57,7 +57,7 @@ impl Queued {
 pub type Held = (Option<Stamp>, bool);
 
 fn held(call: &Call<'_, '_>, key: &[u8], now_ms: u64) -> Held {
-    let record = call.node.store().get(key);
+    let record = call.shell.store().get(key);
     (record.as_ref().map(Record::stamp), record.is_some_and(|r| r.is_live_at(now_ms)))
 }
 
@@ -180,8 +180,8 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
         call.client.transaction.reset();
         return call.reply.error("EXECABORT Transaction discarded because of previous errors.");
     }
-    let node = call.node;
-    let _alone = node.core.isolation.write().unwrap_or_else(|p| p.into_inner());
+    let shell = call.shell;
+    let _alone = shell.core.isolation.write().unwrap_or_else(|p| p.into_inner());
     let now_ms = call.now_ms();
     let changed = call.client.transaction.watched.iter().any(|(key, then)| held(call, key, now_ms) != *then);
     call.client.transaction.reset();
@@ -192,7 +192,7 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
     call.reply.array(queued.len());
     for command in &queued {
         let inner = &mut Call {
-            node,
+            shell,
             args: command.args(),
             client: &mut *call.client,
             clients: call.clients,
@@ -204,5 +204,5 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
         run(inner);
     }
     let unit = call.client.transaction.unit.take().unwrap_or_default();
-    node.writes.push_unit(&node.core, unit);
+    shell.writes.push_unit(&shell.core, unit);
 }
