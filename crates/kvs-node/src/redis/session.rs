@@ -11,6 +11,7 @@ use crate::request_stats::ClientProtocol;
 use crate::shell::Shell;
 use bytes::{Buf, BytesMut};
 use kvs_proto::resp::{CommandParser, Protocol, Reply, RespLimits};
+use kvs_store::log::Durable;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -22,33 +23,9 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
 pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net::Stream, _slot: Slot) {
     let _open = clients.opened();
-    // Without a users file every connection is an admin, as a Redis without requirepass.
-    let user = shell.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
-    let id = clients.next_id();
-    let transaction = Default::default();
-    let kill = CancellationToken::new();
-    let socket = net::socket(&stream);
-    let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    let connected = Connected {
-        addr: socket.peer_addr().unwrap_or_else(|_| unknown()),
-        laddr: socket.local_addr().unwrap_or_else(|_| unknown()),
-        name: None,
-        user: user.as_ref().map_or_else(|| "default".into(), |(name, _)| name.clone()),
-        since: tokio::time::Instant::now(),
-        kill: kill.clone(),
-    };
-    let source = connected.addr.ip();
-    let _listed = clients.register(id, connected);
-    let mut client = ClientState {
-        id,
-        name: None,
-        protocol: Protocol::Resp2,
-        quit: false,
-        user,
-        transaction,
-        source,
-        failed_logins: 0,
-    };
+    let (mut client, connected) = new_client(&shell, &clients, &stream);
+    let kill = connected.kill.clone();
+    let _listed = clients.register(client.id, connected);
     let limits = RespLimits { max_bulk: shell.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = shell.config.limits.max_frame_bytes + limits.max_inline;
@@ -71,7 +48,7 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
         }
         let mut consumed = 0;
         let mut close = false;
-        let clock = BatchClock::default();
+        let mut clock = BatchClock::default();
         let (started, mut served) = (std::time::Instant::now(), 0);
         while output.len() < FLUSH_AT_BYTES {
             let pending = &input[consumed..];
@@ -79,45 +56,8 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
                 Ok(Some(used)) => {
                     let args = parser.command(&pending[..used]);
                     if !args.is_empty() {
-                        let spec = table::find(args.get(0));
-                        let name = spec.map_or("", |s| s.name);
-                        let queueing = client.transaction.is_open() && !transaction::is_control(name);
-                        let exec = client.transaction.is_open() && name == "exec";
-                        // Room in the log's queue for the keys a write command may write, awaited
-                        // here: a slow disk parks this connection, not a worker thread. Without
-                        // room (the log failed) the write is refused with the log's reason.
-                        let writes = match spec {
-                            _ if queueing => 0,
-                            _ if exec => client.transaction.writes_queued(),
-                            Some(s) if s.writes => args.len() - 1,
-                            _ => 0,
-                        };
-                        let (room, waited) = waited(shell.writes.reserve(writes)).await;
-                        if waited {
-                            clock.advance();
-                        }
-                        let mut room = room.unwrap_or_default();
-                        let reply_at = output.len();
-                        let mut reply = Reply::new(&mut output, client.protocol);
-                        let call = &mut Call {
-                            shell: &shell,
-                            args,
-                            client: &mut client,
-                            clients: &clients,
-                            reply: &mut reply,
-                            durable: &mut durable,
-                            room: &mut room,
-                            clock: &clock,
-                        };
-                        if queueing {
-                            queue(call, spec);
-                        } else if exec {
-                            transaction::exec(call, execute);
-                        } else {
-                            isolated(call, spec);
-                        }
-                        // Every reply that reports a failure starts with '-' (QUEUED does not).
-                        shell.requests.resp(spec, output.get(reply_at) != Some(&b'-'));
+                        let batch = Batch { output: &mut output, durable: &mut durable, clock: &mut clock };
+                        run_command(&shell, &clients, &mut client, args, batch).await;
                         served += 1;
                     }
                     consumed += used;
@@ -136,21 +76,8 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
             }
         }
         input.advance(consumed);
-        // Under --fsync always, the batch's replies wait for its writes to reach the disk; if they
-        // cannot, the connection closes without acknowledging them.
-        for pending in durable.drain(..) {
-            if !matches!(pending.await, Ok(Ok(()))) {
-                tracing::warn!("closing a Redis connection: its writes could not be made durable");
-                return;
-            }
-        }
-        if !output.is_empty() {
-            let written = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(&output)).await;
-            if !matches!(written, Ok(Ok(()))) {
-                tracing::debug!("closing a Redis connection that does not read its replies");
-                return;
-            }
-            output.clear();
+        if !flush(&mut stream, &mut output, &mut durable).await {
+            return;
         }
         shell.requests.batch(ClientProtocol::Resp, started.elapsed(), served);
         if close || kill.is_cancelled() {
@@ -167,19 +94,10 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
             return;
         }
         input.reserve(READ_CHUNK_BYTES);
-        // On a node with users, a connection not logged in within the hello deadline is closed,
-        // as one that never says hello on the native port is.
-        let limit = match login_by {
-            Some(deadline) if client.user.is_none() => {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                Some(shell.config.idle_timeout.map_or(left, |idle| idle.min(left)))
-            }
-            _ => shell.config.idle_timeout,
-        };
         let read = tokio::select! {
             _ = shell.shutdown_started() => return,
             _ = kill.cancelled() => return,
-            read = unless_idle(limit, stream.read_buf(&mut input)) => match read {
+            read = unless_idle(read_limit(&shell, &client, login_by), stream.read_buf(&mut input)) => match read {
                 Some(read) => read,
                 None => {
                     tracing::debug!("closing an idle Redis connection");
@@ -191,6 +109,130 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+    }
+}
+
+/// A new connection's state (not logged in on a node with users; an admin without), and its
+/// entry in CLIENT LIST.
+fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (ClientState, Connected) {
+    // Without a users file every connection is an admin, as a Redis without requirepass.
+    let user = shell.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
+    let socket = net::socket(stream);
+    let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let connected = Connected {
+        addr: socket.peer_addr().unwrap_or_else(|_| unknown()),
+        laddr: socket.local_addr().unwrap_or_else(|_| unknown()),
+        name: None,
+        user: user.as_ref().map_or_else(|| "default".into(), |(name, _)| name.clone()),
+        since: tokio::time::Instant::now(),
+        kill: CancellationToken::new(),
+    };
+    let client = ClientState {
+        id: clients.next_id(),
+        name: None,
+        protocol: Protocol::Resp2,
+        quit: false,
+        user,
+        transaction: Default::default(),
+        source: connected.addr.ip(),
+        failed_logins: 0,
+    };
+    (client, connected)
+}
+
+/// What the commands of one batch (one read's worth) share: the replies, the writes to await
+/// before sending them, and the batch's time.
+struct Batch<'b> {
+    output: &'b mut BytesMut,
+    durable: &'b mut Vec<Durable>,
+    /// Held mutably (a `Cell` shared across an await would make the future not `Send`).
+    clock: &'b mut BatchClock,
+}
+
+/// Runs one command: queued inside MULTI, EXEC's transaction, or on its own; its reply goes to
+/// the batch's output.
+async fn run_command(
+    shell: &Shell,
+    clients: &RedisClients,
+    client: &mut ClientState,
+    args: kvs_proto::resp::Args<'_>,
+    batch: Batch<'_>,
+) {
+    let spec = table::find(args.get(0));
+    let name = spec.map_or("", |s| s.name);
+    let queueing = client.transaction.is_open() && !transaction::is_control(name);
+    let exec = client.transaction.is_open() && name == "exec";
+    // Room in the log's queue for the keys a write command may write, awaited here: a slow disk
+    // parks this connection, not a worker thread. Without room (the log failed) the write is
+    // refused with the log's reason.
+    let writes = match spec {
+        _ if queueing => 0,
+        _ if exec => client.transaction.writes_queued(),
+        Some(s) if s.writes => args.len() - 1,
+        _ => 0,
+    };
+    let (room, waited) = waited(shell.writes.reserve(writes)).await;
+    if waited {
+        batch.clock.advance();
+    }
+    let mut room = room.unwrap_or_default();
+    let reply_at = batch.output.len();
+    let mut reply = Reply::new(batch.output, client.protocol);
+    let call = &mut Call {
+        shell,
+        args,
+        client,
+        clients,
+        reply: &mut reply,
+        durable: batch.durable,
+        room: &mut room,
+        clock: &*batch.clock,
+    };
+    if queueing {
+        queue(call, spec);
+    } else if exec {
+        transaction::exec(call, execute);
+    } else {
+        isolated(call, spec);
+    }
+    // Every reply that reports a failure starts with '-' (QUEUED does not).
+    shell.requests.resp(spec, batch.output.get(reply_at) != Some(&b'-'));
+}
+
+/// Sends the batch's replies once its writes are durable (under `--fsync always`); false when
+/// the connection must close: its writes could not be made durable, or it does not read.
+async fn flush(stream: &mut net::Stream, output: &mut BytesMut, durable: &mut Vec<Durable>) -> bool {
+    for pending in durable.drain(..) {
+        if !matches!(pending.await, Ok(Ok(()))) {
+            tracing::warn!("closing a Redis connection: its writes could not be made durable");
+            return false;
+        }
+    }
+    if !output.is_empty() {
+        let written = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(output)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::debug!("closing a Redis connection that does not read its replies");
+            return false;
+        }
+        output.clear();
+    }
+    true
+}
+
+/// How long the next read may wait: the idle timeout, and on a node with users, for a connection
+/// not logged in, what is left of the hello deadline (as the native port closes one that never
+/// says hello).
+fn read_limit(
+    shell: &Shell,
+    client: &ClientState,
+    login_by: Option<tokio::time::Instant>,
+) -> Option<std::time::Duration> {
+    match login_by {
+        Some(deadline) if client.user.is_none() => {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            Some(shell.config.idle_timeout.map_or(left, |idle| idle.min(left)))
+        }
+        _ => shell.config.idle_timeout,
     }
 }
 
