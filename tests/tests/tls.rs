@@ -128,3 +128,51 @@ async fn a_node_without_tls_cannot_join_a_tls_cluster() {
     assert_eq!(plain.status().await.unwrap().members.len(), 1);
     assert_eq!(tls_client(&pki, &secured).await.unwrap().status(0).await.unwrap().members.len(), 1);
 }
+
+/// The OpenSSL lines of docs/security.md between its `tls-recipe` markers, for `ip`.
+fn docs_recipe(ip: &str) -> String {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/security.md")).unwrap();
+    let start = page.find("<!-- tls-recipe -->").expect("the recipe's start marker");
+    let end = page.find("<!-- /tls-recipe -->").expect("the recipe's end marker");
+    let block = &page[start..end];
+    let code: Vec<&str> = block.lines().filter(|line| !line.starts_with("```") && !line.starts_with("<!--")).collect();
+    code.join("\n").replace("10.0.0.1", ip)
+}
+
+#[tokio::test]
+async fn the_docs_certificate_recipe_makes_a_cluster_that_serves_tls_clients() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(std::env::var_os("KVS_REQUIRE_NETNS").is_none(), "CI must have openssl");
+        eprintln!("SKIPPED: no openssl here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("bash").arg("-euc").arg(docs_recipe("127.0.0.1")).current_dir(dir.path()).output().unwrap();
+    assert!(made.status.success(), "the recipe failed: {}", String::from_utf8_lossy(&made.stderr));
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let flags = [
+        "--tls-cert-file".to_string(),
+        file("node.pem"),
+        "--tls-key-file".into(),
+        file("node.key"),
+        "--tls-ca-file".into(),
+        file("ca.pem"),
+    ];
+    let first = NodeProcess::start(None, &strs(&flags));
+    let second = NodeProcess::start(Some(first.addr), &strs(&flags));
+    let client = |node: &NodeProcess, command: &[&str]| {
+        Command::new(kvs_tests::binaries::binary("kvs-client"))
+            .args(["127.0.0.1", &node.addr.port().to_string(), "--tls", "--cacert", &file("ca.pem")])
+            .args(["--cert", &file("client.pem"), "--key", &file("client.key")])
+            .args(command)
+            .output()
+            .unwrap()
+    };
+    let set = client(&first, &["set", "k", "made by the recipe"]);
+    assert_eq!(set.status.code(), Some(0), "{}", String::from_utf8_lossy(&set.stderr));
+    kvs_tests::wait_until("the write to reach the second node over TLS", CONVERGE, || async {
+        let out = client(&second, &["get", "k"]);
+        (String::from_utf8_lossy(&out.stdout).trim() == "made by the recipe").then_some(())
+    })
+    .await;
+}
