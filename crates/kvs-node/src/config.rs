@@ -32,7 +32,7 @@ fn version_line() -> &'static str {
             "{} (wire protocol {}, log format {})",
             env!("CARGO_PKG_VERSION"),
             kvs_proto::PROTOCOL_VERSION,
-            kvs_store::log::format::FORMAT_VERSION
+            kvs_store::log::FORMAT_VERSION
         )
     })
 }

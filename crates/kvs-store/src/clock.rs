@@ -72,7 +72,7 @@ impl HybridClock {
 
     /// A fresh version for a local write at wall time `wall_ms`, strictly larger than any issued
     /// or observed before (the caller reads the wall clock, so this runs under a simulator too).
-    pub fn now_at(&self, wall_ms: u64) -> Version {
+    pub(crate) fn now_at(&self, wall_ms: u64) -> Version {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         *last = if wall_ms > last.0 {
             (wall_ms, 0)
@@ -86,7 +86,7 @@ impl HybridClock {
 
     /// Advances the clock past a version received from another node, our wall clock reading
     /// `wall_ms`; refuses one too far ahead of it.
-    pub fn observe_at(&self, remote: &Version, wall_ms: u64) -> Result<(), ClockError> {
+    pub(crate) fn observe_at(&self, remote: &Version, wall_ms: u64) -> Result<(), ClockError> {
         let ahead_ms = remote.wall_ms.saturating_sub(wall_ms);
         if ahead_ms > self.max_skew_ms {
             return Err(ClockError::TooFarAhead { remote_ms: remote.wall_ms, ahead_ms, max_skew_ms: self.max_skew_ms });

@@ -10,7 +10,9 @@ use crate::record::{Body, Record};
 use bytes::Bytes;
 use hashbrown::hash_table::Entry as Slot;
 use hashbrown::HashTable;
-use kvs_proto::{Entry, NodeId};
+#[cfg(test)]
+use kvs_proto::Entry;
+use kvs_proto::NodeId;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -196,7 +198,7 @@ impl Store {
     }
 
     /// The newest replicated flush seen.
-    pub fn floor(&self) -> Option<Record> {
+    pub(crate) fn floor(&self) -> Option<Record> {
         if !self.flushed.load(Ordering::Acquire) {
             return None;
         }
@@ -226,7 +228,8 @@ impl Store {
     }
 
     /// Merges one wire entry (copying it into a record); a malformed one is refused as stale.
-    pub fn merge_entry(&self, key: &[u8], entry: &Entry) -> MergeOutcome {
+    #[cfg(test)]
+    pub(crate) fn merge_entry(&self, key: &[u8], entry: &Entry) -> MergeOutcome {
         match Record::from_entry(key, entry) {
             Ok(record) => self.merge(record),
             Err(_) => MergeOutcome::Stale,
@@ -234,7 +237,8 @@ impl Store {
     }
 
     /// Merges many wire entries; returns how many were applied.
-    pub fn merge_all(&self, entries: impl IntoIterator<Item = (Bytes, Entry)>) -> usize {
+    #[cfg(test)]
+    pub(crate) fn merge_all(&self, entries: impl IntoIterator<Item = (Bytes, Entry)>) -> usize {
         entries.into_iter().filter(|(key, entry)| self.merge_entry(key, entry) == MergeOutcome::Applied).count()
     }
 
@@ -303,7 +307,7 @@ impl Store {
     }
 
     /// Every record of one shard (reference-counted clones, no payload copied).
-    pub fn shard_records(&self, shard: usize) -> Vec<Record> {
+    pub(crate) fn shard_records(&self, shard: usize) -> Vec<Record> {
         self.read(shard).table.iter().cloned().collect()
     }
 

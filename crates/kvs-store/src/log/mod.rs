@@ -21,11 +21,12 @@ pub(crate) mod appender;
 pub mod check;
 pub mod data_dir;
 pub(crate) mod disk;
-pub mod format;
+pub(crate) mod format;
 mod handle;
 pub(crate) mod legacy;
 pub mod recovery;
 
+pub use format::FORMAT_VERSION;
 pub use handle::{Durable, Log, LogConfig, LogStats, Room};
 
 use thiserror::Error;

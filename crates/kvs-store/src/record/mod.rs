@@ -33,7 +33,7 @@ const FLUSH_BIT: u32 = 1 << 28;
 const KEY_MASK: u32 = FLUSH_BIT - 1;
 
 /// Longest key a record can hold.
-pub const MAX_RECORD_KEY_BYTES: usize = KEY_MASK as usize;
+pub(crate) const MAX_RECORD_KEY_BYTES: usize = KEY_MASK as usize;
 
 /// Most bytes (key, deadline and value or counter) a record can hold.
 pub const MAX_RECORD_BYTES: usize = packed::MAX_BYTES;
@@ -113,7 +113,12 @@ impl Record {
 
     /// The counter `view` with `part` in place of its node's contribution (or added, in node
     /// order), expiring at `deadline_ms`: an increment, without building an owned counter.
-    pub fn counter_with(key: &[u8], view: CounterView<'_>, part: Contribution, deadline_ms: Option<u64>) -> Record {
+    pub(crate) fn counter_with(
+        key: &[u8],
+        view: CounterView<'_>,
+        part: Contribution,
+        deadline_ms: Option<u64>,
+    ) -> Record {
         let node = part.stamp.version.node;
         let others = view.contributions().filter(|c| c.stamp.version.node != node);
         let newest = others.map(|c| c.stamp).chain([part.stamp]).max_by_key(|s| s.version).expect("one stamp");
@@ -173,7 +178,7 @@ impl Record {
     }
 
     /// A record from a wire entry (copies the bytes into one allocation), if it is well formed.
-    pub fn from_entry(key: &[u8], entry: &Entry) -> Result<Record, InvalidEntry> {
+    pub(crate) fn from_entry(key: &[u8], entry: &Entry) -> Result<Record, InvalidEntry> {
         let stamp = Stamp { version: entry.version, seq: entry.seq };
         Record::from_parts(key, entry.value.as_deref(), stamp, entry.expires_at_ms, &entry.kind)
     }
@@ -285,17 +290,12 @@ impl Record {
     }
 
     /// Whether this record is a delete marker.
-    pub fn is_tombstone(&self) -> bool {
+    pub(crate) fn is_tombstone(&self) -> bool {
         self.flags() & TOMBSTONE_BIT != 0
     }
 
-    /// Whether this record is a live counter (not one expired to a tombstone).
-    pub fn is_counter(&self) -> bool {
-        self.flags() & (COUNTER_BIT | TOMBSTONE_BIT) == COUNTER_BIT
-    }
-
     /// Whether this record is a replicated flush.
-    pub fn is_flush(&self) -> bool {
+    pub(crate) fn is_flush(&self) -> bool {
         self.flags() & FLUSH_BIT != 0
     }
 
@@ -326,7 +326,7 @@ impl Record {
     ///
     /// One branch per step rather than a chain of two iterators: the origin index walks these on
     /// every write, and the chained form cost ~2% of a node's samples under INCR.
-    pub fn stamps(&self) -> Stamps<'_> {
+    pub(crate) fn stamps(&self) -> Stamps<'_> {
         match self.body() {
             Body::Counter(counter) => Stamps::Parts(counter.0[COUNTER_PART_BYTES..].chunks_exact(COUNTER_PART_BYTES)),
             _ => Stamps::One(Some(self.stamp())),
@@ -339,7 +339,7 @@ impl Record {
     /// itself, so a counter beats the write it started from and any older one, while a write it
     /// never saw (a larger version) resets it, concurrent increments included. At equal version
     /// a tombstone beats a value, since that tombstone is the value expired.
-    pub fn rank(&self) -> (Version, u8) {
+    pub(crate) fn rank(&self) -> (Version, u8) {
         match self.body() {
             Body::Value(_) => (self.version(), 0),
             Body::Tombstone if self.is_expired_counter() => (self.version(), 3),
@@ -350,12 +350,12 @@ impl Record {
 
     /// Whether this is the tombstone a counter expired to: stamped with the counter's base and
     /// ranked above every counter of that base, so no copy of the counter revives it.
-    pub fn is_expired_counter(&self) -> bool {
+    pub(crate) fn is_expired_counter(&self) -> bool {
         self.flags() & (TOMBSTONE_BIT | COUNTER_BIT) == TOMBSTONE_BIT | COUNTER_BIT
     }
 
     /// The tombstone a counter of base `base` expires to.
-    pub fn expired_counter(key: &[u8], base: Stamp) -> Record {
+    pub(crate) fn expired_counter(key: &[u8], base: Stamp) -> Record {
         Record::build(key, base, TOMBSTONE_BIT | COUNTER_BIT, None, |_| {})
     }
 
@@ -369,12 +369,12 @@ impl Record {
     }
 
     /// Key, value and counter bytes together, to bound batch sizes.
-    pub fn payload_len(&self) -> usize {
+    pub(crate) fn payload_len(&self) -> usize {
         self.0.bytes().len()
     }
 
     /// Whether two handles share one allocation.
-    pub fn same_as(&self, other: &Record) -> bool {
+    pub(crate) fn same_as(&self, other: &Record) -> bool {
         self.0.same_as(&other.0)
     }
 
