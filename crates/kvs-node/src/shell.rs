@@ -9,12 +9,12 @@ use crate::config::NodeConfig;
 use crate::connection_budget::ConnectionBudget;
 use crate::core::{Core, Effect, Now};
 use crate::error::WriteRefused;
+use crate::node_clock::NodeClock;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
 use crate::request_stats::RequestStats;
 use crate::write_path::{WritePath, Written};
 use kvs_proto::{MemberInfo, NodeId};
-use kvs_store::clock::wall_clock_ms;
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::Room;
 use kvs_store::{Record, Replica, Store};
@@ -48,10 +48,8 @@ pub struct Shell {
     pub(crate) redis_addr: Option<SocketAddr>,
     /// Accepted connections, across every listener.
     pub(crate) budget: ConnectionBudget,
-    /// How far this node's wall clock runs from the system's (`--fault-clock-offset-ms`, tests).
-    clock_offset_ms: i64,
-    /// When the wall clock steps, and by how much (`--fault-clock-step`, tests).
-    clock_step: Option<(Instant, i64)>,
+    /// Every clock read of the node.
+    clock: NodeClock,
     /// Creates peer tasks.
     spawn_peer: SpawnPeer,
     /// Cancelled when shutdown begins; parent of every peer task's token.
@@ -101,8 +99,8 @@ impl Shell {
         spawn_peer: SpawnPeer,
     ) -> Arc<Self> {
         let OpenedData { id, store, clock, log, dir } = data;
-        let clock_offset_ms = config.faults.clock_offset_ms;
-        let generation = wall_clock_ms().saturating_add_signed(clock_offset_ms);
+        let node_clock = NodeClock::new(&config.faults);
+        let generation = node_clock.wall_ms();
         let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
         let replica = Replica::new(store, clock);
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
@@ -112,8 +110,7 @@ impl Shell {
             peers: PeerLinks::default(),
             redis_addr,
             budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),
-            clock_offset_ms,
-            clock_step: config.faults.clock_step.map(|step| (Instant::now() + step.after, step.delta_ms)),
+            clock: node_clock,
             spawn_peer,
             id,
             addr,
@@ -127,23 +124,14 @@ impl Shell {
         })
     }
 
-    /// Now, for the core: every clock read of the node happens here (a simulator's clocks in
-    /// simulation, shifted by `--fault-clock-offset-ms` in tests).
+    /// Now, for the core (see [`NodeClock`]).
     pub(crate) fn now(&self) -> Now {
-        let at = Instant::now();
-        let step = match self.clock_step {
-            Some((when, delta_ms)) if at >= when => delta_ms,
-            _ => 0,
-        };
-        Now { at, wall_ms: wall_clock_ms().saturating_add_signed(self.clock_offset_ms + step) }
+        self.clock.now()
     }
 
-    /// The wall clock alone (one clock read, not two): what a client's command needs.
+    /// The wall clock alone: what a client's command needs.
     pub(crate) fn wall_ms(&self) -> u64 {
-        match self.clock_step {
-            Some(_) => self.now().wall_ms,
-            None => wall_clock_ms().saturating_add_signed(self.clock_offset_ms),
-        }
+        self.clock.wall_ms()
     }
 
     /// The data, for reads.
