@@ -3,6 +3,7 @@
 use crate::credentials::ClusterSecret;
 use crate::error::NodeError;
 use crate::faults::Faults;
+use crate::flag_values::{parse_bytes, parse_ms, parse_size, parse_yes_no};
 use crate::tls::Tls;
 use crate::users::Users;
 use clap::Parser;
@@ -11,17 +12,6 @@ use kvs_store::log::FsyncPolicy;
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-
-/// A duration flag's value: a number of milliseconds, or a duration with units (`500ms`, `6s`,
-/// `24h`, `1day`).
-pub(crate) fn parse_ms(text: &str) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(ms) => Ok(ms),
-        Err(_) => humantime::parse_duration(text)
-            .map(|duration| duration.as_millis().try_into().unwrap_or(u64::MAX))
-            .map_err(|e| format!("{e} (a number of ms, or e.g. 500ms, 6s, 24h)")),
-    }
-}
 
 /// What `kvs-node --version` prints: the release, the wire protocol it speaks and the log format
 /// it writes, which are what decide whether two builds can run in one cluster and on one data dir.
@@ -35,31 +25,6 @@ fn version_line() -> &'static str {
             kvs_store::log::FORMAT_VERSION
         )
     })
-}
-
-/// A yes/no flag's value, as Redis writes them (`yes`, `no`).
-fn parse_yes_no(text: &str) -> Result<bool, String> {
-    match text {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        other => Err(format!("'{other}' is neither yes nor no")),
-    }
-}
-
-/// A size flag's value: a number of bytes, or a size with units (`64KiB`, `16MiB`, `1GB`).
-fn parse_bytes(text: &str) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(bytes) => Ok(bytes),
-        Err(_) => text
-            .parse::<bytesize::ByteSize>()
-            .map(|size| size.as_u64())
-            .map_err(|e| format!("{e} (a number of bytes, or e.g. 64KiB, 16MiB)")),
-    }
-}
-
-/// [`parse_bytes`] for a size held in memory.
-fn parse_size(text: &str) -> Result<usize, String> {
-    parse_bytes(text)?.try_into().map_err(|_| format!("{text} is larger than this machine can address"))
 }
 
 /// The command line with each leading `host:port` argument (before the first flag) split in

@@ -55,7 +55,7 @@ pub struct FaultArgs {
     /// For this long after it starts, in ms, this node lies in every anti-entropy answer, as a
     /// hostile member would: it demands a resync claiming to have seen everything of every other
     /// origin, then answers the fresh request with those cursors and no entries (0: never).
-    #[arg(long, hide = true, default_value = "0s", value_parser = crate::config::parse_ms)]
+    #[arg(long, hide = true, default_value = "0s", value_parser = crate::flag_values::parse_ms)]
     pub fault_lying_anti_entropy_ms: u64,
 }
 

@@ -34,7 +34,7 @@
 //! - [`client_session`]: the native protocol, request by request.
 //! - [`redis`]: the optional Redis-protocol port; its command table is the one registry of commands.
 //!
-//! And: [`config`] (flags), [`config_file`] (flags from a TOML file), [`faults`] (fault injection, with the `fault` feature), [`status`] (the status report), [`stats`] (replication counters), [`request_stats`] (requests by command), [`http`] (the admin port),
+//! And: [`config`] (flags), [`config_file`] (flags from a TOML file), [`faults`] (fault injection, with the `fault` feature), [`flag_values`] (durations and sizes as people write them), [`status`] (the status report), [`stats`] (replication counters), [`request_stats`] (requests by command), [`http`] (the admin port),
 //! [`check_data_dir`] (`kvs-node check-data-dir`), [`error`] ([`NodeError`]).
 
 // The lint block (after fjall's): unsafe code, undocumented public items and leftover
@@ -54,6 +54,7 @@ pub mod credentials;
 pub mod error;
 pub(crate) mod expiry;
 pub mod faults;
+pub(crate) mod flag_values;
 pub(crate) mod handshake;
 pub(crate) mod http;
 pub(crate) mod login_throttle;

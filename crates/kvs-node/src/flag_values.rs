@@ -1,0 +1,37 @@
+//! Flag values as people write them: durations (`500ms`, `24h`), sizes (`64KiB`), yes/no.
+
+/// A duration flag's value: a number of milliseconds, or a duration with units (`500ms`, `6s`,
+/// `24h`, `1day`).
+pub(crate) fn parse_ms(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(ms) => Ok(ms),
+        Err(_) => humantime::parse_duration(text)
+            .map(|duration| duration.as_millis().try_into().unwrap_or(u64::MAX))
+            .map_err(|e| format!("{e} (a number of ms, or e.g. 500ms, 6s, 24h)")),
+    }
+}
+
+/// A yes/no flag's value, as Redis writes them (`yes`, `no`).
+pub(crate) fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(format!("'{other}' is neither yes nor no")),
+    }
+}
+
+/// A size flag's value: a number of bytes, or a size with units (`64KiB`, `16MiB`, `1GB`).
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => text
+            .parse::<bytesize::ByteSize>()
+            .map(|size| size.as_u64())
+            .map_err(|e| format!("{e} (a number of bytes, or e.g. 64KiB, 16MiB)")),
+    }
+}
+
+/// [`parse_bytes`] for a size held in memory.
+pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
+    parse_bytes(text)?.try_into().map_err(|_| format!("{text} is larger than this machine can address"))
+}
