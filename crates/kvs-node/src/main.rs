@@ -2,6 +2,8 @@
 //! as `kvs-node check-data-dir DIR`, check a data dir offline; or, as `kvs-node hash-password`,
 //! make a users file's argon2id line.
 
+#![deny(unsafe_code)]
+
 use clap::Parser;
 use kvs_node::{check_data_dir, server};
 use kvs_node::{NodeArgs, NodeConfig};
@@ -70,9 +72,6 @@ fn main() -> ExitCode {
     if args.faults.fault_cursor_skips_gaps {
         kvs_store::plant_cursor_gap_bug();
     }
-    // A file-size limit must surface as a write error (and refused writes), not kill the process.
-    // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
-    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     // Each unpark starts a runtime pass: the first local write of a pass goes to idle peers
     // from the writing session itself (see `outbox`).
     let runtime = match args.worker_threads() {
@@ -103,6 +102,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: NodeArgs) -> Result<(), kvs_node::NodeError> {
+    // A file-size limit must surface as a write error (and refused writes), not kill the process:
+    // a handler of our own replaces the default action (terminate), and stays installed for the
+    // process's life, before the log is opened.
+    let _file_too_large = signal(SignalKind::from_raw(libc::SIGXFSZ))?;
     let config = NodeConfig::try_from(args)?;
     let bound = server::bind(config).await?;
     let shutdown = bound.shutdown_handle();
