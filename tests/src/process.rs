@@ -123,7 +123,16 @@ impl NodeProcess {
     /// Starts a node from another build's `kvs-node` (a bench's baseline) on an ephemeral port,
     /// with the same arguments and environment as [`NodeProcess::start`].
     pub fn start_program(program: &std::path::Path, bootstrap: Option<SocketAddr>, extra: &[&str]) -> NodeProcess {
-        let listen = ([127, 0, 0, 1], 0).into();
+        Self::start_program_on(program, ([127, 0, 0, 1], 0).into(), bootstrap, extra)
+    }
+
+    /// [`NodeProcess::start_program`] on a given address (an upgrade restarts a node where it was).
+    pub fn start_program_on(
+        program: &std::path::Path,
+        listen: SocketAddr,
+        bootstrap: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> NodeProcess {
         let ours = Self::command(listen, bootstrap, extra);
         let mut command = Command::new(program);
         command.args(ours.get_args());

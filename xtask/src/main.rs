@@ -6,12 +6,14 @@
 //! - [`flake_check`]: the whole test suite many times in a row, to catch tests that fail sometimes.
 //! - [`fuzz`]: every cargo-fuzz target in `fuzz/`, with seeds, reporting executions and crashes.
 //! - [`sim`]: the deterministic simulator in `sim/` (built outside the workspace).
+//! - [`upgrade_test`]: a rolling upgrade from the previous release to this build, under load.
 
 mod bench;
 mod cluster_test;
 mod flake_check;
 mod fuzz;
 mod sim;
+mod upgrade_test;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -28,6 +30,9 @@ struct Cli {
 enum Task {
     /// The reference scenario: 3 nodes on 127.0.0.1:1234/1235/1236, set, get, status, shutdown.
     ClusterTest,
+    /// A rolling upgrade, under load, from CHANGELOG.md's newest release (built from its commit)
+    /// to this build.
+    UpgradeTest,
     /// Benchmarks; prints figures for docs/performance.md.
     Bench(bench::BenchArgs),
     /// A server speaking both client protocols with no store behind it (`bench native` starts it).
@@ -69,6 +74,7 @@ fn workspace_root() -> PathBuf {
 fn main() -> ExitCode {
     report(match Cli::parse().task {
         Task::ClusterTest => on_release_build(cluster_test::run()),
+        Task::UpgradeTest => on_release_build(upgrade_test::run(workspace_root())),
         Task::Bench(args) => on_release_build(bench::run(args)),
         Task::NullServer { value_bytes } => bench::null_server::run(value_bytes),
         Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),

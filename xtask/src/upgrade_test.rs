@@ -1,0 +1,289 @@
+//! `cargo xtask upgrade-test`: a rolling upgrade from the previous release to this build, with
+//! real binaries, under load.
+//!
+//! The previous release is CHANGELOG.md's newest entry; it is built from the commit it was cut
+//! from, in a git worktree under `target/upgrade-test/` that later runs reuse. Three nodes of it
+//! serve a steady load of writes and reads (native through the failover client, and RESP); each
+//! is shut down in turn and started again from this build on its own data dir and address. Then
+//! every acknowledged write must be on every node, the nodes must agree, and no stretch without
+//! a successful write may be longer than the slowest restart (plus the client's failover).
+
+use kvs_client::{ClientOptions, ClusterClient};
+use kvs_tests::binaries::binary;
+use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, NodeProcess};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a node may take to rejoin, and the cluster to agree, before the test fails.
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// How long the load runs on the old cluster before the first node is replaced, and after the
+/// last one is.
+const STEADY: Duration = Duration::from_secs(2);
+
+/// Slack allowed on top of the slowest restart for a writer to notice and fail over.
+const FAILOVER_SLACK: Duration = Duration::from_secs(3);
+
+/// A release as CHANGELOG.md lists it.
+#[derive(Debug)]
+struct Release {
+    version: String,
+    commit: String,
+}
+
+/// The newest release in `changelog`: a `## <version> — cut from <40-hex commit>` heading.
+fn previous_release(changelog: &str) -> Result<Release, String> {
+    changelog
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .find_map(|heading| {
+            let (version, rest) = heading.split_once(' ')?;
+            let commit = rest.rsplit(' ').next()?;
+            (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| Release { version: version.to_string(), commit: commit.to_string() })
+        })
+        .ok_or_else(|| "CHANGELOG.md names no release cut from a commit".into())
+}
+
+fn run_command(command: &mut Command, what: &str) -> Result<(), String> {
+    let status = command.status().map_err(|e| format!("cannot run {what}: {e}"))?;
+    status.success().then_some(()).ok_or_else(|| format!("{what} failed ({status})"))
+}
+
+/// The previous release's binaries, built from its commit once and cached.
+fn build_release(workspace: &Path, release: &Release) -> Result<PathBuf, String> {
+    let cache = workspace.join("target").join("upgrade-test");
+    let bin = cache.join(format!("bin-{}", release.commit));
+    if bin.join("kvs-node").exists() && bin.join("kvs-client").exists() {
+        println!("release {} ({}): cached in {}", release.version, &release.commit[..12], bin.display());
+        return Ok(bin);
+    }
+    let has_commit = Command::new("git")
+        .current_dir(workspace)
+        .args(["cat-file", "-e", &format!("{}^{{commit}}", release.commit)])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_commit {
+        return Err(format!(
+            "release {}'s commit {} is not in this clone (a shallow clone?); fetch the history to build it",
+            release.version, release.commit
+        ));
+    }
+    let tree = cache.join(format!("src-{}", release.commit));
+    if !tree.join("Cargo.toml").exists() {
+        // A worktree removed by hand stays registered until pruned.
+        run_command(Command::new("git").current_dir(workspace).args(["worktree", "prune"]), "git worktree prune")?;
+        let mut add = Command::new("git");
+        add.current_dir(workspace).args(["worktree", "add", "--force", "--detach"]).arg(&tree).arg(&release.commit);
+        run_command(&mut add, "git worktree add")?;
+    }
+    println!("building release {} from {} in {}", release.version, &release.commit[..12], tree.display());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.current_dir(&tree).env("CARGO_TARGET_DIR", cache.join("target")).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--bins",
+        "-p",
+        "kvs-node",
+        "-p",
+        "kvs-client",
+    ]);
+    run_command(&mut build, "building the previous release")?;
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    for name in ["kvs-node", "kvs-client"] {
+        std::fs::copy(cache.join("target").join("release").join(name), bin.join(name))
+            .map_err(|e| format!("cannot keep {name}: {e}"))?;
+    }
+    Ok(bin)
+}
+
+fn free_addr() -> Result<SocketAddr, String> {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())
+}
+
+/// One node's place: the address and Redis port it keeps across the upgrade, and its data dir.
+struct Slot {
+    addr: SocketAddr,
+    redis_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Slot {
+    fn new() -> Result<Slot, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        Ok(Slot { addr: free_addr()?, redis_port: free_addr()?.port(), dir })
+    }
+
+    fn start(&self, program: &Path, bootstrap: Option<SocketAddr>) -> NodeProcess {
+        let (dir, redis_port) = (self.dir.path().display().to_string(), self.redis_port.to_string());
+        NodeProcess::start_program_on(program, self.addr, bootstrap, &["--data-dir", &dir, "--redis-port", &redis_port])
+    }
+}
+
+/// What the load saw: every acknowledged write, and the longest stretch without one.
+#[derive(Default)]
+struct Seen {
+    acknowledged: Vec<(String, String)>,
+    failed: usize,
+    reads: usize,
+    longest_gap: Duration,
+}
+
+/// Writes (and reads back) until `stop`: native through the failover client, RESP to the nodes'
+/// Redis ports in turn, moving on from one that does not answer.
+async fn load(seeds: Vec<String>, redis_ports: Vec<u16>, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+    let Ok(client) = ClusterClient::connect(&seeds, ClientOptions::default()).await else {
+        seen.lock().unwrap().failed += 1;
+        return;
+    };
+    let mut last_ok = Instant::now();
+    let mut resp_at = 0;
+    for i in 0u64.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let (key, value) = (format!("native-{i}"), format!("v{i}"));
+        let native = client.set(key.clone(), value.clone()).await.is_ok();
+        let read = native && client.get(key.clone()).await.is_ok();
+        let (resp_key, resp_value) = (format!("resp-{i}"), format!("r{i}"));
+        let port = redis_ports[resp_at % redis_ports.len()];
+        let resp = tokio::task::spawn_blocking({
+            let (resp_key, resp_value) = (resp_key.clone(), resp_value.clone());
+            move || {
+                let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+                let mut conn = client.get_connection_with_timeout(Duration::from_secs(1)).ok()?;
+                redis::cmd("SET").arg(&resp_key).arg(&resp_value).query::<()>(&mut conn).ok()
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+        if !resp {
+            resp_at += 1;
+        }
+        {
+            let mut seen = seen.lock().unwrap();
+            seen.reads += usize::from(read);
+            if native {
+                seen.acknowledged.push((key, value));
+            }
+            if resp {
+                seen.acknowledged.push((resp_key, resp_value));
+            }
+            seen.failed += usize::from(!native) + usize::from(!resp);
+            if native || resp {
+                seen.longest_gap = seen.longest_gap.max(last_ok.elapsed());
+                last_ok = Instant::now();
+            }
+        }
+        if !(native && resp) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Runs the upgrade from the previous release to this build.
+pub async fn run(workspace: PathBuf) -> Result<(), String> {
+    let changelog = std::fs::read_to_string(workspace.join("CHANGELOG.md")).map_err(|e| e.to_string())?;
+    let release = previous_release(&changelog)?;
+    let old = build_release(&workspace, &release)?.join("kvs-node");
+    let new = binary("kvs-node");
+    let version = |program: &Path| {
+        let out = Command::new(program).arg("--version").output().map(|o| o.stdout).unwrap_or_default();
+        String::from_utf8_lossy(&out).trim().to_string()
+    };
+    println!("from: {}\nto:   {}", version(&old), version(&new));
+
+    let slots = [Slot::new()?, Slot::new()?, Slot::new()?];
+    let mut nodes = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        nodes.push(slot.start(&old, (i > 0).then(|| slots[0].addr)));
+    }
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    println!("three nodes of release {} serve", release.version);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let seeds = slots.iter().map(|s| s.addr.to_string()).collect();
+    let redis_ports = slots.iter().map(|s| s.redis_port).collect();
+    let load = tokio::spawn(load(seeds, redis_ports, stop.clone(), seen.clone()));
+    tokio::time::sleep(STEADY).await;
+
+    let mut slowest = Duration::ZERO;
+    for (i, slot) in slots.iter().enumerate() {
+        let started = Instant::now();
+        nodes[i].client().await.shutdown().await.map_err(|e| format!("shutting node {i} down: {e}"))?;
+        if !nodes[i].wait_exit(CONVERGE).success() {
+            return Err(format!("node {i} did not exit cleanly"));
+        }
+        nodes[i] = slot.start(&new, Some(slots[(i + 1) % 3].addr));
+        wait_for_alive_members(&nodes, 3, CONVERGE).await;
+        let took = started.elapsed();
+        slowest = slowest.max(took);
+        println!("node {i} ({}) now runs this build; back in {} ms", slot.addr, took.as_millis());
+    }
+    tokio::time::sleep(STEADY).await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.map_err(|e| e.to_string())?;
+
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_equal_digests(&refs, CONVERGE).await;
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    for node in &nodes {
+        let mut client = node.client().await;
+        for chunk in seen.acknowledged.chunks(500) {
+            let keys = chunk.iter().map(|(key, _)| bytes::Bytes::from(key.clone())).collect();
+            let values = client.mget(keys).await.map_err(|e| format!("reading back from {}: {e}", node.addr))?;
+            for ((key, value), found) in chunk.iter().zip(values) {
+                if found.as_deref() != Some(value.as_bytes()) {
+                    return Err(format!("{} lost the acknowledged write {key}={value} (holds {found:?})", node.addr));
+                }
+            }
+        }
+    }
+    println!(
+        "{} acknowledged writes on every node, {} reads, {} failed requests; longest stretch without a write {} ms, slowest restart {} ms",
+        seen.acknowledged.len(),
+        seen.reads,
+        seen.failed,
+        seen.longest_gap.as_millis(),
+        slowest.as_millis()
+    );
+    if seen.acknowledged.is_empty() {
+        return Err("the load acknowledged nothing".into());
+    }
+    if seen.longest_gap > slowest + FAILOVER_SLACK {
+        return Err(format!(
+            "writes stopped for {} ms, longer than the slowest restart ({} ms) and the failover",
+            seen.longest_gap.as_millis(),
+            slowest.as_millis()
+        ));
+    }
+    for node in &mut nodes {
+        node.client().await.shutdown().await.map_err(|e| e.to_string())?;
+        node.wait_exit(CONVERGE);
+    }
+    println!("upgrade-test PASSED: release {} → this build, no acknowledged write lost", release.version);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::previous_release;
+
+    #[test]
+    fn the_newest_release_with_a_commit_is_the_previous_one() {
+        let changelog = "# Changelog\n\n## 0.2.0 — cut from 2222222222222222222222222222222222222222\n\n\
+                         ## 0.1.0 — cut from 1111111111111111111111111111111111111111\n";
+        let release = previous_release(changelog).unwrap();
+        assert_eq!((release.version.as_str(), &release.commit[..4]), ("0.2.0", "2222"));
+        assert!(previous_release("# Changelog\n\n## Unreleased\n").is_err());
+    }
+}
