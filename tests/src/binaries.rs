@@ -18,6 +18,20 @@ fn profile_dir() -> PathBuf {
 
 static DIR: OnceLock<PathBuf> = OnceLock::new();
 
+/// `cargo build --quiet --bins -p kvs-node -p kvs-client`, in release mode if `release`, with the
+/// `fault` feature if `faults`: how every caller builds the binaries it runs.
+pub fn cargo_build(release: bool, faults: bool) -> Command {
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.args(["build", "--quiet", "--bins", "-p", "kvs-node", "-p", "kvs-client"]);
+    if release {
+        build.arg("--release");
+    }
+    if faults {
+        build.args(["--features", "kvs-node/fault"]);
+    }
+    build
+}
+
 /// Builds the binaries in release mode and uses them from now on (for xtask's scenarios and
 /// benches); with `KVS_BIN_DIR` set, uses the binaries there instead, unbuilt (to measure
 /// another build of kvs with the same bench).
@@ -25,12 +39,8 @@ pub fn use_release_build(workspace: &Path) -> Result<(), String> {
     if let Some(dir) = std::env::var_os("KVS_BIN_DIR") {
         return DIR.set(PathBuf::from(dir)).map_err(|_| "binaries were already chosen".to_string());
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace)
-        .args(["build", "--release", "--quiet", "--bins", "-p", "kvs-node", "-p", "kvs-client"])
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let status =
+        cargo_build(true, false).current_dir(workspace).status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err("cargo build --release failed".into());
     }
@@ -41,23 +51,9 @@ pub fn use_release_build(workspace: &Path) -> Result<(), String> {
 fn build_once() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let dir = profile_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
         // The tests inject faults (`--fault-*`), which only a build with the feature has.
-        build.args([
-            "build",
-            "--quiet",
-            "--bins",
-            "-p",
-            "kvs-node",
-            "-p",
-            "kvs-client",
-            "--features",
-            "kvs-node/fault",
-        ]);
-        if dir.file_name().is_some_and(|name| name == "release") {
-            build.arg("--release");
-        }
+        let release = dir.file_name().is_some_and(|name| name == "release");
+        let mut build = cargo_build(release, true);
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "building kvs-node and kvs-client failed");
         dir

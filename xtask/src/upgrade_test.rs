@@ -82,18 +82,8 @@ fn build_release(workspace: &Path, release: &Release) -> Result<PathBuf, String>
         run_command(&mut add, "git worktree add")?;
     }
     println!("building release {} from {} in {}", release.version, &release.commit[..12], tree.display());
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.current_dir(&tree).env("CARGO_TARGET_DIR", cache.join("target")).args([
-        "build",
-        "--release",
-        "--quiet",
-        "--bins",
-        "-p",
-        "kvs-node",
-        "-p",
-        "kvs-client",
-    ]);
+    let mut build = kvs_tests::binaries::cargo_build(true, false);
+    build.current_dir(&tree).env("CARGO_TARGET_DIR", cache.join("target"));
     run_command(&mut build, "building the previous release")?;
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     for name in ["kvs-node", "kvs-client"] {
