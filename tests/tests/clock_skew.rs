@@ -9,6 +9,15 @@ const CONVERGE: Duration = Duration::from_secs(30);
 /// Five minutes ahead, beyond the default 60 s `--max-clock-skew-ms`.
 const AHEAD_MS: i64 = 300_000;
 
+/// `node`'s status once it reports a problem (its clock, in these tests), waited for.
+async fn clock_problem(node: &NodeProcess) -> kvs_client::StatusReport {
+    wait_until("the node to report its clock", CONVERGE, || async {
+        let status = node.status().await.ok()?;
+        (!status.problems.is_empty()).then_some(status)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_node_with_its_clock_five_minutes_ahead_refuses_writes_and_says_why() {
     let first = NodeProcess::start(None, &[]);
@@ -20,11 +29,7 @@ async fn a_node_with_its_clock_five_minutes_ahead_refuses_writes_and_says_why() 
     let [first, second, skewed] = &nodes;
 
     // The skewed node works out that it is the one out of step, and reports itself unhealthy.
-    let status = wait_until("the skewed node to report its clock", CONVERGE, || async {
-        let status = skewed.status().await.ok()?;
-        (!status.problems.is_empty()).then_some(status)
-    })
-    .await;
+    let status = clock_problem(skewed).await;
     assert!((status.clock_skew_ms - AHEAD_MS).abs() < 1_000, "{status:?}");
     assert!(status.problems[0].contains("300 s ahead of its peers"), "{:?}", status.problems);
 
@@ -69,11 +74,7 @@ async fn a_node_with_its_clock_five_minutes_behind_keeps_up_with_its_peers_and_i
     let nodes = [first, second, lagging];
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
     let [first, _, lagging] = &nodes;
-    let status = wait_until("the lagging node to report its clock", CONVERGE, || async {
-        let status = lagging.status().await.ok()?;
-        (!status.problems.is_empty()).then_some(status)
-    })
-    .await;
+    let status = clock_problem(lagging).await;
     assert!(status.problems[0].contains("300 s behind its peers"), "{:?}", status.problems);
 
     // It takes its peers' writes, pushed and through anti-entropy, so its reads stay current.

@@ -35,3 +35,22 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
 pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     parse_bytes(text)?.try_into().map_err(|_| format!("{text} is larger than this machine can address"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_take_plain_numbers_or_units() {
+        assert_eq!(parse_ms("6000"), Ok(6_000));
+        assert_eq!(parse_ms("500ms"), Ok(500));
+        assert_eq!(parse_ms("24h"), Ok(86_400_000));
+        assert!(parse_ms("soon").is_err());
+        assert_eq!(parse_bytes("65536"), Ok(65_536));
+        assert_eq!(parse_bytes("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("16MiB"), Ok(16 * 1024 * 1024));
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!((parse_yes_no("yes"), parse_yes_no("no")), (Ok(true), Ok(false)));
+        assert!(parse_yes_no("maybe").is_err());
+    }
+}
