@@ -121,8 +121,15 @@ async fn two_nodes_cannot_share_a_data_dir_and_an_unusable_one_is_a_clear_error(
 async fn a_full_disk_refuses_writes_instead_of_acknowledging_them() {
     let dir = tempfile::tempdir().unwrap();
     let args = durable(&dir, "always");
-    // A 64 KiB file-size limit stands in for a full disk: writes past it fail with EFBIG.
+    // A 64 KiB file-size limit stands in for a full disk: writes past it fail with EFBIG. The
+    // node's stderr is a file already past the limit, as its log would be on a full disk: its
+    // log lines are lost, and it must keep serving all the same.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let stderr_path = elsewhere.path().join("stderr.log");
+    std::fs::write(&stderr_path, vec![b'#'; 128 * 1024]).unwrap();
+    let stderr = std::fs::OpenOptions::new().append(true).open(&stderr_path).unwrap();
     let node = NodeProcess::start_with(any_port(), None, &as_strs(&args), |command| {
+        command.stderr(stderr);
         // SAFETY: only calls setrlimit, which is async-signal-safe, between fork and exec.
         unsafe {
             command.pre_exec(|| {

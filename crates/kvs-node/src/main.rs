@@ -50,6 +50,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk) is lost; the default would
+        // report that with eprintln!, which panics when stderr fails, and take the node down.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match std::env::args().nth(1).as_deref() {
@@ -95,7 +98,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("kvs-node: {error}");
+            // Not eprintln!: a failing stderr must not turn a clean exit code into a panic.
+            let _ = writeln!(std::io::stderr(), "kvs-node: {error}");
             ExitCode::FAILURE
         }
     }
