@@ -160,8 +160,9 @@ async fn a_redis_client_on_the_native_port_is_told_where_redis_is_served() {
 }
 
 #[test]
-fn version_names_the_wire_protocol_and_the_log_format() {
+fn version_names_the_wire_protocols_and_the_log_format() {
     let output = Command::new(binary("kvs-node")).arg("--version").output().unwrap();
     let line = String::from_utf8_lossy(&output.stdout);
-    assert!(line.starts_with("kvs-node ") && line.contains("wire protocol ") && line.contains("log format "), "{line}");
+    let protocols = format!("wire protocols {} to {}", kvs_proto::OLDEST_PROTOCOL_VERSION, kvs_proto::PROTOCOL_VERSION);
+    assert!(line.starts_with("kvs-node ") && line.contains(&protocols) && line.contains("log format "), "{line}");
 }

@@ -4,9 +4,14 @@
 //! The previous release is CHANGELOG.md's newest entry; it is built from the commit it was cut
 //! from, in a git worktree under `target/upgrade-test/` that later runs reuse. Three nodes of it
 //! serve a steady load of writes and reads (native through the failover client, and RESP); each
-//! is shut down in turn and started again from this build on its own data dir and address. Then
-//! every acknowledged write must be on every node, the nodes must agree, and no stretch without
-//! a successful write may be longer than the slowest restart (plus the client's failover).
+//! is shut down in turn and started again from this build on its own data dir and address (the
+//! first one is also rolled back to the previous release and forward again, which the closed
+//! gates allow). While any node runs the previous release, the upgraded nodes keep their cluster
+//! version there: the new feature (WAIT) is refused and the log stays in the previous format.
+//! Once all run this build, the cluster version rises on every node, the log moves to the new
+//! format, and WAIT counts both peers. Then every acknowledged write must be on every node, the
+//! nodes must agree, no stretch without a successful write may be longer than the slowest
+//! restart (plus the client's failover), and the previous release must refuse the new log.
 
 use kvs_client::{ClientOptions, ClusterClient};
 use kvs_tests::binaries::binary;
@@ -179,6 +184,85 @@ async fn load(seeds: Vec<String>, redis_ports: Vec<u16>, stop: Arc<AtomicBool>, 
     }
 }
 
+/// Runs one command on the Redis port `port` (on a blocking thread: the load shares the runtime).
+async fn resp(port: u16, args: &[&str]) -> Result<redis::Value, String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).map_err(|e| e.to_string())?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let mut cmd = redis::cmd(&args[0]);
+        for arg in &args[1..] {
+            cmd.arg(arg);
+        }
+        cmd.query::<redis::Value>(&mut conn).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The log format a data dir's log is in (its header's version field).
+fn log_format(slot: &Slot) -> Result<u32, String> {
+    let log = std::fs::read(slot.dir.path().join("log")).map_err(|e| format!("reading the log: {e}"))?;
+    let field = log.get(8..12).ok_or("a log without a header")?;
+    Ok(u32::from_le_bytes(field.try_into().expect("4 bytes")))
+}
+
+/// What a build says of itself in `kvs-node --version`: the newest wire protocol it speaks and
+/// the newest log format it reads, e.g. `kvs-node 0.1.0 (wire protocol 7, log format 3)` or
+/// `kvs-node 0.2.0 (wire protocols 7 to 8, log format 4; …)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Speaks {
+    protocol: u32,
+    log_format: u32,
+}
+
+fn speaks(version_line: &str) -> Result<Speaks, String> {
+    let numbers =
+        |text: &str| -> Vec<u32> { text.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect() };
+    let protocols = version_line.split_once("wire protocol").and_then(|(_, rest)| rest.split_once(','));
+    let protocol = protocols.and_then(|(protocols, _)| numbers(protocols).into_iter().max());
+    let log = version_line.split_once("log format ").and_then(|(_, rest)| numbers(rest).first().copied());
+    match (protocol, log) {
+        (Some(protocol), Some(log_format)) => Ok(Speaks { protocol, log_format }),
+        _ => Err(format!("cannot read the protocol and log format from {version_line:?}")),
+    }
+}
+
+/// What an upgraded node shows while a member still runs the previous release (`old`): no gate
+/// of a newer protocol open, WAIT refused if its gate is one of them, and the log still in a
+/// format the previous release reads (so it can be rolled back).
+async fn gates_still_closed(node: &NodeProcess, slot: &Slot, old: Speaks) -> Result<(), String> {
+    let versions = node.client().await.versions().await.map_err(|e| format!("versions: {e}"))?;
+    if versions.cluster_version > old.protocol || versions.gates.iter().any(|g| g.open && g.protocol > old.protocol) {
+        return Err(format!("a gate opened while a member runs the previous release: {versions:?}"));
+    }
+    if kvs_proto::features::WAIT.protocol > old.protocol {
+        match resp(slot.redis_port, &["WAIT", "1", "100"]).await {
+            Err(error) if error.contains("needs the cluster feature 'wait'") => {}
+            other => return Err(format!("WAIT before its gate opened answered {other:?}")),
+        }
+    }
+    match log_format(slot)? {
+        format if format <= old.log_format => Ok(()),
+        format => {
+            Err(format!("the log moved to format {format} while the previous release reads only {}", old.log_format))
+        }
+    }
+}
+
+/// Replaces `nodes[i]` by `program` on its slot, rejoining through the next slot; how long the
+/// node was away.
+async fn replace(nodes: &mut [NodeProcess], slots: &[Slot], i: usize, program: &Path) -> Result<Duration, String> {
+    let started = Instant::now();
+    nodes[i].client().await.shutdown().await.map_err(|e| format!("shutting node {i} down: {e}"))?;
+    if !nodes[i].wait_exit(CONVERGE).success() {
+        return Err(format!("node {i} did not exit cleanly"));
+    }
+    nodes[i] = slots[i].start(program, Some(slots[(i + 1) % slots.len()].addr));
+    wait_for_alive_members(nodes, slots.len(), CONVERGE).await;
+    Ok(started.elapsed())
+}
+
 /// Runs the upgrade from the previous release to this build.
 pub async fn run(workspace: PathBuf) -> Result<(), String> {
     let changelog = std::fs::read_to_string(workspace.join("CHANGELOG.md")).map_err(|e| e.to_string())?;
@@ -190,6 +274,7 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
         String::from_utf8_lossy(&out).trim().to_string()
     };
     println!("from: {}\nto:   {}", version(&old), version(&new));
+    let old_speaks = speaks(&version(&old))?;
 
     let slots = [Slot::new()?, Slot::new()?, Slot::new()?];
     let mut nodes = Vec::new();
@@ -207,17 +292,43 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
     tokio::time::sleep(STEADY).await;
 
     let mut slowest = Duration::ZERO;
-    for (i, slot) in slots.iter().enumerate() {
-        let started = Instant::now();
-        nodes[i].client().await.shutdown().await.map_err(|e| format!("shutting node {i} down: {e}"))?;
-        if !nodes[i].wait_exit(CONVERGE).success() {
-            return Err(format!("node {i} did not exit cleanly"));
-        }
-        nodes[i] = slot.start(&new, Some(slots[(i + 1) % 3].addr));
-        wait_for_alive_members(&nodes, 3, CONVERGE).await;
-        let took = started.elapsed();
+    for i in 0..slots.len() {
+        let took = replace(&mut nodes, &slots, i, &new).await?;
         slowest = slowest.max(took);
-        println!("node {i} ({}) now runs this build; back in {} ms", slot.addr, took.as_millis());
+        println!("node {i} ({}) now runs this build; back in {} ms", slots[i].addr, took.as_millis());
+        if i + 1 < slots.len() {
+            gates_still_closed(&nodes[i], &slots[i], old_speaks).await?;
+        }
+        if i == 0 {
+            // Before the gates open the way back is open too: the previous release on the same data.
+            let took = replace(&mut nodes, &slots, i, &old).await?;
+            let took_forward = replace(&mut nodes, &slots, i, &new).await?;
+            slowest = slowest.max(took).max(took_forward);
+            println!(
+                "node 0 rolled back to release {} and forward again ({} + {} ms)",
+                release.version,
+                took.as_millis(),
+                took_forward.as_millis()
+            );
+        }
+    }
+    for (node, slot) in nodes.iter().zip(&slots) {
+        let versions = kvs_tests::wait_until("every gate to open", CONVERGE, || async {
+            let versions = node.client().await.versions().await.ok()?;
+            let newest = Some(kvs_store::log::FORMAT_VERSION);
+            (versions.gates.iter().all(|g| g.open) && versions.log_format_in_use == newest).then_some(versions)
+        })
+        .await;
+        if log_format(slot)? != kvs_store::log::FORMAT_VERSION {
+            return Err(format!("{} still writes its log in format {}", node.addr, log_format(slot)?));
+        }
+        resp(slot.redis_port, &["SET", "waited", "yes"]).await?;
+        match resp(slot.redis_port, &["WAIT", "2", "10000"]).await? {
+            redis::Value::Int(2) => {}
+            other => return Err(format!("WAIT 2 on {} answered {other:?}", node.addr)),
+        }
+        let format = kvs_store::log::FORMAT_VERSION;
+        println!("{}: cluster version {}, log format {format}, WAIT 2 answers 2", node.addr, versions.cluster_version);
     }
     tokio::time::sleep(STEADY).await;
     stop.store(true, Ordering::Relaxed);
@@ -260,6 +371,23 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
         node.client().await.shutdown().await.map_err(|e| e.to_string())?;
         node.wait_exit(CONVERGE);
     }
+    if log_format(&slots[0])? > old_speaks.log_format {
+        // Past the gates there is no way back: the previous release refuses the new log, untouched.
+        let before = std::fs::read(slots[0].dir.path().join("log")).map_err(|e| e.to_string())?;
+        let dir = slots[0].dir.path().display().to_string();
+        let refused = Command::new(&old)
+            .args([&slots[0].addr.ip().to_string(), "0", "--data-dir", &dir])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let said = String::from_utf8_lossy(&refused.stderr);
+        if refused.status.success() || !said.contains("newer than this kvs") {
+            return Err(format!("release {} on the upgraded log: {} {said}", release.version, refused.status));
+        }
+        if std::fs::read(slots[0].dir.path().join("log")).map_err(|e| e.to_string())? != before {
+            return Err("the previous release changed a log it refused".into());
+        }
+        println!("release {} refuses the upgraded log: {}", release.version, said.lines().last().unwrap_or("").trim());
+    }
     println!("upgrade-test PASSED: release {} → this build, no acknowledged write lost", release.version);
     Ok(())
 }
@@ -267,6 +395,16 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::previous_release;
+
+    #[test]
+    fn a_version_line_says_the_newest_protocol_and_log_format() {
+        let old = super::speaks("kvs-node 0.1.0 (wire protocol 7, log format 3)").unwrap();
+        assert_eq!((old.protocol, old.log_format), (7, 3));
+        let line = "kvs-node 0.2.0 (wire protocols 7 to 8, log format 4; format 3 until the cluster opens the log-format-4 gate)";
+        let new = super::speaks(line).unwrap();
+        assert_eq!((new.protocol, new.log_format), (8, 4));
+        assert!(super::speaks("kvs-node 0.0.1").is_err());
+    }
 
     #[test]
     fn the_newest_release_with_a_commit_is_the_previous_one() {

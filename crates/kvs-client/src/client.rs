@@ -44,6 +44,7 @@ pub struct Client {
     node: MemberInfo,
     timeout: Duration,
     max_frame_bytes: usize,
+    protocol: u32,
 }
 
 impl Client {
@@ -52,8 +53,23 @@ impl Client {
         Self::connect_with(addr, ClientOptions::default()).await
     }
 
-    /// Connects and says hello as a client.
+    /// Connects and says hello as a client, in the newest protocol both sides speak: a node of
+    /// the previous release refuses the newest as a version mismatch, and the hello is said again
+    /// on a new connection one version down.
     pub async fn connect_with(addr: &str, options: ClientOptions) -> Result<Client, ClientError> {
+        let mut refused = None;
+        for version in kvs_proto::offered_versions() {
+            match Self::connect_at(addr, &options, version).await {
+                Err(ClientError::Rejected(reply)) if reply.code == kvs_proto::ErrorCode::VersionMismatch => {
+                    refused = Some(reply);
+                }
+                connected => return connected,
+            }
+        }
+        Err(ClientError::Rejected(refused.expect("at least one version is offered")))
+    }
+
+    async fn connect_at(addr: &str, options: &ClientOptions, version: u32) -> Result<Client, ClientError> {
         let stream = deadline(options.timeout, TcpStream::connect(addr))
             .await?
             .map_err(|source| ClientError::Connect { addr: addr.to_string(), source })?;
@@ -71,7 +87,7 @@ impl Client {
         };
         let plaintext = options.tls.is_none();
         let mut conn = Connection::new(stream, options.max_frame_bytes);
-        conn.send(&Hello::client(options.credentials)).await?;
+        conn.send(&Hello::client(version, options.credentials.clone())).await?;
         let reply = deadline(options.timeout, conn.recv::<HelloReply>()).await?.map_err(|error| match error {
             // A text protocol's answer read as a frame: a length far past any bound, or garbage.
             kvs_proto::ProtoError::FrameTooLarge { .. } | kvs_proto::ProtoError::Malformed(_) => {
@@ -80,13 +96,22 @@ impl Client {
             error => ClientError::Protocol(error),
         })?;
         match reply {
-            Some(HelloReply::Welcome { node, .. }) => {
-                Ok(Client { conn, node, timeout: options.timeout, max_frame_bytes: options.max_frame_bytes })
-            }
+            Some(HelloReply::Welcome { node, .. }) => Ok(Client {
+                conn,
+                node,
+                timeout: options.timeout,
+                max_frame_bytes: options.max_frame_bytes,
+                protocol: version,
+            }),
             Some(HelloReply::Rejected(reply)) => Err(ClientError::Rejected(reply)),
             Some(HelloReply::Challenge { .. }) => Err(ClientError::Unexpected("a peer challenge to a client".into())),
             None => Err(ClientError::Closed),
         }
+    }
+
+    /// The protocol version this connection speaks: the node's release decides what it can be asked.
+    pub fn protocol(&self) -> u32 {
+        self.protocol
     }
 
     /// The node this client is connected to, as it introduced itself.
@@ -100,7 +125,9 @@ impl Client {
     }
 
     /// Sends one request and waits for its response; an error response becomes `Err(Server)`.
+    /// A request the node's protocol lacks is not sent: it is `Err(Unsupported)`.
     pub async fn request(&mut self, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
+        self.supports(request)?;
         self.conn.send(request).await?;
         match deadline(self.timeout, self.conn.recv::<ClientResponse>()).await?? {
             Some(response) => server_error(response),
@@ -115,8 +142,27 @@ impl Client {
         &mut self,
         requests: &[ClientRequest],
     ) -> Result<Vec<Result<ClientResponse, ClientError>>, ClientError> {
+        requests.iter().try_for_each(|request| self.supports(request))?;
         let responses: Vec<ClientResponse> = deadline(self.timeout, self.conn.exchange(requests)).await??;
         Ok(responses.into_iter().map(server_error).collect())
+    }
+
+    fn supports(&self, request: &ClientRequest) -> Result<(), ClientError> {
+        match request.protocol() {
+            needed if needed > self.protocol => {
+                Err(ClientError::Unsupported { needed, node: self.protocol, addr: self.node.addr.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The node's release, the protocols it speaks, and its cluster's version and feature gates
+    /// (a node of protocol 7, release 0.1.0, has no answer: `Err(Unsupported)`).
+    pub async fn versions(&mut self) -> Result<kvs_proto::VersionsReport, ClientError> {
+        match self.request(&ClientRequest::Versions).await? {
+            ClientResponse::Versions(report) => Ok(*report),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Reads several keys in one request; `None` for each absent one.

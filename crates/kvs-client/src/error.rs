@@ -44,6 +44,16 @@ pub enum ClientError {
         /// The hello went without TLS, so a TLS port would not have understood it either.
         plaintext: bool,
     },
+    /// The request needs a newer protocol than the node speaks (it runs an older release).
+    #[error("node {addr} speaks protocol {node}, and this request needs {needed} (a newer kvs release)")]
+    Unsupported {
+        /// The protocol the request needs.
+        needed: u32,
+        /// The protocol the connection speaks.
+        node: u32,
+        /// The node's address.
+        addr: String,
+    },
     /// TLS could not be set up (certificate files) or its handshake failed.
     #[error("TLS: {0}")]
     Tls(String),

@@ -27,8 +27,8 @@ const FLUSH_AT_BYTES: usize = 64 * 1024;
 type Request<'a> = ClientRequest<&'a [u8]>;
 
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down; the client
-/// may do what `access` allows.
-pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, access: Access) {
+/// may do what `access` allows, in protocol `version` (its hello's).
+pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, access: Access, version: u32) {
     loop {
         let received = tokio::select! {
             _ = shell.shutdown_started() => return,
@@ -55,7 +55,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
             };
             let shutdown = matches!(request, ClientRequest::Shutdown);
             let (name, _) = needed(&request);
-            let Some(accepted) = answer(shell, request, access, conn).await else { return };
+            let Some(accepted) = answer(shell, request, (access, version), conn).await else { return };
             shell.requests.native(name, accepted);
             served += 1;
             if shutdown && accepted {
@@ -79,12 +79,13 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
     }
 }
 
-/// Serves one request and queues its response; `None` if the connection must close, else
-/// whether the request was carried out (not answered with an error).
+/// Serves one request of a client with `access` speaking protocol `version`, and queues its
+/// response; `None` if the connection must close, else whether the request was carried out (not
+/// answered with an error).
 async fn answer(
     shell: &Shell,
     request: Request<'_>,
-    access: Access,
+    (access, version): (Access, u32),
     conn: &mut Connection<net::Stream>,
 ) -> Option<bool> {
     let writes = match &request {
@@ -104,6 +105,11 @@ async fn answer(
                 required.name()
             );
             Answer::Reply(error(ErrorReply::new(ErrorCode::NoPerm, message)), None)
+        }
+        (name, _) if request.protocol() > version => {
+            let needs = request.protocol();
+            let message = format!("'{name}' needs protocol {needs}; this connection's hello said {version}");
+            Answer::Reply(error(ErrorReply::new(ErrorCode::BadRequest, message)), None)
         }
         _ => handle(shell, request, &mut room, conn),
     };
@@ -157,6 +163,7 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
         ClientRequest::Export { .. } => ("export", Access::Read),
         ClientRequest::Load { .. } => ("load", Access::Write),
         ClientRequest::Shutdown => ("shutdown", Access::Admin),
+        ClientRequest::Versions => ("versions", Access::Read),
     }
 }
 
@@ -245,6 +252,7 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
             let max_keys = (max_keys as usize).min(status::MAX_KEYS);
             Ok(Answer::Reply(ClientResponse::Status(Box::new(status::report(shell, max_keys))), None))
         }
+        ClientRequest::Versions => Ok(Answer::Reply(ClientResponse::Versions(Box::new(status::versions(shell))), None)),
         ClientRequest::Shutdown => Ok(Answer::Reply(ClientResponse::Ok, None)),
         ClientRequest::Inspect { key } => check_key(shell, key).map(|()| {
             let now_ms = shell.wall_ms();

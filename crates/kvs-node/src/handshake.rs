@@ -6,7 +6,7 @@ use crate::credentials::Access;
 use crate::shell::Shell;
 use crate::users::LoginRefused;
 use crate::{client_session, net, peer_handshake, peer_inbound};
-use kvs_proto::{Connection, Credentials, ErrorCode, ErrorReply, Hello, HelloReply, Role, PROTOCOL_VERSION};
+use kvs_proto::{Connection, Credentials, ErrorCode, ErrorReply, Hello, HelloReply, Role};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::time::timeout;
@@ -40,9 +40,9 @@ pub async fn handle_connection(shell: Arc<Shell>, mut stream: net::Stream, slot:
             return;
         }
     };
-    if hello.protocol_version != PROTOCOL_VERSION {
-        let message = format!("protocol version {} is not {PROTOCOL_VERSION}", hello.protocol_version);
-        return reject(&mut conn, ErrorReply::new(ErrorCode::VersionMismatch, message)).await;
+    let version = hello.protocol_version;
+    if !kvs_proto::speaks(version) {
+        return reject(&mut conn, kvs_proto::version_mismatch(version)).await;
     }
     match hello.role {
         Role::Client if slot.peers_only => {
@@ -56,7 +56,7 @@ pub async fn handle_connection(shell: Arc<Shell>, mut stream: net::Stream, slot:
             };
             let welcome = HelloReply::Welcome { node: shell.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
-                client_session::serve(&shell, &mut conn, access).await;
+                client_session::serve(&shell, &mut conn, access, version).await;
             }
         }
         Role::Viewer { node: asker, nonce, dialed } => {
@@ -71,20 +71,31 @@ pub async fn handle_connection(shell: Arc<Shell>, mut stream: net::Stream, slot:
             }
             let welcome = HelloReply::Welcome { node: shell.core.me(), members: Vec::new() };
             if conn.send(&welcome).await.is_ok() {
-                client_session::serve(&shell, &mut conn, Access::Read).await;
+                client_session::serve(&shell, &mut conn, Access::Read, version).await;
             }
         }
         Role::Peer { member, origin, nonce, dialed } => {
+            if !shell.core.admits_protocol(version) {
+                // The cluster has moved on: what it writes now, this member could not read.
+                let cluster = shell.core.cluster_version();
+                let message = format!(
+                    "this cluster runs at protocol {cluster} and has opened features protocol {version} lacks; \
+                     upgrade this node to a release that speaks {cluster} (see CHANGELOG.md)"
+                );
+                tracing::warn!(?peer_addr, claimed = %member.id, version, cluster, "refusing a peer of an older release");
+                return reject(&mut conn, ErrorReply::new(ErrorCode::VersionMismatch, message)).await;
+            }
             if !proved(&shell, &mut conn, peer_addr, "peer", (member.id, &nonce), dialed).await {
                 return;
             }
+            shell.core.spoke(&member, version);
             net::peer_link(net::socket(conn.get_ref()), shell.config.dead_after);
             let peer = Peer { id: member.id, origin };
             shell.core.greeted(peer);
             shell.execute_control(shell.core.merge_members([member], peer.id, shell.now()));
             let welcome = HelloReply::Welcome { node: shell.core.me(), members: shell.core.member_infos(shell.now()) };
             if conn.send(&welcome).await.is_ok() {
-                peer_inbound::serve(&shell, &mut conn, peer).await;
+                peer_inbound::serve(&shell, &mut conn, peer, version).await;
             }
         }
     }

@@ -67,9 +67,21 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
         fsync: config.fsync,
         compact_after_bytes: config.compact_after_bytes,
         hold: config.faults.hold_log,
+        format: log_format(dir.cluster_version()),
     };
-    let log = Log::start(wal_config, store.clone(), recovered.log_bytes, recovered.replay.legacy)?;
+    let file_format = Some(recovered.replay.format_version);
+    let log = Log::start(wal_config, store.clone(), recovered.log_bytes, file_format)?;
     Ok(OpenedData { id, store, clock, log: Some(log), dir: Some(dir) })
+}
+
+/// The log format a node writes in a cluster at `cluster_version` (`None`: never recorded): the
+/// newest once its gate is open, until then the previous release's, so that release can still
+/// replay the log if the node is rolled back.
+pub(crate) fn log_format(cluster_version: Option<u32>) -> u32 {
+    match cluster_version {
+        Some(version) if kvs_proto::features::LOG_FORMAT_4.open_at(version) => kvs_store::log::FORMAT_VERSION,
+        _ => kvs_store::log::PREVIOUS_RELEASE_FORMAT_VERSION,
+    }
 }
 
 /// An origin id no write this node knows of was made under.

@@ -24,6 +24,16 @@ use tokio::time::timeout;
 /// The responder's welcome: itself and every member it passes on.
 pub(crate) type Welcome = (MemberInfo, Vec<MemberInfo>);
 
+/// A peer connection after its hello: the welcome, and the protocol version it speaks.
+pub(crate) struct Greeted {
+    /// The connection.
+    pub(crate) conn: Connection<net::Stream>,
+    /// The responder and the members it passed on.
+    pub(crate) welcome: Welcome,
+    /// The protocol version both ends speak on it.
+    pub(crate) version: u32,
+}
+
 fn refused(message: String) -> ProtoError {
     ProtoError::Refused(message)
 }
@@ -44,26 +54,41 @@ pub(crate) async fn dial(shell: &Shell, addr: SocketAddr) -> Result<Connection<n
     Ok(Connection::new(stream, shell.config.limits.max_frame_bytes))
 }
 
-/// The dialer's side, having dialed `dialed`: says hello as a peer, answers a challenge if the
-/// responder sends one, and returns its welcome.
-pub(crate) async fn greet(
+/// Dials `dialed` and says hello as `role(nonce)` in the newest protocol both sides speak
+/// (see [`kvs_proto::offered_versions`]: a node of the previous release refuses the newest as a
+/// version mismatch, and the hello is said again on a new connection one version down); answers
+/// a challenge if the responder sends one.
+async fn connect(
     shell: &Shell,
-    conn: &mut Connection<net::Stream>,
     dialed: SocketAddr,
-) -> Result<Welcome, ProtoError> {
-    let mine = nonce();
-    conn.send(&Hello::new(shell.core.peer_role(mine, dialed))).await?;
-    answer(shell, conn, &mine, dialed).await
+    role: impl Fn(Nonce) -> Role,
+) -> Result<(Connection<net::Stream>, Welcome, u32), ProtoError> {
+    let mut refused = None;
+    for version in kvs_proto::offered_versions() {
+        let mut conn = dial(shell, dialed).await?;
+        let mine = nonce();
+        conn.send(&Hello::at(version, role(mine))).await?;
+        match answer(shell, &mut conn, &mine, dialed).await {
+            Err(ProtoError::Rejected(reply)) if reply.code == ErrorCode::VersionMismatch => refused = Some(reply),
+            Err(error) => return Err(error),
+            Ok(welcome) => return Ok((conn, welcome, version)),
+        }
+    }
+    Err(ProtoError::Rejected(refused.expect("at least one version is offered")))
+}
+
+/// The dialer's side of a peer connection to `dialed`: its welcome and version.
+pub(crate) async fn greet(shell: &Shell, dialed: SocketAddr) -> Result<Greeted, ProtoError> {
+    let (conn, welcome, version) = connect(shell, dialed, |mine| shell.core.peer_role(mine, dialed)).await?;
+    shell.core.spoke(&welcome.0, version);
+    Ok(Greeted { conn, welcome, version })
 }
 
 /// A member's view of another: says hello at `dialed` as a viewer, proves the cluster secret
 /// (which this node must have) and asks for the other's status. No user's password is sent.
 pub(crate) async fn view(shell: &Shell, dialed: SocketAddr) -> Result<StatusReport, ProtoError> {
     let deadline = shell.config.hello_timeout;
-    let mut conn = dial(shell, dialed).await?;
-    let mine = nonce();
-    conn.send(&Hello::new(Role::Viewer { node: shell.id, nonce: mine, dialed })).await?;
-    answer(shell, &mut conn, &mine, dialed).await?;
+    let (mut conn, _, _) = connect(shell, dialed, |nonce| Role::Viewer { node: shell.id, nonce, dialed }).await?;
     conn.send(&ClientRequest::<bytes::Bytes>::Status { max_keys: 0 }).await?;
     match within(deadline, conn.recv::<ClientResponse>()).await?.ok_or(ProtoError::Truncated)? {
         ClientResponse::Status(report) => Ok(*report),
@@ -103,7 +128,7 @@ async fn answer(
     };
     match reply {
         HelloReply::Welcome { node: them, members } => Ok((them, members)),
-        HelloReply::Rejected(reply) => Err(refused(format!("peer refused us: {reply}"))),
+        HelloReply::Rejected(reply) => Err(ProtoError::Rejected(reply)),
         HelloReply::Challenge { .. } => Err(refused("a second challenge".into())),
     }
 }

@@ -14,7 +14,10 @@ use tokio::time::timeout;
 /// The dialer pings a few times per dead-after period, so a connection silent that long is dead:
 /// across a partition its close or reset never arrives, and without this deadline its socket and
 /// task (and a connection slot) would live forever.
-pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: Peer) {
+///
+/// The peer said hello at protocol `version`: a message of a newer one is refused with the
+/// connection (its sender knows better than to send it).
+pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer: Peer, version: u32) {
     let from = peer.id;
     let silence = shell.config.dead_after;
     loop {
@@ -36,6 +39,11 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 return;
             }
         };
+        if message.protocol() > version {
+            tracing::warn!(peer = %from, version, "dropping a peer connection that sent a protocol-{} message", message.protocol());
+            bump(&shell.core.stats().peer_messages_refused, 1);
+            return;
+        }
         let bytes = conn.last_received_bytes();
         let stats = shell.core.stats();
         let leaving = matches!(message, PeerMessage::Leave { .. });
@@ -45,6 +53,10 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 0
             }
             PeerMessage::Leave { .. } => 0,
+            PeerMessage::AppliedAsk { .. } | PeerMessage::Applied { .. } => {
+                bump(&stats.gossip_bytes_received, bytes);
+                0
+            }
             PeerMessage::Entries { entries } | PeerMessage::Unit { entries } => {
                 bump(&stats.push_bytes_received, bytes);
                 entries.len()

@@ -57,12 +57,12 @@ async fn run(
             dialed = dial(&shell, &member) => dialed,
         };
         let ended = match dialed {
-            Ok(mut conn) => {
+            Ok((mut conn, version)) => {
                 backoff = FIRST_BACKOFF;
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
                 shell.peers.kick_anti_entropy();
-                let ended = stream(&shell, member.id, &mut conn, &stop, &mut commands, &link.outbox).await;
+                let ended = stream(&shell, (member.id, version), &mut conn, &stop, &mut commands, &link.outbox).await;
                 link.disconnected();
                 match ended {
                     Ended::Stopped if shell.is_shutting_down() => {
@@ -97,28 +97,30 @@ async fn run(
     tracing::debug!(peer = %member.id, "peer task ended");
 }
 
-/// Connects and greets; the welcome's member list is merged, which is how a joiner learns the cluster.
-async fn dial(shell: &Arc<Shell>, member: &MemberInfo) -> Result<Connection<net::Stream>, ProtoError> {
-    let mut conn = peer_handshake::dial(shell, member.addr).await?;
+/// Connects and greets; the welcome's member list is merged, which is how a joiner learns the
+/// cluster. Returns the connection and the protocol version it speaks.
+async fn dial(shell: &Arc<Shell>, member: &MemberInfo) -> Result<(Connection<net::Stream>, u32), ProtoError> {
+    let greeted = peer_handshake::greet(shell, member.addr).await?;
+    let (conn, (them, members), version) = (greeted.conn, greeted.welcome, greeted.version);
     net::peer_link(net::socket(conn.get_ref()), shell.config.dead_after);
-    let (them, members) = peer_handshake::greet(shell, &mut conn, member.addr).await?;
     let id = them.id;
     shell.execute_control(shell.core.merge_members(std::iter::once(them).chain(members), id, shell.now()));
     if id != member.id {
         // A newer incarnation lives at this address; merging it retires this task.
         return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
     }
-    Ok(conn)
+    Ok((conn, version))
 }
 
 fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {
     ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time"))
 }
 
-/// Streams to a connected peer until stopped or the connection fails.
+/// Streams to a connected peer (its id, and the protocol version the connection speaks) until
+/// stopped or the connection fails.
 async fn stream(
     shell: &Arc<Shell>,
-    peer: NodeId,
+    (peer, version): (NodeId, u32),
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
     commands: &mut mpsc::Receiver<PeerCommand>,
@@ -133,6 +135,12 @@ async fn stream(
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
+                Some(PeerCommand::Send(message)) if message.protocol() > version => {
+                    // A peer of an older release: it could not decode this (what it would answer,
+                    // a WAIT counts as not yet acknowledged).
+                    tracing::debug!(%peer, version, "not sending a protocol-{} message", message.protocol());
+                    Ok(())
+                }
                 Some(PeerCommand::Send(message)) => {
                     claim(conn, outbox);
                     let stats = shell.core.stats();

@@ -346,16 +346,7 @@ async fn join(shell: Arc<Shell>, bootstrap: SocketAddr) {
 }
 
 async fn join_once(shell: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
-    let deadline = shell.config.hello_timeout;
-    let dial = async {
-        let tcp = net::connect(bootstrap).await?;
-        net::secure_dialed(shell.config.tls.as_ref(), tcp, bootstrap).await
-    };
-    let stream = timeout(deadline, dial)
-        .await
-        .map_err(|_| ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "bootstrap did not answer")))??;
-    let mut conn = Connection::new(stream, shell.config.limits.max_frame_bytes);
-    let (them, members) = peer_handshake::greet(shell, &mut conn, bootstrap).await?;
+    let (them, members) = peer_handshake::greet(shell, bootstrap).await?.welcome;
     let from = them.id;
     shell.execute_control(shell.core.merge_members(std::iter::once(them).chain(members), from, shell.now()));
     Ok(())

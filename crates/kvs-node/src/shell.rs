@@ -64,6 +64,8 @@ pub struct Shell {
     pub(crate) join_state: tokio::sync::watch::Sender<JoinState>,
     /// Requests served, for /metrics.
     pub(crate) requests: RequestStats,
+    /// Woken whenever a peer acknowledges more of our writes (what WAIT waits on).
+    pub(crate) acknowledged: tokio::sync::Notify,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -103,9 +105,10 @@ impl Shell {
         let generation = node_clock.wall_ms();
         let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
         let replica = Replica::new(store, clock);
+        let cluster_version = dir.as_ref().and_then(|dir| dir.cluster_version());
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
-            core: Core::new(&config, me, replica),
+            core: Core::new(&config, me, replica, cluster_version),
             writes: WritePath::new(log, dir, config.push_queue),
             peers: PeerLinks::default(),
             redis_addr,
@@ -121,6 +124,7 @@ impl Shell {
             active_expiry: AtomicBool::new(true),
             join_state: tokio::sync::watch::Sender::new(JoinState::Joining),
             requests: RequestStats::default(),
+            acknowledged: tokio::sync::Notify::new(),
         })
     }
 
@@ -191,11 +195,50 @@ impl Shell {
                         self.core.request_undelivered(to);
                     }
                 }
+                Effect::ClusterVersionRose(version) => {
+                    if let Err(error) = self.writes.cluster_version_rose(version) {
+                        tracing::warn!(%error, version, "cannot record the cluster version");
+                    }
+                }
+                Effect::Acknowledged => self.acknowledged.notify_waiters(),
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh } => {
                     if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
                     }
                 }
+            }
+        }
+    }
+
+    /// WAIT: how many alive peers have applied every write made here so far, once `wanted` of
+    /// them have or `timeout` passed (`None`: no limit), or the node shuts down. Peers are asked
+    /// only when the count falls short.
+    pub(crate) async fn wait_for_peers(self: &Arc<Self>, wanted: usize, timeout: Option<std::time::Duration>) -> usize {
+        let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
+        let (want, asks) = self.core.ask_applied(self.now());
+        let mut asks = Some(asks);
+        loop {
+            let acknowledged = self.acknowledged.notified();
+            tokio::pin!(acknowledged);
+            // Registered before counting: an acknowledgement in between still wakes us.
+            acknowledged.as_mut().enable();
+            let count = self.core.applied_by(want, self.now());
+            if count >= wanted {
+                return count;
+            }
+            if let Some(asks) = asks.take() {
+                self.execute_control(asks);
+            }
+            let expired = async {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = acknowledged => {}
+                _ = expired => return self.core.applied_by(want, self.now()),
+                _ = self.shutdown_started() => return count,
             }
         }
     }

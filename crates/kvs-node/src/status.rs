@@ -1,7 +1,7 @@
 //! The status report: who this node is, what it holds, and how it sees every member.
 
 use crate::shell::Shell;
-use kvs_proto::{MemberState, MemberStatus, StatusReport};
+use kvs_proto::{GateStatus, MemberState, MemberStatus, StatusReport, VersionsReport};
 
 /// Most keys a status report lists, whatever the request asks: the list is for people, and the
 /// report must fit in one frame.
@@ -40,5 +40,29 @@ pub fn report(shell: &Shell, max_keys: usize) -> StatusReport {
         keys_truncated,
         replication: shell.core.stats().snapshot(),
         cursors: shell.core.cursors().into_iter().map(|(origin, seq)| (origin.to_string(), seq)).collect(),
+    }
+}
+
+/// The node's release and protocols, and its cluster's version and feature gates.
+pub fn versions(shell: &Shell) -> VersionsReport {
+    let cluster_version = shell.core.cluster_version();
+    let gates = kvs_proto::FEATURES.iter().map(|feature| GateStatus {
+        name: feature.name.to_string(),
+        protocol: feature.protocol,
+        open: feature.open_at(cluster_version),
+        what: feature.what.to_string(),
+    });
+    let members = shell.core.member_protocols(shell.now()).into_iter().map(|(id, speaks)| (id.to_string(), speaks));
+    VersionsReport {
+        release: env!("CARGO_PKG_VERSION").to_string(),
+        protocols: (kvs_proto::OLDEST_PROTOCOL_VERSION, kvs_proto::PROTOCOL_VERSION),
+        log_format: kvs_store::log::FORMAT_VERSION,
+        log_format_in_use: shell
+            .writes
+            .log_stats()
+            .map(|stats| stats.format.load(std::sync::atomic::Ordering::Relaxed)),
+        cluster_version,
+        gates: gates.collect(),
+        members: members.collect(),
     }
 }

@@ -27,8 +27,8 @@ pub(crate) struct Written {
 pub(crate) struct WritePath {
     /// The log, when the node is durable.
     log: Option<Log>,
-    /// Holds the data dir's lock for the node's lifetime.
-    _dir: Option<DataDir>,
+    /// Holds the data dir's lock for the node's lifetime, and records the cluster version.
+    dir: Option<std::sync::Mutex<DataDir>>,
     /// The push log: each local write is appended once and every peer task reads it from its own
     /// cursor. A bounded ring of record pointers; a reader that falls off its tail learns it lagged.
     push_log: broadcast::Sender<Pushed>,
@@ -40,7 +40,19 @@ impl WritePath {
     /// A write path over the log (if durable) and a push log of `push_queue` records.
     pub(crate) fn new(log: Option<Log>, dir: Option<DataDir>, push_queue: usize) -> Self {
         let (push_log, _) = broadcast::channel(push_queue);
-        WritePath { log, _dir: dir, push_log, outboxes: Outboxes::default() }
+        WritePath { log, dir: dir.map(std::sync::Mutex::new), push_log, outboxes: Outboxes::default() }
+    }
+
+    /// The cluster reached `version`: recorded in the data dir first (a restart must not forget
+    /// it), then the log moves to the format the version opens.
+    pub(crate) fn cluster_version_rose(&self, version: u32) -> Result<(), LogError> {
+        if let Some(dir) = &self.dir {
+            dir.lock().unwrap_or_else(|p| p.into_inner()).record_cluster_version(version)?;
+        }
+        match &self.log {
+            Some(log) => log.write_format(crate::open::log_format(Some(version))),
+            None => Ok(()),
+        }
     }
 
     /// Refuses when an earlier log write or fsync failed.

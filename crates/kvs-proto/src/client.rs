@@ -67,6 +67,20 @@ pub enum ClientRequest<B = Bytes> {
         /// The entries, written in this order.
         entries: Vec<BackupEntry<B>>,
     },
+    /// Protocol 8: the node's release, the protocols it speaks, the cluster's version and its
+    /// feature gates (answered with [`ClientResponse::Versions`]).
+    Versions,
+}
+
+impl<B> ClientRequest<B> {
+    /// The protocol version that introduced this request: a client never sends it to a node
+    /// that speaks an older one, and a node refuses it on a connection of an older one.
+    pub fn protocol(&self) -> u32 {
+        match self {
+            ClientRequest::Versions => 8,
+            _ => 7,
+        }
+    }
 }
 
 /// One live key of a backup: its value (a counter's, in decimal) and when it expires.
@@ -102,6 +116,41 @@ pub enum ClientResponse<B = Bytes> {
     Values(Vec<Option<B>>),
     /// The answer to `Export`: the page's entries in key order (none: the export is complete).
     Exported(Vec<BackupEntry<B>>),
+    /// Protocol 8: the answer to `Versions`.
+    Versions(Box<VersionsReport>),
+}
+
+/// What a node runs and what its cluster has switched on (`kvs-client status`, the cluster page).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionsReport {
+    /// The node's release (`0.N.0`).
+    pub release: String,
+    /// The oldest and newest wire protocol it speaks.
+    pub protocols: (u32, u32),
+    /// The log format it writes while the cluster's version is its newest protocol.
+    pub log_format: u32,
+    /// The log format its log is in now.
+    pub log_format_in_use: Option<u32>,
+    /// The cluster's version: the newest protocol every live member speaks, as this node last
+    /// found it; it never goes back, and a peer that speaks only older ones is refused.
+    pub cluster_version: u32,
+    /// Every feature gate this release knows.
+    pub gates: Vec<GateStatus>,
+    /// What each member's connections have shown it to speak (`None`: not yet known).
+    pub members: Vec<(String, Option<u32>)>,
+}
+
+/// One cluster feature gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateStatus {
+    /// The feature's name.
+    pub name: String,
+    /// The cluster version that opens it.
+    pub protocol: u32,
+    /// Whether it is open.
+    pub open: bool,
+    /// What it switches on.
+    pub what: String,
 }
 
 /// Machine-readable reason for an error reply.

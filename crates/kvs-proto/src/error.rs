@@ -26,6 +26,9 @@ pub enum ProtoError {
     /// The other side's hello or proof was not acceptable (the reason says why).
     #[error("{0}")]
     Refused(String),
+    /// The other side refused our hello with this reply.
+    #[error("refused by the other side: {0}")]
+    Rejected(crate::ErrorReply),
 }
 
 impl ProtoError {
@@ -35,7 +38,11 @@ impl ProtoError {
         let code = match self {
             ProtoError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
             ProtoError::Malformed(_) => ErrorCode::MalformedFrame,
-            ProtoError::Io(_) | ProtoError::Encode(_) | ProtoError::Truncated | ProtoError::Refused(_) => return None,
+            ProtoError::Io(_)
+            | ProtoError::Encode(_)
+            | ProtoError::Truncated
+            | ProtoError::Refused(_)
+            | ProtoError::Rejected(_) => return None,
         };
         Some(crate::ErrorReply::new(code, self.to_string()))
     }

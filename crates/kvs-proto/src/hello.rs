@@ -5,13 +5,36 @@ use crate::model::NodeId;
 use crate::peer::MemberInfo;
 use serde::{Deserialize, Serialize};
 
-/// Bumped whenever a wire type changes incompatibly; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// The newest wire protocol this build speaks; bumped by every release that changes a wire type.
+///
+/// Since protocol 8 every change is additive (a new enum variant at the end, never a new field in
+/// an existing struct), so a build can speak the protocol before its own by never sending what
+/// that one lacks (see [`PeerMessage::protocol`](crate::PeerMessage::protocol)).
+pub const PROTOCOL_VERSION: u32 = 8;
+
+/// The oldest wire protocol this build still speaks: the previous release's, so the two run side
+/// by side in one cluster during a rolling upgrade.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 7;
+
+/// Whether this build speaks `version`.
+pub fn speaks(version: u32) -> bool {
+    (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version)
+}
+
+/// The versions a dialer offers, newest first: it says hello in the newest and steps down when
+/// the responder refuses it as a version mismatch.
+///
+/// A hello names one version, not a range, because protocol 7 decodes its hello strictly (a range
+/// field would be trailing bytes to it): a newer dialer must speak 7's exact layout to be heard.
+pub fn offered_versions() -> impl Iterator<Item = u32> {
+    (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).rev()
+}
 
 /// First frame on every connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
-    /// Must equal the receiver's [`PROTOCOL_VERSION`].
+    /// The version the connection speaks if the receiver accepts it: one the receiver
+    /// [`speaks`], or it answers [`crate::ErrorCode::VersionMismatch`].
     pub protocol_version: u32,
     /// Whether the rest of the connection carries client requests or peer messages.
     pub role: Role,
@@ -101,13 +124,29 @@ pub enum HelloReply {
 }
 
 impl Hello {
-    /// A hello for the current protocol version.
+    /// A hello for the newest protocol version.
     pub fn new(role: Role) -> Self {
-        Hello { protocol_version: PROTOCOL_VERSION, role, credentials: None }
+        Hello::at(PROTOCOL_VERSION, role)
     }
 
-    /// A client's hello carrying its credentials, if any.
-    pub fn client(credentials: Option<Credentials>) -> Self {
-        Hello { protocol_version: PROTOCOL_VERSION, role: Role::Client, credentials }
+    /// A hello offering protocol `version`.
+    pub fn at(version: u32, role: Role) -> Self {
+        Hello { protocol_version: version, role, credentials: None }
     }
+
+    /// A client's hello carrying its credentials, if any, offering protocol `version`.
+    pub fn client(version: u32, credentials: Option<Credentials>) -> Self {
+        Hello { protocol_version: version, role: Role::Client, credentials }
+    }
+}
+
+/// A refusal's message for a hello of a version the responder does not speak: the dialer steps
+/// down on its code, a person reads the range.
+pub fn version_mismatch(offered: u32) -> crate::ErrorReply {
+    crate::ErrorReply::new(
+        crate::ErrorCode::VersionMismatch,
+        format!(
+            "protocol version {offered} is not one this node speaks ({OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION})"
+        ),
+    )
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`model`]: the replicated data model on the wire: node ids, HLC versions, entries.
+//! - [`features`]: the cluster feature gates and the protocol version that opens each.
 //! - [`hello`]: the first frame of every connection (protocol version and role) and its reply.
 //! - [`client`]: client requests, responses, error codes and the status report.
 //! - [`peer`]: messages nodes exchange: gossip, pushed entries, anti-entropy sync, leave.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod connection;
 pub mod encoding;
 pub mod error;
+pub mod features;
 pub mod hello;
 pub mod limits;
 pub mod model;
@@ -30,12 +32,16 @@ pub mod replication_counters;
 pub mod resp;
 
 pub use client::{
-    BackupEntry, ClientRequest, ClientResponse, ErrorCode, ErrorReply, MemberState, MemberStatus, ReplicationStatus,
-    StatusReport,
+    BackupEntry, ClientRequest, ClientResponse, ErrorCode, ErrorReply, GateStatus, MemberState, MemberStatus,
+    ReplicationStatus, StatusReport, VersionsReport,
 };
 pub use connection::Connection;
 pub use error::ProtoError;
-pub use hello::{Credentials, Hello, HelloReply, Nonce, PeerProof, Proof, Role, PROTOCOL_VERSION};
+pub use features::{Feature, FEATURES};
+pub use hello::{
+    offered_versions, speaks, version_mismatch, Credentials, Hello, HelloReply, Nonce, PeerProof, Proof, Role,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 pub use limits::Limits;
 pub use model::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
 pub use peer::{ClockSample, MemberInfo, PeerMessage, Pulse, View};

@@ -152,4 +152,27 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The sender's final record, with `left` set.
         member: MemberInfo,
     },
+    /// Protocol 8: "tell me once you have applied my writes up to `want`" (a WAIT on the sender).
+    /// Sent after the pushes it covers, on the same connection.
+    AppliedAsk {
+        /// The sequence number (of the sender's current origin) the asker waits for.
+        want: u64,
+    },
+    /// Protocol 8: the sender has applied every write of the receiver's current origin up to
+    /// `upto`; the answer to an [`PeerMessage::AppliedAsk`].
+    Applied {
+        /// The sender's cursor for the receiver's origin.
+        upto: u64,
+    },
+}
+
+impl<E> PeerMessage<E> {
+    /// The protocol version that introduced this message: it is never sent on a connection of an
+    /// older version, and a peer that sends it there is refused.
+    pub fn protocol(&self) -> u32 {
+        match self {
+            PeerMessage::AppliedAsk { .. } | PeerMessage::Applied { .. } => 8,
+            _ => 7,
+        }
+    }
 }

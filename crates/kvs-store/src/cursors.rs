@@ -67,8 +67,7 @@ impl CursorTable {
         }
     }
 
-    /// The cursor of one origin (0: nothing of it applied); tests check cursors with it.
-    #[cfg(test)]
+    /// The cursor of one origin (0: nothing of it applied).
     pub fn get(&self, origin: NodeId) -> u64 {
         self.lock().get(&origin).copied().unwrap_or(0)
     }

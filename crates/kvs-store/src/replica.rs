@@ -186,6 +186,11 @@ impl Replica {
         self.store.cursors.snapshot()
     }
 
+    /// How far `origin`'s writes are applied here (for our own origin: our last write's number).
+    pub fn cursor(&self, origin: NodeId) -> u64 {
+        self.store.cursors.get(origin)
+    }
+
     /// Adopts the cursors of a complete anti-entropy answer from the member writing under
     /// `peer_origin`: its cursor of its own origin as it claims (nobody knows its writes better),
     /// every other origin's forward only as far as `witnessed` (what enough peers claim), and back

@@ -42,6 +42,10 @@ pub(crate) enum Effect {
         /// The message.
         message: Outgoing,
     },
+    /// The cluster version rose to this: record it in the data dir, and open what it gates.
+    ClusterVersionRose(u32),
+    /// A peer acknowledged more of our writes: wake the WAITs.
+    Acknowledged,
     /// Stream `to` the answer to its anti-entropy request (`Core::anti_entropy_answer`).
     AnswerAntiEntropy {
         /// The peer that asked.

@@ -63,6 +63,8 @@ impl Core {
         self.clock.forget(peer);
         lock(&self.gossip).forget(peer);
         lock(&self.claims).forget(peer);
+        lock(&self.versions).forget(peer);
+        lock(&self.acks).forget(peer);
     }
 
     /// The message that opens a gossip round with `peer`: our view, asking for its news.

@@ -10,6 +10,8 @@
 //! - `membership_io`: the core's membership inputs and outputs (records, gossip, pings).
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
 //! - [`clock_offsets`]: peers' clock offsets from ping round trips.
+//! - [`cluster_version`]: the newest protocol every live member speaks, which opens feature gates.
+//! - `write_acks`: both sides of WAIT (which peers applied our writes, which wait on ours).
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
 //! - [`cursor_claims`]: how far peers' claimed cursors may move ours.
 //! - [`effect`]: what the core asks the shell to do.
@@ -22,18 +24,21 @@
 pub(crate) mod anti_entropy_rounds;
 pub(crate) mod clock_offsets;
 pub(crate) mod clock_verdict;
+pub(crate) mod cluster_version;
 pub(crate) mod cursor_claims;
 pub(crate) mod effect;
 pub(crate) mod gossip;
 mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
+mod write_acks;
 
 use crate::config::NodeConfig;
 use crate::error::WriteRefused;
 use crate::stats::{bump, ReplicationCounters};
 use anti_entropy_rounds::Rounds;
 use clock_verdict::ClockVerdict;
+use cluster_version::ClusterVersion;
 use cursor_claims::CursorClaims;
 pub(crate) use effect::{Effect, Outgoing, Pushed};
 use gossip::Gossip;
@@ -47,6 +52,7 @@ use membership::{Membership, Rules};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
+use write_acks::WriteAcks;
 
 /// How far past our wall clock a member's generation may be and still be believed: a day, far
 /// beyond any clock error a cluster lives with (a node minutes off must still be seen, so its
@@ -109,6 +115,10 @@ pub(crate) struct Core {
     durable: bool,
     /// Each peer's origin in its current run, as its hello named it (for naming cursors).
     origins: Mutex<std::collections::HashMap<NodeId, NodeId>>,
+    /// The cluster version and what each member speaks.
+    versions: Mutex<ClusterVersion>,
+    /// WAIT's acknowledgements, both ways.
+    acks: Mutex<WriteAcks>,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
     /// while it runs, every other client command that writes or reads several keys holds it for
     /// reading, so none sees or interleaves with half a transaction.
@@ -117,8 +127,8 @@ pub(crate) struct Core {
 
 impl Core {
     /// The core of a node whose own record is `me`, over `replica` (which holds what the log
-    /// replayed).
-    pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica) -> Self {
+    /// replayed), in a cluster its data dir says had reached `cluster_version`.
+    pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica, cluster_version: Option<u32>) -> Self {
         let origin = replica.origin();
         Core {
             replica,
@@ -144,6 +154,8 @@ impl Core {
             stats: ReplicationCounters::default(),
             durable: config.data_dir.is_some(),
             origins: Mutex::default(),
+            versions: Mutex::new(ClusterVersion::new(cluster_version)),
+            acks: Mutex::default(),
             isolation: RwLock::new(()),
         }
     }
@@ -177,7 +189,7 @@ impl Core {
             bump(&self.stats.peer_messages_refused, 1);
             return Vec::new();
         }
-        match message {
+        let mut effects = match message {
             PeerMessage::Gossip { view, answer } => self.gossip_received(from, view, answer, now),
             PeerMessage::Ping { generation, heartbeat, clock } => {
                 self.clock.received(from, clock, now, self.alive_peers(now));
@@ -235,7 +247,12 @@ impl Core {
                 tracing::info!(peer = %member.id, "member left");
                 self.merge_members([member], from, now)
             }
-        }
+            PeerMessage::AppliedAsk { want } => self.applied_asked(peer, want),
+            PeerMessage::Applied { upto } => self.applied_received(peer, upto),
+        };
+        // Entries just applied may be what a waiting peer asked for.
+        effects.extend(self.acks_due());
+        effects
     }
 
     /// The heartbeat tick: bump our heartbeat, re-judge our clock (estimates age out when a
@@ -264,6 +281,7 @@ impl Core {
         if let Some(peer) = peer {
             effects.push(Effect::Send { to: peer, message: self.gossip_for(peer, now) });
         }
+        effects.extend(self.judge_version(now));
         effects
     }
 

@@ -21,6 +21,17 @@ use std::time::Duration;
 /// How long the view waits for each member.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// What `/cluster` answers: the check, and this node's versions (the cluster version and its
+/// feature gates as this node found them).
+#[derive(serde::Serialize)]
+pub(crate) struct View {
+    /// Every member's status and the verdict.
+    #[serde(flatten)]
+    pub(crate) check: ClusterCheck,
+    /// This node's release, protocols, cluster version and gates.
+    pub(crate) versions: kvs_proto::VersionsReport,
+}
+
 /// How another member is asked for its status.
 enum Asking {
     /// As a viewer proving the cluster secret.

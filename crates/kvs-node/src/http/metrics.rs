@@ -74,6 +74,11 @@ impl Collector for NodeMetrics {
                 u64::from(shell.writes.check().is_ok()),
             ),
             ("kvs_uptime_seconds", "Seconds since the node started", shell.started.elapsed().as_secs()),
+            (
+                "kvs_cluster_version",
+                "The newest protocol every live member speaks, as this node found it; opens feature gates",
+                u64::from(shell.core.cluster_version()),
+            ),
         ];
         for (name, help, value) in gauges {
             single(&mut encoder, name, help, MetricType::Gauge, value)?;

@@ -126,7 +126,8 @@ async fn status_json(State(shell): State<Arc<Shell>>, Query(query): Query<Status
 
 /// What `kvs-client check --json` prints, asked from this node (see `cluster_view`).
 async fn cluster(State(shell): State<Arc<Shell>>) -> Response {
-    Json(cluster_view::check(&shell).await).into_response()
+    let view = cluster_view::View { check: cluster_view::check(&shell).await, versions: status::versions(&shell) };
+    Json(view).into_response()
 }
 
 /// The cluster page: one self-contained HTML file that polls /cluster.

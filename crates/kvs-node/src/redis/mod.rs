@@ -12,6 +12,7 @@
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
 //! - [`debug`]: the DEBUG subcommands Redis's tests use.
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//! - [`wait`]: WAIT, behind the cluster feature gate `wait`.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
 //! - [`server`]: INFO, CONFIG GET, BGREWRITEAOF.
 
@@ -29,6 +30,7 @@ pub mod session;
 pub mod strings;
 pub mod table;
 pub mod transaction;
+pub mod wait;
 
 use crate::credentials::Access;
 use crate::shell::Shell;

@@ -57,7 +57,7 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             out,
             "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nkvs_version:{}\r\nredis_mode:standalone\r\n\
              os:{}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{:0>40}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\
-             kvs_clock_skew_ms:{}\r\nkvs_clock_status:{}\r\n",
+             kvs_clock_skew_ms:{}\r\nkvs_clock_status:{}\r\nkvs_cluster_version:{}\r\n",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::OS,
             std::process::id(),
@@ -66,6 +66,7 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             shell.started.elapsed().as_secs(),
             shell.core.clock().skew_ms(),
             shell.core.clock().problem().unwrap_or_else(|| "ok".into()),
+            shell.core.cluster_version(),
         ),
         "clients" => write!(out, "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n", call.clients.open()),
         "stats" => {

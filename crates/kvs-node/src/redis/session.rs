@@ -2,7 +2,7 @@
 
 use super::clients::{Connected, RedisClients};
 use super::{table, transaction};
-use super::{wrong_arity, BatchClock, Call, ClientState};
+use super::{wait, wrong_arity, BatchClock, Call, ClientState};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
 use crate::credentials::Access;
@@ -152,7 +152,7 @@ struct Batch<'b> {
 /// Runs one command: queued inside MULTI, EXEC's transaction, or on its own; its reply goes to
 /// the batch's output.
 async fn run_command(
-    shell: &Shell,
+    shell: &Arc<Shell>,
     clients: &RedisClients,
     client: &mut ClientState,
     args: kvs_proto::resp::Args<'_>,
@@ -162,6 +162,13 @@ async fn run_command(
     let name = spec.map_or("", |s| s.name);
     let queueing = client.transaction.is_open() && !transaction::is_control(name);
     let exec = client.transaction.is_open() && name == "exec";
+    if name == "wait" && !queueing && args.len() == 3 && client.user.is_some() {
+        // The one command that blocks: it waits here, holding this connection's later commands.
+        let reply_at = batch.output.len();
+        wait::wait(shell, &args, &mut Reply::new(batch.output, client.protocol)).await;
+        shell.requests.resp(spec, batch.output.get(reply_at) != Some(&b'-'));
+        return;
+    }
     // Room in the log's queue for the keys a write command may write, awaited here: a slow disk
     // parks this connection, not a worker thread. Without room (the log failed) the write is
     // refused with the log's reason.

@@ -2,7 +2,7 @@
 //! flags and key positions (what `COMMAND` reports) and its handler, so a command cannot be
 //! listed without being served, nor served without being listed.
 
-use super::{connection, counters, debug, expire, keys, keyspace, lcs, server, strings, transaction, Call};
+use super::{connection, counters, debug, expire, keys, keyspace, lcs, server, strings, transaction, wait, Call};
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
 
@@ -118,6 +118,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("touch", -2, &["readonly", "fast"], (1, -1, 1), keys::touch),
     spec("unlink", -2, &["write", "fast"], (1, -1, 1), keyspace::del),
     spec("object", -2, &["readonly"], (2, 2, 1), keys::object),
+    spec("wait", 3, &["noscript"], (0, 0, 0), wait::wait_in_transaction),
     spec("multi", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::multi),
     spec("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), transaction::exec_without_multi),
     spec("discard", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::discard),

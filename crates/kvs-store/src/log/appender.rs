@@ -12,7 +12,7 @@ use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,11 +51,15 @@ pub struct LogConfig {
     /// Fault injection: take records and never write or acknowledge them, as a process that is
     /// killed before its next write would.
     pub hold: bool,
+    /// The format new files are written in (see [`super::Log::write_format`]).
+    pub format: u32,
 }
 
 /// What the writer reports about itself (Redis reports the same for its AOF under INFO persistence).
 #[derive(Debug, Default)]
 pub struct LogStats {
+    /// The format version of the file being written.
+    pub format: AtomicU32,
     /// Completed compactions.
     pub compactions: AtomicU64,
     /// Whether a compaction is running now.
@@ -147,6 +151,8 @@ pub(super) struct Appender {
     /// After a failed compaction, when the next may be tried.
     pub(super) compact_retry_at: Option<Instant>,
     pub(super) stats: Arc<LogStats>,
+    /// The format the next compaction writes (raised by [`super::Log::write_format`]).
+    pub(super) format: Arc<AtomicU32>,
     pub(super) log_bytes: u64,
     /// Log size right after the last compaction (or at start).
     pub(super) base_bytes: u64,
@@ -338,7 +344,8 @@ impl Appender {
         let path = &self.config.path;
         let tmp = path.with_extension("compacting");
         let mut out = BufWriter::with_capacity(1 << 20, disk::create_private(&tmp)?);
-        let mut buf = file_header().to_vec();
+        let format = self.format.load(Ordering::Relaxed);
+        let mut buf = file_header(format).to_vec();
         // Cursors first: every write they cover is then in the walk below.
         encode_start(&mut buf, self.config.node, &self.store.cursors.snapshot());
         if let Some(flush) = self.store.floor() {
@@ -364,7 +371,9 @@ impl Appender {
             disk::sync_dir(dir)?;
         }
         self.file = disk::private_options().append(true).open(path)?;
+        self.stats.format.store(format, Ordering::Relaxed);
         tracing::info!(
+            format,
             before = self.log_bytes,
             after = size,
             ms = started.elapsed().as_millis() as u64,

@@ -12,7 +12,12 @@ pub struct DataDir {
     path: PathBuf,
     _lock: File,
     node: NodeId,
+    cluster_version: Option<u32>,
 }
+
+/// The file recording the cluster version this node last found (see the node's feature gates).
+/// Release 0.1.0 neither reads nor minds it.
+const CLUSTER_VERSION_FILE: &str = "cluster-version";
 
 fn error(path: &Path, reason: impl Into<String>) -> LogError {
     LogError::DataDir { path: path.display().to_string(), reason: reason.into() }
@@ -23,7 +28,7 @@ impl DataDir {
     /// `fresh_id()` as the id if there is none yet.
     pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, LogError> {
         disk::create_private_dir(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
-        for name in ["LOCK", "node-id", "log"] {
+        for name in ["LOCK", "node-id", "log", CLUSTER_VERSION_FILE] {
             disk::refuse_unless_regular(&path.join(name)).map_err(|e| error(path, e.to_string()))?;
         }
         let lock_path = path.join("LOCK");
@@ -37,7 +42,36 @@ impl DataDir {
             error(path, "in use by another kvs-node (its LOCK is held); two nodes cannot share a data dir")
         })?;
         let node = Self::node_id(path, fresh_id)?;
-        Ok(DataDir { path: path.to_path_buf(), _lock: lock, node })
+        let cluster_version = Self::read_cluster_version(path)?;
+        Ok(DataDir { path: path.to_path_buf(), _lock: lock, node, cluster_version })
+    }
+
+    fn read_cluster_version(path: &Path) -> Result<Option<u32>, LogError> {
+        let file = path.join(CLUSTER_VERSION_FILE);
+        match fs::read_to_string(&file) {
+            Ok(text) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|e| error(path, format!("{} is not a cluster version: {e}", file.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(error(path, format!("cannot read {}: {e}", file.display()))),
+        }
+    }
+
+    /// Writes `text` to the file `name` here, whole or not at all (a temporary file renamed over
+    /// it, both synced).
+    fn replace_file(path: &Path, name: &str, text: &str) -> Result<(), LogError> {
+        let target = path.join(name);
+        let tmp = path.join(format!("{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut file = disk::create_private(&tmp)?;
+            writeln!(file, "{text}")?;
+            file.sync_all()?;
+            fs::rename(&tmp, &target)?;
+            disk::sync_dir(path)
+        };
+        write().map_err(|e| error(path, format!("cannot write {}: {e}", target.display())))
     }
 
     fn node_id(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<NodeId, LogError> {
@@ -48,15 +82,7 @@ impl DataDir {
                 .map_err(|e| error(path, format!("{} is not a node id: {e}", id_path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let id = fresh_id();
-                let tmp = path.join("node-id.tmp");
-                let write = || -> std::io::Result<()> {
-                    let mut file = disk::create_private(&tmp)?;
-                    writeln!(file, "{id}")?;
-                    file.sync_all()?;
-                    fs::rename(&tmp, &id_path)?;
-                    disk::sync_dir(path)
-                };
-                write().map_err(|e| error(path, format!("cannot write {}: {e}", id_path.display())))?;
+                Self::replace_file(path, "node-id", &id.to_string())?;
                 Ok(id)
             }
             Err(e) => Err(error(path, format!("cannot read {}: {e}", id_path.display()))),
@@ -66,6 +92,18 @@ impl DataDir {
     /// The node id stored here.
     pub fn node(&self) -> NodeId {
         self.node
+    }
+
+    /// The cluster version recorded here (`None`: never recorded, as by release 0.1.0).
+    pub fn cluster_version(&self) -> Option<u32> {
+        self.cluster_version
+    }
+
+    /// Records that the cluster reached `version`, before anything that depends on it is written.
+    pub fn record_cluster_version(&mut self, version: u32) -> Result<(), LogError> {
+        Self::replace_file(&self.path, CLUSTER_VERSION_FILE, &version.to_string())?;
+        self.cluster_version = Some(version);
+        Ok(())
     }
 
     /// The log file.
@@ -86,7 +124,11 @@ mod tests {
         let err = DataDir::open(&dir, || NodeId(8)).unwrap_err().to_string();
         assert!(err.contains("in use by another kvs-node"), "{err}");
         let id = first.node();
+        assert_eq!(first.cluster_version(), None);
+        let mut first = first;
+        first.record_cluster_version(8).unwrap();
         drop(first);
+        assert_eq!(DataDir::open(&dir, || NodeId(9)).unwrap().cluster_version(), Some(8));
         assert_eq!(DataDir::open(&dir, || NodeId(9)).unwrap().node(), id);
         assert_eq!(id, NodeId(7));
         fs::remove_dir_all(&dir).unwrap();

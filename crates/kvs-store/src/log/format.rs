@@ -1,7 +1,9 @@
-//! The log's on-disk format, version 3, independent of the wire codec.
+//! The log's on-disk format, version 4, independent of the wire codec.
 //!
 //! ```text
-//! file   := magic "KVSLOG\r\n" (8 bytes) · format version u32 LE · reserved u32 (0) · frame*
+//! file   := magic "KVSLOG\r\n" (8 bytes) · format version u32 LE · writer u32 LE · frame*
+//!   writer: the release that wrote the file, major·1,000,000 + minor·1,000 + patch (format 4;
+//!           format 3 holds 0 there)
 //! frame  := body length u32 LE · CRC32 of body u32 LE · body
 //! body   := tag u8 · fields (all integers little-endian)
 //!   tag 1  start:   node u64 · cursors
@@ -19,9 +21,12 @@
 //! cursors := count u32 · (origin u64 · seq u64) * count
 //! ```
 //!
-//! An entry's stamp is its newest write's (for a counter, its newest contribution's). Version 3
-//! added kinds 2–4 and tag 5 (expiry, counters, flush) to version 2; a version-2 log is replayed
-//! and compacted into version 3 at start, like version 1.
+//! An entry's stamp is its newest write's (for a counter, its newest contribution's). Version 4
+//! is version 3 with the writer's release in the header, so that a release that cannot read a
+//! newer log can say which release wrote it. A node writes version 3 until its cluster opens the
+//! `log-format-4` gate (release 0.1.0, which reads only 3, may still be a member until then) and
+//! reads both as current. Version 3 added kinds 2–4 and tag 5 (expiry, counters, flush) to
+//! version 2; a version-2 log is replayed and compacted at start, like version 1.
 //!
 //! A synced record says that every byte of the file before `offset` had been fsynced before the
 //! record was written (the writer appends one after each fsync, and compaction ends its file with
@@ -43,8 +48,12 @@ use kvs_proto::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version}
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
 
-/// The format version this code writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 3;
+/// The newest format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The format the previous release writes, which this code writes until the `log-format-4` gate
+/// opens, and reads as current (the same frames).
+pub const PREVIOUS_RELEASE_FORMAT_VERSION: u32 = 3;
 
 /// The oldest version with a header (1: no synced records; 2: no expiry, counters or flush);
 /// every version from it up to the current one decodes with this code, a subset of it.
@@ -133,12 +142,27 @@ impl<'a> EntryRef<'a> {
     }
 }
 
-/// The file header for the current format.
-pub fn file_header() -> [u8; FILE_HEADER_BYTES] {
+/// The file header of a file in `format` (3 or 4).
+pub fn file_header(format: u32) -> [u8; FILE_HEADER_BYTES] {
     let mut header = [0u8; FILE_HEADER_BYTES];
     header[..8].copy_from_slice(&MAGIC);
-    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[8..12].copy_from_slice(&format.to_le_bytes());
+    if format >= 4 {
+        header[12..16].copy_from_slice(&release_code(env!("CARGO_PKG_VERSION")).to_le_bytes());
+    }
     header
+}
+
+/// A release `major.minor.patch` as the header's writer field holds it (0 if it does not parse).
+fn release_code(release: &str) -> u32 {
+    let mut parts = release.split(['.', '-']).map(|part| part.parse::<u32>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0).min(999);
+    next() * 1_000_000 + next() * 1_000 + next()
+}
+
+/// The release a header's writer field names, if any.
+fn release_name(code: u32) -> Option<String> {
+    (code != 0).then(|| format!("{}.{}.{}", code / 1_000_000, code / 1_000 % 1_000, code % 1_000))
 }
 
 /// What the first bytes of a file say about its format.
@@ -146,22 +170,24 @@ pub fn file_header() -> [u8; FILE_HEADER_BYTES] {
 pub enum FileKind {
     /// Empty, or a header cut short by a crash while the file was being created.
     Unstarted,
-    /// This format; frames start at [`FILE_HEADER_BYTES`].
-    Current,
+    /// This format or the previous release's (3 or 4, the same frames); they start at
+    /// [`FILE_HEADER_BYTES`].
+    Current(u32),
     /// An older version with a header (1 or 2): frames as in this format, with fewer kinds.
     Previous(u32),
     /// The format before headers existed (version 0): bincode records, frames from byte 0.
     Legacy,
-    /// A kvs log of a format this code does not know (written by a newer kvs).
-    Newer(u32),
+    /// A kvs log of a format this code does not know, and the release that wrote it if the
+    /// header names one.
+    Newer(u32, Option<String>),
     /// The magic is there but the header is cut short with bytes it never holds: damaged.
     BadHeader,
 }
 
 /// Classifies a log by its first bytes.
 pub fn file_kind(data: &[u8]) -> FileKind {
-    let header = file_header();
-    if data.len() < FILE_HEADER_BYTES && header.starts_with(data) {
+    let headers = [file_header(PREVIOUS_RELEASE_FORMAT_VERSION), file_header(FORMAT_VERSION)];
+    if data.len() < FILE_HEADER_BYTES && headers.iter().any(|header| header.starts_with(data)) {
         return FileKind::Unstarted;
     }
     if !data.starts_with(&MAGIC) {
@@ -170,10 +196,13 @@ pub fn file_kind(data: &[u8]) -> FileKind {
     if data.len() < FILE_HEADER_BYTES {
         return FileKind::BadHeader;
     }
+    let writer = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes"));
     match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
-        FORMAT_VERSION => FileKind::Current,
-        older if (PREVIOUS_FORMAT_VERSION..FORMAT_VERSION).contains(&older) => FileKind::Previous(older),
-        newer => FileKind::Newer(newer),
+        current @ (PREVIOUS_RELEASE_FORMAT_VERSION..=FORMAT_VERSION) => FileKind::Current(current),
+        older if (PREVIOUS_FORMAT_VERSION..PREVIOUS_RELEASE_FORMAT_VERSION).contains(&older) => {
+            FileKind::Previous(older)
+        }
+        newer => FileKind::Newer(newer, release_name(writer)),
     }
 }
 
@@ -478,6 +507,14 @@ mod tests {
     }
 
     #[test]
+    fn a_release_survives_the_header() {
+        assert_eq!(release_name(release_code("0.2.0")).as_deref(), Some("0.2.0"));
+        assert_eq!(release_name(release_code("12.34.56-rc1")).as_deref(), Some("12.34.56"));
+        assert_eq!(file_header(3)[12..], [0; 4], "format 3 keeps the field as release 0.1.0 wrote it");
+        assert_ne!(file_header(4)[12..], [0; 4]);
+    }
+
+    #[test]
     fn a_checksummed_body_that_does_not_decode_is_an_error_not_a_guess() {
         for body in [&[9u8][..], &[TAG_ENTRY, 200, 0, 0, 0][..], &[TAG_CURSORS, 0, 0, 0, 0, 7][..], &[][..]] {
             assert!(decode_body(body).is_err(), "{body:?}");
@@ -488,17 +525,22 @@ mod tests {
 
     #[test]
     fn the_header_tells_current_legacy_newer_and_unstarted_files_apart() {
-        let header = file_header();
-        assert_eq!(file_kind(&header), FileKind::Current);
+        let header = file_header(FORMAT_VERSION);
+        assert_eq!(file_kind(&header), FileKind::Current(4));
+        assert_eq!(file_kind(&file_header(3)), FileKind::Current(3));
         assert_eq!(file_kind(&header[..5]), FileKind::Unstarted);
+        assert_eq!(file_kind(&file_header(3)[..10]), FileKind::Unstarted);
         assert_eq!(file_kind(&[]), FileKind::Unstarted);
         assert_eq!(file_kind(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), FileKind::Legacy);
         let mut previous = header;
         previous[8] = 1;
         assert_eq!(file_kind(&previous), FileKind::Previous(1));
         let mut newer = header;
-        newer[8] = 4;
-        assert_eq!(file_kind(&newer), FileKind::Newer(4));
+        newer[8] = 5;
+        newer[12..16].copy_from_slice(&release_code("0.3.0").to_le_bytes());
+        assert_eq!(file_kind(&newer), FileKind::Newer(5, Some("0.3.0".into())));
+        newer[12..16].copy_from_slice(&[0; 4]);
+        assert_eq!(file_kind(&newer), FileKind::Newer(5, None));
         // Found by the log_replay fuzz target: the magic, then a byte no header holds.
         assert_eq!(file_kind(b"KVSLOG\r\n\x91"), FileKind::BadHeader);
     }

@@ -14,7 +14,7 @@ use crate::store::Store;
 use kvs_proto::peer::Cursors;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -69,6 +69,8 @@ pub struct Log {
     /// Set by `close`, so a writer retrying a write gives up.
     closing: Arc<AtomicBool>,
     fsync: FsyncPolicy,
+    /// The format the next compaction writes.
+    format: Arc<AtomicU32>,
 }
 
 /// Where the writer runs.
@@ -86,17 +88,24 @@ fn io_error(path: &Path, source: std::io::Error) -> LogError {
 
 impl Log {
     /// Opens the log for appending (writing a header first if it is empty) and starts the writer.
-    /// `compact_first`: the log is in an old format, so it is compacted from the store (in the
-    /// current format) before anything is appended.
-    pub fn start(config: LogConfig, store: Arc<Store>, log_bytes: u64, compact_first: bool) -> Result<Log, LogError> {
+    /// `file_format`: the format the file is in (`None`: empty). It is compacted from the store
+    /// into `config.format` before anything is appended if it is in another.
+    pub fn start(
+        config: LogConfig,
+        store: Arc<Store>,
+        log_bytes: u64,
+        file_format: Option<u32>,
+    ) -> Result<Log, LogError> {
         let mut file = disk::private_options()
             .create(true)
             .append(true)
             .open(&config.path)
             .map_err(|e| io_error(&config.path, e))?;
         let mut log_bytes = log_bytes;
+        let mut file_format = file_format.filter(|_| log_bytes > 0);
         if log_bytes == 0 {
-            let mut header = file_header().to_vec();
+            file_format = Some(config.format);
+            let mut header = file_header(config.format).to_vec();
             encode_start(&mut header, config.node, &store.cursors.snapshot());
             // The directory too: a crash must not lose the new file's name with what is in it.
             let parent = config.path.parent().unwrap_or(Path::new("."));
@@ -113,6 +122,8 @@ impl Log {
         let closing = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LogStats::default());
         stats.log_bytes.store(log_bytes, Ordering::Relaxed);
+        stats.format.store(file_format.unwrap_or(config.format), Ordering::Relaxed);
+        let format = Arc::new(AtomicU32::new(config.format));
         let mut writer = Appender {
             config: config.clone(),
             file,
@@ -121,6 +132,7 @@ impl Log {
             closing: closing.clone(),
             compact_retry_at: None,
             stats: stats.clone(),
+            format: format.clone(),
             log_bytes,
             base_bytes: log_bytes,
             room: room.clone(),
@@ -128,9 +140,9 @@ impl Log {
             next_sync: Instant::now() + SYNC_EVERY,
             unrecorded_sync: None,
         };
-        if compact_first {
+        if file_format != Some(config.format) {
             writer.compact().map_err(|e| io_error(&config.path, e))?;
-            tracing::info!(path = %config.path.display(), "log upgraded to the current format");
+            tracing::info!(path = %config.path.display(), from = ?file_format, to = config.format, "log rewritten in the format it is written in");
         }
         let writer = if disk::WRITER_THREAD {
             let thread = std::thread::Builder::new()
@@ -141,7 +153,16 @@ impl Log {
         } else {
             Backend::Inline(Mutex::new(Some(writer)))
         };
-        Ok(Log { stats, writer, room, failure, closing, fsync: config.fsync })
+        Ok(Log { stats, writer, room, failure, closing, fsync: config.fsync, format })
+    }
+
+    /// Writes the log in `format` from now on, rewriting it at once (a compaction) if it is in
+    /// another: the node's cluster opened a newer format's gate.
+    pub fn write_format(&self, format: u32) -> Result<(), LogError> {
+        if self.format.swap(format, Ordering::Relaxed) == format {
+            return Ok(());
+        }
+        self.compact()
     }
 
     /// Refuses when an earlier write or fsync failed.
@@ -257,8 +278,9 @@ mod tests {
             fsync: FsyncPolicy::Never,
             compact_after_bytes: u64::MAX,
             hold: true,
+            format: crate::log::FORMAT_VERSION,
         };
-        Log::start(config, Arc::new(Store::new()), 0, false).unwrap()
+        Log::start(config, Arc::new(Store::new()), 0, None).unwrap()
     }
 
     #[tokio::test]

@@ -26,7 +26,7 @@ mod handle;
 pub(crate) mod legacy;
 pub mod recovery;
 
-pub use format::FORMAT_VERSION;
+pub use format::{FORMAT_VERSION, PREVIOUS_RELEASE_FORMAT_VERSION};
 pub use handle::{Durable, Log, LogConfig, LogStats, Room};
 
 use thiserror::Error;
@@ -65,12 +65,14 @@ pub enum LogError {
         reason: String,
     },
     /// The log was written in a format this kvs does not know (by a newer version).
-    #[error("log {path} has format version {version}, newer than this kvs reads ({known}); the file was left as it is", known = format::FORMAT_VERSION)]
+    #[error("log {path} has format version {version}{}, newer than this kvs ({this}) reads ({known}); the file was left as it is", writer.as_ref().map(|r| format!(", written by kvs {r}")).unwrap_or_default(), this = env!("CARGO_PKG_VERSION"), known = format::FORMAT_VERSION)]
     UnknownFormat {
         /// The file.
         path: String,
         /// The version its header names.
         version: u32,
+        /// The release that wrote it, if its header names one.
+        writer: Option<String>,
     },
     /// The log is no longer written (an earlier write or fsync failed); writes are refused.
     #[error("the log failed earlier ({0}); writes are refused")]

@@ -131,8 +131,8 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
     let started = std::time::Instant::now();
     let mut replay = Replay { file_bytes: data.len() as u64, ..Replay::default() };
     let (first, decoder): (usize, Decoder) = match file_kind(&data) {
-        FileKind::Current => {
-            replay.format_version = format::FORMAT_VERSION;
+        FileKind::Current(version) => {
+            replay.format_version = version;
             (FILE_HEADER_BYTES, format::decode_body)
         }
         FileKind::Previous(version) => {
@@ -156,8 +156,8 @@ pub fn replay_bytes(data: Vec<u8>, name: &str, store: &Store, max_body: usize) -
             replay.damage = Some(Damage { offset: 0, reason, torn_tail: false });
             return Ok(replay);
         }
-        FileKind::Newer(version) => {
-            return Err(LogError::UnknownFormat { path: name.to_string(), version });
+        FileKind::Newer(version, writer) => {
+            return Err(LogError::UnknownFormat { path: name.to_string(), version, writer });
         }
     };
     // Frame boundaries first (lengths only); a length that runs off the end stops the walk.
@@ -411,7 +411,7 @@ mod tests {
     /// A log of 5,002 entries from two origins (over 1 MiB, so replay runs on every core), with a
     /// synced record every 500 entries as the writer leaves them, and the store it describes.
     fn sample_log() -> (Vec<u8>, Store) {
-        let mut bytes = file_header().to_vec();
+        let mut bytes = file_header(format::FORMAT_VERSION).to_vec();
         encode_start(&mut bytes, NodeId(1), &vec![(NodeId(2), 5)]);
         let source = Store::new();
         for i in 0..5000u64 {
@@ -492,7 +492,7 @@ mod tests {
     fn damage_mid_log_in_the_previous_format_is_refused_for_want_of_synced_records() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
-        let mut bytes = file_header().to_vec();
+        let mut bytes = file_header(format::FORMAT_VERSION).to_vec();
         bytes[8] = crate::log::format::PREVIOUS_FORMAT_VERSION as u8;
         encode_start(&mut bytes, NodeId(1), &Vec::new());
         for i in 0..100 {

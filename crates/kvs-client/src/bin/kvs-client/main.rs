@@ -293,10 +293,18 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
         }
         Command::Status { json, keys } => {
             let report = client.status(keys).await?;
+            // A node of release 0.1.0 (protocol 7) has no versions to report.
+            let versions = match client.versions().await {
+                Ok(versions) => Some(versions),
+                Err(kvs_client::ClientError::Unsupported { .. }) => None,
+                Err(error) => return Err(error),
+            };
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("status serializes"));
+                let mut value = serde_json::to_value(&report).expect("status serializes");
+                value["versions"] = serde_json::to_value(&versions).expect("versions serialize");
+                println!("{}", serde_json::to_string_pretty(&value).expect("status serializes"));
             } else {
-                print_status(&report);
+                print_status(&report, versions.as_ref());
             }
         }
     }
@@ -321,15 +329,30 @@ fn credentials(cli: &Cli) -> Result<Option<kvs_client::Credentials>, String> {
     Ok(Some(kvs_client::Credentials { user: user.clone(), password }))
 }
 
-fn print_status(report: &StatusReport) {
+fn print_status(report: &StatusReport, versions: Option<&kvs_proto::VersionsReport>) {
     println!("node     {} at {}", report.node_id, report.addr);
+    match versions {
+        Some(v) => {
+            let log = v.log_format_in_use.map_or_else(|| "no log".into(), |format| format!("log format {format}"));
+            println!("release  {} (protocols {} to {}, {log})", v.release, v.protocols.0, v.protocols.1);
+            let gates: Vec<String> =
+                v.gates.iter().map(|g| format!("{} {}", g.name, if g.open { "open" } else { "closed" })).collect();
+            println!("cluster  version {}; gates: {}", v.cluster_version, gates.join(", "));
+        }
+        None => println!("release  0.1.0 or older (protocol 7: no versions to report)"),
+    }
+    let speaks = |id: &str| {
+        let known = versions.and_then(|v| v.members.iter().find(|(member, _)| member == id));
+        known.and_then(|(_, speaks)| *speaks).map_or_else(String::new, |p| format!(", protocol {p}"))
+    };
     println!("keys     {} live, {} tombstones", report.key_count, report.tombstone_count);
     println!("digest   {}", report.digest);
     println!("members  {}", report.members.len());
     for m in &report.members {
         let clock = m.clock_offset_ms.map_or_else(|| "clock not measured".into(), |ms| format!("clock {ms:+} ms"));
         let (addr, id, state, heard) = (&m.addr, &m.node_id, m.state.to_string(), m.last_heard_ms);
-        println!("  {addr:<22} {id}  {state:<8} last heard {heard} ms ago, {clock}");
+        let protocol = speaks(id);
+        println!("  {addr:<22} {id}  {state:<8} last heard {heard} ms ago, {clock}{protocol}");
     }
     for problem in &report.problems {
         println!("PROBLEM  {problem}");

@@ -1,6 +1,8 @@
 //! The core driven by hand: two or three cores exchange messages through a test harness that
 //! stands in for the shell, with no socket, task or clock anywhere.
 
+mod upgrades;
+
 use super::*;
 use crate::config::NodeArgs;
 use clap::Parser;
@@ -17,7 +19,7 @@ fn core(id: u64) -> Core {
     // Durable, so the core asks for its writes to be logged (it never opens the dir).
     config.data_dir = Some("unused-data-dir".into());
     let me = MemberInfo { id: NodeId(id), addr: config.listen, generation: 1, heartbeat: 0, left: false };
-    Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)))
+    Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)), None)
 }
 
 /// The inbound side of node `id`'s connection (the test cores write under their ids).
@@ -476,7 +478,7 @@ fn a_memory_only_node_pushes_its_writes_and_logs_none() {
     let args = NodeArgs::parse_from(["kvs-node", "127.0.0.1", "7009"]);
     let config = NodeConfig::try_from(args).unwrap();
     let me = MemberInfo { id: NodeId(9), addr: config.listen, generation: 1, heartbeat: 0, left: false };
-    let a = Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(9), 60_000)));
+    let a = Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(9), 60_000)), None);
     let mut turn = a.turn();
     a.update(&mut turn, b"k", WALL_MS, None, |l| Decision::Write(l.value(Some(b"v"), None), ())).unwrap();
     let effects: Vec<Effect> = turn.effects().collect();
