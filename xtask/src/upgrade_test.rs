@@ -312,6 +312,7 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
             );
         }
     }
+    let all_upgraded = Instant::now();
     for (node, slot) in nodes.iter().zip(&slots) {
         let versions = kvs_tests::wait_until("every gate to open", CONVERGE, || async {
             let versions = node.client().await.versions().await.ok()?;
@@ -328,7 +329,11 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
             other => return Err(format!("WAIT 2 on {} answered {other:?}", node.addr)),
         }
         let format = kvs_store::log::FORMAT_VERSION;
-        println!("{}: cluster version {}, log format {format}, WAIT 2 answers 2", node.addr, versions.cluster_version);
+        let after = all_upgraded.elapsed().as_millis();
+        println!(
+            "{}: cluster version {} (gates open within {after} ms of the last upgrade), log format {format}, WAIT 2 answers 2",
+            node.addr, versions.cluster_version
+        );
     }
     tokio::time::sleep(STEADY).await;
     stop.store(true, Ordering::Relaxed);

@@ -64,7 +64,8 @@ async fn connect(
     role: impl Fn(Nonce) -> Role,
 ) -> Result<(Connection<net::Stream>, Welcome, u32), ProtoError> {
     let mut refused = None;
-    for version in kvs_proto::offered_versions() {
+    // Never below the cluster's version: what the cluster now writes, an older peer cannot read.
+    for version in kvs_proto::offered_versions().filter(|&version| shell.core.admits_protocol(version)) {
         let mut conn = dial(shell, dialed).await?;
         let mine = nonce();
         conn.send(&Hello::at(version, role(mine))).await?;
@@ -74,7 +75,8 @@ async fn connect(
             Ok(welcome) => return Ok((conn, welcome, version)),
         }
     }
-    Err(ProtoError::Rejected(refused.expect("at least one version is offered")))
+    let cluster = shell.core.cluster_version();
+    Err(ProtoError::Rejected(refused.unwrap_or_else(|| kvs_proto::version_mismatch(cluster))))
 }
 
 /// The dialer's side of a peer connection to `dialed`: its welcome and version.

@@ -101,10 +101,10 @@ async fn run(
 /// cluster. Returns the connection and the protocol version it speaks.
 async fn dial(shell: &Arc<Shell>, member: &MemberInfo) -> Result<(Connection<net::Stream>, u32), ProtoError> {
     let greeted = peer_handshake::greet(shell, member.addr).await?;
-    let (conn, (them, members), version) = (greeted.conn, greeted.welcome, greeted.version);
+    let (conn, welcome, version) = (greeted.conn, greeted.welcome, greeted.version);
     net::peer_link(net::socket(conn.get_ref()), shell.config.dead_after);
-    let id = them.id;
-    shell.execute_control(shell.core.merge_members(std::iter::once(them).chain(members), id, shell.now()));
+    let id = welcome.0.id;
+    shell.execute_control(shell.core.welcomed(welcome, shell.now()));
     if id != member.id {
         // A newer incarnation lives at this address; merging it retires this task.
         return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));

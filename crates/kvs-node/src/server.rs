@@ -346,8 +346,7 @@ async fn join(shell: Arc<Shell>, bootstrap: SocketAddr) {
 }
 
 async fn join_once(shell: &Arc<Shell>, bootstrap: SocketAddr) -> Result<(), ProtoError> {
-    let (them, members) = peer_handshake::greet(shell, bootstrap).await?.welcome;
-    let from = them.id;
-    shell.execute_control(shell.core.merge_members(std::iter::once(them).chain(members), from, shell.now()));
+    let welcome = peer_handshake::greet(shell, bootstrap).await?.welcome;
+    shell.execute_control(shell.core.welcomed(welcome, shell.now()));
     Ok(())
 }

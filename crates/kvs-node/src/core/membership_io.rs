@@ -7,6 +7,15 @@ use crate::stats::bump;
 use kvs_proto::{MemberInfo, MemberState, NodeId};
 
 impl Core {
+    /// A peer's welcome: itself and every member it knows, which tells us the cluster.
+    pub(crate) fn welcomed(&self, welcome: (MemberInfo, Vec<MemberInfo>), now: Now) -> Vec<Effect> {
+        let (them, members) = welcome;
+        let from = them.id;
+        let effects = self.merge_members(std::iter::once(them).chain(members), from, now);
+        self.informed();
+        effects
+    }
+
     /// Membership records `from` sent (its own, or relayed): gossip, a hello, a welcome.
     pub(crate) fn merge_members(
         &self,
@@ -35,6 +44,8 @@ impl Core {
         if received.malformed {
             tracing::warn!(peer = %from, "refusing a gossip view that points past its roster");
             bump(&self.stats.peer_messages_refused, 1);
+        } else {
+            self.informed();
         }
         let mut effects = self.act_on(received.changes);
         if let Some(view) = received.answer {

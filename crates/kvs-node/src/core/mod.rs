@@ -130,6 +130,8 @@ impl Core {
     /// replayed), in a cluster its data dir says had reached `cluster_version`.
     pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica, cluster_version: Option<u32>) -> Self {
         let origin = replica.origin();
+        // A new cluster's first node: nobody else could count it as a member.
+        let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
         Core {
             replica,
             members: Mutex::new(Membership::new(
@@ -154,7 +156,7 @@ impl Core {
             stats: ReplicationCounters::default(),
             durable: config.data_dir.is_some(),
             origins: Mutex::default(),
-            versions: Mutex::new(ClusterVersion::new(cluster_version)),
+            versions: Mutex::new(ClusterVersion::new(cluster_version, first_node, config.dead_after * 2)),
             acks: Mutex::default(),
             isolation: RwLock::new(()),
         }
