@@ -94,6 +94,14 @@ async fn the_page_shows_members_keys_and_a_dead_node() {
     page_shows(&browser, "5 keys on every member", five).await;
     let summary = browser.execute("return document.getElementById('summary').dataset.verdict", vec![]).await.unwrap();
     assert_eq!(summary, "in_sync");
+    // The cluster version and its gates, once every member speaks the newest protocol.
+    let newest = kvs_proto::PROTOCOL_VERSION.to_string();
+    wait_until("the cluster version on the page", CONVERGE, || async {
+        let gates = browser.execute("return document.getElementById('gates').textContent", vec![]).await.ok()?;
+        let text = gates.as_str()?.to_string();
+        (text.contains(&format!("cluster version {newest}")) && text.contains("wait open")).then_some(())
+    })
+    .await;
 
     let killed = nodes[2].addr.to_string();
     nodes[2].kill();

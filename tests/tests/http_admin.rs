@@ -21,7 +21,13 @@ async fn metrics_count_requests_by_protocol_command_and_outcome() {
     let refused: redis::RedisResult<String> = redis::cmd("NOSUCH").query(&mut resp);
     assert!(refused.is_err());
 
-    let metrics = get(&node.http_url("/metrics"), None);
+    // A new cluster's first node opens its gates at its first tick.
+    let newest = f64::from(kvs_proto::PROTOCOL_VERSION);
+    let metrics = wait_until("the cluster version to rise", Duration::from_secs(30), || async {
+        let metrics = get(&node.http_url("/metrics"), None);
+        (sample(&metrics.body, "kvs_cluster_version") == Some(newest)).then_some(metrics)
+    })
+    .await;
     assert_eq!(metrics.status, 200);
     let body = &metrics.body;
     let count = |name: &str| sample(body, name).unwrap_or_else(|| panic!("{name} missing from:\n{body}"));
