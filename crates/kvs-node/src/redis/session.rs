@@ -164,9 +164,16 @@ async fn run_command(
     let exec = client.transaction.is_open() && name == "exec";
     if name == "wait" && !queueing && args.len() == 3 && client.user.is_some() {
         // The one command that blocks: it waits here, holding this connection's later commands.
-        let reply_at = batch.output.len();
-        wait::wait(shell, &args, &mut Reply::new(batch.output, client.protocol)).await;
-        shell.requests.resp(spec, batch.output.get(reply_at) != Some(&b'-'));
+        let answer = match wait::parse(&shell.core, &args) {
+            Ok((wanted, timeout)) => Ok(shell.wait_for_peers(wanted, timeout).await),
+            Err(message) => Err(message),
+        };
+        let mut reply = Reply::new(batch.output, client.protocol);
+        match &answer {
+            Ok(count) => reply.integer(*count as i64),
+            Err(message) => reply.error(message),
+        }
+        shell.requests.resp(spec, answer.is_ok());
         return;
     }
     // Room in the log's queue for the keys a write command may write, awaited here: a slow disk

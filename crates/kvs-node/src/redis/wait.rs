@@ -7,18 +7,20 @@
 //!
 //! It is behind the cluster feature gate `wait`: a peer of release 0.1.0 never acknowledges, so
 //! until every member speaks protocol 8 a count would call copies missing that are not.
+//!
+//! The wait itself is the session's (`session::run_command`), the one place a command may block.
 
 use super::{parse_int, Call, NOT_AN_INTEGER};
-use crate::shell::Shell;
+use crate::core::Core;
 use kvs_proto::features::WAIT;
-use kvs_proto::resp::{Args, Reply};
-use std::sync::Arc;
+use kvs_proto::resp::Args;
 use std::time::Duration;
 
-/// WAIT's arguments, or the error to answer.
-fn parse(shell: &Shell, args: &Args<'_>) -> Result<(usize, Option<Duration>), String> {
-    if !shell.core.is_open(WAIT) {
-        return Err(closed(shell.core.cluster_version()));
+/// WAIT's arguments on a node with `core` (how many peers, and how long: `None` for ever), or
+/// the error to answer.
+pub(super) fn parse(core: &Core, args: &Args<'_>) -> Result<(usize, Option<Duration>), String> {
+    if !core.is_open(WAIT) {
+        return Err(closed(core.cluster_version()));
     }
     let wanted = parse_int(args.get(1)).ok_or(NOT_AN_INTEGER)?;
     let timeout_ms = parse_int(args.get(2)).ok_or(NOT_AN_INTEGER)?;
@@ -38,17 +40,9 @@ fn closed(cluster_version: u32) -> String {
     )
 }
 
-/// WAIT outside a transaction: waits for the acknowledgements, then replies.
-pub(super) async fn wait(shell: &Arc<Shell>, args: &Args<'_>, reply: &mut Reply<'_>) {
-    match parse(shell, args) {
-        Ok((wanted, timeout)) => reply.integer(shell.wait_for_peers(wanted, timeout).await as i64),
-        Err(message) => reply.error(&message),
-    }
-}
-
 /// WAIT inside MULTI/EXEC: the count now, without waiting (a transaction never blocks).
 pub fn wait_in_transaction(call: &mut Call<'_, '_>) {
-    match parse(call.shell, &call.args) {
+    match parse(&call.shell.core, &call.args) {
         Ok(_) => {
             let now = call.shell.now();
             let want = call.shell.core.last_write();

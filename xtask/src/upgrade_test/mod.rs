@@ -13,9 +13,13 @@
 //! nodes must agree, no stretch without a successful write may be longer than the slowest
 //! restart (plus the client's failover), and the previous release must refuse the new log.
 
-use kvs_client::{ClientOptions, ClusterClient};
+mod load;
+mod release;
+
 use kvs_tests::binaries::binary;
 use kvs_tests::{wait_for_alive_members, wait_for_equal_digests, NodeProcess};
+use load::{load, Seen};
+use release::{build_release, previous_release, speaks, Speaks};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,71 +36,6 @@ const STEADY: Duration = Duration::from_secs(2);
 
 /// Slack allowed on top of the slowest restart for a writer to notice and fail over.
 const FAILOVER_SLACK: Duration = Duration::from_secs(3);
-
-/// A release as CHANGELOG.md lists it.
-#[derive(Debug)]
-struct Release {
-    version: String,
-    commit: String,
-}
-
-/// The newest release in `changelog`: a `## <version> — cut from <40-hex commit>` heading.
-fn previous_release(changelog: &str) -> Result<Release, String> {
-    changelog
-        .lines()
-        .filter_map(|line| line.strip_prefix("## "))
-        .find_map(|heading| {
-            let (version, rest) = heading.split_once(' ')?;
-            let commit = rest.rsplit(' ').next()?;
-            (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
-                .then(|| Release { version: version.to_string(), commit: commit.to_string() })
-        })
-        .ok_or_else(|| "CHANGELOG.md names no release cut from a commit".into())
-}
-
-fn run_command(command: &mut Command, what: &str) -> Result<(), String> {
-    let status = command.status().map_err(|e| format!("cannot run {what}: {e}"))?;
-    status.success().then_some(()).ok_or_else(|| format!("{what} failed ({status})"))
-}
-
-/// The previous release's binaries, built from its commit once and cached.
-fn build_release(workspace: &Path, release: &Release) -> Result<PathBuf, String> {
-    let cache = workspace.join("target").join("upgrade-test");
-    let bin = cache.join(format!("bin-{}", release.commit));
-    if bin.join("kvs-node").exists() && bin.join("kvs-client").exists() {
-        println!("release {} ({}): cached in {}", release.version, &release.commit[..12], bin.display());
-        return Ok(bin);
-    }
-    let has_commit = Command::new("git")
-        .current_dir(workspace)
-        .args(["cat-file", "-e", &format!("{}^{{commit}}", release.commit)])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_commit {
-        return Err(format!(
-            "release {}'s commit {} is not in this clone (a shallow clone?); fetch the history to build it",
-            release.version, release.commit
-        ));
-    }
-    let tree = cache.join(format!("src-{}", release.commit));
-    if !tree.join("Cargo.toml").exists() {
-        // A worktree removed by hand stays registered until pruned.
-        run_command(Command::new("git").current_dir(workspace).args(["worktree", "prune"]), "git worktree prune")?;
-        let mut add = Command::new("git");
-        add.current_dir(workspace).args(["worktree", "add", "--force", "--detach"]).arg(&tree).arg(&release.commit);
-        run_command(&mut add, "git worktree add")?;
-    }
-    println!("building release {} from {} in {}", release.version, &release.commit[..12], tree.display());
-    let mut build = kvs_tests::binaries::cargo_build(true, false);
-    build.current_dir(&tree).env("CARGO_TARGET_DIR", cache.join("target"));
-    run_command(&mut build, "building the previous release")?;
-    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
-    for name in ["kvs-node", "kvs-client"] {
-        std::fs::copy(cache.join("target").join("release").join(name), bin.join(name))
-            .map_err(|e| format!("cannot keep {name}: {e}"))?;
-    }
-    Ok(bin)
-}
 
 fn free_addr() -> Result<SocketAddr, String> {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())
@@ -121,69 +60,6 @@ impl Slot {
     }
 }
 
-/// What the load saw: every acknowledged write, and the longest stretch without one.
-#[derive(Default)]
-struct Seen {
-    acknowledged: Vec<(String, String)>,
-    failed: usize,
-    reads: usize,
-    longest_gap: Duration,
-}
-
-/// Writes (and reads back) until `stop`: native through the failover client, RESP to the nodes'
-/// Redis ports in turn, moving on from one that does not answer.
-async fn load(seeds: Vec<String>, redis_ports: Vec<u16>, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
-    let Ok(client) = ClusterClient::connect(&seeds, ClientOptions::default()).await else {
-        seen.lock().unwrap().failed += 1;
-        return;
-    };
-    let mut last_ok = Instant::now();
-    let mut resp_at = 0;
-    for i in 0u64.. {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let (key, value) = (format!("native-{i}"), format!("v{i}"));
-        let native = client.set(key.clone(), value.clone()).await.is_ok();
-        let read = native && client.get(key.clone()).await.is_ok();
-        let (resp_key, resp_value) = (format!("resp-{i}"), format!("r{i}"));
-        let port = redis_ports[resp_at % redis_ports.len()];
-        let resp = tokio::task::spawn_blocking({
-            let (resp_key, resp_value) = (resp_key.clone(), resp_value.clone());
-            move || {
-                let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-                let mut conn = client.get_connection_with_timeout(Duration::from_secs(1)).ok()?;
-                redis::cmd("SET").arg(&resp_key).arg(&resp_value).query::<()>(&mut conn).ok()
-            }
-        })
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-        if !resp {
-            resp_at += 1;
-        }
-        {
-            let mut seen = seen.lock().unwrap();
-            seen.reads += usize::from(read);
-            if native {
-                seen.acknowledged.push((key, value));
-            }
-            if resp {
-                seen.acknowledged.push((resp_key, resp_value));
-            }
-            seen.failed += usize::from(!native) + usize::from(!resp);
-            if native || resp {
-                seen.longest_gap = seen.longest_gap.max(last_ok.elapsed());
-                last_ok = Instant::now();
-            }
-        }
-        if !(native && resp) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 /// Runs one command on the Redis port `port` (on a blocking thread: the load shares the runtime).
 async fn resp(port: u16, args: &[&str]) -> Result<redis::Value, String> {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -205,27 +81,6 @@ fn log_format(slot: &Slot) -> Result<u32, String> {
     let log = std::fs::read(slot.dir.path().join("log")).map_err(|e| format!("reading the log: {e}"))?;
     let field = log.get(8..12).ok_or("a log without a header")?;
     Ok(u32::from_le_bytes(field.try_into().expect("4 bytes")))
-}
-
-/// What a build says of itself in `kvs-node --version`: the newest wire protocol it speaks and
-/// the newest log format it reads, e.g. `kvs-node 0.1.0 (wire protocol 7, log format 3)` or
-/// `kvs-node 0.2.0 (wire protocols 7 to 8, log format 4; …)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Speaks {
-    protocol: u32,
-    log_format: u32,
-}
-
-fn speaks(version_line: &str) -> Result<Speaks, String> {
-    let numbers =
-        |text: &str| -> Vec<u32> { text.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect() };
-    let protocols = version_line.split_once("wire protocol").and_then(|(_, rest)| rest.split_once(','));
-    let protocol = protocols.and_then(|(protocols, _)| numbers(protocols).into_iter().max());
-    let log = version_line.split_once("log format ").and_then(|(_, rest)| numbers(rest).first().copied());
-    match (protocol, log) {
-        (Some(protocol), Some(log_format)) => Ok(Speaks { protocol, log_format }),
-        _ => Err(format!("cannot read the protocol and log format from {version_line:?}")),
-    }
 }
 
 /// What an upgraded node shows while a member still runs the previous release (`old`): no gate
@@ -395,28 +250,4 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
     }
     println!("upgrade-test PASSED: release {} → this build, no acknowledged write lost", release.version);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::previous_release;
-
-    #[test]
-    fn a_version_line_says_the_newest_protocol_and_log_format() {
-        let old = super::speaks("kvs-node 0.1.0 (wire protocol 7, log format 3)").unwrap();
-        assert_eq!((old.protocol, old.log_format), (7, 3));
-        let line = "kvs-node 0.2.0 (wire protocols 7 to 8, log format 4; format 3 until the cluster opens the log-format-4 gate)";
-        let new = super::speaks(line).unwrap();
-        assert_eq!((new.protocol, new.log_format), (8, 4));
-        assert!(super::speaks("kvs-node 0.0.1").is_err());
-    }
-
-    #[test]
-    fn the_newest_release_with_a_commit_is_the_previous_one() {
-        let changelog = "# Changelog\n\n## 0.2.0 — cut from 2222222222222222222222222222222222222222\n\n\
-                         ## 0.1.0 — cut from 1111111111111111111111111111111111111111\n";
-        let release = previous_release(changelog).unwrap();
-        assert_eq!((release.version.as_str(), &release.commit[..4]), ("0.2.0", "2222"));
-        assert!(previous_release("# Changelog\n\n## Unreleased\n").is_err());
-    }
 }
