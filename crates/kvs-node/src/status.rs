@@ -52,7 +52,7 @@ pub fn versions(shell: &Shell) -> VersionsReport {
         open: feature.open_at(cluster_version),
         what: feature.what.to_string(),
     });
-    let members = shell.core.member_protocols(shell.now()).into_iter().map(|(id, speaks)| (id.to_string(), speaks));
+    let members = shell.core.member_protocols().into_iter().map(|(id, speaks)| (id.to_string(), speaks));
     VersionsReport {
         release: env!("CARGO_PKG_VERSION").to_string(),
         protocols: (kvs_proto::OLDEST_PROTOCOL_VERSION, kvs_proto::PROTOCOL_VERSION),

@@ -1,9 +1,9 @@
-//! Cluster feature gates: what a release may only do once every live member runs it.
+//! Cluster feature gates: what a release may only do once every member runs it.
 //!
 //! A connection speaks the protocol both of its ends speak, so a new message never reaches a node
 //! that cannot decode it. A feature whose effects outlive one connection (a request answered from
 //! what every peer did, a log an older release could not read) waits for more: the cluster's
-//! version, the newest protocol every live member speaks. It opens the feature's gate when it
+//! version, the newest protocol every member speaks. It opens the feature's gate when it
 //! reaches the feature's protocol and never goes back (CockroachDB's cluster version, in small).
 
 /// One feature gate.

@@ -1,15 +1,19 @@
-//! The cluster's version: the newest wire protocol every live member speaks, which opens the
-//! feature gates of `kvs_proto::features`.
+//! The cluster's version: the newest wire protocol every member speaks, which opens the feature
+//! gates of `kvs_proto::features`.
 //!
 //! What a member speaks is learned from its connections: a hello accepted at version v, ours or
-//! its, shows both ends speak v. The version rises once every live member (alive or suspect, this
-//! node included) is known to speak a newer one, and never falls: a feature once used may have
+//! its, shows both ends speak v. The version rises once every member in the table (alive,
+//! suspect, and also dead or departed until forgotten after `--reap-after-ms`, this node
+//! included) is known to speak a newer one. Counting the departed is what lets an operator roll
+//! the last node of an upgrade back: while it is down it still holds the gates with the version
+//! it last spoke, until it returns on the new release (a new incarnation replaces its record) or
+//! is forgotten. The version never falls: a feature once used may have
 //! left traces (a log in a newer format) that an older release cannot read; from then on a peer
 //! that speaks only older versions is refused at its hello. Each node judges from its own
 //! connections only (no peer's word raises it: a member holding the secret could otherwise cut
 //! the cluster's older members off), and persists what it found in its data dir.
 //!
-//! "Every live member" needs a member table worth the name. A node that restarts knows nobody
+//! "Every member" needs a member table worth the name. A node that restarts knows nobody
 //! until it rejoins, and judged then it would find itself alone, open its gates and refuse the
 //! older members coming to greet it. So a node judges only once it is informed: it has merged a
 //! peer's full member list (a welcome or a gossip view), or it is a new cluster's first node (no
@@ -30,7 +34,7 @@ pub(crate) struct ClusterVersion {
     /// The newest version each member's connections have shown, for the incarnation named by
     /// its generation (a restart may bring another release).
     speaks: HashMap<NodeId, (u64, u32)>,
-    /// Whether the member table may be trusted to hold every live member (see the module).
+    /// Whether the member table may be trusted to hold every member (see the module).
     informed: bool,
     /// How long an uninformed node waits to be found before it judges alone.
     patience: Duration,
@@ -88,8 +92,8 @@ impl ClusterVersion {
         self.speaks.remove(&id);
     }
 
-    /// Re-judges the version at `now` against the live `members` other than us, `(id,
-    /// generation)`: the newest version all of them and we speak. Returns the new version if it
+    /// Re-judges the version at `now` against the `members` other than us, `(id, generation)`:
+    /// the newest version all of them and we speak. Returns the new version if it
     /// rose.
     pub(crate) fn judge(&mut self, members: &[(NodeId, u64)], now: Instant) -> Option<u32> {
         if !self.informed {
@@ -140,9 +144,9 @@ impl super::Core {
         super::lock(&self.versions).informed();
     }
 
-    /// What each live member other than us is known to speak (`None`: not yet known).
-    pub(crate) fn member_protocols(&self, now: super::Now) -> Vec<(NodeId, Option<u32>)> {
-        let others = self.live_others(now);
+    /// What each member other than us is known to speak (`None`: not yet known).
+    pub(crate) fn member_protocols(&self) -> Vec<(NodeId, Option<u32>)> {
+        let others = super::lock(&self.members).known_others();
         let versions = super::lock(&self.versions);
         others.into_iter().map(|(id, generation)| (id, versions.speaks(id, generation))).collect()
     }
@@ -150,21 +154,11 @@ impl super::Core {
     /// Re-judges the cluster version on the heartbeat tick; when it rises, the shell records it
     /// and opens what it gates.
     pub(super) fn judge_version(&self, now: super::Now) -> Option<super::Effect> {
-        let others = self.live_others(now);
+        let others = super::lock(&self.members).known_others();
         let risen = super::lock(&self.versions).judge(&others, now.at)?;
         let open: Vec<&str> = kvs_proto::FEATURES.iter().filter(|f| f.protocol == risen).map(|f| f.name).collect();
-        tracing::info!(
-            cluster_version = risen,
-            ?open,
-            "every live member speaks protocol {risen}: its feature gates open"
-        );
+        tracing::info!(cluster_version = risen, ?open, "every member speaks protocol {risen}: its feature gates open");
         Some(super::Effect::ClusterVersionRose(risen))
-    }
-
-    fn live_others(&self, now: super::Now) -> Vec<(NodeId, u64)> {
-        let members = super::lock(&self.members);
-        let me = members.me().id;
-        members.live_infos(now.at).into_iter().filter(|m| m.id != me).map(|m| (m.id, m.generation)).collect()
     }
 }
 

@@ -117,6 +117,11 @@ impl Membership {
         self.others.contains_key(&id)
     }
 
+    /// Every other member still in the table, whatever its state, as `(id, generation)`.
+    pub fn known_others(&self) -> Vec<(NodeId, u64)> {
+        self.others.values().map(|m| (m.info.id, m.info.generation)).collect()
+    }
+
     /// Every record, this node's first.
     #[cfg(test)]
     pub fn infos(&self) -> Vec<MemberInfo> {

@@ -10,7 +10,7 @@
 //! - `membership_io`: the core's membership inputs and outputs (records, gossip, pings).
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
 //! - [`clock_offsets`]: peers' clock offsets from ping round trips.
-//! - [`cluster_version`]: the newest protocol every live member speaks, which opens feature gates.
+//! - [`cluster_version`]: the newest protocol every member speaks, which opens feature gates.
 //! - `write_acks`: both sides of WAIT (which peers applied our writes, which wait on ours).
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
 //! - [`cursor_claims`]: how far peers' claimed cursors may move ours.

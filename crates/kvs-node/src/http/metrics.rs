@@ -76,7 +76,7 @@ impl Collector for NodeMetrics {
             ("kvs_uptime_seconds", "Seconds since the node started", shell.started.elapsed().as_secs()),
             (
                 "kvs_cluster_version",
-                "The newest protocol every live member speaks, as this node found it; opens feature gates",
+                "The newest protocol every member speaks, as this node found it; opens feature gates",
                 u64::from(shell.core.cluster_version()),
             ),
         ];
