@@ -29,19 +29,37 @@ impl ClientProtocol {
 }
 
 /// The native protocol's requests, in the order their counters are kept.
-pub const NATIVE_COMMANDS: [&str; 10] =
-    ["get", "set", "delete", "mget", "mset", "export", "load", "status", "inspect", "shutdown"];
+pub const NATIVE_COMMANDS: [&str; 11] =
+    ["get", "set", "delete", "mget", "mset", "export", "load", "status", "inspect", "shutdown", "versions"];
 
 /// Upper bounds of the latency buckets, in seconds (the last bucket, +Inf, is implied).
 pub const LATENCY_BOUNDS_S: [f64; 14] =
     [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
-/// Answers of one command: carried out, or answered with an error.
+/// Answers of one command: carried out, or answered with an error, and the time they took.
 #[derive(Debug, Default)]
 struct Outcomes {
     ok: AtomicU64,
     error: AtomicU64,
+    /// Microseconds spent running the command (RESP only: what INFO commandstats reports).
+    usec: AtomicU64,
 }
+
+/// One row of INFO commandstats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandCount {
+    /// The command.
+    pub name: &'static str,
+    /// Times it was answered.
+    pub calls: u64,
+    /// Of which with an error.
+    pub failed: u64,
+    /// Microseconds it ran, all calls together.
+    pub usec: u64,
+}
+
+/// Most distinct error prefixes counted (as Redis, beyond it new ones go uncounted).
+const MAX_ERROR_KINDS: usize = 128;
 
 /// A latency histogram with fixed buckets.
 #[derive(Debug, Default)]
@@ -59,6 +77,12 @@ impl Latency {
         self.buckets[bucket].fetch_add(requests, Ordering::Relaxed);
         self.sum_ns.fetch_add(took.as_nanos() as u64 * requests, Ordering::Relaxed);
         self.count.fetch_add(requests, Ordering::Relaxed);
+    }
+
+    fn reset(&self) {
+        for counter in self.buckets.iter().chain([&self.sum_ns, &self.count]) {
+            counter.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Sum in seconds, count, and the count in each bucket by its upper bound (+Inf last; the
@@ -79,6 +103,9 @@ pub struct RequestStats {
     native: [Outcomes; NATIVE_COMMANDS.len()],
     /// Native, then RESP.
     latency: [Latency; 2],
+    /// Error replies on the Redis port by their first word (`ERR`, `WRONGTYPE`, ...), for INFO
+    /// errorstats; only errors take the lock.
+    errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Default for RequestStats {
@@ -87,6 +114,7 @@ impl Default for RequestStats {
             resp: (0..=table::COMMANDS.len()).map(|_| Outcomes::default()).collect(),
             native: Default::default(),
             latency: Default::default(),
+            errors: Default::default(),
         }
     }
 }
@@ -95,10 +123,52 @@ impl Default for RequestStats {
 pub type RequestCount = (ClientProtocol, &'static str, &'static str, u64);
 
 impl RequestStats {
-    /// Counts a RESP command answered (`spec`: its table row; `None`, an unknown command).
-    pub fn resp(&self, spec: Option<&table::CommandSpec>, ok: bool) {
+    /// Counts a RESP command answered (`spec`: its table row; `None`, an unknown command) after
+    /// running for `took`.
+    pub fn resp(&self, spec: Option<&table::CommandSpec>, ok: bool, took: Duration) {
         let row = spec.map_or(table::COMMANDS.len(), table::position);
         bump(&self.resp[row], ok);
+        self.resp[row].usec.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an error reply whose first word is `kind` (`ERR`, `WRONGTYPE`, ...).
+    pub fn error_reply(&self, kind: &str) {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = errors.get_mut(kind) {
+            *count += 1;
+        } else if errors.len() < MAX_ERROR_KINDS {
+            errors.insert(kind.to_string(), 1);
+        }
+    }
+
+    /// Error replies by kind, for INFO errorstats.
+    pub fn error_counts(&self) -> Vec<(String, u64)> {
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        errors.iter().map(|(kind, &count)| (kind.clone(), count)).collect()
+    }
+
+    /// Every RESP command called at least once, for INFO commandstats.
+    pub fn command_counts(&self) -> Vec<CommandCount> {
+        let rows = table::COMMANDS.iter().zip(self.resp.iter());
+        rows.filter_map(|(spec, o)| {
+            let (ok, failed) = (o.ok.load(Ordering::Relaxed), o.error.load(Ordering::Relaxed));
+            let usec = o.usec.load(Ordering::Relaxed);
+            (ok + failed > 0).then_some(CommandCount { name: spec.name, calls: ok + failed, failed, usec })
+        })
+        .collect()
+    }
+
+    /// CONFIG RESETSTAT: every count back to zero.
+    pub fn reset(&self) {
+        for outcomes in self.resp.iter().chain(&self.native) {
+            for counter in [&outcomes.ok, &outcomes.error, &outcomes.usec] {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+        for latency in &self.latency {
+            latency.reset();
+        }
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Counts a native request answered (`name` from [`NATIVE_COMMANDS`]).
@@ -170,13 +240,31 @@ mod tests {
         stats.native("set", true);
         stats.native("set", true);
         stats.native("get", false);
-        stats.resp(table::find(b"incr"), true);
-        stats.resp(None, false);
+        stats.resp(table::find(b"incr"), true, Duration::from_micros(7));
+        stats.resp(table::find(b"incr"), false, Duration::from_micros(3));
+        stats.resp(None, false, Duration::ZERO);
         let counts = stats.counts();
         assert!(counts.contains(&(ClientProtocol::Native, "set", "ok", 2)));
         assert!(counts.contains(&(ClientProtocol::Native, "get", "error", 1)));
         assert!(counts.contains(&(ClientProtocol::Resp, "incr", "ok", 1)));
         assert!(counts.contains(&(ClientProtocol::Resp, "unknown", "error", 1)));
-        assert_eq!(counts.len(), 4);
+        assert_eq!(counts.len(), 5);
+        let incr = crate::request_stats::CommandCount { name: "incr", calls: 2, failed: 1, usec: 10 };
+        assert_eq!(stats.command_counts(), vec![incr]);
+        stats.reset();
+        assert!(stats.counts().is_empty() && stats.command_counts().is_empty());
+    }
+
+    #[test]
+    fn error_replies_count_by_kind_up_to_a_bound() {
+        let stats = RequestStats::default();
+        stats.error_reply("ERR");
+        stats.error_reply("ERR");
+        stats.error_reply("WRONGTYPE");
+        assert_eq!(stats.error_counts(), vec![("ERR".to_string(), 2), ("WRONGTYPE".to_string(), 1)]);
+        for i in 0..1000 {
+            stats.error_reply(&format!("KIND{i}"));
+        }
+        assert_eq!(stats.error_counts().len(), MAX_ERROR_KINDS);
     }
 }

@@ -1,5 +1,5 @@
 //! What the Redis port keeps about its connections (its own state, not the shell's): how many are open, ids,
-//! and each connection's address, name and kill switch (CLIENT LIST, CLIENT KILL).
+//! and each connection's address, name and kill switch (CLIENT LIST, CLIENT KILL); and the slow log.
 
 use kvs_store::map::Map;
 use std::net::SocketAddr;
@@ -25,18 +25,33 @@ pub struct Connected {
     pub kill: CancellationToken,
 }
 
-/// The Redis port's connection bookkeeping.
+/// The Redis port's connection bookkeeping, and what it keeps about the commands they ran.
 #[derive(Debug)]
 pub struct RedisClients {
     open: AtomicU64,
     next_id: AtomicU64,
     connected: Mutex<Map<u64, Connected>>,
+    /// SLOWLOG.
+    pub slowlog: super::slowlog::SlowLog,
+    /// LATENCY.
+    pub latency: super::latency::LatencyMonitor,
+    /// LASTSAVE: when SAVE or BGSAVE last compacted the log (or the node started), Unix seconds.
+    last_save_s: AtomicU64,
 }
 
 impl Default for RedisClients {
     fn default() -> Self {
         let connected = Mutex::new(Map::default());
-        RedisClients { open: AtomicU64::new(0), next_id: AtomicU64::new(1), connected }
+        let slowlog = Default::default();
+        let last_save_s = AtomicU64::new(kvs_store::clock::wall_clock_ms() / 1000);
+        RedisClients {
+            open: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            connected,
+            slowlog,
+            latency: Default::default(),
+            last_save_s,
+        }
     }
 }
 
@@ -90,6 +105,11 @@ impl RedisClients {
         }
     }
 
+    /// Connection `id`, if open.
+    pub fn get(&self, id: u64) -> Option<Connected> {
+        self.lock().get(&id).cloned()
+    }
+
     /// Every open connection, by id.
     pub fn list(&self) -> Vec<(u64, Connected)> {
         let mut all: Vec<_> = self.lock().iter().map(|(id, c)| (*id, c.clone())).collect();
@@ -105,6 +125,16 @@ impl RedisClients {
             c.kill.cancel();
         }
         killed.len()
+    }
+
+    /// LASTSAVE's answer.
+    pub fn last_save_s(&self) -> u64 {
+        self.last_save_s.load(Ordering::Relaxed)
+    }
+
+    /// A SAVE or BGSAVE compacted the log now.
+    pub fn saved(&self) {
+        self.last_save_s.store(kvs_store::clock::wall_clock_ms() / 1000, Ordering::Relaxed);
     }
 
     /// The id the next connection will get.

@@ -179,11 +179,49 @@ pub fn client(call: &mut Call<'_, '_>) {
         let me = call.clients.list().into_iter().filter(|(id, _)| *id == call.client.id).collect();
         let text = client_lines(call, me);
         call.reply.bulk(text.as_bytes());
+    } else if sub.eq_ignore_ascii_case(b"HELP") && argc == 2 {
+        super::help::reply(call, "CLIENT", CLIENT_HELP);
     } else {
-        let sub = String::from_utf8_lossy(sub).into_owned();
-        call.reply.error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."));
+        super::help::unknown_subcommand(call, "CLIENT");
     }
 }
+
+const CLIENT_HELP: &[&str] = &[
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * ID <client-id> [...]",
+    "      Return clients with specified IDs only.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+];
 
 /// One line per connection, as Redis's CLIENT LIST writes them (the fields tools read).
 fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connected)>) -> String {
@@ -268,4 +306,17 @@ fn client_kill(call: &mut Call<'_, '_>) {
             && !(skip_me && cid == me)
     });
     call.reply.integer(killed as i64);
+}
+
+/// `RESET`: the connection as it was when it opened: no transaction or watched keys, RESP2, and
+/// on a node with users, logged out.
+pub fn reset(call: &mut Call<'_, '_>) {
+    call.client.transaction = Default::default();
+    call.client.protocol = kvs_proto::resp::Protocol::Resp2;
+    call.reply.set_protocol(kvs_proto::resp::Protocol::Resp2);
+    if call.shell.config.users.is_some() {
+        call.client.user = None;
+        call.clients.update(call.client.id, |c| c.user = "default".into());
+    }
+    call.reply.simple("RESET");
 }

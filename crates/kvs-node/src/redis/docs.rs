@@ -86,6 +86,14 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("info", "Returns information and statistics about the server.", "server", "1.0.0"),
     ("command", "Returns detailed information about all commands.", "server", "2.8.13"),
     ("config", "A container for server configuration commands.", "server", "2.0.0"),
+    ("latency", "A container for latency diagnostics commands.", "server", "2.8.13"),
+    ("memory", "A container for memory diagnostics commands.", "server", "4.0.0"),
+    ("reset", "Resets the connection.", "connection", "6.2.0"),
+    ("slowlog", "A container for slow log commands.", "server", "2.2.12"),
+    ("time", "Returns the server time.", "server", "2.6.0"),
+    ("role", "Returns the replication role.", "server", "2.8.12"),
+    ("lastsave", "Returns the Unix timestamp of the last successful save to disk.", "server", "1.0.0"),
+    ("bgsave", "Asynchronously saves the database(s) to disk.", "server", "1.0.0"),
     ("bgrewriteaof", "Asynchronously rewrites the append-only file to disk.", "server", "1.0.0"),
 ];
 

@@ -165,26 +165,24 @@ pub fn encoding_of(value: &[u8]) -> &'static str {
 /// `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ|HELP key`
 pub fn object(call: &mut Call<'_, '_>) {
     let sub = call.args.get(1).to_ascii_uppercase();
-    if sub == b"HELP" {
+    if sub == b"HELP" && call.args.len() == 2 {
         let lines = [
-            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
             "FREQ <key>",
+            "    Return the access frequency index of the <key>.",
             "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
             "REFCOUNT <key>",
-            "HELP",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
         ];
-        call.reply.array(lines.len());
-        for line in lines {
-            call.reply.simple(line);
-        }
-        return;
+        return super::help::reply(call, "OBJECT", &lines);
     }
     if call.args.len() != 3 {
-        let sub = String::from_utf8_lossy(call.args.get(1)).into_owned();
-        return call
-            .reply
-            .error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."));
+        return super::help::unknown_subcommand(call, "OBJECT");
     }
     let now_ms = call.now_ms();
     let Some(value) = call.shell.store().get_value(call.args.get(2), now_ms) else {
@@ -197,10 +195,7 @@ pub fn object(call: &mut Call<'_, '_>) {
         b"FREQ" => call.reply.error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ),
-        _ => {
-            let sub = String::from_utf8_lossy(call.args.get(1)).into_owned();
-            call.reply.error(&format!("ERR unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."))
-        }
+        _ => super::help::unknown_subcommand(call, "OBJECT"),
     }
 }
 

@@ -14,19 +14,31 @@
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`wait`]: WAIT, behind the cluster feature gate `wait`.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
-//! - [`server`]: INFO, CONFIG GET, BGREWRITEAOF.
+//! - [`info`]: INFO, every section Redis 7 has.
+//! - [`config`]: CONFIG GET, SET, RESETSTAT.
+//! - [`server`]: TIME, ROLE, LASTSAVE, BGSAVE, BGREWRITEAOF.
+//! - [`slowlog`]: SLOWLOG, and the commands it keeps.
+//! - [`latency`]: LATENCY, the latency monitor.
+//! - [`memory`]: MEMORY USAGE, STATS, DOCTOR.
+//! - [`help`]: the HELP subcommands and the error that points to them.
 
 pub mod clients;
+pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod debug;
 pub mod docs;
 pub mod expire;
+pub mod help;
+pub mod info;
 pub mod keys;
 pub mod keyspace;
+pub mod latency;
 pub mod lcs;
+pub mod memory;
 pub mod server;
 pub mod session;
+pub mod slowlog;
 pub mod strings;
 pub mod table;
 pub mod transaction;

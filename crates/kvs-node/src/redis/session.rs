@@ -13,6 +13,7 @@ use bytes::{Buf, BytesMut};
 use kvs_proto::resp::{CommandParser, Protocol, Reply, RespLimits};
 use kvs_store::log::Durable;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -173,7 +174,8 @@ async fn run_command(
             Ok(count) => reply.integer(*count as i64),
             Err(message) => reply.error(message),
         }
-        shell.requests.resp(spec, answer.is_ok());
+        // A wait is not slow work: neither the slow log nor the command's time counts it.
+        shell.requests.resp(spec, answer.is_ok(), Duration::ZERO);
         return;
     }
     // Room in the log's queue for the keys a write command may write, awaited here: a slow disk
@@ -191,6 +193,7 @@ async fn run_command(
     }
     let mut room = room.unwrap_or_default();
     let reply_at = batch.output.len();
+    let started = Instant::now();
     let mut reply = Reply::new(batch.output, client.protocol);
     let call = &mut Call {
         shell,
@@ -209,8 +212,26 @@ async fn run_command(
     } else {
         isolated(call, spec);
     }
+    let took = started.elapsed();
     // Every reply that reports a failure starts with '-' (QUEUED does not).
-    shell.requests.resp(spec, batch.output.get(reply_at) != Some(&b'-'));
+    let failed = batch.output.get(reply_at) == Some(&b'-');
+    if failed {
+        let reply = &batch.output[reply_at + 1..];
+        let kind = reply.split(|&b| b == b' ' || b == b'\r').next().unwrap_or_default();
+        shell.requests.error_reply(&String::from_utf8_lossy(kind));
+    }
+    shell.requests.resp(spec, !failed, took);
+    clients.latency.consider(took, spec.is_some_and(|s| s.flags.contains(&"fast")));
+    // EXEC's commands are logged one by one (in `execute`), not EXEC itself, as in Redis.
+    if !exec {
+        note_slow(clients, client, &args, took);
+    }
+}
+
+/// Offers a command that ran for `took` to the slow log.
+fn note_slow(clients: &RedisClients, client: &ClientState, args: &kvs_proto::resp::Args<'_>, took: Duration) {
+    let addr = || clients.get(client.id).map_or_else(String::new, |c| c.addr.to_string());
+    clients.slowlog.consider(took, args, addr, client.name.as_deref().unwrap_or_default());
 }
 
 /// Sends the batch's replies once its writes are durable (under `--fsync always`); false when
@@ -285,7 +306,9 @@ fn queue(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
 /// Runs one queued command of a transaction.
 fn execute(call: &mut Call<'_, '_>) {
     let spec = table::find(call.args.get(0));
+    let started = Instant::now();
     run(call, spec);
+    note_slow(call.clients, call.client, &call.args, started.elapsed());
 }
 
 /// Runs one command (`spec`: its row in the table, if it has one), writing exactly one reply.

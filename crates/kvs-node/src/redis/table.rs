@@ -2,7 +2,10 @@
 //! flags and key positions (what `COMMAND` reports) and its handler, so a command cannot be
 //! listed without being served, nor served without being listed.
 
-use super::{connection, counters, debug, expire, keys, keyspace, lcs, server, strings, transaction, wait, Call};
+use super::{
+    config, connection, counters, debug, expire, info, keys, keyspace, latency, lcs, memory, server, slowlog, strings,
+    transaction, wait, Call,
+};
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
 
@@ -140,9 +143,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::auth),
     spec("quit", -1, &["allow_busy", "fast", "no_auth"], (0, 0, 0), connection::quit),
     spec("client", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), connection::client),
-    spec("info", -1, &["loading", "stale"], (0, 0, 0), server::info),
+    spec("info", -1, &["loading", "stale"], (0, 0, 0), info::info),
     spec("command", -1, &["loading", "stale"], (0, 0, 0), command),
-    spec("config", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), server::config),
+    spec("config", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), config::config),
+    spec("slowlog", -2, &["admin", "loading", "stale"], (0, 0, 0), slowlog::slowlog),
+    spec("latency", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), latency::latency),
+    spec("memory", -2, &["readonly"], (2, 2, 1), memory::memory),
+    spec("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), connection::reset),
+    spec("time", 1, &["loading", "stale", "fast"], (0, 0, 0), server::time),
+    spec("role", 1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), server::role),
+    spec("lastsave", 1, &["loading", "stale", "fast"], (0, 0, 0), server::lastsave),
+    spec("bgsave", -1, &["admin", "noscript"], (0, 0, 0), server::bgsave),
     spec("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], (0, 0, 0), server::bgrewriteaof),
 ];
 
@@ -239,9 +250,110 @@ pub fn command(call: &mut Call<'_, '_>) {
                 call.reply.bulk(value.as_bytes());
             }
         }
+    } else if sub.eq_ignore_ascii_case(b"LIST") {
+        command_list(call);
+    } else if sub.eq_ignore_ascii_case(b"GETKEYS") || sub.eq_ignore_ascii_case(b"GETKEYSANDFLAGS") {
+        command_getkeys(call, sub.eq_ignore_ascii_case(b"GETKEYSANDFLAGS"));
+    } else if sub.eq_ignore_ascii_case(b"HELP") && call.args.len() == 2 {
+        super::help::reply(call, "COMMAND", COMMAND_HELP);
     } else {
-        let sub = String::from_utf8_lossy(sub).into_owned();
-        call.reply.error(&format!("ERR unknown subcommand '{sub}'. Try COMMAND HELP."));
+        super::help::unknown_subcommand(call, "COMMAND");
+    }
+}
+
+const COMMAND_HELP: &[&str] = &[
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
+];
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`
+fn command_list(call: &mut Call<'_, '_>) {
+    let names: Vec<&str> = match call.args.len() {
+        2 => COMMANDS.iter().map(|spec| spec.name).collect(),
+        5 if call.args.get(2).eq_ignore_ascii_case(b"FILTERBY") => {
+            let (filter, value) = (call.args.get(3).to_ascii_uppercase(), call.args.get(4).to_ascii_lowercase());
+            match filter.as_slice() {
+                // kvs loads no modules.
+                b"MODULE" => Vec::new(),
+                b"ACLCAT" => COMMANDS.iter().filter(|spec| in_category(spec, &value)).map(|spec| spec.name).collect(),
+                b"PATTERN" => COMMANDS
+                    .iter()
+                    .filter(|spec| kvs_store::glob::matches(&value, spec.name.as_bytes()))
+                    .map(|spec| spec.name)
+                    .collect(),
+                _ => return call.reply.error("ERR syntax error"),
+            }
+        }
+        _ => return call.reply.error("ERR syntax error"),
+    };
+    call.reply.array(names.len());
+    for name in names {
+        call.reply.bulk(name.as_bytes());
+    }
+}
+
+/// Whether `spec` is in the ACL category `category` (the ones its flags and group decide).
+fn in_category(spec: &CommandSpec, category: &[u8]) -> bool {
+    let group = super::docs::doc(spec.name).map_or("generic", |(_, group, _)| group);
+    match category {
+        b"read" => !spec.writes && spec.first_key > 0,
+        b"write" => spec.writes,
+        b"admin" | b"dangerous" => spec.access == Access::Admin,
+        b"fast" => spec.flags.contains(&"fast"),
+        b"slow" => !spec.flags.contains(&"fast"),
+        b"keyspace" => group == "generic",
+        other => group.as_bytes() == other,
+    }
+}
+
+/// The positions of `spec`'s keys among `argc` arguments (name included).
+fn key_positions(spec: &CommandSpec, argc: usize) -> Vec<usize> {
+    if spec.first_key <= 0 {
+        return Vec::new();
+    }
+    let last = if spec.last_key < 0 { argc as i64 + spec.last_key } else { spec.last_key.min(argc as i64 - 1) };
+    (spec.first_key..=last).step_by(spec.step.max(1) as usize).map(|i| i as usize).collect()
+}
+
+/// `COMMAND GETKEYS command [arg ...]` and `COMMAND GETKEYSANDFLAGS ...`
+fn command_getkeys(call: &mut Call<'_, '_>, with_flags: bool) {
+    if call.args.len() < 3 {
+        return super::help::unknown_subcommand(call, "COMMAND");
+    }
+    let Some(spec) = find(call.args.get(2)) else {
+        return call.reply.error("ERR Invalid command specified");
+    };
+    let argc = call.args.len() - 2;
+    if !spec.accepts(argc) {
+        return call.reply.error("ERR Invalid number of arguments specified for command");
+    }
+    let keys = key_positions(spec, argc);
+    if keys.is_empty() {
+        return call.reply.error("ERR The command has no key arguments");
+    }
+    call.reply.array(keys.len());
+    for position in keys {
+        let key = call.args.get(position + 2);
+        if with_flags {
+            call.reply.array(2);
+            call.reply.bulk(key);
+            call.reply.array(1);
+            call.reply.simple(if spec.writes { "RW" } else { "RO" });
+        } else {
+            call.reply.bulk(key);
+        }
     }
 }
 

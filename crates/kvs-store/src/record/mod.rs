@@ -369,7 +369,7 @@ impl Record {
     }
 
     /// Key, value and counter bytes together, to bound batch sizes.
-    pub(crate) fn payload_len(&self) -> usize {
+    pub fn payload_len(&self) -> usize {
         self.0.bytes().len()
     }
 
