@@ -7,6 +7,7 @@
 //! - [`keyspace`]: GET, SET, DEL, EXISTS, MGET, MSET, STRLEN, KEYS, SCAN, DBSIZE.
 //! - [`strings`]: SET's options, SETNX, SETEX, GETSET, GETDEL, GETEX, APPEND, SETRANGE, GETRANGE.
 //! - [`lcs`]: the LCS command.
+//! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO.
 //! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
@@ -22,6 +23,7 @@
 //! - [`memory`]: MEMORY USAGE, STATS, DOCTOR.
 //! - [`help`]: the HELP subcommands and the error that points to them.
 
+pub mod bits;
 pub mod clients;
 pub mod config;
 pub mod connection;

@@ -3,8 +3,8 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    config, connection, counters, debug, expire, info, keys, keyspace, latency, lcs, memory, server, slowlog, strings,
-    transaction, wait, Call,
+    bits, config, connection, counters, debug, expire, info, keys, keyspace, latency, lcs, memory, server, slowlog,
+    strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -97,6 +97,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("substr", 4, &["readonly"], (1, 1, 1), strings::getrange),
     spec("msetnx", -3, &["write", "denyoom"], (1, -1, 2), strings::msetnx),
     spec("lcs", -3, &["readonly"], (1, 2, 1), lcs::lcs),
+    spec("setbit", 4, &["write", "denyoom"], (1, 1, 1), bits::setbit),
+    spec("getbit", 3, &["readonly", "fast"], (1, 1, 1), bits::getbit),
+    spec("bitcount", -2, &["readonly"], (1, 1, 1), bits::bitcount),
+    spec("bitpos", -3, &["readonly"], (1, 1, 1), bits::bitpos),
+    spec("bitop", -4, &["write", "denyoom"], (2, -1, 1), bits::bitop),
+    spec("bitfield", -2, &["write", "denyoom"], (1, 1, 1), bits::bitfield),
+    spec("bitfield_ro", -2, &["readonly", "fast"], (1, 1, 1), bits::bitfield_ro),
     spec("incr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::incr),
     spec("decr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::decr),
     spec("incrby", 3, &["write", "denyoom", "fast"], (1, 1, 1), counters::incrby),
