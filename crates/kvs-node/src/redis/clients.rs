@@ -35,6 +35,8 @@ pub struct RedisClients {
     pub slowlog: super::slowlog::SlowLog,
     /// LATENCY.
     pub latency: super::latency::LatencyMonitor,
+    /// What each command's time is read from (calibrated once, when the port opens).
+    pub clock: quanta::Clock,
     /// LASTSAVE: when SAVE or BGSAVE last compacted the log (or the node started), Unix seconds.
     last_save_s: AtomicU64,
 }
@@ -50,6 +52,7 @@ impl Default for RedisClients {
             connected,
             slowlog,
             latency: Default::default(),
+            clock: quanta::Clock::new(),
             last_save_s,
         }
     }

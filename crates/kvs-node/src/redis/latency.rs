@@ -27,13 +27,15 @@ pub struct LatencyMonitor {
 }
 
 impl LatencyMonitor {
-    /// Records a command that took `took`, if the monitor is on and it is that slow.
-    pub fn consider(&self, took: Duration, fast: bool) {
+    /// Records a command that took `took` (`fast`: whether it is flagged fast), if the monitor
+    /// is on and it is that slow: one atomic load otherwise.
+    pub fn consider(&self, took: Duration, fast: impl FnOnce() -> bool) {
         let threshold = self.threshold_ms.load(Ordering::Relaxed);
         let ms = took.as_millis() as u64;
         if threshold == 0 || ms < threshold {
             return;
         }
+        let fast = fast();
         let now_s = kvs_store::clock::wall_clock_ms() / 1000;
         let name = if fast { "fast-command" } else { "command" };
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());

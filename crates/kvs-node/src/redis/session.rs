@@ -50,14 +50,17 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
         let mut consumed = 0;
         let mut close = false;
         let mut clock = BatchClock::default();
-        let (started, mut served) = (std::time::Instant::now(), 0);
+        let (started, mut served) = (Instant::now(), 0);
+        // Where the last command ended: the next one's start (one clock read per command).
+        let mut tick = clients.clock.raw();
         while output.len() < FLUSH_AT_BYTES {
             let pending = &input[consumed..];
             match parser.parse(pending, &limits) {
                 Ok(Some(used)) => {
                     let args = parser.command(&pending[..used]);
                     if !args.is_empty() {
-                        let batch = Batch { output: &mut output, durable: &mut durable, clock: &mut clock };
+                        let batch =
+                            Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick };
                         run_command(&shell, &clients, &mut client, args, batch).await;
                         served += 1;
                     }
@@ -148,6 +151,9 @@ struct Batch<'b> {
     durable: &'b mut Vec<Durable>,
     /// Held mutably (a `Cell` shared across an await would make the future not `Send`).
     clock: &'b mut BatchClock,
+    /// When the previous command ended (or the batch's read did), in `clients.clock`'s raw
+    /// ticks: this command's start.
+    tick: &'b mut u64,
 }
 
 /// Runs one command: queued inside MULTI, EXEC's transaction, or on its own; its reply goes to
@@ -176,6 +182,7 @@ async fn run_command(
         }
         // A wait is not slow work: neither the slow log nor the command's time counts it.
         shell.requests.resp(spec, answer.is_ok(), Duration::ZERO);
+        *batch.tick = clients.clock.raw();
         return;
     }
     // Room in the log's queue for the keys a write command may write, awaited here: a slow disk
@@ -193,7 +200,7 @@ async fn run_command(
     }
     let mut room = room.unwrap_or_default();
     let reply_at = batch.output.len();
-    let started = Instant::now();
+    let started = *batch.tick;
     let mut reply = Reply::new(batch.output, client.protocol);
     let call = &mut Call {
         shell,
@@ -212,7 +219,9 @@ async fn run_command(
     } else {
         isolated(call, spec);
     }
-    let took = started.elapsed();
+    let ended = clients.clock.raw();
+    let took = clients.clock.delta(started, ended);
+    *batch.tick = ended;
     // Every reply that reports a failure starts with '-' (QUEUED does not).
     let failed = batch.output.get(reply_at) == Some(&b'-');
     if failed {
@@ -221,7 +230,7 @@ async fn run_command(
         shell.requests.error_reply(&String::from_utf8_lossy(kind));
     }
     shell.requests.resp(spec, !failed, took);
-    clients.latency.consider(took, spec.is_some_and(|s| s.flags.contains(&"fast")));
+    clients.latency.consider(took, || spec.is_some_and(|s| s.flags.contains(&"fast")));
     // EXEC's commands are logged one by one (in `execute`), not EXEC itself, as in Redis.
     if !exec {
         note_slow(clients, client, &args, took);
@@ -306,9 +315,10 @@ fn queue(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
 /// Runs one queued command of a transaction.
 fn execute(call: &mut Call<'_, '_>) {
     let spec = table::find(call.args.get(0));
-    let started = Instant::now();
+    let started = call.clients.clock.raw();
     run(call, spec);
-    note_slow(call.clients, call.client, &call.args, started.elapsed());
+    let took = call.clients.clock.delta(started, call.clients.clock.raw());
+    note_slow(call.clients, call.client, &call.args, took);
 }
 
 /// Runs one command (`spec`: its row in the table, if it has one), writing exactly one reply.
