@@ -39,6 +39,8 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("bitop", "Performs bitwise operations on multiple strings, and stores the result.", "bitmap", "2.6.0"),
     ("bitfield", "Performs arbitrary bitfield integer operations on strings.", "bitmap", "3.2.0"),
     ("bitfield_ro", "Performs arbitrary read-only bitfield integer operations on strings.", "bitmap", "6.0.0"),
+    ("dump", "Returns a serialized representation of the value stored at a key.", "generic", "2.6.0"),
+    ("restore", "Creates a key from the serialized representation of a value.", "generic", "2.6.0"),
     ("incr", "Increments the integer value of a key by one.", "string", "1.0.0"),
     ("decr", "Decrements the integer value of a key by one.", "string", "1.0.0"),
     ("incrby", "Increments the integer value of a key by a number.", "string", "1.0.0"),

@@ -11,6 +11,7 @@
 //! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
+//! - [`dump`]: DUMP and RESTORE, with a payload of kvs's own.
 //! - [`debug`]: the DEBUG subcommands Redis's tests use.
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`wait`]: WAIT, behind the cluster feature gate `wait`.
@@ -30,6 +31,7 @@ pub mod connection;
 pub mod counters;
 pub mod debug;
 pub mod docs;
+pub mod dump;
 pub mod expire;
 pub mod help;
 pub mod info;
