@@ -204,3 +204,93 @@ fn command_lists_counts_and_finds_keys() {
         assert_eq!(help.last().map(String::as_str), Some("    Print this help."), "{command}");
     }
 }
+
+/// Waits for a lone node's gates to open (it opens them at its first tick).
+fn gates_open(c: &mut redis::Connection) {
+    kvs_tests::resp::eventually(std::time::Duration::from_secs(30), "the cluster version to rise", || {
+        field(&info(c, &["server"]), "kvs_cluster_version") == Some(kvs_proto::PROTOCOL_VERSION.to_string())
+    });
+}
+
+#[test]
+fn client_pause_holds_commands_back_until_its_time_or_unpause() {
+    let node = node();
+    let c = &mut node.resp();
+    let _: () = run(c, &["CLIENT", "PAUSE", "400", "WRITE"]);
+    let started = std::time::Instant::now();
+    let _: Option<String> = run(c, &["GET", "k"]);
+    assert!(started.elapsed() < std::time::Duration::from_millis(300), "reads pass a WRITE pause");
+    let _: () = run(c, &["SET", "k", "v"]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "a write waits for the pause to end");
+    let _: () = run(c, &["CLIENT", "PAUSE", "100000"]);
+    let other = std::thread::spawn({
+        let addr = node.redis();
+        move || {
+            let c = &mut kvs_tests::resp::connect(addr);
+            let started = std::time::Instant::now();
+            let _: String = run(c, &["PING"]);
+            started.elapsed()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let _: () = run(c, &["CLIENT", "UNPAUSE"]);
+    let held = other.join().unwrap();
+    assert!(held >= std::time::Duration::from_millis(150) && held < std::time::Duration::from_secs(10), "{held:?}");
+}
+
+#[test]
+fn client_unblock_ends_a_wait_as_a_timeout_or_an_error() {
+    let node = node();
+    let c = &mut node.resp();
+    gates_open(c);
+    let id: i64 = run(c, &["CLIENT", "ID"]);
+    assert_eq!(run::<i64>(c, &["CLIENT", "UNBLOCK", &id.to_string()]), 0, "not blocked");
+    for (reason, expect_error) in [("TIMEOUT", false), ("ERROR", true)] {
+        let addr = node.redis();
+        let (tell, waiter_id) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let w = &mut kvs_tests::resp::connect(addr);
+            tell.send(run::<i64>(w, &["CLIENT", "ID"])).unwrap();
+            let _: () = run(w, &["SET", "k", "v"]);
+            // A lone node has no peer to acknowledge: this waits for ever, unless unblocked.
+            redis::cmd("WAIT").arg(1).arg(0).query::<i64>(w)
+        });
+        let waiter_id = waiter_id.recv().unwrap().to_string();
+        kvs_tests::resp::eventually(std::time::Duration::from_secs(10), "the WAIT to block", || {
+            run::<i64>(c, &["CLIENT", "UNBLOCK", &waiter_id, reason]) == 1
+        });
+        match waiter.join().unwrap() {
+            Ok(count) => assert!(!expect_error && count == 0, "{reason}: {count}"),
+            Err(error) => {
+                assert!(expect_error && error.to_string().contains("client unblocked via CLIENT UNBLOCK"), "{error}")
+            }
+        }
+    }
+}
+
+#[test]
+fn client_reply_off_and_skip_hold_replies_back() {
+    let node = node();
+    let addr = node.redis();
+    // Raw RESP, since a client library waits for replies that OFF never sends.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(
+        b"CLIENT REPLY SKIP\r\nSET a 1\r\nPING\r\nCLIENT REPLY OFF\r\nPING\r\nCLIENT REPLY ON\r\nECHO done\r\n",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"done\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(String::from_utf8_lossy(&got), "+PONG\r\n+OK\r\n$4\r\ndone\r\n");
+    let c = &mut node.resp();
+    assert_eq!(run::<Option<String>>(c, &["GET", "a"]).as_deref(), Some("1"), "the skipped command ran");
+    let normal: String = run(c, &["CLIENT", "LIST", "TYPE", "normal"]);
+    assert_eq!(normal.lines().count(), 2);
+    assert_eq!(run::<String>(c, &["CLIENT", "LIST", "TYPE", "pubsub"]), "");
+    assert_error(c, &["CLIENT", "LIST", "TYPE", "nosuch"], "Unknown client type 'nosuch'");
+}

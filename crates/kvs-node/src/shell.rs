@@ -211,12 +211,19 @@ impl Shell {
     }
 
     /// WAIT: how many alive peers have applied every write made here so far, once `wanted` of
-    /// them have or `timeout` passed (`None`: no limit), or the node shuts down. Peers are asked
-    /// only when the count falls short.
-    pub(crate) async fn wait_for_peers(self: &Arc<Self>, wanted: usize, timeout: Option<std::time::Duration>) -> usize {
+    /// them have, `timeout` passed (`None`: no limit), `interrupted` completed (CLIENT UNBLOCK;
+    /// then the second value is true), or the node shuts down. Peers are asked only when the count
+    /// falls short.
+    pub(crate) async fn wait_for_peers(
+        self: &Arc<Self>,
+        wanted: usize,
+        timeout: Option<std::time::Duration>,
+        interrupted: impl std::future::Future<Output = ()>,
+    ) -> (usize, bool) {
         let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
         let (want, asks) = self.core.ask_applied(self.now());
         let mut asks = Some(asks);
+        tokio::pin!(interrupted);
         loop {
             let acknowledged = self.acknowledged.notified();
             tokio::pin!(acknowledged);
@@ -224,7 +231,7 @@ impl Shell {
             acknowledged.as_mut().enable();
             let count = self.core.applied_by(want, self.now());
             if count >= wanted {
-                return count;
+                return (count, false);
             }
             if let Some(asks) = asks.take() {
                 self.execute_control(asks);
@@ -237,8 +244,9 @@ impl Shell {
             };
             tokio::select! {
                 _ = acknowledged => {}
-                _ = expired => return self.core.applied_by(want, self.now()),
-                _ = self.shutdown_started() => return count,
+                _ = expired => return (self.core.applied_by(want, self.now()), false),
+                _ = &mut interrupted => return (self.core.applied_by(want, self.now()), true),
+                _ = self.shutdown_started() => return (count, false),
             }
         }
     }

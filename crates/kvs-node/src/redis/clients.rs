@@ -3,7 +3,8 @@
 
 use kvs_store::map::Map;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,28 @@ pub struct Connected {
     pub since: Instant,
     /// Cancelled by CLIENT KILL: the connection closes after its current batch of commands.
     pub kill: CancellationToken,
+    /// Set while it waits in a blocking command, and how CLIENT UNBLOCK ends the wait.
+    pub unblock: Arc<Unblock>,
+}
+
+/// A connection's blocking command, as CLIENT UNBLOCK sees it.
+#[derive(Debug, Default)]
+pub struct Unblock {
+    /// It waits in a blocking command now.
+    pub blocked: AtomicBool,
+    /// CLIENT UNBLOCK ... ERROR: end the wait with an error rather than as a timeout.
+    pub with_error: AtomicBool,
+    /// Woken by CLIENT UNBLOCK.
+    pub notify: tokio::sync::Notify,
+}
+
+/// CLIENT PAUSE's state: until when commands wait (ms since the port opened; 0: no pause), and
+/// whether only writes do. Atomics: every command reads them.
+#[derive(Debug, Default)]
+struct Pause {
+    until_ms: AtomicU64,
+    writes_only: AtomicBool,
+    lifted: tokio::sync::Notify,
 }
 
 /// The Redis port's connection bookkeeping, and what it keeps about the commands they ran.
@@ -37,6 +60,9 @@ pub struct RedisClients {
     pub latency: super::latency::LatencyMonitor,
     /// What each command's time is read from (calibrated once, when the port opens).
     pub clock: quanta::Clock,
+    /// When the port opened: CLIENT PAUSE's deadlines count from it.
+    opened_at: Instant,
+    pause: Pause,
     /// LASTSAVE: when SAVE or BGSAVE last compacted the log (or the node started), Unix seconds.
     last_save_s: AtomicU64,
 }
@@ -53,6 +79,8 @@ impl Default for RedisClients {
             slowlog,
             latency: Default::default(),
             clock: quanta::Clock::new(),
+            opened_at: Instant::now(),
+            pause: Pause::default(),
             last_save_s,
         }
     }
@@ -128,6 +156,51 @@ impl RedisClients {
             c.kill.cancel();
         }
         killed.len()
+    }
+
+    /// CLIENT PAUSE for `ms` (`writes_only`: WRITE mode): a pause already on lasts to the later
+    /// end, and pauses everything if either does.
+    pub fn pause(&self, ms: u64, writes_only: bool) {
+        let until = self.opened_at.elapsed().as_millis() as u64 + ms;
+        let active = self.pause.until_ms.load(Ordering::Relaxed) > self.opened_at.elapsed().as_millis() as u64;
+        let writes_only = writes_only && (!active || self.pause.writes_only.load(Ordering::Relaxed));
+        self.pause.writes_only.store(writes_only, Ordering::Relaxed);
+        self.pause.until_ms.fetch_max(until.max(1), Ordering::Relaxed);
+    }
+
+    /// CLIENT UNPAUSE.
+    pub fn unpause(&self) {
+        self.pause.until_ms.store(0, Ordering::Relaxed);
+        self.pause.lifted.notify_waiters();
+    }
+
+    /// Waits while a CLIENT PAUSE holds a command (`writes`: whether it writes) back.
+    pub async fn paused(&self, writes: bool) {
+        loop {
+            let lifted = self.pause.lifted.notified();
+            tokio::pin!(lifted);
+            lifted.as_mut().enable();
+            let until = self.pause.until_ms.load(Ordering::Relaxed);
+            let now = self.opened_at.elapsed().as_millis() as u64;
+            if until <= now {
+                // Over: back to the one-load fast path (unless a new pause came in meanwhile).
+                let _ = self.pause.until_ms.compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed);
+                return;
+            }
+            if self.pause.writes_only.load(Ordering::Relaxed) && !writes {
+                return;
+            }
+            let deadline = self.opened_at + std::time::Duration::from_millis(until);
+            tokio::select! {
+                _ = lifted => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Whether any pause is on (one atomic load, for every command's fast path).
+    pub fn any_pause(&self) -> bool {
+        self.pause.until_ms.load(Ordering::Relaxed) != 0
     }
 
     /// LASTSAVE's answer.

@@ -15,7 +15,8 @@
 //! - [`debug`]: the DEBUG subcommands Redis's tests use.
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //! - [`wait`]: WAIT, behind the cluster feature gate `wait`.
-//! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, CLIENT.
+//! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, RESET.
+//! - [`client_command`]: CLIENT and its subcommands.
 //! - [`info`]: INFO, every section Redis 7 has.
 //! - [`config`]: CONFIG GET, SET, RESETSTAT.
 //! - [`server`]: TIME, ROLE, LASTSAVE, BGSAVE, BGREWRITEAOF.
@@ -25,6 +26,7 @@
 //! - [`help`]: the HELP subcommands and the error that points to them.
 
 pub mod bits;
+pub mod client_command;
 pub mod clients;
 pub mod config;
 pub mod connection;
@@ -74,6 +76,24 @@ pub struct ClientState {
     pub source: std::net::IpAddr,
     /// Failed logins on this connection; at [`connection::MAX_FAILED_LOGINS`] it is closed.
     pub failed_logins: u32,
+    /// How CLIENT UNBLOCK reaches this connection's blocking command.
+    pub unblock: std::sync::Arc<clients::Unblock>,
+    /// CLIENT REPLY: whether replies are sent.
+    pub replies: Replies,
+}
+
+/// CLIENT REPLY's modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replies {
+    /// Every reply is sent.
+    #[default]
+    On,
+    /// None is.
+    Off,
+    /// Not this command's (CLIENT REPLY SKIP), nor the next one's.
+    SkipThisAndNext,
+    /// Not the next one's.
+    SkipNext,
 }
 
 /// The time commands of one batch (what one read brought) run at, read once for the batch.

@@ -2,7 +2,7 @@
 
 use super::clients::{Connected, RedisClients};
 use super::{table, transaction};
-use super::{wait, wrong_arity, BatchClock, Call, ClientState};
+use super::{wait, wrong_arity, BatchClock, Call, ClientState, Replies};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
 use crate::credentials::Access;
@@ -130,6 +130,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         user: user.as_ref().map_or_else(|| "default".into(), |(name, _)| name.clone()),
         since: tokio::time::Instant::now(),
         kill: CancellationToken::new(),
+        unblock: Default::default(),
     };
     let client = ClientState {
         id: clients.next_id(),
@@ -140,6 +141,8 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         transaction: Default::default(),
         source: connected.addr.ip(),
         failed_logins: 0,
+        unblock: connected.unblock.clone(),
+        replies: Default::default(),
     };
     (client, connected)
 }
@@ -169,12 +172,14 @@ async fn run_command(
     let name = spec.map_or("", |s| s.name);
     let queueing = client.transaction.is_open() && !transaction::is_control(name);
     let exec = client.transaction.is_open() && name == "exec";
+    if clients.any_pause() && name != "client" {
+        // CLIENT PAUSE holds commands back here (CLIENT itself never, so UNPAUSE gets through).
+        clients.paused(exec || spec.is_some_and(|s| s.writes)).await;
+        batch.clock.advance();
+    }
     if name == "wait" && !queueing && args.len() == 3 && client.user.is_some() {
         // The one command that blocks: it waits here, holding this connection's later commands.
-        let answer = match wait::parse(&shell.core, &args) {
-            Ok((wanted, timeout)) => Ok(shell.wait_for_peers(wanted, timeout).await),
-            Err(message) => Err(message),
-        };
+        let answer = wait(shell, client, &args).await;
         let mut reply = Reply::new(batch.output, client.protocol);
         match &answer {
             Ok(count) => reply.integer(*count as i64),
@@ -222,6 +227,7 @@ async fn run_command(
     let ended = clients.clock.raw();
     let took = clients.clock.delta(started, ended);
     *batch.tick = ended;
+    suppress_reply(client, batch.output, reply_at);
     // Every reply that reports a failure starts with '-' (QUEUED does not).
     let failed = batch.output.get(reply_at) == Some(&b'-');
     if failed {
@@ -235,6 +241,36 @@ async fn run_command(
     if !exec {
         note_slow(clients, client, &args, took);
     }
+}
+
+/// WAIT: blocks this connection until enough peers acknowledge its writes, the timeout passes,
+/// or CLIENT UNBLOCK ends it (as a timeout, or with ERROR as an error).
+async fn wait(shell: &Arc<Shell>, client: &ClientState, args: &kvs_proto::resp::Args<'_>) -> Result<usize, String> {
+    let (wanted, timeout) = wait::parse(&shell.core, args)?;
+    let unblock = &client.unblock;
+    let unblocked = unblock.notify.notified();
+    tokio::pin!(unblocked);
+    // Registered before the connection shows as blocked, so an UNBLOCK from then on wakes it.
+    unblocked.as_mut().enable();
+    unblock.with_error.store(false, std::sync::atomic::Ordering::Relaxed);
+    unblock.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (count, interrupted) = shell.wait_for_peers(wanted, timeout, unblocked).await;
+    unblock.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
+    match interrupted && unblock.with_error.load(std::sync::atomic::Ordering::Relaxed) {
+        true => Err("UNBLOCKED client unblocked via CLIENT UNBLOCK".into()),
+        false => Ok(count),
+    }
+}
+
+/// CLIENT REPLY OFF and SKIP: the reply just written is taken back.
+fn suppress_reply(client: &mut ClientState, output: &mut BytesMut, reply_at: usize) {
+    client.replies = match client.replies {
+        Replies::On => return,
+        Replies::Off => Replies::Off,
+        Replies::SkipThisAndNext => Replies::SkipNext,
+        Replies::SkipNext => Replies::On,
+    };
+    output.truncate(reply_at);
 }
 
 /// Offers a command that ran for `took` to the slow log.

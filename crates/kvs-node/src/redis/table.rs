@@ -3,8 +3,8 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    bits, config, connection, counters, debug, dump, expire, info, keys, keyspace, latency, lcs, memory, server,
-    slowlog, strings, transaction, wait, Call,
+    bits, client_command, config, connection, counters, debug, dump, expire, info, keys, keyspace, latency, lcs,
+    memory, server, slowlog, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -151,7 +151,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::hello),
     spec("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::auth),
     spec("quit", -1, &["allow_busy", "fast", "no_auth"], (0, 0, 0), connection::quit),
-    spec("client", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), connection::client),
+    spec("client", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), client_command::client),
     spec("info", -1, &["loading", "stale"], (0, 0, 0), info::info),
     spec("command", -1, &["loading", "stale"], (0, 0, 0), command),
     spec("config", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), config::config),
