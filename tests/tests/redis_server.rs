@@ -294,3 +294,42 @@ fn client_reply_off_and_skip_hold_replies_back() {
     assert_eq!(run::<String>(c, &["CLIENT", "LIST", "TYPE", "pubsub"]), "");
     assert_error(c, &["CLIENT", "LIST", "TYPE", "nosuch"], "Unknown client type 'nosuch'");
 }
+
+/// Reads from a raw connection until `done` holds for what was read, with a deadline.
+fn read_until(s: &mut std::net::TcpStream, done: impl Fn(&str) -> bool) -> String {
+    use std::io::Read;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !done(&String::from_utf8_lossy(&got)) {
+        let n = s.read(&mut buf).expect("an answer within 10 s");
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn monitor_shows_every_command_until_reset() {
+    use std::io::Write;
+    let node = node();
+    let mut monitor = std::net::TcpStream::connect(node.redis()).unwrap();
+    monitor.write_all(b"MONITOR\r\n").unwrap();
+    assert_eq!(read_until(&mut monitor, |got| got.ends_with("\r\n")), "+OK\r\n");
+    let c = &mut node.resp();
+    let _: () = run(c, &["SET", "k", "a \"b\"\n"]);
+    let _: Value = run(c, &["MULTI"]);
+    let _: String = run(c, &["INCR", "n"]);
+    let _: Value = run(c, &["EXEC"]);
+    let seen = read_until(&mut monitor, |got| got.contains("\"INCR\""));
+    let set = seen.lines().find(|l| l.contains("\"SET\"")).unwrap_or_else(|| panic!("{seen}"));
+    let (time, rest) = set.strip_prefix('+').unwrap().split_once(' ').unwrap();
+    let (seconds, micros) = time.split_once('.').unwrap();
+    assert!(seconds.parse::<u64>().is_ok() && micros.len() == 6, "{set}");
+    assert!(rest.starts_with("[0 127.0.0.1:") && rest.ends_with(r#""SET" "k" "a \"b\"\n""#), "{set}");
+    monitor.write_all(b"GET k\r\n").unwrap();
+    read_until(&mut monitor, |got| got.contains("-ERR only QUIT and RESET"));
+    monitor.write_all(b"RESET\r\nPING\r\n").unwrap();
+    let after = read_until(&mut monitor, |got| got.contains("+PONG"));
+    assert!(after.contains("+RESET\r\n"), "{after}");
+}

@@ -58,6 +58,8 @@ pub struct RedisClients {
     pub slowlog: super::slowlog::SlowLog,
     /// LATENCY.
     pub latency: super::latency::LatencyMonitor,
+    /// MONITOR.
+    pub monitors: super::monitor::Monitors,
     /// What each command's time is read from (calibrated once, when the port opens).
     pub clock: quanta::Clock,
     /// When the port opened: CLIENT PAUSE's deadlines count from it.
@@ -78,6 +80,7 @@ impl Default for RedisClients {
             connected,
             slowlog,
             latency: Default::default(),
+            monitors: Default::default(),
             clock: quanta::Clock::new(),
             opened_at: Instant::now(),
             pause: Pause::default(),

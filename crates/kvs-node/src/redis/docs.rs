@@ -100,6 +100,7 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("reset", "Resets the connection.", "connection", "6.2.0"),
     ("slowlog", "A container for slow log commands.", "server", "2.2.12"),
     ("time", "Returns the server time.", "server", "2.6.0"),
+    ("monitor", "Listens for all requests received by the server in real-time.", "server", "1.0.0"),
     ("role", "Returns the replication role.", "server", "2.8.12"),
     ("lastsave", "Returns the Unix timestamp of the last successful save to disk.", "server", "1.0.0"),
     ("bgsave", "Asynchronously saves the database(s) to disk.", "server", "1.0.0"),

@@ -23,6 +23,7 @@
 //! - [`slowlog`]: SLOWLOG, and the commands it keeps.
 //! - [`latency`]: LATENCY, the latency monitor.
 //! - [`memory`]: MEMORY USAGE, STATS, DOCTOR.
+//! - [`monitor`]: MONITOR's feed of every command run.
 //! - [`help`]: the HELP subcommands and the error that points to them.
 
 pub mod bits;
@@ -42,6 +43,7 @@ pub mod keyspace;
 pub mod latency;
 pub mod lcs;
 pub mod memory;
+pub mod monitor;
 pub mod server;
 pub mod session;
 pub mod slowlog;
@@ -80,6 +82,8 @@ pub struct ClientState {
     pub unblock: std::sync::Arc<clients::Unblock>,
     /// CLIENT REPLY: whether replies are sent.
     pub replies: Replies,
+    /// Set by MONITOR: after this batch the connection only watches.
+    pub monitor: bool,
 }
 
 /// CLIENT REPLY's modes.

@@ -1,5 +1,5 @@
-//! Server-level commands: TIME, ROLE, LASTSAVE, BGSAVE and BGREWRITEAOF (SAVE waits, so the
-//! session runs it: `session::blocking`).
+//! Server-level commands: TIME, ROLE, LASTSAVE, BGSAVE, BGREWRITEAOF and MONITOR (whose watching
+//! the session does).
 
 use super::Call;
 
@@ -49,4 +49,11 @@ pub fn bgsave(call: &mut Call<'_, '_>) {
         Ok(false) => call.reply.error("ERR this node has no data dir; there is nothing to save to"),
         Err(error) => call.reply.error(&format!("ERR {error}")),
     }
+}
+
+/// `MONITOR`: from the next batch on, this connection is sent every command the port runs, and
+/// takes nothing but QUIT and RESET (see `session::watch`).
+pub fn monitor(call: &mut Call<'_, '_>) {
+    call.client.monitor = true;
+    call.reply.simple("OK");
 }

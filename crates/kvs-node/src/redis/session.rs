@@ -87,6 +87,13 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
         if close || kill.is_cancelled() {
             return;
         }
+        if client.monitor {
+            if !watch(&shell, &clients, &mut stream, (&mut input, &mut parser, &limits), &kill).await {
+                return;
+            }
+            client.monitor = false;
+            continue;
+        }
         if consumed > 0 && !input.is_empty() {
             // Replies were flushed early; more pipelined commands may already be complete.
             continue;
@@ -143,6 +150,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         failed_logins: 0,
         unblock: connected.unblock.clone(),
         replies: Default::default(),
+        monitor: false,
     };
     (client, connected)
 }
@@ -228,6 +236,9 @@ async fn run_command(
     let took = clients.clock.delta(started, ended);
     *batch.tick = ended;
     suppress_reply(client, batch.output, reply_at);
+    if clients.monitors.any() && !queueing {
+        show(clients, client, &args);
+    }
     // Every reply that reports a failure starts with '-' (QUEUED does not).
     let failed = batch.output.get(reply_at) == Some(&b'-');
     if failed {
@@ -259,6 +270,66 @@ async fn wait(shell: &Arc<Shell>, client: &ClientState, args: &kvs_proto::resp::
     match interrupted && unblock.with_error.load(std::sync::atomic::Ordering::Relaxed) {
         true => Err("UNBLOCKED client unblocked via CLIENT UNBLOCK".into()),
         false => Ok(count),
+    }
+}
+
+/// Feeds a command to the monitors.
+fn show(clients: &RedisClients, client: &ClientState, args: &kvs_proto::resp::Args<'_>) {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let addr = clients.get(client.id).map_or_else(String::new, |c| c.addr.to_string());
+    clients.monitors.feed(since_epoch.as_micros() as u64, &addr, args);
+}
+
+/// A connection in MONITOR mode: sends it every command the port runs until it says QUIT (or
+/// closes, falls behind, is killed, or the node stops): false; or RESET: true, and it is an
+/// ordinary connection again. Anything else it sends is refused.
+async fn watch(
+    shell: &Shell,
+    clients: &RedisClients,
+    stream: &mut net::Stream,
+    (input, parser, limits): (&mut BytesMut, &mut CommandParser, &RespLimits),
+    kill: &CancellationToken,
+) -> bool {
+    let mut watching = clients.monitors.watch();
+    loop {
+        let mut answer = Vec::new();
+        tokio::select! {
+            _ = shell.shutdown_started() => return false,
+            _ = kill.cancelled() => return false,
+            line = watching.lines.recv() => match line {
+                Ok(line) => answer.extend_from_slice(&line),
+                // Fell behind the bounded backlog: disconnected rather than buffered for.
+                Err(_) => return false,
+            },
+            read = stream.read_buf(input) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return false;
+                }
+                while let Ok(Some(used)) = parser.parse(input, limits) {
+                    let args = parser.command(&input[..used]);
+                    let name = args.get(0).to_ascii_uppercase();
+                    input.advance(used);
+                    match name.as_slice() {
+                        b"QUIT" => {
+                            let _ = stream.write_all(b"+OK\r\n").await;
+                            return false;
+                        }
+                        b"RESET" => {
+                            return stream.write_all(b"+RESET\r\n").await.is_ok();
+                        }
+                        _ => answer.extend_from_slice(b"-ERR only QUIT and RESET are allowed in MONITOR mode\r\n"),
+                    }
+                }
+                if input.len() > limits.max_inline + limits.max_bulk {
+                    return false;
+                }
+            }
+        }
+        if !answer.is_empty()
+            && !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(&answer)).await, Ok(Ok(())))
+        {
+            return false;
+        }
     }
 }
 
@@ -352,6 +423,9 @@ fn queue(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
 fn execute(call: &mut Call<'_, '_>) {
     let spec = table::find(call.args.get(0));
     let started = call.clients.clock.raw();
+    if call.clients.monitors.any() {
+        show(call.clients, call.client, &call.args);
+    }
     run(call, spec);
     let took = call.clients.clock.delta(started, call.clients.clock.raw());
     note_slow(call.clients, call.client, &call.args, took);

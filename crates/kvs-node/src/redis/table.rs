@@ -160,6 +160,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("memory", -2, &["readonly"], (2, 2, 1), memory::memory),
     spec("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), connection::reset),
     spec("time", 1, &["loading", "stale", "fast"], (0, 0, 0), server::time),
+    spec("monitor", 1, &["admin", "noscript", "loading", "stale"], (0, 0, 0), server::monitor),
     spec("role", 1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), server::role),
     spec("lastsave", 1, &["loading", "stale", "fast"], (0, 0, 0), server::lastsave),
     spec("bgsave", -1, &["admin", "noscript"], (0, 0, 0), server::bgsave),

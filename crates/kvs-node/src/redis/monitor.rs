@@ -1,0 +1,103 @@
+//! MONITOR: every command this node's Redis port runs, as Redis prints it
+//! (`+<seconds>.<micros> [0 <client address>] "arg" ...`), to the connections that asked.
+//!
+//! Lines go out through a bounded broadcast: a monitor that cannot keep up is disconnected rather
+//! than buffering without limit. With no monitor, a command pays one atomic load.
+
+use bytes::Bytes;
+use kvs_proto::resp::Args;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::broadcast;
+
+/// Lines a monitor may fall behind by before it is disconnected.
+const BACKLOG: usize = 4096;
+
+/// The monitors of one Redis port.
+#[derive(Debug)]
+pub struct Monitors {
+    lines: broadcast::Sender<Bytes>,
+    watching: AtomicUsize,
+}
+
+impl Default for Monitors {
+    fn default() -> Self {
+        Monitors { lines: broadcast::channel(BACKLOG).0, watching: AtomicUsize::new(0) }
+    }
+}
+
+/// A connection in MONITOR mode, counted while it lasts.
+pub struct Watching<'a> {
+    monitors: &'a Monitors,
+    /// The lines, from when it started watching.
+    pub lines: broadcast::Receiver<Bytes>,
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        self.monitors.watching.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An argument as Redis's `sdscatrepr` quotes it.
+fn quote(out: &mut String, arg: &[u8]) {
+    out.push('"');
+    for &b in arg {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
+            b => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out.push('"');
+}
+
+impl Monitors {
+    /// Whether anyone watches (one atomic load).
+    pub fn any(&self) -> bool {
+        self.watching.load(Ordering::Relaxed) > 0
+    }
+
+    /// Starts a monitor.
+    pub fn watch(&self) -> Watching<'_> {
+        self.watching.fetch_add(1, Ordering::Relaxed);
+        Watching { monitors: self, lines: self.lines.subscribe() }
+    }
+
+    /// Shows a command run at `wall_us` (µs since the epoch) by the client at `addr`; a password
+    /// is never shown.
+    pub fn feed(&self, wall_us: u64, addr: &str, args: &Args<'_>) {
+        let mut line = format!("+{}.{:06} [0 {addr}]", wall_us / 1_000_000, wall_us % 1_000_000);
+        let name = args.get(0);
+        let secret = name.eq_ignore_ascii_case(b"AUTH") || name.eq_ignore_ascii_case(b"HELLO");
+        for (i, arg) in args.iter().enumerate() {
+            line.push(' ');
+            match secret && i > 0 {
+                true => line.push_str("\"(redacted)\""),
+                false => quote(&mut line, arg),
+            }
+        }
+        line.push_str("\r\n");
+        let _ = self.lines.send(Bytes::from(line));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn arguments_are_quoted_as_redis_quotes_them() {
+        let mut out = String::new();
+        quote(&mut out, b"a \"b\"\\\n\x01");
+        assert_eq!(out, r#""a \"b\"\\\n\x01""#);
+    }
+}
