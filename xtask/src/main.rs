@@ -7,11 +7,13 @@
 //! - [`fuzz`]: every cargo-fuzz target in `fuzz/`, with seeds, reporting executions and crashes.
 //! - [`sim`]: the deterministic simulator in `sim/` (built outside the workspace).
 //! - [`upgrade_test`]: a rolling upgrade from the previous release to this build, under load.
+//! - [`redis_py`]: redis-py's own test suite against a node.
 
 mod bench;
 mod cluster_test;
 mod flake_check;
 mod fuzz;
+mod redis_py;
 mod sim;
 mod upgrade_test;
 
@@ -33,6 +35,15 @@ enum Task {
     /// A rolling upgrade, under load, from CHANGELOG.md's newest release (built from its commit)
     /// to this build.
     UpgradeTest,
+    /// redis-py's own tests against a node: those listed in xtask/redis-py-passing.txt must pass.
+    RedisPy {
+        /// Run every test of the files instead, and report how many pass.
+        #[arg(long)]
+        all: bool,
+        /// Like --all, and write the passing ones into the list.
+        #[arg(long)]
+        update: bool,
+    },
     /// Benchmarks; prints figures for docs/performance.md.
     Bench(bench::BenchArgs),
     /// A server speaking both client protocols with no store behind it (`bench native` starts it).
@@ -75,6 +86,7 @@ fn main() -> ExitCode {
     report(match Cli::parse().task {
         Task::ClusterTest => on_release_build(cluster_test::run()),
         Task::UpgradeTest => on_release_build(upgrade_test::run(workspace_root())),
+        Task::RedisPy { all, update } => on_release_build(redis_py::run(workspace_root(), all, update)),
         Task::Bench(args) => on_release_build(bench::run(args)),
         Task::NullServer { value_bytes } => bench::null_server::run(value_bytes),
         Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),
