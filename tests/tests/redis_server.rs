@@ -333,3 +333,29 @@ fn monitor_shows_every_command_until_reset() {
     let after = read_until(&mut monitor, |got| got.contains("+PONG"));
     assert!(after.contains("+RESET\r\n"), "{after}");
 }
+
+#[test]
+fn save_and_bgsave_compact_a_durable_nodes_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let node = NodeProcess::start(None, &["--redis-port", "0", "--data-dir", &data_dir]);
+    let c = &mut node.resp();
+    for i in 0..100 {
+        let _: () = run(c, &["SET", "k", &i.to_string()]);
+    }
+    let rewrites = |c: &mut redis::Connection| -> u64 {
+        field(&info(c, &["persistence"]), "aof_rewrites").unwrap().parse().unwrap()
+    };
+    let before = rewrites(c);
+    let _: () = run(c, &["SAVE"]);
+    assert_eq!(rewrites(c), before + 1, "SAVE answers once the log is compacted");
+    let log_bytes = std::fs::metadata(dir.path().join("log")).unwrap().len();
+    assert!(log_bytes < 2_000, "one key's record, not a hundred writes: {log_bytes} bytes");
+    let saved: u64 = run(c, &["LASTSAVE"]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(saved.abs_diff(now) <= 2);
+    let started: String = run(c, &["BGSAVE"]);
+    assert_eq!(started, "Background saving started");
+    let memory_only = self::node();
+    assert_error(&mut memory_only.resp(), &["SAVE"], "no data dir");
+}

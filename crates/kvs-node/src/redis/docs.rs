@@ -103,6 +103,7 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("monitor", "Listens for all requests received by the server in real-time.", "server", "1.0.0"),
     ("role", "Returns the replication role.", "server", "2.8.12"),
     ("lastsave", "Returns the Unix timestamp of the last successful save to disk.", "server", "1.0.0"),
+    ("save", "Synchronously saves the database(s) to disk.", "server", "1.0.0"),
     ("bgsave", "Asynchronously saves the database(s) to disk.", "server", "1.0.0"),
     ("bgrewriteaof", "Asynchronously rewrites the append-only file to disk.", "server", "1.0.0"),
 ];

@@ -57,3 +57,16 @@ pub fn monitor(call: &mut Call<'_, '_>) {
     call.client.monitor = true;
     call.reply.simple("OK");
 }
+
+/// `SAVE` inside MULTI (outside, the session runs it and waits for the disk): a transaction
+/// never blocks, so it starts the compaction as BGSAVE does and answers OK.
+pub fn save(call: &mut Call<'_, '_>) {
+    match call.shell.writes.compact_log() {
+        Ok(true) => {
+            call.clients.saved();
+            call.reply.simple("OK")
+        }
+        Ok(false) => call.reply.error("ERR this node has no data dir; there is nothing to save to"),
+        Err(error) => call.reply.error(&format!("ERR {error}")),
+    }
+}

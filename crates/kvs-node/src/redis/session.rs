@@ -185,6 +185,19 @@ async fn run_command(
         clients.paused(exec || spec.is_some_and(|s| s.writes)).await;
         batch.clock.advance();
     }
+    if name == "save" && !queueing && args.len() == 1 && client.user.as_ref().is_some_and(|(_, a)| *a == Access::Admin)
+    {
+        // SAVE waits for the disk, so it runs here rather than in a handler.
+        let answer = save(shell, clients).await;
+        let mut reply = Reply::new(batch.output, client.protocol);
+        match &answer {
+            Ok(()) => reply.simple("OK"),
+            Err(message) => reply.error(message),
+        }
+        shell.requests.resp(spec, answer.is_ok(), Duration::ZERO);
+        *batch.tick = clients.clock.raw();
+        return;
+    }
     if name == "wait" && !queueing && args.len() == 3 && client.user.is_some() {
         // The one command that blocks: it waits here, holding this connection's later commands.
         let answer = wait(shell, client, &args).await;
@@ -252,6 +265,18 @@ async fn run_command(
     if !exec {
         note_slow(clients, client, &args, took);
     }
+}
+
+/// SAVE: the log compacted from memory (kvs's log is its snapshot) and fsynced before the reply.
+async fn save(shell: &Shell, clients: &RedisClients) -> Result<(), String> {
+    let Some(log) = shell.writes.log() else {
+        return Err("ERR this node has no data dir; there is nothing to save to".into());
+    };
+    // The writer takes its operations in order: the sync is done once the compaction is.
+    log.compact().map_err(|e| format!("ERR {e}"))?;
+    log.sync().await.map_err(|e| format!("ERR {e}"))?;
+    clients.saved();
+    Ok(())
 }
 
 /// WAIT: blocks this connection until enough peers acknowledge its writes, the timeout passes,

@@ -163,6 +163,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("monitor", 1, &["admin", "noscript", "loading", "stale"], (0, 0, 0), server::monitor),
     spec("role", 1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), server::role),
     spec("lastsave", 1, &["loading", "stale", "fast"], (0, 0, 0), server::lastsave),
+    spec("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], (0, 0, 0), server::save),
     spec("bgsave", -1, &["admin", "noscript"], (0, 0, 0), server::bgsave),
     spec("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], (0, 0, 0), server::bgrewriteaof),
 ];
