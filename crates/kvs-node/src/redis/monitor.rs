@@ -2,7 +2,9 @@
 //! (`+<seconds>.<micros> [0 <client address>] "arg" ...`), to the connections that asked.
 //!
 //! Lines go out through a bounded broadcast: a monitor that cannot keep up is disconnected rather
-//! than buffering without limit. With no monitor, a command pays one atomic load.
+//! than buffering without limit, and a line shows at most 64 arguments of at most 1 KiB each
+//! (the rest counted, as SLOWLOG counts it), so the backlog stays within 1024 lines of about
+//! 64 KiB. With no monitor, a command pays one atomic load.
 
 use bytes::Bytes;
 use kvs_proto::resp::Args;
@@ -11,7 +13,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::broadcast;
 
 /// Lines a monitor may fall behind by before it is disconnected.
-const BACKLOG: usize = 4096;
+const BACKLOG: usize = 1024;
+/// Arguments a line shows; the rest are counted.
+const MAX_ARGS: usize = 64;
+/// Bytes an argument shows; the rest are counted.
+const MAX_ARG_BYTES: usize = 1024;
 
 /// The monitors of one Redis port.
 #[derive(Debug)]
@@ -78,12 +84,18 @@ impl Monitors {
         let mut line = format!("+{}.{:06} [0 {addr}]", wall_us / 1_000_000, wall_us % 1_000_000);
         let name = args.get(0);
         let secret = name.eq_ignore_ascii_case(b"AUTH") || name.eq_ignore_ascii_case(b"HELLO");
-        for (i, arg) in args.iter().enumerate() {
+        for (i, arg) in args.iter().enumerate().take(MAX_ARGS) {
             line.push(' ');
             match secret && i > 0 {
                 true => line.push_str("\"(redacted)\""),
-                false => quote(&mut line, arg),
+                false => quote(&mut line, &arg[..arg.len().min(MAX_ARG_BYTES)]),
             }
+            if arg.len() > MAX_ARG_BYTES && !(secret && i > 0) {
+                let _ = write!(line, "... ({} more bytes)", arg.len() - MAX_ARG_BYTES);
+            }
+        }
+        if args.len() > MAX_ARGS {
+            let _ = write!(line, " ... ({} more arguments)", args.len() - MAX_ARGS);
         }
         line.push_str("\r\n");
         let _ = self.lines.send(Bytes::from(line));
@@ -93,6 +105,19 @@ impl Monitors {
 #[cfg(test)]
 mod tests {
     use super::quote;
+
+    #[test]
+    fn a_line_is_bounded_whatever_the_command() {
+        let monitors = super::Monitors::default();
+        let mut watching = monitors.watch();
+        let mut parser = kvs_proto::resp::CommandParser::default();
+        let big = format!("SET k {}\r\n", "x".repeat(5000));
+        let used = parser.parse(big.as_bytes(), &Default::default()).unwrap().unwrap();
+        monitors.feed(1_500_000, "127.0.0.1:1", &parser.command(&big.as_bytes()[..used]));
+        let line = watching.lines.try_recv().unwrap();
+        assert!(line.len() < 1200, "{}", line.len());
+        assert!(String::from_utf8_lossy(&line).contains("... (3976 more bytes)"));
+    }
 
     #[test]
     fn arguments_are_quoted_as_redis_quotes_them() {

@@ -13,8 +13,9 @@ use std::time::Duration;
 const MAX_ARGS: usize = 32;
 /// Bytes kept per argument; the rest is counted.
 const MAX_ARG_BYTES: usize = 128;
-/// Longest `slowlog-max-len` accepted: entries are bounded whatever a client sets.
-pub const MAX_LEN_LIMIT: usize = 100_000;
+/// Longest `slowlog-max-len` accepted: entries (at most 32 arguments of about 150 bytes each)
+/// stay within about 50 MB whatever a client sets.
+pub const MAX_LEN_LIMIT: usize = 10_000;
 
 /// One slow command.
 #[derive(Clone, Debug)]
