@@ -267,14 +267,12 @@ async fn run_command(
     }
 }
 
-/// SAVE: the log compacted from memory (kvs's log is its snapshot) and fsynced before the reply.
+/// SAVE: the log compacted from memory (kvs's log is its snapshot), synced, before the reply.
 async fn save(shell: &Shell, clients: &RedisClients) -> Result<(), String> {
     let Some(log) = shell.writes.log() else {
         return Err("ERR this node has no data dir; there is nothing to save to".into());
     };
-    // The writer takes its operations in order: the sync is done once the compaction is.
-    log.compact().map_err(|e| format!("ERR {e}"))?;
-    log.sync().await.map_err(|e| format!("ERR {e}"))?;
+    log.compacted().await.map_err(|e| format!("ERR {e}"))?;
     clients.saved();
     Ok(())
 }

@@ -35,6 +35,8 @@ pub(super) enum Op {
     Cursors(Cursors),
     Sync(oneshot::Sender<Result<(), String>>),
     Compact,
+    /// Compact, and answer once the compaction is done (or failed).
+    Compacted(oneshot::Sender<Result<(), String>>),
 }
 
 /// Settings of the writer.
@@ -109,6 +111,8 @@ pub(super) struct Pass {
     waiting: Vec<oneshot::Sender<Result<(), String>>>,
     sync_now: bool,
     compact: bool,
+    /// Who waits for the compaction this pass asks for.
+    compacted: Vec<oneshot::Sender<Result<(), String>>>,
     /// Reserved room the pass's records took, given back once they are written.
     freed: usize,
 }
@@ -120,6 +124,7 @@ impl Pass {
             waiting: Vec::new(),
             sync_now: fsync == FsyncPolicy::Always,
             compact: false,
+            compacted: Vec::new(),
             freed: 0,
         }
     }
@@ -127,6 +132,10 @@ impl Pass {
     pub(super) fn take(&mut self, op: Op) {
         match op {
             Op::Compact => self.compact = true,
+            Op::Compacted(ack) => {
+                self.compact = true;
+                self.compacted.push(ack);
+            }
             Op::Record { record, ack, reserved } => {
                 encode_entry(&mut self.batch, &record);
                 self.waiting.extend(ack);
@@ -248,7 +257,9 @@ impl Appender {
         }
         self.room.add_permits(pass.freed);
         let grown = self.log_bytes >= self.config.compact_after_bytes.max(2 * self.base_bytes);
-        let may = self.compact_retry_at.is_none_or(|at| Instant::now() >= at);
+        // Asked for by someone who waits: tried now, whatever the retry schedule says.
+        let may = !pass.compacted.is_empty() || self.compact_retry_at.is_none_or(|at| Instant::now() >= at);
+        let mut compaction = Err("not compacted: the log failed".to_string());
         if result.is_ok() && (grown || pass.compact) && may {
             self.stats.compacting.store(true, Ordering::Relaxed);
             match self.compact() {
@@ -256,6 +267,7 @@ impl Appender {
                     self.stats.log_bytes.store(self.log_bytes, Ordering::Relaxed);
                     self.stats.compactions.fetch_add(1, Ordering::Relaxed);
                     self.compact_retry_at = None;
+                    compaction = Ok(());
                 }
                 // The old log is whole and still appended to: a failed compaction costs disk
                 // space, never writes. It is tried again later.
@@ -264,9 +276,13 @@ impl Appender {
                     self.stats.compaction_failures.fetch_add(1, Ordering::Relaxed);
                     let _ = fs::remove_file(self.config.path.with_extension("compacting"));
                     self.compact_retry_at = Some(Instant::now() + COMPACTION_RETRY);
+                    compaction = Err(format!("log compaction failed: {error}"));
                 }
             }
             self.stats.compacting.store(false, Ordering::Relaxed);
+        }
+        for ack in pass.compacted {
+            let _ = ack.send(compaction.clone());
         }
     }
 

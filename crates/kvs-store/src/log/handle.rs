@@ -232,6 +232,14 @@ impl Log {
         rx.await.map_err(|_| LogError::Failed("the log writer has stopped".into()))?.map_err(LogError::Failed)
     }
 
+    /// Compacts the log from the store now and waits until it is done (and, as every compaction
+    /// is, synced): SAVE.
+    pub async fn compacted(&self) -> Result<(), LogError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Compacted(tx))?;
+        rx.await.map_err(|_| LogError::Failed("the log writer has stopped".into()))?.map_err(LogError::Failed)
+    }
+
     /// Compacts the log from the store soon, e.g. after records were dropped for a resync, so a
     /// restart cannot bring them back.
     pub fn compact(&self) -> Result<(), LogError> {
