@@ -41,10 +41,15 @@ pub fn bgsave(call: &mut Call<'_, '_>) {
     if call.args.len() > 2 || (call.args.len() == 2 && !call.args.get(1).eq_ignore_ascii_case(b"SCHEDULE")) {
         return call.reply.error("ERR syntax error");
     }
+    start_compaction(call, "Background saving started");
+}
+
+/// Starts a compaction of the log (kvs's snapshot) and answers `started`, or why it cannot.
+fn start_compaction(call: &mut Call<'_, '_>, started: &str) {
     match call.shell.writes.compact_log() {
         Ok(true) => {
             call.clients.saved();
-            call.reply.simple("Background saving started")
+            call.reply.simple(started)
         }
         Ok(false) => call.reply.error("ERR this node has no data dir; there is nothing to save to"),
         Err(error) => call.reply.error(&format!("ERR {error}")),
@@ -61,12 +66,5 @@ pub fn monitor(call: &mut Call<'_, '_>) {
 /// `SAVE` inside MULTI (outside, the session runs it and waits for the disk): a transaction
 /// never blocks, so it starts the compaction as BGSAVE does and answers OK.
 pub fn save(call: &mut Call<'_, '_>) {
-    match call.shell.writes.compact_log() {
-        Ok(true) => {
-            call.clients.saved();
-            call.reply.simple("OK")
-        }
-        Ok(false) => call.reply.error("ERR this node has no data dir; there is nothing to save to"),
-        Err(error) => call.reply.error(&format!("ERR {error}")),
-    }
+    start_compaction(call, "OK");
 }
