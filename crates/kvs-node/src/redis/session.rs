@@ -185,30 +185,18 @@ async fn run_command(
         clients.paused(exec || spec.is_some_and(|s| s.writes)).await;
         batch.clock.advance();
     }
-    if name == "save" && !queueing && args.len() == 1 && client.user.as_ref().is_some_and(|(_, a)| *a == Access::Admin)
-    {
-        // SAVE waits for the disk, so it runs here rather than in a handler.
-        let answer = save(shell, clients).await;
+    if let Some(answer) = blocking(shell, clients, client, &args, queueing).await {
+        let reply_at = batch.output.len();
         let mut reply = Reply::new(batch.output, client.protocol);
         match &answer {
-            Ok(()) => reply.simple("OK"),
-            Err(message) => reply.error(message),
-        }
-        shell.requests.resp(spec, answer.is_ok(), Duration::ZERO);
-        *batch.tick = clients.clock.raw();
-        return;
-    }
-    if name == "wait" && !queueing && args.len() == 3 && client.user.is_some() {
-        // The one command that blocks: it waits here, holding this connection's later commands.
-        let answer = wait(shell, client, &args).await;
-        let mut reply = Reply::new(batch.output, client.protocol);
-        match &answer {
-            Ok(count) => reply.integer(*count as i64),
+            Ok(Blocked::Done) => reply.simple("OK"),
+            Ok(Blocked::Count(count)) => reply.integer(*count as i64),
             Err(message) => reply.error(message),
         }
         // A wait is not slow work: neither the slow log nor the command's time counts it.
         shell.requests.resp(spec, answer.is_ok(), Duration::ZERO);
         *batch.tick = clients.clock.raw();
+        suppress_reply(client, batch.output, reply_at);
         return;
     }
     // Room in the log's queue for the keys a write command may write, awaited here: a slow disk
@@ -248,7 +236,6 @@ async fn run_command(
     let ended = clients.clock.raw();
     let took = clients.clock.delta(started, ended);
     *batch.tick = ended;
-    suppress_reply(client, batch.output, reply_at);
     if clients.monitors.any() && !queueing {
         show(clients, client, &args);
     }
@@ -259,11 +246,43 @@ async fn run_command(
         let kind = reply.split(|&b| b == b' ' || b == b'\r').next().unwrap_or_default();
         shell.requests.error_reply(&String::from_utf8_lossy(kind));
     }
+    suppress_reply(client, batch.output, reply_at);
     shell.requests.resp(spec, !failed, took);
     clients.latency.consider(took, || spec.is_some_and(|s| s.flags.contains(&"fast")));
     // EXEC's commands are logged one by one (in `execute`), not EXEC itself, as in Redis.
     if !exec {
         note_slow(clients, client, &args, took);
+    }
+}
+
+/// What a command that blocks its connection answered.
+enum Blocked {
+    /// SAVE: done.
+    Done,
+    /// WAIT: how many peers.
+    Count(usize),
+}
+
+/// The commands that block their connection (SAVE waits for the disk, WAIT for peers), run here
+/// rather than in a handler; `None` for any other command, or one queued in MULTI, sent with
+/// the wrong arity or by a connection that may not run it (the handler path answers those).
+async fn blocking(
+    shell: &Arc<Shell>,
+    clients: &RedisClients,
+    client: &ClientState,
+    args: &kvs_proto::resp::Args<'_>,
+    queueing: bool,
+) -> Option<Result<Blocked, String>> {
+    let name = args.get(0);
+    let admin = client.user.as_ref().is_some_and(|(_, access)| *access == Access::Admin);
+    if queueing {
+        None
+    } else if name.eq_ignore_ascii_case(b"SAVE") && args.len() == 1 && admin {
+        Some(save(shell, clients).await.map(|()| Blocked::Done))
+    } else if name.eq_ignore_ascii_case(b"WAIT") && args.len() == 3 && client.user.is_some() {
+        Some(wait(shell, client, args).await.map(Blocked::Count))
+    } else {
+        None
     }
 }
 
