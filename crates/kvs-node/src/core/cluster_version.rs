@@ -154,6 +154,10 @@ impl super::Core {
     /// Re-judges the cluster version on the heartbeat tick; when it rises, the shell records it
     /// and opens what it gates.
     pub(super) fn judge_version(&self, now: super::Now) -> Option<super::Effect> {
+        // At the newest version it cannot rise further: no need to copy the member table each tick.
+        if self.cluster_version() == kvs_proto::PROTOCOL_VERSION {
+            return None;
+        }
         let others = super::lock(&self.members).known_others();
         let risen = super::lock(&self.versions).judge(&others, now.at)?;
         let open: Vec<&str> = kvs_proto::FEATURES.iter().filter(|f| f.protocol == risen).map(|f| f.name).collect();
