@@ -42,6 +42,18 @@ pub async fn wait_for_alive_members(nodes: &[NodeProcess], n: usize, limit: Dura
     }
 }
 
+/// Waits until every node's cluster version is this build's newest protocol, so every feature
+/// gate is open (a new cluster's nodes open them within a heartbeat of meeting all members).
+pub async fn wait_for_open_gates(nodes: &[NodeProcess], limit: Duration) {
+    for node in nodes {
+        wait_until(&format!("{} to open its feature gates", node.addr), limit, || async {
+            let versions = node.client().await.versions().await.ok()?;
+            (versions.cluster_version == kvs_proto::PROTOCOL_VERSION).then_some(())
+        })
+        .await;
+    }
+}
+
 /// Waits until every node reports the same digest, and returns it.
 pub async fn wait_for_equal_digests(nodes: &[&NodeProcess], limit: Duration) -> String {
     wait_until("equal digests", limit, || async {

@@ -20,6 +20,8 @@ pub mod process;
 pub mod resp;
 pub mod wait;
 
-pub use cluster::{start_chain, wait_for_alive_members, wait_for_equal_digests, FAST_FAILURE_DETECTION};
+pub use cluster::{
+    start_chain, wait_for_alive_members, wait_for_equal_digests, wait_for_open_gates, FAST_FAILURE_DETECTION,
+};
 pub use process::NodeProcess;
 pub use wait::wait_until;

@@ -19,12 +19,14 @@ fn version_line() -> &'static str {
     static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LINE.get_or_init(|| {
         format!(
-            "{} (wire protocols {} to {}, log format {}; format {} until the cluster opens the log-format-4 gate)",
+            "{} (wire protocols {} to {}, log format {}; format {} or {} until the cluster opens the log-format-{} gate)",
             env!("CARGO_PKG_VERSION"),
             kvs_proto::OLDEST_PROTOCOL_VERSION,
             kvs_proto::PROTOCOL_VERSION,
             kvs_store::log::FORMAT_VERSION,
             kvs_store::log::PREVIOUS_RELEASE_FORMAT_VERSION,
+            kvs_store::log::FIRST_RELEASE_FORMAT_VERSION,
+            kvs_store::log::FORMAT_VERSION,
         )
     })
 }

@@ -75,12 +75,15 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
 }
 
 /// The log format a node writes in a cluster at `cluster_version` (`None`: never recorded): the
-/// newest once its gate is open, until then the previous release's, so that release can still
-/// replay the log if the node is rolled back.
+/// newest whose gate is open, so every release a member could be rolled back to can still
+/// replay the log.
 pub(crate) fn log_format(cluster_version: Option<u32>) -> u32 {
+    use kvs_proto::features::{LOG_FORMAT_4, LOG_FORMAT_5};
+    use kvs_store::log::{FIRST_RELEASE_FORMAT_VERSION, FORMAT_VERSION, PREVIOUS_RELEASE_FORMAT_VERSION};
     match cluster_version {
-        Some(version) if kvs_proto::features::LOG_FORMAT_4.open_at(version) => kvs_store::log::FORMAT_VERSION,
-        _ => kvs_store::log::PREVIOUS_RELEASE_FORMAT_VERSION,
+        Some(version) if LOG_FORMAT_5.open_at(version) => FORMAT_VERSION,
+        Some(version) if LOG_FORMAT_4.open_at(version) => PREVIOUS_RELEASE_FORMAT_VERSION,
+        _ => FIRST_RELEASE_FORMAT_VERSION,
     }
 }
 

@@ -119,6 +119,7 @@ impl BoundNode {
                 ),
             }
         }
+        shell.execute_control(shell.core.judge_version(shell.now()).into_iter().collect());
         if let Some(redis) = redis {
             let shell = shell.clone();
             shell.tasks.clone().spawn(async move {

@@ -13,6 +13,8 @@ pub struct Feature {
     pub name: &'static str,
     /// The cluster version that opens it.
     pub protocol: u32,
+    /// The first release that speaks that protocol, for error messages.
+    pub release: &'static str,
     /// What it switches on, for a person.
     pub what: &'static str,
 }
@@ -22,6 +24,7 @@ pub struct Feature {
 pub const WAIT: Feature = Feature {
     name: "wait",
     protocol: 8,
+    release: "0.2.0",
     what: "WAIT numreplicas timeout: how many peers have applied this node's writes",
 };
 
@@ -30,13 +33,50 @@ pub const WAIT: Feature = Feature {
 pub const LOG_FORMAT_4: Feature = Feature {
     name: "log-format-4",
     protocol: 8,
+    release: "0.2.0",
     what: "the log is written in format 4, which release 0.1.0 cannot read (no downgrade past this point)",
 };
 
+/// HyperLogLogs are records of a kind protocol 8 cannot decode: a PFADD made before every member
+/// speaks 9 would be a push some peer refuses.
+pub const HYPERLOGLOG: Feature = Feature {
+    name: "hyperloglog",
+    protocol: 9,
+    release: "0.3.0",
+    what: "PFADD and PFMERGE: HyperLogLogs whose registers merge by maximum on every node",
+};
+
+/// An eviction replicates as a tombstone of a kind protocol 8 cannot decode, so under a memory
+/// limit a node answers writes with -OOM instead of evicting until every member speaks 9.
+pub const EVICTION: Feature = Feature {
+    name: "eviction",
+    protocol: 9,
+    release: "0.3.0",
+    what: "maxmemory evicts keys by its policy; before, a node at its limit refuses writes (-OOM)",
+};
+
+/// Log format 5 holds HyperLogLogs and evictions; release 0.2.0 reads at most format 4.
+pub const LOG_FORMAT_5: Feature = Feature {
+    name: "log-format-5",
+    protocol: 9,
+    release: "0.3.0",
+    what: "the log is written in format 5, which release 0.2.0 cannot read (no downgrade past this point)",
+};
+
 /// Every gate this release knows, oldest first.
-pub const FEATURES: &[Feature] = &[WAIT, LOG_FORMAT_4];
+pub const FEATURES: &[Feature] = &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, LOG_FORMAT_5];
 
 impl Feature {
+    /// What a command needing this feature answers while its gate is closed, in a cluster at
+    /// `cluster_version`.
+    pub fn closed_message(&self, command: &str, cluster_version: u32) -> String {
+        format!(
+            "{command} needs the cluster feature '{}', which opens once every member speaks protocol {} \
+             (kvs {} or later); this cluster is at protocol {cluster_version}",
+            self.name, self.protocol, self.release
+        )
+    }
+
     /// Whether a cluster at `cluster_version` has this feature open.
     pub fn open_at(&self, cluster_version: u32) -> bool {
         cluster_version >= self.protocol

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Since protocol 8 every change is additive (a new enum variant at the end, never a new field in
 /// an existing struct), so a build can speak the protocol before its own by never sending what
 /// that one lacks (see [`PeerMessage::protocol`](crate::PeerMessage::protocol)).
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The oldest wire protocol this build still speaks: the previous release's, so the two run side
 /// by side in one cluster during a rolling upgrade.

@@ -76,6 +76,22 @@ pub enum EntryKind {
     /// What a counter becomes once expired: a tombstone stamped with the counter's base, ranked
     /// above every counter of that base (no value).
     ExpiredCounter,
+    /// A HyperLogLog (protocol 9): the entry's value holds registers (see `kvs-store`'s `hll`),
+    /// its version and seq are its newest stamp's. Registers merge by maximum, so concurrent
+    /// PFADDs on every node all count; a push carries only the registers its write raised.
+    Hll {
+        /// The write it started from; a later write it never saw replaces it, as for a counter.
+        base: Stamp,
+        /// Each node's newest PFADD or PFMERGE into it, sorted by node.
+        stamps: Vec<Stamp>,
+    },
+    /// An eviction (protocol 9): a tombstone with its own version and seq that removes exactly the
+    /// write it evicted (`of`: that value's version, or a counter's or HyperLogLog's base), so
+    /// any write made after it, here or on a node that had not seen the eviction, beats it.
+    Evicted {
+        /// The version of the write the eviction removed.
+        of: Version,
+    },
 }
 
 /// A value (or a tombstone, a counter, a flush) with the version that wrote it.
@@ -102,6 +118,7 @@ impl Entry {
 
     /// Whether this entry is a delete marker.
     pub fn is_tombstone(&self) -> bool {
-        self.value.is_none() && matches!(self.kind, EntryKind::Plain | EntryKind::ExpiredCounter)
+        self.value.is_none()
+            && matches!(self.kind, EntryKind::Plain | EntryKind::ExpiredCounter | EntryKind::Evicted { .. })
     }
 }

@@ -8,6 +8,7 @@
 //!   the answers to anti-entropy requests, with the invariants that make copies converge.
 //! - [`store`]: [`Store`], the sharded LWW map with its incrementally kept digest, counts and scan.
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
+//! - [`hll`]: HyperLogLog registers: hashing, estimating, merging, and their byte forms.
 //! - `export` (internal): pages of a backup, the live records after a key in key order.
 //! - `digest` (internal): the per-entry hash the store digest is built from.
 //! - [`map`]: the hash map every table uses (randomly keyed, fixed keys in simulation).
@@ -35,6 +36,7 @@ pub(crate) mod digest;
 mod expiry;
 pub(crate) mod export;
 pub mod glob;
+pub mod hll;
 pub mod local;
 pub mod log;
 pub(crate) mod lww;

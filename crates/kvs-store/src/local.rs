@@ -1,6 +1,7 @@
 //! What a local command sees and makes: the key's current state at the command's time, and the
 //! records it may write (a value, a delete, an increment), stamped with the write's own stamp.
 
+use crate::hll::Registers;
 use crate::record::{Body, Record};
 use crate::store::Store;
 use kvs_proto::{Contribution, Counter, Stamp};
@@ -15,6 +16,24 @@ pub enum IncrementError {
     /// The result would leave the 64-bit range.
     #[error("increment or decrement would overflow")]
     Overflow,
+}
+
+/// Why a HyperLogLog command cannot use a key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HllError {
+    /// The value is a counter, or a string that is not a HyperLogLog in Redis's encoding.
+    #[error("Key is not a valid HyperLogLog string value.")]
+    NotHll,
+}
+
+/// The registers a live record holds as a HyperLogLog: its own, or those of a string in Redis's
+/// HyperLogLog encoding (what GET returned, or a DUMP restored).
+pub fn registers_of(record: &Record) -> Result<Registers, HllError> {
+    match record.body() {
+        Body::Hll(hll) => Ok(hll.registers()),
+        Body::Value(value) => Registers::from_redis_string(value).ok_or(HllError::NotHll),
+        _ => Err(HllError::NotHll),
+    }
 }
 
 /// A local command's view of one key: what is held (expired records already in their expired
@@ -136,6 +155,53 @@ impl<'a> Local<'a> {
         };
         let sum = counter.base_value.checked_add(delta).ok_or(IncrementError::Overflow)?;
         Ok((Record::counter(self.key, &counter, deadline), sum))
+    }
+
+    /// The key with every register raised to `add`'s where that is higher (PFADD, PFMERGE): the
+    /// record to write, if any, and whether the key changed (a register rose, or the key was made).
+    ///
+    /// Over a HyperLogLog the record holds only the registers that rose, with this write's stamp:
+    /// a delta, which the store joins into what it holds and peers join into theirs. Over a string
+    /// in Redis's encoding, or no key, it holds every register, based on what it replaces, as a
+    /// counter is.
+    pub fn hll_add(&self, add: &Registers) -> Result<(Option<Record>, bool), HllError> {
+        let deadline = self.deadline_ms();
+        let (base, registers) = match self.live().map(|live| (live, live.body())) {
+            Some((_, Body::Hll(hll))) => {
+                let mut raised = Registers::default();
+                let mut held = hll.registers();
+                let mut changed = false;
+                for (index, value) in add.set() {
+                    if held.raise(index, value) {
+                        raised.raise(index, value);
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    return Ok((None, false));
+                }
+                let record = Record::hll(self.key, hll.base(), &[self.stamp], &raised.to_compact(), deadline);
+                return Ok((Some(record), true));
+            }
+            Some((live, _)) => {
+                let mut registers = registers_of(live)?;
+                let before = registers.clone();
+                registers.merge(add);
+                if registers == before {
+                    return Ok((None, false));
+                }
+                (live.stamp(), registers)
+            }
+            None => {
+                let base = match self.held() {
+                    Some(gone) if gone.is_expired_counter() => self.stamp,
+                    Some(gone) => gone.stamp(),
+                    None => self.store.floor().map_or(Stamp::NONE, |flush| flush.stamp()),
+                };
+                (base, add.clone())
+            }
+        };
+        Ok((Some(Record::hll(self.key, base, &[self.stamp], &registers.to_compact(), deadline)), true))
     }
 
     fn counter_over(&self, base: Stamp, base_value: i64, delta: i64) -> Counter {

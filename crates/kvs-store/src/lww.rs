@@ -8,8 +8,9 @@
 //! is why replicas converge whatever order or how often they receive writes (the tests below check
 //! the laws).
 
-use crate::record::{Body, CounterView, Record};
-use kvs_proto::{Contribution, Counter};
+use crate::hll::Registers;
+use crate::record::{Body, CounterView, HllView, Record};
+use kvs_proto::{Contribution, Counter, Stamp};
 use std::cmp::Ordering;
 
 /// What stands when `incoming` meets `held`: `None` when `held` does unchanged.
@@ -19,19 +20,54 @@ pub fn merge(held: &Record, incoming: &Record) -> Option<Record> {
         Ordering::Less => None,
         Ordering::Equal => match (held.body(), incoming.body()) {
             (Body::Counter(a), Body::Counter(b)) => join_counters(held, a, incoming, b),
+            (Body::Hll(a), Body::Hll(b)) => join_hlls(held, a, incoming, b),
+            // Two nodes evicted one write: the later eviction stands, the same on all.
+            _ if held.is_evicted() && incoming.is_evicted() => {
+                (incoming.version() > held.version()).then(|| incoming.clone())
+            }
             // Equal rank otherwise means the same write.
             _ => None,
         },
     }
 }
 
-/// Joins two states of one counter; `None` when the join is what `held` already holds.
-fn join_counters(held: &Record, a: CounterView<'_>, incoming: &Record, b: CounterView<'_>) -> Option<Record> {
-    // One base means one deadline; should two ever differ, both sides keep the earlier.
-    let deadline = match (held.deadline_ms(), incoming.deadline_ms()) {
+/// The deadline two states of one based record (a counter, a HyperLogLog) join to: one base
+/// means one deadline; should two ever differ, both sides keep the earlier.
+fn joined_deadline(held: &Record, incoming: &Record) -> Option<u64> {
+    match (held.deadline_ms(), incoming.deadline_ms()) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
-    };
+    }
+}
+
+/// Joins two states of one HyperLogLog (one base): each node's newest stamp, each register's
+/// maximum; `None` when the join is what `held` already holds. An incoming local write carries
+/// only the registers it raised, so the join, not a replacement, is the rule even when the
+/// incoming state is newer on every node.
+fn join_hlls(held: &Record, a: HllView<'_>, incoming: &Record, b: HllView<'_>) -> Option<Record> {
+    let deadline = joined_deadline(held, incoming);
+    let mut stamps: Vec<Stamp> = a.stamps().collect();
+    let mut changed = deadline != held.deadline_ms();
+    for theirs in b.stamps() {
+        match stamps.binary_search_by_key(&theirs.version.node, |s| s.version.node) {
+            Ok(at) if stamps[at].version < theirs.version => (stamps[at], changed) = (theirs, true),
+            Ok(_) => {}
+            Err(at) => {
+                stamps.insert(at, theirs);
+                changed = true;
+            }
+        }
+    }
+    let mut registers = a.registers();
+    for (index, value) in Registers::from_compact(b.compact()).unwrap_or_default().set() {
+        changed |= registers.raise(index, value);
+    }
+    changed.then(|| Record::hll(held.key(), a.base(), &stamps, &registers.to_compact(), deadline))
+}
+
+/// Joins two states of one counter; `None` when the join is what `held` already holds.
+fn join_counters(held: &Record, a: CounterView<'_>, incoming: &Record, b: CounterView<'_>) -> Option<Record> {
+    let deadline = joined_deadline(held, incoming);
     // The common case, a local increment or a push built on everything held: the incoming state
     // covers the held one, so it stands as it is, without building a third record.
     let covers = a.contributions().all(|x| {
@@ -105,7 +141,24 @@ mod tests {
                 .collect();
             Record::counter(b"k", &Counter { base: stamp(base, 0), base_value: 5, contributions }, None)
         });
-        prop_oneof![plain, counter]
+        let hll = (
+            0u64..3,
+            proptest::collection::btree_map(0u64..3, 0u64..4, 1..3),
+            proptest::collection::vec(0usize..40, 0..4),
+        )
+            .prop_map(|(base, parts, raised)| {
+                let stamps: Vec<Stamp> = parts.into_iter().map(|(node, age)| stamp(base + 1 + age, node)).collect();
+                let mut registers = Registers::default();
+                for index in raised {
+                    registers.raise(index * 97, (index % 5) as u8 + 1);
+                }
+                Record::hll(b"k", stamp(base, 0), &stamps, &registers.to_compact(), None)
+            });
+        // Evictions are made by nodes 5 and 6, so their stamps are no other write's.
+        let evicted = (0u64..6, 0u64..3, 5u64..7, 0u64..3).prop_map(|(of_wall, of_node, node, later)| {
+            Record::evicted(b"k", stamp(of_wall, of_node).version, stamp(of_wall + 10 + later, node))
+        });
+        prop_oneof![plain, counter, hll, evicted]
     }
 
     /// Records of one write must agree; the generator can make two that do not (a value and a
@@ -115,6 +168,8 @@ mod tests {
         records.iter().all(|r| {
             let contributions: Vec<_> = match r.body() {
                 Body::Counter(c) => c.contributions().map(|c| (c.stamp, Some(c.total), true)).collect(),
+                // A stamp in a HyperLogLog may carry any registers: they join by maximum.
+                Body::Hll(_) => vec![],
                 _ => vec![(r.stamp(), r.value().map(|v| v[0] as i64), false)],
             };
             contributions

@@ -259,7 +259,8 @@ impl Store {
         self.with_value(key, now_ms, |value| value.map(Bytes::copy_from_slice))
     }
 
-    /// Runs `f` on the live value of `key` at `now_ms` (a counter as its decimal value) under the
+    /// Runs `f` on the live value of `key` at `now_ms` (a counter as its decimal value, a
+    /// HyperLogLog as Redis's string) under the
     /// shard's read lock, without copying it.
     pub fn with_value<R>(&self, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         let (hash, shard) = self.locate(key);
@@ -269,6 +270,7 @@ impl Store {
         let answer = match record.filter(|_| !expired).map(Record::body) {
             Some(Body::Value(value)) => f(Some(value)),
             Some(Body::Counter(counter)) => f(Some(itoa::Buffer::new().format(counter.sum()).as_bytes())),
+            Some(Body::Hll(hll)) => f(Some(&hll.registers().to_redis_string())),
             _ => f(None),
         };
         drop(guard);

@@ -7,9 +7,10 @@
 //! is shut down in turn and started again from this build on its own data dir and address (the
 //! first one is also rolled back to the previous release and forward again, which the closed
 //! gates allow). While any node runs the previous release, the upgraded nodes keep their cluster
-//! version there: the new feature (WAIT) is refused and the log stays in the previous format.
+//! version there: the new features (those of a protocol the previous release does not speak:
+//! WAIT from 0.1.0, PFADD from 0.2.0) are refused and the log stays in the previous format.
 //! Once all run this build, the cluster version rises on every node, the log moves to the new
-//! format, and WAIT counts both peers. Then every acknowledged write must be on every node, the
+//! format, WAIT counts both peers, and PFADDs made on every node all count. Then every acknowledged write must be on every node, the
 //! nodes must agree, no stretch without a successful write may be longer than the slowest
 //! restart (plus the client's failover), and the previous release must refuse the new log.
 
@@ -97,6 +98,12 @@ async fn gates_still_closed(node: &NodeProcess, slot: &Slot, old: Speaks) -> Res
             other => return Err(format!("WAIT before its gate opened answered {other:?}")),
         }
     }
+    if kvs_proto::features::HYPERLOGLOG.protocol > old.protocol {
+        match resp(slot.redis_port, &["PFADD", "visitors", "early"]).await {
+            Err(error) if error.contains("needs the cluster feature 'hyperloglog'") => {}
+            other => return Err(format!("PFADD before its gate opened answered {other:?}")),
+        }
+    }
     match log_format(slot)? {
         format if format <= old.log_format => Ok(()),
         format => {
@@ -179,6 +186,8 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
             return Err(format!("{} still writes its log in format {}", node.addr, log_format(slot)?));
         }
         resp(slot.redis_port, &["SET", "waited", "yes"]).await?;
+        // A type the previous release could not replicate, added on every node at once.
+        resp(slot.redis_port, &["PFADD", "visitors", &node.addr.to_string()]).await?;
         match resp(slot.redis_port, &["WAIT", "2", "10000"]).await? {
             redis::Value::Int(2) => {}
             other => return Err(format!("WAIT 2 on {} answered {other:?}", node.addr)),
@@ -196,6 +205,12 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
 
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_equal_digests(&refs, CONVERGE).await;
+    for slot in &slots {
+        match resp(slot.redis_port, &["PFCOUNT", "visitors"]).await? {
+            redis::Value::Int(3) => {}
+            other => return Err(format!("PFCOUNT of the PFADDs made on three nodes answered {other:?}")),
+        }
+    }
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     for node in &nodes {
         let mut client = node.client().await;

@@ -151,9 +151,10 @@ impl super::Core {
         others.into_iter().map(|(id, generation)| (id, versions.speaks(id, generation))).collect()
     }
 
-    /// Re-judges the cluster version on the heartbeat tick; when it rises, the shell records it
-    /// and opens what it gates.
-    pub(super) fn judge_version(&self, now: super::Now) -> Option<super::Effect> {
+    /// Re-judges the cluster version (on the heartbeat tick, and once before serving, so a new
+    /// cluster's first node serves its first request with its gates open); when it rises, the
+    /// shell records it and opens what it gates.
+    pub(crate) fn judge_version(&self, now: super::Now) -> Option<super::Effect> {
         // At the newest version it cannot rise further: no need to copy the member table each tick.
         if self.cluster_version() == kvs_proto::PROTOCOL_VERSION {
             return None;

@@ -433,6 +433,8 @@ impl Core {
                 // A counter has one contribution per node that ever incremented it, and every
                 // increment copies them: more than the cluster can have members is a forgery.
                 Body::Counter(counter) => counter.contributions().count() <= self.max_members,
+                // Likewise one stamp per node that wrote it; registers are bounded by their form.
+                Body::Hll(hll) => hll.stamps().count() <= self.max_members,
                 Body::Value(value) => value.len() <= limits.max_value_bytes,
                 Body::Tombstone | Body::Flush => true,
             };

@@ -29,7 +29,8 @@ pub fn memory(call: &mut Call<'_, '_>) {
         b"USAGE" if argc == 3 || (argc == 5 && call.args.get(3).eq_ignore_ascii_case(b"SAMPLES")) => {
             let now_ms = call.shell.wall_ms();
             let held = call.shell.store().get(call.args.get(2)).filter(|r| !r.is_expired_at(now_ms));
-            let live = |record: &kvs_store::Record| matches!(record.body(), Body::Value(_) | Body::Counter(_));
+            let live =
+                |record: &kvs_store::Record| matches!(record.body(), Body::Value(_) | Body::Counter(_) | Body::Hll(_));
             match held.filter(live) {
                 Some(record) => call.reply.integer((record.payload_len() + SLOT_BYTES + 24) as i64),
                 None => call.reply.null(),

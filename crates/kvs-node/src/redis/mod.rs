@@ -9,6 +9,7 @@
 //! - [`lcs`]: the LCS command.
 //! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO.
 //! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
+//! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE, PFDEBUG GETREG, behind the gate `hyperloglog`.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
 //! - [`dump`]: DUMP and RESTORE, with a payload of kvs's own.
@@ -37,6 +38,7 @@ pub mod docs;
 pub mod dump;
 pub mod expire;
 pub mod help;
+pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod keyspace;

@@ -3,8 +3,8 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    bits, client_command, config, connection, counters, debug, dump, expire, info, keys, keyspace, latency, lcs,
-    memory, server, slowlog, strings, transaction, wait, Call,
+    bits, client_command, config, connection, counters, debug, dump, expire, hyperloglog, info, keys, keyspace,
+    latency, lcs, memory, server, slowlog, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -104,6 +104,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("bitop", -4, &["write", "denyoom"], (2, -1, 1), bits::bitop),
     spec("bitfield", -2, &["write", "denyoom"], (1, 1, 1), bits::bitfield),
     spec("bitfield_ro", -2, &["readonly", "fast"], (1, 1, 1), bits::bitfield_ro),
+    spec("pfadd", -2, &["write", "denyoom", "fast"], (1, 1, 1), hyperloglog::pfadd),
+    spec("pfcount", -2, &["readonly"], (1, -1, 1), hyperloglog::pfcount),
+    spec("pfmerge", -2, &["write", "denyoom"], (1, -1, 1), hyperloglog::pfmerge),
+    spec("pfdebug", 3, &["readonly", "admin"], (2, 2, 1), hyperloglog::pfdebug),
     spec("dump", 2, &["readonly"], (1, 1, 1), dump::dump),
     spec("restore", -4, &["write", "denyoom"], (1, 1, 1), dump::restore),
     spec("incr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::incr),

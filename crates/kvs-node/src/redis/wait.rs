@@ -33,11 +33,7 @@ pub(super) fn parse(core: &Core, args: &Args<'_>) -> Result<(usize, Option<Durat
 
 /// The error while the gate is closed.
 fn closed(cluster_version: u32) -> String {
-    format!(
-        "ERR WAIT needs the cluster feature '{}', which opens once every member speaks protocol {} \
-         (kvs 0.2.0 or later); this cluster is at protocol {cluster_version}",
-        WAIT.name, WAIT.protocol
-    )
+    format!("ERR {}", WAIT.closed_message("WAIT", cluster_version))
 }
 
 /// WAIT inside MULTI/EXEC: the count now, without waiting (a transaction never blocks).

@@ -43,17 +43,22 @@
 
 use crate::record::{Body, Record};
 use kvs_proto::peer::Cursors;
-use kvs_proto::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
+use kvs_proto::{Contribution, Counter, EntryKind, NodeId, Stamp, Version};
 
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
 
-/// The newest format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+/// The newest format version this code writes and reads: format 4 with HyperLogLog and eviction
+/// records.
+pub const FORMAT_VERSION: u32 = 5;
 
-/// The format the previous release writes, which this code writes until the `log-format-4` gate
-/// opens, and reads as current (the same frames).
-pub const PREVIOUS_RELEASE_FORMAT_VERSION: u32 = 3;
+/// The newest format the previous release (0.2.0) writes and reads, which this code writes until
+/// the `log-format-5` gate opens, and reads as current (a subset of the same frames).
+pub const PREVIOUS_RELEASE_FORMAT_VERSION: u32 = 4;
+
+/// The format release 0.1.0 writes and reads: 4 without the writer's release in its header.
+/// A node writes it while a 0.1.0 member could still be rolled back onto its log.
+pub const FIRST_RELEASE_FORMAT_VERSION: u32 = 3;
 
 /// The oldest version with a header (1: no synced records; 2: no expiry, counters or flush);
 /// every version from it up to the current one decodes with this code, a subset of it.
@@ -79,6 +84,10 @@ const KIND_VALUE: u8 = 1;
 const KIND_EXPIRING_VALUE: u8 = 2;
 const KIND_COUNTER: u8 = 3;
 const KIND_EXPIRED_COUNTER: u8 = 4;
+/// Format 5 on.
+const KIND_HLL: u8 = 5;
+/// Format 5 on.
+const KIND_EVICTED: u8 = 6;
 
 /// One decoded record; keys and values borrow from the log buffer, so replay copies each entry's
 /// bytes once, straight into its [`Record`].
@@ -114,31 +123,27 @@ pub struct EntryRef<'a> {
     pub seq: u64,
     /// When the key expires.
     pub deadline_ms: Option<u64>,
-    /// A counter's state (`None`: a value or tombstone).
-    pub counter: Option<Counter>,
-    /// Whether this is an expired counter's tombstone.
-    pub expired_counter: bool,
+    /// What it is beside a value or tombstone (a counter, an expired counter, a HyperLogLog
+    /// whose registers are `value`, an eviction); `None`: a value or tombstone.
+    pub kind: Option<EntryKind>,
 }
 
 impl<'a> EntryRef<'a> {
     /// A value (`None`: a tombstone) without expiry.
     pub fn plain(key: &'a [u8], value: Option<&'a [u8]>, version: Version, seq: u64) -> Self {
-        EntryRef { key, value, version, seq, deadline_ms: None, counter: None, expired_counter: false }
+        EntryRef { key, value, version, seq, deadline_ms: None, kind: None }
     }
 
     /// The record it stands for (copying the bytes once), if well formed.
     pub fn to_record(&self) -> Result<Record, String> {
-        let kind = match (&self.counter, self.expired_counter) {
-            (Some(counter), _) => EntryKind::Counter(counter.clone()),
-            (None, true) => EntryKind::ExpiredCounter,
-            (None, false) => {
-                // The common case, without building a wire entry.
-                let stamp = Stamp { version: self.version, seq: self.seq };
-                return Ok(Record::plain(self.key, self.value, stamp, self.deadline_ms));
+        let stamp = Stamp { version: self.version, seq: self.seq };
+        match &self.kind {
+            // The common case, without building a wire entry.
+            None => Ok(Record::plain(self.key, self.value, stamp, self.deadline_ms)),
+            Some(kind) => {
+                Record::from_parts(self.key, self.value, stamp, self.deadline_ms, kind).map_err(|e| e.to_string())
             }
-        };
-        let entry = Entry { value: None, version: self.version, seq: self.seq, expires_at_ms: self.deadline_ms, kind };
-        Record::from_entry(self.key, &entry).map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -186,8 +191,8 @@ pub enum FileKind {
 
 /// Classifies a log by its first bytes.
 pub fn file_kind(data: &[u8]) -> FileKind {
-    let headers = [file_header(PREVIOUS_RELEASE_FORMAT_VERSION), file_header(FORMAT_VERSION)];
-    if data.len() < FILE_HEADER_BYTES && headers.iter().any(|header| header.starts_with(data)) {
+    let headers = (FIRST_RELEASE_FORMAT_VERSION..=FORMAT_VERSION).map(file_header);
+    if data.len() < FILE_HEADER_BYTES && headers.into_iter().any(|header| header.starts_with(data)) {
         return FileKind::Unstarted;
     }
     if !data.starts_with(&MAGIC) {
@@ -198,10 +203,8 @@ pub fn file_kind(data: &[u8]) -> FileKind {
     }
     let writer = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes"));
     match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
-        current @ (PREVIOUS_RELEASE_FORMAT_VERSION..=FORMAT_VERSION) => FileKind::Current(current),
-        older if (PREVIOUS_FORMAT_VERSION..PREVIOUS_RELEASE_FORMAT_VERSION).contains(&older) => {
-            FileKind::Previous(older)
-        }
+        current @ (FIRST_RELEASE_FORMAT_VERSION..=FORMAT_VERSION) => FileKind::Current(current),
+        older if (PREVIOUS_FORMAT_VERSION..FIRST_RELEASE_FORMAT_VERSION).contains(&older) => FileKind::Previous(older),
         newer => FileKind::Newer(newer, release_name(writer)),
     }
 }
@@ -246,6 +249,13 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+fn put_deadline(out: &mut Vec<u8>, deadline: Option<u64>) {
+    out.push(deadline.is_some() as u8);
+    if let Some(deadline) = deadline {
+        out.extend_from_slice(&deadline.to_le_bytes());
+    }
+}
+
 /// Appends the frame for `record`: an entry, or a flush.
 pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
     if record.is_flush() {
@@ -259,6 +269,24 @@ pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
         put_bytes(body, record.key());
         match (record.body(), record.deadline_ms()) {
             (Body::Tombstone, _) if record.is_expired_counter() => body.push(KIND_EXPIRED_COUNTER),
+            (Body::Tombstone, _) if record.is_evicted() => {
+                body.push(KIND_EVICTED);
+                let of = record.eviction_target();
+                body.extend_from_slice(&of.wall_ms.to_le_bytes());
+                body.extend_from_slice(&of.logical.to_le_bytes());
+                body.extend_from_slice(&of.node.0.to_le_bytes());
+            }
+            (Body::Hll(hll), deadline) => {
+                body.push(KIND_HLL);
+                put_deadline(body, deadline);
+                put_stamp(body, &hll.base());
+                let stamps: Vec<Stamp> = hll.stamps().collect();
+                body.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
+                for stamp in &stamps {
+                    put_stamp(body, stamp);
+                }
+                put_bytes(body, hll.compact());
+            }
             (Body::Tombstone | Body::Flush, _) => body.push(KIND_TOMBSTONE),
             (Body::Value(value), None) => {
                 body.push(KIND_VALUE);
@@ -271,10 +299,7 @@ pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
             }
             (Body::Counter(counter), deadline) => {
                 body.push(KIND_COUNTER);
-                body.push(deadline.is_some() as u8);
-                if let Some(deadline) = deadline {
-                    body.extend_from_slice(&deadline.to_le_bytes());
-                }
+                put_deadline(body, deadline);
                 put_stamp(body, &counter.base());
                 body.extend_from_slice(&counter.base_value().to_le_bytes());
                 let parts: Vec<Contribution> = counter.contributions().collect();
@@ -363,18 +388,39 @@ impl<'a> Fields<'a> {
     }
 
     fn stamp(&mut self) -> Result<Stamp, String> {
+        Ok(Stamp { version: self.version()?, seq: self.u64("seq")? })
+    }
+
+    fn deadline(&mut self) -> Result<Option<u64>, String> {
+        match self.u8("deadline flag")? {
+            0 => Ok(None),
+            1 => Ok(Some(self.u64("deadline")?)),
+            other => Err(format!("bad deadline flag {other}")),
+        }
+    }
+
+    fn version(&mut self) -> Result<Version, String> {
         let wall_ms = self.u64("wall_ms")?;
         let logical = self.u32("logical")?;
-        let node = NodeId(self.u64("origin")?);
-        Ok(Stamp { version: Version { wall_ms, logical, node }, seq: self.u64("seq")? })
+        Ok(Version { wall_ms, logical, node: NodeId(self.u64("origin")?) })
+    }
+
+    /// A HyperLogLog's deadline, base, stamps and compact registers.
+    fn hll(&mut self) -> Result<(Option<u64>, EntryKind, &'a [u8]), String> {
+        let deadline = self.deadline()?;
+        let base = self.stamp()?;
+        let count = self.u32("stamp count")? as usize;
+        // Bounded by the bytes present before anything is allocated.
+        if count > self.body.len() / 28 {
+            return Err(format!("{count} stamps do not fit in the record"));
+        }
+        let stamps = (0..count).map(|_| self.stamp()).collect::<Result<_, String>>()?;
+        let registers = self.bytes("registers")?;
+        Ok((deadline, EntryKind::Hll { base, stamps }, registers))
     }
 
     fn counter(&mut self) -> Result<(Option<u64>, Counter), String> {
-        let deadline = match self.u8("deadline flag")? {
-            0 => None,
-            1 => Some(self.u64("deadline")?),
-            other => return Err(format!("bad deadline flag {other}")),
-        };
+        let deadline = self.deadline()?;
         let base = self.stamp()?;
         let base_value = self.u64("base value")? as i64;
         let count = self.u32("contribution count")? as usize;
@@ -416,7 +462,7 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
         }
         TAG_ENTRY => {
             let key = fields.bytes("key")?;
-            let (mut value, mut deadline_ms, mut counter, mut expired_counter) = (None, None, None, false);
+            let (mut value, mut deadline_ms, mut kind) = (None, None, None);
             match fields.u8("value kind")? {
                 KIND_TOMBSTONE => {}
                 KIND_VALUE => value = Some(fields.bytes("value")?),
@@ -426,13 +472,18 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
                 }
                 KIND_COUNTER => {
                     let (deadline, state) = fields.counter()?;
-                    (deadline_ms, counter) = (deadline, Some(state));
+                    (deadline_ms, kind) = (deadline, Some(EntryKind::Counter(state)));
                 }
-                KIND_EXPIRED_COUNTER => expired_counter = true,
+                KIND_EXPIRED_COUNTER => kind = Some(EntryKind::ExpiredCounter),
+                KIND_HLL => {
+                    let (deadline, hll, registers) = fields.hll()?;
+                    (deadline_ms, kind, value) = (deadline, Some(hll), Some(registers));
+                }
+                KIND_EVICTED => kind = Some(EntryKind::Evicted { of: fields.version()? }),
                 other => return Err(format!("unknown value kind {other}")),
             }
             let Stamp { version, seq } = fields.stamp()?;
-            let entry = EntryRef { key, value, version, seq, deadline_ms, counter, expired_counter };
+            let entry = EntryRef { key, value, version, seq, deadline_ms, kind };
             fields.finish(LogRecord::Entry(entry))
         }
         TAG_FLUSH => {
@@ -487,6 +538,24 @@ mod tests {
     }
 
     #[test]
+    fn hyperloglogs_and_evictions_round_trip() {
+        let stamp =
+            |wall, node| Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq: wall };
+        let mut registers = crate::hll::Registers::default();
+        registers.raise(7, 3);
+        let hll = Record::hll(b"h", stamp(1, 1), &[stamp(2, 1), stamp(3, 2)], &registers.to_compact(), Some(99));
+        let evicted = Record::evicted(b"e", stamp(4, 1).version, stamp(5, 2));
+        for record in [hll, evicted] {
+            let mut log = Vec::new();
+            encode_entry(&mut log, &record);
+            let Ok(LogRecord::Entry(entry)) = decode_at(&log, 0) else { panic!("not an entry") };
+            let back = entry.to_record().unwrap();
+            assert_eq!((back.key(), back.body(), back.stamp()), (record.key(), record.body(), record.stamp()));
+            assert_eq!((back.deadline_ms(), back.rank()), (record.deadline_ms(), record.rank()));
+        }
+    }
+
+    #[test]
     fn every_cut_and_every_flipped_byte_is_detected() {
         let mut log = Vec::new();
         encode_entry(&mut log, &record(1, Some(b"v")));
@@ -526,7 +595,8 @@ mod tests {
     #[test]
     fn the_header_tells_current_legacy_newer_and_unstarted_files_apart() {
         let header = file_header(FORMAT_VERSION);
-        assert_eq!(file_kind(&header), FileKind::Current(4));
+        assert_eq!(file_kind(&header), FileKind::Current(5));
+        assert_eq!(file_kind(&file_header(4)), FileKind::Current(4));
         assert_eq!(file_kind(&file_header(3)), FileKind::Current(3));
         assert_eq!(file_kind(&header[..5]), FileKind::Unstarted);
         assert_eq!(file_kind(&file_header(3)[..10]), FileKind::Unstarted);
@@ -536,11 +606,11 @@ mod tests {
         previous[8] = 1;
         assert_eq!(file_kind(&previous), FileKind::Previous(1));
         let mut newer = header;
-        newer[8] = 5;
-        newer[12..16].copy_from_slice(&release_code("0.3.0").to_le_bytes());
-        assert_eq!(file_kind(&newer), FileKind::Newer(5, Some("0.3.0".into())));
+        newer[8] = 6;
+        newer[12..16].copy_from_slice(&release_code("0.4.0").to_le_bytes());
+        assert_eq!(file_kind(&newer), FileKind::Newer(6, Some("0.4.0".into())));
         newer[12..16].copy_from_slice(&[0; 4]);
-        assert_eq!(file_kind(&newer), FileKind::Newer(5, None));
+        assert_eq!(file_kind(&newer), FileKind::Newer(6, None));
         // Found by the log_replay fuzz target: the magic, then a byte no header holds.
         assert_eq!(file_kind(b"KVSLOG\r\n\x91"), FileKind::BadHeader);
     }

@@ -26,7 +26,7 @@ mod handle;
 pub(crate) mod legacy;
 pub mod recovery;
 
-pub use format::{FORMAT_VERSION, PREVIOUS_RELEASE_FORMAT_VERSION};
+pub use format::{FIRST_RELEASE_FORMAT_VERSION, FORMAT_VERSION, PREVIOUS_RELEASE_FORMAT_VERSION};
 pub use handle::{Durable, Log, LogConfig, LogStats, Room};
 
 use thiserror::Error;

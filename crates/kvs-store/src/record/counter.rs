@@ -4,7 +4,7 @@
 use kvs_proto::{Contribution, Counter, NodeId, Stamp, Version};
 
 /// Bytes of a stamp in a counter body: wall u64, logical u32, node u64, seq u64.
-const STAMP_BYTES: usize = 28;
+pub(super) const STAMP_BYTES: usize = 28;
 /// Bytes of a counter body's head (base stamp, base value) and of each contribution.
 pub(super) const COUNTER_PART_BYTES: usize = STAMP_BYTES + 8;
 
@@ -29,8 +29,12 @@ pub(super) fn le_u64(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
 }
 
-fn read_stamp(bytes: &[u8]) -> Stamp {
-    let logical = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+pub(super) fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"))
+}
+
+pub(super) fn read_stamp(bytes: &[u8]) -> Stamp {
+    let logical = le_u32(&bytes[8..]);
     let version = Version { wall_ms: le_u64(bytes), logical, node: NodeId(le_u64(&bytes[12..])) };
     Stamp { version, seq: le_u64(&bytes[20..]) }
 }
@@ -72,6 +76,8 @@ pub enum Stamps<'a> {
     One(Option<Stamp>),
     /// A counter's contributions, each read in place.
     Parts(std::slice::ChunksExact<'a, u8>),
+    /// A HyperLogLog's stamps, each read in place.
+    Bare(std::slice::ChunksExact<'a, u8>),
 }
 
 impl Iterator for Stamps<'_> {
@@ -80,7 +86,7 @@ impl Iterator for Stamps<'_> {
     fn next(&mut self) -> Option<Stamp> {
         match self {
             Stamps::One(stamp) => stamp.take(),
-            Stamps::Parts(parts) => parts.next().map(read_stamp),
+            Stamps::Parts(parts) | Stamps::Bare(parts) => parts.next().map(read_stamp),
         }
     }
 }

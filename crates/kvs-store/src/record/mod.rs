@@ -6,6 +6,7 @@
 //! answer) is a refcount bump.
 
 mod counter;
+mod hll;
 mod origins;
 // The one exception to the crate's `deny(unsafe_code)`: a hand-written thin reference-counted
 // allocation (why, and each block's safety argument, in the module).
@@ -13,8 +14,9 @@ mod origins;
 mod packed;
 mod wire;
 
-use counter::{le_u64, put_contribution, put_stamp, COUNTER_PART_BYTES};
+use counter::{le_u32, le_u64, put_contribution, put_stamp, COUNTER_PART_BYTES, STAMP_BYTES};
 pub use counter::{CounterView, Stamps};
+pub use hll::HllView;
 use packed::{Fields, Packed};
 
 use bytes::Bytes;
@@ -30,7 +32,11 @@ const DEADLINE_BIT: u32 = 1 << 30;
 const COUNTER_BIT: u32 = 1 << 29;
 /// A replicated flush: empty key, no body.
 const FLUSH_BIT: u32 = 1 << 28;
-const KEY_MASK: u32 = FLUSH_BIT - 1;
+/// The body is a HyperLogLog (see [`HllView`]).
+const HLL_BIT: u32 = 1 << 27;
+/// With the tombstone bit: an eviction, whose body is the version of the write it evicted.
+const EVICTED_BIT: u32 = 1 << 26;
+const KEY_MASK: u32 = EVICTED_BIT - 1;
 
 /// Longest key a record can hold.
 pub(crate) const MAX_RECORD_KEY_BYTES: usize = KEY_MASK as usize;
@@ -51,6 +57,8 @@ pub enum Body<'a> {
     Value(&'a [u8]),
     /// A counter.
     Counter(CounterView<'a>),
+    /// A HyperLogLog.
+    Hll(HllView<'a>),
     /// A replicated flush.
     Flush,
 }
@@ -65,9 +73,14 @@ pub enum InvalidEntry {
     /// A flush with a key or a value.
     #[error("malformed flush")]
     Flush,
+    /// A HyperLogLog whose stamps are out of order or not after its base, or whose registers are
+    /// not in compact form; or an eviction with a value.
+    #[error("malformed HyperLogLog or eviction")]
+    Hll,
     /// A key too long for a record.
     #[error("key too long")]
     Key,
+
     /// More bytes than a record holds ([`MAX_RECORD_BYTES`]).
     #[error("record too large")]
     Size,
@@ -146,6 +159,37 @@ impl Record {
         Record::build(b"", stamp, FLUSH_BIT, None, |_| {})
     }
 
+    /// A HyperLogLog started from `base`, with each node's newest write into it (`stamps`, sorted
+    /// by node, at least one) and `compact` registers, expiring at `deadline_ms`; stamped with its
+    /// newest write. A local write's record holds only the registers it raised (a delta).
+    pub fn hll(key: &[u8], base: Stamp, stamps: &[Stamp], compact: &[u8], deadline_ms: Option<u64>) -> Record {
+        let newest = stamps.iter().copied().max_by_key(|s| s.version).expect("a stamp");
+        Record::build(key, newest, HLL_BIT, deadline_ms, |out| {
+            put_stamp(out, &base);
+            out.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
+            for stamp in stamps {
+                put_stamp(out, stamp);
+            }
+            out.extend_from_slice(compact);
+        })
+    }
+
+    /// The eviction, made by the write `stamp`, of the write of version `of` (see
+    /// [`EntryKind::Evicted`]).
+    pub fn evicted(key: &[u8], of: Version, stamp: Stamp) -> Record {
+        Record::build(key, stamp, TOMBSTONE_BIT | EVICTED_BIT, None, |out| {
+            out.extend_from_slice(&of.wall_ms.to_le_bytes());
+            out.extend_from_slice(&of.logical.to_le_bytes());
+            out.extend_from_slice(&of.node.0.to_le_bytes());
+        })
+    }
+
+    /// What an eviction of this record removes: the version it ranks by (a value's own, a
+    /// counter's or HyperLogLog's base).
+    pub fn eviction_target(&self) -> Version {
+        self.rank().0
+    }
+
     fn build(
         key: &[u8],
         stamp: Stamp,
@@ -178,13 +222,14 @@ impl Record {
     }
 
     /// A record from a wire entry (copies the bytes into one allocation), if it is well formed.
+    #[cfg(test)]
     pub(crate) fn from_entry(key: &[u8], entry: &Entry) -> Result<Record, InvalidEntry> {
         let stamp = Stamp { version: entry.version, seq: entry.seq };
         Record::from_parts(key, entry.value.as_deref(), stamp, entry.expires_at_ms, &entry.kind)
     }
 
     /// A record from the parts of a wire entry, if they are well formed.
-    fn from_parts(
+    pub(crate) fn from_parts(
         key: &[u8],
         value: Option<&[u8]>,
         stamp: Stamp,
@@ -194,8 +239,12 @@ impl Record {
         if key.len() > MAX_RECORD_KEY_BYTES {
             return Err(InvalidEntry::Key);
         }
+
         let body_bytes = match kind {
             EntryKind::Counter(counter) => (1 + counter.contributions.len()).saturating_mul(COUNTER_PART_BYTES),
+            EntryKind::Hll { stamps, .. } => {
+                (1 + stamps.len()).saturating_mul(STAMP_BYTES).saturating_add(value.map_or(0, <[u8]>::len))
+            }
             _ => value.map_or(0, <[u8]>::len),
         };
         // The deadline's 8 bytes may come too.
@@ -221,6 +270,22 @@ impl Record {
                 }
                 Ok(Record::counter(key, counter, expires_at_ms))
             }
+            EntryKind::Hll { base, stamps } => {
+                let ordered = stamps.windows(2).all(|w| w[0].version.node < w[1].version.node);
+                let after_base = stamps.iter().all(|s| s.version >= base.version && s.seq > 0);
+                let newest = stamps.iter().copied().max_by_key(|s| s.version);
+                let registers = value.filter(|v| crate::hll::is_compact(v));
+                match registers {
+                    Some(registers) if ordered && after_base && newest == Some(stamp) => {
+                        Ok(Record::hll(key, *base, stamps, registers, expires_at_ms))
+                    }
+                    _ => Err(InvalidEntry::Hll),
+                }
+            }
+            EntryKind::Evicted { of } if value.is_none() && expires_at_ms.is_none() => {
+                Ok(Record::evicted(key, *of, stamp))
+            }
+            EntryKind::Evicted { .. } => Err(InvalidEntry::Hll),
         }
     }
 
@@ -249,6 +314,8 @@ impl Record {
             Body::Tombstone
         } else if flags & COUNTER_BIT != 0 {
             Body::Counter(CounterView(body))
+        } else if flags & HLL_BIT != 0 {
+            Body::Hll(HllView(body))
         } else if flags & FLUSH_BIT != 0 {
             Body::Flush
         } else {
@@ -264,12 +331,13 @@ impl Record {
         }
     }
 
-    /// What a read of the key returns (deadlines not considered): the value, or a counter's sum
-    /// in decimal; `None` for a tombstone or a flush.
+    /// What a read of the key returns (deadlines not considered): the value, a counter's sum
+    /// in decimal, or a HyperLogLog as Redis's string; `None` for a tombstone or a flush.
     pub fn read_bytes(&self) -> Option<Vec<u8>> {
         match self.body() {
             Body::Value(value) => Some(value.to_vec()),
             Body::Counter(counter) => Some(counter.sum().to_string().into_bytes()),
+            Body::Hll(hll) => Some(hll.registers().to_redis_string()),
             Body::Tombstone | Body::Flush => None,
         }
     }
@@ -329,23 +397,41 @@ impl Record {
     pub(crate) fn stamps(&self) -> Stamps<'_> {
         match self.body() {
             Body::Counter(counter) => Stamps::Parts(counter.0[COUNTER_PART_BYTES..].chunks_exact(COUNTER_PART_BYTES)),
+            Body::Hll(hll) => Stamps::Bare(hll.stamp_bytes().chunks_exact(STAMP_BYTES)),
             _ => Stamps::One(Some(self.stamp())),
         }
     }
 
     /// Where this record stands against another of its key: the larger survives a merge.
     ///
-    /// A value or tombstone ranks by its version; a counter by its base, above the base write
-    /// itself, so a counter beats the write it started from and any older one, while a write it
-    /// never saw (a larger version) resets it, concurrent increments included. At equal version
-    /// a tombstone beats a value, since that tombstone is the value expired.
+    /// A value or tombstone ranks by its version; a counter or HyperLogLog by its base, above
+    /// the base write itself, so it beats the write it started from and any older one, while a
+    /// write it never saw (a larger version) resets it, concurrent increments included. At equal
+    /// version a tombstone beats a value, since that tombstone is the value expired; a
+    /// HyperLogLog beats a counter of one base (they started from one write on two nodes: one
+    /// must stand, the same on all); an expired counter or HyperLogLog beats both; an eviction
+    /// ranks by the write it evicted and above all of these, so it removes exactly that write
+    /// and loses to every later one.
     pub(crate) fn rank(&self) -> (Version, u8) {
         match self.body() {
             Body::Value(_) => (self.version(), 0),
-            Body::Tombstone if self.is_expired_counter() => (self.version(), 3),
+            Body::Tombstone if self.is_evicted() => (self.evicted_of(), 5),
+            Body::Tombstone if self.is_expired_counter() => (self.version(), 4),
             Body::Tombstone | Body::Flush => (self.version(), 1),
             Body::Counter(counter) => (counter.base().version, 2),
+            Body::Hll(hll) => (hll.base().version, 3),
         }
+    }
+
+    /// Whether this is an eviction's tombstone.
+    pub fn is_evicted(&self) -> bool {
+        self.flags() & EVICTED_BIT != 0
+    }
+
+    /// The version an eviction removed (read from its body).
+    fn evicted_of(&self) -> Version {
+        let body = &self.0.bytes()[self.body_start()..];
+        Version { wall_ms: le_u64(body), logical: le_u32(&body[8..]), node: NodeId(le_u64(&body[12..])) }
     }
 
     /// Whether this is the tombstone a counter expired to: stamped with the counter's base and
@@ -364,6 +450,7 @@ impl Record {
     pub fn expired(&self) -> Record {
         match self.body() {
             Body::Counter(counter) => Record::expired_counter(self.key(), counter.base()),
+            Body::Hll(hll) => Record::expired_counter(self.key(), hll.base()),
             _ => Record::plain(self.key(), None, self.stamp(), None),
         }
     }
@@ -383,8 +470,17 @@ impl Record {
         (Bytes::copy_from_slice(self.key()), self.to_entry())
     }
 
+    /// The bytes a wire entry carries as its value: a plain value, or a HyperLogLog's registers.
+    fn wire_value(&self) -> Option<&[u8]> {
+        match self.body() {
+            Body::Value(value) => Some(value),
+            Body::Hll(hll) => Some(hll.compact()),
+            _ => None,
+        }
+    }
+
     fn to_entry(&self) -> Entry {
-        let value = self.value().map(Bytes::copy_from_slice);
+        let value = self.wire_value().map(Bytes::copy_from_slice);
         let (version, seq, expires_at_ms) = (self.version(), self.seq(), self.deadline_ms());
         Entry { value, version, seq, expires_at_ms, kind: self.entry_kind() }
     }
@@ -392,7 +488,9 @@ impl Record {
     fn entry_kind(&self) -> EntryKind {
         match self.body() {
             Body::Counter(counter) => EntryKind::Counter(counter.to_counter()),
+            Body::Hll(hll) => EntryKind::Hll { base: hll.base(), stamps: hll.stamps().collect() },
             Body::Flush => EntryKind::Flush,
+            Body::Tombstone if self.is_evicted() => EntryKind::Evicted { of: self.evicted_of() },
             Body::Tombstone if self.is_expired_counter() => EntryKind::ExpiredCounter,
             Body::Value(_) | Body::Tombstone => EntryKind::Plain,
         }

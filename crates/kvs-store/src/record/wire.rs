@@ -47,7 +47,7 @@ impl Serialize for Record {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let record = self.0;
                 let mut entry = serializer.serialize_struct("Entry", 5)?;
-                entry.serialize_field("value", &record.value().map(RawBytes))?;
+                entry.serialize_field("value", &record.wire_value().map(RawBytes))?;
                 entry.serialize_field("version", &record.version())?;
                 entry.serialize_field("seq", &record.seq())?;
                 entry.serialize_field("expires_at_ms", &record.deadline_ms())?;
