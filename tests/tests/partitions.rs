@@ -131,3 +131,50 @@ async fn a_non_transitive_partition_stalls_neither_anti_entropy_nor_direct_repli
     wait_for_value(&network, &nodes, 1, "after", "heal", Duration::from_secs(10)).await;
     eprintln!("a write after the heal reached the far side in {:?}", healed_at.elapsed());
 }
+
+/// The conflict rule of an eviction, across a real partition: node B (a memory limit of one
+/// byte, so a write on it evicts every other key) evicts `k` while node A, cut off from it,
+/// writes `k` again. Healed, A's write beats B's eviction on both nodes (it removes only the
+/// write it chose), while a key only the eviction touched is gone from both.
+#[tokio::test]
+async fn a_write_made_across_a_partition_while_a_node_evicts_the_key_survives_everywhere() {
+    let Some(network) = Network::create(2) else { return };
+    let extra = FAST_FAILURE_DETECTION.to_vec();
+    let a = NodeProcess::start_in_netns(network.host(0), SocketAddr::new(network.ip(0), 0), None, &extra);
+    let mut limited = extra.clone();
+    limited.extend(["--maxmemory", "1", "--maxmemory-policy", "allkeys-random"]);
+    let b = NodeProcess::start_in_netns(network.host(1), SocketAddr::new(network.ip(1), 0), Some(a.addr), &limited);
+    let nodes = vec![a, b];
+    wait_all_alive(&network, &nodes).await;
+    for (i, node) in nodes.iter().enumerate() {
+        wait_until(&format!("node {i} to open the eviction gate"), CONVERGE, || async {
+            let text = network.client(i, node.addr, &["status", "--json"])?;
+            let status: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (status["versions"]["cluster_version"] == kvs_proto::PROTOCOL_VERSION).then_some(())
+        })
+        .await;
+    }
+    network.client(0, nodes[0].addr, &["set", "k", "v1"]).expect("set k on A");
+    network.client(0, nodes[0].addr, &["set", "j", "only evicted"]).expect("set j on A");
+    wait_for_value(&network, &nodes, 1, "k", "v1", CONVERGE).await;
+    wait_for_value(&network, &nodes, 1, "j", "only evicted", CONVERGE).await;
+
+    network.cut(0, 1);
+    network.client(0, nodes[0].addr, &["set", "k", "v2"]).expect("set k on A");
+    network.client(1, nodes[1].addr, &["set", "filler", "x"]).expect("a write on B, which evicts");
+    assert_eq!(network.client(1, nodes[1].addr, &["get", "k"]), None, "B evicted k");
+    assert_eq!(network.client(1, nodes[1].addr, &["get", "j"]), None, "B evicted j");
+    network.heal(0, 1);
+
+    wait_for_value(&network, &nodes, 1, "k", "v2", CONVERGE).await;
+    wait_until("the eviction of j to reach A", CONVERGE, || async {
+        network.client(0, nodes[0].addr, &["get", "j"]).is_none().then_some(())
+    })
+    .await;
+    assert_eq!(network.client(0, nodes[0].addr, &["get", "k"]).as_deref().map(str::trim_end), Some("v2"));
+    wait_until("equal digests", CONVERGE, || async {
+        let digests: Vec<String> = (0..2).filter_map(|i| Some(network.status(i, nodes[i].addr)?.digest)).collect();
+        (digests.len() == 2 && digests[0] == digests[1]).then_some(())
+    })
+    .await;
+}

@@ -1,5 +1,5 @@
 //! Rolling upgrades within this release, on real nodes: the cluster version and its feature gates,
-//! the log moving to format 4 once its gate opens, peers and clients of the previous protocol,
+//! the log moving to the newest format once its gate opens, peers and clients of the previous protocol,
 //! a newer log refused by the name of the release that wrote it, and WAIT behind its gate.
 //! (`cargo xtask upgrade-test` runs the previous release's own binaries beside this one.)
 
@@ -22,13 +22,14 @@ async fn at_newest_version(node: &NodeProcess) -> VersionsReport {
 }
 
 #[tokio::test]
-async fn a_lone_node_opens_every_gate_records_it_and_writes_log_format_4() {
+async fn a_lone_node_opens_every_gate_records_it_and_writes_the_newest_log_format() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().display().to_string();
     let mut node = NodeProcess::start(None, &["--data-dir", &data_dir, "--fsync", "always"]);
-    let versions = wait_until("the log to move to format 4", CONVERGE, || async {
+    let newest = kvs_store::log::FORMAT_VERSION;
+    let versions = wait_until("the log to move to the newest format", CONVERGE, || async {
         let versions = at_newest_version(&node).await;
-        (versions.log_format_in_use == Some(4)).then_some(versions)
+        (versions.log_format_in_use == Some(newest)).then_some(versions)
     })
     .await;
     assert!(versions.gates.iter().all(|gate| gate.open), "{versions:?}");
@@ -36,7 +37,7 @@ async fn a_lone_node_opens_every_gate_records_it_and_writes_log_format_4() {
     let recorded = std::fs::read_to_string(dir.path().join("cluster-version")).unwrap();
     assert_eq!(recorded.trim(), kvs_proto::PROTOCOL_VERSION.to_string());
     let log = std::fs::read(dir.path().join("log")).unwrap();
-    assert_eq!(&log[8..12], &4u32.to_le_bytes(), "the log's header says format 4");
+    assert_eq!(&log[8..12], &newest.to_le_bytes(), "the log's header says the newest format");
 
     node.client().await.set("kept", "v").await.unwrap();
     node.restart(None);
@@ -88,13 +89,14 @@ async fn a_client_of_the_previous_protocol_is_served_what_that_protocol_has() {
 fn a_log_of_a_newer_format_is_refused_naming_the_release_that_wrote_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut header = b"KVSLOG\r\n".to_vec();
-    header.extend_from_slice(&5u32.to_le_bytes());
+    let newer = kvs_store::log::FORMAT_VERSION + 1;
+    header.extend_from_slice(&newer.to_le_bytes());
     header.extend_from_slice(&3_004_001u32.to_le_bytes());
     std::fs::write(dir.path().join("log"), &header).unwrap();
     let any_port: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (code, stderr) = NodeProcess::failed_start(any_port, &["--data-dir", &dir.path().display().to_string()]);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("format version 5, written by kvs 3.4.1"), "{stderr}");
+    assert!(stderr.contains(&format!("format version {newer}, written by kvs 3.4.1")), "{stderr}");
     assert_eq!(std::fs::read(dir.path().join("log")).unwrap(), header, "the file was left as it is");
 }
 

@@ -111,6 +111,10 @@ async fn answer(
             let message = format!("'{name}' needs protocol {needs}; this connection's hello said {version}");
             Answer::Reply(error(ErrorReply::new(ErrorCode::BadRequest, message)), None)
         }
+        _ if writes > 0 && !matches!(request, ClientRequest::Delete { .. }) && shell.make_room().is_err() => {
+            let code = if version >= 9 { ErrorCode::OutOfMemory } else { ErrorCode::BadRequest };
+            Answer::Reply(error(ErrorReply::new(code, crate::memory_limit::OutOfMemory::MESSAGE)), None)
+        }
         _ => handle(shell, request, &mut room, conn),
     };
     let (queued, accepted) = match answer {

@@ -3,7 +3,7 @@
 use crate::credentials::ClusterSecret;
 use crate::error::NodeError;
 use crate::faults::Faults;
-use crate::flag_values::{parse_bytes, parse_ms, parse_size, parse_yes_no};
+use crate::flag_values::{parse_bytes, parse_memory, parse_ms, parse_size, parse_yes_no};
 use crate::tls::Tls;
 use crate::users::Users;
 use clap::Parser;
@@ -158,6 +158,19 @@ pub struct NodeArgs {
     /// kept for peers.
     #[arg(long, default_value_t = 4_096, help_heading = "Network")]
     pub max_connections: usize,
+    /// Most bytes of live data (keys, values and each key's overhead) the node holds, as
+    /// Redis's `maxmemory` (0: no limit); past it writes evict keys by --maxmemory-policy or are
+    /// refused with -OOM. Settable at run time with CONFIG SET maxmemory.
+    #[arg(long, default_value = "0", value_parser = parse_memory, help_heading = "Limits")]
+    pub maxmemory: u64,
+    /// What a write past --maxmemory does: noeviction (refuse it with -OOM), allkeys-lru,
+    /// allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random or volatile-ttl
+    /// (evict such keys until the data fits), as in Redis.
+    #[arg(long, default_value = "noeviction", value_parser = crate::memory_limit::Policy::parse, help_heading = "Limits")]
+    pub maxmemory_policy: crate::memory_limit::Policy,
+    /// Keys an eviction samples to choose the one to evict, as Redis's `maxmemory-samples`.
+    #[arg(long, default_value_t = 5, help_heading = "Limits")]
+    pub maxmemory_samples: u32,
     /// Close a client connection idle this long, in ms (0: never, as Redis's `timeout 0`).
     #[arg(long, default_value = "0s", value_parser = parse_ms, help_heading = "Network")]
     pub idle_timeout_ms: u64,
@@ -251,6 +264,8 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// How long a client connection may idle, if bounded.
     pub idle_timeout: Option<Duration>,
+    /// The memory limit at start (`--maxmemory`, policy and samples).
+    pub memory_limit: (u64, crate::memory_limit::Policy, u32),
     /// Largest reply one command may produce.
     pub max_reply_bytes: usize,
     /// Deadline for one frame write to a peer before the connection is dropped and redialed.
@@ -391,6 +406,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             push_queue: args.push_queue,
             max_connections: args.max_connections.max(1),
             idle_timeout: (args.idle_timeout_ms > 0).then(|| Duration::from_millis(args.idle_timeout_ms)),
+            memory_limit: (args.maxmemory, args.maxmemory_policy, args.maxmemory_samples.clamp(1, 64)),
             max_reply_bytes: args.max_reply_bytes,
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),
             max_batch_bytes: (limits.max_frame_bytes / 4).clamp(64 * 1024, 256 * 1024),

@@ -25,6 +25,7 @@
 //! - [`credentials`]: the cluster secret, and what each role may do.
 //! - [`users`]: the users file and the one login check every front end makes.
 //! - [`login_throttle`]: slows down a source address that keeps failing to log in.
+//! - [`memory_limit`]: `maxmemory`: evicting keys by a Redis policy, or refusing writes with -OOM.
 //! - [`node_clock`]: every clock read of the node (shifted or stepped by fault injection).
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`tls`]: TLS with rustls on every listener and every dialed connection.
@@ -58,6 +59,7 @@ pub(crate) mod flag_values;
 pub(crate) mod handshake;
 pub(crate) mod http;
 pub(crate) mod login_throttle;
+pub mod memory_limit;
 pub(crate) mod net;
 pub(crate) mod node_clock;
 pub(crate) mod open;

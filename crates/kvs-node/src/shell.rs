@@ -66,6 +66,8 @@ pub struct Shell {
     pub(crate) requests: RequestStats,
     /// Woken whenever a peer acknowledges more of our writes (what WAIT waits on).
     pub(crate) acknowledged: tokio::sync::Notify,
+    /// `maxmemory`: the limit on live data and what a write past it does.
+    pub(crate) memory_limit: crate::memory_limit::MemoryLimit,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -106,6 +108,7 @@ impl Shell {
         let me = MemberInfo { id, addr, generation, heartbeat: 0, left: false };
         let replica = Replica::new(store, clock);
         let cluster_version = dir.as_ref().and_then(|dir| dir.cluster_version());
+        let memory_limit = crate::memory_limit::MemoryLimit::new(config.memory_limit);
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, cluster_version),
@@ -125,6 +128,7 @@ impl Shell {
             join_state: tokio::sync::watch::Sender::new(JoinState::Joining),
             requests: RequestStats::default(),
             acknowledged: tokio::sync::Notify::new(),
+            memory_limit,
         })
     }
 

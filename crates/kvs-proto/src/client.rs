@@ -189,6 +189,9 @@ pub enum ErrorCode {
     PeerAuthFailed,
     /// The answer would exceed the node's reply bound (`--max-reply-bytes`, and the frame bound).
     ReplyTooLarge,
+    /// The node is over its memory limit and could not evict (protocol 9; sent to a connection
+    /// of protocol 8 as [`ErrorCode::BadRequest`]).
+    OutOfMemory,
 }
 
 /// An error code with a human explanation.

@@ -1,6 +1,7 @@
 //! The kvs data model: hybrid-logical-clock versions and the last-writer-wins map.
 //!
 //! # Layout
+//! - [`access`]: how recently or often each key was used, for eviction and OBJECT IDLETIME/FREQ.
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
 //! - `lww` (internal): `lww::supersedes`, the merge rule on single entries, and why it converges.
 //! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
@@ -29,6 +30,7 @@
 #![deny(missing_docs, rust_2018_idioms)]
 #![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod access;
 pub(crate) mod anti_entropy;
 pub mod clock;
 pub(crate) mod cursors;

@@ -204,6 +204,14 @@ impl<'a> Local<'a> {
         Ok((Some(Record::hll(self.key, base, &[self.stamp], &registers.to_compact(), deadline)), true))
     }
 
+    /// The eviction of what the key holds, if it still holds the write of version `target` (the
+    /// one an eviction policy chose; a write since then keeps the key): a tombstone of its own
+    /// stamp that removes exactly that write (see [`Record::evicted`]).
+    pub fn evict(&self, target: kvs_proto::Version) -> Option<Record> {
+        let live = self.live()?;
+        (live.eviction_target() == target).then(|| Record::evicted(self.key, target, self.stamp))
+    }
+
     fn counter_over(&self, base: Stamp, base_value: i64, delta: i64) -> Counter {
         Counter { base, base_value, contributions: vec![Contribution { stamp: self.stamp, total: delta }] }
     }

@@ -135,6 +135,7 @@ impl Replica {
         decide: impl FnOnce(&Local<'_>) -> Decision<T>,
     ) -> (Option<Record>, T) {
         let last_seq = &mut *turn.0;
+        crate::access::tick(wall_ms);
         let stamp = Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq + 1 };
         let local = Local::new(key, &self.store, stamp, wall_ms);
         match decide(&local) {
@@ -163,6 +164,7 @@ impl Replica {
     /// sequence order, so each moves the origin's cursor if it is the next number; records of an
     /// anti-entropy delta arrive in any order and only the completed round moves cursors.
     pub fn apply(&self, records: Vec<Record>, pushed: bool, wall_ms: u64) -> Applied {
+        crate::access::tick(wall_ms);
         let mut applied = Applied::default();
         for record in records {
             if let Err(error) = self.clock.observe_at(&record.version(), wall_ms) {

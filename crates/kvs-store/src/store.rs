@@ -20,6 +20,16 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// shard of a million-key store (the unit `scan` and anti-entropy walk) is a few thousand keys.
 pub const SHARDS: usize = 256;
 
+/// What a record costs beyond its key and body: its 36-byte head, the allocator's 8 bytes and
+/// rounding, its table slot and its origin-index entry, measured as a node's resident memory per
+/// key less the bytes of its keys and values (see docs/redis.md, memory).
+pub const RECORD_OVERHEAD_BYTES: u64 = 96;
+
+/// The bytes `record` counts for in [`Store::memory_bytes`].
+fn record_bytes(record: &Record) -> u64 {
+    record.payload_len() as u64 + RECORD_OVERHEAD_BYTES
+}
+
 /// One shard: records keyed by their own key bytes (an 8-byte pointer per slot), the same
 /// records indexed by origin and sequence number for anti-entropy, and those with a deadline by
 /// deadline.
@@ -46,6 +56,10 @@ pub struct Store {
     digest_lo: AtomicU64,
     live: AtomicU64,
     tombstones: AtomicU64,
+    /// Bytes the live records take ([`record_bytes`] each), what a memory limit is checked against.
+    live_bytes: AtomicU64,
+    /// Bytes the tombstones take, until purged.
+    tombstone_bytes: AtomicU64,
     /// How far this node has applied each origin's writes; moved only by the store's own write
     /// paths ([`crate::Replica`], replay), never by a caller.
     pub(crate) cursors: CursorTable,
@@ -78,6 +92,8 @@ impl Default for Store {
             digest_lo: AtomicU64::new(0),
             live: AtomicU64::new(0),
             tombstones: AtomicU64::new(0),
+            live_bytes: AtomicU64::new(0),
+            tombstone_bytes: AtomicU64::new(0),
             cursors: CursorTable::default(),
             purged: Mutex::new(Map::default()),
             floor: RwLock::new(None),
@@ -267,6 +283,10 @@ impl Store {
         let guard = self.read(shard);
         let record = guard.table.find(hash, |r| r.key() == key);
         let expired = record.is_some_and(|r| r.is_expired_at(now_ms));
+        if let Some(record) = record.filter(|_| !expired) {
+            crate::access::tick(now_ms);
+            record.touch();
+        }
         let answer = match record.filter(|_| !expired).map(Record::body) {
             Some(Body::Value(value)) => f(Some(value)),
             Some(Body::Counter(counter)) => f(Some(itoa::Buffer::new().format(counter.sum()).as_bytes())),
@@ -288,6 +308,50 @@ impl Store {
         if let Some(held) = held {
             self.upsert(&mut guard, hash, held.expired(), true);
         }
+    }
+
+    /// Bytes the live records (values, counters, HyperLogLogs) take: each record's key and body
+    /// plus [`RECORD_OVERHEAD_BYTES`]. What `maxmemory` is checked against.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the tombstones take (deletes, expiries and evictions, until purged).
+    pub fn tombstone_bytes(&self) -> u64 {
+        self.tombstone_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Up to `n` live records at `now_ms` drawn at random (with a deadline only, if
+    /// `volatile_only`), for an eviction policy to choose from, as Redis samples keys; `draw`
+    /// supplies random numbers. Each draw walks part of one shard under its read lock.
+    pub fn sample(&self, n: usize, volatile_only: bool, now_ms: u64, mut draw: impl FnMut() -> u64) -> Vec<Record> {
+        let mut found = Vec::with_capacity(n);
+        // Empty shards, or shards without a fit, are passed over; a bounded number of tries keeps
+        // a nearly empty store from spinning.
+        for _ in 0..n.saturating_mul(8).max(SHARDS) {
+            if found.len() == n {
+                break;
+            }
+            let guard = self.read(draw() as usize % SHARDS);
+            let len = guard.table.len();
+            if len == 0 {
+                continue;
+            }
+            let start = draw() as usize % len;
+            let fits = |r: &&Record| r.is_live_at(now_ms) && (!volatile_only || r.deadline_ms().is_some());
+            let pick = guard.table.iter().skip(start).find(fits).or_else(|| guard.table.iter().take(start).find(fits));
+            found.extend(pick.cloned());
+        }
+        found
+    }
+
+    /// Marks `key` used now if it is held live (TOUCH); whether it was.
+    pub fn touch(&self, key: &[u8], now_ms: u64) -> bool {
+        crate::access::tick(now_ms);
+        let (hash, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let live = guard.table.find(hash, |r| r.key() == key).filter(|r| r.is_live_at(now_ms));
+        live.inspect(|r| r.touch()).is_some()
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).
@@ -371,11 +435,16 @@ impl Store {
         if record.is_flush() {
             return;
         }
-        let counter = if record.is_tombstone() { &self.tombstones } else { &self.live };
+        let (counter, bytes) = match record.is_tombstone() {
+            true => (&self.tombstones, &self.tombstone_bytes),
+            false => (&self.live, &self.live_bytes),
+        };
         if sign > 0 {
             counter.fetch_add(1, Ordering::Relaxed);
+            bytes.fetch_add(record_bytes(record), Ordering::Relaxed);
         } else {
             counter.fetch_sub(1, Ordering::Relaxed);
+            bytes.fetch_sub(record_bytes(record), Ordering::Relaxed);
         }
     }
 
@@ -386,16 +455,29 @@ impl Store {
         let change = record_hash(old) ^ record_hash(new);
         self.digest_hi.fetch_xor((change >> 64) as u64, Ordering::AcqRel);
         self.digest_lo.fetch_xor(change as u64, Ordering::AcqRel);
+        let (before, after) = (record_bytes(old), record_bytes(new));
         match (old.is_tombstone(), new.is_tombstone()) {
             (false, true) => {
                 self.live.fetch_sub(1, Ordering::Relaxed);
                 self.tombstones.fetch_add(1, Ordering::Relaxed);
+                self.live_bytes.fetch_sub(before, Ordering::Relaxed);
+                self.tombstone_bytes.fetch_add(after, Ordering::Relaxed);
             }
             (true, false) => {
                 self.tombstones.fetch_sub(1, Ordering::Relaxed);
                 self.live.fetch_add(1, Ordering::Relaxed);
+                self.tombstone_bytes.fetch_sub(before, Ordering::Relaxed);
+                self.live_bytes.fetch_add(after, Ordering::Relaxed);
             }
-            _ => {}
+            (tombstone, _) => {
+                let bytes = if tombstone { &self.tombstone_bytes } else { &self.live_bytes };
+                // The common overwrite of a value by one of the same size costs no atomic.
+                if after > before {
+                    bytes.fetch_add(after - before, Ordering::Relaxed);
+                } else if before > after {
+                    bytes.fetch_sub(before - after, Ordering::Relaxed);
+                }
+            }
         }
     }
 

@@ -62,8 +62,35 @@ const PARAMS: &[Param] = &[
         }),
     },
     fixed("maxclients", |c| c.shell.config.max_connections.to_string()),
-    fixed("maxmemory", |_| "0".into()),
-    fixed("maxmemory-policy", |_| "noeviction".into()),
+    Param {
+        name: "maxmemory",
+        get: |c| c.shell.memory_limit.max_bytes().to_string(),
+        set: Some(|c, text| {
+            let bytes = crate::flag_values::parse_memory(text).map_err(|_| "argument must be a memory value")?;
+            c.shell.memory_limit.set_max_bytes(bytes);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |c| c.shell.memory_limit.policy().name().into(),
+        set: Some(|c, text| {
+            let policy = crate::memory_limit::Policy::parse(text).map_err(|_| "argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction")?;
+            c.shell.memory_limit.set_policy(policy);
+            Ok(())
+        }),
+    },
+    Param {
+        name: "maxmemory-samples",
+        get: |c| c.shell.memory_limit.samples().to_string(),
+        set: Some(|c, text| match number(text)? {
+            n if (1..=64).contains(&n) => {
+                c.shell.memory_limit.set_samples(n as u32);
+                Ok(())
+            }
+            _ => Err("argument must be between 1 and 64 inclusive".into()),
+        }),
+    },
     fixed("notify-keyspace-events", |_| String::new()),
     fixed("port", |c| c.shell.redis_addr.map_or(0, |a| a.port()).to_string()),
     fixed("protected-mode", |c| if c.shell.config.protected_mode { "yes" } else { "no" }.into()),

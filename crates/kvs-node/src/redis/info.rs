@@ -123,13 +123,24 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             shell.config.max_connections,
         ),
         "memory" => {
+            // used_memory is the store's own accounting (what maxmemory is checked against:
+            // live data, plus the tombstones held until purged); rss is the process's.
             let rss = resident_bytes();
+            let store = shell.store();
+            let (live, tombstones) = (store.live_bytes(), store.tombstone_bytes());
+            let used = live + tombstones;
+            let limit = &shell.memory_limit;
+            let max = limit.max_bytes();
+            let ratio = if used > 0 { rss as f64 / used as f64 } else { 1.0 };
             write!(
                 out,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
-                 used_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
-                 mem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
-                rss as f64 / 1048576.0
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
+                 used_memory_peak:{used}\r\nused_memory_dataset:{live}\r\nkvs_tombstone_bytes:{tombstones}\r\n\
+                 maxmemory:{max}\r\nmaxmemory_human:{:.2}M\r\nmaxmemory_policy:{}\r\n\
+                 mem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:libc\r\n",
+                used as f64 / 1048576.0,
+                max as f64 / 1048576.0,
+                limit.policy().name(),
             )
         }
         "persistence" => {
@@ -164,11 +175,12 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             write!(
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{commands}\r\n\
-                 instantaneous_ops_per_sec:0\r\nrejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\
+                 instantaneous_ops_per_sec:0\r\nrejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
                  keyspace_hits:0\r\nkeyspace_misses:0\r\npubsub_channels:0\r\npubsub_patterns:0\r\n\
                  total_error_replies:{errors}\r\n",
                 call.clients.next_id_peek().saturating_sub(1),
                 stats.keys_expired.load(Ordering::Relaxed),
+                shell.memory_limit.evicted(),
             )
         }
         "replication" => {

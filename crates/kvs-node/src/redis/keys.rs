@@ -147,7 +147,7 @@ pub fn type_of(call: &mut Call<'_, '_>) {
 pub fn touch(call: &mut Call<'_, '_>) {
     let now_ms = call.now_ms();
     let store = call.shell.store();
-    let count = call.args.iter().skip(1).filter(|key| store.get_live(key, now_ms).is_some()).count();
+    let count = call.args.iter().skip(1).filter(|key| store.touch(key, now_ms)).count();
     call.reply.integer(count as i64);
 }
 
@@ -184,17 +184,27 @@ pub fn object(call: &mut Call<'_, '_>) {
     if call.args.len() != 3 {
         return super::help::unknown_subcommand(call, "OBJECT");
     }
+    // OBJECT does not count as a use of the key, as in Redis.
     let now_ms = call.now_ms();
-    let Some(value) = call.shell.store().get_value(call.args.get(2), now_ms) else {
+    let Some(record) = call.shell.store().get_live(call.args.get(2), now_ms) else {
         return call.reply.null();
     };
+    kvs_store::access::tick(now_ms);
+    let state = record.access_state();
+    let lfu = kvs_store::access::tracking() == kvs_store::access::Tracking::Frequency;
+    const ADJUST: &str =
+        "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
     match sub.as_slice() {
-        b"ENCODING" => call.reply.bulk(encoding_of(&value).as_bytes()),
+        b"ENCODING" => call.reply.bulk(encoding_of(&record.read_bytes().unwrap_or_default()).as_bytes()),
         b"REFCOUNT" => call.reply.integer(1),
-        b"IDLETIME" => call.reply.integer(0),
-        b"FREQ" => call.reply.error(
-            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        ),
+        b"IDLETIME" if lfu => {
+            call.reply.error(&format!("ERR An LFU maxmemory policy is selected, idle time not tracked. {ADJUST}"))
+        }
+        b"IDLETIME" => call.reply.integer(kvs_store::access::idle_seconds(state) as i64),
+        b"FREQ" if lfu => call.reply.integer(i64::from(kvs_store::access::frequency(state))),
+        b"FREQ" => call
+            .reply
+            .error(&format!("ERR An LFU maxmemory policy is not selected, access frequency not tracked. {ADJUST}")),
         _ => super::help::unknown_subcommand(call, "OBJECT"),
     }
 }

@@ -50,10 +50,11 @@ pub fn del(call: &mut Call<'_, '_>) {
     call.reply.integer(removed);
 }
 
-/// `EXISTS key [key ...]`: repeated keys count each time, as in Redis.
+/// `EXISTS key [key ...]`: repeated keys count each time, as in Redis; not a use of the keys
+/// (their idle time goes on).
 pub fn exists(call: &mut Call<'_, '_>) {
     let (store, now_ms) = (call.shell.store(), call.now_ms());
-    let count = call.args.iter().skip(1).filter(|key| store.with_value(key, now_ms, |v| v.is_some())).count();
+    let count = call.args.iter().skip(1).filter(|key| store.get_live(key, now_ms).is_some()).count();
     call.reply.integer(count as i64);
 }
 

@@ -503,6 +503,10 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         wrong_arity(call.reply, spec.name);
         return None;
     }
+    if spec.grows && call.shell.make_room().is_err() {
+        call.reply.error(crate::memory_limit::OutOfMemory::MESSAGE);
+        return None;
+    }
     Some(spec)
 }
 

@@ -34,6 +34,9 @@ pub struct CommandSpec {
     pub writes: bool,
     /// Whether it runs without logging in (the `no_auth` flag).
     pub no_auth: bool,
+    /// Whether it may grow the data (the `denyoom` flag): refused with -OOM when the node is
+    /// over its memory limit and cannot evict.
+    pub grows: bool,
 }
 
 const fn spec(
@@ -52,7 +55,8 @@ const fn spec(
         Access::Read
     };
     let no_auth = has_flag(flags, "no_auth");
-    CommandSpec { name, arity, flags, first_key, last_key, step, handler, access, writes, no_auth }
+    let grows = has_flag(flags, "denyoom");
+    CommandSpec { name, arity, flags, first_key, last_key, step, handler, access, writes, no_auth, grows }
 }
 
 /// Whether `flags` holds `flag` (a `const fn`, so the table is built at compile time).

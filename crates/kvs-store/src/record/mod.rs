@@ -80,7 +80,9 @@ pub enum InvalidEntry {
     /// A key too long for a record.
     #[error("key too long")]
     Key,
-
+    /// A sequence number of 2^48 or more, which no origin reaches.
+    #[error("sequence number out of range")]
+    Seq,
     /// More bytes than a record holds ([`MAX_RECORD_BYTES`]).
     #[error("record too large")]
     Size,
@@ -213,7 +215,7 @@ impl Record {
                 scratch.extend_from_slice(&deadline.to_le_bytes());
             }
             body(scratch);
-            let record = Record(Packed::new(fields, scratch));
+            let record = Record(Packed::new(fields, crate::access::fresh(), scratch));
             if scratch.capacity() > SCRATCH_KEEP_BYTES {
                 *scratch = Vec::new();
             }
@@ -239,7 +241,9 @@ impl Record {
         if key.len() > MAX_RECORD_KEY_BYTES {
             return Err(InvalidEntry::Key);
         }
-
+        if stamp.seq >= packed::SEQ_LIMIT {
+            return Err(InvalidEntry::Seq);
+        }
         let body_bytes = match kind {
             EntryKind::Counter(counter) => (1 + counter.contributions.len()).saturating_mul(COUNTER_PART_BYTES),
             EntryKind::Hll { stamps, .. } => {
@@ -452,6 +456,20 @@ impl Record {
             Body::Counter(counter) => Record::expired_counter(self.key(), counter.base()),
             Body::Hll(hll) => Record::expired_counter(self.key(), hll.base()),
             _ => Record::plain(self.key(), None, self.stamp(), None),
+        }
+    }
+
+    /// How recently or often the key was used (see [`crate::access`]).
+    pub fn access_state(&self) -> u16 {
+        self.0.access()
+    }
+
+    /// Marks the key used now (a read, or TOUCH). Writes the head only when the state changes,
+    /// so a key read many times a second costs one write a second under LRU.
+    pub fn touch(&self) {
+        let (before, after) = (self.0.access(), crate::access::used(self.0.access()));
+        if before != after {
+            self.0.set_access(after);
         }
     }
 

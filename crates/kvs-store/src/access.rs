@@ -1,0 +1,152 @@
+//! How recently or how often a key was used, in the 16 bits every record carries for it: what an
+//! LRU or LFU eviction policy ranks keys by, and what OBJECT IDLETIME and OBJECT FREQ report.
+//!
+//! As in Redis, the bits mean one thing or the other, chosen by the eviction policy: under LRU
+//! they hold the access clock (seconds, modulo 2^16, so an idle time is exact up to 18 hours and
+//! wraps beyond); under LFU a logarithmic access counter (8 bits, Redis's Morris counter with its
+//! log factor 10 and its starting value 5) and the minute it was last decayed (8 bits, so decay
+//! is exact for keys used within 4 hours and undercounted beyond). Redis keeps 24 bits; kvs had 16
+//! free in a record's head (see `record::packed`) and did not grow the head for 8 more.
+//!
+//! The state is node-local: it is never replicated or logged. A replicated write starts a fresh
+//! state like a local one, since the node did use the key by applying it.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// Which meaning the access bits have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tracking {
+    /// The access clock, for LRU policies and OBJECT IDLETIME.
+    Recency,
+    /// A logarithmic access counter, for LFU policies and OBJECT FREQ.
+    Frequency,
+}
+
+static FREQUENCY: AtomicBool = AtomicBool::new(false);
+/// Seconds since the Unix epoch at the last [`tick`].
+static CLOCK_SECONDS: AtomicU32 = AtomicU32::new(0);
+
+/// What a new key's counter starts at, so it is not evicted before it had a chance to be used.
+const LFU_INIT: u8 = 5;
+/// How much harder each increment of the counter gets (Redis's `lfu-log-factor` default).
+const LFU_LOG_FACTOR: f64 = 10.0;
+
+/// Switches what the access bits mean (an eviction policy of the other family was chosen).
+/// Keys keep their bits and are read in the new meaning until next used, as in Redis.
+pub fn set_tracking(tracking: Tracking) {
+    FREQUENCY.store(tracking == Tracking::Frequency, Ordering::Relaxed);
+}
+
+/// What the access bits mean now.
+pub fn tracking() -> Tracking {
+    if FREQUENCY.load(Ordering::Relaxed) {
+        Tracking::Frequency
+    } else {
+        Tracking::Recency
+    }
+}
+
+/// Advances the access clock to `now_ms` (every read that touches a key passes its time).
+pub fn tick(now_ms: u64) {
+    let seconds = (now_ms / 1000) as u32;
+    if CLOCK_SECONDS.load(Ordering::Relaxed) != seconds {
+        CLOCK_SECONDS.store(seconds, Ordering::Relaxed);
+    }
+}
+
+/// Seconds now, as last ticked; read from the system clock if nothing has ticked yet (a record
+/// replayed at start, or written before the first read).
+fn seconds() -> u32 {
+    match CLOCK_SECONDS.load(Ordering::Relaxed) {
+        0 => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            tick(now.as_millis() as u64);
+            now.as_secs() as u32
+        }
+        seconds => seconds,
+    }
+}
+
+fn clock() -> u16 {
+    seconds() as u16
+}
+
+fn minutes() -> u8 {
+    (seconds() / 60) as u8
+}
+
+/// The state of a key just written.
+pub(crate) fn fresh() -> u16 {
+    match tracking() {
+        Tracking::Recency => clock(),
+        Tracking::Frequency => u16::from(minutes()) << 8 | u16::from(LFU_INIT),
+    }
+}
+
+/// The state of a key used now, given its state `state`.
+pub(crate) fn used(state: u16) -> u16 {
+    match tracking() {
+        Tracking::Recency => clock(),
+        Tracking::Frequency => {
+            let counter = decayed(state);
+            let odds = 1.0 / ((counter.saturating_sub(LFU_INIT)) as f64 * LFU_LOG_FACTOR + 1.0);
+            let counter = if counter < u8::MAX && random_unit() < odds { counter + 1 } else { counter };
+            u16::from(minutes()) << 8 | u16::from(counter)
+        }
+    }
+}
+
+/// Seconds since a key of state `state` was used (meaningful under [`Tracking::Recency`]).
+pub fn idle_seconds(state: u16) -> u64 {
+    u64::from(clock().wrapping_sub(state))
+}
+
+/// A key's access counter, decayed by one per minute unused (meaningful under
+/// [`Tracking::Frequency`]).
+pub fn frequency(state: u16) -> u8 {
+    decayed(state)
+}
+
+fn decayed(state: u16) -> u8 {
+    let (last, counter) = ((state >> 8) as u8, state as u8);
+    counter.saturating_sub(minutes().wrapping_sub(last))
+}
+
+/// A number in [0, 1) from a per-thread xorshift: the counter's odds need no better.
+fn random_unit() -> f64 {
+    thread_local! {
+        static STATE: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) };
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counter_grows_ever_more_slowly_and_decays_with_time() {
+        let mut state = u16::from(LFU_INIT);
+        let mut grown = 0;
+        for _ in 0..1_000 {
+            let next = (state & 0xff) as u8;
+            // Computed as under LFU, without switching the process-wide mode.
+            let odds = 1.0 / ((next.saturating_sub(LFU_INIT)) as f64 * LFU_LOG_FACTOR + 1.0);
+            if random_unit() < odds {
+                state += 1;
+                grown += 1;
+            }
+        }
+        // Redis's table: about 18 after 1,000 hits with factor 10.
+        assert!((8..40).contains(&grown), "{grown}");
+        assert_eq!(decayed(3 << 8 | 20), 20u8.saturating_sub(minutes().wrapping_sub(3)));
+    }
+}
