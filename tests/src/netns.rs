@@ -128,6 +128,16 @@ impl Network {
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Runs `redis-cli` inside host `i`'s namespace against the Redis port `redis`; its output,
+    /// `None` if it fails or does not answer within 5 s.
+    pub fn redis_cli(&self, i: usize, redis: std::net::SocketAddr, args: &[&str]) -> Option<String> {
+        let (ip, port) = (redis.ip().to_string(), redis.port().to_string());
+        let mut command = Command::new("timeout");
+        command.args(["5", "ip", "netns", "exec", self.host(i), "redis-cli", "-h", &ip, "-p", &port]).args(args);
+        let output = command.stdin(Stdio::null()).output().ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim_end().to_owned())
+    }
+
     /// `status --json` of the node at `node`, asked from host `i`.
     pub fn status(&self, i: usize, node: std::net::SocketAddr) -> Option<StatusReport> {
         serde_json::from_str(&self.client(i, node, &["status", "--json"])?).ok()

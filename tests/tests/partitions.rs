@@ -178,3 +178,41 @@ async fn a_write_made_across_a_partition_while_a_node_evicts_the_key_survives_ev
     })
     .await;
 }
+
+/// The HyperLogLog rows across a real partition: PFADDs made on both sides all count once healed;
+/// a DEL that saw the HyperLogLog beats PFADDs made meanwhile on the other side.
+#[tokio::test]
+async fn concurrent_pfadds_and_a_del_across_a_partition_converge_by_the_rules() {
+    let Some(network) = Network::create(2) else { return };
+    let mut extra = FAST_FAILURE_DETECTION.to_vec();
+    extra.extend(["--redis-port", "0"]);
+    let nodes = start_nodes(&network, 2, &extra);
+    wait_all_alive(&network, &nodes).await;
+    let cli = |i: usize, args: &[&str]| network.redis_cli(i, nodes[i].redis(), args);
+    wait_until("both nodes to take PFADD", CONVERGE, || async {
+        (cli(0, &["PFADD", "both", "seed"])? == "1" || cli(0, &["EXISTS", "both"])? == "1").then_some(())?;
+        (cli(1, &["PFADD", "gone", "seed"])?.len() == 1).then_some(())
+    })
+    .await;
+    wait_until("the seeds to reach both nodes", CONVERGE, || async {
+        (cli(1, &["EXISTS", "both"])? == "1" && cli(0, &["EXISTS", "gone"])? == "1").then_some(())
+    })
+    .await;
+
+    network.cut(0, 1);
+    assert_eq!(cli(0, &["PFADD", "both", "a1", "a2", "a3"]).as_deref(), Some("1"));
+    assert_eq!(cli(1, &["PFADD", "both", "b1", "b2"]).as_deref(), Some("1"));
+    assert_eq!(cli(0, &["DEL", "gone"]).as_deref(), Some("1"));
+    assert_eq!(cli(1, &["PFADD", "gone", "b1", "b2"]).as_deref(), Some("1"));
+    network.heal(0, 1);
+
+    wait_until("every PFADD to count on both nodes", CONVERGE, || async {
+        (cli(0, &["PFCOUNT", "both"])? == "6" && cli(1, &["PFCOUNT", "both"])? == "6").then_some(())
+    })
+    .await;
+    wait_until("the DEL to win on both nodes", CONVERGE, || async {
+        (cli(0, &["EXISTS", "gone"])? == "0" && cli(1, &["EXISTS", "gone"])? == "0").then_some(())
+    })
+    .await;
+    assert_eq!(cli(0, &["GET", "both"]), cli(1, &["GET", "both"]), "one sketch, byte for byte");
+}
