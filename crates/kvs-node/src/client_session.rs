@@ -215,14 +215,14 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
             }
             Ok(Answer::Queued(conn.queue(&ClientResponse::Values(values))))
         }),
-        ClientRequest::Set { key, value } => check_key(shell, key)
+        ClientRequest::Set { key, value } => check_written_key(shell, key)
             .and_then(|()| check_value(shell, value))
             .and_then(|()| write(key, Some(value), None))
             .map(|written| Answer::Reply(written, None)),
         ClientRequest::MSet { pairs } => {
             let checked: Result<(), ErrorReply> = pairs
                 .iter()
-                .try_for_each(|&(key, value)| check_key(shell, key).and_then(|()| check_value(shell, value)));
+                .try_for_each(|&(key, value)| check_written_key(shell, key).and_then(|()| check_value(shell, value)));
             checked.and_then(|()| {
                 let mut last = Ok(ClientResponse::Ok);
                 for &(key, value) in &pairs {
@@ -234,9 +234,9 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
                 last.map(|written| Answer::Reply(written, None))
             })
         }
-        ClientRequest::Delete { key } => {
-            check_key(shell, key).and_then(|()| write(key, None, None)).map(|written| Answer::Reply(written, None))
-        }
+        ClientRequest::Delete { key } => check_written_key(shell, key)
+            .and_then(|()| write(key, None, None))
+            .map(|written| Answer::Reply(written, None)),
         ClientRequest::Export { after, max_keys } => after
             .map_or(Ok(()), |after| check_key(shell, after))
             .map(|()| Answer::Queued(export(shell, after, max_keys, conn))),
@@ -311,6 +311,18 @@ fn check_value(shell: &Shell, value: &[u8]) -> Result<(), ErrorReply> {
     let max = shell.config.limits.max_value_bytes;
     if value.len() > max {
         return Err(ErrorReply::new(ErrorCode::ValueTooLarge, format!("value of {} bytes exceeds {max}", value.len())));
+    }
+    Ok(())
+}
+
+/// A key a native client writes: within the bound, and not of another Redis database (the native
+/// protocol serves database 0; an import, which restores every database, takes stored keys).
+fn check_written_key(shell: &Shell, key: &[u8]) -> Result<(), ErrorReply> {
+    check_key(shell, key)?;
+    if kvs_store::databases::is_reserved(key) {
+        let message =
+            "keys beginning with the bytes 0xFF 0xDB are reserved (they store the keys of Redis databases 1 and up)";
+        return Err(ErrorReply::new(ErrorCode::BadRequest, message));
     }
     Ok(())
 }

@@ -168,6 +168,10 @@ pub struct NodeArgs {
     /// (evict such keys until the data fits), as in Redis.
     #[arg(long, default_value = "noeviction", value_parser = crate::memory_limit::Policy::parse, help_heading = "Limits")]
     pub maxmemory_policy: crate::memory_limit::Policy,
+    /// Numbered databases the Redis port serves (SELECT 0 to N-1), 1 to 256, as Redis's
+    /// `databases`.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Limits")]
+    pub databases: u16,
     /// Keys an eviction samples to choose the one to evict, as Redis's `maxmemory-samples`.
     #[arg(long, default_value_t = 5, help_heading = "Limits")]
     pub maxmemory_samples: u32,
@@ -264,6 +268,8 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// How long a client connection may idle, if bounded.
     pub idle_timeout: Option<Duration>,
+    /// Numbered databases served.
+    pub databases: u16,
     /// The memory limit at start (`--maxmemory`, policy and samples).
     pub memory_limit: (u64, crate::memory_limit::Policy, u32),
     /// Largest reply one command may produce.
@@ -406,6 +412,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             push_queue: args.push_queue,
             max_connections: args.max_connections.max(1),
             idle_timeout: (args.idle_timeout_ms > 0).then(|| Duration::from_millis(args.idle_timeout_ms)),
+            databases: args.databases,
             memory_limit: (args.maxmemory, args.maxmemory_policy, args.maxmemory_samples.clamp(1, 64)),
             max_reply_bytes: args.max_reply_bytes,
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),

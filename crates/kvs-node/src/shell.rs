@@ -165,15 +165,16 @@ impl Shell {
         self.writes.update(&self.core, key, wall_ms, room, unit, decide)
     }
 
-    /// FLUSHALL at wall time `wall_ms`: a replicated flush, in `room` (inside a transaction, kept
-    /// in `unit`).
+    /// FLUSHALL (`database`: `None`) or FLUSHDB at wall time `wall_ms`: a replicated flush, in
+    /// `room` (inside a transaction, kept in `unit`).
     pub(crate) fn flush(
         &self,
         wall_ms: u64,
+        database: Option<u8>,
         room: &mut Room,
         unit: Option<&mut Vec<Record>>,
     ) -> Result<Written, WriteRefused> {
-        self.writes.flush(&self.core, wall_ms, room, unit)
+        self.writes.flush(&self.core, wall_ms, database, room, unit)
     }
 
     /// Carries out what the core asked for, logging in `room` (reserved for the input's entries).

@@ -107,17 +107,18 @@ impl WritePath {
         Ok((version.map(|version| Written { version, durable }), answer))
     }
 
-    /// A replicated flush through `core`, carried out like a write.
+    /// A replicated flush of `database` (`None`: all) through `core`, carried out like a write.
     pub(crate) fn flush(
         &self,
         core: &Core,
         wall_ms: u64,
+        database: Option<u8>,
         room: &mut Room,
         unit: Option<&mut Vec<Record>>,
     ) -> Result<Written, WriteRefused> {
         self.check()?;
         let mut turn = core.turn();
-        let version = core.flush(&mut turn, wall_ms, unit)?;
+        let version = core.flush(&mut turn, wall_ms, database, unit)?;
         let durable = self.carry_out(core.stats(), &mut turn, room)?;
         Ok(Written { version, durable })
     }

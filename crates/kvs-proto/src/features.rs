@@ -55,6 +55,16 @@ pub const EVICTION: Feature = Feature {
     what: "maxmemory evicts keys by its policy; before, a node at its limit refuses writes (-OOM)",
 };
 
+/// A FLUSHDB of one database is a flush record whose key protocol 8 refuses, and keys of other
+/// databases would read as odd keys of database 0 to a 0.2.0 node: SELECT of any database but 0
+/// waits until every member speaks 9.
+pub const DATABASES: Feature = Feature {
+    name: "databases",
+    protocol: 9,
+    release: "0.3.0",
+    what: "SELECT, MOVE, SWAPDB and COPY … DB of databases other than 0 (--databases)",
+};
+
 /// Log format 5 holds HyperLogLogs and evictions; release 0.2.0 reads at most format 4.
 pub const LOG_FORMAT_5: Feature = Feature {
     name: "log-format-5",
@@ -64,7 +74,7 @@ pub const LOG_FORMAT_5: Feature = Feature {
 };
 
 /// Every gate this release knows, oldest first.
-pub const FEATURES: &[Feature] = &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, LOG_FORMAT_5];
+pub const FEATURES: &[Feature] = &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5];
 
 impl Feature {
     /// What a command needing this feature answers while its gate is closed, in a cluster at

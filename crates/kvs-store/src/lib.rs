@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`access`]: how recently or often each key was used, for eviction and OBJECT IDLETIME/FREQ.
+//! - [`databases`]: Redis's numbered databases as a prefix of the stored key.
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
 //! - `lww` (internal): `lww::supersedes`, the merge rule on single entries, and why it converges.
 //! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
@@ -34,6 +35,7 @@ pub mod access;
 pub(crate) mod anti_entropy;
 pub mod clock;
 pub(crate) mod cursors;
+pub mod databases;
 pub(crate) mod digest;
 mod expiry;
 pub(crate) mod export;

@@ -148,7 +148,7 @@ impl<'a> Local<'a> {
                 let base = match self.held() {
                     Some(gone) if gone.is_expired_counter() => self.stamp,
                     Some(gone) => gone.stamp(),
-                    None => self.store.floor().map_or(Stamp::NONE, |flush| flush.stamp()),
+                    None => self.store.floor_for(self.key).map_or(Stamp::NONE, |flush| flush.stamp()),
                 };
                 (self.counter_over(base, 0, delta), None)
             }
@@ -196,7 +196,7 @@ impl<'a> Local<'a> {
                 let base = match self.held() {
                     Some(gone) if gone.is_expired_counter() => self.stamp,
                     Some(gone) => gone.stamp(),
-                    None => self.store.floor().map_or(Stamp::NONE, |flush| flush.stamp()),
+                    None => self.store.floor_for(self.key).map_or(Stamp::NONE, |flush| flush.stamp()),
                 };
                 (base, add.clone())
             }

@@ -149,12 +149,12 @@ impl Replica {
         }
     }
 
-    /// A replicated flush at wall time `wall_ms`, in `turn`: every record older than it goes,
-    /// here and, once it arrives, everywhere.
-    pub fn flush(&self, turn: &mut Turn<'_>, wall_ms: u64) -> Record {
+    /// A replicated flush of `database` (`None`: every one) at wall time `wall_ms`, in `turn`:
+    /// every record of it older than the flush goes, here and, once it arrives, everywhere.
+    pub fn flush(&self, turn: &mut Turn<'_>, wall_ms: u64, database: Option<u8>) -> Record {
         let last_seq = &mut *turn.0;
         *last_seq += 1;
-        let record = Record::flush(Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq });
+        let record = Record::flush(Stamp { version: self.clock.now_at(wall_ms), seq: *last_seq }, database);
         self.store.merge(record.clone());
         self.store.cursors.applied_in_order(self.origin(), *last_seq);
         record

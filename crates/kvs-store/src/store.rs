@@ -1,6 +1,7 @@
 //! The concurrent last-writer-wins map.
 
 use crate::cursors::CursorTable;
+use crate::databases;
 use crate::digest::record_hash;
 use crate::expiry::ExpiryQueue;
 use crate::lww;
@@ -56,6 +57,8 @@ pub struct Store {
     digest_lo: AtomicU64,
     live: AtomicU64,
     tombstones: AtomicU64,
+    /// Live records of each database (see [`databases`]).
+    live_by_database: Box<[AtomicU64]>,
     /// Bytes the live records take ([`record_bytes`] each), what a memory limit is checked against.
     live_bytes: AtomicU64,
     /// Bytes the tombstones take, until purged.
@@ -66,11 +69,12 @@ pub struct Store {
     /// Per origin, the highest sequence number of a tombstone purged here: a node whose cursor is
     /// below it may still hold the deleted value and must resynchronize instead of merging.
     pub(crate) purged: Mutex<Map<NodeId, u64>>,
-    /// The newest replicated flush: every record ranked below its version is gone. Read under
-    /// the shard lock of the key merged, and set before a flush walks the shards, so no older
-    /// record can slip in behind the walk.
-    floor: RwLock<Option<Record>>,
-    /// Whether `floor` was ever set (the common case, never, costs one atomic load per merge).
+    /// The newest replicated flush of each kind (FLUSHALL, and FLUSHDB of each database): every
+    /// record it covers ranked below its version is gone. Read under the shard lock of the key
+    /// merged, and set before a flush walks the shards, so no older record can slip in behind the
+    /// walk.
+    floors: RwLock<Vec<Record>>,
+    /// Whether `floors` was ever set (the common case, never, costs one atomic load per merge).
     flushed: AtomicBool,
 }
 
@@ -92,11 +96,12 @@ impl Default for Store {
             digest_lo: AtomicU64::new(0),
             live: AtomicU64::new(0),
             tombstones: AtomicU64::new(0),
+            live_by_database: (0..databases::MAX_DATABASES).map(|_| AtomicU64::new(0)).collect(),
             live_bytes: AtomicU64::new(0),
             tombstone_bytes: AtomicU64::new(0),
             cursors: CursorTable::default(),
             purged: Mutex::new(Map::default()),
-            floor: RwLock::new(None),
+            floors: RwLock::new(Vec::new()),
             flushed: AtomicBool::new(false),
         }
     }
@@ -184,23 +189,33 @@ impl Store {
         if !self.flushed.load(Ordering::Acquire) {
             return false;
         }
-        let floor = self.floor.read().unwrap_or_else(|p| p.into_inner());
-        floor.as_ref().is_some_and(|flush| record.rank().0 < flush.version())
+        let floors = self.floors.read().unwrap_or_else(|p| p.into_inner());
+        floors
+            .iter()
+            .any(|flush| record.rank().0 < flush.version() && databases::flush_covers(flush.key(), record.key()))
     }
 
-    /// Merges a replicated flush: if it is the newest seen, every record ranked below it goes.
+    /// Merges a replicated flush: if it is the newest of its kind seen, every record it covers
+    /// ranked below it goes.
     fn merge_flush(&self, flush: Record) -> MergeOutcome {
         let version = flush.version();
         let previous = {
-            let mut floor = self.floor.write().unwrap_or_else(|p| p.into_inner());
-            if floor.as_ref().is_some_and(|held| held.version() >= version) {
+            let mut floors = self.floors.write().unwrap_or_else(|p| p.into_inner());
+            let same = floors.iter().position(|held| held.key() == flush.key());
+            if same.is_some_and(|at| floors[at].version() >= version) {
                 return MergeOutcome::Stale;
             }
             self.flushed.store(true, Ordering::Release);
-            floor.replace(flush.clone())
+            match same {
+                Some(at) => Some(std::mem::replace(&mut floors[at], flush.clone())),
+                None => {
+                    floors.push(flush.clone());
+                    None
+                }
+            }
         };
         {
-            // The flush lives in shard 0's origin index, so anti-entropy carries it.
+            // Flushes live in shard 0's origin index, so anti-entropy carries them.
             let mut first = self.write(0);
             if let Some(previous) = &previous {
                 first.index.remove(previous);
@@ -209,16 +224,25 @@ impl Store {
             first.index.insert(&flush);
             self.account(&flush, 1);
         }
-        self.remove_where(|r| r.rank().0 < version);
+        self.remove_where(|r| r.rank().0 < version && databases::flush_covers(flush.key(), r.key()));
         MergeOutcome::Applied
     }
 
-    /// The newest replicated flush seen.
-    pub(crate) fn floor(&self) -> Option<Record> {
+    /// The newest replicated flush that covers `key` (FLUSHALL, or FLUSHDB of its database).
+    pub(crate) fn floor_for(&self, key: &[u8]) -> Option<Record> {
         if !self.flushed.load(Ordering::Acquire) {
             return None;
         }
-        self.floor.read().unwrap_or_else(|p| p.into_inner()).clone()
+        let floors = self.floors.read().unwrap_or_else(|p| p.into_inner());
+        floors.iter().filter(|flush| databases::flush_covers(flush.key(), key)).max_by_key(|f| f.version()).cloned()
+    }
+
+    /// Every replicated flush held (the newest of each kind).
+    pub(crate) fn floors(&self) -> Vec<Record> {
+        if !self.flushed.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.floors.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A key's hash and shard, for callers that sort records by shard before loading them.
@@ -236,7 +260,7 @@ impl Store {
         }
         let mut index = OriginIndex::from_records(guard.table.iter());
         if shard == 0 {
-            if let Some(flush) = self.floor() {
+            for flush in self.floors() {
                 index.insert(&flush);
             }
         }
@@ -308,6 +332,21 @@ impl Store {
         if let Some(held) = held {
             self.upsert(&mut guard, hash, held.expired(), true);
         }
+    }
+
+    fn count_in_database(&self, record: &Record, added: bool) {
+        let counter = &self.live_by_database[databases::database_of(record.key()) as usize];
+        if added {
+            counter.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Live records (values, counters, HyperLogLogs; expired ones until reclaimed) of database
+    /// `db`.
+    pub fn live_count_in(&self, db: u8) -> u64 {
+        self.live_by_database[db as usize].load(Ordering::Relaxed)
     }
 
     /// Bytes the live records (values, counters, HyperLogLogs) take: each record's key and body
@@ -446,6 +485,9 @@ impl Store {
             counter.fetch_sub(1, Ordering::Relaxed);
             bytes.fetch_sub(record_bytes(record), Ordering::Relaxed);
         }
+        if !record.is_tombstone() {
+            self.count_in_database(record, sign > 0);
+        }
     }
 
     /// Accounts for `new` replacing `old` in one pass: the digest changes by both hashes at once
@@ -458,12 +500,14 @@ impl Store {
         let (before, after) = (record_bytes(old), record_bytes(new));
         match (old.is_tombstone(), new.is_tombstone()) {
             (false, true) => {
+                self.count_in_database(old, false);
                 self.live.fetch_sub(1, Ordering::Relaxed);
                 self.tombstones.fetch_add(1, Ordering::Relaxed);
                 self.live_bytes.fetch_sub(before, Ordering::Relaxed);
                 self.tombstone_bytes.fetch_add(after, Ordering::Relaxed);
             }
             (true, false) => {
+                self.count_in_database(new, true);
                 self.tombstones.fetch_sub(1, Ordering::Relaxed);
                 self.live.fetch_add(1, Ordering::Relaxed);
                 self.tombstone_bytes.fetch_sub(before, Ordering::Relaxed);
@@ -616,18 +660,40 @@ mod tests {
         let store = Store::new();
         store.merge(Record::plain(b"a", Some(b"1"), stamp(10, 1), None));
         store.merge(Record::plain(b"b", Some(b"2"), stamp(30, 2), None));
-        assert_eq!(store.merge(Record::flush(stamp(20, 1))), MergeOutcome::Applied);
+        assert_eq!(store.merge(Record::flush(stamp(20, 1), None)), MergeOutcome::Applied);
         assert_eq!(store.get_value(b"a", 0), None);
         assert_eq!(store.get_value(b"b", 0).as_deref(), Some(&b"2"[..]), "newer than the flush");
         assert_eq!(store.merge(Record::plain(b"c", Some(b"3"), stamp(15, 2), None)), MergeOutcome::Stale);
-        assert_eq!(store.merge(Record::flush(stamp(18, 2))), MergeOutcome::Stale, "an older flush");
+        assert_eq!(store.merge(Record::flush(stamp(18, 2), None)), MergeOutcome::Stale, "an older flush");
         assert_eq!(store.live_count(), 1);
         let replayed = Store::new();
-        for record in [Record::plain(b"c", Some(b"3"), stamp(15, 2), None), Record::flush(stamp(20, 1))] {
+        for record in [Record::plain(b"c", Some(b"3"), stamp(15, 2), None), Record::flush(stamp(20, 1), None)] {
             replayed.merge(record);
         }
         replayed.merge(Record::plain(b"b", Some(b"2"), stamp(30, 2), None));
         assert_eq!(replayed.digest(), store.digest(), "order does not matter");
+    }
+
+    #[test]
+    fn a_flush_of_one_database_removes_only_its_keys_and_counts_by_database() {
+        let store = Store::new();
+        let in_db = |db, key: &[u8]| crate::databases::stored_key(db, key).into_owned();
+        for (db, wall) in [(0, 10), (3, 10), (3, 30), (5, 10)] {
+            store.merge(Record::plain(&in_db(db, &[wall as u8]), Some(b"v"), stamp(wall, 1), None));
+        }
+        assert_eq!((store.live_count_in(0), store.live_count_in(3), store.live_count_in(5)), (1, 2, 1));
+        assert_eq!(store.merge(Record::flush(stamp(20, 2), Some(3))), MergeOutcome::Applied);
+        assert_eq!((store.live_count_in(0), store.live_count_in(3), store.live_count_in(5)), (1, 1, 1));
+        assert!(store.get_live(&in_db(3, &[30]), 0).is_some(), "newer than the flush");
+        // A late copy of database 3 stays out; database 0's and 5's come in.
+        assert_eq!(store.merge(Record::plain(&in_db(3, b"late"), Some(b"v"), stamp(15, 1), None)), MergeOutcome::Stale);
+        assert_eq!(
+            store.merge(Record::plain(&in_db(5, b"late"), Some(b"v"), stamp(15, 1), None)),
+            MergeOutcome::Applied
+        );
+        assert_eq!(store.floors().len(), 1);
+        assert_eq!(store.merge(Record::flush(stamp(25, 2), None)), MergeOutcome::Applied);
+        assert_eq!((store.live_count(), store.floors().len()), (1, 2), "FLUSHALL clears every database");
     }
 
     #[test]

@@ -98,6 +98,12 @@ async fn gates_still_closed(node: &NodeProcess, slot: &Slot, old: Speaks) -> Res
             other => return Err(format!("WAIT before its gate opened answered {other:?}")),
         }
     }
+    if kvs_proto::features::DATABASES.protocol > old.protocol {
+        match resp(slot.redis_port, &["SELECT", "1"]).await {
+            Err(error) if error.contains("need the cluster feature 'databases'") => {}
+            other => return Err(format!("SELECT 1 before its gate opened answered {other:?}")),
+        }
+    }
     if kvs_proto::features::HYPERLOGLOG.protocol > old.protocol {
         match resp(slot.redis_port, &["PFADD", "visitors", "early"]).await {
             Err(error) if error.contains("needs the cluster feature 'hyperloglog'") => {}
@@ -186,6 +192,7 @@ pub async fn run(workspace: PathBuf) -> Result<(), String> {
             return Err(format!("{} still writes its log in format {}", node.addr, log_format(slot)?));
         }
         resp(slot.redis_port, &["SET", "waited", "yes"]).await?;
+        resp(slot.redis_port, &["SELECT", "1"]).await?;
         // A type the previous release could not replicate, added on every node at once.
         resp(slot.redis_port, &["PFADD", "visitors", &node.addr.to_string()]).await?;
         match resp(slot.redis_port, &["WAIT", "2", "10000"]).await? {

@@ -66,15 +66,17 @@ impl Core {
         Ok((version, answer))
     }
 
-    /// A client's FLUSHALL: a replicated flush record, logged and pushed like a write.
+    /// A client's FLUSHALL (`database`: `None`) or FLUSHDB: a replicated flush record, logged and
+    /// pushed like a write.
     pub(crate) fn flush(
         &self,
         turn: &mut Turn<'_>,
         wall_ms: u64,
+        database: Option<u8>,
         unit: Option<&mut Vec<Record>>,
     ) -> Result<Version, WriteRefused> {
         self.refuse_if_skewed()?;
-        let record = self.replica.flush(&mut turn.sequence, wall_ms);
+        let record = self.replica.flush(&mut turn.sequence, wall_ms, database);
         let version = record.version();
         self.written(turn, record, unit);
         Ok(version)

@@ -43,7 +43,7 @@ const PARAMS: &[Param] = &[
     fixed("appendonly", |c| if c.shell.config.data_dir.is_some() { "yes" } else { "no" }.into()),
     fixed("bind", |c| c.shell.addr.ip().to_string()),
     fixed("cluster-enabled", |_| "no".into()),
-    fixed("databases", |_| "1".into()),
+    fixed("databases", |c| c.shell.config.databases.to_string()),
     fixed("dbfilename", |_| "log".into()),
     fixed("dir", |c| {
         let dir = c.shell.config.data_dir.clone().or_else(|| std::env::current_dir().ok());

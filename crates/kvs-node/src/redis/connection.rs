@@ -21,15 +21,6 @@ pub fn echo(call: &mut Call<'_, '_>) {
     call.reply.bulk(call.args.get(1));
 }
 
-/// `SELECT index`: kvs has one database, 0.
-pub fn select(call: &mut Call<'_, '_>) {
-    match parse_int(call.args.get(1)) {
-        Some(0) => call.reply.simple("OK"),
-        Some(_) => call.reply.error("ERR DB index is out of range"),
-        None => call.reply.error("ERR value is not an integer or out of range"),
-    }
-}
-
 /// `QUIT`: answer OK, then the session closes.
 pub fn quit(call: &mut Call<'_, '_>) {
     call.client.quit = true;
@@ -148,6 +139,7 @@ pub fn hello(call: &mut Call<'_, '_>) {
 /// on a node with users, logged out.
 pub fn reset(call: &mut Call<'_, '_>) {
     call.client.transaction = Default::default();
+    call.client.db = 0;
     call.client.protocol = kvs_proto::resp::Protocol::Resp2;
     call.reply.set_protocol(kvs_proto::resp::Protocol::Resp2);
     if call.shell.config.users.is_some() {

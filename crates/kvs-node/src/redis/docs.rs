@@ -65,6 +65,8 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("renamenx", "Renames a key only when the target key name doesn't exist.", "generic", "1.0.0"),
     ("copy", "Copies the value of a key to a new key.", "generic", "6.2.0"),
     ("randomkey", "Returns a random key name from the database.", "generic", "1.0.0"),
+    ("move", "Moves a key to another database.", "generic", "1.0.0"),
+    ("swapdb", "Swaps two Redis databases.", "server", "4.0.0"),
     ("type", "Determines the type of value stored at a key.", "generic", "1.0.0"),
     (
         "touch",

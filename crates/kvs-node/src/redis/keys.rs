@@ -10,8 +10,20 @@ use super::Call;
 use kvs_store::local::Decision;
 use kvs_store::Store;
 
-/// `FLUSHALL [ASYNC|SYNC]`, `FLUSHDB [ASYNC|SYNC]`: there is one database, so both clear it.
+/// `FLUSHALL [ASYNC|SYNC]`: every database.
 pub fn flushall(call: &mut Call<'_, '_>) {
+    flush(call, None)
+}
+
+/// `FLUSHDB [ASYNC|SYNC]`: the selected database. Until the gate `databases` opens (and only
+/// database 0 can hold keys) it is a FLUSHALL, which every peer can decode.
+pub fn flushdb(call: &mut Call<'_, '_>) {
+    let database = call.shell.core.is_open(kvs_proto::features::DATABASES).then_some(call.client.db);
+    flush(call, database)
+}
+
+/// A replicated flush of `database` (`None`: all).
+fn flush(call: &mut Call<'_, '_>, database: Option<u8>) {
     let valid = match call.args.len() {
         1 => true,
         2 => [b"ASYNC".as_slice(), b"SYNC"].iter().any(|o| call.args.get(1).eq_ignore_ascii_case(o)),
@@ -20,7 +32,7 @@ pub fn flushall(call: &mut Call<'_, '_>) {
     if !valid {
         return call.reply.error("ERR syntax error");
     }
-    match call.shell.flush(call.now_ms(), call.room, call.client.transaction.unit.as_mut()) {
+    match call.shell.flush(call.now_ms(), database, call.room, call.client.transaction.unit.as_mut()) {
         Ok(written) => {
             call.durable.extend(written.durable);
             call.reply.simple("OK");
@@ -32,7 +44,7 @@ pub fn flushall(call: &mut Call<'_, '_>) {
 /// Copies `from` to `to` (`replace`: even if `to` exists); with `delete_source`, then deletes
 /// `from`. Returns whether it copied, or `None` when it replied with an error; `Some(None)` when
 /// the source does not exist.
-fn copy_key(
+pub(super) fn copy_key(
     call: &mut Call<'_, '_>,
     from: &[u8],
     to: &[u8],
@@ -87,7 +99,7 @@ pub fn renamenx(call: &mut Call<'_, '_>) {
 
 /// `COPY source destination [DB 0] [REPLACE]`: 1 if copied.
 pub fn copy(call: &mut Call<'_, '_>) {
-    let mut replace = false;
+    let (mut replace, mut into) = (false, call.client.db);
     let mut i = 3;
     while i < call.args.len() {
         let option = call.args.get(i);
@@ -95,21 +107,21 @@ pub fn copy(call: &mut Call<'_, '_>) {
             replace = true;
         } else if option.eq_ignore_ascii_case(b"DB") && i + 1 < call.args.len() {
             i += 1;
-            match super::parse_int(call.args.get(i)) {
-                Some(0) => {}
-                Some(_) => return call.reply.error("ERR DB index is out of range"),
-                None => return call.reply.error(super::NOT_AN_INTEGER),
+            match super::databases::database(call, i) {
+                Ok(db) => into = db,
+                Err(error) => return call.reply.error(error),
             }
         } else {
             return call.reply.error("ERR syntax error");
         }
         i += 1;
     }
-    let (from, to) = (call.args.get(1), call.args.get(2));
-    if from == to {
+    let from = call.args.get(1);
+    let to = kvs_store::databases::stored_key(into, kvs_store::databases::user_key(call.args.get(2))).into_owned();
+    if from == to.as_slice() {
         return call.reply.error("ERR source and destination objects are the same");
     }
-    match copy_key(call, from, to, replace, false) {
+    match copy_key(call, from, &to, replace, false) {
         Some(Some(copied)) => call.reply.integer(copied as i64),
         Some(None) => call.reply.integer(0),
         None => {}
@@ -123,9 +135,10 @@ pub fn randomkey(call: &mut Call<'_, '_>) {
     let start = rand::random_range(0..kvs_store::store::SHARDS as u64);
     let (mut cursor, mut wrapped) = (start, false);
     loop {
-        let (next, keys) = store.scan(cursor, 1, now_ms, |_| true);
+        let db = call.client.db;
+        let (next, keys) = store.scan(cursor, 1, now_ms, |k| kvs_store::databases::database_of(k) == db);
         if !keys.is_empty() {
-            return call.reply.bulk(&keys[rand::random_range(0..keys.len())]);
+            return call.reply.bulk(kvs_store::databases::user_key(&keys[rand::random_range(0..keys.len())]));
         }
         if next == 0 && (wrapped || start == 0) {
             return call.reply.null();
@@ -216,5 +229,5 @@ pub fn live_key_count(call: &Call<'_, '_>) -> u64 {
     if call.shell.active_expiry.load(std::sync::atomic::Ordering::Relaxed) {
         store.expire_due(call.now_ms());
     }
-    store.live_count()
+    store.live_count_in(call.client.db)
 }

@@ -1,9 +1,9 @@
 //! Commands on keys and values; writes go through the same path as native writes and replicate alike.
 
 use super::{bulk_cost, parse_int, wrong_arity, Call};
-use kvs_store::glob;
 use kvs_store::local::Decision;
 use kvs_store::Store;
+use kvs_store::{databases, glob};
 
 /// `GET key`
 pub fn get(call: &mut Call<'_, '_>) {
@@ -99,7 +99,9 @@ pub fn keys(call: &mut Call<'_, '_>) {
     let (mut cursor, mut size) = (0, 0);
     loop {
         // A shard at a time, so a reply too large is refused before the whole keyspace is copied.
-        let (next, keys) = call.shell.store().scan(cursor, 1, now_ms, |k| glob::matches(pattern, k));
+        let db = call.client.db;
+        let in_db = |k: &[u8]| databases::database_of(k) == db && glob::matches(pattern, databases::user_key(k));
+        let (next, keys) = call.shell.store().scan(cursor, 1, now_ms, in_db);
         size += keys.iter().map(|k| bulk_cost(k.len())).sum::<usize>();
         if call.reply_too_large(size) {
             return;
@@ -112,7 +114,7 @@ pub fn keys(call: &mut Call<'_, '_>) {
     }
     call.reply.array(found.len());
     for key in &found {
-        call.reply.bulk(key);
+        call.reply.bulk(databases::user_key(key));
     }
 }
 
@@ -147,8 +149,11 @@ pub fn scan(call: &mut Call<'_, '_>) {
     if pattern.is_some_and(|p| call.pattern_too_long(p)) {
         return;
     }
+    let db = call.client.db;
+    let in_db =
+        |k: &[u8]| databases::database_of(k) == db && pattern.is_none_or(|p| glob::matches(p, databases::user_key(k)));
     let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
-        call.shell.store().scan(cursor, count, call.now_ms(), |k| pattern.is_none_or(|p| glob::matches(p, k)))
+        call.shell.store().scan(cursor, count, call.now_ms(), in_db)
     } else {
         (0, Vec::new())
     };
@@ -159,6 +164,6 @@ pub fn scan(call: &mut Call<'_, '_>) {
     call.reply.bulk(itoa::Buffer::new().format(next).as_bytes());
     call.reply.array(keys.len());
     for key in &keys {
-        call.reply.bulk(key);
+        call.reply.bulk(databases::user_key(key));
     }
 }

@@ -9,6 +9,7 @@
 //! - [`lcs`]: the LCS command.
 //! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO.
 //! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
+//! - [`databases`]: SELECT, MOVE, SWAPDB, and running a command in the selected database.
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE, PFDEBUG GETREG, behind the gate `hyperloglog`.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
@@ -33,6 +34,7 @@ pub mod clients;
 pub mod config;
 pub mod connection;
 pub mod counters;
+pub mod databases;
 pub mod debug;
 pub mod docs;
 pub mod dump;
@@ -86,6 +88,8 @@ pub struct ClientState {
     pub replies: Replies,
     /// Set by MONITOR: after this batch the connection only watches.
     pub monitor: bool,
+    /// The database SELECT chose (0 until then).
+    pub db: u8,
 }
 
 /// CLIENT REPLY's modes.

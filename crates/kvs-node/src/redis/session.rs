@@ -151,6 +151,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         unblock: connected.unblock.clone(),
         replies: Default::default(),
         monitor: false,
+        db: 0,
     };
     (client, connected)
 }
@@ -432,7 +433,9 @@ fn read_limit(
 /// Runs one command outside a transaction. One that writes, or reads several keys, holds the
 /// core's isolation lock for reading, so it never runs inside a transaction's EXEC.
 fn isolated(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
-    let several_keys = spec.is_some_and(|s| s.writes || matches!(s.name, "mget" | "exists" | "touch"));
+    // SWAPDB runs alone, as EXEC does, taking the lock for writing itself.
+    let several_keys =
+        spec.is_some_and(|s| (s.writes && s.name != "swapdb") || matches!(s.name, "mget" | "exists" | "touch"));
     let shell = call.shell;
     let _shared = several_keys.then(|| shell.core.isolation.read().unwrap_or_else(|p| p.into_inner()));
     run(call, spec);
@@ -473,10 +476,27 @@ fn execute(call: &mut Call<'_, '_>) {
     note_slow(call.clients, call.client, &call.args, took);
 }
 
-/// Runs one command (`spec`: its row in the table, if it has one), writing exactly one reply.
+/// Runs one command (`spec`: its row in the table, if it has one), writing exactly one reply;
+/// in a database other than 0, with its keys in that database's stored form.
 fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
-    if let Some(spec) = check(call, spec) {
-        (spec.handler)(call);
+    let Some(spec) = check(call, spec) else {
+        return;
+    };
+    match super::databases::stored_args(spec, &call.args, call.client.db) {
+        None => (spec.handler)(call),
+        Some(stored) => {
+            let inner = &mut Call {
+                shell: call.shell,
+                args: stored.args(),
+                client: &mut *call.client,
+                clients: call.clients,
+                reply: &mut *call.reply,
+                durable: &mut *call.durable,
+                room: &mut *call.room,
+                clock: call.clock,
+            };
+            (spec.handler)(inner)
+        }
     }
 }
 
@@ -501,6 +521,10 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
     }
     if !spec.accepts(call.args.len()) {
         wrong_arity(call.reply, spec.name);
+        return None;
+    }
+    if call.client.db == 0 && super::databases::reserved_key(spec, &call.args).is_some() {
+        call.reply.error(super::databases::RESERVED);
         return None;
     }
     if spec.grows && call.shell.make_room().is_err() {

@@ -3,8 +3,8 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    bits, client_command, config, connection, counters, debug, dump, expire, hyperloglog, info, keys, keyspace,
-    latency, lcs, memory, server, slowlog, strings, transaction, wait, Call,
+    bits, client_command, config, connection, counters, databases, debug, dump, expire, hyperloglog, info, keys,
+    keyspace, latency, lcs, memory, server, slowlog, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -129,7 +129,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("pexpiretime", 2, &["readonly", "fast"], (1, 1, 1), expire::pexpiretime),
     spec("persist", 2, &["write", "fast"], (1, 1, 1), expire::persist),
     spec("flushall", -1, &["write"], (0, 0, 0), keys::flushall),
-    spec("flushdb", -1, &["write"], (0, 0, 0), keys::flushall),
+    spec("flushdb", -1, &["write"], (0, 0, 0), keys::flushdb),
+    spec("move", 3, &["write", "fast"], (1, 1, 1), databases::move_key),
+    spec("swapdb", 3, &["write", "fast"], (0, 0, 0), databases::swapdb),
     spec("rename", 3, &["write"], (1, 2, 1), keys::rename),
     spec("renamenx", 3, &["write", "fast"], (1, 2, 1), keys::renamenx),
     spec("copy", -3, &["write", "denyoom"], (1, 2, 1), keys::copy),
@@ -155,7 +157,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("dbsize", 1, &["readonly", "fast"], (0, 0, 0), keyspace::dbsize),
     spec("ping", -1, &["fast", "stale"], (0, 0, 0), connection::ping),
     spec("echo", 2, &["fast"], (0, 0, 0), connection::echo),
-    spec("select", 2, &["loading", "stale", "fast"], (0, 0, 0), connection::select),
+    spec("select", 2, &["loading", "stale", "fast"], (0, 0, 0), databases::select),
     spec("hello", -1, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::hello),
     spec("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth"], (0, 0, 0), connection::auth),
     spec("quit", -1, &["allow_busy", "fast", "no_auth"], (0, 0, 0), connection::quit),

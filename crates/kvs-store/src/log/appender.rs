@@ -364,7 +364,7 @@ impl Appender {
         let mut buf = file_header(format).to_vec();
         // Cursors first: every write they cover is then in the walk below.
         encode_start(&mut buf, self.config.node, &self.store.cursors.snapshot());
-        if let Some(flush) = self.store.floor() {
+        for flush in self.store.floors() {
             encode_entry(&mut buf, &flush);
         }
         for shard in 0..SHARDS {

@@ -78,6 +78,8 @@ const TAG_ENTRY: u8 = 2;
 const TAG_CURSORS: u8 = 3;
 const TAG_SYNCED: u8 = 4;
 const TAG_FLUSH: u8 = 5;
+/// Format 5 on: FLUSHDB of one database.
+const TAG_FLUSH_DATABASE: u8 = 6;
 
 const KIND_TOMBSTONE: u8 = 0;
 const KIND_VALUE: u8 = 1;
@@ -102,8 +104,8 @@ pub enum LogRecord<'a> {
     },
     /// An entry that was applied to the store.
     Entry(EntryRef<'a>),
-    /// A replicated flush that was applied.
-    Flush(Stamp),
+    /// A replicated flush that was applied, of one database or (`None`) of all.
+    Flush(Stamp, Option<u8>),
     /// Cursors adopted after a completed anti-entropy round.
     Cursors(Cursors),
     /// Every byte before this offset was fsynced before this record was written.
@@ -259,9 +261,16 @@ fn put_deadline(out: &mut Vec<u8>, deadline: Option<u64>) {
 /// Appends the frame for `record`: an entry, or a flush.
 pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
     if record.is_flush() {
-        return frame(out, |body| {
-            body.push(TAG_FLUSH);
-            put_stamp(body, &record.stamp());
+        return frame(out, |body| match record.flushed_database() {
+            None => {
+                body.push(TAG_FLUSH);
+                put_stamp(body, &record.stamp());
+            }
+            Some(db) => {
+                body.push(TAG_FLUSH_DATABASE);
+                body.push(db);
+                put_stamp(body, &record.stamp());
+            }
         });
     }
     frame(out, |body| {
@@ -488,7 +497,12 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
         }
         TAG_FLUSH => {
             let stamp = fields.stamp()?;
-            fields.finish(LogRecord::Flush(stamp))
+            fields.finish(LogRecord::Flush(stamp, None))
+        }
+        TAG_FLUSH_DATABASE => {
+            let db = fields.u8("database")?;
+            let stamp = fields.stamp()?;
+            fields.finish(LogRecord::Flush(stamp, Some(db)))
         }
         TAG_CURSORS => {
             let cursors = fields.cursors()?;

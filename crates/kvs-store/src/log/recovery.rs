@@ -330,10 +330,10 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
                 result.max_version = result.max_version.max(Some(entry.version));
                 result.buckets[shard].push((hash, record));
             }
-            Ok(LogRecord::Flush(stamp)) => {
+            Ok(LogRecord::Flush(stamp, database)) => {
                 result.seqs.entry(stamp.version.node).or_default().push(stamp.seq);
                 result.max_version = result.max_version.max(Some(stamp.version));
-                result.flushes.push(Record::flush(stamp));
+                result.flushes.push(Record::flush(stamp, database));
             }
             Ok(LogRecord::Start { node, cursors }) => {
                 result.node.get_or_insert(node);

@@ -156,9 +156,18 @@ impl Record {
         })
     }
 
-    /// A replicated flush made by the write `stamp`.
-    pub fn flush(stamp: Stamp) -> Record {
-        Record::build(b"", stamp, FLUSH_BIT, None, |_| {})
+    /// A replicated flush made by the write `stamp`: of every database (FLUSHALL, `None`) or of
+    /// one (FLUSHDB; its key is the database's prefix, see [`crate::databases`]).
+    pub fn flush(stamp: Stamp, database: Option<u8>) -> Record {
+        match database {
+            None => Record::build(b"", stamp, FLUSH_BIT, None, |_| {}),
+            Some(db) => Record::build(&crate::databases::flush_key(db), stamp, FLUSH_BIT, None, |_| {}),
+        }
+    }
+
+    /// The database a flush clears (`None`: every one).
+    pub fn flushed_database(&self) -> Option<u8> {
+        (!self.key().is_empty()).then(|| crate::databases::database_of(self.key()))
     }
 
     /// A HyperLogLog started from `base`, with each node's newest write into it (`stamps`, sorted
@@ -257,7 +266,9 @@ impl Record {
         }
         match kind {
             EntryKind::Plain => Ok(Record::plain(key, value, stamp, expires_at_ms)),
-            EntryKind::Flush if key.is_empty() && value.is_none() => Ok(Record::flush(stamp)),
+            EntryKind::Flush if crate::databases::is_flush_key(key) && value.is_none() => {
+                Ok(Record::flush(stamp, (!key.is_empty()).then(|| crate::databases::database_of(key))))
+            }
             EntryKind::Flush => Err(InvalidEntry::Flush),
             EntryKind::ExpiredCounter if value.is_none() => Ok(Record::expired_counter(key, stamp)),
             EntryKind::ExpiredCounter => Err(InvalidEntry::Counter),

@@ -442,7 +442,7 @@ fn a_local_write_logs_then_pushes_in_sequence_order_and_a_transaction_pushes_one
     let (none, kept) = a.update(&mut turn, b"x", now.wall_ms, None, |l| Decision::Keep(l.live().is_some())).unwrap();
     assert_eq!(none, None, "no write, no version");
     assert!(kept, "a command that writes nothing sees the writes before it, and has no effect");
-    a.flush(&mut turn, now.wall_ms, None).unwrap();
+    a.flush(&mut turn, now.wall_ms, None, None).unwrap();
     let order: Vec<(&str, u64)> = turn
         .effects()
         .map(|effect| match effect {
