@@ -84,6 +84,41 @@ fn config_get_takes_patterns_and_set_changes_what_can_change() {
 }
 
 #[test]
+fn config_rewrite_writes_what_config_set_changed_into_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kvs.toml");
+    std::fs::write(
+        &path,
+        "# this node's settings
+maxmemory-policy = \"noeviction\" # set by hand
+",
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let mut node = NodeProcess::start(None, &["--redis-port", "0", "--config", &file]);
+    let c = &mut node.resp();
+    let _: () =
+        run(c, &["CONFIG", "SET", "maxmemory", "10mb", "maxmemory-policy", "allkeys-lru", "slowlog-max-len", "64"]);
+    let _: () = run(c, &["CONFIG", "REWRITE"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("# this node's settings\n"), "{text}");
+    for line in ["maxmemory = 10485760", "maxmemory-policy = \"allkeys-lru\"", "slowlog-max-len = 64"] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    assert!(!text.contains("latency-monitor-threshold"), "a default the file lacks is not added: {text}");
+    // The node reads them back at its next start.
+    node.restart(None);
+    let c = &mut node.resp();
+    let config: Vec<String> = run(c, &["CONFIG", "GET", "maxmemory*", "slowlog-max-len"]);
+    for pair in [["maxmemory", "10485760"], ["maxmemory-policy", "allkeys-lru"], ["slowlog-max-len", "64"]] {
+        assert!(config.windows(2).any(|w| w == pair), "{pair:?} in {config:?}");
+    }
+    // Without --config there is nothing to rewrite, as in Redis.
+    let plain = self::node();
+    assert_error(&mut plain.resp(), &["CONFIG", "REWRITE"], "The server is running without a config file");
+}
+
+#[test]
 fn slowlog_keeps_what_ran_long_enough_newest_first_within_its_length() {
     let node = node();
     let c = &mut node.resp();

@@ -172,6 +172,17 @@ pub struct NodeArgs {
     /// `databases`.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Limits")]
     pub databases: u16,
+    /// Commands slower than this many microseconds go to the slow log (SLOWLOG; negative: none,
+    /// 0: every command), as Redis's `slowlog-log-slower-than`.
+    #[arg(long, default_value_t = 10_000, allow_negative_numbers = true, help_heading = "Redis port")]
+    pub slowlog_log_slower_than: i64,
+    /// Entries the slow log keeps, at most 10,000, as Redis's `slowlog-max-len`.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(0..=10_000), help_heading = "Redis port")]
+    pub slowlog_max_len: u64,
+    /// Commands slower than this many milliseconds are latency events (LATENCY; 0: off), as
+    /// Redis's `latency-monitor-threshold`.
+    #[arg(long, default_value_t = 0, help_heading = "Redis port")]
+    pub latency_monitor_threshold: u64,
     /// Keys an eviction samples to choose the one to evict, as Redis's `maxmemory-samples`.
     #[arg(long, default_value_t = 5, help_heading = "Limits")]
     pub maxmemory_samples: u32,
@@ -270,6 +281,11 @@ pub struct NodeConfig {
     pub idle_timeout: Option<Duration>,
     /// Numbered databases served.
     pub databases: u16,
+    /// The Redis port's run-time parameters at start: slow log threshold (µs) and length,
+    /// latency threshold (ms).
+    pub redis_monitoring: (i64, usize, u64),
+    /// The file `--config` named, which CONFIG REWRITE rewrites.
+    pub config_file: Option<std::path::PathBuf>,
     /// The memory limit at start (`--maxmemory`, policy and samples).
     pub memory_limit: (u64, crate::memory_limit::Policy, u32),
     /// Largest reply one command may produce.
@@ -413,6 +429,12 @@ impl TryFrom<NodeArgs> for NodeConfig {
             max_connections: args.max_connections.max(1),
             idle_timeout: (args.idle_timeout_ms > 0).then(|| Duration::from_millis(args.idle_timeout_ms)),
             databases: args.databases,
+            redis_monitoring: (
+                args.slowlog_log_slower_than,
+                args.slowlog_max_len as usize,
+                args.latency_monitor_threshold,
+            ),
+            config_file: args.config.clone(),
             memory_limit: (args.maxmemory, args.maxmemory_policy, args.maxmemory_samples.clamp(1, 64)),
             max_reply_bytes: args.max_reply_bytes,
             peer_write_timeout: Duration::from_millis(args.peer_write_timeout_ms),

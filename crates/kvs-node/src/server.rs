@@ -124,7 +124,7 @@ impl BoundNode {
             let shell = shell.clone();
             shell.tasks.clone().spawn(async move {
                 // The Redis port's connections are its own state, kept by its sessions.
-                let clients = Arc::new(redis::clients::RedisClients::default());
+                let clients = Arc::new(redis::clients::RedisClients::new(&shell.config));
                 let serve = move |shell, stream, slot| redis::session::serve(shell, clients.clone(), stream, slot);
                 accept_loop(&shell, redis, Clients::Only, serve).await
             });

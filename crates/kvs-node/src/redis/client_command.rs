@@ -182,10 +182,10 @@ fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connecte
             (-1, 2)
         };
         text.push_str(&format!(
-            "id={id} addr={} laddr={} fd=0 name={name} age={age} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi={multi} \
+            "id={id} addr={} laddr={} fd=0 name={name} age={age} idle=0 flags=N db={} sub=0 psub=0 ssub=0 multi={multi} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|list \
              user={} redir=-1 resp={resp}\n",
-            c.addr, c.laddr, c.user
+            c.addr, c.laddr, c.db, c.user
         ));
     }
     text

@@ -26,6 +26,8 @@ pub struct Connected {
     pub kill: CancellationToken,
     /// Set while it waits in a blocking command, and how CLIENT UNBLOCK ends the wait.
     pub unblock: Arc<Unblock>,
+    /// The database it selected.
+    pub db: u8,
 }
 
 /// A connection's blocking command, as CLIENT UNBLOCK sees it.
@@ -67,6 +69,18 @@ pub struct RedisClients {
     pause: Pause,
     /// LASTSAVE: when SAVE or BGSAVE last compacted the log (or the node started), Unix seconds.
     last_save_s: AtomicU64,
+}
+
+impl RedisClients {
+    /// The port's registry, with its run-time parameters as the flags set them.
+    pub fn new(config: &crate::config::NodeConfig) -> Self {
+        let clients = RedisClients::default();
+        let (slower_than_us, max_len, latency_ms) = config.redis_monitoring;
+        clients.slowlog.slower_than_us.store(slower_than_us, std::sync::atomic::Ordering::Relaxed);
+        clients.slowlog.max_len.store(max_len, std::sync::atomic::Ordering::Relaxed);
+        clients.latency.threshold_ms.store(latency_ms, std::sync::atomic::Ordering::Relaxed);
+        clients
+    }
 }
 
 impl Default for RedisClients {

@@ -6,6 +6,7 @@
 //! Redis parameter's meaning wherever kvs has the same thing (`appendfsync` is `--fsync`,
 //! `maxclients` is `--max-connections`, `proto-max-bulk-len` is `--max-frame-bytes`).
 
+use super::config_rewrite::Setting;
 use super::{help, parse_int, Call};
 use kvs_store::log::FsyncPolicy;
 use std::sync::atomic::Ordering;
@@ -131,7 +132,29 @@ const HELP: &[&str] = &[
     "    Set the configuration <directive> to <value>.",
     "RESETSTAT",
     "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
 ];
+
+/// `CONFIG REWRITE`: every parameter CONFIG SET can change, into the `--config` file.
+fn rewrite(call: &mut Call<'_, '_>) {
+    let Some(path) = call.shell.config.config_file.clone() else {
+        return call.reply.error("ERR The server is running without a config file");
+    };
+    let settings: Vec<(&str, Setting)> = PARAMS
+        .iter()
+        .filter(|param| param.set.is_some())
+        .map(|param| {
+            let value = (param.get)(call);
+            let setting = value.parse::<i64>().map_or(Setting::Text(value), Setting::Number);
+            (param.name, setting)
+        })
+        .collect();
+    match super::config_rewrite::rewrite(&path, &settings) {
+        Ok(()) => call.reply.simple("OK"),
+        Err(why) => call.reply.error(&format!("ERR Rewriting config file: {why}")),
+    }
+}
 
 /// `CONFIG GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | HELP`
 pub fn config(call: &mut Call<'_, '_>) {
@@ -140,6 +163,7 @@ pub fn config(call: &mut Call<'_, '_>) {
     match sub.as_slice() {
         b"GET" if argc >= 3 => get(call),
         b"SET" if argc >= 4 && argc.is_multiple_of(2) => set(call),
+        b"REWRITE" if argc == 2 => rewrite(call),
         b"RESETSTAT" if argc == 2 => {
             call.shell.requests.reset();
             call.reply.simple("OK")

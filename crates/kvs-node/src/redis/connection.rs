@@ -140,6 +140,7 @@ pub fn hello(call: &mut Call<'_, '_>) {
 pub fn reset(call: &mut Call<'_, '_>) {
     call.client.transaction = Default::default();
     call.client.db = 0;
+    call.clients.update(call.client.id, |c| c.db = 0);
     call.client.protocol = kvs_proto::resp::Protocol::Resp2;
     call.reply.set_protocol(kvs_proto::resp::Protocol::Resp2);
     if call.shell.config.users.is_some() {

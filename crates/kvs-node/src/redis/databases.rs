@@ -90,6 +90,7 @@ pub fn select(call: &mut Call<'_, '_>) {
     match database(call, 1) {
         Ok(db) => {
             call.client.db = db;
+            call.clients.update(call.client.id, |c| c.db = db);
             call.reply.simple("OK")
         }
         Err(error) => call.reply.error(error),

@@ -20,7 +20,8 @@
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, RESET.
 //! - [`client_command`]: CLIENT and its subcommands.
 //! - [`info`]: INFO, every section Redis 7 has.
-//! - [`config`]: CONFIG GET, SET, RESETSTAT.
+//! - [`config`]: CONFIG GET, SET, RESETSTAT, REWRITE.
+//! - [`config_rewrite`]: CONFIG REWRITE's edit of the `--config` file, comments kept.
 //! - [`server`]: TIME, ROLE, LASTSAVE, BGSAVE, BGREWRITEAOF.
 //! - [`slowlog`]: SLOWLOG, and the commands it keeps.
 //! - [`latency`]: LATENCY, the latency monitor.
@@ -32,6 +33,7 @@ pub mod bits;
 pub mod client_command;
 pub mod clients;
 pub mod config;
+pub mod config_rewrite;
 pub mod connection;
 pub mod counters;
 pub mod databases;

@@ -138,6 +138,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         since: tokio::time::Instant::now(),
         kill: CancellationToken::new(),
         unblock: Default::default(),
+        db: 0,
     };
     let client = ClientState {
         id: clients.next_id(),
