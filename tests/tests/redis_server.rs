@@ -48,6 +48,12 @@ fn info_has_redis_7s_sections_and_counts_commands_and_errors() {
     assert!(incr.ends_with("failed_calls=1"), "{incr}");
     let errors = info(c, &["errorstats"]);
     assert_eq!(field(&errors, "errorstat_ERR").as_deref(), Some("count=2"), "{errors}");
+    let _: Vec<Option<String>> = run(c, &["MGET", "k", "missing"]);
+    let stats = info(c, &["stats"]);
+    assert_eq!(
+        (field(&stats, "keyspace_hits"), field(&stats, "keyspace_misses")),
+        (Some("3".into()), Some("1".into()))
+    );
     // Several sections at once, in Redis's order; `all` adds commandstats.
     let two = info(c, &["keyspace", "server"]);
     assert!(two.starts_with("# Server") && two.contains("# Keyspace") && !two.contains("# Clients"), "{two}");

@@ -106,6 +106,8 @@ pub struct RequestStats {
     /// Error replies on the Redis port by their first word (`ERR`, `WRONGTYPE`, ...), for INFO
     /// errorstats; only errors take the lock.
     errors: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Reads of a key that found it, and that did not (INFO's keyspace_hits and _misses).
+    lookups: [AtomicU64; 2],
 }
 
 impl Default for RequestStats {
@@ -115,6 +117,7 @@ impl Default for RequestStats {
             native: Default::default(),
             latency: Default::default(),
             errors: Default::default(),
+            lookups: Default::default(),
         }
     }
 }
@@ -169,6 +172,19 @@ impl RequestStats {
             latency.reset();
         }
         self.errors.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for counter in &self.lookups {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a read of a key (GET, MGET): whether it found one.
+    pub fn lookup(&self, hit: bool) {
+        self.lookups[usize::from(!hit)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads that found their key, and that did not.
+    pub fn lookups(&self) -> (u64, u64) {
+        (self.lookups[0].load(Ordering::Relaxed), self.lookups[1].load(Ordering::Relaxed))
     }
 
     /// Counts a native request answered (`name` from [`NATIVE_COMMANDS`]).

@@ -9,7 +9,11 @@ use kvs_store::{databases, glob};
 pub fn get(call: &mut Call<'_, '_>) {
     let (key, now_ms) = (call.args.get(1), call.now_ms());
     let reply = &mut *call.reply;
-    call.shell.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
+    let hit = call.shell.store().with_value(key, now_ms, |value| {
+        reply.optional_bulk(value);
+        value.is_some()
+    });
+    call.shell.requests.lookup(hit);
 }
 
 /// `MSET key value [key value ...]`
@@ -73,7 +77,11 @@ pub fn mget(call: &mut Call<'_, '_>) {
     call.reply.array(call.args.len() - 1);
     for key in call.args.iter().skip(1) {
         let reply = &mut *call.reply;
-        call.shell.store().with_value(key, now_ms, |value| reply.optional_bulk(value));
+        let hit = call.shell.store().with_value(key, now_ms, |value| {
+            reply.optional_bulk(value);
+            value.is_some()
+        });
+        call.shell.requests.lookup(hit);
     }
 }
 
