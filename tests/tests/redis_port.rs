@@ -57,7 +57,7 @@ async fn keyspace_commands_behave_like_redis() {
     assert_eq!(redis::cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
     assert_eq!(redis::cmd("ECHO").arg("hi").query::<String>(&mut c).unwrap(), "hi");
     assert_eq!(redis::cmd("SELECT").arg(0).query::<String>(&mut c).unwrap(), "OK");
-    let err = redis::cmd("SELECT").arg(1).query::<String>(&mut c).unwrap_err();
+    let err = redis::cmd("SELECT").arg(16).query::<String>(&mut c).unwrap_err();
     assert!(err.to_string().contains("DB index is out of range"), "{err}");
     let err = redis::cmd("GET").query::<String>(&mut c).unwrap_err();
     assert!(err.to_string().contains("wrong number of arguments for 'get' command"), "{err}");
