@@ -122,9 +122,14 @@ fn object_idletime_counts_from_the_last_use_and_touch_resets_it() {
         let _: i64 = run(c, &["EXISTS", "foo"]);
         run::<i64>(c, &["OBJECT", "IDLETIME", "foo"]) >= 2
     });
-    // "TOUCH alters the last access time of a key", as a read does.
+    // "Operations in no-touch mode do not alter the last access time of a key"
+    let _: () = run(c, &["CLIENT", "NO-TOUCH", "ON"]);
+    let _: String = run(c, &["GET", "foo"]);
+    assert!(run::<i64>(c, &["OBJECT", "IDLETIME", "foo"]) >= 2);
+    // "TOUCH alters the last access time of a key", in no-touch mode too, as a read does.
     assert_eq!(run::<i64>(c, &["TOUCH", "foo", "missing"]), 1);
     assert!(run::<i64>(c, &["OBJECT", "IDLETIME", "foo"]) < 2);
+    let _: () = run(c, &["CLIENT", "NO-TOUCH", "OFF"]);
     assert_error(c, &["OBJECT", "FREQ", "foo"], "An LFU maxmemory policy is not selected");
 }
 

@@ -24,6 +24,31 @@ pub enum Tracking {
 }
 
 static FREQUENCY: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set while a command of a CLIENT NO-TOUCH connection runs on this thread.
+    static UNTOUCHED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (one command of a connection in CLIENT NO-TOUCH mode) without its reads counting as
+/// uses of the keys; TOUCH still counts.
+pub fn without_touching<R>(f: impl FnOnce() -> R) -> R {
+    /// Clears the flag however `f` ends, a panic included.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            UNTOUCHED.set(false);
+        }
+    }
+    UNTOUCHED.set(true);
+    let _reset = Reset;
+    f()
+}
+
+/// Whether reads on this thread count as uses now.
+pub(crate) fn reads_touch() -> bool {
+    !UNTOUCHED.get()
+}
 /// Seconds since the Unix epoch at the last [`tick`].
 static CLOCK_SECONDS: AtomicU32 = AtomicU32::new(0);
 

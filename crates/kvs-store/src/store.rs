@@ -390,7 +390,7 @@ impl Store {
         let (hash, shard) = self.locate(key);
         let guard = self.read(shard);
         let live = guard.table.find(hash, |r| r.key() == key).filter(|r| r.is_live_at(now_ms));
-        live.inspect(|r| r.touch()).is_some()
+        live.inspect(|r| r.touch_always()).is_some()
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).

@@ -69,11 +69,16 @@ pub fn client(call: &mut Call<'_, '_>) {
         // Client libraries announce their name and version; nothing here uses it.
         call.reply.simple("OK");
     } else if (sub.eq_ignore_ascii_case(b"NO-EVICT") || sub.eq_ignore_ascii_case(b"NO-TOUCH")) && argc == 3 {
-        // Nothing is evicted and no access time is kept, so both switches change nothing.
-        match call.args.get(2).to_ascii_uppercase().as_slice() {
-            b"ON" | b"OFF" => call.reply.simple("OK"),
-            _ => call.reply.error("ERR syntax error"),
+        // NO-EVICT changes nothing: no connection is ever evicted here (no maxmemory-clients).
+        let on = match call.args.get(2).to_ascii_uppercase().as_slice() {
+            b"ON" => true,
+            b"OFF" => false,
+            _ => return call.reply.error("ERR syntax error"),
+        };
+        if sub.eq_ignore_ascii_case(b"NO-TOUCH") {
+            call.client.no_touch = on;
         }
+        call.reply.simple("OK")
     } else if sub.eq_ignore_ascii_case(b"LIST") {
         client_list(call);
     } else if sub.eq_ignore_ascii_case(b"KILL") && argc >= 3 {

@@ -92,6 +92,8 @@ pub struct ClientState {
     pub monitor: bool,
     /// The database SELECT chose (0 until then).
     pub db: u8,
+    /// CLIENT NO-TOUCH ON: its reads do not count as uses of the keys (for LRU and LFU).
+    pub no_touch: bool,
 }
 
 /// CLIENT REPLY's modes.

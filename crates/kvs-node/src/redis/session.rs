@@ -153,6 +153,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         replies: Default::default(),
         monitor: false,
         db: 0,
+        no_touch: false,
     };
     (client, connected)
 }
@@ -483,6 +484,15 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     let Some(spec) = check(call, spec) else {
         return;
     };
+    if call.client.no_touch {
+        // Commands run on one thread without awaiting, so a flag of the thread's is the command's.
+        return kvs_store::access::without_touching(|| handle(call, spec));
+    }
+    handle(call, spec)
+}
+
+/// Runs `spec`'s handler, in the selected database.
+fn handle(call: &mut Call<'_, '_>, spec: &table::CommandSpec) {
     match super::databases::stored_args(spec, &call.args, call.client.db) {
         None => (spec.handler)(call),
         Some(stored) => {

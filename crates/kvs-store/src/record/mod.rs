@@ -475,9 +475,16 @@ impl Record {
         self.0.access()
     }
 
-    /// Marks the key used now (a read, or TOUCH). Writes the head only when the state changes,
-    /// so a key read many times a second costs one write a second under LRU.
+    /// Marks the key used now by a read, unless the reader asked not to (CLIENT NO-TOUCH).
     pub fn touch(&self) {
+        if crate::access::reads_touch() {
+            self.touch_always();
+        }
+    }
+
+    /// Marks the key used now (TOUCH, or a read). Writes the head only when the state changes,
+    /// so a key read many times a second costs one write a second under LRU.
+    pub fn touch_always(&self) {
         let (before, after) = (self.0.access(), crate::access::used(self.0.access()));
         if before != after {
             self.0.set_access(after);
