@@ -177,9 +177,14 @@ impl RequestStats {
         }
     }
 
-    /// Counts a read of a key (GET, MGET): whether it found one.
-    pub fn lookup(&self, hit: bool) {
-        self.lookups[usize::from(!hit)].fetch_add(1, Ordering::Relaxed);
+    /// Adds a batch's reads of keys (GET, MGET): those that found their key, and those that
+    /// did not. Counted per connection and added per batch, so a pipelined GET costs no atomic.
+    pub fn add_lookups(&self, [hits, misses]: [u64; 2]) {
+        for (counter, n) in self.lookups.iter().zip([hits, misses]) {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Reads that found their key, and that did not.

@@ -109,15 +109,18 @@ pub(crate) fn fresh() -> u16 {
     }
 }
 
-/// The state of a key used now, given its state `state`.
-pub(crate) fn used(state: u16) -> u16 {
+/// The state of a key used at `now_ms`, given its state `state`.
+pub(crate) fn used_at(state: u16, now_ms: u64) -> u16 {
+    let seconds = (now_ms / 1000) as u32;
     match tracking() {
-        Tracking::Recency => clock(),
+        Tracking::Recency => seconds as u16,
         Tracking::Frequency => {
-            let counter = decayed(state);
+            let minutes = (seconds / 60) as u8;
+            let (last, counter) = ((state >> 8) as u8, state as u8);
+            let counter = counter.saturating_sub(minutes.wrapping_sub(last));
             let odds = 1.0 / ((counter.saturating_sub(LFU_INIT)) as f64 * LFU_LOG_FACTOR + 1.0);
             let counter = if counter < u8::MAX && random_unit() < odds { counter + 1 } else { counter };
-            u16::from(minutes()) << 8 | u16::from(counter)
+            u16::from(minutes) << 8 | u16::from(counter)
         }
     }
 }

@@ -180,6 +180,20 @@ impl OriginIndex {
     /// Indexes `new`, which superseded `old` (the very handle indexed, or a clone of it). A write
     /// both carry (a counter's contribution from another node) keeps its place.
     pub fn replace(&mut self, old: &Record, new: &Record) {
+        // The common case, a value over a value: one write out, one in, without walking stamps.
+        if let (Some(before), Some(after)) = (old.single_stamp(), new.single_stamp()) {
+            if before == after {
+                if let Some(log) = self.by_origin.get_mut(&before.version.node) {
+                    log.swap(before.seq, old, new.clone());
+                }
+            } else {
+                if let Some(log) = self.by_origin.get_mut(&before.version.node) {
+                    log.remove(before.seq, old);
+                }
+                self.log(after.version.node).insert(after.seq, new.clone());
+            }
+            return;
+        }
         for stamp in old.stamps() {
             let Some(log) = self.by_origin.get_mut(&stamp.version.node) else { continue };
             if new.stamps().any(|kept| kept == stamp) {

@@ -308,8 +308,7 @@ impl Store {
         let record = guard.table.find(hash, |r| r.key() == key);
         let expired = record.is_some_and(|r| r.is_expired_at(now_ms));
         if let Some(record) = record.filter(|_| !expired) {
-            crate::access::tick(now_ms);
-            record.touch();
+            record.touch(now_ms);
         }
         let answer = match record.filter(|_| !expired).map(Record::body) {
             Some(Body::Value(value)) => f(Some(value)),
@@ -390,7 +389,7 @@ impl Store {
         let (hash, shard) = self.locate(key);
         let guard = self.read(shard);
         let live = guard.table.find(hash, |r| r.key() == key).filter(|r| r.is_live_at(now_ms));
-        live.inspect(|r| r.touch_always()).is_some()
+        live.inspect(|r| r.touch_always(now_ms)).is_some()
     }
 
     /// Digest of the whole content: equal content gives equal digests. O(1).

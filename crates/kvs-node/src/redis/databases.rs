@@ -61,8 +61,11 @@ pub(super) fn stored_args(spec: &CommandSpec, args: &Args<'_>, db: u8) -> Option
 
 /// A key among `spec`'s that database 0 cannot take (it would read as another database's).
 pub(super) fn reserved_key<'a>(spec: &CommandSpec, args: &Args<'a>) -> Option<&'a [u8]> {
-    if spec.first_key == 0 {
-        return None;
+    match (spec.first_key, spec.last_key) {
+        (0, _) => return None,
+        // The common one-key command, without building the positions.
+        (1, 1) if args.len() > 1 => return Some(args.get(1)).filter(|key| databases::is_reserved(key)),
+        _ => {}
     }
     key_positions(spec, args.len()).map(|i| args.get(i)).find(|key| databases::is_reserved(key))
 }

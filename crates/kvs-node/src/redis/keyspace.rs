@@ -13,7 +13,7 @@ pub fn get(call: &mut Call<'_, '_>) {
         reply.optional_bulk(value);
         value.is_some()
     });
-    call.shell.requests.lookup(hit);
+    call.client.lookups[usize::from(!hit)] += 1;
 }
 
 /// `MSET key value [key value ...]`
@@ -81,7 +81,7 @@ pub fn mget(call: &mut Call<'_, '_>) {
             reply.optional_bulk(value);
             value.is_some()
         });
-        call.shell.requests.lookup(hit);
+        call.client.lookups[usize::from(!hit)] += 1;
     }
 }
 

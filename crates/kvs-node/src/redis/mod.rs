@@ -94,6 +94,8 @@ pub struct ClientState {
     pub db: u8,
     /// CLIENT NO-TOUCH ON: its reads do not count as uses of the keys (for LRU and LFU).
     pub no_touch: bool,
+    /// Reads of keys since the last batch (found, not found), for INFO's keyspace_hits/_misses.
+    pub lookups: [u64; 2],
 }
 
 /// CLIENT REPLY's modes.

@@ -84,6 +84,7 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
             return;
         }
         shell.requests.batch(ClientProtocol::Resp, started.elapsed(), served);
+        shell.requests.add_lookups(std::mem::take(&mut client.lookups));
         if close || kill.is_cancelled() {
             return;
         }
@@ -154,6 +155,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         monitor: false,
         db: 0,
         no_touch: false,
+        lookups: [0; 2],
     };
     (client, connected)
 }

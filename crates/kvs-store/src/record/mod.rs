@@ -417,6 +417,12 @@ impl Record {
         }
     }
 
+    /// The one write a value, tombstone or flush carries (`None` for a counter or HyperLogLog,
+    /// which carry one per node: see [`Record::stamps`]).
+    pub(crate) fn single_stamp(&self) -> Option<Stamp> {
+        (self.flags() & (COUNTER_BIT | HLL_BIT) == 0 || self.is_tombstone()).then(|| self.stamp())
+    }
+
     /// Where this record stands against another of its key: the larger survives a merge.
     ///
     /// A value or tombstone ranks by its version; a counter or HyperLogLog by its base, above
@@ -475,17 +481,19 @@ impl Record {
         self.0.access()
     }
 
-    /// Marks the key used now by a read, unless the reader asked not to (CLIENT NO-TOUCH).
-    pub fn touch(&self) {
+    /// Marks the key used at `now_ms` by a read, unless the reader asked not to (CLIENT
+    /// NO-TOUCH).
+    pub fn touch(&self, now_ms: u64) {
         if crate::access::reads_touch() {
-            self.touch_always();
+            self.touch_always(now_ms);
         }
     }
 
-    /// Marks the key used now (TOUCH, or a read). Writes the head only when the state changes,
-    /// so a key read many times a second costs one write a second under LRU.
-    pub fn touch_always(&self) {
-        let (before, after) = (self.0.access(), crate::access::used(self.0.access()));
+    /// Marks the key used at `now_ms` (TOUCH, or a read). Writes the head only when the state
+    /// changes, so a key read many times a second costs one write a second under LRU.
+    pub fn touch_always(&self, now_ms: u64) {
+        let before = self.0.access();
+        let after = crate::access::used_at(before, now_ms);
         if before != after {
             self.0.set_access(after);
         }
