@@ -25,7 +25,8 @@
 //! - [`credentials`]: the cluster secret, and what each role may do.
 //! - [`users`]: the users file and the one login check every front end makes.
 //! - [`login_throttle`]: slows down a source address that keeps failing to log in.
-//! - [`memory_limit`]: `maxmemory`: evicting keys by a Redis policy, or refusing writes with -OOM.
+//! - [`memory_limit`]: `maxmemory`: the limit and Redis's eviction policies.
+//! - `eviction` (internal): making room before a growing write: evicting by the policy, or -OOM.
 //! - [`node_clock`]: every clock read of the node (shifted or stepped by fault injection).
 //! - [`net`]: the transport seam (listener, stream, connect); the only file that names sockets.
 //! - [`tls`]: TLS with rustls on every listener and every dialed connection.
@@ -53,6 +54,7 @@ pub(crate) mod connection_budget;
 pub(crate) mod core;
 pub mod credentials;
 pub mod error;
+pub(crate) mod eviction;
 pub(crate) mod expiry;
 pub mod faults;
 pub(crate) mod flag_values;

@@ -15,13 +15,10 @@
 //! before that a node over its limit refuses growing writes with -OOM.
 //!
 //! Candidates are sampled as Redis samples them (`maxmemory-samples` keys, the best of them by
-//! the policy evicted), with the access state of [`kvs_store::access`] for LRU and LFU.
+//! the policy evicted), with the access state of [`kvs_store::access`] for LRU and LFU. This file
+//! holds the limit and the policies; `eviction` makes room on the node.
 
-use crate::shell::Shell;
-use kvs_proto::features::EVICTION;
 use kvs_store::access::{self, Tracking};
-use kvs_store::local::Decision;
-use kvs_store::log::Room;
 use kvs_store::Record;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -72,7 +69,7 @@ impl Policy {
         POLICIES.iter().find(|(policy, _)| *policy == self).map_or("noeviction", |(_, name)| name)
     }
 
-    fn volatile_only(self) -> bool {
+    pub(crate) fn volatile_only(self) -> bool {
         matches!(self, Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl)
     }
 
@@ -85,7 +82,7 @@ impl Policy {
     }
 
     /// How strongly `record` asks to be evicted: the sample's highest goes.
-    fn score(self, record: &Record, draw: u64) -> u64 {
+    pub(crate) fn score(self, record: &Record, draw: u64) -> u64 {
         match self {
             Policy::AllKeysLru | Policy::VolatileLru => access::idle_seconds(record.access_state()),
             Policy::AllKeysLfu | Policy::VolatileLfu => 255 - u64::from(access::frequency(record.access_state())),
@@ -106,7 +103,7 @@ impl OutOfMemory {
 
 /// Evictions one command may make before it gives up and is refused: the time it may take is
 /// bounded, as Redis bounds its eviction loop.
-const MAX_EVICTIONS_PER_WRITE: usize = 1_024;
+pub(crate) const MAX_EVICTIONS_PER_WRITE: usize = 1_024;
 
 /// The limit, its policy, and what it did.
 #[derive(Debug)]
@@ -114,8 +111,8 @@ pub struct MemoryLimit {
     max_bytes: AtomicU64,
     policy: AtomicU8,
     samples: AtomicU32,
-    evicted: AtomicU64,
-    refused: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) refused: AtomicU64,
     draws: AtomicU64,
 }
 
@@ -177,58 +174,13 @@ impl MemoryLimit {
     }
 
     /// A random number (xorshift over a shared state: races only repeat a draw).
-    fn draw(&self) -> u64 {
+    pub(crate) fn draw(&self) -> u64 {
         let mut x = self.draws.load(Ordering::Relaxed);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.draws.store(x, Ordering::Relaxed);
         x
-    }
-}
-
-impl Shell {
-    /// Makes room for a command that may grow the data: nothing to do under the limit; past
-    /// it, evicts keys by the policy until the data fits, or refuses.
-    pub(crate) fn make_room(&self) -> Result<(), OutOfMemory> {
-        let limit = &self.memory_limit;
-        let max = limit.max_bytes();
-        let store = self.store();
-        if max == 0 || store.live_bytes() <= max {
-            return Ok(());
-        }
-        let policy = limit.policy();
-        if policy == Policy::NoEviction || !self.core.is_open(EVICTION) {
-            limit.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(OutOfMemory);
-        }
-        for _ in 0..MAX_EVICTIONS_PER_WRITE {
-            if store.live_bytes() <= max {
-                return Ok(());
-            }
-            let now_ms = self.wall_ms();
-            let sample = store.sample(limit.samples() as usize, policy.volatile_only(), now_ms, || limit.draw());
-            let Some(victim) = sample.into_iter().max_by_key(|r| policy.score(r, limit.draw())) else {
-                break;
-            };
-            let target = victim.eviction_target();
-            let decide = |local: &kvs_store::local::Local<'_>| match local.evict(target) {
-                Some(record) => Decision::Write(record, true),
-                None => Decision::Keep(false),
-            };
-            match self.update(victim.key(), now_ms, &mut Room::default(), None, decide) {
-                Ok((_, true)) => {
-                    limit.evicted.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok((_, false)) => {}
-                Err(_) => break,
-            }
-        }
-        if store.live_bytes() <= max {
-            return Ok(());
-        }
-        limit.refused.fetch_add(1, Ordering::Relaxed);
-        Err(OutOfMemory)
     }
 }
 

@@ -107,7 +107,7 @@ pub fn copy(call: &mut Call<'_, '_>) {
             replace = true;
         } else if option.eq_ignore_ascii_case(b"DB") && i + 1 < call.args.len() {
             i += 1;
-            match super::databases::database(call, i) {
+            match super::database_keys::database(call, i) {
                 Ok(db) => into = db,
                 Err(error) => return call.reply.error(error),
             }

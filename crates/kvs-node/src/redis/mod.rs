@@ -9,7 +9,8 @@
 //! - [`lcs`]: the LCS command.
 //! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO.
 //! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
-//! - [`databases`]: SELECT, MOVE, SWAPDB, and running a command in the selected database.
+//! - [`databases`]: SELECT, MOVE, SWAPDB.
+//! - [`database_keys`]: running a command in the selected database (its keys rewritten).
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE, PFDEBUG GETREG, behind the gate `hyperloglog`.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
@@ -36,6 +37,7 @@ pub mod config;
 pub mod config_rewrite;
 pub mod connection;
 pub mod counters;
+pub mod database_keys;
 pub mod databases;
 pub mod debug;
 pub mod docs;
@@ -157,6 +159,23 @@ pub struct Call<'a, 'r> {
     pub room: &'a mut Room,
     /// When the command runs.
     pub clock: &'a BatchClock,
+}
+
+impl<'r> Call<'_, 'r> {
+    /// The same call with other arguments: a command EXEC runs from its queue, or one whose keys
+    /// were rewritten for the selected database.
+    pub fn with_args<'b>(&'b mut self, args: Args<'b>) -> Call<'b, 'r> {
+        Call {
+            shell: self.shell,
+            args,
+            client: &mut *self.client,
+            clients: self.clients,
+            reply: &mut *self.reply,
+            durable: &mut *self.durable,
+            room: &mut *self.room,
+            clock: self.clock,
+        }
+    }
 }
 
 impl Call<'_, '_> {

@@ -495,21 +495,10 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
 
 /// Runs `spec`'s handler, in the selected database.
 fn handle(call: &mut Call<'_, '_>, spec: &table::CommandSpec) {
-    match super::databases::stored_args(spec, &call.args, call.client.db) {
+    let keys = (spec.first_key, spec.last_key, spec.step);
+    match super::database_keys::stored_args(keys, &call.args, call.client.db) {
         None => (spec.handler)(call),
-        Some(stored) => {
-            let inner = &mut Call {
-                shell: call.shell,
-                args: stored.args(),
-                client: &mut *call.client,
-                clients: call.clients,
-                reply: &mut *call.reply,
-                durable: &mut *call.durable,
-                room: &mut *call.room,
-                clock: call.clock,
-            };
-            (spec.handler)(inner)
-        }
+        Some(stored) => (spec.handler)(&mut call.with_args(stored.args())),
     }
 }
 
@@ -536,8 +525,9 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         wrong_arity(call.reply, spec.name);
         return None;
     }
-    if call.client.db == 0 && super::databases::reserved_key(spec, &call.args).is_some() {
-        call.reply.error(super::databases::RESERVED);
+    let keys = (spec.first_key, spec.last_key, spec.step);
+    if call.client.db == 0 && super::database_keys::reserved_key(keys, &call.args).is_some() {
+        call.reply.error(super::database_keys::RESERVED);
         return None;
     }
     if spec.grows && call.shell.make_room().is_err() {

@@ -191,17 +191,7 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
     call.client.transaction.unit = Some(Vec::new());
     call.reply.array(queued.len());
     for command in &queued {
-        let inner = &mut Call {
-            shell,
-            args: command.args(),
-            client: &mut *call.client,
-            clients: call.clients,
-            reply: &mut *call.reply,
-            durable: &mut *call.durable,
-            room: &mut *call.room,
-            clock: call.clock,
-        };
-        run(inner);
+        run(&mut call.with_args(command.args()));
     }
     let unit = call.client.transaction.unit.take().unwrap_or_default();
     shell.writes.push_unit(&shell.core, unit);

@@ -1,7 +1,8 @@
 //! A HyperLogLog's body as a record holds it: the write it started from, each node's newest write
 //! into it, then its registers in compact form, read in place.
 
-use super::counter::{le_u32, read_stamp, STAMP_BYTES};
+use super::counter::{le_u32, put_stamp, read_stamp, STAMP_BYTES};
+use super::{Record, HLL_BIT};
 use crate::hll::Registers;
 use kvs_proto::Stamp;
 
@@ -39,5 +40,22 @@ impl<'a> HllView<'a> {
     /// The registers, for computing.
     pub fn registers(&self) -> Registers {
         Registers::from_compact(self.compact()).unwrap_or_default()
+    }
+}
+
+impl Record {
+    /// A HyperLogLog started from `base`, with each node's newest write into it (`stamps`, sorted
+    /// by node, at least one) and `compact` registers, expiring at `deadline_ms`; stamped with its
+    /// newest write. A local write's record holds only the registers it raised (a delta).
+    pub fn hll(key: &[u8], base: Stamp, stamps: &[Stamp], compact: &[u8], deadline_ms: Option<u64>) -> Record {
+        let newest = stamps.iter().copied().max_by_key(|s| s.version).expect("a stamp");
+        Record::build(key, newest, HLL_BIT, deadline_ms, |out| {
+            put_stamp(out, &base);
+            out.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
+            for stamp in stamps {
+                put_stamp(out, stamp);
+            }
+            out.extend_from_slice(compact);
+        })
     }
 }

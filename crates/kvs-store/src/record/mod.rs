@@ -6,6 +6,7 @@
 //! answer) is a refcount bump.
 
 mod counter;
+mod evicted;
 mod hll;
 mod origins;
 // The one exception to the crate's `deny(unsafe_code)`: a hand-written thin reference-counted
@@ -14,7 +15,7 @@ mod origins;
 mod packed;
 mod wire;
 
-use counter::{le_u32, le_u64, put_contribution, put_stamp, COUNTER_PART_BYTES, STAMP_BYTES};
+use counter::{le_u64, put_contribution, put_stamp, COUNTER_PART_BYTES, STAMP_BYTES};
 pub use counter::{CounterView, Stamps};
 pub use hll::HllView;
 use packed::{Fields, Packed};
@@ -168,37 +169,6 @@ impl Record {
     /// The database a flush clears (`None`: every one).
     pub fn flushed_database(&self) -> Option<u8> {
         (!self.key().is_empty()).then(|| crate::databases::database_of(self.key()))
-    }
-
-    /// A HyperLogLog started from `base`, with each node's newest write into it (`stamps`, sorted
-    /// by node, at least one) and `compact` registers, expiring at `deadline_ms`; stamped with its
-    /// newest write. A local write's record holds only the registers it raised (a delta).
-    pub fn hll(key: &[u8], base: Stamp, stamps: &[Stamp], compact: &[u8], deadline_ms: Option<u64>) -> Record {
-        let newest = stamps.iter().copied().max_by_key(|s| s.version).expect("a stamp");
-        Record::build(key, newest, HLL_BIT, deadline_ms, |out| {
-            put_stamp(out, &base);
-            out.extend_from_slice(&(stamps.len() as u32).to_le_bytes());
-            for stamp in stamps {
-                put_stamp(out, stamp);
-            }
-            out.extend_from_slice(compact);
-        })
-    }
-
-    /// The eviction, made by the write `stamp`, of the write of version `of` (see
-    /// [`EntryKind::Evicted`]).
-    pub fn evicted(key: &[u8], of: Version, stamp: Stamp) -> Record {
-        Record::build(key, stamp, TOMBSTONE_BIT | EVICTED_BIT, None, |out| {
-            out.extend_from_slice(&of.wall_ms.to_le_bytes());
-            out.extend_from_slice(&of.logical.to_le_bytes());
-            out.extend_from_slice(&of.node.0.to_le_bytes());
-        })
-    }
-
-    /// What an eviction of this record removes: the version it ranks by (a value's own, a
-    /// counter's or HyperLogLog's base).
-    pub fn eviction_target(&self) -> Version {
-        self.rank().0
     }
 
     fn build(
@@ -442,17 +412,6 @@ impl Record {
             Body::Counter(counter) => (counter.base().version, 2),
             Body::Hll(hll) => (hll.base().version, 3),
         }
-    }
-
-    /// Whether this is an eviction's tombstone.
-    pub fn is_evicted(&self) -> bool {
-        self.flags() & EVICTED_BIT != 0
-    }
-
-    /// The version an eviction removed (read from its body).
-    fn evicted_of(&self) -> Version {
-        let body = &self.0.bytes()[self.body_start()..];
-        Version { wall_ms: le_u64(body), logical: le_u32(&body[8..]), node: NodeId(le_u64(&body[12..])) }
     }
 
     /// Whether this is the tombstone a counter expired to: stamped with the counter's base and

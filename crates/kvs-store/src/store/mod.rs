@@ -1,8 +1,13 @@
 //! The concurrent last-writer-wins map.
 
+mod accounting;
+mod flushes;
+mod sampling;
+
+pub use accounting::RECORD_OVERHEAD_BYTES;
+
 use crate::cursors::CursorTable;
 use crate::databases;
-use crate::digest::record_hash;
 use crate::expiry::ExpiryQueue;
 use crate::lww;
 use crate::map::Map;
@@ -20,16 +25,6 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// Number of shards; a power of two. Enough that two cores rarely meet on a lock, and that one
 /// shard of a million-key store (the unit `scan` and anti-entropy walk) is a few thousand keys.
 pub const SHARDS: usize = 256;
-
-/// What a record costs beyond its key and body: its 36-byte head, the allocator's 8 bytes and
-/// rounding, its table slot and its origin-index entry; a node's resident memory per key, less
-/// the bytes of its key and value, measured 73 with 16-byte keys and 100-byte values (README).
-pub const RECORD_OVERHEAD_BYTES: u64 = 72;
-
-/// The bytes `record` counts for in [`Store::memory_bytes`].
-fn record_bytes(record: &Record) -> u64 {
-    record.payload_len() as u64 + RECORD_OVERHEAD_BYTES
-}
 
 /// One shard: records keyed by their own key bytes (an 8-byte pointer per slot), the same
 /// records indexed by origin and sequence number for anti-entropy, and those with a deadline by
@@ -184,67 +179,6 @@ impl Store {
         MergeOutcome::Applied
     }
 
-    /// Whether a flush newer than `record` has been seen.
-    fn below_floor(&self, record: &Record) -> bool {
-        if !self.flushed.load(Ordering::Acquire) {
-            return false;
-        }
-        let floors = self.floors.read().unwrap_or_else(|p| p.into_inner());
-        floors
-            .iter()
-            .any(|flush| record.rank().0 < flush.version() && databases::flush_covers(flush.key(), record.key()))
-    }
-
-    /// Merges a replicated flush: if it is the newest of its kind seen, every record it covers
-    /// ranked below it goes.
-    fn merge_flush(&self, flush: Record) -> MergeOutcome {
-        let version = flush.version();
-        let previous = {
-            let mut floors = self.floors.write().unwrap_or_else(|p| p.into_inner());
-            let same = floors.iter().position(|held| held.key() == flush.key());
-            if same.is_some_and(|at| floors[at].version() >= version) {
-                return MergeOutcome::Stale;
-            }
-            self.flushed.store(true, Ordering::Release);
-            match same {
-                Some(at) => Some(std::mem::replace(&mut floors[at], flush.clone())),
-                None => {
-                    floors.push(flush.clone());
-                    None
-                }
-            }
-        };
-        {
-            // Flushes live in shard 0's origin index, so anti-entropy carries them.
-            let mut first = self.write(0);
-            if let Some(previous) = &previous {
-                first.index.remove(previous);
-                self.account(previous, -1);
-            }
-            first.index.insert(&flush);
-            self.account(&flush, 1);
-        }
-        self.remove_where(|r| r.rank().0 < version && databases::flush_covers(flush.key(), r.key()));
-        MergeOutcome::Applied
-    }
-
-    /// The newest replicated flush that covers `key` (FLUSHALL, or FLUSHDB of its database).
-    pub(crate) fn floor_for(&self, key: &[u8]) -> Option<Record> {
-        if !self.flushed.load(Ordering::Acquire) {
-            return None;
-        }
-        let floors = self.floors.read().unwrap_or_else(|p| p.into_inner());
-        floors.iter().filter(|flush| databases::flush_covers(flush.key(), key)).max_by_key(|f| f.version()).cloned()
-    }
-
-    /// Every replicated flush held (the newest of each kind).
-    pub(crate) fn floors(&self) -> Vec<Record> {
-        if !self.flushed.load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        self.floors.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// A key's hash and shard, for callers that sort records by shard before loading them.
     pub(crate) fn hash_and_shard(&self, key: &[u8]) -> (u64, usize) {
         self.locate(key)
@@ -333,65 +267,6 @@ impl Store {
         }
     }
 
-    fn count_in_database(&self, record: &Record, added: bool) {
-        let counter = &self.live_by_database[databases::database_of(record.key()) as usize];
-        if added {
-            counter.fetch_add(1, Ordering::Relaxed);
-        } else {
-            counter.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Live records (values, counters, HyperLogLogs; expired ones until reclaimed) of database
-    /// `db`.
-    pub fn live_count_in(&self, db: u8) -> u64 {
-        self.live_by_database[db as usize].load(Ordering::Relaxed)
-    }
-
-    /// Bytes the live records (values, counters, HyperLogLogs) take: each record's key and body
-    /// plus [`RECORD_OVERHEAD_BYTES`]. What `maxmemory` is checked against.
-    pub fn live_bytes(&self) -> u64 {
-        self.live_bytes.load(Ordering::Relaxed)
-    }
-
-    /// Bytes the tombstones take (deletes, expiries and evictions, until purged).
-    pub fn tombstone_bytes(&self) -> u64 {
-        self.tombstone_bytes.load(Ordering::Relaxed)
-    }
-
-    /// Up to `n` live records at `now_ms` drawn at random (with a deadline only, if
-    /// `volatile_only`), for an eviction policy to choose from, as Redis samples keys; `draw`
-    /// supplies random numbers. Each draw walks part of one shard under its read lock.
-    pub fn sample(&self, n: usize, volatile_only: bool, now_ms: u64, mut draw: impl FnMut() -> u64) -> Vec<Record> {
-        let mut found = Vec::with_capacity(n);
-        // Empty shards, or shards without a fit, are passed over; a bounded number of tries keeps
-        // a nearly empty store from spinning.
-        for _ in 0..n.saturating_mul(8).max(SHARDS) {
-            if found.len() == n {
-                break;
-            }
-            let guard = self.read(draw() as usize % SHARDS);
-            let len = guard.table.len();
-            if len == 0 {
-                continue;
-            }
-            let start = draw() as usize % len;
-            let fits = |r: &&Record| r.is_live_at(now_ms) && (!volatile_only || r.deadline_ms().is_some());
-            let pick = guard.table.iter().skip(start).find(fits).or_else(|| guard.table.iter().take(start).find(fits));
-            found.extend(pick.cloned());
-        }
-        found
-    }
-
-    /// Marks `key` used now if it is held live (TOUCH); whether it was.
-    pub fn touch(&self, key: &[u8], now_ms: u64) -> bool {
-        crate::access::tick(now_ms);
-        let (hash, shard) = self.locate(key);
-        let guard = self.read(shard);
-        let live = guard.table.find(hash, |r| r.key() == key).filter(|r| r.is_live_at(now_ms));
-        live.inspect(|r| r.touch_always(now_ms)).is_some()
-    }
-
     /// Digest of the whole content: equal content gives equal digests. O(1).
     pub fn digest(&self) -> u128 {
         let hi = self.digest_hi.load(Ordering::Acquire) as u128;
@@ -463,65 +338,6 @@ impl Store {
     /// Whether `cursor` is one `scan` can continue from.
     pub fn is_valid_cursor(cursor: u64) -> bool {
         cursor < SHARDS as u64
-    }
-
-    /// Adds (`sign` = 1) or removes (`sign` = -1) one record from the digest and counts.
-    pub(crate) fn account(&self, record: &Record, sign: i64) {
-        let hash = record_hash(record);
-        self.digest_hi.fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
-        self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
-        if record.is_flush() {
-            return;
-        }
-        let (counter, bytes) = match record.is_tombstone() {
-            true => (&self.tombstones, &self.tombstone_bytes),
-            false => (&self.live, &self.live_bytes),
-        };
-        if sign > 0 {
-            counter.fetch_add(1, Ordering::Relaxed);
-            bytes.fetch_add(record_bytes(record), Ordering::Relaxed);
-        } else {
-            counter.fetch_sub(1, Ordering::Relaxed);
-            bytes.fetch_sub(record_bytes(record), Ordering::Relaxed);
-        }
-        if !record.is_tombstone() {
-            self.count_in_database(record, sign > 0);
-        }
-    }
-
-    /// Accounts for `new` replacing `old` in one pass: the digest changes by both hashes at once
-    /// and the counts only when one is a tombstone and the other not, so an overwrite costs two
-    /// atomic operations instead of six.
-    fn account_replaced(&self, old: &Record, new: &Record) {
-        let change = record_hash(old) ^ record_hash(new);
-        self.digest_hi.fetch_xor((change >> 64) as u64, Ordering::AcqRel);
-        self.digest_lo.fetch_xor(change as u64, Ordering::AcqRel);
-        let (before, after) = (record_bytes(old), record_bytes(new));
-        match (old.is_tombstone(), new.is_tombstone()) {
-            (false, true) => {
-                self.count_in_database(old, false);
-                self.live.fetch_sub(1, Ordering::Relaxed);
-                self.tombstones.fetch_add(1, Ordering::Relaxed);
-                self.live_bytes.fetch_sub(before, Ordering::Relaxed);
-                self.tombstone_bytes.fetch_add(after, Ordering::Relaxed);
-            }
-            (true, false) => {
-                self.count_in_database(new, true);
-                self.tombstones.fetch_sub(1, Ordering::Relaxed);
-                self.live.fetch_add(1, Ordering::Relaxed);
-                self.tombstone_bytes.fetch_sub(before, Ordering::Relaxed);
-                self.live_bytes.fetch_add(after, Ordering::Relaxed);
-            }
-            (tombstone, _) => {
-                let bytes = if tombstone { &self.tombstone_bytes } else { &self.live_bytes };
-                // The common overwrite of a value by one of the same size costs no atomic.
-                if after > before {
-                    bytes.fetch_add(after - before, Ordering::Relaxed);
-                } else if before > after {
-                    bytes.fetch_sub(before - after, Ordering::Relaxed);
-                }
-            }
-        }
     }
 
     /// Turns every record whose deadline is at or before `now_ms` into the tombstone it expires
@@ -652,47 +468,6 @@ mod tests {
         assert!(!store.with_value(b"later", 6_000, |v| v.is_some()));
         assert_eq!(store.tombstone_count(), 2);
         assert_eq!(store.expire_due(u64::MAX), 0);
-    }
-
-    #[test]
-    fn a_flush_removes_every_older_record_including_late_arrivals() {
-        let store = Store::new();
-        store.merge(Record::plain(b"a", Some(b"1"), stamp(10, 1), None));
-        store.merge(Record::plain(b"b", Some(b"2"), stamp(30, 2), None));
-        assert_eq!(store.merge(Record::flush(stamp(20, 1), None)), MergeOutcome::Applied);
-        assert_eq!(store.get_value(b"a", 0), None);
-        assert_eq!(store.get_value(b"b", 0).as_deref(), Some(&b"2"[..]), "newer than the flush");
-        assert_eq!(store.merge(Record::plain(b"c", Some(b"3"), stamp(15, 2), None)), MergeOutcome::Stale);
-        assert_eq!(store.merge(Record::flush(stamp(18, 2), None)), MergeOutcome::Stale, "an older flush");
-        assert_eq!(store.live_count(), 1);
-        let replayed = Store::new();
-        for record in [Record::plain(b"c", Some(b"3"), stamp(15, 2), None), Record::flush(stamp(20, 1), None)] {
-            replayed.merge(record);
-        }
-        replayed.merge(Record::plain(b"b", Some(b"2"), stamp(30, 2), None));
-        assert_eq!(replayed.digest(), store.digest(), "order does not matter");
-    }
-
-    #[test]
-    fn a_flush_of_one_database_removes_only_its_keys_and_counts_by_database() {
-        let store = Store::new();
-        let in_db = |db, key: &[u8]| crate::databases::stored_key(db, key).into_owned();
-        for (db, wall) in [(0, 10), (3, 10), (3, 30), (5, 10)] {
-            store.merge(Record::plain(&in_db(db, &[wall as u8]), Some(b"v"), stamp(wall, 1), None));
-        }
-        assert_eq!((store.live_count_in(0), store.live_count_in(3), store.live_count_in(5)), (1, 2, 1));
-        assert_eq!(store.merge(Record::flush(stamp(20, 2), Some(3))), MergeOutcome::Applied);
-        assert_eq!((store.live_count_in(0), store.live_count_in(3), store.live_count_in(5)), (1, 1, 1));
-        assert!(store.get_live(&in_db(3, &[30]), 0).is_some(), "newer than the flush");
-        // A late copy of database 3 stays out; database 0's and 5's come in.
-        assert_eq!(store.merge(Record::plain(&in_db(3, b"late"), Some(b"v"), stamp(15, 1), None)), MergeOutcome::Stale);
-        assert_eq!(
-            store.merge(Record::plain(&in_db(5, b"late"), Some(b"v"), stamp(15, 1), None)),
-            MergeOutcome::Applied
-        );
-        assert_eq!(store.floors().len(), 1);
-        assert_eq!(store.merge(Record::flush(stamp(25, 2), None)), MergeOutcome::Applied);
-        assert_eq!((store.live_count(), store.floors().len()), (1, 2), "FLUSHALL clears every database");
     }
 
     #[test]

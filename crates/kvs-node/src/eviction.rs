@@ -1,0 +1,54 @@
+//! Making room under `maxmemory` before a command that may grow the data: evicting by the policy
+//! through the node's write path, or refusing (see `memory_limit` for the rules).
+
+use crate::memory_limit::{OutOfMemory, Policy, MAX_EVICTIONS_PER_WRITE};
+use crate::shell::Shell;
+use kvs_proto::features::EVICTION;
+use kvs_store::local::Decision;
+use kvs_store::log::Room;
+use std::sync::atomic::Ordering;
+
+impl Shell {
+    /// Makes room for a command that may grow the data: nothing to do under the limit; past
+    /// it, evicts keys by the policy until the data fits, or refuses.
+    pub(crate) fn make_room(&self) -> Result<(), OutOfMemory> {
+        let limit = &self.memory_limit;
+        let max = limit.max_bytes();
+        let store = self.store();
+        if max == 0 || store.live_bytes() <= max {
+            return Ok(());
+        }
+        let policy = limit.policy();
+        if policy == Policy::NoEviction || !self.core.is_open(EVICTION) {
+            limit.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(OutOfMemory);
+        }
+        for _ in 0..MAX_EVICTIONS_PER_WRITE {
+            if store.live_bytes() <= max {
+                return Ok(());
+            }
+            let now_ms = self.wall_ms();
+            let sample = store.sample(limit.samples() as usize, policy.volatile_only(), now_ms, || limit.draw());
+            let Some(victim) = sample.into_iter().max_by_key(|r| policy.score(r, limit.draw())) else {
+                break;
+            };
+            let target = victim.eviction_target();
+            let decide = |local: &kvs_store::local::Local<'_>| match local.evict(target) {
+                Some(record) => Decision::Write(record, true),
+                None => Decision::Keep(false),
+            };
+            match self.update(victim.key(), now_ms, &mut Room::default(), None, decide) {
+                Ok((_, true)) => {
+                    limit.evicted.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok((_, false)) => {}
+                Err(_) => break,
+            }
+        }
+        if store.live_bytes() <= max {
+            return Ok(());
+        }
+        limit.refused.fetch_add(1, Ordering::Relaxed);
+        Err(OutOfMemory)
+    }
+}

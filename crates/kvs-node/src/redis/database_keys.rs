@@ -1,0 +1,93 @@
+//! How a command runs in the database its connection selected, and how a client names one.
+//!
+//! A connection's keys are stored as its database's ([`kvs_store::databases`]): before a command
+//! runs, the arguments its table row names as keys are rewritten to their stored form, so every
+//! handler, the write path and replication see one keyspace; the commands that list keys (KEYS,
+//! SCAN, RANDOMKEY) keep their database's and show them as its clients know them. In database 0
+//! nothing is rewritten (the hot path costs a two-byte check per key: a key beginning with the
+//! prefix of other databases' keys is refused there).
+//!
+//! Databases other than 0 wait for the cluster feature `databases`: a FLUSHDB of one of them is a
+//! record protocol 8 cannot decode.
+
+use super::{parse_int, Call, NOT_AN_INTEGER};
+use kvs_proto::features::DATABASES;
+use kvs_proto::resp::Args;
+use kvs_store::databases;
+use std::ops::Range;
+
+/// A command's arguments with its keys in stored form: a buffer and the ranges of each argument.
+pub(super) struct StoredArgs {
+    buf: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl StoredArgs {
+    /// The arguments, to run the command with.
+    pub(super) fn args(&self) -> Args<'_> {
+        Args::new(&self.buf, &self.ranges)
+    }
+}
+
+/// Where a command's keys are: its first, last (negative: from the end) and step, as its table
+/// row and COMMAND give them.
+pub(super) type KeySpec = (i64, i64, i64);
+
+/// Where the keys of a command of key spec `(first, last, step)` are among `argc` arguments.
+fn key_positions((first, last, step): KeySpec, argc: usize) -> impl Iterator<Item = usize> {
+    let first = first.max(0) as usize;
+    let last = if last < 0 { argc as i64 + last } else { last };
+    let step = step.max(1) as usize;
+    let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(argc) };
+    (first..end).step_by(step)
+}
+
+/// The arguments of a command with keys at `keys`, run in database `db`, keys rewritten; `None`
+/// in database 0.
+pub(super) fn stored_args(keys: KeySpec, args: &Args<'_>, db: u8) -> Option<StoredArgs> {
+    if db == 0 || keys.0 == 0 {
+        return None;
+    }
+    let keys: Vec<usize> = key_positions(keys, args.len()).collect();
+    let mut stored = StoredArgs { buf: Vec::new(), ranges: Vec::with_capacity(args.len()) };
+    for (i, arg) in args.iter().enumerate() {
+        let start = stored.buf.len();
+        if keys.contains(&i) {
+            stored.buf.extend_from_slice(&databases::stored_key(db, arg));
+        } else {
+            stored.buf.extend_from_slice(arg);
+        }
+        stored.ranges.push(start..stored.buf.len());
+    }
+    Some(stored)
+}
+
+/// A key among a command's (at `keys`) that database 0 cannot take (it would read as another
+/// database's).
+pub(super) fn reserved_key<'a>(keys: KeySpec, args: &Args<'a>) -> Option<&'a [u8]> {
+    match (keys.0, keys.1) {
+        (0, _) => return None,
+        // The common one-key command, without building the positions.
+        (1, 1) if args.len() > 1 => return Some(args.get(1)).filter(|key| databases::is_reserved(key)),
+        _ => {}
+    }
+    key_positions(keys, args.len()).map(|i| args.get(i)).find(|key| databases::is_reserved(key))
+}
+
+/// The error for a key of database 0 that begins with the other databases' prefix.
+pub(super) const RESERVED: &str =
+    "ERR keys beginning with the bytes 0xFF 0xDB are reserved (they store the keys of databases 1 and up)";
+
+/// The database a client names, if this node has it and its gate allows it; else the error.
+pub(super) fn database(call: &Call<'_, '_>, at: usize) -> Result<u8, &'static str> {
+    let Some(db) = parse_int(call.args.get(at)) else {
+        return Err(NOT_AN_INTEGER);
+    };
+    if !(0..call.shell.config.databases as i64).contains(&db) {
+        return Err("ERR DB index is out of range");
+    }
+    if db != 0 && !call.shell.core.is_open(DATABASES) {
+        return Err("ERR databases other than 0 need the cluster feature 'databases', which opens once every member speaks protocol 9 (kvs 0.3.0 or later)");
+    }
+    Ok(db as u8)
+}

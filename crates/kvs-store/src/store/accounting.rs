@@ -1,0 +1,105 @@
+//! What the store counts as records come and go: the digest, live and tombstone counts (per
+//! database too), and the bytes `maxmemory` is checked against.
+
+use super::Store;
+use crate::databases;
+use crate::digest::record_hash;
+use crate::record::Record;
+use std::sync::atomic::Ordering;
+
+/// What a record costs beyond its key and body: its 36-byte head, the allocator's 8 bytes and
+/// rounding, its table slot and its origin-index entry; a node's resident memory per key, less
+/// the bytes of its key and value, measured 73 with 16-byte keys and 100-byte values (README).
+pub const RECORD_OVERHEAD_BYTES: u64 = 72;
+
+/// The bytes `record` counts for in [`Store::memory_bytes`].
+fn record_bytes(record: &Record) -> u64 {
+    record.payload_len() as u64 + RECORD_OVERHEAD_BYTES
+}
+
+impl Store {
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one record from the digest and counts.
+    pub(crate) fn account(&self, record: &Record, sign: i64) {
+        let hash = record_hash(record);
+        self.digest_hi.fetch_xor((hash >> 64) as u64, Ordering::AcqRel);
+        self.digest_lo.fetch_xor(hash as u64, Ordering::AcqRel);
+        if record.is_flush() {
+            return;
+        }
+        let (counter, bytes) = match record.is_tombstone() {
+            true => (&self.tombstones, &self.tombstone_bytes),
+            false => (&self.live, &self.live_bytes),
+        };
+        if sign > 0 {
+            counter.fetch_add(1, Ordering::Relaxed);
+            bytes.fetch_add(record_bytes(record), Ordering::Relaxed);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+            bytes.fetch_sub(record_bytes(record), Ordering::Relaxed);
+        }
+        if !record.is_tombstone() {
+            self.count_in_database(record, sign > 0);
+        }
+    }
+
+    /// Accounts for `new` replacing `old` in one pass: the digest changes by both hashes at once
+    /// and the counts only when one is a tombstone and the other not, so an overwrite costs two
+    /// atomic operations instead of six.
+    pub(super) fn account_replaced(&self, old: &Record, new: &Record) {
+        let change = record_hash(old) ^ record_hash(new);
+        self.digest_hi.fetch_xor((change >> 64) as u64, Ordering::AcqRel);
+        self.digest_lo.fetch_xor(change as u64, Ordering::AcqRel);
+        let (before, after) = (record_bytes(old), record_bytes(new));
+        match (old.is_tombstone(), new.is_tombstone()) {
+            (false, true) => {
+                self.count_in_database(old, false);
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                self.tombstones.fetch_add(1, Ordering::Relaxed);
+                self.live_bytes.fetch_sub(before, Ordering::Relaxed);
+                self.tombstone_bytes.fetch_add(after, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.count_in_database(new, true);
+                self.tombstones.fetch_sub(1, Ordering::Relaxed);
+                self.live.fetch_add(1, Ordering::Relaxed);
+                self.tombstone_bytes.fetch_sub(before, Ordering::Relaxed);
+                self.live_bytes.fetch_add(after, Ordering::Relaxed);
+            }
+            (tombstone, _) => {
+                let bytes = if tombstone { &self.tombstone_bytes } else { &self.live_bytes };
+                // The common overwrite of a value by one of the same size costs no atomic.
+                if after > before {
+                    bytes.fetch_add(after - before, Ordering::Relaxed);
+                } else if before > after {
+                    bytes.fetch_sub(before - after, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    pub(super) fn count_in_database(&self, record: &Record, added: bool) {
+        let counter = &self.live_by_database[databases::database_of(record.key()) as usize];
+        if added {
+            counter.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Live records (values, counters, HyperLogLogs; expired ones until reclaimed) of database
+    /// `db`.
+    pub fn live_count_in(&self, db: u8) -> u64 {
+        self.live_by_database[db as usize].load(Ordering::Relaxed)
+    }
+
+    /// Bytes the live records (values, counters, HyperLogLogs) take: each record's key and body
+    /// plus [`RECORD_OVERHEAD_BYTES`]. What `maxmemory` is checked against.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the tombstones take (deletes, expiries and evictions, until purged).
+    pub fn tombstone_bytes(&self) -> u64 {
+        self.tombstone_bytes.load(Ordering::Relaxed)
+    }
+}
