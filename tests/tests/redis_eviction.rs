@@ -147,3 +147,33 @@ fn object_freq_grows_with_use_under_an_lfu_policy() {
     assert!(hot > cold + 5, "hot {hot}, cold {cold}");
     assert_error(c, &["OBJECT", "IDLETIME", "hot"], "An LFU maxmemory policy is selected");
 }
+
+#[test]
+fn an_evictions_tombstone_is_purged_after_the_eviction_grace_and_a_deletes_is_not() {
+    let node = NodeProcess::start(
+        None,
+        &[
+            "--redis-port",
+            "0",
+            "--maxmemory",
+            "100000",
+            "--maxmemory-policy",
+            "allkeys-random",
+            "--eviction-grace-ms",
+            "1s",
+            "--tombstone-grace-ms",
+            "1h",
+        ],
+    );
+    let c = &mut node.resp();
+    let _: () = run(c, &["SET", "deleted", "x"]);
+    let _: i64 = run(c, &["DEL", "deleted"]);
+    assert_eq!(fill(c, "key", 3_000, false), 0);
+    assert!(info(c, "stats", "evicted_keys") > 1_000);
+    // The evictions' tombstones go after a second; the DEL's stays for its hour.
+    eventually(Duration::from_secs(30), "the evictions' tombstones to be purged", || {
+        let keyspace: String = run(c, &["INFO", "keyspace"]);
+        keyspace.contains(",tombstones=1\r\n")
+    });
+    assert!(info(c, "memory", "kvs_tombstone_bytes") < 200);
+}

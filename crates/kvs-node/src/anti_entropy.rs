@@ -26,7 +26,7 @@ pub(crate) async fn run(shell: Arc<Shell>) {
 
 /// Purges tombstones past the grace period, checking a few times per grace period.
 pub(crate) async fn purge_tombstones(shell: Arc<Shell>) {
-    let grace = shell.config.tombstone_grace;
+    let grace = shell.config.tombstone_grace.min(shell.config.eviction_grace);
     let mut ticks = interval((grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

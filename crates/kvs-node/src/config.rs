@@ -141,6 +141,11 @@ pub struct NodeArgs {
     /// longer than this resynchronizes fully when it returns.
     #[arg(long, default_value = "24h", value_parser = parse_ms, help_heading = "Storage")]
     pub tombstone_grace_ms: u64,
+    /// How long an eviction's tombstone is kept before it is purged, in ms (at most
+    /// --tombstone-grace-ms): short, so a node evicting under --maxmemory is not filled with
+    /// tombstones. A node away longer than this resynchronizes fully when it returns.
+    #[arg(long, default_value = "10m", value_parser = parse_ms, help_heading = "Storage")]
+    pub eviction_grace_ms: u64,
     /// How long one frame write to a peer may block before the connection is dropped and redialed, in ms.
     #[arg(long, default_value = "5s", value_parser = parse_ms, help_heading = "Network")]
     pub peer_write_timeout_ms: u64,
@@ -269,6 +274,8 @@ pub struct NodeConfig {
     pub anti_entropy_interval: Duration,
     /// Tombstone lifetime.
     pub tombstone_grace: Duration,
+    /// An eviction's tombstone's lifetime (at most `tombstone_grace`).
+    pub eviction_grace: Duration,
     /// Deadline for a connection's hello.
     pub hello_timeout: Duration,
     /// Bound on how far ahead a remote version may be.
@@ -423,6 +430,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             compact_after_bytes: args.compact_after_bytes,
             anti_entropy_interval: Duration::from_millis(args.anti_entropy_interval_ms),
             tombstone_grace: Duration::from_millis(args.tombstone_grace_ms),
+            eviction_grace: Duration::from_millis(args.eviction_grace_ms.min(args.tombstone_grace_ms)),
             hello_timeout: Duration::from_millis(args.hello_timeout_ms),
             max_clock_skew_ms: args.max_clock_skew_ms,
             push_queue: args.push_queue,

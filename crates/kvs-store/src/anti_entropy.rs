@@ -50,9 +50,11 @@ impl Store {
         removed
     }
 
-    /// Purges tombstones written before `horizon_ms` (wall clock); returns how many.
-    pub fn purge_tombstones(&self, horizon_ms: u64) -> usize {
-        let removed = self.remove_where(|r| r.is_tombstone() && r.version().wall_ms < horizon_ms);
+    /// Purges tombstones written before `horizon_ms` (wall clock), and evictions' tombstones
+    /// written before `eviction_horizon_ms`; returns how many.
+    pub fn purge_tombstones(&self, horizon_ms: u64, eviction_horizon_ms: u64) -> usize {
+        let horizon = |r: &Record| if r.is_evicted() { horizon_ms.max(eviction_horizon_ms) } else { horizon_ms };
+        let removed = self.remove_where(|r| r.is_tombstone() && r.version().wall_ms < horizon(r));
         let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
         for record in &removed {
             let highest = purged.entry(record.origin()).or_default();
@@ -185,7 +187,15 @@ mod tests {
         apply(&a, &Record::new(b"k", Some(b"v"), set, s1));
         apply(&b, &Record::new(b"k", Some(b"v"), set, s1));
         apply(&a, &Record::new(b"k", None, del, s2));
-        assert_eq!(a.purge_tombstones(100), 1);
+        assert_eq!(a.purge_tombstones(100, 0), 1);
+        // An eviction's tombstone goes at its own, shorter horizon; a delete's waits for its own.
+        let (evicted, deleted) = (v(30, 3), v(31, 4));
+        apply(&a, &Record::new(b"e", Some(b"v"), set, 5));
+        apply(&a, &Record::evicted(b"e", set, kvs_proto::Stamp { version: evicted.0, seq: evicted.1 }));
+        apply(&a, &Record::new(b"d", None, deleted.0, deleted.1));
+        assert_eq!(a.purge_tombstones(0, 100), 1, "the eviction's");
+        assert_eq!(a.tombstone_count(), 1, "the delete's stays");
+        assert_eq!(a.purge_tombstones(100, 100), 1);
         assert_eq!(a.tombstone_count(), 0);
 
         // A plain delta cannot carry the purged delete: b would keep the value.

@@ -106,6 +106,8 @@ pub(crate) struct Core {
     max_members: usize,
     /// How long a tombstone is kept before it may be purged.
     tombstone_grace: Duration,
+    /// How long an eviction's tombstone is kept (at most `tombstone_grace`).
+    eviction_grace: Duration,
     /// How far a peer's clock may be from ours, in ms.
     max_clock_skew_ms: u64,
     /// Replication counters (the shell adds the byte counts it sees on the wire).
@@ -152,6 +154,7 @@ impl Core {
             limits: config.limits,
             max_members: config.max_members,
             tombstone_grace: config.tombstone_grace,
+            eviction_grace: config.eviction_grace,
             max_clock_skew_ms: config.max_clock_skew_ms,
             stats: ReplicationCounters::default(),
             durable: config.data_dir.is_some(),
@@ -311,7 +314,8 @@ impl Core {
     /// The purge tick: drops tombstones older than the grace period; returns how many.
     pub(crate) fn purge_tombstones(&self, now: Now) -> usize {
         let horizon = now.wall_ms.saturating_sub(self.tombstone_grace.as_millis() as u64);
-        let purged = self.replica.store().purge_tombstones(horizon);
+        let eviction_horizon = now.wall_ms.saturating_sub(self.eviction_grace.as_millis() as u64);
+        let purged = self.replica.store().purge_tombstones(horizon, eviction_horizon);
         bump(&self.stats.tombstones_purged, purged);
         purged
     }
@@ -470,7 +474,9 @@ impl Core {
     /// have superseded (written before its grace period, by the fastest clock the skew bound
     /// allows it), reset cursors, and ask it again at once.
     fn resync(&self, from: NodeId, cursors: &Cursors, now: Now) -> Vec<Effect> {
-        let horizon = (now.wall_ms + self.max_clock_skew_ms).saturating_sub(self.tombstone_grace.as_millis() as u64);
+        // The shortest grace: a purged eviction may have superseded a write that recent.
+        let grace = self.tombstone_grace.min(self.eviction_grace);
+        let horizon = (now.wall_ms + self.max_clock_skew_ms).saturating_sub(grace.as_millis() as u64);
         let dropped = self.replica.drop_seen_by(cursors, horizon);
         bump(&self.stats.full_resyncs, 1);
         tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
