@@ -75,9 +75,12 @@ pub enum InvalidEntry {
     #[error("malformed flush")]
     Flush,
     /// A HyperLogLog whose stamps are out of order or not after its base, or whose registers are
-    /// not in compact form; or an eviction with a value.
-    #[error("malformed HyperLogLog or eviction")]
+    /// not in compact form.
+    #[error("malformed HyperLogLog")]
     Hll,
+    /// An eviction with a value or a deadline, or of a write not older than itself.
+    #[error("malformed eviction")]
+    Evicted,
     /// A key too long for a record.
     #[error("key too long")]
     Key,
@@ -267,10 +270,13 @@ impl Record {
                     _ => Err(InvalidEntry::Hll),
                 }
             }
-            EntryKind::Evicted { of } if value.is_none() && expires_at_ms.is_none() => {
+            // An eviction removes a write it saw, so one older than itself: an `of` ahead of its
+            // own version (which the clock bound checks) would block every write to the key until
+            // the clocks reached it.
+            EntryKind::Evicted { of } if value.is_none() && expires_at_ms.is_none() && *of < stamp.version => {
                 Ok(Record::evicted(key, *of, stamp))
             }
-            EntryKind::Evicted { .. } => Err(InvalidEntry::Hll),
+            EntryKind::Evicted { .. } => Err(InvalidEntry::Evicted),
         }
     }
 
@@ -529,6 +535,24 @@ mod tests {
         assert!(tombstone.is_tombstone());
         assert_eq!(tombstone.value(), None);
         assert_eq!(Record::new(b"", Some(b""), version(), 1).value(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn an_eviction_of_a_write_not_older_than_itself_is_refused() {
+        let own = version();
+        let entry = |of: Version| Entry {
+            value: None,
+            version: own,
+            seq: 1,
+            expires_at_ms: None,
+            kind: EntryKind::Evicted { of },
+        };
+        let older = Version { wall_ms: own.wall_ms - 1, ..own };
+        assert!(Record::from_entry(b"k", &entry(older)).is_ok_and(|r| r.is_evicted() && r.eviction_target() == older));
+        // A member could otherwise block every write to the key until the clocks reached `of`.
+        let ahead = Version { wall_ms: own.wall_ms + 365 * 86_400_000, ..own };
+        assert_eq!(Record::from_entry(b"k", &entry(ahead)).unwrap_err(), InvalidEntry::Evicted);
+        assert_eq!(Record::from_entry(b"k", &entry(own)).unwrap_err(), InvalidEntry::Evicted);
     }
 
     #[test]
