@@ -39,8 +39,11 @@ fn each_database_holds_its_own_keys() {
     // "SELECT an out of range DB"
     assert_error(c, &["SELECT", "16"], "DB index is out of range");
     assert_error(c, &["SELECT", "-1"], "DB index is out of range");
+    let _: () = run(c, &["SELECT", "9"]);
+    let _: i64 = run(c, &["EXPIRE", "k", "1000"]);
+    let _: () = run(c, &["SELECT", "0"]);
     let info: String = run(c, &["INFO", "keyspace"]);
-    assert!(info.contains("db0:keys=1,") && info.contains("db9:keys=3,"), "{info}");
+    assert!(info.contains("db0:keys=1,expires=0,") && info.contains("db9:keys=3,expires=1,"), "{info}");
     let config: Vec<String> = run(c, &["CONFIG", "GET", "databases"]);
     assert_eq!(config, ["databases", "16"]);
 }

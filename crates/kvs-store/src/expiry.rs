@@ -49,6 +49,8 @@ pub(crate) struct ExpiryQueue {
     heap: BinaryHeap<Reverse<Due>>,
     /// Records held in the shard's table that have a deadline.
     tracked: usize,
+    /// Of them, those of each database other than 0 (see [`crate::databases`]).
+    in_other_databases: std::collections::BTreeMap<u8, usize>,
 }
 
 impl ExpiryQueue {
@@ -57,6 +59,10 @@ impl ExpiryQueue {
         if record.deadline_ms().is_some() {
             self.heap.push(Reverse(Due(record.clone())));
             self.tracked += 1;
+            match crate::databases::database_of(record.key()) {
+                0 => {}
+                db => *self.in_other_databases.entry(db).or_default() += 1,
+            }
         }
     }
 
@@ -64,12 +70,31 @@ impl ExpiryQueue {
     pub(crate) fn remove(&mut self, record: &Record) {
         if record.deadline_ms().is_some() {
             self.tracked -= 1;
+            match crate::databases::database_of(record.key()) {
+                0 => {}
+                db => {
+                    if let Some(count) = self.in_other_databases.get_mut(&db) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.in_other_databases.remove(&db);
+                        }
+                    }
+                }
+            }
         }
     }
 
     /// Records held in the table that have a deadline.
     pub(crate) fn tracked(&self) -> usize {
         self.tracked
+    }
+
+    /// Of them, those of database `db`.
+    pub(crate) fn tracked_in(&self, db: u8) -> usize {
+        match db {
+            0 => self.tracked - self.in_other_databases.values().sum::<usize>(),
+            db => self.in_other_databases.get(&db).copied().unwrap_or(0),
+        }
     }
 
     /// Pops the entries due at `now_ms`; `held` says whether a record is still its key's latest.
@@ -94,6 +119,13 @@ impl ExpiryQueue {
     pub(crate) fn rebuild<'a>(&mut self, held: impl Iterator<Item = &'a Record>) {
         self.heap = held.filter(|r| r.deadline_ms().is_some()).map(|r| Reverse(Due(r.clone()))).collect();
         self.tracked = self.heap.len();
+        self.in_other_databases.clear();
+        for Reverse(Due(record)) in self.heap.iter() {
+            match crate::databases::database_of(record.key()) {
+                0 => {}
+                db => *self.in_other_databases.entry(db).or_default() += 1,
+            }
+        }
     }
 }
 

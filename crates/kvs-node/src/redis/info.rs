@@ -239,19 +239,20 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         "latencystats" => write!(out, "# Latencystats\r\n"),
         _ => {
             // Database 0's line always (with the node's tombstones, a kvs field), the others' when
-            // they hold keys. Keys with a deadline are counted for the node as a whole, under 0.
+            // they hold keys.
             let store = shell.store();
             let _ = write!(
                 out,
                 "# Keyspace\r\ndb0:keys={},expires={},avg_ttl=0,tombstones={}\r\n",
                 store.live_count_in(0),
-                store.volatile_count(),
+                store.volatile_count_in(0),
                 store.tombstone_count()
             );
             for db in 1..shell.config.databases.min(256) {
                 let keys = store.live_count_in(db as u8);
                 if keys > 0 {
-                    let _ = write!(out, "db{db}:keys={keys},expires=0,avg_ttl=0\r\n");
+                    let expires = store.volatile_count_in(db as u8);
+                    let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
                 }
             }
             Ok(())

@@ -368,6 +368,11 @@ impl Store {
     pub fn volatile_count(&self) -> u64 {
         (0..SHARDS).map(|shard| self.read(shard).expiry.tracked() as u64).sum()
     }
+
+    /// Live records of database `db` with a deadline (INFO keyspace's `expires`).
+    pub fn volatile_count_in(&self, db: u8) -> u64 {
+        (0..SHARDS).map(|shard| self.read(shard).expiry.tracked_in(db) as u64).sum()
+    }
 }
 
 #[cfg(test)]
