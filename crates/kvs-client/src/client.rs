@@ -57,16 +57,11 @@ impl Client {
     /// the previous release refuses the newest as a version mismatch, and the hello is said again
     /// on a new connection one version down.
     pub async fn connect_with(addr: &str, options: ClientOptions) -> Result<Client, ClientError> {
-        let mut refused = None;
-        for version in kvs_proto::offered_versions() {
-            match Self::connect_at(addr, &options, version).await {
-                Err(ClientError::Rejected(reply)) if reply.code == kvs_proto::ErrorCode::VersionMismatch => {
-                    refused = Some(reply);
-                }
-                connected => return connected,
-            }
-        }
-        Err(ClientError::Rejected(refused.expect("at least one version is offered")))
+        let mismatch = |error: &ClientError| matches!(error, ClientError::Rejected(r) if r.code == kvs_proto::ErrorCode::VersionMismatch);
+        let attempt = |version| Self::connect_at(addr, &options, version);
+        kvs_proto::step_down(kvs_proto::offered_versions(), attempt, mismatch)
+            .await
+            .map_err(|refused| refused.expect("at least one version is offered"))
     }
 
     async fn connect_at(addr: &str, options: &ClientOptions, version: u32) -> Result<Client, ClientError> {

@@ -63,20 +63,21 @@ async fn connect(
     dialed: SocketAddr,
     role: impl Fn(Nonce) -> Role,
 ) -> Result<(Connection<net::Stream>, Welcome, u32), ProtoError> {
-    let mut refused = None;
     // Never below the cluster's version: what the cluster now writes, an older peer cannot read.
-    for version in kvs_proto::offered_versions().filter(|&version| shell.core.admits_protocol(version)) {
+    let versions = kvs_proto::offered_versions().filter(|&version| shell.core.admits_protocol(version));
+    let role = &role;
+    let attempt = |version| async move {
         let mut conn = dial(shell, dialed).await?;
         let mine = nonce();
         conn.send(&Hello::at(version, role(mine))).await?;
-        match answer(shell, &mut conn, &mine, dialed).await {
-            Err(ProtoError::Rejected(reply)) if reply.code == ErrorCode::VersionMismatch => refused = Some(reply),
-            Err(error) => return Err(error),
-            Ok(welcome) => return Ok((conn, welcome, version)),
-        }
-    }
-    let cluster = shell.core.cluster_version();
-    Err(ProtoError::Rejected(refused.unwrap_or_else(|| kvs_proto::version_mismatch(cluster))))
+        let welcome = answer(shell, &mut conn, &mine, dialed).await?;
+        Ok((conn, welcome, version))
+    };
+    let mismatch =
+        |error: &ProtoError| matches!(error, ProtoError::Rejected(r) if r.code == ErrorCode::VersionMismatch);
+    kvs_proto::step_down(versions, attempt, mismatch).await.map_err(|refused| {
+        refused.unwrap_or_else(|| ProtoError::Rejected(kvs_proto::version_mismatch(shell.core.cluster_version())))
+    })
 }
 
 /// The dialer's side of a peer connection to `dialed`: its welcome and version.

@@ -30,6 +30,29 @@ pub fn offered_versions() -> impl Iterator<Item = u32> {
     (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).rev()
 }
 
+/// Dials in each of `versions` (newest first) with `attempt` until the responder takes one:
+/// an attempt whose error `mismatch` calls a version mismatch is followed by one a version down,
+/// on a new connection; any other outcome is the answer. `Err(None)` if no version was tried;
+/// `Err(Some(last refusal))` if every one was refused. The one loop of every dialer (client
+/// library and peers), which differ only in how they dial and what their errors are.
+pub async fn step_down<T, E, F>(
+    versions: impl IntoIterator<Item = u32>,
+    mut attempt: impl FnMut(u32) -> F,
+    mismatch: impl Fn(&E) -> bool,
+) -> Result<T, Option<E>>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut refused = None;
+    for version in versions {
+        match attempt(version).await {
+            Err(error) if mismatch(&error) => refused = Some(error),
+            outcome => return outcome.map_err(Some),
+        }
+    }
+    Err(refused)
+}
+
 /// First frame on every connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
@@ -149,4 +172,35 @@ pub fn version_mismatch(offered: u32) -> crate::ErrorReply {
             "protocol version {offered} is not one this node speaks ({OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION})"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Runs a future whose attempts never wait.
+    fn now<T>(future: impl std::future::Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => panic!("the attempts here never wait"),
+        }
+    }
+
+    #[test]
+    fn a_dialer_steps_down_only_on_a_version_mismatch() {
+        let mismatch = |e: &&str| *e == "mismatch";
+        let answers = |v: u32| {
+            std::future::ready(match v {
+                9 => Err("mismatch"),
+                8 => Ok(8),
+                _ => Err("unreachable"),
+            })
+        };
+        assert_eq!(now(super::step_down([9, 8, 7], answers, mismatch)), Ok(8));
+        let refused = |_| std::future::ready(Err::<u32, _>("mismatch"));
+        assert_eq!(now(super::step_down([9, 8], refused, mismatch)), Err(Some("mismatch")));
+        let other = |_| std::future::ready(Err::<u32, _>("timed out"));
+        assert_eq!(now(super::step_down([9, 8], other, mismatch)), Err(Some("timed out")), "no step down");
+        assert_eq!(now(super::step_down([], answers, mismatch)), Err(None));
+    }
 }

@@ -39,8 +39,8 @@ pub use connection::Connection;
 pub use error::ProtoError;
 pub use features::{Feature, FEATURES};
 pub use hello::{
-    offered_versions, speaks, version_mismatch, Credentials, Hello, HelloReply, Nonce, PeerProof, Proof, Role,
-    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    offered_versions, speaks, step_down, version_mismatch, Credentials, Hello, HelloReply, Nonce, PeerProof, Proof,
+    Role, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use limits::Limits;
 pub use model::{Contribution, Counter, Entry, EntryKind, NodeId, Stamp, Version};
