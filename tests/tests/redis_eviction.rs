@@ -138,13 +138,15 @@ fn object_freq_grows_with_use_under_an_lfu_policy() {
     let (_node, c) = &mut node("allkeys-lfu");
     let _: () = run(c, &["SET", "hot", "1"]);
     let _: () = run(c, &["SET", "cold", "1"]);
-    // A new key starts at 5, as in Redis, so it is not evicted before it had a chance.
-    assert_eq!(run::<i64>(c, &["OBJECT", "FREQ", "cold"]), 5);
+    // A new key starts at 5, as in Redis, so it is not evicted before it had a chance (4 if a
+    // minute turned since the SET: the counter decays a step a minute).
+    let fresh: i64 = run(c, &["OBJECT", "FREQ", "cold"]);
+    assert!((4..=5).contains(&fresh), "{fresh}");
     for _ in 0..2_000 {
         let _: String = run(c, &["GET", "hot"]);
     }
     let (hot, cold): (i64, i64) = (run(c, &["OBJECT", "FREQ", "hot"]), run(c, &["OBJECT", "FREQ", "cold"]));
-    assert!(hot > cold + 5, "hot {hot}, cold {cold}");
+    assert!(hot > cold + 4, "hot {hot}, cold {cold}");
     assert_error(c, &["OBJECT", "IDLETIME", "hot"], "An LFU maxmemory policy is selected");
 }
 
