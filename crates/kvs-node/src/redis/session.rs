@@ -495,8 +495,7 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
 
 /// Runs `spec`'s handler, in the selected database.
 fn handle(call: &mut Call<'_, '_>, spec: &table::CommandSpec) {
-    let keys = (spec.first_key, spec.last_key, spec.step);
-    match super::database_keys::stored_args(keys, &call.args, call.client.db) {
+    match super::database_keys::stored_args(spec.keys(), &call.args, call.client.db) {
         None => (spec.handler)(call),
         Some(stored) => (spec.handler)(&mut call.with_args(stored.args())),
     }
@@ -525,8 +524,7 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         wrong_arity(call.reply, spec.name);
         return None;
     }
-    let keys = (spec.first_key, spec.last_key, spec.step);
-    if call.client.db == 0 && super::database_keys::reserved_key(keys, &call.args).is_some() {
+    if call.client.db == 0 && super::database_keys::reserved_key(spec.keys(), &call.args).is_some() {
         call.reply.error(super::database_keys::RESERVED);
         return None;
     }

@@ -206,6 +206,11 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
 }
 
 impl CommandSpec {
+    /// Where its keys are: first, last (negative: from the end) and step.
+    pub fn keys(&self) -> (i64, i64, i64) {
+        (self.first_key, self.last_key, self.step)
+    }
+
     /// What a user must be allowed to run this command: its `write` and `admin` flags say.
     pub fn needs(&self) -> Access {
         self.access
