@@ -20,7 +20,6 @@ impl Shell {
         }
         let policy = limit.policy();
         if policy == Policy::NoEviction || !self.core.is_open(EVICTION) {
-            limit.refused.fetch_add(1, Ordering::Relaxed);
             return Err(OutOfMemory);
         }
         for _ in 0..MAX_EVICTIONS_PER_WRITE {
@@ -48,7 +47,6 @@ impl Shell {
         if store.live_bytes() <= max {
             return Ok(());
         }
-        limit.refused.fetch_add(1, Ordering::Relaxed);
         Err(OutOfMemory)
     }
 }

@@ -112,7 +112,6 @@ pub struct MemoryLimit {
     policy: AtomicU8,
     samples: AtomicU32,
     pub(crate) evicted: AtomicU64,
-    pub(crate) refused: AtomicU64,
     draws: AtomicU64,
 }
 
@@ -124,7 +123,6 @@ impl MemoryLimit {
             policy: AtomicU8::new(0),
             samples: AtomicU32::new(samples),
             evicted: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
             draws: AtomicU64::new(0x2545_f491_4f6c_dd1d),
         };
         limit.set_policy(policy);
@@ -166,11 +164,6 @@ impl MemoryLimit {
     /// Keys this node evicted.
     pub fn evicted(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
-    }
-
-    /// Writes refused with -OOM.
-    pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
     }
 
     /// A random number (xorshift over a shared state: races only repeat a draw).

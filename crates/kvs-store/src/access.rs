@@ -116,11 +116,7 @@ pub(crate) fn used_at(state: u16, now_ms: u64) -> u16 {
         Tracking::Recency => seconds as u16,
         Tracking::Frequency => {
             let minutes = (seconds / 60) as u8;
-            let (last, counter) = ((state >> 8) as u8, state as u8);
-            let counter = counter.saturating_sub(minutes.wrapping_sub(last));
-            let odds = 1.0 / ((counter.saturating_sub(LFU_INIT)) as f64 * LFU_LOG_FACTOR + 1.0);
-            let counter = if counter < u8::MAX && random_unit() < odds { counter + 1 } else { counter };
-            u16::from(minutes) << 8 | u16::from(counter)
+            u16::from(minutes) << 8 | u16::from(counted(decayed_at(state, minutes)))
         }
     }
 }
@@ -137,8 +133,24 @@ pub fn frequency(state: u16) -> u8 {
 }
 
 fn decayed(state: u16) -> u8 {
+    decayed_at(state, minutes())
+}
+
+/// The counter of `state`, less a step for each minute from its last decay to `minutes`.
+fn decayed_at(state: u16, minutes: u8) -> u8 {
     let (last, counter) = ((state >> 8) as u8, state as u8);
-    counter.saturating_sub(minutes().wrapping_sub(last))
+    counter.saturating_sub(minutes.wrapping_sub(last))
+}
+
+/// `counter` after one more use: one step up, with odds that shrink as it grows (Redis's
+/// logarithmic counter).
+fn counted(counter: u8) -> u8 {
+    let odds = 1.0 / ((counter.saturating_sub(LFU_INIT)) as f64 * LFU_LOG_FACTOR + 1.0);
+    if counter < u8::MAX && random_unit() < odds {
+        counter + 1
+    } else {
+        counter
+    }
 }
 
 /// A number in [0, 1) from a per-thread xorshift: the counter's odds need no better.
@@ -162,17 +174,9 @@ mod tests {
 
     #[test]
     fn the_counter_grows_ever_more_slowly_and_decays_with_time() {
-        let mut state = u16::from(LFU_INIT);
-        let mut grown = 0;
-        for _ in 0..1_000 {
-            let next = (state & 0xff) as u8;
-            // Computed as under LFU, without switching the process-wide mode.
-            let odds = 1.0 / ((next.saturating_sub(LFU_INIT)) as f64 * LFU_LOG_FACTOR + 1.0);
-            if random_unit() < odds {
-                state += 1;
-                grown += 1;
-            }
-        }
+        // The step alone, without switching the process-wide mode to LFU.
+        let counter = (0..1_000).fold(LFU_INIT, |counter, _| counted(counter));
+        let grown = counter - LFU_INIT;
         // Redis's table: about 18 after 1,000 hits with factor 10.
         assert!((8..40).contains(&grown), "{grown}");
         assert_eq!(decayed(3 << 8 | 20), 20u8.saturating_sub(minutes().wrapping_sub(3)));

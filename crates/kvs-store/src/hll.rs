@@ -142,13 +142,6 @@ impl Registers {
         Some(registers)
     }
 
-    /// Applies the compact form `bytes` (already validated) by maximum.
-    pub fn merge_compact(&mut self, bytes: &[u8]) {
-        for (index, value) in compact_pairs(bytes).into_iter().flatten() {
-            self.raise(index, value);
-        }
-    }
-
     /// Redis's dense string for these registers, as GET returns it: a header with the cached
     /// cardinality (marked valid), then six bits per register, least significant first.
     pub fn to_redis_string(&self) -> Vec<u8> {
