@@ -144,14 +144,7 @@ impl<'a> Local<'a> {
                 let base = self.held().map(Record::stamp).expect("live");
                 (self.counter_over(base, base_value, delta), self.deadline_ms())
             }
-            _ => {
-                let base = match self.held() {
-                    Some(gone) if gone.is_expired_counter() => self.stamp,
-                    Some(gone) => gone.stamp(),
-                    None => self.store.floor_for(self.key).map_or(Stamp::NONE, |flush| flush.stamp()),
-                };
-                (self.counter_over(base, 0, delta), None)
-            }
+            _ => (self.counter_over(self.base_of_absent(), 0, delta), None),
         };
         let sum = counter.base_value.checked_add(delta).ok_or(IncrementError::Overflow)?;
         Ok((Record::counter(self.key, &counter, deadline), sum))
@@ -192,14 +185,7 @@ impl<'a> Local<'a> {
                 }
                 (live.stamp(), registers)
             }
-            None => {
-                let base = match self.held() {
-                    Some(gone) if gone.is_expired_counter() => self.stamp,
-                    Some(gone) => gone.stamp(),
-                    None => self.store.floor_for(self.key).map_or(Stamp::NONE, |flush| flush.stamp()),
-                };
-                (base, add.clone())
-            }
+            None => (self.base_of_absent(), add.clone()),
         };
         Ok((Some(Record::hll(self.key, base, &[self.stamp], &registers.to_compact(), deadline)), true))
     }
@@ -210,6 +196,18 @@ impl<'a> Local<'a> {
     pub fn evict(&self, target: kvs_proto::Version) -> Option<Record> {
         let live = self.live()?;
         (live.eviction_target() == target).then(|| Record::evicted(self.key, target, self.stamp))
+    }
+
+    /// The base of a counter or HyperLogLog started on a key with no live value: its delete (or
+    /// the flush that cleared it, or nothing). Over an expired counter or HyperLogLog it is this
+    /// write itself, which must beat the expired one's tombstone, so only one of two concurrent
+    /// ones survives.
+    fn base_of_absent(&self) -> Stamp {
+        match self.held() {
+            Some(gone) if gone.is_expired_counter() => self.stamp,
+            Some(gone) => gone.stamp(),
+            None => self.store.floor_for(self.key).map_or(Stamp::NONE, |flush| flush.stamp()),
+        }
     }
 
     fn counter_over(&self, base: Stamp, base_value: i64, delta: i64) -> Counter {
