@@ -64,7 +64,8 @@ pub fn swapdb(call: &mut Call<'_, '_>) {
     let held = |db: u8| {
         let (mut cursor, mut keys) = (0, Vec::new());
         loop {
-            let (next, found) = shell.store().scan(cursor, usize::MAX, now_ms, |k| databases::database_of(k) == db);
+            // A shard at a time, so a database past the bound is refused before it is all copied.
+            let (next, found) = shell.store().scan(cursor, 1, now_ms, |k| databases::database_of(k) == db);
             keys.extend(found);
             if next == 0 || keys.len() > SWAPDB_MAX_KEYS {
                 return keys;
