@@ -321,7 +321,7 @@ fn check_written_key(shell: &Shell, key: &[u8]) -> Result<(), ErrorReply> {
     check_key(shell, key)?;
     if kvs_store::databases::is_reserved(key) {
         let message =
-            "keys beginning with the bytes 0xFF 0xDB are reserved (they store the keys of Redis databases 1 and up)";
+            "keys beginning with the bytes 0xFF 0xDB or 0xFF 0xEE are reserved (they store the keys of Redis databases 1 and up, and collection elements)";
         return Err(ErrorReply::new(ErrorCode::BadRequest, message));
     }
     Ok(())

@@ -78,10 +78,10 @@ pub fn open_data(config: &NodeConfig) -> Result<OpenedData, NodeError> {
 /// newest whose gate is open, so every release a member could be rolled back to can still
 /// replay the log.
 pub(crate) fn log_format(cluster_version: Option<u32>) -> u32 {
-    use kvs_proto::features::{LOG_FORMAT_4, LOG_FORMAT_5};
+    use kvs_proto::features::{LOG_FORMAT_4, LOG_FORMAT_6};
     use kvs_store::log::{FIRST_RELEASE_FORMAT_VERSION, FORMAT_VERSION, PREVIOUS_RELEASE_FORMAT_VERSION};
     match cluster_version {
-        Some(version) if LOG_FORMAT_5.open_at(version) => FORMAT_VERSION,
+        Some(version) if LOG_FORMAT_6.open_at(version) => FORMAT_VERSION,
         Some(version) if LOG_FORMAT_4.open_at(version) => PREVIOUS_RELEASE_FORMAT_VERSION,
         _ => FIRST_RELEASE_FORMAT_VERSION,
     }

@@ -73,8 +73,25 @@ pub const LOG_FORMAT_5: Feature = Feature {
     what: "the log is written in format 5, which release 0.2.0 cannot read (no downgrade past this point)",
 };
 
+/// Hashes, sets and sorted sets are records of kinds protocol 8 cannot decode.
+pub const COLLECTIONS: Feature = Feature {
+    name: "collections",
+    protocol: 9,
+    release: "0.3.0",
+    what: "hashes, sets and sorted sets whose elements converge by observed-remove, add-wins rules",
+};
+
+/// Log format 6 holds collection elements and headers; release 0.2.0 reads at most format 4.
+pub const LOG_FORMAT_6: Feature = Feature {
+    name: "log-format-6",
+    protocol: 9,
+    release: "0.3.0",
+    what: "the log is written in format 6, which release 0.2.0 cannot read (no downgrade past this point)",
+};
+
 /// Every gate this release knows, oldest first.
-pub const FEATURES: &[Feature] = &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5];
+pub const FEATURES: &[Feature] =
+    &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5, COLLECTIONS, LOG_FORMAT_6];
 
 impl Feature {
     /// What a command needing this feature answers while its gate is closed, in a cluster at

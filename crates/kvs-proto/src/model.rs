@@ -64,6 +64,27 @@ pub struct Counter {
     pub contributions: Vec<Contribution>,
 }
 
+/// The family of a collection key (protocol 9, gate `collections`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CollectionType {
+    /// A hash: fields with values.
+    Hash,
+    /// A set: members.
+    Set,
+    /// A sorted set: members with scores.
+    SortedSet,
+}
+
+/// One element's surviving add: the write that made it and the value it gave (a hash field's
+/// value, a sorted-set member's score; empty for a set member).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElementAdd {
+    /// The add's write, its unique tag.
+    pub stamp: Stamp,
+    /// The value it set.
+    pub value: Bytes,
+}
+
 /// What an entry is, beside its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind {
@@ -91,6 +112,31 @@ pub enum EntryKind {
     Evicted {
         /// The version of the write the eviction removed.
         of: Version,
+    },
+    /// One element of a collection (protocol 9): observed-remove with add-wins. The entry's key
+    /// is the element's (see `kvs-store`'s `collection`), its version and seq its newest stamp's,
+    /// its value `None`.
+    Element {
+        /// Surviving adds, the newest per origin, sorted by origin.
+        adds: Vec<ElementAdd>,
+        /// Per origin (sorted), the highest sequence number of an add removed.
+        removed: Vec<(NodeId, u64)>,
+        /// Per origin (sorted), the newest remove: what anti-entropy finds the removal by.
+        removals: Vec<Stamp>,
+    },
+    /// A collection's header at its key (protocol 9): its type, and what whole-key deletes and
+    /// expiry removed. Its elements are records of their own.
+    Collection {
+        /// Hash, set or sorted set.
+        of: CollectionType,
+        /// The write that created it: a header made later on a key beats it, as a newer write would.
+        base: Stamp,
+        /// Each node's newest write to the header (its creation, DEL, EXPIRE…), sorted by node.
+        stamps: Vec<Stamp>,
+        /// Per origin (sorted): adds up to this sequence number were seen by a DEL and are gone.
+        cleared: Vec<(NodeId, u64)>,
+        /// Adds made before this wall time (ms) expired with the key (0: never expired).
+        expired_before: u64,
     },
 }
 

@@ -34,7 +34,7 @@ impl Store {
         let mut removed = Vec::new();
         for shard in 0..SHARDS {
             let mut guard = self.write(shard);
-            let Shard { table, index, expiry } = &mut *guard;
+            let Shard { table, index, expiry, collections } = &mut *guard;
             let before = removed.len();
             removed.extend(table.iter().filter(|r| doomed(r)).cloned());
             if removed.len() == before {
@@ -45,6 +45,9 @@ impl Store {
                 index.remove(record);
                 expiry.remove(record);
                 self.account(record, -1);
+                if record.is_element() || record.is_collection() {
+                    self.collection_changed(table, collections, Some(record), None);
+                }
             }
         }
         removed
@@ -56,9 +59,9 @@ impl Store {
         let horizon = |r: &Record| if r.is_evicted() { horizon_ms.max(eviction_horizon_ms) } else { horizon_ms };
         let removed = self.remove_where(|r| r.is_tombstone() && r.version().wall_ms < horizon(r));
         let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
-        for record in &removed {
-            let highest = purged.entry(record.origin()).or_default();
-            *highest = (*highest).max(record.seq());
+        for stamp in removed.iter().flat_map(Record::stamps) {
+            let highest = purged.entry(stamp.version.node).or_default();
+            *highest = (*highest).max(stamp.seq);
         }
         removed.len()
     }

@@ -28,10 +28,11 @@ pub fn stored_key(db: u8, key: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(stored)
 }
 
-/// The database a stored key belongs to.
+/// The database a stored key belongs to (an element's: its collection's).
 pub fn database_of(stored: &[u8]) -> u8 {
     match stored {
         [0xFF, 0xDB, db, ..] => *db,
+        [0xFF, 0xEE, ..] => crate::collection::split_element_key(stored).map_or(0, |(_, key, _)| database_of(key)),
         _ => 0,
     }
 }
@@ -44,9 +45,10 @@ pub fn user_key(stored: &[u8]) -> &[u8] {
     }
 }
 
-/// Whether a key given for database 0 would be taken for another database's (it is refused).
+/// Whether a key given for database 0 would be taken for another database's, or for a
+/// collection element's (see [`crate::collection`]): it is refused.
 pub fn is_reserved(key: &[u8]) -> bool {
-    key.starts_with(&PREFIX)
+    key.starts_with(&PREFIX) || crate::collection::is_element_key(key)
 }
 
 /// The key of the flush record that clears database `db` (FLUSHDB).

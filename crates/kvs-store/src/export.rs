@@ -42,8 +42,10 @@ impl Store {
         let mut smallest: BinaryHeap<ByKey> = BinaryHeap::new();
         for shard in 0..SHARDS {
             let guard = self.read(shard);
-            let wanted =
-                guard.table.iter().filter(|r| after.is_none_or(|after| r.key() > after) && r.is_live_at(now_ms));
+            let wanted = guard
+                .table
+                .iter()
+                .filter(|r| after.is_none_or(|after| r.key() > after) && r.is_live_at(now_ms) && !r.is_collection());
             for record in wanted {
                 if smallest.len() < max_keys {
                     smallest.push(ByKey(record.clone()));

@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`access`]: how recently or often each key was used, for eviction and OBJECT IDLETIME/FREQ.
 //! - [`databases`]: Redis's numbered databases as a prefix of the stored key.
-//! - [`element`]: one collection element's replicated state: observed-remove, add-wins.
+//! - [`collection`]: hashes, sets and sorted sets: a header record and one record per element.
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
 //! - `lww` (internal): `lww::supersedes`, the merge rule on single entries, and why it converges.
 //! - [`record`]: [`Record`], one key's entry in a single reference-counted allocation.
@@ -35,10 +35,10 @@
 pub mod access;
 pub(crate) mod anti_entropy;
 pub mod clock;
+pub mod collection;
 pub(crate) mod cursors;
 pub mod databases;
 pub(crate) mod digest;
-pub mod element;
 mod expiry;
 pub(crate) mod export;
 pub mod glob;

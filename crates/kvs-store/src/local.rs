@@ -1,6 +1,10 @@
 //! What a local command sees and makes: the key's current state at the command's time, and the
 //! records it may write (a value, a delete, an increment), stamped with the write's own stamp.
 
+mod collection;
+
+pub use collection::{Holds, WrongType};
+
 use crate::hll::Registers;
 use crate::record::{Body, Record};
 use crate::store::Store;
@@ -16,6 +20,9 @@ pub enum IncrementError {
     /// The result would leave the 64-bit range.
     #[error("increment or decrement would overflow")]
     Overflow,
+    /// The key holds a collection.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
 }
 
 /// Why a HyperLogLog command cannot use a key's value.
@@ -91,9 +98,12 @@ impl<'a> Local<'a> {
         self.key
     }
 
-    /// The live record (a value or counter), if any.
+    /// The live record (a value, counter, HyperLogLog or a collection's header with an element
+    /// seen), if any.
     pub fn live(&self) -> Option<&Record> {
-        self.held().filter(|r| r.is_live_at(self.now_ms))
+        self.held()
+            .filter(|r| r.is_live_at(self.now_ms))
+            .filter(|r| !r.is_collection() || self.store.collection(self.key, self.now_ms).is_some())
     }
 
     /// The time the command runs at (Unix milliseconds).
@@ -131,6 +141,7 @@ impl<'a> Local<'a> {
     pub fn increment(&self, delta: i64) -> Result<(Record, i64), IncrementError> {
         let me = self.stamp.version.node;
         let (counter, deadline) = match self.live().map(Record::body) {
+            Some(Body::Collection) => return Err(IncrementError::WrongType),
             Some(Body::Counter(view)) => {
                 let mine = view.contributions().find(|c| c.stamp.version.node == me).map_or(0, |c| c.total);
                 let total = mine.checked_add(delta).ok_or(IncrementError::Overflow)?;
@@ -204,7 +215,8 @@ impl<'a> Local<'a> {
     /// ones survives.
     fn base_of_absent(&self) -> Stamp {
         match self.held() {
-            Some(gone) if gone.is_expired_counter() => self.stamp,
+            // An emptied collection's header ranks by its base: only this write itself beats it.
+            Some(gone) if gone.is_expired_counter() || gone.is_collection() => self.stamp,
             Some(gone) => gone.stamp(),
             None => self.store.floor_for(self.key).map_or(Stamp::NONE, |flush| flush.stamp()),
         }

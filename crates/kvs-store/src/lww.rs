@@ -8,6 +8,7 @@
 //! is why replicas converge whatever order or how often they receive writes (the tests below check
 //! the laws).
 
+use crate::collection::header;
 use crate::hll::Registers;
 use crate::record::{Body, CounterView, HllView, Record};
 use kvs_proto::{Contribution, Counter, Stamp};
@@ -15,12 +16,16 @@ use std::cmp::Ordering;
 
 /// What stands when `incoming` meets `held`: `None` when `held` does unchanged.
 pub fn merge(held: &Record, incoming: &Record) -> Option<Record> {
+    if held.is_element() && incoming.is_element() {
+        return join_elements(held, incoming);
+    }
     match incoming.rank().cmp(&held.rank()) {
         Ordering::Greater => Some(incoming.clone()),
         Ordering::Less => None,
         Ordering::Equal => match (held.body(), incoming.body()) {
             (Body::Counter(a), Body::Counter(b)) => join_counters(held, a, incoming, b),
             (Body::Hll(a), Body::Hll(b)) => join_hlls(held, a, incoming, b),
+            (Body::Collection, Body::Collection) => join_headers(held, incoming),
             // Two nodes evicted one write: the later eviction stands, the same on all.
             _ if held.is_evicted() && incoming.is_evicted() => {
                 (incoming.version() > held.version()).then(|| incoming.clone())
@@ -29,6 +34,22 @@ pub fn merge(held: &Record, incoming: &Record) -> Option<Record> {
             _ => None,
         },
     }
+}
+
+/// Joins two states of one collection element (see [`crate::collection::element`]).
+fn join_elements(held: &Record, incoming: &Record) -> Option<Record> {
+    let mut state = held.element_state().unwrap_or_default();
+    let theirs = incoming.element_state().unwrap_or_default();
+    state.merge(&theirs).then(|| Record::element(held.key(), &state))
+}
+
+/// Joins two states of one collection header (one base).
+fn join_headers(held: &Record, incoming: &Record) -> Option<Record> {
+    let (Some(mine), Some(theirs)) = (held.header(), incoming.header()) else { return None };
+    let mut joined = mine.clone();
+    let changed = joined.join(&theirs);
+    let deadline = header::joined_deadline((&mine, held.deadline_ms()), (&theirs, incoming.deadline_ms()), &joined);
+    (changed || deadline != held.deadline_ms()).then(|| Record::collection(held.key(), &joined, deadline))
 }
 
 /// The deadline two states of one based record (a counter, a HyperLogLog) join to: one base

@@ -441,8 +441,23 @@ impl Core {
                 Body::Hll(hll) => hll.stamps().count() <= self.max_members,
                 Body::Value(value) => value.len() <= limits.max_value_bytes,
                 Body::Tombstone | Body::Flush => true,
+                // One add and one remove per node at most, each value within the bound.
+                Body::Element => record.element_state().is_some_and(|state| {
+                    state.stamps().count() <= 2 * self.max_members
+                        && state.adds().all(|add| add.value.len() <= limits.max_value_bytes)
+                }),
+                Body::Collection => record
+                    .header()
+                    .is_some_and(|h| h.stamps.len() <= self.max_members && h.cleared.len() <= self.max_members),
             };
-            let fits = body_fits && record.key().len() <= limits.max_key_bytes;
+            // An element's key holds its collection's key and the element, each within the bound.
+            let key_fits = match kvs_store::collection::split_element_key(record.key()) {
+                Some((_, collection, element)) => {
+                    collection.len() <= limits.max_key_bytes + 3 && element.len() <= limits.max_key_bytes
+                }
+                None => record.key().len() <= limits.max_key_bytes,
+            };
+            let fits = body_fits && key_fits;
             fits && pushed_by.is_none_or(|peer| record.origin() == peer.origin)
         });
         let refused = before - entries.len();

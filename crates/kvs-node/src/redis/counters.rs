@@ -22,6 +22,7 @@ fn add(call: &mut Call<'_, '_>, delta: i64) {
         Some(Ok(value)) => call.reply.integer(value),
         Some(Err(IncrementError::NotAnInteger)) => call.reply.error(NOT_AN_INTEGER),
         Some(Err(IncrementError::Overflow)) => call.reply.error("ERR increment or decrement would overflow"),
+        Some(Err(IncrementError::WrongType)) => call.reply.error(&IncrementError::WrongType.to_string()),
         None => {}
     }
 }

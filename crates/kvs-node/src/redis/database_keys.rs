@@ -76,7 +76,7 @@ pub(super) fn reserved_key<'a>(keys: KeySpec, args: &Args<'a>) -> Option<&'a [u8
 
 /// The error for a key of database 0 that begins with the other databases' prefix.
 pub(super) const RESERVED: &str =
-    "ERR keys beginning with the bytes 0xFF 0xDB are reserved (they store the keys of databases 1 and up)";
+    "ERR keys beginning with the bytes 0xFF 0xDB or 0xFF 0xEE are reserved (they store the keys of databases 1 and up, and collection elements)";
 
 /// The database a client names, if this node has it and its gate allows it; else the error.
 pub(super) fn database(call: &Call<'_, '_>, at: usize) -> Result<u8, &'static str> {

@@ -7,7 +7,7 @@
 //! counters).
 
 use super::{Call, NOT_AN_INTEGER};
-use kvs_store::local::{Decision, Local};
+use kvs_store::local::{Decision, Holds, Local};
 use kvs_store::Record;
 
 /// What a command does to the key's deadline.
@@ -78,8 +78,19 @@ pub fn parse_positive_deadline(call: &mut Call<'_, '_>, unit: Unit, arg: &[u8], 
 /// The record that gives the live key `local` holds the deadline `deadline` (a counter is
 /// written as its value), or `None` when there is no live key.
 pub fn with_deadline(local: &Local<'_>, deadline: Option<u64>) -> Option<Record> {
+    if let Holds::Collection(found) = local.holds() {
+        return Some(local.collection_deadline(&found, deadline));
+    }
     let value = local.bytes()?;
     Some(local.value(Some(&value), deadline))
+}
+
+/// The record that deletes what `local` holds: a collection's cleared header, or a tombstone.
+pub fn deletion(local: &Local<'_>) -> Record {
+    match local.holds() {
+        Holds::Collection(found) => local.collection_cleared(&found),
+        _ => local.value(None, None),
+    }
 }
 
 /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT key amount [NX|XX|GT|LT]`
@@ -128,7 +139,7 @@ fn expire_in(call: &mut Call<'_, '_>, unit: Unit) {
         }
         if deadline <= local.now_ms() as i64 {
             // Already past: the key is deleted, as Redis does.
-            return Decision::Write(local.value(None, None), true);
+            return Decision::Write(deletion(local), true);
         }
         match with_deadline(local, Some(deadline as u64)) {
             Some(record) => Decision::Write(record, true),
@@ -163,9 +174,14 @@ pub fn pexpireat(call: &mut Call<'_, '_>) {
 /// How TTL-like commands report a key: -2 absent, -1 without deadline, else from the deadline.
 fn report_deadline(call: &mut Call<'_, '_>, from_deadline: impl Fn(u64, u64) -> i64) {
     let now_ms = call.now_ms();
-    let answer = match call.shell.store().get_live(call.args.get(1), now_ms) {
+    let (store, key) = (call.shell.store(), call.args.get(1));
+    let deadline = match store.collection(key, now_ms) {
+        Some(found) => Some(found.deadline_ms),
+        None => store.get_live(key, now_ms).filter(|r| !r.is_collection()).map(|r| r.deadline_ms()),
+    };
+    let answer = match deadline {
         None => -2,
-        Some(record) => record.deadline_ms().map_or(-1, |deadline| from_deadline(deadline, now_ms)),
+        Some(deadline) => deadline.map_or(-1, |deadline| from_deadline(deadline, now_ms)),
     };
     call.reply.integer(answer);
 }

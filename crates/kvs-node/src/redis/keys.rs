@@ -152,8 +152,8 @@ pub fn randomkey(call: &mut Call<'_, '_>) {
 
 /// `TYPE key`: `string` or `none`.
 pub fn type_of(call: &mut Call<'_, '_>) {
-    let live = call.shell.store().get_live(call.args.get(1), call.now_ms()).is_some();
-    call.reply.simple(if live { "string" } else { "none" });
+    let name = super::collections::type_name(call.shell.store(), call.args.get(1), call.now_ms());
+    call.reply.simple(name);
 }
 
 /// `TOUCH key [key ...]`: how many exist.

@@ -10,9 +10,18 @@ pub fn get(call: &mut Call<'_, '_>) {
     let (key, now_ms) = (call.args.get(1), call.now_ms());
     let reply = &mut *call.reply;
     let hit = call.shell.store().with_value(key, now_ms, |value| {
-        reply.optional_bulk(value);
+        if value.is_some() {
+            reply.optional_bulk(value);
+        }
         value.is_some()
     });
+    if !hit {
+        // Looked at again only on a miss, so a hit costs one lookup.
+        match call.shell.store().collection(key, now_ms) {
+            Some(_) => return call.reply.error(super::collections::WRONGTYPE),
+            None => call.reply.null(),
+        }
+    }
     call.client.lookups[usize::from(!hit)] += 1;
 }
 
@@ -44,21 +53,29 @@ pub fn del(call: &mut Call<'_, '_>) {
     }
     let mut removed = 0;
     for key in args.iter().skip(1) {
-        // Written even when absent here: the tombstone also beats an older write still in flight.
-        let Some(was_live) = call.update(key, |local| Decision::Write(local.value(None, None), local.live().is_some()))
-        else {
-            return;
-        };
+        let Some(was_live) = delete_key(call, key) else { return };
         removed += was_live as i64;
     }
     call.reply.integer(removed);
+}
+
+/// Deletes what `key` holds: a collection by clearing what this node holds of it (an add made
+/// meanwhile elsewhere survives), anything else by a tombstone, written even when absent here
+/// (it also beats an older write still in flight). Whether it was live; `None` once an error
+/// is answered.
+pub fn delete_key(call: &mut Call<'_, '_>, key: &[u8]) -> Option<bool> {
+    if let Some(found) = call.shell.store().collection(key, call.now_ms()) {
+        return super::collections::delete(call, key, &found).map(|()| true);
+    }
+    call.update(key, |local| Decision::Write(local.value(None, None), local.live().is_some()))
 }
 
 /// `EXISTS key [key ...]`: repeated keys count each time, as in Redis; not a use of the keys
 /// (their idle time goes on).
 pub fn exists(call: &mut Call<'_, '_>) {
     let (store, now_ms) = (call.shell.store(), call.now_ms());
-    let count = call.args.iter().skip(1).filter(|key| store.get_live(key, now_ms).is_some()).count();
+    let count =
+        call.args.iter().skip(1).filter(|key| super::collections::type_name(store, key, now_ms) != "none").count();
     call.reply.integer(count as i64);
 }
 
@@ -131,7 +148,7 @@ pub fn scan(call: &mut Call<'_, '_>) {
     let Some(cursor) = std::str::from_utf8(call.args.get(1)).ok().and_then(|s| s.parse::<u64>().ok()) else {
         return call.reply.error("ERR invalid cursor");
     };
-    let (mut pattern, mut count, mut only_strings) = (None, 10usize, true);
+    let (mut pattern, mut count, mut type_name) = (None, 10usize, None);
     let mut i = 2;
     while i < call.args.len() {
         let option = call.args.get(i);
@@ -148,7 +165,7 @@ pub fn scan(call: &mut Call<'_, '_>) {
                 None => return call.reply.error("ERR value is not an integer or out of range"),
             }
         } else if option.eq_ignore_ascii_case(b"TYPE") {
-            only_strings = value.eq_ignore_ascii_case(b"string");
+            type_name = Some(value.to_ascii_lowercase());
         } else {
             return call.reply.error("ERR syntax error");
         }
@@ -160,11 +177,12 @@ pub fn scan(call: &mut Call<'_, '_>) {
     let db = call.client.db;
     let in_db =
         |k: &[u8]| databases::database_of(k) == db && pattern.is_none_or(|p| glob::matches(p, databases::user_key(k)));
-    let (next, keys) = if only_strings && Store::is_valid_cursor(cursor) {
-        call.shell.store().scan(cursor, count, call.now_ms(), in_db)
-    } else {
-        (0, Vec::new())
-    };
+    let (store, now_ms) = (call.shell.store(), call.now_ms());
+    let (next, mut keys) =
+        if Store::is_valid_cursor(cursor) { store.scan(cursor, count, now_ms, in_db) } else { (0, Vec::new()) };
+    if let Some(wanted) = type_name {
+        keys.retain(|key| super::collections::type_name(store, key, now_ms).as_bytes() == wanted);
+    }
     if call.reply_too_large(keys.iter().map(|k| bulk_cost(k.len())).sum()) {
         return;
     }

@@ -438,9 +438,12 @@ fn read_limit(
 /// core's isolation lock for reading, so it never runs inside a transaction's EXEC.
 fn isolated(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     // SWAPDB runs alone, as EXEC does, taking the lock for writing itself.
-    let several_keys =
-        spec.is_some_and(|s| (s.writes && s.name != "swapdb") || matches!(s.name, "mget" | "exists" | "touch"));
+    // A collection write runs alone too: it may write a header and several elements, which no
+    // reader of the collection may see half of.
+    let alone = spec.is_some_and(|s| s.alone);
+    let several_keys = !alone && spec.is_some_and(|s| (s.writes && s.name != "swapdb") || s.reads_several);
     let shell = call.shell;
+    let _alone = alone.then(|| shell.core.isolation.write().unwrap_or_else(|p| p.into_inner()));
     let _shared = several_keys.then(|| shell.core.isolation.read().unwrap_or_else(|p| p.into_inner()));
     run(call, spec);
 }

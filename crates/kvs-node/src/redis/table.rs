@@ -3,8 +3,8 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    bits, client_command, config, connection, counters, databases, debug, dump, expire, hyperloglog, info, keys,
-    keyspace, latency, lcs, memory, server, slowlog, strings, transaction, wait, Call,
+    bits, client_command, config, connection, counters, databases, debug, dump, expire, hashes, hyperloglog, info,
+    keys, keyspace, latency, lcs, memory, server, sets, slowlog, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -37,7 +37,40 @@ pub struct CommandSpec {
     /// Whether it may grow the data (the `denyoom` flag): refused with -OOM when the node is
     /// over its memory limit and cannot evict.
     pub grows: bool,
+    /// Whether it runs alone, as EXEC does: a collection write, which may write a header and
+    /// several elements that no reader may see half of.
+    pub alone: bool,
+    /// Whether it reads several keys or elements (it holds the isolation lock for reading, so it
+    /// never sees half of an EXEC or a collection write).
+    pub reads_several: bool,
 }
+
+/// Collection writes that may write several records (see [`CommandSpec::alone`]).
+const ALONE: &[&str] =
+    &["hset", "hsetnx", "hmset", "hdel", "sadd", "srem", "spop", "smove", "sinterstore", "sunionstore", "sdiffstore"];
+
+/// Reads of several keys or collection elements (see [`CommandSpec::reads_several`]).
+const READS_SEVERAL: &[&str] = &[
+    "mget",
+    "exists",
+    "touch",
+    "hgetall",
+    "hkeys",
+    "hvals",
+    "hmget",
+    "hlen",
+    "hrandfield",
+    "hscan",
+    "smembers",
+    "smismember",
+    "scard",
+    "srandmember",
+    "sinter",
+    "sintercard",
+    "sunion",
+    "sdiff",
+    "sscan",
+];
 
 const fn spec(
     name: &'static str,
@@ -56,10 +89,27 @@ const fn spec(
     };
     let no_auth = has_flag(flags, "no_auth");
     let grows = has_flag(flags, "denyoom");
-    CommandSpec { name, arity, flags, first_key, last_key, step, handler, access, writes, no_auth, grows }
+    let alone = has_flag(ALONE, name);
+    let reads_several = has_flag(READS_SEVERAL, name);
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key,
+        last_key,
+        step,
+        handler,
+        access,
+        writes,
+        no_auth,
+        grows,
+        alone,
+        reads_several,
+    }
 }
 
-/// Whether `flags` holds `flag` (a `const fn`, so the table is built at compile time).
+/// Whether `flags` holds `flag` (a `const fn`, so the table is built at compile time); also
+/// whether a list of names holds one.
 const fn has_flag(flags: &[&str], flag: &str) -> bool {
     let mut i = 0;
     while i < flags.len() {
@@ -112,6 +162,37 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("pfcount", -2, &["readonly"], (1, -1, 1), hyperloglog::pfcount),
     spec("pfmerge", -2, &["write", "denyoom"], (1, -1, 1), hyperloglog::pfmerge),
     spec("pfdebug", 3, &["readonly", "admin"], (2, 2, 1), hyperloglog::pfdebug),
+    spec("hset", -4, &["write", "denyoom", "fast"], (1, 1, 1), hashes::hset),
+    spec("hsetnx", 4, &["write", "denyoom", "fast"], (1, 1, 1), hashes::hsetnx),
+    spec("hmset", -4, &["write", "denyoom", "fast"], (1, 1, 1), hashes::hmset),
+    spec("hget", 3, &["readonly", "fast"], (1, 1, 1), hashes::hget),
+    spec("hmget", -3, &["readonly", "fast"], (1, 1, 1), hashes::hmget),
+    spec("hgetall", 2, &["readonly"], (1, 1, 1), hashes::hgetall),
+    spec("hkeys", 2, &["readonly"], (1, 1, 1), hashes::hkeys),
+    spec("hvals", 2, &["readonly"], (1, 1, 1), hashes::hvals),
+    spec("hlen", 2, &["readonly", "fast"], (1, 1, 1), hashes::hlen),
+    spec("hexists", 3, &["readonly", "fast"], (1, 1, 1), hashes::hexists),
+    spec("hdel", -3, &["write", "fast"], (1, 1, 1), hashes::hdel),
+    spec("hstrlen", 3, &["readonly", "fast"], (1, 1, 1), hashes::hstrlen),
+    spec("hrandfield", -2, &["readonly"], (1, 1, 1), hashes::hrandfield),
+    spec("hscan", -3, &["readonly"], (1, 1, 1), hashes::hscan),
+    spec("sadd", -3, &["write", "denyoom", "fast"], (1, 1, 1), sets::sadd),
+    spec("srem", -3, &["write", "fast"], (1, 1, 1), sets::srem),
+    spec("smembers", 2, &["readonly"], (1, 1, 1), sets::smembers),
+    spec("sismember", 3, &["readonly", "fast"], (1, 1, 1), sets::sismember),
+    spec("smismember", -3, &["readonly", "fast"], (1, 1, 1), sets::smismember),
+    spec("scard", 2, &["readonly", "fast"], (1, 1, 1), sets::scard),
+    spec("spop", -2, &["write", "fast"], (1, 1, 1), sets::spop),
+    spec("srandmember", -2, &["readonly"], (1, 1, 1), sets::srandmember),
+    spec("smove", 4, &["write", "fast"], (1, 2, 1), sets::smove),
+    spec("sinter", -2, &["readonly"], (1, -1, 1), sets::sinter),
+    spec("sintercard", -3, &["readonly"], (0, 0, 0), sets::sintercard),
+    spec("sinterstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sinterstore),
+    spec("sunion", -2, &["readonly"], (1, -1, 1), sets::sunion),
+    spec("sunionstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sunionstore),
+    spec("sdiff", -2, &["readonly"], (1, -1, 1), sets::sdiff),
+    spec("sdiffstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sdiffstore),
+    spec("sscan", -3, &["readonly"], (1, 1, 1), sets::sscan),
     spec("dump", 2, &["readonly"], (1, 1, 1), dump::dump),
     spec("restore", -4, &["write", "denyoom"], (1, 1, 1), dump::restore),
     spec("incr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::incr),

@@ -99,6 +99,14 @@ impl<'a> Reply<'a> {
         self.number_line(b'*', n as i64);
     }
 
+    /// The header of a set of `n` elements (an array in RESP2).
+    pub fn set(&mut self, n: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.number_line(b'*', n as i64),
+            Protocol::Resp3 => self.number_line(b'~', n as i64),
+        }
+    }
+
     /// The header of a map of `n` pairs (a flat array of 2n elements in RESP2).
     pub fn map(&mut self, n: usize) {
         match self.protocol {

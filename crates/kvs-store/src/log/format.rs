@@ -42,15 +42,16 @@
 //! corruption or a newer format, and replay refuses it rather than guess (see `recovery`).
 
 use crate::record::{Body, Record};
+use bytes::Bytes;
 use kvs_proto::peer::Cursors;
-use kvs_proto::{Contribution, Counter, EntryKind, NodeId, Stamp, Version};
+use kvs_proto::{CollectionType, Contribution, Counter, ElementAdd, EntryKind, NodeId, Stamp, Version};
 
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
 
-/// The newest format version this code writes and reads: format 4 with HyperLogLog and eviction
-/// records.
-pub const FORMAT_VERSION: u32 = 5;
+/// The newest format version this code writes and reads: format 5 with collection elements and
+/// headers.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The newest format the previous release (0.2.0) writes and reads, which this code writes until
 /// the `log-format-5` gate opens, and reads as current (a subset of the same frames).
@@ -90,6 +91,10 @@ const KIND_EXPIRED_COUNTER: u8 = 4;
 const KIND_HLL: u8 = 5;
 /// Format 5 on.
 const KIND_EVICTED: u8 = 6;
+/// Format 6: a collection element (its adds, removed vector and removes).
+const KIND_ELEMENT: u8 = 7;
+/// Format 6: a collection header.
+const KIND_COLLECTION: u8 = 8;
 
 /// One decoded record; keys and values borrow from the log buffer, so replay copies each entry's
 /// bytes once, straight into its [`Record`].
@@ -258,6 +263,15 @@ fn put_deadline(out: &mut Vec<u8>, deadline: Option<u64>) {
     }
 }
 
+/// Appends a count, then (origin, sequence number) pairs.
+fn put_pairs(out: &mut Vec<u8>, pairs: &[(NodeId, u64)]) {
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (node, seq) in pairs {
+        out.extend_from_slice(&node.0.to_le_bytes());
+        out.extend_from_slice(&seq.to_le_bytes());
+    }
+}
+
 /// Appends the frame for `record`: an entry, or a flush.
 pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
     if record.is_flush() {
@@ -295,6 +309,41 @@ pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
                     put_stamp(body, stamp);
                 }
                 put_bytes(body, hll.compact());
+            }
+            (Body::Element, _) => {
+                body.push(KIND_ELEMENT);
+                let EntryKind::Element { adds, removed, removals } =
+                    record.element_state().unwrap_or_default().to_kind()
+                else {
+                    unreachable!("an element's kind")
+                };
+                body.extend_from_slice(&(adds.len() as u32).to_le_bytes());
+                for add in &adds {
+                    put_stamp(body, &add.stamp);
+                    put_bytes(body, &add.value);
+                }
+                put_pairs(body, &removed);
+                body.extend_from_slice(&(removals.len() as u32).to_le_bytes());
+                for stamp in &removals {
+                    put_stamp(body, stamp);
+                }
+            }
+            (Body::Collection, deadline) => {
+                body.push(KIND_COLLECTION);
+                let header = record.header().expect("a header");
+                body.push(match header.of {
+                    CollectionType::Hash => 1,
+                    CollectionType::Set => 2,
+                    CollectionType::SortedSet => 3,
+                });
+                put_deadline(body, deadline);
+                put_stamp(body, &header.base);
+                body.extend_from_slice(&header.expired_before.to_le_bytes());
+                body.extend_from_slice(&(header.stamps.len() as u32).to_le_bytes());
+                for stamp in &header.stamps {
+                    put_stamp(body, stamp);
+                }
+                put_pairs(body, &header.cleared);
             }
             (Body::Tombstone | Body::Flush, _) => body.push(KIND_TOMBSTONE),
             (Body::Value(value), None) => {
@@ -428,6 +477,53 @@ impl<'a> Fields<'a> {
         Ok((deadline, EntryKind::Hll { base, stamps }, registers))
     }
 
+    /// A count of items of at least `each` bytes, bounded by the bytes present before anything
+    /// is allocated.
+    fn count(&mut self, what: &str, each: usize) -> Result<usize, String> {
+        let count = self.u32(what)? as usize;
+        if count > self.body.len() / each {
+            return Err(format!("{count} {what} do not fit in the record"));
+        }
+        Ok(count)
+    }
+
+    fn stamps(&mut self, what: &str) -> Result<Vec<Stamp>, String> {
+        let count = self.count(what, 28)?;
+        (0..count).map(|_| self.stamp()).collect()
+    }
+
+    fn pairs(&mut self, what: &str) -> Result<Vec<(NodeId, u64)>, String> {
+        let count = self.count(what, 16)?;
+        (0..count).map(|_| Ok((NodeId(self.u64("origin")?), self.u64("sequence number")?))).collect()
+    }
+
+    fn element(&mut self) -> Result<EntryKind, String> {
+        let count = self.count("adds", 32)?;
+        let adds = (0..count)
+            .map(|_| {
+                Ok(ElementAdd { stamp: self.stamp()?, value: Bytes::copy_from_slice(self.bytes("element value")?) })
+            })
+            .collect::<Result<_, String>>()?;
+        let removed = self.pairs("removed")?;
+        let removals = self.stamps("removes")?;
+        Ok(EntryKind::Element { adds, removed, removals })
+    }
+
+    fn collection(&mut self) -> Result<(Option<u64>, EntryKind), String> {
+        let of = match self.u8("collection type")? {
+            1 => CollectionType::Hash,
+            2 => CollectionType::Set,
+            3 => CollectionType::SortedSet,
+            other => return Err(format!("unknown collection type {other}")),
+        };
+        let deadline = self.deadline()?;
+        let base = self.stamp()?;
+        let expired_before = self.u64("expired before")?;
+        let stamps = self.stamps("header stamps")?;
+        let cleared = self.pairs("cleared")?;
+        Ok((deadline, EntryKind::Collection { of, base, stamps, cleared, expired_before }))
+    }
+
     fn counter(&mut self) -> Result<(Option<u64>, Counter), String> {
         let deadline = self.deadline()?;
         let base = self.stamp()?;
@@ -489,6 +585,11 @@ pub fn decode_body(body: &[u8]) -> Result<LogRecord<'_>, String> {
                     (deadline_ms, kind, value) = (deadline, Some(hll), Some(registers));
                 }
                 KIND_EVICTED => kind = Some(EntryKind::Evicted { of: fields.version()? }),
+                KIND_ELEMENT => kind = Some(fields.element()?),
+                KIND_COLLECTION => {
+                    let (deadline, header) = fields.collection()?;
+                    (deadline_ms, kind) = (deadline, Some(header));
+                }
                 other => return Err(format!("unknown value kind {other}")),
             }
             let Stamp { version, seq } = fields.stamp()?;
@@ -609,7 +710,8 @@ mod tests {
     #[test]
     fn the_header_tells_current_legacy_newer_and_unstarted_files_apart() {
         let header = file_header(FORMAT_VERSION);
-        assert_eq!(file_kind(&header), FileKind::Current(5));
+        assert_eq!(file_kind(&header), FileKind::Current(6));
+        assert_eq!(file_kind(&file_header(5)), FileKind::Current(5));
         assert_eq!(file_kind(&file_header(4)), FileKind::Current(4));
         assert_eq!(file_kind(&file_header(3)), FileKind::Current(3));
         assert_eq!(file_kind(&header[..5]), FileKind::Unstarted);
@@ -620,11 +722,11 @@ mod tests {
         previous[8] = 1;
         assert_eq!(file_kind(&previous), FileKind::Previous(1));
         let mut newer = header;
-        newer[8] = 6;
+        newer[8] = 7;
         newer[12..16].copy_from_slice(&release_code("0.4.0").to_le_bytes());
-        assert_eq!(file_kind(&newer), FileKind::Newer(6, Some("0.4.0".into())));
+        assert_eq!(file_kind(&newer), FileKind::Newer(7, Some("0.4.0".into())));
         newer[12..16].copy_from_slice(&[0; 4]);
-        assert_eq!(file_kind(&newer), FileKind::Newer(6, None));
+        assert_eq!(file_kind(&newer), FileKind::Newer(7, None));
         // Found by the log_replay fuzz target: the magic, then a byte no header holds.
         assert_eq!(file_kind(b"KVSLOG\r\n\x91"), FileKind::BadHeader);
     }

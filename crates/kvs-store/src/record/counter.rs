@@ -78,6 +78,8 @@ pub enum Stamps<'a> {
     Parts(std::slice::ChunksExact<'a, u8>),
     /// A HyperLogLog's stamps, each read in place.
     Bare(std::slice::ChunksExact<'a, u8>),
+    /// A collection element's or header's, decoded.
+    Owned(std::vec::IntoIter<Stamp>),
 }
 
 impl Iterator for Stamps<'_> {
@@ -87,6 +89,7 @@ impl Iterator for Stamps<'_> {
         match self {
             Stamps::One(stamp) => stamp.take(),
             Stamps::Parts(parts) | Stamps::Bare(parts) => parts.next().map(read_stamp),
+            Stamps::Owned(stamps) => stamps.next(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! reference-counted pointer ([`packed`]). Cloning one (for the push log, a scan, an anti-entropy
 //! answer) is a refcount bump.
 
+mod collection;
 mod counter;
 mod evicted;
 mod hll;
@@ -37,7 +38,11 @@ const FLUSH_BIT: u32 = 1 << 28;
 const HLL_BIT: u32 = 1 << 27;
 /// With the tombstone bit: an eviction, whose body is the version of the write it evicted.
 const EVICTED_BIT: u32 = 1 << 26;
-const KEY_MASK: u32 = EVICTED_BIT - 1;
+/// The body is a collection element's state (with the tombstone bit: no add survives).
+const ELEMENT_BIT: u32 = 1 << 25;
+/// The body is a collection's header.
+const COLLECTION_BIT: u32 = 1 << 24;
+const KEY_MASK: u32 = COLLECTION_BIT - 1;
 
 /// Longest key a record can hold.
 pub(crate) const MAX_RECORD_KEY_BYTES: usize = KEY_MASK as usize;
@@ -62,6 +67,10 @@ pub enum Body<'a> {
     Hll(HllView<'a>),
     /// A replicated flush.
     Flush,
+    /// A collection element (see [`Record::element_state`]).
+    Element,
+    /// A collection's header (see [`Record::header`]).
+    Collection,
 }
 
 /// Why a wire entry cannot be a record.
@@ -81,6 +90,14 @@ pub enum InvalidEntry {
     /// An eviction with a value or a deadline, or of a write not older than itself.
     #[error("malformed eviction")]
     Evicted,
+    /// A collection element whose lists are out of order, whose key is not an element's, or
+    /// whose version is not its newest stamp.
+    #[error("malformed collection element")]
+    Element,
+    /// A collection header whose stamps are out of order or not after its base, or at an
+    /// element's or a flush's key.
+    #[error("malformed collection header")]
+    Collection,
     /// A key too long for a record.
     #[error("key too long")]
     Key,
@@ -226,10 +243,23 @@ impl Record {
         if stamp.seq >= packed::SEQ_LIMIT {
             return Err(InvalidEntry::Seq);
         }
+        // An element's key holds only an element, so no other record can stand in its place.
+        if crate::collection::is_element_key(key) && !matches!(kind, EntryKind::Element { .. }) {
+            return Err(InvalidEntry::Element);
+        }
         let body_bytes = match kind {
             EntryKind::Counter(counter) => (1 + counter.contributions.len()).saturating_mul(COUNTER_PART_BYTES),
             EntryKind::Hll { stamps, .. } => {
                 (1 + stamps.len()).saturating_mul(STAMP_BYTES).saturating_add(value.map_or(0, <[u8]>::len))
+            }
+            EntryKind::Element { adds, removed, removals } => adds
+                .iter()
+                .map(|add| STAMP_BYTES + 4 + add.value.len())
+                .fold(12usize, usize::saturating_add)
+                .saturating_add(removed.len().saturating_mul(16))
+                .saturating_add(removals.len().saturating_mul(STAMP_BYTES)),
+            EntryKind::Collection { stamps, cleared, .. } => {
+                (2 + stamps.len()).saturating_mul(STAMP_BYTES).saturating_add(cleared.len().saturating_mul(16))
             }
             _ => value.map_or(0, <[u8]>::len),
         };
@@ -277,6 +307,24 @@ impl Record {
                 Ok(Record::evicted(key, *of, stamp))
             }
             EntryKind::Evicted { .. } => Err(InvalidEntry::Evicted),
+            EntryKind::Element { adds, removed, removals } => {
+                let state = crate::collection::element::ElementState::from_wire(adds, removed, removals)
+                    .map_err(|_| InvalidEntry::Element)?;
+                let well_placed = crate::collection::split_element_key(key).is_some();
+                if !well_placed || value.is_some() || expires_at_ms.is_some() || state.newest() != stamp {
+                    return Err(InvalidEntry::Element);
+                }
+                Ok(Record::element(key, &state))
+            }
+            EntryKind::Collection { of, base, stamps, cleared, expired_before } => {
+                let header = crate::collection::header::Header::from_wire(*of, *base, stamps, cleared, *expired_before)
+                    .map_err(|_| InvalidEntry::Collection)?;
+                let at_a_key = !crate::collection::is_element_key(key) && !crate::databases::is_flush_key(key);
+                if !at_a_key || value.is_some() || header.newest() != stamp {
+                    return Err(InvalidEntry::Collection);
+                }
+                Ok(Record::collection(key, &header, expires_at_ms))
+            }
         }
     }
 
@@ -292,6 +340,11 @@ impl Record {
         self.key_len() + if self.flags() & DEADLINE_BIT != 0 { 8 } else { 0 }
     }
 
+    /// The bytes after the key and deadline.
+    fn raw_body(&self) -> &[u8] {
+        &self.0.bytes()[self.body_start()..]
+    }
+
     /// The key.
     pub fn key(&self) -> &[u8] {
         &self.0.bytes()[..self.key_len()]
@@ -301,7 +354,11 @@ impl Record {
     pub fn body(&self) -> Body<'_> {
         let flags = self.flags();
         let body = &self.0.bytes()[self.body_start()..];
-        if flags & TOMBSTONE_BIT != 0 {
+        if flags & ELEMENT_BIT != 0 {
+            Body::Element
+        } else if flags & COLLECTION_BIT != 0 {
+            Body::Collection
+        } else if flags & TOMBSTONE_BIT != 0 {
             Body::Tombstone
         } else if flags & COUNTER_BIT != 0 {
             Body::Counter(CounterView(body))
@@ -329,7 +386,7 @@ impl Record {
             Body::Value(value) => Some(value.to_vec()),
             Body::Counter(counter) => Some(counter.sum().to_string().into_bytes()),
             Body::Hll(hll) => Some(hll.registers().to_redis_string()),
-            Body::Tombstone | Body::Flush => None,
+            Body::Tombstone | Body::Flush | Body::Element | Body::Collection => None,
         }
     }
 
@@ -343,9 +400,11 @@ impl Record {
         self.deadline_ms().is_some_and(|deadline| deadline <= now_ms)
     }
 
-    /// Whether this is a value or counter that has not expired at `now_ms`.
+    /// Whether this is a value, counter, HyperLogLog or collection header that has not expired
+    /// at `now_ms` (an element is part of its collection, never a key of its own; whether a
+    /// header's collection has an element left is the store's to say).
     pub fn is_live_at(&self, now_ms: u64) -> bool {
-        self.flags() & (TOMBSTONE_BIT | FLUSH_BIT) == 0 && !self.is_expired_at(now_ms)
+        self.flags() & (TOMBSTONE_BIT | FLUSH_BIT | ELEMENT_BIT) == 0 && !self.is_expired_at(now_ms)
     }
 
     /// Whether this record is a delete marker.
@@ -389,6 +448,11 @@ impl Record {
         match self.body() {
             Body::Counter(counter) => Stamps::Parts(counter.0[COUNTER_PART_BYTES..].chunks_exact(COUNTER_PART_BYTES)),
             Body::Hll(hll) => Stamps::Bare(hll.stamp_bytes().chunks_exact(STAMP_BYTES)),
+            Body::Element => {
+                let state = self.element_state().unwrap_or_default();
+                Stamps::Owned(state.stamps().collect::<Vec<_>>().into_iter())
+            }
+            Body::Collection => Stamps::Owned(self.header().map(|h| h.stamps).unwrap_or_default().into_iter()),
             _ => Stamps::One(Some(self.stamp())),
         }
     }
@@ -396,7 +460,8 @@ impl Record {
     /// The one write a value, tombstone or flush carries (`None` for a counter or HyperLogLog,
     /// which carry one per node: see [`Record::stamps`]).
     pub(crate) fn single_stamp(&self) -> Option<Stamp> {
-        (self.flags() & (COUNTER_BIT | HLL_BIT) == 0 || self.is_tombstone()).then(|| self.stamp())
+        let several = COUNTER_BIT | HLL_BIT | ELEMENT_BIT | COLLECTION_BIT;
+        (self.flags() & several == 0 || (self.is_tombstone() && !self.is_element())).then(|| self.stamp())
     }
 
     /// Where this record stands against another of its key: the larger survives a merge.
@@ -417,6 +482,9 @@ impl Record {
             Body::Tombstone | Body::Flush => (self.version(), 1),
             Body::Counter(counter) => (counter.base().version, 2),
             Body::Hll(hll) => (hll.base().version, 3),
+            // Elements meet only elements, and join; a flush removes one older than itself.
+            Body::Element => (self.version(), 0),
+            Body::Collection => (self.header().map_or(self.version(), |h| h.base.version), 6),
         }
     }
 
@@ -437,6 +505,14 @@ impl Record {
         match self.body() {
             Body::Counter(counter) => Record::expired_counter(self.key(), counter.base()),
             Body::Hll(hll) => Record::expired_counter(self.key(), hll.base()),
+            Body::Collection => match (self.header(), self.deadline_ms()) {
+                (Some(mut header), Some(deadline)) => {
+                    header.expired_before = header.expired_before.max(deadline);
+                    Record::collection(self.key(), &header, None)
+                }
+                _ => self.clone(),
+            },
+            Body::Element => self.clone(),
             _ => Record::plain(self.key(), None, self.stamp(), None),
         }
     }
@@ -502,6 +578,8 @@ impl Record {
             Body::Tombstone if self.is_evicted() => EntryKind::Evicted { of: self.evicted_of() },
             Body::Tombstone if self.is_expired_counter() => EntryKind::ExpiredCounter,
             Body::Value(_) | Body::Tombstone => EntryKind::Plain,
+            Body::Element => self.element_state().unwrap_or_default().to_kind(),
+            Body::Collection => self.header().expect("a header").to_kind(),
         }
     }
 }

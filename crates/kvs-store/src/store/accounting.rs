@@ -12,6 +12,12 @@ use std::sync::atomic::Ordering;
 /// the bytes of its key and value, measured 73 with 16-byte keys and 100-byte values (README).
 pub const RECORD_OVERHEAD_BYTES: u64 = 72;
 
+/// Whether a live `record` counts as a key by itself: not an element (part of a collection), nor
+/// a header (whose key counts while an element is seen, see `collections`).
+fn counts_as_key(record: &Record) -> bool {
+    !record.is_element() && !record.is_collection() && !record.is_tombstone()
+}
+
 /// The bytes `record` counts for in [`Store::memory_bytes`].
 fn record_bytes(record: &Record) -> u64 {
     record.payload_len() as u64 + RECORD_OVERHEAD_BYTES
@@ -26,54 +32,53 @@ impl Store {
         if record.is_flush() {
             return;
         }
-        let (counter, bytes) = match record.is_tombstone() {
-            true => (&self.tombstones, &self.tombstone_bytes),
-            false => (&self.live, &self.live_bytes),
+        let bytes = match record.is_tombstone() {
+            true => &self.tombstone_bytes,
+            false => &self.live_bytes,
         };
         if sign > 0 {
-            counter.fetch_add(1, Ordering::Relaxed);
             bytes.fetch_add(record_bytes(record), Ordering::Relaxed);
         } else {
-            counter.fetch_sub(1, Ordering::Relaxed);
             bytes.fetch_sub(record_bytes(record), Ordering::Relaxed);
         }
-        if !record.is_tombstone() {
+        if record.is_tombstone() {
+            self.count(&self.tombstones, sign > 0);
+        } else if counts_as_key(record) {
+            self.count(&self.live, sign > 0);
             self.count_in_database(record, sign > 0);
         }
     }
 
-    /// Accounts for `new` replacing `old` in one pass: the digest changes by both hashes at once
-    /// and the counts only when one is a tombstone and the other not, so an overwrite costs two
-    /// atomic operations instead of six.
+    fn count(&self, counter: &std::sync::atomic::AtomicU64, added: bool) {
+        if added {
+            counter.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Accounts for `new` replacing `old`: when both are of one class (live key, tombstone,
+    /// collection part) in one pass, the digest changing by both hashes at once, so an overwrite
+    /// costs two atomic operations instead of six.
     pub(super) fn account_replaced(&self, old: &Record, new: &Record) {
+        let class = |r: &Record| (r.is_tombstone(), counts_as_key(r));
+        if class(old) != class(new) {
+            // A key becoming a tombstone, a string replacing a collection's header, an element
+            // losing its last add: counted the long way.
+            self.account(old, -1);
+            self.account(new, 1);
+            return;
+        }
         let change = record_hash(old) ^ record_hash(new);
         self.digest_hi.fetch_xor((change >> 64) as u64, Ordering::AcqRel);
         self.digest_lo.fetch_xor(change as u64, Ordering::AcqRel);
         let (before, after) = (record_bytes(old), record_bytes(new));
-        match (old.is_tombstone(), new.is_tombstone()) {
-            (false, true) => {
-                self.count_in_database(old, false);
-                self.live.fetch_sub(1, Ordering::Relaxed);
-                self.tombstones.fetch_add(1, Ordering::Relaxed);
-                self.live_bytes.fetch_sub(before, Ordering::Relaxed);
-                self.tombstone_bytes.fetch_add(after, Ordering::Relaxed);
-            }
-            (true, false) => {
-                self.count_in_database(new, true);
-                self.tombstones.fetch_sub(1, Ordering::Relaxed);
-                self.live.fetch_add(1, Ordering::Relaxed);
-                self.tombstone_bytes.fetch_sub(before, Ordering::Relaxed);
-                self.live_bytes.fetch_add(after, Ordering::Relaxed);
-            }
-            (tombstone, _) => {
-                let bytes = if tombstone { &self.tombstone_bytes } else { &self.live_bytes };
-                // The common overwrite of a value by one of the same size costs no atomic.
-                if after > before {
-                    bytes.fetch_add(after - before, Ordering::Relaxed);
-                } else if before > after {
-                    bytes.fetch_sub(before - after, Ordering::Relaxed);
-                }
-            }
+        let bytes = if old.is_tombstone() { &self.tombstone_bytes } else { &self.live_bytes };
+        // The common overwrite of a value by one of the same size costs no atomic.
+        if after > before {
+            bytes.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            bytes.fetch_sub(before - after, Ordering::Relaxed);
         }
     }
 

@@ -1,11 +1,14 @@
 //! The concurrent last-writer-wins map.
 
 mod accounting;
+mod collections;
 mod flushes;
 mod sampling;
 
 pub use accounting::RECORD_OVERHEAD_BYTES;
+pub use collections::Found;
 
+use crate::collection::index::Collections;
 use crate::cursors::CursorTable;
 use crate::databases;
 use crate::expiry::ExpiryQueue;
@@ -34,6 +37,7 @@ pub(crate) struct Shard {
     pub(crate) table: HashTable<Record>,
     pub(crate) index: OriginIndex,
     pub(crate) expiry: ExpiryQueue,
+    pub(crate) collections: Collections,
 }
 
 /// Every key's latest record, with a digest and counts kept up to date on each write.
@@ -115,9 +119,16 @@ impl Store {
 
     /// The key's hash and shard. The shard comes from bits 32..40, which the table itself does not
     /// use (it takes low bits for the bucket and the top 7 for its control byte).
+    ///
+    /// An element goes to the shard of its collection's key, beside the header and the rest of
+    /// its collection.
     fn locate(&self, key: &[u8]) -> (u64, usize) {
         let hash = self.hasher.hash_one(key);
-        (hash, (hash >> 32) as usize & (SHARDS - 1))
+        let placed_by = match crate::collection::split_element_key(key) {
+            Some((_, collection, _)) => self.hasher.hash_one(collection),
+            None => hash,
+        };
+        (hash, (placed_by >> 32) as usize & (SHARDS - 1))
     }
 
     pub(crate) fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
@@ -145,9 +156,9 @@ impl Store {
         if self.below_floor(&record) {
             return MergeOutcome::Stale;
         }
-        let Shard { table, index, expiry } = shard;
+        let Shard { table, index, expiry, collections } = shard;
         let rehash = |r: &Record| self.hasher.hash_one(r.key());
-        let stands = match table.entry(hash, |held| held.key() == record.key(), rehash) {
+        let (old, stands) = match table.entry(hash, |held| held.key() == record.key(), rehash) {
             Slot::Occupied(mut slot) => {
                 let Some(stands) = lww::merge(slot.get(), &record) else {
                     return MergeOutcome::Stale;
@@ -157,8 +168,8 @@ impl Store {
                 if indexed {
                     index.replace(slot.get(), &stands);
                 }
-                *slot.get_mut() = stands.clone();
-                stands
+                let old = std::mem::replace(slot.get_mut(), stands.clone());
+                (Some(old), stands)
             }
             Slot::Vacant(slot) => {
                 self.account(&record, 1);
@@ -166,9 +177,12 @@ impl Store {
                     index.insert(&record);
                 }
                 slot.insert(record.clone());
-                record
+                (None, record)
             }
         };
+        if stands.is_element() || stands.is_collection() || old.as_ref().is_some_and(Record::is_collection) {
+            self.collection_changed(table, collections, old.as_ref(), Some(&stands));
+        }
         expiry.insert(&stands);
         if expiry.needs_rebuild() {
             // Rewriting one key's deadline over and over leaves stale entries behind; dropping
@@ -302,7 +316,10 @@ impl Store {
     /// page ask every second) it stops at the first live key instead of walking the store.
     pub fn live_keys(&self, limit: usize, now_ms: u64) -> (Vec<Bytes>, bool) {
         if limit == 0 {
-            let any = (0..SHARDS).any(|shard| self.read(shard).table.iter().any(|r| r.is_live_at(now_ms)));
+            let any = (0..SHARDS).any(|shard| {
+                let guard = self.read(shard);
+                guard.table.iter().any(|r| Self::is_live_key(&guard, r, now_ms))
+            });
             return (Vec::new(), any);
         }
         let page = self.export_page(None, limit.saturating_add(1), now_ms);
@@ -327,7 +344,10 @@ impl Store {
         while shard < SHARDS && keys.len() < count.max(1) {
             // The filter (a glob, say) runs after the lock is let go: a write to this shard never
             // waits for a match, only for reference-counted clones.
-            let live: Vec<Record> = self.read(shard).table.iter().filter(|r| r.is_live_at(now_ms)).cloned().collect();
+            let guard = self.read(shard);
+            let live: Vec<Record> =
+                guard.table.iter().filter(|r| Self::is_live_key(&guard, r, now_ms)).cloned().collect();
+            drop(guard);
             keys.extend(live.iter().filter(|r| filter(r.key())).map(|r| Bytes::copy_from_slice(r.key())));
             shard += 1;
         }

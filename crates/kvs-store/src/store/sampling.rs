@@ -13,7 +13,9 @@ impl Store {
     pub fn sample(&self, n: usize, volatile_only: bool, now_ms: u64, mut draw: impl FnMut() -> u64) -> Vec<Record> {
         let mut found = Vec::with_capacity(n);
         let (start, stride) = (draw() as usize, (draw() as usize) | 1);
-        let fits = |r: &&Record| r.is_live_at(now_ms) && (!volatile_only || r.deadline_ms().is_some());
+        // Collections are not evicted yet: an eviction of one would be a header write.
+        let fits =
+            |r: &&Record| r.is_live_at(now_ms) && !r.is_collection() && (!volatile_only || r.deadline_ms().is_some());
         for i in 0..SHARDS {
             if found.len() == n {
                 break;

@@ -1,0 +1,163 @@
+//! What the hash, set and sorted-set commands share: finding a collection by its key (or
+//! answering WRONGTYPE), and writing to one as a unit: the header when one is made, then a
+//! record per element changed, each its own local write.
+//!
+//! The writes are behind the cluster feature gate `collections`: element and header records are
+//! kinds protocol 8 cannot decode.
+
+use super::Call;
+use bytes::Bytes;
+use kvs_proto::features::COLLECTIONS;
+use kvs_store::collection::header::Header;
+use kvs_store::collection::{element_key, CollectionType};
+use kvs_store::local::{Decision, WrongType};
+use kvs_store::store::Found;
+
+/// Redis's answer to a command on a key of another type.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// Whether the gate is open; otherwise answers the error.
+pub fn gate_open(call: &mut Call<'_, '_>) -> bool {
+    let core = &call.shell.core;
+    if core.is_open(COLLECTIONS) {
+        return true;
+    }
+    let command = String::from_utf8_lossy(call.args.get(0)).to_uppercase();
+    let message = format!("ERR {}", COLLECTIONS.closed_message(&command, core.cluster_version()));
+    call.reply.error(&message);
+    false
+}
+
+/// The collection of type `of` at `key`: `Ok(None)` when the key holds nothing, `Err` (answered
+/// with WRONGTYPE) when it holds another type.
+pub fn find(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType) -> Result<Option<Found>, ()> {
+    let now_ms = call.now_ms();
+    let store = call.shell.store();
+    match store.collection(key, now_ms) {
+        Some(found) if found.header.of == of => Ok(Some(found)),
+        Some(_) => {
+            call.reply.error(WRONGTYPE);
+            Err(())
+        }
+        None if store.get_live(key, now_ms).is_some_and(|r| !r.is_collection()) => {
+            call.reply.error(WRONGTYPE);
+            Err(())
+        }
+        None => Ok(None),
+    }
+}
+
+/// What a write does to one element.
+pub enum Change {
+    /// Adds it (or sets its value).
+    Add(Bytes),
+    /// Removes it.
+    Remove,
+}
+
+/// Changes elements of the collection of type `of` at `key`, as one unit: makes the header if
+/// an add needs one, then each element's change. Returns each element's value as seen before
+/// its change; `None` once an error is answered (WRONGTYPE, a refused write).
+pub fn write(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    of: CollectionType,
+    changes: Vec<(&[u8], Change)>,
+) -> Option<Vec<Option<Bytes>>> {
+    if !gate_open(call) {
+        return None;
+    }
+    let adds = changes.iter().any(|(_, change)| matches!(change, Change::Add(_)));
+    let shell = call.shell;
+    // The command runs alone (see `CommandSpec::alone`), and peers apply what it wrote as one unit.
+    let own_unit = call.client.transaction.unit.is_none() && changes.len() + usize::from(adds) > 1;
+    if own_unit {
+        call.client.transaction.unit = Some(Vec::new());
+    }
+    let result = write_in_unit(call, key, of, changes, adds);
+    if own_unit {
+        let unit = call.client.transaction.unit.take().unwrap_or_default();
+        shell.writes.push_unit(&shell.core, unit);
+    }
+    result
+}
+
+fn write_in_unit(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    of: CollectionType,
+    changes: Vec<(&[u8], Change)>,
+    adds: bool,
+) -> Option<Vec<Option<Bytes>>> {
+    let header: Option<Header> = if adds {
+        let made = call.update(key, |local| match local.header_for_add(of) {
+            Err(WrongType) => Decision::Keep(Err(WrongType)),
+            Ok(Some(record)) => {
+                let header = record.header();
+                Decision::Write(record, Ok(header))
+            }
+            Ok(None) => Decision::Keep(Ok(None)),
+        })?;
+        match made {
+            Err(WrongType) => {
+                call.reply.error(WRONGTYPE);
+                return None;
+            }
+            Ok(Some(header)) => Some(header),
+            Ok(None) => find(call, key, of).ok()?.map(|found| found.header),
+        }
+    } else {
+        find(call, key, of).ok()?.map(|found| found.header)
+    };
+    let Some(header) = header else {
+        // Removing from a key that holds nothing changes nothing.
+        return Some(changes.iter().map(|_| None).collect());
+    };
+    let mut before = Vec::with_capacity(changes.len());
+    for (element, change) in changes {
+        let at = element_key(of, key, element);
+        let seen = call.update(&at, |local| {
+            let seen = local.element_seen(Some(&header));
+            match change {
+                Change::Add(value) => Decision::Write(local.element_added(value), seen),
+                Change::Remove => match seen.is_some().then(|| local.element_removed()).flatten() {
+                    Some(record) => Decision::Write(record, seen),
+                    None => Decision::Keep(seen),
+                },
+            }
+        })?;
+        before.push(seen);
+    }
+    Some(before)
+}
+
+/// Deletes the collection `found` at `key` (DEL, UNLINK): every add seen here is gone, an add
+/// made meanwhile on another node survives. `None` once an error is answered.
+pub fn delete(call: &mut Call<'_, '_>, key: &[u8], found: &Found) -> Option<()> {
+    call.update(key, |local| Decision::Write(local.collection_cleared(found), ()))
+}
+
+/// The elements of `found` at `key`, with values, in element order.
+pub fn all(call: &Call<'_, '_>, key: &[u8], found: &Found) -> Vec<(Bytes, Bytes)> {
+    call.shell.store().elements(found.header.of, key, &found.header, None, usize::MAX)
+}
+
+/// The value of `element` of `found` at `key`, if it is seen.
+pub fn value(call: &Call<'_, '_>, key: &[u8], found: &Found, element: &[u8]) -> Option<Bytes> {
+    call.shell.store().element_value(found.header.of, key, element, &found.header)
+}
+
+/// What TYPE answers for `key` at `now_ms`.
+pub fn type_name(store: &kvs_store::Store, key: &[u8], now_ms: u64) -> &'static str {
+    if let Some(found) = store.collection(key, now_ms) {
+        return match found.header.of {
+            CollectionType::Hash => "hash",
+            CollectionType::Set => "set",
+            CollectionType::SortedSet => "zset",
+        };
+    }
+    match store.get_live(key, now_ms) {
+        Some(record) if !record.is_collection() => "string",
+        _ => "none",
+    }
+}

@@ -1,0 +1,412 @@
+//! Set commands: members are elements of an observed-remove set, add wins (see
+//! [`kvs_store::collection`]). SPOP removes what it picked here; a concurrent SPOP on another
+//! node may pick the same member (at-least-once, as Active-Active documents).
+
+use super::collections::{self, Change};
+use super::{bulk_cost, parse_int, Call, NOT_AN_INTEGER};
+use bytes::Bytes;
+use kvs_store::collection::CollectionType;
+use kvs_store::glob;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use std::collections::BTreeSet;
+
+const SET: CollectionType = CollectionType::Set;
+
+/// `SADD key member [member ...]`: how many were new.
+pub fn sadd(call: &mut Call<'_, '_>) {
+    let args = call.args;
+    let key = args.get(1);
+    if !call.within_bounds(key, None) || !args.iter().skip(2).all(|member| call.within_bounds(member, None)) {
+        return;
+    }
+    // A member added twice in one command counts once.
+    let members: BTreeSet<&[u8]> = args.iter().skip(2).collect();
+    let changes = members.iter().map(|member| (*member, Change::Add(Bytes::new()))).collect();
+    if let Some(before) = collections::write(call, key, SET, changes) {
+        call.reply.integer(before.iter().filter(|seen| seen.is_none()).count() as i64);
+    }
+}
+
+/// `SREM key member [member ...]`: how many were there.
+pub fn srem(call: &mut Call<'_, '_>) {
+    let args = call.args;
+    let members: BTreeSet<&[u8]> = args.iter().skip(2).collect();
+    let changes = members.iter().map(|member| (*member, Change::Remove)).collect();
+    if let Some(before) = collections::write(call, args.get(1), SET, changes) {
+        call.reply.integer(before.iter().filter(|seen| seen.is_some()).count() as i64);
+    }
+}
+
+/// The members of the set at `key` (empty when absent); `None` once WRONGTYPE is answered.
+pub fn members_of(call: &mut Call<'_, '_>, key: &[u8]) -> Option<Vec<Bytes>> {
+    let found = collections::find(call, key, SET).ok()?;
+    Some(
+        found
+            .map(|found| collections::all(call, key, &found).into_iter().map(|(m, _)| m).collect())
+            .unwrap_or_default(),
+    )
+}
+
+/// Answers a set of members (RESP3 set, RESP2 array), within the reply bound.
+fn reply_members(call: &mut Call<'_, '_>, members: &[Bytes]) {
+    if call.reply_too_large(members.iter().map(|m| bulk_cost(m.len())).sum()) {
+        return;
+    }
+    call.reply.set(members.len());
+    for member in members {
+        call.reply.bulk(member);
+    }
+}
+
+/// `SMEMBERS key`
+pub fn smembers(call: &mut Call<'_, '_>) {
+    if let Some(members) = members_of(call, call.args.get(1)) {
+        reply_members(call, &members);
+    }
+}
+
+/// `SISMEMBER key member`
+pub fn sismember(call: &mut Call<'_, '_>) {
+    let (key, member) = (call.args.get(1), call.args.get(2));
+    let Ok(found) = collections::find(call, key, SET) else { return };
+    let is = found.is_some_and(|found| collections::value(call, key, &found, member).is_some());
+    call.reply.integer(i64::from(is));
+}
+
+/// `SMISMEMBER key member [member ...]`
+pub fn smismember(call: &mut Call<'_, '_>) {
+    let key = call.args.get(1);
+    let Ok(found) = collections::find(call, key, SET) else { return };
+    let answers: Vec<bool> = call
+        .args
+        .iter()
+        .skip(2)
+        .map(|member| found.as_ref().is_some_and(|found| collections::value(call, key, found, member).is_some()))
+        .collect();
+    call.reply.array(answers.len());
+    for is in answers {
+        call.reply.integer(i64::from(is));
+    }
+}
+
+/// `SCARD key`
+pub fn scard(call: &mut Call<'_, '_>) {
+    let key = call.args.get(1);
+    if let Ok(found) = collections::find(call, key, SET) {
+        call.reply.integer(found.map_or(0, |found| found.len as i64));
+    }
+}
+
+/// `SRANDMEMBER key [count]`
+pub fn srandmember(call: &mut Call<'_, '_>) {
+    let key = call.args.get(1);
+    let count = match call.args.len() {
+        2 => None,
+        3 => match parse_int(call.args.get(2)) {
+            Some(count) => Some(count),
+            None => return call.reply.error(NOT_AN_INTEGER),
+        },
+        _ => return call.reply.error("ERR syntax error"),
+    };
+    let Some(members) = members_of(call, key) else { return };
+    let pairs: Vec<(Bytes, Bytes)> = members.into_iter().map(|m| (m, Bytes::new())).collect();
+    reply_random(call, &pairs, count, false);
+}
+
+/// Answers SRANDMEMBER's or HRANDFIELD's pick from `pairs`: one (or nil) without a count; up to
+/// `count` distinct ones for a positive count; `-count` with repeats for a negative one.
+pub fn reply_random(call: &mut Call<'_, '_>, pairs: &[(Bytes, Bytes)], count: Option<i64>, with_values: bool) {
+    let mut rng = rand::rng();
+    let Some(count) = count else {
+        let pick = pairs.get(rng.random_range(0..pairs.len().max(1))).map(|(name, _)| name.clone());
+        return call.reply.optional_bulk(pick.as_deref());
+    };
+    let picks: Vec<&(Bytes, Bytes)> = if count >= 0 {
+        let n = (count as usize).min(pairs.len());
+        pairs.choose_multiple(&mut rng, n).collect()
+    } else {
+        let n = count.unsigned_abs();
+        let each = pairs.iter().map(|(k, v)| bulk_cost(k.len()) + bulk_cost(v.len())).max().unwrap_or(0);
+        if pairs.is_empty() {
+            Vec::new()
+        } else if call.reply_too_large((n as usize).saturating_mul(each)) {
+            return;
+        } else {
+            (0..n).map(|_| &pairs[rng.random_range(0..pairs.len())]).collect()
+        }
+    };
+    if call.reply_too_large(picks.iter().map(|(k, v)| bulk_cost(k.len()) + bulk_cost(v.len())).sum()) {
+        return;
+    }
+    let resp3 = call.reply.protocol() == kvs_proto::resp::Protocol::Resp3;
+    match (with_values, resp3) {
+        (true, false) => call.reply.array(picks.len() * 2),
+        _ => call.reply.array(picks.len()),
+    }
+    for (name, value) in picks {
+        if with_values && resp3 {
+            call.reply.array(2);
+        }
+        call.reply.bulk(name);
+        if with_values {
+            call.reply.bulk(value);
+        }
+    }
+}
+
+/// `SPOP key [count]`: removes and returns random members.
+pub fn spop(call: &mut Call<'_, '_>) {
+    let key = call.args.get(1);
+    let count = match call.args.len() {
+        2 => None,
+        3 => match parse_int(call.args.get(2)) {
+            Some(count) if count >= 0 => Some(count as usize),
+            _ => return call.reply.error("ERR value is out of range, must be positive"),
+        },
+        _ => return call.reply.error("ERR syntax error"),
+    };
+    let Some(members) = members_of(call, key) else { return };
+    let picked: Vec<Bytes> = members.choose_multiple(&mut rand::rng(), count.unwrap_or(1)).cloned().collect();
+    if !picked.is_empty() {
+        let changes = picked.iter().map(|m| (&m[..], Change::Remove)).collect();
+        if collections::write(call, key, SET, changes).is_none() {
+            return;
+        }
+    }
+    match count {
+        None => call.reply.optional_bulk(picked.first().map(|m| &m[..])),
+        Some(_) => reply_members(call, &picked),
+    }
+}
+
+/// `SMOVE source destination member`
+pub fn smove(call: &mut Call<'_, '_>) {
+    let (from, to, member) = (call.args.get(1), call.args.get(2), call.args.get(3));
+    let Ok(source) = collections::find(call, from, SET) else { return };
+    if collections::find(call, to, SET).is_err() {
+        return;
+    }
+    let present = source.is_some_and(|found| collections::value(call, from, &found, member).is_some());
+    if !present {
+        return call.reply.integer(0);
+    }
+    if from != to {
+        if collections::write(call, from, SET, vec![(member, Change::Remove)]).is_none() {
+            return;
+        }
+        if collections::write(call, to, SET, vec![(member, Change::Add(Bytes::new()))]).is_none() {
+            return;
+        }
+    }
+    call.reply.integer(1);
+}
+
+/// How several sets combine.
+#[derive(Clone, Copy)]
+enum Combine {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// The sets at `keys` combined; `None` once WRONGTYPE is answered.
+fn combine(call: &mut Call<'_, '_>, keys: &[&[u8]], how: Combine) -> Option<BTreeSet<Bytes>> {
+    let mut sets = Vec::with_capacity(keys.len());
+    for key in keys {
+        sets.push(members_of(call, key)?.into_iter().collect::<BTreeSet<Bytes>>());
+    }
+    let mut sets = sets.into_iter();
+    let first = sets.next().unwrap_or_default();
+    Some(sets.fold(first, |acc, set| match how {
+        Combine::Inter => acc.intersection(&set).cloned().collect(),
+        Combine::Union => acc.union(&set).cloned().collect(),
+        Combine::Diff => acc.difference(&set).cloned().collect(),
+    }))
+}
+
+fn combine_reply(call: &mut Call<'_, '_>, how: Combine) {
+    let keys: Vec<&[u8]> = call.args.iter().skip(1).collect();
+    if let Some(result) = combine(call, &keys, how) {
+        reply_members(call, &result.into_iter().collect::<Vec<_>>());
+    }
+}
+
+/// Stores the combination of the sets after the destination in it; answers its size.
+fn combine_store(call: &mut Call<'_, '_>, how: Combine) {
+    let destination = call.args.get(1);
+    let keys: Vec<&[u8]> = call.args.iter().skip(2).collect();
+    let Some(result) = combine(call, &keys, how) else { return };
+    if store_members(call, destination, SET, result.iter().map(|m| (m.clone(), Bytes::new())).collect()).is_some() {
+        call.reply.integer(result.len() as i64);
+    }
+}
+
+/// Replaces whatever `destination` holds with a collection of type `of` holding `elements`
+/// (nothing, when empty): the STORE forms.
+pub fn store_members(
+    call: &mut Call<'_, '_>,
+    destination: &[u8],
+    of: CollectionType,
+    elements: Vec<(Bytes, Bytes)>,
+) -> Option<()> {
+    if !collections::gate_open(call) || !call.within_bounds(destination, None) {
+        return None;
+    }
+    super::keyspace::delete_key(call, destination)?;
+    if elements.is_empty() {
+        return Some(());
+    }
+    let changes = elements.iter().map(|(name, value)| (&name[..], Change::Add(value.clone()))).collect();
+    collections::write(call, destination, of, changes).map(drop)
+}
+
+/// `SINTER key [key ...]`
+pub fn sinter(call: &mut Call<'_, '_>) {
+    combine_reply(call, Combine::Inter);
+}
+
+/// `SUNION key [key ...]`
+pub fn sunion(call: &mut Call<'_, '_>) {
+    combine_reply(call, Combine::Union);
+}
+
+/// `SDIFF key [key ...]`
+pub fn sdiff(call: &mut Call<'_, '_>) {
+    combine_reply(call, Combine::Diff);
+}
+
+/// `SINTERSTORE destination key [key ...]`
+pub fn sinterstore(call: &mut Call<'_, '_>) {
+    combine_store(call, Combine::Inter);
+}
+
+/// `SUNIONSTORE destination key [key ...]`
+pub fn sunionstore(call: &mut Call<'_, '_>) {
+    combine_store(call, Combine::Union);
+}
+
+/// `SDIFFSTORE destination key [key ...]`
+pub fn sdiffstore(call: &mut Call<'_, '_>) {
+    combine_store(call, Combine::Diff);
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`
+pub fn sintercard(call: &mut Call<'_, '_>) {
+    let Some((keys, limit)) = numkeys_and_limit(call) else { return };
+    if let Some(result) = combine(call, &keys, Combine::Inter) {
+        let n = result.len();
+        call.reply.integer(if limit == 0 { n } else { n.min(limit) } as i64);
+    }
+}
+
+/// The keys and LIMIT of `CMD numkeys key [key ...] [LIMIT limit]`; `None` once answered.
+pub fn numkeys_and_limit<'a>(call: &mut Call<'a, '_>) -> Option<(Vec<&'a [u8]>, usize)> {
+    let args = call.args;
+    let numkeys = match parse_int(args.get(1)) {
+        Some(n) if n > 0 => n as usize,
+        Some(_) => {
+            call.reply.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+        None => {
+            call.reply.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    if args.len() < 2 + numkeys {
+        call.reply.error("ERR Number of keys can't be greater than number of args");
+        return None;
+    }
+    let keys: Vec<&[u8]> = args.iter().skip(2).take(numkeys).collect();
+    let mut limit = 0;
+    let mut i = 2 + numkeys;
+    while i < args.len() {
+        if args.get(i).eq_ignore_ascii_case(b"LIMIT") && i + 1 < args.len() {
+            match parse_int(args.get(i + 1)) {
+                Some(n) if n >= 0 => limit = n as usize,
+                _ => {
+                    call.reply.error("ERR LIMIT can't be negative");
+                    return None;
+                }
+            }
+            i += 2;
+        } else {
+            call.reply.error("ERR syntax error");
+            return None;
+        }
+    }
+    Some((keys, limit))
+}
+
+/// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the whole set in one step (COUNT is a hint,
+/// as Redis treats it for small sets), within the reply bound.
+pub fn sscan(call: &mut Call<'_, '_>) {
+    let key = call.args.get(1);
+    let Some(pattern) = scan_options(call) else { return };
+    let Ok(found) = collections::find(call, key, SET) else { return };
+    let members: Vec<(Bytes, Bytes)> = found.map(|found| collections::all(call, key, &found)).unwrap_or_default();
+    reply_scan(call, &members, pattern, false);
+}
+
+/// The MATCH pattern of `SSCAN|HSCAN|ZSCAN key cursor [MATCH pattern] [COUNT count]`; `None`
+/// once an error is answered. The cursor must be a number.
+pub fn scan_options<'a>(call: &mut Call<'a, '_>) -> Option<Option<&'a [u8]>> {
+    let args = call.args;
+    if std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<u64>().ok()).is_none() {
+        call.reply.error("ERR invalid cursor");
+        return None;
+    }
+    let mut pattern = None;
+    let mut i = 3;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            call.reply.error("ERR syntax error");
+            return None;
+        }
+        let (option, value) = (args.get(i), args.get(i + 1));
+        if option.eq_ignore_ascii_case(b"MATCH") {
+            pattern = Some(value);
+        } else if option.eq_ignore_ascii_case(b"COUNT") {
+            match parse_int(value) {
+                Some(n) if n >= 1 => {}
+                Some(_) => {
+                    call.reply.error("ERR syntax error");
+                    return None;
+                }
+                None => {
+                    call.reply.error(NOT_AN_INTEGER);
+                    return None;
+                }
+            }
+        } else {
+            call.reply.error("ERR syntax error");
+            return None;
+        }
+        i += 2;
+    }
+    if pattern.is_some_and(|p| call.pattern_too_long(p)) {
+        return None;
+    }
+    Some(pattern)
+}
+
+/// Answers a scan's one step: cursor 0 and the elements matching `pattern` (with values when
+/// `with_values`).
+pub fn reply_scan(call: &mut Call<'_, '_>, elements: &[(Bytes, Bytes)], pattern: Option<&[u8]>, with_values: bool) {
+    let matching: Vec<&(Bytes, Bytes)> =
+        elements.iter().filter(|(name, _)| pattern.is_none_or(|p| glob::matches(p, name))).collect();
+    let cost: usize = matching.iter().map(|(n, v)| bulk_cost(n.len()) + bulk_cost(v.len())).sum();
+    if call.reply_too_large(cost) {
+        return;
+    }
+    call.reply.array(2);
+    call.reply.bulk(b"0");
+    call.reply.array(matching.len() * if with_values { 2 } else { 1 });
+    for (name, value) in matching {
+        call.reply.bulk(name);
+        if with_values {
+            call.reply.bulk(value);
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! One element of a collection (a hash field, a set member, a sorted-set member) as a
+//! conflict-free replicated state: observed-remove with add-wins, and values last-writer-wins.
+//!
+//! An element holds its surviving adds (the newest of each origin, with its stamp and value),
+//! what removes have observed (per origin, the highest sequence number of an add removed) and
+//! each origin's newest remove (so anti-entropy finds a removal by its write). Two states merge
+//! by keeping each origin's newest add and remove and the higher of each origin's removals; an
+//! add a removal covers (same origin, sequence number at or below) is gone. So a remove (HDEL,
+//! SREM, ZREM) takes away exactly the adds its node had seen, and an add made meanwhile on
+//! another node survives it, whatever the two writes' versions: add wins. The element is present
+//! while an add survives, and its value is the newest surviving add's.
+//!
+//! Keeping only each origin's newest add is exact: an origin's adds are ordered by sequence
+//! number, and a removal that saw a later one covers the earlier ones too.
+
+use super::header::Visibility;
+use bytes::Bytes;
+use kvs_proto::{ElementAdd, EntryKind, NodeId, Stamp, Version};
+
+/// One element's replicated state (see the module).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElementState {
+    /// Surviving adds, the newest per origin, sorted by origin.
+    adds: Vec<ElementAdd>,
+    /// Per origin (sorted), the highest sequence number of an add removed.
+    removed: Vec<(NodeId, u64)>,
+    /// Per origin (sorted), the newest remove's stamp.
+    removals: Vec<Stamp>,
+}
+
+/// Why a wire element cannot be a state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MalformedElement;
+
+impl ElementState {
+    /// The delta of an add (HSET, SADD, ZADD) made by the write `stamp`.
+    pub fn added(stamp: Stamp, value: Bytes) -> ElementState {
+        ElementState { adds: vec![ElementAdd { stamp, value }], removed: Vec::new(), removals: Vec::new() }
+    }
+
+    /// The delta of an add made by the write `stamp` on a node holding `self`: an overwrite, which
+    /// removes the adds that node has seen (so an element keeps one add per concurrent writer,
+    /// not one per node that ever wrote it).
+    pub fn replaced(&self, stamp: Stamp, value: Bytes) -> ElementState {
+        let mut delta = self.removal(stamp);
+        delta.removals.clear();
+        delta.adds.push(ElementAdd { stamp, value });
+        delta
+    }
+
+    /// The delta of a remove (HDEL, SREM, ZREM) made by the write `stamp` on a node holding
+    /// `self`: it removes the adds that node has seen, and no other.
+    pub fn removal(&self, stamp: Stamp) -> ElementState {
+        let mut removal = ElementState { adds: Vec::new(), removed: self.removed.clone(), removals: vec![stamp] };
+        for add in &self.adds {
+            raise(&mut removal.removed, add.stamp.version.node, add.stamp.seq);
+        }
+        removal
+    }
+
+    /// Whether an add survives (else the element is a tombstone, kept to cover late adds).
+    pub fn is_present(&self) -> bool {
+        !self.adds.is_empty()
+    }
+
+    /// The newest surviving add a collection's header lets be seen.
+    pub fn visible(&self, under: &Visibility<'_>) -> Option<&ElementAdd> {
+        self.adds.iter().filter(|add| under.sees(&add.stamp)).max_by_key(|add| add.stamp.version)
+    }
+
+    /// The value of the newest surviving add.
+    pub fn value(&self) -> Option<&Bytes> {
+        self.adds.iter().max_by_key(|add| add.stamp.version).map(|add| &add.value)
+    }
+
+    /// Every write whose effect this state carries (its adds' and removes'), for anti-entropy.
+    pub fn stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
+        self.adds.iter().map(|add| add.stamp).chain(self.removals.iter().copied())
+    }
+
+    /// Its surviving adds.
+    pub fn adds(&self) -> impl Iterator<Item = &ElementAdd> {
+        self.adds.iter()
+    }
+
+    /// The stamps of its surviving adds.
+    pub fn adds_stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
+        self.adds.iter().map(|add| add.stamp)
+    }
+
+    /// The newest of its writes, which stamps its record.
+    pub fn newest(&self) -> Stamp {
+        self.stamps().max_by_key(|s| s.version).unwrap_or(Stamp::NONE)
+    }
+
+    /// Merges `other` in; whether anything changed.
+    pub fn merge(&mut self, other: &ElementState) -> bool {
+        let before = self.clone();
+        for &(node, seq) in &other.removed {
+            raise(&mut self.removed, node, seq);
+        }
+        for stamp in &other.removals {
+            match self.removals.binary_search_by_key(&stamp.version.node, |s| s.version.node) {
+                Ok(at) if self.removals[at].seq < stamp.seq => self.removals[at] = *stamp,
+                Ok(_) => {}
+                Err(at) => self.removals.insert(at, *stamp),
+            }
+        }
+        for add in &other.adds {
+            match self.adds.binary_search_by_key(&add.stamp.version.node, |a| a.stamp.version.node) {
+                Ok(at) if self.adds[at].stamp.seq < add.stamp.seq => self.adds[at] = add.clone(),
+                Ok(_) => {}
+                Err(at) => self.adds.insert(at, add.clone()),
+            }
+        }
+        let removed = &self.removed;
+        self.adds.retain(|add| !covers(removed, &add.stamp));
+        *self != before
+    }
+
+    /// The wire form.
+    pub fn to_kind(&self) -> EntryKind {
+        EntryKind::Element { adds: self.adds.clone(), removed: self.removed.clone(), removals: self.removals.clone() }
+    }
+
+    /// A state from its wire form, if well formed: each list sorted by origin with one entry per
+    /// origin, every add and remove a real write (seq from 1), and no add its removals cover.
+    pub fn from_wire(
+        adds: &[ElementAdd],
+        removed: &[(NodeId, u64)],
+        removals: &[Stamp],
+    ) -> Result<ElementState, MalformedElement> {
+        let sorted = adds.windows(2).all(|w| w[0].stamp.version.node < w[1].stamp.version.node)
+            && removed.windows(2).all(|w| w[0].0 < w[1].0)
+            && removals.windows(2).all(|w| w[0].version.node < w[1].version.node);
+        let real = adds.iter().map(|a| a.stamp).chain(removals.iter().copied()).all(|s| s.seq > 0);
+        let uncovered = adds.iter().all(|a| !covers(removed, &a.stamp));
+        if !sorted || !real || !uncovered || (adds.is_empty() && removals.is_empty()) {
+            return Err(MalformedElement);
+        }
+        Ok(ElementState { adds: adds.to_vec(), removed: removed.to_vec(), removals: removals.to_vec() })
+    }
+
+    /// Appends the form a record body holds (see [`ElementState::decode`]).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        for count in [self.adds.len(), self.removed.len(), self.removals.len()] {
+            out.extend_from_slice(&(count as u32).to_le_bytes());
+        }
+        for add in &self.adds {
+            put_stamp(out, &add.stamp);
+            out.extend_from_slice(&(add.value.len() as u32).to_le_bytes());
+            out.extend_from_slice(&add.value);
+        }
+        for (node, seq) in &self.removed {
+            out.extend_from_slice(&node.0.to_le_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
+        }
+        for stamp in &self.removals {
+            put_stamp(out, stamp);
+        }
+    }
+
+    /// Reads what [`ElementState::encode`] wrote (a record's own body, so trusted).
+    pub(crate) fn decode(mut bytes: &[u8]) -> ElementState {
+        let mut take = |n: usize| {
+            let (head, rest) = bytes.split_at(n);
+            bytes = rest;
+            head
+        };
+        let mut count = || u32::from_le_bytes(take(4).try_into().expect("4 bytes")) as usize;
+        let (adds, removed, removals) = (count(), count(), count());
+        let mut state = ElementState::default();
+        for _ in 0..adds {
+            let stamp = read_stamp(take(STAMP_BYTES));
+            let len = u32::from_le_bytes(take(4).try_into().expect("4 bytes")) as usize;
+            state.adds.push(ElementAdd { stamp, value: Bytes::copy_from_slice(take(len)) });
+        }
+        for _ in 0..removed {
+            let part = take(16);
+            state.removed.push((NodeId(le_u64(part)), le_u64(&part[8..])));
+        }
+        for _ in 0..removals {
+            state.removals.push(read_stamp(take(STAMP_BYTES)));
+        }
+        state
+    }
+}
+
+/// Bytes of a stamp in a body: wall u64, logical u32, node u64, seq u64.
+pub(crate) const STAMP_BYTES: usize = 28;
+
+pub(crate) fn put_stamp(out: &mut Vec<u8>, stamp: &Stamp) {
+    out.extend_from_slice(&stamp.version.wall_ms.to_le_bytes());
+    out.extend_from_slice(&stamp.version.logical.to_le_bytes());
+    out.extend_from_slice(&stamp.version.node.0.to_le_bytes());
+    out.extend_from_slice(&stamp.seq.to_le_bytes());
+}
+
+pub(crate) fn le_u64(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+}
+
+pub(crate) fn read_stamp(bytes: &[u8]) -> Stamp {
+    let logical = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let version = Version { wall_ms: le_u64(bytes), logical, node: NodeId(le_u64(&bytes[12..])) };
+    Stamp { version, seq: le_u64(&bytes[20..]) }
+}
+
+/// Raises `node`'s entry of a sorted per-origin vector to at least `seq`.
+pub(crate) fn raise(vector: &mut Vec<(NodeId, u64)>, node: NodeId, seq: u64) {
+    match vector.binary_search_by_key(&node, |(held, _)| *held) {
+        Ok(at) => vector[at].1 = vector[at].1.max(seq),
+        Err(at) => vector.insert(at, (node, seq)),
+    }
+}
+
+/// Whether a removal vector covers the add `stamp`.
+pub(crate) fn covers(removed: &[(NodeId, u64)], stamp: &Stamp) -> bool {
+    removed.binary_search_by_key(&stamp.version.node, |(node, _)| *node).is_ok_and(|at| removed[at].1 >= stamp.seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvs_proto::Version;
+    use proptest::prelude::*;
+
+    /// Node `node`'s `seq`th write, at wall time `wall`.
+    fn stamp(node: u64, seq: u64, wall: u64) -> Stamp {
+        Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq }
+    }
+
+    fn merged(a: &ElementState, b: &ElementState) -> ElementState {
+        let mut out = a.clone();
+        out.merge(b);
+        out
+    }
+
+    #[test]
+    fn an_add_the_remover_had_not_seen_survives_whatever_its_version() {
+        // B saw an old add (node 3) and removes; A adds concurrently, with an OLDER version.
+        let old = ElementState::added(stamp(3, 1, 50), Bytes::from("old"));
+        let removal = old.removal(stamp(9, 1, 99));
+        let concurrent = ElementState::added(stamp(1, 7, 10), Bytes::from("a"));
+        for state in [merged(&merged(&old, &removal), &concurrent), merged(&concurrent, &merged(&removal, &old))] {
+            assert!(state.is_present());
+            assert_eq!(state.value(), Some(&Bytes::from("a")));
+        }
+        // A remove that saw both takes both.
+        let both = merged(&old, &concurrent);
+        assert!(!merged(&both, &both.removal(stamp(9, 1, 99))).is_present());
+    }
+
+    #[test]
+    fn the_newest_surviving_add_gives_the_value_and_an_origin_keeps_only_its_newest() {
+        let a = ElementState::added(stamp(1, 1, 10), Bytes::from("a1"));
+        let b = ElementState::added(stamp(2, 1, 20), Bytes::from("b"));
+        let a2 = ElementState::added(stamp(1, 2, 30), Bytes::from("a2"));
+        let all = merged(&merged(&a, &b), &a2);
+        assert_eq!(all.value(), Some(&Bytes::from("a2")));
+        assert_eq!(all.stamps().count(), 2, "one add per origin");
+        // Removing what was seen before a2 leaves a2 (origin 1's later add).
+        let early = merged(&a, &b).removal(stamp(9, 1, 99));
+        assert_eq!(merged(&all, &early).value(), Some(&Bytes::from("a2")));
+    }
+
+    #[test]
+    fn a_split_brain_with_removes_and_adds_on_both_sides_keeps_the_adds_neither_side_removed() {
+        let before = ElementState::added(stamp(3, 1, 10), Bytes::from("x"));
+        // Side 1 removes x and adds it again; side 2 removes it; neither sees the other.
+        let side1 = merged(
+            &merged(&before, &before.removal(stamp(9, 1, 99))),
+            &ElementState::added(stamp(1, 4, 20), Bytes::from("x again")),
+        );
+        let side2 = merged(&before, &before.removal(stamp(9, 1, 99)));
+        assert!(!side2.is_present());
+        let healed = merged(&side1, &side2);
+        assert_eq!((healed.is_present(), healed.value()), (true, Some(&Bytes::from("x again"))));
+        assert_eq!(healed, merged(&side2, &side1));
+    }
+
+    fn state() -> impl Strategy<Value = ElementState> {
+        // Adds are unique per (origin, seq): the value is a function of them.
+        let add = (1u64..4, 1u64..5).prop_map(|(node, seq)| {
+            ElementState::added(stamp(node, seq, seq * 10 + node), Bytes::from(format!("{node}.{seq}")))
+        });
+        let removal = (proptest::collection::vec((1u64..4, 0u64..5), 0..3), 1u64..4).prop_map(|(pairs, by)| {
+            let mut state = ElementState { removals: vec![stamp(4, by, 90 + by)], ..ElementState::default() };
+            for (node, seq) in pairs {
+                raise(&mut state.removed, NodeId(node), seq);
+            }
+            state
+        });
+        proptest::collection::vec(prop_oneof![add, removal], 1..4)
+            .prop_map(|parts| parts.iter().fold(ElementState::default(), |acc, part| merged(&acc, part)))
+    }
+
+    proptest! {
+        #[test]
+        fn merging_is_commutative(a in state(), b in state()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+        }
+
+        #[test]
+        fn merging_is_associative(a in state(), b in state(), c in state()) {
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+        }
+
+        #[test]
+        fn merging_is_idempotent(a in state()) {
+            let mut again = a.clone();
+            prop_assert!(!again.merge(&a));
+            prop_assert_eq!(again, a);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! What a collection command sees and writes: the key's type, and the records of a header and
+//! of elements, each stamped with its own write.
+//!
+//! A command on a collection writes a header only when it makes one (the first add to a key
+//! holding none of its type) or changes the whole key (DEL, EXPIRE, PERSIST); each element it
+//! adds or removes is a record at the element's key, written as its own local write (its own
+//! stamp, the element's unique tag).
+
+use super::Local;
+use crate::collection::element::ElementState;
+use crate::collection::header::Header;
+use crate::collection::CollectionType;
+use crate::record::Record;
+use crate::store::Found;
+use bytes::Bytes;
+
+/// A key that holds a value of another type than the command works on (Redis's WRONGTYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+pub struct WrongType;
+
+/// What a key holds, as a command sees it.
+#[derive(Clone, Debug)]
+pub enum Holds {
+    /// Nothing live: absent, deleted, expired, or an emptied collection.
+    Nothing,
+    /// A string (a value, a counter, a HyperLogLog).
+    String,
+    /// A collection with at least one element seen.
+    Collection(Found),
+}
+
+impl Holds {
+    /// The collection of type `of` it holds: `None` for nothing, WRONGTYPE for anything else.
+    pub fn collection_of(self, of: CollectionType) -> Result<Option<Found>, WrongType> {
+        match self {
+            Holds::Nothing => Ok(None),
+            Holds::Collection(found) if found.header.of == of => Ok(Some(found)),
+            _ => Err(WrongType),
+        }
+    }
+}
+
+impl Local<'_> {
+    /// What the key holds.
+    pub fn holds(&self) -> Holds {
+        match self.live() {
+            None => Holds::Nothing,
+            Some(record) if record.is_collection() => match self.store.collection(self.key, self.now_ms) {
+                Some(found) => Holds::Collection(found),
+                None => Holds::Nothing,
+            },
+            Some(_) => Holds::String,
+        }
+    }
+
+    /// The header to write before adding to a collection of type `of` at this key, if one is
+    /// needed: none when the key holds that type's collection; else a new one that clears every
+    /// add left at the key (an emptied collection's included, so it starts with no deadline).
+    /// WRONGTYPE when the key holds another type.
+    pub fn header_for_add(&self, of: CollectionType) -> Result<Option<Record>, WrongType> {
+        if self.holds().collection_of(of)?.is_some() {
+            return Ok(None);
+        }
+        let header = Header::new(of, self.stamp, self.store.collection_seen(self.key));
+        Ok(Some(Record::collection(self.key, &header, None)))
+    }
+
+    /// The header after a DEL of the collection `found` at this key: every add held here is
+    /// gone, an add made meanwhile elsewhere survives; the deadline goes.
+    pub fn collection_cleared(&self, found: &Found) -> Record {
+        let header = found.header.cleared_by(self.stamp, &self.store.collection_seen(self.key));
+        Record::collection(self.key, &header, None)
+    }
+
+    /// The header of `found` with a new deadline (`None`: PERSIST).
+    pub fn collection_deadline(&self, found: &Found, deadline_ms: Option<u64>) -> Record {
+        Record::collection(self.key, &found.header.written(self.stamp), deadline_ms)
+    }
+
+    /// The element's state held here (at an element's key).
+    pub fn element(&self) -> Option<ElementState> {
+        self.held().and_then(Record::element_state)
+    }
+
+    /// The element's value as `header` lets it be seen (at an element's key).
+    pub fn element_seen(&self, header: Option<&Header>) -> Option<Bytes> {
+        let header = header?;
+        self.element()?.visible(&header.visibility()).map(|add| add.value.clone())
+    }
+
+    /// The add of this element with `value` (at an element's key): a delta of one add that
+    /// removes the adds held here (an overwrite).
+    pub fn element_added(&self, value: Bytes) -> Record {
+        let delta = match self.element() {
+            Some(held) => held.replaced(self.stamp, value),
+            None => ElementState::added(self.stamp, value),
+        };
+        Record::element(self.key, &delta)
+    }
+
+    /// The remove of every add of this element held here (at an element's key); `None` when
+    /// none is.
+    pub fn element_removed(&self) -> Option<Record> {
+        let held = self.element().filter(ElementState::is_present)?;
+        Some(Record::element(self.key, &held.removal(self.stamp)))
+    }
+}

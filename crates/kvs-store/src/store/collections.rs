@@ -1,0 +1,173 @@
+//! The store's side of collections: keeping each shard's collection index and the count of live
+//! collection keys in step with the records, and reading a collection by its key.
+//!
+//! A collection key is live, and counts as a key, while its header stands and lets at least one
+//! element be seen; an emptied collection is no key, as in Redis.
+
+use super::{Shard, Store};
+use crate::collection::header::Header;
+use crate::collection::index::Collections;
+use crate::collection::{members_prefix, split_element_key, CollectionType};
+use crate::databases;
+use crate::record::Record;
+use bytes::Bytes;
+use hashbrown::HashTable;
+use kvs_proto::NodeId;
+use std::sync::atomic::Ordering;
+
+const TYPES: [CollectionType; 3] = [CollectionType::Hash, CollectionType::Set, CollectionType::SortedSet];
+
+/// A collection as a command finds it: its header and how many elements it lets be seen.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The header (with the record's deadline beside it).
+    pub header: Header,
+    /// When the key expires, if it does.
+    pub deadline_ms: Option<u64>,
+    /// How many elements are seen.
+    pub len: usize,
+}
+
+impl Store {
+    /// The header standing at `collection`, if one does.
+    fn header_in(&self, table: &HashTable<Record>, collection: &[u8]) -> Option<Header> {
+        let hash = self.hasher.hash_one(collection);
+        table.find(hash, |r| r.key() == collection).and_then(Record::header)
+    }
+
+    /// Whether the collection key `collection` is live under `header`.
+    fn live_under(collections: &Collections, collection: &[u8], header: Option<&Header>) -> bool {
+        header.is_some_and(|h| {
+            collections.members(&members_prefix(h.of, collection)).is_some_and(|members| members.visible > 0)
+        })
+    }
+
+    /// Keeps the index and counts in step: `new` (`None`: removed) stands where `old` did.
+    pub(crate) fn collection_changed(
+        &self,
+        table: &HashTable<Record>,
+        collections: &mut Collections,
+        old: Option<&Record>,
+        new: Option<&Record>,
+    ) {
+        let element = new.or(old).expect("a record changed");
+        let (collection, before, after) = if let Some((of, collection, _)) = split_element_key(element.key()) {
+            let prefix = crate::collection::prefix_of(element.key()).expect("an element key");
+            let header = self.header_in(table, collection);
+            let before = Self::live_under(collections, collection, header.as_ref());
+            let header = header.filter(|h| h.of == of);
+            match new {
+                Some(new) => collections.element_stands(prefix, old, new, header.as_ref()),
+                None => collections.element_gone(prefix, element, header.as_ref()),
+            }
+            (collection, before, Self::live_under(collections, collection, header.as_ref()))
+        } else {
+            let key = element.key();
+            let (was, is) = (old.and_then(Record::header), new.and_then(Record::header));
+            let before = Self::live_under(collections, key, was.as_ref());
+            let same_view = matches!((&was, &is), (Some(a), Some(b))
+                if a.base == b.base && a.cleared == b.cleared && a.expired_before == b.expired_before);
+            if !same_view {
+                for of in TYPES {
+                    collections.header_changed(&members_prefix(of, key), is.as_ref().filter(|h| h.of == of));
+                }
+            }
+            (key, before, Self::live_under(collections, key, is.as_ref()))
+        };
+        if before != after {
+            let counter = &self.live_by_database[databases::database_of(collection) as usize];
+            if after {
+                self.live.fetch_add(1, Ordering::Relaxed);
+                counter.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                counter.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether `record`, standing in `shard`, is a live key at `now_ms`: a live value, counter or
+    /// HyperLogLog, or a collection header with an element seen.
+    pub(crate) fn is_live_key(shard: &Shard, record: &Record, now_ms: u64) -> bool {
+        if !record.is_live_at(now_ms) {
+            return false;
+        }
+        match record.collection_type() {
+            Some(of) => {
+                shard.collections.members(&members_prefix(of, record.key())).is_some_and(|members| members.visible > 0)
+            }
+            None => true,
+        }
+    }
+
+    /// The live collection at `key` (a stored key) at `now_ms`; `None` when the key holds no
+    /// collection with an element seen (absent, another type, emptied, expired).
+    pub fn collection(&self, key: &[u8], now_ms: u64) -> Option<Found> {
+        let (hash, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let record = guard.table.find(hash, |r| r.key() == key)?;
+        if record.is_expired_at(now_ms) {
+            return None;
+        }
+        let header = record.header()?;
+        let len = guard.collections.members(&members_prefix(header.of, key)).map_or(0, |m| m.visible);
+        (len > 0).then(|| Found { header, deadline_ms: record.deadline_ms(), len })
+    }
+
+    /// The value of `element` of the collection `of` at `key`, under `header` (from
+    /// [`Store::collection`]); `None` when it is not seen.
+    pub fn element_value(&self, of: CollectionType, key: &[u8], element: &[u8], header: &Header) -> Option<Bytes> {
+        let record = self.get(&crate::collection::element_key(of, key, element))?;
+        record.element_state()?.visible(&header.visibility()).map(|add| add.value.clone())
+    }
+
+    /// Up to `limit` elements of the collection `of` at `key` seen under `header`, in element
+    /// order, from the first after `after` (all: `None`), with their values.
+    pub fn elements(
+        &self,
+        of: CollectionType,
+        key: &[u8],
+        header: &Header,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<(Bytes, Bytes)> {
+        let prefix = members_prefix(of, key);
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
+        let range = match after {
+            Some(after) => {
+                members.elements.range::<[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            }
+            None => members.elements.range::<[u8], _>(..),
+        };
+        let visibility = header.visibility();
+        let mut found = Vec::new();
+        for element in range {
+            if found.len() >= limit {
+                break;
+            }
+            let Some(state) = element.record().element_state() else { continue };
+            if let Some(add) = state.visible(&visibility) {
+                found.push((Bytes::copy_from_slice(element.name()), add.value.clone()));
+            }
+        }
+        found
+    }
+
+    /// Per origin, the newest add any element of `key`'s collections (of every type) held: what
+    /// a DEL or a new header clears.
+    pub fn collection_seen(&self, key: &[u8]) -> Vec<(NodeId, u64)> {
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let mut seen = Vec::new();
+        for of in TYPES {
+            if let Some(members) = guard.collections.members(&members_prefix(of, key)) {
+                for &(node, seq) in &members.seen {
+                    crate::collection::element::raise(&mut seen, node, seq);
+                }
+            }
+        }
+        seen
+    }
+}
