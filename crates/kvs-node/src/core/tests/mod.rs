@@ -1,6 +1,7 @@
 //! The core driven by hand: two or three cores exchange messages through a test harness that
 //! stands in for the shell, with no socket, task or clock anywhere.
 
+mod collections;
 mod types;
 mod upgrades;
 
