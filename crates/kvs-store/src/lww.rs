@@ -143,6 +143,8 @@ pub fn merged(a: &Record, b: &Record) -> Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collection::header::Header;
+    use crate::collection::CollectionType;
     use kvs_proto::{NodeId, Stamp, Version};
     use proptest::prelude::*;
 
@@ -179,7 +181,31 @@ mod tests {
         let evicted = (0u64..6, 0u64..3, 5u64..7, 0u64..3).prop_map(|(of_wall, of_node, node, later)| {
             Record::evicted(b"k", stamp(of_wall, of_node).version, stamp(of_wall + 10 + later, node))
         });
-        prop_oneof![plain, counter, hll, evicted]
+        // Collection headers: created by node 7, written by nodes 8 and 9; one write sets one
+        // deadline (here a function of its stamp), and a header may be in its expired form.
+        let header = (
+            0u64..3,
+            proptest::collection::btree_map(8u64..10, 0u64..3, 1..3),
+            proptest::collection::btree_map(1u64..4, 0u64..4, 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(base, parts, cleared, expired)| {
+                let stamps: Vec<Stamp> =
+                    parts.into_iter().map(|(node, age)| stamp(100 + base * 10 + age, node)).collect();
+                let cleared = cleared.into_iter().map(|(node, seq)| (NodeId(node), seq)).collect();
+                let mut header = Header::new(CollectionType::Set, stamp(base, 7), cleared);
+                header.stamps = stamps;
+                let newest = header.newest();
+                let deadline = (newest.version.wall_ms % 2 == 0).then_some(newest.version.wall_ms + 50);
+                match (expired, deadline) {
+                    (true, Some(deadline)) => {
+                        header.expired_before = deadline;
+                        Record::collection(b"k", &header, None)
+                    }
+                    _ => Record::collection(b"k", &header, deadline),
+                }
+            });
+        prop_oneof![plain, counter, hll, evicted, header]
     }
 
     /// Records of one write must agree; the generator can make two that do not (a value and a
@@ -189,8 +215,9 @@ mod tests {
         records.iter().all(|r| {
             let contributions: Vec<_> = match r.body() {
                 Body::Counter(c) => c.contributions().map(|c| (c.stamp, Some(c.total), true)).collect(),
-                // A stamp in a HyperLogLog may carry any registers: they join by maximum.
-                Body::Hll(_) => vec![],
+                // A stamp in a HyperLogLog may carry any registers: they join by maximum; one in
+                // a header any clears.
+                Body::Hll(_) | Body::Collection => vec![],
                 _ => vec![(r.stamp(), r.value().map(|v| v[0] as i64), false)],
             };
             contributions
@@ -200,7 +227,11 @@ mod tests {
     }
 
     fn same(a: &Record, b: &Record) -> bool {
-        a.key() == b.key() && a.body() == b.body() && a.stamp() == b.stamp() && a.deadline_ms() == b.deadline_ms()
+        a.key() == b.key()
+            && a.body() == b.body()
+            && a.stamp() == b.stamp()
+            && a.deadline_ms() == b.deadline_ms()
+            && a.header() == b.header()
     }
 
     proptest! {

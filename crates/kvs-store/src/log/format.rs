@@ -671,6 +671,39 @@ mod tests {
     }
 
     #[test]
+    fn collection_elements_and_headers_round_trip() {
+        use crate::collection::element::ElementState;
+        use crate::collection::header::Header;
+        use crate::collection::{element_key, CollectionType};
+        let stamp =
+            |wall, node| Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq: wall };
+        let added = ElementState::added(stamp(2, 1), Bytes::from_static(b"value"));
+        let mut both = added.clone();
+        both.merge(&ElementState::added(stamp(3, 2), Bytes::from_static(b"other")));
+        let removed = both.removal(stamp(4, 3));
+        let key = element_key(CollectionType::Hash, b"h", b"field");
+        let header = Header::new(CollectionType::SortedSet, stamp(1, 1), vec![(NodeId(1), 7)]).written(stamp(5, 2));
+        let mut expired = header.clone();
+        expired.expired_before = 77;
+        let records = [
+            Record::element(&key, &added),
+            Record::element(&key, &both),
+            Record::element(&key, &removed),
+            Record::collection(b"z", &header, Some(99)),
+            Record::collection(b"z", &expired, None),
+        ];
+        for record in records {
+            let mut log = Vec::new();
+            encode_entry(&mut log, &record);
+            let Ok(LogRecord::Entry(entry)) = decode_at(&log, 0) else { panic!("not an entry") };
+            let back = entry.to_record().unwrap();
+            assert_eq!((back.key(), back.body(), back.stamp()), (record.key(), record.body(), record.stamp()));
+            assert_eq!((back.element_state(), back.header()), (record.element_state(), record.header()));
+            assert_eq!((back.deadline_ms(), back.is_tombstone()), (record.deadline_ms(), record.is_tombstone()));
+        }
+    }
+
+    #[test]
     fn every_cut_and_every_flipped_byte_is_detected() {
         let mut log = Vec::new();
         encode_entry(&mut log, &record(1, Some(b"v")));
