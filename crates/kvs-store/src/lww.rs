@@ -196,7 +196,7 @@ mod tests {
                 let mut header = Header::new(CollectionType::Set, stamp(base, 7), cleared);
                 header.stamps = stamps;
                 let newest = header.newest();
-                let deadline = (newest.version.wall_ms % 2 == 0).then_some(newest.version.wall_ms + 50);
+                let deadline = newest.version.wall_ms.is_multiple_of(2).then_some(newest.version.wall_ms + 50);
                 match (expired, deadline) {
                     (true, Some(deadline)) => {
                         header.expired_before = deadline;
