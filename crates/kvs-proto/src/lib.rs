@@ -43,5 +43,7 @@ pub use hello::{
     Role, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 pub use limits::Limits;
-pub use model::{CollectionType, Contribution, Counter, ElementAdd, Entry, EntryKind, NodeId, Stamp, Version};
+pub use model::{
+    CollectionType, Contribution, Counter, ElementAdd, ElementCount, Entry, EntryKind, NodeId, Stamp, Version,
+};
 pub use peer::{ClockSample, MemberInfo, PeerMessage, Pulse, View};

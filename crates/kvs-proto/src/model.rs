@@ -85,6 +85,22 @@ pub struct ElementAdd {
     pub value: Bytes,
 }
 
+/// One node's increments of an element's number (HINCRBY, HINCRBYFLOAT, ZINCRBY) on top of the
+/// add that set the number (its base): the newest increment's write, and the sums of that node's
+/// increments since the base. Concurrent increments of every node all count; an add newer than
+/// the base resets them, as a SET resets a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElementCount {
+    /// The node's newest increment (its node is the contributing node).
+    pub stamp: Stamp,
+    /// The add the increments build on ([`Stamp::NONE`]: an element with no add, which is 0).
+    pub base: Stamp,
+    /// The sum of its integer increments.
+    pub int: i64,
+    /// The sum of its floating-point increments (the bits of an `f64`, so the type stays `Eq`).
+    pub float_bits: u64,
+}
+
 /// What an entry is, beside its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind {
@@ -123,6 +139,8 @@ pub enum EntryKind {
         removed: Vec<(NodeId, u64)>,
         /// Per origin (sorted), the newest remove: what anti-entropy finds the removal by.
         removals: Vec<Stamp>,
+        /// Per origin (sorted), its increments of the element's number.
+        counts: Vec<ElementCount>,
     },
     /// A collection's header at its key (protocol 9): its type, and what whole-key deletes and
     /// expiry removed. Its elements are records of their own.

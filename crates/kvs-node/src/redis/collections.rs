@@ -8,6 +8,7 @@
 use super::Call;
 use bytes::Bytes;
 use kvs_proto::features::COLLECTIONS;
+use kvs_store::collection::element::Number;
 use kvs_store::collection::header::Header;
 use kvs_store::collection::{element_key, CollectionType};
 use kvs_store::local::{Decision, WrongType};
@@ -82,14 +83,11 @@ pub fn write(
     result
 }
 
-fn write_in_unit(
-    call: &mut Call<'_, '_>,
-    key: &[u8],
-    of: CollectionType,
-    changes: Vec<(&[u8], Change)>,
-    adds: bool,
-) -> Option<Vec<Option<Bytes>>> {
-    let header: Option<Header> = if adds {
+/// The header a write works under: made first when the write adds and the key holds no
+/// collection of type `of` (`None`: the key holds nothing and the write only removes); `Err`
+/// once an error is answered.
+fn header_for(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType, adds: bool) -> Result<Option<Header>, ()> {
+    if adds {
         let made = call.update(key, |local| match local.header_for_add(of) {
             Err(WrongType) => Decision::Keep(Err(WrongType)),
             Ok(Some(record)) => {
@@ -97,19 +95,29 @@ fn write_in_unit(
                 Decision::Write(record, Ok(header))
             }
             Ok(None) => Decision::Keep(Ok(None)),
-        })?;
+        });
         match made {
-            Err(WrongType) => {
+            None => Err(()),
+            Some(Err(WrongType)) => {
                 call.reply.error(WRONGTYPE);
-                return None;
+                Err(())
             }
-            Ok(Some(header)) => Some(header),
-            Ok(None) => find(call, key, of).ok()?.map(|found| found.header),
+            Some(Ok(Some(header))) => Ok(Some(header)),
+            Some(Ok(None)) => Ok(find(call, key, of)?.map(|found| found.header)),
         }
     } else {
-        find(call, key, of).ok()?.map(|found| found.header)
-    };
-    let Some(header) = header else {
+        Ok(find(call, key, of)?.map(|found| found.header))
+    }
+}
+
+fn write_in_unit(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    of: CollectionType,
+    changes: Vec<(&[u8], Change)>,
+    adds: bool,
+) -> Option<Vec<Option<Bytes>>> {
+    let Some(header) = header_for(call, key, of, adds).ok()? else {
         // Removing from a key that holds nothing changes nothing.
         return Some(changes.iter().map(|_| None).collect());
     };
@@ -129,6 +137,52 @@ fn write_in_unit(
         before.push(seen);
     }
     Some(before)
+}
+
+/// Why an increment of an element's number was refused.
+pub enum NotIncremented {
+    /// The value is no number of the kind the command increments.
+    NotANumber,
+    /// The result would leave the range.
+    Overflow,
+}
+
+/// Increments the number of `element` of the collection `of` at `key` by `int` and `float`
+/// (HINCRBY, HINCRBYFLOAT, ZINCRBY), making the collection if needed: each node's increments
+/// count. `check` sees the number before (`None` for a new element, else `Some(None)` when it
+/// is no number) and gives the number after, or why not. `None` once an error is answered.
+pub fn increment(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    of: CollectionType,
+    element: &[u8],
+    (int, float): (i64, f64),
+    check: impl FnOnce(Option<Option<Number>>) -> Result<Number, NotIncremented>,
+) -> Option<Result<Number, NotIncremented>> {
+    if !gate_open(call) {
+        return None;
+    }
+    let shell = call.shell;
+    let own_unit = call.client.transaction.unit.is_none();
+    if own_unit {
+        call.client.transaction.unit = Some(Vec::new());
+    }
+    let result = (|| {
+        let header = header_for(call, key, of, true).ok()??;
+        let at = element_key(of, key, element);
+        call.update(&at, |local| match check(local.element_number(&header)) {
+            Err(why) => Decision::Keep(Err(why)),
+            Ok(after) => match local.element_incremented(&header, int, float) {
+                Some(record) => Decision::Write(record, Ok(after)),
+                None => Decision::Keep(Err(NotIncremented::Overflow)),
+            },
+        })
+    })();
+    if own_unit {
+        let unit = call.client.transaction.unit.take().unwrap_or_default();
+        shell.writes.push_unit(&shell.core, unit);
+    }
+    result
 }
 
 /// Deletes the collection `found` at `key` (DEL, UNLINK): every add seen here is gone, an add

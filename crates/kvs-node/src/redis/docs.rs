@@ -54,6 +54,8 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("hlen", "Returns the number of fields in a hash.", "hash", "2.0.0"),
     ("hexists", "Determines whether a field exists in a hash.", "hash", "2.0.0"),
     ("hdel", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "hash", "2.0.0"),
+    ("hincrby", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", "hash", "2.0.0"),
+    ("hincrbyfloat", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", "hash", "2.6.0"),
     ("hstrlen", "Returns the length of the value of a field.", "hash", "3.2.0"),
     ("hrandfield", "Returns one or more random fields from a hash.", "hash", "6.2.0"),
     ("hscan", "Iterates over fields and values of a hash.", "hash", "2.8.0"),

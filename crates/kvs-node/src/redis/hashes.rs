@@ -1,9 +1,10 @@
 //! Hash commands: fields are elements of an observed-remove map, each field's value the newest
 //! surviving add's (see [`kvs_store::collection`]).
 
-use super::collections::{self, Change};
+use super::collections::{self, Change, NotIncremented};
 use super::{bulk_cost, parse_int, wrong_arity, Call};
 use bytes::Bytes;
+use kvs_store::collection::element::Number;
 use kvs_store::collection::CollectionType;
 
 const HASH: CollectionType = CollectionType::Hash;
@@ -194,4 +195,61 @@ pub fn hscan(call: &mut Call<'_, '_>) {
     let Ok(found) = collections::find(call, key, HASH) else { return };
     let pairs = found.map(|found| collections::all(call, key, &found)).unwrap_or_default();
     super::sets::reply_scan(call, &pairs, pattern, true);
+}
+
+/// `HINCRBY key field increment`: concurrent increments on every node all count; an HSET newer
+/// than the value they built on resets them.
+pub fn hincrby(call: &mut Call<'_, '_>) {
+    let (key, field) = (call.args.get(1), call.args.get(2));
+    let Some(delta) = parse_int(call.args.get(3)) else {
+        return call.reply.error(super::NOT_AN_INTEGER);
+    };
+    if !call.within_bounds(key, None) || !call.within_bounds(field, None) {
+        return;
+    }
+    let check = |before: Option<Option<Number>>| match before {
+        None => Ok(Number::Int(delta)),
+        Some(Some(Number::Int(n))) => n.checked_add(delta).map(Number::Int).ok_or(NotIncremented::Overflow),
+        Some(_) => Err(NotIncremented::NotANumber),
+    };
+    match collections::increment(call, key, HASH, field, (delta, 0.0), check) {
+        Some(Ok(Number::Int(n))) => call.reply.integer(n),
+        Some(Ok(Number::Float(_))) | Some(Err(NotIncremented::NotANumber)) => {
+            call.reply.error("ERR hash value is not an integer")
+        }
+        Some(Err(NotIncremented::Overflow)) => call.reply.error("ERR increment or decrement would overflow"),
+        None => {}
+    }
+}
+
+/// `HINCRBYFLOAT key field increment`: as HINCRBY, in floating point.
+pub fn hincrbyfloat(call: &mut Call<'_, '_>) {
+    let (key, field) = (call.args.get(1), call.args.get(2));
+    let Some(delta) = super::counters::parse_float(call.args.get(3)) else {
+        return call.reply.error("ERR value is not a valid float");
+    };
+    if !call.within_bounds(key, None) || !call.within_bounds(field, None) {
+        return;
+    }
+    let check = |before: Option<Option<Number>>| {
+        let current = match before {
+            None => 0.0,
+            Some(Some(Number::Int(n))) => n as f64,
+            Some(Some(Number::Float(f))) => f,
+            Some(None) => return Err(NotIncremented::NotANumber),
+        };
+        let sum = current + delta;
+        if sum.is_finite() {
+            Ok(Number::Float(sum))
+        } else {
+            Err(NotIncremented::Overflow)
+        }
+    };
+    match collections::increment(call, key, HASH, field, (0, delta), check) {
+        Some(Ok(Number::Float(f))) => call.reply.bulk(kvs_store::collection::format_float(f).as_bytes()),
+        Some(Ok(Number::Int(n))) => call.reply.bulk(n.to_string().as_bytes()),
+        Some(Err(NotIncremented::NotANumber)) => call.reply.error("ERR hash value is not a float"),
+        Some(Err(NotIncremented::Overflow)) => call.reply.error("ERR increment would produce NaN or Infinity"),
+        None => {}
+    }
 }

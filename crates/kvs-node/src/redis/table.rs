@@ -173,6 +173,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("hlen", 2, &["readonly", "fast"], (1, 1, 1), hashes::hlen),
     spec("hexists", 3, &["readonly", "fast"], (1, 1, 1), hashes::hexists),
     spec("hdel", -3, &["write", "fast"], (1, 1, 1), hashes::hdel),
+    spec("hincrby", 4, &["write", "denyoom", "fast"], (1, 1, 1), hashes::hincrby),
+    spec("hincrbyfloat", 4, &["write", "denyoom", "fast"], (1, 1, 1), hashes::hincrbyfloat),
     spec("hstrlen", 3, &["readonly", "fast"], (1, 1, 1), hashes::hstrlen),
     spec("hrandfield", -2, &["readonly"], (1, 1, 1), hashes::hrandfield),
     spec("hscan", -3, &["readonly"], (1, 1, 1), hashes::hscan),

@@ -15,7 +15,7 @@
 
 use super::header::Visibility;
 use bytes::Bytes;
-use kvs_proto::{ElementAdd, EntryKind, NodeId, Stamp, Version};
+use kvs_proto::{ElementAdd, ElementCount, EntryKind, NodeId, Stamp, Version};
 
 /// One element's replicated state (see the module).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,6 +26,26 @@ pub struct ElementState {
     removed: Vec<(NodeId, u64)>,
     /// Per origin (sorted), the newest remove's stamp.
     removals: Vec<Stamp>,
+    /// Per origin (sorted), its increments since the add they build on; removed as adds are.
+    counts: Vec<ElementCount>,
+}
+
+/// An element's number as reads see it: its base add's, plus every increment made on that base.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    /// Only integers took part.
+    Int(i64),
+    /// A float took part (a base that is one, or a floating-point increment).
+    Float(f64),
+}
+
+/// Why an element's value is no number to increment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotANumber {
+    /// The base value does not parse.
+    Value,
+    /// The sum leaves the 64-bit range.
+    Overflow,
 }
 
 /// Why a wire element cannot be a state.
@@ -35,7 +55,20 @@ pub struct MalformedElement;
 impl ElementState {
     /// The delta of an add (HSET, SADD, ZADD) made by the write `stamp`.
     pub fn added(stamp: Stamp, value: Bytes) -> ElementState {
-        ElementState { adds: vec![ElementAdd { stamp, value }], removed: Vec::new(), removals: Vec::new() }
+        ElementState { adds: vec![ElementAdd { stamp, value }], ..ElementState::default() }
+    }
+
+    /// The delta of an increment by the write `stamp` on a node holding `self` under `under`:
+    /// this node's sums on the current base raised by `int` and `float` (None when the sum would
+    /// overflow).
+    pub fn incremented(&self, under: &Visibility<'_>, stamp: Stamp, int: i64, float: f64) -> Option<ElementState> {
+        let base = self.base(under).map_or(Stamp::NONE, |add| add.stamp);
+        let me = stamp.version.node;
+        let mine = self.counts.iter().find(|c| c.stamp.version.node == me && c.base == base && under.sees(&c.stamp));
+        let (held_int, held_float) = mine.map_or((0, 0.0), |c| (c.int, f64::from_bits(c.float_bits)));
+        let count =
+            ElementCount { stamp, base, int: held_int.checked_add(int)?, float_bits: (held_float + float).to_bits() };
+        Some(ElementState { counts: vec![count], ..ElementState::default() })
     }
 
     /// The delta of an add made by the write `stamp` on a node holding `self`: an overwrite, which
@@ -51,21 +84,39 @@ impl ElementState {
     /// The delta of a remove (HDEL, SREM, ZREM) made by the write `stamp` on a node holding
     /// `self`: it removes the adds that node has seen, and no other.
     pub fn removal(&self, stamp: Stamp) -> ElementState {
-        let mut removal = ElementState { adds: Vec::new(), removed: self.removed.clone(), removals: vec![stamp] };
-        for add in &self.adds {
-            raise(&mut removal.removed, add.stamp.version.node, add.stamp.seq);
+        let mut removal =
+            ElementState { removed: self.removed.clone(), removals: vec![stamp], ..ElementState::default() };
+        for seen in self.adds.iter().map(|add| add.stamp).chain(self.counts.iter().map(|c| c.stamp)) {
+            raise(&mut removal.removed, seen.version.node, seen.seq);
         }
         removal
     }
 
-    /// Whether an add survives (else the element is a tombstone, kept to cover late adds).
+    /// Whether an add or an increment survives (else the element is a tombstone, kept to cover
+    /// late copies of what was removed).
     pub fn is_present(&self) -> bool {
-        !self.adds.is_empty()
+        !self.adds.is_empty() || !self.counts.is_empty()
     }
 
-    /// The newest surviving add a collection's header lets be seen.
-    pub fn visible(&self, under: &Visibility<'_>) -> Option<&ElementAdd> {
+    /// The newest surviving add a collection's header lets be seen: the base of its number.
+    pub fn base(&self, under: &Visibility<'_>) -> Option<&ElementAdd> {
         self.adds.iter().filter(|add| under.sees(&add.stamp)).max_by_key(|add| add.stamp.version)
+    }
+
+    /// Whether the element is seen under a collection's header.
+    pub fn is_visible(&self, under: &Visibility<'_>) -> bool {
+        self.adds.iter().map(|a| &a.stamp).chain(self.counts.iter().map(|c| &c.stamp)).any(|s| under.sees(s))
+    }
+
+    /// The increments seen under a header that build on its base, summed: the integer and the
+    /// floating-point parts, and whether any took part.
+    pub(crate) fn increments(&self, under: &Visibility<'_>) -> Option<(i128, f64)> {
+        let base = self.base(under).map_or(Stamp::NONE, |add| add.stamp);
+        let counted = self.counts.iter().filter(|c| c.base == base && under.sees(&c.stamp));
+        counted.fold(None, |sum, c| {
+            let (int, float) = sum.unwrap_or((0, 0.0));
+            Some((int + c.int as i128, float + f64::from_bits(c.float_bits)))
+        })
     }
 
     /// The value of the newest surviving add.
@@ -73,9 +124,11 @@ impl ElementState {
         self.adds.iter().max_by_key(|add| add.stamp.version).map(|add| &add.value)
     }
 
-    /// Every write whose effect this state carries (its adds' and removes'), for anti-entropy.
+    /// Every write whose effect this state carries (its adds', removes' and increments'), for
+    /// anti-entropy.
     pub fn stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
-        self.adds.iter().map(|add| add.stamp).chain(self.removals.iter().copied())
+        let adds = self.adds.iter().map(|add| add.stamp);
+        adds.chain(self.removals.iter().copied()).chain(self.counts.iter().map(|c| c.stamp))
     }
 
     /// Its surviving adds.
@@ -83,9 +136,9 @@ impl ElementState {
         self.adds.iter()
     }
 
-    /// The stamps of its surviving adds.
+    /// The stamps of its surviving adds and increments (what a DEL of the collection covers).
     pub fn adds_stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
-        self.adds.iter().map(|add| add.stamp)
+        self.adds.iter().map(|add| add.stamp).chain(self.counts.iter().map(|c| c.stamp))
     }
 
     /// The newest of its writes, which stamps its record.
@@ -113,14 +166,27 @@ impl ElementState {
                 Err(at) => self.adds.insert(at, add.clone()),
             }
         }
+        for count in &other.counts {
+            match self.counts.binary_search_by_key(&count.stamp.version.node, |c| c.stamp.version.node) {
+                Ok(at) if self.counts[at].stamp.seq < count.stamp.seq => self.counts[at] = *count,
+                Ok(_) => {}
+                Err(at) => self.counts.insert(at, *count),
+            }
+        }
         let removed = &self.removed;
         self.adds.retain(|add| !covers(removed, &add.stamp));
+        self.counts.retain(|count| !covers(removed, &count.stamp));
         *self != before
     }
 
     /// The wire form.
     pub fn to_kind(&self) -> EntryKind {
-        EntryKind::Element { adds: self.adds.clone(), removed: self.removed.clone(), removals: self.removals.clone() }
+        EntryKind::Element {
+            adds: self.adds.clone(),
+            removed: self.removed.clone(),
+            removals: self.removals.clone(),
+            counts: self.counts.clone(),
+        }
     }
 
     /// A state from its wire form, if well formed: each list sorted by origin with one entry per
@@ -129,21 +195,32 @@ impl ElementState {
         adds: &[ElementAdd],
         removed: &[(NodeId, u64)],
         removals: &[Stamp],
+        counts: &[ElementCount],
     ) -> Result<ElementState, MalformedElement> {
         let sorted = adds.windows(2).all(|w| w[0].stamp.version.node < w[1].stamp.version.node)
             && removed.windows(2).all(|w| w[0].0 < w[1].0)
-            && removals.windows(2).all(|w| w[0].version.node < w[1].version.node);
-        let real = adds.iter().map(|a| a.stamp).chain(removals.iter().copied()).all(|s| s.seq > 0);
-        let uncovered = adds.iter().all(|a| !covers(removed, &a.stamp));
-        if !sorted || !real || !uncovered || (adds.is_empty() && removals.is_empty()) {
+            && removals.windows(2).all(|w| w[0].version.node < w[1].version.node)
+            && counts.windows(2).all(|w| w[0].stamp.version.node < w[1].stamp.version.node);
+        let writes =
+            || adds.iter().map(|a| a.stamp).chain(removals.iter().copied()).chain(counts.iter().map(|c| c.stamp));
+        let real = writes().all(|s| s.seq > 0);
+        let uncovered =
+            adds.iter().map(|a| &a.stamp).chain(counts.iter().map(|c| &c.stamp)).all(|s| !covers(removed, s));
+        let finite = counts.iter().all(|c| f64::from_bits(c.float_bits).is_finite());
+        if !sorted || !real || !uncovered || !finite || writes().next().is_none() {
             return Err(MalformedElement);
         }
-        Ok(ElementState { adds: adds.to_vec(), removed: removed.to_vec(), removals: removals.to_vec() })
+        Ok(ElementState {
+            adds: adds.to_vec(),
+            removed: removed.to_vec(),
+            removals: removals.to_vec(),
+            counts: counts.to_vec(),
+        })
     }
 
     /// Appends the form a record body holds (see [`ElementState::decode`]).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        for count in [self.adds.len(), self.removed.len(), self.removals.len()] {
+        for count in [self.adds.len(), self.removed.len(), self.removals.len(), self.counts.len()] {
             out.extend_from_slice(&(count as u32).to_le_bytes());
         }
         for add in &self.adds {
@@ -158,6 +235,12 @@ impl ElementState {
         for stamp in &self.removals {
             put_stamp(out, stamp);
         }
+        for count in &self.counts {
+            put_stamp(out, &count.stamp);
+            put_stamp(out, &count.base);
+            out.extend_from_slice(&count.int.to_le_bytes());
+            out.extend_from_slice(&count.float_bits.to_le_bytes());
+        }
     }
 
     /// Reads what [`ElementState::encode`] wrote (a record's own body, so trusted).
@@ -168,7 +251,7 @@ impl ElementState {
             head
         };
         let mut count = || u32::from_le_bytes(take(4).try_into().expect("4 bytes")) as usize;
-        let (adds, removed, removals) = (count(), count(), count());
+        let (adds, removed, removals, counts) = (count(), count(), count(), count());
         let mut state = ElementState::default();
         for _ in 0..adds {
             let stamp = read_stamp(take(STAMP_BYTES));
@@ -181,6 +264,11 @@ impl ElementState {
         }
         for _ in 0..removals {
             state.removals.push(read_stamp(take(STAMP_BYTES)));
+        }
+        for _ in 0..counts {
+            let (stamp, base) = (read_stamp(take(STAMP_BYTES)), read_stamp(take(STAMP_BYTES)));
+            let (int, float_bits) = (le_u64(take(8)) as i64, le_u64(take(8)));
+            state.counts.push(ElementCount { stamp, base, int, float_bits });
         }
         state
     }
@@ -291,7 +379,18 @@ mod tests {
             }
             state
         });
-        proptest::collection::vec(prop_oneof![add, removal], 1..4)
+        // Increments are made by nodes 5 and 6 on one of two bases; one write, one sum.
+        let increment = (5u64..7, 1u64..5).prop_map(|(node, seq)| {
+            let base = if seq.is_multiple_of(2) { Stamp::NONE } else { stamp(1, 1, 11) };
+            let count = ElementCount {
+                stamp: stamp(node, seq, seq * 10 + node),
+                base,
+                int: (seq * node) as i64,
+                float_bits: 0,
+            };
+            ElementState { counts: vec![count], ..ElementState::default() }
+        });
+        proptest::collection::vec(prop_oneof![add, removal, increment], 1..4)
             .prop_map(|parts| parts.iter().fold(ElementState::default(), |acc, part| merged(&acc, part)))
     }
 

@@ -76,7 +76,7 @@ pub(crate) struct Collections {
 
 /// Whether an element record is seen under `header`.
 fn is_visible(record: &Record, header: Option<&Header>) -> bool {
-    header.is_some_and(|h| record.element_state().is_some_and(|state| state.visible(&h.visibility()).is_some()))
+    header.is_some_and(|h| record.element_state().is_some_and(|state| state.is_visible(&h.visibility())))
 }
 
 impl Collections {

@@ -18,6 +18,86 @@ pub(crate) mod index;
 
 pub use kvs_proto::CollectionType;
 
+use bytes::Bytes;
+use element::{ElementState, Number};
+use header::Visibility;
+
+/// A sorted-set member's score as its add holds it: an `f64`, little-endian.
+pub fn score_bytes(score: f64) -> Bytes {
+    Bytes::copy_from_slice(&score.to_le_bytes())
+}
+
+/// The score an add of a sorted-set member holds (0 for none or a malformed one).
+pub fn score_of(value: &[u8]) -> f64 {
+    value.try_into().map(f64::from_le_bytes).unwrap_or(0.0)
+}
+
+/// A hash field's value as a number: an integer in Redis's form, else a float.
+pub fn parse_number(text: &[u8]) -> Option<Number> {
+    if let Some(int) = crate::local::parse_integer(text) {
+        return Some(Number::Int(int));
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    if text.is_empty() || text.trim() != text {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|f| f.is_finite()).map(Number::Float)
+}
+
+/// Prints a float as Redis's INCRBYFLOAT and HINCRBYFLOAT do: shortest exact decimal, no
+/// negative zero.
+pub fn format_float(value: f64) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
+    format!("{value}")
+}
+
+/// An element's number under a header: its base (a hash's decimal text, a sorted set's score)
+/// plus the increments on it. `None` when the element is not seen; `Some(None)` when its value
+/// is no number.
+pub fn number_of(of: CollectionType, state: &ElementState, under: &Visibility<'_>) -> Option<Option<Number>> {
+    if !state.is_visible(under) {
+        return None;
+    }
+    let base = state.base(under).map(|add| &add.value[..]);
+    let (int, float) = state.increments(under).unwrap_or((0, 0.0));
+    let base = match (of, base) {
+        (_, None) => Number::Int(0),
+        (CollectionType::SortedSet, Some(value)) => Number::Float(score_of(value)),
+        (_, Some(text)) => match parse_number(text) {
+            Some(number) => number,
+            None => return Some(None),
+        },
+    };
+    Some(Some(match base {
+        Number::Int(base) if float == 0.0 => match i64::try_from(base as i128 + int) {
+            Ok(sum) => Number::Int(sum),
+            Err(_) => Number::Float(base as f64 + int as f64),
+        },
+        Number::Int(base) => Number::Float(base as f64 + int as f64 + float),
+        Number::Float(base) => Number::Float(base + int as f64 + float),
+    }))
+}
+
+/// An element's value as reads see it under a header: a hash field's value (its number in
+/// decimal once increments count), a sorted-set member's score, a set member's nothing. `None`
+/// when it is not seen.
+pub fn value_of(of: CollectionType, state: &ElementState, under: &Visibility<'_>) -> Option<Bytes> {
+    if state.increments(under).is_none() || of == CollectionType::Set {
+        return state.is_visible(under).then(|| state.base(under).map(|add| add.value.clone()).unwrap_or_default());
+    }
+    let number = number_of(of, state, under)?;
+    Some(match (of, number) {
+        (CollectionType::SortedSet, Some(Number::Int(n))) => score_bytes(n as f64),
+        (CollectionType::SortedSet, Some(Number::Float(f))) => score_bytes(f),
+        (_, Some(Number::Int(n))) => Bytes::from(n.to_string()),
+        (_, Some(Number::Float(f))) => Bytes::from(format_float(f)),
+        // Increments on a value that is no number (they were made when it was one).
+        (_, None) => state.base(under).map(|add| add.value.clone()).unwrap_or_default(),
+    })
+}
+
 /// The first two bytes of every element's stored key.
 pub const ELEMENT_PREFIX: [u8; 2] = [0xFF, 0xEE];
 

@@ -7,7 +7,7 @@
 //! stamp, the element's unique tag).
 
 use super::Local;
-use crate::collection::element::ElementState;
+use crate::collection::element::{ElementState, Number};
 use crate::collection::header::Header;
 use crate::collection::CollectionType;
 use crate::record::Record;
@@ -54,6 +54,11 @@ impl Local<'_> {
         }
     }
 
+    /// The live collection at this key, whatever its type.
+    pub fn store_collection(&self) -> Option<Found> {
+        self.store.collection(self.key, self.now_ms)
+    }
+
     /// The header to write before adding to a collection of type `of` at this key, if one is
     /// needed: none when the key holds that type's collection; else a new one that clears every
     /// add left at the key (an emptied collection's included, so it starts with no deadline).
@@ -86,7 +91,21 @@ impl Local<'_> {
     /// The element's value as `header` lets it be seen (at an element's key).
     pub fn element_seen(&self, header: Option<&Header>) -> Option<Bytes> {
         let header = header?;
-        self.element()?.visible(&header.visibility()).map(|add| add.value.clone())
+        crate::collection::value_of(header.of, &self.element()?, &header.visibility())
+    }
+
+    /// The element's number as `header` lets it be seen (at an element's key): `None` when not
+    /// seen, `Some(None)` when its value is no number.
+    pub fn element_number(&self, header: &Header) -> Option<Option<Number>> {
+        crate::collection::number_of(header.of, &self.element()?, &header.visibility())
+    }
+
+    /// The increment of this element's number by `int` and `float` (at an element's key), on
+    /// whatever add it holds now; `None` when this node's sum would overflow.
+    pub fn element_incremented(&self, header: &Header, int: i64, float: f64) -> Option<Record> {
+        let held = self.element().unwrap_or_default();
+        let delta = held.incremented(&header.visibility(), self.stamp, int, float)?;
+        Some(Record::element(self.key, &delta))
     }
 
     /// The add of this element with `value` (at an element's key): a delta of one add that

@@ -44,7 +44,7 @@
 use crate::record::{Body, Record};
 use bytes::Bytes;
 use kvs_proto::peer::Cursors;
-use kvs_proto::{CollectionType, Contribution, Counter, ElementAdd, EntryKind, NodeId, Stamp, Version};
+use kvs_proto::{CollectionType, Contribution, Counter, ElementAdd, ElementCount, EntryKind, NodeId, Stamp, Version};
 
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
@@ -312,7 +312,7 @@ pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
             }
             (Body::Element, _) => {
                 body.push(KIND_ELEMENT);
-                let EntryKind::Element { adds, removed, removals } =
+                let EntryKind::Element { adds, removed, removals, counts } =
                     record.element_state().unwrap_or_default().to_kind()
                 else {
                     unreachable!("an element's kind")
@@ -326,6 +326,13 @@ pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
                 body.extend_from_slice(&(removals.len() as u32).to_le_bytes());
                 for stamp in &removals {
                     put_stamp(body, stamp);
+                }
+                body.extend_from_slice(&(counts.len() as u32).to_le_bytes());
+                for count in &counts {
+                    put_stamp(body, &count.stamp);
+                    put_stamp(body, &count.base);
+                    body.extend_from_slice(&count.int.to_le_bytes());
+                    body.extend_from_slice(&count.float_bits.to_le_bytes());
                 }
             }
             (Body::Collection, deadline) => {
@@ -506,7 +513,14 @@ impl<'a> Fields<'a> {
             .collect::<Result<_, String>>()?;
         let removed = self.pairs("removed")?;
         let removals = self.stamps("removes")?;
-        Ok(EntryKind::Element { adds, removed, removals })
+        let count = self.count("increments", 72)?;
+        let counts = (0..count)
+            .map(|_| {
+                let (stamp, base) = (self.stamp()?, self.stamp()?);
+                Ok(ElementCount { stamp, base, int: self.u64("increment")? as i64, float_bits: self.u64("increment")? })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(EntryKind::Element { adds, removed, removals, counts })
     }
 
     fn collection(&mut self) -> Result<(Option<u64>, EntryKind), String> {

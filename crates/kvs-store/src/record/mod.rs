@@ -252,12 +252,13 @@ impl Record {
             EntryKind::Hll { stamps, .. } => {
                 (1 + stamps.len()).saturating_mul(STAMP_BYTES).saturating_add(value.map_or(0, <[u8]>::len))
             }
-            EntryKind::Element { adds, removed, removals } => adds
+            EntryKind::Element { adds, removed, removals, counts } => adds
                 .iter()
                 .map(|add| STAMP_BYTES + 4 + add.value.len())
-                .fold(12usize, usize::saturating_add)
+                .fold(16usize, usize::saturating_add)
                 .saturating_add(removed.len().saturating_mul(16))
-                .saturating_add(removals.len().saturating_mul(STAMP_BYTES)),
+                .saturating_add(removals.len().saturating_mul(STAMP_BYTES))
+                .saturating_add(counts.len().saturating_mul(2 * STAMP_BYTES + 16)),
             EntryKind::Collection { stamps, cleared, .. } => {
                 (2 + stamps.len()).saturating_mul(STAMP_BYTES).saturating_add(cleared.len().saturating_mul(16))
             }
@@ -307,8 +308,8 @@ impl Record {
                 Ok(Record::evicted(key, *of, stamp))
             }
             EntryKind::Evicted { .. } => Err(InvalidEntry::Evicted),
-            EntryKind::Element { adds, removed, removals } => {
-                let state = crate::collection::element::ElementState::from_wire(adds, removed, removals)
+            EntryKind::Element { adds, removed, removals, counts } => {
+                let state = crate::collection::element::ElementState::from_wire(adds, removed, removals, counts)
                     .map_err(|_| InvalidEntry::Element)?;
                 let well_placed = crate::collection::split_element_key(key).is_some();
                 if !well_placed || value.is_some() || expires_at_ms.is_some() || state.newest() != stamp {

@@ -118,7 +118,7 @@ impl Store {
     /// [`Store::collection`]); `None` when it is not seen.
     pub fn element_value(&self, of: CollectionType, key: &[u8], element: &[u8], header: &Header) -> Option<Bytes> {
         let record = self.get(&crate::collection::element_key(of, key, element))?;
-        record.element_state()?.visible(&header.visibility()).map(|add| add.value.clone())
+        crate::collection::value_of(of, &record.element_state()?, &header.visibility())
     }
 
     /// Up to `limit` elements of the collection `of` at `key` seen under `header`, in element
@@ -148,8 +148,8 @@ impl Store {
                 break;
             }
             let Some(state) = element.record().element_state() else { continue };
-            if let Some(add) = state.visible(&visibility) {
-                found.push((Bytes::copy_from_slice(element.name()), add.value.clone()));
+            if let Some(value) = crate::collection::value_of(of, &state, &visibility) {
+                found.push((Bytes::copy_from_slice(element.name()), value));
             }
         }
         found

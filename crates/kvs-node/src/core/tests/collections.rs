@@ -190,3 +190,38 @@ fn a_collection_made_again_after_a_del_does_not_show_what_the_del_removed() {
     assert_eq!(elements(&a, HASH, b"h"), vec![], "the hash's field stays gone under a set");
     assert_eq!(a.store().live_count(), 1);
 }
+
+/// HINCRBY of `field` by `delta` on `core`, as the Redis port does (a header first if needed).
+fn hincrby(core: &Core, key: &[u8], field: &str, delta: i64, now: Now) -> Vec<Record> {
+    let (header, found) = local(core, key, now, |l| match l.header_for_add(HASH).unwrap() {
+        Some(record) => {
+            let header = record.header().unwrap();
+            Decision::Write(record, header)
+        }
+        None => Decision::Keep(l.store_collection().unwrap().header),
+    })
+    .unwrap();
+    let at = element_key(HASH, key, field.as_bytes());
+    let (added, ()) =
+        local(core, &at, now, |l| Decision::Write(l.element_incremented(&found, delta, 0.0).unwrap(), ())).unwrap();
+    header.into_iter().chain(added).collect()
+}
+
+#[test]
+fn concurrent_hincrbys_on_two_nodes_all_count_and_a_newer_hset_resets_them() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    shared(&hincrby(&a, b"h", "n", 1, at(start, 0)), &b, at(start, 1));
+    let on_a = hincrby(&a, b"h", "n", 10, at(start, 2));
+    let on_b = hincrby(&b, b"h", "n", 100, at(start, 2));
+    exchange(&a, &on_a, &b, &on_b, at(start, 3));
+    let want = vec![("n".to_string(), "111".to_string())];
+    assert_eq!((elements(&a, HASH, b"h"), elements(&b, HASH, b"h")), (want.clone(), want));
+    // An HSET on B that saw every increment, concurrent with one more on A: the HSET is the
+    // base A's increment did not build on, so it stands alone.
+    let reset = add(&b, HASH, b"h", "n", "5", at(start, 5));
+    let more = hincrby(&a, b"h", "n", 1_000, at(start, 4));
+    exchange(&a, &more, &b, &reset, at(start, 6));
+    let want = vec![("n".to_string(), "5".to_string())];
+    assert_eq!((elements(&a, HASH, b"h"), elements(&b, HASH, b"h")), (want.clone(), want));
+}
