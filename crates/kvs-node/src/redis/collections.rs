@@ -215,3 +215,26 @@ pub fn type_name(store: &kvs_store::Store, key: &[u8], now_ms: u64) -> &'static 
         _ => "none",
     }
 }
+
+/// The encoding Redis 7.0 would report for a collection of this size and these elements (its
+/// thresholds' defaults): listpack for a small hash or sorted set, intset for a small set of
+/// integers, else hashtable or skiplist. kvs keeps every collection one way; this tells a
+/// client what Redis would use.
+pub fn encoding_of(call: &Call<'_, '_>, key: &[u8], found: &Found) -> &'static str {
+    let small = |max_len: usize, max_bytes: usize| {
+        found.len <= max_len && all(call, key, found).iter().all(|(n, v)| n.len() <= max_bytes && v.len() <= max_bytes)
+    };
+    match found.header.of {
+        CollectionType::Hash if small(128, 64) => "listpack",
+        CollectionType::Hash => "hashtable",
+        CollectionType::Set
+            if found.len <= 512
+                && all(call, key, found).iter().all(|(m, _)| kvs_store::local::parse_integer(m).is_some()) =>
+        {
+            "intset"
+        }
+        CollectionType::Set => "hashtable",
+        CollectionType::SortedSet if small(128, 64) => "listpack",
+        CollectionType::SortedSet => "skiplist",
+    }
+}

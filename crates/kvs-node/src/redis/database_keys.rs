@@ -30,25 +30,35 @@ impl StoredArgs {
 }
 
 /// Where a command's keys are: its first, last (negative: from the end) and step, as its table
-/// row and COMMAND give them.
-pub(super) type KeySpec = (i64, i64, i64);
+/// row and COMMAND give them, and the position of a key count the keys follow (0: none; ZUNION,
+/// SINTERCARD and kin).
+pub(super) type KeySpec = (i64, i64, i64, usize);
 
-/// Where the keys of a command of key spec `(first, last, step)` are among `argc` arguments.
-fn key_positions((first, last, step): KeySpec, argc: usize) -> impl Iterator<Item = usize> {
+/// Where the keys of a command of key spec `keys` are among `args`.
+fn key_positions((first, last, step, numkeys_at): KeySpec, args: &Args<'_>) -> impl Iterator<Item = usize> {
+    let argc = args.len();
     let first = first.max(0) as usize;
     let last = if last < 0 { argc as i64 + last } else { last };
     let step = step.max(1) as usize;
     let end = if first == 0 { 0 } else { (last.max(0) as usize + 1).min(argc) };
-    (first..end).step_by(step)
+    let counted = match numkeys_at {
+        0 => 0..0,
+        at if at < argc => {
+            let n = parse_int(args.get(at)).unwrap_or(0).clamp(0, argc as i64) as usize;
+            at + 1..(at + 1 + n).min(argc)
+        }
+        _ => 0..0,
+    };
+    (first..end).step_by(step).chain(counted)
 }
 
 /// The arguments of a command with keys at `keys`, run in database `db`, keys rewritten; `None`
 /// in database 0.
 pub(super) fn stored_args(keys: KeySpec, args: &Args<'_>, db: u8) -> Option<StoredArgs> {
-    if db == 0 || keys.0 == 0 {
+    if db == 0 || (keys.0 == 0 && keys.3 == 0) {
         return None;
     }
-    let keys: Vec<usize> = key_positions(keys, args.len()).collect();
+    let keys: Vec<usize> = key_positions(keys, args).collect();
     let mut stored = StoredArgs { buf: Vec::new(), ranges: Vec::with_capacity(args.len()) };
     for (i, arg) in args.iter().enumerate() {
         let start = stored.buf.len();
@@ -65,13 +75,13 @@ pub(super) fn stored_args(keys: KeySpec, args: &Args<'_>, db: u8) -> Option<Stor
 /// A key among a command's (at `keys`) that database 0 cannot take (it would read as another
 /// database's).
 pub(super) fn reserved_key<'a>(keys: KeySpec, args: &Args<'a>) -> Option<&'a [u8]> {
-    match (keys.0, keys.1) {
-        (0, _) => return None,
+    match (keys.0, keys.1, keys.3) {
+        (0, _, 0) => return None,
         // The common one-key command, without building the positions.
-        (1, 1) if args.len() > 1 => return Some(args.get(1)).filter(|key| databases::is_reserved(key)),
+        (1, 1, 0) if args.len() > 1 => return Some(args.get(1)).filter(|key| databases::is_reserved(key)),
         _ => {}
     }
-    key_positions(keys, args.len()).map(|i| args.get(i)).find(|key| databases::is_reserved(key))
+    key_positions(keys, args).map(|i| args.get(i)).find(|key| databases::is_reserved(key))
 }
 
 /// The error for a key of database 0 that begins with the other databases' prefix.

@@ -199,7 +199,10 @@ pub fn object(call: &mut Call<'_, '_>) {
     }
     // OBJECT does not count as a use of the key, as in Redis.
     let now_ms = call.now_ms();
-    let Some(record) = call.shell.store().get_live(call.args.get(2), now_ms) else {
+    let key = call.args.get(2);
+    let collection = call.shell.store().collection(key, now_ms);
+    let Some(record) = call.shell.store().get_live(key, now_ms).filter(|r| !r.is_collection() || collection.is_some())
+    else {
         return call.reply.null();
     };
     kvs_store::access::tick(now_ms);
@@ -208,7 +211,13 @@ pub fn object(call: &mut Call<'_, '_>) {
     const ADJUST: &str =
         "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
     match sub.as_slice() {
-        b"ENCODING" => call.reply.bulk(encoding_of(&record.read_bytes().unwrap_or_default()).as_bytes()),
+        b"ENCODING" => {
+            let encoding = match &collection {
+                Some(found) => super::collections::encoding_of(call, key, found),
+                None => encoding_of(&record.read_bytes().unwrap_or_default()),
+            };
+            call.reply.bulk(encoding.as_bytes())
+        }
         b"REFCOUNT" => call.reply.integer(1),
         b"IDLETIME" if lfu => {
             call.reply.error(&format!("ERR An LFU maxmemory policy is selected, idle time not tracked. {ADJUST}"))

@@ -11,6 +11,10 @@
 //! - [`counters`]: INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
 //! - [`databases`]: SELECT, MOVE, SWAPDB.
 //! - [`database_keys`]: running a command in the selected database (its keys rewritten).
+//! - [`collections`]: what hash, set and sorted-set commands share, behind the gate `collections`.
+//! - [`hashes`]: HSET and the other hash commands.
+//! - [`sets`]: SADD and the other set commands.
+//! - [`sorted_sets`]: ZADD and the other sorted-set commands.
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE, PFDEBUG GETREG, behind the gate `hyperloglog`.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
@@ -58,6 +62,7 @@ pub mod server;
 pub mod session;
 pub mod sets;
 pub mod slowlog;
+pub mod sorted_sets;
 pub mod strings;
 pub mod table;
 pub mod transaction;

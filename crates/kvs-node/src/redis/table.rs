@@ -4,7 +4,7 @@
 
 use super::{
     bits, client_command, config, connection, counters, databases, debug, dump, expire, hashes, hyperloglog, info,
-    keys, keyspace, latency, lcs, memory, server, sets, slowlog, strings, transaction, wait, Call,
+    keys, keyspace, latency, lcs, memory, server, sets, slowlog, sorted_sets, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -26,6 +26,8 @@ pub struct CommandSpec {
     pub last_key: i64,
     /// Step between key arguments.
     pub step: i64,
+    /// Position of a key count the keys follow (0: none): ZUNION, SINTERCARD and kin.
+    pub numkeys_at: usize,
     /// Runs it.
     pub handler: Handler,
     /// What a user must be allowed to run it (from its flags, read once rather than per call).
@@ -46,30 +48,20 @@ pub struct CommandSpec {
 }
 
 /// Collection writes that may write several records (see [`CommandSpec::alone`]).
-const ALONE: &[&str] =
-    &["hset", "hsetnx", "hmset", "hdel", "sadd", "srem", "spop", "smove", "sinterstore", "sunionstore", "sdiffstore"];
+#[rustfmt::skip]
+const ALONE: &[&str] = &[
+    "hset", "hsetnx", "hmset", "hdel", "hincrby", "hincrbyfloat", "sadd", "srem", "spop", "smove", "sinterstore",
+    "sunionstore", "sdiffstore", "zadd", "zincrby", "zrem", "zremrangebyrank", "zremrangebyscore", "zremrangebylex",
+    "zpopmin", "zpopmax", "zrangestore", "zunionstore", "zinterstore", "zdiffstore",
+];
 
 /// Reads of several keys or collection elements (see [`CommandSpec::reads_several`]).
+#[rustfmt::skip]
 const READS_SEVERAL: &[&str] = &[
-    "mget",
-    "exists",
-    "touch",
-    "hgetall",
-    "hkeys",
-    "hvals",
-    "hmget",
-    "hlen",
-    "hrandfield",
-    "hscan",
-    "smembers",
-    "smismember",
-    "scard",
-    "srandmember",
-    "sinter",
-    "sintercard",
-    "sunion",
-    "sdiff",
-    "sscan",
+    "mget", "exists", "touch", "hgetall", "hkeys", "hvals", "hmget", "hlen", "hrandfield", "hscan", "smembers",
+    "smismember", "scard", "srandmember", "sinter", "sintercard", "sunion", "sdiff", "sscan", "zmscore", "zcard",
+    "zcount", "zlexcount", "zrank", "zrevrank", "zrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex",
+    "zrevrangebylex", "zrevrange", "zrandmember", "zunion", "zinter", "zdiff", "zintercard", "zscan",
 ];
 
 const fn spec(
@@ -98,6 +90,7 @@ const fn spec(
         first_key,
         last_key,
         step,
+        numkeys_at: 0,
         handler,
         access,
         writes,
@@ -106,6 +99,12 @@ const fn spec(
         alone,
         reads_several,
     }
+}
+
+/// A row whose keys follow a key count at `at` (besides any its key spec names).
+const fn counted(mut row: CommandSpec, at: usize) -> CommandSpec {
+    row.numkeys_at = at;
+    row
 }
 
 /// Whether `flags` holds `flag` (a `const fn`, so the table is built at compile time); also
@@ -188,13 +187,44 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("srandmember", -2, &["readonly"], (1, 1, 1), sets::srandmember),
     spec("smove", 4, &["write", "fast"], (1, 2, 1), sets::smove),
     spec("sinter", -2, &["readonly"], (1, -1, 1), sets::sinter),
-    spec("sintercard", -3, &["readonly"], (0, 0, 0), sets::sintercard),
+    counted(spec("sintercard", -3, &["readonly"], (0, 0, 0), sets::sintercard), 1),
     spec("sinterstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sinterstore),
     spec("sunion", -2, &["readonly"], (1, -1, 1), sets::sunion),
     spec("sunionstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sunionstore),
     spec("sdiff", -2, &["readonly"], (1, -1, 1), sets::sdiff),
     spec("sdiffstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sdiffstore),
     spec("sscan", -3, &["readonly"], (1, 1, 1), sets::sscan),
+    spec("zadd", -4, &["write", "denyoom", "fast"], (1, 1, 1), sorted_sets::zadd),
+    spec("zincrby", 4, &["write", "denyoom", "fast"], (1, 1, 1), sorted_sets::zincrby),
+    spec("zscore", 3, &["readonly", "fast"], (1, 1, 1), sorted_sets::zscore),
+    spec("zmscore", -3, &["readonly", "fast"], (1, 1, 1), sorted_sets::zmscore),
+    spec("zcard", 2, &["readonly", "fast"], (1, 1, 1), sorted_sets::zcard),
+    spec("zcount", 4, &["readonly", "fast"], (1, 1, 1), sorted_sets::zcount),
+    spec("zlexcount", 4, &["readonly", "fast"], (1, 1, 1), sorted_sets::zlexcount),
+    spec("zrank", -3, &["readonly", "fast"], (1, 1, 1), sorted_sets::zrank),
+    spec("zrevrank", -3, &["readonly", "fast"], (1, 1, 1), sorted_sets::zrevrank),
+    spec("zrange", -4, &["readonly"], (1, 1, 1), sorted_sets::zrange),
+    spec("zrangestore", -5, &["write", "denyoom"], (1, 2, 1), sorted_sets::zrangestore),
+    spec("zrangebyscore", -4, &["readonly"], (1, 1, 1), sorted_sets::zrangebyscore),
+    spec("zrevrangebyscore", -4, &["readonly"], (1, 1, 1), sorted_sets::zrevrangebyscore),
+    spec("zrangebylex", -4, &["readonly"], (1, 1, 1), sorted_sets::zrangebylex),
+    spec("zrevrangebylex", -4, &["readonly"], (1, 1, 1), sorted_sets::zrevrangebylex),
+    spec("zrevrange", -4, &["readonly"], (1, 1, 1), sorted_sets::zrevrange),
+    spec("zrem", -3, &["write", "fast"], (1, 1, 1), sorted_sets::zrem),
+    spec("zremrangebyrank", 4, &["write"], (1, 1, 1), sorted_sets::zremrangebyrank),
+    spec("zremrangebyscore", 4, &["write"], (1, 1, 1), sorted_sets::zremrangebyscore),
+    spec("zremrangebylex", 4, &["write"], (1, 1, 1), sorted_sets::zremrangebylex),
+    spec("zpopmin", -2, &["write", "fast"], (1, 1, 1), sorted_sets::zpopmin),
+    spec("zpopmax", -2, &["write", "fast"], (1, 1, 1), sorted_sets::zpopmax),
+    spec("zrandmember", -2, &["readonly"], (1, 1, 1), sorted_sets::zrandmember),
+    counted(spec("zunion", -3, &["readonly"], (0, 0, 0), sorted_sets::zunion), 1),
+    counted(spec("zinter", -3, &["readonly"], (0, 0, 0), sorted_sets::zinter), 1),
+    counted(spec("zdiff", -3, &["readonly"], (0, 0, 0), sorted_sets::zdiff), 1),
+    counted(spec("zunionstore", -4, &["write", "denyoom"], (1, 1, 1), sorted_sets::zunionstore), 2),
+    counted(spec("zinterstore", -4, &["write", "denyoom"], (1, 1, 1), sorted_sets::zinterstore), 2),
+    counted(spec("zdiffstore", -4, &["write", "denyoom"], (1, 1, 1), sorted_sets::zdiffstore), 2),
+    counted(spec("zintercard", -3, &["readonly"], (0, 0, 0), sorted_sets::zintercard), 1),
+    spec("zscan", -3, &["readonly"], (1, 1, 1), sorted_sets::zscan),
     spec("dump", 2, &["readonly"], (1, 1, 1), dump::dump),
     spec("restore", -4, &["write", "denyoom"], (1, 1, 1), dump::restore),
     spec("incr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::incr),
@@ -290,8 +320,8 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
 
 impl CommandSpec {
     /// Where its keys are: first, last (negative: from the end) and step.
-    pub fn keys(&self) -> (i64, i64, i64) {
-        (self.first_key, self.last_key, self.step)
+    pub fn keys(&self) -> (i64, i64, i64, usize) {
+        (self.first_key, self.last_key, self.step, self.numkeys_at)
     }
 
     /// What a user must be allowed to run this command: its `write` and `admin` flags say.

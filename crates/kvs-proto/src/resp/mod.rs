@@ -7,4 +7,4 @@ mod parse;
 mod reply;
 
 pub use parse::{parse_command, Args, CommandParser, RespError, RespLimits};
-pub use reply::{Protocol, Reply};
+pub use reply::{format_double, Protocol, Reply};

@@ -62,6 +62,16 @@ impl<'a> Reply<'a> {
         self.number_line(b':', n);
     }
 
+    /// A floating-point number: a bulk string in RESP2 (as Redis prints a score), a double in
+    /// RESP3.
+    pub fn double(&mut self, value: f64) {
+        let text = format_double(value);
+        match self.protocol {
+            Protocol::Resp2 => self.bulk(text.as_bytes()),
+            Protocol::Resp3 => self.line(b',', text.as_bytes()),
+        }
+    }
+
     /// A bulk string.
     pub fn bulk(&mut self, data: &[u8]) {
         self.number_line(b'$', data.len() as i64);
@@ -114,6 +124,17 @@ impl<'a> Reply<'a> {
             Protocol::Resp3 => self.number_line(b'%', n as i64),
         }
     }
+}
+
+/// A double as Redis prints one: `inf`, `-inf`, or the shortest decimal that reads back exactly.
+pub fn format_double(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if value == 0.0 {
+        return "0".into();
+    }
+    format!("{value}")
 }
 
 #[cfg(test)]

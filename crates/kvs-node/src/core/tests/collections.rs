@@ -11,13 +11,13 @@ const HASH: CollectionType = CollectionType::Hash;
 /// Adds `element` (with `value`) to the collection `of` at `key` on `core`, as the Redis port
 /// does: a header first when the key holds none of that type, then the element. Returns the
 /// records written.
-fn add(core: &Core, of: CollectionType, key: &[u8], element: &str, value: &str, now: Now) -> Vec<Record> {
+fn add(core: &Core, of: CollectionType, key: &[u8], element: &str, value: impl AsRef<[u8]>, now: Now) -> Vec<Record> {
     let (header, ()) = local(core, key, now, |l| match l.header_for_add(of).unwrap() {
         Some(record) => Decision::Write(record, ()),
         None => Decision::Keep(()),
     })
     .unwrap();
-    let value = Bytes::copy_from_slice(value.as_bytes());
+    let value = Bytes::copy_from_slice(value.as_ref());
     let at = element_key(of, key, element.as_bytes());
     let (added, ()) = local(core, &at, now, |l| Decision::Write(l.element_added(value), ())).unwrap();
     header.into_iter().chain(added).collect()
@@ -224,4 +224,53 @@ fn concurrent_hincrbys_on_two_nodes_all_count_and_a_newer_hset_resets_them() {
     exchange(&a, &more, &b, &reset, at(start, 6));
     let want = vec![("n".to_string(), "5".to_string())];
     assert_eq!((elements(&a, HASH, b"h"), elements(&b, HASH, b"h")), (want.clone(), want));
+}
+
+const ZSET: CollectionType = CollectionType::SortedSet;
+
+/// ZINCRBY of `member` by `delta` on `core` (a header first if needed).
+fn zincrby(core: &Core, key: &[u8], member: &str, delta: f64, now: Now) -> Vec<Record> {
+    let (header, found) = local(core, key, now, |l| match l.header_for_add(ZSET).unwrap() {
+        Some(record) => {
+            let header = record.header().unwrap();
+            Decision::Write(record, header)
+        }
+        None => Decision::Keep(l.store_collection().unwrap().header),
+    })
+    .unwrap();
+    let at = element_key(ZSET, key, member.as_bytes());
+    let (added, ()) =
+        local(core, &at, now, |l| Decision::Write(l.element_incremented(&found, 0, delta).unwrap(), ())).unwrap();
+    header.into_iter().chain(added).collect()
+}
+
+/// The members of the sorted set at `key` on `core`, with scores, in member order.
+fn scores(core: &Core, key: &[u8]) -> Vec<(String, f64)> {
+    let Some(found) = core.store().collection(key, WALL_MS).filter(|f| f.header.of == ZSET) else {
+        return Vec::new();
+    };
+    let all = core.store().elements(ZSET, key, &found.header, None, usize::MAX);
+    all.iter().map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), kvs_store::collection::score_of(s))).collect()
+}
+
+#[test]
+fn concurrent_zincrbys_on_two_nodes_sum() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    let first = add(&a, ZSET, b"z", "m", "", at(start, 0));
+    shared(&first, &b, at(start, 1));
+    let (on_a, on_b) = (zincrby(&a, b"z", "m", 1.0, at(start, 2)), zincrby(&b, b"z", "m", 1.0, at(start, 2)));
+    exchange(&a, &on_a, &b, &on_b, at(start, 3));
+    assert_eq!((scores(&a, b"z"), scores(&b, b"z")), (vec![("m".into(), 2.0)], vec![("m".into(), 2.0)]));
+}
+
+#[test]
+fn concurrent_zadds_of_one_member_agree_on_the_later_versions_score() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    let (five, seven) = (kvs_store::collection::score_bytes(5.0), kvs_store::collection::score_bytes(7.0));
+    let on_a = add(&a, ZSET, b"z", "m", five, at(start, 2));
+    let on_b = add(&b, ZSET, b"z", "m", seven, at(start, 3));
+    exchange(&a, &on_a, &b, &on_b, at(start, 4));
+    assert_eq!((scores(&a, b"z"), scores(&b, b"z")), (vec![("m".into(), 7.0)], vec![("m".into(), 7.0)]));
 }
