@@ -101,7 +101,7 @@ pub fn zadd(call: &mut Call<'_, '_>) {
         i += 1;
     }
     let pairs: Vec<(&[u8], &[u8])> = args.iter().skip(i).step_by(2).zip(args.iter().skip(i + 1).step_by(2)).collect();
-    if (args.len() - i) % 2 != 0 || pairs.is_empty() {
+    if !(args.len() - i).is_multiple_of(2) || pairs.is_empty() {
         return call.reply.error("ERR syntax error");
     }
     if nx && xx {
@@ -369,30 +369,29 @@ fn pick(sorted: Vec<Scored>, by: &By, rev: bool, limit: Option<(i64, i64)>) -> V
 /// Parses `min max` of a range `by` kind (`rev`: given as `max min`).
 fn parse_by(call: &mut Call<'_, '_>, kind: &[u8], first: &[u8], second: &[u8], rev: bool) -> Option<By> {
     let (low, high) = if rev { (second, first) } else { (first, second) };
-    let by = match kind {
+    match kind {
         b"RANK" => match (parse_int(first), parse_int(second)) {
             (Some(start), Some(stop)) => Some(By::Rank(start, stop)),
             _ => {
                 call.reply.error(NOT_AN_INTEGER);
-                return None;
+                None
             }
         },
         b"SCORE" => match (parse_score_bound(low), parse_score_bound(high)) {
             (Some(min), Some(max)) => Some(By::Score(min, max)),
             _ => {
                 call.reply.error("ERR min or max is not a float");
-                return None;
+                None
             }
         },
         _ => match (parse_lex_bound(low), parse_lex_bound(high)) {
             (Some(min), Some(max)) => Some(By::Lex(min, max)),
             _ => {
                 call.reply.error("ERR min or max not valid string range item");
-                return None;
+                None
             }
         },
-    };
-    by
+    }
 }
 
 /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`, and
