@@ -152,6 +152,39 @@ fn a_key_holds_one_type_and_commands_of_another_answer_wrongtype() {
 }
 
 #[test]
+fn collections_are_renamed_copied_and_moved_with_their_deadline() {
+    let (_node, c) = &mut node();
+    let _: i64 = run(c, &["HSET", "h", "a", "1", "b", "2"]);
+    let _: i64 = run(c, &["EXPIRE", "h", "100"]);
+    // "RENAME with volatile key, should move the TTL as well"
+    let _: () = run(c, &["RENAME", "h", "h2"]);
+    assert_eq!(run::<i64>(c, &["EXISTS", "h"]), 0);
+    assert_eq!(sorted(run(c, &["HKEYS", "h2"])), ["a", "b"]);
+    assert!(run::<i64>(c, &["TTL", "h2"]) > 90);
+    // "COPY basic usage for hash", "COPY for string does not replace an existing key without REPLACE option"
+    let _: i64 = run(c, &["SADD", "s", "x"]);
+    assert_eq!(run::<i64>(c, &["COPY", "h2", "s"]), 0);
+    assert_eq!(run::<i64>(c, &["COPY", "h2", "s", "REPLACE"]), 1);
+    assert_eq!(run::<String>(c, &["TYPE", "s"]), "hash");
+    assert_eq!(sorted(run(c, &["HKEYS", "s"])), ["a", "b"]);
+    assert_eq!(sorted(run(c, &["HKEYS", "h2"])), ["a", "b"], "the source stays");
+    // "MOVE against a key holding a hash"
+    assert_eq!(run::<i64>(c, &["MOVE", "s", "1"]), 1);
+    assert_eq!(run::<i64>(c, &["EXISTS", "s"]), 0);
+    let _: () = run(c, &["SELECT", "1"]);
+    assert_eq!(sorted(run(c, &["HKEYS", "s"])), ["a", "b"]);
+    // Commands of the other databases see their collections, numkeys commands included.
+    let _: i64 = run(c, &["ZADD", "z", "1", "m"]);
+    assert_eq!(run::<Vec<String>>(c, &["ZUNION", "1", "z"]), ["m"]);
+    let _: () = run(c, &["SELECT", "0"]);
+    assert_eq!(run::<Vec<String>>(c, &["ZUNION", "1", "z"]), Vec::<String>::new());
+    // A string command on a collection answers WRONGTYPE and changes nothing.
+    assert_error(c, &["APPEND", "h2", "x"], WRONGTYPE);
+    assert_error(c, &["STRLEN", "h2"], WRONGTYPE);
+    assert_eq!(run::<String>(c, &["TYPE", "h2"]), "hash");
+}
+
+#[test]
 fn collections_expire_and_are_deleted_as_keys_are() {
     let (_node, c) = &mut node();
     let _: i64 = run(c, &["SADD", "s", "a", "b"]);

@@ -55,7 +55,13 @@ pub(super) fn copy_key(
         return None;
     }
     let now_ms = call.now_ms();
-    let Some(source) = call.shell.store().get_live(from, now_ms) else {
+    if let Some(found) = call.shell.store().collection(from, now_ms) {
+        if from == to {
+            return Some(Some(!delete_source || replace));
+        }
+        return copy_collection(call, (from, &found), to, replace, delete_source);
+    }
+    let Some(source) = call.shell.store().get_live(from, now_ms).filter(|r| !r.is_collection()) else {
         return Some(None);
     };
     if from == to {
@@ -75,6 +81,33 @@ pub(super) fn copy_key(
         call.update(from, |local| Decision::Write(local.value(None, None), ()))?;
     }
     Some(Some(copied))
+}
+
+/// [`copy_key`] of a collection: its elements written at `to` (what `to` held replaced), its
+/// deadline kept.
+fn copy_collection(
+    call: &mut Call<'_, '_>,
+    (from, found): (&[u8], &kvs_store::store::Found),
+    to: &[u8],
+    replace: bool,
+    delete_source: bool,
+) -> Option<Option<bool>> {
+    let taken = super::collections::type_name(call.shell.store(), to, call.now_ms()) != "none";
+    if taken && !replace {
+        return Some(Some(false));
+    }
+    let elements = super::collections::all(call, from, found);
+    super::sets::store_members(call, to, found.header.of, elements)?;
+    if let Some(deadline) = found.deadline_ms {
+        call.update(to, |local| match super::expire::with_deadline(local, Some(deadline)) {
+            Some(record) => Decision::Write(record, ()),
+            None => Decision::Keep(()),
+        })?;
+    }
+    if delete_source {
+        super::keyspace::delete_key(call, from)?;
+    }
+    Some(Some(true))
 }
 
 /// `RENAME key newkey`

@@ -499,9 +499,20 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
 /// Runs `spec`'s handler, in the selected database.
 fn handle(call: &mut Call<'_, '_>, spec: &table::CommandSpec) {
     match super::database_keys::stored_args(spec.keys(), &call.args, call.client.db) {
-        None => (spec.handler)(call),
-        Some(stored) => (spec.handler)(&mut call.with_args(stored.args())),
+        None => typed(call, spec),
+        Some(stored) => typed(&mut call.with_args(stored.args()), spec),
     }
+}
+
+/// Runs `spec`'s handler, unless it works on strings and its key holds a collection.
+fn typed(call: &mut Call<'_, '_>, spec: &table::CommandSpec) {
+    if spec.strings_only
+        && call.args.len() > 1
+        && call.shell.store().collection(call.args.get(1), call.now_ms()).is_some()
+    {
+        return call.reply.error(super::collections::WRONGTYPE);
+    }
+    (spec.handler)(call)
 }
 
 /// The command's row if the connection may run it with these arguments; otherwise replies with

@@ -45,14 +45,25 @@ pub struct CommandSpec {
     /// Whether it reads several keys or elements (it holds the isolation lock for reading, so it
     /// never sees half of an EXEC or a collection write).
     pub reads_several: bool,
+    /// Whether it works on strings only: on a collection it answers WRONGTYPE (GET, the INCR
+    /// family and SET, the hot ones, check for themselves or replace any type).
+    pub strings_only: bool,
 }
+
+/// Commands on strings that answer WRONGTYPE on a collection (see [`CommandSpec::strings_only`]).
+#[rustfmt::skip]
+const STRINGS_ONLY: &[&str] = &[
+    "append", "setrange", "getrange", "substr", "strlen", "getset", "getdel", "getex", "setbit", "getbit", "bitcount",
+    "bitpos", "bitfield", "bitfield_ro", "lcs", "pfadd", "pfcount", "pfmerge", "incrbyfloat",
+];
 
 /// Collection writes that may write several records (see [`CommandSpec::alone`]).
 #[rustfmt::skip]
 const ALONE: &[&str] = &[
     "hset", "hsetnx", "hmset", "hdel", "hincrby", "hincrbyfloat", "sadd", "srem", "spop", "smove", "sinterstore",
     "sunionstore", "sdiffstore", "zadd", "zincrby", "zrem", "zremrangebyrank", "zremrangebyscore", "zremrangebylex",
-    "zpopmin", "zpopmax", "zrangestore", "zunionstore", "zinterstore", "zdiffstore",
+    "zpopmin", "zpopmax", "zrangestore", "zunionstore", "zinterstore", "zdiffstore", "rename", "renamenx", "copy",
+    "move",
 ];
 
 /// Reads of several keys or collection elements (see [`CommandSpec::reads_several`]).
@@ -83,6 +94,7 @@ const fn spec(
     let grows = has_flag(flags, "denyoom");
     let alone = has_flag(ALONE, name);
     let reads_several = has_flag(READS_SEVERAL, name);
+    let strings_only = has_flag(STRINGS_ONLY, name);
     CommandSpec {
         name,
         arity,
@@ -98,6 +110,7 @@ const fn spec(
         grows,
         alone,
         reads_several,
+        strings_only,
     }
 }
 
