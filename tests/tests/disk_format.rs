@@ -95,6 +95,31 @@ async fn the_current_format_fixture_replays_counters_deadlines_and_a_flush() {
 }
 
 #[tokio::test]
+async fn the_format_5_fixture_replays_hyperloglogs_an_eviction_and_a_flush_of_one_database() {
+    let dir = copy_of("data-dir-v5");
+    let (code, report) = check_data_dir(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("version 5") && report.contains("10 live, 3 tombstones"), "{report}");
+    let mut args = fixture_args(dir.path());
+    args.extend(["--redis-port".into(), "0".into()]);
+    let node = NodeProcess::start(None, &as_strs(&args));
+    kvs_tests::wait_for_open_gates(std::slice::from_ref(&node), Duration::from_secs(30)).await;
+    let status = node.status().await.unwrap();
+    assert_eq!((status.node_id.as_str(), status.key_count, status.tombstone_count), ("54d8ffd058809048", 10, 3));
+    assert_eq!(status.digest, "f6068959c1e666a876753dd66016aadb");
+    let mut c = node.resp();
+    let run = |c: &mut redis::Connection, args: &[&str]| kvs_tests::resp::run::<Option<String>>(c, args);
+    assert_eq!(run(&mut c, &["PFCOUNT", "hll"]).as_deref(), Some("5"));
+    assert_eq!(run(&mut c, &["GET", "counter"]).as_deref(), Some("12"));
+    assert_eq!(run(&mut c, &["GET", "evict-me"]), None, "the eviction stands");
+    assert_eq!(run(&mut c, &["GET", "key-2"]).as_deref(), Some("value-2-overwritten"));
+    let _: () = kvs_tests::resp::run(&mut c, &["SELECT", "1"]);
+    assert_eq!(run(&mut c, &["GET", "in-db-1"]), None, "the FLUSHDB stands");
+    let _: () = kvs_tests::resp::run(&mut c, &["SELECT", "2"]);
+    assert_eq!(run(&mut c, &["GET", "in-db-2"]).as_deref(), Some("kept"));
+}
+
+#[tokio::test]
 async fn a_version_2_log_replays_and_is_compacted_into_the_current_format() {
     let dir = copy_of("data-dir-v2");
     let (code, report) = check_data_dir(dir.path(), &[]);
