@@ -31,17 +31,25 @@ impl Store {
     /// Removes the records `doomed` picks from every shard (index, digest and counts included);
     /// returns what was removed.
     pub(crate) fn remove_where(&self, doomed: impl Fn(&Record) -> bool) -> Vec<Record> {
+        self.remove_picked(|shard| shard.table.iter().filter(|r| doomed(r)).cloned().collect())
+    }
+
+    /// Removes from every shard the records `pick` chooses, looking at the whole shard (its
+    /// collection index too); returns what was removed.
+    pub(crate) fn remove_picked(&self, pick: impl Fn(&Shard) -> Vec<Record>) -> Vec<Record> {
         let mut removed = Vec::new();
         for shard in 0..SHARDS {
             let mut guard = self.write(shard);
-            let Shard { table, index, expiry, collections } = &mut *guard;
-            let before = removed.len();
-            removed.extend(table.iter().filter(|r| doomed(r)).cloned());
-            if removed.len() == before {
+            let picked = pick(&guard);
+            if picked.is_empty() {
                 continue;
             }
-            table.retain(|r| !doomed(r));
-            for record in &removed[before..] {
+            let Shard { table, index, expiry, collections } = &mut *guard;
+            for record in &picked {
+                let (hash, _) = self.hash_and_shard(record.key());
+                if let Ok(entry) = table.find_entry(hash, |r| r.same_as(record)) {
+                    entry.remove();
+                }
                 index.remove(record);
                 expiry.remove(record);
                 self.account(record, -1);
@@ -49,6 +57,7 @@ impl Store {
                     self.collection_changed(table, collections, Some(record), None);
                 }
             }
+            removed.extend(picked);
         }
         removed
     }
@@ -57,7 +66,10 @@ impl Store {
     /// written before `eviction_horizon_ms`; returns how many.
     pub fn purge_tombstones(&self, horizon_ms: u64, eviction_horizon_ms: u64) -> usize {
         let horizon = |r: &Record| if r.is_evicted() { horizon_ms.max(eviction_horizon_ms) } else { horizon_ms };
-        let removed = self.remove_where(|r| r.is_tombstone() && r.version().wall_ms < horizon(r));
+        let mut removed = self.remove_where(|r| r.is_tombstone() && r.version().wall_ms < horizon(r));
+        // Then elements a DEL or expiry covered, and headers left without elements.
+        removed.extend(self.remove_picked(|shard| self.covered_elements(shard, horizon_ms)));
+        removed.extend(self.remove_picked(|shard| self.empty_headers(shard, horizon_ms)));
         let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
         for stamp in removed.iter().flat_map(Record::stamps) {
             let highest = purged.entry(stamp.version.node).or_default();

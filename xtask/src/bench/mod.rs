@@ -2,6 +2,7 @@
 //!
 //! - [`native`]: the native port against the RESP port of one node, in redis-benchmark's shape.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
+//! - [`collections`]: hash, set and sorted-set rows against redis-server, and memory per element.
 //! - [`redis_tools`]: redis-server, redis-benchmark runs, and a process's CPU time and memory.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
@@ -15,6 +16,7 @@
 
 pub mod anti_entropy;
 pub mod backup;
+pub mod collections;
 pub mod durability;
 pub mod gossip;
 pub mod load;

@@ -15,13 +15,13 @@ use std::time::Duration;
 pub struct RedisArgs {
     /// Rounds; each round runs every configuration against every server once, in turn.
     #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    pub(super) rounds: usize,
     /// Requests per redis-benchmark run (-n).
     #[arg(long, default_value_t = 200_000)]
-    requests: usize,
+    pub(super) requests: usize,
     /// Parallel connections (-c).
     #[arg(long, default_value_t = 50)]
-    clients: usize,
+    pub(super) clients: usize,
     /// Keys loaded for the memory comparison (16-byte keys, 100-byte values); 0 skips it.
     #[arg(long, default_value_t = 1_000_000)]
     memory_keys: usize,
@@ -47,20 +47,31 @@ pub struct RedisArgs {
     /// Replication-lag samples per round.
     #[arg(long, default_value_t = 1_000)]
     lag_samples: usize,
+    /// Only the collection rows: HSET, SADD, ZADD, SPOP, ZPOPMIN and HGET, SISMEMBER, ZSCORE,
+    /// ZRANGE reads, and memory per element of small and large hashes.
+    #[arg(long)]
+    collections_only: bool,
+    /// Elements of the one large hash in the collection memory rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(super) large_hash_fields: usize,
 }
 
 /// One server under test.
 #[derive(Clone, Copy)]
-struct Target {
-    name: &'static str,
-    port: u16,
-    pid: u32,
+pub(super) struct Target {
+    pub(super) name: &'static str,
+    pub(super) port: u16,
+    pub(super) pid: u32,
 }
 
-/// The keyspace rows: INCR and SET with an expiry, at -P 1 and -P 16, alternating servers; with
-/// each server's CPU time per request, steadier than throughput on a shared machine.
+/// The keyspace rows: INCR and SET with an expiry.
 fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
-    let tests: [(&str, &[&str]); 2] = [("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
+    command_rows(targets, args, &[("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])])
+}
+
+/// Rows of `tests` (a name, and redis-benchmark's arguments), at -P 1 and -P 16, alternating
+/// servers; with each server's CPU time per request, steadier than throughput on a shared machine.
+pub(super) fn command_rows(targets: &[Target], args: &RedisArgs, tests: &[(&str, &[&str])]) -> Result<(), String> {
     let mut figures: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
     let mut cpu: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
     for round in 1..=args.rounds {
@@ -93,6 +104,12 @@ fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
         for (k, (name, _)) in tests.iter().enumerate() {
             let mut m = |t: usize| median(figures.get_mut(&(p, k, t)).expect("measured"));
             let (redis, one, three) = (m(0), m(1), m(2));
+            let spread = |t: usize| {
+                let runs = &figures[&(p, k, t)];
+                let (lo, hi) = runs.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                format!("{:.2}–{:.2}", lo / redis, hi / redis)
+            };
+            eprintln!("-P {pipeline} {name}: kvs 1 node / redis over the rounds {}", spread(1));
             let mut c = |t: usize| median(cpu.get_mut(&(p, k, t)).expect("measured"));
             println!(
                 "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2} {:>12.2} {:>12.2}",
@@ -128,6 +145,9 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         // Fresh servers, so the keys loaded above do not count.
         let servers = Servers::start().await?;
         return memory(&servers.targets(), &servers.cluster, args.memory_keys, Some(100_000)).await;
+    }
+    if args.collections_only {
+        return super::collections::run(&targets, &args).await;
     }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;

@@ -80,6 +80,11 @@ fn is_visible(record: &Record, header: Option<&Header>) -> bool {
 }
 
 impl Collections {
+    /// Every collection, by the prefix its elements' keys share.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &Members)> {
+        self.by_prefix.iter().map(|(prefix, members)| (&prefix[..], members))
+    }
+
     /// The collection whose elements' keys begin with `prefix`.
     pub(crate) fn members(&self, prefix: &[u8]) -> Option<&Members> {
         self.by_prefix.get(prefix)

@@ -86,6 +86,42 @@ impl Store {
         }
     }
 
+    /// Element records of `shard` that no write will show again, to purge like tombstones: every
+    /// add and increment they hold is covered by their collection's header (a DEL or expiry saw
+    /// it), and both they and the header's newest write are older than `horizon_ms`, so every
+    /// node has had the grace period to receive the header.
+    pub(crate) fn covered_elements(&self, shard: &Shard, horizon_ms: u64) -> Vec<Record> {
+        let mut covered = Vec::new();
+        for (prefix, members) in shard.collections.iter() {
+            let Some((of, collection, _)) = split_element_key(prefix) else { continue };
+            let Some(header) = self.header_in(&shard.table, collection).filter(|h| h.of == of) else { continue };
+            if header.newest().version.wall_ms >= horizon_ms || members.elements.len() == members.visible {
+                continue;
+            }
+            let visibility = header.visibility();
+            for element in &members.elements {
+                let record = element.record();
+                let old = record.version().wall_ms < horizon_ms;
+                if old && record.element_state().is_some_and(|state| !state.is_visible(&visibility)) {
+                    covered.push(record.clone());
+                }
+            }
+        }
+        covered
+    }
+
+    /// Headers of `shard` whose collection has no element record left and whose newest write is
+    /// older than `horizon_ms`: an emptied collection, gone once its elements are purged.
+    pub(crate) fn empty_headers(&self, shard: &Shard, horizon_ms: u64) -> Vec<Record> {
+        shard
+            .table
+            .iter()
+            .filter(|r| r.is_collection() && r.version().wall_ms < horizon_ms)
+            .filter(|r| TYPES.iter().all(|&of| shard.collections.members(&members_prefix(of, r.key())).is_none()))
+            .cloned()
+            .collect()
+    }
+
     /// Whether `record`, standing in `shard`, is a live key at `now_ms`: a live value, counter or
     /// HyperLogLog, or a collection header with an element seen.
     pub(crate) fn is_live_key(shard: &Shard, record: &Record, now_ms: u64) -> bool {
@@ -169,5 +205,56 @@ impl Store {
             }
         }
         seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collection::element::ElementState;
+    use crate::collection::element_key;
+    use kvs_proto::{Stamp, Version};
+
+    fn stamp(wall: u64, node: u64, seq: u64) -> Stamp {
+        Stamp { version: Version { wall_ms: wall, logical: 0, node: NodeId(node) }, seq }
+    }
+
+    fn member(store: &Store, name: &str, at: Stamp) {
+        let state = ElementState::added(at, Bytes::new());
+        store.merge(Record::element(&element_key(CollectionType::Set, b"s", name.as_bytes()), &state));
+    }
+
+    #[test]
+    fn a_collection_counts_as_one_key_while_an_element_is_seen_and_its_deleted_elements_are_purged() {
+        let store = Store::new();
+        let header = Header::new(CollectionType::Set, stamp(10, 1, 1), Vec::new());
+        store.merge(Record::collection(b"s", &header, None));
+        assert_eq!(store.live_count(), 0, "a header alone is no key");
+        member(&store, "a", stamp(11, 1, 2));
+        member(&store, "b", stamp(12, 1, 3));
+        assert_eq!((store.live_count(), store.collection(b"s", 0).map(|f| f.len)), (1, Some(2)));
+        // A DEL that saw both, then an add from another node it had not seen.
+        let cleared = header.cleared_by(stamp(20, 1, 4), &store.collection_seen(b"s"));
+        store.merge(Record::collection(b"s", &cleared, None));
+        assert_eq!((store.live_count(), store.collection(b"s", 0).map(|f| f.len)), (0, None));
+        member(&store, "c", stamp(21, 2, 1));
+        assert_eq!(store.collection(b"s", 0).map(|f| f.len), Some(1));
+        // Past the grace period, the covered elements go and the seen one stays, with its header.
+        assert_eq!(store.purge_tombstones(100, 100), 2);
+        let found = store.collection(b"s", 0).expect("still a set");
+        let names: Vec<Bytes> =
+            store.elements(CollectionType::Set, b"s", &found.header, None, 10).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [Bytes::from_static(b"c")]);
+        assert_eq!(store.live_count(), 1);
+        // Once that one is removed too, the purge takes the element's tombstone and the header.
+        let removal = store.get(&element_key(CollectionType::Set, b"s", b"c")).unwrap().element_state().unwrap();
+        store.merge(Record::element(&element_key(CollectionType::Set, b"s", b"c"), &removal.removal(stamp(30, 1, 5))));
+        assert_eq!(store.live_count(), 0);
+        assert_eq!(store.purge_tombstones(100, 100), 2);
+        assert!(store.snapshot().is_empty(), "{:?}", store.snapshot());
+        assert_eq!(
+            (store.tombstone_count(), store.live_bytes(), store.tombstone_bytes(), store.digest()),
+            (0, 0, 0, 0)
+        );
     }
 }
