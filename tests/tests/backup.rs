@@ -134,3 +134,46 @@ async fn an_interrupted_import_resumes_where_it_stopped() {
     assert_eq!(target.get(&key(KEYS - 1)).await.unwrap().as_deref(), Some(value(KEYS - 1).as_bytes()));
     assert!(!note.exists());
 }
+
+/// Hashes, sets and sorted sets are backed up as one entry per element and come back whole, with
+/// their deadline, in the database they were in.
+#[tokio::test]
+async fn a_backup_carries_collections_with_their_elements_and_deadline() {
+    let source = NodeProcess::start(None, &["--redis-port", "0"]);
+    kvs_tests::wait_for_open_gates(std::slice::from_ref(&source), std::time::Duration::from_secs(30)).await;
+    let mut resp = source.resp();
+    let run = |c: &mut redis::Connection, args: &[&str]| kvs_tests::resp::run::<redis::Value>(c, args);
+    run(&mut resp, &["HSET", "h", "f", "1", "g", "two"]);
+    run(&mut resp, &["HINCRBY", "h", "f", "41"]);
+    run(&mut resp, &["SADD", "s", "a", "b"]);
+    run(&mut resp, &["EXPIRE", "s", "3600"]);
+    run(&mut resp, &["ZADD", "z", "1.5", "m", "-2", "n"]);
+    run(&mut resp, &["SADD", "emptied", "x"]);
+    run(&mut resp, &["SREM", "emptied", "x"]);
+    run(&mut resp, &["SELECT", "3"]);
+    run(&mut resp, &["SADD", "in-3", "q"]);
+    run(&mut resp, &["SET", "plain", "v"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.kvs");
+    let exported = kvs_client(&source, &["export", file.to_str().unwrap()]);
+    let line = String::from_utf8_lossy(&exported.stdout);
+    assert!(line.starts_with("exported 8 keys"), "one entry per element and per key: {line}");
+
+    let target = NodeProcess::start(None, &["--redis-port", "0"]);
+    kvs_tests::wait_for_open_gates(std::slice::from_ref(&target), std::time::Duration::from_secs(30)).await;
+    kvs_client(&target, &["import", file.to_str().unwrap()]);
+    let mut c = target.resp();
+    let all: std::collections::HashMap<String, String> = kvs_tests::resp::run(&mut c, &["HGETALL", "h"]);
+    assert_eq!(all, [("f".to_string(), "42".to_string()), ("g".to_string(), "two".to_string())].into());
+    let mut members: Vec<String> = kvs_tests::resp::run(&mut c, &["SMEMBERS", "s"]);
+    members.sort();
+    assert_eq!(members, ["a", "b"]);
+    let ttl: i64 = kvs_tests::resp::run(&mut c, &["TTL", "s"]);
+    assert!((3_500..=3_600).contains(&ttl), "{ttl}");
+    let z: Vec<String> = kvs_tests::resp::run(&mut c, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]);
+    assert_eq!(z, ["n", "-2", "m", "1.5"]);
+    assert_eq!(kvs_tests::resp::run::<i64>(&mut c, &["EXISTS", "emptied"]), 0);
+    let _: () = kvs_tests::resp::run(&mut c, &["SELECT", "3"]);
+    assert_eq!(kvs_tests::resp::run::<Vec<String>>(&mut c, &["SMEMBERS", "in-3"]), ["q"]);
+    assert_eq!(kvs_tests::resp::run::<String>(&mut c, &["GET", "plain"]), "v");
+}

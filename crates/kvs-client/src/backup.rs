@@ -13,6 +13,13 @@
 //! resumes (any node answers "the keys after this one" alike), and a file without its end is
 //! known to be unfinished, so it is never loaded as if it were whole. A counter is saved as its
 //! value in decimal, which INCR accepts as a starting point.
+//!
+//! A hash, set or sorted set is saved as one entry per element, at the element's stored key:
+//! `FF EE`, the type (1 hash, 2 set, 3 sorted set), the collection's stored key's length (u32
+//! big-endian) and bytes, then the field or member; its value is the field's value (a number in
+//! decimal), nothing for a set member, or the member's score as an `f64` (8 bytes little-endian);
+//! its deadline is the collection's. A key of database n is stored with the three-byte prefix
+//! `FF DB n`, so elements sort after every other key, and a collection's elements together.
 
 use crate::client::Client;
 use crate::error::ClientError;

@@ -175,8 +175,12 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
 /// read queues its answer on `conn` at once.
 fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
     let mut durable = None;
-    // A write; only a backup's (a `Load`) carries a deadline.
+    // A write; only a backup's (a `Load`) carries a deadline, or an element's key.
     let mut write = |key: &[u8], value: Option<&[u8]>, deadline_ms: Option<u64>| {
+        if let Some(element) = kvs_store::collection::split_element_key(key) {
+            let entry = kvs_proto::BackupEntry { key, value: value.unwrap_or_default(), expires_at_ms: deadline_ms };
+            return crate::backup_load::load_element(shell, element, &entry, room).map(|()| ClientResponse::Ok);
+        }
         // Never inside a Redis client's transaction (see `redis::transaction`).
         let shared = shell.core.isolation.read().unwrap_or_else(|p| p.into_inner());
         let written = match deadline_ms {
@@ -241,9 +245,9 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
             .map_or(Ok(()), |after| check_key(shell, after))
             .map(|()| Answer::Queued(export(shell, after, max_keys, conn))),
         ClientRequest::Load { entries } => {
-            let checked: Result<(), ErrorReply> = entries
-                .iter()
-                .try_for_each(|entry| check_key(shell, entry.key).and_then(|()| check_value(shell, entry.value)));
+            let checked: Result<(), ErrorReply> = entries.iter().try_for_each(|entry| {
+                crate::backup_load::check_entry_key(shell, entry.key).and_then(|()| check_value(shell, entry.value))
+            });
             // An entry whose deadline has passed is left out, as Redis's RESTORE leaves out a key
             // whose time has passed.
             let now_ms = shell.wall_ms();
@@ -295,14 +299,14 @@ fn export(
     let mut entries = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for record in &records {
-        let value = record.read_bytes().unwrap_or_default();
+        // A record that changed since the page was walked is left out, as if it had been later.
+        let Some((value, expires_at_ms)) = shell.store().backup_value(record, now_ms) else { continue };
         // A key and value cost their lengths and a few bytes of framing each.
         bytes += record.key().len() + value.len() + 32;
         if bytes > max_bytes && !entries.is_empty() {
             break;
         }
-        let (key, expires_at_ms) = (Bytes::copy_from_slice(record.key()), record.deadline_ms());
-        entries.push(BackupEntry { key, value: Bytes::from(value), expires_at_ms });
+        entries.push(BackupEntry { key: Bytes::copy_from_slice(record.key()), value, expires_at_ms });
     }
     conn.queue(&ClientResponse::<Bytes>::Exported(entries))
 }

@@ -46,6 +46,7 @@
 #![deny(clippy::dbg_macro, clippy::todo, clippy::unimplemented, clippy::print_stdout, clippy::print_stderr)]
 
 pub(crate) mod anti_entropy;
+pub(crate) mod backup_load;
 pub mod check_data_dir;
 pub(crate) mod client_session;
 pub mod config;

@@ -42,10 +42,12 @@ impl Store {
         let mut smallest: BinaryHeap<ByKey> = BinaryHeap::new();
         for shard in 0..SHARDS {
             let guard = self.read(shard);
-            let wanted = guard
-                .table
-                .iter()
-                .filter(|r| after.is_none_or(|after| r.key() > after) && r.is_live_at(now_ms) && !r.is_collection());
+            // A collection is exported as its elements (each at its element's key, which sorts
+            // after every other key of its database), not as its header.
+            let wanted = guard.table.iter().filter(|r| {
+                after.is_none_or(|after| r.key() > after)
+                    && ((r.is_live_at(now_ms) && !r.is_collection()) || self.element_seen_in(&guard, r, now_ms))
+            });
             for record in wanted {
                 if smallest.len() < max_keys {
                     smallest.push(ByKey(record.clone()));

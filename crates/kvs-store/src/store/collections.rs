@@ -86,6 +86,28 @@ impl Store {
         }
     }
 
+    /// Whether `record` is an element seen in a live collection of `shard` at `now_ms`.
+    pub(crate) fn element_seen_in(&self, shard: &Shard, record: &Record, now_ms: u64) -> bool {
+        let Some((of, collection, _)) = split_element_key(record.key()) else { return false };
+        let hash = self.hasher.hash_one(collection);
+        let Some(held) = shard.table.find(hash, |r| r.key() == collection).filter(|r| !r.is_expired_at(now_ms)) else {
+            return false;
+        };
+        let Some(header) = held.header().filter(|h| h.of == of) else { return false };
+        record.element_state().is_some_and(|state| state.is_visible(&header.visibility()))
+    }
+
+    /// What a backup holds for `record` (one [`Store::export_page`] gave) at `now_ms`: the value
+    /// and deadline of a key, or an element's value and its collection's deadline.
+    pub fn backup_value(&self, record: &Record, now_ms: u64) -> Option<(Bytes, Option<u64>)> {
+        let Some((of, collection, _)) = split_element_key(record.key()) else {
+            return Some((Bytes::from(record.read_bytes()?), record.deadline_ms()));
+        };
+        let found = self.collection(collection, now_ms).filter(|found| found.header.of == of)?;
+        let value = crate::collection::value_of(of, &record.element_state()?, &found.header.visibility())?;
+        Some((value, found.deadline_ms))
+    }
+
     /// Element records of `shard` that no write will show again, to purge like tombstones: every
     /// add and increment they hold is covered by their collection's header (a DEL or expiry saw
     /// it), and both they and the header's newest write are older than `horizon_ms`, so every
