@@ -31,6 +31,16 @@ async fn wait_for_state(network: &Network, nodes: &[NodeProcess], i: usize, addr
     .await
 }
 
+/// Two nodes in their own hosts with Redis ports, both alive; `None` where namespaces cannot be made.
+async fn two_nodes_with_redis() -> Option<(Network, Vec<NodeProcess>)> {
+    let network = Network::create(2)?;
+    let mut extra = FAST_FAILURE_DETECTION.to_vec();
+    extra.extend(["--redis-port", "0"]);
+    let nodes = start_nodes(&network, 2, &extra);
+    wait_all_alive(&network, &nodes).await;
+    Some((network, nodes))
+}
+
 async fn wait_all_alive(network: &Network, nodes: &[NodeProcess]) {
     for i in 0..nodes.len() {
         for other in nodes {
@@ -183,11 +193,7 @@ async fn a_write_made_across_a_partition_while_a_node_evicts_the_key_survives_ev
 /// a DEL that saw the HyperLogLog beats PFADDs made meanwhile on the other side.
 #[tokio::test]
 async fn concurrent_pfadds_and_a_del_across_a_partition_converge_by_the_rules() {
-    let Some(network) = Network::create(2) else { return };
-    let mut extra = FAST_FAILURE_DETECTION.to_vec();
-    extra.extend(["--redis-port", "0"]);
-    let nodes = start_nodes(&network, 2, &extra);
-    wait_all_alive(&network, &nodes).await;
+    let Some((network, nodes)) = two_nodes_with_redis().await else { return };
     let cli = |i: usize, args: &[&str]| network.redis_cli(i, nodes[i].redis(), args);
     wait_until("both nodes to take PFADD", CONVERGE, || async {
         (cli(0, &["PFADD", "both", "seed"])? == "1" || cli(0, &["EXISTS", "both"])? == "1").then_some(())?;
@@ -222,11 +228,7 @@ async fn concurrent_pfadds_and_a_del_across_a_partition_converge_by_the_rules() 
 /// says.
 #[tokio::test]
 async fn collection_rows_across_a_partition_converge_by_the_rules() {
-    let Some(network) = Network::create(2) else { return };
-    let mut extra = FAST_FAILURE_DETECTION.to_vec();
-    extra.extend(["--redis-port", "0"]);
-    let nodes = start_nodes(&network, 2, &extra);
-    wait_all_alive(&network, &nodes).await;
+    let Some((network, nodes)) = two_nodes_with_redis().await else { return };
     let cli = |i: usize, args: &[&str]| network.redis_cli(i, nodes[i].redis(), args);
     wait_until("node 0 to take collection writes", CONVERGE, || async {
         (cli(0, &["SADD", "probe", "p"])?.len() == 1).then_some(())

@@ -238,3 +238,22 @@ pub fn encoding_of(call: &Call<'_, '_>, key: &[u8], found: &Found) -> &'static s
         CollectionType::SortedSet => "skiplist",
     }
 }
+
+/// The count of `SPOP|ZPOPMIN|ZPOPMAX key [count]`: `None` without one; `Err` once an error is
+/// answered.
+pub fn pop_count(call: &mut Call<'_, '_>) -> Result<Option<usize>, ()> {
+    match call.args.len() {
+        2 => Ok(None),
+        3 => match super::parse_int(call.args.get(2)) {
+            Some(count) if count >= 0 => Ok(Some(count as usize)),
+            _ => {
+                call.reply.error("ERR value is out of range, must be positive");
+                Err(())
+            }
+        },
+        _ => {
+            call.reply.error("ERR syntax error");
+            Err(())
+        }
+    }
+}

@@ -158,14 +158,7 @@ pub fn reply_random(call: &mut Call<'_, '_>, pairs: &[(Bytes, Bytes)], count: Op
 /// `SPOP key [count]`: removes and returns random members.
 pub fn spop(call: &mut Call<'_, '_>) {
     let key = call.args.get(1);
-    let count = match call.args.len() {
-        2 => None,
-        3 => match parse_int(call.args.get(2)) {
-            Some(count) if count >= 0 => Some(count as usize),
-            _ => return call.reply.error("ERR value is out of range, must be positive"),
-        },
-        _ => return call.reply.error("ERR syntax error"),
-    };
+    let Ok(count) = collections::pop_count(call) else { return };
     let Some(members) = members_of(call, key) else { return };
     let picked: Vec<Bytes> = members.choose_multiple(&mut rand::rng(), count.unwrap_or(1)).cloned().collect();
     if !picked.is_empty() {

@@ -366,6 +366,17 @@ fn pick(sorted: Vec<Scored>, by: &By, rev: bool, limit: Option<(i64, i64)>) -> V
     }
 }
 
+/// The offset and count of a `LIMIT offset count` at argument `at`; `None` once answered.
+fn parse_limit(call: &mut Call<'_, '_>, at: usize) -> Option<(i64, i64)> {
+    match (parse_int(call.args.get(at + 1)), parse_int(call.args.get(at + 2))) {
+        (Some(offset), Some(count)) => Some((offset, count)),
+        _ => {
+            call.reply.error(NOT_AN_INTEGER);
+            None
+        }
+    }
+}
+
 /// Parses `min max` of a range `by` kind (`rev`: given as `max min`).
 fn parse_by(call: &mut Call<'_, '_>, kind: &[u8], first: &[u8], second: &[u8], rev: bool) -> Option<By> {
     let (low, high) = if rev { (second, first) } else { (first, second) };
@@ -410,10 +421,8 @@ fn range_command(call: &mut Call<'_, '_>, store: bool) {
             b"REV" => rev = true,
             b"WITHSCORES" if !store => with_scores = true,
             b"LIMIT" if i + 2 < args.len() => {
-                match (parse_int(args.get(i + 1)), parse_int(args.get(i + 2))) {
-                    (Some(offset), Some(count)) => limit = Some((offset, count)),
-                    _ => return call.reply.error(NOT_AN_INTEGER),
-                }
+                let Some(given) = parse_limit(call, i) else { return };
+                limit = Some(given);
                 i += 2;
             }
             _ => return call.reply.error("ERR syntax error"),
@@ -479,10 +488,8 @@ fn old_range(call: &mut Call<'_, '_>, kind: &[u8], rev: bool) {
         match option.as_slice() {
             b"WITHSCORES" if kind != b"LEX" => with_scores = true,
             b"LIMIT" if kind != b"RANK" && i + 2 < args.len() => {
-                match (parse_int(args.get(i + 1)), parse_int(args.get(i + 2))) {
-                    (Some(offset), Some(count)) => limit = Some((offset, count)),
-                    _ => return call.reply.error(NOT_AN_INTEGER),
-                }
+                let Some(given) = parse_limit(call, i) else { return };
+                limit = Some(given);
                 i += 2;
             }
             _ => return call.reply.error("ERR syntax error"),
@@ -594,14 +601,7 @@ pub fn zremrangebylex(call: &mut Call<'_, '_>) {
 
 fn pop(call: &mut Call<'_, '_>, max: bool) {
     let key = call.args.get(1);
-    let count = match call.args.len() {
-        2 => None,
-        3 => match parse_int(call.args.get(2)) {
-            Some(count) if count >= 0 => Some(count as usize),
-            _ => return call.reply.error("ERR value is out of range, must be positive"),
-        },
-        _ => return call.reply.error("ERR syntax error"),
-    };
+    let Ok(count) = collections::pop_count(call) else { return };
     let Some(mut sorted) = sorted_members(call, key) else { return };
     if max {
         sorted.reverse();

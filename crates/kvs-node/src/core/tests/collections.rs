@@ -56,18 +56,6 @@ fn members(core: &Core, key: &[u8]) -> Vec<String> {
     elements(core, SET, key).into_iter().map(|(member, _)| member).collect()
 }
 
-/// Pushes `from_a` to `b` and `from_b` to `a`; the cores must then agree.
-fn exchange(a: &Core, from_a: &[Record], b: &Core, from_b: &[Record], now: Now) {
-    for record in from_a {
-        push(1, b, record, now);
-    }
-    for record in from_b {
-        push(2, a, record, now);
-    }
-    assert_eq!(a.store().digest(), b.store().digest(), "the cores disagree");
-    assert_eq!(a.store().live_count(), b.store().live_count(), "the cores count keys differently");
-}
-
 /// Two cores that both hold `records` (written on `a`).
 fn shared(records: &[Record], b: &Core, now: Now) {
     for record in records {
@@ -191,9 +179,10 @@ fn a_collection_made_again_after_a_del_does_not_show_what_the_del_removed() {
     assert_eq!(a.store().live_count(), 1);
 }
 
-/// HINCRBY of `field` by `delta` on `core`, as the Redis port does (a header first if needed).
-fn hincrby(core: &Core, key: &[u8], field: &str, delta: i64, now: Now) -> Vec<Record> {
-    let (header, found) = local(core, key, now, |l| match l.header_for_add(HASH).unwrap() {
+/// An increment of `element`'s number by `int` and `float` on `core` (HINCRBY, ZINCRBY), as the
+/// Redis port makes it: a header first if needed.
+fn increment(core: &Core, of: CollectionType, key: &[u8], element: &str, by: (i64, f64), now: Now) -> Vec<Record> {
+    let (header, found) = local(core, key, now, |l| match l.header_for_add(of).unwrap() {
         Some(record) => {
             let header = record.header().unwrap();
             Decision::Write(record, header)
@@ -201,10 +190,14 @@ fn hincrby(core: &Core, key: &[u8], field: &str, delta: i64, now: Now) -> Vec<Re
         None => Decision::Keep(l.store_collection().unwrap().header),
     })
     .unwrap();
-    let at = element_key(HASH, key, field.as_bytes());
+    let at = element_key(of, key, element.as_bytes());
     let (added, ()) =
-        local(core, &at, now, |l| Decision::Write(l.element_incremented(&found, delta, 0.0).unwrap(), ())).unwrap();
+        local(core, &at, now, |l| Decision::Write(l.element_incremented(&found, by.0, by.1).unwrap(), ())).unwrap();
     header.into_iter().chain(added).collect()
+}
+
+fn hincrby(core: &Core, key: &[u8], field: &str, delta: i64, now: Now) -> Vec<Record> {
+    increment(core, HASH, key, field, (delta, 0.0), now)
 }
 
 #[test]
@@ -228,20 +221,8 @@ fn concurrent_hincrbys_on_two_nodes_all_count_and_a_newer_hset_resets_them() {
 
 const ZSET: CollectionType = CollectionType::SortedSet;
 
-/// ZINCRBY of `member` by `delta` on `core` (a header first if needed).
 fn zincrby(core: &Core, key: &[u8], member: &str, delta: f64, now: Now) -> Vec<Record> {
-    let (header, found) = local(core, key, now, |l| match l.header_for_add(ZSET).unwrap() {
-        Some(record) => {
-            let header = record.header().unwrap();
-            Decision::Write(record, header)
-        }
-        None => Decision::Keep(l.store_collection().unwrap().header),
-    })
-    .unwrap();
-    let at = element_key(ZSET, key, member.as_bytes());
-    let (added, ()) =
-        local(core, &at, now, |l| Decision::Write(l.element_incremented(&found, 0, delta).unwrap(), ())).unwrap();
-    header.into_iter().chain(added).collect()
+    increment(core, ZSET, key, member, (0, delta), now)
 }
 
 /// The members of the sorted set at `key` on `core`, with scores, in member order.

@@ -318,6 +318,19 @@ fn increment(core: &Core, key: &[u8], delta: i64, now: Now) -> Record {
     local(core, key, now, decide).unwrap().0.unwrap()
 }
 
+/// Both cores push `from_a` and `from_b` to each other; they must then agree, digests and key
+/// counts both.
+fn exchange(a: &Core, from_a: &[Record], b: &Core, from_b: &[Record], now: Now) {
+    for record in from_a {
+        push(1, b, record, now);
+    }
+    for record in from_b {
+        push(2, a, record, now);
+    }
+    assert_eq!(a.store().digest(), b.store().digest(), "the cores disagree");
+    assert_eq!(a.store().live_count(), b.store().live_count(), "the cores count keys differently");
+}
+
 /// Pushes `record` (written by `from`) to `to`.
 fn push(from: u64, to: &Core, record: &Record, now: Now) {
     to.receive(peer(from), over_the_wire(&Outgoing::Entries { entries: vec![record.clone()] }), now);

@@ -33,17 +33,6 @@ fn evict(core: &Core, key: &[u8], now: Now) -> Record {
     local(core, key, now, decide).unwrap().0.unwrap()
 }
 
-/// Both cores push `from_a` and `from_b` to each other; they must then agree.
-fn exchange(a: &Core, from_a: &[Record], b: &Core, from_b: &[Record], now: Now) {
-    for record in from_a {
-        push(1, b, record, now);
-    }
-    for record in from_b {
-        push(2, a, record, now);
-    }
-    assert_eq!(a.store().digest(), b.store().digest(), "the cores disagree");
-}
-
 #[test]
 fn concurrent_pfadds_on_two_nodes_all_count() {
     let (a, b) = (core(1), core(2));
