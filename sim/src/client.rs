@@ -34,7 +34,12 @@ pub async fn status(addr: SocketAddr) -> Option<StatusReport> {
 /// A key's entry on one node (value or tombstone, with its version): `Some(None)` when it holds
 /// nothing for the key.
 pub async fn inspect(addr: SocketAddr, key: &str) -> Option<Option<Entry>> {
-    match request(addr, ClientRequest::Inspect { key: key.to_string().into() }).await? {
+    inspect_bytes(addr, key.as_bytes()).await
+}
+
+/// A stored key's entry on one node (an element's or a header's too).
+pub async fn inspect_bytes(addr: SocketAddr, key: &[u8]) -> Option<Option<Entry>> {
+    match request(addr, ClientRequest::Inspect { key: bytes::Bytes::copy_from_slice(key) }).await? {
         ClientResponse::Entry(entry) => Some(entry),
         _ => None,
     }

@@ -9,11 +9,15 @@
 //! - [`run`]: one seed: the hosts, the workload under faults, healing, convergence.
 //! - [`check`]: what must hold afterwards.
 //! - [`client`]: the native protocol over simulated sockets.
+//! - [`resp`]: the Redis protocol over simulated sockets, for the set workload.
+//! - [`sets`]: the set workload's oracle for observed-remove sets.
 
 mod check;
 mod client;
 mod history;
+mod resp;
 mod run;
+mod sets;
 
 use clap::Parser;
 use run::{run, RunOptions};

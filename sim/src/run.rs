@@ -114,6 +114,7 @@ pub fn run(options: RunOptions) -> Result<Vec<String>, (String, Vec<String>)> {
                 args.extend(kvs_tests::FAST_FAILURE_DETECTION.map(String::from));
                 // Simulated hosts have no loopback addresses between them.
                 args.push("--protected-mode=no".into());
+                args.push(format!("--redis-port={}", crate::resp::REDIS_PORT));
                 args.extend(["--anti-entropy-interval-ms".into(), "300".into(), format!("--node-id={id:x}")]);
                 args.push(format!("--fault-clock-offset-ms={skew_ms}"));
                 let mut faults = vec![format!("clock {:+.1} s", skew_ms as f64 / 1000.0)];
@@ -209,6 +210,9 @@ async fn workload(
     wait_converged(n - 1, &history, Duration::from_secs(30)).await.map_err(|e| format!("never formed: {e}"))?;
     history.note(format!("cluster of {} formed; {} joins later", n - 1, host(n - 1)));
     let mut written = Written::default();
+    let mut sets = crate::sets::SetOps::default();
+    // Nodes that may have lost what they acknowledged (for the set oracle).
+    let mut forgetful: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     let mut crashed: Vec<usize> = Vec::new();
     let mut cut: Vec<(usize, usize, bool)> = Vec::new();
     let started = tokio::time::Instant::now();
@@ -222,6 +226,9 @@ async fn workload(
                     requests.borrow_mut().crash.push(host(victim));
                     crashed.push(victim);
                     written.crashed(victim, storage[victim].keeps_acknowledged_writes());
+                    if !storage[victim].keeps_acknowledged_writes() {
+                        forgetful.insert(victim);
+                    }
                 }
             }
             4..=7 if !crashed.is_empty() => {
@@ -253,6 +260,9 @@ async fn workload(
                     requests.borrow_mut().crash.push(host(leaving));
                     crashed.push(leaving);
                     written.crashed(leaving, storage[leaving].keeps_acknowledged_writes());
+                    if !storage[leaving].keeps_acknowledged_writes() {
+                        forgetful.insert(leaving);
+                    }
                 }
             }
             18..=19 if n >= 3 => {
@@ -276,6 +286,7 @@ async fn workload(
                 heal(a, b, one_way);
                 history.note(format!("heal {} {} {}", host(a), if one_way { "->" } else { "<->" }, host(b)));
             }
+            20..=34 => set_operation(&mut rng, n, &mut sets, &history).await,
             _ => {
                 // Few keys, so writes to one key from different nodes are concurrent often.
                 let node = rng.random_range(0..n);
@@ -316,6 +327,8 @@ async fn workload(
     }
     if let Err(failure) = wait_converged(n, &history, CONVERGE_WITHIN).await {
         crate::check::note_differences(n, &written, &history).await;
+        let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
+        sets.note_differences(&ips, &history).await;
         for i in 0..n {
             if let Some(status) = client::status(addr(i)).await {
                 history.note(format!("{} cursors: {:?}", host(i), status.cursors));
@@ -324,7 +337,37 @@ async fn workload(
         return Err(failure);
     }
     history.note("converged");
-    check(n, &written, &history).await
+    check(n, &written, &history).await?;
+    let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
+    sets.check(&ips, &forgetful, &history).await
+}
+
+/// One SADD, SREM or DEL on a few sets of a few members, on a random node: members added and
+/// removed on different nodes at once, as the observed-remove rules are for.
+async fn set_operation(rng: &mut StdRng, n: usize, sets: &mut crate::sets::SetOps, history: &History) {
+    let node = rng.random_range(0..n);
+    let set = format!("s{}", rng.random_range(0..3));
+    let member = format!("m{}", rng.random_range(0..6));
+    let sent = tokio::time::Instant::now();
+    let (what, args): (&str, Vec<&str>) = match rng.random_range(0..10) {
+        0..=5 => ("sadd", vec!["SADD", &set, &member]),
+        6..=8 => ("srem", vec!["SREM", &set, &member]),
+        _ => ("del", vec!["DEL", &set]),
+    };
+    let reply = crate::resp::command(addr(node).ip(), &args).await;
+    let acked = matches!(reply, Some(crate::resp::Reply::Int(_)));
+    match what {
+        "sadd" => sets.added(&set, &member, sent, node, acked),
+        "srem" => sets.removed(&set, &member, sent, acked),
+        _ => sets.deleted(&set, sent, acked.then(|| reply == Some(crate::resp::Reply::Int(1)))),
+    }
+    let target = if what == "del" { set.clone() } else { format!("{set} {member}") };
+    let outcome = match reply {
+        Some(crate::resp::Reply::Int(n)) => format!("ok ({n})"),
+        Some(other) => format!("{other:?}"),
+        None => "no answer".into(),
+    };
+    history.note(format!("{what} {target} on {}: {outcome}", host(node)));
 }
 
 /// Where a simulated node keeps its data.

@@ -10,7 +10,10 @@
 //!
 //! With a single peer known there is nobody to confirm, and its word is taken for now; but what
 //! was taken on one word is remembered, and once a second peer answers, a cursor that ran past
-//! what both claim is set back to it, so the writes it skipped are fetched after all.
+//! what both claim is set back to it, so the writes it skipped are fetched after all. What was
+//! taken on one word is not logged either: a restart, which forgets that it was, must not keep
+//! it (the simulator found a node that took a liar's cursors while it was its only peer,
+//! restarted, and never fetched the writes they skipped).
 
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
@@ -62,6 +65,11 @@ impl CursorClaims {
         witnessed
     }
 
+    /// Whether our cursor of `origin` stands on one peer's word, not yet confirmed by a second.
+    pub(crate) fn on_one_word(&self, origin: NodeId) -> bool {
+        self.unconfirmed.contains_key(&origin)
+    }
+
     /// `peer` is gone from the cluster: its claims no longer count.
     pub(crate) fn forget(&mut self, peer: NodeId) {
         self.by_peer.remove(&peer);
@@ -91,7 +99,9 @@ mod tests {
         let mut claims = CursorClaims::default();
         let alone = claims.witnessed(liar, &vec![(o, ABSURD)], 1);
         assert_eq!(alone, Witnessed { forward: vec![(o, ABSURD)], back: vec![] });
+        assert!(claims.on_one_word(o), "so it is not logged");
         let confirmed = claims.witnessed(honest, &vec![(o, 300)], 2);
+        assert!(!claims.on_one_word(o));
         assert_eq!(confirmed, Witnessed { forward: vec![(o, 300)], back: vec![(o, 300)] });
         assert_eq!(claims.witnessed(honest, &vec![(o, 300)], 2).back, vec![], "set back once");
     }

@@ -241,11 +241,17 @@ impl Core {
                 // Every member we know counts, dead ones too: while the only other one is down,
                 // one peer's word must still not be enough.
                 let peers = lock(&self.members).peer_count();
-                let witnessed = lock(&self.claims).witnessed(from, &cursors, peers);
+                let mut claims = lock(&self.claims);
+                let witnessed = claims.witnessed(from, &cursors, peers);
                 let adopted = self.replica.adopt_answer(peer.origin, &cursors, &witnessed.forward, &witnessed.back);
                 tracing::debug!(me = %self.me().id, peer = %from, ?cursors, ?adopted, "adopting the cursors of a complete answer");
                 bump(&self.stats.anti_entropy_rounds, 1);
-                vec![Effect::LogCursors(adopted)]
+                // A cursor taken on one word is not made durable: after a restart it is fetched again.
+                let logged = adopted
+                    .into_iter()
+                    .filter(|&(origin, _)| origin == peer.origin || !claims.on_one_word(origin))
+                    .collect();
+                vec![Effect::LogCursors(logged)]
             }
             PeerMessage::ResyncRequired { cursors, .. } => self.resync(from, &cursors, now),
             PeerMessage::Leave { member } => {

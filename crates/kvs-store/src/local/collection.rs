@@ -60,14 +60,16 @@ impl Local<'_> {
     }
 
     /// The header to write before adding to a collection of type `of` at this key, if one is
-    /// needed: none when the key holds that type's collection; else a new one that clears every
-    /// add left at the key (an emptied collection's included, so it starts with no deadline).
-    /// WRONGTYPE when the key holds another type.
+    /// needed: none when the key holds that type's collection; else a new one (with no
+    /// deadline) that clears the adds what stands at the key made dead (see
+    /// [`Store::collection_dead`]). WRONGTYPE when the key holds another type.
+    ///
+    /// [`Store::collection_dead`]: crate::store::Store::collection_dead
     pub fn header_for_add(&self, of: CollectionType) -> Result<Option<Record>, WrongType> {
         if self.holds().collection_of(of)?.is_some() {
             return Ok(None);
         }
-        let header = Header::new(of, self.stamp, self.store.collection_seen(self.key));
+        let header = Header::new(of, self.stamp, self.store.collection_dead(self.key, self.held()));
         Ok(Some(Record::collection(self.key, &header, None)))
     }
 

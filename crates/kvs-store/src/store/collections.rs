@@ -213,8 +213,37 @@ impl Store {
         found
     }
 
+    /// Per origin, the newest add or increment held in `key`'s collections (of every type) that
+    /// `held` (what stands at the key) has made dead: what a new header made over it clears. Under
+    /// a header, the adds it does not let be seen; under any other record, the adds older than
+    /// it; with nothing at the key, none. An add that arrived before its header (replication
+    /// brings them in any order) is neither, and survives the new header. Dead adds of one origin
+    /// are a prefix of its sequence numbers, so a per-origin bound clears exactly them.
+    pub fn collection_dead(&self, key: &[u8], held: Option<&Record>) -> Vec<(NodeId, u64)> {
+        let Some(held) = held else { return Vec::new() };
+        let header = held.header();
+        let newer_than = held.rank().0;
+        let dead = |stamp: &kvs_proto::Stamp| match &header {
+            Some(header) => !header.visibility().sees(stamp),
+            None => stamp.version < newer_than,
+        };
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let mut cleared = Vec::new();
+        for of in TYPES {
+            let Some(members) = guard.collections.members(&members_prefix(of, key)) else { continue };
+            for element in &members.elements {
+                let Some(state) = element.record().element_state() else { continue };
+                for stamp in state.adds_stamps().filter(|stamp| dead(stamp)) {
+                    crate::collection::element::raise(&mut cleared, stamp.version.node, stamp.seq);
+                }
+            }
+        }
+        cleared
+    }
+
     /// Per origin, the newest add any element of `key`'s collections (of every type) held: what
-    /// a DEL or a new header clears.
+    /// a DEL clears.
     pub fn collection_seen(&self, key: &[u8]) -> Vec<(NodeId, u64)> {
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
