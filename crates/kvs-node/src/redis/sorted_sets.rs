@@ -45,15 +45,34 @@ pub fn parse_score(arg: &[u8]) -> Option<f64> {
 
 /// The members of the sorted set at `key` in order; `None` once WRONGTYPE is answered.
 pub fn sorted_members(call: &mut Call<'_, '_>, key: &[u8]) -> Option<Vec<Scored>> {
-    let found = collections::find(call, key, ZSET).ok()?;
-    let mut members: Vec<Scored> = found
-        .map(|found| collections::all(call, key, &found))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(member, score)| Scored { member, score: score_of(&score) })
-        .collect();
-    members.sort_by(by_score);
-    Some(members)
+    ranked(call, key, false, |_| (0, usize::MAX))
+}
+
+/// Members of the sorted set at `key` in order (`rev`: highest first) from its score index:
+/// `window` turns the set's size into how many to skip and how many to take. `None` once
+/// WRONGTYPE is answered.
+fn ranked(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    rev: bool,
+    window: impl FnOnce(usize) -> (usize, usize),
+) -> Option<Vec<Scored>> {
+    let Some(found) = collections::find(call, key, ZSET).ok()? else { return Some(Vec::new()) };
+    let (skip, take) = window(found.len);
+    let members = call.shell.store().scored(key, rev, skip, take);
+    Some(members.into_iter().map(|(member, score)| Scored { member, score }).collect())
+}
+
+/// The skip and take of ranks `start..=stop` (negative: from the end) in a set of `len`.
+fn rank_window(start: i64, stop: i64, len: usize) -> (usize, usize) {
+    let len = len as i64;
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    if start > stop || start >= len {
+        (0, 0)
+    } else {
+        (start as usize, (stop - start + 1) as usize)
+    }
 }
 
 /// The score of `member` at `key`; `Err` once WRONGTYPE is answered.
@@ -338,14 +357,8 @@ fn pick(sorted: Vec<Scored>, by: &By, rev: bool, limit: Option<(i64, i64)>) -> V
     }
     let picked: Vec<Scored> = match by {
         By::Rank(start, stop) => {
-            let len = members.len() as i64;
-            let start = if *start < 0 { (len + start).max(0) } else { *start };
-            let stop = if *stop < 0 { len + stop } else { (*stop).min(len - 1) };
-            if start > stop || start >= len {
-                Vec::new()
-            } else {
-                members.into_iter().skip(start as usize).take((stop - start + 1) as usize).collect()
-            }
+            let (skip, take) = rank_window(*start, *stop, members.len());
+            members.into_iter().skip(skip).take(take).collect()
         }
         By::Score(min, max) => members.into_iter().filter(|m| above(m.score, *min) && below(m.score, *max)).collect(),
         By::Lex(min, max) => {
@@ -450,8 +463,17 @@ fn list_range(
     with_scores: bool,
     store: Option<&[u8]>,
 ) {
-    let Some(sorted) = sorted_members(call, key) else { return };
-    let picked = pick(sorted, &by, rev, limit);
+    let picked = match by {
+        // A rank range reads only the members it lists.
+        By::Rank(start, stop) => {
+            let Some(members) = ranked(call, key, rev, |len| rank_window(start, stop, len)) else { return };
+            members
+        }
+        _ => {
+            let Some(sorted) = sorted_members(call, key) else { return };
+            pick(sorted, &by, rev, limit)
+        }
+    };
     match store {
         Some(destination) => store_scored(call, destination, picked),
         None => reply_scored(call, &picked, with_scores),
@@ -602,11 +624,7 @@ pub fn zremrangebylex(call: &mut Call<'_, '_>) {
 fn pop(call: &mut Call<'_, '_>, max: bool) {
     let key = call.args.get(1);
     let Ok(count) = collections::pop_count(call) else { return };
-    let Some(mut sorted) = sorted_members(call, key) else { return };
-    if max {
-        sorted.reverse();
-    }
-    sorted.truncate(count.unwrap_or(1));
+    let Some(sorted) = ranked(call, key, max, |_| (0, count.unwrap_or(1))) else { return };
     if !sorted.is_empty() {
         let changes = sorted.iter().map(|m| (&m.member[..], Change::Remove)).collect();
         if collections::write(call, key, ZSET, changes).is_none() {

@@ -9,6 +9,7 @@ use super::element::raise;
 use super::header::Header;
 use crate::map::Map;
 use crate::record::Record;
+use bytes::Bytes;
 use kvs_proto::NodeId;
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
@@ -66,6 +67,37 @@ pub(crate) struct Members {
     pub(crate) visible: usize,
     /// Per origin (sorted), the highest sequence number of an add any of its elements held.
     pub(crate) seen: Vec<(NodeId, u64)>,
+    /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
+    /// ranks and pops walk instead of sorting the set.
+    pub(crate) by_score: BTreeSet<(u64, Bytes)>,
+}
+
+/// A score as a key ordered as `f64::total_cmp` orders scores.
+pub(crate) fn score_order(score: f64) -> u64 {
+    let bits = score.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// The score a key of [`score_order`] stands for.
+pub(crate) fn score_of_order(order: u64) -> f64 {
+    f64::from_bits(if order >> 63 == 1 { order & !(1 << 63) } else { !order })
+}
+
+/// Whether the collection of `prefix` is a sorted set (its type byte, see [`super::members_prefix`]).
+fn is_sorted_set(prefix: &[u8]) -> bool {
+    prefix.get(2) == Some(&3)
+}
+
+/// The score of a sorted-set member's record as `header` lets it be seen.
+fn score_under(record: &Record, header: Option<&Header>) -> Option<f64> {
+    let header = header?;
+    let state = record.element_state()?;
+    let value = super::value_of(super::CollectionType::SortedSet, &state, &header.visibility())?;
+    Some(super::score_of(&value))
 }
 
 /// Every collection of one shard, by the prefix its elements' keys share.
@@ -106,6 +138,15 @@ impl Collections {
         let was = old.is_some_and(|r| is_visible(r, header));
         let is = is_visible(new, header);
         members.visible = members.visible + usize::from(is) - usize::from(was);
+        if is_sorted_set(prefix) {
+            let name = Bytes::copy_from_slice(&new.key()[prefix.len()..]);
+            if let Some(score) = old.and_then(|r| score_under(r, header)) {
+                members.by_score.remove(&(score_order(score), name.clone()));
+            }
+            if let Some(score) = score_under(new, header) {
+                members.by_score.insert((score_order(score), name));
+            }
+        }
         if let Some(state) = new.element_state() {
             for stamp in state.adds_stamps() {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
@@ -121,6 +162,9 @@ impl Collections {
         if members.elements.remove(name) && is_visible(old, header) {
             members.visible -= 1;
         }
+        if let Some(score) = score_under(old, header) {
+            members.by_score.remove(&(score_order(score), Bytes::copy_from_slice(name)));
+        }
         if members.elements.is_empty() {
             self.by_prefix.remove(prefix);
         }
@@ -130,6 +174,31 @@ impl Collections {
     pub(crate) fn header_changed(&mut self, prefix: &[u8], header: Option<&Header>) {
         if let Some(members) = self.by_prefix.get_mut(prefix) {
             members.visible = members.elements.iter().filter(|e| is_visible(e.record(), header)).count();
+            if is_sorted_set(prefix) {
+                members.by_score = members
+                    .elements
+                    .iter()
+                    .filter_map(|e| {
+                        let score = score_under(e.record(), header)?;
+                        Some((score_order(score), Bytes::copy_from_slice(e.name())))
+                    })
+                    .collect();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_keys_order_as_scores_do() {
+        let scores = [f64::NEG_INFINITY, -1e300, -2.5, -0.0, 0.0, 1e-300, 3.0, f64::INFINITY];
+        let keys: Vec<u64> = scores.iter().map(|&s| score_order(s)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for score in scores {
+            assert_eq!(score_of_order(score_order(score)).to_bits(), score.to_bits());
         }
     }
 }

@@ -213,6 +213,21 @@ impl Store {
         found
     }
 
+    /// Members of the sorted set at `key` (a live one, from [`Store::collection`]) with their
+    /// scores, in score order (`rev`: highest first), after skipping `skip`, at most `take`:
+    /// read from its score index, so a rank range or a pop costs what it returns.
+    pub fn scored(&self, key: &[u8], rev: bool, skip: usize, take: usize) -> Vec<(Bytes, f64)> {
+        let prefix = members_prefix(CollectionType::SortedSet, key);
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
+        let entry = |(order, name): &(u64, Bytes)| (name.clone(), crate::collection::index::score_of_order(*order));
+        match rev {
+            false => members.by_score.iter().skip(skip).take(take).map(entry).collect(),
+            true => members.by_score.iter().rev().skip(skip).take(take).map(entry).collect(),
+        }
+    }
+
     /// Per origin, the newest add or increment held in `key`'s collections (of every type) that
     /// `held` (what stands at the key) has made dead: what a new header made over it clears. Under
     /// a header, the adds it does not let be seen; under any other record, the adds older than

@@ -231,7 +231,18 @@ fn scores(core: &Core, key: &[u8]) -> Vec<(String, f64)> {
         return Vec::new();
     };
     let all = core.store().elements(ZSET, key, &found.header, None, usize::MAX);
-    all.iter().map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), kvs_store::collection::score_of(s))).collect()
+    let all: Vec<(String, f64)> = all
+        .iter()
+        .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), kvs_store::collection::score_of(s)))
+        .collect();
+    // The score index holds the same members, in score order.
+    let mut by_score = all.clone();
+    by_score.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let indexed = core.store().scored(key, false, 0, usize::MAX);
+    let indexed: Vec<(String, f64)> =
+        indexed.iter().map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), *s)).collect();
+    assert_eq!(indexed, by_score, "the score index agrees with the elements");
+    all
 }
 
 #[test]
