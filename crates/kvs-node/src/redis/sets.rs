@@ -109,9 +109,42 @@ pub fn srandmember(call: &mut Call<'_, '_>) {
         },
         _ => return call.reply.error("ERR syntax error"),
     };
-    let Some(members) = members_of(call, key) else { return };
-    let pairs: Vec<(Bytes, Bytes)> = members.into_iter().map(|m| (m, Bytes::new())).collect();
-    reply_random(call, &pairs, count, false);
+    let Ok(found) = collections::find(call, key, SET) else { return };
+    let len = found.map_or(0, |f| f.len);
+    // Ranks drawn first, members read at them from the set's index: distinct ranks for a
+    // positive count, any for a negative one (whose reply is bounded by its size).
+    let mut rng = rand::rng();
+    let ranks: Vec<usize> = match count {
+        None => (len > 0).then(|| rng.random_range(0..len)).into_iter().collect(),
+        Some(count) if count >= 0 => rand::seq::index::sample(&mut rng, len, (count as usize).min(len)).into_vec(),
+        Some(count) => {
+            if len > 0 && call.reply_too_large((count.unsigned_abs() as usize).saturating_mul(bulk_cost(0))) {
+                return;
+            }
+            (0..if len == 0 { 0 } else { count.unsigned_abs() }).map(|_| rng.random_range(0..len)).collect()
+        }
+    };
+    let members = call.shell.store().set_members_at(key, &ranks);
+    // The index gives them in rank order; a pick with repeats gives each rank once.
+    let by_rank: std::collections::BTreeMap<usize, Bytes> = {
+        let mut unique: Vec<usize> = ranks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        unique.into_iter().zip(members).collect()
+    };
+    let picked: Vec<Bytes> = ranks.iter().filter_map(|rank| by_rank.get(rank).cloned()).collect();
+    match count {
+        None => call.reply.optional_bulk(picked.first().map(|m| &m[..])),
+        Some(_) => {
+            if call.reply_too_large(picked.iter().map(|m| bulk_cost(m.len())).sum()) {
+                return;
+            }
+            call.reply.array(picked.len());
+            for member in &picked {
+                call.reply.bulk(member);
+            }
+        }
+    }
 }
 
 /// Answers SRANDMEMBER's or HRANDFIELD's pick from `pairs`: one (or nil) without a count; up to
@@ -159,8 +192,10 @@ pub fn reply_random(call: &mut Call<'_, '_>, pairs: &[(Bytes, Bytes)], count: Op
 pub fn spop(call: &mut Call<'_, '_>) {
     let key = call.args.get(1);
     let Ok(count) = collections::pop_count(call) else { return };
-    let Some(members) = members_of(call, key) else { return };
-    let picked: Vec<Bytes> = members.choose_multiple(&mut rand::rng(), count.unwrap_or(1)).cloned().collect();
+    let Ok(found) = collections::find(call, key, SET) else { return };
+    let len = found.map_or(0, |f| f.len);
+    let ranks = rand::seq::index::sample(&mut rand::rng(), len, count.unwrap_or(1).min(len)).into_vec();
+    let picked = call.shell.store().set_members_at(key, &ranks);
     if !picked.is_empty() {
         let changes = picked.iter().map(|m| (&m[..], Change::Remove)).collect();
         if collections::write(call, key, SET, changes).is_none() {

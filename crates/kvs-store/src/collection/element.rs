@@ -124,11 +124,22 @@ impl ElementState {
         self.adds.iter().max_by_key(|add| add.stamp.version).map(|add| &add.value)
     }
 
-    /// Every write whose effect this state carries (its adds', removes' and increments'), for
-    /// anti-entropy.
+    /// Every write whose effect this state carries, for anti-entropy: per origin, the newest of
+    /// its adds, removes and increments held. One per origin is exact: a node whose cursor of an
+    /// origin covers that write has every earlier one of the origin too. (Two of one origin would
+    /// index one record twice in that origin's log.)
     pub fn stamps(&self) -> impl Iterator<Item = Stamp> + '_ {
         let adds = self.adds.iter().map(|add| add.stamp);
-        adds.chain(self.removals.iter().copied()).chain(self.counts.iter().map(|c| c.stamp))
+        let all = adds.chain(self.removals.iter().copied()).chain(self.counts.iter().map(|c| c.stamp));
+        let mut newest: Vec<Stamp> = Vec::with_capacity(self.adds.len() + self.removals.len() + self.counts.len());
+        for stamp in all {
+            match newest.iter_mut().find(|held| held.version.node == stamp.version.node) {
+                Some(held) if held.seq < stamp.seq => *held = stamp,
+                Some(_) => {}
+                None => newest.push(stamp),
+            }
+        }
+        newest.into_iter()
     }
 
     /// Its surviving adds.

@@ -68,7 +68,8 @@ pub(crate) struct Members {
     /// Per origin (sorted), the highest sequence number of an add any of its elements held.
     pub(crate) seen: Vec<(NodeId, u64)>,
     /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
-    /// ranks and pops walk instead of sorting the set.
+    /// ranks and pops walk instead of sorting the set. A set's members seen, at score 0: what
+    /// SPOP and SRANDMEMBER pick from without reading every element. Empty for a hash.
     pub(crate) by_score: BTreeSet<(u64, Bytes)>,
 }
 
@@ -87,17 +88,18 @@ pub(crate) fn score_of_order(order: u64) -> f64 {
     f64::from_bits(if order >> 63 == 1 { order & !(1 << 63) } else { !order })
 }
 
-/// Whether the collection of `prefix` is a sorted set (its type byte, see [`super::members_prefix`]).
+/// Whether the collection of `prefix` keeps its members seen in [`Members::by_score`]: a set or
+/// a sorted set (its type byte, see [`super::members_prefix`]).
 fn is_sorted_set(prefix: &[u8]) -> bool {
-    prefix.get(2) == Some(&3)
+    matches!(prefix.get(2), Some(2 | 3))
 }
 
-/// The score of a sorted-set member's record as `header` lets it be seen.
+/// The score of a member's record as `header` lets it be seen (a set's members: 0).
 fn score_under(record: &Record, header: Option<&Header>) -> Option<f64> {
     let header = header?;
     let state = record.element_state()?;
-    let value = super::value_of(super::CollectionType::SortedSet, &state, &header.visibility())?;
-    Some(super::score_of(&value))
+    let value = super::value_of(header.of, &state, &header.visibility())?;
+    Some(if header.of == super::CollectionType::SortedSet { super::score_of(&value) } else { 0.0 })
 }
 
 /// Every collection of one shard, by the prefix its elements' keys share.

@@ -217,7 +217,34 @@ impl Store {
     /// scores, in score order (`rev`: highest first), after skipping `skip`, at most `take`:
     /// read from its score index, so a rank range or a pop costs what it returns.
     pub fn scored(&self, key: &[u8], rev: bool, skip: usize, take: usize) -> Vec<(Bytes, f64)> {
-        let prefix = members_prefix(CollectionType::SortedSet, key);
+        self.indexed(CollectionType::SortedSet, key, rev, skip, take)
+    }
+
+    /// Members of the set at `key` at the ranks `picks` (in its member order): what SPOP and
+    /// SRANDMEMBER take, walking the index of members seen, never reading the elements.
+    pub fn set_members_at(&self, key: &[u8], picks: &[usize]) -> Vec<Bytes> {
+        let prefix = members_prefix(CollectionType::Set, key);
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
+        let mut sorted: Vec<usize> = picks.to_vec();
+        sorted.sort_unstable();
+        let mut found = Vec::with_capacity(picks.len());
+        let mut wanted = sorted.iter().peekable();
+        for (rank, (_, name)) in members.by_score.iter().enumerate() {
+            while wanted.peek() == Some(&&rank) {
+                found.push(name.clone());
+                wanted.next();
+            }
+            if wanted.peek().is_none() {
+                break;
+            }
+        }
+        found
+    }
+
+    fn indexed(&self, of: CollectionType, key: &[u8], rev: bool, skip: usize, take: usize) -> Vec<(Bytes, f64)> {
+        let prefix = members_prefix(of, key);
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
