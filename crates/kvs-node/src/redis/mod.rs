@@ -14,7 +14,8 @@
 //! - [`collections`]: what hash, set and sorted-set commands share, behind the gate `collections`.
 //! - [`hashes`]: HSET and the other hash commands.
 //! - [`sets`]: SADD and the other set commands.
-//! - [`sorted_sets`]: ZADD and the other sorted-set commands.
+//! - [`sorted_sets`]: ZADD and the other sorted-set commands; [`sorted_ranges`] their ranges,
+//!   [`sorted_combine`] their unions, intersections and differences.
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE, PFDEBUG GETREG, behind the gate `hyperloglog`.
 //! - [`expire`]: EXPIRE and its kin, TTL and its kin, PERSIST.
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
@@ -62,6 +63,8 @@ pub mod server;
 pub mod session;
 pub mod sets;
 pub mod slowlog;
+pub mod sorted_combine;
+pub mod sorted_ranges;
 pub mod sorted_sets;
 pub mod strings;
 pub mod table;

@@ -4,7 +4,8 @@
 //! what they picked here; a concurrent pop on another node may pick the same member
 //! (at-least-once, as Active-Active documents).
 //!
-//! Reads sort the members they see by (score, member), as Redis orders them.
+//! Reads walk each sorted set's score index, by (score, member), as Redis orders them. Ranges are
+//! in [`super::sorted_ranges`], combinations in [`super::sorted_combine`].
 
 use super::collections::{self, Change, NotIncremented};
 use super::{bulk_cost, parse_int, Call, NOT_AN_INTEGER};
@@ -13,7 +14,7 @@ use kvs_store::collection::element::Number;
 use kvs_store::collection::{score_bytes, score_of, CollectionType};
 use std::cmp::Ordering;
 
-const ZSET: CollectionType = CollectionType::SortedSet;
+pub(super) const ZSET: CollectionType = CollectionType::SortedSet;
 const NOT_A_FLOAT: &str = "ERR value is not a valid float";
 
 /// A member and its score.
@@ -25,7 +26,7 @@ pub struct Scored {
     pub score: f64,
 }
 
-fn by_score(a: &Scored, b: &Scored) -> Ordering {
+pub(super) fn by_score(a: &Scored, b: &Scored) -> Ordering {
     a.score.total_cmp(&b.score).then_with(|| a.member.cmp(&b.member))
 }
 
@@ -51,7 +52,7 @@ pub fn sorted_members(call: &mut Call<'_, '_>, key: &[u8]) -> Option<Vec<Scored>
 /// Members of the sorted set at `key` in order (`rev`: highest first) from its score index:
 /// `window` turns the set's size into how many to skip and how many to take. `None` once
 /// WRONGTYPE is answered.
-fn ranked(
+pub(super) fn ranked(
     call: &mut Call<'_, '_>,
     key: &[u8],
     rev: bool,
@@ -64,7 +65,7 @@ fn ranked(
 }
 
 /// The skip and take of ranks `start..=stop` (negative: from the end) in a set of `len`.
-fn rank_window(start: i64, stop: i64, len: usize) -> (usize, usize) {
+pub(super) fn rank_window(start: i64, stop: i64, len: usize) -> (usize, usize) {
     let len = len as i64;
     let start = if start < 0 { (len + start).max(0) } else { start };
     let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
@@ -82,7 +83,7 @@ fn score(call: &mut Call<'_, '_>, key: &[u8], member: &[u8]) -> Result<Option<f6
 }
 
 /// Answers members (with scores when asked), within the reply bound.
-fn reply_scored(call: &mut Call<'_, '_>, members: &[Scored], with_scores: bool) {
+pub(super) fn reply_scored(call: &mut Call<'_, '_>, members: &[Scored], with_scores: bool) {
     let cost: usize = members.iter().map(|m| bulk_cost(m.member.len()) + if with_scores { 40 } else { 0 }).sum();
     if call.reply_too_large(cost) {
         return;
@@ -264,7 +265,7 @@ pub fn zrem(call: &mut Call<'_, '_>) {
 }
 
 /// Removes `members` from the sorted set at `key`; answers how many (ZREMRANGEBY*).
-fn remove_members(call: &mut Call<'_, '_>, key: &[u8], members: &[Scored]) {
+pub(super) fn remove_members(call: &mut Call<'_, '_>, key: &[u8], members: &[Scored]) {
     if members.is_empty() {
         return call.reply.integer(0);
     }
@@ -272,353 +273,6 @@ fn remove_members(call: &mut Call<'_, '_>, key: &[u8], members: &[Scored]) {
     if let Some(before) = collections::write(call, key, ZSET, changes) {
         call.reply.integer(before.iter().filter(|seen| seen.is_some()).count() as i64);
     }
-}
-
-/// One end of a score range: the score, and whether it is excluded.
-#[derive(Clone, Copy, Debug)]
-pub struct ScoreBound {
-    value: f64,
-    exclusive: bool,
-}
-
-fn parse_score_bound(arg: &[u8]) -> Option<ScoreBound> {
-    match arg.strip_prefix(b"(") {
-        Some(rest) => Some(ScoreBound { value: parse_score(rest)?, exclusive: true }),
-        None => Some(ScoreBound { value: parse_score(arg)?, exclusive: false }),
-    }
-}
-
-fn above(score: f64, min: ScoreBound) -> bool {
-    if min.exclusive {
-        score > min.value
-    } else {
-        score >= min.value
-    }
-}
-
-fn below(score: f64, max: ScoreBound) -> bool {
-    if max.exclusive {
-        score < max.value
-    } else {
-        score <= max.value
-    }
-}
-
-/// One end of a lexicographic range.
-#[derive(Clone, Debug)]
-enum LexBound {
-    Min,
-    Max,
-    Inclusive(Vec<u8>),
-    Exclusive(Vec<u8>),
-}
-
-fn parse_lex_bound(arg: &[u8]) -> Option<LexBound> {
-    match arg {
-        b"-" => Some(LexBound::Min),
-        b"+" => Some(LexBound::Max),
-        [b'[', rest @ ..] => Some(LexBound::Inclusive(rest.to_vec())),
-        [b'(', rest @ ..] => Some(LexBound::Exclusive(rest.to_vec())),
-        _ => None,
-    }
-}
-
-fn lex_above(member: &[u8], min: &LexBound) -> bool {
-    match min {
-        LexBound::Min => true,
-        LexBound::Max => false,
-        LexBound::Inclusive(v) => member >= &v[..],
-        LexBound::Exclusive(v) => member > &v[..],
-    }
-}
-
-fn lex_below(member: &[u8], max: &LexBound) -> bool {
-    match max {
-        LexBound::Min => false,
-        LexBound::Max => true,
-        LexBound::Inclusive(v) => member <= &v[..],
-        LexBound::Exclusive(v) => member < &v[..],
-    }
-}
-
-/// How ZRANGE picks members.
-enum By {
-    Rank(i64, i64),
-    Score(ScoreBound, ScoreBound),
-    Lex(LexBound, LexBound),
-}
-
-/// The members of `sorted` a range picks, in the order it lists them (`rev`: highest first),
-/// after `limit` (offset, count; a negative count: all).
-fn pick(sorted: Vec<Scored>, by: &By, rev: bool, limit: Option<(i64, i64)>) -> Vec<Scored> {
-    let mut members = sorted;
-    if rev {
-        members.reverse();
-    }
-    let picked: Vec<Scored> = match by {
-        By::Rank(start, stop) => {
-            let (skip, take) = rank_window(*start, *stop, members.len());
-            members.into_iter().skip(skip).take(take).collect()
-        }
-        By::Score(min, max) => members.into_iter().filter(|m| above(m.score, *min) && below(m.score, *max)).collect(),
-        By::Lex(min, max) => {
-            members.into_iter().filter(|m| lex_above(&m.member, min) && lex_below(&m.member, max)).collect()
-        }
-    };
-    match limit {
-        Some((offset, count)) if offset >= 0 => {
-            let taken = picked.into_iter().skip(offset as usize);
-            if count < 0 {
-                taken.collect()
-            } else {
-                taken.take(count as usize).collect()
-            }
-        }
-        Some(_) => Vec::new(),
-        None => picked,
-    }
-}
-
-/// The offset and count of a `LIMIT offset count` at argument `at`; `None` once answered.
-fn parse_limit(call: &mut Call<'_, '_>, at: usize) -> Option<(i64, i64)> {
-    match (parse_int(call.args.get(at + 1)), parse_int(call.args.get(at + 2))) {
-        (Some(offset), Some(count)) => Some((offset, count)),
-        _ => {
-            call.reply.error(NOT_AN_INTEGER);
-            None
-        }
-    }
-}
-
-/// Parses `min max` of a range `by` kind (`rev`: given as `max min`).
-fn parse_by(call: &mut Call<'_, '_>, kind: &[u8], first: &[u8], second: &[u8], rev: bool) -> Option<By> {
-    let (low, high) = if rev { (second, first) } else { (first, second) };
-    match kind {
-        b"RANK" => match (parse_int(first), parse_int(second)) {
-            (Some(start), Some(stop)) => Some(By::Rank(start, stop)),
-            _ => {
-                call.reply.error(NOT_AN_INTEGER);
-                None
-            }
-        },
-        b"SCORE" => match (parse_score_bound(low), parse_score_bound(high)) {
-            (Some(min), Some(max)) => Some(By::Score(min, max)),
-            _ => {
-                call.reply.error("ERR min or max is not a float");
-                None
-            }
-        },
-        _ => match (parse_lex_bound(low), parse_lex_bound(high)) {
-            (Some(min), Some(max)) => Some(By::Lex(min, max)),
-            _ => {
-                call.reply.error("ERR min or max not valid string range item");
-                None
-            }
-        },
-    }
-}
-
-/// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`, and
-/// `ZRANGESTORE dst src …` when `store` names the destination's position.
-fn range_command(call: &mut Call<'_, '_>, store: bool) {
-    let args = call.args;
-    let at = usize::from(store);
-    let (key, first, second) = (args.get(1 + at), args.get(2 + at), args.get(3 + at));
-    let (mut kind, mut rev, mut limit, mut with_scores) = (&b"RANK"[..], false, None, false);
-    let mut i = 4 + at;
-    while i < args.len() {
-        let option = args.get(i).to_ascii_uppercase();
-        match option.as_slice() {
-            b"BYSCORE" => kind = b"SCORE",
-            b"BYLEX" => kind = b"LEX",
-            b"REV" => rev = true,
-            b"WITHSCORES" if !store => with_scores = true,
-            b"LIMIT" if i + 2 < args.len() => {
-                let Some(given) = parse_limit(call, i) else { return };
-                limit = Some(given);
-                i += 2;
-            }
-            _ => return call.reply.error("ERR syntax error"),
-        }
-        i += 1;
-    }
-    if limit.is_some() && kind == b"RANK" {
-        return call
-            .reply
-            .error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
-    }
-    if with_scores && kind == b"LEX" {
-        return call.reply.error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
-    }
-    let Some(by) = parse_by(call, kind, first, second, rev) else { return };
-    list_range(call, key, by, rev, limit, with_scores, store.then(|| args.get(1)));
-}
-
-fn list_range(
-    call: &mut Call<'_, '_>,
-    key: &[u8],
-    by: By,
-    rev: bool,
-    limit: Option<(i64, i64)>,
-    with_scores: bool,
-    store: Option<&[u8]>,
-) {
-    let picked = match by {
-        // A rank range reads only the members it lists.
-        By::Rank(start, stop) => {
-            let Some(members) = ranked(call, key, rev, |len| rank_window(start, stop, len)) else { return };
-            members
-        }
-        _ => {
-            let Some(sorted) = sorted_members(call, key) else { return };
-            pick(sorted, &by, rev, limit)
-        }
-    };
-    match store {
-        Some(destination) => store_scored(call, destination, picked),
-        None => reply_scored(call, &picked, with_scores),
-    }
-}
-
-/// Replaces `destination` with a sorted set of `members`; answers its size.
-fn store_scored(call: &mut Call<'_, '_>, destination: &[u8], members: Vec<Scored>) {
-    let len = members.len();
-    let elements = members.into_iter().map(|m| (m.member, score_bytes(m.score))).collect();
-    if super::sets::store_members(call, destination, ZSET, elements).is_some() {
-        call.reply.integer(len as i64);
-    }
-}
-
-/// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
-pub fn zrange(call: &mut Call<'_, '_>) {
-    range_command(call, false);
-}
-
-/// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`
-pub fn zrangestore(call: &mut Call<'_, '_>) {
-    range_command(call, true);
-}
-
-/// The old range commands: `kind` and `rev` fixed, WITHSCORES and LIMIT as options.
-fn old_range(call: &mut Call<'_, '_>, kind: &[u8], rev: bool) {
-    let args = call.args;
-    let (key, first, second) = (args.get(1), args.get(2), args.get(3));
-    let (mut limit, mut with_scores) = (None, false);
-    let mut i = 4;
-    while i < args.len() {
-        let option = args.get(i).to_ascii_uppercase();
-        match option.as_slice() {
-            b"WITHSCORES" if kind != b"LEX" => with_scores = true,
-            b"LIMIT" if kind != b"RANK" && i + 2 < args.len() => {
-                let Some(given) = parse_limit(call, i) else { return };
-                limit = Some(given);
-                i += 2;
-            }
-            _ => return call.reply.error("ERR syntax error"),
-        }
-        i += 1;
-    }
-    let Some(by) = parse_by(call, kind, first, second, rev) else { return };
-    list_range(call, key, by, rev, limit, with_scores, None);
-}
-
-/// `ZREVRANGE key start stop [WITHSCORES]`
-pub fn zrevrange(call: &mut Call<'_, '_>) {
-    old_range(call, b"RANK", true);
-}
-
-/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
-pub fn zrangebyscore(call: &mut Call<'_, '_>) {
-    old_range(call, b"SCORE", false);
-}
-
-/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
-pub fn zrevrangebyscore(call: &mut Call<'_, '_>) {
-    old_range(call, b"SCORE", true);
-}
-
-/// `ZRANGEBYLEX key min max [LIMIT offset count]`
-pub fn zrangebylex(call: &mut Call<'_, '_>) {
-    old_range(call, b"LEX", false);
-}
-
-/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
-pub fn zrevrangebylex(call: &mut Call<'_, '_>) {
-    old_range(call, b"LEX", true);
-}
-
-/// `ZCOUNT key min max`
-pub fn zcount(call: &mut Call<'_, '_>) {
-    let (key, min, max) = (call.args.get(1), call.args.get(2), call.args.get(3));
-    let Some(by) = parse_by(call, b"SCORE", min, max, false) else { return };
-    if let Some(sorted) = sorted_members(call, key) {
-        call.reply.integer(pick(sorted, &by, false, None).len() as i64);
-    }
-}
-
-/// `ZLEXCOUNT key min max`
-pub fn zlexcount(call: &mut Call<'_, '_>) {
-    let (key, min, max) = (call.args.get(1), call.args.get(2), call.args.get(3));
-    let Some(by) = parse_by(call, b"LEX", min, max, false) else { return };
-    if let Some(sorted) = sorted_members(call, key) {
-        call.reply.integer(pick(sorted, &by, false, None).len() as i64);
-    }
-}
-
-fn rank(call: &mut Call<'_, '_>, rev: bool) {
-    let (key, member) = (call.args.get(1), call.args.get(2));
-    let with_score = match call.args.len() {
-        3 => false,
-        4 if call.args.get(3).eq_ignore_ascii_case(b"WITHSCORE") => true,
-        _ => return call.reply.error("ERR syntax error"),
-    };
-    let Some(mut sorted) = sorted_members(call, key) else { return };
-    if rev {
-        sorted.reverse();
-    }
-    match sorted.iter().position(|m| m.member == member) {
-        Some(at) if with_score => {
-            call.reply.array(2);
-            call.reply.integer(at as i64);
-            call.reply.double(sorted[at].score);
-        }
-        Some(at) => call.reply.integer(at as i64),
-        None if with_score => call.reply.null_array(),
-        None => call.reply.null(),
-    }
-}
-
-/// `ZRANK key member [WITHSCORE]`
-pub fn zrank(call: &mut Call<'_, '_>) {
-    rank(call, false);
-}
-
-/// `ZREVRANK key member [WITHSCORE]`
-pub fn zrevrank(call: &mut Call<'_, '_>) {
-    rank(call, true);
-}
-
-fn remove_range(call: &mut Call<'_, '_>, kind: &[u8]) {
-    let (key, first, second) = (call.args.get(1), call.args.get(2), call.args.get(3));
-    let Some(by) = parse_by(call, kind, first, second, false) else { return };
-    let Some(sorted) = sorted_members(call, key) else { return };
-    let picked = pick(sorted, &by, false, None);
-    remove_members(call, key, &picked);
-}
-
-/// `ZREMRANGEBYRANK key start stop`
-pub fn zremrangebyrank(call: &mut Call<'_, '_>) {
-    remove_range(call, b"RANK");
-}
-
-/// `ZREMRANGEBYSCORE key min max`
-pub fn zremrangebyscore(call: &mut Call<'_, '_>) {
-    remove_range(call, b"SCORE");
-}
-
-/// `ZREMRANGEBYLEX key min max`
-pub fn zremrangebylex(call: &mut Call<'_, '_>) {
-    remove_range(call, b"LEX");
 }
 
 fn pop(call: &mut Call<'_, '_>, max: bool) {
@@ -673,188 +327,6 @@ pub fn zrandmember(call: &mut Call<'_, '_>) {
     let pairs: Vec<(Bytes, Bytes)> =
         sorted.into_iter().map(|m| (m.member, Bytes::from(kvs_proto::resp::format_double(m.score)))).collect();
     super::sets::reply_random(call, &pairs, count, with_scores);
-}
-
-/// How ZUNION, ZINTER and ZDIFF combine.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Combine {
-    Union,
-    Inter,
-    Diff,
-}
-
-/// How scores of one member in several sets combine.
-#[derive(Clone, Copy)]
-enum Aggregate {
-    Sum,
-    Min,
-    Max,
-}
-
-/// The combination of the sets of `numkeys key [key ...] [WEIGHTS …] [AGGREGATE …]
-/// [WITHSCORES]` starting at argument `from`; with whether WITHSCORES was given. `None` once
-/// an error is answered.
-fn combine(call: &mut Call<'_, '_>, how: Combine, from: usize, store: bool) -> Option<(Vec<Scored>, bool)> {
-    let args = call.args;
-    let numkeys = match parse_int(args.get(from)) {
-        Some(n) if n > 0 => n as usize,
-        _ => {
-            let name = String::from_utf8_lossy(args.get(0)).to_ascii_lowercase();
-            call.reply.error(&format!("ERR at least 1 input key is needed for '{name}' command"));
-            return None;
-        }
-    };
-    if args.len() < from + 1 + numkeys {
-        call.reply.error("ERR syntax error");
-        return None;
-    }
-    let keys: Vec<&[u8]> = args.iter().skip(from + 1).take(numkeys).collect();
-    let (mut weights, mut aggregate, mut with_scores) = (vec![1.0; numkeys], Aggregate::Sum, false);
-    let mut i = from + 1 + numkeys;
-    while i < args.len() {
-        let option = args.get(i).to_ascii_uppercase();
-        match option.as_slice() {
-            b"WEIGHTS" if how != Combine::Diff && i + numkeys < args.len() => {
-                for (w, weight) in weights.iter_mut().enumerate() {
-                    match parse_score(args.get(i + 1 + w)) {
-                        Some(value) => *weight = value,
-                        None => {
-                            call.reply.error("ERR weight value is not a float");
-                            return None;
-                        }
-                    }
-                }
-                i += numkeys;
-            }
-            b"AGGREGATE" if how != Combine::Diff && i + 1 < args.len() => {
-                aggregate = match args.get(i + 1).to_ascii_uppercase().as_slice() {
-                    b"SUM" => Aggregate::Sum,
-                    b"MIN" => Aggregate::Min,
-                    b"MAX" => Aggregate::Max,
-                    _ => {
-                        call.reply.error("ERR syntax error");
-                        return None;
-                    }
-                };
-                i += 1;
-            }
-            b"WITHSCORES" if !store => with_scores = true,
-            _ => {
-                call.reply.error("ERR syntax error");
-                return None;
-            }
-        }
-        i += 1;
-    }
-    let mut sets: Vec<std::collections::BTreeMap<Bytes, f64>> = Vec::with_capacity(numkeys);
-    for (key, weight) in keys.iter().zip(&weights) {
-        // A set given where a sorted set is expected counts each member with score 1, as in Redis.
-        let members = match collections::type_name(call.shell.store(), key, call.now_ms()) {
-            "set" => super::sets::members_of(call, key)?.into_iter().map(|m| (m, *weight)).collect(),
-            _ => sorted_members(call, key)?.into_iter().map(|m| (m.member, nan_to_zero(m.score * weight))).collect(),
-        };
-        sets.push(members);
-    }
-    let mut sets = sets.into_iter();
-    let mut result = sets.next().unwrap_or_default();
-    for set in sets {
-        match how {
-            Combine::Union => {
-                for (member, score) in set {
-                    result
-                        .entry(member)
-                        .and_modify(|held| *held = aggregated(aggregate, *held, score))
-                        .or_insert(score);
-                }
-            }
-            Combine::Inter => {
-                result.retain(|member, _| set.contains_key(member));
-                for (member, held) in result.iter_mut() {
-                    *held = aggregated(aggregate, *held, set[member]);
-                }
-            }
-            Combine::Diff => result.retain(|member, _| !set.contains_key(member)),
-        }
-    }
-    let mut members: Vec<Scored> = result.into_iter().map(|(member, score)| Scored { member, score }).collect();
-    members.sort_by(by_score);
-    Some((members, with_scores))
-}
-
-/// inf * 0 is NaN in IEEE arithmetic; Redis counts it as 0.
-fn nan_to_zero(score: f64) -> f64 {
-    if score.is_nan() {
-        0.0
-    } else {
-        score
-    }
-}
-
-fn aggregated(how: Aggregate, a: f64, b: f64) -> f64 {
-    match how {
-        Aggregate::Sum => nan_to_zero(a + b),
-        Aggregate::Min => a.min(b),
-        Aggregate::Max => a.max(b),
-    }
-}
-
-fn combine_reply(call: &mut Call<'_, '_>, how: Combine) {
-    if let Some((members, with_scores)) = combine(call, how, 1, false) {
-        reply_scored(call, &members, with_scores);
-    }
-}
-
-fn combine_store(call: &mut Call<'_, '_>, how: Combine) {
-    let destination = call.args.get(1);
-    if let Some((members, _)) = combine(call, how, 2, true) {
-        store_scored(call, destination, members);
-    }
-}
-
-/// `ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
-pub fn zunion(call: &mut Call<'_, '_>) {
-    combine_reply(call, Combine::Union);
-}
-
-/// `ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
-pub fn zinter(call: &mut Call<'_, '_>) {
-    combine_reply(call, Combine::Inter);
-}
-
-/// `ZDIFF numkeys key [key ...] [WITHSCORES]`
-pub fn zdiff(call: &mut Call<'_, '_>) {
-    combine_reply(call, Combine::Diff);
-}
-
-/// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS …] [AGGREGATE …]`
-pub fn zunionstore(call: &mut Call<'_, '_>) {
-    combine_store(call, Combine::Union);
-}
-
-/// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS …] [AGGREGATE …]`
-pub fn zinterstore(call: &mut Call<'_, '_>) {
-    combine_store(call, Combine::Inter);
-}
-
-/// `ZDIFFSTORE destination numkeys key [key ...]`
-pub fn zdiffstore(call: &mut Call<'_, '_>) {
-    combine_store(call, Combine::Diff);
-}
-
-/// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`
-pub fn zintercard(call: &mut Call<'_, '_>) {
-    let Some((keys, limit)) = super::sets::numkeys_and_limit(call) else { return };
-    let mut result: Option<std::collections::BTreeSet<Bytes>> = None;
-    for key in keys {
-        let Some(members) = sorted_members(call, key) else { return };
-        let set: std::collections::BTreeSet<Bytes> = members.into_iter().map(|m| m.member).collect();
-        result = Some(match result {
-            None => set,
-            Some(held) => held.intersection(&set).cloned().collect(),
-        });
-    }
-    let n = result.map_or(0, |r| r.len());
-    call.reply.integer(if limit == 0 { n } else { n.min(limit) } as i64);
 }
 
 /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the whole sorted set in one step.

@@ -5,7 +5,7 @@
 //! compaction, anti-entropy, purge, flushes) carries elements as it carries keys; this index is
 //! what reads a collection by its key: HGETALL, SMEMBERS, HLEN, SSCAN.
 
-use super::element::raise;
+use super::element::{raise, ElementState};
 use super::header::Header;
 use crate::map::Map;
 use crate::record::Record;
@@ -96,10 +96,18 @@ fn is_sorted_set(prefix: &[u8]) -> bool {
 
 /// The score of a member's record as `header` lets it be seen (a set's members: 0).
 fn score_under(record: &Record, header: Option<&Header>) -> Option<f64> {
+    score_of_state(&record.element_state()?, header)
+}
+
+/// The score of a member's state as `header` lets it be seen (a set's members: 0).
+fn score_of_state(state: &ElementState, header: Option<&Header>) -> Option<f64> {
     let header = header?;
-    let state = record.element_state()?;
-    let value = super::value_of(header.of, &state, &header.visibility())?;
-    Some(if header.of == super::CollectionType::SortedSet { super::score_of(&value) } else { 0.0 })
+    match header.of {
+        super::CollectionType::SortedSet => {
+            Some(super::score_of(&super::value_of(header.of, state, &header.visibility())?))
+        }
+        _ => state.is_visible(&header.visibility()).then_some(0.0),
+    }
 }
 
 /// Every collection of one shard, by the prefix its elements' keys share.
@@ -137,19 +145,24 @@ impl Collections {
             Some(members) => members,
             None => self.by_prefix.entry(prefix.into()).or_default(),
         };
-        let was = old.is_some_and(|r| is_visible(r, header));
-        let is = is_visible(new, header);
+        // Each state decoded once: this runs on every element write.
+        let old_state = old.and_then(Record::element_state);
+        let new_state = new.element_state();
+        let seen = |state: &Option<ElementState>| {
+            header.is_some_and(|h| state.as_ref().is_some_and(|state| state.is_visible(&h.visibility())))
+        };
+        let (was, is) = (seen(&old_state), seen(&new_state));
         members.visible = members.visible + usize::from(is) - usize::from(was);
         if is_sorted_set(prefix) {
             let name = Bytes::copy_from_slice(&new.key()[prefix.len()..]);
-            if let Some(score) = old.and_then(|r| score_under(r, header)) {
+            if let Some(score) = old_state.as_ref().and_then(|state| score_of_state(state, header)) {
                 members.by_score.remove(&(score_order(score), name.clone()));
             }
-            if let Some(score) = score_under(new, header) {
+            if let Some(score) = new_state.as_ref().and_then(|state| score_of_state(state, header)) {
                 members.by_score.insert((score_order(score), name));
             }
         }
-        if let Some(state) = new.element_state() {
+        if let Some(state) = &new_state {
             for stamp in state.adds_stamps() {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
             }
