@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`access`]: how recently or often each key was used, for eviction and OBJECT IDLETIME/FREQ.
+//! - `decimal` (internal): decimal integers as Redis reads them.
 //! - [`databases`]: Redis's numbered databases as a prefix of the stored key.
 //! - [`collection`]: hashes, sets and sorted sets: a header record and one record per element.
 //! - [`clock`]: [`HybridClock`], which stamps local writes and advances past remote ones.
@@ -38,6 +39,7 @@ pub mod clock;
 pub mod collection;
 pub(crate) mod cursors;
 pub mod databases;
+pub(crate) mod decimal;
 pub(crate) mod digest;
 mod expiry;
 pub(crate) mod export;

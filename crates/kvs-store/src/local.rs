@@ -3,6 +3,7 @@
 
 mod collection;
 
+pub use crate::decimal::parse_integer;
 pub use collection::{Holds, WrongType};
 
 use crate::hll::Registers;
@@ -62,21 +63,6 @@ pub enum Decision<T> {
     Write(Record, T),
     /// Change nothing.
     Keep(T),
-}
-
-/// Parses a decimal integer exactly as Redis does: an optional minus, no leading zeros, no
-/// spaces, no plus sign, within `i64`.
-pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    let canonical = match digits {
-        [] => false,
-        [b'0'] => bytes.len() == 1,
-        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
-    };
-    if !canonical || bytes.len() > 20 {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 impl<'a> Local<'a> {

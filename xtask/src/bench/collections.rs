@@ -2,18 +2,22 @@
 //! redis-benchmark against redis-server, one kvs node and a 3-node cluster (writes, then reads),
 //! and resident memory per element for many small hashes and one large one.
 
-use super::redis::{command_rows, RedisArgs, Target};
 use super::redis_tools::rss_bytes;
+use super::rows::{command_rows, Target};
 
 /// Members the write rows spread over (`-r`), so the read rows find a populated collection.
 const SPREAD: &str = "10000";
 
 /// Runs the collection rows and the memory rows.
-pub(super) async fn run(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
+pub(super) async fn run(
+    targets: &[Target],
+    load: (usize, usize, usize),
+    large_hash_fields: usize,
+) -> Result<(), String> {
     println!("collection writes (redis-benchmark's own tests, -r {SPREAD})");
     command_rows(
         targets,
-        args,
+        load,
         &[
             ("HSET", &["-r", SPREAD, "-t", "hset"]),
             ("SADD", &["-r", SPREAD, "-t", "sadd"]),
@@ -29,7 +33,7 @@ pub(super) async fn run(targets: &[Target], args: &RedisArgs) -> Result<(), Stri
     println!("collection reads");
     command_rows(
         targets,
-        args,
+        load,
         &[
             ("HGET", &["-r", SPREAD, "HGET", "myhash", "element:__rand_int__"]),
             ("SISMEMBER", &["-r", SPREAD, "SISMEMBER", "myset", "element:__rand_int__"]),
@@ -37,7 +41,7 @@ pub(super) async fn run(targets: &[Target], args: &RedisArgs) -> Result<(), Stri
             ("ZRANGE 10", &["ZRANGE", "myzset", "0", "9"]),
         ],
     )?;
-    memory(targets, args.large_hash_fields)
+    memory(targets, large_hash_fields)
 }
 
 /// 10,000 members in each of redis-benchmark's hash, set and sorted set.

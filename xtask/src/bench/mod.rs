@@ -4,6 +4,7 @@
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
 //! - [`collections`]: hash, set and sorted-set rows against redis-server, and memory per element.
 //! - [`redis_tools`]: redis-server, redis-benchmark runs, and a process's CPU time and memory.
+//! - [`rows`]: redis-benchmark tests against several servers, alternating, as ratio rows.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
 //! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
@@ -25,6 +26,7 @@ pub mod null_server;
 pub mod redis;
 pub mod redis_tools;
 pub mod replication;
+pub mod rows;
 pub mod scaling;
 pub mod secured;
 

@@ -1,9 +1,10 @@
 //! `cargo xtask bench redis`: redis-benchmark against redis-server, one kvs node and a 3-node kvs
 //! cluster, alternating runs over several rounds; medians and kvs/redis ratios; memory per key.
 
-use super::redis_tools::{benchmark, benchmark_one, cpu_seconds, median, require, rss_bytes, RedisServer};
-use super::redis_tools::{CONFIGS, PIPELINED_SCALE};
+use super::redis_tools::CONFIGS;
+use super::redis_tools::{benchmark, median, require, rss_bytes, RedisServer};
 use super::replication::{RedisReplicaSet, Replicated};
+use super::rows::{command_rows, Target};
 use clap::Args;
 use kvs_tests::{start_chain, wait_for_alive_members, wait_until, NodeProcess};
 use std::collections::HashMap;
@@ -15,13 +16,13 @@ use std::time::Duration;
 pub struct RedisArgs {
     /// Rounds; each round runs every configuration against every server once, in turn.
     #[arg(long, default_value_t = 3)]
-    pub(super) rounds: usize,
+    rounds: usize,
     /// Requests per redis-benchmark run (-n).
     #[arg(long, default_value_t = 200_000)]
-    pub(super) requests: usize,
+    requests: usize,
     /// Parallel connections (-c).
     #[arg(long, default_value_t = 50)]
-    pub(super) clients: usize,
+    clients: usize,
     /// Keys loaded for the memory comparison (16-byte keys, 100-byte values); 0 skips it.
     #[arg(long, default_value_t = 1_000_000)]
     memory_keys: usize,
@@ -53,79 +54,13 @@ pub struct RedisArgs {
     collections_only: bool,
     /// Elements of the one large hash in the collection memory rows.
     #[arg(long, default_value_t = 1_000_000)]
-    pub(super) large_hash_fields: usize,
-}
-
-/// One server under test.
-#[derive(Clone, Copy)]
-pub(super) struct Target {
-    pub(super) name: &'static str,
-    pub(super) port: u16,
-    pub(super) pid: u32,
+    large_hash_fields: usize,
 }
 
 /// The keyspace rows: INCR and SET with an expiry.
 fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
-    command_rows(targets, args, &[("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])])
-}
-
-/// Rows of `tests` (a name, and redis-benchmark's arguments), at -P 1 and -P 16, alternating
-/// servers; with each server's CPU time per request, steadier than throughput on a shared machine.
-pub(super) fn command_rows(targets: &[Target], args: &RedisArgs, tests: &[(&str, &[&str])]) -> Result<(), String> {
-    let mut figures: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
-    let mut cpu: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
-    for round in 1..=args.rounds {
-        for (p, pipeline) in [1, 16].into_iter().enumerate() {
-            for (k, (name, test)) in tests.iter().enumerate() {
-                // Each round starts with a different server, so none always runs first (the first
-                // of a pair measured ~10-20% slower); a pipelined run gets more requests, so it
-                // lasts as long as an unpipelined one instead of a fraction of a second.
-                for t in (0..targets.len()).map(|i| (i + round) % targets.len()) {
-                    let target = &targets[t];
-                    let requests = args.requests * if pipeline > 1 { PIPELINED_SCALE } else { 1 };
-                    let before = cpu_seconds(target.pid);
-                    let rps = benchmark_one(target.port, test, requests, args.clients, pipeline)?;
-                    let micros = (cpu_seconds(target.pid) - before) * 1e6 / requests as f64;
-                    eprintln!(
-                        "round {round}: -P {pipeline} {name:<7} {:<13} {rps:>10.0}/s {micros:>6.2} µs CPU/request",
-                        target.name
-                    );
-                    figures.entry((p, k, t)).or_default().push(rps);
-                    cpu.entry((p, k, t)).or_default().push(micros);
-                }
-            }
-        }
-    }
-    println!(
-        "{:<6} {:<7} {:>12} {:>12} {:>7} {:>12} {:>7} {:>12} {:>12}",
-        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio", "redis µs/req", "kvs µs/req"
-    );
-    for (p, pipeline) in [1, 16].into_iter().enumerate() {
-        for (k, (name, _)) in tests.iter().enumerate() {
-            let mut m = |t: usize| median(figures.get_mut(&(p, k, t)).expect("measured"));
-            let (redis, one, three) = (m(0), m(1), m(2));
-            let spread = |t: usize| {
-                let runs = &figures[&(p, k, t)];
-                let (lo, hi) = runs.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                format!("{:.2}–{:.2}", lo / redis, hi / redis)
-            };
-            eprintln!("-P {pipeline} {name}: kvs 1 node / redis over the rounds {}", spread(1));
-            let mut c = |t: usize| median(cpu.get_mut(&(p, k, t)).expect("measured"));
-            println!(
-                "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2} {:>12.2} {:>12.2}",
-                format!("-P {pipeline}"),
-                name,
-                redis,
-                one,
-                one / redis,
-                three,
-                three / redis,
-                c(0),
-                c(1)
-            );
-        }
-    }
-    Ok(())
+    let tests: &[(&str, &[&str])] = &[("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
+    command_rows(targets, (args.rounds, args.requests, args.clients), tests)
 }
 
 /// Runs the comparison and prints the ratio table and the memory table.
@@ -147,7 +82,8 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         return memory(&servers.targets(), &servers.cluster, args.memory_keys, Some(100_000)).await;
     }
     if args.collections_only {
-        return super::collections::run(&targets, &args).await;
+        return super::collections::run(&targets, (args.rounds, args.requests, args.clients), args.large_hash_fields)
+            .await;
     }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;

@@ -257,3 +257,33 @@ pub fn pop_count(call: &mut Call<'_, '_>) -> Result<Option<usize>, ()> {
         }
     }
 }
+
+/// Deletes what `key` holds: a collection by clearing what this node holds of it (an add made
+/// meanwhile elsewhere survives), anything else by a tombstone, written even when absent here
+/// (it also beats an older write still in flight). Whether it was live; `None` once an error
+/// is answered.
+pub fn delete_key(call: &mut Call<'_, '_>, key: &[u8]) -> Option<bool> {
+    if let Some(found) = call.shell.store().collection(key, call.now_ms()) {
+        return delete(call, key, &found).map(|()| true);
+    }
+    call.update(key, |local| Decision::Write(local.value(None, None), local.live().is_some()))
+}
+
+/// Replaces whatever `destination` holds with a collection of type `of` holding `elements`
+/// (nothing, when empty): the STORE forms.
+pub fn store_members(
+    call: &mut Call<'_, '_>,
+    destination: &[u8],
+    of: CollectionType,
+    elements: Vec<(Bytes, Bytes)>,
+) -> Option<()> {
+    if !gate_open(call) || !call.within_bounds(destination, None) {
+        return None;
+    }
+    delete_key(call, destination)?;
+    if elements.is_empty() {
+        return Some(());
+    }
+    let changes = elements.iter().map(|(name, value)| (&name[..], Change::Add(value.clone()))).collect();
+    write(call, destination, of, changes).map(drop)
+}

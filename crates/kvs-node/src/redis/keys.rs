@@ -97,7 +97,7 @@ fn copy_collection(
         return Some(Some(false));
     }
     let elements = super::collections::all(call, from, found);
-    super::sets::store_members(call, to, found.header.of, elements)?;
+    super::collections::store_members(call, to, found.header.of, elements)?;
     if let Some(deadline) = found.deadline_ms {
         call.update(to, |local| match super::expire::with_deadline(local, Some(deadline)) {
             Some(record) => Decision::Write(record, ()),
@@ -105,7 +105,7 @@ fn copy_collection(
         })?;
     }
     if delete_source {
-        super::keyspace::delete_key(call, from)?;
+        super::collections::delete_key(call, from)?;
     }
     Some(Some(true))
 }

@@ -1,7 +1,6 @@
 //! Commands on keys and values; writes go through the same path as native writes and replicate alike.
 
 use super::{bulk_cost, parse_int, wrong_arity, Call};
-use kvs_store::local::Decision;
 use kvs_store::Store;
 use kvs_store::{databases, glob};
 
@@ -53,21 +52,10 @@ pub fn del(call: &mut Call<'_, '_>) {
     }
     let mut removed = 0;
     for key in args.iter().skip(1) {
-        let Some(was_live) = delete_key(call, key) else { return };
+        let Some(was_live) = super::collections::delete_key(call, key) else { return };
         removed += was_live as i64;
     }
     call.reply.integer(removed);
-}
-
-/// Deletes what `key` holds: a collection by clearing what this node holds of it (an add made
-/// meanwhile elsewhere survives), anything else by a tombstone, written even when absent here
-/// (it also beats an older write still in flight). Whether it was live; `None` once an error
-/// is answered.
-pub fn delete_key(call: &mut Call<'_, '_>, key: &[u8]) -> Option<bool> {
-    if let Some(found) = call.shell.store().collection(key, call.now_ms()) {
-        return super::collections::delete(call, key, &found).map(|()| true);
-    }
-    call.update(key, |local| Decision::Write(local.value(None, None), local.live().is_some()))
 }
 
 /// `EXISTS key [key ...]`: repeated keys count each time, as in Redis; not a use of the keys

@@ -265,28 +265,11 @@ fn combine_store(call: &mut Call<'_, '_>, how: Combine) {
     let destination = call.args.get(1);
     let keys: Vec<&[u8]> = call.args.iter().skip(2).collect();
     let Some(result) = combine(call, &keys, how) else { return };
-    if store_members(call, destination, SET, result.iter().map(|m| (m.clone(), Bytes::new())).collect()).is_some() {
+    if collections::store_members(call, destination, SET, result.iter().map(|m| (m.clone(), Bytes::new())).collect())
+        .is_some()
+    {
         call.reply.integer(result.len() as i64);
     }
-}
-
-/// Replaces whatever `destination` holds with a collection of type `of` holding `elements`
-/// (nothing, when empty): the STORE forms.
-pub fn store_members(
-    call: &mut Call<'_, '_>,
-    destination: &[u8],
-    of: CollectionType,
-    elements: Vec<(Bytes, Bytes)>,
-) -> Option<()> {
-    if !collections::gate_open(call) || !call.within_bounds(destination, None) {
-        return None;
-    }
-    super::keyspace::delete_key(call, destination)?;
-    if elements.is_empty() {
-        return Some(());
-    }
-    let changes = elements.iter().map(|(name, value)| (&name[..], Change::Add(value.clone()))).collect();
-    collections::write(call, destination, of, changes).map(drop)
 }
 
 /// `SINTER key [key ...]`

@@ -217,7 +217,7 @@ fn list_range(
 pub(super) fn store_scored(call: &mut Call<'_, '_>, destination: &[u8], members: Vec<Scored>) {
     let len = members.len();
     let elements = members.into_iter().map(|m| (m.member, score_bytes(m.score))).collect();
-    if super::sets::store_members(call, destination, ZSET, elements).is_some() {
+    if super::collections::store_members(call, destination, ZSET, elements).is_some() {
         call.reply.integer(len as i64);
     }
 }

@@ -14,6 +14,7 @@
 //! number, and a removal that saw a later one covers the earlier ones too.
 
 use super::header::Visibility;
+pub(crate) use super::vector::{covers, raise};
 use bytes::Bytes;
 use kvs_proto::{ElementAdd, ElementCount, EntryKind, NodeId, Stamp, Version};
 
@@ -303,19 +304,6 @@ pub(crate) fn read_stamp(bytes: &[u8]) -> Stamp {
     let logical = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     let version = Version { wall_ms: le_u64(bytes), logical, node: NodeId(le_u64(&bytes[12..])) };
     Stamp { version, seq: le_u64(&bytes[20..]) }
-}
-
-/// Raises `node`'s entry of a sorted per-origin vector to at least `seq`.
-pub(crate) fn raise(vector: &mut Vec<(NodeId, u64)>, node: NodeId, seq: u64) {
-    match vector.binary_search_by_key(&node, |(held, _)| *held) {
-        Ok(at) => vector[at].1 = vector[at].1.max(seq),
-        Err(at) => vector.insert(at, (node, seq)),
-    }
-}
-
-/// Whether a removal vector covers the add `stamp`.
-pub(crate) fn covers(removed: &[(NodeId, u64)], stamp: &Stamp) -> bool {
-    removed.binary_search_by_key(&stamp.version.node, |(node, _)| *node).is_ok_and(|at| removed[at].1 >= stamp.seq)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! gone, and an add made meanwhile on a node it had not heard from survives (add wins). Expiry
 //! removes the adds made before the deadline, which every node computes alike from the header.
 
-use super::element::{covers, raise};
+use super::vector::{covers, raise};
 use kvs_proto::{CollectionType, EntryKind, NodeId, Stamp};
 
 /// A collection's header (see the module); its deadline is the record's.

@@ -4,6 +4,7 @@
 //!
 //! - [`element`]: one element's state: observed-remove, add-wins, values last-writer-wins.
 //! - [`header`]: the collection's type and what whole-key deletes and expiry removed.
+//! - `vector` (internal): per-origin sequence-number vectors, what removes and DELs cover.
 //! - `index` (internal): per shard, each collection's elements in order and how many are visible.
 //!
 //! An element's stored key is `FF EE`, the collection's type, the length of the collection's
@@ -15,6 +16,7 @@
 pub mod element;
 pub mod header;
 pub(crate) mod index;
+pub(crate) mod vector;
 
 pub use kvs_proto::CollectionType;
 
@@ -34,7 +36,7 @@ pub fn score_of(value: &[u8]) -> f64 {
 
 /// A hash field's value as a number: an integer in Redis's form, else a float.
 pub fn parse_number(text: &[u8]) -> Option<Number> {
-    if let Some(int) = crate::local::parse_integer(text) {
+    if let Some(int) = crate::decimal::parse_integer(text) {
         return Some(Number::Int(int));
     }
     let text = std::str::from_utf8(text).ok()?;
