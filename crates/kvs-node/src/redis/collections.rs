@@ -191,6 +191,24 @@ pub fn delete(call: &mut Call<'_, '_>, key: &[u8], found: &Found) -> Option<()> 
     call.update(key, |local| Decision::Write(local.collection_cleared(found), ()))
 }
 
+/// Answers how many elements the collection of type `of` at the first argument has (HLEN,
+/// SCARD, ZCARD).
+pub fn reply_len(call: &mut Call<'_, '_>, of: CollectionType) {
+    let key = call.args.get(1);
+    if let Ok(found) = find(call, key, of) {
+        call.reply.integer(found.map_or(0, |f| f.len as i64));
+    }
+}
+
+/// Answers whether the element named by the second argument is in the collection of type `of`
+/// at the first (HEXISTS, SISMEMBER).
+pub fn reply_contains(call: &mut Call<'_, '_>, of: CollectionType) {
+    let (key, element) = (call.args.get(1), call.args.get(2));
+    let Ok(found) = find(call, key, of) else { return };
+    let is = found.is_some_and(|found| value(call, key, &found, element).is_some());
+    call.reply.integer(i64::from(is));
+}
+
 /// The elements of `found` at `key`, with values, in element order.
 pub fn all(call: &Call<'_, '_>, key: &[u8], found: &Found) -> Vec<(Bytes, Bytes)> {
     call.shell.store().elements(found.header.of, key, &found.header, None, usize::MAX)

@@ -94,18 +94,12 @@ pub fn hdel(call: &mut Call<'_, '_>) {
 
 /// `HLEN key`
 pub fn hlen(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
-    if let Ok(found) = collections::find(call, key, HASH) {
-        call.reply.integer(found.map_or(0, |found| found.len as i64));
-    }
+    collections::reply_len(call, HASH);
 }
 
 /// `HEXISTS key field`
 pub fn hexists(call: &mut Call<'_, '_>) {
-    let (key, field) = (call.args.get(1), call.args.get(2));
-    let Ok(found) = collections::find(call, key, HASH) else { return };
-    let exists = found.is_some_and(|found| collections::value(call, key, &found, field).is_some());
-    call.reply.integer(i64::from(exists));
+    collections::reply_contains(call, HASH);
 }
 
 /// `HSTRLEN key field`

@@ -68,10 +68,7 @@ pub fn smembers(call: &mut Call<'_, '_>) {
 
 /// `SISMEMBER key member`
 pub fn sismember(call: &mut Call<'_, '_>) {
-    let (key, member) = (call.args.get(1), call.args.get(2));
-    let Ok(found) = collections::find(call, key, SET) else { return };
-    let is = found.is_some_and(|found| collections::value(call, key, &found, member).is_some());
-    call.reply.integer(i64::from(is));
+    collections::reply_contains(call, SET);
 }
 
 /// `SMISMEMBER key member [member ...]`
@@ -92,10 +89,7 @@ pub fn smismember(call: &mut Call<'_, '_>) {
 
 /// `SCARD key`
 pub fn scard(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
-    if let Ok(found) = collections::find(call, key, SET) {
-        call.reply.integer(found.map_or(0, |found| found.len as i64));
-    }
+    collections::reply_len(call, SET);
 }
 
 /// `SRANDMEMBER key [count]`

@@ -248,10 +248,7 @@ pub fn zmscore(call: &mut Call<'_, '_>) {
 
 /// `ZCARD key`
 pub fn zcard(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
-    if let Ok(found) = collections::find(call, key, ZSET) {
-        call.reply.integer(found.map_or(0, |f| f.len as i64));
-    }
+    collections::reply_len(call, ZSET);
 }
 
 /// `ZREM key member [member ...]`
