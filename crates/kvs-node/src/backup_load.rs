@@ -6,7 +6,7 @@ use crate::error::WriteRefused;
 use crate::shell::Shell;
 use kvs_proto::features::COLLECTIONS;
 use kvs_proto::{BackupEntry, CollectionType, ErrorCode, ErrorReply};
-use kvs_store::local::{Decision, Holds};
+use kvs_store::local::{Decision, ForAdd, Holds};
 use kvs_store::log::Room;
 
 /// A backup entry's key within the bounds: a key, or an element's key whose collection key and
@@ -49,8 +49,8 @@ pub(crate) fn load_element(
     let (_, made) = shell
         .update(collection, now_ms, room, None, |local| match local.header_for_add(of) {
             Err(wrong) => Decision::Keep(Err(wrong)),
-            Ok(Some(record)) => Decision::Write(record, Ok(())),
-            Ok(None) => Decision::Keep(Ok(())),
+            Ok(ForAdd::Made(record, _)) => Decision::Write(record, Ok(())),
+            Ok(ForAdd::Held(_)) => Decision::Keep(Ok(())),
         })
         .map_err(refused)?;
     made.map_err(|wrong| ErrorReply::new(ErrorCode::BadRequest, wrong.to_string()))?;

@@ -4,7 +4,7 @@
 mod collection;
 
 pub use crate::decimal::parse_integer;
-pub use collection::{Holds, WrongType};
+pub use collection::{ForAdd, Holds, WrongType};
 
 use crate::hll::Registers;
 use crate::record::{Body, Record};

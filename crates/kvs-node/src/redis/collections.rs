@@ -11,7 +11,7 @@ use kvs_proto::features::COLLECTIONS;
 use kvs_store::collection::element::Number;
 use kvs_store::collection::header::Header;
 use kvs_store::collection::{element_key, CollectionType};
-use kvs_store::local::{Decision, WrongType};
+use kvs_store::local::{Decision, ForAdd, WrongType};
 use kvs_store::store::Found;
 
 /// Redis's answer to a command on a key of another type.
@@ -90,11 +90,8 @@ fn header_for(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType, adds: boo
     if adds {
         let made = call.update(key, |local| match local.header_for_add(of) {
             Err(WrongType) => Decision::Keep(Err(WrongType)),
-            Ok(Some(record)) => {
-                let header = record.header();
-                Decision::Write(record, Ok(header))
-            }
-            Ok(None) => Decision::Keep(Ok(None)),
+            Ok(ForAdd::Made(record, header)) => Decision::Write(record, Ok(header)),
+            Ok(ForAdd::Held(header)) => Decision::Keep(Ok(header)),
         });
         match made {
             None => Err(()),
@@ -102,8 +99,7 @@ fn header_for(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType, adds: boo
                 call.reply.error(WRONGTYPE);
                 Err(())
             }
-            Some(Ok(Some(header))) => Ok(Some(header)),
-            Some(Ok(None)) => Ok(find(call, key, of)?.map(|found| found.header)),
+            Some(Ok(header)) => Ok(Some(header)),
         }
     } else {
         Ok(find(call, key, of)?.map(|found| found.header))

@@ -41,10 +41,20 @@ impl Holds {
     }
 }
 
+/// The header an add works under (see [`Local::header_for_add`]).
+#[derive(Clone, Debug)]
+pub enum ForAdd {
+    /// The key's collection has it.
+    Held(Header),
+    /// A new one, with its record to write first.
+    Made(Record, Header),
+}
+
 impl Local<'_> {
     /// What the key holds.
     pub fn holds(&self) -> Holds {
-        match self.live() {
+        // Not `live()`, which would look the collection up a second time.
+        match self.held().filter(|r| r.is_live_at(self.now_ms)) {
             None => Holds::Nothing,
             Some(record) if record.is_collection() => match self.store.collection(self.key, self.now_ms) {
                 Some(found) => Holds::Collection(found),
@@ -54,23 +64,18 @@ impl Local<'_> {
         }
     }
 
-    /// The live collection at this key, whatever its type.
-    pub fn store_collection(&self) -> Option<Found> {
-        self.store.collection(self.key, self.now_ms)
-    }
-
-    /// The header to write before adding to a collection of type `of` at this key, if one is
-    /// needed: none when the key holds that type's collection; else a new one (with no
-    /// deadline) that clears the adds what stands at the key made dead (see
-    /// [`Store::collection_dead`]). WRONGTYPE when the key holds another type.
+    /// The header an add to a collection of type `of` at this key works under: the one the key's
+    /// collection of that type has, or a new one to write first (with no deadline) that clears
+    /// the adds what stands at the key made dead (see [`Store::collection_dead`]). WRONGTYPE
+    /// when the key holds another type.
     ///
     /// [`Store::collection_dead`]: crate::store::Store::collection_dead
-    pub fn header_for_add(&self, of: CollectionType) -> Result<Option<Record>, WrongType> {
-        if self.holds().collection_of(of)?.is_some() {
-            return Ok(None);
+    pub fn header_for_add(&self, of: CollectionType) -> Result<ForAdd, WrongType> {
+        if let Some(found) = self.holds().collection_of(of)? {
+            return Ok(ForAdd::Held(found.header));
         }
         let header = Header::new(of, self.stamp, self.store.collection_dead(self.key, self.held()));
-        Ok(Some(Record::collection(self.key, &header, None)))
+        Ok(ForAdd::Made(Record::collection(self.key, &header, None), header))
     }
 
     /// The header after a DEL of the collection `found` at this key: every add held here is

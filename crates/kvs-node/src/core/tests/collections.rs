@@ -4,6 +4,7 @@
 use super::*;
 use bytes::Bytes;
 use kvs_store::collection::{element_key, CollectionType};
+use kvs_store::local::ForAdd;
 
 const SET: CollectionType = CollectionType::Set;
 const HASH: CollectionType = CollectionType::Hash;
@@ -13,8 +14,8 @@ const HASH: CollectionType = CollectionType::Hash;
 /// records written.
 fn add(core: &Core, of: CollectionType, key: &[u8], element: &str, value: impl AsRef<[u8]>, now: Now) -> Vec<Record> {
     let (header, ()) = local(core, key, now, |l| match l.header_for_add(of).unwrap() {
-        Some(record) => Decision::Write(record, ()),
-        None => Decision::Keep(()),
+        ForAdd::Made(record, _) => Decision::Write(record, ()),
+        ForAdd::Held(_) => Decision::Keep(()),
     })
     .unwrap();
     let value = Bytes::copy_from_slice(value.as_ref());
@@ -183,11 +184,8 @@ fn a_collection_made_again_after_a_del_does_not_show_what_the_del_removed() {
 /// Redis port makes it: a header first if needed.
 fn increment(core: &Core, of: CollectionType, key: &[u8], element: &str, by: (i64, f64), now: Now) -> Vec<Record> {
     let (header, found) = local(core, key, now, |l| match l.header_for_add(of).unwrap() {
-        Some(record) => {
-            let header = record.header().unwrap();
-            Decision::Write(record, header)
-        }
-        None => Decision::Keep(l.store_collection().unwrap().header),
+        ForAdd::Made(record, header) => Decision::Write(record, header),
+        ForAdd::Held(header) => Decision::Keep(header),
     })
     .unwrap();
     let at = element_key(of, key, element.as_bytes());
