@@ -9,27 +9,25 @@ use super::element::{raise, ElementState};
 use super::header::Header;
 use crate::map::Map;
 use crate::record::Record;
-use bytes::Bytes;
 use kvs_proto::NodeId;
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 
-/// An element record ordered by its element (the part of its key after the collection's).
+/// An element record ordered by its element (the part of its key after the collection's): a
+/// bare record pointer, the element found from the key's own collection length, since a million
+/// of these sit in one large collection's index.
 #[derive(Clone, Debug)]
-pub(crate) struct ElementRef {
-    record: Record,
-    prefix_len: usize,
-}
+pub(crate) struct ElementRef(Record);
 
 impl ElementRef {
     /// The element's record.
     pub(crate) fn record(&self) -> &Record {
-        &self.record
+        &self.0
     }
 
     /// The element (field or member).
     pub(crate) fn name(&self) -> &[u8] {
-        &self.record.key()[self.prefix_len..]
+        super::element_of(self.0.key())
     }
 }
 
@@ -70,7 +68,7 @@ pub(crate) struct Members {
     /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
     /// ranks and pops walk instead of sorting the set. A set's members seen, at score 0: what
     /// SPOP and SRANDMEMBER pick from without reading every element. Empty for a hash.
-    pub(crate) by_score: BTreeSet<(u64, Bytes)>,
+    pub(crate) by_score: BTreeSet<(u64, ElementRef)>,
 }
 
 /// A score as a key ordered as `f64::total_cmp` orders scores.
@@ -154,12 +152,11 @@ impl Collections {
         let (was, is) = (seen(&old_state), seen(&new_state));
         members.visible = members.visible + usize::from(is) - usize::from(was);
         if is_sorted_set(prefix) {
-            let name = Bytes::copy_from_slice(&new.key()[prefix.len()..]);
             if let Some(score) = old_state.as_ref().and_then(|state| score_of_state(state, header)) {
-                members.by_score.remove(&(score_order(score), name.clone()));
+                members.by_score.remove(&(score_order(score), ElementRef(new.clone())));
             }
             if let Some(score) = new_state.as_ref().and_then(|state| score_of_state(state, header)) {
-                members.by_score.insert((score_order(score), name));
+                members.by_score.insert((score_order(score), ElementRef(new.clone())));
             }
         }
         if let Some(state) = &new_state {
@@ -167,7 +164,7 @@ impl Collections {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
             }
         }
-        members.elements.replace(ElementRef { record: new.clone(), prefix_len: prefix.len() });
+        members.elements.replace(ElementRef(new.clone()));
     }
 
     /// An element record of the collection `prefix` is gone (purged, flushed).
@@ -178,7 +175,7 @@ impl Collections {
             members.visible -= 1;
         }
         if let Some(score) = score_under(old, header) {
-            members.by_score.remove(&(score_order(score), Bytes::copy_from_slice(name)));
+            members.by_score.remove(&(score_order(score), ElementRef(old.clone())));
         }
         if members.elements.is_empty() {
             self.by_prefix.remove(prefix);
@@ -195,7 +192,7 @@ impl Collections {
                     .iter()
                     .filter_map(|e| {
                         let score = score_under(e.record(), header)?;
-                        Some((score_order(score), Bytes::copy_from_slice(e.name())))
+                        Some((score_order(score), e.clone()))
                     })
                     .collect();
             }

@@ -158,6 +158,12 @@ pub(crate) fn prefix_of(key: &[u8]) -> Option<&[u8]> {
     Some(&key[..HEAD_BYTES + collection.len()])
 }
 
+/// The element part of an element key (a record's own key, so well formed).
+pub(crate) fn element_of(key: &[u8]) -> &[u8] {
+    let len = u32::from_be_bytes(key[3..HEAD_BYTES].try_into().expect("4 bytes")) as usize;
+    &key[HEAD_BYTES + len..]
+}
+
 /// Whether `key` is an element's stored key.
 pub fn is_element_key(key: &[u8]) -> bool {
     key.starts_with(&ELEMENT_PREFIX)

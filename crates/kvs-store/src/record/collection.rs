@@ -43,6 +43,12 @@ impl Record {
         self.flags() & ELEMENT_BIT != 0
     }
 
+    /// Whether this is an element holding one add and nothing else, whose one write is the
+    /// record's own stamp.
+    pub(crate) fn is_single_add(&self) -> bool {
+        self.is_element() && self.raw_body().first() == Some(&crate::collection::element::ONLY_ADD)
+    }
+
     /// Whether this is a collection's header.
     pub fn is_collection(&self) -> bool {
         self.flags() & COLLECTION_BIT != 0
@@ -50,7 +56,7 @@ impl Record {
 
     /// The element's state, if this is an element's record.
     pub fn element_state(&self) -> Option<ElementState> {
-        self.is_element().then(|| ElementState::decode(self.raw_body()))
+        self.is_element().then(|| ElementState::decode(self.raw_body(), self.stamp()))
     }
 
     /// The header, if this is a collection's header.

@@ -449,6 +449,7 @@ impl Record {
         match self.body() {
             Body::Counter(counter) => Stamps::Parts(counter.0[COUNTER_PART_BYTES..].chunks_exact(COUNTER_PART_BYTES)),
             Body::Hll(hll) => Stamps::Bare(hll.stamp_bytes().chunks_exact(STAMP_BYTES)),
+            Body::Element if self.is_single_add() => Stamps::One(Some(self.stamp())),
             Body::Element => {
                 let state = self.element_state().unwrap_or_default();
                 Stamps::Owned(state.stamps().collect::<Vec<_>>().into_iter())

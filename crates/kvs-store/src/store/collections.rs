@@ -6,7 +6,7 @@
 
 use super::{Shard, Store};
 use crate::collection::header::Header;
-use crate::collection::index::Collections;
+use crate::collection::index::{Collections, ElementRef};
 use crate::collection::{members_prefix, split_element_key, CollectionType};
 use crate::databases;
 use crate::record::Record;
@@ -231,9 +231,9 @@ impl Store {
         sorted.sort_unstable();
         let mut found = Vec::with_capacity(picks.len());
         let mut wanted = sorted.iter().peekable();
-        for (rank, (_, name)) in members.by_score.iter().enumerate() {
+        for (rank, (_, element)) in members.by_score.iter().enumerate() {
             while wanted.peek() == Some(&&rank) {
-                found.push(name.clone());
+                found.push(Bytes::copy_from_slice(element.name()));
                 wanted.next();
             }
             if wanted.peek().is_none() {
@@ -248,7 +248,9 @@ impl Store {
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
-        let entry = |(order, name): &(u64, Bytes)| (name.clone(), crate::collection::index::score_of_order(*order));
+        let entry = |(order, element): &(u64, ElementRef)| {
+            (Bytes::copy_from_slice(element.name()), crate::collection::index::score_of_order(*order))
+        };
         match rev {
             false => members.by_score.iter().skip(skip).take(take).map(entry).collect(),
             true => members.by_score.iter().rev().skip(skip).take(take).map(entry).collect(),
