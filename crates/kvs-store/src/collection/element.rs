@@ -79,6 +79,7 @@ impl ElementState {
         let mut delta = self.removal(stamp);
         delta.removals.clear();
         delta.adds.push(ElementAdd { stamp, value });
+        delta.drop_superseded();
         delta
     }
 
@@ -188,7 +189,30 @@ impl ElementState {
         let removed = &self.removed;
         self.adds.retain(|add| !covers(removed, &add.stamp));
         self.counts.retain(|count| !covers(removed, &count.stamp));
+        self.drop_superseded();
         *self != before
+    }
+
+    /// Drops what an origin's add makes implied: its earlier increments, and its entry of the
+    /// removed vector below the add. An origin's add is made over everything that origin held of
+    /// the element (see [`ElementState::replaced`]), its own earlier writes included, so those
+    /// are gone whether listed or not; listing them would keep an overwritten element in the long
+    /// form for good. Every state is kept so (merges, deltas, wire states), so equal states have
+    /// one form and their records hash alike.
+    ///
+    /// An origin's earlier removes stay: a remove is a write anti-entropy must still find under
+    /// its origin once another node's remove has taken the add away, and dropping it in one
+    /// order of merges but not another would leave two forms of one state.
+    fn drop_superseded(&mut self) {
+        if self.adds.is_empty() {
+            return;
+        }
+        let adds = &self.adds;
+        let below_add = |node: NodeId, seq: u64| {
+            adds.binary_search_by_key(&node, |a| a.stamp.version.node).is_ok_and(|at| seq < adds[at].stamp.seq)
+        };
+        self.counts.retain(|c| !below_add(c.stamp.version.node, c.stamp.seq));
+        self.removed.retain(|&(node, seq)| !below_add(node, seq));
     }
 
     /// The wire form.
@@ -222,12 +246,14 @@ impl ElementState {
         if !sorted || !real || !uncovered || !finite || writes().next().is_none() {
             return Err(MalformedElement);
         }
-        Ok(ElementState {
+        let mut state = ElementState {
             adds: adds.to_vec(),
             removed: removed.to_vec(),
             removals: removals.to_vec(),
             counts: counts.to_vec(),
-        })
+        };
+        state.drop_superseded();
+        Ok(state)
     }
 
     /// The one add of a state that holds nothing else: the common element, which a record keeps
@@ -336,6 +362,8 @@ pub(crate) fn read_stamp(bytes: &[u8]) -> Stamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collection::header::Header;
+    use kvs_proto::CollectionType;
     use kvs_proto::Version;
     use proptest::prelude::*;
 
@@ -363,6 +391,27 @@ mod tests {
         // A remove that saw both takes both.
         let both = merged(&old, &concurrent);
         assert!(!merged(&both, &both.removal(stamp(9, 1, 99))).is_present());
+    }
+
+    #[test]
+    fn an_overwrite_by_the_only_writer_leaves_one_add_and_nothing_else() {
+        let mut held = ElementState::added(stamp(1, 1, 10), Bytes::from_static(b"a"));
+        let counted = held.incremented(
+            &Header::new(CollectionType::Hash, stamp(1, 1, 10), Vec::new()).visibility(),
+            stamp(1, 2, 11),
+            5,
+            0.0,
+        );
+        held.merge(&counted.expect("no overflow"));
+        let overwrite = held.replaced(stamp(1, 3, 12), Bytes::from_static(b"b"));
+        held.merge(&overwrite);
+        assert_eq!(held.only_add().map(|add| &add.value[..]), Some(&b"b"[..]), "{held:?}");
+        assert_eq!(overwrite.only_add().map(|add| add.stamp), Some(stamp(1, 3, 12)));
+        // Another node's concurrent add is covered only as far as it was seen: it stays listed.
+        let other = ElementState::added(stamp(2, 1, 13), Bytes::from_static(b"c"));
+        held.merge(&other);
+        let again = held.replaced(stamp(1, 4, 14), Bytes::from_static(b"d"));
+        assert!(again.only_add().is_none() && again.removed == vec![(NodeId(2), 1)]);
     }
 
     #[test]
@@ -399,14 +448,17 @@ mod tests {
             ElementState::added(stamp(node, seq, seq * 10 + node), Bytes::from(format!("{node}.{seq}")))
         });
         let removal = (proptest::collection::vec((1u64..4, 0u64..5), 0..3), 1u64..4).prop_map(|(pairs, by)| {
-            let mut state = ElementState { removals: vec![stamp(4, by, 90 + by)], ..ElementState::default() };
+            // Node 2 removes too, as well as adding.
+            let remover = if by.is_multiple_of(2) { 2 } else { 4 };
+            let mut state = ElementState { removals: vec![stamp(remover, by, 90 + by)], ..ElementState::default() };
             for (node, seq) in pairs {
                 raise(&mut state.removed, NodeId(node), seq);
             }
             state
         });
-        // Increments are made by nodes 5 and 6 on one of two bases; one write, one sum.
-        let increment = (5u64..7, 1u64..5).prop_map(|(node, seq)| {
+        // Increments are made by nodes 5 and 6, and by node 1 which also adds, on one of two
+        // bases; one write, one sum.
+        let increment = (prop_oneof![Just(1u64), 5u64..7], 1u64..5).prop_map(|(node, seq)| {
             let base = if seq.is_multiple_of(2) { Stamp::NONE } else { stamp(1, 1, 11) };
             let count = ElementCount {
                 stamp: stamp(node, seq, seq * 10 + node),

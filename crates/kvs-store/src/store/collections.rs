@@ -53,14 +53,18 @@ impl Store {
         let element = new.or(old).expect("a record changed");
         let (collection, before, after) = if let Some((of, collection, _)) = split_element_key(element.key()) {
             let prefix = crate::collection::prefix_of(element.key()).expect("an element key");
-            let header = self.header_in(table, collection);
-            let before = Self::live_under(collections, collection, header.as_ref());
-            let header = header.filter(|h| h.of == of);
+            // Under a header of another type the element is not seen, and the key's liveness is
+            // that other collection's, which this element does not change.
+            let header = self.header_in(table, collection).filter(|h| h.of == of);
+            let live = |collections: &Collections| {
+                header.is_some() && collections.members(prefix).is_some_and(|members| members.visible > 0)
+            };
+            let before = live(collections);
             match new {
                 Some(new) => collections.element_stands(prefix, old, new, header.as_ref()),
                 None => collections.element_gone(prefix, element, header.as_ref()),
             }
-            (collection, before, Self::live_under(collections, collection, header.as_ref()))
+            (collection, before, live(collections))
         } else {
             let key = element.key();
             let (was, is) = (old.and_then(Record::header), new.and_then(Record::header));
