@@ -6,6 +6,7 @@ mod collection;
 pub use crate::decimal::parse_integer;
 pub use collection::{ForAdd, Holds, WrongType};
 
+use crate::collection::element::ElementState;
 use crate::hll::Registers;
 use crate::record::{Body, Record};
 use crate::store::Store;
@@ -52,6 +53,8 @@ pub struct Local<'a> {
     key: &'a [u8],
     store: &'a Store,
     held: OnceCell<Option<Record>>,
+    /// The held element's state, decoded once however many questions a write asks of it.
+    element: OnceCell<Option<ElementState>>,
     stamp: Stamp,
     now_ms: u64,
 }
@@ -68,7 +71,7 @@ pub enum Decision<T> {
 impl<'a> Local<'a> {
     /// The view of `key` given what the store holds, at `now_ms`.
     pub(crate) fn new(key: &'a [u8], store: &'a Store, stamp: Stamp, now_ms: u64) -> Self {
-        Local { key, store, held: OnceCell::new(), stamp, now_ms }
+        Local { key, store, held: OnceCell::new(), element: OnceCell::new(), stamp, now_ms }
     }
 
     fn held(&self) -> Option<&Record> {

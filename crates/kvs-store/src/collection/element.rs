@@ -17,12 +17,14 @@ use super::header::Visibility;
 pub(crate) use super::vector::{covers, raise};
 use bytes::Bytes;
 use kvs_proto::{ElementAdd, ElementCount, EntryKind, NodeId, Stamp, Version};
+use smallvec::SmallVec;
 
 /// One element's replicated state (see the module).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ElementState {
-    /// Surviving adds, the newest per origin, sorted by origin.
-    adds: Vec<ElementAdd>,
+    /// Surviving adds, the newest per origin, sorted by origin: inline while there is one (as
+    /// there almost always is), so reading an element's record allocates only its value.
+    adds: SmallVec<[ElementAdd; 1]>,
     /// Per origin (sorted), the highest sequence number of an add removed.
     removed: Vec<(NodeId, u64)>,
     /// Per origin (sorted), the newest remove's stamp.
@@ -56,7 +58,7 @@ pub struct MalformedElement;
 impl ElementState {
     /// The delta of an add (HSET, SADD, ZADD) made by the write `stamp`.
     pub fn added(stamp: Stamp, value: Bytes) -> ElementState {
-        ElementState { adds: vec![ElementAdd { stamp, value }], ..ElementState::default() }
+        ElementState { adds: smallvec::smallvec![ElementAdd { stamp, value }], ..ElementState::default() }
     }
 
     /// The delta of an increment by the write `stamp` on a node holding `self` under `under`:
@@ -218,7 +220,7 @@ impl ElementState {
     /// The wire form.
     pub fn to_kind(&self) -> EntryKind {
         EntryKind::Element {
-            adds: self.adds.clone(),
+            adds: self.adds.to_vec(),
             removed: self.removed.clone(),
             removals: self.removals.clone(),
             counts: self.counts.clone(),
@@ -247,7 +249,7 @@ impl ElementState {
             return Err(MalformedElement);
         }
         let mut state = ElementState {
-            adds: adds.to_vec(),
+            adds: adds.iter().cloned().collect(),
             removed: removed.to_vec(),
             removals: removals.to_vec(),
             counts: counts.to_vec(),

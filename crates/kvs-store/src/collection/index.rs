@@ -13,9 +13,9 @@ use kvs_proto::NodeId;
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 
-/// An element record ordered by its element (the part of its key after the collection's): a
-/// bare record pointer, the element found from the key's own collection length, since a million
-/// of these sit in one large collection's index.
+/// An element record ordered by its element: a bare record pointer, since a million of these
+/// sit in one large collection's index. It orders (and is found) by its whole stored key, which
+/// within one collection orders as the element does: every key there shares the same prefix.
 #[derive(Clone, Debug)]
 pub(crate) struct ElementRef(Record);
 
@@ -33,13 +33,13 @@ impl ElementRef {
 
 impl Borrow<[u8]> for ElementRef {
     fn borrow(&self) -> &[u8] {
-        self.name()
+        self.0.key()
     }
 }
 
 impl PartialEq for ElementRef {
     fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name()
+        self.0.key() == other.0.key()
     }
 }
 
@@ -53,11 +53,10 @@ impl PartialOrd for ElementRef {
 
 impl Ord for ElementRef {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.name().cmp(other.name())
+        self.0.key().cmp(other.0.key())
     }
 }
 
-/// One collection's elements.
 #[derive(Debug, Default)]
 pub(crate) struct Members {
     pub(crate) elements: BTreeSet<ElementRef>,
@@ -170,8 +169,7 @@ impl Collections {
     /// An element record of the collection `prefix` is gone (purged, flushed).
     pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) {
         let Some(members) = self.by_prefix.get_mut(prefix) else { return };
-        let name = &old.key()[prefix.len()..];
-        if members.elements.remove(name) && is_visible(old, header) {
+        if members.elements.remove(old.key()) && is_visible(old, header) {
             members.visible -= 1;
         }
         if let Some(score) = score_under(old, header) {

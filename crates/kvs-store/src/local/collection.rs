@@ -91,26 +91,26 @@ impl Local<'_> {
     }
 
     /// The element's state held here (at an element's key).
-    pub fn element(&self) -> Option<ElementState> {
-        self.held().and_then(Record::element_state)
+    pub fn element(&self) -> Option<&ElementState> {
+        self.element.get_or_init(|| self.held().and_then(Record::element_state)).as_ref()
     }
 
     /// The element's value as `header` lets it be seen (at an element's key).
     pub fn element_seen(&self, header: Option<&Header>) -> Option<Bytes> {
         let header = header?;
-        crate::collection::value_of(header.of, &self.element()?, &header.visibility())
+        crate::collection::value_of(header.of, self.element()?, &header.visibility())
     }
 
     /// The element's number as `header` lets it be seen (at an element's key): `None` when not
     /// seen, `Some(None)` when its value is no number.
     pub fn element_number(&self, header: &Header) -> Option<Option<Number>> {
-        crate::collection::number_of(header.of, &self.element()?, &header.visibility())
+        crate::collection::number_of(header.of, self.element()?, &header.visibility())
     }
 
     /// The increment of this element's number by `int` and `float` (at an element's key), on
     /// whatever add it holds now; `None` when this node's sum would overflow.
     pub fn element_incremented(&self, header: &Header, int: i64, float: f64) -> Option<Record> {
-        let held = self.element().unwrap_or_default();
+        let held = self.element().cloned().unwrap_or_default();
         let delta = held.incremented(&header.visibility(), self.stamp, int, float)?;
         Some(Record::element(self.key, &delta))
     }
@@ -128,7 +128,7 @@ impl Local<'_> {
     /// The remove of every add of this element held here (at an element's key); `None` when
     /// none is.
     pub fn element_removed(&self) -> Option<Record> {
-        let held = self.element().filter(ElementState::is_present)?;
+        let held = self.element().filter(|state| state.is_present())?;
         Some(Record::element(self.key, &held.removal(self.stamp)))
     }
 }

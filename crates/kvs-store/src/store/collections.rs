@@ -197,9 +197,10 @@ impl Store {
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
-        let range = match after {
+        let after = after.map(|after| [&prefix[..], after].concat());
+        let range = match &after {
             Some(after) => {
-                members.elements.range::<[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                members.elements.range::<[u8], _>((std::ops::Bound::Excluded(&after[..]), std::ops::Bound::Unbounded))
             }
             None => members.elements.range::<[u8], _>(..),
         };
