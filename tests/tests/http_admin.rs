@@ -186,3 +186,42 @@ async fn with_a_data_dir_each_origin_is_named_by_its_node() {
     assert!(applied.contains(&format!(r#"node="{writer}""#)), "{applied}");
     assert!(!applied.contains(&format!(r#"origin="{writer}""#)), "a durable node's origin is not its id: {applied}");
 }
+
+#[tokio::test]
+async fn collections_and_their_elements_are_counted_by_type_on_every_node() {
+    let nodes = start_chain(2, &["--http-port", "0", "--redis-port", "0"]);
+    wait_for_alive_members(&nodes, 2, CONVERGE).await;
+    kvs_tests::wait_for_open_gates(&nodes, CONVERGE).await;
+    let mut writer = nodes[0].resp();
+    let run = |c: &mut redis::Connection, args: &[&str]| -> i64 {
+        let mut command = redis::cmd(args[0]);
+        command.arg(&args[1..]);
+        command.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    run(&mut writer, &["HSET", "h1", "a", "1", "b", "2"]);
+    run(&mut writer, &["HSET", "h2", "a", "1"]);
+    run(&mut writer, &["SADD", "s", "x", "y", "z"]);
+    run(&mut writer, &["ZADD", "z", "1", "m"]);
+    run(&mut writer, &["SREM", "s", "z"]);
+    run(&mut writer, &["DEL", "h2"]);
+    let _: () = redis::cmd("SET").arg("plain").arg("v").query(&mut writer).unwrap();
+    // Both nodes: the writer, and the one that applied the writes replicated.
+    for node in &nodes {
+        let metrics = wait_until("the collection counts", CONVERGE, || async {
+            let body = get(&node.http_url("/metrics"), None).body;
+            (sample(&body, r#"kvs_collection_elements{type="zset"}"#) == Some(1.0)
+                && sample(&body, r#"kvs_collections{type="hash"}"#) == Some(1.0))
+            .then_some(body)
+        })
+        .await;
+        let count = |name: &str| sample(&metrics, name).unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"));
+        assert_eq!(count(r#"kvs_collections{type="set"}"#), 1.0);
+        assert_eq!(count(r#"kvs_collection_elements{type="hash"}"#), 2.0);
+        assert_eq!(count(r#"kvs_collection_elements{type="set"}"#), 2.0);
+        assert_eq!(count("kvs_keys"), 4.0, "h1, s, z and plain");
+        let info: String = redis::cmd("INFO").arg("keyspace").query(&mut node.resp()).unwrap();
+        for line in ["kvs_hash:keys=1,elements=2", "kvs_set:keys=1,elements=2", "kvs_zset:keys=1,elements=1"] {
+            assert!(info.contains(line), "{line} missing from:\n{info}");
+        }
+    }
+}

@@ -75,11 +75,15 @@ fn write_seeds(workspace: &Path, target: &str, corpus: &Path) -> Result<(), Stri
     let seeds: Vec<Vec<u8>> = match target {
         "wire_frames" => wire_seeds(),
         "resp_commands" => resp_seeds(),
-        "log_replay" => ["data-dir-v0", "data-dir-v1"]
-            .iter()
-            .map(|dir| std::fs::read(workspace.join("tests/fixtures").join(dir).join("log")))
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("reading the fixture logs: {e}"))?,
+        "log_replay" => {
+            let mut logs: Vec<Vec<u8>> = ["data-dir-v0", "data-dir-v1", "data-dir-v5"]
+                .iter()
+                .map(|dir| std::fs::read(workspace.join("tests/fixtures").join(dir).join("log")))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("reading the fixture logs: {e}"))?;
+            logs.push(collection_log());
+            logs
+        }
         other => return Err(format!("no seeds for {other}")),
     };
     for (i, seed) in seeds.iter().enumerate() {
@@ -131,6 +135,7 @@ fn wire_seeds() -> Vec<Vec<u8>> {
         }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::Ping { generation: 3, heartbeat: 9, clock }),
         frame(&PeerMessage::Entries { entries: vec![entry(Some(b"value")), entry(None)] }),
+        frame(&PeerMessage::Entries { entries: collection_entries() }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyRequest {
             request: 7,
             cursors: cursors.clone(),
@@ -146,9 +151,50 @@ fn wire_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
+/// Records of every collection kind: an element added once, one added on two nodes and then
+/// removed, one incremented, and a sorted set's header after a DEL and an expiry.
+fn collection_records() -> Vec<kvs_store::Record> {
+    use kvs_proto::{NodeId, Stamp};
+    use kvs_store::collection::element::ElementState;
+    use kvs_store::collection::header::Header;
+    use kvs_store::collection::{element_key, CollectionType};
+    let stamp = |wall: u64, node: u64| Stamp {
+        version: Version { wall_ms: 1_700_000_000_000 + wall, logical: 0, node: NodeId(node) },
+        seq: wall,
+    };
+    let key = element_key(CollectionType::Hash, b"h", b"field");
+    let added = ElementState::added(stamp(2, 1), bytes::Bytes::from_static(b"value"));
+    let mut both = added.clone();
+    both.merge(&ElementState::added(stamp(3, 2), bytes::Bytes::from_static(b"other")));
+    let removed = both.removal(stamp(4, 3));
+    let header = Header::new(CollectionType::Hash, stamp(1, 1), Vec::new());
+    let counted = added.incremented(&header.visibility(), stamp(5, 2), 7, 0.5).expect("no overflow");
+    let mut sorted = Header::new(CollectionType::SortedSet, stamp(1, 1), vec![(NodeId(1), 7)]).written(stamp(6, 2));
+    sorted.expired_before = 1_700_000_000_003;
+    vec![
+        kvs_store::Record::collection(b"h", &header, None),
+        kvs_store::Record::element(&key, &added),
+        kvs_store::Record::element(&key, &both),
+        kvs_store::Record::element(&key, &removed),
+        kvs_store::Record::element(&key, &counted),
+        kvs_store::Record::collection(b"z", &sorted, Some(1_700_000_000_099)),
+    ]
+}
+
+/// [`collection_records`] as a peer sends them.
+fn collection_entries() -> Vec<(bytes::Bytes, Entry)> {
+    collection_records().iter().map(kvs_store::Record::to_keyed_entry).collect()
+}
+
+/// A log in today's format holding [`collection_records`].
+fn collection_log() -> Vec<u8> {
+    kvs_store::log::log_bytes(&collection_records())
+}
+
 fn resp_seeds() -> Vec<Vec<u8>> {
     [
         &b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"[..],
+        b"HSET h f v g w\r\nZADD z GT CH 1.5 m\r\nSADD s a b\r\nZRANGE z 0 -1 BYSCORE LIMIT 0 1 WITHSCORES\r\n",
         b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*1\r\n$4\r\nPING\r\n",
         b"PING\r\nSET k v\r\nGET k\r\n",
         b"*0\r\n\r\n*-1\r\n",

@@ -75,6 +75,17 @@ pub enum CollectionType {
     SortedSet,
 }
 
+impl CollectionType {
+    /// Its name as Redis's TYPE answers it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CollectionType::Hash => "hash",
+            CollectionType::Set => "set",
+            CollectionType::SortedSet => "zset",
+        }
+    }
+}
+
 /// One element's surviving add: the write that made it and the value it gave (a hash field's
 /// value, a sorted-set member's score; empty for a set member).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

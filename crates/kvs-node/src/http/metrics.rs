@@ -83,6 +83,26 @@ impl Collector for NodeMetrics {
         for (name, help, value) in gauges {
             single(&mut encoder, name, help, MetricType::Gauge, value)?;
         }
+        let counts = shell.store().collection_counts();
+        let mut collections = encoder.encode_descriptor(
+            "kvs_collections",
+            "Keys holding a hash, set or sorted set with an element seen, by type",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (of, keys, _) in counts {
+            collections.encode_family(&[("type", of.name())])?.encode_gauge(&keys)?;
+        }
+        let mut elements = encoder.encode_descriptor(
+            "kvs_collection_elements",
+            "Elements seen in those collections (hash fields, set and sorted-set members), by type",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (of, _, count) in counts {
+            elements.encode_family(&[("type", of.name())])?.encode_gauge(&count)?;
+        }
+
         let mut skew = encoder.encode_descriptor(
             "kvs_clock_skew_milliseconds",
             "This node's wall clock minus its peers' (their upper median)",

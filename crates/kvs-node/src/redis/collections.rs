@@ -218,11 +218,7 @@ pub fn value(call: &Call<'_, '_>, key: &[u8], found: &Found, element: &[u8]) -> 
 /// What TYPE answers for `key` at `now_ms`.
 pub fn type_name(store: &kvs_store::Store, key: &[u8], now_ms: u64) -> &'static str {
     if let Some(found) = store.collection(key, now_ms) {
-        return match found.header.of {
-            CollectionType::Hash => "hash",
-            CollectionType::Set => "set",
-            CollectionType::SortedSet => "zset",
-        };
+        return found.header.of.name();
     }
     match store.get_live(key, now_ms) {
         Some(record) if !record.is_collection() => "string",

@@ -255,6 +255,10 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                     let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
                 }
             }
+            // kvs fields: each collection type's live keys and elements seen, on every database.
+            for (of, keys, elements) in store.collection_counts() {
+                let _ = write!(out, "kvs_{}:keys={keys},elements={elements}\r\n", of.name());
+            }
             Ok(())
         }
     };

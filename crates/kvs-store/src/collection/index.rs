@@ -181,20 +181,22 @@ impl Collections {
     }
 
     /// The header of the collection `prefix` changed (or went): counts again what it lets be seen.
-    pub(crate) fn header_changed(&mut self, prefix: &[u8], header: Option<&Header>) {
-        if let Some(members) = self.by_prefix.get_mut(prefix) {
-            members.visible = members.elements.iter().filter(|e| is_visible(e.record(), header)).count();
-            if is_sorted_set(prefix) {
-                members.by_score = members
-                    .elements
-                    .iter()
-                    .filter_map(|e| {
-                        let score = score_under(e.record(), header)?;
-                        Some((score_order(score), e.clone()))
-                    })
-                    .collect();
-            }
+    /// Returns how many elements were seen before and are now.
+    pub(crate) fn header_changed(&mut self, prefix: &[u8], header: Option<&Header>) -> (usize, usize) {
+        let Some(members) = self.by_prefix.get_mut(prefix) else { return (0, 0) };
+        let before = members.visible;
+        members.visible = members.elements.iter().filter(|e| is_visible(e.record(), header)).count();
+        if is_sorted_set(prefix) {
+            members.by_score = members
+                .elements
+                .iter()
+                .filter_map(|e| {
+                    let score = score_under(e.record(), header)?;
+                    Some((score_order(score), e.clone()))
+                })
+                .collect();
         }
+        (before, members.visible)
     }
 }
 

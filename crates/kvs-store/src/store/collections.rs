@@ -51,36 +51,41 @@ impl Store {
         new: Option<&Record>,
     ) {
         let element = new.or(old).expect("a record changed");
-        let (collection, before, after) = if let Some((of, collection, _)) = split_element_key(element.key()) {
+        let (collection, was, is) = if let Some((of, collection, _)) = split_element_key(element.key()) {
             let prefix = crate::collection::prefix_of(element.key()).expect("an element key");
             // Under a header of another type the element is not seen, and the key's liveness is
             // that other collection's, which this element does not change.
             let header = self.header_in(table, collection).filter(|h| h.of == of);
-            let live = |collections: &Collections| {
-                header.is_some() && collections.members(prefix).is_some_and(|members| members.visible > 0)
-            };
-            let before = live(collections);
+            let seen = |collections: &Collections| collections.members(prefix).map_or(0, |members| members.visible);
+            let before = seen(collections);
             match new {
                 Some(new) => collections.element_stands(prefix, old, new, header.as_ref()),
                 None => collections.element_gone(prefix, element, header.as_ref()),
             }
-            (collection, before, live(collections))
+            let after = seen(collections);
+            self.collection_counts.elements_moved(of, before, after);
+            let live = |seen: usize| (header.is_some() && seen > 0).then_some(of);
+            (collection, live(before), live(after))
         } else {
             let key = element.key();
             let (was, is) = (old.and_then(Record::header), new.and_then(Record::header));
-            let before = Self::live_under(collections, key, was.as_ref());
+            let before = Self::live_under(collections, key, was.as_ref()).then(|| was.as_ref().map(|h| h.of)).flatten();
             let same_view = matches!((&was, &is), (Some(a), Some(b))
                 if a.base == b.base && a.cleared == b.cleared && a.expired_before == b.expired_before);
             if !same_view {
                 for of in TYPES {
-                    collections.header_changed(&members_prefix(of, key), is.as_ref().filter(|h| h.of == of));
+                    let (seen_before, seen_after) =
+                        collections.header_changed(&members_prefix(of, key), is.as_ref().filter(|h| h.of == of));
+                    self.collection_counts.elements_moved(of, seen_before, seen_after);
                 }
             }
-            (key, before, Self::live_under(collections, key, is.as_ref()))
+            let after = Self::live_under(collections, key, is.as_ref()).then(|| is.as_ref().map(|h| h.of)).flatten();
+            (key, before, after)
         };
-        if before != after {
+        self.collection_counts.key_moved(was, is);
+        if was.is_some() != is.is_some() {
             let counter = &self.live_by_database[databases::database_of(collection) as usize];
-            if after {
+            if is.is_some() {
                 self.live.fetch_add(1, Ordering::Relaxed);
                 counter.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -88,6 +93,15 @@ impl Store {
                 counter.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Per collection type, how many keys hold a live collection of it and how many elements
+    /// those let be seen.
+    pub fn collection_counts(&self) -> [(CollectionType, u64, u64); 3] {
+        TYPES.map(|of| {
+            let (keys, elements) = self.collection_counts.of(of);
+            (of, keys, elements)
+        })
     }
 
     /// Whether `record` is an element seen in a live collection of `shard` at `now_ms`.
@@ -324,6 +338,13 @@ mod tests {
         store.merge(Record::element(&element_key(CollectionType::Set, b"s", name.as_bytes()), &state));
     }
 
+    /// Live sets and the members they let be seen, as /metrics reports them.
+    fn sets(store: &Store) -> (u64, u64) {
+        let [_, (of, keys, elements), _] = store.collection_counts();
+        assert_eq!(of, CollectionType::Set);
+        (keys, elements)
+    }
+
     #[test]
     fn a_collection_counts_as_one_key_while_an_element_is_seen_and_its_deleted_elements_are_purged() {
         let store = Store::new();
@@ -333,12 +354,15 @@ mod tests {
         member(&store, "a", stamp(11, 1, 2));
         member(&store, "b", stamp(12, 1, 3));
         assert_eq!((store.live_count(), store.collection(b"s", 0).map(|f| f.len)), (1, Some(2)));
+        assert_eq!(sets(&store), (1, 2));
         // A DEL that saw both, then an add from another node it had not seen.
         let cleared = header.cleared_by(stamp(20, 1, 4), &store.collection_seen(b"s"));
         store.merge(Record::collection(b"s", &cleared, None));
         assert_eq!((store.live_count(), store.collection(b"s", 0).map(|f| f.len)), (0, None));
+        assert_eq!(sets(&store), (0, 0));
         member(&store, "c", stamp(21, 2, 1));
         assert_eq!(store.collection(b"s", 0).map(|f| f.len), Some(1));
+        assert_eq!(sets(&store), (1, 1));
         // Past the grace period, the covered elements go and the seen one stays, with its header.
         assert_eq!(store.purge_tombstones(100, 100), 2);
         let found = store.collection(b"s", 0).expect("still a set");
@@ -349,7 +373,7 @@ mod tests {
         // Once that one is removed too, the purge takes the element's tombstone and the header.
         let removal = store.get(&element_key(CollectionType::Set, b"s", b"c")).unwrap().element_state().unwrap();
         store.merge(Record::element(&element_key(CollectionType::Set, b"s", b"c"), &removal.removal(stamp(30, 1, 5))));
-        assert_eq!(store.live_count(), 0);
+        assert_eq!((store.live_count(), sets(&store)), (0, (0, 0)));
         assert_eq!(store.purge_tombstones(100, 100), 2);
         assert!(store.snapshot().is_empty(), "{:?}", store.snapshot());
         assert_eq!(

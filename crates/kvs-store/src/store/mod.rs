@@ -1,6 +1,7 @@
 //! The concurrent last-writer-wins map.
 
 mod accounting;
+mod collection_counts;
 mod collections;
 mod flushes;
 mod sampling;
@@ -55,6 +56,8 @@ pub struct Store {
     digest_hi: AtomicU64,
     digest_lo: AtomicU64,
     live: AtomicU64,
+    /// Live collection keys and their elements, per type.
+    collection_counts: collection_counts::CollectionCounts,
     tombstones: AtomicU64,
     /// Live records of each database (see [`databases`]).
     live_by_database: Box<[AtomicU64]>,
@@ -94,6 +97,7 @@ impl Default for Store {
             digest_hi: AtomicU64::new(0),
             digest_lo: AtomicU64::new(0),
             live: AtomicU64::new(0),
+            collection_counts: Default::default(),
             tombstones: AtomicU64::new(0),
             live_by_database: (0..databases::MAX_DATABASES).map(|_| AtomicU64::new(0)).collect(),
             live_bytes: AtomicU64::new(0),
