@@ -65,8 +65,8 @@ pub(crate) struct Members {
     /// Per origin (sorted), the highest sequence number of an add any of its elements held.
     pub(crate) seen: Vec<(NodeId, u64)>,
     /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
-    /// ranks and pops walk instead of sorting the set. A set's members seen, at score 0: what
-    /// SPOP and SRANDMEMBER pick from without reading every element. Empty for a hash.
+    /// ranks and pops walk instead of sorting the set. Empty for a hash or a set, whose elements
+    /// are already in member order.
     pub(crate) by_score: BTreeSet<(u64, ElementRef)>,
 }
 
@@ -85,10 +85,10 @@ pub(crate) fn score_of_order(order: u64) -> f64 {
     f64::from_bits(if order >> 63 == 1 { order & !(1 << 63) } else { !order })
 }
 
-/// Whether the collection of `prefix` keeps its members seen in [`Members::by_score`]: a set or
-/// a sorted set (its type byte, see [`super::members_prefix`]).
+/// Whether the collection of `prefix` keeps its members seen in [`Members::by_score`]: a sorted
+/// set (its type byte, see [`super::members_prefix`]).
 fn is_sorted_set(prefix: &[u8]) -> bool {
-    matches!(prefix.get(2), Some(2 | 3))
+    prefix.get(2) == Some(&3)
 }
 
 /// The score of a member's record as `header` lets it be seen (a set's members: 0).
@@ -96,15 +96,10 @@ fn score_under(record: &Record, header: Option<&Header>) -> Option<f64> {
     score_of_state(&record.element_state()?, header)
 }
 
-/// The score of a member's state as `header` lets it be seen (a set's members: 0).
+/// The score of a sorted-set member's state as `header` lets it be seen.
 fn score_of_state(state: &ElementState, header: Option<&Header>) -> Option<f64> {
     let header = header?;
-    match header.of {
-        super::CollectionType::SortedSet => {
-            Some(super::score_of(&super::value_of(header.of, state, &header.visibility())?))
-        }
-        _ => state.is_visible(&header.visibility()).then_some(0.0),
-    }
+    Some(super::score_of(&super::value_of(header.of, state, &header.visibility())?))
 }
 
 /// Every collection of one shard, by the prefix its elements' keys share.
@@ -114,8 +109,8 @@ pub(crate) struct Collections {
 }
 
 /// Whether an element record is seen under `header`.
-fn is_visible(record: &Record, header: Option<&Header>) -> bool {
-    header.is_some_and(|h| record.element_state().is_some_and(|state| state.is_visible(&h.visibility())))
+pub(crate) fn is_visible(record: &Record, header: Option<&Header>) -> bool {
+    header.is_some_and(|h| record.element_visible(&h.visibility()))
 }
 
 impl Collections {
@@ -151,11 +146,19 @@ impl Collections {
         let (was, is) = (seen(&old_state), seen(&new_state));
         members.visible = members.visible + usize::from(is) - usize::from(was);
         if is_sorted_set(prefix) {
-            if let Some(score) = old_state.as_ref().and_then(|state| score_of_state(state, header)) {
-                members.by_score.remove(&(score_order(score), ElementRef(new.clone())));
-            }
-            if let Some(score) = new_state.as_ref().and_then(|state| score_of_state(state, header)) {
-                members.by_score.insert((score_order(score), ElementRef(new.clone())));
+            let before = old_state.as_ref().and_then(|state| score_of_state(state, header)).map(score_order);
+            let after = new_state.as_ref().and_then(|state| score_of_state(state, header)).map(score_order);
+            let entry = |order: u64| (order, ElementRef(new.clone()));
+            // The same score: one search swaps the entry for the new record.
+            if before.is_some() && before == after {
+                members.by_score.replace(entry(after.expect("a score")));
+            } else {
+                if let Some(order) = before {
+                    members.by_score.remove(&entry(order));
+                }
+                if let Some(order) = after {
+                    members.by_score.insert(entry(order));
+                }
             }
         }
         if let Some(state) = &new_state {
@@ -172,7 +175,7 @@ impl Collections {
         if members.elements.remove(old.key()) && is_visible(old, header) {
             members.visible -= 1;
         }
-        if let Some(score) = score_under(old, header) {
+        if let Some(score) = score_under(old, header).filter(|_| is_sorted_set(prefix)) {
             members.by_score.remove(&(score_order(score), ElementRef(old.clone())));
         }
         if members.elements.is_empty() {

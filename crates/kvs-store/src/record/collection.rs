@@ -4,7 +4,7 @@
 
 use super::{Record, COLLECTION_BIT, ELEMENT_BIT, TOMBSTONE_BIT};
 use crate::collection::element::{le_u64, put_stamp, read_stamp, ElementState, STAMP_BYTES};
-use crate::collection::header::Header;
+use crate::collection::header::{Header, Visibility};
 use crate::collection::CollectionType;
 use kvs_proto::NodeId;
 
@@ -47,6 +47,15 @@ impl Record {
     /// record's own stamp.
     pub(crate) fn is_single_add(&self) -> bool {
         self.is_element() && self.raw_body().first() == Some(&crate::collection::element::ONLY_ADD)
+    }
+
+    /// Whether this element's record is seen under a header's `visibility`: for one add, from
+    /// the record's own stamp, without decoding the body.
+    pub(crate) fn element_visible(&self, visibility: &Visibility<'_>) -> bool {
+        match self.is_single_add() {
+            true => visibility.sees(&self.stamp()),
+            false => self.element_state().is_some_and(|state| state.is_visible(visibility)),
+        }
     }
 
     /// Whether this is a collection's header.

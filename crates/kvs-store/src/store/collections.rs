@@ -6,7 +6,7 @@
 
 use super::{Shard, Store};
 use crate::collection::header::Header;
-use crate::collection::index::{Collections, ElementRef};
+use crate::collection::index::{is_visible, Collections, ElementRef};
 use crate::collection::{members_prefix, split_element_key, CollectionType};
 use crate::databases;
 use crate::record::Record;
@@ -239,18 +239,21 @@ impl Store {
         self.indexed(CollectionType::SortedSet, key, rev, skip, take)
     }
 
-    /// Members of the set at `key` at the ranks `picks` (in its member order): what SPOP and
-    /// SRANDMEMBER take, walking the index of members seen, never reading the elements.
+    /// Members of the set at `key` at the ranks `picks` (among its members seen, in member
+    /// order): what SPOP and SRANDMEMBER take, walking the set's index, reading no element's
+    /// body that holds one add.
     pub fn set_members_at(&self, key: &[u8], picks: &[usize]) -> Vec<Bytes> {
         let prefix = members_prefix(CollectionType::Set, key);
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
+        let header = self.header_in(&guard.table, key).filter(|h| h.of == CollectionType::Set);
         let mut sorted: Vec<usize> = picks.to_vec();
         sorted.sort_unstable();
         let mut found = Vec::with_capacity(picks.len());
         let mut wanted = sorted.iter().peekable();
-        for (rank, (_, element)) in members.by_score.iter().enumerate() {
+        let seen = members.elements.iter().filter(|e| is_visible(e.record(), header.as_ref()));
+        for (rank, element) in seen.enumerate() {
             while wanted.peek() == Some(&&rank) {
                 found.push(Bytes::copy_from_slice(element.name()));
                 wanted.next();
