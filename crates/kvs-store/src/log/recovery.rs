@@ -73,6 +73,9 @@ pub struct Recovered {
 struct ChunkResult {
     /// Frames decoded intact before any damage.
     intact: usize,
+    /// Entries and flushes among them (a counter or a collection's record carries several
+    /// origins' writes but is one entry).
+    entries: u64,
     /// The first frame that was not intact: its offset, why, and whether its checksum held.
     failure: Option<(usize, String, bool)>,
     /// Records by shard, with their key hashes.
@@ -324,6 +327,7 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
                     }
                 };
                 let (hash, shard) = store.hash_and_shard(entry.key);
+                result.entries += 1;
                 for stamp in record.stamps() {
                     result.seqs.entry(stamp.version.node).or_default().push(stamp.seq);
                 }
@@ -331,6 +335,7 @@ fn decode_chunk(store: &Store, data: &[u8], frames: &[(usize, usize)], decoder: 
                 result.buckets[shard].push((hash, record));
             }
             Ok(LogRecord::Flush(stamp, database)) => {
+                result.entries += 1;
                 result.seqs.entry(stamp.version.node).or_default().push(stamp.seq);
                 result.max_version = result.max_version.max(Some(stamp.version));
                 result.flushes.push(Record::flush(stamp, database));
@@ -365,8 +370,8 @@ fn apply(store: &Store, mut chunks: Vec<ChunkResult>, replay: &mut Replay, worke
         for cursors in &chunk.cursors {
             store.cursors.advance(cursors);
         }
+        replay.entries += chunk.entries;
         for (origin, list) in chunk.seqs.drain() {
-            replay.entries += list.len() as u64;
             seqs.entry(origin).or_default().extend(list);
         }
         replay.max_version = replay.max_version.max(chunk.max_version);
@@ -430,6 +435,21 @@ mod tests {
             encode_entry(&mut bytes, &r);
         }
         (bytes, source)
+    }
+
+    #[test]
+    fn a_record_carrying_several_origins_writes_counts_as_one_entry() {
+        // Found by fuzzing from the collection seeds: entries were counted per origin carried.
+        use crate::collection::element::ElementState;
+        use crate::collection::{element_key, CollectionType};
+        let stamp =
+            |node, seq| kvs_proto::Stamp { version: Version { wall_ms: seq, logical: 0, node: NodeId(node) }, seq };
+        let mut state = ElementState::added(stamp(1, 1), bytes::Bytes::from_static(b"a"));
+        state.merge(&ElementState::added(stamp(2, 1), bytes::Bytes::from_static(b"b")));
+        let element = Record::element(&element_key(CollectionType::Set, b"s", b"m"), &state);
+        assert_eq!(element.stamps().count(), 2);
+        let replay = replay_bytes(crate::log::log_bytes(&[element]), "test", &Store::new(), 1 << 16).unwrap();
+        assert_eq!((replay.records, replay.entries), (1, 1));
     }
 
     #[test]
