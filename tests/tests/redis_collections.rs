@@ -121,6 +121,66 @@ fn set_members_are_added_removed_and_combined() {
 }
 
 #[test]
+fn collection_scans_go_step_by_step_and_return_every_element_present_throughout() {
+    // Redis's "{SSCAN,HSCAN,ZSCAN} with encoding hashtable" and "SCAN guarantees check under
+    // write load", on each collection type: a step reads about COUNT elements, and while
+    // elements come and go between steps, every one present from the first step to the last
+    // is returned.
+    let (_node, c) = &mut node();
+    let fill = |c: &mut Connection, command: &[&str], each: &dyn Fn(usize) -> Vec<String>| {
+        for chunk in (0..1000).collect::<Vec<_>>().chunks(100) {
+            let mut args: Vec<String> = command.iter().map(|a| a.to_string()).collect();
+            args.extend(chunk.iter().flat_map(|&i| each(i)));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _: i64 = run(c, &args);
+        }
+    };
+    fill(c, &["SADD", "s"], &|i| vec![format!("m{i}")]);
+    fill(c, &["HSET", "h"], &|i| vec![format!("m{i}"), i.to_string()]);
+    fill(c, &["ZADD", "z"], &|i| vec![i.to_string(), format!("m{i}")]);
+    for (key, scan, remove, add, pairs) in [
+        ("s", "SSCAN", "SREM", vec!["SADD", "s"], false),
+        ("h", "HSCAN", "HDEL", vec!["HSET", "h"], true),
+        ("z", "ZSCAN", "ZREM", vec!["ZADD", "z", "1"], true),
+    ] {
+        let (mut cursor, mut seen, mut steps) = ("0".to_string(), BTreeSet::new(), 0);
+        loop {
+            let (next, found): (String, Vec<String>) = run(c, &[scan, key, &cursor, "COUNT", "10"]);
+            let names: Vec<&String> = if pairs { found.iter().step_by(2).collect() } else { found.iter().collect() };
+            assert!(names.len() <= 20, "{scan} read {} at once", names.len());
+            if pairs && key == "h" {
+                for pair in found.chunks(2).filter(|pair| pair[0].starts_with('m')) {
+                    assert_eq!(format!("m{}", pair[1]), pair[0], "a field with its value");
+                }
+            }
+            seen.extend(names.into_iter().cloned());
+            // Churn between steps: members 500 and up come and go, new ones arrive.
+            let gone = format!("m{}", 500 + steps);
+            let _: i64 = run(c, &[remove, key, &gone]);
+            let mut args = add.clone();
+            let fresh = format!("new{steps}");
+            args.push(&fresh);
+            if key == "h" {
+                args.push("x");
+            }
+            let _: i64 = run(c, &args);
+            steps += 1;
+            cursor = next;
+            if cursor == "0" {
+                break;
+            }
+            assert!(steps < 1000, "{scan} never finished");
+        }
+        assert!(steps >= 50, "{scan} took {steps} steps of COUNT 10 over 1000 elements");
+        let kept = (0..1000).map(|i| format!("m{i}")).filter(|m| m[1..].parse::<usize>().unwrap() < 500);
+        for member in kept {
+            assert!(seen.contains(&member), "{scan} missed {member}, present throughout");
+        }
+    }
+    assert_error(c, &["SSCAN", "s", "nope"], "invalid cursor");
+}
+
+#[test]
 fn a_key_holds_one_type_and_commands_of_another_answer_wrongtype() {
     let (_node, c) = &mut node();
     let _: () = run(c, &["SET", "str", "v"]);

@@ -207,7 +207,7 @@ pub fn reply_contains(call: &mut Call<'_, '_>, of: CollectionType) {
 
 /// The elements of `found` at `key`, with values, in element order.
 pub fn all(call: &Call<'_, '_>, key: &[u8], found: &Found) -> Vec<(Bytes, Bytes)> {
-    call.shell.store().elements(found.header.of, key, &found.header, None, usize::MAX)
+    call.shell.store().elements(found.header.of, key, &found.header)
 }
 
 /// The value of `element` of `found` at `key`, if it is seen.

@@ -182,15 +182,6 @@ pub fn hrandfield(call: &mut Call<'_, '_>) {
     super::sets::reply_random(call, &pairs, count, with_values);
 }
 
-/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: the whole hash in one step.
-pub fn hscan(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
-    let Some(pattern) = super::sets::scan_options(call) else { return };
-    let Ok(found) = collections::find(call, key, HASH) else { return };
-    let pairs = found.map(|found| collections::all(call, key, &found)).unwrap_or_default();
-    super::sets::reply_scan(call, &pairs, pattern, true);
-}
-
 /// `HINCRBY key field increment`: concurrent increments on every node all count; an HSET newer
 /// than the value they built on resets them.
 pub fn hincrby(call: &mut Call<'_, '_>) {

@@ -38,6 +38,7 @@
 pub mod bits;
 pub mod client_command;
 pub mod clients;
+pub mod collection_scan;
 pub mod collections;
 pub mod config;
 pub mod config_rewrite;

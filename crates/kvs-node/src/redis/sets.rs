@@ -6,7 +6,6 @@ use super::collections::{self, Change};
 use super::{bulk_cost, parse_int, Call, NOT_AN_INTEGER};
 use bytes::Bytes;
 use kvs_store::collection::CollectionType;
-use kvs_store::glob;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use std::collections::BTreeSet;
@@ -342,76 +341,4 @@ pub fn numkeys_and_limit<'a>(call: &mut Call<'a, '_>) -> Option<(Vec<&'a [u8]>, 
         }
     }
     Some((keys, limit))
-}
-
-/// `SSCAN key cursor [MATCH pattern] [COUNT count]`: the whole set in one step (COUNT is a hint,
-/// as Redis treats it for small sets), within the reply bound.
-pub fn sscan(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
-    let Some(pattern) = scan_options(call) else { return };
-    let Ok(found) = collections::find(call, key, SET) else { return };
-    let members: Vec<(Bytes, Bytes)> = found.map(|found| collections::all(call, key, &found)).unwrap_or_default();
-    reply_scan(call, &members, pattern, false);
-}
-
-/// The MATCH pattern of `SSCAN|HSCAN|ZSCAN key cursor [MATCH pattern] [COUNT count]`; `None`
-/// once an error is answered. The cursor must be a number.
-pub fn scan_options<'a>(call: &mut Call<'a, '_>) -> Option<Option<&'a [u8]>> {
-    let args = call.args;
-    if std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<u64>().ok()).is_none() {
-        call.reply.error("ERR invalid cursor");
-        return None;
-    }
-    let mut pattern = None;
-    let mut i = 3;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            call.reply.error("ERR syntax error");
-            return None;
-        }
-        let (option, value) = (args.get(i), args.get(i + 1));
-        if option.eq_ignore_ascii_case(b"MATCH") {
-            pattern = Some(value);
-        } else if option.eq_ignore_ascii_case(b"COUNT") {
-            match parse_int(value) {
-                Some(n) if n >= 1 => {}
-                Some(_) => {
-                    call.reply.error("ERR syntax error");
-                    return None;
-                }
-                None => {
-                    call.reply.error(NOT_AN_INTEGER);
-                    return None;
-                }
-            }
-        } else {
-            call.reply.error("ERR syntax error");
-            return None;
-        }
-        i += 2;
-    }
-    if pattern.is_some_and(|p| call.pattern_too_long(p)) {
-        return None;
-    }
-    Some(pattern)
-}
-
-/// Answers a scan's one step: cursor 0 and the elements matching `pattern` (with values when
-/// `with_values`).
-pub fn reply_scan(call: &mut Call<'_, '_>, elements: &[(Bytes, Bytes)], pattern: Option<&[u8]>, with_values: bool) {
-    let matching: Vec<&(Bytes, Bytes)> =
-        elements.iter().filter(|(name, _)| pattern.is_none_or(|p| glob::matches(p, name))).collect();
-    let cost: usize = matching.iter().map(|(n, v)| bulk_cost(n.len()) + bulk_cost(v.len())).sum();
-    if call.reply_too_large(cost) {
-        return;
-    }
-    call.reply.array(2);
-    call.reply.bulk(b"0");
-    call.reply.array(matching.len() * if with_values { 2 } else { 1 });
-    for (name, value) in matching {
-        call.reply.bulk(name);
-        if with_values {
-            call.reply.bulk(value);
-        }
-    }
 }

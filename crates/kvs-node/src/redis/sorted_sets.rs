@@ -325,13 +325,3 @@ pub fn zrandmember(call: &mut Call<'_, '_>) {
         sorted.into_iter().map(|m| (m.member, Bytes::from(kvs_proto::resp::format_double(m.score)))).collect();
     super::sets::reply_random(call, &pairs, count, with_scores);
 }
-
-/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the whole sorted set in one step.
-pub fn zscan(call: &mut Call<'_, '_>) {
-    let key = call.args.get(1);
-    let Some(pattern) = super::sets::scan_options(call) else { return };
-    let Some(sorted) = sorted_members(call, key) else { return };
-    let pairs: Vec<(Bytes, Bytes)> =
-        sorted.into_iter().map(|m| (m.member, Bytes::from(kvs_proto::resp::format_double(m.score)))).collect();
-    super::sets::reply_scan(call, &pairs, pattern, true);
-}

@@ -3,9 +3,9 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    bits, client_command, config, connection, counters, databases, debug, dump, expire, hashes, hyperloglog, info,
-    keys, keyspace, latency, lcs, memory, server, sets, slowlog, sorted_combine, sorted_ranges, sorted_sets, strings,
-    transaction, wait, Call,
+    bits, client_command, collection_scan, config, connection, counters, databases, debug, dump, expire, hashes,
+    hyperloglog, info, keys, keyspace, latency, lcs, memory, server, sets, slowlog, sorted_combine, sorted_ranges,
+    sorted_sets, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -190,7 +190,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("hincrbyfloat", 4, &["write", "denyoom", "fast"], (1, 1, 1), hashes::hincrbyfloat),
     spec("hstrlen", 3, &["readonly", "fast"], (1, 1, 1), hashes::hstrlen),
     spec("hrandfield", -2, &["readonly"], (1, 1, 1), hashes::hrandfield),
-    spec("hscan", -3, &["readonly"], (1, 1, 1), hashes::hscan),
+    spec("hscan", -3, &["readonly"], (1, 1, 1), collection_scan::hscan),
     spec("sadd", -3, &["write", "denyoom", "fast"], (1, 1, 1), sets::sadd),
     spec("srem", -3, &["write", "fast"], (1, 1, 1), sets::srem),
     spec("smembers", 2, &["readonly"], (1, 1, 1), sets::smembers),
@@ -207,7 +207,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("sunionstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sunionstore),
     spec("sdiff", -2, &["readonly"], (1, -1, 1), sets::sdiff),
     spec("sdiffstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sdiffstore),
-    spec("sscan", -3, &["readonly"], (1, 1, 1), sets::sscan),
+    spec("sscan", -3, &["readonly"], (1, 1, 1), collection_scan::sscan),
     spec("zadd", -4, &["write", "denyoom", "fast"], (1, 1, 1), sorted_sets::zadd),
     spec("zincrby", 4, &["write", "denyoom", "fast"], (1, 1, 1), sorted_sets::zincrby),
     spec("zscore", 3, &["readonly", "fast"], (1, 1, 1), sorted_sets::zscore),
@@ -238,7 +238,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     counted(spec("zinterstore", -4, &["write", "denyoom"], (1, 1, 1), sorted_combine::zinterstore), 2),
     counted(spec("zdiffstore", -4, &["write", "denyoom"], (1, 1, 1), sorted_combine::zdiffstore), 2),
     counted(spec("zintercard", -3, &["readonly"], (0, 0, 0), sorted_combine::zintercard), 1),
-    spec("zscan", -3, &["readonly"], (1, 1, 1), sorted_sets::zscan),
+    spec("zscan", -3, &["readonly"], (1, 1, 1), collection_scan::zscan),
     spec("dump", 2, &["readonly"], (1, 1, 1), dump::dump),
     spec("restore", -4, &["write", "denyoom"], (1, 1, 1), dump::restore),
     spec("incr", 2, &["write", "denyoom", "fast"], (1, 1, 1), counters::incr),

@@ -7,15 +7,15 @@
 
 use super::element::{raise, ElementState};
 use super::header::Header;
+use super::order::Position;
 use crate::map::Map;
 use crate::record::Record;
 use kvs_proto::NodeId;
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 
-/// An element record ordered by its element: a bare record pointer, since a million of these
-/// sit in one large collection's index. It orders (and is found) by its whole stored key, which
-/// within one collection orders as the element does: every key there shares the same prefix.
+/// An element record in its collection's index, ordered as [`Position`] orders its key: a bare
+/// record pointer, since a million of these sit in one large collection's index.
 #[derive(Clone, Debug)]
 pub(crate) struct ElementRef(Record);
 
@@ -31,9 +31,9 @@ impl ElementRef {
     }
 }
 
-impl Borrow<[u8]> for ElementRef {
-    fn borrow(&self) -> &[u8] {
-        self.0.key()
+impl Borrow<Position> for ElementRef {
+    fn borrow(&self) -> &Position {
+        Position::of(self.0.key())
     }
 }
 
@@ -53,6 +53,38 @@ impl PartialOrd for ElementRef {
 
 impl Ord for ElementRef {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        Position::of(self.0.key()).cmp(Position::of(other.0.key()))
+    }
+}
+
+/// A sorted-set member's record in its score index, ordered by member among equal scores (as
+/// ranges and ranks order them): within one collection the stored keys order as the members.
+#[derive(Clone, Debug)]
+pub(crate) struct ByMember(Record);
+
+impl ByMember {
+    /// The member.
+    pub(crate) fn name(&self) -> &[u8] {
+        super::element_of(self.0.key())
+    }
+}
+
+impl PartialEq for ByMember {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for ByMember {}
+
+impl PartialOrd for ByMember {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByMember {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.key().cmp(other.0.key())
     }
 }
@@ -67,7 +99,7 @@ pub(crate) struct Members {
     /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
     /// ranks and pops walk instead of sorting the set. Empty for a hash or a set, whose elements
     /// are already in member order.
-    pub(crate) by_score: BTreeSet<(u64, ElementRef)>,
+    pub(crate) by_score: BTreeSet<(u64, ByMember)>,
 }
 
 /// A score as a key ordered as `f64::total_cmp` orders scores.
@@ -148,7 +180,7 @@ impl Collections {
         if is_sorted_set(prefix) {
             let before = old_state.as_ref().and_then(|state| score_of_state(state, header)).map(score_order);
             let after = new_state.as_ref().and_then(|state| score_of_state(state, header)).map(score_order);
-            let entry = |order: u64| (order, ElementRef(new.clone()));
+            let entry = |order: u64| (order, ByMember(new.clone()));
             // The same score: one search swaps the entry for the new record.
             if before.is_some() && before == after {
                 members.by_score.replace(entry(after.expect("a score")));
@@ -172,11 +204,11 @@ impl Collections {
     /// An element record of the collection `prefix` is gone (purged, flushed).
     pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) {
         let Some(members) = self.by_prefix.get_mut(prefix) else { return };
-        if members.elements.remove(old.key()) && is_visible(old, header) {
+        if members.elements.remove(Position::of(old.key())) && is_visible(old, header) {
             members.visible -= 1;
         }
         if let Some(score) = score_under(old, header).filter(|_| is_sorted_set(prefix)) {
-            members.by_score.remove(&(score_order(score), ElementRef(old.clone())));
+            members.by_score.remove(&(score_order(score), ByMember(old.clone())));
         }
         if members.elements.is_empty() {
             self.by_prefix.remove(prefix);
@@ -195,7 +227,7 @@ impl Collections {
                 .iter()
                 .filter_map(|e| {
                     let score = score_under(e.record(), header)?;
-                    Some((score_order(score), e.clone()))
+                    Some((score_order(score), ByMember(e.0.clone())))
                 })
                 .collect();
         }

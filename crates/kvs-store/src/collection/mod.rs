@@ -16,6 +16,7 @@
 pub mod element;
 pub mod header;
 pub(crate) mod index;
+pub(crate) mod order;
 pub(crate) mod vector;
 
 pub use kvs_proto::CollectionType;

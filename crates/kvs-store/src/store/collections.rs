@@ -6,13 +6,15 @@
 
 use super::{Shard, Store};
 use crate::collection::header::Header;
-use crate::collection::index::{is_visible, Collections, ElementRef};
+use crate::collection::index::{is_visible, ByMember, Collections};
+use crate::collection::order::{position, Position};
 use crate::collection::{members_prefix, split_element_key, CollectionType};
 use crate::databases;
 use crate::record::Record;
 use bytes::Bytes;
 use hashbrown::HashTable;
 use kvs_proto::NodeId;
+use std::ops::Bound;
 use std::sync::atomic::Ordering;
 
 const TYPES: [CollectionType; 3] = [CollectionType::Hash, CollectionType::Set, CollectionType::SortedSet];
@@ -197,39 +199,48 @@ impl Store {
         crate::collection::value_of(of, &record.element_state()?, &header.visibility())
     }
 
-    /// Up to `limit` elements of the collection `of` at `key` seen under `header`, in element
-    /// order, from the first after `after` (all: `None`), with their values.
-    pub fn elements(
+    /// Every element of the collection `of` at `key` seen under `header`, with its value.
+    pub fn elements(&self, of: CollectionType, key: &[u8], header: &Header) -> Vec<(Bytes, Bytes)> {
+        self.scan_elements(of, key, header, 0, usize::MAX).0
+    }
+
+    /// One step of a scan of the collection `of` at `key` (HSCAN, SSCAN, ZSCAN): from `cursor`
+    /// (0: the start), about `count` elements seen under `header` with their values, and the
+    /// cursor to go on from (0: done). An element seen from the first step to the last is
+    /// returned at least once, whatever is added and removed meanwhile (see
+    /// [`crate::collection::order`]). Elements not seen count against the step's work too, ten
+    /// per wanted one, as Redis bounds a step over empty buckets; elements sharing a position
+    /// (a 64-bit hash collision) are returned in one step, since a cursor cannot part them.
+    pub fn scan_elements(
         &self,
         of: CollectionType,
         key: &[u8],
         header: &Header,
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Vec<(Bytes, Bytes)> {
+        cursor: u64,
+        count: usize,
+    ) -> (Vec<(Bytes, Bytes)>, u64) {
         let prefix = members_prefix(of, key);
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
-        let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
-        let after = after.map(|after| [&prefix[..], after].concat());
-        let range = match &after {
-            Some(after) => {
-                members.elements.range::<[u8], _>((std::ops::Bound::Excluded(&after[..]), std::ops::Bound::Unbounded))
-            }
-            None => members.elements.range::<[u8], _>(..),
-        };
+        let Some(members) = guard.collections.members(&prefix) else { return (Vec::new(), 0) };
+        let from = Position::probe(cursor, b"");
+        let range = members.elements.range::<Position, _>((Bound::Included(Position::of(&from)), Bound::Unbounded));
         let visibility = header.visibility();
-        let mut found = Vec::new();
+        let (mut found, mut work) = (Vec::new(), count.max(1).saturating_mul(10));
+        let mut last = None;
         for element in range {
-            if found.len() >= limit {
-                break;
+            let at = position(element.record().key());
+            if (found.len() >= count || work == 0) && last != Some(at) {
+                return (found, at);
             }
+            work = work.saturating_sub(1);
+            last = Some(at);
             let Some(state) = element.record().element_state() else { continue };
             if let Some(value) = crate::collection::value_of(of, &state, &visibility) {
                 found.push((Bytes::copy_from_slice(element.name()), value));
             }
         }
-        found
+        (found, 0)
     }
 
     /// Members of the sorted set at `key` (a live one, from [`Store::collection`]) with their
@@ -270,7 +281,7 @@ impl Store {
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
-        let entry = |(order, element): &(u64, ElementRef)| {
+        let entry = |(order, element): &(u64, ByMember)| {
             (Bytes::copy_from_slice(element.name()), crate::collection::index::score_of_order(*order))
         };
         match rev {
@@ -370,7 +381,7 @@ mod tests {
         assert_eq!(store.purge_tombstones(100, 100), 2);
         let found = store.collection(b"s", 0).expect("still a set");
         let names: Vec<Bytes> =
-            store.elements(CollectionType::Set, b"s", &found.header, None, 10).into_iter().map(|(n, _)| n).collect();
+            store.elements(CollectionType::Set, b"s", &found.header).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, [Bytes::from_static(b"c")]);
         assert_eq!(store.live_count(), 1);
         // Once that one is removed too, the purge takes the element's tombstone and the header.

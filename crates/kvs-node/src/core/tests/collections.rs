@@ -48,7 +48,7 @@ fn elements(core: &Core, of: CollectionType, key: &[u8]) -> Vec<(String, String)
         return Vec::new();
     };
     let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
-    let all = core.store().elements(of, key, &found.header, None, usize::MAX);
+    let all = core.store().elements(of, key, &found.header);
     assert_eq!(all.len(), found.len, "the count kept matches the elements seen");
     all.iter().map(|(name, value)| (text(name), text(value))).collect()
 }
@@ -228,7 +228,7 @@ fn scores(core: &Core, key: &[u8]) -> Vec<(String, f64)> {
     let Some(found) = core.store().collection(key, WALL_MS).filter(|f| f.header.of == ZSET) else {
         return Vec::new();
     };
-    let all = core.store().elements(ZSET, key, &found.header, None, usize::MAX);
+    let all = core.store().elements(ZSET, key, &found.header);
     let all: Vec<(String, f64)> = all
         .iter()
         .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), kvs_store::collection::score_of(s)))
