@@ -7,55 +7,11 @@
 
 use super::element::{raise, ElementState};
 use super::header::Header;
-use super::order::Position;
+pub(crate) use super::order::ElementRef;
 use crate::map::Map;
 use crate::record::Record;
 use kvs_proto::NodeId;
-use std::borrow::Borrow;
 use std::collections::BTreeSet;
-
-/// An element record in its collection's index, ordered as [`Position`] orders its key: a bare
-/// record pointer, since a million of these sit in one large collection's index.
-#[derive(Clone, Debug)]
-pub(crate) struct ElementRef(Record);
-
-impl ElementRef {
-    /// The element's record.
-    pub(crate) fn record(&self) -> &Record {
-        &self.0
-    }
-
-    /// The element (field or member).
-    pub(crate) fn name(&self) -> &[u8] {
-        super::element_of(self.0.key())
-    }
-}
-
-impl Borrow<Position> for ElementRef {
-    fn borrow(&self) -> &Position {
-        Position::of(self.0.key())
-    }
-}
-
-impl PartialEq for ElementRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.key() == other.0.key()
-    }
-}
-
-impl Eq for ElementRef {}
-
-impl PartialOrd for ElementRef {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ElementRef {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        Position::of(self.0.key()).cmp(Position::of(other.0.key()))
-    }
-}
 
 /// A sorted-set member's record in its score index, ordered by member among equal scores (as
 /// ranges and ranks order them): within one collection the stored keys order as the members.
@@ -198,13 +154,13 @@ impl Collections {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
             }
         }
-        members.elements.replace(ElementRef(new.clone()));
+        members.elements.replace(ElementRef::new(new.clone()));
     }
 
     /// An element record of the collection `prefix` is gone (purged, flushed).
     pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) {
         let Some(members) = self.by_prefix.get_mut(prefix) else { return };
-        if members.elements.remove(Position::of(old.key())) && is_visible(old, header) {
+        if members.elements.remove(&ElementRef::new(old.clone())) && is_visible(old, header) {
             members.visible -= 1;
         }
         if let Some(score) = score_under(old, header).filter(|_| is_sorted_set(prefix)) {
@@ -227,7 +183,7 @@ impl Collections {
                 .iter()
                 .filter_map(|e| {
                     let score = score_under(e.record(), header)?;
-                    Some((score_order(score), ByMember(e.0.clone())))
+                    Some((score_order(score), ByMember(e.record().clone())))
                 })
                 .collect();
         }

@@ -6,8 +6,7 @@
 
 use super::{Shard, Store};
 use crate::collection::header::Header;
-use crate::collection::index::{is_visible, ByMember, Collections};
-use crate::collection::order::{position, Position};
+use crate::collection::index::{is_visible, ByMember, Collections, ElementRef};
 use crate::collection::{members_prefix, split_element_key, CollectionType};
 use crate::databases;
 use crate::record::Record;
@@ -223,13 +222,12 @@ impl Store {
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return (Vec::new(), 0) };
-        let from = Position::probe(cursor, b"");
-        let range = members.elements.range::<Position, _>((Bound::Included(Position::of(&from)), Bound::Unbounded));
+        let range = members.elements.range((Bound::Included(ElementRef::start_of(cursor)), Bound::Unbounded));
         let visibility = header.visibility();
         let (mut found, mut work) = (Vec::new(), count.max(1).saturating_mul(10));
         let mut last = None;
         for element in range {
-            let at = position(element.record().key());
+            let at = element.position();
             if (found.len() >= count || work == 0) && last != Some(at) {
                 return (found, at);
             }
