@@ -87,7 +87,10 @@ pub fn write(
 /// collection of type `of` (`None`: the key holds nothing and the write only removes); `Err`
 /// once an error is answered.
 fn header_for(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType, adds: bool) -> Result<Option<Header>, ()> {
-    if adds {
+    let found = find(call, key, of)?;
+    // A live collection's header is what the add works under, read without a write's round
+    // trip; only an add that must make one writes it.
+    if adds && found.is_none() {
         let made = call.update(key, |local| match local.header_for_add(of) {
             Err(WrongType) => Decision::Keep(Err(WrongType)),
             Ok(ForAdd::Made(record, header)) => Decision::Write(record, Ok(header)),
@@ -102,7 +105,7 @@ fn header_for(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType, adds: boo
             Some(Ok(header)) => Ok(Some(header)),
         }
     } else {
-        Ok(find(call, key, of)?.map(|found| found.header))
+        Ok(found.map(|found| found.header))
     }
 }
 

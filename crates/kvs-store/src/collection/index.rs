@@ -81,7 +81,10 @@ fn is_sorted_set(prefix: &[u8]) -> bool {
 
 /// The score of a member's record as `header` lets it be seen (a set's members: 0).
 fn score_under(record: &Record, header: Option<&Header>) -> Option<f64> {
-    score_of_state(&record.element_state()?, header)
+    match record.single_add_value() {
+        Some(value) => header.filter(|h| h.visibility().sees(&record.stamp())).map(|_| super::score_of(value)),
+        None => score_of_state(&record.element_state()?, header),
+    }
 }
 
 /// The score of a sorted-set member's state as `header` lets it be seen.
@@ -125,17 +128,15 @@ impl Collections {
             Some(members) => members,
             None => self.by_prefix.entry(prefix.into()).or_default(),
         };
-        // Each state decoded once: this runs on every element write.
-        let old_state = old.and_then(Record::element_state);
-        let new_state = new.element_state();
-        let seen = |state: &Option<ElementState>| {
-            header.is_some_and(|h| state.as_ref().is_some_and(|state| state.is_visible(&h.visibility())))
-        };
-        let (was, is) = (seen(&old_state), seen(&new_state));
+        // This runs on every element write: an element of one add (the common one) is read
+        // from its record's stamp and value, never decoded.
+        let visibility = header.map(Header::visibility);
+        let seen = |record: &Record| visibility.as_ref().is_some_and(|v| record.element_visible(v));
+        let (was, is) = (old.is_some_and(seen), seen(new));
         members.visible = members.visible + usize::from(is) - usize::from(was);
         if is_sorted_set(prefix) {
-            let before = old_state.as_ref().and_then(|state| score_of_state(state, header)).map(score_order);
-            let after = new_state.as_ref().and_then(|state| score_of_state(state, header)).map(score_order);
+            let before = old.and_then(|old| score_under(old, header)).map(score_order);
+            let after = score_under(new, header).map(score_order);
             let entry = |order: u64| (order, ByMember(new.clone()));
             // The same score: one search swaps the entry for the new record.
             if before.is_some() && before == after {
@@ -149,7 +150,10 @@ impl Collections {
                 }
             }
         }
-        if let Some(state) = &new_state {
+        if new.is_single_add() {
+            let stamp = new.stamp();
+            raise(&mut members.seen, stamp.version.node, stamp.seq);
+        } else if let Some(state) = new.element_state() {
             for stamp in state.adds_stamps() {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
             }

@@ -49,6 +49,12 @@ impl Record {
         self.is_element() && self.raw_body().first() == Some(&crate::collection::element::ONLY_ADD)
     }
 
+    /// The value of an element holding one add and nothing else (see
+    /// [`Record::is_single_add`]).
+    pub(crate) fn single_add_value(&self) -> Option<&[u8]> {
+        self.is_single_add().then(|| &self.raw_body()[1..])
+    }
+
     /// Whether this element's record is seen under a header's `visibility`: for one add, from
     /// the record's own stamp, without decoding the body.
     pub(crate) fn element_visible(&self, visibility: &Visibility<'_>) -> bool {
