@@ -69,13 +69,16 @@ pub fn write(
         return None;
     }
     let adds = changes.iter().any(|(_, change)| matches!(change, Change::Add(_)));
+    let found = find(call, key, of).ok()?;
     let shell = call.shell;
-    // The command runs alone (see `CommandSpec::alone`), and peers apply what it wrote as one unit.
-    let own_unit = call.client.transaction.unit.is_none() && changes.len() + usize::from(adds) > 1;
+    // The command runs alone (see `CommandSpec::alone`), and peers apply what it wrote as one
+    // unit: a header it makes and its elements, or several elements.
+    let makes_header = adds && found.is_none();
+    let own_unit = call.client.transaction.unit.is_none() && changes.len() + usize::from(makes_header) > 1;
     if own_unit {
         call.client.transaction.unit = Some(Vec::new());
     }
-    let result = write_in_unit(call, key, of, changes, adds);
+    let result = write_in_unit(call, key, of, changes, found.map(|found| found.header), makes_header);
     if own_unit {
         let unit = call.client.transaction.unit.take().unwrap_or_default();
         shell.writes.push_unit(&shell.core, unit);
@@ -83,29 +86,31 @@ pub fn write(
     result
 }
 
-/// The header a write works under: made first when the write adds and the key holds no
-/// collection of type `of` (`None`: the key holds nothing and the write only removes); `Err`
-/// once an error is answered.
-fn header_for(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType, adds: bool) -> Result<Option<Header>, ()> {
-    let found = find(call, key, of)?;
-    // A live collection's header is what the add works under, read without a write's round
-    // trip; only an add that must make one writes it.
-    if adds && found.is_none() {
-        let made = call.update(key, |local| match local.header_for_add(of) {
-            Err(WrongType) => Decision::Keep(Err(WrongType)),
-            Ok(ForAdd::Made(record, header)) => Decision::Write(record, Ok(header)),
-            Ok(ForAdd::Held(header)) => Decision::Keep(Ok(header)),
-        });
-        match made {
-            None => Err(()),
-            Some(Err(WrongType)) => {
-                call.reply.error(WRONGTYPE);
-                Err(())
-            }
-            Some(Ok(header)) => Ok(Some(header)),
+/// The header a write works under: `held`, the live collection's, or one made first when
+/// `make` (the write adds and the key holds no live collection of type `of`); `None` when the
+/// key holds nothing and the write only removes; `Err` once an error is answered.
+fn header_for(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    of: CollectionType,
+    held: Option<Header>,
+    make: bool,
+) -> Result<Option<Header>, ()> {
+    if !make {
+        return Ok(held);
+    }
+    let made = call.update(key, |local| match local.header_for_add(of) {
+        Err(WrongType) => Decision::Keep(Err(WrongType)),
+        Ok(ForAdd::Made(record, header)) => Decision::Write(record, Ok(header)),
+        Ok(ForAdd::Held(header)) => Decision::Keep(Ok(header)),
+    });
+    match made {
+        None => Err(()),
+        Some(Err(WrongType)) => {
+            call.reply.error(WRONGTYPE);
+            Err(())
         }
-    } else {
-        Ok(found.map(|found| found.header))
+        Some(Ok(header)) => Ok(Some(header)),
     }
 }
 
@@ -114,9 +119,10 @@ fn write_in_unit(
     key: &[u8],
     of: CollectionType,
     changes: Vec<(&[u8], Change)>,
-    adds: bool,
+    held: Option<Header>,
+    make: bool,
 ) -> Option<Vec<Option<Bytes>>> {
-    let Some(header) = header_for(call, key, of, adds).ok()? else {
+    let Some(header) = header_for(call, key, of, held, make).ok()? else {
         // Removing from a key that holds nothing changes nothing.
         return Some(changes.iter().map(|_| None).collect());
     };
@@ -161,13 +167,15 @@ pub fn increment(
     if !gate_open(call) {
         return None;
     }
+    let held = find(call, key, of).ok()?.map(|found| found.header);
     let shell = call.shell;
-    let own_unit = call.client.transaction.unit.is_none();
+    let make = held.is_none();
+    let own_unit = call.client.transaction.unit.is_none() && make;
     if own_unit {
         call.client.transaction.unit = Some(Vec::new());
     }
     let result = (|| {
-        let header = header_for(call, key, of, true).ok()??;
+        let header = header_for(call, key, of, held, make).ok()??;
         let at = element_key(of, key, element);
         call.update(&at, |local| match check(local.element_number(&header)) {
             Err(why) => Decision::Keep(Err(why)),
