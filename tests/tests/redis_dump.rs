@@ -74,3 +74,42 @@ fn a_payload_dumped_on_one_node_restores_on_another() {
     restore(&mut b.resp(), "k", 0, &payload, &[]).unwrap();
     assert_eq!(run::<String>(&mut b.resp(), &["GET", "k"]), "across");
 }
+
+#[test]
+fn hashes_sets_and_sorted_sets_dump_and_restore_with_their_expiry_on_another_node() {
+    // "DUMP / RESTORE are able to serialize / unserialize a hash / set / zset" in dump.tcl.
+    let a = NodeProcess::start(None, &["--redis-port", "0"]);
+    let b = NodeProcess::start(None, &["--redis-port", "0"]);
+    let (c, d) = (&mut a.resp(), &mut b.resp());
+    let _: i64 = run(c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    let _: i64 = run(c, &["SADD", "s", "a", "b", "c"]);
+    let _: i64 = run(c, &["ZADD", "z", "1.5", "x", "-2", "y"]);
+    let _: i64 = run(c, &["PEXPIRE", "h", "100000"]);
+    for key in ["h", "s", "z"] {
+        let payload = dump(c, key).unwrap();
+        restore(d, key, 0, &payload, &[]).unwrap();
+    }
+    let mut hash: Vec<(String, String)> = run(d, &["HGETALL", "h"]);
+    hash.sort();
+    assert_eq!(hash, [("f1".into(), "v1".into()), ("f2".into(), "v2".into())]);
+    let mut set: Vec<String> = run(d, &["SMEMBERS", "s"]);
+    set.sort();
+    assert_eq!(set, ["a", "b", "c"]);
+    let zset: Vec<(String, f64)> = run(d, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]);
+    assert_eq!(zset, [("y".into(), -2.0), ("x".into(), 1.5)]);
+    assert_eq!(run::<i64>(d, &["TTL", "h"]), -1, "RESTORE with TTL 0 sets none");
+    // A TTL given, REPLACE over another type, BUSYKEY without it.
+    let payload = dump(c, "h").unwrap();
+    let _: () = run(d, &["SET", "taken", "v"]);
+    let busy = restore(d, "taken", 0, &payload, &[]).unwrap_err();
+    assert!(busy.to_string().contains("Target key name already exists"), "{busy}");
+    restore(d, "taken", 50_000, &payload, &["REPLACE"]).unwrap();
+    assert_eq!(run::<String>(d, &["TYPE", "taken"]), "hash");
+    let ttl: i64 = run(d, &["PTTL", "taken"]);
+    assert!((1..=50_000).contains(&ttl), "{ttl}");
+    // A deadline already past: restored and gone at once.
+    restore(d, "gone", 1, &payload, &["ABSTTL"]).unwrap();
+    assert_eq!(run::<i64>(d, &["EXISTS", "gone"]), 0);
+    // A payload cut short is refused.
+    assert_error(d, &["RESTORE", "cut", "0", &String::from_utf8_lossy(&payload[..payload.len() / 2])], "DUMP payload");
+}
