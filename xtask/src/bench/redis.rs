@@ -82,8 +82,11 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         return memory(&servers.targets(), &servers.cluster, args.memory_keys, Some(100_000)).await;
     }
     if args.collections_only {
-        return super::collections::run(&targets, (args.rounds, args.requests, args.clients), args.large_hash_fields)
-            .await;
+        let load = (args.rounds, args.requests, args.clients);
+        super::collections::run(&targets, load, args.large_hash_fields).await?;
+        let replicated = RedisReplicaSet::start()?;
+        let (redis, kvs) = replicated_pair(&replicated, cluster);
+        return super::replication::collection_cost_rows([&redis, &kvs], args.rounds, args.requests, args.clients);
     }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;
@@ -103,13 +106,7 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
             throughput_rows(&compared, &args)?
         };
         print_throughput(&compared, rows, args.replication_only);
-        let pids = |nodes: &[NodeProcess]| [nodes[0].pid(), nodes[1].pid(), nodes[2].pid()];
-        let redis = Replicated {
-            name: "redis + 2 replicas",
-            port: replicated.primary.port,
-            pids: [primary, replicated.replicas[0].child.id(), replicated.replicas[1].child.id()],
-        };
-        let kvs = Replicated { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pids: pids(cluster) };
+        let (redis, kvs) = replicated_pair(&replicated, cluster);
         super::replication::cost_rows([&redis, &kvs], args.rounds, args.requests, args.clients)?;
     }
     let kvs_readers = [cluster[1].redis(), cluster[2].redis()];
@@ -223,6 +220,22 @@ fn lag_rows(
         println!("{row:<18} {redis:>18.0} {kvs:>12.0} {:>7.2}", kvs / redis);
     }
     Ok(())
+}
+
+/// A Redis primary with two replicas and the 3-node cluster, as the replicated-cost rows take
+/// them: the writer first.
+fn replicated_pair(replicated: &RedisReplicaSet, cluster: &[NodeProcess]) -> (Replicated, Replicated) {
+    let redis = Replicated {
+        name: "redis + 2 replicas",
+        port: replicated.primary.port,
+        pids: [replicated.primary.child.id(), replicated.replicas[0].child.id(), replicated.replicas[1].child.id()],
+    };
+    let kvs = Replicated {
+        name: "kvs, 3 nodes",
+        port: cluster[0].redis().port(),
+        pids: [cluster[0].pid(), cluster[1].pid(), cluster[2].pid()],
+    };
+    (redis, kvs)
 }
 
 /// redis-server, a single kvs node and a 3-node kvs cluster, each with a RESP port.

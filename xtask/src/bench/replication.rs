@@ -117,6 +117,37 @@ pub(super) fn cost_rows(
     println!(
         "CPU per replicated SET (redis-benchmark -t set -c {clients}, writer + both replicas), {rounds} rounds, medians in µs"
     );
+    cost_header(systems);
+    for (pipeline, data) in super::redis_tools::CONFIGS {
+        let data_arg = data.to_string();
+        let label = format!("-P {pipeline} -d {data}");
+        cost_row(systems, &label, &["-t", "set", "-d", &data_arg], (rounds, requests, clients, pipeline))?;
+    }
+    Ok(())
+}
+
+/// What a replicated collection write costs (HSET, SADD, ZADD of redis-benchmark over 10,000
+/// members), as [`cost_rows`] measures a SET's.
+pub(super) fn collection_cost_rows(
+    systems: [&Replicated; 2],
+    rounds: usize,
+    requests: usize,
+    clients: usize,
+) -> Result<(), String> {
+    println!(
+        "CPU per replicated collection write (redis-benchmark -r 10000 -c {clients}, writer + both replicas), {rounds} rounds, medians in µs"
+    );
+    cost_header(systems);
+    for pipeline in [1, 16] {
+        for test in ["hset", "sadd", "zadd"] {
+            let label = format!("-P {pipeline} {}", test.to_uppercase());
+            cost_row(systems, &label, &["-r", "10000", "-t", test], (rounds, requests, clients, pipeline))?;
+        }
+    }
+    Ok(())
+}
+
+fn cost_header(systems: [&Replicated; 2]) {
     println!(
         "{:<12} {:>22} {:>22} {:>7}",
         "config",
@@ -124,43 +155,34 @@ pub(super) fn cost_rows(
         format!("{}: writer+replicas", systems[1].name),
         "ratio"
     );
-    for (pipeline, data) in super::redis_tools::CONFIGS {
-        // Per system: the writer's, the replicas' (together) and the total, per round.
-        let mut figures: [[Vec<f64>; 3]; 2] = Default::default();
-        let requests = requests * if pipeline > 1 { super::redis_tools::PIPELINED_SCALE } else { 1 };
-        for round in 0..rounds {
-            for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
-                let system = systems[s];
-                let before = system.pids.map(super::redis_tools::cpu_seconds);
-                let data_arg = data.to_string();
-                super::redis_tools::benchmark_one(
-                    system.port,
-                    &["-t", "set", "-d", &data_arg],
-                    requests,
-                    clients,
-                    pipeline,
-                )?;
-                let per_set =
-                    |p: usize| (super::redis_tools::cpu_seconds(system.pids[p]) - before[p]) * 1e6 / requests as f64;
-                let (writer, replicas) = (per_set(0), per_set(1) + per_set(2));
-                eprintln!(
-                    "round {round}: -P {pipeline} -d {data} {:<18} writer {writer:.2} replicas {replicas:.2} µs/SET",
-                    system.name
-                );
-                for (slot, value) in [writer, replicas, writer + replicas].into_iter().enumerate() {
-                    figures[s][slot].push(value);
-                }
+}
+
+/// One row: `args` run against each system in turn, every round starting at the other.
+fn cost_row(
+    systems: [&Replicated; 2],
+    label: &str,
+    args: &[&str],
+    (rounds, requests, clients, pipeline): (usize, usize, usize, usize),
+) -> Result<(), String> {
+    // Per system: the writer's, the replicas' (together) and the total, per round.
+    let mut figures: [[Vec<f64>; 3]; 2] = Default::default();
+    let requests = requests * if pipeline > 1 { super::redis_tools::PIPELINED_SCALE } else { 1 };
+    for round in 0..rounds {
+        for s in (0..systems.len()).map(|i| (i + round) % systems.len()) {
+            let system = systems[s];
+            let before = system.pids.map(super::redis_tools::cpu_seconds);
+            super::redis_tools::benchmark_one(system.port, args, requests, clients, pipeline)?;
+            let per_write =
+                |p: usize| (super::redis_tools::cpu_seconds(system.pids[p]) - before[p]) * 1e6 / requests as f64;
+            let (writer, replicas) = (per_write(0), per_write(1) + per_write(2));
+            eprintln!("round {round}: {label} {:<18} writer {writer:.2} replicas {replicas:.2} µs/write", system.name);
+            for (slot, value) in [writer, replicas, writer + replicas].into_iter().enumerate() {
+                figures[s][slot].push(value);
             }
         }
-        let [redis, kvs] = figures.map(|mut f| f.each_mut().map(|values| super::redis_tools::median(values)));
-        let cell = |f: [f64; 3]| format!("{:.2} + {:.2} = {:.2}", f[0], f[1], f[2]);
-        println!(
-            "{:<12} {:>22} {:>22} {:>7.2}",
-            format!("-P {pipeline} -d {data}"),
-            cell(redis),
-            cell(kvs),
-            kvs[2] / redis[2]
-        );
     }
+    let [redis, kvs] = figures.map(|mut f| f.each_mut().map(|values| super::redis_tools::median(values)));
+    let cell = |f: [f64; 3]| format!("{:.2} + {:.2} = {:.2}", f[0], f[1], f[2]);
+    println!("{:<12} {:>22} {:>22} {:>7.2}", label, cell(redis), cell(kvs), kvs[2] / redis[2]);
     Ok(())
 }

@@ -181,14 +181,43 @@ pub fn reply_random(call: &mut Call<'_, '_>, pairs: &[(Bytes, Bytes)], count: Op
     }
 }
 
+/// `wanted` distinct random members of the set at `key` (of `len` members seen) for SPOP: a
+/// few, each found by a search at a random position; many, by ranks drawn at once and one walk.
+fn pick_to_pop(call: &Call<'_, '_>, key: &[u8], wanted: usize, len: usize) -> Vec<Bytes> {
+    let store = call.shell.store();
+    let mut rng = rand::rng();
+    if wanted.saturating_mul(4) > len {
+        let ranks = rand::seq::index::sample(&mut rng, len, wanted).into_vec();
+        return store.set_members_at(key, &ranks);
+    }
+    let mut picked: Vec<Bytes> = Vec::with_capacity(wanted);
+    // Few enough that a repeat is rare; a bounded number of tries, then ranks for what is left.
+    for _ in 0..wanted.saturating_mul(4) + 8 {
+        if picked.len() == wanted {
+            return picked;
+        }
+        match store.set_member_after(key, rng.random::<u64>()) {
+            Some(member) if !picked.contains(&member) => picked.push(member),
+            Some(_) => {}
+            None => return picked,
+        }
+    }
+    let ranks = rand::seq::index::sample(&mut rng, len, wanted).into_vec();
+    for member in store.set_members_at(key, &ranks) {
+        if picked.len() < wanted && !picked.contains(&member) {
+            picked.push(member);
+        }
+    }
+    picked
+}
+
 /// `SPOP key [count]`: removes and returns random members.
 pub fn spop(call: &mut Call<'_, '_>) {
     let key = call.args.get(1);
     let Ok(count) = collections::pop_count(call) else { return };
     let Ok(found) = collections::find(call, key, SET) else { return };
     let len = found.map_or(0, |f| f.len);
-    let ranks = rand::seq::index::sample(&mut rand::rng(), len, count.unwrap_or(1).min(len)).into_vec();
-    let picked = call.shell.store().set_members_at(key, &ranks);
+    let picked = pick_to_pop(call, key, count.unwrap_or(1).min(len), len);
     if !picked.is_empty() {
         let changes = picked.iter().map(|m| (&m[..], Change::Remove)).collect();
         if collections::write(call, key, SET, changes).is_none() {

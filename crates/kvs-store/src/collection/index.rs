@@ -100,7 +100,7 @@ pub(crate) struct Collections {
 }
 
 /// Whether an element record is seen under `header`.
-pub(crate) fn is_visible(record: &Record, header: Option<&Header>) -> bool {
+fn is_visible(record: &Record, header: Option<&Header>) -> bool {
     header.is_some_and(|h| record.element_visible(&h.visibility()))
 }
 
@@ -158,13 +158,13 @@ impl Collections {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
             }
         }
-        members.elements.replace(ElementRef::new(new.clone()));
+        members.elements.replace(ElementRef::new(new.clone(), is));
     }
 
     /// An element record of the collection `prefix` is gone (purged, flushed).
     pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) {
         let Some(members) = self.by_prefix.get_mut(prefix) else { return };
-        if members.elements.remove(&ElementRef::new(old.clone())) && is_visible(old, header) {
+        if members.elements.take(&ElementRef::new(old.clone(), false)).is_some_and(|gone| gone.is_seen()) {
             members.visible -= 1;
         }
         if let Some(score) = score_under(old, header).filter(|_| is_sorted_set(prefix)) {
@@ -180,7 +180,14 @@ impl Collections {
     pub(crate) fn header_changed(&mut self, prefix: &[u8], header: Option<&Header>) -> (usize, usize) {
         let Some(members) = self.by_prefix.get_mut(prefix) else { return (0, 0) };
         let before = members.visible;
-        members.visible = members.elements.iter().filter(|e| is_visible(e.record(), header)).count();
+        members.elements = std::mem::take(&mut members.elements)
+            .into_iter()
+            .map(|e| {
+                let seen = is_visible(e.record(), header);
+                ElementRef::new(e.record().clone(), seen)
+            })
+            .collect();
+        members.visible = members.elements.iter().filter(|e| e.is_seen()).count();
         if is_sorted_set(prefix) {
             members.by_score = members
                 .elements

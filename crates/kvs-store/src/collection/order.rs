@@ -26,26 +26,35 @@ pub(crate) fn position(key: &[u8]) -> u64 {
 
 /// An element record in its collection's index, ordered by position, then key; or, with no
 /// record, the place a scan resumes (before every element of its position).
+///
+/// A position is odd, so its low bit is free: it says whether the element is seen under its
+/// collection's header, which lets SPOP, SRANDMEMBER and scans skip removed elements (kept
+/// until purged) without reaching into their records. Ordering ignores it.
 #[derive(Clone, Debug)]
 pub(crate) struct ElementRef {
-    position: u64,
+    tagged: u64,
     record: Option<Record>,
 }
 
 impl ElementRef {
-    /// The entry of an element's record.
-    pub(crate) fn new(record: Record) -> ElementRef {
-        ElementRef { position: position(record.key()), record: Some(record) }
+    /// The entry of an element's record, seen or not under its header.
+    pub(crate) fn new(record: Record, seen: bool) -> ElementRef {
+        ElementRef { tagged: position(record.key()) & !1 | u64::from(seen), record: Some(record) }
     }
 
     /// Where a scan from `cursor` starts.
     pub(crate) fn start_of(cursor: u64) -> ElementRef {
-        ElementRef { position: cursor, record: None }
+        ElementRef { tagged: cursor, record: None }
     }
 
     /// Its position: the cursor that resumes a scan at it.
     pub(crate) fn position(&self) -> u64 {
-        self.position
+        self.tagged | 1
+    }
+
+    /// Whether the element is seen under its collection's header.
+    pub(crate) fn is_seen(&self) -> bool {
+        self.tagged & 1 == 1
     }
 
     /// The element's record (an entry of the index always has one).
@@ -79,7 +88,8 @@ impl PartialOrd for ElementRef {
 
 impl Ord for ElementRef {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.position.cmp(&other.position).then_with(|| self.key().cmp(other.key()))
+        // A scan's start at cursor 0 sorts as 1, before every element.
+        self.position().cmp(&other.position()).then_with(|| self.key().cmp(other.key()))
     }
 }
 
@@ -94,8 +104,10 @@ mod tests {
         let stamp = Stamp { version: Version { wall_ms: 1, logical: 0, node: NodeId(1) }, seq: 1 };
         let record =
             |name: &[u8]| Record::plain(&element_key(CollectionType::Hash, b"h", name), Some(b""), stamp, None);
-        let (a, b) = (ElementRef::new(record(b"a")), ElementRef::new(record(b"b")));
+        let (a, b) = (ElementRef::new(record(b"a"), true), ElementRef::new(record(b"b"), false));
         assert!(a.position() & 1 == 1 && b.position() & 1 == 1);
+        assert!(a.is_seen() && !b.is_seen());
+        assert_eq!(ElementRef::new(record(b"b"), true).cmp(&b), Ordering::Equal, "seen or not, one place");
         assert_eq!(a.cmp(&b), a.position().cmp(&b.position()));
         assert!(ElementRef::start_of(a.position()) < a);
         assert!(ElementRef::start_of(0) < a.clone().min(b));

@@ -6,7 +6,7 @@
 
 use super::{Shard, Store};
 use crate::collection::header::Header;
-use crate::collection::index::{is_visible, ByMember, Collections, ElementRef};
+use crate::collection::index::{ByMember, Collections, ElementRef};
 use crate::collection::{members_prefix, split_element_key, CollectionType};
 use crate::databases;
 use crate::record::Record;
@@ -233,6 +233,9 @@ impl Store {
             }
             work = work.saturating_sub(1);
             last = Some(at);
+            if !element.is_seen() {
+                continue;
+            }
             let Some(state) = element.record().element_state() else { continue };
             if let Some(value) = crate::collection::value_of(of, &state, &visibility) {
                 found.push((Bytes::copy_from_slice(element.name()), value));
@@ -248,6 +251,24 @@ impl Store {
         self.indexed(CollectionType::SortedSet, key, rev, skip, take)
     }
 
+    /// The first member seen of the set at `key` at or after `position` in its index's hash
+    /// order, wrapping around (see [`crate::collection::order`]): what SPOP takes at a random
+    /// position, in a search rather than a walk. Members are spread evenly over the hash order,
+    /// so any is about as likely as another (the chance of each is its distance from the one
+    /// before), which is what SPOP promises; SRANDMEMBER, whose distribution Redis's tests
+    /// measure, picks by rank instead.
+    pub fn set_member_after(&self, key: &[u8], position: u64) -> Option<Bytes> {
+        let prefix = members_prefix(CollectionType::Set, key);
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let members = guard.collections.members(&prefix)?;
+        let from = ElementRef::start_of(position);
+        let after = members.elements.range((Bound::Included(&from), Bound::Unbounded));
+        let before = members.elements.range((Bound::Unbounded, Bound::Excluded(&from)));
+        let found = after.chain(before).find(|e| e.is_seen())?;
+        Some(Bytes::copy_from_slice(found.name()))
+    }
+
     /// Members of the set at `key` at the ranks `picks` (among its members seen, in member
     /// order): what SPOP and SRANDMEMBER take, walking the set's index, reading no element's
     /// body that holds one add.
@@ -256,12 +277,11 @@ impl Store {
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
         let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
-        let header = self.header_in(&guard.table, key).filter(|h| h.of == CollectionType::Set);
         let mut sorted: Vec<usize> = picks.to_vec();
         sorted.sort_unstable();
         let mut found = Vec::with_capacity(picks.len());
         let mut wanted = sorted.iter().peekable();
-        let seen = members.elements.iter().filter(|e| is_visible(e.record(), header.as_ref()));
+        let seen = members.elements.iter().filter(|e| e.is_seen());
         for (rank, element) in seen.enumerate() {
             while wanted.peek() == Some(&&rank) {
                 found.push(Bytes::copy_from_slice(element.name()));
