@@ -1,5 +1,6 @@
-//! Per shard, each collection's element records in element order, how many of them its header
-//! lets be seen, and the newest add of each origin it ever held (what a DEL clears).
+//! Per shard, each collection's element records in hash order (see `super::order`), how many
+//! of them its header lets be seen, and the newest add of each origin it ever held (what a DEL
+//! clears).
 //!
 //! The records stay in the shard's table too, so everything that walks records (the log's
 //! compaction, anti-entropy, purge, flushes) carries elements as it carries keys; this index is
@@ -45,6 +46,7 @@ impl Ord for ByMember {
     }
 }
 
+/// One collection's elements.
 #[derive(Debug, Default)]
 pub(crate) struct Members {
     pub(crate) elements: BTreeSet<ElementRef>,
@@ -53,8 +55,8 @@ pub(crate) struct Members {
     /// Per origin (sorted), the highest sequence number of an add any of its elements held.
     pub(crate) seen: Vec<(NodeId, u64)>,
     /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
-    /// ranks and pops walk instead of sorting the set. Empty for a hash or a set, whose elements
-    /// are already in member order.
+    /// ranks and pops walk instead of sorting the set. Empty for a hash or a set (SPOP and
+    /// SRANDMEMBER pick from the elements, whose entries say which are seen).
     pub(crate) by_score: BTreeSet<(u64, ByMember)>,
 }
 
@@ -79,7 +81,7 @@ fn is_sorted_set(prefix: &[u8]) -> bool {
     prefix.get(2) == Some(&3)
 }
 
-/// The score of a member's record as `header` lets it be seen (a set's members: 0).
+/// The score of a sorted-set member's record as `header` lets it be seen.
 fn score_under(record: &Record, header: Option<&Header>) -> Option<f64> {
     match record.single_add_value() {
         Some(value) => header.filter(|h| h.visibility().sees(&record.stamp())).map(|_| super::score_of(value)),
@@ -184,7 +186,7 @@ impl Collections {
             .into_iter()
             .map(|e| {
                 let seen = is_visible(e.record(), header);
-                ElementRef::new(e.record().clone(), seen)
+                e.seen_as(seen)
             })
             .collect();
         members.visible = members.elements.iter().filter(|e| e.is_seen()).count();

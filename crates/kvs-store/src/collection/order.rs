@@ -42,6 +42,11 @@ impl ElementRef {
         ElementRef { tagged: position(record.key()) & !1 | u64::from(seen), record: Some(record) }
     }
 
+    /// The same entry, seen or not.
+    pub(crate) fn seen_as(self, seen: bool) -> ElementRef {
+        ElementRef { tagged: self.tagged & !1 | u64::from(seen), record: self.record }
+    }
+
     /// Where a scan from `cursor` starts.
     pub(crate) fn start_of(cursor: u64) -> ElementRef {
         ElementRef { tagged: cursor, record: None }
