@@ -65,20 +65,45 @@ pub fn write(
     of: CollectionType,
     changes: Vec<(&[u8], Change)>,
 ) -> Option<Vec<Option<Bytes>>> {
+    let (elements, mut changes): (Vec<&[u8]>, Vec<Option<Change>>) =
+        changes.into_iter().map(|(element, change)| (element, Some(change))).unzip();
+    write_decided(call, key, of, &elements, &mut |i, _| changes[i].take())
+}
+
+/// What a write decides for its `i`-th element given the value seen before (`None`: not
+/// there): the change to make, or none.
+pub type Decide<'d> = dyn FnMut(usize, Option<&Bytes>) -> Option<Change> + 'd;
+
+/// [`write`] with each element's change decided on the value it holds, read as the change is
+/// made (ZADD's NX, XX, GT and LT), so nothing is read twice.
+pub fn write_decided(
+    call: &mut Call<'_, '_>,
+    key: &[u8],
+    of: CollectionType,
+    elements: &[&[u8]],
+    decide: &mut Decide<'_>,
+) -> Option<Vec<Option<Bytes>>> {
     if !gate_open(call) {
         return None;
     }
-    let adds = changes.iter().any(|(_, change)| matches!(change, Change::Add(_)));
-    let found = find(call, key, of).ok()?;
+    let held = find(call, key, of).ok()?.map(|found| found.header);
+    // With no live collection nothing is seen: every decision is known before any write, and
+    // with it whether a header must be made.
+    let mut planned: Option<Vec<Option<Change>>> =
+        held.is_none().then(|| (0..elements.len()).map(|i| decide(i, None)).collect());
+    let makes_header = planned.iter().flatten().any(|change| matches!(change, Some(Change::Add(_))));
+    let writes = planned.as_ref().map_or(elements.len(), |p| p.iter().flatten().count());
     let shell = call.shell;
     // The command runs alone (see `CommandSpec::alone`), and peers apply what it wrote as one
     // unit: a header it makes and its elements, or several elements.
-    let makes_header = adds && found.is_none();
-    let own_unit = call.client.transaction.unit.is_none() && changes.len() + usize::from(makes_header) > 1;
+    let own_unit = call.client.transaction.unit.is_none() && writes + usize::from(makes_header) > 1;
     if own_unit {
         call.client.transaction.unit = Some(Vec::new());
     }
-    let result = write_in_unit(call, key, of, changes, found.map(|found| found.header), makes_header);
+    let result = match &mut planned {
+        Some(planned) => write_in_unit(call, key, of, elements, (held, makes_header), &mut |i, _| planned[i].take()),
+        None => write_in_unit(call, key, of, elements, (held, false), decide),
+    };
     if own_unit {
         let unit = call.client.transaction.unit.take().unwrap_or_default();
         shell.writes.push_unit(&shell.core, unit);
@@ -118,25 +143,26 @@ fn write_in_unit(
     call: &mut Call<'_, '_>,
     key: &[u8],
     of: CollectionType,
-    changes: Vec<(&[u8], Change)>,
-    held: Option<Header>,
-    make: bool,
+    elements: &[&[u8]],
+    (held, make): (Option<Header>, bool),
+    decide: &mut Decide<'_>,
 ) -> Option<Vec<Option<Bytes>>> {
     let Some(header) = header_for(call, key, of, held, make).ok()? else {
         // Removing from a key that holds nothing changes nothing.
-        return Some(changes.iter().map(|_| None).collect());
+        return Some(elements.iter().map(|_| None).collect());
     };
-    let mut before = Vec::with_capacity(changes.len());
-    for (element, change) in changes {
+    let mut before = Vec::with_capacity(elements.len());
+    for (i, element) in elements.iter().enumerate() {
         let at = element_key(of, key, element);
         let seen = call.update(&at, |local| {
             let seen = local.element_seen(Some(&header));
-            match change {
-                Change::Add(value) => Decision::Write(local.element_added(value), seen),
-                Change::Remove => match seen.is_some().then(|| local.element_removed()).flatten() {
+            match decide(i, seen.as_ref()) {
+                Some(Change::Add(value)) => Decision::Write(local.element_added(value), seen),
+                Some(Change::Remove) => match seen.is_some().then(|| local.element_removed()).flatten() {
                     Some(record) => Decision::Write(record, seen),
                     None => Decision::Keep(seen),
                 },
+                None => Decision::Keep(seen),
             }
         })?;
         before.push(seen);

@@ -46,12 +46,10 @@ pub fn hsetnx(call: &mut Call<'_, '_>) {
     if !call.within_bounds(key, None) || !call.within_bounds(field, Some(value)) {
         return;
     }
-    let Ok(found) = collections::find(call, key, HASH) else { return };
-    if found.is_some_and(|found| collections::value(call, key, &found, field).is_some()) {
-        return call.reply.integer(0);
-    }
-    if collections::write(call, key, HASH, vec![(field, Change::Add(Bytes::copy_from_slice(value)))]).is_some() {
-        call.reply.integer(1);
+    let mut decide =
+        |_: usize, seen: Option<&Bytes>| seen.is_none().then(|| Change::Add(Bytes::copy_from_slice(value)));
+    if let Some(before) = collections::write_decided(call, key, HASH, &[field], &mut decide) {
+        call.reply.integer(i64::from(before[0].is_none()));
     }
 }
 

@@ -156,30 +156,32 @@ pub fn zadd(call: &mut Call<'_, '_>) {
         }
         return incrby(call, key, member, delta);
     }
-    let Some(found) = collections::find(call, key, ZSET).ok() else { return };
-    let mut changes = Vec::new();
+    // The last score given for a member counts, as in Redis.
+    if scored.len() > 1 {
+        let mut seen = std::collections::HashSet::new();
+        scored.reverse();
+        scored.retain(|(member, _)| seen.insert(*member));
+    }
+    let members: Vec<&[u8]> = scored.iter().map(|(member, _)| *member).collect();
     let (mut added, mut changed) = (0, 0);
-    let mut seen = std::collections::HashSet::new();
-    for (member, wanted) in scored.iter().rev() {
-        // The last score given for a member counts, as in Redis.
-        if !seen.insert(*member) {
-            continue;
-        }
-        let current = found.as_ref().and_then(|f| collections::value(call, key, f, member)).map(|v| score_of(&v));
+    // Each member's current score is read as its write is made, and decides it.
+    let mut decide = |i: usize, seen: Option<&Bytes>| {
+        let wanted = scored[i].1;
+        let current = seen.map(|value| score_of(value));
         let write = match current {
             None => !xx,
-            Some(now) => !nx && (!gt || *wanted > now) && (!lt || *wanted < now) && now != *wanted,
+            Some(now) => !nx && (!gt || wanted > now) && (!lt || wanted < now) && now != wanted,
         };
-        if write {
-            if current.is_none() {
-                added += 1;
-            } else {
-                changed += 1;
-            }
-            changes.push((*member, Change::Add(score_bytes(*wanted))));
+        if !write {
+            return None;
         }
-    }
-    if !changes.is_empty() && collections::write(call, key, ZSET, changes).is_none() {
+        match current {
+            None => added += 1,
+            Some(_) => changed += 1,
+        }
+        Some(Change::Add(score_bytes(wanted)))
+    };
+    if collections::write_decided(call, key, ZSET, &members, &mut decide).is_none() {
         return;
     }
     call.reply.integer(if ch { added + changed } else { added });
