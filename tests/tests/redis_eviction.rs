@@ -179,3 +179,62 @@ fn an_evictions_tombstone_is_purged_after_the_eviction_grace_and_a_deletes_is_no
     });
     assert!(info(c, "memory", "kvs_tombstone_bytes") < 200);
 }
+
+#[test]
+fn hashes_sets_and_sorted_sets_are_evicted_whole_under_the_limit() {
+    for policy in ["allkeys-lru", "allkeys-random", "volatile-ttl"] {
+        let (_node, c) = &mut node(policy);
+        let value = "x".repeat(40);
+        let volatile = policy.starts_with("volatile");
+        let mut refused = 0;
+        for i in 0..600 {
+            let key = format!("c:{i}");
+            let command: Vec<String> = match i % 3 {
+                0 => vec!["HSET".into(), key.clone(), "a".into(), value.clone(), "b".into(), value.clone()],
+                1 => vec!["SADD".into(), key.clone(), format!("{value}a"), format!("{value}b")],
+                _ => vec!["ZADD".into(), key.clone(), "1".into(), format!("{value}a"), "2".into(), format!("{value}b")],
+            };
+            let mut cmd = redis::cmd(&command[0]);
+            cmd.arg(&command[1..]);
+            if let Err(error) = cmd.query::<i64>(c) {
+                assert!(error.to_string().contains("command not allowed when used memory"), "{error}");
+                refused += 1;
+            }
+            if volatile {
+                let _: i64 = run(c, &["EXPIRE", &key, &(100_000 + i).to_string()]);
+            }
+        }
+        assert_eq!(refused, 0, "{policy}: nothing refused while collections can be evicted");
+        let used = info(c, "memory", "used_memory_dataset");
+        assert!(used <= LIMIT + 1_000, "{policy}: {used} bytes of data under a limit of {LIMIT}");
+        let evicted = info(c, "stats", "evicted_keys");
+        let held: u64 = run(c, &["DBSIZE"]);
+        assert!(evicted > 100 && held + evicted == 600, "{policy}: {held} held, {evicted} evicted");
+        // An evicted collection is gone whole; one kept is whole.
+        for i in 0..600 {
+            let key = format!("c:{i}");
+            let kind: String = run(c, &["TYPE", &key]);
+            let len: i64 = match kind.as_str() {
+                "hash" => run(c, &["HLEN", &key]),
+                "set" => run(c, &["SCARD", &key]),
+                "zset" => run(c, &["ZCARD", &key]),
+                _ => 2,
+            };
+            assert_eq!(len, 2, "{policy}: {key} is a {kind} of {len}");
+        }
+    }
+}
+
+#[test]
+fn a_collection_command_marks_its_key_used_and_type_and_exists_do_not() {
+    let node = NodeProcess::start(None, &["--redis-port", "0"]);
+    let c = &mut node.resp();
+    let _: i64 = run(c, &["HSET", "h", "f", "v"]);
+    eventually(Duration::from_secs(30), "h to be idle 1 s", || {
+        let _: String = run(c, &["TYPE", "h"]);
+        let _: i64 = run(c, &["EXISTS", "h"]);
+        run::<i64>(c, &["OBJECT", "IDLETIME", "h"]) >= 1
+    });
+    let _: String = run(c, &["HGET", "h", "f"]);
+    assert_eq!(run::<i64>(c, &["OBJECT", "IDLETIME", "h"]), 0);
+}

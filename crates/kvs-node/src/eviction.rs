@@ -1,10 +1,12 @@
 //! Making room under `maxmemory` before a command that may grow the data: evicting by the policy
-//! through the node's write path, or refusing (see `memory_limit` for the rules).
+//! through the node's write path (a string, counter or HyperLogLog by an eviction tombstone, a
+//! hash, set or sorted set by a DEL of what this node holds of it), or refusing (see
+//! `memory_limit` for the rules).
 
 use crate::memory_limit::{OutOfMemory, Policy, MAX_EVICTIONS_PER_WRITE};
 use crate::shell::Shell;
 use kvs_proto::features::EVICTION;
-use kvs_store::local::Decision;
+use kvs_store::local::{Decision, Holds};
 use kvs_store::log::Room;
 use std::sync::atomic::Ordering;
 
@@ -32,9 +34,22 @@ impl Shell {
                 break;
             };
             let target = victim.eviction_target();
-            let decide = |local: &kvs_store::local::Local<'_>| match local.evict(target) {
-                Some(record) => Decision::Write(record, true),
-                None => Decision::Keep(false),
+            let is_collection = victim.is_collection();
+            let decide = |local: &kvs_store::local::Local<'_>| {
+                // A collection goes as a DEL of it goes: what this node holds of it is
+                // removed, an add made meanwhile elsewhere survives (as a write made after an
+                // evicted value beats its eviction).
+                let evicted = match is_collection {
+                    true => match local.holds() {
+                        Holds::Collection(found) => Some(local.collection_cleared(&found)),
+                        _ => None,
+                    },
+                    false => local.evict(target),
+                };
+                match evicted {
+                    Some(record) => Decision::Write(record, true),
+                    None => Decision::Keep(false),
+                }
             };
             match self.update(victim.key(), now_ms, &mut Room::default(), None, decide) {
                 Ok((_, true)) => {

@@ -34,7 +34,7 @@ pub fn gate_open(call: &mut Call<'_, '_>) -> bool {
 pub fn find(call: &mut Call<'_, '_>, key: &[u8], of: CollectionType) -> Result<Option<Found>, ()> {
     let now_ms = call.now_ms();
     let store = call.shell.store();
-    match store.collection(key, now_ms) {
+    match store.collection_used(key, now_ms) {
         Some(found) if found.header.of == of => Ok(Some(found)),
         Some(_) => {
             call.reply.error(WRONGTYPE);

@@ -101,6 +101,16 @@ pub(crate) struct Collections {
     by_prefix: Map<Box<[u8]>, Members>,
 }
 
+/// The bytes an index entry's record counts for while its header hides it: a present element
+/// not seen (a tombstone counts as one already).
+fn hidden_bytes(entry: &ElementRef) -> i64 {
+    let record = entry.record();
+    match entry.is_seen() || record.is_tombstone() {
+        true => 0,
+        false => crate::store::accounting::record_bytes(record) as i64,
+    }
+}
+
 /// Whether an element record is seen under `header`.
 fn is_visible(record: &Record, header: Option<&Header>) -> bool {
     header.is_some_and(|h| record.element_visible(&h.visibility()))
@@ -118,14 +128,15 @@ impl Collections {
     }
 
     /// An element record of the collection `prefix` now stands (`old`: what it replaced), under
-    /// the collection's header of the same type, if any.
+    /// the collection's header of the same type, if any. Returns the change in bytes hidden
+    /// (see [`hidden_bytes`]).
     pub(crate) fn element_stands(
         &mut self,
         prefix: &[u8],
         old: Option<&Record>,
         new: &Record,
         header: Option<&Header>,
-    ) {
+    ) -> i64 {
         let members = match self.by_prefix.get_mut(prefix) {
             Some(members) => members,
             None => self.by_prefix.entry(prefix.into()).or_default(),
@@ -160,13 +171,17 @@ impl Collections {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);
             }
         }
-        members.elements.replace(ElementRef::new(new.clone(), is));
+        let entry = ElementRef::new(new.clone(), is);
+        let hidden = hidden_bytes(&entry);
+        hidden - members.elements.replace(entry).map_or(0, |gone| hidden_bytes(&gone))
     }
 
-    /// An element record of the collection `prefix` is gone (purged, flushed).
-    pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) {
-        let Some(members) = self.by_prefix.get_mut(prefix) else { return };
-        if members.elements.take(&ElementRef::new(old.clone(), false)).is_some_and(|gone| gone.is_seen()) {
+    /// An element record of the collection `prefix` is gone (purged, flushed). Returns the
+    /// change in bytes hidden.
+    pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) -> i64 {
+        let Some(members) = self.by_prefix.get_mut(prefix) else { return 0 };
+        let gone = members.elements.take(&ElementRef::new(old.clone(), false));
+        if gone.as_ref().is_some_and(ElementRef::is_seen) {
             members.visible -= 1;
         }
         if let Some(score) = score_under(old, header).filter(|_| is_sorted_set(prefix)) {
@@ -175,13 +190,15 @@ impl Collections {
         if members.elements.is_empty() {
             self.by_prefix.remove(prefix);
         }
+        -gone.map_or(0, |gone| hidden_bytes(&gone))
     }
 
     /// The header of the collection `prefix` changed (or went): counts again what it lets be seen.
-    /// Returns how many elements were seen before and are now.
-    pub(crate) fn header_changed(&mut self, prefix: &[u8], header: Option<&Header>) -> (usize, usize) {
-        let Some(members) = self.by_prefix.get_mut(prefix) else { return (0, 0) };
+    /// Returns how many elements were seen before and are now, and the change in bytes hidden.
+    pub(crate) fn header_changed(&mut self, prefix: &[u8], header: Option<&Header>) -> (usize, usize, i64) {
+        let Some(members) = self.by_prefix.get_mut(prefix) else { return (0, 0, 0) };
         let before = members.visible;
+        let hidden_before: i64 = members.elements.iter().map(hidden_bytes).sum();
         members.elements = std::mem::take(&mut members.elements)
             .into_iter()
             .map(|e| {
@@ -200,7 +217,8 @@ impl Collections {
                 })
                 .collect();
         }
-        (before, members.visible)
+        let hidden_after: i64 = members.elements.iter().map(hidden_bytes).sum();
+        (before, members.visible, hidden_after - hidden_before)
     }
 }
 

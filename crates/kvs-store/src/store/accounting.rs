@@ -18,8 +18,8 @@ fn counts_as_key(record: &Record) -> bool {
     !record.is_element() && !record.is_collection() && !record.is_tombstone()
 }
 
-/// The bytes `record` counts for in [`Store::memory_bytes`].
-fn record_bytes(record: &Record) -> u64 {
+/// The bytes `record` counts for in [`Store::live_bytes`] or [`Store::tombstone_bytes`].
+pub(crate) fn record_bytes(record: &Record) -> u64 {
     record.payload_len() as u64 + RECORD_OVERHEAD_BYTES
 }
 
@@ -97,14 +97,25 @@ impl Store {
         self.live_by_database[db as usize].load(Ordering::Relaxed)
     }
 
-    /// Bytes the live records (values, counters, HyperLogLogs) take: each record's key and body
-    /// plus [`RECORD_OVERHEAD_BYTES`]. What `maxmemory` is checked against.
+    /// Bytes the live records (values, counters, HyperLogLogs, collection elements seen) take:
+    /// each record's key and body plus [`RECORD_OVERHEAD_BYTES`]. What `maxmemory` is checked
+    /// against.
     pub fn live_bytes(&self) -> u64 {
-        self.live_bytes.load(Ordering::Relaxed)
+        self.live_bytes.load(Ordering::Relaxed).saturating_sub(self.hidden_bytes.load(Ordering::Relaxed))
     }
 
-    /// Bytes the tombstones take (deletes, expiries and evictions, until purged).
+    /// Bytes the tombstones take (deletes, expiries and evictions, until purged), and the
+    /// elements a collection's DEL, expiry or eviction hid (until purged too).
     pub fn tombstone_bytes(&self) -> u64 {
-        self.tombstone_bytes.load(Ordering::Relaxed)
+        self.tombstone_bytes.load(Ordering::Relaxed) + self.hidden_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Moves `delta` bytes of elements between seen and hidden (see [`Store::live_bytes`]).
+    pub(super) fn hide(&self, delta: i64) {
+        match delta.cmp(&0) {
+            std::cmp::Ordering::Greater => self.hidden_bytes.fetch_add(delta as u64, Ordering::Relaxed),
+            std::cmp::Ordering::Less => self.hidden_bytes.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed),
+            std::cmp::Ordering::Equal => 0,
+        };
     }
 }

@@ -59,10 +59,11 @@ impl Store {
             let header = self.header_in(table, collection).filter(|h| h.of == of);
             let seen = |collections: &Collections| collections.members(prefix).map_or(0, |members| members.visible);
             let before = seen(collections);
-            match new {
+            let hidden = match new {
                 Some(new) => collections.element_stands(prefix, old, new, header.as_ref()),
                 None => collections.element_gone(prefix, element, header.as_ref()),
-            }
+            };
+            self.hide(hidden);
             let after = seen(collections);
             self.collection_counts.elements_moved(of, before, after);
             let live = |seen: usize| (header.is_some() && seen > 0).then_some(of);
@@ -75,9 +76,10 @@ impl Store {
                 if a.base == b.base && a.cleared == b.cleared && a.expired_before == b.expired_before);
             if !same_view {
                 for of in TYPES {
-                    let (seen_before, seen_after) =
+                    let (seen_before, seen_after, hidden) =
                         collections.header_changed(&members_prefix(of, key), is.as_ref().filter(|h| h.of == of));
                     self.collection_counts.elements_moved(of, seen_before, seen_after);
+                    self.hide(hidden);
                 }
             }
             let after = Self::live_under(collections, key, is.as_ref()).then(|| is.as_ref().map(|h| h.of)).flatten();
@@ -102,6 +104,14 @@ impl Store {
         TYPES.map(|of| {
             let (keys, elements) = self.collection_counts.of(of);
             (of, keys, elements)
+        })
+    }
+
+    /// Whether the header `record` of `shard` lets an element be seen: a collection that is a
+    /// key, not one emptied, deleted or evicted whose records wait to be purged.
+    pub(crate) fn header_is_live(shard: &Shard, record: &Record) -> bool {
+        record.collection_type().is_some_and(|of| {
+            shard.collections.members(&members_prefix(of, record.key())).is_some_and(|members| members.visible > 0)
         })
     }
 
@@ -180,6 +190,17 @@ impl Store {
     /// The live collection at `key` (a stored key) at `now_ms`; `None` when the key holds no
     /// collection with an element seen (absent, another type, emptied, expired).
     pub fn collection(&self, key: &[u8], now_ms: u64) -> Option<Found> {
+        self.find_collection(key, now_ms, false)
+    }
+
+    /// [`Store::collection`] for a command that uses it (HGET, SADD, …): the key is marked used,
+    /// as a read of a string marks it, for LRU and LFU eviction (TYPE, EXISTS and the like only
+    /// look, and use [`Store::collection`]).
+    pub fn collection_used(&self, key: &[u8], now_ms: u64) -> Option<Found> {
+        self.find_collection(key, now_ms, true)
+    }
+
+    fn find_collection(&self, key: &[u8], now_ms: u64, used: bool) -> Option<Found> {
         let (hash, shard) = self.locate(key);
         let guard = self.read(shard);
         let record = guard.table.find(hash, |r| r.key() == key)?;
@@ -187,6 +208,9 @@ impl Store {
             return None;
         }
         let header = record.header()?;
+        if used {
+            record.touch(now_ms);
+        }
         let len = guard.collections.members(&members_prefix(header.of, key)).map_or(0, |m| m.visible);
         (len > 0).then(|| Found { header, deadline_ms: record.deadline_ms(), len })
     }
@@ -387,11 +411,18 @@ mod tests {
         member(&store, "b", stamp(12, 1, 3));
         assert_eq!((store.live_count(), store.collection(b"s", 0).map(|f| f.len)), (1, Some(2)));
         assert_eq!(sets(&store), (1, 2));
-        // A DEL that saw both, then an add from another node it had not seen.
+        // A DEL that saw both, then an add from another node it had not seen. What it hid no
+        // longer counts against maxmemory, though the records stay until purged.
+        let (live, dead) = (store.live_bytes(), store.tombstone_bytes());
         let cleared = header.cleared_by(stamp(20, 1, 4), &store.collection_seen(b"s"));
-        store.merge(Record::collection(b"s", &cleared, None));
+        let cleared_header = Record::collection(b"s", &cleared, None);
+        store.merge(cleared_header.clone());
         assert_eq!((store.live_count(), store.collection(b"s", 0).map(|f| f.len)), (0, None));
         assert_eq!(sets(&store), (0, 0));
+        let bytes = super::super::accounting::record_bytes;
+        assert_eq!(store.live_bytes(), bytes(&cleared_header));
+        let elements = live - bytes(&Record::collection(b"s", &header, None));
+        assert_eq!(store.tombstone_bytes(), dead + elements);
         member(&store, "c", stamp(21, 2, 1));
         assert_eq!(store.collection(b"s", 0).map(|f| f.len), Some(1));
         assert_eq!(sets(&store), (1, 1));

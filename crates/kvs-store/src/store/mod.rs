@@ -1,6 +1,6 @@
 //! The concurrent last-writer-wins map.
 
-mod accounting;
+pub(crate) mod accounting;
 mod collection_counts;
 mod collections;
 mod flushes;
@@ -65,6 +65,9 @@ pub struct Store {
     live_bytes: AtomicU64,
     /// Bytes the tombstones take, until purged.
     tombstone_bytes: AtomicU64,
+    /// Bytes of element records counted in `live_bytes` that their collection's header hides
+    /// (a DEL, expiry or eviction covered them): data no read sees, kept until purged.
+    hidden_bytes: AtomicU64,
     /// How far this node has applied each origin's writes; moved only by the store's own write
     /// paths ([`crate::Replica`], replay), never by a caller.
     pub(crate) cursors: CursorTable,
@@ -102,6 +105,7 @@ impl Default for Store {
             live_by_database: (0..databases::MAX_DATABASES).map(|_| AtomicU64::new(0)).collect(),
             live_bytes: AtomicU64::new(0),
             tombstone_bytes: AtomicU64::new(0),
+            hidden_bytes: AtomicU64::new(0),
             cursors: CursorTable::default(),
             purged: Mutex::new(Map::default()),
             floors: RwLock::new(Vec::new()),

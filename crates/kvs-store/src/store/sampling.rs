@@ -1,6 +1,6 @@
 //! What eviction asks of the store: random live records to choose from, and marking a key used.
 
-use super::{Store, SHARDS};
+use super::{Shard, Store, SHARDS};
 use crate::record::Record;
 
 impl Store {
@@ -13,9 +13,12 @@ impl Store {
     pub fn sample(&self, n: usize, volatile_only: bool, now_ms: u64, mut draw: impl FnMut() -> u64) -> Vec<Record> {
         let mut found = Vec::with_capacity(n);
         let (start, stride) = (draw() as usize, (draw() as usize) | 1);
-        // Collections are not evicted yet: an eviction of one would be a header write.
-        let fits =
-            |r: &&Record| r.is_live_at(now_ms) && !r.is_collection() && (!volatile_only || r.deadline_ms().is_some());
+        // A collection is drawn by its header (an element is no key), while it is a key.
+        let fits_in = |guard: &Shard, r: &Record| {
+            r.is_live_at(now_ms)
+                && (!volatile_only || r.deadline_ms().is_some())
+                && (!r.is_collection() || Store::header_is_live(guard, r))
+        };
         for i in 0..SHARDS {
             if found.len() == n {
                 break;
@@ -26,6 +29,7 @@ impl Store {
                 continue;
             }
             let skip = draw() as usize % len;
+            let fits = |r: &&Record| fits_in(&guard, r);
             let pick = guard.table.iter().skip(skip).find(fits).or_else(|| guard.table.iter().take(skip).find(fits));
             found.extend(pick.cloned());
         }
