@@ -114,16 +114,11 @@ pub(super) fn cost_rows(
     requests: usize,
     clients: usize,
 ) -> Result<(), String> {
-    println!(
-        "CPU per replicated SET (redis-benchmark -t set -c {clients}, writer + both replicas), {rounds} rounds, medians in µs"
-    );
-    cost_header(systems);
-    for (pipeline, data) in super::redis_tools::CONFIGS {
-        let data_arg = data.to_string();
-        let label = format!("-P {pipeline} -d {data}");
-        cost_row(systems, &label, &["-t", "set", "-d", &data_arg], (rounds, requests, clients, pipeline))?;
-    }
-    Ok(())
+    let rows = super::redis_tools::CONFIGS.map(|(pipeline, data)| {
+        (format!("-P {pipeline} -d {data}"), vec!["-t".into(), "set".into(), "-d".into(), data.to_string()], pipeline)
+    });
+    let title = format!("CPU per replicated SET (redis-benchmark -t set -c {clients}");
+    measured_rows(systems, &title, &rows, (rounds, requests, clients))
 }
 
 /// What a replicated collection write costs (HSET, SADD, ZADD of redis-benchmark over 10,000
@@ -134,15 +129,31 @@ pub(super) fn collection_cost_rows(
     requests: usize,
     clients: usize,
 ) -> Result<(), String> {
-    println!(
-        "CPU per replicated collection write (redis-benchmark -r 10000 -c {clients}, writer + both replicas), {rounds} rounds, medians in µs"
-    );
+    let rows: Vec<(String, Vec<String>, usize)> = [1, 16]
+        .into_iter()
+        .flat_map(|pipeline| {
+            ["hset", "sadd", "zadd"].map(|test| {
+                let args = vec!["-r".into(), "10000".into(), "-t".into(), test.into()];
+                (format!("-P {pipeline} {}", test.to_uppercase()), args, pipeline)
+            })
+        })
+        .collect();
+    let title = format!("CPU per replicated collection write (redis-benchmark -r 10000 -c {clients}");
+    measured_rows(systems, &title, &rows, (rounds, requests, clients))
+}
+
+/// The table of [`cost_rows`]: a row per (label, redis-benchmark arguments, pipeline).
+fn measured_rows(
+    systems: [&Replicated; 2],
+    title: &str,
+    rows: &[(String, Vec<String>, usize)],
+    (rounds, requests, clients): (usize, usize, usize),
+) -> Result<(), String> {
+    println!("{title}, writer + both replicas), {rounds} rounds, medians in µs");
     cost_header(systems);
-    for pipeline in [1, 16] {
-        for test in ["hset", "sadd", "zadd"] {
-            let label = format!("-P {pipeline} {}", test.to_uppercase());
-            cost_row(systems, &label, &["-r", "10000", "-t", test], (rounds, requests, clients, pipeline))?;
-        }
+    for (label, args, pipeline) in rows {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cost_row(systems, label, &args, (rounds, requests, clients, *pipeline))?;
     }
     Ok(())
 }

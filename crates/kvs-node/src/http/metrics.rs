@@ -7,7 +7,7 @@ use crate::status;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use kvs_proto::MemberState;
+use kvs_proto::{CollectionType, MemberState};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -31,6 +31,9 @@ pub(super) async fn scrape(State(shell): State<Arc<Shell>>) -> impl IntoResponse
         }
     }
 }
+
+/// Which count of a collection type's `(type, keys, elements)` a gauge reports.
+type TypeCount = fn(&(CollectionType, u64, u64)) -> u64;
 
 /// Everything /metrics reports about one node.
 struct NodeMetrics(Arc<Shell>);
@@ -84,23 +87,19 @@ impl Collector for NodeMetrics {
             single(&mut encoder, name, help, MetricType::Gauge, value)?;
         }
         let counts = shell.store().collection_counts();
-        let mut collections = encoder.encode_descriptor(
-            "kvs_collections",
-            "Keys holding a hash, set or sorted set with an element seen, by type",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (of, keys, _) in counts {
-            collections.encode_family(&[("type", of.name())])?.encode_gauge(&keys)?;
-        }
-        let mut elements = encoder.encode_descriptor(
-            "kvs_collection_elements",
-            "Elements seen in those collections (hash fields, set and sorted-set members), by type",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (of, _, count) in counts {
-            elements.encode_family(&[("type", of.name())])?.encode_gauge(&count)?;
+        let by_type: [(&str, &str, TypeCount); 2] = [
+            ("kvs_collections", "Keys holding a hash, set or sorted set with an element seen, by type", |c| c.1),
+            (
+                "kvs_collection_elements",
+                "Elements seen in those collections (hash fields, set and sorted-set members), by type",
+                |c| c.2,
+            ),
+        ];
+        for (name, help, value) in by_type {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for count in &counts {
+                family.encode_family(&[("type", count.0.name())])?.encode_gauge(&value(count))?;
+            }
         }
 
         let mut skew = encoder.encode_descriptor(
