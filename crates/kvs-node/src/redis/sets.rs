@@ -181,12 +181,17 @@ pub fn reply_random(call: &mut Call<'_, '_>, pairs: &[(Bytes, Bytes)], count: Op
     }
 }
 
+/// Members SPOP finds one search each; more, or a quarter of the set, are drawn as ranks and
+/// read in one walk (the searches' repeats are checked against what was picked, a cost that
+/// grows as the square of the count).
+const POP_BY_SEARCH: usize = 16;
+
 /// `wanted` distinct random members of the set at `key` (of `len` members seen) for SPOP: a
 /// few, each found by a search at a random position; many, by ranks drawn at once and one walk.
 fn pick_to_pop(call: &Call<'_, '_>, key: &[u8], wanted: usize, len: usize) -> Vec<Bytes> {
     let store = call.shell.store();
     let mut rng = rand::rng();
-    if wanted.saturating_mul(4) > len {
+    if wanted > POP_BY_SEARCH || wanted.saturating_mul(4) > len {
         let ranks = rand::seq::index::sample(&mut rng, len, wanted).into_vec();
         return store.set_members_at(key, &ranks);
     }
