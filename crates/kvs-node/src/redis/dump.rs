@@ -12,12 +12,12 @@
 
 use super::{parse_int, Call};
 use bytes::Bytes;
-use kvs_store::collection::CollectionType;
+use kvs_store::collection::{type_byte, type_of_byte, CollectionType};
 use kvs_store::local::Decision;
 
 /// The payload format this code writes and reads.
 const PAYLOAD_VERSION: u16 = 1;
-/// A string's kind byte; a collection's are 1 (hash), 2 (set) and 3 (sorted set).
+/// A string's kind byte; a collection's is its type byte (`kvs_store::collection::type_byte`).
 const KIND_STRING: u8 = 0;
 
 /// What a payload holds.
@@ -27,14 +27,6 @@ enum Dumped<'a> {
     String(&'a [u8]),
     /// A collection's type and elements.
     Collection(CollectionType, Vec<(Bytes, Bytes)>),
-}
-
-fn kind_of(of: CollectionType) -> u8 {
-    match of {
-        CollectionType::Hash => 1,
-        CollectionType::Set => 2,
-        CollectionType::SortedSet => 3,
-    }
 }
 
 /// The DUMP payload of a body of kind `kind`.
@@ -99,13 +91,10 @@ fn decode(payload: &[u8]) -> Option<Dumped<'_>> {
     if u16::from_le_bytes([footer[1], footer[2]]) != PAYLOAD_VERSION {
         return None;
     }
-    let of = match footer[0] {
-        KIND_STRING => return Some(Dumped::String(value)),
-        1 => CollectionType::Hash,
-        2 => CollectionType::Set,
-        3 => CollectionType::SortedSet,
-        _ => return None,
-    };
+    if footer[0] == KIND_STRING {
+        return Some(Dumped::String(value));
+    }
+    let of = type_of_byte(footer[0])?;
     Some(Dumped::Collection(of, elements_of(value)?))
 }
 
@@ -118,7 +107,7 @@ pub fn dump(call: &mut Call<'_, '_>) {
         if call.reply_too_large(body.len()) {
             return;
         }
-        return call.reply.bulk(&payload(kind_of(found.header.of), body));
+        return call.reply.bulk(&payload(type_byte(found.header.of), body));
     }
     match call.shell.store().get_value(key, now_ms) {
         Some(value) => call.reply.bulk(&payload(KIND_STRING, value.to_vec())),
@@ -232,7 +221,7 @@ mod tests {
             assert_eq!(decode(&payload(KIND_STRING, value.to_vec())), Some(Dumped::String(value)));
         }
         let elements = vec![(Bytes::from_static(b"f"), Bytes::from_static(b"v")), (Bytes::new(), Bytes::new())];
-        let hash = payload(1, collection_body(&elements));
+        let hash = payload(type_byte(CollectionType::Hash), collection_body(&elements));
         assert_eq!(decode(&hash), Some(Dumped::Collection(CollectionType::Hash, elements)));
         for good in [payload(KIND_STRING, b"value".to_vec()), hash] {
             for i in 0..good.len() {

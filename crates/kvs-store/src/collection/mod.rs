@@ -107,7 +107,9 @@ pub const ELEMENT_PREFIX: [u8; 2] = [0xFF, 0xEE];
 /// Bytes before the collection's stored key in an element's key.
 const HEAD_BYTES: usize = 2 + 1 + 4;
 
-fn type_byte(of: CollectionType) -> u8 {
+/// The byte that stands for a collection type wherever one is stored or sent: element keys,
+/// header bodies, the log and DUMP payloads. Fixed, since all of those outlive a release.
+pub fn type_byte(of: CollectionType) -> u8 {
     match of {
         CollectionType::Hash => 1,
         CollectionType::Set => 2,
@@ -115,7 +117,8 @@ fn type_byte(of: CollectionType) -> u8 {
     }
 }
 
-fn type_of_byte(byte: u8) -> Option<CollectionType> {
+/// The collection type a [`type_byte`] stands for; `None` for any other byte.
+pub fn type_of_byte(byte: u8) -> Option<CollectionType> {
     match byte {
         1 => Some(CollectionType::Hash),
         2 => Some(CollectionType::Set),

@@ -44,7 +44,7 @@
 use crate::record::{Body, Record};
 use bytes::Bytes;
 use kvs_proto::peer::Cursors;
-use kvs_proto::{CollectionType, Contribution, Counter, ElementAdd, ElementCount, EntryKind, NodeId, Stamp, Version};
+use kvs_proto::{Contribution, Counter, ElementAdd, ElementCount, EntryKind, NodeId, Stamp, Version};
 
 /// First bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"KVSLOG\r\n";
@@ -338,11 +338,7 @@ pub fn encode_entry(out: &mut Vec<u8>, record: &Record) {
             (Body::Collection, deadline) => {
                 body.push(KIND_COLLECTION);
                 let header = record.header().expect("a header");
-                body.push(match header.of {
-                    CollectionType::Hash => 1,
-                    CollectionType::Set => 2,
-                    CollectionType::SortedSet => 3,
-                });
+                body.push(crate::collection::type_byte(header.of));
                 put_deadline(body, deadline);
                 put_stamp(body, &header.base);
                 body.extend_from_slice(&header.expired_before.to_le_bytes());
@@ -524,12 +520,8 @@ impl<'a> Fields<'a> {
     }
 
     fn collection(&mut self) -> Result<(Option<u64>, EntryKind), String> {
-        let of = match self.u8("collection type")? {
-            1 => CollectionType::Hash,
-            2 => CollectionType::Set,
-            3 => CollectionType::SortedSet,
-            other => return Err(format!("unknown collection type {other}")),
-        };
+        let byte = self.u8("collection type")?;
+        let of = crate::collection::type_of_byte(byte).ok_or_else(|| format!("unknown collection type {byte}"))?;
         let deadline = self.deadline()?;
         let base = self.stamp()?;
         let expired_before = self.u64("expired before")?;

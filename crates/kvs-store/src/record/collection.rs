@@ -5,7 +5,7 @@
 use super::{Record, COLLECTION_BIT, ELEMENT_BIT, TOMBSTONE_BIT};
 use crate::collection::element::{le_u64, put_stamp, read_stamp, ElementState, STAMP_BYTES};
 use crate::collection::header::{Header, Visibility};
-use crate::collection::CollectionType;
+use crate::collection::{type_byte, type_of_byte, CollectionType};
 use kvs_proto::NodeId;
 
 impl Record {
@@ -19,11 +19,7 @@ impl Record {
     /// A collection's header at its key, expiring at `deadline_ms`.
     pub fn collection(key: &[u8], header: &Header, deadline_ms: Option<u64>) -> Record {
         Record::build(key, header.newest(), COLLECTION_BIT, deadline_ms, |out| {
-            out.push(match header.of {
-                CollectionType::Hash => 1,
-                CollectionType::Set => 2,
-                CollectionType::SortedSet => 3,
-            });
+            out.push(type_byte(header.of));
             put_stamp(out, &header.base);
             out.extend_from_slice(&header.expired_before.to_le_bytes());
             out.extend_from_slice(&(header.stamps.len() as u32).to_le_bytes());
@@ -80,11 +76,7 @@ impl Record {
             return None;
         }
         let body = self.raw_body();
-        let of = match body[0] {
-            1 => CollectionType::Hash,
-            2 => CollectionType::Set,
-            _ => CollectionType::SortedSet,
-        };
+        let of = type_of_byte(body[0]).expect("a header's own body holds its type");
         let base = read_stamp(&body[1..]);
         let at = 1 + STAMP_BYTES;
         let expired_before = le_u64(&body[at..]);
@@ -105,10 +97,6 @@ impl Record {
 
     /// The collection's type, if this is a header (without decoding the rest).
     pub fn collection_type(&self) -> Option<CollectionType> {
-        self.is_collection().then(|| match self.raw_body()[0] {
-            1 => CollectionType::Hash,
-            2 => CollectionType::Set,
-            _ => CollectionType::SortedSet,
-        })
+        self.is_collection().then(|| type_of_byte(self.raw_body()[0]).expect("a header's own body holds its type"))
     }
 }

@@ -14,11 +14,7 @@ pub(crate) struct CollectionCounts {
 
 /// The counters' slot of a type.
 fn slot(of: CollectionType) -> usize {
-    match of {
-        CollectionType::Hash => 0,
-        CollectionType::Set => 1,
-        CollectionType::SortedSet => 2,
-    }
+    usize::from(crate::collection::type_byte(of)) - 1
 }
 
 /// Moves `counter` from `before` to `after`.
