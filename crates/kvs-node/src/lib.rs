@@ -71,6 +71,7 @@ pub(crate) mod peer_handshake;
 pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;
 pub(crate) mod peer_task;
+pub(crate) mod pubsub;
 pub(crate) mod redis;
 pub(crate) mod request_stats;
 pub mod server;

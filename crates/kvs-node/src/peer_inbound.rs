@@ -65,6 +65,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 bump(&stats.anti_entropy_bytes_received, bytes);
                 entries.len()
             }
+            PeerMessage::Published { .. } => 0,
             // Listed one by one: a new kind of message must choose its counter here.
             PeerMessage::AntiEntropyRequest { .. }
             | PeerMessage::AntiEntropyDone { .. }

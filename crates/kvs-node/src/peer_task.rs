@@ -13,7 +13,7 @@ use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
-use kvs_proto::{Connection, MemberInfo, ProtoError};
+use kvs_proto::{Connection, MemberInfo, PeerMessage, ProtoError};
 use kvs_store::replica::{entry_cost, AntiEntropyAnswer};
 use kvs_store::Record;
 use std::sync::Arc;
@@ -131,7 +131,13 @@ async fn stream(
     let _open = shell.writes.outboxes.open(outbox, conn.get_ref());
     let mut ping = interval(shell.config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Pub/sub messages published from now on; a peer of protocol 8 gets none.
+    let mut published_from = shell.fanout.end();
+    let pubsub = version >= PeerMessage::<Record>::Published { messages: Vec::new() }.protocol();
     loop {
+        // Made before the check: a publish between the two still wakes it.
+        let published = shell.fanout.published();
+        let publications_waiting = pubsub && shell.fanout.has_after(published_from);
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             command = commands.recv() => match command {
@@ -183,6 +189,12 @@ async fn stream(
                 }
                 Err(RecvError::Closed) => return Ended::Stopped,
             },
+            _ = async { if !publications_waiting { published.await } }, if pubsub => {
+                claim(conn, outbox);
+                // As with pushes: let publishing sessions run first, so their messages share a frame.
+                tokio::task::yield_now().await;
+                send_publications(shell, conn, &mut published_from).await
+            }
             _ = ping.tick() => {
                 let now = shell.now();
                 if shell.core.is_dead(peer, now) {
@@ -286,6 +298,25 @@ async fn send_pushes(
         };
     }
     send_batch(shell, conn, entries).await
+}
+
+/// Sends the pub/sub messages published since `from` as one frame (bounded like a push batch).
+async fn send_publications(
+    shell: &Shell,
+    conn: &mut Connection<net::Stream>,
+    from: &mut crate::pubsub::fanout::Position,
+) -> Result<(), ProtoError> {
+    let batch = shell.fanout.take(from, shell.config.max_batch_bytes);
+    let stats = shell.core.stats();
+    bump(&stats.pubsub_messages_dropped, batch.dropped as usize);
+    if batch.messages.is_empty() {
+        return Ok(());
+    }
+    let count = batch.messages.len();
+    let sent = send(shell, conn, &Outgoing::Published { messages: batch.messages }).await?;
+    bump(&stats.pubsub_messages_sent, count);
+    bump(&stats.pubsub_bytes_sent, sent);
+    Ok(())
 }
 
 /// Sends pushed writes as one frame (nothing when there are none).

@@ -12,9 +12,10 @@ use crate::error::WriteRefused;
 use crate::node_clock::NodeClock;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
+use crate::pubsub::{FanOut, Hub};
 use crate::request_stats::RequestStats;
 use crate::write_path::{WritePath, Written};
-use kvs_proto::{MemberInfo, NodeId};
+use kvs_proto::{MemberInfo, NodeId, Publication};
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::Room;
 use kvs_store::{Record, Replica, Store};
@@ -68,6 +69,10 @@ pub struct Shell {
     pub(crate) acknowledged: tokio::sync::Notify,
     /// `maxmemory`: the limit on live data and what a write past it does.
     pub(crate) memory_limit: crate::memory_limit::MemoryLimit,
+    /// This node's pub/sub subscriptions.
+    pub(crate) pubsub: Hub,
+    /// Messages published here, on their way to every peer.
+    pub(crate) fanout: FanOut,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -129,6 +134,8 @@ impl Shell {
             requests: RequestStats::default(),
             acknowledged: tokio::sync::Notify::new(),
             memory_limit,
+            pubsub: Hub::default(),
+            fanout: FanOut::default(),
         })
     }
 
@@ -206,6 +213,12 @@ impl Shell {
                     }
                 }
                 Effect::Acknowledged => self.acknowledged.notify_waiters(),
+                Effect::Deliver(messages) => {
+                    for publication in &messages {
+                        self.pubsub.deliver(publication);
+                    }
+                }
+                Effect::FanOut(publication) => self.fanout.publish(publication),
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh } => {
                     if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
@@ -213,6 +226,22 @@ impl Shell {
                 }
             }
         }
+    }
+
+    /// PUBLISH or SPUBLISH by a client of this node: delivered here and sent to every peer;
+    /// how many subscribers of this node took it (what Redis Cluster's PUBLISH answers too).
+    pub(crate) fn publish(&self, publication: Publication) -> usize {
+        let mut delivered = 0;
+        for effect in self.core.publish(publication) {
+            match effect {
+                Effect::Deliver(messages) => {
+                    delivered += messages.iter().map(|m| self.pubsub.deliver(m)).sum::<usize>()
+                }
+                Effect::FanOut(publication) => self.fanout.publish(publication),
+                effect => debug_assert!(false, "a publish has no effect {effect:?}"),
+            }
+        }
+        delivered
     }
 
     /// WAIT: how many alive peers have applied every write made here so far, once `wanted` of

@@ -46,4 +46,4 @@ pub use limits::Limits;
 pub use model::{
     CollectionType, Contribution, Counter, ElementAdd, ElementCount, Entry, EntryKind, NodeId, Stamp, Version,
 };
-pub use peer::{ClockSample, MemberInfo, PeerMessage, Pulse, View};
+pub use peer::{ClockSample, MemberInfo, PeerMessage, Publication, Pulse, View};

@@ -77,6 +77,17 @@ pub type KeyedEntry = (Bytes, Entry);
 /// applied (or superseded) here: a version vector over per-origin write sequences.
 pub type Cursors = Vec<(NodeId, u64)>;
 
+/// One pub/sub message, as a node forwards what its clients published to its peers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The channel it was published to.
+    pub channel: Bytes,
+    /// The message.
+    pub message: Bytes,
+    /// SPUBLISH: for shard channels (SSUBSCRIBE), which patterns never match.
+    pub shard: bool,
+}
+
 /// A message on a peer connection; each flows one way, from the connection's dialer to the acceptor.
 ///
 /// Generic over the entry type so a sender can ship its own entry representation, as long as it
@@ -164,6 +175,13 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The sender's cursor for the receiver's origin.
         upto: u64,
     },
+    /// Protocol 9: messages the sender's clients published, in the order it took them; the
+    /// receiver delivers them to its own subscribers and forwards them nowhere (every member
+    /// hears every publisher directly). Nothing stores them: a peer not connected misses them.
+    Published {
+        /// The messages, oldest first.
+        messages: Vec<Publication>,
+    },
 }
 
 impl<E> PeerMessage<E> {
@@ -172,6 +190,7 @@ impl<E> PeerMessage<E> {
     pub fn protocol(&self) -> u32 {
         match self {
             PeerMessage::AppliedAsk { .. } | PeerMessage::Applied { .. } => 8,
+            PeerMessage::Published { .. } => 9,
             _ => 7,
         }
     }

@@ -1,7 +1,7 @@
 //! What the core asks the shell to do.
 
 use kvs_proto::peer::Cursors;
-use kvs_proto::{MemberInfo, NodeId, PeerMessage};
+use kvs_proto::{MemberInfo, NodeId, PeerMessage, Publication};
 use kvs_store::Record;
 use std::sync::Arc;
 
@@ -46,6 +46,10 @@ pub(crate) enum Effect {
     ClusterVersionRose(u32),
     /// A peer acknowledged more of our writes: wake the WAITs.
     Acknowledged,
+    /// Hand these pub/sub messages to this node's subscribers.
+    Deliver(Vec<Publication>),
+    /// Send this pub/sub message, published here, to every peer (at most once).
+    FanOut(Publication),
     /// Stream `to` the answer to its anti-entropy request (`Core::anti_entropy_answer`).
     AnswerAntiEntropy {
         /// The peer that asked.

@@ -31,6 +31,7 @@ pub(crate) mod gossip;
 mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
+mod publications;
 mod write_acks;
 
 use crate::config::NodeConfig;
@@ -260,6 +261,7 @@ impl Core {
             }
             PeerMessage::AppliedAsk { want } => self.applied_asked(peer, want),
             PeerMessage::Applied { upto } => self.applied_received(peer, upto),
+            PeerMessage::Published { messages } => self.published_received(from, messages),
         };
         // Entries just applied may be what a waiting peer asked for.
         effects.extend(self.acks_due());

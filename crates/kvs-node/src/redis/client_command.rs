@@ -180,6 +180,8 @@ fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connecte
     for (id, c) in clients {
         let name = c.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
         let age = now.saturating_duration_since(c.since).as_secs();
+        let [sub, psub, ssub] = c.subscriptions;
+        let flags = if type_of(&c) == ClientType::PubSub { "P" } else { "N" };
         let (multi, resp) = if id == call.client.id {
             let queued = call.client.transaction.queued.as_ref().map_or(-1, |q| q.len() as i64);
             (queued, if call.client.protocol == kvs_proto::resp::Protocol::Resp3 { 3 } else { 2 })
@@ -187,22 +189,39 @@ fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connecte
             (-1, 2)
         };
         text.push_str(&format!(
-            "id={id} addr={} laddr={} fd=0 name={name} age={age} idle=0 flags=N db={} sub=0 psub=0 ssub=0 multi={multi} \
-             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|list \
-             user={} redir=-1 resp={resp}\n",
+            "id={id} addr={} laddr={} fd=0 name={name} age={age} idle=0 flags={flags} db={} sub={sub} psub={psub} \
+             ssub={ssub} multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+             tot-mem=0 events=r cmd=client|list user={} redir=-1 resp={resp}\n",
             c.addr, c.laddr, c.db, c.user
         ));
     }
     text
 }
 
-/// The connection types CLIENT LIST and CLIENT KILL filter by: every Redis connection here is
-/// `normal` (kvs has no replicas, and pub/sub is not served yet).
-fn client_type(name: &[u8]) -> Option<bool> {
+/// The connection types CLIENT LIST and CLIENT KILL filter by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    /// No subscription.
+    Normal,
+    /// Subscribed to something (the `P` flag).
+    PubSub,
+    /// A replica or master link: kvs's Redis port has none.
+    Replication,
+}
+
+fn client_type(name: &[u8]) -> Option<ClientType> {
     match name.to_ascii_lowercase().as_slice() {
-        b"normal" => Some(true),
-        b"master" | b"replica" | b"slave" | b"pubsub" => Some(false),
+        b"normal" => Some(ClientType::Normal),
+        b"pubsub" => Some(ClientType::PubSub),
+        b"master" | b"replica" | b"slave" => Some(ClientType::Replication),
         _ => None,
+    }
+}
+
+fn type_of(client: &super::clients::Connected) -> ClientType {
+    match client.subscriptions.iter().sum::<usize>() {
+        0 => ClientType::Normal,
+        _ => ClientType::PubSub,
     }
 }
 
@@ -211,8 +230,7 @@ fn client_list(call: &mut Call<'_, '_>) {
     let mut clients = call.clients.list();
     if call.args.len() == 4 && call.args.get(2).eq_ignore_ascii_case(b"TYPE") {
         match client_type(call.args.get(3)) {
-            Some(true) => {}
-            Some(false) => clients.clear(),
+            Some(wanted) => clients.retain(|(_, c)| type_of(c) == wanted),
             None => {
                 let name = String::from_utf8_lossy(call.args.get(3)).into_owned();
                 return call.reply.error(&format!("ERR Unknown client type '{name}'"));
@@ -248,8 +266,7 @@ fn client_kill(call: &mut Call<'_, '_>) {
         return call.reply.error("ERR syntax error");
     }
     let (mut id, mut addr, mut laddr, mut user, mut skip_me) = (None, None, None, None, true);
-    // TYPE of anything but `normal` matches none of this port's connections.
-    let mut normal_only = true;
+    let mut of_type = None;
     for pair in 1..call.args.len() / 2 {
         let (filter, value) = (call.args.get(pair * 2), call.args.get(pair * 2 + 1));
         let text = String::from_utf8_lossy(value).into_owned();
@@ -262,8 +279,7 @@ fn client_kill(call: &mut Call<'_, '_>) {
             b"LADDR" => laddr = Some(text),
             b"USER" => user = Some(text),
             b"TYPE" => match client_type(value) {
-                Some(true) => {}
-                Some(false) => normal_only = false,
+                Some(wanted) => of_type = Some(wanted),
                 None => return call.reply.error(&format!("ERR Unknown client type '{text}'")),
             },
             b"SKIPME" => match text.to_ascii_lowercase().as_str() {
@@ -280,7 +296,7 @@ fn client_kill(call: &mut Call<'_, '_>) {
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
             && user.as_ref().is_none_or(|u| *u == c.user)
             && !(skip_me && cid == me)
-            && normal_only
+            && of_type.is_none_or(|wanted| type_of(c) == wanted)
     });
     call.reply.integer(killed as i64);
 }

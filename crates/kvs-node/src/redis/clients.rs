@@ -28,6 +28,8 @@ pub struct Connected {
     pub unblock: Arc<Unblock>,
     /// The database it selected.
     pub db: u8,
+    /// How many channels, patterns and shard channels it subscribes to.
+    pub subscriptions: [usize; 3],
 }
 
 /// A connection's blocking command, as CLIENT UNBLOCK sees it.

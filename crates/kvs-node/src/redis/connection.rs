@@ -9,6 +9,13 @@ pub const REDIS_COMPAT_VERSION: &str = "7.0.0";
 
 /// `PING [message]`
 pub fn ping(call: &mut Call<'_, '_>) {
+    let subscribed = call.client.pubsub.as_ref().is_some_and(|s| s.any());
+    if subscribed && call.client.protocol == Protocol::Resp2 && call.args.len() <= 2 {
+        // A RESP2 subscriber reads only arrays: Redis answers ["pong", message].
+        call.reply.array(2);
+        call.reply.bulk(b"pong");
+        return call.reply.bulk(if call.args.len() == 2 { call.args.get(1) } else { b"" });
+    }
     match call.args.len() {
         1 => call.reply.simple("PONG"),
         2 => call.reply.bulk(call.args.get(1)),
@@ -139,6 +146,10 @@ pub fn hello(call: &mut Call<'_, '_>) {
 /// on a node with users, logged out.
 pub fn reset(call: &mut Call<'_, '_>) {
     call.client.transaction = Default::default();
+    if let Some(subscriptions) = &mut call.client.pubsub {
+        subscriptions.leave_all(&call.shell.pubsub, call.client.id);
+        call.clients.update(call.client.id, |c| c.subscriptions = [0; 3]);
+    }
     call.client.db = 0;
     call.clients.update(call.client.id, |c| c.db = 0);
     call.client.protocol = kvs_proto::resp::Protocol::Resp2;

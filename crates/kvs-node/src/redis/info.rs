@@ -176,13 +176,15 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{commands}\r\n\
                  instantaneous_ops_per_sec:0\r\nrejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
-                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n\
+                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
                  total_error_replies:{errors}\r\n",
                 call.clients.next_id_peek().saturating_sub(1),
                 stats.keys_expired.load(Ordering::Relaxed),
                 shell.memory_limit.evicted(),
                 shell.requests.lookups().0,
                 shell.requests.lookups().1,
+                super::pubsub::node_counts(&shell.pubsub).0,
+                super::pubsub::node_counts(&shell.pubsub).1,
             )
         }
         "replication" => {

@@ -33,6 +33,7 @@
 //! - [`latency`]: LATENCY, the latency monitor.
 //! - [`memory`]: MEMORY USAGE, STATS, DOCTOR.
 //! - [`monitor`]: MONITOR's feed of every command run.
+//! - [`pubsub`]: SUBSCRIBE and its kin, PUBLISH, SPUBLISH, PUBSUB, across the cluster.
 //! - [`help`]: the HELP subcommands and the error that points to them.
 
 pub mod bits;
@@ -60,6 +61,7 @@ pub mod latency;
 pub mod lcs;
 pub mod memory;
 pub mod monitor;
+pub mod pubsub;
 pub mod server;
 pub mod session;
 pub mod sets;
@@ -110,6 +112,8 @@ pub struct ClientState {
     pub no_touch: bool,
     /// Reads of keys since the last batch (found, not found), for INFO's keyspace_hits/_misses.
     pub lookups: [u64; 2],
+    /// What it subscribes to, once it ran a SUBSCRIBE of any kind.
+    pub pubsub: Option<pubsub::Subscriptions>,
 }
 
 /// CLIENT REPLY's modes.

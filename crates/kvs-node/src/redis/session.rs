@@ -22,11 +22,25 @@ const FLUSH_AT_BYTES: usize = 64 * 1024;
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Serves one connection until the client quits or closes, sends malformed RESP, or we shut down.
-pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: net::Stream, _slot: Slot) {
+pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, stream: net::Stream, _slot: Slot) {
     let _open = clients.opened();
     let (mut client, connected) = new_client(&shell, &clients, &stream);
     let kill = connected.kill.clone();
     let _listed = clients.register(client.id, connected);
+    converse(shell.clone(), clients.clone(), stream, &mut client, kill).await;
+    if let Some(subscriptions) = &mut client.pubsub {
+        subscriptions.leave_all(&shell.pubsub, client.id);
+    }
+}
+
+/// Reads and answers commands, and sends the messages of its subscriptions, until it ends.
+async fn converse(
+    shell: Arc<Shell>,
+    clients: Arc<RedisClients>,
+    mut stream: net::Stream,
+    client: &mut ClientState,
+    kill: CancellationToken,
+) {
     let limits = RespLimits { max_bulk: shell.config.limits.max_frame_bytes, ..RespLimits::default() };
     // A command still incomplete past this size is refused: buffered input stays bounded.
     let max_pending = shell.config.limits.max_frame_bytes + limits.max_inline;
@@ -61,7 +75,7 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
                     if !args.is_empty() {
                         let batch =
                             Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick };
-                        run_command(&shell, &clients, &mut client, args, batch).await;
+                        run_command(&shell, &clients, client, args, batch).await;
                         served += 1;
                     }
                     consumed += used;
@@ -106,10 +120,20 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, mut stream: ne
             return;
         }
         input.reserve(READ_CHUNK_BYTES);
+        let mailbox = client.pubsub.as_ref().map(|subscriptions| subscriptions.mailbox.clone());
         let read = tokio::select! {
             _ = shell.shutdown_started() => return,
             _ = kill.cancelled() => return,
-            read = unless_idle(read_limit(&shell, &client, login_by), stream.read_buf(&mut input)) => match read {
+            _ = async { if let Some(mailbox) = &mailbox { mailbox.ready().await } }, if mailbox.is_some() => {
+                let mut deliveries = Vec::new();
+                if mailbox.is_some_and(|mailbox| mailbox.take(&mut deliveries).is_err()) {
+                    tracing::debug!("closing a subscriber that fell behind its messages");
+                    return;
+                }
+                super::pubsub::write_deliveries(&mut output, client.protocol, &deliveries);
+                continue;
+            }
+            read = unless_idle(read_limit(&shell, client, login_by), stream.read_buf(&mut input)) => match read {
                 Some(read) => read,
                 None => {
                     tracing::debug!("closing an idle Redis connection");
@@ -140,6 +164,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         kill: CancellationToken::new(),
         unblock: Default::default(),
         db: 0,
+        subscriptions: [0; 3],
     };
     let client = ClientState {
         id: clients.next_id(),
@@ -156,6 +181,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         db: 0,
         no_touch: false,
         lookups: [0; 2],
+        pubsub: None,
     };
     (client, connected)
 }
@@ -426,6 +452,8 @@ fn read_limit(
     login_by: Option<tokio::time::Instant>,
 ) -> Option<std::time::Duration> {
     match login_by {
+        // A subscriber waits for messages, not for its own commands (Redis exempts it too).
+        _ if client.pubsub.as_ref().is_some_and(|s| s.any()) => None,
         Some(deadline) if client.user.is_none() => {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             Some(shell.config.idle_timeout.map_or(left, |idle| idle.min(left)))
@@ -536,6 +564,17 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
     }
     if !spec.accepts(call.args.len()) {
         wrong_arity(call.reply, spec.name);
+        return None;
+    }
+    if call.client.protocol == Protocol::Resp2
+        && call.client.pubsub.as_ref().is_some_and(|s| s.any())
+        && !super::pubsub::allowed_while_subscribed(spec.name)
+    {
+        let message = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        );
+        call.reply.error(&message);
         return None;
     }
     if call.client.db == 0 && super::database_keys::reserved_key(spec.keys(), &call.args).is_some() {

@@ -4,8 +4,8 @@
 
 use super::{
     bits, client_command, collection_scan, config, connection, counters, databases, debug, dump, expire, hashes,
-    hyperloglog, info, keys, keyspace, latency, lcs, memory, server, sets, slowlog, sorted_combine, sorted_ranges,
-    sorted_sets, strings, transaction, wait, Call,
+    hyperloglog, info, keys, keyspace, latency, lcs, memory, pubsub, server, sets, slowlog, sorted_combine,
+    sorted_ranges, sorted_sets, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -297,6 +297,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("memory", -2, &["readonly"], (2, 2, 1), memory::memory),
     spec("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), connection::reset),
     spec("time", 1, &["loading", "stale", "fast"], (0, 0, 0), server::time),
+    spec("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::subscribe),
+    spec("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::psubscribe),
+    spec("ssubscribe", -2, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::ssubscribe),
+    spec("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::unsubscribe),
+    spec("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::punsubscribe),
+    spec("sunsubscribe", -1, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::sunsubscribe),
+    spec("publish", 3, &["pubsub", "loading", "stale", "fast"], (0, 0, 0), pubsub::publish),
+    spec("spublish", 3, &["pubsub", "loading", "stale", "fast"], (0, 0, 0), pubsub::spublish),
+    spec("pubsub", -2, &["pubsub", "loading", "stale"], (0, 0, 0), pubsub::pubsub),
     spec("monitor", 1, &["admin", "noscript", "loading", "stale"], (0, 0, 0), server::monitor),
     spec("role", 1, &["noscript", "loading", "stale", "fast"], (0, 0, 0), server::role),
     spec("lastsave", 1, &["loading", "stale", "fast"], (0, 0, 0), server::lastsave),

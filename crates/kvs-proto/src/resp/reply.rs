@@ -117,6 +117,15 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// The header of an out-of-band push of `n` elements (a pub/sub message): `>n` in RESP3,
+    /// an array in RESP2, where a subscribed connection reads nothing else.
+    pub fn push(&mut self, n: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.number_line(b'*', n as i64),
+            Protocol::Resp3 => self.number_line(b'>', n as i64),
+        }
+    }
+
     /// The header of a map of `n` pairs (a flat array of 2n elements in RESP2).
     pub fn map(&mut self, n: usize) {
         match self.protocol {

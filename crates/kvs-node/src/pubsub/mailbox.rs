@@ -1,0 +1,150 @@
+//! What waits for one subscribed connection: its messages, bounded in bytes.
+//!
+//! A subscriber that does not read is disconnected rather than buffered for, as Redis does with
+//! `client-output-buffer-limit pubsub 32mb`: past [`MAILBOX_BYTES`] its queue is dropped and the
+//! connection closes. Publishers never wait for a subscriber.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// Bytes of messages one connection may have waiting before it is disconnected.
+pub const MAILBOX_BYTES: usize = 32 * 1024 * 1024;
+
+/// What each queued message costs besides its bytes (the queue slot and the handles).
+const PER_MESSAGE_BYTES: usize = 96;
+
+/// One message for one subscriber, as it will be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// How it reached the subscriber: `message`, `pmessage` or `smessage`.
+    pub kind: &'static str,
+    /// The pattern it matched (`pmessage` only).
+    pub pattern: Option<Bytes>,
+    /// The channel.
+    pub channel: Bytes,
+    /// The message.
+    pub message: Bytes,
+}
+
+impl Delivery {
+    fn cost(&self) -> usize {
+        PER_MESSAGE_BYTES + self.channel.len() + self.message.len() + self.pattern.as_ref().map_or(0, Bytes::len)
+    }
+}
+
+/// A subscriber's messages, filled by publishers and drained by its connection.
+#[derive(Debug)]
+pub struct Mailbox {
+    state: Mutex<State>,
+    ready: Notify,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Delivery>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+/// The subscriber fell further behind than its mailbox holds; it is to be disconnected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflowed;
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Mailbox::with_limit(MAILBOX_BYTES)
+    }
+}
+
+impl Mailbox {
+    /// A mailbox holding at most `limit` bytes of messages.
+    pub fn with_limit(limit: usize) -> Self {
+        Mailbox { state: Mutex::default(), ready: Notify::new(), limit }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `delivery`; false if the subscriber is past its limit (now or before), when nothing
+    /// more is kept for it.
+    pub fn put(&self, delivery: Delivery) -> bool {
+        let mut state = self.state();
+        if state.overflowed {
+            return false;
+        }
+        let cost = delivery.cost();
+        let fits = state.bytes + cost <= self.limit;
+        if fits {
+            state.bytes += cost;
+            state.queue.push_back(delivery);
+        } else {
+            state.overflowed = true;
+            state.queue = VecDeque::new();
+            state.bytes = 0;
+        }
+        drop(state);
+        // Either way the connection has something to do: send, or close.
+        self.ready.notify_one();
+        fits
+    }
+
+    /// Moves every waiting message to `into`, oldest first.
+    pub fn take(&self, into: &mut Vec<Delivery>) -> Result<(), Overflowed> {
+        let mut state = self.state();
+        if state.overflowed {
+            return Err(Overflowed);
+        }
+        into.extend(state.queue.drain(..));
+        state.bytes = 0;
+        Ok(())
+    }
+
+    /// Resolves once something was put since the last call (one waiter: the connection).
+    pub async fn ready(&self) {
+        self.ready.notified().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(message: &'static [u8]) -> Delivery {
+        Delivery {
+            kind: "message",
+            pattern: None,
+            channel: Bytes::from_static(b"c"),
+            message: Bytes::from_static(message),
+        }
+    }
+
+    #[test]
+    fn messages_come_out_in_the_order_they_went_in() {
+        let mailbox = Mailbox::default();
+        assert!(mailbox.put(delivery(b"1")));
+        assert!(mailbox.put(delivery(b"2")));
+        let mut out = Vec::new();
+        mailbox.take(&mut out).unwrap();
+        assert_eq!(out, vec![delivery(b"1"), delivery(b"2")]);
+        out.clear();
+        mailbox.take(&mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_subscriber_past_its_limit_is_dropped_not_buffered_for() {
+        let mailbox = Mailbox::with_limit(1000);
+        let mut sent = 0;
+        while mailbox.put(delivery(&[0; 100])) {
+            sent += 1;
+            assert!(sent < 100, "the mailbox never filled");
+        }
+        assert_eq!(mailbox.take(&mut Vec::new()), Err(Overflowed));
+        assert_eq!(mailbox.state().queue.len(), 0, "its messages are let go at once");
+        assert!(!mailbox.put(delivery(b"late")));
+    }
+}
