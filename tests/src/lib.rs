@@ -17,6 +17,7 @@ pub mod impostor;
 pub mod netns;
 pub mod pki;
 pub mod process;
+pub mod raw_resp;
 pub mod resp;
 pub mod wait;
 

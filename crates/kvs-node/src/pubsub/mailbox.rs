@@ -1,13 +1,15 @@
 //! What waits for one subscribed connection: its messages, bounded in bytes.
 //!
 //! A subscriber that does not read is disconnected rather than buffered for, as Redis does with
-//! `client-output-buffer-limit pubsub 32mb`: past [`MAILBOX_BYTES`] its queue is dropped and the
-//! connection closes. Publishers never wait for a subscriber.
+//! `client-output-buffer-limit pubsub 32mb`: past [`MAILBOX_BYTES`] its queue is dropped and its
+//! connection is told to close at once (its token cancelled), even while it waits to write.
+//! Publishers never wait for a subscriber.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Bytes of messages one connection may have waiting before it is disconnected.
 pub const MAILBOX_BYTES: usize = 32 * 1024 * 1024;
@@ -40,6 +42,8 @@ pub struct Mailbox {
     state: Mutex<State>,
     ready: Notify,
     limit: usize,
+    /// Cancelled when it overflows: the connection closes.
+    overflow: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -55,14 +59,15 @@ pub struct Overflowed;
 
 impl Default for Mailbox {
     fn default() -> Self {
-        Mailbox::with_limit(MAILBOX_BYTES)
+        Mailbox::new(MAILBOX_BYTES, CancellationToken::new())
     }
 }
 
 impl Mailbox {
-    /// A mailbox holding at most `limit` bytes of messages.
-    pub fn with_limit(limit: usize) -> Self {
-        Mailbox { state: Mutex::default(), ready: Notify::new(), limit }
+    /// A mailbox holding at most `limit` bytes of messages, which cancels `overflow` when a
+    /// message does not fit.
+    pub fn new(limit: usize, overflow: CancellationToken) -> Self {
+        Mailbox { state: Mutex::default(), ready: Notify::new(), limit, overflow }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -85,6 +90,7 @@ impl Mailbox {
             state.overflowed = true;
             state.queue = VecDeque::new();
             state.bytes = 0;
+            self.overflow.cancel();
         }
         drop(state);
         // Either way the connection has something to do: send, or close.
@@ -137,13 +143,15 @@ mod tests {
 
     #[test]
     fn a_subscriber_past_its_limit_is_dropped_not_buffered_for() {
-        let mailbox = Mailbox::with_limit(1000);
+        let overflow = CancellationToken::new();
+        let mailbox = Mailbox::new(1000, overflow.clone());
         let mut sent = 0;
         while mailbox.put(delivery(&[0; 100])) {
             sent += 1;
             assert!(sent < 100, "the mailbox never filled");
         }
         assert_eq!(mailbox.take(&mut Vec::new()), Err(Overflowed));
+        assert!(overflow.is_cancelled(), "its connection is told to close");
         assert_eq!(mailbox.state().queue.len(), 0, "its messages are let go at once");
         assert!(!mailbox.put(delivery(b"late")));
     }

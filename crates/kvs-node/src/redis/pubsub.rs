@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub const MAX_SUBSCRIPTIONS: usize = 100_000;
 
 /// A subscribed connection's side: its mailbox and what it subscribes to, by kind.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Subscriptions {
     /// Where its messages wait.
     pub mailbox: Arc<Mailbox>,
@@ -28,6 +28,13 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// A connection's subscriptions, none yet; `close` ends the connection when it falls
+    /// further behind than its mailbox holds.
+    fn new(close: tokio_util::sync::CancellationToken) -> Self {
+        let mailbox = Arc::new(Mailbox::new(crate::pubsub::mailbox::MAILBOX_BYTES, close));
+        Subscriptions { mailbox, names: Default::default() }
+    }
+
     fn names(&self, kind: Kind) -> &HashSet<Bytes, kvs_store::map::MapHasher> {
         &self.names[kind as usize]
     }
@@ -93,7 +100,8 @@ fn subscribe_to(call: &mut Call<'_, '_>, kind: Kind) {
         return call.reply.error(&format!("ERR {} longer than {limit} bytes", name_of(kind, long.len())));
     }
     let client = call.client.id;
-    let subscriptions = call.client.pubsub.get_or_insert_with(Default::default);
+    let close = call.clients.get(client).map(|c| c.kill).unwrap_or_default();
+    let subscriptions = call.client.pubsub.get_or_insert_with(|| Subscriptions::new(close));
     let fresh = names.iter().collect::<HashSet<_>>().len();
     if subscriptions.total() + fresh > MAX_SUBSCRIPTIONS {
         return call.reply.error(&format!("ERR a connection holds at most {MAX_SUBSCRIPTIONS} subscriptions"));
@@ -118,7 +126,8 @@ fn name_of(kind: Kind, len: usize) -> String {
 
 fn unsubscribe_from(call: &mut Call<'_, '_>, kind: Kind) {
     let client = call.client.id;
-    let subscriptions = call.client.pubsub.get_or_insert_with(Default::default);
+    let close = call.clients.get(client).map(|c| c.kill).unwrap_or_default();
+    let subscriptions = call.client.pubsub.get_or_insert_with(|| Subscriptions::new(close));
     let word = words(kind).1;
     let names: Vec<Bytes> = match call.args.len() {
         1 => subscriptions.names[kind as usize].iter().cloned().collect(),

@@ -94,7 +94,13 @@ async fn converse(
             }
         }
         input.advance(consumed);
-        if !flush(&mut stream, &mut output, &mut durable).await {
+        // A kill (CLIENT KILL, or a subscriber's overflow) closes even a connection whose
+        // replies wait for a socket that does not drain.
+        let flushed = tokio::select! {
+            flushed = flush(&mut stream, &mut output, &mut durable) => flushed,
+            _ = kill.cancelled() => false,
+        };
+        if !flushed {
             return;
         }
         shell.requests.batch(ClientProtocol::Resp, started.elapsed(), served);
