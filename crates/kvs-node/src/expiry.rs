@@ -20,7 +20,8 @@ pub(crate) async fn run(shell: Arc<Shell>) {
             _ = ticks.tick() => {}
         }
         if shell.active_expiry.load(Ordering::Relaxed) {
-            let expired = shell.core.expire(shell.now());
+            let events = &shell.writes.keyspace_events;
+            let expired = shell.core.expire(shell.now(), |record| events.expired(record));
             if expired > 0 {
                 tracing::trace!(expired, "reclaimed expired keys");
             }

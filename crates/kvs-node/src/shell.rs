@@ -9,6 +9,7 @@ use crate::config::NodeConfig;
 use crate::connection_budget::ConnectionBudget;
 use crate::core::{Core, Effect, Now};
 use crate::error::WriteRefused;
+use crate::keyspace_events::KeyspaceEvents;
 use crate::node_clock::NodeClock;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
@@ -69,8 +70,8 @@ pub struct Shell {
     pub(crate) acknowledged: tokio::sync::Notify,
     /// `maxmemory`: the limit on live data and what a write past it does.
     pub(crate) memory_limit: crate::memory_limit::MemoryLimit,
-    /// This node's pub/sub subscriptions.
-    pub(crate) pubsub: Hub,
+    /// This node's pub/sub subscriptions (keyspace events reach them from the write path).
+    pub(crate) pubsub: Arc<Hub>,
     /// Messages published here, on their way to every peer.
     pub(crate) fanout: FanOut,
 }
@@ -114,10 +115,11 @@ impl Shell {
         let replica = Replica::new(store, clock);
         let cluster_version = dir.as_ref().and_then(|dir| dir.cluster_version());
         let memory_limit = crate::memory_limit::MemoryLimit::new(config.memory_limit);
+        let pubsub = Arc::new(Hub::default());
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, cluster_version),
-            writes: WritePath::new(log, dir, config.push_queue),
+            writes: WritePath::new(log, dir, config.push_queue, KeyspaceEvents::new(pubsub.clone())),
             peers: PeerLinks::default(),
             redis_addr,
             budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),
@@ -134,7 +136,7 @@ impl Shell {
             requests: RequestStats::default(),
             acknowledged: tokio::sync::Notify::new(),
             memory_limit,
-            pubsub: Hub::default(),
+            pubsub,
             fanout: FanOut::default(),
         })
     }

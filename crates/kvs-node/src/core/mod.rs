@@ -329,8 +329,8 @@ impl Core {
     }
 
     /// The expiry tick: reclaims every key whose deadline has passed; returns how many.
-    pub(crate) fn expire(&self, now: Now) -> usize {
-        let expired = self.replica.store().expire_due(now.wall_ms);
+    pub(crate) fn expire(&self, now: Now, reclaimed: impl FnMut(&Record)) -> usize {
+        let expired = self.replica.store().expire_due_each(now.wall_ms, reclaimed);
         bump(&self.stats.keys_expired, expired);
         expired
     }

@@ -92,7 +92,16 @@ const PARAMS: &[Param] = &[
             _ => Err("argument must be between 1 and 64 inclusive".into()),
         }),
     },
-    fixed("notify-keyspace-events", |_| String::new()),
+    Param {
+        name: "notify-keyspace-events",
+        get: |c| crate::keyspace_events::classes::format(c.shell.writes.keyspace_events.classes.get()),
+        set: Some(|c, text| {
+            let flags = crate::keyspace_events::classes::parse(text)
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            c.shell.writes.keyspace_events.classes.set(flags);
+            Ok(())
+        }),
+    },
     fixed("port", |c| c.shell.redis_addr.map_or(0, |a| a.port()).to_string()),
     fixed("protected-mode", |c| if c.shell.config.protected_mode { "yes" } else { "no" }.into()),
     fixed("proto-max-bulk-len", |c| c.shell.config.limits.max_frame_bytes.to_string()),

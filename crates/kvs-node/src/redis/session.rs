@@ -523,11 +523,12 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     let Some(spec) = check(call, spec) else {
         return;
     };
-    if call.client.no_touch {
-        // Commands run on one thread without awaiting, so a flag of the thread's is the command's.
-        return kvs_store::access::without_touching(|| handle(call, spec));
-    }
-    handle(call, spec)
+    // Commands run on one thread without awaiting, so what a thread holds is the command's: the
+    // events its changes fire, and whether its reads count as uses.
+    crate::keyspace_events::during(spec.name, || match call.client.no_touch {
+        true => kvs_store::access::without_touching(|| handle(call, spec)),
+        false => handle(call, spec),
+    })
 }
 
 /// Runs `spec`'s handler, in the selected database.

@@ -372,6 +372,11 @@ impl Store {
     /// to ([`Record::expired`]), freeing its value; returns how many. The tombstone blocks older
     /// copies still travelling, and is purged like any other.
     pub fn expire_due(&self, now_ms: u64) -> usize {
+        self.expire_due_each(now_ms, |_| {})
+    }
+
+    /// [`Store::expire_due`], calling `reclaimed` with each record reclaimed (as it was before).
+    pub fn expire_due_each(&self, now_ms: u64, mut reclaimed: impl FnMut(&Record)) -> usize {
         let mut expired = 0;
         for shard in 0..SHARDS {
             let mut guard = self.write(shard);
@@ -386,6 +391,7 @@ impl Store {
                 let hash = self.hasher.hash_one(record.key());
                 if self.upsert(&mut guard, hash, record.expired(), true) == MergeOutcome::Applied {
                     expired += 1;
+                    reclaimed(&record);
                 }
             }
         }
