@@ -35,17 +35,19 @@ impl Resp {
         }
     }
 
-    /// The elements of an array or a push, as text and integers: `["message", "ch", "hi"]`.
+    /// The elements of an array or a push, as text and integers, nested arrays flattened:
+    /// `["message", "ch", "hi"]`, `["invalidate", "key"]`.
     pub fn words(&self) -> Vec<String> {
         let (Resp::Array(items) | Resp::Push(items) | Resp::Map(items)) = self else {
             panic!("not an array: {self:?}")
         };
         items
             .iter()
-            .map(|item| match item {
-                Resp::Integer(n) => n.to_string(),
-                Resp::Bulk(None) | Resp::Null => "(nil)".into(),
-                other => other.text().to_string(),
+            .flat_map(|item| match item {
+                Resp::Integer(n) => vec![n.to_string()],
+                Resp::Bulk(None) | Resp::Null => vec!["(nil)".into()],
+                Resp::Array(_) | Resp::Push(_) | Resp::Map(_) => item.words(),
+                other => vec![other.text().to_string()],
             })
             .collect()
     }

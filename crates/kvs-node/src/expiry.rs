@@ -20,8 +20,8 @@ pub(crate) async fn run(shell: Arc<Shell>) {
             _ = ticks.tick() => {}
         }
         if shell.active_expiry.load(Ordering::Relaxed) {
-            let events = &shell.writes.keyspace_events;
-            let expired = shell.core.expire(shell.now(), |record| events.expired(record));
+            let observers = &shell.writes.observers;
+            let expired = shell.core.expire(shell.now(), |record| observers.expired(record));
             if expired > 0 {
                 tracing::trace!(expired, "reclaimed expired keys");
             }

@@ -9,8 +9,8 @@ use crate::config::NodeConfig;
 use crate::connection_budget::ConnectionBudget;
 use crate::core::{Core, Effect, Now};
 use crate::error::WriteRefused;
-use crate::keyspace_events::KeyspaceEvents;
 use crate::node_clock::NodeClock;
+use crate::observers::Observers;
 use crate::open::OpenedData;
 use crate::peer_links::{PeerCommand, PeerHandle, PeerLinks, PeerTask};
 use crate::pubsub::{FanOut, Hub};
@@ -119,7 +119,7 @@ impl Shell {
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, cluster_version),
-            writes: WritePath::new(log, dir, config.push_queue, KeyspaceEvents::new(pubsub.clone())),
+            writes: WritePath::new(log, dir, config.push_queue, Observers::new(pubsub.clone())),
             peers: PeerLinks::default(),
             redis_addr,
             budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),

@@ -5,7 +5,7 @@
 
 use crate::core::{Core, Effect, Pushed, Turn};
 use crate::error::WriteRefused;
-use crate::keyspace_events::KeyspaceEvents;
+use crate::observers::Observers;
 use crate::outbox::Outboxes;
 use crate::stats::{bump, ReplicationCounters};
 use kvs_proto::Version;
@@ -35,21 +35,17 @@ pub(crate) struct WritePath {
     push_log: broadcast::Sender<Pushed>,
     /// Every peer link, for pushes the writing session sends itself.
     pub(crate) outboxes: Outboxes,
-    /// What every change applied here fires to subscribers (`notify-keyspace-events`).
-    pub(crate) keyspace_events: KeyspaceEvents,
+    /// What hears of every change applied here (keyspace notifications, client tracking).
+    pub(crate) observers: Observers,
 }
 
 impl WritePath {
-    /// A write path over the log (if durable) and a push log of `push_queue` records.
-    pub(crate) fn new(
-        log: Option<Log>,
-        dir: Option<DataDir>,
-        push_queue: usize,
-        keyspace_events: KeyspaceEvents,
-    ) -> Self {
+    /// A write path over the log (if durable) and a push log of `push_queue` records, telling
+    /// `observers` of every change.
+    pub(crate) fn new(log: Option<Log>, dir: Option<DataDir>, push_queue: usize, observers: Observers) -> Self {
         let (push_log, _) = broadcast::channel(push_queue);
         let dir = dir.map(std::sync::Mutex::new);
-        WritePath { log, dir, push_log, outboxes: Outboxes::default(), keyspace_events }
+        WritePath { log, dir, push_log, outboxes: Outboxes::default(), observers }
     }
 
     /// The cluster reached `version`: recorded in the data dir first (a restart must not forget
@@ -116,7 +112,7 @@ impl WritePath {
         let durable = self.carry_out(core.stats(), &mut turn, room)?;
         // A write outside a transaction fires its events as it is pushed; one inside, here.
         if let Some(made) = unit.and_then(|unit| version.and(unit.last())) {
-            self.keyspace_events.local(made);
+            self.observers.local(made);
         }
         Ok((version.map(|version| Written { version, durable }), answer))
     }
@@ -177,7 +173,7 @@ impl WritePath {
                 };
             }
             Effect::Push(Pushed::One(record)) => {
-                self.keyspace_events.local(&record);
+                self.observers.local(&record);
                 // No receivers just means no peers yet; anti-entropy brings them up to date later.
                 let queue = |record| drop(self.push_log.send(Pushed::One(record)));
                 if let Some(sent) = self.outboxes.push(record, queue) {
@@ -187,7 +183,7 @@ impl WritePath {
             }
             Effect::Push(unit @ Pushed::Unit(_)) => self.outboxes.queue_only(|| drop(self.push_log.send(unit))),
             Effect::Log(records) => {
-                self.keyspace_events.remote(&records);
+                self.observers.remote(&records);
                 self.log_applied(records, room)
             }
             Effect::LogCursors(cursors) => {

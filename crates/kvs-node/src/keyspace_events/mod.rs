@@ -15,31 +15,13 @@ use classes::{Classes, EXPIRED, KEYEVENT, KEYSPACE};
 use events::Event;
 use kvs_proto::Publication;
 use kvs_store::{databases, Record};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 thread_local! {
-    /// The command running on this thread, while a client's command runs.
-    static COMMAND: Cell<Option<&'static str>> = const { Cell::new(None) };
-    /// The last event the running command fired, so a command that writes several records of
-    /// one key (a hash's fields) fires its event once.
-    static LAST: RefCell<Option<(Vec<u8>, &'static str)>> = const { RefCell::new(None) };
-}
-
-/// Runs `f`, one client command named `command`, so that the changes it makes fire that
-/// command's events.
-pub fn during<R>(command: &'static str, f: impl FnOnce() -> R) -> R {
-    /// Clears the command however `f` ends, a panic included.
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            COMMAND.set(None);
-            LAST.with_borrow_mut(|last| *last = None);
-        }
-    }
-    COMMAND.set(Some(command));
-    let _reset = Reset;
-    f()
+    /// The last event a command fired (its run, key and event), so a command that writes several
+    /// records of one key (a hash's fields) fires its event once.
+    static LAST: RefCell<Option<(u64, Vec<u8>, &'static str)>> = const { RefCell::new(None) };
 }
 
 /// A node's keyspace notifications: its setting, and the subscribers it fires to.
@@ -65,15 +47,17 @@ impl KeyspaceEvents {
         if self.off() {
             return;
         }
-        let command = COMMAND.get();
-        for event in events::events(command, record).into_iter().flatten() {
+        let running = crate::running::now();
+        for event in events::events(running.map(|r| r.command), record).into_iter().flatten() {
             let key = events::subject(record);
-            let repeated = LAST.with_borrow_mut(|last| {
-                let same = last.as_ref().is_some_and(|(k, name)| k == key && *name == event.name);
-                if !same && command.is_some() {
-                    *last = Some((key.to_vec(), event.name));
-                }
-                same
+            let repeated = running.is_some_and(|running| {
+                LAST.with_borrow_mut(|last| {
+                    let same = last
+                        .as_ref()
+                        .is_some_and(|(run, k, name)| *run == running.run && k == key && *name == event.name);
+                    *last = Some((running.run, key.to_vec(), event.name));
+                    same
+                })
             });
             if !repeated {
                 self.fire(key, event);

@@ -17,22 +17,36 @@ pub const MAILBOX_BYTES: usize = 32 * 1024 * 1024;
 /// What each queued message costs besides its bytes (the queue slot and the handles).
 const PER_MESSAGE_BYTES: usize = 96;
 
-/// One message for one subscriber, as it will be sent.
+/// One message for one connection, as it will be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    /// How it reached the subscriber: `message`, `pmessage` or `smessage`.
-    pub kind: &'static str,
-    /// The pattern it matched (`pmessage` only).
-    pub pattern: Option<Bytes>,
-    /// The channel.
-    pub channel: Bytes,
-    /// The message.
-    pub message: Bytes,
+pub enum Delivery {
+    /// A pub/sub message.
+    Message {
+        /// How it reached the subscriber: `message`, `pmessage` or `smessage`.
+        kind: &'static str,
+        /// The pattern it matched (`pmessage` only).
+        pattern: Option<Bytes>,
+        /// The channel.
+        channel: Bytes,
+        /// The message.
+        message: Bytes,
+    },
+    /// CLIENT TRACKING: a key read or watched by prefix changed (`None`: every key, a flush).
+    Invalidate(Option<Bytes>),
+    /// CLIENT TRACKING: the connection invalidations were redirected to (this id) is gone.
+    RedirectBroken(u64),
 }
 
 impl Delivery {
     fn cost(&self) -> usize {
-        PER_MESSAGE_BYTES + self.channel.len() + self.message.len() + self.pattern.as_ref().map_or(0, Bytes::len)
+        PER_MESSAGE_BYTES
+            + match self {
+                Delivery::Message { pattern, channel, message, .. } => {
+                    channel.len() + message.len() + pattern.as_ref().map_or(0, Bytes::len)
+                }
+                Delivery::Invalidate(key) => key.as_ref().map_or(0, Bytes::len),
+                Delivery::RedirectBroken(_) => 0,
+            }
     }
 }
 
@@ -120,7 +134,7 @@ mod tests {
     use super::*;
 
     fn delivery(message: &'static [u8]) -> Delivery {
-        Delivery {
+        Delivery::Message {
             kind: "message",
             pattern: None,
             channel: Bytes::from_static(b"c"),

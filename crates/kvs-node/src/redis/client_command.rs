@@ -103,18 +103,14 @@ pub fn client(call: &mut Call<'_, '_>) {
         };
         // ON's OK is sent; OFF's and SKIP's are taken back with the replies they turn off.
         call.reply.simple("OK");
+    } else if sub.eq_ignore_ascii_case(b"TRACKING") && argc >= 3 {
+        super::tracking::tracking(call);
+    } else if sub.eq_ignore_ascii_case(b"CACHING") && argc == 3 {
+        super::tracking::caching(call);
     } else if sub.eq_ignore_ascii_case(b"GETREDIR") && argc == 2 {
-        // Client-side caching is not served yet: tracking is off, so there is no redirection.
-        call.reply.integer(-1);
+        super::tracking::getredir(call);
     } else if sub.eq_ignore_ascii_case(b"TRACKINGINFO") && argc == 2 {
-        call.reply.map(3);
-        call.reply.bulk(b"flags");
-        call.reply.array(1);
-        call.reply.bulk(b"off");
-        call.reply.bulk(b"redirect");
-        call.reply.integer(-1);
-        call.reply.bulk(b"prefixes");
-        call.reply.array(0);
+        super::tracking::trackinginfo(call);
     } else if sub.eq_ignore_ascii_case(b"HELP") && argc == 2 {
         super::help::reply(call, "CLIENT", CLIENT_HELP);
     } else {
@@ -157,8 +153,13 @@ const CLIENT_HELP: &[&str] = &[
     "    Unblock the specified blocked client.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
     "    Return the client ID we are redirecting to when tracking is enabled.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
     "TRACKINGINFO",
     "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",

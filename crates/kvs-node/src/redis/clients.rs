@@ -30,6 +30,9 @@ pub struct Connected {
     pub db: u8,
     /// How many channels, patterns and shard channels it subscribes to.
     pub subscriptions: [usize; 3],
+    /// Where its pub/sub messages and tracking invalidations wait (CLIENT TRACKING's REDIRECT
+    /// finds a connection's here).
+    pub mailbox: Arc<crate::pubsub::Mailbox>,
 }
 
 /// A connection's blocking command, as CLIENT UNBLOCK sees it.

@@ -94,11 +94,11 @@ const PARAMS: &[Param] = &[
     },
     Param {
         name: "notify-keyspace-events",
-        get: |c| crate::keyspace_events::classes::format(c.shell.writes.keyspace_events.classes.get()),
+        get: |c| crate::keyspace_events::classes::format(c.shell.writes.observers.keyspace_events.classes.get()),
         set: Some(|c, text| {
             let flags = crate::keyspace_events::classes::parse(text)
                 .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
-            c.shell.writes.keyspace_events.classes.set(flags);
+            c.shell.writes.observers.keyspace_events.classes.set(flags);
             Ok(())
         }),
     },
@@ -128,6 +128,15 @@ const PARAMS: &[Param] = &[
     },
     fixed("tcp-keepalive", |_| "300".into()),
     fixed("timeout", |c| c.shell.config.idle_timeout.map_or(0, |t| t.as_secs()).to_string()),
+    Param {
+        name: "tracking-table-max-keys",
+        get: |c| c.shell.writes.observers.tracking.max_keys.load(Ordering::Relaxed).to_string(),
+        set: Some(|c, text| {
+            let max = usize::try_from(number(text)?).map_err(|_| "argument must be 0 or more")?;
+            c.shell.writes.observers.tracking.max_keys.store(max, Ordering::Relaxed);
+            Ok(())
+        }),
+    },
 ];
 
 fn find(name: &[u8]) -> Option<&'static Param> {

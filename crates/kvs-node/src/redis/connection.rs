@@ -150,6 +150,10 @@ pub fn reset(call: &mut Call<'_, '_>) {
         subscriptions.leave_all(&call.shell.pubsub, call.client.id);
         call.clients.update(call.client.id, |c| c.subscriptions = [0; 3]);
     }
+    if call.client.tracking.take().is_some() {
+        call.shell.writes.observers.tracking.stop(call.client.id);
+    }
+    call.client.caching = None;
     call.client.db = 0;
     call.clients.update(call.client.id, |c| c.db = 0);
     call.client.protocol = kvs_proto::resp::Protocol::Resp2;

@@ -35,7 +35,7 @@ impl StoredArgs {
 pub(super) type KeySpec = (i64, i64, i64, usize);
 
 /// Where the keys of a command of key spec `keys` are among `args`.
-fn key_positions((first, last, step, numkeys_at): KeySpec, args: &Args<'_>) -> impl Iterator<Item = usize> {
+pub(super) fn key_positions((first, last, step, numkeys_at): KeySpec, args: &Args<'_>) -> impl Iterator<Item = usize> {
     let argc = args.len();
     let first = first.max(0) as usize;
     let last = if last < 0 { argc as i64 + last } else { last };

@@ -117,10 +117,11 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             out,
             "# Clients\r\nconnected_clients:{}\r\ncluster_connections:{}\r\nmaxclients:{}\r\n\
              client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
-             tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+             tracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
             call.clients.open(),
             shell.core.with_members(|m| m.peer_count()),
             shell.config.max_connections,
+            shell.writes.observers.tracking.counts().0,
         ),
         "memory" => {
             // used_memory is the store's own accounting (what maxmemory is checked against:
@@ -177,7 +178,8 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{commands}\r\n\
                  instantaneous_ops_per_sec:0\r\nrejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
                  keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
-                 total_error_replies:{errors}\r\n",
+                 total_error_replies:{errors}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
+                 tracking_total_prefixes:{}\r\n",
                 call.clients.next_id_peek().saturating_sub(1),
                 stats.keys_expired.load(Ordering::Relaxed),
                 shell.memory_limit.evicted(),
@@ -185,6 +187,9 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                 shell.requests.lookups().1,
                 super::pubsub::node_counts(&shell.pubsub).0,
                 super::pubsub::node_counts(&shell.pubsub).1,
+                shell.writes.observers.tracking.counts().1,
+                shell.writes.observers.tracking.counts().1,
+                shell.writes.observers.tracking.counts().2,
             )
         }
         "replication" => {

@@ -25,6 +25,7 @@
 //! - [`wait`]: WAIT, behind the cluster feature gate `wait`.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, RESET.
 //! - [`client_command`]: CLIENT and its subcommands.
+//! - [`tracking`]: CLIENT TRACKING and the other client-side caching subcommands.
 //! - [`info`]: INFO, every section Redis 7 has.
 //! - [`config`]: CONFIG GET, SET, RESETSTAT, REWRITE.
 //! - [`config_rewrite`]: CONFIG REWRITE's edit of the `--config` file, comments kept.
@@ -71,6 +72,7 @@ pub mod sorted_ranges;
 pub mod sorted_sets;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod transaction;
 pub mod wait;
 
@@ -114,6 +116,12 @@ pub struct ClientState {
     pub lookups: [u64; 2],
     /// What it subscribes to, once it ran a SUBSCRIBE of any kind.
     pub pubsub: Option<pubsub::Subscriptions>,
+    /// CLIENT TRACKING: how it tracks, if it does.
+    pub tracking: Option<crate::tracking::Mode>,
+    /// CLIENT CACHING YES or NO, for its next command.
+    pub caching: Option<bool>,
+    /// Where its pub/sub messages and tracking invalidations wait to be sent.
+    pub mailbox: std::sync::Arc<crate::pubsub::Mailbox>,
 }
 
 /// CLIENT REPLY's modes.

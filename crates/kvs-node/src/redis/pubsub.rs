@@ -7,34 +7,25 @@
 //! and SHARDNUMSUB report this node's subscribers alike.
 
 use super::Call;
-use crate::pubsub::{Delivery, Hub, Kind, Mailbox, Subscriber};
+use crate::pubsub::{Delivery, Hub, Kind, Subscriber};
 use bytes::{Bytes, BytesMut};
 use kvs_proto::resp::{Protocol, Reply};
 use kvs_proto::Publication;
 use kvs_store::glob::MAX_PATTERN_BYTES;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 /// Channels, patterns and shard channels one connection may hold at once: what it subscribes to
 /// is memory it makes the node keep.
 pub const MAX_SUBSCRIPTIONS: usize = 100_000;
 
-/// A subscribed connection's side: its mailbox and what it subscribes to, by kind.
-#[derive(Debug)]
+/// What a connection subscribes to, by kind (its messages wait in its mailbox,
+/// `ClientState::mailbox`).
+#[derive(Debug, Default)]
 pub struct Subscriptions {
-    /// Where its messages wait.
-    pub mailbox: Arc<Mailbox>,
     names: [HashSet<Bytes, kvs_store::map::MapHasher>; 3],
 }
 
 impl Subscriptions {
-    /// A connection's subscriptions, none yet; `close` ends the connection when it falls
-    /// further behind than its mailbox holds.
-    fn new(close: tokio_util::sync::CancellationToken) -> Self {
-        let mailbox = Arc::new(Mailbox::new(crate::pubsub::mailbox::MAILBOX_BYTES, close));
-        Subscriptions { mailbox, names: Default::default() }
-    }
-
     fn names(&self, kind: Kind) -> &HashSet<Bytes, kvs_store::map::MapHasher> {
         &self.names[kind as usize]
     }
@@ -100,15 +91,15 @@ fn subscribe_to(call: &mut Call<'_, '_>, kind: Kind) {
         return call.reply.error(&format!("ERR {} longer than {limit} bytes", name_of(kind, long.len())));
     }
     let client = call.client.id;
-    let close = call.clients.get(client).map(|c| c.kill).unwrap_or_default();
-    let subscriptions = call.client.pubsub.get_or_insert_with(|| Subscriptions::new(close));
+    let mailbox = call.client.mailbox.clone();
+    let subscriptions = call.client.pubsub.get_or_insert_with(Default::default);
     let fresh = names.iter().collect::<HashSet<_>>().len();
     if subscriptions.total() + fresh > MAX_SUBSCRIPTIONS {
         return call.reply.error(&format!("ERR a connection holds at most {MAX_SUBSCRIPTIONS} subscriptions"));
     }
     for name in names {
         if subscriptions.names[kind as usize].insert(name.clone()) {
-            let subscriber = Subscriber { client, mailbox: subscriptions.mailbox.clone() };
+            let subscriber = Subscriber { client, mailbox: mailbox.clone() };
             call.shell.pubsub.subscribe(kind, name.clone(), subscriber);
         }
         confirm(call.reply, words(kind).0, Some(&name), subscriptions.count(kind));
@@ -126,8 +117,7 @@ fn name_of(kind: Kind, len: usize) -> String {
 
 fn unsubscribe_from(call: &mut Call<'_, '_>, kind: Kind) {
     let client = call.client.id;
-    let close = call.clients.get(client).map(|c| c.kill).unwrap_or_default();
-    let subscriptions = call.client.pubsub.get_or_insert_with(|| Subscriptions::new(close));
+    let subscriptions = call.client.pubsub.get_or_insert_with(Default::default);
     let word = words(kind).1;
     let names: Vec<Bytes> = match call.args.len() {
         1 => subscriptions.names[kind as usize].iter().cloned().collect(),
@@ -254,17 +244,50 @@ const HELP: &[&str] = &[
     "    Return the number of subscribers for the specified shard level channel(s)",
 ];
 
-/// Writes `deliveries` as pub/sub messages in the connection's protocol.
-pub fn write_deliveries(out: &mut BytesMut, protocol: Protocol, deliveries: &[Delivery]) {
+/// Writes `deliveries` in the connection's protocol. A RESP2 connection gets invalidations as
+/// messages of `__redis__:invalidate` only while it is subscribed (as Redis: otherwise it could
+/// not tell them from replies); tracking's notices are pushes in RESP3.
+pub fn write_deliveries(out: &mut BytesMut, protocol: Protocol, subscribed: bool, deliveries: &[Delivery]) {
     let mut reply = Reply::new(out, protocol);
     for delivery in deliveries {
-        reply.push(if delivery.pattern.is_some() { 4 } else { 3 });
-        reply.bulk(delivery.kind.as_bytes());
-        if let Some(pattern) = &delivery.pattern {
-            reply.bulk(pattern);
+        match delivery {
+            Delivery::Message { kind, pattern, channel, message } => {
+                reply.push(if pattern.is_some() { 4 } else { 3 });
+                reply.bulk(kind.as_bytes());
+                if let Some(pattern) = pattern {
+                    reply.bulk(pattern);
+                }
+                reply.bulk(channel);
+                reply.bulk(message);
+            }
+            Delivery::Invalidate(key) => {
+                match protocol {
+                    Protocol::Resp3 => {
+                        reply.push(2);
+                        reply.bulk(b"invalidate");
+                    }
+                    Protocol::Resp2 if subscribed => {
+                        reply.push(3);
+                        reply.bulk(b"message");
+                        reply.bulk(b"__redis__:invalidate");
+                    }
+                    Protocol::Resp2 => continue,
+                }
+                match key {
+                    Some(key) => {
+                        reply.array(1);
+                        reply.bulk(key);
+                    }
+                    None => reply.null_array(),
+                }
+            }
+            Delivery::RedirectBroken(id) if protocol == Protocol::Resp3 => {
+                reply.push(2);
+                reply.bulk(b"tracking-redir-broken");
+                reply.integer(*id as i64);
+            }
+            Delivery::RedirectBroken(_) => {}
         }
-        reply.bulk(&delivery.channel);
-        reply.bulk(&delivery.message);
     }
 }
 

@@ -31,6 +31,9 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>, stream: net::S
     if let Some(subscriptions) = &mut client.pubsub {
         subscriptions.leave_all(&shell.pubsub, client.id);
     }
+    if client.tracking.is_some() {
+        shell.writes.observers.tracking.stop(client.id);
+    }
 }
 
 /// Reads and answers commands, and sends the messages of its subscriptions, until it ends.
@@ -126,17 +129,18 @@ async fn converse(
             return;
         }
         input.reserve(READ_CHUNK_BYTES);
-        let mailbox = client.pubsub.as_ref().map(|subscriptions| subscriptions.mailbox.clone());
+        let mailbox = client.mailbox.clone();
         let read = tokio::select! {
             _ = shell.shutdown_started() => return,
             _ = kill.cancelled() => return,
-            _ = async { if let Some(mailbox) = &mailbox { mailbox.ready().await } }, if mailbox.is_some() => {
+            _ = mailbox.ready() => {
                 let mut deliveries = Vec::new();
-                if mailbox.is_some_and(|mailbox| mailbox.take(&mut deliveries).is_err()) {
-                    tracing::debug!("closing a subscriber that fell behind its messages");
+                if mailbox.take(&mut deliveries).is_err() {
+                    tracing::debug!("closing a connection that fell behind its messages");
                     return;
                 }
-                super::pubsub::write_deliveries(&mut output, client.protocol, &deliveries);
+                let subscribed = client.pubsub.as_ref().is_some_and(|s| s.any());
+                super::pubsub::write_deliveries(&mut output, client.protocol, subscribed, &deliveries);
                 continue;
             }
             read = unless_idle(read_limit(&shell, client, login_by), stream.read_buf(&mut input)) => match read {
@@ -161,16 +165,20 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
     let user = shell.config.users.is_none().then(|| ("default".to_string(), Access::Admin));
     let socket = net::socket(stream);
     let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let kill = CancellationToken::new();
+    // A connection that falls this far behind its messages is closed (its kill token cancelled).
+    let mailbox = Arc::new(crate::pubsub::Mailbox::new(crate::pubsub::mailbox::MAILBOX_BYTES, kill.clone()));
     let connected = Connected {
         addr: socket.peer_addr().unwrap_or_else(|_| unknown()),
         laddr: socket.local_addr().unwrap_or_else(|_| unknown()),
         name: None,
         user: user.as_ref().map_or_else(|| "default".into(), |(name, _)| name.clone()),
         since: tokio::time::Instant::now(),
-        kill: CancellationToken::new(),
+        kill,
         unblock: Default::default(),
         db: 0,
         subscriptions: [0; 3],
+        mailbox: mailbox.clone(),
     };
     let client = ClientState {
         id: clients.next_id(),
@@ -188,6 +196,9 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         no_touch: false,
         lookups: [0; 2],
         pubsub: None,
+        tracking: None,
+        caching: None,
+        mailbox,
     };
     (client, connected)
 }
@@ -525,10 +536,11 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     };
     // Commands run on one thread without awaiting, so what a thread holds is the command's: the
     // events its changes fire, and whether its reads count as uses.
-    crate::keyspace_events::during(spec.name, || match call.client.no_touch {
+    crate::running::during(spec.name, call.client.id, || match call.client.no_touch {
         true => kvs_store::access::without_touching(|| handle(call, spec)),
         false => handle(call, spec),
-    })
+    });
+    super::tracking::after_command(call, spec);
 }
 
 /// Runs `spec`'s handler, in the selected database.

@@ -1,0 +1,44 @@
+//! The client command running on this thread, for what its changes set off: the keyspace events
+//! it fires, and whose change an invalidation is (CLIENT TRACKING's NOLOOP).
+//!
+//! A command runs on one thread without awaiting, from its start to its reply, so what a thread
+//! holds while it runs is the command's.
+
+use std::cell::Cell;
+
+/// What runs: its name, the connection's id, and a number no other run on this thread had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Running {
+    /// The command's name (lower case).
+    pub command: &'static str,
+    /// The connection it came from (CLIENT ID).
+    pub client: u64,
+    /// Tells this run from the thread's others.
+    pub run: u64,
+}
+
+thread_local! {
+    static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
+    static RUNS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `f`, the command `command` of connection `client`.
+pub fn during<R>(command: &'static str, client: u64, f: impl FnOnce() -> R) -> R {
+    /// Clears it however `f` ends, a panic included.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            RUNNING.set(None);
+        }
+    }
+    let run = RUNS.get() + 1;
+    RUNS.set(run);
+    RUNNING.set(Some(Running { command, client, run }));
+    let _reset = Reset;
+    f()
+}
+
+/// The command running on this thread, if a client's command runs.
+pub fn now() -> Option<Running> {
+    RUNNING.get()
+}
