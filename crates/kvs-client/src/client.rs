@@ -160,6 +160,36 @@ impl Client {
         }
     }
 
+    /// How many peers have applied every write made on the node so far (this connection's
+    /// included), once `replicas` have or `timeout` passed (as Redis's WAIT): a write is on that
+    /// many machines besides the one that took it. Protocol 9.
+    pub async fn wait(&mut self, replicas: u32, timeout: Duration) -> Result<u32, ClientError> {
+        let timeout_ms = timeout.as_millis().clamp(1, u64::MAX as u128) as u64;
+        let request = ClientRequest::Wait { replicas, timeout_ms };
+        self.supports(&request)?;
+        self.conn.send(&request).await?;
+        // The node answers by the timeout; the request's own deadline comes on top.
+        match deadline(self.timeout + timeout, self.conn.recv::<ClientResponse>()).await?? {
+            Some(response) => match server_error(response)? {
+                ClientResponse::Replicas(count) => Ok(count),
+                other => Err(unexpected(other)),
+            },
+            None => Err(ClientError::Closed),
+        }
+    }
+
+    /// Gives this connection over to a watch of every change the node applies to keys
+    /// beginning with `prefix` from now on, wherever they were written (protocol 9).
+    pub async fn watch(mut self, prefix: impl Into<Bytes>) -> Result<crate::watch::Watch, ClientError> {
+        self.expect_ok(&ClientRequest::Watch { prefix: prefix.into() }).await?;
+        Ok(crate::watch::Watch::new(self))
+    }
+
+    /// The next response, however long it takes (a watch's changes).
+    pub(crate) async fn receive(&mut self) -> Result<Option<ClientResponse>, ClientError> {
+        Ok(self.conn.recv::<ClientResponse>().await?)
+    }
+
     /// Reads several keys in one request; `None` for each absent one.
     pub async fn mget(&mut self, keys: Vec<Bytes>) -> Result<Vec<Option<Bytes>>, ClientError> {
         match self.request(&ClientRequest::MGet { keys }).await? {

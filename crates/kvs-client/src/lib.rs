@@ -7,6 +7,7 @@
 //! - [`cluster`]: [`ClusterClient`], which knows the members, pools connections and fails over.
 //! - [`address`]: a node's address as a person writes it (`host:port`, `localhost`).
 //! - [`backup`]: exporting every live key to a file and importing one, both resumable.
+//! - [`watch`]: [`Watch`], the changes a node applies to keys of a prefix, as they happen.
 //!
 //! The `kvs-client` binary (src/bin/kvs-client.rs) is a thin command line over this API.
 
@@ -23,12 +24,14 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod tls;
+pub mod watch;
 
 pub use client::{Client, ClientOptions};
 pub use cluster::ClusterClient;
 pub use error::ClientError;
 pub use kvs_proto::{
-    BackupEntry, ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState, MemberStatus,
-    ReplicationStatus, StatusReport, Version,
+    BackupEntry, Change, ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState,
+    MemberStatus, ReplicationStatus, StatusReport, Version,
 };
 pub use tls::ClientTls;
+pub use watch::Watch;

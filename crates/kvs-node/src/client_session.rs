@@ -54,10 +54,18 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
                 Err(error) => return refuse(conn, error).await,
             };
             let shutdown = matches!(request, ClientRequest::Shutdown);
+            // A watch sees every change from before its answer on.
+            let watch = match &request {
+                ClientRequest::Watch { prefix } => Some((prefix.to_vec(), shell.writes.observers.watchers.watch())),
+                _ => None,
+            };
             let (name, _) = needed(&request);
             let Some(accepted) = answer(shell, request, (access, version), conn).await else { return };
             shell.requests.native(name, accepted);
             served += 1;
+            if let (Some((prefix, watching)), true) = (watch, accepted) {
+                return stream_changes(shell, conn, &prefix, watching).await;
+            }
             if shutdown && accepted {
                 let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
                 shell.begin_shutdown();
@@ -83,7 +91,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
 /// response; `None` if the connection must close, else whether the request was carried out (not
 /// answered with an error).
 async fn answer(
-    shell: &Shell,
+    shell: &Arc<Shell>,
     request: Request<'_>,
     (access, version): (Access, u32),
     conn: &mut Connection<net::Stream>,
@@ -115,6 +123,7 @@ async fn answer(
             let code = if version >= 9 { ErrorCode::OutOfMemory } else { ErrorCode::BadRequest };
             Answer::Reply(error(ErrorReply::new(code, crate::memory_limit::OutOfMemory::MESSAGE)), None)
         }
+        (_, _) if matches!(request, ClientRequest::Wait { .. }) => wait(shell, &request).await,
         _ => handle(shell, request, &mut room, conn),
     };
     let (queued, accepted) = match answer {
@@ -168,6 +177,59 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
         ClientRequest::Load { .. } => ("load", Access::Write),
         ClientRequest::Shutdown => ("shutdown", Access::Admin),
         ClientRequest::Versions => ("versions", Access::Read),
+        ClientRequest::Wait { .. } => ("wait", Access::Read),
+        ClientRequest::Watch { .. } => ("watch", Access::Read),
+    }
+}
+
+/// `Wait`: how many peers have applied this node's writes, once enough have or the timeout
+/// passed (behind the gate `wait`, as Redis's WAIT on the Redis port).
+async fn wait(shell: &Arc<Shell>, request: &Request<'_>) -> Answer {
+    let ClientRequest::Wait { replicas, timeout_ms } = *request else { unreachable!("only Wait is waited for") };
+    if !shell.core.is_open(kvs_proto::features::WAIT) {
+        let message = kvs_proto::features::WAIT.closed_message("wait", shell.core.cluster_version());
+        return Answer::Reply(error(ErrorReply::new(ErrorCode::BadRequest, message)), None);
+    }
+    let timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
+    let (count, _) = shell.wait_for_peers(replicas as usize, timeout, std::future::pending()).await;
+    Answer::Reply(ClientResponse::Replicas(count as u32), None)
+}
+
+/// After a `Watch`'s answer: streams every change to a key beginning with `prefix` until the
+/// client closes the connection, the watcher falls behind, or the node shuts down.
+async fn stream_changes(
+    shell: &Shell,
+    conn: &mut Connection<net::Stream>,
+    prefix: &[u8],
+    mut watching: crate::watchers::Watching<'_>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await, Ok(Ok(()))) {
+            return;
+        }
+        let noted = tokio::select! {
+            _ = shell.shutdown_started() => return,
+            // The client says nothing more; anything it sends, or its close, ends the stream.
+            _ = conn.recv_frame() => return,
+            noted = watching.changes.recv() => noted,
+        };
+        let response = match noted {
+            Ok(noted) => match crate::watchers::change(&noted, prefix) {
+                Some(change) => ClientResponse::Changed(change),
+                None => continue,
+            },
+            Err(RecvError::Lagged(missed)) => {
+                let message = format!("this watch fell {missed} changes behind the node; watch again");
+                let _ = conn.queue(&ClientResponse::<Bytes>::Error(ErrorReply::new(ErrorCode::FellBehind, message)));
+                let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
+                return;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if conn.queue(&response).is_err() {
+            return;
+        }
     }
 }
 
@@ -262,6 +324,9 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
         }
         ClientRequest::Versions => Ok(Answer::Reply(ClientResponse::Versions(Box::new(status::versions(shell))), None)),
         ClientRequest::Shutdown => Ok(Answer::Reply(ClientResponse::Ok, None)),
+        // Its changes stream once this answer is out (see `serve`).
+        ClientRequest::Watch { prefix } => check_key(shell, prefix).map(|()| Answer::Reply(ClientResponse::Ok, None)),
+        ClientRequest::Wait { .. } => unreachable!("Wait is answered by `wait`"),
         ClientRequest::Inspect { key } => check_key(shell, key).map(|()| {
             let now_ms = shell.wall_ms();
             let held = shell.store().get(key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });

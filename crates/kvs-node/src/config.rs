@@ -184,6 +184,14 @@ pub struct NodeArgs {
     /// Entries the slow log keeps, at most 10,000, as Redis's `slowlog-max-len`.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(0..=10_000), help_heading = "Redis port")]
     pub slowlog_max_len: u64,
+    /// Keyspace notifications to publish, in Redis's letters (`KEA`: every event on both channel
+    /// families; empty: none), as Redis's `notify-keyspace-events`.
+    #[arg(long, default_value = "", value_parser = parse_keyspace_events, help_heading = "Redis port")]
+    pub notify_keyspace_events: u32,
+    /// Keys the node remembers for CLIENT TRACKING at most (0: no limit); past it, keys are
+    /// invalidated early to make room, as Redis's `tracking-table-max-keys`.
+    #[arg(long, default_value_t = crate::tracking::DEFAULT_MAX_KEYS, help_heading = "Redis port")]
+    pub tracking_table_max_keys: usize,
     /// Commands slower than this many milliseconds are latency events (LATENCY; 0: off), as
     /// Redis's `latency-monitor-threshold`.
     #[arg(long, default_value_t = 0, help_heading = "Redis port")]
@@ -291,6 +299,8 @@ pub struct NodeConfig {
     /// The Redis port's run-time parameters at start: slow log threshold (µs) and length,
     /// latency threshold (ms).
     pub redis_monitoring: (i64, usize, u64),
+    /// `--notify-keyspace-events` (classes) and `--tracking-table-max-keys` at start.
+    pub observers: (u32, usize),
     /// The file `--config` named, which CONFIG REWRITE rewrites.
     pub config_file: Option<std::path::PathBuf>,
     /// The memory limit at start (`--maxmemory`, policy and samples).
@@ -328,6 +338,11 @@ pub async fn unless_idle<T>(idle: Option<Duration>, read: impl std::future::Futu
         Some(limit) => tokio::time::timeout(limit, read).await.ok(),
         None => Some(read.await),
     }
+}
+
+/// `--notify-keyspace-events`: Redis's class letters.
+fn parse_keyspace_events(text: &str) -> Result<u32, String> {
+    crate::keyspace_events::classes::parse(text).ok_or_else(|| "unknown class; use letters of Ag$lshzxeKEtmdn".into())
 }
 
 fn parse_node_id(hex: &str) -> Result<NodeId, String> {
@@ -442,6 +457,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
                 args.slowlog_max_len as usize,
                 args.latency_monitor_threshold,
             ),
+            observers: (args.notify_keyspace_events, args.tracking_table_max_keys),
             config_file: args.config.clone(),
             memory_limit: (args.maxmemory, args.maxmemory_policy, args.maxmemory_samples.clamp(1, 64)),
             max_reply_bytes: args.max_reply_bytes,

@@ -84,6 +84,7 @@ pub(crate) mod status;
 pub mod tls;
 pub(crate) mod tracking;
 pub mod users;
+pub(crate) mod watchers;
 pub(crate) mod write_path;
 
 pub use config::{NodeArgs, NodeConfig};

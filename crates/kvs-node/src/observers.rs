@@ -1,10 +1,11 @@
-//! What hears of every change this node applies: keyspace notifications and client-side
-//! caching. The write path calls it for its clients' writes, the records peers send and the keys
+//! What hears of every change this node applies: keyspace notifications, client-side caching
+//! and `kvs-client watch`. The write path calls it for its clients' writes, the records peers send and the keys
 //! it reclaims, so both see every change, wherever it was made, through one door.
 
 use crate::keyspace_events::{events, KeyspaceEvents};
 use crate::pubsub::Hub;
 use crate::tracking::Tracking;
+use crate::watchers::Watchers;
 use kvs_store::record::Body;
 use kvs_store::{databases, Record};
 use std::sync::Arc;
@@ -16,18 +17,26 @@ pub struct Observers {
     pub keyspace_events: KeyspaceEvents,
     /// CLIENT TRACKING.
     pub tracking: Tracking,
+    /// `kvs-client watch`.
+    pub watchers: Watchers,
 }
 
 impl Observers {
-    /// Observers firing to `hub`'s subscribers.
-    pub fn new(hub: Arc<Hub>) -> Self {
-        Observers { keyspace_events: KeyspaceEvents::new(hub), tracking: Tracking::default() }
+    /// Observers firing to `hub`'s subscribers, with the keyspace event classes and tracking
+    /// table bound the node started with.
+    pub fn new(hub: Arc<Hub>, (classes, max_tracked_keys): (u32, usize)) -> Self {
+        let (tracking, watchers) = (Tracking::default(), Watchers::default());
+        tracking.max_keys.store(max_tracked_keys, std::sync::atomic::Ordering::Relaxed);
+        let keyspace_events = KeyspaceEvents::new(hub);
+        keyspace_events.classes.set(classes);
+        Observers { keyspace_events, tracking, watchers }
     }
 
     /// A change one of this node's clients (or the node itself) made.
     pub fn local(&self, record: &Record) {
         self.keyspace_events.local(record);
         self.invalidate(record, crate::running::now().map(|running| running.client));
+        self.watchers.changed(record, false);
     }
 
     /// Changes a peer sent, applied here.
@@ -35,6 +44,7 @@ impl Observers {
         self.keyspace_events.remote(records);
         for record in records {
             self.invalidate(record, None);
+            self.watchers.changed(record, false);
         }
     }
 
@@ -42,6 +52,7 @@ impl Observers {
     pub fn expired(&self, record: &Record) {
         self.keyspace_events.expired(record);
         self.invalidate(record, None);
+        self.watchers.changed(record, true);
     }
 
     fn invalidate(&self, record: &Record, by: Option<u64>) {

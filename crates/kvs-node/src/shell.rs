@@ -119,7 +119,7 @@ impl Shell {
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, cluster_version),
-            writes: WritePath::new(log, dir, config.push_queue, Observers::new(pubsub.clone())),
+            writes: WritePath::new(log, dir, config.push_queue, Observers::new(pubsub.clone(), config.observers)),
             peers: PeerLinks::default(),
             redis_addr,
             budget: ConnectionBudget::for_this_process(config.max_connections, config.max_members),

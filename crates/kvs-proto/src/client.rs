@@ -70,6 +70,22 @@ pub enum ClientRequest<B = Bytes> {
     /// Protocol 8: the node's release, the protocols it speaks, the cluster's version and its
     /// feature gates (answered with [`ClientResponse::Versions`]).
     Versions,
+    /// Protocol 9: how many peers have applied every write made on this node so far (so every
+    /// write of this connection), once `replicas` of them have or `timeout_ms` passed (0: no
+    /// limit), as Redis's WAIT; answered with [`ClientResponse::Replicas`].
+    Wait {
+        /// How many peers to wait for.
+        replicas: u32,
+        /// How long to wait at most, in milliseconds (0: for ever).
+        timeout_ms: u64,
+    },
+    /// Protocol 9: every change this node applies to a key beginning with `prefix`, from now on,
+    /// wherever it was written: answered with [`ClientResponse::Ok`], then a
+    /// [`ClientResponse::Changed`] per change until the client closes the connection.
+    Watch {
+        /// The keys' prefix (empty: every key).
+        prefix: B,
+    },
 }
 
 impl<B> ClientRequest<B> {
@@ -78,6 +94,7 @@ impl<B> ClientRequest<B> {
     pub fn protocol(&self) -> u32 {
         match self {
             ClientRequest::Versions => 8,
+            ClientRequest::Wait { .. } | ClientRequest::Watch { .. } => 9,
             _ => 7,
         }
     }
@@ -118,6 +135,27 @@ pub enum ClientResponse<B = Bytes> {
     Exported(Vec<BackupEntry<B>>),
     /// Protocol 8: the answer to `Versions`.
     Versions(Box<VersionsReport>),
+    /// Protocol 9: the answer to `Wait`: how many peers have applied the writes.
+    Replicas(u32),
+    /// Protocol 9: one change a `Watch` asked for.
+    Changed(Change<B>),
+}
+
+/// One change a node applied, as `Watch` streams it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change<B = Bytes> {
+    /// The key (a collection's own key for a change of one of its elements).
+    pub key: B,
+    /// What happened, named as Redis's keyspace events name it: `set`, `del`, `expired`,
+    /// `evicted`, `incrby`, `hset`, `srem`, `zadd`, `expire`, `flushall`, ….
+    pub event: String,
+    /// The field or member changed, for a collection's element.
+    pub element: Option<B>,
+    /// The new value: a string's, a counter's in decimal, a hash field's, a score; `None` for a
+    /// delete and for a set's member.
+    pub value: Option<B>,
+    /// The write's version; its node is the write's origin.
+    pub version: Version,
 }
 
 /// What a node runs and what its cluster has switched on (`kvs-client status`, the cluster page).
@@ -192,6 +230,9 @@ pub enum ErrorCode {
     /// The node is over its memory limit and could not evict (protocol 9; sent to a connection
     /// of protocol 8 as [`ErrorCode::BadRequest`]).
     OutOfMemory,
+    /// A `Watch` fell further behind the node's changes than it buffers; the changes in between
+    /// were missed and the stream ends (protocol 9).
+    FellBehind,
 }
 
 /// An error code with a human explanation.

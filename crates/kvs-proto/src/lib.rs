@@ -32,7 +32,7 @@ pub mod replication_counters;
 pub mod resp;
 
 pub use client::{
-    BackupEntry, ClientRequest, ClientResponse, ErrorCode, ErrorReply, GateStatus, MemberState, MemberStatus,
+    BackupEntry, Change, ClientRequest, ClientResponse, ErrorCode, ErrorReply, GateStatus, MemberState, MemberStatus,
     ReplicationStatus, StatusReport, VersionsReport,
 };
 pub use connection::Connection;

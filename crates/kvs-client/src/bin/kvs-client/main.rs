@@ -1,9 +1,11 @@
 //! `kvs-client <host> <port> <command>` (or `<host:port>`): talk to any kvs node from the shell.
 //!
 //! Exit codes: 0 success; 1 `get` found no value, or an export or import failed; 2 usage error;
-//! 3 connection or protocol error; 4 the node refused the request (e.g. key too large).
+//! 3 connection or protocol error; 4 the node refused the request (e.g. key too large); 5 `set
+//! --wait N` wrote the key but fewer than N other nodes applied it in time.
 
 mod backup;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use kvs_client::{Client, ClientError, StatusReport};
@@ -72,6 +74,24 @@ enum Command {
         key: String,
         /// The value; `-` reads it from stdin (for values beyond what a command line holds).
         value: String,
+        /// Then wait until this many other nodes have applied it (or `--wait-timeout-ms`
+        /// passes), print how many did, and exit 5 if fewer: so the write is known to survive
+        /// the loss of the node that took it.
+        #[arg(long, value_name = "N")]
+        wait: Option<u32>,
+        /// How long `--wait` waits at most.
+        #[arg(long, default_value_t = 1000, requires = "wait")]
+        wait_timeout_ms: u64,
+    },
+    /// Print every change to keys beginning with PREFIX (all keys without one) that the node
+    /// applies, wherever it was written, one line each (or one JSON object with `--json`), until
+    /// interrupted.
+    Watch {
+        /// The keys' prefix.
+        prefix: Option<String>,
+        /// Print one JSON object per change instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a key.
     Delete {
@@ -254,7 +274,8 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 return Ok(ExitCode::from(1));
             }
         },
-        Command::Set { key, value } => {
+        Command::Watch { prefix, json } => return watch::watch(client, prefix.unwrap_or_default(), json).await,
+        Command::Set { key, value, wait, wait_timeout_ms } => {
             let value = if value == "-" {
                 let mut value = Vec::new();
                 if let Err(error) = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut value) {
@@ -266,7 +287,17 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 value.into_bytes()
             };
             client.set(key, value).await?;
-            println!("OK");
+            match wait {
+                None => println!("OK"),
+                Some(wanted) => {
+                    let copies = client.wait(wanted, std::time::Duration::from_millis(wait_timeout_ms)).await?;
+                    println!("OK, applied by {copies} other node{}", if copies == 1 { "" } else { "s" });
+                    if copies < wanted {
+                        eprintln!("kvs-client: only {copies} of the {wanted} other nodes asked for applied it in time");
+                        return Ok(ExitCode::from(5));
+                    }
+                }
+            }
         }
         Command::Delete { key } => {
             client.delete(key).await?;
