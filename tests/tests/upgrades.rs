@@ -130,3 +130,42 @@ async fn wait_counts_the_peers_that_applied_this_nodes_writes() {
     let answers: Vec<i64> = run(c, &["EXEC"]);
     assert_eq!(answers, vec![1], "inside a transaction WAIT answers at once");
 }
+
+#[tokio::test]
+async fn waitaof_counts_the_logs_that_have_this_nodes_writes_on_disk() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<NodeProcess> = Vec::new();
+    for dir in &dirs {
+        let bootstrap = nodes.last().map(|n| n.addr);
+        let data_dir = dir.path().display().to_string();
+        nodes.push(NodeProcess::start(bootstrap, &["--redis-port", "0", "--data-dir", &data_dir]));
+    }
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    for node in &nodes {
+        at_newest_version(node).await;
+    }
+    let c = &mut nodes[0].resp();
+    let _: () = run(c, &["SET", "k", "v"]);
+    let synced: Vec<i64> = run(c, &["WAITAOF", "1", "2", "10000"]);
+    assert_eq!(synced, vec![1, 2], "this node's log and both peers' have the write on disk");
+
+    // A stopped peer's log cannot say so: the smaller count, within the timeout.
+    nodes[2].signal(libc::SIGSTOP);
+    let _: () = run(c, &["SET", "k", "after"]);
+    let started = std::time::Instant::now();
+    let synced: Vec<i64> = run(c, &["WAITAOF", "0", "2", "300"]);
+    assert_eq!(synced, vec![0, 1]);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    nodes[2].signal(libc::SIGCONT);
+
+    // Inside a transaction it answers at once.
+    let _: () = run(c, &["MULTI"]);
+    let _: String = run(c, &["WAITAOF", "0", "0", "0"]);
+    let answers: Vec<Vec<i64>> = run(c, &["EXEC"]);
+    assert_eq!(answers.len(), 1);
+
+    // A node without a log cannot count its own, as Redis without appendonly.
+    let memory_only = NodeProcess::start(None, &["--redis-port", "0"]);
+    let refused = redis::cmd("WAITAOF").arg(1).arg(0).arg(0).query::<redis::Value>(&mut memory_only.resp());
+    assert!(refused.unwrap_err().to_string().contains("appendonly is disabled"));
+}

@@ -191,7 +191,8 @@ async fn wait(shell: &Arc<Shell>, request: &Request<'_>) -> Answer {
         return Answer::Reply(error(ErrorReply::new(ErrorCode::BadRequest, message)), None);
     }
     let timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
-    let (count, _) = shell.wait_for_peers(replicas as usize, timeout, std::future::pending()).await;
+    let (count, _) =
+        shell.wait_for_peers(crate::core::Held::Applied, replicas as usize, timeout, std::future::pending()).await;
     Answer::Reply(ClientResponse::Replicas(count as u32), None)
 }
 

@@ -53,7 +53,10 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 0
             }
             PeerMessage::Leave { .. } => 0,
-            PeerMessage::AppliedAsk { .. } | PeerMessage::Applied { .. } => {
+            PeerMessage::AppliedAsk { .. }
+            | PeerMessage::Applied { .. }
+            | PeerMessage::SyncedAsk { .. }
+            | PeerMessage::Synced { .. } => {
                 bump(&stats.gossip_bytes_received, bytes);
                 0
             }

@@ -7,7 +7,7 @@
 
 use crate::config::NodeConfig;
 use crate::connection_budget::ConnectionBudget;
-use crate::core::{Core, Effect, Now};
+use crate::core::{Core, Effect, Held, Now};
 use crate::error::WriteRefused;
 use crate::node_clock::NodeClock;
 use crate::observers::Observers;
@@ -221,6 +221,7 @@ impl Shell {
                     }
                 }
                 Effect::FanOut(publication) => self.fanout.publish(publication),
+                Effect::SyncThenAnswer { to, upto } => self.sync_then_answer(to, upto),
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh } => {
                     if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
@@ -246,18 +247,20 @@ impl Shell {
         delivered
     }
 
-    /// WAIT: how many alive peers have applied every write made here so far, once `wanted` of
+    /// WAIT (`held`: applied) or WAITAOF (synced): how many alive peers hold every write made here
+    /// so far, once `wanted` of
     /// them have, `timeout` passed (`None`: no limit), `interrupted` completed (CLIENT UNBLOCK;
     /// then the second value is true), or the node shuts down. Peers are asked only when the count
     /// falls short.
     pub(crate) async fn wait_for_peers(
         self: &Arc<Self>,
+        held: Held,
         wanted: usize,
         timeout: Option<std::time::Duration>,
         interrupted: impl std::future::Future<Output = ()>,
     ) -> (usize, bool) {
         let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
-        let (want, asks) = self.core.ask_applied(self.now());
+        let (want, asks) = self.core.ask_held(held, self.now());
         let mut asks = Some(asks);
         tokio::pin!(interrupted);
         loop {
@@ -265,7 +268,7 @@ impl Shell {
             tokio::pin!(acknowledged);
             // Registered before counting: an acknowledgement in between still wakes us.
             acknowledged.as_mut().enable();
-            let count = self.core.applied_by(want, self.now());
+            let count = self.core.held_by(held, want, self.now());
             if count >= wanted {
                 return (count, false);
             }
@@ -280,11 +283,26 @@ impl Shell {
             };
             tokio::select! {
                 _ = acknowledged => {}
-                _ = expired => return (self.core.applied_by(want, self.now()), false),
-                _ = &mut interrupted => return (self.core.applied_by(want, self.now()), true),
+                _ = expired => return (self.core.held_by(held, want, self.now()), false),
+                _ = &mut interrupted => return (self.core.held_by(held, want, self.now()), true),
                 _ = self.shutdown_started() => return (count, false),
             }
         }
+    }
+
+    /// WAITAOF's other side: once the log has what it holds now on disk, `to` hears that we have
+    /// its writes up to `upto`. A node without a log never says so.
+    fn sync_then_answer(self: &Arc<Self>, to: NodeId, upto: u64) {
+        if self.writes.log().is_none() {
+            return;
+        }
+        let shell = self.clone();
+        self.tasks.spawn(async move {
+            let Some(log) = shell.writes.log() else { return };
+            if log.sync().await.is_ok() {
+                shell.peers.command(to, PeerCommand::Send(crate::core::Outgoing::Synced { upto }));
+            }
+        });
     }
 
     /// Effects that log nothing (membership, anti-entropy control).

@@ -89,9 +89,18 @@ pub const LOG_FORMAT_6: Feature = Feature {
     what: "the log is written in format 6, which release 0.2.0 cannot read (no downgrade past this point)",
 };
 
+/// WAITAOF counts peers that say their log has our writes on disk; a peer of protocol 8 never
+/// says so, so before every member can, WAITAOF would report copies as missing.
+pub const WAITAOF: Feature = Feature {
+    name: "waitaof",
+    protocol: 9,
+    release: "0.3.0",
+    what: "WAITAOF numlocal numreplicas timeout: how many logs have this node's writes on disk",
+};
+
 /// Every gate this release knows, oldest first.
 pub const FEATURES: &[Feature] =
-    &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5, COLLECTIONS, LOG_FORMAT_6];
+    &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5, COLLECTIONS, LOG_FORMAT_6, WAITAOF];
 
 impl Feature {
     /// What a command needing this feature answers while its gate is closed, in a cluster at

@@ -175,6 +175,18 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The sender's cursor for the receiver's origin.
         upto: u64,
     },
+    /// Protocol 9: "tell me once your log has my writes up to `want` on disk" (a WAITAOF on the
+    /// sender). A node without a log never answers.
+    SyncedAsk {
+        /// The sequence number (of the sender's current origin) the asker waits for.
+        want: u64,
+    },
+    /// Protocol 9: the sender's log has every write of the receiver's current origin up to
+    /// `upto` on disk; the answer to a [`PeerMessage::SyncedAsk`].
+    Synced {
+        /// The sender's cursor for the receiver's origin when its log was synced.
+        upto: u64,
+    },
     /// Protocol 9: messages the sender's clients published, in the order it took them; the
     /// receiver delivers them to its own subscribers and forwards them nowhere (every member
     /// hears every publisher directly). Nothing stores them: a peer not connected misses them.
@@ -190,7 +202,7 @@ impl<E> PeerMessage<E> {
     pub fn protocol(&self) -> u32 {
         match self {
             PeerMessage::AppliedAsk { .. } | PeerMessage::Applied { .. } => 8,
-            PeerMessage::Published { .. } => 9,
+            PeerMessage::Published { .. } | PeerMessage::SyncedAsk { .. } | PeerMessage::Synced { .. } => 9,
             _ => 7,
         }
     }

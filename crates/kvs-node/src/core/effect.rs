@@ -46,6 +46,14 @@ pub(crate) enum Effect {
     ClusterVersionRose(u32),
     /// A peer acknowledged more of our writes: wake the WAITs.
     Acknowledged,
+    /// Once the log has synced what it holds now, tell `to` we have its writes up to `upto` on
+    /// disk (`PeerMessage::Synced`); nothing on a node without a log.
+    SyncThenAnswer {
+        /// The peer that asked.
+        to: NodeId,
+        /// Our cursor for its origin, now.
+        upto: u64,
+    },
     /// Hand these pub/sub messages to this node's subscribers.
     Deliver(Vec<Publication>),
     /// Send this pub/sub message, published here, to every peer (at most once).

@@ -53,6 +53,7 @@ use membership::{Membership, Rules};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
+pub(crate) use write_acks::Held;
 use write_acks::WriteAcks;
 
 /// How far past our wall clock a member's generation may be and still be believed: a day, far
@@ -122,6 +123,8 @@ pub(crate) struct Core {
     versions: Mutex<ClusterVersion>,
     /// WAIT's acknowledgements, both ways.
     acks: Mutex<WriteAcks>,
+    /// The same for WAITAOF: which peers have our writes on disk, which wait on our log.
+    synced: Mutex<WriteAcks>,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
     /// while it runs, every other client command that writes or reads several keys holds it for
     /// reading, so none sees or interleaves with half a transaction.
@@ -162,6 +165,7 @@ impl Core {
             origins: Mutex::default(),
             versions: Mutex::new(ClusterVersion::new(cluster_version, first_node, config.dead_after * 2)),
             acks: Mutex::default(),
+            synced: Mutex::default(),
             isolation: RwLock::new(()),
         }
     }
@@ -259,8 +263,10 @@ impl Core {
                 tracing::info!(peer = %member.id, "member left");
                 self.merge_members([member], from, now)
             }
-            PeerMessage::AppliedAsk { want } => self.applied_asked(peer, want),
-            PeerMessage::Applied { upto } => self.applied_received(peer, upto),
+            PeerMessage::AppliedAsk { want } => self.held_asked(Held::Applied, peer, want),
+            PeerMessage::Applied { upto } => self.held_received(Held::Applied, peer, upto),
+            PeerMessage::SyncedAsk { want } => self.held_asked(Held::Synced, peer, want),
+            PeerMessage::Synced { upto } => self.held_received(Held::Synced, peer, upto),
             PeerMessage::Published { messages } => self.published_received(from, messages),
         };
         // Entries just applied may be what a waiting peer asked for.

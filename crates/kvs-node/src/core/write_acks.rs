@@ -61,6 +61,15 @@ impl WriteAcks {
     }
 }
 
+/// What a peer acknowledges having of our writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Applied (WAIT).
+    Applied,
+    /// On disk in its log (WAITAOF).
+    Synced,
+}
+
 impl Core {
     /// The number of our last write: what a WAIT waits for (every write made here before it, so
     /// every write of the waiting connection).
@@ -68,53 +77,73 @@ impl Core {
         self.replica.cursor(self.origin())
     }
 
-    /// A WAIT: the number of our last write, and the asks to send every alive peer.
-    pub(crate) fn ask_applied(&self, now: Now) -> (u64, Vec<Effect>) {
-        let want = self.last_write();
-        let peers = lock(&self.members).alive_peers(now.at);
-        let asks = peers.into_iter().map(|to| Effect::Send { to, message: Outgoing::AppliedAsk { want } }).collect();
-        (want, asks)
-    }
-
-    /// How many alive peers have applied our writes up to `want` (every one, when we have
-    /// written nothing).
-    pub(crate) fn applied_by(&self, want: u64, now: Now) -> usize {
-        let peers = lock(&self.members).alive_peers(now.at);
-        match want {
-            0 => peers.len(),
-            _ => lock(&self.acks).count(want, &peers),
+    fn acks_of(&self, held: Held) -> &std::sync::Mutex<WriteAcks> {
+        match held {
+            Held::Applied => &self.acks,
+            Held::Synced => &self.synced,
         }
     }
 
-    /// `peer` asks to hear once we have applied its writes up to `want`.
-    pub(super) fn applied_asked(&self, peer: Peer, want: u64) -> Vec<Effect> {
-        lock(&self.acks).asked(peer.id, want);
+    /// A WAIT (or WAITAOF, `held`: synced): the number of our last write, and the asks to send
+    /// every alive peer.
+    pub(crate) fn ask_held(&self, held: Held, now: Now) -> (u64, Vec<Effect>) {
+        let want = self.last_write();
+        let peers = lock(&self.members).alive_peers(now.at);
+        let message = |want| match held {
+            Held::Applied => Outgoing::AppliedAsk { want },
+            Held::Synced => Outgoing::SyncedAsk { want },
+        };
+        let asks = peers.into_iter().map(|to| Effect::Send { to, message: message(want) }).collect();
+        (want, asks)
+    }
+
+    /// How many alive peers hold our writes up to `want` as `held` says (every one, when we have
+    /// written nothing).
+    pub(crate) fn held_by(&self, held: Held, want: u64, now: Now) -> usize {
+        let peers = lock(&self.members).alive_peers(now.at);
+        match want {
+            0 => peers.len(),
+            _ => lock(self.acks_of(held)).count(want, &peers),
+        }
+    }
+
+    /// `peer` asks to hear once we hold its writes up to `want` as `held` says.
+    pub(super) fn held_asked(&self, held: Held, peer: Peer, want: u64) -> Vec<Effect> {
+        lock(self.acks_of(held)).asked(peer.id, want);
         self.acks_due()
     }
 
-    /// `peer` says it applied our writes up to `upto`. It cannot have applied a write we never
-    /// made: such a claim is refused.
-    pub(super) fn applied_received(&self, peer: Peer, upto: u64) -> Vec<Effect> {
+    /// `peer` says it holds our writes up to `upto`. It cannot hold a write we never made: such
+    /// a claim is refused.
+    pub(super) fn held_received(&self, held: Held, peer: Peer, upto: u64) -> Vec<Effect> {
         if upto > self.last_write() {
             tracing::warn!(peer = %peer.id, upto, "refusing an acknowledgement of writes we never made");
             bump(&self.stats.peer_messages_refused, 1);
             return Vec::new();
         }
-        match lock(&self.acks).acknowledged(peer.id, upto) {
+        match lock(self.acks_of(held)).acknowledged(peer.id, upto) {
             true => vec![Effect::Acknowledged],
             false => Vec::new(),
         }
     }
 
-    /// The answers owed to peers whose writes we have now applied far enough.
+    /// The answers owed to peers whose writes we have now applied far enough: at once for a
+    /// WAIT, once the log is synced for a WAITAOF.
     pub(super) fn acks_due(&self) -> Vec<Effect> {
-        let mut acks = lock(&self.acks);
-        if acks.owed.is_empty() {
-            return Vec::new();
+        let mut effects = Vec::new();
+        for held in [Held::Applied, Held::Synced] {
+            let mut acks = lock(self.acks_of(held));
+            if acks.owed.is_empty() {
+                continue;
+            }
+            let origins = lock(&self.origins);
+            let due = acks.due(|peer| origins.get(&peer).map(|&origin| self.replica.cursor(origin)));
+            effects.extend(due.into_iter().map(|(to, upto)| match held {
+                Held::Applied => Effect::Send { to, message: PeerMessage::Applied { upto } },
+                Held::Synced => Effect::SyncThenAnswer { to, upto },
+            }));
         }
-        let origins = lock(&self.origins);
-        let due = acks.due(|peer| origins.get(&peer).map(|&origin| self.replica.cursor(origin)));
-        due.into_iter().map(|(to, upto)| Effect::Send { to, message: PeerMessage::Applied { upto } }).collect()
+        effects
     }
 }
 

@@ -141,6 +141,7 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("unlink", "Asynchronously deletes one or more keys.", "generic", "4.0.0"),
     ("object", "A container for object introspection commands.", "generic", "2.2.3"),
     ("wait", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "generic", "3.0.0"),
+    ("waitaof", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "generic", "7.2.0"),
     ("multi", "Starts a transaction.", "transactions", "1.2.0"),
     ("exec", "Executes all commands in a transaction.", "transactions", "1.2.0"),
     ("discard", "Discards a transaction.", "transactions", "2.0.0"),

@@ -5,6 +5,7 @@ use super::{table, transaction};
 use super::{wait, wrong_arity, BatchClock, Call, ClientState, Replies};
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
+use crate::core::Held;
 use crate::credentials::Access;
 use crate::net;
 use crate::request_stats::ClientProtocol;
@@ -239,6 +240,11 @@ async fn run_command(
         match &answer {
             Ok(Blocked::Done) => reply.simple("OK"),
             Ok(Blocked::Count(count)) => reply.integer(*count as i64),
+            Ok(Blocked::Logs(local, replicas)) => {
+                reply.array(2);
+                reply.integer(i64::from(*local));
+                reply.integer(*replicas as i64);
+            }
             Err(message) => reply.error(message),
         }
         // A wait is not slow work: neither the slow log nor the command's time counts it.
@@ -309,6 +315,8 @@ enum Blocked {
     Done,
     /// WAIT: how many peers.
     Count(usize),
+    /// WAITAOF: whether this node's log, and how many peers' logs, have the writes on disk.
+    Logs(bool, usize),
 }
 
 /// The commands that block their connection (SAVE waits for the disk, WAIT for peers), run here
@@ -329,6 +337,8 @@ async fn blocking(
         Some(save(shell, clients).await.map(|()| Blocked::Done))
     } else if name.eq_ignore_ascii_case(b"WAIT") && args.len() == 3 && client.user.is_some() {
         Some(wait(shell, client, args).await.map(Blocked::Count))
+    } else if name.eq_ignore_ascii_case(b"WAITAOF") && args.len() == 4 && client.user.is_some() {
+        Some(waitaof(shell, client, args).await.map(|(local, replicas)| Blocked::Logs(local, replicas)))
     } else {
         None
     }
@@ -348,6 +358,37 @@ async fn save(shell: &Shell, clients: &RedisClients) -> Result<(), String> {
 /// or CLIENT UNBLOCK ends it (as a timeout, or with ERROR as an error).
 async fn wait(shell: &Arc<Shell>, client: &ClientState, args: &kvs_proto::resp::Args<'_>) -> Result<usize, String> {
     let (wanted, timeout) = wait::parse(&shell.core, args)?;
+    wait_blocked(shell, client, Held::Applied, wanted, timeout).await
+}
+
+/// WAITAOF: syncs this node's log (when asked to count it), then waits, as WAIT does, for
+/// peers to say their logs have this node's writes on disk.
+async fn waitaof(
+    shell: &Arc<Shell>,
+    client: &ClientState,
+    args: &kvs_proto::resp::Args<'_>,
+) -> Result<(bool, usize), String> {
+    let (local, wanted, timeout) = wait::parse_aof(shell, args)?;
+    let synced = match (local, shell.writes.log()) {
+        (true, Some(log)) => {
+            log.sync().await.map_err(|error| format!("ERR {error}"))?;
+            true
+        }
+        _ => false,
+    };
+    let replicas = wait_blocked(shell, client, Held::Synced, wanted, timeout).await?;
+    Ok((synced, replicas))
+}
+
+/// Blocks the connection until `wanted` peers hold its node's writes as `held` says, the timeout
+/// passes, or CLIENT UNBLOCK ends the wait (as a timeout, or with ERROR as an error).
+async fn wait_blocked(
+    shell: &Arc<Shell>,
+    client: &ClientState,
+    held: Held,
+    wanted: usize,
+    timeout: Option<Duration>,
+) -> Result<usize, String> {
     let unblock = &client.unblock;
     let unblocked = unblock.notify.notified();
     tokio::pin!(unblocked);
@@ -355,7 +396,7 @@ async fn wait(shell: &Arc<Shell>, client: &ClientState, args: &kvs_proto::resp::
     unblocked.as_mut().enable();
     unblock.with_error.store(false, std::sync::atomic::Ordering::Relaxed);
     unblock.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (count, interrupted) = shell.wait_for_peers(wanted, timeout, unblocked).await;
+    let (count, interrupted) = shell.wait_for_peers(held, wanted, timeout, unblocked).await;
     unblock.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
     match interrupted && unblock.with_error.load(std::sync::atomic::Ordering::Relaxed) {
         true => Err("UNBLOCKED client unblocked via CLIENT UNBLOCK".into()),

@@ -268,6 +268,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("unlink", -2, &["write", "fast"], (1, -1, 1), keyspace::del),
     spec("object", -2, &["readonly"], (2, 2, 1), keys::object),
     spec("wait", 3, &["noscript"], (0, 0, 0), wait::wait_in_transaction),
+    spec("waitaof", 4, &["noscript"], (0, 0, 0), wait::waitaof_in_transaction),
     spec("multi", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::multi),
     spec("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), transaction::exec_without_multi),
     spec("discard", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), transaction::discard),

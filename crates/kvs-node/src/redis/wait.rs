@@ -8,11 +8,15 @@
 //! It is behind the cluster feature gate `wait`: a peer of release 0.1.0 never acknowledges, so
 //! until every member speaks protocol 8 a count would call copies missing that are not.
 //!
+//! WAITAOF numlocal numreplicas timeout is the same for logs: how many peers say their log has
+//! those writes on disk (each syncs its log, then answers), and whether this node's has (it
+//! syncs first), behind the gate `waitaof`.
+//!
 //! The wait itself is the session's (`session::run_command`), the one place a command may block.
 
 use super::{parse_int, Call, NOT_AN_INTEGER};
 use crate::core::Core;
-use kvs_proto::features::WAIT;
+use kvs_proto::features::{WAIT, WAITAOF};
 use kvs_proto::resp::Args;
 use std::time::Duration;
 
@@ -42,7 +46,47 @@ pub fn wait_in_transaction(call: &mut Call<'_, '_>) {
         Ok(_) => {
             let now = call.shell.now();
             let want = call.shell.core.last_write();
-            call.reply.integer(call.shell.core.applied_by(want, now) as i64)
+            call.reply.integer(call.shell.core.held_by(crate::core::Held::Applied, want, now) as i64)
+        }
+        Err(message) => call.reply.error(&message),
+    }
+}
+
+/// WAITAOF's arguments on a node with `core` (whether this node's log must have the writes, how
+/// many peers, and how long), or the error to answer.
+pub(super) fn parse_aof(
+    call_shell: &crate::shell::Shell,
+    args: &Args<'_>,
+) -> Result<(bool, usize, Option<Duration>), String> {
+    let core = &call_shell.core;
+    if !core.is_open(WAITAOF) {
+        return Err(format!("ERR {}", WAITAOF.closed_message("WAITAOF", core.cluster_version())));
+    }
+    let numlocal = parse_int(args.get(1)).ok_or(NOT_AN_INTEGER)?;
+    let numreplicas = parse_int(args.get(2)).ok_or(NOT_AN_INTEGER)?;
+    let timeout_ms = parse_int(args.get(3)).ok_or(NOT_AN_INTEGER)?;
+    if numlocal < 0 || numreplicas < 0 || timeout_ms < 0 {
+        return Err("ERR value is out of range, must be positive".into());
+    }
+    if numlocal > 0 && call_shell.writes.log().is_none() {
+        return Err("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.".into());
+    }
+    let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
+    Ok((numlocal > 0, numreplicas as usize, timeout))
+}
+
+/// WAITAOF inside MULTI/EXEC: the counts now, without waiting: this node's log counts when it
+/// syncs every write before acknowledging it (`--fsync always`).
+pub fn waitaof_in_transaction(call: &mut Call<'_, '_>) {
+    match parse_aof(call.shell, &call.args) {
+        Ok(_) => {
+            let shell = call.shell;
+            let local = shell.writes.log().is_some() && shell.config.fsync == kvs_store::log::FsyncPolicy::Always;
+            let want = shell.core.last_write();
+            let replicas = shell.core.held_by(crate::core::Held::Synced, want, shell.now());
+            call.reply.array(2);
+            call.reply.integer(i64::from(local));
+            call.reply.integer(replicas as i64);
         }
         Err(message) => call.reply.error(&message),
     }

@@ -83,16 +83,6 @@ enum Command {
         #[arg(long, default_value_t = 1000, requires = "wait")]
         wait_timeout_ms: u64,
     },
-    /// Print every change to keys beginning with PREFIX (all keys without one) that the node
-    /// applies, wherever it was written, one line each (or one JSON object with `--json`), until
-    /// interrupted.
-    Watch {
-        /// The keys' prefix.
-        prefix: Option<String>,
-        /// Print one JSON object per change instead of text.
-        #[arg(long)]
-        json: bool,
-    },
     /// Delete a key.
     Delete {
         /// The key.
@@ -121,6 +111,16 @@ enum Command {
     Import {
         /// The backup file.
         file: std::path::PathBuf,
+    },
+    /// Print every change to keys beginning with PREFIX (all keys without one) that the node
+    /// applies, wherever it was written, one line each (or one JSON object with `--json`), until
+    /// interrupted.
+    Watch {
+        /// The keys' prefix.
+        prefix: Option<String>,
+        /// Print one JSON object per change instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

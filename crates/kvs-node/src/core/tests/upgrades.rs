@@ -39,10 +39,10 @@ fn a_wait_is_answered_once_the_peer_has_applied_the_writes_it_covers() {
     introduced(&a, &b, kvs_proto::PROTOCOL_VERSION, now);
     let first = write(&a, b"k1", Some(b"v"), now).unwrap();
     let second = write(&a, b"k2", Some(b"v"), now).unwrap();
-    let (want, asks) = a.ask_applied(now);
+    let (want, asks) = a.ask_held(Held::Applied, now);
     assert_eq!(want, 2);
     let [Effect::Send { to: NodeId(2), message: ask }] = &asks[..] else { panic!("{asks:?}") };
-    assert_eq!(a.applied_by(want, now), 0);
+    assert_eq!(a.held_by(Held::Applied, want, now), 0);
     // The ask overtook the second push: b answers once that push is applied, not before.
     push(1, &b, &first, now);
     let early = b.receive(peer(1), over_the_wire(ask), now);
@@ -55,7 +55,7 @@ fn a_wait_is_answered_once_the_peer_has_applied_the_writes_it_covers() {
     let answer = answer.unwrap_or_else(|| panic!("no acknowledgement in {effects:?}"));
     let effects = a.receive(peer(2), over_the_wire(answer), now);
     assert!(matches!(&effects[..], [Effect::Acknowledged]), "{effects:?}");
-    assert_eq!(a.applied_by(want, now), 1);
+    assert_eq!(a.held_by(Held::Applied, want, now), 1);
 }
 
 #[test]
@@ -66,6 +66,28 @@ fn an_acknowledgement_of_writes_never_made_is_refused() {
     write(&a, b"k", Some(b"v"), now).unwrap();
     let lie = Outgoing::Applied { upto: 1_000 };
     assert!(a.receive(peer(2), over_the_wire(&lie), now).is_empty());
-    assert_eq!(a.applied_by(1, now), 0, "b's word for writes a never made counts for nothing");
+    assert_eq!(a.held_by(Held::Applied, 1, now), 0, "b's word for writes a never made counts for nothing");
     assert_eq!(a.stats().snapshot().peer_messages_refused, 1);
+}
+
+#[test]
+fn a_waitaof_ask_is_answered_after_a_sync_and_a_claim_beyond_our_writes_is_refused() {
+    let (a, b) = (core(1), core(2));
+    let now = at(Instant::now(), 0);
+    introduced(&a, &b, kvs_proto::PROTOCOL_VERSION, now);
+    let record = write(&a, b"k", Some(b"v"), now).unwrap();
+    // B is asked before it has A's write: nothing yet; once applied, a sync, then the answer.
+    let ask = Outgoing::SyncedAsk { want: record.seq() };
+    assert!(b.receive(peer(1), over_the_wire(&ask), now).is_empty());
+    let effects = b.receive(peer(1), over_the_wire(&Outgoing::Entries { entries: vec![record.clone()] }), now);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::SyncThenAnswer { to: NodeId(1), upto } if *upto == record.seq())),
+        "{effects:?}"
+    );
+    // A says B has them on disk: counted; a claim past A's last write is refused.
+    let synced = a.receive(peer(2), over_the_wire(&Outgoing::Synced { upto: record.seq() }), now);
+    assert!(matches!(&synced[..], [Effect::Acknowledged]), "{synced:?}");
+    assert_eq!(a.held_by(Held::Synced, record.seq(), now), 1);
+    assert_eq!(a.held_by(Held::Applied, record.seq(), now), 0, "applied and on disk are told apart");
+    assert!(a.receive(peer(2), over_the_wire(&Outgoing::Synced { upto: record.seq() + 5 }), now).is_empty());
 }
