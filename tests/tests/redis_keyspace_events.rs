@@ -134,6 +134,13 @@ fn events_of_one_node_as_redis_fires_them() {
     let _ = redis::cmd("SET").arg("bar").arg("x").query::<redis::Value>(c);
     expect(&mut l, &[("__keyevent@0__:evicted", "foo")]);
     ok(c, &["CONFIG", "SET", "maxmemory", "0"]);
+    // A collection is evicted whole, as a DEL of it, and that is `evicted` too.
+    ok(c, &["FLUSHALL"]);
+    ok(c, &["SADD", "s", "a", "b"]);
+    ok(c, &["CONFIG", "SET", "maxmemory", "1"]);
+    let _ = redis::cmd("SET").arg("bar").arg("x").query::<redis::Value>(c);
+    expect(&mut l, &[("__keyevent@0__:evicted", "s")]);
+    ok(c, &["CONFIG", "SET", "maxmemory", "0"]);
 
     // The setting reads back as Redis prints it.
     for (set, shown) in [("gKE", "gKE"), ("$lshzxeKE", "$lshzxeKE"), ("KA", "AK"), ("EA", "AE")] {

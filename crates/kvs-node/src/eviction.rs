@@ -51,7 +51,11 @@ impl Shell {
                     None => Decision::Keep(false),
                 }
             };
-            match self.update(victim.key(), now_ms, &mut Room::default(), None, decide) {
+            // Its keyspace event is `evicted` here, however it is written (a collection's, as a DEL).
+            let evicted = crate::running::during(crate::keyspace_events::events::EVICTING, 0, || {
+                self.update(victim.key(), now_ms, &mut Room::default(), None, decide)
+            });
+            match evicted {
                 Ok((_, true)) => {
                     limit.evicted.fetch_add(1, Ordering::Relaxed);
                 }

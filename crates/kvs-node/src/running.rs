@@ -22,19 +22,19 @@ thread_local! {
     static RUNS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `f`, the command `command` of connection `client`.
+/// Runs `f`, the command `command` of connection `client` (or the node's own work, such as an
+/// eviction, under a name of its own, with client 0).
 pub fn during<R>(command: &'static str, client: u64, f: impl FnOnce() -> R) -> R {
-    /// Clears it however `f` ends, a panic included.
-    struct Reset;
+    /// Puts back what ran before however `f` ends, a panic included.
+    struct Reset(Option<Running>);
     impl Drop for Reset {
         fn drop(&mut self) {
-            RUNNING.set(None);
+            RUNNING.set(self.0);
         }
     }
     let run = RUNS.get() + 1;
     RUNS.set(run);
-    RUNNING.set(Some(Running { command, client, run }));
-    let _reset = Reset;
+    let _reset = Reset(RUNNING.replace(Some(Running { command, client, run })));
     f()
 }
 

@@ -12,6 +12,7 @@
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
 //! - [`backup`]: `kvs-client export`/`import` against `redis-cli --rdb`/`--pipe`.
+//! - [`pubsub`]: messages/s and publish-to-receive latency across two nodes against redis-server.
 //! - [`null_server`]: both client protocols and nothing else, the ceiling for `native`.
 //! - [`load`]: pipelined RESP loading shared by the benches.
 
@@ -23,6 +24,7 @@ pub mod gossip;
 pub mod load;
 pub mod native;
 pub mod null_server;
+pub mod pubsub;
 pub mod redis;
 pub mod redis_tools;
 pub mod replication;
@@ -59,6 +61,8 @@ enum BenchKind {
     Gossip(gossip::GossipArgs),
     /// Backup: export and import rates against redis-cli --rdb and --pipe.
     Backup(backup::BackupArgs),
+    /// Pub/sub: messages/s and latency, publisher and subscriber on two nodes, against redis-server.
+    Pubsub(pubsub::PubSubArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -72,5 +76,6 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Scaling(args)) => scaling::run(args).await,
         Some(BenchKind::Gossip(args)) => gossip::run(args).await,
         Some(BenchKind::Backup(args)) => backup::run(args).await,
+        Some(BenchKind::Pubsub(args)) => pubsub::run(args).await,
     }
 }

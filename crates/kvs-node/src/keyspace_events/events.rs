@@ -12,6 +12,10 @@ use kvs_proto::CollectionType;
 use kvs_store::record::Body;
 use kvs_store::Record;
 
+/// What the node's own eviction of a key runs as (see `crate::running`): its change is
+/// `evicted` whatever record it writes.
+pub const EVICTING: &str = "(eviction)";
+
 /// One event: its class (a `notify-keyspace-events` bit) and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -121,6 +125,7 @@ fn by_command(command: &'static str, record: &Record, change: Change) -> Option<
         "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx" => {
             Some([Some(event(STRING, "set")), expiring(record, change)])
         }
+        EVICTING => one(EVICTED, "evicted"),
         "append" => one(STRING, "append"),
         "setrange" => one(STRING, "setrange"),
         "incr" | "incrby" => one(STRING, "incrby"),
