@@ -11,10 +11,11 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-/// Bytes of messages the ring holds at most.
-pub const FANOUT_BYTES: usize = 8 * 1024 * 1024;
-/// Messages the ring holds at most.
-pub const FANOUT_MESSAGES: usize = 16 * 1024;
+/// Bytes of messages the ring holds at most (Redis's pub/sub client buffer limit, 32 MiB).
+pub const FANOUT_BYTES: usize = 32 * 1024 * 1024;
+/// Messages the ring holds at most: a burst this long reaches a peer whole even while its link
+/// drains more slowly than the publishers publish.
+pub const FANOUT_MESSAGES: usize = 64 * 1024;
 
 /// What one message costs in the ring besides its bytes.
 const PER_MESSAGE_BYTES: usize = 64;
