@@ -193,6 +193,16 @@ impl NodeProcess {
         self.stdout.lock().unwrap_or_else(|p| p.into_inner()).recv_timeout(limit).ok()
     }
 
+    /// Runs `kvs-client <this node's host> <port> <args…>` to completion.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary("kvs-client"))
+            .arg(self.addr.ip().to_string())
+            .arg(self.addr.port().to_string())
+            .args(args)
+            .output()
+            .expect("run kvs-client")
+    }
+
     /// The Redis-protocol address; panics if the node was started without `--redis-port`.
     pub fn redis(&self) -> SocketAddr {
         self.redis_addr.expect("node started with --redis-port")

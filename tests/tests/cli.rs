@@ -4,13 +4,8 @@ use kvs_tests::binaries::binary;
 use kvs_tests::NodeProcess;
 use std::process::{Command, Output};
 
-fn cli(node: &NodeProcess, args: &[&str]) -> Output {
-    Command::new(binary("kvs-client"))
-        .arg(node.addr.ip().to_string())
-        .arg(node.addr.port().to_string())
-        .args(args)
-        .output()
-        .expect("run kvs-client")
+fn cli(node: &NodeProcess, args: &[&str]) -> std::process::Output {
+    node.cli(args)
 }
 
 #[tokio::test]

@@ -12,12 +12,7 @@ use std::time::Duration;
 const CONVERGE: Duration = Duration::from_secs(30);
 
 fn cli(node: &NodeProcess, args: &[&str]) -> std::process::Output {
-    Command::new(binary("kvs-client"))
-        .arg(node.addr.ip().to_string())
-        .arg(node.addr.port().to_string())
-        .args(args)
-        .output()
-        .expect("run kvs-client")
+    node.cli(args)
 }
 
 async fn two_nodes() -> Vec<NodeProcess> {
@@ -88,7 +83,8 @@ async fn a_watch_on_one_node_prints_what_another_node_wrote() {
 async fn the_library_watch_is_a_stream() {
     let nodes = two_nodes().await;
     let (a, b) = (&nodes[0], &nodes[1]);
-    let mut stream = Box::pin(b.client().await.watch("k").await.unwrap().into_stream());
+    let watch = kvs_client::Watch::start(b.client().await, "k").await.unwrap();
+    let mut stream = Box::pin(watch.into_stream());
     let writer = &mut a.client().await;
     // The watch answered before the writes: every one of them is seen, in order.
     for n in 0..100 {

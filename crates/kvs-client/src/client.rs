@@ -178,13 +178,6 @@ impl Client {
         }
     }
 
-    /// Gives this connection over to a watch of every change the node applies to keys
-    /// beginning with `prefix` from now on, wherever they were written (protocol 9).
-    pub async fn watch(mut self, prefix: impl Into<Bytes>) -> Result<crate::watch::Watch, ClientError> {
-        self.expect_ok(&ClientRequest::Watch { prefix: prefix.into() }).await?;
-        Ok(crate::watch::Watch::new(self))
-    }
-
     /// The next response, however long it takes (a watch's changes).
     pub(crate) async fn receive(&mut self) -> Result<Option<ClientResponse>, ClientError> {
         Ok(self.conn.recv::<ClientResponse>().await?)
@@ -265,7 +258,7 @@ impl Client {
         }
     }
 
-    async fn expect_ok(&mut self, request: &ClientRequest) -> Result<(), ClientError> {
+    pub(crate) async fn expect_ok(&mut self, request: &ClientRequest) -> Result<(), ClientError> {
         match self.request(request).await? {
             ClientResponse::Ok => Ok(()),
             other => Err(unexpected(other)),

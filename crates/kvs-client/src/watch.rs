@@ -1,4 +1,4 @@
-//! A stream of the changes a node applies to keys of one prefix (`Client::watch`).
+//! A stream of the changes a node applies to keys of one prefix ([`Watch::start`]).
 
 use crate::client::Client;
 use crate::error::ClientError;
@@ -10,8 +10,11 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(client: Client) -> Self {
-        Watch { client }
+    /// Gives `client`'s connection over to a watch of every change its node applies to keys
+    /// beginning with `prefix` from now on, wherever they were written (protocol 9).
+    pub async fn start(mut client: Client, prefix: impl Into<bytes::Bytes>) -> Result<Watch, ClientError> {
+        client.expect_ok(&kvs_proto::ClientRequest::Watch { prefix: prefix.into() }).await?;
+        Ok(Watch { client })
     }
 
     /// The next change; waits as long as it takes. `Ok(None)` when the node closed the stream

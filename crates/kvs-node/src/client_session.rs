@@ -213,7 +213,7 @@ async fn stream_changes(
             _ = shell.shutdown_started() => return,
             // The client says nothing more; anything it sends, or its close, ends the stream.
             _ = conn.recv_frame() => return,
-            noted = watching.changes.recv() => noted,
+            noted = watching.items.recv() => noted,
         };
         let response = match noted {
             Ok(noted) => match crate::watchers::change(&noted, prefix) {

@@ -53,6 +53,7 @@ pub mod config;
 pub mod config_file;
 pub(crate) mod connection_budget;
 pub(crate) mod core;
+pub(crate) mod counted_broadcast;
 pub mod credentials;
 pub mod error;
 pub(crate) mod eviction;

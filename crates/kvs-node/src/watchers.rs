@@ -5,13 +5,12 @@
 //! [`BACKLOG`] changes behind is told it fell behind and its stream ends, rather than the node
 //! buffering for it. With nobody watching a change costs one atomic load.
 
+use crate::counted_broadcast::{CountedBroadcast, Listening};
 use crate::keyspace_events::events;
 use bytes::Bytes;
 use kvs_proto::Change;
 use kvs_store::record::Body;
 use kvs_store::{collection, Record};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::broadcast;
 
 /// Changes a watcher may fall behind by before its stream ends.
 pub const BACKLOG: usize = 4096;
@@ -27,42 +26,26 @@ pub struct Noted {
 
 /// The node's watchers.
 #[derive(Debug)]
-pub struct Watchers {
-    changes: broadcast::Sender<Noted>,
-    watching: AtomicUsize,
-}
+pub struct Watchers(CountedBroadcast<Noted>);
+
+/// One watcher's stream of changes, from when it started.
+pub type Watching<'a> = Listening<'a, Noted>;
 
 impl Default for Watchers {
     fn default() -> Self {
-        Watchers { changes: broadcast::channel(BACKLOG).0, watching: AtomicUsize::new(0) }
-    }
-}
-
-/// One watcher's stream, counted while it lasts.
-pub struct Watching<'a> {
-    watchers: &'a Watchers,
-    /// The changes from when it started.
-    pub changes: broadcast::Receiver<Noted>,
-}
-
-impl Drop for Watching<'_> {
-    fn drop(&mut self) {
-        self.watchers.watching.fetch_sub(1, Ordering::Relaxed);
+        Watchers(CountedBroadcast::new(BACKLOG))
     }
 }
 
 impl Watchers {
     /// Starts a watcher; it sees every change from now on.
     pub fn watch(&self) -> Watching<'_> {
-        self.watching.fetch_add(1, Ordering::Relaxed);
-        Watching { watchers: self, changes: self.changes.subscribe() }
+        self.0.listen()
     }
 
     /// `record` was applied here, or (`expired`) reclaimed after its deadline.
     pub fn changed(&self, record: &Record, expired: bool) {
-        if self.watching.load(Ordering::Relaxed) > 0 {
-            let _ = self.changes.send(Noted { record: record.clone(), expired });
-        }
+        self.0.send(|| Noted { record: record.clone(), expired });
     }
 }
 

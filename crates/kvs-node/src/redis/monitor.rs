@@ -6,11 +6,10 @@
 //! (the rest counted, as SLOWLOG counts it), so the backlog stays within 1024 lines of about
 //! 64 KiB. With no monitor, a command pays one atomic load.
 
+use crate::counted_broadcast::{CountedBroadcast, Listening};
 use bytes::Bytes;
 use kvs_proto::resp::Args;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::broadcast;
 
 /// Lines a monitor may fall behind by before it is disconnected.
 const BACKLOG: usize = 1024;
@@ -21,29 +20,17 @@ const MAX_ARG_BYTES: usize = 1024;
 
 /// The monitors of one Redis port.
 #[derive(Debug)]
-pub struct Monitors {
-    lines: broadcast::Sender<Bytes>,
-    watching: AtomicUsize,
-}
+pub struct Monitors(CountedBroadcast<Bytes>);
 
 impl Default for Monitors {
     fn default() -> Self {
-        Monitors { lines: broadcast::channel(BACKLOG).0, watching: AtomicUsize::new(0) }
+        Monitors(CountedBroadcast::new(BACKLOG))
     }
 }
 
-/// A connection in MONITOR mode, counted while it lasts.
-pub struct Watching<'a> {
-    monitors: &'a Monitors,
-    /// The lines, from when it started watching.
-    pub lines: broadcast::Receiver<Bytes>,
-}
-
-impl Drop for Watching<'_> {
-    fn drop(&mut self) {
-        self.monitors.watching.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+/// A connection in MONITOR mode, counted while it lasts; its `items` are the lines from when it
+/// started watching.
+pub type Watching<'a> = Listening<'a, Bytes>;
 
 /// An argument as Redis's `sdscatrepr` quotes it.
 fn quote(out: &mut String, arg: &[u8]) {
@@ -69,13 +56,12 @@ fn quote(out: &mut String, arg: &[u8]) {
 impl Monitors {
     /// Whether anyone watches (one atomic load).
     pub fn any(&self) -> bool {
-        self.watching.load(Ordering::Relaxed) > 0
+        self.0.any()
     }
 
     /// Starts a monitor.
     pub fn watch(&self) -> Watching<'_> {
-        self.watching.fetch_add(1, Ordering::Relaxed);
-        Watching { monitors: self, lines: self.lines.subscribe() }
+        self.0.listen()
     }
 
     /// Shows a command run at `wall_us` (µs since the epoch) by the client at `addr`; a password
@@ -98,7 +84,7 @@ impl Monitors {
             let _ = write!(line, " ... ({} more arguments)", args.len() - MAX_ARGS);
         }
         line.push_str("\r\n");
-        let _ = self.lines.send(Bytes::from(line));
+        self.0.send(|| Bytes::from(line));
     }
 }
 
@@ -114,7 +100,7 @@ mod tests {
         let big = format!("SET k {}\r\n", "x".repeat(5000));
         let used = parser.parse(big.as_bytes(), &Default::default()).unwrap().unwrap();
         monitors.feed(1_500_000, "127.0.0.1:1", &parser.command(&big.as_bytes()[..used]));
-        let line = watching.lines.try_recv().unwrap();
+        let line = watching.items.try_recv().unwrap();
         assert!(line.len() < 1200, "{}", line.len());
         assert!(String::from_utf8_lossy(&line).contains("... (3976 more bytes)"));
     }

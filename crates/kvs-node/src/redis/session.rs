@@ -368,7 +368,7 @@ async fn waitaof(
     client: &ClientState,
     args: &kvs_proto::resp::Args<'_>,
 ) -> Result<(bool, usize), String> {
-    let (local, wanted, timeout) = wait::parse_aof(shell, args)?;
+    let (local, wanted, timeout) = wait::parse_aof(&shell.core, shell.writes.log().is_some(), args)?;
     let synced = match (local, shell.writes.log()) {
         (true, Some(log)) => {
             log.sync().await.map_err(|error| format!("ERR {error}"))?;
@@ -427,7 +427,7 @@ async fn watch(
         tokio::select! {
             _ = shell.shutdown_started() => return false,
             _ = kill.cancelled() => return false,
-            line = watching.lines.recv() => match line {
+            line = watching.items.recv() => match line {
                 Ok(line) => answer.extend_from_slice(&line),
                 // Fell behind the bounded backlog: disconnected rather than buffered for.
                 Err(_) => return false,
@@ -581,7 +581,10 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
         true => kvs_store::access::without_touching(|| handle(call, spec)),
         false => handle(call, spec),
     });
-    super::tracking::after_command(call, spec);
+    if call.client.tracking.is_some() {
+        let readonly = spec.flags.contains(&"readonly");
+        super::tracking::after_command(call, spec.name, readonly, spec.keys());
+    }
 }
 
 /// Runs `spec`'s handler, in the selected database.

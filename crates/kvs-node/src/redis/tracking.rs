@@ -1,7 +1,8 @@
 //! CLIENT TRACKING, CACHING, GETREDIR and TRACKINGINFO (see [`crate::tracking`]), and what a
 //! tracking connection's reads leave behind.
 
-use super::{parse_int, table::CommandSpec, Call};
+use super::database_keys::KeySpec;
+use super::{parse_int, Call};
 use crate::tracking::Mode;
 use bytes::Bytes;
 
@@ -182,22 +183,23 @@ pub fn trackinginfo(call: &mut Call<'_, '_>) {
 /// After a command: a read-only command of a tracking connection in the default mode leaves its
 /// keys remembered (unless OPTIN without CACHING YES, or OPTOUT after CACHING NO), and CLIENT
 /// CACHING's word holds for one command only.
-pub fn after_command(call: &mut Call<'_, '_>, spec: &CommandSpec) {
+/// The command is `name`, `readonly` or not, with its keys at `keys`.
+pub fn after_command(call: &mut Call<'_, '_>, name: &str, readonly: bool, keys: KeySpec) {
     let Some(mode) = &call.client.tracking else { return };
-    let caching_now = spec.name == "client" && call.args.get(1).eq_ignore_ascii_case(b"CACHING");
+    let caching_now = name == "client" && call.args.get(1).eq_ignore_ascii_case(b"CACHING");
     if caching_now {
         return;
     }
     let caching = call.client.caching.take();
     let remember = !mode.bcast
-        && spec.flags.contains(&"readonly")
+        && readonly
         && match (mode.optin, mode.optout) {
             (true, _) => caching == Some(true),
             (_, true) => caching != Some(false),
             _ => true,
         };
     if remember {
-        let keys = super::database_keys::key_positions(spec.keys(), &call.args).map(|at| call.args.get(at));
+        let keys = super::database_keys::key_positions(keys, &call.args).map(|at| call.args.get(at));
         call.shell.writes.observers.tracking.remember(call.client.id, keys);
     }
 }

@@ -52,13 +52,13 @@ pub fn wait_in_transaction(call: &mut Call<'_, '_>) {
     }
 }
 
-/// WAITAOF's arguments on a node with `core` (whether this node's log must have the writes, how
-/// many peers, and how long), or the error to answer.
+/// WAITAOF's arguments on a node with `core`, `durable` if it has a log: whether this node's log
+/// must have the writes, how many peers, and how long; or the error to answer.
 pub(super) fn parse_aof(
-    call_shell: &crate::shell::Shell,
+    core: &Core,
+    durable: bool,
     args: &Args<'_>,
 ) -> Result<(bool, usize, Option<Duration>), String> {
-    let core = &call_shell.core;
     if !core.is_open(WAITAOF) {
         return Err(format!("ERR {}", WAITAOF.closed_message("WAITAOF", core.cluster_version())));
     }
@@ -68,7 +68,7 @@ pub(super) fn parse_aof(
     if numlocal < 0 || numreplicas < 0 || timeout_ms < 0 {
         return Err("ERR value is out of range, must be positive".into());
     }
-    if numlocal > 0 && call_shell.writes.log().is_none() {
+    if numlocal > 0 && !durable {
         return Err("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.".into());
     }
     let timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms as u64));
@@ -78,12 +78,12 @@ pub(super) fn parse_aof(
 /// WAITAOF inside MULTI/EXEC: the counts now, without waiting: this node's log counts when it
 /// syncs every write before acknowledging it (`--fsync always`).
 pub fn waitaof_in_transaction(call: &mut Call<'_, '_>) {
-    match parse_aof(call.shell, &call.args) {
+    let durable = call.shell.writes.log().is_some();
+    match parse_aof(&call.shell.core, durable, &call.args) {
         Ok(_) => {
-            let shell = call.shell;
-            let local = shell.writes.log().is_some() && shell.config.fsync == kvs_store::log::FsyncPolicy::Always;
-            let want = shell.core.last_write();
-            let replicas = shell.core.held_by(crate::core::Held::Synced, want, shell.now());
+            let local = durable && call.shell.config.fsync == kvs_store::log::FsyncPolicy::Always;
+            let now = call.shell.now();
+            let replicas = call.shell.core.held_by(crate::core::Held::Synced, call.shell.core.last_write(), now);
             call.reply.array(2);
             call.reply.integer(i64::from(local));
             call.reply.integer(replicas as i64);

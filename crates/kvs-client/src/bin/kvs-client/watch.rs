@@ -1,13 +1,13 @@
 //! `kvs-client watch [PREFIX]`: one line per change the node applies, until interrupted.
 
-use kvs_client::{Change, Client, ClientError};
+use kvs_client::{Change, Client, ClientError, Watch};
 use std::io::Write;
 use std::process::ExitCode;
 
 /// Prints every change to keys beginning with `prefix` until the node closes the stream (exit 0)
 /// or the watch fails.
 pub async fn watch(client: Client, prefix: String, json: bool) -> Result<ExitCode, ClientError> {
-    let mut watch = client.watch(prefix).await?;
+    let mut watch = Watch::start(client, prefix).await?;
     while let Some(change) = watch.next().await? {
         let line = if json { as_json(&change) } else { as_text(&change) };
         let mut out = std::io::stdout().lock();
