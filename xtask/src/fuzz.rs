@@ -145,6 +145,13 @@ fn wire_seeds() -> Vec<Vec<u8>> {
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::AntiEntropyDone { request: 7, cursors: cursors.clone() }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::ResyncRequired { request: 7, cursors }),
         frame(&PeerMessage::<(bytes::Bytes, Entry)>::Leave { member }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::Published {
+            messages: vec![kvs_proto::Publication { channel: "news".into(), message: "hi".into(), shard: false }],
+        }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::SyncedAsk { want: 5 }),
+        frame(&PeerMessage::<(bytes::Bytes, Entry)>::Synced { upto: 5 }),
+        frame(&ClientRequest::<bytes::Bytes>::Wait { replicas: 2, timeout_ms: 100 }),
+        frame(&ClientRequest::<bytes::Bytes>::Watch { prefix: "user:".into() }),
     ];
     // A whole session's worth in one input, as a socket delivers it.
     seeds.push(seeds[..6].concat());
@@ -199,6 +206,9 @@ fn resp_seeds() -> Vec<Vec<u8>> {
         b"PING\r\nSET k v\r\nGET k\r\n",
         b"*0\r\n\r\n*-1\r\n",
         b"*2\r\n$4\r\nMGET\r\n$-1\r\n",
+        b"SUBSCRIBE a b\r\nPSUBSCRIBE n*\r\nPING\r\nPUBLISH a hi\r\nSPUBLISH s x\r\nPUBSUB NUMSUB a\r\nUNSUBSCRIBE\r\n",
+        b"HELLO 3\r\nCLIENT TRACKING on BCAST PREFIX a PREFIX b NOLOOP\r\nCONFIG SET notify-keyspace-events KEA\r\n",
+        b"WAIT 1 0\r\nWAITAOF 0 1 10\r\nCLIENT CACHING yes\r\nCLIENT TRACKINGINFO\r\n",
     ]
     .iter()
     .map(|seed| seed.to_vec())
