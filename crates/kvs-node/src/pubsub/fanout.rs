@@ -8,6 +8,7 @@
 
 use kvs_proto::Publication;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
@@ -24,6 +25,9 @@ const PER_MESSAGE_BYTES: usize = 64;
 #[derive(Debug)]
 pub struct FanOut {
     ring: Mutex<Ring>,
+    /// Messages ever published here: the position after the newest, read without the lock by
+    /// every peer task on every turn of its loop.
+    published_total: AtomicU64,
     /// Woken on every publish; each peer task waits on it.
     published: Notify,
     max_bytes: usize,
@@ -64,7 +68,13 @@ impl Default for FanOut {
 impl FanOut {
     /// A ring of at most `max_bytes` and `max_messages`.
     pub fn with_bounds(max_bytes: usize, max_messages: usize) -> Self {
-        FanOut { ring: Mutex::default(), published: Notify::new(), max_bytes, max_messages }
+        FanOut {
+            ring: Mutex::default(),
+            published_total: AtomicU64::new(0),
+            published: Notify::new(),
+            max_bytes,
+            max_messages,
+        }
     }
 
     fn ring(&self) -> MutexGuard<'_, Ring> {
@@ -87,6 +97,7 @@ impl FanOut {
             ring.bytes -= cost(&oldest);
             ring.first += 1;
         }
+        self.published_total.store(ring.first + ring.messages.len() as u64, Ordering::Release);
         drop(ring);
         self.published.notify_waiters();
     }
@@ -110,10 +121,9 @@ impl FanOut {
         batch
     }
 
-    /// Whether anything lies past `from`.
+    /// Whether anything lies past `from` (one atomic load).
     pub fn has_after(&self, from: Position) -> bool {
-        let ring = self.ring();
-        ring.first + ring.messages.len() as u64 > from.0
+        self.published_total.load(Ordering::Acquire) > from.0
     }
 
     /// Resolves on the next publish. Create it, then check [`FanOut::has_after`], then await it,
