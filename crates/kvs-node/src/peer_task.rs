@@ -307,15 +307,15 @@ async fn send_publications(
     from: &mut crate::pubsub::fanout::Position,
 ) -> Result<(), ProtoError> {
     let batch = shell.fanout.take(from, shell.config.max_batch_bytes);
-    let stats = shell.core.stats();
-    bump(&stats.pubsub_messages_dropped, batch.dropped as usize);
+    let stats = &shell.core.pubsub_stats;
+    bump(&stats.dropped, batch.dropped as usize);
     if batch.messages.is_empty() {
         return Ok(());
     }
     let count = batch.messages.len();
     let sent = send(shell, conn, &Outgoing::Published { messages: batch.messages }).await?;
-    bump(&stats.pubsub_messages_sent, count);
-    bump(&stats.pubsub_bytes_sent, sent);
+    bump(&stats.sent, count);
+    bump(&stats.bytes_sent, sent);
     Ok(())
 }
 

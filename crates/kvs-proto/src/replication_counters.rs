@@ -28,10 +28,6 @@ macro_rules! for_each_replication_counter {
             anti_entropy_stalls: "Anti-entropy requests given up for want of progress (another peer is asked)",
             peer_messages_refused: "Peer messages (or entries in them) refused as not fitting this node's state: an answer nobody asked that peer for, entries not of the sender's origin or over the bounds",
             peer_hellos_refused: "Peer and viewer hellos refused (cluster secret, address)",
-            pubsub_messages_sent: "Pub/sub messages this node's clients published, sent to peers (counted once per peer)",
-            pubsub_bytes_sent: "Bytes of pub/sub frames sent to peers",
-            pubsub_messages_received: "Pub/sub messages received from peers and delivered to this node's subscribers",
-            pubsub_messages_dropped: "Pub/sub messages a peer missed: it was behind the bounded backlog, or refused as over the bounds",
         }
     };
 }

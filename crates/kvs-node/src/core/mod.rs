@@ -125,6 +125,8 @@ pub(crate) struct Core {
     acks: Mutex<WriteAcks>,
     /// The same for WAITAOF: which peers have our writes on disk, which wait on our log.
     synced: Mutex<WriteAcks>,
+    /// What pub/sub sent, received and dropped between nodes.
+    pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
     /// while it runs, every other client command that writes or reads several keys holds it for
     /// reading, so none sees or interleaves with half a transaction.
@@ -166,6 +168,7 @@ impl Core {
             versions: Mutex::new(ClusterVersion::new(cluster_version, first_node, config.dead_after * 2)),
             acks: Mutex::default(),
             synced: Mutex::default(),
+            pubsub_stats: Default::default(),
             isolation: RwLock::new(()),
         }
     }

@@ -29,9 +29,9 @@ impl Core {
         if refused > 0 {
             tracing::warn!(peer = %from, refused, "refusing pub/sub messages over the bounds");
             bump(&self.stats.peer_messages_refused, 1);
-            bump(&self.stats.pubsub_messages_dropped, refused);
+            bump(&self.pubsub_stats.dropped, refused);
         }
-        bump(&self.stats.pubsub_messages_received, messages.len());
+        bump(&self.pubsub_stats.received, messages.len());
         match messages.is_empty() {
             true => Vec::new(),
             false => vec![Effect::Deliver(messages)],

@@ -147,6 +147,9 @@ impl Collector for NodeMetrics {
         for (name, help, value) in report.replication.rows() {
             single(&mut encoder, &format!("kvs_{name}"), help, MetricType::Counter, value)?;
         }
+        for (name, help, value) in shell.core.pubsub_stats.rows() {
+            single(&mut encoder, &format!("kvs_{name}"), help, MetricType::Counter, value)?;
+        }
 
         if let Some(log) = shell.writes.log_stats() {
             let bytes = log.log_bytes.load(Ordering::Relaxed);

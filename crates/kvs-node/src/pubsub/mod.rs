@@ -10,7 +10,9 @@
 pub mod fanout;
 pub mod hub;
 pub mod mailbox;
+pub mod stats;
 
 pub use fanout::FanOut;
 pub use hub::{Hub, Kind, Subscriber};
 pub use mailbox::{Delivery, Mailbox};
+pub use stats::PubSubStats;
