@@ -6,9 +6,11 @@
 //! Publishers never wait for a subscriber.
 
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::task::Poll;
 use tokio_util::sync::CancellationToken;
 
 /// Bytes of messages one connection may have waiting before it is disconnected.
@@ -54,7 +56,11 @@ impl Delivery {
 #[derive(Debug)]
 pub struct Mailbox {
     state: Mutex<State>,
-    ready: Notify,
+    /// Set by every put, cleared by the connection when it wakes: what `ready` waits for.
+    put_since: AtomicBool,
+    /// The connection's task, woken by a put. Registering costs a few atomic operations, not a
+    /// lock: every connection waits on its mailbox each time it waits for input.
+    waker: AtomicWaker,
     limit: usize,
     /// Cancelled when it overflows: the connection closes.
     overflow: CancellationToken,
@@ -81,7 +87,13 @@ impl Mailbox {
     /// A mailbox holding at most `limit` bytes of messages, which cancels `overflow` when a
     /// message does not fit.
     pub fn new(limit: usize, overflow: CancellationToken) -> Self {
-        Mailbox { state: Mutex::default(), ready: Notify::new(), limit, overflow }
+        Mailbox {
+            state: Mutex::default(),
+            put_since: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            limit,
+            overflow,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -108,7 +120,8 @@ impl Mailbox {
         }
         drop(state);
         // Either way the connection has something to do: send, or close.
-        self.ready.notify_one();
+        self.put_since.store(true, Ordering::Release);
+        self.waker.wake();
         fits
     }
 
@@ -125,7 +138,18 @@ impl Mailbox {
 
     /// Resolves once something was put since the last call (one waiter: the connection).
     pub async fn ready(&self) {
-        self.ready.notified().await
+        std::future::poll_fn(|cx| {
+            if self.put_since.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            // A put between the check and the registration would have woken nobody.
+            match self.put_since.swap(false, Ordering::AcqRel) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        })
+        .await
     }
 }
 

@@ -100,7 +100,9 @@ async fn converse(
         input.advance(consumed);
         // A kill (CLIENT KILL, or a subscriber's overflow) closes even a connection whose
         // replies wait for a socket that does not drain.
+        // Biased: a write that completes at once (the usual case) never registers with the token.
         let flushed = tokio::select! {
+            biased;
             flushed = flush(&mut stream, &mut output, &mut durable) => flushed,
             _ = kill.cancelled() => false,
         };
@@ -130,7 +132,7 @@ async fn converse(
             return;
         }
         input.reserve(READ_CHUNK_BYTES);
-        let mailbox = client.mailbox.clone();
+        let mailbox = &*client.mailbox;
         let read = tokio::select! {
             _ = shell.shutdown_started() => return,
             _ = kill.cancelled() => return,
@@ -576,11 +578,15 @@ fn run(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
         return;
     };
     // Commands run on one thread without awaiting, so what a thread holds is the command's: the
-    // events its changes fire, and whether its reads count as uses.
-    crate::running::during(spec.name, call.client.id, || match call.client.no_touch {
+    // events its changes fire (a command that may write), and whether its reads count as uses.
+    let run = |call: &mut Call<'_, '_>| match call.client.no_touch {
         true => kvs_store::access::without_touching(|| handle(call, spec)),
         false => handle(call, spec),
-    });
+    };
+    match spec.writes {
+        true => crate::running::during(spec.name, call.client.id, || run(call)),
+        false => run(call),
+    }
     if call.client.tracking.is_some() {
         let readonly = spec.flags.contains(&"readonly");
         super::tracking::after_command(call, spec.name, readonly, spec.keys());
