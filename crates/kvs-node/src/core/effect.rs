@@ -70,9 +70,3 @@ pub(crate) enum Effect {
         fresh: bool,
     },
 }
-
-#[cfg(test)]
-#[test]
-fn effect_size_probe() {
-    eprintln!("Effect {} Outgoing {} Publication {}", size_of::<Effect>(), size_of::<Outgoing>(), size_of::<Publication>());
-}
