@@ -4,6 +4,7 @@
 //!
 //! - [`element`]: one element's state: observed-remove, add-wins, values last-writer-wins.
 //! - [`header`]: the collection's type and what whole-key deletes and expiry removed.
+//! - [`position`]: a list element's position identifier, whose bytes sort in list order.
 //! - `vector` (internal): per-origin sequence-number vectors, what removes and DELs cover.
 //! - `index` (internal): per shard, each collection's elements in order and how many are visible.
 //!
@@ -17,6 +18,7 @@ pub mod element;
 pub mod header;
 pub(crate) mod index;
 pub(crate) mod order;
+pub mod position;
 pub(crate) mod vector;
 
 pub use kvs_proto::CollectionType;
