@@ -56,6 +56,9 @@ impl Observers {
     }
 
     fn invalidate(&self, record: &Record, by: Option<u64>) {
+        if !self.tracking.any() {
+            return;
+        }
         match record.body() {
             Body::Flush => self.tracking.flushed(),
             _ => self.tracking.changed(databases::user_key(events::subject(record)), by),

@@ -155,6 +155,11 @@ impl Tracking {
         }
     }
 
+    /// Whether any connection tracks (one atomic load): what a change checks before naming its key.
+    pub fn any(&self) -> bool {
+        self.active.load(Ordering::Relaxed) > 0
+    }
+
     /// `key` (as clients name it) changed on this node, by connection `by` if one of its clients
     /// made the change here.
     pub fn changed(&self, key: &[u8], by: Option<u64>) {
