@@ -98,6 +98,10 @@ pub enum InvalidEntry {
     /// element's or a flush's key.
     #[error("malformed collection header")]
     Collection,
+    /// A delete with a deadline: no record holds one (a tombstone never expires), so it would
+    /// not read back as what was sent.
+    #[error("malformed delete")]
+    Tombstone,
     /// A key too long for a record.
     #[error("key too long")]
     Key,
@@ -269,6 +273,7 @@ impl Record {
             return Err(InvalidEntry::Size);
         }
         match kind {
+            EntryKind::Plain if value.is_none() && expires_at_ms.is_some() => Err(InvalidEntry::Tombstone),
             EntryKind::Plain => Ok(Record::plain(key, value, stamp, expires_at_ms)),
             EntryKind::Flush if crate::databases::is_flush_key(key) && value.is_none() => {
                 Ok(Record::flush(stamp, (!key.is_empty()).then(|| crate::databases::database_of(key))))
@@ -633,6 +638,16 @@ mod tests {
         let ahead = Version { wall_ms: own.wall_ms + 365 * 86_400_000, ..own };
         assert_eq!(Record::from_entry(b"k", &entry(ahead)).unwrap_err(), InvalidEntry::Evicted);
         assert_eq!(Record::from_entry(b"k", &entry(own)).unwrap_err(), InvalidEntry::Evicted);
+    }
+
+    #[test]
+    fn a_delete_with_a_deadline_is_refused() {
+        // Found by `cargo xtask fuzz` (wire_frames): such an entry became a tombstone without
+        // the deadline, which no longer encoded as what arrived.
+        let entry = Entry { value: None, version: version(), seq: 1, expires_at_ms: Some(0), kind: EntryKind::Plain };
+        assert_eq!(Record::from_entry(b"k", &entry).unwrap_err(), InvalidEntry::Tombstone);
+        let frame: PeerMessage = PeerMessage::Entries { entries: vec![(bytes::Bytes::from_static(b"k"), entry)] };
+        assert!(kvs_proto::encoding::decode::<PeerMessage<Record>>(&encode(&frame).unwrap()).is_err());
     }
 
     #[test]
