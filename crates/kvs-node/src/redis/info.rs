@@ -6,6 +6,7 @@
 
 use super::connection::REDIS_COMPAT_VERSION;
 use super::Call;
+use crate::pubsub::Kind;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -173,23 +174,20 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             let stats = shell.core.stats();
             let commands: u64 = shell.requests.command_counts().iter().map(|c| c.calls).sum();
             let errors: u64 = shell.requests.error_counts().iter().map(|(_, n)| n).sum();
+            let (channels, patterns) = (shell.pubsub.distinct(Kind::Channel), shell.pubsub.distinct(Kind::Pattern));
+            let (_, tracked_keys, prefixes) = shell.writes.observers.tracking.counts();
             write!(
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{commands}\r\n\
                  instantaneous_ops_per_sec:0\r\nrejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:{}\r\n\
-                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
-                 total_error_replies:{errors}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
-                 tracking_total_prefixes:{}\r\n",
+                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\n\
+                 total_error_replies:{errors}\r\ntracking_total_keys:{tracked_keys}\r\n\
+                 tracking_total_items:{tracked_keys}\r\ntracking_total_prefixes:{prefixes}\r\n",
                 call.clients.next_id_peek().saturating_sub(1),
                 stats.keys_expired.load(Ordering::Relaxed),
                 shell.memory_limit.evicted(),
                 shell.requests.lookups().0,
                 shell.requests.lookups().1,
-                super::pubsub::node_counts(&shell.pubsub).0,
-                super::pubsub::node_counts(&shell.pubsub).1,
-                shell.writes.observers.tracking.counts().1,
-                shell.writes.observers.tracking.counts().1,
-                shell.writes.observers.tracking.counts().2,
             )
         }
         "replication" => {

@@ -306,9 +306,3 @@ pub fn allowed_while_subscribed(name: &str) -> bool {
             | "reset"
     )
 }
-
-/// How many subscriptions of each kind the node's connections hold (INFO, CLIENT LIST):
-/// `(channels, patterns)`.
-pub fn node_counts(hub: &Hub) -> (usize, usize) {
-    (hub.distinct(Kind::Channel), hub.distinct(Kind::Pattern))
-}
