@@ -63,6 +63,7 @@ pub(crate) mod flag_values;
 pub(crate) mod handshake;
 pub(crate) mod http;
 pub(crate) mod keyspace_events;
+pub(crate) mod list_waiters;
 pub(crate) mod login_throttle;
 pub mod memory_limit;
 pub(crate) mod net;

@@ -1,8 +1,10 @@
-//! What hears of every change this node applies: keyspace notifications, client-side caching
-//! and `kvs-client watch`. The write path calls it for its clients' writes, the records peers send and the keys
-//! it reclaims, so both see every change, wherever it was made, through one door.
+//! What hears of every change this node applies: keyspace notifications, client-side caching,
+//! `kvs-client watch` and connections blocked on a list. The write path calls it for its
+//! clients' writes, the records peers send and the keys it reclaims, so each sees every change,
+//! wherever it was made, through one door.
 
 use crate::keyspace_events::{events, KeyspaceEvents};
+use crate::list_waiters::ListWaiters;
 use crate::pubsub::Hub;
 use crate::tracking::Tracking;
 use crate::watchers::Watchers;
@@ -19,6 +21,8 @@ pub struct Observers {
     pub tracking: Tracking,
     /// `kvs-client watch`.
     pub watchers: Watchers,
+    /// Connections blocked in BLPOP and kin.
+    pub lists: ListWaiters,
 }
 
 impl Observers {
@@ -29,7 +33,7 @@ impl Observers {
         tracking.max_keys.store(max_tracked_keys, std::sync::atomic::Ordering::Relaxed);
         let keyspace_events = KeyspaceEvents::new(hub);
         keyspace_events.classes.set(classes);
-        Observers { keyspace_events, tracking, watchers }
+        Observers { keyspace_events, tracking, watchers, lists: ListWaiters::default() }
     }
 
     /// A change one of this node's clients (or the node itself) made.
@@ -37,6 +41,7 @@ impl Observers {
         self.keyspace_events.local(record);
         self.invalidate(record, crate::running::now().map(|running| running.client));
         self.watchers.changed(record, false);
+        self.lists.changed(record);
     }
 
     /// Changes a peer sent, applied here.
@@ -45,6 +50,7 @@ impl Observers {
         for record in records {
             self.invalidate(record, None);
             self.watchers.changed(record, false);
+            self.lists.changed(record);
         }
     }
 

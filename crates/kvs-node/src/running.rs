@@ -22,23 +22,38 @@ thread_local! {
     static RUNS: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Puts back what ran before however the run it guards ends, a panic included.
+struct Restore(Option<Running>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        RUNNING.set(self.0);
+    }
+}
+
 /// Runs `f`, the command `command` of connection `client` (or the node's own work, such as an
 /// eviction, under a name of its own, with client 0).
 pub fn during<R>(command: &'static str, client: u64, f: impl FnOnce() -> R) -> R {
-    /// Puts back what ran before however `f` ends, a panic included.
-    struct Reset(Option<Running>);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            RUNNING.set(self.0);
-        }
-    }
     let run = RUNS.get() + 1;
     RUNS.set(run);
-    let _reset = Reset(RUNNING.replace(Some(Running { command, client, run })));
+    let _restore = Restore(RUNNING.replace(Some(Running { command, client, run })));
     f()
 }
 
 /// The command running on this thread, if a client's command runs.
 pub fn now() -> Option<Running> {
     RUNNING.get()
+}
+
+/// Runs `f` as part of the running command, under the name `command`: a command whose writes
+/// fire different events (LMOVE pops from one end of a list and pushes to an end of another)
+/// names each. Outside a client's command, just runs `f`.
+pub fn as_command<R>(command: &'static str, f: impl FnOnce() -> R) -> R {
+    match RUNNING.get() {
+        Some(running) => {
+            let _restore = Restore(RUNNING.replace(Some(Running { command, ..running })));
+            f()
+        }
+        None => f(),
+    }
 }

@@ -68,7 +68,7 @@ pub fn change(noted: &Noted, prefix: &[u8]) -> Option<Change> {
         Some((of, _, element)) => {
             let newest = record.element_state().and_then(|s| s.adds().max_by_key(|a| a.stamp.version).cloned());
             let value = newest.and_then(|add| match of {
-                kvs_proto::CollectionType::Hash => Some(add.value),
+                kvs_proto::CollectionType::Hash | kvs_proto::CollectionType::List => Some(add.value),
                 kvs_proto::CollectionType::SortedSet => {
                     let score = collection::score_of(&add.value);
                     Some(Bytes::from(kvs_proto::resp::format_double(score)))

@@ -73,6 +73,8 @@ pub enum CollectionType {
     Set,
     /// A sorted set: members with scores.
     SortedSet,
+    /// A list: values at position identifiers that sort in list order.
+    List,
 }
 
 impl CollectionType {
@@ -82,6 +84,7 @@ impl CollectionType {
             CollectionType::Hash => "hash",
             CollectionType::Set => "set",
             CollectionType::SortedSet => "zset",
+            CollectionType::List => "list",
         }
     }
 }

@@ -392,6 +392,14 @@ impl Core {
         self.replica.origin()
     }
 
+    /// The sequence number this node's next local write takes. A caller holding the isolation
+    /// lock for writing, and then writing at least `n` records, may use the `n` numbers from it
+    /// as tags no later write of this origin takes again (list positions, see
+    /// `kvs_store::collection::position`).
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.replica.cursor(self.origin()) + 1
+    }
+
     /// How this node introduces itself when it dials a peer at `dialed`, with its half of the
     /// challenge.
     pub(crate) fn peer_role(&self, nonce: kvs_proto::Nonce, dialed: std::net::SocketAddr) -> kvs_proto::Role {

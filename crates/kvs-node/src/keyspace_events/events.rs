@@ -7,7 +7,7 @@
 //! removed, a collection's header `expire` or `del`. A command's own node fires the event Redis
 //! fires for that command (`append`, `rename_from`, `zincr`, …).
 
-use super::classes::{EVICTED, GENERIC, HASH, SET, STRING, ZSET};
+use super::classes::{EVICTED, GENERIC, HASH, LIST, SET, STRING, ZSET};
 use kvs_proto::CollectionType;
 use kvs_store::record::Body;
 use kvs_store::Record;
@@ -113,6 +113,10 @@ fn element_event(of: CollectionType, added: bool) -> Event {
         (CollectionType::Set, false) => event(SET, "srem"),
         (CollectionType::SortedSet, true) => event(ZSET, "zadd"),
         (CollectionType::SortedSet, false) => event(ZSET, "zrem"),
+        // A peer's list element says neither which end nor which command: an element appeared
+        // somewhere, or went.
+        (CollectionType::List, true) => event(LIST, "linsert"),
+        (CollectionType::List, false) => event(LIST, "lrem"),
     }
 }
 
@@ -156,6 +160,8 @@ fn by_command(command: &'static str, record: &Record, change: Change) -> Option<
         "zrem" => one(ZSET, "zrem"),
         "zremrangebyrank" | "zremrangebyscore" | "zremrangebylex" | "zpopmin" | "zpopmax" => one(ZSET, command),
         "zunionstore" | "zinterstore" | "zdiffstore" | "zrangestore" if !removed => one(ZSET, command),
+        // List commands write under the name of the end they work on (see `crate::running::as_command`).
+        "lpush" | "rpush" | "lpop" | "rpop" | "linsert" | "lset" | "lrem" | "ltrim" => one(LIST, command),
         _ => None,
     }
 }

@@ -24,7 +24,7 @@ fn pause(call: &mut Call<'_, '_>) {
     call.reply.simple("OK");
 }
 
-/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends connection `id`'s blocking command (WAIT), as if it
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends connection `id`'s blocking command (WAIT, BLPOP, …), as if it
 /// timed out or with an error; 1 if it was blocked, else 0.
 fn unblock(call: &mut Call<'_, '_>) {
     let Some(id) = parse_int(call.args.get(2)) else {
@@ -43,6 +43,7 @@ fn unblock(call: &mut Call<'_, '_>) {
         return call.reply.integer(0);
     }
     target.unblock.with_error.store(with_error, Ordering::Relaxed);
+    target.unblock.asked.store(true, Ordering::Relaxed);
     target.unblock.notify.notify_waiters();
     call.reply.integer(1);
 }

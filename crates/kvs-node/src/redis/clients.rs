@@ -42,6 +42,9 @@ pub struct Unblock {
     pub blocked: AtomicBool,
     /// CLIENT UNBLOCK ... ERROR: end the wait with an error rather than as a timeout.
     pub with_error: AtomicBool,
+    /// CLIENT UNBLOCK asked since the wait began: a list command blocked between its retries
+    /// (when nothing awaits `notify`) reads it before it waits again.
+    pub asked: AtomicBool,
     /// Woken by CLIENT UNBLOCK.
     pub notify: tokio::sync::Notify,
 }

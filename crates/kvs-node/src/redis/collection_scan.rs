@@ -75,7 +75,7 @@ fn scan(call: &mut Call<'_, '_>, of: CollectionType) {
         .filter(|(name, _)| pattern.is_none_or(|p| glob::matches(p, name)))
         .map(|(name, value)| match of {
             CollectionType::SortedSet => (name, Some(kvs_proto::resp::format_double(score_of(&value)).into_bytes())),
-            CollectionType::Hash => (name, Some(value.to_vec())),
+            CollectionType::Hash | CollectionType::List => (name, Some(value.to_vec())),
             CollectionType::Set => (name, None),
         })
         .collect();

@@ -93,19 +93,25 @@ pub fn write_decided(
         held.is_none().then(|| (0..elements.len()).map(|i| decide(i, None)).collect());
     let makes_header = planned.iter().flatten().any(|change| matches!(change, Some(Change::Add(_))));
     let writes = planned.as_ref().map_or(elements.len(), |p| p.iter().flatten().count());
-    let shell = call.shell;
     // The command runs alone (see `CommandSpec::alone`), and peers apply what it wrote as one
     // unit: a header it makes and its elements, or several elements.
-    let own_unit = call.client.transaction.unit.is_none() && writes + usize::from(makes_header) > 1;
+    one_unit(call, writes + usize::from(makes_header) > 1, |call| match &mut planned {
+        Some(planned) => write_in_unit(call, key, of, elements, (held, makes_header), &mut |i, _| planned[i].take()),
+        None => write_in_unit(call, key, of, elements, (held, false), decide),
+    })
+}
+
+/// Runs `f`, whose writes peers apply as one unit when `several` (it may write more than one
+/// record), unless it runs inside a unit already (EXEC's, or a command's own).
+pub fn one_unit<T>(call: &mut Call<'_, '_>, several: bool, f: impl FnOnce(&mut Call<'_, '_>) -> T) -> T {
+    let own_unit = call.client.transaction.unit.is_none() && several;
     if own_unit {
         call.client.transaction.unit = Some(Vec::new());
     }
-    let result = match &mut planned {
-        Some(planned) => write_in_unit(call, key, of, elements, (held, makes_header), &mut |i, _| planned[i].take()),
-        None => write_in_unit(call, key, of, elements, (held, false), decide),
-    };
+    let result = f(call);
     if own_unit {
         let unit = call.client.transaction.unit.take().unwrap_or_default();
+        let shell = call.shell;
         shell.writes.push_unit(&shell.core, unit);
     }
     result
@@ -194,13 +200,8 @@ pub fn increment(
         return None;
     }
     let held = find(call, key, of).ok()?.map(|found| found.header);
-    let shell = call.shell;
     let make = held.is_none();
-    let own_unit = call.client.transaction.unit.is_none() && make;
-    if own_unit {
-        call.client.transaction.unit = Some(Vec::new());
-    }
-    let result = (|| {
+    one_unit(call, make, |call| {
         let header = header_for(call, key, of, held, make).ok()??;
         let at = element_key(of, key, element);
         call.update(&at, |local| match check(local.element_number(&header)) {
@@ -210,12 +211,7 @@ pub fn increment(
                 None => Decision::Keep(Err(NotIncremented::Overflow)),
             },
         })
-    })();
-    if own_unit {
-        let unit = call.client.transaction.unit.take().unwrap_or_default();
-        shell.writes.push_unit(&shell.core, unit);
-    }
-    result
+    })
 }
 
 /// Deletes the collection `found` at `key` (DEL, UNLINK): every add seen here is gone, an add
@@ -272,7 +268,7 @@ pub fn encoding_of(call: &Call<'_, '_>, key: &[u8], found: &Found) -> &'static s
         found.len <= max_len && all(call, key, found).iter().all(|(n, v)| n.len() <= max_bytes && v.len() <= max_bytes)
     };
     match found.header.of {
-        CollectionType::Hash if small(128, 64) => "listpack",
+        CollectionType::Hash | CollectionType::List if small(128, 64) => "listpack",
         CollectionType::Hash => "hashtable",
         CollectionType::Set
             if found.len <= 512
@@ -283,6 +279,7 @@ pub fn encoding_of(call: &Call<'_, '_>, key: &[u8], found: &Found) -> &'static s
         CollectionType::Set => "hashtable",
         CollectionType::SortedSet if small(128, 64) => "listpack",
         CollectionType::SortedSet => "skiplist",
+        CollectionType::List => "quicklist",
     }
 }
 

@@ -60,6 +60,10 @@ pub mod keys;
 pub mod keyspace;
 pub mod latency;
 pub mod lcs;
+pub mod list_edits;
+pub mod list_moves;
+mod list_wait;
+pub mod lists;
 pub mod memory;
 pub mod monitor;
 pub mod pubsub;
@@ -122,6 +126,8 @@ pub struct ClientState {
     pub caching: Option<bool>,
     /// Where its pub/sub messages and tracking invalidations wait to be sent.
     pub mailbox: std::sync::Arc<crate::pubsub::Mailbox>,
+    /// BLPOP and kin: what it waits on between runs.
+    pub list_block: list_moves::ListBlock,
 }
 
 /// CLIENT REPLY's modes.

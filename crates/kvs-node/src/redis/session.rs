@@ -80,6 +80,11 @@ async fn converse(
                         let batch =
                             Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick };
                         run_command(&shell, &clients, client, args, batch).await;
+                        if client.list_block.request.is_some() {
+                            // Blocked: it stays in the input, to run again once woken.
+                            break;
+                        }
+                        super::list_wait::done(client);
                         served += 1;
                     }
                     consumed += used;
@@ -113,6 +118,13 @@ async fn converse(
         shell.requests.add_lookups(std::mem::take(&mut client.lookups));
         if close || kill.is_cancelled() {
             return;
+        }
+        if let Some(request) = client.list_block.request.take() {
+            let reading = super::list_wait::Reading { stream: &mut stream, input: &mut input, max_pending };
+            if !super::list_wait::until_retry(&shell, client, request, reading, &kill).await {
+                return;
+            }
+            continue;
         }
         if client.monitor {
             if !watch(&shell, &clients, &mut stream, (&mut input, &mut parser, &limits), &kill).await {
@@ -202,6 +214,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         tracking: None,
         caching: None,
         mailbox,
+        list_block: Default::default(),
     };
     (client, connected)
 }

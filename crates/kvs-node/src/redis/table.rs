@@ -4,8 +4,8 @@
 
 use super::{
     bits, client_command, collection_scan, config, connection, counters, databases, debug, dump, expire, hashes,
-    hyperloglog, info, keys, keyspace, latency, lcs, memory, pubsub, server, sets, slowlog, sorted_combine,
-    sorted_ranges, sorted_sets, strings, transaction, wait, Call,
+    hyperloglog, info, keys, keyspace, latency, lcs, list_edits, list_moves, lists, memory, pubsub, server, sets,
+    slowlog, sorted_combine, sorted_ranges, sorted_sets, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -64,7 +64,8 @@ const ALONE: &[&str] = &[
     "hset", "hsetnx", "hmset", "hdel", "hincrby", "hincrbyfloat", "sadd", "srem", "spop", "smove", "sinterstore",
     "sunionstore", "sdiffstore", "zadd", "zincrby", "zrem", "zremrangebyrank", "zremrangebyscore", "zremrangebylex",
     "zpopmin", "zpopmax", "zrangestore", "zunionstore", "zinterstore", "zdiffstore", "rename", "renamenx", "copy",
-    "move",
+    "move", "lpush", "rpush", "lpushx", "rpushx", "lpop", "rpop", "lset", "linsert", "lrem", "ltrim", "lmove",
+    "rpoplpush", "lmpop", "blpop", "brpop", "blmove", "brpoplpush", "blmpop",
 ];
 
 /// Reads of several keys or collection elements (see [`CommandSpec::reads_several`]).
@@ -73,7 +74,8 @@ const READS_SEVERAL: &[&str] = &[
     "mget", "exists", "touch", "hgetall", "hkeys", "hvals", "hmget", "hlen", "hrandfield", "hscan", "smembers",
     "smismember", "scard", "srandmember", "sinter", "sintercard", "sunion", "sdiff", "sscan", "zmscore", "zcard",
     "zcount", "zlexcount", "zrank", "zrevrank", "zrange", "zrangebyscore", "zrevrangebyscore", "zrangebylex",
-    "zrevrangebylex", "zrevrange", "zrandmember", "zunion", "zinter", "zdiff", "zintercard", "zscan",
+    "zrevrangebylex", "zrevrange", "zrandmember", "zunion", "zinter", "zdiff", "zintercard", "zscan", "lrange",
+    "lindex", "lpos",
 ];
 
 const fn spec(
@@ -208,6 +210,28 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("sdiff", -2, &["readonly"], (1, -1, 1), sets::sdiff),
     spec("sdiffstore", -3, &["write", "denyoom"], (1, -1, 1), sets::sdiffstore),
     spec("sscan", -3, &["readonly"], (1, 1, 1), collection_scan::sscan),
+    spec("lpush", -3, &["write", "denyoom", "fast"], (1, 1, 1), lists::lpush),
+    spec("rpush", -3, &["write", "denyoom", "fast"], (1, 1, 1), lists::rpush),
+    spec("lpushx", -3, &["write", "denyoom", "fast"], (1, 1, 1), lists::lpushx),
+    spec("rpushx", -3, &["write", "denyoom", "fast"], (1, 1, 1), lists::rpushx),
+    spec("lpop", -2, &["write", "fast"], (1, 1, 1), lists::lpop),
+    spec("rpop", -2, &["write", "fast"], (1, 1, 1), lists::rpop),
+    spec("llen", 2, &["readonly", "fast"], (1, 1, 1), lists::llen),
+    spec("lrange", 4, &["readonly"], (1, 1, 1), lists::lrange),
+    spec("lindex", 3, &["readonly"], (1, 1, 1), lists::lindex),
+    spec("lset", 4, &["write", "denyoom"], (1, 1, 1), list_edits::lset),
+    spec("linsert", 5, &["write", "denyoom"], (1, 1, 1), list_edits::linsert),
+    spec("lrem", 4, &["write"], (1, 1, 1), list_edits::lrem),
+    spec("ltrim", 4, &["write"], (1, 1, 1), list_edits::ltrim),
+    spec("lpos", -3, &["readonly"], (1, 1, 1), list_edits::lpos),
+    spec("lmove", 5, &["write", "denyoom"], (1, 2, 1), list_moves::lmove),
+    spec("rpoplpush", 3, &["write", "denyoom"], (1, 2, 1), list_moves::rpoplpush),
+    counted(spec("lmpop", -4, &["write"], (0, 0, 0), list_moves::lmpop), 1),
+    spec("blpop", -3, &["write", "blocking"], (1, -2, 1), list_moves::blpop),
+    spec("brpop", -3, &["write", "blocking"], (1, -2, 1), list_moves::brpop),
+    spec("blmove", 6, &["write", "denyoom", "blocking"], (1, 2, 1), list_moves::blmove),
+    spec("brpoplpush", 4, &["write", "denyoom", "blocking"], (1, 2, 1), list_moves::brpoplpush),
+    counted(spec("blmpop", -5, &["write", "blocking"], (0, 0, 0), list_moves::blmpop), 2),
     spec("zadd", -4, &["write", "denyoom", "fast"], (1, 1, 1), sorted_sets::zadd),
     spec("zincrby", 4, &["write", "denyoom", "fast"], (1, 1, 1), sorted_sets::zincrby),
     spec("zscore", 3, &["readonly", "fast"], (1, 1, 1), sorted_sets::zscore),

@@ -15,7 +15,8 @@ use kvs_proto::NodeId;
 use std::collections::BTreeSet;
 
 /// A sorted-set member's record in its score index, ordered by member among equal scores (as
-/// ranges and ranks order them): within one collection the stored keys order as the members.
+/// ranges and ranks order them), or a list element's in list order: within one collection the
+/// stored keys order as the members (and a list's as its positions).
 #[derive(Clone, Debug)]
 pub(crate) struct ByMember(Record);
 
@@ -23,6 +24,11 @@ impl ByMember {
     /// The member.
     pub(crate) fn name(&self) -> &[u8] {
         super::element_of(self.0.key())
+    }
+
+    /// Its record.
+    pub(crate) fn record(&self) -> &Record {
+        &self.0
     }
 }
 
@@ -54,10 +60,11 @@ pub(crate) struct Members {
     pub(crate) visible: usize,
     /// Per origin (sorted), the highest sequence number of an add any of its elements held.
     pub(crate) seen: Vec<(NodeId, u64)>,
-    /// A sorted set's members seen, by score then member (see [`score_order`]): what ranges,
-    /// ranks and pops walk instead of sorting the set. Empty for a hash or a set (SPOP and
-    /// SRANDMEMBER pick from the elements, whose entries say which are seen).
-    pub(crate) by_score: BTreeSet<(u64, ByMember)>,
+    /// A sorted set's members seen, by score then member (see [`score_order`]), or a list's
+    /// elements seen, in list order (see [`list_order`]): what ranges, ranks and pops walk
+    /// instead of sorting. Empty for a hash or a set (SPOP and SRANDMEMBER pick from the
+    /// elements, whose entries say which are seen).
+    pub(crate) ordered: BTreeSet<(u64, ByMember)>,
 }
 
 /// A score as a key ordered as `f64::total_cmp` orders scores.
@@ -75,10 +82,39 @@ pub(crate) fn score_of_order(order: u64) -> f64 {
     f64::from_bits(if order >> 63 == 1 { order & !(1 << 63) } else { !order })
 }
 
-/// Whether the collection of `prefix` keeps its members seen in [`Members::by_score`]: a sorted
-/// set (its type byte, see [`super::members_prefix`]).
-fn is_sorted_set(prefix: &[u8]) -> bool {
-    prefix.get(2) == Some(&3)
+/// The order of a list element (its name, a position): the position's major number, as the
+/// first 8 bytes of the name hold it (unsigned, big-endian), so entries of one major order by
+/// the rest of their keys, which sort as their positions do.
+pub(crate) fn list_order(element: &[u8]) -> u64 {
+    let mut major = [0u8; 8];
+    let head = &element[..element.len().min(8)];
+    major[..head.len()].copy_from_slice(head);
+    u64::from_be_bytes(major)
+}
+
+/// How the collection of `prefix` keeps its elements seen in [`Members::ordered`] (its type
+/// byte, see [`super::members_prefix`]): by score for a sorted set, in list order for a list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ordered {
+    ByScore,
+    InList,
+}
+
+fn ordered_kind(prefix: &[u8]) -> Option<Ordered> {
+    match prefix.get(2) {
+        Some(3) => Some(Ordered::ByScore),
+        Some(4) => Some(Ordered::InList),
+        _ => None,
+    }
+}
+
+/// Where the element `record` of a collection kept [`Ordered`] as `kind` stands in its order
+/// under `header`; `None` when it is not seen.
+fn order_under(kind: Ordered, record: &Record, header: Option<&Header>) -> Option<u64> {
+    match kind {
+        Ordered::ByScore => score_under(record, header).map(score_order),
+        Ordered::InList => is_visible(record, header).then(|| list_order(super::element_of(record.key()))),
+    }
 }
 
 /// The score of a sorted-set member's record as `header` lets it be seen.
@@ -147,19 +183,19 @@ impl Collections {
         let seen = |record: &Record| visibility.as_ref().is_some_and(|v| record.element_visible(v));
         let (was, is) = (old.is_some_and(seen), seen(new));
         members.visible = members.visible + usize::from(is) - usize::from(was);
-        if is_sorted_set(prefix) {
-            let before = old.and_then(|old| score_under(old, header)).map(score_order);
-            let after = score_under(new, header).map(score_order);
+        if let Some(kind) = ordered_kind(prefix) {
+            let before = old.and_then(|old| order_under(kind, old, header));
+            let after = order_under(kind, new, header);
             let entry = |order: u64| (order, ByMember(new.clone()));
             // The same score: one search swaps the entry for the new record.
             if before.is_some() && before == after {
-                members.by_score.replace(entry(after.expect("a score")));
+                members.ordered.replace(entry(after.expect("an order")));
             } else {
                 if let Some(order) = before {
-                    members.by_score.remove(&entry(order));
+                    members.ordered.remove(&entry(order));
                 }
                 if let Some(order) = after {
-                    members.by_score.insert(entry(order));
+                    members.ordered.insert(entry(order));
                 }
             }
         }
@@ -184,8 +220,8 @@ impl Collections {
         if gone.as_ref().is_some_and(ElementRef::is_seen) {
             members.visible -= 1;
         }
-        if let Some(score) = score_under(old, header).filter(|_| is_sorted_set(prefix)) {
-            members.by_score.remove(&(score_order(score), ByMember(old.clone())));
+        if let Some(order) = ordered_kind(prefix).and_then(|kind| order_under(kind, old, header)) {
+            members.ordered.remove(&(order, ByMember(old.clone())));
         }
         if members.elements.is_empty() {
             self.by_prefix.remove(prefix);
@@ -207,14 +243,11 @@ impl Collections {
             })
             .collect();
         members.visible = members.elements.iter().filter(|e| e.is_seen()).count();
-        if is_sorted_set(prefix) {
-            members.by_score = members
+        if let Some(kind) = ordered_kind(prefix) {
+            members.ordered = members
                 .elements
                 .iter()
-                .filter_map(|e| {
-                    let score = score_under(e.record(), header)?;
-                    Some((score_order(score), ByMember(e.record().clone())))
-                })
+                .filter_map(|e| Some((order_under(kind, e.record(), header)?, ByMember(e.record().clone()))))
                 .collect();
         }
         let hidden_after: i64 = members.elements.iter().map(hidden_bytes).sum();

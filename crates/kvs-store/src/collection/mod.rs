@@ -116,6 +116,7 @@ pub fn type_byte(of: CollectionType) -> u8 {
         CollectionType::Hash => 1,
         CollectionType::Set => 2,
         CollectionType::SortedSet => 3,
+        CollectionType::List => 4,
     }
 }
 
@@ -125,6 +126,7 @@ pub fn type_of_byte(byte: u8) -> Option<CollectionType> {
         1 => Some(CollectionType::Hash),
         2 => Some(CollectionType::Set),
         3 => Some(CollectionType::SortedSet),
+        4 => Some(CollectionType::List),
         _ => None,
     }
 }

@@ -316,7 +316,13 @@ impl Record {
             EntryKind::Element { adds, removed, removals, counts } => {
                 let state = crate::collection::element::ElementState::from_wire(adds, removed, removals, counts)
                     .map_err(|_| InvalidEntry::Element)?;
-                let well_placed = crate::collection::split_element_key(key).is_some();
+                // A list element's name is a position, which pushes and inserts read back.
+                let well_placed = match crate::collection::split_element_key(key) {
+                    Some((kvs_proto::CollectionType::List, _, name)) => {
+                        crate::collection::position::Position::from_bytes(name).is_ok()
+                    }
+                    placed => placed.is_some(),
+                };
                 if !well_placed || value.is_some() || expires_at_ms.is_some() || state.newest() != stamp {
                     return Err(InvalidEntry::Element);
                 }

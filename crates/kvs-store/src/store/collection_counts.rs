@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Live collection keys and their seen elements, per type.
 #[derive(Debug, Default)]
 pub(crate) struct CollectionCounts {
-    keys: [AtomicU64; 3],
-    elements: [AtomicU64; 3],
+    keys: [AtomicU64; 4],
+    elements: [AtomicU64; 4],
 }
 
 /// The counters' slot of a type.

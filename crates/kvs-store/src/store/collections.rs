@@ -16,7 +16,8 @@ use kvs_proto::NodeId;
 use std::ops::Bound;
 use std::sync::atomic::Ordering;
 
-const TYPES: [CollectionType; 3] = [CollectionType::Hash, CollectionType::Set, CollectionType::SortedSet];
+const TYPES: [CollectionType; 4] =
+    [CollectionType::Hash, CollectionType::Set, CollectionType::SortedSet, CollectionType::List];
 
 /// A collection as a command finds it: its header and how many elements it lets be seen.
 #[derive(Clone, Debug)]
@@ -100,7 +101,7 @@ impl Store {
 
     /// Per collection type, how many keys hold a live collection of it and how many elements
     /// those let be seen.
-    pub fn collection_counts(&self) -> [(CollectionType, u64, u64); 3] {
+    pub fn collection_counts(&self) -> [(CollectionType, u64, u64); 4] {
         TYPES.map(|of| {
             let (keys, elements) = self.collection_counts.of(of);
             (of, keys, elements)
@@ -318,6 +319,41 @@ impl Store {
         found
     }
 
+    /// Elements of the list at `key` seen under `header` (a live one's, from
+    /// [`Store::collection`]) with their values, in list order (`rev`: from the tail), after
+    /// skipping `skip`, at most `take`: each with its name (its position), which a pop or LSET
+    /// writes to. Read from the list's order index, so an end costs what it returns.
+    pub fn list_elements(
+        &self,
+        key: &[u8],
+        header: &Header,
+        rev: bool,
+        skip: usize,
+        take: usize,
+    ) -> Vec<(Bytes, Bytes)> {
+        let prefix = members_prefix(CollectionType::List, key);
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let Some(members) = guard.collections.members(&prefix) else { return Vec::new() };
+        let visibility = header.visibility();
+        let entry = |(_, element): &(u64, ByMember)| {
+            let record = element.record();
+            let value = match record.single_add_value() {
+                Some(value) => Bytes::copy_from_slice(value),
+                None => record
+                    .element_state()
+                    .and_then(|state| crate::collection::value_of(CollectionType::List, &state, &visibility))
+                    .unwrap_or_default(),
+            };
+            (Bytes::copy_from_slice(element.name()), value)
+        };
+        let take = take.min(members.ordered.len());
+        match rev {
+            false => members.ordered.iter().skip(skip).take(take).map(entry).collect(),
+            true => members.ordered.iter().rev().skip(skip).take(take).map(entry).collect(),
+        }
+    }
+
     fn indexed(&self, of: CollectionType, key: &[u8], rev: bool, skip: usize, take: usize) -> Vec<(Bytes, f64)> {
         let prefix = members_prefix(of, key);
         let (_, shard) = self.locate(key);
@@ -327,8 +363,8 @@ impl Store {
             (Bytes::copy_from_slice(element.name()), crate::collection::index::score_of_order(*order))
         };
         match rev {
-            false => members.by_score.iter().skip(skip).take(take).map(entry).collect(),
-            true => members.by_score.iter().rev().skip(skip).take(take).map(entry).collect(),
+            false => members.ordered.iter().skip(skip).take(take).map(entry).collect(),
+            true => members.ordered.iter().rev().skip(skip).take(take).map(entry).collect(),
         }
     }
 
@@ -396,7 +432,7 @@ mod tests {
 
     /// Live sets and the members they let be seen, as /metrics reports them.
     fn sets(store: &Store) -> (u64, u64) {
-        let [_, (of, keys, elements), _] = store.collection_counts();
+        let [_, (of, keys, elements), _, _] = store.collection_counts();
         assert_eq!(of, CollectionType::Set);
         (keys, elements)
     }
