@@ -183,7 +183,11 @@ fn client_lines(call: &Call<'_, '_>, clients: Vec<(u64, super::clients::Connecte
         let name = c.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
         let age = now.saturating_duration_since(c.since).as_secs();
         let [sub, psub, ssub] = c.subscriptions;
-        let flags = if type_of(&c) == ClientType::PubSub { "P" } else { "N" };
+        let flags = match type_of(&c) {
+            ClientType::PubSub => "P",
+            _ if c.unblock.blocked.load(Ordering::Relaxed) => "b",
+            _ => "N",
+        };
         let (multi, resp) = if id == call.client.id {
             let queued = call.client.transaction.queued.as_ref().map_or(-1, |q| q.len() as i64);
             (queued, if call.client.protocol == kvs_proto::resp::Protocol::Resp3 { 3 } else { 2 })

@@ -117,11 +117,16 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         "clients" => write!(
             out,
             "# Clients\r\nconnected_clients:{}\r\ncluster_connections:{}\r\nmaxclients:{}\r\n\
-             client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
+             client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
              tracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
             call.clients.open(),
             shell.core.with_members(|m| m.peer_count()),
             shell.config.max_connections,
+            call.clients
+                .list()
+                .iter()
+                .filter(|(_, c)| c.unblock.blocked.load(std::sync::atomic::Ordering::Relaxed))
+                .count(),
             shell.writes.observers.tracking.counts().0,
         ),
         "memory" => {

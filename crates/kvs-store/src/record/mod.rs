@@ -657,6 +657,19 @@ mod tests {
     }
 
     #[test]
+    fn a_list_element_must_be_named_by_a_position() {
+        use crate::collection::{element::ElementState, element_key, position::Position, CollectionType};
+        let stamp = kvs_proto::Stamp { version: version(), seq: 1 };
+        let state = ElementState::added(stamp, bytes::Bytes::from_static(b"v"));
+        let at = Position::pushed(None, true, kvs_proto::NodeId(1), 1);
+        let good = Record::element(&element_key(CollectionType::List, b"l", at.as_bytes()), &state);
+        assert!(Record::from_entry(good.key(), &good.to_entry()).is_ok());
+        // Pushes read their neighbours' positions back: a name that is none is refused.
+        let bad = Record::element(&element_key(CollectionType::List, b"l", b"x"), &state);
+        assert_eq!(Record::from_entry(bad.key(), &bad.to_entry()).unwrap_err(), InvalidEntry::Element);
+    }
+
+    #[test]
     fn encodes_exactly_like_the_wire_entry() {
         for record in [Record::new(b"k", Some(b"v"), version(), 1), Record::new(b"gone", None, version(), 300)] {
             let as_records = PeerMessage::Entries { entries: vec![record.clone()] };

@@ -2,6 +2,7 @@
 //! stands in for the shell, with no socket, task or clock anywhere.
 
 mod collections;
+mod lists;
 mod publications;
 mod types;
 mod upgrades;
