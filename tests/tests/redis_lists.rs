@@ -270,7 +270,7 @@ async fn a_pop_blocked_on_one_node_wakes_for_a_push_on_another_and_lists_converg
         .map(|(i, mut conn)| {
             std::thread::spawn(move || {
                 for n in 0..100 {
-                    let end = if n % 2 == 0 { "RPUSH" } else { "LPUSH" };
+                    let end = if n.is_multiple_of(2) { "RPUSH" } else { "LPUSH" };
                     let _: i64 = run(&mut conn, &[end, "timeline", &format!("{i}-{n}")]);
                 }
             })
@@ -286,7 +286,8 @@ async fn a_pop_blocked_on_one_node_wakes_for_a_push_on_another_and_lists_converg
     // Each node's own pushes keep their order among themselves.
     for i in 0..3 {
         let mine: Vec<&String> = lists[0].iter().filter(|v| v.starts_with(&format!("{i}-"))).collect();
-        let rights: Vec<usize> = mine.iter().map(|v| v[2..].parse().unwrap()).filter(|n: &usize| n % 2 == 0).collect();
+        let rights: Vec<usize> =
+            mine.iter().map(|v| v[2..].parse().unwrap()).filter(|n: &usize| n.is_multiple_of(2)).collect();
         assert!(rights.windows(2).all(|w| w[0] < w[1]), "node {i}'s RPUSHes out of order: {rights:?}");
     }
 
