@@ -269,7 +269,7 @@ async fn a_pop_blocked_on_one_node_wakes_for_a_push_on_another_and_lists_converg
         .enumerate()
         .map(|(i, mut conn)| {
             std::thread::spawn(move || {
-                for n in 0..100 {
+                for n in 0..100u32 {
                     let end = if n.is_multiple_of(2) { "RPUSH" } else { "LPUSH" };
                     let _: i64 = run(&mut conn, &[end, "timeline", &format!("{i}-{n}")]);
                 }
