@@ -238,6 +238,21 @@ fn a_blocked_pop_waits_for_a_push_and_times_out_without_one() {
     wait_for_blocked(c, 0);
 }
 
+#[test]
+fn list_commands_fire_their_keyspace_events() {
+    let (node, c) = &mut node();
+    let _: () = run(c, &["CONFIG", "SET", "notify-keyspace-events", "El"]);
+    let sub = &mut RawResp::connect(node.redis(), READ);
+    sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let _: i64 = run(c, &["RPUSH", "src", "a", "b"]);
+    let _: String = run(c, &["LMOVE", "src", "dst", "RIGHT", "LEFT"]);
+    let _: () = run(c, &["LSET", "dst", "0", "c"]);
+    let _: Option<String> = run(c, &["LPOP", "src"]);
+    let heard: Vec<String> = (0..4).map(|_| sub.read().words()[2].clone()).collect();
+    assert_eq!(heard, ["__keyevent@0__:rpush", "__keyevent@0__:rpop", "__keyevent@0__:lpush", "__keyevent@0__:lset"]);
+    assert_eq!(sub.read().words()[2], "__keyevent@0__:lpop");
+}
+
 /// The id of the one client CLIENT LIST shows blocked.
 fn blocked_id(c: &mut Connection) -> u64 {
     let list: String = run(c, &["CLIENT", "LIST"]);

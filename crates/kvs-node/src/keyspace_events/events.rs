@@ -208,4 +208,19 @@ mod tests {
         let evicted = Record::evicted(b"k", value.version(), stamp(4));
         assert_eq!(names(events(Some("set"), &evicted)), ["evicted"]);
     }
+
+    #[test]
+    fn a_list_element_fires_its_command_here_and_what_it_holds_elsewhere() {
+        use kvs_store::collection::element::ElementState;
+        use kvs_store::collection::{element_key, position::Position};
+        let at = Position::pushed(None, true, NodeId(1), 1);
+        let key = element_key(CollectionType::List, b"l", at.as_bytes());
+        let added = ElementState::added(stamp(1), bytes::Bytes::from_static(b"v"));
+        let pushed = Record::element(&key, &added);
+        let popped = Record::element(&key, &added.removal(stamp(2)));
+        assert_eq!(names(events(Some("rpush"), &pushed)), ["rpush"]);
+        assert_eq!(names(events(Some("lpop"), &popped)), ["lpop"]);
+        assert_eq!(names(events(None, &pushed)), ["linsert"]);
+        assert_eq!(names(events(None, &popped)), ["lrem"]);
+    }
 }

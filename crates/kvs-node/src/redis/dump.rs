@@ -12,6 +12,7 @@
 
 use super::{parse_int, Call};
 use bytes::Bytes;
+use kvs_store::collection::position::Position;
 use kvs_store::collection::{type_byte, type_of_byte, CollectionType};
 use kvs_store::local::Decision;
 
@@ -95,7 +96,10 @@ fn decode(payload: &[u8]) -> Option<Dumped<'_>> {
         return Some(Dumped::String(value));
     }
     let of = type_of_byte(footer[0])?;
-    Some(Dumped::Collection(of, elements_of(value)?))
+    let elements = elements_of(value)?;
+    // A list's element names are positions, which pushes read back and peers check.
+    let positions = |elements: &[(Bytes, Bytes)]| elements.iter().all(|(name, _)| Position::from_bytes(name).is_ok());
+    (of != CollectionType::List || positions(&elements)).then_some(Dumped::Collection(of, elements))
 }
 
 /// `DUMP key`
@@ -245,5 +249,15 @@ mod tests {
         let mut trailing = collection_body(&[(Bytes::from_static(b"m"), Bytes::new())]);
         trailing.push(0);
         assert_eq!(elements_of(&trailing), None);
+    }
+
+    #[test]
+    fn a_list_payload_must_name_its_elements_by_positions() {
+        let list = type_byte(CollectionType::List);
+        let at = Position::pushed(None, true, kvs_proto::NodeId(1), 1);
+        let good = vec![(Bytes::copy_from_slice(at.as_bytes()), Bytes::from_static(b"v"))];
+        assert!(decode(&payload(list, collection_body(&good))).is_some());
+        let bad = vec![(Bytes::from_static(b"not a position"), Bytes::from_static(b"v"))];
+        assert_eq!(decode(&payload(list, collection_body(&bad))), None);
     }
 }
