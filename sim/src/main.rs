@@ -9,12 +9,14 @@
 //! - [`run`]: one seed: the hosts, the workload under faults, healing, convergence.
 //! - [`check`]: what must hold afterwards.
 //! - [`client`]: the native protocol over simulated sockets.
-//! - [`resp`]: the Redis protocol over simulated sockets, for the set workload.
+//! - [`resp`]: the Redis protocol over simulated sockets, for the set and list workloads.
 //! - [`sets`]: the set workload's oracle for observed-remove sets.
+//! - [`lists`]: the list workload's oracle for lists of position identifiers.
 
 mod check;
 mod client;
 mod history;
+mod lists;
 mod resp;
 mod run;
 mod sets;

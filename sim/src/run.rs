@@ -39,11 +39,11 @@ struct Requests {
     restart: Vec<String>,
 }
 
-fn host(i: usize) -> String {
+pub(crate) fn host(i: usize) -> String {
     format!("n{i}")
 }
 
-fn addr(i: usize) -> SocketAddr {
+pub(crate) fn addr(i: usize) -> SocketAddr {
     SocketAddr::new(turmoil::lookup(host(i)), PORT)
 }
 
@@ -211,6 +211,7 @@ async fn workload(
     history.note(format!("cluster of {} formed; {} joins later", n - 1, host(n - 1)));
     let mut written = Written::default();
     let mut sets = crate::sets::SetOps::default();
+    let mut lists = crate::lists::ListOps::default();
     // Nodes that may have lost what they acknowledged (for the set oracle).
     let mut forgetful: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     let mut crashed: Vec<usize> = Vec::new();
@@ -286,7 +287,11 @@ async fn workload(
                 heal(a, b, one_way);
                 history.note(format!("heal {} {} {}", host(a), if one_way { "->" } else { "<->" }, host(b)));
             }
-            20..=34 => set_operation(&mut rng, n, &mut sets, &history).await,
+            20..=34 => crate::sets::operation(&mut rng, n, &mut sets, &history).await,
+            35..=49 => {
+                op += 1;
+                crate::lists::operation(&mut rng, (n, op), &mut lists, &history).await
+            }
             _ => {
                 // Few keys, so writes to one key from different nodes are concurrent often.
                 let node = rng.random_range(0..n);
@@ -329,6 +334,7 @@ async fn workload(
         crate::check::note_differences(n, &written, &history).await;
         let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
         sets.note_differences(&ips, &history).await;
+        lists.note_differences(&ips, &history).await;
         for i in 0..n {
             if let Some(status) = client::status(addr(i)).await {
                 history.note(format!("{} cursors: {:?}", host(i), status.cursors));
@@ -339,35 +345,8 @@ async fn workload(
     history.note("converged");
     check(n, &written, &history).await?;
     let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
-    sets.check(&ips, &forgetful, &history).await
-}
-
-/// One SADD, SREM or DEL on a few sets of a few members, on a random node: members added and
-/// removed on different nodes at once, as the observed-remove rules are for.
-async fn set_operation(rng: &mut StdRng, n: usize, sets: &mut crate::sets::SetOps, history: &History) {
-    let node = rng.random_range(0..n);
-    let set = format!("s{}", rng.random_range(0..3));
-    let member = format!("m{}", rng.random_range(0..6));
-    let sent = tokio::time::Instant::now();
-    let (what, args): (&str, Vec<&str>) = match rng.random_range(0..10) {
-        0..=5 => ("sadd", vec!["SADD", &set, &member]),
-        6..=8 => ("srem", vec!["SREM", &set, &member]),
-        _ => ("del", vec!["DEL", &set]),
-    };
-    let reply = crate::resp::command(addr(node).ip(), &args).await;
-    let acked = matches!(reply, Some(crate::resp::Reply::Int(_)));
-    match what {
-        "sadd" => sets.added(&set, &member, sent, node, acked),
-        "srem" => sets.removed(&set, &member, sent, acked),
-        _ => sets.deleted(&set, sent, acked.then(|| reply == Some(crate::resp::Reply::Int(1)))),
-    }
-    let target = if what == "del" { set.clone() } else { format!("{set} {member}") };
-    let outcome = match reply {
-        Some(crate::resp::Reply::Int(n)) => format!("ok ({n})"),
-        Some(other) => format!("{other:?}"),
-        None => "no answer".into(),
-    };
-    history.note(format!("{what} {target} on {}: {outcome}", host(node)));
+    sets.check(&ips, &forgetful, &history).await?;
+    lists.check(&ips, &forgetful, &history).await
 }
 
 /// Where a simulated node keeps its data.

@@ -5,6 +5,8 @@
 
 use crate::history::History;
 use crate::resp::{self, Reply};
+use rand::rngs::StdRng;
+use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use tokio::time::Instant;
@@ -134,4 +136,32 @@ impl SetOps {
         history.note(format!("checked {} sets: {required} members had to be there and are", self.attempted.len()));
         Ok(())
     }
+}
+
+/// One SADD, SREM or DEL on a few sets of a few members, on a random node: members added and
+/// removed on different nodes at once, as the observed-remove rules are for.
+pub async fn operation(rng: &mut StdRng, n: usize, sets: &mut SetOps, history: &History) {
+    let node = rng.random_range(0..n);
+    let set = format!("s{}", rng.random_range(0..3));
+    let member = format!("m{}", rng.random_range(0..6));
+    let sent = tokio::time::Instant::now();
+    let (what, args): (&str, Vec<&str>) = match rng.random_range(0..10) {
+        0..=5 => ("sadd", vec!["SADD", &set, &member]),
+        6..=8 => ("srem", vec!["SREM", &set, &member]),
+        _ => ("del", vec!["DEL", &set]),
+    };
+    let reply = crate::resp::command(crate::run::addr(node).ip(), &args).await;
+    let acked = matches!(reply, Some(crate::resp::Reply::Int(_)));
+    match what {
+        "sadd" => sets.added(&set, &member, sent, node, acked),
+        "srem" => sets.removed(&set, &member, sent, acked),
+        _ => sets.deleted(&set, sent, acked.then(|| reply == Some(crate::resp::Reply::Int(1)))),
+    }
+    let target = if what == "del" { set.clone() } else { format!("{set} {member}") };
+    let outcome = match reply {
+        Some(crate::resp::Reply::Int(n)) => format!("ok ({n})"),
+        Some(other) => format!("{other:?}"),
+        None => "no answer".into(),
+    };
+    history.note(format!("{what} {target} on {}: {outcome}", crate::run::host(node)));
 }

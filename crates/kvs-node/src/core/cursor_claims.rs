@@ -9,8 +9,12 @@
 //! secret, or the cluster has none) cannot make us stop fetching what the honest ones hold.
 //!
 //! With a single peer known there is nobody to confirm, and its word is taken for now; but what
-//! was taken on one word is remembered, and once a second peer answers, a cursor that ran past
-//! what both claim is set back to it, so the writes it skipped are fetched after all. What was
+//! was taken on one word is remembered with the cursor held before it, and once a second peer
+//! answers, a cursor that ran past what both claim is set back to where it stood before the one
+//! word (not to what both claim: that answer, asked from past it, brought none of the writes
+//! between), so the writes it skipped are fetched after all, and only then adopted. (The
+//! simulator found a node that joined beside a liar alone, was set back to what two peers
+//! claimed, and so never fetched its own earlier run's writes.) What was
 //! taken on one word is not logged either: a restart, which forgets that it was, must not keep
 //! it (the simulator found a node that took a liar's cursors while it was its only peer,
 //! restarted, and never fetched the writes they skipped).
@@ -26,8 +30,9 @@ const WITNESSES: usize = 2;
 #[derive(Debug, Default)]
 pub(crate) struct CursorClaims {
     by_peer: Map<NodeId, Map<NodeId, u64>>,
-    /// Cursors adopted on a single peer's word, by origin.
-    unconfirmed: Map<NodeId, u64>,
+    /// Cursors adopted on a single peer's word, by origin: what was taken, and what we held
+    /// before the first such word.
+    unconfirmed: Map<NodeId, (u64, u64)>,
 }
 
 /// How a peer's claims move our cursors.
@@ -35,15 +40,22 @@ pub(crate) struct CursorClaims {
 pub(crate) struct Witnessed {
     /// Cursors to move forward to (never back).
     pub(crate) forward: Cursors,
-    /// Cursors adopted earlier on one word that two peers now place lower: set back to these.
+    /// Cursors adopted earlier on one word that two peers now place lower: set back to where
+    /// they stood before that word (and not moved forward in the same answer).
     pub(crate) back: Cursors,
 }
 
 impl CursorClaims {
     /// Notes `peer`'s claimed cursors and returns, for each origin it claimed, the highest
     /// sequence number that `min(2, peers)` peers each claim at least (0: not yet witnessed), and
-    /// which cursors taken on one word to set back.
-    pub(crate) fn witnessed(&mut self, peer: NodeId, claimed: &Cursors, peers: usize) -> Witnessed {
+    /// which cursors taken on one word to set back; `ours` gives our cursor of an origin now.
+    pub(crate) fn witnessed(
+        &mut self,
+        peer: NodeId,
+        claimed: &Cursors,
+        peers: usize,
+        ours: impl Fn(NodeId) -> u64,
+    ) -> Witnessed {
         self.by_peer.insert(peer, claimed.iter().copied().collect());
         let needed = WITNESSES.min(peers).max(1);
         let mut witnessed = Witnessed::default();
@@ -54,10 +66,12 @@ impl CursorClaims {
             let at_least = |n: usize| claims.get(n - 1).copied().unwrap_or(0);
             let seq = at_least(needed);
             if needed < WITNESSES {
-                self.unconfirmed.insert(origin, seq);
-            } else if let Some(taken) = self.unconfirmed.remove(&origin) {
+                let before = self.unconfirmed.get(&origin).map_or_else(|| ours(origin), |&(_, before)| before);
+                self.unconfirmed.insert(origin, (seq, before));
+            } else if let Some((taken, before)) = self.unconfirmed.remove(&origin) {
                 if taken > seq {
-                    witnessed.back.push((origin, seq));
+                    witnessed.back.push((origin, before.min(seq)));
+                    continue;
                 }
             }
             witnessed.forward.push((origin, seq));
@@ -86,23 +100,29 @@ mod tests {
     fn beside_another_peer_a_claim_needs_a_second_witness() {
         let (o, liar, honest) = (NodeId(9), NodeId(1), NodeId(2));
         let mut claims = CursorClaims::default();
-        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2).forward, vec![(o, 0)], "unconfirmed");
-        assert_eq!(claims.witnessed(honest, &vec![(o, 300)], 2).forward, vec![(o, 300)], "what both claim");
-        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2).forward, vec![(o, 300)]);
+        let ours = |_| 0;
+        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2, ours).forward, vec![(o, 0)], "unconfirmed");
+        assert_eq!(claims.witnessed(honest, &vec![(o, 300)], 2, ours).forward, vec![(o, 300)], "what both claim");
+        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2, ours).forward, vec![(o, 300)]);
         claims.forget(honest);
-        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2).forward, vec![(o, 0)]);
+        assert_eq!(claims.witnessed(liar, &vec![(o, ABSURD)], 2, ours).forward, vec![(o, 0)]);
     }
 
     #[test]
     fn one_peer_alone_is_believed_until_a_second_one_places_the_cursor_lower() {
         let (o, liar, honest) = (NodeId(9), NodeId(1), NodeId(2));
         let mut claims = CursorClaims::default();
-        let alone = claims.witnessed(liar, &vec![(o, ABSURD)], 1);
+        let alone = claims.witnessed(liar, &vec![(o, ABSURD)], 1, |_| 20);
         assert_eq!(alone, Witnessed { forward: vec![(o, ABSURD)], back: vec![] });
         assert!(claims.on_one_word(o), "so it is not logged");
-        let confirmed = claims.witnessed(honest, &vec![(o, 300)], 2);
+        // Taken again on the same word: what we held before the first time is kept.
+        claims.witnessed(liar, &vec![(o, ABSURD)], 1, |_| ABSURD);
+        // The honest answer was asked from ABSURD and brought nothing of 21..=300: back to 20,
+        // and fetched from there in the next round.
+        let confirmed = claims.witnessed(honest, &vec![(o, 300)], 2, |_| ABSURD);
         assert!(!claims.on_one_word(o));
-        assert_eq!(confirmed, Witnessed { forward: vec![(o, 300)], back: vec![(o, 300)] });
-        assert_eq!(claims.witnessed(honest, &vec![(o, 300)], 2).back, vec![], "set back once");
+        assert_eq!(confirmed, Witnessed { forward: vec![], back: vec![(o, 20)] });
+        let next = claims.witnessed(honest, &vec![(o, 300)], 2, |_| 20);
+        assert_eq!(next, Witnessed { forward: vec![(o, 300)], back: vec![] }, "set back once, then adopted");
     }
 }

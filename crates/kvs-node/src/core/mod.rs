@@ -250,7 +250,7 @@ impl Core {
                 // one peer's word must still not be enough.
                 let peers = lock(&self.members).peer_count();
                 let mut claims = lock(&self.claims);
-                let witnessed = claims.witnessed(from, &cursors, peers);
+                let witnessed = claims.witnessed(from, &cursors, peers, |origin| self.replica.cursor(origin));
                 let adopted = self.replica.adopt_answer(peer.origin, &cursors, &witnessed.forward, &witnessed.back);
                 tracing::debug!(me = %self.me().id, peer = %from, ?cursors, ?adopted, "adopting the cursors of a complete answer");
                 bump(&self.stats.anti_entropy_rounds, 1);

@@ -370,10 +370,12 @@ impl Store {
 
     /// Per origin, the newest add or increment held in `key`'s collections (of every type) that
     /// `held` (what stands at the key) has made dead: what a new header made over it clears. Under
-    /// a header, the adds it does not let be seen; under any other record, the adds older than
-    /// it; with nothing at the key, none. An add that arrived before its header (replication
-    /// brings them in any order) is neither, and survives the new header. Dead adds of one origin
-    /// are a prefix of its sequence numbers, so a per-origin bound clears exactly them.
+    /// a header, the adds it does not let be seen, and every add it clears whether held here or
+    /// not (a DEL's, which must not come back with elements that arrive after the new header);
+    /// under any other record, the adds older than it; with nothing at the key, none. An add that
+    /// arrived before its header (replication brings them in any order) is neither, and survives
+    /// the new header. Dead adds of one origin are a prefix of its sequence numbers, so a
+    /// per-origin bound clears exactly them.
     pub fn collection_dead(&self, key: &[u8], held: Option<&Record>) -> Vec<(NodeId, u64)> {
         let Some(held) = held else { return Vec::new() };
         let header = held.header();
@@ -384,7 +386,7 @@ impl Store {
         };
         let (_, shard) = self.locate(key);
         let guard = self.read(shard);
-        let mut cleared = Vec::new();
+        let mut cleared = header.as_ref().map(|h| h.cleared.clone()).unwrap_or_default();
         for of in TYPES {
             let Some(members) = guard.collections.members(&members_prefix(of, key)) else { continue };
             for element in &members.elements {

@@ -190,6 +190,20 @@ fn a_del_concurrent_with_a_push_keeps_only_the_push_it_had_not_seen() {
 }
 
 #[test]
+fn a_list_made_again_over_a_deleted_one_keeps_the_deleted_elements_gone() {
+    let (a, b) = (core(1), core(2));
+    let start = Instant::now();
+    let made = push_to(&a, b"l", "deleted", true, at(start, 0));
+    let found = a.store().collection(b"l", WALL_MS).unwrap();
+    let (deleted, ()) = local(&a, b"l", at(start, 1), |l| Decision::Write(l.collection_cleared(&found), ())).unwrap();
+    // B hears of the DEL before the element it removed, and pushes to the list meanwhile.
+    shared(&[made[0].clone(), deleted.unwrap()], &b, at(start, 2));
+    let pushed = push_to(&b, b"l", "new", true, at(start, 3));
+    exchange(&a, &made[1..], &b, &pushed, at(start, 4));
+    assert_eq!(both(&a, &b, b"l"), (strings(&["new"]), strings(&["new"])));
+}
+
+#[test]
 fn many_pushes_from_both_ends_read_back_in_push_order() {
     let a = core(1);
     let start = Instant::now();
