@@ -73,12 +73,12 @@ pub const LOG_FORMAT_5: Feature = Feature {
     what: "the log is written in format 5, which release 0.2.0 cannot read (no downgrade past this point)",
 };
 
-/// Hashes, sets and sorted sets are records of kinds protocol 8 cannot decode.
+/// Hashes, sets, sorted sets and lists are records of kinds protocol 8 cannot decode.
 pub const COLLECTIONS: Feature = Feature {
     name: "collections",
     protocol: 9,
     release: "0.3.0",
-    what: "hashes, sets and sorted sets whose elements converge by observed-remove, add-wins rules",
+    what: "hashes, sets, sorted sets and lists whose elements converge by observed-remove, add-wins rules",
 };
 
 /// Log format 6 holds collection elements and headers; release 0.2.0 reads at most format 4.

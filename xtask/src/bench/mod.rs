@@ -3,6 +3,7 @@
 //! - [`native`]: the native port against the RESP port of one node, in redis-benchmark's shape.
 //! - [`redis`]: redis-benchmark against redis-server and kvs, alternating, with ratios and memory per key.
 //! - [`collections`]: hash, set and sorted-set rows against redis-server, and memory per element.
+//! - [`lists`]: list rows against redis-server, and memory per element.
 //! - [`redis_tools`]: redis-server, redis-benchmark runs, and a process's CPU time and memory.
 //! - [`rows`]: redis-benchmark tests against several servers, alternating, as ratio rows.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
@@ -21,6 +22,7 @@ pub mod backup;
 pub mod collections;
 pub mod durability;
 pub mod gossip;
+pub mod lists;
 pub mod load;
 pub mod native;
 pub mod null_server;

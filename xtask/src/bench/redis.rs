@@ -55,6 +55,13 @@ pub struct RedisArgs {
     /// Elements of the one large hash in the collection memory rows.
     #[arg(long, default_value_t = 1_000_000)]
     large_hash_fields: usize,
+    /// Only the list rows: LPUSH, RPUSH, LPOP, RPOP and LRANGE, LINDEX, LLEN reads, and memory
+    /// per element of small and large lists.
+    #[arg(long)]
+    lists_only: bool,
+    /// Elements of the one large list in the list memory rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    large_list_elements: usize,
 }
 
 /// The keyspace rows: INCR and SET with an expiry.
@@ -87,6 +94,9 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         let replicated = RedisReplicaSet::start()?;
         let (redis, kvs) = replicated_pair(&replicated, cluster);
         return super::replication::collection_cost_rows([&redis, &kvs], args.rounds, args.requests, args.clients);
+    }
+    if args.lists_only {
+        return super::lists::run(&targets, (args.rounds, args.requests, args.clients), args.large_list_elements);
     }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;

@@ -88,10 +88,10 @@ impl Collector for NodeMetrics {
         }
         let counts = shell.store().collection_counts();
         let by_type: [(&str, &str, TypeCount); 2] = [
-            ("kvs_collections", "Keys holding a hash, set or sorted set with an element seen, by type", |c| c.1),
+            ("kvs_collections", "Keys holding a hash, set, sorted set or list with an element seen, by type", |c| c.1),
             (
                 "kvs_collection_elements",
-                "Elements seen in those collections (hash fields, set and sorted-set members), by type",
+                "Elements seen in those collections (hash fields, set and sorted-set members, list elements), by type",
                 |c| c.2,
             ),
         ];
