@@ -179,7 +179,7 @@ pub async fn operation(rng: &mut StdRng, (n, op): (usize, u64), lists: &mut List
         15..=18 => ("rpop", vec!["RPOP", &list]),
         _ => ("del", vec!["DEL", &list]),
     };
-    let reply = crate::resp::command(crate::run::addr(node).ip(), &args).await;
+    let reply = crate::resp::command(crate::hosts::addr(node).ip(), &args).await;
     match what {
         "rpush" | "lpush" => {
             let acked = matches!(reply, Some(Reply::Int(_)));
@@ -196,5 +196,5 @@ pub async fn operation(rng: &mut StdRng, (n, op): (usize, u64), lists: &mut List
         _ => lists.deleted(&list, sent, matches!(reply, Some(Reply::Int(_)))),
     }
     let target = if what.ends_with("push") { format!("{list} {value}") } else { list.clone() };
-    history.note(format!("{what} {target} on {}: {reply:?}", crate::run::host(node)));
+    history.note(format!("{what} {target} on {}: {reply:?}", crate::hosts::host(node)));
 }

@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`run`]: one seed: the hosts, the workload under faults, healing, convergence.
 //! - [`check`]: what must hold afterwards.
+//! - [`hosts`]: the simulated nodes' names and addresses.
 //! - [`client`]: the native protocol over simulated sockets.
 //! - [`resp`]: the Redis protocol over simulated sockets, for the set and list workloads.
 //! - [`sets`]: the set workload's oracle for observed-remove sets.
@@ -16,6 +17,7 @@
 mod check;
 mod client;
 mod history;
+mod hosts;
 mod lists;
 mod resp;
 mod run;

@@ -3,17 +3,14 @@
 use crate::check::{check, Written};
 use crate::client;
 use crate::history::History;
+use crate::hosts::{addr, host, PORT};
 use kvs_node::{server, NodeArgs, NodeConfig};
 use kvs_proto::{ClientRequest, ClientResponse};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// The port every simulated node listens on (each host has its own address).
-const PORT: u16 = 7000;
 
 /// How long faults and traffic go on, in simulated time.
 const FAULTS_FOR: Duration = Duration::from_secs(20);
@@ -37,14 +34,6 @@ pub struct RunOptions {
 struct Requests {
     crash: Vec<String>,
     restart: Vec<String>,
-}
-
-pub(crate) fn host(i: usize) -> String {
-    format!("n{i}")
-}
-
-pub(crate) fn addr(i: usize) -> SocketAddr {
-    SocketAddr::new(turmoil::lookup(host(i)), PORT)
 }
 
 /// Simulated wall time: the simulation's epoch plus elapsed simulated time.

@@ -150,7 +150,7 @@ pub async fn operation(rng: &mut StdRng, n: usize, sets: &mut SetOps, history: &
         6..=8 => ("srem", vec!["SREM", &set, &member]),
         _ => ("del", vec!["DEL", &set]),
     };
-    let reply = crate::resp::command(crate::run::addr(node).ip(), &args).await;
+    let reply = crate::resp::command(crate::hosts::addr(node).ip(), &args).await;
     let acked = matches!(reply, Some(crate::resp::Reply::Int(_)));
     match what {
         "sadd" => sets.added(&set, &member, sent, node, acked),
@@ -163,5 +163,5 @@ pub async fn operation(rng: &mut StdRng, n: usize, sets: &mut SetOps, history: &
         Some(other) => format!("{other:?}"),
         None => "no answer".into(),
     };
-    history.note(format!("{what} {target} on {}: {outcome}", crate::run::host(node)));
+    history.note(format!("{what} {target} on {}: {outcome}", crate::hosts::host(node)));
 }

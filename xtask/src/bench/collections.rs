@@ -60,30 +60,32 @@ fn fill_commands() -> impl Iterator<Item = Vec<Vec<u8>>> {
 /// one hash of `large` fields (a hash table), on fresh keys of every server.
 fn memory(targets: &[Target], large: usize) -> Result<(), String> {
     println!("memory: resident set growth per hash field (8-byte fields, 8-byte values)");
+    let fields = |range: std::ops::Range<usize>| range.flat_map(|f| [format!("f:{f:06}"), format!("v:{f:06}")]);
+    growth_rows(targets, ("small hashes", "one large hash", "field"), large, |key, range| {
+        [b"HSET".to_vec(), key].into_iter().chain(fields(range).map(String::into_bytes)).collect()
+    })
+}
+
+/// Prints each target's resident set growth per element for 10,000 collections of 100 elements,
+/// then for one collection of `large`, written by `command(key, elements)` in commands of 100
+/// elements; `names` says what each part and an element are called.
+pub(super) fn growth_rows(
+    targets: &[Target],
+    (small_name, large_name, element): (&str, &str, &str),
+    large: usize,
+    command: impl Fn(Vec<u8>, std::ops::Range<usize>) -> Vec<Vec<u8>>,
+) -> Result<(), String> {
     for target in targets {
         let before = rss_bytes(target.pid);
-        let small = (0..10_000).map(|h| {
-            let mut command = vec![b"HSET".to_vec(), format!("small:{h:06}").into_bytes()];
-            for f in 0..100 {
-                command.push(format!("f:{f:06}").into_bytes());
-                command.push(format!("v:{f:06}").into_bytes());
-            }
-            command
-        });
+        let small = (0..10_000).map(|c| command(format!("small:{c:06}").into_bytes(), 0..100));
         super::load::pipeline(target.port, small)?;
         let middle = rss_bytes(target.pid);
-        let big = (0..large.div_ceil(100)).map(|batch| {
-            let mut command = vec![b"HSET".to_vec(), b"large".to_vec()];
-            for f in batch * 100..((batch + 1) * 100).min(large) {
-                command.push(format!("f:{f:06}").into_bytes());
-                command.push(format!("v:{f:06}").into_bytes());
-            }
-            command
-        });
+        let big = (0..large.div_ceil(100))
+            .map(|batch| command(b"large".to_vec(), batch * 100..((batch + 1) * 100).min(large)));
         super::load::pipeline(target.port, big)?;
         let after = rss_bytes(target.pid);
         println!(
-            "{:<13} small hashes {:>7.1} bytes/field, one large hash {:>7.1} bytes/field",
+            "{:<13} {small_name} {:>7.1} bytes/{element}, {large_name} {:>7.1} bytes/{element}",
             target.name,
             middle.saturating_sub(before) as f64 / 1_000_000.0,
             after.saturating_sub(middle) as f64 / large.max(1) as f64
