@@ -253,6 +253,41 @@ fn list_commands_fire_their_keyspace_events() {
     assert_eq!(sub.read().words()[2], "__keyevent@0__:lpop");
 }
 
+#[test]
+fn blocked_clients_are_served_longest_waiting_first() {
+    // "BLMPOP with multiple blocked clients": one push of several elements serves them in turn.
+    let (node, c) = &mut node();
+    let mut waiting: Vec<RawResp> = Vec::new();
+    for (n, command) in [
+        &["BLMPOP", "0", "2", "blist", "blist2", "LEFT", "COUNT", "1"][..],
+        &["BLMPOP", "0", "2", "blist", "blist2", "RIGHT", "COUNT", "10"],
+        &["BLMPOP", "0", "2", "blist", "blist2", "LEFT", "COUNT", "10"],
+        &["BLMPOP", "0", "2", "blist", "blist2", "RIGHT", "COUNT", "1"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut client = RawResp::connect(node.redis(), READ);
+        client.send(command);
+        wait_for_blocked(c, n + 1);
+        waiting.push(client);
+    }
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg(&["blist", "a", "b", "c", "d", "e"])
+        .cmd("LPUSH")
+        .arg(&["blist2", "1", "2", "3", "4", "5"])
+        .query(c)
+        .unwrap();
+    assert_eq!(waiting[0].read().words(), words(&["blist", "e"]));
+    assert_eq!(waiting[1].read().words(), words(&["blist", "a", "b", "c", "d"]));
+    assert_eq!(waiting[2].read().words(), words(&["blist2", "5", "4", "3", "2", "1"]));
+    wait_for_blocked(c, 1);
+    assert_eq!(run::<i64>(c, &["RPUSH", "blist2", "x"]), 1);
+    assert_eq!(waiting[3].read().words(), words(&["blist2", "x"]));
+}
+
 /// The id of the one client CLIENT LIST shows blocked.
 fn blocked_id(c: &mut Connection) -> u64 {
     let list: String = run(c, &["CLIENT", "LIST"]);

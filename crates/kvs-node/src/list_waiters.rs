@@ -1,7 +1,11 @@
-//! Connections blocked in BLPOP and kin, by the lists they wait on. An element added to a list
-//! here, by one of this node's clients or by a peer's record, wakes every connection waiting on
-//! that list, which then runs its command again: one of them takes the element, the others wait
-//! on. A push made on any node thus wakes a client blocked on any other, once it is applied there.
+//! Connections blocked in BLPOP and kin, by the lists they wait on, in the order they began to
+//! wait. An element added to a list here, by one of this node's clients or by a peer's record,
+//! wakes the connection that has waited on that list longest, which then runs its command again.
+//! When a connection's wait ends (it took something, timed out, or went), the next one on each of
+//! its lists is woken in turn: so a push of several elements serves the waiting clients one after
+//! another, longest waiting first, as Redis serves them, and no element is left behind by a
+//! client that went away. A push made on any node thus wakes a client blocked on any other, once
+//! it is applied there.
 
 use bytes::Bytes;
 use kvs_store::collection::{split_element_key, CollectionType, ELEMENT_PREFIX};
@@ -45,8 +49,11 @@ impl Drop for Waiting {
         for key in &self.keys {
             if let Some(waiting) = by_key.get_mut(key) {
                 waiting.retain(|n| !Arc::ptr_eq(n, &self.notify));
-                if waiting.is_empty() {
-                    by_key.remove(key);
+                // What it was woken for may be there still (it took from another of its lists,
+                // or took fewer than were pushed, or left): the next one looks.
+                match waiting.first() {
+                    Some(next) => next.notify_one(),
+                    None => drop(by_key.remove(key)),
                 }
             }
         }
@@ -69,7 +76,8 @@ impl ListWaiters {
         Waiting { inner: self.inner.clone(), keys, notify }
     }
 
-    /// A change applied here: a list element added wakes the connections waiting on its list.
+    /// A change applied here: a list element added wakes the connection waiting on its list
+    /// longest.
     pub fn changed(&self, record: &Record) {
         if self.inner.count.load(Ordering::Relaxed) == 0 || !is_list_element(record.key()) {
             return;
@@ -79,8 +87,8 @@ impl ListWaiters {
         }
         let Some((_, list, _)) = split_element_key(record.key()) else { return };
         let by_key = self.inner.by_key.lock().unwrap_or_else(|p| p.into_inner());
-        for notify in by_key.get(list).into_iter().flatten() {
-            notify.notify_one();
+        if let Some(first) = by_key.get(list).and_then(|waiting| waiting.first()) {
+            first.notify_one();
         }
     }
 }
@@ -103,6 +111,18 @@ mod tests {
         let at = Position::pushed(None, true, NodeId(1), seq);
         let key = element_key(CollectionType::List, list, at.as_bytes());
         Record::element(&key, &ElementState::added(stamp, Bytes::from_static(b"v")))
+    }
+
+    #[tokio::test]
+    async fn a_push_wakes_the_longest_waiting_and_its_end_wakes_the_next() {
+        let waiters = ListWaiters::default();
+        let key = || vec![Bytes::from_static(b"q")];
+        let (first, second) = (waiters.wait_on(key()), waiters.wait_on(key()));
+        waiters.changed(&pushed(b"q", 1));
+        assert!(std::pin::pin!(first.notify.notified()).enable(), "the longest waiting is woken");
+        assert!(!std::pin::pin!(second.notify.notified()).enable(), "the next waits its turn");
+        drop(first);
+        assert!(std::pin::pin!(second.notify.notified()).enable(), "then the next is");
     }
 
     #[tokio::test]
