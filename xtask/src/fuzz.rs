@@ -159,7 +159,8 @@ fn wire_seeds() -> Vec<Vec<u8>> {
 }
 
 /// Records of every collection kind: an element added once, one added on two nodes and then
-/// removed, one incremented, and a sorted set's header after a DEL and an expiry.
+/// removed, one incremented, a sorted set's header after a DEL and an expiry, and a list's header
+/// and element (named by its position).
 fn collection_records() -> Vec<kvs_store::Record> {
     use kvs_proto::{NodeId, Stamp};
     use kvs_store::collection::element::ElementState;
@@ -178,7 +179,12 @@ fn collection_records() -> Vec<kvs_store::Record> {
     let counted = added.incremented(&header.visibility(), stamp(5, 2), 7, 0.5).expect("no overflow");
     let mut sorted = Header::new(CollectionType::SortedSet, stamp(1, 1), vec![(NodeId(1), 7)]).written(stamp(6, 2));
     sorted.expired_before = 1_700_000_000_003;
+    let position = kvs_store::collection::position::Position::pushed(None, true, NodeId(1), 8);
+    let list_element = element_key(CollectionType::List, b"l", position.as_bytes());
+    let list = Header::new(CollectionType::List, stamp(7, 1), Vec::new());
     vec![
+        kvs_store::Record::collection(b"l", &list, None),
+        kvs_store::Record::element(&list_element, &ElementState::added(stamp(8, 1), bytes::Bytes::from_static(b"job"))),
         kvs_store::Record::collection(b"h", &header, None),
         kvs_store::Record::element(&key, &added),
         kvs_store::Record::element(&key, &both),
@@ -209,6 +215,8 @@ fn resp_seeds() -> Vec<Vec<u8>> {
         b"SUBSCRIBE a b\r\nPSUBSCRIBE n*\r\nPING\r\nPUBLISH a hi\r\nSPUBLISH s x\r\nPUBSUB NUMSUB a\r\nUNSUBSCRIBE\r\n",
         b"HELLO 3\r\nCLIENT TRACKING on BCAST PREFIX a PREFIX b NOLOOP\r\nCONFIG SET notify-keyspace-events KEA\r\n",
         b"WAIT 1 0\r\nWAITAOF 0 1 10\r\nCLIENT CACHING yes\r\nCLIENT TRACKINGINFO\r\n",
+        b"RPUSH l a b c\r\nLPUSH l z\r\nLINSERT l BEFORE b x\r\nLSET l -1 y\r\nLRANGE l 0 -1\r\nLPOS l a RANK -1 COUNT 0 MAXLEN 9\r\n",
+        b"LMOVE l m LEFT RIGHT\r\nLMPOP 2 l m RIGHT COUNT 2\r\nLREM l -1 a\r\nLTRIM l 1 -2\r\nBLPOP l m 0.01\r\n",
     ]
     .iter()
     .map(|seed| seed.to_vec())
