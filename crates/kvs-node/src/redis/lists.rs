@@ -212,17 +212,32 @@ pub fn lrange(call: &mut Call<'_, '_>) {
         return call.reply.error(NOT_AN_INTEGER);
     };
     let Ok(found) = collections::find(call, key, LIST) else { return };
-    let values: Vec<Bytes> = match found.as_ref().and_then(|f| Some((f, span(start, stop, f.len)?))) {
-        Some((found, (start, stop))) => {
-            // Bounded before it is read: an element is at least a bulk header.
-            if call.reply_too_large((stop - start + 1).saturating_mul(bulk_cost(0))) {
-                return;
-            }
-            range(call, key, found, start, stop).into_iter().map(|(_, value)| value).collect()
-        }
-        None => Vec::new(),
+    let Some((found, (start, stop))) = found.as_ref().and_then(|f| Some((f, span(start, stop, f.len)?))) else {
+        return call.reply.array(0);
     };
-    reply_values(call, &values);
+    // Bounded before it is read: an element is at least a bulk header.
+    let count = stop - start + 1;
+    if call.reply_too_large(count.saturating_mul(bulk_cost(0))) {
+        return;
+    }
+    // Walked from the nearer end, values only, in one buffer.
+    let from_tail = found.len - 1 - stop;
+    let store = call.shell.store();
+    let packed = match start <= from_tail {
+        true => store.list_values(key, &found.header, false, start, count),
+        false => store.list_values(key, &found.header, true, from_tail, count),
+    };
+    let mut values: Vec<&[u8]> = packed.iter().collect();
+    if start > from_tail {
+        values.reverse();
+    }
+    if call.reply_too_large(values.iter().map(|v| bulk_cost(v.len())).sum()) {
+        return;
+    }
+    call.reply.array(values.len());
+    for value in values {
+        call.reply.bulk(value);
+    }
 }
 
 /// `LINDEX key index`

@@ -7,7 +7,7 @@ mod flushes;
 mod sampling;
 
 pub use accounting::RECORD_OVERHEAD_BYTES;
-pub use collections::Found;
+pub use collections::{Found, PackedValues};
 
 use crate::collection::index::Collections;
 use crate::cursors::CursorTable;
