@@ -7,19 +7,16 @@ use super::rows::{command_rows, Target};
 /// Elements of the list the read rows read.
 const FILLED: usize = 10_000;
 
-/// Runs the list rows and the memory rows.
-pub(super) fn run(targets: &[Target], load: (usize, usize, usize), large_list: usize) -> Result<(), String> {
-    println!("list writes (redis-benchmark's own tests)");
-    command_rows(
-        targets,
-        load,
-        &[
-            ("LPUSH", &["-t", "lpush"]),
-            ("RPUSH", &["-t", "rpush"]),
-            ("LPOP", &["-t", "lpop"]),
-            ("RPOP", &["-t", "rpop"]),
-        ],
-    )?;
+/// The write rows: pushes at both ends, then pops taking what they pushed.
+pub(super) const WRITES: &[(&str, &[&str])] =
+    &[("LPUSH", &["-t", "lpush"]), ("RPUSH", &["-t", "rpush"]), ("LPOP", &["-t", "lpop"]), ("RPOP", &["-t", "rpop"])];
+
+/// The read rows on a filled list, and the memory rows.
+pub(super) fn reads_and_memory(
+    targets: &[Target],
+    load: (usize, usize, usize),
+    large_list: usize,
+) -> Result<(), String> {
     for target in targets {
         let fill = (0..FILLED / 100).map(|batch| {
             let mut command = vec![b"RPUSH".to_vec(), b"filled".to_vec()];

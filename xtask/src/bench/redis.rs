@@ -77,6 +77,9 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     if args.security_only {
         return super::secured::run(args.rounds, args.requests, args.clients).await;
     }
+    if args.lists_only {
+        return lists_rows(&args).await;
+    }
     let servers = Servers::start().await?;
     let targets = servers.targets();
     let [redis_target, single_target, cluster_target] = targets;
@@ -94,9 +97,6 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         let replicated = RedisReplicaSet::start()?;
         let (redis, kvs) = replicated_pair(&replicated, cluster);
         return super::replication::collection_cost_rows([&redis, &kvs], args.rounds, args.requests, args.clients);
-    }
-    if args.lists_only {
-        return super::lists::run(&targets, (args.rounds, args.requests, args.clients), args.large_list_elements);
     }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;
@@ -135,6 +135,25 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         memory(&targets, cluster, args.memory_keys, None).await?;
     }
     super::secured::run(args.rounds, args.requests, args.clients).await
+}
+
+/// The list rows, each round on fresh servers: a pop leaves its element's tombstone for the grace
+/// period (24 h), so a later round would measure pushes and pops beside millions of them (the
+/// cost of a queue within one grace period, which the memory rows show; not a command's).
+async fn lists_rows(args: &RedisArgs) -> Result<(), String> {
+    let mut rows = super::rows::Rows::default();
+    println!("list writes (redis-benchmark's own tests; each round on fresh servers, pops taking the pushes)");
+    for round in 1..=args.rounds {
+        let servers = Servers::start().await?;
+        rows.measure(&servers.targets(), round, (args.requests, args.clients), super::lists::WRITES)?;
+    }
+    rows.print(super::lists::WRITES);
+    let servers = Servers::start().await?;
+    super::lists::reads_and_memory(
+        &servers.targets(),
+        (args.rounds, args.requests, args.clients),
+        args.large_list_elements,
+    )
 }
 
 /// Medians in requests/s by (configuration, target, test).

@@ -19,9 +19,32 @@ pub(super) fn command_rows(
     (rounds, requests, clients): (usize, usize, usize),
     tests: &[(&str, &[&str])],
 ) -> Result<(), String> {
-    let mut figures: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
-    let mut cpu: HashMap<(usize, usize, usize), Vec<f64>> = HashMap::new();
+    let mut rows = Rows::default();
     for round in 1..=rounds {
+        rows.measure(targets, round, (requests, clients), tests)?;
+    }
+    rows.print(tests);
+    Ok(())
+}
+
+/// Figures by (pipeline, test, target) over the rounds measured so far: requests/s and server
+/// CPU µs per request. A bench whose rows must start from fresh servers measures each round on
+/// new ones, then prints once.
+#[derive(Default)]
+pub(super) struct Rows {
+    figures: HashMap<(usize, usize, usize), Vec<f64>>,
+    cpu: HashMap<(usize, usize, usize), Vec<f64>>,
+}
+
+impl Rows {
+    /// Round `round` of every test against every target.
+    pub(super) fn measure(
+        &mut self,
+        targets: &[Target],
+        round: usize,
+        (requests, clients): (usize, usize),
+        tests: &[(&str, &[&str])],
+    ) -> Result<(), String> {
         for (p, pipeline) in [1, 16].into_iter().enumerate() {
             for (k, (name, test)) in tests.iter().enumerate() {
                 // Each round starts with a different server, so none always runs first (the first
@@ -37,40 +60,45 @@ pub(super) fn command_rows(
                         "round {round}: -P {pipeline} {name:<7} {:<13} {rps:>10.0}/s {micros:>6.2} µs CPU/request",
                         target.name
                     );
-                    figures.entry((p, k, t)).or_default().push(rps);
-                    cpu.entry((p, k, t)).or_default().push(micros);
+                    self.figures.entry((p, k, t)).or_default().push(rps);
+                    self.cpu.entry((p, k, t)).or_default().push(micros);
                 }
             }
         }
+        Ok(())
     }
-    println!(
-        "{:<6} {:<7} {:>12} {:>12} {:>7} {:>12} {:>7} {:>12} {:>12}",
-        "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio", "redis µs/req", "kvs µs/req"
-    );
-    for (p, pipeline) in [1, 16].into_iter().enumerate() {
-        for (k, (name, _)) in tests.iter().enumerate() {
-            let mut m = |t: usize| median(figures.get_mut(&(p, k, t)).expect("measured"));
-            let (redis, one, three) = (m(0), m(1), m(2));
-            let spread = |t: usize| {
-                let runs = &figures[&(p, k, t)];
-                let (lo, hi) = runs.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                format!("{:.2}–{:.2}", lo / redis, hi / redis)
-            };
-            eprintln!("-P {pipeline} {name}: kvs 1 node / redis over the rounds {}", spread(1));
-            let mut c = |t: usize| median(cpu.get_mut(&(p, k, t)).expect("measured"));
-            println!(
-                "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2} {:>12.2} {:>12.2}",
-                format!("-P {pipeline}"),
-                name,
-                redis,
-                one,
-                one / redis,
-                three,
-                three / redis,
-                c(0),
-                c(1)
-            );
+
+    /// The table: medians, ratios to redis-server, and CPU per request.
+    pub(super) fn print(&mut self, tests: &[(&str, &[&str])]) {
+        let (figures, cpu) = (&mut self.figures, &mut self.cpu);
+        println!(
+            "{:<6} {:<7} {:>12} {:>12} {:>7} {:>12} {:>7} {:>12} {:>12}",
+            "config", "test", "redis", "kvs 1 node", "ratio", "kvs 3 nodes", "ratio", "redis µs/req", "kvs µs/req"
+        );
+        for (p, pipeline) in [1, 16].into_iter().enumerate() {
+            for (k, (name, _)) in tests.iter().enumerate() {
+                let mut m = |t: usize| median(figures.get_mut(&(p, k, t)).expect("measured"));
+                let (redis, one, three) = (m(0), m(1), m(2));
+                let spread = |t: usize| {
+                    let runs = &figures[&(p, k, t)];
+                    let (lo, hi) = runs.iter().fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                    format!("{:.2}–{:.2}", lo / redis, hi / redis)
+                };
+                eprintln!("-P {pipeline} {name}: kvs 1 node / redis over the rounds {}", spread(1));
+                let mut c = |t: usize| median(cpu.get_mut(&(p, k, t)).expect("measured"));
+                println!(
+                    "{:<6} {:<7} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2} {:>12.2} {:>12.2}",
+                    format!("-P {pipeline}"),
+                    name,
+                    redis,
+                    one,
+                    one / redis,
+                    three,
+                    three / redis,
+                    c(0),
+                    c(1)
+                );
+            }
         }
     }
-    Ok(())
 }
