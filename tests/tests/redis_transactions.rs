@@ -144,6 +144,31 @@ fn watch_aborts_exec_when_a_watched_key_changes() {
 }
 
 #[test]
+fn watch_sees_a_change_to_any_element_of_a_collection() {
+    // "WATCH inside MULTI"-style cases on a list and a hash: an RPUSH or HSET by another client
+    // writes an element, not the key's header, and still aborts the EXEC.
+    let node = NodeProcess::start_with_redis();
+    let c = &mut node.resp();
+    let other = &mut node.resp();
+    let exec = |c: &mut Connection| -> Option<Vec<Value>> { run(c, &["EXEC"]) };
+    ok(c, &["RPUSH", "queue", "a"]);
+    ok(c, &["HSET", "h", "f", "1"]);
+    for (key, change) in
+        [("queue", &["RPUSH", "queue", "b"][..]), ("queue", &["LPOP", "queue"]), ("h", &["HSET", "h", "f", "2"])]
+    {
+        ok(c, &["WATCH", key]);
+        ok(c, &["MULTI"]);
+        ok(c, &["PING"]);
+        assert!(exec(c).is_some(), "{key} not modified: runs");
+        ok(c, &["WATCH", key]);
+        ok(other, change);
+        ok(c, &["MULTI"]);
+        ok(c, &["PING"]);
+        assert_eq!(exec(c), None, "{change:?} aborts a transaction watching {key}");
+    }
+}
+
+#[test]
 fn a_redis_crate_atomic_pipeline_is_a_multi_exec() {
     let node = NodeProcess::start_with_redis();
     let c = &mut node.resp();

@@ -52,13 +52,19 @@ impl Queued {
     }
 }
 
-/// What a watched key held: the write its record carries, and whether it was live (an expiry
-/// changes no write but does change the key).
-pub type Held = (Option<Stamp>, bool);
+/// What a watched key held: the write its record carries, whether it was live (an expiry
+/// changes no write but does change the key), and how many element changes its collections had
+/// seen (an HSET or RPUSH writes an element, not the key's header).
+pub type Held = (Option<Stamp>, bool, u64);
 
 fn held(call: &Call<'_, '_>, key: &[u8], now_ms: u64) -> Held {
-    let record = call.shell.store().get(key);
-    (record.as_ref().map(Record::stamp), record.is_some_and(|r| r.is_live_at(now_ms)))
+    let store = call.shell.store();
+    let record = store.get(key);
+    let elements = match record.as_ref().is_some_and(Record::is_collection) {
+        true => store.collection_changes(key),
+        false => 0,
+    };
+    (record.as_ref().map(Record::stamp), record.is_some_and(|r| r.is_live_at(now_ms)), elements)
 }
 
 /// A connection's transaction state.

@@ -60,6 +60,8 @@ pub(crate) struct Members {
     pub(crate) visible: usize,
     /// Per origin (sorted), the highest sequence number of an add any of its elements held.
     pub(crate) seen: Vec<(NodeId, u64)>,
+    /// Element records that stood or went since the collection's first: what WATCH compares.
+    pub(crate) changes: u64,
     /// A sorted set's members seen, by score then member (see [`score_order`]), or a list's
     /// elements seen, in list order (see [`list_order`]): what ranges, ranks and pops walk
     /// instead of sorting. Empty for a hash or a set (SPOP and SRANDMEMBER pick from the
@@ -179,6 +181,7 @@ impl Collections {
         };
         // This runs on every element write: an element of one add (the common one) is read
         // from its record's stamp and value, never decoded.
+        members.changes = members.changes.wrapping_add(1);
         let visibility = header.map(Header::visibility);
         let seen = |record: &Record| visibility.as_ref().is_some_and(|v| record.element_visible(v));
         let (was, is) = (old.is_some_and(seen), seen(new));
@@ -216,6 +219,7 @@ impl Collections {
     /// change in bytes hidden.
     pub(crate) fn element_gone(&mut self, prefix: &[u8], old: &Record, header: Option<&Header>) -> i64 {
         let Some(members) = self.by_prefix.get_mut(prefix) else { return 0 };
+        members.changes = members.changes.wrapping_add(1);
         let gone = members.elements.take(&ElementRef::new(old.clone(), false));
         if gone.as_ref().is_some_and(ElementRef::is_seen) {
             members.visible -= 1;

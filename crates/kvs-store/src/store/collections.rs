@@ -449,6 +449,15 @@ impl Store {
         cleared
     }
 
+    /// How many element records of `key`'s collections (of every type) stood or went here: a
+    /// change of any element changes it (WATCH compares it).
+    pub fn collection_changes(&self, key: &[u8]) -> u64 {
+        let (_, shard) = self.locate(key);
+        let guard = self.read(shard);
+        let counts = TYPES.iter().filter_map(|&of| guard.collections.members(&members_prefix(of, key)));
+        counts.fold(0, |sum, members| sum.wrapping_add(members.changes))
+    }
+
     /// Per origin, the newest add any element of `key`'s collections (of every type) held: what
     /// a DEL clears.
     pub fn collection_seen(&self, key: &[u8]) -> Vec<(NodeId, u64)> {
