@@ -43,6 +43,13 @@ fn join_elements(held: &Record, incoming: &Record) -> Option<Record> {
     if held.is_single_add() && incoming.is_single_add() && held.version().node == incoming.version().node {
         return (incoming.seq() > held.seq()).then(|| incoming.clone());
     }
+    // A remove of the one add held (a pop, an SREM or HDEL of an element written once): the
+    // removal covers all the element held, so it is the whole join, already encoded.
+    if held.is_single_add() && incoming.is_tombstone() {
+        if let Some(theirs) = incoming.element_state().filter(|theirs| theirs.removes(&held.stamp())) {
+            return (theirs.newest() != held.stamp()).then(|| incoming.clone());
+        }
+    }
     let mut state = held.element_state().unwrap_or_default();
     let theirs = incoming.element_state().unwrap_or_default();
     state.merge(&theirs).then(|| Record::element(held.key(), &state))

@@ -96,6 +96,11 @@ impl ElementState {
         removal
     }
 
+    /// Whether a remove it holds covers the add `stamp`.
+    pub(crate) fn removes(&self, stamp: &Stamp) -> bool {
+        covers(&self.removed, stamp)
+    }
+
     /// Whether an add or an increment survives (else the element is a tombstone, kept to cover
     /// late copies of what was removed).
     pub fn is_present(&self) -> bool {

@@ -205,6 +205,8 @@ impl Collections {
         if new.is_single_add() {
             let stamp = new.stamp();
             raise(&mut members.seen, stamp.version.node, stamp.seq);
+        } else if new.is_tombstone() {
+            // A removal holds no add to note.
         } else if let Some(state) = new.element_state() {
             for stamp in state.adds_stamps() {
                 raise(&mut members.seen, stamp.version.node, stamp.seq);

@@ -54,6 +54,10 @@ impl Record {
     /// Whether this element's record is seen under a header's `visibility`: for one add, from
     /// the record's own stamp, without decoding the body.
     pub(crate) fn element_visible(&self, visibility: &Visibility<'_>) -> bool {
+        if self.is_tombstone() {
+            // No add or increment survives in it.
+            return false;
+        }
         match self.is_single_add() {
             true => visibility.sees(&self.stamp()),
             false => self.element_state().is_some_and(|state| state.is_visible(visibility)),
