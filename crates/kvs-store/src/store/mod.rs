@@ -4,10 +4,12 @@ pub(crate) mod accounting;
 mod collection_counts;
 mod collections;
 mod flushes;
+mod lists;
 mod sampling;
 
 pub use accounting::RECORD_OVERHEAD_BYTES;
-pub use collections::{Found, PackedValues};
+pub use collections::Found;
+pub use lists::PackedValues;
 
 use crate::collection::index::Collections;
 use crate::cursors::CursorTable;
