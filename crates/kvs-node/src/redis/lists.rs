@@ -62,13 +62,21 @@ pub fn read(call: &Call<'_, '_>, key: &[u8], found: &Found, end: End, skip: usiz
 /// Elements `start..=stop` (in range, `stop` below its length) of the list `found` at `key`,
 /// walked from the nearer end.
 pub fn range(call: &Call<'_, '_>, key: &[u8], found: &Found, start: usize, stop: usize) -> Vec<(Bytes, Bytes)> {
-    let from_tail = found.len - 1 - stop;
-    if start <= from_tail {
-        return read(call, key, found, End::Left, start, stop - start + 1);
+    let (end, skip) = nearer_end(found, start, stop);
+    let mut elements = read(call, key, found, end, skip, stop - start + 1);
+    if end == End::Right {
+        elements.reverse();
     }
-    let mut elements = read(call, key, found, End::Right, from_tail, stop - start + 1);
-    elements.reverse();
     elements
+}
+
+/// Which end `start..=stop` of the list `found` is nearer, and how many to skip from it.
+fn nearer_end(found: &Found, start: usize, stop: usize) -> (End, usize) {
+    let from_tail = found.len - 1 - stop;
+    match start <= from_tail {
+        true => (End::Left, start),
+        false => (End::Right, from_tail),
+    }
 }
 
 /// An index counted from the tail when negative, as Redis takes it, among `len` elements.
@@ -127,13 +135,13 @@ pub fn pop_values(call: &mut Call<'_, '_>, key: &[u8], found: &Found, end: End, 
 }
 
 /// Answers values as an array, within the reply bound.
-pub fn reply_values(call: &mut Call<'_, '_>, values: &[Bytes]) {
-    if call.reply_too_large(values.iter().map(|v| bulk_cost(v.len())).sum()) {
+pub fn reply_values(call: &mut Call<'_, '_>, values: &[impl AsRef<[u8]>]) {
+    if call.reply_too_large(values.iter().map(|v| bulk_cost(v.as_ref().len())).sum()) {
         return;
     }
     call.reply.array(values.len());
     for value in values {
-        call.reply.bulk(value);
+        call.reply.bulk(value.as_ref());
     }
 }
 
@@ -221,23 +229,13 @@ pub fn lrange(call: &mut Call<'_, '_>) {
         return;
     }
     // Walked from the nearer end, values only, in one buffer.
-    let from_tail = found.len - 1 - stop;
-    let store = call.shell.store();
-    let packed = match start <= from_tail {
-        true => store.list_values(key, &found.header, false, start, count),
-        false => store.list_values(key, &found.header, true, from_tail, count),
-    };
+    let (end, skip) = nearer_end(found, start, stop);
+    let packed = call.shell.store().list_values(key, &found.header, end == End::Right, skip, count);
     let mut values: Vec<&[u8]> = packed.iter().collect();
-    if start > from_tail {
+    if end == End::Right {
         values.reverse();
     }
-    if call.reply_too_large(values.iter().map(|v| bulk_cost(v.len())).sum()) {
-        return;
-    }
-    call.reply.array(values.len());
-    for value in values {
-        call.reply.bulk(value);
-    }
+    reply_values(call, &values);
 }
 
 /// `LINDEX key index`
