@@ -57,6 +57,7 @@ async fn round(args: &BackupArgs, dir: &Path, commands: &Path) -> Result<[f64; 4
     let no_delay =
         |port: u16| ["--port", &port.to_string(), "--repl-diskless-sync-delay", "0"].map(String::from).to_vec();
     let (source, redis) = (NodeProcess::start(None, &["--redis-port", "0"]), RedisServer::start_with(no_delay)?);
+    super::rig::serve(source.pid());
     load::pipeline(source.redis().port(), load::sets(0..n, &[b'v'; 100]))?;
     load::pipeline(redis.port, load::sets(0..n, &[b'v'; 100]))?;
 
@@ -72,6 +73,7 @@ async fn round(args: &BackupArgs, dir: &Path, commands: &Path) -> Result<[f64; 4
     let (redis_export, _) = timed(Command::new("redis-cli").args(["-p", &port, "--rdb"]).arg(&rdb))?;
 
     let target = NodeProcess::start(None, &[]);
+    super::rig::serve(target.pid());
     let (kvs_import, _) = timed(Command::new(&client).arg(target.addr.to_string()).arg("import").arg(&file))?;
     let held = target.status().await.map_err(|e| e.to_string())?.key_count as usize;
     if held != n {

@@ -16,10 +16,13 @@
 //! - [`pubsub`]: messages/s and publish-to-receive latency across two nodes against redis-server.
 //! - [`null_server`]: both client protocols and nothing else, the ceiling for `native`.
 //! - [`load`]: pipelined RESP loading shared by the benches.
+//! - [`rig`]: servers pinned to one core and the load generator to another.
+//! - [`counters`]: cycles and instructions of the servers, where `perf stat` can count them.
 
 pub mod anti_entropy;
 pub mod backup;
 pub mod collections;
+pub mod counters;
 pub mod durability;
 pub mod gossip;
 pub mod lists;
@@ -30,6 +33,7 @@ pub mod pubsub;
 pub mod redis;
 pub mod redis_tools;
 pub mod replication;
+pub mod rig;
 pub mod rows;
 pub mod scaling;
 pub mod secured;
@@ -45,6 +49,10 @@ pub struct BenchArgs {
     /// Flags of the native bench, which runs when no kind is named.
     #[command(flatten)]
     native: native::NativeArgs,
+    /// Let servers and load generator share every core (the default pins servers to core 0 and
+    /// the load generator to core 1 where there are two cores; see docs/performance.md).
+    #[arg(long, global = true)]
+    unpinned: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,6 +77,7 @@ enum BenchKind {
 
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
+    rig::choose(args.unpinned);
     match args.kind {
         None => native::run(args.native).await,
         Some(BenchKind::Native(args)) => native::run(args).await,

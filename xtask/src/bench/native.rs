@@ -72,6 +72,7 @@ struct Load {
 pub async fn run(args: NativeArgs) -> Result<(), String> {
     require("redis-benchmark")?;
     let node = NodeProcess::start(None, &["--redis-port", "0"]);
+    super::rig::serve(node.pid());
     println!(
         "one node; the same generator on the native port and on the RESP port: -c {} -n {} -r {}, {} rounds, medians (requests/s; the node's CPU per request)",
         args.clients, args.requests, args.keyspace, args.rounds

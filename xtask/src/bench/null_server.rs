@@ -153,6 +153,7 @@ impl NullServer {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start the null server: {e}"))?;
+        super::rig::serve(child.id());
         let mut line = String::new();
         let stdout = child.stdout.take().ok_or("no stdout")?;
         std::io::BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;

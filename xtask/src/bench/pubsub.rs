@@ -61,6 +61,7 @@ pub async fn run(args: PubSubArgs) -> Result<(), String> {
             } else {
                 let nodes = start_chain(2, &["--redis-port", "0"]);
                 wait_for_alive_members(&nodes, 2, READ).await;
+                nodes.iter().for_each(|node| super::rig::serve(node.pid()));
                 kvs.push(measure(&args, nodes[0].redis(), nodes[1].redis())?);
                 drop::<Vec<NodeProcess>>(nodes);
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 #[derive(Args, Debug)]
 pub struct RedisArgs {
     /// Rounds; each round runs every configuration against every server once, in turn.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Requests per redis-benchmark run (-n).
     #[arg(long, default_value_t = 200_000)]
@@ -34,6 +34,10 @@ pub struct RedisArgs {
     /// per key with a TTL.
     #[arg(long)]
     keyspace_only: bool,
+    /// Only the string rows, each with server CPU per request: SET and GET of 16-byte values on
+    /// 100,000 random keys, INCR, SET EX, MSET and MGET of 10 keys.
+    #[arg(long)]
+    strings_only: bool,
     /// Only the memory rows: resident bytes per key on redis-server, a single kvs node, and
     /// every node of the 3-node cluster, without and then with a TTL (fresh servers for each).
     #[arg(long)]
@@ -64,6 +68,33 @@ pub struct RedisArgs {
     large_list_elements: usize,
 }
 
+/// The string rows: SET and GET as issue 29 states them, then the keyspace rows.
+const STRINGS: &[(&str, &[&str])] = &[
+    ("SET", &["-t", "set", "-r", "100000", "-d", "16"]),
+    ("GET", &["-t", "get", "-r", "100000", "-d", "16"]),
+    ("INCR", &["-t", "incr", "-r", "100000"]),
+    ("SET EX", &["-r", "100000", "SET", "key:__rand_int__", "val", "EX", "100"]),
+    ("MSET", &["-t", "mset", "-r", "100000", "-d", "16"]),
+    (
+        "MGET",
+        &[
+            "-r",
+            "100000",
+            "MGET",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+            "key:__rand_int__",
+        ],
+    ),
+];
+
 /// The keyspace rows: INCR and SET with an expiry.
 fn keyspace_rows(targets: &[Target], args: &RedisArgs) -> Result<(), String> {
     let tests: &[(&str, &[&str])] = &[("INCR", &["-t", "incr"]), ("SET EX", &["SET", "key", "val", "EX", "100"])];
@@ -82,7 +113,7 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     }
     let servers = Servers::start().await?;
     let targets = servers.targets();
-    let [redis_target, single_target, cluster_target] = targets;
+    let [redis_target, single_target, cluster_target] = targets.clone();
     let Servers { cluster, .. } = &servers;
     if args.memory_only {
         memory(&targets, cluster, args.memory_keys, None).await?;
@@ -98,6 +129,9 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
         let (redis, kvs) = replicated_pair(&replicated, cluster);
         return super::replication::collection_cost_rows([&redis, &kvs], args.rounds, args.requests, args.clients);
     }
+    if args.strings_only {
+        return command_rows(&targets, (args.rounds, args.requests, args.clients), STRINGS);
+    }
     if args.keyspace_only {
         keyspace_rows(&targets, &args)?;
         if args.memory_keys > 0 {
@@ -107,7 +141,9 @@ pub async fn run(args: RedisArgs) -> Result<(), String> {
     }
     let replicated = RedisReplicaSet::start()?;
     let primary = replicated.primary.child.id();
-    let primary_target = Target { name: "redis + 2 rep", port: replicated.primary.port, pid: primary };
+    let replicas = replicated.replicas.iter().map(|r| r.child.id()).collect();
+    let primary_target =
+        Target { name: "redis + 2 rep", port: replicated.primary.port, pid: primary, others: replicas };
     let compared = [redis_target, single_target, primary_target, cluster_target];
     if !args.lag_only {
         let rows = if args.replication_only {
@@ -280,16 +316,20 @@ impl Servers {
         let single = NodeProcess::start(None, &["--redis-port", "0"]);
         let cluster = start_chain(3, &["--redis-port", "0"]);
         wait_for_alive_members(&cluster, 3, Duration::from_secs(20)).await;
+        for node in std::iter::once(&single).chain(&cluster) {
+            super::rig::serve(node.pid());
+        }
         Ok(Servers { redis, single, cluster })
     }
 
     /// redis-server, the single node and the cluster's first node, in that order.
     fn targets(&self) -> [Target; 3] {
         let Servers { redis, single, cluster } = self;
+        let others = cluster[1..].iter().map(NodeProcess::pid).collect();
         [
-            Target { name: "redis-server", port: redis.port, pid: redis.child.id() },
-            Target { name: "kvs, 1 node", port: single.redis().port(), pid: single.pid() },
-            Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid() },
+            Target::single("redis-server", redis.port, redis.child.id()),
+            Target::single("kvs, 1 node", single.redis().port(), single.pid()),
+            Target { name: "kvs, 3 nodes", port: cluster[0].redis().port(), pid: cluster[0].pid(), others },
         ]
     }
 }

@@ -37,6 +37,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        super::rig::serve(child.id());
         let server = RedisServer { child, port, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {

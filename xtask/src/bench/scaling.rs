@@ -66,6 +66,7 @@ pub async fn run(args: ScalingArgs) -> Result<(), String> {
 async fn measure(size: usize, args: &ScalingArgs) -> Result<Row, String> {
     let nodes = start_chain(size, &["--redis-port", "0"]);
     wait_for_alive_members(&nodes, size, Duration::from_secs(30)).await;
+    nodes.iter().for_each(|node| super::rig::serve(node.pid()));
     let test = ["-t", "set", "-r", "100000", "-d", "100"];
     let cpu_all = |nodes: &[NodeProcess]| nodes.iter().map(|n| cpu_seconds(n.pid())).collect::<Vec<_>>();
     let (mut throughput, mut writer, mut replica, mut p50, mut p99) = (vec![], vec![], vec![], vec![], vec![]);

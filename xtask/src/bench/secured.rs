@@ -33,6 +33,9 @@ pub async fn run(rounds: usize, requests: usize, clients: usize) -> Result<(), S
     let users = certs.write_private("users", "bench write benchpw\n")?;
     let plain = NodeProcess::start(None, &["--redis-port", "0"]);
     let authed = NodeProcess::start(None, &["--redis-port", "0", "--users-file", users.to_str().unwrap()]);
+    for node in [&kvs_tls, &plain, &authed] {
+        super::rig::serve(node.pid());
+    }
     let tls_flags = vec!["--tls".to_string(), "--cacert".to_string(), path("ca.pem")];
     let auth_flags = ["--user", "bench", "-a", "benchpw"].map(String::from).to_vec();
     let rows = [
