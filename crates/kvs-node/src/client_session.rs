@@ -80,6 +80,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
                 None => break,
             };
         }
+        crate::net::end_of_pass().await;
         if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await, Ok(Ok(()))) {
             return;
         }

@@ -103,6 +103,9 @@ async fn converse(
             }
         }
         input.advance(consumed);
+        if !output.is_empty() {
+            crate::net::end_of_pass().await;
+        }
         // A kill (CLIENT KILL, or a subscriber's overflow) closes even a connection whose
         // replies wait for a socket that does not drain.
         // Biased: a write that completes at once (the usual case) never registers with the token.
