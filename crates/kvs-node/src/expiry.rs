@@ -19,6 +19,7 @@ pub(crate) async fn run(shell: Arc<Shell>) {
             _ = shell.shutdown_started() => return,
             _ = ticks.tick() => {}
         }
+        shell.store().end_idle_export(shell.wall_ms());
         if shell.active_expiry.load(Ordering::Relaxed) {
             let observers = &shell.writes.observers;
             let expired = shell.core.expire(shell.now(), |record| observers.expired(record));

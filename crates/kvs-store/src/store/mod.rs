@@ -83,6 +83,8 @@ pub struct Store {
     floors: RwLock<Vec<Record>>,
     /// Whether `floors` was ever set (the common case, never, costs one atomic load per merge).
     flushed: AtomicBool,
+    /// The export in progress, whose pages are slices of one sorted walk.
+    pub(crate) export_run: Mutex<Option<crate::export::ExportRun>>,
 }
 
 /// How a merge changed the store.
@@ -112,6 +114,7 @@ impl Default for Store {
             purged: Mutex::new(Map::default()),
             floors: RwLock::new(Vec::new()),
             flushed: AtomicBool::new(false),
+            export_run: Mutex::new(None),
         }
     }
 }
@@ -332,7 +335,7 @@ impl Store {
             });
             return (Vec::new(), any);
         }
-        let page = self.export_page(None, limit.saturating_add(1), now_ms);
+        let page = self.first_exportable(None, limit.saturating_add(1), now_ms);
         let more = page.len() > limit;
         (page.iter().take(limit).map(|r| Bytes::copy_from_slice(r.key())).collect(), more)
     }
