@@ -58,6 +58,15 @@ impl ExportRun {
     }
 }
 
+/// A key's first 16 bytes (zeros past its end) as a number: two keys whose prefixes differ
+/// sort as them, and two whose prefixes are equal sort by the whole key.
+fn sort_prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(bytes)
+}
+
 impl Store {
     /// The first `max_keys` live records (values and counters unexpired at `now_ms`, and
     /// collection elements) whose keys sort after `after` (from the first key without it), in
@@ -105,10 +114,15 @@ impl Store {
         let mut records = Vec::new();
         for shard in 0..SHARDS {
             let guard = self.read(shard);
-            records.extend(guard.table.iter().filter(|r| self.exportable(&guard, r, after, now_ms)).cloned());
+            let exportable = guard.table.iter().filter(|r| self.exportable(&guard, r, after, now_ms));
+            records.extend(exportable.map(|r| (sort_prefix(r.key()), r.clone())));
         }
-        records.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        // Most comparisons end within the keys' first 16 bytes, held beside each record: a
+        // sort comparing the records' own keys read two records from memory each time (a third
+        // of an export's time, for 1M keys).
         records
+            .sort_unstable_by(|(a_prefix, a), (b_prefix, b)| a_prefix.cmp(b_prefix).then_with(|| a.key().cmp(b.key())));
+        records.into_iter().map(|(_, record)| record).collect()
     }
 
     /// Whether `record` belongs in a page after `after`: a live value or counter, or a visible
@@ -185,6 +199,17 @@ mod tests {
         assert!(store.export_run.lock().unwrap().is_none(), "the last page drops the run");
         let again: usize = store.export_page(None, 100, 100).len();
         assert_eq!(again, 11, "a new export sees it");
+    }
+
+    #[test]
+    fn the_sort_prefix_orders_as_the_keys() {
+        let keys: [&[u8]; 8] = [b"", b"\0", b"a", b"a\0", b"ab", b"abcdefghijklmnopq", b"abcdefghijklmnopr", b"b"];
+        for a in keys {
+            for b in keys {
+                let (pa, pb) = (super::sort_prefix(a), super::sort_prefix(b));
+                assert!(pa == pb || pa.cmp(&pb) == a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
