@@ -55,6 +55,7 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
         let many = parallel(&addr, args.ops_many, 50, vec![b'x'; 100], true).await?;
         println!("{mode:<14} {one:>12.0} {many:>12.0}");
     }
+    always_against_redis(&args)?;
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let extra = ["--redis-port", "0", "--data-dir", &dir_arg(&dir), "--fsync", "everysec"];
@@ -83,6 +84,11 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
     node.client().await.shutdown().await.map_err(|e| e.to_string())?;
     node.wait_exit(Duration::from_secs(60));
 
+    let redis = super::redis_aof::restart_times(args.keys)?;
+    println!(
+        "redis-server restart to serving: {:.3} s from its AOF as written, {:.3} s after BGREWRITEAOF",
+        redis[0], redis[1]
+    );
     for how in ["clean shutdown", "kill -9"] {
         let addr: SocketAddr = node.addr;
         let started = Instant::now();
@@ -94,12 +100,33 @@ pub async fn run(args: DurabilityArgs) -> Result<(), String> {
             return Err("a replayed key is missing".into());
         }
         let keys = restarted.status().await.map_err(|e| e.to_string())?.key_count;
-        println!("restart to serving after {how}: {:.3} s ({keys} keys)", elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        println!(
+            "restart to serving after {how}: {seconds:.3} s ({keys} keys), {:.2}× redis-server's AOF as written, {:.2}× after its rewrite",
+            seconds / redis[0],
+            seconds / redis[1]
+        );
         node = restarted;
         if how == "clean shutdown" {
             node.kill();
         }
     }
+    Ok(())
+}
+
+/// `--fsync always` against redis-server's `appendfsync always`, both on their RESP port under
+/// the same redis-benchmark load with 50 clients: group commit against one fsync per event loop.
+fn always_against_redis(args: &DurabilityArgs) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let node = NodeProcess::start(None, &["--redis-port", "0", "--data-dir", &dir_arg(&dir), "--fsync", "always"]);
+    super::rig::serve(node.pid());
+    let kvs = super::redis_aof::set_throughput(node.redis().port(), args.ops_many, 50)?;
+    drop(node);
+    let redis = super::redis_aof::redis_always(args.ops_many, 50)?;
+    println!(
+        "fsync on every write, redis-benchmark SET -c 50 -d 100: kvs --fsync always {kvs:.0}/s, redis-server appendfsync always {redis:.0}/s, {:.2}×",
+        kvs / redis
+    );
     Ok(())
 }
 

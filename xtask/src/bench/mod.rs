@@ -12,6 +12,7 @@
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
 //! - [`durability`]: write throughput per fsync mode, restart time, disk bytes per key.
+//! - [`redis_aof`]: redis-server with its AOF, durability's peer.
 //! - [`backup`]: `kvs-client export`/`import` against `redis-cli --rdb`/`--pipe`.
 //! - [`pubsub`]: messages/s and publish-to-receive latency across two nodes against redis-server.
 //! - [`null_server`]: both client protocols and nothing else, the ceiling for `native`.
@@ -31,6 +32,7 @@ pub mod native;
 pub mod null_server;
 pub mod pubsub;
 pub mod redis;
+pub mod redis_aof;
 pub mod redis_tools;
 pub mod replication;
 pub mod rig;
