@@ -4,6 +4,7 @@
 //! and across restarts (shards hash with per-process keys): an interrupted export resumes from
 //! the last key it saved, against the same node or another.
 
+use crate::export_run::ExportRun;
 use crate::record::Record;
 use crate::store::{Shard, Store, SHARDS};
 use std::collections::BinaryHeap;
@@ -28,33 +29,6 @@ impl PartialOrd for ByKey {
 impl Ord for ByKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.key().cmp(other.0.key())
-    }
-}
-
-/// An export in progress: every exportable record after where it started, sorted by key once,
-/// so each later page is a slice of it rather than a walk of the whole store (which made an
-/// export of 1M keys 0.23× `redis-cli --rdb`'s pace).
-///
-/// It holds the records as they were when the export started (a page leaves out those expired
-/// since): the backup is the store as of its first page, as an RDB file is as of its fork.
-#[derive(Debug)]
-pub(crate) struct ExportRun {
-    /// The key the export started after (`None`: from the first key).
-    start: Option<Vec<u8>>,
-    sorted: Vec<Record>,
-    /// When a page was last served from it, in wall milliseconds.
-    used_ms: u64,
-}
-
-/// An export run no page has asked for this long is dropped, with the records it holds.
-pub const EXPORT_RUN_IDLE_MS: u64 = 60_000;
-
-impl ExportRun {
-    /// Whether a page after `after` at `now_ms` continues this run.
-    fn continued_by(&self, after: Option<&[u8]>, now_ms: u64) -> bool {
-        let Some(after) = after else { return false };
-        let fresh = now_ms.saturating_sub(self.used_ms) < EXPORT_RUN_IDLE_MS;
-        fresh && self.start.as_deref().is_none_or(|start| start <= after)
     }
 }
 
@@ -101,10 +75,10 @@ impl Store {
         page
     }
 
-    /// Drops an export run idle for [`EXPORT_RUN_IDLE_MS`] (an export a client abandoned).
+    /// Drops an export run idle for [`crate::export_run::EXPORT_RUN_IDLE_MS`] (an export a client abandoned).
     pub fn end_idle_export(&self, now_ms: u64) {
         let mut held = self.export_run.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if held.as_ref().is_some_and(|run| now_ms.saturating_sub(run.used_ms) >= EXPORT_RUN_IDLE_MS) {
+        if held.as_ref().is_some_and(|run| run.idle_at(now_ms)) {
             *held = None;
         }
     }
@@ -220,9 +194,9 @@ mod tests {
             store.merge(Record::new(format!("k{i}").as_bytes(), Some(b"v"), version, i + 1));
         }
         store.export_page(None, 2, 1_000);
-        store.end_idle_export(1_000 + super::EXPORT_RUN_IDLE_MS - 1);
+        store.end_idle_export(1_000 + crate::export_run::EXPORT_RUN_IDLE_MS - 1);
         assert!(store.export_run.lock().unwrap().is_some());
-        store.end_idle_export(1_000 + super::EXPORT_RUN_IDLE_MS);
+        store.end_idle_export(1_000 + crate::export_run::EXPORT_RUN_IDLE_MS);
         assert!(store.export_run.lock().unwrap().is_none());
     }
 }

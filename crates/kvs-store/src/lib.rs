@@ -14,6 +14,7 @@
 //! - [`glob`]: Redis-style glob patterns for KEYS and SCAN MATCH.
 //! - [`hll`]: HyperLogLog registers: hashing, estimating, merging, and their byte forms.
 //! - `export` (internal): pages of a backup, the live records after a key in key order.
+//! - `export_run` (internal): an export in progress, its sorted records held between pages.
 //! - `digest` (internal): the per-entry hash the store digest is built from.
 //! - [`map`]: the hash map every table uses (randomly keyed, fixed keys in simulation).
 //! - `origin_index` (internal): per shard, surviving records by origin and sequence number.
@@ -43,6 +44,7 @@ pub(crate) mod decimal;
 pub(crate) mod digest;
 mod expiry;
 pub(crate) mod export;
+pub(crate) mod export_run;
 pub mod glob;
 pub mod hll;
 pub mod local;

@@ -84,7 +84,7 @@ pub struct Store {
     /// Whether `floors` was ever set (the common case, never, costs one atomic load per merge).
     flushed: AtomicBool,
     /// The export in progress, whose pages are slices of one sorted walk.
-    pub(crate) export_run: Mutex<Option<crate::export::ExportRun>>,
+    pub(crate) export_run: Mutex<Option<crate::export_run::ExportRun>>,
 }
 
 /// How a merge changed the store.
