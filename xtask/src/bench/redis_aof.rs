@@ -3,7 +3,7 @@
 //! GET answers, as the bench measures a kvs node's restart.
 
 use super::load::{key, pipeline, sets};
-use super::redis_tools::benchmark_one;
+use super::redis_tools::{benchmark_one, free_port, wait_listening};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,8 +17,7 @@ struct AofServer {
 impl AofServer {
     /// Starts one on `dir` with `appendfsync` set to `fsync`.
     fn start(dir: &Path, fsync: &str) -> Result<AofServer, String> {
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let port = free_port()?;
         let child = Command::new("redis-server")
             .current_dir(dir)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
@@ -110,18 +109,6 @@ pub(super) fn restart_times(keys: usize) -> Result<[f64; 2], String> {
     server.shut_down()?;
     let (rewritten, _server) = timed(dir.path())?;
     Ok([as_written, rewritten])
-}
-
-/// Waits until something listens on `port`.
-fn wait_listening(port: u16) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("redis-server did not start listening".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
 }
 
 /// SET throughput of redis-server under `appendfsync always` with `clients` connections.

@@ -27,8 +27,7 @@ impl RedisServer {
 
     /// Starts one with the flags `listen` gives for a free port (plain or TLS).
     pub(super) fn start_with(listen: impl FnOnce(u16) -> Vec<String>) -> Result<RedisServer, String> {
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let port = free_port()?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let child = Command::new("redis-server")
             .current_dir(dir.path())
@@ -39,15 +38,26 @@ impl RedisServer {
             .map_err(|e| format!("cannot start redis-server: {e}"))?;
         super::rig::serve(child.id());
         let server = RedisServer { child, port, _dir: dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("redis-server did not start listening".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port)?;
         Ok(server)
     }
+}
+
+/// A loopback port free now, for a server to be started on.
+pub(super) fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Waits until a redis-server listens on `port`.
+pub(super) fn wait_listening(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("redis-server did not start listening".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 impl Drop for RedisServer {
