@@ -5,6 +5,7 @@
 //! decoded borrowing its keys and values from the frame, and a read's value is encoded from the
 //! store straight into the connection's write buffer, so neither is copied on the way.
 
+use crate::batch_clock::BatchClock;
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::credentials::Access;
 use crate::error::WriteRefused;
@@ -13,7 +14,6 @@ use crate::request_stats::ClientProtocol;
 use crate::shell::Shell;
 use crate::status;
 use bytes::Bytes;
-use futures::FutureExt;
 use kvs_proto::encoding::decode_borrowed;
 use kvs_proto::{BackupEntry, ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, ProtoError};
 use kvs_store::local::{Decision, Local};
@@ -29,6 +29,7 @@ type Request<'a> = ClientRequest<&'a [u8]>;
 /// Answers requests until the client closes, errs, asks for shutdown, or we shut down; the client
 /// may do what `access` allows, in protocol `version` (its hello's).
 pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, access: Access, version: u32) {
+    let client = (access, version);
     loop {
         let received = tokio::select! {
             _ = shell.shutdown_started() => return,
@@ -40,45 +41,31 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
                 }
             },
         };
-        let mut next = received;
-        let (started, mut served) = (std::time::Instant::now(), 0);
+        let first = match received {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(error) => return refuse(conn, error).await,
+        };
+        let (started, mut clock) = (std::time::Instant::now(), BatchClock::default());
+        let mut step = serve_frame(shell, &first, client, conn, &mut clock).await;
+        let mut served = 1;
         // Every request already buffered is served before the replies go out in one write.
-        loop {
-            let frame = match next {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return,
-                Err(error) => return refuse(conn, error).await,
-            };
-            let request: Request<'_> = match decode_borrowed(&frame) {
-                Ok(request) => request,
-                Err(error) => return refuse(conn, error).await,
-            };
-            let shutdown = matches!(request, ClientRequest::Shutdown);
-            // A watch sees every change from before its answer on.
-            let watch = match &request {
-                ClientRequest::Watch { prefix } => Some((prefix.to_vec(), shell.writes.observers.watchers.watch())),
-                _ => None,
-            };
-            let (name, _) = needed(&request);
-            let Some(accepted) = answer(shell, request, (access, version), conn).await else { return };
-            shell.requests.native(name, accepted);
-            served += 1;
-            if let (Some((prefix, watching)), true) = (watch, accepted) {
-                return stream_changes(shell, conn, &prefix, watching).await;
-            }
-            if shutdown && accepted {
-                let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
-                shell.begin_shutdown();
-                return;
-            }
-            if !conn.has_buffered_frame() || conn.queued_bytes() >= FLUSH_AT_BYTES {
-                break;
-            }
-            // Buffered whole: this returns at once, without reading the socket.
-            next = match conn.recv_frame().now_or_never() {
-                Some(next) => next,
+        let mut buffered = conn.take_buffered();
+        while matches!(step, Step::Next) && conn.queued_bytes() < FLUSH_AT_BYTES {
+            step = match buffered.next_body() {
                 None => break,
+                Some(Ok(frame)) => serve_frame(shell, frame, client, conn, &mut clock).await,
+                Some(Err(error)) => Step::Refuse(error),
             };
+            served += 1;
+        }
+        drop(first);
+        conn.give_back(buffered);
+        match step {
+            Step::Next => {}
+            Step::Close => return,
+            Step::Refuse(error) => return refuse(conn, error).await,
+            Step::Stream(prefix, watching) => return stream_changes(shell, conn, &prefix, watching).await,
         }
         crate::net::end_of_pass().await;
         if !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await, Ok(Ok(()))) {
@@ -86,6 +73,50 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, acces
         }
         shell.requests.batch(ClientProtocol::Native, started.elapsed(), served);
     }
+}
+
+/// What a connection does after a request.
+enum Step<'a> {
+    /// Serves the next one.
+    Next,
+    /// Closes (the client asked for shutdown, or its reply could not be queued).
+    Close,
+    /// Answers a frame that cannot be read with why, and closes.
+    Refuse(ProtoError),
+    /// Streams the changes a `Watch` asked for (its prefix), until the client goes.
+    Stream(Vec<u8>, crate::watchers::Watching<'a>),
+}
+
+/// Decodes and serves one request frame, its answer queued on `conn`.
+async fn serve_frame<'s>(
+    shell: &'s Arc<Shell>,
+    frame: &[u8],
+    client: (Access, u32),
+    conn: &mut Connection<net::Stream>,
+    clock: &mut BatchClock,
+) -> Step<'s> {
+    let request: Request<'_> = match decode_borrowed(frame) {
+        Ok(request) => request,
+        Err(error) => return Step::Refuse(error),
+    };
+    let shutdown = matches!(request, ClientRequest::Shutdown);
+    // A watch sees every change from before its answer on.
+    let watch = match &request {
+        ClientRequest::Watch { prefix } => Some((prefix.to_vec(), shell.writes.observers.watchers.watch())),
+        _ => None,
+    };
+    let (name, _) = needed(&request);
+    let Some(accepted) = answer(shell, request, client, conn, clock).await else { return Step::Close };
+    shell.requests.native(name, accepted);
+    if let (Some((prefix, watching)), true) = (watch, accepted) {
+        return Step::Stream(prefix, watching);
+    }
+    if shutdown && accepted {
+        let _ = tokio::time::timeout(CLIENT_WRITE_TIMEOUT, conn.flush()).await;
+        shell.begin_shutdown();
+        return Step::Close;
+    }
+    Step::Next
 }
 
 /// Serves one request of a client with `access` speaking protocol `version`, and queues its
@@ -96,6 +127,7 @@ async fn answer(
     request: Request<'_>,
     (access, version): (Access, u32),
     conn: &mut Connection<net::Stream>,
+    clock: &mut BatchClock,
 ) -> Option<bool> {
     let writes = match &request {
         ClientRequest::Set { .. } | ClientRequest::Delete { .. } => 1,
@@ -124,8 +156,13 @@ async fn answer(
             let code = if version >= 9 { ErrorCode::OutOfMemory } else { ErrorCode::BadRequest };
             Answer::Reply(error(ErrorReply::new(code, crate::memory_limit::OutOfMemory::MESSAGE)), None)
         }
-        (_, _) if matches!(request, ClientRequest::Wait { .. }) => wait(shell, &request).await,
-        _ => handle(shell, request, &mut room, conn),
+        (_, _) if matches!(request, ClientRequest::Wait { .. }) => {
+            let waited = wait(shell, &request).await;
+            // It may have waited seconds: what follows reads the clock again.
+            clock.advance();
+            waited
+        }
+        _ => handle(shell, request, &mut room, conn, clock),
     };
     let (queued, accepted) = match answer {
         Answer::Queued(queued) => (queued, true),
@@ -237,7 +274,13 @@ async fn stream_changes(
 
 /// Executes one request against the node (a write uses `room` reserved in the log's queue); a
 /// read queues its answer on `conn` at once.
-fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Connection<net::Stream>) -> Answer {
+fn handle(
+    shell: &Shell,
+    request: Request<'_>,
+    room: &mut Room,
+    conn: &mut Connection<net::Stream>,
+    clock: &BatchClock,
+) -> Answer {
     let mut durable = None;
     // A write; only a backup's (a `Load`) carries a deadline, or an element's key.
     let mut write = |key: &[u8], value: Option<&[u8]>, deadline_ms: Option<u64>| {
@@ -251,7 +294,7 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
             None => shell.write(key, value, room).map(Some),
             Some(deadline_ms) => {
                 let decide = |local: &Local<'_>| Decision::Write(local.value(value, Some(deadline_ms)), ());
-                shell.update(key, shell.wall_ms(), room, None, decide).map(|(written, ())| written)
+                shell.update(key, clock.now_ms(shell), room, None, decide).map(|(written, ())| written)
             }
         };
         drop(shared);
@@ -268,12 +311,12 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
     let result = match request {
         ClientRequest::Get { key } => check_key(shell, key).map(|()| {
             // The value goes from the store into the write buffer under the shard's read lock.
-            let now_ms = shell.wall_ms();
+            let now_ms = clock.now_ms(shell);
             let value = |value: Option<&[u8]>| conn.queue(&ClientResponse::<&[u8]>::Value(value));
             Answer::Queued(shell.store().with_value(key, now_ms, value))
         }),
         ClientRequest::MGet { keys } => keys.iter().try_for_each(|&key| check_key(shell, key)).and_then(|()| {
-            let now_ms = shell.wall_ms();
+            let now_ms = clock.now_ms(shell);
             let values: Vec<_> = keys.iter().map(|key| shell.store().get_value(key, now_ms)).collect();
             // What the reply costs on the wire: each value and its length, within both bounds.
             let size: usize = values.iter().map(|v| v.as_ref().map_or(1, |v| v.len() + 9)).sum();
@@ -314,7 +357,7 @@ fn handle(shell: &Shell, request: Request<'_>, room: &mut Room, conn: &mut Conne
             });
             // An entry whose deadline has passed is left out, as Redis's RESTORE leaves out a key
             // whose time has passed.
-            let now_ms = shell.wall_ms();
+            let now_ms = clock.now_ms(shell);
             let mut live = entries.iter().filter(|e| e.expires_at_ms.is_none_or(|at| at > now_ms));
             checked
                 .and_then(|()| live.try_for_each(|e| write(e.key, Some(e.value), e.expires_at_ms).map(drop)))

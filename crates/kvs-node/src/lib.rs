@@ -47,6 +47,7 @@
 
 pub(crate) mod anti_entropy;
 pub(crate) mod backup_load;
+pub(crate) mod batch_clock;
 pub mod check_data_dir;
 pub(crate) mod client_session;
 pub mod config;

@@ -19,6 +19,9 @@ pub struct Connection<S> {
     last_received_bytes: usize,
 }
 
+/// Room made in the read buffer for the next read when frames are handed back.
+const READ_ROOM_BYTES: usize = 8 * 1024;
+
 /// Bytes of the length prefix before every frame body.
 const HEADER_BYTES: usize = 4;
 
@@ -187,6 +190,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Takes every byte already read and not yet returned as a frame, to answer the whole frames
+    /// among them before reading again (a pipelining client's requests); hand what is left back
+    /// with [`Connection::give_back`] before receiving again. One split of the buffer a pass,
+    /// where [`Connection::recv_frame`] splits and frees once a frame.
+    pub fn take_buffered(&mut self) -> BufferedFrames {
+        let bytes = std::mem::take(self.framed.read_buffer_mut());
+        BufferedFrames { bytes, at: 0, max_frame_bytes: self.max_frame_bytes }
+    }
+
+    /// Puts back what [`Connection::take_buffered`] took and no frame used.
+    pub fn give_back(&mut self, frames: BufferedFrames) {
+        let mut rest = frames.bytes;
+        bytes::Buf::advance(&mut rest, frames.at);
+        let unread = self.framed.read_buffer_mut();
+        rest.unsplit(std::mem::take(unread));
+        if rest.is_empty() && rest.capacity() > KEEP_BUFFER_BYTES {
+            rest = BytesMut::new();
+        }
+        // The framed reader only asks for one byte of room before it reads: a buffer consumed
+        // from the front would shrink its reads to nothing. Room is taken back from the front
+        // (no allocation once the frames taken from it are dropped).
+        rest.reserve(READ_ROOM_BYTES);
+        *unread = rest;
+    }
+
     /// The wrapped stream, e.g. to read its peer address.
     pub fn get_ref(&self) -> &S {
         self.framed.get_ref()
@@ -201,5 +229,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         } else {
             ProtoError::Io(error)
         }
+    }
+}
+
+/// Frames a connection had already read, taken out of its buffer at once (see
+/// [`Connection::take_buffered`]).
+pub struct BufferedFrames {
+    bytes: BytesMut,
+    /// Where the next frame's length prefix begins.
+    at: usize,
+    max_frame_bytes: usize,
+}
+
+impl BufferedFrames {
+    /// The next whole frame's body; `None` once only part of one, or nothing, is left. A frame
+    /// longer than the connection's bound is an error, as it is to [`Connection::recv_frame`].
+    pub fn next_body(&mut self) -> Option<Result<&[u8], ProtoError>> {
+        let start = self.at + HEADER_BYTES;
+        let header: [u8; HEADER_BYTES] = self.bytes.get(self.at..start)?.try_into().ok()?;
+        let len = u32::from_be_bytes(header) as usize;
+        if len > self.max_frame_bytes {
+            return Some(Err(ProtoError::FrameTooLarge { max: self.max_frame_bytes }));
+        }
+        let end = start.checked_add(len).filter(|&end| end <= self.bytes.len())?;
+        self.at = end;
+        Some(Ok(&self.bytes[start..end]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    #[tokio::test]
+    async fn buffered_frames_are_served_whole_and_the_part_left_is_read_on() {
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(reader, 64);
+        let fourth = framed(b"fourth");
+        let mut sent = [framed(b"first"), framed(b"second"), framed(b"third")].concat();
+        sent.extend_from_slice(&fourth[..6]);
+        writer.write_all(&sent).await.unwrap();
+        assert_eq!(&conn.recv_frame().await.unwrap().unwrap()[..], b"first");
+        let mut frames = conn.take_buffered();
+        assert_eq!(frames.next_body().unwrap().unwrap(), b"second");
+        assert_eq!(frames.next_body().unwrap().unwrap(), b"third");
+        assert!(frames.next_body().is_none(), "half a frame is not one");
+        conn.give_back(frames);
+        writer.write_all(&fourth[6..]).await.unwrap();
+        assert_eq!(&conn.recv_frame().await.unwrap().unwrap()[..], b"fourth");
+    }
+
+    #[tokio::test]
+    async fn a_buffered_frame_over_the_bound_is_refused() {
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(reader, 8);
+        writer.write_all(&[framed(b"ok"), framed(b"far too long")].concat()).await.unwrap();
+        assert_eq!(&conn.recv_frame().await.unwrap().unwrap()[..], b"ok");
+        let mut frames = conn.take_buffered();
+        assert!(matches!(frames.next_body(), Some(Err(ProtoError::FrameTooLarge { max: 8 }))));
     }
 }

@@ -35,7 +35,7 @@ pub use client::{
     BackupEntry, Change, ClientRequest, ClientResponse, ErrorCode, ErrorReply, GateStatus, MemberState, MemberStatus,
     ReplicationStatus, StatusReport, VersionsReport,
 };
-pub use connection::Connection;
+pub use connection::{BufferedFrames, Connection};
 pub use error::ProtoError;
 pub use features::{Feature, FEATURES};
 pub use hello::{

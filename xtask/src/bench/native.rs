@@ -1,6 +1,7 @@
 //! `cargo xtask bench native`: the native protocol against the RESP port of the same node, in
 //! redis-benchmark's shape (`-c` connections, `-n` requests, `-P` pipeline depth, `-d` value
-//! size, `-r` random keys, SET and GET).
+//! size, `-r` random keys, SET and GET), and MSET and MGET of `-P` keys per native request against
+//! `-P` pipelined SETs and GETs over RESP.
 //!
 //! One load generator drives both ports, so the ratio compares the protocols and not two tools:
 //! each connection sends `-P` requests at once and waits for their answers, as redis-benchmark
@@ -38,8 +39,9 @@ pub struct NativeArgs {
     /// Keys are drawn at random from this many.
     #[arg(short = 'r', long, default_value_t = 100_000)]
     keyspace: u64,
-    /// Tests to run: set, get.
-    #[arg(short = 't', long, value_delimiter = ',', default_value = "set,get")]
+    /// Tests to run: set, get, mset, mget (the native port sends one request of `-P` keys, the
+    /// RESP port `-P` pipelined SETs or GETs; rates count keys).
+    #[arg(short = 't', long, value_delimiter = ',', default_value = "set,get,mset,mget")]
     tests: Vec<String>,
     /// Rounds per config, alternating ports with each round starting at the other; medians.
     #[arg(long, default_value_t = 3)]
@@ -57,10 +59,38 @@ enum Port {
     CeilingResp,
 }
 
+/// What each request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Test {
+    Set,
+    Get,
+    /// `-P` keys in one native MSET; `-P` pipelined SETs over RESP.
+    MSet,
+    /// `-P` keys in one native MGET; `-P` pipelined GETs over RESP.
+    MGet,
+}
+
+impl Test {
+    const ALL: [Test; 4] = [Test::Set, Test::Get, Test::MSet, Test::MGet];
+
+    fn name(self) -> &'static str {
+        match self {
+            Test::Set => "set",
+            Test::Get => "get",
+            Test::MSet => "mset",
+            Test::MGet => "mget",
+        }
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Test::Set | Test::MSet)
+    }
+}
+
 /// One run's shape.
 #[derive(Clone, Copy, Debug)]
 struct Load {
-    write: bool,
+    test: Test,
     clients: usize,
     requests: usize,
     pipeline: usize,
@@ -78,7 +108,7 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
         args.clients, args.requests, args.keyspace, args.rounds
     );
     println!(
-        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22} {:>14} {:>12} {:>12} {:>9} {:>10} {:>12} {:>14} {:>12}",
+        "{:<4} {:>3} {:>5} {:>12} {:>12} {:>7} {:>22} {:>14} {:>12} {:>7} {:>12} {:>9} {:>10} {:>12} {:>14} {:>14} {:>12}",
         "test",
         "P",
         "d",
@@ -88,31 +118,33 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
         "redis-benchmark on RESP",
         "native µs CPU",
         "RESP µs CPU",
+        "CPU /",
         "null server",
         "null/RESP",
         "null µs CPU",
         "null RESP",
+        "null RESP µs CPU",
         "gen µs native",
         "gen µs RESP"
     );
-    println!("(null server: requests answered by a server with no store behind them, on its native and RESP ports; null/RESP is the ceiling for any native protocol)");
-    for write in [true, false] {
-        if !args.tests.iter().any(|t| t == if write { "set" } else { "get" }) {
+    println!("(null server: requests answered by a server with no store behind them, on its native and RESP ports; null/RESP is the ceiling for any native protocol; mset and mget rows count keys, -P keys per native request)");
+    for test in Test::ALL {
+        if !args.tests.iter().any(|t| t == test.name()) {
             continue;
         }
         for &pipeline in &args.pipelines {
             for &data in &args.data_sizes {
                 let load = Load {
-                    write,
+                    test,
                     clients: args.clients,
                     requests: args.requests,
                     pipeline,
                     data,
                     keyspace: args.keyspace,
                 };
-                if !write {
+                if !test.writes() {
                     // GETs of keys that exist: fill the keyspace first.
-                    let fill = Load { write: true, requests: args.keyspace as usize * 2, ..load };
+                    let fill = Load { test: Test::Set, requests: args.keyspace as usize * 2, ..load };
                     drive(Port::Native, node.addr, fill).await?;
                 }
                 let null = NullServer::start(data)?;
@@ -140,19 +172,19 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                 }
                 let [native, resp, ceiling, ceiling_resp] =
                     figures.map(|mut f| f.each_mut().map(|values| median(values)));
-                let test = if write { "set" } else { "get" };
+                let name = if test.writes() { "set" } else { "get" };
                 let data_arg = data.to_string();
                 let keyspace_arg = args.keyspace.to_string();
                 let reference = benchmark_one(
                     node.redis().port(),
-                    &["-t", test, "-d", &data_arg, "-r", &keyspace_arg],
+                    &["-t", name, "-d", &data_arg, "-r", &keyspace_arg],
                     args.requests,
                     args.clients,
                     pipeline,
                 )?;
                 println!(
-                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0} {:>14.2} {:>12.2} {:>12.0} {:>9.2} {:>10.2} {:>12.0} {:>14.2} {:>12.2}",
-                    test,
+                    "{:<4} {:>3} {:>5} {:>12.0} {:>12.0} {:>7.2} {:>22.0} {:>14.2} {:>12.2} {:>7.2} {:>12.0} {:>9.2} {:>10.2} {:>12.0} {:>14.2} {:>14.2} {:>12.2}",
+                    test.name(),
                     pipeline,
                     data,
                     native[0],
@@ -161,10 +193,12 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                     reference,
                     native[1],
                     resp[1],
+                    native[1] / resp[1],
                     ceiling[0],
                     ceiling[0] / resp[0],
                     ceiling[1],
                     ceiling_resp[0],
+                    ceiling_resp[1],
                     native[2],
                     resp[2]
                 );
@@ -239,11 +273,17 @@ impl Conn {
     async fn batch(&mut self, load: &Load, keys: &mut Keys, value: &Bytes) -> Result<(), String> {
         match self {
             Conn::Native(client) => {
-                let request = |key: Bytes| match load.write {
+                let request = |key: Bytes| match load.test.writes() {
                     true => ClientRequest::Set { key, value: value.clone() },
                     false => ClientRequest::Get { key },
                 };
-                if load.pipeline == 1 {
+                if load.test == Test::MSet {
+                    let pairs = (0..load.pipeline).map(|_| (keys.next(), value.clone())).collect();
+                    client.request(&ClientRequest::MSet { pairs }).await.map_err(|e| e.to_string())?;
+                } else if load.test == Test::MGet {
+                    let keys = (0..load.pipeline).map(|_| keys.next()).collect();
+                    client.request(&ClientRequest::MGet { keys }).await.map_err(|e| e.to_string())?;
+                } else if load.pipeline == 1 {
                     client.request(&request(keys.next())).await.map_err(|e| e.to_string())?;
                 } else {
                     let requests: Vec<ClientRequest> = (0..load.pipeline).map(|_| request(keys.next())).collect();
@@ -256,7 +296,7 @@ impl Conn {
                 let mut out = Vec::with_capacity(load.pipeline * (64 + load.data));
                 for _ in 0..load.pipeline {
                     let key = keys.next();
-                    if load.write {
+                    if load.test.writes() {
                         super::load::encode(&mut out, &[b"SET", &key, value]);
                     } else {
                         super::load::encode(&mut out, &[b"GET", &key]);

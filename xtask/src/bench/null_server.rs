@@ -76,24 +76,33 @@ async fn serve_native(stream: TcpStream, me: MemberInfo, value: &'static [u8]) {
         return;
     }
     while let Ok(Some(frame)) = conn.recv_frame().await {
-        let mut next = Some(frame);
-        while let Some(frame) = next.take() {
-            let response = match decode_borrowed::<ClientRequest<&[u8]>>(&frame) {
-                Ok(ClientRequest::Get { .. }) => ClientResponse::Value(Some(value)),
-                Ok(_) => ClientResponse::Ok,
-                Err(_) => return,
-            };
-            if conn.queue(&response).is_err() {
+        // As the node serves: the first frame, then every whole one already buffered.
+        if answer(&mut conn, &frame, value).is_err() {
+            return;
+        }
+        drop(frame);
+        let mut buffered = conn.take_buffered();
+        while let Some(Ok(frame)) = buffered.next_body() {
+            if answer(&mut conn, frame, value).is_err() {
                 return;
             }
-            if conn.has_buffered_frame() {
-                next = conn.recv_frame().await.ok().flatten();
-            }
         }
+        conn.give_back(buffered);
         if conn.flush().await.is_err() {
             return;
         }
     }
+}
+
+/// Queues the answer to one native request frame.
+fn answer(conn: &mut Connection<TcpStream>, frame: &[u8], value: &'static [u8]) -> Result<(), ()> {
+    let response = match decode_borrowed::<ClientRequest<&[u8]>>(frame) {
+        Ok(ClientRequest::Get { .. }) => ClientResponse::Value(Some(value)),
+        Ok(ClientRequest::MGet { keys }) => ClientResponse::Values(vec![Some(value); keys.len()]),
+        Ok(_) => ClientResponse::Ok,
+        Err(_) => return Err(()),
+    };
+    conn.queue(&response).map(drop).map_err(drop)
 }
 
 /// RESP: every complete command in the buffer (parsed by the node's own parser) answered, SET with

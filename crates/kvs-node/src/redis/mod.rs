@@ -80,8 +80,8 @@ pub mod tracking;
 pub mod transaction;
 pub mod wait;
 
+use crate::batch_clock::BatchClock;
 use crate::credentials::Access;
-use crate::shell::Shell;
 use kvs_proto::resp::{Args, Protocol, Reply};
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::{Durable, Room};
@@ -142,33 +142,6 @@ pub enum Replies {
     SkipThisAndNext,
     /// Not the next one's.
     SkipNext,
-}
-
-/// The time commands of one batch (what one read brought) run at, read once for the batch.
-///
-/// Pipelined commands arriving together take microseconds, so one clock read serves them all,
-/// as Redis freezes time for the commands of a transaction; a command that takes long (DEBUG
-/// SLEEP) makes the next read the clock again.
-#[derive(Debug, Default)]
-pub struct BatchClock(std::cell::Cell<Option<u64>>);
-
-impl BatchClock {
-    /// The batch's time (Unix milliseconds), read from the node's clock on first use.
-    fn now_ms(&self, shell: &Shell) -> u64 {
-        match self.0.get() {
-            Some(ms) => ms,
-            None => {
-                let ms = shell.wall_ms();
-                self.0.set(Some(ms));
-                ms
-            }
-        }
-    }
-
-    /// Time passed: the next command reads the clock again.
-    pub fn advance(&self) {
-        self.0.set(None);
-    }
 }
 
 /// What every command handler receives.

@@ -2,7 +2,8 @@
 
 use super::clients::{Connected, RedisClients};
 use super::{table, transaction};
-use super::{wait, wrong_arity, BatchClock, Call, ClientState, Replies};
+use super::{wait, wrong_arity, Call, ClientState, Replies};
+use crate::batch_clock::BatchClock;
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
 use crate::core::Held;
