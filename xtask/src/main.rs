@@ -45,7 +45,7 @@ enum Task {
         update: bool,
     },
     /// Benchmarks; prints figures for docs/performance.md.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// A server speaking both client protocols with no store behind it (`bench native` starts it).
     #[command(hide = true)]
     NullServer {
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Task::ClusterTest => on_release_build(cluster_test::run()),
         Task::UpgradeTest => on_release_build(upgrade_test::run(workspace_root())),
         Task::RedisPy { all, update } => on_release_build(redis_py::run(workspace_root(), all, update)),
-        Task::Bench(args) => on_release_build(bench::run(args)),
+        Task::Bench(args) => on_release_build(bench::run(*args)),
         Task::NullServer { value_bytes } => bench::null_server::run(value_bytes),
         Task::FlakeCheck { runs } => flake_check::run(&workspace_root(), runs),
         Task::Fuzz { minutes, target } => fuzz::run(&workspace_root(), minutes, target),

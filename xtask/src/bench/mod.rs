@@ -30,6 +30,7 @@ pub mod lists;
 pub mod load;
 pub mod native;
 pub mod null_server;
+pub mod plot;
 pub mod pubsub;
 pub mod redis;
 pub mod redis_aof;
@@ -55,6 +56,10 @@ pub struct BenchArgs {
     /// the load generator to core 1 where there are two cores; see docs/performance.md).
     #[arg(long, global = true)]
     unpinned: bool,
+    /// Draw each table's rounds to this SVG file (a run's later tables to FILE-2.svg, …): kvs
+    /// and its peer side by side, as ratios to the peer's median.
+    #[arg(long, global = true, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +85,7 @@ enum BenchKind {
 /// Runs the chosen benchmark.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     rig::choose(args.unpinned);
+    plot::plot_to(args.plot);
     match args.kind {
         None => native::run(args.native).await,
         Some(BenchKind::Native(args)) => native::run(args).await,

@@ -57,6 +57,8 @@ pub(super) struct Rows {
     figures: HashMap<(usize, usize, usize), Vec<f64>>,
     cpu: HashMap<(usize, usize, usize), Vec<f64>>,
     counted: HashMap<(usize, usize, usize), Vec<Counted>>,
+    /// The targets' names, in the order measured.
+    names: Vec<&'static str>,
 }
 
 impl Rows {
@@ -68,6 +70,7 @@ impl Rows {
         (requests, clients): (usize, usize),
         tests: &[(&str, &[&str])],
     ) -> Result<(), String> {
+        self.names = targets.iter().map(|t| t.name).collect();
         for (p, pipeline) in [1, 16].into_iter().enumerate() {
             for (k, (name, test)) in tests.iter().enumerate() {
                 // Each round starts with a different server, so none always runs first (the first
@@ -155,5 +158,23 @@ impl Rows {
             }
         }
         println!("(µs: server CPU per request, user and system, every process of the target summed; µs r.: kvs 1 node / redis)");
+        self.plot(tests);
+    }
+
+    /// The rounds of every row drawn, if `--plot` asked for it.
+    fn plot(&self, tests: &[(&str, &[&str])]) {
+        let mut groups = Vec::new();
+        for (p, pipeline) in [1, 16].into_iter().enumerate() {
+            for (k, (name, _)) in tests.iter().enumerate() {
+                let rounds = (0..self.names.len()).map(|t| self.figures[&(p, k, t)].clone()).collect();
+                groups.push(super::plot::Group { label: format!("{name} -P {pipeline}"), rounds });
+            }
+        }
+        let title = "requests/s as a ratio to redis-server's median: bars are medians, dots rounds";
+        match super::plot::draw(title, &self.names, &groups) {
+            Ok(Some(path)) => println!("plot: {}", path.display()),
+            Ok(None) => {}
+            Err(error) => eprintln!("no plot: {error}"),
+        }
     }
 }
