@@ -76,7 +76,7 @@ async fn page_shows(browser: &Client, what: &str, check: impl Fn(&[Row]) -> bool
 
 #[tokio::test]
 async fn the_page_shows_members_keys_and_a_dead_node() {
-    let mut flags = vec!["--http-port", "0"];
+    let mut flags = vec!["--http-port", "0", "--history-step-ms", "200"];
     flags.extend(FAST_FAILURE_DETECTION);
     let mut nodes: Vec<NodeProcess> = start_chain(3, &flags);
     wait_for_alive_members(&nodes, 3, CONVERGE).await;
@@ -102,6 +102,29 @@ async fn the_page_shows_members_keys_and_a_dead_node() {
         (text.contains(&format!("cluster version {newest}")) && text.contains("wait open")).then_some(())
     })
     .await;
+
+    // The charts: one per metric, a line per member, the keys chart at 5 on every member.
+    wait_until("the keys chart at 5 on every member", CONVERGE, || async {
+        let last = browser
+            .execute("return document.querySelector('.chart[data-metric=keys]')?.dataset.last ?? null", vec![])
+            .await
+            .ok()?;
+        let last: Vec<Option<f64>> = serde_json::from_str(last.as_str()?).ok()?;
+        (last.len() == 3 && last.iter().all(|&keys| keys == Some(5.0))).then_some(())
+    })
+    .await;
+    let charts = browser.execute("return document.querySelectorAll('.chart .uplot canvas').length", vec![]).await;
+    assert_eq!(charts.unwrap(), 7, "seven charts drawn");
+    let labels = browser
+        .execute("return [...document.querySelectorAll('.chart[data-metric=writes] .u-series .u-label')].map(l => l.textContent)", vec![])
+        .await
+        .unwrap();
+    for node in &nodes {
+        assert!(labels.to_string().contains(&node.addr.to_string()), "{labels} names {}", node.addr);
+    }
+    let writes =
+        browser.execute("return document.querySelector('.chart[data-metric=writes]').dataset.last", vec![]).await;
+    assert!(writes.unwrap().as_str().is_some_and(|last| last.starts_with('[')), "a writes/s figure per member");
 
     let killed = nodes[2].addr.to_string();
     nodes[2].kill();

@@ -88,7 +88,7 @@ async fn with_users_every_view_but_health_and_ready_needs_credentials() {
     std::fs::write(&users, "root admin rootpw\nreader read readerpw\n").unwrap();
     std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600)).unwrap();
     let node = NodeProcess::start(None, &["--http-port", "0", "--users-file", users.to_str().unwrap()]);
-    for path in ["/", "/metrics", "/status", "/cluster"] {
+    for path in ["/", "/metrics", "/status", "/cluster", "/history", "/assets/uplot.min.js"] {
         let refused = get(&node.http_url(path), None);
         assert_eq!(refused.status, 401, "{path} without credentials");
         assert!(
@@ -124,6 +124,48 @@ async fn cluster_view_asks_every_member() {
     let named = format!(r#"kvs_origin_applied_sequence{{origin="{origin}",node="{origin}"}}"#);
     let applied = sample(&metrics, &named);
     assert!(applied.is_some_and(|seq| seq >= 1.0), "node 1 applied node 0's write: {metrics}");
+}
+
+#[tokio::test]
+async fn the_history_view_has_every_members_samples_asked_as_a_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "the secret of this cluster\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let flags = ["--http-port", "0", "--history-step-ms", "100", "--cluster-secret-file", secret.to_str().unwrap()];
+    let nodes = start_chain(3, &flags);
+    wait_for_alive_members(&nodes, 3, CONVERGE).await;
+    let mut client = nodes[0].client().await;
+    for i in 0..20 {
+        client.set(format!("key-{i}"), "v").await.unwrap();
+    }
+    let url = nodes[2].http_url("/history");
+    // Every member's latest sample holds the 20 keys, and the writer's counts its 20 writes.
+    let view: serde_json::Value = wait_until("every member's history to show the writes", CONVERGE, || async {
+        let view: serde_json::Value = serde_json::from_str(&get(&url, None).body).ok()?;
+        let members = view["members"].as_array()?;
+        let latest = |m: &serde_json::Value| m["samples"].as_array()?.last().cloned();
+        let done = members.len() == 3 && members.iter().all(|m| latest(m).is_some_and(|s| s["keys"] == 20));
+        done.then_some(view)
+    })
+    .await;
+    let members = view["members"].as_array().unwrap();
+    assert_eq!(members[0]["addr"], nodes[2].addr.to_string(), "the node asked comes first");
+    let writer = members.iter().find(|m| m["addr"] == nodes[0].addr.to_string()).expect("the writer is listed");
+    assert!(writer["samples"].as_array().unwrap().last().unwrap()["writes"].as_u64() >= Some(20), "{writer}");
+    for member in members {
+        assert!(member["error"].is_null(), "{member}");
+        let samples = member["samples"].as_array().unwrap();
+        assert!(samples.len() >= 2, "{member}");
+        assert_eq!(member["behind"].as_array().unwrap().len(), samples.len(), "{member}");
+        // Caught up by the last sample: nothing any member had applied before it is missing.
+        assert_eq!(member["behind"].as_array().unwrap().last().unwrap(), 0, "{member}");
+    }
+    // The replicas measured how long the pushes took to arrive.
+    let replica = members.iter().find(|m| m["addr"] == nodes[1].addr.to_string()).unwrap();
+    let lag = replica["samples"].as_array().unwrap().iter().map(|s| s["lag_ms_max"].as_u64().unwrap());
+    assert!(lag.clone().count() > 0 && lag.max() < Some(10_000), "{replica}");
+    assert_eq!(view["step_ms"], 100);
 }
 
 #[tokio::test]

@@ -217,6 +217,7 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
         ClientRequest::Versions => ("versions", Access::Read),
         ClientRequest::Wait { .. } => ("wait", Access::Read),
         ClientRequest::Watch { .. } => ("watch", Access::Read),
+        ClientRequest::History => ("history", Access::Read),
     }
 }
 
@@ -368,6 +369,7 @@ fn handle(
             Ok(Answer::Reply(ClientResponse::Status(Box::new(status::report(shell, max_keys))), None))
         }
         ClientRequest::Versions => Ok(Answer::Reply(ClientResponse::Versions(Box::new(status::versions(shell))), None)),
+        ClientRequest::History => Ok(Answer::Reply(ClientResponse::History(shell.history.samples()), None)),
         ClientRequest::Shutdown => Ok(Answer::Reply(ClientResponse::Ok, None)),
         // Its changes stream once this answer is out (see `serve`).
         ClientRequest::Watch { prefix } => check_key(shell, prefix).map(|()| Answer::Reply(ClientResponse::Ok, None)),

@@ -235,6 +235,10 @@ pub struct NodeArgs {
     /// new data dir's (a data dir that already holds an id keeps it).
     #[arg(long, hide = true, value_parser = parse_node_id)]
     pub node_id: Option<NodeId>,
+    /// How often the node samples its counters for the cluster page's charts, which show the
+    /// last ten minutes (tests shorten it).
+    #[arg(long, hide = true, default_value = "5s", value_parser = parse_ms)]
+    pub history_step_ms: u64,
     /// Fault injection, for tests and the simulator: flags only a build with the `fault` feature
     /// has (see [`crate::faults::FaultArgs`]).
     #[cfg(feature = "fault")]
@@ -294,6 +298,8 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// How long a client connection may idle, if bounded.
     pub idle_timeout: Option<Duration>,
+    /// How often the node samples itself for the cluster page's charts.
+    pub history_step: Duration,
     /// Numbered databases served.
     pub databases: u16,
     /// The Redis port's run-time parameters at start: slow log threshold (µs) and length,
@@ -451,6 +457,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             push_queue: args.push_queue,
             max_connections: args.max_connections.max(1),
             idle_timeout: (args.idle_timeout_ms > 0).then(|| Duration::from_millis(args.idle_timeout_ms)),
+            history_step: Duration::from_millis(args.history_step_ms.max(1)),
             databases: args.databases,
             redis_monitoring: (
                 args.slowlog_log_slower_than,

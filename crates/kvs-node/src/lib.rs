@@ -62,6 +62,7 @@ pub(crate) mod expiry;
 pub mod faults;
 pub(crate) mod flag_values;
 pub(crate) mod handshake;
+pub(crate) mod history;
 pub(crate) mod http;
 pub(crate) mod keyspace_events;
 pub(crate) mod list_waiters;

@@ -14,7 +14,7 @@ use crate::net;
 use crate::shell::Shell;
 use kvs_proto::{
     ClientRequest, ClientResponse, Connection, ErrorCode, ErrorReply, Hello, HelloReply, MemberInfo, NodeId, Nonce,
-    PeerProof, ProtoError, Role, StatusReport,
+    PeerProof, ProtoError, Role,
 };
 use std::future::Future;
 use std::net::SocketAddr;
@@ -88,15 +88,20 @@ pub(crate) async fn greet(shell: &Shell, dialed: SocketAddr) -> Result<Greeted, 
 }
 
 /// A member's view of another: says hello at `dialed` as a viewer, proves the cluster secret
-/// (which this node must have) and asks for the other's status. No user's password is sent.
-pub(crate) async fn view(shell: &Shell, dialed: SocketAddr) -> Result<StatusReport, ProtoError> {
+/// (which this node must have) and asks one read-only `request` (its status, its history). No
+/// user's password is sent; a request newer than the protocol the member speaks is not sent.
+pub(crate) async fn ask_as_viewer(
+    shell: &Shell,
+    dialed: SocketAddr,
+    request: &ClientRequest<bytes::Bytes>,
+) -> Result<ClientResponse, ProtoError> {
     let deadline = shell.config.hello_timeout;
-    let (mut conn, _, _) = connect(shell, dialed, |nonce| Role::Viewer { node: shell.id, nonce, dialed }).await?;
-    conn.send(&ClientRequest::<bytes::Bytes>::Status { max_keys: 0 }).await?;
-    match within(deadline, conn.recv::<ClientResponse>()).await?.ok_or(ProtoError::Truncated)? {
-        ClientResponse::Status(report) => Ok(*report),
-        other => Err(refused(format!("asked for its status, the member answered {other:?}"))),
+    let (mut conn, _, version) = connect(shell, dialed, |nonce| Role::Viewer { node: shell.id, nonce, dialed }).await?;
+    if request.protocol() > version {
+        return Err(refused(format!("the member speaks protocol {version}; this asks for {}", request.protocol())));
     }
+    conn.send(request).await?;
+    within(deadline, conn.recv::<ClientResponse>()).await?.ok_or(ProtoError::Truncated)
 }
 
 /// The dialer's side after its hello (with `mine` as its nonce, having dialed `dialed`): checks

@@ -29,8 +29,11 @@ impl ClientProtocol {
 }
 
 /// The native protocol's requests, in the order their counters are kept.
-pub const NATIVE_COMMANDS: [&str; 11] =
-    ["get", "set", "delete", "mget", "mset", "export", "load", "status", "inspect", "shutdown", "versions"];
+pub const NATIVE_COMMANDS: [&str; 12] =
+    ["get", "set", "delete", "mget", "mset", "export", "load", "status", "inspect", "shutdown", "versions", "history"];
+
+/// The native requests that read keys, for [`RequestStats::reads`].
+const NATIVE_READS: [&str; 4] = ["get", "mget", "export", "inspect"];
 
 /// Upper bounds of the latency buckets, in seconds (the last bucket, +Inf, is implied).
 pub const LATENCY_BOUNDS_S: [f64; 14] =
@@ -190,6 +193,17 @@ impl RequestStats {
     /// Reads that found their key, and that did not.
     pub fn lookups(&self) -> (u64, u64) {
         (self.lookups[0].load(Ordering::Relaxed), self.lookups[1].load(Ordering::Relaxed))
+    }
+
+    /// Requests answered so far that read keys: commands with a key that do not write, on
+    /// either port (what the cluster page charts as reads).
+    pub fn reads(&self) -> u64 {
+        let answered = |o: &Outcomes| o.ok.load(Ordering::Relaxed) + o.error.load(Ordering::Relaxed);
+        let resp = table::COMMANDS.iter().zip(self.resp.iter());
+        let resp: u64 = resp.filter(|(spec, _)| spec.first_key > 0 && !spec.writes).map(|(_, o)| answered(o)).sum();
+        let native = NATIVE_COMMANDS.iter().zip(self.native.iter());
+        let native: u64 = native.filter(|(name, _)| NATIVE_READS.contains(name)).map(|(_, o)| answered(o)).sum();
+        resp + native
     }
 
     /// Counts a native request answered (`name` from [`NATIVE_COMMANDS`]).

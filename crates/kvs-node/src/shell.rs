@@ -74,6 +74,8 @@ pub struct Shell {
     pub(crate) pubsub: Arc<Hub>,
     /// Messages published here, on their way to every peer.
     pub(crate) fanout: FanOut,
+    /// The samples the cluster page charts.
+    pub(crate) history: crate::history::History,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -116,6 +118,7 @@ impl Shell {
         let cluster_version = dir.as_ref().and_then(|dir| dir.cluster_version());
         let memory_limit = crate::memory_limit::MemoryLimit::new(config.memory_limit);
         let pubsub = Arc::new(Hub::default());
+        let history = crate::history::History::new(config.history_step);
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, cluster_version),
@@ -138,6 +141,7 @@ impl Shell {
             memory_limit,
             pubsub,
             fanout: FanOut::default(),
+            history,
         })
     }
 

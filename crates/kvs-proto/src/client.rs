@@ -86,6 +86,9 @@ pub enum ClientRequest<B = Bytes> {
         /// The keys' prefix (empty: every key).
         prefix: B,
     },
+    /// Protocol 9: the node's samples of the last ten minutes, oldest first (answered with
+    /// [`ClientResponse::History`]), for the cluster page's charts.
+    History,
 }
 
 impl<B> ClientRequest<B> {
@@ -94,7 +97,7 @@ impl<B> ClientRequest<B> {
     pub fn protocol(&self) -> u32 {
         match self {
             ClientRequest::Versions => 8,
-            ClientRequest::Wait { .. } | ClientRequest::Watch { .. } => 9,
+            ClientRequest::Wait { .. } | ClientRequest::Watch { .. } | ClientRequest::History => 9,
             _ => 7,
         }
     }
@@ -139,6 +142,8 @@ pub enum ClientResponse<B = Bytes> {
     Replicas(u32),
     /// Protocol 9: one change a `Watch` asked for.
     Changed(Change<B>),
+    /// Protocol 9: the answer to `History`, oldest sample first.
+    History(Vec<crate::history::HistorySample>),
 }
 
 /// One change a node applied, as `Watch` streams it.

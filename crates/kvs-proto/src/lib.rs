@@ -5,6 +5,7 @@
 //! - [`features`]: the cluster feature gates and the protocol version that opens each.
 //! - [`hello`]: the first frame of every connection (protocol version and role) and its reply.
 //! - [`client`]: client requests, responses, error codes and the status report.
+//! - [`history`]: a node's recent samples, for the cluster page's charts.
 //! - [`peer`]: messages nodes exchange: gossip, pushed entries, anti-entropy sync, leave.
 //! - [`replication_counters`]: the table of replication counters every report is generated from.
 //! - [`limits`]: the bounds every decoder enforces (frame, key and value sizes).
@@ -25,6 +26,7 @@ pub mod encoding;
 pub mod error;
 pub mod features;
 pub mod hello;
+pub mod history;
 pub mod limits;
 pub mod model;
 pub mod peer;
@@ -42,6 +44,7 @@ pub use hello::{
     offered_versions, speaks, step_down, version_mismatch, Credentials, Hello, HelloReply, Nonce, PeerProof, Proof,
     Role, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
+pub use history::HistorySample;
 pub use limits::Limits;
 pub use model::{
     CollectionType, Contribution, Counter, ElementAdd, ElementCount, Entry, EntryKind, NodeId, Stamp, Version,

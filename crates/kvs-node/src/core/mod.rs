@@ -28,6 +28,7 @@ pub(crate) mod cluster_version;
 pub(crate) mod cursor_claims;
 pub(crate) mod effect;
 pub(crate) mod gossip;
+pub(crate) mod lag_meter;
 mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
@@ -127,6 +128,8 @@ pub(crate) struct Core {
     synced: Mutex<WriteAcks>,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
+    /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
+    pub(crate) replication_lag: lag_meter::LagMeter,
     /// Isolates transactions: a transaction (local EXEC, or a peer's unit) holds it for writing
     /// while it runs, every other client command that writes or reads several keys holds it for
     /// reading, so none sees or interleaves with half a transaction.
@@ -169,6 +172,7 @@ impl Core {
             acks: Mutex::default(),
             synced: Mutex::default(),
             pubsub_stats: Default::default(),
+            replication_lag: Default::default(),
             isolation: RwLock::new(()),
         }
     }
@@ -496,6 +500,10 @@ impl Core {
     /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
     /// ones are to be logged.
     fn apply(&self, entries: Vec<Record>, pushed: bool, now: Now) -> Vec<Effect> {
+        // A push is its origin's writes in order: the first waited longest.
+        if let Some(oldest) = entries.first().filter(|_| pushed) {
+            self.replication_lag.note(oldest.version().wall_ms, now.wall_ms);
+        }
         let applied = self.replica.apply(entries, pushed, self.clock.peers_wall_ms(now));
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");

@@ -14,7 +14,7 @@ use crate::shell::Shell;
 use crate::status;
 use kvs_client::check::{verdict, ClusterCheck, NodeCheck};
 use kvs_client::{Client, ClientOptions};
-use kvs_proto::{MemberState, StatusReport};
+use kvs_proto::{ClientRequest, ClientResponse, MemberState, StatusReport};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,8 +32,8 @@ pub(crate) struct View {
     pub(crate) versions: kvs_proto::VersionsReport,
 }
 
-/// How another member is asked for its status.
-enum Asking {
+/// How another member is asked for its status or history.
+pub(crate) enum Asking {
     /// As a viewer proving the cluster secret.
     AsMember,
     /// As a client with no credentials (nobody needs any).
@@ -45,11 +45,7 @@ enum Asking {
 /// Every member this node knows (but those that left), each as it answered, and the verdict.
 pub(crate) async fn check(shell: &Shell) -> ClusterCheck {
     let mine = status::report(shell, 0);
-    let asking = match (&shell.config.cluster_secret, &shell.config.users) {
-        (Some(_), _) => Asking::AsMember,
-        (None, None) => Asking::Anonymously,
-        (None, Some(_)) => Asking::NotAtAll,
-    };
+    let asking = asking(shell);
     let mut nodes = Vec::new();
     for member in mine.members.iter().filter(|m| m.state != MemberState::Left) {
         let addr = member.addr.clone();
@@ -68,18 +64,40 @@ pub(crate) async fn check(shell: &Shell) -> ClusterCheck {
 }
 
 async fn ask(shell: &Shell, addr: &str, asking: &Asking) -> Result<StatusReport, String> {
+    match ask_member(shell, addr, asking, &ClientRequest::Status { max_keys: 0 }).await? {
+        ClientResponse::Status(report) => Ok(*report),
+        other => Err(format!("asked for its status, the member answered {other:?}")),
+    }
+}
+
+/// How this node asks the other members (see [`Asking`]).
+pub(crate) fn asking(shell: &Shell) -> Asking {
+    match (&shell.config.cluster_secret, &shell.config.users) {
+        (Some(_), _) => Asking::AsMember,
+        (None, None) => Asking::Anonymously,
+        (None, Some(_)) => Asking::NotAtAll,
+    }
+}
+
+/// Asks the member at `addr` one read-only `request`, as `asking` says.
+pub(crate) async fn ask_member(
+    shell: &Shell,
+    addr: &str,
+    asking: &Asking,
+    request: &ClientRequest,
+) -> Result<ClientResponse, String> {
     let parsed: SocketAddr = addr.parse().map_err(|e| format!("bad member address {addr}: {e}"))?;
     match asking {
         Asking::AsMember => {
-            let viewed = tokio::time::timeout(MEMBER_TIMEOUT, peer_handshake::view(shell, parsed)).await;
-            viewed.map_err(|_| "no answer in time".to_string())?.map_err(|e| e.to_string())
+            let asked = tokio::time::timeout(MEMBER_TIMEOUT, peer_handshake::ask_as_viewer(shell, parsed, request)).await;
+            asked.map_err(|_| "no answer in time".to_string())?.map_err(|e| e.to_string())
         }
         Asking::Anonymously if shell.config.tls.is_some() => {
             Err("not asked: this node has TLS and no cluster secret to ask members with".into())
         }
         Asking::Anonymously => {
             let options = ClientOptions { timeout: MEMBER_TIMEOUT, ..ClientOptions::default() };
-            let asked = async { Client::connect_with(addr, options).await?.status(0).await };
+            let asked = async { Client::connect_with(addr, options).await?.request(request).await };
             asked.await.map_err(|e| e.to_string())
         }
         Asking::NotAtAll => Err(

@@ -8,6 +8,7 @@
 
 mod accept;
 mod cluster_view;
+mod history_view;
 mod metrics;
 
 use crate::shell::{JoinState, Shell};
@@ -32,6 +33,9 @@ pub(crate) async fn serve(shell: Arc<Shell>, listener: tokio::net::TcpListener) 
         .route("/metrics", get(metrics::scrape))
         .route("/status", get(status_json))
         .route("/cluster", get(cluster))
+        .route("/history", get(history))
+        .route("/assets/uplot.min.js", get(uplot_js))
+        .route("/assets/uplot.min.css", get(uplot_css))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .layer(middleware::from_fn_with_state(shell.clone(), authenticate))
@@ -130,7 +134,25 @@ async fn cluster(State(shell): State<Arc<Shell>>) -> Response {
     Json(view).into_response()
 }
 
-/// The cluster page: one self-contained HTML file that polls /cluster.
+/// Every member's samples of the last ten minutes, for the page's charts (see `history_view`).
+async fn history(State(shell): State<Arc<Shell>>) -> Response {
+    Json(history_view::history(&shell).await).into_response()
+}
+
+/// The chart library the page draws with (uPlot, MIT; `vendor/uplot`), served by the node so the
+/// page needs no network beyond it.
+async fn uplot_js() -> impl IntoResponse {
+    let script = include_str!("vendor/uplot/uPlot.iife.min.js");
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=86400")], script)
+}
+
+/// uPlot's style sheet.
+async fn uplot_css() -> impl IntoResponse {
+    let sheet = include_str!("vendor/uplot/uPlot.min.css");
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=86400")], sheet)
+}
+
+/// The cluster page: one HTML file that polls /cluster and /history.
 async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(include_str!("page.html")))
 }
