@@ -2,14 +2,13 @@
 //! minutes of them, which the cluster page draws (`ClientRequest::History`, and `/history`).
 //!
 //! Kept by every node for itself, so a page opened on any member draws the last ten minutes of
-//! all of them at once, and a member that restarted simply starts a new line.
+//! all of them at once, and a member that restarted simply starts a new line. The samples are
+//! taken by [`crate::history_sampler`].
 
-use crate::shell::Shell;
 use kvs_proto::HistorySample;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::time::{interval, MissedTickBehavior};
 
 /// How far back the samples reach.
 pub(crate) const SPAN: Duration = Duration::from_secs(600);
@@ -44,38 +43,6 @@ impl History {
     /// Every sample kept, oldest first.
     pub(crate) fn samples(&self) -> Vec<HistorySample> {
         self.samples.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
-    }
-}
-
-/// Samples the node every `--history-step-ms` until it shuts down.
-pub(crate) async fn keep(shell: Arc<Shell>) {
-    let mut ticks = interval(shell.config.history_step);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shell.shutdown_started() => return,
-            _ = ticks.tick() => {}
-        }
-        shell.history.record(sample(&shell));
-    }
-}
-
-/// The node's counters now.
-fn sample(shell: &Shell) -> HistorySample {
-    let store = shell.store();
-    let stats = shell.core.stats().snapshot();
-    let (lag_ms_max, lag_ms_mean) = shell.core.replication_lag.take();
-    HistorySample {
-        at_ms: shell.wall_ms(),
-        writes: shell.core.last_write(),
-        reads: shell.requests.reads(),
-        keys: store.live_count(),
-        memory_bytes: store.live_bytes() + store.tombstone_bytes(),
-        rss_bytes: crate::redis::info::resident_bytes(),
-        anti_entropy_bytes: stats.anti_entropy_bytes_sent + stats.anti_entropy_bytes_received,
-        lag_ms_max,
-        lag_ms_mean,
-        applied: shell.core.cursors().into_iter().map(|(origin, seq)| (origin.to_string(), seq)).collect(),
     }
 }
 

@@ -63,6 +63,7 @@ pub mod faults;
 pub(crate) mod flag_values;
 pub(crate) mod handshake;
 pub(crate) mod history;
+pub(crate) mod history_sampler;
 pub(crate) mod http;
 pub(crate) mod keyspace_events;
 pub(crate) mod list_waiters;
