@@ -8,6 +8,7 @@
 
 use super::element::{raise, ElementState};
 use super::header::Header;
+use super::order::list_order;
 pub(crate) use super::order::ElementRef;
 use crate::map::Map;
 use crate::record::Record;
@@ -82,16 +83,6 @@ pub(crate) fn score_order(score: f64) -> u64 {
 /// The score a key of [`score_order`] stands for.
 pub(crate) fn score_of_order(order: u64) -> f64 {
     f64::from_bits(if order >> 63 == 1 { order & !(1 << 63) } else { !order })
-}
-
-/// The order of a list element (its name, a position): the position's major number, as the
-/// first 8 bytes of the name hold it (unsigned, big-endian), so entries of one major order by
-/// the rest of their keys, which sort as their positions do.
-pub(crate) fn list_order(element: &[u8]) -> u64 {
-    let mut major = [0u8; 8];
-    let head = &element[..element.len().min(8)];
-    major[..head.len()].copy_from_slice(head);
-    u64::from_be_bytes(major)
 }
 
 /// How the collection of `prefix` keeps its elements seen in [`Members::ordered`] (its type

@@ -19,9 +19,30 @@ use std::sync::LazyLock;
 static HASHER: LazyLock<ahash::RandomState> =
     LazyLock::new(|| ahash::RandomState::with_seeds(0x6b76_735f_656c, 0x656d_656e_7473, 0x006f_7264_6572, 0x2a));
 
-/// Where an element key sorts: its element's hash, never 0 (a cursor of 0 starts a scan).
+/// Where an element key sorts: its element's hash, never 0 (a cursor of 0 starts a scan); a
+/// list element's, its place in the list.
+///
+/// A list has no scan (Redis has no LSCAN) and no random pick, so nothing needs its elements in
+/// hash order; in list order a push lands at one end of the index, on nodes a run of pushes keeps
+/// in cache, where a hash put every push at a random place of a B-tree of every element, a cache
+/// miss a level (29% of a pipelined LPUSH onto a long list). The low bit goes, as every
+/// position's does; elements it parts are ordered by their keys, which sort as their places.
 pub(crate) fn position(key: &[u8]) -> u64 {
-    HASHER.hash_one(super::element_of(key)) | 1
+    let element = super::element_of(key);
+    match key.get(super::ELEMENT_PREFIX.len()) == Some(&super::type_byte(super::CollectionType::List)) {
+        true => list_order(element) | 1,
+        false => HASHER.hash_one(element) | 1,
+    }
+}
+
+/// The order of a list element (its name, a position): the position's major number, as the
+/// first 8 bytes of the name hold it (unsigned, big-endian), so entries of one major order by
+/// the rest of their keys, which sort as their positions do.
+pub(crate) fn list_order(element: &[u8]) -> u64 {
+    let mut major = [0u8; 8];
+    let head = &element[..element.len().min(8)];
+    major[..head.len()].copy_from_slice(head);
+    u64::from_be_bytes(major)
 }
 
 /// An element record in its collection's index, ordered by position, then key; or, with no
@@ -119,5 +140,25 @@ mod tests {
         if let Some(next) = a.position().checked_add(1) {
             assert!(ElementRef::start_of(next) > a);
         }
+    }
+
+    #[test]
+    fn list_elements_sort_in_list_order() {
+        let stamp = Stamp { version: Version { wall_ms: 1, logical: 0, node: NodeId(1) }, seq: 1 };
+        let record = |place: u64, rest: &[u8]| {
+            let mut name = place.to_be_bytes().to_vec();
+            name.extend_from_slice(rest);
+            ElementRef::new(
+                Record::plain(&element_key(CollectionType::List, b"l", &name), Some(b""), stamp, None),
+                true,
+            )
+        };
+        // Places 2 and 3 differ only in the bit positions give up: their keys part them.
+        let mut entries = [record(3, b""), record(1 << 40, b""), record(2, b"z"), record(2, b"a"), record(1, b"")];
+        entries.sort();
+        let names: Vec<Vec<u8>> = entries.iter().map(|e| e.name().to_vec()).collect();
+        let mut by_key = names.clone();
+        by_key.sort();
+        assert_eq!(names, by_key, "the index orders a list's elements as their keys, so as the list");
     }
 }
