@@ -9,6 +9,7 @@
 //! generator keeps up with it.
 
 use super::null_server::NullServer;
+use super::plot::Group;
 use super::redis_tools::{benchmark_one, cpu_seconds, median, require};
 use bytes::Bytes;
 use clap::Args;
@@ -128,6 +129,7 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
         "gen µs RESP"
     );
     println!("(null server: requests answered by a server with no store behind them, on its native and RESP ports; null/RESP is the ceiling for any native protocol; mset and mget rows count keys, -P keys per native request)");
+    let mut groups = Vec::new();
     for test in Test::ALL {
         if !args.tests.iter().any(|t| t == test.name()) {
             continue;
@@ -170,6 +172,9 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                         figures[slot][2].push(generator);
                     }
                 }
+                // The RESP port first: every bar of the picture is a ratio to it.
+                let rounds = [1, 0, 3, 2].map(|slot| figures[slot][0].clone()).to_vec();
+                groups.push(Group { label: format!("{} -P {pipeline} -d {data}", test.name()), rounds });
                 let [native, resp, ceiling, ceiling_resp] =
                     figures.map(|mut f| f.each_mut().map(|values| median(values)));
                 let name = if test.writes() { "set" } else { "get" };
@@ -204,6 +209,11 @@ pub async fn run(args: NativeArgs) -> Result<(), String> {
                 );
             }
         }
+    }
+    let names = ["RESP port", "native port", "null server, RESP", "null server, native"];
+    let title = "requests/s as a ratio to the node's RESP port: bars are medians, dots rounds";
+    if let Some(path) = super::plot::draw(title, &names, &groups)? {
+        println!("plot: {}", path.display());
     }
     Ok(())
 }

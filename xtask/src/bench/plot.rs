@@ -57,7 +57,10 @@ const COLOURS: [&str; 4] = ["#999999", "#0072B2", "#E69F00", "#009E73"];
 fn svg(title: &str, names: &[&str], groups: &[Group]) -> String {
     let (bar, gap, left, top, height) = (18.0, 22.0, 56.0, 48.0, 260.0);
     let group_width = bar * names.len() as f64 + gap;
-    let width = left + group_width * groups.len() as f64 + 20.0;
+    // Wide enough for the groups, the legend and the title (about 7 px a character).
+    let width = (left + group_width * groups.len() as f64 + 20.0)
+        .max(left + 150.0 * names.len() as f64)
+        .max(left + 7.0 * title.chars().count() as f64);
     // The table's median, so a bar and the printed figure agree.
     let median =
         |rounds: &[f64]| if rounds.is_empty() { 0.0 } else { super::redis_tools::median(&mut rounds.to_vec()) };
