@@ -179,17 +179,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.last_received_bytes
     }
 
-    /// Whether a whole frame is already buffered, so the next [`Connection::recv`] returns
-    /// without reading the socket: a server answering pipelined requests holds its replies back
-    /// until none is, and writes them all at once.
-    pub fn has_buffered_frame(&self) -> bool {
-        let buffered = self.framed.read_buffer();
-        buffered.len() >= HEADER_BYTES && {
-            let len = u32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]) as usize;
-            buffered.len() - HEADER_BYTES >= len
-        }
-    }
-
     /// Takes every byte already read and not yet returned as a frame, to answer the whole frames
     /// among them before reading again (a pipelining client's requests); hand what is left back
     /// with [`Connection::give_back`] before receiving again. One split of the buffer a pass,
