@@ -14,7 +14,7 @@ use std::time::Duration;
 pub(crate) const SPAN: Duration = Duration::from_secs(600);
 
 /// Most samples kept, whatever the step: a short step (tests use one) cannot grow the buffer.
-const MAX_SAMPLES: usize = 1_200;
+pub(crate) const MAX_SAMPLES: usize = 1_200;
 
 /// The samples of the last [`SPAN`], oldest first.
 #[derive(Debug)]

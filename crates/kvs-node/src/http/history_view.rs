@@ -3,10 +3,11 @@
 //! cluster page's charts draw.
 
 use super::cluster_view::{ask_member, asking};
+use crate::history::MAX_SAMPLES;
 use crate::shell::Shell;
 use crate::status;
 use kvs_proto::{ClientRequest, ClientResponse, HistorySample, MemberState};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What `/history` answers.
 #[derive(serde::Serialize)]
@@ -33,13 +34,15 @@ struct MemberHistory {
 pub(crate) async fn history(shell: &Shell) -> HistoryView {
     let mine = status::report(shell, 0);
     let asking = asking(shell);
+    // The origins this node applies: what "behind" counts, and all a member's samples may name.
+    let known: HashSet<&str> = mine.cursors.iter().map(|(origin, _)| origin.as_str()).collect();
     let mut members = Vec::new();
     for member in mine.members.iter().filter(|m| m.state != MemberState::Left) {
         let (samples, error) = if member.node_id == mine.node_id {
             (shell.history.samples(), None)
         } else {
             match ask_member(shell, &member.addr, &asking, &ClientRequest::History).await {
-                Ok(ClientResponse::History(samples)) => (samples, None),
+                Ok(ClientResponse::History(samples)) => (bounded(samples, &known), None),
                 Ok(other) => (Vec::new(), Some(format!("asked for its history, the member answered {other:?}"))),
                 Err(error) => (Vec::new(), Some(error)),
             }
@@ -57,6 +60,17 @@ pub(crate) async fn history(shell: &Shell) -> HistoryView {
         member.behind = behind;
     }
     HistoryView { step_ms: shell.config.history_step.as_millis() as u64, members }
+}
+
+/// A member's answer cut to what this node would keep itself: the newest [`MAX_SAMPLES`]
+/// samples, naming only origins this node knows. A member holding the cluster secret is still
+/// not trusted to make this node's view walk millions of samples or origins.
+fn bounded(mut samples: Vec<HistorySample>, known: &HashSet<&str>) -> Vec<HistorySample> {
+    samples.drain(..samples.len().saturating_sub(MAX_SAMPLES));
+    for sample in &mut samples {
+        sample.applied.retain(|(origin, _)| known.contains(origin.as_str()));
+    }
+    samples
 }
 
 /// For every sample of every member: how many writes of every origin it had not applied that
@@ -114,6 +128,17 @@ mod tests {
     fn sample(at_ms: u64, applied: &[(&str, u64)]) -> HistorySample {
         let applied = applied.iter().map(|(o, s)| (o.to_string(), *s)).collect();
         HistorySample { at_ms, applied, ..Default::default() }
+    }
+
+    #[test]
+    fn a_members_answer_is_cut_to_the_newest_samples_and_the_known_origins() {
+        let known: HashSet<&str> = ["a", "b"].into_iter().collect();
+        let many: Vec<HistorySample> =
+            (0..MAX_SAMPLES as u64 + 5).map(|at| sample(at, &[("a", at), ("forged", at), ("b", 1)])).collect();
+        let kept = bounded(many, &known);
+        assert_eq!(kept.len(), MAX_SAMPLES);
+        assert_eq!(kept[0].at_ms, 5, "the oldest go");
+        assert!(kept.iter().all(|s| s.applied.len() == 2 && s.applied.iter().all(|(o, _)| o != "forged")));
     }
 
     #[test]
