@@ -22,17 +22,14 @@ pub(crate) async fn keep(shell: Arc<Shell>) {
 fn sample(shell: &Shell) -> HistorySample {
     let store = shell.store();
     let stats = shell.core.stats().snapshot();
-    let (lag_ms_max, lag_ms_mean) = shell.core.replication_lag.take();
     HistorySample {
         at_ms: shell.wall_ms(),
         writes: shell.core.last_write(),
         reads: shell.requests.reads(),
         keys: store.live_count(),
         memory_bytes: store.live_bytes() + store.tombstone_bytes(),
-        rss_bytes: crate::redis::info::resident_bytes(),
         anti_entropy_bytes: stats.anti_entropy_bytes_sent + stats.anti_entropy_bytes_received,
-        lag_ms_max,
-        lag_ms_mean,
+        lag_ms_max: shell.core.replication_lag.take(),
         applied: shell.core.cursors().into_iter().map(|(origin, seq)| (origin.to_string(), seq)).collect(),
     }
 }

@@ -17,15 +17,11 @@ pub struct HistorySample {
     pub keys: u64,
     /// Bytes of data held, as maxmemory counts them (live records and tombstones).
     pub memory_bytes: u64,
-    /// The process's resident set, in bytes.
-    pub rss_bytes: u64,
     /// Anti-entropy bytes sent and received.
     pub anti_entropy_bytes: u64,
     /// Replication lag in milliseconds over the step before the sample: the longest time from a
     /// write on another node (its version's wall clock) to its push being applied here.
     pub lag_ms_max: u64,
-    /// The mean of that lag over the pushes applied in the step (0 when none arrived).
-    pub lag_ms_mean: u64,
     /// How far this node had applied each origin's writes: `(origin, sequence number)`, from
     /// which a viewer computes how many writes it was behind.
     pub applied: Vec<(String, u64)>,
