@@ -13,6 +13,7 @@
 //! - [`connection`]: typed send/receive over a length-delimited framed stream.
 //! - [`error`]: [`ProtoError`], everything that can go wrong on the wire.
 //! - [`resp`]: the Redis protocol (RESP2/RESP3): in-place command parsing and reply writing.
+//! - [`slot`]: Redis Cluster's hash slots (CRC16 and hash tags), which key lives where.
 
 // The lint block (after fjall's): unsafe code, undocumented public items and leftover
 // debugging never build.
@@ -32,6 +33,7 @@ pub mod model;
 pub mod peer;
 pub mod replication_counters;
 pub mod resp;
+pub mod slot;
 
 pub use client::{
     BackupEntry, Change, ClientRequest, ClientResponse, ErrorCode, ErrorReply, GateStatus, MemberState, MemberStatus,

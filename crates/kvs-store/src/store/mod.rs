@@ -6,6 +6,7 @@ mod collections;
 mod flushes;
 mod lists;
 mod sampling;
+pub mod slots;
 
 pub use accounting::RECORD_OVERHEAD_BYTES;
 pub use collections::Found;
@@ -130,18 +131,11 @@ impl Store {
         self.cursors.knows(origin)
     }
 
-    /// The key's hash and shard. The shard comes from bits 32..40, which the table itself does not
-    /// use (it takes low bits for the bucket and the top 7 for its control byte).
-    ///
-    /// An element goes to the shard of its collection's key, beside the header and the rest of
-    /// its collection.
+    /// The key's hash and shard. The shard is the key's hash slot's ([`slots::slot_of_stored`]):
+    /// an element goes with its collection's key, beside the header and the rest of its
+    /// collection, and one slot's keys are all in one shard.
     fn locate(&self, key: &[u8]) -> (u64, usize) {
-        let hash = self.hasher.hash_one(key);
-        let placed_by = match crate::collection::split_element_key(key) {
-            Some((_, collection, _)) => self.hasher.hash_one(collection),
-            None => hash,
-        };
-        (hash, (placed_by >> 32) as usize & (SHARDS - 1))
+        (self.hasher.hash_one(key), slots::shard_of_slot(slots::slot_of_stored(key)))
     }
 
     pub(crate) fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
