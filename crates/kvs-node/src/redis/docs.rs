@@ -190,6 +190,7 @@ const DOCS: &[(&str, &str, &str, &str)] = &[
     ("config", "A container for server configuration commands.", "server", "2.0.0"),
     ("latency", "A container for latency diagnostics commands.", "server", "2.8.13"),
     ("memory", "A container for memory diagnostics commands.", "server", "4.0.0"),
+    ("cluster", "A container for Redis Cluster commands.", "cluster", "3.0.0"),
     ("reset", "Resets the connection.", "connection", "6.2.0"),
     ("slowlog", "A container for slow log commands.", "server", "2.2.12"),
     ("time", "Returns the server time.", "server", "2.6.0"),

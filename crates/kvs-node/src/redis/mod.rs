@@ -40,6 +40,7 @@
 pub mod bits;
 pub mod client_command;
 pub mod clients;
+pub mod cluster;
 pub mod collection_scan;
 pub mod collections;
 pub mod config;

@@ -3,9 +3,9 @@
 //! listed without being served, nor served without being listed.
 
 use super::{
-    bits, client_command, collection_scan, config, connection, counters, databases, debug, dump, expire, hashes,
-    hyperloglog, info, keys, keyspace, latency, lcs, list_edits, list_moves, lists, memory, pubsub, server, sets,
-    slowlog, sorted_combine, sorted_ranges, sorted_sets, strings, transaction, wait, Call,
+    bits, client_command, cluster, collection_scan, config, connection, counters, databases, debug, dump, expire,
+    hashes, hyperloglog, info, keys, keyspace, latency, lcs, list_edits, list_moves, lists, memory, pubsub, server,
+    sets, slowlog, sorted_combine, sorted_ranges, sorted_sets, strings, transaction, wait, Call,
 };
 use crate::credentials::Access;
 use kvs_proto::resp::Reply;
@@ -320,6 +320,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("slowlog", -2, &["admin", "loading", "stale"], (0, 0, 0), slowlog::slowlog),
     spec("latency", -2, &["admin", "noscript", "loading", "stale"], (0, 0, 0), latency::latency),
     spec("memory", -2, &["readonly"], (2, 2, 1), memory::memory),
+    spec("cluster", -2, &["loading", "stale"], (0, 0, 0), cluster::cluster),
     spec("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), connection::reset),
     spec("time", 1, &["loading", "stale", "fast"], (0, 0, 0), server::time),
     spec("subscribe", -2, &["pubsub", "noscript", "loading", "stale"], (0, 0, 0), pubsub::subscribe),
