@@ -8,6 +8,7 @@
 //! - [`history`]: a node's recent samples, for the cluster page's charts.
 //! - [`peer`]: messages nodes exchange: gossip, pushed entries, anti-entropy sync, leave.
 //! - [`replication_counters`]: the table of replication counters every report is generated from.
+//! - [`layout`]: which members own which slots, versioned, and the owners every node computes alike.
 //! - [`limits`]: the bounds every decoder enforces (frame, key and value sizes).
 //! - [`encoding`]: the one place that turns messages into bytes and back (bincode 2).
 //! - [`connection`]: typed send/receive over a length-delimited framed stream.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod features;
 pub mod hello;
 pub mod history;
+pub mod layout;
 pub mod limits;
 pub mod model;
 pub mod peer;

@@ -1,0 +1,253 @@
+//! The layout: which members own which hash slots, versioned, changed only by an operator.
+//!
+//! Every node computes a slot's owners from the layout alone, with no coordinator: weighted
+//! rendezvous hashing ([`Layout::owners`]). A layout is immutable; a change is a new layout with
+//! a larger [`LayoutVersion`], and every node keeps the largest it has seen, so two layouts
+//! applied at once end as the same one everywhere (docs/partitioning.md, "The layout").
+
+use crate::model::NodeId;
+use crate::slot::SLOTS;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// The most members a layout may name: a bound on what a peer's layout makes us compute.
+pub const MAX_LAYOUT_MEMBERS: usize = 1024;
+
+/// The largest weight a member may have: each unit of weight is one hash per slot.
+pub const MAX_WEIGHT: u32 = 64;
+
+/// Orders layouts: the larger is adopted everywhere. Two applies of one epoch on two nodes are
+/// told apart by who applied them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LayoutVersion {
+    /// One more than the layout it replaced (0: none was ever applied).
+    pub epoch: u64,
+    /// The node that applied it.
+    pub applied_by: NodeId,
+}
+
+/// One member of a layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutMember {
+    /// The member's node id (a durable node keeps its id across restarts).
+    pub node: NodeId,
+    /// Where it served when the layout was made, for clients that route by the layout.
+    pub addr: SocketAddr,
+    /// Its share of slots relative to the others' (1 to [`MAX_WEIGHT`]).
+    pub weight: u32,
+}
+
+/// Which members own which slots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Its version.
+    pub version: LayoutVersion,
+    /// How many members own each slot; at least the member count means every member owns every
+    /// slot (what a cluster does with no layout).
+    pub replication_factor: u32,
+    /// The members, sorted by node id, each once.
+    pub members: Vec<LayoutMember>,
+}
+
+/// Why a layout cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// It names no member.
+    #[error("a layout needs at least one member")]
+    NoMembers,
+    /// It names more members than any node computes owners for.
+    #[error("a layout may name at most {MAX_LAYOUT_MEMBERS} members")]
+    TooManyMembers,
+    /// Its members are not sorted by id, or one is named twice.
+    #[error("a layout's members must be sorted by node id, each once")]
+    Unsorted,
+    /// A member's weight is out of range.
+    #[error("a member's weight must be 1 to {MAX_WEIGHT}")]
+    Weight,
+    /// The replication factor is 0.
+    #[error("the replication factor must be at least 1")]
+    Factor,
+}
+
+impl Layout {
+    /// Checks what every node relies on before computing owners from it.
+    pub fn check(&self) -> Result<(), LayoutError> {
+        if self.members.is_empty() {
+            return Err(LayoutError::NoMembers);
+        }
+        if self.members.len() > MAX_LAYOUT_MEMBERS {
+            return Err(LayoutError::TooManyMembers);
+        }
+        if !self.members.windows(2).all(|pair| pair[0].node < pair[1].node) {
+            return Err(LayoutError::Unsorted);
+        }
+        if self.members.iter().any(|m| m.weight == 0 || m.weight > MAX_WEIGHT) {
+            return Err(LayoutError::Weight);
+        }
+        if self.replication_factor == 0 {
+            return Err(LayoutError::Factor);
+        }
+        Ok(())
+    }
+
+    /// How many members own each slot.
+    pub fn owners_per_slot(&self) -> usize {
+        (self.replication_factor as usize).min(self.members.len())
+    }
+
+    /// The owners of `slot`, best first: the members with the highest rendezvous scores.
+    ///
+    /// A member's score for a slot is the largest of `weight` hashes of (slot, member, draw):
+    /// the largest of all draws is equally likely to be any one, so a member's share of first
+    /// places is its weight over the total, with integers only (every node ranks alike, where
+    /// floating-point logarithms might differ in the last bit). Adding a member, or raising a
+    /// weight, only raises scores: slots move to that member and nowhere else.
+    pub fn owners(&self, slot: u16) -> Vec<NodeId> {
+        let mut scored: Vec<(u64, NodeId)> = self.members.iter().map(|m| (score(slot, m), m.node)).collect();
+        // Highest score first; equal scores (astronomically rare) by node id.
+        scored.sort_unstable_by(|a, b| b.cmp(a));
+        scored.into_iter().take(self.owners_per_slot()).map(|(_, node)| node).collect()
+    }
+
+    /// Every slot's owners, best first, indexed by slot.
+    pub fn table(&self) -> Vec<Vec<NodeId>> {
+        (0..SLOTS).map(|slot| self.owners(slot)).collect()
+    }
+}
+
+/// A member's rendezvous score for a slot. The hash is part of the cluster's contract: every
+/// release must compute it alike, or members would disagree on owners.
+fn score(slot: u16, member: &LayoutMember) -> u64 {
+    let mut input = [0u8; 14];
+    input[..2].copy_from_slice(&slot.to_le_bytes());
+    input[2..10].copy_from_slice(&member.node.0.to_le_bytes());
+    (0..member.weight)
+        .map(|draw| {
+            input[10..].copy_from_slice(&draw.to_le_bytes());
+            xxh3_64(&input)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// What a change of layout moves for one member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberMoves {
+    /// The member.
+    pub node: NodeId,
+    /// Slots it owns before.
+    pub before: u32,
+    /// Slots it owns after.
+    pub after: u32,
+    /// Slots it gains (must fetch).
+    pub gains: u32,
+    /// Slots it loses (may drop once the new owners confirm).
+    pub loses: u32,
+}
+
+/// Per member of either table (by node id), what going from the owners table `from` to `to`
+/// moves (tables as [`Layout::table`] makes them; a cluster with no layout is every member on
+/// every slot).
+pub fn moves(from: &[Vec<NodeId>], to: &[Vec<NodeId>]) -> Vec<MemberMoves> {
+    let mut per: std::collections::BTreeMap<NodeId, MemberMoves> = Default::default();
+    for (before, after) in from.iter().zip(to) {
+        for &node in before {
+            let entry = per.entry(node).or_insert(MemberMoves { node, ..Default::default() });
+            entry.before += 1;
+            if !after.contains(&node) {
+                entry.loses += 1;
+            }
+        }
+        for &node in after {
+            let entry = per.entry(node).or_insert(MemberMoves { node, ..Default::default() });
+            entry.after += 1;
+            if !before.contains(&node) {
+                entry.gains += 1;
+            }
+        }
+    }
+    per.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(factor: u32, weights: &[(u64, u32)]) -> Layout {
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let members = weights.iter().map(|&(id, weight)| LayoutMember { node: NodeId(id), addr, weight }).collect();
+        Layout { version: LayoutVersion { epoch: 1, applied_by: NodeId(1) }, replication_factor: factor, members }
+    }
+
+    fn share(table: &[Vec<NodeId>], node: u64) -> usize {
+        table.iter().filter(|owners| owners.contains(&NodeId(node))).count()
+    }
+
+    #[test]
+    fn owners_are_distinct_and_as_many_as_the_factor() {
+        let l = layout(2, &[(1, 1), (2, 1), (3, 1)]);
+        l.check().unwrap();
+        for owners in l.table() {
+            assert_eq!(owners.len(), 2);
+            assert_ne!(owners[0], owners[1]);
+        }
+        // A factor past the member count: every member owns every slot.
+        let all = layout(5, &[(1, 1), (2, 1), (3, 1)]);
+        assert!(all.table().iter().all(|owners| owners.len() == 3));
+    }
+
+    #[test]
+    fn slots_spread_by_weight() {
+        let even = layout(1, &[(1, 1), (2, 1), (3, 1), (4, 1)]).table();
+        for node in 1..=4 {
+            let share = share(&even, node);
+            assert!((3_700..=4_500).contains(&share), "member {node} owns {share} of 16384");
+        }
+        let weighted = layout(1, &[(1, 1), (2, 3)]).table();
+        let heavy = share(&weighted, 2) as f64 / f64::from(SLOTS);
+        assert!((0.72..=0.78).contains(&heavy), "a weight of 3 against 1 owns {heavy}");
+    }
+
+    #[test]
+    fn adding_a_member_moves_slots_only_to_it() {
+        let three = layout(2, &[(1, 1), (2, 1), (3, 1)]);
+        let four = layout(2, &[(1, 1), (2, 1), (3, 1), (4, 1)]);
+        let (before, after) = (three.table(), four.table());
+        let mut moved = 0;
+        for (b, a) in before.iter().zip(&after) {
+            for node in a {
+                if !b.contains(node) {
+                    assert_eq!(*node, NodeId(4), "only the new member gains a slot");
+                    moved += 1;
+                }
+            }
+        }
+        // It takes about its share (2 copies of each slot over 4 members: half the slots).
+        assert!((7_500..=8_900).contains(&moved), "{moved}");
+        let summary = moves(&before, &after);
+        let new = summary.iter().find(|m| m.node == NodeId(4)).unwrap();
+        assert_eq!((new.before, new.gains, new.loses), (0, moved, 0));
+        assert_eq!(summary.iter().map(|m| m.loses).sum::<u32>(), moved);
+    }
+
+    #[test]
+    fn owners_are_part_of_the_clusters_contract() {
+        // Every release must pick these owners from this layout: members of two releases in one
+        // cluster compute owners alike. A change here is a protocol change.
+        let l = layout(2, &[(10, 1), (20, 2), (30, 1)]);
+        let picked: Vec<Vec<u64>> =
+            [0, 1, 12182, 16383].map(|slot| l.owners(slot).iter().map(|n| n.0).collect()).into();
+        assert_eq!(picked, [[20, 30], [10, 20], [10, 30], [20, 10]]);
+    }
+
+    #[test]
+    fn bad_layouts_are_refused() {
+        assert_eq!(layout(1, &[]).check(), Err(LayoutError::NoMembers));
+        assert_eq!(layout(1, &[(2, 1), (1, 1)]).check(), Err(LayoutError::Unsorted));
+        assert_eq!(layout(1, &[(1, 1), (1, 1)]).check(), Err(LayoutError::Unsorted));
+        assert_eq!(layout(1, &[(1, 0)]).check(), Err(LayoutError::Weight));
+        assert_eq!(layout(1, &[(1, MAX_WEIGHT + 1)]).check(), Err(LayoutError::Weight));
+        assert_eq!(layout(0, &[(1, 1)]).check(), Err(LayoutError::Factor));
+    }
+}
