@@ -3,7 +3,7 @@
 use crate::error::ClientError;
 use crate::tls::ClientTls;
 use bytes::Bytes;
-use kvs_proto::{BackupEntry, StatusReport, Version};
+use kvs_proto::{BackupEntry, ClusterPlan, LayoutChange, StatusReport, Version};
 use kvs_proto::{ClientRequest, ClientResponse, Connection, Credentials, Entry, Hello, HelloReply, Limits, MemberInfo};
 use rustls::pki_types::ServerName;
 use std::future::Future;
@@ -156,6 +156,24 @@ impl Client {
     pub async fn versions(&mut self) -> Result<kvs_proto::VersionsReport, ClientError> {
         match self.request(&ClientRequest::Versions).await? {
             ClientResponse::Versions(report) => Ok(*report),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The layout `change` would make of the members alive now, and what it would move; nothing
+    /// changes. Protocol 9.
+    pub async fn cluster_plan(&mut self, change: LayoutChange) -> Result<ClusterPlan, ClientError> {
+        match self.request(&ClientRequest::ClusterPlan { change }).await? {
+            ClientResponse::ClusterPlan(plan) => Ok(*plan),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Makes that layout the cluster's (an admin's request): the node applies it and every
+    /// member adopts it. Returns the layout applied and what it moves. Protocol 9.
+    pub async fn cluster_apply(&mut self, change: LayoutChange) -> Result<ClusterPlan, ClientError> {
+        match self.request(&ClientRequest::ClusterApply { change }).await? {
+            ClientResponse::ClusterPlan(plan) => Ok(*plan),
             other => Err(unexpected(other)),
         }
     }

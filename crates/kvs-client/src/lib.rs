@@ -29,9 +29,10 @@ pub mod watch;
 pub use client::{Client, ClientOptions};
 pub use cluster::ClusterClient;
 pub use error::ClientError;
+pub use kvs_proto::layout::{Layout, LayoutMember, LayoutVersion, MemberMoves};
 pub use kvs_proto::{
-    BackupEntry, Change, ClientRequest, ClientResponse, Credentials, Entry, ErrorCode, ErrorReply, MemberState,
-    MemberStatus, ReplicationStatus, StatusReport, Version,
+    BackupEntry, Change, ClientRequest, ClientResponse, ClusterPlan, Credentials, Entry, ErrorCode, ErrorReply,
+    LayoutChange, MemberState, MemberStatus, ReplicationStatus, StatusReport, Version,
 };
 pub use tls::ClientTls;
 pub use watch::Watch;

@@ -156,6 +156,16 @@ async fn answer(
             let code = if version >= 9 { ErrorCode::OutOfMemory } else { ErrorCode::BadRequest };
             Answer::Reply(error(ErrorReply::new(code, crate::memory_limit::OutOfMemory::MESSAGE)), None)
         }
+        (_, _) if matches!(request, ClientRequest::ClusterPlan { .. } | ClientRequest::ClusterApply { .. }) => {
+            let apply = matches!(request, ClientRequest::ClusterApply { .. });
+            let (ClientRequest::ClusterPlan { change } | ClientRequest::ClusterApply { change }) = request else {
+                unreachable!("only plans and applies are planned")
+            };
+            match crate::layout_plan::answer(shell, change, apply).await {
+                Ok(plan) => Answer::Reply(ClientResponse::ClusterPlan(Box::new(plan)), None),
+                Err(reply) => Answer::Reply(error(reply), None),
+            }
+        }
         (_, _) if matches!(request, ClientRequest::Wait { .. }) => {
             let waited = wait(shell, &request).await;
             // It may have waited seconds: what follows reads the clock again.
@@ -218,6 +228,8 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
         ClientRequest::Wait { .. } => ("wait", Access::Read),
         ClientRequest::Watch { .. } => ("watch", Access::Read),
         ClientRequest::History => ("history", Access::Read),
+        ClientRequest::ClusterPlan { .. } => ("cluster plan", Access::Read),
+        ClientRequest::ClusterApply { .. } => ("cluster apply", Access::Admin),
     }
 }
 
@@ -374,6 +386,9 @@ fn handle(
         // Its changes stream once this answer is out (see `serve`).
         ClientRequest::Watch { prefix } => check_key(shell, prefix).map(|()| Answer::Reply(ClientResponse::Ok, None)),
         ClientRequest::Wait { .. } => unreachable!("Wait is answered by `wait`"),
+        ClientRequest::ClusterPlan { .. } | ClientRequest::ClusterApply { .. } => {
+            unreachable!("plans are answered by `layout_plan`")
+        }
         ClientRequest::Inspect { key } => check_key(shell, key).map(|()| {
             let now_ms = shell.wall_ms();
             let held = shell.store().get(key).map(|r| if r.is_expired_at(now_ms) { r.expired() } else { r });

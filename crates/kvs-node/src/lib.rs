@@ -66,6 +66,7 @@ pub(crate) mod history;
 pub(crate) mod history_sampler;
 pub(crate) mod http;
 pub(crate) mod keyspace_events;
+pub(crate) mod layout_plan;
 pub(crate) mod list_waiters;
 pub(crate) mod login_throttle;
 pub mod memory_limit;

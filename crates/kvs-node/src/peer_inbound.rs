@@ -56,7 +56,10 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
             PeerMessage::AppliedAsk { .. }
             | PeerMessage::Applied { .. }
             | PeerMessage::SyncedAsk { .. }
-            | PeerMessage::Synced { .. } => {
+            | PeerMessage::Synced { .. }
+            | PeerMessage::LayoutOffer { .. }
+            | PeerMessage::LayoutWanted { .. }
+            | PeerMessage::Layout { .. } => {
                 bump(&stats.gossip_bytes_received, bytes);
                 0
             }

@@ -60,6 +60,15 @@ impl WritePath {
         }
     }
 
+    /// Records a layout this node adopted in the data dir (a memory-only node learns it again
+    /// from its peers).
+    pub(crate) fn record_layout(&self, layout: &kvs_proto::layout::Layout) -> Result<(), LogError> {
+        match &self.dir {
+            Some(dir) => dir.lock().unwrap_or_else(|p| p.into_inner()).record_layout(layout),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses when an earlier log write or fsync failed.
     pub(crate) fn check(&self) -> Result<(), LogError> {
         self.log.as_ref().map_or(Ok(()), Log::check)

@@ -89,6 +89,40 @@ pub enum ClientRequest<B = Bytes> {
     /// Protocol 9: the node's samples of the last ten minutes, oldest first (answered with
     /// [`ClientResponse::History`]), for the cluster page's charts.
     History,
+    /// Protocol 9: the layout `ClusterApply` with this change would make and what it would move
+    /// (answered with [`ClientResponse::ClusterPlan`]); nothing changes.
+    ClusterPlan {
+        /// The change.
+        change: LayoutChange,
+    },
+    /// Protocol 9, admin: makes that layout the cluster's (answered with
+    /// [`ClientResponse::ClusterPlan`], the layout applied and what it moves).
+    ClusterApply {
+        /// The change.
+        change: LayoutChange,
+    },
+}
+
+/// A change of layout as an operator asks for it: the members are those alive now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutChange {
+    /// Owners per slot (`None`: the current layout's, or every member when there is none).
+    pub replication_factor: Option<u32>,
+    /// Weights of members by the address they serve at (any other member keeps its weight in
+    /// the current layout, or 1).
+    pub weights: Vec<(std::net::SocketAddr, u32)>,
+}
+
+/// A layout and what adopting it moves (`kvs-client cluster plan` and `apply`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPlan {
+    /// The layout the cluster holds now (`None`: none was applied; every member owns every slot).
+    pub current: Option<crate::layout::Layout>,
+    /// The layout proposed (for a plan: with the version an apply on this node would give it)
+    /// or applied.
+    pub proposed: crate::layout::Layout,
+    /// Per member of either, the slots it owns before and after, gains and loses.
+    pub moves: Vec<crate::layout::MemberMoves>,
 }
 
 impl<B> ClientRequest<B> {
@@ -97,7 +131,11 @@ impl<B> ClientRequest<B> {
     pub fn protocol(&self) -> u32 {
         match self {
             ClientRequest::Versions => 8,
-            ClientRequest::Wait { .. } | ClientRequest::Watch { .. } | ClientRequest::History => 9,
+            ClientRequest::Wait { .. }
+            | ClientRequest::Watch { .. }
+            | ClientRequest::History
+            | ClientRequest::ClusterPlan { .. }
+            | ClientRequest::ClusterApply { .. } => 9,
             _ => 7,
         }
     }
@@ -144,6 +182,8 @@ pub enum ClientResponse<B = Bytes> {
     Changed(Change<B>),
     /// Protocol 9: the answer to `History`, oldest sample first.
     History(Vec<crate::history::HistorySample>),
+    /// Protocol 9: the answer to `ClusterPlan` and `ClusterApply`.
+    ClusterPlan(Box<ClusterPlan>),
 }
 
 /// One change a node applied, as `Watch` streams it.

@@ -98,9 +98,19 @@ pub const WAITAOF: Feature = Feature {
     what: "WAITAOF numlocal numreplicas timeout: how many logs have this node's writes on disk",
 };
 
+/// A layout of slot owners is offered and fetched with messages protocol 8 cannot decode, and a
+/// member of release 0.2.0 would never learn one: `cluster apply` waits until every member
+/// speaks 9.
+pub const LAYOUT: Feature = Feature {
+    name: "layout",
+    protocol: 9,
+    release: "0.3.0",
+    what: "cluster apply: a versioned layout of hash-slot owners that every member adopts",
+};
+
 /// Every gate this release knows, oldest first.
 pub const FEATURES: &[Feature] =
-    &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5, COLLECTIONS, LOG_FORMAT_6, WAITAOF];
+    &[WAIT, LOG_FORMAT_4, HYPERLOGLOG, EVICTION, DATABASES, LOG_FORMAT_5, COLLECTIONS, LOG_FORMAT_6, WAITAOF, LAYOUT];
 
 impl Feature {
     /// What a command needing this feature answers while its gate is closed, in a cluster at

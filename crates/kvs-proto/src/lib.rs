@@ -38,8 +38,8 @@ pub mod resp;
 pub mod slot;
 
 pub use client::{
-    BackupEntry, Change, ClientRequest, ClientResponse, ErrorCode, ErrorReply, GateStatus, MemberState, MemberStatus,
-    ReplicationStatus, StatusReport, VersionsReport,
+    BackupEntry, Change, ClientRequest, ClientResponse, ClusterPlan, ErrorCode, ErrorReply, GateStatus, LayoutChange,
+    MemberState, MemberStatus, ReplicationStatus, StatusReport, VersionsReport,
 };
 pub use connection::{BufferedFrames, Connection};
 pub use error::ProtoError;

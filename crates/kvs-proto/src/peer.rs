@@ -1,5 +1,6 @@
 //! Messages nodes send each other on peer connections.
 
+use crate::layout::{Layout, LayoutVersion};
 use crate::model::{Entry, NodeId};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,23 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The messages, oldest first.
         messages: Vec<Publication>,
     },
+    /// Protocol 9: the version of the layout the sender holds, sent beside its gossip once a
+    /// layout was applied; a receiver holding an older one asks for it.
+    LayoutOffer {
+        /// The sender's layout's version.
+        version: LayoutVersion,
+    },
+    /// Protocol 9: "send me the layout you offered", after an offer newer than ours.
+    LayoutWanted {
+        /// The version offered.
+        version: LayoutVersion,
+    },
+    /// Protocol 9: the sender's layout, the answer to a [`PeerMessage::LayoutWanted`]; taken
+    /// only from a member we asked, and only if it is the version it offered.
+    Layout {
+        /// The layout.
+        layout: Layout,
+    },
 }
 
 impl<E> PeerMessage<E> {
@@ -202,7 +220,12 @@ impl<E> PeerMessage<E> {
     pub fn protocol(&self) -> u32 {
         match self {
             PeerMessage::AppliedAsk { .. } | PeerMessage::Applied { .. } => 8,
-            PeerMessage::Published { .. } | PeerMessage::SyncedAsk { .. } | PeerMessage::Synced { .. } => 9,
+            PeerMessage::Published { .. }
+            | PeerMessage::SyncedAsk { .. }
+            | PeerMessage::Synced { .. }
+            | PeerMessage::LayoutOffer { .. }
+            | PeerMessage::LayoutWanted { .. }
+            | PeerMessage::Layout { .. } => 9,
             _ => 7,
         }
     }

@@ -44,6 +44,8 @@ pub(crate) enum Effect {
     },
     /// The cluster version rose to this: record it in the data dir, and open what it gates.
     ClusterVersionRose(u32),
+    /// This node adopted a newer layout: record it in the data dir.
+    LayoutAdopted(kvs_proto::layout::Layout),
     /// A peer acknowledged more of our writes: wake the WAITs.
     Acknowledged,
     /// Once the log has synced what it holds now, tell `to` we have its writes up to `upto` on

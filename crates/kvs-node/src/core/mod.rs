@@ -11,6 +11,7 @@
 //! - [`anti_entropy_rounds`]: whom anti-entropy asks, and when a request is given up.
 //! - [`clock_offsets`]: peers' clock offsets from ping round trips.
 //! - [`cluster_version`]: the newest protocol every member speaks, which opens feature gates.
+//! - [`layouts`]: the layout of slot owners: an operator's apply, and how members pass it on.
 //! - `write_acks`: both sides of WAIT (which peers applied our writes, which wait on ours).
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
 //! - [`cursor_claims`]: how far peers' claimed cursors may move ours.
@@ -29,6 +30,7 @@ pub(crate) mod cursor_claims;
 pub(crate) mod effect;
 pub(crate) mod gossip;
 pub(crate) mod lag_meter;
+pub(crate) mod layouts;
 mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
@@ -126,6 +128,8 @@ pub(crate) struct Core {
     acks: Mutex<WriteAcks>,
     /// The same for WAITAOF: which peers have our writes on disk, which wait on our log.
     synced: Mutex<WriteAcks>,
+    /// The layout of slot owners, and the layouts asked of members.
+    layouts: Mutex<layouts::Layouts>,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
@@ -138,8 +142,14 @@ pub(crate) struct Core {
 
 impl Core {
     /// The core of a node whose own record is `me`, over `replica` (which holds what the log
-    /// replayed), in a cluster its data dir says had reached `cluster_version`.
-    pub(crate) fn new(config: &NodeConfig, me: MemberInfo, replica: Replica, cluster_version: Option<u32>) -> Self {
+    /// replayed), in a cluster its data dir says had reached `cluster_version`, under the layout
+    /// it recorded.
+    pub(crate) fn new(
+        config: &NodeConfig,
+        me: MemberInfo,
+        replica: Replica,
+        (cluster_version, layout): (Option<u32>, Option<kvs_proto::layout::Layout>),
+    ) -> Self {
         let origin = replica.origin();
         // A new cluster's first node: nobody else could count it as a member.
         let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
@@ -171,6 +181,7 @@ impl Core {
             versions: Mutex::new(ClusterVersion::new(cluster_version, first_node, config.dead_after * 2)),
             acks: Mutex::default(),
             synced: Mutex::default(),
+            layouts: Mutex::new(layouts::Layouts::new(layout)),
             pubsub_stats: Default::default(),
             replication_lag: Default::default(),
             isolation: RwLock::new(()),
@@ -275,6 +286,9 @@ impl Core {
             PeerMessage::SyncedAsk { want } => self.held_asked(Held::Synced, peer, want),
             PeerMessage::Synced { upto } => self.held_received(Held::Synced, peer, upto),
             PeerMessage::Published { messages } => self.published_received(from, messages),
+            PeerMessage::LayoutOffer { version } => self.layout_offered(from, version),
+            PeerMessage::LayoutWanted { .. } => self.layout_wanted(from),
+            PeerMessage::Layout { layout } => self.layout_received(from, layout),
         };
         // Entries just applied may be what a waiting peer asked for.
         effects.extend(self.acks_due());
@@ -306,6 +320,7 @@ impl Core {
             .collect();
         if let Some(peer) = peer {
             effects.push(Effect::Send { to: peer, message: self.gossip_for(peer, now) });
+            effects.extend(self.layout_offer().map(|message| Effect::Send { to: peer, message }));
         }
         effects.extend(self.judge_version(now));
         effects

@@ -1,7 +1,8 @@
 //! The data directory: held by one node at a time, and where its identity lives.
 
 use super::disk::{self, fs, File};
-use super::LogError;
+use super::{layout_file, LogError};
+use kvs_proto::layout::Layout;
 use kvs_proto::NodeId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,11 +14,15 @@ pub struct DataDir {
     _lock: File,
     node: NodeId,
     cluster_version: Option<u32>,
+    layout: Option<Layout>,
 }
 
 /// The file recording the cluster version this node last found (see the node's feature gates).
 /// Release 0.1.0 neither reads nor minds it.
 const CLUSTER_VERSION_FILE: &str = "cluster-version";
+
+/// The file recording the newest layout this node adopted (see [`super::layout_file`]).
+const LAYOUT_FILE: &str = "layout";
 
 fn error(path: &Path, reason: impl Into<String>) -> LogError {
     LogError::DataDir { path: path.display().to_string(), reason: reason.into() }
@@ -28,7 +33,7 @@ impl DataDir {
     /// `fresh_id()` as the id if there is none yet.
     pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, LogError> {
         disk::create_private_dir(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
-        for name in ["LOCK", "node-id", "log", CLUSTER_VERSION_FILE] {
+        for name in ["LOCK", "node-id", "log", CLUSTER_VERSION_FILE, LAYOUT_FILE] {
             disk::refuse_unless_regular(&path.join(name)).map_err(|e| error(path, e.to_string()))?;
         }
         let lock_path = path.join("LOCK");
@@ -43,7 +48,19 @@ impl DataDir {
         })?;
         let node = Self::node_id(path, fresh_id)?;
         let cluster_version = Self::read_cluster_version(path)?;
-        Ok(DataDir { path: path.to_path_buf(), _lock: lock, node, cluster_version })
+        let layout = Self::read_layout(path)?;
+        Ok(DataDir { path: path.to_path_buf(), _lock: lock, node, cluster_version, layout })
+    }
+
+    fn read_layout(path: &Path) -> Result<Option<Layout>, LogError> {
+        let file = path.join(LAYOUT_FILE);
+        match fs::read_to_string(&file) {
+            Ok(text) => layout_file::from_text(&text)
+                .map(Some)
+                .map_err(|e| error(path, format!("{} holds no layout: {e}", file.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(error(path, format!("cannot read {}: {e}", file.display()))),
+        }
     }
 
     fn read_cluster_version(path: &Path) -> Result<Option<u32>, LogError> {
@@ -103,6 +120,18 @@ impl DataDir {
     pub fn record_cluster_version(&mut self, version: u32) -> Result<(), LogError> {
         Self::replace_file(&self.path, CLUSTER_VERSION_FILE, &version.to_string())?;
         self.cluster_version = Some(version);
+        Ok(())
+    }
+
+    /// The layout recorded here (`None`: this node never adopted one).
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// Records the layout this node adopted, so that a restart resumes under it.
+    pub fn record_layout(&mut self, layout: &Layout) -> Result<(), LogError> {
+        Self::replace_file(&self.path, LAYOUT_FILE, &layout_file::to_text(layout))?;
+        self.layout = Some(layout.clone());
         Ok(())
     }
 

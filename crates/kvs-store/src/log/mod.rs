@@ -11,6 +11,7 @@
 //! - [`legacy`]: reading logs of format version 0 (bincode bodies, no header), to upgrade them.
 //! - [`check`]: `kvs-node check-data-dir`: an offline report, and the repair an operator asks for.
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
+//! - [`layout_file`]: the layout the node adopted, as the data dir records it.
 //! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
 //! - `handle`: [`Log`], what the node calls: append, reserve room, sync, compact, close.
 //! - `appender`: the [`Log`]'s thread, which owns the file: passes, group commit, fsync, synced
@@ -23,6 +24,7 @@ pub mod data_dir;
 pub(crate) mod disk;
 pub(crate) mod format;
 mod handle;
+pub mod layout_file;
 pub(crate) mod legacy;
 pub mod recovery;
 

@@ -5,6 +5,7 @@
 //! --wait N` wrote the key but fewer than N other nodes applied it in time.
 
 mod backup;
+mod cluster_layout;
 mod watch;
 
 use clap::{Parser, Subcommand};
@@ -122,6 +123,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The layout of hash-slot owners: `plan` shows what a change would move, `apply` makes it
+    /// the cluster's (see docs/partitioning.md).
+    #[command(subcommand)]
+    Cluster(cluster_layout::ClusterCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -275,6 +280,7 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
             }
         },
         Command::Watch { prefix, json } => return watch::watch(client, prefix.unwrap_or_default(), json).await,
+        Command::Cluster(command) => return cluster_layout::run(client, command).await,
         Command::Set { key, value, wait, wait_timeout_ms } => {
             let value = if value == "-" {
                 let mut value = Vec::new();

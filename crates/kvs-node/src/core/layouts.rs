@@ -1,0 +1,146 @@
+//! The layout as core inputs: an operator's apply, and the offers, asks and answers by which
+//! members pass the newest layout on (docs/partitioning.md, "The layout").
+//!
+//! A layout is pulled, never pushed: a member offers its version beside its gossip, and a member
+//! holding an older one asks for the layout. One is taken only from a member we asked, only if
+//! it is at least the version that member offered, and only if it passes [`Layout::check`]; it
+//! is adopted only if it is newer than ours, so every node ends on the largest version applied
+//! anywhere. A member holding the cluster secret can still offer a layout nobody applied: it
+//! could then move slots, never drop them, since data leaves a node only once every new owner
+//! has confirmed it (a later step), and every adoption is logged with who applied it.
+
+use super::{lock, Core, Effect, Now};
+use crate::stats::bump;
+use kvs_proto::features::LAYOUT;
+use kvs_proto::layout::{Layout, LayoutMember, LayoutVersion, MAX_LAYOUT_MEMBERS};
+use kvs_proto::{NodeId, PeerMessage};
+use std::collections::HashMap;
+
+/// The layout this node holds, and the layouts it asked members for.
+#[derive(Debug, Default)]
+pub(crate) struct Layouts {
+    /// The newest layout adopted (`None`: none was ever applied; every member owns every slot).
+    current: Option<Layout>,
+    /// Per member asked, the version it offered; one entry per member at most.
+    asked: HashMap<NodeId, LayoutVersion>,
+}
+
+/// Why an apply was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApplyRefused {
+    /// A member of the cluster runs a release that cannot hold a layout.
+    #[error("{0}")]
+    GateClosed(String),
+    /// The proposed layout is not one every node could use.
+    #[error("{0}")]
+    Invalid(#[from] kvs_proto::layout::LayoutError),
+}
+
+impl Layouts {
+    /// Starts from the layout the data dir recorded, if any.
+    pub(crate) fn new(recorded: Option<Layout>) -> Self {
+        Layouts { current: recorded, asked: HashMap::new() }
+    }
+
+    fn version(&self) -> LayoutVersion {
+        self.current.as_ref().map(|layout| layout.version).unwrap_or_default()
+    }
+}
+
+impl Core {
+    /// The layout this node holds.
+    pub(crate) fn layout(&self) -> Option<Layout> {
+        lock(&self.layouts).current.clone()
+    }
+
+    /// An operator applies a layout of `members` owning each slot `replication_factor` times: it
+    /// takes the next epoch, applied by us, is adopted here, and offered to every peer at once.
+    pub(crate) fn apply_layout(
+        &self,
+        replication_factor: u32,
+        members: Vec<LayoutMember>,
+        now: Now,
+    ) -> Result<(Layout, Vec<Effect>), ApplyRefused> {
+        if !self.is_open(LAYOUT) {
+            return Err(ApplyRefused::GateClosed(LAYOUT.closed_message("cluster apply", self.cluster_version())));
+        }
+        let me = self.me().id;
+        let mut layouts = lock(&self.layouts);
+        let version = LayoutVersion { epoch: layouts.version().epoch + 1, applied_by: me };
+        let layout = Layout { version, replication_factor, members };
+        layout.check()?;
+        tracing::info!(
+            epoch = version.epoch,
+            members = layout.members.len(),
+            replication_factor,
+            "layout applied here"
+        );
+        layouts.current = Some(layout.clone());
+        drop(layouts);
+        let mut effects = vec![Effect::LayoutAdopted(layout.clone())];
+        let peers = lock(&self.members).alive_peers(now.at);
+        effects.extend(peers.into_iter().map(|to| Effect::Send { to, message: offer(version) }));
+        Ok((layout, effects))
+    }
+
+    /// What we send `peer` beside a gossip message: our layout's version, once we hold one.
+    pub(super) fn layout_offer(&self) -> Option<super::Outgoing> {
+        lock(&self.layouts).current.as_ref().map(|layout| offer(layout.version))
+    }
+
+    /// `from` holds a layout of `version`: ask for it if it is newer than ours.
+    pub(super) fn layout_offered(&self, from: NodeId, version: LayoutVersion) -> Vec<Effect> {
+        let mut layouts = lock(&self.layouts);
+        if version <= layouts.version() {
+            return Vec::new();
+        }
+        if !layouts.asked.contains_key(&from) && layouts.asked.len() >= MAX_LAYOUT_MEMBERS {
+            // More members asked than a layout may name: start over rather than grow.
+            layouts.asked.clear();
+        }
+        layouts.asked.insert(from, version);
+        vec![Effect::Send { to: from, message: PeerMessage::LayoutWanted { version } }]
+    }
+
+    /// `from` asks for our layout.
+    pub(super) fn layout_wanted(&self, from: NodeId) -> Vec<Effect> {
+        match lock(&self.layouts).current.clone() {
+            Some(layout) => vec![Effect::Send { to: from, message: PeerMessage::Layout { layout } }],
+            None => Vec::new(),
+        }
+    }
+
+    /// `from` sent its layout: adopted if we asked it for at least this version and it is newer
+    /// than ours and sound.
+    pub(super) fn layout_received(&self, from: NodeId, layout: Layout) -> Vec<Effect> {
+        let mut layouts = lock(&self.layouts);
+        let asked = layouts.asked.remove(&from);
+        if asked.is_none_or(|asked| layout.version < asked) {
+            tracing::warn!(peer = %from, epoch = layout.version.epoch, "refusing a layout we did not ask this member for");
+            bump(&self.stats.peer_messages_refused, 1);
+            return Vec::new();
+        }
+        if let Err(error) = layout.check() {
+            tracing::warn!(peer = %from, %error, "refusing an unsound layout");
+            bump(&self.stats.peer_messages_refused, 1);
+            return Vec::new();
+        }
+        if layout.version <= layouts.version() {
+            return Vec::new();
+        }
+        tracing::info!(
+            peer = %from,
+            epoch = layout.version.epoch,
+            applied_by = %layout.version.applied_by,
+            members = layout.members.len(),
+            replication_factor = layout.replication_factor,
+            "layout adopted"
+        );
+        layouts.current = Some(layout.clone());
+        vec![Effect::LayoutAdopted(layout)]
+    }
+}
+
+fn offer(version: LayoutVersion) -> super::Outgoing {
+    PeerMessage::LayoutOffer { version }
+}
