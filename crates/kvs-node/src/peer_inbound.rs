@@ -59,7 +59,8 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
             | PeerMessage::Synced { .. }
             | PeerMessage::LayoutOffer { .. }
             | PeerMessage::LayoutWanted { .. }
-            | PeerMessage::Layout { .. } => {
+            | PeerMessage::Layout { .. }
+            | PeerMessage::Serves { .. } => {
                 bump(&stats.gossip_bytes_received, bytes);
                 0
             }

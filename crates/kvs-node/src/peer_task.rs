@@ -129,6 +129,15 @@ async fn stream(
     let mut pushes = shell.writes.subscribe_pushes();
     // Subscribed first: a push a session hands over from now on reaches this task.
     let _open = shell.writes.outboxes.open(outbox, conn.get_ref());
+    if version >= (Outgoing::Serves { redis_port: None }).protocol() {
+        // First: where Redis clients reach us, for the peer's CLUSTER SLOTS.
+        claim(conn, outbox);
+        let serves = Outgoing::Serves { redis_port: shell.redis_addr.map(|addr| addr.port()) };
+        if let Err(error) = send(shell, conn, &serves).await {
+            return Ended::Failed(error);
+        }
+        outbox.end_write(|| pushes.is_empty());
+    }
     let mut ping = interval(shell.config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Pub/sub messages published from now on; a peer of protocol 8 gets none.

@@ -212,6 +212,12 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The layout.
         layout: Layout,
     },
+    /// Protocol 9: where the sender serves clients besides its peer address, sent first on every
+    /// connection it dials: what Redis Cluster clients are pointed at for its slots.
+    Serves {
+        /// Its Redis port, on its peer address's host (`None`: it has none).
+        redis_port: Option<u16>,
+    },
 }
 
 impl<E> PeerMessage<E> {
@@ -225,7 +231,8 @@ impl<E> PeerMessage<E> {
             | PeerMessage::Synced { .. }
             | PeerMessage::LayoutOffer { .. }
             | PeerMessage::LayoutWanted { .. }
-            | PeerMessage::Layout { .. } => 9,
+            | PeerMessage::Layout { .. }
+            | PeerMessage::Serves { .. } => 9,
             _ => 7,
         }
     }

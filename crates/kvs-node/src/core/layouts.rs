@@ -15,12 +15,16 @@ use kvs_proto::features::LAYOUT;
 use kvs_proto::layout::{Layout, LayoutMember, LayoutVersion, MAX_LAYOUT_MEMBERS};
 use kvs_proto::{NodeId, PeerMessage};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// The layout this node holds, and the layouts it asked members for.
 #[derive(Debug, Default)]
 pub(crate) struct Layouts {
     /// The newest layout adopted (`None`: none was ever applied; every member owns every slot).
     current: Option<Layout>,
+    /// Every slot's owners under `current`, best first, computed once when it is adopted.
+    owners: Option<Arc<Vec<Vec<NodeId>>>>,
     /// Per member asked, the version it offered; one entry per member at most.
     asked: HashMap<NodeId, LayoutVersion>,
 }
@@ -39,7 +43,24 @@ pub(crate) enum ApplyRefused {
 impl Layouts {
     /// Starts from the layout the data dir recorded, if any.
     pub(crate) fn new(recorded: Option<Layout>) -> Self {
-        Layouts { current: recorded, asked: HashMap::new() }
+        let mut layouts = Layouts::default();
+        if let Some(layout) = recorded {
+            layouts.adopt(layout);
+        }
+        layouts
+    }
+
+    /// Makes `layout` the one held. Its owners table is 16,384 slots times every member's
+    /// weight in hashes: computed here, once per layout, which an operator changes rarely.
+    fn adopt(&mut self, layout: Layout) {
+        self.owners = Some(Arc::new(layout.table()));
+        self.current = Some(layout);
+    }
+
+    /// Whether the layout held leaves some member without some slot (a factor below its
+    /// member count): only then do multi-key commands need their keys in one slot.
+    pub(crate) fn partitioned(&self) -> bool {
+        self.current.as_ref().is_some_and(|layout| layout.owners_per_slot() < layout.members.len())
     }
 
     fn version(&self) -> LayoutVersion {
@@ -51,6 +72,23 @@ impl Core {
     /// The layout this node holds.
     pub(crate) fn layout(&self) -> Option<Layout> {
         lock(&self.layouts).current.clone()
+    }
+
+    /// The layout this node holds with every slot's owners, best first.
+    pub(crate) fn layout_owners(&self) -> Option<(Layout, Arc<Vec<Vec<NodeId>>>)> {
+        let layouts = lock(&self.layouts);
+        Some((layouts.current.clone()?, layouts.owners.clone()?))
+    }
+
+    /// Whether the layout held partitions the key space (see [`Layouts::partitioned`]): read
+    /// by every multi-key command, so kept beside the lock.
+    pub(crate) fn partitioned(&self) -> bool {
+        self.partitioned.load(Ordering::Relaxed)
+    }
+
+    fn adopt(&self, layouts: &mut Layouts, layout: Layout) {
+        layouts.adopt(layout);
+        self.partitioned.store(layouts.partitioned(), Ordering::Relaxed);
     }
 
     /// An operator applies a layout of `members` owning each slot `replication_factor` times: it
@@ -75,7 +113,7 @@ impl Core {
             replication_factor,
             "layout applied here"
         );
-        layouts.current = Some(layout.clone());
+        self.adopt(&mut layouts, layout.clone());
         drop(layouts);
         let mut effects = vec![Effect::LayoutAdopted(layout.clone())];
         let peers = lock(&self.members).alive_peers(now.at);
@@ -136,7 +174,7 @@ impl Core {
             replication_factor = layout.replication_factor,
             "layout adopted"
         );
-        layouts.current = Some(layout.clone());
+        self.adopt(&mut layouts, layout.clone());
         vec![Effect::LayoutAdopted(layout)]
     }
 }

@@ -76,6 +76,7 @@ impl Core {
         lock(&self.claims).forget(peer);
         lock(&self.versions).forget(peer);
         lock(&self.acks).forget(peer);
+        lock(&self.client_ports).forget(peer);
     }
 
     /// The message that opens a gossip round with `peer`: our view, asking for its news.

@@ -12,6 +12,7 @@
 //! - [`clock_offsets`]: peers' clock offsets from ping round trips.
 //! - [`cluster_version`]: the newest protocol every member speaks, which opens feature gates.
 //! - [`layouts`]: the layout of slot owners: an operator's apply, and how members pass it on.
+//! - [`client_ports`]: where each member serves Redis clients, for routing them by the layout.
 //! - `write_acks`: both sides of WAIT (which peers applied our writes, which wait on ours).
 //! - [`clock_verdict`]: whether our clock is the wrong one, judged against the skew bound.
 //! - [`cursor_claims`]: how far peers' claimed cursors may move ours.
@@ -23,6 +24,7 @@
 //! inside it. Std mutexes only, held for a table update and never across an await.
 
 pub(crate) mod anti_entropy_rounds;
+pub(crate) mod client_ports;
 pub(crate) mod clock_offsets;
 pub(crate) mod clock_verdict;
 pub(crate) mod cluster_version;
@@ -130,6 +132,10 @@ pub(crate) struct Core {
     synced: Mutex<WriteAcks>,
     /// The layout of slot owners, and the layouts asked of members.
     layouts: Mutex<layouts::Layouts>,
+    /// Where members serve Redis clients.
+    client_ports: Mutex<client_ports::ClientPorts>,
+    /// Whether that layout partitions the key space.
+    partitioned: std::sync::atomic::AtomicBool,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
@@ -153,6 +159,7 @@ impl Core {
         let origin = replica.origin();
         // A new cluster's first node: nobody else could count it as a member.
         let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
+        let layouts = layouts::Layouts::new(layout);
         Core {
             replica,
             members: Mutex::new(Membership::new(
@@ -181,7 +188,9 @@ impl Core {
             versions: Mutex::new(ClusterVersion::new(cluster_version, first_node, config.dead_after * 2)),
             acks: Mutex::default(),
             synced: Mutex::default(),
-            layouts: Mutex::new(layouts::Layouts::new(layout)),
+            partitioned: std::sync::atomic::AtomicBool::new(layouts.partitioned()),
+            layouts: Mutex::new(layouts),
+            client_ports: Mutex::default(),
             pubsub_stats: Default::default(),
             replication_lag: Default::default(),
             isolation: RwLock::new(()),
@@ -289,6 +298,7 @@ impl Core {
             PeerMessage::LayoutOffer { version } => self.layout_offered(from, version),
             PeerMessage::LayoutWanted { .. } => self.layout_wanted(from),
             PeerMessage::Layout { layout } => self.layout_received(from, layout),
+            PeerMessage::Serves { redis_port } => self.serves_received(from, redis_port),
         };
         // Entries just applied may be what a waiting peer asked for.
         effects.extend(self.acks_due());

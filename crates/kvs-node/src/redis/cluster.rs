@@ -1,15 +1,32 @@
-//! `CLUSTER KEYSLOT | COUNTKEYSINSLOT | GETKEYSINSLOT | HELP`: which hash slot a key is in and
-//! what a slot holds (see [`kvs_proto::slot`]).
+//! `CLUSTER KEYSLOT | COUNTKEYSINSLOT | GETKEYSINSLOT | SLOTS | SHARDS | NODES | INFO | MYID |
+//! HELP`, READONLY, READWRITE and ASKING: which hash slot a key is in, what a slot holds, and,
+//! once a layout was applied (`kvs-client cluster apply`), who owns which slots, so that Redis
+//! Cluster clients route by themselves (see [`kvs_proto::slot`] and docs/partitioning.md).
 //!
-//! These answer on every node, partitioned or not: the slot of a key is a fact about the key
-//! space, and an operator planning a layout asks it first. The subcommands that describe a
-//! partitioned cluster's owners (SLOTS, SHARDS, NODES, INFO) answer as redis-server without
-//! cluster mode does until kvs partitions its key space (docs/partitioning.md).
+//! KEYSLOT, COUNTKEYSINSLOT and GETKEYSINSLOT answer on every node: the slot of a key is a fact
+//! about the key space, and an operator planning a layout asks it first. The subcommands that
+//! describe owners answer as redis-server without cluster mode does until a layout exists.
 
+use super::cluster_topology::{endpoint_of, ranges, redis_id, SlotRange};
 use super::{bulk_cost, help, parse_int, wrong_arity, Call};
+use kvs_proto::layout::Layout;
 use kvs_proto::slot::{slot_of, SLOTS};
+use kvs_proto::NodeId;
+use std::fmt::Write;
 
 const HELP: &[&str] = &[
+    "INFO",
+    "    Return information about the cluster.",
+    "MYID",
+    "    Return the node id.",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
     "COUNTKEYSINSLOT <slot>",
     "    Return the number of keys in <slot>.",
     "GETKEYSINSLOT <slot> <count>",
@@ -34,7 +51,23 @@ pub fn cluster(call: &mut Call<'_, '_>) {
         }
         b"GETKEYSINSLOT" if argc == 4 => getkeysinslot(call),
         b"HELP" if argc == 2 => help::reply(call, "CLUSTER", HELP),
-        b"KEYSLOT" | b"COUNTKEYSINSLOT" | b"GETKEYSINSLOT" => {
+        b"SLOTS" | b"SHARDS" | b"NODES" | b"INFO" | b"MYID" if argc == 2 => match topology(call) {
+            None => call.reply.error(DISABLED),
+            Some(topology) => match sub.as_slice() {
+                b"SLOTS" => reply_slots(call, &topology),
+                b"SHARDS" => reply_shards(call, &topology),
+                b"NODES" => {
+                    let text = nodes_text(&topology);
+                    call.reply.bulk(text.as_bytes())
+                }
+                b"INFO" => {
+                    let text = info_text(&topology);
+                    call.reply.bulk(text.as_bytes())
+                }
+                _ => call.reply.bulk(redis_id(topology.me).as_bytes()),
+            },
+        },
+        b"KEYSLOT" | b"COUNTKEYSINSLOT" | b"GETKEYSINSLOT" | b"SLOTS" | b"SHARDS" | b"NODES" | b"INFO" | b"MYID" => {
             let name = format!("cluster|{}", String::from_utf8_lossy(&sub));
             wrong_arity(call.reply, &name);
         }
@@ -79,4 +112,147 @@ fn integer_arg(call: &mut Call<'_, '_>, at: usize) -> Option<i64> {
         call.reply.error(super::NOT_AN_INTEGER);
     }
     value
+}
+
+/// `READONLY`, `READWRITE` and `ASKING`: a Redis Cluster client's connection modes. Every owner
+/// of a slot serves its reads and writes, and an old owner serves a slot until its new owners
+/// have it, so none changes what this node answers; each is accepted once a layout exists.
+pub fn connection_mode(call: &mut Call<'_, '_>) {
+    match call.shell.core.layout() {
+        Some(_) => call.reply.simple("OK"),
+        None => call.reply.error(DISABLED),
+    }
+}
+
+/// What the cluster commands describe: the layout, every slot's owners, and this node.
+struct Topology {
+    layout: Layout,
+    ranges: Vec<SlotRange>,
+    me: NodeId,
+}
+
+fn topology(call: &Call<'_, '_>) -> Option<Topology> {
+    let (layout, owners) = call.shell.core.layout_owners()?;
+    let me = (call.shell.core.me().id, call.shell.redis_addr);
+    let ranges = ranges(&owners, |node| endpoint_of(&layout, node, me, |n| call.shell.core.redis_port_of(n)));
+    Some(Topology { layout, ranges, me: me.0 })
+}
+
+fn reply_slots(call: &mut Call<'_, '_>, topology: &Topology) {
+    let size: usize = topology.ranges.iter().map(|range| 32 + range.owners.len() * 96).sum();
+    if call.reply_too_large(size) {
+        return;
+    }
+    call.reply.array(topology.ranges.len());
+    for range in &topology.ranges {
+        call.reply.array(2 + range.owners.len());
+        call.reply.integer(i64::from(range.start));
+        call.reply.integer(i64::from(range.end));
+        for owner in &range.owners {
+            call.reply.array(3);
+            call.reply.bulk(owner.addr.ip().to_string().as_bytes());
+            call.reply.integer(i64::from(owner.addr.port()));
+            call.reply.bulk(owner.redis_id().as_bytes());
+        }
+    }
+}
+
+/// Redis 7's CLUSTER SHARDS: one shard per distinct list of owners, with its slot runs.
+fn reply_shards(call: &mut Call<'_, '_>, topology: &Topology) {
+    let mut shards: Vec<(&SlotRange, Vec<(u16, u16)>)> = Vec::new();
+    for range in &topology.ranges {
+        match shards.iter_mut().find(|(first, _)| first.owners == range.owners) {
+            Some((_, runs)) => runs.push((range.start, range.end)),
+            None => shards.push((range, vec![(range.start, range.end)])),
+        }
+    }
+    let size: usize = shards.iter().map(|(range, runs)| runs.len() * 24 + range.owners.len() * 256).sum();
+    if call.reply_too_large(size) {
+        return;
+    }
+    call.reply.array(shards.len());
+    for (range, runs) in &shards {
+        call.reply.map(2);
+        call.reply.bulk(b"slots");
+        call.reply.array(runs.len() * 2);
+        for &(start, end) in runs {
+            call.reply.integer(i64::from(start));
+            call.reply.integer(i64::from(end));
+        }
+        call.reply.bulk(b"nodes");
+        call.reply.array(range.owners.len());
+        for (i, owner) in range.owners.iter().enumerate() {
+            let ip = owner.addr.ip().to_string();
+            call.reply.map(7);
+            call.reply.bulk(b"id");
+            call.reply.bulk(owner.redis_id().as_bytes());
+            call.reply.bulk(b"port");
+            call.reply.integer(i64::from(owner.addr.port()));
+            call.reply.bulk(b"ip");
+            call.reply.bulk(ip.as_bytes());
+            call.reply.bulk(b"endpoint");
+            call.reply.bulk(ip.as_bytes());
+            call.reply.bulk(b"role");
+            call.reply.bulk(if i == 0 { b"master" } else { b"replica" });
+            call.reply.bulk(b"replication-offset");
+            call.reply.integer(0);
+            call.reply.bulk(b"health");
+            call.reply.bulk(b"online");
+        }
+    }
+}
+
+/// A run of slots, first and last.
+type Run = (u16, u16);
+
+/// CLUSTER NODES: a line per member clients can reach, each a primary of the slots it is the
+/// first owner of (Redis Cluster's format has a node be a primary or a replica of one other,
+/// where a kvs member is both, for different slots).
+fn nodes_text(topology: &Topology) -> String {
+    let mut first_of: Vec<(NodeId, std::net::SocketAddr, Vec<Run>)> = Vec::new();
+    for range in &topology.ranges {
+        for (i, owner) in range.owners.iter().enumerate() {
+            let at = match first_of.iter().position(|(node, _, _)| *node == owner.node) {
+                Some(at) => at,
+                None => {
+                    first_of.push((owner.node, owner.addr, Vec::new()));
+                    first_of.len() - 1
+                }
+            };
+            let runs = &mut first_of[at].2;
+            match runs.last_mut() {
+                // Neighbouring runs that differ only in their other owners read as one here.
+                Some(last) if i == 0 && last.1 + 1 == range.start => last.1 = range.end,
+                _ if i == 0 => runs.push((range.start, range.end)),
+                _ => {}
+            }
+        }
+    }
+    let epoch = topology.layout.version.epoch;
+    let mut text = String::new();
+    for (node, addr, runs) in &first_of {
+        let bus = topology.layout.members.iter().find(|m| m.node == *node).map_or(0, |m| m.addr.port());
+        let flags = if *node == topology.me { "myself,master" } else { "master" };
+        let _ = write!(text, "{} {addr}@{bus} {flags} - 0 0 {epoch} connected", redis_id(*node));
+        for &(start, end) in runs {
+            let _ = if start == end { write!(text, " {start}") } else { write!(text, " {start}-{end}") };
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn info_text(topology: &Topology) -> String {
+    let assigned: usize = topology.ranges.iter().map(|r| usize::from(r.end - r.start) + 1).sum();
+    let state = if assigned == usize::from(SLOTS) { "ok" } else { "fail" };
+    let primaries = topology.ranges.iter().map(|r| r.owners[0].node).collect::<std::collections::BTreeSet<_>>().len();
+    let epoch = topology.layout.version.epoch;
+    format!(
+        "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\n\
+         cluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\n\
+         cluster_known_nodes:{}\r\ncluster_size:{primaries}\r\ncluster_current_epoch:{epoch}\r\n\
+         cluster_my_epoch:{epoch}\r\n",
+        usize::from(SLOTS) - assigned,
+        topology.layout.members.len(),
+    )
 }

@@ -84,6 +84,20 @@ pub(super) fn reserved_key<'a>(keys: KeySpec, args: &Args<'a>) -> Option<&'a [u8
     key_positions(keys, args).map(|i| args.get(i)).find(|key| databases::is_reserved(key))
 }
 
+/// Whether a command's keys (at `keys`) lie in more than one hash slot: refused once the layout
+/// partitions the key space, as Redis Cluster refuses them, since no node need hold them all.
+pub(super) fn spans_slots(keys: KeySpec, args: &Args<'_>) -> bool {
+    if matches!(keys, (0, _, _, 0) | (1, 1, _, 0)) {
+        return false;
+    }
+    let mut slots = key_positions(keys, args).map(|i| kvs_proto::slot::slot_of(args.get(i)));
+    let first = slots.next();
+    slots.any(|slot| Some(slot) != first)
+}
+
+/// Redis Cluster's answer to a command whose keys lie in more than one slot.
+pub(super) const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+
 /// The error for a key of database 0 that begins with the other databases' prefix.
 pub(super) const RESERVED: &str =
     "ERR keys beginning with the bytes 0xFF 0xDB or 0xFF 0xEE are reserved (they store the keys of databases 1 and up, and collection elements)";
@@ -95,6 +109,9 @@ pub(super) fn database(call: &Call<'_, '_>, at: usize) -> Result<u8, &'static st
     };
     if !(0..call.shell.config.databases as i64).contains(&db) {
         return Err("ERR DB index is out of range");
+    }
+    if db != 0 && call.shell.core.partitioned() {
+        return Err("ERR SELECT is not allowed in cluster mode");
     }
     if db != 0 && !call.shell.core.is_open(DATABASES) {
         return Err("ERR databases other than 0 need the cluster feature 'databases', which opens once every member speaks protocol 9 (kvs 0.3.0 or later)");

@@ -233,7 +233,10 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
             }
             Ok(())
         }
-        "cluster" => write!(out, "# Cluster\r\ncluster_enabled:0\r\n"),
+        "cluster" => {
+            let enabled = u8::from(call.shell.core.layout().is_some());
+            write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n")
+        }
         "commandstats" => {
             let _ = write!(out, "# Commandstats\r\n");
             for c in shell.requests.command_counts() {

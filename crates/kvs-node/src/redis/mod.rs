@@ -41,6 +41,7 @@ pub mod bits;
 pub mod client_command;
 pub mod clients;
 pub mod cluster;
+pub mod cluster_topology;
 pub mod collection_scan;
 pub mod collections;
 pub mod config;

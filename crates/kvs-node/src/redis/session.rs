@@ -667,6 +667,10 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         call.reply.error(super::database_keys::RESERVED);
         return None;
     }
+    if call.shell.core.partitioned() && super::database_keys::spans_slots(spec.keys(), &call.args) {
+        call.reply.error(super::database_keys::CROSSSLOT);
+        return None;
+    }
     if spec.grows && call.shell.make_room().is_err() {
         call.reply.error(crate::memory_limit::OutOfMemory::MESSAGE);
         return None;
