@@ -111,4 +111,17 @@ async fn redis_cluster_clients_route_by_the_layout() {
     let () = run(c, &["MSET", "{user}a", "1", "{user}b", "2"]);
     assert_eq!(run::<Vec<String>>(c, &["MGET", "{user}a", "{user}b"]), ["1", "2"]);
     assert_error(c, &["SELECT", "1"], "SELECT is not allowed in cluster mode");
+    // A transaction's keys too, across its commands: EXEC discards it.
+    for (keys, refused) in [(["{a}x", "{b}y"], true), (["{a}x", "{a}y"], false)] {
+        assert_eq!(run::<String>(c, &["MULTI"]), "OK");
+        for key in keys {
+            assert_eq!(run::<String>(c, &["SET", key, "1"]), "QUEUED");
+        }
+        if refused {
+            assert_error(c, &["EXEC"], "Keys in request don't hash to the same slot");
+            assert_eq!(run::<Option<String>>(c, &["GET", "{a}x"]), None, "nothing of it ran");
+        } else {
+            assert_eq!(run::<Vec<String>>(c, &["EXEC"]), ["OK", "OK"]);
+        }
+    }
 }

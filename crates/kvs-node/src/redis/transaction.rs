@@ -52,6 +52,19 @@ impl Queued {
     }
 }
 
+/// Whether the keys of the `queued` commands lie in more than one hash slot.
+fn spans_slots(queued: &[Queued]) -> bool {
+    let mut slots = queued.iter().flat_map(|command| {
+        let args = command.args();
+        let keys = super::table::find(args.get(0)).map(|spec| spec.keys()).unwrap_or((0, 0, 0, 0));
+        super::database_keys::key_positions(keys, &args)
+            .map(|at| kvs_proto::slot::slot_of(args.get(at)))
+            .collect::<Vec<_>>()
+    });
+    let first = slots.next();
+    slots.any(|slot| Some(slot) != first)
+}
+
 /// What a watched key held: the write its record carries, whether it was live (an expiry
 /// changes no write but does change the key), and how many element changes its collections had
 /// seen (an HSET or RPUSH writes an element, not the key's header).
@@ -187,6 +200,11 @@ pub fn exec(call: &mut Call<'_, '_>, run: fn(&mut Call<'_, '_>)) {
         return call.reply.error("EXECABORT Transaction discarded because of previous errors.");
     }
     let shell = call.shell;
+    if shell.core.partitioned() && spans_slots(&queued) {
+        // As Redis Cluster: a transaction's keys must all be in one slot, which its owners hold.
+        call.client.transaction.reset();
+        return call.reply.error(super::database_keys::CROSSSLOT);
+    }
     let _alone = shell.core.isolation.write().unwrap_or_else(|p| p.into_inner());
     let now_ms = call.now_ms();
     let changed = call.client.transaction.watched.iter().any(|(key, then)| held(call, key, now_ms) != *then);
