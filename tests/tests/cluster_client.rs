@@ -51,3 +51,28 @@ async fn concurrent_callers_share_a_pool_of_connections() {
     }
     assert_eq!(nodes[0].status().await.unwrap().key_count, 800);
 }
+
+#[tokio::test]
+async fn with_a_layout_each_key_goes_to_its_first_owner() {
+    let nodes = start_chain(3, &[]);
+    kvs_tests::wait_for_open_gates(&nodes, CONVERGE).await;
+    let applied = nodes[0].cli(&["cluster", "apply", "--replication-factor", "2"]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    // The node that applied it holds it at once.
+    let cluster = ClusterClient::connect(&[nodes[0].addr.to_string()], ClientOptions::default()).await.unwrap();
+    let layout = nodes[0].client().await.cluster_plan(Default::default()).await.unwrap().current.unwrap();
+    let addr_of = |node| layout.members.iter().find(|m| m.node == node).unwrap().addr.to_string();
+    let mut first_owners = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let key = format!("key:{i}");
+        let owners: Vec<String> =
+            layout.owners(kvs_proto::slot::slot_of(key.as_bytes())).into_iter().map(addr_of).collect();
+        assert_eq!(cluster.owners_of(key.as_bytes()), owners, "{key}");
+        // A memory-only node writes under its own id: the write was made by the first owner.
+        let version = cluster.set(key.clone(), "v").await.unwrap();
+        assert_eq!(addr_of(version.node), owners[0], "{key} was written by its first owner");
+        assert_eq!(cluster.get(key).await.unwrap().as_deref(), Some(&b"v"[..]));
+        first_owners.insert(owners[0].clone());
+    }
+    assert_eq!(first_owners.len(), 3, "the keys spread over every member");
+}

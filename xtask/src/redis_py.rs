@@ -6,6 +6,9 @@
 //! harness's own `--redis-url` flag. Every test listed in `xtask/redis-py-passing.txt` must pass:
 //! that list is what kvs serves today, and it only grows. `--all` runs the whole of each file
 //! instead and prints how many pass; `--update` writes those that pass into the list.
+//!
+//! Then redis-py's `RedisCluster`, unchanged, against three nodes with a layout applied
+//! (`xtask/redis-py-cluster.py`): it routes keys by CLUSTER SLOTS as it would in a Redis Cluster.
 
 use kvs_tests::NodeProcess;
 use std::collections::BTreeSet;
@@ -129,8 +132,38 @@ pub async fn run(workspace: PathBuf, all: bool, update: bool) -> Result<(), Stri
     let passed = pytest(&python, &source, &url, &listed)?;
     let failed: Vec<&String> = listed.iter().filter(|id| !passed.contains(*id)).collect();
     println!("{} of the {} listed redis-py tests pass", listed.len() - failed.len(), listed.len());
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(format!("listed redis-py tests that no longer pass: {failed:?}")),
+    if !failed.is_empty() {
+        return Err(format!("listed redis-py tests that no longer pass: {failed:?}"));
     }
+    drop(node);
+    redis_cluster(&python, &workspace.join("xtask").join("redis-py-cluster.py")).await
+}
+
+/// `RedisCluster` against three nodes with a layout of two owners a slot.
+async fn redis_cluster(python: &Path, script: &Path) -> Result<(), String> {
+    const MEMBERS: usize = 3;
+    let limit = std::time::Duration::from_secs(30);
+    let nodes = kvs_tests::start_chain(MEMBERS, &["--redis-port", "0"]);
+    kvs_tests::wait_for_open_gates(&nodes, limit).await;
+    let applied = nodes[0].cli(&["cluster", "apply", "--replication-factor", "2"]);
+    if !applied.status.success() {
+        return Err(format!("cluster apply failed: {}", String::from_utf8_lossy(&applied.stderr)));
+    }
+    // Every node names both owners of every slot once it has heard where each serves Redis.
+    for node in &nodes {
+        let c = &mut node.resp();
+        kvs_tests::resp::eventually(limit, "every slot's owners at their Redis ports", || {
+            let slots: Vec<redis::Value> = kvs_tests::resp::run(c, &["CLUSTER", "SLOTS"]);
+            let owners = |range: &redis::Value| match range {
+                redis::Value::Array(fields) => fields.len() - 2,
+                _ => 0,
+            };
+            let info: String = kvs_tests::resp::run(c, &["CLUSTER", "INFO"]);
+            info.contains("cluster_state:ok") && slots.iter().all(|range| owners(range) == 2)
+        });
+    }
+    let redis = nodes[1].redis();
+    let mut command = Command::new(python);
+    command.arg(script).arg(redis.ip().to_string()).arg(redis.port().to_string()).arg(MEMBERS.to_string());
+    run_command(&mut command, "redis-py's RedisCluster against a kvs cluster")
 }

@@ -6,11 +6,17 @@
 //! DELETE, MSET), so if the first attempt was applied before its connection failed, the retry
 //! writes the same value again under a later version, which wins everywhere, and the key ends as
 //! the caller asked. A failed request's error is returned only once every member was tried.
+//!
+//! Once the cluster has a layout (`kvs-client cluster apply`), a request for a key goes to the
+//! key's owners first, best first, as a Redis Cluster client sends it to the slot's node; the
+//! other members follow, so a request is never refused for want of an owner.
 
 use crate::client::{Client, ClientOptions};
 use crate::error::ClientError;
 use bytes::Bytes;
-use kvs_proto::{ClientRequest, ClientResponse, MemberState, Version};
+use kvs_proto::layout::Layout;
+use kvs_proto::{ClientRequest, ClientResponse, MemberState, NodeId, Version};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Most idle connections kept for reuse.
@@ -23,12 +29,38 @@ pub struct ClusterClient {
     members: Mutex<Vec<String>>,
     /// Idle connections, each with the address it is connected to.
     idle: Mutex<Vec<(String, Client)>>,
+    /// Every slot's owners and where they serve, once the cluster has a layout.
+    routes: Mutex<Option<Routes>>,
+}
+
+/// Where a key's requests go first: its slot's owners, best first.
+struct Routes {
+    owners: Vec<Vec<NodeId>>,
+    addr_of: HashMap<NodeId, String>,
+}
+
+impl Routes {
+    fn of(layout: &Layout) -> Routes {
+        let addr_of = layout.members.iter().map(|m| (m.node, m.addr.to_string())).collect();
+        Routes { owners: layout.table(), addr_of }
+    }
+
+    /// The addresses of `key`'s owners, best first.
+    fn owners_of(&self, key: &[u8]) -> Vec<String> {
+        let owners = &self.owners[kvs_proto::slot::slot_of(key) as usize];
+        owners.iter().filter_map(|node| self.addr_of.get(node).cloned()).collect()
+    }
 }
 
 impl ClusterClient {
     /// Connects to the first of `seeds` that answers and learns the cluster's alive members from it.
     pub async fn connect(seeds: &[String], options: ClientOptions) -> Result<ClusterClient, ClientError> {
-        let cluster = ClusterClient { options, members: Mutex::new(seeds.to_vec()), idle: Mutex::new(Vec::new()) };
+        let cluster = ClusterClient {
+            options,
+            members: Mutex::new(seeds.to_vec()),
+            idle: Mutex::new(Vec::new()),
+            routes: Mutex::new(None),
+        };
         cluster.refresh_members().await?;
         Ok(cluster)
     }
@@ -51,13 +83,39 @@ impl ClusterClient {
         if !alive.is_empty() {
             *lock(&self.members) = alive;
         }
+        // A node of an older release has no layout to give: requests go to any member.
+        let routes = match self.request(&ClientRequest::Layout).await {
+            Ok(ClientResponse::Layout(layout)) => layout.map(|layout| Routes::of(&layout)),
+            _ => None,
+        };
+        *lock(&self.routes) = routes;
         Ok(())
+    }
+
+    /// The addresses of `key`'s owners under the layout last learned, best first (none without
+    /// a layout).
+    pub fn owners_of(&self, key: &[u8]) -> Vec<String> {
+        lock(&self.routes).as_ref().map(|routes| routes.owners_of(key)).unwrap_or_default()
     }
 
     /// Sends one request, on a pooled connection or a new one, trying each member in turn while
     /// connections fail; an error the node answered with is returned at once.
     pub async fn request(&self, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
-        let candidates = self.members();
+        self.request_to(Vec::new(), request).await
+    }
+
+    /// [`ClusterClient::request`] for `key`: its owners first, then every other member.
+    pub async fn request_for(&self, key: &[u8], request: &ClientRequest) -> Result<ClientResponse, ClientError> {
+        self.request_to(self.owners_of(key), request).await
+    }
+
+    async fn request_to(&self, first: Vec<String>, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
+        let mut candidates = first;
+        for member in self.members() {
+            if !candidates.contains(&member) {
+                candidates.push(member);
+            }
+        }
         let mut last = ClientError::Closed;
         for addr in &candidates {
             let pooled = {
@@ -92,7 +150,8 @@ impl ClusterClient {
 
     /// Reads a key; `None` when absent or deleted.
     pub async fn get(&self, key: impl Into<Bytes>) -> Result<Option<Bytes>, ClientError> {
-        match self.request(&ClientRequest::Get { key: key.into() }).await? {
+        let key = key.into();
+        match self.request_for(&key, &ClientRequest::Get { key: key.clone() }).await? {
             ClientResponse::Value(value) => Ok(value),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
@@ -100,7 +159,8 @@ impl ClusterClient {
 
     /// Writes a key; returns the version the write was made with.
     pub async fn set(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<Version, ClientError> {
-        match self.request(&ClientRequest::Set { key: key.into(), value: value.into() }).await? {
+        let key = key.into();
+        match self.request_for(&key, &ClientRequest::Set { key: key.clone(), value: value.into() }).await? {
             ClientResponse::Written(version) => Ok(version),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }

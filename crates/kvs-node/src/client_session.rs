@@ -230,6 +230,7 @@ fn needed(request: &Request<'_>) -> (&'static str, Access) {
         ClientRequest::History => ("history", Access::Read),
         ClientRequest::ClusterPlan { .. } => ("cluster plan", Access::Read),
         ClientRequest::ClusterApply { .. } => ("cluster apply", Access::Admin),
+        ClientRequest::Layout => ("layout", Access::Read),
     }
 }
 
@@ -382,6 +383,7 @@ fn handle(
         }
         ClientRequest::Versions => Ok(Answer::Reply(ClientResponse::Versions(Box::new(status::versions(shell))), None)),
         ClientRequest::History => Ok(Answer::Reply(ClientResponse::History(shell.history.samples()), None)),
+        ClientRequest::Layout => Ok(Answer::Reply(ClientResponse::Layout(shell.core.layout().map(Box::new)), None)),
         ClientRequest::Shutdown => Ok(Answer::Reply(ClientResponse::Ok, None)),
         // Its changes stream once this answer is out (see `serve`).
         ClientRequest::Watch { prefix } => check_key(shell, prefix).map(|()| Answer::Reply(ClientResponse::Ok, None)),

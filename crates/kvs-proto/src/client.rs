@@ -101,6 +101,9 @@ pub enum ClientRequest<B = Bytes> {
         /// The change.
         change: LayoutChange,
     },
+    /// Protocol 9: the layout the node holds (answered with [`ClientResponse::Layout`]), for
+    /// clients that send each key to its owners.
+    Layout,
 }
 
 /// A change of layout as an operator asks for it: the members are those alive now.
@@ -135,7 +138,8 @@ impl<B> ClientRequest<B> {
             | ClientRequest::Watch { .. }
             | ClientRequest::History
             | ClientRequest::ClusterPlan { .. }
-            | ClientRequest::ClusterApply { .. } => 9,
+            | ClientRequest::ClusterApply { .. }
+            | ClientRequest::Layout => 9,
             _ => 7,
         }
     }
@@ -184,6 +188,8 @@ pub enum ClientResponse<B = Bytes> {
     History(Vec<crate::history::HistorySample>),
     /// Protocol 9: the answer to `ClusterPlan` and `ClusterApply`.
     ClusterPlan(Box<ClusterPlan>),
+    /// Protocol 9: the answer to `Layout` (`None`: none was applied; every member owns every slot).
+    Layout(Option<Box<crate::layout::Layout>>),
 }
 
 /// One change a node applied, as `Watch` streams it.
