@@ -570,7 +570,7 @@ async fn waited<F: std::future::Future>(future: F) -> (F::Output, bool) {
 /// does not fails the transaction, as in Redis.
 fn queue(call: &mut Call<'_, '_>, spec: Option<&table::CommandSpec>) {
     match check(call, spec) {
-        Some(spec) if call.client.transaction.queue(call.args, spec.writes) => call.reply.simple("QUEUED"),
+        Some(spec) if call.client.transaction.queue(call.args, spec.writes, spec.keys()) => call.reply.simple("QUEUED"),
         Some(_) => call.reply.error(super::transaction::TOO_LONG),
         None => call.client.transaction.failed = true,
     }

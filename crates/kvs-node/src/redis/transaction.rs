@@ -7,6 +7,7 @@
 //! changed since, whoever changed it (a client here or a write replicated from a peer). Like NX,
 //! it is a check on the node that runs the EXEC, not a cluster-wide lock.
 
+use super::database_keys::KeySpec;
 use super::Call;
 use kvs_proto::resp::Args;
 use kvs_proto::Stamp;
@@ -34,16 +35,18 @@ pub struct Queued {
     ranges: Vec<Range<usize>>,
     /// The command writes: EXEC reserves room in the log for each of its arguments.
     writes: bool,
+    /// Where its keys are (its command's key spec).
+    keys: KeySpec,
 }
 
 impl Queued {
-    fn of(args: Args<'_>, writes: bool) -> Queued {
+    fn of(args: Args<'_>, writes: bool, keys: KeySpec) -> Queued {
         let (mut bytes, mut ranges) = (Vec::new(), Vec::with_capacity(args.len()));
         for arg in args.iter() {
             ranges.push(bytes.len()..bytes.len() + arg.len());
             bytes.extend_from_slice(arg);
         }
-        Queued { bytes, ranges, writes }
+        Queued { bytes, ranges, writes, keys }
     }
 
     /// The command's arguments.
@@ -56,8 +59,7 @@ impl Queued {
 fn spans_slots(queued: &[Queued]) -> bool {
     let mut slots = queued.iter().flat_map(|command| {
         let args = command.args();
-        let keys = super::table::find(args.get(0)).map(|spec| spec.keys()).unwrap_or((0, 0, 0, 0));
-        super::database_keys::key_positions(keys, &args)
+        super::database_keys::key_positions(command.keys, &args)
             .map(|at| kvs_proto::slot::slot_of(args.get(at)))
             .collect::<Vec<_>>()
     });
@@ -103,9 +105,10 @@ impl Transaction {
         self.queued.is_some()
     }
 
-    /// Queues a command that passed its checks (`writes`: the command table says it writes); past the bounds, frees what was queued, fails
+    /// Queues a command that passed its checks (`writes`: the command table says it writes;
+    /// `keys`: where its keys are); past the bounds, frees what was queued, fails
     /// the transaction and returns false (and keeps returning false until EXEC or DISCARD).
-    pub fn queue(&mut self, args: Args<'_>, writes: bool) -> bool {
+    pub fn queue(&mut self, args: Args<'_>, writes: bool, keys: KeySpec) -> bool {
         let bytes: usize = args.iter().map(<[u8]>::len).sum();
         let queued = self.queued.get_or_insert_with(Vec::new);
         let fits = self.queued_bytes.saturating_add(bytes) <= MAX_QUEUED_BYTES && queued.len() < MAX_QUEUED_COMMANDS;
@@ -116,7 +119,7 @@ impl Transaction {
             return false;
         }
         self.queued_bytes += bytes;
-        queued.push(Queued::of(args, writes));
+        queued.push(Queued::of(args, writes, keys));
         true
     }
 
