@@ -33,6 +33,15 @@ async fn a_layout_applied_on_one_node_is_every_members_and_survives_a_restart() 
     wait_for_open_gates(&three, CONVERGE).await;
     let [mut a, b, c] = three;
 
+    // 300 keys to count: each member holds them all now, and two copies of each after.
+    let mut writer = a.client().await;
+    for i in 0..300 {
+        writer.set(format!("key:{i}"), "value").await.unwrap();
+    }
+    for node in [&a, &b, &c] {
+        node.wait_for_value("key:299", Some("value"), CONVERGE).await;
+    }
+
     // The plan: no layout yet, so every member owns every slot and, with two owners a slot,
     // each keeps about two thirds of them; nothing is applied.
     let plan = json(&b.cli(&["cluster", "plan", "--replication-factor", "2", "--json"]));
@@ -45,9 +54,12 @@ async fn a_layout_applied_on_one_node_is_every_members_and_survives_a_restart() 
         let after = member["after"].as_u64().unwrap();
         assert!((10_000..=11_900).contains(&after), "{member}");
         assert_eq!(member["loses"].as_u64().unwrap(), 16384 - after);
+        assert_eq!(member["keys_before"], 300);
+        assert!(member["bytes_after"].as_u64().unwrap() < member["bytes_before"].as_u64().unwrap());
     }
-    let total: u64 = moves.iter().map(|m| m["after"].as_u64().unwrap()).sum();
-    assert_eq!(total, 2 * 16384, "two owners for every slot");
+    let total = |field: &str| moves.iter().map(|m| m[field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(total("after"), 2 * 16384, "two owners for every slot");
+    assert_eq!(total("keys_after"), 2 * 300, "two copies of every key");
     assert_eq!(held(&a).await, None, "a plan changes nothing");
 
     // A weight for an address no member serves at is refused, with why.

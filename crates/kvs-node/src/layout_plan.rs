@@ -1,8 +1,9 @@
 //! `kvs-client cluster plan` and `cluster apply`: the layout an operator's change makes of the
 //! members alive now, what it moves, and applying it (docs/partitioning.md, "The layout").
 //!
-//! The owners tables behind a plan are 16,384 slots times every member's weight in hashes, so
-//! they are computed on the blocking pool, never on a thread that serves clients.
+//! The owners tables behind a plan are 16,384 slots times every member's weight in hashes, and
+//! the keys and bytes each slot holds are a walk of the store, so both are computed on the
+//! blocking pool, never on a thread that serves clients.
 
 use crate::shell::Shell;
 use kvs_proto::layout::{moves, Layout, LayoutMember, LayoutVersion, MAX_LAYOUT_MEMBERS};
@@ -35,12 +36,14 @@ pub(crate) async fn answer(shell: &Arc<Shell>, change: LayoutChange, apply: bool
     let before = current.clone();
     let everyone: Vec<NodeId> = alive.iter().map(|m| m.id).collect();
     let after = proposed.clone();
+    let (shell, now_ms) = (shell.clone(), shell.wall_ms());
     let moves = tokio::task::spawn_blocking(move || {
         let before = match before {
             Some(layout) => layout.table(),
             None => vec![everyone; SLOTS as usize],
         };
-        moves(&before, &after.table())
+        let usage: Vec<(u64, u64)> = shell.store().slot_usage(now_ms).into_iter().map(|u| (u.keys, u.bytes)).collect();
+        moves(&before, &after.table(), &usage)
     })
     .await
     .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, format!("computing the moves failed: {e}")))?;

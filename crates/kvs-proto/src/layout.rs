@@ -144,17 +144,28 @@ pub struct MemberMoves {
     pub gains: u32,
     /// Slots it loses (may drop once the new owners confirm).
     pub loses: u32,
+    /// Keys of the slots it owns before.
+    pub keys_before: u64,
+    /// Keys of the slots it owns after.
+    pub keys_after: u64,
+    /// Bytes of the slots it owns before.
+    pub bytes_before: u64,
+    /// Bytes of the slots it owns after.
+    pub bytes_after: u64,
 }
 
 /// Per member of either table (by node id), what going from the owners table `from` to `to`
 /// moves (tables as [`Layout::table`] makes them; a cluster with no layout is every member on
-/// every slot).
-pub fn moves(from: &[Vec<NodeId>], to: &[Vec<NodeId>]) -> Vec<MemberMoves> {
+/// every slot), with `usage` the keys and bytes of each slot (empty: not counted).
+pub fn moves(from: &[Vec<NodeId>], to: &[Vec<NodeId>], usage: &[(u64, u64)]) -> Vec<MemberMoves> {
     let mut per: std::collections::BTreeMap<NodeId, MemberMoves> = Default::default();
-    for (before, after) in from.iter().zip(to) {
+    for (slot, (before, after)) in from.iter().zip(to).enumerate() {
+        let (keys, bytes) = usage.get(slot).copied().unwrap_or_default();
         for &node in before {
             let entry = per.entry(node).or_insert(MemberMoves { node, ..Default::default() });
             entry.before += 1;
+            entry.keys_before += keys;
+            entry.bytes_before += bytes;
             if !after.contains(&node) {
                 entry.loses += 1;
             }
@@ -162,6 +173,8 @@ pub fn moves(from: &[Vec<NodeId>], to: &[Vec<NodeId>]) -> Vec<MemberMoves> {
         for &node in after {
             let entry = per.entry(node).or_insert(MemberMoves { node, ..Default::default() });
             entry.after += 1;
+            entry.keys_after += keys;
+            entry.bytes_after += bytes;
             if !before.contains(&node) {
                 entry.gains += 1;
             }
@@ -225,10 +238,14 @@ mod tests {
         }
         // It takes about its share (2 copies of each slot over 4 members: half the slots).
         assert!((7_500..=8_900).contains(&moved), "{moved}");
-        let summary = moves(&before, &after);
+        // Every slot holds one key of 10 bytes.
+        let usage = vec![(1, 10); SLOTS as usize];
+        let summary = moves(&before, &after, &usage);
         let new = summary.iter().find(|m| m.node == NodeId(4)).unwrap();
         assert_eq!((new.before, new.gains, new.loses), (0, moved, 0));
+        assert_eq!((new.keys_after, new.bytes_after), (u64::from(moved), 10 * u64::from(moved)));
         assert_eq!(summary.iter().map(|m| m.loses).sum::<u32>(), moved);
+        assert_eq!(summary.iter().map(|m| m.keys_after).sum::<u64>(), 2 * u64::from(SLOTS), "two copies of each");
     }
 
     #[test]

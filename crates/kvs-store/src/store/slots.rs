@@ -47,6 +47,33 @@ impl Store {
     }
 }
 
+/// What one slot holds, as a layout change would move it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotUsage {
+    /// Live keys (a collection is one key, whatever its elements), every database's.
+    pub keys: u64,
+    /// The bytes its records count for (see [`Store::live_bytes`]): elements and tombstones too,
+    /// since an owner holds them all.
+    pub bytes: u64,
+}
+
+impl Store {
+    /// What every slot holds at `now_ms`, indexed by slot: one walk of the store, a shard's read
+    /// lock at a time.
+    pub fn slot_usage(&self, now_ms: u64) -> Vec<SlotUsage> {
+        let mut usage = vec![SlotUsage::default(); usize::from(SLOTS)];
+        for shard in 0..SHARDS {
+            let guard = self.read(shard);
+            for record in guard.table.iter() {
+                let slot = &mut usage[usize::from(slot_of_stored(record.key()))];
+                slot.bytes += super::accounting::record_bytes(record);
+                slot.keys += u64::from(Self::is_live_key(&guard, record, now_ms));
+            }
+        }
+        usage
+    }
+}
+
 /// Whether the stored key `stored` is a key of database `db` in `slot` (an element is not a key).
 fn in_slot(stored: &[u8], db: u8, slot: u16) -> bool {
     !collection::is_element_key(stored) && databases::database_of(stored) == db && slot_of_stored(stored) == slot
@@ -77,6 +104,10 @@ mod tests {
         assert_eq!(store.keys_in_slot(0, slot, 1, 10).len(), 1);
         assert_eq!(store.keys_in_slot(2, slot, 10, 10), [&b"{t}c"[..]], "named as database 2 knows it");
         assert_eq!(store.count_in_slot(0, slot_of(b"u"), 10), 1);
+        let usage = store.slot_usage(10);
+        assert_eq!(usage[usize::from(slot)].keys, 3, "two of database 0 and one of database 2");
+        assert_eq!(usage.iter().map(|u| u.keys).sum::<u64>(), 4);
+        assert_eq!(usage.iter().map(|u| u.bytes).sum::<u64>(), store.live_bytes() + store.tombstone_bytes());
     }
 
     #[test]

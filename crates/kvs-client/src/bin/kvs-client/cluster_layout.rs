@@ -83,15 +83,25 @@ fn as_text(plan: &ClusterPlan, applied: bool) -> String {
         proposed.members.len()
     ));
     let members: HashMap<_, _> = proposed.members.iter().map(|m| (m.node, m)).collect();
-    out.push_str("member            address                weight  slots before  after  gains  loses\n");
+    out.push_str(
+        "member            address                weight  slots before  after  gains  loses  keys before      after  bytes before       after\n",
+    );
     for moves in &plan.moves {
         let (addr, weight) = match members.get(&moves.node) {
             Some(m) => (m.addr.to_string(), m.weight.to_string()),
             None => ("(leaves)".to_string(), "-".to_string()),
         };
         out.push_str(&format!(
-            "{}  {addr:<21}  {weight:>6}  {:>12}  {:>5}  {:>5}  {:>5}\n",
-            moves.node, moves.before, moves.after, moves.gains, moves.loses
+            "{}  {addr:<21}  {weight:>6}  {:>12}  {:>5}  {:>5}  {:>5}  {:>11}  {:>9}  {:>12}  {:>10}\n",
+            moves.node,
+            moves.before,
+            moves.after,
+            moves.gains,
+            moves.loses,
+            moves.keys_before,
+            moves.keys_after,
+            moves.bytes_before,
+            moves.bytes_after
         ));
     }
     out
@@ -113,6 +123,8 @@ fn as_json(plan: &ClusterPlan) -> String {
         "proposed": layout(&plan.proposed),
         "moves": plan.moves.iter().map(|m| serde_json::json!({
             "node": m.node.to_string(), "before": m.before, "after": m.after, "gains": m.gains, "loses": m.loses,
+            "keys_before": m.keys_before, "keys_after": m.keys_after,
+            "bytes_before": m.bytes_before, "bytes_after": m.bytes_after,
         })).collect::<Vec<_>>(),
     })
     .to_string()
