@@ -196,8 +196,10 @@ impl Replica {
     /// Adopts the cursors of a complete anti-entropy answer from the member writing under
     /// `peer_origin`: its cursor of its own origin as it claims (nobody knows its writes better),
     /// every other origin's forward only as far as `witnessed` (what enough peers claim), and back
-    /// to `set_back` where a cursor taken earlier on one word ran past what two peers claim; our
-    /// own origin's is never touched. Returns what it moved forward, to log: no more than this
+    /// to `set_back` where a cursor taken earlier on one word ran past what two peers claim, the
+    /// answering member's own origin included (the simulator found a liar's cursor for a third
+    /// member's writes that only that member's own answer could correct, and it was skipped);
+    /// our own origin's is never touched. Returns what it moved forward, to log: no more than this
     /// answer covers, whose entries are in the log before it (our whole table could name a pushed
     /// write the log has not taken yet, and a crash would then leave a cursor over a write we
     /// never held).
@@ -209,10 +211,13 @@ impl Replica {
         set_back: &Cursors,
     ) -> Cursors {
         let me = self.origin();
+        // A cursor set back is not moved forward by the same answer: asked from past it, the
+        // answer brought none of the writes between.
+        let kept = |origin: NodeId| origin != me && !set_back.iter().any(|&(back, _)| back == origin);
         let own = claimed.iter().filter(|&&(origin, _)| origin == peer_origin);
         let others = witnessed.iter().filter(|&&(origin, _)| origin != peer_origin);
-        let adopted: Cursors = own.chain(others).copied().filter(|&(origin, _)| origin != me).collect();
-        for &(origin, seq) in set_back.iter().filter(|&&(origin, _)| origin != me && origin != peer_origin) {
+        let adopted: Cursors = own.chain(others).copied().filter(|&(origin, _)| kept(origin)).collect();
+        for &(origin, seq) in set_back.iter().filter(|&&(origin, _)| origin != me) {
             self.store.cursors.set_back(origin, seq);
         }
         self.store.cursors.advance(&adopted);
@@ -309,5 +314,16 @@ mod tests {
         assert_eq!(a.store().digest(), b.store().digest());
         let AntiEntropyAnswer::Delta(mut again) = a.answer_anti_entropy(b.cursors(), false, 1_000) else { panic!() };
         assert!(again.next().is_none(), "in sync: nothing to ship");
+    }
+
+    #[test]
+    fn a_cursor_taken_on_one_word_is_set_back_by_its_own_origins_answer_too() {
+        // Our cursor of origin 2 was taken on a liar's word alone; origin 2's own member answers
+        // that it wrote up to 17, and the claims put us back to 5, where we stood before.
+        let (me, owner) = (replica(1), NodeId(2));
+        me.store().cursors.advance(&vec![(owner, 1_000_000)]);
+        let adopted = me.adopt_answer(owner, &vec![(owner, 17)], &vec![(owner, 17)], &vec![(owner, 5)]);
+        assert_eq!(me.cursor(owner), 5, "set back, not left past what its own member wrote");
+        assert!(adopted.is_empty(), "nor moved forward by the answer that was asked from past it");
     }
 }

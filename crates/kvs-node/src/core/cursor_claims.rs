@@ -17,7 +17,10 @@
 //! claimed, and so never fetched its own earlier run's writes.) What was
 //! taken on one word is not logged either: a restart, which forgets that it was, must not keep
 //! it (the simulator found a node that took a liar's cursors while it was its only peer,
-//! restarted, and never fetched the writes they skipped).
+//! restarted, and never fetched the writes they skipped). Nor is it passed on: a node's own
+//! anti-entropy answers claim such a cursor as it stood before the one word, or a liar's cursor
+//! taken by one honest node while the liar was its only peer would reach a third node as the
+//! word of two, and be adopted there for good (the simulator found that one too).
 
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
@@ -66,8 +69,14 @@ impl CursorClaims {
             let at_least = |n: usize| claims.get(n - 1).copied().unwrap_or(0);
             let seq = at_least(needed);
             if needed < WITNESSES {
-                let before = self.unconfirmed.get(&origin).map_or_else(|| ours(origin), |&(_, before)| before);
-                self.unconfirmed.insert(origin, (seq, before));
+                // What was taken is the most any one word moved us: a lower claim later never
+                // moves a cursor back, so it must not hide what is still to be set back (the
+                // simulator found a liar that turned honest while it was still the only peer).
+                let (taken, before) = match self.unconfirmed.get(&origin) {
+                    Some(&(taken, before)) => (taken.max(seq), before),
+                    None => (seq, ours(origin)),
+                };
+                self.unconfirmed.insert(origin, (taken, before));
             } else if let Some((taken, before)) = self.unconfirmed.remove(&origin) {
                 if taken > seq {
                     witnessed.back.push((origin, before.min(seq)));
@@ -77,6 +86,16 @@ impl CursorClaims {
             witnessed.forward.push((origin, seq));
         }
         witnessed
+    }
+
+    /// Lowers, in `cursors` (ours, about to be claimed to a peer), each cursor that stands on one
+    /// peer's word to where it stood before that word: we vouch only for what is confirmed.
+    pub(crate) fn vouched(&self, cursors: &mut Cursors) {
+        for (origin, seq) in cursors.iter_mut() {
+            if let Some(&(_, before)) = self.unconfirmed.get(origin) {
+                *seq = (*seq).min(before);
+            }
+        }
     }
 
     /// Whether our cursor of `origin` stands on one peer's word, not yet confirmed by a second.
@@ -124,5 +143,27 @@ mod tests {
         assert_eq!(confirmed, Witnessed { forward: vec![], back: vec![(o, 20)] });
         let next = claims.witnessed(honest, &vec![(o, 300)], 2, |_| 20);
         assert_eq!(next, Witnessed { forward: vec![(o, 300)], back: vec![] }, "set back once, then adopted");
+    }
+
+    #[test]
+    fn a_lone_peer_that_turns_honest_does_not_hide_what_it_made_us_take() {
+        let (o, liar, honest) = (NodeId(9), NodeId(1), NodeId(2));
+        let mut claims = CursorClaims::default();
+        claims.witnessed(liar, &vec![(o, ABSURD)], 1, |_| 20);
+        // Still alone, it now claims the truth: our cursor stays at ABSURD (never moved back).
+        claims.witnessed(liar, &vec![(o, 300)], 1, |_| ABSURD);
+        let confirmed = claims.witnessed(honest, &vec![(o, 300)], 2, |_| ABSURD);
+        assert_eq!(confirmed.back, vec![(o, 20)], "set back to before the lie");
+    }
+
+    #[test]
+    fn a_cursor_taken_on_one_word_is_not_passed_on() {
+        let (o, mine, liar) = (NodeId(9), NodeId(3), NodeId(1));
+        let mut claims = CursorClaims::default();
+        claims.witnessed(liar, &vec![(o, ABSURD)], 1, |_| 20);
+        // Ours is ABSURD now, on the liar's word alone: a peer asking us is told 20.
+        let mut ours = vec![(o, ABSURD), (mine, 7)];
+        claims.vouched(&mut ours);
+        assert_eq!(ours, vec![(o, 20), (mine, 7)]);
     }
 }

@@ -381,8 +381,16 @@ impl Core {
     // ---- Outputs asked for by the shell's timers and peer tasks -----------------------------------
 
     /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.
+    /// The cursors it carries are only those we vouch for: one taken on a single peer's word is
+    /// claimed as it stood before that word (see [`cursor_claims`]).
     pub(crate) fn anti_entropy_answer(&self, cursors: Cursors, fresh: bool) -> AntiEntropyAnswer<'_> {
-        self.replica.answer_anti_entropy(cursors, fresh, self.max_batch_bytes)
+        let mut answer = self.replica.answer_anti_entropy(cursors, fresh, self.max_batch_bytes);
+        let done = match &mut answer {
+            AntiEntropyAnswer::Resync(done) => done,
+            AntiEntropyAnswer::Delta(batches) => &mut batches.done,
+        };
+        lock(&self.claims).vouched(done);
+        answer
     }
 
     // ---- Queries ----------------------------------------------------------------------------------
