@@ -13,11 +13,13 @@
 //! - [`resp`]: the Redis protocol over simulated sockets, for the set and list workloads.
 //! - [`sets`]: the set workload's oracle for observed-remove sets.
 //! - [`lists`]: the list workload's oracle for lists of position identifiers.
+//! - [`layouts`]: the layout workload: applies under faults, one layout everywhere afterwards.
 
 mod check;
 mod client;
 mod history;
 mod hosts;
+mod layouts;
 mod lists;
 mod resp;
 mod run;

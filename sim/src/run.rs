@@ -201,6 +201,8 @@ async fn workload(
     let mut written = Written::default();
     let mut sets = crate::sets::SetOps::default();
     let mut lists = crate::lists::ListOps::default();
+    let mut layouts = crate::layouts::LayoutOps::default();
+    let durable: Vec<bool> = storage.iter().map(|s| matches!(s, Storage::Durable(_))).collect();
     // Nodes that may have lost what they acknowledged (for the set oracle).
     let mut forgetful: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     let mut crashed: Vec<usize> = Vec::new();
@@ -277,6 +279,7 @@ async fn workload(
                 history.note(format!("heal {} {} {}", host(a), if one_way { "->" } else { "<->" }, host(b)));
             }
             20..=34 => crate::sets::operation(&mut rng, n, &mut sets, &history).await,
+            50 if layouts.more() => crate::layouts::apply(&mut rng, n, &durable, &mut layouts, &history).await,
             35..=49 => {
                 op += 1;
                 crate::lists::operation(&mut rng, (n, op), &mut lists, &history).await
@@ -335,7 +338,8 @@ async fn workload(
     check(n, &written, &history).await?;
     let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
     sets.check(&ips, &forgetful, &history).await?;
-    lists.check(&ips, &forgetful, &history).await
+    lists.check(&ips, &forgetful, &history).await?;
+    crate::layouts::check(n, &layouts, &history, Duration::from_secs(30)).await
 }
 
 /// Where a simulated node keeps its data.
