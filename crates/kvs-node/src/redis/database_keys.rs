@@ -87,10 +87,16 @@ pub(super) fn reserved_key<'a>(keys: KeySpec, args: &Args<'a>) -> Option<&'a [u8
 /// Whether a command's keys (at `keys`) lie in more than one hash slot: refused once the layout
 /// partitions the key space, as Redis Cluster refuses them, since no node need hold them all.
 pub(super) fn spans_slots(keys: KeySpec, args: &Args<'_>) -> bool {
-    if matches!(keys, (0, _, _, 0) | (1, 1, _, 0)) {
-        return false;
-    }
-    let mut slots = key_positions(keys, args).map(|i| kvs_proto::slot::slot_of(args.get(i)));
+    !matches!(keys, (0, _, _, 0) | (1, 1, _, 0)) && several(key_slots(keys, args))
+}
+
+/// The hash slots of a command's keys (at `keys`) among `args`.
+pub(super) fn key_slots<'a>(keys: KeySpec, args: &'a Args<'_>) -> impl Iterator<Item = u16> + 'a {
+    key_positions(keys, args).map(|i| kvs_proto::slot::slot_of(args.get(i)))
+}
+
+/// Whether `slots` names more than one slot.
+pub(super) fn several(mut slots: impl Iterator<Item = u16>) -> bool {
     let first = slots.next();
     slots.any(|slot| Some(slot) != first)
 }

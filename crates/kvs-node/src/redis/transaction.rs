@@ -57,14 +57,8 @@ impl Queued {
 
 /// Whether the keys of the `queued` commands lie in more than one hash slot.
 fn spans_slots(queued: &[Queued]) -> bool {
-    let mut slots = queued.iter().flat_map(|command| {
-        let args = command.args();
-        super::database_keys::key_positions(command.keys, &args)
-            .map(|at| kvs_proto::slot::slot_of(args.get(at)))
-            .collect::<Vec<_>>()
-    });
-    let first = slots.next();
-    slots.any(|slot| Some(slot) != first)
+    use super::database_keys::{key_slots, several};
+    several(queued.iter().flat_map(|command| key_slots(command.keys, &command.args()).collect::<Vec<_>>()))
 }
 
 /// What a watched key held: the write its record carries, whether it was live (an expiry
