@@ -14,7 +14,9 @@ use std::sync::Arc;
 /// What a plan shows, or an apply made: `apply` makes the change the cluster's layout.
 pub(crate) async fn answer(shell: &Arc<Shell>, change: LayoutChange, apply: bool) -> Result<ClusterPlan, ErrorReply> {
     let now = shell.now();
-    let current = shell.core.layout();
+    // Read once, so the layout and its owners table are of one version.
+    let held = shell.core.layout_owners();
+    let current = held.as_ref().map(|(layout, _)| layout.clone());
     let mut alive: Vec<MemberInfo> = shell.core.member_infos(now).into_iter().filter(|m| !m.left).collect();
     alive.sort_by_key(|m| m.id);
     let (replication_factor, members) = proposal(current.as_ref(), &alive, &change).map_err(bad_request)?;
@@ -33,17 +35,17 @@ pub(crate) async fn answer(shell: &Arc<Shell>, change: LayoutChange, apply: bool
         layout
     };
     // Without a layout every member alive now owns every slot.
-    let before = current.clone();
+    let before = held.map(|(_, owners)| owners);
     let everyone: Vec<NodeId> = alive.iter().map(|m| m.id).collect();
-    let after = proposed.clone();
+    // An apply has just computed the table of what it adopted (unless a newer one won since).
+    let adopted = shell.core.layout_owners().filter(|(layout, _)| apply && layout.version == proposed.version);
+    let after = (proposed.clone(), adopted.map(|(_, owners)| owners));
     let (shell, now_ms) = (shell.clone(), shell.wall_ms());
     let moves = tokio::task::spawn_blocking(move || {
-        let before = match before {
-            Some(layout) => layout.table(),
-            None => vec![everyone; SLOTS as usize],
-        };
+        let before = before.unwrap_or_else(|| Arc::new(vec![everyone; SLOTS as usize]));
+        let after = after.1.unwrap_or_else(|| Arc::new(after.0.table()));
         let usage: Vec<(u64, u64)> = shell.store().slot_usage(now_ms).into_iter().map(|u| (u.keys, u.bytes)).collect();
-        moves(&before, &after.table(), &usage)
+        moves(&before, &after, &usage)
     })
     .await
     .map_err(|e| ErrorReply::new(ErrorCode::BadRequest, format!("computing the moves failed: {e}")))?;

@@ -51,20 +51,23 @@ pub fn cluster(call: &mut Call<'_, '_>) {
         }
         b"GETKEYSINSLOT" if argc == 4 => getkeysinslot(call),
         b"HELP" if argc == 2 => help::reply(call, "CLUSTER", HELP),
-        b"SLOTS" | b"SHARDS" | b"NODES" | b"INFO" | b"MYID" if argc == 2 => match topology(call) {
+        b"MYID" if argc == 2 => match call.shell.core.layout() {
+            Some(_) => call.reply.bulk(redis_id(call.shell.core.me().id).as_bytes()),
+            None => call.reply.error(DISABLED),
+        },
+        b"INFO" if argc == 2 => match info_text(call) {
+            Some(text) => call.reply.bulk(text.as_bytes()),
+            None => call.reply.error(DISABLED),
+        },
+        b"SLOTS" | b"SHARDS" | b"NODES" if argc == 2 => match topology(call) {
             None => call.reply.error(DISABLED),
             Some(topology) => match sub.as_slice() {
                 b"SLOTS" => reply_slots(call, &topology),
                 b"SHARDS" => reply_shards(call, &topology),
-                b"NODES" => {
+                _ => {
                     let text = nodes_text(&topology);
                     call.reply.bulk(text.as_bytes())
                 }
-                b"INFO" => {
-                    let text = info_text(&topology);
-                    call.reply.bulk(text.as_bytes())
-                }
-                _ => call.reply.bulk(redis_id(topology.me).as_bytes()),
             },
         },
         b"KEYSLOT" | b"COUNTKEYSINSLOT" | b"GETKEYSINSLOT" | b"SLOTS" | b"SHARDS" | b"NODES" | b"INFO" | b"MYID" => {
@@ -242,17 +245,26 @@ fn nodes_text(topology: &Topology) -> String {
     text
 }
 
-fn info_text(topology: &Topology) -> String {
-    let assigned: usize = topology.ranges.iter().map(|r| usize::from(r.end - r.start) + 1).sum();
+/// CLUSTER INFO, from the owners table alone: counting slots needs no runs of them.
+fn info_text(call: &Call<'_, '_>) -> Option<String> {
+    let (layout, owners) = call.shell.core.layout_owners()?;
+    let me = (call.shell.core.me().id, call.shell.redis_addr);
+    let reachable = |node: &&NodeId| endpoint_of(&layout, **node, me, |n| call.shell.core.redis_port_of(n)).is_some();
+    let firsts = owners.iter().filter_map(|nodes| nodes.iter().find(reachable));
+    let (mut assigned, mut primaries) = (0usize, std::collections::BTreeSet::new());
+    for first in firsts {
+        assigned += 1;
+        primaries.insert(*first);
+    }
     let state = if assigned == usize::from(SLOTS) { "ok" } else { "fail" };
-    let primaries = topology.ranges.iter().map(|r| r.owners[0].node).collect::<std::collections::BTreeSet<_>>().len();
-    let epoch = topology.layout.version.epoch;
-    format!(
+    let epoch = layout.version.epoch;
+    Some(format!(
         "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\n\
          cluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\n\
-         cluster_known_nodes:{}\r\ncluster_size:{primaries}\r\ncluster_current_epoch:{epoch}\r\n\
+         cluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\n\
          cluster_my_epoch:{epoch}\r\n",
         usize::from(SLOTS) - assigned,
-        topology.layout.members.len(),
-    )
+        layout.members.len(),
+        primaries.len(),
+    ))
 }
