@@ -3,7 +3,7 @@
 //! and `redis-cli -c` route by them, and multi-key commands across slots are refused once the
 //! key space is partitioned (issue 30; docs/partitioning.md).
 
-use kvs_tests::resp::{assert_error, eventually, run};
+use kvs_tests::resp::{assert_error, error, eventually, run};
 use kvs_tests::{start_chain, wait_for_open_gates, NodeProcess};
 use redis::Value;
 use std::collections::BTreeSet;
@@ -33,6 +33,26 @@ fn slots(c: &mut redis::Connection) -> Vec<(i64, i64, Vec<i64>)> {
             (int(&fields[0]), int(&fields[1]), ports)
         })
         .collect()
+}
+
+/// Runs `script` (commands, one per line) through `redis-cli` on `node`, following redirects
+/// if `follow`.
+fn redis_cli_script(node: &NodeProcess, follow: bool, script: &str) -> String {
+    use std::io::Write;
+    let port = node.redis().port().to_string();
+    let mut args = vec!["-p", &port];
+    if follow {
+        args.push("-c");
+    }
+    let mut child = Command::new("redis-cli")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run redis-cli");
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let output = child.wait_with_output().expect("redis-cli ends");
+    String::from_utf8_lossy(&output.stdout).trim_end().to_string()
 }
 
 fn redis_cli(node: &NodeProcess, args: &[&str]) -> String {
@@ -71,6 +91,7 @@ async fn redis_cluster_clients_route_by_the_layout() {
     let info: String = run(c, &["CLUSTER", "INFO"]);
     assert!(info.contains("cluster_state:ok") && info.contains("cluster_slots_assigned:16384"), "{info}");
     assert!(info.contains("cluster_known_nodes:3") && info.contains("cluster_current_epoch:1"), "{info}");
+    assert!(info.contains("cluster_size:3"), "every member is some slots' first owner: {info}");
     assert!(run::<String>(c, &["INFO", "cluster"]).contains("cluster_enabled:1"));
     let nodes_text: String = run(c, &["CLUSTER", "NODES"]);
     assert_eq!(nodes_text.lines().count(), 3, "{nodes_text}");
@@ -100,8 +121,35 @@ async fn redis_cluster_clients_route_by_the_layout() {
         redis_cli(&nodes[0], &["GET", "greeting"]) == "hello"
     });
 
-    // Partitioned: keys of one command must share a slot, and only database 0 exists.
-    // (redis-rs reads the CROSSSLOT code as its own error kind, CrossSlot.)
+    // A Redis Cluster client's connection (it read CLUSTER SLOTS) is redirected for a slot this
+    // node does not own, to the slot's first owner; one of its own slots is served.
+    let mine = i64::from(nodes[0].redis().port());
+    let owners_of = |slot: i64| described[0].iter().find(|(start, end, _)| (*start..=*end).contains(&slot)).unwrap();
+    let slot_of = |c: &mut redis::Connection, key: &str| run::<i64>(c, &["CLUSTER", "KEYSLOT", key]);
+    let keys: Vec<String> = (0..200).map(|i| format!("key:{i}")).collect();
+    let elsewhere = keys.iter().find(|key| !owners_of(slot_of(c, key)).2.contains(&mine)).unwrap();
+    let here = keys.iter().find(|key| owners_of(slot_of(c, key)).2.contains(&mine)).unwrap();
+    let slot = slot_of(c, elsewhere);
+    let first = owners_of(slot).2[0];
+    let moved = error(c, &["GET", elsewhere]);
+    assert!(moved.contains(&format!("{slot} 127.0.0.1:{first}")), "{moved}");
+    assert!(run::<Option<String>>(c, &["GET", here]).is_some());
+    // redis-cli shows the redirect as sent, and follows it with -c.
+    let script = format!("READONLY\nGET {elsewhere}\n");
+    let said = redis_cli_script(&nodes[0], false, &script);
+    assert!(said.contains(&format!("MOVED {slot} 127.0.0.1:{first}")), "{said}");
+    let value = keys.iter().position(|key| key == elsewhere).unwrap().to_string();
+    assert!(redis_cli_script(&nodes[0], true, &script).ends_with(&value), "redis-cli -c follows the redirect");
+    // A command redirected while queued fails the transaction, as in Redis Cluster.
+    assert_eq!(run::<String>(c, &["MULTI"]), "OK");
+    let queued = error(c, &["SET", elsewhere, "x"]);
+    assert!(queued.contains(&format!("{slot} 127.0.0.1:{first}")), "{queued}");
+    assert_error(c, &["EXEC"], "Transaction discarded because of previous errors");
+
+    // Partitioned: keys of one command must share a slot, and only database 0 exists. A
+    // connection that never read the owners is served whatever the slot, as every node still
+    // holds every key. (redis-rs reads the CROSSSLOT code as its own error kind, CrossSlot.)
+    let c = &mut nodes[0].resp();
     assert_error(c, &["MSET", "a", "1", "b", "2"], "Keys in request don't hash to the same slot");
     let port = nodes[0].redis().port().to_string();
     let raw =

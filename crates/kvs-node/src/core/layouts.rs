@@ -63,6 +63,11 @@ impl Layouts {
         self.current.as_ref().is_some_and(|layout| layout.owners_per_slot() < layout.members.len())
     }
 
+    /// Every slot's owners under the layout held, best first.
+    pub(crate) fn owners(&self) -> Option<Arc<Vec<Vec<NodeId>>>> {
+        self.owners.clone()
+    }
+
     fn version(&self) -> LayoutVersion {
         self.current.as_ref().map(|layout| layout.version).unwrap_or_default()
     }
@@ -88,7 +93,13 @@ impl Core {
 
     fn adopt(&self, layouts: &mut Layouts, layout: Layout) {
         layouts.adopt(layout);
+        self.served.set(layouts.owners().as_deref().map(Vec::as_slice));
         self.partitioned.store(layouts.partitioned(), Ordering::Relaxed);
+    }
+
+    /// Whether this node owns `slot` under the layout it holds (every slot without one).
+    pub(crate) fn serves_slot(&self, slot: u16) -> bool {
+        self.served.contains(slot)
     }
 
     /// An operator applies a layout of `members` owning each slot `replication_factor` times: it

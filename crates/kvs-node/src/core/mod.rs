@@ -37,6 +37,7 @@ mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
 mod publications;
+pub(crate) mod served_slots;
 mod write_acks;
 
 use crate::config::NodeConfig;
@@ -136,6 +137,8 @@ pub(crate) struct Core {
     client_ports: Mutex<client_ports::ClientPorts>,
     /// Whether that layout partitions the key space.
     partitioned: std::sync::atomic::AtomicBool,
+    /// The slots that layout gives this node.
+    served: served_slots::ServedSlots,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
@@ -160,6 +163,8 @@ impl Core {
         // A new cluster's first node: nobody else could count it as a member.
         let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
         let layouts = layouts::Layouts::new(layout);
+        let served = served_slots::ServedSlots::all(me.id);
+        served.set(layouts.owners().as_deref().map(Vec::as_slice));
         Core {
             replica,
             members: Mutex::new(Membership::new(
@@ -189,6 +194,7 @@ impl Core {
             acks: Mutex::default(),
             synced: Mutex::default(),
             partitioned: std::sync::atomic::AtomicBool::new(layouts.partitioned()),
+            served,
             layouts: Mutex::new(layouts),
             client_ports: Mutex::default(),
             pubsub_stats: Default::default(),

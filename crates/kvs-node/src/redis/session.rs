@@ -219,6 +219,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         caching: None,
         mailbox,
         list_block: Default::default(),
+        cluster_client: false,
     };
     (client, connected)
 }
@@ -670,6 +671,12 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
     if call.shell.core.partitioned() && super::database_keys::spans_slots(spec.keys(), &call.args) {
         call.reply.error(super::database_keys::CROSSSLOT);
         return None;
+    }
+    if call.client.cluster_client && call.shell.core.partitioned() {
+        if let Some(moved) = super::cluster::moved(call, spec.keys()) {
+            call.reply.error(&moved);
+            return None;
+        }
     }
     if spec.grows && call.shell.make_room().is_err() {
         call.reply.error(crate::memory_limit::OutOfMemory::MESSAGE);
