@@ -21,6 +21,9 @@ pub(crate) async fn run(shell: Arc<Shell>) {
         }
         let effects = shell.core.anti_entropy_round(shell.now(), |peer| shell.peers.connection(peer));
         shell.execute_control(effects);
+        // Records of slots handed to their owners: dropped once the owners say they hold them.
+        let effects = shell.core.hand_off();
+        shell.execute_control(effects);
     }
 }
 

@@ -138,7 +138,12 @@ async fn answer(
     // Room in the log's queue first: a slow disk makes this task wait, not a worker thread.
     // Without room (the log failed) the write is refused below with the log's reason.
     let mut room = if writes > 0 { shell.writes.reserve(writes).await.unwrap_or_default() } else { Room::default() };
+    let moved = read_elsewhere(shell, &request);
     let answer = match needed(&request) {
+        _ if moved.is_some() => {
+            let code = if version >= 9 { ErrorCode::Moved } else { ErrorCode::BadRequest };
+            Answer::Reply(error(ErrorReply::new(code, moved.unwrap_or_default())), None)
+        }
         (name, required) if required > access => {
             // Redis's NOPERM wording, for a request above the user's role.
             let message = format!(
@@ -209,6 +214,29 @@ async fn refuse(conn: &mut Connection<net::Stream>, error: ProtoError) {
 
 fn error(reply: ErrorReply) -> ClientResponse<&'static [u8]> {
     ClientResponse::Error(reply)
+}
+
+/// `MOVED <slot> <address>` for a read of a key whose slot this node does not hold, naming the
+/// slot's first owner; `None` to serve it here. Writes are taken anywhere: a write to a slot not
+/// held is kept here and pushed like any other, its owners keep it, and this node drops it once
+/// they hold it (see `core::holdings`).
+fn read_elsewhere(shell: &Shell, request: &Request<'_>) -> Option<String> {
+    let held = &shell.store().held;
+    if held.all() {
+        return None;
+    }
+    let slot = match request {
+        ClientRequest::Get { key } | ClientRequest::Inspect { key } => Some(kvs_proto::slot::slot_of(key)),
+        ClientRequest::MGet { keys } => {
+            keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&slot| !held.contains(slot))
+        }
+        _ => None,
+    }
+    .filter(|&slot| !held.contains(slot))?;
+    let (layout, owners) = shell.core.layout_owners()?;
+    let first = owners.get(usize::from(slot))?.first()?;
+    let addr = layout.members.iter().find(|m| m.node == *first)?.addr;
+    Some(format!("MOVED {slot} {addr}"))
 }
 
 /// A request's name, for errors, and what a user must be allowed to run it.

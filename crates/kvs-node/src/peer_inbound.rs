@@ -60,6 +60,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
             | PeerMessage::LayoutOffer { .. }
             | PeerMessage::LayoutWanted { .. }
             | PeerMessage::Layout { .. }
+            | PeerMessage::Holding { .. }
             | PeerMessage::Serves { .. } => {
                 bump(&stats.gossip_bytes_received, bytes);
                 0
@@ -75,6 +76,8 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
             PeerMessage::Published { .. } => 0,
             // Listed one by one: a new kind of message must choose its counter here.
             PeerMessage::AntiEntropyRequest { .. }
+            | PeerMessage::SlotFetch { .. }
+            | PeerMessage::SlotFetchDone { .. }
             | PeerMessage::AntiEntropyDone { .. }
             | PeerMessage::ResyncRequired { .. } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);

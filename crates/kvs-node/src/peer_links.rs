@@ -33,6 +33,8 @@ pub(crate) enum PeerCommand {
         cursors: Cursors,
         /// The peer holds nothing we have seen.
         fresh: bool,
+        /// A fetch of these slots whole.
+        slots: Option<kvs_proto::slot_set::SlotSet>,
     },
 }
 

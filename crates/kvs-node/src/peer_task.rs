@@ -170,9 +170,9 @@ async fn stream(
                         }
                     })
                 }
-                Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) => {
+                Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) => {
                     claim(conn, outbox);
-                    answer_anti_entropy(shell, conn, request, cursors, fresh).await
+                    answer_anti_entropy(shell, conn, request, (cursors, fresh), slots).await
                 }
                 None => return Ended::Stopped,
             },
@@ -346,15 +346,16 @@ async fn answer_anti_entropy(
     shell: &Shell,
     conn: &mut Connection<net::Stream>,
     request: u64,
-    cursors: Cursors,
-    fresh: bool,
+    (cursors, fresh): (Cursors, bool),
+    slots: Option<kvs_proto::slot_set::SlotSet>,
 ) -> Result<(), ProtoError> {
     let deadline = shell.config.peer_write_timeout;
     if shell.started.elapsed() < shell.config.faults.lying_anti_entropy_for {
         return lie_in_anti_entropy(shell, conn, request, fresh).await;
     }
     let mut sent = 0;
-    match shell.core.anti_entropy_answer(cursors, fresh) {
+    let (answer, whole) = shell.core.anti_entropy_answer(cursors, fresh, slots);
+    match answer {
         AntiEntropyAnswer::Resync(cursors) => {
             sent += send(shell, conn, &Outgoing::ResyncRequired { request, cursors }).await?
         }
@@ -362,7 +363,11 @@ async fn answer_anti_entropy(
             for entries in batches.by_ref() {
                 sent += feed(shell, conn, &Outgoing::AntiEntropyEntries { request, entries }).await?;
             }
-            sent += feed(shell, conn, &Outgoing::AntiEntropyDone { request, cursors: batches.done }).await?;
+            let done = match whole {
+                None => Outgoing::AntiEntropyDone { request, cursors: batches.done },
+                Some(whole) => Outgoing::SlotFetchDone { request, cursors: batches.done, whole: whole.to_words() },
+            };
+            sent += feed(shell, conn, &done).await?;
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;
         }
     }

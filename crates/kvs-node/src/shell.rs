@@ -232,8 +232,8 @@ impl Shell {
                 }
                 Effect::FanOut(publication) => self.fanout.publish(publication),
                 Effect::SyncThenAnswer { to, upto } => self.sync_then_answer(to, upto),
-                Effect::AnswerAntiEntropy { to, request, cursors, fresh } => {
-                    if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh }) {
+                Effect::AnswerAntiEntropy { to, request, cursors, fresh, slots } => {
+                    if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
                     }
                 }

@@ -284,6 +284,10 @@ pub enum ErrorCode {
     /// A `Watch` fell further behind the node's changes than it buffers; the changes in between
     /// were missed and the stream ends (protocol 9).
     FellBehind,
+    /// The key's slot is not held by this node under the cluster's layout; the message is
+    /// `MOVED <slot> <address>`, naming the slot's first owner (protocol 9; sent to a connection
+    /// of protocol 8 as [`ErrorCode::BadRequest`]).
+    Moved,
 }
 
 /// An error code with a human explanation.

@@ -36,6 +36,7 @@ pub mod peer;
 pub mod replication_counters;
 pub mod resp;
 pub mod slot;
+pub mod slot_set;
 
 pub use client::{
     BackupEntry, Change, ClientRequest, ClientResponse, ClusterPlan, ErrorCode, ErrorReply, GateStatus, LayoutChange,

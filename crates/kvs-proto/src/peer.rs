@@ -2,6 +2,7 @@
 
 use crate::layout::{Layout, LayoutVersion};
 use crate::model::{Entry, NodeId};
+use crate::slot_set::{SlotRuns, SlotWords};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -218,6 +219,37 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// Its Redis port, on its peer address's host (`None`: it has none).
         redis_port: Option<u16>,
     },
+    /// Protocol 9: "send me every record you hold in these slots", from a node that gained them
+    /// under a new layout; answered like an anti-entropy request, with
+    /// [`PeerMessage::AntiEntropyEntries`] frames and then [`PeerMessage::SlotFetchDone`].
+    SlotFetch {
+        /// Names this request, as an anti-entropy request's id does.
+        request: u64,
+        /// The slots wanted.
+        slots: SlotRuns,
+    },
+    /// Protocol 9: a fetch's answer is complete; also what ends an anti-entropy answer from a
+    /// member that does not hold every slot whole, whose cursors are true only of those it does.
+    SlotFetchDone {
+        /// The request answered.
+        request: u64,
+        /// The responder's cursors, read before its entries were gathered.
+        cursors: Cursors,
+        /// The slots the responder holds whole: it owns them and is not fetching them itself,
+        /// so its cursors are true of them ([`crate::slot_set::SlotSet::to_words`]).
+        whole: SlotWords,
+    },
+    /// Protocol 9: what the sender holds under the layout it names, sent beside its gossip once a
+    /// layout exists: a node that no longer owns a slot drops its records of it once every owner
+    /// says it holds them (the slot is not among its `fetching`, and its cursors cover them).
+    Holding {
+        /// The layout the sender holds.
+        version: LayoutVersion,
+        /// The slots it owns and has yet to fetch.
+        fetching: SlotWords,
+        /// Its cursors.
+        cursors: Cursors,
+    },
 }
 
 impl<E> PeerMessage<E> {
@@ -232,7 +264,10 @@ impl<E> PeerMessage<E> {
             | PeerMessage::LayoutOffer { .. }
             | PeerMessage::LayoutWanted { .. }
             | PeerMessage::Layout { .. }
-            | PeerMessage::Serves { .. } => 9,
+            | PeerMessage::Serves { .. }
+            | PeerMessage::SlotFetch { .. }
+            | PeerMessage::SlotFetchDone { .. }
+            | PeerMessage::Holding { .. } => 9,
             _ => 7,
         }
     }

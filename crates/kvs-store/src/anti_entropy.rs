@@ -37,8 +37,17 @@ impl Store {
     /// Removes from every shard the records `pick` chooses, looking at the whole shard (its
     /// collection index too); returns what was removed.
     pub(crate) fn remove_picked(&self, pick: impl Fn(&Shard) -> Vec<Record>) -> Vec<Record> {
+        self.remove_picked_in(0..SHARDS, pick)
+    }
+
+    /// [`Store::remove_picked`] in `shards` only.
+    pub(crate) fn remove_picked_in(
+        &self,
+        shards: impl Iterator<Item = usize>,
+        pick: impl Fn(&Shard) -> Vec<Record>,
+    ) -> Vec<Record> {
         let mut removed = Vec::new();
-        for shard in 0..SHARDS {
+        for shard in shards {
             let mut guard = self.write(shard);
             let picked = pick(&guard);
             if picked.is_empty() {

@@ -13,8 +13,9 @@ use crate::local::{Decision, Local};
 use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
 use kvs_proto::peer::Cursors;
+use kvs_proto::slot_set::SlotSet;
 use kvs_proto::{NodeId, Stamp};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// This node's data and its write rules.
 #[derive(Debug)]
@@ -24,6 +25,9 @@ pub struct Replica {
     clock: HybridClock,
     /// Sequence number of the last local write under this run's origin; locked for a [`Turn`].
     last_seq: Mutex<u64>,
+    /// Held for reading while remote records are merged, for writing while the slots held
+    /// change: a record skipped as not held is then counted in the cursors read with the change.
+    holding: RwLock<()>,
 }
 
 /// The right to make local writes, one holder at a time: held across numbering, stamping and
@@ -60,6 +64,8 @@ pub struct DeltaBatches<'a> {
     next_shard: usize,
     pending: std::vec::IntoIter<Record>,
     max_bytes: usize,
+    /// A fetch of whole slots (every record in them, whatever the cursors), or `None` for a delta.
+    slots: Option<SlotSet>,
     /// Our cursors, read before the walk: every write they cover is in it.
     pub done: Cursors,
 }
@@ -85,7 +91,11 @@ impl Iterator for DeltaBatches<'_> {
             if self.next_shard == SHARDS {
                 return (!batch.is_empty()).then_some(batch);
             }
-            self.pending = self.store.delta_in_shard(self.next_shard, &self.theirs).into_iter();
+            self.pending = match &self.slots {
+                None => self.store.delta_in_shard(self.next_shard, &self.theirs),
+                Some(slots) => self.store.slots_in_shard(self.next_shard, slots),
+            }
+            .into_iter();
             self.next_shard += 1;
         }
     }
@@ -95,7 +105,7 @@ impl Replica {
     /// A replica over `store` (already holding what the log replayed), writing with `clock`,
     /// whose origin must be new: no write of it may exist anywhere yet.
     pub fn new(store: Arc<Store>, clock: HybridClock) -> Self {
-        Replica { store, clock, last_seq: Mutex::new(0) }
+        Replica { store, clock, last_seq: Mutex::new(0), holding: RwLock::new(()) }
     }
 
     /// The data, for reads.
@@ -165,6 +175,7 @@ impl Replica {
     /// anti-entropy delta arrive in any order and only the completed round moves cursors.
     pub fn apply(&self, records: Vec<Record>, pushed: bool, wall_ms: u64) -> Applied {
         crate::access::tick(wall_ms);
+        let _holding = self.holding.read().unwrap_or_else(|p| p.into_inner());
         let mut applied = Applied::default();
         for record in records {
             if let Err(error) = self.clock.observe_at(&record.version(), wall_ms) {
@@ -173,7 +184,9 @@ impl Replica {
                 continue;
             }
             let (origin, seq) = (record.origin(), record.seq());
-            if self.store.merge(record.clone()) == MergeOutcome::Applied {
+            // A record of a slot not held here is not kept, but a push of it still counts: its
+            // origin's cursor claims nothing of slots we do not hold.
+            if self.store.holds(&record) && self.store.merge(record.clone()) == MergeOutcome::Applied {
                 applied.records.push(record);
             }
             if pushed {
@@ -181,6 +194,25 @@ impl Replica {
             }
         }
         applied
+    }
+
+    /// Keeps the records of `slots` from now on (see [`crate::store::held_slots`]); returns the
+    /// slots held before and our cursors with the change: every remote record skipped as not
+    /// held is counted in them, and every one merged after is kept if its slot is in `slots`.
+    pub fn hold(&self, slots: &SlotSet) -> (SlotSet, Cursors) {
+        let _change = self.holding.write().unwrap_or_else(|p| p.into_inner());
+        let before = self.store.held.snapshot();
+        self.store.held.set(slots);
+        (before, self.cursors())
+    }
+
+    /// Moves cursors of other origins forward to `to` (never back, never our own origin's), as
+    /// far as answers holding every slot we hold between them claimed.
+    pub fn adopt_covered(&self, to: &Cursors) -> Cursors {
+        let me = self.origin();
+        let adopted: Cursors = to.iter().copied().filter(|&(origin, _)| origin != me).collect();
+        self.store.cursors.advance(&adopted);
+        adopted
     }
 
     /// Our cursors, to send with an anti-entropy request.
@@ -239,8 +271,23 @@ impl Replica {
             next_shard: 0,
             pending: Vec::new().into_iter(),
             max_bytes,
+            slots: None,
             done,
         })
+    }
+
+    /// Answers a fetch of whole `slots` by a node that gained them: every record in them, in
+    /// batches of about `max_bytes`, then our cursors.
+    pub fn answer_fetch(&self, slots: SlotSet, max_bytes: usize) -> DeltaBatches<'_> {
+        DeltaBatches {
+            store: &self.store,
+            theirs: CursorMap::default(),
+            next_shard: 0,
+            pending: Vec::new().into_iter(),
+            max_bytes,
+            slots: Some(slots),
+            done: self.cursors(),
+        }
     }
 
     /// Drops what a peer at `cursors` has seen and that a delete it purged could have

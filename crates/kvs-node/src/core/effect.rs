@@ -70,5 +70,7 @@ pub(crate) enum Effect {
         cursors: Cursors,
         /// It holds nothing we have seen.
         fresh: bool,
+        /// A fetch of these slots whole (every record in them, whatever the cursors).
+        slots: Option<kvs_proto::slot_set::SlotSet>,
     },
 }

@@ -93,13 +93,13 @@ impl Core {
 
     fn adopt(&self, layouts: &mut Layouts, layout: Layout) {
         layouts.adopt(layout);
-        self.served.set(layouts.owners().as_deref().map(Vec::as_slice));
+        self.hold(layouts.owners().as_deref().map(Vec::as_slice), false);
         self.partitioned.store(layouts.partitioned(), Ordering::Relaxed);
     }
 
     /// Whether this node owns `slot` under the layout it holds (every slot without one).
     pub(crate) fn serves_slot(&self, slot: u16) -> bool {
-        self.served.contains(slot)
+        self.store().held.contains(slot)
     }
 
     /// An operator applies a layout of `members` owning each slot `replication_factor` times: it

@@ -97,6 +97,9 @@ impl Core {
     /// The effects of our write `record`: logged if the node is durable, then pushed, or kept in
     /// the transaction's `unit`. Copied only where two of them need it.
     fn written(&self, turn: &mut Turn<'_>, record: Record, unit: Option<&mut Vec<Record>>) {
+        if !self.store().held.all() {
+            self.wrote_outside(&record);
+        }
         match (unit, self.durable) {
             (Some(unit), true) => {
                 unit.push(record.clone());

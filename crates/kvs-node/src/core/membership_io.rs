@@ -77,6 +77,7 @@ impl Core {
         lock(&self.versions).forget(peer);
         lock(&self.acks).forget(peer);
         lock(&self.client_ports).forget(peer);
+        self.forget_holding(peer);
     }
 
     /// The message that opens a gossip round with `peer`: our view, asking for its news.

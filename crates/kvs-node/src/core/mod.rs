@@ -29,15 +29,16 @@ pub(crate) mod clock_offsets;
 pub(crate) mod clock_verdict;
 pub(crate) mod cluster_version;
 pub(crate) mod cursor_claims;
+mod cursor_coverage;
 pub(crate) mod effect;
 pub(crate) mod gossip;
+mod holdings;
 pub(crate) mod lag_meter;
 pub(crate) mod layouts;
 mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
 mod publications;
-pub(crate) mod served_slots;
 mod write_acks;
 
 use crate::config::NodeConfig;
@@ -94,6 +95,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The replication core of one node.
 #[derive(Debug)]
 pub(crate) struct Core {
+    /// This node's id.
+    node: NodeId,
     /// The data and every change to it.
     replica: Replica,
     /// Who is in the cluster.
@@ -137,8 +140,9 @@ pub(crate) struct Core {
     client_ports: Mutex<client_ports::ClientPorts>,
     /// Whether that layout partitions the key space.
     partitioned: std::sync::atomic::AtomicBool,
-    /// The slots that layout gives this node.
-    served: served_slots::ServedSlots,
+    /// The slots being fetched and the records left to drop after a layout change, and what
+    /// peers hold.
+    holdings: Mutex<holdings::Holdings>,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
@@ -163,9 +167,9 @@ impl Core {
         // A new cluster's first node: nobody else could count it as a member.
         let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
         let layouts = layouts::Layouts::new(layout);
-        let served = served_slots::ServedSlots::all(me.id);
-        served.set(layouts.owners().as_deref().map(Vec::as_slice));
-        Core {
+        let recorded = layouts.owners();
+        let core = Core {
+            node: me.id,
             replica,
             members: Mutex::new(Membership::new(
                 me,
@@ -194,13 +198,17 @@ impl Core {
             acks: Mutex::default(),
             synced: Mutex::default(),
             partitioned: std::sync::atomic::AtomicBool::new(layouts.partitioned()),
-            served,
+            holdings: Mutex::default(),
             layouts: Mutex::new(layouts),
             client_ports: Mutex::default(),
             pubsub_stats: Default::default(),
             replication_lag: Default::default(),
             isolation: RwLock::new(()),
+        };
+        if let Some(owners) = recorded {
+            core.hold(Some(&owners), true);
         }
+        core
     }
 
     // ---- Inputs -------------------------------------------------------------------------------
@@ -224,6 +232,7 @@ impl Core {
         let answers = match &message {
             PeerMessage::AntiEntropyEntries { request, .. }
             | PeerMessage::AntiEntropyDone { request, .. }
+            | PeerMessage::SlotFetchDone { request, .. }
             | PeerMessage::ResyncRequired { request, .. } => Some(*request),
             _ => None,
         };
@@ -257,7 +266,25 @@ impl Core {
             }
             PeerMessage::AntiEntropyRequest { request, cursors, fresh } => {
                 tracing::trace!(me = %self.me().id, peer = %from, ?cursors, fresh, "anti-entropy request");
-                vec![Effect::AnswerAntiEntropy { to: from, request, cursors, fresh }]
+                vec![Effect::AnswerAntiEntropy { to: from, request, cursors, fresh, slots: None }]
+            }
+            PeerMessage::SlotFetch { request, slots } => {
+                let slots = Some(kvs_proto::slot_set::SlotSet::from_runs(&slots));
+                vec![Effect::AnswerAntiEntropy { to: from, request, cursors: Cursors::new(), fresh: true, slots }]
+            }
+            PeerMessage::SlotFetchDone { request, cursors, whole } => {
+                if !lock(&self.rounds).finished(from) {
+                    tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
+                    return Vec::new();
+                }
+                let whole = kvs_proto::slot_set::SlotSet::from_words(&whole);
+                let adopted = self.partial_answer(from, request, &cursors, whole);
+                tracing::debug!(me = %self.node, peer = %from, ?cursors, ?adopted, "adopting what partial answers cover");
+                bump(&self.stats.anti_entropy_rounds, 1);
+                vec![Effect::LogCursors(adopted)]
+            }
+            PeerMessage::Holding { version, fetching, cursors } => {
+                self.holding_received(from, version, &fetching, cursors)
             }
             PeerMessage::AntiEntropyEntries { entries, .. } => {
                 tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|r| (String::from_utf8_lossy(r.key()).into_owned(), r.origin(), r.seq())).collect::<Vec<_>>(), "anti-entropy entries");
@@ -269,13 +296,20 @@ impl Core {
                 }
                 effects
             }
-            PeerMessage::AntiEntropyDone { cursors, .. } => {
+            PeerMessage::AntiEntropyDone { request, cursors } => {
                 // Cursors cover every entry of the answer: adopted only if we applied them all,
                 // or an entry we refused (from too far ahead, for now) would never be asked again.
                 if !lock(&self.rounds).finished(from) {
                     tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
                     return Vec::new();
                 }
+                if !self.holds_all() {
+                    // Its cursors are true of every slot, but ours only of those we hold.
+                    let adopted = self.partial_answer(from, request, &cursors, kvs_proto::slot_set::SlotSet::full());
+                    bump(&self.stats.anti_entropy_rounds, 1);
+                    return vec![Effect::LogCursors(adopted)];
+                }
+                lock(&self.holdings).coverage.record(from, &cursors, kvs_proto::slot_set::SlotSet::full());
                 // Every member we know counts, dead ones too: while the only other one is down,
                 // one peer's word must still not be enough.
                 let peers = lock(&self.members).peer_count();
@@ -337,6 +371,7 @@ impl Core {
         if let Some(peer) = peer {
             effects.push(Effect::Send { to: peer, message: self.gossip_for(peer, now) });
             effects.extend(self.layout_offer().map(|message| Effect::Send { to: peer, message }));
+            effects.extend(self.holding_message().map(|message| Effect::Send { to: peer, message }));
         }
         effects.extend(self.judge_version(now));
         effects
@@ -389,14 +424,27 @@ impl Core {
     /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.
     /// The cursors it carries are only those we vouch for: one taken on a single peer's word is
     /// claimed as it stood before that word (see [`cursor_claims`]).
-    pub(crate) fn anti_entropy_answer(&self, cursors: Cursors, fresh: bool) -> AntiEntropyAnswer<'_> {
-        let mut answer = self.replica.answer_anti_entropy(cursors, fresh, self.max_batch_bytes);
+    ///
+    /// Also returns, when this node does not hold every slot whole, the slots it does: its
+    /// cursors are true of those only, and the answer ends with a
+    /// [`PeerMessage::SlotFetchDone`] that says so. `slots`: a fetch of those slots whole.
+    pub(crate) fn anti_entropy_answer(
+        &self,
+        cursors: Cursors,
+        fresh: bool,
+        slots: Option<kvs_proto::slot_set::SlotSet>,
+    ) -> (AntiEntropyAnswer<'_>, Option<kvs_proto::slot_set::SlotSet>) {
+        let whole = self.whole();
+        let mut answer = match slots {
+            Some(slots) => AntiEntropyAnswer::Delta(self.replica.answer_fetch(slots, self.max_batch_bytes)),
+            None => self.replica.answer_anti_entropy(cursors, fresh, self.max_batch_bytes),
+        };
         let done = match &mut answer {
             AntiEntropyAnswer::Resync(done) => done,
             AntiEntropyAnswer::Delta(batches) => &mut batches.done,
         };
         lock(&self.claims).vouched(done);
-        answer
+        (answer, whole)
     }
 
     // ---- Queries ----------------------------------------------------------------------------------
@@ -489,10 +537,8 @@ impl Core {
     /// always qualifies), so it may skip its resync check.
     fn request(&self, peer: NodeId, fresh: bool, request: u64) -> Effect {
         let fresh = fresh || self.store().is_empty();
-        Effect::Send {
-            to: peer,
-            message: Outgoing::AntiEntropyRequest { request, cursors: self.replica.cursors(), fresh },
-        }
+        let regular = Outgoing::AntiEntropyRequest { request, cursors: self.replica.cursors(), fresh };
+        Effect::Send { to: peer, message: self.fetch_or(request, regular) }
     }
 
     /// The entries that may be applied: within the key and value bounds and, when `pushed_by`
@@ -565,6 +611,7 @@ impl Core {
         let grace = self.tombstone_grace.min(self.eviction_grace);
         let horizon = (now.wall_ms + self.max_clock_skew_ms).saturating_sub(grace.as_millis() as u64);
         let dropped = self.replica.drop_seen_by(cursors, horizon);
+        lock(&self.holdings).coverage.clear();
         bump(&self.stats.full_resyncs, 1);
         tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");
         let mut rounds = lock(&self.rounds);

@@ -60,10 +60,6 @@ pub fn cluster(call: &mut Call<'_, '_>) {
             None => call.reply.error(DISABLED),
         },
         b"SLOTS" | b"SHARDS" | b"NODES" if argc == 2 => match topology(call) {
-            Some(topology) if !call.client.cluster_client => {
-                call.client.cluster_client = true;
-                cluster_reply(call, &sub, &topology)
-            }
             Some(topology) => cluster_reply(call, &sub, &topology),
             None => call.reply.error(DISABLED),
         },
@@ -89,8 +85,8 @@ fn cluster_reply(call: &mut Call<'_, '_>, sub: &[u8], topology: &Topology) {
 }
 
 /// `-MOVED slot host:port` for a command whose keys (at `keys`) lie in a slot this node does not
-/// own, naming the slot's first owner a client can reach; `None` to serve it here. Every node
-/// still holds every key, so a slot with no reachable owner is served here rather than refused.
+/// hold, naming the slot's first owner a client can reach, or Redis Cluster's CLUSTERDOWN when
+/// none can be reached; `None` to serve it here.
 pub(super) fn moved(call: &Call<'_, '_>, keys: super::database_keys::KeySpec) -> Option<String> {
     let slot = super::database_keys::key_slots(keys, &call.args).next()?;
     if call.shell.core.serves_slot(slot) {
@@ -99,8 +95,11 @@ pub(super) fn moved(call: &Call<'_, '_>, keys: super::database_keys::KeySpec) ->
     let (layout, owners) = call.shell.core.layout_owners()?;
     let me = (call.shell.core.me().id, call.shell.redis_addr);
     let port_of = |node| call.shell.core.redis_port_of(node);
-    let to = owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of))?;
-    Some(format!("MOVED {slot} {to}"))
+    let to = owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of));
+    Some(match to {
+        Some(to) => format!("MOVED {slot} {to}"),
+        None => "CLUSTERDOWN Hash slot not served".to_string(),
+    })
 }
 
 fn getkeysinslot(call: &mut Call<'_, '_>) {
@@ -146,10 +145,7 @@ fn integer_arg(call: &mut Call<'_, '_>, at: usize) -> Option<i64> {
 /// have it, so none changes what this node answers; each is accepted once a layout exists.
 pub fn connection_mode(call: &mut Call<'_, '_>) {
     match call.shell.core.layout() {
-        Some(_) => {
-            call.client.cluster_client = true;
-            call.reply.simple("OK")
-        }
+        Some(_) => call.reply.simple("OK"),
         None => call.reply.error(DISABLED),
     }
 }

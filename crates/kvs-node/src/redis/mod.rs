@@ -130,9 +130,6 @@ pub struct ClientState {
     pub mailbox: std::sync::Arc<crate::pubsub::Mailbox>,
     /// BLPOP and kin: what it waits on between runs.
     pub list_block: list_moves::ListBlock,
-    /// It read the slot owners (CLUSTER SLOTS, SHARDS or NODES) or set a cluster connection mode
-    /// (READONLY, READWRITE, ASKING): a Redis Cluster client, which follows `-MOVED`.
-    pub cluster_client: bool,
 }
 
 /// CLIENT REPLY's modes.

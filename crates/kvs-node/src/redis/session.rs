@@ -219,7 +219,6 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         caching: None,
         mailbox,
         list_block: Default::default(),
-        cluster_client: false,
     };
     (client, connected)
 }
@@ -672,7 +671,7 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         call.reply.error(super::database_keys::CROSSSLOT);
         return None;
     }
-    if call.client.cluster_client && call.shell.core.partitioned() {
+    if !call.shell.store().held.all() {
         if let Some(moved) = super::cluster::moved(call, spec.keys()) {
             call.reply.error(&moved);
             return None;

@@ -470,6 +470,12 @@ impl Record {
         }
     }
 
+    /// Whether a node that has applied each origin's writes up to `applied(origin)` holds every
+    /// write this record carries (or a newer one).
+    pub fn seen_by(&self, applied: impl Fn(NodeId) -> u64) -> bool {
+        self.stamps().all(|stamp| stamp.seq <= applied(stamp.version.node))
+    }
+
     /// The one write a value, tombstone or flush carries (`None` for a counter or HyperLogLog,
     /// which carry one per node: see [`Record::stamps`]).
     pub(crate) fn single_stamp(&self) -> Option<Stamp> {

@@ -4,6 +4,8 @@ pub(crate) mod accounting;
 mod collection_counts;
 mod collections;
 mod flushes;
+mod handoff;
+pub mod held_slots;
 mod lists;
 mod sampling;
 pub mod slots;
@@ -86,6 +88,8 @@ pub struct Store {
     flushed: AtomicBool,
     /// The export in progress, whose pages are slices of one sorted walk.
     pub(crate) export_run: Mutex<Option<crate::export_run::ExportRun>>,
+    /// The slots whose records this node keeps: every one until a layout partitions the keys.
+    pub held: held_slots::HeldSlots,
 }
 
 /// How a merge changed the store.
@@ -116,6 +120,7 @@ impl Default for Store {
             floors: RwLock::new(Vec::new()),
             flushed: AtomicBool::new(false),
             export_run: Mutex::new(None),
+            held: Default::default(),
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::*;
 use kvs_proto::layout::{Layout, LayoutMember, LayoutVersion};
 
-fn members(ids: &[u64]) -> Vec<LayoutMember> {
+pub(super) fn members(ids: &[u64]) -> Vec<LayoutMember> {
     ids.iter()
         .map(|&id| LayoutMember {
             node: NodeId(id),
@@ -30,7 +30,7 @@ fn deliver(from: &Core, effects: Vec<Effect>, cores: &[&Core], now: Now) -> Vec<
 }
 
 /// Runs offers, asks and answers among `cores` until nothing more is sent.
-fn settle(cores: &[&Core], mut pending: Vec<(NodeId, Vec<Effect>)>, now: Now) {
+pub(super) fn settle(cores: &[&Core], mut pending: Vec<(NodeId, Vec<Effect>)>, now: Now) {
     for _ in 0..10 {
         let mut next = Vec::new();
         for (sender, effects) in pending {
@@ -47,7 +47,7 @@ fn settle(cores: &[&Core], mut pending: Vec<(NodeId, Vec<Effect>)>, now: Now) {
 
 /// Every core knows every other as an alive member of the newest protocol, so the gate
 /// `layout` is open on each.
-fn acquainted(cores: &[&Core], now: Now) {
+pub(super) fn acquainted(cores: &[&Core], now: Now) {
     for a in cores {
         for b in cores {
             if a.me().id != b.me().id {

@@ -2,6 +2,7 @@
 //! stands in for the shell, with no socket, task or clock anywhere.
 
 mod collections;
+mod holdings;
 mod layouts;
 mod lists;
 mod publications;
@@ -158,11 +159,11 @@ fn anti_entropy_fetches_what_pushes_missed_from_a_connected_peer_only() {
     assert!(b.anti_entropy_round(at(start, 3), |_| Some(1)).is_empty(), "one request at a time");
 
     let effects = a.receive(peer(2), over_the_wire(message), at(start, 3));
-    let [Effect::AnswerAntiEntropy { to: NodeId(2), request, cursors, fresh }] = &effects[..] else {
+    let [Effect::AnswerAntiEntropy { to: NodeId(2), request, cursors, fresh, .. }] = &effects[..] else {
         panic!("{effects:?}")
     };
     let request = *request;
-    let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(cursors.clone(), *fresh) else {
+    let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(cursors.clone(), *fresh, None).0 else {
         panic!("no resync expected")
     };
     for entries in batches.by_ref() {
@@ -306,7 +307,9 @@ fn an_answer_to_another_request_of_the_same_peer_is_refused() {
     let stale = Outgoing::AntiEntropyDone { request: request.wrapping_add(1), cursors: a.replica.cursors() };
     assert!(b.receive(peer(1), over_the_wire(&stale), at(start, 3)).is_empty());
     assert_eq!(b.replica.cursors(), Vec::new(), "nothing adopted from an answer to another request");
-    let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(b.replica.cursors(), false) else { panic!() };
+    let AntiEntropyAnswer::Delta(mut batches) = a.anti_entropy_answer(b.replica.cursors(), false, None).0 else {
+        panic!()
+    };
     for entries in batches.by_ref() {
         b.receive(peer(1), over_the_wire(&Outgoing::AntiEntropyEntries { request, entries }), at(start, 3));
     }
@@ -386,7 +389,8 @@ fn a_pushed_counter_with_more_contributions_than_members_is_refused() {
 /// Answers `asker`'s outstanding request as `answerer` honestly would: its delta, then its cursors.
 fn answer_honestly(answerer: &Core, asker: &Core, request_effects: &[Effect], now: Now) -> Vec<Effect> {
     let request = request_in(request_effects);
-    let AntiEntropyAnswer::Delta(mut batches) = answerer.anti_entropy_answer(asker.replica.cursors(), false) else {
+    let AntiEntropyAnswer::Delta(mut batches) = answerer.anti_entropy_answer(asker.replica.cursors(), false, None).0
+    else {
         panic!("no resync expected")
     };
     let from = peer(answerer.me().id.0);

@@ -1,0 +1,217 @@
+//! Which slots this node holds as layouts change, as core inputs and outputs: the slots it
+//! gained and must fetch, the records of slots it lost that it drops once their owners hold
+//! them, and what its peers say they hold (docs/partitioning.md, "Replication per slot" and
+//! "Moving slots").
+//!
+//! A node's cursors are true of the slots it holds whole: owned under its layout, and not being
+//! fetched. A slot it gains was skipped until then, so it is fetched whole from a member that
+//! holds it whole and whose cursors are at least ours when we gained it; until then we claim
+//! nothing of it. A slot it loses is no longer kept from then on, and what it held there stays
+//! until every owner of the slot, under the same layout, says it holds the slot whole with
+//! cursors past each record: only then is the record dropped (locally: nothing is logged or
+//! replicated). A restarted node cannot tell which of its slots were still being fetched when it
+//! stopped, so it fetches every slot it holds again.
+
+use super::cursor_coverage::CursorCoverage;
+use super::{lock, Core, Effect, Outgoing};
+use kvs_proto::layout::LayoutVersion;
+use kvs_proto::peer::Cursors;
+use kvs_proto::slot_set::SlotSet;
+use kvs_proto::{NodeId, PeerMessage};
+use kvs_store::map::Map;
+use kvs_store::store::slots::slot_of_stored;
+use kvs_store::Record;
+
+/// This node's slots in motion, and its peers' word on theirs.
+#[derive(Debug, Default)]
+pub(crate) struct Holdings {
+    /// Slots gained and not yet fetched, each group with our cursors when it was gained.
+    fetching: Vec<(SlotSet, Cursors)>,
+    /// Slots not held whose records may still be here.
+    leftovers: SlotSet,
+    /// What each peer last said it holds.
+    peers: Map<NodeId, PeerHolding>,
+    /// Partial answers' claims, and how far they move our cursors.
+    pub(super) coverage: CursorCoverage,
+    /// The outstanding anti-entropy request, when it is a fetch.
+    fetch_request: Option<u64>,
+    /// Whether the next anti-entropy round fetches: rounds alternate while slots are fetched, so
+    /// the slots held whole keep being repaired meanwhile.
+    fetch_next: bool,
+}
+
+/// A peer's last [`PeerMessage::Holding`].
+#[derive(Debug)]
+struct PeerHolding {
+    version: LayoutVersion,
+    fetching: SlotSet,
+    cursors: Map<NodeId, u64>,
+}
+
+impl Holdings {
+    /// Every slot being fetched.
+    fn fetching(&self) -> SlotSet {
+        self.fetching.iter().fold(SlotSet::empty(), |all, (slots, _)| all.union(slots))
+    }
+}
+
+impl Core {
+    /// Holds the slots `owners` (indexed by slot; `None`: no layout) gives this node from now on.
+    /// `restarted`: the store holds what the log replayed, and any slot may have been mid-fetch.
+    pub(super) fn hold(&self, owners: Option<&[Vec<NodeId>]>, restarted: bool) {
+        let me = self.node;
+        let held = match owners {
+            None => SlotSet::full(),
+            Some(owners) => SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&me)),
+        };
+        let (before, cursors) = self.replica.hold(&held);
+        let gained = if restarted && !held.is_full() { held.clone() } else { held.minus(&before) };
+        let lost = before.minus(&held);
+        let mut holdings = lock(&self.holdings);
+        holdings.leftovers = holdings.leftovers.union(&lost).minus(&held);
+        for (slots, _) in &mut holdings.fetching {
+            *slots = slots.minus(&lost);
+        }
+        holdings.fetching.retain(|(slots, _)| !slots.is_empty());
+        if !gained.is_empty() {
+            holdings.fetching.push((gained.clone(), cursors));
+            // Claims recorded before covered none of these slots.
+            holdings.coverage.clear();
+        }
+        if !gained.is_empty() || !lost.is_empty() {
+            tracing::info!(held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
+        }
+    }
+
+    /// Whether this node holds every slot whole: its cursors are true of the whole key space.
+    pub(crate) fn holds_all(&self) -> bool {
+        self.store().held.all() && lock(&self.holdings).fetching.is_empty()
+    }
+
+    /// The slots this node holds whole (`None`: every one).
+    pub(super) fn whole(&self) -> Option<SlotSet> {
+        let held = &self.store().held;
+        let holdings = lock(&self.holdings);
+        if held.all() && holdings.fetching.is_empty() {
+            return None;
+        }
+        Some(held.snapshot().minus(&holdings.fetching()))
+    }
+
+    /// The request for the next anti-entropy round to `peer`: a fetch of the slots being fetched
+    /// every other round while there are some, else `regular`.
+    pub(super) fn fetch_or(&self, request: u64, regular: Outgoing) -> Outgoing {
+        let mut holdings = lock(&self.holdings);
+        let fetching = holdings.fetching();
+        holdings.fetch_request = None;
+        if fetching.is_empty() || !std::mem::replace(&mut holdings.fetch_next, false) {
+            holdings.fetch_next = true;
+            return regular;
+        }
+        holdings.fetch_request = Some(request);
+        PeerMessage::SlotFetch { request, slots: fetching.runs() }
+    }
+
+    /// Our cursors having moved, by an answer from `from` claiming `cursors` true of the slots
+    /// `whole`, as far as the claims recorded now cover the slots we hold; and, if it answered our
+    /// fetch (`request`), the slots it completes. Returns the cursors to log.
+    pub(super) fn partial_answer(&self, from: NodeId, request: u64, cursors: &Cursors, whole: SlotSet) -> Cursors {
+        let mut holdings = lock(&self.holdings);
+        let held = self.store().held.snapshot();
+        holdings.coverage.record(from, cursors, whole.clone());
+        let adopted = self.replica.adopt_covered(&holdings.coverage.covered(&held));
+        if holdings.fetch_request.take() == Some(request) {
+            let claimed: Map<NodeId, u64> = cursors.iter().copied().collect();
+            let before = holdings.fetching().len();
+            for (slots, gained_at) in &mut holdings.fetching {
+                if gained_at.iter().all(|(origin, seq)| claimed.get(origin).is_some_and(|theirs| theirs >= seq)) {
+                    *slots = slots.minus(&whole);
+                }
+            }
+            holdings.fetching.retain(|(slots, _)| !slots.is_empty());
+            let left = holdings.fetching().len();
+            tracing::info!(peer = %from, fetched = before - left, left, "fetched slots");
+        }
+        adopted
+    }
+
+    /// What we say we hold, beside our gossip, once a layout exists.
+    pub(super) fn holding_message(&self) -> Option<Outgoing> {
+        let version = self.layout()?.version;
+        let fetching = lock(&self.holdings).fetching().to_words();
+        Some(PeerMessage::Holding { version, fetching, cursors: self.replica.cursors() })
+    }
+
+    /// `from` says what it holds. Kept for members only, one entry each.
+    pub(super) fn holding_received(
+        &self,
+        from: NodeId,
+        version: LayoutVersion,
+        fetching: &[u64],
+        cursors: Cursors,
+    ) -> Vec<Effect> {
+        if !lock(&self.members).knows(from) {
+            return Vec::new();
+        }
+        let holding =
+            PeerHolding { version, fetching: SlotSet::from_words(fetching), cursors: cursors.into_iter().collect() };
+        lock(&self.holdings).peers.insert(from, holding);
+        Vec::new()
+    }
+
+    /// Drops the records of slots we no longer hold that every owner of their slot holds, as its
+    /// last word says; returns the effects (a durable node compacts its log, which still holds
+    /// them, so a restart does not bring them back).
+    pub(crate) fn hand_off(&self) -> Vec<Effect> {
+        if lock(&self.holdings).leftovers.is_empty() {
+            return Vec::new();
+        }
+        let Some((layout, owners)) = self.layout_owners() else { return Vec::new() };
+        let holdings = lock(&self.holdings);
+        let said = |node: &NodeId, slot: u16| {
+            holdings.peers.get(node).filter(|p| p.version == layout.version && !p.fetching.contains(slot))
+        };
+        let ready = SlotSet::from_fn(|slot| {
+            holdings.leftovers.contains(slot)
+                && owners[usize::from(slot)].iter().all(|node| *node != self.node && said(node, slot).is_some())
+        });
+        if ready.is_empty() {
+            return Vec::new();
+        }
+        let cursors: Map<NodeId, Map<NodeId, u64>> =
+            holdings.peers.iter().map(|(node, holding)| (*node, holding.cursors.clone())).collect();
+        drop(holdings);
+        let covered = |record: &Record| {
+            owners[usize::from(slot_of_stored(record.key()))].iter().all(|node| {
+                let theirs = &cursors[node];
+                record.seen_by(|origin| theirs.get(&origin).copied().unwrap_or(0))
+            })
+        };
+        let (dropped, left) = self.store().drop_handed_over(&ready, covered);
+        let mut holdings = lock(&self.holdings);
+        holdings.leftovers = holdings.leftovers.minus(&ready.minus(&left));
+        if dropped == 0 {
+            return Vec::new();
+        }
+        tracing::info!(dropped, slots = ready.len(), "dropped records their slots' owners hold");
+        match self.durable {
+            true => vec![Effect::CompactLog],
+            false => Vec::new(),
+        }
+    }
+
+    /// Our own write `record` went to a slot we do not hold (a client of an older layout's
+    /// view): it stays until the slot's owners hold it, like what a lost slot left.
+    pub(super) fn wrote_outside(&self, record: &Record) {
+        if !self.store().holds(record) {
+            lock(&self.holdings).leftovers.insert(slot_of_stored(record.key()));
+        }
+    }
+
+    /// `peer` is gone from the cluster: its word no longer counts.
+    pub(super) fn forget_holding(&self, peer: NodeId) {
+        let mut holdings = lock(&self.holdings);
+        holdings.peers.remove(&peer);
+        holdings.coverage.forget(peer);
+    }
+}

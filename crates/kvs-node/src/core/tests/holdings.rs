@@ -1,0 +1,143 @@
+//! Slots held under a layout that partitions the key space, between cores: each keeps the
+//! records of its own slots, drops what a lost slot left once the slot's owners say they hold
+//! it, and fetches a slot it gains whole before its cursors claim it.
+
+use super::layouts::{acquainted, members, settle};
+use super::*;
+use kvs_proto::slot::slot_of;
+
+/// One anti-entropy round of `asker` with `answerer`, carried as the shell would: the request
+/// (a delta or, every other round while slots are being fetched, a fetch), the answer's batches,
+/// and its end; returns what the end did.
+fn round(asker: &Core, answerer: &Core, now: Now) -> Vec<Effect> {
+    let to = answerer.me().id;
+    let effects = asker.anti_entropy_round(now, |peer| (peer == to).then_some(1));
+    let [Effect::Send { message, .. }] = &effects[..] else { panic!("{} asking {to}: {effects:?}", asker.me().id) };
+    let asked = answerer.receive(peer(asker.me().id.0), over_the_wire(message), now);
+    let [Effect::AnswerAntiEntropy { request, cursors, fresh, slots, .. }] = &asked[..] else { panic!("{asked:?}") };
+    let request = *request;
+    let (answer, whole) = answerer.anti_entropy_answer(cursors.clone(), *fresh, slots.clone());
+    let AntiEntropyAnswer::Delta(mut batches) = answer else { panic!("no resync expected") };
+    let from = peer(to.0);
+    for entries in batches.by_ref() {
+        asker.receive(from, over_the_wire(&Outgoing::AntiEntropyEntries { request, entries }), now);
+    }
+    let done = match whole {
+        None => Outgoing::AntiEntropyDone { request, cursors: batches.done },
+        Some(whole) => Outgoing::SlotFetchDone { request, cursors: batches.done, whole: whole.to_words() },
+    };
+    asker.receive(from, over_the_wire(&done), now)
+}
+
+/// Every core tells every other what it holds, as their heartbeats do.
+fn tell_holdings(cores: &[&Core], now: Now) {
+    for a in cores {
+        let message = a.holding_message().expect("a layout is held");
+        for b in cores.iter().filter(|b| b.me().id != a.me().id) {
+            b.receive(peer(a.me().id.0), over_the_wire(&message), now);
+        }
+    }
+}
+
+/// The owners of `key`'s slot under `core`'s layout.
+fn owners(core: &Core, key: &[u8]) -> Vec<NodeId> {
+    core.layout_owners().expect("a layout").1[usize::from(slot_of(key))].clone()
+}
+
+fn holders(cores: &[&Core], key: &[u8]) -> Vec<NodeId> {
+    let mut holders: Vec<NodeId> = cores.iter().filter(|c| value(c, key).is_some()).map(|c| c.me().id).collect();
+    holders.sort();
+    holders
+}
+
+/// Applies a layout of factor `n` on `cores[0]` and lets it reach the others.
+fn apply(cores: &[&Core], n: u32, now: Now) {
+    let (_, effects) = cores[0].apply_layout(n, members(&[1, 2, 3]), now).unwrap();
+    settle(cores, vec![(cores[0].me().id, effects)], now);
+}
+
+/// `count` keys written on `a` and pushed to the others.
+fn written(cores: &[&Core], count: usize, now: Now) -> Vec<Vec<u8>> {
+    let keys: Vec<Vec<u8>> = (0..count).map(|i| format!("key:{i}").into_bytes()).collect();
+    for key in &keys {
+        let record = write(cores[0], key, Some(b"v"), now).unwrap();
+        for other in &cores[1..] {
+            push(cores[0].me().id.0, other, &record, now);
+        }
+    }
+    keys
+}
+
+#[test]
+fn a_partitioned_layout_leaves_each_key_on_its_owners_once_they_hold_it() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let cores = [&a, &b, &c];
+    let now = at(Instant::now(), 0);
+    acquainted(&cores, now);
+    let keys = written(&cores, 60, now);
+    apply(&cores, 2, now);
+    assert!(cores.iter().all(|core| !core.holds_all()));
+    // Nothing goes before the owners have said they hold it.
+    for core in cores {
+        assert!(core.hand_off().is_empty());
+    }
+    assert!(keys.iter().all(|key| holders(&cores, key).len() == 3));
+    tell_holdings(&cores, now);
+    for core in cores {
+        assert!(matches!(&core.hand_off()[..], [Effect::CompactLog]), "a durable core compacts after dropping");
+    }
+    for key in &keys {
+        let mut owners = owners(&a, key);
+        owners.sort();
+        assert_eq!(holders(&cores, key), owners, "{}", String::from_utf8_lossy(key));
+    }
+
+    // A write of a key whose slot the writer does not hold is pushed; its owners keep it, the
+    // third node does not, and the writer drops it once the owners say they hold it.
+    let key = keys.iter().find(|key| !owners(&a, key).contains(&NodeId(1))).unwrap();
+    let record = write(&a, key, Some(b"new"), now).unwrap();
+    for other in [&b, &c] {
+        push(1, other, &record, now);
+    }
+    assert!(cores.iter().all(|core| value(core, key) == Some(b"new".to_vec())), "owners, and the writer for now");
+    tell_holdings(&cores, now);
+    a.hand_off();
+    let mut expected = owners(&a, key);
+    expected.sort();
+    assert_eq!(holders(&cores, key), expected);
+    assert_eq!(value(&a, key), None, "dropped by the writer once handed over");
+}
+
+#[test]
+fn a_node_that_gains_slots_fetches_them_whole_before_its_cursors_claim_them() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let cores = [&a, &b, &c];
+    let now = at(Instant::now(), 0);
+    acquainted(&cores, now);
+    let keys = written(&cores, 60, now);
+    apply(&cores, 1, now);
+    tell_holdings(&cores, now);
+    for core in cores {
+        core.hand_off();
+    }
+    assert!(keys.iter().all(|key| holders(&cores, key).len() == 1), "one owner each");
+
+    // Every node gains slots at N = 2 and holds them whole only once it has fetched them.
+    apply(&cores, 2, now);
+    let gained = |core: &Core| core.whole().map_or(0, |whole| 16384 - whole.len());
+    assert!(cores.iter().all(|core| gained(core) > 16384 / 3), "each gained a third of the slots");
+    for (i, asker) in cores.iter().enumerate() {
+        // Delta and fetch rounds alternate: each other node is asked for both.
+        for step in [1, 1, 2, 2] {
+            round(asker, cores[(i + step) % 3], now);
+        }
+    }
+    for core in cores {
+        assert_eq!(core.whole(), Some(core.store().held.snapshot()), "node {} fetched all it gained", core.me().id);
+    }
+    for key in &keys {
+        let mut owners = owners(&a, key);
+        owners.sort();
+        assert_eq!(holders(&cores, key), owners, "{}", String::from_utf8_lossy(key));
+    }
+}
