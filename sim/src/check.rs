@@ -2,6 +2,8 @@
 
 use crate::client;
 use crate::history::History;
+use crate::holders::Holders;
+use crate::hosts::PORT;
 use kvs_proto::{Entry, Version};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -54,9 +56,9 @@ impl Written {
 
 /// Notes, for a run that did not converge, every key whose entry differs between nodes, with each
 /// node's entry (value, version, sequence number): where to start reading the history.
-pub async fn note_differences(n: usize, written: &Written, history: &History) {
-    let nodes: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(turmoil::lookup(format!("n{i}")), 7000)).collect();
+pub async fn note_differences(holders: &Holders, written: &Written, history: &History) {
     for key in written.attempted.keys() {
+        let nodes: Vec<SocketAddr> = holders.of_key(key.as_bytes()).into_iter().map(|ip| (ip, PORT).into()).collect();
         let mut seen = Vec::new();
         for node in &nodes {
             seen.push(client::inspect(*node, key).await);
@@ -67,11 +69,16 @@ pub async fn note_differences(n: usize, written: &Written, history: &History) {
                 .enumerate()
                 .map(|(i, entry)| match entry {
                     Some(Some(e)) => format!(
-                        "n{i}: {:?} at {}.{}@{} seq {}",
-                        e.value, e.version.wall_ms, e.version.logical, e.version.node, e.seq
+                        "{}: {:?} at {}.{}@{} seq {}",
+                        nodes[i].ip(),
+                        e.value,
+                        e.version.wall_ms,
+                        e.version.logical,
+                        e.version.node,
+                        e.seq
                     ),
-                    Some(None) => format!("n{i}: nothing"),
-                    None => format!("n{i}: no answer"),
+                    Some(None) => format!("{}: nothing", nodes[i].ip()),
+                    None => format!("{}: no answer", nodes[i].ip()),
                 })
                 .collect();
             history.note(format!("{key} differs: {}", entries.join("; ")));
@@ -79,17 +86,23 @@ pub async fn note_differences(n: usize, written: &Written, history: &History) {
     }
 }
 
-/// Every node holds the same entry for every key (digests already agree; this reads each back);
+/// Every node that must hold a key (all, or its slot's owners) holds the same entry for it;
 /// its value is one that was written to the key; and it is the acknowledged write with the largest
 /// version among those no crash can have lost, or a write with a larger version still. So no
 /// acknowledged write is lost unless superseded, and no deleted key comes back.
-pub async fn check(n: usize, written: &Written, history: &History) -> Result<(), String> {
-    let nodes: Vec<SocketAddr> = (0..n).map(|i| SocketAddr::new(turmoil::lookup(format!("n{i}")), 7000)).collect();
+pub async fn check(holders: &Holders, written: &Written, history: &History) -> Result<(), String> {
     let text = |entry: &Option<Entry>| {
         entry.as_ref().and_then(|e| e.value.as_ref()).map(|v| String::from_utf8_lossy(v).into_owned())
     };
     let mut superseded = 0;
     for (key, sent) in &written.attempted {
+        let nodes: Vec<SocketAddr> = holders.of_key(key.as_bytes()).into_iter().map(|ip| (ip, PORT).into()).collect();
+        if nodes.is_empty() {
+            if holders.lost_with_owners(key.as_bytes(), &written.crashed) {
+                continue;
+            }
+            return Err(format!("{key}: no owner of its slot holds it, and not every one crashed"));
+        }
         let mut seen = Vec::new();
         for node in &nodes {
             seen.push(client::inspect(*node, key).await.ok_or_else(|| format!("{node} did not answer an inspect"))?);
@@ -119,7 +132,7 @@ pub async fn check(n: usize, written: &Written, history: &History) -> Result<(),
         }
     }
     history.note(format!(
-        "checked {} keys on {n} nodes ({superseded} hold a write newer than any acknowledged one that must survive)",
+        "checked {} keys on the nodes that hold them ({superseded} hold a write newer than any acknowledged one that must survive)",
         written.attempted.len()
     ));
     Ok(())

@@ -6,7 +6,7 @@
 use crate::client;
 use crate::history::History;
 use crate::hosts::{addr, host};
-use kvs_proto::layout::LayoutVersion;
+use kvs_proto::layout::{Layout, LayoutVersion};
 use kvs_proto::{ClientRequest, ClientResponse, LayoutChange};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -53,16 +53,21 @@ pub async fn apply(rng: &mut StdRng, n: usize, durable: &[bool], ops: &mut Layou
 }
 
 /// The layout every node holds agrees, is one that was applied, and is no older than any a
-/// durable node acknowledged; waits `within` for offers still in flight.
-pub async fn check(n: usize, ops: &LayoutOps, history: &History, within: Duration) -> Result<(), String> {
+/// durable node acknowledged; waits `within` for offers still in flight. Returns that layout.
+pub async fn check(n: usize, ops: &LayoutOps, history: &History, within: Duration) -> Result<Option<Layout>, String> {
     let floor = ops.applied.iter().filter(|(_, kept)| *kept).map(|(version, _)| *version).max();
     let deadline = tokio::time::Instant::now() + within;
     let mut last = String::new();
     while tokio::time::Instant::now() < deadline {
         let mut held = Vec::new();
+        let mut layouts = Vec::new();
         for i in 0..n {
             held.push(match client::request(addr(i), ClientRequest::Layout).await {
-                Some(ClientResponse::Layout(layout)) => Some(layout.map(|layout| layout.version)),
+                Some(ClientResponse::Layout(layout)) => {
+                    let version = layout.as_ref().map(|layout| layout.version);
+                    layouts.push(layout);
+                    Some(version)
+                }
                 _ => None,
             });
         }
@@ -77,7 +82,7 @@ pub async fn check(n: usize, ops: &LayoutOps, history: &History, within: Duratio
                 return Err(format!("a layout a durable node acknowledged ({floor:?}) was lost: {last}"));
             }
             history.note(format!("every node holds layout {version:?}"));
-            return Ok(());
+            return Ok(layouts.swap_remove(0).map(|layout| *layout));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

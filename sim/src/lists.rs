@@ -5,6 +5,7 @@
 //! and the elements one node pushed to one end stay in the order it pushed them.
 
 use crate::history::History;
+use crate::holders::Holders;
 use crate::resp::{self, Reply};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -75,8 +76,9 @@ impl ListOps {
     }
 
     /// Each list on every node, for a run that did not converge.
-    pub async fn note_differences(&self, nodes: &[IpAddr], history: &History) {
+    pub async fn note_differences(&self, holders: &Holders, history: &History) {
         for list in self.attempted.keys() {
+            let nodes = &holders.of_key(list.as_bytes());
             let mut seen = Vec::new();
             for ip in nodes {
                 seen.push(format!("{ip}: {:?}", read(*ip, list).await));
@@ -85,10 +87,17 @@ impl ListOps {
         }
     }
 
-    /// The checks, once the cluster converged, against every node at `nodes`.
-    pub async fn check(&self, nodes: &[IpAddr], forgetful: &BTreeSet<usize>, history: &History) -> Result<(), String> {
+    /// The checks, once the cluster converged, against every node that must hold each key.
+    pub async fn check(&self, holders: &Holders, forgetful: &BTreeSet<usize>, history: &History) -> Result<(), String> {
         let mut held: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (list, attempted) in &self.attempted {
+            let nodes = &holders.of_key(list.as_bytes());
+            if nodes.is_empty() {
+                if holders.lost_with_owners(list.as_bytes(), forgetful) {
+                    continue;
+                }
+                return Err(format!("{list}: no owner of its slot holds it, and not every one crashed"));
+            }
             let mut copies = Vec::new();
             for ip in nodes {
                 copies.push(read(*ip, list).await?);
@@ -112,7 +121,8 @@ impl ListOps {
             held.insert(list, values);
         }
         let mut required = 0;
-        for push in &self.pushed {
+        // A list whose slot's every owner crashed is not in `held` (see `Holders`).
+        for push in self.pushed.iter().filter(|push| held.contains_key(push.list.as_str())) {
             if self.must_hold(push, forgetful) {
                 required += 1;
                 if !held[push.list.as_str()].contains(&push.value) {
@@ -133,7 +143,8 @@ impl ListOps {
         // made again by a node that saw neither the elements nor the DEL), out of place.
         let after_deletes = |p: &&Pushed| self.last_delete.get(&p.list).is_none_or(|at| p.sent > *at);
         for push in self.pushed.iter().filter(|p| !forgetful.contains(&p.node)).filter(after_deletes) {
-            let Some(at) = held[push.list.as_str()].iter().position(|v| *v == push.value) else { continue };
+            let Some(list) = held.get(push.list.as_str()) else { continue };
+            let Some(at) = list.iter().position(|v| *v == push.value) else { continue };
             let key = (push.list.as_str(), push.node, push.tail);
             if let Some(&before) = last.get(&key) {
                 let outward = if push.tail { at > before } else { at < before };

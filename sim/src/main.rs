@@ -18,6 +18,7 @@
 mod check;
 mod client;
 mod history;
+mod holders;
 mod hosts;
 mod layouts;
 mod lists;

@@ -322,24 +322,61 @@ async fn workload(
     for back in crashed.drain(..) {
         requests.borrow_mut().restart.push(host(back));
     }
+    // The layout first: which nodes must hold each key follows from the one they agree on.
+    let layout = crate::layouts::check(n, &layouts, &history, CONVERGE_WITHIN).await?;
+    let holders = crate::holders::Holders::of(layout.as_ref(), n).await;
+    if holders.partitioned() {
+        history.note("the layout partitions the keys: each is checked on its slot's owners");
+        return converge_partitioned(n, &holders, (&written, &sets, &lists), &forgetful, &history).await;
+    }
     if let Err(failure) = wait_converged(n, &history, CONVERGE_WITHIN).await {
-        crate::check::note_differences(n, &written, &history).await;
-        let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
-        sets.note_differences(&ips, &history).await;
-        lists.note_differences(&ips, &history).await;
-        for i in 0..n {
-            if let Some(status) = client::status(addr(i)).await {
-                history.note(format!("{} cursors: {:?}", host(i), status.cursors));
-            }
-        }
+        crate::check::note_differences(&holders, &written, &history).await;
+        sets.note_differences(&holders, &history).await;
+        lists.note_differences(&holders, &history).await;
+        note_cursors(n, &history).await;
         return Err(failure);
     }
     history.note("converged");
-    check(n, &written, &history).await?;
-    let ips: Vec<std::net::IpAddr> = (0..n).map(|i| addr(i).ip()).collect();
-    sets.check(&ips, &forgetful, &history).await?;
-    lists.check(&ips, &forgetful, &history).await?;
-    crate::layouts::check(n, &layouts, &history, Duration::from_secs(30)).await
+    check(&holders, &written, &history).await?;
+    sets.check(&holders, &forgetful, &history).await?;
+    lists.check(&holders, &forgetful, &history).await
+}
+
+/// Under a layout that partitions the keys no two nodes' digests need agree: once every node is
+/// alive, the checks run until every key's holders agree and nothing acknowledged is missing,
+/// or the convergence deadline passes.
+async fn converge_partitioned(
+    n: usize,
+    holders: &crate::holders::Holders,
+    (written, sets, lists): (&Written, &crate::sets::SetOps, &crate::lists::ListOps),
+    forgetful: &std::collections::BTreeSet<usize>,
+    history: &History,
+) -> Result<(), String> {
+    wait_alive(n, history, CONVERGE_WITHIN).await?;
+    let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
+    let quiet = History::default();
+    loop {
+        let failed = match check(holders, written, &quiet).await {
+            Ok(()) => match sets.check(holders, forgetful, &quiet).await {
+                Ok(()) => lists.check(holders, forgetful, &quiet).await.err(),
+                Err(failure) => Some(failure),
+            },
+            Err(failure) => Some(failure),
+        };
+        let Some(failure) = failed else { break };
+        if tokio::time::Instant::now() >= deadline {
+            crate::check::note_differences(holders, written, history).await;
+            sets.note_differences(holders, history).await;
+            lists.note_differences(holders, history).await;
+            note_cursors(n, history).await;
+            return Err(format!("not converged within {CONVERGE_WITHIN:?}: {failure}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    history.note("converged");
+    check(holders, written, history).await?;
+    sets.check(holders, forgetful, history).await?;
+    lists.check(holders, forgetful, history).await
 }
 
 /// Where a simulated node keeps its data.
@@ -383,6 +420,35 @@ fn heal(a: usize, b: usize, one_way: bool) {
     } else {
         turmoil::repair(host(a), host(b));
     }
+}
+
+/// Notes every node's cursors, for a run that did not converge.
+async fn note_cursors(n: usize, history: &History) {
+    for i in 0..n {
+        if let Some(status) = client::status(addr(i)).await {
+            history.note(format!("{} ({}) cursors: {:?}", host(i), status.node_id, status.cursors));
+        }
+    }
+}
+
+/// Waits until nodes `0..n` each see `n` alive members.
+async fn wait_alive(n: usize, history: &History, within: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        let mut alive = 0;
+        for i in 0..n {
+            if let Some(status) = client::status(addr(i)).await {
+                let seen = status.members.iter().filter(|m| m.state == kvs_proto::MemberState::Alive).count();
+                alive += usize::from(seen == n && status.members.len() == n);
+            }
+        }
+        if alive == n {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    history.note("not every node sees every other alive");
+    Err(format!("not every node saw every other alive within {within:?}"))
 }
 
 /// Waits until nodes `0..n` each see `n` alive members and all report one digest.

@@ -4,11 +4,11 @@
 //! same members; and every member held was added by someone.
 
 use crate::history::History;
+use crate::holders::Holders;
 use crate::resp::{self, Reply};
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use tokio::time::Instant;
 
 /// One acknowledged SADD: when it was sent, and the node that took it.
@@ -76,8 +76,9 @@ impl SetOps {
     }
 
     /// Notes, for a run that did not converge, each set's members on every node.
-    pub async fn note_differences(&self, nodes: &[IpAddr], history: &History) {
+    pub async fn note_differences(&self, holders: &Holders, history: &History) {
         for set in self.attempted.keys() {
+            let nodes = &holders.of_key(set.as_bytes());
             let mut seen = Vec::new();
             for ip in nodes {
                 seen.push(format!("{ip}: {:?}", resp::command(*ip, &["SMEMBERS", set]).await));
@@ -100,10 +101,17 @@ impl SetOps {
         }
     }
 
-    /// The checks, once the cluster converged, against every node at `nodes`.
-    pub async fn check(&self, nodes: &[IpAddr], crashed: &BTreeSet<usize>, history: &History) -> Result<(), String> {
+    /// The checks, once the cluster converged, against every node that must hold each key.
+    pub async fn check(&self, holders: &Holders, crashed: &BTreeSet<usize>, history: &History) -> Result<(), String> {
         let mut required = 0;
         for (set, attempted) in &self.attempted {
+            let nodes = &holders.of_key(set.as_bytes());
+            if nodes.is_empty() {
+                if holders.lost_with_owners(set.as_bytes(), crashed) {
+                    continue;
+                }
+                return Err(format!("{set}: no owner of its slot holds it, and not every one crashed"));
+            }
             let mut held = Vec::new();
             for ip in nodes {
                 let members = match resp::command(*ip, &["SMEMBERS", set]).await {

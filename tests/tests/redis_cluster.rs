@@ -121,8 +121,7 @@ async fn redis_cluster_clients_route_by_the_layout() {
         redis_cli(&nodes[0], &["GET", "greeting"]) == "hello"
     });
 
-    // A Redis Cluster client's connection (it read CLUSTER SLOTS) is redirected for a slot this
-    // node does not own, to the slot's first owner; one of its own slots is served.
+    // A slot this node does not hold is redirected to its first owner, one of its own is served.
     let mine = i64::from(nodes[0].redis().port());
     let owners_of = |slot: i64| described[0].iter().find(|(start, end, _)| (*start..=*end).contains(&slot)).unwrap();
     let slot_of = |c: &mut redis::Connection, key: &str| run::<i64>(c, &["CLUSTER", "KEYSLOT", key]);
@@ -146,28 +145,33 @@ async fn redis_cluster_clients_route_by_the_layout() {
     assert!(queued.contains(&format!("{slot} 127.0.0.1:{first}")), "{queued}");
     assert_error(c, &["EXEC"], "Transaction discarded because of previous errors");
 
-    // Partitioned: keys of one command must share a slot, and only database 0 exists. A
-    // connection that never read the owners is served whatever the slot, as every node still
-    // holds every key. (redis-rs reads the CROSSSLOT code as its own error kind, CrossSlot.)
+    // Partitioned: keys of one command must share a slot, and only database 0 exists; the tags
+    // used are of slots node 0 holds, as a plain connection is redirected like any other.
+    // (redis-rs reads the CROSSSLOT code as its own error kind, CrossSlot.)
     let c = &mut nodes[0].resp();
+    let held = |c: &mut redis::Connection, key: &str| owners_of(slot_of(c, key)).2.contains(&mine);
+    let tags: Vec<String> = (0..100).map(|i| format!("{{t{i}}}")).filter(|tag| held(c, tag)).take(2).collect();
+    let (t1, t2) = (tags[0].as_str(), tags[1].as_str());
     assert_error(c, &["MSET", "a", "1", "b", "2"], "Keys in request don't hash to the same slot");
     let port = nodes[0].redis().port().to_string();
     let raw =
         Command::new("redis-cli").args(["-p", &port, "MSET", "a", "1", "b", "2"]).output().expect("run redis-cli");
     let said = String::from_utf8_lossy(&raw.stdout).into_owned();
     assert!(said.starts_with("CROSSSLOT Keys in request"), "{said}");
-    let () = run(c, &["MSET", "{user}a", "1", "{user}b", "2"]);
-    assert_eq!(run::<Vec<String>>(c, &["MGET", "{user}a", "{user}b"]), ["1", "2"]);
+    let (a, b) = (format!("{t1}a"), format!("{t1}b"));
+    let () = run(c, &["MSET", &a, "1", &b, "2"]);
+    assert_eq!(run::<Vec<String>>(c, &["MGET", &a, &b]), ["1", "2"]);
     assert_error(c, &["SELECT", "1"], "SELECT is not allowed in cluster mode");
     // A transaction's keys too, across its commands: EXEC discards it.
-    for (keys, refused) in [(["{a}x", "{b}y"], true), (["{a}x", "{a}y"], false)] {
+    let (x, y, other) = (format!("{t1}x"), format!("{t1}y"), format!("{t2}y"));
+    for (keys, refused) in [([&x, &other], true), ([&x, &y], false)] {
         assert_eq!(run::<String>(c, &["MULTI"]), "OK");
         for key in keys {
             assert_eq!(run::<String>(c, &["SET", key, "1"]), "QUEUED");
         }
         if refused {
             assert_error(c, &["EXEC"], "Keys in request don't hash to the same slot");
-            assert_eq!(run::<Option<String>>(c, &["GET", "{a}x"]), None, "nothing of it ran");
+            assert_eq!(run::<Option<String>>(c, &["GET", &x]), None, "nothing of it ran");
         } else {
             assert_eq!(run::<Vec<String>>(c, &["EXEC"]), ["OK", "OK"]);
         }

@@ -117,12 +117,13 @@ impl Shell {
         let replica = Replica::new(store, clock);
         let cluster_version = dir.as_ref().and_then(|dir| dir.cluster_version());
         let layout = dir.as_ref().and_then(|dir| dir.layout().cloned());
+        let fetching = dir.as_ref().and_then(|dir| dir.fetching().cloned());
         let memory_limit = crate::memory_limit::MemoryLimit::new(config.memory_limit);
         let pubsub = Arc::new(Hub::default());
         let history = crate::history::History::new(config.history_step);
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
-            core: Core::new(&config, me, replica, (cluster_version, layout)),
+            core: Core::new(&config, me, replica, (cluster_version, layout, fetching)),
             writes: WritePath::new(log, dir, config.push_queue, Observers::new(pubsub.clone(), config.observers)),
             peers: PeerLinks::default(),
             redis_addr,
@@ -217,6 +218,11 @@ impl Shell {
                 Effect::ClusterVersionRose(version) => {
                     if let Err(error) = self.writes.cluster_version_rose(version) {
                         tracing::warn!(%error, version, "cannot record the cluster version");
+                    }
+                }
+                Effect::FetchingChanged(slots) => {
+                    if let Err(error) = self.writes.record_fetching(&slots) {
+                        tracing::warn!(%error, slots = slots.len(), "cannot record the slots to fetch");
                     }
                 }
                 Effect::LayoutAdopted(layout) => {

@@ -69,6 +69,14 @@ impl WritePath {
         }
     }
 
+    /// Records the slots this node has yet to fetch in the data dir.
+    pub(crate) fn record_fetching(&self, slots: &kvs_proto::slot_set::SlotSet) -> Result<(), LogError> {
+        match &self.dir {
+            Some(dir) => dir.lock().unwrap_or_else(|p| p.into_inner()).record_fetching(slots),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses when an earlier log write or fsync failed.
     pub(crate) fn check(&self) -> Result<(), LogError> {
         self.log.as_ref().map_or(Ok(()), Log::check)

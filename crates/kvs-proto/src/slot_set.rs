@@ -120,6 +120,15 @@ impl SlotSet {
         out
     }
 
+    /// The slots in both.
+    pub fn intersection(&self, other: &SlotSet) -> SlotSet {
+        let mut out = self.clone();
+        for (word, theirs) in out.words.iter_mut().zip(other.words.iter()) {
+            *word &= theirs;
+        }
+        out
+    }
+
     /// Whether every slot of `self` is in `other`.
     pub fn is_subset(&self, other: &SlotSet) -> bool {
         self.words.iter().zip(other.words.iter()).all(|(mine, theirs)| mine & !theirs == 0)

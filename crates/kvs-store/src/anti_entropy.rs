@@ -9,6 +9,7 @@
 use crate::map::Map;
 use crate::record::Record;
 use crate::store::{Shard, Store, SHARDS};
+use kvs_proto::slot_set::SlotSet;
 use kvs_proto::NodeId;
 
 /// A peer's cursors, for lookups while walking the store.
@@ -91,9 +92,11 @@ impl Store {
     /// seen, before resynchronizing from it: it will send back whatever of those still stands, and
     /// nothing it deleted. Records it has not seen (newer than its cursors) are kept, since they
     /// may exist nowhere else yet.
-    pub fn retain_unseen(&self, cursors: &CursorMap, older_than_ms: u64) -> usize {
+    pub fn retain_unseen(&self, cursors: &CursorMap, older_than_ms: u64, slots: Option<&SlotSet>) -> usize {
         let seen = |stamp: kvs_proto::Stamp| stamp.seq <= cursors.get(&stamp.version.node).copied().unwrap_or(0);
-        self.remove_where(|r| r.version().wall_ms < older_than_ms && r.stamps().all(seen)).len()
+        let in_slots =
+            |r: &Record| slots.is_none_or(|slots| slots.contains(crate::store::slots::slot_of_stored(r.key())));
+        self.remove_where(|r| r.version().wall_ms < older_than_ms && r.stamps().all(seen) && in_slots(r)).len()
     }
 
     /// Number of records held, tombstones included.
@@ -228,7 +231,7 @@ mod tests {
 
         // Resync: b drops what a has seen, then takes everything.
         let a_cursors: CursorMap = a.cursors.snapshot().into_iter().collect();
-        assert_eq!(b.retain_unseen(&a_cursors, u64::MAX), 1);
+        assert_eq!(b.retain_unseen(&a_cursors, u64::MAX, None), 1);
         b.cursors.reset_except(NodeId(99));
         sync(&a, &b);
         assert!(b.get(b"k").is_none());

@@ -299,10 +299,13 @@ impl Replica {
     /// also the most a member that lies about needing a resync can make us drop, and what it drops
     /// comes back from the others, since the cursors that covered it are reset. Our own writes are
     /// never dropped, whatever the peer claims to have seen of them: they may exist nowhere else.
-    pub fn drop_seen_by(&self, cursors: &Cursors, older_than_ms: u64) -> usize {
+    ///
+    /// `slots`: only records of these slots go (those the peer holds whole, when it holds some
+    /// only: it sends back nothing of the others).
+    pub fn drop_seen_by(&self, cursors: &Cursors, older_than_ms: u64, slots: Option<&SlotSet>) -> usize {
         let mut theirs: CursorMap = cursors.iter().copied().collect();
         theirs.remove(&self.origin());
-        let dropped = self.store.retain_unseen(&theirs, older_than_ms);
+        let dropped = self.store.retain_unseen(&theirs, older_than_ms, slots);
         self.store.cursors.reset_except(self.origin());
         dropped
     }

@@ -9,9 +9,10 @@
 //! [`CursorCoverage::covered`] returns. Each answer delivered the records above our cursors of its
 //! slots, so once the slots are covered we hold every write up to `s` of every slot we hold.
 //!
-//! This asks one member's word per slot, where a whole cluster asks two per origin (see
-//! [`super::cursor_claims`]): a slot's co-owners are the only members that hold it besides us, so
-//! there may be no second one to ask.
+//! As a whole cluster asks two members' word per origin (see [`super::cursor_claims`]), a slot
+//! with two or more other owners must be covered by two of them, so one member that lies about
+//! its cursors cannot make us stop fetching what the honest ones hold; a slot with one other
+//! owner (a factor of 2) rests on that owner's word, since nobody else holds it.
 //!
 //! A claim stays good while we drop nothing it covered and hold no slot we did not hold when it
 //! came: [`CursorCoverage::clear`] is called when a resync drops records and when a layout gives
@@ -22,40 +23,54 @@ use kvs_proto::slot_set::SlotSet;
 use kvs_proto::NodeId;
 use kvs_store::map::Map;
 
-/// The last complete answer of each peer: what it claimed, and of which slots.
+/// The last complete answer of each peer: what it claimed, of which slots, and its origin.
 #[derive(Debug, Default)]
 pub(crate) struct CursorCoverage {
-    by_peer: Map<NodeId, (Map<NodeId, u64>, SlotSet)>,
+    by_peer: Map<NodeId, (Map<NodeId, u64>, SlotSet, NodeId)>,
 }
 
 impl CursorCoverage {
-    /// Notes that `peer`'s complete answer claimed `cursors`, true of the slots `whole`.
-    pub(crate) fn record(&mut self, peer: NodeId, cursors: &Cursors, whole: SlotSet) {
-        self.by_peer.insert(peer, (cursors.iter().copied().collect(), whole));
+    /// Notes that `peer`, writing under `origin`, completed an answer claiming `cursors`, true
+    /// of the slots `whole`; its claim of its own origin is true of every slot. A member holds
+    /// every write it made in a slot it does not hold until the slot's owners hold it (see
+    /// `holdings`), so its answer carries every one of them we may lack.
+    pub(crate) fn record(&mut self, (peer, origin): (NodeId, NodeId), cursors: &Cursors, whole: SlotSet) {
+        self.by_peer.insert(peer, (cursors.iter().copied().collect(), whole, origin));
     }
 
     /// For each origin any peer claimed, the furthest our cursor may move now that we hold
     /// `held`: the largest number such that the peers claiming at least it hold all of `held`
-    /// whole between them. Origins with no such number are left out.
-    pub(crate) fn covered(&self, held: &SlotSet) -> Cursors {
-        let mut origins: Vec<NodeId> = self.by_peer.values().flat_map(|(claims, _)| claims.keys().copied()).collect();
+    /// whole between them, the slots of `twice` each held by two of them. Origins with no such
+    /// number are left out, and nothing moves while we hold no slot (a cursor then says nothing,
+    /// and one taken on any word would hold back the fetch of the slots we gain next).
+    pub(crate) fn covered(&self, held: &SlotSet, twice: &SlotSet) -> Cursors {
+        if held.is_empty() {
+            return Cursors::new();
+        }
+        let (once_needed, twice_needed) = (held.minus(twice), held.intersection(twice));
+        let mut origins: Vec<NodeId> =
+            self.by_peer.values().flat_map(|(claims, _, _)| claims.keys().copied()).collect();
         origins.sort_unstable();
         origins.dedup();
+        let full = SlotSet::full();
         let mut covered = Cursors::new();
         for origin in origins {
             let mut claims: Vec<(u64, &SlotSet)> = self
                 .by_peer
                 .values()
-                .filter_map(|(claims, whole)| Some((*claims.get(&origin)?, whole)))
+                .filter_map(|(claims, whole, own)| {
+                    Some((*claims.get(&origin)?, if *own == origin { &full } else { whole }))
+                })
                 .filter(|&(seq, _)| seq > 0)
                 .collect();
             // Highest claim first: the union grows as the bar lowers, and the first bar at which
             // it covers `held` is the answer.
             claims.sort_unstable_by_key(|&(seq, _)| std::cmp::Reverse(seq));
-            let mut union = SlotSet::empty();
+            let (mut once, mut two) = (SlotSet::empty(), SlotSet::empty());
             for (seq, whole) in claims {
-                union = union.union(whole);
-                if held.is_subset(&union) {
+                two = two.union(&once.intersection(whole));
+                once = once.union(whole);
+                if once_needed.is_subset(&once) && twice_needed.is_subset(&two) {
                     covered.push((origin, seq));
                     break;
                 }
@@ -85,21 +100,40 @@ mod tests {
 
     #[test]
     fn a_cursor_moves_only_as_far_as_the_slots_held_are_covered() {
-        let (o, p, q) = (NodeId(9), NodeId(1), NodeId(2));
+        let (o, p, q) = (NodeId(9), (NodeId(1), NodeId(11)), (NodeId(2), NodeId(12)));
         let held = slots(&[(0, 99)]);
         let mut coverage = CursorCoverage::default();
         coverage.record(p, &vec![(o, 50)], slots(&[(0, 59)]));
-        assert!(coverage.covered(&held).is_empty(), "slots 60..99 are nobody's word yet");
+        assert!(coverage.covered(&held, &SlotSet::empty()).is_empty(), "slots 60..99 are nobody's word yet");
         coverage.record(q, &vec![(o, 30)], slots(&[(40, 120)]));
-        assert_eq!(coverage.covered(&held), [(o, 30)], "together they cover it at the lower claim");
+        assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 30)], "together they cover it at the lower claim");
         coverage.record(q, &vec![(o, 70)], slots(&[(40, 120)]));
-        assert_eq!(coverage.covered(&held), [(o, 50)]);
+        assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 50)]);
         coverage.record(p, &vec![(o, 90)], SlotSet::full());
-        assert_eq!(coverage.covered(&held), [(o, 90)], "a member holding everything covers alone");
-        coverage.forget(p);
-        assert!(coverage.covered(&held).is_empty());
+        assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 90)], "a member holding everything covers alone");
+        coverage.forget(p.0);
+        assert!(coverage.covered(&held, &SlotSet::empty()).is_empty());
         coverage.clear();
         coverage.record(q, &vec![(o, 70)], slots(&[(40, 120)]));
-        assert_eq!(coverage.covered(&slots(&[(50, 60)])), [(o, 70)]);
+        assert_eq!(coverage.covered(&slots(&[(50, 60)]), &SlotSet::empty()), [(o, 70)]);
+        coverage.record(q, &vec![(q.1, 5)], slots(&[(0, 0)]));
+        assert_eq!(
+            coverage.covered(&held, &SlotSet::empty()),
+            [(q.1, 5)],
+            "a member's word on its own writes covers every slot"
+        );
+        assert!(coverage.covered(&SlotSet::empty(), &SlotSet::empty()).is_empty(), "no slot held, no cursor moved");
+    }
+
+    #[test]
+    fn a_slot_with_two_other_owners_needs_two_words() {
+        let (o, p, q) = (NodeId(9), (NodeId(1), NodeId(11)), (NodeId(2), NodeId(12)));
+        let held = slots(&[(0, 9)]);
+        let mut coverage = CursorCoverage::default();
+        coverage.record(p, &vec![(o, 1_000)], SlotSet::full());
+        assert!(coverage.covered(&held, &held).is_empty(), "one word, however sweeping");
+        assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 1_000)]);
+        coverage.record(q, &vec![(o, 40)], slots(&[(0, 9)]));
+        assert_eq!(coverage.covered(&held, &held), [(o, 40)], "as far as the second word goes");
     }
 }

@@ -44,6 +44,9 @@ pub(crate) enum Effect {
     },
     /// The cluster version rose to this: record it in the data dir, and open what it gates.
     ClusterVersionRose(u32),
+    /// The slots this node has yet to fetch changed to these: record them in the data dir,
+    /// before the layout that made them (a restart then fetches at least what is left).
+    FetchingChanged(kvs_proto::slot_set::SlotSet),
     /// This node adopted a newer layout: record it in the data dir.
     LayoutAdopted(kvs_proto::layout::Layout),
     /// A peer acknowledged more of our writes: wake the WAITs.

@@ -13,7 +13,7 @@
 //! stopped, so it fetches every slot it holds again.
 
 use super::cursor_coverage::CursorCoverage;
-use super::{lock, Core, Effect, Outgoing};
+use super::{lock, Core, Effect, Outgoing, Peer};
 use kvs_proto::layout::LayoutVersion;
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::SlotSet;
@@ -35,9 +35,11 @@ pub(crate) struct Holdings {
     pub(super) coverage: CursorCoverage,
     /// The outstanding anti-entropy request, when it is a fetch.
     fetch_request: Option<u64>,
-    /// Whether the next anti-entropy round fetches: rounds alternate while slots are fetched, so
-    /// the slots held whole keep being repaired meanwhile.
-    fetch_next: bool,
+    /// The peers whose last request was a delta: each peer is asked for a delta and a fetch in
+    /// turn while slots are fetched, so the slots held whole keep being repaired meanwhile (per
+    /// peer: alternating over all rounds, with two peers taken in turn, would ask one only for
+    /// deltas and the other only for fetches).
+    fetch_next: std::collections::BTreeSet<NodeId>,
 }
 
 /// A peer's last [`PeerMessage::Holding`].
@@ -57,17 +59,24 @@ impl Holdings {
 
 impl Core {
     /// Holds the slots `owners` (indexed by slot; `None`: no layout) gives this node from now on.
-    /// `restarted`: the store holds what the log replayed, and any slot may have been mid-fetch.
-    pub(super) fn hold(&self, owners: Option<&[Vec<NodeId>]>, restarted: bool) {
+    /// `restarted`: the store holds what the log replayed, and these are the slots the data dir
+    /// recorded as yet to fetch (`None`: none recorded, so any slot held may be). Returns the
+    /// effect that records the slots to fetch when they changed.
+    pub(super) fn hold(&self, owners: Option<&[Vec<NodeId>]>, restarted: Option<Option<SlotSet>>) -> Option<Effect> {
         let me = self.node;
         let held = match owners {
             None => SlotSet::full(),
             Some(owners) => SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&me)),
         };
         let (before, cursors) = self.replica.hold(&held);
-        let gained = if restarted && !held.is_full() { held.clone() } else { held.minus(&before) };
+        let gained = match restarted {
+            Some(Some(recorded)) => recorded.intersection(&held),
+            Some(None) => held.clone(),
+            None => held.minus(&before),
+        };
         let lost = before.minus(&held);
         let mut holdings = lock(&self.holdings);
+        let fetching_before = holdings.fetching();
         holdings.leftovers = holdings.leftovers.union(&lost).minus(&held);
         for (slots, _) in &mut holdings.fetching {
             *slots = slots.minus(&lost);
@@ -81,6 +90,8 @@ impl Core {
         if !gained.is_empty() || !lost.is_empty() {
             tracing::info!(held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
         }
+        let fetching = holdings.fetching();
+        (fetching != fetching_before).then_some(Effect::FetchingChanged(fetching))
     }
 
     /// Whether this node holds every slot whole: its cursors are true of the whole key space.
@@ -100,12 +111,12 @@ impl Core {
 
     /// The request for the next anti-entropy round to `peer`: a fetch of the slots being fetched
     /// every other round while there are some, else `regular`.
-    pub(super) fn fetch_or(&self, request: u64, regular: Outgoing) -> Outgoing {
+    pub(super) fn fetch_or(&self, peer: NodeId, request: u64, regular: Outgoing) -> Outgoing {
         let mut holdings = lock(&self.holdings);
         let fetching = holdings.fetching();
         holdings.fetch_request = None;
-        if fetching.is_empty() || !std::mem::replace(&mut holdings.fetch_next, false) {
-            holdings.fetch_next = true;
+        if fetching.is_empty() || !holdings.fetch_next.remove(&peer) {
+            holdings.fetch_next.insert(peer);
             return regular;
         }
         holdings.fetch_request = Some(request);
@@ -114,12 +125,20 @@ impl Core {
 
     /// Our cursors having moved, by an answer from `from` claiming `cursors` true of the slots
     /// `whole`, as far as the claims recorded now cover the slots we hold; and, if it answered our
-    /// fetch (`request`), the slots it completes. Returns the cursors to log.
-    pub(super) fn partial_answer(&self, from: NodeId, request: u64, cursors: &Cursors, whole: SlotSet) -> Cursors {
+    /// fetch (`request`), the slots it completes. Returns the effects: the cursors to log, and
+    /// the slots still to fetch when they changed.
+    ///
+    /// A node that holds every slot whole takes no cursor from such answers: its own are moved
+    /// by answers of members that hold every slot too, two words per origin.
+    pub(super) fn partial_answer(&self, from: Peer, request: u64, cursors: &Cursors, whole: SlotSet) -> Vec<Effect> {
+        let twice = self.slots_with_two_other_owners();
         let mut holdings = lock(&self.holdings);
         let held = self.store().held.snapshot();
-        holdings.coverage.record(from, cursors, whole.clone());
-        let adopted = self.replica.adopt_covered(&holdings.coverage.covered(&held));
+        holdings.coverage.record((from.id, from.origin), cursors, whole.clone());
+        let adopted = match held.is_full() && holdings.fetching.is_empty() {
+            true => Cursors::new(),
+            false => self.replica.adopt_covered(&holdings.coverage.covered(&held, &twice)),
+        };
         if holdings.fetch_request.take() == Some(request) {
             let claimed: Map<NodeId, u64> = cursors.iter().copied().collect();
             let before = holdings.fetching().len();
@@ -129,10 +148,31 @@ impl Core {
                 }
             }
             holdings.fetching.retain(|(slots, _)| !slots.is_empty());
-            let left = holdings.fetching().len();
-            tracing::info!(peer = %from, fetched = before - left, left, "fetched slots");
+            let left = holdings.fetching();
+            if left.len() < before {
+                tracing::info!(peer = %from.id, fetched = before - left.len(), left = left.len(), "fetched slots");
+                return vec![Effect::LogCursors(adopted), Effect::FetchingChanged(left)];
+            }
         }
-        adopted
+        vec![Effect::LogCursors(adopted)]
+    }
+
+    /// The slots `peer` holds whole as its last word says, under the layout we hold (`None`:
+    /// every slot, when we hold no layout; an empty set when its word is missing or of another
+    /// layout).
+    pub(super) fn held_whole_by(&self, peer: NodeId) -> Option<SlotSet> {
+        let (layout, owners) = self.layout_owners()?;
+        let holdings = lock(&self.holdings);
+        let Some(said) = holdings.peers.get(&peer).filter(|said| said.version == layout.version) else {
+            return Some(SlotSet::empty());
+        };
+        Some(SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) && !said.fetching.contains(slot)))
+    }
+
+    /// The slots our layout gives two owners or more besides us.
+    fn slots_with_two_other_owners(&self) -> SlotSet {
+        let Some((_, owners)) = self.layout_owners() else { return SlotSet::empty() };
+        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|&&node| node != self.node).count() >= 2)
     }
 
     /// What we say we hold, beside our gossip, once a layout exists.
@@ -212,6 +252,7 @@ impl Core {
     pub(super) fn forget_holding(&self, peer: NodeId) {
         let mut holdings = lock(&self.holdings);
         holdings.peers.remove(&peer);
+        holdings.fetch_next.remove(&peer);
         holdings.coverage.forget(peer);
     }
 }

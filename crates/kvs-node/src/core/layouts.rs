@@ -91,10 +91,13 @@ impl Core {
         self.partitioned.load(Ordering::Relaxed)
     }
 
-    fn adopt(&self, layouts: &mut Layouts, layout: Layout) {
-        layouts.adopt(layout);
-        self.hold(layouts.owners().as_deref().map(Vec::as_slice), false);
+    /// Makes `layout` the one held; returns the effects to carry out, the slots to fetch
+    /// recorded before the layout that made them.
+    fn adopt(&self, layouts: &mut Layouts, layout: Layout) -> Vec<Effect> {
+        layouts.adopt(layout.clone());
+        let fetching = self.hold(layouts.owners().as_deref().map(Vec::as_slice), None);
         self.partitioned.store(layouts.partitioned(), Ordering::Relaxed);
+        fetching.into_iter().chain([Effect::LayoutAdopted(layout)]).collect()
     }
 
     /// Whether this node owns `slot` under the layout it holds (every slot without one).
@@ -124,9 +127,8 @@ impl Core {
             replication_factor,
             "layout applied here"
         );
-        self.adopt(&mut layouts, layout.clone());
+        let mut effects = self.adopt(&mut layouts, layout.clone());
         drop(layouts);
-        let mut effects = vec![Effect::LayoutAdopted(layout.clone())];
         let peers = lock(&self.members).alive_peers(now.at);
         effects.extend(peers.into_iter().map(|to| Effect::Send { to, message: offer(version) }));
         Ok((layout, effects))
@@ -185,8 +187,7 @@ impl Core {
             replication_factor = layout.replication_factor,
             "layout adopted"
         );
-        self.adopt(&mut layouts, layout.clone());
-        vec![Effect::LayoutAdopted(layout)]
+        self.adopt(&mut layouts, layout)
     }
 }
 

@@ -153,15 +153,18 @@ pub(crate) struct Core {
     pub(crate) isolation: RwLock<()>,
 }
 
+/// What a data dir recorded: the cluster version, the layout, and the slots yet to fetch.
+pub(crate) type Recorded = (Option<u32>, Option<kvs_proto::layout::Layout>, Option<kvs_proto::slot_set::SlotSet>);
+
 impl Core {
     /// The core of a node whose own record is `me`, over `replica` (which holds what the log
     /// replayed), in a cluster its data dir says had reached `cluster_version`, under the layout
-    /// it recorded.
+    /// it recorded, with the slots it recorded as yet to fetch.
     pub(crate) fn new(
         config: &NodeConfig,
         me: MemberInfo,
         replica: Replica,
-        (cluster_version, layout): (Option<u32>, Option<kvs_proto::layout::Layout>),
+        (cluster_version, layout, fetching): Recorded,
     ) -> Self {
         let origin = replica.origin();
         // A new cluster's first node: nobody else could count it as a member.
@@ -206,7 +209,8 @@ impl Core {
             isolation: RwLock::new(()),
         };
         if let Some(owners) = recorded {
-            core.hold(Some(&owners), true);
+            // The effect would record what was read: nothing to carry out.
+            let _ = core.hold(Some(&owners), Some(fetching));
         }
         core
     }
@@ -278,10 +282,10 @@ impl Core {
                     return Vec::new();
                 }
                 let whole = kvs_proto::slot_set::SlotSet::from_words(&whole);
-                let adopted = self.partial_answer(from, request, &cursors, whole);
-                tracing::debug!(me = %self.node, peer = %from, ?cursors, ?adopted, "adopting what partial answers cover");
+                let effects = self.partial_answer(peer, request, &cursors, whole);
+                tracing::debug!(me = %self.node, peer = %from, ?cursors, ?effects, "adopting what partial answers cover");
                 bump(&self.stats.anti_entropy_rounds, 1);
-                vec![Effect::LogCursors(adopted)]
+                effects
             }
             PeerMessage::Holding { version, fetching, cursors } => {
                 self.holding_received(from, version, &fetching, cursors)
@@ -305,11 +309,12 @@ impl Core {
                 }
                 if !self.holds_all() {
                     // Its cursors are true of every slot, but ours only of those we hold.
-                    let adopted = self.partial_answer(from, request, &cursors, kvs_proto::slot_set::SlotSet::full());
+                    let full = kvs_proto::slot_set::SlotSet::full();
                     bump(&self.stats.anti_entropy_rounds, 1);
-                    return vec![Effect::LogCursors(adopted)];
+                    return self.partial_answer(peer, request, &cursors, full);
                 }
-                lock(&self.holdings).coverage.record(from, &cursors, kvs_proto::slot_set::SlotSet::full());
+                let full = kvs_proto::slot_set::SlotSet::full();
+                lock(&self.holdings).coverage.record((from, peer.origin), &cursors, full);
                 // Every member we know counts, dead ones too: while the only other one is down,
                 // one peer's word must still not be enough.
                 let peers = lock(&self.members).peer_count();
@@ -538,7 +543,7 @@ impl Core {
     fn request(&self, peer: NodeId, fresh: bool, request: u64) -> Effect {
         let fresh = fresh || self.store().is_empty();
         let regular = Outgoing::AntiEntropyRequest { request, cursors: self.replica.cursors(), fresh };
-        Effect::Send { to: peer, message: self.fetch_or(request, regular) }
+        Effect::Send { to: peer, message: self.fetch_or(peer, request, regular) }
     }
 
     /// The entries that may be applied: within the key and value bounds and, when `pushed_by`
@@ -610,7 +615,8 @@ impl Core {
         // The shortest grace: a purged eviction may have superseded a write that recent.
         let grace = self.tombstone_grace.min(self.eviction_grace);
         let horizon = (now.wall_ms + self.max_clock_skew_ms).saturating_sub(grace.as_millis() as u64);
-        let dropped = self.replica.drop_seen_by(cursors, horizon);
+        // Under a layout that partitions the keys, only what the peer holds whole comes back.
+        let dropped = self.replica.drop_seen_by(cursors, horizon, self.held_whole_by(from).as_ref());
         lock(&self.holdings).coverage.clear();
         bump(&self.stats.full_resyncs, 1);
         tracing::warn!(peer = %from, dropped, "behind purged deletes: resynchronizing from scratch");

@@ -1,8 +1,9 @@
 //! The data directory: held by one node at a time, and where its identity lives.
 
 use super::disk::{self, fs, File};
-use super::{layout_file, LogError};
+use super::{fetching_file, layout_file, LogError};
 use kvs_proto::layout::Layout;
+use kvs_proto::slot_set::SlotSet;
 use kvs_proto::NodeId;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ pub struct DataDir {
     node: NodeId,
     cluster_version: Option<u32>,
     layout: Option<Layout>,
+    fetching: Option<SlotSet>,
 }
 
 /// The file recording the cluster version this node last found (see the node's feature gates).
@@ -23,6 +25,9 @@ const CLUSTER_VERSION_FILE: &str = "cluster-version";
 
 /// The file recording the newest layout this node adopted (see [`super::layout_file`]).
 const LAYOUT_FILE: &str = "layout";
+
+/// The file recording the slots this node has yet to fetch (see [`super::fetching_file`]).
+const FETCHING_FILE: &str = "fetching";
 
 fn error(path: &Path, reason: impl Into<String>) -> LogError {
     LogError::DataDir { path: path.display().to_string(), reason: reason.into() }
@@ -33,7 +38,7 @@ impl DataDir {
     /// `fresh_id()` as the id if there is none yet.
     pub fn open(path: &Path, fresh_id: impl FnOnce() -> NodeId) -> Result<DataDir, LogError> {
         disk::create_private_dir(path).map_err(|e| error(path, format!("cannot create it: {e}")))?;
-        for name in ["LOCK", "node-id", "log", CLUSTER_VERSION_FILE, LAYOUT_FILE] {
+        for name in ["LOCK", "node-id", "log", CLUSTER_VERSION_FILE, LAYOUT_FILE, FETCHING_FILE] {
             disk::refuse_unless_regular(&path.join(name)).map_err(|e| error(path, e.to_string()))?;
         }
         let lock_path = path.join("LOCK");
@@ -49,7 +54,19 @@ impl DataDir {
         let node = Self::node_id(path, fresh_id)?;
         let cluster_version = Self::read_cluster_version(path)?;
         let layout = Self::read_layout(path)?;
-        Ok(DataDir { path: path.to_path_buf(), _lock: lock, node, cluster_version, layout })
+        let fetching = Self::read_fetching(path)?;
+        Ok(DataDir { path: path.to_path_buf(), _lock: lock, node, cluster_version, layout, fetching })
+    }
+
+    fn read_fetching(path: &Path) -> Result<Option<SlotSet>, LogError> {
+        let file = path.join(FETCHING_FILE);
+        match fs::read_to_string(&file) {
+            Ok(text) => fetching_file::from_text(&text)
+                .map(Some)
+                .map_err(|e| error(path, format!("{} holds no slots: {e}", file.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(error(path, format!("cannot read {}: {e}", file.display()))),
+        }
     }
 
     fn read_layout(path: &Path) -> Result<Option<Layout>, LogError> {
@@ -132,6 +149,18 @@ impl DataDir {
     pub fn record_layout(&mut self, layout: &Layout) -> Result<(), LogError> {
         Self::replace_file(&self.path, LAYOUT_FILE, &layout_file::to_text(layout))?;
         self.layout = Some(layout.clone());
+        Ok(())
+    }
+
+    /// The slots recorded as yet to fetch (`None`: never recorded).
+    pub fn fetching(&self) -> Option<&SlotSet> {
+        self.fetching.as_ref()
+    }
+
+    /// Records the slots this node has yet to fetch, so that a restart fetches them still.
+    pub fn record_fetching(&mut self, slots: &SlotSet) -> Result<(), LogError> {
+        Self::replace_file(&self.path, FETCHING_FILE, &fetching_file::to_text(slots))?;
+        self.fetching = Some(slots.clone());
         Ok(())
     }
 

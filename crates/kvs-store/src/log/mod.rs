@@ -22,6 +22,7 @@ pub(crate) mod appender;
 pub mod check;
 pub mod data_dir;
 pub(crate) mod disk;
+pub mod fetching_file;
 pub(crate) mod format;
 mod handle;
 pub mod layout_file;

@@ -25,7 +25,12 @@ fn core(id: u64) -> Core {
     // Durable, so the core asks for its writes to be logged (it never opens the dir).
     config.data_dir = Some("unused-data-dir".into());
     let me = MemberInfo { id: NodeId(id), addr: config.listen, generation: 1, heartbeat: 0, left: false };
-    Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)), (None, None))
+    Core::new(
+        &config,
+        me,
+        Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(id), 60_000)),
+        (None, None, None),
+    )
 }
 
 /// The inbound side of node `id`'s connection (the test cores write under their ids).
@@ -500,8 +505,12 @@ fn a_memory_only_node_pushes_its_writes_and_logs_none() {
     let args = NodeArgs::parse_from(["kvs-node", "127.0.0.1", "7009"]);
     let config = NodeConfig::try_from(args).unwrap();
     let me = MemberInfo { id: NodeId(9), addr: config.listen, generation: 1, heartbeat: 0, left: false };
-    let a =
-        Core::new(&config, me, Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(9), 60_000)), (None, None));
+    let a = Core::new(
+        &config,
+        me,
+        Replica::new(Arc::new(Store::new()), HybridClock::new(NodeId(9), 60_000)),
+        (None, None, None),
+    );
     let mut turn = a.turn();
     a.update(&mut turn, b"k", WALL_MS, None, |l| Decision::Write(l.value(Some(b"v"), None), ())).unwrap();
     let effects: Vec<Effect> = turn.effects().collect();
