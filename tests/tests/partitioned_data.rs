@@ -1,0 +1,99 @@
+//! Data held by slot owners only, against real nodes (issue 30; docs/partitioning.md,
+//! "Replication per slot" and "Moving slots"): three nodes with two copies of each key hold two
+//! thirds of the keys each, so the same memory per node holds half again as much as full
+//! replication; every key stays readable through a Redis Cluster client; and a layout that gives
+//! every node every slot again has each fetch what it lacked.
+
+use kvs_proto::layout::Layout;
+use kvs_proto::slot::slot_of;
+use kvs_tests::wait::wait_until;
+use kvs_tests::{start_chain, wait_for_open_gates, NodeProcess};
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+const KEYS: usize = 600;
+
+/// The live keys `node` holds.
+async fn count(node: &NodeProcess) -> Option<u64> {
+    node.status().await.ok().map(|status| status.key_count)
+}
+
+/// The layout `node` holds.
+async fn layout(node: &NodeProcess) -> Option<Layout> {
+    let plan = node.client().await.cluster_plan(kvs_proto::LayoutChange::default()).await.ok()?;
+    plan.current
+}
+
+/// How many of the test's keys each node owns under `layout`, in the order of `nodes`.
+fn owned(layout: &Layout, nodes: &[NodeProcess]) -> Vec<u64> {
+    let table = layout.table();
+    nodes
+        .iter()
+        .map(|node| {
+            let id = layout.members.iter().find(|m| m.addr == node.addr).expect("a member").node;
+            (0..KEYS).filter(|i| table[usize::from(slot_of(format!("key:{i}").as_bytes()))].contains(&id)).count()
+                as u64
+        })
+        .collect()
+}
+
+/// Waits until each node holds exactly the keys it owns under the layout they all hold, which
+/// must have `factor` owners a slot; returns the counts.
+async fn settle(nodes: &[NodeProcess], factor: usize, what: &str) -> Vec<u64> {
+    wait_until(what, CONVERGE, || async {
+        let held = layout(&nodes[0]).await?;
+        if held.owners_per_slot() != factor {
+            return None;
+        }
+        let wanted = owned(&held, nodes);
+        let mut counts = Vec::new();
+        for node in nodes {
+            counts.push(count(node).await?);
+        }
+        (counts == wanted).then_some(counts)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_copies_of_each_key_on_three_nodes_hold_two_thirds_each_and_every_key_stays_readable() {
+    let nodes = start_chain(3, &["--redis-port", "0"]);
+    wait_for_open_gates(&nodes, CONVERGE).await;
+    let c = &mut nodes[0].resp();
+    for i in 0..KEYS {
+        let () = redis::cmd("SET").arg(format!("key:{i}")).arg(i).query(c).unwrap();
+    }
+    for node in &nodes {
+        wait_until("every node to hold every key", CONVERGE, || async {
+            (count(node).await == Some(KEYS as u64)).then_some(())
+        })
+        .await;
+    }
+
+    let applied = nodes[1].cli(&["cluster", "apply", "--replication-factor", "2"]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let counts = settle(&nodes, 2, "each node to keep only the keys of its slots").await;
+    assert_eq!(counts.iter().sum::<u64>(), 2 * KEYS as u64, "two copies of every key: {counts:?}");
+    for held in &counts {
+        assert!((KEYS as u64 * 55 / 100..=KEYS as u64 * 78 / 100).contains(held), "about two thirds: {counts:?}");
+    }
+
+    // Every key is read back through a Redis Cluster client, which goes to the owners.
+    let urls: Vec<String> = nodes.iter().map(|n| format!("redis://{}", n.redis())).collect();
+    let mut cluster = redis::cluster::ClusterClient::new(urls.clone()).unwrap().get_connection().unwrap();
+    for i in 0..KEYS {
+        let value: i64 = redis::cmd("GET").arg(format!("key:{i}")).query(&mut cluster).unwrap();
+        assert_eq!(value, i as i64);
+    }
+
+    // Every node owns every slot again: each fetches the slots it gained.
+    let applied = nodes[2].cli(&["cluster", "apply", "--replication-factor", "3"]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let counts = settle(&nodes, 3, "each node to fetch the slots it gained").await;
+    assert_eq!(counts, [KEYS as u64; 3]);
+    let plain = &mut nodes[2].resp();
+    for i in 0..KEYS {
+        let value: i64 = redis::cmd("GET").arg(format!("key:{i}")).query(plain).unwrap();
+        assert_eq!(value, i as i64);
+    }
+}
