@@ -365,7 +365,11 @@ async fn answer_anti_entropy(
             }
             let done = match whole {
                 None => Outgoing::AntiEntropyDone { request, cursors: batches.done },
-                Some(whole) => Outgoing::SlotFetchDone { request, cursors: batches.done, whole: whole.to_words() },
+                Some(whole) => {
+                    let left =
+                        shell.core.left_whole().iter().map(|(slots, at)| (slots.to_words(), at.clone())).collect();
+                    Outgoing::SlotFetchDone { request, cursors: batches.done, whole: whole.to_words(), left }
+                }
             };
             sent += feed(shell, conn, &done).await?;
             timeout(deadline, conn.flush()).await.map_err(timed_out)??;

@@ -238,6 +238,9 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The slots the responder holds whole: it owns them and is not fetching them itself,
         /// so its cursors are true of them ([`crate::slot_set::SlotSet::to_words`]).
         whole: SlotWords,
+        /// Slots the responder held whole and lost to a layout, with its cursors when it lost
+        /// them: true of those slots, whose records it keeps until their owners hold them.
+        left: Vec<(SlotWords, Cursors)>,
     },
     /// Protocol 9: what the sender holds under the layout it names, sent beside its gossip once a
     /// layout exists: a node that no longer owns a slot drops its records of it once every owner

@@ -9,10 +9,14 @@
 //! [`CursorCoverage::covered`] returns. Each answer delivered the records above our cursors of its
 //! slots, so once the slots are covered we hold every write up to `s` of every slot we hold.
 //!
-//! As a whole cluster asks two members' word per origin (see [`super::cursor_claims`]), a slot
-//! with two or more other owners must be covered by two of them, so one member that lies about
-//! its cursors cannot make us stop fetching what the honest ones hold; a slot with one other
-//! owner (a factor of 2) rests on that owner's word, since nobody else holds it.
+//! As a whole cluster asks two members' word per origin (see [`super::cursor_claims`]), each
+//! slot must be covered by two members' claims, so one member that lies about its cursors cannot
+//! make us stop fetching what the honest ones hold. A member's claim of its own origin is the
+//! exception, true of every slot alone: it holds every write it made until the slots' owners
+//! hold it, and a lie there only hides its own writes. So with two owners a slot, where a slot
+//! has one other owner, a cursor moves by the origin's own word (and by its pushes); one of a
+//! member that is gone for good stays where it is, and what lies above it is sent again by each
+//! answer, which costs bandwidth, never a write.
 //!
 //! A claim stays good while we drop nothing it covered and hold no slot we did not hold when it
 //! came: [`CursorCoverage::clear`] is called when a resync drops records and when a layout gives

@@ -22,6 +22,9 @@ use kvs_store::map::Map;
 use kvs_store::store::slots::slot_of_stored;
 use kvs_store::Record;
 
+/// How many groups of slots lost while whole are remembered (one per layout that took some).
+pub(super) const MAX_LOST_GROUPS: usize = 8;
+
 /// This node's slots in motion, and its peers' word on theirs.
 #[derive(Debug, Default)]
 pub(crate) struct Holdings {
@@ -29,6 +32,9 @@ pub(crate) struct Holdings {
     fetching: Vec<(SlotSet, Cursors)>,
     /// Slots not held whose records may still be here.
     leftovers: SlotSet,
+    /// Slots lost while held whole, each group with our cursors when it was lost: what we can
+    /// vouch for to a member fetching them. At most [`MAX_LOST_GROUPS`], the newest.
+    lost_whole: Vec<(SlotSet, Cursors)>,
     /// What each peer last said it holds.
     peers: Map<NodeId, PeerHolding>,
     /// Partial answers' claims, and how far they move our cursors.
@@ -50,6 +56,12 @@ struct PeerHolding {
     cursors: Map<NodeId, u64>,
 }
 
+/// Whether `claimed` is at least `wanted` for every origin `wanted` names.
+fn dominates(claimed: &Cursors, wanted: &Cursors) -> bool {
+    let claimed: Map<NodeId, u64> = claimed.iter().copied().collect();
+    wanted.iter().all(|(origin, seq)| claimed.get(origin).is_some_and(|theirs| theirs >= seq))
+}
+
 impl Holdings {
     /// Every slot being fetched.
     fn fetching(&self) -> SlotSet {
@@ -69,6 +81,7 @@ impl Core {
             Some(owners) => SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&me)),
         };
         let (before, cursors) = self.replica.hold(&held);
+        let fresh_start = restarted.is_some();
         let gained = match restarted {
             Some(Some(recorded)) => recorded.intersection(&held),
             Some(None) => held.clone(),
@@ -78,6 +91,16 @@ impl Core {
         let mut holdings = lock(&self.holdings);
         let fetching_before = holdings.fetching();
         holdings.leftovers = holdings.leftovers.union(&lost).minus(&held);
+        for (slots, _) in &mut holdings.lost_whole {
+            *slots = slots.minus(&held);
+        }
+        let lost_whole = lost.minus(&fetching_before);
+        if !lost_whole.is_empty() && !fresh_start {
+            holdings.lost_whole.push((lost_whole, cursors.clone()));
+        }
+        holdings.lost_whole.retain(|(slots, _)| !slots.is_empty());
+        let excess = holdings.lost_whole.len().saturating_sub(MAX_LOST_GROUPS);
+        holdings.lost_whole.drain(..excess);
         for (slots, _) in &mut holdings.fetching {
             *slots = slots.minus(&lost);
         }
@@ -130,21 +153,32 @@ impl Core {
     ///
     /// A node that holds every slot whole takes no cursor from such answers: its own are moved
     /// by answers of members that hold every slot too, two words per origin.
-    pub(super) fn partial_answer(&self, from: Peer, request: u64, cursors: &Cursors, whole: SlotSet) -> Vec<Effect> {
-        let twice = self.slots_with_two_other_owners();
+    pub(super) fn partial_answer(
+        &self,
+        from: Peer,
+        request: u64,
+        (cursors, whole): (&Cursors, SlotSet),
+        left: &[(SlotSet, Cursors)],
+    ) -> Vec<Effect> {
+        // What it holds whole counts only where our layout makes it an owner: a member claiming
+        // more vouches for slots it has no business holding.
+        let whole = whole.intersection(&self.owned_by(from.id));
         let mut holdings = lock(&self.holdings);
         let held = self.store().held.snapshot();
         holdings.coverage.record((from.id, from.origin), cursors, whole.clone());
         let adopted = match held.is_full() && holdings.fetching.is_empty() {
             true => Cursors::new(),
-            false => self.replica.adopt_covered(&holdings.coverage.covered(&held, &twice)),
+            false => self.replica.adopt_covered(&holdings.coverage.covered(&held, &held)),
         };
         if holdings.fetch_request.take() == Some(request) {
-            let claimed: Map<NodeId, u64> = cursors.iter().copied().collect();
             let before = holdings.fetching().len();
             for (slots, gained_at) in &mut holdings.fetching {
-                if gained_at.iter().all(|(origin, seq)| claimed.get(origin).is_some_and(|theirs| theirs >= seq)) {
+                if dominates(cursors, gained_at) {
                     *slots = slots.minus(&whole);
+                }
+                // A member that lost slots while whole vouches for them as of when it lost them.
+                for (lost, _) in left.iter().filter(|(_, lost_at)| dominates(lost_at, gained_at)) {
+                    *slots = slots.minus(lost);
                 }
             }
             holdings.fetching.retain(|(slots, _)| !slots.is_empty());
@@ -155,6 +189,14 @@ impl Core {
             }
         }
         vec![Effect::LogCursors(adopted)]
+    }
+
+    /// The slots we lost while holding them whole and still keep records of, with our cursors
+    /// when we lost them: what an answer to a fetch vouches for besides what we hold.
+    pub(crate) fn left_whole(&self) -> Vec<(SlotSet, Cursors)> {
+        let holdings = lock(&self.holdings);
+        let left = |(slots, at): &(SlotSet, Cursors)| (slots.intersection(&holdings.leftovers), at.clone());
+        holdings.lost_whole.iter().map(left).filter(|(slots, _)| !slots.is_empty()).collect()
     }
 
     /// The slots `peer` holds whole as its last word says, under the layout we hold (`None`:
@@ -169,10 +211,10 @@ impl Core {
         Some(SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) && !said.fetching.contains(slot)))
     }
 
-    /// The slots our layout gives two owners or more besides us.
-    fn slots_with_two_other_owners(&self) -> SlotSet {
-        let Some((_, owners)) = self.layout_owners() else { return SlotSet::empty() };
-        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|&&node| node != self.node).count() >= 2)
+    /// The slots our layout gives `node` (every one without a layout).
+    fn owned_by(&self, node: NodeId) -> SlotSet {
+        let Some((_, owners)) = self.layout_owners() else { return SlotSet::full() };
+        SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&node))
     }
 
     /// What we say we hold, beside our gossip, once a layout exists.

@@ -276,13 +276,18 @@ impl Core {
                 let slots = Some(kvs_proto::slot_set::SlotSet::from_runs(&slots));
                 vec![Effect::AnswerAntiEntropy { to: from, request, cursors: Cursors::new(), fresh: true, slots }]
             }
-            PeerMessage::SlotFetchDone { request, cursors, whole } => {
+            PeerMessage::SlotFetchDone { request, cursors, whole, left } => {
                 if !lock(&self.rounds).finished(from) {
                     tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
                     return Vec::new();
                 }
                 let whole = kvs_proto::slot_set::SlotSet::from_words(&whole);
-                let effects = self.partial_answer(peer, request, &cursors, whole);
+                let left: Vec<_> = left
+                    .iter()
+                    .take(holdings::MAX_LOST_GROUPS)
+                    .map(|(slots, at)| (kvs_proto::slot_set::SlotSet::from_words(slots), at.clone()))
+                    .collect();
+                let effects = self.partial_answer(peer, request, (&cursors, whole), &left);
                 tracing::debug!(me = %self.node, peer = %from, ?cursors, ?effects, "adopting what partial answers cover");
                 bump(&self.stats.anti_entropy_rounds, 1);
                 effects
@@ -311,7 +316,7 @@ impl Core {
                     // Its cursors are true of every slot, but ours only of those we hold.
                     let full = kvs_proto::slot_set::SlotSet::full();
                     bump(&self.stats.anti_entropy_rounds, 1);
-                    return self.partial_answer(peer, request, &cursors, full);
+                    return self.partial_answer(peer, request, (&cursors, full), &[]);
                 }
                 let full = kvs_proto::slot_set::SlotSet::full();
                 lock(&self.holdings).coverage.record((from, peer.origin), &cursors, full);

@@ -24,7 +24,10 @@ fn round(asker: &Core, answerer: &Core, now: Now) -> Vec<Effect> {
     }
     let done = match whole {
         None => Outgoing::AntiEntropyDone { request, cursors: batches.done },
-        Some(whole) => Outgoing::SlotFetchDone { request, cursors: batches.done, whole: whole.to_words() },
+        Some(whole) => {
+            let left = answerer.left_whole().iter().map(|(slots, at)| (slots.to_words(), at.clone())).collect();
+            Outgoing::SlotFetchDone { request, cursors: batches.done, whole: whole.to_words(), left }
+        }
     };
     asker.receive(from, over_the_wire(&done), now)
 }
@@ -139,5 +142,36 @@ fn a_node_that_gains_slots_fetches_them_whole_before_its_cursors_claim_them() {
         let mut owners = owners(&a, key);
         owners.sort();
         assert_eq!(holders(&cores, key), owners, "{}", String::from_utf8_lossy(key));
+    }
+}
+
+#[test]
+fn a_slot_that_moves_to_a_new_sole_owner_is_vouched_for_by_the_one_that_lost_it() {
+    let (a, b, c) = (core(1), core(2), core(3));
+    let cores = [&a, &b, &c];
+    let now = at(Instant::now(), 0);
+    acquainted(&cores, now);
+    let keys = written(&cores, 60, now);
+    apply(&cores, 1, now);
+    tell_holdings(&cores, now);
+    for core in cores {
+        core.hand_off();
+    }
+    // Node 3 weighs three times as much: it gains slots nobody else will own.
+    let mut heavier = members(&[1, 2, 3]);
+    heavier[2].weight = 3;
+    let (_, effects) = a.apply_layout(1, heavier, now).unwrap();
+    settle(&cores, vec![(a.me().id, effects)], now);
+    assert!(c.whole().is_some_and(|whole| whole.len() < c.store().held.snapshot().len()), "node 3 fetches");
+    for step in [1, 1, 2, 2] {
+        round(&c, cores[(2 + step) % 3], now);
+    }
+    assert_eq!(c.whole(), Some(c.store().held.snapshot()), "the old owners vouched for what they lost");
+    tell_holdings(&cores, now);
+    for core in cores {
+        core.hand_off();
+    }
+    for key in &keys {
+        assert_eq!(holders(&cores, key), owners(&a, key), "{}", String::from_utf8_lossy(key));
     }
 }
