@@ -75,4 +75,26 @@ async fn with_a_layout_each_key_goes_to_its_first_owner() {
         first_owners.insert(owners[0].clone());
     }
     assert_eq!(first_owners.len(), 3, "the keys spread over every member");
+
+    // One copy a key now, most on a heavier node: a read sent where the old layout said is
+    // answered Moved by a node that no longer holds the key, and the client learns the new
+    // layout and reads from the owner.
+    let heavier = format!("{}=4", nodes[2].addr);
+    let applied = nodes[1].cli(&["cluster", "apply", "--replication-factor", "1", "--weight", &heavier]);
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let new = nodes[1].client().await.cluster_plan(Default::default()).await.unwrap().current.unwrap();
+    let key = (0..60)
+        .map(|i| format!("key:{i}"))
+        .find(|key| {
+            let slot = kvs_proto::slot::slot_of(key.as_bytes());
+            new.owners(slot)[0] != layout.owners(slot)[0]
+        })
+        .expect("a key whose first owner changed");
+    let slot = kvs_proto::slot::slot_of(key.as_bytes());
+    let new_owner = addr_of(new.owners(slot)[0]);
+    kvs_tests::wait::wait_until("the old first owner to redirect the read", CONVERGE, || async {
+        assert_eq!(cluster.get(key.clone()).await.unwrap().as_deref(), Some(&b"v"[..]));
+        (cluster.owners_of(key.as_bytes()) == [new_owner.clone()]).then_some(())
+    })
+    .await;
 }

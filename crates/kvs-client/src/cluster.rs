@@ -15,7 +15,7 @@ use crate::client::{Client, ClientOptions};
 use crate::error::ClientError;
 use bytes::Bytes;
 use kvs_proto::layout::Layout;
-use kvs_proto::{ClientRequest, ClientResponse, MemberState, NodeId, Version};
+use kvs_proto::{ClientRequest, ClientResponse, ErrorCode, MemberState, NodeId, Version};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -104,9 +104,17 @@ impl ClusterClient {
         self.request_to(Vec::new(), request).await
     }
 
-    /// [`ClusterClient::request`] for `key`: its owners first, then every other member.
+    /// [`ClusterClient::request`] for `key`: its owners first, then every other member. A node
+    /// that does not hold the key's slot answers a read with `Moved`: the layout changed since
+    /// it was learned, so it is learned again and the request sent once more.
     pub async fn request_for(&self, key: &[u8], request: &ClientRequest) -> Result<ClientResponse, ClientError> {
-        self.request_to(self.owners_of(key), request).await
+        match self.request_to(self.owners_of(key), request).await {
+            Err(ClientError::Server(reply)) if reply.code == ErrorCode::Moved => {
+                self.refresh_members().await?;
+                self.request_to(self.owners_of(key), request).await
+            }
+            answered => answered,
+        }
     }
 
     async fn request_to(&self, first: Vec<String>, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
