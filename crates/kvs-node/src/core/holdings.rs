@@ -4,9 +4,10 @@
 //! "Moving slots").
 //!
 //! A node's cursors are true of the slots it holds whole: owned under its layout, and not being
-//! fetched. A slot it gains was skipped until then, so it is fetched whole from a member that
-//! holds it whole and whose cursors are at least ours when we gained it; until then we claim
-//! nothing of it. A slot it loses is no longer kept from then on, and what it held there stays
+//! fetched. A slot it gains was skipped until then, so it is fetched whole from members that
+//! hold it whole (or lost it while whole) with cursors at least ours when we gained it, two of
+//! them where the layout gives the slot two other owners or more, so one member that lies in its
+//! answers cannot have us claim a slot we never got; until then we claim nothing of it. A slot it loses is no longer kept from then on, and what it held there stays
 //! until every owner of the slot, under the same layout, says it holds the slot whole with
 //! cursors past each record: only then is the record dropped (locally: nothing is logged or
 //! replicated). A restarted node cannot tell which of its slots were still being fetched when it
@@ -28,8 +29,8 @@ pub(super) const MAX_LOST_GROUPS: usize = 8;
 /// This node's slots in motion, and its peers' word on theirs.
 #[derive(Debug, Default)]
 pub(crate) struct Holdings {
-    /// Slots gained and not yet fetched, each group with our cursors when it was gained.
-    fetching: Vec<(SlotSet, Cursors)>,
+    /// Slots gained and not yet fetched, in groups gained together.
+    fetching: Vec<Fetch>,
     /// Slots not held whose records may still be here.
     leftovers: SlotSet,
     /// Slots lost while held whole, each group with our cursors when it was lost: what we can
@@ -46,6 +47,19 @@ pub(crate) struct Holdings {
     /// peer: alternating over all rounds, with two peers taken in turn, would ask one only for
     /// deltas and the other only for fetches).
     fetch_next: std::collections::BTreeSet<NodeId>,
+}
+
+/// Slots gained together and not yet fetched.
+#[derive(Debug)]
+struct Fetch {
+    slots: SlotSet,
+    /// Our cursors when they were gained: a member vouches for a slot only with cursors at least
+    /// these, since every write we skipped while not holding it is below them.
+    gained_at: Cursors,
+    /// Per member, the slots of the group it vouched for (held whole, or lost while whole, with
+    /// cursors at least `gained_at`): a slot is fetched once two members vouched for it, or one
+    /// where our layout gives it fewer than two other owners.
+    vouched: Vec<(NodeId, SlotSet)>,
 }
 
 /// A peer's last [`PeerMessage::Holding`].
@@ -65,7 +79,7 @@ fn dominates(claimed: &Cursors, wanted: &Cursors) -> bool {
 impl Holdings {
     /// Every slot being fetched.
     fn fetching(&self) -> SlotSet {
-        self.fetching.iter().fold(SlotSet::empty(), |all, (slots, _)| all.union(slots))
+        self.fetching.iter().fold(SlotSet::empty(), |all, fetch| all.union(&fetch.slots))
     }
 }
 
@@ -101,17 +115,17 @@ impl Core {
         holdings.lost_whole.retain(|(slots, _)| !slots.is_empty());
         let excess = holdings.lost_whole.len().saturating_sub(MAX_LOST_GROUPS);
         holdings.lost_whole.drain(..excess);
-        for (slots, _) in &mut holdings.fetching {
-            *slots = slots.minus(&lost);
+        for fetch in &mut holdings.fetching {
+            fetch.slots = fetch.slots.minus(&lost);
         }
-        holdings.fetching.retain(|(slots, _)| !slots.is_empty());
+        holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
         if !gained.is_empty() {
-            holdings.fetching.push((gained.clone(), cursors));
+            holdings.fetching.push(Fetch { slots: gained.clone(), gained_at: cursors, vouched: Vec::new() });
             // Claims recorded before covered none of these slots.
             holdings.coverage.clear();
         }
         if !gained.is_empty() || !lost.is_empty() {
-            tracing::info!(held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
+            tracing::info!(node = %self.node, held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
         }
         let fetching = holdings.fetching();
         (fetching != fetching_before).then_some(Effect::FetchingChanged(fetching))
@@ -172,19 +186,30 @@ impl Core {
         };
         if holdings.fetch_request.take() == Some(request) {
             let before = holdings.fetching().len();
-            for (slots, gained_at) in &mut holdings.fetching {
-                if dominates(cursors, gained_at) {
-                    *slots = slots.minus(&whole);
+            let twice = self.slots_with_two_other_owners();
+            for fetch in &mut holdings.fetching {
+                let mut vouched = SlotSet::empty();
+                if dominates(cursors, &fetch.gained_at) {
+                    vouched = vouched.union(&whole);
                 }
                 // A member that lost slots while whole vouches for them as of when it lost them.
-                for (lost, _) in left.iter().filter(|(_, lost_at)| dominates(lost_at, gained_at)) {
-                    *slots = slots.minus(lost);
+                for (lost, _) in left.iter().filter(|(_, lost_at)| dominates(lost_at, &fetch.gained_at)) {
+                    vouched = vouched.union(lost);
                 }
+                fetch.vouched.retain(|(node, _)| *node != from.id);
+                fetch.vouched.push((from.id, vouched.intersection(&fetch.slots)));
+                let (mut once, mut two) = (SlotSet::empty(), SlotSet::empty());
+                for (_, slots) in &fetch.vouched {
+                    two = two.union(&once.intersection(slots));
+                    once = once.union(slots);
+                }
+                let done = once.minus(&twice).union(&two);
+                fetch.slots = fetch.slots.minus(&done);
             }
-            holdings.fetching.retain(|(slots, _)| !slots.is_empty());
+            holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
             let left = holdings.fetching();
             if left.len() < before {
-                tracing::info!(peer = %from.id, fetched = before - left.len(), left = left.len(), "fetched slots");
+                tracing::info!(node = %self.node, peer = %from.id, fetched = before - left.len(), left = left.len(), "fetched slots");
                 return vec![Effect::LogCursors(adopted), Effect::FetchingChanged(left)];
             }
         }
@@ -209,6 +234,12 @@ impl Core {
             return Some(SlotSet::empty());
         };
         Some(SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) && !said.fetching.contains(slot)))
+    }
+
+    /// The slots our layout gives two owners or more besides us.
+    fn slots_with_two_other_owners(&self) -> SlotSet {
+        let Some((_, owners)) = self.layout_owners() else { return SlotSet::empty() };
+        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|&&node| node != self.node).count() >= 2)
     }
 
     /// The slots our layout gives `node` (every one without a layout).
@@ -272,10 +303,15 @@ impl Core {
         let (dropped, left) = self.store().drop_handed_over(&ready, covered);
         let mut holdings = lock(&self.holdings);
         holdings.leftovers = holdings.leftovers.minus(&ready.minus(&left));
+        // What is left of these slots is no longer all we had: we vouch for them no more.
+        for (slots, _) in &mut holdings.lost_whole {
+            *slots = slots.minus(&ready);
+        }
+        holdings.lost_whole.retain(|(slots, _)| !slots.is_empty());
         if dropped == 0 {
             return Vec::new();
         }
-        tracing::info!(dropped, slots = ready.len(), "dropped records their slots' owners hold");
+        tracing::info!(node = %self.node, dropped, slots = ready.len(), "dropped records their slots' owners hold");
         match self.durable {
             true => vec![Effect::CompactLog],
             false => Vec::new(),
