@@ -58,23 +58,27 @@ impl DataDir {
         Ok(DataDir { path: path.to_path_buf(), _lock: lock, node, cluster_version, layout, fetching })
     }
 
-    fn read_fetching(path: &Path) -> Result<Option<SlotSet>, LogError> {
-        let file = path.join(FETCHING_FILE);
-        match fs::read_to_string(&file) {
-            Ok(text) => fetching_file::from_text(&text)
-                .map(Some)
-                .map_err(|e| error(path, format!("{} holds no slots: {e}", file.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(error(path, format!("cannot read {}: {e}", file.display()))),
-        }
+    fn read_layout(path: &Path) -> Result<Option<Layout>, LogError> {
+        Self::read_text(path, LAYOUT_FILE, "no layout", layout_file::from_text)
     }
 
-    fn read_layout(path: &Path) -> Result<Option<Layout>, LogError> {
-        let file = path.join(LAYOUT_FILE);
+    fn read_fetching(path: &Path) -> Result<Option<SlotSet>, LogError> {
+        Self::read_text(path, FETCHING_FILE, "no slots", fetching_file::from_text)
+    }
+
+    /// What the text file `name` here holds, as `parse` reads it (`None`: there is no such file;
+    /// an error saying it holds `what` when `parse` refuses it).
+    fn read_text<T>(
+        path: &Path,
+        name: &str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, LogError> {
+        let file = path.join(name);
         match fs::read_to_string(&file) {
-            Ok(text) => layout_file::from_text(&text)
-                .map(Some)
-                .map_err(|e| error(path, format!("{} holds no layout: {e}", file.display()))),
+            Ok(text) => {
+                parse(&text).map(Some).map_err(|e| error(path, format!("{} holds {what}: {e}", file.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(error(path, format!("cannot read {}: {e}", file.display()))),
         }

@@ -71,6 +71,19 @@ fn written(cores: &[&Core], count: usize, now: Now) -> Vec<Vec<u8>> {
     keys
 }
 
+/// 60 keys written on `cores[0]` and pushed to the others, then a layout of one owner a slot,
+/// whose owners say they hold their slots, so each node keeps only its own.
+fn one_copy_each(cores: &[&Core], now: Now) -> Vec<Vec<u8>> {
+    acquainted(cores, now);
+    let keys = written(cores, 60, now);
+    apply(cores, 1, now);
+    tell_holdings(cores, now);
+    for core in cores {
+        core.hand_off();
+    }
+    keys
+}
+
 #[test]
 fn a_partitioned_layout_leaves_each_key_on_its_owners_once_they_hold_it() {
     let (a, b, c) = (core(1), core(2), core(3));
@@ -116,13 +129,7 @@ fn a_node_that_gains_slots_fetches_them_whole_before_its_cursors_claim_them() {
     let (a, b, c) = (core(1), core(2), core(3));
     let cores = [&a, &b, &c];
     let now = at(Instant::now(), 0);
-    acquainted(&cores, now);
-    let keys = written(&cores, 60, now);
-    apply(&cores, 1, now);
-    tell_holdings(&cores, now);
-    for core in cores {
-        core.hand_off();
-    }
+    let keys = one_copy_each(&cores, now);
     assert!(keys.iter().all(|key| holders(&cores, key).len() == 1), "one owner each");
 
     // Every node gains slots at N = 2 and holds them whole only once it has fetched them.
@@ -150,13 +157,7 @@ fn a_slot_that_moves_to_a_new_sole_owner_is_vouched_for_by_the_one_that_lost_it(
     let (a, b, c) = (core(1), core(2), core(3));
     let cores = [&a, &b, &c];
     let now = at(Instant::now(), 0);
-    acquainted(&cores, now);
-    let keys = written(&cores, 60, now);
-    apply(&cores, 1, now);
-    tell_holdings(&cores, now);
-    for core in cores {
-        core.hand_off();
-    }
+    let keys = one_copy_each(&cores, now);
     // Node 3 weighs three times as much: it gains slots nobody else will own.
     let mut heavier = members(&[1, 2, 3]);
     heavier[2].weight = 3;
