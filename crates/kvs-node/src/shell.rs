@@ -237,7 +237,7 @@ impl Shell {
                     }
                 }
                 Effect::FanOut(publication) => self.fanout.publish(publication),
-                Effect::SyncThenAnswer { to, upto } => self.sync_then_answer(to, upto),
+                Effect::SyncThenSend { to, message } => self.sync_then_send(to, message),
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh, slots } => {
                     if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
@@ -308,7 +308,7 @@ impl Shell {
 
     /// WAITAOF's other side: once the log has what it holds now on disk, `to` hears that we have
     /// its writes up to `upto`. A node without a log never says so.
-    fn sync_then_answer(self: &Arc<Self>, to: NodeId, upto: u64) {
+    fn sync_then_send(self: &Arc<Self>, to: NodeId, message: crate::core::Outgoing) {
         if self.writes.log().is_none() {
             return;
         }
@@ -316,7 +316,7 @@ impl Shell {
         self.tasks.spawn(async move {
             let Some(log) = shell.writes.log() else { return };
             if log.sync().await.is_ok() {
-                shell.peers.command(to, PeerCommand::Send(crate::core::Outgoing::Synced { upto }));
+                shell.peers.command(to, PeerCommand::Send(message));
             }
         });
     }

@@ -51,13 +51,14 @@ pub(crate) enum Effect {
     LayoutAdopted(kvs_proto::layout::Layout),
     /// A peer acknowledged more of our writes: wake the WAITs.
     Acknowledged,
-    /// Once the log has synced what it holds now, tell `to` we have its writes up to `upto` on
-    /// disk (`PeerMessage::Synced`); nothing on a node without a log.
-    SyncThenAnswer {
-        /// The peer that asked.
+    /// Once the log has synced what it holds now, send `to` this message, which speaks of what
+    /// this node holds (WAITAOF's `Synced`, what it holds of each slot); nothing on a node
+    /// without a log.
+    SyncThenSend {
+        /// The peer.
         to: NodeId,
-        /// Our cursor for its origin, now.
-        upto: u64,
+        /// The message, true once the log is synced.
+        message: Outgoing,
     },
     /// Hand these pub/sub messages to this node's subscribers.
     Deliver(Vec<Publication>),

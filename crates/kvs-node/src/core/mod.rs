@@ -381,7 +381,12 @@ impl Core {
         if let Some(peer) = peer {
             effects.push(Effect::Send { to: peer, message: self.gossip_for(peer, now) });
             effects.extend(self.layout_offer().map(|message| Effect::Send { to: peer, message }));
-            effects.extend(self.holding_message().map(|message| Effect::Send { to: peer, message }));
+            // A durable node's word on what it holds waits for its log: a node dropping what it
+            // handed over on that word must not lose it to a crash here.
+            effects.extend(self.holding_message().map(|message| match self.durable {
+                true => Effect::SyncThenSend { to: peer, message },
+                false => Effect::Send { to: peer, message },
+            }));
         }
         effects.extend(self.judge_version(now));
         effects

@@ -140,7 +140,7 @@ impl Core {
             let due = acks.due(|peer| origins.get(&peer).map(|&origin| self.replica.cursor(origin)));
             effects.extend(due.into_iter().map(|(to, upto)| match held {
                 Held::Applied => Effect::Send { to, message: PeerMessage::Applied { upto } },
-                Held::Synced => Effect::SyncThenAnswer { to, upto },
+                Held::Synced => Effect::SyncThenSend { to, message: PeerMessage::Synced { upto } },
             }));
         }
         effects

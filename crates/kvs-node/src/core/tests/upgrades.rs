@@ -81,7 +81,7 @@ fn a_waitaof_ask_is_answered_after_a_sync_and_a_claim_beyond_our_writes_is_refus
     assert!(b.receive(peer(1), over_the_wire(&ask), now).is_empty());
     let effects = b.receive(peer(1), over_the_wire(&Outgoing::Entries { entries: vec![record.clone()] }), now);
     assert!(
-        effects.iter().any(|e| matches!(e, Effect::SyncThenAnswer { to: NodeId(1), upto } if *upto == record.seq())),
+        effects.iter().any(|e| matches!(e, Effect::SyncThenSend { to: NodeId(1), message: PeerMessage::Synced { upto } } if *upto == record.seq())),
         "{effects:?}"
     );
     // A says B has them on disk: counted; a claim past A's last write is refused.
