@@ -92,9 +92,10 @@ async fn with_a_layout_each_key_goes_to_its_first_owner() {
         .expect("a key whose first owner changed");
     let slot = kvs_proto::slot::slot_of(key.as_bytes());
     let new_owner = addr_of(new.owners(slot)[0]);
-    kvs_tests::wait::wait_until("the old first owner to redirect the read", CONVERGE, || async {
-        assert_eq!(cluster.get(key.clone()).await.unwrap().as_deref(), Some(&b"v"[..]));
-        (cluster.owners_of(key.as_bytes()) == [new_owner.clone()]).then_some(())
+    // (Until the new owner has fetched the slot, a read there may miss it: docs/partitioning.md.)
+    kvs_tests::wait::wait_until("the read to be redirected to the key's new owner", CONVERGE, || async {
+        let read = cluster.get(key.clone()).await.unwrap();
+        (read.as_deref() == Some(&b"v"[..]) && cluster.owners_of(key.as_bytes()) == [new_owner.clone()]).then_some(())
     })
     .await;
 }

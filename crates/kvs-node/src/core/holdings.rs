@@ -42,11 +42,11 @@ pub(crate) struct Holdings {
     pub(super) coverage: CursorCoverage,
     /// The outstanding anti-entropy request, when it is a fetch.
     fetch_request: Option<u64>,
-    /// The peers whose last request was a delta: each peer is asked for a delta and a fetch in
-    /// turn while slots are fetched, so the slots held whole keep being repaired meanwhile (per
-    /// peer: alternating over all rounds, with two peers taken in turn, would ask one only for
-    /// deltas and the other only for fetches).
-    fetch_next: std::collections::BTreeSet<NodeId>,
+    /// The peers whose last request was a fetch: each peer is asked for a fetch and a delta in
+    /// turn while slots are fetched, a fetch first, so the slots held whole keep being repaired
+    /// meanwhile (per peer: alternating over all rounds, with two peers taken in turn, would ask
+    /// one only for deltas and the other only for fetches).
+    fetched_last: std::collections::BTreeSet<NodeId>,
 }
 
 /// Slots gained together and not yet fetched.
@@ -121,8 +121,9 @@ impl Core {
         holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
         if !gained.is_empty() {
             holdings.fetching.push(Fetch { slots: gained.clone(), gained_at: cursors, vouched: Vec::new() });
-            // Claims recorded before covered none of these slots.
+            // Claims recorded before covered none of these slots; each peer is asked for them next.
             holdings.coverage.clear();
+            holdings.fetched_last.clear();
         }
         if !gained.is_empty() || !lost.is_empty() {
             tracing::info!(node = %self.node, held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
@@ -152,10 +153,10 @@ impl Core {
         let mut holdings = lock(&self.holdings);
         let fetching = holdings.fetching();
         holdings.fetch_request = None;
-        if fetching.is_empty() || !holdings.fetch_next.remove(&peer) {
-            holdings.fetch_next.insert(peer);
+        if fetching.is_empty() || holdings.fetched_last.remove(&peer) {
             return regular;
         }
+        holdings.fetched_last.insert(peer);
         holdings.fetch_request = Some(request);
         PeerMessage::SlotFetch { request, slots: fetching.runs() }
     }
@@ -330,7 +331,7 @@ impl Core {
     pub(super) fn forget_holding(&self, peer: NodeId) {
         let mut holdings = lock(&self.holdings);
         holdings.peers.remove(&peer);
-        holdings.fetch_next.remove(&peer);
+        holdings.fetched_last.remove(&peer);
         holdings.coverage.forget(peer);
     }
 }

@@ -137,7 +137,7 @@ fn a_node_that_gains_slots_fetches_them_whole_before_its_cursors_claim_them() {
     let gained = |core: &Core| core.whole().map_or(0, |whole| 16384 - whole.len());
     assert!(cores.iter().all(|core| gained(core) > 16384 / 3), "each gained a third of the slots");
     for (i, asker) in cores.iter().enumerate() {
-        // Delta and fetch rounds alternate: each other node is asked for both.
+        // Fetch and delta rounds alternate: each other node is asked for both.
         for step in [1, 1, 2, 2] {
             round(asker, cores[(i + step) % 3], now);
         }
