@@ -8,6 +8,7 @@
 //! - [`rows`]: redis-benchmark tests against several servers, alternating, as ratio rows.
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
+//! - [`partition`]: three nodes with N owners a slot against a three-primary Redis Cluster.
 //! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
@@ -30,6 +31,7 @@ pub mod lists;
 pub mod load;
 pub mod native;
 pub mod null_server;
+pub mod partition;
 pub mod plot;
 pub mod pubsub;
 pub mod redis;
@@ -74,6 +76,8 @@ enum BenchKind {
     Durability(durability::DurabilityArgs),
     /// Scaling: one write load against clusters of growing size.
     Scaling(scaling::ScalingArgs),
+    /// Partition: three nodes with N owners a slot against a Redis Cluster of three primaries.
+    Partition(partition::PartitionArgs),
     /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
     Gossip(gossip::GossipArgs),
     /// Backup: export and import rates against redis-cli --rdb and --pipe.
@@ -93,6 +97,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::AntiEntropy(args)) => anti_entropy::run(args).await,
         Some(BenchKind::Durability(args)) => durability::run(args).await,
         Some(BenchKind::Scaling(args)) => scaling::run(args).await,
+        Some(BenchKind::Partition(args)) => partition::run(args).await,
         Some(BenchKind::Gossip(args)) => gossip::run(args).await,
         Some(BenchKind::Backup(args)) => backup::run(args).await,
         Some(BenchKind::Pubsub(args)) => pubsub::run(args).await,
