@@ -16,12 +16,18 @@ pub struct Holders {
     /// every node at an owner's address; `None`: every node holds every slot.
     owners: Option<Vec<(Vec<usize>, Vec<usize>)>>,
     n: usize,
+    /// Per layout applied during the run, each slot's owners by index: a slot whose owners under
+    /// one of them all crashed without keeping what they held may have lost its writes with them,
+    /// as a Redis Cluster shard whose every node fails does.
+    earlier: Vec<Vec<Vec<usize>>>,
 }
 
 impl Holders {
-    /// For `n` nodes under `layout`, asking each node who it is now.
-    pub async fn of(layout: Option<&Layout>, n: usize) -> Self {
-        let Some(layout) = layout else { return Holders { owners: None, n } };
+    /// For `n` nodes under `layout`, asking each node who it is now, after the layouts
+    /// `applied` during the run.
+    pub async fn of(layout: Option<&Layout>, n: usize, applied: &[Layout]) -> Self {
+        let earlier = applied.iter().map(|layout| by_index(layout, n)).collect();
+        let Some(layout) = layout else { return Holders { owners: None, n, earlier } };
         let mut ids = Vec::new();
         for i in 0..n {
             ids.push(client::status(addr(i)).await.map(|status| status.node_id));
@@ -42,8 +48,8 @@ impl Holders {
             })
             .collect();
         match owners.iter().all(|(live, _)| live.len() == n) {
-            true => Holders { owners: None, n },
-            false => Holders { owners: Some(owners), n },
+            true => Holders { owners: None, n, earlier },
+            false => Holders { owners: Some(owners), n, earlier },
         }
     }
 
@@ -61,16 +67,22 @@ impl Holders {
         nodes.into_iter().map(|i| addr(i).ip()).collect()
     }
 
-    /// Whether what was acknowledged of `key` may be gone with its slot's owners: none of them is
-    /// still the member the layout names, and each of them crashed without keeping what it held
-    /// (`forgetful`), so the slot's every copy went with them.
+    /// Whether what was acknowledged of `key` may be gone with its slot's owners: under the
+    /// final layout none of them is still the member it names and each crashed without keeping
+    /// what it held (`forgetful`), or under a layout applied during the run every owner did.
     pub fn lost_with_owners(&self, key: &[u8], forgetful: &BTreeSet<usize>) -> bool {
-        match &self.owners {
-            None => false,
-            Some(owners) => {
-                let (live, at_addr) = &owners[usize::from(slot_of(key))];
-                live.is_empty() && at_addr.iter().all(|i| forgetful.contains(i))
-            }
-        }
+        let slot = usize::from(slot_of(key));
+        let all_forgot = |owners: &[usize]| owners.iter().all(|i| forgetful.contains(i));
+        let now = self.owners.as_ref().is_some_and(|owners| owners[slot].0.is_empty() && all_forgot(&owners[slot].1));
+        now || self.earlier.iter().any(|table| all_forgot(&table[slot]))
     }
+}
+
+/// Each slot's owners under `layout`, by node index (a member at no node's address is left out).
+fn by_index(layout: &Layout, n: usize) -> Vec<Vec<usize>> {
+    let at = |node: kvs_proto::NodeId| {
+        let member = layout.members.iter().find(|m| m.node == node)?;
+        (0..n).find(|&i| addr(i) == member.addr)
+    };
+    layout.table().iter().map(|nodes| nodes.iter().filter_map(|&node| at(node)).collect()).collect()
 }

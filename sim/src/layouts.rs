@@ -19,12 +19,19 @@ const MAX_APPLIES: usize = 4;
 #[derive(Default)]
 pub struct LayoutOps {
     applied: Vec<(LayoutVersion, bool)>,
+    /// The layouts themselves, for which nodes held each slot while they were in force.
+    layouts: Vec<Layout>,
 }
 
 impl LayoutOps {
     /// Whether another apply may be made.
     pub fn more(&self) -> bool {
         self.applied.len() < MAX_APPLIES
+    }
+
+    /// Every layout applied (some may never have been in force anywhere).
+    pub fn layouts(&self) -> &[Layout] {
+        &self.layouts
     }
 }
 
@@ -44,6 +51,7 @@ pub async fn apply(rng: &mut StdRng, n: usize, durable: &[bool], ops: &mut Layou
                 plan.proposed.members.len()
             ));
             ops.applied.push((version, durable[node]));
+            ops.layouts.push(plan.proposed);
         }
         Some(ClientResponse::Error(error)) => {
             history.note(format!("layout on {}: refused: {}", host(node), error.message))

@@ -122,7 +122,10 @@ impl ListOps {
         }
         let mut required = 0;
         // A list whose slot's every owner crashed is not in `held` (see `Holders`).
-        for push in self.pushed.iter().filter(|push| held.contains_key(push.list.as_str())) {
+        let kept = |push: &&Pushed| {
+            held.contains_key(push.list.as_str()) && !holders.lost_with_owners(push.list.as_bytes(), forgetful)
+        };
+        for push in self.pushed.iter().filter(kept) {
             if self.must_hold(push, forgetful) {
                 required += 1;
                 if !held[push.list.as_str()].contains(&push.value) {

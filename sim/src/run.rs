@@ -324,7 +324,7 @@ async fn workload(
     }
     // The layout first: which nodes must hold each key follows from the one they agree on.
     let layout = crate::layouts::check(n, &layouts, &history, CONVERGE_WITHIN).await?;
-    let holders = crate::holders::Holders::of(layout.as_ref(), n).await;
+    let holders = crate::holders::Holders::of(layout.as_ref(), n, layouts.layouts()).await;
     if holders.partitioned() {
         history.note("the layout partitions the keys: each is checked on its slot's owners");
         return converge_partitioned(n, &holders, (&written, &sets, &lists), &forgetful, &history).await;

@@ -132,7 +132,8 @@ impl SetOps {
             if let Some(stranger) = held[0].iter().find(|m| !attempted.contains(*m)) {
                 return Err(format!("{set} holds {stranger}, which nobody added"));
             }
-            for member in attempted {
+            let excused = holders.lost_with_owners(set.as_bytes(), crashed);
+            for member in attempted.iter().filter(|_| !excused) {
                 if self.must_hold(set, member, crashed) {
                     required += 1;
                     if !held[0].contains(member) {
