@@ -19,27 +19,32 @@
 //! answer, which costs bandwidth, never a write.
 //!
 //! A claim stays good while we drop nothing it covered and hold no slot we did not hold when it
-//! came: [`CursorCoverage::clear`] is called when a resync drops records and when a layout gives
-//! us slots.
+//! came: [`CursorCoverage::clear`] is called when a resync drops records and when a layout
+//! changes the slots we hold. A node that holds every slot whole records nothing.
 
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::SlotSet;
 use kvs_proto::NodeId;
 use kvs_store::map::Map;
 
-/// The last complete answer of each peer: what it claimed, of which slots, and its origin.
+/// A peer's last complete answer: what it claimed, of which slots, and its origin when its claim
+/// of that origin is true of every slot.
+type Claim = (Map<NodeId, u64>, SlotSet, Option<NodeId>);
+
+/// The last complete answer of each peer.
 #[derive(Debug, Default)]
 pub(crate) struct CursorCoverage {
-    by_peer: Map<NodeId, (Map<NodeId, u64>, SlotSet, NodeId)>,
+    by_peer: Map<NodeId, Claim>,
 }
 
 impl CursorCoverage {
     /// Notes that `peer`, writing under `origin`, completed an answer claiming `cursors`, true
-    /// of the slots `whole`; its claim of its own origin is true of every slot. A member holds
+    /// of the slots `whole`. An answer to a delta request (`delta`) carries every record above
+    /// our cursors it holds, so its claim of its own origin is true of every slot: a member holds
     /// every write it made in a slot it does not hold until the slot's owners hold it (see
-    /// `holdings`), so its answer carries every one of them we may lack.
-    pub(crate) fn record(&mut self, (peer, origin): (NodeId, NodeId), cursors: &Cursors, whole: SlotSet) {
-        self.by_peer.insert(peer, (cursors.iter().copied().collect(), whole, origin));
+    /// `holdings`). An answer to a fetch carries the slots asked only.
+    pub(crate) fn record(&mut self, (peer, origin): (NodeId, NodeId), cursors: &Cursors, whole: SlotSet, delta: bool) {
+        self.by_peer.insert(peer, (cursors.iter().copied().collect(), whole, delta.then_some(origin)));
     }
 
     /// For each origin any peer claimed, the furthest our cursor may move now that we hold
@@ -63,7 +68,7 @@ impl CursorCoverage {
                 .by_peer
                 .values()
                 .filter_map(|(claims, whole, own)| {
-                    Some((*claims.get(&origin)?, if *own == origin { &full } else { whole }))
+                    Some((*claims.get(&origin)?, if *own == Some(origin) { &full } else { whole }))
                 })
                 .filter(|&(seq, _)| seq > 0)
                 .collect();
@@ -107,20 +112,22 @@ mod tests {
         let (o, p, q) = (NodeId(9), (NodeId(1), NodeId(11)), (NodeId(2), NodeId(12)));
         let held = slots(&[(0, 99)]);
         let mut coverage = CursorCoverage::default();
-        coverage.record(p, &vec![(o, 50)], slots(&[(0, 59)]));
+        coverage.record(p, &vec![(o, 50)], slots(&[(0, 59)]), true);
         assert!(coverage.covered(&held, &SlotSet::empty()).is_empty(), "slots 60..99 are nobody's word yet");
-        coverage.record(q, &vec![(o, 30)], slots(&[(40, 120)]));
+        coverage.record(q, &vec![(o, 30)], slots(&[(40, 120)]), true);
         assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 30)], "together they cover it at the lower claim");
-        coverage.record(q, &vec![(o, 70)], slots(&[(40, 120)]));
+        coverage.record(q, &vec![(o, 70)], slots(&[(40, 120)]), true);
         assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 50)]);
-        coverage.record(p, &vec![(o, 90)], SlotSet::full());
+        coverage.record(p, &vec![(o, 90)], SlotSet::full(), true);
         assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 90)], "a member holding everything covers alone");
         coverage.forget(p.0);
         assert!(coverage.covered(&held, &SlotSet::empty()).is_empty());
         coverage.clear();
-        coverage.record(q, &vec![(o, 70)], slots(&[(40, 120)]));
+        coverage.record(q, &vec![(o, 70)], slots(&[(40, 120)]), true);
         assert_eq!(coverage.covered(&slots(&[(50, 60)]), &SlotSet::empty()), [(o, 70)]);
-        coverage.record(q, &vec![(q.1, 5)], slots(&[(0, 0)]));
+        coverage.record(q, &vec![(q.1, 5)], slots(&[(0, 0)]), false);
+        assert!(coverage.covered(&held, &SlotSet::empty()).is_empty(), "a fetch carried slot 0 only");
+        coverage.record(q, &vec![(q.1, 5)], slots(&[(0, 0)]), true);
         assert_eq!(
             coverage.covered(&held, &SlotSet::empty()),
             [(q.1, 5)],
@@ -134,10 +141,10 @@ mod tests {
         let (o, p, q) = (NodeId(9), (NodeId(1), NodeId(11)), (NodeId(2), NodeId(12)));
         let held = slots(&[(0, 9)]);
         let mut coverage = CursorCoverage::default();
-        coverage.record(p, &vec![(o, 1_000)], SlotSet::full());
+        coverage.record(p, &vec![(o, 1_000)], SlotSet::full(), true);
         assert!(coverage.covered(&held, &held).is_empty(), "one word, however sweeping");
         assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 1_000)]);
-        coverage.record(q, &vec![(o, 40)], slots(&[(0, 9)]));
+        coverage.record(q, &vec![(o, 40)], slots(&[(0, 9)]), true);
         assert_eq!(coverage.covered(&held, &held), [(o, 40)], "as far as the second word goes");
     }
 }

@@ -40,8 +40,9 @@ pub(crate) struct Holdings {
     peers: Map<NodeId, PeerHolding>,
     /// Partial answers' claims, and how far they move our cursors.
     pub(super) coverage: CursorCoverage,
-    /// The outstanding anti-entropy request, when it is a fetch.
-    fetch_request: Option<u64>,
+    /// The outstanding anti-entropy request, when it is a fetch, and the slots it asked for: an
+    /// answer vouches for those only, whatever else it says it holds.
+    fetch_request: Option<(u64, SlotSet)>,
     /// The peers whose last request was a fetch: each peer is asked for a fetch and a delta in
     /// turn while slots are fetched, a fetch first, so the slots held whole keep being repaired
     /// meanwhile (per peer: alternating over all rounds, with two peers taken in turn, would ask
@@ -70,6 +71,11 @@ struct PeerHolding {
     cursors: Map<NodeId, u64>,
 }
 
+/// What `node` vouched for before, in `vouched`: a later answer adds to it.
+fn earlier_word(vouched: &[(NodeId, SlotSet)], node: NodeId) -> SlotSet {
+    vouched.iter().find(|(n, _)| *n == node).map_or_else(SlotSet::empty, |(_, slots)| slots.clone())
+}
+
 /// Whether `claimed` is at least `wanted` for every origin `wanted` names.
 fn dominates(claimed: &Cursors, wanted: &Cursors) -> bool {
     let claimed: Map<NodeId, u64> = claimed.iter().copied().collect();
@@ -95,6 +101,11 @@ impl Core {
             Some(owners) => SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&me)),
         };
         let (before, cursors) = self.replica.hold(&held);
+        if !held.minus(&before).is_empty() {
+            // An answer under way was asked with the slots held before: records of the slots just
+            // gained may have been skipped, so its claims must not cover them.
+            lock(&self.rounds).incomplete();
+        }
         let fresh_start = restarted.is_some();
         let gained = match restarted {
             Some(Some(recorded)) => recorded.intersection(&held),
@@ -121,9 +132,13 @@ impl Core {
         holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
         if !gained.is_empty() {
             holdings.fetching.push(Fetch { slots: gained.clone(), gained_at: cursors, vouched: Vec::new() });
-            // Claims recorded before covered none of these slots; each peer is asked for them next.
-            holdings.coverage.clear();
+            // Each peer is asked for them next.
             holdings.fetched_last.clear();
+        }
+        if !gained.is_empty() || !lost.is_empty() {
+            // Claims recorded before covered none of the slots gained, and a node that held every
+            // slot recorded none.
+            holdings.coverage.clear();
         }
         if !gained.is_empty() || !lost.is_empty() {
             tracing::info!(node = %self.node, held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
@@ -157,8 +172,9 @@ impl Core {
             return regular;
         }
         holdings.fetched_last.insert(peer);
-        holdings.fetch_request = Some(request);
-        PeerMessage::SlotFetch { request, slots: fetching.runs() }
+        let slots = fetching.runs();
+        holdings.fetch_request = Some((request, fetching));
+        PeerMessage::SlotFetch { request, slots }
     }
 
     /// Our cursors having moved, by an answer from `from` claiming `cursors` true of the slots
@@ -180,12 +196,15 @@ impl Core {
         let whole = whole.intersection(&self.owned_by(from.id));
         let mut holdings = lock(&self.holdings);
         let held = self.store().held.snapshot();
-        holdings.coverage.record((from.id, from.origin), cursors, whole.clone());
+        // A fetch's answer carried the records of the slots asked only: its claims cover those.
+        let asked = holdings.fetch_request.take().filter(|(asked, _)| *asked == request).map(|(_, slots)| slots);
+        let covered = asked.as_ref().map_or_else(|| whole.clone(), |asked| whole.intersection(asked));
+        holdings.coverage.record((from.id, from.origin), cursors, covered, asked.is_none());
         let adopted = match held.is_full() && holdings.fetching.is_empty() {
             true => Cursors::new(),
             false => self.replica.adopt_covered(&holdings.coverage.covered(&held, &held)),
         };
-        if holdings.fetch_request.take() == Some(request) {
+        if let Some(asked) = asked {
             let before = holdings.fetching().len();
             let twice = self.slots_with_two_other_owners();
             for fetch in &mut holdings.fetching {
@@ -197,6 +216,7 @@ impl Core {
                 for (lost, _) in left.iter().filter(|(_, lost_at)| dominates(lost_at, &fetch.gained_at)) {
                     vouched = vouched.union(lost);
                 }
+                let vouched = vouched.intersection(&asked).union(&earlier_word(&fetch.vouched, from.id));
                 fetch.vouched.retain(|(node, _)| *node != from.id);
                 fetch.vouched.push((from.id, vouched.intersection(&fetch.slots)));
                 let (mut once, mut two) = (SlotSet::empty(), SlotSet::empty());

@@ -318,8 +318,6 @@ impl Core {
                     bump(&self.stats.anti_entropy_rounds, 1);
                     return self.partial_answer(peer, request, (&cursors, full), &[]);
                 }
-                let full = kvs_proto::slot_set::SlotSet::full();
-                lock(&self.holdings).coverage.record((from, peer.origin), &cursors, full);
                 // Every member we know counts, dead ones too: while the only other one is down,
                 // one peer's word must still not be enough.
                 let peers = lock(&self.members).peer_count();
