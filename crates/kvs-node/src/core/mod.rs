@@ -23,6 +23,7 @@
 //! lives behind [`kvs_store::Replica`], whose invariants (merge, then advance the cursor) hold
 //! inside it. Std mutexes only, held for a table update and never across an await.
 
+mod answer_ends;
 pub(crate) mod anti_entropy_rounds;
 pub(crate) mod client_ports;
 pub(crate) mod clock_offsets;
@@ -53,7 +54,6 @@ use gossip::Gossip;
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
 use kvs_store::record::Body;
-use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::{Record, Replica, Store};
 pub(crate) use local_writes::Turn;
 use membership::{Membership, Rules};
@@ -277,20 +277,7 @@ impl Core {
                 vec![Effect::AnswerAntiEntropy { to: from, request, cursors: Cursors::new(), fresh: true, slots }]
             }
             PeerMessage::SlotFetchDone { request, cursors, whole, left } => {
-                if !lock(&self.rounds).finished(from) {
-                    tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
-                    return Vec::new();
-                }
-                let whole = kvs_proto::slot_set::SlotSet::from_words(&whole);
-                let left: Vec<_> = left
-                    .iter()
-                    .take(holdings::MAX_LOST_GROUPS)
-                    .map(|(slots, at)| (kvs_proto::slot_set::SlotSet::from_words(slots), at.clone()))
-                    .collect();
-                let effects = self.partial_answer(peer, request, (&cursors, whole), &left);
-                tracing::debug!(me = %self.node, peer = %from, ?cursors, ?effects, "adopting what partial answers cover");
-                bump(&self.stats.anti_entropy_rounds, 1);
-                effects
+                self.partial_done_received(peer, request, cursors, (whole, left))
             }
             PeerMessage::Holding { version, fetching, cursors } => {
                 self.holding_received(from, version, &fetching, cursors)
@@ -305,34 +292,7 @@ impl Core {
                 }
                 effects
             }
-            PeerMessage::AntiEntropyDone { request, cursors } => {
-                // Cursors cover every entry of the answer: adopted only if we applied them all,
-                // or an entry we refused (from too far ahead, for now) would never be asked again.
-                if !lock(&self.rounds).finished(from) {
-                    tracing::warn!(peer = %from, "not adopting the cursors of an answer we did not apply whole");
-                    return Vec::new();
-                }
-                if !self.holds_all() {
-                    // Its cursors are true of every slot, but ours only of those we hold.
-                    let full = kvs_proto::slot_set::SlotSet::full();
-                    bump(&self.stats.anti_entropy_rounds, 1);
-                    return self.partial_answer(peer, request, (&cursors, full), &[]);
-                }
-                // Every member we know counts, dead ones too: while the only other one is down,
-                // one peer's word must still not be enough.
-                let peers = lock(&self.members).peer_count();
-                let mut claims = lock(&self.claims);
-                let witnessed = claims.witnessed(from, &cursors, peers, |origin| self.replica.cursor(origin));
-                let adopted = self.replica.adopt_answer(peer.origin, &cursors, &witnessed.forward, &witnessed.back);
-                tracing::debug!(me = %self.me().id, peer = %from, ?cursors, ?adopted, "adopting the cursors of a complete answer");
-                bump(&self.stats.anti_entropy_rounds, 1);
-                // A cursor taken on one word is not made durable: after a restart it is fetched again.
-                let logged = adopted
-                    .into_iter()
-                    .filter(|&(origin, _)| origin == peer.origin || !claims.on_one_word(origin))
-                    .collect();
-                vec![Effect::LogCursors(logged)]
-            }
+            PeerMessage::AntiEntropyDone { request, cursors } => self.done_received(peer, request, cursors),
             PeerMessage::ResyncRequired { cursors, .. } => self.resync(from, &cursors, now),
             PeerMessage::Leave { member } => {
                 tracing::info!(peer = %member.id, "member left");
@@ -433,32 +393,6 @@ impl Core {
     }
 
     // ---- Outputs asked for by the shell's timers and peer tasks -----------------------------------
-
-    /// The answer to `peer`'s anti-entropy request, streamed by its task in bounded batches.
-    /// The cursors it carries are only those we vouch for: one taken on a single peer's word is
-    /// claimed as it stood before that word (see [`cursor_claims`]).
-    ///
-    /// Also returns, when this node does not hold every slot whole, the slots it does: its
-    /// cursors are true of those only, and the answer ends with a
-    /// [`PeerMessage::SlotFetchDone`] that says so. `slots`: a fetch of those slots whole.
-    pub(crate) fn anti_entropy_answer(
-        &self,
-        cursors: Cursors,
-        fresh: bool,
-        slots: Option<kvs_proto::slot_set::SlotSet>,
-    ) -> (AntiEntropyAnswer<'_>, Option<kvs_proto::slot_set::SlotSet>) {
-        let whole = self.whole();
-        let mut answer = match slots {
-            Some(slots) => AntiEntropyAnswer::Delta(self.replica.answer_fetch(slots, self.max_batch_bytes)),
-            None => self.replica.answer_anti_entropy(cursors, fresh, self.max_batch_bytes),
-        };
-        let done = match &mut answer {
-            AntiEntropyAnswer::Resync(done) => done,
-            AntiEntropyAnswer::Delta(batches) => &mut batches.done,
-        };
-        lock(&self.claims).vouched(done);
-        (answer, whole)
-    }
 
     // ---- Queries ----------------------------------------------------------------------------------
 

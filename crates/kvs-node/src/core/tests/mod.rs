@@ -14,6 +14,7 @@ use crate::config::NodeArgs;
 use clap::Parser;
 use kvs_proto::encoding::{decode, encode};
 use kvs_store::local::{Decision, Local};
+use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::HybridClock;
 use std::sync::Arc;
 
