@@ -111,7 +111,11 @@ impl ClusterClient {
         match self.request_to(self.owners_of(key), request).await {
             Err(ClientError::Server(reply)) if reply.code == ErrorCode::Moved => {
                 self.refresh_members().await?;
-                self.request_to(self.owners_of(key), request).await
+                // `MOVED <slot> <address>`: there first (an owner still fetching the slot names
+                // one that holds it whole), then the owners.
+                let named = reply.message.split(' ').nth(2).map(str::to_string);
+                let first = named.into_iter().chain(self.owners_of(key)).collect();
+                self.request_to(first, request).await
             }
             answered => answered,
         }

@@ -222,20 +222,23 @@ fn error(reply: ErrorReply) -> ClientResponse<&'static [u8]> {
 /// they hold it (see `core::holdings`).
 fn read_elsewhere(shell: &Shell, request: &Request<'_>) -> Option<String> {
     let held = &shell.store().held;
-    if held.all() {
+    if held.all_whole() {
         return None;
     }
+    let elsewhere = |slot: u16| !held.contains(slot) || held.is_fetching(slot);
     let slot = match request {
         ClientRequest::Get { key } | ClientRequest::Inspect { key } => Some(kvs_proto::slot::slot_of(key)),
-        ClientRequest::MGet { keys } => {
-            keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&slot| !held.contains(slot))
-        }
+        ClientRequest::MGet { keys } => keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&s| elsewhere(s)),
         _ => None,
     }
-    .filter(|&slot| !held.contains(slot))?;
+    .filter(|&slot| elsewhere(slot))?;
     let (layout, owners) = shell.core.layout_owners()?;
-    let first = owners.get(usize::from(slot))?.first()?;
-    let addr = layout.members.iter().find(|m| m.node == *first)?.addr;
+    let to = match held.contains(slot) {
+        // Still fetching: an owner that holds it whole, if one is known; else served here.
+        true => shell.core.whole_elsewhere(slot)?,
+        false => *owners.get(usize::from(slot))?.first()?,
+    };
+    let addr = layout.members.iter().find(|m| m.node == to)?.addr;
     Some(format!("MOVED {slot} {addr}"))
 }
 

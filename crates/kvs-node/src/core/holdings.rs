@@ -144,6 +144,7 @@ impl Core {
             tracing::info!(node = %self.node, held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
         }
         let fetching = holdings.fetching();
+        self.store().held.set_fetching(&fetching);
         (fetching != fetching_before).then_some(Effect::FetchingChanged(fetching))
     }
 
@@ -229,6 +230,7 @@ impl Core {
             }
             holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
             let left = holdings.fetching();
+            self.store().held.set_fetching(&left);
             if left.len() < before {
                 tracing::info!(node = %self.node, peer = %from.id, fetched = before - left.len(), left = left.len(), "fetched slots");
                 return vec![Effect::LogCursors(adopted), Effect::FetchingChanged(left)];
@@ -255,6 +257,17 @@ impl Core {
             return Some(SlotSet::empty());
         };
         Some(SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) && !said.fetching.contains(slot)))
+    }
+
+    /// Another owner of `slot` that, by its last word under our layout, holds it whole: where a
+    /// read of a slot we are still fetching is sent.
+    pub(crate) fn whole_elsewhere(&self, slot: u16) -> Option<NodeId> {
+        let (layout, owners) = self.layout_owners()?;
+        let holdings = lock(&self.holdings);
+        owners.get(usize::from(slot))?.iter().copied().find(|node| {
+            *node != self.node
+                && holdings.peers.get(node).is_some_and(|p| p.version == layout.version && !p.fetching.contains(slot))
+        })
     }
 
     /// The slots our layout gives two owners or more besides us.

@@ -100,11 +100,6 @@ impl Core {
         fetching.into_iter().chain([Effect::LayoutAdopted(layout)]).collect()
     }
 
-    /// Whether this node owns `slot` under the layout it holds (every slot without one).
-    pub(crate) fn serves_slot(&self, slot: u16) -> bool {
-        self.store().held.contains(slot)
-    }
-
     /// An operator applies a layout of `members` owning each slot `replication_factor` times: it
     /// takes the next epoch, applied by us, is adopted here, and offered to every peer at once.
     pub(crate) fn apply_layout(
