@@ -325,8 +325,10 @@ async fn workload(
     // The layout first: which nodes must hold each key follows from the one they agree on.
     let layout = crate::layouts::check(n, &layouts, &history, CONVERGE_WITHIN).await?;
     let holders = crate::holders::Holders::of(layout.as_ref(), n, layouts.layouts()).await;
-    if holders.partitioned() {
-        history.note("the layout partitions the keys: each is checked on its slot's owners");
+    if holders.partitioned() || layout.is_some() {
+        // Under any layout a node may still be fetching slots it gained, and redirects their
+        // reads meanwhile: the checks are repeated until they pass or the deadline.
+        history.note("a layout is held: each key is checked on its slot's owners");
         return converge_partitioned(n, &holders, (&written, &sets, &lists), &forgetful, &history).await;
     }
     if let Err(failure) = wait_converged(n, &history, CONVERGE_WITHIN).await {

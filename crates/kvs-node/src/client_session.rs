@@ -217,28 +217,26 @@ fn error(reply: ErrorReply) -> ClientResponse<&'static [u8]> {
 }
 
 /// `MOVED <slot> <address>` for a read of a key whose slot this node does not hold, naming the
-/// slot's first owner; `None` to serve it here. Writes are taken anywhere: a write to a slot not
+/// slot's first owner; `None` to serve it here. `Inspect` shows the entry as this node holds
+/// it, wherever the slot is. Writes are taken anywhere: a write to a slot not
 /// held is kept here and pushed like any other, its owners keep it, and this node drops it once
 /// they hold it (see `core::holdings`).
 fn read_elsewhere(shell: &Shell, request: &Request<'_>) -> Option<String> {
     let held = &shell.store().held;
-    if held.all_whole() {
+    if held.all() {
         return None;
     }
-    let elsewhere = |slot: u16| !held.contains(slot) || held.is_fetching(slot);
     let slot = match request {
-        ClientRequest::Get { key } | ClientRequest::Inspect { key } => Some(kvs_proto::slot::slot_of(key)),
-        ClientRequest::MGet { keys } => keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&s| elsewhere(s)),
+        ClientRequest::Get { key } => Some(kvs_proto::slot::slot_of(key)),
+        ClientRequest::MGet { keys } => {
+            keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&slot| !held.contains(slot))
+        }
         _ => None,
     }
-    .filter(|&slot| elsewhere(slot))?;
+    .filter(|&slot| !held.contains(slot))?;
     let (layout, owners) = shell.core.layout_owners()?;
-    let to = match held.contains(slot) {
-        // Still fetching: an owner that holds it whole, if one is known; else served here.
-        true => shell.core.whole_elsewhere(slot)?,
-        false => *owners.get(usize::from(slot))?.first()?,
-    };
-    let addr = layout.members.iter().find(|m| m.node == to)?.addr;
+    let first = owners.get(usize::from(slot))?.first()?;
+    let addr = layout.members.iter().find(|m| m.node == *first)?.addr;
     Some(format!("MOVED {slot} {addr}"))
 }
 

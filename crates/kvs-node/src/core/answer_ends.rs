@@ -4,7 +4,7 @@
 //! claims cover ([`super::cursor_coverage`]).
 
 use super::holdings::MAX_LOST_GROUPS;
-use super::{bump, lock, Core, Effect, Peer};
+use super::{bump, lock, Core, Effect, Now, Peer};
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::{SlotSet, SlotWords};
 use kvs_store::replica::AntiEntropyAnswer;
@@ -37,7 +37,7 @@ impl Core {
     }
 
     /// The end of `peer`'s answer to our `request`, from a member holding every slot whole.
-    pub(super) fn done_received(&self, peer: Peer, request: u64, cursors: Cursors) -> Vec<Effect> {
+    pub(super) fn done_received(&self, peer: Peer, request: u64, cursors: Cursors, now: Now) -> Vec<Effect> {
         let from = peer.id;
         // Cursors cover every entry of the answer: adopted only if we applied them all, or an
         // entry we refused (from too far ahead, for now) would never be asked again.
@@ -48,7 +48,7 @@ impl Core {
         bump(&self.stats.anti_entropy_rounds, 1);
         if !self.holds_all() {
             // Its cursors are true of every slot, but ours only of those we hold.
-            return self.partial_answer(peer, request, (&cursors, SlotSet::full()), &[]);
+            return self.partial_answer(peer, request, (&cursors, SlotSet::full()), &[], now);
         }
         // Every member we know counts, dead ones too: while the only other one is down, one
         // peer's word must still not be enough.
@@ -71,6 +71,7 @@ impl Core {
         request: u64,
         cursors: Cursors,
         (whole, left): (SlotWords, Vec<(SlotWords, Cursors)>),
+        now: Now,
     ) -> Vec<Effect> {
         if !lock(&self.rounds).finished(peer.id) {
             tracing::warn!(peer = %peer.id, "not adopting the cursors of an answer we did not apply whole");
@@ -79,7 +80,7 @@ impl Core {
         let whole = SlotSet::from_words(&whole);
         let left: Vec<_> =
             left.iter().take(MAX_LOST_GROUPS).map(|(slots, at)| (SlotSet::from_words(slots), at.clone())).collect();
-        let effects = self.partial_answer(peer, request, (&cursors, whole), &left);
+        let effects = self.partial_answer(peer, request, (&cursors, whole), &left, now);
         tracing::debug!(me = %self.node, peer = %peer.id, ?cursors, ?effects, "adopting what partial answers cover");
         bump(&self.stats.anti_entropy_rounds, 1);
         effects

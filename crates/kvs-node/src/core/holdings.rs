@@ -14,7 +14,7 @@
 //! stopped, so it fetches every slot it holds again.
 
 use super::cursor_coverage::CursorCoverage;
-use super::{lock, Core, Effect, Outgoing, Peer};
+use super::{lock, Core, Effect, Now, Outgoing, Peer};
 use kvs_proto::layout::LayoutVersion;
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::SlotSet;
@@ -144,8 +144,9 @@ impl Core {
             tracing::info!(node = %self.node, held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
         }
         let fetching = holdings.fetching();
-        self.store().held.set_fetching(&fetching);
-        (fetching != fetching_before).then_some(Effect::FetchingChanged(fetching))
+        // Recorded at every adoption, changed or not: a data dir with a layout and no record
+        // fetches every slot again after a restart.
+        (fetching != fetching_before || !fresh_start).then_some(Effect::FetchingChanged(fetching))
     }
 
     /// Whether this node holds every slot whole: its cursors are true of the whole key space.
@@ -191,10 +192,13 @@ impl Core {
         request: u64,
         (cursors, whole): (&Cursors, SlotSet),
         left: &[(SlotSet, Cursors)],
+        now: Now,
     ) -> Vec<Effect> {
         // What it holds whole counts only where our layout makes it an owner: a member claiming
-        // more vouches for slots it has no business holding.
+        // more vouches for slots it has no business holding. (Read before the holdings' lock,
+        // which the layout's is always taken before.)
         let whole = whole.intersection(&self.owned_by(from.id));
+        let twice = self.slots_with_two_other_live_owners(now);
         let mut holdings = lock(&self.holdings);
         let held = self.store().held.snapshot();
         // A fetch's answer carried the records of the slots asked only: its claims cover those.
@@ -207,7 +211,6 @@ impl Core {
         };
         if let Some(asked) = asked {
             let before = holdings.fetching().len();
-            let twice = self.slots_with_two_other_owners();
             for fetch in &mut holdings.fetching {
                 let mut vouched = SlotSet::empty();
                 if dominates(cursors, &fetch.gained_at) {
@@ -230,7 +233,6 @@ impl Core {
             }
             holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
             let left = holdings.fetching();
-            self.store().held.set_fetching(&left);
             if left.len() < before {
                 tracing::info!(node = %self.node, peer = %from.id, fetched = before - left.len(), left = left.len(), "fetched slots");
                 return vec![Effect::LogCursors(adopted), Effect::FetchingChanged(left)];
@@ -259,21 +261,14 @@ impl Core {
         Some(SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) && !said.fetching.contains(slot)))
     }
 
-    /// Another owner of `slot` that, by its last word under our layout, holds it whole: where a
-    /// read of a slot we are still fetching is sent.
-    pub(crate) fn whole_elsewhere(&self, slot: u16) -> Option<NodeId> {
-        let (layout, owners) = self.layout_owners()?;
-        let holdings = lock(&self.holdings);
-        owners.get(usize::from(slot))?.iter().copied().find(|node| {
-            *node != self.node
-                && holdings.peers.get(node).is_some_and(|p| p.version == layout.version && !p.fetching.contains(slot))
-        })
-    }
-
-    /// The slots our layout gives two owners or more besides us.
-    fn slots_with_two_other_owners(&self) -> SlotSet {
+    /// The slots our layout gives two owners or more besides us that are alive now: a gained
+    /// slot is fetched on two members' word where two can give it, and on one where the others
+    /// are down (a memory-only owner that restarted is a new member, and its old self never
+    /// answers again).
+    fn slots_with_two_other_live_owners(&self, now: Now) -> SlotSet {
         let Some((_, owners)) = self.layout_owners() else { return SlotSet::empty() };
-        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|&&node| node != self.node).count() >= 2)
+        let alive: std::collections::BTreeSet<NodeId> = lock(&self.members).alive_peers(now.at).into_iter().collect();
+        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|node| alive.contains(node)).count() >= 2)
     }
 
     /// The slots our layout gives `node` (every one without a layout).

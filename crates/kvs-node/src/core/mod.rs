@@ -277,7 +277,7 @@ impl Core {
                 vec![Effect::AnswerAntiEntropy { to: from, request, cursors: Cursors::new(), fresh: true, slots }]
             }
             PeerMessage::SlotFetchDone { request, cursors, whole, left } => {
-                self.partial_done_received(peer, request, cursors, (whole, left))
+                self.partial_done_received(peer, request, cursors, (whole, left), now)
             }
             PeerMessage::Holding { version, fetching, cursors } => {
                 self.holding_received(from, version, &fetching, cursors)
@@ -292,7 +292,7 @@ impl Core {
                 }
                 effects
             }
-            PeerMessage::AntiEntropyDone { request, cursors } => self.done_received(peer, request, cursors),
+            PeerMessage::AntiEntropyDone { request, cursors } => self.done_received(peer, request, cursors, now),
             PeerMessage::ResyncRequired { cursors, .. } => self.resync(from, &cursors, now),
             PeerMessage::Leave { member } => {
                 tracing::info!(peer = %member.id, "member left");

@@ -86,23 +86,16 @@ fn cluster_reply(call: &mut Call<'_, '_>, sub: &[u8], topology: &Topology) {
 
 /// `-MOVED slot host:port` for a command whose keys (at `keys`) lie in a slot this node does not
 /// hold, naming the slot's first owner a client can reach, or Redis Cluster's CLUSTERDOWN when
-/// none can be reached; or, for a slot it holds but is still fetching, naming an owner that
-/// holds it whole, if one is known. `None` to serve it here.
+/// none can be reached; `None` to serve it here.
 pub(super) fn moved(call: &Call<'_, '_>, keys: super::database_keys::KeySpec) -> Option<String> {
     let slot = super::database_keys::key_slots(keys, &call.args).next()?;
-    let core = &call.shell.core;
-    let held = &call.shell.store().held;
-    let (layout, owners) = core.layout_owners()?;
-    let me = (core.me().id, call.shell.redis_addr);
-    let port_of = |node| core.redis_port_of(node);
-    let to = if !held.contains(slot) {
-        owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of))
-    } else if held.is_fetching(slot) {
-        // Served here if no owner is known to hold it whole: what we have is better than nothing.
-        Some(endpoint_of(&layout, core.whole_elsewhere(slot)?, me, port_of)?)
-    } else {
+    if call.shell.store().held.contains(slot) {
         return None;
-    };
+    }
+    let (layout, owners) = call.shell.core.layout_owners()?;
+    let me = (call.shell.core.me().id, call.shell.redis_addr);
+    let port_of = |node| call.shell.core.redis_port_of(node);
+    let to = owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of));
     Some(match to {
         Some(to) => format!("MOVED {slot} {to}"),
         None => "CLUSTERDOWN Hash slot not served".to_string(),

@@ -671,7 +671,7 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         call.reply.error(super::database_keys::CROSSSLOT);
         return None;
     }
-    if !call.shell.store().held.all_whole() {
+    if !call.shell.store().held.all() {
         if let Some(moved) = super::cluster::moved(call, spec.keys()) {
             call.reply.error(&moved);
             return None;

@@ -9,26 +9,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const WORDS: usize = SLOTS as usize / 64;
 
-/// One bit per slot, set where this node holds the slot's records; and one per slot it holds
-/// but is still fetching.
+/// One bit per slot, set where this node holds the slot's records.
 #[derive(Debug)]
 pub struct HeldSlots {
     bits: [AtomicU64; WORDS],
     /// Every bit is set: the common case, one load to check.
     all: AtomicBool,
-    fetching: [AtomicU64; WORDS],
-    /// Some fetching bit is set.
-    any_fetching: AtomicBool,
 }
 
 impl Default for HeldSlots {
     fn default() -> Self {
-        HeldSlots {
-            bits: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
-            all: AtomicBool::new(true),
-            fetching: std::array::from_fn(|_| AtomicU64::new(0)),
-            any_fetching: AtomicBool::new(false),
-        }
+        HeldSlots { bits: std::array::from_fn(|_| AtomicU64::new(u64::MAX)), all: AtomicBool::new(true) }
     }
 }
 
@@ -57,28 +48,6 @@ impl HeldSlots {
     pub fn contains(&self, slot: u16) -> bool {
         let slot = usize::from(slot) % (WORDS * 64);
         self.all() || self.bits[slot / 64].load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
-    }
-
-    /// Notes the slots held but still being fetched: a read of one of them may miss what the
-    /// fetch has not brought yet, so it is sent where the slot is held whole when that is known.
-    pub fn set_fetching(&self, slots: &SlotSet) {
-        self.any_fetching.store(true, Ordering::SeqCst);
-        for (word, bits) in self.fetching.iter().enumerate() {
-            bits.store(slots.word(word), Ordering::SeqCst);
-        }
-        self.any_fetching.store(!slots.is_empty(), Ordering::SeqCst);
-    }
-
-    /// Whether every slot is held and none is being fetched: nothing to redirect.
-    pub fn all_whole(&self) -> bool {
-        self.all() && !self.any_fetching.load(Ordering::Relaxed)
-    }
-
-    /// Whether `slot` is held but still being fetched.
-    pub fn is_fetching(&self, slot: u16) -> bool {
-        let slot = usize::from(slot) % (WORDS * 64);
-        self.any_fetching.load(Ordering::Relaxed)
-            && self.fetching[slot / 64].load(Ordering::Relaxed) & (1 << (slot % 64)) != 0
     }
 
     /// The slots held now.
@@ -110,10 +79,5 @@ mod tests {
         assert_eq!(held.snapshot(), thirds);
         held.set(&SlotSet::full());
         assert!(held.all() && held.contains(16383));
-        assert!(held.all_whole());
-        held.set_fetching(&SlotSet::from_runs(&[(5, 5)]));
-        assert!(!held.all_whole() && held.is_fetching(5) && !held.is_fetching(6));
-        held.set_fetching(&SlotSet::empty());
-        assert!(held.all_whole() && !held.is_fetching(5));
     }
 }

@@ -73,7 +73,9 @@ fn an_applied_layout_reaches_every_member_by_offer_and_ask() {
     acquainted(&[&a, &b, &c], now);
     let (layout, effects) = a.apply_layout(2, members(&[1, 2, 3]), now).unwrap();
     assert_eq!(layout.version, LayoutVersion { epoch: 1, applied_by: NodeId(1) });
-    assert!(matches!(&effects[0], Effect::LayoutAdopted(adopted) if *adopted == layout), "recorded first");
+    // Recorded first: the slots to fetch (none here), then the layout, then offered.
+    assert!(matches!(&effects[0], Effect::FetchingChanged(slots) if slots.is_empty()), "{effects:?}");
+    assert!(matches!(&effects[1], Effect::LayoutAdopted(adopted) if *adopted == layout), "recorded first");
     let offers = effects.iter().filter(|e| matches!(e, Effect::Send { message: Outgoing::LayoutOffer { .. }, .. }));
     assert_eq!(offers.count(), 2, "offered to both peers at once");
     settle(&[&a, &b, &c], vec![(a.me().id, effects)], now);
