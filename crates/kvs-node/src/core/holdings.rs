@@ -6,12 +6,13 @@
 //! A node's cursors are true of the slots it holds whole: owned under its layout, and not being
 //! fetched. A slot it gains was skipped until then, so it is fetched whole from members that
 //! hold it whole (or lost it while whole) with cursors at least ours when we gained it, two of
-//! them where the layout gives the slot two other owners or more, so one member that lies in its
-//! answers cannot have us claim a slot we never got; until then we claim nothing of it. A slot it loses is no longer kept from then on, and what it held there stays
-//! until every owner of the slot, under the same layout, says it holds the slot whole with
-//! cursors past each record: only then is the record dropped (locally: nothing is logged or
-//! replicated). A restarted node cannot tell which of its slots were still being fetched when it
-//! stopped, so it fetches every slot it holds again.
+//! them where the layout gives the slot two other live owners or more, so one member that lies
+//! in its answers cannot have us claim a slot we never got; until then we claim nothing of it.
+//! A slot it loses is no longer kept from then on, and what it held there stays until every
+//! owner of the slot, under the same layout, says it holds the slot whole with cursors past each
+//! record: only then is the record dropped (locally: nothing is logged or replicated). A durable
+//! node records the slots it has yet to fetch before the layout that made them, so a restart
+//! fetches them still; without that record it fetches every slot it holds again.
 
 use super::cursor_coverage::CursorCoverage;
 use super::{lock, Core, Effect, Now, Outgoing, Peer};
