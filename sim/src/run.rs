@@ -345,8 +345,8 @@ async fn workload(
 }
 
 /// Under a layout that partitions the keys no two nodes' digests need agree: once every node is
-/// alive, the checks run until every key's holders agree and nothing acknowledged is missing,
-/// or the convergence deadline passes.
+/// alive, the checks run until every key's holders agree and nothing acknowledged is missing
+/// three rounds running, or the convergence deadline passes.
 async fn converge_partitioned(
     n: usize,
     holders: &crate::holders::Holders,
@@ -357,7 +357,10 @@ async fn converge_partitioned(
     wait_alive(n, history, CONVERGE_WITHIN).await?;
     let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
     let quiet = History::default();
-    loop {
+    // Agreement must hold for a few rounds running: a first moment of agreement may be two
+    // owners that both still lack a write on its way to them.
+    let mut agreed = 0;
+    while agreed < 3 {
         let failed = match check(holders, written, &quiet).await {
             Ok(()) => match sets.check(holders, forgetful, &quiet).await {
                 Ok(()) => lists.check(holders, forgetful, &quiet).await.err(),
@@ -365,7 +368,12 @@ async fn converge_partitioned(
             },
             Err(failure) => Some(failure),
         };
-        let Some(failure) = failed else { break };
+        let Some(failure) = failed else {
+            agreed += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        agreed = 0;
         if tokio::time::Instant::now() >= deadline {
             crate::check::note_differences(holders, written, history).await;
             sets.note_differences(holders, history).await;
