@@ -167,6 +167,24 @@ impl SlotSet {
     }
 }
 
+/// The slots some of the sets added name once or more, and twice or more: how many members'
+/// words cover each slot, up to two.
+#[derive(Clone, Debug, Default)]
+pub struct SlotTally {
+    /// Slots named at least once.
+    pub once: SlotSet,
+    /// Slots named at least twice.
+    pub twice: SlotSet,
+}
+
+impl SlotTally {
+    /// Counts `slots` once more.
+    pub fn add(&mut self, slots: &SlotSet) {
+        self.twice = self.twice.union(&self.once.intersection(slots));
+        self.once = self.once.union(slots);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +204,14 @@ mod tests {
         assert_eq!(SlotSet::from_words(&set.to_words()), set);
         assert_eq!(SlotSet::from_words(&[u64::MAX; 300]), SlotSet::full());
         assert_eq!(SlotSet::from_words(&[1]).runs(), [(0, 0)]);
+    }
+
+    #[test]
+    fn a_tally_counts_each_slot_up_to_twice() {
+        let mut tally = SlotTally::default();
+        tally.add(&SlotSet::from_runs(&[(0, 9)]));
+        tally.add(&SlotSet::from_runs(&[(5, 14)]));
+        assert_eq!((tally.once.runs(), tally.twice.runs()), (vec![(0, 14)], vec![(5, 9)]));
     }
 
     #[test]

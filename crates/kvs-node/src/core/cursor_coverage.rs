@@ -23,7 +23,7 @@
 //! changes the slots we hold. A node that holds every slot whole records nothing.
 
 use kvs_proto::peer::Cursors;
-use kvs_proto::slot_set::SlotSet;
+use kvs_proto::slot_set::{SlotSet, SlotTally};
 use kvs_proto::NodeId;
 use kvs_store::map::Map;
 
@@ -75,11 +75,10 @@ impl CursorCoverage {
             // Highest claim first: the union grows as the bar lowers, and the first bar at which
             // it covers `held` is the answer.
             claims.sort_unstable_by_key(|&(seq, _)| std::cmp::Reverse(seq));
-            let (mut once, mut two) = (SlotSet::empty(), SlotSet::empty());
+            let mut tally = SlotTally::default();
             for (seq, whole) in claims {
-                two = two.union(&once.intersection(whole));
-                once = once.union(whole);
-                if once_needed.is_subset(&once) && twice_needed.is_subset(&two) {
+                tally.add(whole);
+                if once_needed.is_subset(&tally.once) && twice_needed.is_subset(&tally.twice) {
                     covered.push((origin, seq));
                     break;
                 }

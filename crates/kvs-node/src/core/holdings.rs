@@ -18,7 +18,7 @@ use super::cursor_coverage::CursorCoverage;
 use super::{lock, Core, Effect, Now, Outgoing, Peer};
 use kvs_proto::layout::LayoutVersion;
 use kvs_proto::peer::Cursors;
-use kvs_proto::slot_set::SlotSet;
+use kvs_proto::slot_set::{SlotSet, SlotTally};
 use kvs_proto::{NodeId, PeerMessage};
 use kvs_store::map::Map;
 use kvs_store::store::slots::slot_of_stored;
@@ -224,12 +224,11 @@ impl Core {
                 let vouched = vouched.intersection(&asked).union(&earlier_word(&fetch.vouched, from.id));
                 fetch.vouched.retain(|(node, _)| *node != from.id);
                 fetch.vouched.push((from.id, vouched.intersection(&fetch.slots)));
-                let (mut once, mut two) = (SlotSet::empty(), SlotSet::empty());
+                let mut tally = SlotTally::default();
                 for (_, slots) in &fetch.vouched {
-                    two = two.union(&once.intersection(slots));
-                    once = once.union(slots);
+                    tally.add(slots);
                 }
-                let done = once.minus(&twice).union(&two);
+                let done = tally.once.minus(&twice).union(&tally.twice);
                 fetch.slots = fetch.slots.minus(&done);
             }
             holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
