@@ -91,9 +91,16 @@ async fn two_copies_of_each_key_on_three_nodes_hold_two_thirds_each_and_every_ke
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     let counts = settle(&nodes, 3, "each node to fetch the slots it gained").await;
     assert_eq!(counts, [KEYS as u64; 3]);
-    let plain = &mut nodes[2].resp();
-    for i in 0..KEYS {
-        let value: i64 = redis::cmd("GET").arg(format!("key:{i}")).query(plain).unwrap();
-        assert_eq!(value, i as i64);
-    }
+    // Each serves every key itself once its fetch is done; until then a slot it fetches is sent
+    // (ASK) to a member that holds it whole.
+    wait_until("node 3 to serve every key itself", CONVERGE, || async {
+        let plain = &mut nodes[2].resp();
+        let mut read = |i: usize| redis::cmd("GET").arg(format!("key:{i}")).query::<i64>(plain);
+        match (0..KEYS).try_for_each(|i| read(i).map(|value| assert_eq!(value, i as i64))) {
+            Ok(()) => Some(()),
+            Err(e) if e.kind() == redis::ErrorKind::Ask => None,
+            Err(e) => panic!("{e}"),
+        }
+    })
+    .await;
 }

@@ -217,26 +217,30 @@ fn error(reply: ErrorReply) -> ClientResponse<&'static [u8]> {
 }
 
 /// `MOVED <slot> <address>` for a read of a key whose slot this node does not hold, naming the
-/// slot's first owner; `None` to serve it here. `Inspect` shows the entry as this node holds
+/// slot's first owner, or is still fetching, naming a member that holds it whole; `None` to
+/// serve it here. `Inspect` shows the entry as this node holds
 /// it, wherever the slot is. Writes are taken anywhere: a write to a slot not
 /// held is kept here and pushed like any other, its owners keep it, and this node drops it once
 /// they hold it (see `core::holdings`).
 fn read_elsewhere(shell: &Shell, request: &Request<'_>) -> Option<String> {
     let held = &shell.store().held;
-    if held.all() {
+    if held.all() && !shell.core.fetching_any() {
         return None;
     }
+    let now = shell.now();
+    let elsewhere = |slot: u16| !held.contains(slot) || shell.core.holder_while_fetching(slot, now).is_some();
     let slot = match request {
         ClientRequest::Get { key } => Some(kvs_proto::slot::slot_of(key)),
-        ClientRequest::MGet { keys } => {
-            keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&slot| !held.contains(slot))
-        }
+        ClientRequest::MGet { keys } => keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&s| elsewhere(s)),
         _ => None,
     }
-    .filter(|&slot| !held.contains(slot))?;
+    .filter(|&slot| elsewhere(slot))?;
     let (layout, owners) = shell.core.layout_owners()?;
-    let first = owners.get(usize::from(slot))?.first()?;
-    let addr = layout.members.iter().find(|m| m.node == *first)?.addr;
+    let to = match held.contains(slot) {
+        true => shell.core.holder_while_fetching(slot, now)?,
+        false => *owners.get(usize::from(slot))?.first()?,
+    };
+    let addr = layout.members.iter().find(|m| m.node == to)?.addr;
     Some(format!("MOVED {slot} {addr}"))
 }
 

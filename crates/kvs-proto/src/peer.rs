@@ -250,6 +250,9 @@ pub enum PeerMessage<E = KeyedEntry> {
         version: LayoutVersion,
         /// The slots it owns and has yet to fetch.
         fetching: SlotWords,
+        /// The slots it no longer owns and still holds whole, serving them until their owners
+        /// hold them: where a member still fetching one sends its clients meanwhile.
+        kept: SlotWords,
         /// Its cursors.
         cursors: Cursors,
     },

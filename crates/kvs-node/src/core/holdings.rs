@@ -23,6 +23,7 @@ use kvs_proto::{NodeId, PeerMessage};
 use kvs_store::map::Map;
 use kvs_store::store::slots::slot_of_stored;
 use kvs_store::Record;
+use std::sync::atomic::Ordering;
 
 /// How many groups of slots lost while whole are remembered (one per layout that took some).
 pub(super) const MAX_LOST_GROUPS: usize = 8;
@@ -32,8 +33,11 @@ pub(super) const MAX_LOST_GROUPS: usize = 8;
 pub(crate) struct Holdings {
     /// Slots gained and not yet fetched, in groups gained together.
     fetching: Vec<Fetch>,
-    /// Slots not held whose records may still be here.
+    /// Slots not owned whose records may still be here.
     leftovers: SlotSet,
+    /// Slots not owned that were held whole when lost and still are: still applied and served,
+    /// until every owner holds them (a subset of `leftovers`).
+    kept: SlotSet,
     /// Slots lost while held whole, each group with our cursors when it was lost: what we can
     /// vouch for to a member fetching them. At most [`MAX_LOST_GROUPS`], the newest.
     lost_whole: Vec<(SlotSet, Cursors)>,
@@ -69,6 +73,7 @@ struct Fetch {
 struct PeerHolding {
     version: LayoutVersion,
     fetching: SlotSet,
+    kept: SlotSet,
     cursors: Map<NodeId, u64>,
 }
 
@@ -97,30 +102,35 @@ impl Core {
     /// effect that records the slots to fetch when they changed.
     pub(super) fn hold(&self, owners: Option<&[Vec<NodeId>]>, restarted: Option<Option<SlotSet>>) -> Option<Effect> {
         let me = self.node;
-        let held = match owners {
+        let owned = match owners {
             None => SlotSet::full(),
             Some(owners) => SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&me)),
         };
-        let (before, cursors) = self.replica.hold(&held);
-        if !held.minus(&before).is_empty() {
-            // An answer under way was asked with the slots held before: records of the slots just
-            // gained may have been skipped, so its claims must not cover them.
-            lock(&self.rounds).incomplete();
-        }
         let fresh_start = restarted.is_some();
-        let gained = match restarted {
-            Some(Some(recorded)) => recorded.intersection(&held),
-            Some(None) => held.clone(),
-            None => held.minus(&before),
-        };
-        let lost = before.minus(&held);
+        // The holdings' lock is taken before the store's slots change, so a hand-off running
+        // meanwhile cannot set them from what it read before.
         let mut holdings = lock(&self.holdings);
         let fetching_before = holdings.fetching();
-        holdings.leftovers = holdings.leftovers.union(&lost).minus(&held);
+        let owned_before = self.store().held.snapshot().minus(&holdings.kept);
+        // A slot lost while held whole stays held (applied and served) until its owners hold it;
+        // after a restart nothing is kept, as the log may lack what was pushed before the crash.
+        let lost_whole = owned_before.minus(&owned).minus(&fetching_before);
+        holdings.kept = match fresh_start {
+            true => SlotSet::empty(),
+            false => holdings.kept.union(&lost_whole).minus(&owned),
+        };
+        let held = owned.union(&holdings.kept);
+        let (before, cursors) = self.replica.hold(&held);
+        let gained = match restarted {
+            Some(Some(recorded)) => recorded.intersection(&owned),
+            Some(None) => owned.clone(),
+            None => owned.minus(&before),
+        };
+        let lost = owned_before.minus(&owned);
+        holdings.leftovers = holdings.leftovers.union(&before.minus(&owned)).minus(&owned);
         for (slots, _) in &mut holdings.lost_whole {
-            *slots = slots.minus(&held);
+            *slots = slots.minus(&owned);
         }
-        let lost_whole = lost.minus(&fetching_before);
         if !lost_whole.is_empty() && !fresh_start {
             holdings.lost_whole.push((lost_whole, cursors.clone()));
         }
@@ -136,15 +146,23 @@ impl Core {
             // Each peer is asked for them next.
             holdings.fetched_last.clear();
         }
-        if !gained.is_empty() || !lost.is_empty() {
+        if held != before {
             // Claims recorded before covered none of the slots gained, and a node that held every
             // slot recorded none.
             holdings.coverage.clear();
         }
         if !gained.is_empty() || !lost.is_empty() {
-            tracing::info!(node = %self.node, held = held.len(), gained = gained.len(), lost = lost.len(), "the slots held changed");
+            let kept = holdings.kept.len();
+            tracing::info!(node = %self.node, owned = owned.len(), gained = gained.len(), lost = lost.len(), kept, "the slots owned changed");
         }
         let fetching = holdings.fetching();
+        self.fetching_any.store(!fetching.is_empty(), Ordering::Relaxed);
+        drop(holdings);
+        if !held.minus(&before).is_empty() {
+            // An answer under way was asked with the slots held before: records of the slots just
+            // gained may have been skipped, so its claims must not cover them.
+            lock(&self.rounds).incomplete();
+        }
         // Recorded at every adoption, changed or not: a data dir with a layout and no record
         // fetches every slot again after a restart.
         (fetching != fetching_before || !fresh_start).then_some(Effect::FetchingChanged(fetching))
@@ -233,6 +251,7 @@ impl Core {
             }
             holdings.fetching.retain(|fetch| !fetch.slots.is_empty());
             let left = holdings.fetching();
+            self.fetching_any.store(!left.is_empty(), Ordering::Relaxed);
             if left.len() < before {
                 tracing::info!(node = %self.node, peer = %from.id, fetched = before - left.len(), left = left.len(), "fetched slots");
                 return vec![Effect::LogCursors(adopted), Effect::FetchingChanged(left)];
@@ -242,11 +261,13 @@ impl Core {
     }
 
     /// The slots we lost while holding them whole and still keep records of, with our cursors
-    /// when we lost them: what an answer to a fetch vouches for besides what we hold.
+    /// when we lost them (and now, for those we still hold): what an answer to a fetch vouches
+    /// for besides what we own.
     pub(crate) fn left_whole(&self) -> Vec<(SlotSet, Cursors)> {
         let holdings = lock(&self.holdings);
         let left = |(slots, at): &(SlotSet, Cursors)| (slots.intersection(&holdings.leftovers), at.clone());
-        holdings.lost_whole.iter().map(left).filter(|(slots, _)| !slots.is_empty()).collect()
+        let kept = (!holdings.kept.is_empty()).then(|| (holdings.kept.clone(), self.replica.cursors()));
+        holdings.lost_whole.iter().map(left).chain(kept).filter(|(slots, _)| !slots.is_empty()).collect()
     }
 
     /// The slots `peer` holds whole as its last word says, under the layout we hold (`None`:
@@ -280,8 +301,10 @@ impl Core {
     /// What we say we hold, beside our gossip, once a layout exists.
     pub(super) fn holding_message(&self) -> Option<Outgoing> {
         let version = self.layout()?.version;
-        let fetching = lock(&self.holdings).fetching().to_words();
-        Some(PeerMessage::Holding { version, fetching, cursors: self.replica.cursors() })
+        let holdings = lock(&self.holdings);
+        let (fetching, kept) = (holdings.fetching().to_words(), holdings.kept.to_words());
+        drop(holdings);
+        Some(PeerMessage::Holding { version, fetching, kept, cursors: self.replica.cursors() })
     }
 
     /// `from` says what it holds. Kept for members only, one entry each.
@@ -289,14 +312,18 @@ impl Core {
         &self,
         from: NodeId,
         version: LayoutVersion,
-        fetching: &[u64],
+        (fetching, kept): (&[u64], &[u64]),
         cursors: Cursors,
     ) -> Vec<Effect> {
         if !lock(&self.members).knows(from) {
             return Vec::new();
         }
-        let holding =
-            PeerHolding { version, fetching: SlotSet::from_words(fetching), cursors: cursors.into_iter().collect() };
+        let holding = PeerHolding {
+            version,
+            fetching: SlotSet::from_words(fetching),
+            kept: SlotSet::from_words(kept),
+            cursors: cursors.into_iter().collect(),
+        };
         lock(&self.holdings).peers.insert(from, holding);
         Vec::new()
     }
@@ -309,7 +336,9 @@ impl Core {
             return Vec::new();
         }
         let Some((layout, owners)) = self.layout_owners() else { return Vec::new() };
-        let holdings = lock(&self.holdings);
+        // Held throughout, so a layout adopted meanwhile changes the slots held after us, from
+        // what we leave.
+        let mut holdings = lock(&self.holdings);
         let said = |node: &NodeId, slot: u16| {
             holdings.peers.get(node).filter(|p| p.version == layout.version && !p.fetching.contains(slot))
         };
@@ -322,15 +351,20 @@ impl Core {
         }
         let cursors: Map<NodeId, Map<NodeId, u64>> =
             holdings.peers.iter().map(|(node, holding)| (*node, holding.cursors.clone())).collect();
-        drop(holdings);
         let covered = |record: &Record| {
             owners[usize::from(slot_of_stored(record.key()))].iter().all(|node| {
                 let theirs = &cursors[node];
                 record.seen_by(|origin| theirs.get(&origin).copied().unwrap_or(0))
             })
         };
+        let release = ready.intersection(&holdings.kept);
+        if !release.is_empty() {
+            // From here on their pushes are skipped: their owners hold them, and each write's
+            // origin keeps what it wrote until they do.
+            holdings.kept = holdings.kept.minus(&release);
+            self.replica.hold(&self.store().held.snapshot().minus(&release));
+        }
         let (dropped, left) = self.store().drop_handed_over(&ready, covered);
-        let mut holdings = lock(&self.holdings);
         holdings.leftovers = holdings.leftovers.minus(&ready.minus(&left));
         // What is left of these slots is no longer all we had: we vouch for them no more.
         for (slots, _) in &mut holdings.lost_whole {
@@ -345,6 +379,32 @@ impl Core {
             true => vec![Effect::CompactLog],
             false => Vec::new(),
         }
+    }
+
+    /// Whether any slot is being fetched (without a lock: read by every keyed command).
+    pub(crate) fn fetching_any(&self) -> bool {
+        self.fetching_any.load(Ordering::Relaxed)
+    }
+
+    /// Where a client's command on `slot` goes while we fetch the slot: a live member that holds
+    /// it whole under our layout (an owner done fetching it, else an old owner that keeps it
+    /// until its owners hold it), which answers it from every write it has seen; `None` to serve
+    /// it here (not being fetched, or no such member).
+    pub(crate) fn holder_while_fetching(&self, slot: u16, now: Now) -> Option<NodeId> {
+        if !self.fetching_any() {
+            return None;
+        }
+        let (layout, owners) = self.layout_owners()?;
+        let alive = lock(&self.members).alive_peers(now.at);
+        let holdings = lock(&self.holdings);
+        if !holdings.fetching.iter().any(|fetch| fetch.slots.contains(slot)) {
+            return None;
+        }
+        let said = |node: &NodeId| holdings.peers.get(node).filter(|said| said.version == layout.version);
+        let owners = &owners[usize::from(slot)];
+        let done =
+            alive.iter().find(|node| owners.contains(node) && said(node).is_some_and(|s| !s.fetching.contains(slot)));
+        done.or_else(|| alive.iter().find(|node| said(node).is_some_and(|s| s.kept.contains(slot)))).copied()
     }
 
     /// Our own write `record` went to a slot we do not hold (a client of an older layout's

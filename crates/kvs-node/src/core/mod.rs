@@ -143,6 +143,8 @@ pub(crate) struct Core {
     /// The slots being fetched and the records left to drop after a layout change, and what
     /// peers hold.
     holdings: Mutex<holdings::Holdings>,
+    /// Whether any slot is being fetched: read by every keyed command, so kept beside the lock.
+    fetching_any: std::sync::atomic::AtomicBool,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
@@ -202,6 +204,7 @@ impl Core {
             synced: Mutex::default(),
             partitioned: std::sync::atomic::AtomicBool::new(layouts.partitioned()),
             holdings: Mutex::default(),
+            fetching_any: Default::default(),
             layouts: Mutex::new(layouts),
             client_ports: Mutex::default(),
             pubsub_stats: Default::default(),
@@ -279,8 +282,8 @@ impl Core {
             PeerMessage::SlotFetchDone { request, cursors, whole, left } => {
                 self.partial_done_received(peer, request, cursors, (whole, left), now)
             }
-            PeerMessage::Holding { version, fetching, cursors } => {
-                self.holding_received(from, version, &fetching, cursors)
+            PeerMessage::Holding { version, fetching, kept, cursors } => {
+                self.holding_received(from, version, (&fetching, &kept), cursors)
             }
             PeerMessage::AntiEntropyEntries { entries, .. } => {
                 tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|r| (String::from_utf8_lossy(r.key()).into_owned(), r.origin(), r.seq())).collect::<Vec<_>>(), "anti-entropy entries");

@@ -671,9 +671,9 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         call.reply.error(super::database_keys::CROSSSLOT);
         return None;
     }
-    if !call.shell.store().held.all() {
-        if let Some(moved) = super::cluster::moved(call, spec.keys()) {
-            call.reply.error(&moved);
+    if !call.shell.store().held.all() || call.shell.core.fetching_any() {
+        if let Some(redirect) = super::cluster::redirect(call, spec.keys()) {
+            call.reply.error(&redirect);
             return None;
         }
     }

@@ -92,7 +92,8 @@ fn a_partitioned_layout_leaves_each_key_on_its_owners_once_they_hold_it() {
     acquainted(&cores, now);
     let keys = written(&cores, 60, now);
     apply(&cores, 2, now);
-    assert!(cores.iter().all(|core| !core.holds_all()));
+    // Each still holds, applies and serves every slot, a third of them no longer its own.
+    assert!(cores.iter().all(|core| core.holds_all()));
     // Nothing goes before the owners have said they hold it.
     for core in cores {
         assert!(core.hand_off().is_empty());
@@ -101,6 +102,7 @@ fn a_partitioned_layout_leaves_each_key_on_its_owners_once_they_hold_it() {
     tell_holdings(&cores, now);
     for core in cores {
         assert!(matches!(&core.hand_off()[..], [Effect::CompactLog]), "a durable core compacts after dropping");
+        assert!(!core.holds_all(), "node {} holds its own slots only", core.me().id);
     }
     for key in &keys {
         let mut owners = owners(&a, key);
@@ -164,10 +166,20 @@ fn a_slot_that_moves_to_a_new_sole_owner_is_vouched_for_by_the_one_that_lost_it(
     let (_, effects) = a.apply_layout(1, heavier, now).unwrap();
     settle(&cores, vec![(a.me().id, effects)], now);
     assert!(c.whole().is_some_and(|whole| whole.len() < c.store().held.snapshot().len()), "node 3 fetches");
+    // Meanwhile a command on a slot it fetches goes to the old owner, which still holds the slot
+    // and applies its writes.
+    tell_holdings(&cores, now);
+    let moving = keys.iter().find(|key| owners(&a, key) == [NodeId(3)] && value(&a, key).is_some()).unwrap();
+    assert_eq!(c.holder_while_fetching(slot_of(moving), now), Some(NodeId(1)));
+    let record = write(&c, moving, Some(b"during"), now).unwrap();
+    push(3, &a, &record, now);
+    assert_eq!(value(&a, moving), Some(b"during".to_vec()), "the old owner applies the slot's writes");
+    assert!(a.hand_off().is_empty(), "nothing is dropped while the new owner fetches");
     for step in [1, 1, 2, 2] {
         round(&c, cores[(2 + step) % 3], now);
     }
     assert_eq!(c.whole(), Some(c.store().held.snapshot()), "the old owners vouched for what they lost");
+    assert_eq!(c.holder_while_fetching(slot_of(moving), now), None, "served where it is owned");
     tell_holdings(&cores, now);
     for core in cores {
         core.hand_off();
@@ -175,4 +187,8 @@ fn a_slot_that_moves_to_a_new_sole_owner_is_vouched_for_by_the_one_that_lost_it(
     for key in &keys {
         assert_eq!(holders(&cores, key), owners(&a, key), "{}", String::from_utf8_lossy(key));
     }
+    // Once handed over, the old owner skips the slot's writes.
+    let record = write(&c, moving, Some(b"after"), now).unwrap();
+    push(3, &a, &record, now);
+    assert_eq!(value(&a, moving), None);
 }
