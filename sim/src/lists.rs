@@ -167,7 +167,7 @@ impl ListOps {
 
 /// The list at `list` on the node at `ip`.
 async fn read(ip: IpAddr, list: &str) -> Result<Vec<String>, String> {
-    match resp::command(ip, &["LRANGE", list, "0", "-1"]).await {
+    match resp::local(ip, &["LRANGE", list, "0", "-1"]).await {
         Some(Reply::Array(items)) => items
             .into_iter()
             .map(|item| match item {

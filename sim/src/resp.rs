@@ -1,5 +1,6 @@
-//! The Redis protocol over simulated sockets, as far as the set workload needs it: one command
-//! per connection, with a deadline, and the replies SADD, SREM, DEL and SMEMBERS give.
+//! The Redis protocol over simulated sockets, as far as the set and list workloads need it: one
+//! command per connection (after ASKING, or again where an `-ASK` sends it), with a deadline,
+//! and the replies their commands give.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -24,20 +25,48 @@ pub enum Reply {
     Array(Vec<Reply>),
 }
 
-/// Sends `args` to the node at `ip`; `None` if it failed or timed out.
+/// Sends `args` to the node at `ip`, following an `-ASK` once as a Redis Cluster client does;
+/// `None` if it failed or timed out.
 pub async fn command(ip: IpAddr, args: &[&str]) -> Option<Reply> {
+    let reply = exchange(ip, &[args]).await?;
+    let asked = match &reply {
+        Reply::Line(line) => line.strip_prefix("ASK ").and_then(|rest| rest.split(' ').nth(1)),
+        _ => None,
+    };
+    match asked.and_then(|to| to.parse::<std::net::SocketAddr>().ok()) {
+        Some(to) => exchange(to.ip(), &[&["ASKING"], args]).await,
+        None => Some(reply),
+    }
+}
+
+/// Sends `args` to the node at `ip` after ASKING, so it answers from what it holds even of a
+/// slot it is still fetching: what the checks read.
+pub async fn local(ip: IpAddr, args: &[&str]) -> Option<Reply> {
+    exchange(ip, &[&["ASKING"], args]).await
+}
+
+/// Sends `commands` on one connection; the last one's reply.
+async fn exchange(ip: IpAddr, commands: &[&[&str]]) -> Option<Reply> {
     let exchange = async {
         let mut stream = turmoil::net::TcpStream::connect((ip, REDIS_PORT)).await.ok()?;
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+        let mut request = Vec::new();
+        for args in commands {
+            request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for arg in args.iter() {
+                request.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+            }
         }
         stream.write_all(&request).await.ok()?;
         let mut received = Vec::new();
         let mut chunk = [0u8; 4096];
+        let mut replies = Vec::new();
         loop {
-            if let Some((reply, _)) = parse(&received) {
-                return Some(reply);
+            while let Some((reply, used)) = parse(&received) {
+                received.drain(..used);
+                replies.push(reply);
+            }
+            if replies.len() >= commands.len() {
+                return replies.pop();
             }
             let n = stream.read(&mut chunk).await.ok()?;
             if n == 0 {

@@ -81,7 +81,7 @@ impl SetOps {
             let nodes = &holders.of_key(set.as_bytes());
             let mut seen = Vec::new();
             for ip in nodes {
-                seen.push(format!("{ip}: {:?}", resp::command(*ip, &["SMEMBERS", set]).await));
+                seen.push(format!("{ip}: {:?}", resp::local(*ip, &["SMEMBERS", set]).await));
             }
             history.note(format!("{set}: {}", seen.join("; ")));
             for ip in nodes {
@@ -114,7 +114,7 @@ impl SetOps {
             }
             let mut held = Vec::new();
             for ip in nodes {
-                let members = match resp::command(*ip, &["SMEMBERS", set]).await {
+                let members = match resp::local(*ip, &["SMEMBERS", set]).await {
                     Some(Reply::Array(items)) => items
                         .into_iter()
                         .map(|item| match item {

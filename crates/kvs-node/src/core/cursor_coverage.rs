@@ -12,7 +12,7 @@
 //! As a whole cluster asks two members' word per origin (see [`super::cursor_claims`]), each
 //! slot must be covered by two members' claims, so one member that lies about its cursors cannot
 //! make us stop fetching what the honest ones hold. A member's claim of its own origin is the
-//! exception, true of every slot alone: it holds every write it made until the slots' owners
+//! exception, true of every slot alone (it counts as two words): it holds every write it made until the slots' owners
 //! hold it, and a lie there only hides its own writes. So with two owners a slot, where a slot
 //! has one other owner, a cursor moves by the origin's own word (and by its pushes); one of a
 //! member that is gone for good stays where it is, and what lies above it is sent again by each
@@ -64,20 +64,24 @@ impl CursorCoverage {
         let full = SlotSet::full();
         let mut covered = Cursors::new();
         for origin in origins {
-            let mut claims: Vec<(u64, &SlotSet)> = self
+            // The origin's own word counts as two: nobody knows its writes better.
+            let mut claims: Vec<(u64, &SlotSet, usize)> = self
                 .by_peer
                 .values()
                 .filter_map(|(claims, whole, own)| {
-                    Some((*claims.get(&origin)?, if *own == Some(origin) { &full } else { whole }))
+                    let seq = *claims.get(&origin)?;
+                    Some(if *own == Some(origin) { (seq, &full, 2) } else { (seq, whole, 1) })
                 })
-                .filter(|&(seq, _)| seq > 0)
+                .filter(|&(seq, _, _)| seq > 0)
                 .collect();
             // Highest claim first: the union grows as the bar lowers, and the first bar at which
             // it covers `held` is the answer.
-            claims.sort_unstable_by_key(|&(seq, _)| std::cmp::Reverse(seq));
+            claims.sort_unstable_by_key(|&(seq, _, _)| std::cmp::Reverse(seq));
             let mut tally = SlotTally::default();
-            for (seq, whole) in claims {
-                tally.add(whole);
+            for (seq, whole, words) in claims {
+                for _ in 0..words {
+                    tally.add(whole);
+                }
                 if once_needed.is_subset(&tally.once) && twice_needed.is_subset(&tally.twice) {
                     covered.push((origin, seq));
                     break;
@@ -145,5 +149,9 @@ mod tests {
         assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 1_000)]);
         coverage.record(q, &vec![(o, 40)], slots(&[(0, 9)]), true);
         assert_eq!(coverage.covered(&held, &held), [(o, 40)], "as far as the second word goes");
+        // A member's word on its own writes is two: a slot whose other owner is that member
+        // itself has no second word to wait for.
+        coverage.record(p, &vec![(p.1, 70), (o, 1_000)], SlotSet::full(), true);
+        assert_eq!(coverage.covered(&held, &held), [(o, 40), (p.1, 70)]);
     }
 }

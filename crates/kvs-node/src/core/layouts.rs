@@ -94,8 +94,13 @@ impl Core {
     /// Makes `layout` the one held; returns the effects to carry out, the slots to fetch
     /// recorded before the layout that made them.
     fn adopt(&self, layouts: &mut Layouts, layout: Layout) -> Vec<Effect> {
+        // A node that held no layout and learns one the cluster had before (or one it is not a
+        // member of) joined a partitioned cluster: it holds nothing yet, whatever its empty
+        // cursors say, so it fetches every slot it owns, as after a restart without a record.
+        let newcomer = layouts.current.is_none()
+            && (layout.version.epoch > 1 || !layout.members.iter().any(|member| member.node == self.node));
         layouts.adopt(layout.clone());
-        let fetching = self.hold(layouts.owners().as_deref().map(Vec::as_slice), None);
+        let fetching = self.hold(layouts.owners().as_deref().map(Vec::as_slice), newcomer.then_some(None));
         self.partitioned.store(layouts.partitioned(), Ordering::Relaxed);
         fetching.into_iter().chain([Effect::LayoutAdopted(layout)]).collect()
     }

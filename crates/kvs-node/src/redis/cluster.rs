@@ -88,13 +88,17 @@ fn cluster_reply(call: &mut Call<'_, '_>, sub: &[u8], topology: &Topology) {
 /// hold, naming the slot's first owner a client can reach, or Redis Cluster's CLUSTERDOWN when
 /// none can be reached; `-ASK slot host:port` for one of a slot this node is still fetching,
 /// naming a member that holds it whole, for this command only (as Redis Cluster sends a client
-/// to a slot's importing node while it migrates); `None` to serve it here.
-pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec) -> Option<String> {
+/// to a slot's importing node while it migrates), unless the client sent ASKING just before;
+/// `None` to serve it here.
+pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec, asking: bool) -> Option<String> {
     let slot = super::database_keys::key_slots(keys, &call.args).next()?;
     let (layout, owners) = call.shell.core.layout_owners()?;
     let me = (call.shell.core.me().id, call.shell.redis_addr);
     let port_of = |node| call.shell.core.redis_port_of(node);
     if call.shell.store().held.contains(slot) {
+        if asking {
+            return None;
+        }
         let holder = call.shell.core.holder_while_fetching(slot, call.shell.now())?;
         let to = endpoint_of(&layout, holder, me, port_of)?;
         return Some(format!("ASK {slot} {to}"));
@@ -146,11 +150,14 @@ fn integer_arg(call: &mut Call<'_, '_>, at: usize) -> Option<i64> {
 
 /// `READONLY`, `READWRITE` and `ASKING`: a Redis Cluster client's connection modes. Every owner
 /// of a slot serves its reads and writes, and an old owner serves a slot until its new owners
-/// hold it (the member an `-ASK` names holds it whole), so none changes what this node answers;
-/// each is accepted once a layout exists.
+/// hold it, so READONLY and READWRITE change nothing; ASKING has the next command served here
+/// even from a slot this node is still fetching. Each is accepted once a layout exists.
 pub fn connection_mode(call: &mut Call<'_, '_>) {
     match call.shell.core.layout() {
-        Some(_) => call.reply.simple("OK"),
+        Some(_) => {
+            call.client.asking = call.args.get(0).eq_ignore_ascii_case(b"asking");
+            call.reply.simple("OK")
+        }
         None => call.reply.error(DISABLED),
     }
 }

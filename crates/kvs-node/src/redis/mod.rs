@@ -116,6 +116,9 @@ pub struct ClientState {
     pub monitor: bool,
     /// The database SELECT chose (0 until then).
     pub db: u8,
+    /// Set by ASKING, for its next command: a client an `-ASK` sent here is served here, even
+    /// from a slot this node is still fetching (as Redis serves it at a slot's importing node).
+    pub asking: bool,
     /// CLIENT NO-TOUCH ON: its reads do not count as uses of the keys (for LRU and LFU).
     pub no_touch: bool,
     /// Reads of keys since the last batch (found, not found), for INFO's keyspace_hits/_misses.

@@ -212,6 +212,7 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         replies: Default::default(),
         monitor: false,
         db: 0,
+        asking: false,
         no_touch: false,
         lookups: [0; 2],
         pubsub: None,
@@ -632,6 +633,7 @@ fn typed(call: &mut Call<'_, '_>, spec: &table::CommandSpec) {
 /// The command's row if the connection may run it with these arguments; otherwise replies with
 /// the error and returns `None`.
 fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> Option<&'s table::CommandSpec> {
+    let asking = std::mem::take(&mut call.client.asking);
     let Some(spec) = spec else {
         unknown_command(call);
         return None;
@@ -672,7 +674,7 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
         return None;
     }
     if !call.shell.store().held.all() || call.shell.core.fetching_any() {
-        if let Some(redirect) = super::cluster::redirect(call, spec.keys()) {
+        if let Some(redirect) = super::cluster::redirect(call, spec.keys(), asking) {
             call.reply.error(&redirect);
             return None;
         }
