@@ -9,6 +9,7 @@
 //! - [`replication`]: a Redis primary with two replicas, and replication lag measured alike for both.
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
 //! - [`partition`]: three nodes with N owners a slot against a three-primary Redis Cluster.
+//! - [`add_node`]: a fourth node added under load, against Redis Cluster's add-node + rebalance.
 //! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
@@ -21,8 +22,10 @@
 //! - [`rig`]: servers pinned to one core and the load generator to another.
 //! - [`counters`]: cycles and instructions of the servers, where `perf stat` can count them.
 
+pub mod add_node;
 pub mod anti_entropy;
 pub mod backup;
+pub mod cluster_load;
 pub mod collections;
 pub mod counters;
 pub mod durability;
@@ -78,6 +81,8 @@ enum BenchKind {
     Scaling(scaling::ScalingArgs),
     /// Partition: three nodes with N owners a slot against a Redis Cluster of three primaries.
     Partition(partition::PartitionArgs),
+    /// Add-node: a fourth node joins under load, against redis-cli --cluster add-node + rebalance.
+    AddNode(add_node::AddNodeArgs),
     /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
     Gossip(gossip::GossipArgs),
     /// Backup: export and import rates against redis-cli --rdb and --pipe.
@@ -98,6 +103,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Durability(args)) => durability::run(args).await,
         Some(BenchKind::Scaling(args)) => scaling::run(args).await,
         Some(BenchKind::Partition(args)) => partition::run(args).await,
+        Some(BenchKind::AddNode(args)) => add_node::run(args).await,
         Some(BenchKind::Gossip(args)) => gossip::run(args).await,
         Some(BenchKind::Backup(args)) => backup::run(args).await,
         Some(BenchKind::Pubsub(args)) => pubsub::run(args).await,

@@ -150,7 +150,7 @@ fn load(cluster: &dyn Cluster, args: &PartitionArgs) -> Result<Round, String> {
 }
 
 /// The keys `port`'s server holds (DBSIZE).
-fn dbsize(port: u16) -> Result<u64, String> {
+pub(super) fn dbsize(port: u16) -> Result<u64, String> {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string(), "DBSIZE"])
         .output()
@@ -159,7 +159,7 @@ fn dbsize(port: u16) -> Result<u64, String> {
 }
 
 /// Polls `redis-cli -p port CLUSTER INFO` until it says the cluster is ok.
-fn wait_cluster_ok(port: u16) -> Result<(), String> {
+pub(super) fn wait_cluster_ok(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = Command::new("redis-cli").args(["-p", &port.to_string(), "CLUSTER", "INFO"]).output();
@@ -195,17 +195,29 @@ impl Cluster for KvsCluster {
 }
 
 async fn kvs_round(factor: usize, args: &PartitionArgs) -> Result<Round, String> {
+    let nodes = start_kvs(factor).await?;
+    load(&KvsCluster { nodes, factor }, args)
+}
+
+/// Three kvs nodes on the server core, under a layout of `factor` owners a slot.
+pub(super) async fn start_kvs(factor: usize) -> Result<Vec<NodeProcess>, String> {
     let nodes = start_chain(3, &["--redis-port", "0"]);
     wait_for_open_gates(&nodes, Duration::from_secs(30)).await;
     nodes.iter().for_each(|node| super::rig::serve(node.pid()));
-    let applied = nodes[0].cli(&["cluster", "apply", "--replication-factor", &factor.to_string()]);
-    if !applied.status.success() {
-        return Err(format!("cluster apply: {}", String::from_utf8_lossy(&applied.stderr)));
-    }
+    apply(&nodes[0], factor)?;
     for node in &nodes {
         wait_cluster_ok(node.redis().port())?;
     }
-    load(&KvsCluster { nodes, factor }, args)
+    Ok(nodes)
+}
+
+/// `kvs-client cluster apply --replication-factor <factor>` on `node`.
+pub(super) fn apply(node: &NodeProcess, factor: usize) -> Result<(), String> {
+    let applied = node.cli(&["cluster", "apply", "--replication-factor", &factor.to_string()]);
+    match applied.status.success() {
+        true => Ok(()),
+        false => Err(format!("cluster apply: {}", String::from_utf8_lossy(&applied.stderr))),
+    }
 }
 
 /// Three Redis Cluster primaries, each with `factor − 1` replicas.
@@ -230,16 +242,27 @@ impl Cluster for RedisCluster {
 }
 
 fn redis_round(factor: usize, args: &PartitionArgs) -> Result<Round, String> {
-    let mut servers = Vec::new();
-    while servers.len() < 3 * factor {
+    let servers = start_redis_cluster(factor)?;
+    load(&RedisCluster { servers, factor }, args)
+}
+
+/// A redis-server in cluster mode, not yet in any cluster.
+pub(super) fn cluster_server() -> Result<RedisServer, String> {
+    loop {
         let server = RedisServer::start_with(|port| {
             vec!["--port".into(), port.to_string(), "--cluster-enabled".into(), "yes".into()]
         })?;
         // The cluster bus listens 10,000 above the port: a port past 55,535 has none.
         if server.port <= 55_000 {
-            servers.push(server);
+            return Ok(server);
         }
     }
+}
+
+/// Three Redis Cluster primaries with `factor − 1` replicas each, created by `redis-cli
+/// --cluster create`.
+pub(super) fn start_redis_cluster(factor: usize) -> Result<Vec<RedisServer>, String> {
+    let servers = (0..3 * factor).map(|_| cluster_server()).collect::<Result<Vec<_>, String>>()?;
     let addrs: Vec<String> = servers.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
     let created = Command::new("redis-cli")
         .args(["--cluster", "create"])
@@ -253,5 +276,5 @@ fn redis_round(factor: usize, args: &PartitionArgs) -> Result<Round, String> {
     for server in &servers {
         wait_cluster_ok(server.port)?;
     }
-    load(&RedisCluster { servers, factor }, args)
+    Ok(servers)
 }

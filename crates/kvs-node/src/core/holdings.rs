@@ -381,6 +381,13 @@ impl Core {
         }
     }
 
+    /// How many slots are in motion here: still to fetch, still kept for their new owners, and
+    /// not owned with records still to drop (the kept ones among them).
+    pub(crate) fn slots_in_motion(&self) -> (usize, usize, usize) {
+        let holdings = lock(&self.holdings);
+        (holdings.fetching().len(), holdings.kept.len(), holdings.leftovers.len())
+    }
+
     /// Whether any slot is being fetched (without a lock: read by every keyed command).
     pub(crate) fn fetching_any(&self) -> bool {
         self.fetching_any.load(Ordering::Relaxed)

@@ -235,7 +235,14 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
         }
         "cluster" => {
             let enabled = u8::from(call.shell.core.layout().is_some());
-            write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n")
+            let _ = write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n");
+            if enabled == 1 {
+                // How far a layout change has got here: done when all three are 0 on every node.
+                let (fetching, kept, left) = call.shell.core.slots_in_motion();
+                let _ =
+                    write!(out, "kvs_slots_fetching:{fetching}\r\nkvs_slots_kept:{kept}\r\nkvs_slots_left:{left}\r\n");
+            }
+            Ok(())
         }
         "commandstats" => {
             let _ = write!(out, "# Commandstats\r\n");
