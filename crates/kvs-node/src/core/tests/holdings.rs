@@ -5,6 +5,7 @@
 use super::layouts::{acquainted, members, settle};
 use super::*;
 use kvs_proto::slot::slot_of;
+use kvs_proto::slot_set::SlotSet;
 
 /// One anti-entropy round of `asker` with `answerer`, carried as the shell would: the request
 /// (a delta or, every other round while slots are being fetched, a fetch), the answer's batches,
@@ -191,4 +192,38 @@ fn a_slot_that_moves_to_a_new_sole_owner_is_vouched_for_by_the_one_that_lost_it(
     let record = write(&c, moving, Some(b"after"), now).unwrap();
     push(3, &a, &record, now);
     assert_eq!(value(&a, moving), None);
+}
+
+#[test]
+fn a_node_that_joins_a_partitioned_cluster_holds_nothing_until_it_fetched_what_it_is_given() {
+    let (a, b, c, d) = (core(1), core(2), core(3), core(4));
+    let now = at(Instant::now(), 0);
+    let keys = one_copy_each(&[&a, &b, &c], now);
+    // The fourth learns the layout of the other three: whatever its empty cursors say, it holds
+    // nothing, so it keeps nothing either.
+    let cores = [&a, &b, &c, &d];
+    acquainted(&cores, now);
+    let offer = a.layout_offer().expect("a layout");
+    settle(&cores, vec![(a.me().id, d.receive(peer(1), over_the_wire(&offer), now))], now);
+    assert!(d.layout().is_some_and(|layout| layout.members.len() == 3));
+    assert!(d.store().held.snapshot().is_empty());
+
+    // A layout that names it: it fetches every slot it owns, and holds them whole only then.
+    let (_, effects) = a.apply_layout(1, members(&[1, 2, 3, 4]), now).unwrap();
+    settle(&cores, vec![(a.me().id, effects)], now);
+    assert_eq!(d.whole(), Some(SlotSet::empty()), "every slot it owns is still to fetch");
+    tell_holdings(&cores, now);
+    let moving = keys.iter().find(|key| owners(&d, key) == [NodeId(4)]).unwrap();
+    assert!(d.holder_while_fetching(slot_of(moving), now).is_some(), "its clients are sent to a holder meanwhile");
+    for step in [1, 1, 2, 2, 3, 3] {
+        round(&d, cores[(3 + step) % 4], now);
+    }
+    assert_eq!(d.whole(), Some(d.store().held.snapshot()), "fetched");
+    tell_holdings(&cores, now);
+    for core in cores {
+        core.hand_off();
+    }
+    for key in &keys {
+        assert_eq!(holders(&cores, key), owners(&a, key), "{}", String::from_utf8_lossy(key));
+    }
 }
