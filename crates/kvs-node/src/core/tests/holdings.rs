@@ -204,7 +204,7 @@ fn a_node_that_joins_a_partitioned_cluster_holds_nothing_until_it_fetched_what_i
     let cores = [&a, &b, &c, &d];
     acquainted(&cores, now);
     let offer = a.layout_offer().expect("a layout");
-    settle(&cores, vec![(a.me().id, d.receive(peer(1), over_the_wire(&offer), now))], now);
+    settle(&cores, vec![(d.me().id, d.receive(peer(1), over_the_wire(&offer), now))], now);
     assert!(d.layout().is_some_and(|layout| layout.members.len() == 3));
     assert!(d.store().held.snapshot().is_empty());
 
