@@ -121,7 +121,14 @@ async fn redis_cluster_clients_route_by_the_layout() {
         redis_cli(&nodes[0], &["GET", "greeting"]) == "hello"
     });
 
-    // A slot this node does not hold is redirected to its first owner, one of its own is served.
+    // Once the move is done (each node said so in INFO), a slot a node does not hold is
+    // redirected to its first owner, one of its own is served.
+    for node in &nodes {
+        eventually(CONVERGE, "every node to hold its own slots only", || {
+            let info = redis_cli(node, &["INFO", "cluster"]);
+            ["kvs_slots_fetching:0", "kvs_slots_kept:0"].iter().all(|field| info.contains(field))
+        });
+    }
     let mine = i64::from(nodes[0].redis().port());
     let owners_of = |slot: i64| described[0].iter().find(|(start, end, _)| (*start..=*end).contains(&slot)).unwrap();
     let slot_of = |c: &mut redis::Connection, key: &str| run::<i64>(c, &["CLUSTER", "KEYSLOT", key]);
