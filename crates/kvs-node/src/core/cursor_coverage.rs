@@ -12,7 +12,8 @@
 //! As a whole cluster asks two members' word per origin (see [`super::cursor_claims`]), each
 //! slot must be covered by two members' claims, so one member that lies about its cursors cannot
 //! make us stop fetching what the honest ones hold. A member's claim of its own origin is the
-//! exception, true of every slot alone (it counts as two words): it holds every write it made until the slots' owners
+//! exception, true of every slot alone (and a second word for the slots it holds whole itself):
+//! it holds every write it made until the slots' owners
 //! hold it, and a lie there only hides its own writes. So with two owners a slot, where a slot
 //! has one other owner, a cursor moves by the origin's own word (and by its pushes); one of a
 //! member that is gone for good stays where it is, and what lies above it is sent again by each
@@ -64,13 +65,14 @@ impl CursorCoverage {
         let full = SlotSet::full();
         let mut covered = Cursors::new();
         for origin in origins {
-            // The origin's own word counts as two: nobody knows its writes better.
-            let mut claims: Vec<(u64, &SlotSet, usize)> = self
+            // The origin's word on its own writes covers every slot, and the slots it holds whole
+            // a second time: where it is a slot's only other owner, nobody else can speak for it.
+            let mut claims: Vec<(u64, &SlotSet, Option<&SlotSet>)> = self
                 .by_peer
                 .values()
                 .filter_map(|(claims, whole, own)| {
                     let seq = *claims.get(&origin)?;
-                    Some(if *own == Some(origin) { (seq, &full, 2) } else { (seq, whole, 1) })
+                    Some(if *own == Some(origin) { (seq, &full, Some(whole)) } else { (seq, whole, None) })
                 })
                 .filter(|&(seq, _, _)| seq > 0)
                 .collect();
@@ -78,9 +80,10 @@ impl CursorCoverage {
             // it covers `held` is the answer.
             claims.sort_unstable_by_key(|&(seq, _, _)| std::cmp::Reverse(seq));
             let mut tally = SlotTally::default();
-            for (seq, whole, words) in claims {
-                for _ in 0..words {
-                    tally.add(whole);
+            for (seq, whole, also) in claims {
+                tally.add(whole);
+                if let Some(also) = also {
+                    tally.add(also);
                 }
                 if once_needed.is_subset(&tally.once) && twice_needed.is_subset(&tally.twice) {
                     covered.push((origin, seq));
@@ -149,9 +152,11 @@ mod tests {
         assert_eq!(coverage.covered(&held, &SlotSet::empty()), [(o, 1_000)]);
         coverage.record(q, &vec![(o, 40)], slots(&[(0, 9)]), true);
         assert_eq!(coverage.covered(&held, &held), [(o, 40)], "as far as the second word goes");
-        // A member's word on its own writes is two: a slot whose other owner is that member
-        // itself has no second word to wait for.
-        coverage.record(p, &vec![(p.1, 70), (o, 1_000)], SlotSet::full(), true);
+        // A member's word on its own writes is a second word for the slots it holds whole: a
+        // slot whose only other owner is that member has no other word to wait for.
+        coverage.record(p, &vec![(p.1, 70), (o, 1_000)], slots(&[(0, 4)]), true);
+        assert!(!coverage.covered(&held, &held).iter().any(|&(origin, _)| origin == p.1), "slots 5..9: one word");
+        coverage.record(p, &vec![(p.1, 70), (o, 1_000)], slots(&[(0, 9)]), true);
         assert_eq!(coverage.covered(&held, &held), [(o, 40), (p.1, 70)]);
     }
 }

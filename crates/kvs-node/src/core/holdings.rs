@@ -213,10 +213,13 @@ impl Core {
         left: &[(SlotSet, Cursors)],
         now: Now,
     ) -> Vec<Effect> {
-        // What it holds whole counts only where our layout makes it an owner: a member claiming
-        // more vouches for slots it has no business holding. (Read before the holdings' lock,
-        // which the layout's is always taken before.)
-        let whole = whole.intersection(&self.owned_by(from.id));
+        // What it holds whole counts only where our layout makes it an owner, or where it says
+        // it lost the slot while whole and keeps all of it: a member claiming more vouches for
+        // slots it has no business holding. A slot it keeps is one whose new sole owner has no
+        // other word for it. (Read before the holdings' lock, which the layout's is always taken
+        // before.)
+        let kept = left.iter().fold(SlotSet::empty(), |all, (slots, _)| all.union(slots));
+        let whole = whole.intersection(&self.owned_by(from.id).union(&kept));
         let twice = self.slots_with_two_other_live_owners(now);
         let mut holdings = lock(&self.holdings);
         let held = self.store().held.snapshot();
