@@ -10,14 +10,14 @@
 //! slots, so once the slots are covered we hold every write up to `s` of every slot we hold.
 //!
 //! As a whole cluster asks two members' word per origin (see [`super::cursor_claims`]), each
-//! slot must be covered by two members' claims, so one member that lies about its cursors cannot
-//! make us stop fetching what the honest ones hold. A member's claim of its own origin is the
-//! exception, true of every slot alone (and a second word for the slots it holds whole itself):
-//! it holds every write it made until the slots' owners
-//! hold it, and a lie there only hides its own writes. So with two owners a slot, where a slot
-//! has one other owner, a cursor moves by the origin's own word (and by its pushes); one of a
-//! member that is gone for good stays where it is, and what lies above it is sent again by each
-//! answer, which costs bandwidth, never a write.
+//! slot with another owner besides us must be covered by two members' claims, so one member that
+//! lies about its cursors cannot make us stop fetching what the honest ones hold; a slot we own
+//! alone has nobody else to ask, so one word covers it. A member's claim of its own origin is
+//! true of every slot (it holds every write it made until the slots' owners hold it, and a lie
+//! there only hides its own writes), and a second word for the slots it holds whole itself. So
+//! with two owners a slot a cursor moves by the other owner's word with the origin's own (and
+//! by pushes); one of a member that is gone for good stays where it is, and what lies above it is
+//! sent again by each answer, which costs bandwidth, never a write.
 //!
 //! A claim stays good while we drop nothing it covered and hold no slot we did not hold when it
 //! came: [`CursorCoverage::clear`] is called when a resync drops records and when a layout

@@ -221,6 +221,7 @@ impl Core {
         let kept = left.iter().fold(SlotSet::empty(), |all, (slots, _)| all.union(slots));
         let whole = whole.intersection(&self.owned_by(from.id).union(&kept));
         let twice = self.slots_with_two_other_live_owners(now);
+        let shared = self.slots_with_another_owner();
         let mut holdings = lock(&self.holdings);
         let held = self.store().held.snapshot();
         // A fetch's answer carried the records of the slots asked only: its claims cover those.
@@ -229,7 +230,7 @@ impl Core {
         holdings.coverage.record((from.id, from.origin), cursors, covered, asked.is_none());
         let adopted = match held.is_full() && holdings.fetching.is_empty() {
             true => Cursors::new(),
-            false => self.replica.adopt_covered(&holdings.coverage.covered(&held, &held)),
+            false => self.replica.adopt_covered(&holdings.coverage.covered(&held, &shared)),
         };
         if let Some(asked) = asked {
             let before = holdings.fetching().len();
@@ -293,6 +294,14 @@ impl Core {
         let Some((_, owners)) = self.layout_owners() else { return SlotSet::empty() };
         let alive: std::collections::BTreeSet<NodeId> = lock(&self.members).alive_peers(now.at).into_iter().collect();
         SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|node| alive.contains(node)).count() >= 2)
+    }
+
+    /// The slots our layout gives an owner besides us (every one without a layout): a slot we
+    /// own alone has nobody but each origin to speak for that origin's writes in it, so one word
+    /// covers it; any other takes two.
+    fn slots_with_another_owner(&self) -> SlotSet {
+        let Some((_, owners)) = self.layout_owners() else { return SlotSet::full() };
+        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().any(|node| *node != self.node))
     }
 
     /// The slots our layout gives `node` (every one without a layout).
