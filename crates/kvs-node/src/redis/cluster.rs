@@ -92,17 +92,18 @@ fn cluster_reply(call: &mut Call<'_, '_>, sub: &[u8], topology: &Topology) {
 /// `None` to serve it here.
 pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec, asking: bool) -> Option<String> {
     let slot = super::database_keys::key_slots(keys, &call.args).next()?;
-    let (layout, owners) = call.shell.core.layout_owners()?;
     let me = (call.shell.core.me().id, call.shell.redis_addr);
     let port_of = |node| call.shell.core.redis_port_of(node);
     if call.shell.store().held.contains(slot) {
-        if asking {
+        // Every command of a held slot passes here: the layout is read only while fetching.
+        if asking || !call.shell.core.fetching_any() {
             return None;
         }
         let holder = call.shell.core.holder_while_fetching(slot, call.shell.now())?;
-        let to = endpoint_of(&layout, holder, me, port_of)?;
+        let to = endpoint_of(&call.shell.core.layout()?, holder, me, port_of)?;
         return Some(format!("ASK {slot} {to}"));
     }
+    let (layout, owners) = call.shell.core.layout_owners()?;
     let to = owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of));
     Some(match to {
         Some(to) => format!("MOVED {slot} {to}"),
