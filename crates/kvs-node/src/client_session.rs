@@ -228,19 +228,18 @@ fn read_elsewhere(shell: &Shell, request: &Request<'_>) -> Option<String> {
         return None;
     }
     let now = shell.now();
-    let elsewhere = |slot: u16| !held.contains(slot) || shell.core.holder_while_fetching(slot, now).is_some();
-    let slot = match request {
-        ClientRequest::Get { key } => Some(kvs_proto::slot::slot_of(key)),
-        ClientRequest::MGet { keys } => keys.iter().map(|key| kvs_proto::slot::slot_of(key)).find(|&s| elsewhere(s)),
-        _ => None,
-    }
-    .filter(|&slot| elsewhere(slot))?;
-    let (layout, owners) = shell.core.layout_owners()?;
-    let to = match held.contains(slot) {
-        true => shell.core.holder_while_fetching(slot, now)?,
-        false => *owners.get(usize::from(slot))?.first()?,
+    // Where a slot's read goes: its first owner when not held, a holder while it is fetched (the
+    // layout is read only then: every read of a held slot passes here).
+    let elsewhere = |slot: u16| match held.contains(slot) {
+        true => shell.core.holder_while_fetching(slot, now).map(|to| (slot, to)),
+        false => shell.core.layout_owners()?.1.get(usize::from(slot))?.first().map(|&to| (slot, to)),
     };
-    let addr = layout.members.iter().find(|m| m.node == to)?.addr;
+    let (slot, to) = match request {
+        ClientRequest::Get { key } => elsewhere(kvs_proto::slot::slot_of(key)),
+        ClientRequest::MGet { keys } => keys.iter().find_map(|key| elsewhere(kvs_proto::slot::slot_of(key))),
+        _ => None,
+    }?;
+    let addr = shell.core.layout()?.members.iter().find(|m| m.node == to)?.addr;
     Some(format!("MOVED {slot} {addr}"))
 }
 
