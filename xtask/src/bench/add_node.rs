@@ -71,14 +71,14 @@ pub async fn run(args: AddNodeArgs) -> Result<(), String> {
     let (mut kvs, mut redis) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds {
         let mut ours = KvsGrowing { nodes: start_kvs(args.factor).await?, factor: args.factor };
-        let theirs = grow(&mut ours, &args).await?;
+        let ours_round = grow(&mut ours, &args).await?;
         drop(ours);
-        let mut redis_cluster = RedisGrowing { servers: start_redis_cluster(args.factor)? };
-        let peer = grow(&mut redis_cluster, &args).await?;
-        drop(redis_cluster);
-        eprintln!("round {round}: kvs {theirs:?}; Redis Cluster {peer:?}");
-        kvs.push(theirs);
-        redis.push(peer);
+        let mut theirs = RedisGrowing { servers: start_redis_cluster(args.factor)? };
+        let theirs_round = grow(&mut theirs, &args).await?;
+        drop(theirs);
+        eprintln!("round {round}: kvs {ours_round:?}; Redis Cluster {theirs_round:?}");
+        kvs.push(ours_round);
+        redis.push(theirs_round);
     }
     println!(
         "a fourth node added under SETs of {} bytes from {} Redis Cluster clients over {} keys (N = {}, {} rounds alternating, medians; {})",
