@@ -78,6 +78,7 @@ pub mod outbox;
 pub(crate) mod peer_handshake;
 pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;
+pub(crate) mod peer_pushes;
 pub(crate) mod peer_task;
 pub(crate) mod pubsub;
 pub(crate) mod redis;

@@ -15,7 +15,7 @@
 //! sequence numbers are at most `inline_upto`). Only plain TCP links are written this way: a TLS
 //! stream has one writer, its task.
 
-use crate::core::Outgoing;
+use crate::core::{Outgoing, Wanted};
 use crate::net;
 use bytes::BytesMut;
 use kvs_proto::connection::frame_into;
@@ -48,11 +48,14 @@ struct OutboxState {
     remainder: Vec<u8>,
     /// The highest sequence number a session wrote itself; the task skips pushes up to it.
     inline_upto: u64,
+    /// The slots the peer holds, when it holds some only: a session leaves writes of others to
+    /// the task, which names them in place of their records.
+    wanted: Option<Arc<Wanted>>,
 }
 
 impl Default for OutboxState {
     fn default() -> Self {
-        OutboxState { socket: None, busy: true, remainder: Vec::new(), inline_upto: 0 }
+        OutboxState { socket: None, busy: true, remainder: Vec::new(), inline_upto: 0, wanted: None }
     }
 }
 
@@ -76,6 +79,11 @@ impl Outbox {
         if state.remainder.is_empty() && queue_empty() {
             state.busy = false;
         }
+    }
+
+    /// What the peer wants pushed from now on (`None`: every write).
+    pub(crate) fn set_wanted(&self, wanted: Option<Arc<Wanted>>) {
+        self.state().wanted = wanted;
     }
 
     /// Whether a session already wrote this push.
@@ -163,7 +171,8 @@ impl Outboxes {
         let mut frame = BytesMut::new();
         let mut sent = Sent { peers: 0, bytes: 0 };
         for state in states.iter_mut() {
-            if !first || state.busy || !write(state, &record, &mut frame) {
+            let wanted = state.wanted.as_ref().is_none_or(|wanted| wanted.wants(&record));
+            if !first || state.busy || !wanted || !write(state, &record, &mut frame) {
                 state.busy = true;
             } else {
                 sent.peers += 1;

@@ -65,7 +65,9 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 bump(&stats.gossip_bytes_received, bytes);
                 0
             }
-            PeerMessage::Entries { entries } | PeerMessage::Unit { entries } => {
+            PeerMessage::Entries { entries }
+            | PeerMessage::Unit { entries }
+            | PeerMessage::EntriesSkipping { entries, .. } => {
                 bump(&stats.push_bytes_received, bytes);
                 entries.len()
             }

@@ -9,16 +9,17 @@ use crate::net;
 use crate::outbox::Outbox;
 use crate::peer_handshake;
 use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
+use crate::peer_pushes::{send_pushes, PeerWants};
 use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
 use kvs_proto::NodeId;
 use kvs_proto::{Connection, MemberInfo, PeerMessage, ProtoError};
-use kvs_store::replica::{entry_cost, AntiEntropyAnswer};
+use kvs_store::replica::AntiEntropyAnswer;
 use kvs_store::Record;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio::time::{interval, timeout, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -138,6 +139,7 @@ async fn stream(
         }
         outbox.end_write(|| pushes.is_empty());
     }
+    let mut wants = PeerWants::new(peer, version);
     let mut ping = interval(shell.config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Pub/sub messages published from now on; a peer of protocol 8 gets none.
@@ -176,27 +178,28 @@ async fn stream(
                 }
                 None => return Ended::Stopped,
             },
-            pushed = pushes.recv() => match pushed {
-                Ok(Pushed::One(record)) if outbox.written(&record) && pushes.is_empty() => {
+            pushed = pushes.recv() => match (pushed, wants.refresh(shell, outbox)) {
+                // Refreshed at every push, whoever sent it: sessions learn it from the outbox.
+                (Ok(Pushed::One(record)), _) if outbox.written(&record) && pushes.is_empty() => {
                     // A session sent it already; a partial frame it left is finished below.
                     claim(conn, outbox);
                     Ok(())
                 }
-                Ok(first) => {
+                (Ok(first), wanted) => {
                     claim(conn, outbox);
                     // Let every task already runnable (client sessions with pipelined writes)
                     // run first, so their writes leave in this frame rather than one frame
                     // each: one write per peer per scheduler pass, as Redis writes its
                     // replication stream once per event-loop turn. Alone, it resumes at once.
                     tokio::task::yield_now().await;
-                    send_pushes(shell, conn, &mut pushes, first, outbox).await
+                    send_pushes(shell, conn, &mut pushes, first, (outbox, wanted.as_deref())).await
                 }
-                Err(RecvError::Lagged(missed)) => {
+                (Err(RecvError::Lagged(missed)), _) => {
                     // The peer's cursor for us stops at the gap; its next anti-entropy round fills it.
                     tracing::debug!(missed, "peer fell behind the push log");
                     Ok(())
                 }
-                Err(RecvError::Closed) => return Ended::Stopped,
+                (Err(RecvError::Closed), _) => return Ended::Stopped,
             },
             _ = async { if !publications_waiting { published.await } }, if pubsub => {
                 claim(conn, outbox);
@@ -237,7 +240,11 @@ fn claim(conn: &mut Connection<net::Stream>, outbox: &Outbox) {
 }
 
 /// Sends one message within the peer write timeout; returns the frame's size.
-async fn send(shell: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
+pub(crate) async fn send(
+    shell: &Shell,
+    conn: &mut Connection<net::Stream>,
+    message: &Outgoing,
+) -> Result<usize, ProtoError> {
     timeout(shell.config.peer_write_timeout, write(shell, conn, message, true)).await.map_err(timed_out)?
 }
 
@@ -265,50 +272,6 @@ async fn write(
     Ok(sent)
 }
 
-/// Sends `first` and whatever else is already queued, up to the batch bound, as one frame; a
-/// transaction's writes go in a frame of their own, applied as a unit by the peer.
-async fn send_pushes(
-    shell: &Shell,
-    conn: &mut Connection<net::Stream>,
-    pushes: &mut tokio::sync::broadcast::Receiver<Pushed>,
-    first: Pushed,
-    outbox: &Outbox,
-) -> Result<(), ProtoError> {
-    let max_bytes = shell.config.max_batch_bytes;
-    let (mut entries, mut bytes) = (Vec::new(), 0);
-    let mut next = Some(first);
-    while let Some(pushed) = next.take() {
-        match pushed {
-            // A session sent it itself while the link was idle.
-            Pushed::One(record) if outbox.written(&record) => {}
-            Pushed::One(record) => {
-                bytes += entry_cost(&record);
-                entries.push(record);
-            }
-            Pushed::Unit(unit) => {
-                send_batch(shell, conn, std::mem::take(&mut entries)).await?;
-                bytes = 0;
-                let count = unit.len();
-                let sent = send(shell, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
-                bump(&shell.core.stats().push_entries_sent, count);
-                bump(&shell.core.stats().push_bytes_sent, sent);
-            }
-        }
-        if bytes >= max_bytes {
-            break;
-        }
-        next = loop {
-            match pushes.try_recv() {
-                Ok(pushed) => break Some(pushed),
-                // A lag is a gap the peer's anti-entropy fills; what follows is still worth pushing.
-                Err(TryRecvError::Lagged(_)) => continue,
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break None,
-            }
-        };
-    }
-    send_batch(shell, conn, entries).await
-}
-
 /// Sends the pub/sub messages published since `from` as one frame (bounded like a push batch).
 async fn send_publications(
     shell: &Shell,
@@ -325,18 +288,6 @@ async fn send_publications(
     let sent = send(shell, conn, &Outgoing::Published { messages: batch.messages }).await?;
     bump(&stats.sent, count);
     bump(&stats.bytes_sent, sent);
-    Ok(())
-}
-
-/// Sends pushed writes as one frame (nothing when there are none).
-async fn send_batch(shell: &Shell, conn: &mut Connection<net::Stream>, entries: Vec<Record>) -> Result<(), ProtoError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let count = entries.len();
-    let sent = send(shell, conn, &Outgoing::Entries { entries }).await?;
-    bump(&shell.core.stats().push_entries_sent, count);
-    bump(&shell.core.stats().push_bytes_sent, sent);
     Ok(())
 }
 

@@ -256,6 +256,19 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// Its cursors.
         cursors: Cursors,
     },
+    /// Protocol 9: the sender's own writes, pushed as they happen, in sequence order, but for
+    /// those of slots the receiver does not hold under the layout `layout` (as the receiver's last
+    /// [`PeerMessage::Holding`] said): their sequence numbers are in `skipped`, so a receiver
+    /// still holding that layout counts them as it counts a pushed write of a slot it does not
+    /// hold, and one holding another lets its cursor wait for anti-entropy.
+    EntriesSkipping {
+        /// The layout under which the receiver holds none of the skipped writes' slots.
+        layout: LayoutVersion,
+        /// The writes of slots it holds, merged like pushed entries.
+        entries: Vec<E>,
+        /// The skipped writes' sequence numbers, as inclusive runs in ascending order.
+        skipped: Vec<(u64, u64)>,
+    },
 }
 
 impl<E> PeerMessage<E> {
@@ -273,7 +286,8 @@ impl<E> PeerMessage<E> {
             | PeerMessage::Serves { .. }
             | PeerMessage::SlotFetch { .. }
             | PeerMessage::SlotFetchDone { .. }
-            | PeerMessage::Holding { .. } => 9,
+            | PeerMessage::Holding { .. }
+            | PeerMessage::EntriesSkipping { .. } => 9,
             _ => 7,
         }
     }

@@ -12,6 +12,7 @@ use crate::clock::{ClockError, HybridClock};
 use crate::local::{Decision, Local};
 use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
+use kvs_proto::layout::LayoutVersion;
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::SlotSet;
 use kvs_proto::{NodeId, Stamp};
@@ -27,7 +28,20 @@ pub struct Replica {
     last_seq: Mutex<u64>,
     /// Held for reading while remote records are merged, for writing while the slots held
     /// change: a record skipped as not held is then counted in the cursors read with the change.
-    holding: RwLock<()>,
+    /// It guards the layout the held slots come from (`None`: none), which a push that left out
+    /// writes names: they count only under that layout.
+    holding: RwLock<Option<LayoutVersion>>,
+}
+
+/// The writes of one origin a push left out, as not of slots we hold under a layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Skipped<'a> {
+    /// Whose writes they are: the pushing member's origin.
+    pub origin: NodeId,
+    /// The layout under which their slots are not ours.
+    pub layout: LayoutVersion,
+    /// Their sequence numbers, as inclusive runs in ascending order.
+    pub runs: &'a [(u64, u64)],
 }
 
 /// The right to make local writes, one holder at a time: held across numbering, stamping and
@@ -105,7 +119,7 @@ impl Replica {
     /// A replica over `store` (already holding what the log replayed), writing with `clock`,
     /// whose origin must be new: no write of it may exist anywhere yet.
     pub fn new(store: Arc<Store>, clock: HybridClock) -> Self {
-        Replica { store, clock, last_seq: Mutex::new(0), holding: RwLock::new(()) }
+        Replica { store, clock, last_seq: Mutex::new(0), holding: RwLock::new(None) }
     }
 
     /// The data, for reads.
@@ -174,10 +188,29 @@ impl Replica {
     /// sequence order, so each moves the origin's cursor if it is the next number; records of an
     /// anti-entropy delta arrive in any order and only the completed round moves cursors.
     pub fn apply(&self, records: Vec<Record>, pushed: bool, wall_ms: u64) -> Applied {
+        self.merge_remote(records, pushed, None, wall_ms)
+    }
+
+    /// Merges a push that left out `skipped` (see [`Replica::apply`]): a skipped write moves its
+    /// origin's cursor as a pushed write of a slot we do not hold does, in order, but only if we
+    /// hold the layout it was skipped under; under another, our slots may be the sender's no longer
+    /// knows, and the cursor waits for anti-entropy.
+    pub fn apply_skipping(&self, records: Vec<Record>, skipped: Skipped<'_>, wall_ms: u64) -> Applied {
+        self.merge_remote(records, true, Some(skipped), wall_ms)
+    }
+
+    fn merge_remote(&self, records: Vec<Record>, pushed: bool, skipped: Option<Skipped<'_>>, wall_ms: u64) -> Applied {
         crate::access::tick(wall_ms);
-        let _holding = self.holding.read().unwrap_or_else(|p| p.into_inner());
+        let holding = self.holding.read().unwrap_or_else(|p| p.into_inner());
+        let skipped = skipped.filter(|skipped| *holding == Some(skipped.layout));
+        let mut runs = skipped.map_or(&[][..], |skipped| skipped.runs).iter().peekable();
         let mut applied = Applied::default();
         for record in records {
+            if let Some(origin) = skipped.map(|skipped| skipped.origin) {
+                while let Some(&(from, to)) = runs.next_if(|&&(_, to)| to < record.seq()) {
+                    self.store.cursors.skipped_in_order(origin, from, to);
+                }
+            }
             if let Err(error) = self.clock.observe_at(&record.version(), wall_ms) {
                 let refused = applied.refused.get_or_insert((0, error));
                 refused.0 += 1;
@@ -193,17 +226,31 @@ impl Replica {
                 self.store.cursors.applied_in_order(origin, seq);
             }
         }
+        if let Some(origin) = skipped.map(|skipped| skipped.origin) {
+            for &(from, to) in runs {
+                self.store.cursors.skipped_in_order(origin, from, to);
+            }
+        }
         applied
     }
 
-    /// Keeps the records of `slots` from now on (see [`crate::store::held_slots`]); returns the
-    /// slots held before and our cursors with the change: every remote record skipped as not
-    /// held is counted in them, and every one merged after is kept if its slot is in `slots`.
-    pub fn hold(&self, slots: &SlotSet) -> (SlotSet, Cursors) {
-        let _change = self.holding.write().unwrap_or_else(|p| p.into_inner());
+    /// Keeps the records of `slots`, which `layout` gives us, from now on (see
+    /// [`crate::store::held_slots`]); returns the slots held before and our cursors with the
+    /// change: every remote record skipped as not held is counted in them, and every one merged
+    /// after is kept if its slot is in `slots`.
+    pub fn hold(&self, slots: &SlotSet, layout: Option<LayoutVersion>) -> (SlotSet, Cursors) {
+        let mut holding = self.holding.write().unwrap_or_else(|p| p.into_inner());
+        *holding = layout;
         let before = self.store.held.snapshot();
         self.store.held.set(slots);
         (before, self.cursors())
+    }
+
+    /// Stops keeping the records of `slots`, under the same layout: held slots only shrink
+    /// under one layout, so what a push skipped under it is still not ours.
+    pub fn release(&self, slots: &SlotSet) {
+        let _change = self.holding.write().unwrap_or_else(|p| p.into_inner());
+        self.store.held.set(&self.store.held.snapshot().minus(slots));
     }
 
     /// Moves cursors of other origins forward to `to` (never back, never our own origin's), as

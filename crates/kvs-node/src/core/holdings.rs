@@ -26,6 +26,7 @@ use kvs_store::Record;
 use std::sync::atomic::Ordering;
 
 mod serving;
+pub(crate) mod wanted;
 
 /// How many groups of slots lost while whole are remembered (one per layout that took some).
 pub(super) const MAX_LOST_GROUPS: usize = 8;
@@ -98,11 +99,16 @@ impl Holdings {
 }
 
 impl Core {
-    /// Holds the slots `owners` (indexed by slot; `None`: no layout) gives this node from now on.
+    /// Holds the slots `owners` (indexed by slot; `None`: no layout), of the layout `version`,
+    /// gives this node from now on.
     /// `restarted`: the store holds what the log replayed, and these are the slots the data dir
     /// recorded as yet to fetch (`None`: none recorded, so any slot held may be). Returns the
     /// effect that records the slots to fetch when they changed.
-    pub(super) fn hold(&self, owners: Option<&[Vec<NodeId>]>, restarted: Option<Option<SlotSet>>) -> Option<Effect> {
+    pub(super) fn hold(
+        &self,
+        (owners, version): (Option<&[Vec<NodeId>]>, Option<LayoutVersion>),
+        restarted: Option<Option<SlotSet>>,
+    ) -> Option<Effect> {
         let me = self.node;
         let owned = match owners {
             None => SlotSet::full(),
@@ -122,7 +128,7 @@ impl Core {
             false => holdings.kept.union(&lost_whole).minus(&owned),
         };
         let held = owned.union(&holdings.kept);
-        let (before, cursors) = self.replica.hold(&held);
+        let (before, cursors) = self.replica.hold(&held, version);
         let gained = match restarted {
             Some(Some(recorded)) => recorded.intersection(&owned),
             Some(None) => owned.clone(),
@@ -160,6 +166,7 @@ impl Core {
         let fetching = holdings.fetching();
         self.fetching_any.store(!fetching.is_empty(), Ordering::Relaxed);
         drop(holdings);
+        self.wanted_changed();
         if !held.minus(&before).is_empty() {
             // An answer under way was asked with the slots held before: records of the slots just
             // gained may have been skipped, so its claims must not cover them.
@@ -338,7 +345,13 @@ impl Core {
             kept: SlotSet::from_words(kept),
             cursors: cursors.into_iter().collect(),
         };
-        lock(&self.holdings).peers.insert(from, holding);
+        let mut holdings = lock(&self.holdings);
+        let changed = holdings.peers.get(&from).is_none_or(|was| was.version != version || was.kept != holding.kept);
+        holdings.peers.insert(from, holding);
+        drop(holdings);
+        if changed {
+            self.wanted_changed();
+        }
         Vec::new()
     }
 
@@ -376,7 +389,7 @@ impl Core {
             // From here on their pushes are skipped: their owners hold them, and each write's
             // origin keeps what it wrote until they do.
             holdings.kept = holdings.kept.minus(&release);
-            self.replica.hold(&self.store().held.snapshot().minus(&release));
+            self.replica.release(&release);
         }
         let (dropped, left) = self.store().drop_handed_over(&ready, covered);
         holdings.leftovers = holdings.leftovers.minus(&ready.minus(&left));
@@ -409,5 +422,7 @@ impl Core {
         holdings.peers.remove(&peer);
         holdings.fetched_last.remove(&peer);
         holdings.coverage.forget(peer);
+        drop(holdings);
+        self.wanted_changed();
     }
 }

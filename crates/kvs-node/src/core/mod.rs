@@ -51,9 +51,11 @@ use cluster_version::ClusterVersion;
 use cursor_claims::CursorClaims;
 pub(crate) use effect::{Effect, Outgoing, Pushed};
 use gossip::Gossip;
+pub(crate) use holdings::wanted::{PushFrame, Wanted};
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
 use kvs_store::record::Body;
+use kvs_store::replica::Skipped;
 use kvs_store::{Record, Replica, Store};
 pub(crate) use local_writes::Turn;
 use membership::{Membership, Rules};
@@ -145,6 +147,8 @@ pub(crate) struct Core {
     holdings: Mutex<holdings::Holdings>,
     /// Whether any slot is being fetched: read by every keyed command, so kept beside the lock.
     fetching_any: std::sync::atomic::AtomicBool,
+    /// Moves when what a peer wants pushed may have changed (see [`holdings::wanted`]).
+    wanted_changes: std::sync::atomic::AtomicU64,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
     /// How long pushed writes took to arrive, for the history (see [`lag_meter`]).
@@ -171,6 +175,7 @@ impl Core {
         let origin = replica.origin();
         // A new cluster's first node: nobody else could count it as a member.
         let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
+        let version = layout.as_ref().map(|layout| layout.version);
         let layouts = layouts::Layouts::new(layout);
         let recorded = layouts.owners();
         let core = Core {
@@ -205,6 +210,7 @@ impl Core {
             partitioned: std::sync::atomic::AtomicBool::new(layouts.partitioned()),
             holdings: Mutex::default(),
             fetching_any: Default::default(),
+            wanted_changes: Default::default(),
             layouts: Mutex::new(layouts),
             client_ports: Mutex::default(),
             pubsub_stats: Default::default(),
@@ -213,7 +219,7 @@ impl Core {
         };
         if let Some(owners) = recorded {
             // The effect would record what was read: nothing to carry out.
-            let _ = core.hold(Some(&owners), Some(fetching));
+            let _ = core.hold((Some(&owners), version), Some(fetching));
         }
         core
     }
@@ -258,7 +264,14 @@ impl Core {
             PeerMessage::Entries { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
                 let entries = self.admit(entries, Some(peer));
-                self.apply(entries, true, now)
+                self.apply(entries, Some(None), now)
+            }
+            PeerMessage::EntriesSkipping { layout, entries, skipped } => {
+                tracing::trace!(peer = %from, entries = entries.len(), runs = skipped.len(), "a push skipping writes");
+                bump(&self.stats.push_entries_received, entries.len());
+                let entries = self.admit(entries, Some(peer));
+                let skipped = Skipped { origin: peer.origin, layout, runs: &skipped };
+                self.apply(entries, Some(Some(skipped)), now)
             }
             PeerMessage::Unit { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
@@ -269,7 +282,7 @@ impl Core {
                     return Vec::new();
                 }
                 let _whole = self.isolation.write().unwrap_or_else(|p| p.into_inner());
-                self.apply(entries, true, now)
+                self.apply(entries, Some(None), now)
             }
             PeerMessage::AntiEntropyRequest { request, cursors, fresh } => {
                 tracing::trace!(me = %self.me().id, peer = %from, ?cursors, fresh, "anti-entropy request");
@@ -289,7 +302,7 @@ impl Core {
                 tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|r| (String::from_utf8_lossy(r.key()).into_owned(), r.origin(), r.seq())).collect::<Vec<_>>(), "anti-entropy entries");
                 lock(&self.rounds).progressed(from, now.at);
                 let entries = self.admit(entries, None);
-                let effects = self.apply(entries, false, now);
+                let effects = self.apply(entries, None, now);
                 if let Some(Effect::Log(records)) = effects.first() {
                     bump(&self.stats.anti_entropy_entries_applied, records.len());
                 }
@@ -532,17 +545,21 @@ impl Core {
         entries
     }
 
-    /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
-    /// ones are to be logged.
-    fn apply(&self, entries: Vec<Record>, pushed: bool, now: Now) -> Vec<Effect> {
+    /// Merges entries from a peer (`pushed`: by their origin, in its sequence order, with the
+    /// writes it skipped if any); the newer ones are to be logged.
+    fn apply(&self, entries: Vec<Record>, pushed: Option<Option<Skipped<'_>>>, now: Now) -> Vec<Effect> {
         // A push is its origin's writes in order: the first waited longest.
-        if let Some(oldest) = entries.first().filter(|_| pushed) {
+        if let Some(oldest) = entries.first().filter(|_| pushed.is_some()) {
             self.replication_lag.note(oldest.version().wall_ms, now.wall_ms);
         }
-        let applied = self.replica.apply(entries, pushed, self.clock.peers_wall_ms(now));
+        let wall_ms = self.clock.peers_wall_ms(now);
+        let applied = match pushed {
+            Some(Some(skipped)) => self.replica.apply_skipping(entries, skipped, wall_ms),
+            pushed => self.replica.apply(entries, pushed.is_some(), wall_ms),
+        };
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
-            if !pushed {
+            if pushed.is_none() {
                 // The answer is incomplete: its cursors would cover what we refused.
                 lock(&self.rounds).incomplete();
             }

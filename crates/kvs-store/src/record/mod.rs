@@ -425,7 +425,7 @@ impl Record {
     }
 
     /// Whether this record is a replicated flush.
-    pub(crate) fn is_flush(&self) -> bool {
+    pub fn is_flush(&self) -> bool {
         self.flags() & FLUSH_BIT != 0
     }
 

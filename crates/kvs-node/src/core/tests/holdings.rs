@@ -34,7 +34,7 @@ fn round(asker: &Core, answerer: &Core, now: Now) -> Vec<Effect> {
 }
 
 /// Every core tells every other what it holds, as their heartbeats do.
-fn tell_holdings(cores: &[&Core], now: Now) {
+pub(super) fn tell_holdings(cores: &[&Core], now: Now) {
     for a in cores {
         let message = a.holding_message().expect("a layout is held");
         for b in cores.iter().filter(|b| b.me().id != a.me().id) {
@@ -44,7 +44,7 @@ fn tell_holdings(cores: &[&Core], now: Now) {
 }
 
 /// The owners of `key`'s slot under `core`'s layout.
-fn owners(core: &Core, key: &[u8]) -> Vec<NodeId> {
+pub(super) fn owners(core: &Core, key: &[u8]) -> Vec<NodeId> {
     core.layout_owners().expect("a layout").1[usize::from(slot_of(key))].clone()
 }
 
@@ -74,7 +74,7 @@ fn written(cores: &[&Core], count: usize, now: Now) -> Vec<Vec<u8>> {
 
 /// 60 keys written on `cores[0]` and pushed to the others, then a layout of one owner a slot,
 /// whose owners say they hold their slots, so each node keeps only its own.
-fn one_copy_each(cores: &[&Core], now: Now) -> Vec<Vec<u8>> {
+pub(super) fn one_copy_each(cores: &[&Core], now: Now) -> Vec<Vec<u8>> {
     acquainted(cores, now);
     let keys = written(cores, 60, now);
     apply(cores, 1, now);

@@ -6,6 +6,7 @@ mod holdings;
 mod layouts;
 mod lists;
 mod publications;
+mod skipped_pushes;
 mod types;
 mod upgrades;
 
