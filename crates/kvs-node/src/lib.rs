@@ -79,6 +79,7 @@ pub(crate) mod peer_handshake;
 pub(crate) mod peer_inbound;
 pub(crate) mod peer_links;
 pub(crate) mod peer_pushes;
+pub(crate) mod peer_send;
 pub(crate) mod peer_task;
 pub(crate) mod pubsub;
 pub(crate) mod redis;

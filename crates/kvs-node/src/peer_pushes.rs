@@ -4,6 +4,7 @@
 use crate::core::{Outgoing, PushFrame, Pushed, Wanted};
 use crate::net;
 use crate::outbox::Outbox;
+use crate::peer_send::send;
 use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::{Connection, PeerMessage, ProtoError};
@@ -65,7 +66,7 @@ pub(crate) async fn send_pushes(
             Pushed::Unit(unit) => {
                 send_batch(shell, conn, batch.take()).await?;
                 let count = unit.len();
-                let sent = super::peer_task::send(shell, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
+                let sent = send(shell, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
                 bump(&shell.core.stats().push_entries_sent, count);
                 bump(&shell.core.stats().push_bytes_sent, sent);
             }
@@ -96,7 +97,7 @@ async fn send_batch(
         PeerMessage::Entries { entries } | PeerMessage::EntriesSkipping { entries, .. } => entries.len(),
         _ => 0,
     };
-    let sent = super::peer_task::send(shell, conn, &frame).await?;
+    let sent = send(shell, conn, &frame).await?;
     bump(&shell.core.stats().push_entries_sent, count);
     bump(&shell.core.stats().push_bytes_sent, sent);
     Ok(())

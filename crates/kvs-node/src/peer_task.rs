@@ -10,6 +10,7 @@ use crate::outbox::Outbox;
 use crate::peer_handshake;
 use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
 use crate::peer_pushes::{send_pushes, PeerWants};
+use crate::peer_send::{feed, send, timed_out};
 use crate::shell::Shell;
 use crate::stats::bump;
 use kvs_proto::peer::Cursors;
@@ -111,10 +112,6 @@ async fn dial(shell: &Arc<Shell>, member: &MemberInfo) -> Result<(Connection<net
         return Err(ProtoError::Malformed(format!("expected node {}, found {id}", member.id)));
     }
     Ok((conn, version))
-}
-
-fn timed_out(_: tokio::time::error::Elapsed) -> ProtoError {
-    ProtoError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time"))
 }
 
 /// Streams to a connected peer (its id, and the protocol version the connection speaks) until
@@ -237,39 +234,6 @@ async fn stream(
 /// one of them began is queued to be finished before anything else.
 fn claim(conn: &mut Connection<net::Stream>, outbox: &Outbox) {
     conn.queue_bytes(&outbox.begin_write());
-}
-
-/// Sends one message within the peer write timeout; returns the frame's size.
-pub(crate) async fn send(
-    shell: &Shell,
-    conn: &mut Connection<net::Stream>,
-    message: &Outgoing,
-) -> Result<usize, ProtoError> {
-    timeout(shell.config.peer_write_timeout, write(shell, conn, message, true)).await.map_err(timed_out)?
-}
-
-/// Queues one message (written when the buffer fills or on the next flush) within the peer
-/// write timeout; returns the frame's size.
-async fn feed(shell: &Shell, conn: &mut Connection<net::Stream>, message: &Outgoing) -> Result<usize, ProtoError> {
-    timeout(shell.config.peer_write_timeout, write(shell, conn, message, false)).await.map_err(timed_out)?
-}
-
-/// Queues `message` and flushes if asked. Under `--fault-duplicate-messages` (the simulator)
-/// every message goes out twice: receivers must not care.
-async fn write(
-    shell: &Shell,
-    conn: &mut Connection<net::Stream>,
-    message: &Outgoing,
-    flush: bool,
-) -> Result<usize, ProtoError> {
-    let mut sent = conn.feed(message).await?;
-    if shell.config.faults.duplicate_messages {
-        sent = conn.feed(message).await?;
-    }
-    if flush {
-        conn.flush().await?;
-    }
-    Ok(sent)
 }
 
 /// Sends the pub/sub messages published since `from` as one frame (bounded like a push batch).
