@@ -25,11 +25,7 @@ pub(crate) struct PeerWants {
 impl PeerWants {
     /// Nothing read yet, for `peer` on a connection of protocol `version`.
     pub(crate) fn new(peer: kvs_proto::NodeId, version: u32) -> Self {
-        let probe = PeerMessage::<Record>::EntriesSkipping {
-            layout: Default::default(),
-            entries: Vec::new(),
-            skipped: Vec::new(),
-        };
+        let probe = PeerMessage::<Record>::EntriesSkipping { entries: Vec::new(), skipped: Vec::new() };
         PeerWants { peer, skips: version >= probe.protocol(), read_at: None, wanted: None }
     }
 

@@ -257,17 +257,14 @@ pub enum PeerMessage<E = KeyedEntry> {
         cursors: Cursors,
     },
     /// Protocol 9: the sender's own writes, pushed as they happen, in sequence order, but for
-    /// those of slots the receiver does not hold under the layout `layout` (as the receiver's last
-    /// [`PeerMessage::Holding`] said): their sequence numbers are in `skipped`, so a receiver
-    /// still holding that layout counts them as it counts a pushed write of a slot it does not
-    /// hold, and one holding another lets its cursor wait for anti-entropy.
+    /// those of slots the receiver does not hold (as its last [`PeerMessage::Holding`] said),
+    /// which are named by sequence number and slot: the receiver counts each as it counts a
+    /// pushed write of that slot, whose record it would not keep unless it holds the slot now.
     EntriesSkipping {
-        /// The layout under which the receiver holds none of the skipped writes' slots.
-        layout: LayoutVersion,
         /// The writes of slots it holds, merged like pushed entries.
         entries: Vec<E>,
-        /// The skipped writes' sequence numbers, as inclusive runs in ascending order.
-        skipped: Vec<(u64, u64)>,
+        /// The skipped writes, `(sequence number, slot)`, in ascending order.
+        skipped: Vec<(u64, u16)>,
     },
 }
 

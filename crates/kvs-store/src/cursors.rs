@@ -50,16 +50,6 @@ impl CursorTable {
         }
     }
 
-    /// Notes that the writes `from..=to` of `origin` were pushed without their records, as of
-    /// slots not held here; moves the cursor over them if it reached `from` - 1.
-    pub fn skipped_in_order(&self, origin: NodeId, from: u64, to: u64) {
-        let mut cursors = self.lock();
-        let cursor = cursors.entry(origin).or_default();
-        if *cursor + 1 >= from {
-            *cursor = (*cursor).max(to);
-        }
-    }
-
     /// Moves cursors forward to `to` after a complete anti-entropy delta; never moves one back.
     pub fn advance(&self, to: &Cursors) {
         let mut cursors = self.lock();

@@ -12,7 +12,6 @@ use crate::clock::{ClockError, HybridClock};
 use crate::local::{Decision, Local};
 use crate::record::Record;
 use crate::store::{MergeOutcome, Store, SHARDS};
-use kvs_proto::layout::LayoutVersion;
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::SlotSet;
 use kvs_proto::{NodeId, Stamp};
@@ -28,20 +27,19 @@ pub struct Replica {
     last_seq: Mutex<u64>,
     /// Held for reading while remote records are merged, for writing while the slots held
     /// change: a record skipped as not held is then counted in the cursors read with the change.
-    /// It guards the layout the held slots come from (`None`: none), which a push that left out
-    /// writes names: they count only under that layout.
-    holding: RwLock<Option<LayoutVersion>>,
+    holding: RwLock<()>,
 }
 
-/// The writes of one origin a push left out, as not of slots we hold under a layout.
+/// The writes of one origin a push named without their records, as of slots the sender took us
+/// not to hold.
 #[derive(Clone, Copy, Debug)]
 pub struct Skipped<'a> {
     /// Whose writes they are: the pushing member's origin.
     pub origin: NodeId,
-    /// The layout under which their slots are not ours.
-    pub layout: LayoutVersion,
-    /// Their sequence numbers, as inclusive runs in ascending order.
-    pub runs: &'a [(u64, u64)],
+    /// `(sequence number, slot)` of each, in ascending order.
+    pub writes: &'a [(u64, u16)],
+    /// The slots held but still being fetched (see [`Applied::counted_while_fetching`]).
+    pub fetching: Option<&'a SlotSet>,
 }
 
 /// The right to make local writes, one holder at a time: held across numbering, stamping and
@@ -57,6 +55,9 @@ pub struct Applied {
     pub records: Vec<Record>,
     /// Entries refused because their version is too far ahead of our clock, with the first reason.
     pub refused: Option<(usize, ClockError)>,
+    /// The last skipped write counted in a slot still being fetched: the fetch must now be
+    /// vouched for by members that have it, since our cursor will claim it once the slot is whole.
+    pub counted_while_fetching: Option<u64>,
 }
 
 /// The answer to an anti-entropy request.
@@ -119,7 +120,7 @@ impl Replica {
     /// A replica over `store` (already holding what the log replayed), writing with `clock`,
     /// whose origin must be new: no write of it may exist anywhere yet.
     pub fn new(store: Arc<Store>, clock: HybridClock) -> Self {
-        Replica { store, clock, last_seq: Mutex::new(0), holding: RwLock::new(None) }
+        Replica { store, clock, last_seq: Mutex::new(0), holding: RwLock::new(()) }
     }
 
     /// The data, for reads.
@@ -192,23 +193,23 @@ impl Replica {
     }
 
     /// Merges a push that left out `skipped` (see [`Replica::apply`]): a skipped write moves its
-    /// origin's cursor as a pushed write of a slot we do not hold does, in order, but only if we
-    /// hold the layout it was skipped under; under another, our slots may be the sender's no longer
-    /// knows, and the cursor waits for anti-entropy.
+    /// origin's cursor, in order, as a pushed write of its slot does when we do not keep its
+    /// record: its slot is not held, or still being fetched. One of a slot held whole (a slot we
+    /// gained and fetched before the sender heard) does not, and the cursor waits for
+    /// anti-entropy.
     pub fn apply_skipping(&self, records: Vec<Record>, skipped: Skipped<'_>, wall_ms: u64) -> Applied {
         self.merge_remote(records, true, Some(skipped), wall_ms)
     }
 
     fn merge_remote(&self, records: Vec<Record>, pushed: bool, skipped: Option<Skipped<'_>>, wall_ms: u64) -> Applied {
         crate::access::tick(wall_ms);
-        let holding = self.holding.read().unwrap_or_else(|p| p.into_inner());
-        let skipped = skipped.filter(|skipped| *holding == Some(skipped.layout));
-        let mut runs = skipped.map_or(&[][..], |skipped| skipped.runs).iter().peekable();
+        let _holding = self.holding.read().unwrap_or_else(|p| p.into_inner());
+        let mut writes = skipped.map_or(&[][..], |skipped| skipped.writes).iter().peekable();
         let mut applied = Applied::default();
         for record in records {
-            if let Some(origin) = skipped.map(|skipped| skipped.origin) {
-                while let Some(&(from, to)) = runs.next_if(|&&(_, to)| to < record.seq()) {
-                    self.store.cursors.skipped_in_order(origin, from, to);
+            if let Some(skipped) = skipped {
+                while let Some(&(seq, slot)) = writes.next_if(|&&(seq, _)| seq < record.seq()) {
+                    self.count_skipped(skipped, (seq, slot), &mut applied);
                 }
             }
             if let Err(error) = self.clock.observe_at(&record.version(), wall_ms) {
@@ -226,28 +227,37 @@ impl Replica {
                 self.store.cursors.applied_in_order(origin, seq);
             }
         }
-        if let Some(origin) = skipped.map(|skipped| skipped.origin) {
-            for &(from, to) in runs {
-                self.store.cursors.skipped_in_order(origin, from, to);
+        if let Some(skipped) = skipped {
+            for &write in writes {
+                self.count_skipped(skipped, write, &mut applied);
             }
         }
         applied
     }
 
-    /// Keeps the records of `slots`, which `layout` gives us, from now on (see
-    /// [`crate::store::held_slots`]); returns the slots held before and our cursors with the
-    /// change: every remote record skipped as not held is counted in them, and every one merged
-    /// after is kept if its slot is in `slots`.
-    pub fn hold(&self, slots: &SlotSet, layout: Option<LayoutVersion>) -> (SlotSet, Cursors) {
-        let mut holding = self.holding.write().unwrap_or_else(|p| p.into_inner());
-        *holding = layout;
+    /// Counts one skipped write in its origin's cursor if we would not have kept its record.
+    fn count_skipped(&self, skipped: Skipped<'_>, (seq, slot): (u64, u16), applied: &mut Applied) {
+        let fetching = skipped.fetching.is_some_and(|fetching| fetching.contains(slot));
+        if self.store.held.contains(slot) && !fetching {
+            return;
+        }
+        if fetching {
+            applied.counted_while_fetching = applied.counted_while_fetching.max(Some(seq));
+        }
+        self.store.cursors.applied_in_order(skipped.origin, seq);
+    }
+
+    /// Keeps the records of `slots` from now on (see [`crate::store::held_slots`]); returns the
+    /// slots held before and our cursors with the change: every remote record skipped as not
+    /// held is counted in them, and every one merged after is kept if its slot is in `slots`.
+    pub fn hold(&self, slots: &SlotSet) -> (SlotSet, Cursors) {
+        let _change = self.holding.write().unwrap_or_else(|p| p.into_inner());
         let before = self.store.held.snapshot();
         self.store.held.set(slots);
         (before, self.cursors())
     }
 
-    /// Stops keeping the records of `slots`, under the same layout: held slots only shrink
-    /// under one layout, so what a push skipped under it is still not ours.
+    /// Stops keeping the records of `slots`.
     pub fn release(&self, slots: &SlotSet) {
         let _change = self.holding.write().unwrap_or_else(|p| p.into_inner());
         self.store.held.set(&self.store.held.snapshot().minus(slots));

@@ -16,17 +16,18 @@
 
 use super::cursor_coverage::CursorCoverage;
 use super::{lock, Core, Effect, Now, Outgoing, Peer};
-use kvs_proto::layout::LayoutVersion;
 use kvs_proto::peer::Cursors;
 use kvs_proto::slot_set::{SlotSet, SlotTally};
 use kvs_proto::{NodeId, PeerMessage};
 use kvs_store::map::Map;
 use kvs_store::store::slots::slot_of_stored;
 use kvs_store::Record;
+use peers_word::PeerHolding;
 use std::sync::atomic::Ordering;
 
+mod peers_word;
 mod serving;
-pub(crate) mod wanted;
+pub(crate) mod skipped_pushes;
 
 /// How many groups of slots lost while whole are remembered (one per layout that took some).
 pub(super) const MAX_LOST_GROUPS: usize = 8;
@@ -71,15 +72,6 @@ struct Fetch {
     vouched: Vec<(NodeId, SlotSet)>,
 }
 
-/// A peer's last [`PeerMessage::Holding`].
-#[derive(Debug)]
-struct PeerHolding {
-    version: LayoutVersion,
-    fetching: SlotSet,
-    kept: SlotSet,
-    cursors: Map<NodeId, u64>,
-}
-
 /// What `node` vouched for before, in `vouched`: a later answer adds to it.
 fn earlier_word(vouched: &[(NodeId, SlotSet)], node: NodeId) -> SlotSet {
     vouched.iter().find(|(n, _)| *n == node).map_or_else(SlotSet::empty, |(_, slots)| slots.clone())
@@ -91,6 +83,17 @@ fn dominates(claimed: &Cursors, wanted: &Cursors) -> bool {
     wanted.iter().all(|(origin, seq)| claimed.get(origin).is_some_and(|theirs| theirs >= seq))
 }
 
+impl Fetch {
+    /// Our cursor claims `origin`'s write `seq`, skipped by its sender as of a slot we did not
+    /// hold: a member vouches for these slots only with a cursor past it.
+    fn vouch_past(&mut self, origin: NodeId, seq: u64) {
+        match self.gained_at.iter_mut().find(|(o, _)| *o == origin) {
+            Some((_, at)) => *at = (*at).max(seq),
+            None => self.gained_at.push((origin, seq)),
+        }
+    }
+}
+
 impl Holdings {
     /// Every slot being fetched.
     fn fetching(&self) -> SlotSet {
@@ -99,16 +102,11 @@ impl Holdings {
 }
 
 impl Core {
-    /// Holds the slots `owners` (indexed by slot; `None`: no layout), of the layout `version`,
-    /// gives this node from now on.
+    /// Holds the slots `owners` (indexed by slot; `None`: no layout) gives this node from now on.
     /// `restarted`: the store holds what the log replayed, and these are the slots the data dir
     /// recorded as yet to fetch (`None`: none recorded, so any slot held may be). Returns the
     /// effect that records the slots to fetch when they changed.
-    pub(super) fn hold(
-        &self,
-        (owners, version): (Option<&[Vec<NodeId>]>, Option<LayoutVersion>),
-        restarted: Option<Option<SlotSet>>,
-    ) -> Option<Effect> {
+    pub(super) fn hold(&self, owners: Option<&[Vec<NodeId>]>, restarted: Option<Option<SlotSet>>) -> Option<Effect> {
         let me = self.node;
         let owned = match owners {
             None => SlotSet::full(),
@@ -128,7 +126,7 @@ impl Core {
             false => holdings.kept.union(&lost_whole).minus(&owned),
         };
         let held = owned.union(&holdings.kept);
-        let (before, cursors) = self.replica.hold(&held, version);
+        let (before, cursors) = self.replica.hold(&held);
         let gained = match restarted {
             Some(Some(recorded)) => recorded.intersection(&owned),
             Some(None) => owned.clone(),
@@ -283,76 +281,31 @@ impl Core {
         holdings.lost_whole.iter().map(left).chain(kept).filter(|(slots, _)| !slots.is_empty()).collect()
     }
 
-    /// The slots `peer` holds whole as its last word says, under the layout we hold (`None`:
-    /// every slot, when we hold no layout; an empty set when its word is missing or of another
-    /// layout).
-    pub(super) fn held_whole_by(&self, peer: NodeId) -> Option<SlotSet> {
-        let (layout, owners) = self.layout_owners()?;
-        let holdings = lock(&self.holdings);
-        let Some(said) = holdings.peers.get(&peer).filter(|said| said.version == layout.version) else {
-            return Some(SlotSet::empty());
-        };
-        Some(SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) && !said.fetching.contains(slot)))
-    }
-
     /// The slots our layout gives two owners or more besides us that are alive now: a gained
     /// slot is fetched on two members' word where two can give it, and on one where the others
     /// are down (a memory-only owner that restarted is a new member, and its old self never
     /// answers again).
     fn slots_with_two_other_live_owners(&self, now: Now) -> SlotSet {
-        let Some((_, owners)) = self.layout_owners() else { return SlotSet::empty() };
         let alive: std::collections::BTreeSet<NodeId> = lock(&self.members).alive_peers(now.at).into_iter().collect();
-        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().filter(|node| alive.contains(node)).count() >= 2)
+        self.slots_whose_owners(SlotSet::empty, |owners| owners.iter().filter(|node| alive.contains(node)).count() >= 2)
     }
 
     /// The slots our layout gives an owner besides us (every one without a layout): a slot we
     /// own alone has nobody but each origin to speak for that origin's writes in it, so one word
     /// covers it; any other takes two.
     fn slots_with_another_owner(&self) -> SlotSet {
-        let Some((_, owners)) = self.layout_owners() else { return SlotSet::full() };
-        SlotSet::from_fn(|slot| owners[usize::from(slot)].iter().any(|node| *node != self.node))
+        self.slots_whose_owners(SlotSet::full, |owners| owners.iter().any(|node| *node != self.node))
     }
 
     /// The slots our layout gives `node` (every one without a layout).
     fn owned_by(&self, node: NodeId) -> SlotSet {
-        let Some((_, owners)) = self.layout_owners() else { return SlotSet::full() };
-        SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&node))
+        self.slots_whose_owners(SlotSet::full, |owners| owners.contains(&node))
     }
 
-    /// What we say we hold, beside our gossip, once a layout exists.
-    pub(super) fn holding_message(&self) -> Option<Outgoing> {
-        let version = self.layout()?.version;
-        let holdings = lock(&self.holdings);
-        let (fetching, kept) = (holdings.fetching().to_words(), holdings.kept.to_words());
-        drop(holdings);
-        Some(PeerMessage::Holding { version, fetching, kept, cursors: self.replica.cursors() })
-    }
-
-    /// `from` says what it holds. Kept for members only, one entry each.
-    pub(super) fn holding_received(
-        &self,
-        from: NodeId,
-        version: LayoutVersion,
-        (fetching, kept): (&[u64], &[u64]),
-        cursors: Cursors,
-    ) -> Vec<Effect> {
-        if !lock(&self.members).knows(from) {
-            return Vec::new();
-        }
-        let holding = PeerHolding {
-            version,
-            fetching: SlotSet::from_words(fetching),
-            kept: SlotSet::from_words(kept),
-            cursors: cursors.into_iter().collect(),
-        };
-        let mut holdings = lock(&self.holdings);
-        let changed = holdings.peers.get(&from).is_none_or(|was| was.version != version || was.kept != holding.kept);
-        holdings.peers.insert(from, holding);
-        drop(holdings);
-        if changed {
-            self.wanted_changed();
-        }
-        Vec::new()
+    /// The slots whose owners under our layout pass `test`; `without` a layout, that set.
+    fn slots_whose_owners(&self, without: fn() -> SlotSet, test: impl Fn(&[NodeId]) -> bool) -> SlotSet {
+        let Some((_, owners)) = self.layout_owners() else { return without() };
+        SlotSet::from_fn(|slot| test(&owners[usize::from(slot)]))
     }
 
     /// Drops the records of slots we no longer hold that every owner of their slot holds, as its
@@ -414,15 +367,5 @@ impl Core {
         if !self.store().holds(record) {
             lock(&self.holdings).leftovers.insert(slot_of_stored(record.key()));
         }
-    }
-
-    /// `peer` is gone from the cluster: its word no longer counts.
-    pub(super) fn forget_holding(&self, peer: NodeId) {
-        let mut holdings = lock(&self.holdings);
-        holdings.peers.remove(&peer);
-        holdings.fetched_last.remove(&peer);
-        holdings.coverage.forget(peer);
-        drop(holdings);
-        self.wanted_changed();
     }
 }

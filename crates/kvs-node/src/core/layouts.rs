@@ -100,9 +100,7 @@ impl Core {
         let newcomer = layouts.current.is_none()
             && (layout.version.epoch > 1 || !layout.members.iter().any(|member| member.node == self.node));
         layouts.adopt(layout.clone());
-        let owners = layouts.owners();
-        let fetching =
-            self.hold((owners.as_deref().map(Vec::as_slice), Some(layout.version)), newcomer.then_some(None));
+        let fetching = self.hold(layouts.owners().as_deref().map(Vec::as_slice), newcomer.then_some(None));
         self.partitioned.store(layouts.partitioned(), Ordering::Relaxed);
         fetching.into_iter().chain([Effect::LayoutAdopted(layout)]).collect()
     }

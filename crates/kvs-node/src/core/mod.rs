@@ -51,11 +51,10 @@ use cluster_version::ClusterVersion;
 use cursor_claims::CursorClaims;
 pub(crate) use effect::{Effect, Outgoing, Pushed};
 use gossip::Gossip;
-pub(crate) use holdings::wanted::{PushFrame, Wanted};
+pub(crate) use holdings::skipped_pushes::{PushFrame, Wanted};
 use kvs_proto::peer::Cursors;
 use kvs_proto::{MemberInfo, MemberState, NodeId, PeerMessage};
 use kvs_store::record::Body;
-use kvs_store::replica::Skipped;
 use kvs_store::{Record, Replica, Store};
 pub(crate) use local_writes::Turn;
 use membership::{Membership, Rules};
@@ -147,7 +146,7 @@ pub(crate) struct Core {
     holdings: Mutex<holdings::Holdings>,
     /// Whether any slot is being fetched: read by every keyed command, so kept beside the lock.
     fetching_any: std::sync::atomic::AtomicBool,
-    /// Moves when what a peer wants pushed may have changed (see [`holdings::wanted`]).
+    /// Moves when what a peer wants pushed may have changed (see [`holdings::skipped_pushes`]).
     wanted_changes: std::sync::atomic::AtomicU64,
     /// What pub/sub sent, received and dropped between nodes.
     pub(crate) pubsub_stats: crate::pubsub::PubSubStats,
@@ -175,7 +174,6 @@ impl Core {
         let origin = replica.origin();
         // A new cluster's first node: nobody else could count it as a member.
         let first_node = config.bootstrap.is_none() && replica.cursors().is_empty();
-        let version = layout.as_ref().map(|layout| layout.version);
         let layouts = layouts::Layouts::new(layout);
         let recorded = layouts.owners();
         let core = Core {
@@ -219,7 +217,7 @@ impl Core {
         };
         if let Some(owners) = recorded {
             // The effect would record what was read: nothing to carry out.
-            let _ = core.hold((Some(&owners), version), Some(fetching));
+            let _ = core.hold(Some(&owners), Some(fetching));
         }
         core
     }
@@ -264,14 +262,13 @@ impl Core {
             PeerMessage::Entries { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
                 let entries = self.admit(entries, Some(peer));
-                self.apply(entries, Some(None), now)
+                self.apply(entries, true, now)
             }
-            PeerMessage::EntriesSkipping { layout, entries, skipped } => {
-                tracing::trace!(peer = %from, entries = entries.len(), runs = skipped.len(), "a push skipping writes");
+            PeerMessage::EntriesSkipping { entries, skipped } => {
+                tracing::trace!(peer = %from, entries = entries.len(), skipped = skipped.len(), "a push skipping writes");
                 bump(&self.stats.push_entries_received, entries.len());
                 let entries = self.admit(entries, Some(peer));
-                let skipped = Skipped { origin: peer.origin, layout, runs: &skipped };
-                self.apply(entries, Some(Some(skipped)), now)
+                self.apply_skipping(entries, peer.origin, &skipped, now)
             }
             PeerMessage::Unit { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
@@ -282,7 +279,7 @@ impl Core {
                     return Vec::new();
                 }
                 let _whole = self.isolation.write().unwrap_or_else(|p| p.into_inner());
-                self.apply(entries, Some(None), now)
+                self.apply(entries, true, now)
             }
             PeerMessage::AntiEntropyRequest { request, cursors, fresh } => {
                 tracing::trace!(me = %self.me().id, peer = %from, ?cursors, fresh, "anti-entropy request");
@@ -302,7 +299,7 @@ impl Core {
                 tracing::trace!(me = %self.me().id, peer = %from, keys = ?entries.iter().map(|r| (String::from_utf8_lossy(r.key()).into_owned(), r.origin(), r.seq())).collect::<Vec<_>>(), "anti-entropy entries");
                 lock(&self.rounds).progressed(from, now.at);
                 let entries = self.admit(entries, None);
-                let effects = self.apply(entries, None, now);
+                let effects = self.apply(entries, false, now);
                 if let Some(Effect::Log(records)) = effects.first() {
                     bump(&self.stats.anti_entropy_entries_applied, records.len());
                 }
@@ -545,21 +542,26 @@ impl Core {
         entries
     }
 
-    /// Merges entries from a peer (`pushed`: by their origin, in its sequence order, with the
-    /// writes it skipped if any); the newer ones are to be logged.
-    fn apply(&self, entries: Vec<Record>, pushed: Option<Option<Skipped<'_>>>, now: Now) -> Vec<Effect> {
-        // A push is its origin's writes in order: the first waited longest.
-        if let Some(oldest) = entries.first().filter(|_| pushed.is_some()) {
+    /// Merges entries from a peer (`pushed`: by their origin, in its sequence order); the newer
+    /// ones are to be logged.
+    fn apply(&self, entries: Vec<Record>, pushed: bool, now: Now) -> Vec<Effect> {
+        self.note_lag(&entries, pushed, now);
+        let applied = self.replica.apply(entries, pushed, self.clock.peers_wall_ms(now));
+        self.merged(applied, pushed)
+    }
+
+    /// A push is its origin's writes in order: the first waited longest.
+    fn note_lag(&self, entries: &[Record], pushed: bool, now: Now) {
+        if let Some(oldest) = entries.first().filter(|_| pushed) {
             self.replication_lag.note(oldest.version().wall_ms, now.wall_ms);
         }
-        let wall_ms = self.clock.peers_wall_ms(now);
-        let applied = match pushed {
-            Some(Some(skipped)) => self.replica.apply_skipping(entries, skipped, wall_ms),
-            pushed => self.replica.apply(entries, pushed.is_some(), wall_ms),
-        };
+    }
+
+    /// The effects of merging remote entries: the newer ones to log.
+    fn merged(&self, applied: kvs_store::replica::Applied, pushed: bool) -> Vec<Effect> {
         if let Some((count, error)) = applied.refused {
             tracing::error!(%error, count, "refusing entries from the future");
-            if pushed.is_none() {
+            if !pushed {
                 // The answer is incomplete: its cursors would cover what we refused.
                 lock(&self.rounds).incomplete();
             }

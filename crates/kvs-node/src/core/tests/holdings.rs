@@ -10,7 +10,7 @@ use kvs_proto::slot_set::SlotSet;
 /// One anti-entropy round of `asker` with `answerer`, carried as the shell would: the request
 /// (a delta or, every other round while slots are being fetched, a fetch), the answer's batches,
 /// and its end; returns what the end did.
-fn round(asker: &Core, answerer: &Core, now: Now) -> Vec<Effect> {
+pub(super) fn round(asker: &Core, answerer: &Core, now: Now) -> Vec<Effect> {
     let to = answerer.me().id;
     let effects = asker.anti_entropy_round(now, |peer| (peer == to).then_some(1));
     let [Effect::Send { message, .. }] = &effects[..] else { panic!("{} asking {to}: {effects:?}", asker.me().id) };

@@ -1,26 +1,24 @@
-//! Which of our writes each peer holds the slots of: a push to a peer leaves out the others and
-//! names them instead (docs/partitioning.md, "Pushes to owners only").
+//! Pushes that leave out the writes of slots the receiver does not hold and name them instead
+//! (docs/partitioning.md, "Pushes to holders only"): which writes a peer wants, the frame that
+//! carries them, and how a receiver counts what was left out.
 //!
-//! A peer holds, under one layout, the slots the layout gives it and those it keeps for their
-//! new owners; the kept ones only shrink until it adopts another layout. So the slots its last
-//! `Holding` names, under the layout it names, are a superset of what it holds for as long as it
-//! holds that layout, and the receiver counts a skipped write only if it still does.
+//! The sender goes by the peer's last `Holding`: the slots its layout gives it and those it keeps.
+//! That word may be stale, so the receiver decides: a skipped write counts as a pushed write of
+//! its slot counts when its record would not be kept (slot not held, or still being fetched), and
+//! a slot held whole that the sender skipped leaves a gap for anti-entropy to fill.
 
-use crate::core::{lock, Core, Outgoing};
-use kvs_proto::layout::LayoutVersion;
+use crate::core::{lock, Core, Effect, Now, Outgoing};
 use kvs_proto::slot_set::SlotSet;
 use kvs_proto::NodeId;
-use kvs_store::replica::entry_cost;
+use kvs_store::replica::{entry_cost, Skipped};
 use kvs_store::store::slots::slot_of_stored;
 use kvs_store::Record;
 use std::sync::atomic::Ordering;
 
-/// The slots a peer may hold under a layout, as its last word says: a push to it may leave out
-/// any write of another slot.
+/// The slots a peer may hold, as its last word says: a push to it may leave out any write of
+/// another slot.
 #[derive(Debug)]
 pub(crate) struct Wanted {
-    /// The layout the peer said it holds.
-    pub(crate) layout: LayoutVersion,
     slots: SlotSet,
 }
 
@@ -35,7 +33,7 @@ impl Wanted {
 pub(crate) struct PushFrame<'a> {
     wanted: Option<&'a Wanted>,
     entries: Vec<Record>,
-    skipped: Vec<(u64, u64)>,
+    skipped: Vec<(u64, u16)>,
     bytes: usize,
 }
 
@@ -52,14 +50,8 @@ impl<'a> PushFrame<'a> {
             self.entries.push(record);
             return;
         }
-        let seq = record.seq();
-        match self.skipped.last_mut() {
-            Some((_, to)) if *to + 1 == seq => *to = seq,
-            _ => {
-                self.skipped.push((seq, seq));
-                self.bytes += 16;
-            }
-        }
+        self.skipped.push((record.seq(), slot_of_stored(record.key())));
+        self.bytes += 8;
     }
 
     /// About how many bytes the frame holds so far.
@@ -72,9 +64,9 @@ impl<'a> PushFrame<'a> {
         self.bytes = 0;
         let entries = std::mem::take(&mut self.entries);
         let skipped = std::mem::take(&mut self.skipped);
-        match self.wanted.filter(|_| !skipped.is_empty()) {
-            Some(wanted) => Some(Outgoing::EntriesSkipping { layout: wanted.layout, entries, skipped }),
-            None => (!entries.is_empty()).then_some(Outgoing::Entries { entries }),
+        match skipped.is_empty() {
+            false => Some(Outgoing::EntriesSkipping { entries, skipped }),
+            true => (!entries.is_empty()).then_some(Outgoing::Entries { entries }),
         }
     }
 }
@@ -98,6 +90,32 @@ impl Core {
         let holdings = lock(&self.holdings);
         let said = holdings.peers.get(&peer).filter(|said| said.version == layout.version)?;
         let slots = SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer)).union(&said.kept);
-        (!slots.is_full()).then_some(Wanted { layout: layout.version, slots })
+        (!slots.is_full()).then_some(Wanted { slots })
+    }
+
+    /// Merges a push from `origin`'s member that named `skipped` writes without their records
+    /// (see the module's doc). While slots are fetched the holdings stay locked across the merge:
+    /// a skipped write of a slot being fetched counts, and the fetch must then be vouched for by
+    /// members whose cursors pass it, since once the slot is whole our cursor claims it.
+    pub(in crate::core) fn apply_skipping(
+        &self,
+        entries: Vec<Record>,
+        origin: NodeId,
+        skipped: &[(u64, u16)],
+        now: Now,
+    ) -> Vec<Effect> {
+        self.note_lag(&entries, true, now);
+        let wall_ms = self.clock.peers_wall_ms(now);
+        let mut holdings = self.fetching_any().then(|| lock(&self.holdings));
+        let fetching = holdings.as_ref().map(|holdings| holdings.fetching());
+        let writes = Skipped { origin, writes: skipped, fetching: fetching.as_ref() };
+        let applied = self.replica.apply_skipping(entries, writes, wall_ms);
+        if let (Some(holdings), Some(seq)) = (&mut holdings, applied.counted_while_fetching) {
+            for fetch in &mut holdings.fetching {
+                fetch.vouch_past(origin, seq);
+            }
+        }
+        drop(holdings);
+        self.merged(applied, true)
     }
 }
