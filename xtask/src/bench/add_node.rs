@@ -40,6 +40,9 @@ pub struct AddNodeArgs {
     /// Value size (-d).
     #[arg(long, default_value_t = 100)]
     data: usize,
+    /// Runs kvs's rounds only (to look into its moves; the table then has no peer to compare).
+    #[arg(long)]
+    kvs_only: bool,
 }
 
 /// One round's figures for one system.
@@ -73,11 +76,15 @@ pub async fn run(args: AddNodeArgs) -> Result<(), String> {
         let mut ours = KvsGrowing { nodes: start_kvs(args.factor).await?, factor: args.factor };
         let ours_round = grow(&mut ours, &args).await?;
         drop(ours);
+        kvs.push(ours_round);
+        if args.kvs_only {
+            eprintln!("round {round}: kvs {ours_round:?}");
+            continue;
+        }
         let mut theirs = RedisGrowing { servers: start_redis_cluster(args.factor)? };
         let theirs_round = grow(&mut theirs, &args).await?;
         drop(theirs);
         eprintln!("round {round}: kvs {ours_round:?}; Redis Cluster {theirs_round:?}");
-        kvs.push(ours_round);
         redis.push(theirs_round);
     }
     println!(
@@ -93,7 +100,7 @@ pub async fn run(args: AddNodeArgs) -> Result<(), String> {
         "{:<14} {:>10} {:>14} {:>14} {:>10} {:>12} {:>12} {:>8}",
         "system", "move s", "p99 steady ms", "p99 moving ms", "p99 ratio", "SET/s steady", "SET/s moving", "failed"
     );
-    for (name, rounds) in [("kvs", &kvs), ("Redis Cluster", &redis)] {
+    for (name, rounds) in [("kvs", &kvs), ("Redis Cluster", &redis)].into_iter().filter(|(_, r)| !r.is_empty()) {
         let pick = |f: fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
         let ratios: Vec<f64> = rounds.iter().map(|r| r.p99_moving_ms / r.p99_steady_ms).collect();
         let (low, high) = (ratios.iter().copied().fold(f64::MAX, f64::min), ratios.iter().copied().fold(0.0, f64::max));
