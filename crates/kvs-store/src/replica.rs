@@ -238,7 +238,8 @@ impl Replica {
     /// Counts one skipped write in its origin's cursor if we would not have kept its record.
     fn count_skipped(&self, skipped: Skipped<'_>, (seq, slot): (u64, u16), applied: &mut Applied) {
         let fetching = skipped.fetching.is_some_and(|fetching| fetching.contains(slot));
-        if self.store.held.contains(slot) && !fetching {
+        // A slot past the last names no slot: the write is not counted, as one of a slot held.
+        if slot >= kvs_proto::slot::SLOTS || (self.store.held.contains(slot) && !fetching) {
             return;
         }
         if fetching {

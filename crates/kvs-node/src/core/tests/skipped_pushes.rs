@@ -22,18 +22,22 @@ fn frame_for(from: &Core, to: &Core, records: &[Record]) -> Outgoing {
     frame.take().expect("a frame")
 }
 
+/// Three cores with one copy of each key, that have released the slots they kept and said so.
+fn one_copy_each_said(now: Now) -> (Core, Core, Core) {
+    let (a, b, c) = (core(1), core(2), core(3));
+    one_copy_each(&[&a, &b, &c], now);
+    tell_holdings(&[&a, &b, &c], now);
+    (a, b, c)
+}
+
 fn cursor(core: &Core, origin: NodeId) -> u64 {
     core.cursors().iter().find(|(o, _)| *o == origin).map_or(0, |(_, seq)| *seq)
 }
 
 #[test]
 fn a_push_carries_the_writes_of_the_receivers_slots_and_names_the_others() {
-    let (a, b, c) = (core(1), core(2), core(3));
-    let cores = [&a, &b, &c];
     let now = at(Instant::now(), 0);
-    one_copy_each(&cores, now);
-    // Each has released the slots it kept, and says so.
-    tell_holdings(&cores, now);
+    let (a, b, _c) = one_copy_each_said(now);
     let records = written_on(&a, 40, now);
     let frame = frame_for(&a, &b, &records);
     let PeerMessage::EntriesSkipping { entries, skipped, .. } = &frame else { panic!("{frame:?}") };
@@ -54,12 +58,8 @@ fn a_push_carries_the_writes_of_the_receivers_slots_and_names_the_others() {
 
 #[test]
 fn skipped_writes_count_only_in_order() {
-    let (a, b, c) = (core(1), core(2), core(3));
-    let cores = [&a, &b, &c];
     let now = at(Instant::now(), 0);
-    one_copy_each(&cores, now);
-    // Each has released the slots it kept, and says so.
-    tell_holdings(&cores, now);
+    let (a, b, _c) = one_copy_each_said(now);
     let start = cursor(&b, a.origin());
     // A push lost on the way: what follows names writes beyond a gap, which stays for
     // anti-entropy to fill.
@@ -70,11 +70,8 @@ fn skipped_writes_count_only_in_order() {
 
 #[test]
 fn a_skipped_write_of_a_slot_held_whole_leaves_a_gap() {
-    let (a, b, c) = (core(1), core(2), core(3));
-    let cores = [&a, &b, &c];
     let now = at(Instant::now(), 0);
-    one_copy_each(&cores, now);
-    tell_holdings(&cores, now);
+    let (a, b, c) = one_copy_each_said(now);
     let start = cursor(&b, a.origin());
     // A sender whose word on b is wrong (here: c's slots taken for b's) skips b's own writes.
     let records = written_on(&a, 40, now);
@@ -88,11 +85,9 @@ fn a_skipped_write_of_a_slot_held_whole_leaves_a_gap() {
 
 #[test]
 fn a_skipped_write_of_a_slot_being_fetched_counts_once_the_fetch_is_vouched_for_past_it() {
-    let (a, b, c) = (core(1), core(2), core(3));
-    let cores = [&a, &b, &c];
     let now = at(Instant::now(), 0);
-    one_copy_each(&cores, now);
-    tell_holdings(&cores, now);
+    let (a, b, c) = one_copy_each_said(now);
+    let cores = [&a, &b, &c];
     let records = written_on(&a, 60, now);
     let frame = frame_for(&a, &b, &records);
 
@@ -124,4 +119,15 @@ fn a_skipped_write_of_a_slot_being_fetched_counts_once_the_fetch_is_vouched_for_
         round(&b, &c, now);
     }
     assert_eq!(value(&b, gained.key()), Some(b"v".to_vec()), "fetched from a member past it");
+}
+
+#[test]
+fn a_skipped_write_that_names_no_slot_is_not_counted() {
+    let now = at(Instant::now(), 0);
+    let (a, b, _c) = one_copy_each_said(now);
+    let start = cursor(&b, a.origin());
+    let record = written_on(&a, 1, now).remove(0);
+    let frame = Outgoing::EntriesSkipping { entries: Vec::new(), skipped: vec![(record.seq(), 20_000)] };
+    b.receive(peer(1), over_the_wire(&frame), now);
+    assert_eq!(cursor(&b, a.origin()), start);
 }
