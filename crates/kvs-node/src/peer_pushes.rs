@@ -1,5 +1,5 @@
 //! The push stream to one peer: our writes batched into frames, less those of slots the peer
-//! does not hold, which are named instead (docs/partitioning.md, "Pushes to owners only").
+//! does not hold, which are named instead (docs/partitioning.md, "Pushes to holders only").
 
 use crate::core::{Outgoing, PushFrame, Pushed, Wanted};
 use crate::net;

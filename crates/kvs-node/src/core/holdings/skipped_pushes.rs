@@ -3,9 +3,9 @@
 //! carries them, and how a receiver counts what was left out.
 //!
 //! The sender goes by the peer's last `Holding`: the slots its layout gives it and those it keeps.
-//! That word may be stale, so the receiver decides: a skipped write counts as a pushed write of
-//! its slot counts when its record would not be kept (slot not held, or still being fetched), and
-//! a slot held whole that the sender skipped leaves a gap for anti-entropy to fill.
+//! That word may be stale, so the receiver decides: a skipped write moves its cursor when the
+//! write's record would have moved it without being kept (slot not held, or still being
+//! fetched), and one of a slot held whole leaves a gap for anti-entropy to fill.
 
 use crate::core::{lock, Core, Effect, Now, Outgoing};
 use kvs_proto::slot_set::SlotSet;
@@ -25,11 +25,17 @@ pub(crate) struct Wanted {
 impl Wanted {
     /// Whether a push to the peer must carry `record` (a flush covers every slot).
     pub(crate) fn wants(&self, record: &Record) -> bool {
-        record.is_flush() || self.slots.contains(slot_of_stored(record.key()))
+        self.skips(record).is_none()
+    }
+
+    /// The slot of `record` if a push to the peer may leave it out.
+    fn skips(&self, record: &Record) -> Option<u16> {
+        let slot = slot_of_stored(record.key());
+        (!record.is_flush() && !self.slots.contains(slot)).then_some(slot)
     }
 }
 
-/// A push frame being filled: the writes the peer wants, and the numbers of those it does not.
+/// A push frame being filled: the writes the peer wants, and the number and slot of each other.
 pub(crate) struct PushFrame<'a> {
     wanted: Option<&'a Wanted>,
     entries: Vec<Record>,
@@ -43,15 +49,18 @@ impl<'a> PushFrame<'a> {
         PushFrame { wanted, entries: Vec::new(), skipped: Vec::new(), bytes: 0 }
     }
 
-    /// Adds our next write: its record if the peer wants it, else its number.
+    /// Adds our next write: its record if the peer wants it, else its number and slot.
     pub(crate) fn add(&mut self, record: Record) {
-        if self.wanted.is_none_or(|wanted| wanted.wants(&record)) {
-            self.bytes += entry_cost(&record);
-            self.entries.push(record);
-            return;
+        match self.wanted.and_then(|wanted| wanted.skips(&record)) {
+            Some(slot) => {
+                self.skipped.push((record.seq(), slot));
+                self.bytes += 8;
+            }
+            None => {
+                self.bytes += entry_cost(&record);
+                self.entries.push(record);
+            }
         }
-        self.skipped.push((record.seq(), slot_of_stored(record.key())));
-        self.bytes += 8;
     }
 
     /// About how many bytes the frame holds so far.
