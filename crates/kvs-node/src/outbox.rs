@@ -171,8 +171,9 @@ impl Outboxes {
         let mut frame = BytesMut::new();
         let mut sent = Sent { peers: 0, bytes: 0 };
         for state in states.iter_mut() {
-            let wanted = state.wanted.as_ref().is_none_or(|wanted| wanted.wants(&record));
-            if !first || state.busy || !wanted || !write(state, &record, &mut frame) {
+            // The record's slot is read only for a link a session may write now.
+            let wanted = |state: &OutboxState| state.wanted.as_ref().is_none_or(|wanted| wanted.wants(&record));
+            if !first || state.busy || !wanted(state) || !write(state, &record, &mut frame) {
                 state.busy = true;
             } else {
                 sent.peers += 1;
