@@ -89,6 +89,12 @@ pub struct NodeArgs {
     /// Also serve the Redis protocol (RESP2/RESP3) on this port of the same address (0: any free port).
     #[arg(long, help_heading = "Network")]
     pub redis_port: Option<u16>,
+    /// Under a layout, who gets `-MOVED`/`-ASK` for a key this node does not serve: `aware`, the
+    /// connections that showed they follow redirects (CLUSTER SLOTS/SHARDS/NODES, READONLY,
+    /// READWRITE, ASKING, CLIENT CAPA redirect), the others' commands being run by an owner for
+    /// them; `always`, every connection, as Redis Cluster does.
+    #[arg(long, default_value = "aware", value_parser = ["aware", "always"], help_heading = "Network")]
+    pub redis_redirect: String,
     /// Serve the HTTP admin port on this port of the same address (0: any free port): the cluster
     /// page at /, /metrics (Prometheus), /health, /ready and /status. With --users-file, every
     /// view but /health and /ready asks for HTTP Basic credentials of a user in it.
@@ -255,6 +261,9 @@ pub struct NodeConfig {
     pub advertise: Option<SocketAddr>,
     /// Where to serve the Redis protocol, if at all.
     pub redis_listen: Option<SocketAddr>,
+    /// Run a command of a slot served elsewhere on an owner for a Redis connection that does not
+    /// follow redirects (`--redis-redirect aware`).
+    pub forward_plain_clients: bool,
     /// Where the HTTP admin port listens, if it is served.
     pub http_listen: Option<SocketAddr>,
     /// A member to join through, if any.
@@ -436,6 +445,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             listen: SocketAddr::new(args.ip, args.port),
             advertise: args.advertise_addr,
             redis_listen: args.redis_port.map(|port| SocketAddr::new(args.ip, port)),
+            forward_plain_clients: args.redis_redirect == "aware",
             http_listen: args.http_port.map(|port| SocketAddr::new(args.ip, port)),
             bootstrap,
             join_timeout: (args.join_timeout_ms > 0).then(|| Duration::from_millis(args.join_timeout_ms)),

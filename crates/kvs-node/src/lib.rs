@@ -61,6 +61,8 @@ pub(crate) mod eviction;
 pub(crate) mod expiry;
 pub mod faults;
 pub(crate) mod flag_values;
+pub(crate) mod forward_exchange;
+pub(crate) mod forwarding;
 pub(crate) mod handshake;
 pub(crate) mod history;
 pub(crate) mod history_sampler;

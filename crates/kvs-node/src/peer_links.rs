@@ -17,6 +17,10 @@ use tokio_util::task::TaskTracker;
 /// Queued commands per peer; more are refused (and retried by their senders' next round).
 pub(crate) const COMMAND_QUEUE: usize = 8;
 
+/// Forwarded Redis commands and their answers queued per peer; a forwarding session waits for
+/// room (its own deadline bounds the wait).
+pub(crate) const FORWARD_QUEUE: usize = 256;
+
 /// A peer task, created but not yet spawned.
 pub(crate) type PeerTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -45,6 +49,9 @@ pub(crate) struct PeerHandle {
     pub(crate) stop: CancellationToken,
     /// Delivers [`PeerCommand`]s.
     pub(crate) control: mpsc::Sender<PeerCommand>,
+    /// Delivers forwarded Redis commands and their answers, apart from the control queue so
+    /// that a burst of them never crowds out gossip and anti-entropy.
+    pub(crate) forwards: mpsc::Sender<Outgoing>,
     /// The state of the task's connection.
     pub(crate) link: Arc<LinkState>,
 }
@@ -128,6 +135,13 @@ impl PeerLinks {
             Some(handle) => handle.control.try_send(command).is_ok(),
             None => false,
         }
+    }
+
+    /// Where forwards for `peer` queue, while its task is connected.
+    pub(crate) fn forwards_to(&self, peer: NodeId) -> Option<mpsc::Sender<Outgoing>> {
+        let peers = self.peers();
+        let handle = peers.get(&peer)?;
+        handle.link.current().map(|_| handle.forwards.clone())
     }
 
     /// Starts an anti-entropy round now rather than at the next tick.

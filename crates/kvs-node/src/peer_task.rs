@@ -8,7 +8,7 @@ use crate::core::Pushed;
 use crate::net;
 use crate::outbox::Outbox;
 use crate::peer_handshake;
-use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE};
+use crate::peer_links::{LinkState, PeerCommand, PeerHandle, PeerTask, COMMAND_QUEUE, FORWARD_QUEUE};
 use crate::peer_pushes::{send_pushes, PeerWants};
 use crate::peer_send::{feed, send, timed_out};
 use crate::shell::Shell;
@@ -32,9 +32,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub(crate) fn spawn(shell: Arc<Shell>, member: MemberInfo) -> (PeerHandle, PeerTask) {
     let stop = shell.shutdown_token().child_token();
     let (control, commands) = mpsc::channel(COMMAND_QUEUE);
+    let (forwards, forwarded) = mpsc::channel(FORWARD_QUEUE);
     let link = Arc::new(LinkState::default());
-    let task = run(shell, member, stop.clone(), commands, link.clone());
-    (PeerHandle { stop, control, link }, Box::pin(task))
+    let task = run(shell, member, stop.clone(), Queues { commands, forwarded }, link.clone());
+    (PeerHandle { stop, control, forwards, link }, Box::pin(task))
+}
+
+/// What the shell hands a peer task, kept across its connections.
+struct Queues {
+    commands: mpsc::Receiver<PeerCommand>,
+    /// Forwarded Redis commands and answers (see [`crate::forwarding`]).
+    forwarded: mpsc::Receiver<Outgoing>,
 }
 
 /// Why one connection's streaming ended.
@@ -45,13 +53,7 @@ enum Ended {
     Failed(ProtoError),
 }
 
-async fn run(
-    shell: Arc<Shell>,
-    member: MemberInfo,
-    stop: CancellationToken,
-    mut commands: mpsc::Receiver<PeerCommand>,
-    link: Arc<LinkState>,
-) {
+async fn run(shell: Arc<Shell>, member: MemberInfo, stop: CancellationToken, mut queues: Queues, link: Arc<LinkState>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let dialed = tokio::select! {
@@ -64,7 +66,7 @@ async fn run(
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
                 shell.peers.kick_anti_entropy();
-                let ended = stream(&shell, (member.id, version), &mut conn, &stop, &mut commands, &link.outbox).await;
+                let ended = stream(&shell, (member.id, version), &mut conn, &stop, &mut queues, &link.outbox).await;
                 link.disconnected();
                 match ended {
                     Ended::Stopped if shell.is_shutting_down() => {
@@ -121,7 +123,7 @@ async fn stream(
     (peer, version): (NodeId, u32),
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
-    commands: &mut mpsc::Receiver<PeerCommand>,
+    Queues { commands, forwarded }: &mut Queues,
     outbox: &Arc<Outbox>,
 ) -> Ended {
     let mut pushes = shell.writes.subscribe_pushes();
@@ -172,6 +174,13 @@ async fn stream(
                 Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) => {
                     claim(conn, outbox);
                     answer_anti_entropy(shell, conn, request, (cursors, fresh), slots).await
+                }
+                None => return Ended::Stopped,
+            },
+            forward = forwarded.recv() => match forward {
+                Some(first) => {
+                    claim(conn, outbox);
+                    send_forwards(shell, conn, first, forwarded, version).await
                 }
                 None => return Ended::Stopped,
             },
@@ -234,6 +243,27 @@ async fn stream(
 /// one of them began is queued to be finished before anything else.
 fn claim(conn: &mut Connection<net::Stream>, outbox: &Outbox) {
     conn.queue_bytes(&outbox.begin_write());
+}
+
+/// Sends `first` and every forward queued behind it, flushed once; none to a peer of a release
+/// that predates them (the sessions waiting time out and tell their clients to try again).
+async fn send_forwards(
+    shell: &Shell,
+    conn: &mut Connection<net::Stream>,
+    first: Outgoing,
+    queued: &mut mpsc::Receiver<Outgoing>,
+    version: u32,
+) -> Result<(), ProtoError> {
+    let (mut next, mut taken) = (Some(first), 1);
+    while let Some(message) = next {
+        if message.protocol() <= version {
+            feed(shell, conn, &message).await?;
+        }
+        // Bounded so that pushes and pings are not held back behind a long burst.
+        next = if taken < FORWARD_QUEUE { queued.try_recv().ok() } else { None };
+        taken += 1;
+    }
+    timeout(shell.config.peer_write_timeout, conn.flush()).await.map_err(timed_out)?
 }
 
 /// Sends the pub/sub messages published since `from` as one frame (bounded like a push batch).

@@ -125,6 +125,7 @@ impl BoundNode {
             shell.tasks.clone().spawn(async move {
                 // The Redis port's connections are its own state, kept by its sessions.
                 let clients = Arc::new(redis::clients::RedisClients::new(&shell.config));
+                shell.tasks.spawn(redis::forwarded::serve(shell.clone(), clients.clone()));
                 let serve = move |shell, stream, slot| redis::session::serve(shell, clients.clone(), stream, slot);
                 accept_loop(&shell, redis, Clients::Only, serve).await
             });

@@ -76,6 +76,8 @@ pub struct Shell {
     pub(crate) fanout: FanOut,
     /// The samples the cluster page charts.
     pub(crate) history: crate::history::History,
+    /// Redis commands forwarded to owners and from members.
+    pub(crate) forwarding: crate::forwarding::Forwarding,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -144,6 +146,7 @@ impl Shell {
             pubsub,
             fanout: FanOut::default(),
             history,
+            forwarding: Default::default(),
         })
     }
 
@@ -238,6 +241,13 @@ impl Shell {
                 }
                 Effect::FanOut(publication) => self.fanout.publish(publication),
                 Effect::SyncThenSend { to, message } => self.sync_then_send(to, message),
+                Effect::ForwardAnswered { id, reply } => self.forwarding.answered(id, reply),
+                Effect::RunForwarded { from, id, command } => {
+                    let request = crate::forwarding::Request { from, id, command };
+                    if self.redis_addr.is_none() || self.forwarding.queue(request).is_err() {
+                        self.refuse_forward(from, id);
+                    }
+                }
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh, slots } => {
                     if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");

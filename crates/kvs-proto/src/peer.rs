@@ -266,6 +266,38 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The skipped writes, `(sequence number, slot)`, in ascending order.
         skipped: Vec<(u64, u16)>,
     },
+    /// Protocol 9: a Redis command a client of the sender sent for a slot the sender does not
+    /// hold, for the receiver (an owner) to run and answer with [`PeerMessage::Forwarded`].
+    Forward {
+        /// Names the request; the answer carries it.
+        id: u64,
+        /// The command and the client state it runs with.
+        command: ForwardedCommand,
+    },
+    /// Protocol 9: the answer to a [`PeerMessage::Forward`]: the command's reply, as the client
+    /// reads it; taken only from the member the request went to.
+    Forwarded {
+        /// The request answered.
+        id: u64,
+        /// The reply's RESP bytes, in the client's protocol.
+        reply: Bytes,
+    },
+}
+
+/// A Redis command run on another member for a client of the sender (see
+/// [`PeerMessage::Forward`]): what the owner needs to run it as the client's own node would.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedCommand {
+    /// The user the client logged in as; the owner checks its rights again.
+    pub user: String,
+    /// The database the client selected.
+    pub db: u8,
+    /// The client speaks RESP3 (`HELLO 3`), so the reply is written in it.
+    pub resp3: bool,
+    /// The owner serves it even from a slot it is still fetching (it sent the client `-ASK`).
+    pub asking: bool,
+    /// The command, as a RESP array of bulk strings.
+    pub command: Bytes,
 }
 
 impl<E> PeerMessage<E> {
@@ -284,7 +316,9 @@ impl<E> PeerMessage<E> {
             | PeerMessage::SlotFetch { .. }
             | PeerMessage::SlotFetchDone { .. }
             | PeerMessage::Holding { .. }
-            | PeerMessage::EntriesSkipping { .. } => 9,
+            | PeerMessage::EntriesSkipping { .. }
+            | PeerMessage::Forward { .. }
+            | PeerMessage::Forwarded { .. } => 9,
             _ => 7,
         }
     }

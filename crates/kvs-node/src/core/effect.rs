@@ -77,4 +77,20 @@ pub(crate) enum Effect {
         /// A fetch of these slots whole (every record in them, whatever the cursors).
         slots: Option<kvs_proto::slot_set::SlotSet>,
     },
+    /// Run this Redis command a member forwarded for its client, and answer it.
+    RunForwarded {
+        /// The member that forwarded it.
+        from: NodeId,
+        /// Its request id, for the answer.
+        id: u64,
+        /// The command.
+        command: kvs_proto::peer::ForwardedCommand,
+    },
+    /// The owner answered the forward `id` we sent: hand the reply to the waiting client.
+    ForwardAnswered {
+        /// The request answered.
+        id: u64,
+        /// The reply's RESP bytes.
+        reply: bytes::Bytes,
+    },
 }

@@ -32,6 +32,7 @@ pub(crate) mod cluster_version;
 pub(crate) mod cursor_claims;
 mod cursor_coverage;
 pub(crate) mod effect;
+pub(crate) mod forwards_asked;
 pub(crate) mod gossip;
 mod holdings;
 pub(crate) mod lag_meter;
@@ -135,6 +136,8 @@ pub(crate) struct Core {
     acks: Mutex<WriteAcks>,
     /// The same for WAITAOF: which peers have our writes on disk, which wait on our log.
     synced: Mutex<WriteAcks>,
+    /// The commands forwarded for our Redis clients that await an owner's answer.
+    forwards: Mutex<forwards_asked::ForwardsAsked>,
     /// The layout of slot owners, and the layouts asked of members.
     layouts: Mutex<layouts::Layouts>,
     /// Where members serve Redis clients.
@@ -205,6 +208,7 @@ impl Core {
             versions: Mutex::new(ClusterVersion::new(cluster_version, first_node, config.dead_after * 2)),
             acks: Mutex::default(),
             synced: Mutex::default(),
+            forwards: Mutex::default(),
             partitioned: std::sync::atomic::AtomicBool::new(layouts.partitioned()),
             holdings: Mutex::default(),
             fetching_any: Default::default(),
@@ -320,6 +324,8 @@ impl Core {
             PeerMessage::LayoutWanted { .. } => self.layout_wanted(from),
             PeerMessage::Layout { layout } => self.layout_received(from, layout),
             PeerMessage::Serves { redis_port } => self.serves_received(from, redis_port),
+            PeerMessage::Forward { id, command } => vec![Effect::RunForwarded { from, id, command }],
+            PeerMessage::Forwarded { id, reply } => self.forward_answered(from, id, reply),
         };
         // Entries just applied may be what a waiting peer asked for.
         effects.extend(self.acks_due());

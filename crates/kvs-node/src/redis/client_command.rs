@@ -66,6 +66,13 @@ pub fn client(call: &mut Call<'_, '_>) {
         let name = call.client.name.clone();
         call.clients.update(call.client.id, |c| c.name = name);
         call.reply.simple("OK");
+    } else if sub.eq_ignore_ascii_case(b"CAPA") && argc >= 3 {
+        // Valkey's way for a client to say what it handles; `redirect`: it follows -MOVED and
+        // -ASK, so it gets them rather than having its commands forwarded. Others are ignored.
+        if call.args.iter().skip(2).any(|capability| capability.eq_ignore_ascii_case(b"redirect")) {
+            call.client.follows_redirects = true;
+        }
+        call.reply.simple("OK");
     } else if sub.eq_ignore_ascii_case(b"SETINFO") && argc == 4 {
         // Client libraries announce their name and version; nothing here uses it.
         call.reply.simple("OK");
@@ -163,6 +170,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Control server assisted client side caching.",
     "TRACKINGINFO",
     "    Report tracking status for the current connection.",
+    "CAPA <capability> [<capability> ...]",
+    "    Tell the server what the client can handle. `redirect`: it follows -MOVED and -ASK.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "NO-TOUCH (ON|OFF)",

@@ -60,7 +60,11 @@ pub fn cluster(call: &mut Call<'_, '_>) {
             None => call.reply.error(DISABLED),
         },
         b"SLOTS" | b"SHARDS" | b"NODES" if argc == 2 => match topology(call) {
-            Some(topology) => cluster_reply(call, &sub, &topology),
+            // A client that reads the routes follows them: it gets redirects, not forwards.
+            Some(topology) => {
+                call.client.follows_redirects = true;
+                cluster_reply(call, &sub, &topology)
+            }
             None => call.reply.error(DISABLED),
         },
         b"KEYSLOT" | b"COUNTKEYSINSLOT" | b"GETKEYSINSLOT" | b"SLOTS" | b"SHARDS" | b"NODES" | b"INFO" | b"MYID" => {
@@ -84,13 +88,26 @@ fn cluster_reply(call: &mut Call<'_, '_>, sub: &[u8], topology: &Topology) {
     }
 }
 
+/// Where a command of a slot this node does not serve belongs (see [`redirect`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// The slot of its keys.
+    pub slot: u16,
+    /// Only for this command (`-ASK`): the slot is still being fetched here.
+    pub ask: bool,
+    /// The member it is sent to, if one can be reached.
+    pub to: Option<NodeId>,
+    /// What a Redis Cluster client is answered (without the leading `-`).
+    pub text: String,
+}
+
 /// `-MOVED slot host:port` for a command whose keys (at `keys`) lie in a slot this node does not
 /// hold, naming the slot's first owner a client can reach, or Redis Cluster's CLUSTERDOWN when
 /// none can be reached; `-ASK slot host:port` for one of a slot this node is still fetching,
 /// naming a member that holds it whole, for this command only (as Redis Cluster sends a client
 /// to a slot's importing node while it migrates), unless the client sent ASKING just before;
 /// `None` to serve it here.
-pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec, asking: bool) -> Option<String> {
+pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec, asking: bool) -> Option<Redirect> {
     let slot = super::database_keys::key_slots(keys, &call.args).next()?;
     let me = (call.shell.core.me().id, call.shell.redis_addr);
     let port_of = |node| call.shell.core.redis_port_of(node);
@@ -101,13 +118,14 @@ pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec,
         }
         let holder = call.shell.core.holder_while_fetching(slot, call.shell.now())?;
         let to = endpoint_of(&call.shell.core.layout()?, holder, me, port_of)?;
-        return Some(format!("ASK {slot} {to}"));
+        return Some(Redirect { slot, ask: true, to: Some(holder), text: format!("ASK {slot} {to}") });
     }
     let (layout, owners) = call.shell.core.layout_owners()?;
-    let to = owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of));
+    let to =
+        owners.get(usize::from(slot))?.iter().find_map(|&node| Some((node, endpoint_of(&layout, node, me, port_of)?)));
     Some(match to {
-        Some(to) => format!("MOVED {slot} {to}"),
-        None => "CLUSTERDOWN Hash slot not served".to_string(),
+        Some((node, to)) => Redirect { slot, ask: false, to: Some(node), text: format!("MOVED {slot} {to}") },
+        None => Redirect { slot, ask: false, to: None, text: "CLUSTERDOWN Hash slot not served".to_string() },
     })
 }
 
@@ -157,6 +175,8 @@ pub fn connection_mode(call: &mut Call<'_, '_>) {
     match call.shell.core.layout() {
         Some(_) => {
             call.client.asking = call.args.get(0).eq_ignore_ascii_case(b"asking");
+            // Only a client of Redis Cluster sends these: it gets redirects, not forwards.
+            call.client.follows_redirects = true;
             call.reply.simple("OK")
         }
         None => call.reply.error(DISABLED),

@@ -241,6 +241,15 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                 let (fetching, kept, left) = call.shell.core.slots_in_motion();
                 let _ =
                     write!(out, "kvs_slots_fetching:{fetching}\r\nkvs_slots_kept:{kept}\r\nkvs_slots_left:{left}\r\n");
+                // Commands of plain clients run by an owner for them, and run here for others'.
+                let forwards = &call.shell.forwarding.stats;
+                let _ = write!(
+                    out,
+                    "kvs_forwarded_commands:{}\r\nkvs_forwards_failed:{}\r\nkvs_forwarded_commands_run:{}\r\n",
+                    forwards.answered.load(Ordering::Relaxed),
+                    forwards.failed.load(Ordering::Relaxed),
+                    forwards.ran.load(Ordering::Relaxed),
+                );
             }
             Ok(())
         }

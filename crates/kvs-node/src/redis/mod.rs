@@ -21,7 +21,10 @@
 //! - [`keys`]: FLUSHALL, RENAME, COPY, RANDOMKEY, TYPE, TOUCH, OBJECT.
 //! - [`dump`]: DUMP and RESTORE, with a payload of kvs's own.
 //! - [`debug`]: the DEBUG subcommands Redis's tests use.
+//! - [`forward`]: a command of a slot served elsewhere, run by an owner for a plain client;
+//!   [`forwarded`]: such commands run here for other members.
 //! - [`transaction`]: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//! - [`blocking_commands`]: SAVE, WAIT and WAITAOF, which block their connection.
 //! - [`wait`]: WAIT, behind the cluster feature gate `wait`.
 //! - [`connection`]: PING, ECHO, SELECT, HELLO, QUIT, RESET.
 //! - [`client_command`]: CLIENT and its subcommands.
@@ -38,6 +41,7 @@
 //! - [`help`]: the HELP subcommands and the error that points to them.
 
 pub mod bits;
+pub mod blocking_commands;
 pub mod client_command;
 pub mod clients;
 pub mod cluster;
@@ -54,6 +58,8 @@ pub mod debug;
 pub mod docs;
 pub mod dump;
 pub mod expire;
+pub mod forward;
+pub mod forwarded;
 pub mod hashes;
 pub mod help;
 pub mod hyperloglog;
@@ -119,6 +125,11 @@ pub struct ClientState {
     /// Set by ASKING, for its next command: a client an `-ASK` sent here is served here, even
     /// from a slot this node is still fetching (as Redis serves it at a slot's importing node).
     pub asking: bool,
+    /// It showed it follows `-MOVED` and `-ASK` (see [`forward`]): it gets them rather than
+    /// having its commands forwarded.
+    pub follows_redirects: bool,
+    /// Whether its current command may be forwarded to an owner, and where.
+    pub forward: forward::Forward,
     /// CLIENT NO-TOUCH ON: its reads do not count as uses of the keys (for LRU and LFU).
     pub no_touch: bool,
     /// Reads of keys since the last batch (found, not found), for INFO's keyspace_hits/_misses.
@@ -133,6 +144,43 @@ pub struct ClientState {
     pub mailbox: std::sync::Arc<crate::pubsub::Mailbox>,
     /// BLPOP and kin: what it waits on between runs.
     pub list_block: list_moves::ListBlock,
+}
+
+impl ClientState {
+    /// A new connection's state, numbered `id`, logged in as `user` (see [`ClientState::user`]):
+    /// RESP2, database 0, nothing subscribed, tracked or queued.
+    pub fn new(
+        id: u64,
+        user: Option<(String, Access)>,
+        source: std::net::IpAddr,
+        unblock: std::sync::Arc<clients::Unblock>,
+        mailbox: std::sync::Arc<crate::pubsub::Mailbox>,
+    ) -> Self {
+        ClientState {
+            id,
+            name: None,
+            protocol: Protocol::Resp2,
+            quit: false,
+            user,
+            transaction: Default::default(),
+            source,
+            failed_logins: 0,
+            unblock,
+            replies: Default::default(),
+            monitor: false,
+            db: 0,
+            asking: false,
+            follows_redirects: false,
+            forward: Default::default(),
+            no_touch: false,
+            lookups: [0; 2],
+            pubsub: None,
+            tracking: None,
+            caching: None,
+            mailbox,
+            list_block: Default::default(),
+        }
+    }
 }
 
 /// CLIENT REPLY's modes.

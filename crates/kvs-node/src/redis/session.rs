@@ -1,12 +1,13 @@
 //! One Redis-protocol connection: read, run every complete command, answer them all in one write.
 
+use super::blocking_commands::{blocking, Blocked};
 use super::clients::{Connected, RedisClients};
+use super::forward::Forward;
 use super::{table, transaction};
-use super::{wait, wrong_arity, Call, ClientState, Replies};
+use super::{wrong_arity, Call, ClientState, Replies};
 use crate::batch_clock::BatchClock;
 use crate::config::{unless_idle, CLIENT_WRITE_TIMEOUT};
 use crate::connection_budget::Slot;
-use crate::core::Held;
 use crate::credentials::Access;
 use crate::net;
 use crate::request_stats::ClientProtocol;
@@ -199,46 +200,25 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
         subscriptions: [0; 3],
         mailbox: mailbox.clone(),
     };
-    let client = ClientState {
-        id: clients.next_id(),
-        name: None,
-        protocol: Protocol::Resp2,
-        quit: false,
-        user,
-        transaction: Default::default(),
-        source: connected.addr.ip(),
-        failed_logins: 0,
-        unblock: connected.unblock.clone(),
-        replies: Default::default(),
-        monitor: false,
-        db: 0,
-        asking: false,
-        no_touch: false,
-        lookups: [0; 2],
-        pubsub: None,
-        tracking: None,
-        caching: None,
-        mailbox,
-        list_block: Default::default(),
-    };
+    let client = ClientState::new(clients.next_id(), user, connected.addr.ip(), connected.unblock.clone(), mailbox);
     (client, connected)
 }
 
 /// What the commands of one batch (one read's worth) share: the replies, the writes to await
 /// before sending them, and the batch's time.
-struct Batch<'b> {
-    output: &'b mut BytesMut,
-    durable: &'b mut Vec<Durable>,
+pub(super) struct Batch<'b> {
+    pub(super) output: &'b mut BytesMut,
+    pub(super) durable: &'b mut Vec<Durable>,
     /// Held mutably (a `Cell` shared across an await would make the future not `Send`).
-    clock: &'b mut BatchClock,
+    pub(super) clock: &'b mut BatchClock,
     /// When the previous command ended (or the batch's read did), in `clients.clock`'s raw
     /// ticks: this command's start.
-    tick: &'b mut u64,
+    pub(super) tick: &'b mut u64,
 }
 
 /// Runs one command: queued inside MULTI, EXEC's transaction, or on its own; its reply goes to
 /// the batch's output.
-async fn run_command(
+pub(super) async fn run_command(
     shell: &Arc<Shell>,
     clients: &RedisClients,
     client: &mut ClientState,
@@ -289,27 +269,37 @@ async fn run_command(
     let mut room = room.unwrap_or_default();
     let reply_at = batch.output.len();
     let started = *batch.tick;
-    let mut reply = Reply::new(batch.output, client.protocol);
-    let call = &mut Call {
-        shell,
-        args,
-        client,
-        clients,
-        reply: &mut reply,
-        durable: batch.durable,
-        room: &mut room,
-        clock: &*batch.clock,
-    };
-    if queueing {
-        queue(call, spec);
-    } else if exec {
-        transaction::exec(call, execute);
-    } else {
-        isolated(call, spec);
+    {
+        // Scoped: nothing of the call (its clock is not `Sync`) may live across the forward's await.
+        let mut reply = Reply::new(batch.output, client.protocol);
+        let call = &mut Call {
+            shell,
+            args,
+            client,
+            clients,
+            reply: &mut reply,
+            durable: batch.durable,
+            room: &mut room,
+            clock: &*batch.clock,
+        };
+        if queueing {
+            queue(call, spec);
+        } else if exec {
+            transaction::exec(call, execute);
+        } else {
+            call.client.forward = super::forward::may_forward(shell, call.client);
+            isolated(call, spec);
+        }
     }
     let ended = clients.clock.raw();
     let took = clients.clock.delta(started, ended);
     *batch.tick = ended;
+    if let Forward::To(redirect) = std::mem::take(&mut client.forward) {
+        // Its time on the owner and the wire is not this node's work: not counted in `took`.
+        super::forward::forward(shell, client, &args, redirect, batch.output).await;
+        batch.clock.advance();
+        *batch.tick = clients.clock.raw();
+    }
     if clients.monitors.any() && !queueing {
         show(clients, client, &args);
     }
@@ -326,101 +316,6 @@ async fn run_command(
     // EXEC's commands are logged one by one (in `execute`), not EXEC itself, as in Redis.
     if !exec {
         note_slow(clients, client, &args, took);
-    }
-}
-
-/// What a command that blocks its connection answered.
-enum Blocked {
-    /// SAVE: done.
-    Done,
-    /// WAIT: how many peers.
-    Count(usize),
-    /// WAITAOF: whether this node's log, and how many peers' logs, have the writes on disk.
-    Logs(bool, usize),
-}
-
-/// The commands that block their connection (SAVE waits for the disk, WAIT for peers), run here
-/// rather than in a handler; `None` for any other command, or one queued in MULTI, sent with
-/// the wrong arity or by a connection that may not run it (the handler path answers those).
-async fn blocking(
-    shell: &Arc<Shell>,
-    clients: &RedisClients,
-    client: &ClientState,
-    args: &kvs_proto::resp::Args<'_>,
-    queueing: bool,
-) -> Option<Result<Blocked, String>> {
-    let name = args.get(0);
-    let admin = client.user.as_ref().is_some_and(|(_, access)| *access == Access::Admin);
-    if queueing {
-        None
-    } else if name.eq_ignore_ascii_case(b"SAVE") && args.len() == 1 && admin {
-        Some(save(shell, clients).await.map(|()| Blocked::Done))
-    } else if name.eq_ignore_ascii_case(b"WAIT") && args.len() == 3 && client.user.is_some() {
-        Some(wait(shell, client, args).await.map(Blocked::Count))
-    } else if name.eq_ignore_ascii_case(b"WAITAOF") && args.len() == 4 && client.user.is_some() {
-        Some(waitaof(shell, client, args).await.map(|(local, replicas)| Blocked::Logs(local, replicas)))
-    } else {
-        None
-    }
-}
-
-/// SAVE: the log compacted from memory (kvs's log is its snapshot), synced, before the reply.
-async fn save(shell: &Shell, clients: &RedisClients) -> Result<(), String> {
-    let Some(log) = shell.writes.log() else {
-        return Err("ERR this node has no data dir; there is nothing to save to".into());
-    };
-    log.compacted().await.map_err(|e| format!("ERR {e}"))?;
-    clients.saved();
-    Ok(())
-}
-
-/// WAIT: blocks this connection until enough peers acknowledge its writes, the timeout passes,
-/// or CLIENT UNBLOCK ends it (as a timeout, or with ERROR as an error).
-async fn wait(shell: &Arc<Shell>, client: &ClientState, args: &kvs_proto::resp::Args<'_>) -> Result<usize, String> {
-    let (wanted, timeout) = wait::parse(&shell.core, args)?;
-    wait_blocked(shell, client, Held::Applied, wanted, timeout).await
-}
-
-/// WAITAOF: syncs this node's log (when asked to count it), then waits, as WAIT does, for
-/// peers to say their logs have this node's writes on disk.
-async fn waitaof(
-    shell: &Arc<Shell>,
-    client: &ClientState,
-    args: &kvs_proto::resp::Args<'_>,
-) -> Result<(bool, usize), String> {
-    let (local, wanted, timeout) = wait::parse_aof(&shell.core, shell.writes.log().is_some(), args)?;
-    let synced = match (local, shell.writes.log()) {
-        (true, Some(log)) => {
-            log.sync().await.map_err(|error| format!("ERR {error}"))?;
-            true
-        }
-        _ => false,
-    };
-    let replicas = wait_blocked(shell, client, Held::Synced, wanted, timeout).await?;
-    Ok((synced, replicas))
-}
-
-/// Blocks the connection until `wanted` peers hold its node's writes as `held` says, the timeout
-/// passes, or CLIENT UNBLOCK ends the wait (as a timeout, or with ERROR as an error).
-async fn wait_blocked(
-    shell: &Arc<Shell>,
-    client: &ClientState,
-    held: Held,
-    wanted: usize,
-    timeout: Option<Duration>,
-) -> Result<usize, String> {
-    let unblock = &client.unblock;
-    let unblocked = unblock.notify.notified();
-    tokio::pin!(unblocked);
-    // Registered before the connection shows as blocked, so an UNBLOCK from then on wakes it.
-    unblocked.as_mut().enable();
-    unblock.with_error.store(false, std::sync::atomic::Ordering::Relaxed);
-    unblock.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (count, interrupted) = shell.wait_for_peers(held, wanted, timeout, unblocked).await;
-    unblock.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
-    match interrupted && unblock.with_error.load(std::sync::atomic::Ordering::Relaxed) {
-        true => Err("UNBLOCKED client unblocked via CLIENT UNBLOCK".into()),
-        false => Ok(count),
     }
 }
 
@@ -675,7 +570,12 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
     }
     if !call.shell.store().held.all() || call.shell.core.fetching_any() {
         if let Some(redirect) = super::cluster::redirect(call, spec.keys(), asking) {
-            call.reply.error(&redirect);
+            if call.client.forward == Forward::May && super::forward::forwardable(spec) {
+                // Answered once the owner did (see `run_command`).
+                call.client.forward = Forward::To(redirect);
+                return None;
+            }
+            call.reply.error(&redirect.text);
             return None;
         }
     }

@@ -2,6 +2,7 @@
 //! stands in for the shell, with no socket, task or clock anywhere.
 
 mod collections;
+mod forwards;
 mod holdings;
 mod layouts;
 mod lists;

@@ -1,0 +1,104 @@
+//! Commands other members forward to this node for their Redis clients (see [`super::forward`]):
+//! each runs as a command of a connection of its own would, as the user the client logged in as
+//! on the forwarding member, whose rights are checked again here, so a member cannot widen them.
+//!
+//! A forwarded command is never forwarded again: a slot this node does not serve is answered
+//! with `-MOVED` or `-ASK`, which the forwarding member follows once.
+
+use super::clients::RedisClients;
+use super::session::{run_command, Batch};
+use super::ClientState;
+use crate::batch_clock::BatchClock;
+use crate::credentials::Access;
+use crate::forwarding::Request;
+use crate::shell::Shell;
+use bytes::{Bytes, BytesMut};
+use kvs_proto::peer::ForwardedCommand;
+use kvs_proto::resp::{CommandParser, Protocol, Reply, RespLimits};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Forwarded commands running at once; more wait in the shell's queue, then are refused.
+const RUNNING: usize = 256;
+
+/// Room an answer needs besides its reply, under the peer frame limit.
+const MESSAGE_OVERHEAD: usize = 1024;
+
+/// Runs what members forward until the node shuts down.
+pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>) {
+    let Some(mut inbox) = shell.forwarding.take_inbox() else { return };
+    let running = Arc::new(Semaphore::new(RUNNING));
+    loop {
+        let Ok(permit) = running.clone().acquire_owned().await else { return };
+        let request: Request = tokio::select! {
+            _ = shell.shutdown_started() => return,
+            request = inbox.recv() => match request {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        let (shell, clients) = (shell.clone(), clients.clone());
+        shell.tasks.clone().spawn(async move {
+            let reply = run(&shell, &clients, request.command).await;
+            crate::stats::bump(&shell.forwarding.stats.ran, 1);
+            shell.answer_forward(request.from, request.id, reply).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Runs one forwarded command: its reply's bytes, in the client's protocol.
+async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCommand) -> Bytes {
+    let protocol = if forwarded.resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
+    let mut output = BytesMut::new();
+    let user = match &shell.config.users {
+        None => Some(("default".to_string(), Access::Admin)),
+        Some(users) => users.access_of(&forwarded.user).map(|access| (forwarded.user.clone(), access)),
+    };
+    let Some(user) = user else {
+        let message = format!("NOPERM user {} is not known to the slot's owner", forwarded.user);
+        Reply::new(&mut output, protocol).error(&message);
+        return output.freeze();
+    };
+    let mut client = detached_client(clients, user, protocol);
+    client.db = forwarded.db;
+    client.asking = forwarded.asking;
+    let limits = RespLimits { max_bulk: shell.config.limits.max_frame_bytes, ..RespLimits::default() };
+    let mut parser = CommandParser::default();
+    let args = match parser.parse(&forwarded.command, &limits) {
+        Ok(Some(used)) if used == forwarded.command.len() => parser.command(&forwarded.command[..used]),
+        _ => {
+            Reply::new(&mut output, protocol).error("ERR a forwarded command that is not one RESP command");
+            return output.freeze();
+        }
+    };
+    let (mut durable, mut clock, mut tick) = (Vec::new(), BatchClock::default(), clients.clock.raw());
+    let batch = Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick };
+    run_command(shell, clients, &mut client, args, batch).await;
+    for pending in durable {
+        if !matches!(pending.await, Ok(Ok(()))) {
+            output.clear();
+            Reply::new(&mut output, protocol).error("ERR the owner could not make the write durable");
+        }
+    }
+    let size = output.len();
+    if size + MESSAGE_OVERHEAD > shell.config.limits.max_frame_bytes {
+        output.clear();
+        let message = format!("ERR a reply of {size} bytes is too large to forward; ask an owner of the slot");
+        Reply::new(&mut output, protocol).error(&message);
+    }
+    output.freeze()
+}
+
+/// A connection's state for one forwarded command: it follows redirects (so it is never
+/// forwarded again), and it is in no client list.
+fn detached_client(clients: &RedisClients, user: (String, Access), protocol: Protocol) -> ClientState {
+    let mailbox = Arc::new(crate::pubsub::Mailbox::new(0, CancellationToken::new()));
+    let source = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let mut client = ClientState::new(clients.next_id(), Some(user), source, Default::default(), mailbox);
+    client.protocol = protocol;
+    client.follows_redirects = true;
+    client
+}
