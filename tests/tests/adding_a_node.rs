@@ -1,8 +1,8 @@
 //! A fourth node added to a partitioned cluster while clients write and read (issue 30;
-//! docs/partitioning.md, "Moving slots" and "What a client sees"): Redis Cluster clients keep
-//! writing and reading through `cluster apply` with no failed request, no read of a key written
-//! before the move misses it, and the new node ends up holding its share, each old owner only
-//! its own.
+//! docs/partitioning.md, "Moving slots" and "What a client sees"): Redis Cluster clients, and a
+//! plain client of one node whose commands of others' slots are forwarded, keep writing and
+//! reading through `cluster apply` with no failed request, no read of a key written before the
+//! move misses it, and the new node ends up holding its share, each old owner only its own.
 
 use kvs_proto::layout::Layout;
 use kvs_proto::slot::slot_of;
@@ -16,6 +16,7 @@ use std::time::Duration;
 const CONVERGE: Duration = Duration::from_secs(60);
 /// Keys written before the fourth node arrives, `key:{i}` = i.
 const KEYS: usize = 600;
+/// Writers through Redis Cluster clients; one more writes through a plain client of one node.
 const WRITERS: usize = 4;
 const FLAGS: &[&str] = &["--redis-port", "0"];
 
@@ -67,26 +68,38 @@ struct Load {
 }
 
 impl Load {
-    /// `WRITERS` clients each writing `w{t}:{i}` = i for i = 0, 1, …, and one reading the keys
-    /// written before, each through its own Redis Cluster client.
+    /// `WRITERS` clients each writing `w{t}:{i}` = i for i = 0, 1, …, through its own Redis
+    /// Cluster client; one more doing so through a plain client of the first node, reading each
+    /// key back after writing it; and one reading the keys written before, through a Redis
+    /// Cluster client.
     fn start(nodes: &[NodeProcess]) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let (written, read) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let errors = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
-        for t in 0..WRITERS {
-            let (mut client, stop, written, errors) =
-                (cluster_client(nodes), stop.clone(), written.clone(), errors.clone());
+        for t in 0..=WRITERS {
+            let mut client: Box<dyn redis::ConnectionLike + Send> = match t {
+                WRITERS => Box::new(nodes[0].resp()),
+                _ => Box::new(cluster_client(nodes)),
+            };
+            let (stop, written, errors) = (stop.clone(), written.clone(), errors.clone());
             threads.push(std::thread::spawn(move || {
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    match redis::cmd("SET").arg(format!("w{t}:{i}")).arg(i).query::<()>(&mut client) {
-                        Ok(()) => {
-                            written.fetch_add(1, Ordering::Relaxed);
-                            i += 1;
+                    let key = format!("w{t}:{i}");
+                    match redis::cmd("SET").arg(&key).arg(i).query::<()>(client.as_mut()) {
+                        Ok(()) if t < WRITERS => {}
+                        Ok(()) => match redis::cmd("GET").arg(&key).query::<Option<usize>>(client.as_mut()) {
+                            Ok(Some(value)) if value == i => {}
+                            answer => errors.lock().unwrap().push(format!("GET {key} after writing it: {answer:?}")),
+                        },
+                        Err(e) => {
+                            errors.lock().unwrap().push(format!("SET {key}: {e}"));
+                            continue;
                         }
-                        Err(e) => errors.lock().unwrap().push(format!("SET w{t}:{i}: {e}")),
                     }
+                    written.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
                 }
                 i
             }));
@@ -123,7 +136,7 @@ impl Load {
     fn stop(self) -> (Vec<String>, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         let counts: Vec<usize> = self.threads.into_iter().map(|t| t.join().unwrap()).collect();
-        let keys = (0..WRITERS).flat_map(|t| (0..counts[t]).map(move |i| format!("w{t}:{i}"))).collect();
+        let keys = (0..=WRITERS).flat_map(|t| (0..counts[t]).map(move |i| format!("w{t}:{i}"))).collect();
         let errors = std::mem::take(&mut *self.errors.lock().unwrap());
         (keys, errors)
     }

@@ -131,3 +131,80 @@ async fn with_redis_redirect_always_every_connection_is_redirected() {
     let moved = error(&mut nodes[0].resp(), &["GET", &elsewhere]);
     assert!(moved.contains(&format!("{slot} 127.0.0.1:{port}")), "{moved}");
 }
+
+/// A file only its owner may read, as nodes want their secret and users files.
+fn private_file(dir: &std::path::Path, name: &str, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn the_owner_checks_the_forwarding_clients_user_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = private_file(dir.path(), "secret", "the secret of this cluster\n");
+    // The first node knows a user the second does not: it cannot lend it rights there.
+    let users_a = private_file(dir.path(), "users-a", "root admin rootpw\nguest write guestpw\n");
+    let users_b = private_file(dir.path(), "users-b", "root admin rootpw\n");
+    let flags = |users: &str| {
+        ["--cluster-secret-file", &secret, "--users-file", users, "--redis-port", "0"].map(str::to_string)
+    };
+    let a = NodeProcess::start(None, &flags(&users_a).each_ref().map(String::as_str));
+    let b = NodeProcess::start(Some(a.addr), &flags(&users_b).each_ref().map(String::as_str));
+    let apply = || {
+        std::process::Command::new(kvs_tests::binaries::binary("kvs-client"))
+            .args([a.addr.ip().to_string(), a.addr.port().to_string()])
+            .args(["--user", "root", "cluster", "apply", "--replication-factor", "1"])
+            .env("KVS_PASSWORD", "rootpw")
+            .output()
+            .expect("run kvs-client")
+    };
+    let as_user = |node: &NodeProcess, user: &str| {
+        let url = format!("redis://{user}:{user}pw@{}", node.redis());
+        redis::Client::open(url).unwrap().get_connection().unwrap()
+    };
+    // Applied once both are members (its plan then names both), and settled on both.
+    wait_until("a layout of both members", CONVERGE, || async {
+        let applied = apply();
+        (applied.status.success() && String::from_utf8_lossy(&applied.stdout).contains(&b.addr.to_string()))
+            .then_some(())
+    })
+    .await;
+    for node in [&a, &b] {
+        wait_until("the layout to settle", CONVERGE, || async {
+            let info: String = redis::cmd("INFO").arg("cluster").query(&mut as_user(node, "root")).ok()?;
+            let members: String = redis::cmd("CLUSTER").arg("NODES").query(&mut as_user(node, "root")).ok()?;
+            let settled = ["kvs_slots_fetching:0", "kvs_slots_kept:0"].iter().all(|field| info.contains(field));
+            (settled && members.lines().count() == 2).then_some(())
+        })
+        .await;
+    }
+    let slots: redis::Value = run(&mut as_user(&a, "root"), &["CLUSTER", "SLOTS"]);
+    let b_port = i64::from(b.redis().port());
+    let on_b = (0..)
+        .map(|i| format!("key:{i}"))
+        .find(|key| {
+            let slot = i64::from(slot_of(key.as_bytes()));
+            let redis::Value::Array(ranges) = &slots else { return false };
+            ranges.iter().any(|range| match range {
+                redis::Value::Array(f) => match (&f[0], &f[1], &f[2]) {
+                    (redis::Value::Int(start), redis::Value::Int(end), redis::Value::Array(owner)) => {
+                        (*start..=*end).contains(&slot) && owner[1] == redis::Value::Int(b_port)
+                    }
+                    _ => false,
+                },
+                _ => false,
+            })
+        })
+        .unwrap();
+
+    let root = &mut as_user(&a, "root");
+    let () = redis::cmd("SET").arg(&on_b).arg("v").query(root).unwrap();
+    assert_eq!(run::<String>(root, &["GET", &on_b]), "v", "a user both know is served through the owner");
+    let guest = &mut as_user(&a, "guest");
+    let refused = error(guest, &["SET", &on_b, "the guest's"]);
+    assert!(refused.contains("guest is not known to the slot's owner"), "{refused}");
+    assert_eq!(run::<String>(&mut as_user(&b, "root"), &["GET", &on_b]), "v", "nothing the guest did reached it");
+}
