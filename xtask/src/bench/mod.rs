@@ -10,6 +10,8 @@
 //! - [`scaling`]: one write load against clusters of 3, 5 and 7 nodes.
 //! - [`partition`]: three nodes with N owners a slot against a three-primary Redis Cluster.
 //! - [`add_node`]: a fourth node added under load, against Redis Cluster's add-node + rebalance.
+//! - [`forward`]: a plain client of one node, its commands forwarded to owners, against a
+//!   client that routes by itself.
 //! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
@@ -29,6 +31,7 @@ pub mod cluster_load;
 pub mod collections;
 pub mod counters;
 pub mod durability;
+pub mod forward;
 pub mod gossip;
 pub mod lists;
 pub mod load;
@@ -83,6 +86,8 @@ enum BenchKind {
     Partition(partition::PartitionArgs),
     /// Add-node: a fourth node joins under load, against redis-cli --cluster add-node + rebalance.
     AddNode(add_node::AddNodeArgs),
+    /// Forward: a plain client of one node under a layout, against one that routes by itself.
+    Forward(forward::ForwardArgs),
     /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
     Gossip(gossip::GossipArgs),
     /// Backup: export and import rates against redis-cli --rdb and --pipe.
@@ -104,6 +109,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Scaling(args)) => scaling::run(args).await,
         Some(BenchKind::Partition(args)) => partition::run(args).await,
         Some(BenchKind::AddNode(args)) => add_node::run(args).await,
+        Some(BenchKind::Forward(args)) => forward::run(args).await,
         Some(BenchKind::Gossip(args)) => gossip::run(args).await,
         Some(BenchKind::Backup(args)) => backup::run(args).await,
         Some(BenchKind::Pubsub(args)) => pubsub::run(args).await,

@@ -1,0 +1,111 @@
+//! `cargo xtask bench forward`: what a hop costs a client that does not follow redirects. Three
+//! kvs nodes with one owner a slot; redis-benchmark loads them in cluster mode (it routes each
+//! key to its owner) and as a plain client of one node (two keys in three belong to another
+//! node, which runs them for it), alternating on the same cluster, each round a fresh one.
+
+use super::partition::start_kvs;
+use super::redis_tools::{cpu_seconds, median, require};
+use clap::Args;
+use kvs_tests::NodeProcess;
+use std::process::Command;
+
+/// Forward bench flags.
+#[derive(Args, Debug)]
+pub struct ForwardArgs {
+    /// Rounds; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Requests per redis-benchmark run and test (-n), over as many random keys (-r).
+    #[arg(long, default_value_t = 200_000)]
+    requests: usize,
+    /// Parallel connections (-c).
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Pipeline depth (-P).
+    #[arg(long, default_value_t = 16)]
+    pipeline: usize,
+    /// Value size (-d).
+    #[arg(long, default_value_t = 100)]
+    data: usize,
+}
+
+/// One load's figures: SETs and GETs a second, and CPU time of every node per request.
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    sets: f64,
+    gets: f64,
+    cpu_us: f64,
+}
+
+/// Runs the rounds and prints a row per way of reaching the cluster.
+pub async fn run(args: ForwardArgs) -> Result<(), String> {
+    require("redis-benchmark")?;
+    let (mut routed, mut plain) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        let nodes = start_kvs(1).await?;
+        // Alternating which goes first, so neither always meets a warmer cluster.
+        let order = if round % 2 == 1 { [true, false] } else { [false, true] };
+        for cluster in order {
+            let figures = load(&nodes, cluster, &args)?;
+            eprintln!(
+                "round {round}, {}: {:.0} SET/s {:.0} GET/s {:.2} µs CPU/request",
+                if cluster { "routed" } else { "plain" },
+                figures.sets,
+                figures.gets,
+                figures.cpu_us
+            );
+            if cluster { &mut routed } else { &mut plain }.push(figures);
+        }
+    }
+    println!(
+        "redis-benchmark -t set,get -d {} -P {} -c {} -n {} -r {}, three nodes with one owner a slot, {} rounds, medians ({})",
+        args.data,
+        args.pipeline,
+        args.clients,
+        args.requests,
+        args.requests,
+        args.rounds,
+        super::rig::describe(super::rig::current())
+    );
+    println!("{:<34} {:>10} {:>10} {:>14}", "client", "SET/s", "GET/s", "µs CPU/request");
+    let pick = |rows: &[Figures], f: fn(&Figures) -> f64| median(&mut rows.iter().map(f).collect::<Vec<_>>());
+    for (name, rows) in
+        [("cluster mode (routes by CLUSTER SLOTS)", &routed), ("plain, one node (2/3 forwarded)", &plain)]
+    {
+        let (sets, gets, cpu) = (pick(rows, |f| f.sets), pick(rows, |f| f.gets), pick(rows, |f| f.cpu_us));
+        println!("{name:<34} {sets:>10.0} {gets:>10.0} {cpu:>14.2}");
+    }
+    let ratios = |f: fn(&Figures) -> f64| {
+        let mut r: Vec<f64> = plain.iter().zip(&routed).map(|(p, c)| f(p) / f(c)).collect();
+        let (low, high) = (r.iter().copied().fold(f64::MAX, f64::min), r.iter().copied().fold(0.0, f64::max));
+        format!("{:.2} ({low:.2}–{high:.2})", median(&mut r))
+    };
+    println!("plain / routed: SET {}, GET {}", ratios(|f| f.sets), ratios(|f| f.gets));
+    Ok(())
+}
+
+/// Loads `nodes` once with SETs then GETs, in cluster mode or as a plain client of the first.
+fn load(nodes: &[NodeProcess], cluster: bool, args: &ForwardArgs) -> Result<Figures, String> {
+    let cpu = || nodes.iter().map(|n| cpu_seconds(n.pid())).sum::<f64>();
+    let before = cpu();
+    let mut command = Command::new("redis-benchmark");
+    if cluster {
+        command.arg("--cluster");
+    }
+    let out = command
+        .args(["-h", "127.0.0.1", "-p", &nodes[0].redis().port().to_string(), "--csv", "-t", "set,get"])
+        .args(["-n", &args.requests.to_string(), "-r", &args.requests.to_string()])
+        .args(["-c", &args.clients.to_string(), "-P", &args.pipeline.to_string(), "-d", &args.data.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rate = |test: &str| {
+        text.lines()
+            .find(|line| line.starts_with(&format!("\"{test}\"")))
+            .and_then(|line| line.split(',').nth(1))
+            .and_then(|field| field.trim_matches('"').parse::<f64>().ok())
+            .ok_or_else(|| format!("no {test} figure from redis-benchmark: {text}"))
+    };
+    let (sets, gets) = (rate("SET")?, rate("GET")?);
+    Ok(Figures { sets, gets, cpu_us: (cpu() - before) * 1e6 / (2 * args.requests) as f64 })
+}
