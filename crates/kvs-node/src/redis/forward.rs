@@ -8,13 +8,17 @@
 
 use super::cluster::Redirect;
 use super::table::CommandSpec;
-use super::ClientState;
+use super::{ClientState, Replies};
+use crate::forward_exchange::Asked;
 use crate::forwarding::{NotForwarded, TRY_AGAIN};
 use crate::shell::Shell;
 use bytes::{BufMut, Bytes, BytesMut};
 use kvs_proto::peer::ForwardedCommand;
 use kvs_proto::resp::{Args, Protocol, Reply};
 use kvs_proto::NodeId;
+
+/// Forwarded commands a connection awaits at once; a pipeline's next commands wait for them.
+pub const MAX_WAITING: usize = 64;
 
 /// Room a forward message needs besides its command, under the peer frame limit.
 const MESSAGE_OVERHEAD: usize = 1024;
@@ -47,35 +51,93 @@ pub fn forwardable(spec: &CommandSpec) -> bool {
     !spec.flags.iter().any(|&flag| flag == "blocking" || flag == "pubsub") && spec.name != "watch"
 }
 
-/// Runs the command (`args`) on an owner of `redirect`'s slot and writes its reply to `output`;
-/// an owner that answers with a redirect of its own (a slot moving) is followed once. With no
-/// owner reachable, the client gets the redirect a Redis Cluster client would, or `-TRYAGAIN`
-/// when the owner did not answer.
-pub async fn forward(shell: &Shell, client: &ClientState, args: &Args<'_>, redirect: Redirect, output: &mut BytesMut) {
+/// A forwarded command whose reply its connection awaits before writing the replies after it.
+pub struct Waiting<'s> {
+    shell: &'s Shell,
+    asked: Asked<'s>,
+    /// Where it went, and what it was, for a second hop.
+    sent: (NodeId, ForwardedCommand),
+    protocol: Protocol,
+    /// CLIENT REPLY OFF or SKIP: its reply is awaited, not written.
+    suppressed: bool,
+}
+
+/// Sends the command (`args`) to an owner of `redirect`'s slot: what to await for its reply, or
+/// `None` when it could not be sent, the client answered in `output` (the redirect a Redis
+/// Cluster client would get, when no owner is linked or the command is too large to forward;
+/// `-TRYAGAIN`, when the owner could not be reached).
+pub async fn start<'s>(
+    shell: &'s Shell,
+    client: &ClientState,
+    args: &Args<'_>,
+    redirect: Redirect,
+    output: &mut BytesMut,
+) -> Option<Waiting<'s>> {
     let mut reply = Reply::new(output, client.protocol);
     let command = encode(args);
-    if command.len() + MESSAGE_OVERHEAD > shell.config.limits.max_frame_bytes {
-        return reply.error(&redirect.text);
-    }
-    let (mut to, mut asking) = (target(shell, &redirect), redirect.ask);
-    for hop in 0..2 {
-        let Some(node) = to else { break };
-        let forwarded = ForwardedCommand {
-            user: client.user.as_ref().map(|(name, _)| name.clone()).unwrap_or_default(),
-            db: client.db,
-            resp3: client.protocol == Protocol::Resp3,
-            asking,
-            command: command.clone(),
-        };
-        match shell.forward(node, forwarded).await {
-            Ok(answer) => match redirected(shell, &answer) {
-                Some((next, ask)) if hop == 0 && next != node => (to, asking) = (Some(next), ask),
-                _ => return output.extend_from_slice(&answer),
-            },
-            Err(NotForwarded::Unreachable | NotForwarded::TimedOut) => return reply.error(TRY_AGAIN),
+    let Some(node) =
+        target(shell, &redirect).filter(|_| command.len() + MESSAGE_OVERHEAD <= shell.config.limits.max_frame_bytes)
+    else {
+        reply.error(&redirect.text);
+        return None;
+    };
+    let forwarded = ForwardedCommand {
+        user: client.user.as_ref().map(|(name, _)| name.clone()).unwrap_or_default(),
+        db: client.db,
+        resp3: client.protocol == Protocol::Resp3,
+        asking: redirect.ask,
+        command,
+    };
+    match shell.ask_forward(node, forwarded.clone()).await {
+        Ok(asked) => Some(Waiting {
+            shell,
+            asked,
+            sent: (node, forwarded),
+            protocol: client.protocol,
+            suppressed: client.replies != Replies::On,
+        }),
+        Err(_) => {
+            reply.error(TRY_AGAIN);
+            None
         }
     }
-    reply.error(&redirect.text)
+}
+
+impl Waiting<'_> {
+    /// Awaits the owner's reply and writes it to `output`. An owner that answers with a redirect
+    /// of its own (its slot moved on) is followed once; an owner that does not answer in time
+    /// gets the client `-TRYAGAIN`.
+    pub async fn finish(self, output: &mut BytesMut) {
+        let Waiting { shell, asked, sent: (node, mut command), protocol, suppressed } = self;
+        let mut answer = asked.answer().await;
+        if let Some((next, ask)) = answer.as_ref().ok().and_then(|reply| redirected(shell, reply)) {
+            if next != node && next != shell.core.me().id {
+                command.asking = ask;
+                answer = shell.forward(next, command).await;
+            }
+        }
+        if suppressed {
+            return;
+        }
+        match answer {
+            Ok(reply) => output.extend_from_slice(&reply),
+            Err(NotForwarded::Unreachable | NotForwarded::TimedOut) => Reply::new(output, protocol).error(TRY_AGAIN),
+        }
+    }
+}
+
+/// Writes the replies of `output` with those of the forwarded commands awaited at their places
+/// (each `(offset into output, its command)`), in order, into `output`.
+pub async fn splice(output: &mut BytesMut, waiting: &mut Vec<(usize, Waiting<'_>)>) {
+    let mut whole = BytesMut::with_capacity(output.len());
+    let mut from = 0;
+    for (at, forward) in waiting.drain(..) {
+        whole.extend_from_slice(&output[from..at]);
+        forward.finish(&mut whole).await;
+        from = at;
+    }
+    whole.extend_from_slice(&output[from..]);
+    *output = whole;
 }
 
 /// The member to run it on: for `-ASK`, the one that holds the slot whole; for `-MOVED`, the

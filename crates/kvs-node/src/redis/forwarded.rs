@@ -15,23 +15,25 @@ use crate::shell::Shell;
 use bytes::{Bytes, BytesMut};
 use kvs_proto::peer::ForwardedCommand;
 use kvs_proto::resp::{CommandParser, Protocol, Reply, RespLimits};
+use kvs_store::log::Durable;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// Forwarded commands running at once; more wait in the shell's queue, then are refused.
-const RUNNING: usize = 256;
+/// Forwarded writes awaiting the disk (under `--fsync always`) before their answers go; the
+/// next forwarded command waits for room.
+const AWAITING_DISK: usize = 256;
 
 /// Room an answer needs besides its reply, under the peer frame limit.
 const MESSAGE_OVERHEAD: usize = 1024;
 
-/// Runs what members forward until the node shuts down.
+/// Runs what members forward, one command after another in the order they came (so a member's
+/// pipelined commands of one key run in its client's order), until the node shuts down.
 pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>) {
     let Some(mut inbox) = shell.forwarding.take_inbox() else { return };
-    let running = Arc::new(Semaphore::new(RUNNING));
+    let awaiting_disk = Arc::new(Semaphore::new(AWAITING_DISK));
     loop {
-        let Ok(permit) = running.clone().acquire_owned().await else { return };
         let request: Request = tokio::select! {
             _ = shell.shutdown_started() => return,
             request = inbox.recv() => match request {
@@ -39,18 +41,32 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>) {
                 None => return,
             },
         };
-        let (shell, clients) = (shell.clone(), clients.clone());
+        let protocol = if request.command.resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        let (output, durable) = run(&shell, &clients, request.command).await;
+        crate::stats::bump(&shell.forwarding.stats.ran, 1);
+        if durable.is_empty() {
+            shell.answer_forward(request.from, request.id, sized(&shell, output, protocol)).await;
+            continue;
+        }
+        let Ok(permit) = awaiting_disk.clone().acquire_owned().await else { return };
+        let shell = shell.clone();
         shell.tasks.clone().spawn(async move {
-            let reply = run(&shell, &clients, request.command).await;
-            crate::stats::bump(&shell.forwarding.stats.ran, 1);
-            shell.answer_forward(request.from, request.id, reply).await;
+            let mut output = output;
+            for pending in durable {
+                if !matches!(pending.await, Ok(Ok(()))) {
+                    output.clear();
+                    Reply::new(&mut output, protocol).error("ERR the owner could not make the write durable");
+                }
+            }
+            shell.answer_forward(request.from, request.id, sized(&shell, output, protocol)).await;
             drop(permit);
         });
     }
 }
 
-/// Runs one forwarded command: its reply's bytes, in the client's protocol.
-async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCommand) -> Bytes {
+/// Runs one forwarded command: its reply, in the client's protocol, and the writes to await
+/// before sending it.
+async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCommand) -> (BytesMut, Vec<Durable>) {
     let protocol = if forwarded.resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
     let mut output = BytesMut::new();
     let user = match &shell.config.users {
@@ -60,7 +76,7 @@ async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCom
     let Some(user) = user else {
         let message = format!("NOPERM user {} is not known to the slot's owner", forwarded.user);
         Reply::new(&mut output, protocol).error(&message);
-        return output.freeze();
+        return (output, Vec::new());
     };
     let mut client = detached_client(clients, user, protocol);
     client.db = forwarded.db;
@@ -71,18 +87,19 @@ async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCom
         Ok(Some(used)) if used == forwarded.command.len() => parser.command(&forwarded.command[..used]),
         _ => {
             Reply::new(&mut output, protocol).error("ERR a forwarded command that is not one RESP command");
-            return output.freeze();
+            return (output, Vec::new());
         }
     };
-    let (mut durable, mut clock, mut tick) = (Vec::new(), BatchClock::default(), clients.clock.raw());
-    let batch = Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick };
+    let (mut durable, mut clock, mut tick, mut waiting) =
+        (Vec::new(), BatchClock::default(), clients.clock.raw(), Vec::new());
+    let batch =
+        Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick, waiting: &mut waiting };
     run_command(shell, clients, &mut client, args, batch).await;
-    for pending in durable {
-        if !matches!(pending.await, Ok(Ok(()))) {
-            output.clear();
-            Reply::new(&mut output, protocol).error("ERR the owner could not make the write durable");
-        }
-    }
+    (output, durable)
+}
+
+/// `output` as an answer: an error instead when it would not fit in a peer frame.
+fn sized(shell: &Shell, mut output: BytesMut, protocol: Protocol) -> Bytes {
     let size = output.len();
     if size + MESSAGE_OVERHEAD > shell.config.limits.max_frame_bytes {
         output.clear();

@@ -56,6 +56,8 @@ async fn converse(
     // Resumes an incomplete command where it stopped instead of parsing it again from its start.
     let mut parser = CommandParser::default();
     let mut durable = Vec::new();
+    // Forwarded commands whose replies go at these offsets of `output`, awaited before it is sent.
+    let mut waiting = Vec::new();
     loop {
         if input.first() == Some(&0) {
             // No command starts with a NUL byte; a native frame's length prefix does. Say where
@@ -73,14 +75,19 @@ async fn converse(
         let (started, mut served) = (Instant::now(), 0);
         // Where the last command ended: the next one's start (one clock read per command).
         let mut tick = clients.clock.raw();
-        while output.len() < FLUSH_AT_BYTES {
+        while output.len() < FLUSH_AT_BYTES && waiting.len() < super::forward::MAX_WAITING {
             let pending = &input[consumed..];
             match parser.parse(pending, &limits) {
                 Ok(Some(used)) => {
                     let args = parser.command(&pending[..used]);
                     if !args.is_empty() {
-                        let batch =
-                            Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick };
+                        let batch = Batch {
+                            output: &mut output,
+                            durable: &mut durable,
+                            clock: &mut clock,
+                            tick: &mut tick,
+                            waiting: &mut waiting,
+                        };
                         run_command(&shell, &clients, client, args, batch).await;
                         if client.list_block.request.is_some() {
                             // Blocked: it stays in the input, to run again once woken.
@@ -105,6 +112,9 @@ async fn converse(
             }
         }
         input.advance(consumed);
+        if !waiting.is_empty() {
+            super::forward::splice(&mut output, &mut waiting).await;
+        }
         if !output.is_empty() {
             crate::net::end_of_pass().await;
         }
@@ -205,8 +215,8 @@ fn new_client(shell: &Shell, clients: &RedisClients, stream: &net::Stream) -> (C
 }
 
 /// What the commands of one batch (one read's worth) share: the replies, the writes to await
-/// before sending them, and the batch's time.
-pub(super) struct Batch<'b> {
+/// before sending them, the batch's time, and the forwarded commands whose replies go between.
+pub(super) struct Batch<'b, 's> {
     pub(super) output: &'b mut BytesMut,
     pub(super) durable: &'b mut Vec<Durable>,
     /// Held mutably (a `Cell` shared across an await would make the future not `Send`).
@@ -214,16 +224,18 @@ pub(super) struct Batch<'b> {
     /// When the previous command ended (or the batch's read did), in `clients.clock`'s raw
     /// ticks: this command's start.
     pub(super) tick: &'b mut u64,
+    /// Forwarded commands, each with the offset of `output` its reply goes at.
+    pub(super) waiting: &'b mut Vec<(usize, super::forward::Waiting<'s>)>,
 }
 
 /// Runs one command: queued inside MULTI, EXEC's transaction, or on its own; its reply goes to
 /// the batch's output.
-pub(super) async fn run_command(
-    shell: &Arc<Shell>,
+pub(super) async fn run_command<'s>(
+    shell: &'s Arc<Shell>,
     clients: &RedisClients,
     client: &mut ClientState,
     args: kvs_proto::resp::Args<'_>,
-    batch: Batch<'_>,
+    batch: Batch<'_, 's>,
 ) {
     let spec = table::find(args.get(0));
     let name = spec.map_or("", |s| s.name);
@@ -295,8 +307,11 @@ pub(super) async fn run_command(
     let took = clients.clock.delta(started, ended);
     *batch.tick = ended;
     if let Forward::To(redirect) = std::mem::take(&mut client.forward) {
-        // Its time on the owner and the wire is not this node's work: not counted in `took`.
-        super::forward::forward(shell, client, &args, redirect, batch.output).await;
+        // Sent now, its reply awaited with the batch's: the next commands run meanwhile. Its
+        // time on the owner and the wire is not this node's work: not counted in `took`.
+        if let Some(waiting) = super::forward::start(shell, client, &args, redirect, batch.output).await {
+            batch.waiting.push((batch.output.len(), waiting));
+        }
         batch.clock.advance();
         *batch.tick = clients.clock.raw();
     }
