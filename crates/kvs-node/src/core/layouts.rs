@@ -79,6 +79,11 @@ impl Core {
         lock(&self.layouts).current.clone()
     }
 
+    /// Every slot's owners under the layout this node holds, best first.
+    pub(crate) fn owners(&self) -> Option<Arc<Vec<Vec<NodeId>>>> {
+        lock(&self.layouts).owners()
+    }
+
     /// The layout this node holds with every slot's owners, best first.
     pub(crate) fn layout_owners(&self) -> Option<(Layout, Arc<Vec<Vec<NodeId>>>)> {
         let layouts = lock(&self.layouts);

@@ -90,43 +90,62 @@ fn cluster_reply(call: &mut Call<'_, '_>, sub: &[u8], topology: &Topology) {
 
 /// Where a command of a slot this node does not serve belongs (see [`redirect`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Redirect {
-    /// The slot of its keys.
-    pub slot: u16,
-    /// Only for this command (`-ASK`): the slot is still being fetched here.
-    pub ask: bool,
-    /// The member it is sent to, if one can be reached.
-    pub to: Option<NodeId>,
-    /// What a Redis Cluster client is answered (without the leading `-`).
-    pub text: String,
+pub enum Redirect {
+    /// To the slot's owners.
+    Moved {
+        /// The slot of its keys.
+        slot: u16,
+    },
+    /// For this command only, to a member that holds the slot whole: this node still fetches it.
+    Ask {
+        /// The slot of its keys.
+        slot: u16,
+        /// The member.
+        holder: NodeId,
+        /// What a Redis Cluster client is answered (without the leading `-`).
+        text: String,
+    },
 }
 
-/// `-MOVED slot host:port` for a command whose keys (at `keys`) lie in a slot this node does not
-/// hold, naming the slot's first owner a client can reach, or Redis Cluster's CLUSTERDOWN when
-/// none can be reached; `-ASK slot host:port` for one of a slot this node is still fetching,
-/// naming a member that holds it whole, for this command only (as Redis Cluster sends a client
-/// to a slot's importing node while it migrates), unless the client sent ASKING just before;
-/// `None` to serve it here.
+impl Redirect {
+    /// What a Redis Cluster client is answered (without the leading `-`): `MOVED slot
+    /// host:port` naming the slot's first owner a client can reach, Redis Cluster's
+    /// CLUSTERDOWN when none can be reached, or the `ASK`.
+    pub fn text(&self, shell: &crate::shell::Shell) -> String {
+        let slot = match self {
+            Redirect::Ask { text, .. } => return text.clone(),
+            Redirect::Moved { slot } => *slot,
+        };
+        let me = (shell.core.me().id, shell.redis_addr);
+        let port_of = |node| shell.core.redis_port_of(node);
+        let to = shell.core.layout_owners().and_then(|(layout, owners)| {
+            owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of))
+        });
+        match to {
+            Some(to) => format!("MOVED {slot} {to}"),
+            None => "CLUSTERDOWN Hash slot not served".to_string(),
+        }
+    }
+}
+
+/// Where a command whose keys (at `keys`) lie in a slot this node does not hold belongs: its
+/// owners (`-MOVED`); or, for one of a slot this node is still fetching, a member that holds it
+/// whole, for this command only (`-ASK`, as Redis Cluster sends a client to a slot's importing
+/// node while it migrates), unless the client sent ASKING just before; `None` to serve it here.
 pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec, asking: bool) -> Option<Redirect> {
     let slot = super::database_keys::key_slots(keys, &call.args).next()?;
+    if !call.shell.store().held.contains(slot) {
+        return call.shell.core.owners().is_some().then_some(Redirect::Moved { slot });
+    }
+    // Every command of a held slot passes here: the layout is read only while fetching.
+    if asking || !call.shell.core.fetching_any() {
+        return None;
+    }
+    let holder = call.shell.core.holder_while_fetching(slot, call.shell.now())?;
     let me = (call.shell.core.me().id, call.shell.redis_addr);
     let port_of = |node| call.shell.core.redis_port_of(node);
-    if call.shell.store().held.contains(slot) {
-        // Every command of a held slot passes here: the layout is read only while fetching.
-        if asking || !call.shell.core.fetching_any() {
-            return None;
-        }
-        let holder = call.shell.core.holder_while_fetching(slot, call.shell.now())?;
-        let to = endpoint_of(&call.shell.core.layout()?, holder, me, port_of)?;
-        return Some(Redirect { slot, ask: true, to: Some(holder), text: format!("ASK {slot} {to}") });
-    }
-    let (layout, owners) = call.shell.core.layout_owners()?;
-    let to =
-        owners.get(usize::from(slot))?.iter().find_map(|&node| Some((node, endpoint_of(&layout, node, me, port_of)?)));
-    Some(match to {
-        Some((node, to)) => Redirect { slot, ask: false, to: Some(node), text: format!("MOVED {slot} {to}") },
-        None => Redirect { slot, ask: false, to: None, text: "CLUSTERDOWN Hash slot not served".to_string() },
-    })
+    let to = endpoint_of(&call.shell.core.layout()?, holder, me, port_of)?;
+    Some(Redirect::Ask { slot, holder, text: format!("ASK {slot} {to}") })
 }
 
 fn getkeysinslot(call: &mut Call<'_, '_>) {

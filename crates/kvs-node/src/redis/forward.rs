@@ -78,14 +78,14 @@ pub async fn start<'s>(
     let Some(node) =
         target(shell, &redirect).filter(|_| command.len() + MESSAGE_OVERHEAD <= shell.config.limits.max_frame_bytes)
     else {
-        reply.error(&redirect.text);
+        reply.error(&redirect.text(shell));
         return None;
     };
     let forwarded = ForwardedCommand {
         user: client.user.as_ref().map(|(name, _)| name.clone()).unwrap_or_default(),
         db: client.db,
         resp3: client.protocol == Protocol::Resp3,
-        asking: redirect.ask,
+        asking: matches!(redirect, Redirect::Ask { .. }),
         command,
     };
     match shell.ask_forward(node, forwarded.clone()).await {
@@ -111,7 +111,7 @@ impl Waiting<'_> {
         let Waiting { shell, asked, sent: (node, mut command), protocol, suppressed } = self;
         let mut answer = asked.answer().await;
         if let Some((next, ask)) = answer.as_ref().ok().and_then(|reply| redirected(shell, reply)) {
-            if next != node && next != shell.core.me().id {
+            if next != node && next != shell.id {
                 command.asking = ask;
                 answer = shell.forward(next, command).await;
             }
@@ -141,15 +141,13 @@ pub async fn splice(output: &mut BytesMut, waiting: &mut Vec<(usize, Waiting<'_>
 }
 
 /// The member to run it on: for `-ASK`, the one that holds the slot whole; for `-MOVED`, the
-/// owner named if a link to it is up, else the first other owner with one.
+/// first owner a link to is up.
 fn target(shell: &Shell, redirect: &Redirect) -> Option<NodeId> {
-    let me = shell.core.me().id;
-    let linked = |node: &NodeId| *node != me && shell.peers.connection(*node).is_some();
-    if redirect.ask || redirect.to.as_ref().is_some_and(linked) {
-        return redirect.to.filter(linked);
+    let linked = |node: &NodeId| *node != shell.id && shell.peers.connection(*node).is_some();
+    match redirect {
+        Redirect::Ask { holder, .. } => Some(*holder).filter(linked),
+        Redirect::Moved { slot } => shell.core.owners()?.get(usize::from(*slot))?.iter().copied().find(linked),
     }
-    let (_, owners) = shell.core.layout_owners()?;
-    owners.get(usize::from(redirect.slot))?.iter().copied().find(linked)
 }
 
 /// The member an owner's `-MOVED` or `-ASK` answer names (its layout moved on), and whether it
@@ -163,7 +161,7 @@ fn redirected(shell: &Shell, answer: &[u8]) -> Option<(NodeId, bool)> {
     let text = std::str::from_utf8(rest).ok()?.trim_end();
     let endpoint: std::net::SocketAddr = text.split(' ').nth(1)?.parse().ok()?;
     let layout = shell.core.layout()?;
-    let me = (shell.core.me().id, shell.redis_addr);
+    let me = (shell.id, shell.redis_addr);
     let port_of = |node| shell.core.redis_port_of(node);
     let node = layout
         .members
@@ -177,9 +175,14 @@ fn redirected(shell: &Shell, answer: &[u8]) -> Option<(NodeId, bool)> {
 fn encode(args: &Args<'_>) -> Bytes {
     let size: usize = args.iter().map(|arg| arg.len() + 16).sum();
     let mut out = BytesMut::with_capacity(size + 16);
-    out.put_slice(format!("*{}\r\n", args.len()).as_bytes());
+    let mut number = itoa::Buffer::new();
+    out.put_u8(b'*');
+    out.put_slice(number.format(args.len()).as_bytes());
+    out.put_slice(b"\r\n");
     for arg in args.iter() {
-        out.put_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.put_u8(b'$');
+        out.put_slice(number.format(arg.len()).as_bytes());
+        out.put_slice(b"\r\n");
         out.put_slice(arg);
         out.put_slice(b"\r\n");
     }

@@ -33,6 +33,9 @@ const MESSAGE_OVERHEAD: usize = 1024;
 pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>) {
     let Some(mut inbox) = shell.forwarding.take_inbox() else { return };
     let awaiting_disk = Arc::new(Semaphore::new(AWAITING_DISK));
+    // One connection's state per user and protocol, kept from one command to the next: at most
+    // two per line of the users file.
+    let mut sessions = std::collections::HashMap::new();
     loop {
         let request: Request = tokio::select! {
             _ = shell.shutdown_started() => return,
@@ -42,7 +45,10 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>) {
             },
         };
         let protocol = if request.command.resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
-        let (output, durable) = run(&shell, &clients, request.command).await;
+        let (output, durable) = match session(&shell, &clients, &mut sessions, &request.command) {
+            Ok(client) => run(&shell, &clients, client, request.command).await,
+            Err(refused) => (refused, Vec::new()),
+        };
         crate::stats::bump(&shell.forwarding.stats.ran, 1);
         if durable.is_empty() {
             shell.answer_forward(request.from, request.id, sized(&shell, output, protocol)).await;
@@ -64,23 +70,45 @@ pub async fn serve(shell: Arc<Shell>, clients: Arc<RedisClients>) {
     }
 }
 
-/// Runs one forwarded command: its reply, in the client's protocol, and the writes to await
-/// before sending it.
-async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCommand) -> (BytesMut, Vec<Durable>) {
+/// The connection state a forwarded command runs in: its client's user's, in its client's
+/// protocol, as the users file here has it; or the refusal to send when it has no such user.
+fn session<'c>(
+    shell: &Shell,
+    clients: &RedisClients,
+    sessions: &'c mut std::collections::HashMap<(String, bool), ClientState>,
+    forwarded: &ForwardedCommand,
+) -> Result<&'c mut ClientState, BytesMut> {
     let protocol = if forwarded.resp3 { Protocol::Resp3 } else { Protocol::Resp2 };
-    let mut output = BytesMut::new();
-    let user = match &shell.config.users {
-        None => Some(("default".to_string(), Access::Admin)),
-        Some(users) => users.access_of(&forwarded.user).map(|access| (forwarded.user.clone(), access)),
-    };
-    let Some(user) = user else {
-        let message = format!("NOPERM user {} is not known to the slot's owner", forwarded.user);
-        Reply::new(&mut output, protocol).error(&message);
-        return (output, Vec::new());
-    };
-    let mut client = detached_client(clients, user, protocol);
+    let key = (forwarded.user.clone(), forwarded.resp3);
+    if !sessions.contains_key(&key) {
+        let access = match &shell.config.users {
+            None => Some(Access::Admin),
+            Some(users) => users.access_of(&forwarded.user),
+        };
+        let Some(access) = access else {
+            let mut refused = BytesMut::new();
+            let message = format!("NOPERM user {} is not known to the slot's owner", forwarded.user);
+            Reply::new(&mut refused, protocol).error(&message);
+            return Err(refused);
+        };
+        sessions.insert(key.clone(), detached_client(clients, (forwarded.user.clone(), access), protocol));
+    }
+    let client = sessions.get_mut(&key).expect("inserted");
     client.db = forwarded.db;
     client.asking = forwarded.asking;
+    Ok(client)
+}
+
+/// Runs one forwarded command as `client`: its reply, in the client's protocol, and the writes
+/// to await before sending it.
+async fn run(
+    shell: &Arc<Shell>,
+    clients: &RedisClients,
+    client: &mut ClientState,
+    forwarded: ForwardedCommand,
+) -> (BytesMut, Vec<Durable>) {
+    let protocol = client.protocol;
+    let mut output = BytesMut::new();
     let limits = RespLimits { max_bulk: shell.config.limits.max_frame_bytes, ..RespLimits::default() };
     let mut parser = CommandParser::default();
     let args = match parser.parse(&forwarded.command, &limits) {
@@ -94,7 +122,8 @@ async fn run(shell: &Arc<Shell>, clients: &RedisClients, forwarded: ForwardedCom
         (Vec::new(), BatchClock::default(), clients.clock.raw(), Vec::new());
     let batch =
         Batch { output: &mut output, durable: &mut durable, clock: &mut clock, tick: &mut tick, waiting: &mut waiting };
-    run_command(shell, clients, &mut client, args, batch).await;
+    run_command(shell, clients, client, args, batch).await;
+    shell.requests.add_lookups(std::mem::take(&mut client.lookups));
     (output, durable)
 }
 

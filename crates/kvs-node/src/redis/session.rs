@@ -590,7 +590,7 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
                 call.client.forward = Forward::To(redirect);
                 return None;
             }
-            call.reply.error(&redirect.text);
+            call.reply.error(&redirect.text(call.shell));
             return None;
         }
     }
