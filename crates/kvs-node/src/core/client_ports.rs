@@ -4,7 +4,8 @@
 //! Each member says so itself, first thing on every connection it dials (a protocol-9
 //! `Serves`); a member says nothing of others, so none can point clients at a third.
 
-use super::{lock, Core};
+use super::{lock, Core, Now};
+use kvs_proto::MemberState;
 use kvs_proto::NodeId;
 use std::collections::HashMap;
 
@@ -42,5 +43,19 @@ impl Core {
     /// The Redis port `member` said it serves on, if it did.
     pub(crate) fn redis_port_of(&self, member: NodeId) -> Option<u16> {
         lock(&self.client_ports).redis.get(&member).copied()
+    }
+
+    /// The Redis ports of the members a client can reach now: not those dead or gone, whose
+    /// slots their other owners serve (what Redis Cluster clients are told, as Redis Cluster
+    /// stops naming a failed node once another serves its slots).
+    pub(crate) fn reachable_redis_ports(&self, now: Now) -> HashMap<NodeId, u16> {
+        let gone: Vec<NodeId> = lock(&self.members)
+            .others(now.at)
+            .into_iter()
+            .filter(|(_, state, _)| matches!(state, MemberState::Dead | MemberState::Left))
+            .map(|(info, _, _)| info.id)
+            .collect();
+        let ports = lock(&self.client_ports);
+        ports.redis.iter().filter(|(node, _)| !gone.contains(node)).map(|(&node, &port)| (node, port)).collect()
     }
 }

@@ -108,6 +108,13 @@ pub enum Redirect {
 }
 
 impl Redirect {
+    /// The slot of the command's keys.
+    pub fn slot(&self) -> u16 {
+        match self {
+            Redirect::Moved { slot } | Redirect::Ask { slot, .. } => *slot,
+        }
+    }
+
     /// What a Redis Cluster client is answered (without the leading `-`): `MOVED slot
     /// host:port` naming the slot's first owner a client can reach, Redis Cluster's
     /// CLUSTERDOWN when none can be reached, or the `ASK`.
@@ -116,8 +123,9 @@ impl Redirect {
             Redirect::Ask { text, .. } => return text.clone(),
             Redirect::Moved { slot } => *slot,
         };
-        let me = (shell.core.me().id, shell.redis_addr);
-        let port_of = |node| shell.core.redis_port_of(node);
+        let me = (shell.id, shell.redis_addr);
+        let ports = shell.core.reachable_redis_ports(shell.now());
+        let port_of = |node| ports.get(&node).copied();
         let to = shell.core.layout_owners().and_then(|(layout, owners)| {
             owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of))
         });
@@ -142,7 +150,7 @@ pub(super) fn redirect(call: &Call<'_, '_>, keys: super::database_keys::KeySpec,
         return None;
     }
     let holder = call.shell.core.holder_while_fetching(slot, call.shell.now())?;
-    let me = (call.shell.core.me().id, call.shell.redis_addr);
+    let me = (call.shell.id, call.shell.redis_addr);
     let port_of = |node| call.shell.core.redis_port_of(node);
     let to = endpoint_of(&call.shell.core.layout()?, holder, me, port_of)?;
     Some(Redirect::Ask { slot, holder, text: format!("ASK {slot} {to}") })
@@ -211,8 +219,9 @@ struct Topology {
 
 fn topology(call: &Call<'_, '_>) -> Option<Topology> {
     let (layout, owners) = call.shell.core.layout_owners()?;
-    let me = (call.shell.core.me().id, call.shell.redis_addr);
-    let ranges = ranges(&owners, |node| endpoint_of(&layout, node, me, |n| call.shell.core.redis_port_of(n)));
+    let me = (call.shell.id, call.shell.redis_addr);
+    let ports = call.shell.core.reachable_redis_ports(call.shell.now());
+    let ranges = ranges(&owners, |node| endpoint_of(&layout, node, me, |n| ports.get(&n).copied()));
     Some(Topology { layout, ranges, me: me.0 })
 }
 
@@ -323,8 +332,9 @@ fn nodes_text(topology: &Topology) -> String {
 /// CLUSTER INFO, from the owners table alone: counting slots needs no runs of them.
 fn info_text(call: &Call<'_, '_>) -> Option<String> {
     let (layout, owners) = call.shell.core.layout_owners()?;
-    let me = (call.shell.core.me().id, call.shell.redis_addr);
-    let reachable = |node: &&NodeId| endpoint_of(&layout, **node, me, |n| call.shell.core.redis_port_of(n)).is_some();
+    let me = (call.shell.id, call.shell.redis_addr);
+    let ports = call.shell.core.reachable_redis_ports(call.shell.now());
+    let reachable = |node: &&NodeId| endpoint_of(&layout, **node, me, |n| ports.get(&n).copied()).is_some();
     let firsts = owners.iter().filter_map(|nodes| nodes.iter().find(reachable));
     let (mut assigned, mut primaries) = (0usize, std::collections::BTreeSet::new());
     for first in firsts {

@@ -51,10 +51,33 @@ pub fn forwardable(spec: &CommandSpec) -> bool {
     !spec.flags.iter().any(|&flag| flag == "blocking" || flag == "pubsub") && spec.name != "watch"
 }
 
+/// Slots a connection remembered the member of: at most this many, then it starts over.
+const MAX_STICKY_SLOTS: usize = 1024;
+
+/// Where a connection's forwarded commands of each slot last ran, so its next ones of the slot
+/// go there while that member serves the slot: a write and the read after it meet on one member
+/// even when the layout moves the slot between them. Another owner may not have the write yet
+/// (owners replicate asynchronously); the member that ran it keeps serving the slot until every
+/// owner holds it past that write, and once it stops, its `-MOVED` is followed, to an owner
+/// that has it.
+#[derive(Debug, Default)]
+pub struct Sticky(std::collections::HashMap<u16, NodeId>);
+
+impl Sticky {
+    fn remember(&mut self, slot: u16, node: NodeId) {
+        if self.0.len() >= MAX_STICKY_SLOTS && !self.0.contains_key(&slot) {
+            self.0.clear();
+        }
+        self.0.insert(slot, node);
+    }
+}
+
 /// A forwarded command whose reply its connection awaits before writing the replies after it.
 pub struct Waiting<'s> {
     shell: &'s Shell,
     asked: Asked<'s>,
+    /// Its keys' slot.
+    slot: u16,
     /// Where it went, and what it was, for a second hop.
     sent: (NodeId, ForwardedCommand),
     protocol: Protocol,
@@ -75,8 +98,12 @@ pub async fn start<'s>(
 ) -> Option<Waiting<'s>> {
     let mut reply = Reply::new(output, client.protocol);
     let command = encode(args);
-    let Some(node) =
-        target(shell, &redirect).filter(|_| command.len() + MESSAGE_OVERHEAD <= shell.config.limits.max_frame_bytes)
+    let slot = redirect.slot();
+    // Where this connection's last command of the slot ran, while that member is linked.
+    let sticky = client.sticky.0.get(&slot).copied().filter(|&node| linked(shell, node));
+    let Some(node) = sticky
+        .or_else(|| target(shell, &redirect))
+        .filter(|_| command.len() + MESSAGE_OVERHEAD <= shell.config.limits.max_frame_bytes)
     else {
         reply.error(&redirect.text(shell));
         return None;
@@ -92,6 +119,7 @@ pub async fn start<'s>(
         Ok(asked) => Some(Waiting {
             shell,
             asked,
+            slot,
             sent: (node, forwarded),
             protocol: client.protocol,
             suppressed: client.replies != Replies::On,
@@ -104,17 +132,21 @@ pub async fn start<'s>(
 }
 
 impl Waiting<'_> {
-    /// Awaits the owner's reply and writes it to `output`. An owner that answers with a redirect
-    /// of its own (its slot moved on) is followed once; an owner that does not answer in time
-    /// gets the client `-TRYAGAIN`.
-    pub async fn finish(self, output: &mut BytesMut) {
-        let Waiting { shell, asked, sent: (node, mut command), protocol, suppressed } = self;
+    /// Awaits the owner's reply and writes it to `output`, remembering in `sticky` who ran it. An
+    /// owner that answers with a redirect of its own (its slot moved on) is followed once; an
+    /// owner that does not answer in time gets the client `-TRYAGAIN`.
+    pub async fn finish(self, output: &mut BytesMut, sticky: &mut Sticky) {
+        let Waiting { shell, asked, slot, sent: (mut node, mut command), protocol, suppressed } = self;
         let mut answer = asked.answer().await;
         if let Some((next, ask)) = answer.as_ref().ok().and_then(|reply| redirected(shell, reply)) {
             if next != node && next != shell.id {
                 command.asking = ask;
+                node = next;
                 answer = shell.forward(next, command).await;
             }
+        }
+        if answer.is_ok() {
+            sticky.remember(slot, node);
         }
         if suppressed {
             return;
@@ -127,13 +159,14 @@ impl Waiting<'_> {
 }
 
 /// Writes the replies of `output` with those of the forwarded commands awaited at their places
-/// (each `(offset into output, its command)`), in order, into `output`.
-pub async fn splice(output: &mut BytesMut, waiting: &mut Vec<(usize, Waiting<'_>)>) {
+/// (each `(offset into output, its command)`), in order, into `output`; `sticky` is the
+/// connection's (see [`Sticky`]).
+pub async fn splice(output: &mut BytesMut, waiting: &mut Vec<(usize, Waiting<'_>)>, sticky: &mut Sticky) {
     let mut whole = BytesMut::with_capacity(output.len());
     let mut from = 0;
     for (at, forward) in waiting.drain(..) {
         whole.extend_from_slice(&output[from..at]);
-        forward.finish(&mut whole).await;
+        forward.finish(&mut whole, sticky).await;
         from = at;
     }
     whole.extend_from_slice(&output[from..]);
@@ -143,11 +176,17 @@ pub async fn splice(output: &mut BytesMut, waiting: &mut Vec<(usize, Waiting<'_>
 /// The member to run it on: for `-ASK`, the one that holds the slot whole; for `-MOVED`, the
 /// first owner a link to is up.
 fn target(shell: &Shell, redirect: &Redirect) -> Option<NodeId> {
-    let linked = |node: &NodeId| *node != shell.id && shell.peers.connection(*node).is_some();
     match redirect {
-        Redirect::Ask { holder, .. } => Some(*holder).filter(linked),
-        Redirect::Moved { slot } => shell.core.owners()?.get(usize::from(*slot))?.iter().copied().find(linked),
+        Redirect::Ask { holder, .. } => Some(*holder).filter(|&node| linked(shell, node)),
+        Redirect::Moved { slot } => {
+            shell.core.owners()?.get(usize::from(*slot))?.iter().copied().find(|&node| linked(shell, node))
+        }
     }
+}
+
+/// Whether a forward can go to `node`: another member, with our link to it up.
+fn linked(shell: &Shell, node: NodeId) -> bool {
+    node != shell.id && shell.peers.connection(node).is_some()
 }
 
 /// The member an owner's `-MOVED` or `-ASK` answer names (its layout moved on), and whether it

@@ -130,6 +130,8 @@ pub struct ClientState {
     pub follows_redirects: bool,
     /// Whether its current command may be forwarded to an owner, and where.
     pub forward: forward::Forward,
+    /// Where its forwarded commands of each slot last ran.
+    pub sticky: forward::Sticky,
     /// CLIENT NO-TOUCH ON: its reads do not count as uses of the keys (for LRU and LFU).
     pub no_touch: bool,
     /// Reads of keys since the last batch (found, not found), for INFO's keyspace_hits/_misses.
@@ -172,6 +174,7 @@ impl ClientState {
             asking: false,
             follows_redirects: false,
             forward: Default::default(),
+            sticky: Default::default(),
             no_touch: false,
             lookups: [0; 2],
             pubsub: None,

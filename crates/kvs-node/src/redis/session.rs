@@ -113,7 +113,7 @@ async fn converse(
         }
         input.advance(consumed);
         if !waiting.is_empty() {
-            super::forward::splice(&mut output, &mut waiting).await;
+            super::forward::splice(&mut output, &mut waiting, &mut client.sticky).await;
         }
         if !output.is_empty() {
             crate::net::end_of_pass().await;
