@@ -45,6 +45,31 @@ struct Queues {
     forwarded: mpsc::Receiver<Outgoing>,
 }
 
+/// What the shell handed the task that it takes next.
+enum Handed {
+    /// A control command (`None`: the shell dropped the task's handle).
+    Command(Option<PeerCommand>),
+    /// A forwarded Redis command or its answer.
+    Forward(Outgoing),
+}
+
+/// The next control command, or else the next forward: control (gossip, anti-entropy, acks)
+/// is never queued behind a burst of forwards.
+async fn next_handed(commands: &mut mpsc::Receiver<PeerCommand>, forwarded: &mut mpsc::Receiver<Outgoing>) -> Handed {
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(command) = commands.poll_recv(cx) {
+            return std::task::Poll::Ready(Handed::Command(command));
+        }
+        // The shell holds the forwards' sender as long as the commands', so this never closes
+        // first.
+        match forwarded.poll_recv(cx) {
+            std::task::Poll::Ready(Some(forward)) => std::task::Poll::Ready(Handed::Forward(forward)),
+            _ => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
+
 /// Why one connection's streaming ended.
 enum Ended {
     /// Stop was requested; the task ends.
@@ -150,14 +175,18 @@ async fn stream(
         let publications_waiting = pubsub && shell.fanout.has_after(published_from);
         let result = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
-            command = commands.recv() => match command {
-                Some(PeerCommand::Send(message)) if message.protocol() > version => {
+            handed = next_handed(commands, forwarded) => match handed {
+                Handed::Forward(first) => {
+                    claim(conn, outbox);
+                    send_forwards(shell, conn, first, forwarded, version).await
+                }
+                Handed::Command(Some(PeerCommand::Send(message))) if message.protocol() > version => {
                     // A peer of an older release: it could not decode this (what it would answer,
                     // a WAIT counts as not yet acknowledged).
                     tracing::debug!(%peer, version, "not sending a protocol-{} message", message.protocol());
                     Ok(())
                 }
-                Some(PeerCommand::Send(message)) => {
+                Handed::Command(Some(PeerCommand::Send(message))) => {
                     claim(conn, outbox);
                     let stats = shell.core.stats();
                     let counter = match message {
@@ -171,18 +200,11 @@ async fn stream(
                         }
                     })
                 }
-                Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) => {
+                Handed::Command(Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots })) => {
                     claim(conn, outbox);
                     answer_anti_entropy(shell, conn, request, (cursors, fresh), slots).await
                 }
-                None => return Ended::Stopped,
-            },
-            forward = forwarded.recv() => match forward {
-                Some(first) => {
-                    claim(conn, outbox);
-                    send_forwards(shell, conn, first, forwarded, version).await
-                }
-                None => return Ended::Stopped,
+                Handed::Command(None) => return Ended::Stopped,
             },
             pushed = pushes.recv() => match (pushed, wants.refresh(shell, outbox)) {
                 // Refreshed at every push, whoever sent it: sessions learn it from the outbox.

@@ -4,7 +4,7 @@
 //! An answer is taken only from the member the request went to, and only once: a member cannot
 //! answer for another, nor reply to a command it was never sent.
 
-use super::{lock, Core, Effect, Outgoing};
+use super::{lock, Core, Effect, Outgoing, Peer};
 use crate::stats::bump;
 use bytes::Bytes;
 use kvs_proto::peer::ForwardedCommand;
@@ -14,11 +14,16 @@ use std::collections::HashMap;
 /// Forwards awaiting an answer, at most; past it a client is told to try again.
 pub(crate) const MAX_FORWARDS_IN_FLIGHT: usize = 4096;
 
-/// The forwards awaiting an answer, by request id, with the member each went to.
+/// The forwards awaiting an answer, by request id, with the member each went to; and the last
+/// forward run for each peer's run.
 #[derive(Debug, Default)]
 pub(crate) struct ForwardsAsked {
     next: u64,
     asked: HashMap<u64, NodeId>,
+    /// For each member, its current run (origin) and the newest request id of that run run
+    /// here: a run's ids only grow, so a forward delivered twice (a duplicated frame) runs once.
+    /// One entry per member, forgotten with it.
+    ran: HashMap<NodeId, (NodeId, u64)>,
 }
 
 impl Core {
@@ -40,14 +45,45 @@ impl Core {
         lock(&self.forwards).asked.remove(&id);
     }
 
+    /// `peer` forwards `command` as `id`: to run, unless a forward of its run with this id or a
+    /// later one ran already (ids grow with each forward a member's run sends, and its forwards
+    /// to us leave in order).
+    pub(super) fn forward_received(&self, peer: Peer, id: u64, command: ForwardedCommand) -> Vec<Effect> {
+        let mut forwards = lock(&self.forwards);
+        let ran = forwards.ran.entry(peer.id).or_insert((peer.origin, 0));
+        if ran.0 != peer.origin {
+            *ran = (peer.origin, 0);
+        }
+        if id <= ran.1 {
+            tracing::debug!(peer = %peer.id, id, "not running a forward again");
+            return Vec::new();
+        }
+        ran.1 = id;
+        vec![Effect::RunForwarded { from: peer.id, id, command }]
+    }
+
+    /// A member was forgotten: so is the last forward it had run here.
+    pub(super) fn forget_forwards_of(&self, peer: NodeId) {
+        lock(&self.forwards).ran.remove(&peer);
+    }
+
     /// `from` answered the forward `id` with `reply`: handed to the waiting client if the request
     /// went to `from` and awaits an answer, else refused.
     pub(super) fn forward_answered(&self, from: NodeId, id: u64, reply: Bytes) -> Vec<Effect> {
         let mut forwards = lock(&self.forwards);
-        if forwards.asked.get(&id) != Some(&from) {
-            tracing::warn!(peer = %from, id, "refusing an answer to a forward not asked of it");
-            bump(&self.stats.peer_messages_refused, 1);
-            return Vec::new();
+        match forwards.asked.get(&id) {
+            Some(&asked) if asked == from => {}
+            Some(_) => {
+                tracing::warn!(peer = %from, id, "refusing an answer to a forward asked of another member");
+                bump(&self.stats.peer_messages_refused, 1);
+                return Vec::new();
+            }
+            None => {
+                // Answered already (a duplicated frame), given up on, or never asked.
+                tracing::debug!(peer = %from, id, "refusing an answer to no forward awaited");
+                bump(&self.stats.peer_messages_refused, 1);
+                return Vec::new();
+            }
         }
         forwards.asked.remove(&id);
         vec![Effect::ForwardAnswered { id, reply }]

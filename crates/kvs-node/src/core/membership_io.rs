@@ -78,6 +78,7 @@ impl Core {
         lock(&self.acks).forget(peer);
         lock(&self.client_ports).forget(peer);
         self.forget_holding(peer);
+        self.forget_forwards_of(peer);
     }
 
     /// The message that opens a gossip round with `peer`: our view, asking for its news.

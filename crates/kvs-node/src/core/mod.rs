@@ -324,7 +324,7 @@ impl Core {
             PeerMessage::LayoutWanted { .. } => self.layout_wanted(from),
             PeerMessage::Layout { layout } => self.layout_received(from, layout),
             PeerMessage::Serves { redis_port } => self.serves_received(from, redis_port),
-            PeerMessage::Forward { id, command } => vec![Effect::RunForwarded { from, id, command }],
+            PeerMessage::Forward { id, command } => self.forward_received(peer, id, command),
             PeerMessage::Forwarded { id, reply } => self.forward_answered(from, id, reply),
         };
         // Entries just applied may be what a waiting peer asked for.

@@ -82,3 +82,16 @@ fn a_forwarded_command_is_handed_to_the_shell_with_its_sender() {
     });
     assert_eq!(run, Some((NodeId(1), 7, command("INCR n"))));
 }
+
+#[test]
+fn a_forward_delivered_twice_runs_once_and_a_new_run_of_its_sender_starts_over() {
+    let (b, now) = (core(2), at(Instant::now(), 0));
+    let forward = |id| over_the_wire(&Outgoing::Forward { id, command: command("LPUSH l e") });
+    let runs = |effects: &[Effect]| effects.iter().filter(|e| matches!(e, Effect::RunForwarded { .. })).count();
+    assert_eq!(runs(&b.receive(peer(1), forward(1), now)), 1);
+    assert_eq!(runs(&b.receive(peer(1), forward(1), now)), 0, "the duplicate is not run");
+    assert_eq!(runs(&b.receive(peer(1), forward(2), now)), 1);
+    // The sender restarted: its run (origin) is new, and its ids start over.
+    let restarted = Peer { id: NodeId(1), origin: NodeId(101) };
+    assert_eq!(runs(&b.receive(restarted, forward(1), now)), 1);
+}
