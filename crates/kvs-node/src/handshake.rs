@@ -93,6 +93,8 @@ pub async fn handle_connection(shell: Arc<Shell>, mut stream: net::Stream, slot:
             let peer = Peer { id: member.id, origin };
             shell.core.greeted(peer);
             shell.execute_control(shell.core.merge_members([member], peer.id, shell.now()));
+            // It is back: our task for it need not wait out its backoff to answer it.
+            shell.peers.heard_from(peer.id);
             let welcome = HelloReply::Welcome { node: shell.core.me(), members: shell.core.member_infos(shell.now()) };
             if conn.send(&welcome).await.is_ok() {
                 peer_inbound::serve(&shell, &mut conn, peer, version).await;

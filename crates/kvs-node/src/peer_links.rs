@@ -65,6 +65,13 @@ pub(crate) struct LinkState {
     dials: AtomicU64,
     /// Where writing sessions send pushes themselves while the link is idle.
     pub(crate) outbox: Arc<Outbox>,
+    /// The answer to the peer's latest anti-entropy request, when its queue had no room (the
+    /// task redialing a peer that just returned, its queue full of what it could not send):
+    /// sent once the link is up, so the peer's first request after a restart is not left to
+    /// stall.
+    pending_answer: Mutex<Option<PeerCommand>>,
+    /// Woken when the peer dials us: it is back, so a task waiting to redial it does so now.
+    redial: Notify,
 }
 
 impl LinkState {
@@ -82,6 +89,16 @@ impl LinkState {
     /// The current connection's number, if connected.
     pub(crate) fn current(&self) -> Option<u64> {
         self.connected.load(Ordering::Relaxed).then(|| self.dials.load(Ordering::Relaxed))
+    }
+
+    /// The anti-entropy answer left for the task to send, if any.
+    pub(crate) fn take_pending_answer(&self) -> Option<PeerCommand> {
+        self.pending_answer.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Resolves once the peer dialed us since the last call.
+    pub(crate) async fn redial_wanted(&self) {
+        self.redial.notified().await
     }
 }
 
@@ -134,6 +151,25 @@ impl PeerLinks {
         match self.peers().get(&peer) {
             Some(handle) => handle.control.try_send(command).is_ok(),
             None => false,
+        }
+    }
+
+    /// Hands `peer`'s task the answer to its anti-entropy request; when the task's queue has no
+    /// room, it is left for the task to send as soon as it can (replacing an older one, which
+    /// answered a request the peer no longer waits for). False if there is no task.
+    pub(crate) fn answer(&self, peer: NodeId, answer: PeerCommand) -> bool {
+        let peers = self.peers();
+        let Some(handle) = peers.get(&peer) else { return false };
+        if let Err(error) = handle.control.try_send(answer) {
+            *handle.link.pending_answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.into_inner());
+        }
+        true
+    }
+
+    /// `peer` dialed us: its task redials it now if it waits to.
+    pub(crate) fn heard_from(&self, peer: NodeId) {
+        if let Some(handle) = self.peers().get(&peer) {
+            handle.link.redial.notify_one();
         }
     }
 

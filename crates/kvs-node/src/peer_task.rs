@@ -91,7 +91,7 @@ async fn run(shell: Arc<Shell>, member: MemberInfo, stop: CancellationToken, mut
                 link.connected();
                 // Anti-entropy asks only connected peers; this one may hold what we lack.
                 shell.peers.kick_anti_entropy();
-                let ended = stream(&shell, (member.id, version), &mut conn, &stop, &mut queues, &link.outbox).await;
+                let ended = stream(&shell, (member.id, version), &mut conn, &stop, &mut queues, &link).await;
                 link.disconnected();
                 match ended {
                     Ended::Stopped if shell.is_shutting_down() => {
@@ -120,6 +120,8 @@ async fn run(shell: Arc<Shell>, member: MemberInfo, stop: CancellationToken, mut
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(backoff) => {}
+            // The peer dialed us: it is back, and may be waiting for an answer.
+            _ = link.redial_wanted() => backoff = FIRST_BACKOFF,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
@@ -149,8 +151,9 @@ async fn stream(
     conn: &mut Connection<net::Stream>,
     stop: &CancellationToken,
     Queues { commands, forwarded }: &mut Queues,
-    outbox: &Arc<Outbox>,
+    link: &LinkState,
 ) -> Ended {
+    let outbox = &link.outbox;
     let mut pushes = shell.writes.subscribe_pushes();
     // Subscribed first: a push a session hands over from now on reaches this task.
     let _open = shell.writes.outboxes.open(outbox, conn.get_ref());
@@ -170,6 +173,13 @@ async fn stream(
     let mut published_from = shell.fanout.end();
     let pubsub = version >= PeerMessage::<Record>::Published { messages: Vec::new() }.protocol();
     loop {
+        if let Some(PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) = link.take_pending_answer() {
+            claim(conn, outbox);
+            if let Err(error) = answer_anti_entropy(shell, conn, request, (cursors, fresh), slots).await {
+                return Ended::Failed(error);
+            }
+            outbox.end_write(|| pushes.is_empty());
+        }
         // Made before the check: a publish between the two still wakes it.
         let published = shell.fanout.published();
         let publications_waiting = pubsub && shell.fanout.has_after(published_from);

@@ -249,7 +249,7 @@ impl Shell {
                     }
                 }
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh, slots } => {
-                    if !self.peers.command(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) {
+                    if !self.peers.answer(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
                     }
                 }
