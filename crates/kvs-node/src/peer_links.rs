@@ -190,3 +190,32 @@ impl PeerLinks {
         self.kick.notified().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(request: u64) -> PeerCommand {
+        PeerCommand::AnswerAntiEntropy { request, cursors: Cursors::new(), fresh: false, slots: None }
+    }
+
+    #[test]
+    fn an_answer_the_queue_has_no_room_for_waits_for_the_task_and_the_newest_wins() {
+        let links = PeerLinks::default();
+        let peer = NodeId(7);
+        let (control, _commands) = mpsc::channel(1);
+        let (forwards, _forwarded) = mpsc::channel(1);
+        let link = Arc::new(LinkState::default());
+        let handle = PeerHandle { stop: CancellationToken::new(), control, forwards, link: link.clone() };
+        links.peers().insert(peer, handle);
+        assert!(links.command(peer, PeerCommand::Send(Outgoing::Applied { upto: 1 })), "fills the queue");
+        assert!(links.answer(peer, answer(1)));
+        assert!(links.answer(peer, answer(2)));
+        match link.take_pending_answer() {
+            Some(PeerCommand::AnswerAntiEntropy { request, .. }) => assert_eq!(request, 2, "the newest request's"),
+            other => panic!("an answer left for the task: {other:?}"),
+        }
+        assert!(link.take_pending_answer().is_none());
+        assert!(!links.answer(NodeId(8), answer(3)), "no task, no answer");
+    }
+}
