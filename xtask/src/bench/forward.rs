@@ -4,10 +4,9 @@
 //! node, which runs them for it), alternating on the same cluster, each round a fresh one.
 
 use super::partition::start_kvs;
-use super::redis_tools::{cpu_seconds, median, require};
+use super::redis_tools::{benchmark_with, cpu_seconds, median, require};
 use clap::Args;
 use kvs_tests::NodeProcess;
-use std::process::Command;
 
 /// Forward bench flags.
 #[derive(Args, Debug)]
@@ -88,24 +87,11 @@ pub async fn run(args: ForwardArgs) -> Result<(), String> {
 fn load(nodes: &[NodeProcess], cluster: bool, args: &ForwardArgs) -> Result<Figures, String> {
     let cpu = || nodes.iter().map(|n| cpu_seconds(n.pid())).sum::<f64>();
     let before = cpu();
-    let mut command = Command::new("redis-benchmark");
+    let mut extra = vec!["-r".to_string(), args.requests.to_string()];
     if cluster {
-        command.arg("--cluster");
+        extra.push("--cluster".into());
     }
-    let out = command
-        .args(["-h", "127.0.0.1", "-p", &nodes[0].redis().port().to_string(), "--csv", "-t", "set,get"])
-        .args(["-n", &args.requests.to_string(), "-r", &args.requests.to_string()])
-        .args(["-c", &args.clients.to_string(), "-P", &args.pipeline.to_string(), "-d", &args.data.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run redis-benchmark: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rate = |test: &str| {
-        text.lines()
-            .find(|line| line.starts_with(&format!("\"{test}\"")))
-            .and_then(|line| line.split(',').nth(1))
-            .and_then(|field| field.trim_matches('"').parse::<f64>().ok())
-            .ok_or_else(|| format!("no {test} figure from redis-benchmark: {text}"))
-    };
-    let (sets, gets) = (rate("SET")?, rate("GET")?);
+    let port = nodes[0].redis().port();
+    let (sets, gets) = benchmark_with(port, &extra, args.requests, args.clients, args.pipeline, args.data)?;
     Ok(Figures { sets, gets, cpu_us: (cpu() - before) * 1e6 / (2 * args.requests) as f64 })
 }
