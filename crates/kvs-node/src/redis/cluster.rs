@@ -9,10 +9,12 @@
 
 use super::cluster_topology::{endpoint_of, ranges, redis_id, SlotRange};
 use super::{bulk_cost, help, parse_int, wrong_arity, Call};
+use crate::core::{Core, Now};
 use kvs_proto::layout::Layout;
 use kvs_proto::slot::{slot_of, SLOTS};
 use kvs_proto::NodeId;
 use std::fmt::Write;
+use std::net::SocketAddr;
 
 const HELP: &[&str] = &[
     "INFO",
@@ -118,15 +120,15 @@ impl Redirect {
     /// What a Redis Cluster client is answered (without the leading `-`): `MOVED slot
     /// host:port` naming the slot's first owner a client can reach, Redis Cluster's
     /// CLUSTERDOWN when none can be reached, or the `ASK`.
-    pub fn text(&self, shell: &crate::shell::Shell) -> String {
+    /// `me` is this node with its Redis address, `now` when the client is told.
+    pub fn text(&self, core: &Core, me: (NodeId, Option<SocketAddr>), now: Now) -> String {
         let slot = match self {
             Redirect::Ask { text, .. } => return text.clone(),
             Redirect::Moved { slot } => *slot,
         };
-        let me = (shell.id, shell.redis_addr);
-        let ports = shell.core.reachable_redis_ports(shell.now());
+        let ports = core.reachable_redis_ports(now);
         let port_of = |node| ports.get(&node).copied();
-        let to = shell.core.layout_owners().and_then(|(layout, owners)| {
+        let to = core.layout_owners().and_then(|(layout, owners)| {
             owners.get(usize::from(slot))?.iter().find_map(|&node| endpoint_of(&layout, node, me, port_of))
         });
         match to {

@@ -105,7 +105,7 @@ pub async fn start<'s>(
         .or_else(|| target(shell, &redirect))
         .filter(|_| command.len() + MESSAGE_OVERHEAD <= shell.config.limits.max_frame_bytes)
     else {
-        reply.error(&redirect.text(shell));
+        reply.error(&redirect.text(&shell.core, (shell.id, shell.redis_addr), shell.now()));
         return None;
     };
     let forwarded = ForwardedCommand {

@@ -36,7 +36,7 @@
 //! - [`slowlog`]: SLOWLOG, and the commands it keeps.
 //! - [`latency`]: LATENCY, the latency monitor.
 //! - [`memory`]: MEMORY USAGE, STATS, DOCTOR.
-//! - [`monitor`]: MONITOR's feed of every command run.
+//! - [`monitor`]: MONITOR's feed of every command run; [`monitor_mode`]: a connection watching it.
 //! - [`pubsub`]: SUBSCRIBE and its kin, PUBLISH, SPUBLISH, PUBSUB, across the cluster.
 //! - [`help`]: the HELP subcommands and the error that points to them.
 
@@ -74,6 +74,7 @@ mod list_wait;
 pub mod lists;
 pub mod memory;
 pub mod monitor;
+pub mod monitor_mode;
 pub mod pubsub;
 pub mod server;
 pub mod session;

@@ -142,7 +142,9 @@ async fn converse(
             continue;
         }
         if client.monitor {
-            if !watch(&shell, &clients, &mut stream, (&mut input, &mut parser, &limits), &kill).await {
+            if !super::monitor_mode::watch(&shell, &clients, &mut stream, (&mut input, &mut parser, &limits), &kill)
+                .await
+            {
                 return;
             }
             client.monitor = false;
@@ -341,59 +343,6 @@ fn show(clients: &RedisClients, client: &ClientState, args: &kvs_proto::resp::Ar
     clients.monitors.feed(since_epoch.as_micros() as u64, &addr, args);
 }
 
-/// A connection in MONITOR mode: sends it every command the port runs until it says QUIT (or
-/// closes, falls behind, is killed, or the node stops): false; or RESET: true, and it is an
-/// ordinary connection again. Anything else it sends is refused.
-async fn watch(
-    shell: &Shell,
-    clients: &RedisClients,
-    stream: &mut net::Stream,
-    (input, parser, limits): (&mut BytesMut, &mut CommandParser, &RespLimits),
-    kill: &CancellationToken,
-) -> bool {
-    let mut watching = clients.monitors.watch();
-    loop {
-        let mut answer = Vec::new();
-        tokio::select! {
-            _ = shell.shutdown_started() => return false,
-            _ = kill.cancelled() => return false,
-            line = watching.items.recv() => match line {
-                Ok(line) => answer.extend_from_slice(&line),
-                // Fell behind the bounded backlog: disconnected rather than buffered for.
-                Err(_) => return false,
-            },
-            read = stream.read_buf(input) => {
-                if !matches!(read, Ok(n) if n > 0) {
-                    return false;
-                }
-                while let Ok(Some(used)) = parser.parse(input, limits) {
-                    let args = parser.command(&input[..used]);
-                    let name = args.get(0).to_ascii_uppercase();
-                    input.advance(used);
-                    match name.as_slice() {
-                        b"QUIT" => {
-                            let _ = stream.write_all(b"+OK\r\n").await;
-                            return false;
-                        }
-                        b"RESET" => {
-                            return stream.write_all(b"+RESET\r\n").await.is_ok();
-                        }
-                        _ => answer.extend_from_slice(b"-ERR only QUIT and RESET are allowed in MONITOR mode\r\n"),
-                    }
-                }
-                if input.len() > limits.max_inline + limits.max_bulk {
-                    return false;
-                }
-            }
-        }
-        if !answer.is_empty()
-            && !matches!(tokio::time::timeout(CLIENT_WRITE_TIMEOUT, stream.write_all(&answer)).await, Ok(Ok(())))
-        {
-            return false;
-        }
-    }
-}
-
 /// CLIENT REPLY OFF and SKIP: the reply just written is taken back.
 fn suppress_reply(client: &mut ClientState, output: &mut BytesMut, reply_at: usize) {
     client.replies = match client.replies {
@@ -590,7 +539,11 @@ fn check<'s>(call: &mut Call<'_, '_>, spec: Option<&'s table::CommandSpec>) -> O
                 call.client.forward = Forward::To(redirect);
                 return None;
             }
-            call.reply.error(&redirect.text(call.shell));
+            call.reply.error(&redirect.text(
+                &call.shell.core,
+                (call.shell.id, call.shell.redis_addr),
+                call.shell.now(),
+            ));
             return None;
         }
     }
