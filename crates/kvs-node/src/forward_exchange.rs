@@ -1,7 +1,8 @@
 //! Forwarding a Redis command to a slot's owner and answering one (see [`crate::forwarding`]).
 
+use crate::core::Effect;
 use crate::core::Outgoing;
-use crate::forwarding::{NotForwarded, TRY_AGAIN};
+use crate::forwarding::{NotForwarded, Request, TRY_AGAIN};
 use crate::shell::Shell;
 use crate::stats::bump;
 use bytes::Bytes;
@@ -14,6 +15,8 @@ use tokio::time::Instant;
 /// it ends: a late answer is then refused.
 pub(crate) struct Asked<'a> {
     shell: &'a Shell,
+    /// Its room among the forwards awaiting answers.
+    _room: tokio::sync::SemaphorePermit<'a>,
     id: u64,
     answered: oneshot::Receiver<Bytes>,
     deadline: Instant,
@@ -50,20 +53,26 @@ impl Shell {
             failed();
             return Err(NotForwarded::Unreachable);
         };
-        let Some((id, message)) = self.core.forward(to, command) else {
+        let Ok(Ok(in_flight)) = tokio::time::timeout_at(deadline, self.forwarding.in_flight.acquire()).await else {
+            failed();
+            return Err(NotForwarded::Unreachable);
+        };
+        // Room first, then the number: numbered and queued at once, forwards leave in order.
+        let Ok(Ok(room)) = tokio::time::timeout_at(deadline, link.reserve()).await else {
             failed();
             return Err(NotForwarded::Unreachable);
         };
         let (answer, answered) = oneshot::channel();
-        self.forwarding.waiting().insert(id, answer);
-        let asked = Asked { shell: self, id, answered, deadline };
-        match tokio::time::timeout_at(deadline, link.send(message)).await {
-            Ok(Ok(())) => Ok(asked),
-            _ => {
-                failed();
-                Err(NotForwarded::Unreachable)
-            }
-        }
+        let numbered = self.core.forward(to, command, |id, message| {
+            // Awaited before the message can be answered.
+            self.forwarding.waiting().insert(id, answer);
+            room.send(message);
+        });
+        let Some(id) = numbered else {
+            failed();
+            return Err(NotForwarded::Unreachable);
+        };
+        Ok(Asked { shell: self, _room: in_flight, id, answered, deadline })
     }
 
     /// Runs `command` on the member `to` and returns its reply.
@@ -81,6 +90,27 @@ impl Shell {
         if tokio::time::timeout(self.config.peer_write_timeout, link.send(message)).await.is_err() {
             tracing::debug!(peer = %from, id, "cannot answer a forward in time");
         }
+    }
+
+    /// Queues the commands members forwarded in `effects` to run, waiting for room (so a member
+    /// that forwards faster than this node runs them is slowed, not refused); the other effects.
+    pub(crate) async fn queue_forwarded(&self, effects: Vec<Effect>) -> Vec<Effect> {
+        if !effects.iter().any(|effect| matches!(effect, Effect::RunForwarded { .. })) {
+            return effects;
+        }
+        let mut rest = Vec::with_capacity(effects.len());
+        for effect in effects {
+            match effect {
+                Effect::RunForwarded { from, id, command } => {
+                    let request = Request { from, id, command };
+                    if self.redis_addr.is_none() || self.forwarding.queue_waiting(request).await.is_err() {
+                        self.refuse_forward(from, id);
+                    }
+                }
+                effect => rest.push(effect),
+            }
+        }
+        rest
     }
 
     /// Answers a forward at once, without running it (the queue of forwarded commands is full).

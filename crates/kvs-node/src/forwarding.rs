@@ -48,6 +48,8 @@ pub(crate) struct ForwardStats {
 #[derive(Debug)]
 pub(crate) struct Forwarding {
     waiting: Mutex<Map<u64, oneshot::Sender<Bytes>>>,
+    /// Room for forwards awaiting answers: a session past the bound waits for room.
+    pub(crate) in_flight: tokio::sync::Semaphore,
     requests: mpsc::Sender<Request>,
     inbox: Mutex<Option<mpsc::Receiver<Request>>>,
     /// What forwarding did so far.
@@ -59,6 +61,7 @@ impl Default for Forwarding {
         let (requests, inbox) = mpsc::channel(INBOX);
         Forwarding {
             waiting: Mutex::default(),
+            in_flight: tokio::sync::Semaphore::new(crate::core::forwards_asked::MAX_FORWARDS_IN_FLIGHT),
             requests,
             inbox: Mutex::new(Some(inbox)),
             stats: ForwardStats::default(),
@@ -89,6 +92,12 @@ impl Forwarding {
     /// A member forwarded a command: queued to run, or handed back when the queue is full.
     pub(crate) fn queue(&self, request: Request) -> Result<(), Request> {
         self.requests.try_send(request).map_err(|error| error.into_inner())
+    }
+
+    /// A member forwarded a command: queued to run once there is room (the member's link waits
+    /// meanwhile), or handed back when nothing runs forwarded commands here.
+    pub(crate) async fn queue_waiting(&self, request: Request) -> Result<(), Request> {
+        self.requests.send(request).await.map_err(|error| error.0)
     }
 
     /// The answer to forward `id` came (the core checked who sent it): wakes its session.

@@ -91,6 +91,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
         // Without room (the log failed) entries still merge; they are not logged.
         let mut room = shell.writes.reserve(entries).await.unwrap_or_default();
         let effects = shell.core.receive(peer, message, shell.now());
+        let effects = shell.queue_forwarded(effects).await;
         shell.execute(effects, &mut room);
         if leaving {
             return;

@@ -27,9 +27,16 @@ pub(crate) struct ForwardsAsked {
 }
 
 impl Core {
-    /// A forward of `command` to `to`: its request id and the message to send, or `None` when
+    /// A forward of `command` to `to`: numbers it and hands `enqueue` its id and message, both
+    /// under one lock, so that forwards leave for each member in the order of their ids (what
+    /// the receiver's duplicate check relies on); its id, or `None` when
     /// [`MAX_FORWARDS_IN_FLIGHT`] are already awaiting answers.
-    pub(crate) fn forward(&self, to: NodeId, command: ForwardedCommand) -> Option<(u64, Outgoing)> {
+    pub(crate) fn forward(
+        &self,
+        to: NodeId,
+        command: ForwardedCommand,
+        enqueue: impl FnOnce(u64, Outgoing),
+    ) -> Option<u64> {
         let mut forwards = lock(&self.forwards);
         if forwards.asked.len() >= MAX_FORWARDS_IN_FLIGHT {
             return None;
@@ -37,7 +44,8 @@ impl Core {
         forwards.next += 1;
         let id = forwards.next;
         forwards.asked.insert(id, to);
-        Some((id, Outgoing::Forward { id, command }))
+        enqueue(id, Outgoing::Forward { id, command });
+        Some(id)
     }
 
     /// The forward `id` is answered or given up on: an answer arriving later is refused.

@@ -21,6 +21,13 @@ fn answer(id: u64, reply: &str) -> PeerMessage<Record> {
     over_the_wire(&Outgoing::Forwarded { id, reply: Bytes::from(reply.to_string()) })
 }
 
+/// A forward of `command` by `core` to `to`: its id and the message it would send.
+fn forward(core: &Core, to: u64, command: ForwardedCommand) -> Option<(u64, Outgoing)> {
+    let mut sent = None;
+    let id = core.forward(NodeId(to), command, |_, message| sent = Some(message))?;
+    Some((id, sent.expect("a message to send")))
+}
+
 fn answered(effects: &[Effect]) -> Option<(u64, Bytes)> {
     effects.iter().find_map(|effect| match effect {
         Effect::ForwardAnswered { id, reply } => Some((*id, reply.clone())),
@@ -31,7 +38,7 @@ fn answered(effects: &[Effect]) -> Option<(u64, Bytes)> {
 #[test]
 fn an_answer_is_taken_from_the_member_asked_and_only_once() {
     let (a, now) = (core(1), at(Instant::now(), 0));
-    let (id, message) = a.forward(NodeId(2), command("GET k")).unwrap();
+    let (id, message) = forward(&a, 2, command("GET k")).unwrap();
     assert!(matches!(message, Outgoing::Forward { id: sent, .. } if sent == id));
 
     let effects = a.receive(peer(2), answer(id, "$1\r\nv\r\n"), now);
@@ -44,7 +51,7 @@ fn an_answer_is_taken_from_the_member_asked_and_only_once() {
 #[test]
 fn an_answer_from_another_member_is_refused_and_the_forward_still_waits() {
     let (a, now) = (core(1), at(Instant::now(), 0));
-    let (id, _) = a.forward(NodeId(2), command("SET k v")).unwrap();
+    let (id, _) = forward(&a, 2, command("SET k v")).unwrap();
     let forged = a.receive(peer(3), answer(id, "+OK\r\n"), now);
     assert_eq!(answered(&forged), None, "node 3 was not asked");
     assert_eq!(a.receive(peer(2), answer(id + 1, "+OK\r\n"), now).len(), 0, "nor was any id not sent");
@@ -55,7 +62,7 @@ fn an_answer_from_another_member_is_refused_and_the_forward_still_waits() {
 #[test]
 fn a_forward_given_up_on_refuses_its_late_answer() {
     let (a, now) = (core(1), at(Instant::now(), 0));
-    let (id, _) = a.forward(NodeId(2), command("GET k")).unwrap();
+    let (id, _) = forward(&a, 2, command("GET k")).unwrap();
     a.forward_ended(id);
     assert_eq!(answered(&a.receive(peer(2), answer(id, "$-1\r\n"), now)), None);
 }
@@ -64,11 +71,11 @@ fn a_forward_given_up_on_refuses_its_late_answer() {
 fn forwards_awaiting_answers_are_bounded() {
     let a = core(1);
     for _ in 0..MAX_FORWARDS_IN_FLIGHT {
-        assert!(a.forward(NodeId(2), command("GET k")).is_some());
+        assert!(forward(&a, 2, command("GET k")).is_some());
     }
-    assert!(a.forward(NodeId(2), command("GET k")).is_none(), "one more than the bound is refused");
+    assert!(forward(&a, 2, command("GET k")).is_none(), "one more than the bound is refused");
     a.forward_ended(1);
-    assert!(a.forward(NodeId(2), command("GET k")).is_some(), "an ended forward makes room");
+    assert!(forward(&a, 2, command("GET k")).is_some(), "an ended forward makes room");
 }
 
 #[test]
