@@ -3,30 +3,9 @@
 //! key to its owner) and as a plain client of one node (two keys in three belong to another
 //! node, which runs them for it), alternating on the same cluster, each round a fresh one.
 
-use super::partition::start_kvs;
+use super::partition::{start_kvs, ClusterLoad};
 use super::redis_tools::{benchmark_with, cpu_seconds, median, require};
-use clap::Args;
 use kvs_tests::NodeProcess;
-
-/// Forward bench flags.
-#[derive(Args, Debug)]
-pub struct ForwardArgs {
-    /// Rounds; medians are reported.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
-    /// Requests per redis-benchmark run and test (-n), over as many random keys (-r).
-    #[arg(long, default_value_t = 200_000)]
-    requests: usize,
-    /// Parallel connections (-c).
-    #[arg(long, default_value_t = 50)]
-    clients: usize,
-    /// Pipeline depth (-P).
-    #[arg(long, default_value_t = 16)]
-    pipeline: usize,
-    /// Value size (-d).
-    #[arg(long, default_value_t = 100)]
-    data: usize,
-}
 
 /// One load's figures: SETs and GETs a second, and CPU time of every node per request.
 #[derive(Clone, Copy, Default)]
@@ -37,7 +16,7 @@ struct Figures {
 }
 
 /// Runs the rounds and prints a row per way of reaching the cluster.
-pub async fn run(args: ForwardArgs) -> Result<(), String> {
+pub async fn run(args: ClusterLoad) -> Result<(), String> {
     require("redis-benchmark")?;
     let (mut routed, mut plain) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds {
@@ -57,12 +36,8 @@ pub async fn run(args: ForwardArgs) -> Result<(), String> {
         }
     }
     println!(
-        "redis-benchmark -t set,get -d {} -P {} -c {} -n {} -r {}, three nodes with one owner a slot, {} rounds, medians ({})",
-        args.data,
-        args.pipeline,
-        args.clients,
-        args.requests,
-        args.requests,
+        "redis-benchmark -t set,get {}, three nodes with one owner a slot, {} rounds, medians ({})",
+        args.flags(),
         args.rounds,
         super::rig::describe(super::rig::current())
     );
@@ -84,7 +59,7 @@ pub async fn run(args: ForwardArgs) -> Result<(), String> {
 }
 
 /// Loads `nodes` once with SETs then GETs, in cluster mode or as a plain client of the first.
-fn load(nodes: &[NodeProcess], cluster: bool, args: &ForwardArgs) -> Result<Figures, String> {
+fn load(nodes: &[NodeProcess], cluster: bool, args: &ClusterLoad) -> Result<Figures, String> {
     let cpu = || nodes.iter().map(|n| cpu_seconds(n.pid())).sum::<f64>();
     let before = cpu();
     let mut extra = vec!["-r".to_string(), args.requests.to_string()];

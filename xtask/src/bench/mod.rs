@@ -87,7 +87,7 @@ enum BenchKind {
     /// Add-node: a fourth node joins under load, against redis-cli --cluster add-node + rebalance.
     AddNode(add_node::AddNodeArgs),
     /// Forward: a plain client of one node under a layout, against one that routes by itself.
-    Forward(forward::ForwardArgs),
+    Forward(partition::ClusterLoad),
     /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
     Gossip(gossip::GossipArgs),
     /// Backup: export and import rates against redis-cli --rdb and --pipe.

@@ -16,21 +16,38 @@ pub struct PartitionArgs {
     /// N − 1 replicas a shard).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     factors: Vec<usize>,
-    /// Rounds per factor and system; medians are reported.
+    /// The load.
+    #[command(flatten)]
+    load: ClusterLoad,
+}
+
+/// How redis-benchmark loads a cluster, in rounds, for the benches that compare two ways of
+/// serving or reaching one (this one and `bench forward`).
+#[derive(Args, Debug)]
+pub struct ClusterLoad {
+    /// Rounds per way; medians are reported.
     #[arg(long, default_value_t = 3)]
-    rounds: usize,
-    /// SETs per redis-benchmark run (-n), over as many random keys (-r).
+    pub(super) rounds: usize,
+    /// Requests per redis-benchmark run (-n), over as many random keys (-r).
     #[arg(long, default_value_t = 400_000)]
-    requests: usize,
+    pub(super) requests: usize,
     /// Parallel connections (-c).
     #[arg(long, default_value_t = 50)]
-    clients: usize,
+    pub(super) clients: usize,
     /// Pipeline depth (-P).
     #[arg(long, default_value_t = 16)]
-    pipeline: usize,
+    pub(super) pipeline: usize,
     /// Value size (-d).
     #[arg(long, default_value_t = 100)]
-    data: usize,
+    pub(super) data: usize,
+}
+
+impl ClusterLoad {
+    /// Its redis-benchmark flags, as a table's heading names them.
+    pub(super) fn flags(&self) -> String {
+        let (d, p, c, n) = (self.data, self.pipeline, self.clients, self.requests);
+        format!("-d {d} -P {p} -c {c} -n {n} -r {n}")
+    }
 }
 
 /// One round's figures for one system.
@@ -52,11 +69,11 @@ trait Cluster {
 }
 
 /// Runs every factor and prints a row per factor and system.
-pub async fn run(args: PartitionArgs) -> Result<(), String> {
+pub async fn run(PartitionArgs { factors, load: args }: PartitionArgs) -> Result<(), String> {
     require("redis-benchmark")?;
     require("redis-cli")?;
     let mut table = Vec::new();
-    for &factor in &args.factors {
+    for &factor in &factors {
         let (mut kvs, mut redis) = (Vec::new(), Vec::new());
         for round in 1..=args.rounds {
             let ours = kvs_round(factor, &args).await?;
@@ -76,12 +93,8 @@ pub async fn run(args: PartitionArgs) -> Result<(), String> {
         table.push((factor, summary(&kvs), summary(&redis), spread(&kvs, &redis)));
     }
     println!(
-        "redis-benchmark --cluster -t set -d {} -P {} -c {} -n {} -r {}, {} rounds alternating, medians ({})",
-        args.data,
-        args.pipeline,
-        args.clients,
-        args.requests,
-        args.requests,
+        "redis-benchmark --cluster -t set {}, {} rounds alternating, medians ({})",
+        args.flags(),
         args.rounds,
         super::rig::describe(super::rig::current())
     );
@@ -123,7 +136,7 @@ fn spread(ours: &[Round], theirs: &[Round]) -> (f64, f64) {
 }
 
 /// Loads `cluster` once and measures it.
-fn load(cluster: &dyn Cluster, args: &PartitionArgs) -> Result<Round, String> {
+fn load(cluster: &dyn Cluster, args: &ClusterLoad) -> Result<Round, String> {
     let pids = cluster.pids();
     let rss = |pids: &[u32]| pids.iter().map(|&pid| rss_bytes(pid)).sum::<u64>();
     let cpu = |pids: &[u32]| pids.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
@@ -194,7 +207,7 @@ impl Cluster for KvsCluster {
     }
 }
 
-async fn kvs_round(factor: usize, args: &PartitionArgs) -> Result<Round, String> {
+async fn kvs_round(factor: usize, args: &ClusterLoad) -> Result<Round, String> {
     let nodes = start_kvs(factor).await?;
     load(&KvsCluster { nodes, factor }, args)
 }
@@ -241,7 +254,7 @@ impl Cluster for RedisCluster {
     }
 }
 
-fn redis_round(factor: usize, args: &PartitionArgs) -> Result<Round, String> {
+fn redis_round(factor: usize, args: &ClusterLoad) -> Result<Round, String> {
     let servers = start_redis_cluster(factor)?;
     load(&RedisCluster { servers, factor }, args)
 }
