@@ -89,11 +89,6 @@ impl Forwarding {
         self.inbox.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    /// A member forwarded a command: queued to run, or handed back when the queue is full.
-    pub(crate) fn queue(&self, request: Request) -> Result<(), Request> {
-        self.requests.try_send(request).map_err(|error| error.into_inner())
-    }
-
     /// A member forwarded a command: queued to run once there is room (the member's link waits
     /// meanwhile), or handed back when nothing runs forwarded commands here.
     pub(crate) async fn queue_waiting(&self, request: Request) -> Result<(), Request> {

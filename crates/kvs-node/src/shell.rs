@@ -242,12 +242,9 @@ impl Shell {
                 Effect::FanOut(publication) => self.fanout.publish(publication),
                 Effect::SyncThenSend { to, message } => self.sync_then_send(to, message),
                 Effect::ForwardAnswered { id, reply } => self.forwarding.answered(id, reply),
-                Effect::RunForwarded { from, id, command } => {
-                    let request = crate::forwarding::Request { from, id, command };
-                    if self.redis_addr.is_none() || self.forwarding.queue(request).is_err() {
-                        self.refuse_forward(from, id);
-                    }
-                }
+                // Taken out and queued, waiting for room, where peer messages are received
+                // (`Shell::queue_forwarded`); one that reaches here is refused, not dropped.
+                Effect::RunForwarded { from, id, .. } => self.refuse_forward(from, id),
                 Effect::AnswerAntiEntropy { to, request, cursors, fresh, slots } => {
                     if !self.peers.answer(to, PeerCommand::AnswerAntiEntropy { request, cursors, fresh, slots }) {
                         tracing::debug!(peer = %to, "cannot answer an anti-entropy request now; the peer will ask again");
