@@ -115,6 +115,11 @@ pub struct NodeArgs {
     /// Compact the log once it reaches this many bytes and twice its size after the last compaction.
     #[arg(long, default_value = "64MiB", value_parser = parse_bytes, help_heading = "Storage")]
     pub compact_after_bytes: u64,
+    /// Under a layout, the most bytes of writes this node keeps as hints for owners that are
+    /// down, as their stand-in (in the data dir's hints/, else in memory); past it, hints are
+    /// refused (the writes' other copies remain).
+    #[arg(long, default_value = "64MiB", value_parser = parse_bytes, help_heading = "Storage")]
+    pub max_hint_bytes: u64,
     /// Largest frame accepted on any connection, in bytes.
     #[arg(long, default_value = "16MiB", value_parser = parse_size, help_heading = "Limits")]
     pub max_frame_bytes: usize,
@@ -291,6 +296,8 @@ pub struct NodeConfig {
     pub fsync: FsyncPolicy,
     /// Log size that triggers a compaction.
     pub compact_after_bytes: u64,
+    /// The most bytes of hints kept for owners that are down.
+    pub max_hint_bytes: usize,
     /// Anti-entropy period.
     pub anti_entropy_interval: Duration,
     /// Tombstone lifetime.
@@ -459,6 +466,7 @@ impl TryFrom<NodeArgs> for NodeConfig {
             data_dir: args.data_dir,
             fsync: args.fsync,
             compact_after_bytes: args.compact_after_bytes,
+            max_hint_bytes: usize::try_from(args.max_hint_bytes).unwrap_or(usize::MAX),
             anti_entropy_interval: Duration::from_millis(args.anti_entropy_interval_ms),
             tombstone_grace: Duration::from_millis(args.tombstone_grace_ms),
             eviction_grace: Duration::from_millis(args.eviction_grace_ms.min(args.tombstone_grace_ms)),

@@ -63,6 +63,7 @@ pub mod faults;
 pub(crate) mod flag_values;
 pub(crate) mod forward_exchange;
 pub(crate) mod forwarding;
+pub(crate) mod hints;
 pub(crate) mod handshake;
 pub(crate) mod history;
 pub(crate) mod history_sampler;

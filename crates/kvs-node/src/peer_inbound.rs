@@ -71,7 +71,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 bump(&stats.push_bytes_received, bytes);
                 entries.len()
             }
-            PeerMessage::AntiEntropyEntries { entries, .. } => {
+            PeerMessage::AntiEntropyEntries { entries, .. } | PeerMessage::Hints { entries, .. } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
                 entries.len()
             }
@@ -82,6 +82,7 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
             | PeerMessage::SlotFetch { .. }
             | PeerMessage::SlotFetchDone { .. }
             | PeerMessage::AntiEntropyDone { .. }
+            | PeerMessage::HintsTaken { .. }
             | PeerMessage::ResyncRequired { .. } => {
                 bump(&stats.anti_entropy_bytes_received, bytes);
                 0

@@ -78,6 +78,8 @@ pub struct Shell {
     pub(crate) history: crate::history::History,
     /// Redis commands forwarded to owners and from members.
     pub(crate) forwarding: crate::forwarding::Forwarding,
+    /// Writes kept for owners that are down, as their stand-in.
+    pub(crate) hints: crate::hints::Hints,
 }
 
 /// Where joining the cluster through the bootstrap node stands.
@@ -123,6 +125,11 @@ impl Shell {
         let memory_limit = crate::memory_limit::MemoryLimit::new(config.memory_limit);
         let pubsub = Arc::new(Hub::default());
         let history = crate::history::History::new(config.history_step);
+        let hints = crate::hints::Hints::open(
+            config.data_dir.as_deref(),
+            config.max_hint_bytes,
+            config.limits.max_frame_bytes,
+        );
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, (cluster_version, layout, fetching)),
@@ -147,6 +154,7 @@ impl Shell {
             fanout: FanOut::default(),
             history,
             forwarding: Default::default(),
+            hints,
         })
     }
 
@@ -241,6 +249,17 @@ impl Shell {
                 }
                 Effect::FanOut(publication) => self.fanout.publish(publication),
                 Effect::SyncThenSend { to, message } => self.sync_then_send(to, message),
+                Effect::SendOnceLogged { to, message } => match self.writes.log() {
+                    Some(_) => self.sync_then_send(to, message),
+                    None => drop(self.peers.command(to, PeerCommand::Send(message))),
+                },
+                Effect::KeepHints { owner, records } => self.hints.keep(owner, records),
+                Effect::HintsTaken { from, id } => {
+                    if !self.hints.taken(from, id) {
+                        tracing::warn!(peer = %from, id, "refusing word of hints taken that were not offered to it");
+                        crate::stats::bump(&self.core.stats().peer_messages_refused, 1);
+                    }
+                }
                 Effect::ForwardAnswered { id, reply } => self.forwarding.answered(id, reply),
                 // Taken out and queued, waiting for room, where peer messages are received
                 // (`Shell::queue_forwarded`); one that reaches here is refused, not dropped.

@@ -149,6 +149,29 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// For each slot, indexed by slot, the member that stands in for its owners that are `down`
+    /// (docs/partitioning.md, "Hints"): the best-ranked member that owns it not and is not down,
+    /// as the slot's next owner would be; `None` for a slot none of whose owners is down, or
+    /// with no such member.
+    pub fn stand_ins(&self, down: &[NodeId]) -> Vec<Option<NodeId>> {
+        let n = self.owners_per_slot();
+        let mut scored = Vec::with_capacity(self.members.len());
+        let groups: Vec<Option<NodeId>> = (0..SLOTS / SLOTS_PER_GROUP)
+            .map(|group| {
+                scored.clear();
+                scored.extend(self.members.iter().map(|m| (score(group, m), m.node)));
+                scored.sort_unstable_by(|a, b| b.cmp(a));
+                let (owners, rest) = scored.split_at(n.min(scored.len()));
+                let owner_down = owners.iter().any(|(_, node)| down.contains(node));
+                let next = rest.iter().map(|&(_, node)| node).find(|node| !down.contains(node));
+                next.filter(|_| owner_down)
+            })
+            .collect();
+        (0..SLOTS).map(|slot| groups[usize::from(slot / SLOTS_PER_GROUP)]).collect()
+    }
+}
+
 /// A member's rendezvous score for a slot group. The hash is part of the cluster's contract:
 /// every release must compute it alike, or members would disagree on owners.
 fn score(group: u16, member: &LayoutMember) -> u64 {
@@ -228,6 +251,27 @@ mod tests {
 
     fn share(table: &[Vec<NodeId>], node: u64) -> usize {
         table.iter().filter(|owners| owners.contains(&NodeId(node))).count()
+    }
+
+    #[test]
+    fn a_stand_in_is_the_next_ranked_live_member_of_a_slot_with_an_owner_down() {
+        let l = layout(2, &[(1, 1), (2, 1), (3, 1), (4, 1)]);
+        assert!(l.stand_ins(&[]).iter().all(Option::is_none), "nobody down, nobody stands in");
+        let all = layout(4, &[(1, 1), (2, 1), (3, 1), (4, 1)]).stand_ins(&[NodeId(2)]);
+        assert!(all.iter().all(Option::is_none), "every member owns every slot: nobody to stand in");
+        let down = [NodeId(2)];
+        let stand_ins = l.stand_ins(&down);
+        let full = layout(4, &[(1, 1), (2, 1), (3, 1), (4, 1)]).table();
+        for (slot, owners) in l.table().iter().enumerate() {
+            if !owners.contains(&NodeId(2)) {
+                assert_eq!(stand_ins[slot], None, "slot {slot}: its owners are up");
+                continue;
+            }
+            // The third-ranked member, or the fourth if the third is the one down.
+            let next = full[slot].iter().skip(2).find(|&&node| node != NodeId(2)).copied();
+            assert_eq!(stand_ins[slot], next, "slot {slot}");
+            assert!(!owners.contains(&next.unwrap()));
+        }
     }
 
     #[test]

@@ -282,6 +282,21 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The reply's RESP bytes, in the client's protocol.
         reply: Bytes,
     },
+    /// Protocol 9: writes of the receiver's slots that the sender kept for it while it was down,
+    /// as its stand-in (docs/partitioning.md, "Hints"); merged like anti-entropy entries, which
+    /// move no cursor, and answered with [`PeerMessage::HintsTaken`] once logged.
+    Hints {
+        /// Names the batch; the answer carries it.
+        id: u64,
+        /// The writes, of any origin.
+        entries: Vec<E>,
+    },
+    /// Protocol 9: the batch of hints `id` is merged (and on disk where the receiver logs): the
+    /// sender of the hints may drop them.
+    HintsTaken {
+        /// The batch taken.
+        id: u64,
+    },
 }
 
 /// A Redis command run on another member for a client of the sender (see
@@ -318,7 +333,9 @@ impl<E> PeerMessage<E> {
             | PeerMessage::Holding { .. }
             | PeerMessage::EntriesSkipping { .. }
             | PeerMessage::Forward { .. }
-            | PeerMessage::Forwarded { .. } => 9,
+            | PeerMessage::Forwarded { .. }
+            | PeerMessage::Hints { .. }
+            | PeerMessage::HintsTaken { .. } => 9,
             _ => 7,
         }
     }

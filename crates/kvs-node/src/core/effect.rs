@@ -86,6 +86,28 @@ pub(crate) enum Effect {
         /// The command.
         command: kvs_proto::peer::ForwardedCommand,
     },
+    /// Keep these writes as hints for `owner`, which is down, until it is back to take them.
+    KeepHints {
+        /// The owner they are for.
+        owner: NodeId,
+        /// The writes, as pushed to us.
+        records: Vec<Record>,
+    },
+    /// `from` took the batch of hints `id` we handed it: they may be dropped.
+    HintsTaken {
+        /// The owner that took them.
+        from: NodeId,
+        /// The batch.
+        id: u64,
+    },
+    /// Send `to` this message once the log has synced what it holds now (at once on a node
+    /// without a log): it says that what we merged is kept.
+    SendOnceLogged {
+        /// The peer.
+        to: NodeId,
+        /// The message.
+        message: Outgoing,
+    },
     /// The owner answered the forward `id` we sent: hand the reply to the waiting client.
     ForwardAnswered {
         /// The request answered.

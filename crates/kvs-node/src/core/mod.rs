@@ -41,6 +41,7 @@ mod local_writes;
 pub(crate) mod membership;
 mod membership_io;
 mod publications;
+mod stand_ins;
 mod write_acks;
 
 use crate::config::NodeConfig;
@@ -149,6 +150,11 @@ pub(crate) struct Core {
     holdings: Mutex<holdings::Holdings>,
     /// Whether any slot is being fetched: read by every keyed command, so kept beside the lock.
     fetching_any: std::sync::atomic::AtomicBool,
+    /// Who stands in for owners that are down (see [`stand_ins`]); locked after nothing else.
+    stand_ins: Mutex<stand_ins::StandIns>,
+    /// Whether this node stands in for some slot: read by every push received, so kept beside
+    /// the lock.
+    standing_in: std::sync::atomic::AtomicBool,
     /// Moves when what a peer wants pushed may have changed (see [`holdings::skipped_pushes`]).
     wanted_changes: std::sync::atomic::AtomicU64,
     /// What pub/sub sent, received and dropped between nodes.
@@ -213,6 +219,8 @@ impl Core {
             holdings: Mutex::default(),
             fetching_any: Default::default(),
             wanted_changes: Default::default(),
+            stand_ins: Mutex::default(),
+            standing_in: Default::default(),
             layouts: Mutex::new(layouts),
             client_ports: Mutex::default(),
             pubsub_stats: Default::default(),
@@ -266,13 +274,17 @@ impl Core {
             PeerMessage::Entries { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
                 let entries = self.admit(entries, Some(peer));
-                self.apply(entries, true, now)
+                let mut effects = self.hints_among(&entries);
+                effects.extend(self.apply(entries, true, now));
+                effects
             }
             PeerMessage::EntriesSkipping { entries, skipped } => {
                 tracing::trace!(peer = %from, entries = entries.len(), skipped = skipped.len(), "a push skipping writes");
                 bump(&self.stats.push_entries_received, entries.len());
                 let entries = self.admit(entries, Some(peer));
-                self.apply_skipping(entries, peer.origin, &skipped, now)
+                let mut effects = self.hints_among(&entries);
+                effects.extend(self.apply_skipping(entries, peer.origin, &skipped, now));
+                effects
             }
             PeerMessage::Unit { entries } => {
                 bump(&self.stats.push_entries_received, entries.len());
@@ -282,8 +294,10 @@ impl Core {
                     // A unit is applied whole or not at all; anti-entropy brings what is sound.
                     return Vec::new();
                 }
+                let mut effects = self.hints_among(&entries);
                 let _whole = self.isolation.write().unwrap_or_else(|p| p.into_inner());
-                self.apply(entries, true, now)
+                effects.extend(self.apply(entries, true, now));
+                effects
             }
             PeerMessage::AntiEntropyRequest { request, cursors, fresh } => {
                 tracing::trace!(me = %self.me().id, peer = %from, ?cursors, fresh, "anti-entropy request");
@@ -326,6 +340,8 @@ impl Core {
             PeerMessage::Serves { redis_port } => self.serves_received(from, redis_port),
             PeerMessage::Forward { id, command } => self.forward_received(peer, id, command),
             PeerMessage::Forwarded { id, reply } => self.forward_answered(from, id, reply),
+            PeerMessage::Hints { id, entries } => self.hints_received(from, id, entries, now),
+            PeerMessage::HintsTaken { id } => vec![Effect::HintsTaken { from, id }],
         };
         // Entries just applied may be what a waiting peer asked for.
         effects.extend(self.acks_due());
@@ -347,6 +363,7 @@ impl Core {
             (reaped, lock(&self.gossip).next_peer(&candidates))
         };
         self.clock.judge(now, self.alive_peers(now));
+        self.refresh_stand_ins(now.at);
         let mut effects: Vec<Effect> = reaped
             .into_iter()
             .map(|id| {

@@ -250,6 +250,20 @@ fn write_section(call: &Call<'_, '_>, section: &str, out: &mut String) {
                     forwards.failed.load(Ordering::Relaxed),
                     forwards.ran.load(Ordering::Relaxed),
                 );
+                // Writes kept here for owners that are down, as their stand-in.
+                let hints = &call.shell.hints;
+                let (owners, held, bytes) = hints.held();
+                let (down, standing_in) = call.shell.core.owners_down();
+                let standing_in = u8::from(standing_in);
+                let _ = write!(
+                    out,
+                    "kvs_owners_down:{down}\r\nkvs_standing_in:{standing_in}\r\n\
+                     kvs_hints_owners:{owners}\r\nkvs_hints_held:{held}\r\nkvs_hints_bytes:{bytes}\r\n\
+                     kvs_hints_kept:{}\r\nkvs_hints_refused:{}\r\nkvs_hints_handed_over:{}\r\n",
+                    hints.stats.kept.load(Ordering::Relaxed),
+                    hints.stats.refused.load(Ordering::Relaxed),
+                    hints.stats.handed_over.load(Ordering::Relaxed),
+                );
             }
             Ok(())
         }

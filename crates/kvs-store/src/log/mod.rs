@@ -11,6 +11,7 @@
 //! - [`legacy`]: reading logs of format version 0 (bincode bodies, no header), to upgrade them.
 //! - [`check`]: `kvs-node check-data-dir`: an offline report, and the repair an operator asks for.
 //! - [`data_dir`]: the directory: exclusive lock, the persisted node id.
+//! - [`hint_file`]: the writes a stand-in keeps for an owner that is down, in the log's frames.
 //! - [`layout_file`]: the layout the node adopted, as the data dir records it.
 //! - [`recovery`]: replaying the log into a store; cutting a torn tail, refusing other damage.
 //! - `handle`: [`Log`], what the node calls: append, reserve room, sync, compact, close.
@@ -25,6 +26,7 @@ pub(crate) mod disk;
 pub mod fetching_file;
 pub(crate) mod format;
 mod handle;
+pub mod hint_file;
 pub mod layout_file;
 pub(crate) mod legacy;
 pub mod recovery;

@@ -96,9 +96,13 @@ impl Core {
     /// ours, or it holds every slot).
     pub(crate) fn wanted_by(&self, peer: NodeId) -> Option<Wanted> {
         let (layout, owners) = self.layout_owners()?;
+        // The slots it stands in for while an owner is down, whose writes it keeps as hints.
+        let stand_ins = self.stand_in_table();
+        let stands_in = |slot: u16| stand_ins.as_ref().is_some_and(|table| table[usize::from(slot)] == Some(peer));
         let holdings = lock(&self.holdings);
         let said = holdings.peers.get(&peer).filter(|said| said.version == layout.version)?;
-        let slots = SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer)).union(&said.kept);
+        let slots = SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) || stands_in(slot))
+            .union(&said.kept);
         (!slots.is_full()).then_some(Wanted { slots })
     }
 

@@ -1,0 +1,309 @@
+//! The hints this node keeps as a stand-in for owners that are down, and their handing over once
+//! an owner is back (docs/partitioning.md, "Hints"; who stands in for whom is the core's rule,
+//! `core/stand_ins.rs`).
+//!
+//! Hints are bounded by `--max-hint-bytes` across owners: past it a hint is refused and counted,
+//! since the write's origin and the slot's live owners hold it anyway. On a durable node each
+//! owner's hints are also a file in the data dir's `hints/`, in the log's format
+//! ([`kvs_store::log::hint_file`]), synced within a hand-over tick and read back at start.
+
+use crate::core::Outgoing;
+use crate::peer_links::PeerCommand;
+use crate::shell::Shell;
+use kvs_proto::NodeId;
+use kvs_store::log::hint_file;
+use kvs_store::replica::entry_cost;
+use kvs_store::Record;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+/// How often hints are offered to owners that are back, and their files synced.
+const HAND_OVER_EVERY: Duration = Duration::from_millis(500);
+
+/// A batch not answered in this long is offered again (the link may have dropped it).
+const UNANSWERED_AFTER: Duration = Duration::from_secs(10);
+
+/// What hints did since the node started (INFO's cluster section).
+#[derive(Debug, Default)]
+pub(crate) struct HintStats {
+    /// Writes kept as hints.
+    pub(crate) kept: AtomicU64,
+    /// Writes refused as hints: the bound was reached.
+    pub(crate) refused: AtomicU64,
+    /// Hints an owner took.
+    pub(crate) handed_over: AtomicU64,
+}
+
+/// The hints kept for one owner.
+#[derive(Debug, Default)]
+struct OwnerHints {
+    /// Oldest first.
+    records: Vec<Record>,
+    /// Their cost, as [`entry_cost`] counts it.
+    bytes: usize,
+    /// Bytes its file holds, those handed over included (the file is rewritten when they
+    /// are most of it, and removed once every hint is taken).
+    file_bytes: usize,
+    /// The batch handed over and not yet answered.
+    offered: Option<Offered>,
+}
+
+/// A batch handed to an owner.
+#[derive(Debug)]
+struct Offered {
+    id: u64,
+    count: usize,
+    bytes: usize,
+    at: Instant,
+}
+
+/// Every owner's hints.
+#[derive(Debug, Default)]
+struct HintsState {
+    owners: BTreeMap<NodeId, OwnerHints>,
+    /// Their cost together.
+    bytes: usize,
+    /// The last batch id given.
+    last_id: u64,
+    /// Owners whose files were written since the last sync.
+    unsynced: BTreeSet<NodeId>,
+}
+
+/// The hints this node keeps for owners that are down.
+#[derive(Debug)]
+pub(crate) struct Hints {
+    /// `hints/` in the data dir (`None`: memory only).
+    dir: Option<PathBuf>,
+    /// The bound on their cost together.
+    max_bytes: usize,
+    state: Mutex<HintsState>,
+    /// What they did.
+    pub(crate) stats: HintStats,
+}
+
+impl Hints {
+    /// The hints a durable node kept in `data_dir` before it stopped (frames of at most `max_body`
+    /// bytes), or none.
+    pub(crate) fn open(data_dir: Option<&Path>, max_bytes: usize, max_body: usize) -> Hints {
+        let dir = data_dir.map(|dir| dir.join("hints"));
+        let mut state = HintsState::default();
+        if let Some(dir) = &dir {
+            if let Err(error) = std::fs::create_dir_all(dir) {
+                tracing::warn!(%error, dir = %dir.display(), "cannot create the hints directory: hints kept in memory only");
+            }
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let Some(owner) = owner_of(&path) else { continue };
+                match hint_file::read(&path, max_body) {
+                    Ok(read) => {
+                        if read.lost_bytes > 0 {
+                            tracing::warn!(file = %path.display(), lost_bytes = read.lost_bytes, "hint file cut short: the rest given up");
+                        }
+                        let bytes = read.records.iter().map(entry_cost).sum();
+                        let file_bytes = read.records.len() * 16 + bytes;
+                        state.bytes += bytes;
+                        let hints = OwnerHints { records: read.records, bytes, file_bytes, offered: None };
+                        state.owners.insert(owner, hints);
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot read a hint file: its hints given up"),
+                }
+            }
+        }
+        if !state.owners.is_empty() {
+            tracing::info!(owners = state.owners.len(), bytes = state.bytes, "hints read back from the data dir");
+        }
+        Hints { dir, max_bytes, state: Mutex::new(state), stats: HintStats::default() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, HintsState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn path(&self, owner: NodeId) -> Option<PathBuf> {
+        self.dir.as_ref().map(|dir| dir.join(format!("{:016x}.hints", owner.0)))
+    }
+
+    /// Keeps `records` for `owner`, as many as the bound allows.
+    pub(crate) fn keep(&self, owner: NodeId, mut records: Vec<Record>) {
+        let mut state = self.state();
+        let mut room = self.max_bytes.saturating_sub(state.bytes);
+        let fits = records
+            .iter()
+            .take_while(|record| {
+                let cost = entry_cost(record);
+                let fits = cost <= room;
+                room = room.saturating_sub(cost);
+                fits
+            })
+            .count();
+        let refused = records.len() - fits;
+        if refused > 0 {
+            if self.stats.refused.fetch_add(refused as u64, Ordering::Relaxed) == 0 {
+                tracing::warn!(%owner, refused, max_bytes = self.max_bytes, "hints past --max-hint-bytes refused (their writes' other copies remain)");
+            }
+            records.truncate(fits);
+        }
+        if records.is_empty() {
+            return;
+        }
+        let bytes: usize = records.iter().map(entry_cost).sum();
+        if let Some(path) = self.path(owner) {
+            match hint_file::append(&path, &records) {
+                Ok(()) => drop(state.unsynced.insert(owner)),
+                Err(error) => tracing::warn!(%error, "cannot write hints: kept in memory only"),
+            }
+        }
+        self.stats.kept.fetch_add(records.len() as u64, Ordering::Relaxed);
+        state.bytes += bytes;
+        let hints = state.owners.entry(owner).or_default();
+        hints.bytes += bytes;
+        hints.file_bytes += bytes + records.len() * 16;
+        hints.records.extend(records);
+    }
+
+    /// How many owners have hints here, how many hints, and their cost.
+    pub(crate) fn held(&self) -> (usize, usize, usize) {
+        let state = self.state();
+        let records = state.owners.values().map(|hints| hints.records.len()).sum();
+        (state.owners.len(), records, state.bytes)
+    }
+
+    /// The next batch for `owner` (up to `max_bytes`), unless one is awaiting its answer.
+    fn next_batch(&self, owner: NodeId, max_bytes: usize, now: Instant) -> Option<(u64, Vec<Record>)> {
+        let mut state = self.state();
+        state.last_id += 1;
+        let id = state.last_id;
+        let hints = state.owners.get_mut(&owner)?;
+        if hints.offered.as_ref().is_some_and(|offered| now.duration_since(offered.at) < UNANSWERED_AFTER) {
+            return None;
+        }
+        let (mut bytes, mut batch) = (0, Vec::new());
+        for record in &hints.records {
+            if !batch.is_empty() && bytes + entry_cost(record) > max_bytes {
+                break;
+            }
+            bytes += entry_cost(record);
+            batch.push(record.clone());
+        }
+        hints.offered = Some(Offered { id, count: batch.len(), bytes, at: now });
+        Some((id, batch))
+    }
+
+    /// `from` took the batch `id`: true if it was the one offered to it, whose hints are dropped.
+    pub(crate) fn taken(&self, from: NodeId, id: u64) -> bool {
+        let mut state = self.state();
+        let Some(hints) = state.owners.get_mut(&from) else { return false };
+        let Some(offered) = hints.offered.take_if(|offered| offered.id == id) else { return false };
+        hints.records.drain(..offered.count);
+        hints.bytes -= offered.bytes;
+        let rewrite = (hints.file_bytes > 2 * (hints.bytes + hints.records.len() * 16)).then(|| hints.records.clone());
+        if hints.records.is_empty() {
+            state.owners.remove(&from);
+        }
+        state.bytes -= offered.bytes;
+        self.stats.handed_over.fetch_add(offered.count as u64, Ordering::Relaxed);
+        drop(state);
+        if let (Some(path), Some(left)) = (self.path(from), rewrite) {
+            // Removed once empty; else rewritten when hints handed over are most of it.
+            match hint_file::rewrite(&path, &left) {
+                Ok(()) => {
+                    if let Some(hints) = self.state().owners.get_mut(&from) {
+                        hints.file_bytes = hints.bytes + hints.records.len() * 16;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot rewrite a hint file"),
+            }
+        }
+        true
+    }
+
+    /// Syncs the files written since last time (hints are a spare copy: a crash before may lose
+    /// the last of them, never the write).
+    fn sync(&self) {
+        let unsynced = std::mem::take(&mut self.state().unsynced);
+        for owner in unsynced {
+            let Some(path) = self.path(owner) else { continue };
+            if let Err(error) = std::fs::File::open(&path).and_then(|file| file.sync_data()) {
+                tracing::debug!(%error, file = %path.display(), "cannot sync a hint file");
+            }
+        }
+    }
+
+    fn owners(&self) -> Vec<NodeId> {
+        self.state().owners.keys().copied().collect()
+    }
+}
+
+/// The owner a hint file is for, by its name.
+fn owner_of(path: &Path) -> Option<NodeId> {
+    if path.extension()? != "hints" {
+        return None;
+    }
+    u64::from_str_radix(path.file_stem()?.to_str()?, 16).ok().map(NodeId)
+}
+
+/// Hands each owner that is back the hints kept for it, a batch at a time, each answered before
+/// the next; syncs the hint files.
+pub(crate) async fn hand_over(shell: Arc<Shell>) {
+    let mut ticks = interval(HAND_OVER_EVERY);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shell.shutdown_started() => return,
+            _ = ticks.tick() => {}
+        }
+        let hints = &shell.hints;
+        hints.sync();
+        let now = Instant::now();
+        for owner in hints.owners() {
+            if !shell.core.member_alive(owner, shell.now().at) {
+                continue;
+            }
+            if let Some((id, entries)) = hints.next_batch(owner, shell.config.max_batch_bytes, now) {
+                tracing::debug!(%owner, id, hints = entries.len(), "handing over hints");
+                shell.peers.command(owner, PeerCommand::Send(Outgoing::Hints { id, entries }));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvs_proto::Version;
+
+    fn record(key: &str, seq: u64) -> Record {
+        Record::new(key.as_bytes(), Some(b"value"), Version { wall_ms: 1_000, logical: 0, node: NodeId(9) }, seq)
+    }
+
+    #[test]
+    fn hints_are_bounded_read_back_at_start_and_dropped_once_taken_by_the_owner_offered() {
+        let dir = tempfile::tempdir().unwrap();
+        let cost = entry_cost(&record("k0", 1));
+        let hints = Hints::open(Some(dir.path()), 3 * cost, 1 << 20);
+        hints.keep(NodeId(2), (1..=4).map(|i| record(&format!("k{i}"), i)).collect());
+        assert_eq!(hints.held(), (1, 3, 3 * cost), "the fourth is past the bound");
+        assert_eq!(hints.stats.refused.load(Ordering::Relaxed), 1);
+
+        let again = Hints::open(Some(dir.path()), 3 * cost, 1 << 20);
+        assert_eq!(again.held(), (1, 3, 3 * cost), "read back from the data dir");
+
+        let now = Instant::now();
+        let (id, batch) = again.next_batch(NodeId(2), 2 * cost, now).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert!(again.next_batch(NodeId(2), 2 * cost, now).is_none(), "one batch awaits its answer");
+        assert!(!again.taken(NodeId(3), id), "only the owner offered may take it");
+        assert!(!again.taken(NodeId(2), id + 1), "only the batch offered");
+        assert!(again.taken(NodeId(2), id));
+        assert!(!again.taken(NodeId(2), id), "once");
+        let (id, batch) = again.next_batch(NodeId(2), 2 * cost, now).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(again.taken(NodeId(2), id));
+        assert_eq!(again.held(), (0, 0, 0));
+        assert_eq!(std::fs::read_dir(dir.path().join("hints")).unwrap().count(), 0, "its file removed");
+    }
+}
