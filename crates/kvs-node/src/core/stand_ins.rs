@@ -53,9 +53,7 @@ impl Core {
                     .members
                     .iter()
                     .map(|member| member.node)
-                    .filter(|&node| {
-                        matches!(members.state_of(node, now), Some(MemberState::Dead | MemberState::Left))
-                    })
+                    .filter(|&node| matches!(members.state_of(node, now), Some(MemberState::Dead | MemberState::Left)))
                     .collect()
             }
         };
@@ -63,9 +61,9 @@ impl Core {
         if stand_ins.version == version && stand_ins.down == down {
             return;
         }
-        let table = held.filter(|_| !down.is_empty()).map(|(layout, owners)| {
-            Arc::new(StandInTable { stand_ins: layout.stand_ins(&down), owners })
-        });
+        let table = held
+            .filter(|_| !down.is_empty())
+            .map(|(layout, owners)| Arc::new(StandInTable { stand_ins: layout.stand_ins(&down), owners }));
         let standing_in = table.as_ref().is_some_and(|table| table.stand_ins.contains(&Some(self.node)));
         if !down.is_empty() {
             tracing::info!(?down, standing_in, "owners down: stand-ins keep their slots' writes as hints");

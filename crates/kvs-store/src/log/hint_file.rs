@@ -27,8 +27,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
 
 /// Appends `records` to the hint file at `path`, creating it (with its header) if missing.
 pub fn append(path: &Path, records: &[Record]) -> Result<(), LogError> {
-    let mut file =
-        std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io_error(path))?;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io_error(path))?;
     let fresh = file.metadata().map_err(io_error(path))?.len() == 0;
     let mut bytes = Vec::new();
     if fresh {

@@ -101,8 +101,8 @@ impl Core {
         let stands_in = |slot: u16| stand_ins.as_ref().is_some_and(|table| table[usize::from(slot)] == Some(peer));
         let holdings = lock(&self.holdings);
         let said = holdings.peers.get(&peer).filter(|said| said.version == layout.version)?;
-        let slots = SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) || stands_in(slot))
-            .union(&said.kept);
+        let slots =
+            SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) || stands_in(slot)).union(&said.kept);
         (!slots.is_full()).then_some(Wanted { slots })
     }
 

@@ -3,6 +3,7 @@
 
 mod collections;
 mod forwards;
+mod hints;
 mod holdings;
 mod layouts;
 mod lists;
