@@ -89,28 +89,30 @@ impl Hints {
     /// The hints a durable node kept in `data_dir` before it stopped (frames of at most `max_body`
     /// bytes), or none.
     pub(crate) fn open(data_dir: Option<&Path>, max_bytes: usize, max_body: usize) -> Hints {
-        let dir = data_dir.map(|dir| dir.join("hints"));
-        let mut state = HintsState::default();
-        if let Some(dir) = &dir {
-            if let Err(error) = std::fs::create_dir_all(dir) {
-                tracing::warn!(%error, dir = %dir.display(), "cannot create the hints directory: hints kept in memory only");
+        let dir = data_dir.and_then(|dir| match hint_file::directory(dir) {
+            Ok(dir) => Some(dir),
+            Err(error) => {
+                tracing::warn!(%error, "cannot use the hints directory: hints kept in memory only");
+                None
             }
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                let Some(owner) = owner_of(&path) else { continue };
-                match hint_file::read(&path, max_body) {
-                    Ok(read) => {
-                        if read.lost_bytes > 0 {
-                            tracing::warn!(file = %path.display(), lost_bytes = read.lost_bytes, "hint file cut short: the rest given up");
-                        }
-                        let bytes = read.records.iter().map(entry_cost).sum();
-                        let file_bytes = read.records.len() * 16 + bytes;
-                        state.bytes += bytes;
-                        let hints = OwnerHints { records: read.records, bytes, file_bytes, offered: None };
-                        state.owners.insert(owner, hints);
+        });
+        let mut state = HintsState::default();
+        let files = dir.as_deref().map(hint_file::list).transpose().unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot list the hint files: those hints given up");
+            None
+        });
+        for (owner, path) in files.into_iter().flatten() {
+            match hint_file::read(&path, max_body) {
+                Ok(read) => {
+                    if read.lost_bytes > 0 {
+                        tracing::warn!(file = %path.display(), lost_bytes = read.lost_bytes, "hint file cut short: the rest given up");
                     }
-                    Err(error) => tracing::warn!(%error, "cannot read a hint file: its hints given up"),
+                    let bytes = read.records.iter().map(entry_cost).sum();
+                    let file_bytes = read.records.len() * 16 + bytes;
+                    state.bytes += bytes;
+                    state.owners.insert(owner, OwnerHints { records: read.records, bytes, file_bytes, offered: None });
                 }
+                Err(error) => tracing::warn!(%error, "cannot read a hint file: its hints given up"),
             }
         }
         if !state.owners.is_empty() {
@@ -124,7 +126,7 @@ impl Hints {
     }
 
     fn path(&self, owner: NodeId) -> Option<PathBuf> {
-        self.dir.as_ref().map(|dir| dir.join(format!("{:016x}.hints", owner.0)))
+        self.dir.as_ref().map(|dir| hint_file::path(dir, owner))
     }
 
     /// Keeps `records` for `owner`, as many as the bound allows.
@@ -227,8 +229,20 @@ impl Hints {
         let unsynced = std::mem::take(&mut self.state().unsynced);
         for owner in unsynced {
             let Some(path) = self.path(owner) else { continue };
-            if let Err(error) = std::fs::File::open(&path).and_then(|file| file.sync_data()) {
-                tracing::debug!(%error, file = %path.display(), "cannot sync a hint file");
+            if let Err(error) = hint_file::sync(&path) {
+                tracing::debug!(%error, "cannot sync a hint file");
+            }
+        }
+    }
+
+    /// Drops every hint for `owner`, which the layout no longer names: nobody would take them.
+    fn forget(&self, owner: NodeId) {
+        let Some(hints) = self.state().owners.remove(&owner) else { return };
+        self.state().bytes -= hints.bytes;
+        tracing::info!(%owner, hints = hints.records.len(), "hints for a member no layout names given up");
+        if let Some(path) = self.path(owner) {
+            if let Err(error) = hint_file::rewrite(&path, &[]) {
+                tracing::warn!(%error, "cannot remove a hint file");
             }
         }
     }
@@ -236,14 +250,6 @@ impl Hints {
     fn owners(&self) -> Vec<NodeId> {
         self.state().owners.keys().copied().collect()
     }
-}
-
-/// The owner a hint file is for, by its name.
-fn owner_of(path: &Path) -> Option<NodeId> {
-    if path.extension()? != "hints" {
-        return None;
-    }
-    u64::from_str_radix(path.file_stem()?.to_str()?, 16).ok().map(NodeId)
 }
 
 /// Hands each owner that is back the hints kept for it, a batch at a time, each answered before
@@ -259,7 +265,12 @@ pub(crate) async fn hand_over(shell: Arc<Shell>) {
         let hints = &shell.hints;
         hints.sync();
         let now = Instant::now();
+        let layout = shell.core.layout();
         for owner in hints.owners() {
+            if layout.as_ref().is_some_and(|layout| !layout.members.iter().any(|member| member.node == owner)) {
+                hints.forget(owner);
+                continue;
+            }
             if !shell.core.member_alive(owner, shell.now().at) {
                 continue;
             }
