@@ -1,4 +1,4 @@
-//! Hints (issue 30; docs/partitioning.md, "Hints"): while an owner is down, the writes of its
+//! Hints (issue 30; docs/partitioning.md, "Owners that are down"): while an owner is down, the writes of its
 //! slots are kept also by a stand-in, a member that does not own them, and handed to the owner
 //! when it returns. So a write taken while one owner is down survives the loss of the owner that
 //! took it: three nodes at N = 2, one owner killed, writes taken by its co-owner, which is then

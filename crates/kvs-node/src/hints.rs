@@ -1,5 +1,5 @@
 //! The hints this node keeps as a stand-in for owners that are down, and their handing over once
-//! an owner is back (docs/partitioning.md, "Hints"; who stands in for whom is the core's rule,
+//! an owner is back (docs/partitioning.md, "Owners that are down"; who stands in for whom is the core's rule,
 //! `core/stand_ins.rs`).
 //!
 //! Hints are bounded by `--max-hint-bytes` across owners: past it a hint is refused and counted,
@@ -195,6 +195,13 @@ impl Hints {
         Some((id, batch))
     }
 
+    /// The batch `id` could not be handed to `owner` (no link to it yet): offered again next time.
+    fn withdraw(&self, owner: NodeId, id: u64) {
+        if let Some(hints) = self.state().owners.get_mut(&owner) {
+            hints.offered.take_if(|offered| offered.id == id);
+        }
+    }
+
     /// `from` took the batch `id`: true if it was the one offered to it, whose hints are dropped.
     pub(crate) fn taken(&self, from: NodeId, id: u64) -> bool {
         let mut state = self.state();
@@ -276,7 +283,9 @@ pub(crate) async fn hand_over(shell: Arc<Shell>) {
             }
             if let Some((id, entries)) = hints.next_batch(owner, shell.config.max_batch_bytes, now) {
                 tracing::debug!(%owner, id, hints = entries.len(), "handing over hints");
-                shell.peers.command(owner, PeerCommand::Send(Outgoing::Hints { id, entries }));
+                if !shell.peers.command(owner, PeerCommand::Send(Outgoing::Hints { id, entries })) {
+                    hints.withdraw(owner, id);
+                }
             }
         }
     }

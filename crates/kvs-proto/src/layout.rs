@@ -151,7 +151,7 @@ impl Layout {
 
 impl Layout {
     /// For each slot, indexed by slot, the member that stands in for its owners that are `down`
-    /// (docs/partitioning.md, "Hints"): the best-ranked member that owns it not and is not down,
+    /// (docs/partitioning.md, "Owners that are down"): the best-ranked member that owns it not and is not down,
     /// as the slot's next owner would be; `None` for a slot none of whose owners is down, or
     /// with no such member.
     pub fn stand_ins(&self, down: &[NodeId]) -> Vec<Option<NodeId>> {

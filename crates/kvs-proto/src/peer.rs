@@ -283,7 +283,7 @@ pub enum PeerMessage<E = KeyedEntry> {
         reply: Bytes,
     },
     /// Protocol 9: writes of the receiver's slots that the sender kept for it while it was down,
-    /// as its stand-in (docs/partitioning.md, "Hints"); merged like anti-entropy entries, which
+    /// as its stand-in (docs/partitioning.md, "Owners that are down"); merged like anti-entropy entries, which
     /// move no cursor, and answered with [`PeerMessage::HintsTaken`] once logged.
     Hints {
         /// Names the batch; the answer carries it.

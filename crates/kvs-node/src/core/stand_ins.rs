@@ -1,4 +1,4 @@
-//! Stand-ins for owners that are down (docs/partitioning.md, "Hints"). While a member the layout
+//! Stand-ins for owners that are down (docs/partitioning.md, "Owners that are down"). While a member the layout
 //! names is held dead (or gone), every write of a slot it owns is pushed also to that slot's
 //! stand-in, the best-ranked live member that does not own it, which keeps the write as a hint
 //! for the owner and hands it over when the owner is back. A write taken while an owner is down

@@ -1,5 +1,5 @@
 //! Hint files: the writes a stand-in keeps for one owner that is down, until it hands them over
-//! (docs/partitioning.md, "Hints"). A hint file is a log file with entry frames only: the same
+//! (docs/partitioning.md, "Owners that are down"). A hint file is a log file with entry frames only: the same
 //! header, frames and checksums, so the log's decoder (which bounds every length) reads it.
 //!
 //! A hint is a spare copy: the write's origin and the slot's other owners hold it too. So a file

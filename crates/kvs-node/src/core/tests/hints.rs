@@ -1,4 +1,4 @@
-//! Hints between cores (docs/partitioning.md, "Hints"): while an owner is down, its slots' writes
+//! Hints between cores (docs/partitioning.md, "Owners that are down"): while an owner is down, its slots' writes
 //! are pushed to their stand-in, which keeps them for it and serves none of them; handed over,
 //! they are merged, moving no cursor, and answered once logged; one older than the grace period
 //! is given up.
