@@ -14,6 +14,7 @@ pub mod binaries;
 pub mod cluster;
 pub mod http;
 pub mod impostor;
+pub mod layouts;
 pub mod netns;
 pub mod pki;
 pub mod process;

@@ -6,6 +6,7 @@
 
 use kvs_proto::layout::Layout;
 use kvs_proto::slot::slot_of;
+use kvs_tests::layouts::held_layout;
 use kvs_tests::wait::wait_until;
 use kvs_tests::{start_chain, wait_for_alive_members, wait_for_open_gates, NodeProcess};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,11 +27,6 @@ fn cluster_client(nodes: &[NodeProcess]) -> redis::cluster::ClusterConnection {
     redis::cluster::ClusterClient::new(urls).unwrap().get_connection().unwrap()
 }
 
-/// The layout `node` holds.
-async fn layout(node: &NodeProcess) -> Option<Layout> {
-    node.client().await.cluster_plan(kvs_proto::LayoutChange::default()).await.ok()?.current
-}
-
 /// How many of `keys` each node owns under `layout`, in the order of `nodes`.
 fn owned(layout: &Layout, nodes: &[NodeProcess], keys: &[String]) -> Vec<u64> {
     let table = layout.table();
@@ -49,7 +45,7 @@ async fn settle(nodes: &[NodeProcess], members: usize, keys: &[String], what: &s
         let mut layouts = Vec::new();
         for node in nodes {
             counts.push(node.status().await.ok()?.key_count);
-            layouts.push(layout(node).await?);
+            layouts.push(held_layout(node).await?);
         }
         let held = layouts.pop()?;
         let agreed = held.members.len() == members && layouts.iter().all(|other| other.version == held.version);
@@ -165,7 +161,7 @@ async fn a_node_added_under_load_gets_its_share_with_no_failed_request() {
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     // The new node fetches its share of what was written before, while the clients go on.
     let share = wait_until("the fourth node to fetch its share", CONVERGE, || async {
-        let held = layout(&nodes[3]).await.filter(|layout| layout.members.len() == 4)?;
+        let held = held_layout(&nodes[3]).await.filter(|layout| layout.members.len() == 4)?;
         let wanted = owned(&held, &nodes, &before)[3];
         let count = nodes[3].status().await.ok()?.key_count;
         (wanted > 0 && count >= wanted).then_some(wanted)

@@ -5,17 +5,13 @@
 
 use kvs_proto::layout::Layout;
 use kvs_proto::slot::slot_of;
+use kvs_tests::layouts::durable_nodes_under_layout;
 use kvs_tests::wait::wait_until;
-use kvs_tests::{wait_for_open_gates, NodeProcess, FAST_FAILURE_DETECTION};
+use kvs_tests::NodeProcess;
 use std::time::{Duration, Instant};
 
 const CONVERGE: Duration = Duration::from_secs(60);
 const KEYS: usize = 600;
-
-/// The layout `node` holds.
-async fn layout(node: &NodeProcess) -> Option<Layout> {
-    node.client().await.cluster_plan(kvs_proto::LayoutChange::default()).await.ok()?.current
-}
 
 /// How many of `keys` `node` owns under `layout`.
 fn owned(layout: &Layout, node: &NodeProcess, keys: &[String]) -> u64 {
@@ -42,26 +38,7 @@ fn ports_named(node: &NodeProcess) -> Option<std::collections::BTreeSet<i64>> {
 
 #[tokio::test]
 async fn an_owner_down_leaves_its_slots_served_and_is_handed_what_it_missed_when_it_returns() {
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes: Vec<NodeProcess> = Vec::new();
-    for dir in &dirs {
-        let mut flags = vec!["--redis-port", "0", "--data-dir", dir.path().to_str().unwrap()];
-        flags.extend(FAST_FAILURE_DETECTION);
-        nodes.push(NodeProcess::start(nodes.first().map(|n| n.addr), &flags));
-    }
-    wait_for_open_gates(&nodes, CONVERGE).await;
-    let applied = nodes[0].cli(&["cluster", "apply", "--replication-factor", "2"]);
-    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
-    let held = wait_until("every node to settle under the layout", CONVERGE, || async {
-        let mut held = None;
-        for node in &nodes {
-            let info: String = redis::cmd("INFO").arg("cluster").query(&mut node.resp()).ok()?;
-            let settled = ["kvs_slots_fetching:0", "kvs_slots_kept:0"].iter().all(|field| info.contains(field));
-            held = Some(layout(node).await.filter(|l| settled && l.owners_per_slot() == 2)?);
-        }
-        held
-    })
-    .await;
+    let (_dirs, mut nodes, held) = durable_nodes_under_layout(3, 2, CONVERGE).await;
 
     // The third node dies. Once the others hold it dead, Redis Cluster clients are told of the
     // two live ones only: each of its slots by the other owner.

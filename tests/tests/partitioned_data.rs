@@ -7,6 +7,7 @@
 
 use kvs_proto::layout::Layout;
 use kvs_proto::slot::slot_of;
+use kvs_tests::layouts::held_layout;
 use kvs_tests::wait::wait_until;
 use kvs_tests::{start_chain, wait_for_open_gates, NodeProcess};
 use std::time::Duration;
@@ -17,12 +18,6 @@ const KEYS: usize = 600;
 /// The live keys `node` holds.
 async fn count(node: &NodeProcess) -> Option<u64> {
     node.status().await.ok().map(|status| status.key_count)
-}
-
-/// The layout `node` holds.
-async fn layout(node: &NodeProcess) -> Option<Layout> {
-    let plan = node.client().await.cluster_plan(kvs_proto::LayoutChange::default()).await.ok()?;
-    plan.current
 }
 
 /// How many of the test's keys each node owns under `layout`, in the order of `nodes`.
@@ -42,7 +37,7 @@ fn owned(layout: &Layout, nodes: &[NodeProcess]) -> Vec<u64> {
 /// must have `factor` owners a slot; returns the counts.
 async fn settle(nodes: &[NodeProcess], factor: usize, what: &str) -> Vec<u64> {
     wait_until(what, CONVERGE, || async {
-        let held = layout(&nodes[0]).await?;
+        let held = held_layout(&nodes[0]).await?;
         if held.owners_per_slot() != factor {
             return None;
         }
@@ -120,7 +115,7 @@ async fn with_one_copy_a_write_is_pushed_to_nobody_and_still_counted_everywhere(
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
     for node in &nodes {
         wait_until("the layout to reach every node", CONVERGE, || async {
-            (layout(node).await?.owners_per_slot() == 1).then_some(())
+            (held_layout(node).await?.owners_per_slot() == 1).then_some(())
         })
         .await;
     }
@@ -155,7 +150,7 @@ async fn with_one_copy_a_write_is_pushed_to_nobody_and_still_counted_everywhere(
 
     // Those numbers move the peers' cursors: a WAIT for both peers after a write is answered
     // by both, though neither holds the key.
-    let layout = layout(&nodes[0]).await.unwrap();
+    let layout = held_layout(&nodes[0]).await.unwrap();
     let me = layout.members.iter().find(|m| m.addr == nodes[0].addr).unwrap().node;
     let table = layout.table();
     let own = (0..).map(|i| format!("own:{i}")).find(|k| table[usize::from(slot_of(k.as_bytes()))] == [me]).unwrap();
