@@ -6,6 +6,7 @@
 
 use crate::history::History;
 use crate::holders::Holders;
+use crate::ran_on::RanOn;
 use crate::resp::{self, Reply};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -18,7 +19,8 @@ struct Pushed {
     list: String,
     value: String,
     sent: Instant,
-    node: usize,
+    /// Where it ran (its node's pushes keep their order).
+    ran: RanOn,
     tail: bool,
 }
 
@@ -29,8 +31,8 @@ pub struct ListOps {
     pushed: Vec<Pushed>,
     /// Values ever sent in a push, answered or not, per list.
     attempted: BTreeMap<String, BTreeSet<String>>,
-    /// Values answered pops returned, with the node that popped them.
-    popped: BTreeMap<String, Vec<usize>>,
+    /// Values answered pops returned, with where each ran.
+    popped: BTreeMap<String, Vec<RanOn>>,
     /// When each list was last sent a DEL.
     last_delete: BTreeMap<String, Instant>,
     /// Lists an unanswered pop or DEL may still reach: no push to them is required.
@@ -39,28 +41,32 @@ pub struct ListOps {
 
 impl ListOps {
     /// A push of `value` to `list` (`tail`: RPUSH) was sent at `sent` to `node`, answered if `acked`.
-    pub fn pushed(&mut self, list: &str, value: &str, (sent, node, tail): (Instant, usize, bool), acked: bool) {
+    pub fn pushed(&mut self, list: &str, value: &str, (sent, ran, tail): (Instant, RanOn, bool), acked: bool) {
         self.attempted.entry(list.to_string()).or_default().insert(value.to_string());
         if acked {
-            self.pushed.push(Pushed { list: list.into(), value: value.into(), sent, node, tail });
+            self.pushed.push(Pushed { list: list.into(), value: value.into(), sent, ran, tail });
         }
     }
 
-    /// A pop from `list` on `node` answered `taken` (`None`: no answer; `Some(None)`: empty).
-    pub fn popped(&mut self, list: &str, node: usize, taken: Option<Option<String>>) {
+    /// A pop from `list`, run as `ran` says, answered `taken` (`None`: no answer; `Some(None)`:
+    /// empty).
+    pub fn popped(&mut self, list: &str, ran: RanOn, taken: Option<Option<String>>) {
         match taken {
             None => {
                 self.unsettled.insert(list.to_string());
             }
-            Some(Some(value)) => self.popped.entry(value).or_default().push(node),
+            Some(Some(value)) => self.popped.entry(value).or_default().push(ran),
             Some(None) => {}
         }
     }
 
-    /// A DEL of `list` was sent at `sent`, answered if `acked`.
-    pub fn deleted(&mut self, list: &str, sent: Instant, acked: bool) {
+    /// A DEL of `list` was sent at `sent`, and answered with whether the list was there (`None`:
+    /// no answer). A DEL of a key its node holds nothing of is a plain delete, last writer wins
+    /// by version (docs/how-it-works.md, the conflict table), so it may beat a push made later
+    /// elsewhere by a node whose clock is behind: no push to that list is required from then on.
+    pub fn deleted(&mut self, list: &str, sent: Instant, found: Option<bool>) {
         self.last_delete.insert(list.to_string(), sent);
-        if !acked {
+        if found != Some(true) {
             self.unsettled.insert(list.to_string());
         }
     }
@@ -71,7 +77,7 @@ impl ListOps {
     fn must_hold(&self, push: &Pushed, forgetful: &BTreeSet<usize>) -> bool {
         !self.unsettled.contains(&push.list)
             && !self.popped.contains_key(&push.value)
-            && !forgetful.contains(&push.node)
+            && !push.ran.may_be_forgotten(forgetful)
             && self.last_delete.get(&push.list).is_none_or(|at| push.sent > *at)
     }
 
@@ -114,7 +120,7 @@ impl ListOps {
                 return Err(format!("{list} holds {stranger}, which nobody pushed"));
             }
             for (value, by) in &self.popped {
-                if values.contains(value) && by.iter().any(|node| !forgetful.contains(node)) {
+                if values.contains(value) && by.iter().any(|ran| !ran.may_be_forgotten(forgetful)) {
                     return Err(format!("{list} still holds {value}, which an answered pop returned"));
                 }
             }
@@ -145,17 +151,17 @@ impl ListOps {
         // A push made before a DEL of its list may come back (see `docs/how-it-works.md`: a list
         // made again by a node that saw neither the elements nor the DEL), out of place.
         let after_deletes = |p: &&Pushed| self.last_delete.get(&p.list).is_none_or(|at| p.sent > *at);
-        for push in self.pushed.iter().filter(|p| !forgetful.contains(&p.node)).filter(after_deletes) {
+        for push in self.pushed.iter().filter(|p| !p.ran.may_be_forgotten(forgetful)).filter(after_deletes) {
             let Some(list) = held.get(push.list.as_str()) else { continue };
             let Some(at) = list.iter().position(|v| *v == push.value) else { continue };
-            let key = (push.list.as_str(), push.node, push.tail);
+            let key = (push.list.as_str(), push.ran.node, push.tail);
             if let Some(&before) = last.get(&key) {
                 let outward = if push.tail { at > before } else { at < before };
                 if !outward {
                     let list = &held[push.list.as_str()];
                     return Err(format!(
                         "{} on node {}: {} stands inside an earlier push: {list:?}",
-                        push.list, push.node, push.value
+                        push.list, push.ran.node, push.value
                     ));
                 }
             }
@@ -181,8 +187,15 @@ async fn read(ip: IpAddr, list: &str) -> Result<Vec<String>, String> {
 
 /// One push (of a value of its own, `op`), pop or DEL on a few lists, on a random node: pushes
 /// and pops at both ends made on different nodes at once, as the list rules are for.
-pub async fn operation(rng: &mut StdRng, (n, op): (usize, u64), lists: &mut ListOps, history: &History) {
+/// `forwardable`: a layout was applied, so the node may run it on an owner.
+pub async fn operation(
+    rng: &mut StdRng,
+    (n, op, forwardable): (usize, u64, bool),
+    lists: &mut ListOps,
+    history: &History,
+) {
     let node = rng.random_range(0..n);
+    let ran = RanOn { node, forwardable };
     let list = format!("l{}", rng.random_range(0..2));
     let value = format!("e{op}");
     let sent = tokio::time::Instant::now();
@@ -197,7 +210,7 @@ pub async fn operation(rng: &mut StdRng, (n, op): (usize, u64), lists: &mut List
     match what {
         "rpush" | "lpush" => {
             let acked = matches!(reply, Some(Reply::Int(_)));
-            lists.pushed(&list, &value, (sent, node, what == "rpush"), acked);
+            lists.pushed(&list, &value, (sent, ran, what == "rpush"), acked);
         }
         "lpop" | "rpop" => {
             let taken = match &reply {
@@ -205,9 +218,15 @@ pub async fn operation(rng: &mut StdRng, (n, op): (usize, u64), lists: &mut List
                 Some(Reply::Bulk(None)) => Some(None),
                 _ => None,
             };
-            lists.popped(&list, node, taken);
+            lists.popped(&list, ran, taken);
         }
-        _ => lists.deleted(&list, sent, matches!(reply, Some(Reply::Int(_)))),
+        _ => {
+            let found = match reply {
+                Some(Reply::Int(count)) => Some(count > 0),
+                _ => None,
+            };
+            lists.deleted(&list, sent, found)
+        }
     }
     let target = if what.ends_with("push") { format!("{list} {value}") } else { list.clone() };
     history.note(format!("{what} {target} on {}: {reply:?}", crate::hosts::host(node)));

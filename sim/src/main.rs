@@ -22,6 +22,7 @@ mod holders;
 mod hosts;
 mod layouts;
 mod lists;
+mod ran_on;
 mod resp;
 mod run;
 mod sets;

@@ -278,11 +278,15 @@ async fn workload(
                 heal(a, b, one_way);
                 history.note(format!("heal {} {} {}", host(a), if one_way { "->" } else { "<->" }, host(b)));
             }
-            20..=34 => crate::sets::operation(&mut rng, n, &mut sets, &history).await,
+            20..=34 => {
+                let forwardable = !layouts.layouts().is_empty();
+                crate::sets::operation(&mut rng, (n, forwardable), &mut sets, &history).await
+            }
             50 if layouts.more() => crate::layouts::apply(&mut rng, n, &durable, &mut layouts, &history).await,
             35..=49 => {
                 op += 1;
-                crate::lists::operation(&mut rng, (n, op), &mut lists, &history).await
+                let forwardable = !layouts.layouts().is_empty();
+                crate::lists::operation(&mut rng, (n, op, forwardable), &mut lists, &history).await
             }
             _ => {
                 // Few keys, so writes to one key from different nodes are concurrent often.

@@ -5,6 +5,7 @@
 
 use crate::history::History;
 use crate::holders::Holders;
+use crate::ran_on::RanOn;
 use crate::resp::{self, Reply};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 /// One acknowledged SADD: when it was sent, and the node that took it.
 struct Added {
     sent: Instant,
-    node: usize,
+    ran: RanOn,
 }
 
 /// Every set operation the workload made.
@@ -34,11 +35,12 @@ pub struct SetOps {
 }
 
 impl SetOps {
-    /// An SADD of `member` to `set` was sent at `sent`, and acknowledged by `node` if `acked`.
-    pub fn added(&mut self, set: &str, member: &str, sent: Instant, node: usize, acked: bool) {
+    /// An SADD of `member` to `set` was sent at `sent`, run as `ran` says, and acknowledged if
+    /// `acked`.
+    pub fn added(&mut self, set: &str, member: &str, sent: Instant, ran: RanOn, acked: bool) {
         self.attempted.entry(set.to_string()).or_default().insert(member.to_string());
         if acked {
-            self.added.entry((set.to_string(), member.to_string())).or_default().push(Added { sent, node });
+            self.added.entry((set.to_string(), member.to_string())).or_default().push(Added { sent, ran });
         }
     }
 
@@ -71,7 +73,7 @@ impl SetOps {
         }
         let removal = [self.last_removal.get(&key), self.last_delete.get(set)].into_iter().flatten().max();
         self.added.get(&key).is_some_and(|adds| {
-            adds.iter().any(|add| !crashed.contains(&add.node) && removal.is_none_or(|at| add.sent > *at))
+            adds.iter().any(|add| !add.ran.may_be_forgotten(crashed) && removal.is_none_or(|at| add.sent > *at))
         })
     }
 
@@ -149,7 +151,8 @@ impl SetOps {
 
 /// One SADD, SREM or DEL on a few sets of a few members, on a random node: members added and
 /// removed on different nodes at once, as the observed-remove rules are for.
-pub async fn operation(rng: &mut StdRng, n: usize, sets: &mut SetOps, history: &History) {
+/// `forwardable`: a layout was applied, so the node may run it on an owner.
+pub async fn operation(rng: &mut StdRng, (n, forwardable): (usize, bool), sets: &mut SetOps, history: &History) {
     let node = rng.random_range(0..n);
     let set = format!("s{}", rng.random_range(0..3));
     let member = format!("m{}", rng.random_range(0..6));
@@ -162,7 +165,7 @@ pub async fn operation(rng: &mut StdRng, n: usize, sets: &mut SetOps, history: &
     let reply = crate::resp::command(crate::hosts::addr(node).ip(), &args).await;
     let acked = matches!(reply, Some(crate::resp::Reply::Int(_)));
     match what {
-        "sadd" => sets.added(&set, &member, sent, node, acked),
+        "sadd" => sets.added(&set, &member, sent, RanOn { node, forwardable }, acked),
         "srem" => sets.removed(&set, &member, sent, acked),
         _ => sets.deleted(&set, sent, acked.then(|| reply == Some(crate::resp::Reply::Int(1)))),
     }
