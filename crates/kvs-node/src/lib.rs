@@ -60,6 +60,7 @@ pub mod error;
 pub(crate) mod eviction;
 pub(crate) mod expiry;
 pub mod faults;
+pub(crate) mod fetching_record;
 pub(crate) mod flag_values;
 pub(crate) mod forward_exchange;
 pub(crate) mod forwarding;

@@ -229,8 +229,9 @@ impl Shell {
                     }
                 }
                 Effect::FetchingChanged(slots) => {
-                    if let Err(error) = self.writes.record_fetching(&slots) {
-                        tracing::warn!(%error, slots = slots.len(), "cannot record the slots to fetch");
+                    if self.writes.fetching_changed(slots) {
+                        let shell = self.clone();
+                        self.tasks.spawn(async move { shell.writes.sync_fetched().await });
                     }
                 }
                 Effect::LayoutAdopted(layout) => {

@@ -5,9 +5,11 @@
 
 use crate::core::{Core, Effect, Pushed, Turn};
 use crate::error::WriteRefused;
+use crate::fetching_record::FetchingRecord;
 use crate::observers::Observers;
 use crate::outbox::Outboxes;
 use crate::stats::{bump, ReplicationCounters};
+use kvs_proto::slot_set::SlotSet;
 use kvs_proto::Version;
 use kvs_store::local::{Decision, Local};
 use kvs_store::log::data_dir::DataDir;
@@ -37,6 +39,8 @@ pub(crate) struct WritePath {
     pub(crate) outboxes: Outboxes,
     /// What hears of every change applied here (keyspace notifications, client tracking).
     pub(crate) observers: Observers,
+    /// The slots to fetch as the data dir must record them.
+    fetching: FetchingRecord,
 }
 
 impl WritePath {
@@ -44,8 +48,10 @@ impl WritePath {
     /// `observers` of every change.
     pub(crate) fn new(log: Option<Log>, dir: Option<DataDir>, push_queue: usize, observers: Observers) -> Self {
         let (push_log, _) = broadcast::channel(push_queue);
+        let recorded = dir.as_ref().and_then(|dir| dir.fetching().cloned()).unwrap_or_else(SlotSet::empty);
+        let fetching = FetchingRecord::new(recorded);
         let dir = dir.map(std::sync::Mutex::new);
-        WritePath { log, dir, push_log, outboxes: Outboxes::default(), observers }
+        WritePath { log, dir, push_log, outboxes: Outboxes::default(), observers, fetching }
     }
 
     /// The cluster reached `version`: recorded in the data dir first (a restart must not forget
@@ -69,11 +75,37 @@ impl WritePath {
         }
     }
 
-    /// Records the slots this node has yet to fetch in the data dir.
-    pub(crate) fn record_fetching(&self, slots: &kvs_proto::slot_set::SlotSet) -> Result<(), LogError> {
-        match &self.dir {
-            Some(dir) => dir.lock().unwrap_or_else(|p| p.into_inner()).record_fetching(slots),
-            None => Ok(()),
+    /// The core's slots to fetch are now `slots`: recorded in the data dir, but for those done
+    /// whose records the log has not synced yet ([`FetchingRecord`]); true if
+    /// [`WritePath::sync_fetched`] must run to record them done.
+    pub(crate) fn fetching_changed(&self, slots: SlotSet) -> bool {
+        let Some(dir) = &self.dir else { return false };
+        let (recorded, sync) = self.fetching.changed(slots);
+        Self::record_fetching(dir, &recorded);
+        sync && self.log.is_some()
+    }
+
+    /// Syncs the log until every slot done fetching has its records on disk, recording each
+    /// done as its sync ends.
+    pub(crate) async fn sync_fetched(&self) {
+        let (Some(dir), Some(log)) = (&self.dir, &self.log) else { return };
+        loop {
+            let covered = self.fetching.sync_begins();
+            if let Err(error) = log.sync().await {
+                tracing::warn!(%error, "cannot sync the log: the slots fetched stay recorded as still to fetch");
+                return;
+            }
+            let (recorded, again) = self.fetching.synced(&covered);
+            Self::record_fetching(dir, &recorded);
+            if !again {
+                return;
+            }
+        }
+    }
+
+    fn record_fetching(dir: &std::sync::Mutex<DataDir>, slots: &SlotSet) {
+        if let Err(error) = dir.lock().unwrap_or_else(|p| p.into_inner()).record_fetching(slots) {
+            tracing::warn!(%error, slots = slots.len(), "cannot record the slots to fetch");
         }
     }
 
