@@ -76,6 +76,11 @@ pub async fn serve(shell: &Arc<Shell>, conn: &mut Connection<net::Stream>, peer:
                 entries.len()
             }
             PeerMessage::Published { .. } => 0,
+            // Kept as hints, not logged.
+            PeerMessage::HintsToKeep { .. } => {
+                bump(&stats.push_bytes_received, bytes);
+                0
+            }
             PeerMessage::Forward { .. } | PeerMessage::Forwarded { .. } => 0,
             // Listed one by one: a new kind of message must choose its counter here.
             PeerMessage::AntiEntropyRequest { .. }

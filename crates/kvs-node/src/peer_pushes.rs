@@ -61,6 +61,7 @@ pub(crate) async fn send_pushes(
             Pushed::One(record) => batch.add(record),
             Pushed::Unit(unit) => {
                 send_batch(shell, conn, batch.take()).await?;
+                send_batch(shell, conn, batch.take_hints()).await?;
                 let count = unit.len();
                 let sent = send(shell, conn, &Outgoing::Unit { entries: unit.to_vec() }).await?;
                 bump(&shell.core.stats().push_entries_sent, count);
@@ -79,7 +80,8 @@ pub(crate) async fn send_pushes(
             }
         };
     }
-    send_batch(shell, conn, batch.take()).await
+    send_batch(shell, conn, batch.take()).await?;
+    send_batch(shell, conn, batch.take_hints()).await
 }
 
 /// Sends one push frame (nothing when there is none).

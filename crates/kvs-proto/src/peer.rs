@@ -282,6 +282,13 @@ pub enum PeerMessage<E = KeyedEntry> {
         /// The reply's RESP bytes, in the client's protocol.
         reply: Bytes,
     },
+    /// Protocol 9: the sender's own writes of slots whose owner is down and for which the
+    /// receiver stands in (docs/partitioning.md, "Owners that are down"), sent beside the push
+    /// that skipped them: the receiver keeps them as hints for the owner, and merges nothing.
+    HintsToKeep {
+        /// The writes, in sequence order.
+        entries: Vec<E>,
+    },
     /// Protocol 9: writes of the receiver's slots that the sender kept for it while it was down,
     /// as its stand-in (docs/partitioning.md, "Owners that are down"); merged like anti-entropy entries, which
     /// move no cursor, and answered with [`PeerMessage::HintsTaken`] once logged.
@@ -334,6 +341,7 @@ impl<E> PeerMessage<E> {
             | PeerMessage::EntriesSkipping { .. }
             | PeerMessage::Forward { .. }
             | PeerMessage::Forwarded { .. }
+            | PeerMessage::HintsToKeep { .. }
             | PeerMessage::Hints { .. }
             | PeerMessage::HintsTaken { .. } => 9,
             _ => 7,

@@ -340,6 +340,7 @@ impl Core {
             PeerMessage::Serves { redis_port } => self.serves_received(from, redis_port),
             PeerMessage::Forward { id, command } => self.forward_received(peer, id, command),
             PeerMessage::Forwarded { id, reply } => self.forward_answered(from, id, reply),
+            PeerMessage::HintsToKeep { entries } => self.hints_among(&self.admit(entries, Some(peer))),
             PeerMessage::Hints { id, entries } => self.hints_received(from, id, entries, now),
             PeerMessage::HintsTaken { id } => vec![Effect::HintsTaken { from, id }],
         };

@@ -1,11 +1,13 @@
 //! Stand-ins for owners that are down (docs/partitioning.md, "Owners that are down"). While a member the layout
-//! names is held dead (or gone), every write of a slot it owns is pushed also to that slot's
-//! stand-in, the best-ranked live member that does not own it, which keeps the write as a hint
-//! for the owner and hands it over when the owner is back. A write taken while an owner is down
+//! names is held dead (or gone), every write of a slot it owns reaches also that slot's
+//! stand-in, the best-ranked live member that does not own it: beside the push that skips it
+//! (`HintsToKeep`, which merges nothing), or in the push itself when the sender does not skip it
+//! (it has no word yet of what the stand-in holds). The stand-in keeps the write as a hint for
+//! the owner and hands it over when the owner is back. A write taken while an owner is down
 //! so still has as many copies as the layout asks for, though the one that took it were lost
 //! before the owner returns.
 //!
-//! Sender and stand-in each judge by their own view: a sender pushes the slot's writes to the
+//! Sender and stand-in each judge by their own view: a sender sends the slot's writes to the
 //! member it holds the stand-in, which keeps only what its own view makes it stand in for. A
 //! disagreement costs a hint, never a write: the write's origin and the slot's live owners hold
 //! it anyway, and hints move no cursor where they are handed over.
@@ -79,9 +81,9 @@ impl Core {
         lock(&self.stand_ins).table.as_ref().map(|table| table.stand_ins.clone())
     }
 
-    /// The hints among records just pushed to us: each write of a slot we do not hold and stand
-    /// in for, once for every owner of it that is down. A flush is none: the owner has it from
-    /// its origin, which keeps every write it made.
+    /// The hints among a member's writes pushed to us, or sent beside a push that skipped them:
+    /// each of a slot we do not hold and stand in for, once for every owner of it that is down
+    /// (a flush is none: the owner has it from its origin, which keeps every write it made).
     pub(in crate::core) fn hints_among(&self, records: &[Record]) -> Vec<Effect> {
         if !self.standing_in.load(Ordering::Relaxed) {
             return Vec::new();

@@ -20,6 +20,9 @@ use std::sync::atomic::Ordering;
 #[derive(Debug)]
 pub(crate) struct Wanted {
     slots: SlotSet,
+    /// Slots whose owner is down and for which the peer stands in: their writes are skipped in
+    /// the push and sent beside it, for the peer to keep as hints.
+    stands_in: SlotSet,
 }
 
 impl Wanted {
@@ -35,18 +38,20 @@ impl Wanted {
     }
 }
 
-/// A push frame being filled: the writes the peer wants, and the number and slot of each other.
+/// A push frame being filled: the writes the peer wants, and the number and slot of each other;
+/// beside it, the skipped writes the peer keeps as hints.
 pub(crate) struct PushFrame<'a> {
     wanted: Option<&'a Wanted>,
     entries: Vec<Record>,
     skipped: Vec<(u64, u16)>,
+    hints: Vec<Record>,
     bytes: usize,
 }
 
 impl<'a> PushFrame<'a> {
     /// An empty frame for a peer that wants `wanted` (`None`: every write).
     pub(crate) fn new(wanted: Option<&'a Wanted>) -> Self {
-        PushFrame { wanted, entries: Vec::new(), skipped: Vec::new(), bytes: 0 }
+        PushFrame { wanted, entries: Vec::new(), skipped: Vec::new(), hints: Vec::new(), bytes: 0 }
     }
 
     /// Adds our next write: its record if the peer wants it, else its number and slot.
@@ -55,6 +60,10 @@ impl<'a> PushFrame<'a> {
             Some(slot) => {
                 self.skipped.push((record.seq(), slot));
                 self.bytes += 8;
+                if self.wanted.is_some_and(|wanted| wanted.stands_in.contains(slot)) {
+                    self.bytes += entry_cost(&record);
+                    self.hints.push(record);
+                }
             }
             None => {
                 self.bytes += entry_cost(&record);
@@ -68,7 +77,15 @@ impl<'a> PushFrame<'a> {
         self.bytes
     }
 
-    /// The frame so far (`None`: nothing in it), leaving it empty.
+    /// The hints for the peer to keep so far (`None`: none), leaving them out of the frame: sent
+    /// after the frame that skipped them.
+    pub(crate) fn take_hints(&mut self) -> Option<Outgoing> {
+        let entries = std::mem::take(&mut self.hints);
+        (!entries.is_empty()).then_some(Outgoing::HintsToKeep { entries })
+    }
+
+    /// The frame so far (`None`: nothing in it), leaving it empty but for its hints
+    /// ([`PushFrame::take_hints`]).
     pub(crate) fn take(&mut self) -> Option<Outgoing> {
         self.bytes = 0;
         let entries = std::mem::take(&mut self.entries);
@@ -96,14 +113,14 @@ impl Core {
     /// ours, or it holds every slot).
     pub(crate) fn wanted_by(&self, peer: NodeId) -> Option<Wanted> {
         let (layout, owners) = self.layout_owners()?;
-        // The slots it stands in for while an owner is down, whose writes it keeps as hints.
-        let stand_ins = self.stand_in_table();
-        let stands_in = |slot: u16| stand_ins.as_ref().is_some_and(|table| table[usize::from(slot)] == Some(peer));
+        let stands_in = match self.stand_in_table() {
+            Some(table) => SlotSet::from_fn(|slot| table[usize::from(slot)] == Some(peer)),
+            None => SlotSet::empty(),
+        };
         let holdings = lock(&self.holdings);
         let said = holdings.peers.get(&peer).filter(|said| said.version == layout.version)?;
-        let slots =
-            SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer) || stands_in(slot)).union(&said.kept);
-        (!slots.is_full()).then_some(Wanted { slots })
+        let slots = SlotSet::from_fn(|slot| owners[usize::from(slot)].contains(&peer)).union(&said.kept);
+        (!slots.is_full()).then_some(Wanted { slots, stands_in })
     }
 
     /// Merges a push from `origin`'s member that named `skipped` writes without their records

@@ -1,7 +1,7 @@
-//! Hints between cores (docs/partitioning.md, "Owners that are down"): while an owner is down, its slots' writes
-//! are pushed to their stand-in, which keeps them for it and serves none of them; handed over,
-//! they are merged, moving no cursor, and answered once logged; one older than the grace period
-//! is given up.
+//! Hints between cores (docs/partitioning.md, "Owners that are down"): while an owner is down,
+//! its slots' writes are sent to their stand-in beside the push that skips them, which keeps
+//! them for it, merging and serving none of them; handed over, they are merged, moving no
+//! cursor, and answered once logged; one older than the grace period is given up.
 
 use super::holdings::{owners, tell_holdings};
 use super::layouts::{acquainted, members, settle};
@@ -34,6 +34,8 @@ fn second_down(start: Instant) -> (Core, Core, Core, Now) {
     for core in [&a, &b, &c] {
         core.hand_off();
     }
+    // What each keeps now, for what each wants pushed.
+    tell_holdings(&[&a, &b, &c], now);
     let later = at(start, 10_000);
     gossip(&a, &c, later);
     gossip(&c, &a, later);
@@ -43,7 +45,7 @@ fn second_down(start: Instant) -> (Core, Core, Core, Now) {
 }
 
 #[test]
-fn a_write_of_a_slot_whose_owner_is_down_is_pushed_to_its_stand_in_which_keeps_it_as_a_hint() {
+fn a_write_of_a_slot_whose_owner_is_down_is_sent_to_its_stand_in_beside_the_push_and_kept_as_a_hint() {
     let (a, b, c, now) = second_down(Instant::now());
     // b (node 3) is down; a (1) and c (2) are up.
     // Each stands in for the slots b shares with the other.
@@ -51,14 +53,19 @@ fn a_write_of_a_slot_whose_owner_is_down_is_pushed_to_its_stand_in_which_keeps_i
     let hinted = key_owned_by(&a, &[1, 3]);
     let plain = key_owned_by(&a, &[1, 2]);
     let records: Vec<Record> = [&hinted, &plain].iter().map(|key| write(&a, key, Some(b"v"), now).unwrap()).collect();
-    // c owns two slots in three and stands in for the others: it wants every write.
-    let wanted = a.wanted_by(c.me().id);
-    assert!(wanted.is_none(), "the hinted write travels to the stand-in");
-    let mut frame = PushFrame::new(wanted.as_ref());
+    // The push to c skips the write of the slot it does not own, and carries it beside, to keep.
+    let wanted = a.wanted_by(c.me().id).expect("c holds some slots only");
+    let mut frame = PushFrame::new(Some(&wanted));
     records.iter().for_each(|record| frame.add(record.clone()));
-    let frame = frame.take().unwrap();
+    let (push, beside) = (frame.take().unwrap(), frame.take_hints().unwrap());
+    let PeerMessage::EntriesSkipping { entries, skipped } = &push else { panic!("{push:?}") };
+    assert_eq!((entries.len(), skipped.len()), (1, 1), "c's own write carried, the other named");
+    let PeerMessage::HintsToKeep { entries: to_keep } = &beside else { panic!("{beside:?}") };
+    assert_eq!(to_keep.iter().map(|r| r.key().to_vec()).collect::<Vec<_>>(), std::slice::from_ref(&hinted));
 
-    let effects = c.receive(peer(1), over_the_wire(&frame), now);
+    let pushed = c.receive(peer(1), over_the_wire(&push), now);
+    assert!(!pushed.iter().any(|effect| matches!(effect, Effect::KeepHints { .. })), "a push keeps no hint");
+    let effects = c.receive(peer(1), over_the_wire(&beside), now);
     let hints: Vec<(NodeId, Vec<Vec<u8>>)> = effects
         .iter()
         .filter_map(|effect| match effect {
