@@ -6,10 +6,8 @@
 //! since the write's origin and the slot's live owners hold it anyway. On a durable node each
 //! owner's hints are also a file in the data dir's `hints/`, in the log's format
 //! ([`kvs_store::log::hint_file`]), synced within a hand-over tick and read back at start.
+//! Handing them over is [`crate::hint_hand_over`]'s.
 
-use crate::core::Outgoing;
-use crate::peer_links::PeerCommand;
-use crate::shell::Shell;
 use kvs_proto::NodeId;
 use kvs_store::log::hint_file;
 use kvs_store::replica::entry_cost;
@@ -17,12 +15,9 @@ use kvs_store::Record;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::time::{interval, Instant, MissedTickBehavior};
-
-/// How often hints are offered to owners that are back, and their files synced.
-const HAND_OVER_EVERY: Duration = Duration::from_millis(500);
+use tokio::time::Instant;
 
 /// A batch not answered in this long is offered again (the link may have dropped it).
 const UNANSWERED_AFTER: Duration = Duration::from_secs(10);
@@ -175,7 +170,7 @@ impl Hints {
     }
 
     /// The next batch for `owner` (up to `max_bytes`), unless one is awaiting its answer.
-    fn next_batch(&self, owner: NodeId, max_bytes: usize, now: Instant) -> Option<(u64, Vec<Record>)> {
+    pub(crate) fn next_batch(&self, owner: NodeId, max_bytes: usize, now: Instant) -> Option<(u64, Vec<Record>)> {
         let mut state = self.state();
         state.last_id += 1;
         let id = state.last_id;
@@ -196,7 +191,7 @@ impl Hints {
     }
 
     /// The batch `id` could not be handed to `owner` (no link to it yet): offered again next time.
-    fn withdraw(&self, owner: NodeId, id: u64) {
+    pub(crate) fn withdraw(&self, owner: NodeId, id: u64) {
         if let Some(hints) = self.state().owners.get_mut(&owner) {
             hints.offered.take_if(|offered| offered.id == id);
         }
@@ -232,7 +227,7 @@ impl Hints {
 
     /// Syncs the files written since last time (hints are a spare copy: a crash before may lose
     /// the last of them, never the write).
-    fn sync(&self) {
+    pub(crate) fn sync(&self) {
         let unsynced = std::mem::take(&mut self.state().unsynced);
         for owner in unsynced {
             let Some(path) = self.path(owner) else { continue };
@@ -243,7 +238,7 @@ impl Hints {
     }
 
     /// Drops every hint for `owner`, which the layout no longer names: nobody would take them.
-    fn forget(&self, owner: NodeId) {
+    pub(crate) fn forget(&self, owner: NodeId) {
         let Some(hints) = self.state().owners.remove(&owner) else { return };
         self.state().bytes -= hints.bytes;
         tracing::info!(%owner, hints = hints.records.len(), "hints for a member no layout names given up");
@@ -254,40 +249,8 @@ impl Hints {
         }
     }
 
-    fn owners(&self) -> Vec<NodeId> {
+    pub(crate) fn owners(&self) -> Vec<NodeId> {
         self.state().owners.keys().copied().collect()
-    }
-}
-
-/// Hands each owner that is back the hints kept for it, a batch at a time, each answered before
-/// the next; syncs the hint files.
-pub(crate) async fn hand_over(shell: Arc<Shell>) {
-    let mut ticks = interval(HAND_OVER_EVERY);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shell.shutdown_started() => return,
-            _ = ticks.tick() => {}
-        }
-        let hints = &shell.hints;
-        hints.sync();
-        let now = Instant::now();
-        let layout = shell.core.layout();
-        for owner in hints.owners() {
-            if layout.as_ref().is_some_and(|layout| !layout.members.iter().any(|member| member.node == owner)) {
-                hints.forget(owner);
-                continue;
-            }
-            if !shell.core.member_alive(owner, shell.now().at) {
-                continue;
-            }
-            if let Some((id, entries)) = hints.next_batch(owner, shell.config.max_batch_bytes, now) {
-                tracing::debug!(%owner, id, hints = entries.len(), "handing over hints");
-                if !shell.peers.command(owner, PeerCommand::Send(Outgoing::Hints { id, entries })) {
-                    hints.withdraw(owner, id);
-                }
-            }
-        }
     }
 }
 

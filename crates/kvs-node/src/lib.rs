@@ -65,6 +65,7 @@ pub(crate) mod flag_values;
 pub(crate) mod forward_exchange;
 pub(crate) mod forwarding;
 pub(crate) mod handshake;
+pub(crate) mod hint_hand_over;
 pub(crate) mod hints;
 pub(crate) mod history;
 pub(crate) mod history_sampler;

@@ -138,7 +138,7 @@ impl BoundNode {
         shell.tasks.spawn(anti_entropy::run(shell.clone()));
         shell.tasks.spawn(anti_entropy::purge_tombstones(shell.clone()));
         shell.tasks.spawn(crate::expiry::run(shell.clone()));
-        shell.tasks.spawn(crate::hints::hand_over(shell.clone()));
+        shell.tasks.spawn(crate::hint_hand_over::run(shell.clone()));
         shell.tasks.spawn(crate::history_sampler::keep(shell.clone()));
         if let Some(bootstrap) = shell.config.bootstrap {
             shell.tasks.spawn(join(shell.clone(), bootstrap));
