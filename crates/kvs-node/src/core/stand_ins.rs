@@ -1,11 +1,11 @@
 //! Stand-ins for owners that are down (docs/partitioning.md, "Owners that are down"). While a
 //! member the layout names is held dead (or gone), every write of a slot it owns reaches also
-//! that slot's stand-in, the best-ranked live member that does not own it: beside the push that skips it
-//! (`HintsToKeep`, which merges nothing), or in the push itself when the sender does not skip it
-//! (it has no word yet of what the stand-in holds). The stand-in keeps the write as a hint for
-//! the owner and hands it over when the owner is back. A write taken while an owner is down
-//! so still has as many copies as the layout asks for, though the one that took it were lost
-//! before the owner returns.
+//! that slot's stand-in, the best-ranked live member that does not own it: beside the push that
+//! skips it (`HintsToKeep`, which merges nothing), or in the push itself when the sender does not
+//! skip it (it has no word yet of what the stand-in holds). The stand-in keeps the write as a
+//! hint for the owner and hands it over when the owner is back. A write taken while an owner is
+//! down so still has as many copies as the layout asks for, though the one that took it were
+//! lost before the owner returns.
 //!
 //! Sender and stand-in each judge by their own view: a sender sends the slot's writes to the
 //! member it holds the stand-in, which keeps only what its own view makes it stand in for. A
