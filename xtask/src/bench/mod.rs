@@ -12,6 +12,7 @@
 //! - [`add_node`]: a fourth node added under load, against Redis Cluster's add-node + rebalance.
 //! - [`forward`]: a plain client of one node, its commands forwarded to owners, against a
 //!   client that routes by itself.
+//! - [`owner_down`]: what a cluster under a layout pays while an owner is down (hints kept).
 //! - [`gossip`]: idle traffic per node as the cluster grows, and how soon a killed member is noticed.
 //! - [`secured`]: the same over TLS against redis-server over TLS, and with clients logged in.
 //! - [`anti_entropy`]: how many bytes and how long anti-entropy needs to bring a paused node back, against what changed.
@@ -37,6 +38,7 @@ pub mod lists;
 pub mod load;
 pub mod native;
 pub mod null_server;
+pub mod owner_down;
 pub mod partition;
 pub mod plot;
 pub mod pubsub;
@@ -88,6 +90,8 @@ enum BenchKind {
     AddNode(add_node::AddNodeArgs),
     /// Forward: a plain client of one node under a layout, against one that routes by itself.
     Forward(partition::ClusterLoad),
+    /// Owner-down: a cluster with two owners a slot with every node up, then with one down.
+    OwnerDown(partition::ClusterLoad),
     /// Gossip: idle traffic per node as the cluster grows, and failure detection times.
     Gossip(gossip::GossipArgs),
     /// Backup: export and import rates against redis-cli --rdb and --pipe.
@@ -110,6 +114,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(BenchKind::Partition(args)) => partition::run(args).await,
         Some(BenchKind::AddNode(args)) => add_node::run(args).await,
         Some(BenchKind::Forward(args)) => forward::run(args).await,
+        Some(BenchKind::OwnerDown(args)) => owner_down::run(args).await,
         Some(BenchKind::Gossip(args)) => gossip::run(args).await,
         Some(BenchKind::Backup(args)) => backup::run(args).await,
         Some(BenchKind::Pubsub(args)) => pubsub::run(args).await,
