@@ -1,9 +1,11 @@
 //! `cargo xtask bench owner-down`: what a cluster under a layout pays while an owner is down.
-//! Three durable kvs nodes with two owners a slot; redis-benchmark loads them in cluster mode
-//! with every node up, then again once one node is killed and the others hold it down. The
-//! third of the writes whose slot that node shares with the node taking them is then also sent
-//! to the slot's stand-in, which keeps it as a hint on disk (docs/partitioning.md, "Owners that
-//! are down"); the row says how many it kept and what each request cost the live nodes.
+//! Three durable kvs nodes with two owners a slot; redis-benchmark loads them as a plain client of
+//! the first node with every node up, then again once another is killed and the others hold it
+//! down. The two writes in three whose slot the dead node owns are then also sent to the slot's
+//! stand-in, which keeps each as a hint on disk (docs/partitioning.md, "Owners that are down");
+//! the row says how many were kept and what each request cost the live nodes. Not cluster mode:
+//! redis-benchmark then puts each node's keys under one hash tag, one slot a node, so a round's
+//! hints would be none, half or all of the writes as those slots fall.
 
 use super::partition::{apply, wait_cluster_ok, ClusterLoad};
 use super::redis_tools::{benchmark_with, cpu_seconds, median, require};
@@ -57,7 +59,7 @@ pub async fn run(args: ClusterLoad) -> Result<(), String> {
         down.push(one_down);
     }
     println!(
-        "redis-benchmark -t set,get {} --cluster, three durable nodes with two owners a slot, {} rounds, medians ({})",
+        "redis-benchmark -t set,get {} against one node, three durable nodes with two owners a slot, {} rounds, medians ({})",
         args.flags(),
         args.rounds,
         super::rig::describe(super::rig::current())
@@ -83,12 +85,12 @@ pub async fn run(args: ClusterLoad) -> Result<(), String> {
     Ok(())
 }
 
-/// Loads the `live` nodes once with SETs then GETs, in cluster mode through the first.
+/// Loads the `live` nodes once with SETs then GETs, as a plain client of the first.
 fn load(live: &[&NodeProcess], args: &ClusterLoad) -> Result<Figures, String> {
     let cpu = || live.iter().map(|n| cpu_seconds(n.pid())).sum::<f64>();
     let hints = || live.iter().map(|n| field(n, "kvs_hints_kept").unwrap_or(0)).sum::<u64>();
     let (cpu_before, hints_before) = (cpu(), hints());
-    let extra = vec!["-r".to_string(), args.requests.to_string(), "--cluster".to_string()];
+    let extra = vec!["-r".to_string(), args.requests.to_string()];
     let port = live[0].redis().port();
     let (sets, gets) = benchmark_with(port, &extra, args.requests, args.clients, args.pipeline, args.data)?;
     let cpu_us = (cpu() - cpu_before) * 1e6 / (2 * args.requests) as f64;
