@@ -62,7 +62,8 @@ struct HintsState {
     owners: BTreeMap<NodeId, OwnerHints>,
     /// Their cost together.
     bytes: usize,
-    /// The last batch id given.
+    /// The last batch id given; it starts from the run's origin, so an answer meant for a batch
+    /// of an earlier run of this node never matches one of this run.
     last_id: u64,
     /// Owners whose files were written since the last sync.
     unsynced: BTreeSet<NodeId>,
@@ -82,8 +83,8 @@ pub(crate) struct Hints {
 
 impl Hints {
     /// The hints a durable node kept in `data_dir` before it stopped (frames of at most `max_body`
-    /// bytes), or none.
-    pub(crate) fn open(data_dir: Option<&Path>, max_bytes: usize, max_body: usize) -> Hints {
+    /// bytes), or none, for this run of the node, whose origin is `origin`.
+    pub(crate) fn open(data_dir: Option<&Path>, max_bytes: usize, max_body: usize, origin: NodeId) -> Hints {
         let dir = data_dir.and_then(|dir| match hint_file::directory(dir) {
             Ok(dir) => Some(dir),
             Err(error) => {
@@ -91,7 +92,7 @@ impl Hints {
                 None
             }
         });
-        let mut state = HintsState::default();
+        let mut state = HintsState { last_id: origin.0, ..HintsState::default() };
         let files = dir.as_deref().map(hint_file::list).transpose().unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot list the hint files: those hints given up");
             None
@@ -172,7 +173,7 @@ impl Hints {
     /// The next batch for `owner` (up to `max_bytes`), unless one is awaiting its answer.
     pub(crate) fn next_batch(&self, owner: NodeId, max_bytes: usize, now: Instant) -> Option<(u64, Vec<Record>)> {
         let mut state = self.state();
-        state.last_id += 1;
+        state.last_id = state.last_id.wrapping_add(1);
         let id = state.last_id;
         let hints = state.owners.get_mut(&owner)?;
         if hints.offered.as_ref().is_some_and(|offered| now.duration_since(offered.at) < UNANSWERED_AFTER) {
@@ -267,12 +268,12 @@ mod tests {
     fn hints_are_bounded_read_back_at_start_and_dropped_once_taken_by_the_owner_offered() {
         let dir = tempfile::tempdir().unwrap();
         let cost = entry_cost(&record("k0", 1));
-        let hints = Hints::open(Some(dir.path()), 3 * cost, 1 << 20);
+        let hints = Hints::open(Some(dir.path()), 3 * cost, 1 << 20, NodeId(1));
         hints.keep(NodeId(2), (1..=4).map(|i| record(&format!("k{i}"), i)).collect());
         assert_eq!(hints.held(), (1, 3, 3 * cost), "the fourth is past the bound");
         assert_eq!(hints.stats.refused.load(Ordering::Relaxed), 1);
 
-        let again = Hints::open(Some(dir.path()), 3 * cost, 1 << 20);
+        let again = Hints::open(Some(dir.path()), 3 * cost, 1 << 20, NodeId(2));
         assert_eq!(again.held(), (1, 3, 3 * cost), "read back from the data dir");
 
         let now = Instant::now();

@@ -125,8 +125,12 @@ impl Shell {
         let memory_limit = crate::memory_limit::MemoryLimit::new(config.memory_limit);
         let pubsub = Arc::new(Hub::default());
         let history = crate::history::History::new(config.history_step);
-        let hints =
-            crate::hints::Hints::open(config.data_dir.as_deref(), config.max_hint_bytes, config.limits.max_frame_bytes);
+        let hints = crate::hints::Hints::open(
+            config.data_dir.as_deref(),
+            config.max_hint_bytes,
+            config.limits.max_frame_bytes,
+            replica.origin(),
+        );
         tracing::debug!(node = %id, origin = %replica.origin(), cursors = ?replica.cursors(), "starting from what was replayed");
         Arc::new(Shell {
             core: Core::new(&config, me, replica, (cluster_version, layout, fetching)),
