@@ -173,8 +173,7 @@ impl Hints {
     /// The next batch for `owner` (up to `max_bytes`), unless one is awaiting its answer.
     pub(crate) fn next_batch(&self, owner: NodeId, max_bytes: usize, now: Instant) -> Option<(u64, Vec<Record>)> {
         let mut state = self.state();
-        state.last_id = state.last_id.wrapping_add(1);
-        let id = state.last_id;
+        let id = state.last_id.wrapping_add(1);
         let hints = state.owners.get_mut(&owner)?;
         if hints.offered.as_ref().is_some_and(|offered| now.duration_since(offered.at) < UNANSWERED_AFTER) {
             return None;
@@ -188,6 +187,7 @@ impl Hints {
             batch.push(record.clone());
         }
         hints.offered = Some(Offered { id, count: batch.len(), bytes, at: now });
+        state.last_id = id;
         Some((id, batch))
     }
 

@@ -9,6 +9,7 @@
 
 use super::partition::{apply, wait_cluster_ok, ClusterLoad};
 use super::redis_tools::{benchmark_with, cpu_seconds, median, require};
+use kvs_tests::layouts::cluster_info_field;
 use kvs_tests::{wait_for_open_gates, NodeProcess, FAST_FAILURE_DETECTION};
 use std::time::{Duration, Instant};
 
@@ -88,7 +89,7 @@ pub async fn run(args: ClusterLoad) -> Result<(), String> {
 /// Loads the `live` nodes once with SETs then GETs, as a plain client of the first.
 fn load(live: &[&NodeProcess], args: &ClusterLoad) -> Result<Figures, String> {
     let cpu = || live.iter().map(|n| cpu_seconds(n.pid())).sum::<f64>();
-    let hints = || live.iter().map(|n| field(n, "kvs_hints_kept").unwrap_or(0)).sum::<u64>();
+    let hints = || live.iter().map(|n| cluster_info_field(n, "kvs_hints_kept").unwrap_or(0)).sum::<u64>();
     let (cpu_before, hints_before) = (cpu(), hints());
     let extra = vec!["-r".to_string(), args.requests.to_string()];
     let port = live[0].redis().port();
@@ -97,18 +98,10 @@ fn load(live: &[&NodeProcess], args: &ClusterLoad) -> Result<Figures, String> {
     Ok(Figures { sets, gets, cpu_us, hints: hints() - hints_before })
 }
 
-/// The number INFO's cluster section of `node` gives `name`.
-fn field(node: &NodeProcess, name: &str) -> Option<u64> {
-    let port = node.redis().port().to_string();
-    let out = std::process::Command::new("redis-cli").args(["-p", &port, "INFO", "cluster"]).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
-}
-
 /// Waits until INFO's cluster section of `node` gives `name` the value `want`.
 fn wait_field(node: &NodeProcess, name: &str, want: u64) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while field(node, name) != Some(want) {
+    while cluster_info_field(node, name) != Some(want) {
         if Instant::now() > deadline {
             return Err(format!("{name} never reached {want} on {}", node.addr));
         }
