@@ -104,7 +104,7 @@ impl Hints {
                         tracing::warn!(file = %path.display(), lost_bytes = read.lost_bytes, "hint file cut short: the rest given up");
                     }
                     let bytes = read.records.iter().map(entry_cost).sum();
-                    let file_bytes = read.records.len() * 16 + bytes;
+                    let file_bytes = file_bytes(read.records.len(), bytes);
                     state.bytes += bytes;
                     state.owners.insert(owner, OwnerHints { records: read.records, bytes, file_bytes, offered: None });
                 }
@@ -159,7 +159,7 @@ impl Hints {
         state.bytes += bytes;
         let hints = state.owners.entry(owner).or_default();
         hints.bytes += bytes;
-        hints.file_bytes += bytes + records.len() * 16;
+        hints.file_bytes += file_bytes(records.len(), bytes);
         hints.records.extend(records);
     }
 
@@ -205,7 +205,8 @@ impl Hints {
         let Some(offered) = hints.offered.take_if(|offered| offered.id == id) else { return false };
         hints.records.drain(..offered.count);
         hints.bytes -= offered.bytes;
-        let rewrite = (hints.file_bytes > 2 * (hints.bytes + hints.records.len() * 16)).then(|| hints.records.clone());
+        let rewrite =
+            (hints.file_bytes > 2 * file_bytes(hints.records.len(), hints.bytes)).then(|| hints.records.clone());
         if hints.records.is_empty() {
             state.owners.remove(&from);
         }
@@ -217,7 +218,7 @@ impl Hints {
             match hint_file::rewrite(&path, &left) {
                 Ok(()) => {
                     if let Some(hints) = self.state().owners.get_mut(&from) {
-                        hints.file_bytes = hints.bytes + hints.records.len() * 16;
+                        hints.file_bytes = file_bytes(hints.records.len(), hints.bytes);
                     }
                 }
                 Err(error) => tracing::warn!(%error, "cannot rewrite a hint file"),
@@ -253,6 +254,12 @@ impl Hints {
     pub(crate) fn owners(&self) -> Vec<NodeId> {
         self.state().owners.keys().copied().collect()
     }
+}
+
+/// About how many bytes a hint file of `records` hints costing `bytes` holds: each frame adds
+/// its length, checksum and tag to the record.
+fn file_bytes(records: usize, bytes: usize) -> usize {
+    bytes + records * 16
 }
 
 #[cfg(test)]
